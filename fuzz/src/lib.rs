@@ -1,0 +1,29 @@
+//! Fuzz target bodies, shared by the cargo-fuzz binaries in `fuzz_targets/` and by the stable corpus
+//! replay test (`tests/fuzz_corpus.rs` in the main workspace includes this file).
+//!
+//! Each module holds the bodies for one crate and lists them in its `TARGETS` table; a target's name is
+//! its binary name in `fuzz/Cargo.toml` and its corpus folder `fuzz/corpus/<name>/`.
+//! A body must never panic on any input: a panic is the bug the fuzzer reports.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod imap;
+pub mod maildir;
+pub mod mbox;
+pub mod pop3;
+pub mod smtp;
+
+/// A fuzz target: its name and the function it runs on each input.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target of every crate.
+pub fn all_targets() -> Vec<Target> {
+    [
+        smtp::TARGETS,
+        imap::TARGETS,
+        pop3::TARGETS,
+        maildir::TARGETS,
+        mbox::TARGETS,
+    ]
+    .concat()
+}

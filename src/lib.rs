@@ -1,0 +1,28 @@
+//! # Mailwright
+//!
+//! Mail protocols and storage for Rust, and a reference mail server assembled from them.
+//!
+//! This umbrella crate re-exports the member crates under short names:
+//!
+//! | module | crate | what it is |
+//! |---|---|---|
+//! | [`smtp`] | `mailwright-smtp-proto` | Sans-IO SMTP, ESMTP, submission and LMTP |
+//! | [`imap`] | `mailwright-imap-proto` | Sans-IO IMAP4rev1 and extensions |
+//! | [`pop3`] | `mailwright-pop3-proto` | Sans-IO POP3 |
+//! | [`maildir`] | `mailwright-maildir` | Maildir and Maildir++ storage |
+//! | [`mbox`] | `mailwright-mbox` | mbox storage, every variant |
+//!
+//! The tokio server assembly that the examples run (listeners, TLS, configuration, authentication,
+//! delivery) lives in this crate too, as it lands.
+//!
+//! ## What this crate will not do
+//!
+//! The protocol crates never touch sockets, clocks or files; only the server assembly here does.
+
+#![forbid(unsafe_code)]
+
+pub use mailwright_imap_proto as imap;
+pub use mailwright_maildir as maildir;
+pub use mailwright_mbox as mbox;
+pub use mailwright_pop3_proto as pop3;
+pub use mailwright_smtp_proto as smtp;
