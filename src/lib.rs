@@ -26,3 +26,9 @@ pub use mailwright_maildir as maildir;
 pub use mailwright_mbox as mbox;
 pub use mailwright_pop3_proto as pop3;
 pub use mailwright_smtp_proto as smtp;
+
+pub mod auth;
+pub mod config;
+pub mod datadir;
+pub mod directory;
+pub mod tls;
