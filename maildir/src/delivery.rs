@@ -26,6 +26,9 @@ pub struct DeliveryOptions {
     /// Skip the Maildir++ quota check (default `false`: a delivery over quota fails with
     /// [`Error::QuotaExceeded`]).
     pub ignore_quota: bool,
+    /// The file's mtime, which Dovecot and this crate's users take as the IMAP INTERNALDATE
+    /// (e.g. the date of an APPEND); default: left as written.
+    pub internal_date: Option<SystemTime>,
 }
 
 /// A delivered message.
@@ -137,6 +140,10 @@ impl Delivery<'_> {
             .take()
             .expect("file present until commit or abort");
         let md = self.maildir;
+        if let Some(t) = self.opts.internal_date {
+            file.set_modified(t)
+                .map_err(io_err("set mtime", &self.tmp_path))?;
+        }
         if md.fsync {
             file.sync_all().map_err(io_err("fsync", &self.tmp_path))?;
         }

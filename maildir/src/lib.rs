@@ -17,6 +17,10 @@
 //!   [`Maildir::remove_many`]; each follows a concurrent rename by another process.
 //! - Folders (Maildir++): [`Maildir::create_folder`], [`Maildir::folder`],
 //!   [`Maildir::list_folders`], subscriptions, quotas ([`Quota`]).
+//! - IMAP metadata: [`Maildir::sync`] returns a [`MailboxState`] (UIDVALIDITY, UIDNEXT,
+//!   HIGHESTMODSEQ, per-message UID and MODSEQ, keywords), kept in Dovecot's own
+//!   `dovecot-uidlist` and `dovecot-keywords` so Dovecot and Mailwright can serve the same
+//!   folder in turn; [`Maildir::copy_uids`] / [`Maildir::move_uids`] return UIDPLUS mappings.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -62,9 +66,13 @@ mod delivery;
 mod error;
 mod flags;
 mod folders;
+mod keywords;
+mod lock;
 mod name;
 mod quota;
 mod store;
+mod uidlist;
+mod uids;
 
 pub use delivery::{Delivered, Delivery, DeliveryOptions};
 pub use error::{Error, Result};
@@ -72,9 +80,12 @@ pub use flags::{Flag, FlagUpdate, Flags};
 pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
+pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
 pub use name::{
     FileName, INFO_SEPARATOR, is_valid_base, sanitize_host, system_hostname, unique_base,
     with_flags,
 };
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
+pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
+pub use uids::{CopyResult, MODSEQ_FILE, MailboxState, UidMessage};

@@ -88,8 +88,17 @@ impl Entry {
     pub fn flags(&self) -> Flags {
         self.info()
             .and_then(|i| i.strip_prefix("2,"))
-            .and_then(Flags::parse)
+            .and_then(|f| Flags::parse(f.split(',').next().unwrap_or("")))
             .unwrap_or_default()
+    }
+
+    /// Dovecot's non-standard info fields after the flags (`2,S,<fields>` → `,<fields>`), kept
+    /// across flag changes.
+    fn info_extra(&self) -> &str {
+        self.info()
+            .and_then(|i| i.strip_prefix("2,"))
+            .and_then(|f| f.find(',').map(|p| &f[p..]))
+            .unwrap_or("")
     }
 
     /// The size in bytes from `S=` in the name (`None` if the name has none: use
@@ -264,7 +273,8 @@ impl Maildir {
     pub fn set_flags(&self, entry: &Entry, update: FlagUpdate) -> Result<Entry> {
         let res = self.with_retry(entry, |cur| {
             let flags = update.apply(cur.flags());
-            let new_name = name::with_flags(cur.unique(), flags);
+            let mut new_name = name::with_flags(cur.unique(), flags);
+            new_name.push_str(cur.info_extra());
             let from = self.entry_path(cur);
             if cur.subdir == Subdir::Cur && new_name == cur.file_name {
                 // Nothing to rename, but the entry may be stale: the file must still be there.

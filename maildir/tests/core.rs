@@ -184,3 +184,34 @@ fn quota_enforced_on_delivery() {
     let u = inbox.quota_usage().unwrap().unwrap();
     assert_eq!((u.bytes, u.messages), (70, 2));
 }
+
+#[test]
+fn dovecot_info_extension_kept_across_flag_change() {
+    let t = TempDir::new("ext");
+    let md = Maildir::create(t.path()).unwrap();
+    std::fs::write(md.path().join("cur/1.M1P1Q1.h:2,S,Xfoo"), b"m").unwrap();
+    let e = md.scan().unwrap().remove(0);
+    assert_eq!(e.flags(), flags("S"));
+    let e = md.set_flags(&e, FlagUpdate::Add(flags("F"))).unwrap();
+    assert_eq!(e.file_name(), "1.M1P1Q1.h:2,FS,Xfoo");
+}
+
+#[test]
+fn internal_date_sets_mtime() {
+    let t = TempDir::new("mtime");
+    let md = Maildir::create(t.path()).unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let d = md
+        .deliver_with(
+            b"x",
+            DeliveryOptions {
+                internal_date: Some(when),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&d.path).unwrap().modified().unwrap(),
+        when
+    );
+}
