@@ -11,8 +11,8 @@ fn flags(s: &str) -> Flags {
 
 #[test]
 fn uids_stable_and_modseq_tracks_flags() {
-    let t = TempDir::new("uids");
-    let md = Maildir::create(t.path()).unwrap();
+    let tmp = TempDir::new("uids");
+    let md = Maildir::create(tmp.path()).unwrap();
     let a = md.deliver(b"a").unwrap();
     let b = md.deliver(b"b").unwrap();
     let s1 = md.sync().unwrap();
