@@ -1,11 +1,91 @@
 //! # mailwright-maildir
 //!
-//! Durable, concurrent Maildir and Maildir++ storage: delivery that survives a crash, flags in file names, folders, quotas, and IMAP metadata (UIDs, keywords, MODSEQ) compatible with Dovecot.
+//! Durable, concurrent Maildir and Maildir++ storage: delivery that survives a crash, flags in
+//! file names, folders, quotas, and IMAP metadata (UIDs, keywords, MODSEQ) compatible with
+//! Dovecot.
+//!
+//! - [`Maildir::create_user`] / [`Maildir::create`] / [`Maildir::open`]: a user's store.
+//! - Delivery: [`Maildir::delivery`] returns a [`Delivery`] you write chunks into (it is a
+//!   [`std::io::Write`]); [`Delivery::commit`] fsyncs the file, links it into `new/` and fsyncs
+//!   the directory, so `Ok` means on disk. Dropping or [`Delivery::abort`] removes the tmp file.
+//!   [`Maildir::deliver`] and [`Maildir::deliver_from`] do it from bytes or a reader.
+//! - Listing: [`Maildir::scan`] reads one directory listing per subdirectory; each [`Entry`]
+//!   gives its unique name ([`Entry::unique`], the POP3 UIDL), size ([`Entry::size`], from
+//!   `S=`), and flags.
+//! - Reading: [`Maildir::open_message`] returns a [`std::fs::File`].
+//! - Flags and deletion: [`Maildir::set_flags`], [`Maildir::move_to_cur`], [`Maildir::remove`],
+//!   [`Maildir::remove_many`]; each follows a concurrent rename by another process.
+//! - Folders (Maildir++): [`Maildir::create_folder`], [`Maildir::folder`],
+//!   [`Maildir::list_folders`], subscriptions, quotas ([`Quota`]).
+//! - IMAP metadata: [`Maildir::sync`] returns a [`MailboxState`] (UIDVALIDITY, UIDNEXT,
+//!   HIGHESTMODSEQ, per-message UID and MODSEQ, keywords), kept in Dovecot's own
+//!   `dovecot-uidlist` and `dovecot-keywords` so Dovecot and Mailwright can serve the same
+//!   folder in turn; [`Maildir::copy_uids`] / [`Maildir::move_uids`] return UIDPLUS mappings.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use mailwright_maildir::{Flag, FlagUpdate, Flags, Maildir};
+//!
+//! let dir = std::env::temp_dir().join(format!("mw-maildir-doc-{}", std::process::id()));
+//! let inbox = Maildir::create_user(&dir)?; // INBOX + Drafts, Sent, Trash, Junk
+//!
+//! // Stream a message in chunks (as an SMTP DATA phase would); durable once commit returns.
+//! let mut d = inbox.delivery()?;
+//! d.write_all(b"Subject: hi\r\n\r\n")?;
+//! d.write_all(b"hello\r\n")?;
+//! let delivered = d.commit()?;
+//! let uidl = delivered.unique().to_owned();
+//!
+//! // List with sizes and stable ids, read, flag, delete.
+//! let list = inbox.scan()?;
+//! assert_eq!(list.len(), 1);
+//! assert_eq!(list[0].unique(), uidl);
+//! assert_eq!(list[0].size(), Some(22));
+//! let (mut file, _) = inbox.open_message(&list[0])?;
+//! let mut text = String::new();
+//! file.read_to_string(&mut text)?;
+//! assert!(text.ends_with("hello\r\n"));
+//! let seen = inbox.set_flags(&list[0], FlagUpdate::Add(Flags::empty().with(Flag::Seen)))?;
+//! assert_eq!(seen.info(), Some("2,S"));
+//! assert_eq!(inbox.remove_many(&[seen])?, 1);
+//! assert!(inbox.scan()?.is_empty());
+//! assert_eq!(inbox.list_folders()?, ["Drafts", "Junk", "Sent", "Trash"]);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## What this crate will not do
 //!
-//! No networking, no async runtime and no MIME parsing: plain synchronous std code that the caller runs off its async threads.
-//!
-//! This crate is being built; see the workspace README for its status.
+//! No networking, no async runtime and no MIME parsing: plain synchronous std code that the
+//! caller runs off its async threads.
 
 #![forbid(unsafe_code)]
+
+mod atomic;
+mod delivery;
+mod error;
+mod flags;
+mod folders;
+mod keywords;
+mod lock;
+mod name;
+mod quota;
+mod store;
+mod uidlist;
+mod uids;
+
+pub use delivery::{Delivered, Delivery, DeliveryOptions};
+pub use error::{Error, Result};
+pub use flags::{Flag, FlagUpdate, Flags};
+pub use folders::{
+    DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
+};
+pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
+pub use name::{
+    FileName, INFO_SEPARATOR, is_valid_base, sanitize_host, system_hostname, unique_base,
+    with_flags,
+};
+pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
+pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
+pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
+pub use uids::{CopyResult, MODSEQ_FILE, MailboxState, UidMessage};

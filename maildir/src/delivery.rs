@@ -1,0 +1,239 @@
+//! Delivery: tmp → write → fsync(file) → link into new/ (or cur/) → fsync(dir).
+//!
+//! cr.yp.to/proto/maildir.html: "create a file in tmp ... write the message ... link the file
+//! into new ... unlink tmp": the message appears in `new/` whole or not at all. Durability
+//! (an `Ok` survives power loss) needs the fsyncs of the file and of the target directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::error::{Error, Result, io_err};
+use crate::flags::Flags;
+use crate::name;
+use crate::store::{Entry, Maildir, Subdir, sync_dir};
+
+/// Options of one delivery.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryOptions {
+    /// The delivery time used in the unique name; default `SystemTime::now()` when the delivery
+    /// starts.
+    pub time: Option<SystemTime>,
+    /// `None` (default): deliver into `new/`. `Some(flags)`: deliver straight into `cur/` with
+    /// these flags (IMAP APPEND, conversions).
+    pub flags: Option<Flags>,
+    /// Skip the Maildir++ quota check (default `false`: a delivery over quota fails with
+    /// [`Error::QuotaExceeded`]).
+    pub ignore_quota: bool,
+    /// The file's mtime, which Dovecot and this crate's users take as the IMAP INTERNALDATE
+    /// (e.g. the date of an APPEND); default: left as written.
+    pub internal_date: Option<SystemTime>,
+}
+
+/// A delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The entry as now stored (unique name, subdir, size and vsize).
+    pub entry: Entry,
+    /// Its absolute path.
+    pub path: PathBuf,
+}
+
+impl Delivered {
+    /// The unique name (the POP3 UIDL; the key for UIDs).
+    pub fn unique(&self) -> &str {
+        self.entry.unique()
+    }
+}
+
+/// A message being written into `tmp/`. Write chunks with [`Write`]; then [`commit`](Self::commit)
+/// makes it durable and visible, or [`abort`](Self::abort) (or drop) removes the tmp file.
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    maildir: &'a Maildir,
+    file: Option<File>,
+    tmp_path: PathBuf,
+    base: String,
+    opts: DeliveryOptions,
+    size: u64,
+    bare_lf: u64,
+    last_was_cr: bool,
+}
+
+impl Maildir {
+    /// Starts a delivery into `new/` at the current time.
+    pub fn delivery(&self) -> Result<Delivery<'_>> {
+        self.delivery_with(DeliveryOptions::default())
+    }
+
+    /// Starts a delivery with options (time, flags).
+    pub fn delivery_with(&self, opts: DeliveryOptions) -> Result<Delivery<'_>> {
+        let time = opts.time.unwrap_or_else(SystemTime::now);
+        let tmp = self.sub("tmp");
+        // A clash is only possible with a foreign writer using our pid; retry with a new Q.
+        for _ in 0..16 {
+            let base = name::unique_base(time, &self.host);
+            let tmp_path = tmp.join(&base);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp_path)
+            {
+                Ok(file) => {
+                    return Ok(Delivery {
+                        maildir: self,
+                        file: Some(file),
+                        tmp_path,
+                        base,
+                        opts,
+                        size: 0,
+                        bare_lf: 0,
+                        last_was_cr: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err("create", &tmp_path)(e)),
+            }
+        }
+        Err(Error::Contended(tmp.display().to_string()))
+    }
+
+    /// Delivers a message held in memory.
+    pub fn deliver(&self, message: &[u8]) -> Result<Delivered> {
+        self.deliver_with(message, DeliveryOptions::default())
+    }
+
+    /// Delivers a message held in memory, with options.
+    pub fn deliver_with(&self, message: &[u8], opts: DeliveryOptions) -> Result<Delivered> {
+        let mut d = self.delivery_with(opts)?;
+        d.write_all(message).map_err(io_err("write", &d.tmp_path))?;
+        d.commit()
+    }
+
+    /// Delivers a message read to its end from `reader`.
+    pub fn deliver_from(&self, reader: impl Read, opts: DeliveryOptions) -> Result<Delivered> {
+        let mut d = self.delivery_with(opts)?;
+        let mut reader = reader;
+        io::copy(&mut reader, &mut d).map_err(io_err("write", &d.tmp_path))?;
+        d.commit()
+    }
+}
+
+impl Delivery<'_> {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The tmp file (for tests and diagnostics).
+    pub fn tmp_path(&self) -> &std::path::Path {
+        &self.tmp_path
+    }
+
+    /// Makes the message durable and visible: fsync the file, link it into `new/` (or `cur/`
+    /// with flags) under its final name `<unique>,S=<size>,W=<vsize>`, unlink the tmp name,
+    /// fsync the directory. When this returns `Ok` the message survives a crash.
+    pub fn commit(mut self) -> Result<Delivered> {
+        let file = self
+            .file
+            .take()
+            .expect("file present until commit or abort");
+        let md = self.maildir;
+        if let Some(t) = self.opts.internal_date {
+            file.set_modified(t)
+                .map_err(io_err("set mtime", &self.tmp_path))?;
+        }
+        if md.fsync {
+            file.sync_all().map_err(io_err("fsync", &self.tmp_path))?;
+        }
+        drop(file);
+        if !self.opts.ignore_quota
+            && let Err(e) = crate::quota::check(md, self.size)
+        {
+            let _ = fs::remove_file(&self.tmp_path);
+            return Err(e);
+        }
+        let vsize = self.size + self.bare_lf;
+        let base = format!("{},S={},W={}", self.base, self.size, vsize);
+        let (subdir, file_name) = match self.opts.flags {
+            None => (Subdir::New, base),
+            Some(f) => (Subdir::Cur, name::with_flags(&base, f)),
+        };
+        let dir = md.sub(subdir.as_str());
+        let target = dir.join(&file_name);
+        let res = link_or_rename(&self.tmp_path, &target);
+        if let Err(e) = res {
+            let _ = fs::remove_file(&self.tmp_path);
+            return Err(e);
+        }
+        if md.fsync {
+            sync_dir(&dir)?;
+        }
+        crate::quota::record(md, i64::try_from(self.size).unwrap_or(i64::MAX), 1);
+        let entry = Entry::from_file_name(subdir, file_name).expect("generated names are valid");
+        Ok(Delivered {
+            entry,
+            path: target,
+        })
+    }
+
+    /// Abandons the delivery and removes the tmp file.
+    pub fn abort(mut self) -> Result<()> {
+        self.file = None;
+        fs::remove_file(&self.tmp_path).map_err(io_err("unlink", &self.tmp_path))
+    }
+}
+
+/// `link` then `unlink` (never overwrites an existing name); `rename` on filesystems without
+/// hard links.
+fn link_or_rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => {
+            let _ = fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io_err("link", to)(e)),
+        Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
+            // EPERM / EXDEV / EOPNOTSUPP: no hard links here (some FUSE or SMB mounts).
+            fs::rename(from, to).map_err(io_err("rename", to))
+        }
+        Err(e) => Err(io_err("link", to)(e)),
+    }
+}
+
+impl Write for Delivery<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("delivery finished"))?;
+        let n = file.write(buf)?;
+        let written = &buf[..n];
+        // Count LFs not preceded by CR, across chunk boundaries, for W= (the CRLF size).
+        let mut prev_cr = self.last_was_cr;
+        for &b in written {
+            if b == b'\n' && !prev_cr {
+                self.bare_lf += 1;
+            }
+            prev_cr = b == b'\r';
+        }
+        if n > 0 {
+            self.last_was_cr = prev_cr;
+        }
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl Drop for Delivery<'_> {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The [`Maildir`] handle: open/create, scan, flags by rename, expunge, reading messages.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result, io_err};
+use crate::flags::{FlagUpdate, Flags};
+use crate::name::{self, FileName};
+
+/// How many times a flag change, expunge or open retries after another process renamed the file.
+const MAX_RENAME_RETRIES: usize = 32;
+
+/// The spec's limit for stale files in `tmp/`: "... unlink any file in tmp that has not been
+/// accessed in 36 hours".
+pub const STALE_TMP_AGE: Duration = Duration::from_hours(36);
+
+/// Which subdirectory a message lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subdir {
+    /// `new/`: delivered, not yet seen by a mail reader (no info).
+    New,
+    /// `cur/`: seen by a mail reader; carries the `:2,` info.
+    Cur,
+}
+
+impl Subdir {
+    /// The directory name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Subdir::New => "new",
+            Subdir::Cur => "cur",
+        }
+    }
+}
+
+/// One message as seen by a scan: its file name and what the name says (size, flags). Nothing
+/// here needed the file to be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    subdir: Subdir,
+    file_name: String,
+    base_len: usize,
+    size: Option<u64>,
+    vsize: Option<u64>,
+}
+
+impl Entry {
+    /// Builds an entry from a file name in `subdir`; `None` if the name is not a message name.
+    pub fn from_file_name(subdir: Subdir, file_name: String) -> Option<Entry> {
+        let parsed = FileName::parse(&file_name)?;
+        let (base_len, size, vsize) = (parsed.base.len(), parsed.size, parsed.vsize);
+        Some(Entry {
+            subdir,
+            file_name,
+            base_len,
+            size,
+            vsize,
+        })
+    }
+
+    /// The unique name: the file name before `:`. Stable across flag changes and new → cur; it
+    /// is the POP3 UIDL and the key of `dovecot-uidlist`.
+    pub fn unique(&self) -> &str {
+        &self.file_name[..self.base_len]
+    }
+
+    /// The full file name (with info).
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// Where the file is.
+    pub fn subdir(&self) -> Subdir {
+        self.subdir
+    }
+
+    /// The info after `:` (`2,FS`), if any.
+    pub fn info(&self) -> Option<&str> {
+        self.file_name
+            .get(self.base_len + 1..)
+            .filter(|_| self.file_name.len() > self.base_len)
+    }
+
+    /// The flags from the `:2,` info (empty for a message in `new/` or with another info kind).
+    pub fn flags(&self) -> Flags {
+        self.info()
+            .and_then(|i| i.strip_prefix("2,"))
+            .and_then(|f| Flags::parse(f.split(',').next().unwrap_or("")))
+            .unwrap_or_default()
+    }
+
+    /// Dovecot's non-standard info fields after the flags (`2,S,<fields>` → `,<fields>`), kept
+    /// across flag changes.
+    fn info_extra(&self) -> &str {
+        self.info()
+            .and_then(|i| i.strip_prefix("2,"))
+            .and_then(|f| f.find(',').map(|p| &f[p..]))
+            .unwrap_or("")
+    }
+
+    /// The size in bytes from `S=` in the name (`None` if the name has none: use
+    /// [`Maildir::size`]).
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// The size with CRLF line ends from `W=` in the name.
+    pub fn vsize(&self) -> Option<u64> {
+        self.vsize
+    }
+
+    /// The path relative to the maildir (`cur/<file name>`).
+    pub fn relative_path(&self) -> PathBuf {
+        Path::new(self.subdir.as_str()).join(&self.file_name)
+    }
+}
+
+/// A Maildir (or one Maildir++ folder of it): a directory with `tmp/`, `new/` and `cur/`.
+///
+/// Cheap to clone; holds no open files. All methods are safe against other processes working
+/// on the same directory (other Mailwright processes, Dovecot, Courier, mutt...).
+#[derive(Debug, Clone)]
+pub struct Maildir {
+    pub(crate) path: PathBuf,
+    /// The Maildir++ root (INBOX): where `maildirsize` and `subscriptions` live.
+    pub(crate) root: PathBuf,
+    pub(crate) host: Arc<str>,
+    pub(crate) fsync: bool,
+}
+
+impl Maildir {
+    /// Opens an existing Maildir; fails with [`Error::NotMaildir`] if a subdirectory is missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Maildir> {
+        let path = path.as_ref().to_path_buf();
+        for sub in ["tmp", "new", "cur"] {
+            if !path.join(sub).is_dir() {
+                return Err(Error::NotMaildir(path));
+            }
+        }
+        Ok(Maildir::handle(path.clone(), path))
+    }
+
+    /// Creates a Maildir (and missing parents), or opens it if it exists. The new directories
+    /// are fsynced so the Maildir survives a crash.
+    pub fn create(path: impl AsRef<Path>) -> Result<Maildir> {
+        let path = path.as_ref().to_path_buf();
+        create_maildir_dirs(&path, true)?;
+        Ok(Maildir::handle(path.clone(), path))
+    }
+
+    pub(crate) fn handle(path: PathBuf, root: PathBuf) -> Maildir {
+        Maildir {
+            path,
+            root,
+            host: HOST.with(Arc::clone),
+            fsync: true,
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The Maildir++ root this folder belongs to (itself for INBOX).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Turns fsync off (or on again). Default on: a delivery that returns `Ok` is on disk. Off
+    /// is for benchmarks and throwaway stores only.
+    pub fn set_fsync(&mut self, on: bool) {
+        self.fsync = on;
+    }
+
+    /// Whether deliveries fsync.
+    pub fn fsync(&self) -> bool {
+        self.fsync
+    }
+
+    /// Uses `host` (sanitised) in unique names instead of the system host name.
+    pub fn set_hostname(&mut self, host: &str) {
+        self.host = name::sanitize_host(host).into();
+    }
+
+    /// The path of a subdirectory.
+    pub(crate) fn sub(&self, sub: &str) -> PathBuf {
+        self.path.join(sub)
+    }
+
+    /// Lists every message in `new/` and `cur/`: one `readdir` per subdirectory, sizes and flags
+    /// from the names only. Sorted by unique name (for names of the same form: delivery order).
+    pub fn scan(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.scan_into(Subdir::New, &mut out)?;
+        self.scan_into(Subdir::Cur, &mut out)?;
+        out.sort_unstable_by(|a, b| a.unique().cmp(b.unique()));
+        Ok(out)
+    }
+
+    /// Lists the messages of one subdirectory, unsorted.
+    pub fn scan_subdir(&self, subdir: Subdir) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.scan_into(subdir, &mut out)?;
+        Ok(out)
+    }
+
+    fn scan_into(&self, subdir: Subdir, out: &mut Vec<Entry>) -> Result<()> {
+        let dir = self.sub(subdir.as_str());
+        for dent in fs::read_dir(&dir).map_err(io_err("read_dir", &dir))? {
+            let dent = dent.map_err(io_err("read_dir", &dir))?;
+            // Names that are not UTF-8 are not ours to touch.
+            if let Ok(name) = dent.file_name().into_string()
+                && let Some(e) = Entry::from_file_name(subdir, name)
+            {
+                out.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the message with this unique name (one readdir of `cur/`, then `new/`).
+    pub fn find(&self, unique: &str) -> Result<Option<Entry>> {
+        for subdir in [Subdir::Cur, Subdir::New] {
+            let dir = self.sub(subdir.as_str());
+            for dent in fs::read_dir(&dir).map_err(io_err("read_dir", &dir))? {
+                let dent = dent.map_err(io_err("read_dir", &dir))?;
+                let Ok(name) = dent.file_name().into_string() else {
+                    continue;
+                };
+                let matches = name
+                    .strip_prefix(unique)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(name::INFO_SEPARATOR));
+                if matches {
+                    return Ok(Entry::from_file_name(subdir, name));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The absolute path of an entry.
+    pub fn entry_path(&self, entry: &Entry) -> PathBuf {
+        self.sub(entry.subdir.as_str()).join(&entry.file_name)
+    }
+
+    /// Runs `op` on the entry; if the file is gone (renamed by another process), finds it again
+    /// by unique name and retries. `Ok(None)` if the message no longer exists.
+    fn with_retry<T>(
+        &self,
+        entry: &Entry,
+        mut op: impl FnMut(&Entry) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut current = entry.clone();
+        for _ in 0..MAX_RENAME_RETRIES {
+            match op(&current) {
+                Err(e) if e.is_not_found() => match self.find(entry.unique())? {
+                    Some(found) => current = found,
+                    None => return Ok(None),
+                },
+                other => return other.map(Some),
+            }
+        }
+        Err(Error::Contended(entry.unique().to_owned()))
+    }
+
+    /// Changes a message's flags by renaming it into `cur/` with the new `:2,` info. If another
+    /// process renamed it first, the update is applied to its new flags (so `Add`/`Remove` from
+    /// two processes both take effect). Returns the entry as it is now.
+    pub fn set_flags(&self, entry: &Entry, update: FlagUpdate) -> Result<Entry> {
+        let res = self.with_retry(entry, |cur| {
+            let flags = update.apply(cur.flags());
+            let mut new_name = name::with_flags(cur.unique(), flags);
+            new_name.push_str(cur.info_extra());
+            let from = self.entry_path(cur);
+            if cur.subdir == Subdir::Cur && new_name == cur.file_name {
+                // Nothing to rename, but the entry may be stale: the file must still be there.
+                fs::symlink_metadata(&from).map_err(io_err("stat", &from))?;
+                return Ok(cur.clone());
+            }
+            let to = self.sub("cur").join(&new_name);
+            fs::rename(&from, &to).map_err(io_err("rename", &from))?;
+            if self.fsync {
+                sync_dir(&self.sub("cur"))?;
+                if cur.subdir == Subdir::New {
+                    sync_dir(&self.sub("new"))?;
+                }
+            }
+            Ok(Entry::from_file_name(Subdir::Cur, new_name).expect("valid base stays valid"))
+        })?;
+        res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
+    }
+
+    /// Moves a message from `new/` to `cur/` (adding an empty `:2,` info); a no-op for one
+    /// already in `cur/`.
+    pub fn move_to_cur(&self, entry: &Entry) -> Result<Entry> {
+        if entry.subdir == Subdir::Cur {
+            return Ok(entry.clone());
+        }
+        self.set_flags(entry, FlagUpdate::Add(Flags::empty()))
+    }
+
+    /// Opens a message for reading, following a concurrent rename. Returns the file and the
+    /// entry as found.
+    pub fn open_message(&self, entry: &Entry) -> Result<(File, Entry)> {
+        let res = self.with_retry(entry, |cur| {
+            let p = self.entry_path(cur);
+            let f = File::open(&p).map_err(io_err("open", &p))?;
+            Ok((f, cur.clone()))
+        })?;
+        res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
+    }
+
+    /// Reads a whole message into memory.
+    pub fn read_message(&self, entry: &Entry) -> Result<Vec<u8>> {
+        let (mut f, e) = self.open_message(entry)?;
+        let mut buf = Vec::with_capacity(e.size.unwrap_or(0).min(1 << 24) as usize);
+        io::Read::read_to_end(&mut f, &mut buf).map_err(io_err("read", &self.entry_path(&e)))?;
+        Ok(buf)
+    }
+
+    /// The message's size: from the name when it has `S=`, else from `stat`.
+    pub fn size(&self, entry: &Entry) -> Result<u64> {
+        if let Some(s) = entry.size {
+            return Ok(s);
+        }
+        let res = self.with_retry(entry, |cur| {
+            let p = self.entry_path(cur);
+            Ok(fs::metadata(&p).map_err(io_err("stat", &p))?.len())
+        })?;
+        res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
+    }
+
+    /// Deletes a message (expunge). `Ok(false)` if it was already gone. The directory is fsynced.
+    pub fn remove(&self, entry: &Entry) -> Result<bool> {
+        let removed = self.remove_no_sync(entry)?;
+        if removed.is_some() && self.fsync {
+            sync_dir(&self.sub(entry.subdir.as_str()))?;
+        }
+        Ok(removed.is_some())
+    }
+
+    /// Deletes several messages, fsyncing each touched directory once; returns how many were
+    /// removed by this call (those already gone are not counted).
+    pub fn remove_many<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) -> Result<usize> {
+        let mut n = 0;
+        let mut touched = [false, false];
+        for e in entries {
+            if let Some(sub) = self.remove_no_sync(e)? {
+                n += 1;
+                touched[usize::from(sub == Subdir::Cur)] = true;
+            }
+        }
+        if self.fsync {
+            if touched[0] {
+                sync_dir(&self.sub("new"))?;
+            }
+            if touched[1] {
+                sync_dir(&self.sub("cur"))?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn remove_no_sync(&self, entry: &Entry) -> Result<Option<Subdir>> {
+        let res = self.with_retry(entry, |cur| {
+            let p = self.entry_path(cur);
+            // Names without `S=` need a stat for the quota bookkeeping.
+            let size = cur.size.or_else(|| fs::metadata(&p).ok().map(|m| m.len()));
+            fs::remove_file(&p).map_err(io_err("unlink", &p))?;
+            Ok((cur.subdir, size))
+        })?;
+        if let Some((_, Some(size))) = res {
+            crate::quota::record(self, -i64::try_from(size).unwrap_or(i64::MAX), -1);
+        }
+        Ok(res.map(|(s, _)| s))
+    }
+
+    /// Removes files in `tmp/` not modified for [`STALE_TMP_AGE`] (36 hours) before `now`, as
+    /// the spec asks of readers. Returns how many were removed.
+    pub fn clean_tmp(&self, now: SystemTime) -> Result<usize> {
+        self.clean_tmp_older_than(now, STALE_TMP_AGE)
+    }
+
+    /// Removes files in `tmp/` last modified more than `age` before `now`.
+    pub fn clean_tmp_older_than(&self, now: SystemTime, age: Duration) -> Result<usize> {
+        let dir = self.sub("tmp");
+        let mut n = 0;
+        for dent in fs::read_dir(&dir).map_err(io_err("read_dir", &dir))? {
+            let dent = dent.map_err(io_err("read_dir", &dir))?;
+            let Ok(meta) = dent.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let stale = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|d| d > age);
+            if stale && fs::remove_file(dent.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+thread_local! {
+    static HOST: Arc<str> = name::system_hostname().into();
+}
+
+/// Creates `path`, `path/tmp`, `path/new`, `path/cur`, fsyncing what it created.
+pub(crate) fn create_maildir_dirs(path: &Path, fsync: bool) -> Result<()> {
+    fs::create_dir_all(path).map_err(io_err("mkdir", path))?;
+    for sub in ["tmp", "new", "cur"] {
+        let p = path.join(sub);
+        match fs::create_dir(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err("mkdir", &p)(e)),
+        }
+    }
+    if fsync {
+        sync_dir(path)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so that the names created or removed in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("fsync", dir))
+}

@@ -1,0 +1,438 @@
+//! IMAP metadata per folder: UIDVALIDITY, UIDNEXT, stable UIDs, keywords, MODSEQ.
+//!
+//! UIDs live in Dovecot's own `dovecot-uidlist` (so a folder Dovecot served keeps its UIDs
+//! here and the other way round), keyword letters in `dovecot-keywords`. MODSEQs, which Dovecot
+//! keeps in its binary index, live in `mailwright-modseq` beside them: per UID the MODSEQ and
+//! the flags it was computed for, so a flag change made by any program (Dovecot, mutt) is seen
+//! at the next [`Maildir::sync`] and gets a new MODSEQ. All three files are replaced atomically
+//! (temporary file, fsync, rename) while holding `dovecot-uidlist.lock`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::atomic::write_atomic;
+use crate::error::{Error, Result, io_err};
+use crate::flags::Flags;
+use crate::keywords::{KEYWORDS_FILE, Keywords};
+use crate::lock::DotLock;
+use crate::name;
+use crate::store::{Entry, Maildir, sync_dir};
+use crate::uidlist::{UIDLIST, UidList, UidRecord};
+
+/// Our MODSEQ file.
+pub const MODSEQ_FILE: &str = "mailwright-modseq";
+
+/// One message with its IMAP metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UidMessage {
+    /// Its UID, stable for the life of the folder's UIDVALIDITY.
+    pub uid: u32,
+    /// The MODSEQ of its last flag change (RFC 7162).
+    pub modseq: u64,
+    /// The file as found by the scan.
+    pub entry: Entry,
+}
+
+/// A folder's IMAP view after [`Maildir::sync`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxState {
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// UIDNEXT: the UID the next message will get.
+    pub uid_next: u32,
+    /// HIGHESTMODSEQ (RFC 7162); at least 1.
+    pub highest_modseq: u64,
+    /// The mailbox GUID from `dovecot-uidlist`.
+    pub guid: Option<String>,
+    /// The messages, UIDs ascending (sequence number = index + 1).
+    pub messages: Vec<UidMessage>,
+    /// The keyword table (letters `a`..`z` in flags).
+    pub keywords: Keywords,
+}
+
+impl MailboxState {
+    /// The message with this UID.
+    pub fn by_uid(&self, uid: u32) -> Option<&UidMessage> {
+        self.messages
+            .binary_search_by_key(&uid, |m| m.uid)
+            .ok()
+            .map(|i| &self.messages[i])
+    }
+
+    /// The message with this unique name.
+    pub fn by_unique(&self, unique: &str) -> Option<&UidMessage> {
+        self.messages.iter().find(|m| m.entry.unique() == unique)
+    }
+}
+
+/// UIDPLUS results of a copy or move (RFC 4315 `COPYUID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyResult {
+    /// The destination's UIDVALIDITY.
+    pub uid_validity: u32,
+    /// (source UID, destination UID) for each message copied, in the order given.
+    pub uids: Vec<(u32, u32)>,
+}
+
+struct ModseqFile {
+    uid_validity: u32,
+    highest: u64,
+    per_uid: HashMap<u32, (u64, Flags)>,
+}
+
+fn parse_modseq(text: &str) -> Option<ModseqFile> {
+    let mut lines = text.lines();
+    let mut header = lines.next()?.split(' ');
+    if header.next()? != "1" {
+        return None;
+    }
+    let uid_validity = header.next()?.strip_prefix('V')?.parse().ok()?;
+    let highest = header.next()?.strip_prefix('H')?.parse().ok()?;
+    let mut per_uid = HashMap::new();
+    for line in lines {
+        let (nums, flags) = line.split_once(" :")?;
+        let (uid, modseq) = nums.split_once(' ')?;
+        per_uid.insert(
+            uid.parse().ok()?,
+            (modseq.parse().ok()?, Flags::parse(flags)?),
+        );
+    }
+    Some(ModseqFile {
+        uid_validity,
+        highest,
+        per_uid,
+    })
+}
+
+fn random_guid() -> String {
+    let mut out = String::with_capacity(32);
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        h.write_u32(std::process::id());
+        let _ = write!(out, "{:016x}", h.finish());
+    }
+    out
+}
+
+fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        // A file that is not UTF-8 is as good as lost.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
+        Err(e) => Err(io_err("read", path)(e)),
+    }
+}
+
+impl Maildir {
+    fn meta(&self, file: &str) -> PathBuf {
+        self.path.join(file)
+    }
+
+    /// Reads `dovecot-uidlist` without locking (it is only ever replaced by rename). `None` if
+    /// it is missing or unreadable.
+    pub fn read_uidlist(&self) -> Result<Option<UidList>> {
+        Ok(read_optional(&self.meta(UIDLIST))?.and_then(|t| UidList::parse(&t).ok()))
+    }
+
+    /// Reads `dovecot-keywords` (empty table if missing).
+    pub fn keywords(&self) -> Result<Keywords> {
+        Ok(read_optional(&self.meta(KEYWORDS_FILE))?
+            .map(|t| Keywords::parse(&t))
+            .unwrap_or_default())
+    }
+
+    /// The flag letters for keyword names, adding names missing from `dovecot-keywords`
+    /// (under the uidlist lock). [`Error::TooManyKeywords`] past 26.
+    pub fn keyword_flags(&self, names: &[&str]) -> Result<Flags> {
+        let mut kw = self.keywords()?;
+        let mut flags = Flags::empty();
+        if names.iter().all(|n| kw.index_of(n).is_some()) {
+            for n in names {
+                flags.insert_keyword_index(kw.index_of(n).unwrap_or(0));
+            }
+            return Ok(flags);
+        }
+        let _lock = DotLock::acquire(&self.meta(UIDLIST))?;
+        kw = self.keywords()?;
+        let mut changed = false;
+        for n in names {
+            let (i, added) = kw.get_or_add(n)?;
+            changed |= added;
+            flags.insert_keyword_index(i);
+        }
+        if changed {
+            write_atomic(
+                &self.meta(KEYWORDS_FILE),
+                kw.encode().as_bytes(),
+                self.fsync,
+            )?;
+        }
+        Ok(flags)
+    }
+
+    /// Brings the IMAP metadata up to date with the directory and returns it: assigns UIDs to
+    /// new messages (in unique-name order), forgets expunged ones, gives a new MODSEQ to every
+    /// message whose flags changed since the last sync. A lost or broken `dovecot-uidlist` is
+    /// rebuilt with a new UIDVALIDITY greater than the previous one.
+    pub fn sync(&self) -> Result<MailboxState> {
+        self.sync_with_order(&[])
+    }
+
+    /// Like [`sync`](Self::sync), but messages new to the uidlist whose unique names are in
+    /// `first` get their UIDs first, in that order (for COPYUID / APPENDUID).
+    pub fn sync_with_order(&self, first: &[&str]) -> Result<MailboxState> {
+        let uidlist_path = self.meta(UIDLIST);
+        let _lock = DotLock::acquire(&uidlist_path)?;
+        let modseq_path = self.meta(MODSEQ_FILE);
+        let old_modseq = read_optional(&modseq_path)?.and_then(|t| parse_modseq(&t));
+        let (mut list, mut dirty) =
+            match read_optional(&uidlist_path)?.and_then(|t| UidList::parse(&t).ok()) {
+                Some(l) => (l, false),
+                None => {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default();
+                    let mut v = u32::try_from(now.as_secs()).unwrap_or(u32::MAX - 1).max(1);
+                    if let Some(m) = &old_modseq
+                        && m.uid_validity >= v
+                    {
+                        v = m.uid_validity.saturating_add(1);
+                    }
+                    (UidList::new(v, Some(random_guid())), true)
+                }
+            };
+        let entries = self.scan()?;
+        let known: HashMap<&str, usize> = list
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.base(), i))
+            .collect();
+        let mut messages: Vec<(u32, Option<usize>, Entry)> = Vec::with_capacity(entries.len());
+        let mut fresh: Vec<Entry> = Vec::new();
+        for e in entries {
+            match known.get(e.unique()) {
+                Some(&i) => messages.push((list.records[i].uid, Some(i), e)),
+                None => fresh.push(e),
+            }
+        }
+        if messages.len() != list.records.len() {
+            dirty = true;
+        }
+        if !fresh.is_empty() {
+            dirty = true;
+            let rank: HashMap<&str, usize> =
+                first.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+            fresh.sort_by(|a, b| {
+                let ra = rank.get(a.unique()).copied().unwrap_or(usize::MAX);
+                let rb = rank.get(b.unique()).copied().unwrap_or(usize::MAX);
+                ra.cmp(&rb).then_with(|| a.unique().cmp(b.unique()))
+            });
+            for e in fresh {
+                let uid = list.next_uid;
+                list.next_uid = list.next_uid.saturating_add(1);
+                messages.push((uid, None, e));
+            }
+        }
+        messages.sort_unstable_by_key(|m| m.0);
+        drop(known);
+        if dirty {
+            let records = messages
+                .iter()
+                .map(|(uid, old, e)| UidRecord {
+                    uid: *uid,
+                    extensions: old
+                        .map(|i| list.records[i].extensions.clone())
+                        .unwrap_or_default(),
+                    file_name: e.file_name().to_owned(),
+                })
+                .collect();
+            list.records = records;
+            write_atomic(&uidlist_path, list.encode().as_bytes(), self.fsync)?;
+        }
+
+        // MODSEQ bookkeeping.
+        let old_modseq = old_modseq.filter(|m| m.uid_validity == list.uid_validity);
+        let mut highest = old_modseq.as_ref().map_or(1, |m| m.highest.max(1));
+        let mut modseq_dirty = old_modseq.is_none();
+        let old_count = old_modseq.as_ref().map_or(0, |m| m.per_uid.len());
+        let mut matched = 0usize;
+        let mut out = Vec::with_capacity(messages.len());
+        for (uid, _, entry) in messages {
+            let flags = entry.flags();
+            let modseq = match old_modseq.as_ref().and_then(|m| m.per_uid.get(&uid)) {
+                Some(&(ms, f)) if f == flags => {
+                    matched += 1;
+                    ms
+                }
+                prev => {
+                    matched += usize::from(prev.is_some());
+                    modseq_dirty = true;
+                    highest += 1;
+                    highest
+                }
+            };
+            out.push(UidMessage { uid, modseq, entry });
+        }
+        if matched != old_count {
+            // Expunges raise HIGHESTMODSEQ too (RFC 7162 §3.2.10 needs it to change).
+            modseq_dirty = true;
+            highest += 1;
+        }
+        if modseq_dirty {
+            let mut text = String::with_capacity(32 + out.len() * 24);
+            let _ = writeln!(text, "1 V{} H{}", list.uid_validity, highest);
+            for m in &out {
+                let _ = writeln!(text, "{} {} :{}", m.uid, m.modseq, m.entry.flags());
+            }
+            write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
+        }
+        Ok(MailboxState {
+            uid_validity: list.uid_validity,
+            uid_next: list.next_uid,
+            highest_modseq: highest,
+            guid: list.guid,
+            messages: out,
+            keywords: self.keywords()?,
+        })
+    }
+
+    /// Copies messages (by UID) to `dest`, keeping flags and keywords (by name), and returns the
+    /// UIDPLUS mapping. UIDs not in `state` are skipped. Files are hard-linked when possible.
+    pub fn copy_uids(
+        &self,
+        state: &MailboxState,
+        uids: &[u32],
+        dest: &Maildir,
+    ) -> Result<CopyResult> {
+        let dest_kw_needed: Vec<&str> = {
+            let mut all = Flags::empty();
+            for uid in uids {
+                if let Some(m) = state.by_uid(*uid) {
+                    all = all.union(m.entry.flags().keywords_only());
+                }
+            }
+            state.keywords.names_in(all)
+        };
+        // Make sure every keyword exists at the destination before mapping letters.
+        dest.keyword_flags(&dest_kw_needed)?;
+        let dest_kw = dest.keywords()?;
+        let mut copied: Vec<(u32, String)> = Vec::new();
+        let cur = dest.sub("cur");
+        for &uid in uids {
+            let Some(m) = state.by_uid(uid) else { continue };
+            let src_flags = m.entry.flags();
+            let mut flags = src_flags.difference(src_flags.keywords_only());
+            for name in state.keywords.names_in(src_flags) {
+                if let Some(i) = dest_kw.index_of(name) {
+                    flags.insert_keyword_index(i);
+                }
+            }
+            let size = self.size(&m.entry)?;
+            crate::quota::check(dest, size)?;
+            let mut base = name::unique_base(SystemTime::now(), &dest.host);
+            let _ = write!(base, ",S={size}");
+            if let Some(w) = m.entry.vsize() {
+                let _ = write!(base, ",W={w}");
+            }
+            let target = cur.join(name::with_flags(&base, flags));
+            let linked = self.link_entry(&m.entry, &target)?;
+            if !linked {
+                continue; // expunged meanwhile
+            }
+            crate::quota::record(dest, i64::try_from(size).unwrap_or(i64::MAX), 1);
+            copied.push((uid, base));
+        }
+        if dest.fsync && !copied.is_empty() {
+            sync_dir(&cur)?;
+        }
+        let order: Vec<&str> = copied.iter().map(|(_, b)| b.as_str()).collect();
+        let dstate = dest.sync_with_order(&order)?;
+        let mut out = Vec::with_capacity(copied.len());
+        for (src, base) in &copied {
+            if let Some(m) = dstate.by_unique(base) {
+                out.push((*src, m.uid));
+            }
+        }
+        Ok(CopyResult {
+            uid_validity: dstate.uid_validity,
+            uids: out,
+        })
+    }
+
+    /// Moves messages (by UID) to `dest`: copy, then expunge from here. Returns the UIDPLUS
+    /// mapping (RFC 6851 MOVE uses COPYUID too).
+    pub fn move_uids(
+        &self,
+        state: &MailboxState,
+        uids: &[u32],
+        dest: &Maildir,
+    ) -> Result<CopyResult> {
+        let res = self.copy_uids(state, uids, dest)?;
+        let moved: Vec<&Entry> = res
+            .uids
+            .iter()
+            .filter_map(|(s, _)| state.by_uid(*s))
+            .map(|m| &m.entry)
+            .collect();
+        self.remove_many(moved)?;
+        Ok(res)
+    }
+
+    /// Hard-links (or copies, across filesystems) a message to `target`, following a concurrent
+    /// rename. `Ok(false)` if the message is gone.
+    fn link_entry(&self, entry: &Entry, target: &std::path::Path) -> Result<bool> {
+        let mut cur = entry.clone();
+        for _ in 0..32 {
+            let from = self.entry_path(&cur);
+            let res = match fs::hard_link(&from, target) {
+                Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
+                    copy_durably(&from, target, self.fsync)
+                }
+                other => other,
+            };
+            match res {
+                Ok(()) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
+                    return Err(io_err("link", target)(e));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match self.find(entry.unique())? {
+                    Some(found) => cur = found,
+                    None => return Ok(false),
+                },
+                Err(e) => return Err(io_err("link", target)(e)),
+            }
+        }
+        Err(Error::Contended(entry.unique().to_owned()))
+    }
+}
+
+/// Copies through a temporary name in the target directory's sibling `tmp/`, fsynced, then
+/// renamed into place, so the target never appears partial.
+fn copy_durably(from: &std::path::Path, target: &std::path::Path, fsync: bool) -> io::Result<()> {
+    let tmp_dir = target
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("tmp"));
+    let tmp = tmp_dir
+        .unwrap_or_default()
+        .join(target.file_name().unwrap_or_default());
+    fs::copy(from, &tmp)?;
+    if fsync {
+        fs::File::open(&tmp)?.sync_all()?;
+    }
+    fs::rename(&tmp, target)
+}

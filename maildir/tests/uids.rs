@@ -1,0 +1,134 @@
+//! IMAP metadata: UIDs, UIDVALIDITY, MODSEQ, keywords, copy/move with UIDPLUS results.
+
+mod common;
+
+use common::TempDir;
+use mailwright_maildir::{FlagUpdate, Flags, Maildir, UidList};
+
+fn flags(s: &str) -> Flags {
+    Flags::parse(s).unwrap()
+}
+
+#[test]
+fn uids_stable_and_modseq_tracks_flags() {
+    let tmp = TempDir::new("uids");
+    let md = Maildir::create(tmp.path()).unwrap();
+    let a = md.deliver(b"a").unwrap();
+    let b = md.deliver(b"b").unwrap();
+    let s1 = md.sync().unwrap();
+    assert_eq!(s1.messages.len(), 2);
+    assert_eq!(
+        (s1.messages[0].uid, s1.messages[1].uid, s1.uid_next),
+        (1, 2, 3)
+    );
+    assert_eq!(s1.by_unique(a.unique()).unwrap().uid, 1);
+    assert_eq!(s1.guid.as_ref().map(String::len), Some(32));
+
+    // Flags change through another path (as Dovecot or mutt would): new MODSEQ at next sync.
+    let e = md.set_flags(&b.entry, FlagUpdate::Add(flags("S"))).unwrap();
+    md.move_to_cur(&a.entry).unwrap();
+    let s2 = md.sync().unwrap();
+    assert_eq!(s2.uid_validity, s1.uid_validity);
+    assert!(s2.highest_modseq > s1.highest_modseq);
+    let mb = s2.by_uid(2).unwrap();
+    assert_eq!(mb.entry, e);
+    assert_eq!(mb.modseq, s2.highest_modseq);
+    assert_eq!(
+        s2.by_uid(1).unwrap().modseq,
+        s1.by_uid(1).unwrap().modseq,
+        "new→cur is no flag change"
+    );
+
+    // Expunge keeps the other UIDs; a new message gets UIDNEXT.
+    md.remove(&e).unwrap();
+    let c = md.deliver(b"c").unwrap();
+    let s3 = md.sync().unwrap();
+    assert_eq!(
+        s3.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    assert_eq!(s3.by_uid(3).unwrap().entry.unique(), c.unique());
+    assert!(s3.highest_modseq > s2.highest_modseq);
+    // Nothing changed: same state, no rewrite.
+    assert_eq!(md.sync().unwrap(), s3);
+
+    // Losing dovecot-uidlist rebuilds with a new, larger UIDVALIDITY.
+    std::fs::remove_file(md.path().join("dovecot-uidlist")).unwrap();
+    let s4 = md.sync().unwrap();
+    assert!(s4.uid_validity > s3.uid_validity);
+    assert_eq!(
+        s4.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[test]
+fn reads_a_dovecot_uidlist() {
+    let t = TempDir::new("dovecot-ul");
+    let md = Maildir::create(t.path()).unwrap();
+    std::fs::write(
+        md.path()
+            .join("cur/1276528487.M364837P9451.kurkku,S=1,W=1:2,S"),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(md.path().join("new/1276533073.M242911P3632.kurkku"), b"y").unwrap();
+    std::fs::write(
+        md.path().join("dovecot-uidlist"),
+        "3 V1275660208 N25022 G3085f01b7f11094c501100008c4a11c1\n\
+         25006 :1276528487.M364837P9451.kurkku,S=1,W=1:2,\n\
+         25017 W2481 :1276533073.M242911P3632.kurkku\n",
+    )
+    .unwrap();
+    std::fs::write(md.path().join("dovecot-keywords"), "0 $Junk\n1 Work\n").unwrap();
+    let s = md.sync().unwrap();
+    assert_eq!(s.uid_validity, 1_275_660_208);
+    assert_eq!(s.uid_next, 25022);
+    assert_eq!(
+        s.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [25006, 25017]
+    );
+    assert_eq!(s.keywords.name(1), Some("Work"));
+    let d = md.deliver(b"z").unwrap();
+    let s = md.sync().unwrap();
+    assert_eq!(s.by_unique(d.unique()).unwrap().uid, 25022);
+    // The file we wrote is still Dovecot's format with its extensions.
+    let l = UidList::parse(&std::fs::read_to_string(md.path().join("dovecot-uidlist")).unwrap())
+        .unwrap();
+    assert_eq!(l.records[1].extensions, ["W2481"]);
+    assert_eq!(l.next_uid, 25023);
+}
+
+#[test]
+fn keywords_and_copy_move_uidplus() {
+    let t = TempDir::new("copy");
+    let inbox = Maildir::create_user(t.path()).unwrap();
+    let trash = inbox.folder("Trash").unwrap();
+    trash.keyword_flags(&["Other"]).unwrap(); // so letters differ between the folders
+    let kw = inbox.keyword_flags(&["$Junk", "Work"]).unwrap();
+    assert_eq!(kw.to_string(), "ab");
+    let m1 = inbox.deliver(b"one").unwrap();
+    inbox.deliver(b"two").unwrap();
+    inbox
+        .set_flags(&m1.entry, FlagUpdate::Add(flags("Sb")))
+        .unwrap();
+    let s = inbox.sync().unwrap();
+    let res = inbox.copy_uids(&s, &[2, 1, 99], &trash).unwrap();
+    assert_eq!(res.uids, [(2, 1), (1, 2)]);
+    let ts = trash.sync().unwrap();
+    assert_eq!(res.uid_validity, ts.uid_validity);
+    let copied = ts.by_uid(2).unwrap();
+    assert_eq!(trash.read_message(&copied.entry).unwrap(), b"one");
+    assert_eq!(ts.keywords.names_in(copied.entry.flags()), ["Work"]);
+    assert!(
+        copied
+            .entry
+            .flags()
+            .contains(mailwright_maildir::Flag::Seen)
+    );
+
+    let res = inbox.move_uids(&s, &[1], &trash).unwrap();
+    assert_eq!(res.uids, [(1, 3)]);
+    let s = inbox.sync().unwrap();
+    assert_eq!(s.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), [2]);
+}

@@ -1,0 +1,250 @@
+//! RFC 5321 §4.1.2 and §4.1.3 address grammar, UTF-8 forms of RFC 6531 §3.3 included:
+//!
+//! ```text
+//! Reverse-path   = Path / "<>"
+//! Forward-path   = Path
+//! Path           = "<" [ A-d-l ":" ] Mailbox ">"
+//! A-d-l          = At-domain *( "," At-domain )
+//! At-domain      = "@" Domain
+//! Domain         = sub-domain *("." sub-domain)
+//! sub-domain     = Let-dig [Ldh-str]
+//! Let-dig        = ALPHA / DIGIT
+//! Ldh-str        = *( ALPHA / DIGIT / "-" ) Let-dig
+//! address-literal  = "[" ( IPv4-address-literal / IPv6-address-literal /
+//!                    General-address-literal ) "]"
+//! Mailbox        = Local-part "@" ( Domain / address-literal )
+//! Local-part     = Dot-string / Quoted-string
+//! Dot-string     = Atom *("."  Atom)
+//! Atom           = 1*atext
+//! Quoted-string  = DQUOTE *QcontentSMTP DQUOTE
+//! QcontentSMTP   = qtextSMTP / quoted-pairSMTP
+//! quoted-pairSMTP  = %d92 %d32-126
+//! qtextSMTP      = %d32-33 / %d35-91 / %d93-126
+//! General-address-literal  = Standardized-tag ":" 1*dcontent
+//! dcontent       = %d33-90 / %d94-126
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::{tag, take_while1};
+use nom::combinator::{opt, recognize};
+use nom::error::{Error, ErrorKind};
+use nom::multi::separated_list1;
+
+use crate::types::{AddressLiteral, Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath};
+
+fn fail<T>(i: &[u8]) -> IResult<&[u8], T> {
+    Err(nom::Err::Error(Error::new(i, ErrorKind::Verify)))
+}
+
+/// `atext` of RFC 5322 §3.2.3, plus UTF-8 octets (RFC 6531 §3.3).
+pub(crate) fn is_atext(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c) || c >= 0x80
+}
+
+fn is_ldh(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c >= 0x80
+}
+
+fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    let (rest, label) = take_while1(is_ldh)(i)?;
+    if label.starts_with(b"-") || label.ends_with(b"-") {
+        return fail(i);
+    }
+    Ok((rest, label))
+}
+
+/// `Domain`.
+pub(crate) fn domain(i: &[u8]) -> IResult<&[u8], Domain> {
+    let (rest, d) = recognize(separated_list1(tag(&b"."[..]), sub_domain)).parse(i)?;
+    match std::str::from_utf8(d) {
+        Ok(s) if s.len() <= 255 => Ok((rest, Domain::new_unchecked(s.to_owned()))),
+        _ => fail(i),
+    }
+}
+
+fn is_dcontent(c: u8) -> bool {
+    (33..=90).contains(&c) || (94..=126).contains(&c)
+}
+
+/// `address-literal`.
+pub(crate) fn address_literal(i: &[u8]) -> IResult<&[u8], AddressLiteral> {
+    let (rest, _) = tag(&b"["[..])(i)?;
+    let (rest, inner) = take_while1(is_dcontent)(rest)?;
+    let (rest, _) = tag(&b"]"[..])(rest)?;
+    let Ok(inner) = std::str::from_utf8(inner) else {
+        return fail(i);
+    };
+    if let Some((t, content)) = inner.split_once(':') {
+        if t.eq_ignore_ascii_case("IPv6") {
+            return match content.parse::<Ipv6Addr>() {
+                Ok(a) => Ok((rest, AddressLiteral::Ipv6(a))),
+                Err(_) => fail(i),
+            };
+        }
+        let tag_ok = !t.is_empty()
+            && t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+            && !t.ends_with('-');
+        if !tag_ok || content.is_empty() {
+            return fail(i);
+        }
+        return Ok((
+            rest,
+            AddressLiteral::General {
+                tag: t.to_owned(),
+                content: content.to_owned(),
+            },
+        ));
+    }
+    match inner.parse::<Ipv4Addr>() {
+        Ok(a) => Ok((rest, AddressLiteral::Ipv4(a))),
+        Err(_) => fail(i),
+    }
+}
+
+/// `Domain / address-literal`.
+pub(crate) fn host(i: &[u8]) -> IResult<&[u8], Host> {
+    if i.first() == Some(&b'[') {
+        address_literal(i).map(|(r, l)| (r, Host::Literal(l)))
+    } else {
+        domain(i).map(|(r, d)| (r, Host::Domain(d)))
+    }
+}
+
+fn quoted_string(i: &[u8]) -> IResult<&[u8], String> {
+    let (mut rest, _) = tag(&b"\""[..])(i)?;
+    let mut out = Vec::new();
+    loop {
+        match rest.first() {
+            Some(b'"') => break,
+            Some(b'\\') => match rest.get(1) {
+                Some(&c) if (32..=126).contains(&c) || c >= 0x80 => {
+                    out.push(c);
+                    rest = &rest[2..];
+                }
+                _ => return fail(i),
+            },
+            Some(&c) if (32..=126).contains(&c) || c >= 0x80 => {
+                out.push(c);
+                rest = &rest[1..];
+            }
+            _ => return fail(i),
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(s) => Ok((&rest[1..], s)),
+        Err(_) => fail(i),
+    }
+}
+
+fn dot_string(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    recognize(separated_list1(tag(&b"."[..]), take_while1(is_atext))).parse(i)
+}
+
+/// `Local-part`.
+pub(crate) fn local_part(i: &[u8]) -> IResult<&[u8], LocalPart> {
+    if i.first() == Some(&b'"') {
+        let (rest, s) = quoted_string(i)?;
+        return Ok((rest, LocalPart::new_unchecked(s)));
+    }
+    let (rest, s) = dot_string(i)?;
+    match std::str::from_utf8(s) {
+        Ok(s) => Ok((rest, LocalPart::new_unchecked(s.to_owned()))),
+        Err(_) => fail(i),
+    }
+}
+
+/// `Mailbox`.
+pub(crate) fn mailbox(i: &[u8]) -> IResult<&[u8], Mailbox> {
+    let (rest, local_part) = local_part(i)?;
+    let (rest, _) = tag(&b"@"[..])(rest)?;
+    let (rest, host) = host(rest)?;
+    Ok((rest, Mailbox { local_part, host }))
+}
+
+fn at_domain(i: &[u8]) -> IResult<&[u8], Domain> {
+    let (rest, _) = tag(&b"@"[..])(i)?;
+    domain(rest)
+}
+
+/// `Path`, with the source route (`A-d-l`) accepted and dropped (RFC 5321 §4.1.1.3: "SHOULD
+/// ... ignore the route information").
+pub(crate) fn path(i: &[u8]) -> IResult<&[u8], Mailbox> {
+    let (rest, _) = tag(&b"<"[..])(i)?;
+    let (rest, _) =
+        opt((separated_list1(tag(&b","[..]), at_domain), tag(&b":"[..]))).parse(rest)?;
+    let (rest, m) = mailbox(rest)?;
+    let (rest, _) = tag(&b">"[..])(rest)?;
+    Ok((rest, m))
+}
+
+/// `Reverse-path`.
+pub(crate) fn reverse_path(i: &[u8]) -> IResult<&[u8], ReversePath> {
+    if let Some(rest) = i.strip_prefix(b"<>") {
+        return Ok((rest, ReversePath::Null));
+    }
+    path(i).map(|(r, m)| (r, ReversePath::Mailbox(m)))
+}
+
+/// `"<Postmaster>" / Forward-path`.
+pub(crate) fn forward_path(i: &[u8]) -> IResult<&[u8], ForwardPath> {
+    if i.len() >= 12 && i[..12].eq_ignore_ascii_case(b"<postmaster>") {
+        return Ok((&i[12..], ForwardPath::Postmaster));
+    }
+    path(i).map(|(r, m)| (r, ForwardPath::Mailbox(m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mb(s: &str) -> Mailbox {
+        let (rest, m) = mailbox(s.as_bytes()).unwrap();
+        assert!(rest.is_empty(), "{s}");
+        m
+    }
+
+    #[test]
+    fn mailboxes() {
+        assert_eq!(mb("a.b@example.com").to_string(), "a.b@example.com");
+        let q = mb(r#""john \"q\" smith"@example.com"#);
+        assert_eq!(q.local_part.as_str(), r#"john "q" smith"#);
+        assert_eq!(q.to_string(), r#""john \"q\" smith"@example.com"#);
+        assert_eq!(
+            mb("x@[192.0.2.1]").host,
+            Host::Literal(AddressLiteral::Ipv4([192, 0, 2, 1].into()))
+        );
+        assert!(matches!(
+            mb("x@[IPv6:2001:db8::1]").host,
+            Host::Literal(AddressLiteral::Ipv6(_))
+        ));
+        assert!(matches!(
+            mb("x@[tag:stuff]").host,
+            Host::Literal(AddressLiteral::General { .. })
+        ));
+        assert_eq!(mb("用户@例子.广告").to_string(), "用户@例子.广告");
+        assert!(mb("用户@例子.广告").is_utf8());
+        assert!(mailbox(b"a..b@x").is_err());
+        assert!(mailbox(b"@x").is_err());
+        assert!(mailbox(b"a@-x").is_err());
+        assert!(mailbox(b"a@[1.2.3]").is_err());
+    }
+
+    #[test]
+    fn paths() {
+        let (_, p) = reverse_path(b"<@hosta.int,@jkl.org:userc@d.bar.org>").unwrap();
+        assert_eq!(p.to_string(), "<userc@d.bar.org>");
+        assert_eq!(reverse_path(b"<>").unwrap().1, ReversePath::Null);
+        assert_eq!(
+            forward_path(b"<POSTMASTER>").unwrap().1,
+            ForwardPath::Postmaster
+        );
+        assert!(matches!(
+            forward_path(b"<postmaster@x.org>").unwrap().1,
+            ForwardPath::Mailbox(_)
+        ));
+        assert!(path(b"<a@b").is_err());
+    }
+}

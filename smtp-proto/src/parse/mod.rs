@@ -1,0 +1,108 @@
+//! Streaming parsers: `&[u8] -> Result<(rest, T), ParseError>`, where [`ParseError::Incomplete`]
+//! means "need more bytes" and is kept apart from malformed input.
+//!
+//! Framing is streaming (a command or reply line ends at LF); the grammar inside a line is parsed
+//! with nom 8's complete combinators, since a framed line is whole.
+
+pub(crate) mod address;
+mod command;
+mod reply;
+
+use std::fmt;
+
+pub use command::{command, command_line};
+pub use reply::reply;
+
+/// The offending bytes of a malformed line, truncated for logs (and redacted for `AUTH`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Excerpt(Vec<u8>);
+
+/// How many bytes of an offending line an [`Excerpt`] keeps.
+pub const EXCERPT_LEN: usize = 64;
+
+impl Excerpt {
+    pub(crate) fn new(line: &[u8]) -> Self {
+        let upper: Vec<u8> = line.iter().take(5).map(u8::to_ascii_uppercase).collect();
+        if upper.starts_with(b"AUTH ") {
+            // Initial responses carry credentials.
+            return Excerpt(b"AUTH <redacted>".to_vec());
+        }
+        Excerpt(line[..line.len().min(EXCERPT_LEN)].to_vec())
+    }
+    /// The kept bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.0.escape_ascii())
+    }
+}
+
+impl fmt::Display for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.escape_ascii())
+    }
+}
+
+/// What was wrong with a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedKind {
+    /// The verb is not a known command (reply 500).
+    UnknownCommand,
+    /// The arguments do not follow the grammar (reply 501).
+    Syntax,
+    /// An ESMTP parameter is malformed or repeated (reply 501).
+    Parameter,
+    /// The line is not valid UTF-8 where text was expected.
+    Encoding,
+    /// A reply line does not start with a valid code, or the code changes between lines.
+    ReplyCode,
+    /// A reply line was longer than the limit.
+    TooLong,
+}
+
+impl fmt::Display for MalformedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MalformedKind::UnknownCommand => "unknown command",
+            MalformedKind::Syntax => "syntax error in arguments",
+            MalformedKind::Parameter => "malformed parameter",
+            MalformedKind::Encoding => "invalid UTF-8",
+            MalformedKind::ReplyCode => "malformed reply code",
+            MalformedKind::TooLong => "line too long",
+        })
+    }
+}
+
+/// A parse failure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// More bytes are needed; nothing was consumed.
+    #[error("incomplete input")]
+    Incomplete,
+    /// The input is malformed; `consumed` bytes (the whole bad line, terminator included) can be
+    /// skipped to resynchronise.
+    #[error("{kind}: {excerpt}")]
+    Malformed {
+        /// What was wrong.
+        kind: MalformedKind,
+        /// Bytes to skip to the next line.
+        consumed: usize,
+        /// The offending bytes, truncated.
+        excerpt: Excerpt,
+    },
+}
+
+/// Finds the next line ending at LF. Returns the line without `CRLF` (or a bare `LF`, which
+/// commands tolerate as Postfix does) and the number of bytes the line took.
+pub(crate) fn split_line(input: &[u8]) -> Option<(&[u8], usize)> {
+    let lf = memchr::memchr(b'\n', input)?;
+    let line = &input[..lf];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Some((line, lf + 1))
+}

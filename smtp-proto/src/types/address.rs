@@ -1,0 +1,229 @@
+//! Mailboxes, domains and paths of RFC 5321 §4.1.2 and §4.1.3 (with the UTF-8 forms of RFC 6531).
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::parse::address as p;
+
+/// Error building an address value from a string that does not follow the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// The domain is not `sub-domain *("." sub-domain)` (RFC 5321 §4.1.2).
+    #[error("invalid domain")]
+    Domain,
+    /// The local part holds a control character or is not valid UTF-8.
+    #[error("invalid local part")]
+    LocalPart,
+    /// The mailbox is not `Local-part "@" ( Domain / address-literal )`.
+    #[error("invalid mailbox")]
+    Mailbox,
+}
+
+/// A domain name: `Domain = sub-domain *("." sub-domain)` (RFC 5321 §4.1.2), U-labels allowed
+/// (RFC 6531 §3.3). Underscores are tolerated, as deployed resolvers do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Domain(String);
+
+impl Domain {
+    /// The domain as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn new_unchecked(s: String) -> Self {
+        Domain(s)
+    }
+}
+
+impl TryFrom<&str> for Domain {
+    type Error = AddressError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        match p::domain(s.as_bytes()) {
+            Ok((rest, d)) if rest.is_empty() => Ok(d),
+            _ => Err(AddressError::Domain),
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An address literal (RFC 5321 §4.1.3), the text between `[` and `]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AddressLiteral {
+    /// `IPv4-address-literal = Snum 3("."  Snum)`.
+    Ipv4(Ipv4Addr),
+    /// `IPv6-address-literal = "IPv6:" IPv6-addr`.
+    Ipv6(Ipv6Addr),
+    /// `General-address-literal = Standardized-tag ":" 1*dcontent`.
+    General {
+        /// The `Standardized-tag`.
+        tag: String,
+        /// The `1*dcontent` after the colon.
+        content: String,
+    },
+}
+
+impl fmt::Display for AddressLiteral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressLiteral::Ipv4(a) => write!(f, "[{a}]"),
+            AddressLiteral::Ipv6(a) => write!(f, "[IPv6:{a}]"),
+            AddressLiteral::General { tag, content } => write!(f, "[{tag}:{content}]"),
+        }
+    }
+}
+
+/// A host: a domain or an address literal, as in `Mailbox` and in `EHLO` (RFC 5321 §4.1.1.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A domain name.
+    Domain(Domain),
+    /// An address literal in brackets.
+    Literal(AddressLiteral),
+}
+
+impl TryFrom<&str> for Host {
+    type Error = AddressError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        match p::host(s.as_bytes()) {
+            Ok((rest, h)) if rest.is_empty() => Ok(h),
+            _ => Err(AddressError::Domain),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => d.fmt(f),
+            Host::Literal(l) => l.fmt(f),
+        }
+    }
+}
+
+/// The local part of a mailbox, held unquoted. It is written as a `Dot-string` when it is one and
+/// as a `Quoted-string` otherwise (RFC 5321 §4.1.2), so any value round-trips.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LocalPart(String);
+
+impl LocalPart {
+    /// The unquoted value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the value is a `Dot-string` and needs no quoting.
+    pub fn is_dot_string(&self) -> bool {
+        let b = self.0.as_bytes();
+        !b.is_empty()
+            && b.split(|&c| c == b'.')
+                .all(|atom| !atom.is_empty() && atom.iter().all(|&c| p::is_atext(c)))
+    }
+
+    pub(crate) fn new_unchecked(s: String) -> Self {
+        LocalPart(s)
+    }
+}
+
+impl TryFrom<&str> for LocalPart {
+    type Error = AddressError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        // qtextSMTP and quoted-pairSMTP cover %d32-126; RFC 6531 adds UTF8-non-ascii.
+        if s.bytes().all(|c| (32..=126).contains(&c) || c >= 0x80) {
+            Ok(LocalPart(s.to_owned()))
+        } else {
+            Err(AddressError::LocalPart)
+        }
+    }
+}
+
+impl fmt::Display for LocalPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_dot_string() {
+            return f.write_str(&self.0);
+        }
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            if c == '"' || c == '\\' {
+                f.write_str("\\")?;
+            }
+            write!(f, "{c}")?;
+        }
+        f.write_str("\"")
+    }
+}
+
+/// `Mailbox = Local-part "@" ( Domain / address-literal )` (RFC 5321 §4.1.2).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Mailbox {
+    /// The part before `@`.
+    pub local_part: LocalPart,
+    /// The part after `@`.
+    pub host: Host,
+}
+
+impl Mailbox {
+    /// Whether any part needs SMTPUTF8 (RFC 6531) to be sent.
+    pub fn is_utf8(&self) -> bool {
+        !self.local_part.as_str().is_ascii()
+            || matches!(&self.host, Host::Domain(d) if !d.as_str().is_ascii())
+    }
+}
+
+impl TryFrom<&str> for Mailbox {
+    type Error = AddressError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        match p::mailbox(s.as_bytes()) {
+            Ok((rest, m)) if rest.is_empty() => Ok(m),
+            _ => Err(AddressError::Mailbox),
+        }
+    }
+}
+
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local_part, self.host)
+    }
+}
+
+/// The argument of `MAIL FROM:`: `Reverse-path = Path / "<>"` (RFC 5321 §4.1.2). A source route
+/// (`A-d-l`) is accepted and dropped (§4.1.1.3 says to ignore it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ReversePath {
+    /// `<>`: the null reverse path of bounces.
+    Null,
+    /// A sender mailbox.
+    Mailbox(Mailbox),
+}
+
+impl fmt::Display for ReversePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReversePath::Null => f.write_str("<>"),
+            ReversePath::Mailbox(m) => write!(f, "<{m}>"),
+        }
+    }
+}
+
+/// The argument of `RCPT TO:`: `"<Postmaster>" / Forward-path` (RFC 5321 §4.1.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ForwardPath {
+    /// `<Postmaster>` without a domain (case-insensitive).
+    Postmaster,
+    /// A recipient mailbox.
+    Mailbox(Mailbox),
+}
+
+impl fmt::Display for ForwardPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardPath::Postmaster => f.write_str("<Postmaster>"),
+            ForwardPath::Mailbox(m) => write!(f, "<{m}>"),
+        }
+    }
+}

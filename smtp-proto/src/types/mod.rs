@@ -1,0 +1,15 @@
+//! Validated value types: addresses, commands, replies, capabilities.
+
+pub mod address;
+pub mod command;
+pub mod reply;
+pub(crate) mod text;
+
+pub use address::{
+    AddressError, AddressLiteral, Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath,
+};
+pub use command::{
+    BodyType, Command, MailAuth, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter,
+    RcptParameters, Ret, ValueError,
+};
+pub use reply::{Capability, EhloResponse, EnhancedCode, Reply, ReplyCode, ReplyError};
