@@ -32,3 +32,6 @@ pub mod config;
 pub mod datadir;
 pub mod directory;
 pub mod tls;
+pub mod cli;
+pub mod mailbox;
+pub mod net;

@@ -1,0 +1,292 @@
+//! The `full_server` command line: serve, and administer the same data directory while it runs.
+//!
+//! ```text
+//! full_server [--data-dir DIR] [--config FILE] [serve]
+//! full_server user add|passwd|del|list ...     (passwords from a prompt or --password-stdin)
+//! full_server alias add|del|list ...
+//! full_server domain add|list ...
+//! full_server hash-password [--scheme S]
+//! full_server check-config
+//! ```
+//! Admin commands edit the files of the data directory atomically; a running server picks the change
+//! up on its next lookup, without a restart.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::{Scheme, hash_password};
+use crate::datadir;
+use crate::directory::{Address, AliasSource, Directory};
+
+/// The reference mail server and its admin commands.
+#[derive(Debug, Parser)]
+#[command(name = "full_server", version, about = "Mailwright reference mail server")]
+pub struct Cli {
+    /// Data directory: configuration, users, certificates and mail. Created on first run.
+    #[arg(long, global = true, default_value = datadir::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Configuration file (default: mailwright.toml in the data directory).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage users (the passwd file).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage aliases.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Manage local domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Print a password hash for the passwd file.
+    HashPassword(PasswordArgs),
+    /// Check the configuration, users and aliases; exit non-zero on problems.
+    CheckConfig,
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (its domain must be local) and create its Maildir.
+    Add {
+        /// The address, e.g. alice@example.org.
+        address: String,
+        /// How the password is given and hashed.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Change a user's password.
+    Passwd {
+        /// The address.
+        address: String,
+        /// How the password is given and hashed.
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Remove a user (their mail stays on disk).
+    Del {
+        /// The address.
+        address: String,
+    },
+    /// List users.
+    List,
+}
+
+/// `alias` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Add targets to an alias; `@domain` as the alias makes a catch-all.
+    Add {
+        /// The alias address, or `@domain`.
+        alias: String,
+        /// Local users (or other aliases) receiving its mail.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Remove an alias.
+    Del {
+        /// The alias address, or `@domain`.
+        alias: String,
+    },
+    /// List aliases.
+    List,
+}
+
+/// `domain` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a local domain.
+    Add {
+        /// The domain, e.g. example.org.
+        domain: String,
+    },
+    /// List local domains.
+    List,
+}
+
+/// Password input options.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Hash scheme.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Argon2id)]
+    pub scheme: SchemeArg,
+}
+
+/// Hash schemes offered on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemeArg {
+    /// Argon2id (recommended).
+    Argon2id,
+    /// SHA-512 crypt.
+    Sha512Crypt,
+    /// bcrypt.
+    BlfCrypt,
+    /// Plain text: tests only.
+    Plain,
+}
+
+impl From<SchemeArg> for Scheme {
+    fn from(s: SchemeArg) -> Self {
+        match s {
+            SchemeArg::Argon2id => Scheme::Argon2id,
+            SchemeArg::Sha512Crypt => Scheme::Sha512Crypt,
+            SchemeArg::BlfCrypt => Scheme::BlfCrypt,
+            SchemeArg::Plain => Scheme::Plain,
+        }
+    }
+}
+
+/// Errors of admin commands, printed as one line.
+type AdminResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Runs an admin command (anything but `serve`). Returns the process exit code.
+pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> ExitCode {
+    let result = (|| -> AdminResult {
+        datadir::init(data_dir)?;
+        let directory = Directory::open(data_dir, std::time::Duration::ZERO);
+        match command {
+            Command::Serve => unreachable!("serve is not an admin command"),
+            Command::User(cmd) => user(data_dir, &directory, cmd),
+            Command::Alias(cmd) => alias(&directory, cmd),
+            Command::Domain(DomainCommand::Add { domain }) => {
+                let domain = directory.add_domain(&domain)?;
+                println!("added domain {domain}");
+                Ok(())
+            }
+            Command::Domain(DomainCommand::List) => {
+                directory.domains()?.iter().for_each(|d| println!("{d}"));
+                Ok(())
+            }
+            Command::HashPassword(args) => {
+                let password = read_password(&args)?;
+                println!("{}", hash_password(args.scheme.into(), &password)?);
+                Ok(())
+            }
+            Command::CheckConfig => {
+                let loaded = datadir::load_config(data_dir, config)?;
+                let cert = datadir::resolve(data_dir, &loaded.tls.cert);
+                let key = datadir::resolve(data_dir, &loaded.tls.key);
+                crate::tls::load_server_config(&cert, &key)?;
+                let problems = directory.check()?;
+                if problems.is_empty() {
+                    println!("configuration OK");
+                    Ok(())
+                } else {
+                    Err(problems.join("\n").into())
+                }
+            }
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("full_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult {
+    match cmd {
+        UserCommand::Add { address, password } => {
+            let address: Address = address.parse()?;
+            if !directory.domains()?.contains(address.domain()) {
+                return Err(format!(
+                    "domain {} is not local: add it first with `full_server domain add {}`",
+                    address.domain(),
+                    address.domain()
+                )
+                .into());
+            }
+            let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
+            directory.passwd().set(&address, &hashed, false)?;
+            crate::mailbox::create_user_maildir(&directory.maildir_path(&address))?;
+            println!("added user {address} (mail in {})", directory.maildir_path(&address).display());
+            let _ = data_dir;
+            Ok(())
+        }
+        UserCommand::Passwd { address, password } => {
+            let address: Address = address.parse()?;
+            let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
+            directory.passwd().set(&address, &hashed, true)?;
+            println!("changed password of {address}");
+            Ok(())
+        }
+        UserCommand::Del { address } => {
+            let address: Address = address.parse()?;
+            directory.passwd().remove(&address)?;
+            println!("removed user {address}; mail left in {}", directory.maildir_path(&address).display());
+            Ok(())
+        }
+        UserCommand::List => {
+            directory.passwd().users()?.iter().for_each(|u| println!("{u}"));
+            Ok(())
+        }
+    }
+}
+
+fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
+    match cmd {
+        AliasCommand::Add { alias, targets } => {
+            let source: AliasSource = alias.parse()?;
+            let targets = targets.iter().map(|t| t.parse::<Address>()).collect::<Result<Vec<_>, _>>()?;
+            let domains = directory.domains()?;
+            if let Some(outside) = targets.iter().find(|t| !domains.contains(t.domain())) {
+                return Err(format!(
+                    "{outside} is not in a local domain: forwarding outside needs the outbound relay, which this server does not have yet"
+                )
+                .into());
+            }
+            directory.add_alias(&source, &targets)?;
+            println!("alias {source} -> {}", targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+            Ok(())
+        }
+        AliasCommand::Del { alias } => {
+            directory.remove_alias(&alias.parse()?)?;
+            println!("removed alias {alias}");
+            Ok(())
+        }
+        AliasCommand::List => {
+            for (source, targets) in directory.aliases()? {
+                println!("{source}: {}", targets.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads a password from standard input (`--password-stdin`) or a no-echo prompt; never from argv.
+fn read_password(args: &PasswordArgs) -> Result<String, Box<dyn std::error::Error>> {
+    let password = if args.password_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Again: ")?;
+        if first != second {
+            return Err("passwords do not match".into());
+        }
+        first
+    };
+    if password.is_empty() {
+        return Err("empty password".into());
+    }
+    std::io::stdout().flush()?;
+    Ok(password)
+}

@@ -1,0 +1,179 @@
+//! Local delivery into users' Maildirs.
+//!
+//! A message arrives in chunks into a [`Spool`] (memory up to a threshold, then a temporary file in
+//! the data directory), then [`deliver`] writes one copy per recipient with the trace headers
+//! prepended. Each copy is fsynced (file and directory) by the `maildir` crate before [`deliver`]
+//! returns, so a 250 sent after it is a promise kept across a crash. Blocking: run it off the async
+//! threads.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use mailwright_maildir::Maildir;
+
+use crate::directory::Address;
+
+/// Messages up to this size stay in memory while they arrive.
+pub const SPOOL_MEMORY_LIMIT: usize = 1024 * 1024;
+
+/// Creates a user's Maildir with the default folders, if it does not exist.
+pub fn create_user_maildir(path: &Path) -> mailwright_maildir::Result<Maildir> {
+    Maildir::create_user(path)
+}
+
+/// A message body being received.
+#[derive(Debug)]
+pub struct Spool {
+    memory: Vec<u8>,
+    file: Option<(std::fs::File, PathBuf)>,
+    dir: PathBuf,
+    len: u64,
+}
+
+impl Spool {
+    /// An empty spool that spills to a file in `dir` past [`SPOOL_MEMORY_LIMIT`].
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { memory: Vec::new(), file: None, dir: dir.into(), len: 0 }
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a chunk. May block on the file system once spilled: call it with
+    /// `tokio::task::block_in_place` or off the async threads for large messages.
+    pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.len += chunk.len() as u64;
+        if let Some((file, _)) = &mut self.file {
+            return file.write_all(chunk);
+        }
+        if self.memory.len() + chunk.len() <= SPOOL_MEMORY_LIMIT {
+            self.memory.extend_from_slice(chunk);
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!(
+            "spool.{}.{}",
+            std::process::id(),
+            SPOOL_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let mut file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        file.write_all(&self.memory)?;
+        file.write_all(chunk)?;
+        self.memory = Vec::new();
+        self.file = Some((file, path));
+        Ok(())
+    }
+
+    /// Whether the body spilled to disk (so copying it blocks).
+    pub fn on_disk(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Copies the whole body into `out`.
+    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<()> {
+        match &mut self.file {
+            None => out.write_all(&self.memory),
+            Some((file, _)) => {
+                file.seek(SeekFrom::Start(0))?;
+                io::copy(&mut file.take(self.len), out).map(|_| ())
+            }
+        }
+    }
+}
+
+static SPOOL_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some((_, path)) = &self.file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// One recipient's copy.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// The local user whose Maildir receives the copy.
+    pub user: Address,
+    /// Where its Maildir is.
+    pub maildir: PathBuf,
+    /// The address the envelope named (for `Delivered-To:`), which may be an alias of the user.
+    pub envelope_to: String,
+}
+
+/// The result for one recipient.
+pub type DeliveryResult = Result<String, mailwright_maildir::Error>;
+
+/// Delivers `spool` to every recipient with `headers` (e.g. `Return-Path:`, `Received:`) and a
+/// `Delivered-To:` prepended. Returns one result per recipient, in order: the unique name of the
+/// copy, or why it failed. Blocking.
+pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Vec<DeliveryResult> {
+    recipients
+        .iter()
+        .map(|r| {
+            let maildir = match Maildir::open(&r.maildir) {
+                Ok(m) => m,
+                Err(_) => create_user_maildir(&r.maildir)?,
+            };
+            let mut d = maildir.delivery()?;
+            let write = |d: &mut mailwright_maildir::Delivery<'_>, spool: &mut Spool| -> io::Result<()> {
+                write!(d, "Delivered-To: {}\r\n", r.envelope_to)?;
+                d.write_all(headers.as_bytes())?;
+                spool.copy_to(d)
+            };
+            if let Err(source) = write(&mut d, spool) {
+                let _ = d.abort();
+                return Err(mailwright_maildir::Error::Io { op: "write", path: r.maildir.clone(), source });
+            }
+            Ok(d.commit()?.unique().to_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_spills_and_delivers_every_copy_whole() {
+        let dir = std::env::temp_dir().join(format!("mailwright-mailbox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut spool = Spool::new(dir.join("spool"));
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n";
+        let mut expected = Vec::new();
+        while spool.len() <= SPOOL_MEMORY_LIMIT as u64 + 10 {
+            spool.write(line).unwrap();
+            expected.extend_from_slice(line);
+        }
+        assert!(spool.on_disk());
+        let recipients: Vec<Recipient> = ["a@x.org", "b@x.org"]
+            .iter()
+            .map(|u| Recipient {
+                user: u.parse().unwrap(),
+                maildir: dir.join(u).join("Maildir"),
+                envelope_to: (*u).to_owned(),
+            })
+            .collect();
+        let results = deliver(&mut spool, "Return-Path: <s@y.org>\r\n", &recipients);
+        for (r, result) in recipients.iter().zip(results) {
+            let unique = result.unwrap();
+            let md = Maildir::open(&r.maildir).unwrap();
+            let entry = md.find(&unique).unwrap().unwrap();
+            let body = md.read_message(&entry).unwrap();
+            let head = format!("Delivered-To: {}\r\nReturn-Path: <s@y.org>\r\n", r.envelope_to);
+            assert!(body.starts_with(head.as_bytes()));
+            assert_eq!(&body[head.len()..], expected.as_slice());
+        }
+        drop(spool);
+        assert_eq!(std::fs::read_dir(dir.join("spool")).unwrap().count(), 0, "spool file removed");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,186 @@
+//! Connections: one stream type over TCP, TLS and unix sockets, STARTTLS upgrade, and the limits on
+//! connections at once (total and per client address).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::server::TlsStream;
+
+/// A client connection, plain or TLS.
+#[derive(Debug)]
+pub enum Conn {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS over TCP (implicit, or after STARTTLS).
+    Tls(Box<TlsStream<TcpStream>>),
+    /// A unix-domain socket (LMTP).
+    Unix(UnixStream),
+}
+
+impl Conn {
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Self::Tls(_))
+    }
+
+    /// Runs the TLS handshake on a plain TCP connection (STARTTLS or implicit TLS).
+    pub async fn upgrade(self, acceptor: tokio_rustls::TlsAcceptor) -> io::Result<Self> {
+        match self {
+            Self::Tcp(tcp) => Ok(Self::Tls(Box::new(acceptor.accept(tcp).await?))),
+            _ => Err(io::Error::new(io::ErrorKind::Unsupported, "TLS is only offered on plain TCP")),
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The peer of a connection, for policy and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The client's address; `None` on a unix socket.
+    pub addr: Option<SocketAddr>,
+}
+
+impl Peer {
+    /// Whether the client is on this machine (loopback address or unix socket).
+    pub fn is_local(&self) -> bool {
+        self.addr.is_none_or(|a| a.ip().is_loopback())
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            Some(a) => a.fmt(f),
+            None => f.write_str("unix"),
+        }
+    }
+}
+
+/// Counts connections, in total and per client address.
+#[derive(Debug)]
+pub struct ConnLimits {
+    max_total: usize,
+    max_per_ip: usize,
+    counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// Held while a connection is open; releases its slot when dropped.
+#[derive(Debug)]
+pub struct ConnSlot {
+    limits: Arc<ConnLimits>,
+    ip: Option<IpAddr>,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server is at its total.
+    Total,
+    /// This client address is at its limit.
+    PerIp,
+}
+
+impl ConnLimits {
+    /// New limits.
+    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
+        Arc::new(Self { max_total, max_per_ip, counts: Mutex::new((0, HashMap::new())) })
+    }
+
+    /// Takes a slot for a connection from `ip`, or says why not.
+    pub fn acquire(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<ConnSlot, Refusal> {
+        let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if counts.0 >= self.max_total {
+            return Err(Refusal::Total);
+        }
+        if let Some(ip) = ip {
+            let n = counts.1.entry(ip).or_insert(0);
+            if *n >= self.max_per_ip {
+                return Err(Refusal::PerIp);
+            }
+            *n += 1;
+        }
+        counts.0 += 1;
+        Ok(ConnSlot { limits: self.clone(), ip })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut counts = self.limits.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        counts.0 -= 1;
+        if let Some(ip) = self.ip
+            && let Some(n) = counts.1.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                counts.1.remove(&ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_and_release() {
+        let limits = ConnLimits::new(3, 2);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        let s1 = limits.acquire(Some(a)).unwrap();
+        let _s2 = limits.acquire(Some(a)).unwrap();
+        assert_eq!(limits.acquire(Some(a)).unwrap_err(), Refusal::PerIp);
+        let _s3 = limits.acquire(Some(b)).unwrap();
+        assert_eq!(limits.acquire(None).unwrap_err(), Refusal::Total);
+        drop(s1);
+        assert_eq!(limits.open(), 2);
+        let _s4 = limits.acquire(Some(a)).unwrap();
+    }
+}

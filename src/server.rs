@@ -1,0 +1,359 @@
+//! The server: binds every configured listener, accepts connections within the limits, runs each
+//! session on the tokio runtime, reloads certificates, and shuts down gracefully.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use mailwright::server::Server;
+//! let data_dir = std::path::Path::new("mailwright-data");
+//! mailwright::datadir::init(data_dir)?;
+//! let config = mailwright::datadir::load_config(data_dir, None)?;
+//! let server = Server::bind(data_dir, config).await?;
+//! for (service, addr) in server.local_addrs() {
+//!     println!("{service} on {addr}");
+//! }
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::Config;
+use crate::datadir;
+use crate::directory::Directory;
+use crate::net::{Conn, ConnLimits, Peer, Refusal};
+use crate::tls::{TlsError, TlsStore};
+
+/// The services the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Service {
+    /// SMTP for incoming mail.
+    Smtp,
+    /// Submission with STARTTLS.
+    Submission,
+    /// Submission over implicit TLS.
+    Submissions,
+    /// LMTP over TCP.
+    Lmtp,
+    /// LMTP over a unix socket.
+    LmtpUnix,
+    /// POP3 with STLS.
+    Pop3,
+    /// POP3 over implicit TLS.
+    Pop3s,
+}
+
+impl Service {
+    /// Whether TLS starts with the connection.
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Self::Submissions | Self::Pop3s)
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Smtp => "smtp",
+            Self::Submission => "submission",
+            Self::Submissions => "submissions",
+            Self::Lmtp => "lmtp",
+            Self::LmtpUnix => "lmtp (unix)",
+            Self::Pop3 => "pop3",
+            Self::Pop3s => "pop3s",
+        })
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {what}: {source}")]
+    Bind {
+        /// The address or socket path.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Domains, users and aliases.
+    pub directory: Directory,
+    /// Certificates.
+    pub tls: TlsStore,
+    /// Connection counting.
+    pub limits: Arc<ConnLimits>,
+    /// Becomes `true` when shutdown starts: sessions waiting for a command close.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Where message bodies too large for memory wait during DATA.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    listeners: Vec<(Service, Listener)>,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("listeners", &self.local_addrs()).finish_non_exhaustive()
+    }
+}
+
+/// How long shutdown waits for sessions to finish before it stops waiting.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl Server {
+    /// Loads certificates and binds every listener of `config`.
+    pub async fn bind(data_dir: &Path, config: Config) -> Result<Self, ServerError> {
+        let tls = TlsStore::load(
+            datadir::resolve(data_dir, &config.tls.cert),
+            datadir::resolve(data_dir, &config.tls.key),
+        )?;
+        let mut listeners = Vec::new();
+        let l = &config.listen;
+        let tcp = [
+            (Service::Smtp, &l.smtp),
+            (Service::Submission, &l.submission),
+            (Service::Submissions, &l.submissions),
+            (Service::Lmtp, &l.lmtp),
+            (Service::Pop3, &l.pop3),
+            (Service::Pop3s, &l.pop3s),
+        ];
+        for (service, addrs) in tcp {
+            for addr in addrs {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { what: addr.to_string(), source })?;
+                listeners.push((service, Listener::Tcp(listener)));
+            }
+        }
+        if let Some(path) = &l.lmtp_socket {
+            let path = datadir::resolve(data_dir, path);
+            // A socket left by an earlier run (not a live one: bind would fail on a live socket's
+            // path too, so remove only sockets, never other files).
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) {
+                let _ = std::fs::remove_file(&path);
+            }
+            let listener = UnixListener::bind(&path)
+                .map_err(|source| ServerError::Bind { what: path.display().to_string(), source })?;
+            listeners.push((Service::LmtpUnix, Listener::Unix(listener, path)));
+        }
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let limits = ConnLimits::new(config.limits.max_connections, config.limits.max_connections_per_ip);
+        let directory = Directory::open(data_dir, Duration::from_secs(config.auth.cache_ttl_secs));
+        let shared = Arc::new(Shared {
+            config,
+            data_dir: data_dir.to_owned(),
+            directory,
+            tls,
+            limits,
+            shutdown,
+        });
+        Ok(Self { shared, listeners, shutdown_tx })
+    }
+
+    /// The bound addresses, one per TCP listener (unix sockets are left out).
+    pub fn local_addrs(&self) -> Vec<(Service, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(s, l)| match l {
+                Listener::Tcp(t) => t.local_addr().ok().map(|a| (*s, a)),
+                Listener::Unix(..) => None,
+            })
+            .collect()
+    }
+
+    /// The first bound address of `service`.
+    pub fn addr(&self, service: Service) -> Option<SocketAddr> {
+        self.local_addrs().into_iter().find(|(s, _)| *s == service).map(|(_, a)| a)
+    }
+
+    /// The unix socket path of LMTP, if configured.
+    pub fn lmtp_socket(&self) -> Option<&Path> {
+        self.listeners.iter().find_map(|(_, l)| match l {
+            Listener::Unix(_, p) => Some(p.as_path()),
+            Listener::Tcp(_) => None,
+        })
+    }
+
+    /// The state shared by sessions (directory, configuration).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets sessions finish what they are
+    /// doing (an in-flight delivery completes; idle sessions are told the server is closing) for up to
+    /// [`SHUTDOWN_GRACE`], and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let mut accept_tasks = Vec::new();
+        for (service, listener) in self.listeners {
+            let shared = self.shared.clone();
+            let done = done_tx.clone();
+            accept_tasks.push(tokio::spawn(accept_loop(service, listener, shared, done)));
+        }
+        let reload = tokio::spawn(reload_loop(self.shared.clone()));
+        drop(done_tx);
+        shutdown.await;
+        info!("shutting down: no new connections; waiting for sessions to finish");
+        let _ = self.shutdown_tx.send(true);
+        for task in &accept_tasks {
+            task.abort();
+        }
+        reload.abort();
+        for task in accept_tasks {
+            // An aborted accept loop drops its clone of `done_tx`.
+            let _ = task.await;
+        }
+        // Every session holds a clone of `done_tx`: recv returns None once all have ended.
+        if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await.is_err() {
+            warn!("sessions still open after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+        if let Some(path) = self.shared.config.listen.lmtp_socket.as_ref() {
+            let _ = std::fs::remove_file(datadir::resolve(&self.shared.data_dir, path));
+        }
+        info!("stopped");
+    }
+}
+
+async fn accept_loop(service: Service, listener: Listener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
+    loop {
+        let (conn, peer) = match &listener {
+            Listener::Tcp(l) => match l.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    (Conn::Tcp(stream), Peer { addr: Some(addr) })
+                }
+                Err(e) => {
+                    warn!(%service, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            Listener::Unix(l, _) => match l.accept().await {
+                Ok((stream, _)) => (Conn::Unix(stream), Peer { addr: None }),
+                Err(e) => {
+                    warn!(%service, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let shared = shared.clone();
+        let done = done.clone();
+        let span = info_span!("conn", %service, %peer);
+        tokio::spawn(
+            async move {
+                let _done = done;
+                let slot = match shared.limits.acquire(peer.addr.map(|a| a.ip())) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        refuse(service, conn, refusal).await;
+                        return;
+                    }
+                };
+                session(service, conn, peer, &shared).await;
+                drop(slot);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Tells a client over the limits why it is refused, in its protocol, and closes.
+async fn refuse(service: Service, mut conn: Conn, refusal: Refusal) {
+    let why = match refusal {
+        Refusal::Total => "too many connections",
+        Refusal::PerIp => "too many connections from your address",
+    };
+    info!("refused: {why}");
+    let line = match service {
+        Service::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
+        // Implicit-TLS services get no plaintext reply: just close.
+        Service::Pop3s | Service::Submissions => return,
+        _ => format!("421 4.7.0 {why}, try again later\r\n"),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.write_all(line.as_bytes())).await;
+    let _ = conn.shutdown().await;
+}
+
+async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shared>) {
+    if service.implicit_tls() {
+        let handshake = conn.upgrade(shared.tls.acceptor());
+        match tokio::time::timeout(Duration::from_secs(30), handshake).await {
+            Ok(Ok(tls)) => conn = tls,
+            Ok(Err(e)) => {
+                info!("TLS handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                info!("TLS handshake timed out");
+                return;
+            }
+        }
+    }
+    info!("connected");
+    let result = match service {
+        Service::Smtp | Service::Submission | Service::Submissions | Service::Lmtp | Service::LmtpUnix => {
+            crate::smtp_service::serve(service, conn, peer, shared).await
+        }
+        Service::Pop3 | Service::Pop3s => crate::pop3_service::serve(conn, peer, shared).await,
+    };
+    match result {
+        Ok(()) => info!("closed"),
+        Err(e) => info!("closed: {e}"),
+    }
+}
+
+/// Reloads certificates on SIGHUP and when the files change (checked every 10 seconds).
+async fn reload_loop(shared: Arc<Shared>) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let by_signal = tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(10)) => false,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        let result = if by_signal { shared.tls.reload().map(|()| true) } else { shared.tls.reload_if_changed() };
+        match result {
+            Ok(true) => info!("TLS certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => warn!("TLS certificate reload failed, keeping the old one: {e}"),
+        }
+    }
+}
