@@ -5,7 +5,19 @@
 //! ## What this crate will not do
 //!
 //! No sockets, no TLS, no clock and no mailbox storage: it speaks the protocol and enforces session state; what a mailbox holds is the application's business.
-//!
-//! This crate is being built; see the workspace README for its status.
 
 #![forbid(unsafe_code)]
+
+pub mod encode;
+pub mod parse;
+pub mod types;
+
+pub use encode::{Encode, Encoder};
+pub use types::ValidationError;
+pub use types::core::{
+    AString, Atom, AtomExt, IString, IntoStatic, Literal, LiteralMode, NString, Quoted, Tag, Text,
+    Vec1,
+};
+#[cfg(test)]
+mod arbitrary;
+pub mod framer;

@@ -13,6 +13,7 @@
 
 pub mod encode;
 pub mod parse;
+pub mod server;
 pub mod types;
 
 pub use encode::Encode;

@@ -1,0 +1,413 @@
+//! Proptest strategies for every value type (tests only).
+
+use std::num::NonZeroU32;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use crate::types::command::*;
+use crate::types::core::*;
+use crate::types::datetime::{Date, DateTime};
+use crate::types::flag::{Flag, FlagFetch, FlagPerm};
+use crate::types::mailbox::{ListMailbox, Mailbox};
+use crate::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+
+pub(crate) fn atom() -> impl Strategy<Value = Atom<'static>> {
+    "[A-Za-z0-9$&'+,./:;<=>?@^_`|~!#-]{1,8}".prop_map(|s| Atom::try_from(s).unwrap())
+}
+
+pub(crate) fn tag() -> impl Strategy<Value = Tag<'static>> {
+    "[A-Za-z0-9.\\]]{1,6}".prop_map(|s| Tag::try_from(s).unwrap())
+}
+
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn text() -> impl Strategy<Value = Text<'static>> {
+    "[ -\\[\\^-~]{1,20}".prop_map(|s| Text::try_from(s).unwrap())
+}
+
+pub(crate) fn istring() -> impl Strategy<Value = IString<'static>> {
+    prop_oneof![
+        "[ -~]{0,12}".prop_map(|s| IString::Quoted(Quoted::try_from(s).unwrap())),
+        (vec(1u8..=255, 0..16), any::<bool>()).prop_map(|(d, ns)| {
+            IString::Literal(
+                Literal::new(
+                    d,
+                    if ns {
+                        LiteralMode::NonSync
+                    } else {
+                        LiteralMode::Sync
+                    },
+                )
+                .unwrap(),
+            )
+        }),
+    ]
+}
+
+pub(crate) fn astring() -> impl Strategy<Value = AString<'static>> {
+    prop_oneof![
+        "[A-Za-z0-9\\]$&'+,./:;<=>?@^_`|~!#-]{1,8}"
+            .prop_map(|s| AString::Atom(AtomExt::try_from(s).unwrap())),
+        istring().prop_map(AString::String),
+    ]
+}
+
+pub(crate) fn nstring() -> impl Strategy<Value = NString<'static>> {
+    proptest::option::of(istring()).prop_map(NString)
+}
+
+pub(crate) fn nz() -> impl Strategy<Value = NonZeroU32> {
+    (1u32..=u32::MAX).prop_map(|n| NonZeroU32::new(n).unwrap())
+}
+
+fn seq_number() -> impl Strategy<Value = SeqNumber> {
+    prop_oneof![nz().prop_map(SeqNumber::Value), Just(SeqNumber::Largest)]
+}
+
+pub(crate) fn sequence_set() -> impl Strategy<Value = SequenceSet> {
+    (
+        vec(
+            prop_oneof![
+                seq_number().prop_map(SeqItem::Single),
+                (seq_number(), seq_number()).prop_map(|(a, b)| SeqItem::Range(a, b))
+            ],
+            0..4,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(mut v, last)| {
+            if last || v.is_empty() {
+                v.push(SeqItem::LastResult);
+            }
+            SequenceSet::try_from(v).unwrap()
+        })
+}
+
+pub(crate) fn flag() -> impl Strategy<Value = Flag<'static>> {
+    prop_oneof![
+        Just(Flag::Answered),
+        Just(Flag::Flagged),
+        Just(Flag::Deleted),
+        Just(Flag::Seen),
+        Just(Flag::Draft),
+        atom().prop_map(Flag::Keyword),
+        atom().prop_filter_map("system", |a| match Flag::from_atom(true, a) {
+            f @ Flag::Extension(_) if !f_is_recent(&f) => Some(f),
+            _ => None,
+        }),
+    ]
+}
+
+fn f_is_recent(f: &Flag<'_>) -> bool {
+    matches!(f, Flag::Extension(a) if a.as_str().eq_ignore_ascii_case("Recent"))
+}
+
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn flag_fetch() -> impl Strategy<Value = FlagFetch<'static>> {
+    prop_oneof![flag().prop_map(FlagFetch::Flag), Just(FlagFetch::Recent)]
+}
+
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn flag_perm() -> impl Strategy<Value = FlagPerm<'static>> {
+    prop_oneof![flag().prop_map(FlagPerm::Flag), Just(FlagPerm::Asterisk)]
+}
+
+pub(crate) fn mailbox() -> impl Strategy<Value = Mailbox<'static>> {
+    prop_oneof![
+        astring().prop_map(Mailbox),
+        "\\PC{0,6}".prop_map(|s| Mailbox::from_utf8(&s).unwrap())
+    ]
+}
+
+pub(crate) fn list_mailbox() -> impl Strategy<Value = ListMailbox<'static>> {
+    prop_oneof![
+        "[A-Za-z%*/\\]]{1,6}".prop_map(|s| ListMailbox::from_bytes(s.into_bytes()).unwrap()),
+        istring().prop_map(ListMailbox::String)
+    ]
+}
+
+pub(crate) fn date() -> impl Strategy<Value = Date> {
+    (0u16..=9999, 1u8..=12, 1u8..=31).prop_map(|(y, m, d)| Date::new(y, m, d).unwrap())
+}
+
+pub(crate) fn date_time() -> impl Strategy<Value = DateTime> {
+    (date(), 0u8..24, 0u8..60, 0u8..=60, -5999i16..=5999)
+        .prop_map(|(d, h, m, s, z)| DateTime::new(d, h, m, s, z).unwrap())
+}
+
+fn status_item() -> impl Strategy<Value = StatusItem> {
+    proptest::sample::select(StatusItem::ALL.iter().map(|(i, _)| *i).collect::<Vec<_>>())
+}
+
+fn vec1<T: std::fmt::Debug>(
+    s: impl Strategy<Value = T>,
+    max: usize,
+) -> impl Strategy<Value = Vec1<T>> {
+    vec(s, 1..=max).prop_map(|v| Vec1::try_from(v).unwrap())
+}
+
+pub(crate) fn search_key() -> impl Strategy<Value = SearchKey<'static>> {
+    let leaf = prop_oneof![
+        Just(SearchKey::All),
+        Just(SearchKey::Answered),
+        Just(SearchKey::Deleted),
+        Just(SearchKey::Draft),
+        Just(SearchKey::New),
+        Just(SearchKey::Unseen),
+        Just(SearchKey::Undraft),
+        astring().prop_map(SearchKey::Subject),
+        astring().prop_map(SearchKey::From),
+        astring().prop_map(SearchKey::Text),
+        (astring(), astring()).prop_map(|(a, b)| SearchKey::Header(a, b)),
+        date().prop_map(SearchKey::Since),
+        date().prop_map(SearchKey::SentBefore),
+        atom().prop_map(SearchKey::Keyword),
+        any::<u32>().prop_map(SearchKey::Larger),
+        sequence_set().prop_map(SearchKey::Uid),
+        sequence_set().prop_map(SearchKey::SequenceSet),
+        nz().prop_map(SearchKey::Older),
+        (0u64..=i64::MAX as u64).prop_map(|m| SearchKey::ModSeq {
+            entry: None,
+            modseq: m
+        }),
+        (
+            istring(),
+            prop_oneof![
+                Just(EntryType::All),
+                Just(EntryType::Private),
+                Just(EntryType::Shared)
+            ],
+            any::<u32>()
+        )
+            .prop_map(|(n, t, m)| SearchKey::ModSeq {
+                entry: Some((n, t)),
+                modseq: u64::from(m)
+            }),
+    ];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|k| SearchKey::Not(Box::new(k))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| SearchKey::Or(Box::new(a), Box::new(b))),
+            vec1(inner, 3).prop_map(SearchKey::And),
+        ]
+    })
+}
+
+pub(crate) fn section() -> impl Strategy<Value = Section<'static>> {
+    (
+        vec(nz(), 0..3),
+        proptest::option::of(prop_oneof![
+            Just(SectionText::Header),
+            Just(SectionText::Text),
+            Just(SectionText::Mime),
+            vec1(astring(), 3).prop_map(SectionText::HeaderFields),
+            vec1(astring(), 3).prop_map(SectionText::HeaderFieldsNot),
+        ]),
+    )
+        .prop_filter_map("MIME needs a part", |(p, t)| Section::new(p, t).ok())
+}
+
+pub(crate) fn fetch_att() -> impl Strategy<Value = FetchAttribute<'static>> {
+    prop_oneof![
+        Just(FetchAttribute::Envelope),
+        Just(FetchAttribute::Flags),
+        Just(FetchAttribute::InternalDate),
+        Just(FetchAttribute::Rfc822),
+        Just(FetchAttribute::Rfc822Header),
+        Just(FetchAttribute::Rfc822Size),
+        Just(FetchAttribute::Rfc822Text),
+        Just(FetchAttribute::Body),
+        Just(FetchAttribute::BodyStructure),
+        Just(FetchAttribute::Uid),
+        Just(FetchAttribute::ModSeq),
+        (
+            any::<bool>(),
+            section(),
+            proptest::option::of((any::<u32>(), nz()))
+        )
+            .prop_map(|(peek, section, partial)| FetchAttribute::BodySection {
+                peek,
+                section,
+                partial
+            }),
+    ]
+}
+
+fn modseq() -> impl Strategy<Value = u64> {
+    0u64..=i64::MAX as u64
+}
+
+pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
+    prop_oneof![
+        prop_oneof![
+            Just(CommandBody::Capability),
+            Just(CommandBody::Noop),
+            Just(CommandBody::Logout),
+            Just(CommandBody::StartTls),
+            Just(CommandBody::Check),
+            Just(CommandBody::Close),
+            Just(CommandBody::Unselect),
+            Just(CommandBody::Expunge),
+            Just(CommandBody::Idle),
+            Just(CommandBody::Namespace),
+        ],
+        (
+            atom(),
+            proptest::option::of(prop_oneof![
+                Just(AuthData::Empty),
+                vec(any::<u8>(), 1..20).prop_map(|d| AuthData::encode(&d))
+            ])
+        )
+            .prop_map(|(mechanism, initial_response)| CommandBody::Authenticate {
+                mechanism,
+                initial_response
+            }),
+        (astring(), astring())
+            .prop_map(|(username, password)| CommandBody::Login { username, password }),
+        (mailbox(), any::<bool>())
+            .prop_map(|(mailbox, condstore)| CommandBody::Select { mailbox, condstore }),
+        (mailbox(), any::<bool>())
+            .prop_map(|(mailbox, condstore)| CommandBody::Examine { mailbox, condstore }),
+        mailbox().prop_map(|mailbox| CommandBody::Create { mailbox }),
+        mailbox().prop_map(|mailbox| CommandBody::Delete { mailbox }),
+        mailbox().prop_map(|mailbox| CommandBody::Subscribe { mailbox }),
+        (mailbox(), mailbox()).prop_map(|(from, to)| CommandBody::Rename { from, to }),
+        (
+            proptest::option::of(vec(
+                prop_oneof![
+                    Just(ListSelectOption::Subscribed),
+                    Just(ListSelectOption::Remote),
+                    Just(ListSelectOption::RecursiveMatch),
+                    Just(ListSelectOption::SpecialUse),
+                    Just(ListSelectOption::Other(Atom::try_from("X-FOO").unwrap())),
+                ],
+                0..3
+            )),
+            mailbox(),
+            vec1(list_mailbox(), 3),
+            any::<bool>(),
+            proptest::option::of(vec(
+                prop_oneof![
+                    Just(ListReturnOption::Subscribed),
+                    Just(ListReturnOption::Children),
+                    Just(ListReturnOption::SpecialUse),
+                    vec1(status_item(), 3).prop_map(ListReturnOption::Status),
+                ],
+                0..3
+            )),
+        )
+            .prop_map(|(selection, reference, patterns, pl, returns)| {
+                let patterns_list = pl || patterns.len() > 1;
+                CommandBody::List {
+                    selection,
+                    reference,
+                    patterns,
+                    patterns_list,
+                    returns,
+                }
+            }),
+        (mailbox(), list_mailbox())
+            .prop_map(|(reference, pattern)| CommandBody::Lsub { reference, pattern }),
+        (mailbox(), vec1(status_item(), 4))
+            .prop_map(|(mailbox, items)| CommandBody::Status { mailbox, items }),
+        (
+            mailbox(),
+            proptest::option::of(vec(flag(), 0..3)),
+            proptest::option::of(date_time()),
+            vec(1u8..=255, 0..20),
+            any::<bool>()
+        )
+            .prop_map(|(mailbox, flags, date, d, ns)| CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message: Literal::new(
+                    d,
+                    if ns {
+                        LiteralMode::NonSync
+                    } else {
+                        LiteralMode::Sync
+                    }
+                )
+                .unwrap()
+            }),
+        sequence_set().prop_map(|set| CommandBody::UidExpunge { set }),
+        (
+            any::<bool>(),
+            proptest::option::of(vec(
+                prop_oneof![
+                    Just(SearchReturnOption::Min),
+                    Just(SearchReturnOption::Max),
+                    Just(SearchReturnOption::All),
+                    Just(SearchReturnOption::Count),
+                    Just(SearchReturnOption::Save)
+                ],
+                0..3
+            )),
+            proptest::option::of(astring()),
+            vec1(search_key(), 3),
+        )
+            .prop_map(|(uid, returns, charset, criteria)| CommandBody::Search {
+                uid,
+                returns,
+                charset,
+                criteria
+            }),
+        (
+            any::<bool>(),
+            sequence_set(),
+            prop_oneof![
+                Just(FetchItems::All),
+                Just(FetchItems::Fast),
+                Just(FetchItems::Full),
+                fetch_att().prop_map(FetchItems::Single),
+                vec1(fetch_att(), 4).prop_map(FetchItems::List)
+            ],
+            proptest::option::of(modseq()),
+        )
+            .prop_map(|(uid, set, items, changed_since)| CommandBody::Fetch {
+                uid,
+                set,
+                items,
+                changed_since
+            }),
+        (
+            any::<bool>(),
+            sequence_set(),
+            proptest::option::of(modseq()),
+            prop_oneof![
+                Just(StoreKind::Replace),
+                Just(StoreKind::Add),
+                Just(StoreKind::Remove)
+            ],
+            any::<bool>(),
+            vec(flag(), 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(uid, set, unchanged_since, kind, silent, flags, fl)| {
+                let flags_list = fl || flags.is_empty();
+                CommandBody::Store {
+                    uid,
+                    set,
+                    unchanged_since,
+                    kind,
+                    silent,
+                    flags,
+                    flags_list,
+                }
+            }),
+        (any::<bool>(), sequence_set(), mailbox())
+            .prop_map(|(uid, set, mailbox)| CommandBody::Copy { uid, set, mailbox }),
+        (any::<bool>(), sequence_set(), mailbox())
+            .prop_map(|(uid, set, mailbox)| CommandBody::Move { uid, set, mailbox }),
+        vec1(atom(), 3).prop_map(|capabilities| CommandBody::Enable { capabilities }),
+        proptest::option::of(vec((istring(), nstring()), 0..3))
+            .prop_map(|parameters| CommandBody::Id { parameters }),
+        atom().prop_map(|algorithm| CommandBody::Compress { algorithm }),
+    ]
+}
+
+pub(crate) fn command() -> impl Strategy<Value = Command<'static>> {
+    (tag(), command_body()).prop_map(|(tag, body)| Command { tag, body })
+}

@@ -1,0 +1,109 @@
+//! Serialisers: values into a caller's [`BytesMut`].
+//!
+//! [`Encoder`] remembers where each synchronizing literal's `{n}` CRLF ends, so that a client can send
+//! a command up to that point, wait for the server's `+`, and go on (RFC 3501 §7.5).
+
+// Parsers and writers read best with short names (`i` input, `r` rest, `e` encoder).
+#![allow(clippy::many_single_char_names)]
+
+use bytes::{BufMut, BytesMut};
+
+mod command;
+mod core;
+
+/// Something that can be written in IMAP syntax.
+pub trait Encode {
+    /// Writes `self` into `e`.
+    fn encode(&self, e: &mut Encoder);
+
+    /// Writes `self` into a fresh buffer and returns the octets (sync points dropped).
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        self.encode(&mut e);
+        e.into_parts().0.to_vec()
+    }
+}
+
+/// An output buffer that records synchronizing-literal points.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    out: BytesMut,
+    sync_points: Vec<usize>,
+}
+
+impl Encoder {
+    /// An empty encoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// An encoder appending to `out`.
+    pub fn with_buffer(out: BytesMut) -> Self {
+        Self {
+            out,
+            sync_points: Vec::new(),
+        }
+    }
+    /// The octets and the offsets just after each sync literal's `{n}` CRLF.
+    pub fn into_parts(self) -> (BytesMut, Vec<usize>) {
+        (self.out, self.sync_points)
+    }
+    /// The octets written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.out
+    }
+    /// Appends raw octets.
+    pub fn raw(&mut self, b: &[u8]) {
+        self.out.put_slice(b);
+    }
+    /// Appends one space.
+    pub fn sp(&mut self) {
+        self.out.put_u8(b' ');
+    }
+    /// Appends CRLF.
+    pub fn crlf(&mut self) {
+        self.out.put_slice(b"\r\n");
+    }
+    /// Appends a number in decimal.
+    pub fn number(&mut self, n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.out.put_slice(&buf[i..]);
+    }
+    /// Appends a literal header and its octets, recording a sync point for `{n}`.
+    pub fn literal(&mut self, data: &[u8], mode: crate::types::core::LiteralMode) {
+        self.out.put_u8(b'{');
+        self.number(data.len() as u64);
+        if mode == crate::types::core::LiteralMode::NonSync {
+            self.out.put_u8(b'+');
+        }
+        self.out.put_slice(b"}\r\n");
+        if mode == crate::types::core::LiteralMode::Sync {
+            self.sync_points.push(self.out.len());
+        }
+        self.out.put_slice(data);
+    }
+    /// Appends `items` separated by single spaces.
+    pub fn join<T: Encode>(&mut self, items: &[T]) {
+        for (k, item) in items.iter().enumerate() {
+            if k > 0 {
+                self.sp();
+            }
+            item.encode(self);
+        }
+    }
+    /// Appends `"(" items ")"`.
+    pub fn paren<T: Encode>(&mut self, items: &[T]) {
+        self.raw(b"(");
+        self.join(items);
+        self.raw(b")");
+    }
+}

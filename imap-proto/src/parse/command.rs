@@ -1,0 +1,799 @@
+//! Command parsers (RFC 3501 §9 and the extensions listed in [`crate::types::command`]).
+//!
+//! ```text
+//! append          = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP
+//!                   literal
+//! authenticate    = "AUTHENTICATE" SP auth-type *(CRLF base64)
+//! copy            = "COPY" SP sequence-set SP mailbox
+//! fetch           = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
+//!                   fetch-att / "(" fetch-att *(SP fetch-att) ")")
+//! fetch-att       = "ENVELOPE" / "FLAGS" / "INTERNALDATE" /
+//!                   "RFC822" [".HEADER" / ".SIZE" / ".TEXT"] /
+//!                   "BODY" ["STRUCTURE"] / "UID" /
+//!                   "BODY" section ["<" number "." nz-number ">"] /
+//!                   "BODY.PEEK" section ["<" number "." nz-number ">"]
+//! list            = "LIST" SP mailbox SP list-mailbox
+//! login           = "LOGIN" SP userid SP password
+//! search          = "SEARCH" [SP "CHARSET" SP astring] 1*(SP search-key)
+//! section         = "[" [section-spec] "]"
+//! section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list /
+//!                   "TEXT"
+//! section-part    = nz-number *("." nz-number)
+//! section-spec    = section-msgtext / (section-part ["." section-text])
+//! section-text    = section-msgtext / "MIME"
+//! status          = "STATUS" SP mailbox SP
+//!                   "(" status-att *(SP status-att) ")"
+//! store           = "STORE" SP sequence-set SP store-att-flags
+//! store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
+//!                   (flag-list / (flag *(SP flag)))
+//! uid             = "UID" SP (copy / fetch / search / store)
+//! ```
+//! (RFC 3501 §9; `search-key` is quoted in [`crate::types::command::SearchKey`]'s parser below.)
+//! Extensions follow the syntax of their RFCs, cited at each parser.
+
+use std::num::NonZeroU32;
+
+use nom::Parser;
+use nom::bytes::streaming::{tag, tag_no_case, take_while1};
+use nom::error::ErrorKind;
+
+use super::core::{
+    PResult, astring, atom, crlf, date, date_time, fail, flag, flag_list, list_mailbox, literal,
+    mailbox, nil, nstring, number, number64, nz_number, paren_list, paren_list1, sequence_set, sp,
+    sp_list1, string, tag_,
+};
+use crate::types::command::{
+    AuthData, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
+    ListSelectOption, SearchKey, SearchReturnOption, Section, SectionText, StatusItem, StoreKind,
+};
+use crate::types::core::Vec1;
+
+/// How deep SEARCH keys and parenthesised lists may nest before the parser refuses (stack safety).
+pub(crate) const MAX_NESTING: usize = 32;
+
+#[allow(clippy::needless_pass_by_value)] // Used with `map_err`.
+fn incomplete<'a>(
+    e: nom::Err<nom::error::Error<&'static [u8]>>,
+) -> nom::Err<nom::error::Error<&'a [u8]>> {
+    match e {
+        nom::Err::Incomplete(n) => nom::Err::Incomplete(n),
+        _ => nom::Err::Incomplete(nom::Needed::new(1)),
+    }
+}
+
+fn word(i: &[u8]) -> PResult<'_, &[u8]> {
+    take_while1(|b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.').parse(i)
+}
+
+fn kw<'a>(k: &'static str) -> impl Fn(&'a [u8]) -> PResult<'a, ()> {
+    move |i| tag_no_case(k.as_bytes()).map(|_| ()).parse(i)
+}
+
+fn sp_then<'a, T>(i: &'a [u8], p: impl FnOnce(&'a [u8]) -> PResult<'a, T>) -> PResult<'a, T> {
+    let (i, ()) = sp(i)?;
+    p(i)
+}
+
+/// `command = tag SP (...) CRLF`.
+pub(crate) fn command(i: &[u8]) -> PResult<'_, Command<'_>> {
+    let (i, tag) = tag_(i)?;
+    let (i, ()) = sp(i)?;
+    let (i, body) = command_body(i)?;
+    let (i, ()) = crlf(i)?;
+    Ok((i, Command { tag, body }))
+}
+
+fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (rest, name) = word(i)?;
+    let upper = name.to_ascii_uppercase();
+    let simple = |b: CommandBody<'static>| Ok((rest, b));
+    match upper.as_slice() {
+        b"CAPABILITY" => simple(CommandBody::Capability),
+        b"NOOP" => simple(CommandBody::Noop),
+        b"LOGOUT" => simple(CommandBody::Logout),
+        b"STARTTLS" => simple(CommandBody::StartTls),
+        b"CHECK" => simple(CommandBody::Check),
+        b"CLOSE" => simple(CommandBody::Close),
+        b"UNSELECT" => simple(CommandBody::Unselect),
+        b"EXPUNGE" => simple(CommandBody::Expunge),
+        b"IDLE" => simple(CommandBody::Idle),
+        b"NAMESPACE" => simple(CommandBody::Namespace),
+        b"AUTHENTICATE" => authenticate(rest),
+        b"LOGIN" => {
+            let (i, username) = sp_then(rest, astring)?;
+            let (i, password) = sp_then(i, astring)?;
+            Ok((i, CommandBody::Login { username, password }))
+        }
+        b"SELECT" | b"EXAMINE" => {
+            let (i, mailbox) = sp_then(rest, mailbox)?;
+            let (i, condstore) = select_params(i)?;
+            Ok((
+                i,
+                if upper == b"SELECT" {
+                    CommandBody::Select { mailbox, condstore }
+                } else {
+                    CommandBody::Examine { mailbox, condstore }
+                },
+            ))
+        }
+        b"CREATE" => {
+            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::Create { mailbox }))
+        }
+        b"DELETE" => {
+            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::Delete { mailbox }))
+        }
+        b"SUBSCRIBE" => {
+            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::Subscribe { mailbox }))
+        }
+        b"UNSUBSCRIBE" => {
+            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::Unsubscribe { mailbox }))
+        }
+        b"RENAME" => {
+            let (i, from) = sp_then(rest, mailbox)?;
+            let (i, to) = sp_then(i, mailbox)?;
+            Ok((i, CommandBody::Rename { from, to }))
+        }
+        b"LIST" => list(rest),
+        b"LSUB" => {
+            let (i, reference) = sp_then(rest, mailbox)?;
+            let (i, pattern) = sp_then(i, list_mailbox)?;
+            Ok((i, CommandBody::Lsub { reference, pattern }))
+        }
+        b"STATUS" => {
+            let (i, mailbox) = sp_then(rest, mailbox)?;
+            let (i, items) = sp_then(i, |i| paren_list1(i, status_item))?;
+            Ok((i, CommandBody::Status { mailbox, items }))
+        }
+        b"APPEND" => append(rest),
+        b"SEARCH" => search(rest, false),
+        b"FETCH" => fetch(rest, false),
+        b"STORE" => store(rest, false),
+        b"COPY" => copy_move(rest, false, false),
+        b"MOVE" => copy_move(rest, false, true),
+        b"UID" => {
+            let (i, ()) = sp(rest)?;
+            let (r, name) = word(i)?;
+            match name.to_ascii_uppercase().as_slice() {
+                b"SEARCH" => search(r, true),
+                b"FETCH" => fetch(r, true),
+                b"STORE" => store(r, true),
+                b"COPY" => copy_move(r, true, false),
+                b"MOVE" => copy_move(r, true, true),
+                b"EXPUNGE" => {
+                    sp_then(r, sequence_set).map(|(i, set)| (i, CommandBody::UidExpunge { set }))
+                }
+                _ => fail(i, ErrorKind::Tag),
+            }
+        }
+        b"ENABLE" => {
+            let (i, ()) = sp(rest)?;
+            let (i, capabilities) = sp_list1(i, atom)?;
+            Ok((i, CommandBody::Enable { capabilities }))
+        }
+        b"ID" => {
+            let (i, ()) = sp(rest)?;
+            let (i, parameters) = id_params(i)?;
+            Ok((i, CommandBody::Id { parameters }))
+        }
+        b"COMPRESS" => {
+            sp_then(rest, atom).map(|(i, algorithm)| (i, CommandBody::Compress { algorithm }))
+        }
+        _ => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// RFC 4959 §7: `authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")] *(CRLF base64)`.
+fn authenticate(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (i, mechanism) = sp_then(i, atom)?;
+    if i.first() != Some(&b' ') {
+        return Ok((
+            i,
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response: None,
+            },
+        ));
+    }
+    let (i, data) = sp_then(i, atom)?;
+    let ir = if data.as_str() == "=" {
+        AuthData::Empty
+    } else if crate::types::base64::is_base64(data.as_str().as_bytes()) {
+        AuthData::Base64(data)
+    } else {
+        return fail(i, ErrorKind::Verify);
+    };
+    Ok((
+        i,
+        CommandBody::Authenticate {
+            mechanism,
+            initial_response: Some(ir),
+        },
+    ))
+}
+
+/// An AUTHENTICATE continuation line from the client (RFC 3501 §6.2.2): base64, or `*` to cancel.
+pub(crate) fn auth_line(i: &[u8]) -> PResult<'_, AuthData<'_>> {
+    if i.starts_with(b"\r\n") {
+        return Ok((&i[2..], AuthData::Empty));
+    }
+    if i.starts_with(b"*") {
+        let (r, ()) = crlf(&i[1..])?;
+        return Ok((r, AuthData::Cancel));
+    }
+    let (r, data) = atom(i)?;
+    if !crate::types::base64::is_base64(data.as_str().as_bytes()) {
+        return fail(i, ErrorKind::Verify);
+    }
+    let (r, ()) = crlf(r)?;
+    Ok((r, AuthData::Base64(data)))
+}
+
+/// RFC 4466 `select-params`, of which only CONDSTORE (RFC 7162 §3.1.8) is known.
+fn select_params(i: &[u8]) -> PResult<'_, bool> {
+    if !peek_is(i, b" (").map_err(incomplete)? {
+        return Ok((i, false));
+    }
+    let (r, _) = tag_no_case(&b" (CONDSTORE)"[..]).parse(i)?;
+    Ok((r, true))
+}
+
+fn status_item(i: &[u8]) -> PResult<'_, StatusItem> {
+    let (r, w) = word(i)?;
+    match StatusItem::ALL
+        .iter()
+        .find(|(_, s)| s.as_bytes().eq_ignore_ascii_case(w))
+    {
+        Some((item, _)) => Ok((r, *item)),
+        None => fail(i, ErrorKind::Tag),
+    }
+}
+
+pub(crate) fn status_items(i: &[u8]) -> PResult<'_, Vec1<StatusItem>> {
+    paren_list1(i, status_item)
+}
+
+/// RFC 5258 §6:
+/// `list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]`.
+fn list(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (i, ()) = sp(i)?;
+    let (i, selection) = if i.first() == Some(&b'(') {
+        let (i, s) = paren_list(i, |i| {
+            let (r, a) = atom(i)?;
+            let s = a.as_str();
+            Ok((
+                r,
+                if s.eq_ignore_ascii_case("SUBSCRIBED") {
+                    ListSelectOption::Subscribed
+                } else if s.eq_ignore_ascii_case("REMOTE") {
+                    ListSelectOption::Remote
+                } else if s.eq_ignore_ascii_case("RECURSIVEMATCH") {
+                    ListSelectOption::RecursiveMatch
+                } else if s.eq_ignore_ascii_case("SPECIAL-USE") {
+                    ListSelectOption::SpecialUse
+                } else {
+                    ListSelectOption::Other(a)
+                },
+            ))
+        })?;
+        let (i, ()) = sp(i)?;
+        (i, Some(s))
+    } else {
+        (i, None)
+    };
+    let (i, reference) = mailbox(i)?;
+    let (i, ()) = sp(i)?;
+    let (i, patterns, patterns_list) = if i.first() == Some(&b'(') {
+        let (i, p) = paren_list1(i, list_mailbox)?;
+        (i, p, true)
+    } else {
+        let (i, p) = list_mailbox(i)?;
+        (i, Vec1::one(p), false)
+    };
+    let (i, returns) = if i.starts_with(b" ") {
+        let (i, _) = tag_no_case(&b" RETURN "[..]).parse(i)?;
+        let (i, r) = paren_list(i, list_return_option)?;
+        (i, Some(r))
+    } else {
+        (i, None)
+    };
+    Ok((
+        i,
+        CommandBody::List {
+            selection,
+            reference,
+            patterns,
+            patterns_list,
+            returns,
+        },
+    ))
+}
+
+fn list_return_option(i: &[u8]) -> PResult<'_, ListReturnOption<'_>> {
+    let (r, a) = atom(i)?;
+    let s = a.as_str();
+    Ok(if s.eq_ignore_ascii_case("SUBSCRIBED") {
+        (r, ListReturnOption::Subscribed)
+    } else if s.eq_ignore_ascii_case("CHILDREN") {
+        (r, ListReturnOption::Children)
+    } else if s.eq_ignore_ascii_case("SPECIAL-USE") {
+        (r, ListReturnOption::SpecialUse)
+    } else if s.eq_ignore_ascii_case("STATUS") {
+        // RFC 5819 §6: status-option = "STATUS" SP "(" status-att *(SP status-att) ")"
+        let (r, items) = sp_then(r, status_items)?;
+        (r, ListReturnOption::Status(items))
+    } else {
+        (r, ListReturnOption::Other(a))
+    })
+}
+
+fn append(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
+    let (i, (mailbox, flags, date)) = append_head(i)?;
+    let (i, message) = literal(i)?;
+    Ok((
+        i,
+        CommandBody::Append {
+            mailbox,
+            flags,
+            date,
+            message,
+        },
+    ))
+}
+
+type AppendHead<'a> = (
+    crate::types::mailbox::Mailbox<'a>,
+    Option<Vec<crate::types::flag::Flag<'a>>>,
+    Option<crate::types::datetime::DateTime>,
+);
+
+/// `SP mailbox [SP flag-list] [SP date-time] SP`, up to the message literal.
+pub(crate) fn append_head(i: &[u8]) -> PResult<'_, AppendHead<'_>> {
+    let (i, mailbox) = sp_then(i, mailbox)?;
+    let (mut i, ()) = sp(i)?;
+    let mut flags = None;
+    let mut date = None;
+    if i.first() == Some(&b'(') {
+        let (r, f) = flag_list(i)?;
+        let (r, ()) = sp(r)?;
+        flags = Some(f);
+        i = r;
+    }
+    if i.first() == Some(&b'"') {
+        let (r, d) = date_time(i)?;
+        let (r, ()) = sp(r)?;
+        date = Some(d);
+        i = r;
+    }
+    Ok((i, (mailbox, flags, date)))
+}
+
+/// Whether `prefix` is exactly `tag SP "APPEND" SP mailbox [SP flag-list] [SP date-time] SP`, so
+/// that the literal after it is the message.
+pub(crate) fn is_append_message_prefix(prefix: &[u8]) -> bool {
+    let Ok((i, _)) = tag_(prefix) else {
+        return false;
+    };
+    let Ok((i, ())) = sp(i) else { return false };
+    let Ok((i, ())) = kw("APPEND")(i) else {
+        return false;
+    };
+    matches!(append_head(i), Ok((rest, _)) if rest.is_empty())
+}
+
+/// The APPEND head parsed from a [`is_append_message_prefix`] prefix.
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn append_prefix(
+    prefix: &[u8],
+) -> PResult<'_, (crate::types::core::Tag<'_>, AppendHead<'_>)> {
+    let (i, t) = tag_(prefix)?;
+    let (i, ()) = sp(i)?;
+    let (i, ()) = kw("APPEND")(i)?;
+    let (i, head) = append_head(i)?;
+    Ok((i, (t, head)))
+}
+
+/// RFC 4466 §2.6 / RFC 4731 §3: `search = "SEARCH" [search-return-opts] SP search-program`,
+/// `search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"`.
+fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (mut i, ()) = sp(i)?;
+    let mut returns = None;
+    if i.len() >= 7 && i[..7].eq_ignore_ascii_case(b"RETURN ") {
+        let (r, opts) = paren_list(&i[7..], |i| {
+            let (r, w) = word(i)?;
+            let o = match w.to_ascii_uppercase().as_slice() {
+                b"MIN" => SearchReturnOption::Min,
+                b"MAX" => SearchReturnOption::Max,
+                b"ALL" => SearchReturnOption::All,
+                b"COUNT" => SearchReturnOption::Count,
+                b"SAVE" => SearchReturnOption::Save,
+                _ => return fail(i, ErrorKind::Tag),
+            };
+            Ok((r, o))
+        })?;
+        let (r, ()) = sp(r)?;
+        returns = Some(opts);
+        i = r;
+    }
+    let mut charset = None;
+    if i.len() >= 8 && i[..8].eq_ignore_ascii_case(b"CHARSET ") {
+        let (r, c) = astring(&i[8..])?;
+        let (r, ()) = sp(r)?;
+        charset = Some(c);
+        i = r;
+    }
+    let (i, criteria) = sp_list1(i, |i| search_key(i, 0))?;
+    Ok((
+        i,
+        CommandBody::Search {
+            uid,
+            returns,
+            charset,
+            criteria,
+        },
+    ))
+}
+
+/// `search-key` (RFC 3501 §9):
+/// ```text
+/// search-key      = "ALL" / "ANSWERED" / "BCC" SP astring /
+///                   "BEFORE" SP date / "BODY" SP astring /
+///                   "CC" SP astring / "DELETED" / "FLAGGED" /
+///                   "FROM" SP astring / "KEYWORD" SP flag-keyword /
+///                   "NEW" / "OLD" / "ON" SP date / "RECENT" / "SEEN" /
+///                   "SINCE" SP date / "SUBJECT" SP astring /
+///                   "TEXT" SP astring / "TO" SP astring /
+///                   "UNANSWERED" / "UNDELETED" / "UNFLAGGED" /
+///                   "UNKEYWORD" SP flag-keyword / "UNSEEN" /
+///                     ; Above this line were in [IMAP2]
+///                   "DRAFT" / "HEADER" SP header-fld-name SP astring /
+///                   "LARGER" SP number / "NOT" SP search-key /
+///                   "OR" SP search-key SP search-key /
+///                   "SENTBEFORE" SP date / "SENTON" SP date /
+///                   "SENTSINCE" SP date / "SMALLER" SP number /
+///                   "UID" SP sequence-set / "UNDRAFT" / sequence-set /
+///                   "(" search-key *(SP search-key) ")"
+/// ```
+/// plus `MODSEQ` (RFC 7162 §7) and `OLDER` / `YOUNGER` (RFC 5032 §4).
+pub(crate) fn search_key(i: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
+    if depth > MAX_NESTING {
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            ErrorKind::TooLarge,
+        )));
+    }
+    match i.first() {
+        None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        Some(b'(') => {
+            let (r, keys) = paren_list1(i, |i| search_key(i, depth + 1))?;
+            return Ok((r, SearchKey::And(keys)));
+        }
+        Some(b'0'..=b'9' | b'*' | b'$') => {
+            return sequence_set(i).map(|(r, s)| (r, SearchKey::SequenceSet(s)));
+        }
+        Some(_) => {}
+    }
+    let (r, w) = word(i)?;
+    let up = w.to_ascii_uppercase();
+    let k = |key: SearchKey<'static>| Ok((r, key));
+    fn arg<'x>(
+        r: &'x [u8],
+        f: fn(crate::types::core::AString<'x>) -> SearchKey<'x>,
+    ) -> PResult<'x, SearchKey<'x>> {
+        sp_then(r, astring).map(|(r, v)| (r, f(v)))
+    }
+    let a = |f| arg(r, f);
+    let d = |f: fn(crate::types::datetime::Date) -> SearchKey<'static>| {
+        sp_then(r, date).map(|(r, v)| (r, f(v)))
+    };
+    match up.as_slice() {
+        b"ALL" => k(SearchKey::All),
+        b"ANSWERED" => k(SearchKey::Answered),
+        b"DELETED" => k(SearchKey::Deleted),
+        b"DRAFT" => k(SearchKey::Draft),
+        b"FLAGGED" => k(SearchKey::Flagged),
+        b"NEW" => k(SearchKey::New),
+        b"OLD" => k(SearchKey::Old),
+        b"RECENT" => k(SearchKey::Recent),
+        b"SEEN" => k(SearchKey::Seen),
+        b"UNANSWERED" => k(SearchKey::Unanswered),
+        b"UNDELETED" => k(SearchKey::Undeleted),
+        b"UNDRAFT" => k(SearchKey::Undraft),
+        b"UNFLAGGED" => k(SearchKey::Unflagged),
+        b"UNSEEN" => k(SearchKey::Unseen),
+        b"BCC" => a(SearchKey::Bcc),
+        b"BODY" => a(SearchKey::Body),
+        b"CC" => a(SearchKey::Cc),
+        b"FROM" => a(SearchKey::From),
+        b"SUBJECT" => a(SearchKey::Subject),
+        b"TEXT" => a(SearchKey::Text),
+        b"TO" => a(SearchKey::To),
+        b"BEFORE" => d(SearchKey::Before),
+        b"ON" => d(SearchKey::On),
+        b"SINCE" => d(SearchKey::Since),
+        b"SENTBEFORE" => d(SearchKey::SentBefore),
+        b"SENTON" => d(SearchKey::SentOn),
+        b"SENTSINCE" => d(SearchKey::SentSince),
+        b"KEYWORD" => sp_then(r, atom).map(|(r, v)| (r, SearchKey::Keyword(v))),
+        b"UNKEYWORD" => sp_then(r, atom).map(|(r, v)| (r, SearchKey::Unkeyword(v))),
+        b"HEADER" => {
+            let (r, name) = sp_then(r, astring)?;
+            let (r, value) = sp_then(r, astring)?;
+            Ok((r, SearchKey::Header(name, value)))
+        }
+        b"LARGER" => sp_then(r, number).map(|(r, v)| (r, SearchKey::Larger(v))),
+        b"SMALLER" => sp_then(r, number).map(|(r, v)| (r, SearchKey::Smaller(v))),
+        b"OLDER" => sp_then(r, nz_number).map(|(r, v)| (r, SearchKey::Older(v))),
+        b"YOUNGER" => sp_then(r, nz_number).map(|(r, v)| (r, SearchKey::Younger(v))),
+        b"UID" => sp_then(r, sequence_set).map(|(r, v)| (r, SearchKey::Uid(v))),
+        b"NOT" => {
+            sp_then(r, |i| search_key(i, depth + 1)).map(|(r, v)| (r, SearchKey::Not(Box::new(v))))
+        }
+        b"OR" => {
+            let (r, x) = sp_then(r, |i| search_key(i, depth + 1))?;
+            let (r, y) = sp_then(r, |i| search_key(i, depth + 1))?;
+            Ok((r, SearchKey::Or(Box::new(x), Box::new(y))))
+        }
+        b"MODSEQ" => {
+            // RFC 7162 §7: search-modsequence = "MODSEQ" [search-modseq-ext] SP mod-sequence-valzer
+            // search-modseq-ext = SP entry-name SP entry-type-req
+            let (r, ()) = sp(r)?;
+            if matches!(r.first(), Some(b'"' | b'{')) {
+                let (r, name) = string(r)?;
+                let (r, t) = sp_then(r, word)?;
+                let t = match t.to_ascii_lowercase().as_slice() {
+                    b"priv" => EntryType::Private,
+                    b"shared" => EntryType::Shared,
+                    b"all" => EntryType::All,
+                    _ => return fail(r, ErrorKind::Tag),
+                };
+                let (r, modseq) = sp_then(r, number64)?;
+                return Ok((
+                    r,
+                    SearchKey::ModSeq {
+                        entry: Some((name, t)),
+                        modseq,
+                    },
+                ));
+            }
+            let (r, modseq) = number64(r)?;
+            Ok((
+                r,
+                SearchKey::ModSeq {
+                    entry: None,
+                    modseq,
+                },
+            ))
+        }
+        _ => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// RFC 4466 §2.4 fetch modifiers; CONDSTORE's `CHANGEDSINCE` (RFC 7162 §3.1.4).
+fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (i, set) = sp_then(i, sequence_set)?;
+    let (i, ()) = sp(i)?;
+    let (i, items) = fetch_items(i)?;
+    let (i, changed_since) = if peek_is(i, b" (").map_err(incomplete)? {
+        let (r, _) = tag_no_case(&b" (CHANGEDSINCE "[..]).parse(i)?;
+        let (r, n) = number64(r)?;
+        let (r, _) = tag(&b")"[..]).parse(r)?;
+        (r, Some(n))
+    } else {
+        (i, None)
+    };
+    Ok((
+        i,
+        CommandBody::Fetch {
+            uid,
+            set,
+            items,
+            changed_since,
+        },
+    ))
+}
+
+fn fetch_items(i: &[u8]) -> PResult<'_, FetchItems<'_>> {
+    if i.first() == Some(&b'(') {
+        return paren_list1(i, fetch_att).map(|(r, l)| (r, FetchItems::List(l)));
+    }
+    let (r, w) = word(i)?;
+    match w.to_ascii_uppercase().as_slice() {
+        b"ALL" => Ok((r, FetchItems::All)),
+        b"FAST" => Ok((r, FetchItems::Fast)),
+        b"FULL" => Ok((r, FetchItems::Full)),
+        _ => fetch_att(i).map(|(r, a)| (r, FetchItems::Single(a))),
+    }
+}
+
+pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
+    let (r, w) = word(i)?;
+    let up = w.to_ascii_uppercase();
+    let att = match up.as_slice() {
+        b"ENVELOPE" => FetchAttribute::Envelope,
+        b"FLAGS" => FetchAttribute::Flags,
+        b"INTERNALDATE" => FetchAttribute::InternalDate,
+        b"RFC822" => FetchAttribute::Rfc822,
+        b"RFC822.HEADER" => FetchAttribute::Rfc822Header,
+        b"RFC822.SIZE" => FetchAttribute::Rfc822Size,
+        b"RFC822.TEXT" => FetchAttribute::Rfc822Text,
+        b"BODYSTRUCTURE" => FetchAttribute::BodyStructure,
+        b"UID" => FetchAttribute::Uid,
+        b"MODSEQ" => FetchAttribute::ModSeq,
+        b"BODY" | b"BODY.PEEK" => {
+            let peek = up == b"BODY.PEEK";
+            if r.first() != Some(&b'[') {
+                if peek {
+                    return fail(r, ErrorKind::Char);
+                }
+                if r.is_empty() {
+                    return Err(nom::Err::Incomplete(nom::Needed::new(1)));
+                }
+                return Ok((r, FetchAttribute::Body));
+            }
+            let (r, section) = section(r)?;
+            let (r, partial) = if r.first() == Some(&b'<') {
+                let (r, off) = number(&r[1..])?;
+                let (r, _) = tag(&b"."[..]).parse(r)?;
+                let (r, len) = nz_number(r)?;
+                let (r, _) = tag(&b">"[..]).parse(r)?;
+                (r, Some((off, len)))
+            } else {
+                (r, None)
+            };
+            return Ok((
+                r,
+                FetchAttribute::BodySection {
+                    peek,
+                    section,
+                    partial,
+                },
+            ));
+        }
+        _ => return fail(i, ErrorKind::Tag),
+    };
+    Ok((r, att))
+}
+
+/// `section = "[" [section-spec] "]"`.
+pub(crate) fn section(i: &[u8]) -> PResult<'_, Section<'_>> {
+    let (mut i, _) = tag(&b"["[..]).parse(i)?;
+    let mut part: Vec<NonZeroU32> = Vec::new();
+    while i.first().is_some_and(u8::is_ascii_digit) {
+        let (r, n) = nz_number(i)?;
+        part.push(n);
+        i = r;
+        if i.first() == Some(&b'.') {
+            i = &i[1..];
+            if !i.first().is_some_and(u8::is_ascii_digit) {
+                break;
+            }
+        } else {
+            let (r, _) = tag(&b"]"[..]).parse(i)?;
+            return Ok((r, Section::new(part, None).unwrap_or_default()));
+        }
+    }
+    if i.first() == Some(&b']') {
+        if !part.is_empty() {
+            // "1.]" is not a section.
+            return fail(i, ErrorKind::Char);
+        }
+        return Ok((&i[1..], Section::whole()));
+    }
+    let (r, w) = word(i)?;
+    let text = match w.to_ascii_uppercase().as_slice() {
+        b"HEADER" => (r, SectionText::Header),
+        b"TEXT" => (r, SectionText::Text),
+        b"MIME" if !part.is_empty() => (r, SectionText::Mime),
+        b"HEADER.FIELDS" => {
+            let (r, l) = sp_then(r, |i| paren_list1(i, astring))?;
+            (r, SectionText::HeaderFields(l))
+        }
+        b"HEADER.FIELDS.NOT" => {
+            let (r, l) = sp_then(r, |i| paren_list1(i, astring))?;
+            (r, SectionText::HeaderFieldsNot(l))
+        }
+        _ => return fail(i, ErrorKind::Tag),
+    };
+    let (r, _) = tag(&b"]"[..]).parse(text.0)?;
+    match Section::new(part, Some(text.1)) {
+        Ok(s) => Ok((r, s)),
+        Err(_) => fail(i, ErrorKind::Verify),
+    }
+}
+
+/// RFC 4466 §2.5 store modifiers; CONDSTORE's `UNCHANGEDSINCE` (RFC 7162 §3.1.3).
+fn store(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (i, set) = sp_then(i, sequence_set)?;
+    let (i, unchanged_since) = if peek_is(i, b" (").map_err(incomplete)? {
+        let (r, _) = tag_no_case(&b" (UNCHANGEDSINCE "[..]).parse(i)?;
+        let (r, n) = number64(r)?;
+        let (r, _) = tag(&b")"[..]).parse(r)?;
+        (r, Some(n))
+    } else {
+        (i, None)
+    };
+    let (i, ()) = sp(i)?;
+    let (i, kind) = match i.first() {
+        Some(b'+') => (&i[1..], StoreKind::Add),
+        Some(b'-') => (&i[1..], StoreKind::Remove),
+        _ => (i, StoreKind::Replace),
+    };
+    let (i, w) = word(i)?;
+    let silent = match w.to_ascii_uppercase().as_slice() {
+        b"FLAGS" => false,
+        b"FLAGS.SILENT" => true,
+        _ => return fail(i, ErrorKind::Tag),
+    };
+    let (i, ()) = sp(i)?;
+    let (i, flags, flags_list) = if i.first() == Some(&b'(') {
+        let (r, f) = flag_list(i)?;
+        (r, f, true)
+    } else {
+        let (r, f) = sp_list1(i, flag)?;
+        (r, f.into_vec(), false)
+    };
+    Ok((
+        i,
+        CommandBody::Store {
+            uid,
+            set,
+            unchanged_since,
+            kind,
+            silent,
+            flags,
+            flags_list,
+        },
+    ))
+}
+
+fn copy_move(i: &[u8], uid: bool, is_move: bool) -> PResult<'_, CommandBody<'_>> {
+    let (i, set) = sp_then(i, sequence_set)?;
+    let (i, mailbox) = sp_then(i, mailbox)?;
+    Ok((
+        i,
+        if is_move {
+            CommandBody::Move { uid, set, mailbox }
+        } else {
+            CommandBody::Copy { uid, set, mailbox }
+        },
+    ))
+}
+
+/// RFC 2971 §4: `id-params-list = "(" *(string SP nstring) ")" / nil`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn id_params(
+    i: &[u8],
+) -> PResult<
+    '_,
+    Option<
+        Vec<(
+            crate::types::core::IString<'_>,
+            crate::types::core::NString<'_>,
+        )>,
+    >,
+> {
+    if i.first() != Some(&b'(') {
+        return nil(i).map(|(r, ())| (r, None));
+    }
+    paren_list(i, |i| {
+        let (r, k) = string(i)?;
+        let (r, v) = sp_then(r, nstring)?;
+        Ok((r, (k, v)))
+    })
+    .map(|(r, v)| (r, Some(v)))
+}
+
+/// Whether `i` starts with `pat` (ASCII case-insensitively); `Incomplete` when `i` is a proper
+/// prefix of it, so that a split input never reads as a different command.
+pub(crate) fn peek_is(
+    i: &[u8],
+    pat: &[u8],
+) -> Result<bool, nom::Err<nom::error::Error<&'static [u8]>>> {
+    if i.len() < pat.len() {
+        if pat[..i.len()].eq_ignore_ascii_case(i) {
+            return Err(nom::Err::Incomplete(nom::Needed::new(pat.len() - i.len())));
+        }
+        return Ok(false);
+    }
+    Ok(i[..pat.len()].eq_ignore_ascii_case(pat))
+}

@@ -1,0 +1,489 @@
+//! Streaming parsers for the lexical core (RFC 3501 §9); see [`crate::types::core`] for the ABNF.
+//!
+//! Every parser takes the input it has and answers `Incomplete` when the value may continue past it.
+
+use std::borrow::Cow;
+use std::num::{NonZeroU32, NonZeroU64};
+
+use nom::bytes::streaming::{tag, tag_no_case, take, take_while_m_n, take_while1};
+use nom::character::streaming::char;
+use nom::error::{Error, ErrorKind};
+use nom::{IResult, Parser};
+
+use crate::types::core::Vec1;
+use crate::types::core::{
+    AString, Atom, AtomExt, IString, ListCharString, Literal, LiteralMode, NString, Quoted, Tag,
+    Text, chars,
+};
+use crate::types::datetime::{Date, DateTime, MONTHS};
+use crate::types::flag::{Flag, FlagFetch, FlagPerm};
+use crate::types::mailbox::{ListMailbox, Mailbox};
+use crate::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+
+/// The result type of every parser here.
+pub(crate) type PResult<'a, T> = IResult<&'a [u8], T>;
+
+pub(crate) fn fail<T>(input: &[u8], kind: ErrorKind) -> PResult<'_, T> {
+    Err(nom::Err::Error(Error::new(input, kind)))
+}
+
+pub(crate) fn sp(i: &[u8]) -> PResult<'_, ()> {
+    char(' ').map(|_| ()).parse(i)
+}
+
+pub(crate) fn crlf(i: &[u8]) -> PResult<'_, ()> {
+    tag(&b"\r\n"[..]).map(|_| ()).parse(i)
+}
+
+// 7-bit classes only: a `str` conversion of a matched run cannot fail.
+fn ascii(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+/// `number = 1*DIGIT`, an unsigned 32-bit integer.
+pub(crate) fn number(i: &[u8]) -> PResult<'_, u32> {
+    let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit()).parse(i)?;
+    match ascii(digits).parse::<u32>() {
+        Ok(n) => Ok((rest, n)),
+        Err(_) => fail(i, ErrorKind::TooLarge),
+    }
+}
+
+/// `number64` (RFC 9051) / `mod-sequence-value` (RFC 7162): 1*DIGIT up to 2^63-1.
+pub(crate) fn number64(i: &[u8]) -> PResult<'_, u64> {
+    let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit()).parse(i)?;
+    match ascii(digits).parse::<u64>() {
+        Ok(n) if i64::try_from(n).is_ok() => Ok((rest, n)),
+        _ => fail(i, ErrorKind::TooLarge),
+    }
+}
+
+/// `nz-number = digit-nz *DIGIT`.
+pub(crate) fn nz_number(i: &[u8]) -> PResult<'_, NonZeroU32> {
+    let (rest, n) = number(i)?;
+    if i.first() == Some(&b'0') {
+        return fail(i, ErrorKind::Verify);
+    }
+    match NonZeroU32::new(n) {
+        Some(n) => Ok((rest, n)),
+        None => fail(i, ErrorKind::Verify),
+    }
+}
+
+/// `mod-sequence-valzer` (RFC 7162): a non-zero mod-sequence.
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn nz_number64(i: &[u8]) -> PResult<'_, NonZeroU64> {
+    let (rest, n) = number64(i)?;
+    match NonZeroU64::new(n) {
+        Some(n) if i.first() != Some(&b'0') => Ok((rest, n)),
+        _ => fail(i, ErrorKind::Verify),
+    }
+}
+
+/// `atom`.
+pub(crate) fn atom(i: &[u8]) -> PResult<'_, Atom<'_>> {
+    let (rest, a) = take_while1(chars::is_atom_char).parse(i)?;
+    Ok((rest, Atom::unvalidated(ascii(a))))
+}
+
+/// `1*ASTRING-CHAR`.
+pub(crate) fn atom_ext(i: &[u8]) -> PResult<'_, AtomExt<'_>> {
+    let (rest, a) = take_while1(chars::is_astring_char).parse(i)?;
+    Ok((rest, AtomExt::unvalidated(ascii(a))))
+}
+
+/// `tag`.
+pub(crate) fn tag_(i: &[u8]) -> PResult<'_, Tag<'_>> {
+    let (rest, a) = take_while1(chars::is_tag_char).parse(i)?;
+    Ok((rest, Tag::unvalidated(ascii(a))))
+}
+
+/// `text = 1*TEXT-CHAR`, here `*TEXT-CHAR` (see [`Text`]); stops before CRLF.
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn text(i: &[u8]) -> PResult<'_, Text<'_>> {
+    let end = i.iter().position(|&b| !chars::is_text_char(b));
+    match end {
+        Some(n) => Ok((&i[n..], Text::unvalidated(ascii(&i[..n])))),
+        None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    }
+}
+
+/// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`; borrows when nothing is escaped.
+pub(crate) fn quoted(i: &[u8]) -> PResult<'_, Quoted<'_>> {
+    let (body, _) = char('"').parse(i)?;
+    let mut owned: Option<Vec<u8>> = None;
+    let mut k = 0;
+    let mut start = 0;
+    while k < body.len() {
+        match body[k] {
+            b'"' => {
+                let s: Cow<'_, str> = match owned {
+                    None => Cow::Borrowed(ascii(&body[..k])),
+                    Some(mut v) => {
+                        v.extend_from_slice(&body[start..k]);
+                        Cow::Owned(String::from_utf8(v).unwrap_or_default())
+                    }
+                };
+                return Ok((&body[k + 1..], Quoted::unvalidated(s)));
+            }
+            b'\\' => match body.get(k + 1) {
+                None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+                Some(&e @ (b'"' | b'\\')) => {
+                    let v = owned.get_or_insert_with(Vec::new);
+                    v.extend_from_slice(&body[start..k]);
+                    v.push(e);
+                    k += 2;
+                    start = k;
+                }
+                Some(_) => return fail(&body[k..], ErrorKind::Escaped),
+            },
+            b if chars::is_text_char(b) => k += 1,
+            _ => return fail(&body[k..], ErrorKind::Char),
+        }
+    }
+    Err(nom::Err::Incomplete(nom::Needed::new(1)))
+}
+
+/// The `{n}` / `{n+}` CRLF header of a literal.
+pub(crate) fn literal_header(i: &[u8]) -> PResult<'_, (u32, LiteralMode)> {
+    let (i, _) = char('{').parse(i)?;
+    let (i, n) = number(i)?;
+    let (i, plus) = nom::combinator::opt(char('+')).parse(i)?;
+    let (i, _) = char('}').parse(i)?;
+    let (i, ()) = crlf(i)?;
+    Ok((
+        i,
+        (
+            n,
+            if plus.is_some() {
+                LiteralMode::NonSync
+            } else {
+                LiteralMode::Sync
+            },
+        ),
+    ))
+}
+
+/// `literal`: borrows the octets; NUL is refused (CHAR8).
+pub(crate) fn literal(i: &[u8]) -> PResult<'_, Literal<'_>> {
+    let (i, (n, mode)) = literal_header(i)?;
+    let (rest, data) = take(n as usize).parse(i)?;
+    if data.contains(&0) {
+        return fail(i, ErrorKind::Char);
+    }
+    Ok((rest, Literal::unvalidated(data, mode)))
+}
+
+/// `string = quoted / literal`.
+pub(crate) fn string(i: &[u8]) -> PResult<'_, IString<'_>> {
+    match i.first() {
+        Some(b'"') => quoted(i).map(|(r, q)| (r, IString::Quoted(q))),
+        Some(b'{') => literal(i).map(|(r, l)| (r, IString::Literal(l))),
+        Some(_) => fail(i, ErrorKind::Alt),
+        None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    }
+}
+
+/// `astring = 1*ASTRING-CHAR / string`.
+pub(crate) fn astring(i: &[u8]) -> PResult<'_, AString<'_>> {
+    match i.first() {
+        Some(b'"' | b'{') => string(i).map(|(r, s)| (r, AString::String(s))),
+        _ => atom_ext(i).map(|(r, a)| (r, AString::Atom(a))),
+    }
+}
+
+/// `nil = "NIL"`.
+pub(crate) fn nil(i: &[u8]) -> PResult<'_, ()> {
+    tag_no_case(&b"NIL"[..]).map(|_| ()).parse(i)
+}
+
+/// `nstring = string / nil`.
+pub(crate) fn nstring(i: &[u8]) -> PResult<'_, NString<'_>> {
+    match i.first() {
+        Some(b'"' | b'{') => string(i).map(|(r, s)| (r, NString(Some(s)))),
+        _ => nil(i).map(|(r, ())| (r, NString(None))),
+    }
+}
+
+/// `seq-number = nz-number / "*"`.
+pub(crate) fn seq_number(i: &[u8]) -> PResult<'_, SeqNumber> {
+    match i.first() {
+        Some(b'*') => Ok((&i[1..], SeqNumber::Largest)),
+        _ => nz_number(i).map(|(r, n)| (r, SeqNumber::Value(n))),
+    }
+}
+
+/// `sequence-set`, with `$` (RFC 5182) allowed alone or as the last member.
+pub(crate) fn sequence_set(mut i: &[u8]) -> PResult<'_, SequenceSet> {
+    let mut items = Vec::new();
+    loop {
+        if i.first() == Some(&b'$') {
+            items.push(SeqItem::LastResult);
+            i = &i[1..];
+            break;
+        }
+        let (r, a) = seq_number(i)?;
+        i = r;
+        if i.first() == Some(&b':') {
+            let (r, b) = seq_number(&i[1..])?;
+            i = r;
+            items.push(SeqItem::Range(a, b));
+        } else {
+            items.push(SeqItem::Single(a));
+        }
+        match i.first() {
+            Some(b',') => i = &i[1..],
+            Some(_) => break,
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
+    Ok((
+        i,
+        SequenceSet::try_from(items).unwrap_or_else(|_| SequenceSet::last_result()),
+    ))
+}
+
+/// `flag` (system flags case-insensitively; `\Recent` and `\*` are not flags).
+pub(crate) fn flag(i: &[u8]) -> PResult<'_, Flag<'_>> {
+    match i.first() {
+        Some(b'\\') => {
+            let (r, a) = atom(&i[1..])?;
+            if a.as_str().eq_ignore_ascii_case("Recent") {
+                return fail(i, ErrorKind::Verify);
+            }
+            Ok((r, Flag::from_atom(true, a)))
+        }
+        _ => atom(i).map(|(r, a)| (r, Flag::Keyword(a))),
+    }
+}
+
+/// `flag-fetch = flag / "\Recent"`.
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn flag_fetch(i: &[u8]) -> PResult<'_, FlagFetch<'_>> {
+    if i.first() == Some(&b'\\') {
+        let (r, a) = atom(&i[1..])?;
+        if a.as_str().eq_ignore_ascii_case("Recent") {
+            return Ok((r, FlagFetch::Recent));
+        }
+        return Ok((r, FlagFetch::Flag(Flag::from_atom(true, a))));
+    }
+    flag(i).map(|(r, f)| (r, FlagFetch::Flag(f)))
+}
+
+/// `flag-perm = flag / "\*"`.
+#[allow(dead_code)] // Used by the response grammar.
+pub(crate) fn flag_perm(i: &[u8]) -> PResult<'_, FlagPerm<'_>> {
+    if i.starts_with(b"\\*") {
+        return Ok((&i[2..], FlagPerm::Asterisk));
+    }
+    flag(i).map(|(r, f)| (r, FlagPerm::Flag(f)))
+}
+
+/// `"(" [x *(SP x)] ")"`.
+pub(crate) fn paren_list<'a, T>(
+    i: &'a [u8],
+    mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, Vec<T>> {
+    let (mut i, _) = char('(').parse(i)?;
+    let mut out = Vec::new();
+    if i.first() == Some(&b')') {
+        return Ok((&i[1..], out));
+    }
+    loop {
+        let (r, v) = item(i)?;
+        out.push(v);
+        match r.first() {
+            Some(b' ') => i = &r[1..],
+            Some(b')') => return Ok((&r[1..], out)),
+            Some(_) => return fail(r, ErrorKind::Char),
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
+}
+
+/// `"(" x *(SP x) ")"`: non-empty.
+pub(crate) fn paren_list1<'a, T>(
+    i: &'a [u8],
+    item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, Vec1<T>> {
+    let (r, v) = paren_list(i, item)?;
+    match Vec1::try_from(v) {
+        Ok(v) => Ok((r, v)),
+        Err(_) => fail(i, ErrorKind::Many1),
+    }
+}
+
+/// `x *(SP x)`.
+pub(crate) fn sp_list1<'a, T>(
+    i: &'a [u8],
+    mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
+) -> PResult<'a, Vec1<T>> {
+    let (mut i, first) = item(i)?;
+    let mut out = vec![first];
+    while i.first() == Some(&b' ') {
+        match item(&i[1..]) {
+            Ok((r, v)) => {
+                out.push(v);
+                i = r;
+            }
+            Err(nom::Err::Error(_)) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((i, Vec1::unvalidated(out)))
+}
+
+/// `flag-list = "(" [flag *(SP flag)] ")"`.
+pub(crate) fn flag_list(i: &[u8]) -> PResult<'_, Vec<Flag<'_>>> {
+    paren_list(i, flag)
+}
+
+/// `mailbox = "INBOX" / astring`.
+pub(crate) fn mailbox(i: &[u8]) -> PResult<'_, Mailbox<'_>> {
+    astring(i).map(|(r, a)| (r, Mailbox(a)))
+}
+
+/// `list-mailbox = 1*list-char / string`.
+pub(crate) fn list_mailbox(i: &[u8]) -> PResult<'_, ListMailbox<'_>> {
+    match i.first() {
+        Some(b'"' | b'{') => string(i).map(|(r, s)| (r, ListMailbox::String(s))),
+        _ => {
+            let (r, a) = take_while1(chars::is_list_char).parse(i)?;
+            Ok((r, ListMailbox::Token(ListCharString::unvalidated(ascii(a)))))
+        }
+    }
+}
+
+fn digits(n: usize) -> impl Fn(&[u8]) -> PResult<'_, u16> {
+    move |i| {
+        let (r, d) = take_while_m_n(n, n, |b: u8| b.is_ascii_digit()).parse(i)?;
+        Ok((r, ascii(d).parse().unwrap_or(0)))
+    }
+}
+
+fn month(i: &[u8]) -> PResult<'_, u8> {
+    let (r, m) = take(3usize).parse(i)?;
+    match MONTHS
+        .iter()
+        .position(|name| name.as_bytes().eq_ignore_ascii_case(m))
+    {
+        Some(p) => Ok((r, p as u8 + 1)),
+        None => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// `date-text = date-day "-" date-month "-" date-year`.
+fn date_text(i: &[u8]) -> PResult<'_, Date> {
+    let (i, day) = take_while_m_n(1, 2, |b: u8| b.is_ascii_digit()).parse(i)?;
+    let (i, _) = char('-').parse(i)?;
+    let (i, m) = month(i)?;
+    let (i, _) = char('-').parse(i)?;
+    let (r, y) = digits(4)(i)?;
+    match Date::new(y, m, ascii(day).parse().unwrap_or(0)) {
+        Ok(d) => Ok((r, d)),
+        Err(_) => fail(i, ErrorKind::Verify),
+    }
+}
+
+/// `date = date-text / DQUOTE date-text DQUOTE`.
+pub(crate) fn date(i: &[u8]) -> PResult<'_, Date> {
+    if i.first() == Some(&b'"') {
+        let (r, d) = date_text(&i[1..])?;
+        let (r, _) = char('"').parse(r)?;
+        return Ok((r, d));
+    }
+    date_text(i)
+}
+
+/// `date-time`.
+pub(crate) fn date_time(i: &[u8]) -> PResult<'_, DateTime> {
+    let (i0, _) = char('"').parse(i)?;
+    let (i, day) = if i0.first() == Some(&b' ') {
+        digits(1)(&i0[1..])?
+    } else {
+        digits(2)(i0)?
+    };
+    let (i, _) = char('-').parse(i)?;
+    let (i, m) = month(i)?;
+    let (i, _) = char('-').parse(i)?;
+    let (i, y) = digits(4)(i)?;
+    let (i, ()) = sp(i)?;
+    let (i, h) = digits(2)(i)?;
+    let (i, _) = char(':').parse(i)?;
+    let (i, min) = digits(2)(i)?;
+    let (i, _) = char(':').parse(i)?;
+    let (i, s) = digits(2)(i)?;
+    let (i, ()) = sp(i)?;
+    let (i, sign) = nom::branch::alt((char('+'), char('-'))).parse(i)?;
+    let (i, z) = digits(4)(i)?;
+    let (r, _) = char('"').parse(i)?;
+    let zone = i16::try_from(z / 100 * 60 + z % 100).unwrap_or(i16::MAX);
+    let zone = if sign == '-' { -zone } else { zone };
+    if z % 100 > 59 {
+        return fail(i0, ErrorKind::Verify);
+    }
+    let dt = Date::new(y, m, day as u8)
+        .and_then(|d| DateTime::new(d, h as u8, min as u8, s as u8, zone));
+    match dt {
+        Ok(dt) => Ok((r, dt)),
+        Err(_) => fail(i0, ErrorKind::Verify),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incomplete_is_not_malformed() {
+        assert!(matches!(quoted(b"\"abc"), Err(nom::Err::Incomplete(_))));
+        assert!(matches!(quoted(b"\"a\\"), Err(nom::Err::Incomplete(_))));
+        assert!(matches!(quoted(b"\"a\\x\""), Err(nom::Err::Error(_))));
+        assert!(matches!(
+            literal(b"{5}\r\nab"),
+            Err(nom::Err::Incomplete(_))
+        ));
+        assert!(matches!(atom(b"abc"), Err(nom::Err::Incomplete(_))));
+        assert!(matches!(number(b"99999999999 "), Err(nom::Err::Error(_))));
+        assert!(matches!(nz_number(b"0 "), Err(nom::Err::Error(_))));
+    }
+
+    #[test]
+    fn strings() {
+        let (r, q) = quoted(b"\"a\\\"b\" ").unwrap();
+        assert_eq!((r, q.as_str()), (&b" "[..], "a\"b"));
+        let (r, l) = literal(b"{3+}\r\nabc)").unwrap();
+        assert_eq!(
+            (r, l.data(), l.mode()),
+            (&b")"[..], &b"abc"[..], LiteralMode::NonSync)
+        );
+        assert!(literal(b"{1}\r\n\0 ").is_err());
+        assert!(matches!(nstring(b"nil ").unwrap().1, NString(None)));
+    }
+
+    #[test]
+    fn sequence_sets() {
+        let (_, s) = sequence_set(b"2,4:7,9,12:* ").unwrap();
+        assert_eq!(s.items().len(), 4);
+        let (r, s) = sequence_set(b"1,$ ").unwrap();
+        assert!(s.uses_last_result() && r == b" ");
+        assert!(sequence_set(b"0 ").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        let (_, dt) = date_time(b"\"17-Jul-1996 02:44:25 -0700\"").unwrap();
+        assert_eq!(dt.zone_minutes(), -420);
+        let (_, dt) = date_time(b"\" 7-Jul-1996 02:44:25 +0000\"").unwrap();
+        assert_eq!(dt.date().day(), 7);
+        assert!(date_time(b"\"7-Jul-1996 02:44:25 +0000\"").is_err());
+        assert_eq!(
+            date(b"1-Feb-1994 ").unwrap().1,
+            Date::new(1994, 2, 1).unwrap()
+        );
+        assert_eq!(
+            date(b"\"01-feb-1994\"").unwrap().1,
+            Date::new(1994, 2, 1).unwrap()
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! Interop with Dovecot 2.3 (dovecot-imapd), run standalone on a loopback port as the `mail`
+//! user: it serves a Maildir we wrote with our UIDs, UIDVALIDITY, flags and keywords; and we read
+//! a Maildir it wrote through IMAP APPEND/STORE/EXPUNGE with the same UIDs and flags.
+//! The IMAP side is driven by Python's `imaplib`.
+
+#[allow(unreachable_pub)] // shared helper, written for every crate
+#[path = "../../testsupport/peer.rs"]
+mod peer;
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TempDir;
+use mailwright_maildir::{DeliveryOptions, FlagUpdate, Flags, MailboxState, Maildir};
+
+const MAIL_UID: u32 = 8;
+
+/// A Dovecot master process with its own config; stopped on drop.
+struct Dovecot {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Dovecot {
+    fn start(bin: &Path, dir: &Path) -> Dovecot {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for sub in ["run", "state"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let d = dir.display();
+        std::fs::write(dir.join("passwd"), "u1:{PLAIN}pw\n").unwrap();
+        let conf = format!(
+            r"base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = {MAIL_UID}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {d}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"
+        );
+        let conf_path = dir.join("dovecot.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(bin)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let dc = Dovecot {
+            child,
+            port,
+            log: dir.join("dovecot.log"),
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "dovecot did not start: {}",
+                dc.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        dc
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its children; SIGKILL if it lingers.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chown_tree(p: &Path) {
+    std::os::unix::fs::lchown(p, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
+    if p.is_dir() && !p.is_symlink() {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_tree(&e.unwrap().path());
+        }
+    }
+}
+
+/// The imaplib side. `dump MAILBOX`: print `V <uidvalidity> <uidnext>` then one line per
+/// message `<uid> <flags,sorted,comma-joined> <rfc822.size> <hex body>`. `write`: APPENDs and
+/// STOREs, then dump INBOX.
+const CLIENT: &str = r"
+import imaplib, re, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+c = imaplib.IMAP4('127.0.0.1', port)
+c.login('u1', 'pw')
+def dump(box):
+    typ, _ = c.select(box, readonly=True)
+    assert typ == 'OK', box
+    _, v = c.status(box, '(UIDVALIDITY UIDNEXT)')
+    uv = re.search(rb'UIDVALIDITY (\d+)', v[0]).group(1)
+    un = re.search(rb'UIDNEXT (\d+)', v[0]).group(1)
+    print('V', int(uv), int(un))
+    typ, data = c.uid('FETCH', '1:*', '(UID FLAGS RFC822.SIZE BODY.PEEK[])')
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        head, body = item
+        uid = int(re.search(rb'UID (\d+)', head).group(1))
+        flags = re.search(rb'FLAGS \(([^)]*)\)', head).group(1).decode().split()
+        flags = [f for f in flags if f != '\\Recent']  # session state, not stored
+        size = int(re.search(rb'RFC822.SIZE (\d+)', head).group(1))
+        print(uid, ','.join(sorted(flags)) or '-', size, body.hex())
+if mode == 'dump':
+    dump(sys.argv[3])
+else:
+    c.append('INBOX', r'(\Seen)', None, b'Subject: a\r\n\r\nfrom dovecot a\r\n')
+    c.append('INBOX', r'(\Flagged $Work)', None, b'Subject: b\r\n\r\nfrom dovecot b\r\n')
+    c.append('INBOX', None, None, b'Subject: c\r\n\r\nfrom dovecot c\r\n')
+    c.append('INBOX', None, None, b'Subject: d\r\n\r\nfrom dovecot d\r\n')
+    c.select('INBOX')
+    c.uid('STORE', '2', '+FLAGS', r'(\Answered)')
+    c.uid('STORE', '3', '+FLAGS', r'(\Deleted)')
+    c.expunge()
+    c.create('Archive.2024')
+    c.append('Archive.2024', r'(\Draft)', None, b'Subject: e\r\n\r\nin a folder\r\n')
+    dump('INBOX')
+c.logout()
+";
+
+fn client(py: &Path, port: u16, args: &[&str]) -> String {
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(CLIENT)
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "imaplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// (uidvalidity, uidnext, uid → (flags, size, body)).
+type Dump = (u32, u32, BTreeMap<u32, (String, u64, Vec<u8>)>);
+
+fn parse_dump(text: &str) -> Dump {
+    let mut lines = text.lines();
+    let v: Vec<u32> = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let mut msgs = BTreeMap::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(' ').collect();
+        let body = (0..f[3].len() / 2)
+            .map(|i| u8::from_str_radix(&f[3][2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        msgs.insert(
+            f[0].parse().unwrap(),
+            (f[1].to_owned(), f[2].parse().unwrap(), body),
+        );
+    }
+    (v[0], v[1], msgs)
+}
+
+/// Our view in the same shape, with Maildir flags mapped to IMAP as Dovecot does.
+fn our_dump(md: &Maildir, state: &MailboxState) -> Dump {
+    let mut msgs = BTreeMap::new();
+    for m in &state.messages {
+        let f = m.entry.flags();
+        let mut names: Vec<String> = Vec::new();
+        for (c, n) in [
+            ('D', "\\Draft"),
+            ('F', "\\Flagged"),
+            ('R', "\\Answered"),
+            ('S', "\\Seen"),
+            ('T', "\\Deleted"),
+        ] {
+            if f.contains_char(c) {
+                names.push(n.to_owned());
+            }
+        }
+        names.extend(state.keywords.names_in(f).into_iter().map(str::to_owned));
+        names.sort();
+        let flags = if names.is_empty() {
+            "-".to_owned()
+        } else {
+            names.join(",")
+        };
+        // IMAP serves CRLF line ends whatever is on disk; W= is the size in that form.
+        let body = to_crlf(&md.read_message(&m.entry).unwrap());
+        assert_eq!(m.entry.vsize(), Some(body.len() as u64));
+        msgs.insert(m.uid, (flags, m.entry.vsize().unwrap(), body));
+    }
+    (state.uid_validity, state.uid_next, msgs)
+}
+
+fn to_crlf(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + 16);
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'\n' && (i == 0 || b[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn peers() -> Option<(PathBuf, PathBuf)> {
+    let dovecot = peer::require("dovecot", "dovecot-imapd")?;
+    let py = peer::require_python_module("imaplib", "python3")?;
+    Some((dovecot, py))
+}
+
+#[test]
+fn dovecot_serves_what_we_wrote() {
+    let Some((bin, py)) = peers() else { return };
+    let tmp = TempDir::new("dovecot-serve");
+    let root = tmp.path().join("home/u1/Maildir");
+    let inbox = Maildir::create_user(&root).unwrap();
+    inbox.deliver(b"Subject: 1\n\nLF line ends\n").unwrap();
+    let seen = DeliveryOptions {
+        flags: Some(Flags::parse("S").unwrap()),
+        ..Default::default()
+    };
+    inbox
+        .deliver_with(b"Subject: 2\r\n\r\nCRLF\r\n", seen)
+        .unwrap();
+    let third = inbox.deliver(b"Subject: 3\r\n\r\nthird\r\n").unwrap();
+    let kw = inbox.keyword_flags(&["$Work"]).unwrap();
+    let add = kw.union(Flags::parse("FR").unwrap());
+    inbox.set_flags(&third.entry, FlagUpdate::Add(add)).unwrap();
+    // A gap in the UIDs, and a folder.
+    let gone = inbox.deliver(b"Subject: gone\r\n\r\n").unwrap();
+    inbox.sync().unwrap();
+    inbox.remove(&gone.entry).unwrap();
+    let state = inbox.sync().unwrap();
+    assert_eq!(
+        state.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let sent = inbox.folder("Sent").unwrap();
+    sent.deliver(b"Subject: sent\r\n\r\nx\r\n").unwrap();
+    let sent_state = sent.sync().unwrap();
+    let ours = our_dump(&inbox, &state);
+    let ours_sent = our_dump(&sent, &sent_state);
+    chown_tree(tmp.path());
+
+    let dc = Dovecot::start(&bin, tmp.path());
+    let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
+    assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
+    let theirs_sent = parse_dump(&client(&py, dc.port, &["dump", "Sent"]));
+    assert_eq!(theirs_sent, ours_sent);
+}
+
+#[test]
+fn we_read_what_dovecot_wrote() {
+    let Some((bin, py)) = peers() else { return };
+    let tmp = TempDir::new("dovecot-write");
+    let home = tmp.path().join("home/u1");
+    std::fs::create_dir_all(&home).unwrap();
+    chown_tree(tmp.path());
+    let dc = Dovecot::start(&bin, tmp.path());
+    let theirs = parse_dump(&client(&py, dc.port, &["write"]));
+    assert_eq!(theirs.2.len(), 3, "dovecot log:\n{}", dc.log());
+    let theirs_folder = parse_dump(&client(&py, dc.port, &["dump", "Archive.2024"]));
+    drop(dc);
+
+    let inbox = Maildir::open(home.join("Maildir")).unwrap();
+    let state = inbox.sync().unwrap();
+    assert_eq!(our_dump(&inbox, &state), theirs);
+    assert_eq!(inbox.list_folders().unwrap(), ["Archive.2024"]);
+    let folder = inbox.folder("Archive.2024").unwrap();
+    assert_eq!(our_dump(&folder, &folder.sync().unwrap()), theirs_folder);
+
+    // Back to Dovecot (its index files still there): our new message and flag change show,
+    // with the UID we assigned.
+    let d = inbox.deliver(b"Subject: f\r\n\r\nfrom us\r\n").unwrap();
+    let first = &state.messages[0].entry;
+    inbox.set_flags(first, FlagUpdate::Add(Flags::parse("F").unwrap())).unwrap();
+    let state = inbox.sync().unwrap();
+    assert_eq!(state.by_unique(d.unique()).unwrap().uid, 5);
+    let ours = our_dump(&inbox, &state);
+    chown_tree(tmp.path());
+    let dc = Dovecot::start(&bin, tmp.path());
+    let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
+    assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
+}

@@ -1,0 +1,125 @@
+//! The few headers an mbox reader cares about, read from a message's header block.
+
+use crate::types::{ImapBase, Metadata};
+
+/// Calls `f(name, value, line_range)` for each (unfolded) header of `block`, where `line_range`
+/// covers the header's lines including continuation lines and line endings. Stops at the first
+/// empty line.
+/// Receives one header: name, unfolded value, and the byte range of its lines.
+type HeaderFn<'f> = dyn FnMut(&[u8], Vec<u8>, std::ops::Range<usize>) + 'f;
+
+pub(crate) fn for_each_header(
+    block: &[u8],
+    mut f: impl FnMut(&[u8], Vec<u8>, std::ops::Range<usize>),
+) {
+    let mut i = 0;
+    let mut current: Option<(usize, usize)> = None; // (start of header, end of first line)
+    let flush = |cur: Option<(usize, usize)>, end: usize, f: &mut HeaderFn<'_>| {
+        if let Some((start, _)) = cur {
+            let raw = &block[start..end];
+            if let Some(colon) = memchr::memchr(b':', raw) {
+                let name = trim(&raw[..colon]);
+                let mut value = Vec::new();
+                for (n, part) in raw[colon + 1..].split(|&b| b == b'\n').enumerate() {
+                    let part = part.strip_suffix(b"\r").unwrap_or(part);
+                    if n > 0 && !part.is_empty() {
+                        value.push(b' ');
+                    }
+                    value.extend_from_slice(part);
+                }
+                f(name, trim(&value).to_vec(), start..end);
+            }
+        }
+    };
+    while i < block.len() {
+        let line_end = memchr::memchr(b'\n', &block[i..]).map_or(block.len(), |k| i + k + 1);
+        let line = &block[i..line_end];
+        let bare = line.strip_suffix(b"\n").unwrap_or(line);
+        let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+        if bare.is_empty() {
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') && current.is_some() {
+            // RFC 5322 §2.2.3: a continuation line of the current field.
+        } else {
+            flush(current.take(), i, &mut f);
+            current = Some((i, line_end));
+        }
+        i = line_end;
+    }
+    flush(current, i, &mut f);
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+fn words(value: &[u8]) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(|b| b.is_ascii_whitespace() || *b == b',')
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+}
+
+fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
+}
+
+/// Reads flags, keywords, UID, IMAP base and `Content-Length` from a header block.
+pub(crate) fn parse_metadata(block: &[u8]) -> (Metadata, Option<u64>) {
+    let mut meta = Metadata::default();
+    let mut content_length = None;
+    for_each_header(block, |name, value, _| {
+        if name.eq_ignore_ascii_case(b"Status") {
+            meta.flags.apply_status(&value);
+        } else if name.eq_ignore_ascii_case(b"X-Status") {
+            meta.flags.apply_x_status(&value);
+        } else if name.eq_ignore_ascii_case(b"X-Keywords") {
+            meta.keywords.extend(words(&value));
+        } else if name.eq_ignore_ascii_case(b"X-UID") {
+            meta.uid = number(&value);
+        } else if name.eq_ignore_ascii_case(b"X-IMAPbase") {
+            let mut w = words(&value);
+            let uid_validity = w.next().and_then(|s| s.parse().ok());
+            let uid_next = w.next().and_then(|s| s.parse().ok());
+            if let (Some(uid_validity), Some(uid_next)) = (uid_validity, uid_next) {
+                meta.imap_base = Some(ImapBase {
+                    uid_validity,
+                    uid_next,
+                    keywords: w.collect(),
+                });
+            }
+        } else if name.eq_ignore_ascii_case(b"Content-Length") {
+            content_length = number(&value);
+        }
+    });
+    (meta, content_length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_flags_and_dovecot_headers() {
+        let block = b"Subject: hi\nStatus: RO\nX-Status: AF\nX-Keywords: $Label1 work,\n home\n\
+X-UID: 42\nX-IMAPbase: 1700000000 0000000043 $Label1 work home\nContent-Length: 12\r\n\nbody";
+        let (m, cl) = parse_metadata(block);
+        assert!(m.flags.seen && m.flags.old && m.flags.answered && m.flags.flagged);
+        assert!(!m.flags.deleted && !m.flags.draft);
+        assert_eq!(m.keywords, ["$Label1", "work", "home"]);
+        assert_eq!(m.uid, Some(42));
+        let base = m.imap_base.unwrap();
+        assert_eq!((base.uid_validity, base.uid_next), (1_700_000_000, 43));
+        assert_eq!(base.keywords.len(), 3);
+        assert_eq!(cl, Some(12));
+    }
+}
