@@ -35,3 +35,6 @@ pub mod tls;
 pub mod cli;
 pub mod mailbox;
 pub mod net;
+pub mod pop3_service;
+pub mod server;
+pub mod timefmt;

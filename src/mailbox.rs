@@ -1,7 +1,9 @@
 //! Local delivery into users' Maildirs.
 //!
 //! A message arrives in chunks into a [`Spool`] (memory up to a threshold, then a temporary file in
-//! the data directory), then [`deliver`] writes one copy per recipient with the trace headers
+//! the data directory) with its CRLF line ends turned into LF, as Maildir files are stored on Unix
+//! (and as Dovecot and Postfix store them); POP3 and IMAP turn them back into CRLF and report sizes
+//! from the `W=` field. Then [`deliver`] writes one copy per recipient with the trace headers
 //! prepended. Each copy is fsynced (file and directory) by the `maildir` crate before [`deliver`]
 //! returns, so a 250 sent after it is a promise kept across a crash. Blocking: run it off the async
 //! threads.
@@ -28,12 +30,13 @@ pub struct Spool {
     file: Option<(std::fs::File, PathBuf)>,
     dir: PathBuf,
     len: u64,
+    pending_cr: bool,
 }
 
 impl Spool {
     /// An empty spool that spills to a file in `dir` past [`SPOOL_MEMORY_LIMIT`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { memory: Vec::new(), file: None, dir: dir.into(), len: 0 }
+        Self { memory: Vec::new(), file: None, dir: dir.into(), len: 0, pending_cr: false }
     }
 
     /// Bytes received so far.
@@ -46,9 +49,34 @@ impl Spool {
         self.len == 0
     }
 
-    /// Appends a chunk. May block on the file system once spilled: call it with
-    /// `tokio::task::block_in_place` or off the async threads for large messages.
+    /// Appends a chunk of CRLF text, storing LF line ends (a CR not followed by LF is kept). May
+    /// block on the file system once spilled: call it with `tokio::task::block_in_place` or off the
+    /// async threads for large messages.
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let mut out = Vec::with_capacity(chunk.len() + 1);
+        if std::mem::take(&mut self.pending_cr) && chunk.first() != Some(&b'\n') {
+            out.push(b'\r');
+        }
+        let mut parts = chunk.split(|b| *b == b'\r').peekable();
+        while let Some(part) = parts.next() {
+            out.extend_from_slice(part);
+            match parts.peek() {
+                // The CR between this part and the next: dropped before LF, kept otherwise.
+                Some(next) if next.first() == Some(&b'\n') => {}
+                Some(next) if next.is_empty() && parts.clone().nth(1).is_none() => self.pending_cr = true,
+                Some(_) => out.push(b'\r'),
+                None => {}
+            }
+        }
+        self.append(&out)
+    }
+
+    /// Ends the body: a CR left at the very end is kept.
+    fn finish(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.pending_cr) { self.append(b"\r") } else { Ok(()) }
+    }
+
+    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.len += chunk.len() as u64;
         if let Some((file, _)) = &mut self.file {
             return file.write_all(chunk);
@@ -112,10 +140,17 @@ pub struct Recipient {
 /// The result for one recipient.
 pub type DeliveryResult = Result<String, mailwright_maildir::Error>;
 
-/// Delivers `spool` to every recipient with `headers` (e.g. `Return-Path:`, `Received:`) and a
+/// Delivers `spool` to every recipient with `headers` (LF line ends, e.g. `Return-Path:`, `Received:`) and a
 /// `Delivered-To:` prepended. Returns one result per recipient, in order: the unique name of the
 /// copy, or why it failed. Blocking.
 pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Vec<DeliveryResult> {
+    if let Err(source) = spool.finish() {
+        let path = spool.dir.clone();
+        return recipients
+            .iter()
+            .map(|_| Err(mailwright_maildir::Error::Io { op: "write", path: path.clone(), source: io::Error::new(source.kind(), source.to_string()) }))
+            .collect();
+    }
     recipients
         .iter()
         .map(|r| {
@@ -125,7 +160,7 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
             };
             let mut d = maildir.delivery()?;
             let write = |d: &mut mailwright_maildir::Delivery<'_>, spool: &mut Spool| -> io::Result<()> {
-                write!(d, "Delivered-To: {}\r\n", r.envelope_to)?;
+                write!(d, "Delivered-To: {}\n", r.envelope_to)?;
                 d.write_all(headers.as_bytes())?;
                 spool.copy_to(d)
             };
@@ -142,16 +177,43 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
 mod tests {
     use super::*;
 
+    fn stored(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut spool = Spool::new(std::env::temp_dir());
+        for c in chunks {
+            spool.write(c).unwrap();
+        }
+        spool.finish().unwrap();
+        let mut out = Vec::new();
+        spool.copy_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_chunk_boundaries() {
+        assert_eq!(stored(&[b"a\r\nb\r\n"]), b"a\nb\n");
+        assert_eq!(stored(&[b"a\r", b"\nb\r", b"\n"]), b"a\nb\n");
+        assert_eq!(stored(&[b"a\r", b"b\r"]), b"a\rb\r");
+        assert_eq!(stored(&[b"\r", b"\r", b"\n"]), b"\r\n");
+        assert_eq!(stored(&[b"a\r\r\nb"]), b"a\r\nb");
+        for split in 0..=8 {
+            let whole = b"x\r\ny\rz\r\n";
+            let (a, b) = whole.split_at(split.min(whole.len()));
+            assert_eq!(stored(&[a, b]), b"x\ny\rz\n", "split at {split}");
+        }
+    }
+
     #[test]
     fn spool_spills_and_delivers_every_copy_whole() {
         let dir = std::env::temp_dir().join(format!("mailwright-mailbox-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut spool = Spool::new(dir.join("spool"));
-        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n";
+        let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab\rcd\r\n";
         let mut expected = Vec::new();
         while spool.len() <= SPOOL_MEMORY_LIMIT as u64 + 10 {
-            spool.write(line).unwrap();
-            expected.extend_from_slice(line);
+            // Split inside the CRLF so the held-back CR is exercised.
+            spool.write(&line[..line.len() - 1]).unwrap();
+            spool.write(&line[line.len() - 1..]).unwrap();
+            expected.extend_from_slice(b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab\rcd\n");
         }
         assert!(spool.on_disk());
         let recipients: Vec<Recipient> = ["a@x.org", "b@x.org"]
@@ -162,13 +224,13 @@ mod tests {
                 envelope_to: (*u).to_owned(),
             })
             .collect();
-        let results = deliver(&mut spool, "Return-Path: <s@y.org>\r\n", &recipients);
+        let results = deliver(&mut spool, "Return-Path: <s@y.org>\n", &recipients);
         for (r, result) in recipients.iter().zip(results) {
             let unique = result.unwrap();
             let md = Maildir::open(&r.maildir).unwrap();
             let entry = md.find(&unique).unwrap().unwrap();
             let body = md.read_message(&entry).unwrap();
-            let head = format!("Delivered-To: {}\r\nReturn-Path: <s@y.org>\r\n", r.envelope_to);
+            let head = format!("Delivered-To: {}\nReturn-Path: <s@y.org>\n", r.envelope_to);
             assert!(body.starts_with(head.as_bytes()));
             assert_eq!(&body[head.len()..], expected.as_slice());
         }

@@ -1,0 +1,346 @@
+//! SMTP (port 25), submission (587/465) and LMTP (24 and a unix socket), driving
+//! `mailwright-smtp-proto`'s server machine and delivering into local Maildirs.
+//!
+//! - Recipients are resolved through the [`Directory`](crate::directory::Directory): local users,
+//!   aliases and catch-alls are accepted; unknown users get `550 5.1.1`; other domains get
+//!   `554 5.7.1` (never an open relay; the outbound relay is a later piece).
+//! - Submission requires AUTH (PLAIN, LOGIN) before MAIL, offered only under TLS except to loopback
+//!   clients when `auth.plaintext_on_loopback` is set.
+//! - The reply after the data is sent only when every copy is fsynced in its Maildir; LMTP answers
+//!   once per recipient (RFC 2033 §4.2).
+//! - `Return-Path:` and `Received:` (RFC 5321 §4.4) are prepended, and `Delivered-To:` per copy.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use mailwright_smtp_proto::server::{Event, HeloKind, Mode, ServerConfig, ServerSession};
+use mailwright_smtp_proto::{EnhancedCode, ForwardPath, Host, Mechanism, Reply, ReversePath};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{info, warn};
+
+use crate::directory::{Address, Resolution};
+use crate::mailbox::{Recipient, Spool};
+use crate::net::{Conn, Peer};
+use crate::server::{Service, Shared};
+
+/// A reply with an enhanced status code.
+fn reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
+    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2).ok();
+    Reply::new(code, enhanced, text).expect("static replies are valid")
+}
+
+/// One accepted envelope recipient and the local users it expands to.
+struct Rcpt {
+    envelope: String,
+    users: Vec<Address>,
+}
+
+#[derive(Default)]
+struct Transaction {
+    from: Option<ReversePath>,
+    rcpts: Vec<Rcpt>,
+    spool: Option<Spool>,
+    started: Option<Instant>,
+}
+
+/// Serves one SMTP, submission or LMTP connection.
+pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
+    let config = &shared.config;
+    let mode = match service {
+        Service::Lmtp | Service::LmtpUnix => Mode::Lmtp,
+        Service::Submission | Service::Submissions => Mode::Submission,
+        _ => Mode::Smtp,
+    };
+    let mut cfg = ServerConfig::new(mode, config.hostname.clone());
+    cfg.greeting = if mode == Mode::Lmtp { "LMTP Mailwright".into() } else { "ESMTP Mailwright".into() };
+    cfg.tls_active = conn.is_tls();
+    cfg.limits.max_message_size = Some(config.limits.max_message_size);
+    cfg.limits.max_recipients = config.limits.max_recipients;
+    cfg.limits.max_errors = config.limits.max_errors;
+    // Messages are stored as text with LF line ends, so binary content cannot be kept exactly.
+    cfg.extensions.binary_mime = false;
+    cfg.extensions.starttls = matches!(conn, Conn::Tcp(_)) && mode != Mode::Lmtp;
+    if mode == Mode::Submission {
+        cfg.extensions.auth = vec![Mechanism::plain(), Mechanism::login()];
+        cfg.extensions.auth_requires_tls = !(peer.is_local() && config.auth.plaintext_on_loopback);
+    }
+    let mut machine = ServerSession::new(cfg);
+    let mut shutdown = shared.shutdown.clone();
+    let timeout = config.limits.command_timeout();
+    let mut helo: Option<(HeloKind, Host)> = None;
+    let mut user: Option<Address> = None;
+    let mut txn = Transaction::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(event) = machine.poll_event() {
+            match event {
+                Event::Helo { kind, host } => {
+                    helo = Some((kind, host));
+                    txn = Transaction::default();
+                    machine.accept();
+                }
+                Event::Mail { from, .. } => {
+                    txn = Transaction { from: Some(from), ..Transaction::default() };
+                    machine.accept();
+                }
+                Event::Rcpt { to, .. } => match rcpt(shared, &to, user.as_ref()) {
+                    Ok(r) => {
+                        txn.rcpts.push(r);
+                        machine.accept();
+                    }
+                    Err(refusal) => machine.reject(refusal),
+                },
+                Event::DataStart => {
+                    txn.spool = Some(Spool::new(shared.spool_dir()));
+                    txn.started = Some(Instant::now());
+                }
+                Event::DataChunk(bytes) => {
+                    if let Some(spool) = &mut txn.spool {
+                        let result = if spool.on_disk() || spool.len() + bytes.len() as u64 > crate::mailbox::SPOOL_MEMORY_LIMIT as u64 {
+                            tokio::task::block_in_place(|| spool.write(&bytes))
+                        } else {
+                            spool.write(&bytes)
+                        };
+                        if let Err(e) = result {
+                            // The machine keeps reading the data; the failure is answered at its end.
+                            warn!("spool write failed: {e}");
+                            txn.spool = None;
+                        }
+                    }
+                }
+                Event::DataAborted(reason) => {
+                    info!(?reason, "message data refused");
+                    txn = Transaction::default();
+                }
+                Event::DataEnd => {
+                    let replies = finish_message(shared, &mut txn, mode, helo.as_ref(), user.as_ref(), &conn, peer).await;
+                    if mode == Mode::Lmtp {
+                        machine.data_replies(replies);
+                    } else {
+                        let first = replies.into_iter().next().unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
+                        if first.is_positive() { machine.accept_with(first) } else { machine.reject(first) }
+                    }
+                    txn = Transaction::default();
+                }
+                Event::AuthCredentials { authzid, username, password, .. } => {
+                    match authenticate(shared, authzid.as_deref(), &username, &password).await {
+                        Some(address) => {
+                            info!(user = %address, "authenticated");
+                            user = Some(address);
+                            machine.accept();
+                        }
+                        None => {
+                            tokio::time::sleep(config.limits.auth_failure_delay()).await;
+                            info!("authentication failed");
+                            machine.reject(reply(535, (5, 7, 8), "Authentication credentials invalid"));
+                        }
+                    }
+                }
+                Event::AuthStart { .. } | Event::AuthResponse(_) => {
+                    machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"));
+                }
+                Event::StartTls { discarded } => {
+                    if discarded > 0 {
+                        warn!(bytes = discarded, "discarded plaintext pipelined after STARTTLS");
+                    }
+                    flush(&mut machine, &mut conn).await?;
+                    conn = conn.upgrade(shared.tls.acceptor()).await?;
+                    machine.handle_tls_established();
+                    helo = None;
+                    user = None;
+                    txn = Transaction::default();
+                }
+                Event::Quit => {}
+                Event::Closed(reason) => info!(?reason, "session closed by protocol"),
+                _ => {}
+            }
+        }
+        flush(&mut machine, &mut conn).await?;
+        if machine.is_closed() {
+            break;
+        }
+        let n = tokio::select! {
+            read = tokio::time::timeout(timeout, conn.read(&mut buf)) => match read {
+                Ok(read) => read?,
+                Err(_) => {
+                    machine.handle_timeout();
+                    flush(&mut machine, &mut conn).await?;
+                    break;
+                }
+            },
+            _ = shutdown.wait_for(|s| *s) => {
+                // RFC 5321 §3.8: a server going down answers 421 and closes.
+                conn.write_all(format!("421 4.3.2 {} shutting down\r\n", config.hostname).as_bytes()).await?;
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        machine.handle_input(&buf[..n]);
+    }
+    let _ = conn.shutdown().await;
+    Ok(())
+}
+
+async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
+    while let Some(bytes) = machine.poll_transmit() {
+        conn.write_all(&bytes).await?;
+    }
+    conn.flush().await
+}
+
+/// Resolves one RCPT TO; `Err` is the refusal to send.
+fn rcpt(shared: &Shared, to: &ForwardPath, user: Option<&Address>) -> Result<Rcpt, Reply> {
+    let envelope = match to {
+        // RFC 5321 §4.5.1: <Postmaster> must be accepted; it goes to postmaster@ the host name.
+        ForwardPath::Postmaster => format!("postmaster@{}", shared.config.hostname),
+        ForwardPath::Mailbox(m) => match &m.host {
+            Host::Domain(d) => format!("{}@{}", m.local_part.as_str(), d.as_str()),
+            Host::Literal(_) => return Err(reply(550, (5, 1, 2), "Address literals are not accepted here")),
+        },
+    };
+    let Ok(address) = envelope.parse::<Address>() else {
+        return Err(reply(550, (5, 1, 1), "No such user here"));
+    };
+    let resolution = tokio::task::block_in_place(|| shared.directory.resolve(&address));
+    match resolution {
+        Ok(Resolution::Local(users)) => Ok(Rcpt { envelope: address.to_string(), users }),
+        Ok(Resolution::UnknownUser) => Err(reply(550, (5, 1, 1), "No such user here")),
+        Ok(Resolution::NotLocal) if user.is_some() => {
+            Err(reply(550, (5, 7, 1), "Relaying to other domains is not available on this server yet"))
+        }
+        Ok(Resolution::NotLocal) => Err(reply(554, (5, 7, 1), "Relay access denied")),
+        Ok(Resolution::External(_)) => {
+            Err(reply(550, (5, 7, 1), "This alias forwards outside; forwarding is not available yet"))
+        }
+        Err(e) => {
+            warn!("directory lookup failed: {e}");
+            Err(reply(451, (4, 3, 0), "Temporary lookup failure"))
+        }
+    }
+}
+
+async fn authenticate(shared: &Arc<Shared>, authzid: Option<&str>, username: &str, password: &str) -> Option<Address> {
+    if authzid.is_some_and(|z| !z.eq_ignore_ascii_case(username)) {
+        return None;
+    }
+    let address: Address = username.parse().ok()?;
+    let shared = shared.clone();
+    let password = password.to_owned();
+    let name = address.to_string();
+    let ok = tokio::task::spawn_blocking(move || shared.directory.passwd().verify(&name, &password))
+        .await
+        .ok()?
+        .ok()?;
+    ok.then_some(address)
+}
+
+/// Delivers the finished message to every accepted recipient. Returns one reply per envelope
+/// recipient (LMTP) — in SMTP the first one stands for all.
+async fn finish_message(
+    shared: &Arc<Shared>,
+    txn: &mut Transaction,
+    mode: Mode,
+    helo: Option<&(HeloKind, Host)>,
+    user: Option<&Address>,
+    conn: &Conn,
+    peer: Peer,
+) -> Vec<Reply> {
+    let Some(mut spool) = txn.spool.take() else {
+        return vec![reply(451, (4, 3, 0), "Local error in processing")];
+    };
+    let id = queue_id();
+    let from = txn.from.clone().unwrap_or(ReversePath::Null);
+    let headers = trace_headers(shared, &id, &from, txn, mode, helo, user, conn, peer);
+    let recipients: Vec<Recipient> = txn
+        .rcpts
+        .iter()
+        .flat_map(|r| {
+            r.users.iter().map(|u| Recipient {
+                user: u.clone(),
+                maildir: shared.directory.maildir_path(u),
+                envelope_to: r.envelope.clone(),
+            })
+        })
+        .collect();
+    let size = spool.len();
+    let (spool, results) = tokio::task::spawn_blocking(move || {
+        let results = crate::mailbox::deliver(&mut spool, &headers, &recipients);
+        (spool, results.into_iter().zip(recipients).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        warn!("delivery task failed: {e}");
+        (Spool::new(shared.spool_dir()), Vec::new())
+    });
+    drop(spool);
+    let delay = txn.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
+    let mut replies = Vec::with_capacity(txn.rcpts.len());
+    for rcpt in &txn.rcpts {
+        let mine: Vec<_> = results.iter().filter(|(_, r)| r.envelope_to == rcpt.envelope).collect();
+        let failed = mine.len() != rcpt.users.len() || mine.iter().any(|(res, _)| res.is_err());
+        for (res, r) in &mine {
+            match res {
+                Ok(unique) => info!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "delivered", file = %unique),
+                Err(e) => warn!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "deferred", "delivery failed: {e}"),
+            }
+        }
+        replies.push(if failed {
+            reply(451, (4, 3, 0), "Local delivery failed, try again later")
+        } else {
+            reply(250, (2, 0, 0), &format!("Ok: queued as {id}"))
+        });
+    }
+    if mode != Mode::Lmtp && replies.iter().any(|r| !r.is_positive()) {
+        // SMTP has one reply for all: any failure defers the whole message.
+        return vec![reply(451, (4, 3, 0), "Local delivery failed, try again later")];
+    }
+    replies
+}
+
+/// `Return-Path:` and `Received:` (RFC 5321 §4.4; "with" keywords of RFC 3848), LF line ends.
+#[allow(clippy::too_many_arguments)]
+fn trace_headers(
+    shared: &Shared,
+    id: &str,
+    from: &ReversePath,
+    txn: &Transaction,
+    mode: Mode,
+    helo: Option<&(HeloKind, Host)>,
+    user: Option<&Address>,
+    conn: &Conn,
+    peer: Peer,
+) -> String {
+    let helo_name = helo.map_or_else(|| "unknown".to_owned(), |(_, h)| h.to_string());
+    let with = match (mode, helo.map(|(k, _)| *k)) {
+        (Mode::Lmtp, _) => "LMTP".to_owned(),
+        (_, Some(HeloKind::Helo)) => "SMTP".to_owned(),
+        _ => format!("ESMTP{}{}", if conn.is_tls() { "S" } else { "" }, if user.is_some() { "A" } else { "" }),
+    };
+    let client = match peer.addr {
+        Some(a) => format!("[{}]", a.ip()),
+        None => "local".to_owned(),
+    };
+    let for_clause = match txn.rcpts.as_slice() {
+        [one] => format!("\n\tfor <{}>", one.envelope),
+        _ => String::new(),
+    };
+    let return_path = match from {
+        ReversePath::Null => "<>".to_owned(),
+        ReversePath::Mailbox(m) => format!("<{m}>"),
+    };
+    format!(
+        "Return-Path: {return_path}\nReceived: from {helo_name} ({client})\n\tby {} (Mailwright) with {with} id {id}{for_clause};\n\t{}\n",
+        shared.config.hostname,
+        crate::timefmt::rfc5322(SystemTime::now())
+    )
+}
+
+/// A short unique id for logs and replies: time and a process-wide counter.
+fn queue_id() -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    format!("{micros:X}{:04X}", SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff)
+}
