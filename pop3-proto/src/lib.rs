@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod encode;
 pub mod parse;
 pub mod server;

@@ -1008,4 +1008,4 @@ impl ServerSession {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -14,8 +14,10 @@
 pub mod data;
 pub mod encode;
 pub mod parse;
+pub mod server;
 pub mod types;
 
 pub use data::{BareLineEnding, DataDecoder, DataError, DotStuffer};
 pub use parse::{MalformedKind, ParseError};
+pub use server::{Event, Mode, ServerConfig, ServerSession};
 pub use types::*;

@@ -118,7 +118,7 @@ fn opt_text(args: &[u8]) -> Res<Option<String>> {
 
 fn helo_arg(args: &[u8]) -> Res<crate::types::Host> {
     match host(args) {
-        Ok((rest, h)) if rest.is_empty() => Ok(h),
+        Ok(([], h)) => Ok(h),
         _ => Err(MalformedKind::Syntax),
     }
 }
@@ -163,7 +163,10 @@ fn is_value_char(c: u8) -> bool {
     ((33..=126).contains(&c) && c != b'=') || c >= 0x80
 }
 
-fn esmtp_param(i: &[u8]) -> IResult<&[u8], (&[u8], Option<&[u8]>)> {
+/// A parameter's keyword and raw value.
+type RawParam<'a> = (&'a [u8], Option<&'a [u8]>);
+
+fn esmtp_param(i: &[u8]) -> IResult<&[u8], RawParam<'_>> {
     let (rest, k) = take_while1(is_keyword_char)(i)?;
     let (rest, v) = opt((
         nom::bytes::complete::tag(&b"="[..]),
@@ -174,8 +177,11 @@ fn esmtp_param(i: &[u8]) -> IResult<&[u8], (&[u8], Option<&[u8]>)> {
 }
 
 /// `*(SP esmtp-param)` after a path; keywords are returned upper case.
-fn esmtp_params(mut rest: &[u8]) -> Res<Vec<(String, Option<&[u8]>)>> {
-    let mut out: Vec<(String, Option<&[u8]>)> = Vec::new();
+/// A parameter's upper-cased keyword and raw value.
+type NamedParam<'a> = (String, Option<&'a [u8]>);
+
+fn esmtp_params(mut rest: &[u8]) -> Res<Vec<NamedParam<'_>>> {
+    let mut out: Vec<NamedParam<'_>> = Vec::new();
     while !rest.is_empty() {
         let after = rest.strip_prefix(b" ").ok_or(MalformedKind::Syntax)?;
         let after = skip_spaces(after);

@@ -40,7 +40,7 @@ impl TryFrom<&str> for Domain {
     type Error = AddressError;
     fn try_from(s: &str) -> Result<Self, Self::Error> {
         match p::domain(s.as_bytes()) {
-            Ok((rest, d)) if rest.is_empty() => Ok(d),
+            Ok(([], d)) => Ok(d),
             _ => Err(AddressError::Domain),
         }
     }
@@ -91,7 +91,7 @@ impl TryFrom<&str> for Host {
     type Error = AddressError;
     fn try_from(s: &str) -> Result<Self, Self::Error> {
         match p::host(s.as_bytes()) {
-            Ok((rest, h)) if rest.is_empty() => Ok(h),
+            Ok(([], h)) => Ok(h),
             _ => Err(AddressError::Domain),
         }
     }
@@ -179,7 +179,7 @@ impl TryFrom<&str> for Mailbox {
     type Error = AddressError;
     fn try_from(s: &str) -> Result<Self, Self::Error> {
         match p::mailbox(s.as_bytes()) {
-            Ok((rest, m)) if rest.is_empty() => Ok(m),
+            Ok(([], m)) => Ok(m),
             _ => Err(AddressError::Mailbox),
         }
     }

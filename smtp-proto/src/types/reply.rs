@@ -134,10 +134,10 @@ impl Reply {
     /// than TAB (`textstring = 1*(%d09 / %d32-126)`, UTF-8 allowed by RFC 6531).
     pub fn new(code: u16, enhanced: Option<EnhancedCode>, text: &str) -> Result<Self, ReplyError> {
         let code = ReplyCode::new(code)?;
-        if let Some(e) = enhanced {
-            if e.class != code.class() {
-                return Err(ReplyError::Enhanced);
-            }
+        if let Some(e) = enhanced
+            && e.class != code.class()
+        {
+            return Err(ReplyError::Enhanced);
         }
         let lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
         Self::from_parts(code, enhanced, lines)

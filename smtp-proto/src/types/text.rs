@@ -1,6 +1,8 @@
 //! Byte-text encodings the protocol needs: base64 for SASL (RFC 4954 §4) and xtext for DSN and
 //! `AUTH=` (RFC 3461 §4).
 
+use std::fmt::Write as _;
+
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
@@ -41,7 +43,7 @@ pub(crate) fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
         .strip_suffix(b"==")
         .or_else(|| input.strip_suffix(b"="))
         .unwrap_or(input);
-    if input.len() != trimmed.len() && input.len() % 4 != 0 {
+    if input.len() != trimmed.len() && !input.len().is_multiple_of(4) {
         return None;
     }
     if trimmed.len() % 4 == 1 {
@@ -67,7 +69,7 @@ pub(crate) fn xtext_encode(input: &str) -> String {
         if (33..=126).contains(&c) && c != b'+' && c != b'=' {
             out.push(c as char);
         } else {
-            out.push_str(&format!("+{c:02X}"));
+            let _ = write!(out, "+{c:02X}");
         }
     }
     out
