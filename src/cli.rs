@@ -23,7 +23,11 @@ use crate::directory::{Address, AliasSource, Directory};
 
 /// The reference mail server and its admin commands.
 #[derive(Debug, Parser)]
-#[command(name = "full_server", version, about = "Mailwright reference mail server")]
+#[command(
+    name = "full_server",
+    version,
+    about = "Mailwright reference mail server"
+)]
 pub struct Cli {
     /// Data directory: configuration, users, certificates and mail. Created on first run.
     #[arg(long, global = true, default_value = datadir::DEFAULT_DATA_DIR)]
@@ -216,7 +220,10 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
             let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
             directory.passwd().set(&address, &hashed, false)?;
             crate::mailbox::create_user_maildir(&directory.maildir_path(&address))?;
-            println!("added user {address} (mail in {})", directory.maildir_path(&address).display());
+            println!(
+                "added user {address} (mail in {})",
+                directory.maildir_path(&address).display()
+            );
             let _ = data_dir;
             Ok(())
         }
@@ -230,11 +237,18 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
         UserCommand::Del { address } => {
             let address: Address = address.parse()?;
             directory.passwd().remove(&address)?;
-            println!("removed user {address}; mail left in {}", directory.maildir_path(&address).display());
+            println!(
+                "removed user {address}; mail left in {}",
+                directory.maildir_path(&address).display()
+            );
             Ok(())
         }
         UserCommand::List => {
-            directory.passwd().users()?.iter().for_each(|u| println!("{u}"));
+            directory
+                .passwd()
+                .users()?
+                .iter()
+                .for_each(|u| println!("{u}"));
             Ok(())
         }
     }
@@ -244,7 +258,10 @@ fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
     match cmd {
         AliasCommand::Add { alias, targets } => {
             let source: AliasSource = alias.parse()?;
-            let targets = targets.iter().map(|t| t.parse::<Address>()).collect::<Result<Vec<_>, _>>()?;
+            let targets = targets
+                .iter()
+                .map(|t| t.parse::<Address>())
+                .collect::<Result<Vec<_>, _>>()?;
             let domains = directory.domains()?;
             if let Some(outside) = targets.iter().find(|t| !domains.contains(t.domain())) {
                 return Err(format!(
@@ -253,7 +270,14 @@ fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
                 .into());
             }
             directory.add_alias(&source, &targets)?;
-            println!("alias {source} -> {}", targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+            println!(
+                "alias {source} -> {}",
+                targets
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             Ok(())
         }
         AliasCommand::Del { alias } => {

@@ -28,13 +28,14 @@ pub use mailwright_pop3_proto as pop3;
 pub use mailwright_smtp_proto as smtp;
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod directory;
-pub mod tls;
-pub mod cli;
 pub mod mailbox;
 pub mod net;
 pub mod pop3_service;
 pub mod server;
+pub mod smtp_service;
 pub mod timefmt;
+pub mod tls;

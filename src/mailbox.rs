@@ -36,7 +36,13 @@ pub struct Spool {
 impl Spool {
     /// An empty spool that spills to a file in `dir` past [`SPOOL_MEMORY_LIMIT`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { memory: Vec::new(), file: None, dir: dir.into(), len: 0, pending_cr: false }
+        Self {
+            memory: Vec::new(),
+            file: None,
+            dir: dir.into(),
+            len: 0,
+            pending_cr: false,
+        }
     }
 
     /// Bytes received so far.
@@ -57,23 +63,27 @@ impl Spool {
         if std::mem::take(&mut self.pending_cr) && chunk.first() != Some(&b'\n') {
             out.push(b'\r');
         }
-        let mut parts = chunk.split(|b| *b == b'\r').peekable();
-        while let Some(part) = parts.next() {
-            out.extend_from_slice(part);
-            match parts.peek() {
-                // The CR between this part and the next: dropped before LF, kept otherwise.
-                Some(next) if next.first() == Some(&b'\n') => {}
-                Some(next) if next.is_empty() && parts.clone().nth(1).is_none() => self.pending_cr = true,
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\r') {
+            out.extend_from_slice(&rest[..pos]);
+            match rest.get(pos + 1) {
+                Some(b'\n') => {}
                 Some(_) => out.push(b'\r'),
-                None => {}
+                None => self.pending_cr = true,
             }
+            rest = &rest[pos + 1..];
         }
+        out.extend_from_slice(rest);
         self.append(&out)
     }
 
     /// Ends the body: a CR left at the very end is kept.
     fn finish(&mut self) -> io::Result<()> {
-        if std::mem::take(&mut self.pending_cr) { self.append(b"\r") } else { Ok(()) }
+        if std::mem::take(&mut self.pending_cr) {
+            self.append(b"\r")
+        } else {
+            Ok(())
+        }
     }
 
     fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
@@ -91,7 +101,11 @@ impl Spool {
             std::process::id(),
             SPOOL_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let mut file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         file.write_all(&self.memory)?;
         file.write_all(chunk)?;
         self.memory = Vec::new();
@@ -148,7 +162,13 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
         let path = spool.dir.clone();
         return recipients
             .iter()
-            .map(|_| Err(mailwright_maildir::Error::Io { op: "write", path: path.clone(), source: io::Error::new(source.kind(), source.to_string()) }))
+            .map(|_| {
+                Err(mailwright_maildir::Error::Io {
+                    op: "write",
+                    path: path.clone(),
+                    source: io::Error::new(source.kind(), source.to_string()),
+                })
+            })
             .collect();
     }
     recipients
@@ -159,14 +179,19 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
                 Err(_) => create_user_maildir(&r.maildir)?,
             };
             let mut d = maildir.delivery()?;
-            let write = |d: &mut mailwright_maildir::Delivery<'_>, spool: &mut Spool| -> io::Result<()> {
-                write!(d, "Delivered-To: {}\n", r.envelope_to)?;
-                d.write_all(headers.as_bytes())?;
-                spool.copy_to(d)
-            };
+            let write =
+                |d: &mut mailwright_maildir::Delivery<'_>, spool: &mut Spool| -> io::Result<()> {
+                    write!(d, "Delivered-To: {}\n", r.envelope_to)?;
+                    d.write_all(headers.as_bytes())?;
+                    spool.copy_to(d)
+                };
             if let Err(source) = write(&mut d, spool) {
                 let _ = d.abort();
-                return Err(mailwright_maildir::Error::Io { op: "write", path: r.maildir.clone(), source });
+                return Err(mailwright_maildir::Error::Io {
+                    op: "write",
+                    path: r.maildir.clone(),
+                    source,
+                });
             }
             Ok(d.commit()?.unique().to_owned())
         })
@@ -213,7 +238,9 @@ mod tests {
             // Split inside the CRLF so the held-back CR is exercised.
             spool.write(&line[..line.len() - 1]).unwrap();
             spool.write(&line[line.len() - 1..]).unwrap();
-            expected.extend_from_slice(b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab\rcd\n");
+            expected.extend_from_slice(
+                b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab\rcd\n",
+            );
         }
         assert!(spool.on_disk());
         let recipients: Vec<Recipient> = ["a@x.org", "b@x.org"]
@@ -235,7 +262,11 @@ mod tests {
             assert_eq!(&body[head.len()..], expected.as_slice());
         }
         drop(spool);
-        assert_eq!(std::fs::read_dir(dir.join("spool")).unwrap().count(), 0, "spool file removed");
+        assert_eq!(
+            std::fs::read_dir(dir.join("spool")).unwrap().count(),
+            0,
+            "spool file removed"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

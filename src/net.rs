@@ -33,13 +33,20 @@ impl Conn {
     pub async fn upgrade(self, acceptor: tokio_rustls::TlsAcceptor) -> io::Result<Self> {
         match self {
             Self::Tcp(tcp) => Ok(Self::Tls(Box::new(acceptor.accept(tcp).await?))),
-            _ => Err(io::Error::new(io::ErrorKind::Unsupported, "TLS is only offered on plain TCP")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS is only offered on plain TCP",
+            )),
         }
     }
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -49,7 +56,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -124,12 +135,19 @@ pub enum Refusal {
 impl ConnLimits {
     /// New limits.
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
-        Arc::new(Self { max_total, max_per_ip, counts: Mutex::new((0, HashMap::new())) })
+        Arc::new(Self {
+            max_total,
+            max_per_ip,
+            counts: Mutex::new((0, HashMap::new())),
+        })
     }
 
     /// Takes a slot for a connection from `ip`, or says why not.
     pub fn acquire(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<ConnSlot, Refusal> {
-        let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if counts.0 >= self.max_total {
             return Err(Refusal::Total);
         }
@@ -141,18 +159,28 @@ impl ConnLimits {
             *n += 1;
         }
         counts.0 += 1;
-        Ok(ConnSlot { limits: self.clone(), ip })
+        Ok(ConnSlot {
+            limits: self.clone(),
+            ip,
+        })
     }
 
     /// Connections open now.
     pub fn open(&self) -> usize {
-        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
     }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut counts = self.limits.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = self
+            .limits
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         counts.0 -= 1;
         if let Some(ip) = self.ip
             && let Some(n) = counts.1.get_mut(&ip)

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailwright_maildir::{Entry, Maildir};
-use mailwright_pop3_proto::server::{Maildrop, MaildropEntry, ServerConfig, ServerEvent, ServerSession};
+use mailwright_pop3_proto::server::{
+    Maildrop, MaildropEntry, ServerConfig, ServerEvent, ServerSession,
+};
 use mailwright_pop3_proto::{Atom, ResponseCode, Text, Uid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
@@ -59,7 +61,10 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                     let result = login(shared, user.as_str(), password.expose()).await;
                     finish_login(&mut machine, &mut session, shared, result).await;
                 }
-                ServerEvent::Auth { mechanism, initial_response } => {
+                ServerEvent::Auth {
+                    mechanism,
+                    initial_response,
+                } => {
                     // Only PLAIN is offered; the machine refuses other mechanisms itself.
                     debug_assert_eq!(mechanism.as_str(), "PLAIN");
                     match initial_response {
@@ -81,11 +86,15 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 ServerEvent::Retr { message, .. } | ServerEvent::Top { message, .. } => {
                     let index = message.get() as usize - 1;
                     let opened = session.as_ref().and_then(|s| {
-                        s.entries.get(index).map(|e| s.maildir.open_message(e).map(|(f, _)| f))
+                        s.entries
+                            .get(index)
+                            .map(|e| s.maildir.open_message(e).map(|(f, _)| f))
                     });
                     match opened {
                         Some(Ok(mut file)) => loop {
-                            let done = tokio::task::block_in_place(|| machine.send_message_from(&mut file))?;
+                            let done = tokio::task::block_in_place(|| {
+                                machine.send_message_from(&mut file)
+                            })?;
                             flush(&mut machine, &mut conn).await?;
                             if done {
                                 break;
@@ -101,7 +110,10 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 }
                 ServerEvent::StartTls { discarded } => {
                     if !discarded.is_empty() {
-                        warn!(bytes = discarded.len(), "discarded plaintext pipelined after STLS");
+                        warn!(
+                            bytes = discarded.len(),
+                            "discarded plaintext pipelined after STLS"
+                        );
                     }
                     flush(&mut machine, &mut conn).await?;
                     conn = conn.upgrade(shared.tls.acceptor()).await?;
@@ -111,8 +123,12 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 ServerEvent::Update { deleted } => {
                     let result = match &session {
                         Some(s) => {
-                            let doomed: Vec<Entry> =
-                                deleted.iter().filter_map(|d| s.entries.get(d.message.get() as usize - 1).cloned()).collect();
+                            let doomed: Vec<Entry> = deleted
+                                .iter()
+                                .filter_map(|d| {
+                                    s.entries.get(d.message.get() as usize - 1).cloned()
+                                })
+                                .collect();
                             let maildir = s.maildir.clone();
                             tokio::task::spawn_blocking(move || maildir.remove_many(&doomed))
                                 .await
@@ -149,7 +165,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                     break;
                 }
             },
-            _ = shutdown.wait_for(|s| *s) => {
+            () = crate::server::shutdown_signalled(&mut shutdown) => {
                 conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n").await?;
                 break;
             }
@@ -185,7 +201,8 @@ enum LoginResult {
 /// AUTH PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`; an authzid other than the user is refused.
 async fn sasl_plain(shared: &Arc<Shared>, data: &[u8]) -> LoginResult {
     let mut parts = data.split(|b| *b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return LoginResult::BadCredentials;
     };
@@ -207,7 +224,11 @@ async fn login(shared: &Arc<Shared>, user: &str, password: &[u8]) -> LoginResult
     };
     let shared = shared.clone();
     tokio::task::spawn_blocking(move || {
-        match shared.directory.passwd().verify(&address.to_string(), &password) {
+        match shared
+            .directory
+            .passwd()
+            .verify(&address.to_string(), &password)
+        {
             Ok(true) => {}
             Ok(false) => return LoginResult::BadCredentials,
             Err(e) => return LoginResult::Failed(e.to_string()),
@@ -220,11 +241,17 @@ async fn login(shared: &Arc<Shared>, user: &str, password: &[u8]) -> LoginResult
 
 fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
     let path = shared.directory.maildir_path(&user);
-    let maildir = match Maildir::open(&path).or_else(|_| crate::mailbox::create_user_maildir(&path)) {
+    let maildir = match Maildir::open(&path).or_else(|_| crate::mailbox::create_user_maildir(&path))
+    {
         Ok(m) => m,
         Err(e) => return LoginResult::Failed(e.to_string()),
     };
-    let lock = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.join(POP3_LOCK_FILE)) {
+    let lock = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(POP3_LOCK_FILE))
+    {
         Ok(f) => f,
         Err(e) => return LoginResult::Failed(e.to_string()),
     };
@@ -238,7 +265,12 @@ fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
         Err(e) => return LoginResult::Failed(e.to_string()),
     };
     entries.sort_by(|a, b| a.unique().cmp(b.unique()));
-    LoginResult::Ok(Session { user, maildir, entries, _lock: lock })
+    LoginResult::Ok(Session {
+        user,
+        maildir,
+        entries,
+        _lock: lock,
+    })
 }
 
 async fn finish_login(
@@ -253,7 +285,8 @@ async fn finish_login(
                 Ok(m) => m,
                 Err(e) => {
                     warn!("cannot list maildrop of {}: {e}", s.user);
-                    let _ = machine.refuse_login(Some(ResponseCode::SysTemp), "cannot open maildrop");
+                    let _ =
+                        machine.refuse_login(Some(ResponseCode::SysTemp), "cannot open maildrop");
                     return;
                 }
             };
@@ -267,11 +300,17 @@ async fn finish_login(
             let _ = machine.refuse_login(Some(ResponseCode::Auth), "authentication failed");
         }
         LoginResult::InUse => {
-            let _ = machine.refuse_login(Some(ResponseCode::InUse), "maildrop is locked by another session");
+            let _ = machine.refuse_login(
+                Some(ResponseCode::InUse),
+                "maildrop is locked by another session",
+            );
         }
         LoginResult::Failed(e) => {
             warn!("pop3 login failed: {e}");
-            let _ = machine.refuse_login(Some(ResponseCode::SysTemp), "temporary failure, try again later");
+            let _ = machine.refuse_login(
+                Some(ResponseCode::SysTemp),
+                "temporary failure, try again later",
+            );
         }
     }
 }
@@ -288,7 +327,12 @@ fn build_maildrop(s: &Session) -> io::Result<Maildrop> {
         // host name is very long; then a digest of the name stands in, just as stable.
         let uid = Uid::new(entry.unique()).or_else(|_| {
             let digest = ring::digest::digest(&ring::digest::SHA256, entry.unique().as_bytes());
-            Uid::new(digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+            Uid::new(
+                digest.as_ref()[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
         });
         let uid = uid.map_err(io::Error::other)?;
         list.push(MaildropEntry { size, uid });

@@ -61,7 +61,7 @@ impl Service {
 
 impl std::fmt::Display for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Smtp => "smtp",
             Self::Submission => "submission",
             Self::Submissions => "submissions",
@@ -128,7 +128,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("listeners", &self.local_addrs()).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("listeners", &self.local_addrs())
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,9 +156,13 @@ impl Server {
         ];
         for (service, addrs) in tcp {
             for addr in addrs {
-                let listener = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Bind { what: addr.to_string(), source })?;
+                let listener =
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServerError::Bind {
+                            what: addr.to_string(),
+                            source,
+                        })?;
                 listeners.push((service, Listener::Tcp(listener)));
             }
         }
@@ -170,12 +176,17 @@ impl Server {
             }) {
                 let _ = std::fs::remove_file(&path);
             }
-            let listener = UnixListener::bind(&path)
-                .map_err(|source| ServerError::Bind { what: path.display().to_string(), source })?;
+            let listener = UnixListener::bind(&path).map_err(|source| ServerError::Bind {
+                what: path.display().to_string(),
+                source,
+            })?;
             listeners.push((Service::LmtpUnix, Listener::Unix(listener, path)));
         }
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let limits = ConnLimits::new(config.limits.max_connections, config.limits.max_connections_per_ip);
+        let limits = ConnLimits::new(
+            config.limits.max_connections,
+            config.limits.max_connections_per_ip,
+        );
         let directory = Directory::open(data_dir, Duration::from_secs(config.auth.cache_ttl_secs));
         let shared = Arc::new(Shared {
             config,
@@ -185,7 +196,11 @@ impl Server {
             limits,
             shutdown,
         });
-        Ok(Self { shared, listeners, shutdown_tx })
+        Ok(Self {
+            shared,
+            listeners,
+            shutdown_tx,
+        })
     }
 
     /// The bound addresses, one per TCP listener (unix sockets are left out).
@@ -201,7 +216,10 @@ impl Server {
 
     /// The first bound address of `service`.
     pub fn addr(&self, service: Service) -> Option<SocketAddr> {
-        self.local_addrs().into_iter().find(|(s, _)| *s == service).map(|(_, a)| a)
+        self.local_addrs()
+            .into_iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, a)| a)
     }
 
     /// The unix socket path of LMTP, if configured.
@@ -242,7 +260,10 @@ impl Server {
             let _ = task.await;
         }
         // Every session holds a clone of `done_tx`: recv returns None once all have ended.
-        if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv())
+            .await
+            .is_err()
+        {
             warn!("sessions still open after {SHUTDOWN_GRACE:?}; exiting anyway");
         }
         if let Some(path) = self.shared.config.listen.lmtp_socket.as_ref() {
@@ -252,7 +273,12 @@ impl Server {
     }
 }
 
-async fn accept_loop(service: Service, listener: Listener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
+async fn accept_loop(
+    service: Service,
+    listener: Listener,
+    shared: Arc<Shared>,
+    done: mpsc::Sender<()>,
+) {
     loop {
         let (conn, peer) = match &listener {
             Listener::Tcp(l) => match l.accept().await {
@@ -330,9 +356,11 @@ async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shar
     }
     info!("connected");
     let result = match service {
-        Service::Smtp | Service::Submission | Service::Submissions | Service::Lmtp | Service::LmtpUnix => {
-            crate::smtp_service::serve(service, conn, peer, shared).await
-        }
+        Service::Smtp
+        | Service::Submission
+        | Service::Submissions
+        | Service::Lmtp
+        | Service::LmtpUnix => crate::smtp_service::serve(service, conn, peer, shared).await,
         Service::Pop3 | Service::Pop3s => crate::pop3_service::serve(conn, peer, shared).await,
     };
     match result {
@@ -349,11 +377,21 @@ async fn reload_loop(shared: Arc<Shared>) {
             () = tokio::time::sleep(Duration::from_secs(10)) => false,
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
         };
-        let result = if by_signal { shared.tls.reload().map(|()| true) } else { shared.tls.reload_if_changed() };
+        let result = if by_signal {
+            shared.tls.reload().map(|()| true)
+        } else {
+            shared.tls.reload_if_changed()
+        };
         match result {
             Ok(true) => info!("TLS certificate reloaded"),
             Ok(false) => {}
             Err(e) => warn!("TLS certificate reload failed, keeping the old one: {e}"),
         }
     }
+}
+
+/// Completes once shutdown has started (at once if it already has).
+pub(crate) async fn shutdown_signalled(rx: &mut watch::Receiver<bool>) {
+    // The `Ref` that wait_for returns is not Send: drop it here, inside this future.
+    let _ = rx.wait_for(|s| *s).await;
 }

@@ -45,7 +45,12 @@ struct Transaction {
 }
 
 /// Serves one SMTP, submission or LMTP connection.
-pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
+pub(crate) async fn serve(
+    service: Service,
+    mut conn: Conn,
+    peer: Peer,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
     let config = &shared.config;
     let mode = match service {
         Service::Lmtp | Service::LmtpUnix => Mode::Lmtp,
@@ -53,7 +58,11 @@ pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: 
         _ => Mode::Smtp,
     };
     let mut cfg = ServerConfig::new(mode, config.hostname.clone());
-    cfg.greeting = if mode == Mode::Lmtp { "LMTP Mailwright".into() } else { "ESMTP Mailwright".into() };
+    cfg.greeting = if mode == Mode::Lmtp {
+        "LMTP Mailwright".into()
+    } else {
+        "ESMTP Mailwright".into()
+    };
     cfg.tls_active = conn.is_tls();
     cfg.limits.max_message_size = Some(config.limits.max_message_size);
     cfg.limits.max_recipients = config.limits.max_recipients;
@@ -81,7 +90,10 @@ pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: 
                     machine.accept();
                 }
                 Event::Mail { from, .. } => {
-                    txn = Transaction { from: Some(from), ..Transaction::default() };
+                    txn = Transaction {
+                        from: Some(from),
+                        ..Transaction::default()
+                    };
                     machine.accept();
                 }
                 Event::Rcpt { to, .. } => match rcpt(shared, &to, user.as_ref()) {
@@ -97,7 +109,10 @@ pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: 
                 }
                 Event::DataChunk(bytes) => {
                     if let Some(spool) = &mut txn.spool {
-                        let result = if spool.on_disk() || spool.len() + bytes.len() as u64 > crate::mailbox::SPOOL_MEMORY_LIMIT as u64 {
+                        let result = if spool.on_disk()
+                            || spool.len() + bytes.len() as u64
+                                > crate::mailbox::SPOOL_MEMORY_LIMIT as u64
+                        {
                             tokio::task::block_in_place(|| spool.write(&bytes))
                         } else {
                             spool.write(&bytes)
@@ -114,35 +129,57 @@ pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: 
                     txn = Transaction::default();
                 }
                 Event::DataEnd => {
-                    let replies = finish_message(shared, &mut txn, mode, helo.as_ref(), user.as_ref(), &conn, peer).await;
+                    let replies = finish_message(
+                        shared,
+                        &mut txn,
+                        mode,
+                        helo.as_ref(),
+                        user.as_ref(),
+                        &conn,
+                        peer,
+                    )
+                    .await;
                     if mode == Mode::Lmtp {
                         machine.data_replies(replies);
                     } else {
-                        let first = replies.into_iter().next().unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
-                        if first.is_positive() { machine.accept_with(first) } else { machine.reject(first) }
+                        let first = replies
+                            .into_iter()
+                            .next()
+                            .unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
+                        if first.is_positive() {
+                            machine.accept_with(first)
+                        } else {
+                            machine.reject(first)
+                        }
                     }
                     txn = Transaction::default();
                 }
-                Event::AuthCredentials { authzid, username, password, .. } => {
-                    match authenticate(shared, authzid.as_deref(), &username, &password).await {
-                        Some(address) => {
-                            info!(user = %address, "authenticated");
-                            user = Some(address);
-                            machine.accept();
-                        }
-                        None => {
-                            tokio::time::sleep(config.limits.auth_failure_delay()).await;
-                            info!("authentication failed");
-                            machine.reject(reply(535, (5, 7, 8), "Authentication credentials invalid"));
-                        }
+                Event::AuthCredentials {
+                    authzid,
+                    username,
+                    password,
+                    ..
+                } => match authenticate(shared, authzid.as_deref(), &username, &password).await {
+                    Some(address) => {
+                        info!(user = %address, "authenticated");
+                        user = Some(address);
+                        machine.accept();
                     }
-                }
+                    None => {
+                        tokio::time::sleep(config.limits.auth_failure_delay()).await;
+                        info!("authentication failed");
+                        machine.reject(reply(535, (5, 7, 8), "Authentication credentials invalid"));
+                    }
+                },
                 Event::AuthStart { .. } | Event::AuthResponse(_) => {
                     machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"));
                 }
                 Event::StartTls { discarded } => {
                     if discarded > 0 {
-                        warn!(bytes = discarded, "discarded plaintext pipelined after STARTTLS");
+                        warn!(
+                            bytes = discarded,
+                            "discarded plaintext pipelined after STARTTLS"
+                        );
                     }
                     flush(&mut machine, &mut conn).await?;
                     conn = conn.upgrade(shared.tls.acceptor()).await?;
@@ -169,7 +206,7 @@ pub(crate) async fn serve(service: Service, mut conn: Conn, peer: Peer, shared: 
                     break;
                 }
             },
-            _ = shutdown.wait_for(|s| *s) => {
+            () = crate::server::shutdown_signalled(&mut shutdown) => {
                 // RFC 5321 §3.8: a server going down answers 421 and closes.
                 conn.write_all(format!("421 4.3.2 {} shutting down\r\n", config.hostname).as_bytes()).await?;
                 break;
@@ -198,7 +235,13 @@ fn rcpt(shared: &Shared, to: &ForwardPath, user: Option<&Address>) -> Result<Rcp
         ForwardPath::Postmaster => format!("postmaster@{}", shared.config.hostname),
         ForwardPath::Mailbox(m) => match &m.host {
             Host::Domain(d) => format!("{}@{}", m.local_part.as_str(), d.as_str()),
-            Host::Literal(_) => return Err(reply(550, (5, 1, 2), "Address literals are not accepted here")),
+            Host::Literal(_) => {
+                return Err(reply(
+                    550,
+                    (5, 1, 2),
+                    "Address literals are not accepted here",
+                ));
+            }
         },
     };
     let Ok(address) = envelope.parse::<Address>() else {
@@ -206,15 +249,22 @@ fn rcpt(shared: &Shared, to: &ForwardPath, user: Option<&Address>) -> Result<Rcp
     };
     let resolution = tokio::task::block_in_place(|| shared.directory.resolve(&address));
     match resolution {
-        Ok(Resolution::Local(users)) => Ok(Rcpt { envelope: address.to_string(), users }),
+        Ok(Resolution::Local(users)) => Ok(Rcpt {
+            envelope: address.to_string(),
+            users,
+        }),
         Ok(Resolution::UnknownUser) => Err(reply(550, (5, 1, 1), "No such user here")),
-        Ok(Resolution::NotLocal) if user.is_some() => {
-            Err(reply(550, (5, 7, 1), "Relaying to other domains is not available on this server yet"))
-        }
+        Ok(Resolution::NotLocal) if user.is_some() => Err(reply(
+            550,
+            (5, 7, 1),
+            "Relaying to other domains is not available on this server yet",
+        )),
         Ok(Resolution::NotLocal) => Err(reply(554, (5, 7, 1), "Relay access denied")),
-        Ok(Resolution::External(_)) => {
-            Err(reply(550, (5, 7, 1), "This alias forwards outside; forwarding is not available yet"))
-        }
+        Ok(Resolution::External(_)) => Err(reply(
+            550,
+            (5, 7, 1),
+            "This alias forwards outside; forwarding is not available yet",
+        )),
         Err(e) => {
             warn!("directory lookup failed: {e}");
             Err(reply(451, (4, 3, 0), "Temporary lookup failure"))
@@ -222,7 +272,12 @@ fn rcpt(shared: &Shared, to: &ForwardPath, user: Option<&Address>) -> Result<Rcp
     }
 }
 
-async fn authenticate(shared: &Arc<Shared>, authzid: Option<&str>, username: &str, password: &str) -> Option<Address> {
+async fn authenticate(
+    shared: &Arc<Shared>,
+    authzid: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Option<Address> {
     if authzid.is_some_and(|z| !z.eq_ignore_ascii_case(username)) {
         return None;
     }
@@ -230,10 +285,11 @@ async fn authenticate(shared: &Arc<Shared>, authzid: Option<&str>, username: &st
     let shared = shared.clone();
     let password = password.to_owned();
     let name = address.to_string();
-    let ok = tokio::task::spawn_blocking(move || shared.directory.passwd().verify(&name, &password))
-        .await
-        .ok()?
-        .ok()?;
+    let ok =
+        tokio::task::spawn_blocking(move || shared.directory.passwd().verify(&name, &password))
+            .await
+            .ok()?
+            .ok()?;
     ok.then_some(address)
 }
 
@@ -268,7 +324,10 @@ async fn finish_message(
     let size = spool.len();
     let (spool, results) = tokio::task::spawn_blocking(move || {
         let results = crate::mailbox::deliver(&mut spool, &headers, &recipients);
-        (spool, results.into_iter().zip(recipients).collect::<Vec<_>>())
+        (
+            spool,
+            results.into_iter().zip(recipients).collect::<Vec<_>>(),
+        )
     })
     .await
     .unwrap_or_else(|e| {
@@ -276,15 +335,25 @@ async fn finish_message(
         (Spool::new(shared.spool_dir()), Vec::new())
     });
     drop(spool);
-    let delay = txn.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
+    let delay = txn
+        .started
+        .map(|s| s.elapsed().as_secs_f64())
+        .unwrap_or_default();
     let mut replies = Vec::with_capacity(txn.rcpts.len());
     for rcpt in &txn.rcpts {
-        let mine: Vec<_> = results.iter().filter(|(_, r)| r.envelope_to == rcpt.envelope).collect();
+        let mine: Vec<_> = results
+            .iter()
+            .filter(|(_, r)| r.envelope_to == rcpt.envelope)
+            .collect();
         let failed = mine.len() != rcpt.users.len() || mine.iter().any(|(res, _)| res.is_err());
         for (res, r) in &mine {
             match res {
-                Ok(unique) => info!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "delivered", file = %unique),
-                Err(e) => warn!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "deferred", "delivery failed: {e}"),
+                Ok(unique) => {
+                    info!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "delivered", file = %unique)
+                }
+                Err(e) => {
+                    warn!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "deferred", "delivery failed: {e}")
+                }
             }
         }
         replies.push(if failed {
@@ -295,7 +364,11 @@ async fn finish_message(
     }
     if mode != Mode::Lmtp && replies.iter().any(|r| !r.is_positive()) {
         // SMTP has one reply for all: any failure defers the whole message.
-        return vec![reply(451, (4, 3, 0), "Local delivery failed, try again later")];
+        return vec![reply(
+            451,
+            (4, 3, 0),
+            "Local delivery failed, try again later",
+        )];
     }
     replies
 }
@@ -317,7 +390,11 @@ fn trace_headers(
     let with = match (mode, helo.map(|(k, _)| *k)) {
         (Mode::Lmtp, _) => "LMTP".to_owned(),
         (_, Some(HeloKind::Helo)) => "SMTP".to_owned(),
-        _ => format!("ESMTP{}{}", if conn.is_tls() { "S" } else { "" }, if user.is_some() { "A" } else { "" }),
+        _ => format!(
+            "ESMTP{}{}",
+            if conn.is_tls() { "S" } else { "" },
+            if user.is_some() { "A" } else { "" }
+        ),
     };
     let client = match peer.addr {
         Some(a) => format!("[{}]", a.ip()),
@@ -341,6 +418,11 @@ fn trace_headers(
 /// A short unique id for logs and replies: time and a process-wide counter.
 fn queue_id() -> String {
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_micros());
-    format!("{micros:X}{:04X}", SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff)
+    let micros = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!(
+        "{micros:X}{:04X}",
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff
+    )
 }

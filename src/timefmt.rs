@@ -3,7 +3,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// `Sun, 29 Nov 2026 01:02:03 +0000` for `t` (times before 1970 print as the epoch).
 pub fn rfc5322(t: SystemTime) -> String {
@@ -45,7 +47,13 @@ mod tests {
     fn known_dates() {
         assert_eq!(rfc5322(UNIX_EPOCH), "Thu, 1 Jan 1970 00:00:00 +0000");
         // `date -u -d @1795914123 -R`
-        assert_eq!(rfc5322(UNIX_EPOCH + Duration::from_secs(1_795_914_123)), "Sun, 29 Nov 2026 01:02:03 +0000");
-        assert_eq!(rfc5322(UNIX_EPOCH + Duration::from_secs(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(
+            rfc5322(UNIX_EPOCH + Duration::from_secs(1_795_914_123)),
+            "Sun, 29 Nov 2026 01:02:03 +0000"
+        );
+        assert_eq!(
+            rfc5322(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
     }
 }

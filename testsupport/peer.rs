@@ -45,7 +45,11 @@ pub fn require_python_module(module: &str, package: &str) -> Option<PathBuf> {
         .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|s| s.success());
-    if ok { Some(python) } else { missing(&format!("python module `{module}`"), package) }
+    if ok {
+        Some(python)
+    } else {
+        missing(&format!("python module `{module}`"), package)
+    }
 }
 
 fn missing(what: &str, package: &str) -> Option<PathBuf> {
