@@ -147,9 +147,9 @@ pub(crate) async fn serve(
                             .next()
                             .unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
                         if first.is_positive() {
-                            machine.accept_with(first)
+                            machine.accept_with(first);
                         } else {
-                            machine.reject(first)
+                            machine.reject(first);
                         }
                     }
                     txn = Transaction::default();
@@ -349,10 +349,10 @@ async fn finish_message(
         for (res, r) in &mine {
             match res {
                 Ok(unique) => {
-                    info!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "delivered", file = %unique)
+                    info!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "delivered", file = %unique);
                 }
                 Err(e) => {
-                    warn!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "deferred", "delivery failed: {e}")
+                    warn!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "deferred", "delivery failed: {e}");
                 }
             }
         }
