@@ -1,0 +1,168 @@
+//! The `full_server` binary's admin commands on a data directory, as an administrator types them.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The example binary, built by cargo before integration tests run.
+fn full_server() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/full_server
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("full_server")
+}
+
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let mut child = Command::new(full_server())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("full_server example is built");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn admin_commands_manage_domains_users_and_aliases() {
+    let dir = common::tempdir("cli");
+    let (ok, out) = run(&dir, &["domain", "add", "Example.ORG"], None);
+    assert!(ok && out.contains("added domain example.org"), "{out}");
+    let (ok, out) = run(
+        &dir,
+        &["user", "add", "alice@example.org", "--password-stdin"],
+        Some("s3cret\n"),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        dir.join("mail/example.org/alice/Maildir/cur").is_dir(),
+        "Maildir created"
+    );
+    let passwd = std::fs::read_to_string(dir.join("passwd")).unwrap();
+    assert!(
+        passwd.starts_with("alice@example.org:{ARGON2ID}$argon2id$"),
+        "{passwd}"
+    );
+    assert!(!passwd.contains("s3cret"));
+    let (ok, out) = run(
+        &dir,
+        &["user", "add", "bob@nowhere.test", "--password-stdin"],
+        Some("x\n"),
+    );
+    assert!(
+        !ok && out.contains("domain add nowhere.test"),
+        "a user needs a local domain: {out}"
+    );
+    let (ok, out) = run(
+        &dir,
+        &["user", "add", "../evil@example.org", "--password-stdin"],
+        Some("x\n"),
+    );
+    assert!(!ok, "{out}");
+    let (ok, out) = run(
+        &dir,
+        &[
+            "user",
+            "passwd",
+            "alice@example.org",
+            "--password-stdin",
+            "--scheme",
+            "sha512-crypt",
+        ],
+        Some("new\n"),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        std::fs::read_to_string(dir.join("passwd"))
+            .unwrap()
+            .contains("{SHA512-CRYPT}$6$")
+    );
+    let (ok, out) = run(
+        &dir,
+        &[
+            "alias",
+            "add",
+            "postmaster@example.org",
+            "alice@example.org",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(
+        &dir,
+        &["alias", "add", "fwd@example.org", "someone@elsewhere.test"],
+        None,
+    );
+    assert!(
+        !ok && out.contains("outbound relay"),
+        "forwarding outside is refused for now: {out}"
+    );
+    let (ok, out) = run(&dir, &["alias", "list"], None);
+    assert!(
+        ok && out.contains("postmaster@example.org: alice@example.org"),
+        "{out}"
+    );
+    let (ok, out) = run(&dir, &["user", "list"], None);
+    assert!(ok && out.trim() == "alice@example.org", "{out}");
+    let (ok, out) = run(&dir, &["check-config"], None);
+    assert!(ok && out.contains("configuration OK"), "{out}");
+    // An alias pointing outside, written by hand, fails the check with a clear message.
+    std::fs::write(
+        dir.join("aliases"),
+        "fwd@example.org: someone@elsewhere.test\n",
+    )
+    .unwrap();
+    let (ok, out) = run(&dir, &["check-config"], None);
+    assert!(!ok && out.contains("outbound relay"), "{out}");
+    let (ok, out) = run(
+        &dir,
+        &["hash-password", "--password-stdin", "--scheme", "blf-crypt"],
+        Some("pw\n"),
+    );
+    assert!(ok && out.starts_with("{BLF-CRYPT}$2"), "{out}");
+    assert!(mailwright::auth::verify_password(out.trim(), "pw"));
+    let (ok, out) = run(&dir, &["user", "del", "alice@example.org"], None);
+    assert!(ok, "{out}");
+    let (_, out) = run(&dir, &["user", "list"], None);
+    assert!(out.trim().is_empty(), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn broken_configuration_is_reported_not_served() {
+    let dir = common::tempdir("cli-bad");
+    mailwright::datadir::init(&dir).unwrap();
+    std::fs::write(
+        dir.join("mailwright.toml"),
+        "[limits]\nmax_recipients = \"many\"\n",
+    )
+    .unwrap();
+    let (ok, out) = run(&dir, &["check-config"], None);
+    assert!(!ok && out.contains("max_recipients"), "{out}");
+    let (ok, out) = run(&dir, &["serve"], None);
+    assert!(
+        !ok && out.contains("max_recipients"),
+        "serve refuses to start: {out}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
