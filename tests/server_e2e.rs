@@ -556,3 +556,99 @@ fn connections_per_ip_are_limited() {
     let out = raw_session(smtp, b"QUIT\r\n", Duration::from_secs(2));
     assert!(out.starts_with("220"), "slot released: {out}");
 }
+
+const TLS_WITH_CA: &str = r#"
+import smtplib, poplib, ssl, sys
+ca, smtp, sub, subs, pop3, pop3s = sys.argv[1], *map(int, sys.argv[2:7])
+ctx = ssl.create_default_context(cafile=ca)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+with smtplib.SMTP('localhost', smtp, timeout=20) as s:
+    s.starttls(context=ctx)
+    s.ehlo('client.test')
+    assert not s.has_extn('starttls'), 'STARTTLS is not offered twice'
+    s.sendmail('s@remote.test', ['alice@example.org'], b'Subject: over starttls\r\n\r\nhi\r\n')
+with smtplib.SMTP('localhost', sub, timeout=20) as s:
+    s.starttls(context=ctx)
+    s.login('bob@example.org', 'bob-pw')
+    s.sendmail('bob@example.org', ['alice@example.org'], b'Subject: submitted\r\n\r\nhi\r\n')
+with smtplib.SMTP_SSL('localhost', subs, context=ctx, timeout=20) as s:
+    s.login('bob@example.org', 'bob-pw')
+    s.sendmail('bob@example.org', ['alice@example.org'], b'Subject: implicit\r\n\r\nhi\r\n')
+p = poplib.POP3('localhost', pop3, timeout=20)
+p.stls(context=ctx)
+p.user('alice@example.org'); p.pass_('alice-pw')
+print('stls', p.stat()[0]); p.quit()
+p = poplib.POP3_SSL('localhost', pop3s, context=ctx, timeout=20)
+p.user('alice@example.org'); p.pass_('alice-pw')
+print('pop3s', p.stat()[0], p._tls_established if hasattr(p, '_tls_established') else ''); p.quit()
+"#;
+
+#[test]
+fn starttls_and_implicit_tls_verify_against_a_test_ca() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let dir = common::tempdir("e2e-ca");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Mailwright test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let server = TestServer::start_with(move |c| {
+        c.tls.cert = cert;
+        c.tls.key = key;
+        // TLS is what makes the logins acceptable here.
+        c.auth.plaintext_on_loopback = false;
+    });
+    let ports: Vec<String> = [
+        Service::Smtp,
+        Service::Submission,
+        Service::Submissions,
+        Service::Pop3,
+        Service::Pop3s,
+    ]
+    .iter()
+    .map(|s| server.port(*s).to_string())
+    .collect();
+    let mut args = vec![dir.join("ca.pem").to_str().unwrap().to_owned()];
+    args.extend(ports);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = python(TLS_WITH_CA, &args);
+    assert!(out.contains("stls 3") && out.contains("pop3s 3"), "{out}");
+    let subjects: Vec<String> = server
+        .messages("alice@example.org")
+        .iter()
+        .map(|m| {
+            String::from_utf8_lossy(m)
+                .lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "Subject: over starttls",
+            "Subject: submitted",
+            "Subject: implicit"
+        ]
+    );
+    let first = String::from_utf8_lossy(&server.messages("alice@example.org")[1]).into_owned();
+    assert!(
+        first.contains("with ESMTPSA"),
+        "authenticated TLS submission is recorded (RFC 3848): {first}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
