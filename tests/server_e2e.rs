@@ -557,7 +557,7 @@ fn connections_per_ip_are_limited() {
     assert!(out.starts_with("220"), "slot released: {out}");
 }
 
-const TLS_WITH_CA: &str = r#"
+const TLS_WITH_CA: &str = r"
 import smtplib, poplib, ssl, sys
 ca, smtp, sub, subs, pop3, pop3s = sys.argv[1], *map(int, sys.argv[2:7])
 ctx = ssl.create_default_context(cafile=ca)
@@ -581,7 +581,7 @@ print('stls', p.stat()[0]); p.quit()
 p = poplib.POP3_SSL('localhost', pop3s, context=ctx, timeout=20)
 p.user('alice@example.org'); p.pass_('alice-pw')
 print('pop3s', p.stat()[0], p._tls_established if hasattr(p, '_tls_established') else ''); p.quit()
-"#;
+";
 
 #[test]
 fn starttls_and_implicit_tls_verify_against_a_test_ca() {
