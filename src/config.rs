@@ -76,6 +76,10 @@ pub struct Listen {
     pub lmtp: Vec<SocketAddr>,
     /// LMTP over a unix socket; relative to the data directory. Empty: off.
     pub lmtp_socket: Option<PathBuf>,
+    /// IMAP with STARTTLS (port 143).
+    pub imap: Vec<SocketAddr>,
+    /// IMAP over implicit TLS (port 993).
+    pub imaps: Vec<SocketAddr>,
     /// POP3 with STLS (port 110).
     pub pop3: Vec<SocketAddr>,
     /// POP3 over implicit TLS (port 995).
@@ -94,6 +98,8 @@ impl Default for Listen {
             submissions: loopback(2465),
             lmtp: loopback(2424),
             lmtp_socket: Some(PathBuf::from("lmtp.sock")),
+            imap: loopback(2143),
+            imaps: loopback(2993),
             pop3: loopback(2110),
             pop3s: loopback(2995),
         }
@@ -109,6 +115,8 @@ impl Listen {
             submissions: loopback(0),
             lmtp: loopback(0),
             lmtp_socket: Some(PathBuf::from("lmtp.sock")),
+            imap: loopback(0),
+            imaps: loopback(0),
             pop3: loopback(0),
             pop3s: loopback(0),
         }
@@ -262,12 +270,14 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # hostname = "localhost"
 
 [listen]
-# Loopback development ports. For a real server use 25, 587, 465, 24, 110, 995 on public addresses.
+# Loopback development ports. For a real server use 25, 587, 465, 24, 143, 993, 110, 995.
 # smtp = ["127.0.0.1:2525"]          # incoming mail
 # submission = ["127.0.0.1:2587"]    # clients sending, STARTTLS then AUTH
 # submissions = ["127.0.0.1:2465"]   # clients sending, implicit TLS
 # lmtp = ["127.0.0.1:2424"]          # local delivery from an MTA such as Postfix
 # lmtp_socket = "lmtp.sock"          # the same over a unix socket
+# imap = ["127.0.0.1:2143"]          # IMAP with STARTTLS
+# imaps = ["127.0.0.1:2993"]         # IMAP over implicit TLS
 # pop3 = ["127.0.0.1:2110"]          # POP3 with STLS
 # pop3s = ["127.0.0.1:2995"]         # POP3 over implicit TLS
 

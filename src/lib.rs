@@ -39,3 +39,4 @@ pub mod server;
 pub mod smtp_service;
 pub mod timefmt;
 pub mod tls;
+pub mod imap_service;

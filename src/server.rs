@@ -46,6 +46,10 @@ pub enum Service {
     Lmtp,
     /// LMTP over a unix socket.
     LmtpUnix,
+    /// IMAP with STARTTLS.
+    Imap,
+    /// IMAP over implicit TLS.
+    Imaps,
     /// POP3 with STLS.
     Pop3,
     /// POP3 over implicit TLS.
@@ -55,7 +59,7 @@ pub enum Service {
 impl Service {
     /// Whether TLS starts with the connection.
     pub fn implicit_tls(self) -> bool {
-        matches!(self, Self::Submissions | Self::Pop3s)
+        matches!(self, Self::Submissions | Self::Imaps | Self::Pop3s)
     }
 }
 
@@ -67,6 +71,8 @@ impl std::fmt::Display for Service {
             Self::Submissions => "submissions",
             Self::Lmtp => "lmtp",
             Self::LmtpUnix => "lmtp (unix)",
+            Self::Imap => "imap",
+            Self::Imaps => "imaps",
             Self::Pop3 => "pop3",
             Self::Pop3s => "pop3s",
         })
@@ -151,6 +157,8 @@ impl Server {
             (Service::Submission, &l.submission),
             (Service::Submissions, &l.submissions),
             (Service::Lmtp, &l.lmtp),
+            (Service::Imap, &l.imap),
+            (Service::Imaps, &l.imaps),
             (Service::Pop3, &l.pop3),
             (Service::Pop3s, &l.pop3s),
         ];
@@ -331,8 +339,9 @@ async fn refuse(service: Service, mut conn: Conn, refusal: Refusal) {
     info!("refused: {why}");
     let line = match service {
         Service::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
+        Service::Imap => format!("* BYE [UNAVAILABLE] {why}\r\n"),
         // Implicit-TLS services get no plaintext reply: just close.
-        Service::Pop3s | Service::Submissions => return,
+        Service::Pop3s | Service::Imaps | Service::Submissions => return,
         _ => format!("421 4.7.0 {why}, try again later\r\n"),
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.write_all(line.as_bytes())).await;
@@ -361,6 +370,7 @@ async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shar
         | Service::Submissions
         | Service::Lmtp
         | Service::LmtpUnix => crate::smtp_service::serve(service, conn, peer, shared).await,
+        Service::Imap | Service::Imaps => crate::imap_service::serve(conn, peer, shared).await,
         Service::Pop3 | Service::Pop3s => crate::pop3_service::serve(conn, peer, shared).await,
     };
     match result {
