@@ -11,12 +11,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod data;
 pub mod encode;
 pub mod parse;
 pub mod server;
 pub mod types;
 
+pub use client::{ClientConfig, ClientEvent, ClientSession, Envelope, TransactionResult};
 pub use data::{BareLineEnding, DataDecoder, DataError, DotStuffer};
 pub use parse::{MalformedKind, ParseError};
 pub use server::{Event, Mode, ServerConfig, ServerSession};
