@@ -381,7 +381,6 @@ pub(crate) fn is_append_message_prefix(prefix: &[u8]) -> bool {
 }
 
 /// The APPEND head parsed from a [`is_append_message_prefix`] prefix.
-#[allow(dead_code)] // For the server flow's streamed APPEND.
 pub(crate) fn append_prefix(
     prefix: &[u8],
 ) -> PResult<'_, (crate::types::core::Tag<'_>, AppendHead<'_>)> {
