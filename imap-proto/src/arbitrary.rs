@@ -20,9 +20,9 @@ pub(crate) fn tag() -> impl Strategy<Value = Tag<'static>> {
     "[A-Za-z0-9.\\]]{1,6}".prop_map(|s| Tag::try_from(s).unwrap())
 }
 
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn text() -> impl Strategy<Value = Text<'static>> {
-    "[ -\\[\\^-~]{1,20}".prop_map(|s| Text::try_from(s).unwrap())
+    // A text that starts with "[" would read back as a response code.
+    "([ -Z\\^-~][ -~]{0,20})?".prop_map(|s| Text::try_from(s).unwrap())
 }
 
 pub(crate) fn istring() -> impl Strategy<Value = IString<'static>> {
@@ -102,12 +102,10 @@ fn f_is_recent(f: &Flag<'_>) -> bool {
     matches!(f, Flag::Extension(a) if a.as_str().eq_ignore_ascii_case("Recent"))
 }
 
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn flag_fetch() -> impl Strategy<Value = FlagFetch<'static>> {
     prop_oneof![flag().prop_map(FlagFetch::Flag), Just(FlagFetch::Recent)]
 }
 
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn flag_perm() -> impl Strategy<Value = FlagPerm<'static>> {
     prop_oneof![flag().prop_map(FlagPerm::Flag), Just(FlagPerm::Asterisk)]
 }
@@ -410,4 +408,319 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
 
 pub(crate) fn command() -> impl Strategy<Value = Command<'static>> {
     (tag(), command_body()).prop_map(|(tag, body)| Command { tag, body })
+}
+
+use crate::types::body::*;
+use crate::types::response::*;
+
+fn code() -> impl Strategy<Value = Code<'static>> {
+    prop_oneof![
+        Just(Code::Alert),
+        proptest::option::of(vec1(astring(), 3)).prop_map(Code::BadCharset),
+        vec1(atom(), 4).prop_map(Code::Capability),
+        Just(Code::Parse),
+        vec(flag_perm(), 0..4).prop_map(Code::PermanentFlags),
+        Just(Code::ReadOnly),
+        Just(Code::ReadWrite),
+        Just(Code::TryCreate),
+        nz().prop_map(Code::UidNext),
+        nz().prop_map(Code::UidValidity),
+        nz().prop_map(Code::Unseen),
+        (nz(), sequence_set())
+            .prop_map(|(uid_validity, uids)| Code::AppendUid { uid_validity, uids }),
+        (nz(), sequence_set(), sequence_set()).prop_map(|(uid_validity, source, destination)| {
+            Code::CopyUid {
+                uid_validity,
+                source,
+                destination,
+            }
+        }),
+        Just(Code::UidNotSticky),
+        modseq().prop_map(Code::HighestModSeq),
+        Just(Code::NoModSeq),
+        sequence_set().prop_map(Code::Modified),
+        Just(Code::Closed),
+        Just(Code::TooBig),
+        ("X[A-Z]{1,6}", proptest::option::of("[ -\\\\^-~]{1,10}")).prop_map(|(a, t)| Code::Other(
+            Atom::try_from(a).unwrap(),
+            t.map(std::borrow::Cow::Owned)
+        )),
+    ]
+}
+
+fn list_data() -> impl Strategy<Value = ListData<'static>> {
+    let ext = prop_oneof![
+        "[0-9:*,]{1,5}".prop_map(|t| ExtValue::Token(std::borrow::Cow::Owned(t))),
+        istring().prop_map(ExtValue::String),
+    ];
+    let ext = ext.prop_recursive(2, 6, 3, |inner| vec(inner, 0..3).prop_map(ExtValue::List));
+    (
+        vec(atom(), 0..3),
+        proptest::option::of(prop_oneof![Just(b'/'), Just(b'.'), Just(b'"'), Just(b'\\')]),
+        mailbox(),
+        proptest::option::of(vec((astring(), ext), 0..2)),
+    )
+        .prop_map(|(attributes, delimiter, mailbox, extended)| ListData {
+            attributes,
+            delimiter,
+            mailbox,
+            extended,
+        })
+}
+
+fn address() -> impl Strategy<Value = Address<'static>> {
+    (nstring(), nstring(), nstring(), nstring()).prop_map(|(name, adl, mailbox, host)| Address {
+        name,
+        adl,
+        mailbox,
+        host,
+    })
+}
+
+fn envelope() -> impl Strategy<Value = Envelope<'static>> {
+    let al = || proptest::option::of(vec1(address(), 2));
+    (
+        (nstring(), nstring(), al(), al(), al()),
+        (al(), al(), al(), nstring(), nstring()),
+    )
+        .prop_map(
+            |((date, subject, from, sender, reply_to), (to, cc, bcc, in_reply_to, message_id))| {
+                Envelope {
+                    date,
+                    subject,
+                    from,
+                    sender,
+                    reply_to,
+                    to,
+                    cc,
+                    bcc,
+                    in_reply_to,
+                    message_id,
+                }
+            },
+        )
+}
+
+fn params() -> impl Strategy<Value = BodyParams<'static>> {
+    proptest::option::of(vec1((istring(), istring()), 2))
+}
+
+fn disposition_tail() -> impl Strategy<Value = Option<DispositionTail<'static>>> {
+    let ext = prop_oneof![
+        nstring().prop_map(BodyExtension::NString),
+        any::<u32>().prop_map(BodyExtension::Number)
+    ];
+    let ext = ext.prop_recursive(2, 6, 3, |inner| {
+        vec1(inner, 3).prop_map(BodyExtension::List)
+    });
+    proptest::option::of((
+        proptest::option::of((istring(), params())),
+        proptest::option::of((
+            prop_oneof![
+                nstring().prop_map(Language::Single),
+                vec1(istring(), 2).prop_map(Language::List)
+            ],
+            proptest::option::of((nstring(), vec(ext, 0..2))),
+        )),
+    ))
+    .prop_map(|t| {
+        t.map(|(disposition, language)| DispositionTail {
+            disposition,
+            language: language.map(|(language, location)| LanguageTail { language, location }),
+        })
+    })
+}
+
+fn body_fields() -> impl Strategy<Value = BodyFields<'static>> {
+    (params(), nstring(), nstring(), istring(), any::<u32>()).prop_map(
+        |(parameters, id, description, encoding, octets)| BodyFields {
+            parameters,
+            id,
+            description,
+            encoding,
+            octets,
+        },
+    )
+}
+
+fn quoted(s: &'static str) -> IString<'static> {
+    IString::Quoted(Quoted::try_from(s).unwrap())
+}
+
+pub(crate) fn body_structure() -> impl Strategy<Value = BodyStructure<'static>> {
+    let leaf = (
+        prop_oneof![
+            (Just(quoted("TEXT")), any::<u32>())
+                .prop_map(|(t, lines)| (t, SpecificFields::Text { lines })),
+            Just((quoted("IMAGE"), SpecificFields::Basic)),
+        ],
+        prop_oneof![Just(quoted("PLAIN")), Just(quoted("png")), istring()],
+        body_fields(),
+        proptest::option::of((nstring(), disposition_tail())),
+    )
+        .prop_map(|((media_type, specific), subtype, fields, extension)| {
+            BodyStructure::Single(SinglePart {
+                media_type,
+                subtype,
+                fields,
+                specific,
+                extension,
+            })
+        });
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            (
+                vec1(inner.clone(), 3),
+                istring(),
+                proptest::option::of((params(), disposition_tail()))
+            )
+                .prop_map(|(parts, subtype, extension)| BodyStructure::Multi(
+                    MultiPart {
+                        parts,
+                        subtype,
+                        extension
+                    }
+                )),
+            (envelope(), inner, any::<u32>(), body_fields()).prop_map(
+                |(env, body, lines, fields)| {
+                    BodyStructure::Single(SinglePart {
+                        media_type: quoted("MESSAGE"),
+                        subtype: quoted("RFC822"),
+                        fields,
+                        specific: SpecificFields::Message {
+                            envelope: Box::new(env),
+                            body: Box::new(body),
+                            lines,
+                        },
+                        extension: None,
+                    })
+                }
+            ),
+        ]
+    })
+}
+
+fn fetch_item() -> impl Strategy<Value = FetchItem<'static>> {
+    prop_oneof![
+        vec(flag_fetch(), 0..4).prop_map(FetchItem::Flags),
+        envelope().prop_map(|e| FetchItem::Envelope(Box::new(e))),
+        date_time().prop_map(FetchItem::InternalDate),
+        nstring().prop_map(FetchItem::Rfc822),
+        nstring().prop_map(FetchItem::Rfc822Header),
+        nstring().prop_map(FetchItem::Rfc822Text),
+        any::<u32>().prop_map(FetchItem::Rfc822Size),
+        body_structure().prop_map(|b| FetchItem::BodyStructure(Box::new(b))),
+        body_structure().prop_map(|b| FetchItem::Body(Box::new(b))),
+        (section(), proptest::option::of(any::<u32>()), nstring()).prop_map(
+            |(section, origin, data)| FetchItem::BodySection {
+                section,
+                origin,
+                data
+            }
+        ),
+        nz().prop_map(FetchItem::Uid),
+        modseq().prop_map(FetchItem::ModSeq),
+    ]
+}
+
+fn ns() -> impl Strategy<Value = Option<Vec1<NamespaceDescription<'static>>>> {
+    proptest::option::of(vec1(
+        (
+            istring(),
+            proptest::option::of(Just(b'/')),
+            vec((istring(), vec1(istring(), 2)), 0..2),
+        )
+            .prop_map(|(prefix, delimiter, extensions)| NamespaceDescription {
+                prefix,
+                delimiter,
+                extensions,
+            }),
+        2,
+    ))
+}
+
+pub(crate) fn data() -> impl Strategy<Value = Data<'static>> {
+    prop_oneof![
+        vec1(atom(), 4).prop_map(Data::Capability),
+        list_data().prop_map(Data::List),
+        list_data().prop_map(Data::Lsub),
+        (
+            mailbox(),
+            vec(
+                (
+                    proptest::sample::select(
+                        StatusItem::ALL.iter().map(|(i, _)| *i).collect::<Vec<_>>()
+                    ),
+                    modseq()
+                ),
+                0..4
+            )
+        )
+            .prop_map(|(mailbox, items)| Data::Status { mailbox, items }),
+        (vec(nz(), 0..5), proptest::option::of(modseq()))
+            .prop_map(|(ids, modseq)| Data::Search { ids, modseq }),
+        (
+            proptest::option::of(istring()),
+            any::<bool>(),
+            vec(
+                prop_oneof![
+                    nz().prop_map(ESearchItem::Min),
+                    nz().prop_map(ESearchItem::Max),
+                    sequence_set().prop_map(ESearchItem::All),
+                    any::<u32>().prop_map(ESearchItem::Count),
+                    modseq().prop_map(ESearchItem::ModSeq),
+                ],
+                0..3
+            )
+        )
+            .prop_map(|(tag, uid, items)| Data::ESearch { tag, uid, items }),
+        vec(flag(), 0..4).prop_map(Data::Flags),
+        any::<u32>().prop_map(Data::Exists),
+        any::<u32>().prop_map(Data::Recent),
+        nz().prop_map(Data::Expunge),
+        (nz(), vec1(fetch_item(), 3)).prop_map(|(seq, items)| Data::Fetch { seq, items }),
+        vec(atom(), 0..3).prop_map(Data::Enabled),
+        proptest::option::of(vec((istring(), nstring()), 0..3)).prop_map(Data::Id),
+        (ns(), ns(), ns()).prop_map(|(personal, other, shared)| Data::Namespace {
+            personal,
+            other,
+            shared
+        }),
+    ]
+}
+
+pub(crate) fn response() -> impl Strategy<Value = Response<'static>> {
+    let kind = prop_oneof![
+        Just(StatusKind::Ok),
+        Just(StatusKind::No),
+        Just(StatusKind::Bad)
+    ];
+    let untagged_kind = prop_oneof![
+        Just(StatusKind::Ok),
+        Just(StatusKind::No),
+        Just(StatusKind::Bad),
+        Just(StatusKind::PreAuth),
+        Just(StatusKind::Bye)
+    ];
+    prop_oneof![
+        (tag(), kind, proptest::option::of(code()), text()).prop_map(|(t, kind, code, text)| {
+            Response::Status(StatusResponse {
+                tag: Some(t),
+                kind,
+                code,
+                text,
+            })
+        }),
+        (untagged_kind, proptest::option::of(code()), text()).prop_map(|(kind, code, text)| {
+            Response::Status(StatusResponse {
+                tag: None,
+                kind,
+                code,
+                text,
+            })
+        }),
+        data().prop_map(Response::Data),
+        (proptest::option::of(code()), text())
+            .prop_map(|(code, text)| Response::Continue(Continue { code, text })),
+    ]
 }

@@ -132,7 +132,9 @@ pub enum FramerEvent {
         /// it expects the tagged answer before it goes on.
         sync_literal: bool,
     },
-    /// An APPEND message literal starts (only with `stream_append`); chunks follow.
+    /// An APPEND message literal starts (only with `stream_append`); chunks follow. For a `{n}`
+    /// literal the server must send `+` (or refuse with [`Framer::reject_literal`]); no
+    /// [`FramerEvent::ContinuationNeeded`] is emitted for it.
     LiteralStart {
         /// The command up to the literal header (`tag APPEND mailbox [flags] [date] `).
         prefix: Bytes,
@@ -169,6 +171,8 @@ pub struct Framer {
     /// Where to resume looking for LF in the current line.
     lf_from: usize,
     state: State,
+    /// Whether the literal being streamed is synchronizing.
+    stream_sync: bool,
     events: VecDeque<FramerEvent>,
 }
 
@@ -181,6 +185,7 @@ impl Framer {
             scan: 0,
             lf_from: 0,
             state: State::Line,
+            stream_sync: false,
             events: VecDeque::new(),
         }
     }
@@ -210,6 +215,39 @@ impl Framer {
         self.state = State::Line;
         self.events.clear();
         n
+    }
+
+    /// The command received so far, up to and including the header of a literal just announced
+    /// (to check it before answering `+`).
+    pub fn pending_frame(&self) -> &[u8] {
+        match self.state {
+            State::Literal { .. } => &self.buf[..self.scan],
+            _ => &[],
+        }
+    }
+
+    /// Refuses the literal just announced by [`FramerEvent::ContinuationNeeded`] or
+    /// [`FramerEvent::LiteralStart`]: the command is dropped. A synchronizing literal's octets will
+    /// not come (the client waits for `+`); a non-synchronizing one's are skipped as they arrive.
+    pub fn reject_literal(&mut self) {
+        match self.state {
+            State::Literal { .. } => {
+                self.buf.advance(self.scan);
+                self.scan = 0;
+                self.lf_from = 0;
+                self.state = State::Line;
+            }
+            State::Stream { remaining } => {
+                self.state = if self.stream_sync {
+                    State::Line
+                } else {
+                    State::Discard {
+                        skip: u64::from(remaining),
+                    }
+                };
+            }
+            _ => {}
+        }
     }
 
     /// The next event, or `None` when more input is needed.
@@ -407,15 +445,9 @@ impl Framer {
             && self.options.stream_append
             && crate::parse::command::is_append_message_prefix(&self.buf[..prefix_end])
         {
-            let tag = self.frame_tag();
             let mut frame = self.buf.split_to(p + 1);
             frame.truncate(prefix_end);
-            if sync {
-                self.events.push_back(FramerEvent::ContinuationNeeded {
-                    tag,
-                    length: length32,
-                });
-            }
+            self.stream_sync = sync;
             self.events.push_back(FramerEvent::LiteralStart {
                 prefix: frame.freeze(),
                 length: length32,

@@ -20,4 +20,6 @@ pub use types::core::{
 };
 #[cfg(test)]
 mod arbitrary;
+pub mod client;
 pub mod framer;
+pub mod server;

@@ -40,7 +40,6 @@ use crate::Error;
 
 /// Locking settings. Every limit has a documented default.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct LockOptions {
     /// Take the `<mbox>.lock` dotlock (writers only). Default `true`.
     pub dotlock: bool,

@@ -14,7 +14,6 @@ use crate::types::{Entry, FromLine, Metadata, Variant};
 
 /// Settings of an [`Mbox`]. The variant in `read` and `write` should agree.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub struct MboxOptions {
     /// How the file is read.
     pub read: ReadOptions,
@@ -183,10 +182,9 @@ impl Mbox {
             encode_message(&mut buf, m.from, m.metadata, m.text, &self.opts.write)?;
         }
         let result = (|| -> io::Result<()> {
-            let mut f = file;
-            f.write_all(&buf)?;
+            write_payload(file, &buf)?;
             if !self.opts.no_fsync {
-                f.sync_data()?;
+                file.sync_data()?;
             }
             Ok(())
         })();
@@ -299,6 +297,21 @@ impl Mbox {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: the next append writes this many bytes, then fails.
+    static FAIL_AFTER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+fn write_payload(mut file: &File, buf: &[u8]) -> io::Result<()> {
+    #[cfg(test)]
+    if let Some(n) = FAIL_AFTER.with(std::cell::Cell::take) {
+        file.write_all(&buf[..n.min(buf.len())])?;
+        return Err(io::Error::other("injected write failure"));
+    }
+    file.write_all(buf)
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -379,5 +392,33 @@ impl<R: Read> Read for MessageReader<R> {
         buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
         self.out_pos += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Asctime;
+
+    #[test]
+    fn a_failed_append_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        let mbox = Mbox::new(&path, MboxOptions::default());
+        let from = FromLine::new("a@b", Asctime::from_unix(0).unwrap()).unwrap();
+        let meta = Metadata::default();
+        let msg = NewMessage {
+            from: &from,
+            metadata: &meta,
+            text: b"Subject: 1\n\nbody\n",
+        };
+        mbox.append(&[msg]).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        FAIL_AFTER.with(|f| f.set(Some(10)));
+        let err = mbox.append(&[msg, msg]).unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(!crate::lock::dotlock_path(&path).exists());
+        assert_eq!(mbox.entries().unwrap().len(), 1);
     }
 }

@@ -12,10 +12,13 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+#[cfg(feature = "tokio")]
+pub mod codec;
 pub mod encode;
 pub mod parse;
 pub mod server;
 pub mod types;
 
+pub use bytes;
 pub use encode::Encode;
 pub use types::*;

@@ -2,7 +2,7 @@
 //! (RFC 5321 §4.5.2), hardened against SMTP smuggling.
 //!
 //! The end of data is only ever `CRLF "." CRLF` where the first CRLF is a real one from the peer
-//! (RFC 5321 §4.1.1.4: "the end of mail data indicator ... <CRLF>.<CRLF>"). `<LF>.<LF>`,
+//! (RFC 5321 §4.1.1.4: "the end of mail data indicator ... `<CRLF>.<CRLF>`"). `<LF>.<LF>`,
 //! `<LF>.<CR><LF>`, `<CR><LF>.<LF>` and `<CR>.<CR>` never end the message: under
 //! [`BareLineEnding::Reject`] a bare CR or LF is an error, under [`BareLineEnding::Normalize`] it is
 //! turned into CRLF (as Postfix's `smtpd_forbid_bare_newline = normalize`) and a line start

@@ -648,9 +648,9 @@ impl ServerSession {
             }
         }
         if ok {
-            self.send(reply)
+            self.send(reply);
         } else {
-            self.fail(reply)
+            self.fail(reply);
         }
         self.process();
     }
@@ -962,10 +962,10 @@ impl ServerSession {
         match command_line(&line) {
             Ok(cmd) => self.command(cmd, more_buffered),
             Err(MalformedKind::UnknownCommand) => {
-                self.fail(r(500, (5, 5, 2), "Error: command not recognized"))
+                self.fail(r(500, (5, 5, 2), "Error: command not recognized"));
             }
             Err(MalformedKind::Parameter) => {
-                self.fail(r(501, (5, 5, 4), "Error: bad parameter syntax"))
+                self.fail(r(501, (5, 5, 4), "Error: bad parameter syntax"));
             }
             Err(_) => self.fail(r(501, (5, 5, 4), "Error: syntax error in arguments")),
         }

@@ -10,6 +10,7 @@ use bytes::{BufMut, BytesMut};
 
 mod command;
 mod core;
+mod response;
 
 /// Something that can be written in IMAP syntax.
 pub trait Encode {

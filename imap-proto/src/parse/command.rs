@@ -381,7 +381,6 @@ pub(crate) fn is_append_message_prefix(prefix: &[u8]) -> bool {
 }
 
 /// The APPEND head parsed from a [`is_append_message_prefix`] prefix.
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn append_prefix(
     prefix: &[u8],
 ) -> PResult<'_, (crate::types::core::Tag<'_>, AppendHead<'_>)> {

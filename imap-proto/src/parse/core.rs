@@ -3,7 +3,7 @@
 //! Every parser takes the input it has and answers `Incomplete` when the value may continue past it.
 
 use std::borrow::Cow;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::NonZeroU32;
 
 use nom::bytes::streaming::{tag, tag_no_case, take, take_while_m_n, take_while1};
 use nom::character::streaming::char;
@@ -70,16 +70,6 @@ pub(crate) fn nz_number(i: &[u8]) -> PResult<'_, NonZeroU32> {
     }
 }
 
-/// `mod-sequence-valzer` (RFC 7162): a non-zero mod-sequence.
-#[allow(dead_code)] // Used by the response grammar.
-pub(crate) fn nz_number64(i: &[u8]) -> PResult<'_, NonZeroU64> {
-    let (rest, n) = number64(i)?;
-    match NonZeroU64::new(n) {
-        Some(n) if i.first() != Some(&b'0') => Ok((rest, n)),
-        _ => fail(i, ErrorKind::Verify),
-    }
-}
-
 /// `atom`.
 pub(crate) fn atom(i: &[u8]) -> PResult<'_, Atom<'_>> {
     let (rest, a) = take_while1(chars::is_atom_char).parse(i)?;
@@ -99,7 +89,6 @@ pub(crate) fn tag_(i: &[u8]) -> PResult<'_, Tag<'_>> {
 }
 
 /// `text = 1*TEXT-CHAR`, here `*TEXT-CHAR` (see [`Text`]); stops before CRLF.
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn text(i: &[u8]) -> PResult<'_, Text<'_>> {
     let end = i.iter().position(|&b| !chars::is_text_char(b));
     match end {
@@ -258,7 +247,6 @@ pub(crate) fn flag(i: &[u8]) -> PResult<'_, Flag<'_>> {
 }
 
 /// `flag-fetch = flag / "\Recent"`.
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn flag_fetch(i: &[u8]) -> PResult<'_, FlagFetch<'_>> {
     if i.first() == Some(&b'\\') {
         let (r, a) = atom(&i[1..])?;
@@ -271,7 +259,6 @@ pub(crate) fn flag_fetch(i: &[u8]) -> PResult<'_, FlagFetch<'_>> {
 }
 
 /// `flag-perm = flag / "\*"`.
-#[allow(dead_code)] // Used by the response grammar.
 pub(crate) fn flag_perm(i: &[u8]) -> PResult<'_, FlagPerm<'_>> {
     if i.starts_with(b"\\*") {
         return Ok((&i[2..], FlagPerm::Asterisk));

@@ -5,6 +5,7 @@
 
 pub(crate) mod command;
 pub(crate) mod core;
+pub(crate) mod response;
 
 /// Why a value could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,3 +64,19 @@ impl<'a> AuthData<'a> {
 }
 #[cfg(test)]
 mod tests;
+
+use crate::types::response::{Response, StatusResponse};
+
+impl<'a> Response<'a> {
+    /// Decodes one response (CRLF included) from the start of `input`; returns the rest.
+    pub fn decode(input: &'a [u8]) -> Result<(&'a [u8], Self), DecodeError> {
+        run(input, response::response)
+    }
+}
+
+impl<'a> StatusResponse<'a> {
+    /// Decodes a greeting (RFC 3501 §7.1: untagged OK, PREAUTH or BYE).
+    pub fn decode_greeting(input: &'a [u8]) -> Result<(&'a [u8], Self), DecodeError> {
+        run(input, response::greeting)
+    }
+}

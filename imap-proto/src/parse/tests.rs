@@ -198,3 +198,42 @@ fn auth_lines() {
     );
     assert!(AuthData::decode_line(b"abc\r\n").is_err());
 }
+
+mod responses {
+    use proptest::prelude::*;
+
+    use crate::arbitrary;
+    use crate::encode::Encode;
+    use crate::parse::DecodeError;
+    use crate::types::response::Response;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(384))]
+        #[test]
+        fn responses_round_trip(r in arbitrary::response()) {
+            let bytes = r.to_bytes();
+            let (rest, back) = Response::decode(&bytes)
+                .map_err(|e| TestCaseError::fail(format!("{e} in {:?}", String::from_utf8_lossy(&bytes))))?;
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(&back, &r);
+            for cut in 0..bytes.len() {
+                prop_assert_eq!(Response::decode(&bytes[..cut]).err(), Some(DecodeError::Incomplete),
+                    "cut {} of {:?}", cut, String::from_utf8_lossy(&bytes));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Ok((_, r)) = Response::decode(&data) {
+                let again = r.to_bytes();
+                let (_, r2) = Response::decode(&again).unwrap();
+                prop_assert_eq!(r, r2);
+            }
+        }
+
+        #[test]
+        fn response_like_bytes_never_panic(s in "\\* ([0-9]{1,3} )?(FETCH|LIST|STATUS|ESEARCH|NAMESPACE|OK|SEARCH) [ -~]{0,60}\r\n") {
+            let _ = Response::decode(s.as_bytes());
+        }
+    }
+}

@@ -2,11 +2,13 @@
 //! responses. Invalid values cannot be built: constructors check the RFC grammar.
 
 pub mod base64;
+pub mod body;
 pub mod command;
 pub mod core;
 pub mod datetime;
 pub mod flag;
 pub mod mailbox;
+pub mod response;
 pub mod sequence;
 
 use std::fmt;

@@ -10,7 +10,6 @@ use crate::types::{FromLine, LineEnding, Metadata, Quoting, Variant};
 
 /// Writer settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct WriteOptions {
     /// The dialect to write. Default [`Variant::Mboxrd`], the only one that round-trips every
     /// message.

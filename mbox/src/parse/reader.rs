@@ -22,12 +22,14 @@ const TAIL: usize = 8;
 
 /// Reader settings. Every limit has a documented default.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ReadOptions {
     /// The dialect: how `From ` lines are unquoted and whether `Content-Length:` frames messages.
     /// Default [`Variant::Mboxrd`].
     pub variant: Variant,
-    /// Size of the read buffer. Default 256 KiB.
+    /// Size of the read buffer. Default 256 KiB. A `Content-Length` body that fits in it is
+    /// checked before any of it is used, and a wrong length costs nothing; a larger body is
+    /// streamed through and its length checked at its declared end (if wrong, the message then
+    /// runs to the next separator after that point).
     pub buffer_size: usize,
     /// Longest `From ` line looked at; the rest is ignored and reported. Default 4 KiB.
     pub max_from_line: usize,
@@ -604,6 +606,10 @@ fn header_end(data: &[u8], max: usize, eof: bool) -> HeaderEnd {
         }
         match memchr::memchr(b'\n', rest) {
             Some(k) => {
+                // Only whole lines within the limit count, whatever is buffered beyond it.
+                if i + k + 1 > max {
+                    return HeaderEnd::TooLong(i);
+                }
                 let line = &rest[..k];
                 if line.is_empty() || line == b"\r" {
                     return HeaderEnd::Found {
@@ -613,13 +619,15 @@ fn header_end(data: &[u8], max: usize, eof: bool) -> HeaderEnd {
                 }
                 i += k + 1;
             }
+            None if eof && data.len() > max => return HeaderEnd::TooLong(i),
             None if eof => {
                 return HeaderEnd::Found {
                     len: data.len(),
                     blank: false,
                 };
             }
-            None if data.len() >= max => return HeaderEnd::TooLong(i),
+            // A partial line that may still turn out to be a `From ` line needs more data.
+            None if data.len() >= max && rest.len() >= 5 => return HeaderEnd::TooLong(i),
             None => return HeaderEnd::NeedMore,
         }
     }

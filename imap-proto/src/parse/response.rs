@@ -1,0 +1,756 @@
+//! Response parsers (RFC 3501 §9 and the extensions' response data); the grammar is quoted in
+//! [`crate::types::response`] and [`crate::types::body`].
+
+use std::borrow::Cow;
+
+use nom::Parser;
+use nom::bytes::streaming::{tag, take_while1};
+use nom::error::ErrorKind;
+
+use super::command::{MAX_NESTING, id_params, section};
+use super::core::{
+    PResult, astring, atom, crlf, date_time, fail, flag, flag_fetch, flag_perm, mailbox, nil,
+    nstring, number, number64, nz_number, paren_list, paren_list1, sequence_set, sp, sp_list1,
+    string, tag_, text,
+};
+use crate::types::body::{
+    Address, BodyExtension, BodyFields, BodyParams, BodyStructure, DispositionTail, Envelope,
+    Language, LanguageTail, MultiPart, SinglePart, SpecificFields,
+};
+use crate::types::command::StatusItem;
+use crate::types::core::{Atom, Text, Vec1, chars};
+use crate::types::response::{
+    Code, Continue, Data, ESearchItem, ExtValue, FetchItem, ListData, NamespaceDescription,
+    Response, StatusKind, StatusResponse,
+};
+
+fn word(i: &[u8]) -> PResult<'_, &[u8]> {
+    take_while1(|b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.').parse(i)
+}
+
+fn sp_then<'a, T>(i: &'a [u8], p: impl FnOnce(&'a [u8]) -> PResult<'a, T>) -> PResult<'a, T> {
+    let (i, ()) = sp(i)?;
+    p(i)
+}
+
+fn ascii(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+/// One response, CRLF included.
+pub(crate) fn response(i: &[u8]) -> PResult<'_, Response<'_>> {
+    match i.first() {
+        None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        Some(b'+') => {
+            let (r, ()) = sp(&i[1..])?;
+            let (r, (code, text)) = resp_text(r)?;
+            let (r, ()) = crlf(r)?;
+            Ok((r, Response::Continue(Continue { code, text })))
+        }
+        Some(b'*') => {
+            let (r, ()) = sp(&i[1..])?;
+            let (r, resp) = untagged(r)?;
+            let (r, ()) = crlf(r)?;
+            Ok((r, resp))
+        }
+        Some(_) => {
+            let (r, t) = tag_(i)?;
+            let (r, ()) = sp(r)?;
+            let (r, (kind, code, text)) = cond(r)?;
+            if !matches!(kind, StatusKind::Ok | StatusKind::No | StatusKind::Bad) {
+                return fail(i, ErrorKind::Tag);
+            }
+            let (r, ()) = crlf(r)?;
+            Ok((
+                r,
+                Response::Status(StatusResponse {
+                    tag: Some(t),
+                    kind,
+                    code,
+                    text,
+                }),
+            ))
+        }
+    }
+}
+
+/// `greeting = "*" SP (resp-cond-auth / resp-cond-bye) CRLF`.
+pub(crate) fn greeting(i: &[u8]) -> PResult<'_, StatusResponse<'_>> {
+    let (r, resp) = response(i)?;
+    match resp {
+        Response::Status(s)
+            if s.tag.is_none()
+                && matches!(
+                    s.kind,
+                    StatusKind::Ok | StatusKind::PreAuth | StatusKind::Bye
+                ) =>
+        {
+            Ok((r, s))
+        }
+        _ => fail(i, ErrorKind::Verify),
+    }
+}
+
+type Cond<'a> = (StatusKind, Option<Code<'a>>, Text<'a>);
+
+fn cond(i: &[u8]) -> PResult<'_, Cond<'_>> {
+    let (r, w) = word(i)?;
+    let kind = match w.to_ascii_uppercase().as_slice() {
+        b"OK" => StatusKind::Ok,
+        b"NO" => StatusKind::No,
+        b"BAD" => StatusKind::Bad,
+        b"PREAUTH" => StatusKind::PreAuth,
+        b"BYE" => StatusKind::Bye,
+        _ => return fail(i, ErrorKind::Tag),
+    };
+    let (r, ()) = sp(r)?;
+    let (r, (code, text)) = resp_text(r)?;
+    Ok((r, (kind, code, text)))
+}
+
+/// `resp-text = ["[" resp-text-code "]" SP] text`; a `[` that opens no valid code is text.
+fn resp_text(i: &[u8]) -> PResult<'_, (Option<Code<'_>>, Text<'_>)> {
+    if i.first() == Some(&b'[') {
+        match code(&i[1..]) {
+            Ok((r, c)) => {
+                let (r, _) = tag(&b"]"[..]).parse(r)?;
+                // The SP before text; servers that send no text after the code end the line here.
+                let r = if r.first() == Some(&b' ') { &r[1..] } else { r };
+                let (r, t) = text(r)?;
+                return Ok((r, (Some(c), t)));
+            }
+            Err(nom::Err::Incomplete(n)) => return Err(nom::Err::Incomplete(n)),
+            Err(_) => {}
+        }
+    }
+    let (r, t) = text(i)?;
+    Ok((r, (None, t)))
+}
+
+fn code(i: &[u8]) -> PResult<'_, Code<'_>> {
+    let (r, name) = atom(i)?;
+    let up = name.as_str().to_ascii_uppercase();
+    let known: PResult<'_, Code<'_>> = match up.as_str() {
+        "ALERT" => Ok((r, Code::Alert)),
+        "PARSE" => Ok((r, Code::Parse)),
+        "READ-ONLY" => Ok((r, Code::ReadOnly)),
+        "READ-WRITE" => Ok((r, Code::ReadWrite)),
+        "TRYCREATE" => Ok((r, Code::TryCreate)),
+        "UIDNOTSTICKY" => Ok((r, Code::UidNotSticky)),
+        "NOMODSEQ" => Ok((r, Code::NoModSeq)),
+        "CLOSED" => Ok((r, Code::Closed)),
+        "COMPRESSIONACTIVE" => Ok((r, Code::CompressionActive)),
+        "TOOBIG" => Ok((r, Code::TooBig)),
+        "BADCHARSET" => {
+            if r.starts_with(b" (") {
+                sp_then(r, |i| paren_list1(i, astring)).map(|(r, l)| (r, Code::BadCharset(Some(l))))
+            } else {
+                Ok((r, Code::BadCharset(None)))
+            }
+        }
+        "CAPABILITY" => sp_then(r, |i| sp_list1(i, atom)).map(|(r, l)| (r, Code::Capability(l))),
+        "PERMANENTFLAGS" => {
+            sp_then(r, |i| paren_list(i, flag_perm)).map(|(r, l)| (r, Code::PermanentFlags(l)))
+        }
+        "UIDNEXT" => sp_then(r, nz_number).map(|(r, n)| (r, Code::UidNext(n))),
+        "UIDVALIDITY" => sp_then(r, nz_number).map(|(r, n)| (r, Code::UidValidity(n))),
+        "UNSEEN" => sp_then(r, nz_number).map(|(r, n)| (r, Code::Unseen(n))),
+        "HIGHESTMODSEQ" => sp_then(r, number64).map(|(r, n)| (r, Code::HighestModSeq(n))),
+        "MODIFIED" => sp_then(r, sequence_set).map(|(r, s)| (r, Code::Modified(s))),
+        "APPENDUID" => {
+            let (r, uid_validity) = sp_then(r, nz_number)?;
+            let (r, uids) = sp_then(r, sequence_set)?;
+            Ok((r, Code::AppendUid { uid_validity, uids }))
+        }
+        "COPYUID" => {
+            let (r, uid_validity) = sp_then(r, nz_number)?;
+            let (r, source) = sp_then(r, sequence_set)?;
+            let (r, destination) = sp_then(r, sequence_set)?;
+            Ok((
+                r,
+                Code::CopyUid {
+                    uid_validity,
+                    source,
+                    destination,
+                },
+            ))
+        }
+        _ => fail(i, ErrorKind::Tag),
+    };
+    match known {
+        Ok((rest, c)) if rest.first() == Some(&b']') => Ok((rest, c)),
+        Ok(([], _)) => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        Err(nom::Err::Incomplete(n)) => Err(nom::Err::Incomplete(n)),
+        _ => other_code(r, name),
+    }
+}
+
+/// `atom [SP 1*<any TEXT-CHAR except "]">]`.
+fn other_code<'a>(r: &'a [u8], name: Atom<'a>) -> PResult<'a, Code<'a>> {
+    if r.first() != Some(&b' ') {
+        return Ok((r, Code::Other(name, None)));
+    }
+    let (r, t) = take_while1(|b: u8| chars::is_text_char(b) && b != b']').parse(&r[1..])?;
+    Ok((r, Code::Other(name, Some(Cow::Borrowed(ascii(t))))))
+}
+
+fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
+    if i.first().is_some_and(u8::is_ascii_digit) {
+        let (r, n) = number(i)?;
+        let (r, ()) = sp(r)?;
+        let (r2, w) = word(r)?;
+        let nz = std::num::NonZeroU32::new(n);
+        return match (w.to_ascii_uppercase().as_slice(), nz) {
+            (b"EXISTS", _) => Ok((r2, Response::Data(Data::Exists(n)))),
+            (b"RECENT", _) => Ok((r2, Response::Data(Data::Recent(n)))),
+            (b"EXPUNGE", Some(seq)) => Ok((r2, Response::Data(Data::Expunge(seq)))),
+            (b"FETCH", Some(seq)) => {
+                let (r, items) = sp_then(r2, msg_att)?;
+                Ok((r, Response::Data(Data::Fetch { seq, items })))
+            }
+            _ => fail(r, ErrorKind::Tag),
+        };
+    }
+    let (r, w) = word(i)?;
+    let data = |(r, d)| Ok((r, Response::Data(d)));
+    match w.to_ascii_uppercase().as_slice() {
+        b"OK" | b"NO" | b"BAD" | b"PREAUTH" | b"BYE" => {
+            let (r, (kind, code, text)) = cond(i)?;
+            Ok((
+                r,
+                Response::Status(StatusResponse {
+                    tag: None,
+                    kind,
+                    code,
+                    text,
+                }),
+            ))
+        }
+        b"CAPABILITY" => {
+            data(sp_then(r, |i| sp_list1(i, atom)).map(|(r, l)| (r, Data::Capability(l)))?)
+        }
+        b"LIST" => data(sp_then(r, list_data).map(|(r, l)| (r, Data::List(l)))?),
+        b"LSUB" => data(sp_then(r, list_data).map(|(r, l)| (r, Data::Lsub(l)))?),
+        b"FLAGS" => data(sp_then(r, |i| paren_list(i, flag)).map(|(r, l)| (r, Data::Flags(l)))?),
+        b"STATUS" => {
+            let (r, mailbox) = sp_then(r, mailbox)?;
+            let (r, items) = sp_then(r, |i| {
+                paren_list(i, |i| {
+                    let (r, w) = word(i)?;
+                    let Some((item, _)) = StatusItem::ALL
+                        .iter()
+                        .find(|(_, s)| s.as_bytes().eq_ignore_ascii_case(w))
+                    else {
+                        return fail(i, ErrorKind::Tag);
+                    };
+                    let (r, n) = sp_then(r, number64)?;
+                    Ok((r, (*item, n)))
+                })
+            })?;
+            data((r, Data::Status { mailbox, items }))
+        }
+        b"SEARCH" => {
+            let mut r = r;
+            let mut ids = Vec::new();
+            let mut modseq = None;
+            while r.first() == Some(&b' ') {
+                if r.get(1) == Some(&b'(') {
+                    let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (MODSEQ "[..]).parse(r)?;
+                    let (r2, m) = number64(r2)?;
+                    let (r2, _) = tag(&b")"[..]).parse(r2)?;
+                    modseq = Some(m);
+                    r = r2;
+                    break;
+                }
+                let (r2, n) = nz_number(&r[1..])?;
+                ids.push(n);
+                r = r2;
+            }
+            data((r, Data::Search { ids, modseq }))
+        }
+        b"ESEARCH" => esearch(r),
+        b"ENABLED" => {
+            let mut r = r;
+            let mut caps = Vec::new();
+            while r.first() == Some(&b' ') {
+                let (r2, a) = atom(&r[1..])?;
+                caps.push(a);
+                r = r2;
+            }
+            data((r, Data::Enabled(caps)))
+        }
+        b"ID" => data(sp_then(r, id_params).map(|(r, p)| (r, Data::Id(p)))?),
+        b"NAMESPACE" => {
+            let (r, personal) = sp_then(r, namespace)?;
+            let (r, other) = sp_then(r, namespace)?;
+            let (r, shared) = sp_then(r, namespace)?;
+            data((
+                r,
+                Data::Namespace {
+                    personal,
+                    other,
+                    shared,
+                },
+            ))
+        }
+        _ => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// `DQUOTE QUOTED-CHAR DQUOTE / nil` (a hierarchy delimiter).
+fn delimiter(i: &[u8]) -> PResult<'_, Option<u8>> {
+    match i.first() {
+        Some(b'"') => match (i.get(1), i.get(2), i.get(3)) {
+            (Some(b'\\'), Some(&c @ (b'"' | b'\\')), Some(b'"')) => Ok((&i[4..], Some(c))),
+            (Some(&c), Some(b'"'), _) if chars::is_text_char(c) && c != b'"' && c != b'\\' => {
+                Ok((&i[3..], Some(c)))
+            }
+            (Some(b'\\'), Some(b'"' | b'\\'), None) | (Some(_), None, _) | (None, _, _) => {
+                Err(nom::Err::Incomplete(nom::Needed::new(1)))
+            }
+            _ => fail(i, ErrorKind::Char),
+        },
+        _ => nil(i).map(|(r, ())| (r, None)),
+    }
+}
+
+fn list_data(i: &[u8]) -> PResult<'_, ListData<'_>> {
+    let (r, attributes) = paren_list(i, |i| {
+        let (r, _) = tag(&b"\\"[..]).parse(i)?;
+        atom(r)
+    })?;
+    let (r, delimiter) = sp_then(r, delimiter)?;
+    let (r, mailbox) = sp_then(r, mailbox)?;
+    // RFC 5258 §9: mailbox-list =/ ... [SP mbox-list-extended]
+    let (r, extended) = if r.first() == Some(&b' ') {
+        let (r, items) = sp_then(r, |i| {
+            paren_list(i, |i| {
+                let (r, name) = astring(i)?;
+                let (r, v) = sp_then(r, |i| ext_value(i, 0))?;
+                Ok((r, (name, v)))
+            })
+        })?;
+        (r, Some(items))
+    } else {
+        (r, None)
+    };
+    Ok((
+        r,
+        ListData {
+            attributes,
+            delimiter,
+            mailbox,
+            extended,
+        },
+    ))
+}
+
+/// `tagged-ext-val` (RFC 4466 §2.1), loosely: tokens, strings and nested lists.
+fn ext_value(i: &[u8], depth: usize) -> PResult<'_, ExtValue<'_>> {
+    if depth > MAX_NESTING {
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            ErrorKind::TooLarge,
+        )));
+    }
+    match i.first() {
+        Some(b'(') => {
+            paren_list(i, |i| ext_value(i, depth + 1)).map(|(r, l)| (r, ExtValue::List(l)))
+        }
+        Some(b'"' | b'{') => string(i).map(|(r, s)| (r, ExtValue::String(s))),
+        _ => {
+            let (r, t) = take_while1(|b: u8| chars::is_astring_char(b) || b == b'*').parse(i)?;
+            Ok((r, ExtValue::Token(Cow::Borrowed(ascii(t)))))
+        }
+    }
+}
+
+/// RFC 4731 §3.1: `esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)`.
+fn esearch(i: &[u8]) -> PResult<'_, Response<'_>> {
+    let mut r = i;
+    let mut tag_s = None;
+    if r.starts_with(b" (") {
+        let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (TAG "[..]).parse(r)?;
+        let (r2, s) = string(r2)?;
+        let (r2, _) = tag(&b")"[..]).parse(r2)?;
+        tag_s = Some(s);
+        r = r2;
+    }
+    let mut uid = false;
+    if r.len() >= 4
+        && r[..4].eq_ignore_ascii_case(b" UID")
+        && !r.get(4).is_some_and(u8::is_ascii_alphanumeric)
+    {
+        if r.len() == 4 {
+            return Err(nom::Err::Incomplete(nom::Needed::new(1)));
+        }
+        uid = true;
+        r = &r[4..];
+    }
+    let mut items = Vec::new();
+    while r.first() == Some(&b' ') {
+        let (r2, w) = word(&r[1..])?;
+        let (r2, item) = match w.to_ascii_uppercase().as_slice() {
+            b"MIN" => sp_then(r2, nz_number).map(|(r, n)| (r, ESearchItem::Min(n)))?,
+            b"MAX" => sp_then(r2, nz_number).map(|(r, n)| (r, ESearchItem::Max(n)))?,
+            b"ALL" => sp_then(r2, sequence_set).map(|(r, s)| (r, ESearchItem::All(s)))?,
+            b"COUNT" => sp_then(r2, number).map(|(r, n)| (r, ESearchItem::Count(n)))?,
+            b"MODSEQ" => sp_then(r2, number64).map(|(r, n)| (r, ESearchItem::ModSeq(n)))?,
+            _ => return fail(r, ErrorKind::Tag),
+        };
+        items.push(item);
+        r = r2;
+    }
+    Ok((
+        r,
+        Response::Data(Data::ESearch {
+            tag: tag_s,
+            uid,
+            items,
+        }),
+    ))
+}
+
+/// RFC 2342 §5: `Namespace = nil / "(" 1*( "(" string SP (<"> QUOTED_CHAR <"> / nil)
+/// *(Namespace_Response_Extension) ")" ) ")"`,
+/// `Namespace_Response_Extension = SP string SP "(" string *(SP string) ")"`.
+fn namespace(i: &[u8]) -> PResult<'_, Option<Vec1<NamespaceDescription<'_>>>> {
+    if i.first() != Some(&b'(') {
+        return nil(i).map(|(r, ())| (r, None));
+    }
+    let mut r = &i[1..];
+    let mut out = Vec::new();
+    loop {
+        let (r2, _) = tag(&b"("[..]).parse(r)?;
+        let (r2, prefix) = string(r2)?;
+        let (mut r2, delimiter) = sp_then(r2, delimiter)?;
+        let mut extensions = Vec::new();
+        while r2.first() == Some(&b' ') {
+            let (r3, name) = sp_then(r2, string)?;
+            let (r3, values) = sp_then(r3, |i| paren_list1(i, string))?;
+            extensions.push((name, values));
+            r2 = r3;
+        }
+        let (r2, _) = tag(&b")"[..]).parse(r2)?;
+        out.push(NamespaceDescription {
+            prefix,
+            delimiter,
+            extensions,
+        });
+        r = r2;
+        match r.first() {
+            Some(b'(') => {}
+            Some(b')') => return Ok((&r[1..], Some(Vec1::unvalidated(out)))),
+            Some(_) => return fail(r, ErrorKind::Char),
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
+}
+
+/// `msg-att = "(" (msg-att-dynamic / msg-att-static) *(SP ...) ")"`.
+pub(crate) fn msg_att(i: &[u8]) -> PResult<'_, Vec1<FetchItem<'_>>> {
+    paren_list1(i, fetch_item)
+}
+
+fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
+    let (r, w) = word(i)?;
+    match w.to_ascii_uppercase().as_slice() {
+        b"FLAGS" => {
+            sp_then(r, |i| paren_list(i, flag_fetch)).map(|(r, f)| (r, FetchItem::Flags(f)))
+        }
+        b"ENVELOPE" => sp_then(r, envelope).map(|(r, e)| (r, FetchItem::Envelope(Box::new(e)))),
+        b"INTERNALDATE" => sp_then(r, date_time).map(|(r, d)| (r, FetchItem::InternalDate(d))),
+        b"RFC822" => sp_then(r, nstring).map(|(r, s)| (r, FetchItem::Rfc822(s))),
+        b"RFC822.HEADER" => sp_then(r, nstring).map(|(r, s)| (r, FetchItem::Rfc822Header(s))),
+        b"RFC822.TEXT" => sp_then(r, nstring).map(|(r, s)| (r, FetchItem::Rfc822Text(s))),
+        b"RFC822.SIZE" => sp_then(r, number).map(|(r, n)| (r, FetchItem::Rfc822Size(n))),
+        b"BODYSTRUCTURE" => {
+            sp_then(r, |i| body(i, 0)).map(|(r, b)| (r, FetchItem::BodyStructure(Box::new(b))))
+        }
+        b"UID" => sp_then(r, nz_number).map(|(r, n)| (r, FetchItem::Uid(n))),
+        b"MODSEQ" => {
+            // RFC 7162 §7: fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")"
+            let (r, _) = tag(&b" ("[..]).parse(r)?;
+            let (r, n) = number64(r)?;
+            let (r, _) = tag(&b")"[..]).parse(r)?;
+            Ok((r, FetchItem::ModSeq(n)))
+        }
+        b"BODY" => match r.first() {
+            Some(b'[') => {
+                let (r, section) = section(r)?;
+                let (r, origin) = if r.first() == Some(&b'<') {
+                    let (r, n) = number(&r[1..])?;
+                    let (r, _) = tag(&b">"[..]).parse(r)?;
+                    (r, Some(n))
+                } else {
+                    (r, None)
+                };
+                let (r, data) = sp_then(r, nstring)?;
+                Ok((
+                    r,
+                    FetchItem::BodySection {
+                        section,
+                        origin,
+                        data,
+                    },
+                ))
+            }
+            _ => sp_then(r, |i| body(i, 0)).map(|(r, b)| (r, FetchItem::Body(Box::new(b)))),
+        },
+        _ => fail(i, ErrorKind::Tag),
+    }
+}
+
+fn address(i: &[u8]) -> PResult<'_, Address<'_>> {
+    let (r, _) = tag(&b"("[..]).parse(i)?;
+    let (r, name) = nstring(r)?;
+    let (r, adl) = sp_then(r, nstring)?;
+    let (r, mailbox) = sp_then(r, nstring)?;
+    let (r, host) = sp_then(r, nstring)?;
+    let (r, _) = tag(&b")"[..]).parse(r)?;
+    Ok((
+        r,
+        Address {
+            name,
+            adl,
+            mailbox,
+            host,
+        },
+    ))
+}
+
+/// `"(" 1*address ")" / nil`.
+fn address_list(i: &[u8]) -> PResult<'_, Option<Vec1<Address<'_>>>> {
+    if i.first() != Some(&b'(') {
+        return nil(i).map(|(r, ())| (r, None));
+    }
+    let mut r = &i[1..];
+    let mut out = Vec::new();
+    loop {
+        let (r2, a) = address(r)?;
+        out.push(a);
+        r = r2;
+        match r.first() {
+            Some(b'(') => {}
+            Some(b')') => return Ok((&r[1..], Some(Vec1::unvalidated(out)))),
+            Some(_) => return fail(r, ErrorKind::Char),
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
+}
+
+pub(crate) fn envelope(i: &[u8]) -> PResult<'_, Envelope<'_>> {
+    let (r, _) = tag(&b"("[..]).parse(i)?;
+    let (r, date) = nstring(r)?;
+    let (r, subject) = sp_then(r, nstring)?;
+    let (r, from) = sp_then(r, address_list)?;
+    let (r, sender) = sp_then(r, address_list)?;
+    let (r, reply_to) = sp_then(r, address_list)?;
+    let (r, to) = sp_then(r, address_list)?;
+    let (r, cc) = sp_then(r, address_list)?;
+    let (r, bcc) = sp_then(r, address_list)?;
+    let (r, in_reply_to) = sp_then(r, nstring)?;
+    let (r, message_id) = sp_then(r, nstring)?;
+    let (r, _) = tag(&b")"[..]).parse(r)?;
+    Ok((
+        r,
+        Envelope {
+            date,
+            subject,
+            from,
+            sender,
+            reply_to,
+            to,
+            cc,
+            bcc,
+            in_reply_to,
+            message_id,
+        },
+    ))
+}
+
+fn body_params(i: &[u8]) -> PResult<'_, BodyParams<'_>> {
+    if i.first() != Some(&b'(') {
+        return nil(i).map(|(r, ())| (r, None));
+    }
+    paren_list1(i, |i| {
+        let (r, k) = string(i)?;
+        let (r, v) = sp_then(r, string)?;
+        Ok((r, (k, v)))
+    })
+    .map(|(r, l)| (r, Some(l)))
+}
+
+fn body_fields(i: &[u8]) -> PResult<'_, BodyFields<'_>> {
+    let (r, parameters) = body_params(i)?;
+    let (r, id) = sp_then(r, nstring)?;
+    let (r, description) = sp_then(r, nstring)?;
+    let (r, encoding) = sp_then(r, string)?;
+    let (r, octets) = sp_then(r, number)?;
+    Ok((
+        r,
+        BodyFields {
+            parameters,
+            id,
+            description,
+            encoding,
+            octets,
+        },
+    ))
+}
+
+fn body_extension(i: &[u8], depth: usize) -> PResult<'_, BodyExtension<'_>> {
+    if depth > MAX_NESTING {
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            ErrorKind::TooLarge,
+        )));
+    }
+    match i.first() {
+        Some(b'(') => paren_list1(i, |i| body_extension(i, depth + 1))
+            .map(|(r, l)| (r, BodyExtension::List(l))),
+        Some(b'0'..=b'9') => number(i).map(|(r, n)| (r, BodyExtension::Number(n))),
+        _ => nstring(i).map(|(r, s)| (r, BodyExtension::NString(s))),
+    }
+}
+
+/// `[SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc *(SP body-extension)]]]`.
+fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTail<'_>>> {
+    if i.first() != Some(&b' ') {
+        return Ok((i, None));
+    }
+    let (r, disposition) = sp_then(i, |i| {
+        if i.first() != Some(&b'(') {
+            return nil(i).map(|(r, ())| (r, None));
+        }
+        let (r, _) = tag(&b"("[..]).parse(i)?;
+        let (r, t) = string(r)?;
+        let (r, p) = sp_then(r, body_params)?;
+        let (r, _) = tag(&b")"[..]).parse(r)?;
+        Ok((r, Some((t, p))))
+    })?;
+    if r.first() != Some(&b' ') {
+        return Ok((
+            r,
+            Some(DispositionTail {
+                disposition,
+                language: None,
+            }),
+        ));
+    }
+    let (r, language) = sp_then(r, |i| {
+        if i.first() == Some(&b'(') {
+            paren_list1(i, string).map(|(r, l)| (r, Language::List(l)))
+        } else {
+            nstring(i).map(|(r, s)| (r, Language::Single(s)))
+        }
+    })?;
+    if r.first() != Some(&b' ') {
+        return Ok((
+            r,
+            Some(DispositionTail {
+                disposition,
+                language: Some(LanguageTail {
+                    language,
+                    location: None,
+                }),
+            }),
+        ));
+    }
+    let (mut r, location) = sp_then(r, nstring)?;
+    let mut ext = Vec::new();
+    while r.first() == Some(&b' ') {
+        let (r2, e) = sp_then(r, |i| body_extension(i, depth + 1))?;
+        ext.push(e);
+        r = r2;
+    }
+    Ok((
+        r,
+        Some(DispositionTail {
+            disposition,
+            language: Some(LanguageTail {
+                language,
+                location: Some((location, ext)),
+            }),
+        }),
+    ))
+}
+
+/// `body = "(" (body-type-1part / body-type-mpart) ")"`.
+pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
+    if depth > MAX_NESTING {
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            ErrorKind::TooLarge,
+        )));
+    }
+    let (r, _) = tag(&b"("[..]).parse(i)?;
+    if r.first() == Some(&b'(') {
+        let mut r = r;
+        let mut parts = Vec::new();
+        while r.first() == Some(&b'(') {
+            let (r2, b) = body(r, depth + 1)?;
+            parts.push(b);
+            r = r2;
+        }
+        let (r, subtype) = sp_then(r, string)?;
+        let (r, extension) = if r.first() == Some(&b' ') {
+            let (r, params) = sp_then(r, body_params)?;
+            let (r, tail) = disposition_tail(r, depth)?;
+            (r, Some((params, tail)))
+        } else {
+            (r, None)
+        };
+        let (r, _) = tag(&b")"[..]).parse(r)?;
+        return Ok((
+            r,
+            BodyStructure::Multi(MultiPart {
+                parts: Vec1::unvalidated(parts),
+                subtype,
+                extension,
+            }),
+        ));
+    }
+    let (r, media_type) = string(r)?;
+    let (r, subtype) = sp_then(r, string)?;
+    let (r, fields) = sp_then(r, body_fields)?;
+    let t = media_type.as_bytes();
+    let (r, specific) = if t.eq_ignore_ascii_case(b"TEXT") {
+        let (r, lines) = sp_then(r, number)?;
+        (r, SpecificFields::Text { lines })
+    } else if t.eq_ignore_ascii_case(b"MESSAGE")
+        && subtype.as_bytes().eq_ignore_ascii_case(b"RFC822")
+    {
+        let (r, envelope) = sp_then(r, envelope)?;
+        let (r, b) = sp_then(r, |i| body(i, depth + 1))?;
+        let (r, lines) = sp_then(r, number)?;
+        (
+            r,
+            SpecificFields::Message {
+                envelope: Box::new(envelope),
+                body: Box::new(b),
+                lines,
+            },
+        )
+    } else {
+        (r, SpecificFields::Basic)
+    };
+    let (r, extension) = if r.first() == Some(&b' ') {
+        let (r, md5) = sp_then(r, nstring)?;
+        let (r, tail) = disposition_tail(r, depth)?;
+        (r, Some((md5, tail)))
+    } else {
+        (r, None)
+    };
+    let (r, _) = tag(&b")"[..]).parse(r)?;
+    Ok((
+        r,
+        BodyStructure::Single(SinglePart {
+            media_type,
+            subtype,
+            fields,
+            specific,
+            extension,
+        }),
+    ))
+}
