@@ -8,6 +8,7 @@
 
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;
+pub mod smtp_client;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
