@@ -8,6 +8,7 @@
 
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;
+pub mod postfix;
 pub mod smtp_client;
 
 use std::net::SocketAddr;
