@@ -1,19 +1,356 @@
 //! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server flow.
 //!
-//! Being built (issue 9): until it lands, a connection is greeted and told the service is not
-//! available yet.
+//! - [`serve`] runs one connection: greeting with CAPABILITY, STARTTLS (plaintext pipelined after
+//!   it is discarded by the flow), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS
+//!   except from loopback when the configuration allows it; a failed login waits
+//!   `limits.auth_failure_delay_secs`. Auto-logout after 30 idle minutes (RFC 3501 §5.4).
+//! - Mailboxes: INBOX is the Maildir root, `A/B` the Maildir++ folder `.A.B` ([`names`]).
+//! - Storage calls block: commands run under `block_in_place`.
+//! - IDLE (RFC 2177) polls the mailbox every [`IDLE_POLL`] and reports EXISTS, EXPUNGE and FETCH
+//!   FLAGS, so changes by other sessions, other processes and delivery show within a second.
+//! - A session only ever opens Maildirs under its own user's root (`directory.maildir_path`), and
+//!   names are validated before they reach the file system, so no user reaches another's mail.
+
+mod fetch;
+mod mailboxes;
+mod mime;
+mod names;
+mod search;
+mod selected;
+mod session;
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use mailwright_imap_proto::Tag;
+use mailwright_imap_proto::server::{ServerEvent, ServerFlow, ServerOptions};
+use mailwright_imap_proto::types::command::{AuthData, CommandBody};
+use mailwright_imap_proto::types::response::{Code, Continue, Response, StatusKind};
+use mailwright_maildir::Maildir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{info, warn};
 
+use crate::directory::Address;
 use crate::net::{Conn, Peer};
 use crate::server::Shared;
+use session::{Action, Session, User, status};
+
+/// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
+pub const AUTOLOGOUT: Duration = Duration::from_mins(30);
+
+/// How often an idling session looks for changes.
+pub const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// An APPEND in progress.
+struct Append {
+    mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
+    flags: Option<Vec<mailwright_imap_proto::types::flag::Flag<'static>>>,
+    date: Option<mailwright_imap_proto::types::datetime::DateTime>,
+    data: Vec<u8>,
+}
 
 /// Serves one IMAP connection.
-pub(crate) async fn serve(mut conn: Conn, _peer: Peer, _shared: &Arc<Shared>) -> io::Result<()> {
-    conn.write_all(b"* BYE [UNAVAILABLE] IMAP is not available on this server yet\r\n")
-        .await?;
-    conn.shutdown().await
+pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
+    let mut options = ServerOptions::default();
+    // APPEND literals up to the message size limit (RFC 7889 APPENDLIMIT advertises it).
+    options.framer.max_append_literal =
+        u32::try_from(session::append_limit(shared)).unwrap_or(u32::MAX);
+    let mut flow = ServerFlow::new(options);
+    let mut s = Session {
+        shared: shared.clone(),
+        login_allowed: login_allowed(&conn, peer, shared),
+        tls: conn.is_tls(),
+        starttls_offered: matches!(conn, Conn::Tcp(_)),
+        user: None,
+        selected: None,
+        condstore: false,
+    };
+    flow.enqueue(&status(
+        None,
+        StatusKind::Ok,
+        Some(Code::Capability(s.capabilities())),
+        &format!("{} Mailwright IMAP ready", shared.config.hostname),
+    ));
+    let mut shutdown = shared.shutdown.clone();
+    let mut idle_tag: Option<Tag<'static>> = None;
+    let mut sasl_tag: Option<Tag<'static>> = None;
+    let mut append: Option<Append> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        while let Some(event) = flow.poll_event() {
+            let mut out = Vec::new();
+            match event {
+                ServerEvent::Command(cmd) => {
+                    let tag = cmd.tag.clone();
+                    match cmd.body {
+                        CommandBody::Login { username, password } => {
+                            let r = if s.login_allowed {
+                                login(&s, username.as_bytes(), password.as_bytes()).await
+                            } else {
+                                Err(LoginError::NotAllowed)
+                            };
+                            finish_login(&mut s, tag, r, &mut out).await;
+                        }
+                        CommandBody::Authenticate {
+                            mechanism,
+                            initial_response,
+                        } => {
+                            if !mechanism.as_str().eq_ignore_ascii_case("PLAIN") {
+                                out.push(status(
+                                    Some(tag),
+                                    StatusKind::No,
+                                    None,
+                                    "Unsupported authentication mechanism",
+                                ));
+                            } else if !s.login_allowed {
+                                finish_login(&mut s, tag, Err(LoginError::NotAllowed), &mut out)
+                                    .await;
+                            } else if let Some(ir) = initial_response {
+                                let r = sasl_plain(&s, &ir).await;
+                                finish_login(&mut s, tag, r, &mut out).await;
+                            } else {
+                                sasl_tag = Some(tag);
+                                out.push(Response::Continue(Continue::base64(b"")));
+                            }
+                        }
+                        body => {
+                            let action =
+                                tokio::task::block_in_place(|| s.handle(&tag, body, &mut out));
+                            if action == Action::Idle {
+                                idle_tag = Some(tag);
+                            }
+                        }
+                    }
+                }
+                ServerEvent::AuthenticateData { tag, data } => {
+                    if sasl_tag.take().is_some() {
+                        let r = sasl_plain(&s, &data).await;
+                        finish_login(&mut s, tag, r, &mut out).await;
+                    }
+                }
+                ServerEvent::AuthenticateAborted { .. } => sasl_tag = None,
+                ServerEvent::IdleDone { tag } => {
+                    idle_tag = None;
+                    tokio::task::block_in_place(|| s.refresh(true, &mut out));
+                    out.push(status(Some(tag), StatusKind::Ok, None, "IDLE terminated"));
+                }
+                ServerEvent::AppendStart {
+                    mailbox,
+                    flags,
+                    date,
+                    length,
+                    ..
+                } => {
+                    append = Some(Append {
+                        mailbox,
+                        flags,
+                        date,
+                        data: Vec::with_capacity((length as usize).min(1 << 20)),
+                    });
+                }
+                ServerEvent::AppendChunk { data, .. } => {
+                    if let Some(a) = &mut append {
+                        a.data.extend_from_slice(&data);
+                    }
+                }
+                ServerEvent::AppendEnd { tag } => {
+                    let a = append.take();
+                    let r = match a {
+                        Some(a) => tokio::task::block_in_place(|| {
+                            let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &a.data);
+                            s.refresh(true, &mut out);
+                            r
+                        }),
+                        None => Err(mailboxes::No::text("APPEND lost its message")),
+                    };
+                    out.push(match r {
+                        Ok((code, t)) => status(Some(tag), StatusKind::Ok, code, &t),
+                        Err(mailboxes::No(code, t)) => status(Some(tag), StatusKind::No, code, &t),
+                    });
+                }
+                ServerEvent::AppendAborted { .. } => append = None,
+                ServerEvent::StartTls { discarded } => {
+                    if discarded > 0 {
+                        warn!(
+                            bytes = discarded,
+                            "discarded plaintext pipelined after STARTTLS"
+                        );
+                    }
+                    flush(&mut flow, &mut conn).await?;
+                    conn = conn.upgrade(shared.tls.acceptor()).await?;
+                    s.tls = true;
+                    s.login_allowed = true;
+                }
+                ServerEvent::Rejected { reason, .. } => info!(%reason, "imap command rejected"),
+                other => warn!(?other, "unexpected imap event"),
+            }
+            for r in &out {
+                flow.enqueue(r);
+            }
+        }
+        flush(&mut flow, &mut conn).await?;
+        if flow.is_closed() {
+            break;
+        }
+        let read = if idle_tag.is_some() {
+            // IDLE: poll for changes while waiting for DONE.
+            let deadline = tokio::time::Instant::now() + AUTOLOGOUT;
+            loop {
+                tokio::select! {
+                    r = conn.read(&mut buf) => break Some(r),
+                    () = tokio::time::sleep(IDLE_POLL) => {
+                        if tokio::time::Instant::now() > deadline {
+                            break None;
+                        }
+                        let mut out = Vec::new();
+                        tokio::task::block_in_place(|| s.refresh(true, &mut out));
+                        for r in &out {
+                            flow.enqueue(r);
+                        }
+                        flush(&mut flow, &mut conn).await?;
+                    }
+                    () = crate::server::shutdown_signalled(&mut shutdown) => {
+                        conn.write_all(b"* BYE Server shutting down\r\n").await?;
+                        break None;
+                    }
+                }
+            }
+        } else {
+            tokio::select! {
+                r = tokio::time::timeout(AUTOLOGOUT, conn.read(&mut buf)) => r.ok(),
+                () = crate::server::shutdown_signalled(&mut shutdown) => {
+                    conn.write_all(b"* BYE Server shutting down\r\n").await?;
+                    None
+                }
+            }
+        };
+        let n = match read {
+            Some(r) => r?,
+            None => {
+                let _ = conn
+                    .write_all(b"* BYE Autologout; idle for too long\r\n")
+                    .await;
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        flow.handle_input(&buf[..n]);
+    }
+    let _ = conn.shutdown().await;
+    Ok(())
+}
+
+/// Plaintext logins are allowed over TLS, or from loopback when the configuration says so.
+fn login_allowed(conn: &Conn, peer: Peer, shared: &Shared) -> bool {
+    conn.is_tls() || (peer.is_local() && shared.config.auth.plaintext_on_loopback)
+}
+
+async fn flush(flow: &mut ServerFlow, conn: &mut Conn) -> io::Result<()> {
+    while let Some(bytes) = flow.poll_transmit() {
+        conn.write_all(&bytes).await?;
+    }
+    conn.flush().await
+}
+
+#[derive(Debug)]
+enum LoginError {
+    NotAllowed,
+    BadCredentials,
+    Failed(String),
+}
+
+/// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`; an authzid other than the user is
+/// refused.
+async fn sasl_plain(s: &Session, data: &AuthData<'_>) -> Result<User, LoginError> {
+    let Ok(bytes) = data.decode() else {
+        return Err(LoginError::BadCredentials);
+    };
+    let mut parts = bytes.split(|b| *b == 0);
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(LoginError::BadCredentials);
+    };
+    if !authz.is_empty() && authz != authc {
+        return Err(LoginError::BadCredentials);
+    }
+    login(s, authc, pass).await
+}
+
+async fn login(s: &Session, user: &[u8], password: &[u8]) -> Result<User, LoginError> {
+    let (Ok(user), Ok(password)) = (std::str::from_utf8(user), std::str::from_utf8(password))
+    else {
+        return Err(LoginError::BadCredentials);
+    };
+    let Ok(address) = user.parse::<Address>() else {
+        return Err(LoginError::BadCredentials);
+    };
+    let password = password.to_owned();
+    let shared = s.shared.clone();
+    tokio::task::spawn_blocking(move || {
+        match shared
+            .directory
+            .passwd()
+            .verify(&address.to_string(), &password)
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(LoginError::BadCredentials),
+            Err(e) => return Err(LoginError::Failed(e.to_string())),
+        }
+        let path = shared.directory.maildir_path(&address);
+        let root = Maildir::open(&path)
+            .or_else(|_| crate::mailbox::create_user_maildir(&path))
+            .map_err(|e| LoginError::Failed(e.to_string()))?;
+        Ok(User { address, root })
+    })
+    .await
+    .unwrap_or_else(|e| Err(LoginError::Failed(e.to_string())))
+}
+
+async fn finish_login(
+    s: &mut Session,
+    tag: Tag<'static>,
+    result: Result<User, LoginError>,
+    out: &mut Vec<Response<'static>>,
+) {
+    match result {
+        Ok(user) => {
+            info!(user = %user.address, "imap login");
+            s.user = Some(user);
+            out.push(status(
+                Some(tag),
+                StatusKind::Ok,
+                Some(Code::Capability(s.capabilities())),
+                "Logged in",
+            ));
+        }
+        Err(LoginError::NotAllowed) => out.push(status(
+            Some(tag),
+            StatusKind::No,
+            Some(mailboxes::code("PRIVACYREQUIRED")),
+            "Plaintext login is not allowed without TLS",
+        )),
+        Err(LoginError::BadCredentials) => {
+            tokio::time::sleep(s.shared.config.limits.auth_failure_delay()).await;
+            info!("imap login refused");
+            out.push(status(
+                Some(tag),
+                StatusKind::No,
+                Some(mailboxes::code("AUTHENTICATIONFAILED")),
+                "Authentication failed",
+            ));
+        }
+        Err(LoginError::Failed(e)) => {
+            warn!("imap login failed: {e}");
+            out.push(status(
+                Some(tag),
+                StatusKind::No,
+                Some(mailboxes::code("UNAVAILABLE")),
+                "Temporary failure, try again later",
+            ));
+        }
+    }
 }

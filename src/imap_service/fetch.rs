@@ -1,0 +1,254 @@
+//! FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2).
+//!
+//! Messages are stored with LF line ends; FETCH presents the CRLF text (RFC 3501 §2.3.4: sizes
+//! are of the message as IMAP presents it), so RFC822.SIZE is the `W=` size of the file name.
+
+use std::io::Read;
+use std::num::NonZeroU32;
+use std::time::UNIX_EPOCH;
+
+use mailwright_imap_proto::types::command::FetchAttribute;
+use mailwright_imap_proto::types::datetime::DateTime;
+use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
+use mailwright_imap_proto::{IString, IntoStatic, Literal, LiteralMode, NString, Vec1};
+use mailwright_maildir::{Entry, Flag as MdFlag, FlagUpdate, Flags, Maildir};
+
+use super::mime;
+use super::selected::{Selected, nz};
+
+/// A message read from disk, as IMAP presents it.
+pub(crate) struct Loaded {
+    /// The CRLF text.
+    pub(crate) text: Vec<u8>,
+    /// The file's mtime in seconds: the INTERNALDATE.
+    pub(crate) internal: i64,
+}
+
+/// Reads a message (following a concurrent rename); `None` if it is gone.
+pub(crate) fn load(maildir: &Maildir, entry: &Entry) -> Option<Loaded> {
+    let (mut file, _) = maildir.open_message(entry).ok()?;
+    let internal = internal_secs(&file);
+    let mut raw = Vec::new();
+    file.read_to_end(&mut raw).ok()?;
+    Some(Loaded {
+        text: mime::to_crlf(&raw),
+        internal,
+    })
+}
+
+fn internal_secs(file: &std::fs::File) -> i64 {
+    file.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// The INTERNALDATE and size of a message without reading it (when the name has `W=`).
+fn meta(maildir: &Maildir, entry: &Entry) -> Option<(i64, Option<u64>)> {
+    let (file, _) = maildir.open_message(entry).ok()?;
+    Some((internal_secs(&file), entry.vsize()))
+}
+
+fn literal(data: Vec<u8>) -> NString<'static> {
+    NString(Some(IString::Literal(
+        Literal::new(data, LiteralMode::Sync).unwrap_or_else(|_| {
+            Literal::new(Vec::new(), LiteralMode::Sync).expect("empty literal")
+        }),
+    )))
+}
+
+/// Whether an attribute needs the message text.
+fn needs_text(a: &FetchAttribute<'_>) -> bool {
+    !matches!(
+        a,
+        FetchAttribute::Flags
+            | FetchAttribute::Uid
+            | FetchAttribute::InternalDate
+            | FetchAttribute::Rfc822Size
+            | FetchAttribute::ModSeq
+    )
+}
+
+/// Whether an attribute sets `\Seen` (RFC 3501 §6.4.5: BODY[...] without PEEK, RFC822,
+/// RFC822.TEXT).
+fn sets_seen(a: &FetchAttribute<'_>) -> bool {
+    matches!(
+        a,
+        FetchAttribute::Rfc822
+            | FetchAttribute::Rfc822Text
+            | FetchAttribute::BodySection { peek: false, .. }
+    )
+}
+
+/// Answers FETCH for the messages at `idx`; returns how many were gone from disk.
+pub(crate) fn fetch(
+    sel: &mut Selected,
+    idx: &[usize],
+    attrs: &[FetchAttribute<'_>],
+    uid_cmd: bool,
+    out: &mut Vec<Response<'static>>,
+) -> usize {
+    let mut attrs: Vec<FetchAttribute<'_>> = attrs.to_vec();
+    if uid_cmd && !attrs.contains(&FetchAttribute::Uid) {
+        // RFC 3501 §6.4.8: UID FETCH always returns the UID.
+        attrs.insert(0, FetchAttribute::Uid);
+    }
+    let text_needed = attrs.iter().any(needs_text);
+    let seen_wanted = !sel.read_only && attrs.iter().any(sets_seen);
+    let mut gone = 0;
+    for &i in idx {
+        let entry = sel.msgs[i].entry.clone();
+        let (loaded, internal, vsize) = if text_needed {
+            match load(&sel.maildir, &entry) {
+                Some(l) => {
+                    let size = l.text.len() as u64;
+                    let internal = l.internal;
+                    (Some(l), internal, Some(size))
+                }
+                None => {
+                    gone += 1;
+                    continue;
+                }
+            }
+        } else if attrs
+            .iter()
+            .any(|a| matches!(a, FetchAttribute::InternalDate | FetchAttribute::Rfc822Size))
+        {
+            match meta(&sel.maildir, &entry) {
+                Some((t, Some(v))) => (None, t, Some(v)),
+                Some((t, None)) => match load(&sel.maildir, &entry) {
+                    Some(l) => (None, t, Some(l.text.len() as u64)),
+                    None => {
+                        gone += 1;
+                        continue;
+                    }
+                },
+                None => {
+                    gone += 1;
+                    continue;
+                }
+            }
+        } else {
+            (None, 0, None)
+        };
+        let mut flags_changed = false;
+        if seen_wanted && !entry.flags().contains(MdFlag::Seen) {
+            let update = FlagUpdate::Add(Flags::empty().with(MdFlag::Seen));
+            if let Ok(e) = sel.maildir.set_flags(&entry, update) {
+                sel.msgs[i].entry = e;
+                flags_changed = true;
+            }
+        }
+        let structure = loaded.as_ref().and_then(|l| {
+            attrs
+                .iter()
+                .any(|a| {
+                    matches!(
+                        a,
+                        FetchAttribute::Body
+                            | FetchAttribute::BodyStructure
+                            | FetchAttribute::BodySection { .. }
+                    )
+                })
+                .then(|| mime::parse(&l.text))
+        });
+        let mut items: Vec<FetchItem<'static>> = Vec::with_capacity(attrs.len() + 1);
+        for a in &attrs {
+            let item = match a {
+                FetchAttribute::Flags => FetchItem::Flags(sel.flags_of(i)),
+                FetchAttribute::Uid => FetchItem::Uid(nz(sel.msgs[i].uid as usize)),
+                FetchAttribute::ModSeq => FetchItem::ModSeq(sel.msgs[i].modseq),
+                FetchAttribute::InternalDate => {
+                    FetchItem::InternalDate(DateTime::from_unix_timestamp(internal).unwrap_or_else(
+                        |_| DateTime::from_unix_timestamp(0).expect("epoch is a date"),
+                    ))
+                }
+                FetchAttribute::Rfc822Size => {
+                    FetchItem::Rfc822Size(u32::try_from(vsize.unwrap_or(0)).unwrap_or(u32::MAX))
+                }
+                FetchAttribute::Envelope => {
+                    let Some(l) = &loaded else { continue };
+                    let root = mime::parse(&l.text);
+                    FetchItem::Envelope(Box::new(mime::envelope(&l.text[root.header])))
+                }
+                FetchAttribute::Rfc822 => {
+                    let Some(l) = &loaded else { continue };
+                    FetchItem::Rfc822(literal(l.text.clone()))
+                }
+                FetchAttribute::Rfc822Header | FetchAttribute::Rfc822Text => {
+                    let Some(l) = &loaded else { continue };
+                    let root = mime::parse(&l.text);
+                    if matches!(a, FetchAttribute::Rfc822Header) {
+                        FetchItem::Rfc822Header(literal(l.text[root.header].to_vec()))
+                    } else {
+                        FetchItem::Rfc822Text(literal(l.text[root.body].to_vec()))
+                    }
+                }
+                FetchAttribute::Body | FetchAttribute::BodyStructure => {
+                    let (Some(l), Some(root)) = (&loaded, &structure) else {
+                        continue;
+                    };
+                    let extended = matches!(a, FetchAttribute::BodyStructure);
+                    let s = Box::new(mime::structure(&l.text, root, extended));
+                    if extended {
+                        FetchItem::BodyStructure(s)
+                    } else {
+                        FetchItem::Body(s)
+                    }
+                }
+                FetchAttribute::BodySection {
+                    section, partial, ..
+                } => {
+                    let (Some(l), Some(root)) = (&loaded, &structure) else {
+                        continue;
+                    };
+                    let data = mime::section(&l.text, root, section).unwrap_or_default();
+                    let (origin, data) = match partial {
+                        Some((start, len)) => (Some(*start), cut(&data, *start, *len)),
+                        None => (None, data),
+                    };
+                    FetchItem::BodySection {
+                        section: section.clone().into_static(),
+                        origin,
+                        data: literal(data),
+                    }
+                }
+                _ => continue,
+            };
+            items.push(item);
+        }
+        if flags_changed && !attrs.contains(&FetchAttribute::Flags) {
+            // RFC 3501 §6.4.5: the \Seen change is reported with the FETCH.
+            items.push(FetchItem::Flags(sel.flags_of(i)));
+        }
+        if let Ok(items) = Vec1::try_from(items) {
+            out.push(Response::Data(Data::Fetch {
+                seq: nz(i + 1),
+                items,
+            }));
+        }
+    }
+    gone
+}
+
+fn cut(data: &[u8], start: u32, len: NonZeroU32) -> Vec<u8> {
+    let start = start as usize;
+    if start >= data.len() {
+        return Vec::new();
+    }
+    let end = start.saturating_add(len.get() as usize).min(data.len());
+    data[start..end].to_vec()
+}
+
+/// The flags items of a FETCH response for STORE.
+pub(crate) fn flags_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
+    let mut items: Vec<FetchItem<'static>> = vec![FetchItem::Flags(sel.flags_of(i))];
+    if with_uid {
+        items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
+    }
+    Response::Data(Data::Fetch {
+        seq: nz(i + 1),
+        items: Vec1::try_from(items).expect("non-empty"),
+    })
+}

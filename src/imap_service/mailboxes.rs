@@ -1,0 +1,371 @@
+//! Mailbox commands of the authenticated state: LIST, LSUB, CREATE, DELETE, RENAME,
+//! SUBSCRIBE, UNSUBSCRIBE, STATUS (RFC 3501 §6.3) with LIST-EXTENDED selection and return
+//! options (RFC 5258), SPECIAL-USE (RFC 6154), CHILDREN (RFC 3348) and LIST-STATUS (RFC 5819).
+
+use std::collections::BTreeMap;
+
+use mailwright_imap_proto::types::command::{ListReturnOption, ListSelectOption, StatusItem};
+use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
+use mailwright_imap_proto::types::response::{Code, Data, ListData, Response};
+use mailwright_imap_proto::{AString, Atom};
+use mailwright_maildir::{Error as MdError, Maildir, Subdir};
+
+use super::names::{self, DELIMITER, Target};
+
+/// A refused command: the code and text of its tagged NO.
+#[derive(Debug)]
+pub(crate) struct No(pub(crate) Option<Code<'static>>, pub(crate) String);
+
+impl No {
+    pub(crate) fn text(t: impl Into<String>) -> Self {
+        No(None, t.into())
+    }
+}
+
+impl From<names::BadName> for No {
+    fn from(b: names::BadName) -> Self {
+        No(Some(code("CANNOT")), b.0.to_owned())
+    }
+}
+
+impl From<MdError> for No {
+    fn from(e: MdError) -> Self {
+        match e {
+            MdError::FolderNotFound(_) => {
+                No(Some(code("NONEXISTENT")), "No such mailbox".to_owned())
+            }
+            MdError::FolderExists(_) => No(
+                Some(code("ALREADYEXISTS")),
+                "Mailbox already exists".to_owned(),
+            ),
+            MdError::InvalidFolderName { .. } => {
+                No(Some(code("CANNOT")), "Invalid mailbox name".to_owned())
+            }
+            MdError::QuotaExceeded { .. } => {
+                No(Some(code("OVERQUOTA")), "Quota exceeded".to_owned())
+            }
+            other => {
+                tracing::warn!("imap storage error: {other}");
+                No(Some(code("SERVERBUG")), "Internal storage error".to_owned())
+            }
+        }
+    }
+}
+
+/// A response code by name (RFC 5530 codes have no variant of their own).
+pub(crate) fn code(name: &str) -> Code<'static> {
+    Code::Other(
+        Atom::try_from(name.to_owned()).expect("code is an atom"),
+        None,
+    )
+}
+
+/// Opens the Maildir a target names.
+pub(crate) fn open(root: &Maildir, target: &Target) -> Result<Maildir, No> {
+    match target {
+        Target::Inbox => Ok(root.inbox()),
+        Target::Folder(f) => Ok(root.folder(f)?),
+    }
+}
+
+/// Every mailbox: IMAP name -> (exists as a folder, special-use).
+fn all_mailboxes(root: &Maildir) -> Result<BTreeMap<String, bool>, No> {
+    let mut out = BTreeMap::new();
+    out.insert("INBOX".to_owned(), true);
+    for f in root.list_folders()? {
+        let name = names::folder_to_imap(&f);
+        // Implicit parents (`A` of `A/B`) are listed as \Noselect.
+        let mut prefix = String::new();
+        let parts: Vec<&str> = name.split('/').collect();
+        for p in &parts[..parts.len() - 1] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(p);
+            out.entry(prefix.clone()).or_insert(false);
+        }
+        out.insert(name, true);
+    }
+    Ok(out)
+}
+
+fn has_children(all: &BTreeMap<String, bool>, name: &str) -> bool {
+    let prefix = format!("{name}/");
+    all.range(prefix.clone()..)
+        .next()
+        .is_some_and(|(k, _)| k.starts_with(&prefix))
+}
+
+fn atom(s: &str) -> Atom<'static> {
+    Atom::try_from(s.to_owned()).expect("attribute is an atom")
+}
+
+fn list_data(name: &str, attributes: Vec<Atom<'static>>) -> Option<ListData<'static>> {
+    Some(ListData {
+        attributes,
+        delimiter: Some(DELIMITER),
+        mailbox: Mailbox(AString::from_bytes(name.as_bytes().to_vec()).ok()?),
+        extended: None,
+    })
+}
+
+/// LIST options that change what is listed and how.
+#[derive(Debug, Default)]
+pub(crate) struct ListOptions {
+    pub(crate) subscribed_only: bool,
+    pub(crate) special_use_only: bool,
+    pub(crate) return_subscribed: bool,
+    pub(crate) return_status: Option<Vec<StatusItem>>,
+}
+
+impl ListOptions {
+    pub(crate) fn from_command(
+        selection: Option<&[ListSelectOption<'_>]>,
+        returns: Option<&[ListReturnOption<'_>]>,
+    ) -> Self {
+        let mut o = ListOptions::default();
+        for s in selection.unwrap_or_default() {
+            match s {
+                ListSelectOption::Subscribed => {
+                    o.subscribed_only = true;
+                    o.return_subscribed = true;
+                }
+                ListSelectOption::SpecialUse => o.special_use_only = true,
+                _ => {}
+            }
+        }
+        for r in returns.unwrap_or_default() {
+            match r {
+                ListReturnOption::Subscribed => o.return_subscribed = true,
+                ListReturnOption::Status(items) => o.return_status = Some(items.to_vec()),
+                _ => {}
+            }
+        }
+        o
+    }
+}
+
+/// LIST (and LSUB with `lsub`).
+pub(crate) fn list(
+    root: &Maildir,
+    reference: &Mailbox<'_>,
+    patterns: &[ListMailbox<'_>],
+    options: &ListOptions,
+    lsub: bool,
+    out: &mut Vec<Response<'static>>,
+) -> Result<(), No> {
+    // RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root name.
+    if patterns.len() == 1 && patterns[0].as_bytes().is_empty() {
+        if let Some(d) = list_data("", vec![atom("Noselect")]) {
+            out.push(Response::Data(if lsub {
+                Data::Lsub(d)
+            } else {
+                Data::List(d)
+            }));
+        }
+        return Ok(());
+    }
+    let all = all_mailboxes(root)?;
+    let subscribed: Vec<String> = root
+        .subscriptions()?
+        .iter()
+        .map(|s| names::folder_to_imap(s))
+        .collect();
+    let is_subscribed = |n: &str| subscribed.iter().any(|s| s == n);
+    let mut candidates: BTreeMap<String, bool> = if lsub || options.subscribed_only {
+        subscribed
+            .iter()
+            .map(|s| (s.clone(), all.get(s).copied().unwrap_or(false)))
+            .collect()
+    } else {
+        all.clone()
+    };
+    if !lsub && !options.subscribed_only {
+        candidates.retain(|_, _| true);
+    }
+    let full_patterns: Vec<Vec<u8>> = patterns
+        .iter()
+        .map(|p| [reference.as_bytes(), p.as_bytes()].concat())
+        .collect();
+    let mut names_out: Vec<(&String, bool)> = candidates
+        .iter()
+        .filter(|(n, _)| {
+            full_patterns
+                .iter()
+                .any(|p| names::matches(p, n.as_bytes()))
+        })
+        .map(|(n, e)| (n, *e))
+        .collect();
+    // INBOX first, then by name.
+    names_out.sort_by_key(|(n, _)| (n.as_str() != "INBOX", (*n).clone()));
+    for (name, exists) in names_out {
+        let mut attrs = Vec::new();
+        let top = !name.contains('/');
+        let special = if top { names::special_use(name) } else { None };
+        if options.special_use_only && special.is_none() {
+            continue;
+        }
+        if lsub {
+            if !exists {
+                attrs.push(atom("Noselect"));
+            }
+        } else {
+            if !exists {
+                attrs.push(atom(if options.subscribed_only {
+                    "NonExistent"
+                } else {
+                    "Noselect"
+                }));
+            }
+            attrs.push(atom(if has_children(&all, name) {
+                "HasChildren"
+            } else {
+                "HasNoChildren"
+            }));
+            if let Some(s) = special {
+                attrs.push(atom(s));
+            }
+            if options.return_subscribed && is_subscribed(name) {
+                attrs.push(atom("Subscribed"));
+            }
+        }
+        let Some(d) = list_data(name, attrs) else {
+            continue;
+        };
+        out.push(Response::Data(if lsub {
+            Data::Lsub(d)
+        } else {
+            Data::List(d)
+        }));
+        if let (Some(items), true) = (&options.return_status, exists)
+            && let Ok(target) = names::resolve_str(name)
+            && let Ok(r) = status(root, &target, name, items)
+        {
+            out.push(r);
+        }
+    }
+    Ok(())
+}
+
+/// STATUS of a mailbox.
+pub(crate) fn status(
+    root: &Maildir,
+    target: &Target,
+    wire_name: &str,
+    items: &[StatusItem],
+) -> Result<Response<'static>, No> {
+    let md = open(root, target)?;
+    let state = md.sync()?;
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        let v: u64 = match item {
+            StatusItem::Messages => state.messages.len() as u64,
+            StatusItem::Recent => state
+                .messages
+                .iter()
+                .filter(|m| m.entry.subdir() == Subdir::New)
+                .count() as u64,
+            StatusItem::UidNext => u64::from(state.uid_next),
+            StatusItem::UidValidity => u64::from(state.uid_validity),
+            StatusItem::Unseen => state
+                .messages
+                .iter()
+                .filter(|m| !m.entry.flags().contains(mailwright_maildir::Flag::Seen))
+                .count() as u64,
+            StatusItem::HighestModSeq => state.highest_modseq,
+            StatusItem::Deleted => state
+                .messages
+                .iter()
+                .filter(|m| m.entry.flags().contains(mailwright_maildir::Flag::Trashed))
+                .count() as u64,
+            StatusItem::Size => state
+                .messages
+                .iter()
+                .map(|m| m.entry.vsize().or(m.entry.size()).unwrap_or(0))
+                .sum(),
+            _ => continue,
+        };
+        values.push((*item, v));
+    }
+    let mailbox = Mailbox(
+        AString::from_bytes(wire_name.as_bytes().to_vec()).map_err(|_| No::text("bad name"))?,
+    );
+    Ok(Response::Data(Data::Status {
+        mailbox,
+        items: values,
+    }))
+}
+
+/// CREATE, with any missing parents (RFC 3501 §6.3.3).
+pub(crate) fn create(root: &Maildir, target: &Target) -> Result<(), No> {
+    let Target::Folder(folder) = target else {
+        return Err(No(
+            Some(code("ALREADYEXISTS")),
+            "INBOX always exists".to_owned(),
+        ));
+    };
+    let parts: Vec<&str> = folder.split('.').collect();
+    for n in 1..parts.len() {
+        let parent = parts[..n].join(".");
+        if parent.eq_ignore_ascii_case("INBOX") {
+            continue;
+        }
+        match root.create_folder(&parent) {
+            Ok(_) | Err(MdError::FolderExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    root.create_folder(folder)?;
+    Ok(())
+}
+
+/// DELETE (RFC 3501 §6.3.4).
+pub(crate) fn delete(root: &Maildir, target: &Target) -> Result<(), No> {
+    let Target::Folder(folder) = target else {
+        return Err(No(
+            Some(code("CANNOT")),
+            "INBOX cannot be deleted".to_owned(),
+        ));
+    };
+    root.delete_folder(folder)?;
+    Ok(())
+}
+
+/// RENAME (RFC 3501 §6.3.5): renaming INBOX moves its messages to the new mailbox and leaves INBOX
+/// empty.
+pub(crate) fn rename(root: &Maildir, from: &Target, to: &Target) -> Result<(), No> {
+    let Target::Folder(to) = to else {
+        return Err(No(
+            Some(code("ALREADYEXISTS")),
+            "INBOX already exists".to_owned(),
+        ));
+    };
+    match from {
+        Target::Inbox => {
+            let dest = root.create_folder(to)?;
+            let inbox = root.inbox();
+            let state = inbox.sync()?;
+            let uids: Vec<u32> = state.messages.iter().map(|m| m.uid).collect();
+            inbox.move_uids(&state, &uids, &dest)?;
+            Ok(())
+        }
+        Target::Folder(from) => {
+            root.rename_folder(from, to)?;
+            Ok(())
+        }
+    }
+}
+
+/// SUBSCRIBE / UNSUBSCRIBE.
+pub(crate) fn subscribe(root: &Maildir, target: &Target, on: bool) -> Result<(), No> {
+    let name = match target {
+        Target::Inbox => "INBOX".to_owned(),
+        Target::Folder(f) => f.clone(),
+    };
+    if on {
+        root.subscribe(&name)?;
+    } else {
+        root.unsubscribe(&name)?;
+    }
+    Ok(())
+}

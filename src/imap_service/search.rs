@@ -1,0 +1,294 @@
+//! SEARCH and UID SEARCH (RFC 3501 §6.4.4) with ESEARCH results (RFC 4731).
+//!
+//! Header keys match a case-insensitive substring of the unfolded field, raw or with RFC 2047
+//! words decoded; BODY and TEXT match the decoded text of the message's text parts (and, for
+//! TEXT, its header). Dates ignore time and zone, as §6.4.4 asks: INTERNALDATE is the file's
+//! mtime (UTC day), the sent date the Date: field's own calendar day.
+
+use std::cell::OnceCell;
+
+use mail_parser::{HeaderValue, MessageParser, PartType};
+use mailwright_imap_proto::types::command::{SearchKey, SearchReturnOption};
+use mailwright_imap_proto::types::datetime::{Date, DateTime};
+use mailwright_imap_proto::types::response::{Data, ESearchItem, Response};
+use mailwright_imap_proto::{IString, Tag};
+use mailwright_maildir::Flag as MdFlag;
+
+use super::fetch::{Loaded, load};
+use super::mime;
+use super::selected::{Selected, nz, uid_set};
+
+struct Ctx<'a> {
+    sel: &'a Selected,
+    i: usize,
+    now: i64,
+    loaded: OnceCell<Option<Loaded>>,
+}
+
+impl Ctx<'_> {
+    fn text(&self) -> Option<&Loaded> {
+        self.loaded
+            .get_or_init(|| load(&self.sel.maildir, &self.sel.msgs[self.i].entry))
+            .as_ref()
+    }
+    fn header(&self) -> &[u8] {
+        match self.text() {
+            Some(l) => {
+                let (h, _) = split(&l.text);
+                h
+            }
+            None => &[],
+        }
+    }
+}
+
+fn split(text: &[u8]) -> (&[u8], &[u8]) {
+    let root = mime::parse(text);
+    (&text[root.header], &text[root.body])
+}
+
+fn day_of(d: Date) -> i64 {
+    DateTime::new(d, 0, 0, 0, 0).map_or(0, |t| t.unix_timestamp().div_euclid(86_400))
+}
+
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    needle.is_empty() || hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn header_matches(header: &[u8], field: &str, needle: &str) -> bool {
+    let parsed = MessageParser::new().parse_headers(header);
+    for f in mime::fields(header) {
+        let Some(colon) = f.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let name = String::from_utf8_lossy(&f[..colon]);
+        if !name.trim().eq_ignore_ascii_case(field) {
+            continue;
+        }
+        let raw: Vec<u8> = f[colon + 1..]
+            .iter()
+            .copied()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect();
+        if contains_ci(&String::from_utf8_lossy(&raw), needle) {
+            return true;
+        }
+    }
+    // RFC 2047 decoded form.
+    let Some(m) = parsed else { return false };
+    let Some(v) = m.header(field) else {
+        return false;
+    };
+    decoded(v).iter().any(|s| contains_ci(s, needle))
+}
+
+fn decoded(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => vec![t.to_string()],
+        HeaderValue::TextList(l) => l.iter().map(ToString::to_string).collect(),
+        HeaderValue::Address(a) => {
+            let mut out = Vec::new();
+            for addr in a.iter() {
+                let mut s = String::new();
+                if let Some(n) = &addr.name {
+                    s.push_str(n);
+                    s.push(' ');
+                }
+                if let Some(x) = &addr.address {
+                    s.push('<');
+                    s.push_str(x);
+                    s.push('>');
+                }
+                out.push(s);
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn body_matches(text: &[u8], needle: &str) -> bool {
+    let Some(m) = MessageParser::new().parse(text) else {
+        return false;
+    };
+    m.parts.iter().any(|p| match &p.body {
+        PartType::Text(t) | PartType::Html(t) => contains_ci(t, needle),
+        _ => false,
+    })
+}
+
+fn sent_day(ctx: &Ctx<'_>) -> Option<i64> {
+    let m = MessageParser::new().parse_headers(ctx.header())?;
+    let d = m.date()?;
+    Some(day_of(Date::new(d.year, d.month, d.day).ok()?))
+}
+
+fn astr(a: &mailwright_imap_proto::AString<'_>) -> String {
+    String::from_utf8_lossy(a.as_bytes()).into_owned()
+}
+
+fn keyword(ctx: &Ctx<'_>, name: &str) -> bool {
+    let flags = ctx.sel.msgs[ctx.i].entry.flags();
+    if name.eq_ignore_ascii_case("$Forwarded") && flags.contains(MdFlag::Passed) {
+        return true;
+    }
+    ctx.sel
+        .keywords
+        .index_of(name)
+        .is_some_and(|k| flags.keyword_indexes().any(|x| x == k))
+}
+
+#[allow(clippy::too_many_lines)]
+fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
+    let m = &ctx.sel.msgs[ctx.i];
+    let flags = m.entry.flags();
+    let recent = ctx.sel.recent.contains(&m.uid);
+    let internal_day = || ctx.text().map_or(0, |l| l.internal.div_euclid(86_400));
+    match key {
+        SearchKey::All => true,
+        SearchKey::Answered => flags.contains(MdFlag::Replied),
+        SearchKey::Unanswered => !flags.contains(MdFlag::Replied),
+        SearchKey::Deleted => flags.contains(MdFlag::Trashed),
+        SearchKey::Undeleted => !flags.contains(MdFlag::Trashed),
+        SearchKey::Draft => flags.contains(MdFlag::Draft),
+        SearchKey::Undraft => !flags.contains(MdFlag::Draft),
+        SearchKey::Flagged => flags.contains(MdFlag::Flagged),
+        SearchKey::Unflagged => !flags.contains(MdFlag::Flagged),
+        SearchKey::Seen => flags.contains(MdFlag::Seen),
+        SearchKey::Unseen => !flags.contains(MdFlag::Seen),
+        SearchKey::Recent => recent,
+        SearchKey::Old => !recent,
+        SearchKey::New => recent && !flags.contains(MdFlag::Seen),
+        SearchKey::Keyword(k) => keyword(ctx, k.as_str()),
+        SearchKey::Unkeyword(k) => !keyword(ctx, k.as_str()),
+        SearchKey::Bcc(s) => header_matches(ctx.header(), "Bcc", &astr(s)),
+        SearchKey::Cc(s) => header_matches(ctx.header(), "Cc", &astr(s)),
+        SearchKey::From(s) => header_matches(ctx.header(), "From", &astr(s)),
+        SearchKey::To(s) => header_matches(ctx.header(), "To", &astr(s)),
+        SearchKey::Subject(s) => header_matches(ctx.header(), "Subject", &astr(s)),
+        SearchKey::Header(f, s) => header_matches(ctx.header(), &astr(f), &astr(s)),
+        SearchKey::Body(s) => ctx.text().is_some_and(|l| body_matches(&l.text, &astr(s))),
+        SearchKey::Text(s) => {
+            let needle = astr(s);
+            ctx.text().is_some_and(|l| {
+                contains_ci(&String::from_utf8_lossy(split(&l.text).0), &needle)
+                    || body_matches(&l.text, &needle)
+            })
+        }
+        SearchKey::Before(d) => internal_day() < day_of(*d),
+        SearchKey::On(d) => internal_day() == day_of(*d),
+        SearchKey::Since(d) => internal_day() >= day_of(*d),
+        SearchKey::SentBefore(d) => sent_day(ctx).is_some_and(|s| s < day_of(*d)),
+        SearchKey::SentOn(d) => sent_day(ctx).is_some_and(|s| s == day_of(*d)),
+        SearchKey::SentSince(d) => sent_day(ctx).is_some_and(|s| s >= day_of(*d)),
+        SearchKey::Larger(n) => size(ctx) > u64::from(*n),
+        SearchKey::Smaller(n) => size(ctx) < u64::from(*n),
+        SearchKey::Not(k) => !eval(k, ctx),
+        SearchKey::Or(a, b) => eval(a, ctx) || eval(b, ctx),
+        SearchKey::And(keys) => keys.iter().all(|k| eval(k, ctx)),
+        SearchKey::SequenceSet(set) => set.contains(
+            u32::try_from(ctx.i + 1).unwrap_or(u32::MAX),
+            ctx.sel.exists(),
+        ),
+        SearchKey::Uid(set) => set.contains(m.uid, ctx.sel.msgs.last().map_or(0, |l| l.uid)),
+        SearchKey::ModSeq { modseq, .. } => m.modseq >= *modseq,
+        SearchKey::Older(n) => ctx
+            .text()
+            .is_some_and(|l| l.internal <= ctx.now - i64::from(n.get())),
+        SearchKey::Younger(n) => ctx
+            .text()
+            .is_some_and(|l| l.internal >= ctx.now - i64::from(n.get())),
+        _ => false,
+    }
+}
+
+fn size(ctx: &Ctx<'_>) -> u64 {
+    match ctx.sel.msgs[ctx.i].entry.vsize() {
+        Some(v) => v,
+        None => ctx.text().map_or(0, |l| l.text.len() as u64),
+    }
+}
+
+/// Indexes of the messages matching every key.
+pub(crate) fn search(sel: &Selected, keys: &[SearchKey<'_>]) -> Vec<usize> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    (0..sel.msgs.len())
+        .filter(|&i| {
+            let ctx = Ctx {
+                sel,
+                i,
+                now,
+                loaded: OnceCell::new(),
+            };
+            keys.iter().all(|k| eval(k, &ctx))
+        })
+        .collect()
+}
+
+/// The SEARCH or ESEARCH response for the matches.
+pub(crate) fn response(
+    sel: &Selected,
+    hits: &[usize],
+    uid: bool,
+    returns: Option<&[SearchReturnOption]>,
+    tag: &Tag<'_>,
+) -> Response<'static> {
+    let numbers: Vec<u32> = hits
+        .iter()
+        .map(|&i| {
+            if uid {
+                sel.msgs[i].uid
+            } else {
+                u32::try_from(i + 1).unwrap_or(u32::MAX)
+            }
+        })
+        .collect();
+    let Some(returns) = returns else {
+        return Response::Data(Data::Search {
+            ids: numbers.iter().map(|n| nz(*n as usize)).collect(),
+            modseq: None,
+        });
+    };
+    // RFC 4731 §3.1: RETURN () means RETURN (ALL).
+    let all = [SearchReturnOption::All];
+    let returns = if returns.is_empty() {
+        &all[..]
+    } else {
+        returns
+    };
+    let mut items = Vec::new();
+    for r in returns {
+        match r {
+            SearchReturnOption::Min => {
+                if let Some(m) = numbers.iter().min() {
+                    items.push(ESearchItem::Min(nz(*m as usize)));
+                }
+            }
+            SearchReturnOption::Max => {
+                if let Some(m) = numbers.iter().max() {
+                    items.push(ESearchItem::Max(nz(*m as usize)));
+                }
+            }
+            SearchReturnOption::Count => {
+                items.push(ESearchItem::Count(
+                    u32::try_from(numbers.len()).unwrap_or(u32::MAX),
+                ));
+            }
+            SearchReturnOption::All => {
+                let mut sorted = numbers.clone();
+                sorted.sort_unstable();
+                if let Some(set) = uid_set(&sorted) {
+                    items.push(ESearchItem::All(set));
+                }
+            }
+            SearchReturnOption::Save => {}
+        }
+    }
+    Response::Data(Data::ESearch {
+        tag: IString::from_bytes(tag.as_str().as_bytes().to_vec()).ok(),
+        uid,
+        items,
+    })
+}

@@ -1,0 +1,337 @@
+//! The selected mailbox: the session's view of message numbers, UIDs and flags, and the untagged
+//! updates (EXISTS, RECENT, EXPUNGE, FETCH FLAGS) that bring a client up to date with changes
+//! made by other sessions, other programs or delivery.
+//!
+//! - Message sequence numbers are the session's own: a message expunged elsewhere keeps its number
+//!   until an EXPUNGE response is allowed (RFC 3501 §7.4.1: never during FETCH, STORE or SEARCH).
+//! - `\Recent` (RFC 3501 §2.3.2): a read-write SELECT moves messages from `new/` to `cur/`; those
+//!   it moved are recent in this session only (the rename succeeds for exactly one session).
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+
+use mailwright_imap_proto::types::flag::{Flag, FlagFetch};
+use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
+use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+use mailwright_imap_proto::{Atom, Vec1};
+use mailwright_maildir::{
+    Entry, Flag as MdFlag, Flags, Keywords, MailboxState, Maildir, Subdir, UidMessage,
+};
+
+/// One message of the selected mailbox.
+#[derive(Debug, Clone)]
+pub(crate) struct Msg {
+    pub(crate) uid: u32,
+    pub(crate) modseq: u64,
+    pub(crate) entry: Entry,
+}
+
+/// The selected mailbox.
+#[derive(Debug)]
+pub(crate) struct Selected {
+    pub(crate) maildir: Maildir,
+    pub(crate) read_only: bool,
+    pub(crate) uid_validity: u32,
+    pub(crate) uid_next: u32,
+    pub(crate) highest_modseq: u64,
+    /// In sequence order (sequence number = index + 1).
+    pub(crate) msgs: Vec<Msg>,
+    pub(crate) recent: HashSet<u32>,
+    pub(crate) keywords: Keywords,
+}
+
+impl Selected {
+    /// Opens a mailbox; a read-write open takes the `\Recent` messages from `new/`.
+    pub(crate) fn open(maildir: Maildir, read_only: bool) -> mailwright_maildir::Result<Self> {
+        let state = maildir.sync()?;
+        let mut sel = Selected {
+            maildir,
+            read_only,
+            uid_validity: state.uid_validity,
+            uid_next: state.uid_next,
+            highest_modseq: state.highest_modseq,
+            msgs: Vec::new(),
+            recent: HashSet::new(),
+            keywords: state.keywords.clone(),
+        };
+        for m in state.messages {
+            let entry = sel.take_recent(&m);
+            sel.msgs.push(Msg {
+                uid: m.uid,
+                modseq: m.modseq,
+                entry,
+            });
+        }
+        Ok(sel)
+    }
+
+    /// Moves a message in `new/` to `cur/` (read-write sessions), making it recent here.
+    fn take_recent(&mut self, m: &UidMessage) -> Entry {
+        if self.read_only || m.entry.subdir() != Subdir::New {
+            return m.entry.clone();
+        }
+        match self.maildir.move_to_cur(&m.entry) {
+            Ok(e) => {
+                self.recent.insert(m.uid);
+                e
+            }
+            Err(_) => m.entry.clone(),
+        }
+    }
+
+    /// The number of messages.
+    pub(crate) fn exists(&self) -> u32 {
+        u32::try_from(self.msgs.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Re-reads the mailbox and appends the untagged responses that tell the client what changed.
+    /// With `allow_expunge == false`, messages gone from disk keep their numbers for now.
+    pub(crate) fn refresh(
+        &mut self,
+        allow_expunge: bool,
+        out: &mut Vec<Response<'static>>,
+    ) -> mailwright_maildir::Result<()> {
+        let state: MailboxState = self.maildir.sync()?;
+        self.keywords = state.keywords.clone();
+        self.uid_next = state.uid_next;
+        self.highest_modseq = state.highest_modseq;
+        let fresh: HashMap<u32, &UidMessage> = state.messages.iter().map(|m| (m.uid, m)).collect();
+        if allow_expunge {
+            for i in (0..self.msgs.len()).rev() {
+                if !fresh.contains_key(&self.msgs[i].uid) {
+                    let gone = self.msgs.remove(i);
+                    self.recent.remove(&gone.uid);
+                    out.push(Response::Data(Data::Expunge(nz(i + 1))));
+                }
+            }
+        }
+        let max_known = self.msgs.iter().map(|m| m.uid).max().unwrap_or(0);
+        for (i, m) in self.msgs.iter_mut().enumerate() {
+            if let Some(f) = fresh.get(&m.uid) {
+                let changed = f.entry.flags() != m.entry.flags();
+                m.entry = f.entry.clone();
+                m.modseq = f.modseq;
+                if changed {
+                    let flags = imap_flags(
+                        m.entry.flags(),
+                        &self.keywords,
+                        self.recent.contains(&m.uid),
+                    );
+                    out.push(Response::Data(Data::Fetch {
+                        seq: nz(i + 1),
+                        items: Vec1::try_from(vec![
+                            FetchItem::Flags(flags),
+                            FetchItem::Uid(nz(m.uid as usize)),
+                        ])
+                        .expect("two items"),
+                    }));
+                }
+            }
+        }
+        let before = self.msgs.len();
+        let new: Vec<&UidMessage> = state
+            .messages
+            .iter()
+            .filter(|m| m.uid > max_known)
+            .collect();
+        for m in new {
+            let entry = self.take_recent(m);
+            self.msgs.push(Msg {
+                uid: m.uid,
+                modseq: m.modseq,
+                entry,
+            });
+        }
+        if self.msgs.len() != before
+            || out
+                .iter()
+                .any(|r| matches!(r, Response::Data(Data::Expunge(_))))
+        {
+            out.push(Response::Data(Data::Exists(self.exists())));
+            out.push(Response::Data(Data::Recent(self.recent_count())));
+        }
+        Ok(())
+    }
+
+    /// How many messages are `\Recent` in this session.
+    pub(crate) fn recent_count(&self) -> u32 {
+        u32::try_from(self.recent.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Indexes of the messages a sequence set names (message numbers, or UIDs with `uid`).
+    pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
+        if self.msgs.is_empty() {
+            return Vec::new();
+        }
+        if uid {
+            let largest = self.msgs.last().map_or(0, |m| m.uid);
+            self.msgs
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| set.contains(m.uid, largest))
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            let largest = self.exists();
+            (0..self.msgs.len())
+                .filter(|i| set.contains(u32::try_from(i + 1).unwrap_or(u32::MAX), largest))
+                .collect()
+        }
+    }
+
+    /// Whether a message-number set names a number past the end (RFC 3501 §9: an error).
+    pub(crate) fn out_of_range(&self, set: &SequenceSet) -> bool {
+        let n = self.exists();
+        set.items().iter().any(|item| {
+            let past = |s: &SeqNumber| n == 0 || matches!(s, SeqNumber::Value(v) if v.get() > n);
+            match item {
+                SeqItem::Single(s) => past(s),
+                SeqItem::Range(a, b) => past(a) && past(b),
+                SeqItem::LastResult => false,
+            }
+        })
+    }
+
+    /// The FLAGS of message `i`.
+    pub(crate) fn flags_of(&self, i: usize) -> Vec<FlagFetch<'static>> {
+        let m = &self.msgs[i];
+        imap_flags(
+            m.entry.flags(),
+            &self.keywords,
+            self.recent.contains(&m.uid),
+        )
+    }
+
+    /// The flags clients may use: the system flags and the keywords defined here.
+    pub(crate) fn defined_flags(&self) -> Vec<Flag<'static>> {
+        let mut v = vec![
+            Flag::Answered,
+            Flag::Flagged,
+            Flag::Deleted,
+            Flag::Seen,
+            Flag::Draft,
+        ];
+        for (_, name) in self.keywords.names() {
+            if let Ok(a) = Atom::try_from(name.to_owned()) {
+                v.push(Flag::Keyword(a));
+            }
+        }
+        v
+    }
+
+    /// A [`MailboxState`] of some messages, for the maildir crate's copy and move.
+    pub(crate) fn state_of(&self, idx: &[usize]) -> MailboxState {
+        let mut messages: Vec<UidMessage> = idx
+            .iter()
+            .map(|&i| {
+                let m = &self.msgs[i];
+                UidMessage {
+                    uid: m.uid,
+                    modseq: m.modseq,
+                    entry: m.entry.clone(),
+                }
+            })
+            .collect();
+        messages.sort_by_key(|m| m.uid);
+        MailboxState {
+            uid_validity: self.uid_validity,
+            uid_next: self.uid_next,
+            highest_modseq: self.highest_modseq,
+            guid: None,
+            messages,
+            keywords: self.keywords.clone(),
+        }
+    }
+}
+
+/// A non-zero number from a count that is at least 1.
+pub(crate) fn nz(n: usize) -> NonZeroU32 {
+    NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Maildir flags as IMAP flags (`T` is `\Deleted`, `R` `\Answered`, letters are keywords).
+pub(crate) fn imap_flags(
+    flags: Flags,
+    keywords: &Keywords,
+    recent: bool,
+) -> Vec<FlagFetch<'static>> {
+    let mut out = Vec::new();
+    for (md, imap) in [
+        (MdFlag::Replied, Flag::Answered),
+        (MdFlag::Flagged, Flag::Flagged),
+        (MdFlag::Trashed, Flag::Deleted),
+        (MdFlag::Seen, Flag::Seen),
+        (MdFlag::Draft, Flag::Draft),
+    ] {
+        if flags.contains(md) {
+            out.push(FlagFetch::Flag(imap));
+        }
+    }
+    if flags.contains(MdFlag::Passed) {
+        out.push(FlagFetch::Flag(Flag::Keyword(
+            Atom::try_from("$Forwarded").expect("atom"),
+        )));
+    }
+    for name in keywords.names_in(flags) {
+        if name.eq_ignore_ascii_case("$Forwarded") && flags.contains(MdFlag::Passed) {
+            continue;
+        }
+        if let Ok(a) = Atom::try_from(name.to_owned()) {
+            out.push(FlagFetch::Flag(Flag::Keyword(a)));
+        }
+    }
+    if recent {
+        out.push(FlagFetch::Recent);
+    }
+    out
+}
+
+/// IMAP flags as Maildir flags; keywords get letters in `dovecot-keywords` (added as needed).
+/// Flag extensions other than the system flags are dropped (not permanent here).
+pub(crate) fn maildir_flags(
+    maildir: &Maildir,
+    flags: &[Flag<'_>],
+) -> mailwright_maildir::Result<Flags> {
+    let mut out = Flags::empty();
+    let mut names: Vec<&str> = Vec::new();
+    for f in flags {
+        match f {
+            Flag::Answered => out.insert(MdFlag::Replied),
+            Flag::Flagged => out.insert(MdFlag::Flagged),
+            Flag::Deleted => out.insert(MdFlag::Trashed),
+            Flag::Seen => out.insert(MdFlag::Seen),
+            Flag::Draft => out.insert(MdFlag::Draft),
+            Flag::Keyword(k) if k.as_str().eq_ignore_ascii_case("$Forwarded") => {
+                out.insert(MdFlag::Passed);
+            }
+            Flag::Keyword(k) => names.push(k.as_str()),
+            Flag::Extension(_) => {}
+        }
+    }
+    if !names.is_empty() {
+        out = out.union(maildir.keyword_flags(&names)?);
+    }
+    Ok(out)
+}
+
+/// A compact UID set (`1:3,7`) of ascending or unordered UIDs, in the order given.
+pub(crate) fn uid_set(uids: &[u32]) -> Option<SequenceSet> {
+    let mut items: Vec<SeqItem> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
+            end += 1;
+            i += 1;
+        }
+        let v = |n: u32| SeqNumber::Value(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        items.push(if start == end {
+            SeqItem::Single(v(start))
+        } else {
+            SeqItem::Range(v(start), v(end))
+        });
+        i += 1;
+    }
+    SequenceSet::try_from(items).ok()
+}

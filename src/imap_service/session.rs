@@ -1,0 +1,620 @@
+//! Command handling of one IMAP session, synchronous: the connection loop in `mod.rs` runs it
+//! with `block_in_place`, since every storage call blocks.
+
+use std::sync::Arc;
+
+use mailwright_imap_proto::types::command::{CommandBody, FetchAttribute, StoreKind};
+use mailwright_imap_proto::types::flag::{Flag, FlagPerm};
+use mailwright_imap_proto::types::response::{
+    Code, Continue, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
+};
+use mailwright_imap_proto::{Atom, IString, NString, Tag, Text, Vec1};
+use mailwright_maildir::{DeliveryOptions, FlagUpdate, Maildir};
+
+use super::fetch;
+use super::mailboxes::{self, ListOptions, No, code};
+use super::names::{self, Target};
+use super::search;
+use super::selected::{Selected, uid_set};
+use crate::directory::Address;
+use crate::server::Shared;
+
+/// The logged-in user.
+#[derive(Debug)]
+pub(crate) struct User {
+    pub(crate) address: Address,
+    pub(crate) root: Maildir,
+}
+
+/// What the connection loop must do after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Nothing more.
+    None,
+    /// Enter IDLE (the `+` was queued).
+    Idle,
+}
+
+/// A session's state beyond what the protocol flow tracks.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
+    /// Plaintext logins are allowed (TLS, or loopback by configuration).
+    pub(crate) login_allowed: bool,
+    pub(crate) tls: bool,
+    pub(crate) starttls_offered: bool,
+    pub(crate) user: Option<User>,
+    pub(crate) selected: Option<Selected>,
+    /// CONDSTORE was enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
+    pub(crate) condstore: bool,
+}
+
+pub(crate) fn text(s: &str) -> Text<'static> {
+    Text::try_from(s.replace(['\r', '\n'], " "))
+        .unwrap_or_else(|_| Text::try_from("Error").expect("valid text"))
+}
+
+pub(crate) fn status(
+    tag: Option<Tag<'static>>,
+    kind: StatusKind,
+    code: Option<Code<'static>>,
+    t: &str,
+) -> Response<'static> {
+    Response::Status(StatusResponse {
+        tag,
+        kind,
+        code,
+        text: text(t),
+    })
+}
+
+/// The maximum size of an APPEND (RFC 7889 APPENDLIMIT).
+pub(crate) fn append_limit(shared: &Shared) -> u64 {
+    shared.config.limits.max_message_size
+}
+
+impl Session {
+    /// The capabilities for the current state (RFC 3501 §6.1.1).
+    pub(crate) fn capabilities(&self) -> Vec1<Atom<'static>> {
+        let mut caps = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"];
+        if self.user.is_none() {
+            if self.starttls_offered && !self.tls {
+                caps.push("STARTTLS");
+            }
+            if self.login_allowed {
+                caps.push("AUTH=PLAIN");
+            } else {
+                caps.push("LOGINDISABLED");
+            }
+        } else {
+            caps.extend([
+                "NAMESPACE",
+                "UNSELECT",
+                "UIDPLUS",
+                "MOVE",
+                "CHILDREN",
+                "SPECIAL-USE",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+                "ESEARCH",
+                "CONDSTORE",
+            ]);
+        }
+        let mut v: Vec<Atom<'static>> = caps
+            .into_iter()
+            .map(|c| Atom::try_from(c).expect("capability is an atom"))
+            .collect();
+        if self.user.is_some() {
+            v.push(
+                Atom::try_from(format!("APPENDLIMIT={}", append_limit(&self.shared)))
+                    .expect("atom"),
+            );
+        }
+        Vec1::try_from(v).expect("non-empty")
+    }
+
+    fn root(&self) -> Result<&Maildir, No> {
+        self.user
+            .as_ref()
+            .map(|u| &u.root)
+            .ok_or_else(|| No::text("Not authenticated"))
+    }
+
+    /// Handles one command (not LOGIN/AUTHENTICATE, which `mod.rs` runs for the delay); returns
+    /// the untagged responses and the tagged completion, last.
+    #[allow(clippy::too_many_lines)]
+    pub(crate) fn handle(
+        &mut self,
+        tag: &Tag<'static>,
+        body: CommandBody<'static>,
+        out: &mut Vec<Response<'static>>,
+    ) -> Action {
+        let ok = |out: &mut Vec<Response<'static>>, code: Option<Code<'static>>, t: &str| {
+            out.push(status(Some(tag.clone()), StatusKind::Ok, code, t));
+        };
+        let name = body.name();
+        let result: Result<(Option<Code<'static>>, String), No> = match body {
+            CommandBody::Capability => {
+                out.push(Response::Data(Data::Capability(self.capabilities())));
+                Ok((None, "CAPABILITY completed".into()))
+            }
+            CommandBody::Noop | CommandBody::Check => {
+                self.refresh(true, out);
+                Ok((None, format!("{name} completed")))
+            }
+            CommandBody::Logout => {
+                out.push(status(None, StatusKind::Bye, None, "Logging out"));
+                Ok((None, "LOGOUT completed".into()))
+            }
+            CommandBody::StartTls => {
+                if self.tls || !self.starttls_offered {
+                    Err(No::text("TLS is already active"))
+                } else {
+                    Ok((None, "Begin TLS negotiation now".into()))
+                }
+            }
+            CommandBody::Id { .. } => {
+                let field = |k: &str, v: &str| {
+                    (
+                        IString::from_bytes(k.as_bytes().to_vec()).expect("quoted"),
+                        NString(Some(
+                            IString::from_bytes(v.as_bytes().to_vec()).expect("quoted"),
+                        )),
+                    )
+                };
+                out.push(Response::Data(Data::Id(Some(vec![
+                    field("name", "Mailwright"),
+                    field("version", env!("CARGO_PKG_VERSION")),
+                ]))));
+                Ok((None, "ID completed".into()))
+            }
+            CommandBody::Enable { capabilities } => {
+                let mut enabled = Vec::new();
+                for c in capabilities.iter() {
+                    if c.as_str().eq_ignore_ascii_case("CONDSTORE") {
+                        self.condstore = true;
+                        enabled.push(c.clone());
+                    }
+                }
+                out.push(Response::Data(Data::Enabled(enabled)));
+                Ok((None, "ENABLE completed".into()))
+            }
+            CommandBody::Namespace => {
+                let personal = NamespaceDescription {
+                    prefix: IString::from_bytes(&b""[..]).expect("empty"),
+                    delimiter: Some(names::DELIMITER),
+                    extensions: Vec::new(),
+                };
+                out.push(Response::Data(Data::Namespace {
+                    personal: Some(Vec1::one(personal)),
+                    other: None,
+                    shared: None,
+                }));
+                Ok((None, "NAMESPACE completed".into()))
+            }
+            CommandBody::Idle => {
+                out.push(Response::Continue(Continue {
+                    code: None,
+                    text: text("idling"),
+                }));
+                return Action::Idle;
+            }
+            CommandBody::Select { mailbox, condstore }
+            | CommandBody::Examine { mailbox, condstore } => {
+                let read_only = name == "EXAMINE";
+                self.condstore |= condstore;
+                self.select(&mailbox, read_only, out)
+            }
+            CommandBody::Create { mailbox } => self.with_target(&mailbox, |root, t| {
+                mailboxes::create(root, t).map(|()| (None, "CREATE completed".into()))
+            }),
+            CommandBody::Delete { mailbox } => self.with_target(&mailbox, |root, t| {
+                mailboxes::delete(root, t).map(|()| (None, "DELETE completed".into()))
+            }),
+            CommandBody::Rename { from, to } => self.root().and_then(|root| {
+                let from = names::resolve(&from)?;
+                let to = names::resolve(&to)?;
+                mailboxes::rename(root, &from, &to)?;
+                Ok((None, "RENAME completed".into()))
+            }),
+            CommandBody::Subscribe { mailbox } => self.with_target(&mailbox, |root, t| {
+                mailboxes::subscribe(root, t, true).map(|()| (None, "SUBSCRIBE completed".into()))
+            }),
+            CommandBody::Unsubscribe { mailbox } => self.with_target(&mailbox, |root, t| {
+                mailboxes::subscribe(root, t, false)
+                    .map(|()| (None, "UNSUBSCRIBE completed".into()))
+            }),
+            CommandBody::List {
+                selection,
+                reference,
+                patterns,
+                returns,
+                ..
+            } => self.root().and_then(|root| {
+                let opts = ListOptions::from_command(selection.as_deref(), returns.as_deref());
+                mailboxes::list(root, &reference, &patterns, &opts, false, out)?;
+                Ok((None, "LIST completed".into()))
+            }),
+            CommandBody::Lsub { reference, pattern } => self.root().and_then(|root| {
+                mailboxes::list(
+                    root,
+                    &reference,
+                    std::slice::from_ref(&pattern),
+                    &ListOptions::default(),
+                    true,
+                    out,
+                )?;
+                Ok((None, "LSUB completed".into()))
+            }),
+            CommandBody::Status { mailbox, items } => self.root().and_then(|root| {
+                let target = names::resolve(&mailbox)?;
+                let wire = String::from_utf8_lossy(mailbox.as_bytes()).into_owned();
+                let wire = if mailbox.is_inbox() {
+                    "INBOX".to_owned()
+                } else {
+                    wire
+                };
+                out.push(mailboxes::status(root, &target, &wire, &items)?);
+                Ok((None, "STATUS completed".into()))
+            }),
+            CommandBody::Close | CommandBody::Unselect => {
+                if let Some(sel) = self.selected.take()
+                    && name == "CLOSE"
+                    && !sel.read_only
+                {
+                    // RFC 3501 §6.4.2: CLOSE expunges silently.
+                    let doomed: Vec<_> = sel
+                        .msgs
+                        .iter()
+                        .filter(|m| m.entry.flags().contains(mailwright_maildir::Flag::Trashed))
+                        .map(|m| m.entry.clone())
+                        .collect();
+                    let _ = sel.maildir.remove_many(&doomed);
+                }
+                Ok((None, format!("{name} completed")))
+            }
+            CommandBody::Expunge => self.expunge(None, out),
+            CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
+            CommandBody::Fetch {
+                uid, set, items, ..
+            } => self.fetch(uid, &set, &items.expand(), out),
+            CommandBody::Store {
+                uid,
+                set,
+                kind,
+                silent,
+                flags,
+                ..
+            } => self.store(uid, &set, kind, silent, &flags, out),
+            CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, out),
+            CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, out),
+            CommandBody::Search {
+                uid,
+                returns,
+                charset,
+                criteria,
+            } => self.search(
+                tag,
+                uid,
+                returns.as_deref(),
+                charset.as_ref(),
+                &criteria,
+                out,
+            ),
+            CommandBody::Compress { .. } => {
+                Err(No(Some(code("CANNOT")), "COMPRESS is not offered".into()))
+            }
+            // APPEND arrives as AppendStart/Chunk/End; LOGIN and AUTHENTICATE are handled by the caller.
+            _ => Err(No::text("Command not supported here")),
+        };
+        match result {
+            Ok((c, t)) => ok(out, c, &t),
+            Err(No(c, t)) => out.push(status(Some(tag.clone()), StatusKind::No, c, &t)),
+        }
+        Action::None
+    }
+
+    fn with_target(
+        &self,
+        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
+        f: impl FnOnce(&Maildir, &Target) -> Result<(Option<Code<'static>>, String), No>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        let root = self.root()?;
+        let t = names::resolve(mailbox)?;
+        f(root, &t)
+    }
+
+    /// Untagged updates for the selected mailbox (NOOP, CHECK, IDLE, after commands).
+    pub(crate) fn refresh(&mut self, allow_expunge: bool, out: &mut Vec<Response<'static>>) {
+        if let Some(sel) = &mut self.selected
+            && let Err(e) = sel.refresh(allow_expunge, out)
+        {
+            tracing::warn!("imap refresh failed: {e}");
+        }
+    }
+
+    fn select(
+        &mut self,
+        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
+        read_only: bool,
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        // RFC 3501 §6.3.1: a SELECT first deselects, even if it then fails.
+        self.selected = None;
+        let root = self.root()?;
+        let target = names::resolve(mailbox)?;
+        let md = mailboxes::open(root, &target)?;
+        let sel = Selected::open(md, read_only)?;
+        let flags = sel.defined_flags();
+        out.push(Response::Data(Data::Flags(flags.clone())));
+        out.push(Response::Data(Data::Exists(sel.exists())));
+        out.push(Response::Data(Data::Recent(sel.recent_count())));
+        let mut perm: Vec<FlagPerm<'static>> = Vec::new();
+        if !read_only {
+            perm = flags.into_iter().map(FlagPerm::Flag).collect();
+            perm.push(FlagPerm::Asterisk);
+        }
+        let untagged_ok = |code| status(None, StatusKind::Ok, Some(code), "");
+        if let Some(first) = sel
+            .msgs
+            .iter()
+            .position(|m| !m.entry.flags().contains(mailwright_maildir::Flag::Seen))
+        {
+            out.push(untagged_ok(Code::Unseen(super::selected::nz(first + 1))));
+        }
+        out.push(untagged_ok(Code::PermanentFlags(perm)));
+        out.push(untagged_ok(Code::UidValidity(super::selected::nz(
+            sel.uid_validity as usize,
+        ))));
+        out.push(untagged_ok(Code::UidNext(super::selected::nz(
+            sel.uid_next as usize,
+        ))));
+        out.push(untagged_ok(Code::HighestModSeq(sel.highest_modseq)));
+        self.selected = Some(sel);
+        Ok((
+            Some(if read_only {
+                Code::ReadOnly
+            } else {
+                Code::ReadWrite
+            }),
+            format!("{} completed", if read_only { "EXAMINE" } else { "SELECT" }),
+        ))
+    }
+
+    fn sel(&mut self) -> Result<&mut Selected, No> {
+        self.selected
+            .as_mut()
+            .ok_or_else(|| No::text("No mailbox selected"))
+    }
+
+    fn expunge(
+        &mut self,
+        uids: Option<&mailwright_imap_proto::types::sequence::SequenceSet>,
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        let sel = self.sel()?;
+        if sel.read_only {
+            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
+        }
+        let scope: Vec<usize> = match uids {
+            Some(set) => sel.resolve(set, true),
+            None => (0..sel.msgs.len()).collect(),
+        };
+        let doomed: Vec<_> = scope
+            .iter()
+            .map(|&i| &sel.msgs[i])
+            .filter(|m| m.entry.flags().contains(mailwright_maildir::Flag::Trashed))
+            .map(|m| m.entry.clone())
+            .collect();
+        sel.maildir.remove_many(&doomed)?;
+        sel.refresh(true, out)?;
+        Ok((None, "EXPUNGE completed".into()))
+    }
+
+    fn fetch(
+        &mut self,
+        uid: bool,
+        set: &mailwright_imap_proto::types::sequence::SequenceSet,
+        attrs: &[FetchAttribute<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        let condstore = self.condstore;
+        let sel = self.sel()?;
+        if !uid && sel.out_of_range(set) {
+            return Err(No(None, "Invalid message sequence number".into()));
+        }
+        if uid {
+            // RFC 3501 §7.4.1: EXPUNGE may be sent during UID FETCH.
+            sel.refresh(true, out)?;
+        }
+        let idx = sel.resolve(set, uid);
+        let mut attrs = attrs.to_vec();
+        if condstore && !attrs.contains(&FetchAttribute::ModSeq) {
+            attrs.push(FetchAttribute::ModSeq);
+        }
+        let gone = fetch::fetch(sel, &idx, &attrs, uid, out);
+        if gone > 0 {
+            return Err(No(
+                Some(code("EXPUNGEISSUED")),
+                "Some messages were expunged meanwhile".into(),
+            ));
+        }
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
+        ))
+    }
+
+    fn store(
+        &mut self,
+        uid: bool,
+        set: &mailwright_imap_proto::types::sequence::SequenceSet,
+        kind: StoreKind,
+        silent: bool,
+        flags: &[Flag<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        let sel = self.sel()?;
+        if sel.read_only {
+            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
+        }
+        if !uid && sel.out_of_range(set) {
+            return Err(No(None, "Invalid message sequence number".into()));
+        }
+        let wanted = super::selected::maildir_flags(&sel.maildir, flags)?;
+        // Refresh the keyword table: the flags may have added names.
+        sel.keywords = sel.maildir.keywords()?;
+        let update = match kind {
+            StoreKind::Add => FlagUpdate::Add(wanted),
+            StoreKind::Remove => FlagUpdate::Remove(wanted),
+            // Replacing keeps flag characters IMAP does not show (none here but `P`).
+            StoreKind::Replace => FlagUpdate::Replace(wanted),
+        };
+        let idx = sel.resolve(set, uid);
+        for i in idx {
+            let entry = sel.msgs[i].entry.clone();
+            match sel.maildir.set_flags(&entry, update) {
+                Ok(e) => sel.msgs[i].entry = e,
+                Err(mailwright_maildir::Error::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            if !silent {
+                out.push(fetch::flags_response(sel, i, uid));
+            }
+        }
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID STORE" } else { "STORE" }),
+        ))
+    }
+
+    fn copy(
+        &mut self,
+        uid: bool,
+        set: &mailwright_imap_proto::types::sequence::SequenceSet,
+        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
+        is_move: bool,
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        let root = self.root()?.clone();
+        let target = names::resolve(mailbox)?;
+        let Ok(dest) = mailboxes::open(&root, &target) else {
+            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
+        };
+        let sel = self.sel()?;
+        if is_move && sel.read_only {
+            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
+        }
+        if !uid && sel.out_of_range(set) {
+            return Err(No(None, "Invalid message sequence number".into()));
+        }
+        let idx = sel.resolve(set, uid);
+        let state = sel.state_of(&idx);
+        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        let result = if is_move {
+            sel.maildir.move_uids(&state, &uids, &dest)?
+        } else {
+            sel.maildir.copy_uids(&state, &uids, &dest)?
+        };
+        let src: Vec<u32> = result.uids.iter().map(|(s, _)| *s).collect();
+        let dst: Vec<u32> = result.uids.iter().map(|(_, d)| *d).collect();
+        let copyuid = match (uid_set(&src), uid_set(&dst)) {
+            (Some(source), Some(destination)) => Some(Code::CopyUid {
+                uid_validity: super::selected::nz(result.uid_validity as usize),
+                source,
+                destination,
+            }),
+            _ => None,
+        };
+        if is_move {
+            // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+            if let Some(c) = copyuid {
+                out.push(status(None, StatusKind::Ok, Some(c), "Moved UIDs."));
+            }
+            sel.refresh(true, out)?;
+            return Ok((
+                None,
+                format!("{} completed", if uid { "UID MOVE" } else { "MOVE" }),
+            ));
+        }
+        Ok((
+            copyuid,
+            format!("{} completed", if uid { "UID COPY" } else { "COPY" }),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &mut self,
+        tag: &Tag<'static>,
+        uid: bool,
+        returns: Option<&[mailwright_imap_proto::types::command::SearchReturnOption]>,
+        charset: Option<&mailwright_imap_proto::AString<'_>>,
+        criteria: &[mailwright_imap_proto::types::command::SearchKey<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        if let Some(cs) = charset {
+            let cs = cs.as_bytes();
+            if !cs.eq_ignore_ascii_case(b"UTF-8") && !cs.eq_ignore_ascii_case(b"US-ASCII") {
+                return Err(No(
+                    Some(Code::BadCharset(Some(
+                        Vec1::try_from(vec![
+                            mailwright_imap_proto::AString::try_from("UTF-8").expect("atom"),
+                            mailwright_imap_proto::AString::try_from("US-ASCII").expect("atom"),
+                        ])
+                        .expect("two"),
+                    ))),
+                    "Unsupported charset".into(),
+                ));
+            }
+        }
+        let sel = self.sel()?;
+        if uid {
+            sel.refresh(true, out)?;
+        }
+        let hits = search::search(sel, criteria);
+        out.push(search::response(sel, &hits, uid, returns, tag));
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
+        ))
+    }
+
+    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the message in LF form.
+    pub(crate) fn append(
+        &mut self,
+        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
+        flags: Option<&[Flag<'_>]>,
+        date: Option<mailwright_imap_proto::types::datetime::DateTime>,
+        message: &[u8],
+    ) -> Result<(Option<Code<'static>>, String), No> {
+        let root = self.root()?;
+        let target = names::resolve(mailbox)?;
+        let Ok(md) = mailboxes::open(root, &target) else {
+            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
+        };
+        let md_flags = super::selected::maildir_flags(&md, flags.unwrap_or_default())?;
+        let internal_date = date.map(|d| {
+            let ts = d.unix_timestamp();
+            if ts >= 0 {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
+            } else {
+                std::time::UNIX_EPOCH
+            }
+        });
+        let opts = DeliveryOptions {
+            flags: Some(md_flags),
+            internal_date,
+            ..DeliveryOptions::default()
+        };
+        let delivered = md.deliver_with(&super::mime::to_lf(message), opts)?;
+        let state = md.sync_with_order(&[delivered.unique()])?;
+        let code = state.by_unique(delivered.unique()).and_then(|m| {
+            Some(Code::AppendUid {
+                uid_validity: std::num::NonZeroU32::new(state.uid_validity)?,
+                uids: uid_set(&[m.uid])?,
+            })
+        });
+        Ok((code, "APPEND completed".into()))
+    }
+}

@@ -1,0 +1,397 @@
+//! IMAP service end to end: Python `imaplib` scripted sessions against a running `full_server`
+//! assembly (see `tests/common`), raw sockets for what imaplib cannot send.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{TestServer, peer, python};
+use mailwright::server::Service;
+
+/// Session core: greeting, CAPABILITY, NOOP, ID, ENABLE, bad credentials, AUTHENTICATE PLAIN
+/// (continuation form), state enforcement, LOGOUT.
+const CORE: &str = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+M = imaplib.IMAP4('127.0.0.1', port)
+assert 'IMAP4REV1' in M.capabilities, M.capabilities
+assert 'AUTH=PLAIN' in M.capabilities, M.capabilities
+assert 'STARTTLS' in M.capabilities, M.capabilities
+typ, _ = M.noop(); assert typ == 'OK'
+typ, data = M.xatom('ID', 'NIL'); assert typ == 'OK', data
+try:
+    M.login('alice@example.org', 'wrong'); raise SystemExit('bad password accepted')
+except M.error as e:
+    assert 'AUTHENTICATIONFAILED' in str(e), e
+M.authenticate('PLAIN', lambda _: b'\0alice@example.org\0alice-pw')
+assert M.state == 'AUTH'
+typ, caps = M.capability(); assert typ == 'OK'
+caps = caps[0].decode()
+for c in ['IDLE', 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'NAMESPACE', 'ENABLE', 'ESEARCH']:
+    assert c in caps, caps
+typ, data = M.xatom('ENABLE', 'CONDSTORE'); assert typ == 'OK', data
+typ, data = M.namespace(); assert typ == 'OK' and b'(("" "/"))' in data[0], data
+typ, data = M.logout(); assert typ == 'BYE', (typ, data)
+print('core ok')
+"#;
+
+#[test]
+fn imaplib_session_core() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(CORE, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("core ok"), "{out}");
+}
+
+fn raw(addr: std::net::SocketAddr, payload: &[u8], wait_for: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(payload).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        if String::from_utf8_lossy(&out).contains(wait_for) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn malformed_input_gets_bad_and_the_session_goes_on_sasl_ir_logs_in() {
+    let server = TestServer::start();
+    // base64("\0alice@example.org\0alice-pw")
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a1 FROB\r\n)))\r\na2 FETCH 1 FLAGS\r\na3 AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXB3\r\na4 SELECT INBOX\r\na5 LOGOUT\r\n",
+        "a5 OK",
+    );
+    assert!(out.contains("a1 BAD"), "{out}");
+    assert!(out.contains("a2 BAD"), "{out}");
+    assert!(out.contains("a3 OK"), "{out}");
+    assert!(out.contains("a4 OK [READ-WRITE]"), "{out}");
+    assert!(out.contains("* BYE"), "{out}");
+    assert!(out.contains("a5 OK"), "{out}");
+}
+
+#[test]
+fn plaintext_login_is_refused_without_tls_when_not_allowed() {
+    let server = TestServer::start_with(|c| c.auth.plaintext_on_loopback = false);
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a1 CAPABILITY\r\na2 LOGIN alice@example.org alice-pw\r\na3 LOGOUT\r\n",
+        "a3 OK",
+    );
+    assert!(out.contains("LOGINDISABLED"), "{out}");
+    assert!(out.contains("a2 NO [PRIVACYREQUIRED]"), "{out}");
+}
+
+#[test]
+fn starttls_discards_pipelined_plaintext() {
+    let server = TestServer::start();
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a1 STARTTLS\r\na2 LOGIN alice@example.org alice-pw\r\n",
+        "a1 OK",
+    );
+    assert!(out.contains("a1 OK"), "{out}");
+    assert!(!out.contains("a2"), "{out}");
+}
+
+/// Mailboxes: LIST with `*` and `%`, special use, CHILDREN, CREATE with parents, RENAME (also of
+/// INBOX), DELETE, SUBSCRIBE/LSUB, STATUS, modified UTF-7, refused names.
+const MAILBOXES: &str = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+M = imaplib.IMAP4('127.0.0.1', port)
+M.login('alice@example.org', 'alice-pw')
+typ, data = M.list('""', '""'); assert typ == 'OK' and data == [b'(\\Noselect) "/" ""'], data
+typ, data = M.list('""', '*'); assert typ == 'OK', data
+names = [d.decode() for d in data]
+assert names[0].endswith('"/" INBOX'), names
+assert any('\\Sent' in n and n.endswith(' Sent') for n in names), names
+assert any('\\Trash' in n for n in names) and any('\\Junk' in n for n in names), names
+assert M.create('Projects/2024/Q1')[0] == 'OK'
+typ, data = M.list('""', '%'); names = [d.decode() for d in data]
+assert any(n.endswith(' Projects') and '\\HasChildren' in n for n in names), names
+assert not any('2024' in n for n in names), names
+typ, data = M.list('Projects/', '%'); names = [d.decode() for d in data]
+assert names == ['(\\HasChildren) "/" Projects/2024'], names
+typ, data = M.create('Projects'); assert typ == 'NO' and b'ALREADYEXISTS' in data[0], data
+# Traversal and separator smuggling are refused.
+for bad in ['../bob', 'a.b', '/etc', 'x//y', '&Jjo!']:
+    typ, data = M.create(bad); assert typ == 'NO', (bad, data)
+# Modified UTF-7 names round-trip.
+assert M.create('&ZeVnLIqe-')[0] == 'OK'
+typ, data = M.list('""', '&ZeVnLIqe-'); assert data == [b'(\\HasNoChildren) "/" &ZeVnLIqe-'], data
+assert M.rename('Projects', 'Work')[0] == 'OK'
+typ, data = M.list('""', 'Work/*'); names = [d.decode() for d in data]
+assert names == ['(\\HasChildren) "/" Work/2024', '(\\HasNoChildren) "/" Work/2024/Q1'], names
+assert M.subscribe('Work/2024')[0] == 'OK'
+typ, data = M.lsub('""', '*'); names = [d.decode() for d in data]
+assert '() "/" Work/2024' in names and any(n.endswith(' Sent') for n in names), names
+assert M.unsubscribe('Work/2024')[0] == 'OK'
+typ, data = M.lsub('""', 'Work*'); assert data == [None], data
+typ, data = M.status('INBOX', '(MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT)'); assert typ == 'OK', data
+assert b'MESSAGES 0' in data[0] and b'UIDNEXT 1' in data[0], data
+typ, data = M.status('Nope', '(MESSAGES)'); assert typ == 'NO', data
+# RENAME INBOX moves its messages and leaves INBOX empty.
+M.append('INBOX', None, None, b'Subject: one\r\n\r\nbody\r\n')
+assert M.rename('INBOX', 'Old')[0] == 'OK'
+assert b'MESSAGES 1' in M.status('Old', '(MESSAGES)')[1][0]
+assert b'MESSAGES 0' in M.status('INBOX', '(MESSAGES)')[1][0]
+assert M.delete('Work/2024/Q1')[0] == 'OK'
+typ, data = M.delete('INBOX'); assert typ == 'NO', data
+typ, data = M.select('Work/2024/Q1'); assert typ == 'NO', data
+# LIST-EXTENDED / SPECIAL-USE / LIST-STATUS.
+typ, data = M._simple_command('LIST', '(SPECIAL-USE)', '""', '*')
+typ, data = M._untagged_response(typ, data, 'LIST')
+names = [d.decode() for d in data]
+assert len(names) == 4 and all('\\HasNoChildren' in n for n in names), names
+typ, data = M._simple_command('LIST', '""', 'Old', 'RETURN', '(STATUS (MESSAGES))')
+assert typ == 'OK', data
+assert M.untagged_responses.get('STATUS') == [b'Old (MESSAGES 1)'], M.untagged_responses
+M.logout()
+print('mailboxes ok')
+"#;
+
+#[test]
+fn imaplib_mailboxes() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(MAILBOXES, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("mailboxes ok"), "{out}");
+    // Nothing escaped the user's Maildir.
+    assert!(!server.dir.join("mail/example.org/bob/Maildir/.x").exists());
+}
+
+/// Messages: APPEND (flags, date, APPENDUID), SELECT responses, FETCH items and sections,
+/// \Seen by non-PEEK, STORE, SEARCH, COPY/MOVE with COPYUID, EXPUNGE, CLOSE.
+const MESSAGES: &str = r#"
+import imaplib, sys, re, time
+port = int(sys.argv[1])
+M = imaplib.IMAP4('127.0.0.1', port)
+M.login('alice@example.org', 'alice-pw')
+plain = b'From: "Ann Example" <ann@example.com>\r\nTo: alice@example.org, bob@example.org\r\nSubject: plain one\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <one@example.com>\r\n\r\nHello there\r\nsecond line\r\n'
+multi = (b'From: bob@example.org\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nMIME-Version: 1.0\r\n'
+         b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\npreamble\r\n--BB\r\n'
+         b'Content-Type: text/plain; charset=utf-8\r\n\r\nattached words\r\n--BB\r\n'
+         b'Content-Type: application/octet-stream; name="x.bin"\r\nContent-Transfer-Encoding: base64\r\n'
+         b'Content-Disposition: attachment; filename="x.bin"\r\n\r\nAAEC\r\n--BB--\r\n')
+typ, data = M.append('INBOX', '(\\Flagged $Important)', '"07-Feb-1994 21:52:25 -0800"', plain)
+assert typ == 'OK', data
+m = re.search(rb'APPENDUID (\d+) 1\]', data[0]); assert m, data
+validity = m.group(1)
+typ, data = M.append('INBOX', None, None, multi); assert b'APPENDUID ' + validity + b' 2]' in data[0], data
+typ, data = M.append('INBOX', '(\\Seen)', None, b'Subject: third\r\n\r\nshort\r\n'); assert typ == 'OK'
+typ, data = M.append('Nope', None, None, b'x'); assert typ == 'NO' and b'TRYCREATE' in data[0], data
+typ, data = M.select('INBOX'); assert typ == 'OK' and data == [b'3'], data
+assert M.untagged_responses.get('UIDVALIDITY') == [validity], M.untagged_responses
+assert M.untagged_responses.get('UIDNEXT') == [b'4'], M.untagged_responses
+assert M.untagged_responses.get('UNSEEN') == [b'1'], M.untagged_responses
+assert b'$Important' in M.untagged_responses.get('FLAGS')[0], M.untagged_responses
+typ, data = M.fetch('1', '(FLAGS UID INTERNALDATE RFC822.SIZE)')
+line = data[0].decode()
+assert 'UID 1' in line and 'RFC822.SIZE %d' % len(plain) in line, line
+assert '\\Flagged' in line and '$Important' in line and '08-Feb-1994 05:52:25 +0000' in line, line
+typ, data = M.fetch('1', '(BODY.PEEK[])'); assert data[0][1] == plain, data
+typ, data = M.fetch('1', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])'); assert data[0][1] == b'Subject: plain one\r\n\r\n', data
+typ, data = M.fetch('1', '(BODY.PEEK[TEXT]<6.5>)'); assert data[0][1] == b'there', data
+typ, data = M.fetch('1', '(ENVELOPE)')
+env = data[0].decode()
+assert '"Mon, 7 Feb 1994 21:52:25 -0800" "plain one" (("Ann Example" NIL "ann" "example.com"))' in env, env
+assert '<one@example.com>' in env, env
+typ, data = M.fetch('2', '(BODYSTRUCTURE)'); bs = data[0].decode()
+assert '("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 14 0 NIL NIL NIL NIL)' in bs, bs
+assert '"application" "octet-stream" ("name" "x.bin") NIL NIL "base64" 4 NIL' in bs, bs
+assert '"mixed" ("boundary" "BB")' in bs and '("attachment" ("filename" "x.bin"))' in bs, bs
+typ, data = M.fetch('2', '(BODY[1] BODY.PEEK[2.MIME])')
+assert data[0][1] == b'attached words', data
+assert data[1][1].startswith(b'Content-Type: application/octet-stream'), data
+assert b'\\Seen' in data[2], data  # BODY[1] set \Seen, reported with the FETCH
+typ, data = M.fetch('2', '(FLAGS)'); assert b'\\Seen' in data[0], data
+typ, data = M.fetch('9', '(FLAGS)'); assert typ == 'NO', data
+# STORE.
+typ, data = M.store('1:2', '+FLAGS', '(\\Answered Custom)'); assert typ == 'OK' and len(data) == 2, data
+assert b'\\Answered' in data[0] and b'Custom' in data[0], data
+typ, data = M.store('1', '-FLAGS.SILENT', '(Custom)'); assert data == [None], data
+typ, data = M.uid('STORE', '3', 'FLAGS', '(\\Deleted)'); assert b'UID 3' in data[0], data
+# SEARCH.
+def s(*crit):
+    typ, data = M.search(None, *crit); assert typ == 'OK', data
+    return data[0].decode()
+assert s('ALL') == '1 2 3'
+assert s('FLAGGED') == '1'
+assert s('DELETED') == '3'
+assert s('NOT', 'DELETED') == '1 2'
+assert s('OR', 'FLAGGED', 'DELETED') == '1 3'
+assert s('SUBJECT', 'PLAIN') == '1'
+M.literal = 'CAFÉ'.encode('utf-8')
+typ, data = M.search('UTF-8', 'SUBJECT'); assert data[0] == b'2', data
+assert s('FROM', 'ann@example') == '1'
+assert s('TO', 'bob') == '1'
+assert s('BODY', 'attached') == '2'
+assert s('TEXT', '"second line"') == '1'
+assert s('HEADER', 'Message-ID', 'one@') == '1'
+assert s('KEYWORD', '$Important') == '1'
+assert s('UNKEYWORD', '$Important') == '2 3'
+assert s('LARGER', '250') == '2', s('LARGER', '250')
+assert s('SMALLER', '40') == '3'
+assert s('SENTBEFORE', '8-Feb-1994') == '1'
+assert s('SENTON', '7-Feb-1994') == '1'
+assert s('BEFORE', '1-Jan-2000') == '1'
+assert s('SINCE', '1-Jan-2000') == '2 3'
+assert s('2:3') == '2 3'
+assert s('UID', '1,3') == '1 3'
+assert s('UNSEEN') == '1 3'
+typ, data = M.uid('SEARCH', 'ALL'); assert data[0] == b'1 2 3', data
+typ, data = M._simple_command('SEARCH', 'RETURN', '(MIN MAX COUNT ALL)', 'ALL')
+assert typ == 'OK'
+es = M.untagged_responses.pop('ESEARCH')[0].decode()
+assert 'MIN 1 MAX 3 COUNT 3 ALL 1:3' in es, es
+typ, data = M.search('KOI8-R', 'ALL'); assert typ == 'NO', data
+# COPY and MOVE.
+typ, data = M.copy('1:2', 'Trash'); assert typ == 'OK' and b'COPYUID' in data[0] and b' 1:2 1:2]' in data[0], data
+typ, data = M.status('Trash', '(MESSAGES)'); assert b'MESSAGES 2' in data[0], data
+typ, data = M.copy('1', 'Nope'); assert typ == 'NO' and b'TRYCREATE' in data[0], data
+typ, data = M._simple_command('MOVE', '2', 'Archive2')
+assert typ == 'NO', data
+M.create('Archive2')
+typ, data = M._simple_command('UID', 'MOVE', '2', 'Archive2'); assert typ == 'OK', data
+assert M.untagged_responses.pop('EXPUNGE') == [b'2'], M.untagged_responses
+assert M.select('Archive2')[1] == [b'1']
+typ, data = M.fetch('1', '(FLAGS)'); assert b'\\Seen' in data[0] and b'\\Answered' in data[0], data
+M.select('INBOX')
+typ, data = M.fetch('1:*', '(UID)'); assert [d.decode() for d in data] == ['1 (UID 1)', '2 (UID 3)'], data
+# EXPUNGE: the \Deleted message (now number 2) goes.
+typ, data = M.expunge(); assert typ == 'OK' and data == [b'2'], data
+typ, data = M.fetch('1:*', '(UID)'); assert [d.decode() for d in data] == ['1 (UID 1)'], data
+# UID EXPUNGE only touches the given UIDs.
+M.store('1', '+FLAGS', '(\\Deleted)')
+typ, data = M._simple_command('UID', 'EXPUNGE', '99'); assert typ == 'OK'
+typ, data = M.search(None, 'ALL'); assert data[0] == b'1', data
+typ, data = M._simple_command('UID', 'EXPUNGE', '1'); assert typ == 'OK'
+typ, data = M.search(None, 'ALL'); assert data[0] == b'', data
+# EXAMINE is read-only.
+typ, data = M.select('Trash', readonly=True); assert typ == 'OK', data
+typ, data = M.store('1', '+FLAGS', '(\\Deleted)'); assert typ == 'NO', data
+typ, data = M.fetch('1', '(BODY[])'); assert b'\\Seen' not in data[0][0], data
+typ, data = M.select('Trash'); assert typ == 'OK'
+M.store('1', '+FLAGS', '(\\Deleted)')
+assert M.close()[0] == 'OK'
+assert b'MESSAGES 1' in M.status('Trash', '(MESSAGES)')[1][0]
+M.logout()
+print('messages ok')
+"#;
+
+#[test]
+fn imaplib_messages() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(MESSAGES, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("messages ok"), "{out}");
+}
+
+/// Two sessions: one idles, the other appends, flags and expunges; SMTP delivers. Every change
+/// shows up in the idling session within a second; \Recent goes to one session only.
+const IDLE: &str = r#"
+import imaplib, smtplib, socket, sys, time
+port, smtp_port = int(sys.argv[1]), int(sys.argv[2])
+A = imaplib.IMAP4('127.0.0.1', port); A.login('alice@example.org', 'alice-pw')
+B = imaplib.IMAP4('127.0.0.1', port); B.login('alice@example.org', 'alice-pw')
+for i in range(3):
+    B.append('INBOX', None, None, b'Subject: m%d\r\n\r\nbody\r\n' % i)
+A.select('INBOX'); B.select('INBOX')
+def idle_until(conn, want, limit=3.0):
+    tag = conn._new_tag().decode()
+    conn.send(('%s IDLE\r\n' % tag).encode())
+    assert conn.readline().startswith(b'+'), 'no continuation'
+    conn.sock.settimeout(limit)
+    got = []
+    start = time.time()
+    try:
+        while not all(any(w in g for g in got) for w in want):
+            got.append(conn.readline())
+    finally:
+        conn.sock.settimeout(None)
+    elapsed = time.time() - start
+    conn.send(b'DONE\r\n')
+    while True:
+        line = conn.readline()
+        if line.startswith(tag.encode()):
+            assert b'OK' in line, line
+            break
+        got.append(line)
+    return got, elapsed
+# Delivery by SMTP while A idles.
+import threading
+def deliver():
+    time.sleep(0.3)
+    s = smtplib.SMTP('127.0.0.1', smtp_port); s.sendmail('x@remote.test', ['alice@example.org'], b'Subject: smtp\r\n\r\nhi\r\n'); s.quit()
+threading.Thread(target=deliver).start()
+got, elapsed = idle_until(A, [b'EXISTS'])
+assert any(b'* 4 EXISTS' in g for g in got), got
+assert elapsed < 2.0, elapsed
+# Flags changed by B show as FETCH in A.
+B.store('2', '+FLAGS', '(\\Flagged)')
+B.store('1', '+FLAGS', '(\\Deleted)')
+B.expunge()
+got, elapsed = idle_until(A, [b'EXPUNGE', b'FETCH'])
+assert any(b'* 1 EXPUNGE' in g for g in got), got
+assert any(b'FETCH' in g and b'\\Flagged' in g for g in got), got
+# B's view after its EXPUNGE: 3 messages.
+typ, data = B.fetch('1:*', '(UID)'); assert len(data) == 3, data
+# NOOP reports too.
+B.append('INBOX', None, None, b'Subject: late\r\n\r\nx\r\n')
+typ, data = A.noop()
+assert A.untagged_responses.get('EXISTS')[-1] == b'4', A.untagged_responses
+# \Recent: the SMTP message was seen as recent by exactly one session.
+ra = A.search(None, 'RECENT')[1][0].split()
+rb = B.search(None, 'RECENT')[1][0].split()
+print('recent', ra, rb)
+A.logout(); B.logout()
+print('idle ok %.3f' % elapsed)
+"#;
+
+#[test]
+fn idle_sees_delivery_and_other_sessions_within_a_second() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(
+        IDLE,
+        &[
+            &server.port(Service::Imap).to_string(),
+            &server.port(Service::Smtp).to_string(),
+        ],
+    );
+    assert!(out.contains("idle ok"), "{out}");
+}
+
+#[test]
+fn users_cannot_reach_each_other() {
+    let server = TestServer::start();
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a1 LOGIN bob@example.org bob-pw\r\na2 SELECT ../../alice/Maildir\r\na3 SELECT \"../alice\"\r\na4 CREATE \"x/../../y\"\r\na5 LOGOUT\r\n",
+        "a5 OK",
+    );
+    assert!(out.contains("a1 OK"), "{out}");
+    for t in ["a2 NO", "a3 NO", "a4 NO"] {
+        assert!(out.contains(t), "{t}: {out}");
+    }
+}
