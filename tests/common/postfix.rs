@@ -212,11 +212,10 @@ impl Drop for Postfix {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
+                && !wait_bounded(&mut stop, Duration::from_secs(10))
             {
-                if !wait_bounded(&mut stop, Duration::from_secs(10)) {
-                    let _ = stop.kill();
-                    let _ = stop.wait();
-                }
+                let _ = stop.kill();
+                let _ = stop.wait();
             }
             if !wait_bounded(&mut child, Duration::from_secs(10)) {
                 if let Some(pid) = master_pid(&self.dir.join("queue")) {

@@ -112,6 +112,12 @@ impl Client {
         self.reply()
     }
 
+    /// The socket, to write raw bytes (e.g. a message cut short) or read what comes after the last
+    /// reply (nothing is buffered between replies: every command waits for its reply).
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.writer
+    }
+
     /// Says QUIT (ignoring the outcome).
     pub fn quit(mut self) {
         let _ = self.command("QUIT");
