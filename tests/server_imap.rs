@@ -395,3 +395,141 @@ fn users_cannot_reach_each_other() {
         assert!(out.contains(t), "{t}: {out}");
     }
 }
+
+/// File names under a Maildir tree (flags included), without mbsync's and our metadata files.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                let parent = p.parent().and_then(|d| d.file_name()).unwrap_or_default();
+                if parent == "cur" || parent == "new" {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn mbsync(config: &std::path::Path) -> String {
+    let out = common::run_with_timeout(
+        std::process::Command::new("mbsync")
+            .arg("-c")
+            .arg(config)
+            .arg("-a"),
+        Duration::from_secs(60),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "mbsync failed: {text}");
+    text
+}
+
+/// mbsync (isync) syncs a local Maildir with our server both ways; a second run changes nothing.
+#[test]
+fn mbsync_syncs_both_ways_and_a_second_run_changes_nothing() {
+    let Some(_) = peer::require("mbsync", "isync") else {
+        return;
+    };
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let port = server.port(Service::Imap).to_string();
+    python(
+        r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+for i in range(3):
+    M.append('INBOX', '(\\Seen)' if i == 0 else None, None, b'Subject: remote %d\r\n\r\nbody %d\r\n' % (i, i))
+M.create('Lists/rust')
+M.append('Lists/rust', None, None, b'Subject: list\r\n\r\nlist body\r\n')
+M.logout()
+",
+        &[&port],
+    );
+    let dir = common::tempdir("mbsync");
+    let local = dir.join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let config = dir.join("mbsyncrc");
+    std::fs::write(
+        &config,
+        format!(
+            "IMAPAccount test\nHost 127.0.0.1\nPort {port}\nUser alice@example.org\nPass alice-pw\nSSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore remote\nAccount test\n\n\
+             MaildirStore local\nPath {l}/\nInbox {l}/INBOX\nSubFolders Verbatim\n\n\
+             Channel sync\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\nSyncState *\n",
+            l = local.display()
+        ),
+    )
+    .unwrap();
+    mbsync(&config);
+    let inbox = tree(&local.join("INBOX"));
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    assert_eq!(
+        inbox.iter().filter(|n| n.ends_with(",S")).count(),
+        1,
+        "{inbox:?}"
+    );
+    assert_eq!(tree(&local.join("Lists/rust")).len(), 1);
+    assert!(local.join("Sent").is_dir() && local.join("Trash").is_dir());
+
+    // Local changes: a new message, a flag; remote change: a flag.
+    let m = local.join("INBOX/cur/1700000000.local.host:2,S");
+    std::fs::write(&m, b"Subject: local\n\nfrom the near side\n").unwrap();
+    let first = local.join("INBOX").join(&inbox[1]);
+    std::fs::rename(&first, format!("{}F", first.display())).unwrap();
+    python(
+        r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+M.select('INBOX')
+M.uid('STORE', '3', '+FLAGS', '(\\Answered)')
+M.logout()
+",
+        &[&port],
+    );
+    mbsync(&config);
+    let remote = server.maildir("alice@example.org");
+    let out = python(
+        r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+M.select('INBOX')
+typ, data = M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+print(data)
+",
+        &[&port],
+    );
+    assert!(out.contains("Subject: local"), "{out}");
+    assert!(out.contains("\\\\Flagged"), "{out}");
+    let local_inbox = tree(&local.join("INBOX"));
+    assert_eq!(local_inbox.len(), 4, "{local_inbox:?}");
+    assert!(
+        local_inbox.iter().any(|n| n.ends_with(",R")),
+        "{local_inbox:?}"
+    );
+
+    // A second run with nothing changed changes nothing on either side.
+    let before = (tree(&local), tree(&remote));
+    mbsync(&config);
+    let after = (tree(&local), tree(&remote));
+    assert_eq!(before, after);
+    let _ = std::fs::remove_dir_all(&dir);
+}
