@@ -7,10 +7,10 @@ use std::io::Read;
 use std::num::NonZeroU32;
 use std::time::UNIX_EPOCH;
 
-use mailwright_imap_proto::types::command::FetchAttribute;
+use mailwright_imap_proto::types::command::{FetchAttribute, Section, SectionText};
 use mailwright_imap_proto::types::datetime::DateTime;
 use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
-use mailwright_imap_proto::{IString, IntoStatic, Literal, LiteralMode, NString, Vec1};
+use mailwright_imap_proto::{AString, IString, IntoStatic, Literal, LiteralMode, NString, Vec1};
 use mailwright_maildir::{Entry, Flag as MdFlag, FlagUpdate, Flags, Maildir};
 
 use super::mime;
@@ -209,7 +209,7 @@ pub(crate) fn fetch(
                         None => (None, data),
                     };
                     FetchItem::BodySection {
-                        section: section.clone().into_static(),
+                        section: echo_section(section),
                         origin,
                         data: literal(data),
                     }
@@ -230,6 +230,27 @@ pub(crate) fn fetch(
         }
     }
     gone
+}
+
+/// The section as the response names it: header field names uppercased, as Dovecot does.
+fn echo_section(section: &Section<'_>) -> Section<'static> {
+    let upper = |names: &Vec1<AString<'_>>| -> Option<Vec1<AString<'static>>> {
+        let v: Vec<AString<'static>> = names
+            .iter()
+            .filter_map(|n| AString::from_bytes(n.as_bytes().to_ascii_uppercase()).ok())
+            .collect();
+        Vec1::try_from(v).ok()
+    };
+    let text = match section.text() {
+        Some(SectionText::HeaderFields(n)) => upper(n).map(SectionText::HeaderFields),
+        Some(SectionText::HeaderFieldsNot(n)) => upper(n).map(SectionText::HeaderFieldsNot),
+        _ => None,
+    };
+    match text {
+        Some(t) => Section::new(section.part().to_vec(), Some(t))
+            .unwrap_or_else(|_| section.clone().into_static()),
+        None => section.clone().into_static(),
+    }
 }
 
 fn cut(data: &[u8], start: u32, len: NonZeroU32) -> Vec<u8> {

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{MessageParser, MimeHeaders};
 use mailwright_imap_proto::types::body::{
     Address, BodyFields, BodyParams, BodyStructure, DispositionTail, Envelope, Language,
     LanguageTail, MultiPart, SinglePart, SpecificFields,
@@ -166,7 +166,9 @@ fn find<'a>(root: &'a Part, path: &[std::num::NonZeroU32]) -> Option<&'a Part> {
         };
         node = match &container.kind {
             Kind::Multi(parts) => parts.get(i)?,
-            _ if i == 0 => container,
+            // A single part is its own part 1, except that the top-level body of a single-part
+            // message has no part 1.1 (Dovecot's reading of RFC 3501 §6.4.5).
+            _ if i == 0 && (depth == 0 || !std::ptr::eq(container, root)) => container,
             _ => return None,
         };
     }
@@ -218,7 +220,7 @@ fn header_fields(
         let listed = names
             .iter()
             .any(|n| n.as_bytes().eq_ignore_ascii_case(name));
-        if listed == keep && !name.is_empty() {
+        if listed == keep && (!keep || !name.is_empty()) {
             out.extend_from_slice(field);
         }
     }
@@ -292,15 +294,11 @@ fn istring(s: &str) -> IString<'static> {
         .unwrap_or_else(|_| IString::from_bytes(&b""[..]).expect("empty string"))
 }
 
-/// ENVELOPE of a header block (RFC 3501 §7.4.2): date, subject, message-id and in-reply-to as
-/// sent; addresses parsed.
+/// ENVELOPE of a header block (RFC 3501 §7.4.2): every field as sent (encoded words are not
+/// decoded, as Dovecot does); addresses split by [`addresses`].
 pub(crate) fn envelope(header: &[u8]) -> Envelope<'static> {
-    let parsed = MessageParser::new().parse_headers(header);
     let addrs = |name: &str| -> Option<Vec1<Address<'static>>> {
-        let m = parsed.as_ref()?;
-        let v = m.header(name)?;
-        let list = addresses(v);
-        Vec1::try_from(list).ok()
+        Vec1::try_from(addresses(&raw_field(header, name)?)).ok()
     };
     let from = addrs("From");
     // RFC 3501 §7.4.2: sender and reply-to default to from.
@@ -320,49 +318,166 @@ pub(crate) fn envelope(header: &[u8]) -> Envelope<'static> {
     }
 }
 
-fn addresses(v: &HeaderValue<'_>) -> Vec<Address<'static>> {
-    let one = |a: &mail_parser::Addr<'_>| -> Option<Address<'static>> {
-        let addr = a.address.as_deref()?;
-        let (mailbox, host) = match addr.rsplit_once('@') {
-            Some((l, d)) => (l, Some(d)),
-            None => (addr, None),
-        };
-        Some(Address {
-            name: nstring(a.name.as_deref().map(|n| n.as_bytes().to_vec())),
-            adl: NString::NIL,
-            mailbox: nstring(Some(mailbox.as_bytes().to_vec())),
-            host: nstring(Some(host.unwrap_or("MISSING_DOMAIN").as_bytes().to_vec())),
-        })
-    };
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(Vec<u8>),
+    Special(u8),
+}
+
+/// Tokens of an address list (RFC 5322 §3.4): words (atoms with dots, quoted strings unquoted),
+/// the specials `, : ; < > @`; comments are dropped.
+fn tokens(v: &[u8]) -> Vec<Tok> {
     let mut out = Vec::new();
-    match v {
-        HeaderValue::Address(mail_parser::Address::List(list)) => {
-            out.extend(list.iter().filter_map(one));
-        }
-        HeaderValue::Address(mail_parser::Address::Group(groups)) => {
-            for g in groups {
-                // RFC 3501 §7.4.2 group syntax: a NIL host marks the start (mailbox = group
-                // name) and the end (mailbox NIL) of a group.
-                if let Some(name) = &g.name {
-                    out.push(Address {
-                        name: NString::NIL,
-                        adl: NString::NIL,
-                        mailbox: nstring(Some(name.as_bytes().to_vec())),
-                        host: NString::NIL,
-                    });
-                    out.extend(g.addresses.iter().filter_map(one));
-                    out.push(Address {
-                        name: NString::NIL,
-                        adl: NString::NIL,
-                        mailbox: NString::NIL,
-                        host: NString::NIL,
-                    });
-                } else {
-                    out.extend(g.addresses.iter().filter_map(one));
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'(' => {
+                let mut depth = 0usize;
+                while i < v.len() {
+                    match v[i] {
+                        b'\\' => i += 1,
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
                 }
             }
+            b'"' => {
+                let mut w = Vec::new();
+                i += 1;
+                while i < v.len() && v[i] != b'"' {
+                    if v[i] == b'\\' && i + 1 < v.len() {
+                        i += 1;
+                    }
+                    w.push(v[i]);
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Word(w));
+            }
+            c @ (b',' | b':' | b';' | b'<' | b'>' | b'@') => {
+                out.push(Tok::Special(c));
+                i += 1;
+            }
+            _ => {
+                let start = i;
+                while i < v.len() && !b" \t\r\n(\",:;<>@".contains(&v[i]) {
+                    i += 1;
+                }
+                out.push(Tok::Word(v[start..i].to_vec()));
+            }
         }
-        _ => {}
+    }
+    out
+}
+
+fn addr(name: Option<Vec<u8>>, spec: &[Tok]) -> Option<Address<'static>> {
+    // Drop a source route (`@a,@b:`) inside angle brackets.
+    let spec = match spec.iter().rposition(|t| *t == Tok::Special(b':')) {
+        Some(p) => &spec[p + 1..],
+        None => spec,
+    };
+    if spec.is_empty() {
+        return None;
+    }
+    let at = spec.iter().position(|t| *t == Tok::Special(b'@'));
+    let join = |ts: &[Tok]| -> Vec<u8> {
+        ts.iter()
+            .filter_map(|t| match t {
+                Tok::Word(w) => Some(w.clone()),
+                Tok::Special(_) => None,
+            })
+            .collect::<Vec<_>>()
+            .join(&b""[..])
+    };
+    let (local, host) = match at {
+        Some(p) => (join(&spec[..p]), join(&spec[p + 1..])),
+        None => (join(spec), Vec::new()),
+    };
+    Some(Address {
+        name: nstring(name),
+        adl: NString::NIL,
+        mailbox: nstring(Some(if local.is_empty() {
+            b"MISSING_MAILBOX".to_vec()
+        } else {
+            local
+        })),
+        host: nstring(Some(if host.is_empty() {
+            b"MISSING_DOMAIN".to_vec()
+        } else {
+            host
+        })),
+    })
+}
+
+/// The addresses of an address-list field, in ENVELOPE form: a group is a start marker (NIL
+/// host, mailbox = group name), its members, and an end marker (all NIL), RFC 3501 §7.4.2.
+pub(crate) fn addresses(value: &[u8]) -> Vec<Address<'static>> {
+    let toks = tokens(value);
+    let mut out = Vec::new();
+    let mut pending: Vec<Tok> = Vec::new();
+    let mut i = 0;
+    let marker = |mailbox: Option<Vec<u8>>| Address {
+        name: NString::NIL,
+        adl: NString::NIL,
+        mailbox: nstring(mailbox),
+        host: NString::NIL,
+    };
+    let phrase = |ts: &[Tok]| -> Option<Vec<u8>> {
+        let words: Vec<Vec<u8>> = ts
+            .iter()
+            .filter_map(|t| match t {
+                Tok::Word(w) => Some(w.clone()),
+                Tok::Special(_) => None,
+            })
+            .collect();
+        (!words.is_empty()).then(|| words.join(&b" "[..]))
+    };
+    while i < toks.len() {
+        match &toks[i] {
+            Tok::Special(b'<') => {
+                let end = toks[i..]
+                    .iter()
+                    .position(|t| *t == Tok::Special(b'>'))
+                    .map_or(toks.len(), |p| i + p);
+                if let Some(a) = addr(phrase(&pending), &toks[i + 1..end]) {
+                    out.push(a);
+                }
+                pending.clear();
+                i = end + 1;
+                continue;
+            }
+            Tok::Special(b':') => {
+                out.push(marker(phrase(&pending)));
+                pending.clear();
+            }
+            Tok::Special(b';') => {
+                if let Some(a) = addr(None, &pending) {
+                    out.push(a);
+                }
+                pending.clear();
+                out.push(marker(None));
+            }
+            Tok::Special(b',') => {
+                if let Some(a) = addr(None, &pending) {
+                    out.push(a);
+                }
+                pending.clear();
+            }
+            t => pending.push(t.clone()),
+        }
+        i += 1;
+    }
+    if let Some(a) = addr(None, &pending) {
+        out.push(a);
     }
     out
 }
@@ -394,8 +509,19 @@ fn structure_of(msg: &[u8], part: &Part, extended: bool, digest: bool) -> BodySt
                 .collect()
         })
         .unwrap_or_default();
-    if ct.is_none() && ty == "text" {
-        params.push((istring("charset"), istring("us-ascii")));
+    // Dovecot's rendering: a text part always names its charset (us-ascii by default,
+    // RFC 2045 §5.2), and the charset value is lowercased.
+    if ty.eq_ignore_ascii_case("text") {
+        match params
+            .iter()
+            .position(|(k, _)| k.as_bytes().eq_ignore_ascii_case(b"charset"))
+        {
+            Some(p) => {
+                let v = String::from_utf8_lossy(params[p].1.as_bytes()).to_ascii_lowercase();
+                params[p].1 = istring(&v);
+            }
+            None => params.push((istring("charset"), istring("us-ascii"))),
+        }
     }
     let params: BodyParams<'static> = Vec1::try_from(params).ok();
     let tail = || -> Option<DispositionTail<'static>> {
@@ -494,7 +620,18 @@ fn empty_text_part(extended: bool) -> BodyStructure<'static> {
             octets: 0,
         },
         specific: SpecificFields::Text { lines: 0 },
-        extension: extended.then_some((NString::NIL, None)),
+        extension: extended.then(|| {
+            (
+                NString::NIL,
+                Some(DispositionTail {
+                    disposition: None,
+                    language: Some(LanguageTail {
+                        language: Language::Single(NString::NIL),
+                        location: Some((NString::NIL, Vec::new())),
+                    }),
+                }),
+            )
+        }),
     })
 }
 

@@ -108,19 +108,28 @@ fn decoded(v: &HeaderValue<'_>) -> Vec<String> {
 }
 
 fn body_matches(text: &[u8], needle: &str) -> bool {
-    let Some(m) = MessageParser::new().parse(text) else {
-        return false;
-    };
+    MessageParser::new()
+        .parse(text)
+        .is_some_and(|m| message_matches(&m, needle, 0))
+}
+
+/// Whether a text part of the message, or of a message attached to it, holds `needle`.
+fn message_matches(m: &mail_parser::Message<'_>, needle: &str, depth: usize) -> bool {
     m.parts.iter().any(|p| match &p.body {
         PartType::Text(t) | PartType::Html(t) => contains_ci(t, needle),
+        PartType::Message(inner) if depth < 8 => message_matches(inner, needle, depth + 1),
         _ => false,
     })
 }
 
-fn sent_day(ctx: &Ctx<'_>) -> Option<i64> {
-    let m = MessageParser::new().parse_headers(ctx.header())?;
-    let d = m.date()?;
-    Some(day_of(Date::new(d.year, d.month, d.day).ok()?))
+/// The day of the Date: field; a message without a (valid) one counts as sent on 1-Jan-1970,
+/// as Dovecot does.
+fn sent_day(ctx: &Ctx<'_>) -> i64 {
+    MessageParser::new()
+        .parse_headers(ctx.header())
+        .and_then(|m| m.date().copied())
+        .and_then(|d| Date::new(d.year, d.month, d.day).ok())
+        .map_or(0, day_of)
 }
 
 fn astr(a: &mailwright_imap_proto::AString<'_>) -> String {
@@ -178,9 +187,9 @@ fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
         SearchKey::Before(d) => internal_day() < day_of(*d),
         SearchKey::On(d) => internal_day() == day_of(*d),
         SearchKey::Since(d) => internal_day() >= day_of(*d),
-        SearchKey::SentBefore(d) => sent_day(ctx).is_some_and(|s| s < day_of(*d)),
-        SearchKey::SentOn(d) => sent_day(ctx).is_some_and(|s| s == day_of(*d)),
-        SearchKey::SentSince(d) => sent_day(ctx).is_some_and(|s| s >= day_of(*d)),
+        SearchKey::SentBefore(d) => sent_day(ctx) < day_of(*d),
+        SearchKey::SentOn(d) => sent_day(ctx) == day_of(*d),
+        SearchKey::SentSince(d) => sent_day(ctx) >= day_of(*d),
         SearchKey::Larger(n) => size(ctx) > u64::from(*n),
         SearchKey::Smaller(n) => size(ctx) < u64::from(*n),
         SearchKey::Not(k) => !eval(k, ctx),

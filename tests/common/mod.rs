@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dovecot;
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;
 pub mod postfix;
