@@ -262,12 +262,28 @@ fn cut(data: &[u8], start: u32, len: NonZeroU32) -> Vec<u8> {
     data[start..end].to_vec()
 }
 
-/// The flags items of a FETCH response for STORE.
+/// The FETCH response STORE sends: FLAGS, UID for UID STORE, MODSEQ with CONDSTORE.
 pub(crate) fn flags_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
     let mut items: Vec<FetchItem<'static>> = vec![FetchItem::Flags(sel.flags_of(i))];
     if with_uid {
         items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
     }
+    if sel.condstore {
+        items.push(FetchItem::ModSeq(sel.msgs[i].modseq));
+    }
+    Response::Data(Data::Fetch {
+        seq: nz(i + 1),
+        items: Vec1::try_from(items).expect("non-empty"),
+    })
+}
+
+/// The FETCH response of a silent STORE with CONDSTORE (RFC 7162 §3.1.3): UID and MODSEQ only.
+pub(crate) fn modseq_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
+    let mut items: Vec<FetchItem<'static>> = Vec::new();
+    if with_uid {
+        items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
+    }
+    items.push(FetchItem::ModSeq(sel.msgs[i].modseq));
     Response::Data(Data::Fetch {
         seq: nz(i + 1),
         items: Vec1::try_from(items).expect("non-empty"),

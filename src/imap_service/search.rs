@@ -243,6 +243,7 @@ pub(crate) fn response(
     uid: bool,
     returns: Option<&[SearchReturnOption]>,
     tag: &Tag<'_>,
+    modseq_wanted: bool,
 ) -> Response<'static> {
     let numbers: Vec<u32> = hits
         .iter()
@@ -254,10 +255,14 @@ pub(crate) fn response(
             }
         })
         .collect();
+    // RFC 7162 §3.1.5: a search with MODSEQ reports the highest mod-sequence of the matches.
+    let modseq = modseq_wanted
+        .then(|| hits.iter().map(|&i| sel.msgs[i].modseq).max())
+        .flatten();
     let Some(returns) = returns else {
         return Response::Data(Data::Search {
             ids: numbers.iter().map(|n| nz(*n as usize)).collect(),
-            modseq: None,
+            modseq,
         });
     };
     // RFC 4731 §3.1: RETURN () means RETURN (ALL).
@@ -295,9 +300,25 @@ pub(crate) fn response(
             SearchReturnOption::Save => {}
         }
     }
+    if let Some(m) = modseq {
+        items.push(ESearchItem::ModSeq(m));
+    }
     Response::Data(Data::ESearch {
         tag: IString::from_bytes(tag.as_str().as_bytes().to_vec()).ok(),
         uid,
         items,
+    })
+}
+
+/// Whether a MODSEQ key appears anywhere in the criteria.
+pub(crate) fn uses_modseq(keys: &[SearchKey<'_>]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(k) => uses_modseq(std::slice::from_ref(k)),
+        SearchKey::Or(a, b) => {
+            uses_modseq(std::slice::from_ref(a)) || uses_modseq(std::slice::from_ref(b))
+        }
+        SearchKey::And(v) => uses_modseq(v),
+        _ => false,
     })
 }

@@ -38,6 +38,8 @@ pub(crate) struct Selected {
     pub(crate) msgs: Vec<Msg>,
     pub(crate) recent: HashSet<u32>,
     pub(crate) keywords: Keywords,
+    /// CONDSTORE is on (RFC 7162 §3.1): FETCH responses carry MODSEQ.
+    pub(crate) condstore: bool,
 }
 
 impl Selected {
@@ -53,6 +55,7 @@ impl Selected {
             msgs: Vec::new(),
             recent: HashSet::new(),
             keywords: state.keywords.clone(),
+            condstore: false,
         };
         for m in state.messages {
             let entry = sel.take_recent(&m);
@@ -65,17 +68,27 @@ impl Selected {
         Ok(sel)
     }
 
-    /// Moves a message in `new/` to `cur/` (read-write sessions), making it recent here.
+    /// Moves a message in `new/` to `cur/` (read-write sessions), making it recent here. The
+    /// rename succeeds for one session only, so a message is `\Recent` in exactly one session.
     fn take_recent(&mut self, m: &UidMessage) -> Entry {
         if self.read_only || m.entry.subdir() != Subdir::New {
             return m.entry.clone();
         }
-        match self.maildir.move_to_cur(&m.entry) {
-            Ok(e) => {
+        let from = self.maildir.entry_path(&m.entry);
+        let name = mailwright_maildir::with_flags(m.entry.unique(), m.entry.flags());
+        let to = self.maildir.path().join("cur").join(&name);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {
                 self.recent.insert(m.uid);
-                e
+                Entry::from_file_name(Subdir::Cur, name).unwrap_or_else(|| m.entry.clone())
             }
-            Err(_) => m.entry.clone(),
+            // Another session took it: it is recent there; find it where it went.
+            Err(_) => self
+                .maildir
+                .find(m.entry.unique())
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| m.entry.clone()),
         }
     }
 
@@ -117,13 +130,14 @@ impl Selected {
                         &self.keywords,
                         self.recent.contains(&m.uid),
                     );
+                    let mut items =
+                        vec![FetchItem::Flags(flags), FetchItem::Uid(nz(m.uid as usize))];
+                    if self.condstore {
+                        items.push(FetchItem::ModSeq(m.modseq));
+                    }
                     out.push(Response::Data(Data::Fetch {
                         seq: nz(i + 1),
-                        items: Vec1::try_from(vec![
-                            FetchItem::Flags(flags),
-                            FetchItem::Uid(nz(m.uid as usize)),
-                        ])
-                        .expect("two items"),
+                        items: Vec1::try_from(items).expect("non-empty"),
                     }));
                 }
             }

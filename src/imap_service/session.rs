@@ -19,6 +19,15 @@ use super::selected::{Selected, uid_set};
 use crate::directory::Address;
 use crate::server::Shared;
 
+/// What STORE does besides the flags.
+#[derive(Debug)]
+pub(crate) struct StoreRequest {
+    kind: StoreKind,
+    silent: bool,
+    /// RFC 7162 `UNCHANGEDSINCE`.
+    unchanged_since: Option<u64>,
+}
+
 /// The logged-in user.
 #[derive(Debug)]
 pub(crate) struct User {
@@ -173,6 +182,9 @@ impl Session {
                 for c in capabilities.iter() {
                     if c.as_str().eq_ignore_ascii_case("CONDSTORE") {
                         self.condstore = true;
+                        if let Some(sel) = &mut self.selected {
+                            sel.condstore = true;
+                        }
                         enabled.push(c.clone());
                     }
                 }
@@ -276,16 +288,30 @@ impl Session {
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
             CommandBody::Fetch {
-                uid, set, items, ..
-            } => self.fetch(uid, &set, &items.expand(), out),
+                uid,
+                set,
+                items,
+                changed_since,
+            } => self.fetch(uid, &set, &items.expand(), changed_since, out),
             CommandBody::Store {
                 uid,
                 set,
+                unchanged_since,
                 kind,
                 silent,
                 flags,
                 ..
-            } => self.store(uid, &set, kind, silent, &flags, out),
+            } => self.store(
+                uid,
+                &set,
+                &StoreRequest {
+                    kind,
+                    silent,
+                    unchanged_since,
+                },
+                &flags,
+                out,
+            ),
             CommandBody::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false, out),
             CommandBody::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true, out),
             CommandBody::Search {
@@ -344,7 +370,8 @@ impl Session {
         let root = self.root()?;
         let target = names::resolve(mailbox)?;
         let md = mailboxes::open(root, &target)?;
-        let sel = Selected::open(md, read_only)?;
+        let mut sel = Selected::open(md, read_only)?;
+        sel.condstore = self.condstore;
         let flags = sel.defined_flags();
         out.push(Response::Data(Data::Flags(flags.clone())));
         out.push(Response::Data(Data::Exists(sel.exists())));
@@ -416,9 +443,9 @@ impl Session {
         uid: bool,
         set: &mailwright_imap_proto::types::sequence::SequenceSet,
         attrs: &[FetchAttribute<'_>],
+        changed_since: Option<u64>,
         out: &mut Vec<Response<'static>>,
     ) -> Result<(Option<Code<'static>>, String), No> {
-        let condstore = self.condstore;
         let sel = self.sel()?;
         if !uid && sel.out_of_range(set) {
             return Err(No(None, "Invalid message sequence number".into()));
@@ -427,10 +454,15 @@ impl Session {
             // RFC 3501 §7.4.1: EXPUNGE may be sent during UID FETCH.
             sel.refresh(true, out)?;
         }
-        let idx = sel.resolve(set, uid);
+        let mut idx = sel.resolve(set, uid);
         let mut attrs = attrs.to_vec();
-        if condstore && !attrs.contains(&FetchAttribute::ModSeq) {
+        // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; with CONDSTORE on, MODSEQ always comes.
+        if (sel.condstore || changed_since.is_some()) && !attrs.contains(&FetchAttribute::ModSeq) {
             attrs.push(FetchAttribute::ModSeq);
+        }
+        if let Some(since) = changed_since {
+            sel.condstore = true;
+            idx.retain(|&i| sel.msgs[i].modseq > since);
         }
         let gone = fetch::fetch(sel, &idx, &attrs, uid, out);
         if gone > 0 {
@@ -449,8 +481,7 @@ impl Session {
         &mut self,
         uid: bool,
         set: &mailwright_imap_proto::types::sequence::SequenceSet,
-        kind: StoreKind,
-        silent: bool,
+        req: &StoreRequest,
         flags: &[Flag<'_>],
         out: &mut Vec<Response<'static>>,
     ) -> Result<(Option<Code<'static>>, String), No> {
@@ -464,28 +495,55 @@ impl Session {
         let wanted = super::selected::maildir_flags(&sel.maildir, flags)?;
         // Refresh the keyword table: the flags may have added names.
         sel.keywords = sel.maildir.keywords()?;
-        let update = match kind {
+        let update = match req.kind {
             StoreKind::Add => FlagUpdate::Add(wanted),
             StoreKind::Remove => FlagUpdate::Remove(wanted),
-            // Replacing keeps flag characters IMAP does not show (none here but `P`).
             StoreKind::Replace => FlagUpdate::Replace(wanted),
         };
-        let idx = sel.resolve(set, uid);
-        for i in idx {
+        if req.unchanged_since.is_some() {
+            sel.condstore = true;
+        }
+        let mut modified: Vec<u32> = Vec::new();
+        let mut done: Vec<usize> = Vec::new();
+        for i in sel.resolve(set, uid) {
+            // RFC 7162 §3.1.3: a message changed since UNCHANGEDSINCE is left alone.
+            if req.unchanged_since.is_some_and(|n| sel.msgs[i].modseq > n) {
+                modified.push(if uid {
+                    sel.msgs[i].uid
+                } else {
+                    u32::try_from(i + 1).unwrap_or(u32::MAX)
+                });
+                continue;
+            }
             let entry = sel.msgs[i].entry.clone();
             match sel.maildir.set_flags(&entry, update) {
                 Ok(e) => sel.msgs[i].entry = e,
                 Err(mailwright_maildir::Error::NotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
-            if !silent {
+            done.push(i);
+        }
+        if sel.condstore {
+            // Learn the new MODSEQs; flag changes by others come out as FETCH too.
+            sel.refresh(false, out)?;
+        }
+        for i in done {
+            if !req.silent {
                 out.push(fetch::flags_response(sel, i, uid));
+            } else if sel.condstore {
+                out.push(fetch::modseq_response(sel, i, uid));
             }
         }
-        Ok((
-            None,
-            format!("{} completed", if uid { "UID STORE" } else { "STORE" }),
-        ))
+        let name = if uid { "UID STORE" } else { "STORE" };
+        if modified.is_empty() {
+            Ok((None, format!("{name} completed")))
+        } else {
+            modified.sort_unstable();
+            Ok((
+                uid_set(&modified).map(Code::Modified),
+                format!("Conditional {name} failed"),
+            ))
+        }
     }
 
     fn copy(
@@ -573,7 +631,11 @@ impl Session {
             sel.refresh(true, out)?;
         }
         let hits = search::search(sel, criteria);
-        out.push(search::response(sel, &hits, uid, returns, tag));
+        let modseq = search::uses_modseq(criteria);
+        if modseq {
+            sel.condstore = true;
+        }
+        out.push(search::response(sel, &hits, uid, returns, tag, modseq));
         Ok((
             None,
             format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
