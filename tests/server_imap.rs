@@ -571,3 +571,129 @@ fn condstore_modseq_changedsince_unchangedsince() {
     let out = python(CONDSTORE, &[&server.port(Service::Imap).to_string()]);
     assert!(out.contains("condstore ok"), "{out}");
 }
+
+/// offlineimap3 syncs a local Maildir with our server both ways; a second run changes nothing.
+#[test]
+fn offlineimap_syncs_both_ways_and_a_second_run_changes_nothing() {
+    let Some(bin) = peer::require("offlineimap", "offlineimap3") else {
+        return;
+    };
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let port = server.port(Service::Imap).to_string();
+    python(
+        r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+for i in range(3):
+    M.append('INBOX', '(\\Seen)' if i == 0 else None, None, b'Subject: remote %d\r\n\r\nbody %d\r\n' % (i, i))
+M.create('Lists/rust')
+M.append('Lists/rust', None, None, b'Subject: list\r\n\r\nlist body\r\n')
+M.logout()
+",
+        &[&port],
+    );
+    let dir = common::tempdir("offlineimap");
+    let local = dir.join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let config = dir.join("offlineimaprc");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\naccounts = test\nmetadata = {d}/meta\n\n\
+             [Account test]\nlocalrepository = local\nremoterepository = remote\n\n\
+             [Repository local]\ntype = Maildir\nlocalfolders = {d}/local\n\n\
+             [Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\nremoteport = {port}\n\
+             remoteuser = alice@example.org\nremotepass = alice-pw\nssl = no\nstarttls = no\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        let out = common::run_with_timeout(
+            std::process::Command::new(&bin)
+                .arg("-c")
+                .arg(&config)
+                .arg("-o")
+                .arg("-u")
+                .arg("basic"),
+            Duration::from_mins(1),
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && !text.contains("ERROR"),
+            "offlineimap failed: {text}"
+        );
+        text
+    };
+    run();
+    let inbox = tree(&local.join("INBOX"));
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    assert_eq!(
+        inbox.iter().filter(|n| n.ends_with(",S")).count(),
+        1,
+        "{inbox:?}"
+    );
+    assert_eq!(
+        tree(&local.join("Lists.rust")).len(),
+        1,
+        "{:?}",
+        tree(&local)
+    );
+
+    // A local message and a local flag go up; a remote flag comes down.
+    std::fs::write(
+        local.join("INBOX/new/1700000000.local.host"),
+        b"Subject: local\n\nfrom the near side\n",
+    )
+    .unwrap();
+    let first = local.join("INBOX").join(&inbox[1]);
+    std::fs::rename(&first, format!("{}F", first.display())).unwrap();
+    python(
+        r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+M.select('INBOX')
+M.uid('STORE', '3', '+FLAGS', '(\\Answered)')
+M.logout()
+",
+        &[&port],
+    );
+    run();
+    let out = python(
+        r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+M.select('INBOX')
+typ, data = M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+print(data)
+",
+        &[&port],
+    );
+    assert!(out.contains("Subject: local"), "{out}");
+    assert!(out.contains("\\\\Flagged"), "{out}");
+    let local_inbox = tree(&local.join("INBOX"));
+    assert_eq!(local_inbox.len(), 4, "{local_inbox:?}");
+    assert!(
+        local_inbox
+            .iter()
+            .any(|n| n.ends_with("RS") || n.ends_with(",R")),
+        "{local_inbox:?}"
+    );
+
+    let remote = server.maildir("alice@example.org");
+    let before = (tree(&local), tree(&remote));
+    run();
+    let after = (tree(&local), tree(&remote));
+    assert_eq!(before, after);
+    let _ = std::fs::remove_dir_all(&dir);
+}
