@@ -18,9 +18,16 @@ use crate::directory::Address;
 /// Messages up to this size stay in memory while they arrive.
 pub const SPOOL_MEMORY_LIMIT: usize = 1024 * 1024;
 
-/// Creates a user's Maildir with the default folders, if it does not exist.
+/// Creates a user's Maildir with the default folders (the `maildir` crate's Drafts, Sent, Trash,
+/// Junk, plus Archive: the SPECIAL-USE set IMAP announces, RFC 6154), if it does not exist.
 pub fn create_user_maildir(path: &Path) -> mailwright_maildir::Result<Maildir> {
-    Maildir::create_user(path)
+    let md = Maildir::create_user(path)?;
+    match md.create_folder("Archive") {
+        Ok(_) | Err(mailwright_maildir::Error::FolderExists(_)) => {}
+        Err(e) => return Err(e),
+    }
+    md.subscribe("Archive")?;
+    Ok(md)
 }
 
 /// A message body being received.
