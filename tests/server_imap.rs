@@ -120,6 +120,7 @@ names = [d.decode() for d in data]
 assert names[0].endswith('"/" INBOX'), names
 assert any('\\Sent' in n and n.endswith(' Sent') for n in names), names
 assert any('\\Trash' in n for n in names) and any('\\Junk' in n for n in names), names
+assert any('\\Archive' in n for n in names), names
 assert M.create('Projects/2024/Q1')[0] == 'OK'
 typ, data = M.list('""', '%'); names = [d.decode() for d in data]
 assert any(n.endswith(' Projects') and '\\HasChildren' in n for n in names), names
@@ -156,7 +157,7 @@ typ, data = M.select('Work/2024/Q1'); assert typ == 'NO', data
 typ, data = M._simple_command('LIST', '(SPECIAL-USE)', '""', '*')
 typ, data = M._untagged_response(typ, data, 'LIST')
 names = [d.decode() for d in data]
-assert len(names) == 4 and all('\\HasNoChildren' in n for n in names), names
+assert len(names) == 5 and all('\\HasNoChildren' in n for n in names), names
 typ, data = M._simple_command('LIST', '""', 'Old', 'RETURN', '(STATUS (MESSAGES))')
 assert typ == 'OK', data
 assert M.untagged_responses.get('STATUS') == [b'Old (MESSAGES 1)'], M.untagged_responses
