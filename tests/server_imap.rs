@@ -698,3 +698,43 @@ print(data)
     assert_eq!(before, after);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// RFC 3501 §7.4.1: a message expunged by another session keeps its number in this one until a
+/// command that allows EXPUNGE responses (NOOP here); FETCH, STORE and SEARCH send none.
+const EXPUNGE_NUMBERING: &str = r"
+import imaplib, sys
+port = int(sys.argv[1])
+A = imaplib.IMAP4('127.0.0.1', port); A.login('alice@example.org', 'alice-pw')
+B = imaplib.IMAP4('127.0.0.1', port); B.login('alice@example.org', 'alice-pw')
+for i in range(4):
+    B.append('INBOX', None, None, b'Subject: n%d\r\n\r\nbody\r\n' % i)
+A.select('INBOX'); B.select('INBOX')
+B.store('1,3', '+FLAGS', '(\\Deleted)')
+typ, data = B.expunge(); assert data == [b'3', b'1'] or data == [b'1', b'2'], data
+A.untagged_responses.clear()
+typ, data = A.fetch('1:4', '(UID FLAGS)'); assert typ == 'OK' and len(data) == 4, data
+typ, data = A.search(None, 'ALL'); assert data == [b'1 2 3 4'], data
+typ, data = A.store('2', '+FLAGS', '(\\Flagged)'); assert typ == 'OK', data
+assert 'EXPUNGE' not in A.untagged_responses, A.untagged_responses
+typ, data = A.noop()
+exp = A.untagged_responses.pop('EXPUNGE')
+assert exp in ([b'3', b'1'], [b'1', b'2']), exp
+typ, data = A.fetch('1:*', '(UID FLAGS)')
+assert [d.split(b' (')[0] for d in data] == [b'1', b'2'], data
+assert b'UID 2' in data[0] and b'\\Flagged' in data[0] and b'UID 4' in data[1], data
+A.logout(); B.logout()
+print('numbering ok')
+";
+
+#[test]
+fn expunges_wait_for_a_command_that_allows_them() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(
+        EXPUNGE_NUMBERING,
+        &[&server.port(Service::Imap).to_string()],
+    );
+    assert!(out.contains("numbering ok"), "{out}");
+}

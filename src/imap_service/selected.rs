@@ -40,6 +40,22 @@ pub(crate) struct Selected {
     pub(crate) keywords: Keywords,
     /// CONDSTORE is on (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
+    /// The mtimes of `new/`, `cur/` and `dovecot-uidlist` at the last sync: when none changed,
+    /// nothing did, and a refresh skips the (locking) sync.
+    seen: Option<Signature>,
+    /// Messages gone from disk whose EXPUNGE is still owed to the client.
+    owed_expunges: bool,
+}
+
+type Signature = [Option<std::time::SystemTime>; 3];
+
+fn signature(md: &Maildir) -> Signature {
+    let mtime = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    [
+        mtime(md.path().join("new")),
+        mtime(md.path().join("cur")),
+        mtime(md.path().join(mailwright_maildir::UIDLIST)),
+    ]
 }
 
 impl Selected {
@@ -56,6 +72,8 @@ impl Selected {
             recent: HashSet::new(),
             keywords: state.keywords.clone(),
             condstore: false,
+            seen: None,
+            owed_expunges: false,
         };
         for m in state.messages {
             let entry = sel.take_recent(&m);
@@ -104,6 +122,18 @@ impl Selected {
         allow_expunge: bool,
         out: &mut Vec<Response<'static>>,
     ) -> mailwright_maildir::Result<()> {
+        let sig = signature(&self.maildir);
+        // Directory mtimes tick with a coarse clock: trust an unchanged signature only once it
+        // is a second old, so two changes within one tick are never mistaken for none.
+        let settled = sig.iter().flatten().all(|t| {
+            t.elapsed()
+                .is_ok_and(|age| age > std::time::Duration::from_secs(1))
+        });
+        if settled && self.seen == Some(sig) && !(allow_expunge && self.owed_expunges) {
+            return Ok(());
+        }
+        // Taken before the sync, so a change racing with it is seen next time.
+        self.seen = Some(sig);
         let state: MailboxState = self.maildir.sync()?;
         self.keywords = state.keywords.clone();
         self.uid_next = state.uid_next;
@@ -118,6 +148,7 @@ impl Selected {
                 }
             }
         }
+        self.owed_expunges = self.msgs.iter().any(|m| !fresh.contains_key(&m.uid));
         let max_known = self.msgs.iter().map(|m| m.uid).max().unwrap_or(0);
         for (i, m) in self.msgs.iter_mut().enumerate() {
             if let Some(f) = fresh.get(&m.uid) {
