@@ -738,3 +738,45 @@ fn expunges_wait_for_a_command_that_allows_them() {
     );
     assert!(out.contains("numbering ok"), "{out}");
 }
+
+/// A large APPEND is spooled to disk and comes back byte for byte; one over the limit is refused
+/// before its literal (RFC 7889 APPENDLIMIT advertised).
+const BIG_APPEND: &str = r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+caps = M.capability()[1][0].decode()
+assert 'APPENDLIMIT=4000000' in caps, caps
+body = b''.join(b'line %07d of a big message\r\n' % i for i in range(100000))
+msg = b'Subject: big\r\n\r\n' + body
+assert 2000000 < len(msg) < 4000000
+typ, data = M.append('INBOX', None, None, msg); assert typ == 'OK', data
+M.select('INBOX')
+typ, data = M.fetch('1', '(RFC822.SIZE BODY.PEEK[])')
+assert b'RFC822.SIZE %d' % len(msg) in data[0][0], data[0][0]
+assert data[0][1] == msg
+try:
+    typ, data = M.append('INBOX', None, None, msg + body)
+except M.error as e:
+    typ, data = 'NO', [str(e).encode()]
+assert typ == 'NO' and b'TOOBIG' in data[0], data
+typ, data = M.noop(); assert typ == 'OK'
+M.logout()
+print('big ok')
+";
+
+#[test]
+fn big_appends_are_spooled_and_over_limit_ones_refused() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start_with(|c| c.limits.max_message_size = 4_000_000);
+    let out = python(BIG_APPEND, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("big ok"), "{out}");
+    // The spool file is gone.
+    let spool = server.dir.join("spool");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -649,21 +649,6 @@ pub(crate) fn to_crlf(stored: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A CRLF message from a client as stored (LF line ends; a lone CR is kept).
-pub(crate) fn to_lf(wire: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(wire.len());
-    let mut i = 0;
-    while i < wire.len() {
-        if wire[i] == b'\r' && wire.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(wire[i]);
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,6 +719,5 @@ mod tests {
     #[test]
     fn line_ends() {
         assert_eq!(to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
-        assert_eq!(to_lf(b"a\r\nb\rc\r\n"), b"a\nb\rc\n");
     }
 }

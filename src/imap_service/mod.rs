@@ -11,6 +11,7 @@
 //! - A session only ever opens Maildirs under its own user's root (`directory.maildir_path`), and
 //!   names are validated before they reach the file system, so no user reaches another's mail.
 
+mod append;
 mod fetch;
 mod mailboxes;
 mod mime;
@@ -47,7 +48,9 @@ struct Append {
     mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
     flags: Option<Vec<mailwright_imap_proto::types::flag::Flag<'static>>>,
     date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-    data: Vec<u8>,
+    spool: append::AppendSpool,
+    /// A write to the spool failed: the APPEND is answered NO.
+    failed: bool,
 }
 
 /// Serves one IMAP connection.
@@ -139,30 +142,34 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                     mailbox,
                     flags,
                     date,
-                    length,
                     ..
                 } => {
                     append = Some(Append {
                         mailbox,
                         flags,
                         date,
-                        data: Vec::with_capacity((length as usize).min(1 << 20)),
+                        spool: append::AppendSpool::new(shared.spool_dir()),
+                        failed: false,
                     });
                 }
                 ServerEvent::AppendChunk { data, .. } => {
-                    if let Some(a) = &mut append {
-                        a.data.extend_from_slice(&data);
+                    if let Some(a) = &mut append
+                        && !a.failed
+                        && let Err(e) = tokio::task::block_in_place(|| a.spool.write(&data))
+                    {
+                        warn!("imap append spool: {e}");
+                        a.failed = true;
                     }
                 }
                 ServerEvent::AppendEnd { tag } => {
                     let a = append.take();
                     let r = match a {
-                        Some(a) => tokio::task::block_in_place(|| {
-                            let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &a.data);
+                        Some(mut a) if !a.failed => tokio::task::block_in_place(|| {
+                            let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
                             s.refresh(true, &mut out);
                             r
                         }),
-                        None => Err(mailboxes::No::text("APPEND lost its message")),
+                        _ => Err(mailboxes::No::text("APPEND failed to store its message")),
                     };
                     out.push(match r {
                         Ok((code, t)) => status(Some(tag), StatusKind::Ok, code, &t),

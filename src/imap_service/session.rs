@@ -642,13 +642,13 @@ impl Session {
         ))
     }
 
-    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the message in LF form.
+    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled message (LF form).
     pub(crate) fn append(
         &mut self,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
         flags: Option<&[Flag<'_>]>,
         date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-        message: &[u8],
+        message: &mut super::append::AppendSpool,
     ) -> Result<(Option<Code<'static>>, String), No> {
         let root = self.root()?;
         let target = names::resolve(mailbox)?;
@@ -669,7 +669,10 @@ impl Session {
             internal_date,
             ..DeliveryOptions::default()
         };
-        let delivered = md.deliver_with(&super::mime::to_lf(message), opts)?;
+        let reader = message
+            .reader()
+            .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
+        let delivered = md.deliver_from(reader, opts)?;
         let state = md.sync_with_order(&[delivered.unique()])?;
         let code = state.by_unique(delivered.unique()).and_then(|m| {
             Some(Code::AppendUid {
