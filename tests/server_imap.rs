@@ -780,3 +780,49 @@ fn big_appends_are_spooled_and_over_limit_ones_refused() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// COMPRESS=DEFLATE (RFC 4978): raw deflate both ways after the tagged OK, LITERAL+ APPEND and a
+/// FETCH through it.
+const COMPRESS: &str = r"
+import socket, sys, zlib
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+buf = b''
+def plain_until(tag):
+    global buf
+    while tag not in buf:
+        buf += s.recv(65536)
+    out, buf = buf, b''
+    return out
+plain_until(b'\r\n')
+s.sendall(b'a1 LOGIN alice@example.org alice-pw\r\n')
+assert b'COMPRESS=DEFLATE' in plain_until(b'a1 OK')
+s.sendall(b'a2 COMPRESS DEFLATE\r\n')
+assert plain_until(b'\r\n').startswith(b'a2 OK'), 'no OK'
+c = zlib.compressobj(wbits=-15); d = zlib.decompressobj(wbits=-15)
+def send(b):
+    s.sendall(c.compress(b) + c.flush(zlib.Z_SYNC_FLUSH))
+def until(tag):
+    out = b''
+    while tag not in out:
+        out += d.decompress(s.recv(65536))
+    return out
+msg = b'Subject: squeezed\r\n\r\n' + b'compressible line\r\n' * 2000
+send(b'a3 APPEND INBOX {%d+}\r\n' % len(msg) + msg + b'\r\n')
+r = until(b'a3 '); assert b'a3 OK' in r, r
+send(b'a4 SELECT INBOX\r\n'); r = until(b'a4 '); assert b'a4 OK' in r, r
+send(b'a5 FETCH 1 BODY.PEEK[]\r\n'); r = until(b'a5 OK')
+assert msg in r, len(r)
+send(b'a6 COMPRESS DEFLATE\r\n'); r = until(b'a6 '); assert b'a6 NO [COMPRESSIONACTIVE]' in r, r
+send(b'a7 LOGOUT\r\n'); r = until(b'a7 '); assert b'* BYE' in r and b'a7 OK' in r, r
+print('compress ok')
+";
+
+#[test]
+fn compress_deflate_both_ways() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(COMPRESS, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("compress ok"), "{out}");
+}

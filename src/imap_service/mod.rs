@@ -19,6 +19,7 @@ mod names;
 mod search;
 mod selected;
 mod session;
+mod wire;
 
 use std::io;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use mailwright_imap_proto::server::{ServerEvent, ServerFlow, ServerOptions};
 use mailwright_imap_proto::types::command::{AuthData, CommandBody};
 use mailwright_imap_proto::types::response::{Code, Continue, Response, StatusKind};
 use mailwright_maildir::Maildir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 use crate::directory::Address;
@@ -68,6 +69,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
         user: None,
         selected: None,
         condstore: false,
+        compressed: false,
     };
     flow.enqueue(&status(
         None,
@@ -80,6 +82,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     let mut sasl_tag: Option<Tag<'static>> = None;
     let mut append: Option<Append> = None;
     let mut buf = vec![0u8; 16 * 1024];
+    let mut deflate: Option<wire::Deflate> = None;
     loop {
         while let Some(event) = flow.poll_event() {
             let mut out = Vec::new();
@@ -184,10 +187,17 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                             "discarded plaintext pipelined after STARTTLS"
                         );
                     }
-                    flush(&mut flow, &mut conn).await?;
+                    flush(&mut flow, &mut conn, &mut deflate).await?;
                     conn = conn.upgrade(shared.tls.acceptor()).await?;
                     s.tls = true;
                     s.login_allowed = true;
+                }
+                ServerEvent::CompressionStarted => {
+                    // RFC 4978 §3: the tagged OK goes out uncompressed, everything after it
+                    // compressed.
+                    flush(&mut flow, &mut conn, &mut deflate).await?;
+                    deflate = Some(wire::Deflate::new());
+                    s.compressed = true;
                 }
                 ServerEvent::Rejected { reason, .. } => info!(%reason, "imap command rejected"),
                 other => warn!(?other, "unexpected imap event"),
@@ -196,58 +206,74 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 flow.enqueue(r);
             }
         }
-        flush(&mut flow, &mut conn).await?;
+        flush(&mut flow, &mut conn, &mut deflate).await?;
         if flow.is_closed() {
             break;
         }
-        let read = if idle_tag.is_some() {
+        let mut input = Vec::new();
+        let got = if idle_tag.is_some() {
             // IDLE: poll for changes while waiting for DONE.
             let deadline = tokio::time::Instant::now() + AUTOLOGOUT;
             loop {
                 tokio::select! {
-                    r = conn.read(&mut buf) => break Some(r),
+                    r = wire::recv(&mut conn, &mut deflate, &mut buf, &mut input) => {
+                        break if r? { Input::Data } else { Input::Eof };
+                    }
                     () = tokio::time::sleep(IDLE_POLL) => {
                         if tokio::time::Instant::now() > deadline {
-                            break None;
+                            break Input::Timeout;
                         }
                         let mut out = Vec::new();
                         tokio::task::block_in_place(|| s.refresh(true, &mut out));
                         for r in &out {
                             flow.enqueue(r);
                         }
-                        flush(&mut flow, &mut conn).await?;
+                        flush(&mut flow, &mut conn, &mut deflate).await?;
                     }
-                    () = crate::server::shutdown_signalled(&mut shutdown) => {
-                        conn.write_all(b"* BYE Server shutting down\r\n").await?;
-                        break None;
-                    }
+                    () = crate::server::shutdown_signalled(&mut shutdown) => break Input::Shutdown,
                 }
             }
         } else {
             tokio::select! {
-                r = tokio::time::timeout(AUTOLOGOUT, conn.read(&mut buf)) => r.ok(),
-                () = crate::server::shutdown_signalled(&mut shutdown) => {
-                    conn.write_all(b"* BYE Server shutting down\r\n").await?;
-                    None
-                }
+                r = tokio::time::timeout(
+                    AUTOLOGOUT,
+                    wire::recv(&mut conn, &mut deflate, &mut buf, &mut input),
+                ) => match r {
+                    Ok(r) => if r? { Input::Data } else { Input::Eof },
+                    Err(_) => Input::Timeout,
+                },
+                () = crate::server::shutdown_signalled(&mut shutdown) => Input::Shutdown,
             }
         };
-        let n = match read {
-            Some(r) => r?,
-            None => {
-                let _ = conn
-                    .write_all(b"* BYE Autologout; idle for too long\r\n")
-                    .await;
+        match got {
+            Input::Data => flow.handle_input(&input),
+            Input::Eof => break,
+            Input::Timeout => {
+                let _ = wire::send(
+                    &mut conn,
+                    &mut deflate,
+                    b"* BYE Autologout; idle for too long\r\n",
+                )
+                .await;
                 break;
             }
-        };
-        if n == 0 {
-            break;
+            Input::Shutdown => {
+                let _ =
+                    wire::send(&mut conn, &mut deflate, b"* BYE Server shutting down\r\n").await;
+                break;
+            }
         }
-        flow.handle_input(&buf[..n]);
     }
     let _ = conn.shutdown().await;
     Ok(())
+}
+
+/// What the connection loop waited for.
+enum Input {
+    Data,
+    Eof,
+    Timeout,
+    Shutdown,
 }
 
 /// Plaintext logins are allowed over TLS, or from loopback when the configuration says so.
@@ -255,11 +281,19 @@ fn login_allowed(conn: &Conn, peer: Peer, shared: &Shared) -> bool {
     conn.is_tls() || (peer.is_local() && shared.config.auth.plaintext_on_loopback)
 }
 
-async fn flush(flow: &mut ServerFlow, conn: &mut Conn) -> io::Result<()> {
+async fn flush(
+    flow: &mut ServerFlow,
+    conn: &mut Conn,
+    deflate: &mut Option<wire::Deflate>,
+) -> io::Result<()> {
+    let mut all = Vec::new();
     while let Some(bytes) = flow.poll_transmit() {
-        conn.write_all(&bytes).await?;
+        all.extend_from_slice(&bytes);
     }
-    conn.flush().await
+    if all.is_empty() {
+        return Ok(());
+    }
+    wire::send(conn, deflate, &all).await
 }
 
 #[derive(Debug)]

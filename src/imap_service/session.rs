@@ -56,6 +56,8 @@ pub(crate) struct Session {
     pub(crate) selected: Option<Selected>,
     /// CONDSTORE was enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
+    /// COMPRESS=DEFLATE is active (RFC 4978).
+    pub(crate) compressed: bool,
 }
 
 pub(crate) fn text(s: &str) -> Text<'static> {
@@ -107,6 +109,7 @@ impl Session {
                 "LIST-STATUS",
                 "ESEARCH",
                 "CONDSTORE",
+                "COMPRESS=DEFLATE",
             ]);
         }
         let mut v: Vec<Atom<'static>> = caps
@@ -327,8 +330,20 @@ impl Session {
                 &criteria,
                 out,
             ),
-            CommandBody::Compress { .. } => {
-                Err(No(Some(code("CANNOT")), "COMPRESS is not offered".into()))
+            CommandBody::Compress { algorithm } => {
+                if self.compressed {
+                    Err(No(
+                        Some(Code::CompressionActive),
+                        "Already compressing".into(),
+                    ))
+                } else if algorithm.as_str().eq_ignore_ascii_case("DEFLATE") {
+                    Ok((None, "DEFLATE active".into()))
+                } else {
+                    Err(No(
+                        Some(code("CANNOT")),
+                        "Unknown compression algorithm".into(),
+                    ))
+                }
             }
             // APPEND arrives as AppendStart/Chunk/End; LOGIN and AUTHENTICATE are handled by the caller.
             _ => Err(No::text("Command not supported here")),
