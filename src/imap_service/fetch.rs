@@ -59,7 +59,7 @@ fn literal(data: Vec<u8>) -> NString<'static> {
 }
 
 /// Whether an attribute needs the message text.
-fn needs_text(a: &FetchAttribute<'_>) -> bool {
+pub(crate) fn needs_text(a: &FetchAttribute<'_>) -> bool {
     !matches!(
         a,
         FetchAttribute::Flags

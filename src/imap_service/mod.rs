@@ -121,10 +121,27 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                             }
                         }
                         body => {
-                            let action =
-                                tokio::task::block_in_place(|| s.handle(&tag, body, &mut out));
-                            if action == Action::Idle {
-                                idle_tag = Some(tag);
+                            match tokio::task::block_in_place(|| s.handle(&tag, body, &mut out)) {
+                                Action::Idle => idle_tag = Some(tag),
+                                Action::Fetch(plan) => {
+                                    // Written as it is read, so a big FETCH never sits in memory.
+                                    for r in out.drain(..) {
+                                        flow.enqueue(&r);
+                                    }
+                                    let mut gone = 0;
+                                    for chunk in plan.idx.chunks(plan.step()) {
+                                        let mut part = Vec::new();
+                                        gone += tokio::task::block_in_place(|| {
+                                            s.fetch_some(&plan, chunk, &mut part)
+                                        });
+                                        for r in &part {
+                                            flow.enqueue(r);
+                                        }
+                                        flush(&mut flow, &mut conn, &mut deflate).await?;
+                                    }
+                                    out.push(Session::fetch_done(&tag, plan.uid, gone));
+                                }
+                                Action::None => {}
                             }
                         }
                     }

@@ -42,6 +42,27 @@ pub(crate) enum Action {
     None,
     /// Enter IDLE (the `+` was queued).
     Idle,
+    /// Run a FETCH in steps (its untagged responses so far were queued; no tagged one yet).
+    Fetch(FetchPlan),
+}
+
+/// A checked FETCH: which messages (indexes), which items.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FetchPlan {
+    pub(crate) idx: Vec<usize>,
+    pub(crate) attrs: Vec<FetchAttribute<'static>>,
+    pub(crate) uid: bool,
+}
+
+impl FetchPlan {
+    /// Messages per step: one when message text is read, else many.
+    pub(crate) fn step(&self) -> usize {
+        if self.attrs.iter().any(fetch::needs_text) {
+            1
+        } else {
+            256
+        }
+    }
 }
 
 /// A session's state beyond what the protocol flow tracks.
@@ -295,7 +316,10 @@ impl Session {
                 set,
                 items,
                 changed_since,
-            } => self.fetch(uid, &set, &items.expand(), changed_since, out),
+            } => match self.fetch_plan(uid, &set, &items.expand(), changed_since, out) {
+                Ok(plan) => return Action::Fetch(plan),
+                Err(e) => Err(e),
+            },
             CommandBody::Store {
                 uid,
                 set,
@@ -453,14 +477,16 @@ impl Session {
         Ok((None, "EXPUNGE completed".into()))
     }
 
-    fn fetch(
+    /// Checks a FETCH and decides which messages and items it returns; the connection loop
+    /// then runs [`Session::fetch_some`] over the messages in steps, writing as it goes.
+    fn fetch_plan(
         &mut self,
         uid: bool,
         set: &mailwright_imap_proto::types::sequence::SequenceSet,
         attrs: &[FetchAttribute<'_>],
         changed_since: Option<u64>,
         out: &mut Vec<Response<'static>>,
-    ) -> Result<(Option<Code<'static>>, String), No> {
+    ) -> Result<FetchPlan, No> {
         let sel = self.sel()?;
         if !uid && sel.out_of_range(set) {
             return Err(No(None, "Invalid message sequence number".into()));
@@ -470,7 +496,10 @@ impl Session {
             sel.refresh(true, out)?;
         }
         let mut idx = sel.resolve(set, uid);
-        let mut attrs = attrs.to_vec();
+        let mut attrs: Vec<FetchAttribute<'static>> = attrs
+            .iter()
+            .map(|a| mailwright_imap_proto::IntoStatic::into_static(a.clone()))
+            .collect();
         // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; with CONDSTORE on, MODSEQ always comes.
         if (sel.condstore || changed_since.is_some()) && !attrs.contains(&FetchAttribute::ModSeq) {
             attrs.push(FetchAttribute::ModSeq);
@@ -479,17 +508,38 @@ impl Session {
             sel.condstore = true;
             idx.retain(|&i| sel.msgs[i].modseq > since);
         }
-        let gone = fetch::fetch(sel, &idx, &attrs, uid, out);
-        if gone > 0 {
-            return Err(No(
-                Some(code("EXPUNGEISSUED")),
-                "Some messages were expunged meanwhile".into(),
-            ));
+        Ok(FetchPlan { idx, attrs, uid })
+    }
+
+    /// FETCH responses for some of a plan's messages; returns how many were gone from disk.
+    pub(crate) fn fetch_some(
+        &mut self,
+        plan: &FetchPlan,
+        idx: &[usize],
+        out: &mut Vec<Response<'static>>,
+    ) -> usize {
+        match &mut self.selected {
+            Some(sel) => fetch::fetch(sel, idx, &plan.attrs, plan.uid, out),
+            None => idx.len(),
         }
-        Ok((
+    }
+
+    /// The tagged completion of a FETCH.
+    pub(crate) fn fetch_done(tag: &Tag<'static>, uid: bool, gone: usize) -> Response<'static> {
+        if gone > 0 {
+            return status(
+                Some(tag.clone()),
+                StatusKind::No,
+                Some(code("EXPUNGEISSUED")),
+                "Some messages were expunged meanwhile",
+            );
+        }
+        status(
+            Some(tag.clone()),
+            StatusKind::Ok,
             None,
-            format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
-        ))
+            &format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
+        )
     }
 
     fn store(
