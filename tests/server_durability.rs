@@ -45,11 +45,6 @@ fn full_server_binary() -> PathBuf {
     bin
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    common::postfix::free_port()
-}
-
 /// A `full_server` process; killed (SIGKILL) on drop if still running.
 struct ServerProcess {
     child: Child,
@@ -343,7 +338,7 @@ fn kill_9_mid_stream_loses_no_acknowledged_message() {
     let Some(_) = peer::require("python3", "python3") else {
         return;
     };
-    let (smtp_port, pop3_port) = (free_port(), free_port());
+    let [smtp_port, pop3_port] = common::postfix::free_ports();
     let dir = data_dir("durability", smtp_port, pop3_port);
     let smtp = SocketAddr::from(([127, 0, 0, 1], smtp_port));
     let logs = common::tempdir("durability-logs");
@@ -459,7 +454,7 @@ fn converse(s: &mut TcpStream, lines: &str) -> String {
 
 #[test]
 fn sigterm_with_sessions_open_exits_zero_promptly() {
-    let (smtp_port, pop3_port) = (free_port(), free_port());
+    let [smtp_port, pop3_port] = common::postfix::free_ports();
     let dir = data_dir("graceful", smtp_port, pop3_port);
     let smtp = SocketAddr::from(([127, 0, 0, 1], smtp_port));
     let logs = common::tempdir("graceful-logs");
