@@ -188,6 +188,18 @@ impl Server {
                 what: path.display().to_string(),
                 source,
             })?;
+            // Connecting needs write permission on the socket, and the MTA's LMTP client runs as
+            // its own user (Postfix's `lmtp` as `postfix`): 0666, Dovecot's default for its LMTP
+            // listener. Access is narrowed by the directory's permissions.
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).map_err(
+                    |source| ServerError::Bind {
+                        what: path.display().to_string(),
+                        source,
+                    },
+                )?;
+            }
             listeners.push((Service::LmtpUnix, Listener::Unix(listener, path)));
         }
         let (shutdown_tx, shutdown) = watch::channel(false);
