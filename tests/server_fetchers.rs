@@ -184,7 +184,27 @@ fn fetchmail_run(server: &TestServer, tls: Tls) -> Vec<Vec<u8>> {
 /// Runs fetchmail once trusting `trusted` as its CA file; returns (exit 0, log, what its MDA got).
 fn fetchmail_exec(server: &TestServer, tls: Tls, trusted: &Path) -> (bool, String, Vec<Vec<u8>>) {
     let dir = common::tempdir("fetchmail");
+    let (code, log, fetched) = fetchmail_in(&dir, server, tls, trusted, "fetchall no keep");
+    let _ = std::fs::remove_dir_all(&dir);
+    (code == Some(0), log, fetched)
+}
+
+/// Runs fetchmail once with its state (UID list) in `dir` and `options` for the user (`uidl` is taken
+/// out and put with the server options, where fetchmail wants it); returns
+/// (exit code, log, what its MDA got in this run).
+fn fetchmail_in(
+    dir: &Path,
+    server: &TestServer,
+    tls: Tls,
+    trusted: &Path,
+    options: &str,
+) -> (Option<i32>, String, Vec<Vec<u8>>) {
+    let (uidl, options) = match options.strip_suffix(" uidl") {
+        Some(rest) => (" uidl", rest),
+        None => ("", options),
+    };
     let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir(&out).unwrap();
     let mda = dir.join("deliver.sh");
     std::fs::write(
@@ -219,9 +239,9 @@ fn fetchmail_exec(server: &TestServer, tls: Tls, trusted: &Path) -> (bool, Strin
         &rc,
         format!(
             "set no bouncemail\n\
-             poll localhost via 127.0.0.1 service {port} protocol pop3 auth password timeout 20\n\
+             poll localhost via 127.0.0.1 service {port} protocol pop3{uidl} auth password timeout 20\n\
              \tuser \"alice@example.org\" there with password \"alice-pw\" is \"mailwright\" here\n\
-             \toptions fetchall no keep {tls_opts}\n\
+             \toptions {options} {tls_opts}\n\
              \tmda \"{}\"\n",
             mda.display()
         ),
@@ -230,8 +250,8 @@ fn fetchmail_exec(server: &TestServer, tls: Tls, trusted: &Path) -> (bool, Strin
     std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
     let output = run_with_timeout(
         Command::new("fetchmail")
-            .env("HOME", &dir)
-            .env("FETCHMAILHOME", &dir)
+            .env("HOME", dir)
+            .env("FETCHMAILHOME", dir)
             .env("FETCHMAILUSER", "mailwright")
             .args(["-N", "--nosyslog", "-v", "-f"])
             .arg(&rc)
@@ -246,9 +266,7 @@ fn fetchmail_exec(server: &TestServer, tls: Tls, trusted: &Path) -> (bool, Strin
     if std::env::var_os("MW_LOG").is_some() {
         eprintln!("{log}");
     }
-    let fetched = files_in(&out);
-    let _ = std::fs::remove_dir_all(&dir);
-    (output.status.success(), log, fetched)
+    (output.status.code(), log, files_in(&out))
 }
 
 /// SHA-256 of the certificate's DER, in hex: what getmail pins with `ssl_fingerprints`.
@@ -397,5 +415,41 @@ fn fetchmail_refuses_a_certificate_it_was_not_told_to_trust() {
         stored,
         "nothing deleted"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fetchmail_keep_with_uidl_fetches_only_new_mail() {
+    let Some(_) = peer::require("fetchmail", "fetchmail") else {
+        return;
+    };
+    let server = TestServer::start();
+    let stored = send_all(&server, &messages());
+    let dir = common::tempdir("fetchmail-uidl");
+    let cert = server.cert();
+    // `keep uidl`: fetchmail leaves the mail on the server and remembers the UIDLs it has seen.
+    let (code, log, fetched) = fetchmail_in(&dir, &server, Tls::Plain, &cert, "keep uidl");
+    assert_eq!(code, Some(0), "{log}");
+    assert_fetched(&fetched, &stored);
+    // Nothing new: fetchmail exits 1 ("no mail") and fetches nothing, because our UIDLs are stable.
+    let (code, log, fetched) = fetchmail_in(&dir, &server, Tls::Plain, &cert, "keep uidl");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(fetched.is_empty(), "{log}");
+    // One more message: only it is fetched.
+    let mut client = Client::connect(server.addr(Service::Smtp), Duration::from_secs(20)).unwrap();
+    let third = b"Subject: third\r\nMessage-ID: <third@remote.test>\r\n\r\nthird body\r\n";
+    assert_eq!(
+        client
+            .send("sender@remote.test", &["alice@example.org"], third)
+            .unwrap()
+            .code,
+        250
+    );
+    client.quit();
+    let (code, log, fetched) = fetchmail_in(&dir, &server, Tls::Plain, &cert, "keep uidl");
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(fetched.len(), 1, "{log}");
+    assert!(String::from_utf8_lossy(&fetched[0]).ends_with("\nthird body\n"));
+    assert_eq!(server.messages("alice@example.org").len(), 3, "all kept");
     let _ = std::fs::remove_dir_all(&dir);
 }
