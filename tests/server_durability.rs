@@ -29,6 +29,8 @@ use common::{peer, python, strip_trace};
 
 /// Client threads streaming deliveries.
 const THREADS: usize = 4;
+/// Crashes in the kill test.
+const CRASHES: usize = 2;
 /// Acknowledged messages to wait for before the kill.
 const ACKS_BEFORE_KILL: usize = 24;
 
@@ -201,7 +203,7 @@ fn recipients(i: usize) -> (&'static str, &'static [&'static str]) {
 /// server's 1 MiB in-memory spool so they spill to disk; the last line is an end marker.
 fn message(t: usize, i: usize) -> Vec<u8> {
     let id = message_id(t, i);
-    let lines = match (t, i % 10) {
+    let lines = match (t % THREADS, i % 10) {
         (0, 5) => 15_000,
         (_, 3 | 7) => 4_000,
         _ => 20,
@@ -333,21 +335,17 @@ p.quit()
 print(count, size, total)
 ";
 
-#[test]
-fn kill_9_mid_stream_loses_no_acknowledged_message() {
-    let Some(_) = peer::require("python3", "python3") else {
-        return;
-    };
-    let [smtp_port, pop3_port] = common::postfix::free_ports();
-    let dir = data_dir("durability", smtp_port, pop3_port);
-    let smtp = SocketAddr::from(([127, 0, 0, 1], smtp_port));
-    let logs = common::tempdir("durability-logs");
-    let mut server = ServerProcess::start(&dir, smtp, logs.join("first.log"));
-
+/// Streams deliveries from [`THREADS`] clients (thread ids from `first_thread`) into `server`
+/// until [`ACKS_BEFORE_KILL`] got a 250, then SIGKILLs it mid-stream; returns what got a 250.
+fn crash_mid_stream(
+    mut server: ServerProcess,
+    smtp: SocketAddr,
+    first_thread: usize,
+) -> Vec<(usize, usize)> {
     let stop = Arc::new(AtomicBool::new(false));
     let acked: Acked = Arc::default();
     let total = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..THREADS)
+    let threads: Vec<_> = (first_thread..first_thread + THREADS)
         .map(|t| {
             let (stop, acked, total) = (stop.clone(), acked.clone(), total.clone());
             std::thread::spawn(move || stream(t, smtp, &stop, &acked, &total))
@@ -370,16 +368,34 @@ fn kill_9_mid_stream_loses_no_acknowledged_message() {
     for t in threads {
         t.join().expect("client thread");
     }
-    let acked = acked.lock().unwrap().clone();
-    let (files, acked_copies) = check_maildirs(&dir, &acked);
-    assert!(files >= acked_copies);
-    eprintln!(
-        "kill -9 after {} acknowledged messages ({acked_copies} copies); {files} whole files in new/ and cur/",
-        acked.len()
-    );
+    acked.lock().unwrap().clone()
+}
+
+#[test]
+fn kill_9_mid_stream_loses_no_acknowledged_message() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let [smtp_port, pop3_port] = common::postfix::free_ports();
+    let dir = data_dir("durability", smtp_port, pop3_port);
+    let smtp = SocketAddr::from(([127, 0, 0, 1], smtp_port));
+    let logs = common::tempdir("durability-logs");
+    // Two crashes on the same data directory: the second one also restarts over the first's debris.
+    let mut acked = Vec::new();
+    for round in 0..CRASHES {
+        let server = ServerProcess::start(&dir, smtp, logs.join(format!("crash{round}.log")));
+        let this = crash_mid_stream(server, smtp, round * THREADS);
+        acked.extend(this.iter().copied());
+        let (files, acked_copies) = check_maildirs(&dir, &acked);
+        assert!(files >= acked_copies);
+        eprintln!(
+            "crash {round}: kill -9 after {} acknowledged messages in this round; {acked_copies} acknowledged copies in all, {files} whole files in new/ and cur/",
+            this.len()
+        );
+    }
 
     // Restart on the same data directory: POP3 serves what is there, SMTP takes mail again.
-    let mut server = ServerProcess::start(&dir, smtp, logs.join("second.log"));
+    let mut server = ServerProcess::start(&dir, smtp, logs.join("after.log"));
     let alice_files = inbox_files(&dir, "alice@example.org").len();
     let out = python(
         POP3_CHECK,
@@ -392,7 +408,11 @@ fn kill_9_mid_stream_loses_no_acknowledged_message() {
     );
     let mut client = Client::connect(smtp, Duration::from_secs(10)).unwrap();
     let reply = client
-        .send("after@remote.test", &["alice@example.org"], &message(9, 0))
+        .send(
+            "after@remote.test",
+            &["alice@example.org"],
+            &message(CRASHES * THREADS, 0),
+        )
         .unwrap();
     assert_eq!(reply.code, 250, "{reply:?}");
     client.quit();
