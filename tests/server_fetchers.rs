@@ -2,10 +2,12 @@
 //! back from our POP3, over plain loopback, STLS and implicit TLS (pop3s), byte-exact, and delete it
 //! at the server.
 //!
-//! What "byte-exact" means here: the message a fetcher hands to its delivery target is the stored
-//! message (LF line ends, our trace headers on top) with only the fetcher's own trace headers
-//! (`Received:`, `Delivered-To:`, `Return-Path:`) added before it; and the stored message minus our
-//! trace headers is, after CRLF -> LF, exactly what the SMTP client sent.
+//! What "byte-exact" means here: the message a fetcher hands to its delivery target has the stored
+//! message's body byte for byte and every stored header field in order, plus only the fetcher's own
+//! trace fields (its `Received:`; getmail's `Delivered-To: unknown`), with our `Return-Path:` kept
+//! (getmail moves it to the top; fetchmail puts its `Received:` after our `Delivered-To:` and
+//! `Return-Path:`). And the stored message minus our trace fields is, after CRLF -> LF, exactly what
+//! the SMTP client sent. fetchmail with `keep uidl` shows the UIDLs are stable across sessions.
 //!
 //! TLS: fetchmail checks our self-signed certificate strictly (`sslcertck` with it as the trusted CA
 //! file) over STLS and pop3s, and refuses another one; getmail6 pins its SHA-256 fingerprint over
