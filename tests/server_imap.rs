@@ -826,3 +826,25 @@ fn compress_deflate_both_ways() {
     let out = python(COMPRESS, &[&server.port(Service::Imap).to_string()]);
     assert!(out.contains("compress ok"), "{out}");
 }
+
+#[test]
+fn too_many_errors_hang_up_and_idle_needs_done() {
+    let server = TestServer::start();
+    let mut junk = Vec::new();
+    for i in 0..12 {
+        junk.extend_from_slice(format!("x{i} FROB\r\n").as_bytes());
+    }
+    junk.extend_from_slice(b"z NOOP\r\n");
+    let out = raw(server.addr(Service::Imap), &junk, "Too many errors");
+    assert!(out.contains("* BYE Too many errors"), "{out}");
+    assert!(!out.contains("z OK"), "{out}");
+    // Something other than DONE ends IDLE with BAD; the session goes on.
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a LOGIN alice@example.org alice-pw\r\nb SELECT INBOX\r\nc IDLE\r\nd NOOP\r\ne NOOP\r\nf LOGOUT\r\n",
+        "f OK",
+    );
+    assert!(out.contains("c BAD"), "{out}");
+    assert!(out.contains("e OK"), "{out}");
+    assert!(out.contains("f OK"), "{out}");
+}

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailwright_imap_proto::Tag;
-use mailwright_imap_proto::server::{ServerEvent, ServerFlow, ServerOptions};
+use mailwright_imap_proto::server::{RejectReason, ServerEvent, ServerFlow, ServerOptions};
 use mailwright_imap_proto::types::command::{AuthData, CommandBody};
 use mailwright_imap_proto::types::response::{Code, Continue, Response, StatusKind};
 use mailwright_maildir::Maildir;
@@ -83,6 +83,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     let mut append: Option<Append> = None;
     let mut buf = vec![0u8; 16 * 1024];
     let mut deflate: Option<wire::Deflate> = None;
+    let mut errors = 0usize;
     loop {
         while let Some(event) = flow.poll_event() {
             let mut out = Vec::new();
@@ -216,11 +217,28 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                     deflate = Some(wire::Deflate::new());
                     s.compressed = true;
                 }
-                ServerEvent::Rejected { reason, .. } => info!(%reason, "imap command rejected"),
+                ServerEvent::Rejected { reason, .. } => {
+                    info!(%reason, "imap command rejected");
+                    if matches!(reason, RejectReason::ExpectedDone) {
+                        idle_tag = None;
+                    }
+                    errors += 1;
+                }
                 other => warn!(?other, "unexpected imap event"),
             }
+            errors += out
+                .iter()
+                .filter(|r| {
+                    matches!(r, Response::Status(st) if st.tag.is_some() && st.kind != StatusKind::Ok
+                        && st.code.as_ref().is_some_and(|c| matches!(c, Code::Other(a, _) if a.as_str() == "AUTHENTICATIONFAILED")))
+                })
+                .count();
             for r in &out {
                 flow.enqueue(r);
+            }
+            if errors > shared.config.limits.max_errors && !flow.is_closed() {
+                // Too many bad commands or failed logins: hang up (like the SMTP service).
+                flow.enqueue(&status(None, StatusKind::Bye, None, "Too many errors"));
             }
         }
         flush(&mut flow, &mut conn, &mut deflate).await?;
