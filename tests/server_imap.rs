@@ -848,3 +848,63 @@ fn too_many_errors_hang_up_and_idle_needs_done() {
     assert!(out.contains("e OK"), "{out}");
     assert!(out.contains("f OK"), "{out}");
 }
+
+const TLS: &str = r"
+import imaplib, ssl, sys
+ca, imap, imaps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+M = imaplib.IMAP4('localhost', imap)
+assert 'LOGINDISABLED' in M.capabilities and 'STARTTLS' in M.capabilities, M.capabilities
+M.starttls(ssl_context=ctx)
+assert 'AUTH=PLAIN' in M.capabilities and 'STARTTLS' not in M.capabilities, M.capabilities
+M.login('alice@example.org', 'alice-pw')
+M.append('INBOX', None, None, b'Subject: over starttls\r\n\r\nhi\r\n')
+M.logout()
+S = imaplib.IMAP4_SSL('localhost', imaps, ssl_context=ctx)
+assert 'STARTTLS' not in S.capabilities, S.capabilities
+S.authenticate('PLAIN', lambda _: b'\0alice@example.org\0alice-pw')
+S.select('INBOX')
+typ, data = S.fetch('1', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+assert data[0][1] == b'Subject: over starttls\r\n\r\n', data
+S.logout()
+print('tls ok')
+";
+
+#[test]
+fn starttls_and_implicit_tls_verify_against_a_test_ca() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let dir = common::tempdir("imap-ca");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Mailwright IMAP test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let server = TestServer::start_with(move |c| {
+        c.tls.cert = cert;
+        c.tls.key = key;
+        c.auth.plaintext_on_loopback = false;
+    });
+    let out = python(
+        TLS,
+        &[
+            dir.join("ca.pem").to_str().unwrap(),
+            &server.port(Service::Imap).to_string(),
+            &server.port(Service::Imaps).to_string(),
+        ],
+    );
+    assert!(out.contains("tls ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
