@@ -1,10 +1,10 @@
 //! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server flow.
 //!
-//! - [`serve`] runs one connection: greeting with CAPABILITY, STARTTLS (plaintext pipelined after
+//! - `serve` runs one connection: greeting with CAPABILITY, STARTTLS (plaintext pipelined after
 //!   it is discarded by the flow), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS
 //!   except from loopback when the configuration allows it; a failed login waits
 //!   `limits.auth_failure_delay_secs`. Auto-logout after 30 idle minutes (RFC 3501 §5.4).
-//! - Mailboxes: INBOX is the Maildir root, `A/B` the Maildir++ folder `.A.B` ([`names`]).
+//! - Mailboxes: INBOX is the Maildir root, `A/B` the Maildir++ folder `.A.B` (module `names`).
 //! - Storage calls block: commands run under `block_in_place`.
 //! - IDLE (RFC 2177) polls the mailbox every [`IDLE_POLL`] and reports EXISTS, EXPUNGE and FETCH
 //!   FLAGS, so changes by other sessions, other processes and delivery show within a second.
