@@ -908,3 +908,61 @@ fn starttls_and_implicit_tls_verify_against_a_test_ca() {
     assert!(out.contains("tls ok"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A mailbox deleted under a session that has it selected ends that session with BYE; a file
+/// dropped into `new/` by another program (as procmail or Dovecot's LDA would) shows in IDLE.
+const OUTSIDE_CHANGES: &str = r"
+import imaplib, os, sys, time
+port, maildir = int(sys.argv[1]), sys.argv[2]
+A = imaplib.IMAP4('127.0.0.1', port); A.login('alice@example.org', 'alice-pw')
+A.select('INBOX')
+tag = A._new_tag().decode()
+A.send(('%s IDLE\r\n' % tag).encode())
+assert A.readline().startswith(b'+')
+time.sleep(0.2)
+name = os.path.join(maildir, 'tmp', '1700000001.P1Q1.outside')
+open(name, 'wb').write(b'Subject: dropped\n\nby another program\n')
+os.rename(name, os.path.join(maildir, 'new', '1700000001.P1Q1.outside'))
+start = time.time()
+A.sock.settimeout(3)
+line = A.readline()
+assert line == b'* 1 EXISTS\r\n', line
+assert time.time() - start < 1.5, time.time() - start
+A.send(b'DONE\r\n')
+while not A.readline().startswith(tag.encode()):
+    pass
+A.sock.settimeout(None)
+A.create('Gone'); A.select('Gone')
+B = imaplib.IMAP4('127.0.0.1', port); B.login('alice@example.org', 'alice-pw')
+assert B.delete('Gone')[0] == 'OK'
+try:
+    A.noop()
+    raise SystemExit('no BYE')
+except imaplib.IMAP4.abort as e:
+    assert 'deleted' in str(e), e
+B.logout()
+print('outside ok')
+";
+
+#[test]
+fn outside_changes_show_and_a_deleted_selected_mailbox_ends_the_session() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    // Log in once so the Maildir exists.
+    raw(
+        server.addr(Service::Imap),
+        b"a LOGIN alice@example.org alice-pw\r\nb LOGOUT\r\n",
+        "b OK",
+    );
+    let maildir = server.maildir("alice@example.org");
+    let out = python(
+        OUTSIDE_CHANGES,
+        &[
+            &server.port(Service::Imap).to_string(),
+            maildir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("outside ok"), "{out}");
+}

@@ -264,6 +264,9 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                             flow.enqueue(r);
                         }
                         flush(&mut flow, &mut conn, &mut deflate).await?;
+                        if flow.is_closed() {
+                            break Input::Eof;
+                        }
                     }
                     () = crate::server::shutdown_signalled(&mut shutdown) => break Input::Shutdown,
                 }

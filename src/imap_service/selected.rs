@@ -123,6 +123,12 @@ impl Selected {
         out: &mut Vec<Response<'static>>,
     ) -> mailwright_maildir::Result<()> {
         let sig = signature(&self.maildir);
+        if sig[1].is_none() {
+            // `cur/` is gone: the mailbox was deleted or renamed.
+            return Err(mailwright_maildir::Error::NotMaildir(
+                self.maildir.path().to_owned(),
+            ));
+        }
         // Directory mtimes tick with a coarse clock: trust an unchanged signature only once it
         // is a second old, so two changes within one tick are never mistaken for none.
         let settled = sig.iter().flatten().all(|t| {

@@ -394,7 +394,19 @@ impl Session {
         if let Some(sel) = &mut self.selected
             && let Err(e) = sel.refresh(allow_expunge, out)
         {
-            tracing::warn!("imap refresh failed: {e}");
+            if sel.maildir.path().join("cur").is_dir() {
+                tracing::warn!("imap refresh failed: {e}");
+            } else {
+                // The mailbox was deleted or renamed under this session: there is no state to
+                // go on from, so end the session as Dovecot does.
+                self.selected = None;
+                out.push(status(
+                    None,
+                    StatusKind::Bye,
+                    None,
+                    "Selected mailbox was deleted or renamed",
+                ));
+            }
         }
     }
 
