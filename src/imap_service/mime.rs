@@ -720,4 +720,39 @@ mod tests {
     fn line_ends() {
         assert_eq!(to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any bytes parse; every section and both structures come out without panicking, and
+        /// every range stays inside the message.
+        #[test]
+        fn arbitrary_messages_never_panic(
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            path in proptest::collection::vec(1u32..4, 0..4),
+        ) {
+            let mut msg = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n".to_vec();
+            msg.extend_from_slice(&head);
+            msg.extend_from_slice(b"\r\n--b--\r\n");
+            for m in [&head[..], &msg[..]] {
+                let root = parse(m);
+                let _ = structure(m, &root, true);
+                let _ = envelope(&m[root.header.clone()]);
+                for text in [None, Some(SectionText::Mime), Some(SectionText::Header), Some(SectionText::Text)] {
+                    if path.is_empty() && text == Some(SectionText::Mime) {
+                        continue;
+                    }
+                    if let Some(out) = section(m, &root, &sec(&path, text)) {
+                        proptest::prop_assert!(out.len() <= m.len());
+                    }
+                }
+            }
+        }
+
+        /// Address lists of any shape split without panicking.
+        #[test]
+        fn arbitrary_address_lists_never_panic(v in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            let _ = addresses(&v);
+        }
+    }
 }

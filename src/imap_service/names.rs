@@ -179,4 +179,23 @@ mod tests {
         assert!(matches(b"A*", b"A/B/C"));
         assert!(matches(b"*B", b"A/B"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// `*` matches every name, a name matches itself, `%` never crosses the delimiter, and
+        /// resolving any name either refuses it or gives a folder name the maildir crate accepts.
+        #[test]
+        fn wildcard_laws(name in "[a-zA-Z0-9/&.%*-]{0,24}") {
+            proptest::prop_assert!(matches(b"*", name.as_bytes()));
+            if !name.contains(['%', '*']) {
+                proptest::prop_assert!(matches(name.as_bytes(), name.as_bytes()));
+            }
+            proptest::prop_assert_eq!(matches(b"%", name.as_bytes()), !name.contains('/'));
+            if let Ok(Target::Folder(f)) = resolve_str(&name) {
+                proptest::prop_assert!(mailwright_maildir::validate_folder_name(&f).is_ok());
+                proptest::prop_assert!(!f.contains(['/', '\\']) && !f.contains(".."));
+            }
+        }
+    }
 }
