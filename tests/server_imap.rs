@@ -966,3 +966,23 @@ fn outside_changes_show_and_a_deleted_selected_mailbox_ends_the_session() {
     );
     assert!(out.contains("outside ok"), "{out}");
 }
+
+#[test]
+fn select_responses_have_text_and_new_keywords_update_flags() {
+    let server = TestServer::start();
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a LOGIN alice@example.org alice-pw\r\nb APPEND INBOX {9+}\r\nSubj: x\r\n\r\nc SELECT INBOX\r\nd STORE 1 +FLAGS (NewWord)\r\ne EXAMINE INBOX\r\nf LOGOUT\r\n",
+        "f OK",
+    );
+    // RFC 3501 §9: resp-text after a code is not empty.
+    assert!(!out.contains("] \r\n"), "{out}");
+    let store_part = &out[out.find("c OK").unwrap()..out.find("d OK").unwrap()];
+    assert!(
+        store_part.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft NewWord)"),
+        "{out}"
+    );
+    assert!(store_part.contains("NewWord \\*)]"), "{out}");
+    assert!(out.contains("* OK [CLOSED]"), "{out}");
+    assert!(out.contains("* OK [PERMANENTFLAGS ()]"), "{out}");
+}

@@ -10,10 +10,12 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 
-use mailwright_imap_proto::types::flag::{Flag, FlagFetch};
-use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
+use mailwright_imap_proto::types::flag::{Flag, FlagFetch, FlagPerm};
+use mailwright_imap_proto::types::response::{
+    Code, Data, FetchItem, Response, StatusKind, StatusResponse,
+};
 use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
-use mailwright_imap_proto::{Atom, Vec1};
+use mailwright_imap_proto::{Atom, Text, Vec1};
 use mailwright_maildir::{
     Entry, Flag as MdFlag, Flags, Keywords, MailboxState, Maildir, Subdir, UidMessage,
 };
@@ -141,7 +143,10 @@ impl Selected {
         // Taken before the sync, so a change racing with it is seen next time.
         self.seen = Some(sig);
         let state: MailboxState = self.maildir.sync()?;
-        self.keywords = state.keywords.clone();
+        if state.keywords != self.keywords {
+            self.keywords = state.keywords.clone();
+            self.flag_responses(out);
+        }
         self.uid_next = state.uid_next;
         self.highest_modseq = state.highest_modseq;
         let fresh: HashMap<u32, &UidMessage> = state.messages.iter().map(|m| (m.uid, m)).collect();
@@ -251,6 +256,24 @@ impl Selected {
             &self.keywords,
             self.recent.contains(&m.uid),
         )
+    }
+
+    /// `FLAGS` and `OK [PERMANENTFLAGS]` (RFC 3501 §6.3.1, §7.2.6): at SELECT, and again when
+    /// the keywords change.
+    pub(crate) fn flag_responses(&self, out: &mut Vec<Response<'static>>) {
+        let flags = self.defined_flags();
+        out.push(Response::Data(Data::Flags(flags.clone())));
+        let mut perm: Vec<FlagPerm<'static>> = Vec::new();
+        if !self.read_only {
+            perm = flags.into_iter().map(FlagPerm::Flag).collect();
+            perm.push(FlagPerm::Asterisk);
+        }
+        out.push(Response::Status(StatusResponse {
+            tag: None,
+            kind: StatusKind::Ok,
+            code: Some(Code::PermanentFlags(perm)),
+            text: Text::try_from("Flags permitted").expect("text"),
+        }));
     }
 
     /// The flags clients may use: the system flags and the keywords defined here.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use mailwright_imap_proto::types::command::{CommandBody, FetchAttribute, StoreKind};
-use mailwright_imap_proto::types::flag::{Flag, FlagPerm};
+use mailwright_imap_proto::types::flag::Flag;
 use mailwright_imap_proto::types::response::{
     Code, Continue, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
 };
@@ -416,38 +416,48 @@ impl Session {
         read_only: bool,
         out: &mut Vec<Response<'static>>,
     ) -> Result<(Option<Code<'static>>, String), No> {
-        // RFC 3501 §6.3.1: a SELECT first deselects, even if it then fails.
-        self.selected = None;
+        // RFC 3501 §6.3.1: a SELECT first deselects, even if it then fails; RFC 7162 §3.2.11
+        // marks the switch with [CLOSED].
+        if self.selected.take().is_some() {
+            out.push(status(
+                None,
+                StatusKind::Ok,
+                Some(Code::Closed),
+                "Previous mailbox closed",
+            ));
+        }
         let root = self.root()?;
         let target = names::resolve(mailbox)?;
         let md = mailboxes::open(root, &target)?;
         let mut sel = Selected::open(md, read_only)?;
         sel.condstore = self.condstore;
-        let flags = sel.defined_flags();
-        out.push(Response::Data(Data::Flags(flags.clone())));
         out.push(Response::Data(Data::Exists(sel.exists())));
         out.push(Response::Data(Data::Recent(sel.recent_count())));
-        let mut perm: Vec<FlagPerm<'static>> = Vec::new();
-        if !read_only {
-            perm = flags.into_iter().map(FlagPerm::Flag).collect();
-            perm.push(FlagPerm::Asterisk);
-        }
-        let untagged_ok = |code| status(None, StatusKind::Ok, Some(code), "");
+        sel.flag_responses(out);
+        // RFC 3501 §7.1: resp-text needs text after the code.
+        let untagged_ok = |code, text| status(None, StatusKind::Ok, Some(code), text);
         if let Some(first) = sel
             .msgs
             .iter()
             .position(|m| !m.entry.flags().contains(mailwright_maildir::Flag::Seen))
         {
-            out.push(untagged_ok(Code::Unseen(super::selected::nz(first + 1))));
+            out.push(untagged_ok(
+                Code::Unseen(super::selected::nz(first + 1)),
+                "First unseen",
+            ));
         }
-        out.push(untagged_ok(Code::PermanentFlags(perm)));
-        out.push(untagged_ok(Code::UidValidity(super::selected::nz(
-            sel.uid_validity as usize,
-        ))));
-        out.push(untagged_ok(Code::UidNext(super::selected::nz(
-            sel.uid_next as usize,
-        ))));
-        out.push(untagged_ok(Code::HighestModSeq(sel.highest_modseq)));
+        out.push(untagged_ok(
+            Code::UidValidity(super::selected::nz(sel.uid_validity as usize)),
+            "UIDs valid",
+        ));
+        out.push(untagged_ok(
+            Code::UidNext(super::selected::nz(sel.uid_next as usize)),
+            "Predicted next UID",
+        ));
+        out.push(untagged_ok(
+            Code::HighestModSeq(sel.highest_modseq),
+            "Highest",
+        ));
         self.selected = Some(sel);
         Ok((
             Some(if read_only {
@@ -570,8 +580,12 @@ impl Session {
             return Err(No(None, "Invalid message sequence number".into()));
         }
         let wanted = super::selected::maildir_flags(&sel.maildir, flags)?;
-        // Refresh the keyword table: the flags may have added names.
-        sel.keywords = sel.maildir.keywords()?;
+        // The flags may have added keywords: announce the new FLAGS (RFC 3501 §7.2.6).
+        let keywords = sel.maildir.keywords()?;
+        if keywords != sel.keywords {
+            sel.keywords = keywords;
+            sel.flag_responses(out);
+        }
         let update = match req.kind {
             StoreKind::Add => FlagUpdate::Add(wanted),
             StoreKind::Remove => FlagUpdate::Remove(wanted),
