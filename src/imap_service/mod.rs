@@ -3,11 +3,22 @@
 //! - `serve` runs one connection: greeting with CAPABILITY, STARTTLS (plaintext pipelined after
 //!   it is discarded by the flow), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS
 //!   except from loopback when the configuration allows it; a failed login waits
-//!   `limits.auth_failure_delay_secs`. Auto-logout after 30 idle minutes (RFC 3501 §5.4).
-//! - Mailboxes: INBOX is the Maildir root, `A/B` the Maildir++ folder `.A.B` (module `names`).
-//! - Storage calls block: commands run under `block_in_place`.
-//! - IDLE (RFC 2177) polls the mailbox every [`IDLE_POLL`] and reports EXISTS, EXPUNGE and FETCH
-//!   FLAGS, so changes by other sessions, other processes and delivery show within a second.
+//!   `limits.auth_failure_delay_secs`; `limits.max_errors` bad commands end the session.
+//!   Auto-logout after 30 idle minutes (RFC 3501 §5.4).
+//! - Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE,
+//!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
+//!   APPENDLIMIT (= `limits.max_message_size`).
+//! - Mailboxes: INBOX is the Maildir root, `A/B` the Maildir++ folder `.A.B` (module `names`);
+//!   UIDs, UIDVALIDITY, keywords and MODSEQs are the `maildir` crate's (Dovecot's files).
+//! - Messages are stored with LF line ends and presented with CRLF; RFC822.SIZE is the `W=` size.
+//!   ENVELOPE and BODYSTRUCTURE match Dovecot's for the same message (see
+//!   `tests/server_imap_dovecot.rs`).
+//! - Storage calls block: commands run under `block_in_place`. FETCH is written message by
+//!   message; APPEND is spooled to disk past 1 MiB.
+//! - IDLE (RFC 2177) polls the mailbox every [`IDLE_POLL`] (a few `stat`s while nothing changed)
+//!   and reports EXISTS, EXPUNGE and FETCH FLAGS, so changes by other sessions, other processes
+//!   and delivery show within a second. EXPUNGEs wait for a command that allows them
+//!   (RFC 3501 §7.4.1).
 //! - A session only ever opens Maildirs under its own user's root (`directory.maildir_path`), and
 //!   names are validated before they reach the file system, so no user reaches another's mail.
 
