@@ -88,4 +88,4 @@ pub use name::{
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
 pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
-pub use uids::{CopyResult, MODSEQ_FILE, MailboxState, UidMessage};
+pub use uids::{Appended, CopyResult, MODSEQ_FILE, MailboxState, UidMessage};

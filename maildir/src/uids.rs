@@ -21,7 +21,7 @@ use crate::flags::Flags;
 use crate::keywords::{KEYWORDS_FILE, Keywords};
 use crate::lock::DotLock;
 use crate::name;
-use crate::store::{Entry, Maildir, sync_dir};
+use crate::store::{Entry, Maildir, Subdir, sync_dir};
 use crate::uidlist::{UIDLIST, UidList, UidRecord};
 
 /// Our MODSEQ file.
@@ -68,6 +68,17 @@ impl MailboxState {
     pub fn by_unique(&self, unique: &str) -> Option<&UidMessage> {
         self.messages.iter().find(|m| m.entry.unique() == unique)
     }
+}
+
+/// A message stored by [`Maildir::append`], with its UIDPLUS `APPENDUID` data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message.
+    pub delivered: crate::Delivered,
+    /// The folder's UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The message's UID.
+    pub uid: u32,
 }
 
 /// UIDPLUS results of a copy or move (RFC 4315 `COPYUID`).
@@ -310,6 +321,96 @@ impl Maildir {
         })
     }
 
+    /// Gives UIDs to messages just stored here (by [`Delivery::commit`](crate::Delivery::commit)
+    /// or a copy), in the order given, without scanning the folder: the records are appended to
+    /// `dovecot-uidlist` under its lock, as Dovecot itself does. Messages that already have a
+    /// UID keep it. Returns the UIDVALIDITY and the UIDs (for APPENDUID / COPYUID).
+    pub fn assign_uids(&self, entries: &[Entry]) -> Result<(u32, Vec<u32>)> {
+        let path = self.meta(UIDLIST);
+        let lock = DotLock::acquire(&path)?;
+        let text = read_optional(&path)?;
+        let Some(mut list) = text.as_deref().and_then(|t| UidList::parse(t).ok()) else {
+            // No usable uidlist: a full sync builds one, with these messages first.
+            drop(lock);
+            let names: Vec<&str> = entries.iter().map(Entry::unique).collect();
+            let st = self.sync_with_order(&names)?;
+            let uids = entries
+                .iter()
+                .map(|e| st.by_unique(e.unique()).map_or(0, |m| m.uid))
+                .collect();
+            return Ok((st.uid_validity, uids));
+        };
+        let known: HashMap<String, u32> = if entries.is_empty() {
+            HashMap::new()
+        } else {
+            list.records
+                .iter()
+                .map(|r| (r.base().to_owned(), r.uid))
+                .collect()
+        };
+        let mut uids = Vec::with_capacity(entries.len());
+        let mut added = Vec::new();
+        for e in entries {
+            if let Some(&uid) = known.get(e.unique()) {
+                uids.push(uid);
+                continue;
+            }
+            let uid = list.next_uid;
+            list.next_uid = list.next_uid.saturating_add(1);
+            uids.push(uid);
+            added.push(UidRecord {
+                uid,
+                extensions: Vec::new(),
+                file_name: e.file_name().to_owned(),
+            });
+        }
+        if added.is_empty() {
+            return Ok((list.uid_validity, uids));
+        }
+        if text.as_deref().is_some_and(|t| t.ends_with('\n')) {
+            // "New lines can be appended to the end of file, but existing data must never be
+            // directly modified" (Dovecot wiki, MailboxFormat/Maildir).
+            let mut lines = String::new();
+            for r in &added {
+                let _ = writeln!(lines, "{} :{}", r.uid, r.file_name);
+            }
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io_err("open", &path))?;
+            io::Write::write_all(&mut f, lines.as_bytes()).map_err(io_err("write", &path))?;
+            if self.fsync {
+                f.sync_all().map_err(io_err("fsync", &path))?;
+            }
+        } else {
+            list.records.extend(added);
+            write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
+        }
+        Ok((list.uid_validity, uids))
+    }
+
+    /// Stores a message read from `message` straight into `cur/` with `flags` (and the mtime
+    /// `internal_date` if given) and gives it a UID: IMAP APPEND with its APPENDUID result.
+    pub fn append(
+        &self,
+        message: impl io::Read,
+        flags: Flags,
+        internal_date: Option<SystemTime>,
+    ) -> Result<Appended> {
+        let opts = crate::DeliveryOptions {
+            flags: Some(flags),
+            internal_date,
+            ..Default::default()
+        };
+        let delivered = self.deliver_from(message, opts)?;
+        let (uid_validity, uids) = self.assign_uids(std::slice::from_ref(&delivered.entry))?;
+        Ok(Appended {
+            delivered,
+            uid_validity,
+            uid: uids[0],
+        })
+    }
+
     /// Copies messages (by UID) to `dest`, keeping flags and keywords (by name), and returns the
     /// UIDPLUS mapping. UIDs not in `state` are skipped. Files are hard-linked when possible.
     pub fn copy_uids(
@@ -354,23 +455,18 @@ impl Maildir {
                 continue; // expunged meanwhile
             }
             crate::quota::record(dest, i64::try_from(size).unwrap_or(i64::MAX), 1);
-            copied.push((uid, base));
+            copied.push((uid, name::with_flags(&base, flags)));
         }
         if dest.fsync && !copied.is_empty() {
             sync_dir(&cur)?;
         }
-        let order: Vec<&str> = copied.iter().map(|(_, b)| b.as_str()).collect();
-        let dstate = dest.sync_with_order(&order)?;
-        let mut out = Vec::with_capacity(copied.len());
-        for (src, base) in &copied {
-            if let Some(m) = dstate.by_unique(base) {
-                out.push((*src, m.uid));
-            }
-        }
-        Ok(CopyResult {
-            uid_validity: dstate.uid_validity,
-            uids: out,
-        })
+        let entries: Vec<Entry> = copied
+            .iter()
+            .filter_map(|(_, name)| Entry::from_file_name(Subdir::Cur, name.clone()))
+            .collect();
+        let (uid_validity, dest_uids) = dest.assign_uids(&entries)?;
+        let uids = copied.iter().map(|(src, _)| *src).zip(dest_uids).collect();
+        Ok(CopyResult { uid_validity, uids })
     }
 
     /// Moves messages (by UID) to `dest`: copy, then expunge from here. Returns the UIDPLUS

@@ -325,7 +325,9 @@ fn we_read_what_dovecot_wrote() {
     // with the UID we assigned.
     let d = inbox.deliver(b"Subject: f\r\n\r\nfrom us\r\n").unwrap();
     let first = &state.messages[0].entry;
-    inbox.set_flags(first, FlagUpdate::Add(Flags::parse("F").unwrap())).unwrap();
+    inbox
+        .set_flags(first, FlagUpdate::Add(Flags::parse("F").unwrap()))
+        .unwrap();
     let state = inbox.sync().unwrap();
     assert_eq!(state.by_unique(d.unique()).unwrap().uid, 5);
     let ours = our_dump(&inbox, &state);

@@ -132,3 +132,22 @@ fn keywords_and_copy_move_uidplus() {
     let s = inbox.sync().unwrap();
     assert_eq!(s.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), [2]);
 }
+
+#[test]
+fn append_and_assign_uids_without_scan() {
+    let tmp = TempDir::new("append");
+    let md = Maildir::create(tmp.path()).unwrap();
+    // No uidlist yet: the first append builds it.
+    let a = md.append(&b"first"[..], flags("S"), None).unwrap();
+    assert_eq!(a.uid, 1);
+    md.deliver(b"other").unwrap();
+    let b = md.append(&b"second"[..], Flags::empty(), None).unwrap();
+    assert_eq!((b.uid, b.uid_validity), (2, a.uid_validity));
+    // A full sync keeps the appended UIDs and numbers the rest after them.
+    let s = md.sync().unwrap();
+    assert_eq!(s.by_unique(b.delivered.unique()).unwrap().uid, 2);
+    assert_eq!(s.messages.len(), 3);
+    assert_eq!(s.uid_next, 4);
+    // Asking again gives the same UID.
+    assert_eq!(md.assign_uids(std::slice::from_ref(&b.delivered.entry)).unwrap().1, [2]);
+}
