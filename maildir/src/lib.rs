@@ -61,6 +61,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod atomic;
 mod delivery;
 mod error;
