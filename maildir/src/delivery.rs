@@ -155,18 +155,29 @@ impl Delivery<'_> {
             return Err(e);
         }
         let vsize = self.size + self.bare_lf;
-        let base = format!("{},S={},W={}", self.base, self.size, vsize);
-        let (subdir, file_name) = match self.opts.flags {
-            None => (Subdir::New, base),
-            Some(f) => (Subdir::Cur, name::with_flags(&base, f)),
+        let mut base = self.base.clone();
+        let mut attempt = 0;
+        let (subdir, file_name, dir, target) = loop {
+            let full = format!("{base},S={},W={vsize}", self.size);
+            let (subdir, file_name) = match self.opts.flags {
+                None => (Subdir::New, full),
+                Some(f) => (Subdir::Cur, name::with_flags(&full, f)),
+            };
+            let dir = md.sub(subdir.as_str());
+            let target = dir.join(&file_name);
+            match link_or_rename(&self.tmp_path, &target) {
+                Ok(()) => break (subdir, file_name, dir, target),
+                // Only a foreign writer reusing our pid could clash: take a fresh name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 8 => {
+                    attempt += 1;
+                    base = name::unique_base(SystemTime::now(), &md.host);
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&self.tmp_path);
+                    return Err(io_err("link", &target)(e));
+                }
+            }
         };
-        let dir = md.sub(subdir.as_str());
-        let target = dir.join(&file_name);
-        let res = link_or_rename(&self.tmp_path, &target);
-        if let Err(e) = res {
-            let _ = fs::remove_file(&self.tmp_path);
-            return Err(e);
-        }
         if md.fsync {
             sync_dir(&dir)?;
         }
@@ -187,18 +198,21 @@ impl Delivery<'_> {
 
 /// `link` then `unlink` (never overwrites an existing name); `rename` on filesystems without
 /// hard links.
-fn link_or_rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+fn link_or_rename(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
     match fs::hard_link(from, to) {
         Ok(()) => {
             let _ = fs::remove_file(from);
             Ok(())
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io_err("link", to)(e)),
         Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
-            // EPERM / EXDEV / EOPNOTSUPP: no hard links here (some FUSE or SMB mounts).
-            fs::rename(from, to).map_err(io_err("rename", to))
+            // EPERM / EXDEV / EOPNOTSUPP: no hard links here (some FUSE or SMB mounts). rename
+            // would replace an existing name, so look first (racy, but names are unique anyway).
+            if to.exists() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(from, to)
         }
-        Err(e) => Err(io_err("link", to)(e)),
+        Err(e) => Err(e),
     }
 }
 

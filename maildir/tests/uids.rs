@@ -149,5 +149,10 @@ fn append_and_assign_uids_without_scan() {
     assert_eq!(s.messages.len(), 3);
     assert_eq!(s.uid_next, 4);
     // Asking again gives the same UID.
-    assert_eq!(md.assign_uids(std::slice::from_ref(&b.delivered.entry)).unwrap().1, [2]);
+    assert_eq!(
+        md.assign_uids(std::slice::from_ref(&b.delivered.entry))
+            .unwrap()
+            .1,
+        [2]
+    );
 }
