@@ -271,6 +271,47 @@ impl Maildir {
     /// process renamed it first, the update is applied to its new flags (so `Add`/`Remove` from
     /// two processes both take effect). Returns the entry as it is now.
     pub fn set_flags(&self, entry: &Entry, update: FlagUpdate) -> Result<Entry> {
+        let (e, touched_new) = self.set_flags_no_sync(entry, update)?;
+        if self.fsync {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
+        Ok(e)
+    }
+
+    /// Applies one flag update to several messages, fsyncing the directories once (IMAP STORE
+    /// on a set). Messages expunged meanwhile are skipped: the result holds the entries that
+    /// still exist, in order.
+    pub fn set_flags_many<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a Entry>,
+        update: FlagUpdate,
+    ) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        let mut touched_new = false;
+        for e in entries {
+            match self.set_flags_no_sync(e, update) {
+                Ok((e, from_new)) => {
+                    touched_new |= from_new;
+                    out.push(e);
+                }
+                Err(Error::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if self.fsync && !out.is_empty() {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rename, without fsync; also says whether the file left `new/`.
+    fn set_flags_no_sync(&self, entry: &Entry, update: FlagUpdate) -> Result<(Entry, bool)> {
         let res = self.with_retry(entry, |cur| {
             let flags = update.apply(cur.flags());
             let mut new_name = name::with_flags(cur.unique(), flags);
@@ -279,17 +320,12 @@ impl Maildir {
             if cur.subdir == Subdir::Cur && new_name == cur.file_name {
                 // Nothing to rename, but the entry may be stale: the file must still be there.
                 fs::symlink_metadata(&from).map_err(io_err("stat", &from))?;
-                return Ok(cur.clone());
+                return Ok((cur.clone(), false));
             }
             let to = self.sub("cur").join(&new_name);
             fs::rename(&from, &to).map_err(io_err("rename", &from))?;
-            if self.fsync {
-                sync_dir(&self.sub("cur"))?;
-                if cur.subdir == Subdir::New {
-                    sync_dir(&self.sub("new"))?;
-                }
-            }
-            Ok(Entry::from_file_name(Subdir::Cur, new_name).expect("valid base stays valid"))
+            let e = Entry::from_file_name(Subdir::Cur, new_name).expect("valid base stays valid");
+            Ok((e, cur.subdir == Subdir::New))
         })?;
         res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
     }

@@ -215,3 +215,18 @@ fn internal_date_sets_mtime() {
         when
     );
 }
+
+#[test]
+fn set_flags_many_skips_expunged() {
+    let t = TempDir::new("many");
+    let md = Maildir::create(t.path()).unwrap();
+    let a = md.deliver(b"a").unwrap().entry;
+    let b = md.deliver(b"b").unwrap().entry;
+    md.remove(&a).unwrap();
+    let out = md
+        .set_flags_many([&a, &b], FlagUpdate::Add(flags("ST")))
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].unique(), b.unique());
+    assert_eq!(out[0].info(), Some("2,ST"));
+}
