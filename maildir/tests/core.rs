@@ -230,3 +230,33 @@ fn set_flags_many_skips_expunged() {
     assert_eq!(out[0].unique(), b.unique());
     assert_eq!(out[0].info(), Some("2,ST"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Chunk boundaries anywhere (even between CR and LF) give the same file and the same W=.
+    #[test]
+    fn chunked_delivery_matches_whole(
+        body in proptest::collection::vec(proptest::prop_oneof![
+            proptest::prelude::Just(b'\r'), proptest::prelude::Just(b'\n'), proptest::prelude::Just(b'a')
+        ], 0..64),
+        cuts in proptest::collection::vec(0usize..64, 0..6),
+    ) {
+        let t = TempDir::new("prop");
+        let md = Maildir::create(t.path()).unwrap();
+        let whole = md.deliver(&body).unwrap();
+        let mut d = md.delivery().unwrap();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+        cuts.sort_unstable();
+        let mut at = 0;
+        for c in cuts.into_iter().chain([body.len()]) {
+            d.write_all(&body[at..c]).unwrap();
+            at = c;
+        }
+        let split = d.commit().unwrap();
+        let crlf_len = body.len() + body.iter().enumerate()
+            .filter(|&(i, &b)| b == b'\n' && (i == 0 || body[i - 1] != b'\r')).count();
+        proptest::prop_assert_eq!(whole.entry.vsize(), Some(crlf_len as u64));
+        proptest::prop_assert_eq!(split.entry.vsize(), whole.entry.vsize());
+        proptest::prop_assert_eq!(md.read_message(&split.entry).unwrap(), body);
+    }
+}
