@@ -133,6 +133,7 @@ pub struct Maildir {
 
 impl Maildir {
     /// Opens an existing Maildir; fails with [`Error::NotMaildir`] if a subdirectory is missing.
+    /// Opening a Maildir++ folder directly (`<root>/.Sent`) finds its root (for quotas).
     pub fn open(path: impl AsRef<Path>) -> Result<Maildir> {
         let path = path.as_ref().to_path_buf();
         for sub in ["tmp", "new", "cur"] {
@@ -140,7 +141,23 @@ impl Maildir {
                 return Err(Error::NotMaildir(path));
             }
         }
-        Ok(Maildir::handle(path.clone(), path))
+        Ok(Maildir::handle_guess_root(path))
+    }
+
+    /// A handle whose root is the parent when `path` is a Maildir++ folder, else `path`.
+    fn handle_guess_root(path: PathBuf) -> Maildir {
+        // Dovecot also puts `maildirfolder` in INBOX, so the marker alone is not enough: a
+        // folder is a `.name` directory whose parent is a Maildir too.
+        let is_folder = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+            && path.join(crate::folders::MAILDIRFOLDER).is_file();
+        let root = match path.parent() {
+            Some(parent) if is_folder && parent.join("cur").is_dir() => parent.to_path_buf(),
+            _ => path.clone(),
+        };
+        Maildir::handle(path, root)
     }
 
     /// Creates a Maildir (and missing parents), or opens it if it exists. The new directories
@@ -148,7 +165,7 @@ impl Maildir {
     pub fn create(path: impl AsRef<Path>) -> Result<Maildir> {
         let path = path.as_ref().to_path_buf();
         create_maildir_dirs(&path, true)?;
-        Ok(Maildir::handle(path.clone(), path))
+        Ok(Maildir::handle_guess_root(path))
     }
 
     pub(crate) fn handle(path: PathBuf, root: PathBuf) -> Maildir {

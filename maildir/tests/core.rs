@@ -260,3 +260,12 @@ proptest::proptest! {
         proptest::prop_assert_eq!(md.read_message(&split.entry).unwrap(), body);
     }
 }
+
+#[test]
+fn folder_opened_directly_knows_its_root() {
+    let t = TempDir::new("root");
+    let inbox = Maildir::create_user(t.path()).unwrap();
+    let sent = Maildir::open(t.path().join(".Sent")).unwrap();
+    assert_eq!(sent.root(), inbox.path());
+    assert_eq!(inbox.root(), inbox.path());
+}
