@@ -387,6 +387,16 @@ impl Maildir {
         res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
     }
 
+    /// The message's INTERNALDATE: its file's mtime (the Dovecot convention; set at delivery
+    /// with [`DeliveryOptions::internal_date`](crate::DeliveryOptions::internal_date)).
+    pub fn internal_date(&self, entry: &Entry) -> Result<SystemTime> {
+        let res = self.with_retry(entry, |cur| {
+            let p = self.entry_path(cur);
+            fs::metadata(&p).and_then(|m| m.modified()).map_err(io_err("stat", &p))
+        })?;
+        res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
+    }
+
     /// Deletes a message (expunge). `Ok(false)` if it was already gone. The directory is fsynced.
     pub fn remove(&self, entry: &Entry) -> Result<bool> {
         let removed = self.remove_no_sync(entry)?;
