@@ -44,6 +44,11 @@ pub use error::Error;
 pub use lock::{Dotlock, LockOptions, MboxLock};
 pub use mailbox::{Action, Mbox, MboxOptions, MessageReader, NewMessage, RewriteStats};
 pub use parse::{ReadOptions, Reader, Unquoter, unquote_all};
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use types::{
     Asctime, Entry, Flags, FromLine, ImapBase, LineEnding, Metadata, Tolerated, Variant,
 };
