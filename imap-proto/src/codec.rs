@@ -20,7 +20,9 @@ pub struct ImapCodec {
 impl ImapCodec {
     /// A codec with these limits.
     pub fn new(options: FramerOptions) -> Self {
-        Self { framer: Framer::new(options) }
+        Self {
+            framer: Framer::new(options),
+        }
     }
     /// The framer, e.g. to [`Framer::reject_literal`] or read [`Framer::pending_frame`].
     pub fn framer_mut(&mut self) -> &mut Framer {
@@ -60,11 +62,15 @@ mod tests {
     fn decodes_frames_and_encodes_values() {
         let mut codec = ImapCodec::new(FramerOptions::default());
         let mut src = BytesMut::from(&b"a NOOP\r\nb NO"[..]);
-        assert!(matches!(codec.decode(&mut src).unwrap(), Some(FramerEvent::Frame(f)) if &f[..] == b"a NOOP\r\n"));
+        assert!(
+            matches!(codec.decode(&mut src).unwrap(), Some(FramerEvent::Frame(f)) if &f[..] == b"a NOOP\r\n")
+        );
         assert_eq!(codec.decode(&mut src).unwrap(), None);
         let mut dst = BytesMut::new();
         let r = crate::types::response::Continue::text("go").unwrap();
-        codec.encode(&crate::types::response::Response::Continue(r), &mut dst).unwrap();
+        codec
+            .encode(&crate::types::response::Response::Continue(r), &mut dst)
+            .unwrap();
         assert_eq!(&dst[..], b"+ go\r\n");
     }
 }

@@ -14,7 +14,7 @@ pub use types::core::{
 #[cfg(test)]
 mod arbitrary;
 pub mod client;
-pub mod framer;
-pub mod server;
 #[cfg(feature = "tokio")]
 pub mod codec;
+pub mod framer;
+pub mod server;
