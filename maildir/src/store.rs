@@ -392,7 +392,9 @@ impl Maildir {
     pub fn internal_date(&self, entry: &Entry) -> Result<SystemTime> {
         let res = self.with_retry(entry, |cur| {
             let p = self.entry_path(cur);
-            fs::metadata(&p).and_then(|m| m.modified()).map_err(io_err("stat", &p))
+            fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .map_err(io_err("stat", &p))
         })?;
         res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
     }
