@@ -297,6 +297,45 @@ impl DotStuffer {
     }
 }
 
+/// The body with every bare CR or LF made CRLF (RFC 5321 §2.3.8), borrowed when it has none.
+pub fn canonical_line_endings(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut i = 0;
+    let clean = loop {
+        match memchr::memchr2(b'\r', b'\n', &body[i..]) {
+            None => break true,
+            Some(off) => {
+                let p = i + off;
+                if body[p] == b'\n' || body.get(p + 1) != Some(&b'\n') {
+                    break false;
+                }
+                i = p + 2;
+            }
+        }
+    };
+    if clean {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut i = 0;
+    while i < body.len() {
+        match (body[i], body.get(i + 1)) {
+            (b'\r', Some(b'\n')) => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+            }
+            (b'\r' | b'\n', _) => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Dot-stuffs a whole body into `out`, end marker included.
 pub fn dot_stuff(body: &[u8], out: &mut BytesMut) {
     let mut s = DotStuffer::new();

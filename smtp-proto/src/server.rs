@@ -502,8 +502,13 @@ impl ServerSession {
     }
 
     /// Accepts the pending event with a reply of your own (it should be 2xx; a 4xx/5xx reply
-    /// rejects). For EHLO the capability list is still the machine's.
+    /// rejects). For EHLO the capability list is still the machine's; in LMTP, at `DataEnd`, the
+    /// reply is given for every recipient.
     pub fn accept_with(&mut self, reply: Reply) {
+        if self.pending == Some(Pending::DataEnd) && self.config.mode == Mode::Lmtp {
+            let n = self.rcpts;
+            return self.data_replies(vec![reply; n]);
+        }
         if let Some(Pending::Helo(kind)) = self.pending
             && reply.is_positive()
         {
