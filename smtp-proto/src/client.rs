@@ -359,10 +359,11 @@ impl ClientSession {
         let bdat = self.config.chunking && caps.has(&Capability::Chunking);
         // BDAT sends the body as is, so it must already have CRLF line endings unless it is
         // BINARYMIME (RFC 3030 §3); DATA's dot-stuffer makes them CRLF itself.
-        if bdat && params.body != Some(BodyType::BinaryMime) {
-            if let std::borrow::Cow::Owned(fixed) = canonical_line_endings(&body) {
-                body = Bytes::from(fixed);
-            }
+        if bdat
+            && params.body != Some(BodyType::BinaryMime)
+            && let std::borrow::Cow::Owned(fixed) = canonical_line_endings(&body)
+        {
+            body = Bytes::from(fixed);
         }
         if caps.has(&Capability::Size(None)) {
             params.size = Some(body.len() as u64);
