@@ -225,15 +225,14 @@ impl Write for Delivery<'_> {
         let n = file.write(buf)?;
         let written = &buf[..n];
         // Count LFs not preceded by CR, across chunk boundaries, for W= (the CRLF size).
-        let mut prev_cr = self.last_was_cr;
-        for &b in written {
-            if b == b'\n' && !prev_cr {
+        for i in memchr::memchr_iter(b'\n', written) {
+            let after_cr = if i == 0 { self.last_was_cr } else { written[i - 1] == b'\r' };
+            if !after_cr {
                 self.bare_lf += 1;
             }
-            prev_cr = b == b'\r';
         }
-        if n > 0 {
-            self.last_was_cr = prev_cr;
+        if let Some(&last) = written.last() {
+            self.last_was_cr = last == b'\r';
         }
         self.size += n as u64;
         Ok(n)
