@@ -225,7 +225,9 @@ impl Maildir {
                     (UidList::new(v, Some(random_guid())), true)
                 }
             };
-        let entries = self.scan()?;
+        // Unsorted: UID order comes from the uidlist, only new names need sorting.
+        let mut entries = self.scan_subdir(Subdir::New)?;
+        entries.extend(self.scan_subdir(Subdir::Cur)?);
         let known: HashMap<&str, usize> = list
             .records
             .iter()
