@@ -34,7 +34,7 @@ fn bench_dir(name: &str) -> PathBuf {
 fn big_folder() -> Maildir {
     let dir = bench_dir("100k");
     if let Ok(md) = Maildir::open(&dir)
-        && md.scan().map(|l| l.len()).unwrap_or(0) == BIG
+        && md.scan().map_or(0, |l| l.len()) == BIG
     {
         return md;
     }
@@ -121,7 +121,7 @@ fn scan(c: &mut Criterion) {
     let mut g = c.benchmark_group("maildir");
     g.sample_size(20);
     g.bench_function("scan_100k", |b| {
-        b.iter(|| black_box(md.scan().unwrap().len()))
+        b.iter(|| black_box(md.scan().unwrap().len()));
     });
     g.bench_function("readdir_100k", |b| {
         b.iter(|| {
@@ -138,7 +138,7 @@ fn scan(c: &mut Criterion) {
         b.iter(|| black_box(md.read_uidlist().unwrap().unwrap().records.len()));
     });
     g.bench_function("sync_100k", |b| {
-        b.iter(|| black_box(md.sync().unwrap().messages.len()))
+        b.iter(|| black_box(md.sync().unwrap().messages.len()));
     });
     g.finish();
     if let Some(s) = python_peer(PY_SCAN, md.path()) {
