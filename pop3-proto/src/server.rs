@@ -612,12 +612,13 @@ impl ServerSession {
                 self.user = Some(name);
                 self.reply(&Response::ok("send PASS"));
             }
-            Command::User(_) | Command::Pass(_)
-                if self.config.offer_user && !self.login_allowed() =>
+            Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. }
+                if !self.login_allowed() =>
             {
+                // RFC 2595 §2.2: no credentials in the clear when policy says so.
                 self.reply(&Response::err_code(
                     ResponseCode::Auth,
-                    "plaintext login needs TLS first (STLS)",
+                    "login needs TLS first (STLS)",
                 ));
             }
             Command::Pass(password) => match self.user.take() {
@@ -851,8 +852,9 @@ impl ServerSession {
 
     /// Refuses the pending login with `-ERR [code] text`: use [`ResponseCode::Auth`] for bad
     /// credentials (RFC 3206 §5), [`ResponseCode::InUse`] for a locked maildrop (RFC 2449 §8.1.1),
-    /// [`ResponseCode::SysTemp`] for a passing fault. Refusals with no code or `[AUTH]` count
-    /// towards [`ServerLimits::max_failed_logins`].
+    /// [`ResponseCode::SysTemp`] for a passing fault; `None` means `[AUTH]` (RFC 3206 §6, as
+    /// AUTH-RESP-CODE is advertised). Refusals with no code or `[AUTH]` count towards
+    /// [`ServerLimits::max_failed_logins`].
     pub fn refuse_login(
         &mut self,
         code: Option<ResponseCode>,
@@ -863,6 +865,8 @@ impl ServerSession {
         }
         self.pending = Pending::None;
         let counts = matches!(code, None | Some(ResponseCode::Auth));
+        // RFC 3206 §6: with AUTH-RESP-CODE advertised, a credentials failure carries [AUTH].
+        let code = Some(code.unwrap_or(ResponseCode::Auth));
         self.reply(&Response {
             status: crate::types::Status::Err,
             code,
