@@ -226,7 +226,11 @@ impl Write for Delivery<'_> {
         let written = &buf[..n];
         // Count LFs not preceded by CR, across chunk boundaries, for W= (the CRLF size).
         for i in memchr::memchr_iter(b'\n', written) {
-            let after_cr = if i == 0 { self.last_was_cr } else { written[i - 1] == b'\r' };
+            let after_cr = if i == 0 {
+                self.last_was_cr
+            } else {
+                written[i - 1] == b'\r'
+            };
             if !after_cr {
                 self.bare_lf += 1;
             }

@@ -54,6 +54,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## For a mail server
+//!
+//! | need | call |
+//! |---|---|
+//! | a new account | [`Maildir::create_user`] (INBOX + [`DEFAULT_FOLDERS`], subscribed) |
+//! | SMTP/LMTP delivery, streamed | [`Maildir::delivery`], `write_all` per chunk, [`Delivery::commit`] |
+//! | POP3 list / UIDL / RETR / DELE | [`Maildir::scan`], [`Entry::unique`], [`Entry::size`], [`Maildir::open_message`], [`Maildir::remove_many`] |
+//! | IMAP SELECT / FETCH | [`Maildir::sync`] → [`MailboxState`], [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
+//! | IMAP STORE | [`Maildir::set_flags_many`] (keywords: [`Maildir::keyword_flags`]), then [`Maildir::sync`] for MODSEQs |
+//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::remove_many`] |
+//! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |
+//!
+//! [`Maildir`] is `Send + Sync` and cheap to clone; every call is blocking file-system work, to be
+//! run off the async threads. Folder names use `.` as the hierarchy separator (Maildir++), so a
+//! name cannot hold a literal `.`; mapping IMAP names (modified UTF-7, `/`) is the caller's job.
+//!
 //! ## What this crate will not do
 //!
 //! No networking, no async runtime and no MIME parsing: plain synchronous std code that the

@@ -172,7 +172,7 @@ impl Maildir {
         Maildir {
             path,
             root,
-            host: HOST.with(Arc::clone),
+            host: Arc::clone(HOST.get_or_init(|| name::system_hostname().into())),
             fsync: true,
         }
     }
@@ -473,9 +473,8 @@ impl Maildir {
     }
 }
 
-thread_local! {
-    static HOST: Arc<str> = name::system_hostname().into();
-}
+/// The sanitised host name, read once per process.
+static HOST: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
 
 /// Creates `path`, `path/tmp`, `path/new`, `path/cur`, fsyncing what it created.
 pub(crate) fn create_maildir_dirs(path: &Path, fsync: bool) -> Result<()> {

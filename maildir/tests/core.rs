@@ -269,3 +269,11 @@ fn folder_opened_directly_knows_its_root() {
     assert_eq!(sent.root(), inbox.path());
     assert_eq!(inbox.root(), inbox.path());
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Maildir>();
+    check::<mailwright_maildir::MailboxState>();
+    check::<Error>();
+}
