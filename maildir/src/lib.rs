@@ -103,8 +103,8 @@ pub use folders::{
 };
 pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
 pub use name::{
-    FileName, INFO_SEPARATOR, is_valid_base, sanitize_host, system_hostname, unique_base,
-    with_flags,
+    FileName, INFO_SEPARATOR, delivery_order, is_valid_base, sanitize_host, system_hostname,
+    unique_base, with_flags,
 };
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};

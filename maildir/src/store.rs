@@ -209,12 +209,12 @@ impl Maildir {
     }
 
     /// Lists every message in `new/` and `cur/`: one `readdir` per subdirectory, sizes and flags
-    /// from the names only. Sorted by unique name (for names of the same form: delivery order).
+    /// from the names only. Sorted in delivery order (time, then pid and counter, from the names).
     pub fn scan(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         self.scan_into(Subdir::New, &mut out)?;
         self.scan_into(Subdir::Cur, &mut out)?;
-        out.sort_unstable_by(|a, b| a.unique().cmp(b.unique()));
+        out.sort_unstable_by(|a, b| name::delivery_order(a.unique(), b.unique()));
         Ok(out)
     }
 

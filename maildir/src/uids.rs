@@ -195,7 +195,7 @@ impl Maildir {
     }
 
     /// Brings the IMAP metadata up to date with the directory and returns it: assigns UIDs to
-    /// new messages (in unique-name order), forgets expunged ones, gives a new MODSEQ to every
+    /// new messages (in delivery order, from their names), forgets expunged ones, gives a new MODSEQ to every
     /// message whose flags changed since the last sync. A lost or broken `dovecot-uidlist` is
     /// rebuilt with a new UIDVALIDITY greater than the previous one.
     pub fn sync(&self) -> Result<MailboxState> {
@@ -252,7 +252,8 @@ impl Maildir {
             fresh.sort_by(|a, b| {
                 let ra = rank.get(a.unique()).copied().unwrap_or(usize::MAX);
                 let rb = rank.get(b.unique()).copied().unwrap_or(usize::MAX);
-                ra.cmp(&rb).then_with(|| a.unique().cmp(b.unique()))
+                ra.cmp(&rb)
+                    .then_with(|| name::delivery_order(a.unique(), b.unique()))
             });
             for e in fresh {
                 let uid = list.next_uid;

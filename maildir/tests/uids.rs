@@ -156,3 +156,25 @@ fn append_and_assign_uids_without_scan() {
         [2]
     );
 }
+
+#[test]
+fn stale_uidlist_lock_is_broken() {
+    let tmp = TempDir::new("stale-lock");
+    let md = Maildir::create(tmp.path()).unwrap();
+    md.deliver(b"x").unwrap();
+    let lock = md.path().join("dovecot-uidlist.lock");
+    // A lock left by a dead process on this host (the Dovecot `pid:host` form)...
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    std::fs::write(&lock, format!("{}:{}", u32::MAX - 1, host.trim())).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(md.sync().unwrap().messages.len(), 1);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert!(!lock.exists());
+    // ... and one not touched for over two minutes.
+    let f = std::fs::File::create(&lock).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_mins(10))
+        .unwrap();
+    drop(f);
+    assert_eq!(md.sync().unwrap().messages.len(), 1);
+    assert!(!lock.exists());
+}
