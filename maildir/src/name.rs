@@ -80,7 +80,8 @@ pub fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
     order_key(a).cmp(&order_key(b)).then_with(|| a.cmp(b))
 }
 
-fn order_key(name: &str) -> [u64; 4] {
+/// The numeric part of [`delivery_order`].
+pub(crate) fn order_key(name: &str) -> [u64; 4] {
     fn number(s: &str) -> (u64, &str) {
         let end = s
             .bytes()

@@ -214,8 +214,13 @@ impl Maildir {
         let mut out = Vec::new();
         self.scan_into(Subdir::New, &mut out)?;
         self.scan_into(Subdir::Cur, &mut out)?;
-        out.sort_unstable_by(|a, b| name::delivery_order(a.unique(), b.unique()));
-        Ok(out)
+        // Keys computed once per entry, not once per comparison.
+        let mut keyed: Vec<([u64; 4], Entry)> = out
+            .into_iter()
+            .map(|e| (name::order_key(e.unique()), e))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.unique().cmp(b.1.unique())));
+        Ok(keyed.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Lists the messages of one subdirectory, unsorted.
