@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailwright_smtp_proto::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -30,8 +31,12 @@ struct Received {
 type Inbox = Arc<Mutex<Vec<Received>>>;
 
 /// Serves connections with the server machine until the test ends; the recipient `nobody` is
-/// refused, credentials are good when the password is `secret`.
+/// refused, credentials are good when the password is `secret`. STARTTLS runs with `tls`.
 async fn start_server(config: ServerConfig) -> (SocketAddr, Inbox) {
+    start_tls_server(config, None).await
+}
+
+async fn start_tls_server(config: ServerConfig, tls: Option<TlsAcceptor>) -> (SocketAddr, Inbox) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let inbox: Inbox = Arc::default();
@@ -41,27 +46,54 @@ async fn start_server(config: ServerConfig) -> (SocketAddr, Inbox) {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (config, inbox) = (config.clone(), inbox2.clone());
+            let (config, inbox, tls) = (config.clone(), inbox2.clone(), tls.clone());
             tokio::spawn(async move {
-                let _ = timeout(WAIT, serve(stream, config, inbox)).await;
+                let _ = timeout(WAIT, serve(stream, config, inbox, tls)).await;
             });
         }
     });
     (addr, inbox)
 }
 
-async fn serve(mut stream: TcpStream, config: ServerConfig, inbox: Inbox) -> std::io::Result<()> {
+#[derive(Default)]
+struct Conn {
+    cur: Received,
+    user: Option<String>,
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    config: ServerConfig,
+    inbox: Inbox,
+    tls: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
     let mut s = ServerSession::new(config);
-    let mut cur = Received::default();
-    let mut user = None;
+    let mut conn = Conn::default();
+    if serve_loop(&mut stream, &mut s, &mut conn, &inbox).await? {
+        let acceptor = tls.expect("STARTTLS offered without a TLS config");
+        let mut stream = acceptor.accept(stream).await?;
+        s.handle_tls_established();
+        serve_loop(&mut stream, &mut s, &mut conn, &inbox).await?;
+    }
+    Ok(())
+}
+
+/// The driver loop; returns `true` when the client asked for STARTTLS (the 220 is flushed).
+async fn serve_loop(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    s: &mut ServerSession,
+    conn: &mut Conn,
+    inbox: &Inbox,
+) -> std::io::Result<bool> {
     let mut buf = vec![0u8; 16384];
     for _ in 0..100_000 {
+        let mut starttls = false;
         while let Some(e) = s.poll_event() {
             match e {
                 Event::Mail { from, .. } => {
-                    cur = Received {
+                    conn.cur = Received {
                         from: from.to_string(),
-                        user: user.clone(),
+                        user: conn.user.clone(),
                         ..Received::default()
                     };
                     s.accept();
@@ -72,18 +104,18 @@ async fn serve(mut stream: TcpStream, config: ServerConfig, inbox: Inbox) -> std
                     );
                 }
                 Event::Rcpt { to, .. } => {
-                    cur.rcpts.push(to.to_string());
+                    conn.cur.rcpts.push(to.to_string());
                     s.accept();
                 }
-                Event::DataChunk(c) => cur.body.extend_from_slice(&c),
+                Event::DataChunk(c) => conn.cur.body.extend_from_slice(&c),
                 Event::DataEnd => {
-                    inbox.lock().unwrap().push(std::mem::take(&mut cur));
+                    inbox.lock().unwrap().push(std::mem::take(&mut conn.cur));
                     s.accept();
                 }
                 Event::AuthCredentials {
                     username, password, ..
                 } if password == "secret" => {
-                    user = Some(username);
+                    conn.user = Some(username);
                     s.accept();
                 }
                 Event::AuthCredentials { .. } => {
@@ -92,6 +124,10 @@ async fn serve(mut stream: TcpStream, config: ServerConfig, inbox: Inbox) -> std
                             .unwrap(),
                     );
                 }
+                Event::StartTls { discarded } => {
+                    assert_eq!(discarded, 0);
+                    starttls = true;
+                }
                 e if e.needs_decision() => s.accept(),
                 _ => {}
             }
@@ -99,16 +135,20 @@ async fn serve(mut stream: TcpStream, config: ServerConfig, inbox: Inbox) -> std
         while let Some(b) = s.poll_transmit() {
             stream.write_all(&b).await?;
         }
+        stream.flush().await?;
+        if starttls {
+            return Ok(true);
+        }
         if s.is_closed() {
-            return Ok(());
+            return Ok(false);
         }
         let n = stream.read(&mut buf).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(false);
         }
         s.handle_input(&buf[..n]);
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Runs a program to completion off the async threads, bounded in time.
@@ -514,4 +554,83 @@ first_valid_uid = 8
     );
     drop(guard);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn test_tls_acceptor() -> TlsAcceptor {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key.into())
+    .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn swaks_starttls_then_auth() {
+    let Some(swaks) = peer::require("swaks", "swaks") else {
+        return;
+    };
+    let has_ssl = Command::new("perl")
+        .args(["-MNet::SSLeay", "-e1"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_ssl {
+        assert!(
+            !peer::in_ci(),
+            "Net::SSLeay missing under CI=true: install libnet-ssleay-perl"
+        );
+        eprintln!("SKIP: install libnet-ssleay-perl for swaks --tls");
+        return;
+    }
+    let mut config = ServerConfig::new(Mode::Submission, "submit.example.org");
+    config.extensions.starttls = true;
+    config.extensions.auth = vec![Mechanism::plain(), Mechanism::login()];
+    let (addr, inbox) = start_tls_server(config, Some(test_tls_acceptor())).await;
+    // AUTH is offered only after STARTTLS.
+    let out = run(
+        &swaks,
+        swaks_args(
+            addr,
+            &[
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "u",
+                "--auth-password",
+                "secret",
+            ],
+        ),
+    )
+    .await;
+    assert!(!out.status.success(), "{}", lossy(&out.stdout));
+    let out = run(
+        &swaks,
+        swaks_args(
+            addr,
+            &[
+                "--tls",
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "u",
+                "--auth-password",
+                "secret",
+            ],
+        ),
+    )
+    .await;
+    let text = lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", lossy(&out.stderr));
+    assert!(
+        text.contains("220 2.0.0 Ready to start TLS") && text.contains("235 2.7.0"),
+        "{text}"
+    );
+    let inbox = inbox.lock().unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].user.as_deref(), Some("u"));
 }
