@@ -43,7 +43,9 @@ pub fn mbox_reader(data: &[u8]) {
     };
     let variant = Variant::ALL[usize::from(selector) % 4];
     let chunk = usize::from(selector / 4) % 31 + 1;
+    // A small buffer: cheap per input, and it exercises refills and growth.
     let opts = ReadOptions {
+        buffer_size: 256,
         max_from_line: 200,
         max_header_bytes: 1000,
         ..ReadOptions::new(variant)

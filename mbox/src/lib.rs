@@ -39,7 +39,7 @@ mod mailbox;
 mod parse;
 mod types;
 
-pub use encode::{WriteOptions, Writer, encode_message};
+pub use encode::{WriteOptions, Writer, encode_message, strip_metadata};
 pub use error::Error;
 pub use lock::{Dotlock, LockOptions, MboxLock};
 pub use mailbox::{Action, Mbox, MboxOptions, MessageReader, NewMessage, RewriteStats};
