@@ -299,6 +299,24 @@ fn dovecot_serves_what_we_wrote() {
     assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
     let theirs_sent = parse_dump(&client(&py, dc.port, &["dump", "Sent"]));
     assert_eq!(theirs_sent, ours_sent);
+
+    // While Dovecot runs (its index now exists): an APPEND through us, whose UID is appended to
+    // dovecot-uidlist under the shared dotlock, and an expunge. Dovecot shows both, same UIDs.
+    let appended = inbox
+        .append(
+            &b"Subject: live\r\n\r\nappended\r\n"[..],
+            Flags::empty(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(appended.uid, 5);
+    inbox.remove(&state.messages[0].entry).unwrap();
+    let state = inbox.sync().unwrap();
+    let ours = our_dump(&inbox, &state);
+    // Only the mail tree: Dovecot's own run/ directory must keep its owners.
+    chown_tree(&tmp.path().join("home"));
+    let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
+    assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
 }
 
 #[test]
@@ -331,7 +349,7 @@ fn we_read_what_dovecot_wrote() {
     let state = inbox.sync().unwrap();
     assert_eq!(state.by_unique(d.unique()).unwrap().uid, 5);
     let ours = our_dump(&inbox, &state);
-    chown_tree(tmp.path());
+    chown_tree(&tmp.path().join("home"));
     let dc = Dovecot::start(&bin, tmp.path());
     let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
     assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
