@@ -133,7 +133,7 @@ fn chown_tree(p: &Path) {
 const CLIENT: &str = r"
 import imaplib, re, sys
 port, mode = int(sys.argv[1]), sys.argv[2]
-c = imaplib.IMAP4('127.0.0.1', port)
+c = imaplib.IMAP4('127.0.0.1', port, timeout=20)
 c.login('u1', 'pw')
 def dump(box):
     typ, _ = c.select(box, readonly=True)
