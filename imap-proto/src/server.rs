@@ -568,3 +568,88 @@ impl ServerFlow {
         self.events.push_back(ServerEvent::Command(command));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::arbitrary;
+
+    /// Feeds `chunks`, answering every command OK; returns the events with APPEND chunks merged.
+    fn run(chunks: &[&[u8]]) -> (Vec<ServerEvent>, Vec<u8>) {
+        let mut s = ServerFlow::new(ServerOptions::default());
+        let mut events: Vec<ServerEvent> = Vec::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.handle_input(c);
+            while let Some(ev) = s.poll_event() {
+                let tag = match &ev {
+                    ServerEvent::Command(c) => Some(c.tag.clone()),
+                    ServerEvent::AuthenticateData { tag, .. }
+                    | ServerEvent::IdleDone { tag }
+                    | ServerEvent::AppendEnd { tag } => Some(tag.clone()),
+                    _ => None,
+                };
+                if let Some(tag) = tag {
+                    s.enqueue(&Response::Status(
+                        StatusResponse::tagged(tag, StatusKind::Ok, None, "ok").unwrap(),
+                    ));
+                }
+                if let (
+                    Some(ServerEvent::AppendChunk {
+                        data: prev,
+                        remaining: r,
+                    }),
+                    ServerEvent::AppendChunk { data, remaining },
+                ) = (events.last_mut(), &ev)
+                {
+                    *prev = [&prev[..], &data[..]].concat().into();
+                    *r = *remaining;
+                    continue;
+                }
+                events.push(ev);
+            }
+            while let Some(b) = s.poll_transmit() {
+                out.extend_from_slice(&b);
+            }
+        }
+        (events, out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn split_anywhere_gives_the_same_session(
+            commands in proptest::collection::vec(arbitrary::command(), 1..6),
+            login in any::<bool>(),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            let mut whole = if login { b"l LOGIN a b\r\n".to_vec() } else { Vec::new() };
+            for c in &commands {
+                // IDLE, AUTHENTICATE and STARTTLS change how the following bytes are read; keep them last.
+                if matches!(c.body, CommandBody::Idle | CommandBody::Authenticate { .. } | CommandBody::StartTls) {
+                    continue;
+                }
+                whole.extend_from_slice(&c.to_bytes());
+            }
+            let expected = run(&[&whole]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(whole.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&whole[last..p]);
+                last = p;
+            }
+            chunks.push(&whole[last..]);
+            prop_assert_eq!(run(&chunks), expected);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = run(&[&data]);
+            let _ = run(&data.chunks(3).collect::<Vec<_>>());
+        }
+    }
+}
