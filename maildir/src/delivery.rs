@@ -49,9 +49,12 @@ impl Delivered {
 
 /// A message being written into `tmp/`. Write chunks with [`Write`]; then [`commit`](Self::commit)
 /// makes it durable and visible, or [`abort`](Self::abort) (or drop) removes the tmp file.
+///
+/// It owns what it needs (`Send + 'static`), so a server can move it between blocking tasks as
+/// chunks arrive.
 #[derive(Debug)]
-pub struct Delivery<'a> {
-    maildir: &'a Maildir,
+pub struct Delivery {
+    maildir: Maildir,
     file: Option<File>,
     tmp_path: PathBuf,
     base: String,
@@ -63,12 +66,12 @@ pub struct Delivery<'a> {
 
 impl Maildir {
     /// Starts a delivery into `new/` at the current time.
-    pub fn delivery(&self) -> Result<Delivery<'_>> {
+    pub fn delivery(&self) -> Result<Delivery> {
         self.delivery_with(DeliveryOptions::default())
     }
 
     /// Starts a delivery with options (time, flags).
-    pub fn delivery_with(&self, opts: DeliveryOptions) -> Result<Delivery<'_>> {
+    pub fn delivery_with(&self, opts: DeliveryOptions) -> Result<Delivery> {
         let time = opts.time.unwrap_or_else(SystemTime::now);
         let tmp = self.sub("tmp");
         // A clash is only possible with a foreign writer using our pid; retry with a new Q.
@@ -82,7 +85,7 @@ impl Maildir {
             {
                 Ok(file) => {
                     return Ok(Delivery {
-                        maildir: self,
+                        maildir: self.clone(),
                         file: Some(file),
                         tmp_path,
                         base,
@@ -120,7 +123,7 @@ impl Maildir {
     }
 }
 
-impl Delivery<'_> {
+impl Delivery {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -139,7 +142,8 @@ impl Delivery<'_> {
             .file
             .take()
             .expect("file present until commit or abort");
-        let md = self.maildir;
+        let md = self.maildir.clone();
+        let md = &md;
         if let Some(t) = self.opts.internal_date {
             file.set_modified(t)
                 .map_err(io_err("set mtime", &self.tmp_path))?;
@@ -216,7 +220,7 @@ fn link_or_rename(from: &std::path::Path, to: &std::path::Path) -> io::Result<()
     }
 }
 
-impl Write for Delivery<'_> {
+impl Write for Delivery {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let file = self
             .file
@@ -247,7 +251,7 @@ impl Write for Delivery<'_> {
     }
 }
 
-impl Drop for Delivery<'_> {
+impl Drop for Delivery {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = fs::remove_file(&self.tmp_path);

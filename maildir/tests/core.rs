@@ -276,4 +276,6 @@ fn handles_are_send_and_sync() {
     check::<Maildir>();
     check::<mailwright_maildir::MailboxState>();
     check::<Error>();
+    fn owned<T: Send + 'static>() {}
+    owned::<mailwright_maildir::Delivery>();
 }
