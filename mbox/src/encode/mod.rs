@@ -116,7 +116,7 @@ fn metadata_lines(meta: &Metadata, eol: &[u8]) -> Result<Vec<u8>, Error> {
         for k in &base.keywords {
             check_keyword(k)?;
         }
-        let mut v = format!("{} {:010}", base.uid_validity, base.uid_next);
+        let mut v = format!("{} {:010}", base.uid_validity, base.uid_last);
         for k in &base.keywords {
             v.push(' ');
             v.push_str(k);

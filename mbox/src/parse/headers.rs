@@ -89,11 +89,11 @@ pub(crate) fn parse_metadata(block: &[u8]) -> (Metadata, Option<u64>) {
         } else if name.eq_ignore_ascii_case(b"X-IMAPbase") {
             let mut w = words(&value);
             let uid_validity = w.next().and_then(|s| s.parse().ok());
-            let uid_next = w.next().and_then(|s| s.parse().ok());
-            if let (Some(uid_validity), Some(uid_next)) = (uid_validity, uid_next) {
+            let uid_last = w.next().and_then(|s| s.parse().ok());
+            if let (Some(uid_validity), Some(uid_last)) = (uid_validity, uid_last) {
                 meta.imap_base = Some(ImapBase {
                     uid_validity,
-                    uid_next,
+                    uid_last,
                     keywords: w.collect(),
                 });
             }
@@ -118,7 +118,7 @@ X-UID: 42\nX-IMAPbase: 1700000000 0000000043 $Label1 work home\nContent-Length: 
         assert_eq!(m.keywords, ["$Label1", "work", "home"]);
         assert_eq!(m.uid, Some(42));
         let base = m.imap_base.unwrap();
-        assert_eq!((base.uid_validity, base.uid_next), (1_700_000_000, 43));
+        assert_eq!((base.uid_validity, base.uid_last), (1_700_000_000, 43));
         assert_eq!(base.keywords.len(), 3);
         assert_eq!(cl, Some(12));
     }
