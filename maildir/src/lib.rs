@@ -63,7 +63,7 @@
 //! | POP3 list / UIDL / RETR / DELE | [`Maildir::scan`], [`Entry::unique`], [`Entry::size`], [`Maildir::open_message`], [`Maildir::remove_many`] |
 //! | IMAP SELECT / FETCH | [`Maildir::sync`] → [`MailboxState`], [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
 //! | IMAP STORE | [`Maildir::set_flags_many`] (keywords: [`Maildir::keyword_flags`]), then [`Maildir::sync`] for MODSEQs |
-//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::remove_many`] |
+//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
 //! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |
 //!
 //! [`Maildir`] is `Send + Sync` and cheap to clone; every call is blocking file-system work, to be

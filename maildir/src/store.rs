@@ -436,17 +436,33 @@ impl Maildir {
     }
 
     fn remove_no_sync(&self, entry: &Entry) -> Result<Option<Subdir>> {
+        self.remove_if(entry, |_| true)
+    }
+
+    /// Unlinks the message if `accept` takes its current name (re-read after a concurrent
+    /// rename). `Ok(None)` if gone or refused.
+    pub(crate) fn remove_if(
+        &self,
+        entry: &Entry,
+        accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Option<Subdir>> {
         let res = self.with_retry(entry, |cur| {
+            if !accept(cur) {
+                return Ok(None);
+            }
             let p = self.entry_path(cur);
             // Names without `S=` need a stat for the quota bookkeeping.
             let size = cur.size.or_else(|| fs::metadata(&p).ok().map(|m| m.len()));
             fs::remove_file(&p).map_err(io_err("unlink", &p))?;
-            Ok((cur.subdir, size))
+            Ok(Some((cur.subdir, size)))
         })?;
-        if let Some((_, Some(size))) = res {
+        let Some(Some((subdir, size))) = res else {
+            return Ok(None);
+        };
+        if let Some(size) = size {
             crate::quota::record(self, -i64::try_from(size).unwrap_or(i64::MAX), -1);
         }
-        Ok(res.map(|(s, _)| s))
+        Ok(Some(subdir))
     }
 
     /// Removes files in `tmp/` not modified for [`STALE_TMP_AGE`] (36 hours) before `now`, as

@@ -414,6 +414,36 @@ impl Maildir {
         })
     }
 
+    /// IMAP EXPUNGE (or UID EXPUNGE with `only`): removes the messages of `state` that carry
+    /// the `T` (`\Deleted`) flag *now*: each name is re-read, so a flag cleared meanwhile by
+    /// another session is respected. Returns the UIDs removed; call [`sync`](Self::sync) after.
+    pub fn expunge(&self, state: &MailboxState, only: Option<&[u32]>) -> Result<Vec<u32>> {
+        let mut removed = Vec::new();
+        let mut touched = [false, false];
+        for m in &state.messages {
+            if only.is_some_and(|uids| !uids.contains(&m.uid)) {
+                continue;
+            }
+            if !m.entry.flags().contains(crate::Flag::Trashed) {
+                continue;
+            }
+            if let Some(sub) =
+                self.remove_if(&m.entry, |cur| cur.flags().contains(crate::Flag::Trashed))?
+            {
+                touched[usize::from(sub == Subdir::Cur)] = true;
+                removed.push(m.uid);
+            }
+        }
+        if self.fsync {
+            for (i, sub) in ["new", "cur"].into_iter().enumerate() {
+                if touched[i] {
+                    sync_dir(&self.sub(sub))?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Copies messages (by UID) to `dest`, keeping flags and keywords (by name), and returns the
     /// UIDPLUS mapping. UIDs not in `state` are skipped. Files are hard-linked when possible.
     pub fn copy_uids(

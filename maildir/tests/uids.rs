@@ -178,3 +178,24 @@ fn stale_uidlist_lock_is_broken() {
     assert_eq!(md.sync().unwrap().messages.len(), 1);
     assert!(!lock.exists());
 }
+
+#[test]
+fn expunge_rechecks_deleted_flag() {
+    let tmp = TempDir::new("expunge");
+    let md = Maildir::create(tmp.path()).unwrap();
+    for body in [&b"1"[..], b"2", b"3"] {
+        let d = md.deliver(body).unwrap();
+        md.set_flags(&d.entry, FlagUpdate::Add(flags("T"))).unwrap();
+    }
+    let state = md.sync().unwrap();
+    // Another session clears \Deleted on UID 2 after our sync.
+    md.set_flags(&state.messages[1].entry, FlagUpdate::Remove(flags("T")))
+        .unwrap();
+    assert_eq!(md.expunge(&state, Some(&[1, 2])).unwrap(), [1]);
+    assert_eq!(md.expunge(&state, None).unwrap(), [3]);
+    let after = md.sync().unwrap();
+    assert_eq!(
+        after.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [2]
+    );
+}
