@@ -211,9 +211,7 @@ impl Maildir {
     /// Lists every message in `new/` and `cur/`: one `readdir` per subdirectory, sizes and flags
     /// from the names only. Sorted in delivery order (time, then pid and counter, from the names).
     pub fn scan(&self) -> Result<Vec<Entry>> {
-        let mut out = Vec::new();
-        self.scan_into(Subdir::New, &mut out)?;
-        self.scan_into(Subdir::Cur, &mut out)?;
+        let out = self.scan_unsorted()?;
         // Keys computed once per entry, not once per comparison.
         let mut keyed: Vec<([u64; 4], Entry)> = out
             .into_iter()
@@ -221,6 +219,29 @@ impl Maildir {
             .collect();
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.unique().cmp(b.1.unique())));
         Ok(keyed.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Lists `new/` then `cur/`, each message once. Reading `new/` first never misses a message
+    /// another process moves to `cur/` meanwhile, but may see it in both: the `cur/` name wins.
+    pub fn scan_unsorted(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        self.scan_into(Subdir::New, &mut out)?;
+        let cur = self.scan_subdir(Subdir::Cur)?;
+        if !out.is_empty() {
+            let seen_in_cur: std::collections::HashSet<String> = {
+                let new_names: std::collections::HashSet<&str> =
+                    out.iter().map(Entry::unique).collect();
+                cur.iter()
+                    .filter(|e| new_names.contains(e.unique()))
+                    .map(|e| e.unique().to_owned())
+                    .collect()
+            };
+            if !seen_in_cur.is_empty() {
+                out.retain(|e| !seen_in_cur.contains(e.unique()));
+            }
+        }
+        out.extend(cur);
+        Ok(out)
     }
 
     /// Lists the messages of one subdirectory, unsorted.

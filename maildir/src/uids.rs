@@ -226,8 +226,7 @@ impl Maildir {
                 }
             };
         // Unsorted: UID order comes from the uidlist, only new names need sorting.
-        let mut entries = self.scan_subdir(Subdir::New)?;
-        entries.extend(self.scan_subdir(Subdir::Cur)?);
+        let entries = self.scan_unsorted()?;
         let known: HashMap<&str, usize> = list
             .records
             .iter()

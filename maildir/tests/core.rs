@@ -279,3 +279,18 @@ fn handles_are_send_and_sync() {
     fn owned<T: Send + 'static>() {}
     owned::<mailwright_maildir::Delivery>();
 }
+
+#[test]
+fn a_message_seen_in_new_and_cur_is_listed_once() {
+    // What a scan racing another process's new → cur rename can see.
+    let t = TempDir::new("dup");
+    let md = Maildir::create(t.path()).unwrap();
+    std::fs::write(md.path().join("new/5.M1P1Q1.h,S=1"), b"x").unwrap();
+    std::fs::write(md.path().join("cur/5.M1P1Q1.h,S=1:2,S"), b"x").unwrap();
+    let list = md.scan().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].subdir(), Subdir::Cur);
+    let state = md.sync().unwrap();
+    assert_eq!(state.messages.len(), 1);
+    assert_eq!(state.uid_next, 2);
+}
