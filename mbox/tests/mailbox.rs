@@ -54,6 +54,8 @@ fn append_then_read_back_every_variant() {
                 },
             ])
             .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a new mailbox is private");
         let entries = mbox.entries().unwrap();
         assert_eq!(entries.len(), 2, "{variant:?}");
         assert_eq!(
