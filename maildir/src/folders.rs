@@ -78,6 +78,7 @@ impl Maildir {
         let mut md = Maildir::handle(path, self.root.clone());
         md.host.clone_from(&self.host);
         md.fsync = self.fsync;
+        md.lock_timeout = self.lock_timeout;
         Ok(md)
     }
 
@@ -86,6 +87,7 @@ impl Maildir {
         let mut md = Maildir::handle(self.root.clone(), self.root.clone());
         md.host.clone_from(&self.host);
         md.fsync = self.fsync;
+        md.lock_timeout = self.lock_timeout;
         md
     }
 

@@ -70,6 +70,18 @@
 //! run off the async threads. Folder names use `.` as the hierarchy separator (Maildir++), so a
 //! name cannot hold a literal `.`; mapping IMAP names (modified UTF-7, `/`) is the caller's job.
 //!
+//! ## Limits and their defaults
+//!
+//! | limit | default | where |
+//! |---|---|---|
+//! | wait for `dovecot-uidlist.lock` | 30 s | [`Maildir::set_lock_timeout`], [`DEFAULT_LOCK_TIMEOUT`] |
+//! | stale `dovecot-uidlist.lock` | 2 min untouched, or its pid dead on this host | Dovecot's rule, fixed |
+//! | stale `tmp/` file | 36 h | [`STALE_TMP_AGE`], [`Maildir::clean_tmp_older_than`] |
+//! | retries after concurrent renames | 32 per operation, then [`Error::Contended`] | fixed |
+//! | folder name | 254 bytes | [`MAX_FOLDER_NAME`] |
+//! | keywords per folder | 26 (`a`..`z`) | [`Error::TooManyKeywords`] |
+//! | fsync | on | [`Maildir::set_fsync`] |
+//!
 //! ## What this crate will not do
 //!
 //! No networking, no async runtime and no MIME parsing: plain synchronous std code that the
@@ -102,6 +114,7 @@ pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
 pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
+pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{
     FileName, INFO_SEPARATOR, delivery_order, is_valid_base, sanitize_host, system_hostname,
     unique_base, with_flags,

@@ -129,6 +129,7 @@ pub struct Maildir {
     pub(crate) root: PathBuf,
     pub(crate) host: Arc<str>,
     pub(crate) fsync: bool,
+    pub(crate) lock_timeout: Duration,
 }
 
 impl Maildir {
@@ -174,6 +175,7 @@ impl Maildir {
             root,
             host: Arc::clone(HOST.get_or_init(|| name::system_hostname().into())),
             fsync: true,
+            lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
         }
     }
 
@@ -191,6 +193,14 @@ impl Maildir {
     /// is for benchmarks and throwaway stores only.
     pub fn set_fsync(&mut self, on: bool) {
         self.fsync = on;
+    }
+
+    /// How long metadata operations ([`sync`](Self::sync), [`assign_uids`](Self::assign_uids),
+    /// keyword changes) wait for `dovecot-uidlist.lock` before [`Error::LockTimeout`].
+    /// Default [`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT), 30 s. A lock untouched for
+    /// 2 minutes, or held by a dead process of this host, is broken at once (Dovecot's rule).
+    pub fn set_lock_timeout(&mut self, timeout: Duration) {
+        self.lock_timeout = timeout;
     }
 
     /// Whether deliveries fsync.

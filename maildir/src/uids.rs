@@ -176,7 +176,7 @@ impl Maildir {
             }
             return Ok(flags);
         }
-        let _lock = DotLock::acquire(&self.meta(UIDLIST))?;
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
         kw = self.keywords()?;
         let mut changed = false;
         for n in names {
@@ -206,7 +206,7 @@ impl Maildir {
     /// `first` get their UIDs first, in that order (for COPYUID / APPENDUID).
     pub fn sync_with_order(&self, first: &[&str]) -> Result<MailboxState> {
         let uidlist_path = self.meta(UIDLIST);
-        let _lock = DotLock::acquire(&uidlist_path)?;
+        let _lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
         let modseq_path = self.meta(MODSEQ_FILE);
         let old_modseq = read_optional(&modseq_path)?.and_then(|t| parse_modseq(&t));
         let (mut list, mut dirty) =
@@ -329,7 +329,7 @@ impl Maildir {
     /// UID keep it. Returns the UIDVALIDITY and the UIDs (for APPENDUID / COPYUID).
     pub fn assign_uids(&self, entries: &[Entry]) -> Result<(u32, Vec<u32>)> {
         let path = self.meta(UIDLIST);
-        let lock = DotLock::acquire(&path)?;
+        let lock = DotLock::acquire(&path, self.lock_timeout)?;
         let text = read_optional(&path)?;
         let Some(mut list) = text.as_deref().and_then(|t| UidList::parse(t).ok()) else {
             // No usable uidlist: a full sync builds one, with these messages first.

@@ -199,3 +199,17 @@ fn expunge_rechecks_deleted_flag() {
         [2]
     );
 }
+
+#[test]
+fn live_lock_times_out() {
+    let tmp = TempDir::new("live-lock");
+    let mut md = Maildir::create(tmp.path()).unwrap();
+    md.set_lock_timeout(std::time::Duration::from_millis(200));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let lock = md.path().join("dovecot-uidlist.lock");
+    std::fs::write(&lock, format!("{}:{}", std::process::id(), host.trim())).unwrap();
+    assert!(matches!(md.sync(), Err(mailwright_maildir::Error::LockTimeout(_))));
+    assert!(lock.exists(), "a live holder's lock is left alone");
+    std::fs::remove_file(&lock).unwrap();
+    assert!(md.sync().is_ok());
+}
