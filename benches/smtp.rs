@@ -18,7 +18,7 @@ fn commands() -> Vec<u8> {
 MAIL FROM:<sender.name@example.com> SIZE=12345 BODY=8BITMIME\r\n\
 RCPT TO:<first.recipient@example.org>\r\n\
 RCPT TO:<second@example.org> NOTIFY=SUCCESS,FAILURE\r\n\
-RCPT TO:<\"quoted local\"@[192.0.2.1]>\r\n\
+RCPT TO:<third.recipient@example.net>\r\n\
 DATA\r\n\
 RSET\r\n\
 NOOP\r\n\

@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use nom::IResult;
 use nom::Parser;
 use nom::bytes::complete::{tag, take_while1};
-use nom::combinator::{opt, recognize};
+use nom::combinator::opt;
 use nom::error::{Error, ErrorKind};
 use nom::multi::separated_list1;
 
@@ -48,6 +48,21 @@ fn is_ldh(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c >= 0x80
 }
 
+/// `label *("." label)`, recognised without allocating (nom's `separated_list1` collects a Vec).
+fn dotted<'a>(
+    i: &'a [u8],
+    mut label: impl FnMut(&'a [u8]) -> IResult<&'a [u8], &'a [u8]>,
+) -> IResult<&'a [u8], &'a [u8]> {
+    let (mut rest, _) = label(i)?;
+    while let Some(r) = rest.strip_prefix(b".") {
+        match label(r) {
+            Ok((r2, _)) => rest = r2,
+            Err(_) => break,
+        }
+    }
+    Ok((rest, &i[..i.len() - rest.len()]))
+}
+
 fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
     let (rest, label) = take_while1(is_ldh)(i)?;
     if label.starts_with(b"-") || label.ends_with(b"-") {
@@ -58,7 +73,7 @@ fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
 
 /// `Domain`.
 pub(crate) fn domain(i: &[u8]) -> IResult<&[u8], Domain> {
-    let (rest, d) = recognize(separated_list1(tag(&b"."[..]), sub_domain)).parse(i)?;
+    let (rest, d) = dotted(i, sub_domain)?;
     match std::str::from_utf8(d) {
         Ok(s) if s.len() <= 255 => Ok((rest, Domain::new_unchecked(s.to_owned()))),
         _ => fail(i),
@@ -140,7 +155,7 @@ fn quoted_string(i: &[u8]) -> IResult<&[u8], String> {
 }
 
 fn dot_string(i: &[u8]) -> IResult<&[u8], &[u8]> {
-    recognize(separated_list1(tag(&b"."[..]), take_while1(is_atext))).parse(i)
+    dotted(i, take_while1(is_atext))
 }
 
 /// `Local-part`.
