@@ -177,35 +177,35 @@ fn esmtp_param(i: &[u8]) -> IResult<&[u8], RawParam<'_>> {
 /// more than 16 parameters is an error. Nothing is allocated.
 fn each_param<'a>(
     mut rest: &'a [u8],
-    mut f: impl FnMut(&str, Option<&'a [u8]>) -> Res<()>,
+    mut visit: impl FnMut(&str, Option<&'a [u8]>) -> Res<()>,
 ) -> Res<()> {
     const MAX: usize = 16;
     let mut seen: [&[u8]; MAX] = [&[]; MAX];
-    let mut n = 0;
+    let mut count = 0;
     while !rest.is_empty() {
         let after = rest.strip_prefix(b" ").ok_or(MalformedKind::Syntax)?;
         let after = skip_spaces(after);
         if after.is_empty() {
             break;
         }
-        let (r, (k, v)) = esmtp_param(after).map_err(|_| MalformedKind::Parameter)?;
+        let (after_param, (k, v)) = esmtp_param(after).map_err(|_| MalformedKind::Parameter)?;
         if k.first() == Some(&b'-')
             || k.len() > 32
-            || n == MAX
-            || seen[..n].iter().any(|s| s.eq_ignore_ascii_case(k))
+            || count == MAX
+            || seen[..count].iter().any(|s| s.eq_ignore_ascii_case(k))
         {
             return Err(MalformedKind::Parameter);
         }
-        seen[n] = k;
-        n += 1;
+        seen[count] = k;
+        count += 1;
         let mut buf = [0u8; 32];
         buf[..k.len()].copy_from_slice(k);
         buf.make_ascii_uppercase();
-        f(
+        visit(
             std::str::from_utf8(&buf[..k.len()]).map_err(|_| MalformedKind::Parameter)?,
             v,
         )?;
-        rest = r;
+        rest = after_param;
     }
     Ok(())
 }
