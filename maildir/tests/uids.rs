@@ -208,7 +208,10 @@ fn live_lock_times_out() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let lock = md.path().join("dovecot-uidlist.lock");
     std::fs::write(&lock, format!("{}:{}", std::process::id(), host.trim())).unwrap();
-    assert!(matches!(md.sync(), Err(mailwright_maildir::Error::LockTimeout(_))));
+    assert!(matches!(
+        md.sync(),
+        Err(mailwright_maildir::Error::LockTimeout(_))
+    ));
     assert!(lock.exists(), "a live holder's lock is left alone");
     std::fs::remove_file(&lock).unwrap();
     assert!(md.sync().is_ok());
