@@ -98,6 +98,8 @@ impl Maildir {
         let path = self.root.join(format!(".{name}"));
         match fs::create_dir(&path) {
             Ok(()) => {}
+            // A directory without cur/ is a creation cut short (it is not listed): finish it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !path.join("cur").is_dir() => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(Error::FolderExists(name.to_owned()));
             }

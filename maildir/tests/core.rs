@@ -151,6 +151,11 @@ fn folders_and_subscriptions() {
         inbox.folder("Old.2024"),
         Err(Error::FolderNotFound(_))
     ));
+    // A creation cut short (directory without cur/) is not listed, and can be completed.
+    std::fs::create_dir(t.path().join(".Half")).unwrap();
+    assert!(!inbox.list_folders().unwrap().contains(&"Half".to_owned()));
+    inbox.create_folder("Half").unwrap();
+    inbox.delete_folder("Half").unwrap();
     inbox.unsubscribe("Junk").unwrap();
     assert_eq!(inbox.subscriptions().unwrap(), ["Drafts", "Sent", "Trash"]);
 }
