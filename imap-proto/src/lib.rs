@@ -18,3 +18,10 @@ pub mod client;
 pub mod codec;
 pub mod framer;
 pub mod server;
+
+pub use client::{ClientEvent, ClientFlow, ClientOptions};
+pub use framer::{FrameError, Framer, FramerEvent, FramerOptions};
+pub use parse::DecodeError;
+pub use server::{RejectReason, ServerEvent, ServerFlow, ServerOptions, SessionState};
+pub use types::command::{Command, CommandBody};
+pub use types::response::{Code, Continue, Data, Response, StatusKind, StatusResponse};

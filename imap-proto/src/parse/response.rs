@@ -250,22 +250,7 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
             data((r, Data::Status { mailbox, items }))
         }
         b"SEARCH" => {
-            let mut r = r;
-            let mut ids = Vec::new();
-            let mut modseq = None;
-            while r.first() == Some(&b' ') {
-                if r.get(1) == Some(&b'(') {
-                    let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (MODSEQ "[..]).parse(r)?;
-                    let (r2, m) = number64(r2)?;
-                    let (r2, _) = tag(&b")"[..]).parse(r2)?;
-                    modseq = Some(m);
-                    r = r2;
-                    break;
-                }
-                let (r2, n) = nz_number(&r[1..])?;
-                ids.push(n);
-                r = r2;
-            }
+            let (r, (ids, modseq)) = search_data(r)?;
             data((r, Data::Search { ids, modseq }))
         }
         b"ESEARCH" => esearch(r),
@@ -294,6 +279,47 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
             ))
         }
         _ => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// `"SEARCH" *(SP nz-number) [SP "(" "MODSEQ" SP mod-sequence-value ")"]` after the keyword
+/// (RFC 3501 §9, RFC 7162 §7); the number loop is hand-rolled, results run to thousands.
+#[allow(clippy::type_complexity)]
+fn search_data(mut r: &[u8]) -> PResult<'_, (Vec<std::num::NonZeroU32>, Option<u64>)> {
+    let mut ids = Vec::with_capacity(r.len() / 4);
+    loop {
+        match r {
+            [b' ', b'(', ..] => {
+                let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (MODSEQ "[..]).parse(r)?;
+                let (r2, m) = number64(r2)?;
+                let (r2, _) = tag(&b")"[..]).parse(r2)?;
+                return Ok((r2, (ids, Some(m))));
+            }
+            [b' ', rest @ ..] => {
+                let mut n: u64 = 0;
+                let mut k = 0;
+                while let Some(&d) = rest.get(k) {
+                    if !d.is_ascii_digit() {
+                        break;
+                    }
+                    n = n * 10 + u64::from(d - b'0');
+                    if n > u64::from(u32::MAX) {
+                        return fail(rest, ErrorKind::TooLarge);
+                    }
+                    k += 1;
+                }
+                if k == rest.len() {
+                    return Err(nom::Err::Incomplete(nom::Needed::new(1)));
+                }
+                let id = u32::try_from(n).ok().and_then(std::num::NonZeroU32::new);
+                match id {
+                    Some(id) if k > 0 && rest[0] != b'0' => ids.push(id),
+                    _ => return fail(rest, ErrorKind::Digit),
+                }
+                r = &rest[k..];
+            }
+            _ => return Ok((r, (ids, None))),
+        }
     }
 }
 
