@@ -61,7 +61,7 @@
 //! | a new account | [`Maildir::create_user`] (INBOX + [`DEFAULT_FOLDERS`], subscribed) |
 //! | SMTP/LMTP delivery, streamed | [`Maildir::delivery`], `write_all` per chunk, [`Delivery::commit`] |
 //! | POP3 list / UIDL / RETR / DELE | [`Maildir::scan`], [`Entry::unique`], [`Entry::size`], [`Maildir::open_message`], [`Maildir::remove_many`] |
-//! | IMAP SELECT / FETCH | [`Maildir::sync`] → [`MailboxState`], [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
+//! | IMAP SELECT / FETCH / NOOP | [`Maildir::sync`] → [`MailboxState`] (skip it when [`Maildir::is_unchanged`]), [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
 //! | IMAP STORE | [`Maildir::set_flags_many`] (keywords: [`Maildir::keyword_flags`]), then [`Maildir::sync`] for MODSEQs |
 //! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
 //! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |

@@ -53,6 +53,30 @@ pub struct MailboxState {
     pub messages: Vec<UidMessage>,
     /// The keyword table (letters `a`..`z` in flags).
     pub keywords: Keywords,
+    /// The mtimes this state was built from, for [`Maildir::is_unchanged`].
+    stamps: Stamps,
+}
+
+/// mtimes of `new/`, `cur/` (taken before the scan), `dovecot-uidlist` and `dovecot-keywords`
+/// (taken after our own writes). `None` when one was too recent to trust: a file system with
+/// coarse timestamps could hide a change made in the same tick. Bookkeeping only: two states
+/// compare equal whatever their stamps.
+#[derive(Debug, Clone, Default)]
+struct Stamps(Option<[Option<SystemTime>; 4]>);
+
+impl PartialEq for Stamps {
+    fn eq(&self, _: &Stamps) -> bool {
+        true
+    }
+}
+
+impl Eq for Stamps {}
+
+/// Changes this close to the stamping time may share a timestamp tick with a later change.
+const DIRTY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn mtime(p: &std::path::Path) -> Option<SystemTime> {
+    fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 impl MailboxState {
@@ -225,6 +249,7 @@ impl Maildir {
                     (UidList::new(v, Some(random_guid())), true)
                 }
             };
+        let dir_stamps = [mtime(&self.sub("new")), mtime(&self.sub("cur"))];
         // Unsorted: UID order comes from the uidlist, only new names need sorting.
         let entries = self.scan_unsorted()?;
         let known: HashMap<&str, usize> = list
@@ -313,6 +338,17 @@ impl Maildir {
             }
             write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
         }
+        let all = [
+            dir_stamps[0],
+            dir_stamps[1],
+            mtime(&uidlist_path),
+            mtime(&self.meta(KEYWORDS_FILE)),
+        ];
+        let now = SystemTime::now();
+        let trusted = all
+            .iter()
+            .flatten()
+            .all(|t| now.duration_since(*t).is_ok_and(|age| age >= DIRTY_WINDOW));
         Ok(MailboxState {
             uid_validity: list.uid_validity,
             uid_next: list.next_uid,
@@ -320,7 +356,25 @@ impl Maildir {
             guid: list.guid,
             messages: out,
             keywords: self.keywords()?,
+            stamps: Stamps(trusted.then_some(all)),
         })
+    }
+
+    /// Whether nothing changed since `state` was built (four `stat`s instead of a scan): no
+    /// delivery, rename, expunge, UID or keyword change by anyone. `false` when unsure (the
+    /// state was built within 2 s of a change), so `if !md.is_unchanged(&st) { st =
+    /// md.sync()? }` is always correct.
+    pub fn is_unchanged(&self, state: &MailboxState) -> bool {
+        let Some(old) = state.stamps.0 else {
+            return false;
+        };
+        let now = [
+            mtime(&self.sub("new")),
+            mtime(&self.sub("cur")),
+            mtime(&self.meta(UIDLIST)),
+            mtime(&self.meta(KEYWORDS_FILE)),
+        ];
+        now == old
     }
 
     /// Gives UIDs to messages just stored here (by [`Delivery::commit`](crate::Delivery::commit)

@@ -258,7 +258,10 @@ fn peers() -> Option<(PathBuf, PathBuf)> {
     // Dovecot runs the mail as the `mail` user: the tree must be chowned, which needs root.
     let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").ok()?);
     if uid != 0 {
-        assert!(!peer::in_ci(), "the Dovecot interop tests need root under CI");
+        assert!(
+            !peer::in_ci(),
+            "the Dovecot interop tests need root under CI"
+        );
         eprintln!("SKIP: Dovecot interop needs root (to chown the Maildir to `mail`)");
         return None;
     }

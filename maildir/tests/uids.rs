@@ -216,3 +216,35 @@ fn live_lock_times_out() {
     std::fs::remove_file(&lock).unwrap();
     assert!(md.sync().is_ok());
 }
+
+#[test]
+fn is_unchanged_sees_every_kind_of_change() {
+    let tmp = TempDir::new("unchanged");
+    let md = Maildir::create(tmp.path()).unwrap();
+    let d = md.deliver(b"x").unwrap();
+    md.sync().unwrap();
+    // Age everything past the dirty window instead of sleeping.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_mins(1);
+    let age = |p: &std::path::Path| {
+        std::fs::File::open(p).unwrap().set_modified(old).unwrap();
+    };
+    let age_all = || {
+        for p in ["new", "cur", "dovecot-uidlist"] {
+            age(&md.path().join(p));
+        }
+    };
+    age_all();
+    let state = md.sync().unwrap();
+    assert!(md.is_unchanged(&state));
+    md.set_flags(&d.entry, FlagUpdate::Add(flags("S"))).unwrap();
+    assert!(!md.is_unchanged(&state), "rename new -> cur");
+    age_all();
+    let state = md.sync().unwrap();
+    assert!(md.is_unchanged(&state));
+    md.keyword_flags(&["$Work"]).unwrap();
+    assert!(!md.is_unchanged(&state), "keyword file");
+    // Fresh changes are never trusted.
+    md.deliver(b"y").unwrap();
+    let state = md.sync().unwrap();
+    assert!(!md.is_unchanged(&state));
+}
