@@ -39,13 +39,56 @@ fn fail<T>(i: &[u8]) -> IResult<&[u8], T> {
     Err(nom::Err::Error(Error::new(i, ErrorKind::Verify)))
 }
 
+const ATEXT: u8 = 1;
+const LDH: u8 = 2;
+
+/// Character classes, one bit each, looked up in one load instead of a chain of comparisons.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let special = matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        );
+        if alnum || special || b >= 0x80 {
+            t[c] |= ATEXT;
+        }
+        if alnum || b == b'-' || b == b'_' || b >= 0x80 {
+            t[c] |= LDH;
+        }
+        c += 1;
+    }
+    t
+};
+
 /// `atext` of RFC 5322 §3.2.3, plus UTF-8 octets (RFC 6531 §3.3).
 pub(crate) fn is_atext(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c) || c >= 0x80
+    CLASS[c as usize] & ATEXT != 0
 }
 
+/// `Let-dig` / `Ldh-str` octets, plus `_` (tolerated) and UTF-8 octets (U-labels).
 fn is_ldh(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c >= 0x80
+    CLASS[c as usize] & LDH != 0
 }
 
 /// `label *("." label)`, recognised without allocating (nom's `separated_list1` collects a Vec).
