@@ -499,3 +499,22 @@ proptest! {
         prop_assert_eq!(reported, model);
     }
 }
+
+#[test]
+fn pipelined_input_is_bounded() {
+    let mut config = ServerConfig::default();
+    config.limits.max_buffered_input = 64;
+    let mut s = ServerSession::new(config);
+    s.handle_input(b"USER u\r\nPASS pw\r\n");
+    assert!(matches!(s.poll_event(), Some(ServerEvent::Pass { .. })));
+    assert!(s.wants_input());
+    s.handle_input(&b"NOOP\r\n".repeat(6));
+    assert!(!s.wants_input(), "half the limit reached");
+    s.handle_input(&b"NOOP\r\n".repeat(6));
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::Closed(CloseReason::InputOverflow))
+    );
+    let out = s.poll_transmit().unwrap();
+    assert!(out.ends_with(b"-ERR [SYS/PERM] too much pipelined input\r\n"));
+}
