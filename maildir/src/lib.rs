@@ -62,7 +62,7 @@
 //! | SMTP/LMTP delivery, streamed | [`Maildir::delivery`], `write_all` per chunk, [`Delivery::commit`] |
 //! | POP3 list / UIDL / RETR / DELE | [`Maildir::scan`], [`Entry::unique`], [`Entry::size`], [`Maildir::open_message`], [`Maildir::remove_many`] |
 //! | IMAP SELECT / FETCH / NOOP | [`Maildir::sync`] → [`MailboxState`] (skip it when [`Maildir::is_unchanged`]), [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
-//! | IMAP STORE | [`Maildir::set_flags_many`] (keywords: [`Maildir::keyword_flags`]), then [`Maildir::sync`] for MODSEQs |
+//! | IMAP STORE (+ CONDSTORE `UNCHANGEDSINCE`) | [`Maildir::store_flags`] (keywords: [`Maildir::keyword_flags`]); or [`Maildir::set_flags_many`] then [`Maildir::sync`] |
 //! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
 //! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |
 //!
@@ -122,4 +122,4 @@ pub use name::{
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
 pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
-pub use uids::{Appended, CopyResult, MODSEQ_FILE, MailboxState, UidMessage};
+pub use uids::{Appended, CopyResult, MODSEQ_FILE, MailboxState, StoreResult, UidMessage};

@@ -364,7 +364,11 @@ impl Maildir {
     }
 
     /// The rename, without fsync; also says whether the file left `new/`.
-    fn set_flags_no_sync(&self, entry: &Entry, update: FlagUpdate) -> Result<(Entry, bool)> {
+    pub(crate) fn set_flags_no_sync(
+        &self,
+        entry: &Entry,
+        update: FlagUpdate,
+    ) -> Result<(Entry, bool)> {
         let res = self.with_retry(entry, |cur| {
             let flags = update.apply(cur.flags());
             let mut new_name = name::with_flags(cur.unique(), flags);

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result, io_err};
-use crate::flags::Flags;
+use crate::flags::{FlagUpdate, Flags};
 use crate::keywords::{KEYWORDS_FILE, Keywords};
 use crate::lock::DotLock;
 use crate::name;
@@ -92,6 +92,16 @@ impl MailboxState {
     pub fn by_unique(&self, unique: &str) -> Option<&UidMessage> {
         self.messages.iter().find(|m| m.entry.unique() == unique)
     }
+}
+
+/// What [`Maildir::store_flags`] did (RFC 7162 CONDSTORE data).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreResult {
+    /// (UID, new MODSEQ) of each message whose flags changed.
+    pub changed: Vec<(u32, u64)>,
+    /// UIDs refused because their MODSEQ was above `UNCHANGEDSINCE` (the `MODIFIED` response
+    /// code, RFC 7162 §3.1.3).
+    pub modified: Vec<u32>,
 }
 
 /// A message stored by [`Maildir::append`], with its UIDPLUS `APPENDUID` data.
@@ -358,6 +368,86 @@ impl Maildir {
             keywords: self.keywords()?,
             stamps: Stamps(trusted.then_some(all)),
         })
+    }
+
+    /// IMAP STORE without rescanning the folder: applies `update` to the messages of `state`
+    /// with these UIDs (following concurrent renames), gives each one whose flags changed a new
+    /// MODSEQ, records it in `mailwright-modseq` under the uidlist lock, and updates `state` in
+    /// place. With `unchanged_since` (CONDSTORE `UNCHANGEDSINCE`), messages whose MODSEQ is
+    /// higher are left alone and reported in [`StoreResult::modified`]. Messages expunged
+    /// meanwhile are skipped. If the MODSEQ file does not belong to this state's UIDVALIDITY, a
+    /// full [`sync`](Self::sync) is done first.
+    pub fn store_flags(
+        &self,
+        state: &mut MailboxState,
+        uids: &[u32],
+        update: FlagUpdate,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreResult> {
+        let uidlist_path = self.meta(UIDLIST);
+        let lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
+        let modseq_path = self.meta(MODSEQ_FILE);
+        let file = read_optional(&modseq_path)?
+            .and_then(|t| parse_modseq(&t))
+            .filter(|m| m.uid_validity == state.uid_validity);
+        let Some(mut file) = file else {
+            drop(lock);
+            *state = self.sync()?;
+            return self.store_flags(state, uids, update, unchanged_since);
+        };
+        let mut result = StoreResult::default();
+        let mut touched_new = false;
+        let mut any = false;
+        for &uid in uids {
+            let Ok(i) = state.messages.binary_search_by_key(&uid, |m| m.uid) else {
+                continue;
+            };
+            let m = &mut state.messages[i];
+            let current = file
+                .per_uid
+                .get(&uid)
+                .map_or(m.modseq, |&(ms, _)| ms.max(m.modseq));
+            if unchanged_since.is_some_and(|since| current > since) {
+                result.modified.push(uid);
+                continue;
+            }
+            let before = m.entry.flags();
+            let (entry, from_new) = match self.set_flags_no_sync(&m.entry, update) {
+                Ok(r) => r,
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            any = true;
+            touched_new |= from_new;
+            let after = entry.flags();
+            m.entry = entry;
+            if after != before || file.per_uid.get(&uid).is_none_or(|&(_, f)| f != after) {
+                file.highest = file.highest.max(state.highest_modseq) + 1;
+                m.modseq = file.highest;
+                file.per_uid.insert(uid, (m.modseq, after));
+                result.changed.push((uid, m.modseq));
+            }
+        }
+        if any && self.fsync {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
+        if !result.changed.is_empty() {
+            state.highest_modseq = file.highest;
+            let mut rows: Vec<(&u32, &(u64, Flags))> = file.per_uid.iter().collect();
+            rows.sort_unstable_by_key(|r| *r.0);
+            let mut text = String::with_capacity(32 + rows.len() * 24);
+            let _ = writeln!(text, "1 V{} H{}", file.uid_validity, file.highest);
+            for (uid, (modseq, flags)) in rows {
+                let _ = writeln!(text, "{uid} {modseq} :{flags}");
+            }
+            write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
+        }
+        // The directories changed under this state: it must not pass for current.
+        state.stamps = Stamps(None);
+        Ok(result)
     }
 
     /// Whether nothing changed since `state` was built (four `stat`s instead of a scan): no

@@ -248,3 +248,39 @@ fn is_unchanged_sees_every_kind_of_change() {
     let state = md.sync().unwrap();
     assert!(!md.is_unchanged(&state));
 }
+
+#[test]
+fn store_flags_gives_modseqs_without_rescan() {
+    let tmp = TempDir::new("store");
+    let md = Maildir::create(tmp.path()).unwrap();
+    for b in [&b"1"[..], b"2", b"3"] {
+        md.deliver(b).unwrap();
+    }
+    let mut state = md.sync().unwrap();
+    let h0 = state.highest_modseq;
+    let r = md
+        .store_flags(&mut state, &[1, 3, 99], FlagUpdate::Add(flags("S")), None)
+        .unwrap();
+    assert_eq!(r.changed, [(1, h0 + 1), (3, h0 + 2)]);
+    assert_eq!(state.highest_modseq, h0 + 2);
+    assert_eq!(state.by_uid(3).unwrap().entry.info(), Some("2,S"));
+    // Nothing to change: no new MODSEQ.
+    let r = md
+        .store_flags(&mut state, &[1], FlagUpdate::Add(flags("S")), None)
+        .unwrap();
+    assert!(r.changed.is_empty());
+    // UNCHANGEDSINCE below UID 3's MODSEQ: refused (MODIFIED), UID 2 goes through.
+    let r = md
+        .store_flags(
+            &mut state,
+            &[2, 3],
+            FlagUpdate::Add(flags("F")),
+            Some(h0 + 1),
+        )
+        .unwrap();
+    assert_eq!(r.modified, [3]);
+    assert_eq!(r.changed, [(2, h0 + 3)]);
+    // A full sync agrees with the state kept in place.
+    let fresh = md.sync().unwrap();
+    assert_eq!(fresh, state);
+}
