@@ -32,6 +32,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "maildir")]
+pub mod convert;
 mod encode;
 mod error;
 pub mod lock;
