@@ -397,11 +397,18 @@ impl ServerFlow {
             FramerEvent::Frame(frame) => self.on_line(&frame),
             FramerEvent::ContinuationNeeded { tag, .. } => {
                 // RFC 3501 §7.5: reject before the literal when the command so far is already wrong.
-                let verdict = match Command::decode(self.framer.pending_frame()) {
-                    Err(DecodeError::Failed { .. }) => {
-                        Some(RejectReason::Syntax(DecodeError::Incomplete))
-                    }
-                    _ => None,
+                let pending = self.framer.pending_frame();
+                let verdict = match Command::decode(pending) {
+                    Err(e @ DecodeError::Failed { .. }) => Some(RejectReason::Syntax(e)),
+                    _ => match command_class(pending) {
+                        Some((command, class)) if !self.allowed(class) => {
+                            Some(RejectReason::WrongState {
+                                command,
+                                state: self.state,
+                            })
+                        }
+                        _ => None,
+                    },
                 };
                 match verdict {
                     Some(r) => {
@@ -567,6 +574,41 @@ impl ServerFlow {
         };
         self.events.push_back(ServerEvent::Command(command));
     }
+}
+
+/// The name and class of the command a frame starts, from its name alone (to refuse a literal of
+/// a command that is not valid in the current state before the client sends it).
+fn command_class(frame: &[u8]) -> Option<(&'static str, CommandClass)> {
+    let mut words = frame.split(|&b| b == b' ').skip(1);
+    let mut name = words.next()?;
+    let uid = name.eq_ignore_ascii_case(b"UID");
+    if uid {
+        name = words.next()?;
+    }
+    const TABLE: &[(&str, CommandClass)] = &[
+        ("LOGIN", CommandClass::NotAuthenticated),
+        ("AUTHENTICATE", CommandClass::NotAuthenticated),
+        ("SELECT", CommandClass::Authenticated),
+        ("EXAMINE", CommandClass::Authenticated),
+        ("CREATE", CommandClass::Authenticated),
+        ("DELETE", CommandClass::Authenticated),
+        ("RENAME", CommandClass::Authenticated),
+        ("SUBSCRIBE", CommandClass::Authenticated),
+        ("UNSUBSCRIBE", CommandClass::Authenticated),
+        ("LIST", CommandClass::Authenticated),
+        ("LSUB", CommandClass::Authenticated),
+        ("STATUS", CommandClass::Authenticated),
+        ("APPEND", CommandClass::Authenticated),
+        ("SEARCH", CommandClass::Selected),
+        ("FETCH", CommandClass::Selected),
+        ("STORE", CommandClass::Selected),
+        ("COPY", CommandClass::Selected),
+        ("MOVE", CommandClass::Selected),
+    ];
+    TABLE
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        .map(|&(n, c)| (n, c))
 }
 
 #[cfg(test)]
