@@ -110,6 +110,40 @@ fn append_repairs_a_missing_final_newline() {
 }
 
 #[test]
+fn content_length_messages_without_final_newline_survive_later_appends() {
+    for variant in [Variant::Mboxcl, Variant::Mboxcl2] {
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = Mbox::new(dir.path().join("inbox"), opts(variant));
+        let (f0, f1) = (from(0), from(1));
+        let exact: &[u8] = b"Subject: exact\n\nno final newline";
+        let t1 = text(1);
+        mbox.append(&[NewMessage {
+            from: &f0,
+            metadata: &Metadata::default(),
+            text: exact,
+        }])
+        .unwrap();
+        mbox.append(&[NewMessage {
+            from: &f1,
+            metadata: &Metadata::default(),
+            text: &t1,
+        }])
+        .unwrap();
+        let entries = mbox.entries().unwrap();
+        assert_eq!(entries.len(), 2, "{variant:?}");
+        assert!(
+            entries.iter().all(|e| e.tolerated.is_empty()),
+            "{variant:?}: {entries:?}"
+        );
+        let got = String::from_utf8(mbox.read_message(&entries[0]).unwrap()).unwrap();
+        assert_eq!(
+            got, "Subject: exact\nContent-Length: 16\n\nno final newline",
+            "{variant:?}"
+        );
+    }
+}
+
+#[test]
 fn concurrent_appends_from_threads_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("inbox");
