@@ -420,3 +420,62 @@ mod rewrite_model {
         }
     }
 }
+
+mod append_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn body() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("From x".to_owned()),
+                Just(">From y".to_owned()),
+                Just(String::new()),
+                "[a-z ]{0,12}",
+            ],
+            0..5,
+        )
+        .prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Appends one at a time (each a separate locked append) read back as the model says,
+        /// whatever the previous message ended with.
+        #[test]
+        fn appends_read_back(
+            variant in prop::sample::select(Variant::ALL.to_vec()),
+            bodies in prop::collection::vec(body(), 1..6),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut o = opts(variant);
+            o.no_fsync = true;
+            let mbox = Mbox::new(dir.path().join("box"), o);
+            let texts: Vec<String> = bodies.iter().map(|b| format!("Subject: s\n\n{b}")).collect();
+            for (i, t) in texts.iter().enumerate() {
+                let f = from(i as u64);
+                mbox.append(&[NewMessage { from: &f, metadata: &Metadata::default(), text: t.as_bytes() }]).unwrap();
+            }
+            let entries = mbox.entries().unwrap();
+            prop_assert_eq!(entries.len(), texts.len());
+            for (e, t) in entries.iter().zip(&texts) {
+                prop_assert!(e.tolerated.is_empty(), "{:?}", e.tolerated);
+                let mut got = String::from_utf8(mbox.read_message(e).unwrap()).unwrap();
+                let mut want = t.clone();
+                if variant.uses_content_length() {
+                    got = got.replacen(&format!("Content-Length: {}\n", e.content_length.unwrap()), "", 1);
+                } else if !want.ends_with('\n') {
+                    want.push('\n');
+                }
+                if matches!(variant, Variant::Mboxo | Variant::Mboxcl) {
+                    want = mailwright_mbox::unquote_all(Variant::Mboxo, want.as_bytes())
+                        .into_iter()
+                        .map(char::from)
+                        .collect();
+                }
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
