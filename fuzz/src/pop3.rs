@@ -1,6 +1,6 @@
 //! Fuzz target bodies for the `pop3` crate.
 
-use mailwright_pop3_proto::client::{ClientEvent, ClientSession};
+use mailwright_pop3_proto::client::{ClientEvent, ClientLimits, ClientSession};
 use mailwright_pop3_proto::encode::{DotStuffer, Encode};
 use mailwright_pop3_proto::parse::{self, DotUnstuffer};
 use mailwright_pop3_proto::server::{Maildrop, ServerConfig, ServerEvent, ServerSession};
@@ -111,7 +111,7 @@ pub fn pop3_server(data: &[u8]) {
 
 /// A client session with a queue of commands, fed arbitrary server output.
 pub fn pop3_client(data: &[u8]) {
-    let mut c = ClientSession::new(Default::default());
+    let mut c = ClientSession::new(ClientLimits::default());
     c.capa();
     let _ = c.login("u", b"p");
     c.stat();

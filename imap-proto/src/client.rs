@@ -302,3 +302,78 @@ impl ClientFlow {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::arbitrary;
+    use crate::server::{ServerEvent, ServerFlow, ServerOptions};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        /// Whatever the client sends (sync literals included) reaches the server as the same
+        /// commands, and every command gets exactly one completion, in order.
+        #[test]
+        fn client_and_server_agree(bodies in proptest::collection::vec(arbitrary::command_body(), 1..6), chunk in 1usize..64) {
+            let bodies: Vec<_> = bodies
+                .into_iter()
+                .filter(|b| !matches!(b, CommandBody::Idle | CommandBody::Authenticate { .. } | CommandBody::StartTls | CommandBody::Logout | CommandBody::Compress { .. }))
+                .collect();
+            let mut server = ServerFlow::new(ServerOptions { enforce_state: false, ..ServerOptions::default() });
+            server.enqueue(&Response::Status(StatusResponse::untagged(StatusKind::Ok, None, "hi").unwrap()));
+            let mut client = ClientFlow::new(ClientOptions::default());
+            let tags: Vec<_> = bodies.iter().map(|b| client.enqueue(b.clone())).collect();
+            let mut received = Vec::new();
+            let mut completed = Vec::new();
+            for _ in 0..10_000 {
+                let mut moved = false;
+                while let Some(b) = client.poll_transmit() {
+                    moved = true;
+                    for piece in b.chunks(chunk) {
+                        server.handle_input(piece);
+                    }
+                }
+                while let Some(ev) = server.poll_event() {
+                    moved = true;
+                    let tag = match ev {
+                        ServerEvent::Command(c) => {
+                            let t = c.tag.clone();
+                            received.push(c.body);
+                            t
+                        }
+                        ServerEvent::AppendStart { tag, .. } => {
+                            received.push(CommandBody::Noop);
+                            let _ = tag;
+                            continue;
+                        }
+                        ServerEvent::AppendEnd { tag } => tag,
+                        _ => continue,
+                    };
+                    server.enqueue(&Response::Status(StatusResponse::tagged(tag, StatusKind::Ok, None, "ok").unwrap()));
+                }
+                while let Some(b) = server.poll_transmit() {
+                    moved = true;
+                    client.handle_input(&b);
+                }
+                while let Some(ev) = client.poll_event() {
+                    moved = true;
+                    if let ClientEvent::Completed { status, .. } = ev {
+                        completed.push(status.tag.unwrap());
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            prop_assert_eq!(&completed, &tags);
+            prop_assert_eq!(received.len(), bodies.len());
+            for (got, sent) in received.iter().zip(&bodies) {
+                if !matches!(sent, CommandBody::Append { .. }) {
+                    prop_assert_eq!(got, sent);
+                }
+            }
+        }
+    }
+}

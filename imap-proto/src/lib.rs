@@ -1,11 +1,4 @@
-//! # mailwright-imap-proto
-//!
-//! Sans-IO IMAP4rev1 (RFC 3501) with the extensions real clients use: streaming parsers and serialisers for every command and response, a literal-aware framer, and server and client flows.
-//!
-//! ## What this crate will not do
-//!
-//! No sockets, no TLS, no clock and no mailbox storage: it speaks the protocol and enforces session state; what a mailbox holds is the application's business.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod encode;
@@ -21,5 +14,14 @@ pub use types::core::{
 #[cfg(test)]
 mod arbitrary;
 pub mod client;
+#[cfg(feature = "tokio")]
+pub mod codec;
 pub mod framer;
 pub mod server;
+
+pub use client::{ClientEvent, ClientFlow, ClientOptions};
+pub use framer::{FrameError, Framer, FramerEvent, FramerOptions};
+pub use parse::DecodeError;
+pub use server::{RejectReason, ServerEvent, ServerFlow, ServerOptions, SessionState};
+pub use types::command::{Command, CommandBody};
+pub use types::response::{Code, Continue, Data, Response, StatusKind, StatusResponse};

@@ -397,11 +397,18 @@ impl ServerFlow {
             FramerEvent::Frame(frame) => self.on_line(&frame),
             FramerEvent::ContinuationNeeded { tag, .. } => {
                 // RFC 3501 §7.5: reject before the literal when the command so far is already wrong.
-                let verdict = match Command::decode(self.framer.pending_frame()) {
-                    Err(DecodeError::Failed { .. }) => {
-                        Some(RejectReason::Syntax(DecodeError::Incomplete))
-                    }
-                    _ => None,
+                let pending = self.framer.pending_frame();
+                let verdict = match Command::decode(pending) {
+                    Err(e @ DecodeError::Failed { .. }) => Some(RejectReason::Syntax(e)),
+                    _ => match command_class(pending) {
+                        Some((command, class)) if !self.allowed(class) => {
+                            Some(RejectReason::WrongState {
+                                command,
+                                state: self.state,
+                            })
+                        }
+                        _ => None,
+                    },
                 };
                 match verdict {
                     Some(r) => {
@@ -566,5 +573,125 @@ impl ServerFlow {
             },
         };
         self.events.push_back(ServerEvent::Command(command));
+    }
+}
+
+/// The name and class of the command a frame starts, from its name alone (to refuse a literal of
+/// a command that is not valid in the current state before the client sends it).
+fn command_class(frame: &[u8]) -> Option<(&'static str, CommandClass)> {
+    let mut words = frame.split(|&b| b == b' ').skip(1);
+    let mut name = words.next()?;
+    let uid = name.eq_ignore_ascii_case(b"UID");
+    if uid {
+        name = words.next()?;
+    }
+    const TABLE: &[(&str, CommandClass)] = &[
+        ("LOGIN", CommandClass::NotAuthenticated),
+        ("AUTHENTICATE", CommandClass::NotAuthenticated),
+        ("SELECT", CommandClass::Authenticated),
+        ("EXAMINE", CommandClass::Authenticated),
+        ("CREATE", CommandClass::Authenticated),
+        ("DELETE", CommandClass::Authenticated),
+        ("RENAME", CommandClass::Authenticated),
+        ("SUBSCRIBE", CommandClass::Authenticated),
+        ("UNSUBSCRIBE", CommandClass::Authenticated),
+        ("LIST", CommandClass::Authenticated),
+        ("LSUB", CommandClass::Authenticated),
+        ("STATUS", CommandClass::Authenticated),
+        ("APPEND", CommandClass::Authenticated),
+        ("SEARCH", CommandClass::Selected),
+        ("FETCH", CommandClass::Selected),
+        ("STORE", CommandClass::Selected),
+        ("COPY", CommandClass::Selected),
+        ("MOVE", CommandClass::Selected),
+    ];
+    TABLE
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        .map(|&(n, c)| (n, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::arbitrary;
+
+    /// Feeds `chunks`, answering every command OK; returns the events with APPEND chunks merged.
+    fn run(chunks: &[&[u8]]) -> (Vec<ServerEvent>, Vec<u8>) {
+        let mut s = ServerFlow::new(ServerOptions::default());
+        let mut events: Vec<ServerEvent> = Vec::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.handle_input(c);
+            while let Some(ev) = s.poll_event() {
+                let tag = match &ev {
+                    ServerEvent::Command(c) => Some(c.tag.clone()),
+                    ServerEvent::AuthenticateData { tag, .. }
+                    | ServerEvent::IdleDone { tag }
+                    | ServerEvent::AppendEnd { tag } => Some(tag.clone()),
+                    _ => None,
+                };
+                if let Some(tag) = tag {
+                    s.enqueue(&Response::Status(
+                        StatusResponse::tagged(tag, StatusKind::Ok, None, "ok").unwrap(),
+                    ));
+                }
+                if let (
+                    Some(ServerEvent::AppendChunk {
+                        data: prev,
+                        remaining: r,
+                    }),
+                    ServerEvent::AppendChunk { data, remaining },
+                ) = (events.last_mut(), &ev)
+                {
+                    *prev = [&prev[..], &data[..]].concat().into();
+                    *r = *remaining;
+                    continue;
+                }
+                events.push(ev);
+            }
+            while let Some(b) = s.poll_transmit() {
+                out.extend_from_slice(&b);
+            }
+        }
+        (events, out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn split_anywhere_gives_the_same_session(
+            commands in proptest::collection::vec(arbitrary::command(), 1..6),
+            login in any::<bool>(),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            let mut whole = if login { b"l LOGIN a b\r\n".to_vec() } else { Vec::new() };
+            for c in &commands {
+                // IDLE, AUTHENTICATE and STARTTLS change how the following bytes are read; keep them last.
+                if matches!(c.body, CommandBody::Idle | CommandBody::Authenticate { .. } | CommandBody::StartTls) {
+                    continue;
+                }
+                whole.extend_from_slice(&c.to_bytes());
+            }
+            let expected = run(&[&whole]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(whole.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&whole[last..p]);
+                last = p;
+            }
+            chunks.push(&whole[last..]);
+            prop_assert_eq!(run(&chunks), expected);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = run(&[&data]);
+            let _ = run(&data.chunks(3).collect::<Vec<_>>());
+        }
     }
 }

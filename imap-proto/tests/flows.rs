@@ -435,3 +435,26 @@ fn unknown_command_with_sync_literal_gets_bad_instead_of_continuation() {
         Some(Bytes::from_static(b"+ Ready for literal data\r\n"))
     );
 }
+
+#[test]
+fn literal_of_a_command_in_the_wrong_state_is_refused_before_the_client_sends_it() {
+    let mut server = ServerFlow::new(ServerOptions::default());
+    // SELECT before LOGIN, with the mailbox name as a synchronizing literal.
+    server.handle_input(b"s1 SELECT {5}\r\n");
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Rejected {
+            reason: RejectReason::WrongState { .. },
+            ..
+        })
+    ));
+    assert_eq!(
+        server.poll_transmit(),
+        Some(Bytes::from_static(
+            b"s1 BAD SELECT not allowed before authentication\r\n"
+        ))
+    );
+    // The client never sent the octets; the next command is read normally.
+    server.handle_input(b"s2 NOOP\r\n");
+    assert!(matches!(server.poll_event(), Some(ServerEvent::Command(_))));
+}

@@ -49,9 +49,12 @@ impl Delivered {
 
 /// A message being written into `tmp/`. Write chunks with [`Write`]; then [`commit`](Self::commit)
 /// makes it durable and visible, or [`abort`](Self::abort) (or drop) removes the tmp file.
+///
+/// It owns what it needs (`Send + 'static`), so a server can move it between blocking tasks as
+/// chunks arrive.
 #[derive(Debug)]
-pub struct Delivery<'a> {
-    maildir: &'a Maildir,
+pub struct Delivery {
+    maildir: Maildir,
     file: Option<File>,
     tmp_path: PathBuf,
     base: String,
@@ -63,12 +66,12 @@ pub struct Delivery<'a> {
 
 impl Maildir {
     /// Starts a delivery into `new/` at the current time.
-    pub fn delivery(&self) -> Result<Delivery<'_>> {
+    pub fn delivery(&self) -> Result<Delivery> {
         self.delivery_with(DeliveryOptions::default())
     }
 
     /// Starts a delivery with options (time, flags).
-    pub fn delivery_with(&self, opts: DeliveryOptions) -> Result<Delivery<'_>> {
+    pub fn delivery_with(&self, opts: DeliveryOptions) -> Result<Delivery> {
         let time = opts.time.unwrap_or_else(SystemTime::now);
         let tmp = self.sub("tmp");
         // A clash is only possible with a foreign writer using our pid; retry with a new Q.
@@ -82,7 +85,7 @@ impl Maildir {
             {
                 Ok(file) => {
                     return Ok(Delivery {
-                        maildir: self,
+                        maildir: self.clone(),
                         file: Some(file),
                         tmp_path,
                         base,
@@ -120,7 +123,7 @@ impl Maildir {
     }
 }
 
-impl Delivery<'_> {
+impl Delivery {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -139,7 +142,8 @@ impl Delivery<'_> {
             .file
             .take()
             .expect("file present until commit or abort");
-        let md = self.maildir;
+        let md = self.maildir.clone();
+        let md = &md;
         if let Some(t) = self.opts.internal_date {
             file.set_modified(t)
                 .map_err(io_err("set mtime", &self.tmp_path))?;
@@ -155,18 +159,29 @@ impl Delivery<'_> {
             return Err(e);
         }
         let vsize = self.size + self.bare_lf;
-        let base = format!("{},S={},W={}", self.base, self.size, vsize);
-        let (subdir, file_name) = match self.opts.flags {
-            None => (Subdir::New, base),
-            Some(f) => (Subdir::Cur, name::with_flags(&base, f)),
+        let mut base = self.base.clone();
+        let mut attempt = 0;
+        let (subdir, file_name, dir, target) = loop {
+            let full = format!("{base},S={},W={vsize}", self.size);
+            let (subdir, file_name) = match self.opts.flags {
+                None => (Subdir::New, full),
+                Some(f) => (Subdir::Cur, name::with_flags(&full, f)),
+            };
+            let dir = md.sub(subdir.as_str());
+            let target = dir.join(&file_name);
+            match link_or_rename(&self.tmp_path, &target) {
+                Ok(()) => break (subdir, file_name, dir, target),
+                // Only a foreign writer reusing our pid could clash: take a fresh name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 8 => {
+                    attempt += 1;
+                    base = name::unique_base(SystemTime::now(), &md.host);
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&self.tmp_path);
+                    return Err(io_err("link", &target)(e));
+                }
+            }
         };
-        let dir = md.sub(subdir.as_str());
-        let target = dir.join(&file_name);
-        let res = link_or_rename(&self.tmp_path, &target);
-        if let Err(e) = res {
-            let _ = fs::remove_file(&self.tmp_path);
-            return Err(e);
-        }
         if md.fsync {
             sync_dir(&dir)?;
         }
@@ -187,22 +202,25 @@ impl Delivery<'_> {
 
 /// `link` then `unlink` (never overwrites an existing name); `rename` on filesystems without
 /// hard links.
-fn link_or_rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+fn link_or_rename(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
     match fs::hard_link(from, to) {
         Ok(()) => {
             let _ = fs::remove_file(from);
             Ok(())
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io_err("link", to)(e)),
         Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
-            // EPERM / EXDEV / EOPNOTSUPP: no hard links here (some FUSE or SMB mounts).
-            fs::rename(from, to).map_err(io_err("rename", to))
+            // EPERM / EXDEV / EOPNOTSUPP: no hard links here (some FUSE or SMB mounts). rename
+            // would replace an existing name, so look first (racy, but names are unique anyway).
+            if to.exists() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(from, to)
         }
-        Err(e) => Err(io_err("link", to)(e)),
+        Err(e) => Err(e),
     }
 }
 
-impl Write for Delivery<'_> {
+impl Write for Delivery {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let file = self
             .file
@@ -211,15 +229,18 @@ impl Write for Delivery<'_> {
         let n = file.write(buf)?;
         let written = &buf[..n];
         // Count LFs not preceded by CR, across chunk boundaries, for W= (the CRLF size).
-        let mut prev_cr = self.last_was_cr;
-        for &b in written {
-            if b == b'\n' && !prev_cr {
+        for i in memchr::memchr_iter(b'\n', written) {
+            let after_cr = if i == 0 {
+                self.last_was_cr
+            } else {
+                written[i - 1] == b'\r'
+            };
+            if !after_cr {
                 self.bare_lf += 1;
             }
-            prev_cr = b == b'\r';
         }
-        if n > 0 {
-            self.last_was_cr = prev_cr;
+        if let Some(&last) = written.last() {
+            self.last_was_cr = last == b'\r';
         }
         self.size += n as u64;
         Ok(n)
@@ -230,7 +251,7 @@ impl Write for Delivery<'_> {
     }
 }
 
-impl Drop for Delivery<'_> {
+impl Drop for Delivery {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = fs::remove_file(&self.tmp_path);

@@ -78,6 +78,7 @@ impl Maildir {
         let mut md = Maildir::handle(path, self.root.clone());
         md.host.clone_from(&self.host);
         md.fsync = self.fsync;
+        md.lock_timeout = self.lock_timeout;
         Ok(md)
     }
 
@@ -86,6 +87,7 @@ impl Maildir {
         let mut md = Maildir::handle(self.root.clone(), self.root.clone());
         md.host.clone_from(&self.host);
         md.fsync = self.fsync;
+        md.lock_timeout = self.lock_timeout;
         md
     }
 
@@ -96,6 +98,8 @@ impl Maildir {
         let path = self.root.join(format!(".{name}"));
         match fs::create_dir(&path) {
             Ok(()) => {}
+            // A directory without cur/ is a creation cut short (it is not listed): finish it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !path.join("cur").is_dir() => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(Error::FolderExists(name.to_owned()));
             }

@@ -54,12 +54,45 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## For a mail server
+//!
+//! | need | call |
+//! |---|---|
+//! | a new account | [`Maildir::create_user`] (INBOX + [`DEFAULT_FOLDERS`], subscribed) |
+//! | SMTP/LMTP delivery, streamed | [`Maildir::delivery`], `write_all` per chunk, [`Delivery::commit`] |
+//! | POP3 list / UIDL / RETR / DELE | [`Maildir::scan`], [`Entry::unique`], [`Entry::size`], [`Maildir::open_message`], [`Maildir::remove_many`] |
+//! | IMAP SELECT / FETCH / NOOP | [`Maildir::sync`] → [`MailboxState`] (skip it when [`Maildir::is_unchanged`]), [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
+//! | IMAP STORE (+ CONDSTORE `UNCHANGEDSINCE`) | [`Maildir::store_flags`] (keywords: [`Maildir::keyword_flags`]); or [`Maildir::set_flags_many`] then [`Maildir::sync`] |
+//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
+//! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |
+//!
+//! [`Maildir`] is `Send + Sync` and cheap to clone; every call is blocking file-system work, to be
+//! run off the async threads. Folder names use `.` as the hierarchy separator (Maildir++), so a
+//! name cannot hold a literal `.`; mapping IMAP names (modified UTF-7, `/`) is the caller's job.
+//!
+//! ## Limits and their defaults
+//!
+//! | limit | default | where |
+//! |---|---|---|
+//! | wait for `dovecot-uidlist.lock` | 30 s | [`Maildir::set_lock_timeout`], [`DEFAULT_LOCK_TIMEOUT`] |
+//! | stale `dovecot-uidlist.lock` | 2 min untouched, or its pid dead on this host | Dovecot's rule, fixed |
+//! | stale `tmp/` file | 36 h | [`STALE_TMP_AGE`], [`Maildir::clean_tmp_older_than`] |
+//! | retries after concurrent renames | 32 per operation, then [`Error::Contended`] | fixed |
+//! | folder name | 254 bytes | [`MAX_FOLDER_NAME`] |
+//! | keywords per folder | 26 (`a`..`z`) | [`Error::TooManyKeywords`] |
+//! | fsync | on | [`Maildir::set_fsync`] |
+//!
 //! ## What this crate will not do
 //!
 //! No networking, no async runtime and no MIME parsing: plain synchronous std code that the
 //! caller runs off its async threads.
 
 #![forbid(unsafe_code)]
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod atomic;
 mod delivery;
@@ -81,11 +114,12 @@ pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
 pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
+pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{
-    FileName, INFO_SEPARATOR, is_valid_base, sanitize_host, system_hostname, unique_base,
-    with_flags,
+    FileName, INFO_SEPARATOR, delivery_order, is_valid_base, sanitize_host, system_hostname,
+    unique_base, with_flags,
 };
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
 pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
-pub use uids::{CopyResult, MODSEQ_FILE, MailboxState, UidMessage};
+pub use uids::{Appended, CopyResult, MODSEQ_FILE, MailboxState, StoreResult, UidMessage};

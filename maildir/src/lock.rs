@@ -13,8 +13,9 @@ use crate::error::{Error, Result, io_err};
 
 /// A lock older than this (by mtime) is stale.
 const STALE_AFTER: Duration = Duration::from_mins(2);
-/// How long to wait for a lock before [`Error::LockTimeout`].
-const WAIT_AT_MOST: Duration = Duration::from_secs(30);
+/// How long to wait for a lock before [`Error::LockTimeout`] unless the handle says otherwise
+/// ([`Maildir::set_lock_timeout`](crate::Maildir::set_lock_timeout)).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A held dotlock; removed on drop.
 #[derive(Debug)]
@@ -31,7 +32,7 @@ fn raw_hostname() -> String {
 
 impl DotLock {
     /// Takes the lock `<target>.lock`, waiting (bounded) while another process holds it.
-    pub(crate) fn acquire(target: &Path) -> Result<DotLock> {
+    pub(crate) fn acquire(target: &Path, wait_at_most: Duration) -> Result<DotLock> {
         let mut name = target.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
@@ -51,7 +52,7 @@ impl DotLock {
                 }
                 Err(e) => return Err(io_err("create", &path)(e)),
             }
-            if start.elapsed() > WAIT_AT_MOST {
+            if start.elapsed() > wait_at_most {
                 return Err(Error::LockTimeout(path));
             }
             std::thread::sleep(pause);

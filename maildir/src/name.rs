@@ -73,6 +73,40 @@ fn parse_u64(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
+/// Orders unique names by delivery: the leading `<secs>`, then `M<usecs>`, `P<pid>`, `Q<n>`
+/// compared as numbers (a plain string order puts `M99999` after `M100000`), then the whole
+/// name. Names of other forms fall back to the string order after their leading number.
+pub fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
+    order_key(a).cmp(&order_key(b)).then_with(|| a.cmp(b))
+}
+
+/// The numeric part of [`delivery_order`].
+pub(crate) fn order_key(name: &str) -> [u64; 4] {
+    fn number(s: &str) -> (u64, &str) {
+        let end = s
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(s.len());
+        (s[..end].parse().unwrap_or(u64::MAX), &s[end..])
+    }
+    let mut key = [0u64; 4];
+    let (secs, mut rest) = number(name);
+    key[0] = secs;
+    let Some(r) = rest.strip_prefix('.') else {
+        return key;
+    };
+    rest = r;
+    for (i, tag) in [(1, 'M'), (2, 'P'), (3, 'Q')] {
+        let Some(r) = rest.strip_prefix(tag) else {
+            break;
+        };
+        let (n, r) = number(r);
+        key[i] = n;
+        rest = r;
+    }
+    key
+}
+
 /// Builds `<base>:2,<flags>`.
 pub fn with_flags(base: &str, flags: Flags) -> String {
     let mut s = String::with_capacity(base.len() + 10);
@@ -171,6 +205,18 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("1700000000.M123P"));
         assert!(is_valid_base(&a));
+    }
+
+    #[test]
+    fn delivery_order_is_numeric() {
+        use std::cmp::Ordering::Less;
+        assert_eq!(delivery_order("1.M99999P1Q1.h", "1.M100000P1Q0.h"), Less);
+        assert_eq!(delivery_order("1.M5P1Q9.h", "1.M5P1Q10.h"), Less);
+        assert_eq!(delivery_order("99.M1P1Q1.h", "100.M0P1Q0.h"), Less);
+        assert_eq!(
+            delivery_order("1035478339.27041_118.foo.org", "1035478339.M1P1Q1.h"),
+            Less
+        );
     }
 
     proptest! {

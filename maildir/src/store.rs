@@ -129,10 +129,12 @@ pub struct Maildir {
     pub(crate) root: PathBuf,
     pub(crate) host: Arc<str>,
     pub(crate) fsync: bool,
+    pub(crate) lock_timeout: Duration,
 }
 
 impl Maildir {
     /// Opens an existing Maildir; fails with [`Error::NotMaildir`] if a subdirectory is missing.
+    /// Opening a Maildir++ folder directly (`<root>/.Sent`) finds its root (for quotas).
     pub fn open(path: impl AsRef<Path>) -> Result<Maildir> {
         let path = path.as_ref().to_path_buf();
         for sub in ["tmp", "new", "cur"] {
@@ -140,7 +142,23 @@ impl Maildir {
                 return Err(Error::NotMaildir(path));
             }
         }
-        Ok(Maildir::handle(path.clone(), path))
+        Ok(Maildir::handle_guess_root(path))
+    }
+
+    /// A handle whose root is the parent when `path` is a Maildir++ folder, else `path`.
+    fn handle_guess_root(path: PathBuf) -> Maildir {
+        // Dovecot also puts `maildirfolder` in INBOX, so the marker alone is not enough: a
+        // folder is a `.name` directory whose parent is a Maildir too.
+        let is_folder = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+            && path.join(crate::folders::MAILDIRFOLDER).is_file();
+        let root = match path.parent() {
+            Some(parent) if is_folder && parent.join("cur").is_dir() => parent.to_path_buf(),
+            _ => path.clone(),
+        };
+        Maildir::handle(path, root)
     }
 
     /// Creates a Maildir (and missing parents), or opens it if it exists. The new directories
@@ -148,15 +166,16 @@ impl Maildir {
     pub fn create(path: impl AsRef<Path>) -> Result<Maildir> {
         let path = path.as_ref().to_path_buf();
         create_maildir_dirs(&path, true)?;
-        Ok(Maildir::handle(path.clone(), path))
+        Ok(Maildir::handle_guess_root(path))
     }
 
     pub(crate) fn handle(path: PathBuf, root: PathBuf) -> Maildir {
         Maildir {
             path,
             root,
-            host: HOST.with(Arc::clone),
+            host: Arc::clone(HOST.get_or_init(|| name::system_hostname().into())),
             fsync: true,
+            lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
         }
     }
 
@@ -176,6 +195,14 @@ impl Maildir {
         self.fsync = on;
     }
 
+    /// How long metadata operations ([`sync`](Self::sync), [`assign_uids`](Self::assign_uids),
+    /// keyword changes) wait for `dovecot-uidlist.lock` before [`Error::LockTimeout`].
+    /// Default [`DEFAULT_LOCK_TIMEOUT`](crate::DEFAULT_LOCK_TIMEOUT), 30 s. A lock untouched for
+    /// 2 minutes, or held by a dead process of this host, is broken at once (Dovecot's rule).
+    pub fn set_lock_timeout(&mut self, timeout: Duration) {
+        self.lock_timeout = timeout;
+    }
+
     /// Whether deliveries fsync.
     pub fn fsync(&self) -> bool {
         self.fsync
@@ -192,12 +219,38 @@ impl Maildir {
     }
 
     /// Lists every message in `new/` and `cur/`: one `readdir` per subdirectory, sizes and flags
-    /// from the names only. Sorted by unique name (for names of the same form: delivery order).
+    /// from the names only. Sorted in delivery order (time, then pid and counter, from the names).
     pub fn scan(&self) -> Result<Vec<Entry>> {
+        let out = self.scan_unsorted()?;
+        // Keys computed once per entry, not once per comparison.
+        let mut keyed: Vec<([u64; 4], Entry)> = out
+            .into_iter()
+            .map(|e| (name::order_key(e.unique()), e))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.unique().cmp(b.1.unique())));
+        Ok(keyed.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Lists `new/` then `cur/`, each message once. Reading `new/` first never misses a message
+    /// another process moves to `cur/` meanwhile, but may see it in both: the `cur/` name wins.
+    pub fn scan_unsorted(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         self.scan_into(Subdir::New, &mut out)?;
-        self.scan_into(Subdir::Cur, &mut out)?;
-        out.sort_unstable_by(|a, b| a.unique().cmp(b.unique()));
+        let cur = self.scan_subdir(Subdir::Cur)?;
+        if !out.is_empty() {
+            let seen_in_cur: std::collections::HashSet<String> = {
+                let new_names: std::collections::HashSet<&str> =
+                    out.iter().map(Entry::unique).collect();
+                cur.iter()
+                    .filter(|e| new_names.contains(e.unique()))
+                    .map(|e| e.unique().to_owned())
+                    .collect()
+            };
+            if !seen_in_cur.is_empty() {
+                out.retain(|e| !seen_in_cur.contains(e.unique()));
+            }
+        }
+        out.extend(cur);
         Ok(out)
     }
 
@@ -271,6 +324,51 @@ impl Maildir {
     /// process renamed it first, the update is applied to its new flags (so `Add`/`Remove` from
     /// two processes both take effect). Returns the entry as it is now.
     pub fn set_flags(&self, entry: &Entry, update: FlagUpdate) -> Result<Entry> {
+        let (e, touched_new) = self.set_flags_no_sync(entry, update)?;
+        if self.fsync {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
+        Ok(e)
+    }
+
+    /// Applies one flag update to several messages, fsyncing the directories once (IMAP STORE
+    /// on a set). Messages expunged meanwhile are skipped: the result holds the entries that
+    /// still exist, in order.
+    pub fn set_flags_many<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a Entry>,
+        update: FlagUpdate,
+    ) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        let mut touched_new = false;
+        for e in entries {
+            match self.set_flags_no_sync(e, update) {
+                Ok((e, from_new)) => {
+                    touched_new |= from_new;
+                    out.push(e);
+                }
+                Err(Error::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if self.fsync && !out.is_empty() {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rename, without fsync; also says whether the file left `new/`.
+    pub(crate) fn set_flags_no_sync(
+        &self,
+        entry: &Entry,
+        update: FlagUpdate,
+    ) -> Result<(Entry, bool)> {
         let res = self.with_retry(entry, |cur| {
             let flags = update.apply(cur.flags());
             let mut new_name = name::with_flags(cur.unique(), flags);
@@ -279,17 +377,12 @@ impl Maildir {
             if cur.subdir == Subdir::Cur && new_name == cur.file_name {
                 // Nothing to rename, but the entry may be stale: the file must still be there.
                 fs::symlink_metadata(&from).map_err(io_err("stat", &from))?;
-                return Ok(cur.clone());
+                return Ok((cur.clone(), false));
             }
             let to = self.sub("cur").join(&new_name);
             fs::rename(&from, &to).map_err(io_err("rename", &from))?;
-            if self.fsync {
-                sync_dir(&self.sub("cur"))?;
-                if cur.subdir == Subdir::New {
-                    sync_dir(&self.sub("new"))?;
-                }
-            }
-            Ok(Entry::from_file_name(Subdir::Cur, new_name).expect("valid base stays valid"))
+            let e = Entry::from_file_name(Subdir::Cur, new_name).expect("valid base stays valid");
+            Ok((e, cur.subdir == Subdir::New))
         })?;
         res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
     }
@@ -334,6 +427,18 @@ impl Maildir {
         res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
     }
 
+    /// The message's INTERNALDATE: its file's mtime (the Dovecot convention; set at delivery
+    /// with [`DeliveryOptions::internal_date`](crate::DeliveryOptions::internal_date)).
+    pub fn internal_date(&self, entry: &Entry) -> Result<SystemTime> {
+        let res = self.with_retry(entry, |cur| {
+            let p = self.entry_path(cur);
+            fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .map_err(io_err("stat", &p))
+        })?;
+        res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
+    }
+
     /// Deletes a message (expunge). `Ok(false)` if it was already gone. The directory is fsynced.
     pub fn remove(&self, entry: &Entry) -> Result<bool> {
         let removed = self.remove_no_sync(entry)?;
@@ -366,17 +471,33 @@ impl Maildir {
     }
 
     fn remove_no_sync(&self, entry: &Entry) -> Result<Option<Subdir>> {
+        self.remove_if(entry, |_| true)
+    }
+
+    /// Unlinks the message if `accept` takes its current name (re-read after a concurrent
+    /// rename). `Ok(None)` if gone or refused.
+    pub(crate) fn remove_if(
+        &self,
+        entry: &Entry,
+        accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Option<Subdir>> {
         let res = self.with_retry(entry, |cur| {
+            if !accept(cur) {
+                return Ok(None);
+            }
             let p = self.entry_path(cur);
             // Names without `S=` need a stat for the quota bookkeeping.
             let size = cur.size.or_else(|| fs::metadata(&p).ok().map(|m| m.len()));
             fs::remove_file(&p).map_err(io_err("unlink", &p))?;
-            Ok((cur.subdir, size))
+            Ok(Some((cur.subdir, size)))
         })?;
-        if let Some((_, Some(size))) = res {
+        let Some(Some((subdir, size))) = res else {
+            return Ok(None);
+        };
+        if let Some(size) = size {
             crate::quota::record(self, -i64::try_from(size).unwrap_or(i64::MAX), -1);
         }
-        Ok(res.map(|(s, _)| s))
+        Ok(Some(subdir))
     }
 
     /// Removes files in `tmp/` not modified for [`STALE_TMP_AGE`] (36 hours) before `now`, as
@@ -408,9 +529,8 @@ impl Maildir {
     }
 }
 
-thread_local! {
-    static HOST: Arc<str> = name::system_hostname().into();
-}
+/// The sanitised host name, read once per process.
+static HOST: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
 
 /// Creates `path`, `path/tmp`, `path/new`, `path/cur`, fsyncing what it created.
 pub(crate) fn create_maildir_dirs(path: &Path, fsync: bool) -> Result<()> {

@@ -86,6 +86,10 @@ impl UidList {
         };
         let mut lines = complete.lines();
         let header = lines.next().ok_or(UidListError::BadHeader)?;
+        // No control characters anywhere (a CR would not survive `lines()` on re-reading).
+        if header.chars().any(char::is_control) {
+            return Err(UidListError::BadHeader);
+        }
         let mut fields = header.split(' ').filter(|f| !f.is_empty());
         let version = fields.next().ok_or(UidListError::BadHeader)?;
         let mut list = UidList::new(0, None);
@@ -130,7 +134,12 @@ impl UidList {
             } else {
                 (Vec::new(), rest)
             };
-            if file_name.is_empty() || file_name.contains('/') {
+            let bad = |t: &str| t.chars().any(char::is_control);
+            if file_name.is_empty()
+                || file_name.contains('/')
+                || bad(file_name)
+                || extensions.iter().any(|e: &String| bad(e))
+            {
                 return Err(UidListError::BadEntry(lineno));
             }
             list.records.push(UidRecord {
@@ -212,6 +221,10 @@ mod tests {
         );
         assert_eq!(
             UidList::parse("3 V1 N2\nx :a\n"),
+            Err(UidListError::BadEntry(2))
+        );
+        assert_eq!(
+            UidList::parse("1 100 5\n3 N\r\r\n"),
             Err(UidListError::BadEntry(2))
         );
         // A partial last line (writer still appending) is ignored; N is raised over the UIDs.

@@ -17,11 +17,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result, io_err};
-use crate::flags::Flags;
+use crate::flags::{FlagUpdate, Flags};
 use crate::keywords::{KEYWORDS_FILE, Keywords};
 use crate::lock::DotLock;
 use crate::name;
-use crate::store::{Entry, Maildir, sync_dir};
+use crate::store::{Entry, Maildir, Subdir, sync_dir};
 use crate::uidlist::{UIDLIST, UidList, UidRecord};
 
 /// Our MODSEQ file.
@@ -53,6 +53,30 @@ pub struct MailboxState {
     pub messages: Vec<UidMessage>,
     /// The keyword table (letters `a`..`z` in flags).
     pub keywords: Keywords,
+    /// The mtimes this state was built from, for [`Maildir::is_unchanged`].
+    stamps: Stamps,
+}
+
+/// mtimes of `new/`, `cur/` (taken before the scan), `dovecot-uidlist` and `dovecot-keywords`
+/// (taken after our own writes). `None` when one was too recent to trust: a file system with
+/// coarse timestamps could hide a change made in the same tick. Bookkeeping only: two states
+/// compare equal whatever their stamps.
+#[derive(Debug, Clone, Default)]
+struct Stamps(Option<[Option<SystemTime>; 4]>);
+
+impl PartialEq for Stamps {
+    fn eq(&self, _: &Stamps) -> bool {
+        true
+    }
+}
+
+impl Eq for Stamps {}
+
+/// Changes this close to the stamping time may share a timestamp tick with a later change.
+const DIRTY_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn mtime(p: &std::path::Path) -> Option<SystemTime> {
+    fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 impl MailboxState {
@@ -68,6 +92,27 @@ impl MailboxState {
     pub fn by_unique(&self, unique: &str) -> Option<&UidMessage> {
         self.messages.iter().find(|m| m.entry.unique() == unique)
     }
+}
+
+/// What [`Maildir::store_flags`] did (RFC 7162 CONDSTORE data).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreResult {
+    /// (UID, new MODSEQ) of each message whose flags changed.
+    pub changed: Vec<(u32, u64)>,
+    /// UIDs refused because their MODSEQ was above `UNCHANGEDSINCE` (the `MODIFIED` response
+    /// code, RFC 7162 §3.1.3).
+    pub modified: Vec<u32>,
+}
+
+/// A message stored by [`Maildir::append`], with its UIDPLUS `APPENDUID` data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message.
+    pub delivered: crate::Delivered,
+    /// The folder's UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The message's UID.
+    pub uid: u32,
 }
 
 /// UIDPLUS results of a copy or move (RFC 4315 `COPYUID`).
@@ -165,7 +210,7 @@ impl Maildir {
             }
             return Ok(flags);
         }
-        let _lock = DotLock::acquire(&self.meta(UIDLIST))?;
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
         kw = self.keywords()?;
         let mut changed = false;
         for n in names {
@@ -184,7 +229,7 @@ impl Maildir {
     }
 
     /// Brings the IMAP metadata up to date with the directory and returns it: assigns UIDs to
-    /// new messages (in unique-name order), forgets expunged ones, gives a new MODSEQ to every
+    /// new messages (in delivery order, from their names), forgets expunged ones, gives a new MODSEQ to every
     /// message whose flags changed since the last sync. A lost or broken `dovecot-uidlist` is
     /// rebuilt with a new UIDVALIDITY greater than the previous one.
     pub fn sync(&self) -> Result<MailboxState> {
@@ -195,7 +240,7 @@ impl Maildir {
     /// `first` get their UIDs first, in that order (for COPYUID / APPENDUID).
     pub fn sync_with_order(&self, first: &[&str]) -> Result<MailboxState> {
         let uidlist_path = self.meta(UIDLIST);
-        let _lock = DotLock::acquire(&uidlist_path)?;
+        let _lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
         let modseq_path = self.meta(MODSEQ_FILE);
         let old_modseq = read_optional(&modseq_path)?.and_then(|t| parse_modseq(&t));
         let (mut list, mut dirty) =
@@ -214,7 +259,9 @@ impl Maildir {
                     (UidList::new(v, Some(random_guid())), true)
                 }
             };
-        let entries = self.scan()?;
+        let dir_stamps = [mtime(&self.sub("new")), mtime(&self.sub("cur"))];
+        // Unsorted: UID order comes from the uidlist, only new names need sorting.
+        let entries = self.scan_unsorted()?;
         let known: HashMap<&str, usize> = list
             .records
             .iter()
@@ -239,7 +286,8 @@ impl Maildir {
             fresh.sort_by(|a, b| {
                 let ra = rank.get(a.unique()).copied().unwrap_or(usize::MAX);
                 let rb = rank.get(b.unique()).copied().unwrap_or(usize::MAX);
-                ra.cmp(&rb).then_with(|| a.unique().cmp(b.unique()))
+                ra.cmp(&rb)
+                    .then_with(|| name::delivery_order(a.unique(), b.unique()))
             });
             for e in fresh {
                 let uid = list.next_uid;
@@ -300,6 +348,17 @@ impl Maildir {
             }
             write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
         }
+        let all = [
+            dir_stamps[0],
+            dir_stamps[1],
+            mtime(&uidlist_path),
+            mtime(&self.meta(KEYWORDS_FILE)),
+        ];
+        let now = SystemTime::now();
+        let trusted = all
+            .iter()
+            .flatten()
+            .all(|t| now.duration_since(*t).is_ok_and(|age| age >= DIRTY_WINDOW));
         Ok(MailboxState {
             uid_validity: list.uid_validity,
             uid_next: list.next_uid,
@@ -307,7 +366,225 @@ impl Maildir {
             guid: list.guid,
             messages: out,
             keywords: self.keywords()?,
+            stamps: Stamps(trusted.then_some(all)),
         })
+    }
+
+    /// IMAP STORE without rescanning the folder: applies `update` to the messages of `state`
+    /// with these UIDs (following concurrent renames), gives each one whose flags changed a new
+    /// MODSEQ, records it in `mailwright-modseq` under the uidlist lock, and updates `state` in
+    /// place. With `unchanged_since` (CONDSTORE `UNCHANGEDSINCE`), messages whose MODSEQ is
+    /// higher are left alone and reported in [`StoreResult::modified`]. Messages expunged
+    /// meanwhile are skipped. If the MODSEQ file does not belong to this state's UIDVALIDITY, a
+    /// full [`sync`](Self::sync) is done first.
+    pub fn store_flags(
+        &self,
+        state: &mut MailboxState,
+        uids: &[u32],
+        update: FlagUpdate,
+        unchanged_since: Option<u64>,
+    ) -> Result<StoreResult> {
+        let uidlist_path = self.meta(UIDLIST);
+        let lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
+        let modseq_path = self.meta(MODSEQ_FILE);
+        let file = read_optional(&modseq_path)?
+            .and_then(|t| parse_modseq(&t))
+            .filter(|m| m.uid_validity == state.uid_validity);
+        let Some(mut file) = file else {
+            drop(lock);
+            *state = self.sync()?;
+            return self.store_flags(state, uids, update, unchanged_since);
+        };
+        let mut result = StoreResult::default();
+        let mut touched_new = false;
+        let mut any = false;
+        for &uid in uids {
+            let Ok(i) = state.messages.binary_search_by_key(&uid, |m| m.uid) else {
+                continue;
+            };
+            let m = &mut state.messages[i];
+            let current = file
+                .per_uid
+                .get(&uid)
+                .map_or(m.modseq, |&(ms, _)| ms.max(m.modseq));
+            if unchanged_since.is_some_and(|since| current > since) {
+                result.modified.push(uid);
+                continue;
+            }
+            let before = m.entry.flags();
+            let (entry, from_new) = match self.set_flags_no_sync(&m.entry, update) {
+                Ok(r) => r,
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            any = true;
+            touched_new |= from_new;
+            let after = entry.flags();
+            m.entry = entry;
+            if after != before || file.per_uid.get(&uid).is_none_or(|&(_, f)| f != after) {
+                file.highest = file.highest.max(state.highest_modseq) + 1;
+                m.modseq = file.highest;
+                file.per_uid.insert(uid, (m.modseq, after));
+                result.changed.push((uid, m.modseq));
+            }
+        }
+        if any && self.fsync {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
+        if !result.changed.is_empty() {
+            state.highest_modseq = file.highest;
+            let mut rows: Vec<(&u32, &(u64, Flags))> = file.per_uid.iter().collect();
+            rows.sort_unstable_by_key(|r| *r.0);
+            let mut text = String::with_capacity(32 + rows.len() * 24);
+            let _ = writeln!(text, "1 V{} H{}", file.uid_validity, file.highest);
+            for (uid, (modseq, flags)) in rows {
+                let _ = writeln!(text, "{uid} {modseq} :{flags}");
+            }
+            write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
+        }
+        // The directories changed under this state: it must not pass for current.
+        state.stamps = Stamps(None);
+        Ok(result)
+    }
+
+    /// Whether nothing changed since `state` was built (four `stat`s instead of a scan): no
+    /// delivery, rename, expunge, UID or keyword change by anyone. `false` when unsure (the
+    /// state was built within 2 s of a change), so `if !md.is_unchanged(&st) { st =
+    /// md.sync()? }` is always correct.
+    pub fn is_unchanged(&self, state: &MailboxState) -> bool {
+        let Some(old) = state.stamps.0 else {
+            return false;
+        };
+        let now = [
+            mtime(&self.sub("new")),
+            mtime(&self.sub("cur")),
+            mtime(&self.meta(UIDLIST)),
+            mtime(&self.meta(KEYWORDS_FILE)),
+        ];
+        now == old
+    }
+
+    /// Gives UIDs to messages just stored here (by [`Delivery::commit`](crate::Delivery::commit)
+    /// or a copy), in the order given, without scanning the folder: the records are appended to
+    /// `dovecot-uidlist` under its lock, as Dovecot itself does. Messages that already have a
+    /// UID keep it. Returns the UIDVALIDITY and the UIDs (for APPENDUID / COPYUID).
+    pub fn assign_uids(&self, entries: &[Entry]) -> Result<(u32, Vec<u32>)> {
+        let path = self.meta(UIDLIST);
+        let lock = DotLock::acquire(&path, self.lock_timeout)?;
+        let text = read_optional(&path)?;
+        let Some(mut list) = text.as_deref().and_then(|t| UidList::parse(t).ok()) else {
+            // No usable uidlist: a full sync builds one, with these messages first.
+            drop(lock);
+            let names: Vec<&str> = entries.iter().map(Entry::unique).collect();
+            let st = self.sync_with_order(&names)?;
+            let uids = entries
+                .iter()
+                .map(|e| st.by_unique(e.unique()).map_or(0, |m| m.uid))
+                .collect();
+            return Ok((st.uid_validity, uids));
+        };
+        let known: HashMap<String, u32> = if entries.is_empty() {
+            HashMap::new()
+        } else {
+            list.records
+                .iter()
+                .map(|r| (r.base().to_owned(), r.uid))
+                .collect()
+        };
+        let mut uids = Vec::with_capacity(entries.len());
+        let mut added = Vec::new();
+        for e in entries {
+            if let Some(&uid) = known.get(e.unique()) {
+                uids.push(uid);
+                continue;
+            }
+            let uid = list.next_uid;
+            list.next_uid = list.next_uid.saturating_add(1);
+            uids.push(uid);
+            added.push(UidRecord {
+                uid,
+                extensions: Vec::new(),
+                file_name: e.file_name().to_owned(),
+            });
+        }
+        if added.is_empty() {
+            return Ok((list.uid_validity, uids));
+        }
+        if text.as_deref().is_some_and(|t| t.ends_with('\n')) {
+            // "New lines can be appended to the end of file, but existing data must never be
+            // directly modified" (Dovecot wiki, MailboxFormat/Maildir).
+            let mut lines = String::new();
+            for r in &added {
+                let _ = writeln!(lines, "{} :{}", r.uid, r.file_name);
+            }
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io_err("open", &path))?;
+            io::Write::write_all(&mut f, lines.as_bytes()).map_err(io_err("write", &path))?;
+            if self.fsync {
+                f.sync_all().map_err(io_err("fsync", &path))?;
+            }
+        } else {
+            list.records.extend(added);
+            write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
+        }
+        Ok((list.uid_validity, uids))
+    }
+
+    /// Stores a message read from `message` straight into `cur/` with `flags` (and the mtime
+    /// `internal_date` if given) and gives it a UID: IMAP APPEND with its APPENDUID result.
+    pub fn append(
+        &self,
+        message: impl io::Read,
+        flags: Flags,
+        internal_date: Option<SystemTime>,
+    ) -> Result<Appended> {
+        let opts = crate::DeliveryOptions {
+            flags: Some(flags),
+            internal_date,
+            ..Default::default()
+        };
+        let delivered = self.deliver_from(message, opts)?;
+        let (uid_validity, uids) = self.assign_uids(std::slice::from_ref(&delivered.entry))?;
+        Ok(Appended {
+            delivered,
+            uid_validity,
+            uid: uids[0],
+        })
+    }
+
+    /// IMAP EXPUNGE (or UID EXPUNGE with `only`): removes the messages of `state` that carry
+    /// the `T` (`\Deleted`) flag *now*: each name is re-read, so a flag cleared meanwhile by
+    /// another session is respected. Returns the UIDs removed; call [`sync`](Self::sync) after.
+    pub fn expunge(&self, state: &MailboxState, only: Option<&[u32]>) -> Result<Vec<u32>> {
+        let mut removed = Vec::new();
+        let mut touched = [false, false];
+        for m in &state.messages {
+            if only.is_some_and(|uids| !uids.contains(&m.uid)) {
+                continue;
+            }
+            if !m.entry.flags().contains(crate::Flag::Trashed) {
+                continue;
+            }
+            if let Some(sub) =
+                self.remove_if(&m.entry, |cur| cur.flags().contains(crate::Flag::Trashed))?
+            {
+                touched[usize::from(sub == Subdir::Cur)] = true;
+                removed.push(m.uid);
+            }
+        }
+        if self.fsync {
+            for (i, sub) in ["new", "cur"].into_iter().enumerate() {
+                if touched[i] {
+                    sync_dir(&self.sub(sub))?;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Copies messages (by UID) to `dest`, keeping flags and keywords (by name), and returns the
@@ -354,23 +631,18 @@ impl Maildir {
                 continue; // expunged meanwhile
             }
             crate::quota::record(dest, i64::try_from(size).unwrap_or(i64::MAX), 1);
-            copied.push((uid, base));
+            copied.push((uid, name::with_flags(&base, flags)));
         }
         if dest.fsync && !copied.is_empty() {
             sync_dir(&cur)?;
         }
-        let order: Vec<&str> = copied.iter().map(|(_, b)| b.as_str()).collect();
-        let dstate = dest.sync_with_order(&order)?;
-        let mut out = Vec::with_capacity(copied.len());
-        for (src, base) in &copied {
-            if let Some(m) = dstate.by_unique(base) {
-                out.push((*src, m.uid));
-            }
-        }
-        Ok(CopyResult {
-            uid_validity: dstate.uid_validity,
-            uids: out,
-        })
+        let entries: Vec<Entry> = copied
+            .iter()
+            .filter_map(|(_, name)| Entry::from_file_name(Subdir::Cur, name.clone()))
+            .collect();
+        let (uid_validity, dest_uids) = dest.assign_uids(&entries)?;
+        let uids = copied.iter().map(|(src, _)| *src).zip(dest_uids).collect();
+        Ok(CopyResult { uid_validity, uids })
     }
 
     /// Moves messages (by UID) to `dest`: copy, then expunge from here. Returns the UIDPLUS

@@ -44,6 +44,17 @@ fn worker(dir: &Path, id: usize) {
         if i % 7 == 0 {
             md.sync().unwrap();
         }
+        if i % 6 == 3 {
+            // The same flag through the MODSEQ-recording path, racing syncs and renames.
+            let mut state = md.sync().unwrap();
+            let uids: Vec<u32> = state
+                .messages
+                .iter()
+                .filter(|m| m.entry.size() == Some(6))
+                .map(|m| m.uid)
+                .collect();
+            md.store_flags(&mut state, &uids, FlagUpdate::Add(mine), None).unwrap();
+        }
     }
     for e in &shared {
         md.set_flags(e, FlagUpdate::Add(mine)).unwrap();
@@ -116,6 +127,7 @@ fn threads_and_processes_lose_nothing() {
     let uids: HashSet<_> = state.messages.iter().map(|m| m.uid).collect();
     assert_eq!(uids.len(), entries.len(), "duplicate UIDs");
     assert!(state.messages.iter().all(|m| m.uid < state.uid_next));
+    assert!(state.messages.iter().all(|m| m.modseq <= state.highest_modseq));
 }
 
 /// Delivers messages that state their own length until killed.

@@ -151,6 +151,11 @@ fn folders_and_subscriptions() {
         inbox.folder("Old.2024"),
         Err(Error::FolderNotFound(_))
     ));
+    // A creation cut short (directory without cur/) is not listed, and can be completed.
+    std::fs::create_dir(t.path().join(".Half")).unwrap();
+    assert!(!inbox.list_folders().unwrap().contains(&"Half".to_owned()));
+    inbox.create_folder("Half").unwrap();
+    inbox.delete_folder("Half").unwrap();
     inbox.unsubscribe("Junk").unwrap();
     assert_eq!(inbox.subscriptions().unwrap(), ["Drafts", "Sent", "Trash"]);
 }
@@ -214,4 +219,83 @@ fn internal_date_sets_mtime() {
         std::fs::metadata(&d.path).unwrap().modified().unwrap(),
         when
     );
+}
+
+#[test]
+fn set_flags_many_skips_expunged() {
+    let t = TempDir::new("many");
+    let md = Maildir::create(t.path()).unwrap();
+    let a = md.deliver(b"a").unwrap().entry;
+    let b = md.deliver(b"b").unwrap().entry;
+    md.remove(&a).unwrap();
+    let out = md
+        .set_flags_many([&a, &b], FlagUpdate::Add(flags("ST")))
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].unique(), b.unique());
+    assert_eq!(out[0].info(), Some("2,ST"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Chunk boundaries anywhere (even between CR and LF) give the same file and the same W=.
+    #[test]
+    fn chunked_delivery_matches_whole(
+        body in proptest::collection::vec(proptest::prop_oneof![
+            proptest::prelude::Just(b'\r'), proptest::prelude::Just(b'\n'), proptest::prelude::Just(b'a')
+        ], 0..64),
+        cuts in proptest::collection::vec(0usize..64, 0..6),
+    ) {
+        let t = TempDir::new("prop");
+        let md = Maildir::create(t.path()).unwrap();
+        let whole = md.deliver(&body).unwrap();
+        let mut d = md.delivery().unwrap();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+        cuts.sort_unstable();
+        let mut at = 0;
+        for c in cuts.into_iter().chain([body.len()]) {
+            d.write_all(&body[at..c]).unwrap();
+            at = c;
+        }
+        let split = d.commit().unwrap();
+        let crlf_len = body.len() + body.iter().enumerate()
+            .filter(|&(i, &b)| b == b'\n' && (i == 0 || body[i - 1] != b'\r')).count();
+        proptest::prop_assert_eq!(whole.entry.vsize(), Some(crlf_len as u64));
+        proptest::prop_assert_eq!(split.entry.vsize(), whole.entry.vsize());
+        proptest::prop_assert_eq!(md.read_message(&split.entry).unwrap(), body);
+    }
+}
+
+#[test]
+fn folder_opened_directly_knows_its_root() {
+    let t = TempDir::new("root");
+    let inbox = Maildir::create_user(t.path()).unwrap();
+    let sent = Maildir::open(t.path().join(".Sent")).unwrap();
+    assert_eq!(sent.root(), inbox.path());
+    assert_eq!(inbox.root(), inbox.path());
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Maildir>();
+    check::<mailwright_maildir::MailboxState>();
+    check::<Error>();
+    fn owned<T: Send + 'static>() {}
+    owned::<mailwright_maildir::Delivery>();
+}
+
+#[test]
+fn a_message_seen_in_new_and_cur_is_listed_once() {
+    // What a scan racing another process's new → cur rename can see.
+    let t = TempDir::new("dup");
+    let md = Maildir::create(t.path()).unwrap();
+    std::fs::write(md.path().join("new/5.M1P1Q1.h,S=1"), b"x").unwrap();
+    std::fs::write(md.path().join("cur/5.M1P1Q1.h,S=1:2,S"), b"x").unwrap();
+    let list = md.scan().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].subdir(), Subdir::Cur);
+    let state = md.sync().unwrap();
+    assert_eq!(state.messages.len(), 1);
+    assert_eq!(state.uid_next, 2);
 }

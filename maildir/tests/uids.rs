@@ -132,3 +132,155 @@ fn keywords_and_copy_move_uidplus() {
     let s = inbox.sync().unwrap();
     assert_eq!(s.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), [2]);
 }
+
+#[test]
+fn append_and_assign_uids_without_scan() {
+    let tmp = TempDir::new("append");
+    let md = Maildir::create(tmp.path()).unwrap();
+    // No uidlist yet: the first append builds it.
+    let a = md.append(&b"first"[..], flags("S"), None).unwrap();
+    assert_eq!(a.uid, 1);
+    md.deliver(b"other").unwrap();
+    let b = md.append(&b"second"[..], Flags::empty(), None).unwrap();
+    assert_eq!((b.uid, b.uid_validity), (2, a.uid_validity));
+    // A full sync keeps the appended UIDs and numbers the rest after them.
+    let s = md.sync().unwrap();
+    assert_eq!(s.by_unique(b.delivered.unique()).unwrap().uid, 2);
+    assert_eq!(s.messages.len(), 3);
+    assert_eq!(s.uid_next, 4);
+    // Asking again gives the same UID.
+    assert_eq!(
+        md.assign_uids(std::slice::from_ref(&b.delivered.entry))
+            .unwrap()
+            .1,
+        [2]
+    );
+}
+
+#[test]
+fn stale_uidlist_lock_is_broken() {
+    let tmp = TempDir::new("stale-lock");
+    let md = Maildir::create(tmp.path()).unwrap();
+    md.deliver(b"x").unwrap();
+    let lock = md.path().join("dovecot-uidlist.lock");
+    // A lock left by a dead process on this host (the Dovecot `pid:host` form)...
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    std::fs::write(&lock, format!("{}:{}", u32::MAX - 1, host.trim())).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(md.sync().unwrap().messages.len(), 1);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert!(!lock.exists());
+    // ... and one not touched for over two minutes.
+    let f = std::fs::File::create(&lock).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_mins(10))
+        .unwrap();
+    drop(f);
+    assert_eq!(md.sync().unwrap().messages.len(), 1);
+    assert!(!lock.exists());
+}
+
+#[test]
+fn expunge_rechecks_deleted_flag() {
+    let tmp = TempDir::new("expunge");
+    let md = Maildir::create(tmp.path()).unwrap();
+    for body in [&b"1"[..], b"2", b"3"] {
+        let d = md.deliver(body).unwrap();
+        md.set_flags(&d.entry, FlagUpdate::Add(flags("T"))).unwrap();
+    }
+    let state = md.sync().unwrap();
+    // Another session clears \Deleted on UID 2 after our sync.
+    md.set_flags(&state.messages[1].entry, FlagUpdate::Remove(flags("T")))
+        .unwrap();
+    assert_eq!(md.expunge(&state, Some(&[1, 2])).unwrap(), [1]);
+    assert_eq!(md.expunge(&state, None).unwrap(), [3]);
+    let after = md.sync().unwrap();
+    assert_eq!(
+        after.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [2]
+    );
+}
+
+#[test]
+fn live_lock_times_out() {
+    let tmp = TempDir::new("live-lock");
+    let mut md = Maildir::create(tmp.path()).unwrap();
+    md.set_lock_timeout(std::time::Duration::from_millis(200));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let lock = md.path().join("dovecot-uidlist.lock");
+    std::fs::write(&lock, format!("{}:{}", std::process::id(), host.trim())).unwrap();
+    assert!(matches!(
+        md.sync(),
+        Err(mailwright_maildir::Error::LockTimeout(_))
+    ));
+    assert!(lock.exists(), "a live holder's lock is left alone");
+    std::fs::remove_file(&lock).unwrap();
+    assert!(md.sync().is_ok());
+}
+
+#[test]
+fn is_unchanged_sees_every_kind_of_change() {
+    let tmp = TempDir::new("unchanged");
+    let md = Maildir::create(tmp.path()).unwrap();
+    let d = md.deliver(b"x").unwrap();
+    md.sync().unwrap();
+    // Age everything past the dirty window instead of sleeping.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_mins(1);
+    let age = |p: &std::path::Path| {
+        std::fs::File::open(p).unwrap().set_modified(old).unwrap();
+    };
+    let age_all = || {
+        for p in ["new", "cur", "dovecot-uidlist"] {
+            age(&md.path().join(p));
+        }
+    };
+    age_all();
+    let state = md.sync().unwrap();
+    assert!(md.is_unchanged(&state));
+    md.set_flags(&d.entry, FlagUpdate::Add(flags("S"))).unwrap();
+    assert!(!md.is_unchanged(&state), "rename new -> cur");
+    age_all();
+    let state = md.sync().unwrap();
+    assert!(md.is_unchanged(&state));
+    md.keyword_flags(&["$Work"]).unwrap();
+    assert!(!md.is_unchanged(&state), "keyword file");
+    // Fresh changes are never trusted.
+    md.deliver(b"y").unwrap();
+    let state = md.sync().unwrap();
+    assert!(!md.is_unchanged(&state));
+}
+
+#[test]
+fn store_flags_gives_modseqs_without_rescan() {
+    let tmp = TempDir::new("store");
+    let md = Maildir::create(tmp.path()).unwrap();
+    for b in [&b"1"[..], b"2", b"3"] {
+        md.deliver(b).unwrap();
+    }
+    let mut state = md.sync().unwrap();
+    let h0 = state.highest_modseq;
+    let r = md
+        .store_flags(&mut state, &[1, 3, 99], FlagUpdate::Add(flags("S")), None)
+        .unwrap();
+    assert_eq!(r.changed, [(1, h0 + 1), (3, h0 + 2)]);
+    assert_eq!(state.highest_modseq, h0 + 2);
+    assert_eq!(state.by_uid(3).unwrap().entry.info(), Some("2,S"));
+    // Nothing to change: no new MODSEQ.
+    let r = md
+        .store_flags(&mut state, &[1], FlagUpdate::Add(flags("S")), None)
+        .unwrap();
+    assert!(r.changed.is_empty());
+    // UNCHANGEDSINCE below UID 3's MODSEQ: refused (MODIFIED), UID 2 goes through.
+    let r = md
+        .store_flags(
+            &mut state,
+            &[2, 3],
+            FlagUpdate::Add(flags("F")),
+            Some(h0 + 1),
+        )
+        .unwrap();
+    assert_eq!(r.modified, [3]);
+    assert_eq!(r.changed, [(2, h0 + 3)]);
+    // A full sync agrees with the state kept in place.
+    let fresh = md.sync().unwrap();
+    assert_eq!(fresh, state);
+}

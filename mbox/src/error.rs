@@ -27,6 +27,10 @@ pub enum Error {
     /// A keyword that cannot be stored in `X-Keywords` (empty, or holding whitespace or controls).
     #[error("invalid keyword {0:?}")]
     InvalidKeyword(String),
+    /// The Maildir side of a conversion failed.
+    #[cfg(feature = "maildir")]
+    #[error("maildir: {0}")]
+    Maildir(#[from] mailwright_maildir::Error),
     /// The file changed under us in a way that makes the requested operation unsafe.
     #[error("mbox changed unexpectedly: {0}")]
     Changed(&'static str),

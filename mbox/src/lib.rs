@@ -32,6 +32,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "maildir")]
+pub mod convert;
 mod encode;
 mod error;
 pub mod lock;
@@ -39,11 +41,16 @@ mod mailbox;
 mod parse;
 mod types;
 
-pub use encode::{WriteOptions, Writer, encode_message};
+pub use encode::{WriteOptions, Writer, encode_message, strip_metadata};
 pub use error::Error;
 pub use lock::{Dotlock, LockOptions, MboxLock};
 pub use mailbox::{Action, Mbox, MboxOptions, MessageReader, NewMessage, RewriteStats};
 pub use parse::{ReadOptions, Reader, Unquoter, unquote_all};
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use types::{
     Asctime, Entry, Flags, FromLine, ImapBase, LineEnding, Metadata, Tolerated, Variant,
 };

@@ -29,7 +29,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -283,10 +283,12 @@ impl MboxLock {
         deadline: Instant,
     ) -> Result<File, Error> {
         loop {
+            // A new mailbox is private to its owner, as mail spools are.
             let file = OpenOptions::new()
                 .read(true)
                 .append(write)
                 .create(create && write)
+                .mode(0o600)
                 .open(path)?;
             if !opts.fcntl {
                 return Ok(file);

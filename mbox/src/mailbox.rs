@@ -169,7 +169,14 @@ impl Mbox {
             let blank = tail.ends_with(b"\n\n")
                 || tail.ends_with(b"\r\n\r\n")
                 || (old_len == 1 && tail == b"\n");
-            if !blank {
+            if self.opts.write.variant.uses_content_length() {
+                // A Content-Length body may end without a newline, followed by the one-line
+                // separator: a From line right after it is in place; another newline would
+                // break the length check. Only a file ending mid-line needs one.
+                if !tail.ends_with(b"\n") {
+                    buf.extend_from_slice(eol);
+                }
+            } else if !blank {
                 if !tail.ends_with(b"\n") {
                     buf.extend_from_slice(eol);
                 }
@@ -264,8 +271,13 @@ impl Mbox {
             out.write_all(entry.line_ending.as_bytes())?;
             out.write_all(head)?;
             out.write_all(body)?;
-            let exact =
-                self.opts.read.variant.uses_content_length() && entry.content_length.is_some();
+            // A trusted Content-Length keeps a body without final newline as it is.
+            let exact = self.opts.read.variant.uses_content_length()
+                && entry.content_length.is_some()
+                && !entry
+                    .tolerated
+                    .iter()
+                    .any(|t| matches!(t, crate::Tolerated::ContentLengthMismatch { .. }));
             if !exact && !body.is_empty() && !body.ends_with(b"\n") {
                 out.write_all(eol)?;
             }

@@ -483,3 +483,119 @@ fn python_mailbox_locking_and_ours_exclude_each_other() {
     let out = String::from_utf8(python(&py, PY_TRY, &[path.to_str().unwrap()])).unwrap();
     assert!(out.starts_with("got it"), "{out}");
 }
+
+const PY_APPENDER: &str = r#"
+import mailbox, sys, time
+path, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+m = mailbox.mbox(path)
+deadline = time.time() + 60
+for i in range(n):
+    while True:
+        try:
+            m.lock()
+            break
+        except mailbox.ExternalClashError:
+            assert time.time() < deadline, "lock never free"
+            time.sleep(0.005)
+    m.add(("Subject: %s-%d\n\nwritten by python %s number %d\n" % (tag, i, tag, i)).encode())
+    m.flush()
+    m.unlock()
+m.close()
+print("done")
+"#;
+
+/// Two Python processes (mailbox.mbox with its lockf + dotlock) and two of our threads append to
+/// one mbox at the same time: every message arrives whole, once.
+#[test]
+fn python_processes_and_our_threads_append_concurrently() {
+    let Some(py) = peer::require_python_module("mailbox", "python3") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.mbox");
+    std::fs::write(&path, "").unwrap();
+    const N: usize = 15;
+    let pythons: Vec<Guard> = ["pa", "pb"]
+        .iter()
+        .map(|tag| {
+            Guard(
+                Command::new(&py)
+                    .arg("-c")
+                    .arg(PY_APPENDER)
+                    .arg(&path)
+                    .arg(tag)
+                    .arg(N.to_string())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let threads: Vec<_> = ["ra", "rb"]
+        .iter()
+        .map(|tag| {
+            let path = path.clone();
+            let tag = (*tag).to_owned();
+            std::thread::spawn(move || {
+                let mbox = mbox_with_timeout(&path, Duration::from_secs(30));
+                for i in 0..N {
+                    let f = from(i);
+                    let text = format!("Subject: {tag}-{i}\n\nwritten by rust {tag} number {i}\n");
+                    mbox.append(&[NewMessage {
+                        from: &f,
+                        metadata: &Metadata::default(),
+                        text: text.as_bytes(),
+                    }])
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let start = Instant::now();
+    for mut p in pythons {
+        loop {
+            if let Some(status) = p.0.try_wait().unwrap() {
+                assert!(status.success(), "python appender failed");
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_mins(1),
+                "python appender hung"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let mut r = Reader::new(std::fs::File::open(&path).unwrap());
+    let mut text = Vec::new();
+    let mut subjects = Vec::new();
+    while let Some(e) = r.next_message(&mut text).unwrap() {
+        assert!(e.tolerated.is_empty(), "{:?}", e.tolerated);
+        let s = String::from_utf8(text.clone()).unwrap();
+        let subject = s
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("Subject: ")
+            .to_owned();
+        let (tag, i) = subject.split_once('-').unwrap();
+        let who = if tag.starts_with('p') {
+            "python"
+        } else {
+            "rust"
+        };
+        assert_eq!(
+            s,
+            format!("Subject: {subject}\n\nwritten by {who} {tag} number {i}\n")
+        );
+        subjects.push(subject);
+    }
+    subjects.sort();
+    let before = subjects.len();
+    subjects.dedup();
+    assert_eq!((before, subjects.len()), (4 * N, 4 * N));
+    // And Python agrees on the count.
+    assert_eq!(python_dump(&py, &path).len(), 4 * N);
+}

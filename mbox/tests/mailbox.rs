@@ -54,6 +54,8 @@ fn append_then_read_back_every_variant() {
                 },
             ])
             .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a new mailbox is private");
         let entries = mbox.entries().unwrap();
         assert_eq!(entries.len(), 2, "{variant:?}");
         assert_eq!(
@@ -105,6 +107,40 @@ fn append_repairs_a_missing_final_newline() {
         b"Subject: x\n\nno newline\n"
     );
     assert_eq!(mbox.read_message(&entries[1]).unwrap(), t);
+}
+
+#[test]
+fn content_length_messages_without_final_newline_survive_later_appends() {
+    for variant in [Variant::Mboxcl, Variant::Mboxcl2] {
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = Mbox::new(dir.path().join("inbox"), opts(variant));
+        let (f0, f1) = (from(0), from(1));
+        let exact: &[u8] = b"Subject: exact\n\nno final newline";
+        let t1 = text(1);
+        mbox.append(&[NewMessage {
+            from: &f0,
+            metadata: &Metadata::default(),
+            text: exact,
+        }])
+        .unwrap();
+        mbox.append(&[NewMessage {
+            from: &f1,
+            metadata: &Metadata::default(),
+            text: &t1,
+        }])
+        .unwrap();
+        let entries = mbox.entries().unwrap();
+        assert_eq!(entries.len(), 2, "{variant:?}");
+        assert!(
+            entries.iter().all(|e| e.tolerated.is_empty()),
+            "{variant:?}: {entries:?}"
+        );
+        let got = String::from_utf8(mbox.read_message(&entries[0]).unwrap()).unwrap();
+        assert_eq!(
+            got, "Subject: exact\nContent-Length: 16\n\nno final newline",
+            "{variant:?}"
+        );
+    }
 }
 
 #[test]
@@ -316,4 +352,130 @@ fn readers_stream_large_files_in_bounded_memory() {
     }
     assert_eq!(n, 2000);
     assert!(format!("{r:?}").contains("eof: true"));
+}
+
+mod rewrite_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn action() -> impl Strategy<Value = u8> {
+        0u8..3
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Any mix of keep / delete / set-flags gives exactly the model's result, for every
+        /// variant, and the texts of kept messages are untouched.
+        #[test]
+        fn rewrite_matches_the_model(
+            variant in prop::sample::select(Variant::ALL.to_vec()),
+            actions in prop::collection::vec(action(), 1..12),
+            bits in any::<u8>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut o = opts(variant);
+            o.no_fsync = true;
+            let mbox = Mbox::new(dir.path().join("box"), o);
+            let froms: Vec<_> = (0..actions.len() as u64).map(from).collect();
+            let texts: Vec<_> = (0..actions.len() as u64).map(text).collect();
+            let meta = Metadata::default();
+            let msgs: Vec<_> = froms
+                .iter()
+                .zip(&texts)
+                .map(|(f, t)| NewMessage { from: f, metadata: &meta, text: t })
+                .collect();
+            mbox.append(&msgs).unwrap();
+            let new_meta = Metadata::with_flags(Flags {
+                seen: bits & 1 != 0,
+                flagged: bits & 2 != 0,
+                deleted: bits & 4 != 0,
+                ..Flags::NONE
+            });
+            mbox.rewrite(|e| match actions[e.index as usize] {
+                0 => Action::Keep,
+                1 => Action::Delete,
+                _ => Action::SetMetadata(new_meta.clone()),
+            })
+            .unwrap();
+            let entries = mbox.entries().unwrap();
+            let kept: Vec<usize> = (0..actions.len()).filter(|&i| actions[i] != 1).collect();
+            prop_assert_eq!(entries.len(), kept.len());
+            for (e, &i) in entries.iter().zip(&kept) {
+                prop_assert_eq!(&e.from_line, &froms[i]);
+                prop_assert!(e.tolerated.is_empty(), "{:?}", e.tolerated);
+                let want = if actions[i] == 2 { new_meta.clone() } else { Metadata::default() };
+                prop_assert_eq!(&e.metadata, &want);
+                let got = mailwright_mbox::strip_metadata(&mbox.read_message(e).unwrap());
+                let mut got = String::from_utf8(got).unwrap();
+                if variant.uses_content_length() {
+                    got = got.replacen(&format!("Content-Length: {}\n", e.content_length.unwrap()), "", 1);
+                }
+                let mut expect = String::from_utf8(texts[i].clone()).unwrap();
+                if matches!(variant, Variant::Mboxo | Variant::Mboxcl) {
+                    expect = expect.replace("\n>From quoted", "\nFrom quoted");
+                }
+                prop_assert_eq!(got, expect);
+            }
+        }
+    }
+}
+
+mod append_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn body() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("From x".to_owned()),
+                Just(">From y".to_owned()),
+                Just(String::new()),
+                "[a-z ]{0,12}",
+            ],
+            0..5,
+        )
+        .prop_map(|lines| lines.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Appends one at a time (each a separate locked append) read back as the model says,
+        /// whatever the previous message ended with.
+        #[test]
+        fn appends_read_back(
+            variant in prop::sample::select(Variant::ALL.to_vec()),
+            bodies in prop::collection::vec(body(), 1..6),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut o = opts(variant);
+            o.no_fsync = true;
+            let mbox = Mbox::new(dir.path().join("box"), o);
+            let texts: Vec<String> = bodies.iter().map(|b| format!("Subject: s\n\n{b}")).collect();
+            for (i, t) in texts.iter().enumerate() {
+                let f = from(i as u64);
+                mbox.append(&[NewMessage { from: &f, metadata: &Metadata::default(), text: t.as_bytes() }]).unwrap();
+            }
+            let entries = mbox.entries().unwrap();
+            prop_assert_eq!(entries.len(), texts.len());
+            for (e, t) in entries.iter().zip(&texts) {
+                prop_assert!(e.tolerated.is_empty(), "{:?}", e.tolerated);
+                let mut got = String::from_utf8(mbox.read_message(e).unwrap()).unwrap();
+                let mut want = t.clone();
+                if variant.uses_content_length() {
+                    got = got.replacen(&format!("Content-Length: {}\n", e.content_length.unwrap()), "", 1);
+                } else if !want.ends_with('\n') {
+                    want.push('\n');
+                }
+                if matches!(variant, Variant::Mboxo | Variant::Mboxcl) {
+                    want = mailwright_mbox::unquote_all(Variant::Mboxo, want.as_bytes())
+                        .into_iter()
+                        .map(char::from)
+                        .collect();
+                }
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
 }

@@ -29,8 +29,9 @@ pub struct ServerLimits {
     pub max_failed_logins: u32,
     /// Malformed, unknown or out-of-state commands before the session is closed. Default 20.
     pub max_bad_commands: u32,
-    /// Above this many buffered input octets [`ServerSession::wants_input`] says stop reading.
-    /// Default 64 KiB.
+    /// Most unparsed input octets held (pipelined commands waiting their turn). From half of it
+    /// [`ServerSession::wants_input`] says stop reading; input beyond it closes the session
+    /// ([`CloseReason::InputOverflow`]). Default 64 KiB.
     pub max_buffered_input: usize,
     /// [`ServerSession::send_message_from`] stops reading once this many octets wait in the
     /// transmit buffer. Default 64 KiB.
@@ -153,6 +154,8 @@ pub enum CloseReason {
     TooManyBadCommands,
     /// The application aborted a message after streaming had begun.
     Aborted,
+    /// The client sent more than [`ServerLimits::max_buffered_input`] ahead of the answers.
+    InputOverflow,
 }
 
 /// Something the application must act on. Each event that asks a question says which method
@@ -370,12 +373,12 @@ impl ServerSession {
         self.state == SessionState::Closed
     }
 
-    /// Whether the driver should read more from the client (the input buffer is below
+    /// Whether the driver should read more from the client (the input buffer is below half of
     /// [`ServerLimits::max_buffered_input`] and no TLS handshake is pending).
     pub fn wants_input(&self) -> bool {
         !self.is_closed()
             && !matches!(self.pending, Pending::Tls)
-            && self.input.len() < self.config.limits.max_buffered_input
+            && self.input.len() < self.config.limits.max_buffered_input / 2
     }
 
     /// Whether a RETR/TOP answer is being streamed (keep calling the message methods).
@@ -387,6 +390,14 @@ impl ServerSession {
     pub fn handle_input(&mut self, bytes: &[u8]) {
         if self.is_closed() || matches!(self.pending, Pending::Tls) {
             // After STLS the octets belong to the TLS handshake, never to us.
+            return;
+        }
+        if self.input.len() + bytes.len() > self.config.limits.max_buffered_input {
+            self.reply(&Response::err_code(
+                ResponseCode::SysPerm,
+                "too much pipelined input",
+            ));
+            self.close(CloseReason::InputOverflow);
             return;
         }
         self.input.extend_from_slice(bytes);
@@ -612,12 +623,13 @@ impl ServerSession {
                 self.user = Some(name);
                 self.reply(&Response::ok("send PASS"));
             }
-            Command::User(_) | Command::Pass(_)
-                if self.config.offer_user && !self.login_allowed() =>
+            Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. }
+                if !self.login_allowed() =>
             {
+                // RFC 2595 §2.2: no credentials in the clear when policy says so.
                 self.reply(&Response::err_code(
                     ResponseCode::Auth,
-                    "plaintext login needs TLS first (STLS)",
+                    "login needs TLS first (STLS)",
                 ));
             }
             Command::Pass(password) => match self.user.take() {
@@ -851,8 +863,9 @@ impl ServerSession {
 
     /// Refuses the pending login with `-ERR [code] text`: use [`ResponseCode::Auth`] for bad
     /// credentials (RFC 3206 §5), [`ResponseCode::InUse`] for a locked maildrop (RFC 2449 §8.1.1),
-    /// [`ResponseCode::SysTemp`] for a passing fault. Refusals with no code or `[AUTH]` count
-    /// towards [`ServerLimits::max_failed_logins`].
+    /// [`ResponseCode::SysTemp`] for a passing fault; `None` means `[AUTH]` (RFC 3206 §6, as
+    /// AUTH-RESP-CODE is advertised). Refusals with no code or `[AUTH]` count towards
+    /// [`ServerLimits::max_failed_logins`].
     pub fn refuse_login(
         &mut self,
         code: Option<ResponseCode>,
@@ -863,6 +876,8 @@ impl ServerSession {
         }
         self.pending = Pending::None;
         let counts = matches!(code, None | Some(ResponseCode::Auth));
+        // RFC 3206 §6: with AUTH-RESP-CODE advertised, a credentials failure carries [AUTH].
+        let code = Some(code.unwrap_or(ResponseCode::Auth));
         self.reply(&Response {
             status: crate::types::Status::Err,
             code,

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::data::dot_stuff;
+use crate::data::{canonical_line_endings, dot_stuff};
 use crate::parse::{ParseError, reply as parse_reply};
 use crate::server::Mode;
 use crate::types::text::base64_encode;
@@ -342,12 +342,9 @@ impl ClientSession {
         if !self.is_ready() {
             return Err(ClientError::NotReady);
         }
-        let body: Bytes = body.into();
+        let mut body: Bytes = body.into();
         let caps = &self.caps;
         let mut params = envelope.params;
-        if caps.has(&Capability::Size(None)) {
-            params.size = Some(body.len() as u64);
-        }
         if params.body.is_none() && caps.has(&Capability::EightBitMime) && !body.is_ascii() {
             params.body = Some(BodyType::EightBitMime);
         }
@@ -358,6 +355,18 @@ impl ClientSession {
                 .any(|(r, _)| matches!(r, ForwardPath::Mailbox(m) if m.is_utf8()));
         if utf8 && caps.has(&Capability::SmtpUtf8) {
             params.smtputf8 = true;
+        }
+        let bdat = self.config.chunking && caps.has(&Capability::Chunking);
+        // BDAT sends the body as is, so it must already have CRLF line endings unless it is
+        // BINARYMIME (RFC 3030 §3); DATA's dot-stuffer makes them CRLF itself.
+        if bdat
+            && params.body != Some(BodyType::BinaryMime)
+            && let std::borrow::Cow::Owned(fixed) = canonical_line_endings(&body)
+        {
+            body = Bytes::from(fixed);
+        }
+        if caps.has(&Capability::Size(None)) {
+            params.size = Some(body.len() as u64);
         }
         let mut cmds = VecDeque::new();
         cmds.push_back(Command::Mail {
@@ -373,7 +382,7 @@ impl ClientSession {
             result: TransactionResult::default(),
             accepted: 0,
             body,
-            bdat: self.config.chunking && caps.has(&Capability::Chunking),
+            bdat,
             pipelined: self.config.pipelining && caps.has(&Capability::Pipelining),
             finals_left: 0,
         });

@@ -103,39 +103,7 @@ impl DataDecoder {
         let mut start = 0;
         while i < len {
             match self.state {
-                State::Body => match memchr::memchr2(b'\r', b'\n', &input[i..]) {
-                    None => {
-                        self.add_line_len(len - i);
-                        i = len;
-                    }
-                    Some(off) => {
-                        let p = i + off;
-                        self.add_line_len(off);
-                        if input[p] == b'\n' {
-                            out.extend_from_slice(&input[start..p]);
-                            self.bare(DataError::BareLf)?;
-                            out.extend_from_slice(b"\r\n");
-                            i = p + 1;
-                            start = i;
-                            self.new_line(false);
-                        } else if p + 1 == len {
-                            out.extend_from_slice(&input[start..p]);
-                            i = len;
-                            start = len;
-                            self.state = State::Cr;
-                        } else if input[p + 1] == b'\n' {
-                            i = p + 2;
-                            self.new_line(true);
-                        } else {
-                            out.extend_from_slice(&input[start..p]);
-                            self.bare(DataError::BareCr)?;
-                            out.extend_from_slice(b"\r\n");
-                            i = p + 1;
-                            start = i;
-                            self.new_line(false);
-                        }
-                    }
-                },
+                State::Body => self.body_line(input, &mut i, &mut start, out)?,
                 State::Cr => {
                     if input[i] == b'\n' {
                         out.extend_from_slice(b"\r\n");
@@ -205,6 +173,51 @@ impl DataDecoder {
             consumed: i,
             end: false,
         })
+    }
+
+    /// From state `Body`: handles input up to and including the next CR or LF, byte-wise.
+    fn body_line(
+        &mut self,
+        input: &[u8],
+        i: &mut usize,
+        start: &mut usize,
+        out: &mut BytesMut,
+    ) -> Result<(), DataError> {
+        let len = input.len();
+        match memchr::memchr2(b'\r', b'\n', &input[*i..]) {
+            None => {
+                self.add_line_len(len - *i);
+                *i = len;
+            }
+            Some(off) => {
+                let p = *i + off;
+                self.add_line_len(off);
+                if input[p] == b'\n' {
+                    out.extend_from_slice(&input[*start..p]);
+                    self.bare(DataError::BareLf)?;
+                    out.extend_from_slice(b"\r\n");
+                    *i = p + 1;
+                    *start = *i;
+                    self.new_line(false);
+                } else if p + 1 == len {
+                    out.extend_from_slice(&input[*start..p]);
+                    *i = len;
+                    *start = len;
+                    self.state = State::Cr;
+                } else if input[p + 1] == b'\n' {
+                    *i = p + 2;
+                    self.new_line(true);
+                } else {
+                    out.extend_from_slice(&input[*start..p]);
+                    self.bare(DataError::BareCr)?;
+                    out.extend_from_slice(b"\r\n");
+                    *i = p + 1;
+                    *start = *i;
+                    self.new_line(false);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn new_line(&mut self, strict: bool) {
@@ -297,6 +310,45 @@ impl DotStuffer {
     }
 }
 
+/// The body with every bare CR or LF made CRLF (RFC 5321 §2.3.8), borrowed when it has none.
+pub fn canonical_line_endings(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut i = 0;
+    let clean = loop {
+        match memchr::memchr2(b'\r', b'\n', &body[i..]) {
+            None => break true,
+            Some(off) => {
+                let p = i + off;
+                if body[p] == b'\n' || body.get(p + 1) != Some(&b'\n') {
+                    break false;
+                }
+                i = p + 2;
+            }
+        }
+    };
+    if clean {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut i = 0;
+    while i < body.len() {
+        match (body[i], body.get(i + 1)) {
+            (b'\r', Some(b'\n')) => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+            }
+            (b'\r' | b'\n', _) => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Dot-stuffs a whole body into `out`, end marker included.
 pub fn dot_stuff(body: &[u8], out: &mut BytesMut) {
     let mut s = DotStuffer::new();
@@ -381,8 +433,12 @@ mod tests {
         assert!(d.line_too_long());
     }
 
-    fn decode_split(input: &[u8], cuts: &[usize]) -> (Result<Option<usize>, DataError>, Vec<u8>) {
-        let mut d = DataDecoder::new(BareLineEnding::Normalize, 1000);
+    type Split = (Result<Option<usize>, DataError>, Vec<u8>, bool);
+
+    /// Byte-by-byte feeding never takes the word-at-a-time path, so comparing it with whole
+    /// feeding checks that path against the byte-wise one, line-length flag included.
+    fn decode_split(input: &[u8], cuts: &[usize], policy: BareLineEnding) -> Split {
+        let mut d = DataDecoder::new(policy, 14);
         let mut out = BytesMut::new();
         let mut pos = 0;
         let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
@@ -393,12 +449,14 @@ mod tests {
                 continue;
             }
             match d.decode(&input[pos..p], &mut out) {
-                Err(e) => return (Err(e), out.to_vec()),
-                Ok(r) if r.end => return (Ok(Some(pos + r.consumed)), out.to_vec()),
+                Err(e) => return (Err(e), out.to_vec(), d.line_too_long()),
+                Ok(r) if r.end => {
+                    return (Ok(Some(pos + r.consumed)), out.to_vec(), d.line_too_long());
+                }
                 Ok(r) => pos += r.consumed,
             }
         }
-        (Ok(None), out.to_vec())
+        (Ok(None), out.to_vec(), d.line_too_long())
     }
 
     proptest! {
@@ -428,11 +486,14 @@ mod tests {
         }
 
         #[test]
-        fn split_anywhere(input in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a')], 0..40),
-                          cuts in proptest::collection::vec(any::<usize>(), 0..6)) {
-            prop_assert_eq!(decode_split(&input, &cuts), decode_split(&input, &[]));
+        fn split_anywhere(input in proptest::collection::vec(prop_oneof![1 => Just(&b"."[..]), 1 => Just(&b"\r"[..]), 1 => Just(&b"\n"[..]), 1 => Just(&b"\r\n"[..]), 1 => Just(&b"\r\n."[..]), 6 => Just(&b"a"[..])].prop_map(<[u8]>::to_vec), 0..80),
+                          cuts in proptest::collection::vec(any::<usize>(), 0..6), normalize: bool) {
+            let input: Vec<u8> = input.concat();
+            let policy = if normalize { BareLineEnding::Normalize } else { BareLineEnding::Reject };
+            let whole = decode_split(&input, &[], policy);
+            prop_assert_eq!(decode_split(&input, &cuts, policy), whole.clone());
             let one_by_one: Vec<usize> = (0..input.len()).collect();
-            prop_assert_eq!(decode_split(&input, &one_by_one), decode_split(&input, &[]));
+            prop_assert_eq!(decode_split(&input, &one_by_one, policy), whole);
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod parse;
 pub mod server;
 pub mod types;
 
+pub use bytes;
 pub use client::{ClientConfig, ClientEvent, ClientSession, Envelope, TransactionResult};
 pub use data::{BareLineEnding, DataDecoder, DataError, DotStuffer};
 pub use parse::{MalformedKind, ParseError};

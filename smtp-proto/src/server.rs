@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::data::{BareLineEnding, DataDecoder, DataError};
-use crate::parse::{MalformedKind, command_line};
+use crate::parse::{Excerpt, MalformedKind, command_line};
 use crate::types::reply::r;
 use crate::types::text::{base64_decode, base64_encode};
 use crate::types::{
@@ -268,6 +268,13 @@ pub enum Event {
     Quit,
     /// The machine ended the session; flush and close.
     Closed(CloseReason),
+    /// A malformed command line was answered with 500/501; for the log.
+    Malformed {
+        /// What was wrong.
+        kind: MalformedKind,
+        /// The offending bytes, truncated, AUTH arguments redacted.
+        excerpt: Excerpt,
+    },
 }
 
 impl Event {
@@ -502,8 +509,13 @@ impl ServerSession {
     }
 
     /// Accepts the pending event with a reply of your own (it should be 2xx; a 4xx/5xx reply
-    /// rejects). For EHLO the capability list is still the machine's.
+    /// rejects). For EHLO the capability list is still the machine's; in LMTP, at `DataEnd`, the
+    /// reply is given for every recipient.
     pub fn accept_with(&mut self, reply: Reply) {
+        if self.pending == Some(Pending::DataEnd) && self.config.mode == Mode::Lmtp {
+            let n = self.rcpts;
+            return self.data_replies(vec![reply; n]);
+        }
         if let Some(Pending::Helo(kind)) = self.pending
             && reply.is_positive()
         {
@@ -959,7 +971,14 @@ impl ServerSession {
             Some(Ok(line)) => line,
         };
         let more_buffered = !self.input.is_empty();
-        match command_line(&line) {
+        let parsed = command_line(&line);
+        if let Err(kind) = parsed {
+            self.events.push_back(Event::Malformed {
+                kind,
+                excerpt: Excerpt::new(&line),
+            });
+        }
+        match parsed {
             Ok(cmd) => self.command(cmd, more_buffered),
             Err(MalformedKind::UnknownCommand) => {
                 self.fail(r(500, (5, 5, 2), "Error: command not recognized"));

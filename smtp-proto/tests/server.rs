@@ -110,8 +110,11 @@ fn bad_sequences_get_503() {
         ["220", "503", "250", "503", "503", "250", "554", "503"],
         "{out}"
     );
-    let (_, out) = run(smtp(), b"FOO\r\nMAIL FROM:a@b\r\n");
+    let (events, out) = run(smtp(), b"FOO bar\r\nMAIL FROM:a@b\r\n");
     assert_eq!(codes(&out), ["220", "500", "501"]);
+    assert!(
+        matches!(&events[0], Event::Malformed { kind: MalformedKind::UnknownCommand, excerpt } if excerpt.as_bytes() == b"FOO bar")
+    );
 }
 
 #[test]

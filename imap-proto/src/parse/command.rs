@@ -38,9 +38,9 @@ use nom::bytes::streaming::{tag, tag_no_case, take_while1};
 use nom::error::ErrorKind;
 
 use super::core::{
-    PResult, astring, atom, crlf, date, date_time, fail, flag, flag_list, list_mailbox, literal,
-    mailbox, nil, nstring, number, number64, nz_number, paren_list, paren_list1, sequence_set, sp,
-    sp_list1, string, tag_,
+    PResult, Upper, astring, atom, crlf, date, date_time, fail, flag, flag_list, list_mailbox,
+    literal, mailbox, nil, nstring, number, number64, nz_number, paren_list, paren_list1,
+    sequence_set, sp, sp_list1, string, tag_,
 };
 use crate::types::command::{
     AuthData, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
@@ -85,7 +85,7 @@ pub(crate) fn command(i: &[u8]) -> PResult<'_, Command<'_>> {
 
 fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
     let (rest, name) = word(i)?;
-    let upper = name.to_ascii_uppercase();
+    let upper = Upper::new(name);
     let simple = |b: CommandBody<'static>| Ok((rest, b));
     match upper.as_slice() {
         b"CAPABILITY" => simple(CommandBody::Capability),
@@ -109,7 +109,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
             let (i, condstore) = select_params(i)?;
             Ok((
                 i,
-                if upper == b"SELECT" {
+                if upper.as_slice() == b"SELECT" {
                     CommandBody::Select { mailbox, condstore }
                 } else {
                     CommandBody::Examine { mailbox, condstore }
@@ -153,7 +153,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
         b"UID" => {
             let (i, ()) = sp(rest)?;
             let (r, name) = word(i)?;
-            match name.to_ascii_uppercase().as_slice() {
+            match Upper::new(name).as_slice() {
                 b"SEARCH" => search(r, true),
                 b"FETCH" => fetch(r, true),
                 b"STORE" => store(r, true),
@@ -399,7 +399,7 @@ fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     if i.len() >= 7 && i[..7].eq_ignore_ascii_case(b"RETURN ") {
         let (r, opts) = paren_list(&i[7..], |i| {
             let (r, w) = word(i)?;
-            let o = match w.to_ascii_uppercase().as_slice() {
+            let o = match Upper::new(w).as_slice() {
                 b"MIN" => SearchReturnOption::Min,
                 b"MAX" => SearchReturnOption::Max,
                 b"ALL" => SearchReturnOption::All,
@@ -472,7 +472,7 @@ pub(crate) fn search_key(i: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
         Some(_) => {}
     }
     let (r, w) = word(i)?;
-    let up = w.to_ascii_uppercase();
+    let up = Upper::new(w);
     let k = |key: SearchKey<'static>| Ok((r, key));
     fn arg<'x>(
         r: &'x [u8],
@@ -539,10 +539,10 @@ pub(crate) fn search_key(i: &[u8], depth: usize) -> PResult<'_, SearchKey<'_>> {
             if matches!(r.first(), Some(b'"' | b'{')) {
                 let (r, name) = string(r)?;
                 let (r, t) = sp_then(r, word)?;
-                let t = match t.to_ascii_lowercase().as_slice() {
-                    b"priv" => EntryType::Private,
-                    b"shared" => EntryType::Shared,
-                    b"all" => EntryType::All,
+                let t = match Upper::new(t).as_slice() {
+                    b"PRIV" => EntryType::Private,
+                    b"SHARED" => EntryType::Shared,
+                    b"ALL" => EntryType::All,
                     _ => return fail(r, ErrorKind::Tag),
                 };
                 let (r, modseq) = sp_then(r, number64)?;
@@ -596,7 +596,7 @@ fn fetch_items(i: &[u8]) -> PResult<'_, FetchItems<'_>> {
         return paren_list1(i, fetch_att).map(|(r, l)| (r, FetchItems::List(l)));
     }
     let (r, w) = word(i)?;
-    match w.to_ascii_uppercase().as_slice() {
+    match Upper::new(w).as_slice() {
         b"ALL" => Ok((r, FetchItems::All)),
         b"FAST" => Ok((r, FetchItems::Fast)),
         b"FULL" => Ok((r, FetchItems::Full)),
@@ -606,7 +606,7 @@ fn fetch_items(i: &[u8]) -> PResult<'_, FetchItems<'_>> {
 
 pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
     let (r, w) = word(i)?;
-    let up = w.to_ascii_uppercase();
+    let up = Upper::new(w);
     let att = match up.as_slice() {
         b"ENVELOPE" => FetchAttribute::Envelope,
         b"FLAGS" => FetchAttribute::Flags,
@@ -619,7 +619,7 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
         b"UID" => FetchAttribute::Uid,
         b"MODSEQ" => FetchAttribute::ModSeq,
         b"BODY" | b"BODY.PEEK" => {
-            let peek = up == b"BODY.PEEK";
+            let peek = up.as_slice() == b"BODY.PEEK";
             if r.first() != Some(&b'[') {
                 if peek {
                     return fail(r, ErrorKind::Char);
@@ -679,7 +679,7 @@ pub(crate) fn section(i: &[u8]) -> PResult<'_, Section<'_>> {
         return Ok((&i[1..], Section::whole()));
     }
     let (r, w) = word(i)?;
-    let text = match w.to_ascii_uppercase().as_slice() {
+    let text = match Upper::new(w).as_slice() {
         b"HEADER" => (r, SectionText::Header),
         b"TEXT" => (r, SectionText::Text),
         b"MIME" if !part.is_empty() => (r, SectionText::Mime),
@@ -718,7 +718,7 @@ fn store(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
         _ => (i, StoreKind::Replace),
     };
     let (i, w) = word(i)?;
-    let silent = match w.to_ascii_uppercase().as_slice() {
+    let silent = match Upper::new(w).as_slice() {
         b"FLAGS" => false,
         b"FLAGS.SILENT" => true,
         _ => return fail(i, ErrorKind::Tag),

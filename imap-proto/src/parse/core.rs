@@ -40,20 +40,69 @@ fn ascii(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }
 
+/// An ASCII-uppercased copy of a keyword, on the stack: keywords are short, and a word longer
+/// than the buffer matches no keyword.
+#[derive(Clone, Copy)]
+pub(crate) struct Upper {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl Upper {
+    pub(crate) fn new(w: &[u8]) -> Self {
+        let mut buf = [0u8; 24];
+        if w.len() > buf.len() {
+            return Self { buf, len: 0 };
+        }
+        for (d, s) in buf.iter_mut().zip(w) {
+            *d = s.to_ascii_uppercase();
+        }
+        Self { buf, len: w.len() }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+fn digits_value(digits: &[u8]) -> Option<u64> {
+    if digits.len() > 19 {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')),
+    )
+}
+
 /// `number = 1*DIGIT`, an unsigned 32-bit integer.
 pub(crate) fn number(i: &[u8]) -> PResult<'_, u32> {
-    let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit()).parse(i)?;
-    match ascii(digits).parse::<u32>() {
-        Ok(n) => Ok((rest, n)),
-        Err(_) => fail(i, ErrorKind::TooLarge),
+    // Hand-rolled: this is the hottest rule (SEARCH results, sequence sets, sizes).
+    let mut n: u64 = 0;
+    for (k, &b) in i.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            if k == 0 {
+                return fail(i, ErrorKind::Digit);
+            }
+            return match u32::try_from(n) {
+                Ok(v) => Ok((&i[k..], v)),
+                Err(_) => fail(i, ErrorKind::TooLarge),
+            };
+        }
+        n = n * 10 + u64::from(b - b'0');
+        if n > u64::from(u32::MAX) {
+            return fail(i, ErrorKind::TooLarge);
+        }
     }
+    Err(nom::Err::Incomplete(nom::Needed::new(1)))
 }
 
 /// `number64` (RFC 9051) / `mod-sequence-value` (RFC 7162): 1*DIGIT up to 2^63-1.
 pub(crate) fn number64(i: &[u8]) -> PResult<'_, u64> {
     let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit()).parse(i)?;
-    match ascii(digits).parse::<u64>() {
-        Ok(n) if i64::try_from(n).is_ok() => Ok((rest, n)),
+    match digits_value(digits) {
+        Some(n) if i64::try_from(n).is_ok() => Ok((rest, n)),
         _ => fail(i, ErrorKind::TooLarge),
     }
 }

@@ -9,8 +9,8 @@ use nom::error::ErrorKind;
 
 use super::command::{MAX_NESTING, id_params, section};
 use super::core::{
-    PResult, astring, atom, crlf, date_time, fail, flag, flag_fetch, flag_perm, mailbox, nil,
-    nstring, number, number64, nz_number, paren_list, paren_list1, sequence_set, sp, sp_list1,
+    PResult, Upper, astring, atom, crlf, date_time, fail, flag, flag_fetch, flag_perm, mailbox,
+    nil, nstring, number, number64, nz_number, paren_list, paren_list1, sequence_set, sp, sp_list1,
     string, tag_, text,
 };
 use crate::types::body::{
@@ -95,7 +95,7 @@ type Cond<'a> = (StatusKind, Option<Code<'a>>, Text<'a>);
 
 fn cond(i: &[u8]) -> PResult<'_, Cond<'_>> {
     let (r, w) = word(i)?;
-    let kind = match w.to_ascii_uppercase().as_slice() {
+    let kind = match Upper::new(w).as_slice() {
         b"OK" => StatusKind::Ok,
         b"NO" => StatusKind::No,
         b"BAD" => StatusKind::Bad,
@@ -129,40 +129,40 @@ fn resp_text(i: &[u8]) -> PResult<'_, (Option<Code<'_>>, Text<'_>)> {
 
 fn code(i: &[u8]) -> PResult<'_, Code<'_>> {
     let (r, name) = atom(i)?;
-    let up = name.as_str().to_ascii_uppercase();
-    let known: PResult<'_, Code<'_>> = match up.as_str() {
-        "ALERT" => Ok((r, Code::Alert)),
-        "PARSE" => Ok((r, Code::Parse)),
-        "READ-ONLY" => Ok((r, Code::ReadOnly)),
-        "READ-WRITE" => Ok((r, Code::ReadWrite)),
-        "TRYCREATE" => Ok((r, Code::TryCreate)),
-        "UIDNOTSTICKY" => Ok((r, Code::UidNotSticky)),
-        "NOMODSEQ" => Ok((r, Code::NoModSeq)),
-        "CLOSED" => Ok((r, Code::Closed)),
-        "COMPRESSIONACTIVE" => Ok((r, Code::CompressionActive)),
-        "TOOBIG" => Ok((r, Code::TooBig)),
-        "BADCHARSET" => {
+    let up = Upper::new(name.as_str().as_bytes());
+    let known: PResult<'_, Code<'_>> = match up.as_slice() {
+        b"ALERT" => Ok((r, Code::Alert)),
+        b"PARSE" => Ok((r, Code::Parse)),
+        b"READ-ONLY" => Ok((r, Code::ReadOnly)),
+        b"READ-WRITE" => Ok((r, Code::ReadWrite)),
+        b"TRYCREATE" => Ok((r, Code::TryCreate)),
+        b"UIDNOTSTICKY" => Ok((r, Code::UidNotSticky)),
+        b"NOMODSEQ" => Ok((r, Code::NoModSeq)),
+        b"CLOSED" => Ok((r, Code::Closed)),
+        b"COMPRESSIONACTIVE" => Ok((r, Code::CompressionActive)),
+        b"TOOBIG" => Ok((r, Code::TooBig)),
+        b"BADCHARSET" => {
             if r.starts_with(b" (") {
                 sp_then(r, |i| paren_list1(i, astring)).map(|(r, l)| (r, Code::BadCharset(Some(l))))
             } else {
                 Ok((r, Code::BadCharset(None)))
             }
         }
-        "CAPABILITY" => sp_then(r, |i| sp_list1(i, atom)).map(|(r, l)| (r, Code::Capability(l))),
-        "PERMANENTFLAGS" => {
+        b"CAPABILITY" => sp_then(r, |i| sp_list1(i, atom)).map(|(r, l)| (r, Code::Capability(l))),
+        b"PERMANENTFLAGS" => {
             sp_then(r, |i| paren_list(i, flag_perm)).map(|(r, l)| (r, Code::PermanentFlags(l)))
         }
-        "UIDNEXT" => sp_then(r, nz_number).map(|(r, n)| (r, Code::UidNext(n))),
-        "UIDVALIDITY" => sp_then(r, nz_number).map(|(r, n)| (r, Code::UidValidity(n))),
-        "UNSEEN" => sp_then(r, nz_number).map(|(r, n)| (r, Code::Unseen(n))),
-        "HIGHESTMODSEQ" => sp_then(r, number64).map(|(r, n)| (r, Code::HighestModSeq(n))),
-        "MODIFIED" => sp_then(r, sequence_set).map(|(r, s)| (r, Code::Modified(s))),
-        "APPENDUID" => {
+        b"UIDNEXT" => sp_then(r, nz_number).map(|(r, n)| (r, Code::UidNext(n))),
+        b"UIDVALIDITY" => sp_then(r, nz_number).map(|(r, n)| (r, Code::UidValidity(n))),
+        b"UNSEEN" => sp_then(r, nz_number).map(|(r, n)| (r, Code::Unseen(n))),
+        b"HIGHESTMODSEQ" => sp_then(r, number64).map(|(r, n)| (r, Code::HighestModSeq(n))),
+        b"MODIFIED" => sp_then(r, sequence_set).map(|(r, s)| (r, Code::Modified(s))),
+        b"APPENDUID" => {
             let (r, uid_validity) = sp_then(r, nz_number)?;
             let (r, uids) = sp_then(r, sequence_set)?;
             Ok((r, Code::AppendUid { uid_validity, uids }))
         }
-        "COPYUID" => {
+        b"COPYUID" => {
             let (r, uid_validity) = sp_then(r, nz_number)?;
             let (r, source) = sp_then(r, sequence_set)?;
             let (r, destination) = sp_then(r, sequence_set)?;
@@ -200,7 +200,7 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
         let (r, ()) = sp(r)?;
         let (r2, w) = word(r)?;
         let nz = std::num::NonZeroU32::new(n);
-        return match (w.to_ascii_uppercase().as_slice(), nz) {
+        return match (Upper::new(w).as_slice(), nz) {
             (b"EXISTS", _) => Ok((r2, Response::Data(Data::Exists(n)))),
             (b"RECENT", _) => Ok((r2, Response::Data(Data::Recent(n)))),
             (b"EXPUNGE", Some(seq)) => Ok((r2, Response::Data(Data::Expunge(seq)))),
@@ -213,7 +213,7 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
     }
     let (r, w) = word(i)?;
     let data = |(r, d)| Ok((r, Response::Data(d)));
-    match w.to_ascii_uppercase().as_slice() {
+    match Upper::new(w).as_slice() {
         b"OK" | b"NO" | b"BAD" | b"PREAUTH" | b"BYE" => {
             let (r, (kind, code, text)) = cond(i)?;
             Ok((
@@ -250,22 +250,7 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
             data((r, Data::Status { mailbox, items }))
         }
         b"SEARCH" => {
-            let mut r = r;
-            let mut ids = Vec::new();
-            let mut modseq = None;
-            while r.first() == Some(&b' ') {
-                if r.get(1) == Some(&b'(') {
-                    let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (MODSEQ "[..]).parse(r)?;
-                    let (r2, m) = number64(r2)?;
-                    let (r2, _) = tag(&b")"[..]).parse(r2)?;
-                    modseq = Some(m);
-                    r = r2;
-                    break;
-                }
-                let (r2, n) = nz_number(&r[1..])?;
-                ids.push(n);
-                r = r2;
-            }
+            let (r, (ids, modseq)) = search_data(r)?;
             data((r, Data::Search { ids, modseq }))
         }
         b"ESEARCH" => esearch(r),
@@ -294,6 +279,47 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
             ))
         }
         _ => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// `"SEARCH" *(SP nz-number) [SP "(" "MODSEQ" SP mod-sequence-value ")"]` after the keyword
+/// (RFC 3501 §9, RFC 7162 §7); the number loop is hand-rolled, results run to thousands.
+#[allow(clippy::type_complexity)]
+fn search_data(mut r: &[u8]) -> PResult<'_, (Vec<std::num::NonZeroU32>, Option<u64>)> {
+    let mut ids = Vec::with_capacity(r.len() / 4);
+    loop {
+        match r {
+            [b' ', b'(', ..] => {
+                let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (MODSEQ "[..]).parse(r)?;
+                let (r2, m) = number64(r2)?;
+                let (r2, _) = tag(&b")"[..]).parse(r2)?;
+                return Ok((r2, (ids, Some(m))));
+            }
+            [b' ', rest @ ..] => {
+                let mut n: u64 = 0;
+                let mut k = 0;
+                while let Some(&d) = rest.get(k) {
+                    if !d.is_ascii_digit() {
+                        break;
+                    }
+                    n = n * 10 + u64::from(d - b'0');
+                    if n > u64::from(u32::MAX) {
+                        return fail(rest, ErrorKind::TooLarge);
+                    }
+                    k += 1;
+                }
+                if k == rest.len() {
+                    return Err(nom::Err::Incomplete(nom::Needed::new(1)));
+                }
+                let id = u32::try_from(n).ok().and_then(std::num::NonZeroU32::new);
+                match id {
+                    Some(id) if k > 0 && rest[0] != b'0' => ids.push(id),
+                    _ => return fail(rest, ErrorKind::Digit),
+                }
+                r = &rest[k..];
+            }
+            _ => return Ok((r, (ids, None))),
+        }
     }
 }
 
@@ -390,7 +416,7 @@ fn esearch(i: &[u8]) -> PResult<'_, Response<'_>> {
     let mut items = Vec::new();
     while r.first() == Some(&b' ') {
         let (r2, w) = word(&r[1..])?;
-        let (r2, item) = match w.to_ascii_uppercase().as_slice() {
+        let (r2, item) = match Upper::new(w).as_slice() {
             b"MIN" => sp_then(r2, nz_number).map(|(r, n)| (r, ESearchItem::Min(n)))?,
             b"MAX" => sp_then(r2, nz_number).map(|(r, n)| (r, ESearchItem::Max(n)))?,
             b"ALL" => sp_then(r2, sequence_set).map(|(r, s)| (r, ESearchItem::All(s)))?,
@@ -454,7 +480,7 @@ pub(crate) fn msg_att(i: &[u8]) -> PResult<'_, Vec1<FetchItem<'_>>> {
 
 fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
     let (r, w) = word(i)?;
-    match w.to_ascii_uppercase().as_slice() {
+    match Upper::new(w).as_slice() {
         b"FLAGS" => {
             sp_then(r, |i| paren_list(i, flag_fetch)).map(|(r, f)| (r, FetchItem::Flags(f)))
         }

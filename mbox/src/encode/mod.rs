@@ -116,7 +116,7 @@ fn metadata_lines(meta: &Metadata, eol: &[u8]) -> Result<Vec<u8>, Error> {
         for k in &base.keywords {
             check_keyword(k)?;
         }
-        let mut v = format!("{} {:010}", base.uid_validity, base.uid_next);
+        let mut v = format!("{} {:010}", base.uid_validity, base.uid_last);
         for k in &base.keywords {
             v.push(' ');
             v.push_str(k);
@@ -233,6 +233,23 @@ pub fn encode_message(
     Ok(())
 }
 
+/// The message without the headers an mbox uses for its own bookkeeping (`Status`, `X-Status`,
+/// `X-Keywords`, `X-UID`, `X-IMAPbase`): what to hand to another store after reading their values
+/// from [`crate::Entry::metadata`]. `Content-Length` is left alone.
+pub fn strip_metadata(text: &[u8]) -> Vec<u8> {
+    if !has_metadata_headers(text) {
+        return text.to_vec();
+    }
+    match rewrite_headers(text, Some(&Metadata::default()), None) {
+        Ok((mut header, split)) => {
+            header.extend_from_slice(&text[split..]);
+            header
+        }
+        // Only keyword validation can fail, and an empty Metadata has no keywords.
+        Err(_) => text.to_vec(),
+    }
+}
+
 fn has_metadata_headers(text: &[u8]) -> bool {
     let header = &text[..split_header(text).unwrap_or(text.len())];
     let mut found = false;
@@ -300,6 +317,16 @@ mod tests {
 
     fn from() -> FromLine {
         FromLine::new("a@b.c", Asctime::new(2026, 11, 28, 12, 0, 0).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn strips_metadata_headers_only() {
+        let text = b"Subject: x\nStatus: RO\nX-UID: 3\nX-Keywords: a\n b\nTo: y\n\nStatus: body\n";
+        assert_eq!(strip_metadata(text), b"Subject: x\nTo: y\n\nStatus: body\n");
+        assert_eq!(
+            strip_metadata(b"Subject: x\n\nbody\n"),
+            b"Subject: x\n\nbody\n"
+        );
     }
 
     #[test]

@@ -2,32 +2,20 @@
 
 use crate::types::{ImapBase, Metadata};
 
-/// Calls `f(name, value, line_range)` for each (unfolded) header of `block`, where `line_range`
-/// covers the header's lines including continuation lines and line endings. Stops at the first
-/// empty line.
-/// Receives one header: name, unfolded value, and the byte range of its lines.
-type HeaderFn<'f> = dyn FnMut(&[u8], Vec<u8>, std::ops::Range<usize>) + 'f;
-
-pub(crate) fn for_each_header(
-    block: &[u8],
-    mut f: impl FnMut(&[u8], Vec<u8>, std::ops::Range<usize>),
+/// Calls `f(name, raw_value, line_range)` for each header of `block`: `raw_value` is everything
+/// after the colon, continuation lines and line endings included (see [`unfold`]); `line_range`
+/// covers the header's lines. Stops at the first empty line. Allocates nothing.
+pub(crate) fn for_each_header<'b>(
+    block: &'b [u8],
+    mut f: impl FnMut(&'b [u8], &'b [u8], std::ops::Range<usize>),
 ) {
     let mut i = 0;
-    let mut current: Option<(usize, usize)> = None; // (start of header, end of first line)
-    let flush = |cur: Option<(usize, usize)>, end: usize, f: &mut HeaderFn<'_>| {
-        if let Some((start, _)) = cur {
+    let mut current: Option<usize> = None; // start of the current header
+    let mut flush = |cur: Option<usize>, end: usize| {
+        if let Some(start) = cur {
             let raw = &block[start..end];
             if let Some(colon) = memchr::memchr(b':', raw) {
-                let name = trim(&raw[..colon]);
-                let mut value = Vec::new();
-                for (n, part) in raw[colon + 1..].split(|&b| b == b'\n').enumerate() {
-                    let part = part.strip_suffix(b"\r").unwrap_or(part);
-                    if n > 0 && !part.is_empty() {
-                        value.push(b' ');
-                    }
-                    value.extend_from_slice(part);
-                }
-                f(name, trim(&value).to_vec(), start..end);
+                f(trim(&raw[..colon]), &raw[colon + 1..], start..end);
             }
         }
     };
@@ -39,15 +27,27 @@ pub(crate) fn for_each_header(
         if bare.is_empty() {
             break;
         }
-        if matches!(line[0], b' ' | b'\t') && current.is_some() {
-            // RFC 5322 §2.2.3: a continuation line of the current field.
-        } else {
-            flush(current.take(), i, &mut f);
-            current = Some((i, line_end));
+        // RFC 5322 §2.2.3: a line starting with white space continues the current field.
+        if !(matches!(line[0], b' ' | b'\t') && current.is_some()) {
+            flush(current.take(), i);
+            current = Some(i);
         }
         i = line_end;
     }
-    flush(current, i, &mut f);
+    flush(current, i);
+}
+
+/// A raw header value unfolded (RFC 5322 §2.2.3: CRLF before white space removed) and trimmed.
+pub(crate) fn unfold(raw: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(raw.len());
+    for (n, part) in raw.split(|&b| b == b'\n').enumerate() {
+        let part = part.strip_suffix(b"\r").unwrap_or(part);
+        if n > 0 && !part.is_empty() {
+            value.push(b' ');
+        }
+        value.extend_from_slice(part);
+    }
+    trim(&value).to_vec()
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -77,28 +77,33 @@ fn number<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
 pub(crate) fn parse_metadata(block: &[u8]) -> (Metadata, Option<u64>) {
     let mut meta = Metadata::default();
     let mut content_length = None;
-    for_each_header(block, |name, value, _| {
+    for_each_header(block, |name, raw, _| {
+        // Most headers are none of ours: decide on the first letter before comparing names.
+        if !matches!(name.first(), Some(b'S' | b's' | b'X' | b'x' | b'C' | b'c')) {
+            return;
+        }
         if name.eq_ignore_ascii_case(b"Status") {
-            meta.flags.apply_status(&value);
+            meta.flags.apply_status(&unfold(raw));
         } else if name.eq_ignore_ascii_case(b"X-Status") {
-            meta.flags.apply_x_status(&value);
+            meta.flags.apply_x_status(&unfold(raw));
         } else if name.eq_ignore_ascii_case(b"X-Keywords") {
-            meta.keywords.extend(words(&value));
+            meta.keywords.extend(words(&unfold(raw)));
         } else if name.eq_ignore_ascii_case(b"X-UID") {
-            meta.uid = number(&value);
+            meta.uid = number(&unfold(raw));
         } else if name.eq_ignore_ascii_case(b"X-IMAPbase") {
+            let value = unfold(raw);
             let mut w = words(&value);
             let uid_validity = w.next().and_then(|s| s.parse().ok());
-            let uid_next = w.next().and_then(|s| s.parse().ok());
-            if let (Some(uid_validity), Some(uid_next)) = (uid_validity, uid_next) {
+            let uid_last = w.next().and_then(|s| s.parse().ok());
+            if let (Some(uid_validity), Some(uid_last)) = (uid_validity, uid_last) {
                 meta.imap_base = Some(ImapBase {
                     uid_validity,
-                    uid_next,
+                    uid_last,
                     keywords: w.collect(),
                 });
             }
         } else if name.eq_ignore_ascii_case(b"Content-Length") {
-            content_length = number(&value);
+            content_length = number(&unfold(raw));
         }
     });
     (meta, content_length)
@@ -118,7 +123,7 @@ X-UID: 42\nX-IMAPbase: 1700000000 0000000043 $Label1 work home\nContent-Length: 
         assert_eq!(m.keywords, ["$Label1", "work", "home"]);
         assert_eq!(m.uid, Some(42));
         let base = m.imap_base.unwrap();
-        assert_eq!((base.uid_validity, base.uid_next), (1_700_000_000, 43));
+        assert_eq!((base.uid_validity, base.uid_last), (1_700_000_000, 43));
         assert_eq!(base.keywords.len(), 3);
         assert_eq!(cl, Some(12));
     }

@@ -436,7 +436,7 @@ impl<R: Read> Reader<R> {
         let target = body.saturating_add(n);
         let fits = target
             .checked_sub(self.abs(self.pos))
-            .is_some_and(|span| span.saturating_add(16) < self.buf.len() as u64);
+            .is_some_and(|span| span.saturating_add(16) < self.opts.buffer_size.max(64) as u64);
         if fits {
             // Peek without forwarding, so a bad length costs nothing.
             let need = (target - self.abs(self.pos)) as usize + 8;

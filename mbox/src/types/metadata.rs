@@ -4,7 +4,8 @@
 //!   flagged, `T` = draft, `D` = deleted (the letters mutt, Pine, Dovecot and Python's `mailbox`
 //!   share).
 //! - Dovecot: `X-UID: <uid>`, `X-Keywords: <kw> <kw> ...`, and in the first message
-//!   `X-IMAPbase: <uidvalidity> <uidnext> [<kw> ...]`.
+//!   `X-IMAPbase: <uidvalidity> <last uid> [<kw> ...]` (UW-IMAP's header: the second number is the
+//!   last UID assigned, not UIDNEXT).
 
 /// The standard flags an mbox keeps in `Status:` and `X-Status:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -95,8 +96,9 @@ impl Flags {
 pub struct ImapBase {
     /// UIDVALIDITY of the mailbox.
     pub uid_validity: u32,
-    /// The next UID to assign.
-    pub uid_next: u32,
+    /// The last UID assigned (IMAP UIDNEXT is this plus one), as UW-IMAP defined the header and
+    /// Dovecot reads it.
+    pub uid_last: u32,
     /// Keywords defined in the mailbox, in order.
     pub keywords: Vec<String>,
 }

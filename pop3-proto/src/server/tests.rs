@@ -282,7 +282,7 @@ fn login_can_require_tls() {
     let (wire, _) = drive(&mut s, &[b"CAPA\r\nUSER u\r\n"]);
     let text = String::from_utf8_lossy(&wire);
     assert!(!text.contains("\r\nUSER\r\n"));
-    assert!(text.ends_with("-ERR [AUTH] plaintext login needs TLS first (STLS)\r\n"));
+    assert!(text.ends_with("-ERR [AUTH] login needs TLS first (STLS)\r\n"));
 }
 
 #[test]
@@ -417,4 +417,104 @@ proptest! {
         prop_assert_eq!(whole, split);
         prop_assert_eq!(whole_events, split_events);
     }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Stat,
+    List(Option<u32>),
+    Uidl(Option<u32>),
+    Retr(u32),
+    Top(u32, u32),
+    Dele(u32),
+    Rset,
+    Noop,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Stat),
+        proptest::option::of(1u32..6).prop_map(Op::List),
+        proptest::option::of(1u32..6).prop_map(Op::Uidl),
+        (1u32..6).prop_map(Op::Retr),
+        ((1u32..6), (0u32..4)).prop_map(|(n, l)| Op::Top(n, l)),
+        (1u32..6).prop_map(Op::Dele),
+        Just(Op::Rset),
+        Just(Op::Noop),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The machine against a reference model of the maildrop: deletions, RSET, and what QUIT
+    /// reports.
+    #[test]
+    fn model_based_transaction(ops in proptest::collection::vec(op(), 0..25)) {
+        let sizes: Vec<u64> = MESSAGES.iter().map(|m| m.len() as u64).collect();
+        let mut deleted = [false; 3];
+        let mut s = ServerSession::new(ServerConfig::default());
+        let _ = drive(&mut s, &[b"USER u\r\nPASS pw\r\n"]);
+        let live = |deleted: &[bool; 3], n: u32| (1..=3).contains(&n) && !deleted[n as usize - 1];
+        for op in ops {
+            let (line, expect): (String, String) = match op {
+                Op::Stat => {
+                    let count = deleted.iter().filter(|d| !**d).count();
+                    let size: u64 = sizes.iter().zip(&deleted).filter(|(_, d)| !**d).map(|(s, _)| s).sum();
+                    ("STAT".into(), format!("+OK {count} {size}"))
+                }
+                Op::List(Some(n)) => (format!("LIST {n}"), if live(&deleted, n) { format!("+OK {n} {}", sizes[n as usize - 1]) } else { "-ERR".into() }),
+                Op::Uidl(Some(n)) => (format!("UIDL {n}"), if live(&deleted, n) { format!("+OK {n} uid-{}", n - 1) } else { "-ERR".into() }),
+                Op::List(None) => ("LIST".into(), "+OK".into()),
+                Op::Uidl(None) => ("UIDL".into(), "+OK".into()),
+                Op::Retr(n) => (format!("RETR {n}"), if live(&deleted, n) { format!("+OK {} octets", sizes[n as usize - 1]) } else { "-ERR".into() }),
+                Op::Top(n, l) => (format!("TOP {n} {l}"), if live(&deleted, n) { format!("+OK {} octets", sizes[n as usize - 1]) } else { "-ERR".into() }),
+                Op::Dele(n) => {
+                    let e = if live(&deleted, n) { format!("+OK message {n} deleted") } else { "-ERR".into() };
+                    if live(&deleted, n) {
+                        deleted[n as usize - 1] = true;
+                    }
+                    (format!("DELE {n}"), e)
+                }
+                Op::Rset => {
+                    deleted = [false; 3];
+                    ("RSET".into(), "+OK maildrop has 3 messages".into())
+                }
+                Op::Noop => ("NOOP".into(), "+OK".into()),
+            };
+            let (wire, _) = drive(&mut s, &[format!("{line}\r\n").as_bytes()]);
+            let text = String::from_utf8_lossy(&wire).into_owned();
+            prop_assert!(text.starts_with(&expect), "{} -> {} (expected {})", line, text, expect);
+            if let Op::List(None) | Op::Uidl(None) = op {
+                let n = text.lines().count() - 2;
+                prop_assert_eq!(n, deleted.iter().filter(|d| !**d).count());
+            }
+        }
+        let (_, events) = drive(&mut s, &[b"QUIT\r\n"]);
+        let reported: Vec<u32> = events.iter().find_map(|e| match e {
+            ServerEvent::Update { deleted } => Some(deleted.iter().map(|d| d.message.get()).collect()),
+            _ => None,
+        }).unwrap();
+        let model: Vec<u32> = (1..=3).filter(|&n| deleted[n as usize - 1]).collect();
+        prop_assert_eq!(reported, model);
+    }
+}
+
+#[test]
+fn pipelined_input_is_bounded() {
+    let mut config = ServerConfig::default();
+    config.limits.max_buffered_input = 64;
+    let mut s = ServerSession::new(config);
+    s.handle_input(b"USER u\r\nPASS pw\r\n");
+    assert!(matches!(s.poll_event(), Some(ServerEvent::Pass { .. })));
+    assert!(s.wants_input());
+    s.handle_input(&b"NOOP\r\n".repeat(6));
+    assert!(!s.wants_input(), "half the limit reached");
+    s.handle_input(&b"NOOP\r\n".repeat(6));
+    assert_eq!(
+        s.poll_event(),
+        Some(ServerEvent::Closed(CloseReason::InputOverflow))
+    );
+    let out = s.poll_transmit().unwrap();
+    assert!(out.ends_with(b"-ERR [SYS/PERM] too much pipelined input\r\n"));
 }

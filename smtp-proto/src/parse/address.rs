@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use nom::IResult;
 use nom::Parser;
 use nom::bytes::complete::{tag, take_while1};
-use nom::combinator::{opt, recognize};
+use nom::combinator::opt;
 use nom::error::{Error, ErrorKind};
 use nom::multi::separated_list1;
 
@@ -39,13 +39,71 @@ fn fail<T>(i: &[u8]) -> IResult<&[u8], T> {
     Err(nom::Err::Error(Error::new(i, ErrorKind::Verify)))
 }
 
+const ATEXT: u8 = 1;
+const LDH: u8 = 2;
+
+/// Character classes, one bit each, looked up in one load instead of a chain of comparisons.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let special = matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        );
+        if alnum || special || b >= 0x80 {
+            t[c] |= ATEXT;
+        }
+        if alnum || b == b'-' || b == b'_' || b >= 0x80 {
+            t[c] |= LDH;
+        }
+        c += 1;
+    }
+    t
+};
+
 /// `atext` of RFC 5322 §3.2.3, plus UTF-8 octets (RFC 6531 §3.3).
 pub(crate) fn is_atext(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c) || c >= 0x80
+    CLASS[c as usize] & ATEXT != 0
 }
 
+/// `Let-dig` / `Ldh-str` octets, plus `_` (tolerated) and UTF-8 octets (U-labels).
 fn is_ldh(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c >= 0x80
+    CLASS[c as usize] & LDH != 0
+}
+
+/// `label *("." label)`, recognised without allocating (nom's `separated_list1` collects a Vec).
+fn dotted<'a>(
+    i: &'a [u8],
+    mut label: impl FnMut(&'a [u8]) -> IResult<&'a [u8], &'a [u8]>,
+) -> IResult<&'a [u8], &'a [u8]> {
+    let (mut rest, _) = label(i)?;
+    while let Some(r) = rest.strip_prefix(b".") {
+        match label(r) {
+            Ok((r2, _)) => rest = r2,
+            Err(_) => break,
+        }
+    }
+    Ok((rest, &i[..i.len() - rest.len()]))
 }
 
 fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
@@ -58,7 +116,7 @@ fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
 
 /// `Domain`.
 pub(crate) fn domain(i: &[u8]) -> IResult<&[u8], Domain> {
-    let (rest, d) = recognize(separated_list1(tag(&b"."[..]), sub_domain)).parse(i)?;
+    let (rest, d) = dotted(i, sub_domain)?;
     match std::str::from_utf8(d) {
         Ok(s) if s.len() <= 255 => Ok((rest, Domain::new_unchecked(s.to_owned()))),
         _ => fail(i),
@@ -140,7 +198,7 @@ fn quoted_string(i: &[u8]) -> IResult<&[u8], String> {
 }
 
 fn dot_string(i: &[u8]) -> IResult<&[u8], &[u8]> {
-    recognize(separated_list1(tag(&b"."[..]), take_while1(is_atext))).parse(i)
+    dotted(i, take_while1(is_atext))
 }
 
 /// `Local-part`.

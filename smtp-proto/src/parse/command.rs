@@ -137,9 +137,7 @@ fn mail(args: &[u8]) -> Res<Command> {
     let rest = skip_spaces(rest);
     let (rest, from) = reverse_path(rest).map_err(|_| MalformedKind::Syntax)?;
     let mut params = MailParameters::default();
-    for (k, v) in esmtp_params(rest)? {
-        mail_param(&mut params, &k, v)?;
-    }
+    each_param(rest, |k, v| mail_param(&mut params, k, v))?;
     Ok(Command::Mail { from, params })
 }
 
@@ -148,9 +146,7 @@ fn rcpt(args: &[u8]) -> Res<Command> {
     let rest = skip_spaces(rest);
     let (rest, to) = forward_path(rest).map_err(|_| MalformedKind::Syntax)?;
     let mut params = RcptParameters::default();
-    for (k, v) in esmtp_params(rest)? {
-        rcpt_param(&mut params, &k, v)?;
-    }
+    each_param(rest, |k, v| rcpt_param(&mut params, k, v))?;
     Ok(Command::Rcpt { to, params })
 }
 
@@ -177,29 +173,41 @@ fn esmtp_param(i: &[u8]) -> IResult<&[u8], RawParam<'_>> {
 }
 
 /// `*(SP esmtp-param)` after a path; keywords are returned upper case.
-/// A parameter's upper-cased keyword and raw value.
-type NamedParam<'a> = (String, Option<&'a [u8]>);
-
-fn esmtp_params(mut rest: &[u8]) -> Res<Vec<NamedParam<'_>>> {
-    let mut out: Vec<NamedParam<'_>> = Vec::new();
+/// Calls `f` with each `SP esmtp-param` after a path, the keyword upper case; a repeated keyword or
+/// more than 16 parameters is an error. Nothing is allocated.
+fn each_param<'a>(
+    mut rest: &'a [u8],
+    mut visit: impl FnMut(&str, Option<&'a [u8]>) -> Res<()>,
+) -> Res<()> {
+    const MAX: usize = 16;
+    let mut seen: [&[u8]; MAX] = [&[]; MAX];
+    let mut count = 0;
     while !rest.is_empty() {
         let after = rest.strip_prefix(b" ").ok_or(MalformedKind::Syntax)?;
         let after = skip_spaces(after);
         if after.is_empty() {
             break;
         }
-        let (r, (k, v)) = esmtp_param(after).map_err(|_| MalformedKind::Parameter)?;
-        if k.first() == Some(&b'-') {
+        let (after_param, (k, v)) = esmtp_param(after).map_err(|_| MalformedKind::Parameter)?;
+        if k.first() == Some(&b'-')
+            || k.len() > 32
+            || count == MAX
+            || seen[..count].iter().any(|s| s.eq_ignore_ascii_case(k))
+        {
             return Err(MalformedKind::Parameter);
         }
-        let k = String::from_utf8_lossy(k).to_ascii_uppercase();
-        if out.iter().any(|(o, _)| *o == k) {
-            return Err(MalformedKind::Parameter);
-        }
-        out.push((k, v));
-        rest = r;
+        seen[count] = k;
+        count += 1;
+        let mut buf = [0u8; 32];
+        buf[..k.len()].copy_from_slice(k);
+        buf.make_ascii_uppercase();
+        visit(
+            std::str::from_utf8(&buf[..k.len()]).map_err(|_| MalformedKind::Parameter)?,
+            v,
+        )?;
+        rest = after_param;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn value_str(v: Option<&[u8]>) -> Res<&str> {

@@ -1,0 +1,521 @@
+//! Responses captured from a live Dovecot parse and re-serialise byte-identically, and the client
+//! flow drives a whole session against it.
+
+mod common;
+#[path = "../../testsupport/peer.rs"]
+#[allow(unreachable_pub)]
+mod peer;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ChildGuard, TempDir, free_port};
+use mailwright_imap_proto::Encode;
+use mailwright_imap_proto::client::{ClientEvent, ClientFlow, ClientOptions};
+use mailwright_imap_proto::framer::{Framer, FramerEvent, FramerOptions};
+use mailwright_imap_proto::types::command::{
+    CommandBody, FetchAttribute, FetchItems, ListReturnOption, SearchKey, SearchReturnOption,
+    Section, StatusItem, StoreKind,
+};
+use mailwright_imap_proto::types::core::{AString, Atom, IString, Literal, LiteralMode, Vec1};
+use mailwright_imap_proto::types::flag::Flag;
+use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
+use mailwright_imap_proto::types::response::{Code, Data, FetchItem, Response, StatusKind};
+use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "se cret";
+
+const PLAIN: &[u8] = b"From: Terry Gray <gray@cac.washington.edu>\nTo: imap@cac.washington.edu\nCc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\nSubject: IMAP4rev1 WG mtg summary and minutes\nDate: Wed, 17 Jul 1996 02:23:25 -0700\nMessage-Id: <B27397-0100000@cac.washington.edu>\nMIME-Version: 1.0\nContent-Type: TEXT/PLAIN; CHARSET=US-ASCII\n\nHello.\n";
+
+const MULTIPART: &[u8] = b"From: a@example.org\nTo: Undisclosed recipients:;\nSubject: =?utf-8?q?caf=C3=A9?=\nDate: Thu, 1 Feb 2024 10:00:00 +0100\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Language: en\n\nbody\n--b1\nContent-Type: application/octet-stream; name=\"a.bin\"\nContent-Disposition: attachment; filename=\"a.bin\"\nContent-Transfer-Encoding: base64\n\nAAEC\n--b1\nContent-Type: message/rfc822\n\nFrom: b@example.org\nSubject: inner\n\ninner body\n--b1--\n";
+
+fn start_dovecot(d: &Path) -> Option<(ChildGuard, u16)> {
+    let dovecot = peer::require("dovecot", "dovecot-imapd")?;
+    if !Path::new("/usr/lib/dovecot/imap").exists() {
+        peer::require("/usr/lib/dovecot/imap", "dovecot-imapd");
+        return None;
+    }
+    let maildir = d.join("home").join(USER).join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        maildir.join("cur").join("1700000001.M1P1.mailwright:2,S"),
+        PLAIN,
+    )
+    .unwrap();
+    std::fs::write(
+        maildir.join("new").join("1700000002.M2P1.mailwright"),
+        MULTIPART,
+    )
+    .unwrap();
+    for sub in ["run", "state"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    std::fs::write(d.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
+    let port = free_port();
+    let conf = d.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+             listen = 127.0.0.1\nprotocols = imap\nssl = no\ndisable_plaintext_auth = no\n\
+             auth_mechanisms = plain login\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=8 gid=8 home={d}/home/%n\n}}\n\
+             mail_location = maildir:~/Maildir\n\
+             namespace inbox {{\n  inbox = yes\n  separator = /\n\
+               mailbox Sent {{\n    special_use = \\Sent\n    auto = subscribe\n  }}\n\
+               mailbox Trash {{\n    special_use = \\Trash\n    auto = create\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let ok = Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(d.join("home"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown");
+    let child = Command::new(&dovecot)
+        .arg("-F")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let guard = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let log = std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default();
+        let err = std::fs::read_to_string(d.join("dovecot.stderr")).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "Dovecot did not listen:\n{log}\n{err}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((guard, port))
+}
+
+/// A client connection that keeps every raw response frame.
+struct Conn {
+    stream: TcpStream,
+    client: ClientFlow,
+    raw: Framer,
+    frames: Vec<Vec<u8>>,
+    events: Vec<ClientEvent>,
+}
+
+impl Conn {
+    fn flush(&mut self) {
+        while let Some(b) = self.client.poll_transmit() {
+            self.stream.write_all(&b).unwrap();
+        }
+    }
+
+    /// Reads until `done` says so (bounded by 10 s).
+    fn read_until(&mut self, mut done: impl FnMut(&ClientEvent) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 16384];
+        loop {
+            self.flush();
+            assert!(
+                Instant::now() < deadline,
+                "timeout; frames so far: {:?}",
+                self.frames
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect::<Vec<_>>()
+            );
+            let n = self.stream.read(&mut buf).unwrap();
+            assert!(n > 0, "Dovecot closed the connection");
+            self.raw.handle_input(&buf[..n]);
+            while let Some(ev) = self.raw.poll_event() {
+                match ev {
+                    FramerEvent::Frame(f) => self.frames.push(f.to_vec()),
+                    other => panic!("framer: {other:?}"),
+                }
+            }
+            self.client.handle_input(&buf[..n]);
+            let mut finished = false;
+            while let Some(ev) = self.client.poll_event() {
+                finished |= done(&ev);
+                self.events.push(ev);
+            }
+            if finished {
+                return;
+            }
+        }
+    }
+
+    /// Sends a command and reads through its completion; returns the completion kind.
+    fn run(&mut self, body: CommandBody<'_>) -> StatusKind {
+        let tag = self.client.enqueue(body);
+        let mut kind = None;
+        self.read_until(|ev| match ev {
+            ClientEvent::Completed { status, .. } if status.tag.as_ref() == Some(&tag) => {
+                kind = Some(status.kind);
+                true
+            }
+            _ => false,
+        });
+        kind.unwrap()
+    }
+}
+
+fn set(items: &[(u32, Option<u32>)]) -> SequenceSet {
+    let n = |v: u32| {
+        if v == 0 {
+            SeqNumber::Largest
+        } else {
+            SeqNumber::Value(v.try_into().unwrap())
+        }
+    };
+    SequenceSet::try_from(
+        items
+            .iter()
+            .map(|&(a, b)| b.map_or(SeqItem::Single(n(a)), |b| SeqItem::Range(n(a), n(b))))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn dovecot_session_round_trips_byte_identically() {
+    let dir = TempDir::new("dovecot");
+    let Some((_guard, port)) = start_dovecot(dir.path()) else {
+        return;
+    };
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut c = Conn {
+        stream,
+        client: ClientFlow::new(ClientOptions::default()),
+        raw: Framer::new(FramerOptions::for_responses()),
+        frames: Vec::new(),
+        events: Vec::new(),
+    };
+    c.read_until(|ev| matches!(ev, ClientEvent::Greeting(_)));
+    use StatusKind::Ok;
+    assert_eq!(c.run(CommandBody::Capability), Ok);
+    // The password as a synchronizing literal: the flow waits for Dovecot's "+".
+    let password = AString::String(IString::Literal(
+        Literal::new(PASSWORD.as_bytes(), LiteralMode::Sync).unwrap(),
+    ));
+    assert_eq!(
+        c.run(CommandBody::Login {
+            username: AString::try_from(USER).unwrap(),
+            password
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Enable {
+            capabilities: Vec1::one(Atom::try_from("CONDSTORE").unwrap())
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Id {
+            parameters: Some(vec![(
+                IString::from_bytes(&b"name"[..]).unwrap(),
+                mailwright_imap_proto::NString(Some(
+                    IString::from_bytes(&b"mailwright"[..]).unwrap()
+                ))
+            )])
+        }),
+        Ok
+    );
+    assert_eq!(c.run(CommandBody::Namespace), Ok);
+    assert_eq!(
+        c.run(CommandBody::Create {
+            mailbox: Mailbox::from_utf8("Caf\u{e9}/\u{53f0}\u{5317} & co").unwrap()
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::List {
+            selection: None,
+            reference: Mailbox(AString::from_bytes(&b""[..]).unwrap()),
+            patterns: Vec1::one(ListMailbox::from_bytes(&b"*"[..]).unwrap()),
+            patterns_list: false,
+            returns: Some(vec![
+                ListReturnOption::Children,
+                ListReturnOption::SpecialUse,
+                ListReturnOption::Subscribed,
+                ListReturnOption::Status(
+                    Vec1::try_from(vec![
+                        StatusItem::Messages,
+                        StatusItem::Unseen,
+                        StatusItem::UidNext
+                    ])
+                    .unwrap()
+                ),
+            ]),
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Lsub {
+            reference: Mailbox(AString::from_bytes(&b""[..]).unwrap()),
+            pattern: ListMailbox::from_bytes(&b"*"[..]).unwrap()
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Status {
+            mailbox: Mailbox::inbox(),
+            items: Vec1::try_from(vec![
+                StatusItem::Messages,
+                StatusItem::Recent,
+                StatusItem::UidNext,
+                StatusItem::UidValidity,
+                StatusItem::Unseen,
+                StatusItem::HighestModSeq
+            ])
+            .unwrap(),
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Select {
+            mailbox: Mailbox::inbox(),
+            condstore: true
+        }),
+        Ok
+    );
+    let all = set(&[(1, Some(0))]);
+    let items = |v: Vec<FetchAttribute<'static>>| FetchItems::List(Vec1::try_from(v).unwrap());
+    assert_eq!(
+        c.run(CommandBody::Fetch {
+            uid: false,
+            set: all.clone(),
+            items: items(vec![
+                FetchAttribute::Flags,
+                FetchAttribute::InternalDate,
+                FetchAttribute::Rfc822Size,
+                FetchAttribute::Envelope,
+                FetchAttribute::BodyStructure,
+                FetchAttribute::Uid,
+                FetchAttribute::ModSeq,
+            ]),
+            changed_since: None,
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Fetch {
+            uid: false,
+            set: all.clone(),
+            items: FetchItems::Full,
+            changed_since: None
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Fetch {
+            uid: true,
+            set: all.clone(),
+            items: items(vec![
+                FetchAttribute::BodySection {
+                    peek: true,
+                    section: Section::whole(),
+                    partial: None
+                },
+                FetchAttribute::BodySection {
+                    peek: true,
+                    section: Section::new(
+                        vec![1.try_into().unwrap()],
+                        Some(mailwright_imap_proto::types::command::SectionText::Mime)
+                    )
+                    .unwrap(),
+                    partial: None
+                },
+                FetchAttribute::BodySection {
+                    peek: true,
+                    section: Section::new(
+                        vec![],
+                        Some(
+                            mailwright_imap_proto::types::command::SectionText::HeaderFields(
+                                Vec1::try_from(vec![
+                                    AString::try_from("From").unwrap(),
+                                    AString::try_from("Subject").unwrap()
+                                ])
+                                .unwrap()
+                            )
+                        )
+                    )
+                    .unwrap(),
+                    partial: Some((0, 20.try_into().unwrap()))
+                },
+                FetchAttribute::Rfc822Header,
+            ]),
+            changed_since: Some(0),
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Search {
+            uid: false,
+            returns: None,
+            charset: None,
+            criteria: Vec1::one(SearchKey::All)
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Search {
+            uid: true,
+            returns: Some(vec![
+                SearchReturnOption::Min,
+                SearchReturnOption::Max,
+                SearchReturnOption::Count,
+                SearchReturnOption::All
+            ]),
+            charset: Some(AString::try_from("UTF-8").unwrap()),
+            criteria: Vec1::try_from(vec![
+                SearchKey::Or(
+                    Box::new(SearchKey::Seen),
+                    Box::new(SearchKey::Not(Box::new(SearchKey::Subject(
+                        AString::try_from("nothing").unwrap()
+                    ))))
+                ),
+                SearchKey::ModSeq {
+                    entry: None,
+                    modseq: 1
+                }
+            ])
+            .unwrap(),
+        }),
+        Ok
+    );
+    let appended = Literal::new(
+        PLAIN
+            .iter()
+            .flat_map(|&b| {
+                if b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![b]
+                }
+            })
+            .collect::<Vec<u8>>(),
+        LiteralMode::Sync,
+    )
+    .unwrap();
+    assert_eq!(
+        c.run(CommandBody::Append {
+            mailbox: Mailbox::inbox(),
+            flags: Some(vec![Flag::Flagged]),
+            date: None,
+            message: appended
+        }),
+        Ok
+    );
+    assert_eq!(c.run(CommandBody::Noop), Ok);
+    assert_eq!(
+        c.run(CommandBody::Store {
+            uid: false,
+            set: set(&[(1, None)]),
+            unchanged_since: None,
+            kind: StoreKind::Add,
+            silent: false,
+            flags: vec![
+                Flag::Deleted,
+                Flag::Keyword(Atom::try_from("$Forwarded").unwrap())
+            ],
+            flags_list: true
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Copy {
+            uid: true,
+            set: set(&[(1, Some(2))]),
+            mailbox: Mailbox::try_from("Trash").unwrap()
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Move {
+            uid: false,
+            set: set(&[(2, None)]),
+            mailbox: Mailbox::try_from("Trash").unwrap()
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::UidExpunge {
+            set: set(&[(1, None)])
+        }),
+        Ok
+    );
+    // IDLE: the "+" reaches the application, which ends it.
+    let tag = c.client.enqueue(CommandBody::Idle);
+    c.read_until(|ev| matches!(ev, ClientEvent::Continue(_)));
+    c.client.idle_done();
+    c.read_until(|ev| matches!(ev, ClientEvent::Completed { status, .. } if status.tag.as_ref() == Some(&tag)));
+    assert_eq!(c.run(CommandBody::Unselect), Ok);
+    assert_eq!(c.run(CommandBody::Logout), Ok);
+
+    // Every frame Dovecot sent parses and re-serialises byte for byte.
+    let mut kinds = std::collections::BTreeSet::new();
+    for f in &c.frames {
+        let (rest, r) =
+            Response::decode(f).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(f)));
+        assert!(rest.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&r.to_bytes()),
+            String::from_utf8_lossy(f)
+        );
+        kinds.insert(match &r {
+            Response::Status(s) => {
+                format!("status {:?}", s.code.as_ref().map(std::mem::discriminant))
+            }
+            Response::Data(d) => format!("data {:?}", std::mem::discriminant(d)),
+            Response::Continue(_) => "continue".into(),
+        });
+    }
+    assert!(c.frames.len() > 40, "{} frames", c.frames.len());
+    // Spot checks on what the grammar must have understood.
+    let has = |p: &dyn Fn(&ClientEvent) -> bool| c.events.iter().any(p);
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Data(Data::Fetch { items, .. }) if items.iter().any(|i| matches!(i, FetchItem::BodyStructure(b) if matches!(**b, mailwright_imap_proto::types::body::BodyStructure::Multi(_)))))
+    ));
+    assert!(has(&|e| matches!(
+        e,
+        ClientEvent::Data(Data::ESearch { .. })
+    )));
+    assert!(has(&|e| matches!(
+        e,
+        ClientEvent::Data(Data::Namespace { .. })
+    )));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Completed { status, .. } if matches!(status.code, Some(Code::AppendUid { .. })))
+    ));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Completed { status, .. } if matches!(status.code, Some(Code::CopyUid { .. })))
+    ));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Data(Data::List(l)) if l.attributes.iter().any(|a| a.as_str() == "Sent"))
+    ));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Data(Data::List(l)) if l.mailbox.to_utf8().is_ok_and(|n| n == "Caf\u{e9}/\u{53f0}\u{5317} & co"))
+    ));
+    eprintln!(
+        "{} Dovecot frames of {} kinds round-tripped",
+        c.frames.len(),
+        kinds.len()
+    );
+}
