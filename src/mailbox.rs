@@ -187,7 +187,7 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
             };
             let mut d = maildir.delivery()?;
             let write =
-                |d: &mut mailwright_maildir::Delivery<'_>, spool: &mut Spool| -> io::Result<()> {
+                |d: &mut mailwright_maildir::Delivery, spool: &mut Spool| -> io::Result<()> {
                     writeln!(d, "Delivered-To: {}", r.envelope_to)?;
                     d.write_all(headers.as_bytes())?;
                     spool.copy_to(d)
