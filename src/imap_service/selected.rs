@@ -47,6 +47,8 @@ pub(crate) struct Selected {
     seen: Option<Signature>,
     /// Messages gone from disk whose EXPUNGE is still owed to the client.
     owed_expunges: bool,
+    /// The last sync's state (its messages dropped: `msgs` is the session's view).
+    last: MailboxState,
 }
 
 type Signature = [Option<std::time::SystemTime>; 3];
@@ -64,6 +66,8 @@ impl Selected {
     /// Opens a mailbox; a read-write open takes the `\Recent` messages from `new/`.
     pub(crate) fn open(maildir: Maildir, read_only: bool) -> mailwright_maildir::Result<Self> {
         let state = maildir.sync()?;
+        let mut last = state.clone();
+        last.messages = Vec::new();
         let mut sel = Selected {
             maildir,
             read_only,
@@ -76,6 +80,7 @@ impl Selected {
             condstore: false,
             seen: None,
             owed_expunges: false,
+            last,
         };
         for m in state.messages {
             let entry = sel.take_recent(&m);
@@ -143,6 +148,8 @@ impl Selected {
         // Taken before the sync, so a change racing with it is seen next time.
         self.seen = Some(sig);
         let state: MailboxState = self.maildir.sync()?;
+        self.last = state.clone();
+        self.last.messages = Vec::new();
         if state.keywords != self.keywords {
             self.keywords = state.keywords.clone();
             self.flag_responses(out);
@@ -307,14 +314,12 @@ impl Selected {
             })
             .collect();
         messages.sort_by_key(|m| m.uid);
-        MailboxState {
-            uid_validity: self.uid_validity,
-            uid_next: self.uid_next,
-            highest_modseq: self.highest_modseq,
-            guid: None,
-            messages,
-            keywords: self.keywords.clone(),
-        }
+        // The maildir crate's state has private bookkeeping: start from the last sync's, with
+        // this session's view of the chosen messages.
+        let mut state = self.last.clone();
+        state.messages = messages;
+        state.keywords = self.keywords.clone();
+        state
     }
 }
 

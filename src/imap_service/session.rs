@@ -765,6 +765,14 @@ impl Session {
             .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
         let delivered = md.deliver_from(reader, opts)?;
         let state = md.sync_with_order(&[delivered.unique()])?;
+        // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
+        // the mailbox this session has selected, that is this session.
+        if let (Some(sel), Some(m)) = (&mut self.selected, state.by_unique(delivered.unique()))
+            && !sel.read_only
+            && sel.maildir.path() == md.path()
+        {
+            sel.recent.insert(m.uid);
+        }
         let code = state.by_unique(delivered.unique()).and_then(|m| {
             Some(Code::AppendUid {
                 uid_validity: std::num::NonZeroU32::new(state.uid_validity)?,
