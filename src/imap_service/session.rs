@@ -9,7 +9,7 @@ use mailwright_imap_proto::types::response::{
     Code, Continue, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
 };
 use mailwright_imap_proto::{Atom, IString, NString, Tag, Text, Vec1};
-use mailwright_maildir::{DeliveryOptions, FlagUpdate, Maildir};
+use mailwright_maildir::{FlagUpdate, Maildir};
 
 use super::fetch;
 use super::mailboxes::{self, ListOptions, No, code};
@@ -594,30 +594,39 @@ impl Session {
         if req.unchanged_since.is_some() {
             sel.condstore = true;
         }
-        let mut modified: Vec<u32> = Vec::new();
-        let mut done: Vec<usize> = Vec::new();
-        for i in sel.resolve(set, uid) {
-            // RFC 7162 §3.1.3: a message changed since UNCHANGEDSINCE is left alone.
-            if req.unchanged_since.is_some_and(|n| sel.msgs[i].modseq > n) {
-                modified.push(if uid {
-                    sel.msgs[i].uid
+        // The maildir crate renames and records the new MODSEQs under the uidlist lock, and
+        // checks UNCHANGEDSINCE there (RFC 7162 §3.1.3), without rescanning the folder.
+        let idx = sel.resolve(set, uid);
+        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        let mut state = sel.state_of(&idx);
+        let result = sel
+            .maildir
+            .store_flags(&mut state, &uids, update, req.unchanged_since)?;
+        sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
+        for m in state.messages {
+            if let Ok(i) = sel.msgs.binary_search_by_key(&m.uid, |x| x.uid) {
+                sel.msgs[i].entry = m.entry;
+                sel.msgs[i].modseq = sel.msgs[i].modseq.max(m.modseq);
+            }
+        }
+        let mut modified: Vec<u32> = result
+            .modified
+            .iter()
+            .filter_map(|u| {
+                if uid {
+                    Some(*u)
                 } else {
-                    u32::try_from(i + 1).unwrap_or(u32::MAX)
-                });
-                continue;
-            }
-            let entry = sel.msgs[i].entry.clone();
-            match sel.maildir.set_flags(&entry, update) {
-                Ok(e) => sel.msgs[i].entry = e,
-                Err(mailwright_maildir::Error::NotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            done.push(i);
-        }
-        if sel.condstore {
-            // Learn the new MODSEQs; flag changes by others come out as FETCH too.
-            sel.refresh(false, out)?;
-        }
+                    sel.msgs
+                        .binary_search_by_key(u, |x| x.uid)
+                        .ok()
+                        .map(|i| u32::try_from(i + 1).unwrap_or(u32::MAX))
+                }
+            })
+            .collect();
+        let done: Vec<usize> = idx
+            .into_iter()
+            .filter(|&i| !result.modified.contains(&sel.msgs[i].uid))
+            .collect();
         for i in done {
             if !req.silent {
                 out.push(fetch::flags_response(sel, i, uid));
@@ -755,28 +764,23 @@ impl Session {
                 std::time::UNIX_EPOCH
             }
         });
-        let opts = DeliveryOptions {
-            flags: Some(md_flags),
-            internal_date,
-            ..DeliveryOptions::default()
-        };
         let reader = message
             .reader()
             .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
-        let delivered = md.deliver_from(reader, opts)?;
-        let state = md.sync_with_order(&[delivered.unique()])?;
+        // Stored straight into cur/ and given its UID without a rescan of the folder.
+        let appended = md.append(reader, md_flags, internal_date)?;
         // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
         // the mailbox this session has selected, that is this session.
-        if let (Some(sel), Some(m)) = (&mut self.selected, state.by_unique(delivered.unique()))
+        if let Some(sel) = &mut self.selected
             && !sel.read_only
             && sel.maildir.path() == md.path()
         {
-            sel.recent.insert(m.uid);
+            sel.recent.insert(appended.uid);
         }
-        let code = state.by_unique(delivered.unique()).and_then(|m| {
+        let code = std::num::NonZeroU32::new(appended.uid_validity).and_then(|v| {
             Some(Code::AppendUid {
-                uid_validity: std::num::NonZeroU32::new(state.uid_validity)?,
-                uids: uid_set(&[m.uid])?,
+                uid_validity: v,
+                uids: uid_set(&[appended.uid])?,
             })
         });
         Ok((code, "APPEND completed".into()))
