@@ -299,13 +299,10 @@ impl Session {
                     && !sel.read_only
                 {
                     // RFC 3501 §6.4.2: CLOSE expunges silently.
-                    let doomed: Vec<_> = sel
-                        .msgs
-                        .iter()
-                        .filter(|m| m.entry.flags().contains(mailwright_maildir::Flag::Trashed))
-                        .map(|m| m.entry.clone())
-                        .collect();
-                    let _ = sel.maildir.remove_many(&doomed);
+                    let all: Vec<usize> = (0..sel.msgs.len()).collect();
+                    if let Err(e) = sel.maildir.expunge(&sel.state_of(&all), None) {
+                        tracing::warn!("imap close: expunge failed: {e}");
+                    }
                 }
                 Ok((None, format!("{name} completed")))
             }
@@ -488,13 +485,8 @@ impl Session {
             Some(set) => sel.resolve(set, true),
             None => (0..sel.msgs.len()).collect(),
         };
-        let doomed: Vec<_> = scope
-            .iter()
-            .map(|&i| &sel.msgs[i])
-            .filter(|m| m.entry.flags().contains(mailwright_maildir::Flag::Trashed))
-            .map(|m| m.entry.clone())
-            .collect();
-        sel.maildir.remove_many(&doomed)?;
+        // Each file's flags are re-read: a \Deleted cleared meanwhile by another session stays.
+        sel.maildir.expunge(&sel.state_of(&scope), None)?;
         sel.refresh(true, out)?;
         Ok((None, "EXPUNGE completed".into()))
     }
