@@ -53,7 +53,8 @@ fn worker(dir: &Path, id: usize) {
                 .filter(|m| m.entry.size() == Some(6))
                 .map(|m| m.uid)
                 .collect();
-            md.store_flags(&mut state, &uids, FlagUpdate::Add(mine), None).unwrap();
+            md.store_flags(&mut state, &uids, FlagUpdate::Add(mine), None)
+                .unwrap();
         }
     }
     for e in &shared {
@@ -127,7 +128,12 @@ fn threads_and_processes_lose_nothing() {
     let uids: HashSet<_> = state.messages.iter().map(|m| m.uid).collect();
     assert_eq!(uids.len(), entries.len(), "duplicate UIDs");
     assert!(state.messages.iter().all(|m| m.uid < state.uid_next));
-    assert!(state.messages.iter().all(|m| m.modseq <= state.highest_modseq));
+    assert!(
+        state
+            .messages
+            .iter()
+            .all(|m| m.modseq <= state.highest_modseq)
+    );
 }
 
 /// Delivers messages that state their own length until killed.
