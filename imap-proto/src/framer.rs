@@ -263,12 +263,16 @@ impl Framer {
         }
     }
 
+    /// The tag of the frame being read, if it has a valid one. Only the first
+    /// `min(max_line, 128)` octets are looked at, so that the answer does not depend on how much of
+    /// an overlong line has arrived.
     fn frame_tag(&self) -> Option<Tag<'static>> {
-        let n = self.buf.iter().position(|&b| !chars::is_tag_char(b))?;
-        if n == 0 || self.buf[n] != b' ' {
+        let window = &self.buf[..self.buf.len().min(self.options.max_line.min(128))];
+        let n = window.iter().position(|&b| !chars::is_tag_char(b))?;
+        if n == 0 || window[n] != b' ' {
             return None;
         }
-        Tag::try_from(std::str::from_utf8(&self.buf[..n]).ok()?)
+        Tag::try_from(std::str::from_utf8(&window[..n]).ok()?)
             .ok()
             .map(IntoStatic::into_static)
     }
@@ -621,6 +625,19 @@ mod tests {
             vec![FramerEvent::Frame(Bytes::from_static(b"x2 NOOP\r\n"))]
         );
         assert!(f.buffered() == 0);
+    }
+
+    #[test]
+    fn tag_of_an_overlong_line_does_not_depend_on_the_split() {
+        // Found by the imap_framer fuzz target: the tag's SP arrived only in the whole input.
+        let line = [&b"SSSSSSSSASSSSSSSS:"[..], &[b'S'; 60], b" x\r\n"].concat();
+        let options = FramerOptions {
+            max_line: 64,
+            ..FramerOptions::default()
+        };
+        let whole = frames(&[&line], &options);
+        assert_eq!(frames(&[&line[..70], &line[70..]], &options), whole);
+        assert!(matches!(&whole[0], FramerEvent::Refused { tag: None, .. }));
     }
 
     #[test]
