@@ -458,3 +458,29 @@ fn literal_of_a_command_in_the_wrong_state_is_refused_before_the_client_sends_it
     server.handle_input(b"s2 NOOP\r\n");
     assert!(matches!(server.poll_event(), Some(ServerEvent::Command(_))));
 }
+
+#[test]
+fn client_discards_what_follows_the_starttls_ok() {
+    let mut client = ClientFlow::new(ClientOptions::default());
+    client.handle_input(b"* OK hi\r\n");
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Greeting(_))
+    ));
+    client.enqueue(CommandBody::StartTls);
+    let _ = client.poll_transmit();
+    // An attacker appends a response after the OK, in the same plaintext packet.
+    client.handle_input(b"A0001 OK Begin TLS\r\n* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Completed {
+            command: "STARTTLS",
+            ..
+        })
+    ));
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::StartTls { discarded: 35 })
+    );
+    assert_eq!(client.poll_event(), None);
+}
