@@ -28,6 +28,9 @@ pub struct ClientOptions {
     pub framer: FramerOptions,
     /// Prefix of generated tags (`A0001`, `A0002` ...). Default `"A"`.
     pub tag_prefix: String,
+    /// Send literals of at most this size as `{n+}` without waiting for `+`: `Some(u32::MAX)` when
+    /// the server announced LITERAL+, `Some(4096)` for LITERAL- (RFC 7888). Default `None`.
+    pub non_sync_literals: Option<u32>,
 }
 
 impl Default for ClientOptions {
@@ -35,6 +38,7 @@ impl Default for ClientOptions {
         Self {
             framer: FramerOptions::for_responses(),
             tag_prefix: "A".to_owned(),
+            non_sync_literals: None,
         }
     }
 }
@@ -157,6 +161,7 @@ impl ClientFlow {
     /// Sends a command with the caller's tag.
     pub fn enqueue_command(&mut self, command: &Command<'_>) {
         let mut e = Encoder::new();
+        e.set_non_sync_literals(self.options.non_sync_literals);
         command.encode(&mut e);
         let (bytes, points) = e.into_parts();
         let mut bytes = bytes.freeze();

@@ -484,3 +484,24 @@ fn client_discards_what_follows_the_starttls_ok() {
     );
     assert_eq!(client.poll_event(), None);
 }
+
+#[test]
+fn client_with_literal_plus_sends_without_waiting() {
+    let mut client = ClientFlow::new(ClientOptions {
+        non_sync_literals: Some(4096),
+        ..ClientOptions::default()
+    });
+    client.handle_input(b"* OK hi\r\n");
+    let _ = client.poll_event();
+    client.enqueue(login_literal());
+    client.enqueue(CommandBody::Append {
+        mailbox: Mailbox::inbox(),
+        flags: None,
+        date: None,
+        message: Literal::new(vec![b'x'; 5000], LiteralMode::Sync).unwrap(),
+    });
+    // The small literal goes as {6+}; the 5000-octet one stays synchronizing (LITERAL-).
+    let out = client.poll_transmit().unwrap();
+    assert!(out.starts_with(b"A0001 LOGIN mrc {6+}\r\nsecret\r\nA0002 APPEND INBOX {5000}\r\n"));
+    assert!(out.ends_with(b"{5000}\r\n"));
+}
