@@ -505,3 +505,17 @@ fn client_with_literal_plus_sends_without_waiting() {
     assert!(out.starts_with(b"A0001 LOGIN mrc {6+}\r\nsecret\r\nA0002 APPEND INBOX {5000}\r\n"));
     assert!(out.ends_with(b"{5000}\r\n"));
 }
+
+#[test]
+fn malformed_login_is_logged_without_its_octets() {
+    let mut server = ServerFlow::new(ServerOptions::default());
+    server.handle_input(b"a LOGIN alice hunter2 extra\r\n");
+    let Some(ServerEvent::Rejected {
+        reason: RejectReason::Syntax(e),
+        ..
+    }) = server.poll_event()
+    else {
+        panic!()
+    };
+    assert!(!format!("{e}").contains("hunter2"), "{e}");
+}
