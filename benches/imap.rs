@@ -38,10 +38,21 @@ const BODYSTRUCTURE: &[u8] = b"* 2 FETCH (UID 2 BODYSTRUCTURE ((\"text\" \"plain
 
 /// 20 FETCH responses each carrying a 4 KiB message literal.
 fn literal_fetch() -> Vec<u8> {
-    let body: Vec<u8> = b"Subject: benchmark\r\n\r\n".iter().copied().chain(std::iter::repeat_n(b'x', 4096 - 24)).chain(*b"\r\n").collect();
+    let body: Vec<u8> = b"Subject: benchmark\r\n\r\n"
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(b'x', 4096 - 24))
+        .chain(*b"\r\n")
+        .collect();
     let mut out = Vec::new();
     for n in 1..=20 {
-        out.extend_from_slice(format!("* {n} FETCH (UID {} FLAGS (\\Seen) RFC822.SIZE 4096 BODY[] {{4096}}\r\n", 1000 + n).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "* {n} FETCH (UID {} FLAGS (\\Seen) RFC822.SIZE 4096 BODY[] {{4096}}\r\n",
+                1000 + n
+            )
+            .as_bytes(),
+        );
         out.extend_from_slice(&body);
         out.extend_from_slice(b")\r\n");
     }
@@ -104,8 +115,12 @@ fn responses(c: &mut Criterion) {
         assert_eq!(split_ours(input).len(), split_theirs(input).len());
         let mut g = c.benchmark_group(format!("imap/parse/{name}"));
         g.throughput(Throughput::Bytes(input.len() as u64));
-        g.bench_function("mailwright", |b| b.iter(|| black_box(split_ours(black_box(input)).len())));
-        g.bench_function("imap-codec", |b| b.iter(|| black_box(split_theirs(black_box(input)).len())));
+        g.bench_function("mailwright", |b| {
+            b.iter(|| black_box(split_ours(black_box(input)).len()))
+        });
+        g.bench_function("imap-codec", |b| {
+            b.iter(|| black_box(split_theirs(black_box(input)).len()))
+        });
         g.finish();
 
         let ours = split_ours(input);
