@@ -116,10 +116,10 @@ fn responses(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("imap/parse/{name}"));
         g.throughput(Throughput::Bytes(input.len() as u64));
         g.bench_function("mailwright", |b| {
-            b.iter(|| black_box(split_ours(black_box(input)).len()))
+            b.iter(|| black_box(split_ours(black_box(input)).len()));
         });
         g.bench_function("imap-codec", |b| {
-            b.iter(|| black_box(split_theirs(black_box(input)).len()))
+            b.iter(|| black_box(split_theirs(black_box(input)).len()));
         });
         g.finish();
 

@@ -1,11 +1,13 @@
 //! Criterion benches for the `smtp` crate; see BENCHMARKS.md for how results are recorded.
 //!
 //! Each group measures our code beside a peer in the same run: Stalwart's `smtp-proto` for command
-//! parsing and DATA unstuffing, and a plain memcpy as the ceiling for unstuffing.
+//! parsing and DATA unstuffing, and a plain memcpy as the ceiling for unstuffing. Contestants run
+//! interleaved (see `paired`), so a noisy machine skews them alike.
 
 #![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mailwright::smtp::bytes::BytesMut;
@@ -34,75 +36,106 @@ fn body() -> Vec<u8> {
         if i % 10 == 0 {
             v.extend_from_slice(b"..");
         }
-        v.extend_from_slice(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod te\r\n");
+        v.extend_from_slice(
+            b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod te\r\n",
+        );
         i += 1;
     }
     v.extend_from_slice(b".\r\n");
     v
 }
 
+/// Runs every contestant once per iteration, in turn, and reports the time of contestant `who`.
+///
+/// The bench machine is shared (2 cores, other builds running), so measuring one contestant after
+/// the other lets the load change between them; interleaving gives each the same load, and the
+/// ratios hold even when the absolute figures wander.
+fn paired(iters: u64, contestants: &mut [&mut dyn FnMut()], who: usize) -> Duration {
+    let mut spent = vec![Duration::ZERO; contestants.len()];
+    for _ in 0..iters {
+        for (i, run) in contestants.iter_mut().enumerate() {
+            let t = Instant::now();
+            run();
+            spent[i] += t.elapsed();
+        }
+    }
+    spent[who]
+}
+
 fn bench_commands(c: &mut Criterion) {
     let input = commands();
+    let ours = || {
+        let mut rest = black_box(&input[..]);
+        let mut n = 0;
+        while let Ok((r, cmd)) = parse::command(rest) {
+            black_box(&cmd);
+            rest = r;
+            n += 1;
+        }
+        assert_eq!(n, 900);
+    };
+    let theirs = || {
+        let mut iter = black_box(&input[..]).iter();
+        let mut rx = smtp_proto::request::receiver::RequestReceiver::default();
+        let mut n = 0;
+        while let Ok(req) = rx.ingest(&mut iter) {
+            black_box(&req);
+            n += 1;
+        }
+        assert_eq!(n, 900);
+    };
     let mut g = c.benchmark_group("smtp/commands");
     g.throughput(Throughput::Bytes(input.len() as u64));
-    g.bench_function("mailwright", |b| {
-        b.iter(|| {
-            let mut rest = black_box(&input[..]);
-            let mut n = 0;
-            while let Ok((r, cmd)) = parse::command(rest) {
-                black_box(&cmd);
-                rest = r;
-                n += 1;
-            }
-            assert_eq!(n, 900);
+    for (who, name) in ["mailwright", "stalwart-smtp-proto"]
+        .into_iter()
+        .enumerate()
+    {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let (mut a, mut b) = (ours, theirs);
+                paired(iters, &mut [&mut a, &mut b], who)
+            });
         });
-    });
-    g.bench_function("stalwart-smtp-proto", |b| {
-        b.iter(|| {
-            let mut iter = black_box(&input[..]).iter();
-            let mut rx = smtp_proto::request::receiver::RequestReceiver::default();
-            let mut n = 0;
-            while let Ok(req) = rx.ingest(&mut iter) {
-                black_box(&req);
-                n += 1;
-            }
-            assert_eq!(n, 900);
-        });
-    });
+    }
     g.finish();
 }
 
 fn bench_unstuff(c: &mut Criterion) {
     let input = body();
+    let mut out = BytesMut::with_capacity(input.len());
+    let mut vout: Vec<u8> = Vec::with_capacity(input.len());
+    let mut vcopy: Vec<u8> = Vec::with_capacity(input.len());
     let mut g = c.benchmark_group("smtp/unstuff");
     g.throughput(Throughput::Bytes(input.len() as u64));
-    let mut out = BytesMut::with_capacity(input.len());
-    g.bench_function("mailwright", |b| {
-        b.iter(|| {
-            out.clear();
-            let mut d = DataDecoder::new(BareLineEnding::Reject, 1000);
-            let r = d.decode(black_box(&input), &mut out).unwrap();
-            assert!(r.end);
-            black_box(&out);
+    for (who, name) in ["mailwright", "stalwart-smtp-proto", "memcpy"]
+        .into_iter()
+        .enumerate()
+    {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut ours = || {
+                    out.clear();
+                    let mut d = DataDecoder::new(BareLineEnding::Reject, 1000);
+                    let r = d.decode(black_box(&input), &mut out).unwrap();
+                    assert!(r.end);
+                    black_box(&out);
+                };
+                let mut theirs = || {
+                    vout.clear();
+                    let mut d = smtp_proto::request::receiver::DataReceiver::new();
+                    let mut iter = black_box(&input[..]).iter();
+                    assert!(d.ingest(&mut iter, &mut vout));
+                    black_box(&vout);
+                };
+                let mut memcpy = || {
+                    vcopy.clear();
+                    vcopy.extend_from_slice(black_box(&input));
+                    black_box(&vcopy);
+                };
+                paired(iters, &mut [&mut ours, &mut theirs, &mut memcpy], who)
+            });
         });
-    });
-    let mut vout: Vec<u8> = Vec::with_capacity(input.len());
-    g.bench_function("stalwart-smtp-proto", |b| {
-        b.iter(|| {
-            vout.clear();
-            let mut d = smtp_proto::request::receiver::DataReceiver::new();
-            let mut iter = black_box(&input[..]).iter();
-            assert!(d.ingest(&mut iter, &mut vout));
-            black_box(&vout);
-        });
-    });
-    g.bench_function("memcpy", |b| {
-        b.iter(|| {
-            vout.clear();
-            vout.extend_from_slice(black_box(&input));
-            black_box(&vout);
-        });
-    });
+    }
     g.finish();
 }
 

@@ -656,7 +656,20 @@ pub(crate) fn data() -> impl Strategy<Value = Data<'static>> {
                 0..4
             )
         )
-            .prop_map(|(mailbox, items)| Data::Status { mailbox, items }),
+            .prop_map(|(mailbox, items)| Data::Status {
+                mailbox,
+                items: items
+                    .into_iter()
+                    .map(|(i, n)| (
+                        i,
+                        if i == StatusItem::AppendLimit && n % 2 == 0 {
+                            None
+                        } else {
+                            Some(n)
+                        }
+                    ))
+                    .collect(),
+            }),
         (vec(nz(), 0..5), proptest::option::of(modseq()))
             .prop_map(|(ids, modseq)| Data::Search { ids, modseq }),
         (

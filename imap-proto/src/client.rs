@@ -28,6 +28,9 @@ pub struct ClientOptions {
     pub framer: FramerOptions,
     /// Prefix of generated tags (`A0001`, `A0002` ...). Default `"A"`.
     pub tag_prefix: String,
+    /// Send literals of at most this size as `{n+}` without waiting for `+`: `Some(u32::MAX)` when
+    /// the server announced LITERAL+, `Some(4096)` for LITERAL- (RFC 7888). Default `None`.
+    pub non_sync_literals: Option<u32>,
 }
 
 impl Default for ClientOptions {
@@ -35,6 +38,7 @@ impl Default for ClientOptions {
         Self {
             framer: FramerOptions::for_responses(),
             tag_prefix: "A".to_owned(),
+            non_sync_literals: None,
         }
     }
 }
@@ -64,6 +68,12 @@ pub enum ClientEvent {
         /// The error.
         error: DecodeError,
     },
+    /// The tagged OK to STARTTLS arrived: run the TLS handshake now. `discarded` octets the server
+    /// sent after the OK were dropped unread (RFC 3501 §6.2.1: they could be injected plaintext).
+    StartTls {
+        /// Plaintext octets dropped.
+        discarded: usize,
+    },
     /// A response over a framing limit; it is skipped.
     TooLarge {
         /// The limit.
@@ -84,6 +94,7 @@ enum PendingKind {
     Select,
     Unselect,
     Logout,
+    StartTls,
 }
 
 /// The client side of one IMAP connection; see the module docs.
@@ -100,6 +111,7 @@ pub struct ClientFlow {
     greeted: bool,
     counter: u32,
     state: SessionState,
+    queued: VecDeque<ClientEvent>,
 }
 
 impl ClientFlow {
@@ -120,6 +132,7 @@ impl ClientFlow {
             greeted: false,
             counter: 0,
             state: SessionState::NotAuthenticated,
+            queued: VecDeque::new(),
         }
     }
 
@@ -148,6 +161,7 @@ impl ClientFlow {
     /// Sends a command with the caller's tag.
     pub fn enqueue_command(&mut self, command: &Command<'_>) {
         let mut e = Encoder::new();
+        e.set_non_sync_literals(self.options.non_sync_literals);
         command.encode(&mut e);
         let (bytes, points) = e.into_parts();
         let mut bytes = bytes.freeze();
@@ -158,6 +172,7 @@ impl ClientFlow {
             CommandBody::Close | CommandBody::Unselect => Some(PendingKind::Unselect),
             CommandBody::Logout => Some(PendingKind::Logout),
             CommandBody::Authenticate { .. } => Some(PendingKind::Login),
+            CommandBody::StartTls => Some(PendingKind::StartTls),
             _ => None,
         };
         self.in_flight.push(Pending {
@@ -205,6 +220,9 @@ impl ClientFlow {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         loop {
+            if let Some(ev) = self.queued.pop_front() {
+                return Some(ev);
+            }
             match self.framer.poll_event()? {
                 FramerEvent::Frame(frame) => {
                     if let Some(ev) = self.on_frame(&frame) {
@@ -287,6 +305,10 @@ impl ClientFlow {
                         Some(PendingKind::Select) => self.state = SessionState::Selected,
                         Some(PendingKind::Unselect) => self.state = SessionState::Authenticated,
                         Some(PendingKind::Logout) => self.state = SessionState::Logout,
+                        Some(PendingKind::StartTls) => {
+                            let discarded = self.framer.discard_buffered();
+                            self.queued.push_back(ClientEvent::StartTls { discarded });
+                        }
                         None => {}
                     }
                 } else if pending.and_then(|p| p.kind) == Some(PendingKind::Select)

@@ -173,6 +173,8 @@ pub struct Framer {
     state: State,
     /// Whether the literal being streamed is synchronizing.
     stream_sync: bool,
+    /// Looks for a `{n+}` CRLF line end in octets being discarded.
+    header_scan: HeaderScan,
     events: VecDeque<FramerEvent>,
 }
 
@@ -186,6 +188,7 @@ impl Framer {
             lf_from: 0,
             state: State::Line,
             stream_sync: false,
+            header_scan: HeaderScan::default(),
             events: VecDeque::new(),
         }
     }
@@ -213,6 +216,7 @@ impl Framer {
         self.scan = 0;
         self.lf_from = 0;
         self.state = State::Line;
+        self.header_scan = HeaderScan::default();
         self.events.clear();
         n
     }
@@ -263,12 +267,16 @@ impl Framer {
         }
     }
 
+    /// The tag of the frame being read, if it has a valid one. Only the first
+    /// `min(max_line, 128)` octets are looked at, so that the answer does not depend on how much of
+    /// an overlong line has arrived.
     fn frame_tag(&self) -> Option<Tag<'static>> {
-        let n = self.buf.iter().position(|&b| !chars::is_tag_char(b))?;
-        if n == 0 || self.buf[n] != b' ' {
+        let window = &self.buf[..self.buf.len().min(self.options.max_line.min(128))];
+        let n = window.iter().position(|&b| !chars::is_tag_char(b))?;
+        if n == 0 || window[n] != b' ' {
             return None;
         }
-        Tag::try_from(std::str::from_utf8(&self.buf[..n]).ok()?)
+        Tag::try_from(std::str::from_utf8(&window[..n]).ok()?)
             .ok()
             .map(IntoStatic::into_static)
     }
@@ -335,26 +343,28 @@ impl Framer {
                     self.state = State::Discard { skip: skip - k };
                     return true;
                 }
-                match memchr_lf(&self.buf) {
-                    None => {
-                        // Keep only a tail that may hold a literal header split across reads.
-                        let keep = self.buf.len().min(24);
-                        self.buf.advance(self.buf.len() - keep);
-                        false
-                    }
-                    Some(p) => {
-                        let next = literal_header_at_end(&self.buf[..=p])
-                            .and_then(|(n, mode, _)| (mode == LiteralMode::NonSync).then_some(n));
-                        self.buf.advance(p + 1);
-                        self.state = match next {
-                            Some(n) => State::Discard { skip: n },
-                            None => State::Line,
-                        };
-                        self.scan = 0;
-                        self.lf_from = 0;
-                        true
+                // Discarded octets go through a small scanner instead of being kept: it tells
+                // whether the discarded line ends in a `{n+}` header whose octets follow anyway.
+                let mut end = None;
+                for (k, &b) in self.buf.iter().enumerate() {
+                    if let Some(next) = self.header_scan.feed(b) {
+                        end = Some((k, next));
+                        break;
                     }
                 }
+                let Some((k, next)) = end else {
+                    self.buf.clear();
+                    return false;
+                };
+                self.buf.advance(k + 1);
+                self.header_scan = HeaderScan::default();
+                self.state = match next {
+                    Some(n) => State::Discard { skip: n },
+                    None => State::Line,
+                };
+                self.scan = 0;
+                self.lf_from = 0;
+                true
             }
         }
     }
@@ -502,6 +512,44 @@ impl Framer {
     }
 }
 
+/// Recognises `"{" 1*DIGIT "+}" CRLF` at the end of a line, one octet at a time (the same lines
+/// as [`literal_header_at_end`], lengths saturating alike).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct HeaderScan {
+    /// 0 nothing, 1 after `{`, 2 digits, 3 `+`, 4 `+}`, 5 `+}` CR.
+    state: u8,
+    value: u64,
+}
+
+impl HeaderScan {
+    /// Feeds one octet; at LF returns `Some(Some(n))` when the line ended in `{n+}` CRLF,
+    /// `Some(None)` otherwise.
+    #[allow(clippy::option_option)] // "not at the end yet" / "end without a header" / "end with one".
+    fn feed(&mut self, b: u8) -> Option<Option<u64>> {
+        let (state, value) = match (self.state, b) {
+            (_, b'\n') => {
+                let done = (self.state == 5).then_some(self.value);
+                *self = Self::default();
+                return Some(done);
+            }
+            (_, b'{') => (1, 0),
+            (1 | 2, b'0'..=b'9') => (
+                2,
+                self.value
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(b - b'0')),
+            ),
+            (2, b'+') => (3, self.value),
+            (3, b'}') => (4, self.value),
+            (4, b'\r') => (5, self.value),
+            _ => (0, 0),
+        };
+        self.state = state;
+        self.value = value;
+        None
+    }
+}
+
 fn memchr_lf(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
@@ -621,6 +669,37 @@ mod tests {
             vec![FramerEvent::Frame(Bytes::from_static(b"x2 NOOP\r\n"))]
         );
         assert!(f.buffered() == 0);
+    }
+
+    #[test]
+    fn tag_of_an_overlong_line_does_not_depend_on_the_split() {
+        // Found by the imap_framer fuzz target: the tag's SP arrived only in the whole input.
+        let line = [&b"SSSSSSSSASSSSSSSS:"[..], &[b'S'; 60], b" x\r\n"].concat();
+        let options = FramerOptions {
+            max_line: 64,
+            ..FramerOptions::default()
+        };
+        let whole = frames(&[&line], &options);
+        assert_eq!(frames(&[&line[..70], &line[70..]], &options), whole);
+        assert!(matches!(&whole[0], FramerEvent::Refused { tag: None, .. }));
+    }
+
+    #[test]
+    fn overlong_non_sync_header_split_anywhere() {
+        // Found by the imap_framer fuzz target: the header's "{" was dropped with the line's head.
+        let line = [&b"{07"[..], &[b'9'; 80], b"+}\r\nnext\r\n"].concat();
+        let options = FramerOptions {
+            max_line: 64,
+            ..FramerOptions::default()
+        };
+        let whole = frames(&[&line], &options);
+        for cut in 0..line.len() {
+            assert_eq!(
+                frames(&[&line[..cut], &line[cut..]], &options),
+                whole,
+                "cut {cut}"
+            );
+        }
     }
 
     #[test]

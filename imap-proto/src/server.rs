@@ -540,7 +540,7 @@ impl ServerFlow {
                     .ok()
                     .filter(|(r, _)| r.first() == Some(&b' '))
                     .map(|(_, t)| t.into_static());
-                self.reject(tag, RejectReason::Syntax(e));
+                self.reject(tag, RejectReason::Syntax(redact(frame, e)));
                 return;
             }
         };
@@ -573,6 +573,19 @@ impl ServerFlow {
             },
         };
         self.events.push_back(ServerEvent::Command(command));
+    }
+}
+
+/// Hides the octets of a malformed LOGIN or AUTHENTICATE: they may hold a password.
+fn redact(frame: &[u8], e: DecodeError) -> DecodeError {
+    let secret =
+        command_class(frame).is_some_and(|(name, _)| name == "LOGIN" || name == "AUTHENTICATE");
+    match e {
+        DecodeError::Failed { offset, .. } if secret => DecodeError::Failed {
+            offset,
+            near: "<redacted>".to_owned(),
+        },
+        e => e,
     }
 }
 

@@ -458,3 +458,64 @@ fn literal_of_a_command_in_the_wrong_state_is_refused_before_the_client_sends_it
     server.handle_input(b"s2 NOOP\r\n");
     assert!(matches!(server.poll_event(), Some(ServerEvent::Command(_))));
 }
+
+#[test]
+fn client_discards_what_follows_the_starttls_ok() {
+    let mut client = ClientFlow::new(ClientOptions::default());
+    client.handle_input(b"* OK hi\r\n");
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Greeting(_))
+    ));
+    client.enqueue(CommandBody::StartTls);
+    let _ = client.poll_transmit();
+    // An attacker appends a response after the OK, in the same plaintext packet.
+    client.handle_input(b"A0001 OK Begin TLS\r\n* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n");
+    assert!(matches!(
+        client.poll_event(),
+        Some(ClientEvent::Completed {
+            command: "STARTTLS",
+            ..
+        })
+    ));
+    assert_eq!(
+        client.poll_event(),
+        Some(ClientEvent::StartTls { discarded: 35 })
+    );
+    assert_eq!(client.poll_event(), None);
+}
+
+#[test]
+fn client_with_literal_plus_sends_without_waiting() {
+    let mut client = ClientFlow::new(ClientOptions {
+        non_sync_literals: Some(4096),
+        ..ClientOptions::default()
+    });
+    client.handle_input(b"* OK hi\r\n");
+    let _ = client.poll_event();
+    client.enqueue(login_literal());
+    client.enqueue(CommandBody::Append {
+        mailbox: Mailbox::inbox(),
+        flags: None,
+        date: None,
+        message: Literal::new(vec![b'x'; 5000], LiteralMode::Sync).unwrap(),
+    });
+    // The small literal goes as {6+}; the 5000-octet one stays synchronizing (LITERAL-).
+    let out = client.poll_transmit().unwrap();
+    assert!(out.starts_with(b"A0001 LOGIN mrc {6+}\r\nsecret\r\nA0002 APPEND INBOX {5000}\r\n"));
+    assert!(out.ends_with(b"{5000}\r\n"));
+}
+
+#[test]
+fn malformed_login_is_logged_without_its_octets() {
+    let mut server = ServerFlow::new(ServerOptions::default());
+    server.handle_input(b"a LOGIN alice hunter2 extra\r\n");
+    let Some(ServerEvent::Rejected {
+        reason: RejectReason::Syntax(e),
+        ..
+    }) = server.poll_event()
+    else {
+        panic!()
+    };
+    assert!(!format!("{e}").contains("hunter2"), "{e}");
+}

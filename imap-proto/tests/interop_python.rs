@@ -247,7 +247,7 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                 .map(|i| {
                                     (
                                         *i,
-                                        match i {
+                                        Some(match i {
                                             StatusItem::Messages => st.messages.len() as u64,
                                             StatusItem::UidNext => u64::from(st.next_uid),
                                             StatusItem::UidValidity => 42,
@@ -258,7 +258,7 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                                 .count()
                                                 as u64,
                                             _ => 0,
-                                        },
+                                        }),
                                     )
                                 })
                                 .collect();

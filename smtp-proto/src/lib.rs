@@ -10,6 +10,10 @@
 //! [`ServerSession::auth_challenge`] for SASL), and [`ServerSession::poll_transmit`] for the bytes
 //! to write (the greeting is there from the start). After [`Event::StartTls`] (which says how many
 //! bytes were discarded) run the handshake and call [`ServerSession::handle_tls_established`].
+//! Stop reading while [`ServerSession::wants_input`] is false (a decision is pending); on an idle
+//! timer call [`ServerSession::handle_timeout`]. Every limit is in [`server::Limits`] with its
+//! default; [`ServerConfig::strict_pipelining`] (on by default) closes sessions that pipeline past
+//! EHLO or DATA, as RFC 2920 §3.1 forbids.
 //!
 //! ```
 //! use mailwright_smtp_proto::{Event, Mode, Reply, ServerConfig, ServerSession};

@@ -60,6 +60,10 @@ pub struct Limits {
     /// Commands accepted since the session start or the last message before the session is closed
     /// with 421. Default 500.
     pub max_commands_before_data: usize,
+    /// Unread input the machine holds while it waits for a decision (pipelined commands); more
+    /// closes the session with 421. Default 1 MiB. Use [`ServerSession::wants_input`] to stop
+    /// reading before that.
+    pub max_buffered_input: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +76,7 @@ impl Default for Limits {
             max_message_size: Some(35 * 1024 * 1024),
             max_errors: 10,
             max_commands_before_data: 500,
+            max_buffered_input: 1024 * 1024,
         }
     }
 }
@@ -201,6 +206,8 @@ pub enum CloseReason {
     BareLineEnding,
     /// [`ServerSession::handle_timeout`] was called.
     Timeout,
+    /// More than `max_buffered_input` octets arrived while a decision was pending.
+    InputOverflow,
 }
 
 /// What the machine reports to its driver.
@@ -445,6 +452,15 @@ impl ServerSession {
         }
         self.input.extend_from_slice(data);
         self.process();
+        if self.input.len() > self.config.limits.max_buffered_input && !self.is_closed() {
+            self.input.clear();
+            self.send(r(
+                421,
+                (4, 7, 0),
+                &format!("{} Error: too much pipelined input", self.config.hostname),
+            ));
+            self.close(CloseReason::InputOverflow);
+        }
     }
 
     /// Marks the TLS handshake as done after [`Event::StartTls`]: the session goes back to the

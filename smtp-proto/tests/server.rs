@@ -169,6 +169,19 @@ fn limits() {
         Some(&Event::Closed(CloseReason::TooManyErrors))
     );
 
+    // Input piling up behind a pending decision is bounded.
+    let mut c = smtp();
+    c.limits.max_buffered_input = 100;
+    let mut s = ServerSession::new(c);
+    s.handle_input(b"EHLO x\r\n");
+    s.handle_input(&b"NOOP\r\n".repeat(30));
+    assert_eq!(s.poll_event().map(|e| e.needs_decision()), Some(true));
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Closed(CloseReason::InputOverflow))
+    );
+    assert!(s.is_closed());
+
     // Text lines of more than 1000 octets reject the message.
     let mut body = b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<1@b>\r\nDATA\r\n".to_vec();
     body.extend(std::iter::repeat_n(b'y', 1001));

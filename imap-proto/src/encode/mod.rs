@@ -30,6 +30,8 @@ pub trait Encode {
 pub struct Encoder {
     out: BytesMut,
     sync_points: Vec<usize>,
+    /// Synchronizing literals up to this size are written as `{n+}` (LITERAL+ / LITERAL-).
+    non_sync_up_to: Option<u32>,
 }
 
 impl Encoder {
@@ -42,7 +44,15 @@ impl Encoder {
         Self {
             out,
             sync_points: Vec::new(),
+            non_sync_up_to: None,
         }
+    }
+
+    /// Writes synchronizing literals of at most `max` octets as non-synchronizing ones: `Some(u32::MAX)`
+    /// for a server that announced LITERAL+, `Some(4096)` for LITERAL- (RFC 7888), `None` to keep
+    /// every literal as it is (the default).
+    pub fn set_non_sync_literals(&mut self, max: Option<u32>) {
+        self.non_sync_up_to = max;
     }
     /// The octets and the offsets just after each sync literal's `{n}` CRLF.
     pub fn into_parts(self) -> (BytesMut, Vec<usize>) {
@@ -81,6 +91,12 @@ impl Encoder {
     }
     /// Appends a literal header and its octets, recording a sync point for `{n}`.
     pub fn literal(&mut self, data: &[u8], mode: crate::types::core::LiteralMode) {
+        let mode = match self.non_sync_up_to {
+            Some(max) if data.len() as u64 <= u64::from(max) => {
+                crate::types::core::LiteralMode::NonSync
+            }
+            _ => mode,
+        };
         self.out.put_u8(b'{');
         self.number(data.len() as u64);
         if mode == crate::types::core::LiteralMode::NonSync {

@@ -479,7 +479,10 @@ impl Encode for Data<'_> {
                     }
                     item.encode(e);
                     e.sp();
-                    e.number(*n);
+                    match n {
+                        Some(n) => e.number(*n),
+                        None => e.raw(b"NIL"),
+                    }
                 }
                 e.raw(b")");
             }

@@ -243,7 +243,14 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
                     else {
                         return fail(i, ErrorKind::Tag);
                     };
-                    let (r, n) = sp_then(r, number64)?;
+                    // RFC 7889 §4: status-att-val =/ "APPENDLIMIT" SP (number / nil)
+                    let (r, n) = if *item == StatusItem::AppendLimit
+                        && matches!(r.get(1), Some(b'N' | b'n'))
+                    {
+                        sp_then(r, nil).map(|(r, ())| (r, None))?
+                    } else {
+                        sp_then(r, number64).map(|(r, n)| (r, Some(n)))?
+                    };
                     Ok((r, (*item, n)))
                 })
             })?;

@@ -345,8 +345,8 @@ pub enum Data<'a> {
     Status {
         /// The mailbox.
         mailbox: Mailbox<'a>,
-        /// Item values.
-        items: Vec<(StatusItem, u64)>,
+        /// Item values; `None` is `NIL`, which only `APPENDLIMIT` may carry (no limit, RFC 7889 §4).
+        items: Vec<(StatusItem, Option<u64>)>,
     },
     /// `SEARCH n...` with CONDSTORE's `(MODSEQ n)`.
     Search {
