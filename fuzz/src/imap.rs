@@ -54,13 +54,13 @@ pub fn imap_greeting(data: &[u8]) {
 
 /// AUTHENTICATE continuation lines: never panic; base64 decodes and re-encodes.
 pub fn imap_authenticate(data: &[u8]) {
-    if let Ok((_, d)) = AuthData::decode_line(data) {
-        if let (AuthData::Base64(_), Ok(raw)) = (&d, d.decode()) {
-            assert_eq!(
-                AuthData::encode(&raw).decode().expect("re-encoded base64"),
-                raw
-            );
-        }
+    if let Ok((_, d)) = AuthData::decode_line(data)
+        && let (AuthData::Base64(_), Ok(raw)) = (&d, d.decode())
+    {
+        assert_eq!(
+            AuthData::encode(&raw).decode().expect("re-encoded base64"),
+            raw
+        );
     }
 }
 
@@ -164,5 +164,7 @@ pub fn imap_client(data: &[u8]) {
         }
         let _ = client.poll_transmit();
     }
-    let _ = client.in_flight().map(|t| t.clone().into_static()).count();
+    for tag in client.in_flight() {
+        let _ = tag.clone().into_static();
+    }
 }

@@ -87,11 +87,11 @@ pub fn smtp_server(data: &[u8]) {
             match e {
                 Event::StartTls { .. } => s.handle_tls_established(),
                 Event::AuthStart { .. } | Event::AuthResponse(_) if i % 2 == 0 => {
-                    s.auth_challenge(b"x")
+                    s.auth_challenge(b"x");
                 }
                 Event::DataEnd => s.data_replies(vec![Reply::ok()]),
                 e if e.needs_decision() && (i + n) % 3 == 0 => {
-                    s.reject(Reply::new(550, None, "no").unwrap())
+                    s.reject(Reply::new(550, None, "no").unwrap());
                 }
                 e if e.needs_decision() => s.accept(),
                 _ => {}

@@ -285,7 +285,7 @@ pub(crate) fn status(
                 .sum(),
             _ => continue,
         };
-        values.push((*item, v));
+        values.push((*item, Some(v)));
     }
     let mailbox = Mailbox(
         AString::from_bytes(wire_name.as_bytes().to_vec()).map_err(|_| No::text("bad name"))?,
