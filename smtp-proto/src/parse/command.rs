@@ -103,48 +103,73 @@ fn with_command<R>(
     // The common verbs by one comparison of their four octets: `| 0x20` lower-cases ASCII
     // letters and maps no other octet onto a lower-case letter, so this is exactly a
     // case-insensitive match.
-    if verb.len() == 4 {
+    let verb = if verb.len() == 4 {
         let w = u32::from_le_bytes([verb[0], verb[1], verb[2], verb[3]]) | 0x2020_2020;
-        let is = |v: &[u8; 4]| w == u32::from_le_bytes(*v);
-        if is(b"rcpt") {
-            return emit!(rcpt(args_trim), (to, params) => Command::Rcpt { to, params });
-        } else if is(b"mail") {
-            return emit!(mail(args_trim), (from, params) => Command::Mail { from, params });
-        } else if is(b"ehlo") {
-            return emit!(helo_arg(args_trim), h => Command::Ehlo(h));
-        } else if is(b"data") {
-            return emit!(no_args(args), () => Command::Data);
-        } else if is(b"rset") {
-            return emit!(no_args(args), () => Command::Rset);
-        } else if is(b"quit") {
-            return emit!(no_args(args), () => Command::Quit);
-        } else if is(b"noop") {
-            return emit!(opt_text(args_trim), t => Command::Noop(t));
-        }
+        [
+            (b"rcpt", Verb::Rcpt),
+            (b"mail", Verb::Mail),
+            (b"ehlo", Verb::Ehlo),
+            (b"data", Verb::Data),
+            (b"rset", Verb::Rset),
+            (b"quit", Verb::Quit),
+            (b"noop", Verb::Noop),
+            (b"helo", Verb::Helo),
+            (b"lhlo", Verb::Lhlo),
+            (b"bdat", Verb::Bdat),
+            (b"help", Verb::Help),
+            (b"vrfy", Verb::Vrfy),
+            (b"expn", Verb::Expn),
+            (b"auth", Verb::Auth),
+        ]
+        .into_iter()
+        .find(|(v, _)| w == u32::from_le_bytes(**v))
+        .map(|(_, v)| v)
+    } else if verb.eq_ignore_ascii_case(b"STARTTLS") {
+        Some(Verb::StartTls)
+    } else {
+        None
+    };
+    let Some(verb) = verb else {
+        return err(MalformedKind::UnknownCommand);
+    };
+    match verb {
+        Verb::Mail => emit!(mail(args_trim), (from, params) => Command::Mail { from, params }),
+        Verb::Rcpt => emit!(rcpt(args_trim), (to, params) => Command::Rcpt { to, params }),
+        Verb::Ehlo => emit!(helo_arg(args_trim), h => Command::Ehlo(h)),
+        Verb::Helo => emit!(helo_arg(args_trim), h => Command::Helo(h)),
+        Verb::Lhlo => emit!(helo_arg(args_trim), h => Command::Lhlo(h)),
+        Verb::Data => emit!(no_args(args), () => Command::Data),
+        Verb::Bdat => emit!(bdat(args_trim), c => c),
+        Verb::Rset => emit!(no_args(args), () => Command::Rset),
+        Verb::Quit => emit!(no_args(args), () => Command::Quit),
+        Verb::Noop => emit!(opt_text(args_trim), t => Command::Noop(t)),
+        Verb::Help => emit!(opt_text(args_trim), t => Command::Help(t)),
+        Verb::Vrfy | Verb::Expn if args_trim.is_empty() => err(MalformedKind::Syntax),
+        Verb::Vrfy => emit!(text_arg(args_trim), t => Command::Vrfy(t)),
+        Verb::Expn => emit!(text_arg(args_trim), t => Command::Expn(t)),
+        Verb::StartTls => emit!(no_args(args), () => Command::StartTls),
+        Verb::Auth => emit!(auth(args_trim), c => c),
     }
-    let mut v = [0u8; 8];
-    for (d, s) in v.iter_mut().zip(verb) {
-        *d = s.to_ascii_uppercase();
-    }
-    match &v[..verb.len()] {
-        b"MAIL" => emit!(mail(args_trim), (from, params) => Command::Mail { from, params }),
-        b"RCPT" => emit!(rcpt(args_trim), (to, params) => Command::Rcpt { to, params }),
-        b"EHLO" => emit!(helo_arg(args_trim), h => Command::Ehlo(h)),
-        b"HELO" => emit!(helo_arg(args_trim), h => Command::Helo(h)),
-        b"LHLO" => emit!(helo_arg(args_trim), h => Command::Lhlo(h)),
-        b"DATA" => emit!(no_args(args), () => Command::Data),
-        b"BDAT" => emit!(bdat(args_trim), c => c),
-        b"RSET" => emit!(no_args(args), () => Command::Rset),
-        b"QUIT" => emit!(no_args(args), () => Command::Quit),
-        b"NOOP" => emit!(opt_text(args_trim), t => Command::Noop(t)),
-        b"HELP" => emit!(opt_text(args_trim), t => Command::Help(t)),
-        b"VRFY" if !args_trim.is_empty() => emit!(text_arg(args_trim), t => Command::Vrfy(t)),
-        b"EXPN" if !args_trim.is_empty() => emit!(text_arg(args_trim), t => Command::Expn(t)),
-        b"VRFY" | b"EXPN" => err(MalformedKind::Syntax),
-        b"STARTTLS" => emit!(no_args(args), () => Command::StartTls),
-        b"AUTH" => emit!(auth(args_trim), c => c),
-        _ => err(MalformedKind::UnknownCommand),
-    }
+}
+
+/// The verbs, recognised before their arguments are parsed.
+#[derive(Clone, Copy)]
+enum Verb {
+    Mail,
+    Rcpt,
+    Ehlo,
+    Helo,
+    Lhlo,
+    Data,
+    Bdat,
+    Rset,
+    Quit,
+    Noop,
+    Help,
+    Vrfy,
+    Expn,
+    StartTls,
+    Auth,
 }
 
 fn trim_end(b: &[u8]) -> &[u8] {
@@ -182,6 +207,7 @@ fn skip_spaces(s: &[u8]) -> &[u8] {
     &s[n..]
 }
 
+#[inline]
 fn mail(args: &[u8]) -> Res<(crate::types::ReversePath, MailParameters)> {
     let rest = strip_prefix_ci(args, b"FROM:").ok_or(MalformedKind::Syntax)?;
     let rest = skip_spaces(rest);
@@ -191,6 +217,7 @@ fn mail(args: &[u8]) -> Res<(crate::types::ReversePath, MailParameters)> {
     Ok((from, params))
 }
 
+#[inline]
 fn rcpt(args: &[u8]) -> Res<(crate::types::ForwardPath, RcptParameters)> {
     let rest = strip_prefix_ci(args, b"TO:").ok_or(MalformedKind::Syntax)?;
     let rest = skip_spaces(rest);
@@ -265,8 +292,9 @@ fn each_param<'a>(
         seen[count] = k;
         count += 1;
         let mut buf = [0u8; 32];
-        buf[..k.len()].copy_from_slice(k);
-        buf.make_ascii_uppercase();
+        for (d, &c) in buf.iter_mut().zip(k) {
+            *d = c.to_ascii_uppercase();
+        }
         visit(&buf[..k.len()], v)?;
         rest = after_param;
     }
