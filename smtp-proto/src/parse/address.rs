@@ -115,6 +115,7 @@ fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
 }
 
 /// `Domain`.
+#[inline]
 pub(crate) fn domain(i: &[u8]) -> IResult<&[u8], Domain> {
     let (rest, d) = dotted(i, sub_domain)?;
     match std::str::from_utf8(d) {
@@ -163,6 +164,7 @@ pub(crate) fn address_literal(i: &[u8]) -> IResult<&[u8], AddressLiteral> {
 }
 
 /// `Domain / address-literal`.
+#[inline]
 pub(crate) fn host(i: &[u8]) -> IResult<&[u8], Host> {
     if i.first() == Some(&b'[') {
         address_literal(i).map(|(r, l)| (r, Host::Literal(l)))
@@ -202,6 +204,7 @@ fn dot_string(i: &[u8]) -> IResult<&[u8], &[u8]> {
 }
 
 /// `Local-part`.
+#[inline]
 pub(crate) fn local_part(i: &[u8]) -> IResult<&[u8], LocalPart> {
     if i.first() == Some(&b'"') {
         let (rest, s) = quoted_string(i)?;
@@ -215,6 +218,7 @@ pub(crate) fn local_part(i: &[u8]) -> IResult<&[u8], LocalPart> {
 }
 
 /// `Mailbox`.
+#[inline]
 pub(crate) fn mailbox(i: &[u8]) -> IResult<&[u8], Mailbox> {
     let (rest, local_part) = local_part(i)?;
     let (rest, _) = tag(&b"@"[..])(rest)?;
@@ -227,18 +231,97 @@ fn at_domain(i: &[u8]) -> IResult<&[u8], Domain> {
     domain(rest)
 }
 
+/// The length of the longest prefix of `i` made of `label *("." label)` where every label is a
+/// non-empty run of octets of class `class`, and then only if that prefix is followed by a
+/// `terminator` octet; `None` otherwise (a stray dot, an empty label, a label that breaks
+/// `hyphen_rule`). One pass over the octets, no allocation: the fast path of [`dot_string`] and
+/// [`domain`], which accept exactly these spans and report everything else.
+fn scan_dotted(i: &[u8], class: u8, hyphen_rule: bool, terminator: Option<u8>) -> Option<usize> {
+    let mut label_start = 0;
+    let mut end = i.len();
+    for (j, &c) in i.iter().enumerate() {
+        if c == b'.' {
+            if j == label_start || (hyphen_rule && i[j - 1] == b'-') {
+                return None;
+            }
+            label_start = j + 1;
+        } else if CLASS[c as usize] & class != 0 {
+            if hyphen_rule && j == label_start && c == b'-' {
+                return None;
+            }
+        } else {
+            end = j;
+            break;
+        }
+    }
+    if end == label_start || (hyphen_rule && i[end - 1] == b'-') {
+        return None;
+    }
+    match terminator {
+        Some(t) if i.get(end) != Some(&t) => None,
+        _ => Some(end),
+    }
+}
+
+/// `Domain` when it is the whole of `i` (the `EHLO` argument), in one pass; `None` for anything
+/// the combinator parser must look at (an address literal, a malformed name).
+pub(crate) fn simple_domain(i: &[u8]) -> Option<Domain> {
+    let end = scan_dotted(i, LDH, true, None)?;
+    if end != i.len() || end > 255 {
+        return None;
+    }
+    let s = std::str::from_utf8(i).ok()?;
+    Some(Domain::new_unchecked(s.to_owned()))
+}
+
+/// `Dot-string "@" Domain ">"`, the shape of nearly every path, recognised in one pass over the
+/// octets with the same character classes and rules as [`dot_string`] and [`domain`], with one
+/// UTF-8 check for the whole mailbox. Returns the input after `>` and the mailbox, or `None` for
+/// anything else (a quoted local part, an address literal, a malformed path), which the
+/// combinator parser then handles and reports.
+fn simple_path_rest(i: &[u8]) -> Option<(&[u8], Mailbox)> {
+    let at = scan_dotted(i, ATEXT, false, Some(b'@'))?;
+    let dom_len = scan_dotted(&i[at + 1..], LDH, true, Some(b'>'))?;
+    if dom_len > 255 {
+        return None;
+    }
+    let end = at + 1 + dom_len;
+    let s = std::str::from_utf8(&i[..end]).ok()?;
+    Some((
+        &i[end + 1..],
+        Mailbox {
+            local_part: LocalPart::new_unchecked(s[..at].to_owned()),
+            host: Host::Domain(Domain::new_unchecked(s[at + 1..].to_owned())),
+        },
+    ))
+}
+
 /// `Path`, with the source route (`A-d-l`) accepted and dropped (RFC 5321 §4.1.1.3: "SHOULD
 /// ... ignore the route information").
+#[inline]
 pub(crate) fn path(i: &[u8]) -> IResult<&[u8], Mailbox> {
     let (rest, _) = tag(&b"<"[..])(i)?;
-    let (rest, _) =
-        opt((separated_list1(tag(&b","[..]), at_domain), tag(&b":"[..]))).parse(rest)?;
+    if let Some(r) = simple_path_rest(rest) {
+        return Ok(r);
+    }
+    path_general(i)
+}
+
+/// `Path` by the combinators, for every shape [`simple_path_rest`] leaves alone.
+fn path_general(i: &[u8]) -> IResult<&[u8], Mailbox> {
+    let (rest, _) = tag(&b"<"[..])(i)?;
+    let (rest, _) = if rest.first() == Some(&b'@') {
+        opt((separated_list1(tag(&b","[..]), at_domain), tag(&b":"[..]))).parse(rest)?
+    } else {
+        (rest, None)
+    };
     let (rest, m) = mailbox(rest)?;
     let (rest, _) = tag(&b">"[..])(rest)?;
     Ok((rest, m))
 }
 
 /// `Reverse-path`.
+#[inline]
 pub(crate) fn reverse_path(i: &[u8]) -> IResult<&[u8], ReversePath> {
     if let Some(rest) = i.strip_prefix(b"<>") {
         return Ok((rest, ReversePath::Null));
@@ -247,6 +330,7 @@ pub(crate) fn reverse_path(i: &[u8]) -> IResult<&[u8], ReversePath> {
 }
 
 /// `"<Postmaster>" / Forward-path`.
+#[inline]
 pub(crate) fn forward_path(i: &[u8]) -> IResult<&[u8], ForwardPath> {
     if i.len() >= 12 && i[..12].eq_ignore_ascii_case(b"<postmaster>") {
         return Ok((&i[12..], ForwardPath::Postmaster));
@@ -304,5 +388,59 @@ mod tests {
             ForwardPath::Mailbox(_)
         ));
         assert!(path(b"<a@b").is_err());
+    }
+
+    use proptest::prelude::*;
+
+    fn path_octets() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => Just(b'a'),
+                1 => Just(b'Z'),
+                1 => Just(b'7'),
+                2 => Just(b'.'),
+                1 => Just(b'-'),
+                1 => Just(b'_'),
+                1 => Just(b'+'),
+                2 => Just(b'@'),
+                2 => Just(b'>'),
+                1 => Just(b'"'),
+                1 => Just(b'['),
+                1 => Just(b' '),
+                1 => Just(0xC3),
+                1 => Just(0xA9),
+            ],
+            0..24,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The one-pass fast paths accept only what the combinator parsers accept, with the same
+        /// value and the same remainder.
+        #[test]
+        fn fast_paths_agree(s in path_octets()) {
+            if let Some((rest, m)) = simple_path_rest(&s) {
+                let mut full = b"<".to_vec();
+                full.extend_from_slice(&s);
+                let (grest, gm) = path_general(&full).expect("general parser rejects");
+                prop_assert_eq!(rest, grest);
+                prop_assert_eq!(m, gm);
+            }
+            if let Some(d) = simple_domain(&s) {
+                let (grest, gd) = domain(&s).expect("general parser rejects");
+                prop_assert!(grest.is_empty());
+                prop_assert_eq!(d, gd);
+            }
+        }
+
+        #[test]
+        fn fast_paths_taken(local in "[a-z0-9+_-]{1,8}(\\.[a-z0-9+_-]{1,8}){0,2}",
+                            dom in "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){0,3}") {
+            let s = format!("{local}@{dom}>");
+            let (rest, m) = simple_path_rest(s.as_bytes()).expect("fast path");
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(m.to_string(), format!("{local}@{dom}"));
+        }
     }
 }

@@ -18,12 +18,7 @@
 //! Tolerated as deployed servers do: lower-case verbs and keywords, a space after `FROM:`/`TO:`,
 //! trailing spaces, and a bare LF ending the line.
 
-use nom::IResult;
-use nom::Parser;
-use nom::bytes::complete::take_while1;
-use nom::combinator::opt;
-
-use super::address::{forward_path, host, reverse_path};
+use super::address::{forward_path, host, reverse_path, simple_domain};
 use super::{Excerpt, MalformedKind, ParseError, split_line};
 use crate::types::text::{base64_decode, xtext_decode};
 use crate::types::{
@@ -35,18 +30,23 @@ use crate::types::{
 ///
 /// Returns [`ParseError::Incomplete`] until a line ending is present. The caller enforces the
 /// line-length limit (RFC 5321 §4.5.3.1.4) before calling.
+#[inline]
 pub fn command(input: &[u8]) -> Result<(&[u8], Command), ParseError> {
     let Some((line, used)) = split_line(input) else {
         return Err(ParseError::Incomplete);
     };
-    match command_line(line) {
-        Ok(c) => Ok((&input[used..], c)),
-        Err(kind) => Err(ParseError::Malformed {
-            kind,
-            consumed: used,
-            excerpt: Excerpt::new(line),
-        }),
-    }
+    let rest = &input[used..];
+    with_command(
+        line,
+        |c| Ok((rest, c)),
+        |kind| {
+            Err(ParseError::Malformed {
+                kind,
+                consumed: used,
+                excerpt: Excerpt::new(line),
+            })
+        },
+    )
 }
 
 type Res<T> = Result<T, MalformedKind>;
@@ -57,9 +57,11 @@ fn text_arg(args: &[u8]) -> Res<String> {
         .map_err(|_| MalformedKind::Encoding)
 }
 
-fn no_args(args: &[u8], cmd: Command) -> Res<Command> {
+/// Checks that a verb has no arguments; the caller builds the command after (passing a built
+/// `Command` in and out again costs two copies of it).
+fn no_args(args: &[u8]) -> Res<()> {
     if args.iter().all(|&c| c == b' ') {
-        Ok(cmd)
+        Ok(())
     } else {
         Err(MalformedKind::Syntax)
     }
@@ -67,37 +69,107 @@ fn no_args(args: &[u8], cmd: Command) -> Res<Command> {
 
 /// Parses a command line without its line ending.
 pub fn command_line(line: &[u8]) -> Result<Command, MalformedKind> {
-    let (verb, args) = match memchr::memchr(b' ', line) {
+    with_command(line, Ok, Err)
+}
+
+/// Parses a command line and hands the command to `ok` (or the fault to `err`).
+///
+/// The command is built right where `ok` puts it: a `Command` is large (168 octets on 64-bit),
+/// and returning it in a `Result` through each layer copied it once per layer, which was most
+/// of the cost of parsing `DATA` or `QUIT`.
+#[inline(always)]
+fn with_command<R>(
+    line: &[u8],
+    ok: impl FnOnce(Command) -> R,
+    err: impl FnOnce(MalformedKind) -> R,
+) -> R {
+    macro_rules! emit {
+        ($res:expr, $pat:pat => $cmd:expr) => {
+            match $res {
+                Ok($pat) => ok($cmd),
+                Err(e) => err(e),
+            }
+        };
+    }
+    // Verbs are at most 8 octets: look for their end among the first 9 only.
+    let (verb, args) = match line.iter().take(9).position(|&c| c == b' ') {
         Some(sp) => (&line[..sp], &line[sp + 1..]),
         None => (line, &line[line.len()..]),
     };
     if verb.len() < 4 || verb.len() > 8 {
-        return Err(MalformedKind::UnknownCommand);
-    }
-    let mut v = [0u8; 8];
-    for (d, s) in v.iter_mut().zip(verb) {
-        *d = s.to_ascii_uppercase();
+        return err(MalformedKind::UnknownCommand);
     }
     let args_trim = trim_end(args);
-    match &v[..verb.len()] {
-        b"MAIL" => mail(args_trim),
-        b"RCPT" => rcpt(args_trim),
-        b"EHLO" => Ok(Command::Ehlo(helo_arg(args_trim)?)),
-        b"HELO" => Ok(Command::Helo(helo_arg(args_trim)?)),
-        b"LHLO" => Ok(Command::Lhlo(helo_arg(args_trim)?)),
-        b"DATA" => no_args(args, Command::Data),
-        b"BDAT" => bdat(args_trim),
-        b"RSET" => no_args(args, Command::Rset),
-        b"QUIT" => no_args(args, Command::Quit),
-        b"NOOP" => Ok(Command::Noop(opt_text(args_trim)?)),
-        b"HELP" => Ok(Command::Help(opt_text(args_trim)?)),
-        b"VRFY" if !args_trim.is_empty() => Ok(Command::Vrfy(text_arg(args_trim)?)),
-        b"EXPN" if !args_trim.is_empty() => Ok(Command::Expn(text_arg(args_trim)?)),
-        b"VRFY" | b"EXPN" => Err(MalformedKind::Syntax),
-        b"STARTTLS" => no_args(args, Command::StartTls),
-        b"AUTH" => auth(args_trim),
-        _ => Err(MalformedKind::UnknownCommand),
+    // The common verbs by one comparison of their four octets: `| 0x20` lower-cases ASCII
+    // letters and maps no other octet onto a lower-case letter, so this is exactly a
+    // case-insensitive match.
+    let verb = if verb.len() == 4 {
+        let w = u32::from_le_bytes([verb[0], verb[1], verb[2], verb[3]]) | 0x2020_2020;
+        [
+            (b"rcpt", Verb::Rcpt),
+            (b"mail", Verb::Mail),
+            (b"ehlo", Verb::Ehlo),
+            (b"data", Verb::Data),
+            (b"rset", Verb::Rset),
+            (b"quit", Verb::Quit),
+            (b"noop", Verb::Noop),
+            (b"helo", Verb::Helo),
+            (b"lhlo", Verb::Lhlo),
+            (b"bdat", Verb::Bdat),
+            (b"help", Verb::Help),
+            (b"vrfy", Verb::Vrfy),
+            (b"expn", Verb::Expn),
+            (b"auth", Verb::Auth),
+        ]
+        .into_iter()
+        .find(|(v, _)| w == u32::from_le_bytes(**v))
+        .map(|(_, v)| v)
+    } else if verb.eq_ignore_ascii_case(b"STARTTLS") {
+        Some(Verb::StartTls)
+    } else {
+        None
+    };
+    let Some(verb) = verb else {
+        return err(MalformedKind::UnknownCommand);
+    };
+    match verb {
+        Verb::Mail => emit!(mail(args_trim), (from, params) => Command::Mail { from, params }),
+        Verb::Rcpt => emit!(rcpt(args_trim), (to, params) => Command::Rcpt { to, params }),
+        Verb::Ehlo => emit!(helo_arg(args_trim), h => Command::Ehlo(h)),
+        Verb::Helo => emit!(helo_arg(args_trim), h => Command::Helo(h)),
+        Verb::Lhlo => emit!(helo_arg(args_trim), h => Command::Lhlo(h)),
+        Verb::Data => emit!(no_args(args), () => Command::Data),
+        Verb::Bdat => emit!(bdat(args_trim), c => c),
+        Verb::Rset => emit!(no_args(args), () => Command::Rset),
+        Verb::Quit => emit!(no_args(args), () => Command::Quit),
+        Verb::Noop => emit!(opt_text(args_trim), t => Command::Noop(t)),
+        Verb::Help => emit!(opt_text(args_trim), t => Command::Help(t)),
+        Verb::Vrfy | Verb::Expn if args_trim.is_empty() => err(MalformedKind::Syntax),
+        Verb::Vrfy => emit!(text_arg(args_trim), t => Command::Vrfy(t)),
+        Verb::Expn => emit!(text_arg(args_trim), t => Command::Expn(t)),
+        Verb::StartTls => emit!(no_args(args), () => Command::StartTls),
+        Verb::Auth => emit!(auth(args_trim), c => c),
     }
+}
+
+/// The verbs, recognised before their arguments are parsed.
+#[derive(Clone, Copy)]
+enum Verb {
+    Mail,
+    Rcpt,
+    Ehlo,
+    Helo,
+    Lhlo,
+    Data,
+    Bdat,
+    Rset,
+    Quit,
+    Noop,
+    Help,
+    Vrfy,
+    Expn,
+    StartTls,
+    Auth,
 }
 
 fn trim_end(b: &[u8]) -> &[u8] {
@@ -117,6 +189,9 @@ fn opt_text(args: &[u8]) -> Res<Option<String>> {
 }
 
 fn helo_arg(args: &[u8]) -> Res<crate::types::Host> {
+    if let Some(d) = simple_domain(args) {
+        return Ok(crate::types::Host::Domain(d));
+    }
     match host(args) {
         Ok(([], h)) => Ok(h),
         _ => Err(MalformedKind::Syntax),
@@ -132,22 +207,24 @@ fn skip_spaces(s: &[u8]) -> &[u8] {
     &s[n..]
 }
 
-fn mail(args: &[u8]) -> Res<Command> {
+#[inline]
+fn mail(args: &[u8]) -> Res<(crate::types::ReversePath, MailParameters)> {
     let rest = strip_prefix_ci(args, b"FROM:").ok_or(MalformedKind::Syntax)?;
     let rest = skip_spaces(rest);
     let (rest, from) = reverse_path(rest).map_err(|_| MalformedKind::Syntax)?;
     let mut params = MailParameters::default();
     each_param(rest, |k, v| mail_param(&mut params, k, v))?;
-    Ok(Command::Mail { from, params })
+    Ok((from, params))
 }
 
-fn rcpt(args: &[u8]) -> Res<Command> {
+#[inline]
+fn rcpt(args: &[u8]) -> Res<(crate::types::ForwardPath, RcptParameters)> {
     let rest = strip_prefix_ci(args, b"TO:").ok_or(MalformedKind::Syntax)?;
     let rest = skip_spaces(rest);
     let (rest, to) = forward_path(rest).map_err(|_| MalformedKind::Syntax)?;
     let mut params = RcptParameters::default();
     each_param(rest, |k, v| rcpt_param(&mut params, k, v))?;
-    Ok(Command::Rcpt { to, params })
+    Ok((to, params))
 }
 
 fn is_keyword_char(c: u8) -> bool {
@@ -162,22 +239,38 @@ fn is_value_char(c: u8) -> bool {
 /// A parameter's keyword and raw value.
 type RawParam<'a> = (&'a [u8], Option<&'a [u8]>);
 
-fn esmtp_param(i: &[u8]) -> IResult<&[u8], RawParam<'_>> {
-    let (rest, k) = take_while1(is_keyword_char)(i)?;
-    let (rest, v) = opt((
-        nom::bytes::complete::tag(&b"="[..]),
-        take_while1(is_value_char),
-    ))
-    .parse(rest)?;
-    Ok((rest, (k, v.map(|(_, v)| v))))
+/// `esmtp-keyword ["=" esmtp-value]`, by two scans over the octets. As with an optional
+/// `"=" 1*value-char`, a `=` with no value after it is left unconsumed (and then fails as the
+/// start of the next parameter).
+fn esmtp_param(i: &[u8]) -> Option<(&[u8], RawParam<'_>)> {
+    let klen = i
+        .iter()
+        .position(|&c| !is_keyword_char(c))
+        .unwrap_or(i.len());
+    if klen == 0 {
+        return None;
+    }
+    let (k, rest) = i.split_at(klen);
+    if let Some(after_eq) = rest.strip_prefix(b"=") {
+        let vlen = after_eq
+            .iter()
+            .position(|&c| !is_value_char(c))
+            .unwrap_or(after_eq.len());
+        if vlen > 0 {
+            let (v, rest) = after_eq.split_at(vlen);
+            return Some((rest, (k, Some(v))));
+        }
+    }
+    Some((rest, (k, None)))
 }
 
 /// `*(SP esmtp-param)` after a path; keywords are returned upper case.
 /// Calls `f` with each `SP esmtp-param` after a path, the keyword upper case; a repeated keyword or
 /// more than 16 parameters is an error. Nothing is allocated.
+#[inline]
 fn each_param<'a>(
     mut rest: &'a [u8],
-    mut visit: impl FnMut(&str, Option<&'a [u8]>) -> Res<()>,
+    mut visit: impl FnMut(&[u8], Option<&'a [u8]>) -> Res<()>,
 ) -> Res<()> {
     const MAX: usize = 16;
     let mut seen: [&[u8]; MAX] = [&[]; MAX];
@@ -188,7 +281,7 @@ fn each_param<'a>(
         if after.is_empty() {
             break;
         }
-        let (after_param, (k, v)) = esmtp_param(after).map_err(|_| MalformedKind::Parameter)?;
+        let (after_param, (k, v)) = esmtp_param(after).ok_or(MalformedKind::Parameter)?;
         if k.first() == Some(&b'-')
             || k.len() > 32
             || count == MAX
@@ -199,31 +292,49 @@ fn each_param<'a>(
         seen[count] = k;
         count += 1;
         let mut buf = [0u8; 32];
-        buf[..k.len()].copy_from_slice(k);
-        buf.make_ascii_uppercase();
-        visit(
-            std::str::from_utf8(&buf[..k.len()]).map_err(|_| MalformedKind::Parameter)?,
-            v,
-        )?;
+        for (d, &c) in buf.iter_mut().zip(k) {
+            *d = c.to_ascii_uppercase();
+        }
+        visit(&buf[..k.len()], v)?;
         rest = after_param;
     }
     Ok(())
 }
 
-fn value_str(v: Option<&[u8]>) -> Res<&str> {
-    std::str::from_utf8(v.ok_or(MalformedKind::Parameter)?).map_err(|_| MalformedKind::Parameter)
+fn value(v: Option<&[u8]>) -> Res<&[u8]> {
+    v.ok_or(MalformedKind::Parameter)
+}
+
+/// The keyword (among `choices`, upper case) that `v` is, compared without regard to case and
+/// without allocating.
+fn one_of<T: Copy>(v: &[u8], choices: &[(&[u8], T)]) -> Res<T> {
+    choices
+        .iter()
+        .find(|(k, _)| v.eq_ignore_ascii_case(k))
+        .map(|&(_, t)| t)
+        .ok_or(MalformedKind::Parameter)
 }
 
 fn number(v: Option<&[u8]>) -> Res<u64> {
-    let s = value_str(v)?;
+    let s = value(v)?;
     // RFC 1870: size-value ::= 1*20DIGIT
-    if s.len() > 20 || !s.bytes().all(|c| c.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 20 {
         return Err(MalformedKind::Parameter);
     }
-    s.parse().map_err(|_| MalformedKind::Parameter)
+    s.iter()
+        .try_fold(0u64, |n, &c| {
+            if c.is_ascii_digit() {
+                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            } else {
+                None
+            }
+        })
+        .ok_or(MalformedKind::Parameter)
 }
 
-fn other(k: &str, v: Option<&[u8]>) -> Res<Parameter> {
+fn other(k: &[u8], v: Option<&[u8]>) -> Res<Parameter> {
+    // The keyword is `esmtp-keyword` (ASCII letters, digits and `-`), so this cannot fail.
+    let k = std::str::from_utf8(k).map_err(|_| MalformedKind::Parameter)?;
     let value = match v {
         Some(v) => Some(
             std::str::from_utf8(v)
@@ -238,35 +349,36 @@ fn other(k: &str, v: Option<&[u8]>) -> Res<Parameter> {
     })
 }
 
-fn mail_param(p: &mut MailParameters, k: &str, v: Option<&[u8]>) -> Res<()> {
+fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
     match k {
-        "SIZE" => p.size = Some(number(v)?),
-        "BODY" => {
-            p.body = Some(match value_str(v)?.to_ascii_uppercase().as_str() {
-                "7BIT" => BodyType::SevenBit,
-                "8BITMIME" => BodyType::EightBitMime,
-                "BINARYMIME" => BodyType::BinaryMime,
-                _ => return Err(MalformedKind::Parameter),
-            });
+        b"SIZE" => p.size = Some(number(v)?),
+        b"BODY" => {
+            p.body = Some(one_of(
+                value(v)?,
+                &[
+                    (b"7BIT", BodyType::SevenBit),
+                    (b"8BITMIME", BodyType::EightBitMime),
+                    (b"BINARYMIME", BodyType::BinaryMime),
+                ],
+            )?);
         }
-        "SMTPUTF8" if v.is_none() => p.smtputf8 = true,
-        "REQUIRETLS" if v.is_none() => p.requiretls = true,
-        "RET" => {
-            p.ret = Some(match value_str(v)?.to_ascii_uppercase().as_str() {
-                "FULL" => Ret::Full,
-                "HDRS" => Ret::Headers,
-                _ => return Err(MalformedKind::Parameter),
-            });
+        b"SMTPUTF8" if v.is_none() => p.smtputf8 = true,
+        b"REQUIRETLS" if v.is_none() => p.requiretls = true,
+        b"RET" => {
+            p.ret = Some(one_of(
+                value(v)?,
+                &[(b"FULL", Ret::Full), (b"HDRS", Ret::Headers)],
+            )?);
         }
         // RFC 3461 §4.4: envid = xtext, at most 100 characters.
-        "ENVID" => {
+        b"ENVID" => {
             let raw = v.ok_or(MalformedKind::Parameter)?;
             if raw.len() > 100 {
                 return Err(MalformedKind::Parameter);
             }
             p.envid = Some(xtext_decode(raw).ok_or(MalformedKind::Parameter)?);
         }
-        "AUTH" => {
+        b"AUTH" => {
             let raw = v.ok_or(MalformedKind::Parameter)?;
             p.auth = Some(if raw == b"<>" {
                 MailAuth::Unknown
@@ -274,26 +386,26 @@ fn mail_param(p: &mut MailParameters, k: &str, v: Option<&[u8]>) -> Res<()> {
                 MailAuth::Mailbox(xtext_decode(raw).ok_or(MalformedKind::Parameter)?)
             });
         }
-        "SMTPUTF8" | "REQUIRETLS" => return Err(MalformedKind::Parameter),
+        b"SMTPUTF8" | b"REQUIRETLS" => return Err(MalformedKind::Parameter),
         _ => p.other.push(other(k, v)?),
     }
     Ok(())
 }
 
-fn rcpt_param(p: &mut RcptParameters, k: &str, v: Option<&[u8]>) -> Res<()> {
+fn rcpt_param(p: &mut RcptParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
     match k {
-        "NOTIFY" => {
-            let s = value_str(v)?.to_ascii_uppercase();
-            if s == "NEVER" {
+        b"NOTIFY" => {
+            let s = value(v)?;
+            if s.eq_ignore_ascii_case(b"NEVER") {
                 p.notify = Some(Notify::Never);
             } else {
                 let (mut success, mut failure, mut delay) = (false, false, false);
-                for w in s.split(',') {
-                    let flag = match w {
-                        "SUCCESS" => &mut success,
-                        "FAILURE" => &mut failure,
-                        "DELAY" => &mut delay,
-                        _ => return Err(MalformedKind::Parameter),
+                for w in s.split(|&c| c == b',') {
+                    let flag = match one_of(w, &[(b"SUCCESS", 0), (b"FAILURE", 1), (b"DELAY", 2)])?
+                    {
+                        0 => &mut success,
+                        1 => &mut failure,
+                        _ => &mut delay,
                     };
                     if *flag {
                         return Err(MalformedKind::Parameter);
@@ -309,7 +421,7 @@ fn rcpt_param(p: &mut RcptParameters, k: &str, v: Option<&[u8]>) -> Res<()> {
         }
         // RFC 3461 §4.2: orcpt-parameter = "ORCPT=" original-recipient-address
         // original-recipient-address = addr-type ";" xtext
-        "ORCPT" => {
+        b"ORCPT" => {
             let raw = v.ok_or(MalformedKind::Parameter)?;
             let semi = memchr::memchr(b';', raw).ok_or(MalformedKind::Parameter)?;
             let t = &raw[..semi];
