@@ -12,8 +12,10 @@
 //! | [`maildir`] | `mailwright-maildir` | Maildir and Maildir++ storage |
 //! | [`mbox`] | `mailwright-mbox` | mbox storage, every variant |
 //!
-//! The tokio server assembly that the examples run (listeners, TLS, configuration, authentication,
-//! delivery) lives in this crate too, as it lands.
+//! The tokio server assembly that `examples/full_server.rs` runs lives here too: [`server`]
+//! (listeners, limits, shutdown), [`config`] and [`datadir`] (zero-config start), [`auth`] and
+//! [`directory`] (users, domains, aliases), [`tls`], and one module per protocol service
+//! ([`smtp_service`], [`pop3_service`], [`imap_service`]) driving the Sans-IO machines.
 //!
 //! ## What this crate will not do
 //!
