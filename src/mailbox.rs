@@ -120,6 +120,19 @@ impl Spool {
         Ok(())
     }
 
+    /// The whole body received so far (LF line ends), to read from the start. Blocks once spilled.
+    pub fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        self.finish()?;
+        let len = self.len;
+        match &mut self.file {
+            Some((file, _)) => {
+                file.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(Read::take(&*file, len)))
+            }
+            None => Ok(Box::new(io::Cursor::new(&self.memory[..]))),
+        }
+    }
+
     /// Whether the body spilled to disk (so copying it blocks).
     pub fn on_disk(&self) -> bool {
         self.file.is_some()
@@ -218,6 +231,22 @@ mod tests {
         let mut out = Vec::new();
         spool.copy_to(&mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn any_split_stores_the_same_and_reads_back() {
+        let msg = b"Subject: x\r\n\r\na\rb\r\nc\r";
+        let whole = stored(&[msg]);
+        assert_eq!(whole, b"Subject: x\n\na\rb\nc\r");
+        for cut in 0..msg.len() {
+            assert_eq!(stored(&[&msg[..cut], &msg[cut..]]), whole, "cut at {cut}");
+            let mut spool = Spool::new(std::env::temp_dir());
+            spool.write(&msg[..cut]).unwrap();
+            spool.write(&msg[cut..]).unwrap();
+            let mut read = Vec::new();
+            spool.reader().unwrap().read_to_end(&mut read).unwrap();
+            assert_eq!(read, whole, "reader, cut at {cut}");
+        }
     }
 
     #[test]

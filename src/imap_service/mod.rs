@@ -22,7 +22,6 @@
 //! - A session only ever opens Maildirs under its own user's root (`directory.maildir_path`), and
 //!   names are validated before they reach the file system, so no user reaches another's mail.
 
-mod append;
 mod fetch;
 mod mailboxes;
 mod mime;
@@ -60,7 +59,7 @@ struct Append {
     mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
     flags: Option<Vec<mailwright_imap_proto::types::flag::Flag<'static>>>,
     date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-    spool: append::AppendSpool,
+    spool: crate::mailbox::Spool,
     /// A write to the spool failed: the APPEND is answered NO.
     failed: bool,
 }
@@ -188,7 +187,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                         mailbox,
                         flags,
                         date,
-                        spool: append::AppendSpool::new(shared.spool_dir()),
+                        spool: crate::mailbox::Spool::new(shared.spool_dir()),
                         failed: false,
                     });
                 }

@@ -740,7 +740,7 @@ impl Session {
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
         flags: Option<&[Flag<'_>]>,
         date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-        message: &mut super::append::AppendSpool,
+        message: &mut crate::mailbox::Spool,
     ) -> Result<(Option<Code<'static>>, String), No> {
         let root = self.root()?;
         let target = names::resolve(mailbox)?;
