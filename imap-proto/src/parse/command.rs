@@ -34,13 +34,13 @@
 use std::num::NonZeroU32;
 
 use nom::Parser;
-use nom::bytes::streaming::{tag, tag_no_case, take_while1};
+use nom::bytes::streaming::tag_no_case;
 use nom::error::ErrorKind;
 
 use super::core::{
-    PResult, Upper, astring, atom, crlf, date, date_time, fail, flag, flag_list, list_mailbox,
-    literal, mailbox, nil, nstring, number, number64, nz_number, paren_list, paren_list1,
-    sequence_set, sp, sp_list1, string, tag_,
+    PResult, Upper, astring, atom, byte, crlf, date, date_time, fail, flag, flag_list,
+    list_mailbox, literal, mailbox, nil, nstring, number, number64, nz_number, paren_list,
+    paren_list1, run1, sequence_set, sp, sp_list1, string, tag_,
 };
 use crate::types::command::{
     AuthData, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
@@ -61,14 +61,18 @@ fn incomplete<'a>(
     }
 }
 
+#[inline]
 fn word(i: &[u8]) -> PResult<'_, &[u8]> {
-    take_while1(|b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.').parse(i)
+    run1(i, |b: u8| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+    })
 }
 
 fn kw<'a>(k: &'static str) -> impl Fn(&'a [u8]) -> PResult<'a, ()> {
     move |i| tag_no_case(k.as_bytes()).map(|_| ()).parse(i)
 }
 
+#[inline]
 fn sp_then<'a, T>(i: &'a [u8], p: impl FnOnce(&'a [u8]) -> PResult<'a, T>) -> PResult<'a, T> {
     let (i, ()) = sp(i)?;
     p(i)
@@ -575,7 +579,7 @@ fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     let (i, changed_since) = if peek_is(i, b" (").map_err(incomplete)? {
         let (r, _) = tag_no_case(&b" (CHANGEDSINCE "[..]).parse(i)?;
         let (r, n) = number64(r)?;
-        let (r, _) = tag(&b")"[..]).parse(r)?;
+        let (r, ()) = byte(r, b')')?;
         (r, Some(n))
     } else {
         (i, None)
@@ -632,9 +636,9 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
             let (r, section) = section(r)?;
             let (r, partial) = if r.first() == Some(&b'<') {
                 let (r, off) = number(&r[1..])?;
-                let (r, _) = tag(&b"."[..]).parse(r)?;
+                let (r, ()) = byte(r, b'.')?;
                 let (r, len) = nz_number(r)?;
-                let (r, _) = tag(&b">"[..]).parse(r)?;
+                let (r, ()) = byte(r, b'>')?;
                 (r, Some((off, len)))
             } else {
                 (r, None)
@@ -655,7 +659,7 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
 
 /// `section = "[" [section-spec] "]"`.
 pub(crate) fn section(i: &[u8]) -> PResult<'_, Section<'_>> {
-    let (mut i, _) = tag(&b"["[..]).parse(i)?;
+    let (mut i, ()) = byte(i, b'[')?;
     let mut part: Vec<NonZeroU32> = Vec::new();
     while i.first().is_some_and(u8::is_ascii_digit) {
         let (r, n) = nz_number(i)?;
@@ -667,7 +671,7 @@ pub(crate) fn section(i: &[u8]) -> PResult<'_, Section<'_>> {
                 break;
             }
         } else {
-            let (r, _) = tag(&b"]"[..]).parse(i)?;
+            let (r, ()) = byte(i, b']')?;
             return Ok((r, Section::new(part, None).unwrap_or_default()));
         }
     }
@@ -693,7 +697,7 @@ pub(crate) fn section(i: &[u8]) -> PResult<'_, Section<'_>> {
         }
         _ => return fail(i, ErrorKind::Tag),
     };
-    let (r, _) = tag(&b"]"[..]).parse(text.0)?;
+    let (r, ()) = byte(text.0, b']')?;
     match Section::new(part, Some(text.1)) {
         Ok(s) => Ok((r, s)),
         Err(_) => fail(i, ErrorKind::Verify),
@@ -706,7 +710,7 @@ fn store(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     let (i, unchanged_since) = if peek_is(i, b" (").map_err(incomplete)? {
         let (r, _) = tag_no_case(&b" (UNCHANGEDSINCE "[..]).parse(i)?;
         let (r, n) = number64(r)?;
-        let (r, _) = tag(&b")"[..]).parse(r)?;
+        let (r, ()) = byte(r, b')')?;
         (r, Some(n))
     } else {
         (i, None)

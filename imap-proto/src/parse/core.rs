@@ -5,8 +5,7 @@
 use std::borrow::Cow;
 use std::num::NonZeroU32;
 
-use nom::bytes::streaming::{tag, tag_no_case, take, take_while_m_n, take_while1};
-use nom::character::streaming::char;
+use nom::bytes::streaming::{take, take_while_m_n};
 use nom::error::{Error, ErrorKind};
 use nom::{IResult, Parser};
 
@@ -27,12 +26,28 @@ pub(crate) fn fail<T>(input: &[u8], kind: ErrorKind) -> PResult<'_, T> {
     Err(nom::Err::Error(Error::new(input, kind)))
 }
 
-pub(crate) fn sp(i: &[u8]) -> PResult<'_, ()> {
-    char(' ').map(|_| ()).parse(i)
+/// One expected octet (a hand-rolled `char`: it is on every path).
+#[inline]
+pub(crate) fn byte(i: &[u8], c: u8) -> PResult<'_, ()> {
+    match i.first() {
+        Some(&b) if b == c => Ok((&i[1..], ())),
+        Some(_) => fail(i, ErrorKind::Char),
+        None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    }
 }
 
+#[inline]
+pub(crate) fn sp(i: &[u8]) -> PResult<'_, ()> {
+    byte(i, b' ')
+}
+
+#[inline]
 pub(crate) fn crlf(i: &[u8]) -> PResult<'_, ()> {
-    tag(&b"\r\n"[..]).map(|_| ()).parse(i)
+    match i {
+        [b'\r', b'\n', rest @ ..] => Ok((rest, ())),
+        [] | [b'\r'] => Err(nom::Err::Incomplete(nom::Needed::new(2 - i.len()))),
+        _ => fail(i, ErrorKind::Tag),
+    }
 }
 
 // 7-bit classes only: a `str` conversion of a matched run cannot fail.
@@ -77,6 +92,7 @@ fn digits_value(digits: &[u8]) -> Option<u64> {
 }
 
 /// `number = 1*DIGIT`, an unsigned 32-bit integer.
+#[inline]
 pub(crate) fn number(i: &[u8]) -> PResult<'_, u32> {
     // Hand-rolled: this is the hottest rule (SEARCH results, sequence sets, sizes).
     let mut n: u64 = 0;
@@ -98,9 +114,20 @@ pub(crate) fn number(i: &[u8]) -> PResult<'_, u32> {
     Err(nom::Err::Incomplete(nom::Needed::new(1)))
 }
 
+/// `take_while1` without nom's generic machinery: the non-empty run of `pred` octets; "incomplete"
+/// when the input ends inside the run.
+#[inline]
+pub(crate) fn run1(i: &[u8], pred: impl Fn(u8) -> bool) -> PResult<'_, &[u8]> {
+    match i.iter().position(|&b| !pred(b)) {
+        Some(0) => fail(i, ErrorKind::TakeWhile1),
+        Some(n) => Ok((&i[n..], &i[..n])),
+        None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    }
+}
+
 /// `number64` (RFC 9051) / `mod-sequence-value` (RFC 7162): 1*DIGIT up to 2^63-1.
 pub(crate) fn number64(i: &[u8]) -> PResult<'_, u64> {
-    let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit()).parse(i)?;
+    let (rest, digits) = run1(i, |b: u8| b.is_ascii_digit())?;
     match digits_value(digits) {
         Some(n) if i64::try_from(n).is_ok() => Ok((rest, n)),
         _ => fail(i, ErrorKind::TooLarge),
@@ -121,19 +148,19 @@ pub(crate) fn nz_number(i: &[u8]) -> PResult<'_, NonZeroU32> {
 
 /// `atom`.
 pub(crate) fn atom(i: &[u8]) -> PResult<'_, Atom<'_>> {
-    let (rest, a) = take_while1(chars::is_atom_char).parse(i)?;
+    let (rest, a) = run1(i, chars::is_atom_char)?;
     Ok((rest, Atom::unvalidated(ascii(a))))
 }
 
 /// `1*ASTRING-CHAR`.
 pub(crate) fn atom_ext(i: &[u8]) -> PResult<'_, AtomExt<'_>> {
-    let (rest, a) = take_while1(chars::is_astring_char).parse(i)?;
+    let (rest, a) = run1(i, chars::is_astring_char)?;
     Ok((rest, AtomExt::unvalidated(ascii(a))))
 }
 
 /// `tag`.
 pub(crate) fn tag_(i: &[u8]) -> PResult<'_, Tag<'_>> {
-    let (rest, a) = take_while1(chars::is_tag_char).parse(i)?;
+    let (rest, a) = run1(i, chars::is_tag_char)?;
     Ok((rest, Tag::unvalidated(ascii(a))))
 }
 
@@ -146,15 +173,40 @@ pub(crate) fn text(i: &[u8]) -> PResult<'_, Text<'_>> {
     }
 }
 
+/// Octet classes inside a quoted string: 0 a plain `QUOTED-CHAR`, 1 `DQUOTE`, 2 `\`, 3 refused
+/// (NUL, CR, LF, 8-bit: not `TEXT-CHAR`).
+static QUOTED_CLASS: [u8; 256] = {
+    let mut t = [3u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        // TEXT-CHAR (see `chars::is_text_char`): %x01-7F except CR and LF.
+        if b >= 0x01 && b <= 0x7f && b != b'\r' as usize && b != b'\n' as usize {
+            t[b] = 0;
+        }
+        b += 1;
+    }
+    t[b'"' as usize] = 1;
+    t[b'\\' as usize] = 2;
+    t
+};
+
 /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`; borrows when nothing is escaped.
 pub(crate) fn quoted(i: &[u8]) -> PResult<'_, Quoted<'_>> {
-    let (body, _) = char('"').parse(i)?;
+    let (body, ()) = byte(i, b'"')?;
     let mut owned: Option<Vec<u8>> = None;
     let mut k = 0;
     let mut start = 0;
-    while k < body.len() {
-        match body[k] {
-            b'"' => {
+    loop {
+        // A tight scan over plain octets; the match below sees only the end, escapes and errors.
+        while let Some(&b) = body.get(k) {
+            if QUOTED_CLASS[usize::from(b)] != 0 {
+                break;
+            }
+            k += 1;
+        }
+        match body.get(k) {
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+            Some(b'"') => {
                 let s: Cow<'_, str> = match owned {
                     None => Cow::Borrowed(ascii(&body[..k])),
                     Some(mut v) => {
@@ -164,7 +216,7 @@ pub(crate) fn quoted(i: &[u8]) -> PResult<'_, Quoted<'_>> {
                 };
                 return Ok((&body[k + 1..], Quoted::unvalidated(s)));
             }
-            b'\\' => match body.get(k + 1) {
+            Some(b'\\') => match body.get(k + 1) {
                 None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
                 Some(&e @ (b'"' | b'\\')) => {
                     let v = owned.get_or_insert_with(Vec::new);
@@ -175,19 +227,21 @@ pub(crate) fn quoted(i: &[u8]) -> PResult<'_, Quoted<'_>> {
                 }
                 Some(_) => return fail(&body[k..], ErrorKind::Escaped),
             },
-            b if chars::is_text_char(b) => k += 1,
-            _ => return fail(&body[k..], ErrorKind::Char),
+            Some(_) => return fail(&body[k..], ErrorKind::Char),
         }
     }
-    Err(nom::Err::Incomplete(nom::Needed::new(1)))
 }
 
 /// The `{n}` / `{n+}` CRLF header of a literal.
 pub(crate) fn literal_header(i: &[u8]) -> PResult<'_, (u32, LiteralMode)> {
-    let (i, _) = char('{').parse(i)?;
+    let (i, ()) = byte(i, b'{')?;
     let (i, n) = number(i)?;
-    let (i, plus) = nom::combinator::opt(char('+')).parse(i)?;
-    let (i, _) = char('}').parse(i)?;
+    let (i, plus) = match i.first() {
+        Some(b'+') => (&i[1..], Some(())),
+        Some(_) => (i, None),
+        None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    };
+    let (i, ()) = byte(i, b'}')?;
     let (i, ()) = crlf(i)?;
     Ok((
         i,
@@ -213,6 +267,7 @@ pub(crate) fn literal(i: &[u8]) -> PResult<'_, Literal<'_>> {
 }
 
 /// `string = quoted / literal`.
+#[inline]
 pub(crate) fn string(i: &[u8]) -> PResult<'_, IString<'_>> {
     match i.first() {
         Some(b'"') => quoted(i).map(|(r, q)| (r, IString::Quoted(q))),
@@ -223,6 +278,7 @@ pub(crate) fn string(i: &[u8]) -> PResult<'_, IString<'_>> {
 }
 
 /// `astring = 1*ASTRING-CHAR / string`.
+#[inline]
 pub(crate) fn astring(i: &[u8]) -> PResult<'_, AString<'_>> {
     match i.first() {
         Some(b'"' | b'{') => string(i).map(|(r, s)| (r, AString::String(s))),
@@ -231,11 +287,20 @@ pub(crate) fn astring(i: &[u8]) -> PResult<'_, AString<'_>> {
 }
 
 /// `nil = "NIL"`.
+#[inline]
 pub(crate) fn nil(i: &[u8]) -> PResult<'_, ()> {
-    tag_no_case(&b"NIL"[..]).map(|_| ()).parse(i)
+    let n = i.len().min(3);
+    if !i[..n].eq_ignore_ascii_case(&b"NIL"[..n]) {
+        return fail(i, ErrorKind::Tag);
+    }
+    if n < 3 {
+        return Err(nom::Err::Incomplete(nom::Needed::new(3 - n)));
+    }
+    Ok((&i[3..], ()))
 }
 
 /// `nstring = string / nil`.
+#[inline]
 pub(crate) fn nstring(i: &[u8]) -> PResult<'_, NString<'_>> {
     match i.first() {
         Some(b'"' | b'{') => string(i).map(|(r, s)| (r, NString(Some(s)))),
@@ -320,7 +385,7 @@ pub(crate) fn paren_list<'a, T>(
     i: &'a [u8],
     mut item: impl FnMut(&'a [u8]) -> PResult<'a, T>,
 ) -> PResult<'a, Vec<T>> {
-    let (mut i, _) = char('(').parse(i)?;
+    let (mut i, ()) = byte(i, b'(')?;
     let mut out = Vec::new();
     if i.first() == Some(&b')') {
         return Ok((&i[1..], out));
@@ -384,7 +449,7 @@ pub(crate) fn list_mailbox(i: &[u8]) -> PResult<'_, ListMailbox<'_>> {
     match i.first() {
         Some(b'"' | b'{') => string(i).map(|(r, s)| (r, ListMailbox::String(s))),
         _ => {
-            let (r, a) = take_while1(chars::is_list_char).parse(i)?;
+            let (r, a) = run1(i, chars::is_list_char)?;
             Ok((r, ListMailbox::Token(ListCharString::unvalidated(ascii(a)))))
         }
     }
@@ -392,8 +457,15 @@ pub(crate) fn list_mailbox(i: &[u8]) -> PResult<'_, ListMailbox<'_>> {
 
 fn digits(n: usize) -> impl Fn(&[u8]) -> PResult<'_, u16> {
     move |i| {
-        let (r, d) = take_while_m_n(n, n, |b: u8| b.is_ascii_digit()).parse(i)?;
-        Ok((r, ascii(d).parse().unwrap_or(0)))
+        let mut v: u16 = 0;
+        for k in 0..n {
+            match i.get(k) {
+                Some(&d) if d.is_ascii_digit() => v = v * 10 + u16::from(d - b'0'),
+                Some(_) => return fail(i, ErrorKind::TakeWhileMN),
+                None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+            }
+        }
+        Ok((&i[n..], v))
     }
 }
 
@@ -411,9 +483,9 @@ fn month(i: &[u8]) -> PResult<'_, u8> {
 /// `date-text = date-day "-" date-month "-" date-year`.
 fn date_text(i: &[u8]) -> PResult<'_, Date> {
     let (i, day) = take_while_m_n(1, 2, |b: u8| b.is_ascii_digit()).parse(i)?;
-    let (i, _) = char('-').parse(i)?;
+    let (i, ()) = byte(i, b'-')?;
     let (i, m) = month(i)?;
-    let (i, _) = char('-').parse(i)?;
+    let (i, ()) = byte(i, b'-')?;
     let (r, y) = digits(4)(i)?;
     match Date::new(y, m, ascii(day).parse().unwrap_or(0)) {
         Ok(d) => Ok((r, d)),
@@ -425,7 +497,7 @@ fn date_text(i: &[u8]) -> PResult<'_, Date> {
 pub(crate) fn date(i: &[u8]) -> PResult<'_, Date> {
     if i.first() == Some(&b'"') {
         let (r, d) = date_text(&i[1..])?;
-        let (r, _) = char('"').parse(r)?;
+        let (r, ()) = byte(r, b'"')?;
         return Ok((r, d));
     }
     date_text(i)
@@ -433,28 +505,33 @@ pub(crate) fn date(i: &[u8]) -> PResult<'_, Date> {
 
 /// `date-time`.
 pub(crate) fn date_time(i: &[u8]) -> PResult<'_, DateTime> {
-    let (i0, _) = char('"').parse(i)?;
+    let (i0, ()) = byte(i, b'"')?;
     let (i, day) = if i0.first() == Some(&b' ') {
         digits(1)(&i0[1..])?
     } else {
         digits(2)(i0)?
     };
-    let (i, _) = char('-').parse(i)?;
+    let (i, ()) = byte(i, b'-')?;
     let (i, m) = month(i)?;
-    let (i, _) = char('-').parse(i)?;
+    let (i, ()) = byte(i, b'-')?;
     let (i, y) = digits(4)(i)?;
     let (i, ()) = sp(i)?;
     let (i, h) = digits(2)(i)?;
-    let (i, _) = char(':').parse(i)?;
+    let (i, ()) = byte(i, b':')?;
     let (i, min) = digits(2)(i)?;
-    let (i, _) = char(':').parse(i)?;
+    let (i, ()) = byte(i, b':')?;
     let (i, s) = digits(2)(i)?;
     let (i, ()) = sp(i)?;
-    let (i, sign) = nom::branch::alt((char('+'), char('-'))).parse(i)?;
+    let (i, negative) = match i.first() {
+        Some(b'+') => (&i[1..], false),
+        Some(b'-') => (&i[1..], true),
+        Some(_) => return fail(i, ErrorKind::Char),
+        None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    };
     let (i, z) = digits(4)(i)?;
-    let (r, _) = char('"').parse(i)?;
+    let (r, ()) = byte(i, b'"')?;
     let zone = i16::try_from(z / 100 * 60 + z % 100).unwrap_or(i16::MAX);
-    let zone = if sign == '-' { -zone } else { zone };
+    let zone = if negative { -zone } else { zone };
     if z % 100 > 59 {
         return fail(i0, ErrorKind::Verify);
     }

@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 
 use nom::Parser;
-use nom::bytes::streaming::{tag, take_while1};
+use nom::bytes::streaming::tag;
 use nom::error::ErrorKind;
 
 use super::command::{MAX_NESTING, id_params, section};
 use super::core::{
-    PResult, Upper, astring, atom, crlf, date_time, fail, flag, flag_fetch, flag_perm, mailbox,
-    nil, nstring, number, number64, nz_number, paren_list, paren_list1, sequence_set, sp, sp_list1,
-    string, tag_, text,
+    PResult, Upper, astring, atom, byte, crlf, date_time, fail, flag, flag_fetch, flag_perm,
+    mailbox, nil, nstring, number, number64, nz_number, paren_list, paren_list1, run1,
+    sequence_set, sp, sp_list1, string, tag_, text,
 };
 use crate::types::body::{
     Address, BodyExtension, BodyFields, BodyParams, BodyStructure, DispositionTail, Envelope,
@@ -24,10 +24,14 @@ use crate::types::response::{
     Response, StatusKind, StatusResponse,
 };
 
+#[inline]
 fn word(i: &[u8]) -> PResult<'_, &[u8]> {
-    take_while1(|b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.').parse(i)
+    run1(i, |b: u8| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+    })
 }
 
+#[inline]
 fn sp_then<'a, T>(i: &'a [u8], p: impl FnOnce(&'a [u8]) -> PResult<'a, T>) -> PResult<'a, T> {
     let (i, ()) = sp(i)?;
     p(i)
@@ -113,7 +117,7 @@ fn resp_text(i: &[u8]) -> PResult<'_, (Option<Code<'_>>, Text<'_>)> {
     if i.first() == Some(&b'[') {
         match code(&i[1..]) {
             Ok((r, c)) => {
-                let (r, _) = tag(&b"]"[..]).parse(r)?;
+                let (r, ()) = byte(r, b']')?;
                 // The SP before text; servers that send no text after the code end the line here.
                 let r = if r.first() == Some(&b' ') { &r[1..] } else { r };
                 let (r, t) = text(r)?;
@@ -190,7 +194,7 @@ fn other_code<'a>(r: &'a [u8], name: Atom<'a>) -> PResult<'a, Code<'a>> {
     if r.first() != Some(&b' ') {
         return Ok((r, Code::Other(name, None)));
     }
-    let (r, t) = take_while1(|b: u8| chars::is_text_char(b) && b != b']').parse(&r[1..])?;
+    let (r, t) = run1(&r[1..], |b: u8| chars::is_text_char(b) && b != b']')?;
     Ok((r, Code::Other(name, Some(Cow::Borrowed(ascii(t))))))
 }
 
@@ -299,7 +303,7 @@ fn search_data(mut r: &[u8]) -> PResult<'_, (Vec<std::num::NonZeroU32>, Option<u
             [b' ', b'(', ..] => {
                 let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (MODSEQ "[..]).parse(r)?;
                 let (r2, m) = number64(r2)?;
-                let (r2, _) = tag(&b")"[..]).parse(r2)?;
+                let (r2, ()) = byte(r2, b')')?;
                 return Ok((r2, (ids, Some(m))));
             }
             [b' ', rest @ ..] => {
@@ -392,7 +396,7 @@ fn ext_value(i: &[u8], depth: usize) -> PResult<'_, ExtValue<'_>> {
         }
         Some(b'"' | b'{') => string(i).map(|(r, s)| (r, ExtValue::String(s))),
         _ => {
-            let (r, t) = take_while1(|b: u8| chars::is_astring_char(b) || b == b'*').parse(i)?;
+            let (r, t) = run1(i, |b: u8| chars::is_astring_char(b) || b == b'*')?;
             Ok((r, ExtValue::Token(Cow::Borrowed(ascii(t)))))
         }
     }
@@ -405,7 +409,7 @@ fn esearch(i: &[u8]) -> PResult<'_, Response<'_>> {
     if r.starts_with(b" (") {
         let (r2, _) = nom::bytes::streaming::tag_no_case(&b" (TAG "[..]).parse(r)?;
         let (r2, s) = string(r2)?;
-        let (r2, _) = tag(&b")"[..]).parse(r2)?;
+        let (r2, ()) = byte(r2, b')')?;
         tag_s = Some(s);
         r = r2;
     }
@@ -454,7 +458,7 @@ fn namespace(i: &[u8]) -> PResult<'_, Option<Vec1<NamespaceDescription<'_>>>> {
     let mut r = &i[1..];
     let mut out = Vec::new();
     loop {
-        let (r2, _) = tag(&b"("[..]).parse(r)?;
+        let (r2, ()) = byte(r, b'(')?;
         let (r2, prefix) = string(r2)?;
         let (mut r2, delimiter) = sp_then(r2, delimiter)?;
         let mut extensions = Vec::new();
@@ -464,7 +468,7 @@ fn namespace(i: &[u8]) -> PResult<'_, Option<Vec1<NamespaceDescription<'_>>>> {
             extensions.push((name, values));
             r2 = r3;
         }
-        let (r2, _) = tag(&b")"[..]).parse(r2)?;
+        let (r2, ()) = byte(r2, b')')?;
         out.push(NamespaceDescription {
             prefix,
             delimiter,
@@ -505,7 +509,7 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
             // RFC 7162 §7: fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")"
             let (r, _) = tag(&b" ("[..]).parse(r)?;
             let (r, n) = number64(r)?;
-            let (r, _) = tag(&b")"[..]).parse(r)?;
+            let (r, ()) = byte(r, b')')?;
             Ok((r, FetchItem::ModSeq(n)))
         }
         b"BODY" => match r.first() {
@@ -513,7 +517,7 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
                 let (r, section) = section(r)?;
                 let (r, origin) = if r.first() == Some(&b'<') {
                     let (r, n) = number(&r[1..])?;
-                    let (r, _) = tag(&b">"[..]).parse(r)?;
+                    let (r, ()) = byte(r, b'>')?;
                     (r, Some(n))
                 } else {
                     (r, None)
@@ -535,12 +539,12 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
 }
 
 fn address(i: &[u8]) -> PResult<'_, Address<'_>> {
-    let (r, _) = tag(&b"("[..]).parse(i)?;
+    let (r, ()) = byte(i, b'(')?;
     let (r, name) = nstring(r)?;
     let (r, adl) = sp_then(r, nstring)?;
     let (r, mailbox) = sp_then(r, nstring)?;
     let (r, host) = sp_then(r, nstring)?;
-    let (r, _) = tag(&b")"[..]).parse(r)?;
+    let (r, ()) = byte(r, b')')?;
     Ok((
         r,
         Address {
@@ -573,7 +577,7 @@ fn address_list(i: &[u8]) -> PResult<'_, Option<Vec1<Address<'_>>>> {
 }
 
 pub(crate) fn envelope(i: &[u8]) -> PResult<'_, Envelope<'_>> {
-    let (r, _) = tag(&b"("[..]).parse(i)?;
+    let (r, ()) = byte(i, b'(')?;
     let (r, date) = nstring(r)?;
     let (r, subject) = sp_then(r, nstring)?;
     let (r, from) = sp_then(r, address_list)?;
@@ -584,7 +588,7 @@ pub(crate) fn envelope(i: &[u8]) -> PResult<'_, Envelope<'_>> {
     let (r, bcc) = sp_then(r, address_list)?;
     let (r, in_reply_to) = sp_then(r, nstring)?;
     let (r, message_id) = sp_then(r, nstring)?;
-    let (r, _) = tag(&b")"[..]).parse(r)?;
+    let (r, ()) = byte(r, b')')?;
     Ok((
         r,
         Envelope {
@@ -656,10 +660,10 @@ fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTai
         if i.first() != Some(&b'(') {
             return nil(i).map(|(r, ())| (r, None));
         }
-        let (r, _) = tag(&b"("[..]).parse(i)?;
+        let (r, ()) = byte(i, b'(')?;
         let (r, t) = string(r)?;
         let (r, p) = sp_then(r, body_params)?;
-        let (r, _) = tag(&b")"[..]).parse(r)?;
+        let (r, ()) = byte(r, b')')?;
         Ok((r, Some((t, p))))
     })?;
     if r.first() != Some(&b' ') {
@@ -717,7 +721,7 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
             ErrorKind::TooLarge,
         )));
     }
-    let (r, _) = tag(&b"("[..]).parse(i)?;
+    let (r, ()) = byte(i, b'(')?;
     if r.first() == Some(&b'(') {
         let mut r = r;
         let mut parts = Vec::new();
@@ -734,7 +738,7 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
         } else {
             (r, None)
         };
-        let (r, _) = tag(&b")"[..]).parse(r)?;
+        let (r, ()) = byte(r, b')')?;
         return Ok((
             r,
             BodyStructure::Multi(MultiPart {
@@ -775,7 +779,7 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
     } else {
         (r, None)
     };
-    let (r, _) = tag(&b")"[..]).parse(r)?;
+    let (r, ()) = byte(r, b')')?;
     Ok((
         r,
         BodyStructure::Single(SinglePart {
