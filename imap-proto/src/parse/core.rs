@@ -190,8 +190,44 @@ static QUOTED_CLASS: [u8; 256] = {
     t
 };
 
+/// A UTF-8 view of the input ahead, up to the line's CR: quoted strings inside it become `&str` by
+/// slicing it rather than by one UTF-8 check each (ENVELOPE and BODYSTRUCTURE hold dozens).
+#[derive(Clone, Copy)]
+pub(crate) struct Ahead<'a>(&'a str);
+
+impl<'a> Ahead<'a> {
+    /// The longest valid UTF-8 prefix of `i` before its first CR.
+    pub(crate) fn new(i: &'a [u8]) -> Self {
+        let b = &i[..memchr::memchr(b'\r', i).unwrap_or(i.len())];
+        Self(match std::str::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
+        })
+    }
+
+    /// `sub` (7-bit octets of the same input) as text: a slice of the view when it lies inside it.
+    #[inline]
+    pub(crate) fn str(self, sub: &'a [u8]) -> &'a str {
+        let off = sub.as_ptr().addr().wrapping_sub(self.0.as_ptr().addr());
+        match off
+            .checked_add(sub.len())
+            .and_then(|end| self.0.get(off..end))
+        {
+            Some(s) => s,
+            None => ascii(sub),
+        }
+    }
+}
+
 /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`; borrows when nothing is escaped.
+#[inline]
 pub(crate) fn quoted(i: &[u8]) -> PResult<'_, Quoted<'_>> {
+    quoted_with(i, ascii)
+}
+
+/// [`quoted`], with `text` turning the (7-bit) unescaped content into `&str`.
+#[inline]
+fn quoted_with<'a>(i: &'a [u8], text: impl Fn(&'a [u8]) -> &'a str) -> PResult<'a, Quoted<'a>> {
     let (body, ()) = byte(i, b'"')?;
     let mut owned: Option<Vec<u8>> = None;
     let mut k = 0;
@@ -208,7 +244,7 @@ pub(crate) fn quoted(i: &[u8]) -> PResult<'_, Quoted<'_>> {
             None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
             Some(b'"') => {
                 let s: Cow<'_, str> = match owned {
-                    None => Cow::Borrowed(ascii(&body[..k])),
+                    None => Cow::Borrowed(text(&body[..k])),
                     Some(mut v) => {
                         v.extend_from_slice(&body[start..k]);
                         Cow::Owned(String::from_utf8(v).unwrap_or_default())
@@ -274,6 +310,26 @@ pub(crate) fn string(i: &[u8]) -> PResult<'_, IString<'_>> {
         Some(b'{') => literal(i).map(|(r, l)| (r, IString::Literal(l))),
         Some(_) => fail(i, ErrorKind::Alt),
         None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    }
+}
+
+/// [`string`] with quoted content sliced from `a`.
+#[inline]
+pub(crate) fn string_in<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, IString<'a>> {
+    match i.first() {
+        Some(b'"') => quoted_with(i, |b| a.str(b)).map(|(r, q)| (r, IString::Quoted(q))),
+        Some(b'{') => literal(i).map(|(r, l)| (r, IString::Literal(l))),
+        Some(_) => fail(i, ErrorKind::Alt),
+        None => Err(nom::Err::Incomplete(nom::Needed::new(1))),
+    }
+}
+
+/// [`nstring`] with quoted content sliced from `a`.
+#[inline]
+pub(crate) fn nstring_in<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, NString<'a>> {
+    match i.first() {
+        Some(b'"' | b'{') => string_in(i, a).map(|(r, s)| (r, NString(Some(s)))),
+        _ => nil(i).map(|(r, ())| (r, NString(None))),
     }
 }
 
@@ -572,6 +628,20 @@ mod tests {
         );
         assert!(literal(b"{1}\r\n\0 ").is_err());
         assert!(matches!(nstring(b"nil ").unwrap().1, NString(None)));
+    }
+
+    #[test]
+    fn ahead_slices_or_falls_back() {
+        let input = b"(\"ab\" \"c\xc3\xa9\" \xff \"x\")\r\n\"tail\"";
+        let a = Ahead::new(input);
+        // Inside the valid prefix: a slice of the view, same text.
+        assert_eq!(a.str(&input[2..4]), "ab");
+        // Past the first invalid octet, past the CR, or another buffer: checked on its own.
+        assert_eq!(a.str(&input[15..16]), "x");
+        assert_eq!(a.str(&input[21..25]), "tail");
+        assert_eq!(a.str(b"zz"), "zz");
+        let (r, s) = string_in(&input[1..], a).unwrap();
+        assert_eq!((s.as_bytes(), r[0]), (&b"ab"[..], b' '));
     }
 
     #[test]

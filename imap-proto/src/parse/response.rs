@@ -9,9 +9,9 @@ use nom::error::ErrorKind;
 
 use super::command::{MAX_NESTING, id_params, section};
 use super::core::{
-    PResult, Upper, astring, atom, byte, crlf, date_time, fail, flag, flag_fetch, flag_perm,
-    mailbox, nil, nstring, number, number64, nz_number, paren_list, paren_list1, run1,
-    sequence_set, sp, sp_list1, string, tag_, text,
+    Ahead, PResult, Upper, astring, atom, byte, crlf, date_time, fail, flag, flag_fetch, flag_perm,
+    mailbox, nil, nstring, nstring_in, number, number64, nz_number, paren_list, paren_list1, run1,
+    sequence_set, sp, sp_list1, string, string_in, tag_, text,
 };
 use crate::types::body::{
     Address, BodyExtension, BodyFields, BodyParams, BodyStructure, DispositionTail, Envelope,
@@ -495,15 +495,15 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
         b"FLAGS" => {
             sp_then(r, |i| paren_list(i, flag_fetch)).map(|(r, f)| (r, FetchItem::Flags(f)))
         }
-        b"ENVELOPE" => sp_then(r, envelope).map(|(r, e)| (r, FetchItem::Envelope(Box::new(e)))),
+        b"ENVELOPE" => sp_then(r, |i| envelope(i, Ahead::new(i)))
+            .map(|(r, e)| (r, FetchItem::Envelope(Box::new(e)))),
         b"INTERNALDATE" => sp_then(r, date_time).map(|(r, d)| (r, FetchItem::InternalDate(d))),
         b"RFC822" => sp_then(r, nstring).map(|(r, s)| (r, FetchItem::Rfc822(s))),
         b"RFC822.HEADER" => sp_then(r, nstring).map(|(r, s)| (r, FetchItem::Rfc822Header(s))),
         b"RFC822.TEXT" => sp_then(r, nstring).map(|(r, s)| (r, FetchItem::Rfc822Text(s))),
         b"RFC822.SIZE" => sp_then(r, number).map(|(r, n)| (r, FetchItem::Rfc822Size(n))),
-        b"BODYSTRUCTURE" => {
-            sp_then(r, |i| body(i, 0)).map(|(r, b)| (r, FetchItem::BodyStructure(Box::new(b))))
-        }
+        b"BODYSTRUCTURE" => sp_then(r, |i| body(i, 0, Ahead::new(i)))
+            .map(|(r, b)| (r, FetchItem::BodyStructure(Box::new(b)))),
         b"UID" => sp_then(r, nz_number).map(|(r, n)| (r, FetchItem::Uid(n))),
         b"MODSEQ" => {
             // RFC 7162 §7: fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")"
@@ -532,18 +532,19 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
                     },
                 ))
             }
-            _ => sp_then(r, |i| body(i, 0)).map(|(r, b)| (r, FetchItem::Body(Box::new(b)))),
+            _ => sp_then(r, |i| body(i, 0, Ahead::new(i)))
+                .map(|(r, b)| (r, FetchItem::Body(Box::new(b)))),
         },
         _ => fail(i, ErrorKind::Tag),
     }
 }
 
-fn address(i: &[u8]) -> PResult<'_, Address<'_>> {
+fn address<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, Address<'a>> {
     let (r, ()) = byte(i, b'(')?;
-    let (r, name) = nstring(r)?;
-    let (r, adl) = sp_then(r, nstring)?;
-    let (r, mailbox) = sp_then(r, nstring)?;
-    let (r, host) = sp_then(r, nstring)?;
+    let (r, name) = nstring_in(r, a)?;
+    let (r, adl) = sp_then(r, |i| nstring_in(i, a))?;
+    let (r, mailbox) = sp_then(r, |i| nstring_in(i, a))?;
+    let (r, host) = sp_then(r, |i| nstring_in(i, a))?;
     let (r, ()) = byte(r, b')')?;
     Ok((
         r,
@@ -557,14 +558,14 @@ fn address(i: &[u8]) -> PResult<'_, Address<'_>> {
 }
 
 /// `"(" 1*address ")" / nil`.
-fn address_list(i: &[u8]) -> PResult<'_, Option<Vec1<Address<'_>>>> {
+fn address_list<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, Option<Vec1<Address<'a>>>> {
     if i.first() != Some(&b'(') {
         return nil(i).map(|(r, ())| (r, None));
     }
     let mut r = &i[1..];
     let mut out = Vec::new();
     loop {
-        let (r2, a) = address(r)?;
+        let (r2, a) = address(r, a)?;
         out.push(a);
         r = r2;
         match r.first() {
@@ -576,18 +577,18 @@ fn address_list(i: &[u8]) -> PResult<'_, Option<Vec1<Address<'_>>>> {
     }
 }
 
-pub(crate) fn envelope(i: &[u8]) -> PResult<'_, Envelope<'_>> {
+pub(crate) fn envelope<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, Envelope<'a>> {
     let (r, ()) = byte(i, b'(')?;
-    let (r, date) = nstring(r)?;
-    let (r, subject) = sp_then(r, nstring)?;
-    let (r, from) = sp_then(r, address_list)?;
-    let (r, sender) = sp_then(r, address_list)?;
-    let (r, reply_to) = sp_then(r, address_list)?;
-    let (r, to) = sp_then(r, address_list)?;
-    let (r, cc) = sp_then(r, address_list)?;
-    let (r, bcc) = sp_then(r, address_list)?;
-    let (r, in_reply_to) = sp_then(r, nstring)?;
-    let (r, message_id) = sp_then(r, nstring)?;
+    let (r, date) = nstring_in(r, a)?;
+    let (r, subject) = sp_then(r, |i| nstring_in(i, a))?;
+    let (r, from) = sp_then(r, |i| address_list(i, a))?;
+    let (r, sender) = sp_then(r, |i| address_list(i, a))?;
+    let (r, reply_to) = sp_then(r, |i| address_list(i, a))?;
+    let (r, to) = sp_then(r, |i| address_list(i, a))?;
+    let (r, cc) = sp_then(r, |i| address_list(i, a))?;
+    let (r, bcc) = sp_then(r, |i| address_list(i, a))?;
+    let (r, in_reply_to) = sp_then(r, |i| nstring_in(i, a))?;
+    let (r, message_id) = sp_then(r, |i| nstring_in(i, a))?;
     let (r, ()) = byte(r, b')')?;
     Ok((
         r,
@@ -606,23 +607,23 @@ pub(crate) fn envelope(i: &[u8]) -> PResult<'_, Envelope<'_>> {
     ))
 }
 
-fn body_params(i: &[u8]) -> PResult<'_, BodyParams<'_>> {
+fn body_params<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, BodyParams<'a>> {
     if i.first() != Some(&b'(') {
         return nil(i).map(|(r, ())| (r, None));
     }
     paren_list1(i, |i| {
-        let (r, k) = string(i)?;
-        let (r, v) = sp_then(r, string)?;
+        let (r, k) = string_in(i, a)?;
+        let (r, v) = sp_then(r, |i| string_in(i, a))?;
         Ok((r, (k, v)))
     })
     .map(|(r, l)| (r, Some(l)))
 }
 
-fn body_fields(i: &[u8]) -> PResult<'_, BodyFields<'_>> {
-    let (r, parameters) = body_params(i)?;
-    let (r, id) = sp_then(r, nstring)?;
-    let (r, description) = sp_then(r, nstring)?;
-    let (r, encoding) = sp_then(r, string)?;
+fn body_fields<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, BodyFields<'a>> {
+    let (r, parameters) = body_params(i, a)?;
+    let (r, id) = sp_then(r, |i| nstring_in(i, a))?;
+    let (r, description) = sp_then(r, |i| nstring_in(i, a))?;
+    let (r, encoding) = sp_then(r, |i| string_in(i, a))?;
     let (r, octets) = sp_then(r, number)?;
     Ok((
         r,
@@ -636,7 +637,7 @@ fn body_fields(i: &[u8]) -> PResult<'_, BodyFields<'_>> {
     ))
 }
 
-fn body_extension(i: &[u8], depth: usize) -> PResult<'_, BodyExtension<'_>> {
+fn body_extension<'a>(i: &'a [u8], depth: usize, a: Ahead<'a>) -> PResult<'a, BodyExtension<'a>> {
     if depth > MAX_NESTING {
         return Err(nom::Err::Failure(nom::error::Error::new(
             i,
@@ -644,15 +645,19 @@ fn body_extension(i: &[u8], depth: usize) -> PResult<'_, BodyExtension<'_>> {
         )));
     }
     match i.first() {
-        Some(b'(') => paren_list1(i, |i| body_extension(i, depth + 1))
+        Some(b'(') => paren_list1(i, |i| body_extension(i, depth + 1, a))
             .map(|(r, l)| (r, BodyExtension::List(l))),
         Some(b'0'..=b'9') => number(i).map(|(r, n)| (r, BodyExtension::Number(n))),
-        _ => nstring(i).map(|(r, s)| (r, BodyExtension::NString(s))),
+        _ => nstring_in(i, a).map(|(r, s)| (r, BodyExtension::NString(s))),
     }
 }
 
 /// `[SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc *(SP body-extension)]]]`.
-fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTail<'_>>> {
+fn disposition_tail<'a>(
+    i: &'a [u8],
+    depth: usize,
+    a: Ahead<'a>,
+) -> PResult<'a, Option<DispositionTail<'a>>> {
     if i.first() != Some(&b' ') {
         return Ok((i, None));
     }
@@ -661,8 +666,8 @@ fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTai
             return nil(i).map(|(r, ())| (r, None));
         }
         let (r, ()) = byte(i, b'(')?;
-        let (r, t) = string(r)?;
-        let (r, p) = sp_then(r, body_params)?;
+        let (r, t) = string_in(r, a)?;
+        let (r, p) = sp_then(r, |i| body_params(i, a))?;
         let (r, ()) = byte(r, b')')?;
         Ok((r, Some((t, p))))
     })?;
@@ -677,9 +682,9 @@ fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTai
     }
     let (r, language) = sp_then(r, |i| {
         if i.first() == Some(&b'(') {
-            paren_list1(i, string).map(|(r, l)| (r, Language::List(l)))
+            paren_list1(i, |i| string_in(i, a)).map(|(r, l)| (r, Language::List(l)))
         } else {
-            nstring(i).map(|(r, s)| (r, Language::Single(s)))
+            nstring_in(i, a).map(|(r, s)| (r, Language::Single(s)))
         }
     })?;
     if r.first() != Some(&b' ') {
@@ -694,10 +699,10 @@ fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTai
             }),
         ));
     }
-    let (mut r, location) = sp_then(r, nstring)?;
+    let (mut r, location) = sp_then(r, |i| nstring_in(i, a))?;
     let mut ext = Vec::new();
     while r.first() == Some(&b' ') {
-        let (r2, e) = sp_then(r, |i| body_extension(i, depth + 1))?;
+        let (r2, e) = sp_then(r, |i| body_extension(i, depth + 1, a))?;
         ext.push(e);
         r = r2;
     }
@@ -714,7 +719,7 @@ fn disposition_tail(i: &[u8], depth: usize) -> PResult<'_, Option<DispositionTai
 }
 
 /// `body = "(" (body-type-1part / body-type-mpart) ")"`.
-pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
+pub(crate) fn body<'a>(i: &'a [u8], depth: usize, a: Ahead<'a>) -> PResult<'a, BodyStructure<'a>> {
     if depth > MAX_NESTING {
         return Err(nom::Err::Failure(nom::error::Error::new(
             i,
@@ -726,14 +731,14 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
         let mut r = r;
         let mut parts = Vec::new();
         while r.first() == Some(&b'(') {
-            let (r2, b) = body(r, depth + 1)?;
+            let (r2, b) = body(r, depth + 1, a)?;
             parts.push(b);
             r = r2;
         }
-        let (r, subtype) = sp_then(r, string)?;
+        let (r, subtype) = sp_then(r, |i| string_in(i, a))?;
         let (r, extension) = if r.first() == Some(&b' ') {
-            let (r, params) = sp_then(r, body_params)?;
-            let (r, tail) = disposition_tail(r, depth)?;
+            let (r, params) = sp_then(r, |i| body_params(i, a))?;
+            let (r, tail) = disposition_tail(r, depth, a)?;
             (r, Some((params, tail)))
         } else {
             (r, None)
@@ -748,9 +753,9 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
             }),
         ));
     }
-    let (r, media_type) = string(r)?;
-    let (r, subtype) = sp_then(r, string)?;
-    let (r, fields) = sp_then(r, body_fields)?;
+    let (r, media_type) = string_in(r, a)?;
+    let (r, subtype) = sp_then(r, |i| string_in(i, a))?;
+    let (r, fields) = sp_then(r, |i| body_fields(i, a))?;
     let t = media_type.as_bytes();
     let (r, specific) = if t.eq_ignore_ascii_case(b"TEXT") {
         let (r, lines) = sp_then(r, number)?;
@@ -758,8 +763,8 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
     } else if t.eq_ignore_ascii_case(b"MESSAGE")
         && subtype.as_bytes().eq_ignore_ascii_case(b"RFC822")
     {
-        let (r, envelope) = sp_then(r, envelope)?;
-        let (r, b) = sp_then(r, |i| body(i, depth + 1))?;
+        let (r, envelope) = sp_then(r, |i| envelope(i, a))?;
+        let (r, b) = sp_then(r, |i| body(i, depth + 1, a))?;
         let (r, lines) = sp_then(r, number)?;
         (
             r,
@@ -773,8 +778,8 @@ pub(crate) fn body(i: &[u8], depth: usize) -> PResult<'_, BodyStructure<'_>> {
         (r, SpecificFields::Basic)
     };
     let (r, extension) = if r.first() == Some(&b' ') {
-        let (r, md5) = sp_then(r, nstring)?;
-        let (r, tail) = disposition_tail(r, depth)?;
+        let (r, md5) = sp_then(r, |i| nstring_in(i, a))?;
+        let (r, tail) = disposition_tail(r, depth, a)?;
         (r, Some((md5, tail)))
     } else {
         (r, None)
