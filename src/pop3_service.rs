@@ -136,14 +136,19 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                         }
                         None => Ok(0),
                     };
+                    // The maildrop lock goes before the reply: a client that reconnects as soon
+                    // as it reads the +OK must not find its own old session holding it.
+                    let ended = session.take();
                     match result {
                         Ok(n) => {
-                            if let Some(s) = &session {
+                            if let Some(s) = &ended {
                                 info!(user = %s.user, deleted = n, "pop3 update");
                             }
+                            drop(ended);
                             let _ = machine.update_done(Ok(()));
                         }
                         Err(e) => {
+                            drop(ended);
                             warn!("pop3 update failed: {e}");
                             let _ = machine.update_done(Err("some deleted messages not removed"));
                         }

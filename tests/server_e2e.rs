@@ -664,3 +664,38 @@ fn starttls_and_implicit_tls_verify_against_a_test_ca() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+const POP3_RECONNECT: &str = r"
+import poplib, ssl, sys
+port, tls_port = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for i in range(30):
+    if i % 2:
+        p = poplib.POP3_SSL('127.0.0.1', tls_port, context=ctx, timeout=10)
+    else:
+        p = poplib.POP3('127.0.0.1', port, timeout=10)
+    p.user('alice@example.org'); p.pass_('alice-pw')
+    p.stat()
+    p.quit()
+print('ok')
+";
+
+#[test]
+fn pop3_releases_the_lock_before_answering_quit() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    // A client that logs in again as soon as it reads QUIT's +OK must never find its own previous
+    // session still holding the maildrop ([IN-USE]).
+    let out = python(
+        POP3_RECONNECT,
+        &[
+            &server.port(Service::Pop3).to_string(),
+            &server.port(Service::Pop3s).to_string(),
+        ],
+    );
+    assert_eq!(out.trim(), "ok");
+}
