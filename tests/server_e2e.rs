@@ -601,28 +601,7 @@ fn starttls_and_implicit_tls_verify_against_a_test_ca() {
         return;
     };
     let dir = common::tempdir("e2e-ca");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Mailwright test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let server = TestServer::start_with(move |c| {
-        c.tls.cert = cert;
-        c.tls.key = key;
-        // TLS is what makes the logins acceptable here.
-        c.auth.plaintext_on_loopback = false;
-    });
+    let (server, ca) = common::start_with_test_ca(&dir);
     let ports: Vec<String> = [
         Service::Smtp,
         Service::Submission,
@@ -633,7 +612,7 @@ fn starttls_and_implicit_tls_verify_against_a_test_ca() {
     .iter()
     .map(|s| server.port(*s).to_string())
     .collect();
-    let mut args = vec![dir.join("ca.pem").to_str().unwrap().to_owned()];
+    let mut args = vec![ca.to_str().unwrap().to_owned()];
     args.extend(ports);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = python(TLS_WITH_CA, &args);

@@ -877,31 +877,11 @@ fn starttls_and_implicit_tls_verify_against_a_test_ca() {
         return;
     };
     let dir = common::tempdir("imap-ca");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Mailwright IMAP test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let server = TestServer::start_with(move |c| {
-        c.tls.cert = cert;
-        c.tls.key = key;
-        c.auth.plaintext_on_loopback = false;
-    });
+    let (server, ca) = common::start_with_test_ca(&dir);
     let out = python(
         TLS,
         &[
-            dir.join("ca.pem").to_str().unwrap(),
+            ca.to_str().unwrap(),
             &server.port(Service::Imap).to_string(),
             &server.port(Service::Imaps).to_string(),
         ],

@@ -89,6 +89,34 @@ pub fn test_config() -> Config {
     config
 }
 
+/// A test CA and a `localhost` certificate it signed, written to `dir` as `ca.pem`, `cert.pem` and
+/// `key.pem`; then a server using that certificate, with plaintext logins refused (TLS is what makes
+/// them acceptable). Returns the server and the CA file clients should trust.
+pub fn start_with_test_ca(dir: &Path) -> (TestServer, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Mailwright test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let server = TestServer::start_with(move |c| {
+        c.tls.cert = cert;
+        c.tls.key = key;
+        c.auth.plaintext_on_loopback = false;
+    });
+    (server, dir.join("ca.pem"))
+}
+
 impl TestServer {
     /// Starts a server with the test configuration.
     pub fn start() -> Self {
