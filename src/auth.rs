@@ -9,13 +9,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 
 use crate::directory::{Address, AddressError};
+use crate::watched::Watched;
 
 /// Password schemes understood in the passwd-file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,13 +133,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[derive(Debug, Default)]
-struct Loaded {
-    /// (modification time, length) of the file when read; `None` before the first read.
-    stamp: Option<(SystemTime, u64)>,
-    users: HashMap<String, String>,
-}
-
 #[derive(Debug)]
 struct CacheEntry {
     tag: ring::hmac::Tag,
@@ -148,8 +142,7 @@ struct CacheEntry {
 
 /// The passwd-file, re-read whenever it changes on disk.
 pub struct PasswdFile {
-    path: PathBuf,
-    loaded: Mutex<Loaded>,
+    users: Watched<HashMap<String, String>>,
     cache: Mutex<HashMap<String, CacheEntry>>,
     cache_key: ring::hmac::Key,
     cache_ttl: Duration,
@@ -158,7 +151,7 @@ pub struct PasswdFile {
 impl std::fmt::Debug for PasswdFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswdFile")
-            .field("path", &self.path)
+            .field("path", &self.path())
             .finish_non_exhaustive()
     }
 }
@@ -170,8 +163,7 @@ impl PasswdFile {
         let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
             .expect("the system random generator works");
         Self {
-            path: path.into(),
-            loaded: Mutex::new(Loaded::default()),
+            users: Watched::new(path.into()),
             cache: Mutex::new(HashMap::new()),
             cache_key,
             cache_ttl,
@@ -180,60 +172,40 @@ impl PasswdFile {
 
     /// The file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.users.path()
     }
 
-    /// Re-reads the file if it changed since the last read; returns the current users.
-    fn refresh(&self) -> Result<std::sync::MutexGuard<'_, Loaded>, AuthError> {
-        let mut loaded = self
-            .loaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stamp = match std::fs::metadata(&self.path) {
-            Ok(m) => Some((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(AuthError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-        };
-        if stamp != loaded.stamp || stamp.is_none() {
-            let text = match std::fs::read_to_string(&self.path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(source) => {
-                    return Err(AuthError::Io {
-                        path: self.path.clone(),
-                        source,
-                    });
-                }
-            };
-            loaded.users = parse_passwd(&text)?
-                .into_iter()
-                .map(|(u, p, _)| (u, p))
-                .collect();
-            loaded.stamp = stamp;
-        }
-        Ok(loaded)
+    /// The current users and their password fields, re-read if the file changed.
+    fn current(&self) -> Result<Arc<HashMap<String, String>>, AuthError> {
+        self.users.get(
+            |text| {
+                Ok(parse_passwd(text)?
+                    .into_iter()
+                    .map(|(u, p, _)| (u, p))
+                    .collect())
+            },
+            |source| AuthError::Io {
+                path: self.path().to_owned(),
+                source,
+            },
+        )
     }
 
     /// Every user, sorted.
     pub fn users(&self) -> Result<Vec<String>, AuthError> {
-        let mut users: Vec<String> = self.refresh()?.users.keys().cloned().collect();
+        let mut users: Vec<String> = self.current()?.keys().cloned().collect();
         users.sort();
         Ok(users)
     }
 
     /// Whether `user` (a full address, lower case) exists.
     pub fn contains(&self, user: &str) -> Result<bool, AuthError> {
-        Ok(self.refresh()?.users.contains_key(user))
+        Ok(self.current()?.contains_key(user))
     }
 
     /// Verifies a login. CPU-heavy on a cache miss: call it off the async threads.
     pub fn verify(&self, user: &str, password: &str) -> Result<bool, AuthError> {
-        let Some(stored) = self.refresh()?.users.get(user).cloned() else {
+        let Some(stored) = self.current()?.get(user).cloned() else {
             return Ok(false);
         };
         let tag = ring::hmac::sign(&self.cache_key, password.as_bytes());
@@ -308,10 +280,10 @@ impl PasswdFile {
         change: impl FnOnce(&mut Vec<(String, String, String)>) -> Result<(), AuthError>,
     ) -> Result<(), AuthError> {
         let io = |source| AuthError::Io {
-            path: self.path.clone(),
+            path: self.path().to_owned(),
             source,
         };
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match std::fs::read_to_string(self.path()) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io(e)),
@@ -326,7 +298,7 @@ impl PasswdFile {
             out.push_str(if rest.is_empty() { "::::::" } else { rest });
             out.push('\n');
         }
-        crate::datadir::write_atomic(&self.path, out.as_bytes(), 0o600).map_err(io)
+        crate::datadir::write_atomic(self.path(), out.as_bytes(), 0o600).map_err(io)
     }
 }
 

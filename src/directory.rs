@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use crate::auth::{AuthError, PasswdFile};
+use crate::watched::Watched;
 
 /// A mailbox address `local@domain`, lower case, validated to be safe as a path component.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -175,66 +175,16 @@ impl FromStr for AliasSource {
     }
 }
 
-/// A small text file parsed into `T`, re-read when its modification time or size changes.
-#[derive(Debug)]
-struct Watched<T> {
-    path: PathBuf,
-    state: Mutex<(Option<(SystemTime, u64)>, T)>,
-}
-
-impl<T: Clone + Default> Watched<T> {
-    fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            state: Mutex::new((None, T::default())),
-        }
-    }
-
-    fn get(
-        &self,
-        parse: impl FnOnce(&Path, &str) -> Result<T, DirectoryError>,
-    ) -> Result<T, DirectoryError> {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stamp = match std::fs::metadata(&self.path) {
-            Ok(m) => Some((m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(DirectoryError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-        };
-        if stamp.is_none() || stamp != state.0 {
-            let text = read_optional(&self.path)?;
-            state.1 = parse(&self.path, &text)?;
-            state.0 = stamp;
-        }
-        Ok(state.1.clone())
-    }
-}
-
-fn read_optional(path: &Path) -> Result<String, DirectoryError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(source) => Err(DirectoryError::Io {
-            path: path.to_owned(),
-            source,
-        }),
+fn io_error(path: &Path, source: std::io::Error) -> DirectoryError {
+    DirectoryError::Io {
+        path: path.to_owned(),
+        source,
     }
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), DirectoryError> {
-    crate::datadir::write_atomic(path, text.as_bytes(), 0o644).map_err(|source| {
-        DirectoryError::Io {
-            path: path.to_owned(),
-            source,
-        }
-    })
+    crate::datadir::write_atomic(path, text.as_bytes(), 0o644)
+        .map_err(|source| io_error(path, source))
 }
 
 type AliasMap = BTreeMap<AliasSource, Vec<String>>;
@@ -333,14 +283,30 @@ impl Directory {
         &self.passwd
     }
 
+    fn domain_set(&self) -> Result<Arc<BTreeSet<String>>, DirectoryError> {
+        let path = self.domains.path();
+        self.domains.get(
+            |text| parse_domains(path, text),
+            |source| io_error(path, source),
+        )
+    }
+
+    fn alias_map(&self) -> Result<Arc<AliasMap>, DirectoryError> {
+        let path = self.aliases.path();
+        self.aliases.get(
+            |text| parse_aliases(path, text),
+            |source| io_error(path, source),
+        )
+    }
+
     /// The local domains.
     pub fn domains(&self) -> Result<BTreeSet<String>, DirectoryError> {
-        self.domains.get(parse_domains)
+        Ok(self.domain_set()?.as_ref().clone())
     }
 
     /// Every alias and its targets.
     pub fn aliases(&self) -> Result<AliasMap, DirectoryError> {
-        self.aliases.get(parse_aliases)
+        Ok(self.alias_map()?.as_ref().clone())
     }
 
     /// The Maildir of a user: `mail/<domain>/<local>/Maildir` under the data directory.
@@ -354,11 +320,11 @@ impl Directory {
 
     /// Resolves one recipient address.
     pub fn resolve(&self, address: &Address) -> Result<Resolution, DirectoryError> {
-        let domains = self.domains()?;
+        let domains = self.domain_set()?;
         if !domains.contains(address.domain()) {
             return Ok(Resolution::NotLocal);
         }
-        let aliases = self.aliases()?;
+        let aliases = self.alias_map()?;
         let mut local = Vec::new();
         let mut external = Vec::new();
         let found = self.expand(address, &domains, &aliases, 0, &mut local, &mut external)?;
@@ -443,7 +409,7 @@ impl Directory {
         let text = domains
             .iter()
             .fold(String::new(), |text, d| text + d + "\n");
-        write_file(&self.domains.path, &text)?;
+        write_file(self.domains.path(), &text)?;
         Ok(domain)
     }
 
@@ -479,13 +445,13 @@ impl Directory {
         for (source, targets) in aliases {
             text = text + &source.to_string() + ": " + &targets.join(", ") + "\n";
         }
-        write_file(&self.aliases.path, &text)
+        write_file(self.aliases.path(), &text)
     }
 
     /// Checks the directory as `check-config` does: every file parses, every user's domain is local,
     /// and no alias points outside the local domains (outbound forwarding is not available yet).
     pub fn check(&self) -> Result<Vec<String>, DirectoryError> {
-        let domains = self.domains()?;
+        let domains = self.domain_set()?;
         let mut problems = Vec::new();
         for user in self.passwd.users()? {
             let address: Address = user
@@ -498,7 +464,7 @@ impl Directory {
                 ));
             }
         }
-        for (source, targets) in self.aliases()? {
+        for (source, targets) in self.alias_map()?.iter() {
             for target in targets {
                 let address: Address = target
                     .parse()

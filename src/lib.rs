@@ -42,3 +42,4 @@ pub mod server;
 pub mod smtp_service;
 pub mod timefmt;
 pub mod tls;
+mod watched;
