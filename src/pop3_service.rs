@@ -269,7 +269,7 @@ fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
         Ok(e) => e,
         Err(e) => return LoginResult::Failed(e.to_string()),
     };
-    entries.sort_by_cached_key(|e| delivery_order(e.unique()));
+    entries.sort_by(|a, b| mailwright_maildir::delivery_order(a.unique(), b.unique()));
     LoginResult::Ok(Session {
         user,
         maildir,
@@ -318,27 +318,6 @@ async fn finish_login(
             );
         }
     }
-}
-
-/// Sort key putting messages in delivery order: `<secs>.M<usecs>...` compared as numbers (the
-/// microseconds are not zero-padded, so the names do not sort as text), then the whole name.
-pub fn delivery_order(unique: &str) -> (u64, u64, String) {
-    let mut parts = unique.splitn(2, '.');
-    let secs = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u64::MAX);
-    let micros = parts
-        .next()
-        .and_then(|rest| rest.strip_prefix('M'))
-        .map_or(0, |rest| {
-            rest.bytes()
-                .take_while(u8::is_ascii_digit)
-                .fold(0u64, |n, d| {
-                    n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                })
-        });
-    (secs, micros, unique.to_owned())
 }
 
 /// Sizes are the CRLF sizes POP3 sends (RFC 1939 §5): `W=` from the name, else counted from the file.

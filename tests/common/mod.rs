@@ -203,10 +203,11 @@ impl TestServer {
             .flatten()
             .map(|e| e.unwrap().path())
             .collect();
-        files.sort_by_cached_key(|f| {
+        let unique = |f: &PathBuf| {
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            mailwright::pop3_service::delivery_order(name.split(':').next().unwrap())
-        });
+            name.split(':').next().unwrap().to_owned()
+        };
+        files.sort_by(|a, b| mailwright::maildir::delivery_order(&unique(a), &unique(b)));
         files.iter().map(|f| std::fs::read(f).unwrap()).collect()
     }
 
