@@ -45,7 +45,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     cfg.greeting = Text::lossy(&format!("{} Mailwright POP3 ready", config.hostname));
     cfg.tls_active = conn.is_tls();
     cfg.offer_stls = matches!(conn, Conn::Tcp(_));
-    cfg.require_tls_for_login = !login_allowed(&conn, peer, shared);
+    cfg.require_tls_for_login = !shared.login_allowed(conn.is_tls(), peer);
     cfg.sasl_mechanisms = vec![Atom::new("PLAIN").expect("valid atom")];
     cfg.implementation = Some(Text::lossy("Mailwright"));
     let mut machine = ServerSession::new(cfg);
@@ -182,11 +182,6 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     }
     let _ = conn.shutdown().await;
     Ok(())
-}
-
-/// Plaintext logins are allowed over TLS, or from loopback when the configuration says so.
-fn login_allowed(conn: &Conn, peer: Peer, shared: &Shared) -> bool {
-    conn.is_tls() || (peer.is_local() && shared.config.auth.plaintext_on_loopback)
 }
 
 async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {

@@ -114,6 +114,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The login policy of every service: plaintext logins are allowed over TLS, and without it only
+    /// from loopback when `auth.plaintext_on_loopback` says so.
+    pub fn login_allowed(&self, tls: bool, peer: Peer) -> bool {
+        tls || (peer.is_local() && self.config.auth.plaintext_on_loopback)
+    }
+
     /// Where message bodies too large for memory wait during DATA.
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("spool")

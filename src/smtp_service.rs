@@ -72,7 +72,7 @@ pub(crate) async fn serve(
     cfg.extensions.starttls = matches!(conn, Conn::Tcp(_)) && mode != Mode::Lmtp;
     if mode == Mode::Submission {
         cfg.extensions.auth = vec![Mechanism::plain(), Mechanism::login()];
-        cfg.extensions.auth_requires_tls = !(peer.is_local() && config.auth.plaintext_on_loopback);
+        cfg.extensions.auth_requires_tls = !shared.login_allowed(false, peer);
     }
     let mut machine = ServerSession::new(cfg);
     let mut shutdown = shared.shutdown.clone();

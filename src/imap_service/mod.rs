@@ -80,7 +80,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     let mut flow = ServerFlow::new(options);
     let mut s = Session {
         shared: shared.clone(),
-        login_allowed: login_allowed(&conn, peer, shared),
+        login_allowed: shared.login_allowed(conn.is_tls(), peer),
         tls: conn.is_tls(),
         starttls_offered: matches!(conn, Conn::Tcp(_)),
         user: None,
@@ -343,11 +343,6 @@ fn quickack(conn: &Conn) {
         Conn::Tls(t) => t.get_ref().0.set_quickack(true),
         Conn::Unix(_) => Ok(()),
     };
-}
-
-/// Plaintext logins are allowed over TLS, or from loopback when the configuration says so.
-fn login_allowed(conn: &Conn, peer: Peer, shared: &Shared) -> bool {
-    conn.is_tls() || (peer.is_local() && shared.config.auth.plaintext_on_loopback)
 }
 
 async fn flush(
