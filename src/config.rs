@@ -48,6 +48,10 @@ pub struct Config {
     pub limits: Limits,
     /// Authentication policy.
     pub auth: AuthPolicy,
+    /// The resolver used for MX routing and SPF/DKIM/DMARC.
+    pub dns: DnsConfig,
+    /// The queue and delivery to other hosts.
+    pub outbound: Outbound,
 }
 
 impl Default for Config {
@@ -58,6 +62,8 @@ impl Default for Config {
             tls: Tls::default(),
             limits: Limits::default(),
             auth: AuthPolicy::default(),
+            dns: DnsConfig::default(),
+            outbound: Outbound::default(),
         }
     }
 }
@@ -208,6 +214,79 @@ impl Default for AuthPolicy {
     }
 }
 
+/// The DNS resolver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Name servers (`"ip:port"`) to ask instead of the system's `/etc/resolv.conf`. Tests point this
+    /// at a local DNS server. Default empty: the system's.
+    pub nameservers: Vec<SocketAddr>,
+    /// Seconds before one query is given up. Default 5.
+    pub timeout_secs: u64,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            timeout_secs: 5,
+        }
+    }
+}
+
+/// The outbound queue: mail for other domains, forwarded aliases and bounces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Outbound {
+    /// Send everything through this smarthost (`"host:port"` or `"[ip]:port"`) instead of looking
+    /// up MX records. Default empty: MX delivery.
+    pub relayhost: String,
+    /// TCP port of MX hosts. Always 25 on the Internet; tests point it at a local sink. Default 25.
+    pub mx_port: u16,
+    /// Domains (lower case) to which mail leaves only over TLS with a verified certificate;
+    /// elsewhere STARTTLS is used when offered without checking the certificate (opportunistic,
+    /// RFC 3207 §4.1). Default empty.
+    pub require_tls: Vec<String>,
+    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers (tests); the
+    /// system's roots are not read. Relative to the data directory.
+    pub ca_file: Option<PathBuf>,
+    /// Waits between delivery attempts, in seconds; the last one repeats.
+    /// Default 5 min, 15 min, 30 min, 1 h, 2 h, 4 h.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Seconds after which an undeliverable message is bounced. Default 5 days.
+    pub max_lifetime_secs: u64,
+    /// Seconds after which the sender is told that delivery is delayed (one warning). 0: never.
+    /// Default 4 hours.
+    pub delay_warning_secs: u64,
+    /// Seconds to wait for a connection, and for each reply. Default 30 and 300.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for each reply of the remote server. Default 300 (RFC 5321 §4.5.3.2).
+    pub reply_timeout_secs: u64,
+    /// Deliveries in progress at once. Default 20.
+    pub concurrency: usize,
+    /// Rewrite the envelope sender of forwarded mail with SRS so that SPF passes at the
+    /// destination. Default true.
+    pub srs: bool,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self {
+            relayhost: String::new(),
+            mx_port: 25,
+            require_tls: Vec::new(),
+            ca_file: None,
+            retry_schedule_secs: vec![300, 900, 1800, 3600, 7200, 14400],
+            max_lifetime_secs: 5 * 24 * 3600,
+            delay_warning_secs: 4 * 3600,
+            connect_timeout_secs: 30,
+            reply_timeout_secs: 300,
+            concurrency: 20,
+            srs: true,
+        }
+    }
+}
+
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -256,6 +335,12 @@ impl Config {
                 "limits.max_message_size must be at least 1024".to_owned(),
             ));
         }
+        if self.outbound.retry_schedule_secs.is_empty() || self.outbound.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "outbound.retry_schedule_secs must not be empty and outbound.concurrency at least 1"
+                    .to_owned(),
+            ));
+        }
         Ok(())
     }
 }
@@ -300,6 +385,24 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # Plaintext logins without TLS are allowed only from loopback addresses, and only if this is true.
 # plaintext_on_loopback = true
 # cache_ttl_secs = 300
+
+[dns]
+# Name servers to ask ("ip:port"); empty: the system's /etc/resolv.conf.
+# nameservers = []
+# timeout_secs = 5
+
+[outbound]
+# Mail for other domains waits in the queue directory until delivered to the domain's MX hosts.
+# relayhost = ""                     # e.g. "[smtp.provider.net]:587" to send everything through it
+# mx_port = 25
+# require_tls = []                   # domains that only get mail over verified TLS
+# retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
+# max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
+# delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never
+# connect_timeout_secs = 30
+# reply_timeout_secs = 300
+# concurrency = 20
+# srs = true                         # rewrite the sender of forwarded mail (SPF-safe forwarding)
 "#;
 
 #[cfg(test)]

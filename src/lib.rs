@@ -34,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod directory;
+pub mod dns;
 pub mod imap_service;
 pub mod mailbox;
 pub mod net;
