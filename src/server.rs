@@ -94,6 +94,12 @@ pub enum ServerError {
     /// The certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The resolver could not be set up.
+    #[error(transparent)]
+    Dns(#[from] crate::dns::DnsError),
+    /// The outbound queue directory could not be opened.
+    #[error("cannot open the queue: {0}")]
+    Queue(std::io::Error),
 }
 
 /// What every session shares.
@@ -111,6 +117,8 @@ pub struct Shared {
     pub limits: Arc<ConnLimits>,
     /// Becomes `true` when shutdown starts: sessions waiting for a command close.
     pub shutdown: watch::Receiver<bool>,
+    /// The resolver (MX routing, SPF/DKIM/DMARC, DNSBL).
+    pub dns: crate::dns::Dns,
 }
 
 impl Shared {
@@ -214,6 +222,15 @@ impl Server {
             config.limits.max_connections_per_ip,
         );
         let directory = Directory::open(data_dir, Duration::from_secs(config.auth.cache_ttl_secs));
+        let dns = crate::dns::Dns::new(&config.dns).or_else(|e| {
+            // No usable /etc/resolv.conf: run with a local resolver address so that lookups fail as
+            // temporary errors (mail is queued, not lost) instead of refusing to start.
+            warn!("{e}; using 127.0.0.1:53");
+            crate::dns::Dns::new(&crate::config::DnsConfig {
+                nameservers: vec![SocketAddr::from(([127, 0, 0, 1], 53))],
+                ..config.dns.clone()
+            })
+        })?;
         let shared = Arc::new(Shared {
             config,
             data_dir: data_dir.to_owned(),
@@ -221,6 +238,7 @@ impl Server {
             tls,
             limits,
             shutdown,
+            dns,
         });
         Ok(Self {
             shared,
