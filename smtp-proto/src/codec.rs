@@ -76,15 +76,13 @@ impl Decoder for ServerCodec {
             if src.is_empty() {
                 return Ok(None);
             }
-            let mut out = BytesMut::new();
-            return match dec.decode(src, &mut out) {
+            return match dec.decode_chunk(src) {
                 Err(e) => {
                     self.data = None;
                     src.clear();
                     Ok(Some(ServerFrame::DataError(e)))
                 }
-                Ok(d) => {
-                    let _ = src.split_to(d.consumed);
+                Ok((d, out)) => {
                     if d.end {
                         self.data = None;
                         if out.is_empty() {
@@ -92,12 +90,12 @@ impl Decoder for ServerCodec {
                         }
                         // Content first; the next call reports the end.
                         self.ended = true;
-                        return Ok(Some(ServerFrame::DataChunk(out.freeze())));
+                        return Ok(Some(ServerFrame::DataChunk(out)));
                     }
                     if out.is_empty() {
                         Ok(None)
                     } else {
-                        Ok(Some(ServerFrame::DataChunk(out.freeze())))
+                        Ok(Some(ServerFrame::DataChunk(out)))
                     }
                 }
             };

@@ -8,7 +8,7 @@
 //! turned into CRLF (as Postfix's `smtpd_forbid_bare_newline = normalize`) and a line start
 //! reached that way cannot begin the end marker.
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 
 /// What to do with a CR or LF that is not part of a CRLF pair inside message data
 /// (RFC 5321 §2.3.8 forbids them).
@@ -49,9 +49,15 @@ enum State {
 
 /// Streaming dot-unstuffer for the server side of `DATA`.
 ///
-/// Feed it input with [`DataDecoder::decode`]; it copies the unstuffed content into `out` and
-/// reports how many bytes it consumed and whether the end marker was reached. Bytes after the end
-/// marker are left unconsumed (they are the next pipelined command).
+/// Feed it input with [`DataDecoder::decode`], which copies the unstuffed content into a buffer,
+/// or with [`DataDecoder::decode_bytes`], which hands the content out as slices of the input
+/// without copying it. Either reports how many bytes it consumed and whether the end marker was
+/// reached. Bytes after the end marker are left unconsumed (they are the next pipelined command).
+///
+/// Well-formed text is checked 64 octets at a time by a branch-free loop the compiler
+/// vectorises (every CR followed by LF, every LF preceded by CR, no LF followed by a period);
+/// only blocks that fail the check, or lines that could exceed the limit, go through the
+/// octet-by-octet state machine.
 #[derive(Clone, Debug)]
 pub struct DataDecoder {
     state: State,
@@ -59,6 +65,8 @@ pub struct DataDecoder {
     line_len: usize,
     max_line: usize,
     line_too_long: bool,
+    /// Reused by [`DataDecoder::decode_bytes`].
+    pieces: Vec<Piece>,
 }
 
 /// Progress of [`DataDecoder::decode`].
@@ -68,6 +76,95 @@ pub struct Decoded {
     pub consumed: usize,
     /// Whether `CRLF.CRLF` was reached (the marker is consumed, not written).
     pub end: bool,
+}
+
+/// A piece of decoded content: a range of the input, or octets the decoder adds.
+#[derive(Clone, Copy, Debug)]
+enum Piece {
+    Input(usize, usize),
+    Lit(&'static [u8]),
+}
+
+/// Where the decoder puts content: copied into a buffer, or recorded as pieces of the input.
+trait Sink {
+    /// Content `input[from..to]`, verbatim.
+    fn copy(&mut self, input: &[u8], from: usize, to: usize);
+    /// Content that is not in the input as such (a line ending made CRLF, a kept period).
+    fn lit(&mut self, s: &'static [u8]);
+}
+
+impl Sink for BytesMut {
+    #[inline]
+    fn copy(&mut self, input: &[u8], from: usize, to: usize) {
+        self.extend_from_slice(&input[from..to]);
+    }
+    #[inline]
+    fn lit(&mut self, s: &'static [u8]) {
+        self.extend_from_slice(s);
+    }
+}
+
+impl Sink for Vec<Piece> {
+    #[inline]
+    fn copy(&mut self, _: &[u8], from: usize, to: usize) {
+        if from == to {
+            return;
+        }
+        if let Some(Piece::Input(_, end)) = self.last_mut()
+            && *end == from
+        {
+            *end = to;
+            return;
+        }
+        self.push(Piece::Input(from, to));
+    }
+    #[inline]
+    fn lit(&mut self, s: &'static [u8]) {
+        self.push(Piece::Lit(s));
+    }
+}
+
+/// Octets checked at a time by [`scan_block`].
+const BLOCK: usize = 64;
+
+/// Checks the octet pairs `(a[k], b[k])`, where `b` is `a` one octet on, without branches so
+/// that the loop is vectorised. Returns whether a pair is odd, that is breaks CRLF pairing (a CR
+/// not followed by LF, or a LF not preceded by CR: RFC 5321 §2.3.8) or is a LF followed by a
+/// period (a line that may be dot-stuffed or the end marker), and whether `b` holds a LF.
+// Inlined into the block loop so that the reduction is not a call per block.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn scan_block(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> (bool, bool) {
+    let (mut odd, mut lf) = (0u8, 0u8);
+    for k in 0..BLOCK {
+        let b_lf = u8::from(b[k] == b'\n');
+        odd |=
+            (u8::from(a[k] == b'\r') ^ b_lf) | (u8::from(a[k] == b'\n') & u8::from(b[k] == b'.'));
+        lf |= b_lf;
+    }
+    (odd != 0, lf != 0)
+}
+
+/// In a block [`scan_block`] found odd, the offset of the first LF followed by a period, when
+/// the block has no broken CRLF pair.
+#[inline]
+fn first_dot(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> Option<usize> {
+    let mut bad = 0u8;
+    for k in 0..BLOCK {
+        bad |= u8::from(a[k] == b'\r') ^ u8::from(b[k] == b'\n');
+    }
+    if bad != 0 {
+        return None;
+    }
+    let mut k = 0;
+    while let Some(off) = memchr::memchr(b'\n', &a[k..]) {
+        k += off;
+        if b[k] == b'.' {
+            return Some(k);
+        }
+        k += 1;
+    }
+    None
 }
 
 impl DataDecoder {
@@ -80,6 +177,7 @@ impl DataDecoder {
             line_len: 0,
             max_line: max_line.saturating_sub(2),
             line_too_long: false,
+            pieces: Vec::new(),
         }
     }
 
@@ -95,8 +193,66 @@ impl DataDecoder {
         }
     }
 
-    /// Decodes as much of `input` as possible into `out`.
+    /// Decodes as much of `input` as possible, copying the content into `out`.
     pub fn decode(&mut self, input: &[u8], out: &mut BytesMut) -> Result<Decoded, DataError> {
+        self.run(input, out)
+    }
+
+    /// Decodes as much of `input` as possible without copying: the content is split off the
+    /// front of `input` and handed to `emit` as [`Bytes`] (several pieces when periods are
+    /// removed or line endings added), and the consumed octets (the end marker included) are
+    /// removed from `input`. On error nothing is emitted and `input` is left as it was.
+    pub fn decode_bytes(
+        &mut self,
+        input: &mut BytesMut,
+        mut emit: impl FnMut(Bytes),
+    ) -> Result<Decoded, DataError> {
+        let mut pieces = std::mem::take(&mut self.pieces);
+        pieces.clear();
+        let res = self.run(input, &mut pieces);
+        if let Ok(d) = res {
+            let mut at = 0;
+            for piece in pieces.drain(..) {
+                match piece {
+                    Piece::Input(from, to) => {
+                        input.advance(from - at);
+                        emit(input.split_to(to - from).freeze());
+                        at = to;
+                    }
+                    Piece::Lit(s) => emit(Bytes::from_static(s)),
+                }
+            }
+            input.advance(d.consumed - at);
+        }
+        self.pieces = pieces;
+        res
+    }
+
+    /// Decodes as much of `input` as possible and returns the content as one [`Bytes`]: a slice
+    /// of `input` when the decoded part needed no change (no period removed, no line ending
+    /// added), a copy otherwise. The consumed octets are removed from `input`; on error nothing
+    /// is removed.
+    pub fn decode_chunk(&mut self, input: &mut BytesMut) -> Result<(Decoded, Bytes), DataError> {
+        let capacity = input.len();
+        let mut one: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
+        let d = self.decode_bytes(input, |piece| {
+            if let Some(j) = &mut joined {
+                j.extend_from_slice(&piece);
+            } else if let Some(first) = one.take() {
+                let mut j = BytesMut::with_capacity(capacity.max(first.len() + piece.len()));
+                j.extend_from_slice(&first);
+                j.extend_from_slice(&piece);
+                joined = Some(j);
+            } else {
+                one = Some(piece);
+            }
+        })?;
+        let content = joined.map(BytesMut::freeze).or(one).unwrap_or_default();
+        Ok((d, content))
+    }
+
+    fn run<S: Sink>(&mut self, input: &[u8], out: &mut S) -> Result<Decoded, DataError> {
         let len = input.len();
         let mut i = 0;
         // `input[start..i]` is content still to be copied verbatim.
@@ -104,27 +260,34 @@ impl DataDecoder {
         while i < len {
             match self.state {
                 State::Body => {
-                    self.fast_lines(input, &mut i);
+                    let limit = if self.fast_blocks(input, &mut i, &mut start, out) {
+                        i + 2 * BLOCK
+                    } else {
+                        usize::MAX
+                    };
                     if i < len && self.state == State::Body {
-                        self.body_line(input, &mut i, &mut start, out)?;
+                        self.fast_lines(input, &mut i, limit);
+                        if i < len && self.state == State::Body {
+                            self.body_line(input, &mut i, &mut start, out)?;
+                        }
                     }
                 }
                 State::Cr => {
                     if input[i] == b'\n' {
-                        out.extend_from_slice(b"\r\n");
+                        out.lit(b"\r\n");
                         i += 1;
                         start = i;
                         self.new_line(true);
                     } else {
                         self.bare(DataError::BareCr)?;
-                        out.extend_from_slice(b"\r\n");
+                        out.lit(b"\r\n");
                         start = i;
                         self.new_line(false);
                     }
                 }
                 State::LineStart { strict } => {
                     if input[i] == b'.' {
-                        out.extend_from_slice(&input[start..i]);
+                        out.copy(input, start, i);
                         i += 1;
                         start = i;
                         self.state = State::Dot { strict };
@@ -140,7 +303,7 @@ impl DataDecoder {
                     }
                     b'\n' => {
                         self.bare(DataError::BareLf)?;
-                        out.extend_from_slice(b".\r\n");
+                        out.lit(b".\r\n");
                         i += 1;
                         start = i;
                         self.new_line(false);
@@ -161,32 +324,116 @@ impl DataDecoder {
                             });
                         }
                         // A line start reached through a normalised bare CR or LF: "." is content.
-                        out.extend_from_slice(b".\r\n");
+                        out.lit(b".\r\n");
                         start = i;
                         self.new_line(true);
                     } else {
                         self.bare(DataError::BareCr)?;
-                        out.extend_from_slice(b".\r\n");
+                        out.lit(b".\r\n");
                         start = i;
                         self.new_line(false);
                     }
                 }
             }
         }
-        out.extend_from_slice(&input[start..i]);
+        out.copy(input, start, i);
         Ok(Decoded {
             consumed: i,
             end: false,
         })
     }
 
-    /// From state `Body`: the fast path over well-formed lines. Jumps from one CR or LF to the
+    /// From state `Body`: the block path. Checks `input` from `*i` a [`BLOCK`] at a time with
+    /// [`scan_block`] and moves past every block that is plain text (CRLF pairs only), leaving
+    /// it in place to be copied or sliced in bulk later. A dot-stuffed line is unstuffed on the
+    /// way (RFC 5321 §4.5.2: the content before its period goes to `out`, and `*start` moves
+    /// past the period). Stops at a line that is a lone period or a period and a CR or LF (in
+    /// state `LineStart`, `*i` at the period, for the state machine to decide whether it is the
+    /// end marker), or in state `Body` before a block it cannot vouch for: one with a bare CR or
+    /// LF, one in which a line could pass the length limit, or the last octets of the input.
+    /// Returns whether the path was open at all (it is not for limits under two blocks).
+    ///
+    /// Line lengths are tracked by an upper bound (the current line is no longer than the octets
+    /// since the start of the last block that held a LF) and made exact only where the path
+    /// stops, so long lines are still measured exactly by the octet-wise path.
+    fn fast_blocks<S: Sink>(
+        &mut self,
+        input: &[u8],
+        i: &mut usize,
+        start: &mut usize,
+        out: &mut S,
+    ) -> bool {
+        if self.max_line < 2 * BLOCK {
+            return false;
+        }
+        let len = input.len();
+        // A LF here is bare: the pairs checked below start with `input[*i]`.
+        if input[*i] == b'\n' {
+            return true;
+        }
+        let mut p = *i;
+        // The current line has `known` octets at `from`; it is at most `bound` octets at `p`.
+        let (mut from, mut known) = (p, self.line_len);
+        let mut bound = known;
+        while p + BLOCK < len && bound + BLOCK <= self.max_line {
+            let (Ok(here), Ok(next)) = (
+                <&[u8; BLOCK]>::try_from(&input[p..p + BLOCK]),
+                <&[u8; BLOCK]>::try_from(&input[p + 1..=p + BLOCK]),
+            ) else {
+                break;
+            };
+            let (odd, lf) = scan_block(here, next);
+            if !odd {
+                bound = if lf { BLOCK } else { bound + BLOCK };
+                p += BLOCK;
+                continue;
+            }
+            // Every LF before the period ends a well-formed line no longer than `bound + BLOCK`.
+            let Some(k) = first_dot(here, next) else {
+                break;
+            };
+            let dot = p + k + 1;
+            match input.get(dot + 1) {
+                Some(b'\r' | b'\n') | None => {
+                    *i = dot;
+                    self.line_len = 0;
+                    self.state = State::LineStart { strict: true };
+                    return true;
+                }
+                Some(_) => {
+                    out.copy(input, *start, dot);
+                    *start = dot + 1;
+                    p = dot + 1;
+                    (from, known, bound) = (p, 0, 0);
+                }
+            }
+        }
+        if p == *i {
+            return true;
+        }
+        // Do not stop between the CR and the LF of a pair (the LF would look bare).
+        if p > from && input[p - 1] == b'\r' {
+            p -= 1;
+        }
+        self.line_len = match memchr::memrchr(b'\n', &input[from..p]) {
+            Some(lf) => p - (from + lf + 1),
+            None => known + (p - from),
+        };
+        if self.line_len > self.max_line {
+            self.line_too_long = true;
+        }
+        *i = p;
+        true
+    }
+
+    /// From state `Body`: the line path over well-formed lines. Jumps from one CR or LF to the
     /// next with `memchr2`; as long as each hit is a CRLF pair (RFC 5321 §2.3.8) and the next line
     /// does not start with a period, the line is left in place to be copied in bulk later (the
     /// caller's `start` stays put). Stops with `i` at the first line it cannot vouch for (a bare CR
-    /// or LF, a CR at the end of the input), still in state `Body`, for `body_line` to handle; or
-    /// after a CRLF followed by a period, in state `LineStart`.
-    fn fast_lines(&mut self, input: &[u8], i: &mut usize) {
+    /// or LF, a CR at the end of the input), still in state `Body`, for `body_line` to handle;
+    /// after a CRLF followed by a period, in state `LineStart`; or at the start of the first line
+    /// that begins at or after `limit`, in state `Body`, for the block path to take over.
+    fn fast_lines(&mut self, input: &[u8], i: &mut usize, limit: usize) {
         let len = input.len();
         let mut p = *i;
         while let Some(off) = memchr::memchr2(b'\r', b'\n', &input[p..]) {
@@ -201,17 +448,20 @@ impl DataDecoder {
                 self.state = State::LineStart { strict: true };
                 break;
             }
+            if p >= limit {
+                break;
+            }
         }
         *i = p;
     }
 
     /// From state `Body`: handles input up to and including the next CR or LF, byte-wise.
-    fn body_line(
+    fn body_line<S: Sink>(
         &mut self,
         input: &[u8],
         i: &mut usize,
         start: &mut usize,
-        out: &mut BytesMut,
+        out: &mut S,
     ) -> Result<(), DataError> {
         let len = input.len();
         match memchr::memchr2(b'\r', b'\n', &input[*i..]) {
@@ -223,14 +473,14 @@ impl DataDecoder {
                 let p = *i + off;
                 self.add_line_len(off);
                 if input[p] == b'\n' {
-                    out.extend_from_slice(&input[*start..p]);
+                    out.copy(input, *start, p);
                     self.bare(DataError::BareLf)?;
-                    out.extend_from_slice(b"\r\n");
+                    out.lit(b"\r\n");
                     *i = p + 1;
                     *start = *i;
                     self.new_line(false);
                 } else if p + 1 == len {
-                    out.extend_from_slice(&input[*start..p]);
+                    out.copy(input, *start, p);
                     *i = len;
                     *start = len;
                     self.state = State::Cr;
@@ -238,9 +488,9 @@ impl DataDecoder {
                     *i = p + 2;
                     self.new_line(true);
                 } else {
-                    out.extend_from_slice(&input[*start..p]);
+                    out.copy(input, *start, p);
                     self.bare(DataError::BareCr)?;
-                    out.extend_from_slice(b"\r\n");
+                    out.lit(b"\r\n");
                     *i = p + 1;
                     *start = *i;
                     self.new_line(false);
@@ -465,16 +715,29 @@ mod tests {
 
     type Split = (Result<Option<usize>, DataError>, Vec<u8>, bool);
 
-    /// Byte-by-byte feeding never takes the word-at-a-time path, so comparing it with whole
-    /// feeding checks that path against the byte-wise one, line-length flag included.
+    /// Byte-by-byte feeding never takes the block or line paths, so comparing it with whole
+    /// feeding checks those paths against the byte-wise one, line-length flag included.
     fn decode_split(input: &[u8], cuts: &[usize], policy: BareLineEnding) -> Split {
-        let mut d = DataDecoder::new(policy, 14);
+        decode_split_max(input, cuts, policy, 14)
+    }
+
+    fn cut_points(len: usize, cuts: &[usize]) -> Vec<usize> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (len + 1)).collect();
+        points.sort_unstable();
+        points.push(len);
+        points
+    }
+
+    fn decode_split_max(
+        input: &[u8],
+        cuts: &[usize],
+        policy: BareLineEnding,
+        max_line: usize,
+    ) -> Split {
+        let mut d = DataDecoder::new(policy, max_line);
         let mut out = BytesMut::new();
         let mut pos = 0;
-        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
-        points.sort_unstable();
-        points.push(input.len());
-        for p in points {
+        for p in cut_points(input.len(), cuts) {
             if p < pos {
                 continue;
             }
@@ -487,6 +750,63 @@ mod tests {
             }
         }
         (Ok(None), out.to_vec(), d.line_too_long())
+    }
+
+    /// The same through [`DataDecoder::decode_bytes`], input arriving into one buffer as a
+    /// server's would. On error the content emitted before the failing call is returned.
+    fn decode_bytes_split(
+        input: &[u8],
+        cuts: &[usize],
+        policy: BareLineEnding,
+        max_line: usize,
+    ) -> Split {
+        let mut d = DataDecoder::new(policy, max_line);
+        let mut out = Vec::new();
+        let mut buf = BytesMut::new();
+        let (mut fed, mut taken) = (0, 0);
+        for p in cut_points(input.len(), cuts) {
+            if p < fed {
+                continue;
+            }
+            buf.extend_from_slice(&input[fed..p]);
+            fed = p;
+            let before = buf.len();
+            let res = d.decode_bytes(&mut buf, |b| out.extend_from_slice(&b));
+            match res {
+                Err(e) => {
+                    assert_eq!(buf.len(), before, "input left as it was on error");
+                    return (Err(e), out, d.line_too_long());
+                }
+                Ok(r) => {
+                    assert_eq!(before - buf.len(), r.consumed);
+                    taken += r.consumed;
+                    if r.end {
+                        return (Ok(Some(taken)), out, d.line_too_long());
+                    }
+                }
+            }
+        }
+        (Ok(None), out, d.line_too_long())
+    }
+
+    /// Tokens for inputs long enough to take the block path: text runs of many lengths, CRLF,
+    /// bare CR and LF, dot-stuffed lines and end markers.
+    fn long_input() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                8 => (1usize..150).prop_map(|n| vec![b'x'; n]),
+                8 => Just(b"\r\n".to_vec()),
+                2 => Just(b"\r\n..".to_vec()),
+                1 => Just(b"\r\n.".to_vec()),
+                1 => Just(b"\r\n.\r\n".to_vec()),
+                1 => Just(b"\r".to_vec()),
+                1 => Just(b"\n".to_vec()),
+                1 => Just(b".".to_vec()),
+                1 => (900usize..1100).prop_map(|n| vec![b'y'; n]),
+            ],
+            0..60,
+        )
+        .prop_map(|v| v.concat())
     }
 
     proptest! {
@@ -524,6 +844,31 @@ mod tests {
             prop_assert_eq!(decode_split(&input, &cuts, policy), whole.clone());
             let one_by_one: Vec<usize> = (0..input.len()).collect();
             prop_assert_eq!(decode_split(&input, &one_by_one, policy), whole);
+        }
+
+        /// The block path (taken on whole input with a limit of two blocks or more) against the
+        /// octet-wise path (byte-by-byte feeding), and `decode_bytes` against `decode`.
+        #[test]
+        fn block_path_agrees(input in long_input(), cuts in proptest::collection::vec(any::<usize>(), 0..4),
+                             normalize: bool, max_line in prop_oneof![Just(130usize), Just(200), Just(1000)]) {
+            let policy = if normalize { BareLineEnding::Normalize } else { BareLineEnding::Reject };
+            let whole = decode_split_max(&input, &[], policy, max_line);
+            let one_by_one: Vec<usize> = (0..input.len()).collect();
+            prop_assert_eq!(&decode_split_max(&input, &one_by_one, policy, max_line), &whole);
+            prop_assert_eq!(&decode_split_max(&input, &cuts, policy, max_line), &whole);
+            let zc = decode_bytes_split(&input, &cuts, policy, max_line);
+            match &whole.0 {
+                // `decode` leaves content of the failing call in `out`, `decode_bytes` emits none.
+                Err(_) => prop_assert_eq!(&zc.0, &whole.0),
+                Ok(_) => prop_assert_eq!(&zc, &whole),
+            }
+            let zc_whole = decode_bytes_split(&input, &[], policy, max_line);
+            if whole.0.is_ok() {
+                prop_assert_eq!(&zc_whole, &whole);
+            } else {
+                prop_assert_eq!(&zc_whole.0, &whole.0);
+                prop_assert!(zc_whole.1.is_empty());
+            }
         }
     }
 }

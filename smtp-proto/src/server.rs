@@ -753,8 +753,8 @@ impl ServerSession {
         let Phase::Data(dec) = &mut self.phase else {
             return false;
         };
-        let mut out = BytesMut::with_capacity(self.input.len());
-        let res = dec.decode(&self.input, &mut out);
+        // The content is a slice of `input` when nothing was unstuffed (no copy).
+        let res = dec.decode_chunk(&mut self.input);
         let too_long = dec.line_too_long();
         match res {
             Err(e) => {
@@ -764,9 +764,8 @@ impl ServerSession {
                 self.close(CloseReason::BareLineEnding);
                 false
             }
-            Ok(d) => {
-                let _ = self.input.split_to(d.consumed);
-                self.body_chunk(out.freeze());
+            Ok((d, content)) => {
+                self.body_chunk(content);
                 if d.end {
                     self.finish_body(too_long);
                 }
