@@ -81,6 +81,13 @@
 //! | folder name | 254 bytes | [`MAX_FOLDER_NAME`] |
 //! | keywords per folder | 26 (`a`..`z`) | [`Error::TooManyKeywords`] |
 //! | fsync | on | [`Maildir::set_fsync`] |
+//! | MODSEQs per durable reservation | 65536 | [`MODSEQ_RESERVE`], fixed |
+//! | records of expunged messages kept in `dovecot-uidlist` | 256, or as many as live ones | [`STALE_RECORDS`], fixed |
+//!
+//! What is fsynced before a call returns, and why the rest may wait: new UIDs always; message
+//! files and directory entries always; MODSEQs through a durable reservation; the removal of
+//! expunged messages' uidlist records at the next rewrite. The argument is in the `uids` module
+//! source.
 //!
 //! ## What this crate will not do
 //!
@@ -122,4 +129,7 @@ pub use name::{
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
 pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
-pub use uids::{Appended, CopyResult, MODSEQ_FILE, MailboxState, StoreResult, UidMessage};
+pub use uids::{
+    Appended, CopyResult, MODSEQ_FILE, MODSEQ_FLOOR_FILE, MODSEQ_RESERVE, MailboxState,
+    STALE_RECORDS, StoreResult, UidMessage,
+};

@@ -23,11 +23,15 @@ pub(crate) struct DotLock {
     path: PathBuf,
 }
 
-fn raw_hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
+/// The host name as the kernel has it, read once per process (every lock needs it).
+fn raw_hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
 }
 
 impl DotLock {

@@ -4,15 +4,50 @@
 //! here and the other way round), keyword letters in `dovecot-keywords`. MODSEQs, which Dovecot
 //! keeps in its binary index, live in `mailwright-modseq` beside them: per UID the MODSEQ and
 //! the flags it was computed for, so a flag change made by any program (Dovecot, mutt) is seen
-//! at the next [`Maildir::sync`] and gets a new MODSEQ. All three files are replaced atomically
-//! (temporary file, fsync, rename) while holding `dovecot-uidlist.lock`.
+//! at the next [`Maildir::sync`] and gets a new MODSEQ. The files are replaced atomically
+//! (temporary file, rename) or appended to, while holding `dovecot-uidlist.lock`; a
+//! [`Maildir::sync`] that finds nothing to write reads them without the lock.
+//!
+//! ## What is fsynced before a reply, and why that is enough
+//!
+//! The rule: an acknowledged message is on disk (its file and its directory entry fsynced, by
+//! [`Delivery::commit`](crate::Delivery::commit)), and a UID, once reported, never names another
+//! message. Metadata that can be rebuilt after a crash without breaking either needs no fsync of
+//! its own before the reply; metadata that cannot, does.
+//!
+//! - **New UIDs** (`dovecot-uidlist` lines for new messages, and NEXTUID): fsynced before they are
+//!   returned. If a UID handed out were lost, the next sync would give the same message a new UID
+//!   and the old one to another message: a UID reused. Appends add a line and fsync the file
+//!   (one fsync, no rename); rewrites are durable (file, rename, directory).
+//! - **Records of expunged messages**: removing them changes neither NEXTUID nor any other UID, so
+//!   they are not rewritten away at each expunge (Dovecot keeps such records too until its next
+//!   rewrite). They go at the next durable rewrite, or once there are more than
+//!   [`STALE_RECORDS`] of them and more than live ones. A crash that loses a removal only brings
+//!   back records for files that no longer exist, which every sync ignores.
+//! - **MODSEQs** (`mailwright-modseq`): rebuilt by design, since every sync compares each
+//!   message's flags with the flags its MODSEQ was computed for and gives a new MODSEQ to any
+//!   that differ. What must survive is the guarantee that MODSEQs only grow: a client that saw
+//!   HIGHESTMODSEQ `H` asks `CHANGEDSINCE H` and must see every later change. So changes are
+//!   appended to the file as lines (no new file; rewritten whole only once appended lines
+//!   outnumber live ones) without fsync, and a *reservation* is kept durable instead, the way a database
+//!   caches a sequence: `mailwright-modseq.floor` holds a number `R` above every MODSEQ handed
+//!   out, written durably (file, rename, directory) before a MODSEQ above the last reservation is
+//!   handed out, each time reserving [`MODSEQ_RESERVE`] more. The first time a process touches a
+//!   folder's MODSEQs (and whenever the file is missing or unreadable) it continues from above
+//!   the reservation, not from the file's HIGHESTMODSEQ. A crash loses only unsynced writes, so
+//!   the process that runs next starts above every MODSEQ ever reported: MODSEQs may skip
+//!   values across restarts (RFC 7162 allows gaps), never go back. Cost: two fsyncs per folder
+//!   per process start, and two per [`MODSEQ_RESERVE`] changes, instead of two per change.
+//! - **Flags and expunges**: the rename or unlink is followed by an fsync of the directory
+//!   before the reply, so an acknowledged STORE or EXPUNGE survives a crash.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic::write_atomic;
@@ -26,6 +61,20 @@ use crate::uidlist::{UIDLIST, UidList, UidRecord};
 
 /// Our MODSEQ file.
 pub const MODSEQ_FILE: &str = "mailwright-modseq";
+
+/// The durable MODSEQ reservation: a number above every MODSEQ handed out (module docs).
+pub const MODSEQ_FLOOR_FILE: &str = "mailwright-modseq.floor";
+
+/// How far above the MODSEQs in use each durable reservation reaches: the number of MODSEQ
+/// changes per folder between two fsyncs of the reservation, and the gap a restart leaves.
+pub const MODSEQ_RESERVE: u64 = 1 << 16;
+
+/// At most this many records of expunged messages stay in `dovecot-uidlist` (while they are
+/// fewer than the live ones) before a rewrite drops them (module docs).
+pub const STALE_RECORDS: usize = 256;
+
+/// The folders whose MODSEQs this process has moved above the durable reservation.
+static FLOORED: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// One message with its IMAP metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,31 +176,78 @@ pub struct CopyResult {
 struct ModseqFile {
     uid_validity: u32,
     highest: u64,
+    /// The reservation recorded with it (`R`; 0 in files written before reservations).
+    reserved: u64,
     per_uid: HashMap<u32, (u64, Flags)>,
+    /// Lines after the header (for deciding when to rewrite instead of append).
+    body_lines: usize,
 }
 
+/// `mailwright-modseq`: a header line, then lines applied in order (later ones win):
+///
+/// ```text
+/// 1 V<uidvalidity> H<highestmodseq> R<reservation>   header (R absent in older files)
+/// <uid> <modseq> :<flags>                             the MODSEQ of a UID and its flags
+/// -<uid>                                              the UID was expunged
+/// H<highestmodseq> R<reservation>                     a new HIGHESTMODSEQ
+/// ```
+///
+/// Changes are appended; the file is rewritten whole when appended lines outnumber live ones. A
+/// last line without its LF is torn (an append being written, or a crash): the file is then
+/// unusable, and the caller takes the locked path or rebuilds above the reservation.
 fn parse_modseq(text: &str) -> Option<ModseqFile> {
+    if !text.ends_with('\n') {
+        return None;
+    }
     let mut lines = text.lines();
     let mut header = lines.next()?.split(' ');
     if header.next()? != "1" {
         return None;
     }
     let uid_validity = header.next()?.strip_prefix('V')?.parse().ok()?;
-    let highest = header.next()?.strip_prefix('H')?.parse().ok()?;
+    let mut highest: u64 = header.next()?.strip_prefix('H')?.parse().ok()?;
+    let mut reserved = match header.next() {
+        Some(r) => r.strip_prefix('R')?.parse().ok()?,
+        None => 0,
+    };
     let mut per_uid = HashMap::new();
+    let mut body_lines = 0usize;
     for line in lines {
+        body_lines += 1;
+        if let Some(uid) = line.strip_prefix('-') {
+            per_uid.remove(&uid.parse::<u32>().ok()?);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('H') {
+            let (h, r) = rest.split_once(" R")?;
+            highest = h.parse().ok()?;
+            reserved = r.parse().ok()?;
+            continue;
+        }
         let (nums, flags) = line.split_once(" :")?;
         let (uid, modseq) = nums.split_once(' ')?;
-        per_uid.insert(
-            uid.parse().ok()?,
-            (modseq.parse().ok()?, Flags::parse(flags)?),
-        );
+        let modseq: u64 = modseq.parse().ok()?;
+        // A reader between two appended lines must not see a message above HIGHESTMODSEQ.
+        highest = highest.max(modseq);
+        per_uid.insert(uid.parse().ok()?, (modseq, Flags::parse(flags)?));
     }
     Some(ModseqFile {
         uid_validity,
         highest,
+        reserved,
         per_uid,
+        body_lines,
     })
+}
+
+/// The rows of a MODSEQ table, UIDs ascending.
+fn sorted_rows(per_uid: &HashMap<u32, (u64, Flags)>) -> Vec<(u32, u64, Flags)> {
+    let mut rows: Vec<(u32, u64, Flags)> = per_uid
+        .iter()
+        .map(|(uid, (modseq, flags))| (*uid, *modseq, *flags))
+        .collect();
+    rows.sort_unstable_by_key(|r| r.0);
+    rows
 }
 
 fn random_guid() -> String {
@@ -184,6 +280,91 @@ fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
 impl Maildir {
     fn meta(&self, file: &str) -> PathBuf {
         self.path.join(file)
+    }
+
+    /// Where MODSEQs continue from, under the uidlist lock: `(highest, reservation)`. The file's
+    /// own values, except the first time this process touches the folder or when the file is
+    /// missing or unreadable: then from above the durable reservation, and a new reservation
+    /// is made durable (module docs).
+    /// Without `write` (unlocked), `None` when a new reservation would be needed.
+    fn modseq_start(&self, file: Option<&ModseqFile>, write: bool) -> Result<Option<(u64, u64)>> {
+        let mut floored = FLOORED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = file
+            && floored.contains(&self.path)
+        {
+            return Ok(Some((f.highest, f.reserved.max(f.highest))));
+        }
+        if !write {
+            return Ok(None);
+        }
+        let floor = read_optional(&self.meta(MODSEQ_FLOOR_FILE))?
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let highest = file.map_or(0, |f| f.highest.max(f.reserved)).max(floor);
+        let reserved = highest.saturating_add(MODSEQ_RESERVE);
+        self.write_modseq_floor(reserved)?;
+        floored.insert(self.path.clone());
+        Ok(Some((highest, reserved)))
+    }
+
+    fn write_modseq_floor(&self, floor: u64) -> Result<()> {
+        write_atomic(
+            &self.meta(MODSEQ_FLOOR_FILE),
+            format!("{floor}\n").as_bytes(),
+            self.fsync,
+        )
+    }
+
+    /// Records MODSEQ changes in `mailwright-modseq` (not fsynced: module docs), first making a
+    /// new reservation durable if `highest` passed `reserved`. `changed` rows and `removed` UIDs
+    /// are appended to the file `old` was read from (no new file); the file is rewritten whole
+    /// from `all` when there is none for this UIDVALIDITY or appended lines outnumber live ones.
+    #[allow(clippy::too_many_arguments)]
+    fn update_modseq(
+        &self,
+        old: Option<&ModseqFile>,
+        uid_validity: u32,
+        highest: u64,
+        reserved: u64,
+        changed: &[(u32, u64, Flags)],
+        removed: &[u32],
+        all: impl FnOnce() -> Vec<(u32, u64, Flags)>,
+    ) -> Result<()> {
+        let reserved = if highest > reserved {
+            let r = highest.saturating_add(MODSEQ_RESERVE);
+            self.write_modseq_floor(r)?;
+            r
+        } else {
+            reserved
+        };
+        let path = self.meta(MODSEQ_FILE);
+        if let Some(f) = old
+            && f.uid_validity == uid_validity
+            && f.body_lines + changed.len() + removed.len() < 2 * f.per_uid.len() + 64
+        {
+            let mut text = String::with_capacity(24 * (changed.len() + removed.len() + 1));
+            for (uid, modseq, flags) in changed {
+                let _ = writeln!(text, "{uid} {modseq} :{flags}");
+            }
+            for uid in removed {
+                let _ = writeln!(text, "-{uid}");
+            }
+            let _ = writeln!(text, "H{highest} R{reserved}");
+            let mut file = fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io_err("open", &path))?;
+            // One write: a reader sees the lines so far, or a torn last line it refuses.
+            return io::Write::write_all(&mut file, text.as_bytes())
+                .map_err(io_err("write", &path));
+        }
+        let rows = all();
+        let mut text = String::with_capacity(48 + rows.len() * 24);
+        let _ = writeln!(text, "1 V{uid_validity} H{highest} R{reserved}");
+        for (uid, modseq, flags) in rows {
+            let _ = writeln!(text, "{uid} {modseq} :{flags}");
+        }
+        write_atomic(&path, text.as_bytes(), false)
     }
 
     /// Reads `dovecot-uidlist` without locking (it is only ever replaced by rename). `None` if
@@ -239,13 +420,30 @@ impl Maildir {
     /// Like [`sync`](Self::sync), but messages new to the uidlist whose unique names are in
     /// `first` get their UIDs first, in that order (for COPYUID / APPENDUID).
     pub fn sync_with_order(&self, first: &[&str]) -> Result<MailboxState> {
+        // Most syncs write nothing: those run without the lock (and without creating the lock
+        // file). Every metadata file is replaced by rename or only appended to, so an unlocked
+        // read sees a whole version, or a torn last line that does not add up; whatever does not
+        // add up (a file without a record, a MODSEQ to give, a broken file) takes the locked path.
+        if first.is_empty()
+            && let Some(state) = self.build_state(&[], false)?
+        {
+            return Ok(state);
+        }
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+        self.build_state(first, true)?
+            .ok_or_else(|| Error::Contended(self.path.display().to_string()))
+    }
+
+    /// The body of [`sync_with_order`](Self::sync_with_order). Unlocked (`locked == false`) it
+    /// writes nothing and returns `None` as soon as something would need writing.
+    fn build_state(&self, first: &[&str], locked: bool) -> Result<Option<MailboxState>> {
         let uidlist_path = self.meta(UIDLIST);
-        let _lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
         let modseq_path = self.meta(MODSEQ_FILE);
         let old_modseq = read_optional(&modseq_path)?.and_then(|t| parse_modseq(&t));
         let (mut list, mut dirty) =
             match read_optional(&uidlist_path)?.and_then(|t| UidList::parse(&t).ok()) {
                 Some(l) => (l, false),
+                None if !locked => return Ok(None),
                 None => {
                     let now = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
@@ -276,11 +474,19 @@ impl Maildir {
                 None => fresh.push(e),
             }
         }
-        if messages.len() != list.records.len() {
+        // Records of expunged files may stay for now (module docs); a file seen twice (a rename
+        // racing with the scan) rewrites.
+        let stale = list.records.len().saturating_sub(messages.len());
+        if messages.len() > list.records.len() || stale > STALE_RECORDS.max(messages.len()) {
             dirty = true;
         }
         if !fresh.is_empty() {
             dirty = true;
+        }
+        if dirty && !locked {
+            return Ok(None);
+        }
+        if !fresh.is_empty() {
             let rank: HashMap<&str, usize> =
                 first.iter().enumerate().map(|(i, n)| (*n, i)).collect();
             fresh.sort_by(|a, b| {
@@ -314,8 +520,12 @@ impl Maildir {
 
         // MODSEQ bookkeeping.
         let old_modseq = old_modseq.filter(|m| m.uid_validity == list.uid_validity);
-        let mut highest = old_modseq.as_ref().map_or(1, |m| m.highest.max(1));
-        let mut modseq_dirty = old_modseq.is_none();
+        let Some((start, reserved)) = self.modseq_start(old_modseq.as_ref(), locked)? else {
+            return Ok(None);
+        };
+        let mut highest = start.max(1);
+        let mut modseq_dirty =
+            old_modseq.is_none() || old_modseq.as_ref().is_some_and(|m| m.highest != highest);
         let old_count = old_modseq.as_ref().map_or(0, |m| m.per_uid.len());
         let mut matched = 0usize;
         let mut out = Vec::with_capacity(messages.len());
@@ -340,13 +550,37 @@ impl Maildir {
             modseq_dirty = true;
             highest += 1;
         }
+        if modseq_dirty && !locked {
+            return Ok(None);
+        }
         if modseq_dirty {
-            let mut text = String::with_capacity(32 + out.len() * 24);
-            let _ = writeln!(text, "1 V{} H{}", list.uid_validity, highest);
-            for m in &out {
-                let _ = writeln!(text, "{} {} :{}", m.uid, m.modseq, m.entry.flags());
-            }
-            write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
+            let old = old_modseq.as_ref();
+            let changed: Vec<(u32, u64, Flags)> = out
+                .iter()
+                .map(|m| (m.uid, m.modseq, m.entry.flags()))
+                .filter(|&(uid, ms, f)| old.and_then(|o| o.per_uid.get(&uid)) != Some(&(ms, f)))
+                .collect();
+            let removed: Vec<u32> = old.map_or_else(Vec::new, |o| {
+                let live: HashSet<u32> = out.iter().map(|m| m.uid).collect();
+                o.per_uid
+                    .keys()
+                    .filter(|u| !live.contains(u))
+                    .copied()
+                    .collect()
+            });
+            self.update_modseq(
+                old,
+                list.uid_validity,
+                highest,
+                reserved,
+                &changed,
+                &removed,
+                || {
+                    out.iter()
+                        .map(|m| (m.uid, m.modseq, m.entry.flags()))
+                        .collect()
+                },
+            )?;
         }
         let all = [
             dir_stamps[0],
@@ -359,7 +593,7 @@ impl Maildir {
             .iter()
             .flatten()
             .all(|t| now.duration_since(*t).is_ok_and(|age| age >= DIRTY_WINDOW));
-        Ok(MailboxState {
+        Ok(Some(MailboxState {
             uid_validity: list.uid_validity,
             uid_next: list.next_uid,
             highest_modseq: highest,
@@ -367,7 +601,7 @@ impl Maildir {
             messages: out,
             keywords: self.keywords()?,
             stamps: Stamps(trusted.then_some(all)),
-        })
+        }))
     }
 
     /// IMAP STORE without rescanning the folder: applies `update` to the messages of `state`
@@ -395,6 +629,11 @@ impl Maildir {
             *state = self.sync()?;
             return self.store_flags(state, uids, update, unchanged_since);
         };
+        let (start, reserved) = self
+            .modseq_start(Some(&file), true)?
+            .unwrap_or((file.highest, file.reserved));
+        let jumped = start != file.highest;
+        file.highest = start;
         let mut result = StoreResult::default();
         let mut touched_new = false;
         let mut any = false;
@@ -434,16 +673,24 @@ impl Maildir {
                 sync_dir(&self.sub("new"))?;
             }
         }
-        if !result.changed.is_empty() {
-            state.highest_modseq = file.highest;
-            let mut rows: Vec<(&u32, &(u64, Flags))> = file.per_uid.iter().collect();
-            rows.sort_unstable_by_key(|r| *r.0);
-            let mut text = String::with_capacity(32 + rows.len() * 24);
-            let _ = writeln!(text, "1 V{} H{}", file.uid_validity, file.highest);
-            for (uid, (modseq, flags)) in rows {
-                let _ = writeln!(text, "{uid} {modseq} :{flags}");
+        if !result.changed.is_empty() || jumped {
+            if !result.changed.is_empty() {
+                state.highest_modseq = file.highest;
             }
-            write_atomic(&modseq_path, text.as_bytes(), self.fsync)?;
+            let changed: Vec<(u32, u64, Flags)> = result
+                .changed
+                .iter()
+                .filter_map(|&(uid, _)| file.per_uid.get(&uid).map(|&(ms, f)| (uid, ms, f)))
+                .collect();
+            self.update_modseq(
+                Some(&file),
+                file.uid_validity,
+                file.highest,
+                reserved,
+                &changed,
+                &[],
+                || sorted_rows(&file.per_uid),
+            )?;
         }
         // The directories changed under this state: it must not pass for current.
         state.stamps = Stamps(None);
@@ -496,6 +743,7 @@ impl Maildir {
         };
         let mut uids = Vec::with_capacity(entries.len());
         let mut added = Vec::new();
+        let mut new_rows = Vec::new();
         for e in entries {
             if let Some(&uid) = known.get(e.unique()) {
                 uids.push(uid);
@@ -509,6 +757,7 @@ impl Maildir {
                 extensions: Vec::new(),
                 file_name: e.file_name().to_owned(),
             });
+            new_rows.push((uid, e.flags()));
         }
         if added.is_empty() {
             return Ok((list.uid_validity, uids));
@@ -532,7 +781,38 @@ impl Maildir {
             list.records.extend(added);
             write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
         }
+        // Their MODSEQs too, so the sync that follows has nothing to write and takes no lock.
+        self.record_new_modseqs(list.uid_validity, &new_rows)?;
         Ok((list.uid_validity, uids))
+    }
+
+    /// Gives MODSEQs to messages just given UIDs, under the uidlist lock, when the MODSEQ file
+    /// belongs to this UIDVALIDITY (otherwise the next sync gives them).
+    fn record_new_modseqs(&self, uid_validity: u32, rows: &[(u32, Flags)]) -> Result<()> {
+        let Some(mut file) = read_optional(&self.meta(MODSEQ_FILE))?
+            .and_then(|t| parse_modseq(&t))
+            .filter(|m| m.uid_validity == uid_validity)
+        else {
+            return Ok(());
+        };
+        let Some((mut highest, reserved)) = self.modseq_start(Some(&file), true)? else {
+            return Ok(());
+        };
+        let mut changed = Vec::with_capacity(rows.len());
+        for &(uid, flags) in rows {
+            highest += 1;
+            file.per_uid.insert(uid, (highest, flags));
+            changed.push((uid, highest, flags));
+        }
+        self.update_modseq(
+            Some(&file),
+            uid_validity,
+            highest,
+            reserved,
+            &changed,
+            &[],
+            || sorted_rows(&file.per_uid),
+        )
     }
 
     /// Stores a message read from `message` straight into `cur/` with `flags` (and the mtime
