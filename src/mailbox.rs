@@ -213,7 +213,10 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
                     source,
                 });
             }
-            Ok(d.commit()?.unique().to_owned())
+            let unique = d.commit()?.unique().to_owned();
+            // Idling IMAP sessions of this process hear of it at once.
+            crate::imap_service::notify::changed(maildir.path());
+            Ok(unique)
         })
         .collect()
 }

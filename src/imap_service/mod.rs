@@ -15,9 +15,10 @@
 //!   `tests/server_imap_dovecot.rs`).
 //! - Storage calls block: commands run under `block_in_place`. FETCH is written message by
 //!   message; APPEND is spooled to disk past 1 MiB.
-//! - IDLE (RFC 2177) polls the mailbox every [`IDLE_POLL`] (a few `stat`s while nothing changed)
-//!   and reports EXISTS, EXPUNGE and FETCH FLAGS, so changes by other sessions, other processes
-//!   and delivery show within a second. EXPUNGEs wait for a command that allows them
+//! - IDLE (RFC 2177) reports EXISTS, EXPUNGE and FETCH FLAGS as soon as a change made in this
+//!   process (delivery, another session) is notified (module `notify`), and polls the mailbox
+//!   every [`IDLE_POLL`] (a few `stat`s while nothing changed) for changes by other processes, so
+//!   every change shows within a second. EXPUNGEs wait for a command that allows them
 //!   (RFC 3501 §7.4.1).
 //! - A session only ever opens Maildirs under its own user's root (`directory.maildir_path`), and
 //!   names are validated before they reach the file system, so no user reaches another's mail.
@@ -26,6 +27,7 @@ mod fetch;
 mod mailboxes;
 mod mime;
 mod names;
+pub(crate) mod notify;
 mod search;
 mod selected;
 mod session;
@@ -51,7 +53,8 @@ use session::{Action, Session, User, status};
 /// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
 pub const AUTOLOGOUT: Duration = Duration::from_mins(30);
 
-/// How often an idling session looks for changes.
+/// How often an idling session looks for changes made by other processes (changes made in this
+/// one wake it at once, see `notify`).
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// An APPEND in progress.
@@ -266,8 +269,13 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
         }
         let mut input = Vec::new();
         let got = if idle_tag.is_some() {
-            // IDLE: poll for changes while waiting for DONE.
+            // IDLE: woken by changes made in this process, polling for other processes' changes,
+            // while waiting for DONE.
             let deadline = tokio::time::Instant::now() + AUTOLOGOUT;
+            let mut wake = s
+                .selected
+                .as_ref()
+                .map(|sel| notify::subscribe(sel.maildir.path()));
             loop {
                 tokio::select! {
                     r = wire::recv(&mut conn, &mut deflate, &mut buf, &mut input) => {
@@ -277,17 +285,18 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                         if tokio::time::Instant::now() > deadline {
                             break Input::Timeout;
                         }
-                        let mut out = Vec::new();
-                        tokio::task::block_in_place(|| s.refresh(true, &mut out));
-                        for r in &out {
-                            flow.enqueue(r);
-                        }
-                        flush(&mut flow, &mut conn, &mut deflate).await?;
-                        if flow.is_closed() {
-                            break Input::Eof;
-                        }
                     }
+                    () = woken(&mut wake) => {}
                     () = crate::server::shutdown_signalled(&mut shutdown) => break Input::Shutdown,
+                }
+                let mut out = Vec::new();
+                tokio::task::block_in_place(|| s.refresh(true, &mut out));
+                for r in &out {
+                    flow.enqueue(r);
+                }
+                flush(&mut flow, &mut conn, &mut deflate).await?;
+                if flow.is_closed() {
+                    break Input::Eof;
                 }
             }
         } else {
@@ -323,6 +332,19 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     }
     let _ = conn.shutdown().await;
     Ok(())
+}
+
+/// Returns when the folder `wake` watches is notified of a change; never without a folder.
+async fn woken(wake: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    match wake {
+        // The sender lives as long as a receiver does: an error cannot happen, but must not spin.
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// What the connection loop waited for.

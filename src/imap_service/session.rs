@@ -300,8 +300,10 @@ impl Session {
                 {
                     // RFC 3501 §6.4.2: CLOSE expunges silently.
                     let all: Vec<usize> = (0..sel.msgs.len()).collect();
-                    if let Err(e) = sel.maildir.expunge(&sel.state_of(&all), None) {
-                        tracing::warn!("imap close: expunge failed: {e}");
+                    match sel.maildir.expunge(&sel.state_of(&all), None) {
+                        Ok(gone) if !gone.is_empty() => super::notify::changed(sel.maildir.path()),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("imap close: expunge failed: {e}"),
                     }
                 }
                 Ok((None, format!("{name} completed")))
@@ -486,7 +488,10 @@ impl Session {
             None => (0..sel.msgs.len()).collect(),
         };
         // Each file's flags are re-read: a \Deleted cleared meanwhile by another session stays.
-        sel.maildir.expunge(&sel.state_of(&scope), None)?;
+        let gone = sel.maildir.expunge(&sel.state_of(&scope), None)?;
+        if !gone.is_empty() {
+            super::notify::changed(sel.maildir.path());
+        }
         sel.refresh(true, out)?;
         Ok((None, "EXPUNGE completed".into()))
     }
@@ -594,6 +599,9 @@ impl Session {
         let result = sel
             .maildir
             .store_flags(&mut state, &uids, update, req.unchanged_since)?;
+        if !result.changed.is_empty() {
+            super::notify::changed(sel.maildir.path());
+        }
         sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
         for m in state.messages {
             if let Ok(i) = sel.msgs.binary_search_by_key(&m.uid, |x| x.uid) {
@@ -666,6 +674,12 @@ impl Session {
         } else {
             sel.maildir.copy_uids(&state, &uids, &dest)?
         };
+        if !result.uids.is_empty() {
+            super::notify::changed(dest.path());
+            if is_move {
+                super::notify::changed(sel.maildir.path());
+            }
+        }
         let src: Vec<u32> = result.uids.iter().map(|(s, _)| *s).collect();
         let dst: Vec<u32> = result.uids.iter().map(|(_, d)| *d).collect();
         let copyuid = match (uid_set(&src), uid_set(&dst)) {
@@ -761,6 +775,7 @@ impl Session {
             .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
         // Stored straight into cur/ and given its UID without a rescan of the folder.
         let appended = md.append(reader, md_flags, internal_date)?;
+        super::notify::changed(md.path());
         // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
         // the mailbox this session has selected, that is this session.
         if let Some(sel) = &mut self.selected
