@@ -6,6 +6,9 @@
 //! full_server alias add|del|list ...
 //! full_server domain add|list ...
 //! full_server hash-password [--scheme S]
+//! full_server dkim generate DOMAIN [--selector S] [--algorithm ed25519|rsa] [--bits N]
+//! full_server dkim show DOMAIN
+//! full_server queue list|show ID|retry [ID...]|delete ID
 //! full_server check-config
 //! ```
 //! Admin commands edit the files of the data directory atomically; a running server picks the change
@@ -56,8 +59,37 @@ pub enum Command {
     Domain(DomainCommand),
     /// Print a password hash for the passwd file.
     HashPassword(PasswordArgs),
+    /// Manage DKIM signing keys (dkim/<domain>/<selector>.key).
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+    /// Inspect and manage the outbound queue (like Postfix's mailq, postqueue and postsuper).
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Check the configuration, users and aliases; exit non-zero on problems.
     CheckConfig,
+}
+
+/// `queue` subcommands. They work whether the server runs or not; a running server picks up
+/// `retry` and `delete` within a second.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages: id, size, age, sender, and each recipient with its last error.
+    List,
+    /// Print one message's envelope, recipient states and text.
+    Show {
+        /// The queue id.
+        id: String,
+    },
+    /// Attempt delivery now, of the given messages or of all.
+    Retry {
+        /// Queue ids (none: every message).
+        ids: Vec<String>,
+    },
+    /// Remove a message without delivering it (no bounce is sent).
+    Delete {
+        /// The queue id.
+        id: String,
+    },
 }
 
 /// `user` subcommands.
@@ -120,6 +152,39 @@ pub enum DomainCommand {
     List,
 }
 
+/// `dkim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Make a signing key for a domain and print the DNS TXT record to publish.
+    Generate {
+        /// The domain that signs (the From domain of its mail), e.g. example.org.
+        domain: String,
+        /// The selector (default: `dkim.selector` of the configuration, "mail").
+        #[arg(long)]
+        selector: Option<String>,
+        /// Signature algorithm.
+        #[arg(long, value_enum, default_value_t = AlgorithmArg::Ed25519)]
+        algorithm: AlgorithmArg,
+        /// RSA key size in bits.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+    },
+    /// Print the DNS records of a domain's keys.
+    Show {
+        /// The domain.
+        domain: String,
+    },
+}
+
+/// DKIM algorithms offered on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AlgorithmArg {
+    /// ed25519-sha256 (RFC 8463): short keys; sign with an RSA key too for older verifiers.
+    Ed25519,
+    /// rsa-sha256 (RFC 6376), verified everywhere.
+    Rsa,
+}
+
 /// Password input options.
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
@@ -176,6 +241,8 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                 directory.domains()?.iter().for_each(|d| println!("{d}"));
                 Ok(())
             }
+            Command::Dkim(cmd) => dkim(data_dir, config, cmd),
+            Command::Queue(cmd) => queue(&data_dir.join("queue"), cmd),
             Command::HashPassword(args) => {
                 let password = read_password(&args)?;
                 println!("{}", hash_password(args.scheme.into(), &password)?);
@@ -262,13 +329,6 @@ fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
                 .iter()
                 .map(|t| t.parse::<Address>())
                 .collect::<Result<Vec<_>, _>>()?;
-            let domains = directory.domains()?;
-            if let Some(outside) = targets.iter().find(|t| !domains.contains(t.domain())) {
-                return Err(format!(
-                    "{outside} is not in a local domain: forwarding outside needs the outbound relay, which this server does not have yet"
-                )
-                .into());
-            }
             directory.add_alias(&source, &targets)?;
             println!(
                 "alias {source} -> {}",
@@ -288,6 +348,120 @@ fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
         AliasCommand::List => {
             for (source, targets) in directory.aliases()? {
                 println!("{source}: {}", targets.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
+    use crate::queue::RcptStatus;
+    let now = crate::queue::now_secs();
+    let describe = |r: &crate::queue::QueuedRcpt| match &r.status {
+        RcptStatus::Pending(None) => format!("{}  (waiting)", r.address),
+        RcptStatus::Pending(Some(a)) => format!("{}  (deferred: {})", r.address, a.reply),
+        RcptStatus::Delivered(a) => format!("{}  (sent: {})", r.address, a.reply),
+        RcptStatus::Failed(a) => format!("{}  (failed: {})", r.address, a.reply),
+    };
+    match cmd {
+        QueueCommand::List => {
+            let entries = crate::queue::list(dir)?;
+            for e in &entries {
+                println!(
+                    "{}  {:>8}  {:>6}s  <{}>{}",
+                    e.id,
+                    e.size,
+                    now.saturating_sub(e.created),
+                    e.from,
+                    if e.kind == crate::queue::Kind::Report {
+                        "  (report)"
+                    } else {
+                        ""
+                    }
+                );
+                for r in &e.rcpts {
+                    println!("    {}", describe(r));
+                }
+            }
+            let total: u64 = entries.iter().map(|e| e.size).sum();
+            println!("-- {} messages, {total} bytes", entries.len());
+            Ok(())
+        }
+        QueueCommand::Show { id } => {
+            let (e, body) = crate::queue::show(dir, &id)?;
+            println!(
+                "id: {}\nfrom: <{}>\nqueued: {}s ago\nattempts: {}\nnext attempt: in {}s",
+                e.id,
+                e.from,
+                now.saturating_sub(e.created),
+                e.attempts,
+                e.next_attempt.saturating_sub(now)
+            );
+            for r in &e.rcpts {
+                println!("rcpt: {}", describe(r));
+            }
+            println!();
+            std::io::stdout().write_all(&body)?;
+            Ok(())
+        }
+        QueueCommand::Retry { ids } => {
+            crate::queue::request_flush(dir, &ids)?;
+            println!(
+                "delivery requested for {}",
+                if ids.is_empty() {
+                    "every message".to_owned()
+                } else {
+                    ids.join(", ")
+                }
+            );
+            Ok(())
+        }
+        QueueCommand::Delete { id } => {
+            crate::queue::delete(dir, &id)?;
+            println!("deleted {id}");
+            Ok(())
+        }
+    }
+}
+
+fn dkim(data_dir: &Path, config: Option<&Path>, cmd: DkimCommand) -> AdminResult {
+    use crate::trust::{KeyAlgorithm, dkim};
+    match cmd {
+        DkimCommand::Generate {
+            domain,
+            selector,
+            algorithm,
+            bits,
+        } => {
+            let selector = match selector {
+                Some(s) => s,
+                None => datadir::load_config(data_dir, config)?.dkim.selector,
+            };
+            let algorithm = match algorithm {
+                AlgorithmArg::Ed25519 => KeyAlgorithm::Ed25519,
+                AlgorithmArg::Rsa => KeyAlgorithm::Rsa,
+            };
+            let key = dkim::generate_key_file(data_dir, &domain, &selector, algorithm, bits)?;
+            eprintln!(
+                "wrote {}; publish this record (also in {}.txt beside it):",
+                dkim::key_dir(data_dir, key.domain())
+                    .join(format!("{}.key", key.selector()))
+                    .display(),
+                key.selector()
+            );
+            println!("{}", key.zone_line());
+            Ok(())
+        }
+        DkimCommand::Show { domain } => {
+            let keys = dkim::load_keys(data_dir, &domain)?;
+            if keys.is_empty() {
+                return Err(format!(
+                    "{domain} has no DKIM key: make one with `full_server dkim generate {domain}`"
+                )
+                .into());
+            }
+            for key in keys {
+                println!("{}", key.zone_line());
             }
             Ok(())
         }

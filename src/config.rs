@@ -52,6 +52,14 @@ pub struct Config {
     pub dns: DnsConfig,
     /// The queue and delivery to other hosts.
     pub outbound: Outbound,
+    /// DKIM signing of outgoing mail (keys in `dkim/<domain>/` of the data directory).
+    pub dkim: Dkim,
+    /// Checks of mail arriving on the SMTP port: SPF, DKIM, DMARC, iprev.
+    pub inbound: Inbound,
+    /// Mail submission (587/465, RFC 6409): sender policy and message fix-ups.
+    pub submission: Submission,
+    /// Rate limits, DNSBLs, early talkers and login failure counting.
+    pub abuse: Abuse,
 }
 
 impl Default for Config {
@@ -64,6 +72,10 @@ impl Default for Config {
             auth: AuthPolicy::default(),
             dns: DnsConfig::default(),
             outbound: Outbound::default(),
+            dkim: Dkim::default(),
+            inbound: Inbound::default(),
+            submission: Submission::default(),
+            abuse: Abuse::default(),
         }
     }
 }
@@ -267,6 +279,58 @@ pub struct Outbound {
     /// Rewrite the envelope sender of forwarded mail with SRS so that SPF passes at the
     /// destination. Default true.
     pub srs: bool,
+    /// Client networks (`"10.0.0.0/8"`, `"::1/128"`, or one address) that may relay without
+    /// AUTH on port 25, like Postfix's `mynetworks`. Default empty: only authenticated users relay.
+    pub trusted_networks: Vec<String>,
+}
+
+impl Outbound {
+    /// Whether a client address is in [`Outbound::trusted_networks`].
+    pub fn is_trusted(&self, ip: Option<std::net::IpAddr>) -> bool {
+        let Some(ip) = ip else { return false };
+        self.trusted_networks
+            .iter()
+            .any(|net| cidr_contains(net, ip))
+    }
+}
+
+/// Whether `net` (`addr/prefix` or a bare address) contains `ip`. Unparsable networks contain
+/// nothing (and [`Config::check`] refuses them).
+pub fn cidr_contains(net: &str, ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    let (addr, prefix) = net.split_once('/').unwrap_or((net, ""));
+    let Ok(addr) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u32 = if prefix.is_empty() {
+        max
+    } else {
+        match prefix.parse() {
+            Ok(p) if p <= max => p,
+            _ => return false,
+        }
+    };
+    let to_bits = |a: IpAddr| -> u128 {
+        match a {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+            IpAddr::V6(v6) => u128::from(v6),
+        }
+    };
+    let ip = match (addr, ip) {
+        (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => return false,
+        },
+        (IpAddr::V6(_), IpAddr::V4(_)) => return false,
+        _ => ip,
+    };
+    if prefix == 0 {
+        return true;
+    }
+    // IPv4 addresses sit in the top 32 bits, so the same mask works for both families.
+    let mask = u128::MAX << (128 - prefix);
+    to_bits(addr) & mask == to_bits(ip) & mask
 }
 
 impl Default for Outbound {
@@ -283,6 +347,133 @@ impl Default for Outbound {
             reply_timeout_secs: 300,
             concurrency: 20,
             srs: true,
+            trusted_networks: Vec::new(),
+        }
+    }
+}
+
+/// Mail submission (RFC 6409).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Submission {
+    /// The envelope sender must be the authenticated user or an address the directory resolves to
+    /// them (one of their aliases); others get `553 5.7.1`. Default true.
+    pub enforce_sender: bool,
+    /// Add `Message-ID:` and `Date:` to submitted messages that lack them (RFC 6409 §8.2, §8.3).
+    /// Only header lines are prepended; nothing is rewritten. Default true.
+    pub add_missing_headers: bool,
+    /// Failed AUTH attempts in one session before it is closed with `421 4.7.0`. Default 3.
+    pub max_auth_failures: usize,
+}
+
+impl Default for Submission {
+    fn default() -> Self {
+        Self {
+            enforce_sender: true,
+            add_missing_headers: true,
+            max_auth_failures: 3,
+        }
+    }
+}
+
+/// Anti-abuse limits. Rate limits count in fixed windows in memory (lost on restart); 0 turns a
+/// limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Abuse {
+    /// Trust loopback clients (local webmail, tests, benches): no rate limits, DNSBL lookups or
+    /// per-address login blocking for them. Default true.
+    pub exempt_loopback: bool,
+    /// New SMTP and submission connections per client IP per minute; more get `421 4.7.0`.
+    /// Default 60.
+    pub connections_per_ip_per_minute: u32,
+    /// Messages (`MAIL` commands) per client IP per minute; more get `450 4.7.1`. Default 120.
+    pub messages_per_ip_per_minute: u32,
+    /// Messages per authenticated user per minute; more get `450 4.7.1`. Default 60.
+    pub messages_per_user_per_minute: u32,
+    /// Accepted recipients per authenticated user per hour; more get `450 4.7.1`. Default 1000.
+    pub recipients_per_user_per_hour: u32,
+    /// Failed logins from one IP address within [`Abuse::auth_block_secs`] after which AUTH is
+    /// refused from it (`454 4.7.0`) until that window ends. Default 10.
+    pub auth_failures_per_ip: u32,
+    /// The window of [`Abuse::auth_failures_per_ip`], in seconds. Default 900.
+    pub auth_block_secs: u64,
+    /// DNS blocklist zones asked about clients on port 25 (RFC 5782), e.g. `"zen.spamhaus.org"`.
+    /// A listed client gets `554 5.7.1`; a DNS failure never blocks. Default empty (off).
+    pub dnsbl_zones: Vec<String>,
+    /// Milliseconds port 25 waits before its greeting; a client that talks first gets `554 5.5.1`
+    /// and is closed. Default 0 (off); production: 3000 to 6000 (Postfix's postscreen waits 6 s).
+    pub greeting_delay_ms: u64,
+    /// Keys (addresses or users) each limiter remembers at most; expired ones are pruned first.
+    /// Default 100000.
+    pub max_tracked: usize,
+}
+
+impl Default for Abuse {
+    fn default() -> Self {
+        Self {
+            exempt_loopback: true,
+            connections_per_ip_per_minute: 60,
+            messages_per_ip_per_minute: 120,
+            messages_per_user_per_minute: 60,
+            recipients_per_user_per_hour: 1000,
+            auth_failures_per_ip: 10,
+            auth_block_secs: 900,
+            dnsbl_zones: Vec::new(),
+            greeting_delay_ms: 0,
+            max_tracked: 100_000,
+        }
+    }
+}
+
+/// DKIM signing (RFC 6376) of mail leaving through the queue; see [`crate::trust`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dkim {
+    /// Sign outgoing mail whose From domain has a key. Default true.
+    pub enabled: bool,
+    /// Selector `full_server dkim generate` uses when none is given. Default `"mail"`.
+    pub selector: String,
+    /// Header fields to sign, in this order; fields a message lacks are signed as absent, so they
+    /// cannot be added later. Default: RFC 6376 §5.4.1's list.
+    pub headers: Vec<String>,
+}
+
+impl Default for Dkim {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            selector: "mail".to_owned(),
+            headers: crate::trust::DEFAULT_SIGNED_HEADERS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// Authentication checks of mail arriving on the SMTP port from unauthenticated clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Inbound {
+    /// Check SPF, DKIM, DMARC and iprev and add an `Authentication-Results:` header. Default true.
+    pub verify: bool,
+    /// Check mail from loopback clients too (tests); by default it is trusted as local. Default false.
+    pub verify_loopback: bool,
+    /// Refuse (550 5.7.1) mail failing DMARC whose domain publishes `p=reject`. Default true.
+    pub dmarc_reject: bool,
+    /// Seconds all checks of one message may take; past it they count as a temporary error and the
+    /// message is delivered. Default 30.
+    pub timeout_secs: u64,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        Self {
+            verify: true,
+            verify_loopback: false,
+            dmarc_reject: true,
+            timeout_secs: 30,
         }
     }
 }
@@ -335,11 +526,39 @@ impl Config {
                 "limits.max_message_size must be at least 1024".to_owned(),
             ));
         }
+        for net in &self.outbound.trusted_networks {
+            let (addr, prefix) = net.split_once('/').unwrap_or((net, "32"));
+            let ok = addr.parse::<std::net::IpAddr>().is_ok_and(|a| {
+                prefix
+                    .parse::<u32>()
+                    .is_ok_and(|p| p <= if a.is_ipv4() { 32 } else { 128 })
+            });
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "outbound.trusted_networks: {net:?} is not an address or address/prefix"
+                )));
+            }
+        }
         if self.outbound.retry_schedule_secs.is_empty() || self.outbound.concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "outbound.retry_schedule_secs must not be empty and outbound.concurrency at least 1"
                     .to_owned(),
             ));
+        }
+        if self.submission.max_auth_failures == 0 || self.abuse.max_tracked == 0 {
+            return Err(ConfigError::Invalid(
+                "submission.max_auth_failures and abuse.max_tracked must be at least 1".to_owned(),
+            ));
+        }
+        if let Some(zone) = self
+            .abuse
+            .dnsbl_zones
+            .iter()
+            .find(|z| crate::directory::parse_domain(z).is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "abuse.dnsbl_zones: {zone:?} is not a domain name"
+            )));
         }
         Ok(())
     }
@@ -403,6 +622,43 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # reply_timeout_secs = 300
 # concurrency = 20
 # srs = true                         # rewrite the sender of forwarded mail (SPF-safe forwarding)
+# trusted_networks = []              # clients that may relay without AUTH, e.g. ["10.0.0.0/8"]
+
+[dkim]
+# Outgoing mail is signed with every key in dkim/<From domain>/*.key (PKCS#8 PEM, RSA or Ed25519);
+# make one with `full_server dkim generate <domain>`, which prints the DNS record to publish.
+# enabled = true
+# selector = "mail"                  # default selector of `dkim generate`
+# headers = ["From", "Reply-To", "Subject", "Date", "To", "Cc", "Resent-Date", "Resent-From",
+#   "Resent-To", "Resent-Cc", "In-Reply-To", "References", "List-Id", "List-Help",
+#   "List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive",
+#   "Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding"]
+
+[inbound]
+# Mail arriving on the smtp port without AUTH: SPF, DKIM, DMARC and iprev results go into an
+# Authentication-Results: header. A DNS failure never refuses mail (temperror is recorded).
+# verify = true
+# verify_loopback = false            # also check clients on 127.0.0.1/::1 (tests)
+# dmarc_reject = true                # refuse DMARC failures of p=reject domains (550 5.7.1)
+# timeout_secs = 30
+
+[submission]
+# enforce_sender = true              # MAIL FROM must be the logged-in user or one of their aliases
+# add_missing_headers = true         # add Message-ID: and Date: when a client left them out
+# max_auth_failures = 3              # failed AUTHs before the session is closed (421 4.7.0)
+
+[abuse]
+# Rate limits count per fixed window in memory; 0 turns one off.
+# exempt_loopback = true             # loopback clients skip rate limits, DNSBLs and login blocking
+# connections_per_ip_per_minute = 60 # SMTP and submission; more get 421 4.7.0
+# messages_per_ip_per_minute = 120   # more get 450 4.7.1
+# messages_per_user_per_minute = 60
+# recipients_per_user_per_hour = 1000
+# auth_failures_per_ip = 10          # then AUTH is refused from that address (454 4.7.0) ...
+# auth_block_secs = 900              # ... for the rest of this window
+# dnsbl_zones = []                   # e.g. ["zen.spamhaus.org"]; port 25 only; 554 5.7.1 if listed
+# greeting_delay_ms = 0              # port 25; production 3000-6000: early talkers get 554 5.5.1
+# max_tracked = 100000               # addresses/users remembered per limiter
 "#;
 
 #[cfg(test)]
@@ -415,6 +671,22 @@ mod tests {
         assert_eq!(config.hostname, "localhost");
         assert_eq!(config.listen.smtp, loopback(2525));
         assert_eq!(config.limits.max_recipients, 100);
+    }
+
+    #[test]
+    fn trusted_networks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(cidr_contains("127.0.0.0/8", ip("127.1.2.3")));
+        assert!(!cidr_contains("127.0.0.0/8", ip("128.0.0.1")));
+        assert!(cidr_contains("10.1.2.3", ip("10.1.2.3")));
+        assert!(!cidr_contains("10.1.2.3", ip("10.1.2.4")));
+        assert!(cidr_contains("::1/128", ip("::1")));
+        assert!(cidr_contains("0.0.0.0/0", ip("8.8.8.8")));
+        assert!(cidr_contains("192.168.0.0/16", ip("::ffff:192.168.4.5")));
+        assert!(!cidr_contains("fe80::/10", ip("10.0.0.1")));
+        assert!(!cidr_contains("garbage", ip("10.0.0.1")));
+        assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/33\"]").is_err());
+        assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/8\", \"::1\"]").is_ok());
     }
 
     #[test]

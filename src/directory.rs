@@ -251,8 +251,14 @@ pub enum Resolution {
     UnknownUser,
     /// The domain is not one of ours: relaying is refused.
     NotLocal,
-    /// An alias points outside the local domains (outbound forwarding is not built yet).
-    External(Vec<Address>),
+    /// An alias forwards (at least partly) outside the local domains: deliver to `local` here and
+    /// send to `external` through the outbound queue.
+    Forward {
+        /// Local users among the targets (deduplicated, possibly none).
+        local: Vec<Address>,
+        /// Addresses in other domains (deduplicated, at least one).
+        external: Vec<Address>,
+    },
 }
 
 /// The directory: domains, users and aliases of one data directory.
@@ -331,11 +337,13 @@ impl Directory {
         if !found {
             return Ok(Resolution::UnknownUser);
         }
-        if !external.is_empty() {
-            return Ok(Resolution::External(external));
-        }
         local.sort();
         local.dedup();
+        if !external.is_empty() {
+            external.sort();
+            external.dedup();
+            return Ok(Resolution::Forward { local, external });
+        }
         Ok(if local.is_empty() {
             Resolution::UnknownUser
         } else {
@@ -466,13 +474,10 @@ impl Directory {
         }
         for (source, targets) in self.alias_map()?.iter() {
             for target in targets {
-                let address: Address = target
-                    .parse()
-                    .map_err(|e: AddressError| DirectoryError::Refused(e.to_string()))?;
-                if !domains.contains(address.domain()) {
-                    problems.push(format!(
-                        "alias {source} -> {target}: forwarding outside the local domains needs the outbound relay, which this server does not have yet"
-                    ));
+                // Targets outside the local domains are forwarded through the outbound queue;
+                // only unparsable ones are problems.
+                if let Err(e) = target.parse::<Address>() {
+                    problems.push(format!("alias {source} -> {target}: {e}"));
                 }
             }
         }
@@ -583,11 +588,17 @@ mod tests {
             d.resolve(&addr("loop1@example.org")).unwrap(),
             Resolution::UnknownUser
         );
-        assert!(matches!(
+        assert_eq!(
             d.resolve(&addr("out@example.org")).unwrap(),
-            Resolution::External(_)
-        ));
-        assert_eq!(d.check().unwrap().len(), 1, "the outside alias is reported");
+            Resolution::Forward {
+                local: vec![],
+                external: vec![addr("someone@elsewhere.test")]
+            }
+        );
+        assert!(
+            d.check().unwrap().is_empty(),
+            "forwarding outside is allowed"
+        );
         assert_eq!(
             d.maildir_path(&addr("alice@example.org")),
             dir.join("mail/example.org/alice/Maildir")

@@ -15,7 +15,8 @@
 //! The tokio server assembly that `examples/full_server.rs` runs lives here too: [`server`]
 //! (listeners, limits, shutdown), [`config`] and [`datadir`] (zero-config start), [`auth`] and
 //! [`directory`] (users, domains, aliases), [`tls`], and one module per protocol service
-//! ([`smtp_service`], [`pop3_service`], [`imap_service`]) driving the Sans-IO machines.
+//! ([`smtp_service`], [`pop3_service`], [`imap_service`]) driving the Sans-IO machines, with
+//! [`submission`] policy and [`abuse`] limits.
 //!
 //! ## What this crate will not do
 //!
@@ -29,18 +30,25 @@ pub use mailwright_mbox as mbox;
 pub use mailwright_pop3_proto as pop3;
 pub use mailwright_smtp_proto as smtp;
 
+pub mod abuse;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod directory;
 pub mod dns;
+pub mod dsn;
 pub mod imap_service;
 pub mod mailbox;
 pub mod net;
 pub mod pop3_service;
+pub mod queue;
+pub mod relay;
 pub mod server;
 pub mod smtp_service;
+pub mod srs;
+pub mod submission;
 pub mod timefmt;
 pub mod tls;
+pub mod trust;
 mod watched;

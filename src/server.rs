@@ -119,6 +119,12 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// The resolver (MX routing, SPF/DKIM/DMARC, DNSBL).
     pub dns: crate::dns::Dns,
+    /// Rate limits and failed-login counts (`[abuse]`).
+    pub abuse: crate::abuse::Abuse,
+    /// The outbound queue (`queue/` in the data directory).
+    pub queue: Arc<crate::queue::Queue>,
+    /// Sender rewriting for forwarded mail (secret in `srs.key`).
+    pub srs: crate::srs::Srs,
 }
 
 impl Shared {
@@ -231,6 +237,12 @@ impl Server {
                 ..config.dns.clone()
             })
         })?;
+        let abuse = crate::abuse::Abuse::new(&config.abuse);
+        let queue = Arc::new(
+            crate::queue::Queue::open(data_dir.join("queue")).map_err(ServerError::Queue)?,
+        );
+        let srs = crate::srs::Srs::load_or_create(&data_dir.join("srs.key"))
+            .map_err(ServerError::Queue)?;
         let shared = Arc::new(Shared {
             config,
             data_dir: data_dir.to_owned(),
@@ -239,6 +251,9 @@ impl Server {
             limits,
             shutdown,
             dns,
+            abuse,
+            queue,
+            srs,
         });
         Ok(Self {
             shared,
@@ -291,6 +306,7 @@ impl Server {
             accept_tasks.push(tokio::spawn(accept_loop(service, listener, shared, done)));
         }
         let reload = tokio::spawn(reload_loop(self.shared.clone()));
+        let relay = tokio::spawn(crate::relay::run(self.shared.clone()));
         drop(done_tx);
         shutdown.await;
         info!("shutting down: no new connections; waiting for sessions to finish");
@@ -299,6 +315,8 @@ impl Server {
             task.abort();
         }
         reload.abort();
+        // Deliveries in flight finish or are retried after restart (their state is on disk).
+        relay.abort();
         for task in accept_tasks {
             // An aborted accept loop drops its clone of `done_tx`.
             let _ = task.await;

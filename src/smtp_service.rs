@@ -10,7 +10,7 @@
 //!   once per recipient (RFC 2033 §4.2).
 //! - `Return-Path:` and `Received:` (RFC 5321 §4.4) are prepended, and `Delivered-To:` per copy.
 
-use std::io;
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -30,10 +30,16 @@ fn reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
     Reply::new(code, enhanced, text).expect("static replies are valid")
 }
 
-/// One accepted envelope recipient and the local users it expands to.
+/// One accepted envelope recipient: the local users it expands to and the addresses elsewhere
+/// it goes to through the outbound queue.
 struct Rcpt {
     envelope: String,
     users: Vec<Address>,
+    /// Addresses in other domains (relayed for an authenticated or trusted client, or targets of
+    /// a forwarding alias).
+    remote: Vec<String>,
+    /// `remote` are alias targets: the envelope sender is rewritten with SRS.
+    forward: bool,
 }
 
 #[derive(Default)]
@@ -52,6 +58,11 @@ pub(crate) async fn serve(
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
     let config = &shared.config;
+    if crate::abuse::screen(service, &mut conn, peer, shared).await?
+        == crate::abuse::Screen::Refused
+    {
+        return Ok(());
+    }
     let mode = match service {
         Service::Lmtp | Service::LmtpUnix => Mode::Lmtp,
         Service::Submission | Service::Submissions => Mode::Submission,
@@ -80,6 +91,9 @@ pub(crate) async fn serve(
     let mut helo: Option<(HeloKind, Host)> = None;
     let mut user: Option<Address> = None;
     let mut txn = Transaction::default();
+    let mut auth_failures = 0;
+    // A reply after which the session ends (too many failed logins).
+    let mut closing: Option<Reply> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(event) = machine.poll_event() {
@@ -90,13 +104,17 @@ pub(crate) async fn serve(
                     machine.accept();
                 }
                 Event::Mail { from, .. } => {
+                    if let Err(refusal) = mail_policy(shared, mode, peer, &from, user.as_ref()) {
+                        machine.reject(refusal);
+                        continue;
+                    }
                     txn = Transaction {
                         from: Some(from),
                         ..Transaction::default()
                     };
                     machine.accept();
                 }
-                Event::Rcpt { to, .. } => match rcpt(shared, &to, user.as_ref()) {
+                Event::Rcpt { to, .. } => match rcpt_limited(shared, peer, &to, user.as_ref()) {
                     Ok(r) => {
                         txn.rcpts.push(r);
                         machine.accept();
@@ -159,18 +177,43 @@ pub(crate) async fn serve(
                     username,
                     password,
                     ..
-                } => match authenticate(shared, authzid.as_deref(), &username, &password).await {
-                    Some(address) => {
-                        info!(user = %address, "authenticated");
-                        user = Some(address);
-                        machine.accept();
+                } => {
+                    let outcome = match shared.abuse.auth_blocked(peer, Instant::now()) {
+                        Err(blocked) => Err(blocked.reply()),
+                        Ok(()) => {
+                            match authenticate(shared, authzid.as_deref(), &username, &password)
+                                .await
+                            {
+                                Some(address) => Ok(address),
+                                None => {
+                                    shared.abuse.record_auth_failure(peer, Instant::now());
+                                    tokio::time::sleep(config.limits.auth_failure_delay()).await;
+                                    Err(reply(535, (5, 7, 8), "Authentication credentials invalid"))
+                                }
+                            }
+                        }
+                    };
+                    match outcome {
+                        Ok(address) => {
+                            info!(user = %address, "authenticated");
+                            user = Some(address);
+                            machine.accept();
+                        }
+                        Err(refusal) => {
+                            auth_failures += 1;
+                            info!(failures = auth_failures, "authentication failed");
+                            if auth_failures >= config.submission.max_auth_failures {
+                                closing = Some(reply(
+                                    421,
+                                    (4, 7, 0),
+                                    "Too many failed login attempts, closing connection",
+                                ));
+                                break;
+                            }
+                            machine.reject(refusal);
+                        }
                     }
-                    None => {
-                        tokio::time::sleep(config.limits.auth_failure_delay()).await;
-                        info!("authentication failed");
-                        machine.reject(reply(535, (5, 7, 8), "Authentication credentials invalid"));
-                    }
-                },
+                }
                 Event::AuthStart { .. } | Event::AuthResponse(_) => {
                     machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"));
                 }
@@ -194,6 +237,12 @@ pub(crate) async fn serve(
             }
         }
         flush(&mut machine, &mut conn).await?;
+        if let Some(last) = closing.take() {
+            let mut out = bytes::BytesMut::new();
+            last.encode(&mut out);
+            conn.write_all(&out).await?;
+            break;
+        }
         if machine.is_closed() {
             break;
         }
@@ -228,8 +277,55 @@ async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
     conn.flush().await
 }
 
+/// `MAIL`: the submission sender policy, then the message rate limits (not on LMTP).
+fn mail_policy(
+    shared: &Shared,
+    mode: Mode,
+    peer: Peer,
+    from: &ReversePath,
+    user: Option<&Address>,
+) -> Result<(), Reply> {
+    if mode == Mode::Lmtp {
+        return Ok(());
+    }
+    crate::submission::check_mail(shared, mode, from, user)?;
+    shared
+        .abuse
+        .admit_message(peer, user, Instant::now())
+        .map_err(|limited| {
+            info!(?limited, "message refused by rate limit");
+            limited.reply()
+        })
+}
+
+/// [`rcpt`] within the hourly recipient limit of an authenticated user.
+fn rcpt_limited(
+    shared: &Shared,
+    peer: Peer,
+    to: &ForwardPath,
+    user: Option<&Address>,
+) -> Result<Rcpt, Reply> {
+    shared
+        .abuse
+        .admit_recipient(peer, user, Instant::now())
+        .map_err(|limited| {
+            info!(?limited, "recipient refused by rate limit");
+            limited.reply()
+        })?;
+    rcpt(shared, peer, to, user).inspect_err(|_| shared.abuse.refund_recipient(peer, user))
+}
+
 /// Resolves one RCPT TO; `Err` is the refusal to send.
-fn rcpt(shared: &Shared, to: &ForwardPath, user: Option<&Address>) -> Result<Rcpt, Reply> {
+///
+/// Local users and aliases are accepted from anyone; other domains only from an authenticated
+/// user or a client in `outbound.trusted_networks` (never an open relay). Bounces to an SRS
+/// address of ours are accepted and sent on to the original sender.
+fn rcpt(
+    shared: &Shared,
+    peer: Peer,
+    to: &ForwardPath,
+    user: Option<&Address>,
+) -> Result<Rcpt, Reply> {
     let envelope = match to {
         // RFC 5321 §4.5.1: <Postmaster> must be accepted; it goes to postmaster@ the host name.
         ForwardPath::Postmaster => format!("postmaster@{}", shared.config.hostname),
@@ -244,27 +340,67 @@ fn rcpt(shared: &Shared, to: &ForwardPath, user: Option<&Address>) -> Result<Rcp
             }
         },
     };
+    let may_relay = user.is_some() || shared.config.outbound.is_trusted(peer.addr.map(|a| a.ip()));
+    let domain = crate::queue::domain_of(&envelope);
+    let domains = tokio::task::block_in_place(|| shared.directory.domains());
+    let local_domain = match &domains {
+        Ok(d) => d.contains(&domain),
+        Err(e) => {
+            warn!("directory lookup failed: {e}");
+            return Err(reply(451, (4, 3, 0), "Temporary lookup failure"));
+        }
+    };
+    if local_domain || domain.eq_ignore_ascii_case(&shared.config.hostname) {
+        let day = crate::queue::now_secs() / 86400;
+        if let Some(original) = shared.srs.reverse(&envelope, day) {
+            return Ok(Rcpt {
+                envelope,
+                users: Vec::new(),
+                remote: vec![original],
+                forward: false,
+            });
+        }
+        if envelope
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("srs0="))
+        {
+            return Err(reply(550, (5, 7, 1), "Invalid or expired SRS address"));
+        }
+    }
+    let remote = |envelope: String| Rcpt {
+        remote: vec![envelope.clone()],
+        envelope,
+        users: Vec::new(),
+        forward: false,
+    };
     let Ok(address) = envelope.parse::<Address>() else {
-        return Err(reply(550, (5, 1, 1), "No such user here"));
+        // An address our directory cannot hold (quoted or UTF-8 local part) may still be relayed.
+        if !local_domain && may_relay {
+            return Ok(remote(envelope));
+        }
+        return Err(if local_domain {
+            reply(550, (5, 1, 1), "No such user here")
+        } else {
+            reply(554, (5, 7, 1), "Relay access denied")
+        });
     };
     let resolution = tokio::task::block_in_place(|| shared.directory.resolve(&address));
     match resolution {
         Ok(Resolution::Local(users)) => Ok(Rcpt {
             envelope: address.to_string(),
             users,
+            remote: Vec::new(),
+            forward: false,
+        }),
+        Ok(Resolution::Forward { local, external }) => Ok(Rcpt {
+            envelope: address.to_string(),
+            users: local,
+            remote: external.iter().map(ToString::to_string).collect(),
+            forward: true,
         }),
         Ok(Resolution::UnknownUser) => Err(reply(550, (5, 1, 1), "No such user here")),
-        Ok(Resolution::NotLocal) if user.is_some() => Err(reply(
-            550,
-            (5, 7, 1),
-            "Relaying to other domains is not available on this server yet",
-        )),
+        Ok(Resolution::NotLocal) if may_relay => Ok(remote(envelope)),
         Ok(Resolution::NotLocal) => Err(reply(554, (5, 7, 1), "Relay access denied")),
-        Ok(Resolution::External(_)) => Err(reply(
-            550,
-            (5, 7, 1),
-            "This alias forwards outside; forwarding is not available yet",
-        )),
         Err(e) => {
             warn!("directory lookup failed: {e}");
             Err(reply(451, (4, 3, 0), "Temporary lookup failure"))
@@ -310,6 +446,13 @@ async fn finish_message(
     let id = queue_id();
     let from = txn.from.clone().unwrap_or(ReversePath::Null);
     let headers = trace_headers(shared, &id, &from, txn, mode, helo, user, conn, peer);
+    let headers = headers + &crate::submission::fix_ups(shared, mode, &mut spool, &id);
+    // Port 25 without AUTH: SPF, DKIM, DMARC, iprev (src/trust), an Authentication-Results field.
+    let headers =
+        match crate::trust::screen(shared, &mut spool, mode, user, peer, helo, &from).await {
+            Ok(results) => headers + &results,
+            Err(refusal) => return vec![refusal],
+        };
     let recipients: Vec<Recipient> = txn
         .rcpts
         .iter()
@@ -322,18 +465,30 @@ async fn finish_message(
         })
         .collect();
     let size = spool.len();
-    let (spool, results) = tokio::task::spawn_blocking(move || {
+    let sign = user.is_some() || shared.config.outbound.is_trusted(peer.addr.map(|a| a.ip()));
+    let outbound = Outbound::of(shared, txn, &from, &headers, sign);
+    let shared2 = shared.clone();
+    let (spool, results, queued) = tokio::task::spawn_blocking(move || {
         let results = crate::mailbox::deliver(&mut spool, &headers, &recipients);
+        let queued = outbound.enqueue(&shared2, &mut spool);
         (
             spool,
             results.into_iter().zip(recipients).collect::<Vec<_>>(),
+            queued,
         )
     })
     .await
     .unwrap_or_else(|e| {
         warn!("delivery task failed: {e}");
-        (Spool::new(shared.spool_dir()), Vec::new())
+        (
+            Spool::new(shared.spool_dir()),
+            Vec::new(),
+            Err(io::Error::other("delivery task failed")),
+        )
     });
+    if let Err(e) = &queued {
+        warn!(%id, "cannot queue for outbound delivery: {e}");
+    }
     drop(spool);
     let delay = txn
         .started
@@ -345,7 +500,14 @@ async fn finish_message(
             .iter()
             .filter(|(_, r)| r.envelope_to == rcpt.envelope)
             .collect();
-        let failed = mine.len() != rcpt.users.len() || mine.iter().any(|(res, _)| res.is_err());
+        let failed = mine.len() != rcpt.users.len()
+            || mine.iter().any(|(res, _)| res.is_err())
+            || (!rcpt.remote.is_empty() && queued.is_err());
+        if !rcpt.remote.is_empty()
+            && let Ok(ids) = &queued
+        {
+            info!(%id, from = %from, to = %rcpt.envelope, remote = ?rcpt.remote, size, status = "queued", queue_ids = ?ids);
+        }
         for (res, r) in &mine {
             match res {
                 Ok(unique) => {
@@ -371,6 +533,103 @@ async fn finish_message(
         )];
     }
     replies
+}
+
+/// The part of a message that leaves through the outbound queue: one envelope for relayed
+/// recipients (the sender as given) and one for alias targets (the sender rewritten with SRS).
+struct Outbound {
+    prefix: String,
+    relayed: (String, Vec<String>),
+    forwarded: (String, Vec<String>),
+    /// DKIM-sign it (mail of our users and trusted clients).
+    sign: bool,
+}
+
+impl Outbound {
+    fn of(
+        shared: &Shared,
+        txn: &Transaction,
+        from: &ReversePath,
+        headers: &str,
+        sign: bool,
+    ) -> Self {
+        let sender = match from {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(m) => m.to_string(),
+        };
+        let mut relayed = Vec::new();
+        let mut forwarded = Vec::new();
+        for r in &txn.rcpts {
+            if r.forward {
+                forwarded.extend(r.remote.iter().cloned());
+            } else {
+                relayed.extend(r.remote.iter().cloned());
+            }
+        }
+        let day = crate::queue::now_secs() / 86400;
+        let forward_sender = if shared.config.outbound.srs && !sender.is_empty() {
+            shared
+                .srs
+                .forward(&sender, &shared.config.hostname, day)
+                .unwrap_or_else(|| sender.clone())
+        } else {
+            sender.clone()
+        };
+        // Return-Path is added by the final delivery (RFC 5321 §4.4), not by a relay.
+        let prefix = headers
+            .split_inclusive('\n')
+            .skip_while(|l| l.starts_with("Return-Path:"))
+            .collect();
+        Self {
+            prefix,
+            relayed: (sender, relayed),
+            forwarded: (forward_sender, forwarded),
+            sign,
+        }
+    }
+
+    /// Writes the queue files (fsynced), DKIM-signed when `sign`. Blocking.
+    fn enqueue(&self, shared: &Shared, spool: &mut Spool) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        if self.relayed.1.is_empty() && self.forwarded.1.is_empty() {
+            return Ok(ids);
+        }
+        let mut prefix = self.prefix.clone();
+        if self.sign {
+            // Sign what leaves: the fields we add (Date, Message-ID fix-ups) included.
+            let mut message = prefix.clone().into_bytes();
+            spool.reader()?.read_to_end(&mut message)?;
+            if let Some(signature) = crate::trust::sign(shared, &message) {
+                // After our Received field, which stays on top (RFC 5321 §4.4).
+                let mut lines = prefix.split_inclusive('\n');
+                let mut received: String = lines.next().unwrap_or_default().to_owned();
+                let mut rest = String::new();
+                for line in lines {
+                    if rest.is_empty() && line.starts_with([' ', '\t']) {
+                        received.push_str(line);
+                    } else {
+                        rest.push_str(line);
+                    }
+                }
+                prefix = received + &signature + &rest;
+            }
+        }
+        for (sender, rcpts) in [&self.relayed, &self.forwarded] {
+            if rcpts.is_empty() {
+                continue;
+            }
+            let mut body = spool.reader()?;
+            ids.push(shared.queue.enqueue(
+                sender,
+                rcpts,
+                crate::queue::Kind::Message,
+                prefix.as_bytes(),
+                &mut body,
+                crate::queue::now_secs(),
+            )?);
+        }
+        Ok(ids)
+    }
 }
 
 /// `Return-Path:` and `Received:` (RFC 5321 §4.4; "with" keywords of RFC 3848), LF line ends.

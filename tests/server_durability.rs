@@ -8,9 +8,7 @@
 //!   sessions are told and closed, the process exits 0 within a few seconds, and the message whose
 //!   data was cut short is not delivered.
 //!
-//! The binary is `target/<profile>/examples/full_server`, next to this test's own directory; `cargo
-//! test` builds examples before running tests (a run filtered with `--test` does not: build it with
-//! `cargo build --example full_server` first).
+//! The binary runs as a separate process (tests/common/process.rs).
 
 mod common;
 
@@ -19,11 +17,12 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::ServerProcess;
 use common::smtp_client::Client;
 use common::{peer, python, strip_trace};
 
@@ -33,111 +32,6 @@ const THREADS: usize = 4;
 const CRASHES: usize = 2;
 /// Acknowledged messages to wait for before the kill.
 const ACKS_BEFORE_KILL: usize = 24;
-
-fn full_server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> -> target/<profile>/examples/full_server
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join("examples").join("full_server");
-    assert!(
-        bin.is_file(),
-        "{} is missing: `cargo test` builds examples, a run filtered with --test does not; run `cargo build --example full_server` first",
-        bin.display()
-    );
-    bin
-}
-
-/// A `full_server` process; killed (SIGKILL) on drop if still running.
-struct ServerProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl ServerProcess {
-    /// Starts `full_server --data-dir DIR serve` and waits until SMTP answers.
-    fn start(data_dir: &Path, smtp: SocketAddr, log: PathBuf) -> Self {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(full_server_binary())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("serve")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn full_server");
-        let mut process = Self { child, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(mut s) = TcpStream::connect_timeout(&smtp, Duration::from_secs(1)) {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut buf = [0u8; 3];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"220" {
-                    let _ = s.write_all(b"QUIT\r\n");
-                    break;
-                }
-            }
-            if let Ok(Some(status)) = process.child.try_wait() {
-                panic!("full_server exited at start ({status}):\n{}", process.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "full_server did not answer on {smtp}:\n{}",
-                process.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        process
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the process to exit, up to `limit`.
-    fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.kill9();
-        }
-    }
-}
 
 /// A data directory with the harness's users, and a configuration with SMTP and POP3 on the given
 /// ports and every other TCP service off (so tests running at once do not fight over the default
@@ -558,5 +452,99 @@ fn acknowledged_set_is_checked_exactly() {
     std::fs::remove_file(md.join("new/2.M2.test")).unwrap();
     let missing = std::panic::catch_unwind(|| check_maildirs(&dir, &[(1, 0), (1, 1)]));
     assert!(missing.is_err(), "a missing acknowledged message is caught");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Messages queued for the crash test.
+const QUEUED: usize = 1000;
+
+/// `kill -9` with 1,000 messages waiting in the outbound queue (the relay host is down), then a
+/// restart with the relay host up: every message arrives exactly once.
+#[test]
+fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
+    let Some(sink_bin) = peer::require("smtp-sink", "postfix") else {
+        return;
+    };
+    let [smtp_port, pop3_port, relay_port] = common::postfix::free_ports::<3>();
+    let dir = data_dir("queue-crash", smtp_port, pop3_port);
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(mailwright::datadir::CONFIG_FILE))
+        .unwrap();
+    write!(
+        config,
+        "\n[outbound]\nrelayhost = \"[127.0.0.1]:{relay_port}\"\nretry_schedule_secs = [1]\n\
+         connect_timeout_secs = 2\ntrusted_networks = [\"127.0.0.1\"]\ndelay_warning_secs = 0\n"
+    )
+    .unwrap();
+    drop(config);
+    let smtp = SocketAddr::from(([127, 0, 0, 1], smtp_port));
+    let mut server = ServerProcess::start(&dir, smtp, dir.join("server.log"));
+    let mut c = Client::connect(smtp, Duration::from_secs(10)).unwrap();
+    c.command("EHLO trusted.test").unwrap();
+    for i in 0..QUEUED {
+        let body = format!(
+            "From: <a@example.org>\r\nSubject: queued {i}\r\nMessage-ID: <q{i}@crash.test>\r\n\r\nmessage {i}\r\n"
+        );
+        let r = c
+            .send(
+                "alice@example.org",
+                &[&format!("r{}@remote.test", i % 7)],
+                body.as_bytes(),
+            )
+            .unwrap();
+        assert!(r.is_ok(), "message {i}: {r:?}");
+    }
+    c.quit();
+    let queued = mailwright::queue::list(&dir.join("queue")).unwrap();
+    assert_eq!(queued.len(), QUEUED, "all waiting: the relay host is down");
+    server.kill9();
+    // The relay host comes up; the server restarts.
+    let dumps = dir.join("sink");
+    std::fs::create_dir_all(&dumps).unwrap();
+    let _ = Command::new("chmod").arg("777").arg(&dumps).status();
+    let mut sink = Command::new(sink_bin)
+        .args(["-u", "nobody", "-d"])
+        .arg(format!("{}/msg.", dumps.display()))
+        .arg(format!("127.0.0.1:{relay_port}"))
+        .arg("100")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess::start(&dir, smtp, dir.join("server.log"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let count = || std::fs::read_dir(&dumps).map_or(0, |d| d.count());
+    while count() < QUEUED && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = sink.kill();
+    let _ = sink.wait();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for e in std::fs::read_dir(&dumps).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap_or("?")
+            .to_owned();
+        *seen.entry(id).or_default() += 1;
+    }
+    let dupes: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dupes.is_empty(), "delivered twice: {dupes:?}");
+    assert_eq!(
+        seen.len(),
+        QUEUED,
+        "every message delivered:\n{}",
+        server.log()
+    );
+    assert!(
+        mailwright::queue::list(&dir.join("queue"))
+            .unwrap()
+            .is_empty()
+    );
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,7 @@ pub mod dovecot;
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;
 pub mod postfix;
+pub mod process;
 pub mod smtp_client;
 
 use std::net::SocketAddr;

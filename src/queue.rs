@@ -1,0 +1,730 @@
+//! The durable outbound queue: mail for other domains, forwarded aliases and delivery reports.
+//!
+//! # On disk
+//!
+//! One directory (`queue/` in the data directory). A message is one file, `<id>.msg`: a short text
+//! header with the envelope, a blank line, then the message as it will be sent (LF line ends, as in
+//! the Maildirs). It is written to `tmp/`, fsynced, renamed into place and the directory fsynced
+//! before the client hears `250`: the same rule as Maildir delivery, two fsyncs per message. What
+//! happened to each recipient since lives beside it in `<id>.state`, replaced atomically after each
+//! attempt that leaves the message queued. When every recipient is done the two files are removed.
+//!
+//! ```text
+//! mailwright-queue 1
+//! from alice@example.org            (empty for the null sender <>)
+//! created 1764390000
+//! kind message                      (message | report)
+//! rcpt bob@remote.test              (one line per recipient)
+//!
+//! Received: ...
+//! ```
+//!
+//! A crash can at worst deliver a message twice (when it falls between the remote `250` and the
+//! state update), never lose one that was acknowledged. Files left in `tmp/` belong to messages
+//! that were never acknowledged and are removed at start.
+//!
+//! The admin commands (`full_server queue ...`) read and edit the same files; a running server
+//! notices through the `flush` request file ([`request_flush`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What a queued message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Mail from a user or forwarded by an alias.
+    Message,
+    /// A delivery status notification we generated (sent from `<>`; never bounced itself).
+    Report,
+}
+
+/// Where one recipient stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptStatus {
+    /// Not delivered yet; the last temporary failure, if any.
+    Pending(Option<Attempt>),
+    /// Accepted by the next hop.
+    Delivered(Attempt),
+    /// Refused for good (5xx, expiry, null MX ...).
+    Failed(Attempt),
+}
+
+/// The outcome of one delivery attempt for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The host that answered (`dns; mx.example.org`-style name), if one did.
+    pub remote: Option<String>,
+    /// The reply or error, one line (e.g. `550 5.1.1 No such user`).
+    pub reply: String,
+}
+
+/// One recipient and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRcpt {
+    /// The address, `local@domain`.
+    pub address: String,
+    /// Where it stands.
+    pub status: RcptStatus,
+}
+
+impl QueuedRcpt {
+    /// The domain part, lower case.
+    pub fn domain(&self) -> String {
+        domain_of(&self.address)
+    }
+}
+
+/// The domain of an address (after the last `@`), lower case.
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or(String::new(), |(_, d)| d.to_ascii_lowercase())
+}
+
+/// A queued message without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The queue id (file name stem).
+    pub id: String,
+    /// The envelope sender; empty for `<>`.
+    pub from: String,
+    /// When it was queued (seconds since the epoch).
+    pub created: u64,
+    /// What it is.
+    pub kind: Kind,
+    /// The recipients, in envelope order.
+    pub rcpts: Vec<QueuedRcpt>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due (seconds since the epoch).
+    pub next_attempt: u64,
+    /// Whether the sender was told that delivery is delayed.
+    pub warned: bool,
+    /// Size of the message in bytes.
+    pub size: u64,
+    /// Where the message starts in the file.
+    body_offset: u64,
+}
+
+impl Entry {
+    /// The recipients not yet delivered or failed.
+    pub fn pending(&self) -> impl Iterator<Item = (usize, &QueuedRcpt)> {
+        self.rcpts
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r.status, RcptStatus::Pending(_)))
+    }
+
+    /// Whether every recipient is done.
+    pub fn is_done(&self) -> bool {
+        self.pending().next().is_none()
+    }
+}
+
+struct Slot {
+    entry: Entry,
+    in_flight: bool,
+}
+
+/// The queue of one data directory.
+pub struct Queue {
+    dir: PathBuf,
+    index: Mutex<BTreeMap<String, Slot>>,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("dir", &self.dir)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+const MAGIC: &str = "mailwright-queue 1";
+
+fn msg_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.msg"))
+}
+
+fn state_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.state"))
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A new queue id: unique within this host (time in microseconds and a counter), safe as a file
+/// name.
+pub fn new_id() -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!(
+        "{micros:X}{:04X}",
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff
+    )
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n', '\t'], " ")
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Reads the envelope header and the state file of one message.
+fn read_entry(dir: &Path, id: &str) -> io::Result<Entry> {
+    let file = File::open(msg_path(dir, id))?;
+    let size_total = file.metadata()?.len();
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    let mut offset = 0u64;
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {what}"));
+    let mut entry = Entry {
+        id: id.to_owned(),
+        from: String::new(),
+        created: 0,
+        kind: Kind::Message,
+        rcpts: Vec::new(),
+        attempts: 0,
+        next_attempt: 0,
+        warned: false,
+        size: 0,
+        body_offset: 0,
+    };
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            return Err(bad("truncated envelope"));
+        }
+        offset += n as u64;
+        let l = line.trim_end_matches('\n');
+        if first {
+            if l != MAGIC {
+                return Err(bad("not a queue file"));
+            }
+            first = false;
+            continue;
+        }
+        if l.is_empty() {
+            break;
+        }
+        let (key, value) = l.split_once(' ').unwrap_or((l, ""));
+        match key {
+            "from" => value.clone_into(&mut entry.from),
+            "created" => entry.created = value.parse().map_err(|_| bad("bad created"))?,
+            "kind" => {
+                entry.kind = match value {
+                    "report" => Kind::Report,
+                    _ => Kind::Message,
+                }
+            }
+            "rcpt" => entry.rcpts.push(QueuedRcpt {
+                address: value.to_owned(),
+                status: RcptStatus::Pending(None),
+            }),
+            _ => {}
+        }
+    }
+    entry.body_offset = offset;
+    entry.size = size_total.saturating_sub(offset);
+    entry.next_attempt = entry.created;
+    match fs::read_to_string(state_path(dir, id)) {
+        Ok(text) => apply_state(&mut entry, &text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(entry)
+}
+
+fn parse_attempt(rest: &str) -> (String, Attempt) {
+    let mut parts = rest.splitn(3, '\t');
+    let address = parts.next().unwrap_or_default().to_owned();
+    let remote = parts
+        .next()
+        .filter(|r| !r.is_empty() && *r != "-")
+        .map(str::to_owned);
+    let reply = parts.next().unwrap_or_default().to_owned();
+    (address, Attempt { remote, reply })
+}
+
+fn apply_state(entry: &mut Entry, text: &str) {
+    for l in text.lines() {
+        let (key, value) = l.split_once(' ').unwrap_or((l, ""));
+        match key {
+            "attempts" => entry.attempts = value.parse().unwrap_or(0),
+            "next" => entry.next_attempt = value.parse().unwrap_or(0),
+            "warned" => entry.warned = value == "1",
+            "delivered" | "failed" | "deferred" => {
+                let (address, attempt) = parse_attempt(value);
+                if let Some(r) = entry.rcpts.iter_mut().find(|r| r.address == address) {
+                    r.status = match key {
+                        "delivered" => RcptStatus::Delivered(attempt),
+                        "failed" => RcptStatus::Failed(attempt),
+                        _ => RcptStatus::Pending(Some(attempt)),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn render_state(entry: &Entry) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "attempts {}", entry.attempts);
+    let _ = writeln!(s, "next {}", entry.next_attempt);
+    let _ = writeln!(s, "warned {}", u8::from(entry.warned));
+    for r in &entry.rcpts {
+        let (key, attempt) = match &r.status {
+            RcptStatus::Pending(None) => continue,
+            RcptStatus::Pending(Some(a)) => ("deferred", a),
+            RcptStatus::Delivered(a) => ("delivered", a),
+            RcptStatus::Failed(a) => ("failed", a),
+        };
+        let _ = writeln!(
+            s,
+            "{key} {}\t{}\t{}",
+            r.address,
+            attempt.remote.as_deref().map_or("-".to_owned(), one_line),
+            one_line(&attempt.reply)
+        );
+    }
+    s
+}
+
+/// The ids of the messages in a queue directory, oldest first.
+fn ids(dir: &Path) -> io::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let name = e?.file_name();
+        if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".msg"))
+            && valid_id(id)
+        {
+            ids.push(id.to_owned());
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+impl Queue {
+    /// Opens (creating it if needed) the queue in `dir`, drops unacknowledged leftovers and loads
+    /// the index.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        fs::create_dir_all(dir.join("tmp"))?;
+        for e in fs::read_dir(dir.join("tmp"))? {
+            let _ = fs::remove_file(e?.path());
+        }
+        let mut index = BTreeMap::new();
+        for id in ids(&dir)? {
+            match read_entry(&dir, &id) {
+                Ok(entry) => {
+                    index.insert(
+                        id,
+                        Slot {
+                            entry,
+                            in_flight: false,
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!("queue: skipping {id}: {e}"),
+            }
+        }
+        Ok(Self {
+            dir,
+            index: Mutex::new(index),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The queue directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Messages in the queue.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
+        self.index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes a message durably and returns its id. `prefix` (header lines, LF ends) goes before
+    /// `body`. Blocking: call it off the async threads.
+    pub fn enqueue(
+        &self,
+        from: &str,
+        rcpts: &[String],
+        kind: Kind,
+        prefix: &[u8],
+        body: &mut dyn Read,
+        now: u64,
+    ) -> io::Result<String> {
+        if rcpts.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no recipients"));
+        }
+        let id = new_id();
+        let mut header = format!(
+            "{MAGIC}\nfrom {}\ncreated {now}\nkind {}\n",
+            one_line(from),
+            match kind {
+                Kind::Message => "message",
+                Kind::Report => "report",
+            }
+        );
+        for r in rcpts {
+            let _ = writeln!(header, "rcpt {}", one_line(r));
+        }
+        header.push('\n');
+        let tmp = self.dir.join("tmp").join(&id);
+        let result = (|| {
+            let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let mut w = io::BufWriter::with_capacity(64 * 1024, &mut file);
+            w.write_all(header.as_bytes())?;
+            w.write_all(prefix)?;
+            let copied = io::copy(body, &mut w)?;
+            w.flush()?;
+            drop(w);
+            file.sync_all()?;
+            fs::rename(&tmp, msg_path(&self.dir, &id))?;
+            sync_dir(&self.dir)?;
+            Ok::<u64, io::Error>(copied)
+        })();
+        let copied = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let entry = Entry {
+            id: id.clone(),
+            from: from.to_owned(),
+            created: now,
+            kind,
+            rcpts: rcpts
+                .iter()
+                .map(|r| QueuedRcpt {
+                    address: r.clone(),
+                    status: RcptStatus::Pending(None),
+                })
+                .collect(),
+            attempts: 0,
+            next_attempt: now,
+            warned: false,
+            size: prefix.len() as u64 + copied,
+            body_offset: header.len() as u64,
+        };
+        let len = {
+            let mut index = self.lock();
+            index.insert(
+                id.clone(),
+                Slot {
+                    entry,
+                    in_flight: false,
+                },
+            );
+            index.len()
+        };
+        tracing::info!(%id, from, rcpts = rcpts.len(), queue_size = len, "queued");
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Wakes the delivery loop (after an enqueue or a flush request).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until [`Queue::wake`] is called (or was called since the last wait).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Takes up to `limit` messages that are due at `now` and not being delivered, marking them in
+    /// flight. Each comes with the pending recipients grouped by domain.
+    pub fn take_due(&self, now: u64, limit: usize) -> Vec<Entry> {
+        let mut index = self.lock();
+        let mut out = Vec::new();
+        for slot in index.values_mut() {
+            if out.len() >= limit {
+                break;
+            }
+            if !slot.in_flight && slot.entry.next_attempt <= now && !slot.entry.is_done() {
+                slot.in_flight = true;
+                out.push(slot.entry.clone());
+            }
+        }
+        out
+    }
+
+    /// When the earliest waiting message is due, if any.
+    pub fn next_due(&self) -> Option<u64> {
+        self.lock()
+            .values()
+            .filter(|s| !s.in_flight)
+            .map(|s| s.entry.next_attempt)
+            .min()
+    }
+
+    /// Reads the message of an entry (its body, without the envelope header).
+    pub fn read_message(&self, entry: &Entry) -> io::Result<Vec<u8>> {
+        let mut file = File::open(msg_path(&self.dir, &entry.id))?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(entry.body_offset))?;
+        let mut buf = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0));
+        file.read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Records the outcome of an attempt: the updated entry replaces the old one. When every
+    /// recipient is done the files are removed; otherwise the state file is replaced (fsynced).
+    /// Blocking. Returns the entry as stored.
+    pub fn finish(&self, entry: Entry) -> io::Result<Entry> {
+        let id = entry.id.clone();
+        if !msg_path(&self.dir, &id).exists() {
+            // Deleted by an admin while in flight.
+            self.lock().remove(&id);
+            return Ok(entry);
+        }
+        let result = if entry.is_done() {
+            let r = fs::remove_file(msg_path(&self.dir, &id));
+            let _ = fs::remove_file(state_path(&self.dir, &id));
+            r
+        } else {
+            crate::datadir::write_atomic(
+                &state_path(&self.dir, &id),
+                render_state(&entry).as_bytes(),
+                0o600,
+            )
+        };
+        let len = {
+            let mut index = self.lock();
+            if entry.is_done() {
+                index.remove(&id);
+            } else if let Some(slot) = index.get_mut(&id) {
+                slot.entry = entry.clone();
+                slot.in_flight = false;
+            }
+            index.len()
+        };
+        if entry.is_done() {
+            tracing::info!(%id, queue_size = len, "removed from queue");
+        }
+        result.map(|()| entry)
+    }
+
+    /// Makes every message (or the given ones) due now. Returns how many.
+    pub fn retry_now(&self, only: Option<&[String]>, now: u64) -> usize {
+        let mut index = self.lock();
+        let mut n = 0;
+        for (id, slot) in index.iter_mut() {
+            if only.is_none_or(|ids| ids.contains(id)) {
+                slot.entry.next_attempt = now;
+                n += 1;
+            }
+        }
+        drop(index);
+        self.wake.notify_one();
+        n
+    }
+
+    /// Forgets messages whose files an admin removed.
+    pub fn drop_missing(&self) {
+        let mut index = self.lock();
+        index.retain(|id, slot| slot.in_flight || msg_path(&self.dir, id).exists());
+    }
+
+    /// Picks up a flush request left by `full_server queue retry`, if any.
+    pub fn take_flush_request(&self, now: u64) {
+        let path = self.dir.join("flush");
+        let Ok(text) = fs::read_to_string(&path) else {
+            return;
+        };
+        let _ = fs::remove_file(&path);
+        self.drop_missing();
+        let ids: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        let n = self.retry_now((!ids.is_empty()).then_some(ids.as_slice()), now);
+        tracing::info!(messages = n, "queue flush requested");
+    }
+}
+
+/// Every message in a queue directory (for the admin commands; the server need not run).
+pub fn list(dir: &Path) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for id in ids(dir)? {
+        match read_entry(dir, &id) {
+            Ok(e) => out.push(e),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// One message's entry and its text.
+pub fn show(dir: &Path, id: &str) -> io::Result<(Entry, Vec<u8>)> {
+    if !valid_id(id) {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "no such queue id"));
+    }
+    let entry = read_entry(dir, id)?;
+    let mut file = File::open(msg_path(dir, id))?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(entry.body_offset))?;
+    let mut body = Vec::new();
+    file.read_to_end(&mut body)?;
+    Ok((entry, body))
+}
+
+/// Removes a message from the queue without delivering it.
+pub fn delete(dir: &Path, id: &str) -> io::Result<()> {
+    if !valid_id(id) {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "no such queue id"));
+    }
+    fs::remove_file(msg_path(dir, id))?;
+    let _ = fs::remove_file(state_path(dir, id));
+    sync_dir(dir)?;
+    request_flush(dir, &[])
+}
+
+/// Asks a running server to attempt delivery now (of `ids`, or of everything when empty).
+pub fn request_flush(dir: &Path, ids: &[String]) -> io::Result<()> {
+    let mut text = ids.join(" ");
+    text.push('\n');
+    // Appending keeps concurrent requests; the server reads and removes the file.
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("flush"))?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mw-queue-{}", new_id()));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn enqueue_survives_reopen_and_state_round_trips() {
+        let dir = tempdir();
+        let q = Queue::open(&dir).unwrap();
+        let rcpts = vec!["a@x.test".to_owned(), "b@y.test".to_owned()];
+        let id = q
+            .enqueue(
+                "me@here.test",
+                &rcpts,
+                Kind::Message,
+                b"Received: x\n",
+                &mut &b"Subject: hi\n\nbody\n"[..],
+                100,
+            )
+            .unwrap();
+        let mut due = q.take_due(100, 10);
+        assert_eq!(due.len(), 1);
+        assert!(
+            q.take_due(100, 10).is_empty(),
+            "in flight is not taken twice"
+        );
+        let mut e = due.pop().unwrap();
+        assert_eq!(
+            q.read_message(&e).unwrap(),
+            b"Received: x\nSubject: hi\n\nbody\n"
+        );
+        e.rcpts[0].status = RcptStatus::Delivered(Attempt {
+            remote: Some("mx.x.test".into()),
+            reply: "250 ok".into(),
+        });
+        e.rcpts[1].status = RcptStatus::Pending(Some(Attempt {
+            remote: None,
+            reply: "451 4.4.1 try\tlater".into(),
+        }));
+        e.attempts = 1;
+        e.next_attempt = 400;
+        q.finish(e).unwrap();
+        drop(q);
+        let q = Queue::open(&dir).unwrap();
+        assert!(q.take_due(399, 10).is_empty());
+        let e = q.take_due(400, 10).pop().unwrap();
+        assert_eq!(e.id, id);
+        assert_eq!(e.attempts, 1);
+        assert!(matches!(e.rcpts[0].status, RcptStatus::Delivered(_)));
+        assert_eq!(e.pending().count(), 1);
+        let mut e = e;
+        e.rcpts[1].status = RcptStatus::Failed(Attempt {
+            remote: None,
+            reply: "550 no".into(),
+        });
+        q.finish(e).unwrap();
+        assert!(q.is_empty());
+        assert!(list(&dir).unwrap().is_empty());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn leftovers_in_tmp_are_dropped_and_flush_requests_apply() {
+        let dir = tempdir();
+        let q = Queue::open(&dir).unwrap();
+        fs::write(dir.join("tmp/ABC"), b"half").unwrap();
+        let id = q
+            .enqueue(
+                "",
+                &["a@x.test".into()],
+                Kind::Report,
+                b"",
+                &mut &b"x\n"[..],
+                10,
+            )
+            .unwrap();
+        let mut e = q.take_due(10, 1).pop().unwrap();
+        e.next_attempt = 1000;
+        q.finish(e).unwrap();
+        drop(q);
+        let q = Queue::open(&dir).unwrap();
+        assert!(!dir.join("tmp/ABC").exists());
+        assert!(q.take_due(20, 1).is_empty());
+        request_flush(&dir, std::slice::from_ref(&id)).unwrap();
+        q.take_flush_request(20);
+        assert_eq!(q.take_due(20, 1)[0].id, id);
+        let listed = list(&dir).unwrap();
+        assert_eq!(listed[0].kind, Kind::Report);
+        delete(&dir, &id).unwrap();
+        assert!(show(&dir, &id).is_err());
+        assert!(show(&dir, "../etc").is_err());
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

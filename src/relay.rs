@@ -1,0 +1,960 @@
+//! Delivery of the outbound queue: the loop that takes due messages, routes them (local domains
+//! into Maildirs; others to the `relayhost` or the domain's MX hosts) and speaks SMTP with
+//! `mailwright-smtp-proto`'s client machine; then retries, delay warnings and bounces.
+//!
+//! - Routing (RFC 5321 §5.1): MX hosts in preference order, each of their addresses in turn; a
+//!   domain without MX is its own host; a null MX (RFC 7505) and a domain that does not exist fail
+//!   the recipients at once. A host whose connection or greeting fails is skipped for the next.
+//! - One connection per destination domain carries every due message for it (connection reuse),
+//!   pipelined when offered. STARTTLS is used when offered, without checking the certificate
+//!   (opportunistic, RFC 3207 §4.1; a failed handshake is retried once in plaintext); domains in
+//!   `outbound.require_tls` get mail only over TLS with a verified certificate.
+//! - The machine adds SIZE, BODY=8BITMIME and SMTPUTF8 as offered. A message that needs 8BITMIME or
+//!   SMTPUTF8 from a server that lacks them, or is larger than its SIZE, fails with 5.6.3 / 5.6.7 /
+//!   5.3.4 instead of being sent in a form the server did not agree to.
+//! - 4xx and connection failures are retried after `outbound.retry_schedule_secs` (5m, 15m, 30m, 1h,
+//!   2h, then every 4h by default) until `outbound.max_lifetime_secs` (5 days); one delay warning
+//!   after `outbound.delay_warning_secs`; 5xx and expiry bounce (see [`crate::dsn`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mailwright_smtp_proto::client::{
+    ClientConfig, ClientError, ClientEvent, ClientSession, Envelope, TlsPolicy, TransactionResult,
+};
+use mailwright_smtp_proto::server::Mode;
+use mailwright_smtp_proto::{
+    Capability, Domain, EhloResponse, ForwardPath, Host, Mailbox, Reply, ReversePath,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use crate::directory::{Address, Resolution};
+use crate::dns::{DnsError, MxRoute};
+use crate::dsn::{self, Action};
+use crate::mailbox::{Recipient, Spool};
+use crate::queue::{self, Attempt, Entry, Kind, RcptStatus};
+use crate::server::Shared;
+
+/// Messages carried over one connection before it is closed and the rest left for the next round.
+const MAX_MESSAGES_PER_CONNECTION: usize = 100;
+
+/// What happened to one recipient in one attempt.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Delivered(Attempt),
+    Deferred(Attempt),
+    Failed(Attempt),
+}
+
+fn attempt(remote: Option<&str>, reply: impl std::fmt::Display) -> Attempt {
+    Attempt {
+        remote: remote.map(str::to_owned),
+        reply: reply.to_string().replace("\r\n", " "),
+    }
+}
+
+/// Runs the queue until shutdown.
+pub async fn run(shared: Arc<Shared>) {
+    let queue = shared.queue.clone();
+    let out = &shared.config.outbound;
+    let permits = Arc::new(tokio::sync::Semaphore::new(out.concurrency));
+    let mut shutdown = shared.shutdown.clone();
+    let mut last_log = 0;
+    loop {
+        let now = queue::now_secs();
+        queue.take_flush_request(now);
+        if now >= last_log + 60 && !queue.is_empty() {
+            info!(queue_size = queue.len(), "queue");
+            last_log = now;
+        }
+        let due = queue.take_due(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION);
+        for (domain, batch) in group_by_domain(due) {
+            let permit = permits.clone().acquire_owned().await;
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                deliver_batch(&shared, &domain, batch).await;
+            });
+        }
+        let wait = queue
+            .next_due()
+            .map_or(Duration::from_secs(1), |t| {
+                Duration::from_secs(t.saturating_sub(queue::now_secs()).clamp(0, 1))
+            })
+            .max(Duration::from_millis(50));
+        tokio::select! {
+            () = queue.woken() => {}
+            () = tokio::time::sleep(wait) => {}
+            () = crate::server::shutdown_signalled(&mut shutdown) => break,
+        }
+    }
+}
+
+/// Splits due entries by the domain of their first pending recipient; the other domains of a
+/// message are attempted in a later round (the entry is due again at once).
+fn group_by_domain(due: Vec<Entry>) -> Vec<(String, Vec<Entry>)> {
+    let mut groups: std::collections::BTreeMap<String, Vec<Entry>> =
+        std::collections::BTreeMap::new();
+    for entry in due {
+        let domain = entry
+            .pending()
+            .next()
+            .map(|(_, r)| r.domain())
+            .unwrap_or_default();
+        groups.entry(domain).or_default().push(entry);
+    }
+    let mut out = Vec::new();
+    for (domain, mut entries) in groups {
+        while entries.len() > MAX_MESSAGES_PER_CONNECTION {
+            let rest = entries.split_off(MAX_MESSAGES_PER_CONNECTION);
+            out.push((domain.clone(), std::mem::replace(&mut entries, rest)));
+        }
+        out.push((domain, entries));
+    }
+    out
+}
+
+/// The indices of an entry's pending recipients in `domain`.
+fn targets(entry: &Entry, domain: &str) -> Vec<usize> {
+    entry
+        .pending()
+        .filter(|(_, r)| r.domain() == domain)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+async fn deliver_batch(shared: &Arc<Shared>, domain: &str, batch: Vec<Entry>) {
+    let local = tokio::task::block_in_place(|| shared.directory.domains())
+        .is_ok_and(|d| d.contains(domain));
+    let outcomes: Vec<Vec<(usize, Outcome)>> = if local {
+        let mut all = Vec::new();
+        for entry in &batch {
+            all.push(deliver_local(shared, entry, domain).await);
+        }
+        all
+    } else {
+        deliver_remote(shared, domain, &batch).await
+    };
+    for (entry, outcomes) in batch.into_iter().zip(outcomes) {
+        let shared = shared.clone();
+        let domain = domain.to_owned();
+        let result =
+            tokio::task::spawn_blocking(move || settle(&shared, entry, &domain, outcomes)).await;
+        if let Err(e) = result {
+            warn!("queue update task failed: {e}");
+        }
+    }
+}
+
+/// Delivers the recipients of a local domain (bounces to local senders, SRS bounces returning).
+async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec<(usize, Outcome)> {
+    let shared = shared.clone();
+    let entry = entry.clone();
+    let domain = domain.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let idx = targets(&entry, &domain);
+        let message = match shared.queue.read_message(&entry) {
+            Ok(m) => m,
+            Err(e) => {
+                let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
+                return idx
+                    .into_iter()
+                    .map(|i| (i, Outcome::Deferred(a.clone())))
+                    .collect();
+            }
+        };
+        let mut out = Vec::new();
+        let mut recipients = Vec::new();
+        let mut owners = Vec::new();
+        for i in idx {
+            let address = &entry.rcpts[i].address;
+            let resolved = address
+                .parse::<Address>()
+                .map_err(|e| e.to_string())
+                .and_then(|a| shared.directory.resolve(&a).map_err(|e| e.to_string()));
+            match resolved {
+                Ok(Resolution::Local(users) | Resolution::Forward { local: users, .. })
+                    if !users.is_empty() =>
+                {
+                    for user in users {
+                        owners.push(i);
+                        recipients.push(Recipient {
+                            maildir: shared.directory.maildir_path(&user),
+                            user,
+                            envelope_to: address.clone(),
+                        });
+                    }
+                }
+                Ok(_) => out.push((
+                    i,
+                    Outcome::Failed(attempt(None, "550 5.1.1 No such user here")),
+                )),
+                Err(e) => out.push((
+                    i,
+                    Outcome::Deferred(attempt(None, format!("451 4.3.0 lookup failed: {e}"))),
+                )),
+            }
+        }
+        if recipients.is_empty() {
+            return out;
+        }
+        let mut spool = Spool::new(shared.spool_dir());
+        let headers = format!("Return-Path: <{}>\n", entry.from);
+        let results = match spool.write(&message) {
+            Ok(()) => crate::mailbox::deliver(&mut spool, &headers, &recipients),
+            Err(e) => {
+                let a = attempt(None, format!("451 4.3.0 {e}"));
+                return owners
+                    .into_iter()
+                    .map(|i| (i, Outcome::Deferred(a.clone())))
+                    .collect();
+            }
+        };
+        let mut per_rcpt: std::collections::BTreeMap<usize, Outcome> =
+            std::collections::BTreeMap::new();
+        for (i, result) in owners.into_iter().zip(results) {
+            let outcome = match result {
+                Ok(_) => Outcome::Delivered(attempt(None, "250 2.0.0 delivered to Maildir")),
+                Err(e) => Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+            };
+            // A recipient expanding to several users is delivered only when every copy is.
+            if !matches!(per_rcpt.get(&i), Some(Outcome::Deferred(_))) {
+                per_rcpt.insert(i, outcome);
+            }
+        }
+        out.extend(per_rcpt);
+        out
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// One SMTP connection to a next hop.
+struct Connection {
+    stream: Stream,
+    machine: ClientSession,
+    remote: String,
+    buf: Vec<u8>,
+    reply_timeout: Duration,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Gone,
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf).await,
+            Self::Tls(s) => s.read(buf).await,
+            Self::Gone => Ok(0),
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.write_all(data).await,
+            Self::Tls(s) => s.write_all(data).await,
+            Self::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush().await,
+            Self::Tls(s) => s.flush().await,
+            Self::Gone => Ok(()),
+        }
+    }
+}
+
+/// Why a connection could not be used.
+struct SetupError {
+    attempt: Attempt,
+    /// A TLS handshake failed (opportunistic TLS then retries in plaintext).
+    tls_failed: bool,
+}
+
+impl Connection {
+    /// Writes what the machine has to send, then waits for its next event.
+    async fn next_event(&mut self) -> Result<ClientEvent, Attempt> {
+        loop {
+            while let Some(bytes) = self.machine.poll_transmit() {
+                self.stream
+                    .write_all(&bytes)
+                    .await
+                    .map_err(|e| attempt(Some(&self.remote), format!("write failed: {e}")))?;
+            }
+            self.stream
+                .flush()
+                .await
+                .map_err(|e| attempt(Some(&self.remote), format!("write failed: {e}")))?;
+            if let Some(event) = self.machine.poll_event() {
+                return Ok(event);
+            }
+            let n = match tokio::time::timeout(self.reply_timeout, self.stream.read(&mut self.buf))
+                .await
+            {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    return Err(attempt(Some(&self.remote), format!("read failed: {e}")));
+                }
+                Err(_) => {
+                    return Err(attempt(
+                        Some(&self.remote),
+                        "timed out waiting for the server's reply",
+                    ));
+                }
+            };
+            if n == 0 {
+                return Err(attempt(
+                    Some(&self.remote),
+                    "connection closed by the server",
+                ));
+            }
+            let (machine, buf) = (&mut self.machine, &self.buf);
+            machine.handle_input(&buf[..n]);
+        }
+    }
+
+    async fn open(
+        shared: &Shared,
+        host: &str,
+        addr: SocketAddr,
+        policy: TlsPolicy,
+        verify: bool,
+    ) -> Result<(Self, EhloResponse), SetupError> {
+        let out = &shared.config.outbound;
+        let remote = format!("{host}[{}]", addr.ip());
+        let fail = |reply: String, tls_failed: bool| SetupError {
+            attempt: attempt(Some(&remote), reply),
+            tls_failed,
+        };
+        let tcp = match tokio::time::timeout(
+            Duration::from_secs(out.connect_timeout_secs),
+            TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(fail(format!("connect to {addr} failed: {e}"), false)),
+            Err(_) => return Err(fail(format!("connect to {addr} timed out"), false)),
+        };
+        let _ = tcp.set_nodelay(true);
+        let helo = Domain::try_from(shared.config.hostname.as_str())
+            .map_or_else(|_| Host::Literal(addr_literal(&tcp)), Host::Domain);
+        let mut config = ClientConfig::new(Mode::Smtp, helo);
+        config.starttls = policy;
+        let mut conn = Connection {
+            stream: Stream::Plain(tcp),
+            machine: ClientSession::new(config),
+            remote: remote.clone(),
+            buf: vec![0; 16 * 1024],
+            reply_timeout: Duration::from_secs(out.reply_timeout_secs),
+        };
+        loop {
+            match conn.next_event().await {
+                Ok(ClientEvent::Ready(caps)) => return Ok((conn, caps)),
+                Ok(ClientEvent::StartTls) => {
+                    let Stream::Plain(tcp) = std::mem::replace(&mut conn.stream, Stream::Gone)
+                    else {
+                        return Err(fail("STARTTLS twice".into(), true));
+                    };
+                    let connector = tls_connector(shared, verify);
+                    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                        .map_err(|_| fail(format!("{host} is not a TLS server name"), true))?;
+                    match tokio::time::timeout(conn.reply_timeout, connector.connect(name, tcp))
+                        .await
+                    {
+                        Ok(Ok(tls)) => conn.stream = Stream::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            return Err(fail(format!("TLS handshake failed: {e}"), true));
+                        }
+                        Err(_) => return Err(fail("TLS handshake timed out".into(), true)),
+                    }
+                    conn.machine.handle_tls_established();
+                }
+                Ok(ClientEvent::Failed(e)) => {
+                    let tls = matches!(e, ClientError::TlsNotOffered | ClientError::StartTls(_));
+                    return Err(fail(client_error_text(&e), tls));
+                }
+                Ok(other) => return Err(fail(format!("unexpected event {other:?}"), false)),
+                Err(a) => {
+                    return Err(SetupError {
+                        attempt: a,
+                        tls_failed: false,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn quit(mut self) {
+        self.machine.quit();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
+    }
+}
+
+fn addr_literal(tcp: &TcpStream) -> mailwright_smtp_proto::AddressLiteral {
+    let ip = tcp
+        .local_addr()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    match ip {
+        std::net::IpAddr::V4(v4) => mailwright_smtp_proto::AddressLiteral::Ipv4(v4),
+        std::net::IpAddr::V6(v6) => mailwright_smtp_proto::AddressLiteral::Ipv6(v6),
+    }
+}
+
+fn client_error_text(e: &ClientError) -> String {
+    match e {
+        ClientError::Greeting(r)
+        | ClientError::Helo(r)
+        | ClientError::StartTls(r)
+        | ClientError::Auth(r)
+        | ClientError::ServiceClosing(r)
+        | ClientError::Unexpected(r) => r.to_string().replace("\r\n", " "),
+        other => other.to_string(),
+    }
+}
+
+fn tls_connector(shared: &Shared, verify: bool) -> tokio_rustls::TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    let config = if verify {
+        let mut roots = rustls::RootCertStore::empty();
+        let files: Vec<std::path::PathBuf> = match &shared.config.outbound.ca_file {
+            Some(f) => vec![crate::datadir::resolve(&shared.data_dir, f)],
+            None => vec!["/etc/ssl/certs/ca-certificates.crt".into()],
+        };
+        for file in files {
+            use rustls::pki_types::pem::PemObject;
+            if let Ok(iter) = rustls::pki_types::CertificateDer::pem_file_iter(&file) {
+                for cert in iter.flatten() {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Opportunistic(provider)))
+            .with_no_client_auth()
+    };
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// Opportunistic TLS (RFC 3207 §4.1, RFC 7435): encrypt without authenticating the server; the
+/// handshake signature is still checked so the session keys belong to the presented key.
+#[derive(Debug)]
+struct Opportunistic(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Opportunistic {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The next hops of a domain: `(host name, addresses)` in order, or the outcome for every
+/// recipient when there is no route.
+async fn route(shared: &Shared, domain: &str) -> Result<Vec<(String, Vec<SocketAddr>)>, Outcome> {
+    let out = &shared.config.outbound;
+    let (hosts, port) = if out.relayhost.is_empty() {
+        match shared.dns.mx(domain).await {
+            Ok(MxRoute::Hosts(hosts)) => (hosts, out.mx_port),
+            Ok(MxRoute::NullMx) => {
+                return Err(Outcome::Failed(attempt(
+                    None,
+                    format!("556 5.1.10 {domain} accepts no mail (null MX)"),
+                )));
+            }
+            Err(DnsError::NoDomain(_)) => {
+                return Err(Outcome::Failed(attempt(
+                    None,
+                    format!("550 5.1.2 Domain {domain} does not exist"),
+                )));
+            }
+            Err(e) => {
+                return Err(Outcome::Deferred(attempt(None, format!("451 4.4.3 {e}"))));
+            }
+        }
+    } else {
+        let (host, port) = split_host_port(&out.relayhost);
+        (vec![host], port)
+    };
+    let mut hops = Vec::new();
+    let mut last_error = None;
+    for host in hosts {
+        match shared.dns.addresses(&host).await {
+            Ok(ips) if !ips.is_empty() => {
+                hops.push((
+                    host,
+                    ips.into_iter()
+                        .map(|ip| SocketAddr::new(ip, port))
+                        .collect(),
+                ));
+            }
+            Ok(_) => last_error = Some(format!("{host} has no address")),
+            Err(e) => last_error = Some(e.to_string()),
+        }
+    }
+    if hops.is_empty() {
+        return Err(Outcome::Deferred(attempt(
+            None,
+            format!(
+                "451 4.4.4 no reachable host for {domain}: {}",
+                last_error.unwrap_or_default()
+            ),
+        )));
+    }
+    Ok(hops)
+}
+
+/// `host:port`, `[ip]:port`, `[ip]` or `host` (port 25).
+fn split_host_port(s: &str) -> (String, u16) {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some((host, tail)) = rest.split_once(']')
+    {
+        let port = tail
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(25);
+        return (host.to_owned(), port);
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host.to_owned(), port.parse().unwrap_or(25)),
+        _ => (s.to_owned(), 25),
+    }
+}
+
+async fn deliver_remote(
+    shared: &Arc<Shared>,
+    domain: &str,
+    batch: &[Entry],
+) -> Vec<Vec<(usize, Outcome)>> {
+    let all = |o: &Outcome| -> Vec<Vec<(usize, Outcome)>> {
+        batch
+            .iter()
+            .map(|e| {
+                targets(e, domain)
+                    .into_iter()
+                    .map(|i| (i, o.clone()))
+                    .collect()
+            })
+            .collect()
+    };
+    let hops = match route(shared, domain).await {
+        Ok(h) => h,
+        Err(outcome) => return all(&outcome),
+    };
+    let out = &shared.config.outbound;
+    let require_tls = out
+        .require_tls
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(domain));
+    let mut last = attempt(None, "451 4.4.1 no host could be reached");
+    for (host, addrs) in hops {
+        for addr in addrs {
+            let policy = if require_tls {
+                TlsPolicy::Required
+            } else {
+                TlsPolicy::IfOffered
+            };
+            let opened = match Connection::open(shared, &host, addr, policy, require_tls).await {
+                Err(e) if e.tls_failed && !require_tls => {
+                    info!(%host, "opportunistic TLS failed ({}); retrying in plaintext", e.attempt.reply);
+                    Connection::open(shared, &host, addr, TlsPolicy::Never, false).await
+                }
+                other => other,
+            };
+            match opened {
+                Ok((conn, caps)) => return send_all(shared, conn, &caps, domain, batch).await,
+                Err(e) => {
+                    info!(%host, %addr, "next hop unusable: {}", e.attempt.reply);
+                    last = e.attempt;
+                    if require_tls && e.tls_failed {
+                        last.reply = format!("451 4.7.5 TLS required for {domain}: {}", last.reply);
+                    }
+                }
+            }
+        }
+    }
+    if !last.reply.starts_with(['4', '5']) {
+        last.reply = format!("451 4.4.1 {}", last.reply);
+    }
+    // Every host failed before a transaction: temporary, whatever the greeting said.
+    all(&Outcome::Deferred(last))
+}
+
+fn reply_outcome(remote: &str, reply: &Reply) -> Outcome {
+    let a = attempt(Some(remote), reply);
+    if reply.is_positive() {
+        Outcome::Delivered(a)
+    } else if reply.code().is_permanent() {
+        Outcome::Failed(a)
+    } else {
+        Outcome::Deferred(a)
+    }
+}
+
+fn needs_smtputf8(entry: &Entry, idx: &[usize]) -> bool {
+    !entry.from.is_ascii() || idx.iter().any(|&i| !entry.rcpts[i].address.is_ascii())
+}
+
+async fn send_all(
+    shared: &Arc<Shared>,
+    mut conn: Connection,
+    caps: &EhloResponse,
+    domain: &str,
+    batch: &[Entry],
+) -> Vec<Vec<(usize, Outcome)>> {
+    let mut results = Vec::with_capacity(batch.len());
+    let mut broken: Option<Attempt> = None;
+    for entry in batch {
+        let idx = targets(entry, domain);
+        if let Some(a) = &broken {
+            results.push(
+                idx.into_iter()
+                    .map(|i| (i, Outcome::Deferred(a.clone())))
+                    .collect(),
+            );
+            continue;
+        }
+        let fail_all = |reply: &str| -> Vec<(usize, Outcome)> {
+            idx.iter()
+                .map(|&i| (i, Outcome::Failed(attempt(Some(&conn.remote), reply))))
+                .collect()
+        };
+        if needs_smtputf8(entry, &idx) && !caps.has(&Capability::SmtpUtf8) {
+            results.push(fail_all(
+                "553 5.6.7 The destination does not support SMTPUTF8 (RFC 6531) addresses",
+            ));
+            continue;
+        }
+        let queue = shared.queue.clone();
+        let e2 = entry.clone();
+        let body = match tokio::task::spawn_blocking(move || queue.read_message(&e2)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
+                results.push(
+                    idx.into_iter()
+                        .map(|i| (i, Outcome::Deferred(a.clone())))
+                        .collect(),
+                );
+                continue;
+            }
+            Err(e) => {
+                let a = attempt(None, format!("451 4.3.0 {e}"));
+                results.push(
+                    idx.into_iter()
+                        .map(|i| (i, Outcome::Deferred(a.clone())))
+                        .collect(),
+                );
+                continue;
+            }
+        };
+        if !body.is_ascii() && !caps.has(&Capability::EightBitMime) {
+            results.push(fail_all(
+                "554 5.6.3 The message has 8-bit content and the destination does not offer 8BITMIME",
+            ));
+            continue;
+        }
+        if let Some(max) = caps.size()
+            && body.len() as u64 > max
+        {
+            results.push(fail_all(&format!(
+                "552 5.3.4 Message too big for the destination (its limit is {max} bytes)"
+            )));
+            continue;
+        }
+        let from = if entry.from.is_empty() {
+            ReversePath::Null
+        } else {
+            match Mailbox::try_from(entry.from.as_str()) {
+                Ok(m) => ReversePath::Mailbox(m),
+                Err(_) => ReversePath::Null,
+            }
+        };
+        let mut rcpt_idx = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut paths = Vec::new();
+        for &i in &idx {
+            match Mailbox::try_from(entry.rcpts[i].address.as_str()) {
+                Ok(m) => {
+                    rcpt_idx.push(i);
+                    paths.push(ForwardPath::Mailbox(m));
+                }
+                Err(_) => outcomes.push((
+                    i,
+                    Outcome::Failed(attempt(None, "553 5.1.3 Invalid recipient address")),
+                )),
+            }
+        }
+        if paths.is_empty() {
+            results.push(outcomes);
+            continue;
+        }
+        if let Err(e) = conn.machine.send_message(Envelope::new(from, paths), body) {
+            broken = Some(attempt(Some(&conn.remote), format!("451 4.4.2 {e}")));
+            outcomes.extend(rcpt_idx.iter().map(|&i| {
+                (
+                    i,
+                    Outcome::Deferred(broken.clone().unwrap_or_else(|| attempt(None, "451"))),
+                )
+            }));
+            results.push(outcomes);
+            continue;
+        }
+        match conn.next_event().await {
+            Ok(ClientEvent::Sent(result)) => {
+                outcomes.extend(transaction_outcomes(&conn.remote, &rcpt_idx, &result));
+            }
+            Ok(ClientEvent::Failed(e)) => {
+                let a = attempt(
+                    Some(&conn.remote),
+                    format!("451 4.4.2 {}", client_error_text(&e)),
+                );
+                outcomes.extend(rcpt_idx.iter().map(|&i| (i, Outcome::Deferred(a.clone()))));
+                broken = Some(a);
+            }
+            Ok(other) => {
+                let a = attempt(
+                    Some(&conn.remote),
+                    format!("451 4.4.2 unexpected {other:?}"),
+                );
+                outcomes.extend(rcpt_idx.iter().map(|&i| (i, Outcome::Deferred(a.clone()))));
+                broken = Some(a);
+            }
+            Err(mut a) => {
+                a.reply = format!("451 4.4.2 {}", a.reply);
+                outcomes.extend(rcpt_idx.iter().map(|&i| (i, Outcome::Deferred(a.clone()))));
+                broken = Some(a);
+            }
+        }
+        results.push(outcomes);
+    }
+    if broken.is_none() {
+        conn.quit().await;
+    }
+    results
+}
+
+/// Maps the replies of one transaction onto the recipients it carried.
+fn transaction_outcomes(
+    remote: &str,
+    rcpt_idx: &[usize],
+    result: &TransactionResult,
+) -> Vec<(usize, Outcome)> {
+    if let Some(mail) = &result.mail
+        && !mail.is_positive()
+    {
+        let o = reply_outcome(remote, mail);
+        return rcpt_idx.iter().map(|&i| (i, o.clone())).collect();
+    }
+    let data = result.data.first();
+    rcpt_idx
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let outcome = match result.rcpts.get(n) {
+                Some(r) if !r.is_positive() => reply_outcome(remote, r),
+                Some(_) => match data {
+                    Some(d) => reply_outcome(remote, d),
+                    None => {
+                        Outcome::Deferred(attempt(Some(remote), "451 4.4.2 no reply to the data"))
+                    }
+                },
+                None => {
+                    Outcome::Deferred(attempt(Some(remote), "451 4.4.2 recipient not answered"))
+                }
+            };
+            (i, outcome)
+        })
+        .collect()
+}
+
+/// Applies an attempt's outcomes, schedules the next try or finishes the message, and queues the
+/// reports owed to the sender. Blocking.
+fn settle(shared: &Shared, mut entry: Entry, domain: &str, outcomes: Vec<(usize, Outcome)>) {
+    let out = &shared.config.outbound;
+    let now = queue::now_secs();
+    let mut deferred = false;
+    for (i, outcome) in outcomes {
+        let to = entry.rcpts[i].address.clone();
+        entry.rcpts[i].status = match outcome {
+            Outcome::Delivered(a) => {
+                info!(id = %entry.id, from = %entry.from, %to, relay = a.remote.as_deref().unwrap_or("local"), status = "sent", reply = %a.reply);
+                RcptStatus::Delivered(a)
+            }
+            Outcome::Failed(a) => {
+                warn!(id = %entry.id, from = %entry.from, %to, relay = a.remote.as_deref().unwrap_or("-"), status = "bounced", reply = %a.reply);
+                RcptStatus::Failed(a)
+            }
+            Outcome::Deferred(a) => {
+                info!(id = %entry.id, from = %entry.from, %to, relay = a.remote.as_deref().unwrap_or("-"), status = "deferred", reply = %a.reply);
+                deferred = true;
+                RcptStatus::Pending(Some(a))
+            }
+        };
+    }
+    let other_domains_waiting = entry.pending().any(|(_, r)| r.domain() != domain);
+    if deferred {
+        entry.attempts += 1;
+        let schedule = &out.retry_schedule_secs;
+        let step = schedule[(entry.attempts as usize - 1).min(schedule.len() - 1)];
+        entry.next_attempt = now + step;
+    } else if other_domains_waiting {
+        entry.next_attempt = now;
+    }
+    if !entry.is_done() && now.saturating_sub(entry.created) >= out.max_lifetime_secs {
+        for r in &mut entry.rcpts {
+            if let RcptStatus::Pending(last) = &r.status {
+                let reason = last
+                    .as_ref()
+                    .map_or_else(String::new, |a| format!(": {}", a.reply));
+                r.status = RcptStatus::Failed(Attempt {
+                    remote: last.as_ref().and_then(|a| a.remote.clone()),
+                    reply: format!("550 4.4.7 Delivery time expired{reason}"),
+                });
+            }
+        }
+    }
+    let message = || shared.queue.read_message(&entry).unwrap_or_default();
+    if entry.is_done() {
+        let failed: Vec<(&str, &Attempt)> = entry
+            .rcpts
+            .iter()
+            .filter_map(|r| match &r.status {
+                RcptStatus::Failed(a) => Some((r.address.as_str(), a)),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            report(shared, &entry, &failed, Action::Failed, &message());
+        }
+    } else if out.delay_warning_secs > 0
+        && !entry.warned
+        && now.saturating_sub(entry.created) >= out.delay_warning_secs
+    {
+        let pending: Vec<(&str, &Attempt)> = entry
+            .rcpts
+            .iter()
+            .filter_map(|r| match &r.status {
+                RcptStatus::Pending(Some(a)) => Some((r.address.as_str(), a)),
+                _ => None,
+            })
+            .collect();
+        if !pending.is_empty() {
+            report(shared, &entry, &pending, Action::Delayed, &message());
+        }
+        entry.warned = true;
+    }
+    if let Err(e) = shared.queue.finish(entry) {
+        warn!("queue: cannot record delivery state: {e}");
+    }
+}
+
+fn report(
+    shared: &Shared,
+    entry: &Entry,
+    rcpts: &[(&str, &Attempt)],
+    action: Action,
+    original: &[u8],
+) {
+    let Some(dsn) = dsn::build(
+        &shared.config.hostname,
+        entry,
+        rcpts,
+        action,
+        original,
+        SystemTime::now(),
+    ) else {
+        if entry.from.is_empty() || entry.kind == Kind::Report {
+            info!(id = %entry.id, "no report: the message came from the null sender");
+        }
+        return;
+    };
+    match shared.queue.enqueue(
+        "",
+        std::slice::from_ref(&entry.from),
+        Kind::Report,
+        b"",
+        &mut &dsn[..],
+        queue::now_secs(),
+    ) {
+        Ok(id) => {
+            info!(id = %entry.id, report = %id, to = %entry.from, ?action, "delivery report queued")
+        }
+        Err(e) => warn!(id = %entry.id, "cannot queue the delivery report: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relayhost_forms() {
+        assert_eq!(
+            split_host_port("[127.0.0.1]:2525"),
+            ("127.0.0.1".into(), 2525)
+        );
+        assert_eq!(
+            split_host_port("smtp.example.org:587"),
+            ("smtp.example.org".into(), 587)
+        );
+        assert_eq!(
+            split_host_port("smtp.example.org"),
+            ("smtp.example.org".into(), 25)
+        );
+        assert_eq!(split_host_port("[::1]:26"), ("::1".into(), 26));
+    }
+}

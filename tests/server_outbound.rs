@@ -1,0 +1,530 @@
+//! The outbound queue against real peers, offline: MX answers come from the test DNS server
+//! (testsupport/dns.rs), the destination is Postfix's `smtp-sink` on a loopback port.
+//!
+//! - submission (smtplib, AUTH) to `user@remote.test` reaches the sink through the MX route;
+//! - a destination answering 4xx, then replaced by one answering 250: exactly one delivery;
+//! - 5xx: one RFC 3464 report in the sender's Maildir that Python's email parser reads as
+//!   multipart/report; a null MX and a nonexistent domain bounce without a connection;
+//! - an alias forwarding outside: the envelope sender is rewritten with SRS, and a bounce to the
+//!   SRS address comes back to the original sender;
+//! - `require_tls` to a destination without STARTTLS defers; the admin `queue` commands.
+
+mod common;
+
+#[path = "../testsupport/dns.rs"]
+mod dns_server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::smtp_client::Client;
+use common::{TestServer, peer, python};
+use mailwright::queue::{self, RcptStatus};
+use mailwright::server::Service;
+
+/// `smtp-sink` on an ephemeral loopback port, writing each message to a file; killed on drop.
+struct Sink {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Sink {
+    /// Starts a sink; `extra` are smtp-sink options (`-r rcpt` for 4xx, `-f rcpt` for 5xx).
+    fn start(port: u16, dir: &Path, extra: &[&str]) -> Option<Self> {
+        let sink = peer::require("smtp-sink", "postfix")?;
+        std::fs::create_dir_all(dir).unwrap();
+        // smtp-sink runs as `nobody` when started as root and must be able to write its dumps.
+        let _ = Command::new("chmod").arg("777").arg(dir).status();
+        let child = Command::new(sink)
+            .args(extra)
+            .args(["-u", "nobody", "-d"])
+            .arg(format!("{}/msg.", dir.display()))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("50")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp-sink");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "smtp-sink did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self {
+            child,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The messages received so far (smtp-sink prefixes X-Mail-Args / X-Rcpt-Args lines).
+    fn messages(&self) -> Vec<String> {
+        messages_in(&self.dir)
+    }
+}
+
+fn messages_in(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("msg."))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A server whose MX lookups go to `dns` and whose MX port is `port`; retries after 1 s.
+fn server(
+    dns: &dns_server::DnsServer,
+    port: u16,
+    tweak: impl FnOnce(&mut mailwright::config::Config),
+) -> TestServer {
+    let dns_addr = dns.addr();
+    TestServer::start_with(move |c| {
+        c.hostname = "mx.example.org".into();
+        c.dns.nameservers = vec![dns_addr];
+        c.dns.timeout_secs = 2;
+        c.outbound.mx_port = port;
+        c.outbound.retry_schedule_secs = vec![1];
+        c.outbound.delay_warning_secs = 0;
+        c.outbound.connect_timeout_secs = 2;
+        c.outbound.reply_timeout_secs = 10;
+        tweak(c);
+    })
+}
+
+fn remote_dns() -> dns_server::DnsServer {
+    let dns = dns_server::DnsServer::start();
+    dns.mx("remote.test", 10, "mx.remote.test");
+    dns.a("mx.remote.test", "127.0.0.1".parse().unwrap());
+    dns.mx("nomail.test", 0, ".");
+    dns.mx("sender.test", 10, "mx.remote.test");
+    dns
+}
+
+/// Sends one message through submission with AUTH (Python's smtplib).
+fn submit(server: &TestServer, from: &str, to: &str, subject: &str) {
+    let out = python(
+        r#"
+import smtplib, sys
+port, sender, rcpt, subject = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+s.ehlo("client.test")
+s.login("alice@example.org", "alice-pw")
+msg = f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nHello from the outbound test.\r\n"
+s.sendmail(sender, [rcpt], msg)
+s.quit()
+print("sent")
+"#,
+        &[
+            &server.port(Service::Submission).to_string(),
+            from,
+            to,
+            subject,
+        ],
+    );
+    assert!(out.contains("sent"), "{out}");
+}
+
+/// The user's messages whose text contains `needle`.
+fn mail_with(server: &TestServer, user: &str, needle: &str) -> Vec<String> {
+    server
+        .messages(user)
+        .into_iter()
+        .map(|m| String::from_utf8_lossy(&m).into_owned())
+        .filter(|m| m.contains(needle))
+        .collect()
+}
+
+#[test]
+fn submission_relays_through_mx_to_smtp_sink() {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir = common::tempdir("sink-ok");
+    let Some(sink) = Sink::start(port, &dir, &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "relay-1",
+    );
+    let got = wait_for(Duration::from_secs(20), "the sink to receive", || {
+        let m = sink.messages();
+        (!m.is_empty()).then_some(m)
+    });
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    assert!(m.contains("X-Mail-Args: <alice@example.org>"), "{m}");
+    assert!(m.contains("X-Rcpt-Args: <friend@remote.test>"), "{m}");
+    assert!(m.contains("Subject: relay-1"), "{m}");
+    assert!(
+        m.contains("by mx.example.org (Mailwright)"),
+        "our Received line: {m}"
+    );
+    assert!(
+        !m.contains("Return-Path:"),
+        "a relay adds no Return-Path: {m}"
+    );
+    assert!(
+        dns.queries().iter().any(|(n, _)| n == "remote.test"),
+        "the route came from an MX lookup"
+    );
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+    // Unauthenticated port 25 may not relay.
+    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
+    c.command("EHLO client.test").unwrap();
+    assert!(c.command("MAIL FROM:<x@sender.test>").unwrap().is_ok());
+    let r = c.command("RCPT TO:<friend@remote.test>").unwrap();
+    assert_eq!(r.code, 554, "{r:?}");
+    c.quit();
+}
+
+#[test]
+fn temporary_failure_then_success_delivers_exactly_once() {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir4 = common::tempdir("sink-4xx");
+    let Some(sink) = Sink::start(port, &dir4, &["-r", "rcpt"]) else {
+        return;
+    };
+    let server = server(&dns, port, |c| c.outbound.retry_schedule_secs = vec![3]);
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "retry-1",
+    );
+    let qdir = server.dir.join("queue");
+    let entry = wait_for(Duration::from_secs(20), "a deferral", || {
+        queue::list(&qdir).ok()?.into_iter().find(|e| {
+            matches!(&e.rcpts[0].status, RcptStatus::Pending(Some(a)) if a.reply.starts_with('4'))
+        })
+    });
+    assert_eq!(entry.attempts, 1);
+    // The admin view shows it.
+    drop(sink);
+    let dir2 = common::tempdir("sink-2xx");
+    let sink = Sink::start(port, &dir2, &[]).unwrap();
+    let got = wait_for(Duration::from_secs(30), "the retry", || {
+        let m = sink.messages();
+        (!m.is_empty()).then_some(m)
+    });
+    assert!(got[0].contains("Subject: retry-1"));
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&qdir).unwrap().is_empty().then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(sink.messages().len(), 1, "delivered exactly once");
+    assert!(messages_in(&dir4).is_empty(), "the 4xx sink kept nothing");
+    assert!(
+        mail_with(&server, "alice@example.org", "delivery-status").is_empty(),
+        "no report for a deferral"
+    );
+}
+
+/// Python's email parser reads the report as RFC 3464 wants.
+fn check_report(report: &str, action: &str, rcpt: &str, status_class: char) {
+    let path = std::env::temp_dir().join(format!("mw-dsn-{}-{}", std::process::id(), rcpt));
+    std::fs::write(&path, report).unwrap();
+    let out = python(
+        r#"
+import email, sys
+from email import policy
+m = email.message_from_bytes(open(sys.argv[1], "rb").read(), policy=policy.default)
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status"
+parts = [p.get_content_type() for p in m.iter_parts()]
+assert parts == ["text/plain", "message/delivery-status", "text/rfc822-headers"], parts
+ds = list(m.iter_parts())[1]
+blocks = ds.get_payload()
+per_msg, per_rcpt = blocks[0], blocks[1]
+print("reporting", per_msg["Reporting-MTA"])
+print("action", per_rcpt["Action"])
+print("status", per_rcpt["Status"])
+print("final", per_rcpt["Final-Recipient"])
+print("auto", m["Auto-Submitted"])
+"#,
+        &[path.to_str().unwrap()],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert!(out.contains(&format!("action {action}")), "{out}\n{report}");
+    assert!(out.contains(&format!("status {status_class}.")), "{out}");
+    assert!(out.contains(&format!("final rfc822; {rcpt}")), "{out}");
+    assert!(out.contains("reporting dns; mx.example.org"), "{out}");
+    assert!(out.contains("auto auto-replied"), "{out}");
+}
+
+#[test]
+fn permanent_failures_bounce_once_to_the_sender() {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir = common::tempdir("sink-5xx");
+    let Some(sink) = Sink::start(port, &dir, &["-f", "rcpt"]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "bounce-1",
+    );
+    submit(
+        &server,
+        "alice@example.org",
+        "someone@nomail.test",
+        "bounce-2",
+    );
+    submit(
+        &server,
+        "alice@example.org",
+        "someone@absent.test",
+        "bounce-3",
+    );
+    let reports = wait_for(Duration::from_secs(30), "three reports", || {
+        let r = mail_with(&server, "alice@example.org", "multipart/report");
+        (r.len() >= 3).then_some(r)
+    });
+    let find = |needle: &str| {
+        reports
+            .iter()
+            .find(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("no report about {needle}: {reports:?}"))
+    };
+    let sink_reply = find("friend@remote.test");
+    check_report(sink_reply, "failed", "friend@remote.test", '5');
+    assert!(
+        sink_reply.contains("Remote-MTA: dns; mx.remote.test[127.0.0.1]"),
+        "{sink_reply}"
+    );
+    assert!(
+        sink_reply.contains("Subject: bounce-1"),
+        "original headers: {sink_reply}"
+    );
+    assert!(
+        sink_reply.contains("Return-Path: <>"),
+        "sent from the null sender: {sink_reply}"
+    );
+    let null_mx = find("someone@nomail.test");
+    check_report(null_mx, "failed", "someone@nomail.test", '5');
+    assert!(null_mx.contains("5.1.10"), "{null_mx}");
+    let nx = find("someone@absent.test");
+    assert!(nx.contains("5.1.2"), "{nx}");
+    assert!(sink.messages().is_empty());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        mail_with(&server, "alice@example.org", "multipart/report").len(),
+        3,
+        "one report per message"
+    );
+    assert!(queue::list(&server.dir.join("queue")).unwrap().is_empty());
+}
+
+#[test]
+fn forwarding_rewrites_the_sender_with_srs_and_bounces_come_back() {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir = common::tempdir("sink-srs");
+    let Some(sink) = Sink::start(port, &dir, &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    mailwright::directory::Directory::open(&server.dir, Duration::ZERO)
+        .add_alias(
+            &"fwd@example.org".parse().unwrap(),
+            &[
+                "friend@remote.test".parse().unwrap(),
+                "bob@example.org".parse().unwrap(),
+            ],
+        )
+        .unwrap();
+    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
+    c.command("EHLO outside.test").unwrap();
+    let r = c
+        .send(
+            "writer@sender.test",
+            &["fwd@example.org"],
+            b"From: <writer@sender.test>\r\nSubject: forward-1\r\n\r\nhi\r\n",
+        )
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+    let got = wait_for(Duration::from_secs(20), "the forwarded copy", || {
+        let m = sink.messages();
+        (!m.is_empty()).then_some(m)
+    });
+    let m = &got[0];
+    assert!(m.contains("X-Rcpt-Args: <friend@remote.test>"), "{m}");
+    let srs = m
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Mail-Args: <"))
+        .and_then(|l| l.split('>').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        srs.starts_with("srs0=") && srs.ends_with("=sender.test=writer@mx.example.org"),
+        "{srs}"
+    );
+    assert_eq!(
+        mail_with(&server, "bob@example.org", "forward-1").len(),
+        1,
+        "the local target got its copy"
+    );
+    // A bounce to the SRS address goes back to the original sender (whose MX is the sink too).
+    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
+    c.command("EHLO remote.test").unwrap();
+    let r = c
+        .send(
+            "",
+            &[&srs],
+            b"Subject: bounce of forward-1\r\n\r\nfailed\r\n",
+        )
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    // A forged SRS address is refused.
+    let forged = srs.replacen("srs0=", "srs0=zz", 1);
+    assert!(
+        !c.command("MAIL FROM:<>")
+            .unwrap()
+            .code
+            .to_string()
+            .is_empty()
+    );
+    let r = c.command(&format!("RCPT TO:<{forged}>")).unwrap();
+    assert_eq!(r.code, 550, "{r:?}");
+    c.quit();
+    let back = wait_for(Duration::from_secs(20), "the returned bounce", || {
+        sink.messages()
+            .into_iter()
+            .find(|m| m.contains("X-Rcpt-Args: <writer@sender.test>"))
+    });
+    assert!(back.contains("X-Mail-Args: <>"), "{back}");
+}
+
+#[test]
+fn require_tls_defers_and_the_queue_commands_show_it() {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir = common::tempdir("sink-tls");
+    let Some(sink) = Sink::start(port, &dir, &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |c| {
+        c.outbound.require_tls = vec!["remote.test".into()];
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    submit(&server, "alice@example.org", "friend@remote.test", "tls-1");
+    let qdir = server.dir.join("queue");
+    let entry = wait_for(Duration::from_secs(20), "a deferral", || {
+        queue::list(&qdir)
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 0)
+    });
+    let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
+        panic!("{entry:?}");
+    };
+    assert!(
+        a.reply.contains("4.7.5") || a.reply.contains("TLS"),
+        "{a:?}"
+    );
+    assert!(sink.messages().is_empty(), "nothing sent in plaintext");
+    // The admin commands see and manage it while the server runs.
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "list"]);
+    assert!(
+        ok && out.contains(&entry.id) && out.contains("deferred") && out.contains("-- 1 messages"),
+        "{out}"
+    );
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "show", &entry.id]);
+    assert!(
+        ok && out.contains("Subject: tls-1") && out.contains("attempts: 1"),
+        "{out}"
+    );
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "retry", &entry.id]);
+    assert!(ok, "{out}");
+    wait_for(Duration::from_secs(10), "the requested retry", || {
+        queue::list(&qdir)
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 1)
+    });
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "delete", &entry.id]);
+    assert!(ok, "{out}");
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "list"]);
+    assert!(ok && out.contains("-- 0 messages"), "{out}");
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "show", "../../etc/passwd"]);
+    assert!(!ok, "{out}");
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn relayed_mail_is_dkim_signed_and_verifies_with_dkimpy() {
+    if peer::require_python_module("dkim", "dkimpy (pip install dkimpy)").is_none() {
+        return;
+    }
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir = common::tempdir("sink-dkim");
+    let Some(sink) = Sink::start(port, &dir, &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    let (ok, record) = common::process::admin(&server.dir, &["dkim", "generate", "example.org"]);
+    assert!(ok, "{record}");
+    let txt = record
+        .lines()
+        .find_map(|l| l.split_once(" IN TXT "))
+        .map(|(_, t)| t.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no TXT record in {record}"));
+    submit(&server, "alice@example.org", "friend@remote.test", "dkim-1");
+    let got = wait_for(Duration::from_secs(20), "the signed message", || {
+        sink.messages().into_iter().next()
+    });
+    assert!(
+        got.contains("DKIM-Signature: v=1; a=ed25519-sha256"),
+        "{got}"
+    );
+    let path = dir.join("signed.eml");
+    std::fs::write(&path, &got).unwrap();
+    let out = python(
+        r"
+import sys, dkim
+msg = open(sys.argv[1], 'rb').read().replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+record = sys.argv[2].encode()
+print('dkim', 'pass' if dkim.verify(msg, dnsfunc=lambda name, timeout=5: record) else 'fail')
+",
+        &[path.to_str().unwrap(), &txt],
+    );
+    assert!(out.contains("dkim pass"), "{out}\n{got}");
+}
