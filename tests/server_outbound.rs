@@ -528,3 +528,31 @@ print('dkim', 'pass' if dkim.verify(msg, dnsfunc=lambda name, timeout=5: record)
     );
     assert!(out.contains("dkim pass"), "{out}\n{got}");
 }
+
+#[test]
+fn a_destination_that_keeps_deferring_gets_a_delay_notice_then_expires() {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let dir = common::tempdir("sink-expire");
+    let Some(_sink) = Sink::start(port, &dir, &["-r", "rcpt"]) else {
+        return;
+    };
+    let server = server(&dns, port, |c| {
+        c.outbound.delay_warning_secs = 1;
+        c.outbound.max_lifetime_secs = 5;
+    });
+    submit(&server, "alice@example.org", "friend@remote.test", "expire-1");
+    let reports = wait_for(Duration::from_secs(30), "the delay notice and the bounce", || {
+        let r = mail_with(&server, "alice@example.org", "multipart/report");
+        (r.len() >= 2).then_some(r)
+    });
+    let delayed = reports.iter().find(|r| r.contains("Action: delayed")).expect("a delay notice");
+    check_report(delayed, "delayed", "friend@remote.test", '4');
+    let failed = reports.iter().find(|r| r.contains("Action: failed")).expect("a bounce");
+    check_report(failed, "failed", "friend@remote.test", '4');
+    assert!(failed.contains("Status: 4.4.7"), "{failed}");
+    assert!(failed.contains("Delivery time expired"), "{failed}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(mail_with(&server, "alice@example.org", "multipart/report").len(), 2);
+    assert!(queue::list(&server.dir.join("queue")).unwrap().is_empty());
+}
