@@ -727,4 +727,21 @@ mod tests {
         assert!(show(&dir, "../etc").is_err());
         fs::remove_dir_all(dir).unwrap();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever is in a queue or state file (damage, a hand edit), opening never panics.
+        #[test]
+        fn damaged_files_never_panic(msg in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+                                     state in ".{0,200}") {
+            let dir = tempdir();
+            fs::write(dir.join("ABC.msg"), &msg).unwrap();
+            fs::write(dir.join("ABC.state"), &state).unwrap();
+            let q = Queue::open(&dir).unwrap();
+            let _ = q.take_due(u64::MAX, 10);
+            let _ = list(&dir);
+            fs::remove_dir_all(dir).unwrap();
+        }
+    }
 }

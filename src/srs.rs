@@ -156,4 +156,23 @@ mod tests {
         assert!(srs.forward("", "x", 1).is_none());
         assert!(srs.reverse("bob@example.org", 1).is_none());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn round_trips_and_never_panics(
+            local in "[A-Za-z0-9._+=-]{1,40}",
+            domain in "[a-z0-9-]{1,20}\\.[a-z]{2,6}",
+            day in 0u64..100_000,
+            junk in ".{0,80}",
+        ) {
+            let srs = Srs::new(b"prop");
+            let sender = format!("{local}@{domain}");
+            let f = srs.forward(&sender, "fwd.test", day).unwrap();
+            proptest::prop_assert_eq!(srs.reverse(&f, day + 3), Some(sender));
+            let _ = srs.reverse(&junk, day);
+            let _ = srs.reverse(&format!("srs0={junk}@x"), day);
+        }
+    }
 }
