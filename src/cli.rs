@@ -59,7 +59,7 @@ pub enum Command {
     Domain(DomainCommand),
     /// Print a password hash for the passwd file.
     HashPassword(PasswordArgs),
-    /// Manage DKIM signing keys (dkim/<domain>/<selector>.key).
+    /// Manage DKIM signing keys (`dkim/<domain>/<selector>.key`).
     #[command(subcommand)]
     Dkim(DkimCommand),
     /// Inspect and manage the outbound queue (like Postfix's mailq, postqueue and postsuper).
