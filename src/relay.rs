@@ -931,7 +931,7 @@ fn report(
         queue::now_secs(),
     ) {
         Ok(id) => {
-            info!(id = %entry.id, report = %id, to = %entry.from, ?action, "delivery report queued")
+            info!(id = %entry.id, report = %id, to = %entry.from, ?action, "delivery report queued");
         }
         Err(e) => warn!(id = %entry.id, "cannot queue the delivery report: {e}"),
     }
