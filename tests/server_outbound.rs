@@ -7,7 +7,10 @@
 //!   multipart/report; a null MX and a nonexistent domain bounce without a connection;
 //! - an alias forwarding outside: the envelope sender is rewritten with SRS, and a bounce to the
 //!   SRS address comes back to the original sender;
-//! - `require_tls` to a destination without STARTTLS defers; the admin `queue` commands.
+//! - `require_tls` to a destination without STARTTLS defers; to a second server of ours with a
+//!   test-CA certificate it delivers over verified TLS, and defers when the CA is not trusted;
+//! - relayed mail is DKIM-signed and Python's dkimpy verifies it; delay notices and expiry;
+//! - the admin `queue` commands while the server runs.
 
 mod common;
 
@@ -541,18 +544,100 @@ fn a_destination_that_keeps_deferring_gets_a_delay_notice_then_expires() {
         c.outbound.delay_warning_secs = 1;
         c.outbound.max_lifetime_secs = 5;
     });
-    submit(&server, "alice@example.org", "friend@remote.test", "expire-1");
-    let reports = wait_for(Duration::from_secs(30), "the delay notice and the bounce", || {
-        let r = mail_with(&server, "alice@example.org", "multipart/report");
-        (r.len() >= 2).then_some(r)
-    });
-    let delayed = reports.iter().find(|r| r.contains("Action: delayed")).expect("a delay notice");
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "expire-1",
+    );
+    let reports = wait_for(
+        Duration::from_secs(30),
+        "the delay notice and the bounce",
+        || {
+            let r = mail_with(&server, "alice@example.org", "multipart/report");
+            (r.len() >= 2).then_some(r)
+        },
+    );
+    let delayed = reports
+        .iter()
+        .find(|r| r.contains("Action: delayed"))
+        .expect("a delay notice");
     check_report(delayed, "delayed", "friend@remote.test", '4');
-    let failed = reports.iter().find(|r| r.contains("Action: failed")).expect("a bounce");
+    let failed = reports
+        .iter()
+        .find(|r| r.contains("Action: failed"))
+        .expect("a bounce");
     check_report(failed, "failed", "friend@remote.test", '4');
     assert!(failed.contains("Status: 4.4.7"), "{failed}");
     assert!(failed.contains("Delivery time expired"), "{failed}");
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(mail_with(&server, "alice@example.org", "multipart/report").len(), 2);
+    assert_eq!(
+        mail_with(&server, "alice@example.org", "multipart/report").len(),
+        2
+    );
     assert!(queue::list(&server.dir.join("queue")).unwrap().is_empty());
+}
+
+#[test]
+fn tls_to_a_starttls_destination_verified_when_required() {
+    // The destination is a second server with a certificate for `localhost` from a test CA.
+    let ca_dir = common::tempdir("tls-dest");
+    let (dest, ca) = common::start_with_test_ca(&ca_dir);
+    let d = mailwright::directory::Directory::open(&dest.dir, Duration::ZERO);
+    d.add_domain("remote.test").unwrap();
+    d.add_alias(
+        &"friend@remote.test".parse().unwrap(),
+        &["bob@example.org".parse().unwrap()],
+    )
+    .unwrap();
+    let dns = dns_server::DnsServer::start();
+    dns.mx("remote.test", 10, "localhost");
+    dns.a("localhost", "127.0.0.1".parse().unwrap());
+    let port = dest.port(Service::Smtp);
+    let server = server(&dns, port, move |c| {
+        c.outbound.require_tls = vec!["remote.test".into()];
+        c.outbound.ca_file = Some(ca);
+    });
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "tls-verified",
+    );
+    let got = wait_for(Duration::from_secs(20), "the delivery over TLS", || {
+        mail_with(&dest, "bob@example.org", "tls-verified")
+            .into_iter()
+            .next()
+    });
+    assert!(
+        got.contains("by localhost (Mailwright) with ESMTPS"),
+        "{got}"
+    );
+    // Without the CA the certificate cannot be verified: required TLS defers instead of sending.
+    let dns_addr = dns.addr();
+    let strict = TestServer::start_with(move |c| {
+        c.hostname = "mx.example.org".into();
+        c.dns.nameservers = vec![dns_addr];
+        c.outbound.mx_port = port;
+        c.outbound.require_tls = vec!["remote.test".into()];
+        c.outbound.ca_file = Some(PathBuf::from("/nonexistent-ca.pem"));
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    submit(
+        &strict,
+        "alice@example.org",
+        "friend@remote.test",
+        "tls-unverified",
+    );
+    let entry = wait_for(Duration::from_secs(20), "a deferral", || {
+        queue::list(&strict.dir.join("queue"))
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 0)
+    });
+    let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
+        panic!("{entry:?}");
+    };
+    assert!(a.reply.contains("4.7.5"), "{a:?}");
+    assert!(mail_with(&dest, "bob@example.org", "tls-unverified").is_empty());
 }
