@@ -195,6 +195,9 @@ fn swaks_smtp_pipelining_starttls_submission_and_lmtp() {
     let out = swaks(&[
         "--to",
         "bob@example.org",
+        // Submission checks that the envelope sender belongs to the user (src/submission.rs).
+        "--from",
+        "bob@example.org",
         "--server",
         &subs,
         "--tlsc",
