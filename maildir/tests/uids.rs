@@ -414,3 +414,36 @@ fn modseq_changes_are_appended_and_compacted() {
     assert!(after.highest_modseq > st.highest_modseq);
     assert_eq!(md.sync().unwrap(), after);
 }
+
+#[test]
+fn dotlocks_link_this_process_template_and_dead_templates_go() {
+    let tmp = TempDir::new("lock-template");
+    let md = Maildir::create(tmp.path()).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let dead = md.path().join(format!("mailwright-lock.{}", u32::MAX - 1));
+    std::fs::write(&dead, format!("{}:{host}", u32::MAX - 1)).unwrap();
+    md.deliver(b"x").unwrap();
+    assert_eq!(md.sync().unwrap().messages.len(), 1); // numbers the message: takes the lock
+    assert!(!dead.exists(), "a dead process's template is removed");
+    let mine = md
+        .path()
+        .join(format!("mailwright-lock.{}", std::process::id()));
+    assert_eq!(
+        std::fs::read_to_string(&mine).unwrap(),
+        format!("{}:{host}", std::process::id())
+    );
+    assert!(!md.path().join("dovecot-uidlist.lock").exists(), "released");
+    // A lock held elsewhere still excludes us (bounded wait, then LockTimeout).
+    let mut md2 = md.clone();
+    md2.set_lock_timeout(std::time::Duration::from_millis(50));
+    std::fs::write(
+        md.path().join("dovecot-uidlist.lock"),
+        format!("{}:{host}", std::process::id()),
+    )
+    .unwrap();
+    md.deliver(b"y").unwrap();
+    assert!(md2.sync().is_err());
+    std::fs::remove_file(md.path().join("dovecot-uidlist.lock")).unwrap();
+    assert_eq!(md2.sync().unwrap().messages.len(), 2);
+}
