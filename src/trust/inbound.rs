@@ -4,7 +4,8 @@
 //!
 //! A DNS failure is never a reason to refuse: it is recorded as `temperror` and the message is
 //! delivered. The only refusal is a DMARC failure of a domain publishing `p=reject`, when
-//! `inbound.dmarc_reject` is on (RFC 7489 §6.7, §7.3: `550 5.7.1`).
+//! `inbound.dmarc_reject` is on (RFC 7489 §6.7), refused during the SMTP session with
+//! `550 5.7.1` rather than bounced later (RFC 7489 §10.3).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -298,8 +299,8 @@ async fn checks(
         }
         _ => (AuthResult::None, ""),
     };
-    // RFC 7489 §6.7: the receiver applies the domain's policy; §7.3 names 550 5.7.1 for a
-    // rejection. Only a definite failure refuses: temperror never does.
+    // RFC 7489 §6.7: the receiver applies the domain's policy, §10.3: by refusing in the SMTP
+    // session (550 5.7.1, "delivery not authorized"). Only a definite failure refuses: temperror never does.
     let refusal = (shared.config.inbound.dmarc_reject
         && dmarc_result == AuthResult::Fail
         && policy == "reject")
@@ -393,6 +394,39 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Arbitrary bytes never panic; what is kept is the input minus whole header lines.
+        #[test]
+        fn stripping_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            if let Some(out) = strip_own_results(&bytes, "mx.example.org") {
+                proptest::prop_assert!(out.len() < bytes.len());
+            }
+            let crlf = super::super::dkim::to_crlf(&bytes);
+            proptest::prop_assert!(crlf.len() >= bytes.len());
+        }
+
+        /// Our own field is removed wherever it stands in the header, folded or not.
+        #[test]
+        fn own_field_is_always_removed(
+            before in proptest::collection::vec("[A-Z][a-z]{1,8}: [ -~]{0,20}\n", 0..4),
+            after in proptest::collection::vec("[A-Z][a-z]{1,8}: [ -~]{0,20}\n", 0..4),
+            folded in proptest::prelude::any::<bool>(),
+        ) {
+            let own = if folded {
+                "Authentication-Results: mx.example.org;\n\tspf=pass\n"
+            } else {
+                "Authentication-Results: mx.example.org; spf=pass\n"
+            };
+            let head = format!("{}{own}{}", before.concat(), after.concat());
+            let msg = format!("{head}\nbody\n");
+            let out = strip_own_results(msg.as_bytes(), "mx.example.org").unwrap();
+            let expected = format!("{}{}\nbody\n", before.concat(), after.concat());
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -121,8 +121,9 @@ pub fn sign(shared: &Shared, message: &[u8]) -> Option<String> {
     }
 }
 
-/// The hook of `smtp_service::finish_message`: for mail on the SMTP port without AUTH (and, unless
-/// `inbound.verify_loopback`, not from loopback), runs [`check_inbound`] on the spooled message,
+/// The hook of `smtp_service::finish_message`: for mail on the SMTP port without AUTH, not from
+/// `outbound.trusted_networks` (our own hosts relay through us) and, unless
+/// `inbound.verify_loopback`, not from loopback, runs [`check_inbound`] on the spooled message,
 /// logs the results, and returns the `Authentication-Results:` field to add after the trace
 /// fields, or the refusal to send. Forged results claiming our host name are removed from the
 /// spooled message first (RFC 8601 §5).
@@ -143,6 +144,7 @@ pub(crate) async fn screen(
         || user.is_some()
         || !inbound.verify
         || (addr.ip().is_loopback() && !inbound.verify_loopback)
+        || (shared.config.outbound.is_trusted(Some(addr.ip())) && !addr.ip().is_loopback())
     {
         return Ok(String::new());
     }
