@@ -16,7 +16,8 @@
 //! (listeners, limits, shutdown), [`config`] and [`datadir`] (zero-config start), [`auth`] and
 //! [`directory`] (users, domains, aliases), [`tls`], and one module per protocol service
 //! ([`smtp_service`], [`pop3_service`], [`imap_service`]) driving the Sans-IO machines, with
-//! [`submission`] policy and [`abuse`] limits.
+//! [`submission`] policy, [`abuse`] limits and [`trust`] (DKIM signing; SPF, DKIM, DMARC and
+//! iprev checks of incoming mail).
 //!
 //! ## What this crate will not do
 //!
