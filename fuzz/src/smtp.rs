@@ -150,6 +150,17 @@ pub fn smtp_data(data: &[u8]) {
         let at = (cut as usize).min(rest.len());
         let split = decode_all(policy, &[&rest[..at], &rest[at..]]);
         assert_eq!(whole, split);
+        // Octet by octet: the block and line paths never run, so they are checked against the
+        // byte-wise state machine.
+        let octets: Vec<&[u8]> = rest.chunks(1).collect();
+        assert_eq!(whole, decode_all(policy, &octets));
+        // Zero-copy: the same content; on error it emits nothing.
+        let zero_copy = decode_bytes_all(policy, rest);
+        if whole.0.is_ok() {
+            assert_eq!(whole, zero_copy);
+        } else {
+            assert_eq!(whole.0, zero_copy.0);
+        }
     }
     let mut wire = mailwright_smtp_proto::bytes::BytesMut::new();
     dot_stuff(rest, &mut wire);
@@ -180,4 +191,15 @@ fn decode_all(policy: BareLineEnding, pieces: &[&[u8]]) -> Decoded {
         }
     }
     (Ok(None), out.to_vec())
+}
+
+fn decode_bytes_all(policy: BareLineEnding, input: &[u8]) -> Decoded {
+    let mut d = DataDecoder::new(policy, 1000);
+    let mut buf = mailwright_smtp_proto::bytes::BytesMut::from(input);
+    let mut out = Vec::new();
+    match d.decode_bytes(&mut buf, |b| out.extend_from_slice(&b)) {
+        Err(e) => (Err(e), out),
+        Ok(r) if r.end => (Ok(Some(r.consumed)), out),
+        Ok(_) => (Ok(None), out),
+    }
 }

@@ -8,7 +8,7 @@
 //! turned into CRLF (as Postfix's `smtpd_forbid_bare_newline = normalize`) and a line start
 //! reached that way cannot begin the end marker.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 /// What to do with a CR or LF that is not part of a CRLF pair inside message data
 /// (RFC 5321 §2.3.8 forbids them).
@@ -211,18 +211,20 @@ impl DataDecoder {
         pieces.clear();
         let res = self.run(input, &mut pieces);
         if let Ok(d) = res {
-            let mut at = 0;
-            for piece in pieces.drain(..) {
-                match piece {
-                    Piece::Input(from, to) => {
-                        input.advance(from - at);
-                        emit(input.split_to(to - from).freeze());
-                        at = to;
+            // One split for the whole consumed part, then a slice of it per piece.
+            let consumed = input.split_to(d.consumed).freeze();
+            if let [Piece::Input(0, to)] = pieces[..]
+                && to == consumed.len()
+            {
+                emit(consumed);
+            } else {
+                for piece in pieces.drain(..) {
+                    match piece {
+                        Piece::Input(from, to) => emit(consumed.slice(from..to)),
+                        Piece::Lit(s) => emit(Bytes::from_static(s)),
                     }
-                    Piece::Lit(s) => emit(Bytes::from_static(s)),
                 }
             }
-            input.advance(d.consumed - at);
         }
         self.pieces = pieces;
         res

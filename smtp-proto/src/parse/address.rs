@@ -119,7 +119,7 @@ fn sub_domain(i: &[u8]) -> IResult<&[u8], &[u8]> {
 pub(crate) fn domain(i: &[u8]) -> IResult<&[u8], Domain> {
     let (rest, d) = dotted(i, sub_domain)?;
     match std::str::from_utf8(d) {
-        Ok(s) if s.len() <= 255 => Ok((rest, Domain::new_unchecked(s.to_owned()))),
+        Ok(s) if s.len() <= 255 => Ok((rest, Domain::new_unchecked(s))),
         _ => fail(i),
     }
 }
@@ -208,11 +208,11 @@ fn dot_string(i: &[u8]) -> IResult<&[u8], &[u8]> {
 pub(crate) fn local_part(i: &[u8]) -> IResult<&[u8], LocalPart> {
     if i.first() == Some(&b'"') {
         let (rest, s) = quoted_string(i)?;
-        return Ok((rest, LocalPart::new_unchecked(s)));
+        return Ok((rest, LocalPart::new_unchecked(&s)));
     }
     let (rest, s) = dot_string(i)?;
     match std::str::from_utf8(s) {
-        Ok(s) => Ok((rest, LocalPart::new_unchecked(s.to_owned()))),
+        Ok(s) => Ok((rest, LocalPart::new_unchecked(s))),
         Err(_) => fail(i),
     }
 }
@@ -237,29 +237,25 @@ fn at_domain(i: &[u8]) -> IResult<&[u8], Domain> {
 /// `hyphen_rule`). One pass over the octets, no allocation: the fast path of [`dot_string`] and
 /// [`domain`], which accept exactly these spans and report everything else.
 fn scan_dotted(i: &[u8], class: u8, hyphen_rule: bool, terminator: Option<u8>) -> Option<usize> {
-    let mut label_start = 0;
-    let mut end = i.len();
-    for (j, &c) in i.iter().enumerate() {
-        if c == b'.' {
-            if j == label_start || (hyphen_rule && i[j - 1] == b'-') {
-                return None;
-            }
-            label_start = j + 1;
-        } else if CLASS[c as usize] & class != 0 {
-            if hyphen_rule && j == label_start && c == b'-' {
-                return None;
-            }
+    let mut j = 0;
+    loop {
+        // One label: a tight run over the class table; its ends are checked once.
+        let label_start = j;
+        while j < i.len() && CLASS[i[j] as usize] & class != 0 {
+            j += 1;
+        }
+        if j == label_start || (hyphen_rule && (i[label_start] == b'-' || i[j - 1] == b'-')) {
+            return None;
+        }
+        if i.get(j) == Some(&b'.') {
+            j += 1;
         } else {
-            end = j;
             break;
         }
     }
-    if end == label_start || (hyphen_rule && i[end - 1] == b'-') {
-        return None;
-    }
     match terminator {
-        Some(t) if i.get(end) != Some(&t) => None,
-        _ => Some(end),
+        Some(t) if i.get(j) != Some(&t) => None,
+        _ => Some(j),
     }
 }
 
@@ -271,7 +267,7 @@ pub(crate) fn simple_domain(i: &[u8]) -> Option<Domain> {
         return None;
     }
     let s = std::str::from_utf8(i).ok()?;
-    Some(Domain::new_unchecked(s.to_owned()))
+    Some(Domain::new_unchecked(s))
 }
 
 /// `Dot-string "@" Domain ">"`, the shape of nearly every path, recognised in one pass over the
@@ -290,8 +286,8 @@ fn simple_path_rest(i: &[u8]) -> Option<(&[u8], Mailbox)> {
     Some((
         &i[end + 1..],
         Mailbox {
-            local_part: LocalPart::new_unchecked(s[..at].to_owned()),
-            host: Host::Domain(Domain::new_unchecked(s[at + 1..].to_owned())),
+            local_part: LocalPart::new_unchecked(&s[..at]),
+            host: Host::Domain(Domain::new_unchecked(&s[at + 1..])),
         },
     ))
 }

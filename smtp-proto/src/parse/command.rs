@@ -22,31 +22,33 @@ use super::address::{forward_path, host, reverse_path, simple_domain};
 use super::{Excerpt, MalformedKind, ParseError, split_line};
 use crate::types::text::{base64_decode, xtext_decode};
 use crate::types::{
-    BodyType, Command, MailAuth, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter,
-    RcptParameters, Ret,
+    BodyType, Command, ForwardPath, MailAuth, MailParameters, Mechanism, Notify, OriginalRecipient,
+    Parameter, RcptParameters, Ret, ReversePath,
 };
 
 /// Parses one command line from the start of `input`.
 ///
 /// Returns [`ParseError::Incomplete`] until a line ending is present. The caller enforces the
 /// line-length limit (RFC 5321 §4.5.3.1.4) before calling.
-#[inline]
+#[allow(clippy::inline_always)]
+#[inline(always)]
 pub fn command(input: &[u8]) -> Result<(&[u8], Command), ParseError> {
-    let Some((line, used)) = split_line(input) else {
-        return Err(ParseError::Incomplete);
-    };
-    let rest = &input[used..];
-    with_command(
-        line,
-        |c| Ok((rest, c)),
-        |kind| {
-            Err(ParseError::Malformed {
+    // Built where it is returned (one exit, one result value, filled in place): see
+    // `fill_command`.
+    let mut res = Err(ParseError::Incomplete);
+    if let Some((line, used)) = split_line(input) {
+        res = Ok((&input[used..], Command::Quit));
+        if let Ok((_, cmd)) = &mut res
+            && let Err(kind) = fill_command(line, cmd)
+        {
+            res = Err(ParseError::Malformed {
                 kind,
                 consumed: used,
                 excerpt: Excerpt::new(line),
-            })
-        },
-    )
+            });
+        }
+    }
+    res
 }
 
 type Res<T> = Result<T, MalformedKind>;
@@ -69,35 +71,25 @@ fn no_args(args: &[u8]) -> Res<()> {
 
 /// Parses a command line without its line ending.
 pub fn command_line(line: &[u8]) -> Result<Command, MalformedKind> {
-    with_command(line, Ok, Err)
+    let mut cmd = Command::Quit;
+    fill_command(line, &mut cmd)?;
+    Ok(cmd)
 }
 
-/// Parses a command line and hands the command to `ok` (or the fault to `err`).
+/// Parses a command line into `cmd`.
 ///
-/// The command is built right where `ok` puts it: a `Command` is large (168 octets on 64-bit),
-/// and returning it in a `Result` through each layer copied it once per layer, which was most
-/// of the cost of parsing `DATA` or `QUIT`.
-#[inline(always)]
-fn with_command<R>(
-    line: &[u8],
-    ok: impl FnOnce(Command) -> R,
-    err: impl FnOnce(MalformedKind) -> R,
-) -> R {
-    macro_rules! emit {
-        ($res:expr, $pat:pat => $cmd:expr) => {
-            match $res {
-                Ok($pat) => ok($cmd),
-                Err(e) => err(e),
-            }
-        };
-    }
+/// The command is built in place: a `Command` is large (168 octets on 64-bit), and returning it
+/// through each layer, or building a `MAIL` path and its parameters apart and then moving them
+/// in, copied it once per step (a `memcpy` call each), which was a sizeable part of the cost of
+/// parsing a command.
+fn fill_command(line: &[u8], cmd: &mut Command) -> Result<(), MalformedKind> {
     // Verbs are at most 8 octets: look for their end among the first 9 only.
     let (verb, args) = match line.iter().take(9).position(|&c| c == b' ') {
         Some(sp) => (&line[..sp], &line[sp + 1..]),
         None => (line, &line[line.len()..]),
     };
     if verb.len() < 4 || verb.len() > 8 {
-        return err(MalformedKind::UnknownCommand);
+        return Err(MalformedKind::UnknownCommand);
     }
     let args_trim = trim_end(args);
     // The common verbs by one comparison of their four octets: `| 0x20` lower-cases ASCII
@@ -130,26 +122,55 @@ fn with_command<R>(
         None
     };
     let Some(verb) = verb else {
-        return err(MalformedKind::UnknownCommand);
+        return Err(MalformedKind::UnknownCommand);
     };
     match verb {
-        Verb::Mail => emit!(mail(args_trim), (from, params) => Command::Mail { from, params }),
-        Verb::Rcpt => emit!(rcpt(args_trim), (to, params) => Command::Rcpt { to, params }),
-        Verb::Ehlo => emit!(helo_arg(args_trim), h => Command::Ehlo(h)),
-        Verb::Helo => emit!(helo_arg(args_trim), h => Command::Helo(h)),
-        Verb::Lhlo => emit!(helo_arg(args_trim), h => Command::Lhlo(h)),
-        Verb::Data => emit!(no_args(args), () => Command::Data),
-        Verb::Bdat => emit!(bdat(args_trim), c => c),
-        Verb::Rset => emit!(no_args(args), () => Command::Rset),
-        Verb::Quit => emit!(no_args(args), () => Command::Quit),
-        Verb::Noop => emit!(opt_text(args_trim), t => Command::Noop(t)),
-        Verb::Help => emit!(opt_text(args_trim), t => Command::Help(t)),
-        Verb::Vrfy | Verb::Expn if args_trim.is_empty() => err(MalformedKind::Syntax),
-        Verb::Vrfy => emit!(text_arg(args_trim), t => Command::Vrfy(t)),
-        Verb::Expn => emit!(text_arg(args_trim), t => Command::Expn(t)),
-        Verb::StartTls => emit!(no_args(args), () => Command::StartTls),
-        Verb::Auth => emit!(auth(args_trim), c => c),
+        Verb::Mail => {
+            *cmd = Command::Mail {
+                from: ReversePath::Null,
+                params: MailParameters::default(),
+            };
+            if let Command::Mail { from, params } = cmd {
+                mail(args_trim, from, params)?;
+            }
+        }
+        Verb::Rcpt => {
+            *cmd = Command::Rcpt {
+                to: ForwardPath::Postmaster,
+                params: RcptParameters::default(),
+            };
+            if let Command::Rcpt { to, params } = cmd {
+                rcpt(args_trim, to, params)?;
+            }
+        }
+        Verb::Ehlo => *cmd = Command::Ehlo(helo_arg(args_trim)?),
+        Verb::Helo => *cmd = Command::Helo(helo_arg(args_trim)?),
+        Verb::Lhlo => *cmd = Command::Lhlo(helo_arg(args_trim)?),
+        Verb::Data => {
+            no_args(args)?;
+            *cmd = Command::Data;
+        }
+        Verb::Bdat => *cmd = bdat(args_trim)?,
+        Verb::Rset => {
+            no_args(args)?;
+            *cmd = Command::Rset;
+        }
+        Verb::Quit => {
+            no_args(args)?;
+            *cmd = Command::Quit;
+        }
+        Verb::Noop => *cmd = Command::Noop(opt_text(args_trim)?),
+        Verb::Help => *cmd = Command::Help(opt_text(args_trim)?),
+        Verb::Vrfy | Verb::Expn if args_trim.is_empty() => return Err(MalformedKind::Syntax),
+        Verb::Vrfy => *cmd = Command::Vrfy(text_arg(args_trim)?),
+        Verb::Expn => *cmd = Command::Expn(text_arg(args_trim)?),
+        Verb::StartTls => {
+            no_args(args)?;
+            *cmd = Command::StartTls;
+        }
+        Verb::Auth => *cmd = auth(args_trim)?,
     }
+    Ok(())
 }
 
 /// The verbs, recognised before their arguments are parsed.
@@ -208,23 +229,21 @@ fn skip_spaces(s: &[u8]) -> &[u8] {
 }
 
 #[inline]
-fn mail(args: &[u8]) -> Res<(crate::types::ReversePath, MailParameters)> {
+fn mail(args: &[u8], from: &mut ReversePath, params: &mut MailParameters) -> Res<()> {
     let rest = strip_prefix_ci(args, b"FROM:").ok_or(MalformedKind::Syntax)?;
     let rest = skip_spaces(rest);
-    let (rest, from) = reverse_path(rest).map_err(|_| MalformedKind::Syntax)?;
-    let mut params = MailParameters::default();
-    each_param(rest, |k, v| mail_param(&mut params, k, v))?;
-    Ok((from, params))
+    let (rest, path) = reverse_path(rest).map_err(|_| MalformedKind::Syntax)?;
+    *from = path;
+    each_param(rest, |k, v| mail_param(params, k, v))
 }
 
 #[inline]
-fn rcpt(args: &[u8]) -> Res<(crate::types::ForwardPath, RcptParameters)> {
+fn rcpt(args: &[u8], to: &mut ForwardPath, params: &mut RcptParameters) -> Res<()> {
     let rest = strip_prefix_ci(args, b"TO:").ok_or(MalformedKind::Syntax)?;
     let rest = skip_spaces(rest);
-    let (rest, to) = forward_path(rest).map_err(|_| MalformedKind::Syntax)?;
-    let mut params = RcptParameters::default();
-    each_param(rest, |k, v| rcpt_param(&mut params, k, v))?;
-    Ok((to, params))
+    let (rest, path) = forward_path(rest).map_err(|_| MalformedKind::Syntax)?;
+    *to = path;
+    each_param(rest, |k, v| rcpt_param(params, k, v))
 }
 
 fn is_keyword_char(c: u8) -> bool {

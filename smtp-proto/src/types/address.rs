@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use smol_str::SmolStr;
+
 use crate::parse::address as p;
 
 /// Error building an address value from a string that does not follow the grammar.
@@ -22,8 +24,10 @@ pub enum AddressError {
 
 /// A domain name: `Domain = sub-domain *("." sub-domain)` (RFC 5321 §4.1.2), U-labels allowed
 /// (RFC 6531 §3.3). Underscores are tolerated, as deployed resolvers do.
+///
+/// Held inline when no longer than 23 octets (no heap allocation), as most are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Domain(String);
+pub struct Domain(SmolStr);
 
 impl Domain {
     /// The domain as written.
@@ -31,8 +35,8 @@ impl Domain {
         &self.0
     }
 
-    pub(crate) fn new_unchecked(s: String) -> Self {
-        Domain(s)
+    pub(crate) fn new_unchecked(s: &str) -> Self {
+        Domain(SmolStr::new(s))
     }
 }
 
@@ -108,8 +112,10 @@ impl fmt::Display for Host {
 
 /// The local part of a mailbox, held unquoted. It is written as a `Dot-string` when it is one and
 /// as a `Quoted-string` otherwise (RFC 5321 §4.1.2), so any value round-trips.
+///
+/// Held inline when no longer than 23 octets (no heap allocation), as most are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct LocalPart(String);
+pub struct LocalPart(SmolStr);
 
 impl LocalPart {
     /// The unquoted value.
@@ -125,8 +131,8 @@ impl LocalPart {
                 .all(|atom| !atom.is_empty() && atom.iter().all(|&c| p::is_atext(c)))
     }
 
-    pub(crate) fn new_unchecked(s: String) -> Self {
-        LocalPart(s)
+    pub(crate) fn new_unchecked(s: &str) -> Self {
+        LocalPart(SmolStr::new(s))
     }
 }
 
@@ -135,7 +141,7 @@ impl TryFrom<&str> for LocalPart {
     fn try_from(s: &str) -> Result<Self, Self::Error> {
         // qtextSMTP and quoted-pairSMTP cover %d32-126; RFC 6531 adds UTF8-non-ascii.
         if s.bytes().all(|c| (32..=126).contains(&c) || c >= 0x80) {
-            Ok(LocalPart(s.to_owned()))
+            Ok(LocalPart(SmolStr::new(s)))
         } else {
             Err(AddressError::LocalPart)
         }
