@@ -261,8 +261,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_mins(1);
+const HOUR: Duration = Duration::from_hours(1);
 
 impl Abuse {
     /// Fresh limiters for the `[abuse]` section.
@@ -760,7 +760,7 @@ mod tests {
         assert_eq!(abuse.auth_blocked(remote, t0), Err(Limited::AuthBlocked));
         assert!(
             abuse
-                .auth_blocked(remote, t0 + Duration::from_secs(900))
+                .auth_blocked(remote, t0 + Duration::from_mins(15))
                 .is_ok()
         );
         abuse.record_auth_failure(local, t0);

@@ -225,12 +225,13 @@ pub fn new_message_id(id: &str, hostname: &str) -> String {
 /// The header lines (LF line ends) to prepend to a submitted message whose header section `scan`
 /// has read: `Message-ID:` and `Date:` when missing.
 pub fn missing_headers(scan: &HeaderScan, id: &str, hostname: &str, now: SystemTime) -> String {
+    use std::fmt::Write as _;
     let mut out = String::new();
     if !scan.has_message_id() {
-        out.push_str(&format!("Message-ID: {}\n", new_message_id(id, hostname)));
+        let _ = writeln!(out, "Message-ID: {}", new_message_id(id, hostname));
     }
     if !scan.has_date() {
-        out.push_str(&format!("Date: {}\n", crate::timefmt::rfc5322(now)));
+        let _ = writeln!(out, "Date: {}", crate::timefmt::rfc5322(now));
     }
     out
 }
