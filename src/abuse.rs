@@ -255,6 +255,8 @@ pub struct Abuse {
     messages_user: Mutex<RateLimiter<Address>>,
     recipients_user: Mutex<RateLimiter<Address>>,
     auth_failures: Mutex<RateLimiter<IpAddr>>,
+    /// `outbound.trusted_networks`: exempt like loopback.
+    trusted_networks: Vec<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -295,13 +297,29 @@ impl Abuse {
                 n,
             )),
             config: config.clone(),
+            trusted_networks: Vec::new(),
         }
     }
 
-    /// The client's counting key, or `None` when it is exempt (unix socket, or loopback under
-    /// `exempt_loopback`).
+    /// Exempts clients in these networks (`addr/prefix`) too, as Postfix exempts `$mynetworks`
+    /// from its client rate limits: `outbound.trusted_networks`, the hosts that may relay.
+    #[must_use]
+    pub fn with_trusted_networks(mut self, networks: &[String]) -> Self {
+        self.trusted_networks = networks.to_vec();
+        self
+    }
+
+    /// The client's counting key, or `None` when it is exempt (unix socket, a trusted network, or
+    /// loopback under `exempt_loopback`).
     fn key(&self, peer: Peer) -> Option<IpAddr> {
         let ip = peer.addr?.ip();
+        if self
+            .trusted_networks
+            .iter()
+            .any(|net| crate::config::cidr_contains(net, ip))
+        {
+            return None;
+        }
         let ip = client_key(ip);
         (!(self.config.exempt_loopback && ip.is_loopback())).then_some(ip)
     }
@@ -766,5 +784,11 @@ mod tests {
         abuse.record_auth_failure(local, t0);
         abuse.record_auth_failure(local, t0);
         assert!(abuse.auth_blocked(local, t0).is_ok(), "loopback exempt");
+        let trusting = Abuse::new(&config).with_trusted_networks(&["198.51.100.0/24".to_owned()]);
+        for _ in 0..10 {
+            trusting.admit_connection(peer("198.51.100.7"), t0).unwrap();
+        }
+        assert!(trusting.is_exempt(peer("198.51.100.7")));
+        assert!(!trusting.is_exempt(peer("198.51.101.7")));
     }
 }

@@ -382,7 +382,8 @@ impl Default for Submission {
 #[serde(default, deny_unknown_fields)]
 pub struct Abuse {
     /// Trust loopback clients (local webmail, tests, benches): no rate limits, DNSBL lookups or
-    /// per-address login blocking for them. Default true.
+    /// per-address login blocking for them. Default true. Clients in
+    /// [`Outbound::trusted_networks`] are always trusted so.
     pub exempt_loopback: bool,
     /// New SMTP and submission connections per client IP per minute; more get `421 4.7.0`.
     /// Default 60.

@@ -237,7 +237,8 @@ impl Server {
                 ..config.dns.clone()
             })
         })?;
-        let abuse = crate::abuse::Abuse::new(&config.abuse);
+        let abuse = crate::abuse::Abuse::new(&config.abuse)
+            .with_trusted_networks(&config.outbound.trusted_networks);
         let queue = Arc::new(
             crate::queue::Queue::open(data_dir.join("queue")).map_err(ServerError::Queue)?,
         );
