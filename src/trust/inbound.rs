@@ -278,7 +278,24 @@ async fn checks(
         extra.push_str(";\r\n\tspf=none");
     }
     if dmarc.as_ref().is_none_or(|d| d.dmarc_record().is_none()) {
-        extra.push_str(";\r\n\tdmarc=none");
+        // No record found, or none could be looked up (a DNS failure is `temperror`).
+        let temporary = dmarc
+            .as_ref()
+            .is_some_and(|d| matches!(d.dkim_result(), DmarcResult::TempError(_)));
+        extra.push_str(if temporary {
+            ";\r\n\tdmarc=temperror"
+        } else {
+            ";\r\n\tdmarc=none"
+        });
+        if let Some(d) = dmarc.as_ref().filter(|d| {
+            !d.domain().is_empty()
+                && d.domain()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        }) {
+            extra.push_str(" header.from=");
+            extra.push_str(d.domain());
+        }
     }
     if !extra.is_empty() {
         let end = header.len() - 2;
