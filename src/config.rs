@@ -364,6 +364,9 @@ pub struct Submission {
     pub add_missing_headers: bool,
     /// Failed AUTH attempts in one session before it is closed with `421 4.7.0`. Default 3.
     pub max_auth_failures: usize,
+    /// Recipients per submitted message (at most `limits.max_recipients`); more get `452 4.5.3`.
+    /// Default 100.
+    pub max_recipients_per_message: usize,
 }
 
 impl Default for Submission {
@@ -372,6 +375,7 @@ impl Default for Submission {
             enforce_sender: true,
             add_missing_headers: true,
             max_auth_failures: 3,
+            max_recipients_per_message: 100,
         }
     }
 }
@@ -546,9 +550,14 @@ impl Config {
                     .to_owned(),
             ));
         }
-        if self.submission.max_auth_failures == 0 || self.abuse.max_tracked == 0 {
+        if self.submission.max_auth_failures == 0
+            || self.submission.max_recipients_per_message == 0
+            || self.abuse.max_tracked == 0
+        {
             return Err(ConfigError::Invalid(
-                "submission.max_auth_failures and abuse.max_tracked must be at least 1".to_owned(),
+                "submission.max_auth_failures, submission.max_recipients_per_message and \
+                 abuse.max_tracked must be at least 1"
+                    .to_owned(),
             ));
         }
         if let Some(zone) = self
@@ -647,6 +656,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # enforce_sender = true              # MAIL FROM must be the logged-in user or one of their aliases
 # add_missing_headers = true         # add Message-ID: and Date: when a client left them out
 # max_auth_failures = 3              # failed AUTHs before the session is closed (421 4.7.0)
+# max_recipients_per_message = 100   # more get 452 4.5.3 (also capped by limits.max_recipients)
 
 [abuse]
 # Rate limits count per fixed window in memory; 0 turns one off.

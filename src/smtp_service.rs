@@ -77,6 +77,12 @@ pub(crate) async fn serve(
     cfg.tls_active = conn.is_tls();
     cfg.limits.max_message_size = Some(config.limits.max_message_size);
     cfg.limits.max_recipients = config.limits.max_recipients;
+    if mode == Mode::Submission {
+        cfg.limits.max_recipients = cfg
+            .limits
+            .max_recipients
+            .min(config.submission.max_recipients_per_message);
+    }
     cfg.limits.max_errors = config.limits.max_errors;
     // Messages are stored as text with LF line ends, so binary content cannot be kept exactly.
     cfg.extensions.binary_mime = false;

@@ -578,6 +578,35 @@ fn message_and_recipient_rates_answer_450_naming_the_limit() {
     );
 }
 
+#[test]
+fn submission_caps_recipients_per_message() {
+    let server = TestServer::start_with(|c| c.submission.max_recipients_per_message = 2);
+    let (mut raw, _) = Raw::connect(server.addr(Service::Submission));
+    raw.cmd("EHLO client.test");
+    // Plaintext AUTH from loopback: the development allowance.
+    assert!(
+        raw.cmd("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXB3")
+            .starts_with("235")
+    );
+    assert!(raw.cmd("MAIL FROM:<alice@example.org>").starts_with("250"));
+    assert!(raw.cmd("RCPT TO:<bob@example.org>").starts_with("250"));
+    assert!(raw.cmd("RCPT TO:<alice@example.org>").starts_with("250"));
+    assert_eq!(
+        raw.cmd("RCPT TO:<team@example.org>"),
+        "452 4.5.3 Error: too many recipients\r\n"
+    );
+    // Port 25 keeps limits.max_recipients.
+    let (mut raw, _) = Raw::connect(server.addr(Service::Smtp));
+    raw.cmd("EHLO client.test");
+    raw.cmd("MAIL FROM:<s@remote.test>");
+    for rcpt in ["bob", "alice", "team"] {
+        assert!(
+            raw.cmd(&format!("RCPT TO:<{rcpt}@example.org>"))
+                .starts_with("250")
+        );
+    }
+}
+
 /// A UDP socket that never answers: every query to it times out.
 fn silent_dns() -> std::net::UdpSocket {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap()
