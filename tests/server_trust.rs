@@ -574,3 +574,52 @@ fn dns_failure_delivers_with_temperror_and_forged_results_are_removed() {
     );
     drop(silent);
 }
+
+#[test]
+fn our_signature_passes_our_own_check_and_submission_gets_no_results() {
+    let dns = dns_server::DnsServer::start();
+    let dir = tempdir("trust-self");
+    let key = dkim::generate_key_file(&dir, "self.test", "s1", KeyAlgorithm::Ed25519, 0).unwrap();
+    dns.txt(&key.dns_name(), &key.dns_record());
+    dns.txt("_dmarc.self.test", "v=DMARC1; p=reject");
+    dns.txt("self.test", "v=spf1 -all");
+    let server = trust_server(&dns, true);
+
+    // Signed over the LF form, sent as CRLF: what our relay does.
+    let message = "From: me@self.test\nTo: alice@example.org\nSubject: self\n\nsigned by us\n";
+    let fields = dkim::sign_message(&dir, &Dkim::default(), message.as_bytes())
+        .unwrap()
+        .unwrap();
+    let wire = crlf(format!("{fields}{message}").as_bytes());
+    let (code, results) = deliver(&server, "client.test", "me@self.test", &wire);
+    assert_eq!(code, 250);
+    let results = results.unwrap();
+    assert!(has(&results, "dkim=pass ", "header.s=s1"), "{results}");
+    assert!(
+        has(&results, "dmarc=pass ", "header.from=self.test"),
+        "{results}"
+    );
+
+    // Authenticated submission is not checked: no Authentication-Results field.
+    let mut client =
+        Client::connect(server.addr(Service::Submission), Duration::from_secs(30)).unwrap();
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode("\0alice@example.org\0alice-pw");
+    assert_eq!(
+        client.command(&format!("AUTH PLAIN {token}")).unwrap().code,
+        235
+    );
+    let reply = client
+        .send(
+            "alice@example.org",
+            &["bob@example.org"],
+            b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: sub\r\n\r\nhi\r\n",
+        )
+        .unwrap();
+    client.quit();
+    assert!(reply.is_ok(), "{reply:?}");
+    let stored = server.messages("bob@example.org");
+    let text = String::from_utf8_lossy(stored.last().unwrap());
+    assert!(!text.contains("Authentication-Results:"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
