@@ -70,9 +70,10 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// Checks that `domain` is a plain lower-case host name that is safe as a directory name.
+/// Checks that `domain` is a host name that is safe as a directory name; returns it in lower
+/// case, an internationalized name as A-labels (RFC 8616 §4: `d=` holds A-labels).
 pub fn check_domain(domain: &str) -> Result<String, TrustError> {
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let d = mail_auth::common::to_a_label(domain.trim_end_matches('.')).to_ascii_lowercase();
     let ok = !d.is_empty()
         && d.len() <= 253
         && d.split('.').all(|label| {
@@ -440,6 +441,10 @@ mod tests {
         for bad in ["", "..", "a/b", "a..b", ".a", "a b", "ex\\ample.org"] {
             assert!(check_domain(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            check_domain("Bücher.Example").unwrap(),
+            "xn--bcher-kva.example"
+        );
         assert!(check_selector("Mail").is_err());
         assert!(check_selector("2026-11.mail").is_ok());
     }
