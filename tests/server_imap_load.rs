@@ -34,7 +34,7 @@ fn run(server: &TestServer, args: &[&str]) -> String {
         Command::new(bin)
             .args(["--port", &port, "--command-timeout", "20"])
             .args(args),
-        Duration::from_secs(120),
+        Duration::from_mins(2),
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

@@ -45,7 +45,7 @@ mod tests {
         let a = Path::new("/nonexistent/mw-notify-test/a");
         let b = Path::new("/nonexistent/mw-notify-test/b");
         let mut ra = subscribe(a);
-        let mut rb = subscribe(b);
+        let rb = subscribe(b);
         changed(a);
         tokio::time::timeout(std::time::Duration::from_secs(1), ra.changed())
             .await
