@@ -661,6 +661,30 @@ mod tests {
         assert_eq!((r, out), (Ok(Some(3)), vec![]));
     }
 
+    /// Content that needs no unstuffing comes out as a slice of the input (no copy); a
+    /// dot-stuffed line splits it, and `decode_chunk` then copies.
+    #[test]
+    fn zero_copy() {
+        let text = b"Subject: x\r\n\r\n".repeat(20);
+        let mut input = BytesMut::from(&text[..]);
+        input.extend_from_slice(b".\r\nQUIT\r\n");
+        let start = input.as_ptr();
+        let mut d = DataDecoder::new(BareLineEnding::Reject, 1000);
+        let (r, content) = d.decode_chunk(&mut input).unwrap();
+        assert!(r.end);
+        assert_eq!(content, text);
+        assert_eq!(content.as_ptr(), start, "a slice of the input, not a copy");
+        assert_eq!(&input[..], b"QUIT\r\n");
+
+        let mut input = BytesMut::from(&b"a\r\n..b\r\n.\r\n"[..]);
+        let mut pieces = Vec::new();
+        let mut d = DataDecoder::new(BareLineEnding::Reject, 1000);
+        let r = d.decode_bytes(&mut input, |p| pieces.push(p)).unwrap();
+        assert_eq!(r.consumed, 11);
+        assert_eq!(pieces, [&b"a\r\n"[..], &b".b\r\n"[..]]);
+        assert!(input.is_empty());
+    }
+
     /// The smuggling matrix: every combination of line endings around the dot.
     #[test]
     fn smuggling_matrix() {
