@@ -292,6 +292,9 @@ fn each_param<'a>(
     mut visit: impl FnMut(&[u8], Option<&'a [u8]>) -> Res<()>,
 ) -> Res<()> {
     const MAX: usize = 16;
+    if rest.is_empty() {
+        return Ok(());
+    }
     let mut seen: [&[u8]; MAX] = [&[]; MAX];
     let mut count = 0;
     while !rest.is_empty() {

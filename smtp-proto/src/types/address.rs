@@ -22,6 +22,17 @@ pub enum AddressError {
     Mailbox,
 }
 
+/// `s` inline when it fits: `SmolStr::new_inline` copies by a short loop, where `SmolStr::new`
+/// is an out-of-line call with a `memcpy` call in it.
+#[inline]
+fn small(s: &str) -> SmolStr {
+    if s.len() <= 23 {
+        SmolStr::new_inline(s)
+    } else {
+        SmolStr::new(s)
+    }
+}
+
 /// A domain name: `Domain = sub-domain *("." sub-domain)` (RFC 5321 §4.1.2), U-labels allowed
 /// (RFC 6531 §3.3). Underscores are tolerated, as deployed resolvers do.
 ///
@@ -36,7 +47,7 @@ impl Domain {
     }
 
     pub(crate) fn new_unchecked(s: &str) -> Self {
-        Domain(SmolStr::new(s))
+        Domain(small(s))
     }
 }
 
@@ -132,7 +143,7 @@ impl LocalPart {
     }
 
     pub(crate) fn new_unchecked(s: &str) -> Self {
-        LocalPart(SmolStr::new(s))
+        LocalPart(small(s))
     }
 }
 
