@@ -263,6 +263,7 @@ fn a_wrong_password_waits_and_the_third_failure_closes_the_session() {
             "wrong1,wrong2,wrong3,alice-pw",
         ],
     );
+    eprintln!("swaks wrong password: {took:?}; smtplib session:\n{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
     for line in &lines[..2] {
