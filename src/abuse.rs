@@ -474,17 +474,15 @@ pub(crate) enum Screen {
 }
 
 /// Checks a new SMTP or submission connection before its greeting: the connection rate, then on
-/// port 25 the DNSBLs (asked while the greeting delay runs) and early talking.
+/// port 25 the DNSBLs (asked while the greeting delay runs) and early talking. Implicit-TLS
+/// submission (465) is counted before its handshake, in `server::session`.
 pub(crate) async fn screen(
     service: Service,
     conn: &mut Conn,
     peer: Peer,
     shared: &Shared,
 ) -> io::Result<Screen> {
-    if !matches!(
-        service,
-        Service::Smtp | Service::Submission | Service::Submissions
-    ) {
+    if !matches!(service, Service::Smtp | Service::Submission) {
         return Ok(Screen::Pass);
     }
     let abuse = &shared.abuse;

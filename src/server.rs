@@ -404,6 +404,16 @@ async fn refuse(service: Service, mut conn: Conn, refusal: Refusal) {
 }
 
 async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shared>) {
+    // Counted before the TLS handshake, which is the costly part for the server (src/abuse.rs
+    // counts SMTP and 587 before their greeting). No plaintext reply on an implicit-TLS port.
+    if service == Service::Submissions
+        && let Err(limited) = shared
+            .abuse
+            .admit_connection(peer, std::time::Instant::now())
+    {
+        info!(?limited, "refused before the TLS handshake");
+        return;
+    }
     if service.implicit_tls() {
         let handshake = conn.upgrade(shared.tls.acceptor());
         match tokio::time::timeout(Duration::from_secs(30), handshake).await {

@@ -503,6 +503,11 @@ fn connection_rate_per_ip_closes_with_421() {
         "421 4.7.0 Too many connections from your address (limit 3 per minute), try again later\r\n"
     );
     assert!(raw.closed());
+    // Implicit TLS (465) is counted before the handshake and closed without a reply.
+    let mut tls = TcpStream::connect(server.addr(Service::Submissions)).unwrap();
+    tls.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    assert!(matches!(tls.read_to_end(&mut rest), Ok(0)), "{rest:?}");
     // LMTP (a trusted MTA's channel) is not counted.
     let (_, greeting) = Raw::connect(server.addr(Service::Lmtp));
     assert!(greeting.starts_with("220 "), "{greeting}");
