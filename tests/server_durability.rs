@@ -515,7 +515,7 @@ fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
         .unwrap();
     let server = ServerProcess::start(&dir, smtp, dir.join("server.log"));
     let deadline = Instant::now() + Duration::from_secs(90);
-    let count = || std::fs::read_dir(&dumps).map_or(0, |d| d.count());
+    let count = || std::fs::read_dir(&dumps).map_or(0, Iterator::count);
     while count() < QUEUED && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -508,8 +508,10 @@ fn relayed_mail_is_dkim_signed_and_verifies_with_dkimpy() {
     let txt = record
         .lines()
         .find_map(|l| l.split_once(" IN TXT "))
-        .map(|(_, t)| t.trim().trim_matches('"').to_owned())
-        .unwrap_or_else(|| panic!("no TXT record in {record}"));
+        .map_or_else(
+            || panic!("no TXT record in {record}"),
+            |(_, t)| t.trim().trim_matches('"').to_owned(),
+        );
     submit(&server, "alice@example.org", "friend@remote.test", "dkim-1");
     let got = wait_for(Duration::from_secs(20), "the signed message", || {
         sink.messages().into_iter().next()
