@@ -6,6 +6,7 @@
 
 #![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -45,20 +46,44 @@ fn body() -> Vec<u8> {
     v
 }
 
-/// Runs every contestant once per iteration, in turn, and reports the time of contestant `who`.
+/// Runs every contestant once per iteration, in turn, adds every contestant's time to `totals`,
+/// and reports the time of contestant `who`.
 ///
 /// The bench machine is shared (2 cores, other builds running), so measuring one contestant after
-/// the other lets the load change between them; interleaving gives each the same load, and the
-/// ratios hold even when the absolute figures wander. Each contestant times itself, so that it
-/// can leave its set-up out (the zero-copy decoder needs a fresh input buffer each time).
-fn paired(iters: u64, contestants: &mut [&mut dyn FnMut() -> Duration], who: usize) -> Duration {
+/// the other lets the load change between them; interleaving gives each the same load. Criterion
+/// reports each contestant from its own bench function (its own time window), so `totals` also
+/// sums every contestant over every window, for ratios taken from the very same iterations (see
+/// `print_totals`). Each contestant times itself, so that it can leave its set-up out (the
+/// zero-copy decoder needs a fresh input buffer each time).
+fn paired(
+    iters: u64,
+    contestants: &mut [&mut dyn FnMut() -> Duration],
+    who: usize,
+    totals: &RefCell<Vec<Duration>>,
+) -> Duration {
     let mut spent = vec![Duration::ZERO; contestants.len()];
     for _ in 0..iters {
         for (i, run) in contestants.iter_mut().enumerate() {
             spent[i] += run();
         }
     }
+    for (t, s) in totals.borrow_mut().iter_mut().zip(&spent) {
+        *t += *s;
+    }
     spent[who]
+}
+
+/// Prints each contestant's summed time and its ratio to the first's (same iterations for all).
+fn print_totals(group: &str, names: &[&str], totals: &RefCell<Vec<Duration>>) {
+    let totals = totals.borrow();
+    let first = totals[0].as_secs_f64();
+    for (name, t) in names.iter().zip(totals.iter()) {
+        eprintln!(
+            "{group} same-iterations total: {name} {t:?} ({:.3}x the time of {})",
+            t.as_secs_f64() / first,
+            names[0]
+        );
+    }
 }
 
 /// Times `f`.
@@ -90,20 +115,20 @@ fn bench_commands(c: &mut Criterion) {
         }
         assert_eq!(n, 900);
     };
+    let names = ["mailwright", "stalwart-smtp-proto"];
+    let totals = RefCell::new(vec![Duration::ZERO; names.len()]);
     let mut g = c.benchmark_group("smtp/commands");
     g.throughput(Throughput::Bytes(input.len() as u64));
-    for (who, name) in ["mailwright", "stalwart-smtp-proto"]
-        .into_iter()
-        .enumerate()
-    {
+    for (who, name) in names.into_iter().enumerate() {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let (mut a, mut b) = (|| timed(ours), || timed(theirs));
-                paired(iters, &mut [&mut a, &mut b], who)
+                paired(iters, &mut [&mut a, &mut b], who, &totals)
             });
         });
     }
     g.finish();
+    print_totals("smtp/commands", &names, &totals);
 }
 
 fn bench_unstuff(c: &mut Criterion) {
@@ -113,17 +138,16 @@ fn bench_unstuff(c: &mut Criterion) {
     let mut pieces: Vec<Bytes> = Vec::with_capacity(4096);
     let mut vout: Vec<u8> = Vec::with_capacity(input.len());
     let mut vcopy: Vec<u8> = Vec::with_capacity(input.len());
-    let mut g = c.benchmark_group("smtp/unstuff");
-    g.throughput(Throughput::Bytes(input.len() as u64));
-    for (who, name) in [
+    let names = [
         "mailwright",
         "mailwright-zero-copy",
         "stalwart-smtp-proto",
         "memcpy",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ];
+    let totals = RefCell::new(vec![Duration::ZERO; names.len()]);
+    let mut g = c.benchmark_group("smtp/unstuff");
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    for (who, name) in names.into_iter().enumerate() {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 // `decode`: the content copied into a reused buffer.
@@ -170,11 +194,13 @@ fn bench_unstuff(c: &mut Criterion) {
                     iters,
                     &mut [&mut ours, &mut zero_copy, &mut theirs, &mut memcpy],
                     who,
+                    &totals,
                 )
             });
         });
     }
     g.finish();
+    print_totals("smtp/unstuff", &names, &totals);
 }
 
 criterion_group!(benches, bench_commands, bench_unstuff);
