@@ -17,7 +17,6 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -462,9 +461,9 @@ const QUEUED: usize = 1000;
 /// restart with the relay host up: every message arrives exactly once.
 #[test]
 fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
-    let Some(sink_bin) = peer::require("smtp-sink", "postfix") else {
+    if peer::require("smtp-sink", "postfix").is_none() {
         return;
-    };
+    }
     let [smtp_port, pop3_port, relay_port] = common::postfix::free_ports::<3>();
     let dir = data_dir("queue-crash", smtp_port, pop3_port);
     let mut config = std::fs::OpenOptions::new()
@@ -500,31 +499,15 @@ fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
     assert_eq!(queued.len(), QUEUED, "all waiting: the relay host is down");
     server.kill9();
     // The relay host comes up; the server restarts.
-    let dumps = dir.join("sink");
-    std::fs::create_dir_all(&dumps).unwrap();
-    let _ = Command::new("chmod").arg("777").arg(&dumps).status();
-    let mut sink = Command::new(sink_bin)
-        .args(["-u", "nobody", "-d"])
-        .arg(format!("{}/msg.", dumps.display()))
-        .arg(format!("127.0.0.1:{relay_port}"))
-        .arg("100")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let sink = common::sink::Sink::start(relay_port, &dir.join("sink"), &[]).unwrap();
     let server = ServerProcess::start(&dir, smtp, dir.join("server.log"));
     let deadline = Instant::now() + Duration::from_secs(90);
-    let count = || std::fs::read_dir(&dumps).map_or(0, Iterator::count);
-    while count() < QUEUED && Instant::now() < deadline {
+    while sink.count() < QUEUED && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(2));
-    let _ = sink.kill();
-    let _ = sink.wait();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for e in std::fs::read_dir(&dumps).unwrap() {
-        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+    for text in sink.messages() {
         let id = text
             .lines()
             .find_map(|l| l.strip_prefix("Message-ID: "))

@@ -17,75 +17,14 @@ mod common;
 #[path = "../testsupport/dns.rs"]
 mod dns_server;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::sink::{Sink, messages_in};
 use common::smtp_client::Client;
 use common::{TestServer, peer, python};
 use mailwright::queue::{self, RcptStatus};
 use mailwright::server::Service;
-
-/// `smtp-sink` on an ephemeral loopback port, writing each message to a file; killed on drop.
-struct Sink {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sink {
-    /// Starts a sink; `extra` are smtp-sink options (`-r rcpt` for 4xx, `-f rcpt` for 5xx).
-    fn start(port: u16, dir: &Path, extra: &[&str]) -> Option<Self> {
-        let sink = peer::require("smtp-sink", "postfix")?;
-        std::fs::create_dir_all(dir).unwrap();
-        // smtp-sink runs as `nobody` when started as root and must be able to write its dumps.
-        let _ = Command::new("chmod").arg("777").arg(dir).status();
-        let child = Command::new(sink)
-            .args(extra)
-            .args(["-u", "nobody", "-d"])
-            .arg(format!("{}/msg.", dir.display()))
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("50")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-sink");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "smtp-sink did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Self {
-            child,
-            dir: dir.to_owned(),
-        })
-    }
-
-    /// The messages received so far (smtp-sink prefixes X-Mail-Args / X-Rcpt-Args lines).
-    fn messages(&self) -> Vec<String> {
-        messages_in(&self.dir)
-    }
-}
-
-fn messages_in(dir: &Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("msg."))
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
 fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -117,6 +56,14 @@ fn server(
         c.outbound.reply_timeout_secs = 10;
         tweak(c);
     })
+}
+
+/// The test DNS (see [`remote_dns`]), a free port and a sink on it started with `extra` options.
+fn setup(name: &str, extra: &[&str]) -> Option<(dns_server::DnsServer, u16, Sink)> {
+    let dns = remote_dns();
+    let port = common::postfix::free_port();
+    let sink = Sink::start(port, &common::tempdir(name), extra)?;
+    Some((dns, port, sink))
 }
 
 fn remote_dns() -> dns_server::DnsServer {
@@ -164,10 +111,7 @@ fn mail_with(server: &TestServer, user: &str, needle: &str) -> Vec<String> {
 
 #[test]
 fn submission_relays_through_mx_to_smtp_sink() {
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir = common::tempdir("sink-ok");
-    let Some(sink) = Sink::start(port, &dir, &[]) else {
+    let Some((dns, port, sink)) = setup("sink-ok", &[]) else {
         return;
     };
     let server = server(&dns, port, |_| {});
@@ -215,10 +159,7 @@ fn submission_relays_through_mx_to_smtp_sink() {
 
 #[test]
 fn temporary_failure_then_success_delivers_exactly_once() {
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir4 = common::tempdir("sink-4xx");
-    let Some(sink) = Sink::start(port, &dir4, &["-r", "rcpt"]) else {
+    let Some((dns, port, sink)) = setup("sink-4xx", &["-r", "rcpt"]) else {
         return;
     };
     let server = server(&dns, port, |c| c.outbound.retry_schedule_secs = vec![3]);
@@ -235,7 +176,7 @@ fn temporary_failure_then_success_delivers_exactly_once() {
         })
     });
     assert_eq!(entry.attempts, 1);
-    // The admin view shows it.
+    let dir4 = sink.dir().to_owned();
     drop(sink);
     let dir2 = common::tempdir("sink-2xx");
     let sink = Sink::start(port, &dir2, &[]).unwrap();
@@ -290,10 +231,7 @@ print("auto", m["Auto-Submitted"])
 
 #[test]
 fn permanent_failures_bounce_once_to_the_sender() {
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir = common::tempdir("sink-5xx");
-    let Some(sink) = Sink::start(port, &dir, &["-f", "rcpt"]) else {
+    let Some((dns, port, sink)) = setup("sink-5xx", &["-f", "rcpt"]) else {
         return;
     };
     let server = server(&dns, port, |_| {});
@@ -356,10 +294,7 @@ fn permanent_failures_bounce_once_to_the_sender() {
 
 #[test]
 fn forwarding_rewrites_the_sender_with_srs_and_bounces_come_back() {
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir = common::tempdir("sink-srs");
-    let Some(sink) = Sink::start(port, &dir, &[]) else {
+    let Some((dns, port, sink)) = setup("sink-srs", &[]) else {
         return;
     };
     let server = server(&dns, port, |_| {});
@@ -437,10 +372,7 @@ fn forwarding_rewrites_the_sender_with_srs_and_bounces_come_back() {
 
 #[test]
 fn require_tls_defers_and_the_queue_commands_show_it() {
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir = common::tempdir("sink-tls");
-    let Some(sink) = Sink::start(port, &dir, &[]) else {
+    let Some((dns, port, sink)) = setup("sink-tls", &[]) else {
         return;
     };
     let server = server(&dns, port, |c| {
@@ -496,10 +428,7 @@ fn relayed_mail_is_dkim_signed_and_verifies_with_dkimpy() {
     if peer::require_python_module("dkim", "dkimpy (pip install dkimpy)").is_none() {
         return;
     }
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir = common::tempdir("sink-dkim");
-    let Some(sink) = Sink::start(port, &dir, &[]) else {
+    let Some((dns, port, sink)) = setup("sink-dkim", &[]) else {
         return;
     };
     let server = server(&dns, port, |_| {});
@@ -520,7 +449,7 @@ fn relayed_mail_is_dkim_signed_and_verifies_with_dkimpy() {
         got.contains("DKIM-Signature: v=1; a=ed25519-sha256"),
         "{got}"
     );
-    let path = dir.join("signed.eml");
+    let path = sink.dir().join("signed.eml");
     std::fs::write(&path, &got).unwrap();
     let out = python(
         r"
@@ -536,10 +465,7 @@ print('dkim', 'pass' if dkim.verify(msg, dnsfunc=lambda name, timeout=5: record)
 
 #[test]
 fn a_destination_that_keeps_deferring_gets_a_delay_notice_then_expires() {
-    let dns = remote_dns();
-    let port = common::postfix::free_port();
-    let dir = common::tempdir("sink-expire");
-    let Some(_sink) = Sink::start(port, &dir, &["-r", "rcpt"]) else {
+    let Some((dns, port, _sink)) = setup("sink-expire", &["-r", "rcpt"]) else {
         return;
     };
     let server = server(&dns, port, |c| {

@@ -12,6 +12,7 @@
 # With ROUNDS > 1 the two alternate and the medians are compared. Needs root (Postfix's master),
 # postfix (smtp-source, smtp-sink), python3. Everything it starts is stopped on exit.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 SESSIONS=${SESSIONS:-20}
 MESSAGES=${MESSAGES:-2000}
@@ -38,37 +39,13 @@ SINK_PID=
 cleanup() {
   set +e
   [ -n "$SINK_PID" ] && kill -KILL "$SINK_PID" 2>/dev/null
-  if [ -n "$MW_PID" ] && kill -0 "$MW_PID" 2>/dev/null; then
-    kill -TERM "$MW_PID"
-    for _ in $(seq 50); do kill -0 "$MW_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$MW_PID" 2>/dev/null
-  fi
-  if [ -n "$PF_PID" ]; then
-    timeout 20 postfix -c "$WORK/pf/conf" stop >/dev/null 2>&1
-    for _ in $(seq 100); do kill -0 "$PF_PID" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$PF_PID" 2>/dev/null; then
-      master=$(cat "$WORK/pf/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
-      [ -n "$master" ] && kill -KILL "$master" 2>/dev/null
-      kill -KILL "$PF_PID" 2>/dev/null
-    fi
-  fi
+  stop_pid "$MW_PID"
+  stop_postfix "$WORK/pf/conf" "$WORK/pf/queue" "$PF_PID"
   wait 2>/dev/null
   if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-now() { date +%s.%N; }
-rate() { python3 -c "import sys; print('%.0f' % (float(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2]))))" "$@"; }
-wait_port() {
-  for _ in $(seq 300); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1).close()' "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2; return 1
-}
 SINK_PORT=$(free_port)
 
 # --- full_server: trusted loopback client, everything relayed to the sink ---------------------
@@ -103,30 +80,12 @@ PF=$WORK/pf
 PF_PORT=$(free_port)
 mkdir -p "$PF/conf" "$PF/queue" "$PF/data"
 chown postfix "$PF/data"
-cat > "$PF/conf/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = postfix.test
-mydomain = postfix.test
-myorigin = postfix.test
-mydestination =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-relayhost = [127.0.0.1]:$SINK_PORT
-smtp_tls_security_level = none
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-message_size_limit = 0
-EOF
-sed -n '/^pickup/,/^postlog/p' "$ROOT/benches/scripts/smtp_vs_postfix.sh" > "$PF/conf/master.tail"
-{ echo "127.0.0.1:$PF_PORT inet n - n - - smtpd"; cat "$PF/conf/master.tail"; } > "$PF/conf/master.cf"
+{
+  postfix_main_cf_base "$PF"
+  echo "relayhost = [127.0.0.1]:$SINK_PORT"
+  echo "smtp_tls_security_level = none"
+} > "$PF/conf/main.cf"
+postfix_master_cf "$PF_PORT" > "$PF/conf/master.cf"
 postfix -c "$PF/conf" check
 postfix -c "$PF/conf" start-fg >"$WORK/pf.out" 2>&1 &
 PF_PID=$!
@@ -157,10 +116,9 @@ for round in $(seq "$ROUNDS"); do
   PF_RATES+=("$(run "$PF_PORT")")
   echo "round $round: full_server ${MW_RATES[-1]} msgs/s, Postfix ${PF_RATES[-1]} msgs/s (source -> queue -> sink)"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 MW_RATE=$(median "${MW_RATES[@]}")
 PF_RATE=$(median "${PF_RATES[@]}")
 echo "smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE -> queue -> smtp-sink, $ROUNDS round(s), medians; queues on $(df --output=source "$WORK" | tail -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "full_server queue -> sink:   $MW_RATE msgs/s"
 echo "Postfix queue -> sink:       $PF_RATE msgs/s"
-python3 -c "import sys; print('ratio full_server / Postfix: %.2fx' % (float(sys.argv[1]) / float(sys.argv[2])))" "$MW_RATE" "$PF_RATE"
+ratio "$MW_RATE" "$PF_RATE" Postfix

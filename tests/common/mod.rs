@@ -11,6 +11,7 @@ pub mod dovecot;
 pub mod peer;
 pub mod postfix;
 pub mod process;
+pub mod sink;
 pub mod smtp_client;
 
 use std::net::SocketAddr;
