@@ -991,6 +991,8 @@ fn copy_durably(from: &std::path::Path, target: &std::path::Path, fsync: bool) -
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -1015,18 +1017,18 @@ mod tests {
             let mut highest = want.values().map(|(m, _)| *m).max().unwrap_or(1);
             let mut text = format!("1 V{v} H{highest} R{}\n", highest + 5);
             for (u, (m, f)) in &rows {
-                text.push_str(&format!("{u} {m} :{}\n", flags(f)));
+                let _ = writeln!(text, "{u} {m} :{}", flags(f));
             }
             for (u, m, f, remove) in &changes {
                 if *remove {
                     want.remove(u);
-                    text.push_str(&format!("-{u}\n"));
+                    let _ = writeln!(text, "-{u}");
                 } else {
                     want.insert(*u, (*m, flags(f)));
                     highest = highest.max(*m);
-                    text.push_str(&format!("{u} {m} :{}\n", flags(f)));
+                    let _ = writeln!(text, "{u} {m} :{}", flags(f));
                 }
-                text.push_str(&format!("H{highest} R{}\n", highest + 5));
+                let _ = writeln!(text, "H{highest} R{}", highest + 5);
             }
             let file = parse_modseq(&text).expect("a whole file parses");
             prop_assert_eq!(file.uid_validity, v);
