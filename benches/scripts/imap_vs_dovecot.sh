@@ -22,6 +22,7 @@
 # Needs root (Dovecot's master), dovecot-imapd, python3. Everything it starts is stopped on exit
 # (trap), and its work directory removed (KEEP_WORK=1 keeps it).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 SESSIONS=${SESSIONS:-20}
 DURATION=${DURATION:-10}
@@ -54,31 +55,13 @@ IDLE_PID=
 cleanup() {
   set +e
   [ -n "$IDLE_PID" ] && kill -TERM "$IDLE_PID" 2>/dev/null
-  if [ -n "$MW_PID" ] && kill -0 "$MW_PID" 2>/dev/null; then
-    kill -TERM "$MW_PID"
-    for _ in $(seq 50); do kill -0 "$MW_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$MW_PID" 2>/dev/null
-  fi
-  if [ -n "$DC_PID" ] && kill -0 "$DC_PID" 2>/dev/null; then
-    kill -TERM "$DC_PID"
-    for _ in $(seq 100); do kill -0 "$DC_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DC_PID" 2>/dev/null
-  fi
+  stop_pid "$MW_PID"
+  stop_pid "$DC_PID"
   wait 2>/dev/null
   if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 300); do
-    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1).close()' "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2; return 1
-}
 # Memory in KiB: VmRSS of one process, or the sum of Pss of a process and its children.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 pss_tree_kib() {
@@ -203,13 +186,12 @@ for round in $(seq "$ROUNDS"); do
   DC_RATES+=("$(run_load Dovecot "$DC_PORT")")
   echo "round $round: full_server ${MW_RATES[-1]} commands/s, Dovecot ${DC_RATES[-1]} commands/s"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 MW_RATE=$(median "${MW_RATES[@]}")
 DC_RATE=$(median "${DC_RATES[@]}")
 
 echo "imap_load --sessions $SESSIONS --duration $DURATION --size $SIZE --mix $MIX, one user per session, $ROUNDS round(s), medians; Maildirs on $(df --output=source "$WORK" | tail -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "full_server: $MW_RATE commands/s"
 echo "Dovecot:     $DC_RATE commands/s"
-python3 -c "import sys; print('ratio full_server / Dovecot: %.2fx' % (float(sys.argv[1]) / float(sys.argv[2])))" "$MW_RATE" "$DC_RATE"
+ratio "$MW_RATE" "$DC_RATE" Dovecot
 echo "$MW_IDLE"
 echo "$DC_IDLE"
