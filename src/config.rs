@@ -60,6 +60,27 @@ pub struct Config {
     pub submission: Submission,
     /// Rate limits, DNSBLs, early talkers and login failure counting.
     pub abuse: Abuse,
+    /// What the mail store fsyncs.
+    pub storage: Storage,
+}
+
+/// Mail store durability. Deliveries (SMTP, LMTP, APPEND, COPY) and new UIDs are always fsynced
+/// before they are acknowledged; this section is about changes to stored mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// Fsync IMAP flag changes and expunges before the reply. Default true. False is Dovecot's
+    /// default (`mail_fsync = optimized`): fewer fsyncs, and a crash may then undo the last flag
+    /// changes or bring back a message just expunged, never lose a delivered message.
+    pub fsync_changes: bool,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            fsync_changes: true,
+        }
+    }
 }
 
 impl Default for Config {
@@ -76,6 +97,7 @@ impl Default for Config {
             inbound: Inbound::default(),
             submission: Submission::default(),
             abuse: Abuse::default(),
+            storage: Storage::default(),
         }
     }
 }
@@ -670,6 +692,11 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # dnsbl_zones = []                   # e.g. ["zen.spamhaus.org"]; port 25 only; 554 5.7.1 if listed
 # greeting_delay_ms = 0              # port 25; production 3000-6000: early talkers get 554 5.5.1
 # max_tracked = 100000               # addresses/users remembered per limiter
+
+[storage]
+# Fsync IMAP flag changes and expunges before replying (deliveries are always fsynced).
+# false is Dovecot's default: faster, but a crash may undo the last flag changes or expunges.
+# fsync_changes = true
 "#;
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ impl Maildir {
         let mut md = Maildir::handle(path, self.root.clone());
         md.host.clone_from(&self.host);
         md.fsync = self.fsync;
+        md.fsync_changes = self.fsync_changes;
         md.lock_timeout = self.lock_timeout;
         Ok(md)
     }
@@ -87,6 +88,7 @@ impl Maildir {
         let mut md = Maildir::handle(self.root.clone(), self.root.clone());
         md.host.clone_from(&self.host);
         md.fsync = self.fsync;
+        md.fsync_changes = self.fsync_changes;
         md.lock_timeout = self.lock_timeout;
         md
     }

@@ -129,6 +129,7 @@ pub struct Maildir {
     pub(crate) root: PathBuf,
     pub(crate) host: Arc<str>,
     pub(crate) fsync: bool,
+    pub(crate) fsync_changes: bool,
     pub(crate) lock_timeout: Duration,
 }
 
@@ -175,6 +176,7 @@ impl Maildir {
             root,
             host: Arc::clone(HOST.get_or_init(|| name::system_hostname().into())),
             fsync: true,
+            fsync_changes: true,
             lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
         }
     }
@@ -193,6 +195,15 @@ impl Maildir {
     /// is for benchmarks and throwaway stores only.
     pub fn set_fsync(&mut self, on: bool) {
         self.fsync = on;
+    }
+
+    /// Whether flag changes and expunges fsync their directory before returning. Default on: an
+    /// acknowledged STORE or EXPUNGE survives a crash. Off is Dovecot's default
+    /// (`mail_fsync = optimized`): a crash may lose the last flag changes or bring back a message
+    /// just expunged, never lose a delivered message or reuse a UID (deliveries and new UIDs are
+    /// fsynced either way). No effect when [`set_fsync`](Self::set_fsync) is off.
+    pub fn set_fsync_changes(&mut self, on: bool) {
+        self.fsync_changes = on;
     }
 
     /// How long metadata operations ([`sync`](Self::sync), [`assign_uids`](Self::assign_uids),
@@ -325,7 +336,7 @@ impl Maildir {
     /// two processes both take effect). Returns the entry as it is now.
     pub fn set_flags(&self, entry: &Entry, update: FlagUpdate) -> Result<Entry> {
         let (e, touched_new) = self.set_flags_no_sync(entry, update)?;
-        if self.fsync {
+        if self.fsync && self.fsync_changes {
             sync_dir(&self.sub("cur"))?;
             if touched_new {
                 sync_dir(&self.sub("new"))?;
@@ -354,7 +365,7 @@ impl Maildir {
                 Err(err) => return Err(err),
             }
         }
-        if self.fsync && !out.is_empty() {
+        if self.fsync && self.fsync_changes && !out.is_empty() {
             sync_dir(&self.sub("cur"))?;
             if touched_new {
                 sync_dir(&self.sub("new"))?;
@@ -439,10 +450,11 @@ impl Maildir {
         res.ok_or_else(|| Error::NotFound(entry.unique().to_owned()))
     }
 
-    /// Deletes a message (expunge). `Ok(false)` if it was already gone. The directory is fsynced.
+    /// Deletes a message (expunge). `Ok(false)` if it was already gone. The directory is fsynced
+    /// (unless [`set_fsync_changes`](Self::set_fsync_changes) is off).
     pub fn remove(&self, entry: &Entry) -> Result<bool> {
         let removed = self.remove_no_sync(entry)?;
-        if removed.is_some() && self.fsync {
+        if removed.is_some() && self.fsync && self.fsync_changes {
             sync_dir(&self.sub(entry.subdir.as_str()))?;
         }
         Ok(removed.is_some())
@@ -459,7 +471,7 @@ impl Maildir {
                 touched[usize::from(sub == Subdir::Cur)] = true;
             }
         }
-        if self.fsync {
+        if self.fsync && self.fsync_changes {
             if touched[0] {
                 sync_dir(&self.sub("new"))?;
             }

@@ -39,7 +39,9 @@
 //!   values across restarts (RFC 7162 allows gaps), never go back. Cost: two fsyncs per folder
 //!   per process start, and two per [`MODSEQ_RESERVE`] changes, instead of two per change.
 //! - **Flags and expunges**: the rename or unlink is followed by an fsync of the directory
-//!   before the reply, so an acknowledged STORE or EXPUNGE survives a crash.
+//!   before the reply, so an acknowledged STORE or EXPUNGE survives a crash, unless
+//!   [`Maildir::set_fsync_changes`] turns that off (Dovecot's default): then a crash may undo the
+//!   last flag changes or bring back a message just expunged, under the UID it had.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -667,7 +669,7 @@ impl Maildir {
                 result.changed.push((uid, m.modseq));
             }
         }
-        if any && self.fsync {
+        if any && self.fsync && self.fsync_changes {
             sync_dir(&self.sub("cur"))?;
             if touched_new {
                 sync_dir(&self.sub("new"))?;
@@ -857,7 +859,7 @@ impl Maildir {
                 removed.push(m.uid);
             }
         }
-        if self.fsync {
+        if self.fsync && self.fsync_changes {
             for (i, sub) in ["new", "cur"].into_iter().enumerate() {
                 if touched[i] {
                     sync_dir(&self.sub(sub))?;

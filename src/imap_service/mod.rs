@@ -428,9 +428,10 @@ async fn login(s: &Session, user: &[u8], password: &[u8]) -> Result<User, LoginE
             Err(e) => return Err(LoginError::Failed(e.to_string())),
         }
         let path = shared.directory.maildir_path(&address);
-        let root = Maildir::open(&path)
+        let mut root = Maildir::open(&path)
             .or_else(|_| crate::mailbox::create_user_maildir(&path))
             .map_err(|e| LoginError::Failed(e.to_string()))?;
+        root.set_fsync_changes(shared.config.storage.fsync_changes);
         Ok(User { address, root })
     })
     .await
