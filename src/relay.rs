@@ -175,10 +175,44 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
                 .parse::<Address>()
                 .map_err(|e| e.to_string())
                 .and_then(|a| shared.directory.resolve(&a).map_err(|e| e.to_string()));
+            let resolved = match resolved {
+                // An alias that forwards outside: a copy for its external targets goes back into
+                // the queue (sender rewritten with SRS); its local users are delivered below.
+                Ok(Resolution::Forward { local, external }) => {
+                    let sender = forward_sender(&shared, &entry.from);
+                    let rcpts: Vec<String> = external.iter().map(ToString::to_string).collect();
+                    match shared.queue.enqueue(
+                        &sender,
+                        &rcpts,
+                        entry.kind,
+                        b"",
+                        &mut &message[..],
+                        queue::now_secs(),
+                    ) {
+                        Ok(id) if local.is_empty() => {
+                            out.push((
+                                i,
+                                Outcome::Delivered(attempt(
+                                    None,
+                                    format!("250 2.0.0 forwarded as {id}"),
+                                )),
+                            ));
+                            continue;
+                        }
+                        Ok(_) => Ok(Resolution::Local(local)),
+                        Err(e) => {
+                            out.push((
+                                i,
+                                Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                other => other,
+            };
             match resolved {
-                Ok(Resolution::Local(users) | Resolution::Forward { local: users, .. })
-                    if !users.is_empty() =>
-                {
+                Ok(Resolution::Local(users)) if !users.is_empty() => {
                     for user in users {
                         owners.push(i);
                         recipients.push(Recipient {
@@ -230,6 +264,19 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
     })
     .await
     .unwrap_or_default()
+}
+
+/// The envelope sender of a copy forwarded to another domain: rewritten with SRS (when
+/// `outbound.srs` is on and the sender is not `<>`), so that SPF holds at the destination.
+pub(crate) fn forward_sender(shared: &Shared, sender: &str) -> String {
+    if !shared.config.outbound.srs || sender.is_empty() {
+        return sender.to_owned();
+    }
+    let day = queue::now_secs() / 86400;
+    shared
+        .srs
+        .forward(sender, &shared.config.hostname, day)
+        .unwrap_or_else(|| sender.to_owned())
 }
 
 /// One SMTP connection to a next hop.

@@ -572,15 +572,7 @@ impl Outbound {
                 relayed.extend(r.remote.iter().cloned());
             }
         }
-        let day = crate::queue::now_secs() / 86400;
-        let forward_sender = if shared.config.outbound.srs && !sender.is_empty() {
-            shared
-                .srs
-                .forward(&sender, &shared.config.hostname, day)
-                .unwrap_or_else(|| sender.clone())
-        } else {
-            sender.clone()
-        };
+        let forward_sender = crate::relay::forward_sender(shared, &sender);
         // Return-Path is added by the final delivery (RFC 5321 §4.4), not by a relay.
         let prefix = headers
             .split_inclusive('\n')

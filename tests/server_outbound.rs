@@ -569,3 +569,47 @@ fn tls_to_a_starttls_destination_verified_when_required() {
     assert!(a.reply.contains("4.7.5"), "{a:?}");
     assert!(mail_with(&dest, "bob@example.org", "tls-unverified").is_empty());
 }
+
+#[test]
+fn a_report_to_a_forwarding_alias_is_forwarded_from_the_queue() {
+    let Some((dns, port, sink)) = setup("sink-fwd-dsn", &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |c| {
+        c.outbound.trusted_networks = vec!["127.0.0.1".into()];
+    });
+    mailwright::directory::Directory::open(&server.dir, Duration::ZERO)
+        .add_alias(
+            &"fwd2@example.org".parse().unwrap(),
+            &["friend@remote.test".parse().unwrap()],
+        )
+        .unwrap();
+    // A trusted client relays mail from the alias to a domain with a null MX: the bounce goes
+    // to the alias, which forwards it outside through the queue, still from <>.
+    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
+    c.command("EHLO trusted.test").unwrap();
+    let r = c
+        .send(
+            "fwd2@example.org",
+            &["someone@nomail.test"],
+            b"From: <fwd2@example.org>\r\nSubject: fwd-dsn\r\n\r\nhi\r\n",
+        )
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+    let got = wait_for(Duration::from_secs(20), "the forwarded report", || {
+        sink.messages().into_iter().next()
+    });
+    assert!(got.contains("X-Mail-Args: <>"), "{got}");
+    assert!(got.contains("X-Rcpt-Args: <friend@remote.test>"), "{got}");
+    assert!(
+        got.contains("multipart/report") && got.contains("someone@nomail.test"),
+        "{got}"
+    );
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+}
