@@ -59,7 +59,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
             match event {
                 ServerEvent::Pass { user, password } => {
                     let result = login(shared, user.as_str(), password.expose()).await;
-                    finish_login(&mut machine, &mut session, shared, result).await;
+                    finish_login(&mut machine, &mut session, shared, peer, result).await;
                 }
                 ServerEvent::Auth {
                     mechanism,
@@ -70,7 +70,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                     match initial_response {
                         Some(data) => {
                             let result = sasl_plain(shared, data.expose()).await;
-                            finish_login(&mut machine, &mut session, shared, result).await;
+                            finish_login(&mut machine, &mut session, shared, peer, result).await;
                         }
                         None => {
                             pending_sasl_user = true;
@@ -81,7 +81,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 ServerEvent::AuthResponse { data } if pending_sasl_user => {
                     pending_sasl_user = false;
                     let result = sasl_plain(shared, data.expose()).await;
-                    finish_login(&mut machine, &mut session, shared, result).await;
+                    finish_login(&mut machine, &mut session, shared, peer, result).await;
                 }
                 ServerEvent::Retr { message, .. } | ServerEvent::Top { message, .. } => {
                     let index = message.get() as usize - 1;
@@ -194,6 +194,8 @@ async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
 enum LoginResult {
     Ok(Session),
     BadCredentials,
+    /// Too many failed logins from this address (`[abuse] auth_failures_per_ip`).
+    Blocked,
     InUse,
     Failed(String),
 }
@@ -277,8 +279,19 @@ async fn finish_login(
     machine: &mut ServerSession,
     session: &mut Option<Session>,
     shared: &Arc<Shared>,
+    peer: Peer,
     result: LoginResult,
 ) {
+    let now = std::time::Instant::now();
+    // An address over its failure budget is refused whatever it sent (as on submission).
+    let result = match (shared.abuse.auth_blocked(peer, now), result) {
+        (Err(_), LoginResult::Ok(_) | LoginResult::BadCredentials) => LoginResult::Blocked,
+        (_, LoginResult::BadCredentials) => {
+            shared.abuse.record_auth_failure(peer, now);
+            LoginResult::BadCredentials
+        }
+        (_, r) => r,
+    };
     match result {
         LoginResult::Ok(s) => {
             let maildrop = match build_maildrop(&s) {
@@ -298,6 +311,14 @@ async fn finish_login(
             tokio::time::sleep(shared.config.limits.auth_failure_delay()).await;
             info!("pop3 login refused");
             let _ = machine.refuse_login(Some(ResponseCode::Auth), "authentication failed");
+        }
+        LoginResult::Blocked => {
+            tokio::time::sleep(shared.config.limits.auth_failure_delay()).await;
+            info!("pop3 login blocked: too many failures from this address");
+            let _ = machine.refuse_login(
+                Some(ResponseCode::SysTemp),
+                "too many failed logins from this address, try again later",
+            );
         }
         LoginResult::InUse => {
             let _ = machine.refuse_login(

@@ -706,3 +706,54 @@ fn early_talkers_are_refused_and_patient_clients_greeted() {
     let (_, greeting) = Raw::connect(server.addr(Service::Submission));
     assert!(greeting.starts_with("220 ") && started.elapsed() < Duration::from_millis(300));
 }
+
+/// IMAP and POP3 logins count toward the same per-address failure budget as submission AUTH:
+/// past it, even the right password is refused (IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`).
+#[test]
+fn imap_and_pop3_logins_share_the_per_address_failure_budget() {
+    let server = TestServer::start_with(|c| {
+        c.abuse.exempt_loopback = false;
+        c.abuse.auth_failures_per_ip = 2;
+    });
+    let out = python(
+        r#"
+import imaplib, poplib, sys
+imap_port, pop_port = int(sys.argv[1]), int(sys.argv[2])
+def imap(pw):
+    m = imaplib.IMAP4("127.0.0.1", imap_port, timeout=20)
+    try:
+        m.login("alice@example.org", pw)
+        return "OK"
+    except imaplib.IMAP4.error as e:
+        return str(e)
+    finally:
+        try: m.logout()
+        except Exception: pass
+def pop(pw):
+    p = poplib.POP3("127.0.0.1", pop_port, timeout=20)
+    try:
+        p.user("alice@example.org")
+        p.pass_(pw)
+        return "OK"
+    except poplib.error_proto as e:
+        return e.args[0].decode()
+    finally:
+        try: p.quit()
+        except Exception: pass
+print("first", imap("alice-pw"))
+print("bad1", imap("wrong"))
+print("bad2", pop("wrong"))
+print("imap", imap("alice-pw"))
+print("pop", pop("alice-pw"))
+"#,
+        &[
+            &server.port(Service::Imap).to_string(),
+            &server.port(Service::Pop3).to_string(),
+        ],
+    );
+    assert!(out.contains("first OK"), "{out}");
+    assert!(out.contains("bad1") && !out.contains("bad1 OK"), "{out}");
+    assert!(out.contains("bad2 -ERR [AUTH]"), "{out}");
+    assert!(out.contains("imap") && out.contains("UNAVAILABLE"), "{out}");
+    assert!(out.contains("pop -ERR [SYS/TEMP]"), "{out}");
+}

@@ -83,6 +83,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     let mut flow = ServerFlow::new(options);
     let mut s = Session {
         shared: shared.clone(),
+        peer,
         login_allowed: shared.login_allowed(conn.is_tls(), peer),
         tls: conn.is_tls(),
         starttls_offered: matches!(conn, Conn::Tcp(_)),
@@ -386,6 +387,8 @@ async fn flush(
 enum LoginError {
     NotAllowed,
     BadCredentials,
+    /// Too many failed logins from this address (`[abuse] auth_failures_per_ip`).
+    Blocked,
     Failed(String),
 }
 
@@ -444,6 +447,16 @@ async fn finish_login(
     result: Result<User, LoginError>,
     out: &mut Vec<Response<'static>>,
 ) {
+    let now = std::time::Instant::now();
+    // An address over its failure budget is refused whatever it sent (as on submission).
+    let result = match (s.shared.abuse.auth_blocked(s.peer, now), result) {
+        (Err(_), Ok(_) | Err(LoginError::BadCredentials)) => Err(LoginError::Blocked),
+        (_, Err(LoginError::BadCredentials)) => {
+            s.shared.abuse.record_auth_failure(s.peer, now);
+            Err(LoginError::BadCredentials)
+        }
+        (_, r) => r,
+    };
     match result {
         Ok(user) => {
             info!(user = %user.address, "imap login");
@@ -469,6 +482,16 @@ async fn finish_login(
                 StatusKind::No,
                 Some(mailboxes::code("AUTHENTICATIONFAILED")),
                 "Authentication failed",
+            ));
+        }
+        Err(LoginError::Blocked) => {
+            tokio::time::sleep(s.shared.config.limits.auth_failure_delay()).await;
+            info!("imap login blocked: too many failures from this address");
+            out.push(status(
+                Some(tag),
+                StatusKind::No,
+                Some(mailboxes::code("UNAVAILABLE")),
+                "Too many failed logins from this address, try again later",
             ));
         }
         Err(LoginError::Failed(e)) => {

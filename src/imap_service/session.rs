@@ -69,6 +69,8 @@ impl FetchPlan {
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) shared: Arc<Shared>,
+    /// The client (per-address login failure counting).
+    pub(crate) peer: crate::net::Peer,
     /// Plaintext logins are allowed (TLS, or loopback by configuration).
     pub(crate) login_allowed: bool,
     pub(crate) tls: bool,
