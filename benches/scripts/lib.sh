@@ -50,31 +50,8 @@ stop_postfix() {
 # Writes a master.cf for a private Postfix with smtpd on 127.0.0.1:PORT, nothing chrooted (the
 # queue and the mail live in the benchmark's work directory): postfix_master_cf PORT > FILE.
 postfix_master_cf() {
-  cat <<EOF
-127.0.0.1:$1 inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+  echo "127.0.0.1:$1 inet n - n - - smtpd"
+  grep -v '^#' "$(dirname "${BASH_SOURCE[0]}")/../../testsupport/postfix-master.cf"
 }
 
 # The Postfix main.cf lines both Postfix benchmarks share: a private instance under DIR on loopback.
