@@ -49,6 +49,11 @@ enum Outcome {
     Failed(Attempt),
 }
 
+/// The same outcome for each of the recipients at `idx`.
+fn each(idx: impl IntoIterator<Item = usize>, outcome: &Outcome) -> Vec<(usize, Outcome)> {
+    idx.into_iter().map(|i| (i, outcome.clone())).collect()
+}
+
 fn attempt(remote: Option<&str>, reply: impl std::fmt::Display) -> Attempt {
     Attempt {
         remote: remote.map(str::to_owned),
@@ -160,10 +165,7 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
             Ok(m) => m,
             Err(e) => {
                 let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
-                return idx
-                    .into_iter()
-                    .map(|i| (i, Outcome::Deferred(a.clone())))
-                    .collect();
+                return each(idx, &Outcome::Deferred(a));
             }
         };
         let mut out = Vec::new();
@@ -240,11 +242,10 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
         let results = match spool.write(&message) {
             Ok(()) => crate::mailbox::deliver(&mut spool, &headers, &recipients),
             Err(e) => {
-                let a = attempt(None, format!("451 4.3.0 {e}"));
-                return owners
-                    .into_iter()
-                    .map(|i| (i, Outcome::Deferred(a.clone())))
-                    .collect();
+                return each(
+                    owners,
+                    &Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+                );
             }
         };
         let mut per_rcpt: std::collections::BTreeMap<usize, Outcome> =
@@ -627,15 +628,7 @@ async fn deliver_remote(
     batch: &[Entry],
 ) -> Vec<Vec<(usize, Outcome)>> {
     let all = |o: &Outcome| -> Vec<Vec<(usize, Outcome)>> {
-        batch
-            .iter()
-            .map(|e| {
-                targets(e, domain)
-                    .into_iter()
-                    .map(|i| (i, o.clone()))
-                    .collect()
-            })
-            .collect()
+        batch.iter().map(|e| each(targets(e, domain), o)).collect()
     };
     let hops = match route(shared, domain).await {
         Ok(h) => h,
@@ -707,11 +700,7 @@ async fn send_all(
     for entry in batch {
         let idx = targets(entry, domain);
         if let Some(a) = &broken {
-            results.push(
-                idx.into_iter()
-                    .map(|i| (i, Outcome::Deferred(a.clone())))
-                    .collect(),
-            );
+            results.push(each(idx, &Outcome::Deferred(a.clone())));
             continue;
         }
         let fail_all = |reply: &str| -> Vec<(usize, Outcome)> {
@@ -727,24 +716,15 @@ async fn send_all(
         }
         let queue = shared.queue.clone();
         let e2 = entry.clone();
-        let body = match tokio::task::spawn_blocking(move || queue.read_message(&e2)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
-                results.push(
-                    idx.into_iter()
-                        .map(|i| (i, Outcome::Deferred(a.clone())))
-                        .collect(),
-                );
-                continue;
-            }
+        let read = tokio::task::spawn_blocking(move || queue.read_message(&e2))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        let body = match read {
+            Ok(b) => b,
             Err(e) => {
-                let a = attempt(None, format!("451 4.3.0 {e}"));
-                results.push(
-                    idx.into_iter()
-                        .map(|i| (i, Outcome::Deferred(a.clone())))
-                        .collect(),
-                );
+                let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
+                results.push(each(idx, &Outcome::Deferred(a)));
                 continue;
             }
         };
@@ -789,40 +769,27 @@ async fn send_all(
             results.push(outcomes);
             continue;
         }
-        if let Err(e) = conn.machine.send_message(Envelope::new(from, paths), body) {
-            broken = Some(attempt(Some(&conn.remote), format!("451 4.4.2 {e}")));
-            outcomes.extend(rcpt_idx.iter().map(|&i| {
-                (
-                    i,
-                    Outcome::Deferred(broken.clone().unwrap_or_else(|| attempt(None, "451"))),
-                )
-            }));
-            results.push(outcomes);
-            continue;
-        }
-        match conn.next_event().await {
-            Ok(ClientEvent::Sent(result)) => {
+        // Anything but the transaction's result breaks the connection: this message and the
+        // rest of the batch are deferred.
+        let sent = match conn.machine.send_message(Envelope::new(from, paths), body) {
+            Err(e) => Err(e.to_string()),
+            Ok(()) => match conn.next_event().await {
+                Ok(ClientEvent::Sent(result)) => Ok(result),
+                Ok(ClientEvent::Failed(e)) => Err(client_error_text(&e)),
+                Ok(other) => Err(format!("unexpected {other:?}")),
+                Err(a) => Err(a.reply),
+            },
+        };
+        match sent {
+            Ok(result) => {
                 outcomes.extend(transaction_outcomes(&conn.remote, &rcpt_idx, &result));
             }
-            Ok(ClientEvent::Failed(e)) => {
-                let a = attempt(
-                    Some(&conn.remote),
-                    format!("451 4.4.2 {}", client_error_text(&e)),
-                );
-                outcomes.extend(rcpt_idx.iter().map(|&i| (i, Outcome::Deferred(a.clone()))));
-                broken = Some(a);
-            }
-            Ok(other) => {
-                let a = attempt(
-                    Some(&conn.remote),
-                    format!("451 4.4.2 unexpected {other:?}"),
-                );
-                outcomes.extend(rcpt_idx.iter().map(|&i| (i, Outcome::Deferred(a.clone()))));
-                broken = Some(a);
-            }
-            Err(mut a) => {
-                a.reply = format!("451 4.4.2 {}", a.reply);
-                outcomes.extend(rcpt_idx.iter().map(|&i| (i, Outcome::Deferred(a.clone()))));
+            Err(reason) => {
+                let a = attempt(Some(&conn.remote), format!("451 4.4.2 {reason}"));
+                outcomes.extend(each(
+                    rcpt_idx.iter().copied(),
+                    &Outcome::Deferred(a.clone()),
+                ));
                 broken = Some(a);
             }
         }

@@ -449,7 +449,7 @@ async fn finish_message(
     let Some(mut spool) = txn.spool.take() else {
         return vec![reply(451, (4, 3, 0), "Local error in processing")];
     };
-    let id = queue_id();
+    let id = crate::queue::new_id();
     let from = txn.from.clone().unwrap_or(ReversePath::Null);
     let headers = trace_headers(shared, &id, &from, txn, mode, helo, user, conn, peer);
     let headers = headers + &crate::submission::fix_ups(shared, mode, &mut spool, &id);
@@ -669,17 +669,5 @@ fn trace_headers(
         "Return-Path: {return_path}\nReceived: from {helo_name} ({client})\n\tby {} (Mailwright) with {with} id {id}{for_clause};\n\t{}\n",
         shared.config.hostname,
         crate::timefmt::rfc5322(SystemTime::now())
-    )
-}
-
-/// A short unique id for logs and replies: time and a process-wide counter.
-fn queue_id() -> String {
-    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let micros = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
-    format!(
-        "{micros:X}{:04X}",
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff
     )
 }
