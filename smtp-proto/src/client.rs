@@ -371,10 +371,13 @@ impl ClientSession {
         let mut cmds = VecDeque::new();
         cmds.push_back(Command::Mail {
             from: envelope.from,
-            params,
+            params: params.into(),
         });
         for (to, params) in envelope.rcpts {
-            cmds.push_back(Command::Rcpt { to, params });
+            cmds.push_back(Command::Rcpt {
+                to,
+                params: params.into(),
+            });
         }
         let mut txn = Box::new(Txn {
             cmds,

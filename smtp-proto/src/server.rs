@@ -26,7 +26,7 @@ use crate::types::reply::r;
 use crate::types::text::{base64_decode, base64_encode};
 use crate::types::{
     BodyType, Capability, Command, EhloResponse, ForwardPath, Host, MailParameters, Mechanism,
-    RcptParameters, Reply, ReversePath,
+    Params, RcptParameters, Reply, ReversePath,
 };
 
 /// Which protocol the session speaks.
@@ -226,14 +226,14 @@ pub enum Event {
         /// The reverse path.
         from: ReversePath,
         /// Its parameters.
-        params: MailParameters,
+        params: Params<MailParameters>,
     },
     /// `RCPT TO:`, within the recipient limit. Needs a decision.
     Rcpt {
         /// The forward path.
         to: ForwardPath,
         /// Its parameters.
-        params: RcptParameters,
+        params: Params<RcptParameters>,
     },
     /// Message data begins (after the 354, or with the first `BDAT`).
     DataStart,
@@ -1080,7 +1080,7 @@ impl ServerSession {
         self.pending = Some(Pending::Helo(kind));
     }
 
-    fn mail(&mut self, from: ReversePath, params: MailParameters) {
+    fn mail(&mut self, from: ReversePath, params: Params<MailParameters>) {
         if self.helo.is_none() {
             return self.bad_sequence("Error: send HELO/EHLO first");
         }
@@ -1121,7 +1121,7 @@ impl ServerSession {
         self.pending = Some(Pending::Mail);
     }
 
-    fn rcpt(&mut self, to: ForwardPath, params: RcptParameters) {
+    fn rcpt(&mut self, to: ForwardPath, params: Params<RcptParameters>) {
         if self.txn == Txn::None {
             return self.bad_sequence("Error: need MAIL command");
         }

@@ -18,7 +18,7 @@ fn host() -> impl Strategy<Value = Host> {
         4 => domain().prop_map(Host::Domain),
         1 => any::<[u8; 4]>().prop_map(|a| Host::Literal(AddressLiteral::Ipv4(a.into()))),
         1 => any::<[u16; 8]>().prop_map(|a| Host::Literal(AddressLiteral::Ipv6(a.into()))),
-        1 => ("x-[a-z]{1,4}", "[!-Z^-~]{1,8}").prop_map(|(tag, content)| Host::Literal(AddressLiteral::General { tag, content })),
+        1 => ("x-[a-z]{1,4}", "[!-Z^-~]{1,8}").prop_map(|(tag, content)| Host::Literal(AddressLiteral::general(tag, content))),
     ]
 }
 
@@ -106,7 +106,10 @@ fn command_strategy() -> impl Strategy<Value = Command> {
             ],
             mail_params()
         )
-            .prop_map(|(from, params)| Command::Mail { from, params }),
+            .prop_map(|(from, params)| Command::Mail {
+                from,
+                params: params.into()
+            }),
         (
             prop_oneof![
                 Just(ForwardPath::Postmaster),
@@ -114,7 +117,10 @@ fn command_strategy() -> impl Strategy<Value = Command> {
             ],
             rcpt_params()
         )
-            .prop_map(|(to, params)| Command::Rcpt { to, params }),
+            .prop_map(|(to, params)| Command::Rcpt {
+                to,
+                params: params.into()
+            }),
         Just(Command::Data),
         (any::<u64>(), any::<bool>()).prop_map(|(size, last)| Command::Bdat { size, last }),
         Just(Command::Rset),
@@ -223,7 +229,7 @@ fn known_commands() {
     let Command::Rcpt { params, .. } = c else {
         panic!()
     };
-    assert_eq!(params.orcpt.unwrap().address, "Bob@Example.COM");
+    assert_eq!(params.orcpt.as_ref().unwrap().address, "Bob@Example.COM");
     assert_eq!(
         params.notify,
         Some(Notify::On {

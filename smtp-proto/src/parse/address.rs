@@ -149,13 +149,7 @@ pub(crate) fn address_literal(i: &[u8]) -> IResult<&[u8], AddressLiteral> {
         if !tag_ok || content.is_empty() {
             return fail(i);
         }
-        return Ok((
-            rest,
-            AddressLiteral::General {
-                tag: t.to_owned(),
-                content: content.to_owned(),
-            },
-        ));
+        return Ok((rest, AddressLiteral::general(t, content)));
     }
     match inner.parse::<Ipv4Addr>() {
         Ok(a) => Ok((rest, AddressLiteral::Ipv4(a))),
@@ -360,7 +354,7 @@ mod tests {
         ));
         assert!(matches!(
             mb("x@[tag:stuff]").host,
-            Host::Literal(AddressLiteral::General { .. })
+            Host::Literal(AddressLiteral::General(_))
         ));
         assert_eq!(mb("用户@例子.广告").to_string(), "用户@例子.广告");
         assert!(mb("用户@例子.广告").is_utf8());

@@ -74,13 +74,29 @@ pub enum AddressLiteral {
     Ipv4(Ipv4Addr),
     /// `IPv6-address-literal = "IPv6:" IPv6-addr`.
     Ipv6(Ipv6Addr),
-    /// `General-address-literal = Standardized-tag ":" 1*dcontent`.
-    General {
-        /// The `Standardized-tag`.
-        tag: String,
-        /// The `1*dcontent` after the colon.
-        content: String,
-    },
+    /// `General-address-literal = Standardized-tag ":" 1*dcontent`, boxed: it is rare, and
+    /// held inline it would make every [`Host`] (and so every [`Command`](crate::Command))
+    /// larger.
+    General(Box<GeneralLiteral>),
+}
+
+/// `General-address-literal = Standardized-tag ":" 1*dcontent` (RFC 5321 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GeneralLiteral {
+    /// The `Standardized-tag`.
+    pub tag: String,
+    /// The `1*dcontent` after the colon.
+    pub content: String,
+}
+
+impl AddressLiteral {
+    /// A general address literal `[tag:content]`, unchecked (the encoder writes it as given).
+    pub fn general(tag: impl Into<String>, content: impl Into<String>) -> Self {
+        AddressLiteral::General(Box::new(GeneralLiteral {
+            tag: tag.into(),
+            content: content.into(),
+        }))
+    }
 }
 
 impl fmt::Display for AddressLiteral {
@@ -88,7 +104,7 @@ impl fmt::Display for AddressLiteral {
         match self {
             AddressLiteral::Ipv4(a) => write!(f, "[{a}]"),
             AddressLiteral::Ipv6(a) => write!(f, "[IPv6:{a}]"),
-            AddressLiteral::General { tag, content } => write!(f, "[{tag}:{content}]"),
+            AddressLiteral::General(g) => write!(f, "[{}:{}]", g.tag, g.content),
         }
     }
 }

@@ -6,10 +6,11 @@ pub mod reply;
 pub(crate) mod text;
 
 pub use address::{
-    AddressError, AddressLiteral, Domain, ForwardPath, Host, LocalPart, Mailbox, ReversePath,
+    AddressError, AddressLiteral, Domain, ForwardPath, GeneralLiteral, Host, LocalPart, Mailbox,
+    ReversePath,
 };
 pub use command::{
     BodyType, Command, MailAuth, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter,
-    RcptParameters, Ret, ValueError,
+    Params, RcptParameters, Ret, ValueError,
 };
 pub use reply::{Capability, EhloResponse, EnhancedCode, Reply, ReplyCode, ReplyError};
