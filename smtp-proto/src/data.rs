@@ -54,10 +54,12 @@ enum State {
 /// without copying it. Either reports how many bytes it consumed and whether the end marker was
 /// reached. Bytes after the end marker are left unconsumed (they are the next pipelined command).
 ///
-/// Well-formed text is checked 64 octets at a time by a branch-free loop the compiler
-/// vectorises (every CR followed by LF, every LF preceded by CR, no LF followed by a period);
-/// only blocks that fail the check, or lines that could exceed the limit, go through the
-/// octet-by-octet state machine.
+/// Well-formed text is checked 64 octets at a time (every CR followed by LF, every LF preceded
+/// by CR, the periods that start a line found): by AVX-512 or AVX2 compares when the processor
+/// has them (chosen at run time, once, through `pulp`), by a loop the compiler vectorises for
+/// the baseline instruction set otherwise. Dot-stuffed lines are unstuffed on the way; only
+/// blocks that fail the check, the end marker, or lines that could exceed the limit go through
+/// the octet-by-octet state machine.
 #[derive(Clone, Debug)]
 pub struct DataDecoder {
     state: State,
@@ -67,6 +69,8 @@ pub struct DataDecoder {
     line_too_long: bool,
     /// Reused by [`DataDecoder::decode_bytes`].
     pieces: Vec<Piece>,
+    /// The instruction set of the block path (see [`arch`]).
+    arch: pulp::Arch,
 }
 
 /// Progress of [`DataDecoder::decode`].
@@ -167,6 +171,108 @@ fn first_dot(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> Option<usize> {
     None
 }
 
+/// The widest instruction set of this processor that the block path uses, detected once per
+/// process.
+fn arch() -> pulp::Arch {
+    static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
+    *ARCH.get_or_init(pulp::Arch::new)
+}
+
+/// The CR, LF and period positions of a block, one bit per octet (bit `k` for octet `k`).
+#[derive(Clone, Copy)]
+struct Masks {
+    cr: u64,
+    lf: u64,
+    dot: u64,
+}
+
+/// Finds the [`Masks`] of a block. Every call down from `pulp`'s dispatch is inlined
+/// (`inline(always)`, no closures), so that the vector compares are compiled for the instruction
+/// set chosen at run time rather than called out of line.
+trait MaskScan: Copy {
+    /// The masks of `b`.
+    fn masks(self, b: &[u8; BLOCK]) -> Masks;
+}
+
+/// A call of [`DataDecoder::mask_blocks`] for `pulp` to run in a function compiled for the
+/// instruction set of `scan`. A closure would do, but is not always inlined there, and then
+/// the compares are calls.
+struct MaskBlocks<'a, M, S> {
+    decoder: &'a mut DataDecoder,
+    scan: M,
+    input: &'a [u8],
+    i: &'a mut usize,
+    start: &'a mut usize,
+    out: &'a mut S,
+}
+
+impl<M: MaskScan, S: Sink> pulp::NullaryFnOnce for MaskBlocks<'_, M, S> {
+    type Output = ();
+
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn call(self) {
+        self.decoder
+            .mask_blocks(self.scan, self.input, self.i, self.start, self.out);
+    }
+}
+
+/// [`Masks`] by vector compares: AVX-512 (one 64-octet compare per mask) or AVX2 (two of 32
+/// and a move of each result to a bit mask), through `pulp`'s safe wrappers of the intrinsics.
+#[cfg(target_arch = "x86_64")]
+mod simd_x86 {
+    use std::arch::x86_64::{__m256i, __m512i};
+
+    use pulp::x86::{V3, V4};
+
+    use super::{BLOCK, MaskScan, Masks};
+
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn splat(c: u8) -> i8 {
+        i8::from_ne_bytes([c])
+    }
+
+    impl MaskScan for V4 {
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn masks(self, b: &[u8; BLOCK]) -> Masks {
+            let v: __m512i = pulp::bytemuck::cast(*b);
+            let (bw, f) = (self.avx512bw, self.avx512f);
+            Masks {
+                cr: bw._mm512_cmpeq_epi8_mask(v, f._mm512_set1_epi8(splat(b'\r'))),
+                lf: bw._mm512_cmpeq_epi8_mask(v, f._mm512_set1_epi8(splat(b'\n'))),
+                dot: bw._mm512_cmpeq_epi8_mask(v, f._mm512_set1_epi8(splat(b'.'))),
+            }
+        }
+    }
+
+    impl MaskScan for V3 {
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn masks(self, b: &[u8; BLOCK]) -> Masks {
+            let [lo, hi]: [__m256i; 2] = pulp::bytemuck::cast(*b);
+            Masks {
+                cr: bits_v3(self, lo, hi, b'\r'),
+                lf: bits_v3(self, lo, hi, b'\n'),
+                dot: bits_v3(self, lo, hi, b'.'),
+            }
+        }
+    }
+
+    /// The octets of `lo` then `hi` equal to `c`, one bit each.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn bits_v3(simd: V3, lo: __m256i, hi: __m256i, c: u8) -> u64 {
+        let (avx, avx2) = (simd.avx, simd.avx2);
+        let c = avx._mm256_set1_epi8(splat(c));
+        let lo = avx2._mm256_movemask_epi8(avx2._mm256_cmpeq_epi8(lo, c));
+        let hi = avx2._mm256_movemask_epi8(avx2._mm256_cmpeq_epi8(hi, c));
+        u64::from(u32::from_ne_bytes(lo.to_ne_bytes()))
+            | (u64::from(u32::from_ne_bytes(hi.to_ne_bytes())) << 32)
+    }
+}
+
 impl DataDecoder {
     /// A decoder at the start of the body. `max_line` is the longest text line allowed, CRLF
     /// included (RFC 5321 §4.5.3.1.6: 1000); longer lines are flagged, not cut.
@@ -178,6 +284,7 @@ impl DataDecoder {
             max_line: max_line.saturating_sub(2),
             line_too_long: false,
             pieces: Vec::new(),
+            arch: arch(),
         }
     }
 
@@ -368,11 +475,125 @@ impl DataDecoder {
         if self.max_line < 2 * BLOCK {
             return false;
         }
-        let len = input.len();
         // A LF here is bare: the pairs checked below start with `input[*i]`.
         if input[*i] == b'\n' {
             return true;
         }
+        // The widest instruction set the processor has, chosen once (see `arch`); the block
+        // loop is inlined into a function compiled for it.
+        match self.arch {
+            #[cfg(target_arch = "x86_64")]
+            pulp::Arch::V4(scan) => pulp::Simd::vectorize(
+                scan,
+                MaskBlocks {
+                    decoder: self,
+                    scan,
+                    input,
+                    i,
+                    start,
+                    out,
+                },
+            ),
+            #[cfg(target_arch = "x86_64")]
+            pulp::Arch::V3(scan) => pulp::Simd::vectorize(
+                scan,
+                MaskBlocks {
+                    decoder: self,
+                    scan,
+                    input,
+                    i,
+                    start,
+                    out,
+                },
+            ),
+            _ => self.pair_blocks(input, i, start, out),
+        }
+        true
+    }
+
+    /// [`DataDecoder::fast_blocks`] with the CR, LF and period positions of each block as
+    /// bit masks (one bit per octet, from vector compares): a CR must be followed by a LF and
+    /// a LF preceded by a CR (RFC 5321 §2.3.8), that is the CR mask shifted one octet on equals
+    /// the LF mask; a period right after a LF starts a line to unstuff or the end marker. The
+    /// octet before each block is carried in as bit 0, so blocks need no overlap.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn mask_blocks<S: Sink>(
+        &mut self,
+        scan: impl MaskScan,
+        input: &[u8],
+        i: &mut usize,
+        start: &mut usize,
+        out: &mut S,
+    ) {
+        let len = input.len();
+        let mut p = *i;
+        // The current line has `known` octets at `from`; it is at most `bound` octets at `p`.
+        let (mut from, mut known) = (p, self.line_len);
+        let mut bound = known;
+        // Whether the octet before `p` is a CR, a LF: none at the start (a LF at `*i` is bare,
+        // and a period at `*i` was already seen by the caller).
+        let (mut cr_in, mut lf_in) = (0u64, 0u64);
+        while p + BLOCK <= len && bound + BLOCK <= self.max_line {
+            let Ok(block) = <&[u8; BLOCK]>::try_from(&input[p..p + BLOCK]) else {
+                break;
+            };
+            let m = scan.masks(block);
+            if (m.cr << 1) | cr_in != m.lf {
+                // A bare CR or LF in this block (or a CR ending the last one): octet-wise.
+                break;
+            }
+            let mut dots = ((m.lf << 1) | lf_in) & m.dot;
+            cr_in = m.cr >> (BLOCK - 1);
+            lf_in = m.lf >> (BLOCK - 1);
+            bound = if m.lf == 0 { bound + BLOCK } else { BLOCK };
+            while dots != 0 {
+                let dot = p + dots.trailing_zeros() as usize;
+                dots &= dots - 1;
+                match input.get(dot + 1) {
+                    // `.CRLF` (the end marker, or not when strictness says so), `.` and a
+                    // bare CR or LF, or `.` at the end of the input: the state machine decides.
+                    Some(b'\r' | b'\n') | None => {
+                        *i = dot;
+                        self.line_len = 0;
+                        self.state = State::LineStart { strict: true };
+                        return;
+                    }
+                    // RFC 5321 §4.5.2: the line's first period is deleted.
+                    Some(_) => {
+                        out.copy(input, *start, dot);
+                        *start = dot + 1;
+                        (from, known) = (dot + 1, 0);
+                    }
+                }
+            }
+            p += BLOCK;
+        }
+        if p == *i {
+            return;
+        }
+        if lf_in != 0 {
+            // A CRLF (checked) ends the last block: stop at the line start, whose first octet
+            // has not been looked at.
+            *i = p;
+            self.line_len = 0;
+            self.state = State::LineStart { strict: true };
+            return;
+        }
+        self.stop_blocks(input, i, p, from, known);
+    }
+
+    /// The block path without vector masks (processors without AVX2, other architectures):
+    /// pairs of neighbouring octets compared by [`scan_block`], which the compiler vectorises
+    /// for the baseline instruction set.
+    fn pair_blocks<S: Sink>(
+        &mut self,
+        input: &[u8],
+        i: &mut usize,
+        start: &mut usize,
+        out: &mut S,
+    ) {
+        let len = input.len();
         let mut p = *i;
         // The current line has `known` octets at `from`; it is at most `bound` octets at `p`.
         let (mut from, mut known) = (p, self.line_len);
@@ -400,7 +621,7 @@ impl DataDecoder {
                     *i = dot;
                     self.line_len = 0;
                     self.state = State::LineStart { strict: true };
-                    return true;
+                    return;
                 }
                 Some(_) => {
                     out.copy(input, *start, dot);
@@ -411,8 +632,21 @@ impl DataDecoder {
             }
         }
         if p == *i {
-            return true;
+            return;
         }
+        self.stop_blocks(input, i, p, from, known);
+    }
+
+    /// Where the block path stops at `p`, in state `Body`, the current line having `known`
+    /// octets at `from`: the exact length of the current line, and `*i`.
+    fn stop_blocks(
+        &mut self,
+        input: &[u8],
+        i: &mut usize,
+        mut p: usize,
+        from: usize,
+        known: usize,
+    ) {
         // Do not stop between the CR and the LF of a pair (the LF would look bare).
         if p > from && input[p - 1] == b'\r' {
             p -= 1;
@@ -425,7 +659,6 @@ impl DataDecoder {
             self.line_too_long = true;
         }
         *i = p;
-        true
     }
 
     /// From state `Body`: the line path over well-formed lines. Jumps from one CR or LF to the
@@ -744,7 +977,7 @@ mod tests {
     /// Byte-by-byte feeding never takes the block or line paths, so comparing it with whole
     /// feeding checks those paths against the byte-wise one, line-length flag included.
     fn decode_split(input: &[u8], cuts: &[usize], policy: BareLineEnding) -> Split {
-        decode_split_max(input, cuts, policy, 14)
+        decode_split_max(input, cuts, policy, 14, arch())
     }
 
     fn cut_points(len: usize, cuts: &[usize]) -> Vec<usize> {
@@ -759,8 +992,10 @@ mod tests {
         cuts: &[usize],
         policy: BareLineEnding,
         max_line: usize,
+        arch: pulp::Arch,
     ) -> Split {
         let mut d = DataDecoder::new(policy, max_line);
+        d.arch = arch;
         let mut out = BytesMut::new();
         let mut pos = 0;
         for p in cut_points(input.len(), cuts) {
@@ -785,8 +1020,10 @@ mod tests {
         cuts: &[usize],
         policy: BareLineEnding,
         max_line: usize,
+        arch: pulp::Arch,
     ) -> Split {
         let mut d = DataDecoder::new(policy, max_line);
+        d.arch = arch;
         let mut out = Vec::new();
         let mut buf = BytesMut::new();
         let (mut fed, mut taken) = (0, 0);
@@ -813,6 +1050,22 @@ mod tests {
             }
         }
         (Ok(None), out, d.line_too_long())
+    }
+
+    /// Every block path this processor can run: the pair scan of the baseline instruction set
+    /// and the mask scans of AVX2 and AVX-512.
+    fn arches() -> Vec<pulp::Arch> {
+        let mut v = vec![pulp::Arch::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                v.push(pulp::Arch::V3(v3));
+            }
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                v.push(pulp::Arch::V4(v4));
+            }
+        }
+        v
     }
 
     /// Tokens for inputs long enough to take the block path: text runs of many lengths, CRLF,
@@ -878,17 +1131,20 @@ mod tests {
         fn block_path_agrees(input in long_input(), cuts in proptest::collection::vec(any::<usize>(), 0..4),
                              normalize: bool, max_line in prop_oneof![Just(130usize), Just(200), Just(1000)]) {
             let policy = if normalize { BareLineEnding::Normalize } else { BareLineEnding::Reject };
-            let whole = decode_split_max(&input, &[], policy, max_line);
+            // Byte by byte: the octet-wise state machine only.
             let one_by_one: Vec<usize> = (0..input.len()).collect();
-            prop_assert_eq!(&decode_split_max(&input, &one_by_one, policy, max_line), &whole);
-            prop_assert_eq!(&decode_split_max(&input, &cuts, policy, max_line), &whole);
-            let zc = decode_bytes_split(&input, &cuts, policy, max_line);
+            let whole = decode_split_max(&input, &one_by_one, policy, max_line, pulp::Arch::Scalar);
+            for arch in arches() {
+                prop_assert_eq!(&decode_split_max(&input, &[], policy, max_line, arch), &whole, "{:?}", arch);
+                prop_assert_eq!(&decode_split_max(&input, &cuts, policy, max_line, arch), &whole, "{:?}", arch);
+            }
+            let zc = decode_bytes_split(&input, &cuts, policy, max_line, arch());
             match &whole.0 {
                 // `decode` leaves content of the failing call in `out`, `decode_bytes` emits none.
                 Err(_) => prop_assert_eq!(&zc.0, &whole.0),
                 Ok(_) => prop_assert_eq!(&zc, &whole),
             }
-            let zc_whole = decode_bytes_split(&input, &[], policy, max_line);
+            let zc_whole = decode_bytes_split(&input, &[], policy, max_line, arch());
             if whole.0.is_ok() {
                 prop_assert_eq!(&zc_whole, &whole);
             } else {
