@@ -534,11 +534,26 @@ impl DataDecoder {
         // Whether the octet before `p` is a CR, a LF: none at the start (a LF at `*i` is bare,
         // and a period at `*i` was already seen by the caller).
         let (mut cr_in, mut lf_in) = (0u64, 0u64);
-        while p + BLOCK <= len && bound + BLOCK <= self.max_line {
-            let Ok(block) = <&[u8; BLOCK]>::try_from(&input[p..p + BLOCK]) else {
-                break;
+        let max_line = self.max_line;
+        'blocks: loop {
+            // Plain text, by a tight loop (few live values, so no spills); it leaves at a
+            // block with something to do, `m` its masks.
+            let m = loop {
+                if p + BLOCK > len || bound + BLOCK > max_line {
+                    break 'blocks;
+                }
+                let Ok(block) = <&[u8; BLOCK]>::try_from(&input[p..p + BLOCK]) else {
+                    break 'blocks;
+                };
+                let m = scan.masks(block);
+                if ((m.cr << 1) | cr_in) != m.lf || ((m.lf << 1) | lf_in) & m.dot != 0 {
+                    break m;
+                }
+                cr_in = m.cr >> (BLOCK - 1);
+                lf_in = m.lf >> (BLOCK - 1);
+                bound = if m.lf == 0 { bound + BLOCK } else { BLOCK };
+                p += BLOCK;
             };
-            let m = scan.masks(block);
             if (m.cr << 1) | cr_in != m.lf {
                 // A bare CR or LF in this block (or a CR ending the last one): octet-wise.
                 break;
