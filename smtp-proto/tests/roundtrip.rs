@@ -270,13 +270,29 @@ fn known_commands() {
             ..
         })
     ));
-    assert!(matches!(
-        command(b"MAIL FROM:<a@b> SIZE=1 SIZE=2\r\n"),
-        Err(ParseError::Malformed {
-            kind: MalformedKind::Parameter,
-            ..
-        })
-    ));
+    // A keyword given twice, in any case, known or not.
+    for line in [
+        &b"MAIL FROM:<a@b> SIZE=1 SIZE=2\r\n"[..],
+        b"MAIL FROM:<a@b> smtputf8 SMTPUTF8\r\n",
+        b"MAIL FROM:<a@b> BODY=7BIT SIZE=1 body=8BITMIME\r\n",
+        b"MAIL FROM:<a@b> X-A=1 SIZE=2 x-a\r\n",
+        b"RCPT TO:<a@b> NOTIFY=NEVER notify=NEVER\r\n",
+        b"RCPT TO:<a@b> ORCPT=rfc822;a@b X-Y ORCPT=rfc822;c@d\r\n",
+        b"RCPT TO:<a@b> X-Y=1 X-Z x-y=2\r\n",
+    ] {
+        assert!(
+            matches!(
+                command(line),
+                Err(ParseError::Malformed {
+                    kind: MalformedKind::Parameter,
+                    ..
+                })
+            ),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    assert!(command(b"MAIL FROM:<a@b> X-A=1 X-B=1 SIZE=2 SMTPUTF8\r\n").is_ok());
     assert!(matches!(
         command(b"RCPT TO:a@b\r\n"),
         Err(ParseError::Malformed {

@@ -96,26 +96,41 @@ fn fill_command(line: &[u8], cmd: &mut Command) -> Result<(), MalformedKind> {
     // letters and maps no other octet onto a lower-case letter, so this is exactly a
     // case-insensitive match.
     let verb = if verb.len() == 4 {
-        let w = u32::from_le_bytes([verb[0], verb[1], verb[2], verb[3]]) | 0x2020_2020;
-        [
-            (b"rcpt", Verb::Rcpt),
-            (b"mail", Verb::Mail),
-            (b"ehlo", Verb::Ehlo),
-            (b"data", Verb::Data),
-            (b"rset", Verb::Rset),
-            (b"quit", Verb::Quit),
-            (b"noop", Verb::Noop),
-            (b"helo", Verb::Helo),
-            (b"lhlo", Verb::Lhlo),
-            (b"bdat", Verb::Bdat),
-            (b"help", Verb::Help),
-            (b"vrfy", Verb::Vrfy),
-            (b"expn", Verb::Expn),
-            (b"auth", Verb::Auth),
-        ]
-        .into_iter()
-        .find(|(v, _)| w == u32::from_le_bytes(**v))
-        .map(|(_, v)| v)
+        const fn w(v: &[u8; 4]) -> u32 {
+            u32::from_le_bytes(*v)
+        }
+        const RCPT: u32 = w(b"rcpt");
+        const MAIL: u32 = w(b"mail");
+        const EHLO: u32 = w(b"ehlo");
+        const DATA: u32 = w(b"data");
+        const RSET: u32 = w(b"rset");
+        const QUIT: u32 = w(b"quit");
+        const NOOP: u32 = w(b"noop");
+        const HELO: u32 = w(b"helo");
+        const LHLO: u32 = w(b"lhlo");
+        const BDAT: u32 = w(b"bdat");
+        const HELP: u32 = w(b"help");
+        const VRFY: u32 = w(b"vrfy");
+        const EXPN: u32 = w(b"expn");
+        const AUTH: u32 = w(b"auth");
+        // A `match` on the word: a decision tree rather than a walk down a list.
+        match u32::from_le_bytes([verb[0], verb[1], verb[2], verb[3]]) | 0x2020_2020 {
+            RCPT => Some(Verb::Rcpt),
+            MAIL => Some(Verb::Mail),
+            EHLO => Some(Verb::Ehlo),
+            DATA => Some(Verb::Data),
+            RSET => Some(Verb::Rset),
+            QUIT => Some(Verb::Quit),
+            NOOP => Some(Verb::Noop),
+            HELO => Some(Verb::Helo),
+            LHLO => Some(Verb::Lhlo),
+            BDAT => Some(Verb::Bdat),
+            HELP => Some(Verb::Help),
+            VRFY => Some(Verb::Vrfy),
+            EXPN => Some(Verb::Expn),
+            AUTH => Some(Verb::Auth),
+            _ => None,
+        }
     } else if verb.eq_ignore_ascii_case(b"STARTTLS") {
         Some(Verb::StartTls)
     } else {
@@ -283,9 +298,9 @@ fn esmtp_param(i: &[u8]) -> Option<(&[u8], RawParam<'_>)> {
     Some((rest, (k, None)))
 }
 
-/// `*(SP esmtp-param)` after a path; keywords are returned upper case.
-/// Calls `f` with each `SP esmtp-param` after a path, the keyword upper case; a repeated keyword or
-/// more than 16 parameters is an error. Nothing is allocated.
+/// Calls `visit` with each `SP esmtp-param` after a path, the keyword upper case; more than 16
+/// parameters is an error (a repeated keyword is one too: `visit` finds those, from what it has
+/// set already). Nothing is allocated.
 #[inline]
 fn each_param<'a>(
     mut rest: &'a [u8],
@@ -295,7 +310,6 @@ fn each_param<'a>(
     if rest.is_empty() {
         return Ok(());
     }
-    let mut seen: [&[u8]; MAX] = [&[]; MAX];
     let mut count = 0;
     while !rest.is_empty() {
         let after = rest.strip_prefix(b" ").ok_or(MalformedKind::Syntax)?;
@@ -304,14 +318,9 @@ fn each_param<'a>(
             break;
         }
         let (after_param, (k, v)) = esmtp_param(after).ok_or(MalformedKind::Parameter)?;
-        if k.first() == Some(&b'-')
-            || k.len() > 32
-            || count == MAX
-            || seen[..count].iter().any(|s| s.eq_ignore_ascii_case(k))
-        {
+        if k.first() == Some(&b'-') || k.len() > 32 || count == MAX {
             return Err(MalformedKind::Parameter);
         }
-        seen[count] = k;
         count += 1;
         let mut buf = [0u8; 32];
         for (d, &c) in buf.iter_mut().zip(k) {
@@ -371,7 +380,25 @@ fn other(k: &[u8], v: Option<&[u8]>) -> Res<Parameter> {
     })
 }
 
+/// Whether keyword `k` (upper case) was given already: it is set, or among the others.
+fn repeated(set: bool, other: &[Parameter], k: &[u8]) -> bool {
+    set || other.iter().any(|o| o.keyword.as_bytes() == k)
+}
+
 fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
+    let set = match k {
+        b"SIZE" => p.size.is_some(),
+        b"BODY" => p.body.is_some(),
+        b"SMTPUTF8" => p.smtputf8,
+        b"REQUIRETLS" => p.requiretls,
+        b"RET" => p.ret.is_some(),
+        b"ENVID" => p.envid.is_some(),
+        b"AUTH" => p.auth.is_some(),
+        _ => false,
+    };
+    if repeated(set, &p.other, k) {
+        return Err(MalformedKind::Parameter);
+    }
     match k {
         b"SIZE" => p.size = Some(number(v)?),
         b"BODY" => {
@@ -415,6 +442,14 @@ fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
 }
 
 fn rcpt_param(p: &mut RcptParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
+    let set = match k {
+        b"NOTIFY" => p.notify.is_some(),
+        b"ORCPT" => p.orcpt.is_some(),
+        _ => false,
+    };
+    if repeated(set, &p.other, k) {
+        return Err(MalformedKind::Parameter);
+    }
     match k {
         b"NOTIFY" => {
             let s = value(v)?;
