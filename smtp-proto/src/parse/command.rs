@@ -96,23 +96,23 @@ fn fill_command(line: &[u8], cmd: &mut Command) -> Result<(), MalformedKind> {
     // letters and maps no other octet onto a lower-case letter, so this is exactly a
     // case-insensitive match.
     let verb = if verb.len() == 4 {
-        const fn w(v: &[u8; 4]) -> u32 {
-            u32::from_le_bytes(*v)
+        const fn w(v: [u8; 4]) -> u32 {
+            u32::from_le_bytes(v)
         }
-        const RCPT: u32 = w(b"rcpt");
-        const MAIL: u32 = w(b"mail");
-        const EHLO: u32 = w(b"ehlo");
-        const DATA: u32 = w(b"data");
-        const RSET: u32 = w(b"rset");
-        const QUIT: u32 = w(b"quit");
-        const NOOP: u32 = w(b"noop");
-        const HELO: u32 = w(b"helo");
-        const LHLO: u32 = w(b"lhlo");
-        const BDAT: u32 = w(b"bdat");
-        const HELP: u32 = w(b"help");
-        const VRFY: u32 = w(b"vrfy");
-        const EXPN: u32 = w(b"expn");
-        const AUTH: u32 = w(b"auth");
+        const RCPT: u32 = w(*b"rcpt");
+        const MAIL: u32 = w(*b"mail");
+        const EHLO: u32 = w(*b"ehlo");
+        const DATA: u32 = w(*b"data");
+        const RSET: u32 = w(*b"rset");
+        const QUIT: u32 = w(*b"quit");
+        const NOOP: u32 = w(*b"noop");
+        const HELO: u32 = w(*b"helo");
+        const LHLO: u32 = w(*b"lhlo");
+        const BDAT: u32 = w(*b"bdat");
+        const HELP: u32 = w(*b"help");
+        const VRFY: u32 = w(*b"vrfy");
+        const EXPN: u32 = w(*b"expn");
+        const AUTH: u32 = w(*b"auth");
         // A `match` on the word: a decision tree rather than a walk down a list.
         match u32::from_le_bytes([verb[0], verb[1], verb[2], verb[3]]) | 0x2020_2020 {
             RCPT => Some(Verb::Rcpt),
