@@ -133,6 +133,12 @@ impl Spool {
         }
     }
 
+    /// Whether writing `more` bytes keeps the body in memory (so [`write`](Self::write) does not
+    /// block and needs no `block_in_place`).
+    pub fn stays_in_memory(&self, more: usize) -> bool {
+        self.file.is_none() && self.memory.len() + more < SPOOL_MEMORY_LIMIT
+    }
+
     /// Whether the body spilled to disk (so copying it blocks).
     pub fn on_disk(&self) -> bool {
         self.file.is_some()

@@ -7,12 +7,14 @@
 //! Creating and deleting a lock file for every metadata change costs an inode allocation each
 //! time (on ext4 the single largest CPU cost of a busy IMAP server). So the lock name is made by
 //! hard-linking a per-process template, `mailwright-lock.<pid>` in the folder, that already holds
-//! `<pid>:<host>` (the way Dovecot's own dotlocks link a temporary file into place); its mtime is
-//! set to now just before, since the lock's age is its inode's. Releasing unlinks the name only.
+//! `<pid>:<host>` (the way Dovecot's own dotlocks link a temporary file into place). The lock's
+//! age is its inode's mtime, so the template's is set to now before a link when it is more than
+//! [`FRESHEN_AFTER`] old: a new lock looks at most that old, far from [`STALE_AFTER`]. Releasing
+//! unlinks the name only.
 //! Where hard links fail, the lock is created the plain way. Templates of dead processes are
 //! removed the first time a process locks a folder.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -75,8 +77,13 @@ impl DotLock {
 /// The prefix of lock templates (`mailwright-lock.<pid>`).
 const TEMPLATE_PREFIX: &str = "mailwright-lock.";
 
-/// The templates this process has written (one per folder it locked).
-static TEMPLATES: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+/// A template's mtime is set again when it is older than this (module docs).
+const FRESHEN_AFTER: Duration = Duration::from_secs(10);
+
+/// The templates this process has written (one per folder it locked), with when their mtime
+/// was last set.
+static TEMPLATES: LazyLock<Mutex<HashMap<PathBuf, Instant>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn lock_content() -> String {
     format!("{}:{}", std::process::id(), raw_hostname())
@@ -106,23 +113,31 @@ fn create_lock(path: &Path) -> io::Result<()> {
 }
 
 fn link_template(dir: &Path, template: &Path, lock: &Path) -> io::Result<()> {
-    let known = TEMPLATES
+    let freshened = TEMPLATES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .contains(template);
-    if !known {
-        remove_dead_templates(dir);
-        fs::write(template, lock_content())?;
+        .get(template)
+        .copied();
+    match freshened {
+        None => {
+            remove_dead_templates(dir);
+            fs::write(template, lock_content())?;
+        }
+        // The lock's age is its inode's mtime: recent, before the name appears.
+        Some(at) if at.elapsed() > FRESHEN_AFTER => {
+            OpenOptions::new()
+                .write(true)
+                .open(template)?
+                .set_modified(SystemTime::now())?;
+        }
+        Some(_) => {}
+    }
+    if freshened.is_none_or(|at| at.elapsed() > FRESHEN_AFTER) {
         TEMPLATES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(template.to_owned());
+            .insert(template.to_owned(), Instant::now());
     }
-    // The lock's age is its inode's mtime: now, before the name appears.
-    OpenOptions::new()
-        .write(true)
-        .open(template)?
-        .set_modified(SystemTime::now())?;
     fs::hard_link(template, lock)
 }
 

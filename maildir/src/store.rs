@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result, io_err};
@@ -131,6 +131,8 @@ pub struct Maildir {
     pub(crate) fsync: bool,
     pub(crate) fsync_changes: bool,
     pub(crate) lock_timeout: Duration,
+    /// Parsed metadata files, reused while their text is unchanged (`uids` module docs).
+    pub(crate) cache: Arc<Mutex<crate::uids::MetaCache>>,
 }
 
 impl Maildir {
@@ -178,6 +180,7 @@ impl Maildir {
             fsync: true,
             fsync_changes: true,
             lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
+            cache: Arc::default(),
         }
     }
 

@@ -8,6 +8,11 @@
 //! (temporary file, rename) or appended to, while holding `dovecot-uidlist.lock`; a
 //! [`Maildir::sync`] that finds nothing to write reads them without the lock.
 //!
+//! Each handle keeps the last text it parsed of `dovecot-uidlist` and `mailwright-modseq` with
+//! the result: a sync still reads both files, but parses only the lines appended since (or
+//! nothing, when the bytes are the same). The cache is keyed by content, not by file identity or
+//! mtime, so it can never serve a stale parse.
+//!
 //! ## What is fsynced before a reply, and why that is enough
 //!
 //! The rule: an acknowledged message is on disk (its file and its directory entry fsynced, by
@@ -49,7 +54,7 @@ use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic::write_atomic;
@@ -175,6 +180,7 @@ pub struct CopyResult {
     pub uids: Vec<(u32, u32)>,
 }
 
+#[derive(Debug, Clone)]
 struct ModseqFile {
     uid_validity: u32,
     highest: u64,
@@ -201,45 +207,143 @@ fn parse_modseq(text: &str) -> Option<ModseqFile> {
     if !text.ends_with('\n') {
         return None;
     }
-    let mut lines = text.lines();
-    let mut header = lines.next()?.split(' ');
+    let (header, body) = text.split_once('\n')?;
+    let mut header = header.split(' ');
     if header.next()? != "1" {
         return None;
     }
     let uid_validity = header.next()?.strip_prefix('V')?.parse().ok()?;
-    let mut highest: u64 = header.next()?.strip_prefix('H')?.parse().ok()?;
-    let mut reserved = match header.next() {
+    let highest: u64 = header.next()?.strip_prefix('H')?.parse().ok()?;
+    let reserved = match header.next() {
         Some(r) => r.strip_prefix('R')?.parse().ok()?,
         None => 0,
     };
-    let mut per_uid = HashMap::new();
-    let mut body_lines = 0usize;
-    for line in lines {
-        body_lines += 1;
+    let mut file = ModseqFile {
+        uid_validity,
+        highest,
+        reserved,
+        per_uid: HashMap::new(),
+        body_lines: 0,
+    };
+    apply_modseq_lines(&mut file, body)?;
+    Some(file)
+}
+
+/// Applies body lines (each ended by LF) to `file`, in order. `None` if one is malformed (then
+/// `file` is half updated: drop it).
+fn apply_modseq_lines(file: &mut ModseqFile, lines: &str) -> Option<()> {
+    for line in lines.lines() {
+        file.body_lines += 1;
         if let Some(uid) = line.strip_prefix('-') {
-            per_uid.remove(&uid.parse::<u32>().ok()?);
+            file.per_uid.remove(&uid.parse::<u32>().ok()?);
             continue;
         }
         if let Some(rest) = line.strip_prefix('H') {
             let (h, r) = rest.split_once(" R")?;
-            highest = h.parse().ok()?;
-            reserved = r.parse().ok()?;
+            file.highest = h.parse().ok()?;
+            file.reserved = r.parse().ok()?;
             continue;
         }
         let (nums, flags) = line.split_once(" :")?;
         let (uid, modseq) = nums.split_once(' ')?;
         let modseq: u64 = modseq.parse().ok()?;
         // A reader between two appended lines must not see a message above HIGHESTMODSEQ.
-        highest = highest.max(modseq);
-        per_uid.insert(uid.parse().ok()?, (modseq, Flags::parse(flags)?));
+        file.highest = file.highest.max(modseq);
+        file.per_uid
+            .insert(uid.parse().ok()?, (modseq, Flags::parse(flags)?));
     }
-    Some(ModseqFile {
-        uid_validity,
-        highest,
-        reserved,
-        per_uid,
-        body_lines,
-    })
+    Some(())
+}
+
+/// The last parsed text of the metadata files of one folder, with what it parsed to (module
+/// docs). Shared by the clones of a [`Maildir`] handle.
+#[derive(Debug, Default)]
+pub(crate) struct MetaCache {
+    uidlist: Option<(String, Arc<UidList>)>,
+    modseq: Option<(String, ModseqFile)>,
+}
+
+/// `list` (parsed from `raw`, which ends with LF) extended by the lines `tail` appended after
+/// `raw`: what parsing `raw + tail` gives. `false`, leaving `list` alone, when the tail does not
+/// parse or its UIDs do not ascend from the list's.
+fn extend_uidlist(raw: &str, list: &mut UidList, tail: &str) -> bool {
+    let Some(header_end) = raw.find('\n') else {
+        return false;
+    };
+    let Ok(more) = UidList::parse(&format!("{}{tail}", &raw[..=header_end])) else {
+        return false;
+    };
+    let last = list.records.last().map_or(0, |r| r.uid);
+    if more.records.first().is_some_and(|r| r.uid <= last) {
+        return false;
+    }
+    list.next_uid = list.next_uid.max(more.next_uid);
+    list.records.extend(more.records);
+    true
+}
+
+impl Maildir {
+    fn meta_cache(&self) -> MutexGuard<'_, MetaCache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `dovecot-uidlist` parsed (through the cache), and whether its text ends with a LF.
+    /// `None` when the file is missing or does not parse.
+    fn load_uidlist(&self) -> Result<Option<(Arc<UidList>, bool)>> {
+        let Some(text) = read_optional(&self.meta(UIDLIST))? else {
+            return Ok(None);
+        };
+        let complete = text.ends_with('\n');
+        let mut cache = self.meta_cache();
+        if let Some((raw, mut list)) = cache.uidlist.take() {
+            if raw == text {
+                cache.uidlist = Some((raw, Arc::clone(&list)));
+                return Ok(Some((list, complete)));
+            }
+            if complete
+                && raw.ends_with('\n')
+                && let Some(tail) = text.strip_prefix(raw.as_str())
+                && extend_uidlist(&raw, Arc::make_mut(&mut list), tail)
+            {
+                cache.uidlist = Some((text, Arc::clone(&list)));
+                return Ok(Some((list, complete)));
+            }
+        }
+        let Ok(list) = UidList::parse(&text) else {
+            return Ok(None);
+        };
+        let list = Arc::new(list);
+        cache.uidlist = Some((text, Arc::clone(&list)));
+        Ok(Some((list, complete)))
+    }
+
+    /// `mailwright-modseq` parsed (through the cache); `None` when missing, torn or broken.
+    fn load_modseq(&self) -> Result<Option<ModseqFile>> {
+        let Some(text) = read_optional(&self.meta(MODSEQ_FILE))? else {
+            return Ok(None);
+        };
+        let mut cache = self.meta_cache();
+        if let Some((raw, mut file)) = cache.modseq.take() {
+            if raw == text {
+                let out = file.clone();
+                cache.modseq = Some((raw, file));
+                return Ok(Some(out));
+            }
+            if text.ends_with('\n')
+                && let Some(tail) = text.strip_prefix(raw.as_str())
+                && apply_modseq_lines(&mut file, tail).is_some()
+            {
+                let out = file.clone();
+                cache.modseq = Some((text, file));
+                return Ok(Some(out));
+            }
+        }
+        let file = parse_modseq(&text);
+        if let Some(f) = &file {
+            cache.modseq = Some((text, f.clone()));
+        }
+        Ok(file)
+    }
 }
 
 /// The rows of a MODSEQ table, UIDs ascending.
@@ -372,7 +476,7 @@ impl Maildir {
     /// Reads `dovecot-uidlist` without locking (it is only ever replaced by rename). `None` if
     /// it is missing or unreadable.
     pub fn read_uidlist(&self) -> Result<Option<UidList>> {
-        Ok(read_optional(&self.meta(UIDLIST))?.and_then(|t| UidList::parse(&t).ok()))
+        Ok(self.load_uidlist()?.map(|(l, _)| Arc::unwrap_or_clone(l)))
     }
 
     /// Reads `dovecot-keywords` (empty table if missing).
@@ -385,6 +489,9 @@ impl Maildir {
     /// The flag letters for keyword names, adding names missing from `dovecot-keywords`
     /// (under the uidlist lock). [`Error::TooManyKeywords`] past 26.
     pub fn keyword_flags(&self, names: &[&str]) -> Result<Flags> {
+        if names.is_empty() {
+            return Ok(Flags::empty());
+        }
         let mut kw = self.keywords()?;
         let mut flags = Flags::empty();
         if names.iter().all(|n| kw.index_of(n).is_some()) {
@@ -440,25 +547,23 @@ impl Maildir {
     /// writes nothing and returns `None` as soon as something would need writing.
     fn build_state(&self, first: &[&str], locked: bool) -> Result<Option<MailboxState>> {
         let uidlist_path = self.meta(UIDLIST);
-        let modseq_path = self.meta(MODSEQ_FILE);
-        let old_modseq = read_optional(&modseq_path)?.and_then(|t| parse_modseq(&t));
-        let (mut list, mut dirty) =
-            match read_optional(&uidlist_path)?.and_then(|t| UidList::parse(&t).ok()) {
-                Some(l) => (l, false),
-                None if !locked => return Ok(None),
-                None => {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default();
-                    let mut v = u32::try_from(now.as_secs()).unwrap_or(u32::MAX - 1).max(1);
-                    if let Some(m) = &old_modseq
-                        && m.uid_validity >= v
-                    {
-                        v = m.uid_validity.saturating_add(1);
-                    }
-                    (UidList::new(v, Some(random_guid())), true)
+        let old_modseq = self.load_modseq()?;
+        let (mut list, mut dirty) = match self.load_uidlist()? {
+            Some((l, _)) => (l, false),
+            None if !locked => return Ok(None),
+            None => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                let mut v = u32::try_from(now.as_secs()).unwrap_or(u32::MAX - 1).max(1);
+                if let Some(m) = &old_modseq
+                    && m.uid_validity >= v
+                {
+                    v = m.uid_validity.saturating_add(1);
                 }
-            };
+                (Arc::new(UidList::new(v, Some(random_guid()))), true)
+            }
+        };
         let dir_stamps = [mtime(&self.sub("new")), mtime(&self.sub("cur"))];
         // Unsorted: UID order comes from the uidlist, only new names need sorting.
         let entries = self.scan_unsorted()?;
@@ -488,6 +593,7 @@ impl Maildir {
         if dirty && !locked {
             return Ok(None);
         }
+        let mut next_uid = list.next_uid;
         if !fresh.is_empty() {
             let rank: HashMap<&str, usize> =
                 first.iter().enumerate().map(|(i, n)| (*n, i)).collect();
@@ -498,15 +604,15 @@ impl Maildir {
                     .then_with(|| name::delivery_order(a.unique(), b.unique()))
             });
             for e in fresh {
-                let uid = list.next_uid;
-                list.next_uid = list.next_uid.saturating_add(1);
+                let uid = next_uid;
+                next_uid = next_uid.saturating_add(1);
                 messages.push((uid, None, e));
             }
         }
         messages.sort_unstable_by_key(|m| m.0);
         drop(known);
         if dirty {
-            let records = messages
+            let records: Vec<UidRecord> = messages
                 .iter()
                 .map(|(uid, old, e)| UidRecord {
                     uid: *uid,
@@ -516,6 +622,8 @@ impl Maildir {
                     file_name: e.file_name().to_owned(),
                 })
                 .collect();
+            let list = Arc::make_mut(&mut list);
+            list.next_uid = next_uid;
             list.records = records;
             write_atomic(&uidlist_path, list.encode().as_bytes(), self.fsync)?;
         }
@@ -599,7 +707,7 @@ impl Maildir {
             uid_validity: list.uid_validity,
             uid_next: list.next_uid,
             highest_modseq: highest,
-            guid: list.guid,
+            guid: list.guid.clone(),
             messages: out,
             keywords: self.keywords()?,
             stamps: Stamps(trusted.then_some(all)),
@@ -622,9 +730,8 @@ impl Maildir {
     ) -> Result<StoreResult> {
         let uidlist_path = self.meta(UIDLIST);
         let lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
-        let modseq_path = self.meta(MODSEQ_FILE);
-        let file = read_optional(&modseq_path)?
-            .and_then(|t| parse_modseq(&t))
+        let file = self
+            .load_modseq()?
             .filter(|m| m.uid_validity == state.uid_validity);
         let Some(mut file) = file else {
             drop(lock);
@@ -723,8 +830,7 @@ impl Maildir {
     pub fn assign_uids(&self, entries: &[Entry]) -> Result<(u32, Vec<u32>)> {
         let path = self.meta(UIDLIST);
         let lock = DotLock::acquire(&path, self.lock_timeout)?;
-        let text = read_optional(&path)?;
-        let Some(mut list) = text.as_deref().and_then(|t| UidList::parse(t).ok()) else {
+        let Some((mut list, complete)) = self.load_uidlist()? else {
             // No usable uidlist: a full sync builds one, with these messages first.
             drop(lock);
             let names: Vec<&str> = entries.iter().map(Entry::unique).collect();
@@ -735,36 +841,43 @@ impl Maildir {
                 .collect();
             return Ok((st.uid_validity, uids));
         };
-        let known: HashMap<String, u32> = if entries.is_empty() {
-            HashMap::new()
-        } else {
-            list.records
-                .iter()
-                .map(|r| (r.base().to_owned(), r.uid))
-                .collect()
-        };
         let mut uids = Vec::with_capacity(entries.len());
         let mut added = Vec::new();
         let mut new_rows = Vec::new();
-        for e in entries {
-            if let Some(&uid) = known.get(e.unique()) {
+        let mut next_uid = list.next_uid;
+        {
+            // A few new messages (APPEND, a delivery): a look from the end beats a map.
+            let map: Option<HashMap<&str, u32>> = (entries.len() > 8)
+                .then(|| list.records.iter().map(|r| (r.base(), r.uid)).collect());
+            let known = |unique: &str| match &map {
+                Some(m) => m.get(unique).copied(),
+                None => list
+                    .records
+                    .iter()
+                    .rev()
+                    .find(|r| r.base() == unique)
+                    .map(|r| r.uid),
+            };
+            for e in entries {
+                if let Some(uid) = known(e.unique()) {
+                    uids.push(uid);
+                    continue;
+                }
+                let uid = next_uid;
+                next_uid = next_uid.saturating_add(1);
                 uids.push(uid);
-                continue;
+                added.push(UidRecord {
+                    uid,
+                    extensions: Vec::new(),
+                    file_name: e.file_name().to_owned(),
+                });
+                new_rows.push((uid, e.flags()));
             }
-            let uid = list.next_uid;
-            list.next_uid = list.next_uid.saturating_add(1);
-            uids.push(uid);
-            added.push(UidRecord {
-                uid,
-                extensions: Vec::new(),
-                file_name: e.file_name().to_owned(),
-            });
-            new_rows.push((uid, e.flags()));
         }
         if added.is_empty() {
             return Ok((list.uid_validity, uids));
         }
-        if text.as_deref().is_some_and(|t| t.ends_with('\n')) {
+        if complete {
             // "New lines can be appended to the end of file, but existing data must never be
             // directly modified" (Dovecot wiki, MailboxFormat/Maildir).
             let mut lines = String::new();
@@ -780,6 +893,8 @@ impl Maildir {
                 f.sync_all().map_err(io_err("fsync", &path))?;
             }
         } else {
+            let list = Arc::make_mut(&mut list);
+            list.next_uid = next_uid;
             list.records.extend(added);
             write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
         }
@@ -791,8 +906,8 @@ impl Maildir {
     /// Gives MODSEQs to messages just given UIDs, under the uidlist lock, when the MODSEQ file
     /// belongs to this UIDVALIDITY (otherwise the next sync gives them).
     fn record_new_modseqs(&self, uid_validity: u32, rows: &[(u32, Flags)]) -> Result<()> {
-        let Some(mut file) = read_optional(&self.meta(MODSEQ_FILE))?
-            .and_then(|t| parse_modseq(&t))
+        let Some(mut file) = self
+            .load_modseq()?
             .filter(|m| m.uid_validity == uid_validity)
         else {
             return Ok(());
@@ -866,7 +981,44 @@ impl Maildir {
                 }
             }
         }
+        if !removed.is_empty() {
+            self.record_expunged_modseqs(state.uid_validity, &removed)?;
+        }
         Ok(removed)
+    }
+
+    /// Records expunged UIDs (and the HIGHESTMODSEQ step an expunge makes) under the uidlist
+    /// lock, so the sync that follows has nothing to write and takes no lock. Nothing to do when
+    /// the MODSEQ file belongs to another UIDVALIDITY or a sync already recorded them.
+    fn record_expunged_modseqs(&self, uid_validity: u32, uids: &[u32]) -> Result<()> {
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+        let Some(mut file) = self
+            .load_modseq()?
+            .filter(|m| m.uid_validity == uid_validity)
+        else {
+            return Ok(());
+        };
+        let gone: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| file.per_uid.remove(u).is_some())
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let Some((highest, reserved)) = self.modseq_start(Some(&file), true)? else {
+            return Ok(());
+        };
+        // RFC 7162 §3.2.10: an expunge raises HIGHESTMODSEQ.
+        self.update_modseq(
+            Some(&file),
+            uid_validity,
+            highest + 1,
+            reserved,
+            &[],
+            &gone,
+            || sorted_rows(&file.per_uid),
+        )
     }
 
     /// Copies messages (by UID) to `dest`, keeping flags and keywords (by name), and returns the
@@ -1044,6 +1196,59 @@ mod tests {
                 prop_assert!(prefix.ends_with('\n'));
                 prop_assert!(f.per_uid.values().all(|(m, _)| *m <= f.highest));
             }
+        }
+
+        /// The cache gives what a fresh parse gives, whether the file grew by appended lines
+        /// (parsed alone), was replaced by other text, or shrank.
+        #[test]
+        fn cached_loads_match_fresh_parses(
+            uids in proptest::collection::btree_set(1u32..100_000, 1..30),
+            split in any::<prop::sample::Index>(),
+            replace in any::<bool>(),
+        ) {
+            let dir = std::env::temp_dir().join(format!(
+                "mw-maildir-cache-{}-{}",
+                std::process::id(),
+                name::unique_base(SystemTime::now(), "t")
+            ));
+            let md = Maildir::create(&dir).expect("maildir");
+            let uids: Vec<u32> = uids.into_iter().collect();
+            let k = split.index(uids.len() + 1);
+            let uidlist = |n: usize| {
+                let mut t = String::from("3 V7 N1 G0123456789abcdef0123456789abcdef\n");
+                for u in &uids[..n] {
+                    let _ = writeln!(t, "{u} :{u}.M1P1.host,S=10");
+                }
+                t
+            };
+            let modseq = |n: usize| {
+                let mut t = String::from("1 V7 H1 R9\n");
+                for (i, u) in uids[..n].iter().enumerate() {
+                    let _ = writeln!(t, "{u} {} :S", i + 2);
+                    if i % 3 == 0 {
+                        let _ = writeln!(t, "-{u}\nH{} R9", i + 2);
+                    }
+                }
+                t
+            };
+            let steps: Vec<usize> = if replace { vec![uids.len(), k] } else { vec![k, uids.len()] };
+            for n in steps {
+                fs::write(md.meta(UIDLIST), uidlist(n)).expect("write");
+                fs::write(md.meta(MODSEQ_FILE), modseq(n)).expect("write");
+                for _ in 0..2 {
+                    let (list, complete) = md.load_uidlist().expect("read").expect("parses");
+                    prop_assert!(complete);
+                    prop_assert_eq!(&*list, &UidList::parse(&uidlist(n)).expect("parses"));
+                    let got = md.load_modseq().expect("read").expect("parses");
+                    let want = parse_modseq(&modseq(n)).expect("parses");
+                    prop_assert_eq!(&got.per_uid, &want.per_uid);
+                    prop_assert_eq!(
+                        (got.uid_validity, got.highest, got.reserved, got.body_lines),
+                        (want.uid_validity, want.highest, want.reserved, want.body_lines)
+                    );
+                }
+            }
+            let _ = fs::remove_dir_all(&dir);
         }
 
         /// Arbitrary text never panics.
