@@ -259,14 +259,58 @@ fn apply_modseq_lines(file: &mut ModseqFile, lines: &str) -> Option<()> {
 /// docs). Shared by the clones of a [`Maildir`] handle.
 #[derive(Debug, Default)]
 pub(crate) struct MetaCache {
-    uidlist: Option<(String, Arc<UidList>)>,
+    uidlist: Option<(String, Arc<IndexedUidList>)>,
     modseq: Option<(String, ModseqFile)>,
+}
+
+/// A parsed `dovecot-uidlist` with its records indexed by unique name (built once per cached
+/// parse, not at every sync: the list keeps the records of expunged messages for a while, so it
+/// can be ten times longer than the folder).
+#[derive(Debug, Clone)]
+struct IndexedUidList {
+    list: UidList,
+    by_base: HashMap<Box<str>, usize>,
+}
+
+impl IndexedUidList {
+    fn new(list: UidList) -> Self {
+        let mut me = IndexedUidList {
+            by_base: HashMap::with_capacity(list.records.len()),
+            list: UidList {
+                records: Vec::new(),
+                ..list
+            },
+        };
+        me.extend(list.records);
+        me
+    }
+
+    /// Adds records (later ones win for a name listed twice, as in a fresh index).
+    fn extend(&mut self, records: Vec<UidRecord>) {
+        for r in records {
+            self.by_base
+                .insert(r.base().into(), self.list.records.len());
+            self.list.records.push(r);
+        }
+    }
+
+    /// The index of the record of a unique name.
+    fn find(&self, unique: &str) -> Option<usize> {
+        self.by_base.get(unique).copied()
+    }
+}
+
+impl std::ops::Deref for IndexedUidList {
+    type Target = UidList;
+    fn deref(&self) -> &UidList {
+        &self.list
+    }
 }
 
 /// `list` (parsed from `raw`, which ends with LF) extended by the lines `tail` appended after
 /// `raw`: what parsing `raw + tail` gives. `false`, leaving `list` alone, when the tail does not
 /// parse or its UIDs do not ascend from the list's.
-fn extend_uidlist(raw: &str, list: &mut UidList, tail: &str) -> bool {
+fn extend_uidlist(raw: &str, list: &mut IndexedUidList, tail: &str) -> bool {
     let Some(header_end) = raw.find('\n') else {
         return false;
     };
@@ -277,8 +321,8 @@ fn extend_uidlist(raw: &str, list: &mut UidList, tail: &str) -> bool {
     if more.records.first().is_some_and(|r| r.uid <= last) {
         return false;
     }
-    list.next_uid = list.next_uid.max(more.next_uid);
-    list.records.extend(more.records);
+    list.list.next_uid = list.next_uid.max(more.next_uid);
+    list.extend(more.records);
     true
 }
 
@@ -289,7 +333,7 @@ impl Maildir {
 
     /// `dovecot-uidlist` parsed (through the cache), and whether its text ends with a LF.
     /// `None` when the file is missing or does not parse.
-    fn load_uidlist(&self) -> Result<Option<(Arc<UidList>, bool)>> {
+    fn load_uidlist(&self) -> Result<Option<(Arc<IndexedUidList>, bool)>> {
         let Some(text) = read_optional(&self.meta(UIDLIST))? else {
             return Ok(None);
         };
@@ -312,7 +356,7 @@ impl Maildir {
         let Ok(list) = UidList::parse(&text) else {
             return Ok(None);
         };
-        let list = Arc::new(list);
+        let list = Arc::new(IndexedUidList::new(list));
         cache.uidlist = Some((text, Arc::clone(&list)));
         Ok(Some((list, complete)))
     }
@@ -476,7 +520,7 @@ impl Maildir {
     /// Reads `dovecot-uidlist` without locking (it is only ever replaced by rename). `None` if
     /// it is missing or unreadable.
     pub fn read_uidlist(&self) -> Result<Option<UidList>> {
-        Ok(self.load_uidlist()?.map(|(l, _)| Arc::unwrap_or_clone(l)))
+        Ok(self.load_uidlist()?.map(|(l, _)| l.list.clone()))
     }
 
     /// Reads `dovecot-keywords` (empty table if missing).
@@ -561,23 +605,20 @@ impl Maildir {
                 {
                     v = m.uid_validity.saturating_add(1);
                 }
-                (Arc::new(UidList::new(v, Some(random_guid()))), true)
+                (
+                    Arc::new(IndexedUidList::new(UidList::new(v, Some(random_guid())))),
+                    true,
+                )
             }
         };
         let dir_stamps = [mtime(&self.sub("new")), mtime(&self.sub("cur"))];
         // Unsorted: UID order comes from the uidlist, only new names need sorting.
         let entries = self.scan_unsorted()?;
-        let known: HashMap<&str, usize> = list
-            .records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.base(), i))
-            .collect();
         let mut messages: Vec<(u32, Option<usize>, Entry)> = Vec::with_capacity(entries.len());
         let mut fresh: Vec<Entry> = Vec::new();
         for e in entries {
-            match known.get(e.unique()) {
-                Some(&i) => messages.push((list.records[i].uid, Some(i), e)),
+            match list.find(e.unique()) {
+                Some(i) => messages.push((list.records[i].uid, Some(i), e)),
                 None => fresh.push(e),
             }
         }
@@ -610,7 +651,6 @@ impl Maildir {
             }
         }
         messages.sort_unstable_by_key(|m| m.0);
-        drop(known);
         if dirty {
             let records: Vec<UidRecord> = messages
                 .iter()
@@ -622,7 +662,8 @@ impl Maildir {
                     file_name: e.file_name().to_owned(),
                 })
                 .collect();
-            let list = Arc::make_mut(&mut list);
+            // A new list, not the cached one (the cache keeps what the file held).
+            let list = &mut Arc::make_mut(&mut list).list;
             list.next_uid = next_uid;
             list.records = records;
             write_atomic(&uidlist_path, list.encode().as_bytes(), self.fsync)?;
@@ -846,18 +887,7 @@ impl Maildir {
         let mut new_rows = Vec::new();
         let mut next_uid = list.next_uid;
         {
-            // A few new messages (APPEND, a delivery): a look from the end beats a map.
-            let map: Option<HashMap<&str, u32>> = (entries.len() > 8)
-                .then(|| list.records.iter().map(|r| (r.base(), r.uid)).collect());
-            let known = |unique: &str| match &map {
-                Some(m) => m.get(unique).copied(),
-                None => list
-                    .records
-                    .iter()
-                    .rev()
-                    .find(|r| r.base() == unique)
-                    .map(|r| r.uid),
-            };
+            let known = |unique: &str| list.find(unique).map(|i| list.records[i].uid);
             for e in entries {
                 if let Some(uid) = known(e.unique()) {
                     uids.push(uid);
@@ -893,7 +923,7 @@ impl Maildir {
                 f.sync_all().map_err(io_err("fsync", &path))?;
             }
         } else {
-            let list = Arc::make_mut(&mut list);
+            let list = &mut Arc::make_mut(&mut list).list;
             list.next_uid = next_uid;
             list.records.extend(added);
             write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
@@ -1238,7 +1268,10 @@ mod tests {
                 for _ in 0..2 {
                     let (list, complete) = md.load_uidlist().expect("read").expect("parses");
                     prop_assert!(complete);
-                    prop_assert_eq!(&*list, &UidList::parse(&uidlist(n)).expect("parses"));
+                    prop_assert_eq!(&list.list, &UidList::parse(&uidlist(n)).expect("parses"));
+                    for (i, r) in list.records.iter().enumerate() {
+                        prop_assert_eq!(list.find(r.base()), Some(i));
+                    }
                     let got = md.load_modseq().expect("read").expect("parses");
                     let want = parse_modseq(&modseq(n)).expect("parses");
                     prop_assert_eq!(&got.per_uid, &want.per_uid);
