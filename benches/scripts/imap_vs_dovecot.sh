@@ -4,13 +4,18 @@
 #
 #   benches/scripts/imap_vs_dovecot.sh          # defaults below
 #   SESSIONS=20 DURATION=10 SIZE=4096 ROUNDS=3 IDLE=500 benches/scripts/imap_vs_dovecot.sh
+#   FSYNC_CHANGES=false benches/scripts/imap_vs_dovecot.sh     # both with Dovecot's fsync policy
+#   MAIL_FSYNC=always benches/scripts/imap_vs_dovecot.sh       # Dovecot fsyncing everything
+#   BENCH_DIR=/mnt/ext4 benches/scripts/imap_vs_dovecot.sh     # Maildirs on another file system
 #
 # - Users load1..loadN@example.org (N = SESSIONS, password `load-pw`), created with the admin
 #   subcommands for full_server and in a passwd-file for Dovecot, so each session owns its INBOX
 #   and imap_load runs its strict consistency checks (any failure fails the script).
 # - Both store into a Maildir under the same work directory (same disk). full_server answers
 #   APPEND only once the message file and its directory are fsynced; Dovecot runs with its
-#   defaults (`mail_fsync = optimized`: the message file is fsynced before the OK).
+#   defaults (`mail_fsync = optimized`: the message file is fsynced before the OK; flag changes
+#   and expunges are not). FSYNC_CHANGES (default true) sets full_server's `[storage]
+#   fsync_changes` (false: Dovecot's policy); MAIL_FSYNC (default optimized) sets Dovecot's.
 # - Mix: MIX (imap_load's default: fetch=3,store=2,append=2,expunge=2,noop=1; an `expunge` is
 #   STORE +FLAGS.SILENT (\Deleted) then EXPUNGE). ROUNDS > 1 alternates the two servers and
 #   compares medians. Prints commands/s for each and the ratio.
@@ -30,6 +35,8 @@ SIZE=${SIZE:-4096}
 MIX=${MIX:-fetch=3,store=2,append=2,expunge=2,noop=1}
 ROUNDS=${ROUNDS:-1}
 IDLE=${IDLE:-300}
+FSYNC_CHANGES=${FSYNC_CHANGES:-true}
+MAIL_FSYNC=${MAIL_FSYNC:-optimized}
 PRELOAD=${PRELOAD:-20}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -94,6 +101,8 @@ pop3s = []
 [limits]
 max_connections = 10000
 max_connections_per_ip = 10000
+[storage]
+fsync_changes = $FSYNC_CHANGES
 EOF
 "$BIN" --data-dir "$MW" serve >"$WORK/mw.log" 2>&1 &
 MW_PID=$!
@@ -129,6 +138,7 @@ userdb {
   args = uid=8 gid=8 home=$DC/home/%u
 }
 mail_location = maildir:~/Maildir
+mail_fsync = $MAIL_FSYNC
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1
@@ -189,7 +199,7 @@ done
 MW_RATE=$(median "${MW_RATES[@]}")
 DC_RATE=$(median "${DC_RATES[@]}")
 
-echo "imap_load --sessions $SESSIONS --duration $DURATION --size $SIZE --mix $MIX, one user per session, $ROUNDS round(s), medians; Maildirs on $(df --output=source "$WORK" | tail -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "imap_load --sessions $SESSIONS --duration $DURATION --size $SIZE --mix $MIX, one user per session, $ROUNDS round(s), medians; full_server fsync_changes=$FSYNC_CHANGES, Dovecot mail_fsync=$MAIL_FSYNC; Maildirs on $(df --output=source "$WORK" | tail -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "full_server: $MW_RATE commands/s"
 echo "Dovecot:     $DC_RATE commands/s"
 ratio "$MW_RATE" "$DC_RATE" Dovecot
