@@ -380,28 +380,29 @@ fn other(k: &[u8], v: Option<&[u8]>) -> Res<Parameter> {
     })
 }
 
-/// Whether keyword `k` (upper case) was given already: it is set, or among the others.
-fn repeated(set: bool, other: &[Parameter], k: &[u8]) -> bool {
-    set || other.iter().any(|o| o.keyword.as_bytes() == k)
+/// Whether keyword `k` (upper case) is among the other parameters already.
+fn repeated(other: &[Parameter], k: &[u8]) -> bool {
+    other.iter().any(|o| o.keyword.as_bytes() == k)
+}
+
+/// Refuses a parameter given before (`set`).
+fn once(set: bool) -> Res<()> {
+    if set {
+        Err(MalformedKind::Parameter)
+    } else {
+        Ok(())
+    }
 }
 
 fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
-    let set = match k {
-        b"SIZE" => p.size.is_some(),
-        b"BODY" => p.body.is_some(),
-        b"SMTPUTF8" => p.smtputf8,
-        b"REQUIRETLS" => p.requiretls,
-        b"RET" => p.ret.is_some(),
-        b"ENVID" => p.envid.is_some(),
-        b"AUTH" => p.auth.is_some(),
-        _ => false,
-    };
-    if repeated(set, &p.other, k) {
-        return Err(MalformedKind::Parameter);
-    }
+    // One match on the keyword; each arm refuses a repeat from what is set already.
     match k {
-        b"SIZE" => p.size = Some(number(v)?),
+        b"SIZE" => {
+            once(p.size.is_some())?;
+            p.size = Some(number(v)?);
+        }
         b"BODY" => {
+            once(p.body.is_some())?;
             p.body = Some(one_of(
                 value(v)?,
                 &[
@@ -411,9 +412,16 @@ fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
                 ],
             )?);
         }
-        b"SMTPUTF8" if v.is_none() => p.smtputf8 = true,
-        b"REQUIRETLS" if v.is_none() => p.requiretls = true,
+        b"SMTPUTF8" if v.is_none() => {
+            once(p.smtputf8)?;
+            p.smtputf8 = true;
+        }
+        b"REQUIRETLS" if v.is_none() => {
+            once(p.requiretls)?;
+            p.requiretls = true;
+        }
         b"RET" => {
+            once(p.ret.is_some())?;
             p.ret = Some(one_of(
                 value(v)?,
                 &[(b"FULL", Ret::Full), (b"HDRS", Ret::Headers)],
@@ -421,6 +429,7 @@ fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
         }
         // RFC 3461 §4.4: envid = xtext, at most 100 characters.
         b"ENVID" => {
+            once(p.envid.is_some())?;
             let raw = v.ok_or(MalformedKind::Parameter)?;
             if raw.len() > 100 {
                 return Err(MalformedKind::Parameter);
@@ -428,6 +437,7 @@ fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
             p.envid = Some(xtext_decode(raw).ok_or(MalformedKind::Parameter)?);
         }
         b"AUTH" => {
+            once(p.auth.is_some())?;
             let raw = v.ok_or(MalformedKind::Parameter)?;
             p.auth = Some(if raw == b"<>" {
                 MailAuth::Unknown
@@ -436,22 +446,18 @@ fn mail_param(p: &mut MailParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
             });
         }
         b"SMTPUTF8" | b"REQUIRETLS" => return Err(MalformedKind::Parameter),
-        _ => p.other.push(other(k, v)?),
+        _ => {
+            once(repeated(&p.other, k))?;
+            p.other.push(other(k, v)?);
+        }
     }
     Ok(())
 }
 
 fn rcpt_param(p: &mut RcptParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
-    let set = match k {
-        b"NOTIFY" => p.notify.is_some(),
-        b"ORCPT" => p.orcpt.is_some(),
-        _ => false,
-    };
-    if repeated(set, &p.other, k) {
-        return Err(MalformedKind::Parameter);
-    }
     match k {
         b"NOTIFY" => {
+            once(p.notify.is_some())?;
             let s = value(v)?;
             if s.eq_ignore_ascii_case(b"NEVER") {
                 p.notify = Some(Notify::Never);
@@ -479,6 +485,7 @@ fn rcpt_param(p: &mut RcptParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
         // RFC 3461 §4.2: orcpt-parameter = "ORCPT=" original-recipient-address
         // original-recipient-address = addr-type ";" xtext
         b"ORCPT" => {
+            once(p.orcpt.is_some())?;
             let raw = v.ok_or(MalformedKind::Parameter)?;
             let semi = memchr::memchr(b';', raw).ok_or(MalformedKind::Parameter)?;
             let t = &raw[..semi];
@@ -490,7 +497,10 @@ fn rcpt_param(p: &mut RcptParameters, k: &[u8], v: Option<&[u8]>) -> Res<()> {
                 address: xtext_decode(&raw[semi + 1..]).ok_or(MalformedKind::Parameter)?,
             });
         }
-        _ => p.other.push(other(k, v)?),
+        _ => {
+            once(repeated(&p.other, k))?;
+            p.other.push(other(k, v)?);
+        }
     }
     Ok(())
 }
