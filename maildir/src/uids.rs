@@ -11,7 +11,8 @@
 //! Each handle keeps the last text it parsed of `dovecot-uidlist` and `mailwright-modseq` with
 //! the result: a sync still reads both files, but parses only the lines appended since (or
 //! nothing, when the bytes are the same). The cache is keyed by content, not by file identity or
-//! mtime, so it can never serve a stale parse.
+//! mtime, so it can never serve a stale parse; files over 256 KiB (folders of several thousand
+//! messages) are not kept.
 //!
 //! ## What is fsynced before a reply, and why that is enough
 //!
@@ -255,6 +256,11 @@ fn apply_modseq_lines(file: &mut ModseqFile, lines: &str) -> Option<()> {
     Some(())
 }
 
+/// Files longer than this are parsed at each read, not kept: a handle stays small (a session
+/// keeps its handle while the folder is selected) and the cache serves the folders of up to a few
+/// thousand messages, where parsing was a large share of a command's cost.
+const META_CACHE_MAX_TEXT: usize = 256 * 1024;
+
 /// The last parsed text of the metadata files of one folder, with what it parsed to (module
 /// docs). Shared by the clones of a [`Maildir`] handle.
 #[derive(Debug, Default)]
@@ -349,7 +355,9 @@ impl Maildir {
                 && let Some(tail) = text.strip_prefix(raw.as_str())
                 && extend_uidlist(&raw, Arc::make_mut(&mut list), tail)
             {
-                cache.uidlist = Some((text, Arc::clone(&list)));
+                if text.len() <= META_CACHE_MAX_TEXT {
+                    cache.uidlist = Some((text, Arc::clone(&list)));
+                }
                 return Ok(Some((list, complete)));
             }
         }
@@ -357,7 +365,9 @@ impl Maildir {
             return Ok(None);
         };
         let list = Arc::new(IndexedUidList::new(list));
-        cache.uidlist = Some((text, Arc::clone(&list)));
+        if text.len() <= META_CACHE_MAX_TEXT {
+            cache.uidlist = Some((text, Arc::clone(&list)));
+        }
         Ok(Some((list, complete)))
     }
 
@@ -377,13 +387,18 @@ impl Maildir {
                 && let Some(tail) = text.strip_prefix(raw.as_str())
                 && apply_modseq_lines(&mut file, tail).is_some()
             {
+                if text.len() > META_CACHE_MAX_TEXT {
+                    return Ok(Some(file));
+                }
                 let out = file.clone();
                 cache.modseq = Some((text, file));
                 return Ok(Some(out));
             }
         }
         let file = parse_modseq(&text);
-        if let Some(f) = &file {
+        if let Some(f) = &file
+            && text.len() <= META_CACHE_MAX_TEXT
+        {
             cache.modseq = Some((text, f.clone()));
         }
         Ok(file)
@@ -1183,6 +1198,33 @@ mod tests {
 
     fn flags(letters: &str) -> Flags {
         Flags::parse(letters).unwrap_or_else(Flags::empty)
+    }
+
+    /// A file over the cache's limit is parsed at each read and never kept.
+    #[test]
+    fn large_files_are_not_cached() {
+        let dir = std::env::temp_dir().join(format!(
+            "mw-maildir-bigcache-{}-{}",
+            std::process::id(),
+            name::unique_base(SystemTime::now(), "t")
+        ));
+        let md = Maildir::create(&dir).expect("maildir");
+        let mut text = String::from("3 V7 N1\n");
+        let mut uid = 1;
+        while text.len() <= META_CACHE_MAX_TEXT {
+            let _ = writeln!(
+                text,
+                "{uid} :{uid}.M1P1.a-rather-long-host-name.example,S=10"
+            );
+            uid += 1;
+        }
+        fs::write(md.meta(UIDLIST), &text).expect("write");
+        for _ in 0..2 {
+            let (list, _) = md.load_uidlist().expect("read").expect("parses");
+            assert_eq!(list.records.len(), uid as usize - 1);
+            assert!(md.meta_cache().uidlist.is_none());
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 
     proptest! {
