@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::dovecot::Dovecot;
+use common::dovecot::{self, Dovecot};
 use common::{TestServer, peer, python};
 use mailwright::server::Service;
 
@@ -97,7 +97,13 @@ fn fetch_and_search_match_dovecot() {
     }
     let ddir = dir.join("dovecot");
     std::fs::create_dir_all(&ddir).unwrap();
-    let dc = Dovecot::start(&bin, &ddir);
+    let dc = Dovecot::start(
+        &bin,
+        &ddir,
+        "alice@example.org",
+        "alice-pw",
+        dovecot::MAILDIR,
+    );
     let mut args = vec![dc.port.to_string()];
     args.extend(files.iter().cloned());
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();

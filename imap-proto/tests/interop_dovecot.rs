@@ -6,13 +6,16 @@ mod common;
 #[allow(unreachable_pub)]
 mod peer;
 
+#[path = "../../testsupport/dovecot.rs"]
+mod dovecot;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ChildGuard, TempDir, free_port};
+use common::TempDir;
+use dovecot::Dovecot;
 use mailwright_imap_proto::Encode;
 use mailwright_imap_proto::client::{ClientEvent, ClientFlow, ClientOptions};
 use mailwright_imap_proto::framer::{Framer, FramerEvent, FramerOptions};
@@ -33,7 +36,22 @@ const PLAIN: &[u8] = b"From: Terry Gray <gray@cac.washington.edu>\nTo: imap@cac.
 
 const MULTIPART: &[u8] = b"From: a@example.org\nTo: Undisclosed recipients:;\nSubject: =?utf-8?q?caf=C3=A9?=\nDate: Thu, 1 Feb 2024 10:00:00 +0100\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Language: en\n\nbody\n--b1\nContent-Type: application/octet-stream; name=\"a.bin\"\nContent-Disposition: attachment; filename=\"a.bin\"\nContent-Transfer-Encoding: base64\n\nAAEC\n--b1\nContent-Type: message/rfc822\n\nFrom: b@example.org\nSubject: inner\n\ninner body\n--b1--\n";
 
-fn start_dovecot(d: &Path) -> Option<(ChildGuard, u16)> {
+/// Maildir with an INBOX namespace holding the special-use folders Sent and Trash.
+const MAIL: &str = "mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = create
+  }
+}";
+
+fn start_dovecot(d: &Path) -> Option<(Dovecot, u16)> {
     let dovecot = peer::require("dovecot", "dovecot-imapd")?;
     if !Path::new("/usr/lib/dovecot/imap").exists() {
         peer::require("/usr/lib/dovecot/imap", "dovecot-imapd");
@@ -53,57 +71,9 @@ fn start_dovecot(d: &Path) -> Option<(ChildGuard, u16)> {
         MULTIPART,
     )
     .unwrap();
-    for sub in ["run", "state"] {
-        std::fs::create_dir_all(d.join(sub)).unwrap();
-    }
-    std::fs::write(d.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
-    let port = free_port();
-    let conf = d.join("dovecot.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             listen = 127.0.0.1\nprotocols = imap\nssl = no\ndisable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=8 gid=8 home={d}/home/%n\n}}\n\
-             mail_location = maildir:~/Maildir\n\
-             namespace inbox {{\n  inbox = yes\n  separator = /\n\
-               mailbox Sent {{\n    special_use = \\Sent\n    auto = subscribe\n  }}\n\
-               mailbox Trash {{\n    special_use = \\Trash\n    auto = create\n  }}\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
-            d = d.display()
-        ),
-    )
-    .unwrap();
-    let ok = Command::new("chown")
-        .args(["-R", "mail:mail"])
-        .arg(d.join("home"))
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "chown");
-    let child = Command::new(&dovecot)
-        .arg("-F")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("dovecot.stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    let guard = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let log = std::fs::read_to_string(d.join("dovecot.log")).unwrap_or_default();
-        let err = std::fs::read_to_string(d.join("dovecot.stderr")).unwrap_or_default();
-        assert!(
-            Instant::now() < deadline,
-            "Dovecot did not listen:\n{log}\n{err}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some((guard, port))
+    let dc = Dovecot::start(&dovecot, d, USER, PASSWORD, MAIL);
+    let port = dc.port;
+    Some((dc, port))
 }
 
 /// A client connection that keeps every raw response frame.

@@ -7,125 +7,18 @@
 #[path = "../../testsupport/peer.rs"]
 mod peer;
 
+#[path = "../../testsupport/dovecot.rs"]
+mod dovecot;
+
 mod common;
 
+use dovecot::{Dovecot, MAILDIR, chown_tree};
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::TempDir;
 use mailwright_maildir::{DeliveryOptions, FlagUpdate, Flags, MailboxState, Maildir};
-
-const MAIL_UID: u32 = 8;
-
-/// A Dovecot master process with its own config; stopped on drop.
-struct Dovecot {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Dovecot {
-    fn start(bin: &Path, dir: &Path) -> Dovecot {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        for sub in ["run", "state"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        let d = dir.display();
-        std::fs::write(dir.join("passwd"), "u1:{PLAIN}pw\n").unwrap();
-        let conf = format!(
-            r"base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = {MAIL_UID}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {d}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u
-}}
-mail_location = maildir:~/Maildir
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-}}
-"
-        );
-        let conf_path = dir.join("dovecot.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let dc = Dovecot {
-            child,
-            port,
-            log: dir.join("dovecot.log"),
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "dovecot did not start: {}",
-                dc.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        dc
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM lets the master stop its children; SIGKILL if it lingers.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chown_tree(p: &Path) {
-    std::os::unix::fs::lchown(p, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
-    if p.is_dir() && !p.is_symlink() {
-        for e in std::fs::read_dir(p).unwrap() {
-            chown_tree(&e.unwrap().path());
-        }
-    }
-}
 
 /// The imaplib side. `dump MAILBOX`: print `V <uidvalidity> <uidnext>` then one line per
 /// message `<uid> <flags,sorted,comma-joined> <rfc822.size> <hex body>`. `write`: APPENDs and
@@ -304,7 +197,7 @@ fn dovecot_serves_what_we_wrote() {
     let ours_sent = our_dump(&sent, &sent_state);
     chown_tree(tmp.path());
 
-    let dc = Dovecot::start(&bin, tmp.path());
+    let dc = Dovecot::start(&bin, tmp.path(), "u1", "pw", MAILDIR);
     let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
     assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
     let theirs_sent = parse_dump(&client(&py, dc.port, &["dump", "Sent"]));
@@ -336,7 +229,7 @@ fn we_read_what_dovecot_wrote() {
     let home = tmp.path().join("home/u1");
     std::fs::create_dir_all(&home).unwrap();
     chown_tree(tmp.path());
-    let dc = Dovecot::start(&bin, tmp.path());
+    let dc = Dovecot::start(&bin, tmp.path(), "u1", "pw", MAILDIR);
     let theirs = parse_dump(&client(&py, dc.port, &["write"]));
     assert_eq!(theirs.2.len(), 3, "dovecot log:\n{}", dc.log());
     let theirs_folder = parse_dump(&client(&py, dc.port, &["dump", "Archive.2024"]));
@@ -360,7 +253,7 @@ fn we_read_what_dovecot_wrote() {
     assert_eq!(state.by_unique(d.unique()).unwrap().uid, 5);
     let ours = our_dump(&inbox, &state);
     chown_tree(&tmp.path().join("home"));
-    let dc = Dovecot::start(&bin, tmp.path());
+    let dc = Dovecot::start(&bin, tmp.path(), "u1", "pw", MAILDIR);
     let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
     assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
 }

@@ -10,127 +10,18 @@
 #[path = "../../testsupport/peer.rs"]
 mod peer;
 
+#[path = "../../testsupport/dovecot.rs"]
+mod dovecot;
+
+use dovecot::{Dovecot, MBOX, chown_tree};
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use mailwright_mbox::{
     Asctime, Flags, FromLine, ImapBase, Mbox, MboxOptions, Metadata, Variant, WriteOptions, Writer,
 };
-
-const MAIL_UID: u32 = 8;
-
-/// A Dovecot master process with its own config; stopped on drop.
-struct Dovecot {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Dovecot {
-    fn start(bin: &Path, dir: &Path) -> Dovecot {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        for sub in ["run", "state"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        let d = dir.display();
-        std::fs::write(dir.join("passwd"), "u1:{PLAIN}pw\n").unwrap();
-        let conf = format!(
-            r"base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = {MAIL_UID}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {d}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u
-}}
-mail_location = mbox:~/mail:INBOX=~/inbox
-mbox_write_locks = dotlock fcntl
-mbox_read_locks = fcntl
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-}}
-"
-        );
-        let conf_path = dir.join("dovecot.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let dc = Dovecot {
-            child,
-            port,
-            log: dir.join("dovecot.log"),
-        };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "dovecot did not start: {}",
-                dc.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        dc
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM lets the master stop its children; SIGKILL if it lingers.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chown_tree(p: &Path) {
-    std::os::unix::fs::lchown(p, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
-    if p.is_dir() && !p.is_symlink() {
-        for e in std::fs::read_dir(p).unwrap() {
-            chown_tree(&e.unwrap().path());
-        }
-    }
-}
 
 /// `dump`: `V <uidvalidity> <uidnext>`, then per message `<uid> <flags> <hex body>`.
 /// `modify`: STORE, EXPUNGE and APPEND, then dump.
@@ -316,7 +207,7 @@ fn dovecot_serves_our_mbox_and_we_read_its_changes() {
     w.into_inner().unwrap();
     chown_tree(&tmp.path().join("home"));
 
-    let dc = Dovecot::start(&bin, tmp.path());
+    let dc = Dovecot::start(&bin, tmp.path(), "u1", "pw", MBOX);
     let (uid_validity, uid_next, served) = client(&py, dc.port, "dump");
     assert_eq!(
         (uid_validity, uid_next),

@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../../testsupport/dovecot.rs"]
 pub mod dovecot;
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;

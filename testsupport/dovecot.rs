@@ -1,6 +1,8 @@
-//! A private Dovecot (dovecot-imapd) for differential tests: its own configuration, state and
-//! mail under a temporary directory, on an ephemeral loopback port, serving mail as the `mail`
-//! user; stopped (SIGTERM, then SIGKILL) on drop. Users: `alice@example.org` / `alice-pw`.
+//! A private Dovecot (dovecot-imapd) for interop and differential tests: its own configuration,
+//! state and mail under a temporary directory, on an ephemeral loopback port, serving mail as the
+//! `mail` user (uid 8); stopped (SIGTERM, then SIGKILL) on drop. Shared by the crates' tests with
+//! `#[path = "../../testsupport/dovecot.rs"] mod dovecot;` (needs root, as Dovecot's master does).
+#![allow(dead_code, unreachable_pub)] // each test crate uses part of it
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -9,6 +11,15 @@ use std::time::{Duration, Instant};
 
 /// The uid and gid Dovecot serves mail as.
 pub const MAIL_UID: u32 = 8;
+
+/// `mail_location` for a Maildir in each user's home.
+pub const MAILDIR: &str = "mail_location = maildir:~/Maildir";
+
+/// `mail_location` for mbox files in each user's home (`~/inbox`, folders in `~/mail`), locked
+/// the way our mbox crate locks (dotlock and fcntl).
+pub const MBOX: &str = "mail_location = mbox:~/mail:INBOX=~/inbox
+mbox_write_locks = dotlock fcntl
+mbox_read_locks = fcntl";
 
 /// A Dovecot master process; stopped on drop.
 pub struct Dovecot {
@@ -19,8 +30,10 @@ pub struct Dovecot {
 }
 
 impl Dovecot {
-    /// Starts Dovecot with its files under `dir` (which must exist).
-    pub fn start(bin: &Path, dir: &Path) -> Dovecot {
+    /// Starts Dovecot with its files under `dir` (which must exist): one user `user` with
+    /// `password`, home `dir/home/<user>` (given to the mail user), `mail` as the mail location
+    /// lines ([`MAILDIR`], [`MBOX`]).
+    pub fn start(bin: &Path, dir: &Path, user: &str, password: &str, mail: &str) -> Dovecot {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -30,7 +43,7 @@ impl Dovecot {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
         let d = dir.display();
-        std::fs::write(dir.join("passwd"), "alice@example.org:{PLAIN}alice-pw\n").unwrap();
+        std::fs::write(dir.join("passwd"), format!("{user}:{{PLAIN}}{password}\n")).unwrap();
         let conf = format!(
             r"base_dir = {d}/run
 state_dir = {d}/state
@@ -51,7 +64,7 @@ userdb {{
   driver = static
   args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u
 }}
-mail_location = maildir:~/Maildir
+{mail}
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
@@ -96,6 +109,7 @@ service imap-login {{
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
+        // SIGTERM lets the master stop its children; SIGKILL if it lingers.
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
