@@ -440,6 +440,39 @@ fn mbsync(config: &std::path::Path) -> String {
     text
 }
 
+/// The remote side of the sync tests (mbsync, offlineimap): three INBOX messages (the first
+/// \Seen) and one in `Lists/rust`.
+const SYNC_SEED: &str = r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+for i in range(3):
+    M.append('INBOX', '(\\Seen)' if i == 0 else None, None, b'Subject: remote %d\r\n\r\nbody %d\r\n' % (i, i))
+M.create('Lists/rust')
+M.append('Lists/rust', None, None, b'Subject: list\r\n\r\nlist body\r\n')
+M.logout()
+";
+
+/// A remote flag change for the sync tests: \Answered on UID 3.
+const SYNC_REMOTE_ANSWER: &str = r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+M.select('INBOX')
+M.uid('STORE', '3', '+FLAGS', '(\\Answered)')
+M.logout()
+";
+
+/// The remote INBOX's flags and subjects, as imaplib prints them.
+const SYNC_REMOTE_DUMP: &str = r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+M.select('INBOX')
+typ, data = M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+print(data)
+";
+
 /// mbsync (isync) syncs a local Maildir with our server both ways; a second run changes nothing.
 #[test]
 fn mbsync_syncs_both_ways_and_a_second_run_changes_nothing() {
@@ -451,19 +484,7 @@ fn mbsync_syncs_both_ways_and_a_second_run_changes_nothing() {
     };
     let server = TestServer::start();
     let port = server.port(Service::Imap).to_string();
-    python(
-        r"
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login('alice@example.org', 'alice-pw')
-for i in range(3):
-    M.append('INBOX', '(\\Seen)' if i == 0 else None, None, b'Subject: remote %d\r\n\r\nbody %d\r\n' % (i, i))
-M.create('Lists/rust')
-M.append('Lists/rust', None, None, b'Subject: list\r\n\r\nlist body\r\n')
-M.logout()
-",
-        &[&port],
-    );
+    python(SYNC_SEED, &[&port]);
     let dir = common::tempdir("mbsync");
     let local = dir.join("local");
     std::fs::create_dir_all(&local).unwrap();
@@ -495,30 +516,10 @@ M.logout()
     std::fs::write(&m, b"Subject: local\n\nfrom the near side\n").unwrap();
     let first = local.join("INBOX").join(&inbox[1]);
     std::fs::rename(&first, format!("{}F", first.display())).unwrap();
-    python(
-        r"
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login('alice@example.org', 'alice-pw')
-M.select('INBOX')
-M.uid('STORE', '3', '+FLAGS', '(\\Answered)')
-M.logout()
-",
-        &[&port],
-    );
+    python(SYNC_REMOTE_ANSWER, &[&port]);
     mbsync(&config);
     let remote = server.maildir("alice@example.org");
-    let out = python(
-        r"
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login('alice@example.org', 'alice-pw')
-M.select('INBOX')
-typ, data = M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
-print(data)
-",
-        &[&port],
-    );
+    let out = python(SYNC_REMOTE_DUMP, &[&port]);
     assert!(out.contains("Subject: local"), "{out}");
     assert!(out.contains("\\\\Flagged"), "{out}");
     let local_inbox = tree(&local.join("INBOX"));
@@ -585,19 +586,7 @@ fn offlineimap_syncs_both_ways_and_a_second_run_changes_nothing() {
     };
     let server = TestServer::start();
     let port = server.port(Service::Imap).to_string();
-    python(
-        r"
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login('alice@example.org', 'alice-pw')
-for i in range(3):
-    M.append('INBOX', '(\\Seen)' if i == 0 else None, None, b'Subject: remote %d\r\n\r\nbody %d\r\n' % (i, i))
-M.create('Lists/rust')
-M.append('Lists/rust', None, None, b'Subject: list\r\n\r\nlist body\r\n')
-M.logout()
-",
-        &[&port],
-    );
+    python(SYNC_SEED, &[&port]);
     let dir = common::tempdir("offlineimap");
     let local = dir.join("local");
     std::fs::create_dir_all(&local).unwrap();
@@ -658,29 +647,9 @@ M.logout()
     .unwrap();
     let first = local.join("INBOX").join(&inbox[1]);
     std::fs::rename(&first, format!("{}F", first.display())).unwrap();
-    python(
-        r"
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login('alice@example.org', 'alice-pw')
-M.select('INBOX')
-M.uid('STORE', '3', '+FLAGS', '(\\Answered)')
-M.logout()
-",
-        &[&port],
-    );
+    python(SYNC_REMOTE_ANSWER, &[&port]);
     run();
-    let out = python(
-        r"
-import imaplib, sys
-M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-M.login('alice@example.org', 'alice-pw')
-M.select('INBOX')
-typ, data = M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
-print(data)
-",
-        &[&port],
-    );
+    let out = python(SYNC_REMOTE_DUMP, &[&port]);
     assert!(out.contains("Subject: local"), "{out}");
     assert!(out.contains("\\\\Flagged"), "{out}");
     let local_inbox = tree(&local.join("INBOX"));
