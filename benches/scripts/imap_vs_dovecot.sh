@@ -7,6 +7,7 @@
 #   FSYNC_CHANGES=false benches/scripts/imap_vs_dovecot.sh     # both with Dovecot's fsync policy
 #   MAIL_FSYNC=always benches/scripts/imap_vs_dovecot.sh       # Dovecot fsyncing everything
 #   BENCH_DIR=/mnt/ext4 benches/scripts/imap_vs_dovecot.sh     # Maildirs on another file system
+#   JOURNALED=1 benches/scripts/imap_vs_dovecot.sh             # on a fresh journaled ext4 (loop)
 #
 # - Users load1..loadN@example.org (N = SESSIONS, password `load-pw`), created with the admin
 #   subcommands for full_server and in a passwd-file for Dovecot, so each session owns its INBOX
@@ -54,6 +55,19 @@ if [ -z "${FULL_SERVER_BIN:-}" ] || [ -z "${IMAP_LOAD_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --release --example full_server --example imap_load --quiet)
 fi
 
+# JOURNALED=1: a 3 GiB ext4 image with its default journal, loop-mounted for the run (a root
+# file system without a journal charges every file creation for the files deleted just before;
+# production file systems journal).
+LOOP_MNT=
+LOOP_IMG=
+if [ -n "${JOURNALED:-}" ]; then
+  LOOP_IMG=$(mktemp "${TMPDIR:-/tmp}/mw-imap-bench-ext4-XXXXXX.img")
+  LOOP_MNT=$(mktemp -d "${TMPDIR:-/tmp}/mw-imap-bench-mnt-XXXXXX")
+  truncate -s 3G "$LOOP_IMG"
+  mkfs.ext4 -q -F "$LOOP_IMG"
+  mount -o loop "$LOOP_IMG" "$LOOP_MNT"
+  BENCH_DIR=$LOOP_MNT
+fi
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/mw-imap-bench-XXXXXX")
 chmod 755 "$WORK"
 MW_PID=
@@ -66,6 +80,12 @@ cleanup() {
   stop_pid "$DC_PID"
   wait 2>/dev/null
   if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+  if [ -n "$LOOP_MNT" ] && [ -n "${KEEP_WORK:-}" ]; then
+    echo "left $LOOP_IMG mounted at $LOOP_MNT" >&2
+  elif [ -n "$LOOP_MNT" ]; then
+    umount "$LOOP_MNT" && rmdir "$LOOP_MNT"
+    rm -f "$LOOP_IMG"
+  fi
 }
 trap cleanup EXIT INT TERM
 
@@ -198,10 +218,15 @@ for round in $(seq "$ROUNDS"); do
 done
 MW_RATE=$(median "${MW_RATES[@]}")
 DC_RATE=$(median "${DC_RATES[@]}")
+ROUND_RATIOS=()
+for i in "${!MW_RATES[@]}"; do
+  ROUND_RATIOS+=("$(python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "${MW_RATES[$i]}" "${DC_RATES[$i]}")")
+done
 
 echo "imap_load --sessions $SESSIONS --duration $DURATION --size $SIZE --mix $MIX, one user per session, $ROUNDS round(s), medians; full_server fsync_changes=$FSYNC_CHANGES, Dovecot mail_fsync=$MAIL_FSYNC; Maildirs on $(df --output=source "$WORK" | tail -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "full_server: $MW_RATE commands/s"
 echo "Dovecot:     $DC_RATE commands/s"
 ratio "$MW_RATE" "$DC_RATE" Dovecot
+echo "per-round ratios: ${ROUND_RATIOS[*]} (median $(median "${ROUND_RATIOS[@]}"))"
 echo "$MW_IDLE"
 echo "$DC_IDLE"
