@@ -263,10 +263,23 @@ const META_CACHE_MAX_TEXT: usize = 256 * 1024;
 
 /// The last parsed text of the metadata files of one folder, with what it parsed to (module
 /// docs). Shared by the clones of a [`Maildir`] handle.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct MetaCache {
     uidlist: Option<(String, Arc<IndexedUidList>)>,
     modseq: Option<(String, ModseqFile)>,
+}
+
+/// Sizes only: a handle's `Debug` output should not carry whole metadata files.
+impl std::fmt::Debug for MetaCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaCache")
+            .field(
+                "uidlist_bytes",
+                &self.uidlist.as_ref().map(|(t, _)| t.len()),
+            )
+            .field("modseq_bytes", &self.modseq.as_ref().map(|(t, _)| t.len()))
+            .finish()
+    }
 }
 
 /// A parsed `dovecot-uidlist` with its records indexed by unique name (built once per cached
