@@ -133,13 +133,10 @@ pub(crate) async fn serve(
                 }
                 Event::DataChunk(bytes) => {
                     if let Some(spool) = &mut txn.spool {
-                        let result = if spool.on_disk()
-                            || spool.len() + bytes.len() as u64
-                                > crate::mailbox::SPOOL_MEMORY_LIMIT as u64
-                        {
-                            tokio::task::block_in_place(|| spool.write(&bytes))
-                        } else {
+                        let result = if spool.stays_in_memory(bytes.len()) {
                             spool.write(&bytes)
+                        } else {
+                            tokio::task::block_in_place(|| spool.write(&bytes))
                         };
                         if let Err(e) = result {
                             // The machine keeps reading the data; the failure is answered at its end.

@@ -118,10 +118,11 @@ fn link_template(dir: &Path, template: &Path, lock: &Path) -> io::Result<()> {
         .unwrap_or_else(PoisonError::into_inner)
         .get(template)
         .copied();
-    match freshened {
+    let refreshed = match freshened {
         None => {
             remove_dead_templates(dir);
             fs::write(template, lock_content())?;
+            true
         }
         // The lock's age is its inode's mtime: recent, before the name appears.
         Some(at) if at.elapsed() > FRESHEN_AFTER => {
@@ -129,10 +130,11 @@ fn link_template(dir: &Path, template: &Path, lock: &Path) -> io::Result<()> {
                 .write(true)
                 .open(template)?
                 .set_modified(SystemTime::now())?;
+            true
         }
-        Some(_) => {}
-    }
-    if freshened.is_none_or(|at| at.elapsed() > FRESHEN_AFTER) {
+        Some(_) => false,
+    };
+    if refreshed {
         TEMPLATES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
