@@ -357,31 +357,21 @@ impl Maildir {
             return Ok(None);
         };
         let complete = text.ends_with('\n');
-        let mut cache = self.meta_cache();
-        if let Some((raw, mut list)) = cache.uidlist.take() {
-            if raw == text {
-                cache.uidlist = Some((raw, Arc::clone(&list)));
-                return Ok(Some((list, complete)));
-            }
-            if complete
-                && raw.ends_with('\n')
-                && let Some(tail) = text.strip_prefix(raw.as_str())
-                && extend_uidlist(&raw, Arc::make_mut(&mut list), tail)
-            {
-                if text.len() <= META_CACHE_MAX_TEXT {
-                    cache.uidlist = Some((text, Arc::clone(&list)));
-                }
-                return Ok(Some((list, complete)));
-            }
-        }
-        let Ok(list) = UidList::parse(&text) else {
-            return Ok(None);
-        };
-        let list = Arc::new(IndexedUidList::new(list));
-        if text.len() <= META_CACHE_MAX_TEXT {
-            cache.uidlist = Some((text, Arc::clone(&list)));
-        }
-        Ok(Some((list, complete)))
+        let list = through_cache(
+            &mut self.meta_cache().uidlist,
+            text,
+            |t| {
+                UidList::parse(t)
+                    .ok()
+                    .map(|l| Arc::new(IndexedUidList::new(l)))
+            },
+            |raw, list, tail| {
+                raw.ends_with('\n')
+                    && tail.ends_with('\n')
+                    && extend_uidlist(raw, Arc::make_mut(list), tail)
+            },
+        );
+        Ok(list.map(|l| (l, complete)))
     }
 
     /// `mailwright-modseq` parsed (through the cache); `None` when missing, torn or broken.
@@ -389,33 +379,45 @@ impl Maildir {
         let Some(text) = read_optional(&self.meta(MODSEQ_FILE))? else {
             return Ok(None);
         };
-        let mut cache = self.meta_cache();
-        if let Some((raw, mut file)) = cache.modseq.take() {
-            if raw == text {
-                let out = file.clone();
-                cache.modseq = Some((raw, file));
-                return Ok(Some(out));
-            }
-            if text.ends_with('\n')
-                && let Some(tail) = text.strip_prefix(raw.as_str())
-                && apply_modseq_lines(&mut file, tail).is_some()
-            {
-                if text.len() > META_CACHE_MAX_TEXT {
-                    return Ok(Some(file));
-                }
-                let out = file.clone();
-                cache.modseq = Some((text, file));
-                return Ok(Some(out));
-            }
-        }
-        let file = parse_modseq(&text);
-        if let Some(f) = &file
-            && text.len() <= META_CACHE_MAX_TEXT
-        {
-            cache.modseq = Some((text, f.clone()));
-        }
-        Ok(file)
+        Ok(through_cache(
+            &mut self.meta_cache().modseq,
+            text,
+            parse_modseq,
+            |_, file, tail| tail.ends_with('\n') && apply_modseq_lines(file, tail).is_some(),
+        ))
     }
+}
+
+/// Parses `text` through a cache slot: what the slot holds when `text` is the text it was parsed
+/// from; that extended by `extend(raw, value, tail)` when `text` is the old text plus lines
+/// appended (`extend` returns `false`, maybe leaving `value` half done, when it cannot); else
+/// `parse(text)`. The result is kept in the slot when `text` is short enough to keep.
+fn through_cache<T: Clone>(
+    slot: &mut Option<(String, T)>,
+    text: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+    extend: impl FnOnce(&str, &mut T, &str) -> bool,
+) -> Option<T> {
+    if let Some((raw, mut value)) = slot.take() {
+        if raw == text {
+            *slot = Some((raw, value.clone()));
+            return Some(value);
+        }
+        if let Some(tail) = text.strip_prefix(raw.as_str())
+            && extend(&raw, &mut value, tail)
+        {
+            return Some(keep_in(slot, text, value));
+        }
+    }
+    let value = parse(&text)?;
+    Some(keep_in(slot, text, value))
+}
+
+fn keep_in<T: Clone>(slot: &mut Option<(String, T)>, text: String, value: T) -> T {
+    if text.len() <= META_CACHE_MAX_TEXT {
+        *slot = Some((text, value.clone()));
+    }
+    value
 }
 
 /// The rows of a MODSEQ table, UIDs ascending.
