@@ -99,6 +99,16 @@ print("sent")
     assert!(out.contains("sent"), "{out}");
 }
 
+/// Sends one message on port 25 (EHLO `helo`, then MAIL, RCPT and DATA) and asserts the server
+/// accepted it.
+fn send_on_port_25(server: &TestServer, helo: &str, from: &str, to: &str, message: &[u8]) {
+    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
+    c.command(&format!("EHLO {helo}")).unwrap();
+    let r = c.send(from, &[to], message).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+}
+
 /// The user's messages whose text contains `needle`.
 fn mail_with(server: &TestServer, user: &str, needle: &str) -> Vec<String> {
     server
@@ -307,17 +317,13 @@ fn forwarding_rewrites_the_sender_with_srs_and_bounces_come_back() {
             ],
         )
         .unwrap();
-    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
-    c.command("EHLO outside.test").unwrap();
-    let r = c
-        .send(
-            "writer@sender.test",
-            &["fwd@example.org"],
-            b"From: <writer@sender.test>\r\nSubject: forward-1\r\n\r\nhi\r\n",
-        )
-        .unwrap();
-    assert!(r.is_ok(), "{r:?}");
-    c.quit();
+    send_on_port_25(
+        &server,
+        "outside.test",
+        "writer@sender.test",
+        "fwd@example.org",
+        b"From: <writer@sender.test>\r\nSubject: forward-1\r\n\r\nhi\r\n",
+    );
     let got = wait_for(Duration::from_secs(20), "the forwarded copy", || {
         let m = sink.messages();
         (!m.is_empty()).then_some(m)
@@ -586,17 +592,13 @@ fn a_report_to_a_forwarding_alias_is_forwarded_from_the_queue() {
         .unwrap();
     // A trusted client relays mail from the alias to a domain with a null MX: the bounce goes
     // to the alias, which forwards it outside through the queue, still from <>.
-    let mut c = Client::connect(server.addr(Service::Smtp), Duration::from_secs(10)).unwrap();
-    c.command("EHLO trusted.test").unwrap();
-    let r = c
-        .send(
-            "fwd2@example.org",
-            &["someone@nomail.test"],
-            b"From: <fwd2@example.org>\r\nSubject: fwd-dsn\r\n\r\nhi\r\n",
-        )
-        .unwrap();
-    assert!(r.is_ok(), "{r:?}");
-    c.quit();
+    send_on_port_25(
+        &server,
+        "trusted.test",
+        "fwd2@example.org",
+        "someone@nomail.test",
+        b"From: <fwd2@example.org>\r\nSubject: fwd-dsn\r\n\r\nhi\r\n",
+    );
     let got = wait_for(Duration::from_secs(20), "the forwarded report", || {
         sink.messages().into_iter().next()
     });
