@@ -45,11 +45,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${FULL_SERVER_BIN:-$TARGET_DIR/release/examples/full_server}
 LOAD=${IMAP_LOAD_BIN:-$TARGET_DIR/release/examples/imap_load}
 
-[ "$(id -u)" = 0 ] || { echo "needs root (Dovecot's master runs as root)" >&2; exit 1; }
-PATH=$PATH:/usr/sbin
-for p in dovecot python3; do
-  command -v "$p" >/dev/null || { echo "missing $p" >&2; exit 1; }
-done
+needs_root_and "Dovecot's master" dovecot python3
 
 if [ -z "${FULL_SERVER_BIN:-}" ] || [ -z "${IMAP_LOAD_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --release --example full_server --example imap_load --quiet)

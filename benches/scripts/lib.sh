@@ -1,5 +1,17 @@
 # Shell helpers shared by the side-by-side benchmark scripts in this folder (sourced, not run).
 
+# needs_root_and WHY TOOL...: exits unless run as root (WHY names the peer's master process) and
+# every TOOL is on the PATH, which gains /usr/sbin (where Postfix and Dovecot install).
+needs_root_and() {
+  [ "$(id -u)" = 0 ] || { echo "needs root ($1 runs as root)" >&2; exit 1; }
+  shift
+  PATH=$PATH:/usr/sbin
+  local p
+  for p in "$@"; do
+    command -v "$p" >/dev/null || { echo "missing $p" >&2; exit 1; }
+  done
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

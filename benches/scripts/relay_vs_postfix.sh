@@ -22,11 +22,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=${FULL_SERVER_BIN:-$TARGET_DIR/release/examples/full_server}
 
-[ "$(id -u)" = 0 ] || { echo "needs root (Postfix's master runs as root)" >&2; exit 1; }
-PATH=$PATH:/usr/sbin
-for p in postfix smtp-source smtp-sink python3; do
-  command -v "$p" >/dev/null || { echo "missing $p" >&2; exit 1; }
-done
+needs_root_and "Postfix's master" postfix smtp-source smtp-sink python3
 if [ -z "${FULL_SERVER_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --release --example full_server --quiet)
 fi

@@ -27,11 +27,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 # FULL_SERVER_BIN: use this binary instead of building the release example.
 BIN=${FULL_SERVER_BIN:-$TARGET_DIR/release/examples/full_server}
 
-[ "$(id -u)" = 0 ] || { echo "needs root (Postfix's master runs as root)" >&2; exit 1; }
-for p in postfix smtp-source python3; do
-  command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || { echo "missing $p" >&2; exit 1; }
-done
-PATH=$PATH:/usr/sbin
+needs_root_and "Postfix's master" postfix smtp-source python3
 
 if [ -z "${FULL_SERVER_BIN:-}" ]; then
   (cd "$ROOT" && cargo build --release --example full_server --quiet)
