@@ -25,11 +25,17 @@
 //!
 //! ## What this crate will not do
 //!
-//! No I/O, no clock, no async runtime, no protocol: it only states the contract and holds the shared
-//! types ([`DecodeError`], [`Excerpt`], [`Secret`], [`UsageError`], [`Timer`]).
+//! No protocol: it states the contract and holds the shared types ([`DecodeError`], [`Excerpt`],
+//! [`Secret`], [`UsageError`], [`Timer`]). Without features it has no I/O, no clock and no async
+//! runtime; the `tokio` feature adds [`driver`], one tokio loop that runs any machine over any
+//! connection (the Mailwright server runs every session with it).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod driver;
 mod error;
 mod secret;
 mod timer;
@@ -78,6 +84,8 @@ use bytes::Bytes;
 /// #     fn poll_transmit(&mut self) -> Option<bytes::Bytes> { None }
 /// #     fn poll_timeout(&self) -> Option<Instant> { None }
 /// #     fn handle_timeout(&mut self, _: Instant) {}
+/// #     fn handle_tls_established(&mut self) -> Result<(), mailwright_sansio::UsageError> { Ok(()) }
+/// #     fn handle_shutdown(&mut self) {}
 /// #     fn wants_input(&self) -> bool { true }
 /// #     fn is_closed(&self) -> bool { false }
 /// # }
@@ -105,6 +113,16 @@ pub trait Machine {
     /// Tells the machine that time has reached `now`. A timer whose deadline has passed fires (a
     /// server queues its timeout reply and closes); an early call does nothing.
     fn handle_timeout(&mut self, now: Instant);
+
+    /// Tells the machine that the TLS handshake its STARTTLS (or STLS) asked for has completed:
+    /// from now on the input is decrypted. Fails, changing nothing, when no upgrade was pending.
+    fn handle_tls_established(&mut self) -> Result<(), UsageError>;
+
+    /// Tells the machine that the server is going down (a client machine: that the application is
+    /// ending the session). It answers with the protocol's goodbye (`421 4.3.2`, `* BYE`,
+    /// `-ERR [SYS/TEMP]`, or QUIT/LOGOUT on a client) at the next point the protocol allows, then
+    /// closes.
+    fn handle_shutdown(&mut self);
 
     /// Whether the driver should read more input now. `false` while a decision is pending and
     /// enough input is buffered, or while the machine has a lot of unwritten output: stop reading
