@@ -241,6 +241,25 @@ impl PasswdFile {
         Ok(ok)
     }
 
+    /// [`PasswdFile::verify`], except that for a user who does not exist the password is checked
+    /// against another user's stored hash (or `fallback` when there is none) and the answer is
+    /// `false`: an unknown user costs what a wrong password does, so timing does not tell which
+    /// user names exist.
+    pub fn verify_or_dummy(
+        &self,
+        user: &str,
+        password: &str,
+        fallback: &str,
+    ) -> Result<bool, AuthError> {
+        let users = self.current()?;
+        if users.contains_key(user) {
+            return self.verify(user, password);
+        }
+        let stored = users.values().next().map_or(fallback, String::as_str);
+        let _ = verify_password(stored, password);
+        Ok(false)
+    }
+
     /// Adds a user, or replaces their password when `replace` is set. Atomic on disk.
     pub fn set(&self, user: &Address, hashed: &str, replace: bool) -> Result<(), AuthError> {
         let name = user.to_string();

@@ -40,6 +40,7 @@ pub mod directory;
 pub mod dns;
 pub mod dsn;
 pub mod imap_service;
+pub mod login;
 pub mod mailbox;
 pub mod net;
 pub mod pop3_service;
