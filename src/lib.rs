@@ -44,6 +44,7 @@ pub mod login;
 pub mod mailbox;
 pub mod net;
 pub mod pop3_service;
+pub mod protocols;
 pub mod queue;
 pub mod relay;
 pub mod server;
