@@ -52,6 +52,15 @@ fn serve(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A development certificate naming the configured host, if the configured one is missing.
+    match datadir::ensure_certificate(&cli.data_dir, &config) {
+        Ok(Some((cert, key))) => println!("created {}\ncreated {}", cert.display(), key.display()),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("full_server: cannot create a certificate: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -79,24 +79,63 @@ pub fn init(data_dir: &Path) -> std::io::Result<Created> {
             created.paths.push(path);
         }
     }
-    let tls = data_dir.join("tls");
-    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
-    if !cert.exists() || !key.exists() {
-        let (cert_pem, key_pem) = self_signed(&["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .map_err(std::io::Error::other)?;
-        write_atomic(&key, key_pem.as_bytes(), 0o600)?;
-        write_atomic(&cert, cert_pem.as_bytes(), 0o644)?;
-        std::fs::set_permissions(&tls, std::fs::Permissions::from_mode(0o700))?;
+    // The certificate names the configured host (the default configuration's on a first run).
+    let config = load_config(data_dir, None).unwrap_or_default();
+    if let Some((cert, key)) = ensure_certificate(data_dir, &config)? {
         created.paths.push(cert);
         created.paths.push(key);
     }
     Ok(created)
 }
 
-/// A self-signed certificate for `names` (DNS names or IP addresses): `(cert PEM, key PEM)`.
+/// Creates a self-signed development certificate where `config.tls` names files that do not exist
+/// yet (in the data directory or elsewhere), for the configured host name, `localhost` and
+/// `127.0.0.1`. Returns the paths it wrote; `None` when both files exist.
+pub fn ensure_certificate(
+    data_dir: &Path,
+    config: &Config,
+) -> std::io::Result<Option<(PathBuf, PathBuf)>> {
+    let (cert, key) = (
+        resolve(data_dir, &config.tls.cert),
+        resolve(data_dir, &config.tls.key),
+    );
+    if cert.exists() && key.exists() {
+        return Ok(None);
+    }
+    let mut names = vec![config.hostname.clone()];
+    for name in ["localhost", "127.0.0.1"] {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name.to_owned());
+        }
+    }
+    let (cert_pem, key_pem) = self_signed(&names).map_err(std::io::Error::other)?;
+    for dir in [cert.parent(), key.parent()].into_iter().flatten() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    write_atomic(&key, key_pem.as_bytes(), 0o600)?;
+    write_atomic(&cert, cert_pem.as_bytes(), 0o644)?;
+    Ok(Some((cert, key)))
+}
+
+/// A self-signed certificate for `names` (DNS names or IP addresses; the first is also the
+/// subject's common name, which clients show): `(cert PEM, key PEM)`.
 pub fn self_signed(names: &[String]) -> Result<(String, String), rcgen::Error> {
-    let certified = rcgen::generate_simple_self_signed(names.to_vec())?;
-    Ok((certified.cert.pem(), certified.signing_key.serialize_pem()))
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+    let mut subject = rcgen::DistinguishedName::new();
+    if let Some(first) = names.first() {
+        subject.push(rcgen::DnType::CommonName, first.as_str());
+    }
+    subject.push(
+        rcgen::DnType::OrganizationName,
+        "Mailwright self-signed development certificate",
+    );
+    params.distinguished_name = subject;
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// Loads the configuration of a data directory, or the one at `config` if given.

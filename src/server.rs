@@ -166,6 +166,12 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 impl Server {
     /// Loads certificates and binds every listener of `config`.
     pub async fn bind(data_dir: &Path, config: Config) -> Result<Self, ServerError> {
+        datadir::ensure_certificate(data_dir, &config).map_err(|e| {
+            ServerError::Tls(TlsError::Pem {
+                path: datadir::resolve(data_dir, &config.tls.cert),
+                reason: format!("cannot create a development certificate: {e}"),
+            })
+        })?;
         let tls = TlsStore::load(
             datadir::resolve(data_dir, &config.tls.cert),
             datadir::resolve(data_dir, &config.tls.key),

@@ -158,3 +158,41 @@ fn broken_configuration_is_reported_not_served() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_development_certificate_names_the_configured_host() {
+    let Some(openssl) = common::peer::require("openssl", "openssl") else {
+        return;
+    };
+    let dir = common::tempdir("cli-cert");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mailwright.toml"),
+        "hostname = \"mx.example.test\"\n",
+    )
+    .unwrap();
+    mailwright::datadir::init(&dir).unwrap();
+    let out = Command::new(openssl)
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+            "-in",
+        ])
+        .arg(dir.join("tls/cert.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("CN = mx.example.test"), "{text}");
+    assert!(!text.contains("rcgen"), "{text}");
+    for name in [
+        "DNS:mx.example.test",
+        "DNS:localhost",
+        "IP Address:127.0.0.1",
+    ] {
+        assert!(text.contains(name), "{name} missing: {text}");
+    }
+}
