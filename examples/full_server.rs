@@ -31,6 +31,11 @@ fn serve(cli: &Cli) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        // Colour only on a terminal: a log file or the journal gets plain key=value lines.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     let created = match datadir::init(&cli.data_dir) {
         Ok(c) => c,
