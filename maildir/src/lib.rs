@@ -102,17 +102,22 @@
 struct ReadmeDoctests;
 
 mod atomic;
+mod changes;
+mod copy;
 mod delivery;
 mod error;
+mod expunged;
 mod flags;
 mod folders;
 mod keywords;
 mod lock;
 mod name;
 mod quota;
+mod recent;
 mod store;
 mod uidlist;
 mod uids;
+mod uidvalidity;
 
 pub use delivery::{Delivered, Delivery, DeliveryOptions};
 pub use error::{Error, Result};
@@ -120,16 +125,19 @@ pub use flags::{Flag, FlagUpdate, Flags};
 pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
-pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
+pub use expunged::{EXPUNGED_DIR, EXPUNGED_GRACE, Reopened};
+pub use keywords::{EXTRA_KEYWORDS_FILE, KEYWORDS_FILE, Keywords, MAX_KEYWORDS, is_valid_keyword};
 pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{
     FileName, INFO_SEPARATOR, delivery_order, is_valid_base, sanitize_host, system_hostname,
     unique_base, with_flags,
 };
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
+pub use recent::RECENT_PREFIX;
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
 pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
 pub use uids::{
     Appended, CopyResult, MODSEQ_FILE, MODSEQ_FLOOR_FILE, MODSEQ_RESERVE, MailboxState,
     STALE_RECORDS, StoreResult, UidMessage,
 };
+pub use uidvalidity::UIDVALIDITY_FILE;

@@ -310,6 +310,7 @@ impl Selected {
                     uid: m.uid,
                     modseq: m.modseq,
                     entry: m.entry.clone(),
+                    extra_keywords: Vec::new(),
                 }
             })
             .collect();
