@@ -12,7 +12,7 @@ use crate::keywords::{ExtraKeywords, KEYWORDS_FILE, Keywords, LETTERS};
 use crate::lock::DotLock;
 use crate::store::{Maildir, Subdir, sync_dir};
 use crate::uidlist::UIDLIST;
-use crate::uids::{Appended, MailboxState, StoreResult, Stamps, sorted_rows};
+use crate::uids::{Appended, MailboxState, Stamps, StoreResult, sorted_rows};
 
 /// Keyword names resolved against a folder's table: the letters, and the indexes past them.
 #[derive(Debug, Default)]

@@ -177,11 +177,7 @@ impl Maildir {
                 i64::try_from(staged.len()).unwrap_or(i64::MAX),
             );
         }
-        let pairs: Vec<(u32, u32)> = staged
-            .iter()
-            .map(|s| s.source.uid)
-            .zip(dest_uids)
-            .collect();
+        let pairs: Vec<(u32, u32)> = staged.iter().map(|s| s.source.uid).zip(dest_uids).collect();
         if moving {
             self.remove_sources(state.uid_validity, &staged, charged)?;
         }
@@ -193,7 +189,12 @@ impl Maildir {
 
     /// Expunges the sources of a committed move; `charged` says whether the copy was charged to
     /// the quota (else the removal is not credited either).
-    fn remove_sources(&self, uid_validity: u32, staged: &[Staged<'_>], charged: bool) -> Result<()> {
+    fn remove_sources(
+        &self,
+        uid_validity: u32,
+        staged: &[Staged<'_>],
+        charged: bool,
+    ) -> Result<()> {
         let mut touched = [false, false];
         let mut removed = Vec::new();
         for s in staged {
@@ -356,7 +357,10 @@ impl Maildir {
         for dent in fs::read_dir(&tmp).map_err(io_err("read_dir", &tmp))? {
             let dent = dent.map_err(io_err("read_dir", &tmp))?;
             let file_name = dent.file_name();
-            let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(STAGE_PREFIX)) else {
+            let Some(rest) = file_name
+                .to_str()
+                .and_then(|n| n.strip_prefix(STAGE_PREFIX))
+            else {
                 continue;
             };
             let Some((id, base)) = rest.split_once('-') else {

@@ -121,11 +121,11 @@ mod uidvalidity;
 
 pub use delivery::{Delivered, Delivery, DeliveryOptions};
 pub use error::{Error, Result};
+pub use expunged::{EXPUNGED_DIR, EXPUNGED_GRACE, Reopened};
 pub use flags::{Flag, FlagUpdate, Flags};
 pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
-pub use expunged::{EXPUNGED_DIR, EXPUNGED_GRACE, Reopened};
 pub use keywords::{EXTRA_KEYWORDS_FILE, KEYWORDS_FILE, Keywords, MAX_KEYWORDS, is_valid_keyword};
 pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{

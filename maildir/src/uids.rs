@@ -509,7 +509,11 @@ impl Maildir {
     /// missing or unreadable: then from above the durable reservation, and a new reservation
     /// is made durable (module docs).
     /// Without `write` (unlocked), `None` when a new reservation would be needed.
-    pub(crate) fn modseq_start(&self, file: Option<&ModseqFile>, write: bool) -> Result<Option<(u64, u64)>> {
+    pub(crate) fn modseq_start(
+        &self,
+        file: Option<&ModseqFile>,
+        write: bool,
+    ) -> Result<Option<(u64, u64)>> {
         let mut floored = FLOORED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(f) = file
             && floored.contains(&self.path)
@@ -594,7 +598,6 @@ impl Maildir {
     pub fn read_uidlist(&self) -> Result<Option<UidList>> {
         Ok(self.load_uidlist()?.map(|(l, _)| l.list.clone()))
     }
-
 
     /// The keyword table (`dovecot-keywords` letters, then the keywords past them from
     /// `mailwright-keywords`; empty if neither exists).
@@ -1076,7 +1079,11 @@ impl Maildir {
 
     /// Gives MODSEQs to messages just given UIDs (or keywords), under the uidlist lock, when the
     /// MODSEQ file belongs to this UIDVALIDITY (otherwise the next sync gives them).
-    pub(crate) fn record_new_modseqs(&self, uid_validity: u32, rows: &[(u32, Flags)]) -> Result<()> {
+    pub(crate) fn record_new_modseqs(
+        &self,
+        uid_validity: u32,
+        rows: &[(u32, Flags)],
+    ) -> Result<()> {
         let Some(mut file) = self
             .load_modseq()?
             .filter(|m| m.uid_validity == uid_validity)
@@ -1103,7 +1110,6 @@ impl Maildir {
         )
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -60,7 +60,9 @@ pub(crate) fn next_uid_validity(root: &Path, above: u32, fsync: bool) -> Result<
         }
         return Ok(value);
     }
-    Err(Error::Contended(root.join(UIDVALIDITY_FILE).display().to_string()))
+    Err(Error::Contended(
+        root.join(UIDVALIDITY_FILE).display().to_string(),
+    ))
 }
 
 /// One round of Dovecot's `mailbox_uidvalidity_next`: from the hint, else from a listing, else a
@@ -169,7 +171,9 @@ fn create(root: &Path) -> Result<u32> {
             Err(e) => return Err(io_err("create", &path)(e)),
         }
     }
-    Err(Error::Contended(root.join(UIDVALIDITY_FILE).display().to_string()))
+    Err(Error::Contended(
+        root.join(UIDVALIDITY_FILE).display().to_string(),
+    ))
 }
 
 /// Writes the hint (best effort, as Dovecot does: the counter files are what count).
@@ -238,7 +242,10 @@ mod tests {
         fs::write(root.join(UIDVALIDITY_FILE), b"000000fe").unwrap();
         // The hint is two behind: the next value is still one past the counter.
         assert_eq!(next_uid_validity(&root, 0, false).unwrap(), 0x101);
-        assert_eq!(fs::read_to_string(root.join(UIDVALIDITY_FILE)).unwrap(), "00000101");
+        assert_eq!(
+            fs::read_to_string(root.join(UIDVALIDITY_FILE)).unwrap(),
+            "00000101"
+        );
         assert_eq!(next_uid_validity(&root, 0x200, false).unwrap(), 0x201);
         assert!(counter_path(&root, 0x201).exists());
         // A broken hint: the listing finds the counter; a duplicate is removed.
