@@ -33,7 +33,7 @@ pub const EXPUNGED_DIR: &str = "mailwright-expunged";
 
 /// How long a removed message stays readable by [`Maildir::reopen`] by default
 /// ([`Maildir::set_expunged_grace`]).
-pub const EXPUNGED_GRACE: Duration = Duration::from_secs(60);
+pub const EXPUNGED_GRACE: Duration = Duration::from_mins(1);
 
 /// A message opened again by [`Maildir::reopen`].
 #[derive(Debug)]

@@ -48,13 +48,19 @@ impl Maildir {
         {
             return Ok(Some(r));
         }
-        let mut found: Option<u32> = None;
-        for (v, r) in self.recent_files()? {
-            if v == uid_validity {
-                found = Some(found.map_or(r, |f| f.max(r)));
-            }
-        }
+        let mine: Vec<u32> = self
+            .recent_files()?
+            .into_iter()
+            .filter(|(v, _)| *v == uid_validity)
+            .map(|(_, r)| r)
+            .collect();
+        let found = mine.iter().copied().max();
         if let Some(r) = found {
+            // There is one file per UIDVALIDITY; should a second ever appear, the larger wins
+            // and the other goes (as Dovecot treats its UIDVALIDITY counter).
+            for &other in mine.iter().filter(|&&o| o != r) {
+                let _ = fs::remove_file(self.recent_path(uid_validity, other));
+            }
             self.set_meta_cache_recent(uid_validity, r);
         }
         Ok(found)

@@ -307,6 +307,7 @@ impl std::fmt::Debug for MetaCache {
                 &self.uidlist.as_ref().map(|(t, _)| t.len()),
             )
             .field("modseq_bytes", &self.modseq.as_ref().map(|(t, _)| t.len()))
+            .field("recent", &self.recent)
             .finish()
     }
 }

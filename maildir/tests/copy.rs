@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::TempDir;
 use mailwright_maildir::{Error, MailboxState, Maildir, Quota, QuotaUsage};
 
@@ -161,7 +163,7 @@ fn half_copy(src: &Maildir, st: &MailboxState, dest: &Maildir, id: &str, records
         )
         .unwrap();
         if i < records {
-            lines.push_str(&format!("{} :{base}:2,\n", next + i as u32));
+            let _ = writeln!(lines, "{} :{base}:2,", next + i as u32);
         }
     }
     let mut f = std::fs::OpenOptions::new()
