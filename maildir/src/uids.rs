@@ -8,6 +8,10 @@
 //! (temporary file, rename) or appended to, while holding `dovecot-uidlist.lock`; a
 //! [`Maildir::sync`] that finds nothing to write reads them without the lock.
 //!
+//! Beside these: the first `\Recent` UID (the `recent` module), the keywords past the 26 letters
+//! (`keywords`), the user's UIDVALIDITY counter (`uidvalidity`), and the crash recovery of an
+//! interrupted COPY (`copy`), which a locked sync runs before it numbers new files.
+//!
 //! Each handle keeps the last text it parsed of `dovecot-uidlist` and `mailwright-modseq` with
 //! the result: a sync still reads both files, but parses only the lines appended since (or
 //! nothing, when the bytes are the same). The cache is keyed by content, not by file identity or
