@@ -339,7 +339,9 @@ impl Maildir {
         for s in staged {
             let _ = fs::remove_file(&s.path);
         }
-        self.record_new_modseqs(list.uid_validity, &rows)?;
+        // Committed: a failure from here on must not turn into "nothing was copied". Without
+        // these MODSEQs the next sync gives them, as for any message new to the MODSEQ file.
+        let _ = self.record_new_modseqs(list.uid_validity, &rows);
         drop(lock);
         Ok((list.uid_validity, uids))
     }

@@ -386,12 +386,24 @@ pub(crate) fn imap_flags(
     out
 }
 
-/// IMAP flags as Maildir flags; keywords get letters in `dovecot-keywords` (added as needed).
-/// Flag extensions other than the system flags are dropped (not permanent here).
+/// IMAP flags as Maildir flags; keywords get letters in `dovecot-keywords` (added as needed;
+/// past 26, `TooManyKeywords`: [`split_flags`] with `Maildir::store` / `Maildir::append_with`
+/// takes any number). Flag extensions other than the system flags are dropped (not permanent).
 pub(crate) fn maildir_flags(
     maildir: &Maildir,
     flags: &[Flag<'_>],
 ) -> mailwright_maildir::Result<Flags> {
+    let (system, names) = split_flags(flags);
+    if names.is_empty() {
+        return Ok(system);
+    }
+    Ok(system.union(maildir.keyword_flags(&names)?))
+}
+
+/// IMAP flags split into Maildir system flags (`$Forwarded` is `P`) and keyword names, for
+/// `Maildir::store` and `Maildir::append_with`, which give the names letters or keep them past
+/// the letters. Flag extensions other than the system flags are dropped (not permanent here).
+pub(crate) fn split_flags<'a>(flags: &'a [Flag<'_>]) -> (Flags, Vec<&'a str>) {
     let mut out = Flags::empty();
     let mut names: Vec<&str> = Vec::new();
     for f in flags {
@@ -408,10 +420,7 @@ pub(crate) fn maildir_flags(
             Flag::Extension(_) => {}
         }
     }
-    if !names.is_empty() {
-        out = out.union(maildir.keyword_flags(&names)?);
-    }
-    Ok(out)
+    (out, names)
 }
 
 /// A compact UID set (`1:3,7`) of ascending or unordered UIDs, in the order given.
