@@ -362,8 +362,10 @@ assert A.untagged_responses.get('EXISTS')[-1] == b'4', A.untagged_responses
 # \Recent: the SMTP message was seen as recent by exactly one session.
 ra = A.search(None, 'RECENT')[1][0].split()
 rb = B.search(None, 'RECENT')[1][0].split()
-# The SMTP message is recent in A only (it took it from new/); B's own APPEND is recent in B.
-assert ra == [b'3'] and rb == [b'4'], (ra, rb)
+# As Dovecot 2.3 answers this sequence: B's three APPENDs before any SELECT are recent in A, the
+# first to select; so is the SMTP message (A synced first); B's APPEND to its selected mailbox is
+# recent in B. Each in one session only.
+assert ra == [b'1', b'2', b'3'] and rb == [b'4'], (ra, rb)
 A.logout(); B.logout()
 print('idle ok %.3f' % elapsed)
 ";
@@ -937,4 +939,56 @@ fn select_responses_have_text_and_new_keywords_update_flags() {
     assert!(store_part.contains("NewWord \\*)]"), "{out}");
     assert!(out.contains("* OK [CLOSED]"), "{out}");
     assert!(out.contains("* OK [PERMANENTFLAGS ()]"), "{out}");
+}
+
+/// \Recent as Dovecot keeps it (RFC 3501 §2.3.2): APPENDed messages are recent for the first
+/// read-write SELECT only; EXAMINE and STATUS see them without claiming. A COPY that does not fit
+/// in the quota is refused whole (NO [OVERQUOTA], nothing copied); a MOVE within the account is
+/// not charged.
+const RECENT_QUOTA: &str = r"
+import imaplib, re, sys
+port = int(sys.argv[1])
+def conn():
+    c = imaplib.IMAP4('127.0.0.1', port); c.login('alice@example.org', 'alice-pw'); return c
+A, B, C = conn(), conn(), conn()
+for i in range(3):
+    A.append('INBOX', None, None, b'Subject: r%d\r\n\r\nbody\r\n' % i)
+def status(box, item):
+    _, v = C.status(box, '(%s)' % item)
+    return int(re.search(rb'%s (\d+)' % item.encode(), v[0]).group(1))
+assert status('INBOX', 'RECENT') == 3
+B.select('INBOX', readonly=True)
+assert B.untagged_responses['RECENT'][-1] == b'3', B.untagged_responses
+assert B.search(None, 'RECENT')[1][0].split() == [b'1', b'2', b'3']
+assert status('INBOX', 'RECENT') == 3, 'EXAMINE claims nothing'
+A.select('INBOX')
+assert A.untagged_responses['RECENT'][-1] == b'3', A.untagged_responses
+assert A.search(None, 'NEW')[1][0].split() == [b'1', b'2', b'3']
+assert A.search(None, 'OLD')[1][0] == b''
+assert status('INBOX', 'RECENT') == 0
+typ, data = A.copy('1:3', 'Trash')
+assert typ == 'NO' and b'OVERQUOTA' in data[0], (typ, data)
+assert status('Trash', 'MESSAGES') == 0
+typ, data = A._simple_command('MOVE', '1:3', 'Trash'); assert typ == 'OK', data
+assert status('Trash', 'MESSAGES') == 3 and status('Trash', 'RECENT') == 3
+assert status('INBOX', 'MESSAGES') == 0
+print('recent quota ok')
+";
+
+#[test]
+fn recent_like_dovecot_and_copy_refused_whole_over_quota() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    // Room for four messages in the account.
+    let md =
+        mailwright::maildir::Maildir::create_user(server.maildir("alice@example.org")).unwrap();
+    md.set_quota(mailwright::maildir::Quota {
+        bytes: None,
+        messages: Some(4),
+    })
+    .unwrap();
+    let out = python(RECENT_QUOTA, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("recent quota ok"), "{out}");
 }

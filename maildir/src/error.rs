@@ -67,9 +67,17 @@ pub enum Error {
     /// Other processes kept renaming the message; gave up after many retries.
     #[error("message {0:?} kept changing under concurrent renames")]
     Contended(String),
-    /// A mailbox can hold at most 26 keywords in file names (`a`..`z`, the Dovecot convention).
-    #[error("too many keywords (26 max per mailbox)")]
+    /// No keyword can be added: all 26 letters are taken ([`Maildir::keyword_flags`], which
+    /// gives letters only), or the folder has [`MAX_KEYWORDS`] keywords.
+    ///
+    /// [`Maildir::keyword_flags`]: crate::Maildir::keyword_flags
+    /// [`MAX_KEYWORDS`]: crate::MAX_KEYWORDS
+    #[error("too many keywords in this mailbox")]
     TooManyKeywords,
+    /// Messages of a COPY or MOVE were expunged meanwhile (their UIDs); nothing was copied
+    /// (IMAP `NO [EXPUNGEISSUED]`, RFC 5530).
+    #[error("messages expunged meanwhile: {0:?}")]
+    Expunged(Vec<u32>),
     /// A keyword that is not a valid IMAP atom.
     #[error("invalid keyword {0:?}")]
     InvalidKeyword(String),

@@ -80,6 +80,7 @@ impl Maildir {
         md.fsync = self.fsync;
         md.fsync_changes = self.fsync_changes;
         md.lock_timeout = self.lock_timeout;
+        md.expunged_grace = self.expunged_grace;
         Ok(md)
     }
 
@@ -90,6 +91,7 @@ impl Maildir {
         md.fsync = self.fsync;
         md.fsync_changes = self.fsync_changes;
         md.lock_timeout = self.lock_timeout;
+        md.expunged_grace = self.expunged_grace;
         md
     }
 

@@ -18,9 +18,21 @@
 //! - Folders (Maildir++): [`Maildir::create_folder`], [`Maildir::folder`],
 //!   [`Maildir::list_folders`], subscriptions, quotas ([`Quota`]).
 //! - IMAP metadata: [`Maildir::sync`] returns a [`MailboxState`] (UIDVALIDITY, UIDNEXT,
-//!   HIGHESTMODSEQ, per-message UID and MODSEQ, keywords), kept in Dovecot's own
+//!   HIGHESTMODSEQ, per-message UID and MODSEQ, keywords, `\Recent`), kept in Dovecot's own
 //!   `dovecot-uidlist` and `dovecot-keywords` so Dovecot and Mailwright can serve the same
-//!   folder in turn; [`Maildir::copy_uids`] / [`Maildir::move_uids`] return UIDPLUS mappings.
+//!   folder in turn, and in files of ours beside them for what Dovecot keeps in its index.
+//!   UIDVALIDITY comes from the user's counter, shared with Dovecot (`dovecot-uidvalidity`).
+//! - `\Recent` (RFC 3501 §2.3.2): [`Maildir::sync_claim_recent`] claims the recent messages
+//!   for one read-write session ([`MailboxState::claimed_recent`]); [`Maildir::sync`] only
+//!   shows them ([`MailboxState::unclaimed_recent`]); [`Maildir::claim_recent`] after the
+//!   session's own APPEND or COPY.
+//! - Keywords, any number: [`Maildir::store`] and [`Maildir::append_with`] take names; the first
+//!   26 of a folder are Maildir letters, the rest kept in `mailwright-keywords`
+//!   ([`UidMessage::extra_keywords`], [`MailboxState::keyword_names`]).
+//! - [`Maildir::copy_uids`] / [`Maildir::move_uids`] copy a set all or nothing, with
+//!   consecutive UIDs (UIDPLUS mappings) and the quota checked for the whole set.
+//! - Expunged messages stay readable for a while ([`Maildir::reopen`], [`Reopened`]) for the
+//!   sessions that still show them (RFC 2180 §4.1).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -61,9 +73,11 @@
 //! | a new account | [`Maildir::create_user`] (INBOX + [`DEFAULT_FOLDERS`], subscribed) |
 //! | SMTP/LMTP delivery, streamed | [`Maildir::delivery`], `write_all` per chunk, [`Delivery::commit`] |
 //! | POP3 list / UIDL / RETR / DELE | [`Maildir::scan`], [`Entry::unique`], [`Entry::size`], [`Maildir::open_message`], [`Maildir::remove_many`] |
-//! | IMAP SELECT / FETCH / NOOP | [`Maildir::sync`] → [`MailboxState`] (skip it when [`Maildir::is_unchanged`]), [`Maildir::internal_date`], [`Maildir::move_to_cur`] |
-//! | IMAP STORE (+ CONDSTORE `UNCHANGEDSINCE`) | [`Maildir::store_flags`] (keywords: [`Maildir::keyword_flags`]); or [`Maildir::set_flags_many`] then [`Maildir::sync`] |
-//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append`] or [`Delivery::commit`] + [`Maildir::assign_uids`]; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
+//! | IMAP SELECT / NOOP (read-write) | [`Maildir::sync_claim_recent`] → [`MailboxState`] with [`MailboxState::claimed_recent`] (skip it when [`Maildir::is_unchanged`]) |
+//! | IMAP EXAMINE / STATUS | [`Maildir::sync`]; RECENT is [`MailboxState::unclaimed_recent`] |
+//! | IMAP FETCH | [`Maildir::reopen`] (also finds a message another session expunged meanwhile), [`Maildir::internal_date`], [`MailboxState::keyword_names`] |
+//! | IMAP STORE (+ CONDSTORE `UNCHANGEDSINCE`) | [`Maildir::store`] (keywords by name, any number); or [`Maildir::set_flags_many`] then [`Maildir::sync`] |
+//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append_with`] or [`Delivery::commit`] + [`Maildir::assign_uids`], then [`Maildir::claim_recent`] when the session has the folder selected; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
 //! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |
 //!
 //! [`Maildir`] is `Send + Sync` and cheap to clone; every call is blocking file-system work, to be
@@ -79,7 +93,8 @@
 //! | stale `tmp/` file | 36 h | [`STALE_TMP_AGE`], [`Maildir::clean_tmp_older_than`] |
 //! | retries after concurrent renames | 32 per operation, then [`Error::Contended`] | fixed |
 //! | folder name | 254 bytes | [`MAX_FOLDER_NAME`] |
-//! | keywords per folder | 26 (`a`..`z`) | [`Error::TooManyKeywords`] |
+//! | keywords per folder | 1024, the first 26 as letters `a`..`z` | [`MAX_KEYWORDS`], fixed; [`Error::TooManyKeywords`] |
+//! | expunged messages kept readable | 60 s | [`EXPUNGED_GRACE`], [`Maildir::set_expunged_grace`] |
 //! | fsync | on | [`Maildir::set_fsync`] |
 //! | MODSEQs per durable reservation | 65536 | [`MODSEQ_RESERVE`], fixed |
 //! | records of expunged messages kept in `dovecot-uidlist` | 256, or as many as live ones | [`STALE_RECORDS`], fixed |
@@ -88,6 +103,22 @@
 //! files and directory entries always; MODSEQs through a durable reservation; the removal of
 //! expunged messages' uidlist records at the next rewrite. The argument is in the `uids` module
 //! source.
+//!
+//! ## Files beside Dovecot's
+//!
+//! | file (in each folder unless said) | holds | written |
+//! |---|---|---|
+//! | `dovecot-uidlist`, `dovecot-keywords` | Dovecot's own: UIDs, UIDVALIDITY, keyword letters | as Dovecot does, under `dovecot-uidlist.lock` |
+//! | `dovecot-uidvalidity` + `dovecot-uidvalidity.<hex>` (root) | Dovecot's per-user UIDVALIDITY counter | as Dovecot does (renames), root fsynced |
+//! | `maildirsize` (root) | Maildir++ quota | appended; recalculated past 5120 bytes |
+//! | `mailwright-modseq`, `mailwright-modseq.floor` | MODSEQs and their durable reservation | appended under the lock; the floor durably |
+//! | `mailwright-recent.<uidvalidity>.<uid>` | the first `\Recent` UID, in the (empty) file's name | renamed to claim (no lock); made under the lock |
+//! | `mailwright-keywords` | keywords past the 26 letters, by unique name | replaced under the lock, durable like a flag change |
+//! | `mailwright-expunged/` | expunged files for [`EXPUNGED_GRACE`] | renamed into at each removal |
+//! | `tmp/mwcopy-<id>-<unique>` | a COPY's staged files until its commit | `tmp/` fsynced before the commit |
+//!
+//! A Dovecot pointed at the same Maildirs ignores ours: it sees the keyword letters, its own
+//! `\Recent`, and none of our files as mailboxes.
 //!
 //! ## What this crate will not do
 //!
@@ -102,34 +133,42 @@
 struct ReadmeDoctests;
 
 mod atomic;
+mod changes;
+mod copy;
 mod delivery;
 mod error;
+mod expunged;
 mod flags;
 mod folders;
 mod keywords;
 mod lock;
 mod name;
 mod quota;
+mod recent;
 mod store;
 mod uidlist;
 mod uids;
+mod uidvalidity;
 
 pub use delivery::{Delivered, Delivery, DeliveryOptions};
 pub use error::{Error, Result};
+pub use expunged::{EXPUNGED_DIR, EXPUNGED_GRACE, Reopened};
 pub use flags::{Flag, FlagUpdate, Flags};
 pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
-pub use keywords::{KEYWORDS_FILE, Keywords, is_valid_keyword};
+pub use keywords::{EXTRA_KEYWORDS_FILE, KEYWORDS_FILE, Keywords, MAX_KEYWORDS, is_valid_keyword};
 pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{
     FileName, INFO_SEPARATOR, delivery_order, is_valid_base, sanitize_host, system_hostname,
     unique_base, with_flags,
 };
 pub use quota::{MAILDIRSIZE, Quota, QuotaUsage};
+pub use recent::RECENT_PREFIX;
 pub use store::{Entry, Maildir, STALE_TMP_AGE, Subdir};
 pub use uidlist::{UIDLIST, UidList, UidListError, UidRecord};
 pub use uids::{
     Appended, CopyResult, MODSEQ_FILE, MODSEQ_FLOOR_FILE, MODSEQ_RESERVE, MailboxState,
     STALE_RECORDS, StoreResult, UidMessage,
 };
+pub use uidvalidity::UIDVALIDITY_FILE;

@@ -97,17 +97,23 @@ fn read(p: &Path) -> Result<Option<(QuotaUsage, u64)>> {
 /// Fails with [`Error::QuotaExceeded`] if adding one message of `size` bytes would exceed the
 /// quota. No `maildirsize` means no quota.
 pub(crate) fn check(md: &Maildir, size: u64) -> Result<()> {
+    check_many(md, size, 1)
+}
+
+/// Fails with [`Error::QuotaExceeded`] if adding `count` messages of `bytes` bytes in all would
+/// exceed the quota (a COPY of a set is checked once, as a whole).
+pub(crate) fn check_many(md: &Maildir, bytes: u64, count: u64) -> Result<()> {
     let Some((usage, _)) = read(&path(md))? else {
         return Ok(());
     };
     let over_bytes = usage
         .quota
         .bytes
-        .is_some_and(|l| usage.bytes.saturating_add(size) > l);
+        .is_some_and(|l| usage.bytes.saturating_add(bytes) > l);
     let over_count = usage
         .quota
         .messages
-        .is_some_and(|l| usage.messages.saturating_add(1) > l);
+        .is_some_and(|l| usage.messages.saturating_add(count) > l);
     if over_bytes || over_count {
         return Err(Error::QuotaExceeded {
             used_bytes: usage.bytes,

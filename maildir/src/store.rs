@@ -133,6 +133,10 @@ pub struct Maildir {
     pub(crate) lock_timeout: Duration,
     /// Parsed metadata files, reused while their text is unchanged (`uids` module docs).
     pub(crate) cache: Arc<Mutex<crate::uids::MetaCache>>,
+    /// How long removed messages stay readable (`expunged` module docs).
+    pub(crate) expunged_grace: Duration,
+    /// When this handle last swept out old expunged messages.
+    pub(crate) swept: Arc<Mutex<Option<SystemTime>>>,
 }
 
 impl Maildir {
@@ -181,6 +185,8 @@ impl Maildir {
             fsync_changes: true,
             lock_timeout: crate::lock::DEFAULT_LOCK_TIMEOUT,
             cache: Arc::default(),
+            expunged_grace: crate::expunged::EXPUNGED_GRACE,
+            swept: Arc::default(),
         }
     }
 
@@ -454,17 +460,22 @@ impl Maildir {
     }
 
     /// Deletes a message (expunge). `Ok(false)` if it was already gone. The directory is fsynced
-    /// (unless [`set_fsync_changes`](Self::set_fsync_changes) is off).
+    /// (unless [`set_fsync_changes`](Self::set_fsync_changes) is off). The file stays readable
+    /// by [`reopen`](Self::reopen) for the grace period ([`set_expunged_grace`](Self::set_expunged_grace)).
     pub fn remove(&self, entry: &Entry) -> Result<bool> {
         let removed = self.remove_no_sync(entry)?;
-        if removed.is_some() && self.fsync && self.fsync_changes {
-            sync_dir(&self.sub(entry.subdir.as_str()))?;
+        if let Some(sub) = removed {
+            if self.fsync && self.fsync_changes {
+                sync_dir(&self.sub(sub.as_str()))?;
+            }
+            self.sweep_expunged(SystemTime::now());
         }
         Ok(removed.is_some())
     }
 
     /// Deletes several messages, fsyncing each touched directory once; returns how many were
-    /// removed by this call (those already gone are not counted).
+    /// removed by this call (those already gone are not counted). The files stay readable by
+    /// [`reopen`](Self::reopen) for the grace period.
     pub fn remove_many<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) -> Result<usize> {
         let mut n = 0;
         let mut touched = [false, false];
@@ -482,6 +493,9 @@ impl Maildir {
                 sync_dir(&self.sub("cur"))?;
             }
         }
+        if n > 0 {
+            self.sweep_expunged(SystemTime::now());
+        }
         Ok(n)
     }
 
@@ -489,12 +503,28 @@ impl Maildir {
         self.remove_if(entry, |_| true)
     }
 
-    /// Unlinks the message if `accept` takes its current name (re-read after a concurrent
-    /// rename). `Ok(None)` if gone or refused.
+    /// Takes the message out of the folder (`expunged` module) if `accept` takes its current
+    /// name (re-read after a concurrent rename), crediting the quota. `Ok(None)` if gone or
+    /// refused.
     pub(crate) fn remove_if(
         &self,
         entry: &Entry,
         accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Option<Subdir>> {
+        self.remove_checked(entry, accept, true)
+    }
+
+    /// Takes the message out of the folder without fsync; the quota is credited only with
+    /// `credit` (a move within one quota root is not charged, so its sources are not credited).
+    pub(crate) fn remove_quietly(&self, entry: &Entry, credit: bool) -> Result<Option<Subdir>> {
+        self.remove_checked(entry, |_| true, credit)
+    }
+
+    fn remove_checked(
+        &self,
+        entry: &Entry,
+        accept: impl Fn(&Entry) -> bool,
+        credit: bool,
     ) -> Result<Option<Subdir>> {
         let res = self.with_retry(entry, |cur| {
             if !accept(cur) {
@@ -503,13 +533,14 @@ impl Maildir {
             let p = self.entry_path(cur);
             // Names without `S=` need a stat for the quota bookkeeping.
             let size = cur.size.or_else(|| fs::metadata(&p).ok().map(|m| m.len()));
-            fs::remove_file(&p).map_err(io_err("unlink", &p))?;
+            self.discard(&p, &cur.file_name)
+                .map_err(io_err("unlink", &p))?;
             Ok(Some((cur.subdir, size)))
         })?;
         let Some(Some((subdir, size))) = res else {
             return Ok(None);
         };
-        if let Some(size) = size {
+        if credit && let Some(size) = size {
             crate::quota::record(self, -i64::try_from(size).unwrap_or(i64::MAX), -1);
         }
         Ok(Some(subdir))

@@ -8,6 +8,10 @@
 //! (temporary file, rename) or appended to, while holding `dovecot-uidlist.lock`; a
 //! [`Maildir::sync`] that finds nothing to write reads them without the lock.
 //!
+//! Beside these: the first `\Recent` UID (the `recent` module), the keywords past the 26 letters
+//! (`keywords`), the user's UIDVALIDITY counter (`uidvalidity`), and the crash recovery of an
+//! interrupted COPY (`copy`), which a locked sync runs before it numbers new files.
+//!
 //! Each handle keeps the last text it parsed of `dovecot-uidlist` and `mailwright-modseq` with
 //! the result: a sync still reads both files, but parses only the lines appended since (or
 //! nothing, when the bytes are the same). The cache is keyed by content, not by file identity or
@@ -61,10 +65,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result, io_err};
 use crate::flags::{FlagUpdate, Flags};
-use crate::keywords::{KEYWORDS_FILE, Keywords};
+use crate::keywords::{EXTRA_KEYWORDS_FILE, ExtraKeywords, KEYWORDS_FILE, Keywords};
 use crate::lock::DotLock;
 use crate::name;
-use crate::store::{Entry, Maildir, Subdir, sync_dir};
+use crate::store::{Entry, Maildir, Subdir};
 use crate::uidlist::{UIDLIST, UidList, UidRecord};
 
 /// Our MODSEQ file.
@@ -93,6 +97,10 @@ pub struct UidMessage {
     pub modseq: u64,
     /// The file as found by the scan.
     pub entry: Entry,
+    /// Its keywords past the 26 letters: indexes (26 and up) into [`MailboxState::keywords`],
+    /// ascending. Its letter keywords are in the flags of `entry`;
+    /// [`MailboxState::keyword_names`] gives both by name.
+    pub extra_keywords: Vec<u32>,
 }
 
 /// A folder's IMAP view after [`Maildir::sync`].
@@ -108,18 +116,26 @@ pub struct MailboxState {
     pub guid: Option<String>,
     /// The messages, UIDs ascending (sequence number = index + 1).
     pub messages: Vec<UidMessage>,
-    /// The keyword table (letters `a`..`z` in flags).
+    /// The keyword table: the letters `a`..`z` in flags, then the keywords past them.
     pub keywords: Keywords,
+    /// The first UID that is `\Recent` and claimed by no read-write session yet (RFC 3501
+    /// §2.3.2): the messages from here on are what a read-only session (EXAMINE) shows as
+    /// recent and what STATUS RECENT counts ([`unclaimed_recent`](Self::unclaimed_recent)).
+    /// After [`Maildir::sync_claim_recent`], UIDNEXT.
+    pub first_recent: u32,
+    /// The UIDs this sync claimed as `\Recent` for its session, ascending: set by
+    /// [`Maildir::sync_claim_recent`] only.
+    pub claimed_recent: Vec<u32>,
     /// The mtimes this state was built from, for [`Maildir::is_unchanged`].
-    stamps: Stamps,
+    pub(crate) stamps: Stamps,
 }
 
-/// mtimes of `new/`, `cur/` (taken before the scan), `dovecot-uidlist` and `dovecot-keywords`
-/// (taken after our own writes). `None` when one was too recent to trust: a file system with
+/// mtimes of `new/`, `cur/` (taken before the scan), `dovecot-uidlist`, `dovecot-keywords` and
+/// `mailwright-keywords` (taken after our own writes). `None` when one was too recent to trust: a file system with
 /// coarse timestamps could hide a change made in the same tick. Bookkeeping only: two states
 /// compare equal whatever their stamps.
 #[derive(Debug, Clone, Default)]
-struct Stamps(Option<[Option<SystemTime>; 4]>);
+pub(crate) struct Stamps(pub(crate) Option<[Option<SystemTime>; 5]>);
 
 impl PartialEq for Stamps {
     fn eq(&self, _: &Stamps) -> bool {
@@ -148,6 +164,21 @@ impl MailboxState {
     /// The message with this unique name.
     pub fn by_unique(&self, unique: &str) -> Option<&UidMessage> {
         self.messages.iter().find(|m| m.entry.unique() == unique)
+    }
+
+    /// The messages that are `\Recent` and claimed by no read-write session: UIDs from
+    /// [`first_recent`](Self::first_recent) on. What STATUS RECENT counts and a read-only session
+    /// shows as recent.
+    pub fn unclaimed_recent(&self) -> impl Iterator<Item = &UidMessage> {
+        let from = self.first_recent;
+        let start = self.messages.partition_point(|m| m.uid < from);
+        self.messages[start..].iter()
+    }
+
+    /// The names of all keywords of a message: its letters, then those past the letters.
+    pub fn keyword_names<'a>(&'a self, message: &'a UidMessage) -> Vec<&'a str> {
+        self.keywords
+            .names_of(message.entry.flags(), &message.extra_keywords)
     }
 }
 
@@ -182,12 +213,12 @@ pub struct CopyResult {
 }
 
 #[derive(Debug, Clone)]
-struct ModseqFile {
-    uid_validity: u32,
-    highest: u64,
+pub(crate) struct ModseqFile {
+    pub(crate) uid_validity: u32,
+    pub(crate) highest: u64,
     /// The reservation recorded with it (`R`; 0 in files written before reservations).
-    reserved: u64,
-    per_uid: HashMap<u32, (u64, Flags)>,
+    pub(crate) reserved: u64,
+    pub(crate) per_uid: HashMap<u32, (u64, Flags)>,
     /// Lines after the header (for deciding when to rewrite instead of append).
     body_lines: usize,
 }
@@ -267,6 +298,8 @@ const META_CACHE_MAX_TEXT: usize = 256 * 1024;
 pub(crate) struct MetaCache {
     uidlist: Option<(String, Arc<IndexedUidList>)>,
     modseq: Option<(String, ModseqFile)>,
+    /// The last first-recent file name seen: `(uidvalidity, first recent UID)`.
+    recent: Option<(u32, u32)>,
 }
 
 /// Sizes only: a handle's `Debug` output should not carry whole metadata files.
@@ -278,6 +311,7 @@ impl std::fmt::Debug for MetaCache {
                 &self.uidlist.as_ref().map(|(t, _)| t.len()),
             )
             .field("modseq_bytes", &self.modseq.as_ref().map(|(t, _)| t.len()))
+            .field("recent", &self.recent)
             .finish()
     }
 }
@@ -286,8 +320,8 @@ impl std::fmt::Debug for MetaCache {
 /// parse, not at every sync: the list keeps the records of expunged messages for a while, so it
 /// can be ten times longer than the folder).
 #[derive(Debug, Clone)]
-struct IndexedUidList {
-    list: UidList,
+pub(crate) struct IndexedUidList {
+    pub(crate) list: UidList,
     by_base: HashMap<Box<str>, usize>,
 }
 
@@ -314,7 +348,7 @@ impl IndexedUidList {
     }
 
     /// The index of the record of a unique name.
-    fn find(&self, unique: &str) -> Option<usize> {
+    pub(crate) fn find(&self, unique: &str) -> Option<usize> {
         self.by_base.get(unique).copied()
     }
 }
@@ -350,9 +384,22 @@ impl Maildir {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The last first-recent file name this handle saw (the `recent` module).
+    pub(crate) fn meta_cache_recent(&self) -> Option<(u32, u32)> {
+        self.meta_cache().recent
+    }
+
+    pub(crate) fn set_meta_cache_recent(&self, uid_validity: u32, first: u32) {
+        self.meta_cache().recent = Some((uid_validity, first));
+    }
+
+    pub(crate) fn forget_meta_cache_recent(&self) {
+        self.meta_cache().recent = None;
+    }
+
     /// `dovecot-uidlist` parsed (through the cache), and whether its text ends with a LF.
     /// `None` when the file is missing or does not parse.
-    fn load_uidlist(&self) -> Result<Option<(Arc<IndexedUidList>, bool)>> {
+    pub(crate) fn load_uidlist(&self) -> Result<Option<(Arc<IndexedUidList>, bool)>> {
         let Some(text) = read_optional(&self.meta(UIDLIST))? else {
             return Ok(None);
         };
@@ -375,7 +422,7 @@ impl Maildir {
     }
 
     /// `mailwright-modseq` parsed (through the cache); `None` when missing, torn or broken.
-    fn load_modseq(&self) -> Result<Option<ModseqFile>> {
+    pub(crate) fn load_modseq(&self) -> Result<Option<ModseqFile>> {
         let Some(text) = read_optional(&self.meta(MODSEQ_FILE))? else {
             return Ok(None);
         };
@@ -421,7 +468,7 @@ fn keep_in<T: Clone>(slot: &mut Option<(String, T)>, text: String, value: T) -> 
 }
 
 /// The rows of a MODSEQ table, UIDs ascending.
-fn sorted_rows(per_uid: &HashMap<u32, (u64, Flags)>) -> Vec<(u32, u64, Flags)> {
+pub(crate) fn sorted_rows(per_uid: &HashMap<u32, (u64, Flags)>) -> Vec<(u32, u64, Flags)> {
     let mut rows: Vec<(u32, u64, Flags)> = per_uid
         .iter()
         .map(|(uid, (modseq, flags))| (*uid, *modseq, *flags))
@@ -447,7 +494,7 @@ fn random_guid() -> String {
     out
 }
 
-fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
+pub(crate) fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -458,7 +505,7 @@ fn read_optional(path: &std::path::Path) -> Result<Option<String>> {
 }
 
 impl Maildir {
-    fn meta(&self, file: &str) -> PathBuf {
+    pub(crate) fn meta(&self, file: &str) -> PathBuf {
         self.path.join(file)
     }
 
@@ -467,7 +514,11 @@ impl Maildir {
     /// missing or unreadable: then from above the durable reservation, and a new reservation
     /// is made durable (module docs).
     /// Without `write` (unlocked), `None` when a new reservation would be needed.
-    fn modseq_start(&self, file: Option<&ModseqFile>, write: bool) -> Result<Option<(u64, u64)>> {
+    pub(crate) fn modseq_start(
+        &self,
+        file: Option<&ModseqFile>,
+        write: bool,
+    ) -> Result<Option<(u64, u64)>> {
         let mut floored = FLOORED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(f) = file
             && floored.contains(&self.path)
@@ -500,7 +551,7 @@ impl Maildir {
     /// are appended to the file `old` was read from (no new file); the file is rewritten whole
     /// from `all` when there is none for this UIDVALIDITY or appended lines outnumber live ones.
     #[allow(clippy::too_many_arguments)]
-    fn update_modseq(
+    pub(crate) fn update_modseq(
         &self,
         old: Option<&ModseqFile>,
         uid_validity: u32,
@@ -553,88 +604,139 @@ impl Maildir {
         Ok(self.load_uidlist()?.map(|(l, _)| l.list.clone()))
     }
 
-    /// Reads `dovecot-keywords` (empty table if missing).
+    /// The keyword table (`dovecot-keywords` letters, then the keywords past them from
+    /// `mailwright-keywords`; empty if neither exists).
     pub fn keywords(&self) -> Result<Keywords> {
-        Ok(read_optional(&self.meta(KEYWORDS_FILE))?
-            .map(|t| Keywords::parse(&t))
-            .unwrap_or_default())
+        Ok(self.load_keywords()?.0)
     }
 
-    /// The flag letters for keyword names, adding names missing from `dovecot-keywords`
-    /// (under the uidlist lock). [`Error::TooManyKeywords`] past 26.
-    pub fn keyword_flags(&self, names: &[&str]) -> Result<Flags> {
-        if names.is_empty() {
-            return Ok(Flags::empty());
-        }
-        let mut kw = self.keywords()?;
-        let mut flags = Flags::empty();
-        if names.iter().all(|n| kw.index_of(n).is_some()) {
-            for n in names {
-                flags.insert_keyword_index(kw.index_of(n).unwrap_or(0));
-            }
-            return Ok(flags);
-        }
-        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
-        kw = self.keywords()?;
-        let mut changed = false;
-        for n in names {
-            let (i, added) = kw.get_or_add(n)?;
-            changed |= added;
-            flags.insert_keyword_index(i);
-        }
-        if changed {
-            write_atomic(
-                &self.meta(KEYWORDS_FILE),
-                kw.encode().as_bytes(),
-                self.fsync,
-            )?;
-        }
-        Ok(flags)
+    /// The keyword table and `mailwright-keywords` as read now.
+    pub(crate) fn load_keywords(&self) -> Result<(Keywords, ExtraKeywords)> {
+        let mut table = read_optional(&self.meta(KEYWORDS_FILE))?
+            .map(|t| Keywords::parse(&t))
+            .unwrap_or_default();
+        let extra = read_optional(&self.meta(EXTRA_KEYWORDS_FILE))?
+            .map(|t| ExtraKeywords::parse(&t))
+            .unwrap_or_default();
+        table.set_extra(extra.names.clone());
+        Ok((table, extra))
+    }
+
+    /// Writes `mailwright-keywords` (under the uidlist lock), durable like a flag change.
+    pub(crate) fn write_extra_keywords(&self, extra: &ExtraKeywords) -> Result<()> {
+        write_atomic(
+            &self.meta(EXTRA_KEYWORDS_FILE),
+            extra.encode().as_bytes(),
+            self.fsync && self.fsync_changes,
+        )
     }
 
     /// Brings the IMAP metadata up to date with the directory and returns it: assigns UIDs to
-    /// new messages (in delivery order, from their names), forgets expunged ones, gives a new MODSEQ to every
-    /// message whose flags changed since the last sync. A lost or broken `dovecot-uidlist` is
-    /// rebuilt with a new UIDVALIDITY greater than the previous one.
+    /// new messages (in delivery order, from their names), forgets expunged ones, gives a new
+    /// MODSEQ to every message whose flags changed since the last sync. A lost or broken
+    /// `dovecot-uidlist` is rebuilt with a new UIDVALIDITY from the user's counter (the
+    /// `uidvalidity` module), greater than the previous one.
+    ///
+    /// Claims nothing: the state's [`first_recent`](MailboxState::first_recent) says which
+    /// messages are `\Recent` for a session that has not claimed them (IMAP EXAMINE, STATUS). A
+    /// read-write session syncs with [`sync_claim_recent`](Self::sync_claim_recent).
     pub fn sync(&self) -> Result<MailboxState> {
-        self.sync_with_order(&[])
+        self.sync_inner(&[], false)
+    }
+
+    /// [`sync`](Self::sync) for a read-write session (IMAP SELECT and every later sync of it):
+    /// also claims the `\Recent` messages no session has claimed yet, which the state lists in
+    /// [`claimed_recent`](MailboxState::claimed_recent) (RFC 3501 §2.3.2: recent in this
+    /// session only; a message is claimed by the first read-write session that syncs after it
+    /// arrived), and moves the messages in `new/` to `cur/` (they have been seen by a reader).
+    pub fn sync_claim_recent(&self) -> Result<MailboxState> {
+        self.sync_inner(&[], true)
     }
 
     /// Like [`sync`](Self::sync), but messages new to the uidlist whose unique names are in
     /// `first` get their UIDs first, in that order (for COPYUID / APPENDUID).
     pub fn sync_with_order(&self, first: &[&str]) -> Result<MailboxState> {
+        self.sync_inner(first, false)
+    }
+
+    fn sync_inner(&self, first: &[&str], claim: bool) -> Result<MailboxState> {
         // Most syncs write nothing: those run without the lock (and without creating the lock
         // file). Every metadata file is replaced by rename or only appended to, so an unlocked
         // read sees a whole version, or a torn last line that does not add up; whatever does not
         // add up (a file without a record, a MODSEQ to give, a broken file) takes the locked path.
-        if first.is_empty()
-            && let Some(state) = self.build_state(&[], false)?
-        {
-            return Ok(state);
+        let unlocked = if first.is_empty() {
+            self.build_state(&[], false, claim)?
+        } else {
+            None
+        };
+        let mut state = match unlocked {
+            Some(state) => state,
+            None => {
+                let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+                self.build_state(first, true, claim)?
+                    .ok_or_else(|| Error::Contended(self.path.display().to_string()))?
+            }
+        };
+        if claim {
+            self.claim_into(&mut state)?;
         }
-        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
-        self.build_state(first, true)?
-            .ok_or_else(|| Error::Contended(self.path.display().to_string()))
+        Ok(state)
+    }
+
+    /// The claiming part of [`sync_claim_recent`](Self::sync_claim_recent): a compare-and-swap
+    /// of the first-recent file (the `recent` module), needing no lock, then `new/` → `cur/`.
+    fn claim_into(&self, state: &mut MailboxState) -> Result<()> {
+        if let Some(range) = self.try_claim_recent(state.uid_validity, state.uid_next)? {
+            state.claimed_recent = state
+                .messages
+                .iter()
+                .map(|m| m.uid)
+                .filter(|u| range.contains(u))
+                .collect();
+            state.first_recent = state.uid_next;
+        }
+        let mut moved = false;
+        for m in &mut state.messages {
+            if m.entry.subdir() != Subdir::New {
+                continue;
+            }
+            match self.set_flags_no_sync(&m.entry, FlagUpdate::Add(Flags::empty())) {
+                Ok((entry, _)) => {
+                    m.entry = entry;
+                    moved = true;
+                }
+                // Expunged meanwhile: the next sync drops it.
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if moved {
+            // No fsync: a crash that undoes the move leaves the message in `new/`, unharmed.
+            state.stamps = Stamps(None);
+        }
+        Ok(())
     }
 
     /// The body of [`sync_with_order`](Self::sync_with_order). Unlocked (`locked == false`) it
-    /// writes nothing and returns `None` as soon as something would need writing.
-    fn build_state(&self, first: &[&str], locked: bool) -> Result<Option<MailboxState>> {
+    /// writes nothing and returns `None` as soon as something would need writing (with `claim`,
+    /// also when the folder has no first-recent file yet, which only a locked sync creates).
+    #[allow(clippy::too_many_lines)]
+    fn build_state(
+        &self,
+        first: &[&str],
+        locked: bool,
+        claim: bool,
+    ) -> Result<Option<MailboxState>> {
         let uidlist_path = self.meta(UIDLIST);
         let old_modseq = self.load_modseq()?;
         let (mut list, mut dirty) = match self.load_uidlist()? {
             Some((l, _)) => (l, false),
             None if !locked => return Ok(None),
             None => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                let mut v = u32::try_from(now.as_secs()).unwrap_or(u32::MAX - 1).max(1);
-                if let Some(m) = &old_modseq
-                    && m.uid_validity >= v
-                {
-                    v = m.uid_validity.saturating_add(1);
-                }
+                // A new (or rebuilt) uidlist: the next value of the user's counter, above what
+                // this folder had before if we still know it (RFC 3501 §2.3.1.1).
+                let before = old_modseq.as_ref().map_or(0, |m| m.uid_validity);
+                let v = crate::uidvalidity::next_uid_validity(&self.root, before, self.fsync)?;
                 (
                     Arc::new(IndexedUidList::new(UidList::new(v, Some(random_guid())))),
                     true,
@@ -643,7 +745,11 @@ impl Maildir {
         };
         let dir_stamps = [mtime(&self.sub("new")), mtime(&self.sub("cur"))];
         // Unsorted: UID order comes from the uidlist, only new names need sorting.
-        let entries = self.scan_unsorted()?;
+        let mut entries = self.scan_unsorted()?;
+        if locked {
+            // Before anything is numbered: a copy cut short by a crash must not show.
+            self.recover_copies(&list, &mut entries)?;
+        }
         let mut messages: Vec<(u32, Option<usize>, Entry)> = Vec::with_capacity(entries.len());
         let mut fresh: Vec<Entry> = Vec::new();
         for e in entries {
@@ -652,6 +758,14 @@ impl Maildir {
                 None => fresh.push(e),
             }
         }
+        // Where \Recent starts if the folder has no first-recent file (the `recent` module).
+        let unseen_from = crate::recent::first_unseen(
+            list.next_uid,
+            messages
+                .iter()
+                .filter(|m| m.2.subdir() == Subdir::New)
+                .map(|m| m.0),
+        );
         // Records of expunged files may stay for now (module docs); a file seen twice (a rename
         // racing with the scan) rewrites.
         let stale = list.records.len().saturating_sub(messages.len());
@@ -699,6 +813,19 @@ impl Maildir {
             write_atomic(&uidlist_path, list.encode().as_bytes(), self.fsync)?;
         }
 
+        // \Recent: the first-recent file, made here (locked) when the folder has none.
+        let first_recent = match self.read_first_recent(list.uid_validity)? {
+            Some(r) => r,
+            None if locked => self.create_first_recent(list.uid_validity, unseen_from)?,
+            None if claim => return Ok(None),
+            None => unseen_from,
+        }
+        .min(list.next_uid);
+
+        // Keywords past the letters, by unique name; records of gone messages are dropped when
+        // locked anyway.
+        let (keywords, mut extra) = self.load_keywords()?;
+
         // MODSEQ bookkeeping.
         let old_modseq = old_modseq.filter(|m| m.uid_validity == list.uid_validity);
         let Some((start, reserved)) = self.modseq_start(old_modseq.as_ref(), locked)? else {
@@ -724,7 +851,13 @@ impl Maildir {
                     highest
                 }
             };
-            out.push(UidMessage { uid, modseq, entry });
+            let extra_keywords = extra.of(entry.unique()).to_vec();
+            out.push(UidMessage {
+                uid,
+                modseq,
+                entry,
+                extra_keywords,
+            });
         }
         if matched != old_count {
             // Expunges raise HIGHESTMODSEQ too (RFC 7162 §3.2.10 needs it to change).
@@ -763,11 +896,20 @@ impl Maildir {
                 },
             )?;
         }
+        if locked && !extra.by_unique.is_empty() {
+            let live: HashSet<&str> = out.iter().map(|m| m.entry.unique()).collect();
+            let before = extra.by_unique.len();
+            extra.by_unique.retain(|u, _| live.contains(u.as_str()));
+            if extra.by_unique.len() != before {
+                self.write_extra_keywords(&extra)?;
+            }
+        }
         let all = [
             dir_stamps[0],
             dir_stamps[1],
             mtime(&uidlist_path),
             mtime(&self.meta(KEYWORDS_FILE)),
+            mtime(&self.meta(EXTRA_KEYWORDS_FILE)),
         ];
         let now = SystemTime::now();
         let trusted = all
@@ -780,104 +922,14 @@ impl Maildir {
             highest_modseq: highest,
             guid: list.guid.clone(),
             messages: out,
-            keywords: self.keywords()?,
+            keywords,
+            first_recent,
+            claimed_recent: Vec::new(),
             stamps: Stamps(trusted.then_some(all)),
         }))
     }
 
-    /// IMAP STORE without rescanning the folder: applies `update` to the messages of `state`
-    /// with these UIDs (following concurrent renames), gives each one whose flags changed a new
-    /// MODSEQ, records it in `mailwright-modseq` under the uidlist lock, and updates `state` in
-    /// place. With `unchanged_since` (CONDSTORE `UNCHANGEDSINCE`), messages whose MODSEQ is
-    /// higher are left alone and reported in [`StoreResult::modified`]. Messages expunged
-    /// meanwhile are skipped. If the MODSEQ file does not belong to this state's UIDVALIDITY, a
-    /// full [`sync`](Self::sync) is done first.
-    pub fn store_flags(
-        &self,
-        state: &mut MailboxState,
-        uids: &[u32],
-        update: FlagUpdate,
-        unchanged_since: Option<u64>,
-    ) -> Result<StoreResult> {
-        let uidlist_path = self.meta(UIDLIST);
-        let lock = DotLock::acquire(&uidlist_path, self.lock_timeout)?;
-        let file = self
-            .load_modseq()?
-            .filter(|m| m.uid_validity == state.uid_validity);
-        let Some(mut file) = file else {
-            drop(lock);
-            *state = self.sync()?;
-            return self.store_flags(state, uids, update, unchanged_since);
-        };
-        let (start, reserved) = self
-            .modseq_start(Some(&file), true)?
-            .unwrap_or((file.highest, file.reserved));
-        let jumped = start != file.highest;
-        file.highest = start;
-        let mut result = StoreResult::default();
-        let mut touched_new = false;
-        let mut any = false;
-        for &uid in uids {
-            let Ok(i) = state.messages.binary_search_by_key(&uid, |m| m.uid) else {
-                continue;
-            };
-            let m = &mut state.messages[i];
-            let current = file
-                .per_uid
-                .get(&uid)
-                .map_or(m.modseq, |&(ms, _)| ms.max(m.modseq));
-            if unchanged_since.is_some_and(|since| current > since) {
-                result.modified.push(uid);
-                continue;
-            }
-            let before = m.entry.flags();
-            let (entry, from_new) = match self.set_flags_no_sync(&m.entry, update) {
-                Ok(r) => r,
-                Err(Error::NotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            any = true;
-            touched_new |= from_new;
-            let after = entry.flags();
-            m.entry = entry;
-            if after != before || file.per_uid.get(&uid).is_none_or(|&(_, f)| f != after) {
-                file.highest = file.highest.max(state.highest_modseq) + 1;
-                m.modseq = file.highest;
-                file.per_uid.insert(uid, (m.modseq, after));
-                result.changed.push((uid, m.modseq));
-            }
-        }
-        if any && self.fsync && self.fsync_changes {
-            sync_dir(&self.sub("cur"))?;
-            if touched_new {
-                sync_dir(&self.sub("new"))?;
-            }
-        }
-        if !result.changed.is_empty() || jumped {
-            if !result.changed.is_empty() {
-                state.highest_modseq = file.highest;
-            }
-            let changed: Vec<(u32, u64, Flags)> = result
-                .changed
-                .iter()
-                .filter_map(|&(uid, _)| file.per_uid.get(&uid).map(|&(ms, f)| (uid, ms, f)))
-                .collect();
-            self.update_modseq(
-                Some(&file),
-                file.uid_validity,
-                file.highest,
-                reserved,
-                &changed,
-                &[],
-                || sorted_rows(&file.per_uid),
-            )?;
-        }
-        // The directories changed under this state: it must not pass for current.
-        state.stamps = Stamps(None);
-        Ok(result)
-    }
-
-    /// Whether nothing changed since `state` was built (four `stat`s instead of a scan): no
+    /// Whether nothing changed since `state` was built (five `stat`s instead of a scan): no
     /// delivery, rename, expunge, UID or keyword change by anyone. `false` when unsure (the
     /// state was built within 2 s of a change), so `if !md.is_unchanged(&st) { st =
     /// md.sync()? }` is always correct.
@@ -890,6 +942,7 @@ impl Maildir {
             mtime(&self.sub("cur")),
             mtime(&self.meta(UIDLIST)),
             mtime(&self.meta(KEYWORDS_FILE)),
+            mtime(&self.meta(EXTRA_KEYWORDS_FILE)),
         ];
         now == old
     }
@@ -899,44 +952,82 @@ impl Maildir {
     /// `dovecot-uidlist` under its lock, as Dovecot itself does. Messages that already have a
     /// UID keep it. Returns the UIDVALIDITY and the UIDs (for APPENDUID / COPYUID).
     pub fn assign_uids(&self, entries: &[Entry]) -> Result<(u32, Vec<u32>)> {
+        self.assign_uids_with(entries, &[])
+    }
+
+    /// [`assign_uids`](Self::assign_uids), also giving `entries[i]` the keywords past the letters
+    /// `extra[i]` (when `extra` is not empty), in the same locked step; a message given keywords
+    /// gets a new MODSEQ even if it had a UID already.
+    pub(crate) fn assign_uids_with(
+        &self,
+        entries: &[Entry],
+        extra: &[Vec<u32>],
+    ) -> Result<(u32, Vec<u32>)> {
         let path = self.meta(UIDLIST);
         let lock = DotLock::acquire(&path, self.lock_timeout)?;
-        let Some((mut list, complete)) = self.load_uidlist()? else {
+        let Some((list, complete)) = self.load_uidlist()? else {
             // No usable uidlist: a full sync builds one, with these messages first.
             drop(lock);
             let names: Vec<&str> = entries.iter().map(Entry::unique).collect();
-            let st = self.sync_with_order(&names)?;
-            let uids = entries
-                .iter()
-                .map(|e| st.by_unique(e.unique()).map_or(0, |m| m.uid))
-                .collect();
-            return Ok((st.uid_validity, uids));
+            self.sync_with_order(&names)?;
+            return self.assign_uids_with(entries, extra);
         };
+        self.ensure_first_recent_locked(&list)?;
         let mut uids = Vec::with_capacity(entries.len());
         let mut added = Vec::new();
         let mut new_rows = Vec::new();
         let mut next_uid = list.next_uid;
-        {
-            let known = |unique: &str| list.find(unique).map(|i| list.records[i].uid);
-            for e in entries {
-                if let Some(uid) = known(e.unique()) {
-                    uids.push(uid);
-                    continue;
+        for e in entries {
+            if let Some(i) = list.find(e.unique()) {
+                uids.push(list.records[i].uid);
+                continue;
+            }
+            let uid = next_uid;
+            next_uid = next_uid.saturating_add(1);
+            uids.push(uid);
+            added.push(UidRecord {
+                uid,
+                extensions: Vec::new(),
+                file_name: e.file_name().to_owned(),
+            });
+            new_rows.push((uid, e.flags()));
+        }
+        if !extra.is_empty() {
+            let (_, mut file) = self.load_keywords()?;
+            let mut changed = false;
+            for (i, (e, ids)) in entries.iter().zip(extra).enumerate() {
+                if file.set(e.unique(), ids.clone()) {
+                    changed = true;
+                    if !new_rows.iter().any(|(u, _)| *u == uids[i]) {
+                        new_rows.push((uids[i], e.flags()));
+                    }
                 }
-                let uid = next_uid;
-                next_uid = next_uid.saturating_add(1);
-                uids.push(uid);
-                added.push(UidRecord {
-                    uid,
-                    extensions: Vec::new(),
-                    file_name: e.file_name().to_owned(),
-                });
-                new_rows.push((uid, e.flags()));
+            }
+            if changed {
+                self.write_extra_keywords(&file)?;
             }
         }
-        if added.is_empty() {
-            return Ok((list.uid_validity, uids));
+        let uid_validity = list.uid_validity;
+        if !added.is_empty() {
+            self.add_records(list, complete, added, next_uid)?;
         }
+        // Their MODSEQs too, so the sync that follows has nothing to write and takes no lock.
+        if !new_rows.is_empty() {
+            self.record_new_modseqs(uid_validity, &new_rows)?;
+        }
+        Ok((uid_validity, uids))
+    }
+
+    /// Adds records (UIDs from `list.next_uid` to `next_uid`) to `dovecot-uidlist`, under its
+    /// lock: appended and fsynced, or, if the file does not end with a whole line, rewritten.
+    pub(crate) fn add_records(
+        &self,
+        mut list: Arc<IndexedUidList>,
+        complete: bool,
+        added: Vec<UidRecord>,
+        next_uid: u32,
+    ) -> Result<()> {
+        let path = self.meta(UIDLIST);
         if complete {
             // "New lines can be appended to the end of file, but existing data must never be
             // directly modified" (Dovecot wiki, MailboxFormat/Maildir).
@@ -948,6 +1039,7 @@ impl Maildir {
                 .append(true)
                 .open(&path)
                 .map_err(io_err("open", &path))?;
+            // One write: a reader sees the records so far, or a torn last line it ignores.
             io::Write::write_all(&mut f, lines.as_bytes()).map_err(io_err("write", &path))?;
             if self.fsync {
                 f.sync_all().map_err(io_err("fsync", &path))?;
@@ -958,14 +1050,45 @@ impl Maildir {
             list.records.extend(added);
             write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
         }
-        // Their MODSEQs too, so the sync that follows has nothing to write and takes no lock.
-        self.record_new_modseqs(list.uid_validity, &new_rows)?;
-        Ok((list.uid_validity, uids))
+        Ok(())
     }
 
-    /// Gives MODSEQs to messages just given UIDs, under the uidlist lock, when the MODSEQ file
-    /// belongs to this UIDVALIDITY (otherwise the next sync gives them).
-    fn record_new_modseqs(&self, uid_validity: u32, rows: &[(u32, Flags)]) -> Result<()> {
+    /// Makes the first-recent file when the folder has none (a folder from before it existed),
+    /// under the uidlist lock: at the first UID of the messages in `new/` and of those not yet
+    /// numbered (the `recent` module).
+    pub(crate) fn ensure_first_recent_locked(&self, list: &IndexedUidList) -> Result<()> {
+        if self.read_first_recent(list.uid_validity)?.is_some() {
+            return Ok(());
+        }
+        let in_new: Vec<u32> = self
+            .scan_subdir(Subdir::New)?
+            .iter()
+            .filter_map(|e| list.find(e.unique()).map(|i| list.records[i].uid))
+            .collect();
+        let first = crate::recent::first_unseen(list.next_uid, in_new);
+        self.create_first_recent(list.uid_validity, first)?;
+        Ok(())
+    }
+
+    /// [`ensure_first_recent_locked`](Self::ensure_first_recent_locked), taking the lock, for
+    /// `uid_validity` (nothing when the uidlist has another).
+    pub(crate) fn ensure_first_recent(&self, uid_validity: u32) -> Result<()> {
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+        match self.load_uidlist()? {
+            Some((list, _)) if list.uid_validity == uid_validity => {
+                self.ensure_first_recent_locked(&list)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives MODSEQs to messages just given UIDs (or keywords), under the uidlist lock, when the
+    /// MODSEQ file belongs to this UIDVALIDITY (otherwise the next sync gives them).
+    pub(crate) fn record_new_modseqs(
+        &self,
+        uid_validity: u32,
+        rows: &[(u32, Flags)],
+    ) -> Result<()> {
         let Some(mut file) = self
             .load_modseq()?
             .filter(|m| m.uid_validity == uid_validity)
@@ -991,216 +1114,6 @@ impl Maildir {
             || sorted_rows(&file.per_uid),
         )
     }
-
-    /// Stores a message read from `message` straight into `cur/` with `flags` (and the mtime
-    /// `internal_date` if given) and gives it a UID: IMAP APPEND with its APPENDUID result.
-    pub fn append(
-        &self,
-        message: impl io::Read,
-        flags: Flags,
-        internal_date: Option<SystemTime>,
-    ) -> Result<Appended> {
-        let opts = crate::DeliveryOptions {
-            flags: Some(flags),
-            internal_date,
-            ..Default::default()
-        };
-        let delivered = self.deliver_from(message, opts)?;
-        let (uid_validity, uids) = self.assign_uids(std::slice::from_ref(&delivered.entry))?;
-        Ok(Appended {
-            delivered,
-            uid_validity,
-            uid: uids[0],
-        })
-    }
-
-    /// IMAP EXPUNGE (or UID EXPUNGE with `only`): removes the messages of `state` that carry
-    /// the `T` (`\Deleted`) flag *now*: each name is re-read, so a flag cleared meanwhile by
-    /// another session is respected. Returns the UIDs removed; call [`sync`](Self::sync) after.
-    pub fn expunge(&self, state: &MailboxState, only: Option<&[u32]>) -> Result<Vec<u32>> {
-        let mut removed = Vec::new();
-        let mut touched = [false, false];
-        for m in &state.messages {
-            if only.is_some_and(|uids| !uids.contains(&m.uid)) {
-                continue;
-            }
-            if !m.entry.flags().contains(crate::Flag::Trashed) {
-                continue;
-            }
-            if let Some(sub) =
-                self.remove_if(&m.entry, |cur| cur.flags().contains(crate::Flag::Trashed))?
-            {
-                touched[usize::from(sub == Subdir::Cur)] = true;
-                removed.push(m.uid);
-            }
-        }
-        if self.fsync && self.fsync_changes {
-            for (i, sub) in ["new", "cur"].into_iter().enumerate() {
-                if touched[i] {
-                    sync_dir(&self.sub(sub))?;
-                }
-            }
-        }
-        if !removed.is_empty() {
-            self.record_expunged_modseqs(state.uid_validity, &removed)?;
-        }
-        Ok(removed)
-    }
-
-    /// Records expunged UIDs (and the HIGHESTMODSEQ step an expunge makes) under the uidlist
-    /// lock, so the sync that follows has nothing to write and takes no lock. Nothing to do when
-    /// the MODSEQ file belongs to another UIDVALIDITY or a sync already recorded them.
-    fn record_expunged_modseqs(&self, uid_validity: u32, uids: &[u32]) -> Result<()> {
-        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
-        let Some(mut file) = self
-            .load_modseq()?
-            .filter(|m| m.uid_validity == uid_validity)
-        else {
-            return Ok(());
-        };
-        let gone: Vec<u32> = uids
-            .iter()
-            .copied()
-            .filter(|u| file.per_uid.remove(u).is_some())
-            .collect();
-        if gone.is_empty() {
-            return Ok(());
-        }
-        let Some((highest, reserved)) = self.modseq_start(Some(&file), true)? else {
-            return Ok(());
-        };
-        // RFC 7162 §3.2.10: an expunge raises HIGHESTMODSEQ.
-        self.update_modseq(
-            Some(&file),
-            uid_validity,
-            highest + 1,
-            reserved,
-            &[],
-            &gone,
-            || sorted_rows(&file.per_uid),
-        )
-    }
-
-    /// Copies messages (by UID) to `dest`, keeping flags and keywords (by name), and returns the
-    /// UIDPLUS mapping. UIDs not in `state` are skipped. Files are hard-linked when possible.
-    pub fn copy_uids(
-        &self,
-        state: &MailboxState,
-        uids: &[u32],
-        dest: &Maildir,
-    ) -> Result<CopyResult> {
-        let dest_kw_needed: Vec<&str> = {
-            let mut all = Flags::empty();
-            for uid in uids {
-                if let Some(m) = state.by_uid(*uid) {
-                    all = all.union(m.entry.flags().keywords_only());
-                }
-            }
-            state.keywords.names_in(all)
-        };
-        // Make sure every keyword exists at the destination before mapping letters.
-        dest.keyword_flags(&dest_kw_needed)?;
-        let dest_kw = dest.keywords()?;
-        let mut copied: Vec<(u32, String)> = Vec::new();
-        let cur = dest.sub("cur");
-        for &uid in uids {
-            let Some(m) = state.by_uid(uid) else { continue };
-            let src_flags = m.entry.flags();
-            let mut flags = src_flags.difference(src_flags.keywords_only());
-            for name in state.keywords.names_in(src_flags) {
-                if let Some(i) = dest_kw.index_of(name) {
-                    flags.insert_keyword_index(i);
-                }
-            }
-            let size = self.size(&m.entry)?;
-            crate::quota::check(dest, size)?;
-            let mut base = name::unique_base(SystemTime::now(), &dest.host);
-            let _ = write!(base, ",S={size}");
-            if let Some(w) = m.entry.vsize() {
-                let _ = write!(base, ",W={w}");
-            }
-            let target = cur.join(name::with_flags(&base, flags));
-            let linked = self.link_entry(&m.entry, &target)?;
-            if !linked {
-                continue; // expunged meanwhile
-            }
-            crate::quota::record(dest, i64::try_from(size).unwrap_or(i64::MAX), 1);
-            copied.push((uid, name::with_flags(&base, flags)));
-        }
-        if dest.fsync && !copied.is_empty() {
-            sync_dir(&cur)?;
-        }
-        let entries: Vec<Entry> = copied
-            .iter()
-            .filter_map(|(_, name)| Entry::from_file_name(Subdir::Cur, name.clone()))
-            .collect();
-        let (uid_validity, dest_uids) = dest.assign_uids(&entries)?;
-        let uids = copied.iter().map(|(src, _)| *src).zip(dest_uids).collect();
-        Ok(CopyResult { uid_validity, uids })
-    }
-
-    /// Moves messages (by UID) to `dest`: copy, then expunge from here. Returns the UIDPLUS
-    /// mapping (RFC 6851 MOVE uses COPYUID too).
-    pub fn move_uids(
-        &self,
-        state: &MailboxState,
-        uids: &[u32],
-        dest: &Maildir,
-    ) -> Result<CopyResult> {
-        let res = self.copy_uids(state, uids, dest)?;
-        let moved: Vec<&Entry> = res
-            .uids
-            .iter()
-            .filter_map(|(s, _)| state.by_uid(*s))
-            .map(|m| &m.entry)
-            .collect();
-        self.remove_many(moved)?;
-        Ok(res)
-    }
-
-    /// Hard-links (or copies, across filesystems) a message to `target`, following a concurrent
-    /// rename. `Ok(false)` if the message is gone.
-    fn link_entry(&self, entry: &Entry, target: &std::path::Path) -> Result<bool> {
-        let mut cur = entry.clone();
-        for _ in 0..32 {
-            let from = self.entry_path(&cur);
-            let res = match fs::hard_link(&from, target) {
-                Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
-                    copy_durably(&from, target, self.fsync)
-                }
-                other => other,
-            };
-            match res {
-                Ok(()) => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
-                    return Err(io_err("link", target)(e));
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match self.find(entry.unique())? {
-                    Some(found) => cur = found,
-                    None => return Ok(false),
-                },
-                Err(e) => return Err(io_err("link", target)(e)),
-            }
-        }
-        Err(Error::Contended(entry.unique().to_owned()))
-    }
-}
-
-/// Copies through a temporary name in the target directory's sibling `tmp/`, fsynced, then
-/// renamed into place, so the target never appears partial.
-fn copy_durably(from: &std::path::Path, target: &std::path::Path, fsync: bool) -> io::Result<()> {
-    let tmp_dir = target
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("tmp"));
-    let tmp = tmp_dir
-        .unwrap_or_default()
-        .join(target.file_name().unwrap_or_default());
-    fs::copy(from, &tmp)?;
-    if fsync {
-        fs::File::open(&tmp)?.sync_all()?;
-    }
-    fs::rename(&tmp, target)
 }
 
 #[cfg(test)]

@@ -257,3 +257,89 @@ fn we_read_what_dovecot_wrote() {
     let theirs = parse_dump(&client(&py, dc.port, &["dump", "INBOX"]));
     assert_eq!(theirs, ours, "dovecot log:\n{}", dc.log());
 }
+
+/// The imaplib side of the shared-files check: LIST, a CREATE whose UIDVALIDITY comes from the
+/// user's counter, and the keywords Dovecot shows on INBOX's first message.
+const SHARED: &str = r"
+import imaplib, re, sys
+c = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]), timeout=20)
+c.login('u1', 'pw')
+_, boxes = c.list()
+print('LIST', ' '.join(sorted(b.decode().rsplit(' ', 1)[1].strip('\x22') for b in boxes)))
+typ, _ = c.create('FromDovecot')
+assert typ == 'OK'
+_, v = c.status('FromDovecot', '(UIDVALIDITY)')
+print('V', re.search(rb'UIDVALIDITY (\d+)', v[0]).group(1).decode())
+_, v = c.status('INBOX', '(UIDVALIDITY MESSAGES)')
+print('INBOX', re.search(rb'UIDVALIDITY (\d+)', v[0]).group(1).decode(),
+      re.search(rb'MESSAGES (\d+)', v[0]).group(1).decode())
+c.select('INBOX', readonly=True)
+_, data = c.fetch('1', '(FLAGS)')
+flags = re.search(rb'FLAGS \(([^)]*)\)', data[0]).group(1).decode().split()
+print('FLAGS', ' '.join(sorted(f for f in flags if not f.startswith('\\'))))
+c.logout()
+";
+
+/// Dovecot reads what we keep beside its files: UIDVALIDITY comes from one per-user counter
+/// (ours and Dovecot's, in turn), the first 26 keywords are letters it names, and our own files
+/// and directories (first-recent, keywords past the letters, expunged messages) are no mailboxes.
+#[test]
+fn dovecot_shares_the_uidvalidity_counter_and_sees_the_letter_keywords() {
+    let Some((bin, py)) = peers() else { return };
+    let tmp = TempDir::new("dovecot-shared");
+    let root = tmp.path().join("home/u1/Maildir");
+    let inbox = Maildir::create_user(&root).unwrap();
+    let mut ours: Vec<u32> = vec![inbox.sync().unwrap().uid_validity];
+    for f in inbox.list_folders().unwrap() {
+        ours.push(inbox.folder(&f).unwrap().sync().unwrap().uid_validity);
+    }
+    inbox.deliver(b"Subject: k\r\n\r\nkeywords\r\n").unwrap();
+    let gone = inbox.deliver(b"Subject: gone\r\n\r\n").unwrap();
+    let mut st = inbox.sync_claim_recent().unwrap();
+    let all: Vec<String> = (0..30).map(|i| format!("$Label{i:02}")).collect();
+    let names: Vec<&str> = all.iter().map(String::as_str).collect();
+    inbox
+        .store(&mut st, &[1], FlagUpdate::Add(Flags::empty()), &names, None)
+        .unwrap();
+    inbox.remove(&gone.entry).unwrap(); // kept in mailwright-expunged/
+    let v_inbox = inbox.sync().unwrap().uid_validity;
+    chown_tree(tmp.path());
+
+    let dc = Dovecot::start(&bin, tmp.path(), "u1", "pw", MAILDIR);
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg(SHARED)
+        .arg(dc.port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "imaplib failed: {}\ndovecot log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dc.log()
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = |key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|r| r.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    assert_eq!(line("LIST"), "Drafts INBOX Junk Sent Trash");
+    let theirs: u32 = line("V").parse().unwrap();
+    assert_eq!(
+        theirs,
+        ours.iter().max().unwrap() + 1,
+        "Dovecot took the next value"
+    );
+    assert_eq!(line("INBOX"), format!("{v_inbox} 1"));
+    assert_eq!(line("FLAGS"), names[..26].join(" "), "the letters, named");
+    drop(dc);
+    // And we take the one after Dovecot's.
+    let next = inbox
+        .create_folder("FromUs")
+        .unwrap()
+        .sync()
+        .unwrap()
+        .uid_validity;
+    assert_eq!(next, theirs + 1);
+}

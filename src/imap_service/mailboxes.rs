@@ -8,7 +8,7 @@ use mailwright_imap_proto::types::command::{ListReturnOption, ListSelectOption, 
 use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
 use mailwright_imap_proto::types::response::{Code, Data, ListData, Response};
 use mailwright_imap_proto::{AString, Atom};
-use mailwright_maildir::{Error as MdError, Maildir, Subdir};
+use mailwright_maildir::{Error as MdError, Maildir};
 
 use super::names::{self, DELIMITER, Target};
 
@@ -44,6 +44,15 @@ impl From<MdError> for No {
             MdError::QuotaExceeded { .. } => {
                 No(Some(code("OVERQUOTA")), "Quota exceeded".to_owned())
             }
+            // A COPY or MOVE of messages expunged meanwhile copies nothing (Dovecot's answer).
+            MdError::Expunged(_) => No(
+                Some(code("EXPUNGEISSUED")),
+                "Some of the requested messages no longer exist".to_owned(),
+            ),
+            MdError::TooManyKeywords => No(
+                Some(code("LIMIT")),
+                "Too many keywords in this mailbox".to_owned(),
+            ),
             other => {
                 tracing::warn!("imap storage error: {other}");
                 No(Some(code("SERVERBUG")), "Internal storage error".to_owned())
@@ -247,7 +256,8 @@ pub(crate) fn list(
     Ok(())
 }
 
-/// STATUS of a mailbox.
+/// STATUS of a mailbox. RECENT counts the messages no read-write session has claimed yet
+/// (RFC 3501 §6.3.10), without claiming them.
 pub(crate) fn status(
     root: &Maildir,
     target: &Target,
@@ -260,11 +270,7 @@ pub(crate) fn status(
     for item in items {
         let v: u64 = match item {
             StatusItem::Messages => state.messages.len() as u64,
-            StatusItem::Recent => state
-                .messages
-                .iter()
-                .filter(|m| m.entry.subdir() == Subdir::New)
-                .count() as u64,
+            StatusItem::Recent => state.unclaimed_recent().count() as u64,
             StatusItem::UidNext => u64::from(state.uid_next),
             StatusItem::UidValidity => u64::from(state.uid_validity),
             StatusItem::Unseen => state

@@ -4,8 +4,12 @@
 //!
 //! - Message sequence numbers are the session's own: a message expunged elsewhere keeps its number
 //!   until an EXPUNGE response is allowed (RFC 3501 §7.4.1: never during FETCH, STORE or SEARCH).
-//! - `\Recent` (RFC 3501 §2.3.2): a read-write SELECT moves messages from `new/` to `cur/`; those
-//!   it moved are recent in this session only (the rename succeeds for exactly one session).
+//! - `\Recent` (RFC 3501 §2.3.2): the maildir crate keeps the folder's first-recent UID; a
+//!   read-write session claims the messages from there at each sync (the claim succeeds for one
+//!   session only), so each is recent in the first read-write session to learn of it and nowhere
+//!   else. A read-only session (EXAMINE) shows the unclaimed ones as recent without claiming them.
+//! - Keywords: any number per folder (the first 26 are Maildir letters, the rest are kept by the
+//!   maildir crate); `PERMANENTFLAGS` keeps `\*`.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -17,7 +21,7 @@ use mailwright_imap_proto::types::response::{
 use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
 use mailwright_imap_proto::{Atom, Text, Vec1};
 use mailwright_maildir::{
-    Entry, Flag as MdFlag, Flags, Keywords, MailboxState, Maildir, Subdir, UidMessage,
+    Entry, Flag as MdFlag, Flags, Keywords, MailboxState, Maildir, UidMessage,
 };
 
 /// One message of the selected mailbox.
@@ -26,6 +30,19 @@ pub(crate) struct Msg {
     pub(crate) uid: u32,
     pub(crate) modseq: u64,
     pub(crate) entry: Entry,
+    /// Keywords past the 26 letters (indexes into `Selected::keywords`).
+    pub(crate) extra: Vec<u32>,
+}
+
+impl Msg {
+    fn from_state(m: &UidMessage) -> Msg {
+        Msg {
+            uid: m.uid,
+            modseq: m.modseq,
+            entry: m.entry.clone(),
+            extra: m.extra_keywords.clone(),
+        }
+    }
 }
 
 /// The selected mailbox.
@@ -38,7 +55,12 @@ pub(crate) struct Selected {
     pub(crate) highest_modseq: u64,
     /// In sequence order (sequence number = index + 1).
     pub(crate) msgs: Vec<Msg>,
+    /// The messages `\Recent` in this session. A UID above those shown is kept at the next
+    /// refresh only if this session claimed it (then or in `claimed_ahead`).
     pub(crate) recent: HashSet<u32>,
+    /// UIDs this session claimed before showing them (`Maildir::claim_recent` after its own
+    /// APPEND or COPY into this mailbox): recent when they show up.
+    pub(crate) claimed_ahead: HashSet<u32>,
     pub(crate) keywords: Keywords,
     /// CONDSTORE is on (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
@@ -51,7 +73,7 @@ pub(crate) struct Selected {
     last: MailboxState,
 }
 
-type Signature = [Option<std::time::SystemTime>; 3];
+type Signature = [Option<std::time::SystemTime>; 4];
 
 fn signature(md: &Maildir) -> Signature {
     let mtime = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -59,62 +81,42 @@ fn signature(md: &Maildir) -> Signature {
         mtime(md.path().join("new")),
         mtime(md.path().join("cur")),
         mtime(md.path().join(mailwright_maildir::UIDLIST)),
+        // A change of the keywords past the letters renames no file.
+        mtime(md.path().join(mailwright_maildir::EXTRA_KEYWORDS_FILE)),
     ]
 }
 
 impl Selected {
-    /// Opens a mailbox; a read-write open takes the `\Recent` messages from `new/`.
+    /// Opens a mailbox: a read-write open claims the `\Recent` messages no session has claimed
+    /// (and moves `new/` to `cur/`); a read-only one shows them without claiming.
     pub(crate) fn open(maildir: Maildir, read_only: bool) -> mailwright_maildir::Result<Self> {
-        let state = maildir.sync()?;
+        let state = if read_only {
+            maildir.sync()?
+        } else {
+            maildir.sync_claim_recent()?
+        };
+        let recent: HashSet<u32> = if read_only {
+            state.unclaimed_recent().map(|m| m.uid).collect()
+        } else {
+            state.claimed_recent.iter().copied().collect()
+        };
         let mut last = state.clone();
         last.messages = Vec::new();
-        let mut sel = Selected {
+        Ok(Selected {
             maildir,
             read_only,
             uid_validity: state.uid_validity,
             uid_next: state.uid_next,
             highest_modseq: state.highest_modseq,
-            msgs: Vec::new(),
-            recent: HashSet::new(),
+            msgs: state.messages.iter().map(Msg::from_state).collect(),
+            recent,
+            claimed_ahead: HashSet::new(),
             keywords: state.keywords.clone(),
             condstore: false,
             seen: None,
             owed_expunges: false,
             last,
-        };
-        for m in state.messages {
-            let entry = sel.take_recent(&m);
-            sel.msgs.push(Msg {
-                uid: m.uid,
-                modseq: m.modseq,
-                entry,
-            });
-        }
-        Ok(sel)
-    }
-
-    /// Moves a message in `new/` to `cur/` (read-write sessions), making it recent here. The
-    /// rename succeeds for one session only, so a message is `\Recent` in exactly one session.
-    fn take_recent(&mut self, m: &UidMessage) -> Entry {
-        if self.read_only || m.entry.subdir() != Subdir::New {
-            return m.entry.clone();
-        }
-        let from = self.maildir.entry_path(&m.entry);
-        let name = mailwright_maildir::with_flags(m.entry.unique(), m.entry.flags());
-        let to = self.maildir.path().join("cur").join(&name);
-        match std::fs::rename(&from, &to) {
-            Ok(()) => {
-                self.recent.insert(m.uid);
-                Entry::from_file_name(Subdir::Cur, name).unwrap_or_else(|| m.entry.clone())
-            }
-            // Another session took it: it is recent there; find it where it went.
-            Err(_) => self
-                .maildir
-                .find(m.entry.unique())
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| m.entry.clone()),
-        }
+        })
     }
 
     /// The number of messages.
@@ -147,7 +149,11 @@ impl Selected {
         }
         // Taken before the sync, so a change racing with it is seen next time.
         self.seen = Some(sig);
-        let state: MailboxState = self.maildir.sync()?;
+        let state: MailboxState = if self.read_only {
+            self.maildir.sync()?
+        } else {
+            self.maildir.sync_claim_recent()?
+        };
         self.last = state.clone();
         self.last.messages = Vec::new();
         if state.keywords != self.keywords {
@@ -170,12 +176,14 @@ impl Selected {
         let max_known = self.msgs.iter().map(|m| m.uid).max().unwrap_or(0);
         for (i, m) in self.msgs.iter_mut().enumerate() {
             if let Some(f) = fresh.get(&m.uid) {
-                let changed = f.entry.flags() != m.entry.flags();
+                let changed = f.entry.flags() != m.entry.flags() || f.extra_keywords != m.extra;
                 m.entry = f.entry.clone();
                 m.modseq = f.modseq;
+                m.extra.clone_from(&f.extra_keywords);
                 if changed {
                     let flags = imap_flags(
                         m.entry.flags(),
+                        &m.extra,
                         &self.keywords,
                         self.recent.contains(&m.uid),
                     );
@@ -198,12 +206,20 @@ impl Selected {
             .filter(|m| m.uid > max_known)
             .collect();
         for m in new {
-            let entry = self.take_recent(m);
-            self.msgs.push(Msg {
-                uid: m.uid,
-                modseq: m.modseq,
-                entry,
-            });
+            // Recent here if this session claimed it (now, or by its own APPEND or COPY); a
+            // read-only session shows what nobody has claimed.
+            let recent = if self.read_only {
+                m.uid >= state.first_recent || self.recent.contains(&m.uid)
+            } else {
+                state.claimed_recent.binary_search(&m.uid).is_ok()
+                    || self.claimed_ahead.remove(&m.uid)
+            };
+            if recent {
+                self.recent.insert(m.uid);
+            } else {
+                self.recent.remove(&m.uid);
+            }
+            self.msgs.push(Msg::from_state(m));
         }
         if self.msgs.len() != before
             || out
@@ -260,6 +276,7 @@ impl Selected {
         let m = &self.msgs[i];
         imap_flags(
             m.entry.flags(),
+            &m.extra,
             &self.keywords,
             self.recent.contains(&m.uid),
         )
@@ -283,7 +300,8 @@ impl Selected {
         }));
     }
 
-    /// The flags clients may use: the system flags and the keywords defined here.
+    /// The flags clients may use: the system flags and the keywords defined here (all of them,
+    /// letters or not).
     pub(crate) fn defined_flags(&self) -> Vec<Flag<'static>> {
         let mut v = vec![
             Flag::Answered,
@@ -292,7 +310,7 @@ impl Selected {
             Flag::Seen,
             Flag::Draft,
         ];
-        for (_, name) in self.keywords.names() {
+        for (_, name) in self.keywords.all_names() {
             if let Ok(a) = Atom::try_from(name.to_owned()) {
                 v.push(Flag::Keyword(a));
             }
@@ -310,6 +328,7 @@ impl Selected {
                     uid: m.uid,
                     modseq: m.modseq,
                     entry: m.entry.clone(),
+                    extra_keywords: m.extra.clone(),
                 }
             })
             .collect();
@@ -328,9 +347,11 @@ pub(crate) fn nz(n: usize) -> NonZeroU32 {
     NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Maildir flags as IMAP flags (`T` is `\Deleted`, `R` `\Answered`, letters are keywords).
+/// Maildir flags as IMAP flags (`T` is `\Deleted`, `R` `\Answered`, letters are keywords),
+/// with the keywords past the letters (`extra`).
 pub(crate) fn imap_flags(
     flags: Flags,
+    extra: &[u32],
     keywords: &Keywords,
     recent: bool,
 ) -> Vec<FlagFetch<'static>> {
@@ -351,7 +372,7 @@ pub(crate) fn imap_flags(
             Atom::try_from("$Forwarded").expect("atom"),
         )));
     }
-    for name in keywords.names_in(flags) {
+    for name in keywords.names_of(flags, extra) {
         if name.eq_ignore_ascii_case("$Forwarded") && flags.contains(MdFlag::Passed) {
             continue;
         }
@@ -365,12 +386,24 @@ pub(crate) fn imap_flags(
     out
 }
 
-/// IMAP flags as Maildir flags; keywords get letters in `dovecot-keywords` (added as needed).
-/// Flag extensions other than the system flags are dropped (not permanent here).
+/// IMAP flags as Maildir flags; keywords get letters in `dovecot-keywords` (added as needed;
+/// past 26, `TooManyKeywords`: [`split_flags`] with `Maildir::store` / `Maildir::append_with`
+/// takes any number). Flag extensions other than the system flags are dropped (not permanent).
 pub(crate) fn maildir_flags(
     maildir: &Maildir,
     flags: &[Flag<'_>],
 ) -> mailwright_maildir::Result<Flags> {
+    let (system, names) = split_flags(flags);
+    if names.is_empty() {
+        return Ok(system);
+    }
+    Ok(system.union(maildir.keyword_flags(&names)?))
+}
+
+/// IMAP flags split into Maildir system flags (`$Forwarded` is `P`) and keyword names, for
+/// `Maildir::store` and `Maildir::append_with`, which give the names letters or keep them past
+/// the letters. Flag extensions other than the system flags are dropped (not permanent here).
+pub(crate) fn split_flags<'a>(flags: &'a [Flag<'_>]) -> (Flags, Vec<&'a str>) {
     let mut out = Flags::empty();
     let mut names: Vec<&str> = Vec::new();
     for f in flags {
@@ -387,10 +420,7 @@ pub(crate) fn maildir_flags(
             Flag::Extension(_) => {}
         }
     }
-    if !names.is_empty() {
-        out = out.union(maildir.keyword_flags(&names)?);
-    }
-    Ok(out)
+    (out, names)
 }
 
 /// A compact UID set (`1:3,7`) of ascending or unordered UIDs, in the order given.
