@@ -169,7 +169,7 @@ proptest! {
         prop_assert_eq!(&back, &c);
         // Every strict prefix is incomplete, never an error.
         for cut in 0..wire.len() {
-            prop_assert_eq!(command(&wire[..cut]), Err(ParseError::Incomplete));
+            prop_assert_eq!(command(&wire[..cut]), Err(DecodeError::Incomplete));
         }
     }
 
@@ -180,7 +180,7 @@ proptest! {
         prop_assert!(rest.is_empty());
         prop_assert_eq!(&back, &r);
         for cut in 0..wire.len() {
-            prop_assert_eq!(reply(&wire[..cut]), Err(ParseError::Incomplete));
+            prop_assert_eq!(reply(&wire[..cut]), Err(DecodeError::Incomplete));
         }
     }
 
@@ -264,9 +264,9 @@ fn known_commands() {
     );
     assert!(matches!(
         command(b"FOO\r\n"),
-        Err(ParseError::Malformed {
+        Err(DecodeError::Malformed {
             kind: MalformedKind::UnknownCommand,
-            consumed: 5,
+            skip: 5,
             ..
         })
     ));
@@ -283,7 +283,7 @@ fn known_commands() {
         assert!(
             matches!(
                 command(line),
-                Err(ParseError::Malformed {
+                Err(DecodeError::Malformed {
                     kind: MalformedKind::Parameter,
                     ..
                 })
@@ -295,20 +295,20 @@ fn known_commands() {
     assert!(command(b"MAIL FROM:<a@b> X-A=1 X-B=1 SIZE=2 SMTPUTF8\r\n").is_ok());
     assert!(matches!(
         command(b"RCPT TO:a@b\r\n"),
-        Err(ParseError::Malformed {
+        Err(DecodeError::Malformed {
             kind: MalformedKind::Syntax,
             ..
         })
     ));
     assert!(matches!(
         command(b"DATA x\r\n"),
-        Err(ParseError::Malformed {
+        Err(DecodeError::Malformed {
             kind: MalformedKind::Syntax,
             ..
         })
     ));
     // Secrets are redacted from the excerpt.
-    let Err(ParseError::Malformed { excerpt, .. }) = command(b"AUTH PLAIN !!!secret\r\n") else {
+    let Err(DecodeError::Malformed { excerpt, .. }) = command(b"AUTH PLAIN !!!secret\r\n") else {
         panic!()
     };
     assert_eq!(excerpt.as_bytes(), b"AUTH <redacted>");
