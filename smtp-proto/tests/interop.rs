@@ -106,7 +106,10 @@ async fn serve_loop(
                     conn.cur.rcpts.push(to.to_string());
                     s.accept()
                 }
-                Event::DataChunk(c) => Ok(conn.cur.body.extend_from_slice(&c)),
+                Event::DataChunk(c) => {
+                    conn.cur.body.extend_from_slice(&c);
+                    Ok(())
+                }
                 Event::DataEnd => {
                     inbox.lock().unwrap().push(std::mem::take(&mut conn.cur));
                     s.accept()

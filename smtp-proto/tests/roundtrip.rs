@@ -184,6 +184,26 @@ proptest! {
         }
     }
 
+    /// Reply text is kept octet for octet, UTF-8 or not (Latin-1 servers exist).
+    #[test]
+    fn reply_octets_round_trip(
+        code in 200u16..=559,
+        lines in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff], 0..30),
+            1..4,
+        ),
+    ) {
+        prop_assume!(ReplyCode::new(code).is_ok());
+        // Text that starts like an enhanced code would be read as one.
+        prop_assume!(lines[0].first().is_none_or(|c| !c.is_ascii_digit()));
+        let r = Reply::from_parts(ReplyCode::new(code).unwrap(), None, lines.clone()).unwrap();
+        let wire = r.to_bytes();
+        let (rest, back) = reply(&wire).unwrap();
+        prop_assert!(rest.is_empty());
+        prop_assert_eq!(back.raw_lines(), &lines[..]);
+        prop_assert_eq!(&back, &r);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = command(&b);

@@ -504,7 +504,9 @@ impl ServerSession {
             return self.bad_sequence("Error: need MAIL command");
         }
         if self.rcpts >= self.config.limits.max_recipients {
-            return self.fail(r(452, (4, 5, 3), "Error: too many recipients"));
+            // RFC 5321 §4.5.3.1.10: the client must be able to go on with the recipients it
+            // has, so this is not counted as an error (Postfix does not either).
+            return self.send(r(452, (4, 5, 3), "Error: too many recipients"));
         }
         let x = &self.config.extensions;
         if !params.other.is_empty()
