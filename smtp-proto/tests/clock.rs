@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use mailwright_smtp_proto::client::{ClientError, Stage};
-use mailwright_smtp_proto::server::{CloseReason, Event, TimeoutKind};
+use mailwright_smtp_proto::server::{AbortReason, CloseReason, Event, TimeoutKind};
 use mailwright_smtp_proto::*;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -322,13 +322,35 @@ fn shutdown_waits_for_the_next_point_the_protocol_allows() {
     assert!(s.is_closed());
     assert_eq!(events(&mut s), [Event::Closed(CloseReason::Shutdown)]);
 
-    // Inside DATA: after the reply to the message, not before.
+    // While the application holds the reply to a message (a delivery in flight): right after it.
     let mut c = smtp();
     c.strict_pipelining = false;
+    let mut s = server(c.clone(), t0);
+    s.handle_input(
+        t0,
+        b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nbody\r\n.\r\nMAIL FROM:<x@y>\r\n",
+    );
+    while let Some(e) = s.poll_event() {
+        if e.needs_decision() && e != Event::DataEnd {
+            s.accept().unwrap();
+        }
+    }
+    let _ = written(&mut s);
+    assert!(s.decision_pending());
+    s.handle_shutdown();
+    assert!(!s.is_closed() && s.poll_transmit().is_none());
+    s.accept().unwrap();
+    assert_eq!(
+        written(&mut s),
+        "250 2.0.0 Message accepted\r\n421 4.3.2 mx.example.org Service shutting down\r\n"
+    );
+    assert!(s.is_closed());
+
+    // In the middle of message data: at once (RFC 5321 §3.8), the message dropped.
     let mut s = server(c, t0);
     s.handle_input(
         t0,
-        b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\npart",
+        b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhalf a mess",
     );
     while let Some(e) = s.poll_event() {
         if e.needs_decision() {
@@ -337,15 +359,17 @@ fn shutdown_waits_for_the_next_point_the_protocol_allows() {
     }
     let _ = written(&mut s);
     s.handle_shutdown();
-    assert!(!s.is_closed() && s.poll_transmit().is_none());
-    s.handle_input(t0, b" two\r\n.\r\nMAIL FROM:<x@y>\r\n");
-    assert!(events(&mut s).contains(&Event::DataEnd));
-    s.accept().unwrap();
     assert_eq!(
         written(&mut s),
-        "250 2.0.0 Message accepted\r\n421 4.3.2 mx.example.org Service shutting down\r\n"
+        "421 4.3.2 mx.example.org Service shutting down\r\n"
     );
-    assert!(s.is_closed());
+    assert_eq!(
+        events(&mut s),
+        [
+            Event::DataAborted(AbortReason::Shutdown),
+            Event::Closed(CloseReason::Shutdown)
+        ]
+    );
 }
 
 #[test]

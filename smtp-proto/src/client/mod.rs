@@ -297,6 +297,9 @@ impl ClientSession {
     /// The TLS handshake after [`Event::StartTls`] is done: EHLO is sent again
     /// (RFC 3207 §4.2). Fails when no handshake is due.
     pub fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        if self.is_closed() {
+            return Err(UsageError::Closed);
+        }
         if !matches!(self.state, State::AwaitTls) {
             return Err(UsageError::NotPending {
                 expected: "STARTTLS handshake",

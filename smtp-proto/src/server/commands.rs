@@ -73,7 +73,11 @@ impl ServerSession {
     /// held back or the session ends.
     pub(super) fn process(&mut self) {
         loop {
-            if self.shutdown && self.at_command_boundary() {
+            if self.shutdown && self.pending.is_none() && !matches!(self.phase, Phase::Tls) {
+                if matches!(self.phase, Phase::Data(_) | Phase::Bdat { .. }) {
+                    self.events
+                        .push_back(Event::DataAborted(AbortReason::Shutdown));
+                }
                 self.send(r(
                     421,
                     (4, 3, 2),
@@ -95,12 +99,6 @@ impl ServerSession {
                 return;
             }
         }
-    }
-
-    /// Whether the machine waits for a command (or a SASL line), where RFC 5321 §3.8 lets it
-    /// answer 421 and close.
-    fn at_command_boundary(&self) -> bool {
-        self.pending.is_none() && matches!(self.phase, Phase::Command | Phase::Auth(_))
     }
 
     fn process_data(&mut self) -> bool {

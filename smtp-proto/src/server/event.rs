@@ -30,6 +30,9 @@ pub enum AbortReason {
     LineTooLong,
     /// A bare CR or LF under [`crate::BareLineEnding::Reject`] (replied `550 5.5.2`, then closed).
     BareLineEnding(DataError),
+    /// [`crate::ServerSession::handle_shutdown`] was called during the transfer (replied
+    /// `421 4.3.2`, then closed).
+    Shutdown,
 }
 
 /// Which server timer fired (see [`crate::server::Timeouts`]).

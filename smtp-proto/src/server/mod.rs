@@ -180,6 +180,11 @@ fn not_pending(expected: &'static str) -> UsageError {
     UsageError::NotPending { expected }
 }
 
+/// `UsageError` for a reply of the wrong class.
+fn wrong_reply(what: &'static str, why: &'static str) -> UsageError {
+    UsageError::NotAllowed { what, why }
+}
+
 impl ServerSession {
     /// Starts a session and queues the `220` greeting.
     pub fn new(config: ServerConfig) -> Self {
@@ -365,6 +370,9 @@ impl ServerSession {
     /// state before EHLO (RFC 3207 §4.2), STARTTLS stops being offered and AUTH may start to be.
     /// Fails when no STARTTLS handshake is pending.
     pub fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        if self.is_closed() {
+            return Err(UsageError::Closed);
+        }
         if !matches!(self.phase, Phase::Tls) {
             return Err(not_pending("STARTTLS handshake"));
         }
@@ -381,7 +389,10 @@ impl ServerSession {
 
     /// The server is going down: the machine answers `421 4.3.2 <host> Service shutting down`
     /// and closes at the next point the protocol allows (RFC 5321 §3.8): at once while it waits
-    /// for a command; after the reply that ends the command or message in progress otherwise.
+    /// for a command, or for message data (§3.8 lets the 421 come "asynchronously from command
+    /// receipt"; the message is dropped with [`AbortReason::Shutdown`]); while the application
+    /// holds a decision (a delivery in flight), right after the reply to it; after a TLS
+    /// handshake, once [`ServerSession::handle_tls_established`] is called.
     pub fn handle_shutdown(&mut self) {
         self.shutdown = true;
         self.process();
@@ -407,7 +418,7 @@ impl ServerSession {
     /// Accepts the pending event with its default positive reply (LMTP `DataEnd`: 250 for every
     /// recipient). Fails when no decision is pending.
     pub fn accept(&mut self) -> Result<(), UsageError> {
-        let p = self.pending.ok_or_else(|| not_pending("decision"))?;
+        let p = self.pending_decision()?;
         let reply = match p {
             Pending::Helo(kind) => self.helo_reply(kind),
             Pending::Mail => r(250, (2, 1, 0), "Sender OK"),
@@ -425,12 +436,9 @@ impl ServerSession {
     /// still the machine's; in LMTP, at `DataEnd`, the reply is given for every recipient.
     /// Fails when no decision is pending or `reply` is not 2xx (use [`ServerSession::reject`]).
     pub fn accept_with(&mut self, reply: Reply) -> Result<(), UsageError> {
-        let p = self.pending.ok_or_else(|| not_pending("decision"))?;
+        let p = self.pending_decision()?;
         if !reply.is_positive() {
-            return Err(UsageError::NotAllowed {
-                what: "accept_with",
-                why: "the reply is not 2xx",
-            });
+            return Err(wrong_reply("accept_with", "the reply is not 2xx"));
         }
         match p {
             Pending::Helo(kind) => {
@@ -446,14 +454,9 @@ impl ServerSession {
     /// given for every recipient). A refused HELO, MAIL, RCPT or AUTH counts as an error (a
     /// `452 4.5.3` to RCPT does not). Fails when no decision is pending or `reply` is not 4xx/5xx.
     pub fn reject(&mut self, reply: Reply) -> Result<(), UsageError> {
-        if self.pending.is_none() {
-            return Err(not_pending("decision"));
-        }
+        self.pending_decision()?;
         if !(reply.code().is_transient() || reply.code().is_permanent()) {
-            return Err(UsageError::NotAllowed {
-                what: "reject",
-                why: "the reply is not 4xx or 5xx",
-            });
+            return Err(wrong_reply("reject", "the reply is not 4xx or 5xx"));
         }
         self.answer(reply);
         Ok(())
@@ -463,14 +466,12 @@ impl ServerSession {
     /// for a client the application will not serve any more (too many failed logins ...).
     /// Fails when no decision is pending or `reply` is not 4xx/5xx.
     pub fn reject_and_close(&mut self, reply: Reply) -> Result<(), UsageError> {
-        if self.pending.is_none() {
-            return Err(not_pending("decision"));
-        }
+        self.pending_decision()?;
         if !(reply.code().is_transient() || reply.code().is_permanent()) {
-            return Err(UsageError::NotAllowed {
-                what: "reject_and_close",
-                why: "the reply is not 4xx or 5xx",
-            });
+            return Err(wrong_reply(
+                "reject_and_close",
+                "the reply is not 4xx or 5xx",
+            ));
         }
         self.pending = None;
         self.send(reply);
@@ -482,7 +483,7 @@ impl ServerSession {
     /// replies are filled with `451 4.3.0`; extra ones are dropped. In SMTP mode the first reply
     /// is used. Fails unless [`Event::DataEnd`] is pending.
     pub fn data_replies(&mut self, replies: Vec<Reply>) -> Result<(), UsageError> {
-        if self.pending != Some(Pending::DataEnd) {
+        if self.pending_decision()? != Pending::DataEnd {
             return Err(not_pending("end of message data"));
         }
         if self.config.mode != Mode::Lmtp {
@@ -513,7 +514,7 @@ impl ServerSession {
     /// Answers a pending SASL step of a mechanism the machine does not run ([`Event::AuthStart`],
     /// [`Event::AuthResponse`]) with a challenge (`334` + base64). Fails otherwise.
     pub fn auth_challenge(&mut self, challenge: &[u8]) -> Result<(), UsageError> {
-        if self.pending != Some(Pending::AuthExchange) {
+        if self.pending_decision()? != Pending::AuthExchange {
             return Err(not_pending("SASL exchange"));
         }
         self.pending = None;
@@ -526,6 +527,14 @@ impl ServerSession {
     }
 
     // ---- internals ----
+
+    /// The decision waited for; an error when there is none (or the session ended meanwhile).
+    fn pending_decision(&self) -> Result<Pending, UsageError> {
+        if self.is_closed() {
+            return Err(UsageError::Closed);
+        }
+        self.pending.ok_or_else(|| not_pending("decision"))
+    }
 
     /// Answers the pending decision: in LMTP at `DataEnd`, the same reply for every recipient.
     fn answer(&mut self, reply: Reply) {
