@@ -369,6 +369,10 @@ impl Connection {
             if self.machine.poll_timeout().is_some_and(|t| t <= now) {
                 self.machine.handle_timeout(now);
             }
+            if self.machine.is_closed() {
+                // A timer ran out meanwhile: the machine reports it as its next event.
+                return Ok(());
+            }
             let deadline = self.machine.poll_timeout();
             tokio::select! {
                 written = self.stream.write_all(&bytes) => written.map_err(|e| {

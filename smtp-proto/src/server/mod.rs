@@ -13,7 +13,8 @@
 //!    ([`ServerSession::accept`], [`ServerSession::reject`], [`ServerSession::accept_with`],
 //!    [`ServerSession::reject_and_close`]; LMTP: [`ServerSession::data_replies`]; SASL:
 //!    [`ServerSession::auth_challenge`]); then drain events again. A decision method called when
-//!    no such decision is pending returns a [`UsageError`] and changes nothing.
+//!    no such decision is pending returns a [`UsageError`] and changes nothing (so does one that
+//!    answers an event queued before the machine closed the session: [`UsageError::Closed`]).
 //! 4. When no event is left, write out [`ServerSession::poll_transmit`] (one write per pipelined
 //!    group, as RFC 2920 §3.2 asks).
 //! 5. Wait for input (while [`ServerSession::wants_input`]) or for
