@@ -25,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mailwright_smtp_proto::{EnhancedCode, Reply};
+use mailwright_smtp_proto::{EnhancedCode, Mode, Reply, ServerConfig, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 
@@ -465,10 +465,13 @@ pub async fn dnsbl_listed(dns: &crate::dns::Dns, ip: IpAddr, zones: &[String]) -
 }
 
 /// What [`screen`] decided about a new connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Screen {
     /// Go on: send the greeting.
     Pass,
+    /// Refuse service (RFC 5321 §3.1): greet with this `554` and answer `503` until QUIT, with
+    /// [`ServerSession::refusing`].
+    Refuse(Reply),
     /// The client was answered and the connection is done.
     Refused,
 }
@@ -488,7 +491,7 @@ pub(crate) async fn screen(
     let abuse = &shared.abuse;
     if let Err(limited) = abuse.admit_connection(peer, Instant::now()) {
         info!(?limited, "connection refused by rate limit");
-        send_and_close(conn, &limited.reply()).await;
+        send_and_close(conn, limited.reply(), shared).await;
         return Ok(Screen::Refused);
     }
     if service != Service::Smtp {
@@ -524,11 +527,12 @@ pub(crate) async fn screen(
                 info!("early talker refused");
                 send_and_close(
                     conn,
-                    &smtp_reply(
+                    smtp_reply(
                         554,
                         (5, 5, 1),
                         "Protocol error: data sent before the greeting",
                     ),
+                    shared,
                 )
                 .await;
                 return Ok(Screen::Refused);
@@ -548,16 +552,23 @@ pub(crate) async fn screen(
                 addr.ip()
             ),
         );
-        refuse_session(conn, &reply, shared).await?;
-        return Ok(Screen::Refused);
+        return Ok(Screen::Refuse(reply));
     }
     Ok(Screen::Pass)
 }
 
-async fn send_and_close(conn: &mut Conn, reply: &Reply) {
-    let mut out = bytes::BytesMut::new();
-    reply.encode(&mut out);
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.write_all(&out)).await;
+/// Greets with `reply` (a `421` over a limit, a `554` to an early talker) and closes: the bytes
+/// come from [`ServerSession::closing`].
+async fn send_and_close(conn: &mut Conn, reply: Reply, shared: &Shared) {
+    let config = ServerConfig::new(Mode::Smtp, shared.config.hostname.clone());
+    match ServerSession::closing(config, reply) {
+        Ok(mut machine) => {
+            while let Some(out) = machine.poll_transmit() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.write_all(&out)).await;
+            }
+        }
+        Err(e) => warn!("cannot refuse the connection in SMTP: {e}"),
+    }
     let _ = conn.shutdown().await;
     // Closing a socket with unread input sends a reset, which can destroy the reply before the
     // client reads it: read what the client already sent (briefly, boundedly) first.
@@ -570,51 +581,6 @@ async fn send_and_close(conn: &mut Conn, reply: &Reply) {
         }
     })
     .await;
-}
-
-/// RFC 5321 §3.1: after a `554` greeting the server "MUST still wait for the client to send a
-/// QUIT ... and SHOULD respond to any intervening commands with 503". Bounded by the command
-/// timeout and by `limits.max_errors` commands.
-async fn refuse_session(conn: &mut Conn, greeting: &Reply, shared: &Shared) -> io::Result<()> {
-    let mut out = bytes::BytesMut::new();
-    greeting.encode(&mut out);
-    conn.write_all(&out).await?;
-    let timeout = shared.config.limits.command_timeout();
-    let mut line: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 1024];
-    let mut commands = 0;
-    let mut shutdown = shared.shutdown.clone();
-    'read: while commands < shared.config.limits.max_errors.max(1) {
-        let n = tokio::select! {
-            read = tokio::time::timeout(timeout, conn.read(&mut buf)) => match read {
-                Ok(Ok(n)) if n > 0 => n,
-                _ => break,
-            },
-            () = crate::server::shutdown_signalled(&mut shutdown) => break,
-        };
-        for &b in &buf[..n] {
-            if b != b'\n' {
-                if line.len() < 512 {
-                    line.push(b);
-                }
-                continue;
-            }
-            commands += 1;
-            let verb = line
-                .split(|c| *c == b' ' || *c == b'\r')
-                .next()
-                .unwrap_or_default();
-            if verb.eq_ignore_ascii_case(b"QUIT") {
-                conn.write_all(b"221 2.0.0 Bye\r\n").await?;
-                break 'read;
-            }
-            conn.write_all(b"503 5.5.1 Bad sequence of commands: service unavailable\r\n")
-                .await?;
-            line.clear();
-        }
-    }
-    let _ = conn.shutdown().await;
-    Ok(())
 }
 
 #[cfg(test)]

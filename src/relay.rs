@@ -18,10 +18,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mailwright_smtp_proto::client::{
-    ClientConfig, ClientError, ClientEvent, ClientSession, Envelope, TlsPolicy, TransactionResult,
+    ClientConfig, ClientError, ClientSession, Envelope, Event as ClientEvent, Timeouts, TlsPolicy,
+    TransactionResult,
 };
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{
@@ -280,13 +281,15 @@ pub(crate) fn forward_sender(shared: &Shared, sender: &str) -> String {
         .unwrap_or_else(|| sender.to_owned())
 }
 
-/// One SMTP connection to a next hop.
+/// One SMTP connection to a next hop. The machine owns the protocol timers (RFC 5321
+/// §4.5.3.2); the connection only sleeps until the deadline it reports.
 struct Connection {
     stream: Stream,
     machine: ClientSession,
     remote: String,
     buf: Vec<u8>,
-    reply_timeout: Duration,
+    /// Bounds the TLS handshake, which the machine does not see.
+    handshake_timeout: Duration,
 }
 
 enum Stream {
@@ -329,45 +332,63 @@ struct SetupError {
 }
 
 impl Connection {
-    /// Writes what the machine has to send, then waits for its next event.
+    /// Writes what the machine has to send, then waits for its next event (a timer the machine
+    /// owns ends the wait with `Failed(Timeout(stage))`).
     async fn next_event(&mut self) -> Result<ClientEvent, Attempt> {
         loop {
-            while let Some(bytes) = self.machine.poll_transmit() {
-                self.stream
-                    .write_all(&bytes)
-                    .await
-                    .map_err(|e| attempt(Some(&self.remote), format!("write failed: {e}")))?;
-            }
-            self.stream
-                .flush()
-                .await
-                .map_err(|e| attempt(Some(&self.remote), format!("write failed: {e}")))?;
+            self.write_out().await?;
             if let Some(event) = self.machine.poll_event() {
                 return Ok(event);
             }
-            let n = match tokio::time::timeout(self.reply_timeout, self.stream.read(&mut self.buf))
-                .await
-            {
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) => {
-                    return Err(attempt(Some(&self.remote), format!("read failed: {e}")));
+            let deadline = self.machine.poll_timeout();
+            tokio::select! {
+                read = self.stream.read(&mut self.buf) => {
+                    let n = read.map_err(|e| {
+                        attempt(Some(&self.remote), format!("read failed: {e}"))
+                    })?;
+                    if n == 0 {
+                        return Err(attempt(
+                            Some(&self.remote),
+                            "connection closed by the server",
+                        ));
+                    }
+                    let (machine, buf) = (&mut self.machine, &self.buf);
+                    machine.handle_input(Instant::now(), &buf[..n]);
                 }
-                Err(_) => {
-                    return Err(attempt(
-                        Some(&self.remote),
-                        "timed out waiting for the server's reply",
-                    ));
-                }
-            };
-            if n == 0 {
-                return Err(attempt(
-                    Some(&self.remote),
-                    "connection closed by the server",
-                ));
+                () = sleep_until(deadline) => self.machine.handle_timeout(Instant::now()),
             }
-            let (machine, buf) = (&mut self.machine, &self.buf);
-            machine.handle_input(&buf[..n]);
         }
+    }
+
+    /// Writes out the machine's transmits. Each piece of message data is written within the
+    /// machine's data-block timer, which starts when the piece is handed out.
+    async fn write_out(&mut self) -> Result<(), Attempt> {
+        while let Some(bytes) = self.machine.poll_transmit() {
+            // Handing out a piece may have started a timer without a `now`: anchor it here.
+            let now = Instant::now();
+            if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+                self.machine.handle_timeout(now);
+            }
+            if self.machine.is_closed() {
+                // A timer ran out meanwhile: the machine reports it as its next event.
+                return Ok(());
+            }
+            let deadline = self.machine.poll_timeout();
+            tokio::select! {
+                written = self.stream.write_all(&bytes) => written.map_err(|e| {
+                    attempt(Some(&self.remote), format!("write failed: {e}"))
+                })?,
+                () = sleep_until(deadline) => {
+                    // The timer fired: the machine reports it as its next event.
+                    self.machine.handle_timeout(Instant::now());
+                    return Ok(());
+                }
+            }
+        }
+        self.stream
+            .flush()
+            .await
+            .map_err(|e| attempt(Some(&self.remote), format!("write failed: {e}")))
     }
 
     async fn open(
@@ -396,14 +417,20 @@ impl Connection {
         let _ = tcp.set_nodelay(true);
         let helo = Domain::try_from(shared.config.hostname.as_str())
             .map_or_else(|_| Host::Literal(addr_literal(&tcp)), Host::Domain);
+        let reply_timeout = Duration::from_secs(out.reply_timeout_secs);
         let mut config = ClientConfig::new(Mode::Smtp, helo);
         config.starttls = policy;
+        // `outbound.reply_timeout_secs` caps the RFC 5321 §4.5.3.2 timers of every stage.
+        config.timeouts = Timeouts::default().capped(reply_timeout);
+        let mut machine = ClientSession::new(config);
+        // The wait for the greeting runs from the connection.
+        machine.handle_timeout(Instant::now());
         let mut conn = Connection {
             stream: Stream::Plain(tcp),
-            machine: ClientSession::new(config),
+            machine,
             remote: remote.clone(),
             buf: vec![0; 16 * 1024],
-            reply_timeout: Duration::from_secs(out.reply_timeout_secs),
+            handshake_timeout: reply_timeout,
         };
         loop {
             match conn.next_event().await {
@@ -416,7 +443,7 @@ impl Connection {
                     let connector = tls_connector(shared, verify);
                     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                         .map_err(|_| fail(format!("{host} is not a TLS server name"), true))?;
-                    match tokio::time::timeout(conn.reply_timeout, connector.connect(name, tcp))
+                    match tokio::time::timeout(conn.handshake_timeout, connector.connect(name, tcp))
                         .await
                     {
                         Ok(Ok(tls)) => conn.stream = Stream::Tls(Box::new(tls)),
@@ -425,7 +452,9 @@ impl Connection {
                         }
                         Err(_) => return Err(fail("TLS handshake timed out".into(), true)),
                     }
-                    conn.machine.handle_tls_established();
+                    conn.machine
+                        .handle_tls_established()
+                        .map_err(|e| fail(format!("STARTTLS out of step: {e}"), true))?;
                 }
                 Ok(ClientEvent::Failed(e)) => {
                     let tls = matches!(e, ClientError::TlsNotOffered | ClientError::StartTls(_));
@@ -443,8 +472,17 @@ impl Connection {
     }
 
     async fn quit(mut self) {
-        self.machine.quit();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
+        if self.machine.quit().is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
+        }
+    }
+}
+
+/// Sleeps until `deadline` (never when there is none).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -50,24 +50,10 @@ struct Transaction {
     started: Option<Instant>,
 }
 
-/// Serves one SMTP, submission or LMTP connection.
-pub(crate) async fn serve(
-    service: Service,
-    mut conn: Conn,
-    peer: Peer,
-    shared: &Arc<Shared>,
-) -> io::Result<()> {
+/// The machine's configuration for `service` on `conn`: the `[limits]` of the server mapped onto
+/// the machine's limits and timers.
+fn machine_config(shared: &Shared, mode: Mode, conn: &Conn, peer: Peer) -> ServerConfig {
     let config = &shared.config;
-    if crate::abuse::screen(service, &mut conn, peer, shared).await?
-        == crate::abuse::Screen::Refused
-    {
-        return Ok(());
-    }
-    let mode = match service {
-        Service::Lmtp | Service::LmtpUnix => Mode::Lmtp,
-        Service::Submission | Service::Submissions => Mode::Submission,
-        _ => Mode::Smtp,
-    };
     let mut cfg = ServerConfig::new(mode, config.hostname.clone());
     cfg.greeting = if mode == Mode::Lmtp {
         "LMTP Mailwright".into()
@@ -83,7 +69,16 @@ pub(crate) async fn serve(
             .max_recipients
             .min(config.submission.max_recipients_per_message);
     }
-    cfg.limits.max_errors = config.limits.max_errors;
+    // `limits.max_errors` is where the session is closed: the machine's hard limit. Replies slow
+    // down past the machine's soft limit (10) only when the hard limit is above it.
+    cfg.limits.hard_error_limit = config.limits.max_errors.max(1);
+    cfg.limits.soft_error_limit = cfg.limits.soft_error_limit.min(cfg.limits.hard_error_limit);
+    // `limits.command_timeout_secs` bounds every wait for the client: for a command, for the rest
+    // of a command line from its first octet, and between octets of message data.
+    let timeout = config.limits.command_timeout();
+    cfg.timeouts.idle = timeout;
+    cfg.timeouts.command = timeout;
+    cfg.timeouts.data_idle = timeout;
     // Messages are stored as text with LF line ends, so binary content cannot be kept exactly.
     cfg.extensions.binary_mime = false;
     cfg.extensions.starttls = matches!(conn, Conn::Tcp(_)) && mode != Mode::Lmtp;
@@ -91,45 +86,74 @@ pub(crate) async fn serve(
         cfg.extensions.auth = vec![Mechanism::plain(), Mechanism::login()];
         cfg.extensions.auth_requires_tls = !shared.login_allowed(false, peer);
     }
-    let mut machine = ServerSession::new(cfg);
+    cfg
+}
+
+/// Serves one SMTP, submission or LMTP connection.
+pub(crate) async fn serve(
+    service: Service,
+    mut conn: Conn,
+    peer: Peer,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let config = &shared.config;
+    let mode = match service {
+        Service::Lmtp | Service::LmtpUnix => Mode::Lmtp,
+        Service::Submission | Service::Submissions => Mode::Submission,
+        _ => Mode::Smtp,
+    };
+    let cfg = machine_config(shared, mode, &conn, peer);
+    let mut machine = match crate::abuse::screen(service, &mut conn, peer, shared).await? {
+        crate::abuse::Screen::Pass => ServerSession::new(cfg),
+        crate::abuse::Screen::Refuse(greeting) => match ServerSession::refusing(cfg, greeting) {
+            Ok(machine) => machine,
+            Err(e) => {
+                warn!("cannot refuse the session in SMTP: {e}");
+                return Ok(());
+            }
+        },
+        crate::abuse::Screen::Refused => return Ok(()),
+    };
+    // The wait for the first command runs from now.
+    machine.handle_timeout(Instant::now());
     let mut shutdown = shared.shutdown.clone();
-    let timeout = config.limits.command_timeout();
+    let mut shutting_down = false;
     let mut helo: Option<(HeloKind, Host)> = None;
     let mut user: Option<Address> = None;
     let mut txn = Transaction::default();
     let mut auth_failures = 0;
-    // A reply after which the session ends (too many failed logins).
-    let mut closing: Option<Reply> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(event) = machine.poll_event() {
-            match event {
+            let decided = match event {
                 Event::Helo { kind, host } => {
                     helo = Some((kind, host));
                     txn = Transaction::default();
-                    machine.accept();
+                    machine.accept()
                 }
                 Event::Mail { from, .. } => {
-                    if let Err(refusal) = mail_policy(shared, mode, peer, &from, user.as_ref()) {
-                        machine.reject(refusal);
-                        continue;
+                    match mail_policy(shared, mode, peer, &from, user.as_ref()) {
+                        Err(refusal) => machine.reject(refusal),
+                        Ok(()) => {
+                            txn = Transaction {
+                                from: Some(from),
+                                ..Transaction::default()
+                            };
+                            machine.accept()
+                        }
                     }
-                    txn = Transaction {
-                        from: Some(from),
-                        ..Transaction::default()
-                    };
-                    machine.accept();
                 }
                 Event::Rcpt { to, .. } => match rcpt_limited(shared, peer, &to, user.as_ref()) {
                     Ok(r) => {
                         txn.rcpts.push(r);
-                        machine.accept();
+                        machine.accept()
                     }
                     Err(refusal) => machine.reject(refusal),
                 },
                 Event::DataStart => {
                     txn.spool = Some(Spool::new(shared.spool_dir()));
                     txn.started = Some(Instant::now());
+                    Ok(())
                 }
                 Event::DataChunk(bytes) => {
                     if let Some(spool) = &mut txn.spool {
@@ -144,10 +168,12 @@ pub(crate) async fn serve(
                             txn.spool = None;
                         }
                     }
+                    Ok(())
                 }
                 Event::DataAborted(reason) => {
                     info!(?reason, "message data refused");
                     txn = Transaction::default();
+                    Ok(())
                 }
                 Event::DataEnd => {
                     let replies = finish_message(
@@ -160,20 +186,20 @@ pub(crate) async fn serve(
                         peer,
                     )
                     .await;
+                    txn = Transaction::default();
                     if mode == Mode::Lmtp {
-                        machine.data_replies(replies);
+                        machine.data_replies(replies)
                     } else {
                         let first = replies
                             .into_iter()
                             .next()
                             .unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
                         if first.is_positive() {
-                            machine.accept_with(first);
+                            machine.accept_with(first)
                         } else {
-                            machine.reject(first);
+                            machine.reject(first)
                         }
                     }
-                    txn = Transaction::default();
                 }
                 Event::AuthCredentials {
                     authzid,
@@ -184,8 +210,13 @@ pub(crate) async fn serve(
                     let outcome = match shared.abuse.auth_blocked(peer, Instant::now()) {
                         Err(blocked) => Err(blocked.reply()),
                         Ok(()) => {
-                            match authenticate(shared, authzid.as_deref(), &username, &password)
-                                .await
+                            match authenticate(
+                                shared,
+                                authzid.as_deref(),
+                                &username,
+                                password.expose(),
+                            )
+                            .await
                             {
                                 Some(address) => Ok(address),
                                 None => {
@@ -200,25 +231,25 @@ pub(crate) async fn serve(
                         Ok(address) => {
                             info!(user = %address, "authenticated");
                             user = Some(address);
-                            machine.accept();
+                            machine.accept()
                         }
                         Err(refusal) => {
                             auth_failures += 1;
                             info!(failures = auth_failures, "authentication failed");
                             if auth_failures >= config.submission.max_auth_failures {
-                                closing = Some(reply(
+                                machine.reject_and_close(reply(
                                     421,
                                     (4, 7, 0),
                                     "Too many failed login attempts, closing connection",
-                                ));
-                                break;
+                                ))
+                            } else {
+                                machine.reject(refusal)
                             }
-                            machine.reject(refusal);
                         }
                     }
                 }
                 Event::AuthStart { .. } | Event::AuthResponse(_) => {
-                    machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"));
+                    machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"))
                 }
                 Event::StartTls { discarded } => {
                     if discarded > 0 {
@@ -229,48 +260,60 @@ pub(crate) async fn serve(
                     }
                     flush(&mut machine, &mut conn).await?;
                     conn = conn.upgrade(shared.tls.acceptor()).await?;
-                    machine.handle_tls_established();
                     helo = None;
                     user = None;
                     txn = Transaction::default();
+                    machine.handle_tls_established()
                 }
-                Event::Quit => {}
-                Event::Closed(reason) => info!(?reason, "session closed by protocol"),
-                _ => {}
+                Event::Closed(reason) => {
+                    info!(?reason, "session closed by protocol");
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = decided {
+                // A decision the machine was not waiting for is a bug here: end the session
+                // rather than go on out of step with the client.
+                warn!("SMTP session out of step with its machine: {e}");
+                flush(&mut machine, &mut conn).await?;
+                let _ = conn.shutdown().await;
+                return Ok(());
             }
         }
         flush(&mut machine, &mut conn).await?;
-        if let Some(last) = closing.take() {
-            let mut out = bytes::BytesMut::new();
-            last.encode(&mut out);
-            conn.write_all(&out).await?;
-            break;
-        }
         if machine.is_closed() {
             break;
         }
-        let n = tokio::select! {
-            read = tokio::time::timeout(timeout, conn.read(&mut buf)) => match read {
-                Ok(read) => read?,
-                Err(_) => {
-                    machine.handle_timeout();
-                    flush(&mut machine, &mut conn).await?;
+        let deadline = machine.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            read = conn.read(&mut buf), if machine.wants_input() => {
+                let n = read?;
+                if n == 0 {
                     break;
                 }
-            },
-            () = crate::server::shutdown_signalled(&mut shutdown) => {
-                // RFC 5321 §3.8: a server going down answers 421 and closes.
-                conn.write_all(format!("421 4.3.2 {} shutting down\r\n", config.hostname).as_bytes()).await?;
-                break;
+                machine.handle_input(Instant::now(), &buf[..n]);
             }
-        };
-        if n == 0 {
-            break;
+            () = sleep_until(deadline), if deadline.is_some() => {
+                machine.handle_timeout(Instant::now());
+            }
+            // RFC 5321 §3.8: a server going down answers 421 and closes; the machine says when.
+            () = crate::server::shutdown_signalled(&mut shutdown), if !shutting_down => {
+                shutting_down = true;
+                machine.handle_shutdown();
+            }
+            else => break,
         }
-        machine.handle_input(&buf[..n]);
     }
     let _ = conn.shutdown().await;
     Ok(())
+}
+
+/// Sleeps until `deadline` (never when there is none).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
@@ -333,7 +376,9 @@ fn rcpt(
         // RFC 5321 §4.5.1: <Postmaster> must be accepted; it goes to postmaster@ the host name.
         ForwardPath::Postmaster => format!("postmaster@{}", shared.config.hostname),
         ForwardPath::Mailbox(m) => match &m.host {
-            Host::Domain(d) => format!("{}@{}", m.local_part.as_str(), d.as_str()),
+            // A local part that is not a Dot-string stays quoted (RFC 5321 §4.1.2), so that the
+            // address still parses when the queue relays it.
+            Host::Domain(d) => format!("{}@{}", m.local_part, d.as_str()),
             Host::Literal(_) => {
                 return Err(reply(
                     550,

@@ -152,6 +152,25 @@ fn submission_relays_through_mx_to_smtp_sink() {
         dns.queries().iter().any(|(n, _)| n == "remote.test"),
         "the route came from an MX lookup"
     );
+    // A quoted local part (RFC 5321 §4.1.2) is relayed as it came, quotes and all.
+    submit(
+        &server,
+        "alice@example.org",
+        "\"john smith\"@remote.test",
+        "relay-quoted",
+    );
+    let got = wait_for(Duration::from_secs(20), "the quoted recipient", || {
+        let m = sink.messages();
+        (m.len() == 2).then_some(m)
+    });
+    let quoted = got
+        .iter()
+        .find(|m| m.contains("Subject: relay-quoted"))
+        .unwrap();
+    assert!(
+        quoted.contains("X-Rcpt-Args: <\"john smith\"@remote.test>"),
+        "{quoted}"
+    );
     wait_for(Duration::from_secs(10), "an empty queue", || {
         queue::list(&server.dir.join("queue"))
             .unwrap()

@@ -1,10 +1,14 @@
 //! Fuzz target bodies for the `smtp` crate.
 
+use std::time::{Duration, Instant};
+
 use mailwright_smtp_proto::client::{ClientConfig, ClientSession, Envelope};
 use mailwright_smtp_proto::data::{BareLineEnding, DataDecoder, dot_stuff};
-use mailwright_smtp_proto::parse::{self, ParseError};
+use mailwright_smtp_proto::parse::{self, DecodeError};
 use mailwright_smtp_proto::server::{Event, Mode, ServerConfig, ServerSession};
-use mailwright_smtp_proto::{ForwardPath, Host, Mailbox, Mechanism, Reply, ReversePath};
+use mailwright_smtp_proto::{
+    ForwardPath, Host, Machine, Mailbox, Mechanism, Reply, ReversePath, UsageError,
+};
 
 /// The targets of this module: (name, body).
 pub const TARGETS: &[super::Target] = &[
@@ -27,7 +31,7 @@ pub fn smtp_command(data: &[u8]) {
                 assert_eq!(again, cmd);
                 input = rest;
             }
-            Err(ParseError::Malformed { consumed, .. }) => input = &input[consumed..],
+            Err(DecodeError::Malformed { skip, .. }) => input = &input[skip..],
             Err(_) => break,
         }
     }
@@ -48,14 +52,16 @@ pub fn smtp_reply(data: &[u8]) {
                 assert_eq!(again.to_bytes(), wire);
                 input = rest;
             }
-            Err(ParseError::Malformed { consumed, .. }) => input = &input[consumed..],
+            Err(DecodeError::Malformed { skip, .. }) => input = &input[skip..],
             Err(_) => break,
         }
     }
 }
 
 /// The server machine fed arbitrary bytes in arbitrary pieces, answering every decision; the first
-/// byte picks the mode and options.
+/// byte picks the mode and options. Time moves by 0 to 7 minutes between pieces (picked by the
+/// piece's length), so timers, error delays and held replies run too. Every decision answers a
+/// pending event and must be taken; a second answer must be refused.
 pub fn smtp_server(data: &[u8]) {
     let Some((&opts, rest)) = data.split_first() else {
         return;
@@ -76,32 +82,55 @@ pub fn smtp_server(data: &[u8]) {
         config.bare_line_ending = BareLineEnding::Normalize;
     }
     let mut s = ServerSession::new(config);
+    let mut now = Instant::now();
+    s.handle_timeout(now);
     let _ = s.poll_transmit();
     // Pieces separated by 0xFF bytes are fed one by one.
     for (i, piece) in rest.split(|&b| b == 0xFF).enumerate() {
-        s.handle_input(piece);
+        now += Duration::from_mins(piece.len() as u64 % 8);
+        if s.poll_timeout().is_some_and(|t| t <= now) {
+            s.handle_timeout(now);
+        }
+        Machine::handle_input(&mut s, now, piece);
+        if i % 5 == 4 {
+            s.handle_shutdown();
+        }
         let mut n = 0;
         while let Some(e) = s.poll_event() {
             n += 1;
             assert!(n < 100_000);
-            match e {
+            let decided = match e {
                 Event::StartTls { .. } => s.handle_tls_established(),
                 Event::AuthStart { .. } | Event::AuthResponse(_) if i % 2 == 0 => {
-                    s.auth_challenge(b"x");
+                    s.auth_challenge(b"x")
                 }
                 Event::DataEnd => s.data_replies(vec![Reply::ok()]),
-                e if e.needs_decision() && (i + n) % 3 == 0 => {
-                    s.reject(Reply::new(550, None, "no").unwrap());
+                ref e if e.needs_decision() && (i + n) % 3 == 0 => {
+                    s.reject(Reply::new(550, None, "no").unwrap())
                 }
-                e if e.needs_decision() => s.accept(),
-                _ => {}
+                ref e if e.needs_decision() => s.accept(),
+                _ => Ok(()),
+            };
+            match decided {
+                Ok(()) => {}
+                // The session ended after the event was queued (input overflow).
+                Err(UsageError::Closed) => assert!(s.is_closed()),
+                Err(e) => panic!("the event's decision is not pending: {e}"),
+            }
+            if !s.decision_pending() {
+                assert!(s.accept().is_err());
             }
         }
-        let _ = s.poll_transmit();
+        while s.poll_transmit().is_some() {}
+        // The driver's step 5: a due timer (or a restarted one) is handled at once.
+        if s.poll_timeout().is_some_and(|t| t <= now) {
+            s.handle_timeout(now);
+        }
     }
 }
 
-/// The client machine fed arbitrary replies, sending a message whenever it is ready.
+/// The client machine fed arbitrary replies, sending a message whenever it is ready; time moves by
+/// 0 to 3 minutes between pieces, so the stage timers run too.
 pub fn smtp_client(data: &[u8]) {
     let Some((&opts, rest)) = data.split_first() else {
         return;
@@ -115,27 +144,40 @@ pub fn smtp_client(data: &[u8]) {
     config.pipelining = opts & 2 != 0;
     config.chunking = opts & 4 != 0;
     if opts & 8 != 0 {
-        config.credentials = Some(mailwright_smtp_proto::client::Credentials {
-            username: "u".into(),
-            password: "p".into(),
-        });
+        config.credentials = Some(mailwright_smtp_proto::client::Credentials::new("u", "p"));
     }
+    config.data_block_size = 1 + usize::from(opts >> 4);
     let mut c = ClientSession::new(config);
+    let mut now = Instant::now();
+    c.handle_timeout(now);
     let from = ReversePath::Mailbox(Mailbox::try_from("a@b.example").unwrap());
     let to = ForwardPath::Mailbox(Mailbox::try_from("c@d.example").unwrap());
     for piece in rest.split(|&b| b == 0xFF) {
-        c.handle_input(piece);
+        now += Duration::from_mins(piece.len() as u64 % 4);
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+        }
+        Machine::handle_input(&mut c, now, piece);
         while let Some(e) = c.poll_event() {
             if e == mailwright_smtp_proto::ClientEvent::StartTls {
-                c.handle_tls_established();
+                c.handle_tls_established().expect("a handshake is due");
             }
         }
         if c.is_ready() {
             let env = Envelope::new(from.clone(), [to.clone(), ForwardPath::Postmaster]);
             c.send_message(env, &b"Subject: x\r\n\r\n.body\r\n"[..])
                 .expect("ready");
+        } else {
+            assert!(
+                c.send_message(Envelope::new(from.clone(), []), &b""[..])
+                    .is_err()
+            );
         }
-        let _ = c.poll_transmit();
+        while c.poll_transmit().is_some() {
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::data::{BareLineEnding, DataDecoder, DataError};
-use crate::parse::{ParseError, command, reply};
+use crate::parse::{DecodeError, command, reply};
 use crate::types::{Command, Reply};
 
 /// A frame read by [`ServerCodec`].
@@ -20,7 +20,7 @@ pub enum ServerFrame {
     /// A well-formed command.
     Command(Command),
     /// A malformed line, skipped (reply 500/501).
-    Malformed(ParseError),
+    Malformed(DecodeError),
     /// A line longer than the limit, skipped (reply 500).
     LineTooLong,
     /// Unstuffed message content (after [`ServerCodec::start_data`]).
@@ -130,11 +130,11 @@ impl Decoder for ServerCodec {
                             let _ = src.split_to(used);
                             Ok(Some(ServerFrame::Command(c)))
                         }
-                        Err(ParseError::Incomplete) => Ok(None),
-                        Err(e @ ParseError::Malformed { consumed, .. }) => {
-                            let _ = src.split_to(consumed);
+                        Err(e @ DecodeError::Malformed { skip, .. }) => {
+                            let _ = src.split_to(skip);
                             Ok(Some(ServerFrame::Malformed(e)))
                         }
+                        Err(_) => Ok(None),
                     };
                 }
             }
@@ -180,8 +180,8 @@ impl Decoder for ClientCodec {
                 let _ = src.split_to(used);
                 Ok(Some(r))
             }
-            Err(ParseError::Incomplete) if src.len() <= self.max_reply => Ok(None),
-            Err(ParseError::Incomplete) => {
+            Err(DecodeError::Incomplete) if src.len() <= self.max_reply => Ok(None),
+            Err(DecodeError::Incomplete) => {
                 Err(io::Error::new(io::ErrorKind::InvalidData, "reply too long"))
             }
             Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),

@@ -1,7 +1,10 @@
 //! The client machine wired to the server machine, no sockets: every byte one side writes is fed
 //! to the other.
 
+use std::time::Instant;
+
 use mailwright_smtp_proto::client::{Credentials, TlsPolicy};
+use mailwright_smtp_proto::server::Event;
 use mailwright_smtp_proto::*;
 use proptest::prelude::*;
 
@@ -26,7 +29,7 @@ fn pump(c: &mut ClientSession, s: &mut ServerSession, w: &mut World) {
         let mut progress = false;
         while let Some(b) = c.poll_transmit() {
             w.wire.extend_from_slice(&b);
-            s.handle_input(&b);
+            s.handle_input(Instant::now(), &b);
             progress = true;
         }
         let mut tls = false;
@@ -41,14 +44,15 @@ fn pump(c: &mut ClientSession, s: &mut ServerSession, w: &mut World) {
                 } if m.local_part.as_str() == "nobody" => {
                     s.reject(
                         Reply::new(550, EnhancedCode::new(5, 1, 1).ok(), "no such user").unwrap(),
-                    );
+                    )
+                    .unwrap();
                 }
                 Event::Rcpt {
                     to: ForwardPath::Mailbox(m),
                     ..
                 } => {
                     rcpts.push(m.local_part.as_str().to_owned());
-                    s.accept();
+                    s.accept().unwrap();
                 }
                 Event::DataEnd => {
                     w.received.push(std::mem::take(&mut w.current));
@@ -63,12 +67,13 @@ fn pump(c: &mut ClientSession, s: &mut ServerSession, w: &mut World) {
                             }
                         })
                         .collect();
-                    s.data_replies(replies);
+                    s.data_replies(replies).unwrap();
                 }
-                Event::AuthCredentials { password, .. } if password != "secret" => {
-                    s.reject(Reply::new(535, EnhancedCode::new(5, 7, 8).ok(), "bad").unwrap());
+                Event::AuthCredentials { password, .. } if password.expose() != "secret" => {
+                    s.reject(Reply::new(535, EnhancedCode::new(5, 7, 8).ok(), "bad").unwrap())
+                        .unwrap();
                 }
-                e if e.needs_decision() => s.accept(),
+                e if e.needs_decision() => s.accept().unwrap(),
                 _ => {}
             }
             if !matches!(e, Event::DataChunk(_)) {
@@ -76,16 +81,16 @@ fn pump(c: &mut ClientSession, s: &mut ServerSession, w: &mut World) {
             }
         }
         while let Some(b) = s.poll_transmit() {
-            c.handle_input(&b);
+            c.handle_input(Instant::now(), &b);
             progress = true;
         }
         if tls {
-            s.handle_tls_established();
+            s.handle_tls_established().unwrap();
         }
         while let Some(e) = c.poll_event() {
             progress = true;
             if e == ClientEvent::StartTls {
-                c.handle_tls_established();
+                c.handle_tls_established().unwrap();
             }
             w.client_events.push(e);
         }
@@ -153,7 +158,7 @@ fn pipelined_bdat_delivery() {
     // BDAT carries the body without stuffing, line endings made CRLF.
     assert_eq!(w.received, [b"Subject: x\r\n\r\n.leading dot\r\n".to_vec()]);
     assert!(String::from_utf8_lossy(&w.wire).contains("BDAT 28 LAST\r\n"));
-    c.quit();
+    c.quit().unwrap();
     pump(&mut c, &mut s, &mut w);
     assert_eq!(w.client_events.last(), Some(&ClientEvent::Closed));
 }
@@ -206,10 +211,7 @@ fn starttls_then_auth() {
     sc.extensions.starttls = true;
     sc.extensions.auth = vec![Mechanism::login()];
     let mut cc = client_cfg(Mode::Submission);
-    cc.credentials = Some(Credentials {
-        username: "user".into(),
-        password: "secret".into(),
-    });
+    cc.credentials = Some(Credentials::new("user", "secret"));
     let (mut c, mut s, mut w) = pair(sc.clone(), cc.clone());
     assert!(c.tls_active() && s.tls_active() && s.authenticated());
     assert!(matches!(
@@ -221,10 +223,7 @@ fn starttls_then_auth() {
     assert!(sent(&w)[0].delivered());
 
     // Wrong password.
-    cc.credentials = Some(Credentials {
-        username: "user".into(),
-        password: "nope".into(),
-    });
+    cc.credentials = Some(Credentials::new("user", "nope"));
     let (_, _, w) = pair(sc.clone(), cc.clone());
     assert!(matches!(
         w.client_events.last(),
@@ -244,17 +243,17 @@ fn starttls_then_auth() {
 #[test]
 fn helo_fallback_and_greeting_refusal() {
     let mut c = ClientSession::new(client_cfg(Mode::Smtp));
-    c.handle_input(b"220 old.example ready\r\n");
+    c.handle_input(Instant::now(), b"220 old.example ready\r\n");
     assert_eq!(
         c.poll_transmit().unwrap(),
         &b"EHLO client.example.com\r\n"[..]
     );
-    c.handle_input(b"502 5.5.1 what?\r\n");
+    c.handle_input(Instant::now(), b"502 5.5.1 what?\r\n");
     assert_eq!(
         c.poll_transmit().unwrap(),
         &b"HELO client.example.com\r\n"[..]
     );
-    c.handle_input(b"250 old.example\r\n");
+    c.handle_input(Instant::now(), b"250 old.example\r\n");
     assert!(matches!(c.poll_event(), Some(ClientEvent::Ready(e)) if e.capabilities.is_empty()));
     c.send_message(envelope(&["a"]), &b".x"[..]).unwrap();
     assert_eq!(
@@ -263,13 +262,13 @@ fn helo_fallback_and_greeting_refusal() {
     );
 
     let mut c = ClientSession::new(client_cfg(Mode::Smtp));
-    c.handle_input(b"554 5.7.1 go away\r\n");
+    c.handle_input(Instant::now(), b"554 5.7.1 go away\r\n");
     assert!(matches!(
         c.poll_event(),
         Some(ClientEvent::Failed(client::ClientError::Greeting(_)))
     ));
     let mut c = ClientSession::new(client_cfg(Mode::Smtp));
-    c.handle_input(b"garbage\r\n");
+    c.handle_input(Instant::now(), b"garbage\r\n");
     assert!(matches!(
         c.poll_event(),
         Some(ClientEvent::Failed(client::ClientError::Protocol(_)))

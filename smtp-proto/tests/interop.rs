@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use mailwright_smtp_proto::server::Event;
 use mailwright_smtp_proto::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -72,7 +73,7 @@ async fn serve(
     if serve_loop(&mut stream, &mut s, &mut conn, &inbox).await? {
         let acceptor = tls.expect("STARTTLS offered without a TLS config");
         let mut stream = acceptor.accept(stream).await?;
-        s.handle_tls_established();
+        s.handle_tls_established().unwrap();
         serve_loop(&mut stream, &mut s, &mut conn, &inbox).await?;
     }
     Ok(())
@@ -89,48 +90,48 @@ async fn serve_loop(
     for _ in 0..100_000 {
         let mut starttls = false;
         while let Some(e) = s.poll_event() {
-            match e {
+            let decided = match e {
                 Event::Mail { from, .. } => {
                     conn.cur = Received {
                         from: from.to_string(),
                         user: conn.user.clone(),
                         ..Received::default()
                     };
-                    s.accept();
+                    s.accept()
                 }
-                Event::Rcpt { to, .. } if to.to_string().starts_with("<nobody@") => {
-                    s.reject(
-                        Reply::new(550, EnhancedCode::new(5, 1, 1).ok(), "No such user").unwrap(),
-                    );
-                }
+                Event::Rcpt { to, .. } if to.to_string().starts_with("<nobody@") => s.reject(
+                    Reply::new(550, EnhancedCode::new(5, 1, 1).ok(), "No such user").unwrap(),
+                ),
                 Event::Rcpt { to, .. } => {
                     conn.cur.rcpts.push(to.to_string());
-                    s.accept();
+                    s.accept()
                 }
-                Event::DataChunk(c) => conn.cur.body.extend_from_slice(&c),
+                Event::DataChunk(c) => {
+                    conn.cur.body.extend_from_slice(&c);
+                    Ok(())
+                }
                 Event::DataEnd => {
                     inbox.lock().unwrap().push(std::mem::take(&mut conn.cur));
-                    s.accept();
+                    s.accept()
                 }
                 Event::AuthCredentials {
                     username, password, ..
-                } if password == "secret" => {
+                } if password.expose() == "secret" => {
                     conn.user = Some(username);
-                    s.accept();
+                    s.accept()
                 }
-                Event::AuthCredentials { .. } => {
-                    s.reject(
-                        Reply::new(535, EnhancedCode::new(5, 7, 8).ok(), "Bad credentials")
-                            .unwrap(),
-                    );
-                }
+                Event::AuthCredentials { .. } => s.reject(
+                    Reply::new(535, EnhancedCode::new(5, 7, 8).ok(), "Bad credentials").unwrap(),
+                ),
                 Event::StartTls { discarded } => {
                     assert_eq!(discarded, 0);
                     starttls = true;
+                    Ok(())
                 }
                 e if e.needs_decision() => s.accept(),
-                _ => {}
-            }
+                _ => Ok(()),
+            };
+            decided.unwrap();
         }
         while let Some(b) = s.poll_transmit() {
             stream.write_all(&b).await?;
@@ -146,7 +147,7 @@ async fn serve_loop(
         if n == 0 {
             return Ok(false);
         }
-        s.handle_input(&buf[..n]);
+        s.handle_input(Instant::now(), &buf[..n]);
     }
     Ok(false)
 }
@@ -369,7 +370,7 @@ async fn deliver(
                 }
                 ClientEvent::Sent(r) => {
                     result = Some(r);
-                    c.quit();
+                    c.quit().map_err(|e| e.to_string())?;
                 }
                 ClientEvent::Closed => return result.ok_or_else(|| "closed without result".into()),
                 ClientEvent::Failed(e) => return Err(e.to_string()),
@@ -386,7 +387,7 @@ async fn deliver(
         if n == 0 {
             return result.ok_or_else(|| "EOF".into());
         }
-        c.handle_input(&buf[..n]);
+        c.handle_input(Instant::now(), &buf[..n]);
     }
     Err("too many rounds".into())
 }

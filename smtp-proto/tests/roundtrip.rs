@@ -169,7 +169,7 @@ proptest! {
         prop_assert_eq!(&back, &c);
         // Every strict prefix is incomplete, never an error.
         for cut in 0..wire.len() {
-            prop_assert_eq!(command(&wire[..cut]), Err(ParseError::Incomplete));
+            prop_assert_eq!(command(&wire[..cut]), Err(DecodeError::Incomplete));
         }
     }
 
@@ -180,8 +180,28 @@ proptest! {
         prop_assert!(rest.is_empty());
         prop_assert_eq!(&back, &r);
         for cut in 0..wire.len() {
-            prop_assert_eq!(reply(&wire[..cut]), Err(ParseError::Incomplete));
+            prop_assert_eq!(reply(&wire[..cut]), Err(DecodeError::Incomplete));
         }
+    }
+
+    /// Reply text is kept octet for octet, UTF-8 or not (Latin-1 servers exist).
+    #[test]
+    fn reply_octets_round_trip(
+        code in 200u16..=559,
+        lines in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..=0x7e, 0x80u8..=0xff], 0..30),
+            1..4,
+        ),
+    ) {
+        prop_assume!(ReplyCode::new(code).is_ok());
+        // Text that starts like an enhanced code would be read as one.
+        prop_assume!(lines[0].first().is_none_or(|c| !c.is_ascii_digit()));
+        let r = Reply::from_parts(ReplyCode::new(code).unwrap(), None, lines.clone()).unwrap();
+        let wire = r.to_bytes();
+        let (rest, back) = reply(&wire).unwrap();
+        prop_assert!(rest.is_empty());
+        prop_assert_eq!(back.raw_lines(), &lines[..]);
+        prop_assert_eq!(&back, &r);
     }
 
     #[test]
@@ -264,9 +284,9 @@ fn known_commands() {
     );
     assert!(matches!(
         command(b"FOO\r\n"),
-        Err(ParseError::Malformed {
+        Err(DecodeError::Malformed {
             kind: MalformedKind::UnknownCommand,
-            consumed: 5,
+            skip: 5,
             ..
         })
     ));
@@ -283,7 +303,7 @@ fn known_commands() {
         assert!(
             matches!(
                 command(line),
-                Err(ParseError::Malformed {
+                Err(DecodeError::Malformed {
                     kind: MalformedKind::Parameter,
                     ..
                 })
@@ -295,20 +315,20 @@ fn known_commands() {
     assert!(command(b"MAIL FROM:<a@b> X-A=1 X-B=1 SIZE=2 SMTPUTF8\r\n").is_ok());
     assert!(matches!(
         command(b"RCPT TO:a@b\r\n"),
-        Err(ParseError::Malformed {
+        Err(DecodeError::Malformed {
             kind: MalformedKind::Syntax,
             ..
         })
     ));
     assert!(matches!(
         command(b"DATA x\r\n"),
-        Err(ParseError::Malformed {
+        Err(DecodeError::Malformed {
             kind: MalformedKind::Syntax,
             ..
         })
     ));
     // Secrets are redacted from the excerpt.
-    let Err(ParseError::Malformed { excerpt, .. }) = command(b"AUTH PLAIN !!!secret\r\n") else {
+    let Err(DecodeError::Malformed { excerpt, .. }) = command(b"AUTH PLAIN !!!secret\r\n") else {
         panic!()
     };
     assert_eq!(excerpt.as_bytes(), b"AUTH <redacted>");

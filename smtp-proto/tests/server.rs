@@ -1,29 +1,36 @@
 //! Server machine: known-answer traces, limits, smuggling, STARTTLS, AUTH, LMTP, BDAT, and the
 //! split-anywhere property.
 
+use std::time::Instant;
+
 use bytes::Bytes;
-use mailwright_smtp_proto::server::{AbortReason, CloseReason, Extensions, HeloKind};
+use mailwright_smtp_proto::server::{AbortReason, CloseReason, Event, Extensions, HeloKind};
 use mailwright_smtp_proto::*;
 use proptest::prelude::*;
 
 /// Answers every decision: accept, except credentials whose password is not "secret", and
 /// recipients whose local part is "nobody".
 fn decide(s: &mut ServerSession, e: &Event) {
-    match e {
-        Event::AuthCredentials { password, .. } if password != "secret" => {
-            s.reject(Reply::new(535, EnhancedCode::new(5, 7, 8).ok(), "Bad credentials").unwrap());
+    let decided = match e {
+        Event::AuthCredentials { password, .. } if password.expose() != "secret" => {
+            s.reject(Reply::new(535, EnhancedCode::new(5, 7, 8).ok(), "Bad credentials").unwrap())
         }
         Event::AuthStart { .. } => s.auth_challenge(b"challenge"),
-        Event::AuthResponse(r) if r == b"ok" => s.accept(),
+        Event::AuthResponse(r) if r.expose() == b"ok" => s.accept(),
         Event::AuthResponse(_) => s.auth_challenge(b"again"),
         Event::Rcpt {
             to: ForwardPath::Mailbox(m),
             ..
         } if m.local_part.as_str() == "nobody" => {
-            s.reject(Reply::new(550, EnhancedCode::new(5, 1, 1).ok(), "No such user").unwrap());
+            s.reject(Reply::new(550, EnhancedCode::new(5, 1, 1).ok(), "No such user").unwrap())
         }
         e if e.needs_decision() => s.accept(),
-        _ => {}
+        _ => Ok(()),
+    };
+    decided.unwrap();
+    // Answering twice is a misuse, reported, not a silent no-op.
+    if e.needs_decision() && !s.decision_pending() {
+        assert!(s.accept().is_err());
     }
 }
 
@@ -49,7 +56,7 @@ fn run_pieces(s: &mut ServerSession, pieces: &[&[u8]]) -> (Vec<Event>, String) {
     };
     drain(s, &mut events, &mut out);
     for p in pieces {
-        s.handle_input(p);
+        s.handle_input(Instant::now(), p);
         drain(s, &mut events, &mut out);
     }
     (events, String::from_utf8_lossy(&out).into_owned())
@@ -160,8 +167,10 @@ fn limits() {
     let (_, out) = run(smtp(), &long);
     assert_eq!(codes(&out), ["220", "500", "250"], "{out}");
 
-    // Errors then close.
-    let (events, out) = run(smtp(), &b"BAD\r\n".repeat(12));
+    // Errors then close (at the hard limit; with the soft limit as high, no reply is delayed).
+    let mut c = smtp();
+    c.limits.hard_error_limit = 10;
+    let (events, out) = run(c, &b"BAD\r\n".repeat(12));
     assert_eq!(codes(&out).len(), 12, "{out}");
     assert!(out.ends_with("421 4.7.0 mx.example.org Error: too many errors\r\n"));
     assert_eq!(
@@ -173,8 +182,8 @@ fn limits() {
     let mut c = smtp();
     c.limits.max_buffered_input = 100;
     let mut s = ServerSession::new(c);
-    s.handle_input(b"EHLO x\r\n");
-    s.handle_input(&b"NOOP\r\n".repeat(30));
+    s.handle_input(Instant::now(), b"EHLO x\r\n");
+    s.handle_input(Instant::now(), &b"NOOP\r\n".repeat(30));
     assert_eq!(s.poll_event().map(|e| e.needs_decision()), Some(true));
     assert_eq!(
         s.poll_event(),
@@ -247,9 +256,13 @@ fn starttls_discards_and_resets() {
     );
     assert!(out.ends_with("220 2.0.0 Ready to start TLS\r\n"));
     // Bytes before the handshake completes are ignored too.
-    s.handle_input(b"garbage\r\n");
+    s.handle_input(Instant::now(), b"garbage\r\n");
     assert!(s.poll_event().is_none());
-    s.handle_tls_established();
+    s.handle_tls_established().unwrap();
+    assert!(
+        s.handle_tls_established().is_err(),
+        "no second handshake is pending"
+    );
     assert!(s.tls_active() && s.auth_offered() && !s.starttls_offered());
     let (_, out) = run_pieces(
         &mut s,
@@ -304,7 +317,7 @@ fn auth_exchanges() {
     );
     assert!(events.contains(&Event::AuthStart {
         mechanism: Mechanism::try_from("X-TEST").unwrap(),
-        initial_response: Some(vec![])
+        initial_response: Some(Secret::new(vec![]))
     }));
     // Unknown mechanism, bad base64.
     let (_, out) = run(c, b"EHLO x\r\nAUTH CRAM-MD5\r\nAUTH PLAIN\r\n!!!\r\n");
@@ -324,14 +337,15 @@ fn lmtp_per_recipient_replies() {
     let mut c = ServerConfig::new(Mode::Lmtp, "lmtp.example.org");
     c.strict_pipelining = false;
     let mut s = ServerSession::new(c);
-    s.handle_input(b"EHLO x\r\nLHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<1@b>\r\nRCPT TO:<nobody@b>\r\nRCPT TO:<2@b>\r\nDATA\r\nhi\r\n.\r\n");
+    s.handle_input(Instant::now(), b"EHLO x\r\nLHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<1@b>\r\nRCPT TO:<nobody@b>\r\nRCPT TO:<2@b>\r\nDATA\r\nhi\r\n.\r\n");
     let mut out = Vec::new();
     while let Some(e) = s.poll_event() {
         if e == Event::DataEnd {
             s.data_replies(vec![
                 Reply::ok(),
                 Reply::new(452, EnhancedCode::new(4, 2, 2).ok(), "Mailbox full").unwrap(),
-            ]);
+            ])
+            .unwrap();
         } else {
             decide(&mut s, &e);
         }

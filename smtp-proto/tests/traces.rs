@@ -3,7 +3,9 @@
 //! ours, so only codes and line structure are compared for the server; the client must send the
 //! RFC's commands byte for byte, apart from its own host name.
 
-use mailwright_smtp_proto::server::Extensions;
+use std::time::Instant;
+
+use mailwright_smtp_proto::server::{Event, Extensions};
 use mailwright_smtp_proto::*;
 
 /// Splits a trace into (is_client, line) pairs.
@@ -34,7 +36,7 @@ fn replay_server(
                  input: &mut String,
                  got: &mut String,
                  decide: &mut dyn FnMut(&mut ServerSession, &Event)| {
-        s.handle_input(input.as_bytes());
+        s.handle_input(Instant::now(), input.as_bytes());
         input.clear();
         while let Some(e) = s.poll_event() {
             decide(s, &e);
@@ -97,14 +99,17 @@ fn rfc2033_lmtp_example() {
     let mut content = Vec::new();
     replay_server(TRACE, c, |s, e| match e {
         Event::Rcpt { to, .. } if to.to_string() == "<jones@foo.edu>" => {
-            s.reject(Reply::new(550, None, "No such user here").unwrap());
+            s.reject(Reply::new(550, None, "No such user here").unwrap())
+                .unwrap();
         }
         Event::DataChunk(b) => content.extend_from_slice(b),
-        Event::DataEnd => s.data_replies(vec![
-            Reply::ok(),
-            Reply::new(452, None, "<green@foo.edu> is temporarily over quota").unwrap(),
-        ]),
-        e if e.needs_decision() => s.accept(),
+        Event::DataEnd => s
+            .data_replies(vec![
+                Reply::ok(),
+                Reply::new(452, None, "<green@foo.edu> is temporarily over quota").unwrap(),
+            ])
+            .unwrap(),
+        e if e.needs_decision() => s.accept().unwrap(),
         _ => {}
     });
     // "...etc." was dot-stuffed on the wire.
@@ -145,7 +150,7 @@ fn rfc2920_pipelining_example() {
         ServerConfig::new(Mode::Smtp, "innosoft.com"),
         |s, e| {
             if e.needs_decision() {
-                s.accept();
+                s.accept().unwrap();
             }
         },
     );
@@ -200,7 +205,7 @@ fn rfc5321_d1_client() {
             expected.push_str("\r\n");
             continue;
         }
-        c.handle_input(format!("{line}\r\n").as_bytes());
+        c.handle_input(Instant::now(), format!("{line}\r\n").as_bytes());
         while let Some(e) = c.poll_event() {
             match e {
                 ClientEvent::Ready(_) => c
@@ -208,7 +213,7 @@ fn rfc5321_d1_client() {
                     .unwrap(),
                 ClientEvent::Sent(r) => {
                     result = Some(r);
-                    c.quit();
+                    c.quit().unwrap();
                 }
                 _ => {}
             }

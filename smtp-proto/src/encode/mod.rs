@@ -139,15 +139,23 @@ impl Reply {
     /// Writes the reply, one `code-`/`code ` line per text line, the enhanced code at the start of
     /// each line's text (RFC 2034 §4).
     pub fn encode(&self, out: &mut BytesMut) {
-        let n = self.lines().len();
-        for (i, line) in self.lines().iter().enumerate() {
-            let sep = if i + 1 == n { ' ' } else { '-' };
-            let _ = match (self.enhanced(), line.is_empty()) {
-                (Some(e), true) => write!(out, "{}{sep}{e}", self.code()),
-                (Some(e), false) => write!(out, "{}{sep}{e} {line}", self.code()),
-                (None, true) if sep == ' ' => write!(out, "{}", self.code()),
-                (None, _) => write!(out, "{}{sep}{line}", self.code()),
-            };
+        let lines = self.raw_lines();
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            let _ = write!(out, "{}", self.code());
+            match self.enhanced() {
+                Some(e) => {
+                    let _ = write!(out, "{sep}{e}");
+                    if !line.is_empty() {
+                        out.extend_from_slice(b" ");
+                    }
+                }
+                None if line.is_empty() && sep == ' ' => {}
+                None => {
+                    let _ = write!(out, "{sep}");
+                }
+            }
+            out.extend_from_slice(line);
             out.extend_from_slice(b"\r\n");
         }
     }

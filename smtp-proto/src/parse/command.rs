@@ -19,7 +19,7 @@
 //! trailing spaces, and a bare LF ending the line.
 
 use super::address::{forward_path, host, reverse_path, simple_domain};
-use super::{Excerpt, MalformedKind, ParseError, split_line};
+use super::{DecodeError, MalformedKind, excerpt, split_line};
 use crate::types::text::{base64_decode, xtext_decode};
 use crate::types::{
     BodyType, Command, ForwardPath, MailAuth, MailParameters, Mechanism, Notify, OriginalRecipient,
@@ -28,24 +28,20 @@ use crate::types::{
 
 /// Parses one command line from the start of `input`.
 ///
-/// Returns [`ParseError::Incomplete`] until a line ending is present. The caller enforces the
+/// Returns [`DecodeError::Incomplete`] until a line ending is present. The caller enforces the
 /// line-length limit (RFC 5321 §4.5.3.1.4) before calling.
 #[allow(clippy::inline_always)]
 #[inline(always)]
-pub fn command(input: &[u8]) -> Result<(&[u8], Command), ParseError> {
+pub fn command(input: &[u8]) -> Result<(&[u8], Command), DecodeError> {
     // Built where it is returned (one exit, one result value, filled in place): see
     // `fill_command`.
-    let mut res = Err(ParseError::Incomplete);
+    let mut res = Err(DecodeError::Incomplete);
     if let Some((line, used)) = split_line(input) {
         res = Ok((&input[used..], Command::Quit));
         if let Ok((_, cmd)) = &mut res
             && let Err(kind) = fill_command(line, cmd)
         {
-            res = Err(ParseError::Malformed {
-                kind,
-                consumed: used,
-                excerpt: Excerpt::new(line),
-            });
+            res = Err(DecodeError::malformed(kind, used, excerpt(line)));
         }
     }
     res

@@ -1,5 +1,5 @@
-//! Streaming parsers: `&[u8] -> Result<(rest, T), ParseError>`, where [`ParseError::Incomplete`]
-//! means "need more bytes" and is kept apart from malformed input.
+//! Streaming parsers: `&[u8] -> Result<(rest, T), DecodeError>`, where
+//! [`DecodeError::Incomplete`] means "need more bytes" and is kept apart from malformed input.
 //!
 //! Framing is streaming (a command or reply line ends at LF); the grammar inside a line is parsed
 //! with nom 8's complete combinators, since a framed line is whole.
@@ -10,41 +10,19 @@ mod reply;
 
 use std::fmt;
 
+pub use mailwright_sansio::Excerpt;
+
 pub use command::{command, command_line};
 pub use reply::reply;
 
-/// The offending bytes of a malformed line, truncated for logs (and redacted for `AUTH`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Excerpt(Vec<u8>);
-
-/// How many bytes of an offending line an [`Excerpt`] keeps.
-pub const EXCERPT_LEN: usize = 64;
-
-impl Excerpt {
-    pub(crate) fn new(line: &[u8]) -> Self {
-        let upper: Vec<u8> = line.iter().take(5).map(u8::to_ascii_uppercase).collect();
-        if upper.starts_with(b"AUTH ") {
-            // Initial responses carry credentials.
-            return Excerpt(b"AUTH <redacted>".to_vec());
-        }
-        Excerpt(line[..line.len().min(EXCERPT_LEN)].to_vec())
+/// The offending bytes of a line for a log: cut to [`mailwright_sansio::EXCERPT_LEN`] octets, and
+/// for `AUTH` only the verb (initial responses carry credentials).
+pub(crate) fn excerpt(line: &[u8]) -> Excerpt {
+    let upper: Vec<u8> = line.iter().take(5).map(u8::to_ascii_uppercase).collect();
+    if upper.starts_with(b"AUTH ") {
+        return Excerpt::redacted(b"AUTH");
     }
-    /// The kept bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Excerpt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.0.escape_ascii())
-    }
-}
-
-impl fmt::Display for Excerpt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.escape_ascii())
-    }
+    Excerpt::new(line)
 }
 
 /// What was wrong with a line.
@@ -78,25 +56,10 @@ impl fmt::Display for MalformedKind {
     }
 }
 
-/// A parse failure.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParseError {
-    /// More bytes are needed; nothing was consumed.
-    #[error("incomplete input")]
-    Incomplete,
-    /// The input is malformed; `consumed` bytes (the whole bad line, terminator included) can be
-    /// skipped to resynchronise.
-    #[error("{kind}: {excerpt}")]
-    Malformed {
-        /// What was wrong.
-        kind: MalformedKind,
-        /// Bytes to skip to the next line.
-        consumed: usize,
-        /// The offending bytes, truncated.
-        excerpt: Excerpt,
-    },
-}
+/// A parse failure: [`DecodeError::Incomplete`] (read more) or [`DecodeError::Malformed`] with
+/// the [`MalformedKind`], the octets to skip (the whole bad line or reply, terminator included)
+/// and an [`Excerpt`] of the offending line.
+pub type DecodeError = mailwright_sansio::DecodeError<MalformedKind>;
 
 /// Finds the next line ending at LF. Returns the line without `CRLF` (or a bare `LF`, which
 /// commands tolerate as Postfix does) and the number of bytes the line took.

@@ -8,7 +8,7 @@
 //! status-code ::= class "." subject "." detail      (RFC 3463)
 //! ```
 
-use super::{Excerpt, MalformedKind, ParseError, split_line};
+use super::{DecodeError, Excerpt, MalformedKind, split_line};
 use crate::types::{EnhancedCode, Reply, ReplyCode};
 
 fn code_of(line: &[u8]) -> Option<ReplyCode> {
@@ -23,39 +23,38 @@ fn code_of(line: &[u8]) -> Option<ReplyCode> {
 }
 
 /// Reads `class "." subject "." detail` at the start of `text`, followed by SP or the end.
-fn enhanced_prefix(text: &str) -> Option<(EnhancedCode, usize)> {
-    let end = text.find(' ').unwrap_or(text.len());
-    let mut parts = text[..end].split('.');
+fn enhanced_prefix(text: &[u8]) -> Option<EnhancedCode> {
+    let end = memchr::memchr(b' ', text).unwrap_or(text.len());
+    let mut parts = text[..end].split(|&c| c == b'.');
     let mut num = |max: usize| -> Option<u16> {
         let p = parts.next()?;
-        (!p.is_empty() && p.len() <= max && p.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| p.parse().ok())?
+        if p.is_empty() || p.len() > max || !p.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(p.iter().fold(0, |n, &d| n * 10 + u16::from(d - b'0')))
     };
     let (c, s, d) = (num(1)?, num(3)?, num(3)?);
     if parts.next().is_some() {
         return None;
     }
-    let e = EnhancedCode::new(c as u8, s, d).ok()?;
-    Some((e, (end + 1).min(text.len())))
+    EnhancedCode::new(u8::try_from(c).ok()?, s, d).ok()
 }
 
 /// Parses one whole (possibly multi-line) reply from the start of `input`.
 ///
-/// Returns [`ParseError::Incomplete`] until the last line (`code SP` or bare `code`) has arrived.
-pub fn reply(input: &[u8]) -> Result<(&[u8], Reply), ParseError> {
+/// Returns [`DecodeError::Incomplete`] until the last line (`code SP` or bare `code`) has arrived.
+/// The text is kept as sent, UTF-8 or not (see [`Reply`]); only control characters other than
+/// TAB are refused.
+pub fn reply(input: &[u8]) -> Result<(&[u8], Reply), DecodeError> {
     let mut pos = 0;
     let mut code = None;
     let mut raw_lines: Vec<&[u8]> = Vec::new();
     loop {
         let Some((line, used)) = split_line(&input[pos..]) else {
-            return Err(ParseError::Incomplete);
+            return Err(DecodeError::Incomplete);
         };
         let end = pos + used;
-        let bad = |kind| ParseError::Malformed {
-            kind,
-            consumed: end,
-            excerpt: Excerpt::new(line),
-        };
+        let bad = |kind| DecodeError::malformed(kind, end, Excerpt::new(line));
         let c = code_of(line).ok_or_else(|| bad(MalformedKind::ReplyCode))?;
         if code.is_some_and(|p| p != c) {
             return Err(bad(MalformedKind::ReplyCode));
@@ -73,38 +72,24 @@ pub fn reply(input: &[u8]) -> Result<(&[u8], Reply), ParseError> {
         }
     }
     let Some(code) = code else {
-        return Err(ParseError::Incomplete);
+        return Err(DecodeError::Incomplete);
     };
-    let malformed = |kind| ParseError::Malformed {
-        kind,
-        consumed: pos,
-        excerpt: Excerpt::new(&input[..pos]),
-    };
-    let mut lines: Vec<String> = Vec::with_capacity(raw_lines.len());
-    for l in raw_lines {
-        lines.push(
-            std::str::from_utf8(l)
-                .map_err(|_| malformed(MalformedKind::Encoding))?
-                .to_owned(),
-        );
-    }
-    let enhanced = enhanced_prefix(&lines[0])
-        .filter(|(e, _)| e.class() == code.class())
-        .map(|(e, _)| e);
-    if let Some(e) = enhanced {
-        let prefix = e.to_string();
-        for l in &mut lines {
-            if let Some(rest) = l.strip_prefix(prefix.as_str()) {
-                if rest.is_empty() {
-                    l.clear();
-                } else if let Some(rest) = rest.strip_prefix(' ') {
-                    *l = rest.to_owned();
-                }
-            }
+    // RFC 2034 §4: the enhanced code starts the text of every line.
+    let enhanced = enhanced_prefix(raw_lines[0]).filter(|e| e.class() == code.class());
+    let prefix = enhanced.map(|e| e.to_string());
+    let lines = raw_lines.into_iter().map(|l| {
+        let Some(prefix) = &prefix else {
+            return l;
+        };
+        match l.strip_prefix(prefix.as_bytes()) {
+            Some([]) => &[][..],
+            Some([b' ', rest @ ..]) => rest,
+            _ => l,
         }
-    }
-    let reply =
-        Reply::from_parts(code, enhanced, lines).map_err(|_| malformed(MalformedKind::Encoding))?;
+    });
+    let reply = Reply::from_parts(code, enhanced, lines).map_err(|_| {
+        DecodeError::malformed(MalformedKind::Encoding, pos, Excerpt::new(&input[..pos]))
+    })?;
     Ok((&input[pos..], reply))
 }
 
@@ -123,7 +108,7 @@ mod tests {
             ["mx.example.com Hello", "SIZE 1000", "PIPELINING"]
         );
         assert_eq!(r.enhanced(), None);
-        assert_eq!(reply(&input[..30]), Err(ParseError::Incomplete));
+        assert_eq!(reply(&input[..30]), Err(DecodeError::Incomplete));
     }
 
     #[test]
@@ -139,18 +124,40 @@ mod tests {
     }
 
     #[test]
+    fn text_that_is_not_utf8_is_kept() {
+        // Latin-1, as some servers send it.
+        let wire = b"550 5.1.1 Empf\xe4nger unbekannt\r\n";
+        let (rest, r) = reply(wire).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(r.code().get(), 550);
+        assert_eq!(r.enhanced().unwrap().to_string(), "5.1.1");
+        assert_eq!(r.raw_lines(), [b"Empf\xe4nger unbekannt".to_vec()]);
+        assert_eq!(r.lines(), ["Empf\u{fffd}nger unbekannt"]);
+        assert_eq!(r.to_string(), "550 5.1.1 Empf\u{fffd}nger unbekannt");
+        assert_eq!(&r.to_bytes()[..], wire);
+        // Controls other than TAB are still refused.
+        assert!(matches!(
+            reply(b"550 a\x00b\r\n"),
+            Err(DecodeError::Malformed {
+                kind: MalformedKind::Encoding,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn malformed() {
         assert!(matches!(
             reply(b"25x ok\r\n"),
-            Err(ParseError::Malformed { consumed: 8, .. })
+            Err(DecodeError::Malformed { skip: 8, .. })
         ));
         assert!(matches!(
             reply(b"250-a\r\n251 b\r\n"),
-            Err(ParseError::Malformed { .. })
+            Err(DecodeError::Malformed { .. })
         ));
         assert!(matches!(
             reply(b"650 x\r\n"),
-            Err(ParseError::Malformed { .. })
+            Err(DecodeError::Malformed { .. })
         ));
     }
 }

@@ -1,5 +1,6 @@
 //! Replies (RFC 5321 §4.2), enhanced status codes (RFC 3463, RFC 2034) and the EHLO capability list.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::command::Mechanism;
@@ -109,11 +110,26 @@ impl fmt::Display for EnhancedCode {
 
 /// A reply: a code, an optional enhanced code (written at the start of every line), and one or
 /// more text lines (RFC 5321 §4.2.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The text is kept as the octets that were sent: RFC 5321 §4.2 allows only printable US-ASCII
+/// (`textstring = 1*(%d09 / %d32-126)`) and RFC 6531 adds UTF-8, but deployed servers also send
+/// Latin-1 (`550 5.1.1 Empf\xe4nger unbekannt`), so a reply is read whatever its encoding.
+/// [`Reply::raw_lines`] gives the octets, [`Reply::lines`] and `Display` a lossy UTF-8 reading.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     code: ReplyCode,
     enhanced: Option<EnhancedCode>,
-    lines: Vec<String>,
+    lines: Vec<Vec<u8>>,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("code", &self.code)
+            .field("enhanced", &self.enhanced)
+            .field("lines", &self.lines())
+            .finish()
+    }
 }
 
 /// Shorthand used for the crate's own replies; the arguments are constants known to be valid.
@@ -125,7 +141,7 @@ pub(crate) fn r(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
             subject: enhanced.1,
             detail: enhanced.2,
         }),
-        lines: vec![text.to_owned()],
+        lines: vec![text.as_bytes().to_vec()],
     }
 }
 
@@ -139,25 +155,24 @@ impl Reply {
         {
             return Err(ReplyError::Enhanced);
         }
-        let lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
-        Self::from_parts(code, enhanced, lines)
+        Self::from_parts(code, enhanced, text.split('\n'))
     }
 
-    /// Builds a reply from its lines.
-    pub fn from_parts(
+    /// Builds a reply from its lines (text or octets). A line may not hold CR, LF or controls
+    /// other than TAB; octets above 127 are kept as they are.
+    pub fn from_parts<L: Into<Vec<u8>>>(
         code: ReplyCode,
         enhanced: Option<EnhancedCode>,
-        lines: Vec<String>,
+        lines: impl IntoIterator<Item = L>,
     ) -> Result<Self, ReplyError> {
-        let bad = |l: &String| l.bytes().any(|c| (c < 32 && c != b'\t') || c == 127);
+        let mut lines: Vec<Vec<u8>> = lines.into_iter().map(Into::into).collect();
+        let bad = |l: &Vec<u8>| l.iter().any(|&c| (c < 32 && c != b'\t') || c == 127);
         if lines.iter().any(bad) {
             return Err(ReplyError::Text);
         }
-        let lines = if lines.is_empty() {
-            vec![String::new()]
-        } else {
-            lines
-        };
+        if lines.is_empty() {
+            lines.push(Vec::new());
+        }
         Ok(Reply {
             code,
             enhanced,
@@ -178,17 +193,30 @@ impl Reply {
     pub fn enhanced(&self) -> Option<EnhancedCode> {
         self.enhanced
     }
-    /// The text lines (at least one, maybe empty).
-    pub fn lines(&self) -> &[String] {
+    /// The text lines as sent (at least one, maybe empty), without the enhanced code.
+    pub fn raw_lines(&self) -> &[Vec<u8>] {
         &self.lines
     }
-    /// The lines joined with `\n`.
+    /// The text lines as text; octets that are not UTF-8 read as U+FFFD.
+    pub fn lines(&self) -> Vec<Cow<'_, str>> {
+        self.lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l))
+            .collect()
+    }
+    /// The lines joined with `\n`, read as [`Reply::lines`] reads them.
     pub fn text(&self) -> String {
-        self.lines.join("\n")
+        self.lines().join("\n")
     }
     /// 2xx.
     pub fn is_positive(&self) -> bool {
         self.code.is_positive()
+    }
+    /// The same reply without its enhanced code (for a server that does not offer
+    /// ENHANCEDSTATUSCODES).
+    pub(crate) fn without_enhanced(mut self) -> Self {
+        self.enhanced = None;
+        self
     }
 }
 
@@ -278,11 +306,12 @@ impl EhloResponse {
         if reply.code.get() != 250 {
             return None;
         }
-        let mut lines = reply.lines.iter();
+        let lines = reply.lines();
+        let mut lines = lines.iter();
         let first = lines.next()?;
         let (domain, greeting) = match first.split_once(' ') {
             Some((d, g)) => (d.to_owned(), Some(g.to_owned())),
-            None => (first.clone(), None),
+            None => (first.clone().into_owned(), None),
         };
         let capabilities = lines.filter_map(|l| Capability::parse(l)).collect();
         Some(EhloResponse {
@@ -299,8 +328,8 @@ impl EhloResponse {
             first.push(' ');
             first.push_str(g);
         }
-        let mut lines = vec![first];
-        lines.extend(self.capabilities.iter().map(ToString::to_string));
+        let mut lines = vec![first.into_bytes()];
+        lines.extend(self.capabilities.iter().map(|c| c.to_string().into_bytes()));
         Reply {
             code: ReplyCode(250),
             enhanced: None,

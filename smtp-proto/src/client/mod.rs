@@ -2,192 +2,66 @@
 //!
 //! # Call order
 //!
-//! 1. [`ClientSession::new`]; feed everything read from the server to
-//!    [`ClientSession::handle_input`]; after each call drain [`ClientSession::poll_event`] and write
-//!    out [`ClientSession::poll_transmit`].
-//! 2. The machine reads the greeting, sends `EHLO` (falling back to `HELO` on a 5xx; `LHLO` in
-//!    LMTP), runs `STARTTLS` per [`TlsPolicy`] ([`ClientEvent::StartTls`]: flush, handshake, then
+//! The contract of [`mailwright_sansio::Machine`], which [`ClientSession`] implements:
+//!
+//! 1. [`ClientSession::new`]; call [`ClientSession::handle_timeout`] once with the time the
+//!    connection was made, so that the wait for the greeting runs from it.
+//! 2. Feed everything read from the server to [`ClientSession::handle_input`]`(now, bytes)`; drain
+//!    [`ClientSession::poll_event`] and write out [`ClientSession::poll_transmit`] (message data
+//!    comes in blocks: ask for the next one only once the last is written).
+//! 3. The machine reads the greeting, sends `EHLO` (falling back to `HELO` on a 5xx; `LHLO` in
+//!    LMTP), runs `STARTTLS` per [`TlsPolicy`] ([`Event::StartTls`]: flush, handshake, then
 //!    [`ClientSession::handle_tls_established`]), authenticates with `PLAIN` or `LOGIN` when given
-//!    credentials, then reports [`ClientEvent::Ready`].
-//! 3. [`ClientSession::send_message`] runs one transaction (pipelined when offered, `BDAT` when
-//!    `CHUNKING` is offered, dot-stuffed `DATA` otherwise) and reports [`ClientEvent::Sent`] with the
+//!    credentials, then reports [`Event::Ready`].
+//! 4. [`ClientSession::send_message`] runs one transaction (pipelined when offered, `BDAT` when
+//!    `CHUNKING` is offered, dot-stuffed `DATA` otherwise) and reports [`Event::Sent`] with the
 //!    reply to `MAIL`, one per `RCPT`, and the data replies (one per accepted recipient in LMTP).
-//! 4. [`ClientSession::quit`], then [`ClientEvent::Closed`].
+//! 5. [`ClientSession::quit`], then [`Event::Closed`].
+//!
+//! Wait for input or for [`ClientSession::poll_timeout`], whichever comes first, and call
+//! [`ClientSession::handle_timeout`]`(now)` at the deadline. The timers are those of RFC 5321
+//! §4.5.3.2 ([`Timeouts`]); one that fires ends the session with
+//! [`Event::Failed`]`(`[`ClientError::Timeout`]`(stage))`. A call that starts a wait without a
+//! `now` (`send_message`, `quit`, `handle_tls_established`, a block of data handed out) makes
+//! `poll_timeout` return the last instant the machine saw: call `handle_timeout(now)` at once and
+//! the timer runs from that `now`.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use mailwright_smtp_proto::client::{ClientError, Stage};
+//! use mailwright_smtp_proto::{ClientConfig, ClientEvent, ClientSession, Host, Mode};
+//!
+//! let t0 = Instant::now();
+//! let mut c = ClientSession::new(ClientConfig::new(Mode::Smtp, Host::try_from("me.example").unwrap()));
+//! c.handle_timeout(t0);
+//! c.handle_input(t0, b"220 mx.example ESMTP\r\n");
+//! assert_eq!(c.poll_transmit().unwrap(), &b"EHLO me.example\r\n"[..]);
+//! // No reply to EHLO within five minutes.
+//! assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_mins(5)));
+//! c.handle_timeout(t0 + Duration::from_mins(5));
+//! assert_eq!(c.poll_event(), Some(ClientEvent::Failed(ClientError::Timeout(Stage::Helo))));
+//! assert!(c.is_closed());
+//! ```
+
+mod config;
+mod event;
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use mailwright_sansio::{Machine, Timer, UsageError};
+
+pub use config::{ClientConfig, Credentials, Timeouts, TlsPolicy};
+pub use event::{ClientError, Envelope, Event, Stage, TransactionResult};
 
 use crate::data::{canonical_line_endings, dot_stuff};
-use crate::parse::{ParseError, reply as parse_reply};
+use crate::parse::{DecodeError, reply as parse_reply};
 use crate::server::Mode;
 use crate::types::text::base64_encode;
 use crate::types::{
-    BodyType, Capability, Command, EhloResponse, ForwardPath, Host, MailParameters, Mechanism,
-    RcptParameters, Reply, ReversePath,
+    BodyType, Capability, Command, EhloResponse, ForwardPath, Mechanism, Reply, ReversePath,
 };
-
-/// When to use STARTTLS.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TlsPolicy {
-    /// Never.
-    Never,
-    /// When the server offers it. The default.
-    #[default]
-    IfOffered,
-    /// Always; fail when it is not offered.
-    Required,
-}
-
-/// Credentials for `AUTH PLAIN` / `AUTH LOGIN`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The user name (authentication identity).
-    pub username: String,
-    /// The password.
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Configuration of one client session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientConfig {
-    /// SMTP or LMTP ([`Mode::Submission`] behaves as SMTP).
-    pub mode: Mode,
-    /// Our name for `EHLO`/`LHLO`.
-    pub helo_name: Host,
-    /// STARTTLS use. Default [`TlsPolicy::IfOffered`].
-    pub starttls: TlsPolicy,
-    /// The connection is TLS from the start. Default off.
-    pub tls_active: bool,
-    /// Credentials to authenticate with. Default none.
-    pub credentials: Option<Credentials>,
-    /// Pipeline `MAIL`/`RCPT`/`DATA` when offered (RFC 2920). Default on.
-    pub pipelining: bool,
-    /// Use `BDAT` when `CHUNKING` is offered (RFC 3030). Default on.
-    pub chunking: bool,
-    /// Longest reply accepted, all lines together. Default 65536.
-    pub max_reply_len: usize,
-}
-
-impl ClientConfig {
-    /// A configuration with the defaults.
-    pub fn new(mode: Mode, helo_name: Host) -> Self {
-        ClientConfig {
-            mode,
-            helo_name,
-            starttls: TlsPolicy::IfOffered,
-            tls_active: false,
-            credentials: None,
-            pipelining: true,
-            chunking: true,
-            max_reply_len: 65536,
-        }
-    }
-}
-
-/// Why the session cannot go on.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The greeting was not 220.
-    #[error("greeting refused: {0}")]
-    Greeting(Reply),
-    /// Both EHLO and HELO (or LHLO) were refused.
-    #[error("EHLO/HELO refused: {0}")]
-    Helo(Reply),
-    /// STARTTLS is required but not offered.
-    #[error("STARTTLS required but not offered")]
-    TlsNotOffered,
-    /// STARTTLS is required and was refused.
-    #[error("STARTTLS refused: {0}")]
-    StartTls(Reply),
-    /// Credentials were given but neither PLAIN nor LOGIN is offered.
-    #[error("no usable AUTH mechanism offered")]
-    AuthNotOffered,
-    /// Authentication failed.
-    #[error("authentication failed: {0}")]
-    Auth(Reply),
-    /// The server closes the session (421).
-    #[error("service closing: {0}")]
-    ServiceClosing(Reply),
-    /// The server sent something that is not a reply.
-    #[error("malformed reply: {0}")]
-    Protocol(ParseError),
-    /// A reply arrived when none was expected.
-    #[error("unexpected reply: {0}")]
-    Unexpected(Reply),
-    /// A message was submitted while the session was not ready.
-    #[error("session not ready")]
-    NotReady,
-}
-
-/// A message envelope.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Envelope {
-    /// `MAIL FROM:`.
-    pub from: ReversePath,
-    /// Extra `MAIL` parameters (SIZE, BODY and SMTPUTF8 are set by the machine).
-    pub params: MailParameters,
-    /// `RCPT TO:` with parameters.
-    pub rcpts: Vec<(ForwardPath, RcptParameters)>,
-}
-
-impl Envelope {
-    /// An envelope without parameters.
-    pub fn new(from: ReversePath, rcpts: impl IntoIterator<Item = ForwardPath>) -> Self {
-        Envelope {
-            from,
-            params: MailParameters::default(),
-            rcpts: rcpts
-                .into_iter()
-                .map(|r| (r, RcptParameters::default()))
-                .collect(),
-        }
-    }
-}
-
-/// The outcome of one transaction.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TransactionResult {
-    /// The reply to `MAIL`.
-    pub mail: Option<Reply>,
-    /// One reply per `RCPT`, in order (fewer when the transaction stopped early).
-    pub rcpts: Vec<Reply>,
-    /// The replies to the data: one in SMTP; one per accepted recipient in LMTP, in order.
-    pub data: Vec<Reply>,
-}
-
-impl TransactionResult {
-    /// Whether the message was accepted for at least one recipient.
-    pub fn delivered(&self) -> bool {
-        self.data.iter().any(Reply::is_positive)
-    }
-}
-
-/// What the machine reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientEvent {
-    /// The session is ready for [`ClientSession::send_message`].
-    Ready(EhloResponse),
-    /// Flush the transmit buffer, run the TLS handshake, then call
-    /// [`ClientSession::handle_tls_established`].
-    StartTls,
-    /// A transaction finished.
-    Sent(TransactionResult),
-    /// The session failed; close it.
-    Failed(ClientError),
-    /// The server answered QUIT; close.
-    Closed,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Await {
@@ -228,18 +102,72 @@ enum State {
     Closed,
 }
 
+/// What the machine has to write, in order: command text, and message data handed out in blocks.
+#[derive(Debug, Default)]
+struct Outbox {
+    /// Segments ready to hand out; `true` marks message data.
+    queue: VecDeque<(Bytes, bool)>,
+    /// Command text written after the last queued segment.
+    text: BytesMut,
+}
+
+impl Outbox {
+    fn data(&mut self, data: Bytes) {
+        if !self.text.is_empty() {
+            self.queue.push_back((self.text.split().freeze(), false));
+        }
+        if !data.is_empty() {
+            self.queue.push_back((data, true));
+        }
+    }
+
+    fn has_data(&self) -> bool {
+        self.queue.iter().any(|(_, data)| *data)
+    }
+
+    /// The next piece to write, at most `block` octets of message data; `true` when it is data.
+    fn next(&mut self, block: usize) -> Option<(Bytes, bool)> {
+        match self.queue.pop_front() {
+            Some((mut bytes, true)) if bytes.len() > block => {
+                let first = bytes.split_to(block.max(1));
+                self.queue.push_front((bytes, true));
+                Some((first, true))
+            }
+            Some(piece) => Some(piece),
+            None if self.text.is_empty() => None,
+            None => Some((self.text.split().freeze(), false)),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.text.clear();
+    }
+}
+
+/// The reply timer: armed afresh at the next instant seen whenever the wait changes.
+#[derive(Debug, Default)]
+struct Clock {
+    timer: Timer,
+    stage: Option<Stage>,
+    last_now: Option<Instant>,
+    /// The wait changed without a `now`: `poll_timeout` reports `last_now`.
+    restart: bool,
+}
+
 /// One client session. See the [module docs](self) for the call order.
 #[derive(Debug)]
 pub struct ClientSession {
     config: ClientConfig,
     state: State,
     input: BytesMut,
-    output: BytesMut,
-    events: VecDeque<ClientEvent>,
+    out: Outbox,
+    events: VecDeque<Event>,
     caps: EhloResponse,
     tls_active: bool,
     tls_declined: bool,
     authenticated: bool,
+    clock: Clock,
 }
 
 impl ClientSession {
@@ -250,7 +178,7 @@ impl ClientSession {
             config,
             state: State::Greeting,
             input: BytesMut::new(),
-            output: BytesMut::new(),
+            out: Outbox::default(),
             events: VecDeque::new(),
             caps: EhloResponse {
                 domain: String::new(),
@@ -259,6 +187,10 @@ impl ClientSession {
             },
             tls_declined: false,
             authenticated: false,
+            clock: Clock {
+                restart: true,
+                ..Clock::default()
+            },
         }
     }
 
@@ -274,47 +206,86 @@ impl ClientSession {
     pub fn is_ready(&self) -> bool {
         matches!(self.state, State::Ready)
     }
-    /// Whether the session is over.
+    /// Whether the session is over: write out the last transmit and close.
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+    /// Whether the driver should read: not while a TLS handshake is due, nor after the end.
+    #[must_use]
+    pub fn wants_input(&self) -> bool {
+        !matches!(self.state, State::Closed | State::AwaitTls)
     }
 
     /// The next event, if any.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    /// Bytes to write to the server, if any.
+    /// Bytes to write to the server, if any. Message data comes in blocks of at most
+    /// [`ClientConfig::data_block_size`] octets; asking for the next piece tells the machine the
+    /// last one was written, and starts the timer of the next block ([`Timeouts::data_block`]) or,
+    /// after the last block, of the final reply ([`Timeouts::data_end`]).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        if self.output.is_empty() {
-            None
-        } else {
-            Some(self.output.split().freeze())
+        let (bytes, data) = self.out.next(self.config.data_block_size)?;
+        if data {
+            self.restart_timer();
         }
+        Some(bytes)
     }
 
-    /// Feeds bytes read from the server.
-    pub fn handle_input(&mut self, data: &[u8]) {
-        if matches!(self.state, State::Closed | State::AwaitTls) {
-            return;
+    /// When [`ClientSession::handle_timeout`] must be called next, or `None` when no reply is
+    /// awaited (the session is ready, closed, in a TLS handshake, or has seen no instant yet).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.clock.restart {
+            return self.stage().and(self.clock.last_now);
         }
+        self.clock.timer.deadline()
+    }
+
+    /// Tells the machine that time has reached `now`: a wait that started without a `now` is
+    /// anchored here; a timer whose deadline has passed ends the session with
+    /// [`ClientError::Timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.clock.restart
+            && self.clock.timer.expired(now)
+            && let Some(stage) = self.clock.stage
+        {
+            // The rest of the data is not written.
+            self.out.clear();
+            self.fail(ClientError::Timeout(stage));
+        }
+        self.settle(now);
+    }
+
+    /// Feeds bytes read from the server at `now`.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if !matches!(self.state, State::Closed | State::AwaitTls) {
+            self.read_replies(data);
+        }
+        self.settle(now);
+    }
+
+    fn read_replies(&mut self, data: &[u8]) {
         self.input.extend_from_slice(data);
         loop {
             match parse_reply(&self.input) {
                 Ok((rest, reply)) => {
                     let used = self.input.len() - rest.len();
                     let _ = self.input.split_to(used);
+                    self.restart_timer();
                     self.on_reply(reply);
                     if matches!(self.state, State::Closed | State::AwaitTls) {
                         self.input.clear();
                         return;
                     }
                 }
-                Err(ParseError::Incomplete) => {
+                Err(DecodeError::Incomplete) => {
                     if self.input.len() > self.config.max_reply_len {
-                        self.fail(ClientError::Protocol(ParseError::Incomplete));
+                        self.fail(ClientError::ReplyTooLong);
                     }
                     return;
                 }
@@ -323,24 +294,39 @@ impl ClientSession {
         }
     }
 
-    /// The TLS handshake after [`ClientEvent::StartTls`] is done: EHLO is sent again
-    /// (RFC 3207 §4.2).
-    pub fn handle_tls_established(&mut self) {
-        if matches!(self.state, State::AwaitTls) {
-            self.tls_active = true;
-            self.send_ehlo();
+    /// The TLS handshake after [`Event::StartTls`] is done: EHLO is sent again
+    /// (RFC 3207 §4.2). Fails when no handshake is due.
+    pub fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        if self.is_closed() {
+            return Err(UsageError::Closed);
         }
+        if !matches!(self.state, State::AwaitTls) {
+            return Err(UsageError::NotPending {
+                expected: "STARTTLS handshake",
+            });
+        }
+        self.tls_active = true;
+        self.send_ehlo();
+        self.restart_timer();
+        Ok(())
     }
 
     /// Starts a transaction. The body is the message as written to a file (CRLF or LF line
-    /// endings); the machine dot-stuffs it or sends it with BDAT.
+    /// endings); the machine dot-stuffs it or sends it with BDAT. Fails unless the session is
+    /// ready ([`Event::Ready`], or [`Event::Sent`] for the transaction before).
     pub fn send_message(
         &mut self,
         envelope: Envelope,
         body: impl Into<Bytes>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), UsageError> {
+        if self.is_closed() {
+            return Err(UsageError::Closed);
+        }
         if !self.is_ready() {
-            return Err(ClientError::NotReady);
+            return Err(UsageError::NotAllowed {
+                what: "send_message",
+                why: "the session is not ready for a transaction",
+            });
         }
         let mut body: Bytes = body.into();
         let caps = &self.caps;
@@ -397,34 +383,106 @@ impl ClientSession {
                     } else {
                         Await::Rcpt
                     });
-                c.encode(&mut self.output);
+                c.encode(&mut self.out.text);
             }
             self.send_data_command(&mut txn);
         } else {
             self.send_next(&mut txn);
         }
         self.state = State::Txn(txn);
+        self.restart_timer();
         Ok(())
     }
 
-    /// Sends `QUIT`; [`ClientEvent::Closed`] follows the reply.
-    pub fn quit(&mut self) {
-        if !matches!(self.state, State::Closed | State::Quit) {
-            Command::Quit.encode(&mut self.output);
-            self.state = State::Quit;
+    /// Sends `QUIT`; [`Event::Closed`] follows the reply. Fails when the session is closed or
+    /// QUIT was sent already.
+    pub fn quit(&mut self) -> Result<(), UsageError> {
+        match self.state {
+            State::Closed => Err(UsageError::Closed),
+            State::Quit => Err(UsageError::NotAllowed {
+                what: "quit",
+                why: "QUIT was sent already",
+            }),
+            _ => {
+                Command::Quit.encode(&mut self.out.text);
+                self.state = State::Quit;
+                self.restart_timer();
+                Ok(())
+            }
         }
     }
 
     // ---- internals ----
 
+    /// What the client waits for now, if anything.
+    fn stage(&self) -> Option<Stage> {
+        Some(match &self.state {
+            State::Greeting => Stage::Greeting,
+            State::Ehlo | State::Helo => Stage::Helo,
+            State::StartTls => Stage::StartTls,
+            State::AuthPlain
+            | State::AuthLoginUser
+            | State::AuthLoginPass
+            | State::AuthLoginDone => Stage::Auth,
+            State::Quit => Stage::Quit,
+            State::Txn(_) if self.out.has_data() => Stage::DataBlock,
+            State::Txn(txn) => match txn.awaiting.front()? {
+                Await::Mail => Stage::Mail,
+                Await::Rcpt => Stage::Rcpt,
+                Await::Data354 => Stage::DataInit,
+                Await::Final => Stage::DataEnd,
+                Await::Rset => Stage::Rset,
+            },
+            State::AwaitTls | State::Ready | State::Closed => return None,
+        })
+    }
+
+    fn timeout_of(&self, stage: Stage) -> std::time::Duration {
+        let t = &self.config.timeouts;
+        match stage {
+            Stage::Greeting => t.greeting,
+            Stage::Mail => t.mail,
+            Stage::Rcpt => t.rcpt,
+            Stage::DataInit => t.data_init,
+            Stage::DataBlock => t.data_block,
+            Stage::DataEnd => t.data_end,
+            Stage::Helo | Stage::StartTls | Stage::Auth | Stage::Rset | Stage::Quit => t.reply,
+        }
+    }
+
+    /// A new wait begins: the timer is armed at the next instant seen.
+    fn restart_timer(&mut self) {
+        self.clock.restart = true;
+        self.clock.timer.disarm();
+    }
+
+    /// Records `now`; arms the timer for the current wait if it was restarted.
+    fn settle(&mut self, now: Instant) {
+        self.clock.last_now = Some(now);
+        if !self.clock.restart {
+            return;
+        }
+        self.clock.restart = false;
+        self.clock.stage = self.stage();
+        match self.clock.stage {
+            Some(stage) => {
+                let after = self.timeout_of(stage);
+                self.clock.timer.arm(now, after);
+            }
+            None => self.clock.timer.disarm(),
+        }
+    }
+
     fn fail(&mut self, e: ClientError) {
         self.state = State::Closed;
         self.input.clear();
-        self.events.push_back(ClientEvent::Failed(e));
+        self.clock.timer.disarm();
+        self.clock.stage = None;
+        self.events.push_back(Event::Failed(e));
     }
 
     fn send(&mut self, c: &Command) {
-        c.encode(&mut self.output);
+        c.encode(&mut self.out.text);
     }
 
     fn send_ehlo(&mut self) {
@@ -446,11 +504,11 @@ impl ClientSession {
                     } else {
                         Await::Rcpt
                     });
-                c.encode(&mut self.output);
+                c.encode(&mut self.out.text);
             }
             None if txn.accepted > 0 => self.send_data_command(txn),
             None => {
-                Command::Rset.encode(&mut self.output);
+                Command::Rset.encode(&mut self.out.text);
                 txn.awaiting.push_back(Await::Rset);
             }
         }
@@ -462,12 +520,12 @@ impl ClientSession {
                 size: txn.body.len() as u64,
                 last: true,
             }
-            .encode(&mut self.output);
-            self.output.extend_from_slice(&txn.body);
+            .encode(&mut self.out.text);
+            self.out.data(txn.body.clone());
             txn.awaiting.push_back(Await::Final);
             txn.finals_left = 1;
         } else {
-            Command::Data.encode(&mut self.output);
+            Command::Data.encode(&mut self.out.text);
             txn.awaiting.push_back(Await::Data354);
         }
     }
@@ -493,7 +551,7 @@ impl ClientSession {
                 let mut ir = vec![0];
                 ir.extend_from_slice(c.username.as_bytes());
                 ir.push(0);
-                ir.extend_from_slice(c.password.as_bytes());
+                ir.extend_from_slice(c.password.expose().as_bytes());
                 self.send(&Command::Auth {
                     mechanism: Mechanism::plain(),
                     initial_response: Some(ir),
@@ -511,13 +569,14 @@ impl ClientSession {
             return;
         }
         self.state = State::Ready;
-        self.events.push_back(ClientEvent::Ready(self.caps.clone()));
+        self.events.push_back(Event::Ready(self.caps.clone()));
     }
 
     fn send_b64_line(&mut self, data: &[u8]) {
-        self.output
+        self.out
+            .text
             .extend_from_slice(base64_encode(data).as_bytes());
-        self.output.extend_from_slice(b"\r\n");
+        self.out.text.extend_from_slice(b"\r\n");
     }
 
     fn on_reply(&mut self, reply: Reply) {
@@ -550,7 +609,7 @@ impl ClientSession {
             }
             State::StartTls if code == 220 => {
                 self.state = State::AwaitTls;
-                self.events.push_back(ClientEvent::StartTls);
+                self.events.push_back(Event::StartTls);
             }
             State::StartTls if self.config.starttls == TlsPolicy::Required => {
                 self.fail(ClientError::StartTls(reply));
@@ -578,7 +637,7 @@ impl ClientSession {
                     .config
                     .credentials
                     .as_ref()
-                    .map(|c| c.password.clone())
+                    .map(|c| c.password.expose().clone())
                     .unwrap_or_default();
                 self.send_b64_line(p.as_bytes());
                 self.state = State::AuthLoginDone;
@@ -589,7 +648,7 @@ impl ClientSession {
             | State::AuthLoginDone => {
                 if code == 334 {
                     // An unexpected challenge: cancel (RFC 4954 §4).
-                    self.output.extend_from_slice(b"*\r\n");
+                    self.out.text.extend_from_slice(b"*\r\n");
                     self.state = State::AuthLoginDone;
                 } else {
                     self.fail(ClientError::Auth(reply));
@@ -600,7 +659,7 @@ impl ClientSession {
                 .unwrap_or_else(|| self.state = State::Txn(txn)),
             State::Quit => {
                 self.state = State::Closed;
-                self.events.push_back(ClientEvent::Closed);
+                self.events.push_back(Event::Closed);
             }
             State::Ready | State::AwaitTls | State::Closed => {
                 self.fail(ClientError::Unexpected(reply));
@@ -640,12 +699,14 @@ impl ClientSession {
                     txn.result.data.push(reply);
                     return self.finish(txn);
                 }
+                let mut data = BytesMut::new();
                 if txn.accepted == 0 {
                     // RFC 2920 §3.1: DATA accepted without recipients: send a lone dot.
-                    self.output.extend_from_slice(b".\r\n");
+                    data.extend_from_slice(b".\r\n");
                 } else {
-                    dot_stuff(&txn.body, &mut self.output);
+                    dot_stuff(&txn.body, &mut data);
                 }
+                self.out.data(data.freeze());
                 txn.finals_left = if lmtp { txn.accepted.max(1) } else { 1 };
                 txn.awaiting.push_back(Await::Final);
             }
@@ -673,7 +734,33 @@ impl ClientSession {
     fn finish(&mut self, txn: &mut Txn) -> Option<()> {
         self.state = State::Ready;
         self.events
-            .push_back(ClientEvent::Sent(std::mem::take(&mut txn.result)));
+            .push_back(Event::Sent(std::mem::take(&mut txn.result)));
         Some(())
+    }
+}
+
+impl Machine for ClientSession {
+    type Event = Event;
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        ClientSession::handle_input(self, now, data);
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        ClientSession::poll_event(self)
+    }
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ClientSession::poll_transmit(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientSession::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        ClientSession::handle_timeout(self, now);
+    }
+    fn wants_input(&self) -> bool {
+        ClientSession::wants_input(self)
+    }
+    fn is_closed(&self) -> bool {
+        ClientSession::is_closed(self)
     }
 }
