@@ -6,13 +6,15 @@
 #![allow(missing_docs)] // criterion_group! and criterion_main! generate undocumented items.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mailwright_pop3_proto::Uid;
 use mailwright_pop3_proto::bytes::BytesMut;
 use mailwright_pop3_proto::encode::DotStuffer;
 use mailwright_pop3_proto::parse::DotUnstuffer;
-use mailwright_pop3_proto::server::{Maildrop, ServerConfig, ServerEvent, ServerSession};
+use mailwright_pop3_proto::server::Maildrop;
+use mailwright_pop3_proto::{ServerConfig, ServerEvent, ServerSession};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -71,16 +73,17 @@ fn retr_streaming(c: &mut Criterion) {
             black_box(out.len())
         });
     });
+    let now = Instant::now();
     g.bench_function("server_session_retr", |b| {
         b.iter(|| {
             let mut s = ServerSession::new(ServerConfig::default());
-            s.handle_input(b"USER u\r\nPASS p\r\nRETR 1\r\n");
-            let Some(ServerEvent::Pass { .. }) = s.poll_event() else {
+            s.handle_input(now, b"USER u\r\nPASS p\r\nRETR 1\r\n");
+            let Some(ServerEvent::Login { ticket, .. }) = s.poll_event() else {
                 unreachable!()
             };
             let mut drop = Maildrop::default();
             drop.push(crlf.len() as u64, Uid::new("u").unwrap());
-            s.accept_login(drop).unwrap();
+            s.accept_login(ticket, drop).unwrap();
             let Some(ServerEvent::Retr { .. }) = s.poll_event() else {
                 unreachable!()
             };

@@ -1,32 +1,34 @@
 //! POP3 over a user's Maildir INBOX, driving `mailwright-pop3-proto`'s server machine.
 //!
-//! - Login: USER/PASS and AUTH PLAIN, refused before TLS except from loopback when the configuration
-//!   allows it; a refused login waits `limits.auth_failure_delay_secs` before its reply.
+//! - Login: USER/PASS and AUTH PLAIN (the machine decodes both into one login event), refused
+//!   before TLS except from loopback when the configuration allows it; a refused login waits
+//!   `limits.auth_failure_delay_secs` before its reply.
 //! - The maildrop is locked for the session (an exclusive lock on a file in the Maildir, so other
 //!   processes see it too): a second session gets `-ERR [IN-USE]`.
 //! - Messages are stored with LF line ends; sizes are the CRLF sizes (`W=` in the file name), and
 //!   RETR/TOP stream the file from disk, converting line ends, never holding it whole.
 //! - UIDL is the Maildir unique name (stable for the life of the message); deletions are applied only
 //!   at QUIT.
+//! - Time: the loop passes `Instant::now()` in and sleeps until the machine's `poll_timeout()`; the
+//!   machine owns autologout (`limits.command_timeout_secs`, never under RFC 1939's 10 minutes),
+//!   the login timeout and the per-command deadline, and words every reply, timeouts and shutdown
+//!   included. A decision the machine refuses is a bug here: it is logged and the session closed.
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use mailwright_maildir::{Entry, Maildir};
 use mailwright_pop3_proto::server::{
-    Maildrop, MaildropEntry, ServerConfig, ServerEvent, ServerSession,
+    Event, LoginTicket, Maildrop, MaildropEntry, MessageError, Refusal, ServerConfig, ServerSession,
 };
-use mailwright_pop3_proto::{Atom, ResponseCode, Text, Uid};
+use mailwright_pop3_proto::{Atom, Text, Uid, UsageError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::directory::Address;
 use crate::net::{Conn, Peer};
 use crate::server::Shared;
-
-/// RFC 1939 §3: the autologout timer "MUST be of at least 10 minutes' duration".
-const MIN_POP3_TIMEOUT: Duration = Duration::from_mins(10);
 
 /// Name of the lock file a POP3 session holds in the Maildir.
 pub const POP3_LOCK_FILE: &str = "mailwright-pop3.lock";
@@ -38,8 +40,8 @@ struct Session {
     _lock: std::fs::File,
 }
 
-/// Serves one POP3 connection until QUIT, close or timeout.
-pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
+/// The machine's configuration from the server's.
+fn server_config(shared: &Shared, conn: &Conn, peer: Peer) -> ServerConfig {
     let config = &shared.config;
     let mut cfg = ServerConfig::default();
     cfg.greeting = Text::lossy(&format!("{} Mailwright POP3 ready", config.hostname));
@@ -48,140 +50,183 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     cfg.require_tls_for_login = !shared.login_allowed(conn.is_tls(), peer);
     cfg.sasl_mechanisms = vec![Atom::new("PLAIN").expect("valid atom")];
     cfg.implementation = Some(Text::lossy("Mailwright"));
-    let mut machine = ServerSession::new(cfg);
-    let timeout = config.limits.command_timeout().max(MIN_POP3_TIMEOUT);
+    // The machine raises it to RFC 1939's 10 minutes if it is shorter.
+    cfg.autologout = config.limits.command_timeout();
+    cfg
+}
+
+/// A decision the machine refused: a bug in this service, never the client's doing.
+fn misuse(e: UsageError) -> io::Error {
+    error!("pop3 machine refused a decision: {e}");
+    io::Error::other(e)
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves one POP3 connection until QUIT, close or timeout.
+pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
+    let mut machine = ServerSession::new(server_config(shared, &conn, peer));
+    // The connection opens now: the machine's login timer starts.
+    machine.handle_timeout(Instant::now());
     let mut shutdown = shared.shutdown.clone();
+    let mut shutting_down = false;
     let mut session: Option<Session> = None;
-    let mut pending_sasl_user = false;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(event) = machine.poll_event() {
-            match event {
-                ServerEvent::Pass { user, password } => {
-                    let result = login(shared, user.as_str(), password.expose()).await;
-                    finish_login(&mut machine, &mut session, shared, peer, result).await;
-                }
-                ServerEvent::Auth {
-                    mechanism,
-                    initial_response,
-                } => {
-                    // Only PLAIN is offered; the machine refuses other mechanisms itself.
-                    debug_assert_eq!(mechanism.as_str(), "PLAIN");
-                    match initial_response {
-                        Some(data) => {
-                            let result = sasl_plain(shared, data.expose()).await;
-                            finish_login(&mut machine, &mut session, shared, peer, result).await;
-                        }
-                        None => {
-                            pending_sasl_user = true;
-                            let _ = machine.sasl_challenge(b"");
-                        }
-                    }
-                }
-                ServerEvent::AuthResponse { data } if pending_sasl_user => {
-                    pending_sasl_user = false;
-                    let result = sasl_plain(shared, data.expose()).await;
-                    finish_login(&mut machine, &mut session, shared, peer, result).await;
-                }
-                ServerEvent::Retr { message, .. } | ServerEvent::Top { message, .. } => {
-                    let index = message.get() as usize - 1;
-                    let opened = session.as_ref().and_then(|s| {
-                        s.entries
-                            .get(index)
-                            .map(|e| s.maildir.open_message(e).map(|(f, _)| f))
-                    });
-                    match opened {
-                        Some(Ok(mut file)) => loop {
-                            let done = tokio::task::block_in_place(|| {
-                                machine.send_message_from(&mut file)
-                            })?;
-                            flush(&mut machine, &mut conn).await?;
-                            if done {
-                                break;
-                            }
-                        },
-                        _ => {
-                            let _ = machine.refuse_message(
-                                Some(ResponseCode::SysTemp),
-                                "message is no longer available",
-                            );
-                        }
-                    }
-                }
-                ServerEvent::StartTls { discarded } => {
-                    if !discarded.is_empty() {
-                        warn!(
-                            bytes = discarded.len(),
-                            "discarded plaintext pipelined after STLS"
-                        );
-                    }
-                    flush(&mut machine, &mut conn).await?;
-                    conn = conn.upgrade(shared.tls.acceptor()).await?;
-                    let _ = machine.tls_established();
-                    machine.config_mut().require_tls_for_login = false;
-                }
-                ServerEvent::Update { deleted } => {
-                    let result = match &session {
-                        Some(s) => {
-                            let doomed: Vec<Entry> = deleted
-                                .iter()
-                                .filter_map(|d| {
-                                    s.entries.get(d.message.get() as usize - 1).cloned()
-                                })
-                                .collect();
-                            let maildir = s.maildir.clone();
-                            tokio::task::spawn_blocking(move || maildir.remove_many(&doomed))
-                                .await
-                                .map_err(io::Error::other)?
-                        }
-                        None => Ok(0),
-                    };
-                    // The maildrop lock goes before the reply: a client that reconnects as soon
-                    // as it reads the +OK must not find its own old session holding it.
-                    let ended = session.take();
-                    match result {
-                        Ok(n) => {
-                            if let Some(s) = &ended {
-                                info!(user = %s.user, deleted = n, "pop3 update");
-                            }
-                            drop(ended);
-                            let _ = machine.update_done(Ok(()));
-                        }
-                        Err(e) => {
-                            drop(ended);
-                            warn!("pop3 update failed: {e}");
-                            let _ = machine.update_done(Err("some deleted messages not removed"));
-                        }
-                    }
-                }
-                ServerEvent::Closed(reason) => info!(?reason, "pop3 session over"),
-                other => warn!(?other, "unexpected pop3 event"),
-            }
+            conn = handle(event, &mut machine, conn, &mut session, shared, peer).await?;
         }
         flush(&mut machine, &mut conn).await?;
         if machine.is_closed() {
             break;
         }
-        let n = tokio::select! {
-            read = tokio::time::timeout(timeout, conn.read(&mut buf)) => match read {
-                Ok(read) => read?,
-                Err(_) => {
-                    conn.write_all(b"-ERR [SYS/TEMP] autologout: idle too long\r\n").await?;
+        let deadline = machine.poll_timeout();
+        tokio::select! {
+            read = conn.read(&mut buf), if machine.wants_input() => {
+                let n = read?;
+                if n == 0 {
                     break;
                 }
-            },
-            () = crate::server::shutdown_signalled(&mut shutdown) => {
-                conn.write_all(b"-ERR [SYS/TEMP] server shutting down\r\n").await?;
-                break;
+                machine.handle_input(Instant::now(), &buf[..n]);
             }
-        };
-        if n == 0 {
-            break;
+            () = sleep_until(deadline) => machine.handle_timeout(Instant::now()),
+            () = crate::server::shutdown_signalled(&mut shutdown), if !shutting_down => {
+                shutting_down = true;
+                machine.handle_shutdown();
+            }
+            else => break,
         }
-        machine.handle_input(&buf[..n]);
     }
     let _ = conn.shutdown().await;
     Ok(())
+}
+
+/// Acts on one event of the machine; returns the connection (upgraded after STLS).
+async fn handle(
+    event: Event,
+    machine: &mut ServerSession,
+    mut conn: Conn,
+    session: &mut Option<Session>,
+    shared: &Arc<Shared>,
+    peer: Peer,
+) -> io::Result<Conn> {
+    match event {
+        Event::Login {
+            authzid,
+            user,
+            password,
+            ticket,
+            ..
+        } => {
+            // AUTH PLAIN may name another identity to act as; that is not offered.
+            let result = if authzid.is_some_and(|a| a != user) {
+                LoginResult::BadCredentials
+            } else {
+                login(shared, &user, password.expose()).await
+            };
+            finish_login(machine, ticket, session, shared, peer, result)
+                .await
+                .map_err(misuse)?;
+        }
+        Event::Retr { message, .. } | Event::Top { message, .. } => {
+            let index = message.index();
+            let opened = session.as_ref().and_then(|s| {
+                s.entries
+                    .get(index)
+                    .map(|e| s.maildir.open_message(e).map(|(f, _)| f))
+            });
+            match opened {
+                Some(Ok(mut file)) => loop {
+                    let sent = tokio::task::block_in_place(|| machine.send_message_from(&mut file));
+                    flush(machine, &mut conn).await?;
+                    match sent {
+                        Ok(true) => break,
+                        Ok(false) => {}
+                        // The machine has given up on the message already (a reply, or the
+                        // connection dropped if streaming had begun).
+                        Err(MessageError::Read(e)) => {
+                            warn!("pop3 message {message} unreadable: {e}");
+                            break;
+                        }
+                        Err(MessageError::Usage(e)) => return Err(misuse(e)),
+                        Err(e) => return Err(io::Error::other(e)),
+                    }
+                },
+                _ => machine.refuse_message().map_err(misuse)?,
+            }
+        }
+        Event::StartTls { discarded } => {
+            if !discarded.is_empty() {
+                warn!(
+                    bytes = discarded.len(),
+                    "discarded plaintext pipelined after STLS"
+                );
+            }
+            flush(machine, &mut conn).await?;
+            // The handshake counts towards the machine's login timeout.
+            let handshake = conn.upgrade(shared.tls.acceptor());
+            let upgraded = match machine.poll_timeout() {
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), handshake).await,
+                None => Ok(handshake.await),
+            };
+            match upgraded {
+                Ok(tls) => conn = tls?,
+                Err(_) => {
+                    machine.handle_timeout(Instant::now());
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "TLS handshake after STLS",
+                    ));
+                }
+            }
+            machine.handle_tls_established().map_err(misuse)?;
+        }
+        Event::Update { deleted, ticket } => {
+            let result = match &*session {
+                Some(s) => {
+                    let doomed: Vec<Entry> = deleted
+                        .iter()
+                        .filter_map(|d| s.entries.get(d.message.index()).cloned())
+                        .collect();
+                    let maildir = s.maildir.clone();
+                    tokio::task::spawn_blocking(move || maildir.remove_many(&doomed))
+                        .await
+                        .map_err(io::Error::other)?
+                }
+                None => Ok(0),
+            };
+            // The maildrop lock goes before the reply: a client that reconnects as soon as it
+            // reads the +OK must not find its own old session holding it.
+            let ended = session.take();
+            match result {
+                Ok(n) => {
+                    if let Some(s) = &ended {
+                        info!(user = %s.user, deleted = n, "pop3 update");
+                    }
+                    drop(ended);
+                    machine.update_done(ticket).map_err(misuse)?;
+                }
+                Err(e) => {
+                    drop(ended);
+                    warn!("pop3 update failed: {e}");
+                    machine.update_failed(ticket).map_err(misuse)?;
+                }
+            }
+        }
+        Event::Closed(reason) => info!(?reason, "pop3 session over"),
+        // Neither APOP nor a SASL mechanism other than PLAIN (which the machine runs) is offered.
+        other => {
+            error!(?other, "pop3 event for something not offered");
+            return Err(io::Error::other("pop3 event for something not offered"));
+        }
+    }
+    Ok(conn)
 }
 
 async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
@@ -198,23 +243,6 @@ enum LoginResult {
     Blocked,
     InUse,
     Failed(String),
-}
-
-/// AUTH PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`; an authzid other than the user is refused.
-async fn sasl_plain(shared: &Arc<Shared>, data: &[u8]) -> LoginResult {
-    let mut parts = data.split(|b| *b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return LoginResult::BadCredentials;
-    };
-    if !authz.is_empty() && authz != authc {
-        return LoginResult::BadCredentials;
-    }
-    match std::str::from_utf8(authc) {
-        Ok(user) => login(shared, user, pass).await,
-        Err(_) => LoginResult::BadCredentials,
-    }
 }
 
 async fn login(shared: &Arc<Shared>, user: &str, password: &[u8]) -> LoginResult {
@@ -277,11 +305,12 @@ fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
 
 async fn finish_login(
     machine: &mut ServerSession,
+    ticket: LoginTicket,
     session: &mut Option<Session>,
     shared: &Arc<Shared>,
     peer: Peer,
     result: LoginResult,
-) {
+) -> Result<(), UsageError> {
     let now = std::time::Instant::now();
     // An address over its failure budget is refused whatever it sent (as on submission).
     let result = match (shared.abuse.auth_blocked(peer, now), result) {
@@ -293,45 +322,31 @@ async fn finish_login(
         (_, r) => r,
     };
     match result {
-        LoginResult::Ok(s) => {
-            let maildrop = match build_maildrop(&s) {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!("cannot list maildrop of {}: {e}", s.user);
-                    let _ =
-                        machine.refuse_login(Some(ResponseCode::SysTemp), "cannot open maildrop");
-                    return;
-                }
-            };
-            info!(user = %s.user, messages = s.entries.len(), "pop3 login");
-            *session = Some(s);
-            let _ = machine.accept_login(maildrop);
-        }
+        LoginResult::Ok(s) => match build_maildrop(&s) {
+            Ok(maildrop) => {
+                info!(user = %s.user, messages = s.entries.len(), "pop3 login");
+                *session = Some(s);
+                machine.accept_login(ticket, maildrop)
+            }
+            Err(e) => {
+                warn!("cannot list maildrop of {}: {e}", s.user);
+                machine.refuse_login(ticket, Refusal::TemporaryFailure)
+            }
+        },
         LoginResult::BadCredentials => {
             tokio::time::sleep(shared.config.limits.auth_failure_delay()).await;
             info!("pop3 login refused");
-            let _ = machine.refuse_login(Some(ResponseCode::Auth), "authentication failed");
+            machine.refuse_login(ticket, Refusal::BadCredentials)
         }
         LoginResult::Blocked => {
             tokio::time::sleep(shared.config.limits.auth_failure_delay()).await;
             info!("pop3 login blocked: too many failures from this address");
-            let _ = machine.refuse_login(
-                Some(ResponseCode::SysTemp),
-                "too many failed logins from this address, try again later",
-            );
+            machine.refuse_login(ticket, Refusal::TooManyFailures)
         }
-        LoginResult::InUse => {
-            let _ = machine.refuse_login(
-                Some(ResponseCode::InUse),
-                "maildrop is locked by another session",
-            );
-        }
+        LoginResult::InUse => machine.refuse_login(ticket, Refusal::InUse),
         LoginResult::Failed(e) => {
             warn!("pop3 login failed: {e}");
-            let _ = machine.refuse_login(
-                Some(ResponseCode::SysTemp),
-                "temporary failure, try again later",
-            );
+            machine.refuse_login(ticket, Refusal::TemporaryFailure)
         }
     }
 }

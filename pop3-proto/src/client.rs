@@ -2,54 +2,73 @@
 //! tests.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use mailwright_sansio::{Machine, Timer, UsageError};
 
 use crate::encode::Encode;
-use crate::parse::{self, DotUnstuffer, MultiLine, ParseError};
+use crate::parse::{self, DecodeError, DotUnstuffer, MultiLine};
 use crate::types::{
-    Atom, AuthReply, Capability, Command, CommandKind, MessageNumber, PlainCredentials, Response,
-    SaslResponse, ScanListing, Secret, Stat, TypeError, Uid, UidListing,
+    Atom, AuthReply, Capability, Command, CommandKind, MessageNumber, Password, PlainCredentials,
+    Response, SaslResponse, ScanListing, Secret, Stat, TypeError, Uid, UidListing,
 };
 
-/// Limits a client session enforces; every one has a documented default.
+/// What a client session allows and how long it waits; every field has a documented default.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ClientLimits {
+pub struct ClientConfig {
     /// Longest status or listing line, CRLF included. Default 4096 (RFC 2449 §4 says 512).
     pub max_response_line: usize,
     /// Most entries in a LIST or UIDL listing. Default 1,000,000.
     pub max_listing_entries: usize,
     /// Most CAPA lines. Default 256.
     pub max_capabilities: usize,
+    /// While the greeting or a response is awaited, the session gives up
+    /// ([`Event::TimedOut`]) when the server sends nothing for this long. Default 5 minutes (as
+    /// fetchmail). `Duration::MAX` waits for ever.
+    pub response_timeout: Duration,
 }
 
-impl Default for ClientLimits {
+impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             max_response_line: parse::DEFAULT_MAX_RESPONSE_LINE,
             max_listing_entries: 1_000_000,
             max_capabilities: 256,
+            response_timeout: Duration::from_mins(5),
         }
     }
+}
+
+/// Why a command could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// An argument is not valid on the wire (a user name with a space, a password with CR ...).
+    #[error(transparent)]
+    Invalid(#[from] TypeError),
+    /// The session cannot send it (it is closed or shutting down).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
 }
 
 /// What the client learns; answers come in the order the commands were issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ClientEvent {
+pub enum Event {
     /// The server's greeting (`+OK`; a `-ERR` greeting closes the session).
     Greeting(Response),
     /// The answer to CAPA.
     Capabilities(Vec<Capability>),
     /// STLS was accepted: run the TLS handshake, then call
-    /// [`ClientSession::tls_established`].
+    /// [`ClientSession::handle_tls_established`].
     StartTls,
     /// PASS, APOP or AUTH succeeded: TRANSACTION state.
     LoggedIn(Response),
     /// A SASL challenge: answer with [`ClientSession::auth_respond`] or
     /// [`ClientSession::auth_cancel`].
-    AuthChallenge(Secret),
+    AuthChallenge(Secret<Vec<u8>>),
     /// The answer to STAT.
     Stat(Stat),
     /// The answer to LIST without argument.
@@ -60,8 +79,7 @@ pub enum ClientEvent {
     Uidl(Vec<UidListing>),
     /// The answer to `UIDL n`.
     UidlOne(UidListing),
-    /// RETR or TOP succeeded: [`ClientEvent::MessageData`] chunks follow, then
-    /// [`ClientEvent::MessageEnd`].
+    /// RETR or TOP succeeded: [`Event::MessageData`] chunks follow, then [`Event::MessageEnd`].
     MessageStart {
         /// The message number.
         message: MessageNumber,
@@ -87,9 +105,16 @@ pub enum ClientEvent {
         /// The response.
         response: Response,
     },
+    /// The server sent `-ERR` when no command was waiting for an answer: it is ending the
+    /// session (autologout, RFC 1939 §3, or shutdown); the session is closed.
+    Disconnected(Response),
     /// The server broke the protocol; the session is closed.
     ProtocolError(String),
-    /// The session is over (after QUIT, a `-ERR` greeting, or a protocol error).
+    /// The server sent nothing for [`ClientConfig::response_timeout`] while an answer was due; the
+    /// session is closed.
+    TimedOut,
+    /// The session is over (after QUIT, a `-ERR` greeting, a disconnection, a protocol error or a
+    /// timeout).
     Closed,
 }
 
@@ -103,33 +128,37 @@ enum Reading {
     Body(MessageNumber, DotUnstuffer),
 }
 
-/// A POP3 client session.
+/// A POP3 client session, driven through [`Machine`].
 ///
 /// Call order: issue commands with the methods ([`capa`](Self::capa), [`login`](Self::login),
-/// [`retr`](Self::retr) ...), which queue them; feed octets from the server to
-/// [`handle_input`](Self::handle_input); drain [`poll_event`](Self::poll_event) then
-/// [`poll_transmit`](Self::poll_transmit). Nothing is sent before the greeting. Commands are
-/// pipelined once CAPA has shown `PIPELINING` (RFC 2449 §6.6), otherwise sent one at a time; STLS
-/// and AUTH are never pipelined with what follows them.
+/// [`retr`](Self::retr) ...), which queue them; call [`handle_timeout`](Self::handle_timeout) with
+/// the instant the connection opened (the wait for the greeting starts then); feed octets from the
+/// server to [`handle_input`](Self::handle_input); drain [`poll_event`](Self::poll_event) then
+/// [`poll_transmit`](Self::poll_transmit); wait for input or [`poll_timeout`](Self::poll_timeout).
+/// Nothing is sent before the greeting. Commands are pipelined once CAPA has shown `PIPELINING`
+/// (RFC 2449 §6.6), otherwise sent one at a time; STLS and AUTH are never pipelined with what
+/// follows them.
 ///
 /// ```
-/// use mailwright_pop3_proto::client::{ClientEvent, ClientSession};
+/// use std::time::Instant;
+/// use mailwright_pop3_proto::client::{ClientSession, Event};
 ///
+/// let now = Instant::now();
 /// let mut c = ClientSession::new(Default::default());
 /// c.login("alice", b"secret").unwrap();
-/// c.handle_input(b"+OK ready\r\n");
-/// assert!(matches!(c.poll_event(), Some(ClientEvent::Greeting(_))));
+/// c.handle_input(now, b"+OK ready\r\n");
+/// assert!(matches!(c.poll_event(), Some(Event::Greeting(_))));
 /// assert_eq!(&c.poll_transmit().unwrap()[..], b"USER alice\r\n");
-/// c.handle_input(b"+OK\r\n");
-/// assert!(matches!(c.poll_event(), Some(ClientEvent::Done { .. })));
+/// c.handle_input(now, b"+OK\r\n");
+/// assert!(matches!(c.poll_event(), Some(Event::Done { .. })));
 /// assert_eq!(&c.poll_transmit().unwrap()[..], b"PASS secret\r\n");
 /// ```
 #[derive(Debug)]
 pub struct ClientSession {
-    limits: ClientLimits,
+    config: ClientConfig,
     input: BytesMut,
     out: BytesMut,
-    events: VecDeque<ClientEvent>,
+    events: VecDeque<Event>,
     queue: VecDeque<Command>,
     in_flight: VecDeque<Command>,
     reading: Reading,
@@ -139,13 +168,19 @@ pub struct ClientSession {
     tls_pending: bool,
     auth_waiting: bool,
     closed: bool,
+    shutting_down: bool,
+    /// The latest instant the driver passed in.
+    now: Option<Instant>,
+    /// Restart the response timer at the next instant the driver passes (a command was sent).
+    rearm: bool,
+    response_timer: Timer,
 }
 
 impl ClientSession {
     /// A session waiting for the greeting.
-    pub fn new(limits: ClientLimits) -> Self {
+    pub fn new(config: ClientConfig) -> Self {
         Self {
-            limits,
+            config,
             input: BytesMut::new(),
             out: BytesMut::new(),
             events: VecDeque::new(),
@@ -158,6 +193,10 @@ impl ClientSession {
             tls_pending: false,
             auth_waiting: false,
             closed: false,
+            shutting_down: false,
+            now: None,
+            rearm: true,
+            response_timer: Timer::default(),
         }
     }
 
@@ -172,8 +211,16 @@ impl ClientSession {
     }
 
     /// Whether the session is over.
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Whether the driver should read from the server (the session is open and no TLS handshake
+    /// is pending).
+    #[must_use]
+    pub fn wants_input(&self) -> bool {
+        !self.closed && !self.tls_pending
     }
 
     /// Whether commands are waiting to be sent or answered.
@@ -182,29 +229,37 @@ impl ClientSession {
     }
 
     /// Queues any command.
-    pub fn send(&mut self, command: Command) {
-        if !self.closed {
-            self.queue.push_back(command);
-            self.flush();
+    pub fn send(&mut self, command: Command) -> Result<(), UsageError> {
+        if self.closed {
+            return Err(UsageError::Closed);
         }
+        if self.shutting_down {
+            return Err(UsageError::NotAllowed {
+                what: "a command",
+                why: "the session is shutting down",
+            });
+        }
+        self.queue.push_back(command);
+        self.flush();
+        Ok(())
     }
 
     /// Queues CAPA (RFC 2449 §5).
-    pub fn capa(&mut self) {
-        self.send(Command::Capa);
+    pub fn capa(&mut self) -> Result<(), UsageError> {
+        self.send(Command::Capa)
     }
 
     /// Queues STLS (RFC 2595 §4).
-    pub fn stls(&mut self) {
-        self.send(Command::Stls);
+    pub fn stls(&mut self) -> Result<(), UsageError> {
+        self.send(Command::Stls)
     }
 
     /// Queues USER and PASS.
-    pub fn login(&mut self, user: &str, password: &[u8]) -> Result<(), TypeError> {
+    pub fn login(&mut self, user: &str, password: &[u8]) -> Result<(), ClientError> {
         let user = Atom::new(user)?;
-        let password = Secret::new(password.to_vec())?;
-        self.send(Command::User(user));
-        self.send(Command::Pass(password));
+        let password = Password::new(password.to_vec())?;
+        self.send(Command::User(user))?;
+        self.send(Command::Pass(password))?;
         Ok(())
     }
 
@@ -213,111 +268,192 @@ impl ClientSession {
         &mut self,
         mechanism: &str,
         initial_response: Option<&[u8]>,
-    ) -> Result<(), TypeError> {
+    ) -> Result<(), ClientError> {
         let mechanism = Atom::new(mechanism.to_ascii_uppercase())?;
-        let initial_response = initial_response.map(|d| Secret::binary(d.to_vec()));
+        let initial_response = initial_response.map(|d| Secret::new(d.to_vec()));
         self.send(Command::Auth {
             mechanism,
             initial_response,
-        });
+        })?;
         Ok(())
     }
 
     /// Queues AUTH PLAIN (RFC 4616) with the credentials as initial response.
-    pub fn auth_plain(&mut self, user: &str, password: &[u8]) -> Result<(), TypeError> {
+    pub fn auth_plain(&mut self, user: &str, password: &[u8]) -> Result<(), ClientError> {
         let message = PlainCredentials {
             authzid: String::new(),
             authcid: user.to_owned(),
-            password: Secret::binary(password.to_vec()),
+            password: Secret::new(password.to_vec()),
         }
         .encode();
         self.auth("PLAIN", Some(message.expose()))
     }
 
-    /// Answers a [`ClientEvent::AuthChallenge`].
-    pub fn auth_respond(&mut self, data: &[u8]) {
-        if self.auth_waiting {
-            self.auth_waiting = false;
-            SaslResponse::Data(Secret::binary(data.to_vec())).encode(&mut self.out);
-        }
+    /// Answers an [`Event::AuthChallenge`].
+    pub fn auth_respond(&mut self, data: &[u8]) -> Result<(), UsageError> {
+        self.answer_challenge(&SaslResponse::Data(Secret::new(data.to_vec())))
     }
 
-    /// Cancels the AUTH exchange (`*`).
-    pub fn auth_cancel(&mut self) {
-        if self.auth_waiting {
-            self.auth_waiting = false;
-            SaslResponse::Cancel.encode(&mut self.out);
+    /// Cancels the AUTH exchange (`*`) at an [`Event::AuthChallenge`]; the server answers `-ERR`.
+    pub fn auth_cancel(&mut self) -> Result<(), UsageError> {
+        self.answer_challenge(&SaslResponse::Cancel)
+    }
+
+    fn answer_challenge(&mut self, answer: &SaslResponse) -> Result<(), UsageError> {
+        if self.closed {
+            return Err(UsageError::Closed);
         }
+        if !self.auth_waiting {
+            return Err(UsageError::NotPending {
+                expected: "SASL challenge",
+            });
+        }
+        self.auth_waiting = false;
+        answer.encode(&mut self.out);
+        self.rearm = true;
+        Ok(())
     }
 
     /// Queues STAT.
-    pub fn stat(&mut self) {
-        self.send(Command::Stat);
+    pub fn stat(&mut self) -> Result<(), UsageError> {
+        self.send(Command::Stat)
     }
 
     /// Queues LIST.
-    pub fn list(&mut self, message: Option<MessageNumber>) {
-        self.send(Command::List(message));
+    pub fn list(&mut self, message: Option<MessageNumber>) -> Result<(), UsageError> {
+        self.send(Command::List(message))
     }
 
     /// Queues UIDL.
-    pub fn uidl(&mut self, message: Option<MessageNumber>) {
-        self.send(Command::Uidl(message));
+    pub fn uidl(&mut self, message: Option<MessageNumber>) -> Result<(), UsageError> {
+        self.send(Command::Uidl(message))
     }
 
     /// Queues RETR.
-    pub fn retr(&mut self, message: MessageNumber) {
-        self.send(Command::Retr(message));
+    pub fn retr(&mut self, message: MessageNumber) -> Result<(), UsageError> {
+        self.send(Command::Retr(message))
     }
 
     /// Queues TOP.
-    pub fn top(&mut self, message: MessageNumber, lines: u32) {
-        self.send(Command::Top { message, lines });
+    pub fn top(&mut self, message: MessageNumber, lines: u32) -> Result<(), UsageError> {
+        self.send(Command::Top { message, lines })
     }
 
     /// Queues DELE.
-    pub fn dele(&mut self, message: MessageNumber) {
-        self.send(Command::Dele(message));
+    pub fn dele(&mut self, message: MessageNumber) -> Result<(), UsageError> {
+        self.send(Command::Dele(message))
     }
 
     /// Queues NOOP.
-    pub fn noop(&mut self) {
-        self.send(Command::Noop);
+    pub fn noop(&mut self) -> Result<(), UsageError> {
+        self.send(Command::Noop)
     }
 
     /// Queues RSET.
-    pub fn rset(&mut self) {
-        self.send(Command::Rset);
+    pub fn rset(&mut self) -> Result<(), UsageError> {
+        self.send(Command::Rset)
     }
 
     /// Queues QUIT.
-    pub fn quit(&mut self) {
-        self.send(Command::Quit);
+    pub fn quit(&mut self) -> Result<(), UsageError> {
+        self.send(Command::Quit)
     }
 
-    /// After [`ClientEvent::StartTls`] and a successful handshake: the server's capabilities are
+    /// After [`Event::StartTls`] and a successful handshake: the server's capabilities are
     /// forgotten (RFC 2595 §4: "the client MUST discard cached information about server
     /// capabilities"); issue CAPA again.
-    pub fn tls_established(&mut self) {
-        if self.tls_pending {
-            self.tls_pending = false;
-            self.capabilities.clear();
-            self.pipelining = false;
-            self.input.clear();
-            self.flush();
+    pub fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        if self.closed {
+            return Err(UsageError::Closed);
+        }
+        if !self.tls_pending {
+            return Err(UsageError::NotPending {
+                expected: "TLS handshake",
+            });
+        }
+        self.tls_pending = false;
+        self.capabilities.clear();
+        self.pipelining = false;
+        self.input.clear();
+        self.flush();
+        self.rearm = true;
+        Ok(())
+    }
+
+    /// The application is going down: commands not yet sent are dropped, a pending SASL
+    /// challenge is cancelled, and QUIT goes out once the greeting is in and the commands in
+    /// flight are answered (QUIT in the TRANSACTION state commits the DELEs the server has
+    /// acknowledged, RFC 1939 §6). The session closes at the answer.
+    pub fn handle_shutdown(&mut self) {
+        if self.closed || self.shutting_down {
+            return;
+        }
+        if self.auth_waiting {
+            let _ = self.auth_cancel();
+        }
+        self.queue.clear();
+        if !self.in_flight.iter().any(|c| matches!(c, Command::Quit)) {
+            self.queue.push_back(Command::Quit);
+        }
+        self.shutting_down = true;
+        self.flush();
+    }
+
+    /// Whether an answer from the server is due: the response timer runs.
+    fn awaits_server(&self) -> bool {
+        !self.closed
+            && !self.tls_pending
+            && !self.auth_waiting
+            && (self.greeting.is_none() || !self.in_flight.is_empty())
+    }
+
+    /// Takes the instant the driver passed; restarts the response timer if a command went out.
+    fn see(&mut self, now: Instant) {
+        let now = self.now.map_or(now, |t| t.max(now));
+        self.now = Some(now);
+        if self.rearm {
+            self.rearm = false;
+            self.response_timer.arm(now, self.config.response_timeout);
         }
     }
 
-    /// Takes octets received from the server.
-    pub fn handle_input(&mut self, bytes: &[u8]) {
+    /// Takes octets received from the server at `now`.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        self.see(now);
         if !self.closed && !self.tls_pending {
+            if !bytes.is_empty() {
+                self.response_timer.arm(now, self.config.response_timeout);
+            }
             self.input.extend_from_slice(bytes);
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next: the response deadline
+    /// while an answer is due, or the last instant seen when a command has just gone out.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.awaits_server() {
+            return None;
+        }
+        if self.rearm {
+            return self.now;
+        }
+        self.response_timer.deadline()
+    }
+
+    /// Tells the session that time has reached `now`: when an answer is overdue it reports
+    /// [`Event::TimedOut`] and closes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.see(now);
+        if self.awaits_server() && self.response_timer.expired(now) {
+            self.events.push_back(Event::TimedOut);
+            self.close();
         }
     }
 
     /// The next event; `None` when more input is needed.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             if let Some(e) = self.events.pop_front() {
                 return Some(e);
@@ -357,11 +493,12 @@ impl ClientSession {
             };
             cmd.encode(&mut self.out);
             self.in_flight.push_back(cmd);
+            self.rearm = true;
         }
     }
 
     fn fail(&mut self, reason: String) {
-        self.events.push_back(ClientEvent::ProtocolError(reason));
+        self.events.push_back(Event::ProtocolError(reason));
         self.close();
     }
 
@@ -370,7 +507,7 @@ impl ClientSession {
         self.queue.clear();
         self.in_flight.clear();
         self.input.clear();
-        self.events.push_back(ClientEvent::Closed);
+        self.events.push_back(Event::Closed);
     }
 
     fn consume(&mut self, used: usize) {
@@ -379,7 +516,7 @@ impl ClientSession {
 
     /// Handles what the buffered input allows; false when more input is needed.
     fn step(&mut self) -> bool {
-        let max = self.limits.max_response_line;
+        let max = self.config.max_response_line;
         if let Reading::Body(message, unstuffer) = &mut self.reading {
             if self.input.is_empty() {
                 return false;
@@ -390,11 +527,10 @@ impl ClientSession {
             let message = *message;
             self.consume(used);
             if !data.is_empty() {
-                self.events
-                    .push_back(ClientEvent::MessageData(data.freeze()));
+                self.events.push_back(Event::MessageData(data.freeze()));
             }
             if done {
-                self.events.push_back(ClientEvent::MessageEnd { message });
+                self.events.push_back(Event::MessageEnd { message });
                 self.finish_command();
             }
             return true;
@@ -408,7 +544,7 @@ impl ClientSession {
                     let used = self.input.len() - rest.len();
                     (used, l.into_owned_line())
                 }
-                Err(ParseError::Incomplete) => return false,
+                Err(DecodeError::Incomplete) => return false,
                 Err(e) => {
                     self.fail(format!("listing: {e}"));
                     return true;
@@ -431,13 +567,13 @@ impl ClientSession {
                 match reply {
                     AuthReply::Continue(data) => {
                         self.auth_waiting = true;
-                        self.events.push_back(ClientEvent::AuthChallenge(data));
+                        self.events.push_back(Event::AuthChallenge(data));
                     }
                     AuthReply::Done(r) => self.status(r),
                 }
                 true
             }
-            Err(ParseError::Incomplete) => false,
+            Err(DecodeError::Incomplete) => false,
             Err(e) => {
                 self.fail(format!("status line: {e}"));
                 true
@@ -446,23 +582,23 @@ impl ClientSession {
     }
 
     fn listing_line(&mut self, line: Option<Vec<u8>>) {
-        let limits = self.limits.clone();
+        let limits = self.config.clone();
         let reading = std::mem::replace(&mut self.reading, Reading::Status);
         let next = match (reading, line) {
             (Reading::Capa(caps), None) => {
                 self.pipelining = caps.contains(&Capability::Pipelining);
                 self.capabilities.clone_from(&caps);
-                self.events.push_back(ClientEvent::Capabilities(caps));
+                self.events.push_back(Event::Capabilities(caps));
                 self.finish_command();
                 return;
             }
             (Reading::ScanList(v), None) => {
-                self.events.push_back(ClientEvent::List(v));
+                self.events.push_back(Event::List(v));
                 self.finish_command();
                 return;
             }
             (Reading::UidList(v), None) => {
-                self.events.push_back(ClientEvent::Uidl(v));
+                self.events.push_back(Event::Uidl(v));
                 self.finish_command();
                 return;
             }
@@ -508,7 +644,7 @@ impl ClientSession {
             self.reading = Reading::Status;
             let ok = r.is_ok();
             self.greeting = Some(r.clone());
-            self.events.push_back(ClientEvent::Greeting(r));
+            self.events.push_back(Event::Greeting(r));
             if ok {
                 self.flush();
             } else {
@@ -517,11 +653,16 @@ impl ClientSession {
             return;
         }
         let Some(cmd) = self.in_flight.front().cloned() else {
-            return self.fail("response without a command".to_owned());
+            if r.is_ok() {
+                return self.fail("response without a command".to_owned());
+            }
+            // An -ERR nothing asked for: the server is ending the session (autologout, shutdown).
+            self.events.push_back(Event::Disconnected(r));
+            return self.close();
         };
         let kind = cmd.kind();
         if !r.is_ok() {
-            self.events.push_back(ClientEvent::Error {
+            self.events.push_back(Event::Error {
                 command: kind,
                 response: r,
             });
@@ -550,8 +691,7 @@ impl ClientSession {
                 return;
             }
             Command::Retr(n) | Command::Top { message: n, .. } => {
-                self.events
-                    .push_back(ClientEvent::MessageStart { message: n });
+                self.events.push_back(Event::MessageStart { message: n });
                 self.reading = Reading::Body(n, DotUnstuffer::new());
                 return;
             }
@@ -560,12 +700,12 @@ impl ClientSession {
                 self.tls_pending = true;
                 // Nothing the server sent in plaintext after +OK may be trusted.
                 self.input.clear();
-                self.events.push_back(ClientEvent::StartTls);
+                self.events.push_back(Event::StartTls);
                 return;
             }
             Command::Quit => {
                 self.in_flight.clear();
-                self.events.push_back(ClientEvent::Done {
+                self.events.push_back(Event::Done {
                     command: kind,
                     response: r,
                 });
@@ -573,21 +713,21 @@ impl ClientSession {
                 return;
             }
             Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. } => {
-                self.events.push_back(ClientEvent::LoggedIn(r));
+                self.events.push_back(Event::LoggedIn(r));
             }
             Command::Stat => match r.stat() {
-                Some(s) => self.events.push_back(ClientEvent::Stat(s)),
+                Some(s) => self.events.push_back(Event::Stat(s)),
                 None => return self.fail("bad STAT answer".to_owned()),
             },
             Command::List(Some(_)) => match r.scan_listing() {
-                Some(s) => self.events.push_back(ClientEvent::ListOne(s)),
+                Some(s) => self.events.push_back(Event::ListOne(s)),
                 None => return self.fail("bad LIST answer".to_owned()),
             },
             Command::Uidl(Some(_)) => match r.uid_listing() {
-                Some(u) => self.events.push_back(ClientEvent::UidlOne(u)),
+                Some(u) => self.events.push_back(Event::UidlOne(u)),
                 None => return self.fail("bad UIDL answer".to_owned()),
             },
-            _ => self.events.push_back(ClientEvent::Done {
+            _ => self.events.push_back(Event::Done {
                 command: kind,
                 response: r,
             }),
@@ -606,6 +746,38 @@ impl IntoOwnedLine for MultiLine<'_> {
             MultiLine::Line(l) => Some(l.to_vec()),
             MultiLine::End => None,
         }
+    }
+}
+
+impl Machine for ClientSession {
+    type Event = Event;
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        ClientSession::handle_input(self, now, data);
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        ClientSession::poll_event(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ClientSession::poll_transmit(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientSession::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        ClientSession::handle_timeout(self, now);
+    }
+
+    fn wants_input(&self) -> bool {
+        ClientSession::wants_input(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        ClientSession::is_closed(self)
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::encode::Encode;
-use crate::parse::{self, ParseError};
+use crate::parse::{self, DecodeError, MalformedKind};
 use crate::types::{Command, Response};
 
 /// Why a line could not be decoded.
@@ -17,22 +17,17 @@ pub enum CodecError {
     /// The transport failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    /// A line exceeded the limit; it is skipped and decoding goes on with the next line.
-    #[error("line longer than {limit} octets")]
-    LineTooLong {
-        /// The limit.
-        limit: usize,
-    },
-    /// A complete line did not parse; it is skipped.
+    /// A line did not parse ([`DecodeError::Malformed`]); it is skipped (an over-long one
+    /// through its end, as it arrives) and decoding goes on with the next line.
     #[error("{0}")]
-    Malformed(ParseError),
+    Malformed(DecodeError),
 }
 
 fn decode_line<T>(
     src: &mut BytesMut,
     discarding: &mut bool,
     max: usize,
-    parse: impl Fn(&[u8], usize) -> Result<(&[u8], T), ParseError>,
+    parse: impl Fn(&[u8], usize) -> Result<(&[u8], T), DecodeError>,
 ) -> Result<Option<T>, CodecError> {
     if *discarding {
         match parse::skip_line(src) {
@@ -53,15 +48,20 @@ fn decode_line<T>(
             let _ = src.split_to(used);
             Ok(Some(v))
         }
-        Err(ParseError::Incomplete) => Ok(None),
-        Err(ParseError::LineTooLong { limit }) => {
-            *discarding = true;
-            Err(CodecError::LineTooLong { limit })
+        Err(DecodeError::Malformed {
+            kind,
+            skip,
+            excerpt,
+        }) => {
+            let skip = skip.min(src.len());
+            *discarding =
+                matches!(kind, MalformedKind::LineTooLong { .. }) && !src[..skip].ends_with(b"\n");
+            let _ = src.split_to(skip);
+            Err(CodecError::Malformed(DecodeError::malformed(
+                kind, skip, excerpt,
+            )))
         }
-        Err(e @ ParseError::Malformed { consumed, .. }) => {
-            let _ = src.split_to(consumed);
-            Err(CodecError::Malformed(e))
-        }
+        Err(_) => Ok(None),
     }
 }
 
@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(codec.decode(&mut buf).unwrap(), Some(Command::Stat));
         assert!(matches!(
             codec.decode(&mut buf),
-            Err(CodecError::LineTooLong { limit: 16 })
+            Err(CodecError::Malformed(DecodeError::Malformed {
+                kind: MalformedKind::LineTooLong { limit: 16 },
+                ..
+            }))
         ));
         buf.extend_from_slice(b"AAAA\r\nBOGUS\r\nQUIT\r\n");
         assert!(matches!(

@@ -6,69 +6,79 @@
 //!
 //! ## What this crate will not do
 //!
-//! No sockets, no TLS, no clock and no maildrop storage: the application supplies message data and
-//! applies deletions.
+//! No sockets, no TLS, no clock and no maildrop storage: the application supplies message data,
+//! checks credentials and applies deletions.
 //!
 //! ## Rooms
 //!
-//! - [`types`]: validated values; [`parse`]: streaming parsers ("incomplete" is not an error);
-//!   [`encode`]: serialisers and the streaming [`encode::DotStuffer`].
-//! - [`server::ServerSession`] and [`client::ClientSession`]: the state machines.
+//! - [`types`]: validated values; [`parse`]: streaming parsers ("incomplete" is not an error,
+//!   malformed input is a [`DecodeError`] with a redacted [`Excerpt`]); [`encode`]: serialisers
+//!   and the streaming [`encode::DotStuffer`].
+//! - [`ServerSession`] and [`ClientSession`]: the state machines, both [`Machine`]s.
 //! - `codec` (feature `tokio`): `tokio_util` line codecs.
 //!
-//! ## Driving a server session
+//! ## The Sans-IO contract
 //!
-//! One loop per connection: bytes in with [`handle_input`](server::ServerSession::handle_input),
-//! events out with [`poll_event`](server::ServerSession::poll_event) (answer each with the method
-//! it names), bytes out with [`poll_transmit`](server::ServerSession::poll_transmit). The machine
-//! answers CAPA, USER, STAT, LIST, UIDL, DELE, NOOP and RSET itself from the
+//! Both sessions follow the contract of `mailwright_sansio` ([`Machine`]): bytes in with
+//! `handle_input(now, bytes)`, events out with `poll_event` (answer each with the method it
+//! names), bytes out with `poll_transmit`, and time in with `handle_timeout(now)` at
+//! `poll_timeout`. The session never reads a clock: the driver passes `now`, so a test runs on a
+//! virtual clock. Decision methods return [`UsageError`] when nothing waits for them; login and
+//! update decisions consume the ticket their event carries.
+//!
+//! The server session answers CAPA, USER, STAT, LIST, UIDL, DELE, NOOP and RSET itself from the
 //! [`Maildrop`](server::Maildrop) listing installed by
-//! [`accept_login`](server::ServerSession::accept_login), refuses out-of-state commands, and
-//! reports the deletions at QUIT ([`ServerEvent::Update`](server::ServerEvent::Update)). A message
-//! is streamed from any `std::io::Read` in bounded pieces. Below, a blocking driver over any
-//! `Read + Write` (a tokio driver has the same shape with `.await`):
+//! [`accept_login`](ServerSession::accept_login), runs AUTH PLAIN itself (USER/PASS and PLAIN
+//! both arrive as one [`ServerEvent::Login`]), refuses out-of-state commands, owns the POP3
+//! timers (autologout of RFC 1939 §3, the time allowed to log in, a deadline per command line),
+//! and reports the deletions at QUIT ([`ServerEvent::Update`]). Every reply is its own, timeouts
+//! and shutdown included. A message is streamed from any `std::io::Read` in bounded pieces.
+//! Below, a blocking driver over any `Read + Write` (a tokio driver has the same shape with
+//! `.await`, and sleeps until `poll_timeout` as well):
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use mailwright_pop3_proto::server::{Maildrop, ServerConfig, ServerEvent, ServerSession};
-//! use mailwright_pop3_proto::{ResponseCode, Uid};
+//! use std::time::Instant;
+//! use mailwright_pop3_proto::server::{Maildrop, Refusal};
+//! use mailwright_pop3_proto::{Machine, ServerConfig, ServerEvent, ServerSession, Uid};
 //!
 //! fn drive(stream: &mut (impl Read + Write), messages: &mut Vec<Option<Vec<u8>>>) -> std::io::Result<()> {
 //!     let mut config = ServerConfig::default();
 //!     config.offer_stls = false; // true once the driver can run a TLS handshake
 //!     let mut s = ServerSession::new(config);
+//!     s.handle_timeout(Instant::now()); // the connection opens: the login timer starts
 //!     let mut buf = [0u8; 8192];
 //!     loop {
 //!         while let Some(event) = s.poll_event() {
 //!             match event {
-//!                 ServerEvent::Pass { user, password } => {
-//!                     if user.as_str() == "alice" && password.expose() == b"pw" {
+//!                 ServerEvent::Login { user, password, ticket, .. } => {
+//!                     if user == "alice" && password.expose() == b"pw" {
 //!                         let mut listing = Maildrop::default();
 //!                         for (i, m) in messages.iter().enumerate().filter(|(_, m)| m.is_some()) {
 //!                             let size = m.as_ref().unwrap().len() as u64;
 //!                             listing.push(size, Uid::new(format!("uid{i}")).unwrap());
 //!                         }
-//!                         s.accept_login(listing).unwrap();
+//!                         s.accept_login(ticket, listing).unwrap();
 //!                     } else {
-//!                         s.refuse_login(Some(ResponseCode::Auth), "invalid credentials").unwrap();
+//!                         s.refuse_login(ticket, Refusal::BadCredentials).unwrap();
 //!                     }
 //!                 }
 //!                 ServerEvent::Retr { message, .. } | ServerEvent::Top { message, .. } => {
 //!                     let data = messages[message.index()].clone().unwrap();
 //!                     let mut reader = &data[..];
-//!                     while !s.send_message_from(&mut reader)? {
+//!                     while !s.send_message_from(&mut reader).map_err(std::io::Error::other)? {
 //!                         while let Some(b) = s.poll_transmit() {
 //!                             stream.write_all(&b)?;
 //!                         }
 //!                     }
 //!                 }
-//!                 ServerEvent::Update { deleted } => {
+//!                 ServerEvent::Update { deleted, ticket } => {
 //!                     for d in deleted {
 //!                         messages[d.message.index()] = None;
 //!                     }
-//!                     s.update_done(Ok(())).unwrap();
+//!                     s.update_done(ticket).unwrap();
 //!                 }
-//!                 ServerEvent::StartTls { .. } => { /* flush, handshake, s.tls_established() */ }
+//!                 ServerEvent::StartTls { .. } => { /* flush, handshake, s.handle_tls_established() */ }
 //!                 _ => {}
 //!             }
 //!         }
@@ -78,11 +88,12 @@
 //!         if s.is_closed() {
 //!             return Ok(());
 //!         }
+//!         // A real driver waits for input or until s.poll_timeout(), then s.handle_timeout(now).
 //!         let n = stream.read(&mut buf)?;
 //!         if n == 0 {
 //!             return Ok(());
 //!         }
-//!         s.handle_input(&buf[..n]);
+//!         s.handle_input(Instant::now(), &buf[..n]);
 //!     }
 //! }
 //!
@@ -115,7 +126,11 @@ pub mod server;
 pub mod types;
 
 pub use bytes;
+pub use client::{ClientConfig, ClientSession, Event as ClientEvent};
 pub use encode::Encode;
+pub use mailwright_sansio::{Excerpt, Machine, UsageError};
+pub use parse::{DecodeError, MalformedKind};
+pub use server::{Event as ServerEvent, ServerConfig, ServerSession};
 pub use types::*;
 
 /// The README's examples, compiled and run as doctests.

@@ -5,303 +5,106 @@
 //! identified itself to the POP3 server ... the session now enters the TRANSACTION state. ... When
 //! the client has issued the QUIT command, the session enters the UPDATE state."
 
-use std::collections::VecDeque;
-use std::io::Read;
+mod config;
+mod decide;
+mod event;
+mod transaction;
 
-use bytes::{Bytes, BytesMut};
-
-use crate::encode::{DotStuffer, Encode, Feed, end_multiline};
-use crate::parse::{self, ParseError};
-use crate::types::{
-    Atom, AuthReply, Capability, Command, MessageNumber, Response, ResponseCode, SaslResponse,
-    ScanListing, Secret, Stat, Text, Uid, UidListing,
+pub use config::{MIN_AUTOLOGOUT, ServerConfig, ServerLimits};
+pub use decide::MessageError;
+pub use event::{
+    CloseReason, ConnectionRefusal, Deleted, Event, LoginMethod, LoginTicket, Maildrop,
+    MaildropEntry, Refusal, SaslTicket, SessionState, UpdateTicket,
 };
 
-/// Limits a server session enforces; every one has a documented default.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ServerLimits {
-    /// Longest command line, CRLF included. Default 512 (RFC 2449 §4 says 255; clients exceed it).
-    pub max_command_line: usize,
-    /// Longest client line during an AUTH exchange. Default 16 KiB.
-    pub max_sasl_line: usize,
-    /// Refused logins (PASS, APOP, AUTH) before the session is closed. Default 3.
-    pub max_failed_logins: u32,
-    /// Malformed, unknown or out-of-state commands before the session is closed. Default 20.
-    pub max_bad_commands: u32,
-    /// Most unparsed input octets held (pipelined commands waiting their turn). From half of it
-    /// [`ServerSession::wants_input`] says stop reading; input beyond it closes the session
-    /// ([`CloseReason::InputOverflow`]). Default 64 KiB.
-    pub max_buffered_input: usize,
-    /// [`ServerSession::send_message_from`] stops reading once this many octets wait in the
-    /// transmit buffer. Default 64 KiB.
-    pub transmit_high_water: usize,
-}
+use std::collections::VecDeque;
+use std::time::Instant;
 
-impl Default for ServerLimits {
-    fn default() -> Self {
-        Self {
-            max_command_line: parse::DEFAULT_MAX_COMMAND_LINE,
-            max_sasl_line: parse::DEFAULT_MAX_SASL_LINE,
-            max_failed_logins: 3,
-            max_bad_commands: 20,
-            max_buffered_input: 64 * 1024,
-            transmit_high_water: 64 * 1024,
-        }
-    }
-}
+use bytes::{Bytes, BytesMut};
+use mailwright_sansio::{Machine, Timer};
 
-/// What a server session offers. Change it during the session with [`ServerSession::config_mut`]
-/// (for instance to offer USER only after TLS).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Greeting text after `+OK`. Default "POP3 server ready".
-    pub greeting: Text,
-    /// RFC 1939 §7 APOP timestamp, `<...>` included (such as `<1896.697170952@host>`); when set
-    /// the greeting carries it and APOP is accepted. Default none.
-    pub apop_timestamp: Option<Text>,
-    /// Offer USER/PASS. Default true.
-    pub offer_user: bool,
-    /// Offer STLS (RFC 2595) while TLS is not active. Default false.
-    pub offer_stls: bool,
-    /// TLS is already active (implicit TLS, port 995). Default false.
-    pub tls_active: bool,
-    /// Refuse USER/PASS, APOP and AUTH until TLS is active (RFC 2595 §2.2). Default false.
-    pub require_tls_for_login: bool,
-    /// SASL mechanisms offered for AUTH (RFC 5034), such as `PLAIN`. Default none.
-    pub sasl_mechanisms: Vec<Atom>,
-    /// `IMPLEMENTATION` capability text. Default none.
-    pub implementation: Option<Text>,
-    /// `LOGIN-DELAY` capability, in seconds (advertised only). Default none.
-    pub login_delay: Option<u32>,
-    /// `EXPIRE` capability: `Some(None)` is NEVER (advertised only). Default none.
-    pub expire: Option<Option<u32>>,
-    /// Limits.
-    pub limits: ServerLimits,
-}
+use crate::encode::{DotStuffer, Encode, end_multiline};
+use crate::parse::{self, DecodeError, MalformedKind};
+use crate::types::{
+    Atom, AuthReply, Capability, Command, PlainCredentials, Response, ResponseCode, SaslResponse,
+    Secret, Status, Text,
+};
 
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            greeting: Text::lossy("POP3 server ready"),
-            apop_timestamp: None,
-            offer_user: true,
-            offer_stls: false,
-            tls_active: false,
-            require_tls_for_login: false,
-            sasl_mechanisms: Vec::new(),
-            implementation: None,
-            login_delay: None,
-            expire: None,
-            limits: ServerLimits::default(),
-        }
-    }
-}
-
-/// One message of the maildrop as the application lists it at login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaildropEntry {
-    /// RFC 1939 §5: the exact size in octets as it will be sent (with CRLF line ends, before
-    /// dot-stuffing).
-    pub size: u64,
-    /// The unique-id for UIDL.
-    pub uid: Uid,
-}
-
-/// The maildrop listing the application installs when it accepts a login; message numbers are
-/// positions in it, from 1, fixed for the session (RFC 1939 §5).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Maildrop {
-    entries: Vec<MaildropEntry>,
-}
-
-impl Maildrop {
-    /// A listing of `entries`, numbered from 1 in order.
-    pub fn new(entries: Vec<MaildropEntry>) -> Self {
-        Self { entries }
-    }
-
-    /// Appends a message.
-    pub fn push(&mut self, size: u64, uid: Uid) {
-        self.entries.push(MaildropEntry { size, uid });
-    }
-
-    /// The messages.
-    pub fn entries(&self) -> &[MaildropEntry] {
-        &self.entries
-    }
-}
-
-/// A message marked as deleted, reported at QUIT for the application to expunge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deleted {
-    /// Its message number in this session.
-    pub message: MessageNumber,
-    /// Its unique-id.
-    pub uid: Uid,
-}
-
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The client sent QUIT.
-    Quit,
-    /// Too many refused logins.
-    TooManyFailedLogins,
-    /// Too many bad commands.
-    TooManyBadCommands,
-    /// The application aborted a message after streaming had begun.
-    Aborted,
-    /// The client sent more than [`ServerLimits::max_buffered_input`] ahead of the answers.
-    InputOverflow,
-}
-
-/// Something the application must act on. Each event that asks a question says which method
-/// answers it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ServerEvent {
-    /// `USER` then `PASS`: check the password, then [`ServerSession::accept_login`] or
-    /// [`ServerSession::refuse_login`].
-    Pass {
-        /// The user name from USER.
-        user: Atom,
-        /// The password.
-        password: Secret,
-    },
-    /// `APOP`: check `digest` = MD5(timestamp + secret), then accept or refuse the login.
-    Apop {
-        /// The user name.
-        user: Atom,
-        /// The hex digest the client sent.
-        digest: Atom,
-        /// The timestamp from the greeting.
-        timestamp: Text,
-    },
-    /// `AUTH`: run the mechanism; answer with [`ServerSession::sasl_challenge`], or accept or
-    /// refuse the login.
-    Auth {
-        /// The mechanism, upper case, one of those configured.
-        mechanism: Atom,
-        /// The decoded initial response, if any.
-        initial_response: Option<Secret>,
-    },
-    /// The client's answer to a challenge; answer as for [`ServerEvent::Auth`].
-    AuthResponse {
-        /// The decoded response.
-        data: Secret,
-    },
-    /// `RETR`: stream the message with [`ServerSession::send_message_chunk`] /
-    /// [`ServerSession::send_message_from`] then [`ServerSession::finish_message`], or refuse it
-    /// with [`ServerSession::refuse_message`].
-    Retr {
-        /// The message number.
-        message: MessageNumber,
-        /// Its unique-id.
-        uid: Uid,
-        /// Its size from the listing.
-        size: u64,
-    },
-    /// `TOP`: as for RETR; the machine cuts the message after the headers and `lines` body lines
-    /// ([`crate::encode::Feed::Done`] says when to stop reading).
-    Top {
-        /// The message number.
-        message: MessageNumber,
-        /// Its unique-id.
-        uid: Uid,
-        /// Body lines wanted.
-        lines: u32,
-    },
-    /// `STLS` was accepted: write out everything from [`ServerSession::poll_transmit`], run the TLS
-    /// handshake, then call [`ServerSession::tls_established`]. `discarded` holds the octets the
-    /// client sent after STLS in plaintext, which are dropped (they must not be read as
-    /// commands).
-    StartTls {
-        /// Plaintext octets received after the STLS line.
-        discarded: Bytes,
-    },
-    /// `QUIT` in TRANSACTION state (the UPDATE state): expunge `deleted`, then call
-    /// [`ServerSession::update_done`].
-    Update {
-        /// The messages to remove, in message-number order.
-        deleted: Vec<Deleted>,
-    },
-    /// The session is over: write out what remains in the transmit buffer and close.
-    Closed(CloseReason),
-}
-
-/// An answer the session was not waiting for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// The method does not answer the question pending (or none is pending).
-    #[error("{0} called while the session does not expect it")]
-    NotExpected(&'static str),
-}
-
-/// RFC 1939 session states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionState {
-    /// Before login.
-    Authorization,
-    /// After login.
-    Transaction,
-    /// After QUIT in TRANSACTION, until [`ServerSession::update_done`].
-    Update,
-    /// Over.
-    Closed,
-}
+/// RFC 3206 §4 `[SYS/TEMP]` texts, worded as Dovecot 2.3 words them.
+const INACTIVITY: &str = "Disconnected for inactivity.";
+const SHUTTING_DOWN: &str = "Server shutting down.";
+const COMMAND_TOO_SLOW: &str = "Disconnected: command not completed in time.";
+/// RFC 3206 §5 `[AUTH]`, as Dovecot words it.
+const AUTH_FAILED: &str = "Authentication failed.";
 
 #[derive(Debug)]
 enum Pending {
+    /// Waiting for the client's next command.
     None,
-    Login,
-    SaslStep,
+    /// A login decision; the ticket number.
+    Login(u64),
+    /// A step of a SASL mechanism the application runs; the ticket number.
+    SaslStep(u64),
+    /// Waiting for the client's next line of such a mechanism.
     SaslInput,
+    /// Waiting for the client's PLAIN response after the empty challenge.
+    PlainInput,
+    /// A RETR or TOP answer being streamed.
     Message {
         stuffer: DotStuffer,
         started: bool,
         size: u64,
     },
+    /// The TLS handshake after STLS.
     Tls,
-    Update,
+    /// The UPDATE state; the ticket number.
+    Update(u64),
 }
 
-/// A POP3 server session.
+/// A POP3 server session: one per connection, driven through [`Machine`].
 ///
-/// Call order, in a loop, for one connection:
-/// 1. [`handle_input`](Self::handle_input) with the octets read from the client;
-/// 2. [`poll_event`](Self::poll_event) until `None`, answering each event with the method it
-///    names (the machine answers CAPA, USER, STAT, LIST, UIDL, DELE, NOOP, RSET itself);
-/// 3. [`poll_transmit`](Self::poll_transmit) until `None`, writing the octets to the client;
-/// 4. stop when [`is_closed`](Self::is_closed) (after writing out).
+/// Call order (the contract of `mailwright_sansio`):
+/// 1. [`new`](Self::new) queues the greeting; call [`handle_timeout`](Self::handle_timeout) with
+///    the instant the connection opened, which starts the login timer (the session never reads a
+///    clock, so before that it knows no time);
+/// 2. [`handle_input`](Self::handle_input)`(now, octets)` with what the client sent;
+/// 3. [`poll_event`](Self::poll_event) until `None`, answering each event with the method it
+///    names (the session answers CAPA, USER, STAT, LIST, UIDL, DELE, NOOP, RSET, and runs AUTH
+///    PLAIN, itself);
+/// 4. [`poll_transmit`](Self::poll_transmit) until `None`, writing the octets to the client;
+/// 5. wait for input or until [`poll_timeout`](Self::poll_timeout), then call
+///    [`handle_timeout`](Self::handle_timeout)`(now)`;
+/// 6. stop when [`is_closed`](Self::is_closed) (after writing out).
 ///
 /// Commands are taken one at a time: while an answer is pending nothing more is parsed, so
-/// pipelined commands (RFC 2449 §6.6) wait their turn in the input buffer.
+/// pipelined commands (RFC 2449 §6.6) wait their turn in the input buffer. The timers
+/// ([`ServerConfig::autologout`], [`ServerConfig::login_timeout`],
+/// [`ServerConfig::command_timeout`]) run only while the session waits for the client; a decision
+/// restarts them from the next instant the driver passes, which
+/// [`poll_timeout`](Self::poll_timeout) asks for at once.
 ///
 /// ```
-/// use mailwright_pop3_proto::server::{Maildrop, ServerConfig, ServerEvent, ServerSession};
-/// use mailwright_pop3_proto::Uid;
+/// use std::time::{Duration, Instant};
+/// use mailwright_pop3_proto::server::{Event, Maildrop, ServerConfig, ServerSession};
+/// use mailwright_pop3_proto::{Machine, Uid};
 ///
+/// let start = Instant::now();
 /// let mut s = ServerSession::new(ServerConfig::default());
-/// s.handle_input(b"USER alice\r\nPASS secret\r\nSTAT\r\nRETR 1\r\nQUIT\r\n");
+/// s.handle_timeout(start);
+/// s.handle_input(start, b"USER alice\r\nPASS secret\r\nSTAT\r\nRETR 1\r\nQUIT\r\n");
 /// let mut wire = Vec::new();
-/// while !s.is_closed() {
-///     let Some(event) = s.poll_event() else { break };
+/// while let Some(event) = s.poll_event() {
 ///     match event {
-///         ServerEvent::Pass { user, password } => {
-///             assert_eq!((user.as_str(), password.expose()), ("alice", &b"secret"[..]));
+///         Event::Login { user, password, ticket, .. } => {
+///             assert_eq!((user.as_str(), &password.expose()[..]), ("alice", &b"secret"[..]));
 ///             let mut drop = Maildrop::default();
 ///             drop.push(14, Uid::new("u1").unwrap());
-///             s.accept_login(drop).unwrap();
+///             s.accept_login(ticket, drop).unwrap();
 ///         }
-///         ServerEvent::Retr { .. } => {
+///         Event::Retr { .. } => {
 ///             s.send_message_from(&mut &b"Subject: hi\n\n.\n"[..]).unwrap();
 ///         }
-///         ServerEvent::Update { deleted } => s.update_done(Ok(())).unwrap(),
+///         Event::Update { ticket, .. } => s.update_done(ticket).unwrap(),
 ///         _ => {}
 ///     }
 ///     while let Some(b) = s.poll_transmit() {
@@ -311,6 +114,21 @@ enum Pending {
 /// let wire = String::from_utf8(wire).unwrap();
 /// assert!(wire.contains("+OK 1 14\r\n"));
 /// assert!(wire.contains("Subject: hi\r\n\r\n..\r\n.\r\n"));
+/// assert!(s.is_closed());
+///
+/// // Ten idle minutes in the TRANSACTION state end a session (RFC 1939 §3).
+/// let mut s = ServerSession::new(ServerConfig::default());
+/// s.handle_timeout(start);
+/// s.handle_input(start, b"USER alice\r\nPASS secret\r\n");
+/// let Some(Event::Login { ticket, .. }) = s.poll_event() else { panic!() };
+/// s.accept_login(ticket, Maildrop::default()).unwrap();
+/// s.handle_timeout(s.poll_timeout().unwrap()); // the decision restarts the timer
+/// let deadline = s.poll_timeout().unwrap();
+/// assert_eq!(deadline, start + Duration::from_mins(10));
+/// s.handle_timeout(deadline);
+/// let wire = s.poll_transmit().unwrap();
+/// assert!(wire.ends_with(b"-ERR [SYS/TEMP] Disconnected for inactivity.\r\n"));
+/// assert!(s.is_closed());
 /// ```
 #[derive(Debug)]
 pub struct ServerSession {
@@ -319,13 +137,24 @@ pub struct ServerSession {
     pending: Pending,
     input: BytesMut,
     out: BytesMut,
-    events: VecDeque<ServerEvent>,
+    events: VecDeque<Event>,
     discarding: bool,
     user: Option<Atom>,
     maildrop: Maildrop,
     deleted: Vec<bool>,
     failed_logins: u32,
     bad_commands: u32,
+    /// The latest instant the driver passed in.
+    now: Option<Instant>,
+    /// Restart the timers at the next instant the driver passes (after a decision).
+    rearm: bool,
+    /// The login timer has been started (once per session).
+    login_started: bool,
+    login_timer: Timer,
+    idle_timer: Timer,
+    /// When the first octet of the command line being received arrived.
+    line_since: Option<Instant>,
+    shutting_down: bool,
 }
 
 impl ServerSession {
@@ -337,7 +166,7 @@ impl ServerSession {
             None => config.greeting.clone(),
         };
         Response {
-            status: crate::types::Status::Ok,
+            status: Status::Ok,
             code: None,
             text,
         }
@@ -355,7 +184,41 @@ impl ServerSession {
             deleted: Vec::new(),
             failed_logins: 0,
             bad_commands: 0,
+            now: None,
+            rearm: true,
+            login_started: false,
+            login_timer: Timer::default(),
+            idle_timer: Timer::default(),
+            line_since: None,
+            shutting_down: false,
         }
+    }
+
+    /// A session that refuses the connection (over the server's connection limits): its only
+    /// transmit is `-ERR [SYS/TEMP] ...` in place of the greeting, and it is closed from the start
+    /// ([`CloseReason::Refused`]). Drive it as any other session.
+    ///
+    /// ```
+    /// use mailwright_pop3_proto::server::{ConnectionRefusal, ServerSession};
+    /// let mut s = ServerSession::refused(ConnectionRefusal::TooManyFromAddress);
+    /// assert!(s.is_closed());
+    /// assert_eq!(
+    ///     &s.poll_transmit().unwrap()[..],
+    ///     b"-ERR [SYS/TEMP] Too many connections from your address, try again later.\r\n"
+    /// );
+    /// ```
+    pub fn refused(why: ConnectionRefusal) -> Self {
+        let mut s = Self::new(ServerConfig::default());
+        s.out.clear();
+        let text = match why {
+            ConnectionRefusal::TooManyConnections => "Too many connections, try again later.",
+            ConnectionRefusal::TooManyFromAddress => {
+                "Too many connections from your address, try again later."
+            }
+        };
+        s.reply(&Response::err_code(ResponseCode::SysTemp, text));
+        s.close(CloseReason::Refused(why));
+        s
     }
 
     /// The configuration, to change what is offered from now on.
@@ -369,12 +232,14 @@ impl ServerSession {
     }
 
     /// Whether the session is over (write out the transmit buffer, then close).
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         self.state == SessionState::Closed
     }
 
     /// Whether the driver should read more from the client (the input buffer is below half of
     /// [`ServerLimits::max_buffered_input`] and no TLS handshake is pending).
+    #[must_use]
     pub fn wants_input(&self) -> bool {
         !self.is_closed()
             && !matches!(self.pending, Pending::Tls)
@@ -386,8 +251,45 @@ impl ServerSession {
         matches!(self.pending, Pending::Message { .. })
     }
 
-    /// Takes octets received from the client. They are parsed by [`poll_event`](Self::poll_event).
-    pub fn handle_input(&mut self, bytes: &[u8]) {
+    /// Whether the session waits for the client (no decision of the application pending).
+    fn waits_for_client(&self) -> bool {
+        !self.is_closed()
+            && matches!(
+                self.pending,
+                Pending::None | Pending::SaslInput | Pending::PlainInput
+            )
+    }
+
+    /// Takes the instant the driver passed and restarts the timers a decision asked for.
+    fn see(&mut self, now: Instant) {
+        let now = self.now.map_or(now, |t| t.max(now));
+        self.now = Some(now);
+        if !self.rearm {
+            return;
+        }
+        self.rearm = false;
+        if self.state == SessionState::Authorization && !self.login_started {
+            self.login_started = true;
+            self.login_timer.arm(now, self.config.login_timeout);
+        }
+        if self.state == SessionState::Transaction {
+            self.idle_timer
+                .arm(now, self.config.autologout.max(MIN_AUTOLOGOUT));
+        }
+        if self.line_since.is_some() {
+            self.line_since = Some(now);
+        }
+    }
+
+    fn command_deadline(&self) -> Option<Instant> {
+        self.line_since
+            .and_then(|t| t.checked_add(self.config.command_timeout))
+    }
+
+    /// Takes octets received from the client at `now`. They are parsed by
+    /// [`poll_event`](Self::poll_event).
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        self.see(now);
         if self.is_closed() || matches!(self.pending, Pending::Tls) {
             // After STLS the octets belong to the TLS handshake, never to us.
             return;
@@ -400,21 +302,95 @@ impl ServerSession {
             self.close(CloseReason::InputOverflow);
             return;
         }
+        if self.line_since.is_none() && !bytes.is_empty() {
+            // The deadline of a command runs from its first octet, not from the last read.
+            self.line_since = Some(now);
+        }
         self.input.extend_from_slice(bytes);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next: the earliest running
+    /// timer, or the last instant seen when a decision asks for the timers to restart.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        if self.rearm {
+            return self.now;
+        }
+        let login = self.state == SessionState::Authorization;
+        if matches!(self.pending, Pending::Tls) {
+            // The handshake counts towards the time allowed to log in.
+            return self.login_timer.deadline().filter(|_| login);
+        }
+        if !self.waits_for_client() {
+            return None;
+        }
+        Timer::earliest([
+            self.command_deadline(),
+            self.login_timer.deadline().filter(|_| login),
+            self.idle_timer
+                .deadline()
+                .filter(|_| self.state == SessionState::Transaction),
+        ])
+    }
+
+    /// Tells the session that time has reached `now`: a timer whose deadline has passed answers
+    /// `-ERR [SYS/TEMP] ...` and closes the session; an early call only restarts the timers a
+    /// decision asked for.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.see(now);
+        if self.is_closed() {
+            return;
+        }
+        let now = self.now.unwrap_or(now);
+        let login = self.state == SessionState::Authorization && self.login_timer.expired(now);
+        if matches!(self.pending, Pending::Tls) {
+            if login {
+                // Mid-handshake: no plaintext reply can reach the client.
+                self.close(CloseReason::LoginTimeout);
+            }
+            return;
+        }
+        if !self.waits_for_client() {
+            return;
+        }
+        if self.command_deadline().is_some_and(|d| d <= now) {
+            self.time_out(CloseReason::CommandTimeout, COMMAND_TOO_SLOW);
+        } else if login {
+            self.time_out(CloseReason::LoginTimeout, INACTIVITY);
+        } else if self.state == SessionState::Transaction && self.idle_timer.expired(now) {
+            // RFC 1939 §3: autologout, without entering the UPDATE state.
+            self.time_out(CloseReason::Autologout, INACTIVITY);
+        }
+    }
+
+    fn time_out(&mut self, reason: CloseReason, text: &str) {
+        self.reply(&Response::err_code(ResponseCode::SysTemp, text));
+        self.close(reason);
+    }
+
+    /// The server is going down: the session answers `-ERR [SYS/TEMP] Server shutting down.` and
+    /// closes as soon as no decision is pending (at once when it waits for the client; after the
+    /// pending login, message or TLS handshake otherwise; a session in the UPDATE state finishes
+    /// its update and says goodbye as usual). Pipelined commands are not run.
+    pub fn handle_shutdown(&mut self) {
+        self.shutting_down = true;
+        if self.waits_for_client() {
+            self.time_out(CloseReason::Shutdown, SHUTTING_DOWN);
+        }
     }
 
     /// The next event, parsing buffered commands as needed. `None` when more input (or an
     /// answer to a pending event) is needed.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+    pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             if let Some(e) = self.events.pop_front() {
                 return Some(e);
             }
-            if self.is_closed() || !matches!(self.pending, Pending::None | Pending::SaslInput) {
-                return None;
-            }
-            if !self.step() {
+            if !self.waits_for_client() || !self.step() {
                 return self.events.pop_front();
             }
         }
@@ -430,79 +406,144 @@ impl ServerSession {
         }
     }
 
+    /// Drops `n` parsed octets: one line was received.
+    fn consume(&mut self, n: usize) {
+        let _ = self.input.split_to(n);
+        // RFC 1939 §3: "The receipt of any command from the client during that interval should
+        // suffice to reset the autologout timer."
+        if let Some(now) = self.now
+            && self.state == SessionState::Transaction
+        {
+            self.idle_timer
+                .arm(now, self.config.autologout.max(MIN_AUTOLOGOUT));
+        }
+        self.line_since = if self.input.is_empty() {
+            None
+        } else {
+            // The next line has begun (pipelined); its octets arrived by the latest instant.
+            self.now
+        };
+    }
+
+    /// Drops the buffered part of an over-long line; the rest is discarded as it arrives.
+    fn skip_long_line(&mut self, skip: usize) {
+        let skip = skip.min(self.input.len());
+        self.discarding = !self.input[..skip].ends_with(b"\n");
+        let _ = self.input.split_to(skip);
+        if !self.discarding {
+            self.consume(0);
+        }
+    }
+
     /// Parses and handles one line; false when more input is needed.
     fn step(&mut self) -> bool {
         if self.discarding {
             match parse::skip_line(&self.input) {
                 Some(n) => {
-                    let _ = self.input.split_to(n);
                     self.discarding = false;
+                    self.consume(n);
                 }
                 None => {
+                    // The rest of the over-long line; its deadline still runs.
                     self.input.clear();
                     return false;
                 }
             }
         }
-        if matches!(self.pending, Pending::SaslInput) {
-            let max = self.config.limits.max_sasl_line;
-            let result = parse::sasl_response(&self.input, max).map(|(rest, r)| (rest.len(), r));
-            return match result {
-                Ok((rest, r)) => {
-                    let used = self.input.len() - rest;
-                    let _ = self.input.split_to(used);
-                    match r {
-                        SaslResponse::Cancel => {
-                            self.pending = Pending::None;
-                            // RFC 5034 §4: "If the client cancels ... the server MUST reject the
-                            // AUTH command by sending an -ERR reply."
-                            self.reply(&Response::err("authentication cancelled"));
-                        }
-                        SaslResponse::Data(data) => {
-                            self.pending = Pending::SaslStep;
-                            self.events.push_back(ServerEvent::AuthResponse { data });
-                        }
-                    }
-                    true
-                }
-                Err(ParseError::Incomplete) => false,
-                Err(ParseError::LineTooLong { .. }) => {
-                    self.discarding = true;
-                    self.pending = Pending::None;
-                    self.reply(&Response::err("SASL response too long"));
-                    self.login_failed();
-                    true
-                }
-                Err(ParseError::Malformed { consumed, .. }) => {
-                    let _ = self.input.split_to(consumed);
-                    self.pending = Pending::None;
-                    self.reply(&Response::err("invalid base64 in SASL response"));
-                    self.login_failed();
-                    true
-                }
-            };
+        if matches!(self.pending, Pending::SaslInput | Pending::PlainInput) {
+            return self.step_sasl();
         }
         let max = self.config.limits.max_command_line;
         let result = parse::command_with_limit(&self.input, max).map(|(rest, c)| (rest.len(), c));
         match result {
             Ok((rest, cmd)) => {
-                let used = self.input.len() - rest;
-                let _ = self.input.split_to(used);
+                self.consume(self.input.len() - rest);
                 self.dispatch(cmd);
-                true
             }
-            Err(ParseError::Incomplete) => false,
-            Err(ParseError::LineTooLong { .. }) => {
-                self.discarding = true;
+            Err(DecodeError::Malformed {
+                kind: MalformedKind::LineTooLong { .. },
+                skip,
+                ..
+            }) => {
+                self.skip_long_line(skip);
                 self.reply(&Response::err("line too long"));
                 self.bad_command();
-                true
             }
-            Err(ParseError::Malformed { consumed, .. }) => {
-                let _ = self.input.split_to(consumed);
-                self.reply(&Response::err("unknown command or invalid arguments"));
+            Err(DecodeError::Malformed { kind, skip, .. }) => {
+                self.consume(skip);
+                self.reply(&Response::err(match kind {
+                    MalformedKind::UnknownCommand => "unknown command",
+                    _ => "invalid arguments",
+                }));
                 self.bad_command();
-                true
+            }
+            Err(_) => return false,
+        }
+        true
+    }
+
+    /// One client line of an AUTH exchange.
+    fn step_sasl(&mut self) -> bool {
+        let max = self.config.limits.max_sasl_line;
+        let plain = matches!(self.pending, Pending::PlainInput);
+        let result = parse::sasl_response(&self.input, max).map(|(rest, r)| (rest.len(), r));
+        match result {
+            Ok((rest, r)) => {
+                self.consume(self.input.len() - rest);
+                self.pending = Pending::None;
+                match r {
+                    // RFC 5034 §4: "If the client cancels ... the server MUST reject the AUTH
+                    // command by sending an -ERR reply."
+                    SaslResponse::Cancel => self.reply(&Response::err("authentication cancelled")),
+                    SaslResponse::Data(data) if plain => self.plain(&data),
+                    SaslResponse::Data(data) => {
+                        let ticket = event::next_ticket();
+                        self.pending = Pending::SaslStep(ticket);
+                        self.events.push_back(Event::AuthResponse {
+                            data,
+                            ticket: SaslTicket(ticket),
+                        });
+                    }
+                }
+            }
+            Err(DecodeError::Malformed {
+                kind: MalformedKind::LineTooLong { .. },
+                skip,
+                ..
+            }) => {
+                self.skip_long_line(skip);
+                self.pending = Pending::None;
+                self.reply(&Response::err("SASL response too long"));
+                self.login_failed();
+            }
+            Err(DecodeError::Malformed { skip, .. }) => {
+                self.consume(skip);
+                self.pending = Pending::None;
+                self.reply(&Response::err("invalid base64 in SASL response"));
+                self.login_failed();
+            }
+            Err(_) => return false,
+        }
+        true
+    }
+
+    /// Decodes a PLAIN message (RFC 4616 §2) into a login to check.
+    fn plain(&mut self, message: &Secret<Vec<u8>>) {
+        match PlainCredentials::decode(message.expose()) {
+            Some(c) => {
+                let ticket = event::next_ticket();
+                self.pending = Pending::Login(ticket);
+                self.events.push_back(Event::Login {
+                    authzid: Some(c.authzid).filter(|a| !a.is_empty()),
+                    user: c.authcid,
+                    password: c.password,
+                    method: LoginMethod::Plain,
+                    ticket: LoginTicket(ticket),
+                });
+            }
+            None => {
+                self.reply(&Response::err_code(ResponseCode::Auth, AUTH_FAILED));
+                self.login_failed();
             }
         }
     }
@@ -515,7 +556,10 @@ impl ServerSession {
         self.state = SessionState::Closed;
         self.pending = Pending::None;
         self.input.clear();
-        self.events.push_back(ServerEvent::Closed(reason));
+        self.line_since = None;
+        self.login_timer.disarm();
+        self.idle_timer.disarm();
+        self.events.push_back(Event::Closed(reason));
     }
 
     fn bad_command(&mut self) {
@@ -615,9 +659,10 @@ impl ServerSession {
                 // RFC 2595 §4 and the STARTTLS command-injection class (CVE-2011-0411): nothing
                 // the client sent in plaintext after STLS may be read as a command.
                 let discarded = self.input.split().freeze();
+                self.line_since = None;
                 self.user = None;
                 self.pending = Pending::Tls;
-                self.events.push_back(ServerEvent::StartTls { discarded });
+                self.events.push_back(Event::StartTls { discarded });
             }
             Command::User(name) if self.user_offered() => {
                 self.user = Some(name);
@@ -634,391 +679,104 @@ impl ServerSession {
             }
             Command::Pass(password) => match self.user.take() {
                 Some(user) if self.user_offered() => {
-                    self.pending = Pending::Login;
-                    self.events.push_back(ServerEvent::Pass { user, password });
+                    let ticket = event::next_ticket();
+                    self.pending = Pending::Login(ticket);
+                    self.events.push_back(Event::Login {
+                        authzid: None,
+                        user: user.as_str().to_owned(),
+                        password: password.into_secret(),
+                        method: LoginMethod::UserPass,
+                        ticket: LoginTicket(ticket),
+                    });
                 }
                 _ => {
                     self.reply(&Response::err("USER first"));
                     self.bad_command();
                 }
             },
-            Command::Apop { name, digest } if self.login_allowed() => {
-                match self.config.apop_timestamp.clone() {
-                    Some(timestamp) => {
-                        self.pending = Pending::Login;
-                        self.events.push_back(ServerEvent::Apop {
-                            user: name,
-                            digest,
-                            timestamp,
-                        });
-                    }
-                    None => self.wrong_state(),
+            Command::Apop { name, digest } => match self.config.apop_timestamp.clone() {
+                Some(timestamp) => {
+                    let ticket = event::next_ticket();
+                    self.pending = Pending::Login(ticket);
+                    self.events.push_back(Event::Apop {
+                        user: name,
+                        digest,
+                        timestamp,
+                        ticket: LoginTicket(ticket),
+                    });
                 }
-            }
+                None => self.wrong_state(),
+            },
             Command::Auth {
                 mechanism,
                 initial_response,
-            } if self.login_allowed() => {
-                let offered = self
-                    .config
-                    .sasl_mechanisms
-                    .iter()
-                    .any(|m| m.as_str().eq_ignore_ascii_case(mechanism.as_str()));
-                if offered {
-                    self.pending = Pending::SaslStep;
-                    self.events.push_back(ServerEvent::Auth {
-                        mechanism,
-                        initial_response,
-                    });
-                } else {
-                    self.reply(&Response::err("unsupported authentication mechanism"));
-                    self.bad_command();
-                }
-            }
+            } => self.auth(mechanism, initial_response),
             _ => self.wrong_state(),
         }
     }
 
-    fn message(&self, n: MessageNumber) -> Option<&MaildropEntry> {
-        let i = n.index();
-        if self.deleted.get(i).copied().unwrap_or(true) {
-            None
-        } else {
-            self.maildrop.entries.get(i)
-        }
-    }
-
-    fn no_such_message(&mut self, n: MessageNumber) {
-        let text = if self.deleted.get(n.index()).copied().unwrap_or(false) {
-            format!("message {n} already deleted")
-        } else {
-            format!(
-                "no such message, only {} messages in maildrop",
-                self.maildrop.entries.len()
-            )
-        };
-        self.reply(&Response::err(&text));
-    }
-
-    fn stat(&self) -> Stat {
-        let mut count = 0;
-        let mut size = 0;
-        for (e, _) in self
-            .maildrop
-            .entries
+    /// `AUTH` (RFC 5034 §4): PLAIN is run here; other mechanisms go to the application.
+    fn auth(&mut self, mechanism: Atom, initial_response: Option<Secret<Vec<u8>>>) {
+        let offered = self
+            .config
+            .sasl_mechanisms
             .iter()
-            .zip(&self.deleted)
-            .filter(|(_, d)| !**d)
-        {
-            count += 1;
-            size += e.size;
+            .any(|m| m.as_str().eq_ignore_ascii_case(mechanism.as_str()));
+        if !offered {
+            self.reply(&Response::err("unsupported authentication mechanism"));
+            self.bad_command();
+            return;
         }
-        Stat { count, size }
-    }
-
-    fn live(&self) -> impl Iterator<Item = (MessageNumber, &MaildropEntry)> {
-        self.maildrop
-            .entries
-            .iter()
-            .zip(&self.deleted)
-            .enumerate()
-            .filter(|(_, (_, d))| !**d)
-            .filter_map(|(i, (e, _))| {
-                let n = u32::try_from(i + 1).ok()?;
-                Some((MessageNumber::new(n).ok()?, e))
-            })
-    }
-
-    fn dispatch_transaction(&mut self, cmd: &Command) {
-        match *cmd {
-            Command::Stat => self.stat().encode(&mut self.out),
-            Command::List(None) => {
-                let s = self.stat();
-                self.reply(&Response::ok(&format!(
-                    "{} messages ({} octets)",
-                    s.count, s.size
-                )));
-                let mut out = std::mem::take(&mut self.out);
-                for (message, e) in self.live() {
-                    ScanListing {
-                        message,
-                        size: e.size,
-                    }
-                    .encode(&mut out);
+        if mechanism.as_str().eq_ignore_ascii_case("PLAIN") {
+            match initial_response {
+                Some(message) => self.plain(&message),
+                None => {
+                    // RFC 4616 §2: the server's first (and only) challenge is empty.
+                    AuthReply::Continue(Secret::new(Vec::new())).encode(&mut self.out);
+                    self.pending = Pending::PlainInput;
                 }
-                end_multiline(&mut out);
-                self.out = out;
             }
-            Command::Uidl(None) => {
-                self.reply(&Response::ok("unique-id listing follows"));
-                let mut out = std::mem::take(&mut self.out);
-                for (message, e) in self.live() {
-                    UidListing {
-                        message,
-                        uid: e.uid.clone(),
-                    }
-                    .encode(&mut out);
-                }
-                end_multiline(&mut out);
-                self.out = out;
-            }
-            Command::List(Some(n)) => match self.message(n) {
-                Some(e) => self.reply(&Response::ok(&format!("{n} {}", e.size))),
-                None => self.no_such_message(n),
-            },
-            Command::Uidl(Some(n)) => match self.message(n) {
-                Some(e) => self.reply(&Response::ok(&format!("{n} {}", e.uid))),
-                None => self.no_such_message(n),
-            },
-            Command::Retr(n) => match self.message(n) {
-                Some(e) => {
-                    let (uid, size) = (e.uid.clone(), e.size);
-                    self.pending = Pending::Message {
-                        stuffer: DotStuffer::new(),
-                        started: false,
-                        size,
-                    };
-                    self.events.push_back(ServerEvent::Retr {
-                        message: n,
-                        uid,
-                        size,
-                    });
-                }
-                None => self.no_such_message(n),
-            },
-            Command::Top { message, lines } => match self.message(message) {
-                Some(e) => {
-                    let (uid, size) = (e.uid.clone(), e.size);
-                    self.pending = Pending::Message {
-                        stuffer: DotStuffer::top(lines),
-                        started: false,
-                        size,
-                    };
-                    self.events.push_back(ServerEvent::Top {
-                        message,
-                        uid,
-                        lines,
-                    });
-                }
-                None => self.no_such_message(message),
-            },
-            Command::Dele(n) => match self.message(n) {
-                Some(_) => {
-                    self.deleted[n.index()] = true;
-                    self.reply(&Response::ok(&format!("message {n} deleted")));
-                }
-                None => self.no_such_message(n),
-            },
-            Command::Noop => self.reply(&Response::ok("")),
-            Command::Rset => {
-                self.deleted.iter_mut().for_each(|d| *d = false);
-                let s = self.stat();
-                self.reply(&Response::ok(&format!(
-                    "maildrop has {} messages ({} octets)",
-                    s.count, s.size
-                )));
-            }
-            Command::Quit => {
-                // RFC 1939 §6: the UPDATE state removes the messages marked as deleted.
-                let deleted = self
-                    .maildrop
-                    .entries
-                    .iter()
-                    .zip(&self.deleted)
-                    .enumerate()
-                    .filter(|(_, (_, d))| **d)
-                    .filter_map(|(i, (e, _))| {
-                        let n = MessageNumber::new(u32::try_from(i + 1).ok()?).ok()?;
-                        Some(Deleted {
-                            message: n,
-                            uid: e.uid.clone(),
-                        })
-                    })
-                    .collect();
-                self.state = SessionState::Update;
-                self.pending = Pending::Update;
-                self.events.push_back(ServerEvent::Update { deleted });
-            }
-            _ => self.wrong_state(),
+            return;
         }
-    }
-
-    /// Accepts the login pending after [`ServerEvent::Pass`], [`ServerEvent::Apop`] or a SASL
-    /// exchange and installs the maildrop listing: the session enters TRANSACTION state.
-    pub fn accept_login(&mut self, maildrop: Maildrop) -> Result<(), ServerError> {
-        if !matches!(self.pending, Pending::Login | Pending::SaslStep) {
-            return Err(ServerError::NotExpected("accept_login"));
-        }
-        self.pending = Pending::None;
-        self.deleted = vec![false; maildrop.entries.len()];
-        self.maildrop = maildrop;
-        self.state = SessionState::Transaction;
-        let s = self.stat();
-        self.reply(&Response::ok(&format!(
-            "maildrop has {} messages ({} octets)",
-            s.count, s.size
-        )));
-        Ok(())
-    }
-
-    /// Refuses the pending login with `-ERR [code] text`: use [`ResponseCode::Auth`] for bad
-    /// credentials (RFC 3206 §5), [`ResponseCode::InUse`] for a locked maildrop (RFC 2449 §8.1.1),
-    /// [`ResponseCode::SysTemp`] for a passing fault; `None` means `[AUTH]` (RFC 3206 §6, as
-    /// AUTH-RESP-CODE is advertised). Refusals with no code or `[AUTH]` count towards
-    /// [`ServerLimits::max_failed_logins`].
-    pub fn refuse_login(
-        &mut self,
-        code: Option<ResponseCode>,
-        text: &str,
-    ) -> Result<(), ServerError> {
-        if !matches!(self.pending, Pending::Login | Pending::SaslStep) {
-            return Err(ServerError::NotExpected("refuse_login"));
-        }
-        self.pending = Pending::None;
-        let counts = matches!(code, None | Some(ResponseCode::Auth));
-        // RFC 3206 §6: with AUTH-RESP-CODE advertised, a credentials failure carries [AUTH].
-        let code = Some(code.unwrap_or(ResponseCode::Auth));
-        self.reply(&Response {
-            status: crate::types::Status::Err,
-            code,
-            text: Text::lossy(text),
+        let ticket = event::next_ticket();
+        self.pending = Pending::SaslStep(ticket);
+        self.events.push_back(Event::Auth {
+            mechanism,
+            initial_response,
+            ticket: SaslTicket(ticket),
         });
-        if counts {
-            self.login_failed();
-        }
-        Ok(())
+    }
+}
+
+impl Machine for ServerSession {
+    type Event = Event;
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        ServerSession::handle_input(self, now, data);
     }
 
-    /// Sends a SASL challenge (`+ base64`) during an AUTH exchange; the client's answer comes as
-    /// [`ServerEvent::AuthResponse`].
-    pub fn sasl_challenge(&mut self, data: &[u8]) -> Result<(), ServerError> {
-        if !matches!(self.pending, Pending::SaslStep) {
-            return Err(ServerError::NotExpected("sasl_challenge"));
-        }
-        AuthReply::Continue(Secret::binary(data.to_vec())).encode(&mut self.out);
-        self.pending = Pending::SaslInput;
-        Ok(())
+    fn poll_event(&mut self) -> Option<Event> {
+        ServerSession::poll_event(self)
     }
 
-    /// Streams one chunk of the message asked for by [`ServerEvent::Retr`] or [`ServerEvent::Top`]
-    /// (the `+OK` line goes first). Chunks may split the message anywhere; bare LF line ends
-    /// become CRLF. [`Feed::Done`] means TOP has what it needs: stop reading and call
-    /// [`finish_message`](Self::finish_message).
-    pub fn send_message_chunk(&mut self, chunk: &[u8]) -> Result<Feed, ServerError> {
-        let Pending::Message {
-            stuffer,
-            started,
-            size,
-        } = &mut self.pending
-        else {
-            return Err(ServerError::NotExpected("send_message_chunk"));
-        };
-        if !*started {
-            *started = true;
-            Response::ok(&format!("{size} octets")).encode(&mut self.out);
-        }
-        Ok(stuffer.feed(chunk, &mut self.out))
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        ServerSession::poll_transmit(self)
     }
 
-    /// Ends the message being streamed (the `.` line); the next pipelined command is then parsed.
-    pub fn finish_message(&mut self) -> Result<(), ServerError> {
-        let Pending::Message {
-            stuffer,
-            started,
-            size,
-        } = &mut self.pending
-        else {
-            return Err(ServerError::NotExpected("finish_message"));
-        };
-        if !*started {
-            Response::ok(&format!("{size} octets")).encode(&mut self.out);
-        }
-        stuffer.finish(&mut self.out);
-        self.pending = Pending::None;
-        Ok(())
+    fn poll_timeout(&self) -> Option<Instant> {
+        ServerSession::poll_timeout(self)
     }
 
-    /// Reads the message from `reader` and streams it, until the transmit buffer holds
-    /// [`ServerLimits::transmit_high_water`] octets (returns `Ok(false)`: write out
-    /// [`poll_transmit`](Self::poll_transmit) and call again) or the message is complete (returns
-    /// `Ok(true)`, the `.` line included). The message is never held whole.
-    pub fn send_message_from<R: Read + ?Sized>(&mut self, reader: &mut R) -> std::io::Result<bool> {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            if self.out.len() >= self.config.limits.transmit_high_water {
-                return Ok(false);
-            }
-            let n = match reader.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            let feed = if n == 0 {
-                Feed::Done
-            } else {
-                self.send_message_chunk(&buf[..n])
-                    .map_err(std::io::Error::other)?
-            };
-            if feed == Feed::Done {
-                self.finish_message().map_err(std::io::Error::other)?;
-                return Ok(true);
-            }
-        }
+    fn handle_timeout(&mut self, now: Instant) {
+        ServerSession::handle_timeout(self, now);
     }
 
-    /// Refuses the RETR/TOP pending (`-ERR [code] text`), for instance when the message file has
-    /// gone. After streaming has begun there is no honest way to fail but to drop the connection:
-    /// the session closes ([`CloseReason::Aborted`]).
-    pub fn refuse_message(
-        &mut self,
-        code: Option<ResponseCode>,
-        text: &str,
-    ) -> Result<(), ServerError> {
-        let Pending::Message { started, .. } = &self.pending else {
-            return Err(ServerError::NotExpected("refuse_message"));
-        };
-        if *started {
-            self.close(CloseReason::Aborted);
-        } else {
-            self.pending = Pending::None;
-            self.reply(&Response {
-                status: crate::types::Status::Err,
-                code,
-                text: Text::lossy(text),
-            });
-        }
-        Ok(())
+    fn wants_input(&self) -> bool {
+        ServerSession::wants_input(self)
     }
 
-    /// Reports how the UPDATE state went: `Ok` sends `+OK`, `Err(text)` sends
-    /// `-ERR [SYS/TEMP] text` (RFC 1939 §6: "some deleted messages not removed"). The session
-    /// closes either way.
-    pub fn update_done(&mut self, result: Result<(), &str>) -> Result<(), ServerError> {
-        if !matches!(self.pending, Pending::Update) {
-            return Err(ServerError::NotExpected("update_done"));
-        }
-        match result {
-            Ok(()) => {
-                let left = self.deleted.iter().filter(|d| !**d).count();
-                self.reply(&Response::ok(&format!("bye ({left} messages left)")));
-            }
-            Err(text) => self.reply(&Response::err_code(ResponseCode::SysTemp, text)),
-        }
-        self.close(CloseReason::Quit);
-        Ok(())
-    }
-
-    /// Tells the session that the TLS handshake after STLS succeeded: commands are read again
-    /// (from the TLS stream), STLS is no longer offered, and the client starts over in the
-    /// AUTHORIZATION state.
-    pub fn tls_established(&mut self) -> Result<(), ServerError> {
-        if !matches!(self.pending, Pending::Tls) {
-            return Err(ServerError::NotExpected("tls_established"));
-        }
-        self.pending = Pending::None;
-        self.config.tls_active = true;
-        self.input.clear();
-        Ok(())
+    fn is_closed(&self) -> bool {
+        ServerSession::is_closed(self)
     }
 }
 

@@ -15,9 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailwright_pop3_proto::client::{ClientEvent, ClientLimits, ClientSession};
-use mailwright_pop3_proto::server::{Maildrop, ServerConfig, ServerEvent, ServerSession};
-use mailwright_pop3_proto::{Atom, MessageNumber, PlainCredentials, ResponseCode, Text, Uid};
+use mailwright_pop3_proto::server::{Maildrop, Refusal};
+use mailwright_pop3_proto::{
+    Atom, ClientConfig, ClientEvent, ClientSession, MessageNumber, ServerConfig, ServerEvent,
+    ServerSession, Text, Uid,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMESTAMP: &str = "<4711.1700000000@mailwright.test>";
@@ -191,11 +193,6 @@ impl Drop for TestServer {
     }
 }
 
-fn check_plain(data: &[u8]) -> bool {
-    PlainCredentials::decode(data)
-        .is_some_and(|c| c.authcid == USER && c.password.expose() == PASSWORD.as_bytes())
-}
-
 async fn serve(stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> std::io::Result<()> {
     let mut config = ServerConfig::default();
     config.apop_timestamp = Some(Text::lossy(TIMESTAMP));
@@ -203,6 +200,7 @@ async fn serve(stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> std::
     config.implementation = Some(Text::lossy("mailwright-pop3-proto interop test"));
     config.expire = Some(None);
     let mut s = ServerSession::new(config);
+    s.handle_timeout(Instant::now());
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = vec![0u8; 8192];
     // Message number index -> store index, fixed at login.
@@ -223,49 +221,43 @@ async fn serve(stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> std::
     for _ in 0..100_000 {
         while let Some(event) = s.poll_event() {
             match event {
-                ServerEvent::Pass { user, password } => {
-                    if user.as_str() == USER && password.expose() == PASSWORD.as_bytes() {
-                        s.accept_login(listing(&mut live)).unwrap();
+                // USER/PASS and AUTH PLAIN alike: the session decodes PLAIN itself.
+                ServerEvent::Login {
+                    user,
+                    password,
+                    ticket,
+                    ..
+                } => {
+                    if user == USER && password.expose() == PASSWORD.as_bytes() {
+                        s.accept_login(ticket, listing(&mut live)).unwrap();
                     } else {
-                        s.refuse_login(Some(ResponseCode::Auth), "invalid credentials")
-                            .unwrap();
+                        s.refuse_login(ticket, Refusal::BadCredentials).unwrap();
                     }
                 }
-                ServerEvent::Apop { user, digest, .. } => {
+                ServerEvent::Apop {
+                    user,
+                    digest,
+                    ticket,
+                    ..
+                } => {
                     let expected = store.lock().unwrap().apop_digest.clone();
                     if user.as_str() == USER && digest.as_str() == expected {
-                        s.accept_login(listing(&mut live)).unwrap();
+                        s.accept_login(ticket, listing(&mut live)).unwrap();
                     } else {
-                        s.refuse_login(Some(ResponseCode::Auth), "invalid credentials")
-                            .unwrap();
-                    }
-                }
-                ServerEvent::Auth {
-                    initial_response: None,
-                    ..
-                } => s.sasl_challenge(b"").unwrap(),
-                ServerEvent::Auth {
-                    initial_response: Some(data),
-                    ..
-                }
-                | ServerEvent::AuthResponse { data } => {
-                    if check_plain(data.expose()) {
-                        s.accept_login(listing(&mut live)).unwrap();
-                    } else {
-                        s.refuse_login(Some(ResponseCode::Auth), "invalid credentials")
-                            .unwrap();
+                        s.refuse_login(ticket, Refusal::BadCredentials).unwrap();
                     }
                 }
                 ServerEvent::Retr { message, .. } | ServerEvent::Top { message, .. } => {
                     let data = store.lock().unwrap().messages[live[message.index()]].clone();
                     let Some(data) = data else {
-                        s.refuse_message(Some(ResponseCode::SysTemp), "message vanished")
-                            .unwrap();
+                        s.refuse_message().unwrap();
                         continue;
                     };
                     let mut reader = Cursor::new(data);
                     loop {
-                        let done = s.send_message_from(&mut reader)?;
+                        let done = s
+                            .send_message_from(&mut reader)
+                            .map_err(std::io::Error::other)?;
                         while let Some(b) = s.poll_transmit() {
                             wr.write_all(&b).await?;
                         }
@@ -274,12 +266,12 @@ async fn serve(stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> std::
                         }
                     }
                 }
-                ServerEvent::Update { deleted } => {
+                ServerEvent::Update { deleted, ticket } => {
                     let mut st = store.lock().unwrap();
                     for d in deleted {
                         st.messages[live[d.message.index()]] = None;
                     }
-                    s.update_done(Ok(())).unwrap();
+                    s.update_done(ticket).unwrap();
                 }
                 _ => {}
             }
@@ -290,13 +282,23 @@ async fn serve(stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> std::
         if s.is_closed() {
             return Ok(());
         }
-        let n = tokio::time::timeout(Duration::from_secs(30), rd.read(&mut buf))
-            .await
-            .map_err(|_| std::io::Error::other("client idle for 30 s"))??;
+        // Sleep until the session's next deadline (30 s at most in a test), then tell it the time.
+        let wait = Duration::from_secs(30);
+        let deadline = s.poll_timeout().map_or(wait, |t| {
+            t.saturating_duration_since(Instant::now()).min(wait)
+        });
+        let Ok(read) = tokio::time::timeout(deadline, rd.read(&mut buf)).await else {
+            s.handle_timeout(Instant::now());
+            if s.poll_timeout().is_none() && !s.is_closed() {
+                return Err(std::io::Error::other("client idle for 30 s"));
+            }
+            continue;
+        };
+        let n = read?;
         if n == 0 {
             return Ok(());
         }
-        s.handle_input(&buf[..n]);
+        s.handle_input(Instant::now(), &buf[..n]);
     }
     Ok(())
 }
@@ -572,7 +574,7 @@ async fn client_round(
         if n == 0 {
             return;
         }
-        c.handle_input(&buf[..n]);
+        c.handle_input(Instant::now(), &buf[..n]);
     }
 }
 
@@ -665,13 +667,14 @@ fn client_fetches_from_dovecot() {
         let mut stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
             .await
             .unwrap();
-        let mut c = ClientSession::new(ClientLimits::default());
+        let mut c = ClientSession::new(ClientConfig::default());
+        c.handle_timeout(Instant::now());
         let mut events = Vec::new();
-        c.capa();
+        c.capa().unwrap();
         c.auth_plain(USER, PASSWORD.as_bytes()).unwrap();
-        c.stat();
-        c.list(None);
-        c.uidl(None);
+        c.stat().unwrap();
+        c.list(None).unwrap();
+        c.uidl(None).unwrap();
         client_round(&mut stream, &mut c, &mut events).await;
         let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
         assert!(
@@ -709,11 +712,11 @@ fn client_fetches_from_dovecot() {
         // Fetch everything; match messages by Subject since Dovecot orders by file name.
         events.clear();
         for i in 1..=3 {
-            c.retr(MessageNumber::new(i).unwrap());
+            c.retr(MessageNumber::new(i).unwrap()).unwrap();
         }
-        c.top(MessageNumber::new(1).unwrap(), 0);
-        c.dele(MessageNumber::new(1).unwrap());
-        c.quit();
+        c.top(MessageNumber::new(1).unwrap(), 0).unwrap();
+        c.dele(MessageNumber::new(1).unwrap()).unwrap();
+        c.quit().unwrap();
         client_round(&mut stream, &mut c, &mut events).await;
         let mut fetched: Vec<Vec<u8>> = Vec::new();
         for e in &events {

@@ -1,10 +1,11 @@
-//! Streaming parsers: `&[u8]` in, `Ok((rest, value))`, [`ParseError::Incomplete`] when more input
-//! is needed, or another [`ParseError`] when the input is malformed.
+//! Streaming parsers: `&[u8]` in, `Ok((rest, value))`, [`DecodeError::Incomplete`] when more input
+//! is needed, or [`DecodeError::Malformed`] (with the octets to skip and a redacted excerpt) when
+//! the input is malformed.
 //!
 //! POP3 is line-based: every parser first frames one line (CRLF, or a bare LF, which is accepted
 //! for robustness) within a length limit, then parses the line's content with nom. Nothing is
-//! allocated for a line longer than the limit: [`ParseError::LineTooLong`] says so as soon as the
-//! limit is reached without a line end, and [`skip_line`] finds where to resume.
+//! allocated for a line longer than the limit: [`MalformedKind::LineTooLong`] says so as soon as
+//! the limit is reached without a line end, and [`skip_line`] finds where to resume.
 
 mod multiline;
 mod reply;
@@ -12,7 +13,10 @@ mod reply;
 pub use multiline::{DotUnstuffer, MultiLine, multiline_line};
 pub use reply::{auth_reply, capability, response, scan_listing_line, uid_listing_line};
 
+use std::fmt;
+
 use base64::Engine as _;
+use mailwright_sansio::Excerpt;
 use nom::{
     IResult, Parser,
     branch::alt,
@@ -22,7 +26,7 @@ use nom::{
     sequence::preceded,
 };
 
-use crate::types::{Atom, Command, MessageNumber, SaslResponse, Secret};
+use crate::types::{Atom, Command, MessageNumber, Password, SaslResponse, Secret};
 
 /// The default longest command line, CRLF included. RFC 2449 §4 sets 255 octets; the default is
 /// twice that, because real clients send long user names and passwords.
@@ -36,88 +40,95 @@ pub const DEFAULT_MAX_SASL_LINE: usize = 16 * 1024;
 /// servers send more).
 pub const DEFAULT_MAX_RESPONSE_LINE: usize = 4096;
 
-/// Why input could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What was wrong with malformed input: the `kind` of a [`DecodeError::Malformed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ParseError {
-    /// More input is needed; not an error in the input.
-    #[error("incomplete input")]
-    Incomplete,
-    /// No line end within the limit; resume after the next LF (see [`skip_line`]).
-    #[error("line longer than {limit} octets")]
+pub enum MalformedKind {
+    /// No line end within `limit` octets (CRLF included). `skip` covers the buffered part of the
+    /// line; when it does not end with LF the line goes on: discard through the next LF.
     LineTooLong {
         /// The limit that was reached, CRLF included.
         limit: usize,
     },
-    /// A complete line that does not follow the grammar.
-    #[error("malformed {what}: {line:?}")]
-    Malformed {
-        /// What was expected.
-        what: &'static str,
-        /// The offending line, cut to 64 octets, secrets redacted.
-        line: Snippet,
-        /// How many octets (the whole line with its end) to skip to resume.
-        consumed: usize,
-    },
+    /// The keyword is not a POP3 command.
+    UnknownCommand,
+    /// A known command whose arguments do not follow its grammar.
+    Arguments,
+    /// A client line of an AUTH exchange that is neither base64 nor `*`.
+    SaslResponse,
+    /// A server line that starts with neither `+OK` nor `-ERR`.
+    StatusLine,
+    /// A SASL continuation (`+ ...`) whose data is not base64.
+    SaslContinuation,
+    /// A CAPA line that does not follow RFC 2449's grammar.
+    Capability,
 }
 
-/// A few octets of offending input, kept for a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Snippet(Vec<u8>);
-
-impl Snippet {
-    const MAX: usize = 64;
-
-    fn new(line: &[u8]) -> Self {
-        Self(line[..line.len().min(Self::MAX)].to_vec())
-    }
-
-    fn redacted(keyword: &[u8]) -> Self {
-        let mut v = keyword[..keyword.len().min(8)].to_vec();
-        v.extend_from_slice(b" <redacted>");
-        Self(v)
-    }
-
-    /// The octets.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+impl fmt::Display for MalformedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LineTooLong { limit } => write!(f, "line longer than {limit} octets"),
+            Self::UnknownCommand => f.write_str("unknown command"),
+            Self::Arguments => f.write_str("invalid arguments"),
+            Self::SaslResponse => f.write_str("malformed SASL response"),
+            Self::StatusLine => f.write_str("malformed status line"),
+            Self::SaslContinuation => f.write_str("malformed SASL continuation"),
+            Self::Capability => f.write_str("malformed capability"),
+        }
     }
 }
 
-impl std::fmt::Debug for Snippet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "\"{}\"", self.0.escape_ascii())
-    }
+/// Why input could not be decoded: the one error shape of the Mailwright protocol crates.
+pub type DecodeError = mailwright_sansio::DecodeError<MalformedKind>;
+
+/// One framed line, or why there is none.
+enum Frame<'a> {
+    /// The line without its end, and the octets it took.
+    Line(&'a [u8], usize),
+    /// No line end yet, within the limit.
+    Incomplete,
+    /// No line end within the limit: skip this many octets (through the next LF if buffered).
+    TooLong(usize),
 }
 
-/// Frames one line: returns the line without its end (CRLF or LF) and the octets consumed.
-///
-/// `max` counts the line end too.
-pub fn line(input: &[u8], max: usize) -> Result<(&[u8], usize), ParseError> {
+fn frame(input: &[u8], max: usize) -> Frame<'_> {
     let window = &input[..input.len().min(max)];
     match memchr::memchr(b'\n', window) {
         Some(i) => {
             let line = &input[..i];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            Ok((line, i + 1))
+            Frame::Line(line, i + 1)
         }
-        None if input.len() >= max => Err(ParseError::LineTooLong { limit: max }),
-        None => Err(ParseError::Incomplete),
+        None if input.len() >= max => Frame::TooLong(skip_line(input).unwrap_or(input.len())),
+        None => Frame::Incomplete,
     }
 }
 
-/// After [`ParseError::LineTooLong`]: how many octets to drop to reach the start of the next line,
-/// or `None` if no LF is buffered yet (drop everything and call again with more input).
+/// Frames one line: returns the line without its end (CRLF or LF) and the octets consumed.
+///
+/// `max` counts the line end too. A line without an end within `max` octets is
+/// [`MalformedKind::LineTooLong`], with an excerpt of its start (use it for lines that hold no
+/// credentials).
+pub fn line(input: &[u8], max: usize) -> Result<(&[u8], usize), DecodeError> {
+    match frame(input, max) {
+        Frame::Line(l, used) => Ok((l, used)),
+        Frame::Incomplete => Err(DecodeError::Incomplete),
+        Frame::TooLong(skip) => Err(DecodeError::malformed(
+            MalformedKind::LineTooLong { limit: max },
+            skip,
+            Excerpt::new(input),
+        )),
+    }
+}
+
+/// How many octets to drop to reach the start of the next line, or `None` if no LF is buffered
+/// yet (drop everything and call again with more input).
 pub fn skip_line(input: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', input).map(|i| i + 1)
 }
 
-pub(crate) fn malformed(what: &'static str, line: &[u8], consumed: usize) -> ParseError {
-    ParseError::Malformed {
-        what,
-        line: Snippet::new(line),
-        consumed,
-    }
+pub(crate) fn malformed(kind: MalformedKind, line: &[u8], consumed: usize) -> DecodeError {
+    DecodeError::malformed(kind, consumed, Excerpt::new(line))
 }
 
 type Res<'a, T> = IResult<&'a [u8], T>;
@@ -161,29 +172,31 @@ fn take_while_spaces(i: &[u8]) -> Res<'_, &[u8]> {
     nom::bytes::complete::take_while(|b| b == b' ').parse(i)
 }
 
-fn base64_data(data: &[u8]) -> Option<Secret> {
+fn base64_data(data: &[u8]) -> Option<Secret<Vec<u8>>> {
     if data == b"=" {
-        return Some(Secret::binary(Vec::new()));
+        return Some(Secret::new(Vec::new()));
     }
     base64::engine::general_purpose::STANDARD
         .decode(data)
         .ok()
-        .map(Secret::binary)
+        .map(Secret::new)
 }
 
 /// The content of a command line (RFC 1939 §3, RFC 2449 §3):
 /// ```text
 /// command = keyword *(SP argument) CRLF
 /// ```
-fn command_content(kw: &[u8], args: &[u8]) -> Option<Command> {
+fn command_content(kw: &[u8], args: &[u8]) -> Result<Command, MalformedKind> {
     let upper = kw.to_ascii_uppercase();
     let parsed: Res<'_, Command> = match upper.as_slice() {
         b"USER" => preceded(tag(" "), atom).map(Command::User).parse(args),
         // RFC 1939 §7: "Since the PASS command has exactly one argument, a POP3 server may treat
         // spaces in the argument as part of the password, instead of as argument separators."
-        b"PASS" => map_res(preceded(tag(" "), rest), |p: &[u8]| Secret::new(p.to_vec()))
-            .map(Command::Pass)
-            .parse(args),
+        b"PASS" => map_res(preceded(tag(" "), rest), |p: &[u8]| {
+            Password::new(p.to_vec())
+        })
+        .map(Command::Pass)
+        .parse(args),
         b"APOP" => (preceded(tag(" "), atom), preceded(tag(" "), atom))
             .map(|(name, digest)| Command::Apop { name, digest })
             .parse(args),
@@ -218,41 +231,60 @@ fn command_content(kw: &[u8], args: &[u8]) -> Option<Command> {
                 initial_response,
             })
             .parse(args),
-        _ => return None,
+        _ => return Err(MalformedKind::UnknownCommand),
     };
-    let (rest_args, cmd) = parsed.ok()?;
+    let (rest_args, cmd) = parsed.map_err(|_| MalformedKind::Arguments)?;
     if matches!(cmd, Command::Pass(_)) {
-        return Some(cmd);
+        return Ok(cmd);
     }
-    end(rest_args).ok()?;
-    Some(cmd)
+    end(rest_args).map_err(|_| MalformedKind::Arguments)?;
+    Ok(cmd)
+}
+
+/// Whether a command line carries credentials (PASS, AUTH): its excerpt keeps only the keyword.
+fn carries_secret(line: &[u8]) -> Option<&[u8]> {
+    let kw_len = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let kw = &line[..kw_len];
+    (kw.eq_ignore_ascii_case(b"PASS") || kw.eq_ignore_ascii_case(b"AUTH")).then_some(kw)
+}
+
+fn command_excerpt(line: &[u8]) -> Excerpt {
+    match carries_secret(line) {
+        Some(kw) => Excerpt::redacted(kw),
+        None => Excerpt::new(line),
+    }
 }
 
 /// Parses one command line of at most `max_line` octets (CRLF included).
-pub fn command_with_limit(input: &[u8], max_line: usize) -> Result<(&[u8], Command), ParseError> {
-    let (line_bytes, consumed) = line(input, max_line)?;
+pub fn command_with_limit(input: &[u8], max_line: usize) -> Result<(&[u8], Command), DecodeError> {
+    let (line_bytes, consumed) = match frame(input, max_line) {
+        Frame::Line(l, used) => (l, used),
+        Frame::Incomplete => return Err(DecodeError::Incomplete),
+        Frame::TooLong(skip) => {
+            return Err(DecodeError::malformed(
+                MalformedKind::LineTooLong { limit: max_line },
+                skip,
+                command_excerpt(input),
+            ));
+        }
+    };
     let kw_len = line_bytes
         .iter()
         .position(|&b| b == b' ')
         .unwrap_or(line_bytes.len());
     let (kw, args) = line_bytes.split_at(kw_len);
-    let secret = kw.eq_ignore_ascii_case(b"PASS") || kw.eq_ignore_ascii_case(b"AUTH");
     match command_content(kw, args) {
-        Some(cmd) => Ok((&input[consumed..], cmd)),
-        None => Err(ParseError::Malformed {
-            what: "command",
-            line: if secret {
-                Snippet::redacted(kw)
-            } else {
-                Snippet::new(line_bytes)
-            },
+        Ok(cmd) => Ok((&input[consumed..], cmd)),
+        Err(kind) => Err(DecodeError::malformed(
+            kind,
             consumed,
-        }),
+            command_excerpt(line_bytes),
+        )),
     }
 }
 
 /// Parses one command line with [`DEFAULT_MAX_COMMAND_LINE`].
-pub fn command(input: &[u8]) -> Result<(&[u8], Command), ParseError> {
+pub fn command(input: &[u8]) -> Result<(&[u8], Command), DecodeError> {
     command_with_limit(input, DEFAULT_MAX_COMMAND_LINE)
 }
 
@@ -261,17 +293,28 @@ pub fn command(input: &[u8]) -> Result<(&[u8], Command), ParseError> {
 /// *(CRLF [base64]) [CRLF cancel-response]
 /// cancel-response  = "*"
 /// ```
-pub fn sasl_response(input: &[u8], max_line: usize) -> Result<(&[u8], SaslResponse), ParseError> {
-    let (line_bytes, consumed) = line(input, max_line)?;
+/// The data is a credential: excerpts of these lines are redacted whole.
+pub fn sasl_response(input: &[u8], max_line: usize) -> Result<(&[u8], SaslResponse), DecodeError> {
+    let (line_bytes, consumed) = match frame(input, max_line) {
+        Frame::Line(l, used) => (l, used),
+        Frame::Incomplete => return Err(DecodeError::Incomplete),
+        Frame::TooLong(skip) => {
+            return Err(DecodeError::malformed(
+                MalformedKind::LineTooLong { limit: max_line },
+                skip,
+                Excerpt::redacted(b""),
+            ));
+        }
+    };
     let parsed: Res<'_, SaslResponse> = alt((
         (tag("*"), eof).map(|_| SaslResponse::Cancel),
         all_consuming(map_res(rest, |d: &[u8]| {
             if d.is_empty() {
-                Ok(Secret::binary(Vec::new()))
+                Ok(Secret::new(Vec::new()))
             } else {
                 base64::engine::general_purpose::STANDARD
                     .decode(d)
-                    .map(Secret::binary)
+                    .map(Secret::new)
             }
         }))
         .map(SaslResponse::Data),
@@ -279,11 +322,11 @@ pub fn sasl_response(input: &[u8], max_line: usize) -> Result<(&[u8], SaslRespon
     .parse(line_bytes);
     match parsed {
         Ok((_, r)) => Ok((&input[consumed..], r)),
-        Err(_) => Err(ParseError::Malformed {
-            what: "SASL response",
-            line: Snippet::redacted(b"AUTH"),
+        Err(_) => Err(DecodeError::malformed(
+            MalformedKind::SaslResponse,
             consumed,
-        }),
+            Excerpt::redacted(b""),
+        )),
     }
 }
 

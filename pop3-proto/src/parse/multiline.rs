@@ -11,7 +11,7 @@
 
 use bytes::BytesMut;
 
-use super::{ParseError, line};
+use super::{DecodeError, line};
 
 /// One line of a multi-line body, unstuffed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,10 @@ pub enum MultiLine<'a> {
 }
 
 /// Frames one line of a multi-line body (listings, CAPA) and removes the stuffing dot.
-pub fn multiline_line(input: &[u8], max_line: usize) -> Result<(&[u8], MultiLine<'_>), ParseError> {
+pub fn multiline_line(
+    input: &[u8],
+    max_line: usize,
+) -> Result<(&[u8], MultiLine<'_>), DecodeError> {
     let (l, consumed) = line(input, max_line)?;
     let item = if l == b"." {
         MultiLine::End

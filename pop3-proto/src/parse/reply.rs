@@ -8,10 +8,10 @@ use nom::{
     combinator::{opt, rest},
 };
 
-use super::{ParseError, line, malformed};
+use super::{DecodeError, MalformedKind, line, malformed};
 use crate::types::{
-    Atom, AuthReply, Capability, MessageNumber, Response, ResponseCode, ScanListing, Secret,
-    Status, Text, Uid, UidListing,
+    Atom, AuthReply, Capability, CapabilityTag, MessageNumber, Response, ResponseCode, ScanListing,
+    Secret, Status, Text, Uid, UidListing,
 };
 
 fn lossy(bytes: &[u8]) -> String {
@@ -54,17 +54,17 @@ fn resp_code(text: &[u8]) -> Option<(ResponseCode, &[u8])> {
 
 /// Parses one status line (a greeting, a single-line response, or the first line of a multi-line
 /// response) of at most `max_line` octets.
-pub fn response(input: &[u8], max_line: usize) -> Result<(&[u8], Response), ParseError> {
+pub fn response(input: &[u8], max_line: usize) -> Result<(&[u8], Response), DecodeError> {
     let (l, consumed) = line(input, max_line)?;
     match response_content(l) {
         Some(r) => Ok((&input[consumed..], r)),
-        None => Err(malformed("status line", l, consumed)),
+        None => Err(malformed(MalformedKind::StatusLine, l, consumed)),
     }
 }
 
 /// Parses a server line during an `AUTH` exchange: a continuation (RFC 5034 §4
 /// `continue-req = "+" SP [base64] CRLF`) or the final status line.
-pub fn auth_reply(input: &[u8], max_line: usize) -> Result<(&[u8], AuthReply), ParseError> {
+pub fn auth_reply(input: &[u8], max_line: usize) -> Result<(&[u8], AuthReply), DecodeError> {
     let (l, consumed) = line(input, max_line)?;
     let data = if l == b"+" {
         Some(&b""[..])
@@ -73,13 +73,13 @@ pub fn auth_reply(input: &[u8], max_line: usize) -> Result<(&[u8], AuthReply), P
     };
     if let Some(data) = data {
         return match base64::engine::general_purpose::STANDARD.decode(data) {
-            Ok(d) => Ok((&input[consumed..], AuthReply::Continue(Secret::binary(d)))),
-            Err(_) => Err(malformed("SASL continuation", l, consumed)),
+            Ok(d) => Ok((&input[consumed..], AuthReply::Continue(Secret::new(d)))),
+            Err(_) => Err(malformed(MalformedKind::SaslContinuation, l, consumed)),
         };
     }
     match response_content(l) {
         Some(r) => Ok((&input[consumed..], AuthReply::Done(r))),
-        None => Err(malformed("AUTH reply", l, consumed)),
+        None => Err(malformed(MalformedKind::StatusLine, l, consumed)),
     }
 }
 
@@ -94,7 +94,10 @@ fn capability_content(l: &[u8]) -> Option<Capability> {
     let (args, tag_bytes) = take_while1::<_, _, nom::error::Error<&[u8]>>(|b: u8| b != b' ')
         .parse(l)
         .ok()?;
-    let tag_str = std::str::from_utf8(tag_bytes).ok()?.to_ascii_uppercase();
+    // RFC 2449 §9: `capa-tag = 1*cchar`, and cchar excludes "." (see `CapabilityTag`).
+    let capa_tag =
+        CapabilityTag::new(std::str::from_utf8(tag_bytes).ok()?.to_ascii_uppercase()).ok()?;
+    let tag_str = capa_tag.as_str();
     let (params_str, _) = opt(tag::<_, _, nom::error::Error<&[u8]>>(" "))
         .parse(args)
         .ok()?;
@@ -104,7 +107,7 @@ fn capability_content(l: &[u8]) -> Option<Capability> {
     }
     let params = atoms(params_str)?;
     let p: Vec<&str> = params.iter().map(Atom::as_str).collect();
-    let known = match (tag_str.as_str(), p.as_slice()) {
+    let known = match (tag_str, p.as_slice()) {
         ("TOP", []) => Some(Capability::Top),
         ("USER", []) => Some(Capability::User),
         ("SASL", _) => Some(Capability::Sasl(params.clone())),
@@ -133,7 +136,7 @@ fn capability_content(l: &[u8]) -> Option<Capability> {
         _ => None,
     };
     Some(known.unwrap_or(Capability::Other {
-        tag: Atom::new(tag_str).ok()?,
+        tag: capa_tag,
         params,
     }))
 }
@@ -142,14 +145,14 @@ fn capability_content(l: &[u8]) -> Option<Capability> {
 pub fn capability(
     input: &[u8],
     max_line: usize,
-) -> Result<(&[u8], Option<Capability>), ParseError> {
+) -> Result<(&[u8], Option<Capability>), DecodeError> {
     let (l, consumed) = line(input, max_line)?;
     if l == b"." {
         return Ok((&input[consumed..], None));
     }
     match capability_content(l) {
         Some(c) => Ok((&input[consumed..], Some(c))),
-        None => Err(malformed("capability", l, consumed)),
+        None => Err(malformed(MalformedKind::Capability, l, consumed)),
     }
 }
 

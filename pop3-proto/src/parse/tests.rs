@@ -4,7 +4,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::encode::{DotStuffer, Encode};
 use crate::types::{
-    AuthReply, Capability, Response, ResponseCode, ScanListing, Status, Text, Uid, UidListing,
+    AuthReply, Capability, CapabilityTag, Response, ResponseCode, ScanListing, Status, Text, Uid,
+    UidListing,
 };
 
 fn atom_s() -> impl Strategy<Value = Atom> {
@@ -18,7 +19,7 @@ fn msg() -> impl Strategy<Value = MessageNumber> {
 pub(crate) fn command_s() -> impl Strategy<Value = Command> {
     prop_oneof![
         atom_s().prop_map(Command::User),
-        "[ -~]{0,30}".prop_map(|p| Command::Pass(Secret::new(p.into_bytes()).unwrap())),
+        "[ -~]{0,30}".prop_map(|p| Command::Pass(Password::new(p.into_bytes()).unwrap())),
         (atom_s(), "[0-9a-f]{32}").prop_map(|(name, d)| Command::Apop {
             name,
             digest: Atom::new(d).unwrap()
@@ -40,7 +41,7 @@ pub(crate) fn command_s() -> impl Strategy<Value = Command> {
         )
             .prop_map(|(m, ir)| Command::Auth {
                 mechanism: Atom::new(m).unwrap(),
-                initial_response: ir.map(Secret::binary),
+                initial_response: ir.map(Secret::new),
             }),
     ]
 }
@@ -88,12 +89,27 @@ fn capability_s() -> impl Strategy<Value = Capability> {
         "[ -~]{0,40}".prop_map(|t| Capability::Implementation(Text::new(t).unwrap())),
         Just(Capability::Stls),
         Just(Capability::AuthRespCode),
-        ("X-[A-Z]{1,8}", proptest::collection::vec(atom_s(), 0..3)).prop_map(|(t, params)| {
-            Capability::Other {
-                tag: Atom::new(t).unwrap(),
-                params,
+        ("[!-~]{1,12}", proptest::collection::vec(atom_s(), 0..3)).prop_filter_map(
+            "a tag outside RFC 2449 §6",
+            |(t, params)| {
+                // Tags the parser reads as a known capability are round-tripped above.
+                let tag = CapabilityTag::new(t.to_ascii_uppercase()).ok()?;
+                let known = [
+                    "TOP",
+                    "USER",
+                    "SASL",
+                    "RESP-CODES",
+                    "LOGIN-DELAY",
+                    "PIPELINING",
+                    "EXPIRE",
+                    "UIDL",
+                    "IMPLEMENTATION",
+                    "STLS",
+                    "AUTH-RESP-CODE",
+                ];
+                (!known.contains(&tag.as_str())).then_some(Capability::Other { tag, params })
             }
-        }),
+        ),
     ]
 }
 
@@ -138,7 +154,7 @@ proptest! {
     fn command_split_anywhere(c in command_s(), cut in any::<prop::sample::Index>()) {
         let bytes = c.to_bytes();
         let cut = cut.index(bytes.len());
-        prop_assert_eq!(command_with_limit(&bytes[..cut], 4096), Err(ParseError::Incomplete));
+        prop_assert_eq!(command_with_limit(&bytes[..cut], 4096), Err(DecodeError::Incomplete));
         let mut both = bytes.clone();
         both.extend_from_slice(b"NOOP\r\n");
         let (rest, parsed) = command_with_limit(&both, 4096).unwrap();
@@ -153,7 +169,7 @@ proptest! {
         prop_assert!(rest.is_empty());
         prop_assert_eq!(&parsed, &r);
         let cut = cut.index(bytes.len());
-        prop_assert_eq!(response(&bytes[..cut], 4096), Err(ParseError::Incomplete));
+        prop_assert_eq!(response(&bytes[..cut], 4096), Err(DecodeError::Incomplete));
         let (_, reply) = auth_reply(&bytes, 4096).unwrap();
         prop_assert_eq!(reply, AuthReply::Done(r));
     }
@@ -168,10 +184,10 @@ proptest! {
 
     #[test]
     fn continuation_round_trips(d in proptest::collection::vec(any::<u8>(), 0..100)) {
-        let r = AuthReply::Continue(Secret::binary(d));
+        let r = AuthReply::Continue(Secret::new(d));
         let bytes = r.to_bytes();
         prop_assert_eq!(auth_reply(&bytes, 4096).unwrap().1, r);
-        let s = SaslResponse::Data(Secret::binary(bytes.clone()));
+        let s = SaslResponse::Data(Secret::new(bytes.clone()));
         let sb = s.to_bytes();
         prop_assert_eq!(sasl_response(&sb, 4096).unwrap().1, s);
     }
@@ -278,15 +294,25 @@ fn rfc1939_examples() {
     );
     assert!(matches!(
         command(b"RETR 0\r\n"),
-        Err(ParseError::Malformed { .. })
+        Err(DecodeError::Malformed {
+            kind: MalformedKind::Arguments,
+            skip: 8,
+            ..
+        })
     ));
     assert!(matches!(
         command(b"LIST 1 2\r\n"),
-        Err(ParseError::Malformed { .. })
+        Err(DecodeError::Malformed {
+            kind: MalformedKind::Arguments,
+            ..
+        })
     ));
     assert!(matches!(
         command(b"XYZZY\r\n"),
-        Err(ParseError::Malformed { .. })
+        Err(DecodeError::Malformed {
+            kind: MalformedKind::UnknownCommand,
+            ..
+        })
     ));
     // RFC 2449 §8.1.1
     let (_, r) = response(
@@ -315,26 +341,85 @@ fn rfc1939_examples() {
 
 #[test]
 fn secrets_are_redacted_in_errors() {
-    let Err(ParseError::Malformed { line, .. }) = command(b"PASS\r\n") else {
+    let Err(DecodeError::Malformed { excerpt, .. }) = command(b"PASS\r\n") else {
         panic!()
     };
-    assert_eq!(line.as_bytes(), b"PASS <redacted>");
-    let Err(ParseError::Malformed { line, .. }) = command(b"AUTH PLAIN !!!\r\n") else {
+    assert_eq!(excerpt.as_bytes(), b"PASS <redacted>");
+    let Err(DecodeError::Malformed { excerpt, .. }) = command(b"AUTH PLAIN !!!\r\n") else {
         panic!()
     };
-    assert_eq!(line.as_bytes(), b"AUTH <redacted>");
+    assert_eq!(excerpt.as_bytes(), b"AUTH <redacted>");
+    let mut long = b"pass ".to_vec();
+    long.extend_from_slice(&[b's'; 600]);
+    let Err(DecodeError::Malformed { excerpt, .. }) = command(&long) else {
+        panic!()
+    };
+    assert_eq!(excerpt.as_bytes(), b"pass <redacted>");
+    let Err(DecodeError::Malformed { excerpt, .. }) = sasl_response(b"!!secret!!\r\n", 512) else {
+        panic!()
+    };
+    assert_eq!(excerpt.as_bytes(), b"<redacted>");
+    let Err(DecodeError::Malformed { excerpt, .. }) = command(b"BOGUS arg\r\n") else {
+        panic!()
+    };
+    assert_eq!(excerpt.to_string(), "BOGUS arg");
 }
 
 #[test]
 fn long_lines_are_refused_without_a_line_end() {
     let long = vec![b'a'; 600];
+    let Err(DecodeError::Malformed {
+        kind,
+        skip,
+        excerpt,
+    }) = command(&long)
+    else {
+        panic!()
+    };
     assert_eq!(
-        command(&long),
-        Err(ParseError::LineTooLong {
+        kind,
+        MalformedKind::LineTooLong {
             limit: DEFAULT_MAX_COMMAND_LINE
+        }
+    );
+    // No LF yet: everything buffered goes, and the rest of the line with it when it comes.
+    assert_eq!(skip, 600);
+    assert_eq!(excerpt.as_bytes().len(), mailwright_sansio::EXCERPT_LEN);
+    let mut ended = long.clone();
+    ended.extend_from_slice(b"\r\nNOOP\r\n");
+    let Err(DecodeError::Malformed { skip, .. }) = command(&ended) else {
+        panic!()
+    };
+    assert_eq!(&ended[skip..], b"NOOP\r\n");
+    assert_eq!(skip_line(b"aaa\r\nNOOP\r\n"), Some(5));
+}
+
+#[test]
+fn a_capability_never_reads_as_the_end_of_the_list() {
+    // Found by fuzzing pop3_response: ". " read as a capability tagged "." that encoded as ".",
+    // the end of the list. RFC 2449 §9: `cchar = %x21-2D / %x2F-7F`, no "." in a tag.
+    for line in [&b". \r\n"[..], b".l\r\n", b"X.Y\r\n", b".. x\r\n"] {
+        assert!(
+            matches!(
+                capability(line, 512),
+                Err(DecodeError::Malformed {
+                    kind: MalformedKind::Capability,
+                    ..
+                })
+            ),
+            "{line:?}"
+        );
+    }
+    assert!(CapabilityTag::new(".").is_err());
+    assert!(CapabilityTag::new("X-A.B").is_err());
+    assert_eq!(capability(b".\r\n", 512).unwrap().1, None);
+    assert_eq!(
+        capability(b"x-foo a.b\r\n", 512).unwrap().1,
+        Some(Capability::Other {
+            tag: CapabilityTag::new("X-FOO").unwrap(),
+            params: vec![Atom::new("a.b").unwrap()]
         })
     );
-    assert_eq!(skip_line(b"aaa\r\nNOOP\r\n"), Some(5));
 }
 
 #[test]

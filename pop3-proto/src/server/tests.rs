@@ -1,7 +1,11 @@
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use proptest::prelude::*;
 
 use super::*;
-use crate::types::PlainCredentials;
+use crate::types::{MessageNumber, Uid};
+use mailwright_sansio::UsageError;
 
 pub(crate) const MESSAGES: [&[u8]; 3] = [
     b"From: a@example.org\nSubject: one\n\nbody line 1\n.starts with dot\n..two dots\nlast\n",
@@ -17,50 +21,117 @@ pub(crate) fn maildrop() -> Maildrop {
     m
 }
 
+/// A fixed instant for tests that do not move time.
+pub(crate) fn t0() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+/// An event as a test records it (events hold tickets, which are neither cloned nor kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seen {
+    Login {
+        authzid: Option<String>,
+        user: String,
+        password: Vec<u8>,
+        method: LoginMethod,
+    },
+    Apop {
+        user: String,
+        timestamp: String,
+    },
+    Auth {
+        mechanism: String,
+    },
+    AuthResponse,
+    Retr(MessageNumber),
+    Top(MessageNumber, u32),
+    StartTls(Bytes),
+    Update(Vec<Deleted>),
+    Closed(CloseReason),
+}
+
+/// Answers one event the way a simple application would and records it.
+pub(crate) fn answer(s: &mut ServerSession, ev: Event, wire: &mut Vec<u8>) -> Seen {
+    match ev {
+        Event::Login {
+            authzid,
+            user,
+            password,
+            method,
+            ticket,
+        } => {
+            if password.expose() == b"pw" {
+                s.accept_login(ticket, maildrop()).unwrap();
+            } else {
+                s.refuse_login(ticket, Refusal::BadCredentials).unwrap();
+            }
+            Seen::Login {
+                authzid,
+                user,
+                password: password.into_inner(),
+                method,
+            }
+        }
+        Event::Apop {
+            user,
+            timestamp,
+            ticket,
+            ..
+        } => {
+            s.accept_login(ticket, maildrop()).unwrap();
+            Seen::Apop {
+                user: user.to_string(),
+                timestamp: timestamp.to_string(),
+            }
+        }
+        Event::Auth {
+            mechanism, ticket, ..
+        } => {
+            s.sasl_challenge(ticket, b"ok?").unwrap();
+            Seen::Auth {
+                mechanism: mechanism.to_string(),
+            }
+        }
+        Event::AuthResponse { data, ticket } => {
+            if data.expose() == b"yes" {
+                s.accept_login(ticket, maildrop()).unwrap();
+            } else {
+                s.refuse_login(ticket, Refusal::BadCredentials).unwrap();
+            }
+            Seen::AuthResponse
+        }
+        Event::Retr { message, .. } | Event::Top { message, .. } => {
+            let top = match ev {
+                Event::Top { lines, .. } => Some(lines),
+                _ => None,
+            };
+            let mut r: &[u8] = MESSAGES[message.index()];
+            while !s.send_message_from(&mut r).unwrap() {
+                wire.extend_from_slice(&s.poll_transmit().unwrap_or_default());
+            }
+            top.map_or(Seen::Retr(message), |l| Seen::Top(message, l))
+        }
+        Event::StartTls { discarded } => {
+            s.handle_tls_established().unwrap();
+            Seen::StartTls(discarded)
+        }
+        Event::Update { deleted, ticket } => {
+            s.update_done(ticket).unwrap();
+            Seen::Update(deleted)
+        }
+        Event::Closed(r) => Seen::Closed(r),
+    }
+}
+
 /// Answers every event the way a simple application would; returns the wire octets.
-pub(crate) fn drive(s: &mut ServerSession, chunks: &[&[u8]]) -> (Vec<u8>, Vec<ServerEvent>) {
+pub(crate) fn drive(s: &mut ServerSession, chunks: &[&[u8]]) -> (Vec<u8>, Vec<Seen>) {
     let mut wire = Vec::new();
     let mut seen = Vec::new();
-    let pump = |s: &mut ServerSession, wire: &mut Vec<u8>, seen: &mut Vec<ServerEvent>| {
+    let pump = |s: &mut ServerSession, wire: &mut Vec<u8>, seen: &mut Vec<Seen>| {
         for _ in 0..10_000 {
             let Some(ev) = s.poll_event() else { break };
-            seen.push(ev.clone());
-            match ev {
-                ServerEvent::Pass { password, .. } => {
-                    if password.expose() == b"pw" {
-                        s.accept_login(maildrop()).unwrap();
-                    } else {
-                        s.refuse_login(Some(ResponseCode::Auth), "bad password")
-                            .unwrap();
-                    }
-                }
-                ServerEvent::Apop { .. } => s.accept_login(maildrop()).unwrap(),
-                ServerEvent::Auth {
-                    initial_response: None,
-                    ..
-                } => s.sasl_challenge(b"").unwrap(),
-                ServerEvent::Auth {
-                    initial_response: Some(d),
-                    ..
-                }
-                | ServerEvent::AuthResponse { data: d } => {
-                    match PlainCredentials::decode(d.expose()) {
-                        Some(c) if c.password.expose() == b"pw" => {
-                            s.accept_login(maildrop()).unwrap();
-                        }
-                        _ => s.refuse_login(Some(ResponseCode::Auth), "no").unwrap(),
-                    }
-                }
-                ServerEvent::Retr { message, .. } | ServerEvent::Top { message, .. } => {
-                    let mut r: &[u8] = MESSAGES[message.index()];
-                    while !s.send_message_from(&mut r).unwrap() {
-                        wire.extend_from_slice(&s.poll_transmit().unwrap_or_default());
-                    }
-                }
-                ServerEvent::StartTls { .. } => s.tls_established().unwrap(),
-                ServerEvent::Update { .. } => s.update_done(Ok(())).unwrap(),
-                ServerEvent::Closed(_) => {}
-            }
+            seen.push(answer(s, ev, wire));
             while let Some(b) = s.poll_transmit() {
                 wire.extend_from_slice(&b);
             }
@@ -71,7 +142,7 @@ pub(crate) fn drive(s: &mut ServerSession, chunks: &[&[u8]]) -> (Vec<u8>, Vec<Se
     };
     pump(s, &mut wire, &mut seen);
     for c in chunks {
-        s.handle_input(c);
+        s.handle_input(t0(), c);
         pump(s, &mut wire, &mut seen);
     }
     (wire, seen)
@@ -116,15 +187,13 @@ fn rfc1939_example_session() {
         &l[3..8],
         ["+OK 3 messages (140 octets)", "1 79", "2 22", "3 39", "."]
     );
-    assert!(
-        matches!(&events[0], ServerEvent::Apop { timestamp, .. } if timestamp.as_str().starts_with("<1896"))
-    );
+    assert!(matches!(&events[0], Seen::Apop { timestamp, .. } if timestamp.starts_with("<1896")));
     let text = String::from_utf8_lossy(&wire);
     assert!(text.contains("+OK 79 octets\r\nFrom: a@example.org\r\nSubject: one\r\n\r\nbody line 1\r\n..starts with dot\r\n...two dots\r\nlast\r\n.\r\n+OK message 1 deleted\r\n"));
     assert!(text.contains("+OK 22 octets\r\nSubject: two\r\n\r\n..\r\nx\r\n.\r\n"));
     assert!(text.ends_with("+OK bye (1 messages left)\r\n"));
     let update = events.iter().find_map(|e| match e {
-        ServerEvent::Update { deleted } => Some(deleted.clone()),
+        Seen::Update(deleted) => Some(deleted.clone()),
         _ => None,
     });
     let deleted = update.unwrap();
@@ -133,7 +202,7 @@ fn rfc1939_example_session() {
         ["uid-0", "uid-1"]
     );
     assert!(s.is_closed());
-    assert_eq!(events.last(), Some(&ServerEvent::Closed(CloseReason::Quit)));
+    assert_eq!(events.last(), Some(&Seen::Closed(CloseReason::Quit)));
 }
 
 #[test]
@@ -168,7 +237,7 @@ fn deletions_rset_and_listing() {
         "+OK 79 octets\r\nFrom: a@example.org\r\nSubject: one\r\n\r\nbody line 1\r\n.\r\n"
     ));
     let deleted = events.iter().find_map(|e| match e {
-        ServerEvent::Update { deleted } => Some(deleted.clone()),
+        Seen::Update(deleted) => Some(deleted.clone()),
         _ => None,
     });
     assert_eq!(
@@ -185,11 +254,7 @@ fn quit_in_authorization_expunges_nothing() {
     let mut s = ServerSession::new(ServerConfig::default());
     let (wire, events) = drive(&mut s, &[b"USER u\r\nQUIT\r\nNOOP\r\n"]);
     assert!(String::from_utf8_lossy(&wire).ends_with("+OK bye\r\n"));
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, ServerEvent::Update { .. }))
-    );
+    assert!(!events.iter().any(|e| matches!(e, Seen::Update(_))));
     assert!(s.is_closed());
 }
 
@@ -203,31 +268,270 @@ fn failed_logins_close_the_session() {
     let l = lines(&wire);
     assert_eq!(
         l.iter()
-            .filter(|l| l.starts_with("-ERR [AUTH] bad password"))
+            .filter(|l| *l == "-ERR [AUTH] Authentication failed.")
             .count(),
         3
     );
     assert!(!l.iter().any(|l| l.starts_with("+OK maildrop")));
     assert_eq!(
         events.last(),
-        Some(&ServerEvent::Closed(CloseReason::TooManyFailedLogins))
+        Some(&Seen::Closed(CloseReason::TooManyFailedLogins))
     );
 }
 
 #[test]
 fn in_use_does_not_count_as_failure() {
     let mut s = ServerSession::new(ServerConfig::default());
-    s.handle_input(b"USER u\r\nPASS pw\r\n");
-    assert!(matches!(s.poll_event(), Some(ServerEvent::Pass { .. })));
-    s.refuse_login(Some(ResponseCode::InUse), "maildrop locked")
-        .unwrap();
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\n");
+    let Some(Event::Login { ticket, .. }) = s.poll_event() else {
+        panic!()
+    };
+    s.refuse_login(ticket, Refusal::InUse).unwrap();
     assert_eq!(s.failed_logins, 0);
     let out = s.poll_transmit().unwrap();
-    assert!(out.ends_with(b"-ERR [IN-USE] maildrop locked\r\n"));
+    assert!(out.ends_with(b"-ERR [IN-USE] Maildrop is locked by another session.\r\n"));
+}
+
+#[test]
+fn logins_arrive_as_one_event() {
+    let config = ServerConfig {
+        sasl_mechanisms: vec![Atom::new("PLAIN").unwrap()],
+        ..ServerConfig::default()
+    };
+    let login = |input: &[&[u8]]| {
+        let mut s = ServerSession::new(config.clone());
+        let (wire, seen) = drive(&mut s, input);
+        (String::from_utf8(wire).unwrap(), seen)
+    };
+    let (_, seen) = login(&[b"USER alice\r\nPASS pw with spaces \r\n"]);
     assert_eq!(
-        s.accept_login(Maildrop::default()),
-        Err(ServerError::NotExpected("accept_login"))
+        seen[0],
+        Seen::Login {
+            authzid: None,
+            user: "alice".into(),
+            password: b"pw with spaces ".to_vec(),
+            method: LoginMethod::UserPass
+        }
     );
+    // RFC 4616 §2 with an authzid: "admin\0alice\0pw", as initial response and after "+ ".
+    for input in [
+        &[&b"AUTH PLAIN YWRtaW4AYWxpY2UAcHc=\r\n"[..]][..],
+        &[b"AUTH PLAIN\r\n", b"YWRtaW4AYWxpY2UAcHc=\r\n"],
+    ] {
+        let (_, seen) = login(input);
+        assert_eq!(
+            seen[0],
+            Seen::Login {
+                authzid: Some("admin".into()),
+                user: "alice".into(),
+                password: b"pw".to_vec(),
+                method: LoginMethod::Plain
+            }
+        );
+    }
+    // Not three fields: refused by the session, counted as a failed login.
+    let (wire, seen) = login(&[b"AUTH PLAIN YWxpY2U=\r\nAUTH PLAIN =\r\nAUTH PLAIN AAA=\r\n"]);
+    assert!(
+        wire.ends_with("-ERR [AUTH] Authentication failed.\r\n-ERR [AUTH] Authentication failed.\r\n-ERR [AUTH] Authentication failed.\r\n"),
+        "{wire}"
+    );
+    assert_eq!(seen, [Seen::Closed(CloseReason::TooManyFailedLogins)]);
+    // The Debug of an event never shows the password.
+    let mut s = ServerSession::new(config.clone());
+    s.handle_input(t0(), b"AUTH PLAIN AHUAaHVudGVyMg==\r\n");
+    let ev = s.poll_event().unwrap();
+    let debug = format!("{ev:?}");
+    assert!(
+        !debug.contains("hunter2") && debug.contains("***"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn other_sasl_mechanisms_go_to_the_application() {
+    let config = ServerConfig {
+        sasl_mechanisms: vec![Atom::new("PLAIN").unwrap(), Atom::new("X-TEST").unwrap()],
+        ..ServerConfig::default()
+    };
+    let mut s = ServerSession::new(config.clone());
+    let (wire, seen) = drive(&mut s, &[b"AUTH x-test\r\n", b"eWVz\r\n", b"STAT\r\n"]);
+    let text = String::from_utf8(wire).unwrap();
+    assert_eq!(
+        seen,
+        [
+            Seen::Auth {
+                mechanism: "X-TEST".into()
+            },
+            Seen::AuthResponse
+        ]
+    );
+    assert!(text.contains("+ b2s/\r\n+OK maildrop has 3"), "{text}");
+    assert!(text.ends_with("+OK 3 140\r\n"));
+}
+
+#[test]
+fn decisions_need_their_pending_question() {
+    let mut s = ServerSession::new(ServerConfig::default());
+    let mut other = ServerSession::new(ServerConfig::default());
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\n");
+    other.handle_input(t0(), b"USER u\r\nPASS pw\r\n");
+    let Some(Event::Login { ticket, .. }) = s.poll_event() else {
+        panic!()
+    };
+    let Some(Event::Login { ticket: theirs, .. }) = other.poll_event() else {
+        panic!()
+    };
+    // A ticket of another session is refused and changes nothing.
+    assert_eq!(
+        s.accept_login(theirs, maildrop()),
+        Err(UsageError::NotPending {
+            expected: "login decision"
+        })
+    );
+    assert_eq!(s.state(), SessionState::Authorization);
+    assert_eq!(
+        s.send_message_chunk(b"x"),
+        Err(UsageError::NotPending {
+            expected: "message"
+        })
+    );
+    assert!(matches!(
+        s.send_message_from(&mut &b"x"[..]),
+        Err(MessageError::Usage(UsageError::NotPending { .. }))
+    ));
+    assert_eq!(
+        s.finish_message(),
+        Err(UsageError::NotPending {
+            expected: "message"
+        })
+    );
+    s.accept_login(ticket, maildrop()).unwrap();
+    assert_eq!(s.state(), SessionState::Transaction);
+    s.handle_input(t0(), b"QUIT\r\n");
+    let Some(Event::Update { ticket, .. }) = s.poll_event() else {
+        panic!()
+    };
+    s.update_failed(ticket).unwrap();
+    let out = s.poll_transmit().unwrap();
+    assert!(out.ends_with(b"-ERR [SYS/TEMP] some deleted messages not removed\r\n"));
+    assert!(s.is_closed());
+    assert_eq!(s.refuse_message(), Err(UsageError::Closed));
+    assert_eq!(s.handle_tls_established(), Err(UsageError::Closed));
+}
+
+#[test]
+fn a_message_that_cannot_be_read_is_given_up() {
+    struct Failing(usize);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            self.0 -= 1;
+            buf[..3].copy_from_slice(b"ab\n");
+            Ok(3)
+        }
+    }
+    for (reads, closed) in [(0, false), (1, true)] {
+        let mut s = ServerSession::new(ServerConfig::default());
+        s.handle_input(t0(), b"USER u\r\nPASS pw\r\nRETR 1\r\nNOOP\r\n");
+        let Some(Event::Login { ticket, .. }) = s.poll_event() else {
+            panic!()
+        };
+        s.accept_login(ticket, maildrop()).unwrap();
+        assert!(matches!(s.poll_event(), Some(Event::Retr { .. })));
+        let e = s.send_message_from(&mut Failing(reads)).unwrap_err();
+        assert!(matches!(e, MessageError::Read(_)), "{e}");
+        assert_eq!(s.is_closed(), closed);
+        let out = s.poll_transmit().unwrap();
+        if closed {
+            // Streaming had begun: dropping the connection is the only honest failure.
+            assert!(out.ends_with(b"ab\r\n"));
+            assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::Aborted)));
+        } else {
+            assert!(out.ends_with(b"-ERR [SYS/TEMP] message is no longer available\r\n"));
+            assert_eq!(s.poll_event(), None);
+            assert!(s.poll_transmit().unwrap().ends_with(b"+OK\r\n"));
+        }
+    }
+}
+
+#[test]
+fn shutdown_waits_for_the_pending_decision() {
+    let mut s = ServerSession::new(ServerConfig::default());
+    let _ = s.poll_transmit();
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\nSTAT\r\n");
+    let Some(Event::Login { ticket, .. }) = s.poll_event() else {
+        panic!()
+    };
+    s.handle_shutdown();
+    assert!(!s.is_closed(), "the login decision is still pending");
+    s.accept_login(ticket, maildrop()).unwrap();
+    let out = s.poll_transmit().unwrap();
+    // The pipelined STAT is not run.
+    assert_eq!(
+        &out[..],
+        b"+OK send PASS\r\n+OK maildrop has 3 messages (140 octets)\r\n-ERR [SYS/TEMP] Server shutting down.\r\n"
+    );
+    assert_eq!(s.poll_event(), Some(Event::Closed(CloseReason::Shutdown)));
+    assert!(s.is_closed());
+
+    // Waiting for the client: at once.
+    let mut s = ServerSession::new(ServerConfig::default());
+    let _ = s.poll_transmit();
+    s.handle_shutdown();
+    assert_eq!(
+        &s.poll_transmit().unwrap()[..],
+        b"-ERR [SYS/TEMP] Server shutting down.\r\n"
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn refused_connections_say_why() {
+    let mut s = ServerSession::refused(ConnectionRefusal::TooManyConnections);
+    assert_eq!(
+        &s.poll_transmit().unwrap()[..],
+        b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Closed(CloseReason::Refused(
+            ConnectionRefusal::TooManyConnections
+        )))
+    );
+    assert!(s.is_closed() && s.poll_timeout().is_none() && !s.wants_input());
+}
+
+#[test]
+fn timers_wait_for_the_first_instant() {
+    let mut s = ServerSession::new(ServerConfig {
+        autologout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    });
+    // The session knows no time before the driver passes one.
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(t0());
+    assert_eq!(s.poll_timeout(), Some(t0() + Duration::from_mins(3)));
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\n");
+    let Some(Event::Login { ticket, .. }) = s.poll_event() else {
+        panic!()
+    };
+    assert_eq!(
+        s.poll_timeout(),
+        None,
+        "no timer runs while a decision is pending"
+    );
+    s.accept_login(ticket, maildrop()).unwrap();
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t0()),
+        "the decision asks for the time at once"
+    );
+    let later = t0() + Duration::from_secs(5);
+    s.handle_timeout(later);
+    // RFC 1939 §3: autologout is never shorter than 10 minutes.
+    assert_eq!(s.poll_timeout(), Some(later + MIN_AUTOLOGOUT));
 }
 
 #[test]
@@ -248,11 +552,11 @@ fn stls_discards_plaintext_after_it() {
     };
     let mut s = ServerSession::new(config);
     let _ = s.poll_transmit();
-    s.handle_input(b"CAPA\r\nSTLS\r\nUSER evil\r\nPASS pw\r\n");
+    s.handle_input(t0(), b"CAPA\r\nSTLS\r\nUSER evil\r\nPASS pw\r\n");
     let ev = s.poll_event();
     assert_eq!(
         ev,
-        Some(ServerEvent::StartTls {
+        Some(Event::StartTls {
             discarded: Bytes::from_static(b"USER evil\r\nPASS pw\r\n")
         })
     );
@@ -261,10 +565,16 @@ fn stls_discards_plaintext_after_it() {
     assert!(text.contains("STLS\r\n"));
     assert!(text.ends_with("+OK Begin TLS negotiation now\r\n"));
     assert!(!s.wants_input());
-    s.handle_input(b"\x16\x03\x01 handshake");
+    s.handle_input(t0(), b"\x16\x03\x01 handshake");
     assert_eq!(s.poll_event(), None);
-    s.tls_established().unwrap();
-    s.handle_input(b"CAPA\r\nSTLS\r\n");
+    s.handle_tls_established().unwrap();
+    assert_eq!(
+        s.handle_tls_established(),
+        Err(UsageError::NotPending {
+            expected: "TLS handshake"
+        })
+    );
+    s.handle_input(t0(), b"CAPA\r\nSTLS\r\n");
     assert_eq!(s.poll_event(), None);
     let text = String::from_utf8_lossy(&s.poll_transmit().unwrap()).into_owned();
     assert!(!text.contains("STLS\r\n"), "{text}");
@@ -323,19 +633,24 @@ fn sasl_plain_with_and_without_initial_response() {
 #[test]
 fn refusing_a_message() {
     let mut s = ServerSession::new(ServerConfig::default());
-    s.handle_input(b"USER u\r\nPASS pw\r\nRETR 1\r\nNOOP\r\n");
-    let Some(ServerEvent::Pass { .. }) = s.poll_event() else {
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\nRETR 1\r\nNOOP\r\n");
+    let Some(Event::Login { ticket, .. }) = s.poll_event() else {
         panic!()
     };
-    s.accept_login(maildrop()).unwrap();
-    let Some(ServerEvent::Retr { .. }) = s.poll_event() else {
+    s.accept_login(ticket, maildrop()).unwrap();
+    let Some(Event::Retr { .. }) = s.poll_event() else {
         panic!()
     };
-    s.refuse_message(Some(ResponseCode::SysTemp), "gone")
-        .unwrap();
+    s.refuse_message().unwrap();
+    assert_eq!(
+        s.refuse_message(),
+        Err(UsageError::NotPending {
+            expected: "message"
+        })
+    );
     assert_eq!(s.poll_event(), None);
     let out = s.poll_transmit().unwrap();
-    assert!(out.ends_with(b"-ERR [SYS/TEMP] gone\r\n+OK\r\n"));
+    assert!(out.ends_with(b"-ERR [SYS/TEMP] message is no longer available\r\n+OK\r\n"));
 }
 
 #[test]
@@ -346,12 +661,12 @@ fn message_streams_in_bounded_pieces() {
     let big: Vec<u8> = b"line of text\n".repeat(100_000);
     let mut drop = Maildrop::default();
     drop.push(big.len() as u64 + 100_000, Uid::new("big").unwrap());
-    s.handle_input(b"USER u\r\nPASS pw\r\nRETR 1\r\n");
-    let Some(ServerEvent::Pass { .. }) = s.poll_event() else {
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\nRETR 1\r\n");
+    let Some(Event::Login { ticket, .. }) = s.poll_event() else {
         panic!()
     };
-    s.accept_login(drop).unwrap();
-    let Some(ServerEvent::Retr { .. }) = s.poll_event() else {
+    s.accept_login(ticket, drop).unwrap();
+    let Some(Event::Retr { .. }) = s.poll_event() else {
         panic!()
     };
     let mut r = &big[..];
@@ -492,7 +807,7 @@ proptest! {
         }
         let (_, events) = drive(&mut s, &[b"QUIT\r\n"]);
         let reported: Vec<u32> = events.iter().find_map(|e| match e {
-            ServerEvent::Update { deleted } => Some(deleted.iter().map(|d| d.message.get()).collect()),
+            Seen::Update(deleted) => Some(deleted.iter().map(|d| d.message.get()).collect()),
             _ => None,
         }).unwrap();
         let model: Vec<u32> = (1..=3).filter(|&n| deleted[n as usize - 1]).collect();
@@ -505,15 +820,15 @@ fn pipelined_input_is_bounded() {
     let mut config = ServerConfig::default();
     config.limits.max_buffered_input = 64;
     let mut s = ServerSession::new(config);
-    s.handle_input(b"USER u\r\nPASS pw\r\n");
-    assert!(matches!(s.poll_event(), Some(ServerEvent::Pass { .. })));
+    s.handle_input(t0(), b"USER u\r\nPASS pw\r\n");
+    assert!(matches!(s.poll_event(), Some(Event::Login { .. })));
     assert!(s.wants_input());
-    s.handle_input(&b"NOOP\r\n".repeat(6));
+    s.handle_input(t0(), &b"NOOP\r\n".repeat(6));
     assert!(!s.wants_input(), "half the limit reached");
-    s.handle_input(&b"NOOP\r\n".repeat(6));
+    s.handle_input(t0(), &b"NOOP\r\n".repeat(6));
     assert_eq!(
         s.poll_event(),
-        Some(ServerEvent::Closed(CloseReason::InputOverflow))
+        Some(Event::Closed(CloseReason::InputOverflow))
     );
     let out = s.poll_transmit().unwrap();
     assert!(out.ends_with(b"-ERR [SYS/PERM] too much pipelined input\r\n"));

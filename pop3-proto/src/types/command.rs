@@ -1,6 +1,6 @@
 //! POP3 commands (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH).
 
-use super::{Atom, MessageNumber, Secret};
+use super::{Atom, MessageNumber, Password, Secret};
 
 /// A command a client sends.
 ///
@@ -14,7 +14,7 @@ pub enum Command {
     /// `USER name` (RFC 1939 §7).
     User(Atom),
     /// `PASS string` (RFC 1939 §7); the rest of the line, spaces included.
-    Pass(Secret),
+    Pass(Password),
     /// `APOP name digest` (RFC 1939 §7); `digest` is 32 lower-case hex digits of MD5.
     Apop {
         /// The mailbox name.
@@ -55,7 +55,7 @@ pub enum Command {
         /// The SASL mechanism name, upper-cased by the parser.
         mechanism: Atom,
         /// The decoded initial response, if the client sent one.
-        initial_response: Option<Secret>,
+        initial_response: Option<Secret<Vec<u8>>>,
     },
 }
 
@@ -155,7 +155,7 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaslResponse {
     /// The decoded response data.
-    Data(Secret),
+    Data(Secret<Vec<u8>>),
     /// `*`: the client cancels the exchange.
     Cancel,
 }

@@ -6,9 +6,13 @@ mod sasl;
 
 pub use command::{Command, CommandKind, SaslResponse};
 pub use response::{
-    AuthReply, Capability, Response, ResponseCode, ScanListing, Stat, Status, UidListing,
+    AuthReply, Capability, CapabilityTag, Response, ResponseCode, ScanListing, Stat, Status,
+    UidListing,
 };
 pub use sasl::PlainCredentials;
+
+/// A credential whose `Debug` prints `***` (SASL data, the password of a login).
+pub use mailwright_sansio::Secret;
 
 use std::fmt;
 
@@ -192,13 +196,13 @@ impl TryFrom<&str> for Text {
     }
 }
 
-/// A secret (the PASS argument, SASL data): any octets but CR, LF and NUL. Its `Debug` output is
-/// redacted so that it never reaches a log.
+/// The argument of PASS: any octets but CR, LF and NUL, at most [`MAX_ARGUMENT`] octets, held as a
+/// [`Secret`] so that its `Debug` output (`***`) never reaches a log.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(Vec<u8>);
+pub struct Password(Secret<Vec<u8>>);
 
-impl Secret {
-    /// Validates `value` as a secret for a PASS line (no CR, LF, NUL; at most 250 octets).
+impl Password {
+    /// Validates `value` as the argument of a PASS line.
     pub fn new(value: impl Into<Vec<u8>>) -> Result<Self, TypeError> {
         let value = value.into();
         if value.len() > MAX_ARGUMENT {
@@ -213,23 +217,30 @@ impl Secret {
                 octet,
             });
         }
-        Ok(Self(value))
+        Ok(Self(Secret::new(value)))
     }
 
-    /// Wraps decoded SASL data, which may hold any octets (PLAIN separates its fields with NUL).
-    pub fn binary(value: impl Into<Vec<u8>>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret octets.
+    /// The password octets.
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        self.0.expose()
+    }
+
+    /// The password as a plain [`Secret`].
+    pub fn into_secret(self) -> Secret<Vec<u8>> {
+        self.0
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl TryFrom<&[u8]> for Password {
+    type Error = TypeError;
+    fn try_from(value: &[u8]) -> Result<Self, TypeError> {
+        Self::new(value)
     }
 }
 
@@ -358,10 +369,12 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_redacted() {
-        let s = Secret::new(b"hunter 2".to_vec()).unwrap();
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
-        assert!(Secret::new(b"a\nb".to_vec()).is_err());
+    fn passwords_are_redacted() {
+        let s = Password::new(b"hunter 2".to_vec()).unwrap();
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(s.expose(), b"hunter 2");
+        assert!(Password::new(b"a\nb".to_vec()).is_err());
+        assert!(Password::new(vec![b'x'; 251]).is_err());
     }
 
     #[test]

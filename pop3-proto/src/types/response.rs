@@ -264,11 +264,75 @@ pub enum Capability {
     AuthRespCode,
     /// Any other capability.
     Other {
-        /// The capability tag, upper-cased.
-        tag: Atom,
+        /// The capability tag, upper-cased by the parser.
+        tag: CapabilityTag,
         /// Its parameters.
         params: Vec<Atom>,
     },
+}
+
+/// The tag of a capability outside RFC 2449 (`X-FOO`, `SASL-IR` ...).
+///
+/// RFC 2449 §9:
+/// ```text
+/// capa-tag   = 1*cchar
+/// cchar      = %x21-2D / %x2F-7F           ;printable ASCII, excluding "."
+/// ```
+/// A tag holds no `.`, so a CAPA line never starts with one and is never read as the `.` that ends
+/// the list (or needs the dot-stuffing RFC 1939 §3 applies to other multi-line responses). DEL
+/// (0x7F) is refused as in every other argument.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CapabilityTag(String);
+
+impl CapabilityTag {
+    /// Validates `value` as a capability tag: 1 to 250 octets of printable ASCII without `.`.
+    pub fn new(value: impl Into<String>) -> Result<Self, TypeError> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err(TypeError::Empty("capability tag"));
+        }
+        if value.len() > super::MAX_ARGUMENT {
+            return Err(TypeError::TooLong {
+                what: "capability tag",
+                max: super::MAX_ARGUMENT,
+            });
+        }
+        if let Some(&octet) = value
+            .as_bytes()
+            .iter()
+            .find(|&&b| !(0x21..=0x7e).contains(&b) || b == b'.')
+        {
+            return Err(TypeError::ForbiddenOctet {
+                what: "capability tag",
+                octet,
+            });
+        }
+        Ok(Self(value))
+    }
+
+    /// The tag.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CapabilityTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for CapabilityTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for CapabilityTag {
+    type Error = TypeError;
+    fn try_from(value: &str) -> Result<Self, TypeError> {
+        Self::new(value)
+    }
 }
 
 /// What a server sends while an `AUTH` exchange runs (RFC 5034 §4):
@@ -279,7 +343,7 @@ pub enum Capability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthReply {
     /// A challenge, decoded from base64.
-    Continue(Secret),
+    Continue(Secret<Vec<u8>>),
     /// The outcome of the exchange.
     Done(Response),
 }

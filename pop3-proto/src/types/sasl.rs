@@ -15,7 +15,7 @@ pub struct PlainCredentials {
     /// The identity whose password is given.
     pub authcid: String,
     /// The password.
-    pub password: Secret,
+    pub password: Secret<Vec<u8>>,
 }
 
 impl PlainCredentials {
@@ -32,12 +32,12 @@ impl PlainCredentials {
         Some(Self {
             authzid: authzid.to_owned(),
             authcid: authcid.to_owned(),
-            password: Secret::binary(password.to_vec()),
+            password: Secret::new(password.to_vec()),
         })
     }
 
     /// Joins the fields into a PLAIN message (before base64).
-    pub fn encode(&self) -> Secret {
+    pub fn encode(&self) -> Secret<Vec<u8>> {
         let mut out = Vec::with_capacity(
             self.authzid.len() + self.authcid.len() + self.password.expose().len() + 2,
         );
@@ -46,7 +46,7 @@ impl PlainCredentials {
         out.extend_from_slice(self.authcid.as_bytes());
         out.push(0);
         out.extend_from_slice(self.password.expose());
-        Secret::binary(out)
+        Secret::new(out)
     }
 }
 
@@ -59,7 +59,7 @@ mod tests {
         let c = PlainCredentials {
             authzid: String::new(),
             authcid: "tim".into(),
-            password: Secret::binary(b"tanstaaftanstaaf".to_vec()),
+            password: Secret::new(b"tanstaaftanstaaf".to_vec()),
         };
         let m = c.encode();
         assert_eq!(m.expose(), b"\0tim\0tanstaaftanstaaf");
