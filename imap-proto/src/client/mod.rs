@@ -53,6 +53,10 @@ pub struct ClientConfig {
     /// How long an IDLE runs before the session re-issues it: RFC 2177 §3 asks clients to end
     /// IDLE at least every 29 minutes, since servers may log out after 30. Default 29 minutes.
     pub idle_reissue: Duration,
+    /// Send literals as `{n+}` when the server advertises LITERAL+ (any size) or LITERAL- (up to
+    /// 4096 octets, RFC 7888); `false` keeps every literal synchronizing. Without either
+    /// capability every literal waits for the server's `+`, whatever its mode. Default `true`.
+    pub non_sync_literals: bool,
 }
 
 impl Default for ClientConfig {
@@ -61,6 +65,7 @@ impl Default for ClientConfig {
             framer: FramerConfig::responses(),
             tag_prefix: "A".to_owned(),
             idle_reissue: Duration::from_mins(29),
+            non_sync_literals: true,
         }
     }
 }
@@ -315,7 +320,9 @@ impl ClientSession {
     /// Literals of at most this size go as `{n+}`: LITERAL+ any, LITERAL- up to 4096 octets
     /// (RFC 7888 §4), none without either.
     fn non_sync_literals(&self) -> Option<u32> {
-        if self.has_capability("LITERAL+") {
+        if !self.config.non_sync_literals {
+            None
+        } else if self.has_capability("LITERAL+") {
             Some(u32::MAX)
         } else if self.has_capability("LITERAL-") {
             Some(4096)
@@ -326,7 +333,7 @@ impl ClientSession {
 
     fn send_command(&mut self, command: &Command<'_>) {
         let mut e = Encoder::new();
-        e.set_non_sync_literals(self.non_sync_literals());
+        e.set_literal_limit(self.non_sync_literals());
         command.encode(&mut e);
         let (bytes, points) = e.into_parts();
         let mut bytes = bytes.freeze();

@@ -102,11 +102,20 @@ proptest! {
         prop_assert_eq!(received.len(), bodies.len());
         for (got, sent) in received.iter().zip(&bodies) {
             // APPEND arrives streamed; LOGIN as strings (the same for UTF-8 credentials).
+            // Literals go synchronizing unless the server advertised otherwise (it did not).
             if !matches!(sent, CommandBody::Append { .. } | CommandBody::Login { .. }) {
-                prop_assert_eq!(got, sent);
+                prop_assert_eq!(all_sync(got), all_sync(sent));
             }
         }
     }
+}
+
+/// A command body's octets with every literal synchronizing.
+fn all_sync(body: &CommandBody<'_>) -> Vec<u8> {
+    let mut e = crate::encode::Encoder::new();
+    e.set_literal_limit(None);
+    body.encode(&mut e);
+    e.into_parts().0.to_vec()
 }
 
 fn greeted(greeting: &[u8]) -> ClientSession {
@@ -171,9 +180,15 @@ fn capabilities_are_learnt_and_forgotten_as_rfc3501_says() {
 
 #[test]
 fn literals_are_synchronizing_unless_advertised() {
-    // Nothing advertised: wait for "+".
+    // Nothing advertised: wait for "+", even for a literal made non-synchronizing.
     let mut c = greeted(b"* OK hi\r\n");
-    c.enqueue(login(b"secret")).unwrap();
+    c.enqueue(CommandBody::Login {
+        username: AString::try_from("mrc").unwrap(),
+        password: mailwright_sansio::Secret::new(AString::String(IString::Literal(
+            Literal::new(&b"secret"[..], LiteralMode::NonSync).unwrap(),
+        ))),
+    })
+    .unwrap();
     assert_eq!(sent(&mut c), b"A0001 LOGIN mrc {6}\r\n");
     c.handle_input(Instant::now(), b"+ go\r\n");
     assert_eq!(c.poll_event(), None);
@@ -191,6 +206,18 @@ fn literals_are_synchronizing_unless_advertised() {
     let out = sent(&mut c);
     assert!(out.starts_with(b"A0001 LOGIN mrc {6+}\r\nsecret\r\nA0002 APPEND INBOX {5000}\r\n"));
     assert!(out.ends_with(b"{5000}\r\n"));
+    // Told not to, the client waits for "+" even under LITERAL+.
+    let mut c = ClientSession::new(ClientConfig {
+        non_sync_literals: false,
+        ..ClientConfig::default()
+    });
+    c.handle_input(
+        Instant::now(),
+        b"* OK [CAPABILITY IMAP4rev1 LITERAL+] hi\r\n",
+    );
+    let _ = c.poll_event();
+    c.enqueue(login(b"secret")).unwrap();
+    assert_eq!(sent(&mut c), b"A0001 LOGIN mrc {6}\r\n");
 }
 
 #[test]
