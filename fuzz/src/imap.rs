@@ -133,7 +133,7 @@ fn agree(server: &mut ServerSession, now: Instant, ev: ServerEvent) {
             server.accept_login(handle, None).expect(FRESH);
         }
         ServerEvent::Select { handle, .. } => {
-            server.accept_select(handle, None, "ok").expect(FRESH)
+            server.accept_select(handle, None, "ok").expect(FRESH);
         }
         ServerEvent::Close { handle, .. } => server.accept_close(handle, "ok").expect(FRESH),
         ServerEvent::Logout { handle } => server.accept_logout(handle).expect(FRESH),

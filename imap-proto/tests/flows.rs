@@ -582,3 +582,49 @@ fn sasl_ir_and_continuation_data_are_redacted_too() {
     let e = AuthData::decode_line(b"AGFsaWNlAGh1bnRlcjI=!\r\n").unwrap_err();
     assert!(!format!("{e:?}").contains("AGFsaWNl"), "{e:?}");
 }
+
+#[test]
+fn command_lines_of_60_kib_are_taken_as_dovecot_takes_them() {
+    // An ID line of 60 KiB: over the 8 KiB of RFC 7162's minimum, under the 64 KiB default.
+    let mut line = b"a ID (".to_vec();
+    for k in 0..30 {
+        line.extend_from_slice(format!("\"k{k}\" \"{}\" ", "v".repeat(2040)).as_bytes());
+    }
+    line.pop();
+    line.extend_from_slice(b")\r\n");
+    assert!(line.len() > 60 * 1024 && line.len() < 64 * 1024);
+    let now = Instant::now();
+    let mut server = ServerSession::new(ServerConfig::default());
+    server.handle_input(now, &line);
+    let Some(ServerEvent::Command {
+        command: CommandBody::Id {
+            parameters: Some(p),
+        },
+        ..
+    }) = server.poll_event()
+    else {
+        panic!()
+    };
+    assert_eq!(p.len(), 30);
+    // One octet more than the limit is refused, and the session goes on.
+    let mut server = ServerSession::new(ServerConfig::default());
+    let _ = drain(&mut server);
+    let long = [
+        &b"b ID (\"k\" \""[..],
+        &vec![b'v'; 64 * 1024],
+        b"\")\r\nc NOOP\r\n",
+    ]
+    .concat();
+    server.handle_input(now, &long);
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Rejected {
+            reason: RejectReason::Limit(_),
+            ..
+        })
+    ));
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Command { .. })
+    ));
+}

@@ -1,10 +1,13 @@
-//! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server flow.
+//! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server session.
 //!
-//! - `serve` runs one connection: greeting with CAPABILITY, STARTTLS (plaintext pipelined after
-//!   it is discarded by the flow), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS
-//!   except from loopback when the configuration allows it; a failed login waits
-//!   `limits.auth_failure_delay_secs`; `limits.max_errors` bad commands end the session.
-//!   Auto-logout after 30 idle minutes (RFC 3501 §5.4).
+//! - `serve` is the driver of one connection: it moves bytes and time between the socket and
+//!   the protocol session (`ServerSession`) and answers its events; every protocol byte
+//!   (greeting, refusals, timeouts, shutdown, the SASL PLAIN exchange) comes from the session.
+//! - Greeting with CAPABILITY, STARTTLS (plaintext pipelined after it is discarded by the
+//!   session), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS except from loopback
+//!   when the configuration allows it; a failed login waits `limits.auth_failure_delay_secs`;
+//!   `limits.max_errors` bad commands or failed logins end the session. Autologout after 30 idle
+//!   minutes (RFC 3501 §5.4), 3 minutes to log in, 60 seconds per command line.
 //! - Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE,
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
 //!   APPENDLIMIT (= `limits.max_message_size`).
@@ -39,7 +42,8 @@ use std::time::{Duration, Instant};
 
 use mailwright_imap_proto::Machine;
 use mailwright_imap_proto::server::{
-    Condition, Event, Greeting, LoginHandle, Refusal, ServerConfig, ServerSession, Untagged,
+    Condition, Event, Greeting, LoginHandle, Refusal, RejectReason, ServerConfig, ServerSession,
+    Untagged,
 };
 use mailwright_imap_proto::types::response::{Response, StatusKind};
 use mailwright_maildir::Maildir;
@@ -169,10 +173,10 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     // The connection is accepted now: the pre-login timer starts.
     link.server.handle_timeout(Instant::now());
     let mut shutdown = shared.shutdown.clone();
+    let mut shutting_down = false;
     let mut append: Option<Append> = None;
     let mut buf = vec![0u8; 16 * 1024];
-    // While IDLE runs: woken by changes made in this process, polling for other processes'.
-    let mut idle: Option<Option<tokio::sync::watch::Receiver<u64>>> = None;
+    let mut idle: Option<Idling> = None;
     loop {
         while let Some(event) = link.server.poll_event() {
             let next =
@@ -199,10 +203,10 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 link.server.handle_input(Instant::now(), &input);
             }
             () = sleep_until(deadline) => link.server.handle_timeout(Instant::now()),
-            () = crate::server::shutdown_signalled(&mut shutdown) => {
+            () = crate::server::shutdown_signalled(&mut shutdown), if !shutting_down => {
+                // The session says goodbye at the next point the protocol allows.
                 link.server.handle_shutdown();
-                // Signalled once: later rounds wait on the session alone.
-                shutdown = tokio::sync::watch::channel(false).1;
+                shutting_down = true;
             }
             () = idle_wake(&mut idle), if idle.is_some() => {
                 let mut out = Vec::new();
@@ -211,9 +215,15 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
             }
         }
     }
-    link.flush(&mut conn).await?;
+    let _ = link.flush(&mut conn).await;
     let _ = conn.shutdown().await;
     Ok(())
+}
+
+/// An IDLE in progress: woken by changes made in this process to the selected folder, polling
+/// for other processes' changes.
+struct Idling {
+    wake: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// Sleeps until the protocol session's next deadline; forever without one.
@@ -226,8 +236,8 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Returns when an idling session should look for changes: its folder was notified, or
 /// [`IDLE_POLL`] passed.
-async fn idle_wake(idle: &mut Option<Option<tokio::sync::watch::Receiver<u64>>>) {
-    let wake = idle.as_mut().and_then(Option::as_mut);
+async fn idle_wake(idle: &mut Option<Idling>) {
+    let wake = idle.as_mut().and_then(|i| i.wake.as_mut());
     tokio::select! {
         () = tokio::time::sleep(IDLE_POLL) => {}
         () = woken(wake) => {}
@@ -240,7 +250,7 @@ async fn on_event(
     conn: &mut Conn,
     s: &mut Session,
     append: &mut Option<Append>,
-    idle: &mut Option<Option<tokio::sync::watch::Receiver<u64>>>,
+    idle: &mut Option<Idling>,
     event: Event,
 ) -> io::Result<Next> {
     let mut out = Vec::new();
@@ -327,11 +337,12 @@ async fn on_event(
         Event::Logout { handle } => decided(link.server.accept_logout(handle)),
         Event::Idle { handle } => {
             decided(link.server.accept_idle(handle));
-            *idle = Some(
-                s.selected
+            *idle = Some(Idling {
+                wake: s
+                    .selected
                     .as_ref()
                     .map(|sel| notify::subscribe(sel.maildir.path())),
-            );
+            });
         }
         Event::IdleDone { handle } => {
             *idle = None;
@@ -390,7 +401,7 @@ async fn on_event(
         Event::AppendAborted { .. } => *append = None,
         Event::StartTls { handle } => match s.starttls() {
             Err(mailboxes::No(code, text)) => {
-                decided(link.server.reject(handle, Refusal::No, code, &text))
+                decided(link.server.reject(handle, Refusal::No, code, &text));
             }
             Ok(()) => {
                 let discarded = link.server.accept_starttls(handle).unwrap_or_default();
@@ -406,7 +417,7 @@ async fn on_event(
         },
         Event::Compress { handle, algorithm } => match s.compress(algorithm.as_str()) {
             Err(mailboxes::No(code, text)) => {
-                decided(link.server.reject(handle, Refusal::No, code, &text))
+                decided(link.server.reject(handle, Refusal::No, code, &text));
             }
             Ok(()) => {
                 // RFC 4978 §3: the tagged OK goes out uncompressed, everything after it
@@ -423,7 +434,13 @@ async fn on_event(
                 }
             }
         },
-        Event::Rejected { reason, .. } => info!(%reason, "imap command rejected"),
+        Event::Rejected { reason, .. } => {
+            info!(%reason, "imap command rejected");
+            // Something other than DONE ended IDLE (the session answered BAD).
+            if reason == RejectReason::ExpectedDone {
+                *idle = None;
+            }
+        }
         Event::Closed { reason } => info!(?reason, "imap session closed"),
         other => warn!(?other, "unexpected imap event"),
     }
