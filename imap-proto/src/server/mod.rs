@@ -70,7 +70,7 @@ pub use event::{
 use crate::encode::{Encode, Encoder};
 use crate::framer::{FrameError, Framer, FramerEvent, FramerSide};
 use crate::parse::DecodeError;
-use crate::types::command::{AuthData, Command, CommandBody, CommandClass};
+use crate::types::command::{Command, CommandBody, CommandClass};
 use crate::types::core::{IntoStatic, LiteralMode, Tag};
 use crate::types::response::{Code, Continue, Response, StatusKind, StatusResponse};
 
@@ -670,112 +670,6 @@ impl ServerSession {
         let handle = CloseHandle::new(tag.clone());
         self.decide(handle.id, tag, Kind::Close);
         self.events.push_back(Event::Close { handle, expunge });
-    }
-
-    fn login_event(
-        &mut self,
-        tag: Tag<'static>,
-        authzid: Option<String>,
-        username: String,
-        password: Secret<String>,
-    ) {
-        let handle = LoginHandle::new(tag.clone());
-        self.decide(handle.id, tag, Kind::Login { sasl: false });
-        self.events.push_back(Event::Login {
-            handle,
-            authzid,
-            username,
-            password,
-        });
-    }
-
-    /// AUTHENTICATE (RFC 3501 §6.2.2, SASL-IR RFC 4959): PLAIN runs here, the application's
-    /// mechanisms there, the rest are refused.
-    fn on_authenticate(
-        &mut self,
-        tag: Tag<'static>,
-        mechanism: crate::types::core::Atom<'static>,
-        initial_response: Option<AuthData<'static>>,
-    ) {
-        let name = mechanism.as_str();
-        if name.eq_ignore_ascii_case("PLAIN") {
-            match initial_response {
-                Some(ir) => self.on_plain(tag, &ir),
-                None => {
-                    // RFC 4616 §2: PLAIN has no challenge; the client answers an empty `+`.
-                    self.continuation(Continue::base64(b""));
-                    self.busy = Busy::Sasl { tag, app: None };
-                }
-            }
-        } else if self
-            .config
-            .sasl_mechanisms
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(name))
-        {
-            let initial_response = match initial_response.as_ref().map(AuthData::decode) {
-                None => None,
-                Some(Ok(data)) => Some(Secret::new(data)),
-                Some(Err(_)) => {
-                    self.refuse(
-                        Some(tag),
-                        RejectReason::MalformedCredentials {
-                            why: "Invalid base64 in the initial response",
-                        },
-                    );
-                    return;
-                }
-            };
-            let handle = LoginHandle::new(tag.clone());
-            self.decide(handle.id, tag, Kind::Login { sasl: true });
-            self.events.push_back(Event::Authenticate {
-                handle,
-                mechanism,
-                initial_response,
-            });
-        } else {
-            self.refuse(Some(tag), RejectReason::UnsupportedMechanism(mechanism));
-        }
-    }
-
-    /// A PLAIN message (RFC 4616): the credentials become one [`Event::Login`].
-    fn on_plain(&mut self, tag: Tag<'static>, data: &AuthData<'_>) {
-        let decoded = data.decode().ok();
-        match decoded.as_deref().map(sasl::plain) {
-            Some(Ok(p)) => self.login_event(tag, p.authzid, p.authcid, p.password),
-            Some(Err(why)) => self.refuse(Some(tag), RejectReason::UnusableCredentials { why }),
-            None => self.refuse(
-                Some(tag),
-                RejectReason::MalformedCredentials {
-                    why: "Invalid base64 in response",
-                },
-            ),
-        }
-    }
-
-    fn on_sasl_line(&mut self, tag: Tag<'static>, app: Option<u64>, frame: &[u8]) {
-        self.busy = Busy::Ready;
-        match AuthData::decode_line(frame) {
-            Ok((_, AuthData::Cancel)) => {
-                self.refuse(Some(tag), RejectReason::AuthenticateCancelled);
-            }
-            Err(_) => self.refuse(
-                Some(tag),
-                RejectReason::MalformedCredentials {
-                    why: "Invalid base64 in response",
-                },
-            ),
-            Ok((_, data)) => match app {
-                None => self.on_plain(tag, &data),
-                Some(id) => {
-                    let data = data.decode().unwrap_or_default();
-                    self.decide(id, tag, Kind::Login { sasl: true });
-                    self.events.push_back(Event::AuthenticateData {
-                        data: Secret::new(data),
-                    });
-                }
-            },
-        }
     }
 }
 

@@ -1,4 +1,8 @@
-//! SASL PLAIN (RFC 4616), the one mechanism the session runs itself.
+//! The login exchanges: LOGIN's and AUTHENTICATE's (RFC 3501 §6.2.2, §6.2.3, SASL-IR RFC 4959)
+//! end in one [`Event::Login`] for PLAIN, run here, or go to the application for the mechanisms
+//! it runs ([`Event::Authenticate`]).
+//!
+//! SASL PLAIN (RFC 4616):
 //!
 //! ```text
 //! message   = [authzid] UTF8NUL authcid UTF8NUL passwd
@@ -12,6 +16,11 @@
 //! (RFC 4616 §2.)
 
 use mailwright_sansio::Secret;
+
+use super::{Busy, Event, Kind, LoginHandle, RejectReason, ServerSession};
+use crate::types::command::AuthData;
+use crate::types::core::{Atom, Tag};
+use crate::types::response::Continue;
 
 /// The credentials of a PLAIN message.
 #[derive(Debug)]
@@ -45,6 +54,114 @@ pub(crate) fn plain(message: &[u8]) -> Result<Plain, &'static str> {
         authcid: utf8(authcid)?,
         password: Secret::new(utf8(passwd)?),
     })
+}
+
+impl ServerSession {
+    pub(super) fn login_event(
+        &mut self,
+        tag: Tag<'static>,
+        authzid: Option<String>,
+        username: String,
+        password: Secret<String>,
+    ) {
+        let handle = LoginHandle::new(tag.clone());
+        self.decide(handle.id, tag, Kind::Login { sasl: false });
+        self.events.push_back(Event::Login {
+            handle,
+            authzid,
+            username,
+            password,
+        });
+    }
+
+    /// AUTHENTICATE (RFC 3501 §6.2.2, SASL-IR RFC 4959): PLAIN runs here, the application's
+    /// mechanisms there, the rest are refused.
+    pub(super) fn on_authenticate(
+        &mut self,
+        tag: Tag<'static>,
+        mechanism: Atom<'static>,
+        initial_response: Option<AuthData<'static>>,
+    ) {
+        let name = mechanism.as_str();
+        if name.eq_ignore_ascii_case("PLAIN") {
+            match initial_response {
+                Some(ir) => self.on_plain(tag, &ir),
+                None => {
+                    // RFC 4616 §2: PLAIN has no challenge; the client answers an empty `+`.
+                    self.continuation(Continue::base64(b""));
+                    self.busy = Busy::Sasl { tag, app: None };
+                }
+            }
+        } else if self
+            .config
+            .sasl_mechanisms
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(name))
+        {
+            let initial_response = match initial_response.as_ref().map(AuthData::decode) {
+                None => None,
+                Some(Ok(data)) => Some(Secret::new(data)),
+                Some(Err(_)) => {
+                    self.refuse(
+                        Some(tag),
+                        RejectReason::MalformedCredentials {
+                            why: "Invalid base64 in the initial response",
+                        },
+                    );
+                    return;
+                }
+            };
+            let handle = LoginHandle::new(tag.clone());
+            self.decide(handle.id, tag, Kind::Login { sasl: true });
+            self.events.push_back(Event::Authenticate {
+                handle,
+                mechanism,
+                initial_response,
+            });
+        } else {
+            self.refuse(Some(tag), RejectReason::UnsupportedMechanism(mechanism));
+        }
+    }
+
+    /// A PLAIN message (RFC 4616): the credentials become one [`Event::Login`].
+    fn on_plain(&mut self, tag: Tag<'static>, data: &AuthData<'_>) {
+        let decoded = data.decode().ok();
+        match decoded.as_deref().map(plain) {
+            Some(Ok(p)) => self.login_event(tag, p.authzid, p.authcid, p.password),
+            Some(Err(why)) => self.refuse(Some(tag), RejectReason::UnusableCredentials { why }),
+            None => self.refuse(
+                Some(tag),
+                RejectReason::MalformedCredentials {
+                    why: "Invalid base64 in response",
+                },
+            ),
+        }
+    }
+
+    pub(super) fn on_sasl_line(&mut self, tag: Tag<'static>, app: Option<u64>, frame: &[u8]) {
+        self.busy = Busy::Ready;
+        match AuthData::decode_line(frame) {
+            Ok((_, AuthData::Cancel)) => {
+                self.refuse(Some(tag), RejectReason::AuthenticateCancelled);
+            }
+            Err(_) => self.refuse(
+                Some(tag),
+                RejectReason::MalformedCredentials {
+                    why: "Invalid base64 in response",
+                },
+            ),
+            Ok((_, data)) => match app {
+                None => self.on_plain(tag, &data),
+                Some(id) => {
+                    let data = data.decode().unwrap_or_default();
+                    self.decide(id, tag, Kind::Login { sasl: true });
+                    self.events.push_back(Event::AuthenticateData {
+                        data: Secret::new(data),
+                    });
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]
