@@ -213,9 +213,14 @@ impl Framer {
         self.state == State::Line && self.buf.is_empty()
     }
 
-    /// Whether literal octets are being read (buffered or streamed) or skipped.
+    /// Whether literal octets are being read (buffered or streamed) or skipped; not while the
+    /// rest of a refused line is skipped.
     pub fn in_literal(&self) -> bool {
-        !matches!(self.state, State::Line)
+        match self.state {
+            State::Line => false,
+            State::Literal { .. } | State::Stream { .. } => true,
+            State::Discard { skip } => skip > 0,
+        }
     }
 
     /// Takes everything buffered and starts afresh: the octets that followed a COMPRESS command

@@ -243,6 +243,33 @@ fn one_octet_per_second_cannot_hold_a_command_line_open() {
 }
 
 #[test]
+fn nor_can_the_rest_of_a_refused_line() {
+    let mut sim = Sim::new(ServerConfig {
+        framer: mailwright_imap_proto::FramerConfig {
+            max_line: 64,
+            ..mailwright_imap_proto::FramerConfig::default()
+        },
+        ..ServerConfig::default()
+    });
+    sim.login_and_select();
+    let _ = transmit(&mut sim.server);
+    let start = sim.now;
+    // Over the line limit at once; then the rest of the line, one octet a second, is skipped
+    // and must not count as progress.
+    sim.server.handle_input(start, &[b'x'; 100]);
+    while sim.server.poll_event().is_some() {}
+    let mut k = 0;
+    while !sim.server.is_closed() && k < 1000 {
+        k += 1;
+        let at = start + Duration::from_secs(k);
+        tick(&mut sim.server, at);
+        sim.server.handle_input(at, b"y");
+        while sim.server.poll_event().is_some() {}
+    }
+    assert_eq!(k, 60);
+}
+
+#[test]
 fn a_literal_in_progress_counts_as_progress() {
     let mut sim = Sim::new(ServerConfig::default());
     sim.login_and_select();
