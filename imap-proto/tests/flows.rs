@@ -560,10 +560,16 @@ fn malformed_login_is_logged_without_its_octets() {
         panic!()
     };
     assert!(!format!("{e} {e:?}").contains("hunter2"), "{e}");
-    // Nor does a login's password reach the log through the event's Debug.
+    // Nor does a login's password reach the log through the event's or the command's Debug.
     server.handle_input(now, b"b LOGIN alice hunter2\r\n");
     let ev = server.poll_event().unwrap();
     assert!(!format!("{ev:?}").contains("hunter2"), "{ev:?}");
+    assert!(format!("{ev:?}").contains("password: ***"), "{ev:?}");
+    let (_, c) = mailwright_imap_proto::Command::decode(b"b LOGIN alice hunter2\r\n").unwrap();
+    assert_eq!(
+        format!("{:?}", c.body),
+        "Login { username: Atom(AtomExt(\"alice\")), password: *** }"
+    );
 }
 
 #[test]

@@ -299,3 +299,21 @@ fn login_ok_with_capabilities_is_learnt() {
     while c.poll_event().is_some() {}
     assert!(c.has_capability("UIDPLUS") && !c.has_capability("AUTH=PLAIN"));
 }
+
+#[test]
+fn shutdown_ends_idle_then_logs_out() {
+    let mut c = greeted(b"* OK hi\r\n");
+    let _idle = c.idle().unwrap();
+    c.handle_input(Instant::now(), b"+ idling\r\n");
+    let _ = c.poll_event();
+    let _ = sent(&mut c);
+    c.handle_shutdown();
+    assert_eq!(sent(&mut c), b"DONE\r\n");
+    c.handle_input(Instant::now(), b"A0001 OK IDLE terminated\r\n");
+    assert!(matches!(c.poll_event(), Some(Event::Completed { .. })));
+    assert_eq!(sent(&mut c), b"A0002 LOGOUT\r\n");
+    c.handle_input(Instant::now(), b"* BYE bye\r\nA0002 OK done\r\n");
+    while c.poll_event().is_some() {}
+    assert!(c.is_closed());
+    assert_eq!(c.enqueue(CommandBody::Noop), Err(UsageError::Closed));
+}
