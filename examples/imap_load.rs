@@ -1,4 +1,4 @@
-//! IMAP load generator built on `mailwright-imap-proto`'s client side ([`ClientFlow`]): many
+//! IMAP load generator built on `mailwright-imap-proto`'s client side ([`ClientSession`]): many
 //! concurrent sessions over plain TCP, each doing LOGIN, SELECT, then a random mix of FETCH
 //! (`UID FLAGS ENVELOPE BODY.PEEK[]`), STORE, APPEND, EXPUNGE and NOOP, checking the server's
 //! answers for consistency as it goes. Works against any IMAP4rev1 server with UIDPLUS (our
@@ -57,14 +57,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use mailwright::imap::client::IdleHandle;
 use mailwright::imap::types::command::{FetchAttribute, FetchItems, Section, StoreKind};
 use mailwright::imap::types::flag::{Flag, FlagFetch};
 use mailwright::imap::types::mailbox::Mailbox;
 use mailwright::imap::types::response::FetchItem;
 use mailwright::imap::types::sequence::{SeqItem, SeqNumber, SequenceSet};
 use mailwright::imap::{
-    AString, ClientEvent, ClientFlow, ClientOptions, Code, CommandBody, Data, Literal, LiteralMode,
-    StatusKind, StatusResponse, Vec1,
+    AString, ClientConfig, ClientEvent, ClientSession, Code, CommandBody, Data, Literal,
+    LiteralMode, Machine, Secret, StatusKind, StatusResponse, Vec1,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -118,7 +119,7 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Send APPEND literals synchronizing (`{n}`, wait for `+`) even if LITERAL+ is offered.
+    /// Send literals synchronizing (`{n}`, wait for `+`) even if LITERAL+ is offered.
     #[arg(long)]
     sync_literals: bool,
     /// Seconds a single command may take before the session fails.
@@ -185,15 +186,15 @@ impl Rng {
     }
 }
 
-/// A plain TCP IMAP connection driven by a [`ClientFlow`].
+/// A plain TCP IMAP connection driven by a [`ClientSession`].
 #[derive(Debug)]
 struct Conn {
     stream: TcpStream,
-    flow: ClientFlow,
+    flow: ClientSession,
     buf: Vec<u8>,
     timeout: Duration,
-    /// Capabilities from the greeting's or LOGIN's CAPABILITY code.
-    caps: Vec<String>,
+    /// The IDLE in progress.
+    idle: Option<IdleHandle>,
 }
 
 /// A command's answer.
@@ -202,15 +203,6 @@ struct Reply {
     untagged: Vec<ClientEvent>,
     status: StatusResponse<'static>,
     elapsed: Duration,
-}
-
-fn caps_of(code: Option<&Code<'_>>) -> Option<Vec<String>> {
-    match code {
-        Some(Code::Capability(c)) => {
-            Some(c.iter().map(|a| a.as_str().to_ascii_uppercase()).collect())
-        }
-        _ => None,
-    }
 }
 
 impl Conn {
@@ -224,22 +216,19 @@ impl Conn {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         stream.set_nodelay(true)?;
-        let options = ClientOptions {
-            non_sync_literals: (!sync_literals).then_some(u32::MAX),
-            ..ClientOptions::default()
+        let config = ClientConfig {
+            non_sync_literals: !sync_literals,
+            ..ClientConfig::default()
         };
         let mut c = Conn {
             stream,
-            flow: ClientFlow::new(options),
+            flow: ClientSession::new(config),
             buf: vec![0; buf],
             timeout,
-            caps: Vec::new(),
+            idle: None,
         };
         match c.next_event().await? {
-            ClientEvent::Greeting(g) if g.kind == StatusKind::Ok => {
-                c.caps = caps_of(g.code.as_ref()).unwrap_or_default();
-                Ok(c)
-            }
+            ClientEvent::Greeting(g) if g.kind == StatusKind::Ok => Ok(c),
             other => Err(io::Error::other(format!("bad greeting: {other:?}"))),
         }
     }
@@ -264,14 +253,14 @@ impl Conn {
             if n == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            self.flow.handle_input(&self.buf[..n]);
+            self.flow.handle_input(Instant::now(), &self.buf[..n]);
         }
     }
 
     /// Sends a command and collects everything up to its tagged completion.
     async fn command(&mut self, body: CommandBody<'_>) -> io::Result<Reply> {
         let start = Instant::now();
-        let tag = self.flow.enqueue(body);
+        let tag = self.flow.enqueue(body).map_err(io::Error::other)?;
         self.flush().await?;
         let mut untagged = Vec::new();
         loop {
@@ -293,11 +282,11 @@ impl Conn {
 
     /// Starts IDLE: sends it and waits for the `+`.
     async fn idle(&mut self) -> io::Result<()> {
-        let _tag = self.flow.enqueue(CommandBody::Idle);
+        self.idle = Some(self.flow.idle().map_err(io::Error::other)?);
         self.flush().await?;
         loop {
             match self.next_event().await? {
-                ClientEvent::Continue(_) => return Ok(()),
+                ClientEvent::Idling { .. } => return Ok(()),
                 ClientEvent::Completed { status, .. } => {
                     return Err(io::Error::other(format!("IDLE refused: {status:?}")));
                 }
@@ -308,7 +297,11 @@ impl Conn {
 
     /// Ends IDLE and waits for its completion.
     async fn idle_done(&mut self) -> io::Result<()> {
-        self.flow.idle_done();
+        let idle = self
+            .idle
+            .take()
+            .ok_or_else(|| io::Error::other("not idling"))?;
+        self.flow.idle_done(idle).map_err(io::Error::other)?;
         self.flush().await?;
         loop {
             if let ClientEvent::Completed { status, .. } = self.next_event().await? {
@@ -497,7 +490,7 @@ impl Session {
             .conn
             .command(CommandBody::Login {
                 username: astring(user),
-                password: astring(password),
+                password: Secret::new(astring(password)),
             })
             .await?;
         if r.status.kind != StatusKind::Ok {
@@ -505,9 +498,6 @@ impl Session {
                 "LOGIN {user} refused: {}",
                 r.status.text.as_str()
             )));
-        }
-        if let Some(c) = caps_of(r.status.code.as_ref()) {
-            self.conn.caps = c;
         }
         let r = self
             .conn
@@ -593,11 +583,8 @@ impl Session {
     async fn append(&mut self, measured: bool) -> io::Result<()> {
         self.appended += 1;
         let data = message(self.id, self.appended, self.args.size);
-        let mode = if self.args.sync_literals || !self.conn.caps.iter().any(|c| c == "LITERAL+") {
-            LiteralMode::Sync
-        } else {
-            LiteralMode::NonSync
-        };
+        // The session sends it as LITERAL+ when the server offers it (and --sync-literals is off).
+        let mode = LiteralMode::Sync;
         let body = CommandBody::Append {
             mailbox: mailbox(&self.args.mailbox),
             flags: Some(vec![Flag::Seen]),
@@ -1064,7 +1051,7 @@ async fn idle_session(
         let r = c
             .command(CommandBody::Login {
                 username: astring(&user),
-                password: astring(&password),
+                password: Secret::new(astring(&password)),
             })
             .await?;
         if r.status.kind != StatusKind::Ok {

@@ -1,12 +1,14 @@
 //! Fuzz target bodies for the `imap` crate.
 
-use mailwright_imap_proto::client::{ClientFlow, ClientOptions};
-use mailwright_imap_proto::framer::{Framer, FramerEvent, FramerOptions};
-use mailwright_imap_proto::server::{ServerEvent, ServerFlow, ServerOptions};
+use std::time::{Duration, Instant};
+
+use mailwright_imap_proto::client::{ClientConfig, ClientSession};
+use mailwright_imap_proto::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
+use mailwright_imap_proto::server::{Condition, Event as ServerEvent, ServerConfig, ServerSession};
 use mailwright_imap_proto::types::command::{AuthData, Command, CommandBody};
 use mailwright_imap_proto::types::core::{AString, IString, Literal, LiteralMode};
-use mailwright_imap_proto::types::response::{Response, StatusKind, StatusResponse};
-use mailwright_imap_proto::{Encode, IntoStatic};
+use mailwright_imap_proto::types::response::{Response, StatusResponse};
+use mailwright_imap_proto::{Encode, IntoStatic, Machine, Secret};
 
 /// The targets of this module: (name, body).
 pub const TARGETS: &[super::Target] = &[
@@ -57,6 +59,12 @@ pub fn imap_authenticate(data: &[u8]) {
     if let Ok((_, d)) = AuthData::decode_line(data)
         && let (AuthData::Base64(_), Ok(raw)) = (&d, d.decode())
     {
+        // SASL data never shows in Debug.
+        if let AuthData::Base64(text) = &d
+            && text.expose().as_str().len() >= 8
+        {
+            assert!(!format!("{d:?}").contains(text.expose().as_str()));
+        }
         assert_eq!(
             AuthData::encode(&raw).decode().expect("re-encoded base64"),
             raw
@@ -65,12 +73,15 @@ pub fn imap_authenticate(data: &[u8]) {
 }
 
 fn frames(chunks: &[&[u8]]) -> Vec<FramerEvent> {
-    let mut f = Framer::new(FramerOptions {
-        max_line: 64,
-        max_literal: 32,
-        max_append_literal: 64,
-        ..FramerOptions::default()
-    });
+    let mut f = Framer::new(
+        FramerSide::Commands,
+        FramerConfig {
+            max_line: 64,
+            max_literal: 32,
+            max_append_literal: 64,
+            ..FramerConfig::default()
+        },
+    );
     let mut out = Vec::new();
     for c in chunks {
         f.handle_input(c);
@@ -106,63 +117,117 @@ pub fn imap_framer(data: &[u8]) {
     assert_eq!(frames(&[data]), frames(&[&data[..cut], &data[cut..]]));
 }
 
-/// Server flow: never panics on any client bytes, answering every command OK.
-pub fn imap_server(data: &[u8]) {
-    let mut server = ServerFlow::new(ServerOptions {
-        framer: FramerOptions {
-            max_line: 256,
-            max_literal: 64,
-            max_append_literal: 128,
-            ..FramerOptions::default()
-        },
-        ..ServerOptions::default()
-    });
-    for chunk in data.chunks(7) {
-        server.handle_input(chunk);
-        for _ in 0..10_000 {
-            let Some(ev) = server.poll_event() else { break };
-            let tag = match ev {
-                ServerEvent::Command(c) => Some(c.tag),
-                ServerEvent::AuthenticateData { tag, .. }
-                | ServerEvent::IdleDone { tag }
-                | ServerEvent::AppendEnd { tag } => Some(tag),
-                _ => None,
-            };
-            if let Some(tag) = tag {
-                server.enqueue(&Response::Status(
-                    StatusResponse::tagged(tag, StatusKind::Ok, None, "ok").expect("valid"),
-                ));
-            }
+/// Takes the OK decision for whatever the server asks. A handle fresh from `poll_event` is
+/// always accepted (no time passes in between).
+fn agree(server: &mut ServerSession, now: Instant, ev: ServerEvent) {
+    const FRESH: &str = "a fresh handle is accepted";
+    match ev {
+        ServerEvent::Command { handle, .. }
+        | ServerEvent::IdleDone { handle }
+        | ServerEvent::AppendEnd { handle } => {
+            server
+                .complete(handle, Condition::Ok, None, "ok")
+                .expect(FRESH);
         }
-        let _ = server.poll_transmit();
+        ServerEvent::Login { handle, .. } | ServerEvent::Authenticate { handle, .. } => {
+            server.accept_login(handle, None).expect(FRESH);
+        }
+        ServerEvent::Select { handle, .. } => {
+            server.accept_select(handle, None, "ok").expect(FRESH);
+        }
+        ServerEvent::Close { handle, .. } => server.accept_close(handle, "ok").expect(FRESH),
+        ServerEvent::Logout { handle } => server.accept_logout(handle).expect(FRESH),
+        ServerEvent::Idle { handle } => server.accept_idle(handle).expect(FRESH),
+        ServerEvent::StartTls { handle } => {
+            server.accept_starttls(handle).expect(FRESH);
+            server
+                .handle_tls_established()
+                .expect("a handshake after STARTTLS");
+        }
+        ServerEvent::Compress { handle, .. } => {
+            let rest = server.accept_compress(handle).expect(FRESH);
+            server.handle_input(now, &rest);
+        }
+        _ => {}
     }
 }
 
-/// Client flow: never panics on any server bytes, with a sync literal waiting for `+`.
-pub fn imap_client(data: &[u8]) {
-    let mut client = ClientFlow::new(ClientOptions {
-        framer: FramerOptions {
+/// Server session: never panics on any client bytes, agreeing to every command, with a clock
+/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed.
+pub fn imap_server(data: &[u8]) {
+    let mut server = ServerSession::new(ServerConfig {
+        framer: FramerConfig {
             max_line: 256,
             max_literal: 64,
-            ..FramerOptions::for_responses()
+            max_append_literal: 128,
+            ..FramerConfig::default()
         },
-        ..ClientOptions::default()
+        login_timeout: Duration::from_secs(40),
+        command_timeout: Duration::from_secs(10),
+        max_bad_commands: 8,
+        sasl_mechanisms: vec!["X".into()],
+        ..ServerConfig::default()
     });
-    client.enqueue(CommandBody::Login {
+    let start = Instant::now();
+    server.handle_timeout(start);
+    for (k, chunk) in data.chunks(7).enumerate() {
+        let now = start + Duration::from_secs(k as u64);
+        if server.poll_timeout().is_some_and(|t| t <= now) {
+            server.handle_timeout(now);
+        }
+        let was_closed = server.is_closed();
+        server.handle_input(now, chunk);
+        for _ in 0..10_000 {
+            let Some(ev) = server.poll_event() else { break };
+            agree(&mut server, now, ev);
+        }
+        while server.poll_transmit().is_some() {}
+        if was_closed {
+            assert!(server.is_closed(), "a closed session stays closed");
+            assert_eq!(server.poll_timeout(), None);
+        }
+    }
+}
+
+/// Client session: never panics on any server bytes, with a sync literal waiting for `+` and an
+/// IDLE whose DONE waits for its `+`.
+pub fn imap_client(data: &[u8]) {
+    let mut client = ClientSession::new(ClientConfig {
+        framer: FramerConfig {
+            max_line: 256,
+            max_literal: 64,
+            ..FramerConfig::responses()
+        },
+        idle_reissue: Duration::from_secs(3),
+        ..ClientConfig::default()
+    });
+    let _ = client.enqueue(CommandBody::Login {
         username: AString::try_from("u").expect("atom"),
-        password: AString::String(IString::Literal(
+        password: Secret::new(AString::String(IString::Literal(
             Literal::new(&b"p w"[..], LiteralMode::Sync).expect("literal"),
-        )),
+        ))),
     });
-    client.enqueue(CommandBody::Idle);
-    for chunk in data.chunks(5) {
-        client.handle_input(chunk);
+    let idle = client.idle().expect("no IDLE yet");
+    let mut idle = Some(idle);
+    let start = Instant::now();
+    for (k, chunk) in data.chunks(5).enumerate() {
+        let now = start + Duration::from_secs(k as u64);
+        if client.poll_timeout().is_some_and(|t| t <= now) {
+            client.handle_timeout(now);
+        }
+        client.handle_input(now, chunk);
         for _ in 0..10_000 {
             if client.poll_event().is_none() {
                 break;
             }
         }
+        if k == 7
+            && let Some(h) = idle.take()
+        {
+            let _ = client.idle_done(h);
+        }
         let _ = client.poll_transmit();
+        let _ = client.handle_tls_established();
     }
     for tag in client.in_flight() {
         let _ = tag.clone().into_static();

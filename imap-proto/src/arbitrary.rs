@@ -261,8 +261,10 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
                 mechanism,
                 initial_response
             }),
-        (astring(), astring())
-            .prop_map(|(username, password)| CommandBody::Login { username, password }),
+        (astring(), astring()).prop_map(|(username, password)| CommandBody::Login {
+            username,
+            password: mailwright_sansio::Secret::new(password)
+        }),
         (mailbox(), any::<bool>())
             .prop_map(|(mailbox, condstore)| CommandBody::Select { mailbox, condstore }),
         (mailbox(), any::<bool>())
@@ -699,6 +701,23 @@ pub(crate) fn data() -> impl Strategy<Value = Data<'static>> {
             other,
             shared
         }),
+        // No known keyword starts with X; a raw part never ends in "}" (a literal header).
+        (
+            "X[A-Za-z0-9$&'+,./:;<=>?@^_`|~!#-]{0,6}",
+            "( [ -|~]{0,20})?",
+            proptest::option::of(vec(any::<u8>(), 0..8))
+        )
+            .prop_map(|(name, raw, literal)| {
+                let mut raw = raw.into_bytes();
+                if let Some(lit) = literal {
+                    raw.extend_from_slice(format!(" {{{}}}\r\n", lit.len()).as_bytes());
+                    raw.extend_from_slice(&lit);
+                }
+                Data::Other {
+                    name: Atom::try_from(name).unwrap(),
+                    raw: raw.into(),
+                }
+            }),
     ]
 }
 

@@ -1,27 +1,26 @@
 //! `tokio_util::codec` adapters (feature `tokio`): the [`Framer`] as a `Decoder`, and every
 //! [`Encode`] value as an `Encoder`.
 //!
-//! The codec only frames; for session handling drive a [`crate::server::ServerFlow`] or
-//! [`crate::client::ClientFlow`] with the bytes instead.
+//! The codec only frames; for session handling drive a [`crate::server::ServerSession`] or
+//! [`crate::client::ClientSession`] with the bytes instead.
 
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::encode::{Encode, Encoder as Writer};
-use crate::framer::{Framer, FramerEvent, FramerOptions};
+use crate::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
 
-/// Frames IMAP commands (server side) or responses (client side, with
-/// [`FramerOptions::for_responses`]).
+/// Frames IMAP commands (server side) or responses (client side).
 #[derive(Debug)]
 pub struct ImapCodec {
     framer: Framer,
 }
 
 impl ImapCodec {
-    /// A codec with these limits.
-    pub fn new(options: FramerOptions) -> Self {
+    /// A codec for one side with these limits.
+    pub fn new(side: FramerSide, config: FramerConfig) -> Self {
         Self {
-            framer: Framer::new(options),
+            framer: Framer::new(side, config),
         }
     }
     /// The framer, e.g. to [`Framer::reject_literal`] or read [`Framer::pending_frame`].
@@ -60,7 +59,7 @@ mod tests {
 
     #[test]
     fn decodes_frames_and_encodes_values() {
-        let mut codec = ImapCodec::new(FramerOptions::default());
+        let mut codec = ImapCodec::new(FramerSide::Commands, FramerConfig::default());
         let mut src = BytesMut::from(&b"a NOOP\r\nb NO"[..]);
         assert!(
             matches!(codec.decode(&mut src).unwrap(), Some(FramerEvent::Frame(f)) if &f[..] == b"a NOOP\r\n")

@@ -2,7 +2,7 @@
 //!
 //! A command is one or more lines; a line that ends with a literal header `{n}` CRLF or `{n+}` CRLF
 //! (RFC 3501 §4.3, RFC 7888) is followed by `n` octets and then the rest of the command. The framer
-//! enforces every limit of [`FramerOptions`] before it buffers anything: a refused literal is never
+//! enforces every limit of [`FramerConfig`] before it buffers anything: a refused literal is never
 //! allocated (its octets, if the client sends them anyway, are skipped as they arrive), and the tag of
 //! a refused command is recovered so that the server can answer `tag BAD` and go on.
 //!
@@ -15,58 +15,65 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::types::core::{IntoStatic, LiteralMode, Tag, chars};
 
-/// Limits of the framer. Every field has a documented default.
+/// Limits of the framer. Every field has a documented default; the defaults differ for the two
+/// sides, [`FramerConfig::commands`] (the server's, also [`Default`]) and
+/// [`FramerConfig::responses`] (the client's). A session picks the side itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FramerOptions {
-    /// Longest line (literal octets excluded), CRLF included. Default 8 KiB (RFC 7162 §4 asks for
-    /// at least 8192 octets of command line).
+pub struct FramerConfig {
+    /// Longest line (literal octets excluded), CRLF included. Default 64 KiB: RFC 7162 §4 asks
+    /// for at least 8192 octets, and Dovecot takes `ID` and `SEARCH` lines of 64 KiB.
     pub max_line: usize,
-    /// Largest literal outside APPEND. Default 64 KiB.
+    /// Largest literal outside APPEND. Default 64 KiB (commands), 64 MiB (responses: a FETCH of a
+    /// whole message).
     pub max_literal: u32,
     /// Largest APPEND message literal, the value to advertise as `APPENDLIMIT` (RFC 7889).
-    /// Default 50 MiB.
+    /// Default 50 MiB. Not used for responses.
     pub max_append_literal: u32,
-    /// Largest whole command outside APPEND, lines and literals together. Default 1 MiB.
+    /// Largest whole command or response outside APPEND, lines and literals together. Default
+    /// 1 MiB (commands), 128 MiB (responses).
     pub max_command: usize,
     /// Largest non-synchronizing literal: `Some(4096)` for LITERAL- (RFC 7888 §4), `None` for
-    /// LITERAL+ (then only the other limits apply). Default `None`.
+    /// LITERAL+ (then only the other limits apply). Default `None`. Not used for responses.
     pub max_non_sync_literal: Option<u32>,
-    /// Hand APPEND message literals out in chunks ([`FramerEvent::LiteralStart`],
-    /// [`FramerEvent::LiteralChunk`]) instead of buffering them. Default `true` for commands.
-    pub stream_append: bool,
-    /// Frame responses (client side) instead of commands: no continuation requests, no APPEND
-    /// handling. Default `false`.
-    pub responses: bool,
 }
 
-impl Default for FramerOptions {
+impl Default for FramerConfig {
     fn default() -> Self {
+        Self::commands()
+    }
+}
+
+impl FramerConfig {
+    /// The defaults for framing commands (server side).
+    pub fn commands() -> Self {
         Self {
-            max_line: 8 * 1024,
+            max_line: 64 * 1024,
             max_literal: 64 * 1024,
             max_append_literal: 50 * 1024 * 1024,
             max_command: 1024 * 1024,
             max_non_sync_literal: None,
-            stream_append: true,
-            responses: false,
         }
     }
-}
 
-impl FramerOptions {
-    /// Defaults for framing server responses on a client: lines up to 64 KiB, literals up to 64 MiB
-    /// (a FETCH of a whole message), responses up to 64 MiB plus lines.
-    pub fn for_responses() -> Self {
+    /// The defaults for framing responses (client side).
+    pub fn responses() -> Self {
         Self {
             max_line: 64 * 1024,
             max_literal: 64 * 1024 * 1024,
             max_append_literal: 64 * 1024 * 1024,
             max_command: 128 * 1024 * 1024,
             max_non_sync_literal: None,
-            stream_append: false,
-            responses: true,
         }
     }
+}
+
+/// What a [`Framer`] splits: commands from a client or responses from a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramerSide {
+    /// Commands (server side): synchronizing literals need a `+`, APPEND messages are streamed.
+    Commands,
+    /// Responses (client side): literals follow at once; nothing is streamed.
+    Responses,
 }
 
 /// Why the framer refused a command.
@@ -132,7 +139,7 @@ pub enum FramerEvent {
         /// it expects the tagged answer before it goes on.
         sync_literal: bool,
     },
-    /// An APPEND message literal starts (only with `stream_append`); chunks follow. For a `{n}`
+    /// An APPEND message literal starts (commands only); chunks follow. For a `{n}`
     /// literal the server must send `+` (or refuse with [`Framer::reject_literal`]); no
     /// [`FramerEvent::ContinuationNeeded`] is emitted for it.
     LiteralStart {
@@ -164,7 +171,8 @@ enum State {
 /// Splits input into frames; see the module docs.
 #[derive(Debug)]
 pub struct Framer {
-    options: FramerOptions,
+    options: FramerConfig,
+    side: FramerSide,
     buf: BytesMut,
     /// Where the current line starts; `buf[..scan]` is the frame so far.
     scan: usize,
@@ -179,10 +187,11 @@ pub struct Framer {
 }
 
 impl Framer {
-    /// A framer with these limits.
-    pub fn new(options: FramerOptions) -> Self {
+    /// A framer for one side with these limits.
+    pub fn new(side: FramerSide, options: FramerConfig) -> Self {
         Self {
             options,
+            side,
             buf: BytesMut::new(),
             scan: 0,
             lf_from: 0,
@@ -194,8 +203,32 @@ impl Framer {
     }
 
     /// The limits in force.
-    pub fn options(&self) -> &FramerOptions {
+    pub fn config(&self) -> &FramerConfig {
         &self.options
+    }
+
+    /// Whether the next octet starts a new line of a command (nothing of a line or literal is
+    /// buffered): a session arms its per-command deadline at such an octet.
+    pub fn at_frame_start(&self) -> bool {
+        self.state == State::Line && self.buf.is_empty()
+    }
+
+    /// Whether literal octets are being read (buffered or streamed) or skipped; not while the
+    /// rest of a refused line is skipped.
+    pub fn in_literal(&self) -> bool {
+        match self.state {
+            State::Line => false,
+            State::Literal { .. } | State::Stream { .. } => true,
+            State::Discard { skip } => skip > 0,
+        }
+    }
+
+    /// Takes everything buffered and starts afresh: the octets that followed a COMPRESS command
+    /// (RFC 4978 §3: they are compressed, to be inflated and fed back).
+    pub fn take_buffered(&mut self) -> bytes::Bytes {
+        let rest = self.buf.split().freeze();
+        self.discard_buffered();
+        rest
     }
 
     /// Feeds bytes read from the peer. Drain [`Framer::poll_event`] before feeding more.
@@ -414,17 +447,17 @@ impl Framer {
             self.events.push_back(FramerEvent::Frame(frame));
             return true;
         };
-        let append = !self.options.responses && self.is_append(p);
+        let append = self.side == FramerSide::Commands && self.is_append(p);
         let limit = if append {
             self.options.max_append_literal
         } else {
             self.options.max_literal
         };
-        let sync = mode == LiteralMode::Sync && !self.options.responses;
+        let sync = mode == LiteralMode::Sync && self.side == FramerSide::Commands;
         if let (LiteralMode::NonSync, Some(max), false) = (
             mode,
             self.options.max_non_sync_literal,
-            self.options.responses,
+            self.side == FramerSide::Responses,
         ) && length > u64::from(max)
         {
             {
@@ -445,16 +478,14 @@ impl Framer {
                 },
                 sync,
             );
-            let skip = (mode == LiteralMode::NonSync || self.options.responses).then_some(length);
+            let skip = (mode == LiteralMode::NonSync || self.side == FramerSide::Responses)
+                .then_some(length);
             self.finish_discarding_line(p, skip);
             return true;
         }
         let length32 = length as u32;
         let prefix_end = p + 1 - header_len;
-        if append
-            && self.options.stream_append
-            && crate::parse::command::is_append_message_prefix(&self.buf[..prefix_end])
-        {
+        if append && crate::parse::command::is_append_message_prefix(&self.buf[..prefix_end]) {
             let mut frame = self.buf.split_to(p + 1);
             frame.truncate(prefix_end);
             self.stream_sync = sync;
@@ -481,7 +512,8 @@ impl Framer {
                 },
                 sync,
             );
-            let skip = (mode == LiteralMode::NonSync || self.options.responses).then_some(length);
+            let skip = (mode == LiteralMode::NonSync || self.side == FramerSide::Responses)
+                .then_some(length);
             self.finish_discarding_line(p, skip);
             return true;
         }
@@ -588,7 +620,7 @@ mod tests {
 
     #[test]
     fn lines_and_literals() {
-        let mut f = Framer::new(FramerOptions::default());
+        let mut f = Framer::new(FramerSide::Commands, FramerConfig::default());
         f.handle_input(b"a1 NOOP\r\na2 LOGIN {3}\r\n");
         assert_eq!(
             drain(&mut f),
@@ -613,7 +645,7 @@ mod tests {
 
     #[test]
     fn refused_sync_literal_is_not_allocated_and_tag_recovered() {
-        let mut f = Framer::new(FramerOptions::default());
+        let mut f = Framer::new(FramerSide::Commands, FramerConfig::default());
         f.handle_input(b"A044 BLURDYBLOOP {102856}\r\nA045 NOOP\r\n");
         let ev = drain(&mut f);
         assert_eq!(
@@ -636,10 +668,13 @@ mod tests {
 
     #[test]
     fn refused_non_sync_literal_is_skipped() {
-        let mut f = Framer::new(FramerOptions {
-            max_non_sync_literal: Some(4),
-            ..FramerOptions::default()
-        });
+        let mut f = Framer::new(
+            FramerSide::Commands,
+            FramerConfig {
+                max_non_sync_literal: Some(4),
+                ..FramerConfig::default()
+            },
+        );
         f.handle_input(b"t1 LOGIN {5+}\r\nab\ncd x {2+}\r\n\r\n\r\nt2 NOOP\r\n");
         let ev = drain(&mut f);
         assert!(
@@ -654,10 +689,13 @@ mod tests {
 
     #[test]
     fn long_line_refused_then_recovers() {
-        let mut f = Framer::new(FramerOptions {
-            max_line: 16,
-            ..FramerOptions::default()
-        });
+        let mut f = Framer::new(
+            FramerSide::Commands,
+            FramerConfig {
+                max_line: 16,
+                ..FramerConfig::default()
+            },
+        );
         f.handle_input(b"x1 SEARCH aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         let ev = drain(&mut f);
         assert!(
@@ -675,9 +713,9 @@ mod tests {
     fn tag_of_an_overlong_line_does_not_depend_on_the_split() {
         // Found by the imap_framer fuzz target: the tag's SP arrived only in the whole input.
         let line = [&b"SSSSSSSSASSSSSSSS:"[..], &[b'S'; 60], b" x\r\n"].concat();
-        let options = FramerOptions {
+        let options = FramerConfig {
             max_line: 64,
-            ..FramerOptions::default()
+            ..FramerConfig::default()
         };
         let whole = frames(&[&line], &options);
         assert_eq!(frames(&[&line[..70], &line[70..]], &options), whole);
@@ -688,9 +726,9 @@ mod tests {
     fn overlong_non_sync_header_split_anywhere() {
         // Found by the imap_framer fuzz target: the header's "{" was dropped with the line's head.
         let line = [&b"{07"[..], &[b'9'; 80], b"+}\r\nnext\r\n"].concat();
-        let options = FramerOptions {
+        let options = FramerConfig {
             max_line: 64,
-            ..FramerOptions::default()
+            ..FramerConfig::default()
         };
         let whole = frames(&[&line], &options);
         for cut in 0..line.len() {
@@ -704,7 +742,7 @@ mod tests {
 
     #[test]
     fn bare_lf_is_refused() {
-        let mut f = Framer::new(FramerOptions::default());
+        let mut f = Framer::new(FramerSide::Commands, FramerConfig::default());
         f.handle_input(b"a NOOP\nb NOOP\r\n");
         let ev = drain(&mut f);
         assert!(matches!(
@@ -719,7 +757,7 @@ mod tests {
 
     #[test]
     fn responses_never_ask_for_continuation() {
-        let mut f = Framer::new(FramerOptions::for_responses());
+        let mut f = Framer::new(FramerSide::Responses, FramerConfig::responses());
         f.handle_input(b"* 1 FETCH (BODY[] {2}\r\nab)\r\n");
         assert_eq!(
             drain(&mut f),
@@ -729,8 +767,8 @@ mod tests {
         );
     }
 
-    fn frames(chunks: &[&[u8]], options: &FramerOptions) -> Vec<FramerEvent> {
-        let mut f = Framer::new(options.clone());
+    fn frames(chunks: &[&[u8]], options: &FramerConfig) -> Vec<FramerEvent> {
+        let mut f = Framer::new(FramerSide::Commands, options.clone());
         let mut out = Vec::new();
         for c in chunks {
             f.handle_input(c);
@@ -771,7 +809,7 @@ mod tests {
             small in any::<bool>(),
         ) {
             let whole: Vec<u8> = input.concat();
-            let options = FramerOptions { max_line: if small { 20 } else { 8192 }, max_literal: 16, ..FramerOptions::default() };
+            let options = FramerConfig { max_line: if small { 20 } else { 8192 }, max_literal: 16, ..FramerConfig::default() };
             let expected = frames(&[&whole], &options);
             let mut points: Vec<usize> = cuts.iter().map(|c| c.index(whole.len() + 1)).collect();
             points.sort_unstable();
@@ -796,7 +834,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let mut f = Framer::new(FramerOptions { max_line: 32, max_literal: 8, ..FramerOptions::default() });
+            let mut f = Framer::new(FramerSide::Commands, FramerConfig { max_line: 32, max_literal: 8, ..FramerConfig::default() });
             f.handle_input(&data);
             let _ = drain(&mut f);
             let streaming = matches!(f.state, State::Stream { .. });

@@ -18,10 +18,13 @@ pub mod client;
 pub mod codec;
 pub mod framer;
 pub mod server;
+pub mod state;
 
-pub use client::{ClientEvent, ClientFlow, ClientOptions};
-pub use framer::{FrameError, Framer, FramerEvent, FramerOptions};
-pub use parse::DecodeError;
-pub use server::{RejectReason, ServerEvent, ServerFlow, ServerOptions, SessionState};
+pub use client::{ClientConfig, ClientSession, Event as ClientEvent};
+pub use framer::{FrameError, Framer, FramerConfig, FramerEvent, FramerSide};
+pub use mailwright_sansio::{Excerpt, Machine, Secret, UsageError};
+pub use parse::{DecodeError, MalformedKind};
+pub use server::{Event as ServerEvent, RejectReason, ServerConfig, ServerSession};
+pub use state::SessionState;
 pub use types::command::{Command, CommandBody};
 pub use types::response::{Code, Continue, Data, Response, StatusKind, StatusResponse};

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use common::TempDir;
 use dovecot::Dovecot;
 use mailwright_imap_proto::Encode;
-use mailwright_imap_proto::client::{ClientEvent, ClientFlow, ClientOptions};
-use mailwright_imap_proto::framer::{Framer, FramerEvent, FramerOptions};
+use mailwright_imap_proto::client::{ClientConfig, ClientSession, Event as ClientEvent};
+use mailwright_imap_proto::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
+use mailwright_imap_proto::server::{Condition, Event as ServerEvent, ServerConfig, ServerSession};
 use mailwright_imap_proto::types::command::{
     CommandBody, FetchAttribute, FetchItems, ListReturnOption, SearchKey, SearchReturnOption,
     Section, StatusItem, StoreKind,
@@ -28,6 +29,7 @@ use mailwright_imap_proto::types::flag::Flag;
 use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
 use mailwright_imap_proto::types::response::{Code, Data, FetchItem, Response, StatusKind};
 use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+use mailwright_imap_proto::{Machine, Secret};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "se cret";
@@ -36,8 +38,11 @@ const PLAIN: &[u8] = b"From: Terry Gray <gray@cac.washington.edu>\nTo: imap@cac.
 
 const MULTIPART: &[u8] = b"From: a@example.org\nTo: Undisclosed recipients:;\nSubject: =?utf-8?q?caf=C3=A9?=\nDate: Thu, 1 Feb 2024 10:00:00 +0100\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Language: en\n\nbody\n--b1\nContent-Type: application/octet-stream; name=\"a.bin\"\nContent-Disposition: attachment; filename=\"a.bin\"\nContent-Transfer-Encoding: base64\n\nAAEC\n--b1\nContent-Type: message/rfc822\n\nFrom: b@example.org\nSubject: inner\n\ninner body\n--b1--\n";
 
-/// Maildir with an INBOX namespace holding the special-use folders Sent and Trash.
-const MAIL: &str = "mail_location = maildir:~/Maildir
+/// Maildir with an INBOX namespace holding the special-use folders Sent and Trash; LITERAL-
+/// instead of LITERAL+, so that the client sends small literals at once and waits for "+" before
+/// large ones.
+const MAIL: &str = "imap_literal_minus = yes
+mail_location = maildir:~/Maildir
 namespace inbox {
   inbox = yes
   separator = /
@@ -79,7 +84,9 @@ fn start_dovecot(d: &Path) -> Option<(Dovecot, u16)> {
 /// A client connection that keeps every raw response frame.
 struct Conn {
     stream: TcpStream,
-    client: ClientFlow,
+    client: ClientSession,
+    /// Every octet sent to Dovecot.
+    sent: Vec<u8>,
     raw: Framer,
     frames: Vec<Vec<u8>>,
     events: Vec<ClientEvent>,
@@ -89,6 +96,7 @@ impl Conn {
     fn flush(&mut self) {
         while let Some(b) = self.client.poll_transmit() {
             self.stream.write_all(&b).unwrap();
+            self.sent.extend_from_slice(&b);
         }
     }
 
@@ -115,7 +123,7 @@ impl Conn {
                     other => panic!("framer: {other:?}"),
                 }
             }
-            self.client.handle_input(&buf[..n]);
+            self.client.handle_input(Instant::now(), &buf[..n]);
             let mut finished = false;
             while let Some(ev) = self.client.poll_event() {
                 finished |= done(&ev);
@@ -129,7 +137,7 @@ impl Conn {
 
     /// Sends a command and reads through its completion; returns the completion kind.
     fn run(&mut self, body: CommandBody<'_>) -> StatusKind {
-        let tag = self.client.enqueue(body);
+        let tag = self.client.enqueue(body).unwrap();
         let mut kind = None;
         self.read_until(|ev| match ev {
             ClientEvent::Completed { status, .. } if status.tag.as_ref() == Some(&tag) => {
@@ -171,24 +179,39 @@ fn dovecot_session_round_trips_byte_identically() {
         .unwrap();
     let mut c = Conn {
         stream,
-        client: ClientFlow::new(ClientOptions::default()),
-        raw: Framer::new(FramerOptions::for_responses()),
+        client: ClientSession::new(ClientConfig::default()),
+        sent: Vec::new(),
+        raw: Framer::new(FramerSide::Responses, FramerConfig::responses()),
         frames: Vec::new(),
         events: Vec::new(),
     };
     c.read_until(|ev| matches!(ev, ClientEvent::Greeting(_)));
     use StatusKind::Ok;
     assert_eq!(c.run(CommandBody::Capability), Ok);
-    // The password as a synchronizing literal: the flow waits for Dovecot's "+".
+    // Dovecot advertises LITERAL- in its greeting: the password literal goes at once.
+    assert!(c.client.has_capability("LITERAL-"));
     let password = AString::String(IString::Literal(
         Literal::new(PASSWORD.as_bytes(), LiteralMode::Sync).unwrap(),
     ));
     assert_eq!(
         c.run(CommandBody::Login {
             username: AString::try_from(USER).unwrap(),
-            password
+            password: Secret::new(password)
         }),
         Ok
+    );
+    let login = format!("A0002 LOGIN {USER} {{7+}}\r\n{PASSWORD}\r\n");
+    assert!(
+        String::from_utf8_lossy(&c.sent).contains(&login),
+        "{}",
+        String::from_utf8_lossy(&c.sent)
+    );
+    // The login's OK carried the capabilities of the authenticated state.
+    assert!(
+        c.client.has_capability("UIDPLUS"),
+        "{:?} {:?}",
+        c.client.capabilities(),
+        &c.events[c.events.len().saturating_sub(2)..]
     );
     assert_eq!(
         c.run(CommandBody::Enable {
@@ -393,6 +416,28 @@ fn dovecot_session_round_trips_byte_identically() {
         }),
         Ok
     );
+    // Over LITERAL-'s 4096 octets: a synchronizing literal, sent after Dovecot's "+".
+    let big = Literal::new(
+        [
+            &b"Subject: big\r\n\r\n"[..],
+            &b"0123456789abcdef\r\n".repeat(300),
+        ]
+        .concat(),
+        LiteralMode::Sync,
+    )
+    .unwrap();
+    let big_len = big.data().len();
+    assert_eq!(
+        c.run(CommandBody::Append {
+            mailbox: Mailbox::try_from("Trash").unwrap(),
+            flags: None,
+            date: None,
+            message: big
+        }),
+        Ok
+    );
+    assert!(String::from_utf8_lossy(&c.sent).contains(&format!("APPEND Trash {{{big_len}}}\r\n")));
+    assert!(c.frames.iter().any(|f| f.starts_with(b"+ ")));
     assert_eq!(c.run(CommandBody::Noop), Ok);
     assert_eq!(
         c.run(CommandBody::Store {
@@ -431,11 +476,13 @@ fn dovecot_session_round_trips_byte_identically() {
         }),
         Ok
     );
-    // IDLE: the "+" reaches the application, which ends it.
-    let tag = c.client.enqueue(CommandBody::Idle);
-    c.read_until(|ev| matches!(ev, ClientEvent::Continue(_)));
-    c.client.idle_done();
-    c.read_until(|ev| matches!(ev, ClientEvent::Completed { status, .. } if status.tag.as_ref() == Some(&tag)));
+    // IDLE: DONE asked for before Dovecot's "+" waits for it.
+    let idle = c.client.idle().unwrap();
+    c.client.idle_done(idle).unwrap();
+    c.read_until(|ev| matches!(ev, ClientEvent::Idling { .. }));
+    c.read_until(
+        |ev| matches!(ev, ClientEvent::Completed { command: "IDLE", status } if status.kind == Ok),
+    );
     assert_eq!(c.run(CommandBody::Unselect), Ok);
     assert_eq!(c.run(CommandBody::Logout), Ok);
 
@@ -487,5 +534,94 @@ fn dovecot_session_round_trips_byte_identically() {
         "{} Dovecot frames of {} kinds round-tripped",
         c.frames.len(),
         kinds.len()
+    );
+}
+
+/// What Dovecot answers to `lines`, each line's response text without Dovecot's timing suffix
+/// (" (0.001 + 0.000 secs)").
+fn dovecot_says(port: u16, lines: &[&[u8]]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut expect = |stream: &mut TcpStream, tag: &[u8], out: &mut Vec<u8>| {
+        while !(out.starts_with(tag)
+            || out
+                .windows(tag.len() + 2)
+                .any(|w| w[..2] == *b"\r\n" && w[2..] == *tag))
+            || !out.ends_with(b"\r\n")
+        {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(out));
+            out.extend_from_slice(&buf[..n]);
+        }
+    };
+    expect(&mut stream, b"* OK", &mut out);
+    out.clear();
+    for line in lines {
+        stream.write_all(line).unwrap();
+        let tag = [&line[..line.iter().position(|&b| b == b' ').unwrap()], b" "].concat();
+        expect(&mut stream, &tag, &mut out);
+    }
+    let text = String::from_utf8(out).unwrap();
+    text.lines()
+        .map(|l| match l.find(" (0.") {
+            Some(k) if l.ends_with("secs).") => format!("{}.\r\n", &l[..k]),
+            _ => format!("{l}\r\n"),
+        })
+        .filter(|l| !l.starts_with("* ") || l.starts_with("* BYE"))
+        .collect()
+}
+
+/// What our server session answers to `lines`, accepting the login and nothing else.
+fn we_say(lines: &[&[u8]]) -> String {
+    let now = Instant::now();
+    let mut s = ServerSession::new(ServerConfig::default());
+    let _ = s.poll_transmit();
+    let mut out = Vec::new();
+    for line in lines {
+        s.handle_input(now, line);
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                ServerEvent::Login { handle, .. } => s.accept_login(handle, None).unwrap(),
+                ServerEvent::Logout { handle } => s.accept_logout(handle).unwrap(),
+                ServerEvent::Command { handle, .. } => {
+                    s.complete(handle, Condition::No, None, "not here").unwrap();
+                }
+                _ => {}
+            }
+        }
+        out.extend(std::iter::from_fn(|| s.poll_transmit()).flatten());
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn refusals_and_goodbyes_read_as_dovecots() {
+    let dir = TempDir::new("dovecot-texts");
+    let Some((_guard, port)) = start_dovecot(dir.path()) else {
+        return;
+    };
+    // LOGIN when already logged in, a selected-state command without a mailbox, LOGOUT.
+    let session: &[&[u8]] = &[
+        b"a LOGIN alice \"se cret\"\r\n",
+        b"b LOGIN alice x\r\n",
+        b"c FETCH 1 FLAGS\r\n",
+        b"d LOGOUT\r\n",
+    ];
+    let theirs = dovecot_says(port, session);
+    let ours = we_say(session);
+    // Dovecot's login OK carries its own capabilities; compare from the second line on.
+    let tail = |s: &str| s.split_once("\r\n").map(|(_, t)| t.to_owned()).unwrap();
+    assert_eq!(
+        tail(&ours),
+        tail(&theirs),
+        "ours:\n{ours}\ntheirs:\n{theirs}"
+    );
+    assert!(
+        ours.contains("b BAD Error in IMAP command LOGIN: Unknown command.\r\n"),
+        "{ours}"
     );
 }

@@ -1,4 +1,4 @@
-//! Python's `imaplib` talks to a small tokio IMAP server built on [`ServerFlow`].
+//! Python's `imaplib` talks to a small tokio IMAP server built on [`ServerSession`].
 
 mod common;
 #[path = "../../testsupport/peer.rs"]
@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::TempDir;
-use mailwright_imap_proto::IntoStatic;
-use mailwright_imap_proto::server::{ServerEvent, ServerFlow, ServerOptions};
+use mailwright_imap_proto::server::{
+    Condition, Event as ServerEvent, ServerConfig, ServerSession, Untagged,
+};
 use mailwright_imap_proto::types::body::{
     BodyFields, BodyStructure, Envelope, SinglePart, SpecificFields,
 };
@@ -22,10 +23,9 @@ use mailwright_imap_proto::types::core::{Atom, IString, Literal, LiteralMode, NS
 use mailwright_imap_proto::types::datetime::DateTime;
 use mailwright_imap_proto::types::flag::{Flag, FlagFetch, FlagPerm};
 use mailwright_imap_proto::types::mailbox::Mailbox;
-use mailwright_imap_proto::types::response::{
-    Code, Continue, Data, FetchItem, ListData, Response, StatusKind, StatusResponse,
-};
+use mailwright_imap_proto::types::response::{Code, Data, FetchItem, ListData};
 use mailwright_imap_proto::types::sequence::SequenceSet;
+use mailwright_imap_proto::{IntoStatic, Machine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, Clone)]
@@ -42,14 +42,8 @@ struct Store {
     next_uid: u32,
 }
 
-fn ok(tag: Tag<'static>, code: Option<Code<'static>>, text: &str) -> Response<'static> {
-    Response::Status(StatusResponse {
-        tag: Some(tag),
-        kind: StatusKind::Ok,
-        code,
-        text: text.to_owned().try_into().unwrap(),
-    })
-}
+/// A completion: OK with this code and text.
+type Done = (Option<Code<'static>>, &'static str);
 
 fn nstring(data: &[u8]) -> NString<'static> {
     NString(Some(IString::Literal(
@@ -175,25 +169,69 @@ type PendingAppend = (
 );
 
 async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> std::io::Result<()> {
-    let mut flow = ServerFlow::new(ServerOptions::default());
-    let greeting = StatusResponse::untagged(
-        StatusKind::Ok,
-        Some(Code::Capability(
-            Vec1::try_from(vec![Atom::try_from("IMAP4rev1").unwrap()]).unwrap(),
-        )),
-        "mailwright ready",
-    )
-    .unwrap();
-    flow.enqueue(&Response::Status(greeting));
+    let mut config = ServerConfig::default();
+    config.greeting.capabilities = Some(Vec1::one(Atom::try_from("IMAP4rev1").unwrap()));
+    config.greeting.text = "mailwright ready".into();
+    let mut flow = ServerSession::new(config);
+    flow.handle_timeout(std::time::Instant::now());
     let mut buf = vec![0u8; 8192];
     let mut append: Option<PendingAppend> = None;
     loop {
         while let Some(ev) = flow.poll_event() {
             match ev {
-                ServerEvent::Command(c) => {
-                    let tag = c.tag.clone();
+                ServerEvent::Login {
+                    handle,
+                    username,
+                    password,
+                    ..
+                } => {
+                    if username == "alice" && password.expose() == "pa ss" {
+                        flow.accept_login(handle, None).unwrap();
+                    } else {
+                        let failed =
+                            Code::Other(Atom::try_from("AUTHENTICATIONFAILED").unwrap(), None);
+                        flow.reject_login(handle, Some(failed), "bad").unwrap();
+                    }
+                }
+                ServerEvent::Select { handle, .. } => {
+                    let st = store.lock().unwrap();
+                    flow.send(Data::Flags(vec![
+                        Flag::Answered,
+                        Flag::Flagged,
+                        Flag::Deleted,
+                        Flag::Seen,
+                        Flag::Draft,
+                    ]))
+                    .unwrap();
+                    flow.send(Data::Exists(st.messages.len() as u32)).unwrap();
+                    flow.send(Data::Recent(0)).unwrap();
+                    flow.send(Untagged::ok(
+                        Some(Code::UidValidity(42.try_into().unwrap())),
+                        "UIDs valid",
+                    ))
+                    .unwrap();
+                    flow.send(Untagged::ok(
+                        Some(Code::PermanentFlags(vec![
+                            FlagPerm::Flag(Flag::Seen),
+                            FlagPerm::Flag(Flag::Deleted),
+                            FlagPerm::Asterisk,
+                        ])),
+                        "Limited",
+                    ))
+                    .unwrap();
+                    flow.accept_select(handle, Some(Code::ReadWrite), "SELECT completed")
+                        .unwrap();
+                }
+                ServerEvent::Close { handle, .. } => {
                     let mut st = store.lock().unwrap();
-                    let done = match c.body {
+                    st.messages.retain(|m| !m.flags.contains(&Flag::Deleted));
+                    flow.accept_close(handle, "done").unwrap();
+                }
+                ServerEvent::Logout { handle } => flow.accept_logout(handle).unwrap(),
+                ServerEvent::Idle { handle } => flow.accept_idle(handle).unwrap(),
+                ServerEvent::Command { handle, command } => {
+                    let mut st = store.lock().unwrap();
+                    let done: Done = match command {
                         CommandBody::Capability => {
                             let caps = [
                                 "IMAP4rev1",
@@ -203,33 +241,16 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                 "IDLE",
                                 "APPENDLIMIT=52428800",
                             ];
-                            flow.enqueue(&Response::Data(Data::Capability(
+                            flow.send(Data::Capability(
                                 Vec1::try_from(
                                     caps.iter()
                                         .map(|c| Atom::try_from(*c).unwrap())
                                         .collect::<Vec<_>>(),
                                 )
                                 .unwrap(),
-                            )));
-                            ok(tag, None, "CAPABILITY completed")
-                        }
-                        CommandBody::Login { username, password } => {
-                            if username.as_bytes() == b"alice" && password.as_bytes() == b"pa ss" {
-                                ok(tag, None, "LOGIN completed")
-                            } else {
-                                Response::Status(
-                                    StatusResponse::tagged(
-                                        tag,
-                                        StatusKind::No,
-                                        Some(Code::Other(
-                                            Atom::try_from("AUTHENTICATIONFAILED").unwrap(),
-                                            None,
-                                        )),
-                                        "bad",
-                                    )
-                                    .unwrap(),
-                                )
-                            }
+                            ))
+                            .unwrap();
+                            (None, "CAPABILITY completed")
                         }
                         CommandBody::List { .. } => {
                             let l = ListData {
@@ -238,8 +259,8 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                 mailbox: Mailbox::inbox(),
                                 extended: None,
                             };
-                            flow.enqueue(&Response::Data(Data::List(l)));
-                            ok(tag, None, "LIST completed")
+                            flow.send(Data::List(l)).unwrap();
+                            (None, "LIST completed")
                         }
                         CommandBody::Status { mailbox, items } => {
                             let values = items
@@ -262,43 +283,12 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                     )
                                 })
                                 .collect();
-                            flow.enqueue(&Response::Data(Data::Status {
+                            flow.send(Data::Status {
                                 mailbox,
                                 items: values,
-                            }));
-                            ok(tag, None, "STATUS completed")
-                        }
-                        CommandBody::Select { .. } | CommandBody::Examine { .. } => {
-                            flow.enqueue(&Response::Data(Data::Flags(vec![
-                                Flag::Answered,
-                                Flag::Flagged,
-                                Flag::Deleted,
-                                Flag::Seen,
-                                Flag::Draft,
-                            ])));
-                            flow.enqueue(&Response::Data(Data::Exists(st.messages.len() as u32)));
-                            flow.enqueue(&Response::Data(Data::Recent(0)));
-                            flow.enqueue(&Response::Status(
-                                StatusResponse::untagged(
-                                    StatusKind::Ok,
-                                    Some(Code::UidValidity(42.try_into().unwrap())),
-                                    "UIDs valid",
-                                )
-                                .unwrap(),
-                            ));
-                            flow.enqueue(&Response::Status(
-                                StatusResponse::untagged(
-                                    StatusKind::Ok,
-                                    Some(Code::PermanentFlags(vec![
-                                        FlagPerm::Flag(Flag::Seen),
-                                        FlagPerm::Flag(Flag::Deleted),
-                                        FlagPerm::Asterisk,
-                                    ])),
-                                    "Limited",
-                                )
-                                .unwrap(),
-                            ));
-                            ok(tag, Some(Code::ReadWrite), "SELECT completed")
+                            })
+                            .unwrap();
+                            (None, "STATUS completed")
                         }
                         CommandBody::Search { uid, criteria, .. } => {
                             let ids = (0..st.messages.len())
@@ -324,8 +314,8 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                     .unwrap()
                                 })
                                 .collect();
-                            flow.enqueue(&Response::Data(Data::Search { ids, modseq: None }));
-                            ok(tag, None, "SEARCH completed")
+                            flow.send(Data::Search { ids, modseq: None }).unwrap();
+                            (None, "SEARCH completed")
                         }
                         CommandBody::Fetch {
                             uid, set, items, ..
@@ -344,12 +334,13 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                     m.flags.push(Flag::Seen);
                                 }
                                 let items = fetch_items(m, n, &atts, uid);
-                                flow.enqueue(&Response::Data(Data::Fetch {
+                                flow.send(Data::Fetch {
                                     seq: (n as u32).try_into().unwrap(),
                                     items: Vec1::try_from(items).unwrap(),
-                                }));
+                                })
+                                .unwrap();
                             }
-                            ok(tag, None, "FETCH completed")
+                            (None, "FETCH completed")
                         }
                         CommandBody::Store {
                             uid,
@@ -376,41 +367,33 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                                     let items = vec![FetchItem::Flags(
                                         m.flags.iter().cloned().map(FlagFetch::Flag).collect(),
                                     )];
-                                    flow.enqueue(&Response::Data(Data::Fetch {
+                                    flow.send(Data::Fetch {
                                         seq: (n as u32).try_into().unwrap(),
                                         items: Vec1::try_from(items).unwrap(),
-                                    }));
+                                    })
+                                    .unwrap();
                                 }
                             }
-                            ok(tag, None, "STORE completed")
+                            (None, "STORE completed")
                         }
-                        CommandBody::Expunge | CommandBody::Close => {
-                            let close = matches!(c.body, CommandBody::Close);
+                        CommandBody::Expunge => {
                             let mut i = 0;
                             while i < st.messages.len() {
                                 if st.messages[i].flags.contains(&Flag::Deleted) {
                                     st.messages.remove(i);
-                                    if !close {
-                                        flow.enqueue(&Response::Data(Data::Expunge(
-                                            (i as u32 + 1).try_into().unwrap(),
-                                        )));
-                                    }
+                                    flow.send(Data::Expunge((i as u32 + 1).try_into().unwrap()))
+                                        .unwrap();
                                 } else {
                                     i += 1;
                                 }
                             }
-                            ok(tag, None, "done")
+                            (None, "done")
                         }
-                        CommandBody::Logout => {
-                            flow.enqueue(&Response::Status(
-                                StatusResponse::untagged(StatusKind::Bye, None, "bye").unwrap(),
-                            ));
-                            ok(tag, None, "LOGOUT completed")
-                        }
-                        _ => ok(tag, None, "done"),
+                        _ => (None, "done"),
                     };
                     drop(st);
-                    flow.enqueue(&done);
+                    flow.complete(handle, Condition::Ok, done.0, done.1)
+                        .unwrap();
                 }
                 ServerEvent::AppendStart {
                     tag,
@@ -432,7 +415,7 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                         a.4.extend_from_slice(&data);
                     }
                 }
-                ServerEvent::AppendEnd { tag } => {
+                ServerEvent::AppendEnd { handle } => {
                     let (_, _mailbox, flags, date, body) = append.take().unwrap();
                     let mut st = store.lock().unwrap();
                     st.next_uid += 1;
@@ -446,20 +429,24 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
                         body,
                     });
                     drop(st);
-                    flow.enqueue(&ok(
-                        tag,
+                    flow.complete(
+                        handle,
+                        Condition::Ok,
                         Some(Code::AppendUid {
                             uid_validity: 42.try_into().unwrap(),
                             uids: SequenceSet::single(uid.try_into().unwrap()),
                         }),
                         "APPEND completed",
-                    ));
+                    )
+                    .unwrap();
                 }
-                ServerEvent::IdleDone { tag } => flow.enqueue(&ok(tag, None, "IDLE terminated")),
+                ServerEvent::IdleDone { handle } => flow
+                    .complete(handle, Condition::Ok, None, "IDLE terminated")
+                    .unwrap(),
                 _ => {}
             }
         }
-        if let Some(out) = flow.poll_transmit() {
+        while let Some(out) = flow.poll_transmit() {
             stream.write_all(&out).await?;
         }
         if flow.is_closed() {
@@ -469,8 +456,7 @@ async fn serve(mut stream: tokio::net::TcpStream, store: Arc<Mutex<Store>>) -> s
         if n == 0 {
             return Ok(());
         }
-        flow.handle_input(&buf[..n]);
-        let _ = Continue::text("unused");
+        flow.handle_input(std::time::Instant::now(), &buf[..n]);
     }
 }
 

@@ -1,10 +1,13 @@
-//! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server flow.
+//! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server session.
 //!
-//! - `serve` runs one connection: greeting with CAPABILITY, STARTTLS (plaintext pipelined after
-//!   it is discarded by the flow), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS
-//!   except from loopback when the configuration allows it; a failed login waits
-//!   `limits.auth_failure_delay_secs`; `limits.max_errors` bad commands end the session.
-//!   Auto-logout after 30 idle minutes (RFC 3501 §5.4).
+//! - `serve` is the driver of one connection: it moves bytes and time between the socket and
+//!   the protocol session (`ServerSession`) and answers its events; every protocol byte
+//!   (greeting, refusals, timeouts, shutdown, the SASL PLAIN exchange) comes from the session.
+//! - Greeting with CAPABILITY, STARTTLS (plaintext pipelined after it is discarded by the
+//!   session), LOGIN and AUTHENTICATE PLAIN with SASL-IR, refused before TLS except from loopback
+//!   when the configuration allows it; a failed login waits `limits.auth_failure_delay_secs`;
+//!   `limits.max_errors` bad commands or failed logins end the session. Autologout after 30 idle
+//!   minutes (RFC 3501 §5.4), 3 minutes to log in, 60 seconds per command line.
 //! - Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE,
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
 //!   APPENDLIMIT (= `limits.max_message_size`).
@@ -35,12 +38,14 @@ mod wire;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mailwright_imap_proto::Tag;
-use mailwright_imap_proto::server::{RejectReason, ServerEvent, ServerFlow, ServerOptions};
-use mailwright_imap_proto::types::command::{AuthData, CommandBody};
-use mailwright_imap_proto::types::response::{Code, Continue, Response, StatusKind};
+use mailwright_imap_proto::Machine;
+use mailwright_imap_proto::server::{
+    Condition, Event, Greeting, LoginHandle, Refusal, RejectReason, ServerConfig, ServerSession,
+    Untagged,
+};
+use mailwright_imap_proto::types::response::{Response, StatusKind};
 use mailwright_maildir::Maildir;
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
@@ -48,7 +53,7 @@ use tracing::{info, warn};
 use crate::directory::Address;
 use crate::net::{Conn, Peer};
 use crate::server::Shared;
-use session::{Action, Session, User, status};
+use session::{Action, Completion, Session, User};
 
 /// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
 pub const AUTOLOGOUT: Duration = Duration::from_mins(30);
@@ -67,6 +72,80 @@ struct Append {
     failed: bool,
 }
 
+/// One connection's protocol session and compression.
+struct Link {
+    deflate: Option<wire::Deflate>,
+    server: ServerSession,
+}
+
+/// What the connection loop does after an event.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Goes on.
+    Continue,
+    /// Runs the TLS handshake (STARTTLS was accepted and its OK written).
+    StartTls,
+}
+
+impl Link {
+    /// Writes out everything the protocol session queued.
+    async fn flush(&mut self, conn: &mut Conn) -> io::Result<()> {
+        let mut all = Vec::new();
+        while let Some(bytes) = self.server.poll_transmit() {
+            all.extend_from_slice(&bytes);
+        }
+        if all.is_empty() {
+            return Ok(());
+        }
+        wire::send(conn, &mut self.deflate, &all).await
+    }
+
+    /// Hands the session's untagged responses to the protocol session: data as data, a BYE
+    /// (the selected mailbox is gone) as the end of the session.
+    fn emit(&mut self, out: &mut Vec<Response<'static>>) {
+        for r in out.drain(..) {
+            let result = match r {
+                Response::Status(st) if st.tag.is_none() && st.kind == StatusKind::Bye => {
+                    self.server.bye(st.text.as_str())
+                }
+                r => match Untagged::try_from(r) {
+                    Ok(u) => self.server.send(u),
+                    Err(r) => {
+                        warn!(?r, "imap: not untagged data, dropped");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = result {
+                warn!("imap: untagged response not sent: {e}");
+            }
+        }
+    }
+}
+
+/// Logs a decision the protocol session refused (a bug, or the session closed meanwhile).
+fn decided(result: Result<(), mailwright_imap_proto::UsageError>) {
+    if let Err(e) = result {
+        warn!("imap decision not taken: {e}");
+    }
+}
+
+/// The protocol session's configuration from the server's.
+fn config(shared: &Shared, s: &Session) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    // APPEND literals up to the message size limit (RFC 7889 APPENDLIMIT advertises it).
+    config.framer.max_append_literal =
+        u32::try_from(session::append_limit(shared)).unwrap_or(u32::MAX);
+    config.autologout = AUTOLOGOUT;
+    config.max_bad_commands = shared.config.limits.max_errors;
+    config.greeting = Greeting {
+        preauth: false,
+        capabilities: Some(s.capabilities()),
+        text: format!("{} Mailwright IMAP ready", shared.config.hostname),
+    };
+    config
+}
+
 /// Serves one IMAP connection.
 pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
     // Responses are written whole, once per burst: Nagle's algorithm only adds a delayed-ACK
@@ -76,11 +155,6 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
         Conn::Tls(t) => t.get_ref().0.set_nodelay(true),
         Conn::Unix(_) => Ok(()),
     };
-    let mut options = ServerOptions::default();
-    // APPEND literals up to the message size limit (RFC 7889 APPENDLIMIT advertises it).
-    options.framer.max_append_literal =
-        u32::try_from(session::append_limit(shared)).unwrap_or(u32::MAX);
-    let mut flow = ServerFlow::new(options);
     let mut s = Session {
         shared: shared.clone(),
         peer,
@@ -92,266 +166,289 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
         condstore: false,
         compressed: false,
     };
-    flow.enqueue(&status(
-        None,
-        StatusKind::Ok,
-        Some(Code::Capability(s.capabilities())),
-        &format!("{} Mailwright IMAP ready", shared.config.hostname),
-    ));
+    let mut link = Link {
+        server: ServerSession::new(config(shared, &s)),
+        deflate: None,
+    };
+    // The connection is accepted now: the pre-login timer starts.
+    link.server.handle_timeout(Instant::now());
     let mut shutdown = shared.shutdown.clone();
-    let mut idle_tag: Option<Tag<'static>> = None;
-    let mut sasl_tag: Option<Tag<'static>> = None;
+    let mut shutting_down = false;
     let mut append: Option<Append> = None;
     let mut buf = vec![0u8; 16 * 1024];
-    let mut deflate: Option<wire::Deflate> = None;
-    let mut errors = 0usize;
+    let mut idle: Option<Idling> = None;
     loop {
-        while let Some(event) = flow.poll_event() {
-            let mut out = Vec::new();
-            match event {
-                ServerEvent::Command(cmd) => {
-                    let tag = cmd.tag.clone();
-                    match cmd.body {
-                        CommandBody::Login { username, password } => {
-                            let r = if s.login_allowed {
-                                login(&s, username.as_bytes(), password.as_bytes()).await
-                            } else {
-                                Err(LoginError::NotAllowed)
-                            };
-                            finish_login(&mut s, tag, r, &mut out).await;
-                        }
-                        CommandBody::Authenticate {
-                            mechanism,
-                            initial_response,
-                        } => {
-                            if !mechanism.as_str().eq_ignore_ascii_case("PLAIN") {
-                                out.push(status(
-                                    Some(tag),
-                                    StatusKind::No,
-                                    None,
-                                    "Unsupported authentication mechanism",
-                                ));
-                            } else if !s.login_allowed {
-                                finish_login(&mut s, tag, Err(LoginError::NotAllowed), &mut out)
-                                    .await;
-                            } else if let Some(ir) = initial_response {
-                                let r = sasl_plain(&s, &ir).await;
-                                finish_login(&mut s, tag, r, &mut out).await;
-                            } else {
-                                sasl_tag = Some(tag);
-                                out.push(Response::Continue(Continue::base64(b"")));
-                            }
-                        }
-                        body => {
-                            // A FETCH's first step runs in the same `block_in_place` as the
-                            // command: one hand-off instead of two for the usual small FETCH.
-                            let mut part = Vec::new();
-                            let mut gone = 0;
-                            let action = tokio::task::block_in_place(|| {
-                                let action = s.handle(&tag, body, &mut out);
-                                if let Action::Fetch(plan) = &action
-                                    && let Some(first) = plan.idx.chunks(plan.step()).next()
-                                {
-                                    gone = s.fetch_some(plan, first, &mut part);
-                                }
-                                action
-                            });
-                            match action {
-                                Action::Idle => idle_tag = Some(tag),
-                                Action::Fetch(plan) => {
-                                    // Written as it is read, so a big FETCH never sits in memory.
-                                    for r in out.drain(..).chain(part.drain(..)) {
-                                        flow.enqueue(&r);
-                                    }
-                                    for chunk in plan.idx.chunks(plan.step()).skip(1) {
-                                        flush(&mut flow, &mut conn, &mut deflate).await?;
-                                        gone += tokio::task::block_in_place(|| {
-                                            s.fetch_some(&plan, chunk, &mut part)
-                                        });
-                                        for r in part.drain(..) {
-                                            flow.enqueue(&r);
-                                        }
-                                    }
-                                    out.push(Session::fetch_done(&tag, plan.uid, gone));
-                                }
-                                Action::None => {}
-                            }
-                        }
-                    }
-                }
-                ServerEvent::AuthenticateData { tag, data } => {
-                    if sasl_tag.take().is_some() {
-                        let r = sasl_plain(&s, &data).await;
-                        finish_login(&mut s, tag, r, &mut out).await;
-                    }
-                }
-                ServerEvent::AuthenticateAborted { .. } => sasl_tag = None,
-                ServerEvent::IdleDone { tag } => {
-                    idle_tag = None;
-                    tokio::task::block_in_place(|| s.refresh(true, &mut out));
-                    out.push(status(Some(tag), StatusKind::Ok, None, "IDLE terminated"));
-                }
-                ServerEvent::AppendStart {
-                    mailbox,
-                    flags,
-                    date,
-                    ..
-                } => {
-                    quickack(&conn);
-                    append = Some(Append {
-                        mailbox,
-                        flags,
-                        date,
-                        spool: crate::mailbox::Spool::new(shared.spool_dir()),
-                        failed: false,
-                    });
-                }
-                ServerEvent::AppendChunk { data, .. } => {
-                    quickack(&conn);
-                    if let Some(a) = &mut append
-                        && !a.failed
-                        && let Err(e) = if a.spool.stays_in_memory(data.len()) {
-                            a.spool.write(&data)
-                        } else {
-                            tokio::task::block_in_place(|| a.spool.write(&data))
-                        }
-                    {
-                        warn!("imap append spool: {e}");
-                        a.failed = true;
-                    }
-                }
-                ServerEvent::AppendEnd { tag } => {
-                    let a = append.take();
-                    let r = match a {
-                        Some(mut a) if !a.failed => tokio::task::block_in_place(|| {
-                            let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
-                            s.refresh(true, &mut out);
-                            r
-                        }),
-                        _ => Err(mailboxes::No::text("APPEND failed to store its message")),
-                    };
-                    out.push(match r {
-                        Ok((code, t)) => status(Some(tag), StatusKind::Ok, code, &t),
-                        Err(mailboxes::No(code, t)) => status(Some(tag), StatusKind::No, code, &t),
-                    });
-                }
-                ServerEvent::AppendAborted { .. } => append = None,
-                ServerEvent::StartTls { discarded } => {
-                    if discarded > 0 {
-                        warn!(
-                            bytes = discarded,
-                            "discarded plaintext pipelined after STARTTLS"
-                        );
-                    }
-                    flush(&mut flow, &mut conn, &mut deflate).await?;
-                    conn = conn.upgrade(shared.tls.acceptor()).await?;
-                    s.tls = true;
-                    s.login_allowed = true;
-                }
-                ServerEvent::CompressionStarted => {
-                    // RFC 4978 §3: the tagged OK goes out uncompressed, everything after it
-                    // compressed.
-                    flush(&mut flow, &mut conn, &mut deflate).await?;
-                    deflate = Some(wire::Deflate::new());
-                    s.compressed = true;
-                }
-                ServerEvent::Rejected { reason, .. } => {
-                    info!(%reason, "imap command rejected");
-                    if matches!(reason, RejectReason::ExpectedDone) {
-                        idle_tag = None;
-                    }
-                    errors += 1;
-                }
-                other => warn!(?other, "unexpected imap event"),
-            }
-            errors += out
-                .iter()
-                .filter(|r| {
-                    matches!(r, Response::Status(st) if st.tag.is_some() && st.kind != StatusKind::Ok
-                        && st.code.as_ref().is_some_and(|c| matches!(c, Code::Other(a, _) if a.as_str() == "AUTHENTICATIONFAILED")))
-                })
-                .count();
-            for r in &out {
-                flow.enqueue(r);
-            }
-            if errors > shared.config.limits.max_errors && !flow.is_closed() {
-                // Too many bad commands or failed logins: hang up (like the SMTP service).
-                flow.enqueue(&status(None, StatusKind::Bye, None, "Too many errors"));
+        while let Some(event) = link.server.poll_event() {
+            let next =
+                on_event(&mut link, &mut conn, &mut s, &mut append, &mut idle, event).await?;
+            if next == Next::StartTls {
+                conn = conn.upgrade(shared.tls.acceptor()).await?;
+                s.tls = true;
+                s.login_allowed = true;
+                decided(link.server.handle_tls_established());
             }
         }
-        flush(&mut flow, &mut conn, &mut deflate).await?;
-        if flow.is_closed() {
+        link.flush(&mut conn).await?;
+        if link.server.is_closed() {
             break;
         }
+        let deadline = link.server.poll_timeout();
+        let reading = link.server.wants_input();
         let mut input = Vec::new();
-        let got = if idle_tag.is_some() {
-            // IDLE: woken by changes made in this process, polling for other processes' changes,
-            // while waiting for DONE.
-            let deadline = tokio::time::Instant::now() + AUTOLOGOUT;
-            let mut wake = s
-                .selected
-                .as_ref()
-                .map(|sel| notify::subscribe(sel.maildir.path()));
-            loop {
-                tokio::select! {
-                    r = wire::recv(&mut conn, &mut deflate, &mut buf, &mut input) => {
-                        break if r? { Input::Data } else { Input::Eof };
-                    }
-                    () = tokio::time::sleep(IDLE_POLL) => {
-                        if tokio::time::Instant::now() > deadline {
-                            break Input::Timeout;
-                        }
-                    }
-                    () = woken(&mut wake) => {}
-                    () = crate::server::shutdown_signalled(&mut shutdown) => break Input::Shutdown,
+        tokio::select! {
+            r = wire::recv(&mut conn, &mut link.deflate, &mut buf, &mut input), if reading => {
+                if !r? {
+                    break;
                 }
+                link.server.handle_input(Instant::now(), &input);
+            }
+            () = sleep_until(deadline) => link.server.handle_timeout(Instant::now()),
+            () = crate::server::shutdown_signalled(&mut shutdown), if !shutting_down => {
+                // The session says goodbye at the next point the protocol allows.
+                link.server.handle_shutdown();
+                shutting_down = true;
+            }
+            () = idle_wake(&mut idle), if idle.is_some() => {
                 let mut out = Vec::new();
                 tokio::task::block_in_place(|| s.refresh(true, &mut out));
-                for r in &out {
-                    flow.enqueue(r);
-                }
-                flush(&mut flow, &mut conn, &mut deflate).await?;
-                if flow.is_closed() {
-                    break Input::Eof;
-                }
-            }
-        } else {
-            tokio::select! {
-                r = tokio::time::timeout(
-                    AUTOLOGOUT,
-                    wire::recv(&mut conn, &mut deflate, &mut buf, &mut input),
-                ) => match r {
-                    Ok(r) => if r? { Input::Data } else { Input::Eof },
-                    Err(_) => Input::Timeout,
-                },
-                () = crate::server::shutdown_signalled(&mut shutdown) => Input::Shutdown,
-            }
-        };
-        match got {
-            Input::Data => flow.handle_input(&input),
-            Input::Eof => break,
-            Input::Timeout => {
-                let _ = wire::send(
-                    &mut conn,
-                    &mut deflate,
-                    b"* BYE Autologout; idle for too long\r\n",
-                )
-                .await;
-                break;
-            }
-            Input::Shutdown => {
-                let _ =
-                    wire::send(&mut conn, &mut deflate, b"* BYE Server shutting down\r\n").await;
-                break;
+                link.emit(&mut out);
             }
         }
     }
+    let _ = link.flush(&mut conn).await;
     let _ = conn.shutdown().await;
     Ok(())
 }
 
+/// An IDLE in progress: woken by changes made in this process to the selected folder, polling
+/// for other processes' changes.
+struct Idling {
+    wake: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+/// Sleeps until the protocol session's next deadline; forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Returns when an idling session should look for changes: its folder was notified, or
+/// [`IDLE_POLL`] passed.
+async fn idle_wake(idle: &mut Option<Idling>) {
+    let wake = idle.as_mut().and_then(|i| i.wake.as_mut());
+    tokio::select! {
+        () = tokio::time::sleep(IDLE_POLL) => {}
+        () = woken(wake) => {}
+    }
+}
+
+/// Acts on one event of the protocol session.
+async fn on_event(
+    link: &mut Link,
+    conn: &mut Conn,
+    s: &mut Session,
+    append: &mut Option<Append>,
+    idle: &mut Option<Idling>,
+    event: Event,
+) -> io::Result<Next> {
+    let mut out = Vec::new();
+    match event {
+        Event::Login {
+            handle,
+            authzid,
+            username,
+            password,
+        } => {
+            // An authzid other than the user is refused (RFC 4616 §2 lets the server decide).
+            let r = if !s.login_allowed {
+                Err(LoginError::NotAllowed)
+            } else if authzid.is_some_and(|a| a != username) {
+                Err(LoginError::BadCredentials)
+            } else {
+                login(s, &username, password.expose()).await
+            };
+            finish_login(link, s, handle, r).await;
+        }
+        Event::Command { handle, command } => {
+            // A FETCH's first step runs in the same `block_in_place` as the command: one
+            // hand-off instead of two for the usual small FETCH.
+            let tag = handle.tag().clone();
+            let mut part = Vec::new();
+            let mut gone = 0;
+            let action = tokio::task::block_in_place(|| {
+                let action = s.handle(&tag, command, &mut out);
+                if let Action::Fetch(plan) = &action
+                    && let Some(first) = plan.idx.chunks(plan.step()).next()
+                {
+                    gone = s.fetch_some(plan, first, &mut part);
+                }
+                action
+            });
+            let done = match action {
+                Action::Done(done) => {
+                    link.emit(&mut out);
+                    done
+                }
+                Action::Fetch(plan) => {
+                    // Written as it is read, so a big FETCH never sits in memory.
+                    link.emit(&mut out);
+                    link.emit(&mut part);
+                    for chunk in plan.idx.chunks(plan.step()).skip(1) {
+                        link.flush(conn).await?;
+                        gone +=
+                            tokio::task::block_in_place(|| s.fetch_some(&plan, chunk, &mut part));
+                        link.emit(&mut part);
+                    }
+                    Session::fetch_done(plan.uid, gone)
+                }
+            };
+            decided(
+                link.server
+                    .complete(handle, done.condition, done.code, &done.text),
+            );
+        }
+        Event::Select {
+            handle,
+            mailbox,
+            read_only,
+            condstore,
+        } => {
+            s.condstore |= condstore;
+            let r = tokio::task::block_in_place(|| s.select(&mailbox, read_only, &mut out));
+            link.emit(&mut out);
+            decided(match r {
+                Ok((code, text)) => link.server.accept_select(handle, code, &text),
+                Err(mailboxes::No(code, text)) => {
+                    link.server.reject(handle, Refusal::No, code, &text)
+                }
+            });
+        }
+        Event::Close { handle, expunge } => {
+            tokio::task::block_in_place(|| s.close(expunge));
+            let text = if expunge {
+                "CLOSE completed"
+            } else {
+                "UNSELECT completed"
+            };
+            decided(link.server.accept_close(handle, text));
+        }
+        Event::Logout { handle } => decided(link.server.accept_logout(handle)),
+        Event::Idle { handle } => {
+            decided(link.server.accept_idle(handle));
+            *idle = Some(Idling {
+                wake: s
+                    .selected
+                    .as_ref()
+                    .map(|sel| notify::subscribe(sel.maildir.path())),
+            });
+        }
+        Event::IdleDone { handle } => {
+            *idle = None;
+            tokio::task::block_in_place(|| s.refresh(true, &mut out));
+            link.emit(&mut out);
+            decided(
+                link.server
+                    .complete(handle, Condition::Ok, None, "IDLE terminated"),
+            );
+        }
+        Event::AppendStart {
+            mailbox,
+            flags,
+            date,
+            ..
+        } => {
+            quickack(conn);
+            *append = Some(Append {
+                mailbox,
+                flags,
+                date,
+                spool: crate::mailbox::Spool::new(s.shared.spool_dir()),
+                failed: false,
+            });
+        }
+        Event::AppendChunk { data, .. } => {
+            quickack(conn);
+            if let Some(a) = append
+                && !a.failed
+                && let Err(e) = if a.spool.stays_in_memory(data.len()) {
+                    a.spool.write(&data)
+                } else {
+                    tokio::task::block_in_place(|| a.spool.write(&data))
+                }
+            {
+                warn!("imap append spool: {e}");
+                a.failed = true;
+            }
+        }
+        Event::AppendEnd { handle } => {
+            let r = match append.take() {
+                Some(mut a) if !a.failed => tokio::task::block_in_place(|| {
+                    let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
+                    s.refresh(true, &mut out);
+                    r
+                }),
+                _ => Err(mailboxes::No::text("APPEND failed to store its message")),
+            };
+            link.emit(&mut out);
+            let done = Completion::of(r);
+            decided(
+                link.server
+                    .complete(handle, done.condition, done.code, &done.text),
+            );
+        }
+        Event::AppendAborted { .. } => *append = None,
+        Event::StartTls { handle } => match s.starttls() {
+            Err(mailboxes::No(code, text)) => {
+                decided(link.server.reject(handle, Refusal::No, code, &text));
+            }
+            Ok(()) => {
+                let discarded = link.server.accept_starttls(handle).unwrap_or_default();
+                if discarded > 0 {
+                    warn!(
+                        bytes = discarded,
+                        "discarded plaintext pipelined after STARTTLS"
+                    );
+                }
+                link.flush(conn).await?;
+                return Ok(Next::StartTls);
+            }
+        },
+        Event::Compress { handle, algorithm } => match s.compress(algorithm.as_str()) {
+            Err(mailboxes::No(code, text)) => {
+                decided(link.server.reject(handle, Refusal::No, code, &text));
+            }
+            Ok(()) => {
+                // RFC 4978 §3: the tagged OK goes out uncompressed, everything after it
+                // compressed; what the client sent after its command is compressed already.
+                let rest = link.server.accept_compress(handle).unwrap_or_default();
+                link.flush(conn).await?;
+                let mut z = wire::Deflate::new();
+                let mut input = Vec::new();
+                z.inflate(&rest, &mut input)?;
+                link.deflate = Some(z);
+                s.compressed = true;
+                if !input.is_empty() {
+                    link.server.handle_input(Instant::now(), &input);
+                }
+            }
+        },
+        Event::Rejected { reason, .. } => {
+            info!(%reason, "imap command rejected");
+            // Something other than DONE ended IDLE (the session answered BAD).
+            if reason == RejectReason::ExpectedDone {
+                *idle = None;
+            }
+        }
+        Event::Closed { reason } => info!(?reason, "imap session closed"),
+        other => warn!(?other, "unexpected imap event"),
+    }
+    Ok(Next::Continue)
+}
+
 /// Returns when the folder `wake` watches is notified of a change; never without a folder.
-async fn woken(wake: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+async fn woken(wake: Option<&mut tokio::sync::watch::Receiver<u64>>) {
     match wake {
         // The sender lives as long as a receiver does: an error cannot happen, but must not spin.
         Some(rx) => {
@@ -361,14 +458,6 @@ async fn woken(wake: &mut Option<tokio::sync::watch::Receiver<u64>>) {
         }
         None => std::future::pending().await,
     }
-}
-
-/// What the connection loop waited for.
-enum Input {
-    Data,
-    Eof,
-    Timeout,
-    Shutdown,
 }
 
 /// Acknowledges the client's next segments at once (Linux `TCP_QUICKACK`, which the kernel
@@ -383,21 +472,6 @@ fn quickack(conn: &Conn) {
     };
 }
 
-async fn flush(
-    flow: &mut ServerFlow,
-    conn: &mut Conn,
-    deflate: &mut Option<wire::Deflate>,
-) -> io::Result<()> {
-    let mut all = Vec::new();
-    while let Some(bytes) = flow.poll_transmit() {
-        all.extend_from_slice(&bytes);
-    }
-    if all.is_empty() {
-        return Ok(());
-    }
-    wire::send(conn, deflate, &all).await
-}
-
 #[derive(Debug)]
 enum LoginError {
     NotAllowed,
@@ -407,29 +481,7 @@ enum LoginError {
     Failed(String),
 }
 
-/// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`; an authzid other than the user is
-/// refused.
-async fn sasl_plain(s: &Session, data: &AuthData<'_>) -> Result<User, LoginError> {
-    let Ok(bytes) = data.decode() else {
-        return Err(LoginError::BadCredentials);
-    };
-    let mut parts = bytes.split(|b| *b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(LoginError::BadCredentials);
-    };
-    if !authz.is_empty() && authz != authc {
-        return Err(LoginError::BadCredentials);
-    }
-    login(s, authc, pass).await
-}
-
-async fn login(s: &Session, user: &[u8], password: &[u8]) -> Result<User, LoginError> {
-    let (Ok(user), Ok(password)) = (std::str::from_utf8(user), std::str::from_utf8(password))
-    else {
-        return Err(LoginError::BadCredentials);
-    };
+async fn login(s: &Session, user: &str, password: &str) -> Result<User, LoginError> {
     let Ok(address) = user.parse::<Address>() else {
         return Err(LoginError::BadCredentials);
     };
@@ -457,12 +509,12 @@ async fn login(s: &Session, user: &[u8], password: &[u8]) -> Result<User, LoginE
 }
 
 async fn finish_login(
+    link: &mut Link,
     s: &mut Session,
-    tag: Tag<'static>,
+    handle: LoginHandle,
     result: Result<User, LoginError>,
-    out: &mut Vec<Response<'static>>,
 ) {
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     // An address over its failure budget is refused whatever it sent (as on submission).
     let result = match (s.shared.abuse.auth_blocked(s.peer, now), result) {
         (Err(_), Ok(_) | Err(LoginError::BadCredentials)) => Err(LoginError::Blocked),
@@ -472,51 +524,38 @@ async fn finish_login(
         }
         (_, r) => r,
     };
-    match result {
+    let refusal = match result {
         Ok(user) => {
             info!(user = %user.address, "imap login");
             s.user = Some(user);
-            out.push(status(
-                Some(tag),
-                StatusKind::Ok,
-                Some(Code::Capability(s.capabilities())),
-                "Logged in",
-            ));
+            decided(link.server.accept_login(handle, Some(s.capabilities())));
+            return;
         }
-        Err(LoginError::NotAllowed) => out.push(status(
-            Some(tag),
-            StatusKind::No,
-            Some(mailboxes::code("PRIVACYREQUIRED")),
+        Err(LoginError::NotAllowed) => (
+            "PRIVACYREQUIRED",
             "Plaintext login is not allowed without TLS",
-        )),
+        ),
         Err(LoginError::BadCredentials) => {
             tokio::time::sleep(s.shared.config.limits.auth_failure_delay()).await;
             info!("imap login refused");
-            out.push(status(
-                Some(tag),
-                StatusKind::No,
-                Some(mailboxes::code("AUTHENTICATIONFAILED")),
-                "Authentication failed",
-            ));
+            ("AUTHENTICATIONFAILED", "Authentication failed")
         }
         Err(LoginError::Blocked) => {
             tokio::time::sleep(s.shared.config.limits.auth_failure_delay()).await;
             info!("imap login blocked: too many failures from this address");
-            out.push(status(
-                Some(tag),
-                StatusKind::No,
-                Some(mailboxes::code("UNAVAILABLE")),
+            (
+                "UNAVAILABLE",
                 "Too many failed logins from this address, try again later",
-            ));
+            )
         }
         Err(LoginError::Failed(e)) => {
             warn!("imap login failed: {e}");
-            out.push(status(
-                Some(tag),
-                StatusKind::No,
-                Some(mailboxes::code("UNAVAILABLE")),
-                "Temporary failure, try again later",
-            ));
+            ("UNAVAILABLE", "Temporary failure, try again later")
         }
-    }
+    };
+    let (code, text) = refusal;
+    decided(
+        link.server
+            .reject_login(handle, Some(mailboxes::code(code)), text),
+    );
 }

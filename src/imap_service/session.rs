@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use mailwright_imap_proto::server::Condition;
 use mailwright_imap_proto::types::command::{CommandBody, FetchAttribute, StoreKind};
 use mailwright_imap_proto::types::flag::Flag;
 use mailwright_imap_proto::types::response::{
-    Code, Continue, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
+    Code, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
 };
 use mailwright_imap_proto::{Atom, IString, NString, Tag, Text, Vec1};
 use mailwright_maildir::{FlagUpdate, Maildir};
@@ -38,12 +39,36 @@ pub(crate) struct User {
 /// What the connection loop must do after a command.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// Nothing more.
-    None,
-    /// Enter IDLE (the `+` was queued).
-    Idle,
-    /// Run a FETCH in steps (its untagged responses so far were queued; no tagged one yet).
+    /// Complete the command so.
+    Done(Completion),
+    /// Run a FETCH in steps (its untagged responses so far were queued), then complete it.
     Fetch(FetchPlan),
+}
+
+/// The tagged completion of a command, for the protocol session to send.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub(crate) condition: Condition,
+    pub(crate) code: Option<Code<'static>>,
+    pub(crate) text: String,
+}
+
+impl Completion {
+    /// OK or NO from a command's result.
+    pub(crate) fn of(result: Result<(Option<Code<'static>>, String), No>) -> Self {
+        match result {
+            Ok((code, text)) => Self {
+                condition: Condition::Ok,
+                code,
+                text,
+            },
+            Err(No(code, text)) => Self {
+                condition: Condition::No,
+                code,
+                text,
+            },
+        }
+    }
 }
 
 /// A checked FETCH: which messages (indexes), which items.
@@ -155,8 +180,9 @@ impl Session {
             .ok_or_else(|| No::text("Not authenticated"))
     }
 
-    /// Handles one command (not LOGIN/AUTHENTICATE, which `mod.rs` runs for the delay); returns
-    /// the untagged responses and the tagged completion, last.
+    /// Handles one command without a session-state change (the protocol session reports the
+    /// others as events of their own); pushes the untagged responses to `out` and says how to
+    /// complete the command.
     #[allow(clippy::too_many_lines)]
     pub(crate) fn handle(
         &mut self,
@@ -164,9 +190,6 @@ impl Session {
         body: CommandBody<'static>,
         out: &mut Vec<Response<'static>>,
     ) -> Action {
-        let ok = |out: &mut Vec<Response<'static>>, code: Option<Code<'static>>, t: &str| {
-            out.push(status(Some(tag.clone()), StatusKind::Ok, code, t));
-        };
         let name = body.name();
         let result: Result<(Option<Code<'static>>, String), No> = match body {
             CommandBody::Capability => {
@@ -176,17 +199,6 @@ impl Session {
             CommandBody::Noop | CommandBody::Check => {
                 self.refresh(true, out);
                 Ok((None, format!("{name} completed")))
-            }
-            CommandBody::Logout => {
-                out.push(status(None, StatusKind::Bye, None, "Logging out"));
-                Ok((None, "LOGOUT completed".into()))
-            }
-            CommandBody::StartTls => {
-                if self.tls || !self.starttls_offered {
-                    Err(No::text("TLS is already active"))
-                } else {
-                    Ok((None, "Begin TLS negotiation now".into()))
-                }
             }
             CommandBody::Id { .. } => {
                 let field = |k: &str, v: &str| {
@@ -229,19 +241,6 @@ impl Session {
                     shared: None,
                 }));
                 Ok((None, "NAMESPACE completed".into()))
-            }
-            CommandBody::Idle => {
-                out.push(Response::Continue(Continue {
-                    code: None,
-                    text: text("idling"),
-                }));
-                return Action::Idle;
-            }
-            CommandBody::Select { mailbox, condstore }
-            | CommandBody::Examine { mailbox, condstore } => {
-                let read_only = name == "EXAMINE";
-                self.condstore |= condstore;
-                self.select(&mailbox, read_only, out)
             }
             CommandBody::Create { mailbox } => self.with_target(&mailbox, |root, t| {
                 mailboxes::create(root, t).map(|()| (None, "CREATE completed".into()))
@@ -295,21 +294,6 @@ impl Session {
                 out.push(mailboxes::status(root, &target, &wire, &items)?);
                 Ok((None, "STATUS completed".into()))
             }),
-            CommandBody::Close | CommandBody::Unselect => {
-                if let Some(sel) = self.selected.take()
-                    && name == "CLOSE"
-                    && !sel.read_only
-                {
-                    // RFC 3501 §6.4.2: CLOSE expunges silently.
-                    let all: Vec<usize> = (0..sel.msgs.len()).collect();
-                    match sel.maildir.expunge(&sel.state_of(&all), None) {
-                        Ok(gone) if !gone.is_empty() => super::notify::changed(sel.maildir.path()),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!("imap close: expunge failed: {e}"),
-                    }
-                }
-                Ok((None, format!("{name} completed")))
-            }
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
             CommandBody::Fetch {
@@ -355,29 +339,52 @@ impl Session {
                 &criteria,
                 out,
             ),
-            CommandBody::Compress { algorithm } => {
-                if self.compressed {
-                    Err(No(
-                        Some(Code::CompressionActive),
-                        "Already compressing".into(),
-                    ))
-                } else if algorithm.as_str().eq_ignore_ascii_case("DEFLATE") {
-                    Ok((None, "DEFLATE active".into()))
-                } else {
-                    Err(No(
-                        Some(code("CANNOT")),
-                        "Unknown compression algorithm".into(),
-                    ))
-                }
-            }
-            // APPEND arrives as AppendStart/Chunk/End; LOGIN and AUTHENTICATE are handled by the caller.
+            // APPEND arrives as AppendStart/Chunk/End; the state-changing commands as events of
+            // their own.
             _ => Err(No::text("Command not supported here")),
         };
-        match result {
-            Ok((c, t)) => ok(out, c, &t),
-            Err(No(c, t)) => out.push(status(Some(tag.clone()), StatusKind::No, c, &t)),
+        Action::Done(Completion::of(result))
+    }
+
+    /// CLOSE (RFC 3501 §6.4.2: expunges silently) or UNSELECT (RFC 3691): leaves the mailbox.
+    pub(crate) fn close(&mut self, expunge: bool) {
+        if let Some(sel) = self.selected.take()
+            && expunge
+            && !sel.read_only
+        {
+            let all: Vec<usize> = (0..sel.msgs.len()).collect();
+            match sel.maildir.expunge(&sel.state_of(&all), None) {
+                Ok(gone) if !gone.is_empty() => super::notify::changed(sel.maildir.path()),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("imap close: expunge failed: {e}"),
+            }
         }
-        Action::None
+    }
+
+    /// Whether STARTTLS can start: offered on this port and not done yet.
+    pub(crate) fn starttls(&self) -> Result<(), No> {
+        if self.tls || !self.starttls_offered {
+            Err(No::text("TLS is already active"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether COMPRESS `algorithm` can start (RFC 4978: DEFLATE, once).
+    pub(crate) fn compress(&self, algorithm: &str) -> Result<(), No> {
+        if self.compressed {
+            Err(No(
+                Some(Code::CompressionActive),
+                "Already compressing".into(),
+            ))
+        } else if algorithm.eq_ignore_ascii_case("DEFLATE") {
+            Ok(())
+        } else {
+            Err(No(
+                Some(code("CANNOT")),
+                "Unknown compression algorithm".into(),
+            ))
+        }
     }
 
     fn with_target(
@@ -411,7 +418,8 @@ impl Session {
         }
     }
 
-    fn select(
+    /// SELECT or EXAMINE (RFC 3501 §6.3.1, §6.3.2): the mailbox's untagged data to `out`.
+    pub(crate) fn select(
         &mut self,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
         read_only: bool,
@@ -546,21 +554,18 @@ impl Session {
     }
 
     /// The tagged completion of a FETCH.
-    pub(crate) fn fetch_done(tag: &Tag<'static>, uid: bool, gone: usize) -> Response<'static> {
-        if gone > 0 {
-            return status(
-                Some(tag.clone()),
-                StatusKind::No,
+    pub(crate) fn fetch_done(uid: bool, gone: usize) -> Completion {
+        Completion::of(if gone > 0 {
+            Err(No(
                 Some(code("EXPUNGEISSUED")),
-                "Some messages were expunged meanwhile",
-            );
-        }
-        status(
-            Some(tag.clone()),
-            StatusKind::Ok,
-            None,
-            &format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
-        )
+                "Some messages were expunged meanwhile".into(),
+            ))
+        } else {
+            Ok((
+                None,
+                format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
+            ))
+        })
     }
 
     fn store(

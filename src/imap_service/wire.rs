@@ -52,7 +52,9 @@ impl Deflate {
         }
     }
 
-    fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    /// Inflates octets received (also those the protocol session buffered before COMPRESS took
+    /// effect) into `out`.
+    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         let mut rest = input;
         // Bounded: each round consumes input or fills 32 KiB of output.
         for _ in 0..1_000_000 {
@@ -101,7 +103,7 @@ pub(crate) async fn recv(
         return Ok(false);
     }
     match z {
-        Some(z) => z.decompress(&raw[..n], out)?,
+        Some(z) => z.inflate(&raw[..n], out)?,
         None => out.extend_from_slice(&raw[..n]),
     }
     Ok(true)
@@ -122,8 +124,8 @@ mod tests {
             // The receiving side decompresses with its rx state; feed it in two pieces.
             let (p1, p2) = packed.split_at(packed.len() / 2);
             let mut out = Vec::new();
-            b.decompress(p1, &mut out).unwrap();
-            b.decompress(p2, &mut out).unwrap();
+            b.inflate(p1, &mut out).unwrap();
+            b.inflate(p2, &mut out).unwrap();
             assert_eq!(out, msg);
             got.extend_from_slice(&out);
         }

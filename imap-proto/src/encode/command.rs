@@ -26,7 +26,7 @@ impl Encode for AuthData<'_> {
     fn encode(&self, e: &mut Encoder) {
         match self {
             AuthData::Empty => e.raw(b"="),
-            AuthData::Base64(a) => a.encode(e),
+            AuthData::Base64(a) => a.expose().encode(e),
             AuthData::Cancel => e.raw(b"*"),
         }
     }
@@ -37,7 +37,7 @@ impl AuthData<'_> {
     pub fn encode_line(&self, e: &mut Encoder) {
         match self {
             AuthData::Empty => {}
-            AuthData::Base64(a) => a.encode(e),
+            AuthData::Base64(a) => a.expose().encode(e),
             AuthData::Cancel => e.raw(b"*"),
         }
         e.crlf();
@@ -263,7 +263,7 @@ impl Encode for CommandBody<'_> {
                 e.raw(b"LOGIN ");
                 username.encode(e);
                 e.sp();
-                password.encode(e);
+                password.expose().encode(e);
             }
             C::Select { mailbox, condstore } | C::Examine { mailbox, condstore } => {
                 e.raw(self.name().as_bytes());

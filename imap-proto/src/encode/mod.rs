@@ -32,6 +32,8 @@ pub struct Encoder {
     sync_points: Vec<usize>,
     /// Synchronizing literals up to this size are written as `{n+}` (LITERAL+ / LITERAL-).
     non_sync_up_to: Option<u32>,
+    /// Literals over `non_sync_up_to` are written as `{n}` even when they are non-synchronizing.
+    strict: bool,
 }
 
 impl Encoder {
@@ -45,6 +47,7 @@ impl Encoder {
             out,
             sync_points: Vec::new(),
             non_sync_up_to: None,
+            strict: false,
         }
     }
 
@@ -53,6 +56,15 @@ impl Encoder {
     /// every literal as it is (the default).
     pub fn set_non_sync_literals(&mut self, max: Option<u32>) {
         self.non_sync_up_to = max;
+        self.strict = false;
+    }
+
+    /// Writes every literal of at most `max` octets as non-synchronizing and every other one as
+    /// synchronizing, whatever its mode: a client following what the server advertised
+    /// (`Some(u32::MAX)` for LITERAL+, `Some(4096)` for LITERAL-, `None` for neither).
+    pub fn set_literal_limit(&mut self, max: Option<u32>) {
+        self.non_sync_up_to = max;
+        self.strict = true;
     }
     /// The octets and the offsets just after each sync literal's `{n}` CRLF.
     pub fn into_parts(self) -> (BytesMut, Vec<usize>) {
@@ -95,6 +107,7 @@ impl Encoder {
             Some(max) if data.len() as u64 <= u64::from(max) => {
                 crate::types::core::LiteralMode::NonSync
             }
+            _ if self.strict => crate::types::core::LiteralMode::Sync,
             _ => mode,
         };
         self.out.put_u8(b'{');

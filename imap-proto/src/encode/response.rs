@@ -557,6 +557,10 @@ impl Encode for Data<'_> {
                 e.sp();
                 namespace(e, shared.as_ref());
             }
+            D::Other { name, raw } => {
+                name.encode(e);
+                e.raw(raw);
+            }
         }
         e.crlf();
     }

@@ -47,6 +47,7 @@ use crate::types::command::{
     ListSelectOption, SearchKey, SearchReturnOption, Section, SectionText, StatusItem, StoreKind,
 };
 use crate::types::core::Vec1;
+use mailwright_sansio::Secret;
 
 /// How deep SEARCH keys and parenthesised lists may nest before the parser refuses (stack safety).
 pub(crate) const MAX_NESTING: usize = 32;
@@ -106,7 +107,13 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
         b"LOGIN" => {
             let (i, username) = sp_then(rest, astring)?;
             let (i, password) = sp_then(i, astring)?;
-            Ok((i, CommandBody::Login { username, password }))
+            Ok((
+                i,
+                CommandBody::Login {
+                    username,
+                    password: Secret::new(password),
+                },
+            ))
         }
         b"SELECT" | b"EXAMINE" => {
             let (i, mailbox) = sp_then(rest, mailbox)?;
@@ -166,7 +173,7 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
                 b"EXPUNGE" => {
                     sp_then(r, sequence_set).map(|(i, set)| (i, CommandBody::UidExpunge { set }))
                 }
-                _ => fail(i, ErrorKind::Tag),
+                _ => fail(i, ErrorKind::Switch),
             }
         }
         b"ENABLE" => {
@@ -182,7 +189,8 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
         b"COMPRESS" => {
             sp_then(rest, atom).map(|(i, algorithm)| (i, CommandBody::Compress { algorithm }))
         }
-        _ => fail(i, ErrorKind::Tag),
+        // `Switch` marks "no such command" for `MalformedKind::UnknownCommand`.
+        _ => fail(i, ErrorKind::Switch),
     }
 }
 
@@ -202,7 +210,7 @@ fn authenticate(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
     let ir = if data.as_str() == "=" {
         AuthData::Empty
     } else if crate::types::base64::is_base64(data.as_str().as_bytes()) {
-        AuthData::Base64(data)
+        AuthData::Base64(Secret::new(data))
     } else {
         return fail(i, ErrorKind::Verify);
     };
@@ -229,7 +237,7 @@ pub(crate) fn auth_line(i: &[u8]) -> PResult<'_, AuthData<'_>> {
         return fail(i, ErrorKind::Verify);
     }
     let (r, ()) = crlf(r)?;
-    Ok((r, AuthData::Base64(data)))
+    Ok((r, AuthData::Base64(Secret::new(data))))
 }
 
 /// RFC 4466 `select-params`, of which only CONDSTORE (RFC 7162 §3.1.8) is known.

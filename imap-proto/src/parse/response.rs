@@ -212,7 +212,8 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
                 let (r, items) = sp_then(r2, msg_att)?;
                 Ok((r, Response::Data(Data::Fetch { seq, items })))
             }
-            _ => fail(r, ErrorKind::Tag),
+            (b"EXPUNGE" | b"FETCH", None) => fail(i, ErrorKind::Verify),
+            _ => other_data(i),
         };
     }
     let (r, w) = word(i)?;
@@ -289,8 +290,61 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
                 },
             ))
         }
-        _ => fail(i, ErrorKind::Tag),
+        _ => other_data(i),
     }
+}
+
+/// Untagged data of a kind this crate does not parse: `atom *(SP / any octet but CR and LF /
+/// literal)` up to CRLF, kept raw ([`Data::Other`]).
+fn other_data(i: &[u8]) -> PResult<'_, Response<'_>> {
+    let (r, name) = atom(i)?;
+    match r.first() {
+        None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        Some(b' ' | b'\r') => {}
+        Some(_) => return fail(r, ErrorKind::Tag),
+    }
+    let mut pos = 0;
+    loop {
+        let Some(k) = memchr::memchr2(b'\r', b'\n', &r[pos..]) else {
+            return Err(nom::Err::Incomplete(nom::Needed::new(1)));
+        };
+        let at = pos + k;
+        match (r[at], r.get(at + 1)) {
+            (b'\r', Some(b'\n')) => {}
+            (b'\r', None) => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+            _ => return fail(&r[at..], ErrorKind::Char),
+        }
+        match literal_header_end(&r[pos..at]) {
+            Some(n) => {
+                let Some(end) = (at + 2).checked_add(n) else {
+                    return fail(&r[at..], ErrorKind::TooLarge);
+                };
+                if r.len() < end {
+                    return Err(nom::Err::Incomplete(nom::Needed::new(end - r.len())));
+                }
+                pos = end;
+            }
+            None => {
+                let raw = Cow::Borrowed(&r[..at]);
+                return Ok((&r[at..], Response::Data(Data::Other { name, raw })));
+            }
+        }
+    }
+}
+
+/// The length of a `{n}` or `{n+}` literal header ending `segment`, if it ends in one.
+fn literal_header_end(segment: &[u8]) -> Option<usize> {
+    let body = segment.strip_suffix(b"}")?;
+    let body = body.strip_suffix(b"+").unwrap_or(body);
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || body.len() == digits || body[body.len() - digits - 1] != b'{' {
+        return None;
+    }
+    body[body.len() - digits..]
+        .iter()
+        .try_fold(0usize, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+        })
 }
 
 /// `"SEARCH" *(SP nz-number) [SP "(" "MODSEQ" SP mod-sequence-value ")"]` after the keyword

@@ -172,7 +172,7 @@ fn details() {
         assert!(
             matches!(
                 Command::decode(bad.as_bytes()),
-                Err(DecodeError::Failed { .. })
+                Err(DecodeError::Malformed { .. })
             ),
             "{bad:?}"
         );
@@ -232,8 +232,47 @@ mod responses {
         }
 
         #[test]
+        fn unknown_like_bytes_round_trip(s in "\\* [A-Z0-9]{1,6}( [ -~]{0,30})?\r\n") {
+            if let Ok((rest, r)) = Response::decode(s.as_bytes()) {
+                prop_assert!(rest.is_empty());
+                if matches!(r, Response::Data(crate::types::response::Data::Other { .. })) {
+                    prop_assert_eq!(r.to_bytes(), s.as_bytes());
+                }
+            }
+        }
+
+        #[test]
         fn response_like_bytes_never_panic(s in "\\* ([0-9]{1,3} )?(FETCH|LIST|STATUS|ESEARCH|NAMESPACE|OK|SEARCH) [ -~]{0,60}\r\n") {
             let _ = Response::decode(s.as_bytes());
+        }
+    }
+
+    #[test]
+    fn unknown_untagged_data_is_kept_raw() {
+        use crate::types::response::Data;
+        for (line, name, raw) in [
+            (&b"* SORT 3 1 2\r\n"[..], "SORT", &b" 3 1 2"[..]),
+            (b"* XFOO bar\r\n", "XFOO", b" bar"),
+            (b"* XFOO\r\n", "XFOO", b""),
+            (b"* 3 XBAR (a b)\r\n", "3", b" XBAR (a b)"),
+            (b"* XLIT {3}\r\na\r\n (x)\r\n", "XLIT", b" {3}\r\na\r\n (x)"),
+        ] {
+            let (rest, r) = Response::decode(line).unwrap();
+            assert!(rest.is_empty());
+            let Response::Data(Data::Other { name: n, raw: r2 }) = &r else {
+                panic!("{r:?}")
+            };
+            assert_eq!((n.as_str(), &r2[..]), (name, raw));
+            assert_eq!(r.to_bytes(), line);
+        }
+        // A known keyword with bad arguments stays an error; so do bare LF and a bad name.
+        for bad in [
+            &b"* 0 FETCH (UID 1)\r\n"[..],
+            b"* FLAGS x\r\n",
+            b"* XFOO a\nb\r\n",
+            b"* XFOO(\r\n",
+        ] {
+            assert!(Response::decode(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -17,6 +17,8 @@
 
 use std::num::NonZeroU32;
 
+use mailwright_sansio::Secret;
+
 use super::ValidationError;
 use super::core::{AString, Atom, IString, IntoStatic, Literal, NString, Tag, Vec1};
 use super::datetime::{Date, DateTime};
@@ -47,13 +49,13 @@ pub enum CommandClass {
 }
 
 /// SASL data: the base64 text of an AUTHENTICATE initial response or continuation line (RFC 4959,
-/// RFC 3501 §6.2.2).
+/// RFC 3501 §6.2.2). It carries credentials, so the text is a [`Secret`] (`Debug` prints `***`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AuthData<'a> {
     /// `=`: an empty initial response (RFC 4959 §3).
     Empty,
     /// Base64 text (validated; decode with [`AuthData::decode`]).
-    Base64(Atom<'a>),
+    Base64(Secret<Atom<'a>>),
     /// `*`: the client cancels the exchange (RFC 3501 §6.2.2); only as a continuation line.
     Cancel,
 }
@@ -62,7 +64,7 @@ impl AuthData<'_> {
     /// The decoded octets (`Empty` and `Cancel` give none).
     pub fn decode(&self) -> Result<Vec<u8>, ValidationError> {
         match self {
-            AuthData::Base64(a) => crate::types::base64::decode(a.as_str().as_bytes()),
+            AuthData::Base64(a) => crate::types::base64::decode(a.expose().as_str().as_bytes()),
             _ => Ok(Vec::new()),
         }
     }
@@ -71,7 +73,9 @@ impl AuthData<'_> {
         if data.is_empty() {
             return AuthData::Empty;
         }
-        AuthData::Base64(Atom::unvalidated(crate::types::base64::encode(data)))
+        AuthData::Base64(Secret::new(Atom::unvalidated(
+            crate::types::base64::encode(data),
+        )))
     }
 }
 
@@ -80,7 +84,7 @@ impl IntoStatic for AuthData<'_> {
     fn into_static(self) -> AuthData<'static> {
         match self {
             AuthData::Empty => AuthData::Empty,
-            AuthData::Base64(a) => AuthData::Base64(a.into_static()),
+            AuthData::Base64(a) => AuthData::Base64(Secret::new(a.into_inner().into_static())),
             AuthData::Cancel => AuthData::Cancel,
         }
     }
@@ -432,8 +436,8 @@ pub enum CommandBody<'a> {
     Login {
         /// The user name.
         username: AString<'a>,
-        /// The password.
-        password: AString<'a>,
+        /// The password (`Debug` prints `***`).
+        password: Secret<AString<'a>>,
     },
     /// `SELECT mailbox [(CONDSTORE)]`.
     Select {
@@ -874,7 +878,7 @@ impl IntoStatic for CommandBody<'_> {
             },
             C::Login { username, password } => C::Login {
                 username: username.into_static(),
-                password: password.into_static(),
+                password: Secret::new(password.into_inner().into_static()),
             },
             C::Select { mailbox, condstore } => C::Select {
                 mailbox: mailbox.into_static(),

@@ -392,6 +392,15 @@ pub enum Data<'a> {
         /// Shared namespaces.
         shared: Option<Vec1<NamespaceDescription<'a>>>,
     },
+    /// Untagged data this crate does not parse (`* SORT 3 1 2`, `* XFOO bar`, `* 3 XBAR`): kept
+    /// as read, so that a client can ignore it (RFC 3501 §7) and it re-encodes as it came.
+    Other {
+        /// The first word after `* ` (an atom; a number for message data such as `* 3 XBAR`).
+        name: Atom<'a>,
+        /// Everything after the name up to the final CRLF, literals included: empty, or starting
+        /// with SP. Never a bare CR or LF outside a literal.
+        raw: Cow<'a, [u8]>,
+    },
 }
 
 impl IntoStatic for Code<'_> {
@@ -565,6 +574,10 @@ impl IntoStatic for Data<'_> {
                 personal: personal.into_static(),
                 other: other.into_static(),
                 shared: shared.into_static(),
+            },
+            D::Other { name, raw } => D::Other {
+                name: name.into_static(),
+                raw: Cow::Owned(raw.into_owned()),
             },
         }
     }
