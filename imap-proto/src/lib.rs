@@ -18,6 +18,7 @@ pub mod client;
 pub mod codec;
 pub mod framer;
 pub mod server;
+pub mod structure;
 
 pub use client::{ClientEvent, ClientFlow, ClientOptions};
 pub use framer::{FrameError, Framer, FramerEvent, FramerOptions};
