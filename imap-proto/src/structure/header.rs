@@ -108,6 +108,8 @@ fn line_content_end(data: &[u8], start: usize, lf: usize) -> usize {
 pub struct Field<'a> {
     /// The field name as written (no trailing white space).
     pub name: &'a [u8],
+    /// What lies between the name and the value: the colon and the white space around it.
+    pub middle: &'a [u8],
     /// The value as written: after the colon and leading white space, folded lines included,
     /// without the final line break.
     pub value: &'a [u8],
@@ -165,8 +167,10 @@ impl<'a> Iterator for Fields<'a> {
         }
         let f = read_field(self.data, self.pos);
         self.pos = f.whole.end;
+        let middle = f.name.end.min(f.value.start)..f.value.start;
         Some(Field {
             name: &self.data[f.name],
+            middle: &self.data[middle],
             value: &self.data[f.value],
             raw: &self.data[f.whole],
         })

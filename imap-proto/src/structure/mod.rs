@@ -50,6 +50,22 @@ pub use header::{Field, Fields, fields};
 pub use section::{Piece, SectionContent};
 pub use tree::{Limits, Part};
 
+/// A Content-Type value read as the part tree reads it: `type/subtype` as written (empty when
+/// it cannot be parsed, the lone type when the subtype is missing) and the parameters, raw
+/// (RFC 2231 sections joined, not decoded).
+pub fn content_type(value: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+    let mut lx = lexer::Lexer::new(value);
+    let _ = lx.skip_lwsp();
+    let mut ct = Vec::new();
+    let step = lx.content_type(&mut ct);
+    let params = if step.invalid() {
+        Vec::new()
+    } else {
+        params::parse(&mut lx).0
+    };
+    (ct, params)
+}
+
 /// A parsed message: its octets and its part tree.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
