@@ -29,7 +29,12 @@
 //! - body-fld-octets and body-fld-lines count the body with CRLF line ends (RFC 3501 §2.3.4);
 //! - body-fld-lang is always a list; body-fld-id, -desc, -md5 and -loc lose their line breaks;
 //! - when a Content-* field repeats, the first counts, except that Content-Disposition is read
-//!   again while no parameters were found.
+//!   again while no parameters were found;
+//! - a message that is plain 7-bit text (`text/plain`, no parameter but `charset=us-ascii`,
+//!   7bit or no encoding, none of Content-ID, -Description, -MD5, -Disposition, -Language,
+//!   -Location) is written in the canonical lower-case form
+//!   `("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" size lines)`, as Dovecot writes
+//!   such messages from a flag instead of from their header.
 
 use crate::types::body::{
     BodyFields, BodyParams, BodyStructure, Disposition, DispositionTail, Language, LanguageTail,
@@ -195,6 +200,44 @@ fn empty_text_part(extended: bool) -> BodyStructure<'static> {
         specific: SpecificFields::Text { lines: 0 },
         extension: extended.then(|| (NString::NIL, Some(tail(&MimeData::default())))),
     })
+}
+
+/// Whether a top-level part is plain 7-bit text (Dovecot's `message_part_data_is_plain_7bit`).
+fn is_plain_7bit(part: &Part, d: &MimeData) -> bool {
+    part.is_text()
+        && part.children().is_empty()
+        && d.content_type
+            .as_ref()
+            .is_none_or(|(_, s)| s.eq_ignore_ascii_case(b"plain"))
+        && match d.params.as_slice() {
+            [] => true,
+            [(k, v)] => k.eq_ignore_ascii_case(b"charset") && v.eq_ignore_ascii_case(b"us-ascii"),
+            _ => false,
+        }
+        && d.id.is_none()
+        && d.description.is_none()
+        && d.encoding
+            .as_ref()
+            .is_none_or(|e| e.eq_ignore_ascii_case(b"7bit"))
+        && d.md5.is_none()
+        && d.disposition.is_none()
+        && d.language.is_none()
+        && d.location.is_none()
+}
+
+/// BODY or BODYSTRUCTURE of a whole message (`root` is its top-level part).
+pub fn message_structure(data: &[u8], root: &Part, extended: bool) -> BodyStructure<'static> {
+    let d = mime_data(&data[root.header()], root.is_mime());
+    if !is_plain_7bit(root, &d) {
+        return structure(data, root, extended);
+    }
+    let (octets, lines) = crlf_size(data, root.body());
+    let mut plain = empty_text_part(extended);
+    if let BodyStructure::Single(s) = &mut plain {
+        s.fields.octets = u32::try_from(octets).unwrap_or(u32::MAX);
+        s.specific = SpecificFields::Text { lines };
+    }
+    plain
 }
 
 /// BODY (`extended == false`) or BODYSTRUCTURE of `part` of `data`.

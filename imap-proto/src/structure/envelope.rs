@@ -10,7 +10,8 @@
 //!
 //! Conventions (RFC 3501 leaves them open; these are Dovecot 2.3's, `imap-envelope.c` and
 //! `message-part-data.c`):
-//! - when a field occurs more than once the last one counts;
+//! - when a field occurs more than once, the addresses of all its occurrences are listed, and
+//!   of the other fields the last one counts;
 //! - values are sent as written: encoded words (RFC 2047) are not decoded, which §7.4.2 allows
 //!   ("the fields of the envelope structure are ... as they appear in the message");
 //! - env-subject and every addr-name are cleaned "for humans": line breaks and HTAB become
@@ -112,9 +113,12 @@ struct Fields {
     message_id: Option<Vec<u8>>,
 }
 
-fn addresses(value: &[u8]) -> Option<Vec<Addr>> {
-    let list = address::parse(value);
-    (!list.is_empty()).then_some(list)
+/// Adds the addresses of one more occurrence of a field.
+fn append(list: &mut Option<Vec<Addr>>, value: &[u8]) {
+    let more = address::parse(value);
+    if !more.is_empty() {
+        list.get_or_insert_with(Vec::new).extend(more);
+    }
 }
 
 fn address_list(list: Option<&Vec<Addr>>) -> Option<Vec1<Address<'static>>> {
@@ -144,17 +148,17 @@ pub fn envelope(header: &[u8]) -> Envelope<'static> {
         } else if eq("Subject") {
             f.subject = Some(replace_nul(v));
         } else if eq("From") {
-            f.from = addresses(v);
+            append(&mut f.from, v);
         } else if eq("Sender") {
-            f.sender = addresses(v);
+            append(&mut f.sender, v);
         } else if eq("Reply-To") {
-            f.reply_to = addresses(v);
+            append(&mut f.reply_to, v);
         } else if eq("To") {
-            f.to = addresses(v);
+            append(&mut f.to, v);
         } else if eq("Cc") {
-            f.cc = addresses(v);
+            append(&mut f.cc, v);
         } else if eq("Bcc") {
-            f.bcc = addresses(v);
+            append(&mut f.bcc, v);
         } else if eq("In-Reply-To") {
             f.in_reply_to = Some(replace_nul(v));
         } else if eq("Message-ID") {

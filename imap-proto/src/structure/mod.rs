@@ -103,7 +103,7 @@ impl<'a> Message<'a> {
     }
     /// BODYSTRUCTURE (`extended`) or BODY.
     pub fn body_structure(&self, extended: bool) -> BodyStructure<'static> {
-        body::structure(self.data, &self.root, extended)
+        body::message_structure(self.data, &self.root, extended)
     }
     /// `BODY[section]` before any partial range; `None` when the section does not exist (an
     /// empty string is the answer then, as Dovecot gives).

@@ -18,9 +18,10 @@
 //! `message/rfc822` part; MIME of such a part is the header of the part itself.
 //!
 //! HEADER.FIELDS gives the matching fields in message order with their continuation lines (a
-//! last line without a line break gets one), then the empty line if the header had one;
-//! HEADER.FIELDS.NOT the other fields as they are, then the empty line. Names match without
-//! regard to case.
+//! last line without a line break gets one), then an empty line; HEADER.FIELDS.NOT the other
+//! fields as they are, then an empty line. The empty line is left out when the header's last
+//! line has no line break (a message that ends inside its header), as Dovecot does. Names match
+//! without regard to case.
 
 use std::num::NonZeroU32;
 use std::ops::Range;
@@ -112,7 +113,9 @@ fn header_fields(data: &[u8], part: &Part, names: &[&[u8]], keep: bool) -> Secti
         }
         pos = f.whole.end;
     }
-    if part.header_ends_with_empty_line() {
+    // The empty line, also when the header ran to the end of the message after a complete
+    // line; not when its last line has no line break.
+    if h.end > h.start && data[h.end - 1] == b'\n' {
         pieces.push(Piece::Crlf);
     }
     SectionContent { pieces }

@@ -189,17 +189,11 @@ impl Parser<'_> {
             return None;
         }
         let after = &rest[2..];
+        // The line without its line break (a close delimiter's "--" stays: a boundary may end
+        // in "--" itself, as `__--__--` does).
         let find_size = match memchr::memchr(b'\n', after) {
-            Some(lf) => {
-                let mut n = lf;
-                if n > 0 && after[n - 1] == b'\r' {
-                    n -= 1;
-                }
-                if n > 2 && after[n - 1] == b'-' && after[n - 2] == b'-' {
-                    n -= 2;
-                }
-                n
-            }
+            Some(lf) if lf > 0 && after[lf - 1] == b'\r' => lf - 1,
+            Some(lf) => lf,
             None => after.len().min(BOUNDARY_MAX + 4),
         };
         let mut best: Option<usize> = None;
