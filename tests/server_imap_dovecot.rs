@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::fmt::Write as _;
+
 use common::dovecot::{self, Dovecot};
 use common::{TestServer, peer, python};
 use mailwright::server::Service;
@@ -135,7 +137,9 @@ fn json_str(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -252,7 +256,8 @@ fn cpython_corpus() -> Option<Vec<Vec<u8>>> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("msg_") && n.ends_with(".txt"))
+                .is_some_and(|n| n.starts_with("msg_"))
+                && p.extension().is_some_and(|e| e == "txt")
         })
         .collect();
     names.sort();

@@ -50,10 +50,13 @@ pub use header::{Field, Fields, fields};
 pub use section::{Piece, SectionContent};
 pub use tree::{Limits, Part};
 
+/// A MIME parameter: name and value, raw.
+pub type Parameter = (Vec<u8>, Vec<u8>);
+
 /// A Content-Type value read as the part tree reads it: `type/subtype` as written (empty when
 /// it cannot be parsed, the lone type when the subtype is missing) and the parameters, raw
 /// (RFC 2231 sections joined, not decoded).
-pub fn content_type(value: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+pub fn content_type(value: &[u8]) -> (Vec<u8>, Vec<Parameter>) {
     let mut lx = lexer::Lexer::new(value);
     let _ = lx.skip_lwsp();
     let mut ct = Vec::new();
