@@ -22,6 +22,11 @@
 //! fields as they are, then an empty line. The empty line is left out when the header's last
 //! line has no line break (a message that ends inside its header), as Dovecot does. Names match
 //! without regard to case.
+//!
+//! One Dovecot 2.3 answer is not copied: for the last part of a message that ends right after
+//! the part's empty header and an unterminated close delimiter, Dovecot sends `n.MIME` as an
+//! empty string; this module sends the header (the empty line), the part's MIME header as
+//! RFC 3501 §6.4.5 defines it.
 
 use std::num::NonZeroU32;
 use std::ops::Range;
