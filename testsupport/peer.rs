@@ -29,6 +29,14 @@ pub fn require(program: &str, package: &str) -> Option<PathBuf> {
     missing(&format!("program `{program}`"), package)
 }
 
+/// Requires a data file that a Debian package installs (a test corpus).
+pub fn require_file(path: &std::path::Path, package: &str) -> Option<PathBuf> {
+    if path.is_file() {
+        return Some(path.to_owned());
+    }
+    missing(&format!("file `{}`", path.display()), package)
+}
+
 /// Finds a program without any skip or failure policy.
 pub fn find(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();

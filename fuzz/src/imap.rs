@@ -5,8 +5,13 @@ use std::time::{Duration, Instant};
 use mailwright_imap_proto::client::{ClientConfig, ClientSession};
 use mailwright_imap_proto::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
 use mailwright_imap_proto::server::{Condition, Event as ServerEvent, ServerConfig, ServerSession};
+use mailwright_imap_proto::structure::Message;
+use mailwright_imap_proto::types::body::BodyStructure;
 use mailwright_imap_proto::types::command::{AuthData, Command, CommandBody};
+use mailwright_imap_proto::types::command::{Section, SectionText};
+use mailwright_imap_proto::types::core::Vec1;
 use mailwright_imap_proto::types::core::{AString, IString, Literal, LiteralMode};
+use mailwright_imap_proto::types::response::{Data, FetchItem};
 use mailwright_imap_proto::types::response::{Response, StatusResponse};
 use mailwright_imap_proto::{Encode, IntoStatic, Machine, Secret};
 
@@ -19,6 +24,7 @@ pub const TARGETS: &[super::Target] = &[
     ("imap_framer", imap_framer),
     ("imap_server", imap_server),
     ("imap_client", imap_client),
+    ("imap_structure", imap_structure),
 ];
 
 /// Command parser: never panics; decode → encode → decode agrees.
@@ -231,5 +237,70 @@ pub fn imap_client(data: &[u8]) {
     }
     for tag in client.in_flight() {
         let _ = tag.clone().into_static();
+    }
+}
+
+/// Message structure: any octets give an ENVELOPE, BODY and BODYSTRUCTURE that encode in a FETCH
+/// response which parses back to the same values, and every section of the first parts is a
+/// NUL-free piece of the message no longer than its CRLF form.
+pub fn imap_structure(data: &[u8]) {
+    let m = Message::parse(data);
+    let size = usize::try_from(m.size()).unwrap_or(usize::MAX);
+    for extended in [false, true] {
+        let bs = m.body_structure(extended);
+        let item = if extended {
+            FetchItem::BodyStructure(Box::new(bs))
+        } else {
+            FetchItem::Body(Box::new(bs))
+        };
+        let r = Response::Data(Data::Fetch {
+            seq: 1.try_into().expect("nonzero"),
+            items: Vec1::try_from(vec![item, FetchItem::Envelope(Box::new(m.envelope()))])
+                .expect("two items"),
+        });
+        let bytes = r.to_bytes();
+        // Deep nesting is refused by the parser's own limit; anything it parses must agree.
+        if let Ok((rest, again)) = Response::decode(&bytes) {
+            assert!(rest.is_empty());
+            assert_eq!(again, r);
+        } else {
+            assert!(depth(&m.body_structure(false)) > 16);
+        }
+    }
+    let texts = [
+        None,
+        Some(SectionText::Header),
+        Some(SectionText::Text),
+        Some(SectionText::Mime),
+        Some(SectionText::HeaderFieldsNot(Vec1::one(
+            AString::try_from("Subject").expect("atom"),
+        ))),
+    ];
+    for path in [&[][..], &[1][..], &[2][..], &[1, 1][..], &[2, 1][..]] {
+        let path: Vec<std::num::NonZeroU32> = path
+            .iter()
+            .filter_map(|n| std::num::NonZeroU32::new(*n))
+            .collect();
+        for text in texts.clone() {
+            let Ok(section) = Section::new(path.clone(), text) else {
+                continue;
+            };
+            if let Some(c) = m.section(&section) {
+                let out = c.to_imap_bytes(data);
+                assert!(!out.contains(&0));
+                assert!(out.len() <= size + 2 * (data.len() + 1));
+            }
+        }
+    }
+}
+
+fn depth(b: &BodyStructure<'_>) -> usize {
+    use mailwright_imap_proto::types::body::SpecificFields;
+    match b {
+        BodyStructure::Multi(m) => 1 + m.parts.iter().map(depth).max().unwrap_or(0),
+        BodyStructure::Single(s) => match &s.specific {
+            SpecificFields::Message { body, .. } => 2 + depth(body),
+            _ => 1,
+        },
     }
 }

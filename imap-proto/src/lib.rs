@@ -19,6 +19,7 @@ pub mod codec;
 pub mod framer;
 pub mod server;
 pub mod state;
+pub mod structure;
 
 pub use client::{ClientConfig, ClientSession, Event as ClientEvent};
 pub use framer::{FrameError, Framer, FramerConfig, FramerEvent, FramerSide};

@@ -779,6 +779,12 @@ impl Machine for ClientSession {
     fn is_closed(&self) -> bool {
         ClientSession::is_closed(self)
     }
+    fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        Self::handle_tls_established(self)
+    }
+    fn handle_shutdown(&mut self) {
+        Self::handle_shutdown(self);
+    }
 }
 
 /// UIDL-based sync (RFC 1939 §7): the messages of a UIDL listing whose unique-id is not in

@@ -778,6 +778,12 @@ impl Machine for ServerSession {
     fn is_closed(&self) -> bool {
         ServerSession::is_closed(self)
     }
+    fn handle_tls_established(&mut self) -> Result<(), mailwright_sansio::UsageError> {
+        Self::handle_tls_established(self)
+    }
+    fn handle_shutdown(&mut self) {
+        Self::handle_shutdown(self);
+    }
 }
 
 #[cfg(test)]

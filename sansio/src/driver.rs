@@ -303,6 +303,9 @@ impl Driver {
         let mut out = BytesMut::new();
         let mut shutdown = std::pin::pin!(shutdown);
         let mut shutting_down = false;
+        // The machine learns the time the session starts at: timers that run from the connection
+        // (a login deadline) start now, not at the first input.
+        machine.handle_timeout(now());
         loop {
             while let Some(event) = machine.poll_event() {
                 let mut link = Link {

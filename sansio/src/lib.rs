@@ -9,7 +9,8 @@
 //! A machine is driven by one loop that moves bytes and time ([`Machine`]):
 //!
 //! 1. Construct it (`ServerSession::new(config)`, `ClientSession::new(config)`); a server queues
-//!    its greeting.
+//!    its greeting. Call [`Machine::handle_timeout`]`(now)` once when the connection starts, so
+//!    that timers that run from the start of the connection (a login deadline) know when it was.
 //! 2. Feed what the peer sent with [`Machine::handle_input`]`(now, bytes)`.
 //! 3. Drain [`Machine::poll_event`] until `None`. An event that needs a decision stops the machine
 //!    until the application answers with the decision method the event names; a decision method

@@ -2,18 +2,23 @@
 //!
 //! Messages are stored with LF line ends; FETCH presents the CRLF text (RFC 3501 §2.3.4: sizes
 //! are of the message as IMAP presents it), so RFC822.SIZE is the `W=` size of the file name.
+//! ENVELOPE, BODY, BODYSTRUCTURE and every section come from imap-proto's
+//! [`structure`](mailwright_imap_proto::structure) parser, which answers as Dovecot 2.3 does.
+//! A section that does not exist is an empty string (Dovecot's answer); a NUL octet, which no
+//! IMAP literal may hold, is sent as 0x80 (Dovecot's answer too), so every literal has the size
+//! RFC822.SIZE and BODYSTRUCTURE advertise.
 
 use std::io::Read;
 use std::num::NonZeroU32;
 use std::time::UNIX_EPOCH;
 
+use mailwright_imap_proto::structure::Message;
 use mailwright_imap_proto::types::command::{FetchAttribute, Section, SectionText};
 use mailwright_imap_proto::types::datetime::DateTime;
 use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
 use mailwright_imap_proto::{AString, IString, IntoStatic, Literal, LiteralMode, NString, Vec1};
 use mailwright_maildir::{Entry, Flag as MdFlag, FlagUpdate, Flags, Maildir};
 
-use super::mime;
 use super::selected::{Selected, nz};
 
 /// A message read from disk, as IMAP presents it.
@@ -31,7 +36,7 @@ pub(crate) fn load(maildir: &Maildir, entry: &Entry) -> Option<Loaded> {
     let mut raw = Vec::new();
     file.read_to_end(&mut raw).ok()?;
     Some(Loaded {
-        text: mime::to_crlf(&raw),
+        text: to_crlf(&raw),
         internal,
     })
 }
@@ -50,7 +55,27 @@ fn meta(maildir: &Maildir, entry: &Entry) -> Option<(i64, Option<u64>)> {
     Some((internal_secs(&file), entry.vsize()))
 }
 
-fn literal(data: Vec<u8>) -> NString<'static> {
+/// A stored message (LF line ends, possibly mixed) as the CRLF text IMAP presents.
+pub(crate) fn to_crlf(stored: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stored.len() + stored.len() / 32);
+    let mut prev = 0u8;
+    for &b in stored {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+/// A literal of `data`; NUL octets (not `CHAR8`, RFC 3501 §9) become 0x80 as Dovecot sends them.
+fn literal(mut data: Vec<u8>) -> NString<'static> {
+    for b in &mut data {
+        if *b == 0 {
+            *b = 0x80;
+        }
+    }
     NString(Some(IString::Literal(
         Literal::new(data, LiteralMode::Sync).unwrap_or_else(|_| {
             Literal::new(Vec::new(), LiteralMode::Sync).expect("empty literal")
@@ -140,18 +165,21 @@ pub(crate) fn fetch(
                 flags_changed = true;
             }
         }
-        let structure = loaded.as_ref().and_then(|l| {
+        let parsed = loaded.as_ref().and_then(|l| {
             attrs
                 .iter()
                 .any(|a| {
                     matches!(
                         a,
-                        FetchAttribute::Body
+                        FetchAttribute::Envelope
+                            | FetchAttribute::Body
                             | FetchAttribute::BodyStructure
                             | FetchAttribute::BodySection { .. }
+                            | FetchAttribute::Rfc822Header
+                            | FetchAttribute::Rfc822Text
                     )
                 })
-                .then(|| mime::parse(&l.text))
+                .then(|| Message::parse(&l.text))
         });
         let mut items: Vec<FetchItem<'static>> = Vec::with_capacity(attrs.len() + 1);
         for a in &attrs {
@@ -168,29 +196,26 @@ pub(crate) fn fetch(
                     FetchItem::Rfc822Size(u32::try_from(vsize.unwrap_or(0)).unwrap_or(u32::MAX))
                 }
                 FetchAttribute::Envelope => {
-                    let Some(l) = &loaded else { continue };
-                    let root = mime::parse(&l.text);
-                    FetchItem::Envelope(Box::new(mime::envelope(&l.text[root.header])))
+                    let Some(m) = &parsed else { continue };
+                    FetchItem::Envelope(Box::new(m.envelope()))
                 }
                 FetchAttribute::Rfc822 => {
                     let Some(l) = &loaded else { continue };
                     FetchItem::Rfc822(literal(l.text.clone()))
                 }
                 FetchAttribute::Rfc822Header | FetchAttribute::Rfc822Text => {
-                    let Some(l) = &loaded else { continue };
-                    let root = mime::parse(&l.text);
+                    let Some(m) = &parsed else { continue };
+                    // RFC 3501 §6.4.5: RFC822.HEADER is BODY.PEEK[HEADER], RFC822.TEXT BODY[TEXT].
                     if matches!(a, FetchAttribute::Rfc822Header) {
-                        FetchItem::Rfc822Header(literal(l.text[root.header].to_vec()))
+                        FetchItem::Rfc822Header(literal(m.data()[m.root().header()].to_vec()))
                     } else {
-                        FetchItem::Rfc822Text(literal(l.text[root.body].to_vec()))
+                        FetchItem::Rfc822Text(literal(m.data()[m.root().body()].to_vec()))
                     }
                 }
                 FetchAttribute::Body | FetchAttribute::BodyStructure => {
-                    let (Some(l), Some(root)) = (&loaded, &structure) else {
-                        continue;
-                    };
+                    let Some(m) = &parsed else { continue };
                     let extended = matches!(a, FetchAttribute::BodyStructure);
-                    let s = Box::new(mime::structure(&l.text, root, extended));
+                    let s = Box::new(m.body_structure(extended));
                     if extended {
                         FetchItem::BodyStructure(s)
                     } else {
@@ -200,10 +225,11 @@ pub(crate) fn fetch(
                 FetchAttribute::BodySection {
                     section, partial, ..
                 } => {
-                    let (Some(l), Some(root)) = (&loaded, &structure) else {
-                        continue;
-                    };
-                    let data = mime::section(&l.text, root, section).unwrap_or_default();
+                    let Some(m) = &parsed else { continue };
+                    let data = m
+                        .section(section)
+                        .map(|c| c.to_imap_bytes(m.data()))
+                        .unwrap_or_default();
                     let (origin, data) = match partial {
                         Some((start, len)) => (Some(*start), cut(&data, *start, *len)),
                         None => (None, data),

@@ -1,13 +1,13 @@
 //! SEARCH and UID SEARCH (RFC 3501 §6.4.4) with ESEARCH results (RFC 4731).
 //!
-//! Header keys match a case-insensitive substring of the unfolded field, raw or with RFC 2047
-//! words decoded; BODY and TEXT match the decoded text of the message's text parts (and, for
-//! TEXT, its header). Dates ignore time and zone, as §6.4.4 asks: INTERNALDATE is the file's
+//! Header, BODY and TEXT keys give the sets Dovecot 2.3 gives (module `mime` says how text is
+//! decoded and compared). Dates ignore time and zone, as §6.4.4 asks: INTERNALDATE is the file's
 //! mtime (UTC day), the sent date the Date: field's own calendar day.
 
 use std::cell::OnceCell;
 
-use mail_parser::{HeaderValue, MessageParser, PartType};
+use mail_parser::MessageParser;
+use mailwright_imap_proto::structure::Message;
 use mailwright_imap_proto::types::command::{SearchKey, SearchReturnOption};
 use mailwright_imap_proto::types::datetime::{Date, DateTime};
 use mailwright_imap_proto::types::response::{Data, ESearchItem, Response};
@@ -15,7 +15,7 @@ use mailwright_imap_proto::{IString, Tag};
 use mailwright_maildir::Flag as MdFlag;
 
 use super::fetch::{Loaded, load};
-use super::mime;
+use super::mime::{HeaderMatch, header_contains, message_contains, normalize};
 use super::selected::{Selected, nz, uid_set};
 
 struct Ctx<'a> {
@@ -31,95 +31,41 @@ impl Ctx<'_> {
             .get_or_init(|| load(&self.sel.maildir, &self.sel.msgs[self.i].entry))
             .as_ref()
     }
+    fn message(&self) -> Option<Message<'_>> {
+        self.text().map(|l| Message::parse(&l.text))
+    }
     fn header(&self) -> &[u8] {
         match self.text() {
             Some(l) => {
-                let (h, _) = split(&l.text);
-                h
+                let m = Message::parse(&l.text);
+                &l.text[m.root().header()]
             }
             None => &[],
         }
     }
 }
 
-fn split(text: &[u8]) -> (&[u8], &[u8]) {
-    let root = mime::parse(text);
-    (&text[root.header], &text[root.body])
-}
-
 fn day_of(d: Date) -> i64 {
     DateTime::new(d, 0, 0, 0, 0).map_or(0, |t| t.unix_timestamp().div_euclid(86_400))
 }
 
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    needle.is_empty() || hay.to_lowercase().contains(&needle.to_lowercase())
+/// A header key: `name` holds `value` (compared as `how` says).
+fn header_key(ctx: &Ctx<'_>, name: &str, value: &str, how: HeaderMatch) -> bool {
+    ctx.message()
+        .is_some_and(|m| header_contains(&m, name, &normalize(value.as_bytes()), how))
 }
 
-fn header_matches(header: &[u8], field: &str, needle: &str) -> bool {
-    let parsed = MessageParser::new().parse_headers(header);
-    for f in mime::fields(header) {
-        let Some(colon) = f.iter().position(|b| *b == b':') else {
-            continue;
-        };
-        let name = String::from_utf8_lossy(&f[..colon]);
-        if !name.trim().eq_ignore_ascii_case(field) {
-            continue;
-        }
-        let raw: Vec<u8> = f[colon + 1..]
-            .iter()
-            .copied()
-            .filter(|b| *b != b'\r' && *b != b'\n')
-            .collect();
-        if contains_ci(&String::from_utf8_lossy(&raw), needle) {
-            return true;
-        }
+/// BODY (`headers == false`) or TEXT; the empty key matches every message, as in Dovecot.
+fn text_key(ctx: &Ctx<'_>, value: &str, headers: bool) -> bool {
+    if value.is_empty() {
+        return true;
     }
-    // RFC 2047 decoded form.
-    let Some(m) = parsed else { return false };
-    let Some(v) = m.header(field) else {
-        return false;
-    };
-    decoded(v).iter().any(|s| contains_ci(s, needle))
-}
-
-fn decoded(v: &HeaderValue<'_>) -> Vec<String> {
-    match v {
-        HeaderValue::Text(t) => vec![t.to_string()],
-        HeaderValue::TextList(l) => l.iter().map(ToString::to_string).collect(),
-        HeaderValue::Address(a) => {
-            let mut out = Vec::new();
-            for addr in a.iter() {
-                let mut s = String::new();
-                if let Some(n) = &addr.name {
-                    s.push_str(n);
-                    s.push(' ');
-                }
-                if let Some(x) = &addr.address {
-                    s.push('<');
-                    s.push_str(x);
-                    s.push('>');
-                }
-                out.push(s);
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn body_matches(text: &[u8], needle: &str) -> bool {
-    MessageParser::new()
-        .parse(text)
-        .is_some_and(|m| message_matches(&m, needle, 0))
-}
-
-/// Whether a text part of the message, or of a message attached to it, holds `needle`.
-fn message_matches(m: &mail_parser::Message<'_>, needle: &str, depth: usize) -> bool {
-    m.parts.iter().any(|p| match &p.body {
-        PartType::Text(t) | PartType::Html(t) => contains_ci(t, needle),
-        PartType::Message(inner) if depth < 8 => message_matches(inner, needle, depth + 1),
-        _ => false,
-    })
+    let key = normalize(value.as_bytes());
+    // A key that normalises to nothing matches nothing.
+    !key.is_empty()
+        && ctx
+            .message()
+            .is_some_and(|m| message_contains(&m, &key, headers))
 }
 
 /// The day of the Date: field; a message without a (valid) one counts as sent on 1-Jan-1970,
@@ -170,20 +116,14 @@ fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
         SearchKey::New => recent && !flags.contains(MdFlag::Seen),
         SearchKey::Keyword(k) => keyword(ctx, k.as_str()),
         SearchKey::Unkeyword(k) => !keyword(ctx, k.as_str()),
-        SearchKey::Bcc(s) => header_matches(ctx.header(), "Bcc", &astr(s)),
-        SearchKey::Cc(s) => header_matches(ctx.header(), "Cc", &astr(s)),
-        SearchKey::From(s) => header_matches(ctx.header(), "From", &astr(s)),
-        SearchKey::To(s) => header_matches(ctx.header(), "To", &astr(s)),
-        SearchKey::Subject(s) => header_matches(ctx.header(), "Subject", &astr(s)),
-        SearchKey::Header(f, s) => header_matches(ctx.header(), &astr(f), &astr(s)),
-        SearchKey::Body(s) => ctx.text().is_some_and(|l| body_matches(&l.text, &astr(s))),
-        SearchKey::Text(s) => {
-            let needle = astr(s);
-            ctx.text().is_some_and(|l| {
-                contains_ci(&String::from_utf8_lossy(split(&l.text).0), &needle)
-                    || body_matches(&l.text, &needle)
-            })
-        }
+        SearchKey::Bcc(s) => header_key(ctx, "Bcc", &astr(s), HeaderMatch::Address),
+        SearchKey::Cc(s) => header_key(ctx, "Cc", &astr(s), HeaderMatch::Address),
+        SearchKey::From(s) => header_key(ctx, "From", &astr(s), HeaderMatch::Address),
+        SearchKey::To(s) => header_key(ctx, "To", &astr(s), HeaderMatch::Address),
+        SearchKey::Subject(s) => header_key(ctx, "Subject", &astr(s), HeaderMatch::CompressSpace),
+        SearchKey::Header(f, s) => header_key(ctx, &astr(f), &astr(s), HeaderMatch::Raw),
+        SearchKey::Body(s) => text_key(ctx, &astr(s), false),
+        SearchKey::Text(s) => text_key(ctx, &astr(s), true),
         SearchKey::Before(d) => internal_day() < day_of(*d),
         SearchKey::On(d) => internal_day() == day_of(*d),
         SearchKey::Since(d) => internal_day() >= day_of(*d),

@@ -562,4 +562,10 @@ impl Machine for ClientSession {
     fn is_closed(&self) -> bool {
         self.state == SessionState::Logout
     }
+    fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        Self::handle_tls_established(self)
+    }
+    fn handle_shutdown(&mut self) {
+        Self::handle_shutdown(self);
+    }
 }

@@ -167,6 +167,8 @@ pub struct ClientSession {
     tls_active: bool,
     tls_declined: bool,
     authenticated: bool,
+    /// [`ClientSession::handle_shutdown`] was called: QUIT once the session is ready.
+    shutting_down: bool,
     clock: Clock,
 }
 
@@ -187,6 +189,7 @@ impl ClientSession {
             },
             tls_declined: false,
             authenticated: false,
+            shutting_down: false,
             clock: Clock {
                 restart: true,
                 ..Clock::default()
@@ -404,11 +407,33 @@ impl ClientSession {
                 why: "QUIT was sent already",
             }),
             _ => {
-                Command::Quit.encode(&mut self.out.text);
-                self.state = State::Quit;
-                self.restart_timer();
+                self.send_quit();
                 Ok(())
             }
+        }
+    }
+
+    /// The application is going down: QUIT goes out now if the session is between transactions,
+    /// otherwise as soon as the greeting and negotiation, or the transaction in progress, end.
+    pub fn handle_shutdown(&mut self) {
+        match self.state {
+            State::Closed | State::Quit => {}
+            State::Ready => self.send_quit(),
+            _ => self.shutting_down = true,
+        }
+    }
+
+    fn send_quit(&mut self) {
+        Command::Quit.encode(&mut self.out.text);
+        self.state = State::Quit;
+        self.restart_timer();
+    }
+
+    /// The session is between transactions: QUIT if shutdown was asked for meanwhile.
+    fn ready(&mut self) {
+        self.state = State::Ready;
+        if self.shutting_down {
+            self.send_quit();
         }
     }
 
@@ -568,8 +593,8 @@ impl ClientSession {
             }
             return;
         }
-        self.state = State::Ready;
         self.events.push_back(Event::Ready(self.caps.clone()));
+        self.ready();
     }
 
     fn send_b64_line(&mut self, data: &[u8]) {
@@ -732,9 +757,9 @@ impl ClientSession {
     // Returns `Some` so that `txn_reply` can end with `return self.finish(txn)`.
     #[allow(clippy::unnecessary_wraps)]
     fn finish(&mut self, txn: &mut Txn) -> Option<()> {
-        self.state = State::Ready;
         self.events
             .push_back(Event::Sent(std::mem::take(&mut txn.result)));
+        self.ready();
         Some(())
     }
 }
@@ -762,5 +787,11 @@ impl Machine for ClientSession {
     }
     fn is_closed(&self) -> bool {
         ClientSession::is_closed(self)
+    }
+    fn handle_tls_established(&mut self) -> Result<(), UsageError> {
+        Self::handle_tls_established(self)
+    }
+    fn handle_shutdown(&mut self) {
+        Self::handle_shutdown(self);
     }
 }
