@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mailwright::cli::{Cli, Command, run_admin};
-use mailwright::datadir;
+use mailwright::core::datadir;
 use mailwright::server::Server;
 
 fn main() -> ExitCode {
@@ -91,7 +91,7 @@ fn serve(cli: &Cli) -> ExitCode {
         if let Some(path) = server.lmtp_socket() {
             println!("  {:<12} {}", "lmtp (unix)", path.display());
         }
-        let users = server.shared().directory.passwd().users().unwrap_or_default();
+        let users = server.core().directory.passwd().users().unwrap_or_default();
         if users.is_empty() {
             println!(
                 "No users yet. Add one (in another terminal, while this runs):\n  cargo run --example full_server -- user add you@localhost"

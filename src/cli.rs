@@ -20,9 +20,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::{Scheme, hash_password};
-use crate::datadir;
-use crate::directory::{Address, AliasSource, Directory};
+use crate::core::auth::{Scheme, hash_password};
+use crate::core::datadir;
+use crate::core::directory::{Address, AliasSource, Directory};
 
 /// The reference mail server and its admin commands.
 #[derive(Debug, Parser)]
@@ -252,7 +252,7 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                 let loaded = datadir::load_config(data_dir, config)?;
                 let cert = datadir::resolve(data_dir, &loaded.tls.cert);
                 let key = datadir::resolve(data_dir, &loaded.tls.key);
-                crate::tls::load_server_config(&cert, &key)?;
+                crate::core::tls::load_server_config(&cert, &key)?;
                 let problems = directory.check()?;
                 if problems.is_empty() {
                     println!("configuration OK");
@@ -286,7 +286,7 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
             }
             let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
             directory.passwd().set(&address, &hashed, false)?;
-            crate::mailbox::create_user_maildir(&directory.maildir_path(&address))?;
+            crate::store::create_user_maildir(&directory.maildir_path(&address))?;
             println!(
                 "added user {address} (mail in {})",
                 directory.maildir_path(&address).display()
@@ -355,9 +355,9 @@ fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
 }
 
 fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
-    use crate::queue::RcptStatus;
-    let now = crate::queue::now_secs();
-    let describe = |r: &crate::queue::QueuedRcpt| match &r.status {
+    use crate::outbound::queue::RcptStatus;
+    let now = crate::outbound::queue::now_secs();
+    let describe = |r: &crate::outbound::queue::QueuedRcpt| match &r.status {
         RcptStatus::Pending(None) => format!("{}  (waiting)", r.address),
         RcptStatus::Pending(Some(a)) => format!("{}  (deferred: {})", r.address, a.reply),
         RcptStatus::Delivered(a) => format!("{}  (sent: {})", r.address, a.reply),
@@ -365,7 +365,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
     };
     match cmd {
         QueueCommand::List => {
-            let entries = crate::queue::list(dir)?;
+            let entries = crate::outbound::queue::list(dir)?;
             for e in &entries {
                 println!(
                     "{}  {:>8}  {:>6}s  <{}>{}",
@@ -373,7 +373,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
                     e.size,
                     now.saturating_sub(e.created),
                     e.from,
-                    if e.kind == crate::queue::Kind::Report {
+                    if e.kind == crate::outbound::queue::Kind::Report {
                         "  (report)"
                     } else {
                         ""
@@ -388,7 +388,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
             Ok(())
         }
         QueueCommand::Show { id } => {
-            let (e, body) = crate::queue::show(dir, &id)?;
+            let (e, body) = crate::outbound::queue::show(dir, &id)?;
             println!(
                 "id: {}\nfrom: <{}>\nqueued: {}s ago\nattempts: {}\nnext attempt: in {}s",
                 e.id,
@@ -405,7 +405,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
             Ok(())
         }
         QueueCommand::Retry { ids } => {
-            crate::queue::request_flush(dir, &ids)?;
+            crate::outbound::queue::request_flush(dir, &ids)?;
             println!(
                 "delivery requested for {}",
                 if ids.is_empty() {
@@ -417,7 +417,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
             Ok(())
         }
         QueueCommand::Delete { id } => {
-            crate::queue::delete(dir, &id)?;
+            crate::outbound::queue::delete(dir, &id)?;
             println!("deleted {id}");
             Ok(())
         }
@@ -425,7 +425,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
 }
 
 fn dkim(data_dir: &Path, config: Option<&Path>, cmd: DkimCommand) -> AdminResult {
-    use crate::trust::{KeyAlgorithm, dkim};
+    use crate::intake::trust::{KeyAlgorithm, dkim};
     match cmd {
         DkimCommand::Generate {
             domain,

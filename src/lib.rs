@@ -6,18 +6,26 @@
 //!
 //! | module | crate | what it is |
 //! |---|---|---|
+//! | [`sansio`] | `mailwright-sansio` | the Sans-IO contract every machine follows, and its tokio driver |
 //! | [`smtp`] | `mailwright-smtp-proto` | Sans-IO SMTP, ESMTP, submission and LMTP |
 //! | [`imap`] | `mailwright-imap-proto` | Sans-IO IMAP4rev1 and extensions |
 //! | [`pop3`] | `mailwright-pop3-proto` | Sans-IO POP3 |
 //! | [`maildir`] | `mailwright-maildir` | Maildir and Maildir++ storage |
 //! | [`mbox`] | `mailwright-mbox` | mbox storage, every variant |
 //!
-//! The tokio server assembly that `examples/full_server.rs` runs lives here too: [`server`]
-//! (listeners, limits, shutdown), [`config`] and [`datadir`] (zero-config start), [`auth`] and
-//! [`directory`] (users, domains, aliases), [`tls`], and one module per protocol service
-//! ([`smtp_service`], [`pop3_service`], [`imap_service`]) driving the Sans-IO machines, with
-//! [`submission`] policy, [`abuse`] limits and [`trust`] (DKIM signing; SPF, DKIM, DMARC and
-//! iprev checks of incoming mail).
+//! ## The server, in layers
+//!
+//! The tokio server that `examples/full_server.rs` runs is built in layers; a layer imports only
+//! the layers below it, never one above:
+//!
+//! | layer | what it holds |
+//! |---|---|
+//! | [`server`], [`cli`] | the composition root: listeners and the wiring of the layers; admin commands |
+//! | [`protocols`] | SMTP/submission/LMTP, IMAP and POP3 sessions: event handlers over the Sans-IO machines |
+//! | [`intake`] | end of data to disk and queue: submission policy, trust checks, DKIM signing, delivery |
+//! | [`outbound`] | the queue, the relay, delivery status notifications, SRS |
+//! | [`store`] | the users' mail: local delivery into Maildirs, change notifications |
+//! | [`core`] | configuration, data directory, users and aliases, logins, limits, TLS, DNS |
 //!
 //! ## What this crate will not do
 //!
@@ -29,29 +37,13 @@ pub use mailwright_imap_proto as imap;
 pub use mailwright_maildir as maildir;
 pub use mailwright_mbox as mbox;
 pub use mailwright_pop3_proto as pop3;
+pub use mailwright_sansio as sansio;
 pub use mailwright_smtp_proto as smtp;
 
-pub mod abuse;
-pub mod auth;
 pub mod cli;
-pub mod config;
-pub mod datadir;
-pub mod directory;
-pub mod dns;
-pub mod dsn;
-pub mod imap_service;
-pub mod login;
-pub mod mailbox;
-pub mod net;
-pub mod pop3_service;
+pub mod core;
+pub mod intake;
+pub mod outbound;
 pub mod protocols;
-pub mod queue;
-pub mod relay;
 pub mod server;
-pub mod smtp_service;
-pub mod srs;
-pub mod submission;
-pub mod timefmt;
-pub mod tls;
-pub mod trust;
-mod watched;
+pub mod store;

@@ -5,8 +5,8 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use mailwright::server::Server;
 //! let data_dir = std::path::Path::new("mailwright-data");
-//! mailwright::datadir::init(data_dir)?;
-//! let config = mailwright::datadir::load_config(data_dir, None)?;
+//! mailwright::core::datadir::init(data_dir)?;
+//! let config = mailwright::core::datadir::load_config(data_dir, None)?;
 //! let server = Server::bind(data_dir, config).await?;
 //! for (service, addr) in server.local_addrs() {
 //!     println!("{service} on {addr}");
@@ -26,58 +26,17 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::Config;
-use crate::datadir;
-use crate::directory::Directory;
-use crate::net::{Conn, ConnLimits, Peer, Refusal};
-use crate::tls::{TlsError, TlsStore};
-
-/// The services the server offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Service {
-    /// SMTP for incoming mail.
-    Smtp,
-    /// Submission with STARTTLS.
-    Submission,
-    /// Submission over implicit TLS.
-    Submissions,
-    /// LMTP over TCP.
-    Lmtp,
-    /// LMTP over a unix socket.
-    LmtpUnix,
-    /// IMAP with STARTTLS.
-    Imap,
-    /// IMAP over implicit TLS.
-    Imaps,
-    /// POP3 with STLS.
-    Pop3,
-    /// POP3 over implicit TLS.
-    Pop3s,
-}
-
-impl Service {
-    /// Whether TLS starts with the connection.
-    pub fn implicit_tls(self) -> bool {
-        matches!(self, Self::Submissions | Self::Imaps | Self::Pop3s)
-    }
-}
-
-impl std::fmt::Display for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            Self::Smtp => "smtp",
-            Self::Submission => "submission",
-            Self::Submissions => "submissions",
-            Self::Lmtp => "lmtp",
-            Self::LmtpUnix => "lmtp (unix)",
-            Self::Imap => "imap",
-            Self::Imaps => "imaps",
-            Self::Pop3 => "pop3",
-            Self::Pop3s => "pop3s",
-        })
-    }
-}
+use crate::core::Core;
+use crate::core::config::Config;
+use crate::core::datadir;
+use crate::core::directory::Directory;
+use crate::core::login::Logins;
+pub use crate::core::net::Service;
+use crate::core::net::{Conn, ConnLimits, Peer, Refusal};
+use crate::core::tls::{TlsError, TlsStore};
+use crate::intake::Intake;
+use crate::outbound::Outbound;
+use crate::protocols::Shared;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -96,48 +55,10 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     /// The resolver could not be set up.
     #[error(transparent)]
-    Dns(#[from] crate::dns::DnsError),
+    Dns(#[from] crate::core::dns::DnsError),
     /// The outbound queue directory could not be opened.
     #[error("cannot open the queue: {0}")]
     Queue(std::io::Error),
-}
-
-/// What every session shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The configuration in force.
-    pub config: Config,
-    /// The data directory.
-    pub data_dir: PathBuf,
-    /// Domains, users and aliases.
-    pub directory: Directory,
-    /// Certificates.
-    pub tls: TlsStore,
-    /// Connection counting.
-    pub limits: Arc<ConnLimits>,
-    /// Becomes `true` when shutdown starts: sessions waiting for a command close.
-    pub shutdown: watch::Receiver<bool>,
-    /// The resolver (MX routing, SPF/DKIM/DMARC, DNSBL).
-    pub dns: crate::dns::Dns,
-    /// Rate limits and failed-login counts (`[abuse]`).
-    pub abuse: crate::abuse::Abuse,
-    /// The outbound queue (`queue/` in the data directory).
-    pub queue: Arc<crate::queue::Queue>,
-    /// Sender rewriting for forwarded mail (secret in `srs.key`).
-    pub srs: crate::srs::Srs,
-}
-
-impl Shared {
-    /// The login policy of every service: plaintext logins are allowed over TLS, and without it only
-    /// from loopback when `auth.plaintext_on_loopback` says so.
-    pub fn login_allowed(&self, tls: bool, peer: Peer) -> bool {
-        tls || (peer.is_local() && self.config.auth.plaintext_on_loopback)
-    }
-
-    /// Where message bodies too large for memory wait during DATA.
-    pub fn spool_dir(&self) -> PathBuf {
-        self.data_dir.join("spool")
-    }
 }
 
 enum Listener {
@@ -234,33 +155,48 @@ impl Server {
             config.limits.max_connections_per_ip,
         );
         let directory = Directory::open(data_dir, Duration::from_secs(config.auth.cache_ttl_secs));
-        let dns = crate::dns::Dns::new(&config.dns).or_else(|e| {
+        let dns = crate::core::dns::Dns::new(&config.dns).or_else(|e| {
             // No usable /etc/resolv.conf: run with a local resolver address so that lookups fail as
             // temporary errors (mail is queued, not lost) instead of refusing to start.
             warn!("{e}; using 127.0.0.1:53");
-            crate::dns::Dns::new(&crate::config::DnsConfig {
+            crate::core::dns::Dns::new(&crate::core::config::DnsConfig {
                 nameservers: vec![SocketAddr::from(([127, 0, 0, 1], 53))],
                 ..config.dns.clone()
             })
         })?;
-        let abuse = crate::abuse::Abuse::new(&config.abuse)
+        let abuse = crate::core::abuse::Abuse::new(&config.abuse)
             .with_trusted_networks(&config.outbound.trusted_networks);
         let queue = Arc::new(
-            crate::queue::Queue::open(data_dir.join("queue")).map_err(ServerError::Queue)?,
+            crate::outbound::queue::Queue::open(data_dir.join("queue"))
+                .map_err(ServerError::Queue)?,
         );
-        let srs = crate::srs::Srs::load_or_create(&data_dir.join("srs.key"))
+        let srs = crate::outbound::srs::Srs::load_or_create(&data_dir.join("srs.key"))
             .map_err(ServerError::Queue)?;
-        let shared = Arc::new(Shared {
+        let logins = Logins::for_this_machine(config.limits.auth_failure_delay());
+        let core = Arc::new(Core {
             config,
             data_dir: data_dir.to_owned(),
-            directory,
+            directory: Arc::new(directory),
             tls,
             limits,
-            shutdown,
             dns,
             abuse,
+            logins,
+        });
+        let outbound = Arc::new(Outbound {
+            core: core.clone(),
             queue,
             srs,
+        });
+        let intake = Arc::new(Intake {
+            core: core.clone(),
+            outbound: outbound.clone(),
+        });
+        let shared = Arc::new(Shared {
+            core,
+            intake,
+            outbound,
+            shutdown,
         });
         Ok(Self {
             shared,
@@ -296,9 +232,14 @@ impl Server {
         })
     }
 
-    /// The state shared by sessions (directory, configuration).
+    /// The state shared by sessions (the layers below the protocols).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The core services: configuration, directory, limits.
+    pub fn core(&self) -> &Arc<Core> {
+        &self.shared.core
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets sessions finish what they are
@@ -312,8 +253,11 @@ impl Server {
             let done = done_tx.clone();
             accept_tasks.push(tokio::spawn(accept_loop(service, listener, shared, done)));
         }
-        let reload = tokio::spawn(reload_loop(self.shared.clone()));
-        let relay = tokio::spawn(crate::relay::run(self.shared.clone()));
+        let reload = tokio::spawn(reload_loop(self.shared.core.clone()));
+        let relay = tokio::spawn(crate::outbound::relay::run(
+            self.shared.outbound.clone(),
+            self.shared.shutdown.clone(),
+        ));
         drop(done_tx);
         shutdown.await;
         info!("shutting down: no new connections; waiting for sessions to finish");
@@ -335,8 +279,8 @@ impl Server {
         {
             warn!("sessions still open after {SHUTDOWN_GRACE:?}; exiting anyway");
         }
-        if let Some(path) = self.shared.config.listen.lmtp_socket.as_ref() {
-            let _ = std::fs::remove_file(datadir::resolve(&self.shared.data_dir, path));
+        if let Some(path) = self.shared.core.config.listen.lmtp_socket.as_ref() {
+            let _ = std::fs::remove_file(datadir::resolve(&self.shared.core.data_dir, path));
         }
         info!("stopped");
     }
@@ -376,7 +320,7 @@ async fn accept_loop(
         tokio::spawn(
             async move {
                 let _done = done;
-                let slot = match shared.limits.acquire(peer.addr.map(|a| a.ip())) {
+                let slot = match shared.core.limits.acquire(peer.addr.map(|a| a.ip())) {
                     Ok(slot) => slot,
                     Err(refusal) => {
                         refuse(service, conn, refusal).await;
@@ -414,6 +358,7 @@ async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shar
     // counts SMTP and 587 before their greeting). No plaintext reply on an implicit-TLS port.
     if service == Service::Submissions
         && let Err(limited) = shared
+            .core
             .abuse
             .admit_connection(peer, std::time::Instant::now())
     {
@@ -421,7 +366,7 @@ async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shar
         return;
     }
     if service.implicit_tls() {
-        let handshake = conn.upgrade(shared.tls.acceptor());
+        let handshake = conn.upgrade(shared.core.tls.acceptor());
         match tokio::time::timeout(Duration::from_secs(30), handshake).await {
             Ok(Ok(tls)) => conn = tls,
             Ok(Err(e)) => {
@@ -440,9 +385,9 @@ async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shar
         | Service::Submission
         | Service::Submissions
         | Service::Lmtp
-        | Service::LmtpUnix => crate::smtp_service::serve(service, conn, peer, shared).await,
-        Service::Imap | Service::Imaps => crate::imap_service::serve(conn, peer, shared).await,
-        Service::Pop3 | Service::Pop3s => crate::pop3_service::serve(conn, peer, shared).await,
+        | Service::LmtpUnix => crate::protocols::smtp::serve(service, conn, peer, shared).await,
+        Service::Imap | Service::Imaps => crate::protocols::imap::serve(conn, peer, shared).await,
+        Service::Pop3 | Service::Pop3s => crate::protocols::pop3::serve(conn, peer, shared).await,
     };
     match result {
         Ok(()) => info!("closed"),
@@ -451,7 +396,7 @@ async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shar
 }
 
 /// Reloads certificates on SIGHUP and when the files change (checked every 10 seconds).
-async fn reload_loop(shared: Arc<Shared>) {
+async fn reload_loop(core: Arc<Core>) {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         let by_signal = tokio::select! {
@@ -459,9 +404,9 @@ async fn reload_loop(shared: Arc<Shared>) {
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
         };
         let result = if by_signal {
-            shared.tls.reload().map(|()| true)
+            core.tls.reload().map(|()| true)
         } else {
-            shared.tls.reload_if_changed()
+            core.tls.reload_if_changed()
         };
         match result {
             Ok(true) => info!("TLS certificate reloaded"),
@@ -469,10 +414,4 @@ async fn reload_loop(shared: Arc<Shared>) {
             Err(e) => warn!("TLS certificate reload failed, keeping the old one: {e}"),
         }
     }
-}
-
-/// Completes once shutdown has started (at once if it already has).
-pub(crate) async fn shutdown_signalled(rx: &mut watch::Receiver<bool>) {
-    // The `Ref` that wait_for returns is not Send: drop it here, inside this future.
-    let _ = rx.wait_for(|s| *s).await;
 }

@@ -132,7 +132,7 @@ fn admin_commands_manage_domains_users_and_aliases() {
         Some("pw\n"),
     );
     assert!(ok && out.starts_with("{BLF-CRYPT}$2"), "{out}");
-    assert!(mailwright::auth::verify_password(out.trim(), "pw"));
+    assert!(mailwright::core::auth::verify_password(out.trim(), "pw"));
     let (ok, out) = run(&dir, &["user", "del", "alice@example.org"], None);
     assert!(ok, "{out}");
     let (_, out) = run(&dir, &["user", "list"], None);
@@ -143,7 +143,7 @@ fn admin_commands_manage_domains_users_and_aliases() {
 #[test]
 fn broken_configuration_is_reported_not_served() {
     let dir = common::tempdir("cli-bad");
-    mailwright::datadir::init(&dir).unwrap();
+    mailwright::core::datadir::init(&dir).unwrap();
     std::fs::write(
         dir.join("mailwright.toml"),
         "[limits]\nmax_recipients = \"many\"\n",
@@ -171,7 +171,7 @@ fn the_development_certificate_names_the_configured_host() {
         "hostname = \"mx.example.test\"\n",
     )
     .unwrap();
-    mailwright::datadir::init(&dir).unwrap();
+    mailwright::core::datadir::init(&dir).unwrap();
     let out = Command::new(openssl)
         .args([
             "x509",

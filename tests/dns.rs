@@ -4,8 +4,8 @@
 #[path = "../testsupport/dns.rs"]
 mod dns_server;
 
-use mailwright::config::DnsConfig;
-use mailwright::dns::{Dns, DnsError, MxRoute};
+use mailwright::core::config::DnsConfig;
+use mailwright::core::dns::{Dns, DnsError, MxRoute};
 
 fn resolver(server: &dns_server::DnsServer) -> Dns {
     Dns::new(&DnsConfig {

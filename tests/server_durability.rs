@@ -39,7 +39,7 @@ fn data_dir(name: &str, smtp: u16, pop3: u16) -> PathBuf {
     let dir = common::tempdir(name);
     common::populate(&dir);
     std::fs::write(
-        dir.join(mailwright::datadir::CONFIG_FILE),
+        dir.join(mailwright::core::datadir::CONFIG_FILE),
         format!(
             "hostname = \"localhost\"\n\n\
              [listen]\n\
@@ -468,7 +468,7 @@ fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
     let dir = data_dir("queue-crash", smtp_port, pop3_port);
     let mut config = std::fs::OpenOptions::new()
         .append(true)
-        .open(dir.join(mailwright::datadir::CONFIG_FILE))
+        .open(dir.join(mailwright::core::datadir::CONFIG_FILE))
         .unwrap();
     write!(
         config,
@@ -495,7 +495,7 @@ fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
         assert!(r.is_ok(), "message {i}: {r:?}");
     }
     c.quit();
-    let queued = mailwright::queue::list(&dir.join("queue")).unwrap();
+    let queued = mailwright::outbound::queue::list(&dir.join("queue")).unwrap();
     assert_eq!(queued.len(), QUEUED, "all waiting: the relay host is down");
     server.kill9();
     // The relay host comes up; the server restarts.
@@ -524,7 +524,7 @@ fn kill_9_with_a_full_queue_then_restart_delivers_each_once() {
         server.log()
     );
     assert!(
-        mailwright::queue::list(&dir.join("queue"))
+        mailwright::outbound::queue::list(&dir.join("queue"))
             .unwrap()
             .is_empty()
     );

@@ -397,7 +397,7 @@ fn fetchmail_refuses_a_certificate_it_was_not_told_to_trust() {
     // Another self-signed certificate for the same names: the check must fail, nothing is fetched.
     let dir = common::tempdir("fetchmail-other-cert");
     let (other, _key) =
-        mailwright::datadir::self_signed(&["localhost".to_owned(), "127.0.0.1".to_owned()])
+        mailwright::core::datadir::self_signed(&["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
     std::fs::write(dir.join("other.pem"), other).unwrap();
     for tls in [Tls::Stls, Tls::Implicit] {

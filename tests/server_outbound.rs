@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::sink::{Sink, messages_in};
 use common::smtp_client::Client;
 use common::{TestServer, peer, python};
-use mailwright::queue::{self, RcptStatus};
+use mailwright::outbound::queue::{self, RcptStatus};
 use mailwright::server::Service;
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
@@ -42,7 +42,7 @@ fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
 fn server(
     dns: &dns_server::DnsServer,
     port: u16,
-    tweak: impl FnOnce(&mut mailwright::config::Config),
+    tweak: impl FnOnce(&mut mailwright::core::config::Config),
 ) -> TestServer {
     let dns_addr = dns.addr();
     TestServer::start_with(move |c| {
@@ -327,7 +327,7 @@ fn forwarding_rewrites_the_sender_with_srs_and_bounces_come_back() {
         return;
     };
     let server = server(&dns, port, |_| {});
-    mailwright::directory::Directory::open(&server.dir, Duration::ZERO)
+    mailwright::core::directory::Directory::open(&server.dir, Duration::ZERO)
         .add_alias(
             &"fwd@example.org".parse().unwrap(),
             &[
@@ -536,7 +536,7 @@ fn tls_to_a_starttls_destination_verified_when_required() {
     // The destination is a second server with a certificate for `localhost` from a test CA.
     let ca_dir = common::tempdir("tls-dest");
     let (dest, ca) = common::start_with_test_ca(&ca_dir);
-    let d = mailwright::directory::Directory::open(&dest.dir, Duration::ZERO);
+    let d = mailwright::core::directory::Directory::open(&dest.dir, Duration::ZERO);
     d.add_domain("remote.test").unwrap();
     d.add_alias(
         &"friend@remote.test".parse().unwrap(),
@@ -603,7 +603,7 @@ fn a_report_to_a_forwarding_alias_is_forwarded_from_the_queue() {
     let server = server(&dns, port, |c| {
         c.outbound.trusted_networks = vec!["127.0.0.1".into()];
     });
-    mailwright::directory::Directory::open(&server.dir, Duration::ZERO)
+    mailwright::core::directory::Directory::open(&server.dir, Duration::ZERO)
         .add_alias(
             &"fwd2@example.org".parse().unwrap(),
             &["friend@remote.test".parse().unwrap()],

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{TestServer, peer, python, run_with_timeout};
-use mailwright::config::Config;
+use mailwright::core::config::Config;
 use mailwright::server::Service;
 
 /// A blocking SMTP client that sends one command and reads one whole reply.
@@ -199,21 +199,21 @@ fn the_loopback_allowance_never_applies_to_other_addresses() {
         let server = mailwright::server::Server::bind(&dir, common::test_config())
             .await
             .unwrap();
-        let shared = server.shared();
-        assert!(shared.config.auth.plaintext_on_loopback);
-        let remote = mailwright::net::Peer {
+        let core = server.core();
+        assert!(core.config.auth.plaintext_on_loopback);
+        let remote = mailwright::core::net::Peer {
             addr: Some("192.0.2.10:40000".parse().unwrap()),
         };
-        let remote6 = mailwright::net::Peer {
+        let remote6 = mailwright::core::net::Peer {
             addr: Some("[2001:db8::1]:40000".parse().unwrap()),
         };
-        let local = mailwright::net::Peer {
+        let local = mailwright::core::net::Peer {
             addr: Some("127.0.0.1:40000".parse().unwrap()),
         };
-        assert!(!shared.login_allowed(false, remote));
-        assert!(!shared.login_allowed(false, remote6));
-        assert!(shared.login_allowed(true, remote));
-        assert!(shared.login_allowed(false, local));
+        assert!(!core.login_allowed(false, remote));
+        assert!(!core.login_allowed(false, remote6));
+        assert!(core.login_allowed(true, remote));
+        assert!(core.login_allowed(false, local));
     });
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use common::smtp_client::Client;
 use common::{TestServer, peer, run_with_timeout, tempdir};
-use mailwright::config::Dkim;
+use mailwright::core::config::Dkim;
+use mailwright::intake::trust::{KeyAlgorithm, dkim};
 use mailwright::server::Service;
-use mailwright::trust::{KeyAlgorithm, dkim};
 
 /// Verifies every DKIM-Signature of the message in argv[1] with dkimpy, the public key records
 /// given as argv[2:] ("name=record" pairs) standing in for DNS. Prints one line per signature.

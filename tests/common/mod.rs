@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use mailwright::auth::{Scheme, hash_password};
-use mailwright::config::{Config, Listen};
-use mailwright::directory::Directory;
+use mailwright::core::auth::{Scheme, hash_password};
+use mailwright::core::config::{Config, Listen};
+use mailwright::core::directory::Directory;
 use mailwright::server::{Server, Service};
 
 /// A running server; stopped (gracefully) and its directory removed on drop.
@@ -51,7 +51,7 @@ pub fn tempdir(name: &str) -> PathBuf {
 
 /// Fills a data directory with the test domains, users and aliases.
 pub fn populate(dir: &Path) {
-    mailwright::datadir::init(dir).unwrap();
+    mailwright::core::datadir::init(dir).unwrap();
     let d = Directory::open(dir, Duration::ZERO);
     d.add_domain("example.org").unwrap();
     d.add_domain("example.net").unwrap();

@@ -26,9 +26,9 @@ use mailwright_pop3_proto::{Atom, Text, Uid, UsageError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{error, info, warn};
 
-use crate::directory::Address;
-use crate::net::{Conn, Peer};
-use crate::server::Shared;
+use crate::core::directory::Address;
+use crate::core::net::{Conn, Peer};
+use crate::protocols::Shared;
 
 /// Name of the lock file a POP3 session holds in the Maildir.
 pub const POP3_LOCK_FILE: &str = "mailwright-pop3.lock";
@@ -42,12 +42,12 @@ struct Session {
 
 /// The machine's configuration from the server's.
 fn server_config(shared: &Shared, conn: &Conn, peer: Peer) -> ServerConfig {
-    let config = &shared.config;
+    let config = &shared.core.config;
     let mut cfg = ServerConfig::default();
     cfg.greeting = Text::lossy(&format!("{} Mailwright POP3 ready", config.hostname));
     cfg.tls_active = conn.is_tls();
     cfg.offer_stls = matches!(conn, Conn::Tcp(_));
-    cfg.require_tls_for_login = !shared.login_allowed(conn.is_tls(), peer);
+    cfg.require_tls_for_login = !shared.core.login_allowed(conn.is_tls(), peer);
     cfg.sasl_mechanisms = vec![Atom::new("PLAIN").expect("valid atom")];
     cfg.implementation = Some(Text::lossy("Mailwright"));
     // The machine raises it to RFC 1939's 10 minutes if it is shorter.
@@ -96,7 +96,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 machine.handle_input(Instant::now(), &buf[..n]);
             }
             () = sleep_until(deadline) => machine.handle_timeout(Instant::now()),
-            () = crate::server::shutdown_signalled(&mut shutdown), if !shutting_down => {
+            () = crate::core::shutdown_signalled(&mut shutdown), if !shutting_down => {
                 shutting_down = true;
                 machine.handle_shutdown();
             }
@@ -170,7 +170,7 @@ async fn handle(
             }
             flush(machine, &mut conn).await?;
             // The handshake counts towards the machine's login timeout.
-            let handshake = conn.upgrade(shared.tls.acceptor());
+            let handshake = conn.upgrade(shared.core.tls.acceptor());
             let upgraded = match machine.poll_timeout() {
                 Some(deadline) => tokio::time::timeout_at(deadline.into(), handshake).await,
                 None => Ok(handshake.await),
@@ -255,6 +255,7 @@ async fn login(shared: &Arc<Shared>, user: &str, password: &[u8]) -> LoginResult
     let shared = shared.clone();
     tokio::task::spawn_blocking(move || {
         match shared
+            .core
             .directory
             .passwd()
             .verify(&address.to_string(), &password)
@@ -270,9 +271,8 @@ async fn login(shared: &Arc<Shared>, user: &str, password: &[u8]) -> LoginResult
 }
 
 fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
-    let path = shared.directory.maildir_path(&user);
-    let maildir = match Maildir::open(&path).or_else(|_| crate::mailbox::create_user_maildir(&path))
-    {
+    let path = shared.core.directory.maildir_path(&user);
+    let maildir = match Maildir::open(&path).or_else(|_| crate::store::create_user_maildir(&path)) {
         Ok(m) => m,
         Err(e) => return LoginResult::Failed(e.to_string()),
     };
@@ -313,10 +313,10 @@ async fn finish_login(
 ) -> Result<(), UsageError> {
     let now = std::time::Instant::now();
     // An address over its failure budget is refused whatever it sent (as on submission).
-    let result = match (shared.abuse.auth_blocked(peer, now), result) {
+    let result = match (shared.core.abuse.auth_blocked(peer, now), result) {
         (Err(_), LoginResult::Ok(_) | LoginResult::BadCredentials) => LoginResult::Blocked,
         (_, LoginResult::BadCredentials) => {
-            shared.abuse.record_auth_failure(peer, now);
+            shared.core.abuse.record_auth_failure(peer, now);
             LoginResult::BadCredentials
         }
         (_, r) => r,
@@ -334,12 +334,12 @@ async fn finish_login(
             }
         },
         LoginResult::BadCredentials => {
-            tokio::time::sleep(shared.config.limits.auth_failure_delay()).await;
+            tokio::time::sleep(shared.core.config.limits.auth_failure_delay()).await;
             info!("pop3 login refused");
             machine.refuse_login(ticket, Refusal::BadCredentials)
         }
         LoginResult::Blocked => {
-            tokio::time::sleep(shared.config.limits.auth_failure_delay()).await;
+            tokio::time::sleep(shared.core.config.limits.auth_failure_delay()).await;
             info!("pop3 login blocked: too many failures from this address");
             machine.refuse_login(ticket, Refusal::TooManyFailures)
         }

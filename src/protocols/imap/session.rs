@@ -17,8 +17,8 @@ use super::mailboxes::{self, ListOptions, No, code};
 use super::names::{self, Target};
 use super::search;
 use super::selected::{Selected, uid_set};
-use crate::directory::Address;
-use crate::server::Shared;
+use crate::core::directory::Address;
+use crate::protocols::Shared;
 
 /// What STORE does besides the flags.
 #[derive(Debug)]
@@ -95,7 +95,7 @@ impl FetchPlan {
 pub(crate) struct Session {
     pub(crate) shared: Arc<Shared>,
     /// The client (per-address login failure counting).
-    pub(crate) peer: crate::net::Peer,
+    pub(crate) peer: crate::core::net::Peer,
     /// Plaintext logins are allowed (TLS, or loopback by configuration).
     pub(crate) login_allowed: bool,
     pub(crate) tls: bool,
@@ -129,7 +129,7 @@ pub(crate) fn status(
 
 /// The maximum size of an APPEND (RFC 7889 APPENDLIMIT).
 pub(crate) fn append_limit(shared: &Shared) -> u64 {
-    shared.config.limits.max_message_size
+    shared.core.config.limits.max_message_size
 }
 
 impl Session {
@@ -354,7 +354,7 @@ impl Session {
         {
             let all: Vec<usize> = (0..sel.msgs.len()).collect();
             match sel.maildir.expunge(&sel.state_of(&all), None) {
-                Ok(gone) if !gone.is_empty() => super::notify::changed(sel.maildir.path()),
+                Ok(gone) if !gone.is_empty() => crate::store::notify::changed(sel.maildir.path()),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("imap close: expunge failed: {e}"),
             }
@@ -500,7 +500,7 @@ impl Session {
         // Each file's flags are re-read: a \Deleted cleared meanwhile by another session stays.
         let gone = sel.maildir.expunge(&sel.state_of(&scope), None)?;
         if !gone.is_empty() {
-            super::notify::changed(sel.maildir.path());
+            crate::store::notify::changed(sel.maildir.path());
         }
         sel.refresh(true, out)?;
         Ok((None, "EXPUNGE completed".into()))
@@ -607,7 +607,7 @@ impl Session {
             .maildir
             .store_flags(&mut state, &uids, update, req.unchanged_since)?;
         if !result.changed.is_empty() {
-            super::notify::changed(sel.maildir.path());
+            crate::store::notify::changed(sel.maildir.path());
         }
         sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
         for m in state.messages {
@@ -682,9 +682,9 @@ impl Session {
             sel.maildir.copy_uids(&state, &uids, &dest)?
         };
         if !result.uids.is_empty() {
-            super::notify::changed(dest.path());
+            crate::store::notify::changed(dest.path());
             if is_move {
-                super::notify::changed(sel.maildir.path());
+                crate::store::notify::changed(sel.maildir.path());
             }
         }
         let src: Vec<u32> = result.uids.iter().map(|(s, _)| *s).collect();
@@ -761,7 +761,7 @@ impl Session {
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
         flags: Option<&[Flag<'_>]>,
         date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-        message: &mut crate::mailbox::Spool,
+        message: &mut crate::store::Spool,
     ) -> Result<(Option<Code<'static>>, String), No> {
         let root = self.root()?;
         let target = names::resolve(mailbox)?;
@@ -782,7 +782,7 @@ impl Session {
             .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
         // Stored straight into cur/ and given its UID without a rescan of the folder.
         let appended = md.append(reader, md_flags, internal_date)?;
-        super::notify::changed(md.path());
+        crate::store::notify::changed(md.path());
         // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
         // the mailbox this session has selected, that is this session.
         if let Some(sel) = &mut self.selected

@@ -21,7 +21,7 @@ use mail_auth::{
 };
 use mailwright_smtp_proto::{EnhancedCode, Reply};
 
-use crate::server::Shared;
+use crate::core::Core;
 
 /// One method's result, as RFC 8601 §2.7 names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,17 +134,17 @@ pub struct Verdict {
 /// server's resolver; all of them together are bounded by `inbound.timeout_secs`, past which
 /// every result is `temperror`.
 pub async fn check_inbound(
-    shared: &Shared,
+    core: &Core,
     message: &[u8],
     client_ip: IpAddr,
     helo: &str,
     mail_from: &str,
 ) -> Verdict {
-    let limit = Duration::from_secs(shared.config.inbound.timeout_secs.max(1));
-    match tokio::time::timeout(limit, checks(shared, message, client_ip, helo, mail_from)).await {
+    let limit = Duration::from_secs(core.config.inbound.timeout_secs.max(1));
+    match tokio::time::timeout(limit, checks(core, message, client_ip, helo, mail_from)).await {
         Ok(verdict) => verdict,
         Err(_) => {
-            let host = &shared.config.hostname;
+            let host = &core.config.hostname;
             Verdict {
                 header: format!(
                     "Authentication-Results: {host};\n\tspf=temperror;\n\tdkim=temperror;\n\tdmarc=temperror;\n\tiprev=temperror\n"
@@ -166,15 +166,9 @@ fn helo_domain(helo: &str) -> Option<&str> {
     (!helo.is_empty() && !helo.starts_with('[') && helo.contains('.')).then_some(helo)
 }
 
-async fn checks(
-    shared: &Shared,
-    message: &[u8],
-    ip: IpAddr,
-    helo: &str,
-    mail_from: &str,
-) -> Verdict {
-    let auth = shared.dns.authenticator();
-    let host = shared.config.hostname.as_str();
+async fn checks(core: &Core, message: &[u8], ip: IpAddr, helo: &str, mail_from: &str) -> Verdict {
+    let auth = core.dns.authenticator();
+    let host = core.config.hostname.as_str();
     let crlf = super::dkim::to_crlf(message);
 
     let parsed = AuthenticatedMessage::parse(&crlf);
@@ -331,7 +325,7 @@ async fn checks(
     };
     // RFC 7489 §6.7: the receiver applies the domain's policy, §10.3: by refusing in the SMTP
     // session (550 5.7.1, "delivery not authorized"). Only a definite failure refuses: temperror never does.
-    let refusal = (shared.config.inbound.dmarc_reject
+    let refusal = (core.config.inbound.dmarc_reject
         && dmarc_result == AuthResult::Fail
         && policy == "reject")
         .then(|| {

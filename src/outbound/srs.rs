@@ -12,7 +12,7 @@
 //! [`MAX_AGE_DAYS`] days.
 //!
 //! ```
-//! use mailwright::srs::Srs;
+//! use mailwright::outbound::srs::Srs;
 //! let srs = Srs::new(b"secret");
 //! let fwd = srs.forward("alice@example.org", "forwarder.test", 20_000).unwrap();
 //! assert!(fwd.starts_with("srs0="));
@@ -56,7 +56,7 @@ impl Srs {
         let mut secret = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
             .map_err(|_| std::io::Error::other("no randomness"))?;
-        crate::datadir::write_atomic(path, &secret, 0o600)?;
+        crate::core::datadir::write_atomic(path, &secret, 0o600)?;
         Ok(Self::new(&secret))
     }
 

@@ -520,7 +520,7 @@ impl Queue {
             let _ = fs::remove_file(state_path(&self.dir, &id));
             r
         } else {
-            crate::datadir::write_atomic(
+            crate::core::datadir::write_atomic(
                 &state_path(&self.dir, &id),
                 render_state(&entry).as_bytes(),
                 0o600,

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use crate::queue::{Attempt, Entry};
+use crate::outbound::queue::{Attempt, Entry};
 
 /// What the report says about the listed recipients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +63,15 @@ pub fn build(
     original: &[u8],
     now: SystemTime,
 ) -> Option<Vec<u8>> {
-    if entry.from.is_empty() || entry.kind == crate::queue::Kind::Report || rcpts.is_empty() {
+    if entry.from.is_empty()
+        || entry.kind == crate::outbound::queue::Kind::Report
+        || rcpts.is_empty()
+    {
         return None;
     }
-    let boundary = format!("{}/{}", crate::queue::new_id(), hostname);
-    let date = crate::timefmt::rfc5322(now);
-    let arrival = crate::timefmt::rfc5322(
+    let boundary = format!("{}/{}", crate::outbound::queue::new_id(), hostname);
+    let date = crate::core::timefmt::rfc5322(now);
+    let arrival = crate::core::timefmt::rfc5322(
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(entry.created),
     );
     let mut m = String::new();
@@ -94,7 +97,7 @@ pub fn build(
          Content-Description: Notification\n\
          \n",
         to = entry.from,
-        id = crate::queue::new_id(),
+        id = crate::outbound::queue::new_id(),
     );
     match action {
         Action::Failed => {

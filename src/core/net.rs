@@ -85,6 +85,53 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// The services the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Service {
+    /// SMTP for incoming mail.
+    Smtp,
+    /// Submission with STARTTLS.
+    Submission,
+    /// Submission over implicit TLS.
+    Submissions,
+    /// LMTP over TCP.
+    Lmtp,
+    /// LMTP over a unix socket.
+    LmtpUnix,
+    /// IMAP with STARTTLS.
+    Imap,
+    /// IMAP over implicit TLS.
+    Imaps,
+    /// POP3 with STLS.
+    Pop3,
+    /// POP3 over implicit TLS.
+    Pop3s,
+}
+
+impl Service {
+    /// Whether TLS starts with the connection.
+    pub fn implicit_tls(self) -> bool {
+        matches!(self, Self::Submissions | Self::Imaps | Self::Pop3s)
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Self::Smtp => "smtp",
+            Self::Submission => "submission",
+            Self::Submissions => "submissions",
+            Self::Lmtp => "lmtp",
+            Self::LmtpUnix => "lmtp (unix)",
+            Self::Imap => "imap",
+            Self::Imaps => "imaps",
+            Self::Pop3 => "pop3",
+            Self::Pop3s => "pop3s",
+        })
+    }
+}
+
 /// The peer of a connection, for policy and logs.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {

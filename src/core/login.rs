@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use mailwright_sansio::Secret;
 use tokio::sync::Semaphore;
 
-use crate::abuse::Abuse;
-use crate::directory::{Address, Directory};
-use crate::net::Peer;
+use crate::core::abuse::Abuse;
+use crate::core::directory::{Address, Directory};
+use crate::core::net::Peer;
 
 /// How a login ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Logins {
             let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
         };
-        let dummy = crate::auth::hash_password(crate::auth::Scheme::Argon2id, &random)
+        let dummy = crate::core::auth::hash_password(crate::core::auth::Scheme::Argon2id, &random)
             .unwrap_or_else(|_| "{PLAIN}".to_owned() + &random);
         Self {
             hashing: Arc::new(Semaphore::new(concurrent_hashes.max(1))),
@@ -134,7 +134,7 @@ impl Logins {
             let result = match &user {
                 Some(user) => directory.passwd().verify_or_dummy(user, &password, &dummy),
                 None => {
-                    let _ = crate::auth::verify_password(&dummy, &password);
+                    let _ = crate::core::auth::verify_password(&dummy, &password);
                     Ok(false)
                 }
             };
@@ -165,15 +165,17 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Arc<Directory>, Abuse) {
         let dir = tempfile::tempdir().unwrap();
-        crate::datadir::init(dir.path()).unwrap();
+        crate::core::datadir::init(dir.path()).unwrap();
         let directory = Arc::new(Directory::open(dir.path(), Duration::ZERO));
         directory.add_domain("example.test").unwrap();
-        let hashed = crate::auth::hash_password(crate::auth::Scheme::Sha512Crypt, "right").unwrap();
+        let hashed =
+            crate::core::auth::hash_password(crate::core::auth::Scheme::Sha512Crypt, "right")
+                .unwrap();
         directory
             .passwd()
             .set(&"alice@example.test".parse().unwrap(), &hashed, false)
             .unwrap();
-        let config = crate::config::Abuse {
+        let config = crate::core::config::Abuse {
             auth_failures_per_ip: 3,
             ..Default::default()
         };
@@ -240,7 +242,7 @@ mod tests {
         for i in 0..5u8 {
             let (directory, logins) = (directory.clone(), logins.clone());
             tasks.push(tokio::spawn(async move {
-                let abuse = Abuse::new(&crate::config::Abuse::default());
+                let abuse = Abuse::new(&crate::core::config::Abuse::default());
                 let peer = Peer {
                     addr: Some(std::net::SocketAddr::from(([10, 0, 0, i], 1))),
                 };

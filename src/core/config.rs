@@ -453,7 +453,34 @@ impl Default for Abuse {
     }
 }
 
-/// DKIM signing (RFC 6376) of mail leaving through the queue; see [`crate::trust`].
+/// Header fields signed by default: RFC 6376 §5.4.1's list.
+pub const DEFAULT_SIGNED_HEADERS: &[&str] = &[
+    "From",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "To",
+    "Cc",
+    "Resent-Date",
+    "Resent-From",
+    "Resent-To",
+    "Resent-Cc",
+    "In-Reply-To",
+    "References",
+    "List-Id",
+    "List-Help",
+    "List-Unsubscribe",
+    "List-Subscribe",
+    "List-Post",
+    "List-Owner",
+    "List-Archive",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+
+/// DKIM signing (RFC 6376) of mail leaving through the queue (done by the intake layer).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Dkim {
@@ -471,7 +498,7 @@ impl Default for Dkim {
         Self {
             enabled: true,
             selector: "mail".to_owned(),
-            headers: crate::trust::DEFAULT_SIGNED_HEADERS
+            headers: DEFAULT_SIGNED_HEADERS
                 .iter()
                 .map(|h| (*h).to_owned())
                 .collect(),
@@ -586,7 +613,7 @@ impl Config {
             .abuse
             .dnsbl_zones
             .iter()
-            .find(|z| crate::directory::parse_domain(z).is_err())
+            .find(|z| crate::core::directory::parse_domain(z).is_err())
         {
             return Err(ConfigError::Invalid(format!(
                 "abuse.dnsbl_zones: {zone:?} is not a domain name"

@@ -7,9 +7,9 @@
 //! sites with a local resolver); empty means the system's `/etc/resolv.conf`.
 //!
 //! ```
-//! # async fn demo() -> Result<(), mailwright::dns::DnsError> {
-//! use mailwright::config::DnsConfig;
-//! use mailwright::dns::{Dns, MxRoute};
+//! # async fn demo() -> Result<(), mailwright::core::dns::DnsError> {
+//! use mailwright::core::config::DnsConfig;
+//! use mailwright::core::dns::{Dns, MxRoute};
 //!
 //! let dns = Dns::new(&DnsConfig { nameservers: vec!["127.0.0.1:5353".parse().unwrap()], ..DnsConfig::default() })?;
 //! match dns.mx("example.org").await? {
@@ -30,7 +30,7 @@ use mail_auth::hickory_resolver::config::{
 use mail_auth::hickory_resolver::net::NetError;
 use mail_auth::hickory_resolver::proto::rr::RData;
 
-use crate::config::DnsConfig;
+use crate::core::config::DnsConfig;
 
 /// A DNS failure that is not a plain "no such record".
 #[derive(Debug, thiserror::Error)]

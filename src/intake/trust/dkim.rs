@@ -370,7 +370,7 @@ pub fn from_domain(message: &[u8]) -> Option<String> {
 /// `Ok(None)` when no domain has a key (or signing is off).
 pub fn sign_message(
     data_dir: &Path,
-    config: &crate::config::Dkim,
+    config: &crate::core::config::Dkim,
     message: &[u8],
 ) -> Result<Option<String>, TrustError> {
     if !config.enabled {
@@ -415,7 +415,7 @@ mod tests {
         assert_eq!(again.dns_record(), key.dns_record());
         assert!(key.dns_record().starts_with("v=DKIM1; k=ed25519; p="));
         let header = key
-            .sign_crlf(&crate::config::Dkim::default().headers, &to_crlf(MSG))
+            .sign_crlf(&crate::core::config::Dkim::default().headers, &to_crlf(MSG))
             .unwrap();
         assert!(
             header.starts_with("DKIM-Signature: v=1; a=ed25519-sha256; s=mail; d=example.org;")
@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(from_domain(b"Subject: x\n\nbody\n"), None);
         let dir = std::env::temp_dir().join(format!("mw-dkim-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let config = crate::config::Dkim::default();
+        let config = crate::core::config::Dkim::default();
         assert_eq!(sign_message(&dir, &config, MSG).unwrap(), None);
         generate_key_file(&dir, "example.org", "a", KeyAlgorithm::Ed25519, 0).unwrap();
         assert!(matches!(
@@ -475,7 +475,7 @@ mod tests {
         assert!(headers.contains("d=example.org"), "{headers}");
         assert!(!headers.contains('\r'));
         assert!(headers.ends_with(";\n"));
-        let off = crate::config::Dkim {
+        let off = crate::core::config::Dkim {
             enabled: false,
             ..config
         };

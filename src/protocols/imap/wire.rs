@@ -7,7 +7,7 @@ use std::io;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::net::Conn;
+use crate::core::net::Conn;
 
 /// Deflate state of both directions.
 pub(crate) struct Deflate {

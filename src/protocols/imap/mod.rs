@@ -30,7 +30,6 @@ mod fetch;
 mod mailboxes;
 mod mime;
 mod names;
-pub(crate) mod notify;
 mod search;
 mod selected;
 mod session;
@@ -50,9 +49,9 @@ use mailwright_maildir::Maildir;
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
-use crate::directory::Address;
-use crate::net::{Conn, Peer};
-use crate::server::Shared;
+use crate::core::directory::Address;
+use crate::core::net::{Conn, Peer};
+use crate::protocols::Shared;
 use session::{Action, Completion, Session, User};
 
 /// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
@@ -67,7 +66,7 @@ struct Append {
     mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
     flags: Option<Vec<mailwright_imap_proto::types::flag::Flag<'static>>>,
     date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-    spool: crate::mailbox::Spool,
+    spool: crate::store::Spool,
     /// A write to the spool failed: the APPEND is answered NO.
     failed: bool,
 }
@@ -137,11 +136,11 @@ fn config(shared: &Shared, s: &Session) -> ServerConfig {
     config.framer.max_append_literal =
         u32::try_from(session::append_limit(shared)).unwrap_or(u32::MAX);
     config.autologout = AUTOLOGOUT;
-    config.max_bad_commands = shared.config.limits.max_errors;
+    config.max_bad_commands = shared.core.config.limits.max_errors;
     config.greeting = Greeting {
         preauth: false,
         capabilities: Some(s.capabilities()),
-        text: format!("{} Mailwright IMAP ready", shared.config.hostname),
+        text: format!("{} Mailwright IMAP ready", shared.core.config.hostname),
     };
     config
 }
@@ -158,7 +157,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
     let mut s = Session {
         shared: shared.clone(),
         peer,
-        login_allowed: shared.login_allowed(conn.is_tls(), peer),
+        login_allowed: shared.core.login_allowed(conn.is_tls(), peer),
         tls: conn.is_tls(),
         starttls_offered: matches!(conn, Conn::Tcp(_)),
         user: None,
@@ -182,7 +181,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
             let next =
                 on_event(&mut link, &mut conn, &mut s, &mut append, &mut idle, event).await?;
             if next == Next::StartTls {
-                conn = conn.upgrade(shared.tls.acceptor()).await?;
+                conn = conn.upgrade(shared.core.tls.acceptor()).await?;
                 s.tls = true;
                 s.login_allowed = true;
                 decided(link.server.handle_tls_established());
@@ -203,7 +202,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
                 link.server.handle_input(Instant::now(), &input);
             }
             () = sleep_until(deadline) => link.server.handle_timeout(Instant::now()),
-            () = crate::server::shutdown_signalled(&mut shutdown), if !shutting_down => {
+            () = crate::core::shutdown_signalled(&mut shutdown), if !shutting_down => {
                 // The session says goodbye at the next point the protocol allows.
                 link.server.handle_shutdown();
                 shutting_down = true;
@@ -341,7 +340,7 @@ async fn on_event(
                 wake: s
                     .selected
                     .as_ref()
-                    .map(|sel| notify::subscribe(sel.maildir.path())),
+                    .map(|sel| crate::store::notify::subscribe(sel.maildir.path())),
             });
         }
         Event::IdleDone { handle } => {
@@ -364,7 +363,7 @@ async fn on_event(
                 mailbox,
                 flags,
                 date,
-                spool: crate::mailbox::Spool::new(s.shared.spool_dir()),
+                spool: crate::store::Spool::new(s.shared.core.spool_dir()),
                 failed: false,
             });
         }
@@ -489,6 +488,7 @@ async fn login(s: &Session, user: &str, password: &str) -> Result<User, LoginErr
     let shared = s.shared.clone();
     tokio::task::spawn_blocking(move || {
         match shared
+            .core
             .directory
             .passwd()
             .verify(&address.to_string(), &password)
@@ -497,11 +497,11 @@ async fn login(s: &Session, user: &str, password: &str) -> Result<User, LoginErr
             Ok(false) => return Err(LoginError::BadCredentials),
             Err(e) => return Err(LoginError::Failed(e.to_string())),
         }
-        let path = shared.directory.maildir_path(&address);
+        let path = shared.core.directory.maildir_path(&address);
         let mut root = Maildir::open(&path)
-            .or_else(|_| crate::mailbox::create_user_maildir(&path))
+            .or_else(|_| crate::store::create_user_maildir(&path))
             .map_err(|e| LoginError::Failed(e.to_string()))?;
-        root.set_fsync_changes(shared.config.storage.fsync_changes);
+        root.set_fsync_changes(shared.core.config.storage.fsync_changes);
         Ok(User { address, root })
     })
     .await
@@ -516,10 +516,10 @@ async fn finish_login(
 ) {
     let now = Instant::now();
     // An address over its failure budget is refused whatever it sent (as on submission).
-    let result = match (s.shared.abuse.auth_blocked(s.peer, now), result) {
+    let result = match (s.shared.core.abuse.auth_blocked(s.peer, now), result) {
         (Err(_), Ok(_) | Err(LoginError::BadCredentials)) => Err(LoginError::Blocked),
         (_, Err(LoginError::BadCredentials)) => {
-            s.shared.abuse.record_auth_failure(s.peer, now);
+            s.shared.core.abuse.record_auth_failure(s.peer, now);
             Err(LoginError::BadCredentials)
         }
         (_, r) => r,
@@ -536,12 +536,12 @@ async fn finish_login(
             "Plaintext login is not allowed without TLS",
         ),
         Err(LoginError::BadCredentials) => {
-            tokio::time::sleep(s.shared.config.limits.auth_failure_delay()).await;
+            tokio::time::sleep(s.shared.core.config.limits.auth_failure_delay()).await;
             info!("imap login refused");
             ("AUTHENTICATIONFAILED", "Authentication failed")
         }
         Err(LoginError::Blocked) => {
-            tokio::time::sleep(s.shared.config.limits.auth_failure_delay()).await;
+            tokio::time::sleep(s.shared.core.config.limits.auth_failure_delay()).await;
             info!("imap login blocked: too many failures from this address");
             (
                 "UNAVAILABLE",

@@ -2,7 +2,7 @@
 //!
 //! Three files in the data directory, each re-read when it changes:
 //! - `domains`: one local domain per line;
-//! - `passwd`: the users (see [`crate::auth`]);
+//! - `passwd`: the users (see [`crate::core::auth`]);
 //! - `aliases`: `alias@domain: target, target ...`; `@domain: target` is the domain's catch-all.
 //!
 //! Addresses are compared in lower case, and `user+tag@domain` delivers to `user@domain` when no user
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::auth::{AuthError, PasswdFile};
-use crate::watched::Watched;
+use crate::core::auth::{AuthError, PasswdFile};
+use crate::core::watched::Watched;
 
 /// A mailbox address `local@domain`, lower case, validated to be safe as a path component.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,7 +183,7 @@ fn io_error(path: &Path, source: std::io::Error) -> DirectoryError {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), DirectoryError> {
-    crate::datadir::write_atomic(path, text.as_bytes(), 0o644)
+    crate::core::datadir::write_atomic(path, text.as_bytes(), 0o644)
         .map_err(|source| io_error(path, source))
 }
 
@@ -488,7 +488,7 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Scheme, hash_password};
+    use crate::core::auth::{Scheme, hash_password};
 
     fn addr(s: &str) -> Address {
         s.parse().unwrap()

@@ -1,5 +1,5 @@
 //! Trust: DKIM signing of outgoing mail, and SPF, DKIM, DMARC and iprev checks of incoming mail,
-//! with `mail-auth` on the server's one resolver ([`crate::dns`]).
+//! with `mail-auth` on the server's one resolver ([`crate::core::dns`]).
 //!
 //! - Outgoing: [`sign`] returns the `DKIM-Signature:` fields to prepend to a message leaving
 //!   through the queue, made with the keys of its From domain kept in `dkim/<domain>/<selector>.key`
@@ -9,15 +9,15 @@
 //!   name as authserv-id) and, for a DMARC failure under `p=reject`, a refusal.
 //!
 //! ```no_run
-//! # async fn demo(shared: &mailwright::server::Shared, message: &[u8]) {
+//! # async fn demo(core: &mailwright::core::Core, message: &[u8]) {
 //! // Outgoing: prepend the signature fields (LF line ends) to the stored message.
-//! if let Some(fields) = mailwright::trust::sign(shared, message) {
+//! if let Some(fields) = mailwright::intake::trust::sign(core, message) {
 //!     let _signed = [fields.as_bytes(), message].concat();
 //! }
 //! // Incoming: one verdict per message.
 //! let ip = "192.0.2.1".parse().unwrap();
 //! let verdict =
-//!     mailwright::trust::check_inbound(shared, message, ip, "mail.example.net", "a@example.net")
+//!     mailwright::intake::trust::check_inbound(core, message, ip, "mail.example.net", "a@example.net")
 //!         .await;
 //! println!("{}", verdict.header);
 //! # }
@@ -35,10 +35,10 @@ use tracing::{info, warn};
 pub use dkim::{KeyAlgorithm, SigningKey};
 pub use inbound::{AuthResult, Verdict, check_inbound};
 
-use crate::directory::Address;
-use crate::mailbox::Spool;
-use crate::net::Peer;
-use crate::server::Shared;
+use crate::core::Core;
+use crate::core::directory::Address;
+use crate::core::net::Peer;
+use crate::store::Spool;
 
 /// Errors of key handling and signing.
 #[derive(Debug, thiserror::Error)]
@@ -76,32 +76,7 @@ pub enum TrustError {
     },
 }
 
-/// Header fields signed by default: RFC 6376 §5.4.1's list.
-pub const DEFAULT_SIGNED_HEADERS: &[&str] = &[
-    "From",
-    "Reply-To",
-    "Subject",
-    "Date",
-    "To",
-    "Cc",
-    "Resent-Date",
-    "Resent-From",
-    "Resent-To",
-    "Resent-Cc",
-    "In-Reply-To",
-    "References",
-    "List-Id",
-    "List-Help",
-    "List-Unsubscribe",
-    "List-Subscribe",
-    "List-Post",
-    "List-Owner",
-    "List-Archive",
-    "Message-ID",
-    "MIME-Version",
-    "Content-Type",
-    "Content-Transfer-Encoding",
-];
+pub use crate::core::config::DEFAULT_SIGNED_HEADERS;
 
 /// Signs an outgoing message with the DKIM keys of its RFC 5322 From domain (see [`dkim`]).
 ///
@@ -111,8 +86,8 @@ pub const DEFAULT_SIGNED_HEADERS: &[&str] = &[
 /// `DKIM-Signature:` field(s) to prepend, with **LF** line ends (folded with LF TAB) and a final
 /// LF; `None` when signing is off, the From domain has no key, or a key is unusable (logged).
 /// Reads the key files: blocking, cheap (call it where the queue file is written).
-pub fn sign(shared: &Shared, message: &[u8]) -> Option<String> {
-    match dkim::sign_message(&shared.data_dir, &shared.config.dkim, message) {
+pub fn sign(core: &Core, message: &[u8]) -> Option<String> {
+    match dkim::sign_message(&core.data_dir, &core.config.dkim, message) {
         Ok(signed) => signed,
         Err(e) => {
             warn!("DKIM signing skipped: {e}");
@@ -128,7 +103,7 @@ pub fn sign(shared: &Shared, message: &[u8]) -> Option<String> {
 /// fields, or the refusal to send. Forged results claiming our host name are removed from the
 /// spooled message first (RFC 8601 §5).
 pub(crate) async fn screen(
-    shared: &Shared,
+    core: &Core,
     spool: &mut Spool,
     mode: Mode,
     user: Option<&Address>,
@@ -136,7 +111,7 @@ pub(crate) async fn screen(
     helo: Option<&(HeloKind, Host)>,
     from: &ReversePath,
 ) -> Result<String, Reply> {
-    let inbound = &shared.config.inbound;
+    let inbound = &core.config.inbound;
     let Some(addr) = peer.addr else {
         return Ok(String::new());
     };
@@ -144,7 +119,7 @@ pub(crate) async fn screen(
         || user.is_some()
         || !inbound.verify
         || (addr.ip().is_loopback() && !inbound.verify_loopback)
-        || (shared.config.outbound.is_trusted(Some(addr.ip())) && !addr.ip().is_loopback())
+        || (core.config.outbound.is_trusted(Some(addr.ip())) && !addr.ip().is_loopback())
     {
         return Ok(String::new());
     }
@@ -165,10 +140,10 @@ pub(crate) async fn screen(
             return Ok(String::new());
         }
     };
-    if let Some(stripped) = inbound::strip_own_results(&message, &shared.config.hostname) {
+    if let Some(stripped) = inbound::strip_own_results(&message, &core.config.hostname) {
         info!("removed Authentication-Results fields claiming to be ours");
-        let mut fresh = Spool::new(shared.spool_dir());
-        let written = if stripped.len() > crate::mailbox::SPOOL_MEMORY_LIMIT {
+        let mut fresh = Spool::new(core.spool_dir());
+        let written = if stripped.len() > crate::store::SPOOL_MEMORY_LIMIT {
             tokio::task::block_in_place(|| fresh.write(&stripped))
         } else {
             fresh.write(&stripped)
@@ -186,7 +161,7 @@ pub(crate) async fn screen(
         ReversePath::Null => String::new(),
         ReversePath::Mailbox(m) => m.to_string(),
     };
-    let verdict = check_inbound(shared, &message, addr.ip(), &helo_name, &mail_from).await;
+    let verdict = check_inbound(core, &message, addr.ip(), &helo_name, &mail_from).await;
     info!(
         client = %addr.ip(),
         helo = %helo_name,

@@ -123,13 +123,13 @@ mod tests {
     fn loads_generated_pair_and_reloads_on_change() {
         let dir = std::env::temp_dir().join(format!("mailwright-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = crate::datadir::self_signed(&["localhost".to_owned()]).unwrap();
+        let (cert, key) = crate::core::datadir::self_signed(&["localhost".to_owned()]).unwrap();
         std::fs::write(dir.join("c.pem"), cert).unwrap();
         std::fs::write(dir.join("k.pem"), key).unwrap();
         let store = TlsStore::load(dir.join("c.pem"), dir.join("k.pem")).unwrap();
         assert!(!store.reload_if_changed().unwrap());
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let (cert, key) = crate::datadir::self_signed(&["localhost".to_owned()]).unwrap();
+        let (cert, key) = crate::core::datadir::self_signed(&["localhost".to_owned()]).unwrap();
         std::fs::write(dir.join("c.pem"), cert).unwrap();
         std::fs::write(dir.join("k.pem"), key).unwrap();
         assert!(store.reload_if_changed().unwrap());

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 
-use crate::directory::{Address, AddressError};
-use crate::watched::Watched;
+use crate::core::directory::{Address, AddressError};
+use crate::core::watched::Watched;
 
 /// Password schemes understood in the passwd-file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +317,7 @@ impl PasswdFile {
             out.push_str(if rest.is_empty() { "::::::" } else { rest });
             out.push('\n');
         }
-        crate::datadir::write_atomic(self.path(), out.as_bytes(), 0o600).map_err(io)
+        crate::core::datadir::write_atomic(self.path(), out.as_bytes(), 0o600).map_err(io)
     }
 }
 

@@ -1,7 +1,7 @@
 //! In-process change notification per Maildir folder, so an idling IMAP session hears of a change
 //! made in this process (SMTP/LMTP delivery, another IMAP session's APPEND, STORE, EXPUNGE, COPY
 //! or MOVE) at once instead of at its next poll. Changes made by other processes (Dovecot, mutt,
-//! a second server) are still found by IDLE's polling ([`super::IDLE_POLL`]), so a missed or
+//! a second server) are still found by IDLE's polling (`protocols::imap::IDLE_POLL`), so a missed or
 //! spurious notification costs at most a poll interval or one refresh, never correctness.
 //!
 //! One `tokio::sync::watch` channel per folder path that has an idling session; a channel nobody

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use mailwright::abuse::RateLimiter;
+//! use mailwright::core::abuse::RateLimiter;
 //!
 //! let mut per_minute = RateLimiter::new(2, Duration::from_secs(60), 1000);
 //! let t0 = Instant::now();
@@ -18,20 +18,18 @@
 //! assert!(per_minute.admit(&"alice", 1, t0 + Duration::from_secs(60)).is_ok());
 //! ```
 
+use crate::core::smtp_reply;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mailwright_smtp_proto::{EnhancedCode, Mode, Reply, ServerConfig, ServerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::{info, warn};
+use mailwright_smtp_proto::Reply;
+use tracing::warn;
 
-use crate::directory::Address;
-use crate::net::{Conn, Peer};
-use crate::server::{Service, Shared};
+use crate::core::directory::Address;
+use crate::core::net::Peer;
 
 /// A limit was reached: the count in the current window would pass `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,11 +188,6 @@ pub enum Limited {
     AuthBlocked,
 }
 
-fn smtp_reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
-    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2).ok();
-    Reply::new(code, enhanced, text).unwrap_or_else(|_| Reply::ok())
-}
-
 impl Limited {
     /// The SMTP reply naming the limit (RFC 3463 §3.8: X.7.0 other security, X.7.1 not
     /// authorised; RFC 4954 §6 for `454 4.7.0`).
@@ -246,10 +239,10 @@ impl Limited {
     }
 }
 
-/// The server's anti-abuse state, shared by every session (`Shared::abuse`).
+/// The server's anti-abuse state, shared by every session (`Core::abuse`).
 #[derive(Debug)]
 pub struct Abuse {
-    config: crate::config::Abuse,
+    config: crate::core::config::Abuse,
     connections: Mutex<RateLimiter<IpAddr>>,
     messages_ip: Mutex<RateLimiter<IpAddr>>,
     messages_user: Mutex<RateLimiter<Address>>,
@@ -268,7 +261,7 @@ const HOUR: Duration = Duration::from_hours(1);
 
 impl Abuse {
     /// Fresh limiters for the `[abuse]` section.
-    pub fn new(config: &crate::config::Abuse) -> Self {
+    pub fn new(config: &crate::core::config::Abuse) -> Self {
         let n = config.max_tracked;
         Self {
             connections: Mutex::new(RateLimiter::new(
@@ -316,7 +309,7 @@ impl Abuse {
         if self
             .trusted_networks
             .iter()
-            .any(|net| crate::config::cidr_contains(net, ip))
+            .any(|net| crate::core::config::cidr_contains(net, ip))
         {
             return None;
         }
@@ -386,6 +379,11 @@ impl Abuse {
         }
     }
 
+    /// The `[abuse]` configuration in force.
+    pub fn config(&self) -> &crate::core::config::Abuse {
+        &self.config
+    }
+
     /// Whether logins from this client are blocked for now.
     pub fn auth_blocked(&self, peer: Peer, now: Instant) -> Result<(), Limited> {
         match self.key(peer) {
@@ -438,7 +436,11 @@ pub fn is_listing(answer: Ipv4Addr) -> bool {
 
 /// Asks every zone about `ip` at once; returns the first zone (in configured order) that lists
 /// it. A lookup that fails is logged and counts as "not listed": a DNS outage never blocks mail.
-pub async fn dnsbl_listed(dns: &crate::dns::Dns, ip: IpAddr, zones: &[String]) -> Option<String> {
+pub async fn dnsbl_listed(
+    dns: &crate::core::dns::Dns,
+    ip: IpAddr,
+    zones: &[String],
+) -> Option<String> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, zone) in zones.iter().enumerate() {
         let dns = dns.clone();
@@ -462,125 +464,6 @@ pub async fn dnsbl_listed(dns: &crate::dns::Dns, ip: IpAddr, zones: &[String]) -
         }
     }
     listed.map(|i| zones[i].clone())
-}
-
-/// What [`screen`] decided about a new connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Screen {
-    /// Go on: send the greeting.
-    Pass,
-    /// Refuse service (RFC 5321 §3.1): greet with this `554` and answer `503` until QUIT, with
-    /// [`ServerSession::refusing`].
-    Refuse(Reply),
-    /// The client was answered and the connection is done.
-    Refused,
-}
-
-/// Checks a new SMTP or submission connection before its greeting: the connection rate, then on
-/// port 25 the DNSBLs (asked while the greeting delay runs) and early talking. Implicit-TLS
-/// submission (465) is counted before its handshake, in `server::session`.
-pub(crate) async fn screen(
-    service: Service,
-    conn: &mut Conn,
-    peer: Peer,
-    shared: &Shared,
-) -> io::Result<Screen> {
-    if !matches!(service, Service::Smtp | Service::Submission) {
-        return Ok(Screen::Pass);
-    }
-    let abuse = &shared.abuse;
-    if let Err(limited) = abuse.admit_connection(peer, Instant::now()) {
-        info!(?limited, "connection refused by rate limit");
-        send_and_close(conn, limited.reply(), shared).await;
-        return Ok(Screen::Refused);
-    }
-    if service != Service::Smtp {
-        return Ok(Screen::Pass);
-    }
-    let zones = &abuse.config.dnsbl_zones;
-    let dnsbl = match peer.addr {
-        Some(addr) if !zones.is_empty() && !abuse.is_exempt(peer) => {
-            let (dns, zones, ip) = (shared.dns.clone(), zones.clone(), addr.ip());
-            Some(tokio::spawn(
-                async move { dnsbl_listed(&dns, ip, &zones).await },
-            ))
-        }
-        _ => None,
-    };
-    let delay = Duration::from_millis(abuse.config.greeting_delay_ms);
-    if !delay.is_zero() && !abuse.is_exempt(peer) {
-        let mut byte = [0u8; 1];
-        // RFC 5321 §3.1: the client waits for the greeting; anything sent before it is an
-        // SMTP engine that does not listen (the postscreen "pregreet" test).
-        match tokio::time::timeout(delay, conn.read(&mut byte)).await {
-            Err(_) => {}
-            Ok(Ok(0) | Err(_)) => {
-                if let Some(task) = dnsbl {
-                    task.abort();
-                }
-                return Ok(Screen::Refused);
-            }
-            Ok(Ok(_)) => {
-                if let Some(task) = dnsbl {
-                    task.abort();
-                }
-                info!("early talker refused");
-                send_and_close(
-                    conn,
-                    smtp_reply(
-                        554,
-                        (5, 5, 1),
-                        "Protocol error: data sent before the greeting",
-                    ),
-                    shared,
-                )
-                .await;
-                return Ok(Screen::Refused);
-            }
-        }
-    }
-    if let Some(task) = dnsbl
-        && let Ok(Some(zone)) = task.await
-        && let Some(addr) = peer.addr
-    {
-        info!(%zone, "client listed in DNSBL");
-        let reply = smtp_reply(
-            554,
-            (5, 7, 1),
-            &format!(
-                "Service unavailable; client [{}] blocked using {zone}",
-                addr.ip()
-            ),
-        );
-        return Ok(Screen::Refuse(reply));
-    }
-    Ok(Screen::Pass)
-}
-
-/// Greets with `reply` (a `421` over a limit, a `554` to an early talker) and closes: the bytes
-/// come from [`ServerSession::closing`].
-async fn send_and_close(conn: &mut Conn, reply: Reply, shared: &Shared) {
-    let config = ServerConfig::new(Mode::Smtp, shared.config.hostname.clone());
-    match ServerSession::closing(config, reply) {
-        Ok(mut machine) => {
-            while let Some(out) = machine.poll_transmit() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), conn.write_all(&out)).await;
-            }
-        }
-        Err(e) => warn!("cannot refuse the connection in SMTP: {e}"),
-    }
-    let _ = conn.shutdown().await;
-    // Closing a socket with unread input sends a reset, which can destroy the reply before the
-    // client reads it: read what the client already sent (briefly, boundedly) first.
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        for _ in 0..16 {
-            if !matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]
@@ -685,14 +568,14 @@ mod tests {
 
     #[test]
     fn abuse_limits_per_ip_and_user_with_exact_replies() {
-        let config = crate::config::Abuse {
+        let config = crate::core::config::Abuse {
             exempt_loopback: true,
             connections_per_ip_per_minute: 2,
             messages_per_ip_per_minute: 3,
             messages_per_user_per_minute: 2,
             recipients_per_user_per_hour: 2,
             auth_failures_per_ip: 2,
-            ..crate::config::Abuse::default()
+            ..crate::core::config::Abuse::default()
         };
         let abuse = Abuse::new(&config);
         let t0 = Instant::now();

@@ -8,12 +8,14 @@
 //! returns, so a 250 sent after it is a promise kept across a crash. Blocking: run it off the async
 //! threads.
 
+pub mod notify;
+
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use mailwright_maildir::Maildir;
 
-use crate::directory::Address;
+use crate::core::directory::Address;
 
 /// Messages up to this size stay in memory while they arrive.
 pub const SPOOL_MEMORY_LIMIT: usize = 1024 * 1024;
@@ -221,7 +223,7 @@ pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Ve
             }
             let unique = d.commit()?.unique().to_owned();
             // Idling IMAP sessions of this process hear of it at once.
-            crate::imap_service::notify::changed(maildir.path());
+            crate::store::notify::changed(maildir.path());
             Ok(unique)
         })
         .collect()

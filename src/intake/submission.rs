@@ -9,16 +9,17 @@
 //!   §8.4). Only the header section is scanned and new lines are prepended: nothing the client
 //!   sent is rewritten, so a body signature stays valid.
 
+use crate::core::smtp_reply;
 use std::io::{self, Read};
 use std::time::SystemTime;
 
 use mailwright_smtp_proto::server::Mode;
-use mailwright_smtp_proto::{EnhancedCode, Host, Reply, ReversePath};
+use mailwright_smtp_proto::{Host, Reply, ReversePath};
 use tracing::warn;
 
-use crate::directory::{Address, Directory, Resolution};
-use crate::mailbox::Spool;
-use crate::server::Shared;
+use crate::core::Core;
+use crate::core::directory::{Address, Directory, Resolution};
+use crate::store::Spool;
 
 /// Why an envelope sender is refused on submission.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,11 +39,6 @@ pub enum SenderRefused {
     /// The directory could not be read: try again later.
     #[error("directory lookup failed: {0}")]
     Lookup(String),
-}
-
-fn smtp_reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> Reply {
-    let enhanced = EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2).ok();
-    Reply::new(code, enhanced, text).unwrap_or_else(|_| Reply::ok())
 }
 
 impl SenderRefused {
@@ -103,7 +99,7 @@ pub fn check_sender(
 
 /// The policy the SMTP service applies at `MAIL` in submission mode (a no-op in other modes).
 pub(crate) fn check_mail(
-    shared: &Shared,
+    core: &Core,
     mode: Mode,
     from: &ReversePath,
     user: Option<&Address>,
@@ -115,8 +111,8 @@ pub(crate) fn check_mail(
     let Some(user) = user else {
         return Err(smtp_reply(530, (5, 7, 0), "Authentication required"));
     };
-    let enforce = shared.config.submission.enforce_sender;
-    tokio::task::block_in_place(|| check_sender(&shared.directory, enforce, from, user)).map_err(
+    let enforce = core.config.submission.enforce_sender;
+    tokio::task::block_in_place(|| check_sender(&core.directory, enforce, from, user)).map_err(
         |refused| {
             if let SenderRefused::Lookup(e) = &refused {
                 warn!("sender check: {e}");
@@ -231,7 +227,7 @@ pub fn missing_headers(scan: &HeaderScan, id: &str, hostname: &str, now: SystemT
         let _ = writeln!(out, "Message-ID: {}", new_message_id(id, hostname));
     }
     if !scan.has_date() {
-        let _ = writeln!(out, "Date: {}", crate::timefmt::rfc5322(now));
+        let _ = writeln!(out, "Date: {}", crate::core::timefmt::rfc5322(now));
     }
     out
 }
@@ -253,8 +249,8 @@ pub fn scan_spool(spool: &mut Spool) -> io::Result<HeaderScan> {
 
 /// What `finish_message` prepends after the trace fields: on submission with
 /// `add_missing_headers`, the missing `Message-ID:` and `Date:`; elsewhere nothing.
-pub(crate) fn fix_ups(shared: &Shared, mode: Mode, spool: &mut Spool, id: &str) -> String {
-    if mode != Mode::Submission || !shared.config.submission.add_missing_headers {
+pub(crate) fn fix_ups(core: &Core, mode: Mode, spool: &mut Spool, id: &str) -> String {
+    if mode != Mode::Submission || !core.config.submission.add_missing_headers {
         return String::new();
     }
     let scanned = if spool.on_disk() {
@@ -263,7 +259,7 @@ pub(crate) fn fix_ups(shared: &Shared, mode: Mode, spool: &mut Spool, id: &str) 
         scan_spool(spool)
     };
     match scanned {
-        Ok(scan) => missing_headers(&scan, id, &shared.config.hostname, SystemTime::now()),
+        Ok(scan) => missing_headers(&scan, id, &core.config.hostname, SystemTime::now()),
         Err(e) => {
             // Delivery reads the same spool and will report the failure itself.
             warn!("cannot scan the submitted header section: {e}");
@@ -370,7 +366,7 @@ mod tests {
         let mut spool = Spool::new(&dir);
         spool.write(b"Subject: x\r\nDate: d\r\n\r\n").unwrap();
         spool
-            .write(&vec![b'a'; 2 * crate::mailbox::SPOOL_MEMORY_LIMIT])
+            .write(&vec![b'a'; 2 * crate::store::SPOOL_MEMORY_LIMIT])
             .unwrap();
         assert!(spool.on_disk());
         let s = scan_spool(&mut spool).unwrap();

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, ConfigError, DEFAULT_CONFIG_TEXT};
+use crate::core::config::{Config, ConfigError, DEFAULT_CONFIG_TEXT};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "mailwright-data";

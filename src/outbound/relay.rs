@@ -14,7 +14,7 @@
 //!   5.3.4 instead of being sent in a form the server did not agree to.
 //! - 4xx and connection failures are retried after `outbound.retry_schedule_secs` (5m, 15m, 30m, 1h,
 //!   2h, then every 4h by default) until `outbound.max_lifetime_secs` (5 days); one delay warning
-//!   after `outbound.delay_warning_secs`; 5xx and expiry bounce (see [`crate::dsn`]).
+//!   after `outbound.delay_warning_secs`; 5xx and expiry bounce (see [`crate::outbound::dsn`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,12 +32,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
-use crate::directory::{Address, Resolution};
-use crate::dns::{DnsError, MxRoute};
-use crate::dsn::{self, Action};
-use crate::mailbox::{Recipient, Spool};
-use crate::queue::{self, Attempt, Entry, Kind, RcptStatus};
-use crate::server::Shared;
+use crate::core::directory::{Address, Resolution};
+use crate::core::dns::{DnsError, MxRoute};
+use crate::outbound::Outbound;
+use crate::outbound::dsn::{self, Action};
+use crate::outbound::queue::{self, Attempt, Entry, Kind, RcptStatus};
+use crate::store::{Recipient, Spool};
 
 /// Messages carried over one connection before it is closed and the rest left for the next round.
 const MAX_MESSAGES_PER_CONNECTION: usize = 100;
@@ -63,11 +63,10 @@ fn attempt(remote: Option<&str>, reply: impl std::fmt::Display) -> Attempt {
 }
 
 /// Runs the queue until shutdown.
-pub async fn run(shared: Arc<Shared>) {
-    let queue = shared.queue.clone();
-    let out = &shared.config.outbound;
+pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let queue = outbound.queue.clone();
+    let out = &outbound.core.config.outbound;
     let permits = Arc::new(tokio::sync::Semaphore::new(out.concurrency));
-    let mut shutdown = shared.shutdown.clone();
     let mut last_log = 0;
     loop {
         let now = queue::now_secs();
@@ -79,10 +78,10 @@ pub async fn run(shared: Arc<Shared>) {
         let due = queue.take_due(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION);
         for (domain, batch) in group_by_domain(due) {
             let permit = permits.clone().acquire_owned().await;
-            let shared = shared.clone();
+            let outbound = outbound.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                deliver_batch(&shared, &domain, batch).await;
+                deliver_batch(&outbound, &domain, batch).await;
             });
         }
         let wait = queue
@@ -94,7 +93,7 @@ pub async fn run(shared: Arc<Shared>) {
         tokio::select! {
             () = queue.woken() => {}
             () = tokio::time::sleep(wait) => {}
-            () = crate::server::shutdown_signalled(&mut shutdown) => break,
+            () = crate::core::shutdown_signalled(&mut shutdown) => break,
         }
     }
 }
@@ -132,23 +131,23 @@ fn targets(entry: &Entry, domain: &str) -> Vec<usize> {
         .collect()
 }
 
-async fn deliver_batch(shared: &Arc<Shared>, domain: &str, batch: Vec<Entry>) {
-    let local = tokio::task::block_in_place(|| shared.directory.domains())
+async fn deliver_batch(outbound: &Arc<Outbound>, domain: &str, batch: Vec<Entry>) {
+    let local = tokio::task::block_in_place(|| outbound.core.directory.domains())
         .is_ok_and(|d| d.contains(domain));
     let outcomes: Vec<Vec<(usize, Outcome)>> = if local {
         let mut all = Vec::new();
         for entry in &batch {
-            all.push(deliver_local(shared, entry, domain).await);
+            all.push(deliver_local(outbound, entry, domain).await);
         }
         all
     } else {
-        deliver_remote(shared, domain, &batch).await
+        deliver_remote(outbound, domain, &batch).await
     };
     for (entry, outcomes) in batch.into_iter().zip(outcomes) {
-        let shared = shared.clone();
+        let outbound = outbound.clone();
         let domain = domain.to_owned();
         let result =
-            tokio::task::spawn_blocking(move || settle(&shared, entry, &domain, outcomes)).await;
+            tokio::task::spawn_blocking(move || settle(&outbound, entry, &domain, outcomes)).await;
         if let Err(e) = result {
             warn!("queue update task failed: {e}");
         }
@@ -156,13 +155,17 @@ async fn deliver_batch(shared: &Arc<Shared>, domain: &str, batch: Vec<Entry>) {
 }
 
 /// Delivers the recipients of a local domain (bounces to local senders, SRS bounces returning).
-async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec<(usize, Outcome)> {
-    let shared = shared.clone();
+async fn deliver_local(
+    outbound: &Arc<Outbound>,
+    entry: &Entry,
+    domain: &str,
+) -> Vec<(usize, Outcome)> {
+    let outbound = outbound.clone();
     let entry = entry.clone();
     let domain = domain.to_owned();
     tokio::task::spawn_blocking(move || {
         let idx = targets(&entry, &domain);
-        let message = match shared.queue.read_message(&entry) {
+        let message = match outbound.queue.read_message(&entry) {
             Ok(m) => m,
             Err(e) => {
                 let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
@@ -177,14 +180,20 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
             let resolved = address
                 .parse::<Address>()
                 .map_err(|e| e.to_string())
-                .and_then(|a| shared.directory.resolve(&a).map_err(|e| e.to_string()));
+                .and_then(|a| {
+                    outbound
+                        .core
+                        .directory
+                        .resolve(&a)
+                        .map_err(|e| e.to_string())
+                });
             let resolved = match resolved {
                 // An alias that forwards outside: a copy for its external targets goes back into
                 // the queue (sender rewritten with SRS); its local users are delivered below.
                 Ok(Resolution::Forward { local, external }) => {
-                    let sender = forward_sender(&shared, &entry.from);
+                    let sender = forward_sender(&outbound, &entry.from);
                     let rcpts: Vec<String> = external.iter().map(ToString::to_string).collect();
-                    match shared.queue.enqueue(
+                    match outbound.queue.enqueue(
                         &sender,
                         &rcpts,
                         entry.kind,
@@ -219,7 +228,7 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
                     for user in users {
                         owners.push(i);
                         recipients.push(Recipient {
-                            maildir: shared.directory.maildir_path(&user),
+                            maildir: outbound.core.directory.maildir_path(&user),
                             user,
                             envelope_to: address.clone(),
                         });
@@ -238,10 +247,10 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
         if recipients.is_empty() {
             return out;
         }
-        let mut spool = Spool::new(shared.spool_dir());
+        let mut spool = Spool::new(outbound.core.spool_dir());
         let headers = format!("Return-Path: <{}>\n", entry.from);
         let results = match spool.write(&message) {
-            Ok(()) => crate::mailbox::deliver(&mut spool, &headers, &recipients),
+            Ok(()) => crate::store::deliver(&mut spool, &headers, &recipients),
             Err(e) => {
                 return each(
                     owners,
@@ -270,14 +279,14 @@ async fn deliver_local(shared: &Arc<Shared>, entry: &Entry, domain: &str) -> Vec
 
 /// The envelope sender of a copy forwarded to another domain: rewritten with SRS (when
 /// `outbound.srs` is on and the sender is not `<>`), so that SPF holds at the destination.
-pub(crate) fn forward_sender(shared: &Shared, sender: &str) -> String {
-    if !shared.config.outbound.srs || sender.is_empty() {
+pub(crate) fn forward_sender(outbound: &Outbound, sender: &str) -> String {
+    if !outbound.core.config.outbound.srs || sender.is_empty() {
         return sender.to_owned();
     }
     let day = queue::now_secs() / 86400;
-    shared
+    outbound
         .srs
-        .forward(sender, &shared.config.hostname, day)
+        .forward(sender, &outbound.core.config.hostname, day)
         .unwrap_or_else(|| sender.to_owned())
 }
 
@@ -392,13 +401,13 @@ impl Connection {
     }
 
     async fn open(
-        shared: &Shared,
+        outbound: &Outbound,
         host: &str,
         addr: SocketAddr,
         policy: TlsPolicy,
         verify: bool,
     ) -> Result<(Self, EhloResponse), SetupError> {
-        let out = &shared.config.outbound;
+        let out = &outbound.core.config.outbound;
         let remote = format!("{host}[{}]", addr.ip());
         let fail = |reply: String, tls_failed: bool| SetupError {
             attempt: attempt(Some(&remote), reply),
@@ -415,7 +424,7 @@ impl Connection {
             Err(_) => return Err(fail(format!("connect to {addr} timed out"), false)),
         };
         let _ = tcp.set_nodelay(true);
-        let helo = Domain::try_from(shared.config.hostname.as_str())
+        let helo = Domain::try_from(outbound.core.config.hostname.as_str())
             .map_or_else(|_| Host::Literal(addr_literal(&tcp)), Host::Domain);
         let reply_timeout = Duration::from_secs(out.reply_timeout_secs);
         let mut config = ClientConfig::new(Mode::Smtp, helo);
@@ -440,7 +449,7 @@ impl Connection {
                     else {
                         return Err(fail("STARTTLS twice".into(), true));
                     };
-                    let connector = tls_connector(shared, verify);
+                    let connector = tls_connector(outbound, verify);
                     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                         .map_err(|_| fail(format!("{host} is not a TLS server name"), true))?;
                     match tokio::time::timeout(conn.handshake_timeout, connector.connect(name, tcp))
@@ -508,15 +517,15 @@ fn client_error_text(e: &ClientError) -> String {
     }
 }
 
-fn tls_connector(shared: &Shared, verify: bool) -> tokio_rustls::TlsConnector {
+fn tls_connector(outbound: &Outbound, verify: bool) -> tokio_rustls::TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions");
     let config = if verify {
         let mut roots = rustls::RootCertStore::empty();
-        let files: Vec<std::path::PathBuf> = match &shared.config.outbound.ca_file {
-            Some(f) => vec![crate::datadir::resolve(&shared.data_dir, f)],
+        let files: Vec<std::path::PathBuf> = match &outbound.core.config.outbound.ca_file {
+            Some(f) => vec![crate::core::datadir::resolve(&outbound.core.data_dir, f)],
             None => vec!["/etc/ssl/certs/ca-certificates.crt".into()],
         };
         for file in files {
@@ -589,10 +598,13 @@ impl rustls::client::danger::ServerCertVerifier for Opportunistic {
 
 /// The next hops of a domain: `(host name, addresses)` in order, or the outcome for every
 /// recipient when there is no route.
-async fn route(shared: &Shared, domain: &str) -> Result<Vec<(String, Vec<SocketAddr>)>, Outcome> {
-    let out = &shared.config.outbound;
+async fn route(
+    outbound: &Outbound,
+    domain: &str,
+) -> Result<Vec<(String, Vec<SocketAddr>)>, Outcome> {
+    let out = &outbound.core.config.outbound;
     let (hosts, port) = if out.relayhost.is_empty() {
-        match shared.dns.mx(domain).await {
+        match outbound.core.dns.mx(domain).await {
             Ok(MxRoute::Hosts(hosts)) => (hosts, out.mx_port),
             Ok(MxRoute::NullMx) => {
                 return Err(Outcome::Failed(attempt(
@@ -617,7 +629,7 @@ async fn route(shared: &Shared, domain: &str) -> Result<Vec<(String, Vec<SocketA
     let mut hops = Vec::new();
     let mut last_error = None;
     for host in hosts {
-        match shared.dns.addresses(&host).await {
+        match outbound.core.dns.addresses(&host).await {
             Ok(ips) if !ips.is_empty() => {
                 hops.push((
                     host,
@@ -661,18 +673,18 @@ fn split_host_port(s: &str) -> (String, u16) {
 }
 
 async fn deliver_remote(
-    shared: &Arc<Shared>,
+    outbound: &Arc<Outbound>,
     domain: &str,
     batch: &[Entry],
 ) -> Vec<Vec<(usize, Outcome)>> {
     let all = |o: &Outcome| -> Vec<Vec<(usize, Outcome)>> {
         batch.iter().map(|e| each(targets(e, domain), o)).collect()
     };
-    let hops = match route(shared, domain).await {
+    let hops = match route(outbound, domain).await {
         Ok(h) => h,
         Err(outcome) => return all(&outcome),
     };
-    let out = &shared.config.outbound;
+    let out = &outbound.core.config.outbound;
     let require_tls = out
         .require_tls
         .iter()
@@ -685,15 +697,15 @@ async fn deliver_remote(
             } else {
                 TlsPolicy::IfOffered
             };
-            let opened = match Connection::open(shared, &host, addr, policy, require_tls).await {
+            let opened = match Connection::open(outbound, &host, addr, policy, require_tls).await {
                 Err(e) if e.tls_failed && !require_tls => {
                     info!(%host, "opportunistic TLS failed ({}); retrying in plaintext", e.attempt.reply);
-                    Connection::open(shared, &host, addr, TlsPolicy::Never, false).await
+                    Connection::open(outbound, &host, addr, TlsPolicy::Never, false).await
                 }
                 other => other,
             };
             match opened {
-                Ok((conn, caps)) => return send_all(shared, conn, &caps, domain, batch).await,
+                Ok((conn, caps)) => return send_all(outbound, conn, &caps, domain, batch).await,
                 Err(e) => {
                     info!(%host, %addr, "next hop unusable: {}", e.attempt.reply);
                     last = e.attempt;
@@ -727,7 +739,7 @@ fn needs_smtputf8(entry: &Entry, idx: &[usize]) -> bool {
 }
 
 async fn send_all(
-    shared: &Arc<Shared>,
+    outbound: &Arc<Outbound>,
     mut conn: Connection,
     caps: &EhloResponse,
     domain: &str,
@@ -752,7 +764,7 @@ async fn send_all(
             ));
             continue;
         }
-        let queue = shared.queue.clone();
+        let queue = outbound.queue.clone();
         let e2 = entry.clone();
         let read = tokio::task::spawn_blocking(move || queue.read_message(&e2))
             .await
@@ -875,8 +887,8 @@ fn transaction_outcomes(
 
 /// Applies an attempt's outcomes, schedules the next try or finishes the message, and queues the
 /// reports owed to the sender. Blocking.
-fn settle(shared: &Shared, mut entry: Entry, domain: &str, outcomes: Vec<(usize, Outcome)>) {
-    let out = &shared.config.outbound;
+fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(usize, Outcome)>) {
+    let out = &outbound.core.config.outbound;
     let now = queue::now_secs();
     let mut deferred = false;
     for (i, outcome) in outcomes {
@@ -919,7 +931,7 @@ fn settle(shared: &Shared, mut entry: Entry, domain: &str, outcomes: Vec<(usize,
             }
         }
     }
-    let message = || shared.queue.read_message(&entry).unwrap_or_default();
+    let message = || outbound.queue.read_message(&entry).unwrap_or_default();
     if entry.is_done() {
         let failed: Vec<(&str, &Attempt)> = entry
             .rcpts
@@ -930,7 +942,7 @@ fn settle(shared: &Shared, mut entry: Entry, domain: &str, outcomes: Vec<(usize,
             })
             .collect();
         if !failed.is_empty() {
-            report(shared, &entry, &failed, Action::Failed, &message());
+            report(outbound, &entry, &failed, Action::Failed, &message());
         }
     } else if out.delay_warning_secs > 0
         && !entry.warned
@@ -945,24 +957,24 @@ fn settle(shared: &Shared, mut entry: Entry, domain: &str, outcomes: Vec<(usize,
             })
             .collect();
         if !pending.is_empty() {
-            report(shared, &entry, &pending, Action::Delayed, &message());
+            report(outbound, &entry, &pending, Action::Delayed, &message());
         }
         entry.warned = true;
     }
-    if let Err(e) = shared.queue.finish(entry) {
+    if let Err(e) = outbound.queue.finish(entry) {
         warn!("queue: cannot record delivery state: {e}");
     }
 }
 
 fn report(
-    shared: &Shared,
+    outbound: &Outbound,
     entry: &Entry,
     rcpts: &[(&str, &Attempt)],
     action: Action,
     original: &[u8],
 ) {
     let Some(dsn) = dsn::build(
-        &shared.config.hostname,
+        &outbound.core.config.hostname,
         entry,
         rcpts,
         action,
@@ -974,7 +986,7 @@ fn report(
         }
         return;
     };
-    match shared.queue.enqueue(
+    match outbound.queue.enqueue(
         "",
         std::slice::from_ref(&entry.from),
         Kind::Report,

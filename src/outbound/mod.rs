@@ -1,0 +1,23 @@
+//! The outbound layer: the queue of messages for other hosts, the relay that delivers them (MX
+//! routing, TLS, retries), delivery status notifications, and sender rewriting (SRS) for forwarded
+//! mail. Built on the core and the store (reports for local senders are delivered locally).
+
+pub mod dsn;
+pub mod queue;
+pub mod relay;
+pub mod srs;
+
+use std::sync::Arc;
+
+use crate::core::Core;
+
+/// What the outbound layer shares.
+#[derive(Debug)]
+pub struct Outbound {
+    /// The core services.
+    pub core: Arc<Core>,
+    /// The outbound queue (`queue/` in the data directory).
+    pub queue: Arc<queue::Queue>,
+    /// Sender rewriting for forwarded mail (secret in `srs.key`).
+    pub srs: srs::Srs,
+}
