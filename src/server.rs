@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, info, info_span, warn};
@@ -32,11 +31,13 @@ use crate::core::datadir;
 use crate::core::directory::Directory;
 use crate::core::login::Logins;
 pub use crate::core::net::Service;
-use crate::core::net::{Conn, ConnLimits, Peer, Refusal};
+use crate::core::net::{ConnLimits, Peer};
 use crate::core::tls::{TlsError, TlsStore};
 use crate::intake::Intake;
 use crate::outbound::Outbound;
 use crate::protocols::Shared;
+use crate::protocols::conn::Conn;
+use mailwright_sansio::driver::{Driver, DriverConfig};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +198,7 @@ impl Server {
             intake,
             outbound,
             shutdown,
+            driver: Driver::new(DriverConfig::default()),
         });
         Ok(Self {
             shared,
@@ -295,10 +297,10 @@ async fn accept_loop(
     loop {
         let (conn, peer) = match &listener {
             Listener::Tcp(l) => match l.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    (Conn::Tcp(stream), Peer { addr: Some(addr) })
-                }
+                Ok((stream, addr)) => (
+                    Conn::tcp(stream, Some(shared.core.tls.acceptor())),
+                    Peer { addr: Some(addr) },
+                ),
                 Err(e) => {
                     warn!(%service, "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -306,7 +308,7 @@ async fn accept_loop(
                 }
             },
             Listener::Unix(l, _) => match l.accept().await {
-                Ok((stream, _)) => (Conn::Unix(stream), Peer { addr: None }),
+                Ok((stream, _)) => (Conn::unix(stream), Peer { addr: None }),
                 Err(e) => {
                     warn!(%service, "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -320,78 +322,10 @@ async fn accept_loop(
         tokio::spawn(
             async move {
                 let _done = done;
-                let slot = match shared.core.limits.acquire(peer.addr.map(|a| a.ip())) {
-                    Ok(slot) => slot,
-                    Err(refusal) => {
-                        refuse(service, conn, refusal).await;
-                        return;
-                    }
-                };
-                session(service, conn, peer, &shared).await;
-                drop(slot);
+                crate::protocols::accept(service, conn, peer, &shared).await;
             }
             .instrument(span),
         );
-    }
-}
-
-/// Tells a client over the limits why it is refused, in its protocol, and closes.
-async fn refuse(service: Service, mut conn: Conn, refusal: Refusal) {
-    let why = match refusal {
-        Refusal::Total => "too many connections",
-        Refusal::PerIp => "too many connections from your address",
-    };
-    info!("refused: {why}");
-    let line = match service {
-        Service::Pop3 => format!("-ERR [SYS/TEMP] {why}\r\n"),
-        Service::Imap => format!("* BYE [UNAVAILABLE] {why}\r\n"),
-        // Implicit-TLS services get no plaintext reply: just close.
-        Service::Pop3s | Service::Imaps | Service::Submissions => return,
-        _ => format!("421 4.7.0 {why}, try again later\r\n"),
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.write_all(line.as_bytes())).await;
-    let _ = conn.shutdown().await;
-}
-
-async fn session(service: Service, mut conn: Conn, peer: Peer, shared: &Arc<Shared>) {
-    // Counted before the TLS handshake, which is the costly part for the server (src/abuse.rs
-    // counts SMTP and 587 before their greeting). No plaintext reply on an implicit-TLS port.
-    if service == Service::Submissions
-        && let Err(limited) = shared
-            .core
-            .abuse
-            .admit_connection(peer, std::time::Instant::now())
-    {
-        info!(?limited, "refused before the TLS handshake");
-        return;
-    }
-    if service.implicit_tls() {
-        let handshake = conn.upgrade(shared.core.tls.acceptor());
-        match tokio::time::timeout(Duration::from_secs(30), handshake).await {
-            Ok(Ok(tls)) => conn = tls,
-            Ok(Err(e)) => {
-                info!("TLS handshake failed: {e}");
-                return;
-            }
-            Err(_) => {
-                info!("TLS handshake timed out");
-                return;
-            }
-        }
-    }
-    info!("connected");
-    let result = match service {
-        Service::Smtp
-        | Service::Submission
-        | Service::Submissions
-        | Service::Lmtp
-        | Service::LmtpUnix => crate::protocols::smtp::serve(service, conn, peer, shared).await,
-        Service::Imap | Service::Imaps => crate::protocols::imap::serve(conn, peer, shared).await,
-        Service::Pop3 | Service::Pop3s => crate::protocols::pop3::serve(conn, peer, shared).await,
-    };
-    match result {
-        Ok(()) => info!("closed"),
-        Err(e) => info!("closed: {e}"),
     }
 }
 

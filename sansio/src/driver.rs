@@ -264,6 +264,11 @@ impl Driver {
         Self { config }
     }
 
+    /// The driver's limits.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
     /// Runs `machine` over `transport` until the session ends, handing events to `service`.
     /// When `shutdown` completes, the machine is told ([`Machine::handle_shutdown`]) and the session
     /// goes on until the machine closes it. Returns the I/O error that ended the session, if any (a

@@ -1,89 +1,9 @@
-//! Connections: one stream type over TCP, TLS and unix sockets, STARTTLS upgrade, and the limits on
-//! connections at once (total and per client address).
+//! The services the server offers, the peer of a connection, and the limits on connections at
+//! once (total and per client address).
 
 use std::collections::HashMap;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
-use tokio_rustls::server::TlsStream;
-
-/// A client connection, plain or TLS.
-#[derive(Debug)]
-pub enum Conn {
-    /// Plain TCP.
-    Tcp(TcpStream),
-    /// TLS over TCP (implicit, or after STARTTLS).
-    Tls(Box<TlsStream<TcpStream>>),
-    /// A unix-domain socket (LMTP).
-    Unix(UnixStream),
-}
-
-impl Conn {
-    /// Whether the connection is encrypted.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Self::Tls(_))
-    }
-
-    /// Runs the TLS handshake on a plain TCP connection (STARTTLS or implicit TLS).
-    pub async fn upgrade(self, acceptor: tokio_rustls::TlsAcceptor) -> io::Result<Self> {
-        match self {
-            Self::Tcp(tcp) => Ok(Self::Tls(Box::new(acceptor.accept(tcp).await?))),
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "TLS is only offered on plain TCP",
-            )),
-        }
-    }
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Self::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
 
 /// The services the server offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -110,12 +110,13 @@ impl Conn {
     }
 
     /// Turns on COMPRESS=DEFLATE in both directions, from the next octet read and written (call it
-    /// after the reply that accepts COMPRESS was written).
-    pub fn start_compression(&mut self) {
+    /// after the reply that accepts COMPRESS was written). `pending` is what the client sent after
+    /// its COMPRESS command and was read already: compressed octets, inflated with the rest.
+    pub fn start_compression(&mut self, pending: &[u8]) {
         self.deflate = Some(Box::new(Deflate {
             tx: Compress::new(Compression::default(), false),
             rx: Decompress::new(false),
-            rx_raw: Vec::new(),
+            rx_raw: pending.to_vec(),
             rx_pos: 0,
             tx_out: Vec::new(),
             tx_pos: 0,
@@ -399,7 +400,7 @@ mod tests {
     async fn compressed_both_ways_and_flushed_per_burst() {
         let (mut peer, ours) = tokio::io::duplex(1 << 20);
         let mut conn = Conn::memory(ours, None);
-        conn.start_compression();
+        conn.start_compression(&[]);
         let big = vec![b'x'; 100_000];
         conn.write_all(b"* OK hello\r\n").await.unwrap();
         conn.write_all(&big).await.unwrap();
@@ -420,7 +421,7 @@ mod tests {
     async fn a_bomb_is_inflated_only_as_fast_as_it_is_read() {
         let (mut peer, ours) = tokio::io::duplex(1 << 20);
         let mut conn = Conn::memory(ours, None);
-        conn.start_compression();
+        conn.start_compression(&[]);
         let plain = b"a NOOP\r\n".repeat(250_000); // 2 MB of commands
         let packed = deflate(&plain);
         assert!(packed.len() < 20_000, "{}", packed.len());

@@ -16,19 +16,20 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 use mailwright_maildir::{Entry, Maildir};
 use mailwright_pop3_proto::server::{
     Event, LoginTicket, Maildrop, MaildropEntry, MessageError, Refusal, ServerConfig, ServerSession,
 };
 use mailwright_pop3_proto::{Atom, Text, Uid, UsageError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mailwright_sansio::driver::{Link, Next};
 use tracing::{error, info, warn};
 
 use crate::core::directory::Address;
-use crate::core::net::{Conn, Peer};
+use crate::core::login::Outcome;
+use crate::core::net::Peer;
 use crate::protocols::Shared;
+use crate::protocols::conn::Conn;
 
 /// Name of the lock file a POP3 session holds in the Maildir.
 pub const POP3_LOCK_FILE: &str = "mailwright-pop3.lock";
@@ -46,7 +47,7 @@ fn server_config(shared: &Shared, conn: &Conn, peer: Peer) -> ServerConfig {
     let mut cfg = ServerConfig::default();
     cfg.greeting = Text::lossy(&format!("{} Mailwright POP3 ready", config.hostname));
     cfg.tls_active = conn.is_tls();
-    cfg.offer_stls = matches!(conn, Conn::Tcp(_));
+    cfg.offer_stls = conn.can_start_tls();
     cfg.require_tls_for_login = !shared.core.login_allowed(conn.is_tls(), peer);
     cfg.sasl_mechanisms = vec![Atom::new("PLAIN").expect("valid atom")];
     cfg.implementation = Some(Text::lossy("Mailwright"));
@@ -61,213 +62,184 @@ fn misuse(e: UsageError) -> io::Error {
     io::Error::other(e)
 }
 
-/// Sleeps until `deadline`, or for ever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Serves one POP3 connection until QUIT, close or timeout.
 pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
     let mut machine = ServerSession::new(server_config(shared, &conn, peer));
-    // The connection opens now: the machine's login timer starts.
-    machine.handle_timeout(Instant::now());
-    let mut shutdown = shared.shutdown.clone();
-    let mut shutting_down = false;
-    let mut session: Option<Session> = None;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        while let Some(event) = machine.poll_event() {
-            conn = handle(event, &mut machine, conn, &mut session, shared, peer).await?;
-        }
-        flush(&mut machine, &mut conn).await?;
-        if machine.is_closed() {
-            break;
-        }
-        let deadline = machine.poll_timeout();
-        tokio::select! {
-            read = conn.read(&mut buf), if machine.wants_input() => {
-                let n = read?;
-                if n == 0 {
-                    break;
-                }
-                machine.handle_input(Instant::now(), &buf[..n]);
-            }
-            () = sleep_until(deadline) => machine.handle_timeout(Instant::now()),
-            () = crate::core::shutdown_signalled(&mut shutdown), if !shutting_down => {
-                shutting_down = true;
-                machine.handle_shutdown();
-            }
-            else => break,
-        }
-    }
-    let _ = conn.shutdown().await;
-    Ok(())
+    let mut pop3 = Pop3 {
+        shared: shared.clone(),
+        peer,
+        session: None,
+    };
+    shared.run(&mut machine, &mut conn, &mut pop3).await
 }
 
-/// Acts on one event of the machine; returns the connection (upgraded after STLS).
-async fn handle(
-    event: Event,
-    machine: &mut ServerSession,
-    mut conn: Conn,
-    session: &mut Option<Session>,
-    shared: &Arc<Shared>,
+/// One POP3 session: what the application knows beside the machine.
+struct Pop3 {
+    shared: Arc<Shared>,
     peer: Peer,
-) -> io::Result<Conn> {
-    match event {
-        Event::Login {
-            authzid,
-            user,
-            password,
-            ticket,
-            ..
-        } => {
-            // AUTH PLAIN may name another identity to act as; that is not offered.
-            let result = if authzid.is_some_and(|a| a != user) {
-                LoginResult::BadCredentials
-            } else {
-                login(shared, &user, password.expose()).await
-            };
-            finish_login(machine, ticket, session, shared, peer, result)
-                .await
-                .map_err(misuse)?;
-        }
-        Event::Retr { message, .. } | Event::Top { message, .. } => {
-            let index = message.index();
-            let opened = session.as_ref().and_then(|s| {
-                s.entries
-                    .get(index)
-                    .map(|e| s.maildir.open_message(e).map(|(f, _)| f))
-            });
-            match opened {
-                Some(Ok(mut file)) => loop {
-                    let sent = tokio::task::block_in_place(|| machine.send_message_from(&mut file));
-                    flush(machine, &mut conn).await?;
-                    match sent {
-                        Ok(true) => break,
-                        Ok(false) => {}
-                        // The machine has given up on the message already (a reply, or the
-                        // connection dropped if streaming had begun).
-                        Err(MessageError::Read(e)) => {
-                            warn!("pop3 message {message} unreadable: {e}");
-                            break;
-                        }
-                        Err(MessageError::Usage(e)) => return Err(misuse(e)),
-                        Err(e) => return Err(io::Error::other(e)),
-                    }
-                },
-                _ => machine.refuse_message().map_err(misuse)?,
-            }
-        }
-        Event::StartTls { discarded } => {
-            if !discarded.is_empty() {
-                warn!(
-                    bytes = discarded.len(),
-                    "discarded plaintext pipelined after STLS"
-                );
-            }
-            flush(machine, &mut conn).await?;
-            // The handshake counts towards the machine's login timeout.
-            let handshake = conn.upgrade(shared.core.tls.acceptor());
-            let upgraded = match machine.poll_timeout() {
-                Some(deadline) => tokio::time::timeout_at(deadline.into(), handshake).await,
-                None => Ok(handshake.await),
-            };
-            match upgraded {
-                Ok(tls) => conn = tls?,
-                Err(_) => {
-                    machine.handle_timeout(Instant::now());
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "TLS handshake after STLS",
-                    ));
-                }
-            }
-            machine.handle_tls_established().map_err(misuse)?;
-        }
-        Event::Update { deleted, ticket } => {
-            let result = match &*session {
-                Some(s) => {
-                    let doomed: Vec<Entry> = deleted
-                        .iter()
-                        .filter_map(|d| s.entries.get(d.message.index()).cloned())
-                        .collect();
-                    let maildir = s.maildir.clone();
-                    tokio::task::spawn_blocking(move || maildir.remove_many(&doomed))
-                        .await
-                        .map_err(io::Error::other)?
-                }
-                None => Ok(0),
-            };
-            // The maildrop lock goes before the reply: a client that reconnects as soon as it
-            // reads the +OK must not find its own old session holding it.
-            let ended = session.take();
-            match result {
-                Ok(n) => {
-                    if let Some(s) = &ended {
-                        info!(user = %s.user, deleted = n, "pop3 update");
-                    }
-                    drop(ended);
-                    machine.update_done(ticket).map_err(misuse)?;
-                }
-                Err(e) => {
-                    drop(ended);
-                    warn!("pop3 update failed: {e}");
-                    machine.update_failed(ticket).map_err(misuse)?;
-                }
-            }
-        }
-        Event::Closed(reason) => info!(?reason, "pop3 session over"),
-        // Neither APOP nor a SASL mechanism other than PLAIN (which the machine runs) is offered.
-        other => {
-            error!(?other, "pop3 event for something not offered");
-            return Err(io::Error::other("pop3 event for something not offered"));
-        }
-    }
-    Ok(conn)
+    /// The logged-in user's maildrop and its lock.
+    session: Option<Session>,
 }
 
-async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
-    while let Some(bytes) = machine.poll_transmit() {
-        conn.write_all(&bytes).await?;
+impl mailwright_sansio::driver::Service<ServerSession, Conn> for Pop3 {
+    async fn on_event(
+        &mut self,
+        machine: &mut ServerSession,
+        event: Event,
+        link: &mut Link<'_, Conn>,
+    ) -> io::Result<Next> {
+        self.event(machine, event, link).await
     }
-    conn.flush().await
+}
+
+impl Pop3 {
+    /// Acts on one event of the machine.
+    async fn event(
+        &mut self,
+        machine: &mut ServerSession,
+        event: Event,
+        link: &mut Link<'_, Conn>,
+    ) -> io::Result<Next> {
+        let shared = &self.shared;
+        match event {
+            Event::Login {
+                authzid,
+                user,
+                password,
+                ticket,
+                ..
+            } => {
+                let result = login(
+                    shared,
+                    self.peer,
+                    authzid.as_deref(),
+                    &user,
+                    password.expose(),
+                )
+                .await;
+                finish_login(machine, ticket, &mut self.session, result).map_err(misuse)?;
+            }
+            Event::Retr { message, .. } | Event::Top { message, .. } => {
+                let index = message.index();
+                let opened = self.session.as_ref().and_then(|s| {
+                    s.entries
+                        .get(index)
+                        .map(|e| s.maildir.open_message(e).map(|(f, _)| f))
+                });
+                match opened {
+                    Some(Ok(mut file)) => loop {
+                        let sent =
+                            tokio::task::block_in_place(|| machine.send_message_from(&mut file));
+                        link.flush(machine).await?;
+                        match sent {
+                            Ok(true) => break,
+                            Ok(false) => {}
+                            // The machine has given up on the message already (a reply, or the
+                            // connection dropped if streaming had begun).
+                            Err(MessageError::Read(e)) => {
+                                warn!("pop3 message {message} unreadable: {e}");
+                                break;
+                            }
+                            Err(MessageError::Usage(e)) => return Err(misuse(e)),
+                            Err(e) => return Err(io::Error::other(e)),
+                        }
+                    },
+                    _ => machine.refuse_message().map_err(misuse)?,
+                }
+            }
+            Event::StartTls { discarded } => {
+                if !discarded.is_empty() {
+                    warn!(
+                        bytes = discarded.len(),
+                        "discarded plaintext pipelined after STLS"
+                    );
+                }
+                // The driver writes the +OK, runs the handshake (bounded) and tells the machine.
+                return Ok(Next::StartTls);
+            }
+            Event::Update { deleted, ticket } => {
+                let result = match &self.session {
+                    Some(s) => {
+                        let doomed: Vec<Entry> = deleted
+                            .iter()
+                            .filter_map(|d| s.entries.get(d.message.index()).cloned())
+                            .collect();
+                        let maildir = s.maildir.clone();
+                        tokio::task::spawn_blocking(move || maildir.remove_many(&doomed))
+                            .await
+                            .map_err(io::Error::other)?
+                    }
+                    None => Ok(0),
+                };
+                // The maildrop lock goes before the reply: a client that reconnects as soon as it
+                // reads the +OK must not find its own old session holding it.
+                let ended = self.session.take();
+                match result {
+                    Ok(n) => {
+                        if let Some(s) = &ended {
+                            info!(user = %s.user, deleted = n, "pop3 update");
+                        }
+                        drop(ended);
+                        machine.update_done(ticket).map_err(misuse)?;
+                    }
+                    Err(e) => {
+                        drop(ended);
+                        warn!("pop3 update failed: {e}");
+                        machine.update_failed(ticket).map_err(misuse)?;
+                    }
+                }
+            }
+            Event::Closed(reason) => info!(?reason, "pop3 session over"),
+            // Neither APOP nor a SASL mechanism other than PLAIN (which the machine runs) is
+            // offered.
+            other => {
+                error!(?other, "pop3 event for something not offered");
+                return Err(io::Error::other("pop3 event for something not offered"));
+            }
+        }
+        Ok(Next::Continue)
+    }
 }
 
 enum LoginResult {
     Ok(Session),
-    BadCredentials,
-    /// Too many failed logins from this address (`[abuse] auth_failures_per_ip`).
-    Blocked,
+    /// The login path's verdict.
+    Refused(Outcome),
     InUse,
     Failed(String),
 }
 
-async fn login(shared: &Arc<Shared>, user: &str, password: &[u8]) -> LoginResult {
-    let Ok(address) = user.parse::<Address>() else {
-        return LoginResult::BadCredentials;
-    };
+/// Checks the credentials on the one login path, then locks and lists the maildrop.
+async fn login(
+    shared: &Arc<Shared>,
+    peer: Peer,
+    authzid: Option<&str>,
+    user: &str,
+    password: &[u8],
+) -> LoginResult {
     let Ok(password) = String::from_utf8(password.to_vec()) else {
-        return LoginResult::BadCredentials;
+        return LoginResult::Refused(Outcome::Refused);
+    };
+    let core = &shared.core;
+    let address = match core
+        .logins
+        .check(
+            &core.directory,
+            &core.abuse,
+            peer,
+            authzid,
+            user,
+            &mailwright_sansio::Secret::new(password),
+        )
+        .await
+    {
+        Outcome::Accepted(address) => address,
+        other => return LoginResult::Refused(other),
     };
     let shared = shared.clone();
-    tokio::task::spawn_blocking(move || {
-        match shared
-            .core
-            .directory
-            .passwd()
-            .verify(&address.to_string(), &password)
-        {
-            Ok(true) => {}
-            Ok(false) => return LoginResult::BadCredentials,
-            Err(e) => return LoginResult::Failed(e.to_string()),
-        }
-        open_maildrop(&shared, address)
-    })
-    .await
-    .unwrap_or_else(|e| LoginResult::Failed(e.to_string()))
+    tokio::task::spawn_blocking(move || open_maildrop(&shared, address))
+        .await
+        .unwrap_or_else(|e| LoginResult::Failed(e.to_string()))
 }
 
 fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
@@ -303,24 +275,12 @@ fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
     })
 }
 
-async fn finish_login(
+fn finish_login(
     machine: &mut ServerSession,
     ticket: LoginTicket,
     session: &mut Option<Session>,
-    shared: &Arc<Shared>,
-    peer: Peer,
     result: LoginResult,
 ) -> Result<(), UsageError> {
-    let now = std::time::Instant::now();
-    // An address over its failure budget is refused whatever it sent (as on submission).
-    let result = match (shared.core.abuse.auth_blocked(peer, now), result) {
-        (Err(_), LoginResult::Ok(_) | LoginResult::BadCredentials) => LoginResult::Blocked,
-        (_, LoginResult::BadCredentials) => {
-            shared.core.abuse.record_auth_failure(peer, now);
-            LoginResult::BadCredentials
-        }
-        (_, r) => r,
-    };
     match result {
         LoginResult::Ok(s) => match build_maildrop(&s) {
             Ok(maildrop) => {
@@ -333,16 +293,15 @@ async fn finish_login(
                 machine.refuse_login(ticket, Refusal::TemporaryFailure)
             }
         },
-        LoginResult::BadCredentials => {
-            tokio::time::sleep(shared.core.config.limits.auth_failure_delay()).await;
+        LoginResult::Refused(Outcome::Refused) => {
             info!("pop3 login refused");
             machine.refuse_login(ticket, Refusal::BadCredentials)
         }
-        LoginResult::Blocked => {
-            tokio::time::sleep(shared.core.config.limits.auth_failure_delay()).await;
+        LoginResult::Refused(Outcome::Blocked) => {
             info!("pop3 login blocked: too many failures from this address");
             machine.refuse_login(ticket, Refusal::TooManyFailures)
         }
+        LoginResult::Refused(_) => machine.refuse_login(ticket, Refusal::TemporaryFailure),
         LoginResult::InUse => machine.refuse_login(ticket, Refusal::InUse),
         LoginResult::Failed(e) => {
             warn!("pop3 login failed: {e}");

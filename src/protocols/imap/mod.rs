@@ -33,25 +33,24 @@ mod names;
 mod search;
 mod selected;
 mod session;
-mod wire;
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mailwright_imap_proto::Machine;
 use mailwright_imap_proto::server::{
     Condition, Event, Greeting, LoginHandle, Refusal, RejectReason, ServerConfig, ServerSession,
     Untagged,
 };
 use mailwright_imap_proto::types::response::{Response, StatusKind};
 use mailwright_maildir::Maildir;
-use tokio::io::AsyncWriteExt;
+use mailwright_sansio::driver::{Link, Next};
 use tracing::{info, warn};
 
-use crate::core::directory::Address;
-use crate::core::net::{Conn, Peer};
+use crate::core::login::Outcome;
+use crate::core::net::Peer;
 use crate::protocols::Shared;
+use crate::protocols::conn::Conn;
 use session::{Action, Completion, Session, User};
 
 /// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
@@ -71,53 +70,24 @@ struct Append {
     failed: bool,
 }
 
-/// One connection's protocol session and compression.
-struct Link {
-    deflate: Option<wire::Deflate>,
-    server: ServerSession,
-}
-
-/// What the connection loop does after an event.
-#[derive(Debug, PartialEq, Eq)]
-enum Next {
-    /// Goes on.
-    Continue,
-    /// Runs the TLS handshake (STARTTLS was accepted and its OK written).
-    StartTls,
-}
-
-impl Link {
-    /// Writes out everything the protocol session queued.
-    async fn flush(&mut self, conn: &mut Conn) -> io::Result<()> {
-        let mut all = Vec::new();
-        while let Some(bytes) = self.server.poll_transmit() {
-            all.extend_from_slice(&bytes);
-        }
-        if all.is_empty() {
-            return Ok(());
-        }
-        wire::send(conn, &mut self.deflate, &all).await
-    }
-
-    /// Hands the session's untagged responses to the protocol session: data as data, a BYE
-    /// (the selected mailbox is gone) as the end of the session.
-    fn emit(&mut self, out: &mut Vec<Response<'static>>) {
-        for r in out.drain(..) {
-            let result = match r {
-                Response::Status(st) if st.tag.is_none() && st.kind == StatusKind::Bye => {
-                    self.server.bye(st.text.as_str())
-                }
-                r => match Untagged::try_from(r) {
-                    Ok(u) => self.server.send(u),
-                    Err(r) => {
-                        warn!(?r, "imap: not untagged data, dropped");
-                        Ok(())
-                    }
-                },
-            };
-            if let Err(e) = result {
-                warn!("imap: untagged response not sent: {e}");
+/// Hands the session's untagged responses to the protocol session: data as data, a BYE (the
+/// selected mailbox is gone) as the end of the session.
+fn emit(server: &mut ServerSession, out: &mut Vec<Response<'static>>) {
+    for r in out.drain(..) {
+        let result = match r {
+            Response::Status(st) if st.tag.is_none() && st.kind == StatusKind::Bye => {
+                server.bye(st.text.as_str())
             }
+            r => match Untagged::try_from(r) {
+                Ok(u) => server.send(u),
+                Err(r) => {
+                    warn!(?r, "imap: not untagged data, dropped");
+                    Ok(())
+                }
+            },
+        };
+        if let Err(e) = result {
+            warn!("imap: untagged response not sent: {e}");
         }
     }
 }
@@ -147,76 +117,31 @@ fn config(shared: &Shared, s: &Session) -> ServerConfig {
 
 /// Serves one IMAP connection.
 pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> io::Result<()> {
-    // Responses are written whole, once per burst: Nagle's algorithm only adds a delayed-ACK
-    // wait (40 ms) to the reply of a synchronizing APPEND literal.
-    let _ = match &conn {
-        Conn::Tcp(t) => t.set_nodelay(true),
-        Conn::Tls(t) => t.get_ref().0.set_nodelay(true),
-        Conn::Unix(_) => Ok(()),
-    };
-    let mut s = Session {
+    let s = Session {
         shared: shared.clone(),
         peer,
         login_allowed: shared.core.login_allowed(conn.is_tls(), peer),
         tls: conn.is_tls(),
-        starttls_offered: matches!(conn, Conn::Tcp(_)),
+        starttls_offered: conn.can_start_tls(),
         user: None,
         selected: None,
         condstore: false,
         compressed: false,
     };
-    let mut link = Link {
-        server: ServerSession::new(config(shared, &s)),
-        deflate: None,
+    let mut machine = ServerSession::new(config(shared, &s));
+    let mut imap = Imap {
+        s,
+        append: None,
+        idle: None,
     };
-    // The connection is accepted now: the pre-login timer starts.
-    link.server.handle_timeout(Instant::now());
-    let mut shutdown = shared.shutdown.clone();
-    let mut shutting_down = false;
-    let mut append: Option<Append> = None;
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut idle: Option<Idling> = None;
-    loop {
-        while let Some(event) = link.server.poll_event() {
-            let next =
-                on_event(&mut link, &mut conn, &mut s, &mut append, &mut idle, event).await?;
-            if next == Next::StartTls {
-                conn = conn.upgrade(shared.core.tls.acceptor()).await?;
-                s.tls = true;
-                s.login_allowed = true;
-                decided(link.server.handle_tls_established());
-            }
-        }
-        link.flush(&mut conn).await?;
-        if link.server.is_closed() {
-            break;
-        }
-        let deadline = link.server.poll_timeout();
-        let reading = link.server.wants_input();
-        let mut input = Vec::new();
-        tokio::select! {
-            r = wire::recv(&mut conn, &mut link.deflate, &mut buf, &mut input), if reading => {
-                if !r? {
-                    break;
-                }
-                link.server.handle_input(Instant::now(), &input);
-            }
-            () = sleep_until(deadline) => link.server.handle_timeout(Instant::now()),
-            () = crate::core::shutdown_signalled(&mut shutdown), if !shutting_down => {
-                // The session says goodbye at the next point the protocol allows.
-                link.server.handle_shutdown();
-                shutting_down = true;
-            }
-            () = idle_wake(&mut idle), if idle.is_some() => {
-                let mut out = Vec::new();
-                tokio::task::block_in_place(|| s.refresh(true, &mut out));
-                link.emit(&mut out);
-            }
-        }
-    }
-    let _ = link.flush(&mut conn).await;
-    let _ = conn.shutdown().await;
-    Ok(())
+    shared.run(&mut machine, &mut conn, &mut imap).await
+}
+
+/// One IMAP session: what the application knows beside the machine.
+struct Imap {
+    s: Session,
+    append: Option<Append>,
+    idle: Option<Idling>,
 }
 
 /// An IDLE in progress: woken by changes made in this process to the selected folder, polling
@@ -225,225 +150,228 @@ struct Idling {
     wake: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
-/// Sleeps until the protocol session's next deadline; forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-        None => std::future::pending().await,
+impl mailwright_sansio::driver::Service<ServerSession, Conn> for Imap {
+    async fn on_event(
+        &mut self,
+        machine: &mut ServerSession,
+        event: Event,
+        link: &mut Link<'_, Conn>,
+    ) -> io::Result<Next> {
+        self.event(machine, event, link).await
     }
-}
 
-/// Returns when an idling session should look for changes: its folder was notified, or
-/// [`IDLE_POLL`] passed.
-async fn idle_wake(idle: &mut Option<Idling>) {
-    let wake = idle.as_mut().and_then(|i| i.wake.as_mut());
-    tokio::select! {
-        () = tokio::time::sleep(IDLE_POLL) => {}
-        () = woken(wake) => {}
-    }
-}
-
-/// Acts on one event of the protocol session.
-async fn on_event(
-    link: &mut Link,
-    conn: &mut Conn,
-    s: &mut Session,
-    append: &mut Option<Append>,
-    idle: &mut Option<Idling>,
-    event: Event,
-) -> io::Result<Next> {
-    let mut out = Vec::new();
-    match event {
-        Event::Login {
-            handle,
-            authzid,
-            username,
-            password,
-        } => {
-            // An authzid other than the user is refused (RFC 4616 §2 lets the server decide).
-            let r = if !s.login_allowed {
-                Err(LoginError::NotAllowed)
-            } else if authzid.is_some_and(|a| a != username) {
-                Err(LoginError::BadCredentials)
-            } else {
-                login(s, &username, password.expose()).await
-            };
-            finish_login(link, s, handle, r).await;
+    /// An idling session looks for changes when its folder was notified, or every [`IDLE_POLL`].
+    async fn wake(&mut self) {
+        match &mut self.idle {
+            Some(idle) => {
+                tokio::select! {
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    () = woken(idle.wake.as_mut()) => {}
+                }
+            }
+            None => std::future::pending().await,
         }
-        Event::Command { handle, command } => {
-            // A FETCH's first step runs in the same `block_in_place` as the command: one
-            // hand-off instead of two for the usual small FETCH.
-            let tag = handle.tag().clone();
-            let mut part = Vec::new();
-            let mut gone = 0;
-            let action = tokio::task::block_in_place(|| {
-                let action = s.handle(&tag, command, &mut out);
-                if let Action::Fetch(plan) = &action
-                    && let Some(first) = plan.idx.chunks(plan.step()).next()
-                {
-                    gone = s.fetch_some(plan, first, &mut part);
-                }
-                action
-            });
-            let done = match action {
-                Action::Done(done) => {
-                    link.emit(&mut out);
-                    done
-                }
-                Action::Fetch(plan) => {
-                    // Written as it is read, so a big FETCH never sits in memory.
-                    link.emit(&mut out);
-                    link.emit(&mut part);
-                    for chunk in plan.idx.chunks(plan.step()).skip(1) {
-                        link.flush(conn).await?;
-                        gone +=
-                            tokio::task::block_in_place(|| s.fetch_some(&plan, chunk, &mut part));
-                        link.emit(&mut part);
+    }
+
+    async fn on_wake(
+        &mut self,
+        machine: &mut ServerSession,
+        _: &mut Link<'_, Conn>,
+    ) -> io::Result<Next> {
+        let mut out = Vec::new();
+        tokio::task::block_in_place(|| self.s.refresh(true, &mut out));
+        emit(machine, &mut out);
+        Ok(Next::Continue)
+    }
+}
+
+impl Imap {
+    /// Acts on one event of the protocol session.
+    async fn event(
+        &mut self,
+        server: &mut ServerSession,
+        event: Event,
+        link: &mut Link<'_, Conn>,
+    ) -> io::Result<Next> {
+        let s = &mut self.s;
+        let mut out = Vec::new();
+        match event {
+            Event::Login {
+                handle,
+                authzid,
+                username,
+                password,
+            } => {
+                let r = if s.login_allowed {
+                    login(s, authzid.as_deref(), &username, &password).await
+                } else {
+                    Err(LoginError::NotAllowed)
+                };
+                finish_login(server, s, handle, r);
+            }
+            Event::Command { handle, command } => {
+                // A FETCH's first step runs in the same `block_in_place` as the command: one
+                // hand-off instead of two for the usual small FETCH.
+                let tag = handle.tag().clone();
+                let mut part = Vec::new();
+                let mut gone = 0;
+                let action = tokio::task::block_in_place(|| {
+                    let action = s.handle(&tag, command, &mut out);
+                    if let Action::Fetch(plan) = &action
+                        && let Some(first) = plan.idx.chunks(plan.step()).next()
+                    {
+                        gone = s.fetch_some(plan, first, &mut part);
                     }
-                    Session::fetch_done(plan.uid, gone)
-                }
-            };
-            decided(
-                link.server
-                    .complete(handle, done.condition, done.code, &done.text),
-            );
-        }
-        Event::Select {
-            handle,
-            mailbox,
-            read_only,
-            condstore,
-        } => {
-            s.condstore |= condstore;
-            let r = tokio::task::block_in_place(|| s.select(&mailbox, read_only, &mut out));
-            link.emit(&mut out);
-            decided(match r {
-                Ok((code, text)) => link.server.accept_select(handle, code, &text),
-                Err(mailboxes::No(code, text)) => {
-                    link.server.reject(handle, Refusal::No, code, &text)
-                }
-            });
-        }
-        Event::Close { handle, expunge } => {
-            tokio::task::block_in_place(|| s.close(expunge));
-            let text = if expunge {
-                "CLOSE completed"
-            } else {
-                "UNSELECT completed"
-            };
-            decided(link.server.accept_close(handle, text));
-        }
-        Event::Logout { handle } => decided(link.server.accept_logout(handle)),
-        Event::Idle { handle } => {
-            decided(link.server.accept_idle(handle));
-            *idle = Some(Idling {
-                wake: s
-                    .selected
-                    .as_ref()
-                    .map(|sel| crate::store::notify::subscribe(sel.maildir.path())),
-            });
-        }
-        Event::IdleDone { handle } => {
-            *idle = None;
-            tokio::task::block_in_place(|| s.refresh(true, &mut out));
-            link.emit(&mut out);
-            decided(
-                link.server
-                    .complete(handle, Condition::Ok, None, "IDLE terminated"),
-            );
-        }
-        Event::AppendStart {
-            mailbox,
-            flags,
-            date,
-            ..
-        } => {
-            quickack(conn);
-            *append = Some(Append {
+                    action
+                });
+                let done = match action {
+                    Action::Done(done) => {
+                        emit(server, &mut out);
+                        done
+                    }
+                    Action::Fetch(plan) => {
+                        // Written as it is read, so a big FETCH never sits in memory.
+                        emit(server, &mut out);
+                        emit(server, &mut part);
+                        for chunk in plan.idx.chunks(plan.step()).skip(1) {
+                            link.flush(server).await?;
+                            gone += tokio::task::block_in_place(|| {
+                                s.fetch_some(&plan, chunk, &mut part)
+                            });
+                            emit(server, &mut part);
+                        }
+                        Session::fetch_done(plan.uid, gone)
+                    }
+                };
+                decided(server.complete(handle, done.condition, done.code, &done.text));
+            }
+            Event::Select {
+                handle,
+                mailbox,
+                read_only,
+                condstore,
+            } => {
+                s.condstore |= condstore;
+                let r = tokio::task::block_in_place(|| s.select(&mailbox, read_only, &mut out));
+                emit(server, &mut out);
+                decided(match r {
+                    Ok((code, text)) => server.accept_select(handle, code, &text),
+                    Err(mailboxes::No(code, text)) => {
+                        server.reject(handle, Refusal::No, code, &text)
+                    }
+                });
+            }
+            Event::Close { handle, expunge } => {
+                tokio::task::block_in_place(|| s.close(expunge));
+                let text = if expunge {
+                    "CLOSE completed"
+                } else {
+                    "UNSELECT completed"
+                };
+                decided(server.accept_close(handle, text));
+            }
+            Event::Logout { handle } => decided(server.accept_logout(handle)),
+            Event::Idle { handle } => {
+                decided(server.accept_idle(handle));
+                self.idle = Some(Idling {
+                    wake: s
+                        .selected
+                        .as_ref()
+                        .map(|sel| crate::store::notify::subscribe(sel.maildir.path())),
+                });
+            }
+            Event::IdleDone { handle } => {
+                self.idle = None;
+                tokio::task::block_in_place(|| s.refresh(true, &mut out));
+                emit(server, &mut out);
+                decided(server.complete(handle, Condition::Ok, None, "IDLE terminated"));
+            }
+            Event::AppendStart {
                 mailbox,
                 flags,
                 date,
-                spool: crate::store::Spool::new(s.shared.core.spool_dir()),
-                failed: false,
-            });
-        }
-        Event::AppendChunk { data, .. } => {
-            quickack(conn);
-            if let Some(a) = append
-                && !a.failed
-                && let Err(e) = if a.spool.stays_in_memory(data.len()) {
-                    a.spool.write(&data)
-                } else {
-                    tokio::task::block_in_place(|| a.spool.write(&data))
-                }
-            {
-                warn!("imap append spool: {e}");
-                a.failed = true;
+                ..
+            } => {
+                link.transport().quickack();
+                self.append = Some(Append {
+                    mailbox,
+                    flags,
+                    date,
+                    spool: crate::store::Spool::new(s.shared.core.spool_dir()),
+                    failed: false,
+                });
             }
-        }
-        Event::AppendEnd { handle } => {
-            let r = match append.take() {
-                Some(mut a) if !a.failed => tokio::task::block_in_place(|| {
-                    let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
-                    s.refresh(true, &mut out);
-                    r
-                }),
-                _ => Err(mailboxes::No::text("APPEND failed to store its message")),
-            };
-            link.emit(&mut out);
-            let done = Completion::of(r);
-            decided(
-                link.server
-                    .complete(handle, done.condition, done.code, &done.text),
-            );
-        }
-        Event::AppendAborted { .. } => *append = None,
-        Event::StartTls { handle } => match s.starttls() {
-            Err(mailboxes::No(code, text)) => {
-                decided(link.server.reject(handle, Refusal::No, code, &text));
-            }
-            Ok(()) => {
-                let discarded = link.server.accept_starttls(handle).unwrap_or_default();
-                if discarded > 0 {
-                    warn!(
-                        bytes = discarded,
-                        "discarded plaintext pipelined after STARTTLS"
-                    );
-                }
-                link.flush(conn).await?;
-                return Ok(Next::StartTls);
-            }
-        },
-        Event::Compress { handle, algorithm } => match s.compress(algorithm.as_str()) {
-            Err(mailboxes::No(code, text)) => {
-                decided(link.server.reject(handle, Refusal::No, code, &text));
-            }
-            Ok(()) => {
-                // RFC 4978 §3: the tagged OK goes out uncompressed, everything after it
-                // compressed; what the client sent after its command is compressed already.
-                let rest = link.server.accept_compress(handle).unwrap_or_default();
-                link.flush(conn).await?;
-                let mut z = wire::Deflate::new();
-                let mut input = Vec::new();
-                z.inflate(&rest, &mut input)?;
-                link.deflate = Some(z);
-                s.compressed = true;
-                if !input.is_empty() {
-                    link.server.handle_input(Instant::now(), &input);
+            Event::AppendChunk { data, .. } => {
+                link.transport().quickack();
+                if let Some(a) = &mut self.append
+                    && !a.failed
+                    && let Err(e) = if a.spool.stays_in_memory(data.len()) {
+                        a.spool.write(&data)
+                    } else {
+                        tokio::task::block_in_place(|| a.spool.write(&data))
+                    }
+                {
+                    warn!("imap append spool: {e}");
+                    a.failed = true;
                 }
             }
-        },
-        Event::Rejected { reason, .. } => {
-            info!(%reason, "imap command rejected");
-            // Something other than DONE ended IDLE (the session answered BAD).
-            if reason == RejectReason::ExpectedDone {
-                *idle = None;
+            Event::AppendEnd { handle } => {
+                let r = match self.append.take() {
+                    Some(mut a) if !a.failed => tokio::task::block_in_place(|| {
+                        let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
+                        s.refresh(true, &mut out);
+                        r
+                    }),
+                    _ => Err(mailboxes::No::text("APPEND failed to store its message")),
+                };
+                emit(server, &mut out);
+                let done = Completion::of(r);
+                decided(server.complete(handle, done.condition, done.code, &done.text));
             }
+            Event::AppendAborted { .. } => self.append = None,
+            Event::StartTls { handle } => match s.starttls() {
+                Err(mailboxes::No(code, text)) => {
+                    decided(server.reject(handle, Refusal::No, code, &text));
+                }
+                Ok(()) => {
+                    let discarded = server.accept_starttls(handle).unwrap_or_default();
+                    if discarded > 0 {
+                        warn!(
+                            bytes = discarded,
+                            "discarded plaintext pipelined after STARTTLS"
+                        );
+                    }
+                    // The driver writes the OK, runs the handshake and tells the session.
+                    s.tls = true;
+                    s.login_allowed = true;
+                    return Ok(Next::StartTls);
+                }
+            },
+            Event::Compress { handle, algorithm } => match s.compress(algorithm.as_str()) {
+                Err(mailboxes::No(code, text)) => {
+                    decided(server.reject(handle, Refusal::No, code, &text));
+                }
+                Ok(()) => {
+                    // RFC 4978 §3: the tagged OK goes out uncompressed, everything after it
+                    // compressed; what the client sent after its command is compressed already.
+                    let rest = server.accept_compress(handle).unwrap_or_default();
+                    link.flush(server).await?;
+                    link.transport().start_compression(&rest);
+                    s.compressed = true;
+                }
+            },
+            Event::Rejected { reason, .. } => {
+                info!(%reason, "imap command rejected");
+                // Something other than DONE ended IDLE (the session answered BAD).
+                if reason == RejectReason::ExpectedDone {
+                    self.idle = None;
+                }
+            }
+            Event::Closed { reason } => info!(?reason, "imap session closed"),
+            other => warn!(?other, "unexpected imap event"),
         }
-        Event::Closed { reason } => info!(?reason, "imap session closed"),
-        other => warn!(?other, "unexpected imap event"),
+        Ok(Next::Continue)
     }
-    Ok(Next::Continue)
 }
 
 /// Returns when the folder `wake` watches is notified of a change; never without a folder.
@@ -459,44 +387,39 @@ async fn woken(wake: Option<&mut tokio::sync::watch::Receiver<u64>>) {
     }
 }
 
-/// Acknowledges the client's next segments at once (Linux `TCP_QUICKACK`, which the kernel
-/// clears again by itself). During a synchronizing APPEND literal the client (with Nagle's
-/// algorithm) holds back the CRLF that ends the command until its literal is acknowledged;
-/// a delayed ACK would cost 40 ms per APPEND.
-fn quickack(conn: &Conn) {
-    let _ = match conn {
-        Conn::Tcp(t) => t.set_quickack(true),
-        Conn::Tls(t) => t.get_ref().0.set_quickack(true),
-        Conn::Unix(_) => Ok(()),
-    };
-}
-
 #[derive(Debug)]
 enum LoginError {
     NotAllowed,
-    BadCredentials,
-    /// Too many failed logins from this address (`[abuse] auth_failures_per_ip`).
-    Blocked,
+    /// The login path's verdict.
+    Refused(Outcome),
     Failed(String),
 }
 
-async fn login(s: &Session, user: &str, password: &str) -> Result<User, LoginError> {
-    let Ok(address) = user.parse::<Address>() else {
-        return Err(LoginError::BadCredentials);
+/// Checks the credentials on the one login path, then opens the user's mail.
+async fn login(
+    s: &Session,
+    authzid: Option<&str>,
+    username: &str,
+    password: &mailwright_sansio::Secret<String>,
+) -> Result<User, LoginError> {
+    let core = &s.shared.core;
+    let address = match core
+        .logins
+        .check(
+            &core.directory,
+            &core.abuse,
+            s.peer,
+            authzid,
+            username,
+            password,
+        )
+        .await
+    {
+        Outcome::Accepted(address) => address,
+        other => return Err(LoginError::Refused(other)),
     };
-    let password = password.to_owned();
     let shared = s.shared.clone();
     tokio::task::spawn_blocking(move || {
-        match shared
-            .core
-            .directory
-            .passwd()
-            .verify(&address.to_string(), &password)
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(LoginError::BadCredentials),
-            Err(e) => return Err(LoginError::Failed(e.to_string())),
-        }
         let path = shared.core.directory.maildir_path(&address);
         let mut root = Maildir::open(&path)
             .or_else(|_| crate::store::create_user_maildir(&path))
@@ -508,54 +431,39 @@ async fn login(s: &Session, user: &str, password: &str) -> Result<User, LoginErr
     .unwrap_or_else(|e| Err(LoginError::Failed(e.to_string())))
 }
 
-async fn finish_login(
-    link: &mut Link,
+fn finish_login(
+    server: &mut ServerSession,
     s: &mut Session,
     handle: LoginHandle,
     result: Result<User, LoginError>,
 ) {
-    let now = Instant::now();
-    // An address over its failure budget is refused whatever it sent (as on submission).
-    let result = match (s.shared.core.abuse.auth_blocked(s.peer, now), result) {
-        (Err(_), Ok(_) | Err(LoginError::BadCredentials)) => Err(LoginError::Blocked),
-        (_, Err(LoginError::BadCredentials)) => {
-            s.shared.core.abuse.record_auth_failure(s.peer, now);
-            Err(LoginError::BadCredentials)
-        }
-        (_, r) => r,
-    };
-    let refusal = match result {
+    let (code, text) = match result {
         Ok(user) => {
             info!(user = %user.address, "imap login");
             s.user = Some(user);
-            decided(link.server.accept_login(handle, Some(s.capabilities())));
+            decided(server.accept_login(handle, Some(s.capabilities())));
             return;
         }
         Err(LoginError::NotAllowed) => (
             "PRIVACYREQUIRED",
             "Plaintext login is not allowed without TLS",
         ),
-        Err(LoginError::BadCredentials) => {
-            tokio::time::sleep(s.shared.core.config.limits.auth_failure_delay()).await;
+        Err(LoginError::Refused(Outcome::Refused)) => {
             info!("imap login refused");
             ("AUTHENTICATIONFAILED", "Authentication failed")
         }
-        Err(LoginError::Blocked) => {
-            tokio::time::sleep(s.shared.core.config.limits.auth_failure_delay()).await;
+        Err(LoginError::Refused(Outcome::Blocked)) => {
             info!("imap login blocked: too many failures from this address");
             (
                 "UNAVAILABLE",
                 "Too many failed logins from this address, try again later",
             )
         }
+        Err(LoginError::Refused(_)) => ("UNAVAILABLE", "Temporary failure, try again later"),
         Err(LoginError::Failed(e)) => {
             warn!("imap login failed: {e}");
             ("UNAVAILABLE", "Temporary failure, try again later")
         }
     };
-    let (code, text) = refusal;
-    decided(
-        link.server
-            .reject_login(handle, Some(mailboxes::code(code)), text),
-    );
+    decided(server.reject_login(handle, Some(mailboxes::code(code)), text));
 }

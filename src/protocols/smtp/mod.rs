@@ -12,21 +12,23 @@
 
 mod screen;
 
-use crate::core::smtp_reply as reply;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use mailwright_sansio::UsageError;
+use mailwright_sansio::driver::{Link, Next};
 use mailwright_smtp_proto::server::{Event, HeloKind, Mode, ServerConfig, ServerSession};
-use mailwright_smtp_proto::{Host, Mechanism};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mailwright_smtp_proto::{Host, Mechanism, Reply};
 use tracing::{info, warn};
 
 use crate::core::directory::Address;
-use crate::core::net::Service;
-use crate::core::net::{Conn, Peer};
+use crate::core::login::Outcome;
+use crate::core::net::{Peer, Service};
+use crate::core::smtp_reply as reply;
 use crate::intake::{Transaction, finish_message, mail_policy, rcpt_limited};
 use crate::protocols::Shared;
+use crate::protocols::conn::Conn;
 use crate::store::Spool;
 
 /// The machine's configuration for `service` on `conn`: the `[limits]` of the server mapped onto
@@ -60,7 +62,7 @@ fn machine_config(shared: &Shared, mode: Mode, conn: &Conn, peer: Peer) -> Serve
     cfg.timeouts.data_idle = timeout;
     // Messages are stored as text with LF line ends, so binary content cannot be kept exactly.
     cfg.extensions.binary_mime = false;
-    cfg.extensions.starttls = matches!(conn, Conn::Tcp(_)) && mode != Mode::Lmtp;
+    cfg.extensions.starttls = conn.can_start_tls() && mode != Mode::Lmtp;
     if mode == Mode::Submission {
         cfg.extensions.auth = vec![Mechanism::plain(), Mechanism::login()];
         cfg.extensions.auth_requires_tls = !shared.core.login_allowed(false, peer);
@@ -75,7 +77,6 @@ pub(crate) async fn serve(
     peer: Peer,
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
-    let config = &shared.core.config;
     let mode = match service {
         Service::Lmtp | Service::LmtpUnix => Mode::Lmtp,
         Service::Submission | Service::Submissions => Mode::Submission,
@@ -93,235 +94,213 @@ pub(crate) async fn serve(
         },
         screen::Screen::Refused => return Ok(()),
     };
-    // The wait for the first command runs from now.
-    machine.handle_timeout(Instant::now());
-    let mut shutdown = shared.shutdown.clone();
-    let mut shutting_down = false;
-    let mut helo: Option<(HeloKind, Host)> = None;
-    let mut user: Option<Address> = None;
-    let mut txn = Transaction::default();
-    let mut auth_failures = 0;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while let Some(event) = machine.poll_event() {
-            let decided = match event {
-                Event::Helo { kind, host } => {
-                    helo = Some((kind, host));
-                    txn = Transaction::default();
-                    machine.accept()
+    let mut session = Smtp {
+        shared: shared.clone(),
+        mode,
+        peer,
+        helo: None,
+        user: None,
+        txn: Transaction::default(),
+        auth_failures: 0,
+    };
+    shared.run(&mut machine, &mut conn, &mut session).await
+}
+
+/// One SMTP, submission or LMTP session: what the application knows beside the machine.
+struct Smtp {
+    shared: Arc<Shared>,
+    mode: Mode,
+    peer: Peer,
+    helo: Option<(HeloKind, Host)>,
+    /// The authenticated user (submission).
+    user: Option<Address>,
+    txn: Transaction,
+    auth_failures: usize,
+}
+
+impl mailwright_sansio::driver::Service<ServerSession, Conn> for Smtp {
+    async fn on_event(
+        &mut self,
+        machine: &mut ServerSession,
+        event: Event,
+        link: &mut Link<'_, Conn>,
+    ) -> io::Result<Next> {
+        let decided = match event {
+            Event::StartTls { discarded } => {
+                if discarded > 0 {
+                    warn!(
+                        bytes = discarded,
+                        "discarded plaintext pipelined after STARTTLS"
+                    );
                 }
-                Event::Mail { from, .. } => {
-                    match mail_policy(&shared.intake, mode, peer, &from, user.as_ref()) {
-                        Err(refusal) => machine.reject(refusal),
-                        Ok(()) => {
-                            txn = Transaction {
-                                from: Some(from),
-                                ..Transaction::default()
-                            };
-                            machine.accept()
-                        }
-                    }
-                }
-                Event::Rcpt { to, .. } => {
-                    match rcpt_limited(&shared.intake, peer, &to, user.as_ref()) {
-                        Ok(r) => {
-                            txn.rcpts.push(r);
-                            machine.accept()
-                        }
-                        Err(refusal) => machine.reject(refusal),
-                    }
-                }
-                Event::DataStart => {
-                    txn.spool = Some(Spool::new(shared.core.spool_dir()));
-                    txn.started = Some(Instant::now());
-                    Ok(())
-                }
-                Event::DataChunk(bytes) => {
-                    if let Some(spool) = &mut txn.spool {
-                        let result = if spool.stays_in_memory(bytes.len()) {
-                            spool.write(&bytes)
-                        } else {
-                            tokio::task::block_in_place(|| spool.write(&bytes))
+                // RFC 3207 §4.2: the session starts over.
+                self.helo = None;
+                self.user = None;
+                self.txn = Transaction::default();
+                return Ok(Next::StartTls);
+            }
+            event => self.decide(machine, event, link.transport().is_tls()).await,
+        };
+        if let Err(e) = decided {
+            // A decision the machine was not waiting for is a bug here: end the session rather
+            // than go on out of step with the client.
+            warn!("SMTP session out of step with its machine: {e}");
+            return Ok(Next::Close);
+        }
+        Ok(Next::Continue)
+    }
+}
+
+impl Smtp {
+    async fn decide(
+        &mut self,
+        machine: &mut ServerSession,
+        event: Event,
+        tls: bool,
+    ) -> Result<(), UsageError> {
+        let shared = &self.shared;
+        match event {
+            Event::Helo { kind, host } => {
+                self.helo = Some((kind, host));
+                self.txn = Transaction::default();
+                machine.accept()
+            }
+            Event::Mail { from, .. } => {
+                match mail_policy(
+                    &shared.intake,
+                    self.mode,
+                    self.peer,
+                    &from,
+                    self.user.as_ref(),
+                ) {
+                    Err(refusal) => machine.reject(refusal),
+                    Ok(()) => {
+                        self.txn = Transaction {
+                            from: Some(from),
+                            ..Transaction::default()
                         };
-                        if let Err(e) = result {
-                            // The machine keeps reading the data; the failure is answered at its end.
-                            warn!("spool write failed: {e}");
-                            txn.spool = None;
-                        }
+                        machine.accept()
                     }
-                    Ok(())
                 }
-                Event::DataAborted(reason) => {
-                    info!(?reason, "message data refused");
-                    txn = Transaction::default();
-                    Ok(())
+            }
+            Event::Rcpt { to, .. } => {
+                match rcpt_limited(&shared.intake, self.peer, &to, self.user.as_ref()) {
+                    Ok(r) => {
+                        self.txn.rcpts.push(r);
+                        machine.accept()
+                    }
+                    Err(refusal) => machine.reject(refusal),
                 }
-                Event::DataEnd => {
-                    let replies = finish_message(
-                        &shared.intake,
-                        &mut txn,
-                        mode,
-                        helo.as_ref(),
-                        user.as_ref(),
-                        conn.is_tls(),
-                        peer,
+            }
+            Event::DataStart => {
+                self.txn.spool = Some(Spool::new(shared.core.spool_dir()));
+                self.txn.started = Some(Instant::now());
+                Ok(())
+            }
+            Event::DataChunk(bytes) => {
+                if let Some(spool) = &mut self.txn.spool {
+                    let result = if spool.stays_in_memory(bytes.len()) {
+                        spool.write(&bytes)
+                    } else {
+                        tokio::task::block_in_place(|| spool.write(&bytes))
+                    };
+                    if let Err(e) = result {
+                        // The machine keeps reading the data; the failure is answered at its end.
+                        warn!("spool write failed: {e}");
+                        self.txn.spool = None;
+                    }
+                }
+                Ok(())
+            }
+            Event::DataAborted(reason) => {
+                info!(?reason, "message data refused");
+                self.txn = Transaction::default();
+                Ok(())
+            }
+            Event::DataEnd => {
+                let replies = finish_message(
+                    &shared.intake,
+                    &mut self.txn,
+                    self.mode,
+                    self.helo.as_ref(),
+                    self.user.as_ref(),
+                    tls,
+                    self.peer,
+                )
+                .await;
+                self.txn = Transaction::default();
+                if self.mode == Mode::Lmtp {
+                    machine.data_replies(replies)
+                } else {
+                    let first = replies
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
+                    if first.is_positive() {
+                        machine.accept_with(first)
+                    } else {
+                        machine.reject(first)
+                    }
+                }
+            }
+            Event::AuthCredentials {
+                authzid,
+                username,
+                password,
+                ..
+            } => {
+                let outcome = shared
+                    .core
+                    .logins
+                    .check(
+                        &shared.core.directory,
+                        &shared.core.abuse,
+                        self.peer,
+                        authzid.as_deref(),
+                        &username,
+                        &password,
                     )
                     .await;
-                    txn = Transaction::default();
-                    if mode == Mode::Lmtp {
-                        machine.data_replies(replies)
-                    } else {
-                        let first = replies
-                            .into_iter()
-                            .next()
-                            .unwrap_or_else(|| reply(451, (4, 3, 0), "Local error"));
-                        if first.is_positive() {
-                            machine.accept_with(first)
-                        } else {
-                            machine.reject(first)
-                        }
-                    }
+                match self.auth_reply(outcome) {
+                    Ok(()) => machine.accept(),
+                    Err((refusal, close)) if close => machine.reject_and_close(refusal),
+                    Err((refusal, _)) => machine.reject(refusal),
                 }
-                Event::AuthCredentials {
-                    authzid,
-                    username,
-                    password,
-                    ..
-                } => {
-                    let outcome = match shared.core.abuse.auth_blocked(peer, Instant::now()) {
-                        Err(blocked) => Err(blocked.reply()),
-                        Ok(()) => {
-                            match authenticate(
-                                shared,
-                                authzid.as_deref(),
-                                &username,
-                                password.expose(),
-                            )
-                            .await
-                            {
-                                Some(address) => Ok(address),
-                                None => {
-                                    shared.core.abuse.record_auth_failure(peer, Instant::now());
-                                    tokio::time::sleep(config.limits.auth_failure_delay()).await;
-                                    Err(reply(535, (5, 7, 8), "Authentication credentials invalid"))
-                                }
-                            }
-                        }
-                    };
-                    match outcome {
-                        Ok(address) => {
-                            info!(user = %address, "authenticated");
-                            user = Some(address);
-                            machine.accept()
-                        }
-                        Err(refusal) => {
-                            auth_failures += 1;
-                            info!(failures = auth_failures, "authentication failed");
-                            if auth_failures >= config.submission.max_auth_failures {
-                                machine.reject_and_close(reply(
-                                    421,
-                                    (4, 7, 0),
-                                    "Too many failed login attempts, closing connection",
-                                ))
-                            } else {
-                                machine.reject(refusal)
-                            }
-                        }
-                    }
-                }
-                Event::AuthStart { .. } | Event::AuthResponse(_) => {
-                    machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"))
-                }
-                Event::StartTls { discarded } => {
-                    if discarded > 0 {
-                        warn!(
-                            bytes = discarded,
-                            "discarded plaintext pipelined after STARTTLS"
-                        );
-                    }
-                    flush(&mut machine, &mut conn).await?;
-                    conn = conn.upgrade(shared.core.tls.acceptor()).await?;
-                    helo = None;
-                    user = None;
-                    txn = Transaction::default();
-                    machine.handle_tls_established()
-                }
-                Event::Closed(reason) => {
-                    info!(?reason, "session closed by protocol");
-                    Ok(())
-                }
-                _ => Ok(()),
-            };
-            if let Err(e) = decided {
-                // A decision the machine was not waiting for is a bug here: end the session
-                // rather than go on out of step with the client.
-                warn!("SMTP session out of step with its machine: {e}");
-                flush(&mut machine, &mut conn).await?;
-                let _ = conn.shutdown().await;
+            }
+            Event::AuthStart { .. } | Event::AuthResponse(_) => {
+                machine.reject(reply(504, (5, 5, 4), "Mechanism not supported"))
+            }
+            Event::Closed(reason) => {
+                info!(?reason, "session closed by protocol");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The answer to AUTH (RFC 4954 §6): `Ok` for a login, else the refusal and whether the session
+    /// ends with it.
+    fn auth_reply(&mut self, outcome: Outcome) -> Result<(), (Reply, bool)> {
+        let refusal = match outcome {
+            Outcome::Accepted(address) => {
+                info!(user = %address, "authenticated");
+                self.user = Some(address);
                 return Ok(());
             }
+            Outcome::Refused => reply(535, (5, 7, 8), "Authentication credentials invalid"),
+            Outcome::Blocked => crate::core::abuse::Limited::AuthBlocked.reply(),
+            _ => reply(454, (4, 7, 0), "Temporary authentication failure"),
+        };
+        self.auth_failures += 1;
+        info!(failures = self.auth_failures, "authentication failed");
+        if self.auth_failures >= self.shared.core.config.submission.max_auth_failures {
+            let close = reply(
+                421,
+                (4, 7, 0),
+                "Too many failed login attempts, closing connection",
+            );
+            return Err((close, true));
         }
-        flush(&mut machine, &mut conn).await?;
-        if machine.is_closed() {
-            break;
-        }
-        let deadline = machine.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            read = conn.read(&mut buf), if machine.wants_input() => {
-                let n = read?;
-                if n == 0 {
-                    break;
-                }
-                machine.handle_input(Instant::now(), &buf[..n]);
-            }
-            () = sleep_until(deadline), if deadline.is_some() => {
-                machine.handle_timeout(Instant::now());
-            }
-            // RFC 5321 §3.8: a server going down answers 421 and closes; the machine says when.
-            () = crate::core::shutdown_signalled(&mut shutdown), if !shutting_down => {
-                shutting_down = true;
-                machine.handle_shutdown();
-            }
-            else => break,
-        }
+        Err((refusal, false))
     }
-    let _ = conn.shutdown().await;
-    Ok(())
-}
-
-/// Sleeps until `deadline` (never when there is none).
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn flush(machine: &mut ServerSession, conn: &mut Conn) -> io::Result<()> {
-    while let Some(bytes) = machine.poll_transmit() {
-        conn.write_all(&bytes).await?;
-    }
-    conn.flush().await
-}
-
-async fn authenticate(
-    shared: &Arc<Shared>,
-    authzid: Option<&str>,
-    username: &str,
-    password: &str,
-) -> Option<Address> {
-    if authzid.is_some_and(|z| !z.eq_ignore_ascii_case(username)) {
-        return None;
-    }
-    let address: Address = username.parse().ok()?;
-    let shared = shared.clone();
-    let password = password.to_owned();
-    let name = address.to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        shared.core.directory.passwd().verify(&name, &password)
-    })
-    .await
-    .ok()?
-    .ok()?;
-    ok.then_some(address)
 }

@@ -12,9 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 
 use crate::core::abuse::dnsbl_listed;
-use crate::core::net::{Conn, Peer, Service};
+use crate::core::net::{Peer, Service};
 use crate::core::smtp_reply;
 use crate::protocols::Shared;
+use crate::protocols::conn::Conn;
 
 /// What [`screen`] decided about a new connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
