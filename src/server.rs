@@ -239,6 +239,24 @@ impl Server {
         &self.shared
     }
 
+    /// Serves one connection over an in-memory pipe, as if it had been accepted on `service` from
+    /// `peer` (connection limits, implicit TLS and the session all apply), and returns the client's
+    /// end. Simulation tests drive whole servers this way, without sockets and with tokio's paused
+    /// clock; a configuration with no listeners binds no socket at all.
+    pub fn connect(&self, service: Service, peer: Peer) -> tokio::io::DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let conn = Conn::memory(server, Some(self.shared.core.tls.acceptor()));
+        let shared = self.shared.clone();
+        tokio::spawn(async move { crate::protocols::accept(service, conn, peer, &shared).await });
+        client
+    }
+
+    /// Starts shutdown for the sessions of [`Server::connect`] without running the listeners:
+    /// each session answers with its protocol's goodbye.
+    pub fn shut_down_sessions(&self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+
     /// The core services: configuration, directory, limits.
     pub fn core(&self) -> &Arc<Core> {
         &self.shared.core

@@ -147,6 +147,22 @@ impl Default for Listen {
 }
 
 impl Listen {
+    /// No listener at all: a server that only serves the in-memory connections of
+    /// `Server::connect` (simulation tests).
+    pub fn none() -> Self {
+        Self {
+            smtp: Vec::new(),
+            submission: Vec::new(),
+            submissions: Vec::new(),
+            lmtp: Vec::new(),
+            lmtp_socket: None,
+            imap: Vec::new(),
+            imaps: Vec::new(),
+            pop3: Vec::new(),
+            pop3s: Vec::new(),
+        }
+    }
+
     /// Every service on 127.0.0.1 with port 0: what tests use.
     pub fn ephemeral() -> Self {
         Self {

@@ -78,3 +78,14 @@ pub fn smtp_reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> mailwright
         .or_else(|_| Reply::new(451, EnhancedCode::new(4, 3, 0).ok(), "Local error"))
         .expect("451 4.3.0 is a valid reply")
 }
+
+/// Runs blocking work (file system, storage) from async code. On the multi-threaded runtime the
+/// server runs on, the worker thread hands its other tasks over first (`block_in_place`); on a
+/// current-thread runtime, which simulation tests use with tokio's paused clock, the work runs in
+/// place, in the order the tasks asked for it.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => crate::core::blocking(f),
+        _ => f(),
+    }
+}

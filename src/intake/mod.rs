@@ -132,7 +132,7 @@ fn rcpt(
             .outbound
             .is_trusted(peer.addr.map(|a| a.ip()));
     let domain = crate::outbound::queue::domain_of(&envelope);
-    let domains = tokio::task::block_in_place(|| intake.core.directory.domains());
+    let domains = crate::core::blocking(|| intake.core.directory.domains());
     let local_domain = match &domains {
         Ok(d) => d.contains(&domain),
         Err(e) => {
@@ -174,7 +174,7 @@ fn rcpt(
             reply(554, (5, 7, 1), "Relay access denied")
         });
     };
-    let resolution = tokio::task::block_in_place(|| intake.core.directory.resolve(&address));
+    let resolution = crate::core::blocking(|| intake.core.directory.resolve(&address));
     match resolution {
         Ok(Resolution::Local(users)) => Ok(Rcpt {
             envelope: address.to_string(),

@@ -112,7 +112,7 @@ pub(crate) fn check_mail(
         return Err(smtp_reply(530, (5, 7, 0), "Authentication required"));
     };
     let enforce = core.config.submission.enforce_sender;
-    tokio::task::block_in_place(|| check_sender(&core.directory, enforce, from, user)).map_err(
+    crate::core::blocking(|| check_sender(&core.directory, enforce, from, user)).map_err(
         |refused| {
             if let SenderRefused::Lookup(e) = &refused {
                 warn!("sender check: {e}");
@@ -254,7 +254,7 @@ pub(crate) fn fix_ups(core: &Core, mode: Mode, spool: &mut Spool, id: &str) -> S
         return String::new();
     }
     let scanned = if spool.on_disk() {
-        tokio::task::block_in_place(|| scan_spool(spool))
+        crate::core::blocking(|| scan_spool(spool))
     } else {
         scan_spool(spool)
     };

@@ -132,7 +132,7 @@ fn targets(entry: &Entry, domain: &str) -> Vec<usize> {
 }
 
 async fn deliver_batch(outbound: &Arc<Outbound>, domain: &str, batch: Vec<Entry>) {
-    let local = tokio::task::block_in_place(|| outbound.core.directory.domains())
+    let local = crate::core::blocking(|| outbound.core.directory.domains())
         .is_ok_and(|d| d.contains(domain));
     let outcomes: Vec<Vec<(usize, Outcome)>> = if local {
         let mut all = Vec::new();

@@ -128,8 +128,7 @@ impl Pop3 {
                 });
                 match opened {
                     Some(Ok(mut file)) => loop {
-                        let sent =
-                            tokio::task::block_in_place(|| machine.send_message_from(&mut file));
+                        let sent = crate::core::blocking(|| machine.send_message_from(&mut file));
                         link.flush(machine).await?;
                         match sent {
                             Ok(true) => break,

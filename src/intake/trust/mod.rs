@@ -129,7 +129,7 @@ pub(crate) async fn screen(
         Ok(bytes)
     };
     let message = if spool.on_disk() {
-        tokio::task::block_in_place(|| read(spool))
+        crate::core::blocking(|| read(spool))
     } else {
         read(spool)
     };
@@ -144,7 +144,7 @@ pub(crate) async fn screen(
         info!("removed Authentication-Results fields claiming to be ours");
         let mut fresh = Spool::new(core.spool_dir());
         let written = if stripped.len() > crate::store::SPOOL_MEMORY_LIMIT {
-            tokio::task::block_in_place(|| fresh.write(&stripped))
+            crate::core::blocking(|| fresh.write(&stripped))
         } else {
             fresh.write(&stripped)
         };

@@ -179,7 +179,7 @@ impl mailwright_sansio::driver::Service<ServerSession, Conn> for Imap {
         _: &mut Link<'_, Conn>,
     ) -> io::Result<Next> {
         let mut out = Vec::new();
-        tokio::task::block_in_place(|| self.s.refresh(true, &mut out));
+        crate::core::blocking(|| self.s.refresh(true, &mut out));
         emit(machine, &mut out);
         Ok(Next::Continue)
     }
@@ -215,7 +215,7 @@ impl Imap {
                 let tag = handle.tag().clone();
                 let mut part = Vec::new();
                 let mut gone = 0;
-                let action = tokio::task::block_in_place(|| {
+                let action = crate::core::blocking(|| {
                     let action = s.handle(&tag, command, &mut out);
                     if let Action::Fetch(plan) = &action
                         && let Some(first) = plan.idx.chunks(plan.step()).next()
@@ -235,9 +235,7 @@ impl Imap {
                         emit(server, &mut part);
                         for chunk in plan.idx.chunks(plan.step()).skip(1) {
                             link.flush(server).await?;
-                            gone += tokio::task::block_in_place(|| {
-                                s.fetch_some(&plan, chunk, &mut part)
-                            });
+                            gone += crate::core::blocking(|| s.fetch_some(&plan, chunk, &mut part));
                             emit(server, &mut part);
                         }
                         Session::fetch_done(plan.uid, gone)
@@ -252,7 +250,7 @@ impl Imap {
                 condstore,
             } => {
                 s.condstore |= condstore;
-                let r = tokio::task::block_in_place(|| s.select(&mailbox, read_only, &mut out));
+                let r = crate::core::blocking(|| s.select(&mailbox, read_only, &mut out));
                 emit(server, &mut out);
                 decided(match r {
                     Ok((code, text)) => server.accept_select(handle, code, &text),
@@ -262,7 +260,7 @@ impl Imap {
                 });
             }
             Event::Close { handle, expunge } => {
-                tokio::task::block_in_place(|| s.close(expunge));
+                crate::core::blocking(|| s.close(expunge));
                 let text = if expunge {
                     "CLOSE completed"
                 } else {
@@ -282,7 +280,7 @@ impl Imap {
             }
             Event::IdleDone { handle } => {
                 self.idle = None;
-                tokio::task::block_in_place(|| s.refresh(true, &mut out));
+                crate::core::blocking(|| s.refresh(true, &mut out));
                 emit(server, &mut out);
                 decided(server.complete(handle, Condition::Ok, None, "IDLE terminated"));
             }
@@ -308,7 +306,7 @@ impl Imap {
                     && let Err(e) = if a.spool.stays_in_memory(data.len()) {
                         a.spool.write(&data)
                     } else {
-                        tokio::task::block_in_place(|| a.spool.write(&data))
+                        crate::core::blocking(|| a.spool.write(&data))
                     }
                 {
                     warn!("imap append spool: {e}");
@@ -317,7 +315,7 @@ impl Imap {
             }
             Event::AppendEnd { handle } => {
                 let r = match self.append.take() {
-                    Some(mut a) if !a.failed => tokio::task::block_in_place(|| {
+                    Some(mut a) if !a.failed => crate::core::blocking(|| {
                         let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
                         s.refresh(true, &mut out);
                         r

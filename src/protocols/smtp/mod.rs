@@ -202,7 +202,7 @@ impl Smtp {
                     let result = if spool.stays_in_memory(bytes.len()) {
                         spool.write(&bytes)
                     } else {
-                        tokio::task::block_in_place(|| spool.write(&bytes))
+                        crate::core::blocking(|| spool.write(&bytes))
                     };
                     if let Err(e) = result {
                         // The machine keeps reading the data; the failure is answered at its end.
