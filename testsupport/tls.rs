@@ -3,12 +3,18 @@
 //! examples' `--ca-file`) and as rustls configurations for in-process tests.
 //!
 //! Include it from a crate's integration test with
-//! `#[path = "../../testsupport/tls.rs"] mod tls;` (needs `rcgen`, `rustls` and `tokio-rustls`
-//! as dev-dependencies).
+//! `#[path = "../../testsupport/tls.rs"] mod tls;` (needs `rcgen`, `rustls`, `tokio-rustls` and
+//! `mailwright-sansio` with its `tokio` feature as dev-dependencies).
 #![allow(dead_code, unreachable_pub)] // each test crate uses part of it
 
+use std::future::Future;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+
+use mailwright_sansio::upgrade::Upgrade;
+use tokio::io::DuplexStream;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -123,4 +129,30 @@ impl Pki {
 /// The name the server certificate is for.
 pub fn localhost() -> ServerName<'static> {
     ServerName::try_from("localhost").unwrap()
+}
+
+/// A handshake over one end of a duplex pipe.
+pub type Handshake<S> = Box<
+    dyn FnMut(DuplexStream) -> Pin<Box<dyn Future<Output = io::Result<S>> + Send>> + Send + Unpin,
+>;
+
+/// One end of a duplex pipe that can run its side of a TLS handshake in place.
+pub type Tls<S> = Upgrade<DuplexStream, S, Handshake<S>>;
+
+impl Pki {
+    /// Both ends of a duplex pipe: the client's trusts the CA and checks the name `localhost`,
+    /// the server's presents the certificate.
+    pub fn duplex(
+        &self,
+    ) -> (
+        Tls<tokio_rustls::client::TlsStream<DuplexStream>>,
+        Tls<tokio_rustls::server::TlsStream<DuplexStream>>,
+    ) {
+        let (c, s) = tokio::io::duplex(64 * 1024);
+        let connector = self.connector();
+        let acceptor = self.acceptor();
+        let client: Handshake<_> = Box::new(move |io| Box::pin(connector.connect(localhost(), io)));
+        let server: Handshake<_> = Box::new(move |io| Box::pin(acceptor.accept(io)));
+        (Upgrade::new(c, client), Upgrade::new(s, server))
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use mailwright_smtp_proto::client::{ClientError, Stage};
 use mailwright_smtp_proto::driver::{
-    self, Client, Driver, DriverConfig, Error, Link, Next, NoTls, Service, Transport, Upgrade,
+    self, Client, Driver, DriverConfig, Error, Link, Next, NoTls, Service, Transport,
 };
 use mailwright_smtp_proto::{
     ClientConfig, Credentials, Envelope, ForwardPath, Host, Mailbox, Mechanism, Mode, Reply,
@@ -134,40 +134,12 @@ fn envelope(rcpts: &[&str]) -> Envelope {
     )
 }
 
-type Tls<S> = Upgrade<
-    DuplexStream,
-    S,
-    Box<
-        dyn FnMut(DuplexStream) -> std::pin::Pin<Box<dyn Future<Output = io::Result<S>> + Send>>
-            + Send
-            + Unpin,
-    >,
->;
-
 /// Both ends of a duplex pipe, each able to run its side of a TLS handshake.
 fn tls_pair() -> (
-    Tls<tokio_rustls::client::TlsStream<DuplexStream>>,
-    Tls<tokio_rustls::server::TlsStream<DuplexStream>>,
+    tls::Tls<tokio_rustls::client::TlsStream<DuplexStream>>,
+    tls::Tls<tokio_rustls::server::TlsStream<DuplexStream>>,
 ) {
-    let pki = tls::Pki::new();
-    let (c, s) = tokio::io::duplex(64 * 1024);
-    let connector = pki.connector();
-    let acceptor = pki.acceptor();
-    let client: Tls<_> = Upgrade::new(
-        c,
-        Box::new(move |io| {
-            let connect = connector.connect(tls::localhost(), io);
-            Box::pin(connect) as std::pin::Pin<Box<dyn Future<Output = _> + Send>>
-        }),
-    );
-    let server: Tls<_> = Upgrade::new(
-        s,
-        Box::new(move |io| {
-            let accept = acceptor.accept(io);
-            Box::pin(accept) as std::pin::Pin<Box<dyn Future<Output = _> + Send>>
-        }),
-    );
-    (client, server)
+    tls::Pki::new().duplex()
 }
 
 /// Runs the server machine on the shared driver over `transport`.
