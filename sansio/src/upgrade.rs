@@ -3,9 +3,10 @@
 //!
 //! [`Upgrade`] holds a plain stream and the function that runs a handshake over it. Its
 //! [`Transport::start_tls`] hands the plain stream to that function and reads and writes through
-//! the TLS stream it returns from then on. With `tokio-rustls` the function is one call:
+//! the TLS stream it returns from then on. With `tokio-rustls` the function is one call (the
+//! READMEs of the protocol crates have this as a compiled example):
 //!
-//! ```ignore
+//! ```text
 //! let connector = tokio_rustls::TlsConnector::from(Arc::new(rustls_client_config));
 //! let name = rustls::pki_types::ServerName::try_from("imap.example.org")?.to_owned();
 //! let tcp = tokio::net::TcpStream::connect(("imap.example.org", 143)).await?;
