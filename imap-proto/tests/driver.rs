@@ -158,7 +158,10 @@ impl<T: Transport> Service<ServerSession, T> for Memory {
                 }
             }
             ServerEvent::Select {
-                handle, mailbox, ..
+                handle,
+                mailbox,
+                read_only,
+                ..
             } => {
                 if mailbox.is_inbox() {
                     s.send(Data::Exists(self.messages.len() as u32))
@@ -167,7 +170,12 @@ impl<T: Transport> Service<ServerSession, T> for Memory {
                     let validity = Code::UidValidity(NonZeroU32::new(7).unwrap());
                     s.send(Untagged::ok(Some(validity), "UIDs valid"))
                         .map_err(misuse)?;
-                    s.accept_select(handle, Some(Code::ReadWrite), "SELECT completed")
+                    let code = if read_only {
+                        Code::ReadOnly
+                    } else {
+                        Code::ReadWrite
+                    };
+                    s.accept_select(handle, Some(code), "SELECT completed")
                         .map_err(misuse)?;
                 } else {
                     s.reject(handle, Refusal::No, None, "no such mailbox")
@@ -369,6 +377,19 @@ async fn work_left_half_done_is_finished_by_the_next_call() {
     assert!(fetch.next().await.unwrap().is_some());
     let inbox = client.examine("INBOX").await.unwrap();
     assert_eq!(inbox.exists, 3);
+    assert!(inbox.read_only);
+
+    // A call dropped after it sent its command: its completion is read by the next call.
+    tokio::select! {
+        biased;
+        _ = client.select("INBOX") => panic!("the answer cannot be there yet"),
+        () = std::future::ready(()) => {}
+    }
+    assert_eq!(client.noop().await.unwrap(), []);
+    assert_eq!(client.state(), SessionState::Selected);
+    // Its untagged data is kept as updates.
+    let updates: Vec<_> = client.take_updates().collect();
+    assert_eq!(updates, [Data::Exists(3), Data::Recent(0)]);
 
     // An IDLE left without done: the next command sends DONE first. The update that came
     // during the IDLE is kept.

@@ -133,15 +133,13 @@ fn line(r: &Response) -> String {
 
 /// A POP3 client session over a [`Transport`]; see the [module docs](self).
 ///
-/// A [`Message`] dropped before its end is read to its end (and thrown away) by the next call.
-/// The calls themselves are not cancel-safe: after a call whose future was dropped, drop the
-/// client.
+/// What an earlier call left unread is read (and thrown away) by the next call: the rest of a
+/// [`Message`] dropped before its end, the answer to a call whose future was dropped. Only a
+/// [`Client::stls`] cut short leaves the connection unusable.
 #[derive(Debug)]
 pub struct Client<T> {
     conn: Connection<ClientSession, T>,
     greeting: Response,
-    /// A message is coming in (its [`Message`] may have been dropped): the rest comes first.
-    unfinished: bool,
 }
 
 impl<T: Transport> Client<T> {
@@ -160,11 +158,7 @@ impl<T: Transport> Client<T> {
         loop {
             match conn.next_event().await?.ok_or(Error::Closed)? {
                 Event::Greeting(g) if g.status == Status::Ok => {
-                    return Ok(Self {
-                        conn,
-                        greeting: g,
-                        unfinished: false,
-                    });
+                    return Ok(Self { conn, greeting: g });
                 }
                 Event::Greeting(g) => return Err(Error::Greeting(g)),
                 Event::TimedOut => return Err(Error::TimedOut),
@@ -401,23 +395,34 @@ impl<T: Transport> Client<T> {
 
     async fn message_start(&mut self) -> Result<(), Error> {
         match self.answer().await? {
-            Event::MessageStart { .. } => {
-                // Until its end is read, the message comes before any other answer.
-                self.unfinished = true;
-                Ok(())
-            }
+            Event::MessageStart { .. } => Ok(()),
             other => Err(unexpected(&other)),
         }
     }
 
-    /// Reads the rest of a message whose [`Message`] was dropped.
+    /// Reads the answers still due to commands an earlier call left (a [`Message`] not read to
+    /// its end, a call whose future was dropped): each command's answer comes in turn.
     async fn settle(&mut self) -> Result<(), Error> {
-        while self.unfinished {
-            if let Event::MessageEnd { .. } = self.answer().await? {
-                self.unfinished = false;
-            }
+        while self.conn.machine().is_busy() {
+            let event = self.conn.next_event().await?.ok_or(Error::Closed)?;
+            self.discard(event)?;
+        }
+        // The last answers may be decoded already.
+        while let Some(event) = self.conn.machine_mut().poll_event() {
+            self.discard(event)?;
         }
         Ok(())
+    }
+
+    /// An event of an answer nobody waits for; the session's own endings as errors.
+    fn discard(&mut self, event: Event) -> Result<(), Error> {
+        match event {
+            Event::Disconnected(r) => Err(Error::Disconnected(r)),
+            Event::ProtocolError(e) => Err(Error::Protocol(e)),
+            Event::TimedOut => Err(Error::TimedOut),
+            Event::AuthChallenge(_) => Ok(self.conn.machine_mut().auth_cancel()?),
+            _ => Ok(()),
+        }
     }
 
     /// The next event that answers a command; the session's own endings as errors.
@@ -460,7 +465,6 @@ impl<T: Transport> Message<'_, T> {
             Event::MessageData(chunk) => Ok(Some(chunk)),
             Event::MessageEnd { .. } => {
                 self.done = true;
-                self.client.unfinished = false;
                 Ok(None)
             }
             other => Err(unexpected(&other)),

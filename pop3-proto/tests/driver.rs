@@ -247,6 +247,13 @@ async fn auth_plain_refusals_and_capabilities() {
     );
     client.auth_plain("alice", b"secret").await.unwrap();
     assert_eq!(client.stat().await.unwrap().count, 3);
+    // A call dropped after it sent its command: the next call reads that answer first.
+    tokio::select! {
+        biased;
+        _ = client.list() => panic!("the answer cannot be there yet"),
+        () = std::future::ready(()) => {}
+    }
+    assert_eq!(client.uidl().await.unwrap().len(), 3);
     let err = client.login("bob", b"x").await.unwrap_err();
     assert!(matches!(err, Error::NotOffered("USER")), "{err:?}");
     // An argument the wire cannot carry.

@@ -86,8 +86,9 @@ pub enum Error {
 
 /// An SMTP (or LMTP) client session over a [`Transport`]; see the [module docs](self).
 ///
-/// The calls are not cancel-safe: a `send` whose future is dropped leaves its transaction
-/// unfinished, and the session refuses another; end it with [`Client::quit`] or drop it.
+/// A `send` whose future is dropped leaves its transaction to run to its end: the next call
+/// reads its replies first (the message may have been delivered). Only a handshake cut short
+/// leaves the connection unusable.
 #[derive(Debug)]
 pub struct Client<T> {
     conn: Connection<ClientSession, T>,
@@ -152,6 +153,7 @@ impl<T: Transport> Client<T> {
         envelope: Envelope,
         message: impl Into<Bytes>,
     ) -> Result<TransactionResult, Error> {
+        self.settle().await?;
         self.conn.machine_mut().send_message(envelope, message)?;
         loop {
             match self.next().await? {
@@ -166,6 +168,7 @@ impl<T: Transport> Client<T> {
     /// Sends `QUIT`, waits for the reply and closes the connection (the server may have closed
     /// its side already: that is no error).
     pub async fn quit(mut self) -> Result<(), Error> {
+        self.settle().await?;
         self.conn.machine_mut().quit()?;
         loop {
             match self.conn.next_event().await? {
@@ -175,6 +178,18 @@ impl<T: Transport> Client<T> {
             }
         }
         let _ = self.conn.close().await;
+        Ok(())
+    }
+
+    /// Reads to the end of a transaction whose `send` future was dropped.
+    async fn settle(&mut self) -> Result<(), Error> {
+        while !self.conn.machine().is_ready() && !self.conn.machine().is_closed() {
+            match self.next().await? {
+                Event::Failed(e) => return Err(e.into()),
+                Event::Closed => return Err(Error::Closed),
+                Event::Sent(_) | Event::Ready(_) | Event::StartTls => {}
+            }
+        }
         Ok(())
     }
 

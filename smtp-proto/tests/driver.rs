@@ -369,6 +369,39 @@ async fn refused_credentials_and_missing_starttls_are_session_errors() {
     );
 }
 
+#[tokio::test]
+async fn a_dropped_send_is_finished_by_the_next_call() {
+    let (c, s) = tokio::io::duplex(64 * 1024);
+    let mut config = server_config();
+    config.extensions.starttls = false;
+    config.extensions.auth_requires_tls = false;
+    let sink = Sink::default();
+    let seen = sink.seen.clone();
+    let server = serve(NoTls(s), config, sink);
+    let mut client = Client::connect(NoTls(c), client_config()).await.unwrap();
+    tokio::select! {
+        biased;
+        _ = client.send(envelope(&["bob@example.org"]), &b"Subject: first\r\n\r\n"[..]) => {
+            panic!("the replies cannot be there yet")
+        }
+        () = std::future::ready(()) => {}
+    }
+    let result = client
+        .send(
+            envelope(&["carol@example.org"]),
+            &b"Subject: second\r\n\r\n"[..],
+        )
+        .await
+        .unwrap();
+    assert!(result.delivered());
+    client.quit().await.unwrap();
+    server.await.unwrap().unwrap();
+    // The first transaction ran to its end too.
+    let seen = seen.lock().unwrap();
+    let rcpts: Vec<&str> = seen.messages.iter().map(|m| m.0[0].as_str()).collect();
+    assert_eq!(rcpts, ["<bob@example.org>", "<carol@example.org>"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_machine_times_out_the_reply_to_the_data_in_virtual_time() {
     let (c, s) = tokio::io::duplex(64 * 1024);

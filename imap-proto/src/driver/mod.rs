@@ -187,16 +187,17 @@ impl Selected {
 
 /// An IMAP client session over a [`Transport`]; see the [module docs](self).
 ///
-/// A [`Fetch`] or [`Idle`] left before its end is finished by the next call (the rest of the
-/// FETCH responses read and dropped; `DONE` sent). The calls that return a value are not
-/// cancel-safe: after a call whose future was dropped, drop the client. [`Fetch::next`] and
-/// [`Idle::next`] are.
+/// What an earlier call left open is finished by the next call: the rest of a [`Fetch`] read
+/// and dropped, `DONE` sent for an [`Idle`] left without [`Idle::done`], the completion of a
+/// call whose future was dropped read. Only a [`Client::starttls`] cut short leaves the
+/// connection unusable. [`Fetch::next`] and [`Idle::next`] are cancel-safe.
 #[derive(Debug)]
 pub struct Client<T> {
     conn: Connection<ClientSession, T>,
     greeting: StatusResponse<'static>,
     updates: VecDeque<Data<'static>>,
-    /// FETCH commands whose responses a [`Fetch`] is streaming, or left unread.
+    /// Commands whose completion a call still has to read: a FETCH being streamed, a command
+    /// whose call was dropped.
     open: Vec<Tag<'static>>,
     /// The IDLE in progress: its handle (taken by the guard's `done`) and the tag of the IDLE
     /// command now running (the machine re-issues it under new tags).
@@ -427,15 +428,20 @@ impl<T: Transport> Client<T> {
     }
 
     /// Reads up to the completion of `tag`: its `OK`, or [`Error::Refused`]. Untagged data and
-    /// statuses go to `answer` when given, to the updates otherwise.
+    /// statuses go to `answer` when given, to the updates otherwise. The command is open
+    /// meanwhile: a call whose future is dropped leaves it for the next call to finish.
     async fn complete(
         &mut self,
         tag: &Tag<'static>,
         answer: &mut Option<Answer>,
     ) -> Result<StatusResponse<'static>, Error> {
+        if !self.open.contains(tag) {
+            self.open.push(tag.clone());
+        }
         loop {
             match self.event().await? {
                 Event::Completed { command, status } if status.tag.as_ref() == Some(tag) => {
+                    self.completed(Some(tag));
                     return if status.kind == StatusKind::Ok {
                         Ok(status)
                     } else {
@@ -466,7 +472,7 @@ impl<T: Transport> Client<T> {
             match self.event().await? {
                 Event::Completed { status, .. } => self.completed(status.tag.as_ref()),
                 Event::IdleReissued { tag } => self.idle_tag = Some(tag),
-                // What an abandoned FETCH would have returned.
+                // What a FETCH left unread would have returned.
                 Event::Data(Data::Fetch { .. }) => {}
                 Event::Data(data) => self.update(data),
                 _ => {}
