@@ -80,6 +80,9 @@ use crate::types::mailbox::Mailbox;
 use crate::types::response::{Code, Data, StatusKind, StatusResponse};
 use crate::types::sequence::SequenceSet;
 
+/// What a command's untagged responses are collected in: data and statuses.
+type Untagged = (Vec<Data<'static>>, Vec<StatusResponse<'static>>);
+
 /// How many updates [`Client::take_updates`] keeps; past this the oldest go.
 pub const MAX_UPDATES: usize = 10_000;
 
@@ -291,7 +294,7 @@ impl<T: Transport> Client<T> {
     pub async fn starttls(&mut self) -> Result<(), Error> {
         self.require("STARTTLS").await?;
         let tag = self.conn.machine_mut().enqueue(CommandBody::StartTls)?;
-        self.complete(&tag, &mut None).await?;
+        self.complete(&tag, None).await?;
         loop {
             if let Event::StartTls { .. } = self.event().await? {
                 break;
@@ -372,15 +375,14 @@ impl<T: Transport> Client<T> {
     pub async fn run(&mut self, body: CommandBody<'_>) -> Result<Answer, Error> {
         self.settle().await?;
         let tag = self.conn.machine_mut().enqueue(body)?;
-        let mut answer = Some(Answer {
-            data: Vec::new(),
-            statuses: Vec::new(),
-            status: self.greeting.clone(),
-        });
-        let status = self.complete(&tag, &mut answer).await?;
-        let mut answer = answer.expect("collected");
-        answer.status = status;
-        Ok(answer)
+        let mut untagged = (Vec::new(), Vec::new());
+        let status = self.complete(&tag, Some(&mut untagged)).await?;
+        let (data, statuses) = untagged;
+        Ok(Answer {
+            data,
+            statuses,
+            status,
+        })
     }
 
     /// LOGOUT (RFC 3501 §6.1.3), then the connection is closed (the server may have closed its
@@ -388,7 +390,7 @@ impl<T: Transport> Client<T> {
     pub async fn logout(mut self) -> Result<(), Error> {
         self.settle().await?;
         let tag = self.conn.machine_mut().enqueue(CommandBody::Logout)?;
-        match self.complete(&tag, &mut None).await {
+        match self.complete(&tag, None).await {
             // The machine closes the session at the BYE; the tagged OK may not be read.
             Ok(_) | Err(Error::Bye(_) | Error::Closed) => {}
             Err(e) => return Err(e),
@@ -428,12 +430,12 @@ impl<T: Transport> Client<T> {
     }
 
     /// Reads up to the completion of `tag`: its `OK`, or [`Error::Refused`]. Untagged data and
-    /// statuses go to `answer` when given, to the updates otherwise. The command is open
+    /// statuses go to `untagged` when given, data to the updates otherwise. The command is open
     /// meanwhile: a call whose future is dropped leaves it for the next call to finish.
     async fn complete(
         &mut self,
         tag: &Tag<'static>,
-        answer: &mut Option<Answer>,
+        mut untagged: Option<&mut Untagged>,
     ) -> Result<StatusResponse<'static>, Error> {
         if !self.open.contains(tag) {
             self.open.push(tag.clone());
@@ -448,13 +450,13 @@ impl<T: Transport> Client<T> {
                         Err(Error::Refused { command, status })
                     };
                 }
-                Event::Data(data) => match answer {
-                    Some(a) => a.data.push(data),
+                Event::Data(data) => match untagged.as_deref_mut() {
+                    Some((all, _)) => all.push(data),
                     None => self.update(data),
                 },
                 Event::Status(status) => {
-                    if let Some(a) = answer {
-                        a.statuses.push(status);
+                    if let Some((_, statuses)) = untagged.as_deref_mut() {
+                        statuses.push(status);
                     }
                 }
                 _ => {}
