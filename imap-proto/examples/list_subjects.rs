@@ -2,8 +2,8 @@
 //! LOGIN, SELECT, and a FETCH of their ENVELOPE.
 //!
 //! ```text
-//! IMAP_PASSWORD=secret cargo run -p mailwright-imap-proto --features tokio --example list_subjects -- \
-//!     --server imap.example.org --user alice --last 10
+//! IMAP_PASSWORD=secret cargo run -p mailwright-imap-proto --features tokio \
+//!     --example list_subjects -- --server imap.example.org --user alice --last 10
 //! ```
 //!
 //! The certificate is checked against the system's roots, or against `--ca-file`. Subjects are

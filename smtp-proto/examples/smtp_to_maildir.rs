@@ -201,7 +201,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
                         continue;
                     }
                 };
-                let session = session(tcp, config.clone(), tls.clone(), maildir.clone(), stopping.clone());
+                let (config, tls) = (config.clone(), tls.clone());
+                let session = session(tcp, config, tls, maildir.clone(), stopping.clone());
                 sessions.spawn(async move {
                     if let Err(e) = session.await {
                         eprintln!("smtp_to_maildir: {peer}: {e}");

@@ -2,8 +2,9 @@
 //! server's reply to each recipient.
 //!
 //! ```text
-//! SUBMIT_PASSWORD=secret cargo run -p mailwright-smtp-proto --features tokio --example submit -- \
-//!     --server smtp.example.org --user alice --from alice@example.org --to bob@example.net message.eml
+//! SUBMIT_PASSWORD=secret cargo run -p mailwright-smtp-proto --features tokio \
+//!     --example submit -- --server smtp.example.org --user alice \
+//!     --from alice@example.org --to bob@example.net message.eml
 //! ```
 //!
 //! The certificate is checked against the system's roots, or against `--ca-file`. The exit

@@ -15,7 +15,9 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use mailwright_smtp_proto::driver::{Client, NoTls};
-//! use mailwright_smtp_proto::{ClientConfig, Envelope, ForwardPath, Host, Mailbox, Mode, ReversePath};
+//! use mailwright_smtp_proto::{
+//!     ClientConfig, Envelope, ForwardPath, Host, Mailbox, Mode, ReversePath,
+//! };
 //! # use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 //! let (ours, theirs) = tokio::io::duplex(4096);
 //! # let server = tokio::spawn(async move {
@@ -200,7 +202,8 @@ impl<T: Transport> Client<T> {
 
 /// Sends one message in a session of its own: [`Client::connect`], [`Client::send`],
 /// [`Client::quit`]. Once the server has accepted the message, a failing `QUIT` does not turn the
-/// result into an error (RFC 5321 §6.1: with its reply the server took responsibility for the message).
+/// result into an error (RFC 5321 §6.1: with its reply the server took responsibility for the
+/// message).
 pub async fn send<T: Transport>(
     transport: T,
     config: ClientConfig,

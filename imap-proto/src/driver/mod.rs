@@ -468,7 +468,8 @@ impl<T: Transport> Client<T> {
     /// `DONE`, and the responses of open commands are read to their completion.
     async fn settle(&mut self) -> Result<(), Error> {
         if let Some(handle) = self.idle.take() {
-            self.conn.machine_mut().idle_done(handle)?;
+            // Refused only when the IDLE has ended already; its completion is read below.
+            let _ = self.conn.machine_mut().idle_done(handle);
         }
         while !self.open.is_empty() || self.idle_tag.is_some() {
             match self.event().await? {
