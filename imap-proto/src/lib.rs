@@ -16,6 +16,8 @@ mod arbitrary;
 pub mod client;
 #[cfg(feature = "tokio")]
 pub mod codec;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod framer;
 pub mod server;
 pub mod state;

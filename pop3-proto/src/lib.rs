@@ -120,6 +120,8 @@
 pub mod client;
 #[cfg(feature = "tokio")]
 pub mod codec;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod encode;
 pub mod parse;
 pub mod server;

@@ -29,17 +29,26 @@
 //! No protocol: it states the contract and holds the shared types ([`DecodeError`], [`Excerpt`],
 //! [`Secret`], [`UsageError`], [`Timer`]). Without features it has no I/O, no clock and no async
 //! runtime; the `tokio` feature adds [`driver`], one tokio loop that runs any machine over any
-//! connection (the Mailwright server runs every session with it).
+//! connection (the Mailwright server runs every session with it), its client-side counterpart
+//! [`connection`] (the application pulls events while it waits for an answer; the protocol
+//! crates' async clients are built on it), and [`upgrade`], a connection that runs any TLS
+//! library's handshake in place for STARTTLS.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod connection;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 mod error;
 mod secret;
 mod timer;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod upgrade;
 
 pub use error::{DecodeError, EXCERPT_LEN, Excerpt, UsageError};
 pub use secret::Secret;

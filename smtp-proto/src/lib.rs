@@ -57,6 +57,8 @@ pub mod client;
 #[cfg(feature = "tokio")]
 pub mod codec;
 pub mod data;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod encode;
 pub mod parse;
 pub mod server;
