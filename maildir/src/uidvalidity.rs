@@ -9,7 +9,10 @@
 //! (a smaller duplicate is removed). We follow the same steps, so Dovecot and Mailwright draw from
 //! one counter and never give two folders of a user the same value.
 //!
-//! Two differences, both allowed by Dovecot's reading of the files. When there is no counter yet,
+//! Three differences, all allowed by Dovecot's reading of the files. A value is taken by a hard link
+//! `.<v>` -> `.<v+1>` and the removal of `.<v>` rather than a rename: a rename replaces a name that
+//! exists, so a taker that created the counter and one that moved it could both hold one value;
+//! the link fails instead. When there is no counter yet,
 //! Dovecot starts at the current time; we start above every UIDVALIDITY the root's folders
 //! already use as well, so a counter created for an existing store never repeats a value. And the
 //! rename is followed by an fsync of the root (when the handle fsyncs), so the counter never goes
@@ -47,11 +50,11 @@ pub(crate) fn next_uid_validity(root: &Path, above: u32, fsync: bool) -> Result<
             // The counter is behind this folder's own history: move it past, so it never gives
             // this value again either.
             let want = above.saturating_add(1);
-            match fs::rename(counter_path(root, value), counter_path(root, want)) {
-                Ok(()) => value = want,
-                // Someone took a value meanwhile: take again.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("rename", &counter_path(root, value))(e)),
+            match advance(root, value, want) {
+                Ok(true) => value = want,
+                // Someone took a value meanwhile (or holds `want` already): take again.
+                Ok(false) => continue,
+                Err(e) => return Err(e),
             }
         }
         write_hint(root, value);
@@ -104,18 +107,42 @@ fn read_hint(root: &Path) -> Option<u32> {
     u32::from_str_radix(text, 16).ok()
 }
 
-/// Renames `.<v>` to `.<v+1>`, trying the next values after `ENOENT`; the value taken.
+/// Moves the counter from `.<from>` to `.<to>`: `true` when this call took `to`, `false` when
+/// `.<from>` is gone (another taker moved it) or `.<to>` exists (another taker holds it).
+///
+/// A hard link, then the removal of the old name: unlike `rename`, which replaces a name that
+/// exists, the link fails when `.<to>` exists, so two takers racing through `create` and a move
+/// can never both hold one value. A crash between the two steps leaves the lower name, which the
+/// next listing removes.
+fn advance(root: &Path, from: u32, to: u32) -> Result<bool> {
+    let (old, new) = (counter_path(root, from), counter_path(root, to));
+    match fs::hard_link(&old, &new) {
+        Ok(()) => {
+            match fs::remove_file(&old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("unlink", &old)(e)),
+            }
+            Ok(true)
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists) => {
+            Ok(false)
+        }
+        Err(e) => Err(io_err("link", &new)(e)),
+    }
+}
+
+/// Moves `.<v>` to `.<v+1>`, trying the next values when another taker was first; the value taken.
 fn rename_from(root: &Path, start: u32) -> Result<Option<u32>> {
     let mut v = start;
     for _ in 0..RETRIES {
         let Some(next) = v.checked_add(1) else {
             return Ok(None);
         };
-        match fs::rename(counter_path(root, v), counter_path(root, next)) {
-            Ok(()) => return Ok(Some(next)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => v = next,
-            Err(e) => return Err(io_err("rename", &counter_path(root, v))(e)),
+        if advance(root, v, next)? {
+            return Ok(Some(next));
         }
+        v = next;
     }
     Ok(None)
 }
