@@ -220,7 +220,7 @@ assert '"mixed" ("boundary" "BB")' in bs and '("attachment" ("filename" "x.bin")
 typ, data = M.fetch('2', '(BODY[1] BODY.PEEK[2.MIME])')
 assert data[0][1] == b'attached words', data
 assert data[1][1].startswith(b'Content-Type: application/octet-stream'), data
-assert b'\\Seen' in data[2], data  # BODY[1] set \Seen, reported with the FETCH
+assert b'\\Seen' in data[0][0], data  # BODY[1] set \Seen, reported first in the FETCH (Dovecot's order)
 typ, data = M.fetch('2', '(FLAGS)'); assert b'\\Seen' in data[0], data
 typ, data = M.fetch('9', '(FLAGS)'); assert typ == 'NO', data
 # STORE.

@@ -28,6 +28,7 @@
 
 mod fetch;
 mod mailboxes;
+mod messages;
 mod mime;
 mod names;
 mod search;
