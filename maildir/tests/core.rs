@@ -167,7 +167,11 @@ fn folders_and_subscriptions() {
 fn renaming_a_parent_that_is_no_folder_moves_its_children() {
     let t = TempDir::new("rename-parent");
     let inbox = Maildir::create_user(t.path()).unwrap();
-    inbox.create_folder("P.a").unwrap().deliver(b"in a").unwrap();
+    inbox
+        .create_folder("P.a")
+        .unwrap()
+        .deliver(b"in a")
+        .unwrap();
     inbox.create_folder("P.b.c").unwrap();
     assert!(!t.path().join(".P").exists());
     inbox.rename_folder("P", "Q").unwrap();
