@@ -125,7 +125,11 @@ impl<'a> Ctx<'a> {
     }
     /// The top-level header fields, split once.
     fn fields(&self) -> &[Field<'a>] {
-        self.fields.get_or_init(|| fields(self.header()).collect())
+        self.fields.get_or_init(|| {
+            #[cfg(test)]
+            tests::count(|c| c.splits += 1);
+            fields(self.header()).collect()
+        })
     }
     fn message(&self) -> Option<&Message<'a>> {
         self.message
@@ -422,4 +426,177 @@ pub(crate) fn uses_modseq(keys: &[SearchKey<'_>]) -> bool {
         SearchKey::And(v) => uses_modseq(v),
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use mailwright_imap_proto::AString;
+    use mailwright_maildir::{DeliveryOptions, Flag, Flags, Maildir};
+
+    use super::*;
+
+    /// What the keys of a SEARCH read of the messages, counted on this thread.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub(super) struct Reads {
+        pub(super) stats: usize,
+        pub(super) headers: usize,
+        pub(super) splits: usize,
+        pub(super) texts: usize,
+        pub(super) parses: usize,
+    }
+
+    thread_local! {
+        static READS: Cell<Reads> = Cell::new(Reads::default());
+    }
+
+    pub(super) fn count(f: impl FnOnce(&mut Reads)) {
+        READS.with(|c| {
+            let mut r = c.get();
+            f(&mut r);
+            c.set(r);
+        });
+    }
+
+    fn run(sel: &Selected, keys: &[SearchKey<'_>]) -> (Vec<usize>, Reads) {
+        READS.with(|c| c.set(Reads::default()));
+        let hits = search(sel, keys);
+        (hits, READS.with(Cell::get))
+    }
+
+    /// `n` messages: from `ann<i % 5>`, subject `note <i>`, body `body <i>`; INTERNALDATE in
+    /// 2020 for even `i`, 2025 for odd; `\Deleted` when `i % 3 == 0`.
+    fn mailbox(name: &str, n: usize) -> (std::path::PathBuf, Selected) {
+        let dir = std::env::temp_dir().join(format!("mw-search-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut md = Maildir::create(&dir).unwrap();
+        md.set_fsync(false);
+        for i in 0..n {
+            let text = format!(
+                "From: ann{} <ann{}@example.com>\nSubject: note {i}\nDate: Mon, 7 Feb 1994 21:52:25 -0800\n\nbody {i}\n",
+                i % 5,
+                i % 5
+            );
+            let year_secs = if i % 2 == 0 {
+                1_577_836_800
+            } else {
+                1_748_736_000
+            };
+            let mut flags = Flags::empty();
+            if i % 3 == 0 {
+                flags.insert(Flag::Trashed);
+            }
+            let opts = DeliveryOptions {
+                flags: Some(flags),
+                internal_date: Some(UNIX_EPOCH + Duration::from_secs(year_secs + i as u64)),
+                ..DeliveryOptions::default()
+            };
+            md.deliver_with(text.as_bytes(), opts).unwrap();
+        }
+        let sel = Selected::open(md, true).unwrap();
+        (dir, sel)
+    }
+
+    fn date(y: u16, m: u8, d: u8) -> Date {
+        Date::new(y, m, d).unwrap()
+    }
+
+    fn astring(s: &str) -> AString<'static> {
+        AString::from_bytes(s.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn dates_sizes_and_flags_open_no_message() {
+        let (dir, sel) = mailbox("meta", 500);
+        let keys = [
+            SearchKey::Since(date(2024, 1, 1)),
+            SearchKey::Not(Box::new(SearchKey::Deleted)),
+            SearchKey::Larger(10),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        let want: Vec<usize> = (0..500).filter(|i| i % 2 == 1 && i % 3 != 0).collect();
+        assert_eq!(hits, want);
+        // NOT DELETED is decided first, so only the 333 others are `stat`ed.
+        assert_eq!(
+            reads,
+            Reads {
+                stats: 333,
+                ..Reads::default()
+            }
+        );
+        let (hits, reads) = run(
+            &sel,
+            &[SearchKey::Before(date(2024, 1, 1)), SearchKey::Flagged],
+        );
+        assert!(hits.is_empty());
+        assert_eq!(
+            reads,
+            Reads::default(),
+            "the flag decides before the date is looked at"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn header_keys_read_and_split_each_header_once() {
+        let (dir, sel) = mailbox("header", 100);
+        let keys = [
+            SearchKey::From(astring("ann1")),
+            SearchKey::Subject(astring("note")),
+            SearchKey::Header(astring("Subject"), astring("NOTE")),
+            SearchKey::Or(
+                Box::new(SearchKey::SentBefore(date(1995, 1, 1))),
+                Box::new(SearchKey::To(astring("nobody"))),
+            ),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        assert_eq!(hits, (0..100).filter(|i| i % 5 == 1).collect::<Vec<_>>());
+        assert_eq!(
+            reads,
+            Reads {
+                headers: 100,
+                splits: 100,
+                ..Reads::default()
+            }
+        );
+        // The cheap key first: only the messages since 2024 have their header read.
+        let keys = [
+            SearchKey::From(astring("ann1")),
+            SearchKey::Since(date(2024, 1, 1)),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        assert_eq!(hits, (0..100).filter(|i| i % 10 == 1).collect::<Vec<_>>());
+        assert_eq!((reads.stats, reads.headers, reads.texts), (100, 50, 0));
+        // BODY reads and parses the message once; the header keys take it from there.
+        let keys = [
+            SearchKey::Body(astring("body 7")),
+            SearchKey::From(astring("ann")),
+            SearchKey::SentOn(date(1994, 2, 7)),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        let want: Vec<usize> = std::iter::once(7).chain(70..80).collect();
+        assert_eq!(hits, want);
+        assert_eq!(
+            reads,
+            Reads {
+                splits: 100,
+                texts: 100,
+                parses: 100,
+                ..Reads::default()
+            }
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_header_ends_at_its_empty_line_across_reads() {
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"A: b\n c\n", 0), None);
+        assert_eq!(header_end(b"A: b\n\r\n", 3), Some(7));
+    }
 }
