@@ -21,6 +21,10 @@ use clap::Parser;
 
 #[path = "support/imap_check.rs"]
 mod imap_check;
+#[path = "support/imap_check_model.rs"]
+mod imap_check_model;
+#[path = "support/imap_check_ops.rs"]
+mod imap_check_ops;
 #[allow(dead_code)]
 #[path = "support/imap_client.rs"]
 mod imap_client;

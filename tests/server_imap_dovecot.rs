@@ -396,7 +396,7 @@ namespace inbox {
 /// it (with `lit` as a LITERAL+ literal at its end) and returns the untagged lines and the
 /// tagged one, asserting it is OK; `s.cmd` does not assert. `port`, `kind` ("dovecot" or
 /// "ours") and `maildir` (the user's) come from the command line.
-const SESSION: &str = r#"
+const SESSION: &str = r"
 import os, re, socket, sys, glob
 port, kind, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 class S:
@@ -437,7 +437,7 @@ def fetches(lines, n):
 def search(s, crit):
     lines, _ = s.ok('SEARCH ' + crit)
     return [l for l in lines if l.startswith('* SEARCH')][0].split()[2:]
-"#;
+";
 
 /// Runs `script` (after [`SESSION`]) against a private Dovecot and against our server; each
 /// run must print `ok`.
@@ -477,7 +477,7 @@ fn both(name: &str, script: &str) {
 /// 26 Maildir letters, another session seeing them all; a .SILENT STORE still reports what
 /// another session changed meanwhile; APPEND and COPY into the selected mailbox show at once
 /// and are `\Recent` in that session only.
-const KEYWORDS: &str = r#"
+const KEYWORDS: &str = r"
 A, B = S(), S()
 A.ok('APPEND INBOX', b'Subject: k1\r\n\r\none\r\n')
 A.ok('SELECT INBOX')
@@ -529,7 +529,7 @@ assert '* 4 EXISTS\r\n' in lines, lines
 lines, _ = B.ok('FETCH 3:4 (FLAGS)')
 assert not any('\\Recent' in l for l in lines), lines
 print('ok')
-"#;
+";
 
 #[test]
 fn keywords_past_the_letters_and_recent_of_appends_like_dovecot() {
@@ -578,7 +578,7 @@ fn fetch_of_a_message_expunged_elsewhere_like_dovecot() {
 /// STATUS of the selected mailbox reports this session's view (its messages and its `\Recent`
 /// ones, not the mailbox's unclaimed ones), completed `OK [CLIENTBUG]`; of another mailbox,
 /// the mailbox's.
-const STATUS_SELECTED: &str = r#"
+const STATUS_SELECTED: &str = r"
 A, B = S(), S()
 A.ok('APPEND INBOX', b'Subject: s1\r\n\r\nx\r\n')
 A.ok('APPEND INBOX', b'Subject: s2\r\n\r\nx\r\n')
@@ -600,7 +600,7 @@ assert status(B)[0] == '* STATUS INBOX (MESSAGES 3 RECENT 0 UIDNEXT 4 UNSEEN 3)'
 A.ok('EXAMINE INBOX')
 assert status(A)[0] == '* STATUS INBOX (MESSAGES 3 RECENT 0 UIDNEXT 4 UNSEEN 3)'
 print('ok')
-"#;
+";
 
 #[test]
 fn status_of_the_selected_mailbox_like_dovecot() {
@@ -610,7 +610,7 @@ fn status_of_the_selected_mailbox_like_dovecot() {
 /// RFC 7162 §3.1: each CONDSTORE enabling command, sent with a mailbox selected, makes the
 /// server send `OK [HIGHESTMODSEQ]` first (once), and STORE replies carry MODSEQ from then on;
 /// the `\Seen` a FETCH of BODY[] sets is reported with its new MODSEQ.
-const CONDSTORE_ENABLING: &str = r#"
+const CONDSTORE_ENABLING: &str = r"
 A = S()
 A.ok('APPEND INBOX', b'Subject: c1\r\n\r\nx\r\n')
 A.ok('APPEND INBOX', b'Subject: c2\r\n\r\ny\r\n')
@@ -642,7 +642,7 @@ assert modseq > before, (before, lines)
 lines, _ = C.ok('FETCH 2 (MODSEQ)')
 assert 'MODSEQ (%d)' % modseq in lines[0], (modseq, lines)
 print('ok')
-"#;
+";
 
 #[test]
 fn condstore_enabling_commands_like_dovecot() {

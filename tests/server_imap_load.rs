@@ -8,6 +8,10 @@
 mod common;
 #[path = "../examples/support/imap_check.rs"]
 mod imap_check;
+#[path = "../examples/support/imap_check_model.rs"]
+mod imap_check_model;
+#[path = "../examples/support/imap_check_ops.rs"]
+mod imap_check_ops;
 #[allow(dead_code)]
 #[path = "../examples/support/imap_client.rs"]
 mod imap_client;

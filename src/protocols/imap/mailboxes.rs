@@ -160,7 +160,7 @@ impl ListOptions {
                 ListSelectOption::RecursiveMatch => o.recursive_match = true,
                 // Every mailbox here is local (RFC 5258 §3.1).
                 ListSelectOption::Remote => {}
-                _ => return Err("Unknown LIST selection option"),
+                ListSelectOption::Other(_) => return Err("Unknown LIST selection option"),
             }
         }
         if o.recursive_match && !o.subscribed_only && !o.special_use_only {
@@ -172,7 +172,7 @@ impl ListOptions {
                 ListReturnOption::Status(items) => o.return_status = Some(items.to_vec()),
                 // Sent whether asked or not.
                 ListReturnOption::Children | ListReturnOption::SpecialUse => {}
-                _ => return Err("Unknown LIST return option"),
+                ListReturnOption::Other(_) => return Err("Unknown LIST return option"),
             }
         }
         Ok(o)
