@@ -627,6 +627,9 @@ for cmd in enabling:
     assert len([l for l in lines if l.startswith('* OK [HIGHESTMODSEQ')]) == 1, (cmd, lines)
     lines, _ = C.ok('STORE 1 +FLAGS (\\Flagged)')
     assert re.search(r'MODSEQ \(\d+\)', fetches(lines, 1)[0]), (cmd, lines)
+    if kind == 'ours':
+        # RFC 7162 §3.1: the UID comes too (Dovecot 2.3 leaves it out).
+        assert re.search(r'UID 1\b', fetches(lines, 1)[0]), (cmd, lines)
     lines, _ = C.ok('FETCH 1 (MODSEQ)')
     assert not [l for l in lines if l.startswith('* OK [HIGHESTMODSEQ')], (cmd, lines)
     C.ok('STORE 1 -FLAGS (\\Flagged)')
@@ -639,6 +642,9 @@ got = ''.join(fetches(lines, 2))
 assert re.search(r'FLAGS \([^)]*\\Seen', got), lines
 modseq = int(re.findall(r'MODSEQ \((\d+)\)', got)[-1])
 assert modseq > before, (before, lines)
+if kind == 'ours':
+    # One response with FLAGS, UID and the new MODSEQ (Dovecot sends MODSEQ in a second one).
+    assert len(fetches(lines, 2)) == 1 and 'UID 2' in got, lines
 lines, _ = C.ok('FETCH 2 (MODSEQ)')
 assert 'MODSEQ (%d)' % modseq in lines[0], (modseq, lines)
 print('ok')

@@ -289,11 +289,12 @@ fn mark_seen(sel: &mut Selected, i: usize) -> bool {
                 crate::store::notify::changed(sel.maildir.path());
             }
             sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
-            let Some(m) = state.messages.into_iter().next() else {
+            // (The state may be a full sync's: only this message is taken from it.)
+            let Some(m) = state.by_uid(uid) else {
                 return false;
             };
             let msg = &mut sel.msgs[i];
-            msg.entry = m.entry;
+            msg.entry = m.entry.clone();
             msg.modseq = msg.modseq.max(m.modseq);
             msg.entry.flags().contains(MdFlag::Seen)
         }
@@ -381,10 +382,11 @@ fn cut(data: &[u8], start: u32, len: NonZeroU32) -> Vec<u8> {
     data[start..end].to_vec()
 }
 
-/// The FETCH response STORE sends: FLAGS, UID for UID STORE, MODSEQ with CONDSTORE.
+/// The FETCH response STORE sends: FLAGS, UID for UID STORE, UID and MODSEQ with CONDSTORE
+/// (RFC 7162 §3.1: once it is on, such responses carry both).
 pub(crate) fn flags_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
     let mut items: Vec<FetchItem<'static>> = vec![FetchItem::Flags(sel.flags_of(i))];
-    if with_uid {
+    if with_uid || sel.condstore {
         items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
     }
     if sel.condstore {
@@ -397,12 +399,11 @@ pub(crate) fn flags_response(sel: &Selected, i: usize, with_uid: bool) -> Respon
 }
 
 /// The FETCH response of a silent STORE with CONDSTORE (RFC 7162 §3.1.3): UID and MODSEQ only.
-pub(crate) fn modseq_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
-    let mut items: Vec<FetchItem<'static>> = Vec::new();
-    if with_uid {
-        items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
-    }
-    items.push(FetchItem::ModSeq(sel.msgs[i].modseq));
+pub(crate) fn modseq_response(sel: &Selected, i: usize) -> Response<'static> {
+    let items = vec![
+        FetchItem::Uid(nz(sel.msgs[i].uid as usize)),
+        FetchItem::ModSeq(sel.msgs[i].modseq),
+    ];
     Response::Data(Data::Fetch {
         seq: nz(i + 1),
         items: Vec1::try_from(items).expect("non-empty"),

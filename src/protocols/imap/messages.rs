@@ -171,12 +171,14 @@ impl Session {
             sel.flag_responses(out);
         }
         sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
-        for m in state.messages {
-            if let Ok(i) = sel.msgs.binary_search_by_key(&m.uid, |x| x.uid) {
+        // Only the stored messages are taken from the state (it may be a full sync's, whose
+        // other changes the next refresh reports).
+        for &i in &idx {
+            if let Some(m) = state.by_uid(sel.msgs[i].uid) {
                 let msg = &mut sel.msgs[i];
-                msg.entry = m.entry;
+                msg.entry = m.entry.clone();
                 msg.modseq = msg.modseq.max(m.modseq);
-                msg.extra = m.extra_keywords;
+                msg.extra.clone_from(&m.extra_keywords);
             }
         }
         for (k, &i) in idx.iter().enumerate() {
@@ -189,7 +191,7 @@ impl Session {
             if !req.silent || hidden {
                 out.push(fetch::flags_response(sel, i, uid));
             } else if sel.condstore {
-                out.push(fetch::modseq_response(sel, i, uid));
+                out.push(fetch::modseq_response(sel, i));
             }
         }
         let name = if uid { "UID STORE" } else { "STORE" };
@@ -258,7 +260,7 @@ impl Session {
         // Copies into the mailbox this session has selected are recent here (RFC 3501 §2.3.2).
         let into_selected = dest.path() == sel.maildir.path();
         if into_selected && let Some(last) = dst.iter().max() {
-            claim_recent(sel, &dest, result.uid_validity, *last);
+            claim_recent(sel, result.uid_validity, *last);
         }
         let copyuid = match (uid_set(&src), uid_set(&dst)) {
             (Some(source), Some(destination)) => Some(Code::CopyUid {
@@ -365,7 +367,7 @@ impl Session {
         if let Some(sel) = &mut self.selected
             && sel.maildir.path() == md.path()
         {
-            claim_recent(sel, &md, appended.uid_validity, appended.uid);
+            claim_recent(sel, appended.uid_validity, appended.uid);
         }
         let code = std::num::NonZeroU32::new(appended.uid_validity).and_then(|v| {
             Some(Code::AppendUid {
@@ -379,11 +381,11 @@ impl Session {
 
 /// Claims for a read-write session the messages up to `last` it stored into the mailbox it has
 /// selected, so they are `\Recent` when the next refresh shows them.
-fn claim_recent(sel: &mut Selected, md: &mailwright_maildir::Maildir, validity: u32, last: u32) {
+fn claim_recent(sel: &mut Selected, validity: u32, last: u32) {
     if sel.read_only {
         return;
     }
-    match md.claim_recent(validity, last.saturating_add(1)) {
+    match sel.maildir.claim_recent(validity, last.saturating_add(1)) {
         Ok(claimed) => sel.claimed_ahead.extend(claimed),
         Err(e) => tracing::warn!("imap: claiming recent messages failed: {e}"),
     }
