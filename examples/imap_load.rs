@@ -2,7 +2,8 @@
 //! concurrent sessions over plain TCP, each doing LOGIN, SELECT, then a random mix of FETCH
 //! (`UID FLAGS ENVELOPE BODY.PEEK[]`), STORE, APPEND, EXPUNGE and NOOP, checking the server's
 //! answers for consistency as it goes. Works against any IMAP4rev1 server with UIDPLUS (our
-//! `full_server`, Dovecot ...).
+//! `full_server`, Dovecot ...). The connection code is shared with `imap_check`, the
+//! concurrency checker for sessions sharing a mailbox (`support/imap_client.rs`).
 //!
 //! ```text
 //! cargo run --release --example imap_load -- --port 2143 \
@@ -29,7 +30,9 @@
 //!
 //! Checks (each failure is an *inconsistency*, printed, and makes the exit code 1):
 //! - every tagged reply is OK (in shared mode, `NO [EXPUNGEISSUED]` on a message another session
-//!   expunged is counted apart, not as a failure);
+//!   expunged is counted apart, not as a failure: some servers answer so, where ours and
+//!   Dovecot answer `OK [EXPUNGEISSUED]`); a LOGIN answered `NO [UNAVAILABLE]` (the server is
+//!   busy checking other logins) is sent again a little later;
 //! - `APPENDUID`: present, with the UIDVALIDITY SELECT announced, and the session's UIDs strictly
 //!   ascending, never below SELECT's UIDNEXT;
 //! - `EXPUNGE n` never names a message past the known count;
