@@ -172,9 +172,22 @@ impl Checker {
         let Some(r) = self.cmd(name, body, how).await else {
             return;
         };
-        // .SILENT: the client applies the change it asked for itself.
+        // .SILENT: the client applies the change it asked for itself, unless the server told
+        // the message's flags in the answer anyway (another session changed them meanwhile:
+        // what it tells is the state after this STORE).
+        let told = r.untagged.iter().any(|ev| match ev {
+            ClientEvent::Data(Data::Fetch { seq, items }) => {
+                let this = items
+                    .iter()
+                    .any(|it| matches!(it, FetchItem::Uid(u) if Some(u.get()) == uid))
+                    || (!by_uid && seq.get() == n);
+                this && items.iter().any(|it| matches!(it, FetchItem::Flags(_)))
+            }
+            _ => false,
+        });
         if r.status.kind == StatusKind::Ok
             && silent
+            && !told
             && let Some(i) = uid.and_then(|u| self.slot_of(u))
             && let Some(set) = &mut self.slots[i].flags
         {
