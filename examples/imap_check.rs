@@ -10,6 +10,10 @@
 //!     --sessions 10 --duration 10 --checkpoint 1 --seed 7
 //! ```
 //!
+//! Dovecot refuses more than `mail_max_userip_connections` (10 by default) sessions of one
+//! user from one address; run it on its `mdbox` format, as `tests/server_imap_load.rs` does:
+//! its Maildir code gives messages new UIDs under this much concurrency.
+//!
 //! Output: the failures and disagreements found (20 of each at most), then one line
 //! `RESULT commands=N checkpoints=K expungeissued=E failures=F disagreements=D`. Exit code 0
 //! when F and D are 0, 1 otherwise, 2 on bad arguments.
