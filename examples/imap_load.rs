@@ -2,7 +2,8 @@
 //! concurrent sessions over plain TCP, each doing LOGIN, SELECT, then a random mix of FETCH
 //! (`UID FLAGS ENVELOPE BODY.PEEK[]`), STORE, APPEND, EXPUNGE and NOOP, checking the server's
 //! answers for consistency as it goes. Works against any IMAP4rev1 server with UIDPLUS (our
-//! `full_server`, Dovecot ...).
+//! `full_server`, Dovecot ...). The connection code is shared with `imap_check`, the
+//! concurrency checker for sessions sharing a mailbox (`support/imap_client.rs`).
 //!
 //! ```text
 //! cargo run --release --example imap_load -- --port 2143 \
@@ -29,7 +30,9 @@
 //!
 //! Checks (each failure is an *inconsistency*, printed, and makes the exit code 1):
 //! - every tagged reply is OK (in shared mode, `NO [EXPUNGEISSUED]` on a message another session
-//!   expunged is counted apart, not as a failure);
+//!   expunged is counted apart, not as a failure: some servers answer so, where ours and
+//!   Dovecot answer `OK [EXPUNGEISSUED]`); a LOGIN answered `NO [UNAVAILABLE]` (the server is
+//!   busy checking other logins) is sent again a little later;
 //! - `APPENDUID`: present, with the UIDVALIDITY SELECT announced, and the session's UIDs strictly
 //!   ascending, never below SELECT's UIDNEXT;
 //! - `EXPUNGE n` never names a message past the known count;
@@ -51,24 +54,22 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use mailwright::imap::client::IdleHandle;
+#[allow(dead_code)]
+#[path = "support/imap_client.rs"]
+mod imap_client;
+use imap_client::{Conn, Reply, Rng, all_messages, mailbox, seq};
 use mailwright::imap::types::command::{FetchAttribute, FetchItems, Section, StoreKind};
 use mailwright::imap::types::flag::{Flag, FlagFetch};
-use mailwright::imap::types::mailbox::Mailbox;
 use mailwright::imap::types::response::FetchItem;
-use mailwright::imap::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+use mailwright::imap::types::sequence::{SeqItem, SeqNumber};
 use mailwright::imap::{
-    AString, ClientConfig, ClientEvent, ClientSession, Code, CommandBody, Data, Literal,
-    LiteralMode, Machine, Secret, StatusKind, StatusResponse, Vec1,
+    ClientEvent, Code, CommandBody, Data, Literal, LiteralMode, StatusKind, Vec1,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Command-line arguments.
 #[derive(Debug, Clone, Parser)]
@@ -164,183 +165,6 @@ fn parse_mix(s: &str) -> Result<Vec<(Op, u32)>, String> {
         return Err("the mix has no weight".into());
     }
     Ok(out)
-}
-
-/// xorshift64*: enough randomness for choosing operations, no dependency.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() >> 32) as u32 % n.max(1)
-    }
-}
-
-/// A plain TCP IMAP connection driven by a [`ClientSession`].
-#[derive(Debug)]
-struct Conn {
-    stream: TcpStream,
-    flow: ClientSession,
-    buf: Vec<u8>,
-    timeout: Duration,
-    /// The IDLE in progress.
-    idle: Option<IdleHandle>,
-}
-
-/// A command's answer.
-#[derive(Debug)]
-struct Reply {
-    untagged: Vec<ClientEvent>,
-    status: StatusResponse<'static>,
-    elapsed: Duration,
-}
-
-impl Conn {
-    async fn connect(
-        addr: &str,
-        sync_literals: bool,
-        buf: usize,
-        timeout: Duration,
-    ) -> io::Result<Conn> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-        stream.set_nodelay(true)?;
-        let config = ClientConfig {
-            non_sync_literals: !sync_literals,
-            ..ClientConfig::default()
-        };
-        let mut c = Conn {
-            stream,
-            flow: ClientSession::new(config),
-            buf: vec![0; buf],
-            timeout,
-            idle: None,
-        };
-        match c.next_event().await? {
-            ClientEvent::Greeting(g) if g.kind == StatusKind::Ok => Ok(c),
-            other => Err(io::Error::other(format!("bad greeting: {other:?}"))),
-        }
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        while let Some(b) = self.flow.poll_transmit() {
-            self.stream.write_all(&b).await?;
-        }
-        Ok(())
-    }
-
-    /// The next event, writing what the flow releases (e.g. a literal after `+`) before reading.
-    async fn next_event(&mut self) -> io::Result<ClientEvent> {
-        loop {
-            if let Some(ev) = self.flow.poll_event() {
-                return Ok(ev);
-            }
-            self.flush().await?;
-            let n = tokio::time::timeout(self.timeout, self.stream.read(&mut self.buf))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))??;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            self.flow.handle_input(Instant::now(), &self.buf[..n]);
-        }
-    }
-
-    /// Sends a command and collects everything up to its tagged completion.
-    async fn command(&mut self, body: CommandBody<'_>) -> io::Result<Reply> {
-        let start = Instant::now();
-        let tag = self.flow.enqueue(body).map_err(io::Error::other)?;
-        self.flush().await?;
-        let mut untagged = Vec::new();
-        loop {
-            match self.next_event().await? {
-                ClientEvent::Completed { status, .. } if status.tag.as_ref() == Some(&tag) => {
-                    return Ok(Reply {
-                        untagged,
-                        status,
-                        elapsed: start.elapsed(),
-                    });
-                }
-                ev @ (ClientEvent::Malformed { .. } | ClientEvent::TooLarge { .. }) => {
-                    return Err(io::Error::other(format!("unreadable response: {ev:?}")));
-                }
-                ev => untagged.push(ev),
-            }
-        }
-    }
-
-    /// Starts IDLE: sends it and waits for the `+`.
-    async fn idle(&mut self) -> io::Result<()> {
-        self.idle = Some(self.flow.idle().map_err(io::Error::other)?);
-        self.flush().await?;
-        loop {
-            match self.next_event().await? {
-                ClientEvent::Idling { .. } => return Ok(()),
-                ClientEvent::Completed { status, .. } => {
-                    return Err(io::Error::other(format!("IDLE refused: {status:?}")));
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Ends IDLE and waits for its completion.
-    async fn idle_done(&mut self) -> io::Result<()> {
-        let idle = self
-            .idle
-            .take()
-            .ok_or_else(|| io::Error::other("not idling"))?;
-        self.flow.idle_done(idle).map_err(io::Error::other)?;
-        self.flush().await?;
-        loop {
-            if let ClientEvent::Completed { status, .. } = self.next_event().await? {
-                return if status.kind == StatusKind::Ok {
-                    Ok(())
-                } else {
-                    Err(io::Error::other(format!("IDLE ended with {status:?}")))
-                };
-            }
-        }
-    }
-}
-
-fn astring(s: &str) -> AString<'static> {
-    // Atom, quoted or literal as the content needs; only a NUL octet is refused (never in
-    // user names or passwords given on a command line).
-    AString::from_bytes(s.as_bytes().to_vec()).unwrap_or_else(|_| {
-        AString::from_bytes(s.replace('\0', "").into_bytes()).expect("no NUL left")
-    })
-}
-
-fn mailbox(name: &str) -> Mailbox<'static> {
-    if name.eq_ignore_ascii_case("INBOX") {
-        Mailbox::inbox()
-    } else {
-        Mailbox::from_utf8(name).unwrap_or_else(|_| Mailbox::inbox())
-    }
-}
-
-fn seq(n: u32) -> SequenceSet {
-    SequenceSet::single(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
-}
-
-fn all_messages() -> SequenceSet {
-    SequenceSet::try_from(vec![SeqItem::Range(
-        SeqNumber::Value(NonZeroU32::MIN),
-        SeqNumber::Largest,
-    )])
-    .expect("one item")
 }
 
 /// A message of about `size` octets, CRLF lines, unique by `(session, n)`.
@@ -486,19 +310,7 @@ impl Session {
         password: &str,
         owned: bool,
     ) -> io::Result<()> {
-        let r = self
-            .conn
-            .command(CommandBody::Login {
-                username: astring(user),
-                password: Secret::new(astring(password)),
-            })
-            .await?;
-        if r.status.kind != StatusKind::Ok {
-            return Err(io::Error::other(format!(
-                "LOGIN {user} refused: {}",
-                r.status.text.as_str()
-            )));
-        }
+        self.conn.login(user, password).await?;
         let r = self
             .conn
             .command(CommandBody::Select {
@@ -1048,15 +860,7 @@ async fn idle_session(
     let setup = async {
         let _slot = setup_slots.acquire().await.map_err(io::Error::other)?;
         let mut c = Conn::connect(&addr, true, 4096, timeout).await?;
-        let r = c
-            .command(CommandBody::Login {
-                username: astring(&user),
-                password: Secret::new(astring(&password)),
-            })
-            .await?;
-        if r.status.kind != StatusKind::Ok {
-            return Err(io::Error::other(format!("LOGIN {user} refused")));
-        }
+        c.login(&user, &password).await?;
         let r = c
             .command(CommandBody::Select {
                 mailbox: mailbox(&args.mailbox),

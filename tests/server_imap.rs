@@ -220,7 +220,7 @@ assert '"mixed" ("boundary" "BB")' in bs and '("attachment" ("filename" "x.bin")
 typ, data = M.fetch('2', '(BODY[1] BODY.PEEK[2.MIME])')
 assert data[0][1] == b'attached words', data
 assert data[1][1].startswith(b'Content-Type: application/octet-stream'), data
-assert b'\\Seen' in data[2], data  # BODY[1] set \Seen, reported with the FETCH
+assert b'\\Seen' in data[0][0], data  # BODY[1] set \Seen, reported first in the FETCH (Dovecot's order)
 typ, data = M.fetch('2', '(FLAGS)'); assert b'\\Seen' in data[0], data
 typ, data = M.fetch('9', '(FLAGS)'); assert typ == 'NO', data
 # STORE.
@@ -997,4 +997,72 @@ fn recent_like_dovecot_and_copy_refused_whole_over_quota() {
     .unwrap();
     let out = python(RECENT_QUOTA, &[&server.port(Service::Imap).to_string()]);
     assert!(out.contains("recent quota ok"), "{out}");
+}
+
+/// SEARCH keys on dates (INTERNALDATE), sizes, flags and sequence numbers are answered from the
+/// file names and a `stat`, without opening a message: here every message file is replaced by a
+/// directory of the same name and mtime (unreadable even by root), and the answers are right.
+#[test]
+fn metadata_search_opens_no_message_file() {
+    use mailwright::maildir::{DeliveryOptions, Flag, Flags, Maildir};
+    use std::time::{Duration, UNIX_EPOCH};
+    let server = TestServer::start();
+    let mut inbox = Maildir::create_user(server.maildir("alice@example.org")).unwrap();
+    inbox.set_fsync(false);
+    // One message a day from 1-Jan-2023; every third one \Deleted.
+    const JAN_2023: u64 = 1_672_531_200;
+    for i in 0..500u64 {
+        let mut flags = Flags::empty();
+        if i % 3 == 0 {
+            flags.insert(Flag::Trashed);
+        }
+        let opts = DeliveryOptions {
+            flags: Some(flags),
+            internal_date: Some(UNIX_EPOCH + Duration::from_secs(JAN_2023 + i * 86_400)),
+            ..DeliveryOptions::default()
+        };
+        let text = format!("Subject: day {i}\r\n\r\n{}\r\n", "x".repeat(i as usize));
+        inbox.deliver_with(text.as_bytes(), opts).unwrap();
+    }
+    for e in std::fs::read_dir(inbox.path().join("cur"))
+        .unwrap()
+        .flatten()
+    {
+        let mtime = e.metadata().unwrap().modified().unwrap();
+        std::fs::remove_file(e.path()).unwrap();
+        std::fs::create_dir(e.path()).unwrap();
+        std::fs::File::open(e.path())
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    }
+    let out = raw(
+        server.addr(Service::Imap),
+        b"a LOGIN alice@example.org alice-pw\r\nb SELECT INBOX\r\n\
+          c SEARCH RETURN (COUNT) SINCE 1-Jan-2024 NOT DELETED\r\n\
+          d SEARCH RETURN (COUNT) OR LARGER 400 SMALLER 30 UNDELETED\r\n\
+          e SEARCH ON 5-Jan-2023\r\n\
+          f SEARCH RETURN (COUNT) 100:* BEFORE 1-Jan-2024 FLAGGED\r\n\
+          g UID SEARCH RETURN (COUNT) DELETED YOUNGER 999999999\r\n\
+          h FETCH 5 (INTERNALDATE RFC822.SIZE)\r\ni LOGOUT\r\n",
+        "i OK",
+    );
+    // Days 365..499 (1-Jan-2024 on), less the 45 deleted among them.
+    assert!(out.contains("* ESEARCH (TAG \"c\") COUNT 90\r\n"), "{out}");
+    // Message i has 19 + digits(i) + i octets: 10 are smaller than 30 (i < 10) and 121 larger
+    // than 400 (i > 378); 6 and 81 of them are not \Deleted.
+    assert!(out.contains("* ESEARCH (TAG \"d\") COUNT 87\r\n"), "{out}");
+    assert!(out.contains("* SEARCH 5\r\n"), "{out}");
+    assert!(out.contains("* ESEARCH (TAG \"f\") COUNT 0\r\n"), "{out}");
+    assert!(
+        out.contains("* ESEARCH (TAG \"g\") UID COUNT 167\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* 5 FETCH (INTERNALDATE \"05-Jan-2023 00:00:00 +0000\" RFC822.SIZE 24)"),
+        "{out}"
+    );
+    for tag in ["c", "d", "e", "f", "g", "h"] {
+        assert!(out.contains(&format!("{tag} OK ")), "{tag}: {out}");
+    }
 }

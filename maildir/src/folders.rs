@@ -159,24 +159,27 @@ impl Maildir {
         fs::remove_dir_all(&trash).map_err(io_err("remove", &trash))
     }
 
-    /// Renames a folder and its children (`old.*` → `new.*`), as IMAP RENAME does.
+    /// Renames a folder and its children (`old.*` → `new.*`), as IMAP RENAME does. A name that
+    /// is only the parent of folders (`old.x` is a folder, `old` is not: IMAP `\Noselect`) can
+    /// be renamed too: its children move.
     pub fn rename_folder(&self, old: &str, new: &str) -> Result<()> {
         validate_folder_name(old)?;
         validate_folder_name(new)?;
         let from = self.root.join(format!(".{old}"));
         let to = self.root.join(format!(".{new}"));
-        if !from.is_dir() {
-            return Err(Error::FolderNotFound(old.to_owned()));
-        }
-        if to.exists() {
-            return Err(Error::FolderExists(new.to_owned()));
-        }
         let prefix = format!("{old}.");
         let children: Vec<String> = self
             .list_folders()?
             .into_iter()
             .filter(|n| n.starts_with(&prefix))
             .collect();
+        let is_folder = from.is_dir();
+        if !is_folder && children.is_empty() {
+            return Err(Error::FolderNotFound(old.to_owned()));
+        }
+        if to.exists() {
+            return Err(Error::FolderExists(new.to_owned()));
+        }
         for child in &children {
             let target = format!("{new}.{}", &child[prefix.len()..]);
             validate_folder_name(&target)?;
@@ -184,7 +187,9 @@ impl Maildir {
                 return Err(Error::FolderExists(target));
             }
         }
-        fs::rename(&from, &to).map_err(io_err("rename", &from))?;
+        if is_folder {
+            fs::rename(&from, &to).map_err(io_err("rename", &from))?;
+        }
         for child in &children {
             let target = format!("{new}.{}", &child[prefix.len()..]);
             let p = self.root.join(format!(".{child}"));

@@ -160,6 +160,38 @@ fn folders_and_subscriptions() {
     assert_eq!(inbox.subscriptions().unwrap(), ["Drafts", "Sent", "Trash"]);
 }
 
+/// A name that is only the parent of folders (IMAP `\Noselect`: `.P.a` and `.P.b.c` exist,
+/// `.P` does not) renames its children; a name with neither folder nor children is not found,
+/// and a child that would land on an existing folder refuses the whole rename.
+#[test]
+fn renaming_a_parent_that_is_no_folder_moves_its_children() {
+    let t = TempDir::new("rename-parent");
+    let inbox = Maildir::create_user(t.path()).unwrap();
+    inbox
+        .create_folder("P.a")
+        .unwrap()
+        .deliver(b"in a")
+        .unwrap();
+    inbox.create_folder("P.b.c").unwrap();
+    assert!(!t.path().join(".P").exists());
+    inbox.rename_folder("P", "Q").unwrap();
+    let names = inbox.list_folders().unwrap();
+    assert!(names.contains(&"Q.a".to_owned()) && names.contains(&"Q.b.c".to_owned()));
+    assert!(!names.iter().any(|n| n.starts_with("P.")), "{names:?}");
+    assert!(!t.path().join(".Q").exists());
+    assert_eq!(inbox.folder("Q.a").unwrap().scan().unwrap().len(), 1);
+    assert!(matches!(
+        inbox.rename_folder("Nothing", "X"),
+        Err(Error::FolderNotFound(_))
+    ));
+    inbox.create_folder("R.a").unwrap();
+    assert!(matches!(
+        inbox.rename_folder("Q", "R"),
+        Err(Error::FolderExists(_))
+    ));
+    assert!(inbox.folder("Q.a").is_ok());
+}
+
 #[test]
 fn quota_enforced_on_delivery() {
     let t = TempDir::new("quota");

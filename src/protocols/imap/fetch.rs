@@ -17,7 +17,7 @@ use mailwright_imap_proto::types::command::{FetchAttribute, Section, SectionText
 use mailwright_imap_proto::types::datetime::DateTime;
 use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
 use mailwright_imap_proto::{AString, IString, IntoStatic, Literal, LiteralMode, NString, Vec1};
-use mailwright_maildir::{Entry, Flag as MdFlag, FlagUpdate, Flags, Maildir};
+use mailwright_maildir::{Entry, Flag as MdFlag, FlagUpdate, Flags, Maildir, Reopened};
 
 use super::selected::{Selected, nz};
 
@@ -29,9 +29,23 @@ pub(crate) struct Loaded {
     pub(crate) internal: i64,
 }
 
-/// Reads a message (following a concurrent rename); `None` if it is gone.
+/// Opens a message for a session that still shows it: following a concurrent rename, and
+/// also when another session expunged it meanwhile (the maildir crate keeps it readable for a
+/// while, RFC 2180 §4.1); `None` when it is gone.
+fn reopen(maildir: &Maildir, entry: &Entry) -> Option<std::fs::File> {
+    match maildir.reopen(entry) {
+        Ok(Reopened::Present(f, _) | Reopened::Expunged(f)) => Some(f),
+        Ok(Reopened::Gone) => None,
+        Err(e) => {
+            tracing::warn!("imap: reading message {}: {e}", entry.unique());
+            None
+        }
+    }
+}
+
+/// Reads a message (see [`reopen`]); `None` if it is gone.
 pub(crate) fn load(maildir: &Maildir, entry: &Entry) -> Option<Loaded> {
-    let (mut file, _) = maildir.open_message(entry).ok()?;
+    let mut file = reopen(maildir, entry)?;
     let internal = internal_secs(&file);
     let mut raw = Vec::new();
     file.read_to_end(&mut raw).ok()?;
@@ -45,14 +59,32 @@ fn internal_secs(file: &std::fs::File) -> i64 {
     file.metadata()
         .and_then(|m| m.modified())
         .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, unix_secs)
+}
+
+fn unix_secs(t: std::time::SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-/// The INTERNALDATE and size of a message without reading it (when the name has `W=`).
-fn meta(maildir: &Maildir, entry: &Entry) -> Option<(i64, Option<u64>)> {
-    let (file, _) = maildir.open_message(entry).ok()?;
-    Some((internal_secs(&file), entry.vsize()))
+/// The INTERNALDATE of a message (its file's mtime) without opening it: a `stat`, or the
+/// kept file of a message expunged meanwhile; `None` when it is gone.
+pub(crate) fn internal_date(maildir: &Maildir, entry: &Entry) -> Option<i64> {
+    match maildir.internal_date(entry) {
+        Ok(t) => Some(unix_secs(t)),
+        Err(_) => reopen(maildir, entry).map(|f| internal_secs(&f)),
+    }
+}
+
+/// The INTERNALDATE and RFC822.SIZE of a message: from a `stat` and the `W=` size of its
+/// name (read only when the name has none); `None` when it is gone.
+fn meta(maildir: &Maildir, entry: &Entry) -> Option<(i64, u64)> {
+    let internal = internal_date(maildir, entry)?;
+    let size = match entry.vsize() {
+        Some(v) => v,
+        None => load(maildir, entry)?.text.len() as u64,
+    };
+    Some((internal, size))
 }
 
 /// A stored message (LF line ends, possibly mixed) as the CRLF text IMAP presents.
@@ -106,7 +138,9 @@ fn sets_seen(a: &FetchAttribute<'_>) -> bool {
     )
 }
 
-/// Answers FETCH for the messages at `idx`; returns how many were gone from disk.
+/// Answers FETCH for the messages at `idx`; returns how many were gone from disk (answered
+/// as [`gone_response`] says).
+#[allow(clippy::too_many_lines)]
 pub(crate) fn fetch(
     sel: &mut Selected,
     idx: &[usize],
@@ -120,80 +154,59 @@ pub(crate) fn fetch(
         attrs.insert(0, FetchAttribute::Uid);
     }
     let text_needed = attrs.iter().any(needs_text);
+    let meta_needed = attrs
+        .iter()
+        .any(|a| matches!(a, FetchAttribute::InternalDate | FetchAttribute::Rfc822Size));
     let seen_wanted = !sel.read_only && attrs.iter().any(sets_seen);
+    let parse_needed = attrs.iter().any(|a| {
+        matches!(
+            a,
+            FetchAttribute::Envelope
+                | FetchAttribute::Body
+                | FetchAttribute::BodyStructure
+                | FetchAttribute::BodySection { .. }
+                | FetchAttribute::Rfc822Header
+                | FetchAttribute::Rfc822Text
+        )
+    });
     let mut gone = 0;
     for &i in idx {
         let entry = sel.msgs[i].entry.clone();
-        let (loaded, internal, vsize) = if text_needed {
-            match load(&sel.maildir, &entry) {
-                Some(l) => {
-                    let size = l.text.len() as u64;
-                    let internal = l.internal;
-                    (Some(l), internal, Some(size))
-                }
-                None => {
-                    gone += 1;
-                    continue;
-                }
-            }
-        } else if attrs
-            .iter()
-            .any(|a| matches!(a, FetchAttribute::InternalDate | FetchAttribute::Rfc822Size))
-        {
-            match meta(&sel.maildir, &entry) {
-                Some((t, Some(v))) => (None, t, Some(v)),
-                Some((t, None)) => match load(&sel.maildir, &entry) {
-                    Some(l) => (None, t, Some(l.text.len() as u64)),
-                    None => {
-                        gone += 1;
-                        continue;
-                    }
-                },
-                None => {
-                    gone += 1;
-                    continue;
-                }
-            }
+        let found = if text_needed {
+            load(&sel.maildir, &entry).map(|l| {
+                let (internal, size) = (l.internal, l.text.len() as u64);
+                (Some(l), internal, size)
+            })
+        } else if meta_needed {
+            meta(&sel.maildir, &entry).map(|(internal, size)| (None, internal, size))
         } else {
-            (None, 0, None)
+            Some((None, 0, 0))
         };
-        let mut flags_changed = false;
-        if seen_wanted && !entry.flags().contains(MdFlag::Seen) {
-            let update = FlagUpdate::Add(Flags::empty().with(MdFlag::Seen));
-            if let Ok(e) = sel.maildir.set_flags(&entry, update) {
-                sel.msgs[i].entry = e;
-                flags_changed = true;
-            }
+        let Some((loaded, internal, vsize)) = found else {
+            gone += 1;
+            out.push(gone_response(sel, i, &attrs));
+            continue;
+        };
+        let flags_changed =
+            seen_wanted && !entry.flags().contains(MdFlag::Seen) && mark_seen(sel, i);
+        let parsed = loaded
+            .as_ref()
+            .filter(|_| parse_needed)
+            .map(|l| Message::parse(&l.text));
+        let mut items: Vec<FetchItem<'static>> = Vec::with_capacity(attrs.len() + 2);
+        if flags_changed && !attrs.contains(&FetchAttribute::Flags) {
+            // RFC 3501 §6.4.5: the \Seen change is reported with the FETCH (first, as Dovecot
+            // puts it).
+            items.push(FetchItem::Flags(sel.flags_of(i)));
         }
-        let parsed = loaded.as_ref().and_then(|l| {
-            attrs
-                .iter()
-                .any(|a| {
-                    matches!(
-                        a,
-                        FetchAttribute::Envelope
-                            | FetchAttribute::Body
-                            | FetchAttribute::BodyStructure
-                            | FetchAttribute::BodySection { .. }
-                            | FetchAttribute::Rfc822Header
-                            | FetchAttribute::Rfc822Text
-                    )
-                })
-                .then(|| Message::parse(&l.text))
-        });
-        let mut items: Vec<FetchItem<'static>> = Vec::with_capacity(attrs.len() + 1);
         for a in &attrs {
             let item = match a {
                 FetchAttribute::Flags => FetchItem::Flags(sel.flags_of(i)),
                 FetchAttribute::Uid => FetchItem::Uid(nz(sel.msgs[i].uid as usize)),
                 FetchAttribute::ModSeq => FetchItem::ModSeq(sel.msgs[i].modseq),
-                FetchAttribute::InternalDate => {
-                    FetchItem::InternalDate(DateTime::from_unix_timestamp(internal).unwrap_or_else(
-                        |_| DateTime::from_unix_timestamp(0).expect("epoch is a date"),
-                    ))
-                }
+                FetchAttribute::InternalDate => FetchItem::InternalDate(date(internal)),
                 FetchAttribute::Rfc822Size => {
-                    FetchItem::Rfc822Size(u32::try_from(vsize.unwrap_or(0)).unwrap_or(u32::MAX))
+                    FetchItem::Rfc822Size(u32::try_from(vsize).unwrap_or(u32::MAX))
                 }
                 FetchAttribute::Envelope => {
                     let Some(m) = &parsed else { continue };
@@ -244,9 +257,15 @@ pub(crate) fn fetch(
             };
             items.push(item);
         }
-        if flags_changed && !attrs.contains(&FetchAttribute::Flags) {
-            // RFC 3501 §6.4.5: the \Seen change is reported with the FETCH.
-            items.push(FetchItem::Flags(sel.flags_of(i)));
+        if flags_changed && sel.condstore {
+            // RFC 7162 §3.1: once CONDSTORE is on, a FETCH response that reports a flag change
+            // carries the UID and the MODSEQ after the change.
+            if !attrs.contains(&FetchAttribute::Uid) {
+                items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
+            }
+            if !attrs.contains(&FetchAttribute::ModSeq) {
+                items.push(FetchItem::ModSeq(sel.msgs[i].modseq));
+            }
         }
         if let Ok(items) = Vec1::try_from(items) {
             out.push(Response::Data(Data::Fetch {
@@ -256,6 +275,81 @@ pub(crate) fn fetch(
         }
     }
     gone
+}
+
+/// Sets `\Seen` on message `i` for a FETCH of its text (RFC 3501 §6.4.5), through the maildir
+/// crate's STORE so the change gets its MODSEQ. Whether the flag was set.
+fn mark_seen(sel: &mut Selected, i: usize) -> bool {
+    let uid = sel.msgs[i].uid;
+    let mut state = sel.state_of(&[i]);
+    let seen = FlagUpdate::Add(Flags::empty().with(MdFlag::Seen));
+    match sel.maildir.store(&mut state, &[uid], seen, &[], None) {
+        Ok(result) => {
+            if !result.changed.is_empty() {
+                crate::store::notify::changed(sel.maildir.path());
+            }
+            sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
+            // (The state may be a full sync's: only this message is taken from it.)
+            let Some(m) = state.by_uid(uid) else {
+                return false;
+            };
+            let msg = &mut sel.msgs[i];
+            msg.entry = m.entry.clone();
+            msg.modseq = msg.modseq.max(m.modseq);
+            msg.entry.flags().contains(MdFlag::Seen)
+        }
+        Err(e) => {
+            tracing::warn!("imap: setting \\Seen on UID {uid}: {e}");
+            false
+        }
+    }
+}
+
+fn date(secs: i64) -> DateTime {
+    DateTime::from_unix_timestamp(secs)
+        .unwrap_or_else(|_| DateTime::from_unix_timestamp(0).expect("epoch is a date"))
+}
+
+/// The FETCH response for a message that is gone from disk before this session could be told
+/// (RFC 2180 §4.1.2), as Dovecot answers: what the session knows (FLAGS, UID, MODSEQ), NIL for
+/// every text item, an empty ENVELOPE and BODYSTRUCTURE, RFC822.SIZE 0 and INTERNALDATE
+/// 1-Jan-1970. The FETCH then completes `OK [EXPUNGEISSUED]`.
+fn gone_response(sel: &Selected, i: usize, attrs: &[FetchAttribute<'_>]) -> Response<'static> {
+    let nil = || NString(None);
+    let empty = || Message::parse(b"");
+    let items: Vec<FetchItem<'static>> = attrs
+        .iter()
+        .filter_map(|a| {
+            Some(match a {
+                FetchAttribute::Flags => FetchItem::Flags(sel.flags_of(i)),
+                FetchAttribute::Uid => FetchItem::Uid(nz(sel.msgs[i].uid as usize)),
+                FetchAttribute::ModSeq => FetchItem::ModSeq(sel.msgs[i].modseq),
+                FetchAttribute::InternalDate => FetchItem::InternalDate(date(0)),
+                FetchAttribute::Rfc822Size => FetchItem::Rfc822Size(0),
+                FetchAttribute::Envelope => FetchItem::Envelope(Box::new(empty().envelope())),
+                FetchAttribute::Body => FetchItem::Body(Box::new(empty().body_structure(false))),
+                FetchAttribute::BodyStructure => {
+                    FetchItem::BodyStructure(Box::new(empty().body_structure(true)))
+                }
+                FetchAttribute::Rfc822 => FetchItem::Rfc822(nil()),
+                FetchAttribute::Rfc822Header => FetchItem::Rfc822Header(nil()),
+                FetchAttribute::Rfc822Text => FetchItem::Rfc822Text(nil()),
+                FetchAttribute::BodySection {
+                    section, partial, ..
+                } => FetchItem::BodySection {
+                    section: echo_section(section),
+                    origin: partial.map(|(start, _)| start),
+                    data: nil(),
+                },
+                _ => return None,
+            })
+        })
+        .collect();
+    Response::Data(Data::Fetch {
+        seq: nz(i + 1),
+        items: Vec1::try_from(items)
+            .unwrap_or_else(|_| Vec1::one(FetchItem::Uid(nz(sel.msgs[i].uid as usize)))),
+    })
 }
 
 /// The section as the response names it: header field names uppercased, as Dovecot does.
@@ -288,10 +382,11 @@ fn cut(data: &[u8], start: u32, len: NonZeroU32) -> Vec<u8> {
     data[start..end].to_vec()
 }
 
-/// The FETCH response STORE sends: FLAGS, UID for UID STORE, MODSEQ with CONDSTORE.
+/// The FETCH response STORE sends: FLAGS, UID for UID STORE, UID and MODSEQ with CONDSTORE
+/// (RFC 7162 §3.1: once it is on, such responses carry both).
 pub(crate) fn flags_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
     let mut items: Vec<FetchItem<'static>> = vec![FetchItem::Flags(sel.flags_of(i))];
-    if with_uid {
+    if with_uid || sel.condstore {
         items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
     }
     if sel.condstore {
@@ -304,12 +399,11 @@ pub(crate) fn flags_response(sel: &Selected, i: usize, with_uid: bool) -> Respon
 }
 
 /// The FETCH response of a silent STORE with CONDSTORE (RFC 7162 §3.1.3): UID and MODSEQ only.
-pub(crate) fn modseq_response(sel: &Selected, i: usize, with_uid: bool) -> Response<'static> {
-    let mut items: Vec<FetchItem<'static>> = Vec::new();
-    if with_uid {
-        items.push(FetchItem::Uid(nz(sel.msgs[i].uid as usize)));
-    }
-    items.push(FetchItem::ModSeq(sel.msgs[i].modseq));
+pub(crate) fn modseq_response(sel: &Selected, i: usize) -> Response<'static> {
+    let items = vec![
+        FetchItem::Uid(nz(sel.msgs[i].uid as usize)),
+        FetchItem::ModSeq(sel.msgs[i].modseq),
+    ];
     Response::Data(Data::Fetch {
         seq: nz(i + 1),
         items: Vec1::try_from(items).expect("non-empty"),

@@ -2,12 +2,12 @@
 //! SUBSCRIBE, UNSUBSCRIBE, STATUS (RFC 3501 §6.3) with LIST-EXTENDED selection and return
 //! options (RFC 5258), SPECIAL-USE (RFC 6154), CHILDREN (RFC 3348) and LIST-STATUS (RFC 5819).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mailwright_imap_proto::types::command::{ListReturnOption, ListSelectOption, StatusItem};
 use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
-use mailwright_imap_proto::types::response::{Code, Data, ListData, Response};
-use mailwright_imap_proto::{AString, Atom};
+use mailwright_imap_proto::types::response::{Code, Data, ExtValue, ListData, Response};
+use mailwright_imap_proto::{AString, Atom, IString};
 use mailwright_maildir::{Error as MdError, Maildir};
 
 use super::names::{self, DELIMITER, Target};
@@ -109,12 +109,25 @@ fn atom(s: &str) -> Atom<'static> {
     Atom::try_from(s.to_owned()).expect("attribute is an atom")
 }
 
-fn list_data(name: &str, attributes: Vec<Atom<'static>>) -> Option<ListData<'static>> {
+fn list_data(
+    name: &str,
+    attributes: Vec<Atom<'static>>,
+    childinfo: bool,
+) -> Option<ListData<'static>> {
+    // RFC 5258 §3.5: `CHILDINFO ("SUBSCRIBED")` marks a mailbox with subscribed children.
+    let extended = childinfo.then(|| {
+        vec![(
+            AString::try_from("CHILDINFO").expect("atom"),
+            ExtValue::List(vec![ExtValue::String(
+                IString::from_bytes(&b"SUBSCRIBED"[..]).expect("quoted"),
+            )]),
+        )]
+    });
     Some(ListData {
         attributes,
         delimiter: Some(DELIMITER),
         mailbox: Mailbox(AString::from_bytes(name.as_bytes().to_vec()).ok()?),
-        extended: None,
+        extended,
     })
 }
 
@@ -123,15 +136,19 @@ fn list_data(name: &str, attributes: Vec<Atom<'static>>) -> Option<ListData<'sta
 pub(crate) struct ListOptions {
     pub(crate) subscribed_only: bool,
     pub(crate) special_use_only: bool,
+    /// RFC 5258 §3.1 RECURSIVEMATCH.
+    pub(crate) recursive_match: bool,
     pub(crate) return_subscribed: bool,
     pub(crate) return_status: Option<Vec<StatusItem>>,
 }
 
 impl ListOptions {
+    /// The options of a LIST command; `Err` with the text of its BAD (RFC 5258 §3: an option
+    /// the server does not know, and RECURSIVEMATCH alone or only with REMOTE, are errors).
     pub(crate) fn from_command(
         selection: Option<&[ListSelectOption<'_>]>,
         returns: Option<&[ListReturnOption<'_>]>,
-    ) -> Self {
+    ) -> Result<Self, &'static str> {
         let mut o = ListOptions::default();
         for s in selection.unwrap_or_default() {
             match s {
@@ -140,18 +157,35 @@ impl ListOptions {
                     o.return_subscribed = true;
                 }
                 ListSelectOption::SpecialUse => o.special_use_only = true,
-                _ => {}
+                ListSelectOption::RecursiveMatch => o.recursive_match = true,
+                // Every mailbox here is local (RFC 5258 §3.1).
+                ListSelectOption::Remote => {}
+                ListSelectOption::Other(_) => return Err("Unknown LIST selection option"),
             }
+        }
+        if o.recursive_match && !o.subscribed_only && !o.special_use_only {
+            return Err("RECURSIVEMATCH must not be the only selection option");
         }
         for r in returns.unwrap_or_default() {
             match r {
                 ListReturnOption::Subscribed => o.return_subscribed = true,
                 ListReturnOption::Status(items) => o.return_status = Some(items.to_vec()),
-                _ => {}
+                // Sent whether asked or not.
+                ListReturnOption::Children | ListReturnOption::SpecialUse => {}
+                ListReturnOption::Other(_) => return Err("Unknown LIST return option"),
             }
         }
-        o
+        Ok(o)
     }
+}
+
+/// A mailbox a LIST or LSUB answers with.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    /// It exists (else it is the implicit parent of one that does, or only subscribed).
+    exists: bool,
+    /// Listed for its subscribed children only (RECURSIVEMATCH, or LSUB with `%`).
+    parent_only: bool,
 }
 
 /// LIST (and LSUB with `lsub`).
@@ -165,7 +199,7 @@ pub(crate) fn list(
 ) -> Result<(), No> {
     // RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root name.
     if patterns.len() == 1 && patterns[0].as_bytes().is_empty() {
-        if let Some(d) = list_data("", vec![atom("Noselect")]) {
+        if let Some(d) = list_data("", vec![atom("Noselect")], false) {
             out.push(Response::Data(if lsub {
                 Data::Lsub(d)
             } else {
@@ -175,51 +209,83 @@ pub(crate) fn list(
         return Ok(());
     }
     let all = all_mailboxes(root)?;
-    let subscribed: Vec<String> = root
+    let subscribed: BTreeSet<String> = root
         .subscriptions()?
         .iter()
         .map(|s| names::folder_to_imap(s))
         .collect();
-    let is_subscribed = |n: &str| subscribed.iter().any(|s| s == n);
-    let mut candidates: BTreeMap<String, bool> = if lsub || options.subscribed_only {
-        subscribed
-            .iter()
-            .map(|s| (s.clone(), all.get(s).copied().unwrap_or(false)))
-            .collect()
-    } else {
-        all.clone()
-    };
-    if !lsub && !options.subscribed_only {
-        candidates.retain(|_, _| true);
-    }
     let full_patterns: Vec<Vec<u8>> = patterns
         .iter()
         .map(|p| [reference.as_bytes(), p.as_bytes()].concat())
         .collect();
-    let mut names_out: Vec<(&String, bool)> = candidates
-        .iter()
-        .filter(|(n, _)| {
-            full_patterns
-                .iter()
-                .any(|p| names::matches(p, n.as_bytes()))
-        })
-        .map(|(n, e)| (n, *e))
-        .collect();
+    let matches = |n: &str| {
+        full_patterns
+            .iter()
+            .any(|p| names::matches(p, n.as_bytes()))
+    };
+    let exists = |n: &str| all.get(n).copied().unwrap_or(false);
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    if lsub || options.subscribed_only {
+        for s in &subscribed {
+            if matches(s) {
+                rows.insert(
+                    s.clone(),
+                    Row {
+                        exists: exists(s),
+                        parent_only: false,
+                    },
+                );
+                continue;
+            }
+            // RFC 3501 §6.3.9: LSUB "" % answers `foo` (\Noselect) for a subscribed `foo/bar`,
+            // the parent a `%` stopped at. RFC 5258 §3.1: RECURSIVEMATCH answers every parent
+            // that matches, for its subscribed children (Dovecot's reading of both).
+            let across = lsub
+                && full_patterns
+                    .iter()
+                    .any(|p| names::matches_across(p, s.as_bytes()));
+            if !(across || options.recursive_match) {
+                continue;
+            }
+            for parent in ancestors(s) {
+                if matches(parent) && !subscribed.contains(parent) {
+                    rows.entry(parent.to_owned()).or_insert(Row {
+                        exists: exists(parent),
+                        parent_only: true,
+                    });
+                }
+            }
+        }
+    } else {
+        for (name, e) in &all {
+            if matches(name) {
+                rows.insert(
+                    name.clone(),
+                    Row {
+                        exists: *e,
+                        parent_only: false,
+                    },
+                );
+            }
+        }
+    }
+    let mut names_out: Vec<(&String, Row)> = rows.iter().map(|(n, r)| (n, *r)).collect();
     // INBOX first, then by name.
     names_out.sort_by_key(|(n, _)| (n.as_str() != "INBOX", (*n).clone()));
-    for (name, exists) in names_out {
+    for (name, row) in names_out {
         let mut attrs = Vec::new();
         let top = !name.contains('/');
         let special = if top { names::special_use(name) } else { None };
         if options.special_use_only && special.is_none() {
             continue;
         }
+        let is_subscribed = subscribed.contains(name);
         if lsub {
-            if !exists {
+            if !row.exists || row.parent_only {
                 attrs.push(atom("Noselect"));
             }
         } else {
-            if !exists {
+            if !row.exists {
                 attrs.push(atom(if options.subscribed_only {
                     "NonExistent"
                 } else {
@@ -234,11 +300,12 @@ pub(crate) fn list(
             if let Some(s) = special {
                 attrs.push(atom(s));
             }
-            if options.return_subscribed && is_subscribed(name) {
+            if options.return_subscribed && is_subscribed {
                 attrs.push(atom("Subscribed"));
             }
         }
-        let Some(d) = list_data(name, attrs) else {
+        let childinfo = !lsub && options.recursive_match && has_subscribed_child(&subscribed, name);
+        let Some(d) = list_data(name, attrs, childinfo) else {
             continue;
         };
         out.push(Response::Data(if lsub {
@@ -246,7 +313,7 @@ pub(crate) fn list(
         } else {
             Data::List(d)
         }));
-        if let (Some(items), true) = (&options.return_status, exists)
+        if let (Some(items), true) = (&options.return_status, row.exists)
             && let Ok(target) = names::resolve_str(name)
             && let Ok(r) = status(root, &target, name, items)
         {
@@ -256,8 +323,47 @@ pub(crate) fn list(
     Ok(())
 }
 
-/// STATUS of a mailbox. RECENT counts the messages no read-write session has claimed yet
-/// (RFC 3501 §6.3.10), without claiming them.
+/// The parents of a hierarchical name, nearest last: `a`, `a/b` for `a/b/c`.
+fn ancestors(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('/').map(move |(i, _)| &name[..i])
+}
+
+fn has_subscribed_child(subscribed: &BTreeSet<String>, name: &str) -> bool {
+    let prefix = format!("{name}/");
+    subscribed
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|k| k.starts_with(&prefix))
+}
+
+/// What STATUS reports of a mailbox (RFC 3501 §6.3.10, RFC 7162 §3.1.2 HIGHESTMODSEQ,
+/// RFC 9051 DELETED and SIZE).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub(crate) messages: u64,
+    pub(crate) recent: u64,
+    pub(crate) uid_next: u32,
+    pub(crate) uid_validity: u32,
+    pub(crate) unseen: u64,
+    pub(crate) highest_modseq: u64,
+    pub(crate) deleted: u64,
+    pub(crate) size: u64,
+}
+
+impl Counts {
+    /// Adds one message with these flags and size to the counts of MESSAGES, UNSEEN, DELETED
+    /// and SIZE.
+    pub(crate) fn add(&mut self, entry: &mailwright_maildir::Entry) {
+        let flags = entry.flags();
+        self.messages += 1;
+        self.unseen += u64::from(!flags.contains(mailwright_maildir::Flag::Seen));
+        self.deleted += u64::from(flags.contains(mailwright_maildir::Flag::Trashed));
+        self.size += entry.vsize().or(entry.size()).unwrap_or(0);
+    }
+}
+
+/// STATUS of a mailbox that is not selected. RECENT counts the messages no read-write session
+/// has claimed yet (RFC 3501 §6.3.10), without claiming them.
 pub(crate) fn status(
     root: &Maildir,
     target: &Target,
@@ -266,29 +372,36 @@ pub(crate) fn status(
 ) -> Result<Response<'static>, No> {
     let md = open(root, target)?;
     let state = md.sync()?;
+    let mut counts = Counts {
+        recent: state.unclaimed_recent().count() as u64,
+        uid_next: state.uid_next,
+        uid_validity: state.uid_validity,
+        highest_modseq: state.highest_modseq,
+        ..Counts::default()
+    };
+    for m in &state.messages {
+        counts.add(&m.entry);
+    }
+    status_response(wire_name, items, &counts)
+}
+
+/// The STATUS response with the items asked for, in their order.
+pub(crate) fn status_response(
+    wire_name: &str,
+    items: &[StatusItem],
+    counts: &Counts,
+) -> Result<Response<'static>, No> {
     let mut values = Vec::with_capacity(items.len());
     for item in items {
         let v: u64 = match item {
-            StatusItem::Messages => state.messages.len() as u64,
-            StatusItem::Recent => state.unclaimed_recent().count() as u64,
-            StatusItem::UidNext => u64::from(state.uid_next),
-            StatusItem::UidValidity => u64::from(state.uid_validity),
-            StatusItem::Unseen => state
-                .messages
-                .iter()
-                .filter(|m| !m.entry.flags().contains(mailwright_maildir::Flag::Seen))
-                .count() as u64,
-            StatusItem::HighestModSeq => state.highest_modseq,
-            StatusItem::Deleted => state
-                .messages
-                .iter()
-                .filter(|m| m.entry.flags().contains(mailwright_maildir::Flag::Trashed))
-                .count() as u64,
-            StatusItem::Size => state
-                .messages
-                .iter()
-                .map(|m| m.entry.vsize().or(m.entry.size()).unwrap_or(0))
-                .sum(),
+            StatusItem::Messages => counts.messages,
+            StatusItem::Recent => counts.recent,
+            StatusItem::UidNext => u64::from(counts.uid_next),
+            StatusItem::UidValidity => u64::from(counts.uid_validity),
+            StatusItem::Unseen => counts.unseen,
+            StatusItem::HighestModSeq => counts.highest_modseq,
+            StatusItem::Deleted => counts.deleted,
+            StatusItem::Size => counts.size,
             _ => continue,
         };
         values.push((*item, Some(v)));

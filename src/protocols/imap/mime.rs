@@ -17,7 +17,7 @@
 
 use icu_normalizer::DecomposingNormalizerBorrowed;
 use mail_parser::decoders::charsets::map::charset_decoder;
-use mailwright_imap_proto::structure::{self, Message, Part, fields};
+use mailwright_imap_proto::structure::{self, Field, Message, Part, fields};
 
 /// The titlecase of `c` (Unicode's simple mapping, approximated by a one-character uppercase).
 fn titlecase(c: char) -> char {
@@ -321,10 +321,15 @@ pub(crate) enum HeaderMatch {
     Address,
 }
 
-/// Whether a top-level field `name` holds `key` (already normalised; empty: the field exists).
-pub(crate) fn header_contains(msg: &Message<'_>, name: &str, key: &str, how: HeaderMatch) -> bool {
-    let data = msg.data();
-    fields(&data[msg.root().header()])
+/// Whether a field `name` of a header holds `key` (already normalised; empty: the field exists).
+pub(crate) fn header_contains(
+    fields: &[Field<'_>],
+    name: &str,
+    key: &str,
+    how: HeaderMatch,
+) -> bool {
+    fields
+        .iter()
         .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
         .any(|f| {
             if key.is_empty() {
@@ -399,8 +404,9 @@ mod tests {
         assert!(!has("café", false));
         assert!(has("café", true));
         assert!(has("subject: caf", true));
+        let header: Vec<Field<'_>> = fields(&m.data()[m.root().header()]).collect();
         assert!(header_contains(
-            &m,
+            &header,
             "Subject",
             &normalize(b"CAFE"),
             HeaderMatch::CompressSpace

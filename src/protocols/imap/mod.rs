@@ -16,6 +16,17 @@
 //! - Messages are stored with LF line ends and presented with CRLF; RFC822.SIZE is the `W=` size.
 //!   ENVELOPE and BODYSTRUCTURE match Dovecot's for the same message (see
 //!   `tests/server_imap_dovecot.rs`).
+//! - Where the RFCs leave a choice, Dovecot 2.3's answer (module `messages`, `fetch`,
+//!   `mailboxes`): a FETCH of a message another session expunged is served while the maildir
+//!   crate keeps its file, then answered with NIL texts and `OK [EXPUNGEISSUED]` (RFC 2180
+//!   §4.1); STATUS of the selected mailbox reports the session's view `OK [CLIENTBUG]`; each
+//!   CONDSTORE enabling command with a mailbox selected sends `OK [HIGHESTMODSEQ]` (RFC 7162
+//!   §3.1); LSUB and RECURSIVEMATCH answer the parents of subscribed children. Deliberately
+//!   not: `-FLAGS` of an unused keyword defines nothing; STORE UNCHANGEDSINCE enables CONDSTORE
+//!   (RFC 7162 §3.1, Dovecot 2.3 does not); a FETCH that sets `\Seen` with CONDSTORE on reports
+//!   UID and MODSEQ in the same response (Dovecot sends a second one without the UID).
+//! - SEARCH answers dates, sizes, flags, keywords and sets from file names and a `stat`
+//!   without opening a message; header keys read each header once (module `search`).
 //! - Storage calls block: commands run under `block_in_place`. FETCH is written message by
 //!   message; APPEND is spooled to disk past 1 MiB.
 //! - IDLE (RFC 2177) reports EXISTS, EXPUNGE and FETCH FLAGS as soon as a change made in this
@@ -28,6 +39,7 @@
 
 mod fetch;
 mod mailboxes;
+mod messages;
 mod mime;
 mod names;
 mod search;

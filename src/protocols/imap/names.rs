@@ -108,6 +108,16 @@ pub(crate) fn matches(pattern: &[u8], name: &[u8]) -> bool {
     glob(pattern, name)
 }
 
+/// Whether `name` would match the pattern if `%` crossed the delimiter like `*`: a subscribed
+/// `foo/bar` that `%` stopped at `foo` (RFC 3501 §6.3.9).
+pub(crate) fn matches_across(pattern: &[u8], name: &[u8]) -> bool {
+    let star: Vec<u8> = pattern
+        .iter()
+        .map(|&c| if c == b'%' { b'*' } else { c })
+        .collect();
+    matches(&star, name)
+}
+
 fn glob(p: &[u8], n: &[u8]) -> bool {
     // Dynamic programming over (pattern, name) prefixes: O(|p|·|n|), no backtracking blow-up.
     // `ok[j]`: the pattern so far matches `n[..j]`.

@@ -3,46 +3,190 @@
 //! Header, BODY and TEXT keys give the sets Dovecot 2.3 gives (module `mime` says how text is
 //! decoded and compared). Dates ignore time and zone, as §6.4.4 asks: INTERNALDATE is the file's
 //! mtime (UTC day), the sent date the Date: field's own calendar day.
+//!
+//! What a SEARCH reads of each message, at most once, and only when a key asks:
+//! - flags, keywords, UIDs, MODSEQs and sequence numbers are the session's; sizes (LARGER,
+//!   SMALLER) come from the `W=` of the file name and INTERNALDATE (BEFORE, ON, SINCE, OLDER,
+//!   YOUNGER) from a `stat`: these keys never open a message file;
+//! - header keys (FROM, SUBJECT, HEADER, SENTBEFORE ...) read the header only, up to its empty
+//!   line, and split it into fields once, however many keys look at it;
+//! - BODY and TEXT read and parse the whole message once.
+//!
+//! Keys are tried cheapest first, so `SINCE 1-Jan-2026 FROM ann` reads the headers of the
+//! messages since that day only.
 
 use std::cell::OnceCell;
+use std::io::Read;
 
-use mail_parser::MessageParser;
-use mailwright_imap_proto::structure::Message;
+use mailwright_imap_proto::structure::{Field, Message, fields};
 use mailwright_imap_proto::types::command::{SearchKey, SearchReturnOption};
 use mailwright_imap_proto::types::datetime::{Date, DateTime};
 use mailwright_imap_proto::types::response::{Data, ESearchItem, Response};
 use mailwright_imap_proto::{IString, Tag};
 use mailwright_maildir::Flag as MdFlag;
 
-use super::fetch::{Loaded, load};
+use super::fetch::{Loaded, internal_date, load, to_crlf};
 use super::mime::{HeaderMatch, header_contains, message_contains, normalize};
 use super::selected::{Selected, nz, uid_set};
 
+/// What a key needs of a message beyond the session's view, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Cost {
+    /// Flags, UIDs, sequence numbers, MODSEQ: in memory.
+    View,
+    /// The file name (size) and a `stat` (INTERNALDATE).
+    Meta,
+    /// The header, read up to its empty line.
+    Header,
+    /// The whole message, parsed.
+    Text,
+}
+
+fn cost(key: &SearchKey<'_>) -> Cost {
+    match key {
+        SearchKey::Before(_)
+        | SearchKey::On(_)
+        | SearchKey::Since(_)
+        | SearchKey::Older(_)
+        | SearchKey::Younger(_)
+        | SearchKey::Larger(_)
+        | SearchKey::Smaller(_) => Cost::Meta,
+        SearchKey::Bcc(_)
+        | SearchKey::Cc(_)
+        | SearchKey::From(_)
+        | SearchKey::To(_)
+        | SearchKey::Subject(_)
+        | SearchKey::Header(..)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_) => Cost::Header,
+        SearchKey::Body(_) | SearchKey::Text(_) => Cost::Text,
+        SearchKey::Not(k) => cost(k),
+        SearchKey::Or(a, b) => cost(a).max(cost(b)),
+        SearchKey::And(keys) => keys.iter().map(cost).max().unwrap_or(Cost::View),
+        _ => Cost::View,
+    }
+}
+
+/// What the keys have read of one message, each piece at most once.
+#[derive(Default)]
+struct Read1 {
+    /// The header block (CRLF), when no key needs the whole text.
+    header: OnceCell<Option<Vec<u8>>>,
+    text: OnceCell<Option<Loaded>>,
+}
+
+/// One message under evaluation.
 struct Ctx<'a> {
     sel: &'a Selected,
     i: usize,
     now: i64,
-    loaded: OnceCell<Option<Loaded>>,
+    /// Some key needs the whole text: the header comes from it, not from a read of its own.
+    whole: bool,
+    read: &'a Read1,
+    internal: OnceCell<Option<i64>>,
+    fields: OnceCell<Vec<Field<'a>>>,
+    message: OnceCell<Option<Message<'a>>>,
 }
 
-impl Ctx<'_> {
-    fn text(&self) -> Option<&Loaded> {
-        self.loaded
-            .get_or_init(|| load(&self.sel.maildir, &self.sel.msgs[self.i].entry))
+impl<'a> Ctx<'a> {
+    fn internal(&self) -> Option<i64> {
+        *self.internal.get_or_init(|| {
+            #[cfg(test)]
+            tests::count(|c| c.stats += 1);
+            internal_date(&self.sel.maildir, &self.sel.msgs[self.i].entry)
+        })
+    }
+    fn text(&self) -> Option<&'a Loaded> {
+        self.read
+            .text
+            .get_or_init(|| {
+                #[cfg(test)]
+                tests::count(|c| c.texts += 1);
+                load(&self.sel.maildir, &self.sel.msgs[self.i].entry)
+            })
             .as_ref()
     }
-    fn message(&self) -> Option<Message<'_>> {
-        self.text().map(|l| Message::parse(&l.text))
+    /// The header block, or (when the text is read anyway) the text, whose fields end at the
+    /// header's empty line.
+    fn header(&self) -> &'a [u8] {
+        if self.whole {
+            return self.text().map_or(&[], |l| &l.text);
+        }
+        self.read
+            .header
+            .get_or_init(|| {
+                #[cfg(test)]
+                tests::count(|c| c.headers += 1);
+                read_header(self.sel, self.i)
+            })
+            .as_deref()
+            .unwrap_or_default()
     }
-    fn header(&self) -> &[u8] {
-        match self.text() {
-            Some(l) => {
-                let m = Message::parse(&l.text);
-                &l.text[m.root().header()]
-            }
-            None => &[],
+    /// The top-level header fields, split once.
+    fn fields(&self) -> &[Field<'a>] {
+        self.fields.get_or_init(|| {
+            #[cfg(test)]
+            tests::count(|c| c.splits += 1);
+            fields(self.header()).collect()
+        })
+    }
+    fn message(&self) -> Option<&Message<'a>> {
+        self.message
+            .get_or_init(|| {
+                #[cfg(test)]
+                tests::count(|c| c.parses += 1);
+                self.text().map(|l| Message::parse(&l.text))
+            })
+            .as_ref()
+    }
+}
+
+/// A message's header block up to and with its empty line, as CRLF text; `None` if the message
+/// is gone. Reads no further than the header.
+fn read_header(sel: &Selected, i: usize) -> Option<Vec<u8>> {
+    let entry = &sel.msgs[i].entry;
+    let mut file = match sel.maildir.reopen(entry).ok()? {
+        mailwright_maildir::Reopened::Present(f, _) | mailwright_maildir::Reopened::Expunged(f) => {
+            f
+        }
+        mailwright_maildir::Reopened::Gone => return None,
+    };
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        // The empty line may start in the previous chunk.
+        let from = raw.len().saturating_sub(2);
+        let n = file.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        if let Some(end) = header_end(&raw, from) {
+            raw.truncate(end);
+            break;
         }
     }
+    Some(to_crlf(&raw))
+}
+
+/// The end of the empty line that ends a header, looking from `from` on.
+fn header_end(raw: &[u8], from: usize) -> Option<usize> {
+    if raw.starts_with(b"\n") {
+        return Some(1);
+    }
+    if raw.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    let mut at = from;
+    while let Some(lf) = raw[at..].iter().position(|&c| c == b'\n').map(|p| at + p) {
+        match raw.get(lf + 1) {
+            Some(b'\n') => return Some(lf + 2),
+            Some(b'\r') if raw.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
+            _ => at = lf + 1,
+        }
+    }
+    None
 }
 
 fn day_of(d: Date) -> i64 {
@@ -51,8 +195,7 @@ fn day_of(d: Date) -> i64 {
 
 /// A header key: `name` holds `value` (compared as `how` says).
 fn header_key(ctx: &Ctx<'_>, name: &str, value: &str, how: HeaderMatch) -> bool {
-    ctx.message()
-        .is_some_and(|m| header_contains(&m, name, &normalize(value.as_bytes()), how))
+    header_contains(ctx.fields(), name, &normalize(value.as_bytes()), how)
 }
 
 /// BODY (`headers == false`) or TEXT; the empty key matches every message, as in Dovecot.
@@ -65,15 +208,17 @@ fn text_key(ctx: &Ctx<'_>, value: &str, headers: bool) -> bool {
     !key.is_empty()
         && ctx
             .message()
-            .is_some_and(|m| message_contains(&m, &key, headers))
+            .is_some_and(|m| message_contains(m, &key, headers))
 }
 
-/// The day of the Date: field; a message without a (valid) one counts as sent on 1-Jan-1970,
-/// as Dovecot does.
+/// The day of the (last) Date: field; a message without a (valid) one counts as sent on
+/// 1-Jan-1970, as Dovecot does.
 fn sent_day(ctx: &Ctx<'_>) -> i64 {
-    MessageParser::new()
-        .parse_headers(ctx.header())
-        .and_then(|m| m.date().copied())
+    ctx.fields()
+        .iter()
+        .rev()
+        .find(|f| f.name.eq_ignore_ascii_case(b"Date"))
+        .and_then(|f| mail_parser::DateTime::parse_rfc822(&String::from_utf8_lossy(f.value)))
         .and_then(|d| Date::new(d.year, d.month, d.day).ok())
         .map_or(0, day_of)
 }
@@ -82,15 +227,18 @@ fn astr(a: &mailwright_imap_proto::AString<'_>) -> String {
     String::from_utf8_lossy(a.as_bytes()).into_owned()
 }
 
+/// KEYWORD: letters and the keywords past them alike.
 fn keyword(ctx: &Ctx<'_>, name: &str) -> bool {
-    let flags = ctx.sel.msgs[ctx.i].entry.flags();
+    let m = &ctx.sel.msgs[ctx.i];
+    let flags = m.entry.flags();
     if name.eq_ignore_ascii_case("$Forwarded") && flags.contains(MdFlag::Passed) {
         return true;
     }
     ctx.sel
         .keywords
-        .index_of(name)
-        .is_some_and(|k| flags.keyword_indexes().any(|x| x == k))
+        .names_of(flags, &m.extra)
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(name))
 }
 
 #[allow(clippy::too_many_lines)]
@@ -98,7 +246,7 @@ fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
     let m = &ctx.sel.msgs[ctx.i];
     let flags = m.entry.flags();
     let recent = ctx.sel.recent.contains(&m.uid);
-    let internal_day = || ctx.text().map_or(0, |l| l.internal.div_euclid(86_400));
+    let internal_day = || ctx.internal().unwrap_or(0).div_euclid(86_400);
     match key {
         SearchKey::All => true,
         SearchKey::Answered => flags.contains(MdFlag::Replied),
@@ -133,8 +281,11 @@ fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
         SearchKey::Larger(n) => size(ctx) > u64::from(*n),
         SearchKey::Smaller(n) => size(ctx) < u64::from(*n),
         SearchKey::Not(k) => !eval(k, ctx),
-        SearchKey::Or(a, b) => eval(a, ctx) || eval(b, ctx),
-        SearchKey::And(keys) => keys.iter().all(|k| eval(k, ctx)),
+        SearchKey::Or(a, b) => {
+            let (first, second) = if cost(a) <= cost(b) { (a, b) } else { (b, a) };
+            eval(first, ctx) || eval(second, ctx)
+        }
+        SearchKey::And(keys) => all(keys, ctx),
         SearchKey::SequenceSet(set) => set.contains(
             u32::try_from(ctx.i + 1).unwrap_or(u32::MAX),
             ctx.sel.exists(),
@@ -142,15 +293,23 @@ fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
         SearchKey::Uid(set) => set.contains(m.uid, ctx.sel.msgs.last().map_or(0, |l| l.uid)),
         SearchKey::ModSeq { modseq, .. } => m.modseq >= *modseq,
         SearchKey::Older(n) => ctx
-            .text()
-            .is_some_and(|l| l.internal <= ctx.now - i64::from(n.get())),
+            .internal()
+            .is_some_and(|t| t <= ctx.now - i64::from(n.get())),
         SearchKey::Younger(n) => ctx
-            .text()
-            .is_some_and(|l| l.internal >= ctx.now - i64::from(n.get())),
+            .internal()
+            .is_some_and(|t| t >= ctx.now - i64::from(n.get())),
         _ => false,
     }
 }
 
+/// Whether every key holds, the cheapest tried first.
+fn all(keys: &[SearchKey<'_>], ctx: &Ctx<'_>) -> bool {
+    let mut order: Vec<&SearchKey<'_>> = keys.iter().collect();
+    order.sort_by_key(|k| cost(k));
+    order.into_iter().all(|k| eval(k, ctx))
+}
+
+/// RFC822.SIZE: the `W=` of the name; read only for a name without one.
 fn size(ctx: &Ctx<'_>) -> u64 {
     match ctx.sel.msgs[ctx.i].entry.vsize() {
         Some(v) => v,
@@ -163,15 +322,21 @@ pub(crate) fn search(sel: &Selected, keys: &[SearchKey<'_>]) -> Vec<usize> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let whole = keys.iter().any(|k| cost(k) == Cost::Text);
     (0..sel.msgs.len())
         .filter(|&i| {
+            let read = Read1::default();
             let ctx = Ctx {
                 sel,
                 i,
                 now,
-                loaded: OnceCell::new(),
+                whole,
+                read: &read,
+                internal: OnceCell::new(),
+                fields: OnceCell::new(),
+                message: OnceCell::new(),
             };
-            keys.iter().all(|k| eval(k, &ctx))
+            all(keys, &ctx)
         })
         .collect()
 }
@@ -261,4 +426,177 @@ pub(crate) fn uses_modseq(keys: &[SearchKey<'_>]) -> bool {
         SearchKey::And(v) => uses_modseq(v),
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use mailwright_imap_proto::AString;
+    use mailwright_maildir::{DeliveryOptions, Flag, Flags, Maildir};
+
+    use super::*;
+
+    /// What the keys of a SEARCH read of the messages, counted on this thread.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub(super) struct Reads {
+        pub(super) stats: usize,
+        pub(super) headers: usize,
+        pub(super) splits: usize,
+        pub(super) texts: usize,
+        pub(super) parses: usize,
+    }
+
+    thread_local! {
+        static READS: Cell<Reads> = Cell::new(Reads::default());
+    }
+
+    pub(super) fn count(f: impl FnOnce(&mut Reads)) {
+        READS.with(|c| {
+            let mut r = c.get();
+            f(&mut r);
+            c.set(r);
+        });
+    }
+
+    fn run(sel: &Selected, keys: &[SearchKey<'_>]) -> (Vec<usize>, Reads) {
+        READS.with(|c| c.set(Reads::default()));
+        let hits = search(sel, keys);
+        (hits, READS.with(Cell::get))
+    }
+
+    /// `n` messages: from `ann<i % 5>`, subject `note <i>`, body `body <i>`; INTERNALDATE in
+    /// 2020 for even `i`, 2025 for odd; `\Deleted` when `i % 3 == 0`.
+    fn mailbox(name: &str, n: usize) -> (std::path::PathBuf, Selected) {
+        let dir = std::env::temp_dir().join(format!("mw-search-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut md = Maildir::create(&dir).unwrap();
+        md.set_fsync(false);
+        for i in 0..n {
+            let text = format!(
+                "From: ann{} <ann{}@example.com>\nSubject: note {i}\nDate: Mon, 7 Feb 1994 21:52:25 -0800\n\nbody {i}\n",
+                i % 5,
+                i % 5
+            );
+            let year_secs = if i % 2 == 0 {
+                1_577_836_800
+            } else {
+                1_748_736_000
+            };
+            let mut flags = Flags::empty();
+            if i % 3 == 0 {
+                flags.insert(Flag::Trashed);
+            }
+            let opts = DeliveryOptions {
+                flags: Some(flags),
+                internal_date: Some(UNIX_EPOCH + Duration::from_secs(year_secs + i as u64)),
+                ..DeliveryOptions::default()
+            };
+            md.deliver_with(text.as_bytes(), opts).unwrap();
+        }
+        let sel = Selected::open(md, true).unwrap();
+        (dir, sel)
+    }
+
+    fn date(y: u16, m: u8, d: u8) -> Date {
+        Date::new(y, m, d).unwrap()
+    }
+
+    fn astring(s: &str) -> AString<'static> {
+        AString::from_bytes(s.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn dates_sizes_and_flags_open_no_message() {
+        let (dir, sel) = mailbox("meta", 500);
+        let keys = [
+            SearchKey::Since(date(2024, 1, 1)),
+            SearchKey::Not(Box::new(SearchKey::Deleted)),
+            SearchKey::Larger(10),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        let want: Vec<usize> = (0..500).filter(|i| i % 2 == 1 && i % 3 != 0).collect();
+        assert_eq!(hits, want);
+        // NOT DELETED is decided first, so only the 333 others are `stat`ed.
+        assert_eq!(
+            reads,
+            Reads {
+                stats: 333,
+                ..Reads::default()
+            }
+        );
+        let (hits, reads) = run(
+            &sel,
+            &[SearchKey::Before(date(2024, 1, 1)), SearchKey::Flagged],
+        );
+        assert!(hits.is_empty());
+        assert_eq!(
+            reads,
+            Reads::default(),
+            "the flag decides before the date is looked at"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn header_keys_read_and_split_each_header_once() {
+        let (dir, sel) = mailbox("header", 100);
+        let keys = [
+            SearchKey::From(astring("ann1")),
+            SearchKey::Subject(astring("note")),
+            SearchKey::Header(astring("Subject"), astring("NOTE")),
+            SearchKey::Or(
+                Box::new(SearchKey::SentBefore(date(1995, 1, 1))),
+                Box::new(SearchKey::To(astring("nobody"))),
+            ),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        assert_eq!(hits, (0..100).filter(|i| i % 5 == 1).collect::<Vec<_>>());
+        assert_eq!(
+            reads,
+            Reads {
+                headers: 100,
+                splits: 100,
+                ..Reads::default()
+            }
+        );
+        // The cheap key first: only the messages since 2024 have their header read.
+        let keys = [
+            SearchKey::From(astring("ann1")),
+            SearchKey::Since(date(2024, 1, 1)),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        assert_eq!(hits, (0..100).filter(|i| i % 10 == 1).collect::<Vec<_>>());
+        assert_eq!((reads.stats, reads.headers, reads.texts), (100, 50, 0));
+        // BODY reads and parses the message once; the header keys take it from there.
+        let keys = [
+            SearchKey::Body(astring("body 7")),
+            SearchKey::From(astring("ann")),
+            SearchKey::SentOn(date(1994, 2, 7)),
+        ];
+        let (hits, reads) = run(&sel, &keys);
+        let want: Vec<usize> = std::iter::once(7).chain(70..80).collect();
+        assert_eq!(hits, want);
+        assert_eq!(
+            reads,
+            Reads {
+                splits: 100,
+                texts: 100,
+                parses: 100,
+                ..Reads::default()
+            }
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_header_ends_at_its_empty_line_across_reads() {
+        assert_eq!(header_end(b"\nbody", 0), Some(1));
+        assert_eq!(header_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(header_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_end(b"A: b\n c\n", 0), None);
+        assert_eq!(header_end(b"A: b\n\r\n", 3), Some(7));
+    }
 }

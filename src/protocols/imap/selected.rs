@@ -318,6 +318,21 @@ impl Selected {
         v
     }
 
+    /// What STATUS reports of this mailbox in this session: the session's view.
+    pub(crate) fn counts(&self) -> super::mailboxes::Counts {
+        let mut counts = super::mailboxes::Counts {
+            recent: u64::from(self.recent_count()),
+            uid_next: self.uid_next,
+            uid_validity: self.uid_validity,
+            highest_modseq: self.highest_modseq,
+            ..Default::default()
+        };
+        for m in &self.msgs {
+            counts.add(&m.entry);
+        }
+        counts
+    }
+
     /// A [`MailboxState`] of some messages, for the maildir crate's copy and move.
     pub(crate) fn state_of(&self, idx: &[usize]) -> MailboxState {
         let mut messages: Vec<UidMessage> = idx
@@ -367,6 +382,10 @@ pub(crate) fn imap_flags(
             out.push(FlagFetch::Flag(imap));
         }
     }
+    // Dovecot's order: the system flags, \Recent, then the keywords.
+    if recent {
+        out.push(FlagFetch::Recent);
+    }
     if flags.contains(MdFlag::Passed) {
         out.push(FlagFetch::Flag(Flag::Keyword(
             Atom::try_from("$Forwarded").expect("atom"),
@@ -380,24 +399,7 @@ pub(crate) fn imap_flags(
             out.push(FlagFetch::Flag(Flag::Keyword(a)));
         }
     }
-    if recent {
-        out.push(FlagFetch::Recent);
-    }
     out
-}
-
-/// IMAP flags as Maildir flags; keywords get letters in `dovecot-keywords` (added as needed;
-/// past 26, `TooManyKeywords`: [`split_flags`] with `Maildir::store` / `Maildir::append_with`
-/// takes any number). Flag extensions other than the system flags are dropped (not permanent).
-pub(crate) fn maildir_flags(
-    maildir: &Maildir,
-    flags: &[Flag<'_>],
-) -> mailwright_maildir::Result<Flags> {
-    let (system, names) = split_flags(flags);
-    if names.is_empty() {
-        return Ok(system);
-    }
-    Ok(system.union(maildir.keyword_flags(&names)?))
 }
 
 /// IMAP flags split into Maildir system flags (`$Forwarded` is `P`) and keyword names, for

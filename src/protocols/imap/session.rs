@@ -4,29 +4,27 @@
 use std::sync::Arc;
 
 use mailwright_imap_proto::server::Condition;
-use mailwright_imap_proto::types::command::{CommandBody, FetchAttribute, StoreKind};
-use mailwright_imap_proto::types::flag::Flag;
+use mailwright_imap_proto::types::command::{CommandBody, FetchAttribute, StatusItem, StoreKind};
 use mailwright_imap_proto::types::response::{
     Code, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
 };
 use mailwright_imap_proto::{Atom, IString, NString, Tag, Text, Vec1};
-use mailwright_maildir::{FlagUpdate, Maildir};
+use mailwright_maildir::Maildir;
 
 use super::fetch;
 use super::mailboxes::{self, ListOptions, No, code};
 use super::names::{self, Target};
-use super::search;
-use super::selected::{Selected, uid_set};
+use super::selected::Selected;
 use crate::core::directory::Address;
 use crate::protocols::Shared;
 
 /// What STORE does besides the flags.
 #[derive(Debug)]
 pub(crate) struct StoreRequest {
-    kind: StoreKind,
-    silent: bool,
+    pub(crate) kind: StoreKind,
+    pub(crate) silent: bool,
     /// RFC 7162 `UNCHANGEDSINCE`.
-    unchanged_since: Option<u64>,
+    pub(crate) unchanged_since: Option<u64>,
 }
 
 /// The logged-in user.
@@ -173,7 +171,7 @@ impl Session {
         Vec1::try_from(v).expect("non-empty")
     }
 
-    fn root(&self) -> Result<&Maildir, No> {
+    pub(crate) fn root(&self) -> Result<&Maildir, No> {
         self.user
             .as_ref()
             .map(|u| &u.root)
@@ -219,10 +217,7 @@ impl Session {
                 let mut enabled = Vec::new();
                 for c in capabilities.iter() {
                     if c.as_str().eq_ignore_ascii_case("CONDSTORE") {
-                        self.condstore = true;
-                        if let Some(sel) = &mut self.selected {
-                            sel.condstore = true;
-                        }
+                        self.enable_condstore(out);
                         enabled.push(c.clone());
                     }
                 }
@@ -267,11 +262,23 @@ impl Session {
                 patterns,
                 returns,
                 ..
-            } => self.root().and_then(|root| {
-                let opts = ListOptions::from_command(selection.as_deref(), returns.as_deref());
-                mailboxes::list(root, &reference, &patterns, &opts, false, out)?;
-                Ok((None, "LIST completed".into()))
-            }),
+            } => {
+                let opts = match ListOptions::from_command(selection.as_deref(), returns.as_deref())
+                {
+                    Ok(o) => o,
+                    Err(text) => {
+                        return Action::Done(Completion {
+                            condition: Condition::Bad,
+                            code: None,
+                            text: text.to_owned(),
+                        });
+                    }
+                };
+                self.root().and_then(|root| {
+                    mailboxes::list(root, &reference, &patterns, &opts, false, out)?;
+                    Ok((None, "LIST completed".into()))
+                })
+            }
             CommandBody::Lsub { reference, pattern } => self.root().and_then(|root| {
                 mailboxes::list(
                     root,
@@ -283,17 +290,7 @@ impl Session {
                 )?;
                 Ok((None, "LSUB completed".into()))
             }),
-            CommandBody::Status { mailbox, items } => self.root().and_then(|root| {
-                let target = names::resolve(&mailbox)?;
-                let wire = String::from_utf8_lossy(mailbox.as_bytes()).into_owned();
-                let wire = if mailbox.is_inbox() {
-                    "INBOX".to_owned()
-                } else {
-                    wire
-                };
-                out.push(mailboxes::status(root, &target, &wire, &items)?);
-                Ok((None, "STATUS completed".into()))
-            }),
+            CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
             CommandBody::Fetch {
@@ -478,325 +475,61 @@ impl Session {
         ))
     }
 
-    fn sel(&mut self) -> Result<&mut Selected, No> {
+    pub(crate) fn sel(&mut self) -> Result<&mut Selected, No> {
         self.selected
             .as_mut()
             .ok_or_else(|| No::text("No mailbox selected"))
     }
 
-    fn expunge(
+    /// STATUS (RFC 3501 §6.3.10); HIGHESTMODSEQ enables CONDSTORE (RFC 7162 §3.1). Of the
+    /// selected mailbox it reports this session's view (its messages, its `\Recent` ones) and
+    /// completes `OK [CLIENTBUG]`, as Dovecot answers (clients should not ask, RFC 9051 §6.3.11).
+    fn status(
         &mut self,
-        uids: Option<&mailwright_imap_proto::types::sequence::SequenceSet>,
-        out: &mut Vec<Response<'static>>,
-    ) -> Result<(Option<Code<'static>>, String), No> {
-        let sel = self.sel()?;
-        if sel.read_only {
-            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
-        }
-        let scope: Vec<usize> = match uids {
-            Some(set) => sel.resolve(set, true),
-            None => (0..sel.msgs.len()).collect(),
-        };
-        // Each file's flags are re-read: a \Deleted cleared meanwhile by another session stays.
-        let gone = sel.maildir.expunge(&sel.state_of(&scope), None)?;
-        if !gone.is_empty() {
-            crate::store::notify::changed(sel.maildir.path());
-        }
-        sel.refresh(true, out)?;
-        Ok((None, "EXPUNGE completed".into()))
-    }
-
-    /// Checks a FETCH and decides which messages and items it returns; the connection loop
-    /// then runs [`Session::fetch_some`] over the messages in steps, writing as it goes.
-    fn fetch_plan(
-        &mut self,
-        uid: bool,
-        set: &mailwright_imap_proto::types::sequence::SequenceSet,
-        attrs: &[FetchAttribute<'_>],
-        changed_since: Option<u64>,
-        out: &mut Vec<Response<'static>>,
-    ) -> Result<FetchPlan, No> {
-        let sel = self.sel()?;
-        if !uid && sel.out_of_range(set) {
-            return Err(No(None, "Invalid message sequence number".into()));
-        }
-        if uid {
-            // RFC 3501 §7.4.1: EXPUNGE may be sent during UID FETCH.
-            sel.refresh(true, out)?;
-        }
-        let mut idx = sel.resolve(set, uid);
-        let mut attrs: Vec<FetchAttribute<'static>> = attrs
-            .iter()
-            .map(|a| mailwright_imap_proto::IntoStatic::into_static(a.clone()))
-            .collect();
-        // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; with CONDSTORE on, MODSEQ always comes.
-        if (sel.condstore || changed_since.is_some()) && !attrs.contains(&FetchAttribute::ModSeq) {
-            attrs.push(FetchAttribute::ModSeq);
-        }
-        if let Some(since) = changed_since {
-            sel.condstore = true;
-            idx.retain(|&i| sel.msgs[i].modseq > since);
-        }
-        Ok(FetchPlan { idx, attrs, uid })
-    }
-
-    /// FETCH responses for some of a plan's messages; returns how many were gone from disk.
-    pub(crate) fn fetch_some(
-        &mut self,
-        plan: &FetchPlan,
-        idx: &[usize],
-        out: &mut Vec<Response<'static>>,
-    ) -> usize {
-        match &mut self.selected {
-            Some(sel) => fetch::fetch(sel, idx, &plan.attrs, plan.uid, out),
-            None => idx.len(),
-        }
-    }
-
-    /// The tagged completion of a FETCH.
-    pub(crate) fn fetch_done(uid: bool, gone: usize) -> Completion {
-        Completion::of(if gone > 0 {
-            Err(No(
-                Some(code("EXPUNGEISSUED")),
-                "Some messages were expunged meanwhile".into(),
-            ))
-        } else {
-            Ok((
-                None,
-                format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
-            ))
-        })
-    }
-
-    fn store(
-        &mut self,
-        uid: bool,
-        set: &mailwright_imap_proto::types::sequence::SequenceSet,
-        req: &StoreRequest,
-        flags: &[Flag<'_>],
-        out: &mut Vec<Response<'static>>,
-    ) -> Result<(Option<Code<'static>>, String), No> {
-        let sel = self.sel()?;
-        if sel.read_only {
-            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
-        }
-        if !uid && sel.out_of_range(set) {
-            return Err(No(None, "Invalid message sequence number".into()));
-        }
-        let wanted = super::selected::maildir_flags(&sel.maildir, flags)?;
-        // The flags may have added keywords: announce the new FLAGS (RFC 3501 §7.2.6).
-        let keywords = sel.maildir.keywords()?;
-        if keywords != sel.keywords {
-            sel.keywords = keywords;
-            sel.flag_responses(out);
-        }
-        let update = match req.kind {
-            StoreKind::Add => FlagUpdate::Add(wanted),
-            StoreKind::Remove => FlagUpdate::Remove(wanted),
-            StoreKind::Replace => FlagUpdate::Replace(wanted),
-        };
-        if req.unchanged_since.is_some() {
-            sel.condstore = true;
-        }
-        // The maildir crate renames and records the new MODSEQs under the uidlist lock, and
-        // checks UNCHANGEDSINCE there (RFC 7162 §3.1.3), without rescanning the folder.
-        let idx = sel.resolve(set, uid);
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
-        let mut state = sel.state_of(&idx);
-        let result = sel
-            .maildir
-            .store_flags(&mut state, &uids, update, req.unchanged_since)?;
-        if !result.changed.is_empty() {
-            crate::store::notify::changed(sel.maildir.path());
-        }
-        sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
-        for m in state.messages {
-            if let Ok(i) = sel.msgs.binary_search_by_key(&m.uid, |x| x.uid) {
-                sel.msgs[i].entry = m.entry;
-                sel.msgs[i].modseq = sel.msgs[i].modseq.max(m.modseq);
-            }
-        }
-        let mut modified: Vec<u32> = result
-            .modified
-            .iter()
-            .filter_map(|u| {
-                if uid {
-                    Some(*u)
-                } else {
-                    sel.msgs
-                        .binary_search_by_key(u, |x| x.uid)
-                        .ok()
-                        .map(|i| u32::try_from(i + 1).unwrap_or(u32::MAX))
-                }
-            })
-            .collect();
-        let done: Vec<usize> = idx
-            .into_iter()
-            .filter(|&i| !result.modified.contains(&sel.msgs[i].uid))
-            .collect();
-        for i in done {
-            if !req.silent {
-                out.push(fetch::flags_response(sel, i, uid));
-            } else if sel.condstore {
-                out.push(fetch::modseq_response(sel, i, uid));
-            }
-        }
-        let name = if uid { "UID STORE" } else { "STORE" };
-        if modified.is_empty() {
-            Ok((None, format!("{name} completed")))
-        } else {
-            modified.sort_unstable();
-            Ok((
-                uid_set(&modified).map(Code::Modified),
-                format!("Conditional {name} failed"),
-            ))
-        }
-    }
-
-    fn copy(
-        &mut self,
-        uid: bool,
-        set: &mailwright_imap_proto::types::sequence::SequenceSet,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
-        is_move: bool,
+        items: &[StatusItem],
         out: &mut Vec<Response<'static>>,
     ) -> Result<(Option<Code<'static>>, String), No> {
         let root = self.root()?.clone();
         let target = names::resolve(mailbox)?;
-        let Ok(dest) = mailboxes::open(&root, &target) else {
-            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
-        };
-        let sel = self.sel()?;
-        if is_move && sel.read_only {
-            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
-        }
-        if !uid && sel.out_of_range(set) {
-            return Err(No(None, "Invalid message sequence number".into()));
-        }
-        let idx = sel.resolve(set, uid);
-        let state = sel.state_of(&idx);
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
-        let result = if is_move {
-            sel.maildir.move_uids(&state, &uids, &dest)?
+        let wire = if mailbox.is_inbox() {
+            "INBOX".to_owned()
         } else {
-            sel.maildir.copy_uids(&state, &uids, &dest)?
+            String::from_utf8_lossy(mailbox.as_bytes()).into_owned()
         };
-        if !result.uids.is_empty() {
-            crate::store::notify::changed(dest.path());
-            if is_move {
-                crate::store::notify::changed(sel.maildir.path());
-            }
+        let md = mailboxes::open(&root, &target)?;
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.enable_condstore(out);
         }
-        let src: Vec<u32> = result.uids.iter().map(|(s, _)| *s).collect();
-        let dst: Vec<u32> = result.uids.iter().map(|(_, d)| *d).collect();
-        let copyuid = match (uid_set(&src), uid_set(&dst)) {
-            (Some(source), Some(destination)) => Some(Code::CopyUid {
-                uid_validity: super::selected::nz(result.uid_validity as usize),
-                source,
-                destination,
-            }),
-            _ => None,
-        };
-        if is_move {
-            // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
-            if let Some(c) = copyuid {
-                out.push(status(None, StatusKind::Ok, Some(c), "Moved UIDs."));
-            }
-            sel.refresh(true, out)?;
-            return Ok((
-                None,
-                format!("{} completed", if uid { "UID MOVE" } else { "MOVE" }),
-            ));
-        }
-        Ok((
-            copyuid,
-            format!("{} completed", if uid { "UID COPY" } else { "COPY" }),
-        ))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn search(
-        &mut self,
-        tag: &Tag<'static>,
-        uid: bool,
-        returns: Option<&[mailwright_imap_proto::types::command::SearchReturnOption]>,
-        charset: Option<&mailwright_imap_proto::AString<'_>>,
-        criteria: &[mailwright_imap_proto::types::command::SearchKey<'_>],
-        out: &mut Vec<Response<'static>>,
-    ) -> Result<(Option<Code<'static>>, String), No> {
-        if let Some(cs) = charset {
-            let cs = cs.as_bytes();
-            if !cs.eq_ignore_ascii_case(b"UTF-8") && !cs.eq_ignore_ascii_case(b"US-ASCII") {
-                return Err(No(
-                    Some(Code::BadCharset(Some(
-                        Vec1::try_from(vec![
-                            mailwright_imap_proto::AString::try_from("UTF-8").expect("atom"),
-                            mailwright_imap_proto::AString::try_from("US-ASCII").expect("atom"),
-                        ])
-                        .expect("two"),
-                    ))),
-                    "Unsupported charset".into(),
-                ));
-            }
-        }
-        let sel = self.sel()?;
-        if uid {
-            sel.refresh(true, out)?;
-        }
-        let hits = search::search(sel, criteria);
-        let modseq = search::uses_modseq(criteria);
-        if modseq {
-            sel.condstore = true;
-        }
-        out.push(search::response(sel, &hits, uid, returns, tag, modseq));
-        Ok((
-            None,
-            format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
-        ))
-    }
-
-    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled message (LF form).
-    pub(crate) fn append(
-        &mut self,
-        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
-        flags: Option<&[Flag<'_>]>,
-        date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-        message: &mut crate::store::Spool,
-    ) -> Result<(Option<Code<'static>>, String), No> {
-        let root = self.root()?;
-        let target = names::resolve(mailbox)?;
-        let Ok(md) = mailboxes::open(root, &target) else {
-            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
-        };
-        let md_flags = super::selected::maildir_flags(&md, flags.unwrap_or_default())?;
-        let internal_date = date.map(|d| {
-            let ts = d.unix_timestamp();
-            if ts >= 0 {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
-            } else {
-                std::time::UNIX_EPOCH
-            }
-        });
-        let reader = message
-            .reader()
-            .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
-        // Stored straight into cur/ and given its UID without a rescan of the folder.
-        let appended = md.append(reader, md_flags, internal_date)?;
-        crate::store::notify::changed(md.path());
-        // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
-        // the mailbox this session has selected, that is this session.
-        if let Some(sel) = &mut self.selected
-            && !sel.read_only
+        if let Some(sel) = &self.selected
             && sel.maildir.path() == md.path()
         {
-            sel.recent.insert(appended.uid);
+            out.push(mailboxes::status_response(&wire, items, &sel.counts())?);
+            return Ok((
+                Some(code("CLIENTBUG")),
+                "Status on selected mailbox completed".into(),
+            ));
         }
-        let code = std::num::NonZeroU32::new(appended.uid_validity).and_then(|v| {
-            Some(Code::AppendUid {
-                uid_validity: v,
-                uids: uid_set(&[appended.uid])?,
-            })
-        });
-        Ok((code, "APPEND completed".into()))
+        out.push(mailboxes::status(&root, &target, &wire, items)?);
+        Ok((None, "STATUS completed".into()))
+    }
+
+    /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1: ENABLE CONDSTORE or the
+    /// first CONDSTORE enabling command). With a mailbox selected, the client learns its
+    /// HIGHESTMODSEQ at once in an untagged OK, as Dovecot tells it.
+    pub(crate) fn enable_condstore(&mut self, out: &mut Vec<Response<'static>>) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(sel) = &mut self.selected {
+            sel.condstore = true;
+            out.push(status(
+                None,
+                StatusKind::Ok,
+                Some(Code::HighestModSeq(sel.highest_modseq)),
+                "Highest",
+            ));
+        }
     }
 }

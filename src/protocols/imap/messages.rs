@@ -1,0 +1,425 @@
+//! Commands on the messages of the selected mailbox, and APPEND: EXPUNGE, the plan of a FETCH,
+//! STORE, COPY and MOVE, SEARCH (RFC 3501 §6.4), APPEND (§6.3.11), with the data of UIDPLUS
+//! (RFC 4315), MOVE (RFC 6851) and CONDSTORE (RFC 7162).
+//!
+//! - Flags go to the maildir crate by name (`Maildir::store`, `Maildir::append_with`), so a
+//!   mailbox takes any number of keywords; `-FLAGS` of a keyword nobody uses defines nothing.
+//!   When the keyword table grows, FLAGS and PERMANENTFLAGS go out again (RFC 3501 §7.2.6).
+//! - A message this session APPENDs or COPYs into the mailbox it has selected read-write is
+//!   claimed as `\Recent` here (`Maildir::claim_recent`), as Dovecot does; nowhere else.
+
+use std::collections::BTreeSet;
+
+use mailwright_imap_proto::types::command::{FetchAttribute, StoreKind};
+use mailwright_imap_proto::types::flag::{Flag, FlagFetch};
+use mailwright_imap_proto::types::response::{Code, Response, StatusKind};
+use mailwright_imap_proto::types::sequence::SequenceSet;
+use mailwright_imap_proto::{Tag, Vec1};
+use mailwright_maildir::FlagUpdate;
+
+use super::fetch;
+use super::mailboxes::{self, No, code};
+use super::names;
+use super::search;
+use super::selected::{Selected, split_flags, uid_set};
+use super::session::{Completion, FetchPlan, Session, StoreRequest, status};
+
+/// The result of a command: the code and text of its tagged OK, or its NO.
+type Answer = Result<(Option<Code<'static>>, String), No>;
+
+impl Session {
+    /// EXPUNGE, or UID EXPUNGE of `uids` (RFC 4315 §2.1).
+    pub(crate) fn expunge(
+        &mut self,
+        uids: Option<&SequenceSet>,
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        let sel = self.sel()?;
+        if sel.read_only {
+            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
+        }
+        let scope: Vec<usize> = match uids {
+            Some(set) => sel.resolve(set, true),
+            None => (0..sel.msgs.len()).collect(),
+        };
+        // Each file's flags are re-read: a \Deleted cleared meanwhile by another session stays.
+        let gone = sel.maildir.expunge(&sel.state_of(&scope), None)?;
+        if !gone.is_empty() {
+            crate::store::notify::changed(sel.maildir.path());
+        }
+        sel.refresh(true, out)?;
+        Ok((None, "EXPUNGE completed".into()))
+    }
+
+    /// Checks a FETCH and decides which messages and items it returns; the connection loop
+    /// then runs [`Session::fetch_some`] over the messages in steps, writing as it goes.
+    pub(crate) fn fetch_plan(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        attrs: &[FetchAttribute<'_>],
+        changed_since: Option<u64>,
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<FetchPlan, No> {
+        let sel = self.sel()?;
+        if !uid && sel.out_of_range(set) {
+            return Err(No(None, "Invalid message sequence number".into()));
+        }
+        // RFC 7162 §3.1: the MODSEQ item and the CHANGEDSINCE modifier enable CONDSTORE.
+        if changed_since.is_some() || attrs.contains(&FetchAttribute::ModSeq) {
+            self.enable_condstore(out);
+        }
+        let sel = self.sel()?;
+        if uid {
+            // RFC 3501 §7.4.1: EXPUNGE may be sent during UID FETCH.
+            sel.refresh(true, out)?;
+        }
+        let mut idx = sel.resolve(set, uid);
+        let mut attrs: Vec<FetchAttribute<'static>> = attrs
+            .iter()
+            .map(|a| mailwright_imap_proto::IntoStatic::into_static(a.clone()))
+            .collect();
+        // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; with CONDSTORE on, MODSEQ always comes.
+        if sel.condstore && !attrs.contains(&FetchAttribute::ModSeq) {
+            attrs.push(FetchAttribute::ModSeq);
+        }
+        if let Some(since) = changed_since {
+            idx.retain(|&i| sel.msgs[i].modseq > since);
+        }
+        Ok(FetchPlan { idx, attrs, uid })
+    }
+
+    /// FETCH responses for some of a plan's messages; returns how many were gone from disk.
+    pub(crate) fn fetch_some(
+        &mut self,
+        plan: &FetchPlan,
+        idx: &[usize],
+        out: &mut Vec<Response<'static>>,
+    ) -> usize {
+        match &mut self.selected {
+            Some(sel) => fetch::fetch(sel, idx, &plan.attrs, plan.uid, out),
+            None => idx.len(),
+        }
+    }
+
+    /// The tagged completion of a FETCH: a message gone from disk (expunged by another program,
+    /// or longer ago than the maildir crate keeps it) was answered without its contents, and
+    /// the FETCH completes `OK [EXPUNGEISSUED]` (RFC 2180 §4.1.2, Dovecot's words).
+    pub(crate) fn fetch_done(uid: bool, gone: usize) -> Completion {
+        Completion::of(Ok(if gone > 0 {
+            (
+                Some(code("EXPUNGEISSUED")),
+                "Some messages were already expunged".into(),
+            )
+        } else {
+            (
+                None,
+                format!("{} completed", if uid { "UID FETCH" } else { "FETCH" }),
+            )
+        }))
+    }
+
+    /// STORE and UID STORE (RFC 3501 §6.4.6), with UNCHANGEDSINCE (RFC 7162 §3.1.3).
+    pub(crate) fn store(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        req: &StoreRequest,
+        flags: &[Flag<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        let sel = self.sel()?;
+        if sel.read_only {
+            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
+        }
+        if !uid && sel.out_of_range(set) {
+            return Err(No(None, "Invalid message sequence number".into()));
+        }
+        if req.unchanged_since.is_some() {
+            self.enable_condstore(out);
+        }
+        let sel = self.sel()?;
+        let (system, names) = split_flags(flags);
+        let update = match req.kind {
+            StoreKind::Add => FlagUpdate::Add(system),
+            StoreKind::Remove => FlagUpdate::Remove(system),
+            StoreKind::Replace => FlagUpdate::Replace(system),
+        };
+        let idx = sel.resolve(set, uid);
+        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        // What the client believes after a .SILENT STORE: its view with the change applied.
+        let believed: Vec<BTreeSet<String>> = if req.silent {
+            idx.iter()
+                .map(|&i| changed_view(&flag_set(&sel.flags_of(i)), req.kind, flags))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // The maildir crate renames and records the new MODSEQs under the uidlist lock, gives
+        // new keywords letters or indexes past them, and checks UNCHANGEDSINCE there, without
+        // rescanning the folder.
+        let mut state = sel.state_of(&idx);
+        let result = sel
+            .maildir
+            .store(&mut state, &uids, update, &names, req.unchanged_since)?;
+        if !result.changed.is_empty() {
+            crate::store::notify::changed(sel.maildir.path());
+        }
+        // The flags may have defined keywords: announce the new FLAGS (RFC 3501 §7.2.6).
+        if state.keywords != sel.keywords {
+            sel.keywords = state.keywords.clone();
+            sel.flag_responses(out);
+        }
+        sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
+        // Only the stored messages are taken from the state (it may be a full sync's, whose
+        // other changes the next refresh reports).
+        for &i in &idx {
+            if let Some(m) = state.by_uid(sel.msgs[i].uid) {
+                let msg = &mut sel.msgs[i];
+                msg.entry = m.entry.clone();
+                msg.modseq = msg.modseq.max(m.modseq);
+                msg.extra.clone_from(&m.extra_keywords);
+            }
+        }
+        for (k, &i) in idx.iter().enumerate() {
+            if result.modified.contains(&sel.msgs[i].uid) {
+                continue;
+            }
+            // RFC 3501 §6.4.6: .SILENT spares the client the change it asked for, not a change
+            // another session made meanwhile (found by the rename): that one is reported.
+            let hidden = req.silent && believed[k] != flag_set(&sel.flags_of(i));
+            if !req.silent || hidden {
+                out.push(fetch::flags_response(sel, i, uid));
+            } else if sel.condstore {
+                out.push(fetch::modseq_response(sel, i));
+            }
+        }
+        let name = if uid { "UID STORE" } else { "STORE" };
+        let mut modified: Vec<u32> = result
+            .modified
+            .iter()
+            .filter_map(|u| {
+                if uid {
+                    Some(*u)
+                } else {
+                    sel.msgs
+                        .binary_search_by_key(u, |x| x.uid)
+                        .ok()
+                        .map(|i| u32::try_from(i + 1).unwrap_or(u32::MAX))
+                }
+            })
+            .collect();
+        if modified.is_empty() {
+            Ok((None, format!("{name} completed")))
+        } else {
+            modified.sort_unstable();
+            Ok((
+                uid_set(&modified).map(Code::Modified),
+                format!("Conditional {name} failed"),
+            ))
+        }
+    }
+
+    /// COPY and MOVE (RFC 6851), with COPYUID (RFC 4315 §3).
+    pub(crate) fn copy(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
+        is_move: bool,
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        let root = self.root()?.clone();
+        let target = names::resolve(mailbox)?;
+        let Ok(dest) = mailboxes::open(&root, &target) else {
+            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
+        };
+        let sel = self.sel()?;
+        if is_move && sel.read_only {
+            return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
+        }
+        if !uid && sel.out_of_range(set) {
+            return Err(No(None, "Invalid message sequence number".into()));
+        }
+        let idx = sel.resolve(set, uid);
+        let state = sel.state_of(&idx);
+        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        let result = if is_move {
+            sel.maildir.move_uids(&state, &uids, &dest)?
+        } else {
+            sel.maildir.copy_uids(&state, &uids, &dest)?
+        };
+        if !result.uids.is_empty() {
+            crate::store::notify::changed(dest.path());
+            if is_move {
+                crate::store::notify::changed(sel.maildir.path());
+            }
+        }
+        let src: Vec<u32> = result.uids.iter().map(|(s, _)| *s).collect();
+        let dst: Vec<u32> = result.uids.iter().map(|(_, d)| *d).collect();
+        // Copies into the mailbox this session has selected are recent here (RFC 3501 §2.3.2).
+        let into_selected = dest.path() == sel.maildir.path();
+        if into_selected && let Some(last) = dst.iter().max() {
+            claim_recent(sel, result.uid_validity, *last);
+        }
+        let copyuid = match (uid_set(&src), uid_set(&dst)) {
+            (Some(source), Some(destination)) => Some(Code::CopyUid {
+                uid_validity: super::selected::nz(result.uid_validity as usize),
+                source,
+                destination,
+            }),
+            _ => None,
+        };
+        if is_move {
+            // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+            if let Some(c) = copyuid {
+                out.push(status(None, StatusKind::Ok, Some(c), "Moved UIDs."));
+            }
+            sel.refresh(true, out)?;
+            return Ok((
+                None,
+                format!("{} completed", if uid { "UID MOVE" } else { "MOVE" }),
+            ));
+        }
+        if into_selected {
+            // The copies show at once, with EXISTS and RECENT, as Dovecot shows them.
+            sel.refresh(true, out)?;
+        }
+        Ok((
+            copyuid,
+            format!("{} completed", if uid { "UID COPY" } else { "COPY" }),
+        ))
+    }
+
+    /// SEARCH and UID SEARCH (RFC 3501 §6.4.4), ESEARCH (RFC 4731), MODSEQ (RFC 7162 §3.1.5).
+    pub(crate) fn search(
+        &mut self,
+        tag: &Tag<'static>,
+        uid: bool,
+        returns: Option<&[mailwright_imap_proto::types::command::SearchReturnOption]>,
+        charset: Option<&mailwright_imap_proto::AString<'_>>,
+        criteria: &[mailwright_imap_proto::types::command::SearchKey<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        if let Some(cs) = charset {
+            let cs = cs.as_bytes();
+            if !cs.eq_ignore_ascii_case(b"UTF-8") && !cs.eq_ignore_ascii_case(b"US-ASCII") {
+                return Err(No(
+                    Some(Code::BadCharset(Some(
+                        Vec1::try_from(vec![
+                            mailwright_imap_proto::AString::try_from("UTF-8").expect("atom"),
+                            mailwright_imap_proto::AString::try_from("US-ASCII").expect("atom"),
+                        ])
+                        .expect("two"),
+                    ))),
+                    "Unsupported charset".into(),
+                ));
+            }
+        }
+        self.sel()?;
+        let modseq = search::uses_modseq(criteria);
+        if modseq {
+            // RFC 7162 §3.1: a MODSEQ search key enables CONDSTORE.
+            self.enable_condstore(out);
+        }
+        let sel = self.sel()?;
+        if uid {
+            sel.refresh(true, out)?;
+        }
+        let hits = search::search(sel, criteria);
+        out.push(search::response(sel, &hits, uid, returns, tag, modseq));
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
+        ))
+    }
+
+    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled message (LF form).
+    pub(crate) fn append(
+        &mut self,
+        mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
+        flags: Option<&[Flag<'_>]>,
+        date: Option<mailwright_imap_proto::types::datetime::DateTime>,
+        message: &mut crate::store::Spool,
+    ) -> Answer {
+        let root = self.root()?;
+        let target = names::resolve(mailbox)?;
+        let Ok(md) = mailboxes::open(root, &target) else {
+            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
+        };
+        let (system, keywords) = split_flags(flags.unwrap_or_default());
+        let internal_date = date.map(|d| {
+            let ts = d.unix_timestamp();
+            if ts >= 0 {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
+            } else {
+                std::time::UNIX_EPOCH
+            }
+        });
+        let reader = message
+            .reader()
+            .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
+        // Stored straight into cur/ and given its UID without a rescan of the folder.
+        let appended = md.append_with(reader, system, &keywords, internal_date)?;
+        crate::store::notify::changed(md.path());
+        // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
+        // the mailbox this session has selected, that is this session.
+        if let Some(sel) = &mut self.selected
+            && sel.maildir.path() == md.path()
+        {
+            claim_recent(sel, appended.uid_validity, appended.uid);
+        }
+        let code = std::num::NonZeroU32::new(appended.uid_validity).and_then(|v| {
+            Some(Code::AppendUid {
+                uid_validity: v,
+                uids: uid_set(&[appended.uid])?,
+            })
+        });
+        Ok((code, "APPEND completed".into()))
+    }
+}
+
+/// Claims for a read-write session the messages up to `last` it stored into the mailbox it has
+/// selected, so they are `\Recent` when the next refresh shows them.
+fn claim_recent(sel: &mut Selected, validity: u32, last: u32) {
+    if sel.read_only {
+        return;
+    }
+    match sel.maildir.claim_recent(validity, last.saturating_add(1)) {
+        Ok(claimed) => sel.claimed_ahead.extend(claimed),
+        Err(e) => tracing::warn!("imap: claiming recent messages failed: {e}"),
+    }
+}
+
+/// A message's flags as a set of case-folded names, `\Recent` left out.
+fn flag_set(flags: &[FlagFetch<'_>]) -> BTreeSet<String> {
+    flags
+        .iter()
+        .filter_map(|f| match f {
+            FlagFetch::Flag(f) => flag_name(f),
+            FlagFetch::Recent => None,
+        })
+        .collect()
+}
+
+fn flag_name(f: &Flag<'_>) -> Option<String> {
+    Some(match f {
+        Flag::Answered => "\\answered".to_owned(),
+        Flag::Flagged => "\\flagged".to_owned(),
+        Flag::Deleted => "\\deleted".to_owned(),
+        Flag::Seen => "\\seen".to_owned(),
+        Flag::Draft => "\\draft".to_owned(),
+        Flag::Keyword(k) => k.as_str().to_ascii_lowercase(),
+        Flag::Extension(_) => return None,
+    })
+}
+
+/// A flag set after a STORE of `flags` (system flags and keywords; extensions are not kept).
+fn changed_view(view: &BTreeSet<String>, kind: StoreKind, flags: &[Flag<'_>]) -> BTreeSet<String> {
+    let named: BTreeSet<String> = flags.iter().filter_map(flag_name).collect();
+    match kind {
+        StoreKind::Add => view.union(&named).cloned().collect(),
+        StoreKind::Remove => view.difference(&named).cloned().collect(),
+        StoreKind::Replace => named,
+    }
+}
