@@ -120,6 +120,13 @@ impl<'a> CommandBody<'a> {
     }
 
     /// `DELETE mailbox` (RFC 3501 §6.3.4).
+    ///
+    /// ```
+    /// use mailwright_imap_proto::types::command::CommandBody;
+    /// use mailwright_imap_proto::Encode;
+    ///
+    /// assert_eq!(CommandBody::delete("Old").to_bytes(), b"DELETE Old");
+    /// ```
     pub fn delete(mailbox: impl IntoMailbox<'a>) -> Self {
         CommandBody::Delete {
             mailbox: mailbox.into_mailbox(),
@@ -127,6 +134,13 @@ impl<'a> CommandBody<'a> {
     }
 
     /// `RENAME from to` (RFC 3501 §6.3.5).
+    ///
+    /// ```
+    /// use mailwright_imap_proto::types::command::CommandBody;
+    /// use mailwright_imap_proto::Encode;
+    ///
+    /// assert_eq!(CommandBody::rename("Work", "Work 2025").to_bytes(), b"RENAME Work \"Work 2025\"");
+    /// ```
     pub fn rename(from: impl IntoMailbox<'a>, to: impl IntoMailbox<'a>) -> Self {
         CommandBody::Rename {
             from: from.into_mailbox(),
@@ -265,6 +279,13 @@ impl<'a> CommandBody<'a> {
     }
 
     /// `UID SEARCH key` (RFC 3501 §6.4.8): [`CommandBody::search`], answered with UIDs.
+    ///
+    /// ```
+    /// use mailwright_imap_proto::types::command::{CommandBody, SearchKey};
+    /// use mailwright_imap_proto::Encode;
+    ///
+    /// assert_eq!(CommandBody::uid_search(SearchKey::Flagged).to_bytes(), b"UID SEARCH FLAGGED");
+    /// ```
     pub fn uid_search(key: SearchKey<'a>) -> Self {
         Self::search_with(true, key)
     }
@@ -303,6 +324,15 @@ impl<'a> CommandBody<'a> {
     }
 
     /// `UID STORE set [+-]FLAGS (flags)` (RFC 3501 §6.4.8): [`CommandBody::store`] by UID.
+    ///
+    /// ```
+    /// use mailwright_imap_proto::types::command::{CommandBody, StoreKind};
+    /// use mailwright_imap_proto::Encode;
+    ///
+    /// let store = CommandBody::uid_store("10".parse()?, StoreKind::Replace, []);
+    /// assert_eq!(store.to_bytes(), b"UID STORE 10 FLAGS ()");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uid_store(
         set: SequenceSet,
         kind: StoreKind,
@@ -346,6 +376,14 @@ impl<'a> CommandBody<'a> {
     }
 
     /// `UID COPY set mailbox` (RFC 3501 §6.4.8).
+    ///
+    /// ```
+    /// use mailwright_imap_proto::types::command::CommandBody;
+    /// use mailwright_imap_proto::Encode;
+    ///
+    /// assert_eq!(CommandBody::uid_copy_to("7:9".parse()?, "Sent").to_bytes(), b"UID COPY 7:9 Sent");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uid_copy_to(set: SequenceSet, mailbox: impl IntoMailbox<'a>) -> Self {
         CommandBody::Copy {
             uid: true,
@@ -360,7 +398,7 @@ impl<'a> CommandBody<'a> {
     /// use mailwright_imap_proto::types::command::CommandBody;
     /// use mailwright_imap_proto::Encode;
     ///
-    /// assert_eq!(CommandBody::uid_move_to("$".parse()?, "Junk").to_bytes(), b"UID MOVE $ Junk");
+    /// assert_eq!(CommandBody::move_to("3".parse()?, "Junk").to_bytes(), b"MOVE 3 Junk");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn move_to(set: SequenceSet, mailbox: impl IntoMailbox<'a>) -> Self {
@@ -372,6 +410,14 @@ impl<'a> CommandBody<'a> {
     }
 
     /// `UID MOVE set mailbox` (RFC 6851).
+    ///
+    /// ```
+    /// use mailwright_imap_proto::types::command::CommandBody;
+    /// use mailwright_imap_proto::Encode;
+    ///
+    /// assert_eq!(CommandBody::uid_move_to("$".parse()?, "Junk").to_bytes(), b"UID MOVE $ Junk");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uid_move_to(set: SequenceSet, mailbox: impl IntoMailbox<'a>) -> Self {
         CommandBody::Move {
             uid: true,
@@ -384,6 +430,37 @@ impl<'a> CommandBody<'a> {
 /// Search keys (RFC 3501 §6.4.4). The keys without an argument are the variants themselves
 /// (`SearchKey::Unseen`, `SearchKey::Flagged` ...); these build the others. Text keys match
 /// substrings, case-insensitively (RFC 3501 §6.4.4), and fail only on NUL.
+///
+/// ```
+/// use mailwright_imap_proto::types::command::SearchKey;
+/// use mailwright_imap_proto::types::datetime::Date;
+///
+/// let date: Date = "1-Mar-2026".parse()?;
+/// let keys = [
+///     (SearchKey::to("bob")?, "TO bob"),
+///     (SearchKey::cc("carol")?, "CC carol"),
+///     (SearchKey::bcc("dave")?, "BCC dave"),
+///     (SearchKey::body("lunch")?, "BODY lunch"),
+///     (SearchKey::text("lunch")?, "TEXT lunch"),
+///     (SearchKey::header("List-Id", "rust")?, "HEADER List-Id rust"),
+///     (SearchKey::keyword("$Forwarded")?, "KEYWORD $Forwarded"),
+///     (SearchKey::unkeyword("$Junk")?, "UNKEYWORD $Junk"),
+///     (SearchKey::before(date), "BEFORE 1-Mar-2026"),
+///     (SearchKey::on(date), "ON 1-Mar-2026"),
+///     (SearchKey::sent_since(date), "SENTSINCE 1-Mar-2026"),
+///     (SearchKey::sent_before(date), "SENTBEFORE 1-Mar-2026"),
+///     (SearchKey::sent_on(date), "SENTON 1-Mar-2026"),
+///     (SearchKey::smaller(512), "SMALLER 512"),
+///     (SearchKey::messages("1:10".parse()?), "1:10"),
+///     (SearchKey::younger(3600.try_into()?), "YOUNGER 3600"),
+///     (SearchKey::older(86400.try_into()?), "OLDER 86400"),
+///     (SearchKey::or(SearchKey::Seen, SearchKey::Flagged), "OR SEEN FLAGGED"),
+/// ];
+/// for (key, wire) in keys {
+///     assert_eq!(key.to_string(), wire);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 impl<'a> SearchKey<'a> {
     /// Every key of `keys` must match: `(a b c)`, or the key itself when there is one, or `ALL`
     /// when there is none. As the whole of a [`CommandBody::search`], the keys go side by side.
