@@ -19,7 +19,7 @@
 //! A message without flags, keywords or `O` goes to `new/`; the others go to `cur/` (Maildir has
 //! no "flagged but still \Recent" state, so such a message comes back from Maildir with `O`).
 //! Bookkeeping headers (`Status`, `X-Status`, `X-Keywords`, `X-UID`, `X-IMAPbase`) are not copied
-//! into Maildir files ([`strip_metadata`](crate::strip_metadata)).
+//! into Maildir files ([`strip_metadata`]).
 //!
 //! ```
 //! use mailwright_maildir::{Flag, Maildir};
@@ -179,7 +179,7 @@ fn deliver_cached(
 /// unquoted text ([`Reader::next_message`](crate::Reader::next_message)); the flags and
 /// keywords of `entry` go into the file name (table in the [module docs](self)), the date of its
 /// `From ` line becomes the file's mtime (IMAP INTERNALDATE), and the bookkeeping headers are
-/// left out ([`strip_metadata`](crate::strip_metadata)). Durable when this returns, as
+/// left out ([`strip_metadata`]). Durable when this returns, as
 /// [`Maildir::deliver`] is; the quota is not checked (the message was already the user's).
 pub fn deliver_entry(md: &Maildir, entry: &Entry, text: &[u8]) -> Result<Delivered, Error> {
     deliver_cached(md, entry, text, &mut KeywordCache::new())
