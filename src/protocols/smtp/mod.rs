@@ -50,16 +50,20 @@ fn machine_config(shared: &Shared, mode: Mode, conn: &Conn, peer: Peer) -> Serve
             .max_recipients
             .min(config.submission.max_recipients_per_message);
     }
-    // `limits.max_errors` is where the session is closed: the machine's hard limit. Replies slow
-    // down past the machine's soft limit (10) only when the hard limit is above it.
-    cfg.limits.hard_error_limit = config.limits.max_errors.max(1);
-    cfg.limits.soft_error_limit = cfg.limits.soft_error_limit.min(cfg.limits.hard_error_limit);
-    // `limits.command_timeout_secs` bounds every wait for the client: for a command, for the rest
-    // of a command line from its first octet, and between octets of message data.
-    let timeout = config.limits.command_timeout();
-    cfg.timeouts.idle = timeout;
-    cfg.timeouts.command = timeout;
-    cfg.timeouts.data_idle = timeout;
+    // Error accounting as Postfix's smtpd: replies slow down past the soft limit, the session
+    // closes at the hard one.
+    cfg.limits.soft_error_limit = config.limits.soft_error_limit;
+    cfg.limits.hard_error_limit = config.limits.hard_error_limit.max(1);
+    cfg.limits.error_delay = config.limits.error_delay();
+    // Lines of any length up to the limit are taken and stored as they came (Postfix takes any
+    // length); the queue re-encodes what it relays to RFC 5322's 998.
+    cfg.limits.max_text_line = config.limits.max_line_length;
+    cfg.timeouts.idle = config.limits.idle_timeout();
+    cfg.timeouts.command = config.limits.command_timeout();
+    cfg.timeouts.data_idle = config.limits.idle_timeout();
+    cfg.timeouts.data = config.limits.data_timeout();
+    // RFC 3461 on every port: NOTIFY, ORCPT, RET and ENVID are kept with the message.
+    cfg.extensions.dsn = true;
     // Messages are stored as text with LF line ends, so binary content cannot be kept exactly.
     cfg.extensions.binary_mime = false;
     cfg.extensions.starttls = conn.can_start_tls() && mode != Mode::Lmtp;
