@@ -728,7 +728,8 @@ impl Queue {
 
     /// Takes a committed message out again (another copy of its transaction failed). Blocking.
     pub fn rollback(&self, committed: CommittedMessage) -> io::Result<()> {
-        fs::remove_file(msg_path(&self.dir, &committed.entry.id))?;
+        let CommittedMessage { entry } = committed;
+        fs::remove_file(msg_path(&self.dir, &entry.id))?;
         sync_dir(&self.dir)
     }
 

@@ -26,7 +26,8 @@ use crate::core::directory::Address;
 use crate::core::login::Outcome;
 use crate::core::net::{Peer, Service};
 use crate::core::smtp_reply as reply;
-use crate::intake::{Transaction, finish_message, mail_policy, rcpt_limited};
+use crate::intake::headers::Session;
+use crate::intake::{Transaction, client, finish_message, mail_policy, rcpt_limited};
 use crate::protocols::Shared;
 use crate::protocols::conn::Conn;
 use crate::store::Spool;
@@ -169,7 +170,7 @@ impl Smtp {
                 self.txn = Transaction::default();
                 machine.accept()
             }
-            Event::Mail { from, .. } => {
+            Event::Mail { from, params } => {
                 match mail_policy(
                     &shared.intake,
                     self.mode,
@@ -177,23 +178,38 @@ impl Smtp {
                     &from,
                     self.user.as_ref(),
                 ) {
-                    Err(refusal) => machine.reject(refusal),
+                    Err(refusal) => {
+                        info!(client = %client(self.peer), %from, reply = %refusal, "sender refused");
+                        machine.reject(refusal)
+                    }
                     Ok(()) => {
-                        self.txn = Transaction {
-                            from: Some(from),
-                            ..Transaction::default()
-                        };
+                        self.txn = Transaction::new(from, &params);
                         machine.accept()
                     }
                 }
             }
-            Event::Rcpt { to, .. } => {
-                match rcpt_limited(&shared.intake, self.peer, &to, self.user.as_ref()) {
+            Event::Rcpt { to, params } => {
+                match rcpt_limited(
+                    &shared.intake,
+                    self.peer,
+                    &to,
+                    &params,
+                    self.user.as_ref(),
+                    self.txn.size,
+                ) {
                     Ok(r) => {
                         self.txn.rcpts.push(r);
                         machine.accept()
                     }
-                    Err(refusal) => machine.reject(refusal),
+                    Err(refusal) => {
+                        let from = self
+                            .txn
+                            .from
+                            .as_ref()
+                            .map_or_else(String::new, ToString::to_string);
+                        info!(client = %client(self.peer), %from, %to, reply = %refusal, "recipient refused");
+                        machine.reject(refusal)
+                    }
                 }
             }
             Event::DataStart => {
@@ -222,16 +238,14 @@ impl Smtp {
                 Ok(())
             }
             Event::DataEnd => {
-                let replies = finish_message(
-                    &shared.intake,
-                    &mut self.txn,
-                    self.mode,
-                    self.helo.as_ref(),
-                    self.user.as_ref(),
+                let session = Session {
+                    mode: self.mode,
+                    helo: self.helo.as_ref(),
+                    user: self.user.as_ref(),
                     tls,
-                    self.peer,
-                )
-                .await;
+                    peer: self.peer,
+                };
+                let replies = finish_message(&shared.intake, &mut self.txn, &session).await;
                 self.txn = Transaction::default();
                 if self.mode == Mode::Lmtp {
                     machine.data_replies(replies)
