@@ -4,10 +4,11 @@
 //!    `550 5.6.0`; more than `limits.max_received_headers` `Received:` fields get
 //!    `554 5.4.6 Too many hops` (a loop between hosts).
 //! 2. The trace fields are added, submission fix-ups and trust checks run (they may refuse).
-//! 3. A recipient the message was delivered to before (a `Delivered-To:` field naming it or one of
-//!    its mailboxes, as Postfix's local delivery agent checks) is a mail forwarding loop: refused
-//!    per recipient in LMTP (`554 5.4.6`); in SMTP the message is refused when every recipient
-//!    loops, else the others get it and the sender a failure report for the looping ones.
+//! 3. A recipient the message was delivered to before (a `Delivered-To:` field naming it, or all
+//!    of its mailboxes, as Postfix's local delivery agent checks) is a mail forwarding loop:
+//!    refused per recipient in LMTP (`554 5.4.6`); in SMTP the message is refused when every
+//!    recipient loops, else the others get it and the sender a failure report for the looping
+//!    ones. A mailbox named in `Delivered-To:` gets no second copy through an alias.
 //! 4. One copy per final mailbox, however many recipients lead to it (case, `+detail`, aliases,
 //!    catch-alls), and one queue file per envelope sender for the addresses elsewhere.
 //! 5. Every copy is prepared (written and fsynced, not visible), then all are committed; if one
@@ -189,6 +190,11 @@ pub async fn finish_message(
             continue;
         }
         for user in &r.users {
+            if trace.delivered_to(&user.to_string()) {
+                // The mailbox had this message already: delivering it again is the loop.
+                info!(%client, from = %sender, to = %r.envelope, user = %user, status = "loop", "mailbox skipped: it had the message before");
+                continue;
+            }
             match copies.iter_mut().find(|c| c.recipient.user == *user) {
                 Some(c) => c.serves.push(i),
                 None => copies.push(Copy {
@@ -277,9 +283,13 @@ pub async fn finish_message(
     }
 }
 
-/// Whether the message was delivered to `r`, or to one of its mailboxes, before.
+/// Whether the message was delivered to `r` before: its own address, or every mailbox it leads
+/// to (and nowhere else). An alias some of whose mailboxes had the message gets it in the others.
 fn loops(trace: &Trace, r: &crate::intake::Rcpt) -> bool {
-    trace.delivered_to(&r.envelope) || r.users.iter().any(|u| trace.delivered_to(&u.to_string()))
+    trace.delivered_to(&r.envelope)
+        || (!r.users.is_empty()
+            && r.remote.is_empty()
+            && r.users.iter().all(|u| trace.delivered_to(&u.to_string())))
 }
 
 /// Postfix's local(8) words (RFC 3463 §3.5: 5.4.6 routing loop detected).
