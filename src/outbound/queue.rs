@@ -1022,6 +1022,79 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    #[test]
+    fn dsn_parameters_survive_a_reopen_and_old_readers_skip_them() {
+        let dir = tempdir();
+        let q = Queue::open(&dir).unwrap();
+        let rcpts = vec![
+            (
+                "a@x.test".to_owned(),
+                RcptDsn {
+                    notify: Some(Notify::On {
+                        success: true,
+                        failure: false,
+                        delay: true,
+                    }),
+                    orcpt: Some(OriginalRecipient {
+                        addr_type: "rfc822".into(),
+                        address: "A+1=b@X.test".into(),
+                    }),
+                },
+            ),
+            (
+                "b@y.test".to_owned(),
+                RcptDsn {
+                    notify: Some(Notify::Never),
+                    orcpt: None,
+                },
+            ),
+            ("c@y.test".to_owned(), RcptDsn::default()),
+        ];
+        let dsn = MessageDsn {
+            ret: Some(Ret::Headers),
+            envid: Some("env id\n1".into()),
+        };
+        let envelope = Envelope {
+            from: "me@here.test",
+            rcpts: &rcpts,
+            kind: Kind::Message,
+            dsn: &dsn,
+        };
+        let prepared = q.prepare(&envelope, b"", &mut &b"x\n"[..], 5).unwrap();
+        assert!(
+            list(&dir).unwrap().is_empty(),
+            "prepared is not in the queue"
+        );
+        let committed = q.commit(prepared).unwrap();
+        assert!(q.is_empty(), "committed is not handed to delivery yet");
+        let id = q.publish(committed);
+        drop(q);
+        let e = list(&dir).unwrap().pop().unwrap();
+        assert_eq!(e.id, id);
+        assert_eq!(e.dsn, dsn);
+        let got: Vec<(String, RcptDsn)> = e
+            .rcpts
+            .iter()
+            .map(|r| (r.address.clone(), r.dsn.clone()))
+            .collect();
+        assert_eq!(got, rcpts);
+        // The envelope lines an older reader knows are all still there, one per recipient.
+        let text = fs::read_to_string(dir.join(format!("{id}.msg"))).unwrap();
+        assert_eq!(text.lines().filter(|l| l.starts_with("rcpt ")).count(), 3);
+        assert!(
+            text.contains("\nnotify SUCCESS,DELAY\norcpt rfc822;A+2B1+3Db@X.test\n"),
+            "{text}"
+        );
+        // Rolling back a committed message removes it.
+        let q = Queue::open(&dir).unwrap();
+        let c = q
+            .commit(q.prepare(&envelope, b"", &mut &b"y\n"[..], 6).unwrap())
+            .unwrap();
+        q.rollback(c).unwrap();
+        assert_eq!(list(&dir).unwrap().len(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
