@@ -236,8 +236,9 @@ pub struct Limits {
     pub max_errors: usize,
     /// Seconds a refused login waits before its reply. Default 2.
     pub auth_failure_delay_secs: u64,
-    /// `Received:` fields a message may carry; more is a mail loop, refused with
-    /// `554 5.4.6 Too many hops` (Postfix's `hopcount_limit`). Default 50.
+    /// `Received:` fields that make a mail loop: a message that would carry this many with ours
+    /// added is refused with `554 5.4.6 Too many hops` (Postfix's `hopcount_limit`, counted the
+    /// same way: at the default, 49 from the client are refused, 48 pass). Default 50.
     pub max_received_headers: usize,
     /// Longest line of message data (DATA and BDAT) in octets, line end included; a longer one gets
     /// the message refused (`550 5.6.0`). Lines are stored as received; mail relayed onward is
@@ -797,7 +798,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # max_connections = 1000
 # max_connections_per_ip = 50
 # max_line_length = 65536            # longest line of message data (DATA and BDAT), at least 2048
-# max_received_headers = 50          # more Received: fields is a loop: 554 5.4.6 Too many hops
+# max_received_headers = 50          # this many Received: fields with ours is a loop (554 5.4.6)
 # Timers (seconds). Every wait for a client is bounded:
 # login_timeout_secs = 180           # IMAP and POP3: connecting to logged in
 # idle_timeout_secs = 300            # waiting for the next command (POP3 never under 600)

@@ -1,8 +1,9 @@
 //! End of data: the checks of a whole message, then its delivery, all or nothing.
 //!
 //! 1. A line over `limits.max_line_length` (BDAT; DATA's are refused by the machine) gets
-//!    `550 5.6.0`; more than `limits.max_received_headers` `Received:` fields get
-//!    `554 5.4.6 Too many hops` (a loop between hosts).
+//!    `550 5.6.0`; a message that, with our own `Received:` field, would carry
+//!    `limits.max_received_headers` of them gets `554 5.4.6 Too many hops` (a loop between hosts;
+//!    Postfix's `hopcount_limit` rule).
 //! 2. The trace fields are added, submission fix-ups and trust checks run (they may refuse).
 //! 3. A recipient the message was delivered to before (a `Delivered-To:` field naming it, or all
 //!    of its mailboxes, as Postfix's local delivery agent checks) is a mail forwarding loop:
@@ -134,7 +135,9 @@ pub async fn finish_message(
             );
         }
     };
-    if trace.received > limits.max_received_headers {
+    // Postfix's hopcount_limit rule: our own Received field counts, and reaching the limit is
+    // the loop (49 from the client are refused at the default of 50).
+    if trace.received + 1 >= limits.max_received_headers {
         return refuse_all(
             reply(554, (5, 4, 6), "Too many hops"),
             "too many Received fields",
