@@ -99,7 +99,7 @@ pub async fn finish_message(
         ReversePath::Mailbox(m) => m.to_string(),
     };
     let refuse_all = |refusal: Reply, why: &str| {
-        info!(%client, from = %sender, rcpts = n, reply = %refusal, "message refused: {why}");
+        info!(%client, from = %angle(&sender), rcpts = n, reply = %refusal, "message refused: {why}");
         if session.mode == Mode::Lmtp {
             vec![refusal; n]
         } else {
@@ -179,7 +179,7 @@ pub async fn finish_message(
         .collect();
     if rcpts.iter().all(|r| r.looping) {
         let replies: Vec<Reply> = rcpts.iter().map(loop_reply).collect();
-        info!(%client, from = %sender, to = %rcpts[0].envelope, reply = %replies[0], "message refused: mail forwarding loop");
+        info!(%client, from = %angle(&sender), to = %angle(&rcpts[0].envelope), reply = %replies[0], "message refused: mail forwarding loop");
         return if session.mode == Mode::Lmtp {
             replies
         } else {
@@ -195,7 +195,7 @@ pub async fn finish_message(
         for user in &r.users {
             if trace.delivered_to(&user.to_string()) {
                 // The mailbox had this message already: delivering it again is the loop.
-                info!(%client, from = %sender, to = %r.envelope, user = %user, status = "loop", "mailbox skipped: it had the message before");
+                info!(%client, from = %angle(&sender), to = %angle(&r.envelope), user = %user, "mailbox skipped: it had the message before (loop)");
                 continue;
             }
             match copies.iter_mut().find(|c| c.recipient.user == *user) {
@@ -252,18 +252,22 @@ pub async fn finish_message(
         .unwrap_or_default();
     for (c, unique) in &done.delivered {
         let copy = &job.copies[*c];
-        info!(%id, %client, from = %sender, to = %copy.recipient.envelope_to, user = %copy.recipient.user, size, delay, status = "delivered", file = %unique);
+        info!(%id, %client, from = %angle(&sender), to = %angle(&copy.recipient.envelope_to), user = %copy.recipient.user, size, delay, file = %unique, "delivered");
     }
     for (queue_id, addresses) in &done.queued {
-        info!(%id, %client, from = %sender, to = ?addresses, size, status = "queued", %queue_id);
+        info!(%id, %client, from = %angle(&sender), to = %addresses.iter().map(|a| angle(a)).collect::<Vec<_>>().join(","), size, %queue_id, "queued");
     }
     let mut logged = std::collections::BTreeSet::new();
     for (r, failed) in job.rcpts.iter().zip(&done.failed) {
         if let Some(refusal) = failed
             && logged.insert(r.envelope.as_str())
         {
-            let status = if r.looping { "loop" } else { "refused" };
-            info!(%id, %client, from = %sender, to = %r.envelope, status, reply = %refusal, "recipient not delivered");
+            let what = if r.looping {
+                "recipient not delivered: mail forwarding loop"
+            } else {
+                "recipient not delivered"
+            };
+            info!(%id, %client, from = %angle(&sender), to = %angle(&r.envelope), reply = %refusal, "{what}");
         }
     }
     let ok = reply(250, (2, 0, 0), &format!("Ok: queued as {id}"));
@@ -284,6 +288,11 @@ pub async fn finish_message(
         Some(refusal) => vec![refusal.clone()],
         None => vec![ok],
     }
+}
+
+/// An address as logs show it, in angle brackets (`<>` for the null sender), as Postfix's do.
+fn angle(address: &str) -> String {
+    format!("<{address}>")
 }
 
 /// Whether the message was delivered to `r` before: its own address, or every mailbox it leads

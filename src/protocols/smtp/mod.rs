@@ -206,7 +206,7 @@ impl Smtp {
                             .txn
                             .from
                             .as_ref()
-                            .map_or_else(String::new, ToString::to_string);
+                            .map_or_else(|| "<>".to_owned(), ToString::to_string);
                         info!(client = %client(self.peer), %from, %to, reply = %refusal, "recipient refused");
                         machine.reject(refusal)
                     }
