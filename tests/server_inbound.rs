@@ -13,8 +13,11 @@
 //! - DSN offered on all three ports, NOTIFY=SUCCESS reported from `<>` with ENVID and ORCPT;
 //! - the SMTP error limits and the DATA deadline of `[limits]`.
 
+#![allow(clippy::naive_bytecount)]
+
 mod common;
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -303,10 +306,11 @@ fn postmaster_abuse_and_mailer_daemon_are_always_accepted() {
 fn with_received(n: usize, subject: &str) -> Vec<u8> {
     let mut m = String::new();
     for i in 0..n {
-        m.push_str(&format!(
+        let _ = write!(
+            m,
             "Received: from hop{i}.test by hop{}.test; Sun, 29 Nov 2026 01:00:00 +0000\r\n",
             i + 1
-        ));
+        );
     }
     m.push_str(&String::from_utf8(message(subject)).unwrap());
     m.into_bytes()
@@ -532,24 +536,24 @@ fn nul_octets_are_kept_and_served_as_0x80_by_pop3_and_imap() {
     let crlf_size = stored.len() + stored.iter().filter(|b| **b == b'\n').count();
 
     // POP3: the size LIST gives is the octet count RETR sends, NUL as 0x80.
-    let mut p = TcpStream::connect(server.addr(Service::Pop3)).unwrap();
-    p.set_read_timeout(Some(T)).unwrap();
-    p.write_all(b"USER alice@example.org\r\nPASS alice-pw\r\nLIST 1\r\nRETR 1\r\nQUIT\r\n")
+    let mut pop3 = TcpStream::connect(server.addr(Service::Pop3)).unwrap();
+    pop3.set_read_timeout(Some(T)).unwrap();
+    pop3.write_all(b"USER alice@example.org\r\nPASS alice-pw\r\nLIST 1\r\nRETR 1\r\nQUIT\r\n")
         .unwrap();
     let mut out = Vec::new();
-    p.read_to_end(&mut out).unwrap();
+    pop3.read_to_end(&mut out).unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
     assert!(text.contains(&format!("+OK 1 {crlf_size}\r\n")), "{text}");
     assert!(out.windows(5).any(|w| w == b"a\x80b\r\n"), "{text}");
     assert!(!out.contains(&0), "{text}");
 
     // IMAP: the same octets, in a literal of the same size.
-    let mut i = TcpStream::connect(server.addr(Service::Imap)).unwrap();
-    i.set_read_timeout(Some(T)).unwrap();
-    i.write_all(b"a LOGIN alice@example.org alice-pw\r\nb SELECT INBOX\r\nc FETCH 1 BODY.PEEK[]\r\nd LOGOUT\r\n")
+    let mut imap = TcpStream::connect(server.addr(Service::Imap)).unwrap();
+    imap.set_read_timeout(Some(T)).unwrap();
+    imap.write_all(b"a LOGIN alice@example.org alice-pw\r\nb SELECT INBOX\r\nc FETCH 1 BODY.PEEK[]\r\nd LOGOUT\r\n")
         .unwrap();
     let mut out = Vec::new();
-    i.read_to_end(&mut out).unwrap();
+    imap.read_to_end(&mut out).unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
     assert!(
         text.contains(&format!("BODY[] {{{crlf_size}}}\r\n")),

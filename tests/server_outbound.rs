@@ -658,7 +658,11 @@ fn long_lines_leave_as_quoted_printable_within_998_octets() {
         return;
     };
     let server = server(&dns, port, |_| {});
-    let long: String = (0..1000).map(|i| format!("w{i} ")).collect();
+    let long = (0..1000).fold(String::new(), |mut l, i| {
+        use std::fmt::Write as _;
+        let _ = write!(l, "w{i} ");
+        l
+    });
     assert!(long.len() > 3000);
     let message = format!(
         "From: <alice@example.org>\r\nTo: <friend@remote.test>\r\nSubject: long-relay\r\nMessage-ID: <long-relay@client.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nshort line\r\n{long}\r\nGr\u{fc}\u{df}e\r\n"

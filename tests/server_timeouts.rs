@@ -43,7 +43,7 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
-    let mut buf = [0u8; 65536];
+    let mut buf = [0u8; 16384];
     while start.elapsed() < limit {
         match s.read(&mut buf) {
             Ok(0) => return Some(start.elapsed()),

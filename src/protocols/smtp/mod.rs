@@ -1,14 +1,18 @@
 //! SMTP (port 25), submission (587/465) and LMTP (24 and a unix socket), driving
-//! `mailwright-smtp-proto`'s server machine and delivering into local Maildirs.
+//! `mailwright-smtp-proto`'s server machine; what happens to a message is the intake layer's.
 //!
-//! - Recipients are resolved through the [`Directory`](crate::core::directory::Directory): local users,
-//!   aliases and catch-alls are accepted; unknown users get `550 5.1.1`; other domains get
-//!   `554 5.7.1` (never an open relay; the outbound relay is a later piece).
+//! - Recipients are resolved by [`crate::intake`]: local users, aliases and catch-alls are
+//!   accepted, and so are `postmaster@`, `abuse@` and `<Postmaster>`; unknown users get
+//!   `550 5.1.1`; other domains `554 5.7.1` unless the client may relay; a full mailbox
+//!   `452 4.2.2`.
 //! - Submission requires AUTH (PLAIN, LOGIN) before MAIL, offered only under TLS except to loopback
 //!   clients when `auth.plaintext_on_loopback` is set.
-//! - The reply after the data is sent only when every copy is fsynced in its Maildir; LMTP answers
-//!   once per recipient (RFC 2033 §4.2).
-//! - `Return-Path:` and `Received:` (RFC 5321 §4.4) are prepended, and `Delivered-To:` per copy.
+//! - The machine is configured from `[limits]`: Postfix's error accounting (soft and hard limits,
+//!   the error delay), the command, idle and data deadlines, the longest data line; DSN is offered
+//!   on every port.
+//! - The reply after the data is sent only when every copy is durable (none is kept otherwise);
+//!   LMTP answers once per recipient (RFC 2033 §4.2).
+//! - Refused senders and recipients are logged with the client's address.
 
 mod screen;
 
