@@ -228,7 +228,13 @@ fn temporary_failure_then_success_delivers_exactly_once() {
 
 /// Python's email parser reads the report as RFC 3464 wants.
 fn check_report(report: &str, action: &str, rcpt: &str, status_class: char) {
-    let path = std::env::temp_dir().join(format!("mw-dsn-{}-{}", std::process::id(), rcpt));
+    // Unique per call: tests checking reports about the same recipient run at once.
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "mw-dsn-{}-{}-{rcpt}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::write(&path, report).unwrap();
     let out = python(
         r#"
