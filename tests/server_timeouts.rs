@@ -66,6 +66,20 @@ fn greeted(addr: SocketAddr, greeting: &str) -> bool {
     text.starts_with(greeting)
 }
 
+/// A connection to `addr` once one is greeted with `greeting` (retrying for up to 10 s while the
+/// slot is taken).
+fn connect_greeted(addr: SocketAddr, greeting: &str) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = TcpStream::connect(addr).unwrap();
+        if read_until(&mut s, "\r\n").starts_with(greeting) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never greeted on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn one_slot(c: &mut mailwright::core::config::Config) {
     c.limits.max_connections_per_ip = 1;
     c.limits.tls_handshake_timeout_secs = 2;
@@ -82,10 +96,7 @@ fn a_silent_tls_handshake_is_dropped_and_frees_its_slot() {
     ] {
         let addr = server.addr(service);
         // The probe of the last round may still be closing on the server's side.
-        std::thread::sleep(Duration::from_millis(300));
-        let mut s = TcpStream::connect(addr).unwrap();
-        let hello = read_until(&mut s, "\r\n");
-        assert!(hello.starts_with(greeting), "{service:?}: {hello}");
+        let mut s = connect_greeted(addr, greeting);
         if service == Service::Smtp {
             // RFC 2920: EHLO ends a pipelined group.
             s.write_all(b"EHLO client.test\r\n").unwrap();
@@ -134,8 +145,7 @@ fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
     big_message(&server, 48 * 1024 * 1024);
     // POP3: RETR, then never read.
     let pop3 = server.addr(Service::Pop3);
-    let mut s = TcpStream::connect(pop3).unwrap();
-    read_until(&mut s, "\r\n");
+    let mut s = connect_greeted(pop3, "+OK");
     s.write_all(b"USER alice@example.org\r\nPASS alice-pw\r\n")
         .unwrap();
     let r = read_until(&mut s, "maildrop");
@@ -169,10 +179,10 @@ fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
     );
     drop(s);
 
-    // IMAP: FETCH the big message, then never read.
+    // IMAP: FETCH the big message, then never read. (The POP3 probes may still hold the one
+    // slot for a moment.)
     let imap = server.addr(Service::Imap);
-    let mut s = TcpStream::connect(imap).unwrap();
-    read_until(&mut s, "\r\n");
+    let mut s = connect_greeted(imap, "* OK");
     s.write_all(b"a LOGIN alice@example.org alice-pw\r\nb SELECT INBOX\r\n")
         .unwrap();
     let r = read_until(&mut s, "b OK");
