@@ -174,6 +174,11 @@ impl Server {
         let srs = crate::outbound::srs::Srs::load_or_create(&data_dir.join("srs.key"))
             .map_err(ServerError::Queue)?;
         let logins = Logins::for_this_machine(config.limits.auth_failure_delay());
+        // Every session runs on this driver: its bounds on writes and TLS handshakes are
+        // `[limits]` of the configuration.
+        let mut driver_config = DriverConfig::default();
+        driver_config.write_timeout = config.limits.write_timeout();
+        driver_config.tls_handshake_timeout = config.limits.tls_handshake_timeout();
         let core = Arc::new(Core {
             config,
             data_dir: data_dir.to_owned(),
@@ -198,7 +203,7 @@ impl Server {
             intake,
             outbound,
             shutdown,
-            driver: Driver::new(DriverConfig::default()),
+            driver: Driver::new(driver_config),
         });
         Ok(Self {
             shared,

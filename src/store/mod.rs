@@ -3,10 +3,16 @@
 //! A message arrives in chunks into a [`Spool`] (memory up to a threshold, then a temporary file in
 //! the data directory) with its CRLF line ends turned into LF, as Maildir files are stored on Unix
 //! (and as Dovecot and Postfix store them); POP3 and IMAP turn them back into CRLF and report sizes
-//! from the `W=` field. Then [`deliver`] writes one copy per recipient with the trace headers
-//! prepended. Each copy is fsynced (file and directory) by the `maildir` crate before [`deliver`]
-//! returns, so a 250 sent after it is a promise kept across a crash. Blocking: run it off the async
-//! threads.
+//! from the `W=` field. Lines are kept as they came, however long, and so are NUL octets (IMAP
+//! and POP3 serve them as 0x80).
+//!
+//! A delivery to several mailboxes is two-phase, so that it is all-or-nothing: [`prepare`] writes
+//! one copy per recipient into its Maildir's `tmp/` and fsyncs it (a quota overrun fails here);
+//! [`PreparedCopy::commit`] links it into `new/` and fsyncs the directory;
+//! [`CommittedCopy::rollback`] takes a committed copy out again when another one failed, and
+//! [`CommittedCopy::publish`] tells IMAP sessions once all are in. A 250 sent after the commits is
+//! a promise kept across a crash. [`deliver`] delivers each copy on its own (the queue's local
+//! deliveries, which are per recipient). Blocking: run it off the async threads.
 
 pub mod notify;
 
@@ -40,6 +46,10 @@ pub struct Spool {
     dir: PathBuf,
     len: u64,
     pending_cr: bool,
+    /// Octets of the line being received so far.
+    line: u64,
+    /// The longest complete or partial line so far, line end excluded.
+    longest: u64,
 }
 
 impl Spool {
@@ -51,6 +61,8 @@ impl Spool {
             dir: dir.into(),
             len: 0,
             pending_cr: false,
+            line: 0,
+            longest: 0,
         }
     }
 
@@ -95,8 +107,20 @@ impl Spool {
         }
     }
 
+    /// The longest line received so far, in octets without its line end.
+    pub fn longest_line(&self) -> u64 {
+        self.longest.max(self.line)
+    }
+
     fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.len += chunk.len() as u64;
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            self.longest = self.longest.max(self.line + end as u64);
+            self.line = 0;
+            rest = &rest[end + 1..];
+        }
+        self.line += rest.len() as u64;
         if let Some((file, _)) = &mut self.file {
             return file.write_all(chunk);
         }
@@ -182,50 +206,130 @@ pub struct Recipient {
 /// The result for one recipient.
 pub type DeliveryResult = Result<String, mailwright_maildir::Error>;
 
-/// Delivers `spool` to every recipient with `headers` (LF line ends, e.g. `Return-Path:`, `Received:`) and a
-/// `Delivered-To:` prepended. Returns one result per recipient, in order: the unique name of the
-/// copy, or why it failed. Blocking.
-pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Vec<DeliveryResult> {
-    if let Err(source) = spool.finish() {
-        let path = spool.dir.clone();
-        return recipients
-            .iter()
-            .map(|_| {
-                Err(mailwright_maildir::Error::Io {
-                    op: "write",
-                    path: path.clone(),
-                    source: io::Error::new(source.kind(), source.to_string()),
-                })
-            })
-            .collect();
+/// One copy of a message written into its recipient's Maildir `tmp/` and fsynced: durable, but
+/// not yet in the mailbox. [`PreparedCopy::commit`] puts it there; dropping it removes it.
+///
+/// With [`prepare`], this is how a delivery to several mailboxes is made all-or-nothing: prepare
+/// every copy, then commit them all, rolling back ([`CommittedCopy::rollback`]) the committed ones
+/// if a later commit fails, and [`CommittedCopy::publish`] them once every copy is in.
+#[derive(Debug)]
+pub struct PreparedCopy {
+    maildir: Maildir,
+    delivery: mailwright_maildir::Delivery,
+}
+
+/// A copy committed into its Maildir (`new/`, fsynced), not yet announced to IMAP sessions.
+#[derive(Debug)]
+pub struct CommittedCopy {
+    maildir: Maildir,
+    entry: mailwright_maildir::Entry,
+}
+
+fn io_error(op: &'static str, path: &Path, source: io::Error) -> mailwright_maildir::Error {
+    mailwright_maildir::Error::Io {
+        op,
+        path: path.to_owned(),
+        source,
     }
+}
+
+/// Whether one more message of `size` bytes fits the Maildir++ quota of the Maildir at `path`
+/// (no Maildir or no quota: it fits). `Err` is the quota error to report.
+pub fn check_quota(path: &Path, size: u64) -> Result<(), mailwright_maildir::Error> {
+    let Ok(maildir) = Maildir::open(path) else {
+        return Ok(());
+    };
+    let Some(usage) = maildir.quota_usage()? else {
+        return Ok(());
+    };
+    let over_bytes = usage
+        .quota
+        .bytes
+        .is_some_and(|l| usage.bytes.saturating_add(size) > l);
+    let over_count = usage
+        .quota
+        .messages
+        .is_some_and(|l| usage.messages.saturating_add(1) > l);
+    if over_bytes || over_count {
+        return Err(mailwright_maildir::Error::QuotaExceeded {
+            used_bytes: usage.bytes,
+            used_messages: usage.messages,
+            limit: usage.quota.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes one copy of `spool` for `recipient` (`Delivered-To:`, then `headers`, then the body)
+/// into its Maildir's `tmp/` and fsyncs it. A copy that would exceed the Maildir++ quota fails
+/// here, before anything is committed. Blocking.
+pub fn prepare(
+    spool: &mut Spool,
+    headers: &str,
+    recipient: &Recipient,
+) -> Result<PreparedCopy, mailwright_maildir::Error> {
+    spool
+        .finish()
+        .map_err(|e| io_error("write", &spool.dir, e))?;
+    let maildir = match Maildir::open(&recipient.maildir) {
+        Ok(m) => m,
+        Err(_) => create_user_maildir(&recipient.maildir)?,
+    };
+    let mut delivery = maildir.delivery()?;
+    let written = (|| -> io::Result<()> {
+        writeln!(delivery, "Delivered-To: {}", recipient.envelope_to)?;
+        delivery.write_all(headers.as_bytes())?;
+        spool.copy_to(&mut delivery)?;
+        delivery.flush()?;
+        // Durable before anything is committed: the commit only links it into new/.
+        std::fs::File::open(delivery.tmp_path())?.sync_all()
+    })();
+    if let Err(source) = written {
+        return Err(io_error("write", &recipient.maildir, source));
+    }
+    check_quota(&recipient.maildir, delivery.size())?;
+    Ok(PreparedCopy { maildir, delivery })
+}
+
+impl PreparedCopy {
+    /// Links the copy into the mailbox's `new/` and fsyncs the directory: from here it survives
+    /// a crash. The mailbox's IMAP sessions hear of it at [`CommittedCopy::publish`].
+    pub fn commit(self) -> Result<CommittedCopy, mailwright_maildir::Error> {
+        let delivered = self.delivery.commit()?;
+        Ok(CommittedCopy {
+            maildir: self.maildir,
+            entry: delivered.entry,
+        })
+    }
+}
+
+impl CommittedCopy {
+    /// The unique name of the copy (the POP3 UIDL).
+    pub fn unique(&self) -> &str {
+        self.entry.unique()
+    }
+
+    /// Takes the copy out of the mailbox again (another copy of the same message could not be
+    /// committed); the quota is credited.
+    pub fn rollback(self) -> Result<(), mailwright_maildir::Error> {
+        self.maildir.remove(&self.entry).map(|_| ())
+    }
+
+    /// Tells this process's IMAP sessions idling on the mailbox; returns the unique name.
+    pub fn publish(self) -> String {
+        crate::store::notify::changed(self.maildir.path());
+        self.entry.unique().to_owned()
+    }
+}
+
+/// Delivers `spool` to every recipient with `headers` (LF line ends, e.g. `Return-Path:`, `Received:`) and a
+/// `Delivered-To:` prepended, each copy on its own (one failing leaves the others delivered).
+/// Returns one result per recipient, in order: the unique name of the copy, or why it failed.
+/// Blocking.
+pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Vec<DeliveryResult> {
     recipients
         .iter()
-        .map(|r| {
-            let maildir = match Maildir::open(&r.maildir) {
-                Ok(m) => m,
-                Err(_) => create_user_maildir(&r.maildir)?,
-            };
-            let mut d = maildir.delivery()?;
-            let write =
-                |d: &mut mailwright_maildir::Delivery, spool: &mut Spool| -> io::Result<()> {
-                    writeln!(d, "Delivered-To: {}", r.envelope_to)?;
-                    d.write_all(headers.as_bytes())?;
-                    spool.copy_to(d)
-                };
-            if let Err(source) = write(&mut d, spool) {
-                let _ = d.abort();
-                return Err(mailwright_maildir::Error::Io {
-                    op: "write",
-                    path: r.maildir.clone(),
-                    source,
-                });
-            }
-            let unique = d.commit()?.unique().to_owned();
-            // Idling IMAP sessions of this process hear of it at once.
-            crate::store::notify::changed(maildir.path());
-            Ok(unique)
-        })
+        .map(|r| Ok(prepare(spool, headers, r)?.commit()?.publish()))
         .collect()
 }
 
