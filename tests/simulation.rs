@@ -82,7 +82,7 @@ impl Wire {
             .get_mut()
             .write_all(text.as_bytes())
             .await
-            .map_err(|e| format!("write: {e}"))
+            .map_err(|e| format!("write {:?}: {e}", text.trim_end()))
     }
 
     /// One line without its CRLF; `Err` on end of stream or no reply in time.
@@ -438,6 +438,7 @@ impl Sim {
         }
         let mut s = self.imap[slot].take().expect("session");
         if s.idling {
+            self.note(format!("imap[{slot}] sends DONE"));
             s.wire.send("DONE\r\n").await?;
             s.idling = false;
             s.last = tokio::time::Instant::now();
@@ -520,6 +521,7 @@ impl Sim {
 
     /// NOOP, then the UIDs of new messages; the view must equal the store's.
     async fn imap_sync(&mut self, slot: usize) -> Result<(), String> {
+        self.note(format!("imap[{slot}] NOOP"));
         let mut s = self.imap[slot].take().expect("session");
         if s.idling {
             s.wire.send("DONE\r\n").await?;
@@ -616,10 +618,12 @@ impl Sim {
         };
         let n = session.ids.len();
         let action = self.rng.below(100);
-        session.last = tokio::time::Instant::now();
         if action < 40 && n > 0 {
             let m = 1 + self.rng.below(n);
             if !session.deleted.contains(&m) {
+                self.note(format!("pop3 {} RETR {m}", session.user));
+                // Autologout runs from the last command the server received.
+                session.last = tokio::time::Instant::now();
                 session.wire.send(&format!("RETR {m}\r\n")).await?;
                 let l = session.wire.line().await?;
                 // An IMAP session may have expunged it meanwhile: then, and only then, -ERR.
@@ -636,6 +640,8 @@ impl Sim {
         } else if action < 70 && n > 0 {
             let m = 1 + self.rng.below(n);
             if session.deleted.insert(m) {
+                self.note(format!("pop3 {} DELE {m}", session.user));
+                session.last = tokio::time::Instant::now();
                 session.wire.send(&format!("DELE {m}\r\n")).await?;
                 pop3_ok(&mut session.wire).await?;
             }

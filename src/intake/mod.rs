@@ -148,8 +148,7 @@ pub fn rcpt_limited(
 fn quota(intake: &Intake, rcpt: &Rcpt, size: Option<u64>) -> Result<(), Reply> {
     for user in &rcpt.users {
         let path = intake.core.directory.maildir_path(user);
-        let checked =
-            crate::core::blocking(|| crate::store::check_quota(&path, size.unwrap_or(0)));
+        let checked = crate::core::blocking(|| crate::store::check_quota(&path, size.unwrap_or(0)));
         match checked {
             Ok(()) => {}
             Err(mailwright_maildir::Error::QuotaExceeded { .. }) => {

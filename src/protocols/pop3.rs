@@ -134,9 +134,8 @@ impl Pop3 {
                     Some(Ok(file)) => {
                         let mut file = NulAs0x80(file);
                         loop {
-                            let sent = crate::core::blocking(|| {
-                                machine.send_message_from(&mut file)
-                            });
+                            let sent =
+                                crate::core::blocking(|| machine.send_message_from(&mut file));
                             link.flush(machine).await?;
                             match sent {
                                 Ok(true) => break,
