@@ -85,7 +85,7 @@ pub fn smtp_reply(code: u16, enhanced: (u8, u16, u16), text: &str) -> mailwright
 /// place, in the order the tasks asked for it.
 pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => crate::core::blocking(f),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
     }
 }
