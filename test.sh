@@ -19,6 +19,9 @@ cargo test --workspace --all-features --locked
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
+step "packages: each published crate tested from its unpacked .crate, dependency budgets"
+.ci/package-check
+
 step "fuzz targets build (stable, no fuzzing; fuzz/run-all.sh fuzzes on nightly)"
 cargo check --manifest-path fuzz/Cargo.toml --bins --quiet
 

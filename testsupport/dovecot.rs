@@ -1,7 +1,9 @@
 //! A private Dovecot (dovecot-imapd) for interop and differential tests: its own configuration,
 //! state and mail under a temporary directory, on an ephemeral loopback port, serving mail as the
-//! `mail` user (uid 8); stopped (SIGTERM, then SIGKILL) on drop. Shared by the crates' tests with
-//! `#[path = "../../testsupport/dovecot.rs"] mod dovecot;` (needs root, as Dovecot's master does).
+//! `mail` user (uid 8); stopped (SIGTERM, then SIGKILL) on drop (needs root, as Dovecot's master
+//! does). `testsupport/` holds the original; each published crate that uses it carries a copy in
+//! its own `tests/support/` (`.ci/package-check` fails when a copy differs), included with
+//! `#[path = "support/dovecot.rs"] mod dovecot;`.
 #![allow(dead_code, unreachable_pub)] // each test crate uses part of it
 
 use std::fmt::Write as _;

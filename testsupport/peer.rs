@@ -1,7 +1,9 @@
 //! Finding the real peers (Dovecot, Postfix, swaks, Python ...) that interop tests talk to.
 //!
-//! Include it from a crate's integration test with
-//! `#[path = "../../testsupport/peer.rs"] mod peer;`.
+//! `testsupport/` holds the original; each published crate carries a copy in its own
+//! `tests/support/`, so that its tests run from the unpacked package alone
+//! (`.ci/package-check` fails when a copy differs). Include it from an integration test with
+//! `#[path = "support/peer.rs"] mod peer;` (`../testsupport/peer.rs` from the root package).
 //!
 //! The rule: a test whose peer is missing **fails** when `CI=true` (CI installs every peer through
 //! `.ci/run`), and elsewhere skips with a line naming the Debian package to install.

@@ -13,7 +13,9 @@ use mailwright_imap_proto::types::core::Vec1;
 use mailwright_imap_proto::types::core::{AString, IString, Literal, LiteralMode};
 use mailwright_imap_proto::types::response::{Data, FetchItem};
 use mailwright_imap_proto::types::response::{Response, StatusResponse};
-use mailwright_imap_proto::{Encode, IntoStatic, Machine, Secret};
+use mailwright_imap_proto::{
+    Date, Encode, FetchAttribute, FetchItems, IntoStatic, Machine, Secret, SequenceSet,
+};
 
 /// The targets of this module: (name, body).
 pub const TARGETS: &[super::Target] = &[
@@ -27,13 +29,35 @@ pub const TARGETS: &[super::Target] = &[
     ("imap_structure", imap_structure),
 ];
 
-/// Command parser: never panics; decode → encode → decode agrees.
+/// Command parser: never panics; decode → encode → decode agrees. The same input as text
+/// (sequence set, date, section, FETCH attributes): parse → Display → parse agrees.
 pub fn imap_command(data: &[u8]) {
     if let Ok((_, c)) = Command::decode(data) {
         let bytes = c.to_bytes();
         let (rest, again) = Command::decode(&bytes).expect("an encoded command parses");
         assert!(rest.is_empty());
         assert_eq!(again, c);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        text_round_trip::<SequenceSet>(text);
+        text_round_trip::<Date>(text);
+        text_round_trip::<Section<'static>>(text);
+        text_round_trip::<FetchAttribute<'static>>(text);
+        text_round_trip::<FetchItems<'static>>(text);
+    }
+}
+
+/// `text` parsed as a `T`, if it is one, is written by `Display` as text that parses back to it.
+fn text_round_trip<T>(text: &str)
+where
+    T: std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug + Encode,
+{
+    if let Ok(value) = text.parse::<T>()
+        && std::str::from_utf8(&value.to_bytes()).is_ok()
+    {
+        let shown = value.to_string();
+        let again = shown.parse::<T>().ok().expect("Display parses back");
+        assert_eq!(again, value);
     }
 }
 

@@ -35,6 +35,28 @@ pub fn smtp_command(data: &[u8]) {
             Err(_) => break,
         }
     }
+    // The same input as an address or path typed by a user: parse -> Display -> parse agrees.
+    if let Ok(text) = std::str::from_utf8(data) {
+        address_round_trip::<Mailbox>(text);
+        address_round_trip::<ReversePath>(text);
+        address_round_trip::<ForwardPath>(text);
+        address_round_trip::<Host>(text);
+        let _ = Envelope::parse(text, text.split(','));
+    }
+}
+
+fn address_round_trip<T>(text: &str)
+where
+    T: std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug,
+{
+    if let Ok(value) = text.parse::<T>() {
+        let again = value
+            .to_string()
+            .parse::<T>()
+            .ok()
+            .expect("Display parses back");
+        assert_eq!(again, value);
+    }
 }
 
 /// Replies: decode -> encode -> decode agrees.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod encode;
 pub mod parse;
@@ -15,6 +16,7 @@ pub use types::core::{
 mod arbitrary;
 pub mod client;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod codec;
 #[cfg(feature = "tokio")]
 pub mod driver;
@@ -29,5 +31,11 @@ pub use mailwright_sansio::{Excerpt, Machine, Secret, UsageError};
 pub use parse::{DecodeError, MalformedKind};
 pub use server::{Event as ServerEvent, RejectReason, ServerConfig, ServerSession};
 pub use state::SessionState;
-pub use types::command::{Command, CommandBody};
+pub use types::command::{
+    Command, CommandBody, FetchAttribute, FetchItems, SearchKey, Section, StatusItem, StoreKind,
+};
+pub use types::datetime::Date;
+pub use types::flag::Flag;
+pub use types::mailbox::{IntoMailbox, Mailbox};
 pub use types::response::{Code, Continue, Data, Response, StatusKind, StatusResponse};
+pub use types::sequence::{SequenceSet, SequenceSetError};

@@ -2,11 +2,11 @@
 //! flow drives a whole session against it.
 
 mod common;
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 #[allow(unreachable_pub)]
 mod peer;
 
-#[path = "../../testsupport/dovecot.rs"]
+#[path = "support/dovecot.rs"]
 mod dovecot;
 
 use std::io::{Read, Write};

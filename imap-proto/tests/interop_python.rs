@@ -1,7 +1,7 @@
 //! Python's `imaplib` talks to a small tokio IMAP server built on [`ServerSession`].
 
 mod common;
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 #[allow(unreachable_pub)]
 mod peer;
 

@@ -4,7 +4,8 @@
 //! file names, folders, quotas, and IMAP metadata (UIDs, keywords, MODSEQ) compatible with
 //! Dovecot.
 //!
-//! - [`Maildir::create_user`] / [`Maildir::create`] / [`Maildir::open`]: a user's store.
+//! - [`Maildir::create_user`] / [`Maildir::create`] / [`Maildir::open`] /
+//!   [`Maildir::open_or_create`]: a user's store.
 //! - Delivery: [`Maildir::delivery`] returns a [`Delivery`] you write chunks into (it is a
 //!   [`std::io::Write`]); [`Delivery::commit`] fsyncs the file, links it into `new/` and fsyncs
 //!   the directory, so `Ok` means on disk. Dropping or [`Delivery::abort`] removes the tmp file.
@@ -126,6 +127,7 @@
 //! caller runs off its async threads.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The README's example, run as a doctest.
 #[cfg(doctest)]

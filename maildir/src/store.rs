@@ -176,6 +176,29 @@ impl Maildir {
         Ok(Maildir::handle_guess_root(path))
     }
 
+    /// Opens the Maildir at `path`, creating it (and missing parents) when it is not there yet:
+    /// what a delivery agent or an importer wants. Unlike [`Maildir::create`], it writes
+    /// nothing and fsyncs nothing when the Maildir exists, so it also opens one it may only
+    /// read; a directory that holds only some of `tmp/`, `new/` and `cur/` is completed.
+    ///
+    /// ```
+    /// use mailwright_maildir::Maildir;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("mw-open-or-create-{}", std::process::id()));
+    /// let made = Maildir::open_or_create(dir.join("Mail"))?; // created
+    /// made.deliver(b"Subject: hi\r\n\r\nhello\r\n")?;
+    /// let opened = Maildir::open_or_create(dir.join("Mail"))?; // opened
+    /// assert_eq!(opened.scan()?.len(), 1);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Maildir> {
+        match Maildir::open(&path) {
+            Err(Error::NotMaildir(_)) => Maildir::create(path),
+            opened => opened,
+        }
+    }
+
     pub(crate) fn handle(path: PathBuf, root: PathBuf) -> Maildir {
         Maildir {
             path,

@@ -4,10 +4,10 @@
 //! The IMAP side is driven by Python's `imaplib`.
 
 #[allow(unreachable_pub)] // shared helper, written for every crate
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 mod peer;
 
-#[path = "../../testsupport/dovecot.rs"]
+#[path = "support/dovecot.rs"]
 mod dovecot;
 
 mod common;

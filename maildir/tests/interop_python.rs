@@ -2,7 +2,7 @@
 //! the same messages and flags, and we read what it writes.
 
 #[allow(unreachable_pub)] // shared helper, written for every crate
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 mod peer;
 
 mod common;

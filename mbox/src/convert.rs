@@ -1,28 +1,110 @@
 //! Conversion between mbox and Maildir (feature `maildir`), streaming, flags, keywords and dates
-//! kept.
+//! kept: whole files with [`mbox_to_maildir`] and [`maildir_to_mbox`], one message with
+//! [`deliver_entry`], flags alone with `From` between [`Flags`] and
+//! [`mailwright_maildir::Flags`].
 //!
 //! | mbox | Maildir |
 //! |---|---|
-//! | `Status: R` / `X-Status: A F T D` | `S` / `R F D T` in the `:2,` info |
+//! | `Status: R` (`seen`) | `S` |
+//! | `X-Status: A` (`answered`) | `R` |
+//! | `X-Status: F` (`flagged`) | `F` |
+//! | `X-Status: T` (`draft`) | `D` |
+//! | `X-Status: D` (`deleted`) | `T` |
+//! | `Status: O` (`old`: not \Recent) | in `cur/` rather than `new/` (no letter) |
+//! | (none) | `P` (passed): dropped going to mbox |
 //! | `X-Keywords:` | keyword letters `a`..`z` (names in `dovecot-keywords`) |
-//! | `Status: O` (not \Recent) | in `cur/` |
 //! | `From ` line date | file mtime (IMAP INTERNALDATE) |
 //! | `From ` line sender | `Return-Path:` header (back to mbox; else `MAILER-DAEMON`) |
 //!
 //! A message without flags, keywords or `O` goes to `new/`; the others go to `cur/` (Maildir has
 //! no "flagged but still \Recent" state, so such a message comes back from Maildir with `O`).
 //! Bookkeeping headers (`Status`, `X-Status`, `X-Keywords`, `X-UID`, `X-IMAPbase`) are not copied
-//! into Maildir files.
+//! into Maildir files ([`strip_metadata`]).
+//!
+//! ```
+//! use mailwright_maildir::{Flag, Maildir};
+//! use mailwright_mbox::convert::deliver_entry;
+//! use mailwright_mbox::{Flags, ReadOptions, Reader, Variant};
+//!
+//! // The flags alone: Status/X-Status letters to Maildir info letters and back.
+//! let mbox_flags = Flags { seen: true, answered: true, ..Flags::NONE };
+//! let maildir_flags = mailwright_maildir::Flags::from(mbox_flags);
+//! assert_eq!(maildir_flags.to_string(), "RS");
+//! assert_eq!(Flags::from(maildir_flags), mbox_flags);
+//!
+//! // One message of an mbox into a Maildir.
+//! let dir = tempfile::tempdir()?;
+//! let maildir = Maildir::create(dir.path().join("Maildir"))?;
+//! let file = b"From alice@example.org Sat Nov 28 12:34:56 2026\nStatus: RO\nSubject: hi\n\nhello\n";
+//! let mut reader = Reader::with_options(&file[..], ReadOptions::new(Variant::Mboxrd));
+//! let mut text = Vec::new();
+//! while let Some(entry) = reader.next_message(&mut text)? {
+//!     deliver_entry(&maildir, &entry, &text)?;
+//! }
+//! let delivered = &maildir.scan()?[0];
+//! assert!(delivered.flags().contains(Flag::Seen));
+//! assert_eq!(maildir.read_message(delivered)?, b"Subject: hi\n\nhello\n"); // Status: stripped
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use mailwright_maildir::{DeliveryOptions, Flag, Maildir, Subdir};
+use mailwright_maildir::{Delivered, DeliveryOptions, Flag, Maildir, Subdir};
 
 use crate::Error;
 use crate::encode::strip_metadata;
 use crate::mailbox::{Mbox, NewMessage};
-use crate::types::{Asctime, Flags, FromLine, Metadata};
+use crate::types::{Asctime, Entry, Flags, FromLine, Metadata};
+
+/// The standard flags that have a Maildir letter, with it; `old` has none (it is `cur/`
+/// against `new/`).
+fn lettered(flags: Flags) -> [(bool, Flag); 5] {
+    [
+        (flags.seen, Flag::Seen),
+        (flags.answered, Flag::Replied),
+        (flags.flagged, Flag::Flagged),
+        (flags.draft, Flag::Draft),
+        (flags.deleted, Flag::Trashed),
+    ]
+}
+
+impl From<Flags> for mailwright_maildir::Flags {
+    /// The Maildir info letters of the mbox flags (table in the [module docs](self)); `old`
+    /// has no letter: it is where the message goes, `cur/` rather than `new/`.
+    fn from(flags: Flags) -> Self {
+        lettered(flags)
+            .into_iter()
+            .filter_map(|(on, letter)| on.then_some(letter))
+            .collect()
+    }
+}
+
+impl From<mailwright_maildir::Flags> for Flags {
+    /// The mbox flags of Maildir info letters (table in the [module docs](self)). `P` (passed)
+    /// and keyword letters have no mbox flag and are dropped; `old` stays false, since letters
+    /// do not say whether the message is in `cur/` (`From<&Entry>` does).
+    fn from(letters: mailwright_maildir::Flags) -> Self {
+        Flags {
+            seen: letters.contains(Flag::Seen),
+            old: false,
+            answered: letters.contains(Flag::Replied),
+            flagged: letters.contains(Flag::Flagged),
+            draft: letters.contains(Flag::Draft),
+            deleted: letters.contains(Flag::Trashed),
+        }
+    }
+}
+
+impl From<&mailwright_maildir::Entry> for Flags {
+    /// The mbox flags of a Maildir message: its info letters, and `old` when it is in `cur/`.
+    fn from(entry: &mailwright_maildir::Entry) -> Self {
+        Flags {
+            old: entry.subdir() == Subdir::Cur,
+            ..Flags::from(entry.flags())
+        }
+    }
+}
 
 /// Where a conversion is, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,18 +138,7 @@ fn maildir_flags(
     meta: &Metadata,
     cache: &mut KeywordCache,
 ) -> Result<(mailwright_maildir::Flags, bool), Error> {
-    let mut flags = mailwright_maildir::Flags::empty();
-    for (on, flag) in [
-        (meta.flags.seen, Flag::Seen),
-        (meta.flags.answered, Flag::Replied),
-        (meta.flags.flagged, Flag::Flagged),
-        (meta.flags.draft, Flag::Draft),
-        (meta.flags.deleted, Flag::Trashed),
-    ] {
-        if on {
-            flags.insert(flag);
-        }
-    }
+    let mut flags = mailwright_maildir::Flags::from(meta.flags);
     // new/ names carry no info, so a message with keywords goes to cur/ to keep them.
     let recent = !meta.flags.old && flags.is_empty() && meta.keywords.is_empty();
     if !meta.keywords.is_empty() {
@@ -85,6 +156,35 @@ fn maildir_flags(
     Ok((flags, recent))
 }
 
+/// Delivers one message with its flags, keywords and date, `text` stripped of the bookkeeping
+/// headers; the delivery options say where it goes (`new/` when it has no flags at all).
+fn deliver_cached(
+    md: &Maildir,
+    entry: &Entry,
+    text: &[u8],
+    cache: &mut KeywordCache,
+) -> Result<Delivered, Error> {
+    let (flags, recent) = maildir_flags(md, &entry.metadata, cache)?;
+    let date = entry.from_line.date().map(Asctime::to_system_time);
+    let opts = DeliveryOptions {
+        time: date,
+        flags: (!recent).then_some(flags),
+        ignore_quota: true,
+        internal_date: date,
+    };
+    Ok(md.deliver_with(&strip_metadata(text), opts)?)
+}
+
+/// Delivers one mbox message into `md`, as [`mbox_to_maildir`] does each: `text` is its
+/// unquoted text ([`Reader::next_message`](crate::Reader::next_message)); the flags and
+/// keywords of `entry` go into the file name (table in the [module docs](self)), the date of its
+/// `From ` line becomes the file's mtime (IMAP INTERNALDATE), and the bookkeeping headers are
+/// left out ([`strip_metadata`]). Durable when this returns, as
+/// [`Maildir::deliver`] is; the quota is not checked (the message was already the user's).
+pub fn deliver_entry(md: &Maildir, entry: &Entry, text: &[u8]) -> Result<Delivered, Error> {
+    deliver_cached(md, entry, text, &mut KeywordCache::new())
+}
+
 /// Delivers every message of `mbox` into `md`, read under a shared lock, one message in memory
 /// at a time. Deliveries are as durable as `md` is set to be ([`Maildir::set_fsync`]).
 pub fn mbox_to_maildir(
@@ -99,15 +199,7 @@ pub fn mbox_to_maildir(
         let mut text = Vec::new();
         while let Some(entry) = reader.next_message(&mut text)? {
             stats.tolerated += entry.tolerated.len() as u64;
-            let (flags, recent) = maildir_flags(md, &entry.metadata, &mut cache)?;
-            let date = entry.from_line.date().map(Asctime::to_system_time);
-            let opts = DeliveryOptions {
-                time: date,
-                flags: (!recent).then_some(flags),
-                ignore_quota: true,
-                internal_date: date,
-            };
-            md.deliver_with(&strip_metadata(&text), opts)?;
+            deliver_cached(md, &entry, &text, &mut cache)?;
             stats.messages += 1;
             progress(Progress {
                 messages: stats.messages,
@@ -176,18 +268,10 @@ pub fn maildir_to_mbox(
     };
     for (date, entry) in &entries {
         let text = md.read_message(entry)?;
-        let f = entry.flags();
         let metadata = Metadata {
-            flags: Flags {
-                seen: f.contains(Flag::Seen),
-                old: entry.subdir() == Subdir::Cur,
-                answered: f.contains(Flag::Replied),
-                flagged: f.contains(Flag::Flagged),
-                draft: f.contains(Flag::Draft),
-                deleted: f.contains(Flag::Trashed),
-            },
+            flags: Flags::from(entry),
             keywords: keywords
-                .names_in(f)
+                .names_in(entry.flags())
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
@@ -216,4 +300,52 @@ pub fn maildir_to_mbox(
         flush(&mut batch)?;
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_map_letter_for_letter() {
+        for bits in 0u8..64 {
+            let on = |k: u8| bits & (1 << k) != 0;
+            let flags = Flags {
+                seen: on(0),
+                old: on(1),
+                answered: on(2),
+                flagged: on(3),
+                draft: on(4),
+                deleted: on(5),
+            };
+            let letters = mailwright_maildir::Flags::from(flags);
+            let expected: String = [
+                (on(4), 'D'),
+                (on(3), 'F'),
+                (on(2), 'R'),
+                (on(0), 'S'),
+                (on(5), 'T'),
+            ]
+            .iter()
+            .filter_map(|&(set, c)| set.then_some(c))
+            .collect();
+            assert_eq!(letters.to_string(), expected);
+            // `old` is no letter: it comes back false.
+            assert_eq!(
+                Flags::from(letters),
+                Flags {
+                    old: false,
+                    ..flags
+                }
+            );
+        }
+        let passed_and_keyword = mailwright_maildir::Flags::parse("PSa").unwrap();
+        assert_eq!(
+            Flags::from(passed_and_keyword),
+            Flags {
+                seen: true,
+                ..Flags::NONE
+            }
+        );
+    }
 }

@@ -29,6 +29,7 @@ pub enum Error {
     InvalidKeyword(String),
     /// The Maildir side of a conversion failed.
     #[cfg(feature = "maildir")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "maildir")))]
     #[error("maildir: {0}")]
     Maildir(#[from] mailwright_maildir::Error),
     /// The file changed under us in a way that makes the requested operation unsafe.

@@ -11,6 +11,11 @@
 //! - [`Mbox`]: a live file. [`Mbox::append`] locks (dotlock + fcntl, see [`lock`]), writes,
 //!   fsyncs, and truncates back on failure; [`Mbox::rewrite`] expunges and changes flags through
 //!   a temporary file, fsync and rename.
+//! - Maildir (feature `maildir`): `convert::mbox_to_maildir` and `convert::maildir_to_mbox` for
+//!   whole files, `convert::deliver_entry` for one message, and `From` conversions between
+//!   [`Flags`] and `mailwright_maildir::Flags` (the mapping of `Status`/`X-Status` letters to
+//!   Maildir info letters is in the `convert` module docs). [`strip_metadata`] removes the
+//!   bookkeeping headers from a message's text, for any other store.
 //!
 //! ## The variants
 //! | variant | `From ` quoting on write | unquoting on read | framing |
@@ -31,8 +36,10 @@
 //! async threads.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "maildir")]
+#[cfg_attr(docsrs, doc(cfg(feature = "maildir")))]
 pub mod convert;
 mod encode;
 mod error;
@@ -46,9 +53,9 @@ pub use error::Error;
 pub use lock::{Dotlock, LockOptions, MboxLock};
 pub use mailbox::{Action, Mbox, MboxOptions, MessageReader, NewMessage, RewriteStats};
 pub use parse::{ReadOptions, Reader, Unquoter, unquote_all};
-/// The README's examples, run as doctests.
+/// The README's examples, run as doctests (one converts to Maildir: feature `maildir`).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "maildir"))]
 pub struct ReadmeDoctests;
 
 pub use types::{

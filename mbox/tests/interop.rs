@@ -1,12 +1,12 @@
 //! Interop with real peers: Python's `mailbox.mbox` (both directions, and its locking),
 //! procmail's `formail -s`, and liblockfile's `dotlockfile`.
 //!
-//! Each test finds its peer through `testsupport/peer.rs`: outside CI a missing peer skips the
+//! Each test finds its peer through `tests/support/peer.rs`: outside CI a missing peer skips the
 //! test with a message, under `CI=true` it fails. Every child process is killed by a guard and
 //! every wait is bounded.
 
 #[allow(unreachable_pub)]
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 mod peer;
 
 use std::io::{BufRead, BufReader};

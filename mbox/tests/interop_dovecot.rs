@@ -7,10 +7,10 @@
 //!   dotlock + fcntl locks), we read back what it wrote with the same UIDs and flags.
 
 #[allow(unreachable_pub)]
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 mod peer;
 
-#[path = "../../testsupport/dovecot.rs"]
+#[path = "support/dovecot.rs"]
 mod dovecot;
 
 use dovecot::{Dovecot, MBOX, chown_tree};

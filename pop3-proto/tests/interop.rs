@@ -3,7 +3,7 @@
 //! Dovecot POP3 over a Maildir prepared here. Every peer runs under a temporary directory, on
 //! 127.0.0.1, with bounded time.
 
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 #[allow(unreachable_pub)]
 mod peer;
 

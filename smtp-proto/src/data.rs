@@ -56,8 +56,8 @@ enum State {
 ///
 /// Well-formed text is checked 64 octets at a time (every CR followed by LF, every LF preceded
 /// by CR, the periods that start a line found): by AVX-512 or AVX2 compares when the processor
-/// has them (chosen at run time, once, through `pulp`), by a loop the compiler vectorises for
-/// the baseline instruction set otherwise. Dot-stuffed lines are unstuffed on the way; only
+/// has them (chosen at run time, once, through `pulp`; feature `simd`, on by default), by a
+/// loop the compiler vectorises for the baseline instruction set otherwise. Dot-stuffed lines are unstuffed on the way; only
 /// blocks that fail the check, the end marker, or lines that could exceed the limit go through
 /// the octet-by-octet state machine.
 #[derive(Clone, Debug)]
@@ -69,8 +69,10 @@ pub struct DataDecoder {
     line_too_long: bool,
     /// Reused by [`DataDecoder::decode_bytes`].
     pieces: Vec<Piece>,
-    /// The instruction set of the block path (see [`arch`]).
-    arch: pulp::Arch,
+    /// The instruction set of the block path (see [`arch`]); read only with `simd`, as
+    /// without it there is one.
+    #[cfg_attr(not(feature = "simd"), allow(dead_code))]
+    arch: Arch,
 }
 
 /// Progress of [`DataDecoder::decode`].
@@ -171,14 +173,32 @@ fn first_dot(a: &[u8; BLOCK], b: &[u8; BLOCK]) -> Option<usize> {
     None
 }
 
+/// The instruction sets the block path can use: `pulp`'s safe runtime dispatch to AVX2 and
+/// AVX-512 (feature `simd`).
+#[cfg(feature = "simd")]
+type Arch = pulp::Arch;
+
+/// Without the `simd` feature, the block path has the baseline instruction set only.
+#[cfg(not(feature = "simd"))]
+#[derive(Clone, Copy, Debug)]
+struct Arch;
+
 /// The widest instruction set of this processor that the block path uses, detected once per
 /// process.
-fn arch() -> pulp::Arch {
+#[cfg(feature = "simd")]
+fn arch() -> Arch {
     static ARCH: std::sync::OnceLock<pulp::Arch> = std::sync::OnceLock::new();
     *ARCH.get_or_init(pulp::Arch::new)
 }
 
+/// The baseline instruction set (no `simd` feature).
+#[cfg(not(feature = "simd"))]
+fn arch() -> Arch {
+    Arch
+}
+
 /// The CR, LF and period positions of a block, one bit per octet (bit `k` for octet `k`).
+#[cfg(feature = "simd")]
 #[derive(Clone, Copy)]
 struct Masks {
     cr: u64,
@@ -189,6 +209,7 @@ struct Masks {
 /// Finds the [`Masks`] of a block. Every call down from `pulp`'s dispatch is inlined
 /// (`inline(always)`, no closures), so that the vector compares are compiled for the instruction
 /// set chosen at run time rather than called out of line.
+#[cfg(feature = "simd")]
 trait MaskScan: Copy {
     /// The masks of `b`.
     fn masks(self, b: &[u8; BLOCK]) -> Masks;
@@ -197,6 +218,7 @@ trait MaskScan: Copy {
 /// A call of [`DataDecoder::mask_blocks`] for `pulp` to run in a function compiled for the
 /// instruction set of `scan`. A closure would do, but is not always inlined there, and then
 /// the compares are calls.
+#[cfg(feature = "simd")]
 struct MaskBlocks<'a, M, S> {
     decoder: &'a mut DataDecoder,
     scan: M,
@@ -206,6 +228,7 @@ struct MaskBlocks<'a, M, S> {
     out: &'a mut S,
 }
 
+#[cfg(feature = "simd")]
 impl<M: MaskScan, S: Sink> pulp::NullaryFnOnce for MaskBlocks<'_, M, S> {
     type Output = ();
 
@@ -219,7 +242,7 @@ impl<M: MaskScan, S: Sink> pulp::NullaryFnOnce for MaskBlocks<'_, M, S> {
 
 /// [`Masks`] by vector compares: AVX-512 (one 64-octet compare per mask) or AVX2 (two of 32
 /// and a move of each result to a bit mask), through `pulp`'s safe wrappers of the intrinsics.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "simd", target_arch = "x86_64"))]
 mod simd_x86 {
     use std::arch::x86_64::{__m256i, __m512i};
 
@@ -481,6 +504,7 @@ impl DataDecoder {
         }
         // The widest instruction set the processor has, chosen once (see `arch`); the block
         // loop is inlined into a function compiled for it.
+        #[cfg(feature = "simd")]
         match self.arch {
             #[cfg(target_arch = "x86_64")]
             pulp::Arch::V4(scan) => pulp::Simd::vectorize(
@@ -508,6 +532,8 @@ impl DataDecoder {
             ),
             _ => self.pair_blocks(input, i, start, out),
         }
+        #[cfg(not(feature = "simd"))]
+        self.pair_blocks(input, i, start, out);
         true
     }
 
@@ -516,6 +542,7 @@ impl DataDecoder {
     /// a LF preceded by a CR (RFC 5321 §2.3.8), that is the CR mask shifted one octet on equals
     /// the LF mask; a period right after a LF starts a line to unstuff or the end marker. The
     /// octet before each block is carried in as bit 0, so blocks need no overlap.
+    #[cfg(feature = "simd")]
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn mask_blocks<S: Sink>(
@@ -1012,7 +1039,7 @@ mod tests {
         cuts: &[usize],
         policy: BareLineEnding,
         max_line: usize,
-        arch: pulp::Arch,
+        arch: Arch,
     ) -> Split {
         let mut d = DataDecoder::new(policy, max_line);
         d.arch = arch;
@@ -1040,7 +1067,7 @@ mod tests {
         cuts: &[usize],
         policy: BareLineEnding,
         max_line: usize,
-        arch: pulp::Arch,
+        arch: Arch,
     ) -> Split {
         let mut d = DataDecoder::new(policy, max_line);
         d.arch = arch;
@@ -1074,8 +1101,9 @@ mod tests {
 
     /// Every block path this processor can run: the pair scan of the baseline instruction set
     /// and the mask scans of AVX2 and AVX-512.
-    fn arches() -> Vec<pulp::Arch> {
-        let mut v = vec![pulp::Arch::Scalar];
+    #[cfg(feature = "simd")]
+    fn arches() -> Vec<Arch> {
+        let mut v = vec![SCALAR];
         #[cfg(target_arch = "x86_64")]
         {
             if let Some(v3) = pulp::x86::V3::try_new() {
@@ -1087,6 +1115,18 @@ mod tests {
         }
         v
     }
+
+    /// The pair scan of the baseline instruction set only.
+    #[cfg(not(feature = "simd"))]
+    fn arches() -> Vec<Arch> {
+        vec![SCALAR]
+    }
+
+    /// The block path of the baseline instruction set.
+    #[cfg(feature = "simd")]
+    const SCALAR: Arch = pulp::Arch::Scalar;
+    #[cfg(not(feature = "simd"))]
+    const SCALAR: Arch = Arch;
 
     /// Tokens for inputs long enough to take the block path: text runs of many lengths, CRLF,
     /// bare CR and LF, dot-stuffed lines and end markers.
@@ -1153,7 +1193,7 @@ mod tests {
             let policy = if normalize { BareLineEnding::Normalize } else { BareLineEnding::Reject };
             // Byte by byte: the octet-wise state machine only.
             let one_by_one: Vec<usize> = (0..input.len()).collect();
-            let whole = decode_split_max(&input, &one_by_one, policy, max_line, pulp::Arch::Scalar);
+            let whole = decode_split_max(&input, &one_by_one, policy, max_line, SCALAR);
             for arch in arches() {
                 prop_assert_eq!(&decode_split_max(&input, &[], policy, max_line, arch), &whole, "{:?}", arch);
                 prop_assert_eq!(&decode_split_max(&input, &cuts, policy, max_line, arch), &whole, "{:?}", arch);

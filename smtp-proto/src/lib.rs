@@ -52,9 +52,11 @@
 //! out. Routing, queueing and delivery belong to the application.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod codec;
 pub mod data;
 #[cfg(feature = "tokio")]

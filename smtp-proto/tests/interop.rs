@@ -2,7 +2,7 @@
 //! Python's smtplib and swaks; the client machine delivers to Postfix's smtp-sink and to Dovecot LMTP.
 //! Everything binds 127.0.0.1 on ephemeral ports; every wait is bounded.
 
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 #[allow(unreachable_pub)]
 mod peer;
 

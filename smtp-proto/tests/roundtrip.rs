@@ -210,6 +210,31 @@ proptest! {
         let _ = reply(&b);
     }
 
+    /// `Display` writes the wire form, and `FromStr` reads it back; a mailbox also reads bare.
+    #[test]
+    fn addresses_parse_back_from_their_display(m in mailbox(), null: bool, postmaster: bool) {
+        prop_assert_eq!(&m.to_string().parse::<Mailbox>().unwrap(), &m);
+        let from = if null { ReversePath::Null } else { ReversePath::Mailbox(m.clone()) };
+        prop_assert_eq!(&from.to_string().parse::<ReversePath>().unwrap(), &from);
+        let to = if postmaster { ForwardPath::Postmaster } else { ForwardPath::Mailbox(m.clone()) };
+        prop_assert_eq!(&to.to_string().parse::<ForwardPath>().unwrap(), &to);
+        prop_assert_eq!(m.to_string().parse::<ForwardPath>().unwrap(), ForwardPath::Mailbox(m.clone()));
+        let envelope = Envelope::parse(&from.to_string(), [to.to_string(), m.to_string()]).unwrap();
+        prop_assert_eq!(envelope, Envelope::new(from, [to, ForwardPath::Mailbox(m)]));
+    }
+
+    #[test]
+    fn address_text_never_panics(s in "\\PC{0,60}", t in "<?[a-z@.<>\\[\\]:\"]{0,20}>?") {
+        for s in [&s, &t] {
+            let _ = s.parse::<Mailbox>();
+            let _ = s.parse::<ReversePath>();
+            let _ = s.parse::<ForwardPath>();
+            let _ = s.parse::<Domain>();
+            let _ = s.parse::<Host>();
+            let _ = Envelope::parse(s, [s]);
+        }
+    }
+
     #[test]
     fn near_commands_never_panic(s in "(MAIL FROM:|RCPT TO:|EHLO |AUTH |BDAT )[ -~]{0,40}\r\n") {
         let _ = command(s.as_bytes());

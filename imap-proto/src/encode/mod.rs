@@ -12,6 +12,27 @@ mod command;
 mod core;
 mod response;
 
+/// `Display` as the wire form, for values people read and write by hand (sections, FETCH
+/// attributes, search keys, dates). A literal is shown as on the wire (`{n}` CRLF octets), and
+/// octets that are not UTF-8 as U+FFFD.
+macro_rules! display_as_wire {
+    ($($t:ty),* $(,)?) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&String::from_utf8_lossy(&Encode::to_bytes(self)))
+            }
+        }
+    )*};
+}
+
+display_as_wire!(
+    crate::types::command::Section<'_>,
+    crate::types::command::FetchAttribute<'_>,
+    crate::types::command::FetchItems<'_>,
+    crate::types::command::SearchKey<'_>,
+    crate::types::datetime::Date,
+);
+
 /// Something that can be written in IMAP syntax.
 pub trait Encode {
     /// Writes `self` into `e`.

@@ -603,7 +603,7 @@ fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     ))
 }
 
-fn fetch_items(i: &[u8]) -> PResult<'_, FetchItems<'_>> {
+pub(crate) fn fetch_items(i: &[u8]) -> PResult<'_, FetchItems<'_>> {
     if i.first() == Some(&b'(') {
         return paren_list1(i, fetch_att).map(|(r, l)| (r, FetchItems::List(l)));
     }

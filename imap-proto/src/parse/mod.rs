@@ -12,6 +12,7 @@
 pub(crate) mod command;
 pub(crate) mod core;
 pub(crate) mod response;
+mod text;
 
 use mailwright_sansio::Excerpt;
 

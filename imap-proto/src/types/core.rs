@@ -448,6 +448,25 @@ impl<T> TryFrom<Vec<T>> for Vec1<T> {
     }
 }
 
+impl<T, const N: usize> From<[T; N]> for Vec1<T> {
+    /// A list of the array's items; an empty array does not compile.
+    ///
+    /// ```
+    /// use mailwright_imap_proto::Vec1;
+    ///
+    /// let list = Vec1::from([1, 2]);
+    /// assert_eq!(list.as_slice(), [1, 2]);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let empty: mailwright_imap_proto::Vec1<u8> = mailwright_imap_proto::Vec1::from([]);
+    /// ```
+    fn from(items: [T; N]) -> Self {
+        const { assert!(N > 0, "a Vec1 holds at least one item") };
+        Self(items.into())
+    }
+}
+
 impl<T> std::ops::Deref for Vec1<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {

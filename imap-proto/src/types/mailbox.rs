@@ -58,6 +58,41 @@ impl<'a> TryFrom<&'a str> for Mailbox<'a> {
     }
 }
 
+/// What the command builders ([`CommandBody::select`](crate::types::command::CommandBody::select)
+/// and the others) take as a mailbox: a [`Mailbox`] as it is, or a name as Unicode text (`&str`,
+/// `String`), which is encoded to modified UTF-7 ([`Mailbox::from_utf8`]).
+///
+/// A name already in modified UTF-7 (as a server lists it) goes through [`Mailbox::try_from`]
+/// instead, or it is encoded twice (`&` becomes `&-`).
+pub trait IntoMailbox<'a> {
+    /// The mailbox.
+    fn into_mailbox(self) -> Mailbox<'a>;
+}
+
+impl<'a> IntoMailbox<'a> for Mailbox<'a> {
+    fn into_mailbox(self) -> Mailbox<'a> {
+        self
+    }
+}
+
+impl<'a> IntoMailbox<'a> for &str {
+    fn into_mailbox(self) -> Mailbox<'a> {
+        utf8_name(self)
+    }
+}
+
+impl<'a> IntoMailbox<'a> for String {
+    fn into_mailbox(self) -> Mailbox<'a> {
+        utf8_name(&self)
+    }
+}
+
+/// [`Mailbox::from_utf8`], which cannot fail: modified UTF-7 is printable ASCII, which every
+/// `astring` form carries.
+fn utf8_name(name: &str) -> Mailbox<'static> {
+    Mailbox::from_utf8(name).expect("modified UTF-7 is printable ASCII, a valid astring")
+}
+
 impl IntoStatic for Mailbox<'_> {
     type Static = Mailbox<'static>;
     fn into_static(self) -> Mailbox<'static> {

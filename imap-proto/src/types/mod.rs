@@ -3,6 +3,7 @@
 
 pub mod base64;
 pub mod body;
+mod builders;
 pub mod command;
 pub mod core;
 pub mod datetime;

@@ -7,7 +7,21 @@
 //! sequence-set    =/ seq-last-command        ; RFC 5182
 //! seq-last-command   = "$"
 //! ```
+//!
+//! A set is parsed from the text people write with [`str::parse`] and written back in the same
+//! form with `Display`:
+//!
+//! ```
+//! use mailwright_imap_proto::types::sequence::{SequenceSet, SequenceSetError};
+//!
+//! let set: SequenceSet = "1,3:5,7:*".parse()?;
+//! assert!(set.contains(4, 10) && set.contains(10, 10) && !set.contains(6, 10));
+//! assert_eq!(set.to_string(), "1,3:5,7:*");
+//! assert_eq!("2:0".parse::<SequenceSet>(), Err(SequenceSetError::Zero { at: 2 }));
+//! # Ok::<(), SequenceSetError>(())
+//! ```
 
+use std::fmt;
 use std::num::NonZeroU32;
 
 use super::ValidationError;
@@ -56,6 +70,13 @@ impl SequenceSet {
     pub fn single(n: NonZeroU32) -> Self {
         Self(Vec1::one(SeqItem::Single(SeqNumber::Value(n))))
     }
+    /// `1:*`: every message.
+    pub fn all() -> Self {
+        Self(Vec1::one(SeqItem::Range(
+            SeqNumber::Value(NonZeroU32::MIN),
+            SeqNumber::Largest,
+        )))
+    }
     /// `$`.
     pub fn last_result() -> Self {
         Self(Vec1::one(SeqItem::LastResult))
@@ -89,6 +110,74 @@ impl TryFrom<Vec<SeqItem>> for SequenceSet {
         }
         Ok(Self(Vec1::try_from(items)?))
     }
+}
+
+impl From<NonZeroU32> for SequenceSet {
+    fn from(n: NonZeroU32) -> Self {
+        Self::single(n)
+    }
+}
+
+impl fmt::Display for SeqNumber {
+    /// `*` or the number.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SeqNumber::Value(n) => n.fmt(f),
+            SeqNumber::Largest => f.write_str("*"),
+        }
+    }
+}
+
+impl fmt::Display for SequenceSet {
+    /// The wire form: `1,3:5,7:*`, `$`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, item) in self.0.iter().enumerate() {
+            if k > 0 {
+                f.write_str(",")?;
+            }
+            match item {
+                SeqItem::Single(n) => n.fmt(f)?,
+                SeqItem::Range(a, b) => write!(f, "{a}:{b}")?,
+                SeqItem::LastResult => f.write_str("$")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why text is not a `sequence-set` ([`SequenceSet`]'s `FromStr`). `at` is the octet offset in
+/// the text where the problem starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum SequenceSetError {
+    /// The text is empty: a set has at least one member.
+    #[error("empty sequence set")]
+    Empty,
+    /// `0`, or a number written with a leading zero: message numbers and UIDs start at 1
+    /// (`nz-number = digit-nz *DIGIT`).
+    #[error("sequence set: a number at offset {at} is 0 or starts with 0 (numbers start at 1)")]
+    Zero {
+        /// Where the number starts.
+        at: usize,
+    },
+    /// A number larger than 4294967295 (`nz-number` is 32-bit).
+    #[error("sequence set: the number at offset {at} is larger than 4294967295")]
+    TooLarge {
+        /// Where the number starts.
+        at: usize,
+    },
+    /// `$` before the end of the set (RFC 5182 §5: it may only come last).
+    #[error("sequence set: \"$\" must come last (offset {at})")]
+    LastResultNotLast {
+        /// Where the octet after `$` is.
+        at: usize,
+    },
+    /// An octet that has no place there (a space, a letter, a doubled `,` or `:` ...).
+    #[error("sequence set: unexpected octet at offset {at}")]
+    Syntax {
+        /// Where the octet is.
+        at: usize,
+    },
 }
 
 impl IntoStatic for SequenceSet {

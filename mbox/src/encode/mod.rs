@@ -235,7 +235,16 @@ pub fn encode_message(
 
 /// The message without the headers an mbox uses for its own bookkeeping (`Status`, `X-Status`,
 /// `X-Keywords`, `X-UID`, `X-IMAPbase`): what to hand to another store after reading their values
-/// from [`crate::Entry::metadata`]. `Content-Length` is left alone.
+/// from [`crate::Entry::metadata`]. `Content-Length` is left alone. With the `maildir` feature,
+/// `convert::deliver_entry` does this and the rest of a Maildir delivery.
+///
+/// ```
+/// let text = b"Subject: hi\nStatus: RO\nX-UID: 7\n\nStatus: in the body stays\n";
+/// assert_eq!(
+///     mailwright_mbox::strip_metadata(text),
+///     b"Subject: hi\n\nStatus: in the body stays\n"
+/// );
+/// ```
 pub fn strip_metadata(text: &[u8]) -> Vec<u8> {
     if !has_metadata_headers(text) {
         return text.to_vec();

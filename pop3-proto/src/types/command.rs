@@ -1,6 +1,6 @@
 //! POP3 commands (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH).
 
-use super::{Atom, MessageNumber, Password, Secret};
+use super::{Atom, MessageNumber, Password, Secret, TypeError};
 
 /// A command a client sends.
 ///
@@ -118,7 +118,106 @@ impl CommandKind {
     }
 }
 
+/// Constructors from plain values, checked as the wire requires: arguments without spaces or
+/// control characters, message numbers from 1.
+///
+/// ```
+/// use mailwright_pop3_proto::{Command, Encode, TypeError};
+///
+/// let session = [
+///     Command::user("alice")?,
+///     Command::pass("correct horse")?,
+///     Command::list_all(),
+///     Command::top(1, 10)?,
+///     Command::retr(2)?,
+///     Command::dele(2)?,
+///     Command::Quit,
+/// ];
+/// let wire: Vec<u8> = session.iter().flat_map(Encode::to_bytes).collect();
+/// assert_eq!(
+///     wire,
+///     b"USER alice\r\nPASS correct horse\r\nLIST\r\nTOP 1 10\r\nRETR 2\r\nDELE 2\r\nQUIT\r\n"
+/// );
+/// assert!(!format!("{:?}", session[1]).contains("horse"));
+/// assert_eq!(Command::retr(0), Err(TypeError::ZeroMessageNumber));
+/// assert!(Command::user("al ice").is_err());
+/// # Ok::<(), TypeError>(())
+/// ```
 impl Command {
+    /// `USER name`.
+    pub fn user(name: &str) -> Result<Self, TypeError> {
+        Atom::new(name).map(Self::User)
+    }
+
+    /// `PASS password`: the rest of the line, spaces allowed (no CR, LF or NUL).
+    pub fn pass(password: impl Into<Vec<u8>>) -> Result<Self, TypeError> {
+        Password::new(password).map(Self::Pass)
+    }
+
+    /// `APOP name digest`: `digest` is the MD5 of the greeting's timestamp and the shared
+    /// secret, in lower-case hex (RFC 1939 §7).
+    pub fn apop(name: &str, digest: &str) -> Result<Self, TypeError> {
+        Ok(Self::Apop {
+            name: Atom::new(name)?,
+            digest: Atom::new(digest)?,
+        })
+    }
+
+    /// `LIST`: the size of every message.
+    pub fn list_all() -> Self {
+        Self::List(None)
+    }
+
+    /// `LIST msg`: the size of one message.
+    pub fn list(message: u32) -> Result<Self, TypeError> {
+        MessageNumber::new(message).map(|n| Self::List(Some(n)))
+    }
+
+    /// `UIDL`: the unique id of every message.
+    pub fn uidl_all() -> Self {
+        Self::Uidl(None)
+    }
+
+    /// `UIDL msg`: the unique id of one message.
+    pub fn uidl(message: u32) -> Result<Self, TypeError> {
+        MessageNumber::new(message).map(|n| Self::Uidl(Some(n)))
+    }
+
+    /// `RETR msg`.
+    pub fn retr(message: u32) -> Result<Self, TypeError> {
+        MessageNumber::new(message).map(Self::Retr)
+    }
+
+    /// `DELE msg`.
+    pub fn dele(message: u32) -> Result<Self, TypeError> {
+        MessageNumber::new(message).map(Self::Dele)
+    }
+
+    /// `TOP msg n`: the headers and the first `lines` lines of the body.
+    pub fn top(message: u32, lines: u32) -> Result<Self, TypeError> {
+        Ok(Self::Top {
+            message: MessageNumber::new(message)?,
+            lines,
+        })
+    }
+
+    /// `AUTH mechanism [initial-response]` (RFC 5034): `initial_response` is sent in base64
+    /// (`=` when empty).
+    ///
+    /// ```
+    /// use mailwright_pop3_proto::{Command, Encode};
+    ///
+    /// let auth = Command::auth("PLAIN", Some(b"\0alice\0pw"))?;
+    /// assert_eq!(auth.to_bytes(), b"AUTH PLAIN AGFsaWNlAHB3\r\n");
+    /// # Ok::<(), mailwright_pop3_proto::TypeError>(())
+    /// ```
+    pub fn auth(mechanism: &str, initial_response: Option<&[u8]>) -> Result<Self, TypeError> {
+        Ok(Self::Auth {
+            mechanism: Atom::new(mechanism.to_ascii_uppercase())?,
+            initial_response: initial_response.map(|r| Secret::new(r.to_vec())),
+        })
+    }
+
     /// The keyword of this command.
     pub fn kind(&self) -> CommandKind {
         match self {

@@ -20,6 +20,47 @@ pub enum AddressError {
     /// The mailbox is not `Local-part "@" ( Domain / address-literal )`.
     #[error("invalid mailbox")]
     Mailbox,
+    /// The path is not `"<" Mailbox ">"` (a bracket missing, or text after `>`).
+    #[error("invalid path")]
+    Path,
+}
+
+/// `FromStr` through the type's `TryFrom<&str>`.
+macro_rules! from_str_via_try_from {
+    ($($t:ty),*) => {$(
+        impl std::str::FromStr for $t {
+            type Err = AddressError;
+            fn from_str(s: &str) -> Result<Self, AddressError> {
+                Self::try_from(s)
+            }
+        }
+    )*};
+}
+
+from_str_via_try_from!(Domain, Host, Mailbox, ReversePath, ForwardPath);
+
+/// A path as people write it: `<mailbox>` (a source route dropped, RFC 5321 §4.1.1.3) or a bare
+/// mailbox; `parse_path` reads the bracketed form.
+fn path_or_mailbox<T>(
+    s: &str,
+    parse_path: impl Fn(&[u8]) -> nom::IResult<&[u8], T>,
+    bare: impl Fn(Mailbox) -> T,
+) -> Result<T, AddressError> {
+    let Some(inner) = s.strip_prefix('<') else {
+        return Mailbox::try_from(s).map(bare);
+    };
+    if let Ok(([], v)) = parse_path(s.as_bytes()) {
+        return Ok(v);
+    }
+    // Say what is wrong: the mailbox, or the brackets around a good one.
+    let inner = inner.strip_suffix('>').unwrap_or(inner);
+    if inner.contains(['<', '>']) {
+        return Err(AddressError::Path);
+    }
+    match Mailbox::try_from(inner) {
+        Ok(_) => Err(AddressError::Path),
+        Err(e) => Err(e),
+    }
 }
 
 /// `s` inline when it fits, by `SmolStr::new_inline` on a slice of constant length (one
@@ -241,6 +282,27 @@ pub enum ReversePath {
     Mailbox(Mailbox),
 }
 
+impl TryFrom<&str> for ReversePath {
+    type Error = AddressError;
+    /// `<>` (or the empty text) is the null path; otherwise `<mailbox>` or a bare mailbox.
+    ///
+    /// ```
+    /// use mailwright_smtp_proto::ReversePath;
+    ///
+    /// assert_eq!("<>".parse::<ReversePath>()?, ReversePath::Null);
+    /// let sender: ReversePath = "alice@example.org".parse()?;
+    /// assert_eq!(sender.to_string(), "<alice@example.org>");
+    /// assert_eq!(sender, "<alice@example.org>".parse()?);
+    /// # Ok::<(), mailwright_smtp_proto::AddressError>(())
+    /// ```
+    fn try_from(s: &str) -> Result<Self, AddressError> {
+        if s.is_empty() || s == "<>" {
+            return Ok(ReversePath::Null);
+        }
+        path_or_mailbox(s, p::reverse_path, ReversePath::Mailbox)
+    }
+}
+
 impl fmt::Display for ReversePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -257,6 +319,29 @@ pub enum ForwardPath {
     Postmaster,
     /// A recipient mailbox.
     Mailbox(Mailbox),
+}
+
+impl TryFrom<&str> for ForwardPath {
+    type Error = AddressError;
+    /// `<mailbox>` or a bare mailbox; `<Postmaster>` or `Postmaster` (any case) is
+    /// [`ForwardPath::Postmaster`].
+    ///
+    /// ```
+    /// use mailwright_smtp_proto::{AddressError, ForwardPath};
+    ///
+    /// let rcpt: ForwardPath = "bob@example.net".parse()?;
+    /// assert_eq!(rcpt.to_string(), "<bob@example.net>");
+    /// assert_eq!("postmaster".parse::<ForwardPath>()?, ForwardPath::Postmaster);
+    /// assert_eq!("<bob@example.net".parse::<ForwardPath>(), Err(AddressError::Path));
+    /// assert_eq!("bob".parse::<ForwardPath>(), Err(AddressError::Mailbox));
+    /// # Ok::<(), AddressError>(())
+    /// ```
+    fn try_from(s: &str) -> Result<Self, AddressError> {
+        if s.eq_ignore_ascii_case("postmaster") {
+            return Ok(ForwardPath::Postmaster);
+        }
+        path_or_mailbox(s, p::forward_path, ForwardPath::Mailbox)
+    }
 }
 
 impl fmt::Display for ForwardPath {

@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod command;
+mod envelope;
 pub mod reply;
 pub(crate) mod text;
 
@@ -13,4 +14,5 @@ pub use command::{
     BodyType, Command, MailAuth, MailParameters, Mechanism, Notify, OriginalRecipient, Parameter,
     Params, RcptParameters, Ret, ValueError,
 };
+pub use envelope::EnvelopeError;
 pub use reply::{Capability, EhloResponse, EnhancedCode, Reply, ReplyCode, ReplyError};
