@@ -286,7 +286,7 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
             }
             let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
             directory.passwd().set(&address, &hashed, false)?;
-            crate::store::create_user_maildir(&directory.maildir_path(&address))?;
+            crate::store::maildir::create_user_maildir(&directory.maildir_path(&address))?;
             println!(
                 "added user {address} (mail in {})",
                 directory.maildir_path(&address).display()

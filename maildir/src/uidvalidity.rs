@@ -125,7 +125,12 @@ fn advance(root: &Path, from: u32, to: u32) -> Result<bool> {
             }
             Ok(true)
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
+            ) =>
+        {
             Ok(false)
         }
         Err(e) => Err(io_err("link", &new)(e)),

@@ -19,7 +19,7 @@ use crate::core::directory::{Address, Resolution};
 use crate::core::net::Peer;
 use crate::core::smtp_reply as reply;
 use crate::outbound::Outbound;
-use crate::store::{Recipient, Spool};
+use crate::store::{MailStore, Recipient, Spool};
 
 /// What the intake layer shares.
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub struct Intake {
     pub core: Arc<Core>,
     /// The outbound queue and SRS.
     pub outbound: Arc<Outbound>,
+    /// The users' mail, where local deliveries go.
+    pub store: Arc<dyn MailStore>,
 }
 
 /// One accepted envelope recipient: the local users it expands to and the addresses elsewhere
@@ -228,7 +230,6 @@ pub async fn finish_message(
         .flat_map(|r| {
             r.users.iter().map(|u| Recipient {
                 user: u.clone(),
-                maildir: intake.core.directory.maildir_path(u),
                 envelope_to: r.envelope.clone(),
             })
         })
@@ -243,7 +244,7 @@ pub async fn finish_message(
     let outbound = Leaving::of(intake, txn, &from, &headers, sign);
     let shared2 = intake.clone();
     let (spool, results, queued) = tokio::task::spawn_blocking(move || {
-        let results = crate::store::deliver(&mut spool, &headers, &recipients);
+        let results = crate::store::deliver(&*shared2.store, &mut spool, &headers, &recipients);
         let queued = outbound.enqueue(&shared2, &mut spool);
         (
             spool,
@@ -292,21 +293,34 @@ pub async fn finish_message(
                 }
             }
         }
-        replies.push(if failed {
+        let full = mine
+            .iter()
+            .any(|(res, _)| matches!(res, Err(crate::store::StoreError::NoSpace)));
+        replies.push(if full {
+            no_space()
+        } else if failed {
             reply(451, (4, 3, 0), "Local delivery failed, try again later")
         } else {
             reply(250, (2, 0, 0), &format!("Ok: queued as {id}"))
         });
     }
-    if mode != Mode::Lmtp && replies.iter().any(|r| !r.is_positive()) {
+    if mode != Mode::Lmtp
+        && let Some(refusal) = replies.iter().find(|r| !r.is_positive())
+    {
         // SMTP has one reply for all: any failure defers the whole message.
-        return vec![reply(
-            451,
-            (4, 3, 0),
-            "Local delivery failed, try again later",
-        )];
+        return vec![refusal.clone()];
     }
     replies
+}
+
+/// The refusal when the disk is full: RFC 5321 §4.2.2's 452, RFC 3463 §3.4 `4.3.1` (mail system
+/// full); the client retries later.
+fn no_space() -> Reply {
+    reply(
+        452,
+        (4, 3, 1),
+        "Insufficient system storage, try again later",
+    )
 }
 
 /// The part of a message that leaves through the outbound queue: one envelope for relayed

@@ -1,36 +1,40 @@
-//! Local delivery into users' Maildirs.
+//! The store layer: the users' mail behind one boundary, and the messages on their way in.
+//!
+//! - [`MailStore`] and the traits beside it ([`Account`], [`SelectedMailbox`],
+//!   [`PreparedAppend`], [`Delivery`], [`Maildrop`]) are everything IMAP, POP3 and local
+//!   delivery ask of the users' mail, in backend-neutral terms ([`types`]): mailboxes by name,
+//!   messages by UID, POP3 messages by id. The services reach the store as an
+//!   `Arc<dyn MailStore>` in their layer's context and never see a file or a path.
+//! - [`maildir`]: the store the server runs on, Maildir++ per user through the
+//!   `mailwright-maildir` crate.
+//! - [`notify`]: change notification per (user, mailbox); every write through a store wakes the
+//!   watchers of its mailbox.
 //!
 //! A message arrives in chunks into a [`Spool`] (memory up to a threshold, then a temporary file in
 //! the data directory) with its CRLF line ends turned into LF, as Maildir files are stored on Unix
 //! (and as Dovecot and Postfix store them); POP3 and IMAP turn them back into CRLF and report sizes
 //! from the `W=` field. Then [`deliver`] writes one copy per recipient with the trace headers
-//! prepended. Each copy is fsynced (file and directory) by the `maildir` crate before [`deliver`]
-//! returns, so a 250 sent after it is a promise kept across a crash. Blocking: run it off the async
-//! threads.
+//! prepended, through the store's [`Delivery`]: each copy is durable before [`deliver`] returns, so
+//! a 250 sent after it is a promise kept across a crash. Blocking: run it off the async threads.
 
+pub mod maildir;
+mod mailstore;
 pub mod notify;
+pub mod types;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use mailwright_maildir::Maildir;
+pub use mailstore::{
+    Account, CopyId, Delivery, MailStore, Maildrop, PreparedAppend, SelectedMailbox,
+};
+pub use notify::{Changes, Notifier};
+pub use types::*;
 
 use crate::core::directory::Address;
 
 /// Messages up to this size stay in memory while they arrive.
 pub const SPOOL_MEMORY_LIMIT: usize = 1024 * 1024;
-
-/// Creates a user's Maildir with the default folders (the `maildir` crate's Drafts, Sent, Trash,
-/// Junk, plus Archive: the SPECIAL-USE set IMAP announces, RFC 6154), if it does not exist.
-pub fn create_user_maildir(path: &Path) -> mailwright_maildir::Result<Maildir> {
-    let md = Maildir::create_user(path)?;
-    match md.create_folder("Archive") {
-        Ok(_) | Err(mailwright_maildir::Error::FolderExists(_)) => {}
-        Err(e) => return Err(e),
-    }
-    md.subscribe("Archive")?;
-    Ok(md)
-}
 
 /// A message body being received.
 #[derive(Debug)]
@@ -145,17 +149,6 @@ impl Spool {
     pub fn on_disk(&self) -> bool {
         self.file.is_some()
     }
-
-    /// Copies the whole body into `out`.
-    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<()> {
-        match &mut self.file {
-            None => out.write_all(&self.memory),
-            Some((file, _)) => {
-                file.seek(SeekFrom::Start(0))?;
-                io::copy(&mut file.take(self.len), out).map(|_| ())
-            }
-        }
-    }
 }
 
 static SPOOL_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -171,60 +164,59 @@ impl Drop for Spool {
 /// One recipient's copy.
 #[derive(Debug, Clone)]
 pub struct Recipient {
-    /// The local user whose Maildir receives the copy.
+    /// The local user whose INBOX receives the copy.
     pub user: Address,
-    /// Where its Maildir is.
-    pub maildir: PathBuf,
     /// The address the envelope named (for `Delivered-To:`), which may be an alias of the user.
     pub envelope_to: String,
 }
 
-/// The result for one recipient.
-pub type DeliveryResult = Result<String, mailwright_maildir::Error>;
+/// The result for one recipient: the id of the copy (the POP3 unique id), or why it failed.
+pub type DeliveryResult = Result<String, StoreError>;
 
-/// Delivers `spool` to every recipient with `headers` (LF line ends, e.g. `Return-Path:`, `Received:`) and a
-/// `Delivered-To:` prepended. Returns one result per recipient, in order: the unique name of the
-/// copy, or why it failed. Blocking.
-pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Vec<DeliveryResult> {
-    if let Err(source) = spool.finish() {
-        let path = spool.dir.clone();
-        return recipients
-            .iter()
-            .map(|_| {
-                Err(mailwright_maildir::Error::Io {
-                    op: "write",
-                    path: path.clone(),
-                    source: io::Error::new(source.kind(), source.to_string()),
-                })
-            })
-            .collect();
-    }
-    recipients
+/// Delivers `spool` to every recipient through `store` with `headers` (LF line ends, e.g.
+/// `Return-Path:`, `Received:`) and a `Delivered-To:` prepended, each copy on its own (one
+/// failing leaves the others delivered). Returns one result per recipient, in order. Blocking.
+pub fn deliver(
+    store: &dyn MailStore,
+    spool: &mut Spool,
+    headers: &str,
+    recipients: &[Recipient],
+) -> Vec<DeliveryResult> {
+    let mut delivery = store.delivery();
+    let prepared: Vec<Result<CopyId, StoreError>> = recipients
         .iter()
         .map(|r| {
-            let maildir = match Maildir::open(&r.maildir) {
-                Ok(m) => m,
-                Err(_) => create_user_maildir(&r.maildir)?,
-            };
-            let mut d = maildir.delivery()?;
-            let write =
-                |d: &mut mailwright_maildir::Delivery, spool: &mut Spool| -> io::Result<()> {
-                    writeln!(d, "Delivered-To: {}", r.envelope_to)?;
-                    d.write_all(headers.as_bytes())?;
-                    spool.copy_to(d)
-                };
-            if let Err(source) = write(&mut d, spool) {
-                let _ = d.abort();
-                return Err(mailwright_maildir::Error::Io {
-                    op: "write",
-                    path: r.maildir.clone(),
-                    source,
-                });
+            let prefix = format!("Delivered-To: {}\n{headers}", r.envelope_to);
+            let mut message = io::Cursor::new(prefix.into_bytes()).chain(spool.reader()?);
+            delivery.prepare(&r.user, &mut message)
+        })
+        .collect();
+    let ids: Vec<CopyId> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().copied())
+        .collect();
+    let mut committed = ids.iter().zip(delivery.commit(&ids));
+    let mut results: Vec<Result<CopyId, StoreError>> = prepared
+        .into_iter()
+        .map(|p| {
+            let id = p?;
+            match committed.next() {
+                Some((_, Ok(()))) => Ok(id),
+                Some((_, Err(e))) => Err(e),
+                None => Err(StoreError::Misuse("copy not committed")),
             }
-            let unique = d.commit()?.unique().to_owned();
-            // Idling IMAP sessions of this process hear of it at once.
-            crate::store::notify::changed(maildir.path());
-            Ok(unique)
+        })
+        .collect();
+    let published: std::collections::HashMap<CopyId, String> =
+        delivery.publish().into_iter().collect();
+    results
+        .drain(..)
+        .map(|r| {
+            let id = r?;
+            published
+                .get(&id)
+                .cloned()
+                .ok_or(StoreError::Misuse("copy not published"))
         })
         .collect()
 }
@@ -238,9 +230,8 @@ mod tests {
         for c in chunks {
             spool.write(c).unwrap();
         }
-        spool.finish().unwrap();
         let mut out = Vec::new();
-        spool.copy_to(&mut out).unwrap();
+        spool.reader().unwrap().read_to_end(&mut out).unwrap();
         out
     }
 
@@ -294,14 +285,18 @@ mod tests {
             .iter()
             .map(|u| Recipient {
                 user: u.parse().unwrap(),
-                maildir: dir.join(u).join("Maildir"),
                 envelope_to: (*u).to_owned(),
             })
             .collect();
-        let results = deliver(&mut spool, "Return-Path: <s@y.org>\n", &recipients);
+        let directory = std::sync::Arc::new(crate::core::directory::Directory::open(
+            &dir,
+            std::time::Duration::ZERO,
+        ));
+        let store = maildir::MaildirStore::new(directory.clone(), &Default::default());
+        let results = deliver(&store, &mut spool, "Return-Path: <s@y.org>\n", &recipients);
         for (r, result) in recipients.iter().zip(results) {
             let unique = result.unwrap();
-            let md = Maildir::open(&r.maildir).unwrap();
+            let md = mailwright_maildir::Maildir::open(directory.maildir_path(&r.user)).unwrap();
             let entry = md.find(&unique).unwrap().unwrap();
             let body = md.read_message(&entry).unwrap();
             let head = format!("Delivered-To: {}\nReturn-Path: <s@y.org>\n", r.envelope_to);
