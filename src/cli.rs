@@ -23,6 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::core::auth::{Scheme, hash_password};
 use crate::core::datadir;
 use crate::core::directory::{Address, AliasSource, Directory};
+use crate::intake::{Role, role_address};
 
 /// The reference mail server and its admin commands.
 #[derive(Debug, Parser)]
@@ -235,6 +236,22 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
             Command::Domain(DomainCommand::Add { domain }) => {
                 let domain = directory.add_domain(&domain)?;
                 println!("added domain {domain}");
+                let loaded = datadir::load_config(data_dir, config)?;
+                let (postmaster, why) = role_address(&loaded, &directory, Role::Postmaster)?;
+                // RFC 5321 §4.5.1: postmaster@ must reach someone from the first message on.
+                if postmaster.domain() == loaded.hostname
+                    || directory.domains()?.contains(postmaster.domain())
+                {
+                    crate::store::maildir::create_user_maildir(
+                        &directory.maildir_path(&postmaster),
+                    )?;
+                }
+                println!(
+                    "postmaster@{domain} and MAILER-DAEMON@{domain} go to {postmaster} ({why}; \
+                     [postmaster] address changes it)"
+                );
+                let (abuse, why) = role_address(&loaded, &directory, Role::Abuse)?;
+                println!("abuse@{domain} goes to {abuse} ({why})");
                 Ok(())
             }
             Command::Domain(DomainCommand::List) => {
@@ -254,6 +271,16 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                 let key = datadir::resolve(data_dir, &loaded.tls.key);
                 crate::core::tls::load_server_config(&cert, &key)?;
                 let problems = directory.check()?;
+                for (role, names) in [
+                    (
+                        Role::Postmaster,
+                        "postmaster@, MAILER-DAEMON@ and <Postmaster>",
+                    ),
+                    (Role::Abuse, "abuse@"),
+                ] {
+                    let (to, why) = role_address(&loaded, &directory, role)?;
+                    println!("{names} of every local domain go to {to} ({why})");
+                }
                 if problems.is_empty() {
                     println!("configuration OK");
                     Ok(())

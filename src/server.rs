@@ -199,6 +199,11 @@ impl Server {
         let directory = Arc::new(directory);
         let store = store
             .unwrap_or_else(|| Arc::new(MaildirStore::new(directory.clone(), &config.storage)));
+        // Every session runs on this driver: its bounds on writes and TLS handshakes are
+        // `[limits]` of the configuration.
+        let mut driver_config = DriverConfig::default();
+        driver_config.write_timeout = config.limits.write_timeout();
+        driver_config.tls_handshake_timeout = config.limits.tls_handshake_timeout();
         let core = Arc::new(Core {
             config,
             data_dir: data_dir.to_owned(),
@@ -226,7 +231,7 @@ impl Server {
             outbound,
             store,
             shutdown,
-            driver: Driver::new(DriverConfig::default()),
+            driver: Driver::new(driver_config),
         });
         Ok(Self {
             shared,

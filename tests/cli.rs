@@ -196,3 +196,64 @@ fn the_development_certificate_names_the_configured_host() {
         assert!(text.contains(name), "{name} missing: {text}");
     }
 }
+
+#[test]
+fn domain_add_and_check_config_say_where_postmaster_and_abuse_go() {
+    let dir = common::tempdir("cli-postmaster");
+    let (ok, out) = run(&dir, &["domain", "add", "example.org"], None);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "postmaster@example.org and MAILER-DAEMON@example.org go to postmaster@localhost"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("abuse@example.org goes to postmaster@localhost"),
+        "{out}"
+    );
+    assert!(
+        dir.join("mail/localhost/postmaster/Maildir/new").is_dir(),
+        "no user yet: the postmaster's Maildir is ready"
+    );
+    let (ok, out) = run(
+        &dir,
+        &["user", "add", "alice@example.org", "--password-stdin"],
+        Some("pw\n"),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(&dir, &["check-config"], None);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("postmaster@, MAILER-DAEMON@ and <Postmaster> of every local domain go to alice@example.org (the first user)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("abuse@ of every local domain go to alice@example.org"),
+        "{out}"
+    );
+    let config = std::fs::read_to_string(dir.join("mailwright.toml")).unwrap();
+    std::fs::write(
+        dir.join("mailwright.toml"),
+        config.replace(
+            "[postmaster]\n",
+            "[postmaster]\naddress = \"hostmaster@example.org\"\nabuse = \"abuse-desk@elsewhere.test\"\n",
+        ),
+    )
+    .unwrap();
+    let (ok, out) = run(&dir, &["check-config"], None);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("go to hostmaster@example.org ([postmaster] address)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "abuse@ of every local domain go to abuse-desk@elsewhere.test ([postmaster] abuse)"
+        ),
+        "{out}"
+    );
+    let (ok, out) = run(&dir, &["domain", "add", "example.net"], None);
+    assert!(ok && out.contains("go to hostmaster@example.org"), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

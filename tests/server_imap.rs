@@ -803,7 +803,8 @@ fn compress_deflate_both_ways() {
 
 #[test]
 fn too_many_errors_hang_up_and_idle_needs_done() {
-    let server = TestServer::start();
+    // `max_errors`, the old name of `hard_error_limit`, is IMAP's limit of invalid commands.
+    let server = TestServer::start_with(|c| c.limits.max_errors = 10);
     let mut junk = Vec::new();
     for i in 0..12 {
         junk.extend_from_slice(format!("x{i} FROB\r\n").as_bytes());

@@ -228,7 +228,13 @@ fn temporary_failure_then_success_delivers_exactly_once() {
 
 /// Python's email parser reads the report as RFC 3464 wants.
 fn check_report(report: &str, action: &str, rcpt: &str, status_class: char) {
-    let path = std::env::temp_dir().join(format!("mw-dsn-{}-{}", std::process::id(), rcpt));
+    // Unique per call: tests checking reports about the same recipient run at once.
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "mw-dsn-{}-{}-{rcpt}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::write(&path, report).unwrap();
     let out = python(
         r#"
@@ -633,4 +639,152 @@ fn a_report_to_a_forwarding_alias_is_forwarded_from_the_queue() {
             .is_empty()
             .then_some(())
     });
+}
+
+/// Submits one message as alice over a raw session: `mail` and `rcpt` are the command lines'
+/// arguments after the colon (with DSN parameters); asserts the 250.
+fn submit_raw(server: &TestServer, mail: &str, rcpt: &str, data: &[u8]) {
+    let mut c = Client::connect(server.addr(Service::Submission), Duration::from_secs(10)).unwrap();
+    let r = c
+        .command("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXB3")
+        .unwrap();
+    assert_eq!(r.code, 235, "{r:?}");
+    assert!(c.command(&format!("MAIL FROM:{mail}")).unwrap().is_ok());
+    let r = c.command(&format!("RCPT TO:{rcpt}")).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(c.command("DATA").unwrap().code, 354);
+    let r = c.data(data, 1).unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+    c.quit();
+}
+
+#[test]
+fn long_lines_leave_as_quoted_printable_within_998_octets() {
+    let Some((dns, port, sink)) = setup("sink-long", &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    let long = (0..1000).fold(String::new(), |mut l, i| {
+        use std::fmt::Write as _;
+        let _ = write!(l, "w{i} ");
+        l
+    });
+    assert!(long.len() > 3000);
+    let message = format!(
+        "From: <alice@example.org>\r\nTo: <friend@remote.test>\r\nSubject: long-relay\r\nMessage-ID: <long-relay@client.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nshort line\r\n{long}\r\nGr\u{fc}\u{df}e\r\n"
+    );
+    submit_raw(
+        &server,
+        "<alice@example.org>",
+        "<friend@remote.test>",
+        message.as_bytes(),
+    );
+    let got = wait_for(Duration::from_secs(20), "the sink to receive", || {
+        sink.messages().pop()
+    });
+    // smtp-sink writes what it received, with its own X- lines and Received on top.
+    assert!(
+        got.lines().all(|l| l.len() <= 998),
+        "a line over 998 octets left: {}",
+        got.lines().map(str::len).max().unwrap()
+    );
+    assert!(
+        got.contains("Content-Transfer-Encoding: quoted-printable\n"),
+        "{got}"
+    );
+    assert!(got.contains("MIME-Version: 1.0\n"), "{got}");
+    let path = sink.dir().join("decoded-check");
+    std::fs::write(&path, &got).unwrap();
+    python(
+        r#"
+import email, sys
+from email import policy
+m = email.message_from_bytes(open(sys.argv[1], "rb").read(), policy=policy.default)
+open(sys.argv[1] + ".decoded", "w", encoding="utf-8").write(m.get_content())
+"#,
+        &[path.to_str().unwrap()],
+    );
+    let decoded = std::fs::read_to_string(path.with_extension("decoded")).unwrap();
+    // (smtp-sink's file ends with a line end of its own.)
+    assert_eq!(
+        decoded.trim_end(),
+        format!("short line\n{long}\nGr\u{fc}\u{df}e")
+    );
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+}
+
+#[test]
+fn dsn_parameters_travel_to_a_next_hop_that_offers_dsn() {
+    let Some((dns, port, sink)) = setup("sink-dsn", &[]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    submit_raw(
+        &server,
+        "<alice@example.org> RET=HDRS ENVID=env-7",
+        "<friend@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Friend@remote.test",
+        b"Subject: dsn-relay\r\nMessage-ID: <dsn-relay@client.test>\r\n\r\nhello\r\n",
+    );
+    let got = wait_for(Duration::from_secs(20), "the sink to receive", || {
+        sink.messages().pop()
+    });
+    assert!(
+        got.contains("X-Mail-Args: <alice@example.org> RET=HDRS ENVID=env-7\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains(
+            "X-Rcpt-Args: <friend@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Friend@remote.test\n"
+        ),
+        "{got}"
+    );
+    // smtp-sink offers DSN: the success notice is its business, not ours.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(mail_with(&server, "alice@example.org", "multipart/report").is_empty());
+}
+
+#[test]
+fn notify_never_suppresses_the_bounce_and_ret_full_returns_the_message() {
+    let Some((dns, port, _sink)) = setup("sink-never", &["-f", "rcpt"]) else {
+        return;
+    };
+    let server = server(&dns, port, |_| {});
+    submit_raw(
+        &server,
+        "<alice@example.org>",
+        "<friend@remote.test> NOTIFY=NEVER",
+        b"Subject: never-report\r\nMessage-ID: <never@client.test>\r\n\r\nquiet\r\n",
+    );
+    submit_raw(
+        &server,
+        "<alice@example.org> RET=FULL",
+        "<other@remote.test> NOTIFY=FAILURE",
+        b"Subject: full-report\r\nMessage-ID: <full@client.test>\r\n\r\nthe whole body comes back\r\n",
+    );
+    let report = wait_for(Duration::from_secs(30), "the RET=FULL report", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    assert!(
+        report.contains("Content-Type: message/rfc822\n"),
+        "{report}"
+    );
+    assert!(report.contains("the whole body comes back"), "{report}");
+    assert!(
+        report.contains("Final-Recipient: rfc822; other@remote.test"),
+        "{report}"
+    );
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let reports = mail_with(&server, "alice@example.org", "multipart/report");
+    assert_eq!(reports.len(), 1, "NOTIFY=NEVER: no report: {reports:?}");
 }

@@ -89,12 +89,14 @@ fn postfix_relays_into_our_lmtp_socket_whole() {
         ],
     );
     assert!(out.contains("refused []"), "{out}");
-    // alice directly and through team; bob through team.
-    wait_for_messages(&server, "alice@example.org", 2, &postfix);
+    // alice directly and through team, in one LMTP transaction: one copy for her mailbox; bob
+    // through team. Both recipients are answered 250.
+    wait_for_messages(&server, "alice@example.org", 1, &postfix);
     wait_for_messages(&server, "bob@example.org", 1, &postfix);
     let log = postfix.wait_log(Duration::from_secs(10), |l| {
         l.matches("status=sent").count() >= 2
     });
+    assert_eq!(server.messages("alice@example.org").len(), 1, "{log}");
     assert!(
         log.lines()
             .filter(|l| l.contains("status=sent"))
@@ -181,4 +183,305 @@ fn unknown_recipient_at_our_lmtp_bounces_in_postfix() {
     );
     drop(postfix);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Starts our server with `hostname = "mw.test"`, relaying through `relay_port` (a Postfix), and a
+/// Postfix that sends `example.org` and `mw.test` to our SMTP port, with `extra` in its main.cf.
+fn mx_pair(name: &str, extra: &str) -> Option<(TestServer, Postfix)> {
+    let relay_port = common::postfix::free_port();
+    let server = TestServer::start_with(|c| {
+        c.hostname = "mw.test".into();
+        c.outbound.relayhost = format!("[127.0.0.1]:{relay_port}");
+        c.outbound.retry_schedule_secs = vec![1];
+        c.outbound.delay_warning_secs = 0;
+    });
+    let ours = server.port(mailwright::server::Service::Smtp);
+    let postfix = Postfix::start_on(
+        name,
+        relay_port,
+        &format!(
+            "relay_domains = example.org, mw.test\n\
+             transport_maps = inline:{{ example.org=smtp:[127.0.0.1]:{ours}, mw.test=smtp:[127.0.0.1]:{ours} }}\n\
+             smtputf8_enable = no\n\
+             {extra}\n"
+        ),
+    )?;
+    Some((server, postfix))
+}
+
+fn wait_for_mail(server: &TestServer, user: &str, needle: &str, postfix: &Postfix) -> String {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        if let Some(m) = server
+            .messages(user)
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .find(|m| m.contains(needle))
+        {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} got no message with {needle:?} in 60 s; postfix log:\n{}",
+            postfix.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Postfix -> us -> an alias forwarding to a Postfix domain -> Postfix (which sends that address
+/// back to the alias) -> us: the second arrival carries our Delivered-To, is refused as a
+/// forwarding loop, and the sender gets Postfix's bounce through our SRS address. Not forever.
+#[test]
+fn a_two_hop_forwarding_loop_with_postfix_ends_in_a_bounce() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let Some((server, postfix)) = mx_pair(
+        "postfix-loop",
+        "virtual_alias_domains = postfix.test\n\
+         virtual_alias_maps = inline:{ x@postfix.test=loop@example.org }",
+    ) else {
+        return;
+    };
+    mailwright::core::directory::Directory::open(&server.dir, Duration::ZERO)
+        .add_alias(
+            &"loop@example.org".parse().unwrap(),
+            &["x@postfix.test".parse().unwrap()],
+        )
+        .unwrap();
+    let dir = common::tempdir("postfix-loop-msg");
+    std::fs::write(
+        dir.join("msg"),
+        "From: alice@example.org\r\nTo: loop@example.org\r\nSubject: round and round\r\nMessage-ID: <loop@example.org>\r\n\r\nwhere does it end?\r\n",
+    )
+    .unwrap();
+    let out = python(
+        SEND,
+        &[
+            &postfix.port.to_string(),
+            "alice@example.org",
+            "loop@example.org",
+            dir.join("msg").to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("refused []"), "{out}");
+    let bounce = wait_for_mail(&server, "alice@example.org", "multipart/report", &postfix);
+    assert!(
+        bounce.contains("MAILER-DAEMON@postfix.test"),
+        "Postfix's bounce: {bounce}"
+    );
+    assert!(
+        bounce.contains("5.4.6") && bounce.contains("Mail forwarding loop for <loop@example.org>"),
+        "our refusal is in it: {bounce}"
+    );
+    assert!(bounce.contains("Subject: round and round"), "{bounce}");
+    // Twice through us (the first delivery, the looping one), once bounced; then quiet.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = postfix.log();
+    let to_loop = log
+        .lines()
+        .filter(|l| l.contains("to=<loop@example.org>") && l.contains("status="))
+        .count();
+    assert_eq!(to_loop, 2, "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("to=<loop@example.org>") && l.contains("status=bounced")),
+        "{log}"
+    );
+    assert_eq!(
+        server
+            .messages("alice@example.org")
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m).contains("multipart/report"))
+            .count(),
+        1
+    );
+    drop(postfix);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Postfix's sendmail asks for a success notice (`-N success`): Postfix passes NOTIFY and ORCPT to
+/// us (we offer DSN), we deliver and send the "delivered" report from `<>`; Postfix sends none.
+#[test]
+fn postfix_sendmail_notify_success_gets_our_delivered_report() {
+    let Some((server, postfix)) = mx_pair("postfix-dsn", "") else {
+        return;
+    };
+    let sendmail = peer::require("sendmail", "postfix").unwrap();
+    let mut child = std::process::Command::new(sendmail)
+        .arg("-C")
+        .arg(postfix.conf())
+        .args([
+            "-f",
+            "alice@example.org",
+            "-N",
+            "success,failure",
+            "-V",
+            "env-77",
+        ])
+        .arg("bob@example.org")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"From: alice@example.org\nTo: bob@example.org\nSubject: tell me when\n\nhello bob\n",
+        )
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let delivered = wait_for_mail(
+        &server,
+        "bob@example.org",
+        "Subject: tell me when",
+        &postfix,
+    );
+    assert!(
+        delivered.contains("by postfix.test (Postfix"),
+        "{delivered}"
+    );
+    let report = wait_for_mail(&server, "alice@example.org", "multipart/report", &postfix);
+    assert!(report.contains("Return-Path: <>\n"), "{report}");
+    assert!(
+        report.contains("From: Mail Delivery System <postmaster@mw.test>"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Original-Recipient: rfc822;bob@example.org\nFinal-Recipient: rfc822; bob@example.org\nAction: delivered\nStatus: 2.0.0\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Original-Envelope-Id: env-77\n"),
+        "{report}"
+    );
+    assert!(report.contains("Subject: tell me when"), "{report}");
+    let log = postfix.wait_log(Duration::from_secs(10), |l| l.contains("status=sent"));
+    assert!(
+        !log.contains("sender delivery status notification"),
+        "we offered DSN: the notice is ours, not Postfix's:\n{log}"
+    );
+}
+
+/// The reply codes (with enhanced codes' class) of one session: EHLO, MAIL, each RCPT, then DATA
+/// with `data`, if any recipient was taken.
+fn codes(addr: std::net::SocketAddr, rcpts: &[&str], data: &[u8]) -> Vec<u16> {
+    use common::smtp_client::Client;
+    let mut c = Client::connect(addr, Duration::from_secs(20)).unwrap();
+    let mut codes = vec![c.command("MAIL FROM:<s@remote.test>").unwrap().code];
+    for r in rcpts {
+        codes.push(c.command(&format!("RCPT TO:{r}")).unwrap().code);
+    }
+    if codes[1..].contains(&250) {
+        codes.push(c.command("DATA").unwrap().code);
+        codes.extend(c.data(data, 1).unwrap().iter().map(|r| r.code));
+    }
+    c.quit();
+    codes
+}
+
+/// Unknown commands until the server closes: the replies' codes.
+fn errors_until_closed(addr: std::net::SocketAddr) -> Vec<u16> {
+    use common::smtp_client::Client;
+    use std::io::Write as _;
+    let mut c = Client::connect(addr, Duration::from_secs(30)).unwrap();
+    let mut codes = Vec::new();
+    for i in 0..30 {
+        if c.stream()
+            .write_all(format!("FROB {i}\r\n").as_bytes())
+            .is_err()
+        {
+            break;
+        }
+        match c.reply() {
+            Ok(r) => codes.push(r.code),
+            Err(_) => break,
+        }
+    }
+    // The 421 may come in the same read as the last error reply.
+    while let Ok(r) = c.reply() {
+        codes.push(r.code);
+    }
+    codes
+}
+
+/// Where the behaviour is a choice, we answer the same sessions as Postfix 3.7's smtpd does (its
+/// defaults, with the error limits lowered alike to keep the test short).
+#[test]
+fn the_same_sessions_get_the_same_answers_as_postfix() {
+    let server = TestServer::start_with(|c| {
+        c.limits.soft_error_limit = 2;
+        c.limits.hard_error_limit = 5;
+    });
+    let Some(postfix) = Postfix::start(
+        "postfix-compare",
+        "virtual_mailbox_domains = example.org\n\
+         virtual_transport = discard:\n\
+         smtpd_reject_unlisted_recipient = no\n\
+         smtpd_soft_error_limit = 2\n\
+         smtpd_hard_error_limit = 5\n",
+    ) else {
+        return;
+    };
+    let ours = server.addr(mailwright::server::Service::Smtp);
+    let theirs: std::net::SocketAddr = ([127, 0, 0, 1], postfix.port).into();
+    let message = |extra_head: &str, body: &[u8]| {
+        let mut m =
+            format!("{extra_head}From: s@remote.test\r\nSubject: compare\r\n\r\n").into_bytes();
+        m.extend_from_slice(body);
+        m.extend_from_slice(b"\r\n");
+        m
+    };
+    let hops = |n: usize| {
+        (0..n).fold(String::new(), |mut m, i| {
+            let _ = write!(
+                m,
+                "Received: from h{i}.test by h{i}.test; Mon, 7 Dec 2026 01:00:00 +0000\r\n"
+            );
+            m
+        })
+    };
+    let long = vec![b'y'; 10_000];
+    let cases: Vec<(&str, Vec<&str>, Vec<u8>)> = vec![
+        (
+            "the same recipient 100 times",
+            vec!["<alice@example.org>"; 100],
+            message("", b"dup"),
+        ),
+        ("<Postmaster>", vec!["<Postmaster>"], message("", b"pm")),
+        // Postfix counts its own Received field against hopcount_limit (50), and so do we.
+        (
+            "48 Received fields",
+            vec!["<alice@example.org>"],
+            message(&hops(48), b"ok"),
+        ),
+        (
+            "49 Received fields",
+            vec!["<alice@example.org>"],
+            message(&hops(49), b"loop"),
+        ),
+        (
+            "a 10,000-octet line",
+            vec!["<alice@example.org>"],
+            message("", &long),
+        ),
+        (
+            "a NUL octet",
+            vec!["<alice@example.org>"],
+            message("", b"a\0b"),
+        ),
+    ];
+    for (what, rcpts, data) in &cases {
+        assert_eq!(
+            codes(ours, rcpts, data),
+            codes(theirs, rcpts, data),
+            "{what}: our codes, then Postfix's"
+        );
+    }
+    let (ours_errors, theirs_errors) = (errors_until_closed(ours), errors_until_closed(theirs));
+    assert_eq!(ours_errors, theirs_errors, "the hard error limit");
+    assert_eq!(ours_errors.last(), Some(&421));
 }

@@ -10,7 +10,8 @@
 //!
 //! IMAP sessions also APPEND messages and COPY them to `Archive`. The server's mail store is
 //! wrapped by one that injects faults (module `faults`): a full disk (`ENOSPC`) or an I/O error
-//! (`EIO`) at the commit of a delivery (SMTP: every copy; LMTP: the first recipient's), APPEND,
+//! (`EIO`) at the commit of a delivery's first copy (SMTP then rolls the others back, LMTP
+//! refuses that recipient only), APPEND,
 //! STORE, EXPUNGE or COPY, and a crash between the prepare and the commit of a delivery or an
 //! APPEND, after which the server and its runtime are dropped and a fresh server is opened on the
 //! same data directory.
@@ -101,7 +102,7 @@ impl Wire {
             .get_mut()
             .write_all(text.as_bytes())
             .await
-            .map_err(|e| format!("write: {e}"))
+            .map_err(|e| format!("write {:?}: {e}", text.trim_end()))
     }
 
     /// One line without its CRLF; `Err` on end of stream or no reply in time.
@@ -455,8 +456,9 @@ impl Sim {
         self.smtp_with(None).await.map(|_| ())
     }
 
-    /// One SMTP transaction; with `fault`, the delivery's commit fails for every copy (or the
-    /// store crashes). Returns whether the message was acknowledged.
+    /// One SMTP transaction; with `fault`, the commit of the first copy fails, and the whole
+    /// message is refused with the others rolled back (or the store crashes before any commit).
+    /// Returns whether the message was acknowledged.
     async fn smtp_with(&mut self, fault: Option<Fault>) -> Result<bool, String> {
         let users = self.recipients();
         let rcpts: Vec<String> = users.iter().map(|u| format!("{u}@{DOMAIN}")).collect();
@@ -477,7 +479,7 @@ impl Sim {
         w.send("DATA\r\n").await?;
         expect(w.smtp_reply().await?, 354)?;
         if let Some(f) = fault {
-            self.faults.arm(Op::DeliveryCommit, f, Copies::All);
+            self.faults.arm(Op::DeliveryCommit, f, Copies::First);
         }
         w.send(&text).await?;
         w.send(".\r\n").await?;
@@ -660,6 +662,7 @@ impl Sim {
         }
         let mut s = self.imap[slot].take().expect("session");
         if s.idling {
+            self.note(format!("imap[{slot}] sends DONE"));
             s.wire.send("DONE\r\n").await?;
             s.idling = false;
             s.last = tokio::time::Instant::now();
@@ -914,6 +917,7 @@ impl Sim {
 
     /// NOOP, then the UIDs of new messages; the view must equal the store's.
     async fn imap_sync(&mut self, slot: usize) -> Result<(), String> {
+        self.note(format!("imap[{slot}] NOOP"));
         let mut s = self.imap[slot].take().expect("session");
         if s.idling {
             s.wire.send("DONE\r\n").await?;
@@ -1010,10 +1014,12 @@ impl Sim {
         };
         let n = session.ids.len();
         let action = self.rng.below(100);
-        session.last = tokio::time::Instant::now();
         if action < 40 && n > 0 {
             let m = 1 + self.rng.below(n);
             if !session.deleted.contains(&m) {
+                self.note(format!("pop3 {} RETR {m}", session.user));
+                // Autologout runs from the last command the server received.
+                session.last = tokio::time::Instant::now();
                 session.wire.send(&format!("RETR {m}\r\n")).await?;
                 let l = session.wire.line().await?;
                 // An IMAP session may have expunged it meanwhile: then, and only then, -ERR.
@@ -1030,6 +1036,8 @@ impl Sim {
         } else if action < 70 && n > 0 {
             let m = 1 + self.rng.below(n);
             if session.deleted.insert(m) {
+                self.note(format!("pop3 {} DELE {m}", session.user));
+                session.last = tokio::time::Instant::now();
                 session.wire.send(&format!("DELE {m}\r\n")).await?;
                 pop3_ok(&mut session.wire).await?;
             }

@@ -60,8 +60,10 @@ pub struct Config {
     pub submission: Submission,
     /// Rate limits, DNSBLs, early talkers and login failure counting.
     pub abuse: Abuse,
-    /// What the mail store fsyncs.
+    /// What the mail store fsyncs, and quota refusals.
     pub storage: Storage,
+    /// Where `postmaster@`, `abuse@` and `MAILER-DAEMON@` go.
+    pub postmaster: Postmaster,
 }
 
 /// Mail store durability. Deliveries (SMTP, LMTP, APPEND, COPY) and new UIDs are always fsynced
@@ -73,12 +75,17 @@ pub struct Storage {
     /// default (`mail_fsync = optimized`): fewer fsyncs, and a crash may then undo the last flag
     /// changes or bring back a message just expunged, never lose a delivered message.
     pub fsync_changes: bool,
+    /// A recipient whose Maildir++ quota is full is refused at `RCPT` with `552 5.2.2` (permanent:
+    /// the sender gets a bounce at once) instead of `452 4.2.2` (the sender retries). Default
+    /// false.
+    pub quota_full_permanent: bool,
 }
 
 impl Default for Storage {
     fn default() -> Self {
         Self {
             fsync_changes: true,
+            quota_full_permanent: false,
         }
     }
 }
@@ -98,6 +105,7 @@ impl Default for Config {
             submission: Submission::default(),
             abuse: Abuse::default(),
             storage: Storage::default(),
+            postmaster: Postmaster::default(),
         }
     }
 }
@@ -210,12 +218,48 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections at once from one IP address. Default 50.
     pub max_connections_per_ip: usize,
-    /// Seconds to wait for the next command before closing. Default 300 (RFC 5321 §4.5.3.2.7).
+    /// Seconds a client may take from connecting to logging in (IMAP, POP3), whatever it sends
+    /// meanwhile. Default 180 (Dovecot's login process allows 3 minutes).
+    pub login_timeout_secs: u64,
+    /// Seconds to wait for the next command (SMTP, LMTP, POP3; also between octets of SMTP message
+    /// data) before closing. Default 300 (RFC 5321 §4.5.3.2.7). POP3 never waits less than RFC
+    /// 1939's 10 minutes once logged in; IMAP's autologout is RFC 3501's 30 minutes.
+    pub idle_timeout_secs: u64,
+    /// Seconds one command line may take from its first octet to its end, however slowly it
+    /// trickles in (SMTP, LMTP, POP3). Default 300.
     pub command_timeout_secs: u64,
-    /// Protocol errors in one session before it is closed. Default 10.
+    /// Seconds a whole SMTP/LMTP message transfer may take, from the `354` (or the first `BDAT`)
+    /// to the end of the data. Default 600.
+    pub data_timeout_secs: u64,
+    /// Seconds a write may wait for a client that does not read (every protocol): past it the
+    /// connection is dropped and what its session holds (a POP3 maildrop lock) is released.
+    /// Default 300.
+    pub write_timeout_secs: u64,
+    /// Seconds a TLS handshake may take (implicit TLS, STARTTLS, STLS). Default 30.
+    pub tls_handshake_timeout_secs: u64,
+    /// Protocol errors in one SMTP session after which every reply is delayed (Postfix's
+    /// `smtpd_soft_error_limit`). Default 10.
+    pub soft_error_limit: usize,
+    /// Protocol errors at which an SMTP session is closed with `421 4.7.0` (Postfix's
+    /// `smtpd_hard_error_limit`). Default 20.
+    pub hard_error_limit: usize,
+    /// Past the soft limit, each reply waits this many seconds times the errors over it (Postfix's
+    /// `smtpd_error_sleep_time`). Default 1.
+    pub error_delay_secs: u64,
+    /// The old name of [`Limits::hard_error_limit`]: a file that sets `max_errors` and not
+    /// `hard_error_limit` gets it as the hard limit. After loading both hold the hard limit, which
+    /// is also IMAP's limit of invalid commands. Default 20.
     pub max_errors: usize,
     /// Seconds a refused login waits before its reply. Default 2.
     pub auth_failure_delay_secs: u64,
+    /// `Received:` fields that make a mail loop: a message that would carry this many with ours
+    /// added is refused with `554 5.4.6 Too many hops` (Postfix's `hopcount_limit`, counted the
+    /// same way: at the default, 49 from the client are refused, 48 pass). Default 50.
+    pub max_received_headers: usize,
+    /// Longest line of message data (DATA and BDAT) in octets, line end included; a longer one gets
+    /// the message refused (`550 5.6.0`). Lines are stored as received; mail relayed onward is
+    /// re-encoded to RFC 5322's 998. At least 2048. Default 65536.
+    pub max_line_length: usize,
 }
 
 impl Default for Limits {
@@ -225,23 +269,78 @@ impl Default for Limits {
             max_recipients: 100,
             max_connections: 1000,
             max_connections_per_ip: 50,
+            login_timeout_secs: 180,
+            idle_timeout_secs: 300,
             command_timeout_secs: 300,
-            max_errors: 10,
+            data_timeout_secs: 600,
+            write_timeout_secs: 300,
+            tls_handshake_timeout_secs: 30,
+            soft_error_limit: 10,
+            hard_error_limit: 20,
+            error_delay_secs: 1,
+            max_errors: 20,
             auth_failure_delay_secs: 2,
+            max_received_headers: 50,
+            max_line_length: 64 * 1024,
         }
     }
 }
 
 impl Limits {
+    /// [`Limits::login_timeout_secs`] as a duration.
+    pub fn login_timeout(&self) -> Duration {
+        Duration::from_secs(self.login_timeout_secs)
+    }
+
+    /// [`Limits::idle_timeout_secs`] as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
     /// [`Limits::command_timeout_secs`] as a duration.
     pub fn command_timeout(&self) -> Duration {
         Duration::from_secs(self.command_timeout_secs)
+    }
+
+    /// [`Limits::data_timeout_secs`] as a duration.
+    pub fn data_timeout(&self) -> Duration {
+        Duration::from_secs(self.data_timeout_secs)
+    }
+
+    /// [`Limits::write_timeout_secs`] as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
+    }
+
+    /// [`Limits::tls_handshake_timeout_secs`] as a duration.
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls_handshake_timeout_secs)
+    }
+
+    /// [`Limits::error_delay_secs`] as a duration.
+    pub fn error_delay(&self) -> Duration {
+        Duration::from_secs(self.error_delay_secs)
     }
 
     /// [`Limits::auth_failure_delay_secs`] as a duration.
     pub fn auth_failure_delay(&self) -> Duration {
         Duration::from_secs(self.auth_failure_delay_secs)
     }
+}
+
+/// Where mail for the role addresses goes: `postmaster@` (RFC 5321 §4.5.1: every domain MUST
+/// accept it), `<Postmaster>`, `abuse@` (RFC 2142) and `MAILER-DAEMON@` (the sender named in our
+/// reports) of every local domain and of the host name. An alias or user of that name in a domain
+/// takes precedence.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Postmaster {
+    /// Where postmaster mail goes: a local user, an alias or an address elsewhere. Default empty:
+    /// `postmaster@<hostname>` if that user exists, else the first user of the passwd file, else
+    /// the Maildir of `postmaster@<hostname>` (read once that user is added).
+    pub address: String,
+    /// Where `abuse@` goes. Default empty: the postmaster.
+    pub abuse: String,
 }
 
 /// Authentication policy.
@@ -566,10 +665,20 @@ impl Config {
 
     /// Parses and checks a configuration from TOML text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e| ConfigError::Parse {
             path: PathBuf::new(),
             source: Box::new(e),
-        })?;
+        };
+        let table: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        let limits = table.get("limits").and_then(toml::Value::as_table);
+        let has = |key: &str| limits.is_some_and(|l| l.contains_key(key));
+        let (old_name, new_name) = (has("max_errors"), has("hard_error_limit"));
+        let mut config: Self = table.try_into().map_err(parse_error)?;
+        // `max_errors` is the old name of the hard error limit.
+        if old_name && !new_name {
+            config.limits.hard_error_limit = config.limits.max_errors;
+        }
+        config.limits.max_errors = config.limits.hard_error_limit;
         config.check()?;
         Ok(config)
     }
@@ -590,6 +699,39 @@ impl Config {
         let l = &self.limits;
         if l.max_recipients == 0 || l.max_connections == 0 || l.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid("limits must be at least 1".to_owned()));
+        }
+        if l.hard_error_limit == 0 || l.soft_error_limit == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.soft_error_limit and limits.hard_error_limit must be at least 1".to_owned(),
+            ));
+        }
+        let timeouts = [
+            ("login_timeout_secs", l.login_timeout_secs),
+            ("idle_timeout_secs", l.idle_timeout_secs),
+            ("command_timeout_secs", l.command_timeout_secs),
+            ("data_timeout_secs", l.data_timeout_secs),
+            ("write_timeout_secs", l.write_timeout_secs),
+            ("tls_handshake_timeout_secs", l.tls_handshake_timeout_secs),
+        ];
+        if let Some((name, _)) = timeouts.iter().find(|(_, t)| *t == 0) {
+            return Err(ConfigError::Invalid(format!(
+                "limits.{name} must be at least 1"
+            )));
+        }
+        if l.max_line_length < 2048 {
+            return Err(ConfigError::Invalid(
+                "limits.max_line_length must be at least 2048".to_owned(),
+            ));
+        }
+        for (name, value) in [
+            ("postmaster.address", &self.postmaster.address),
+            ("postmaster.abuse", &self.postmaster.abuse),
+        ] {
+            if !value.is_empty() && value.parse::<crate::core::directory::Address>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}: {value:?} is not an address"
+                )));
+            }
         }
         if l.max_message_size < 1024 {
             return Err(ConfigError::Invalid(
@@ -671,8 +813,20 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # max_recipients = 100
 # max_connections = 1000
 # max_connections_per_ip = 50
-# command_timeout_secs = 300
-# max_errors = 10
+# max_line_length = 65536            # longest line of message data (DATA and BDAT), at least 2048
+# max_received_headers = 50          # this many Received: fields with ours is a loop (554 5.4.6)
+# Timers (seconds). Every wait for a client is bounded:
+# login_timeout_secs = 180           # IMAP and POP3: connecting to logged in
+# idle_timeout_secs = 300            # waiting for the next command (POP3 never under 600)
+# command_timeout_secs = 300         # one command line, from its first octet to its end
+# data_timeout_secs = 600            # one whole SMTP message transfer (DATA or BDAT)
+# write_timeout_secs = 300           # a client that stops reading is dropped
+# tls_handshake_timeout_secs = 30
+# SMTP error accounting, as Postfix's smtpd_soft_error_limit, smtpd_hard_error_limit and
+# smtpd_error_sleep_time (max_errors, the old name of hard_error_limit, is still read):
+# soft_error_limit = 10              # past it every reply is delayed ...
+# error_delay_secs = 1               # ... by this times the errors over the soft limit
+# hard_error_limit = 20              # then the session is closed (421 4.7.0)
 # auth_failure_delay_secs = 2
 
 [auth]
@@ -740,6 +894,16 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # Fsync IMAP flag changes and expunges before replying (deliveries are always fsynced).
 # false is Dovecot's default: faster, but a crash may undo the last flag changes or expunges.
 # fsync_changes = true
+# A recipient over its Maildir++ quota is refused at RCPT with 452 4.2.2 (the sender retries);
+# true makes it 552 5.2.2 (a bounce at once).
+# quota_full_permanent = false
+
+[postmaster]
+# postmaster@, abuse@ and MAILER-DAEMON@ of every local domain and of the host name, and
+# <Postmaster>, are always accepted (RFC 5321 4.5.1, RFC 2142) unless a user or alias of that
+# name exists. Empty: postmaster@<hostname> if that user exists, else the first user.
+# address = ""
+# abuse = ""                         # empty: the postmaster address
 "#;
 
 #[cfg(test)]
@@ -768,6 +932,29 @@ mod tests {
         assert!(!cidr_contains("garbage", ip("10.0.0.1")));
         assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/33\"]").is_err());
         assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/8\", \"::1\"]").is_ok());
+    }
+
+    #[test]
+    fn error_limits_and_the_old_max_errors_name() {
+        let d = Config::parse("").unwrap().limits;
+        assert_eq!(
+            (d.soft_error_limit, d.hard_error_limit, d.error_delay_secs),
+            (10, 20, 1),
+            "Postfix's defaults"
+        );
+        assert_eq!(d.max_errors, 20);
+        let old = Config::parse("[limits]\nmax_errors = 7").unwrap().limits;
+        assert_eq!((old.hard_error_limit, old.max_errors), (7, 7));
+        let both = Config::parse("[limits]\nmax_errors = 7\nhard_error_limit = 9")
+            .unwrap()
+            .limits;
+        assert_eq!((both.hard_error_limit, both.max_errors), (9, 9));
+        assert!(Config::parse("[limits]\nhard_error_limit = 0").is_err());
+        assert!(Config::parse("[limits]\nmax_line_length = 1000").is_err());
+        assert!(Config::parse("[limits]\nwrite_timeout_secs = 0").is_err());
+        assert!(Config::parse("[postmaster]\naddress = \"not an address\"").is_err());
+        let p = Config::parse("[postmaster]\naddress = \"root@example.org\"").unwrap();
+        assert_eq!(p.postmaster.address, "root@example.org");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!   a flood of logins costs bounded CPU and memory (an Argon2id check holds 19 MiB);
 //! - an unknown user costs the same as a wrong password: the password is checked against a dummy
 //!   hash of the default scheme, and both wait the same failure delay, so replies do not tell
-//!   which user names exist.
+//!   which user names exist;
+//! - every failure is one log line, `login failed client=<address> user="<name>"` (the line
+//!   `contrib/fail2ban/filter.d/mailwright.conf` matches), and a refusal of a blocked address
+//!   `login refused: too many failures from this address client=<address> ...`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,7 +90,14 @@ impl Logins {
         username: &str,
         password: &Secret<String>,
     ) -> Outcome {
+        let client = peer
+            .addr
+            .map_or_else(|| "local".to_owned(), |a| a.ip().to_string());
+        // The user name is the client's text: logged after the client address, escaped and cut
+        // short, so it cannot pose as another line or another client (fail2ban reads these).
+        let shown: String = username.chars().take(64).collect();
         if abuse.auth_blocked(peer, Instant::now()).is_err() {
+            tracing::info!(%client, user = ?shown, "login refused: too many failures from this address");
             return Outcome::Blocked;
         }
         let address = username
@@ -102,6 +112,7 @@ impl Logins {
             Verdict::Busy => Outcome::Busy,
             Verdict::Error => Outcome::Unavailable,
             Verdict::Wrong => {
+                tracing::info!(%client, user = ?shown, "login failed");
                 abuse.record_auth_failure(peer, Instant::now());
                 tokio::time::sleep(self.failure_delay).await;
                 Outcome::Refused

@@ -1,25 +1,33 @@
 //! The intake layer: what happens to a message between the end of its data and the disk, for SMTP,
-//! submission and LMTP alike: submission policy and fix-ups, trust checks of incoming mail (SPF,
-//! DKIM, DMARC, iprev) and DKIM signing of outgoing mail, local delivery into the store and the
-//! hand-over to the outbound queue. Built on the core, the store and the outbound layer.
+//! submission and LMTP alike: recipient routing (users, aliases, the postmaster), submission policy
+//! and fix-ups, trust checks of incoming mail (SPF, DKIM, DMARC, iprev) and DKIM signing of
+//! outgoing mail, loop detection, and the all-or-nothing delivery into the store and the outbound
+//! queue ([`deliver`]). Built on the core, the store and the outbound layer.
 
+pub mod deliver;
+pub mod headers;
 pub mod submission;
 pub mod trust;
 
-use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use mailwright_smtp_proto::server::{HeloKind, Mode};
-use mailwright_smtp_proto::{ForwardPath, Host, Reply, ReversePath};
+use mailwright_smtp_proto::server::Mode;
+use mailwright_smtp_proto::{
+    ForwardPath, Host, MailParameters, RcptParameters, Reply, ReversePath,
+};
 use tracing::{info, warn};
 
 use crate::core::Core;
-use crate::core::directory::{Address, Resolution};
+use crate::core::config::Config;
+use crate::core::directory::{Address, AliasSource, Directory, Resolution};
 use crate::core::net::Peer;
 use crate::core::smtp_reply as reply;
 use crate::outbound::Outbound;
-use crate::store::{MailStore, Recipient, Spool};
+use crate::outbound::queue::{MessageDsn, RcptDsn};
+use crate::store::{MailStore, Spool};
+
+pub use deliver::finish_message;
 
 /// What the intake layer shares.
 #[derive(Debug)]
@@ -45,6 +53,8 @@ pub struct Rcpt {
     pub remote: Vec<String>,
     /// `remote` are alias targets: the envelope sender is rewritten with SRS.
     pub forward: bool,
+    /// Its DSN parameters (`NOTIFY=`, `ORCPT=`).
+    pub dsn: RcptDsn,
 }
 
 /// The transaction in progress: sender, accepted recipients, the message data.
@@ -52,12 +62,37 @@ pub struct Rcpt {
 pub struct Transaction {
     /// The envelope sender, once MAIL was accepted.
     pub from: Option<ReversePath>,
+    /// The message's DSN parameters (`RET=`, `ENVID=`).
+    pub dsn: MessageDsn,
+    /// The size the client announced with `SIZE=` (RFC 1870), for the quota check at RCPT.
+    pub size: Option<u64>,
     /// The accepted recipients.
     pub rcpts: Vec<Rcpt>,
     /// The message data, once DATA or BDAT started.
     pub spool: Option<Spool>,
     /// When the data started (for the delay in logs).
     pub started: Option<Instant>,
+}
+
+impl Transaction {
+    /// A transaction for an accepted `MAIL`.
+    pub fn new(from: ReversePath, params: &MailParameters) -> Self {
+        Self {
+            from: Some(from),
+            dsn: MessageDsn {
+                ret: params.ret,
+                envid: params.envid.clone(),
+            },
+            size: params.size,
+            ..Self::default()
+        }
+    }
+}
+
+/// The client address as logs give it (`client=`): the IP, or `local` for the unix socket.
+pub fn client(peer: Peer) -> String {
+    peer.addr
+        .map_or_else(|| "local".to_owned(), |a| a.ip().to_string())
 }
 
 /// `MAIL`: the submission sender policy, then the message rate limits (not on LMTP).
@@ -82,12 +117,15 @@ pub fn mail_policy(
         })
 }
 
-/// `rcpt` (the routing of one recipient) within the hourly recipient limit of an authenticated user.
+/// `rcpt` (the routing of one recipient) within the hourly recipient limit of an authenticated
+/// user, then the quota of the mailboxes it reaches.
 pub fn rcpt_limited(
     intake: &Intake,
     peer: Peer,
     to: &ForwardPath,
+    params: &RcptParameters,
     user: Option<&Address>,
+    size: Option<u64>,
 ) -> Result<Rcpt, Reply> {
     intake
         .core
@@ -97,14 +135,144 @@ pub fn rcpt_limited(
             info!(?limited, "recipient refused by rate limit");
             limited.reply()
         })?;
-    rcpt(intake, peer, to, user).inspect_err(|_| intake.core.abuse.refund_recipient(peer, user))
+    let routed = rcpt(intake, peer, to, user).and_then(|mut r| {
+        quota(intake, &r, size)?;
+        r.dsn = RcptDsn {
+            notify: params.notify,
+            orcpt: params.orcpt.clone(),
+        };
+        Ok(r)
+    });
+    routed.inspect_err(|_| intake.core.abuse.refund_recipient(peer, user))
+}
+
+/// RFC 3463 §3.3: a full mailbox is `4.2.2` (the sender retries) or, configured so, `5.2.2`.
+fn quota(intake: &Intake, rcpt: &Rcpt, size: Option<u64>) -> Result<(), Reply> {
+    for user in &rcpt.users {
+        match crate::core::blocking(|| intake.store.quota(user)) {
+            Ok(Some(usage)) if !usage.fits(size.unwrap_or(0)) => {
+                info!(user = %user, "recipient refused: mailbox full");
+                return Err(quota_reply(&intake.core.config));
+            }
+            Ok(_) => {}
+            Err(e) => warn!(user = %user, "cannot read the quota: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// The refusal for a full mailbox (`storage.quota_full_permanent`).
+pub fn quota_reply(config: &Config) -> Reply {
+    if config.storage.quota_full_permanent {
+        reply(552, (5, 2, 2), "Mailbox full")
+    } else {
+        reply(452, (4, 2, 2), "Mailbox full, try again later")
+    }
+}
+
+/// The role addresses every domain of ours accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `postmaster@` (RFC 5321 §4.5.1) and `MAILER-DAEMON@`, the sender named in our reports.
+    Postmaster,
+    /// `abuse@` (RFC 2142 §2).
+    Abuse,
+}
+
+impl Role {
+    /// The role of a local part, if it names one.
+    pub fn of(local: &str) -> Option<Self> {
+        if local.eq_ignore_ascii_case("postmaster") || local.eq_ignore_ascii_case("mailer-daemon") {
+            Some(Role::Postmaster)
+        } else if local.eq_ignore_ascii_case("abuse") {
+            Some(Role::Abuse)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where mail for a role goes and why: `[postmaster] address` (or `abuse`), else
+/// `postmaster@<hostname>` if that user exists, else the first user (alphabetically), else the
+/// Maildir of `postmaster@<hostname>`.
+pub fn role_address(
+    config: &Config,
+    directory: &Directory,
+    role: Role,
+) -> Result<(Address, &'static str), crate::core::directory::DirectoryError> {
+    let configured = |s: &str| s.parse::<Address>().ok();
+    if role == Role::Abuse
+        && let Some(a) = configured(&config.postmaster.abuse)
+    {
+        return Ok((a, "[postmaster] abuse"));
+    }
+    if let Some(a) = configured(&config.postmaster.address) {
+        return Ok((a, "[postmaster] address"));
+    }
+    let host = format!("postmaster@{}", config.hostname);
+    let users = directory.passwd().users()?;
+    if let Some(a) = users
+        .iter()
+        .find(|u| **u == host)
+        .and_then(|u| u.parse().ok())
+    {
+        return Ok((a, "the user postmaster@<hostname>"));
+    }
+    if let Some(a) = users.first().and_then(|u| u.parse().ok()) {
+        return Ok((a, "the first user"));
+    }
+    let fallback = host
+        .parse()
+        .map_err(|e: crate::core::directory::AddressError| {
+            crate::core::directory::DirectoryError::Refused(e.to_string())
+        })?;
+    Ok((
+        fallback,
+        "no user yet: the Maildir of postmaster@<hostname>",
+    ))
+}
+
+/// Routes a role address of ours (`envelope`) to its target.
+fn role_rcpt(intake: &Intake, envelope: String, role: Role) -> Result<Rcpt, Reply> {
+    let core = &intake.core;
+    let target = crate::core::blocking(|| role_address(&core.config, &core.directory, role))
+        .map_err(|e| {
+            warn!("directory lookup failed: {e}");
+            reply(451, (4, 3, 0), "Temporary lookup failure")
+        })?
+        .0;
+    let resolution = crate::core::blocking(|| core.directory.resolve(&target));
+    let (users, remote, forward) = match resolution {
+        Ok(Resolution::Local(users)) => (users, Vec::new(), false),
+        Ok(Resolution::Forward { local, external }) => (
+            local,
+            external.iter().map(ToString::to_string).collect(),
+            true,
+        ),
+        Ok(Resolution::NotLocal) => (Vec::new(), vec![target.to_string()], true),
+        // Not a user (yet): its Maildir, read once the admin adds it.
+        Ok(Resolution::UnknownUser) => (vec![target], Vec::new(), false),
+        Err(e) => {
+            warn!("directory lookup failed: {e}");
+            return Err(reply(451, (4, 3, 0), "Temporary lookup failure"));
+        }
+    };
+    Ok(Rcpt {
+        envelope,
+        users,
+        remote,
+        forward,
+        dsn: RcptDsn::default(),
+    })
 }
 
 /// Resolves one RCPT TO; `Err` is the refusal to send.
 ///
 /// Local users and aliases are accepted from anyone; other domains only from an authenticated
-/// user or a client in `outbound.trusted_networks` (never an open relay). Bounces to an SRS
-/// address of ours are accepted and sent on to the original sender.
+/// user or a client in `outbound.trusted_networks` (never an open relay). The role addresses
+/// (`postmaster@`, `abuse@`, `MAILER-DAEMON@` of a local domain or the host name, and
+/// `<Postmaster>`) are always accepted. Bounces to an SRS address of ours are accepted and sent on
+/// to the original sender.
 fn rcpt(
     intake: &Intake,
     peer: Peer,
@@ -112,8 +280,11 @@ fn rcpt(
     user: Option<&Address>,
 ) -> Result<Rcpt, Reply> {
     let envelope = match to {
-        // RFC 5321 §4.5.1: <Postmaster> must be accepted; it goes to postmaster@ the host name.
-        ForwardPath::Postmaster => format!("postmaster@{}", intake.core.config.hostname),
+        // RFC 5321 §4.5.1: <Postmaster> must be accepted.
+        ForwardPath::Postmaster => {
+            let envelope = format!("postmaster@{}", intake.core.config.hostname);
+            return role_rcpt(intake, envelope, Role::Postmaster);
+        }
         ForwardPath::Mailbox(m) => match &m.host {
             // A local part that is not a Dot-string stays quoted (RFC 5321 §4.1.2), so that the
             // address still parses when the queue relays it.
@@ -142,7 +313,8 @@ fn rcpt(
             return Err(reply(451, (4, 3, 0), "Temporary lookup failure"));
         }
     };
-    if local_domain || domain.eq_ignore_ascii_case(&intake.core.config.hostname) {
+    let ours = local_domain || domain.eq_ignore_ascii_case(&intake.core.config.hostname);
+    if ours {
         let day = crate::outbound::queue::now_secs() / 86400;
         if let Some(original) = intake.outbound.srs.reverse(&envelope, day) {
             return Ok(Rcpt {
@@ -150,6 +322,7 @@ fn rcpt(
                 users: Vec::new(),
                 remote: vec![original],
                 forward: false,
+                dsn: RcptDsn::default(),
             });
         }
         if envelope
@@ -164,6 +337,7 @@ fn rcpt(
         envelope,
         users: Vec::new(),
         forward: false,
+        dsn: RcptDsn::default(),
     };
     let Ok(address) = envelope.parse::<Address>() else {
         // An address our directory cannot hold (quoted or UTF-8 local part) may still be relayed.
@@ -176,6 +350,27 @@ fn rcpt(
             reply(554, (5, 7, 1), "Relay access denied")
         });
     };
+    if ours && let Some(role) = Role::of(address.local()) {
+        // The role's target, unless a user or an alias of that very name exists (a catch-all
+        // does not take it).
+        let directory = &intake.core.directory;
+        let explicit = crate::core::blocking(|| {
+            Ok::<bool, crate::core::directory::DirectoryError>(
+                directory.passwd().contains(&address.to_string())?
+                    || directory
+                        .aliases()?
+                        .contains_key(&AliasSource::Address(address.clone())),
+            )
+        });
+        match explicit {
+            Ok(false) => return role_rcpt(intake, address.to_string(), role),
+            Ok(true) => {}
+            Err(e) => {
+                warn!("directory lookup failed: {e}");
+                return Err(reply(451, (4, 3, 0), "Temporary lookup failure"));
+            }
+        }
+    }
     let resolution = crate::core::blocking(|| intake.core.directory.resolve(&address));
     match resolution {
         Ok(Resolution::Local(users)) => Ok(Rcpt {
@@ -183,12 +378,14 @@ fn rcpt(
             users,
             remote: Vec::new(),
             forward: false,
+            dsn: RcptDsn::default(),
         }),
         Ok(Resolution::Forward { local, external }) => Ok(Rcpt {
             envelope: address.to_string(),
             users: local,
             remote: external.iter().map(ToString::to_string).collect(),
             forward: true,
+            dsn: RcptDsn::default(),
         }),
         Ok(Resolution::UnknownUser) => Err(reply(550, (5, 1, 1), "No such user here")),
         Ok(Resolution::NotLocal) if may_relay => Ok(remote(envelope)),
@@ -198,258 +395,4 @@ fn rcpt(
             Err(reply(451, (4, 3, 0), "Temporary lookup failure"))
         }
     }
-}
-
-/// Delivers the finished message to every accepted recipient. Returns one reply per envelope
-/// recipient (LMTP) — in SMTP the first one stands for all.
-pub async fn finish_message(
-    intake: &Arc<Intake>,
-    txn: &mut Transaction,
-    mode: Mode,
-    helo: Option<&(HeloKind, Host)>,
-    user: Option<&Address>,
-    tls: bool,
-    peer: Peer,
-) -> Vec<Reply> {
-    let Some(mut spool) = txn.spool.take() else {
-        return vec![reply(451, (4, 3, 0), "Local error in processing")];
-    };
-    let id = crate::outbound::queue::new_id();
-    let from = txn.from.clone().unwrap_or(ReversePath::Null);
-    let headers = trace_headers(intake, &id, &from, txn, mode, helo, user, tls, peer);
-    let headers = headers + &submission::fix_ups(&intake.core, mode, &mut spool, &id);
-    // Port 25 without AUTH: SPF, DKIM, DMARC, iprev (src/trust), an Authentication-Results field.
-    let headers = match trust::screen(&intake.core, &mut spool, mode, user, peer, helo, &from).await
-    {
-        Ok(results) => headers + &results,
-        Err(refusal) => return vec![refusal],
-    };
-    let recipients: Vec<Recipient> = txn
-        .rcpts
-        .iter()
-        .flat_map(|r| {
-            r.users.iter().map(|u| Recipient {
-                user: u.clone(),
-                envelope_to: r.envelope.clone(),
-            })
-        })
-        .collect();
-    let size = spool.len();
-    let sign = user.is_some()
-        || intake
-            .core
-            .config
-            .outbound
-            .is_trusted(peer.addr.map(|a| a.ip()));
-    let outbound = Leaving::of(intake, txn, &from, &headers, sign);
-    let shared2 = intake.clone();
-    let (spool, results, queued) = tokio::task::spawn_blocking(move || {
-        let results = crate::store::deliver(&*shared2.store, &mut spool, &headers, &recipients);
-        let queued = outbound.enqueue(&shared2, &mut spool);
-        (
-            spool,
-            results.into_iter().zip(recipients).collect::<Vec<_>>(),
-            queued,
-        )
-    })
-    .await
-    .unwrap_or_else(|e| {
-        warn!("delivery task failed: {e}");
-        (
-            Spool::new(intake.core.spool_dir()),
-            Vec::new(),
-            Err(io::Error::other("delivery task failed")),
-        )
-    });
-    if let Err(e) = &queued {
-        warn!(%id, "cannot queue for outbound delivery: {e}");
-    }
-    drop(spool);
-    let delay = txn
-        .started
-        .map(|s| s.elapsed().as_secs_f64())
-        .unwrap_or_default();
-    let mut replies = Vec::with_capacity(txn.rcpts.len());
-    for rcpt in &txn.rcpts {
-        let mine: Vec<_> = results
-            .iter()
-            .filter(|(_, r)| r.envelope_to == rcpt.envelope)
-            .collect();
-        let failed = mine.len() != rcpt.users.len()
-            || mine.iter().any(|(res, _)| res.is_err())
-            || (!rcpt.remote.is_empty() && queued.is_err());
-        if !rcpt.remote.is_empty()
-            && let Ok(ids) = &queued
-        {
-            info!(%id, from = %from, to = %rcpt.envelope, remote = ?rcpt.remote, size, status = "queued", queue_ids = ?ids);
-        }
-        for (res, r) in &mine {
-            match res {
-                Ok(unique) => {
-                    info!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "delivered", file = %unique);
-                }
-                Err(e) => {
-                    warn!(%id, from = %from, to = %rcpt.envelope, user = %r.user, size, delay, status = "deferred", "delivery failed: {e}");
-                }
-            }
-        }
-        let full = mine
-            .iter()
-            .any(|(res, _)| matches!(res, Err(crate::store::StoreError::NoSpace)));
-        replies.push(if full {
-            no_space()
-        } else if failed {
-            reply(451, (4, 3, 0), "Local delivery failed, try again later")
-        } else {
-            reply(250, (2, 0, 0), &format!("Ok: queued as {id}"))
-        });
-    }
-    if mode != Mode::Lmtp
-        && let Some(refusal) = replies.iter().find(|r| !r.is_positive())
-    {
-        // SMTP has one reply for all: any failure defers the whole message.
-        return vec![refusal.clone()];
-    }
-    replies
-}
-
-/// The refusal when the disk is full: RFC 5321 §4.2.2's 452, RFC 3463 §3.4 `4.3.1` (mail system
-/// full); the client retries later.
-fn no_space() -> Reply {
-    reply(
-        452,
-        (4, 3, 1),
-        "Insufficient system storage, try again later",
-    )
-}
-
-/// The part of a message that leaves through the outbound queue: one envelope for relayed
-/// recipients (the sender as given) and one for alias targets (the sender rewritten with SRS).
-struct Leaving {
-    prefix: String,
-    relayed: (String, Vec<String>),
-    forwarded: (String, Vec<String>),
-    /// DKIM-sign it (mail of our users and trusted clients).
-    sign: bool,
-}
-
-impl Leaving {
-    fn of(
-        intake: &Intake,
-        txn: &Transaction,
-        from: &ReversePath,
-        headers: &str,
-        sign: bool,
-    ) -> Self {
-        let sender = match from {
-            ReversePath::Null => String::new(),
-            ReversePath::Mailbox(m) => m.to_string(),
-        };
-        let mut relayed = Vec::new();
-        let mut forwarded = Vec::new();
-        for r in &txn.rcpts {
-            if r.forward {
-                forwarded.extend(r.remote.iter().cloned());
-            } else {
-                relayed.extend(r.remote.iter().cloned());
-            }
-        }
-        let forward_sender = crate::outbound::relay::forward_sender(&intake.outbound, &sender);
-        // Return-Path is added by the final delivery (RFC 5321 §4.4), not by a relay.
-        let prefix = headers
-            .split_inclusive('\n')
-            .skip_while(|l| l.starts_with("Return-Path:"))
-            .collect();
-        Self {
-            prefix,
-            relayed: (sender, relayed),
-            forwarded: (forward_sender, forwarded),
-            sign,
-        }
-    }
-
-    /// Writes the queue files (fsynced), DKIM-signed when `sign`. Blocking.
-    fn enqueue(&self, intake: &Intake, spool: &mut Spool) -> io::Result<Vec<String>> {
-        let mut ids = Vec::new();
-        if self.relayed.1.is_empty() && self.forwarded.1.is_empty() {
-            return Ok(ids);
-        }
-        let mut prefix = self.prefix.clone();
-        if self.sign {
-            // Sign what leaves: the fields we add (Date, Message-ID fix-ups) included.
-            let mut message = prefix.clone().into_bytes();
-            spool.reader()?.read_to_end(&mut message)?;
-            if let Some(signature) = trust::sign(&intake.core, &message) {
-                // After our Received field, which stays on top (RFC 5321 §4.4).
-                let mut lines = prefix.split_inclusive('\n');
-                let mut received: String = lines.next().unwrap_or_default().to_owned();
-                let mut rest = String::new();
-                for line in lines {
-                    if rest.is_empty() && line.starts_with([' ', '\t']) {
-                        received.push_str(line);
-                    } else {
-                        rest.push_str(line);
-                    }
-                }
-                prefix = received + &signature + &rest;
-            }
-        }
-        for (sender, rcpts) in [&self.relayed, &self.forwarded] {
-            if rcpts.is_empty() {
-                continue;
-            }
-            let mut body = spool.reader()?;
-            ids.push(intake.outbound.queue.enqueue(
-                sender,
-                rcpts,
-                crate::outbound::queue::Kind::Message,
-                prefix.as_bytes(),
-                &mut body,
-                crate::outbound::queue::now_secs(),
-            )?);
-        }
-        Ok(ids)
-    }
-}
-
-/// `Return-Path:` and `Received:` (RFC 5321 §4.4; "with" keywords of RFC 3848), LF line ends.
-#[allow(clippy::too_many_arguments)]
-fn trace_headers(
-    intake: &Intake,
-    id: &str,
-    from: &ReversePath,
-    txn: &Transaction,
-    mode: Mode,
-    helo: Option<&(HeloKind, Host)>,
-    user: Option<&Address>,
-    tls: bool,
-    peer: Peer,
-) -> String {
-    let helo_name = helo.map_or_else(|| "unknown".to_owned(), |(_, h)| h.to_string());
-    let with = match (mode, helo.map(|(k, _)| *k)) {
-        (Mode::Lmtp, _) => "LMTP".to_owned(),
-        (_, Some(HeloKind::Helo)) => "SMTP".to_owned(),
-        _ => format!(
-            "ESMTP{}{}",
-            if tls { "S" } else { "" },
-            if user.is_some() { "A" } else { "" }
-        ),
-    };
-    let client = match peer.addr {
-        Some(a) => format!("[{}]", a.ip()),
-        None => "local".to_owned(),
-    };
-    let for_clause = match txn.rcpts.as_slice() {
-        [one] => format!("\n\tfor <{}>", one.envelope),
-        _ => String::new(),
-    };
-    let return_path = match from {
-        ReversePath::Null => "<>".to_owned(),
-        ReversePath::Mailbox(m) => format!("<{m}>"),
-    };
-    format!(
-        "Return-Path: {return_path}\nReceived: from {helo_name} ({client})\n\tby {} (Mailwright) with {with} id {id}{for_clause};\n\t{}\n",
-        intake.core.config.hostname,
-        crate::core::timefmt::rfc5322(SystemTime::now())
-    )
 }

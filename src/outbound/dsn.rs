@@ -1,23 +1,47 @@
-//! Delivery status notifications (RFC 3464): the bounce and the delay warning sent to the envelope
+//! Delivery status notifications (RFC 3464): the bounce, the delay warning and the success
+//! notice ("delivered" for local delivery, "relayed" to a server without DSN) sent to the envelope
 //! sender, as `multipart/report; report-type=delivery-status` with a human part, the
-//! machine-readable `message/delivery-status` part and the original headers (`text/rfc822-headers`,
-//! RFC 6522).
+//! machine-readable `message/delivery-status` part and the original message: its header section
+//! (`text/rfc822-headers`, RFC 6522), or the whole message (`message/rfc822`) for a failure when the
+//! sender asked with `RET=FULL` (RFC 3461 §4.3).
 //!
-//! They are sent from the null sender `<>`, so they are never bounced themselves (RFC 5321 §6.1),
-//! and a message from `<>` never causes one.
+//! The sender's DSN parameters are honoured (RFC 3461): `NOTIFY=` decides which reports are sent
+//! (see [`crate::outbound::queue::RcptDsn::wants`]), `ENVID=` comes back as
+//! `Original-Envelope-Id:` and each `ORCPT=` as `Original-Recipient:`.
+//!
+//! Reports go out from the null sender `<>`, so they are never bounced themselves (RFC 5321 §6.1),
+//! and a message from `<>` never causes one. Their `From:` is the postmaster of the host, an
+//! address that takes replies (`postmaster@` is always accepted, RFC 5321 §4.5.1).
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use crate::outbound::queue::{Attempt, Entry};
+use mailwright_smtp_proto::{OriginalRecipient, Ret};
 
-/// What the report says about the listed recipients.
+use crate::outbound::queue::{Attempt, Entry, Kind};
+
+/// What the report says about the listed recipients (RFC 3464 §2.3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Delivery failed for good.
     Failed,
     /// Delivery is still being tried.
     Delayed,
+    /// Delivered into the recipient's mailbox.
+    Delivered,
+    /// Handed to a server that sends no delivery notifications (RFC 3461 §4.1).
+    Relayed,
+}
+
+impl Action {
+    fn word(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+        }
+    }
 }
 
 /// The enhanced status code (RFC 3463) inside a reply line like `550 5.1.1 No such user`, or one
@@ -35,6 +59,7 @@ pub fn status_of(reply: &str, action: Action) -> String {
         return enhanced.to_owned();
     }
     match (action, code.as_bytes().first()) {
+        (Action::Delivered | Action::Relayed, _) => "2.0.0".to_owned(),
         (Action::Delayed, _) | (_, Some(b'4')) => "4.0.0".to_owned(),
         _ => "5.0.0".to_owned(),
     }
@@ -53,35 +78,86 @@ fn memchr_blank_line(m: &[u8]) -> Option<usize> {
     m.windows(2).position(|w| w == b"\n\n").map(|p| p + 1)
 }
 
-/// Builds the report to `entry.from` about `rcpts`. Returns `None` when the sender is the null
-/// sender or the entry is itself a report (never bounce a bounce). LF line ends.
-pub fn build(
-    hostname: &str,
-    entry: &Entry,
-    rcpts: &[(&str, &Attempt)],
-    action: Action,
-    original: &[u8],
-    now: SystemTime,
-) -> Option<Vec<u8>> {
-    if entry.from.is_empty()
-        || entry.kind == crate::outbound::queue::Kind::Report
-        || rcpts.is_empty()
-    {
+/// A failure report returns the whole message (`RET=FULL`) only up to this size; a larger one is
+/// returned as its header section.
+pub const MAX_RETURNED_MESSAGE: usize = 10 * 1024 * 1024;
+
+/// What a report is about: one message, and to whom the report goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// Our host name (`Reporting-MTA:`, the `From:` domain).
+    pub hostname: &'a str,
+    /// The envelope sender of the message, who gets the report; empty for `<>`.
+    pub to: &'a str,
+    /// Our id of the message (queue id).
+    pub id: &'a str,
+    /// When the message arrived.
+    pub arrival: SystemTime,
+    /// What happened to the listed recipients.
+    pub action: Action,
+    /// The sender's `ENVID=`.
+    pub envid: Option<&'a str>,
+    /// The sender's `RET=`.
+    pub ret: Option<Ret>,
+    /// The message is itself a report: never answered with another.
+    pub is_report: bool,
+    /// The message as stored (LF line ends).
+    pub original: &'a [u8],
+}
+
+impl<'a> Report<'a> {
+    /// A report about a queued message.
+    pub fn for_entry(
+        hostname: &'a str,
+        entry: &'a Entry,
+        action: Action,
+        original: &'a [u8],
+    ) -> Self {
+        Self {
+            hostname,
+            to: &entry.from,
+            id: &entry.id,
+            arrival: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(entry.created),
+            action,
+            envid: entry.dsn.envid.as_deref(),
+            ret: entry.dsn.ret,
+            is_report: entry.kind == Kind::Report,
+            original,
+        }
+    }
+}
+
+/// One recipient of a report.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRcpt<'a> {
+    /// The recipient address (`Final-Recipient:`).
+    pub address: &'a str,
+    /// The sender's `ORCPT=` for it (`Original-Recipient:`).
+    pub orcpt: Option<&'a OriginalRecipient>,
+    /// What happened: the host that answered and its reply (or our own words).
+    pub attempt: &'a Attempt,
+}
+
+/// Builds the report. Returns `None` when the sender is the null sender, the message is itself a
+/// report (never bounce a bounce), or no recipient is listed. LF line ends.
+pub fn build(report: &Report<'_>, rcpts: &[ReportRcpt<'_>], now: SystemTime) -> Option<Vec<u8>> {
+    if report.to.is_empty() || report.is_report || rcpts.is_empty() {
         return None;
     }
+    let hostname = report.hostname;
+    let action = report.action;
     let boundary = format!("{}/{}", crate::outbound::queue::new_id(), hostname);
     let date = crate::core::timefmt::rfc5322(now);
-    let arrival = crate::core::timefmt::rfc5322(
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(entry.created),
-    );
+    let arrival = crate::core::timefmt::rfc5322(report.arrival);
     let mut m = String::new();
     let subject = match action {
         Action::Failed => "Undelivered Mail Returned to Sender",
         Action::Delayed => "Delayed Mail (still being retried)",
+        Action::Delivered | Action::Relayed => "Successful Mail Delivery Report",
     };
     let _ = write!(
         m,
-        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\n\
+        "From: Mail Delivery System <postmaster@{hostname}>\n\
          To: <{to}>\n\
          Subject: {subject}\n\
          Date: {date}\n\
@@ -96,29 +172,34 @@ pub fn build(
          Content-Type: text/plain; charset=utf-8\n\
          Content-Description: Notification\n\
          \n",
-        to = entry.from,
+        to = report.to,
         id = crate::outbound::queue::new_id(),
     );
-    match action {
-        Action::Failed => {
-            let _ = writeln!(
-                m,
-                "This is the mail system at {hostname}.\n\n\
-                 Your message could not be delivered to one or more recipients.\n\
-                 It is attached below (headers only).\n"
-            );
+    let full = action == Action::Failed
+        && report.ret == Some(Ret::Full)
+        && report.original.len() <= MAX_RETURNED_MESSAGE;
+    let what = if full {
+        "It is attached below."
+    } else {
+        "Its header section is attached below."
+    };
+    let _ = writeln!(m, "This is the mail system at {hostname}.\n");
+    let _ = writeln!(
+        m,
+        "{}\n{what}\n",
+        match action {
+            Action::Failed => "Your message could not be delivered to one or more recipients.",
+            Action::Delayed =>
+                "Your message has not been delivered yet to one or more recipients.\n\
+                 Delivery will be tried again; you do not need to resend it.",
+            Action::Delivered => "Your message was delivered to the mailboxes listed below.",
+            Action::Relayed =>
+                "Your message was handed to a mail system that does not send delivery\n\
+                 notifications; no further notice will come for the recipients below.",
         }
-        Action::Delayed => {
-            let _ = writeln!(
-                m,
-                "This is the mail system at {hostname}.\n\n\
-                 Your message has not been delivered yet to one or more recipients.\n\
-                 Delivery will be tried again; you do not need to resend it.\n"
-            );
-        }
-    }
-    for (rcpt, attempt) in rcpts {
-        let _ = writeln!(m, "<{rcpt}>: {}", attempt.reply);
+    );
+    for r in rcpts {
+        let _ = writeln!(m, "<{}>: {}", r.address, r.attempt.reply);
     }
     let _ = write!(
         m,
@@ -127,26 +208,37 @@ pub fn build(
          Content-Description: Delivery report\n\
          \n\
          Reporting-MTA: dns; {hostname}\n\
-         X-Mailwright-Queue-ID: {qid}\n\
-         Arrival-Date: {arrival}\n",
-        qid = entry.id,
+         X-Mailwright-Queue-ID: {qid}\n",
+        qid = report.id,
     );
-    for (rcpt, attempt) in rcpts {
-        let status = status_of(&attempt.reply, action);
+    if let Some(envid) = report.envid {
+        let _ = writeln!(m, "Original-Envelope-Id: {}", one_line(envid));
+    }
+    let _ = writeln!(m, "Arrival-Date: {arrival}");
+    for r in rcpts {
+        let status = status_of(&r.attempt.reply, action);
+        m.push('\n');
+        if let Some(o) = r.orcpt {
+            let _ = writeln!(
+                m,
+                "Original-Recipient: {};{}",
+                one_line(&o.addr_type),
+                one_line(&o.address)
+            );
+        }
         let _ = write!(
             m,
-            "\nFinal-Recipient: rfc822; {rcpt}\n\
+            "Final-Recipient: rfc822; {}\n\
              Action: {}\n\
              Status: {status}\n",
-            match action {
-                Action::Failed => "failed",
-                Action::Delayed => "delayed",
-            }
+            r.address,
+            action.word()
         );
-        if let Some(remote) = &attempt.remote {
+        if let Some(remote) = &r.attempt.remote {
             let _ = writeln!(m, "Remote-MTA: dns; {remote}");
         }
-        let diagnostic = if attempt
+        let diagnostic = if r
+            .attempt
             .reply
             .as_bytes()
             .first()
@@ -156,24 +248,36 @@ pub fn build(
         } else {
             "x-mailwright"
         };
-        let _ = writeln!(m, "Diagnostic-Code: {diagnostic}; {}", attempt.reply);
+        let _ = writeln!(m, "Diagnostic-Code: {diagnostic}; {}", r.attempt.reply);
         let _ = writeln!(m, "Last-Attempt-Date: {date}");
     }
+    let (content_type, description, returned) = if full {
+        ("message/rfc822", "Undelivered message", report.original)
+    } else {
+        (
+            "text/rfc822-headers",
+            "Message headers",
+            header_section(report.original),
+        )
+    };
     let _ = write!(
         m,
         "\n--{boundary}\n\
-         Content-Type: text/rfc822-headers\n\
-         Content-Description: Undelivered message headers\n\
+         Content-Type: {content_type}\n\
+         Content-Description: {description}\n\
          \n"
     );
     let mut out = m.into_bytes();
-    let headers = header_section(original);
-    out.extend_from_slice(headers);
-    if !headers.ends_with(b"\n") {
+    out.extend_from_slice(returned);
+    if !returned.ends_with(b"\n") {
         out.push(b'\n');
     }
     out.extend_from_slice(format!("\n--{boundary}--\n").as_bytes());
     Some(out)
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n'], " ")
 }
 
 #[cfg(test)]
@@ -186,6 +290,7 @@ mod tests {
         assert_eq!(status_of("550 No such user", Action::Failed), "5.0.0");
         assert_eq!(status_of("451 try later", Action::Delayed), "4.0.0");
         assert_eq!(status_of("connection refused", Action::Failed), "5.0.0");
+        assert_eq!(status_of("250 ok", Action::Delivered), "2.0.0");
     }
 
     #[test]
@@ -193,5 +298,63 @@ mod tests {
         assert_eq!(header_section(b"A: 1\nB: 2\n\nbody\n"), b"A: 1\nB: 2\n");
         assert_eq!(header_section(b"\nbody"), b"");
         assert_eq!(header_section(b"A: 1\n"), b"A: 1\n");
+    }
+
+    #[test]
+    fn dsn_fields_and_what_is_returned() {
+        let attempt = Attempt {
+            remote: None,
+            reply: "550 5.4.6 mail forwarding loop for <a@x.test>".to_owned(),
+        };
+        let orcpt = OriginalRecipient {
+            addr_type: "rfc822".to_owned(),
+            address: "A@x.test".to_owned(),
+        };
+        let original = b"Subject: hi\nFrom: s@y.test\n\nthe body\n";
+        let mut report = Report {
+            hostname: "mx.x.test",
+            to: "s@y.test",
+            id: "ABC",
+            arrival: SystemTime::UNIX_EPOCH,
+            action: Action::Failed,
+            envid: Some("env-1"),
+            ret: Some(Ret::Full),
+            is_report: false,
+            original,
+        };
+        let rcpts = [ReportRcpt {
+            address: "a@x.test",
+            orcpt: Some(&orcpt),
+            attempt: &attempt,
+        }];
+        let text = String::from_utf8(build(&report, &rcpts, SystemTime::now()).unwrap()).unwrap();
+        assert!(text.contains("From: Mail Delivery System <postmaster@mx.x.test>\n"));
+        assert!(text.contains("Original-Envelope-Id: env-1\n"), "{text}");
+        assert!(text.contains("Original-Recipient: rfc822;A@x.test\nFinal-Recipient: rfc822; a@x.test\nAction: failed\nStatus: 5.4.6\n"), "{text}");
+        assert!(
+            text.contains("Content-Type: message/rfc822\n"),
+            "RET=FULL: {text}"
+        );
+        assert!(text.contains("the body"), "{text}");
+        report.ret = Some(Ret::Headers);
+        let text = String::from_utf8(build(&report, &rcpts, SystemTime::now()).unwrap()).unwrap();
+        assert!(
+            text.contains("Content-Type: text/rfc822-headers\n"),
+            "{text}"
+        );
+        assert!(!text.contains("the body"), "{text}");
+        report.action = Action::Delivered;
+        report.ret = Some(Ret::Full);
+        let text = String::from_utf8(build(&report, &rcpts, SystemTime::now()).unwrap()).unwrap();
+        assert!(text.contains("Action: delivered\n"), "{text}");
+        assert!(
+            !text.contains("the body"),
+            "success reports return headers only: {text}"
+        );
+        report.to = "";
+        assert!(
+            build(&report, &rcpts, SystemTime::now()).is_none(),
+            "never to <>"
+        );
     }
 }

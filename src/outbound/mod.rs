@@ -3,6 +3,7 @@
 //! mail. Built on the core and the store (reports for local senders are delivered locally).
 
 pub mod dsn;
+pub mod longlines;
 pub mod queue;
 pub mod relay;
 pub mod srs;

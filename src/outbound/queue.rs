@@ -14,10 +14,17 @@
 //! from alice@example.org            (empty for the null sender <>)
 //! created 1764390000
 //! kind message                      (message | report)
+//! ret hdrs                          (DSN RET=, RFC 3461 §4.3; optional)
+//! envid QQ+2B1                      (DSN ENVID=, xtext; optional)
 //! rcpt bob@remote.test              (one line per recipient)
+//! notify SUCCESS,FAILURE            (that recipient's DSN NOTIFY=; optional)
+//! orcpt rfc822;bob+2Bx@example.org  (that recipient's DSN ORCPT=, xtext; optional)
 //!
 //! Received: ...
 //! ```
+//!
+//! The DSN lines came later: a reader that does not know them skips them (unknown keys are
+//! ignored), and a file without them reads as a message without DSN parameters.
 //!
 //! A crash can at worst deliver a message twice (when it falls between the remote `250` and the
 //! state update), never lose one that was acknowledged. Files left in `tmp/` belong to messages
@@ -32,6 +39,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use mailwright_smtp_proto::{Notify, OriginalRecipient, Ret};
 
 /// What a queued message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +78,120 @@ pub struct QueuedRcpt {
     pub address: String,
     /// Where it stands.
     pub status: RcptStatus,
+    /// Its DSN parameters.
+    pub dsn: RcptDsn,
+}
+
+/// The DSN parameters of a message (RFC 3461 §4.3, §4.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageDsn {
+    /// `RET=`: what a failure report returns of the message.
+    pub ret: Option<Ret>,
+    /// `ENVID=`: the sender's identifier of the transaction, decoded.
+    pub envid: Option<String>,
+}
+
+/// The DSN parameters of one recipient (RFC 3461 §4.1, §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RcptDsn {
+    /// `NOTIFY=`: which reports the sender wants; `None` is the default (failures and delays).
+    pub notify: Option<Notify>,
+    /// `ORCPT=`: the recipient as the sender first gave it.
+    pub orcpt: Option<OriginalRecipient>,
+}
+
+impl RcptDsn {
+    /// Whether a report of `kind` is wanted for this recipient: RFC 3461 §4.1, with the
+    /// default of an absent NOTIFY being failures and delays (as Postfix's).
+    pub fn wants(&self, kind: Notice) -> bool {
+        match (self.notify, kind) {
+            (None, Notice::Success) => false,
+            (None, _) => true,
+            (Some(Notify::Never), _) => false,
+            (Some(Notify::On { success, .. }), Notice::Success) => success,
+            (Some(Notify::On { failure, .. }), Notice::Failure) => failure,
+            (Some(Notify::On { delay, .. }), Notice::Delay) => delay,
+        }
+    }
+}
+
+/// The kinds of report a sender can ask for with `NOTIFY=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Delivered (or relayed to a server without DSN).
+    Success,
+    /// Failed for good.
+    Failure,
+    /// Delayed.
+    Delay,
+}
+
+/// `NOTIFY=` as RFC 3461 §4.1 writes it.
+pub fn notify_text(notify: Notify) -> String {
+    match notify {
+        Notify::Never => "NEVER".to_owned(),
+        Notify::On {
+            success,
+            failure,
+            delay,
+        } => [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, w)| *w)
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn parse_notify(text: &str) -> Option<Notify> {
+    if text.eq_ignore_ascii_case("NEVER") {
+        return Some(Notify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for word in text.split(',') {
+        match word.to_ascii_uppercase().as_str() {
+            "SUCCESS" => success = true,
+            "FAILURE" => failure = true,
+            "DELAY" => delay = true,
+            _ => return None,
+        }
+    }
+    (success || failure || delay).then_some(Notify::On {
+        success,
+        failure,
+        delay,
+    })
+}
+
+/// xtext (RFC 3461 §4): `!` to `~` but `+` and `=` as themselves, every other octet `+XX`.
+pub fn xtext_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "+{b:02X}");
+        }
+    }
+    out
+}
+
+/// Decodes xtext; `None` when malformed or not UTF-8.
+pub fn xtext_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'+' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl QueuedRcpt {
@@ -104,6 +227,8 @@ pub struct Entry {
     pub next_attempt: u64,
     /// Whether the sender was told that delivery is delayed.
     pub warned: bool,
+    /// The message's DSN parameters.
+    pub dsn: MessageDsn,
     /// Size of the message in bytes.
     pub size: u64,
     /// Where the message starts in the file.
@@ -128,6 +253,70 @@ impl Entry {
 struct Slot {
     entry: Entry,
     in_flight: bool,
+}
+
+/// The envelope of a message to queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// The envelope sender; empty for `<>`.
+    pub from: &'a str,
+    /// The recipients with their DSN parameters.
+    pub rcpts: &'a [(String, RcptDsn)],
+    /// What the message is.
+    pub kind: Kind,
+    /// The message's DSN parameters.
+    pub dsn: &'a MessageDsn,
+}
+
+/// A message written and fsynced in the queue's `tmp/` ([`Queue::prepare`]); removed if dropped.
+#[derive(Debug)]
+pub struct PreparedMessage {
+    entry: Entry,
+    tmp: Option<PathBuf>,
+}
+
+impl PreparedMessage {
+    /// The queue id it will have.
+    pub fn id(&self) -> &str {
+        &self.entry.id
+    }
+}
+
+impl Drop for PreparedMessage {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// A message in the queue directory, not yet handed to the delivery loop ([`Queue::commit`]).
+#[derive(Debug)]
+pub struct CommittedMessage {
+    entry: Entry,
+}
+
+impl CommittedMessage {
+    /// Its queue id.
+    pub fn id(&self) -> &str {
+        &self.entry.id
+    }
+}
+
+fn empty_entry() -> Entry {
+    Entry {
+        id: String::new(),
+        from: String::new(),
+        created: 0,
+        kind: Kind::Message,
+        rcpts: Vec::new(),
+        attempts: 0,
+        next_attempt: 0,
+        warned: false,
+        dsn: MessageDsn::default(),
+        size: 0,
+        body_offset: 0,
+    }
 }
 
 /// The queue of one data directory.
@@ -198,15 +387,7 @@ fn read_entry(dir: &Path, id: &str) -> io::Result<Entry> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {what}"));
     let mut entry = Entry {
         id: id.to_owned(),
-        from: String::new(),
-        created: 0,
-        kind: Kind::Message,
-        rcpts: Vec::new(),
-        attempts: 0,
-        next_attempt: 0,
-        warned: false,
-        size: 0,
-        body_offset: 0,
+        ..empty_entry()
     };
     let mut first = true;
     loop {
@@ -240,7 +421,32 @@ fn read_entry(dir: &Path, id: &str) -> io::Result<Entry> {
             "rcpt" => entry.rcpts.push(QueuedRcpt {
                 address: value.to_owned(),
                 status: RcptStatus::Pending(None),
+                dsn: RcptDsn::default(),
             }),
+            "ret" => {
+                entry.dsn.ret = match value {
+                    "full" => Some(Ret::Full),
+                    "hdrs" => Some(Ret::Headers),
+                    _ => None,
+                }
+            }
+            "envid" => entry.dsn.envid = xtext_decode(value),
+            "notify" => {
+                if let Some(r) = entry.rcpts.last_mut() {
+                    r.dsn.notify = parse_notify(value);
+                }
+            }
+            "orcpt" => {
+                if let Some(r) = entry.rcpts.last_mut()
+                    && let Some((addr_type, xtext)) = value.split_once(';')
+                    && let Some(address) = xtext_decode(xtext)
+                {
+                    r.dsn.orcpt = Some(OriginalRecipient {
+                        addr_type: addr_type.to_owned(),
+                        address,
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -378,8 +584,9 @@ impl Queue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Writes a message durably and returns its id. `prefix` (header lines, LF ends) goes before
-    /// `body`. Blocking: call it off the async threads.
+    /// Writes a message durably, makes it visible to the delivery loop and returns its id.
+    /// `prefix` (header lines, LF ends) goes before `body`. Blocking: call it off the async
+    /// threads.
     pub fn enqueue(
         &self,
         from: &str,
@@ -389,20 +596,68 @@ impl Queue {
         body: &mut dyn Read,
         now: u64,
     ) -> io::Result<String> {
-        if rcpts.is_empty() {
+        let rcpts: Vec<(String, RcptDsn)> = rcpts
+            .iter()
+            .map(|r| (r.clone(), RcptDsn::default()))
+            .collect();
+        let prepared = self.prepare(
+            &Envelope {
+                from,
+                rcpts: &rcpts,
+                kind,
+                dsn: &MessageDsn::default(),
+            },
+            prefix,
+            body,
+            now,
+        )?;
+        let committed = self.commit(prepared)?;
+        Ok(self.publish(committed))
+    }
+
+    /// The first phase of queueing a message with the others of a transaction: writes the file
+    /// into `tmp/` and fsyncs it. Nothing is visible yet; dropping the result removes the file.
+    /// Blocking.
+    pub fn prepare(
+        &self,
+        envelope: &Envelope<'_>,
+        prefix: &[u8],
+        body: &mut dyn Read,
+        now: u64,
+    ) -> io::Result<PreparedMessage> {
+        if envelope.rcpts.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no recipients"));
         }
         let id = new_id();
         let mut header = format!(
             "{MAGIC}\nfrom {}\ncreated {now}\nkind {}\n",
-            one_line(from),
-            match kind {
+            one_line(envelope.from),
+            match envelope.kind {
                 Kind::Message => "message",
                 Kind::Report => "report",
             }
         );
-        for r in rcpts {
+        match envelope.dsn.ret {
+            Some(Ret::Full) => header.push_str("ret full\n"),
+            Some(Ret::Headers) => header.push_str("ret hdrs\n"),
+            None => {}
+        }
+        if let Some(envid) = &envelope.dsn.envid {
+            let _ = writeln!(header, "envid {}", xtext_encode(envid));
+        }
+        for (r, dsn) in envelope.rcpts {
             let _ = writeln!(header, "rcpt {}", one_line(r));
+            if let Some(notify) = dsn.notify {
+                let _ = writeln!(header, "notify {}", notify_text(notify));
+            }
+            if let Some(o) = &dsn.orcpt {
+                let _ = writeln!(
+                    header,
+                    "orcpt {};{}",
+                    xtext_encode(&o.addr_type),
+                    xtext_encode(&o.address)
+                );
+            }
         }
         header.push('\n');
         let tmp = self.dir.join("tmp").join(&id);
@@ -415,8 +670,6 @@ impl Queue {
             w.flush()?;
             drop(w);
             file.sync_all()?;
-            fs::rename(&tmp, msg_path(&self.dir, &id))?;
-            sync_dir(&self.dir)?;
             Ok::<u64, io::Error>(copied)
         })();
         let copied = match result {
@@ -428,22 +681,63 @@ impl Queue {
         };
         let entry = Entry {
             id: id.clone(),
-            from: from.to_owned(),
+            from: envelope.from.to_owned(),
             created: now,
-            kind,
-            rcpts: rcpts
+            kind: envelope.kind,
+            rcpts: envelope
+                .rcpts
                 .iter()
-                .map(|r| QueuedRcpt {
+                .map(|(r, dsn)| QueuedRcpt {
                     address: r.clone(),
                     status: RcptStatus::Pending(None),
+                    dsn: dsn.clone(),
                 })
                 .collect(),
             attempts: 0,
             next_attempt: now,
             warned: false,
+            dsn: envelope.dsn.clone(),
             size: prefix.len() as u64 + copied,
             body_offset: header.len() as u64,
         };
+        Ok(PreparedMessage {
+            entry,
+            tmp: Some(tmp),
+        })
+    }
+
+    /// The second phase: renames the file into the queue and fsyncs the directory. From here it
+    /// survives a crash (and would be delivered after a restart), but the running delivery loop
+    /// sees it only at [`Queue::publish`]. Blocking.
+    pub fn commit(&self, mut prepared: PreparedMessage) -> io::Result<CommittedMessage> {
+        let tmp = prepared
+            .tmp
+            .take()
+            .expect("a prepared message has its file");
+        let target = msg_path(&self.dir, &prepared.entry.id);
+        let result = fs::rename(&tmp, &target).and_then(|()| sync_dir(&self.dir));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&target);
+            return Err(e);
+        }
+        Ok(CommittedMessage {
+            entry: std::mem::replace(&mut prepared.entry, empty_entry()),
+        })
+    }
+
+    /// Takes a committed message out again (another copy of its transaction failed). Blocking.
+    pub fn rollback(&self, committed: CommittedMessage) -> io::Result<()> {
+        let CommittedMessage { entry } = committed;
+        fs::remove_file(msg_path(&self.dir, &entry.id))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Hands a committed message to the delivery loop; returns its id.
+    pub fn publish(&self, committed: CommittedMessage) -> String {
+        let entry = committed.entry;
+        let id = entry.id.clone();
+        let (from, rcpts) = (entry.from.clone(), entry.rcpts.len());
         let len = {
             let mut index = self.lock();
             index.insert(
@@ -455,9 +749,9 @@ impl Queue {
             );
             index.len()
         };
-        tracing::info!(%id, from, rcpts = rcpts.len(), queue_size = len, "queued");
+        tracing::info!(%id, from, rcpts, queue_size = len, "queued");
         self.wake.notify_one();
-        Ok(id)
+        id
     }
 
     /// Wakes the delivery loop (after an enqueue or a flush request).
@@ -725,6 +1019,79 @@ mod tests {
         delete(&dir, &id).unwrap();
         assert!(show(&dir, &id).is_err());
         assert!(show(&dir, "../etc").is_err());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dsn_parameters_survive_a_reopen_and_old_readers_skip_them() {
+        let dir = tempdir();
+        let q = Queue::open(&dir).unwrap();
+        let rcpts = vec![
+            (
+                "a@x.test".to_owned(),
+                RcptDsn {
+                    notify: Some(Notify::On {
+                        success: true,
+                        failure: false,
+                        delay: true,
+                    }),
+                    orcpt: Some(OriginalRecipient {
+                        addr_type: "rfc822".into(),
+                        address: "A+1=b@X.test".into(),
+                    }),
+                },
+            ),
+            (
+                "b@y.test".to_owned(),
+                RcptDsn {
+                    notify: Some(Notify::Never),
+                    orcpt: None,
+                },
+            ),
+            ("c@y.test".to_owned(), RcptDsn::default()),
+        ];
+        let dsn = MessageDsn {
+            ret: Some(Ret::Headers),
+            envid: Some("env id\n1".into()),
+        };
+        let envelope = Envelope {
+            from: "me@here.test",
+            rcpts: &rcpts,
+            kind: Kind::Message,
+            dsn: &dsn,
+        };
+        let prepared = q.prepare(&envelope, b"", &mut &b"x\n"[..], 5).unwrap();
+        assert!(
+            list(&dir).unwrap().is_empty(),
+            "prepared is not in the queue"
+        );
+        let committed = q.commit(prepared).unwrap();
+        assert!(q.is_empty(), "committed is not handed to delivery yet");
+        let id = q.publish(committed);
+        drop(q);
+        let e = list(&dir).unwrap().pop().unwrap();
+        assert_eq!(e.id, id);
+        assert_eq!(e.dsn, dsn);
+        let got: Vec<(String, RcptDsn)> = e
+            .rcpts
+            .iter()
+            .map(|r| (r.address.clone(), r.dsn.clone()))
+            .collect();
+        assert_eq!(got, rcpts);
+        // The envelope lines an older reader knows are all still there, one per recipient.
+        let text = fs::read_to_string(dir.join(format!("{id}.msg"))).unwrap();
+        assert_eq!(text.lines().filter(|l| l.starts_with("rcpt ")).count(), 3);
+        assert!(
+            text.contains("\nnotify SUCCESS,DELAY\norcpt rfc822;A+2B1+3Db@X.test\n"),
+            "{text}"
+        );
+        // Rolling back a committed message removes it.
+        let q = Queue::open(&dir).unwrap();
+        let c = q
+            .commit(q.prepare(&envelope, b"", &mut &b"y\n"[..], 6).unwrap())
+            .unwrap();
+        q.rollback(c).unwrap();
+        assert_eq!(list(&dir).unwrap().len(), 1);
         fs::remove_dir_all(dir).unwrap();
     }
 

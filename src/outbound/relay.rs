@@ -26,7 +26,8 @@ use mailwright_smtp_proto::client::{
 };
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{
-    Capability, Domain, EhloResponse, ForwardPath, Host, Mailbox, Reply, ReversePath,
+    Capability, Domain, EhloResponse, ForwardPath, Host, Mailbox, RcptParameters, Reply,
+    ReversePath,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,7 +37,7 @@ use crate::core::directory::{Address, Resolution};
 use crate::core::dns::{DnsError, MxRoute};
 use crate::outbound::Outbound;
 use crate::outbound::dsn::{self, Action};
-use crate::outbound::queue::{self, Attempt, Entry, Kind, RcptStatus};
+use crate::outbound::queue::{self, Attempt, Entry, Kind, Notice, RcptStatus};
 use crate::store::{Recipient, Spool};
 
 /// Messages carried over one connection before it is closed and the rest left for the next round.
@@ -45,7 +46,10 @@ const MAX_MESSAGES_PER_CONNECTION: usize = 100;
 /// What happened to one recipient in one attempt.
 #[derive(Debug, Clone)]
 enum Outcome {
-    Delivered(Attempt),
+    /// Done here; the success report owed to a sender who asked for one (`NOTIFY=SUCCESS`), if
+    /// this hop owes it: `Delivered` into a mailbox, `Relayed` to a server without DSN; `None`
+    /// when the next hop took the DSN request over (or an alias passed it on).
+    Delivered(Attempt, Option<Action>),
     Deferred(Attempt),
     Failed(Attempt),
 }
@@ -192,22 +196,35 @@ async fn deliver_local(
                 // the queue (sender rewritten with SRS); its local users are delivered below.
                 Ok(Resolution::Forward { local, external }) => {
                     let sender = forward_sender(&outbound, &entry.from);
-                    let rcpts: Vec<String> = external.iter().map(ToString::to_string).collect();
-                    match outbound.queue.enqueue(
-                        &sender,
-                        &rcpts,
-                        entry.kind,
-                        b"",
-                        &mut &message[..],
-                        queue::now_secs(),
-                    ) {
+                    // The copy carries the recipient's DSN request on (RFC 3461 §6.2.7.3).
+                    let rcpts: Vec<(String, queue::RcptDsn)> = external
+                        .iter()
+                        .map(|a| (a.to_string(), entry.rcpts[i].dsn.clone()))
+                        .collect();
+                    let message = crate::outbound::longlines::limit_line_length(&message);
+                    let queued = outbound
+                        .queue
+                        .prepare(
+                            &queue::Envelope {
+                                from: &sender,
+                                rcpts: &rcpts,
+                                kind: entry.kind,
+                                dsn: &entry.dsn,
+                            },
+                            b"",
+                            &mut &message[..],
+                            queue::now_secs(),
+                        )
+                        .and_then(|p| outbound.queue.commit(p))
+                        .map(|c| outbound.queue.publish(c));
+                    match queued {
                         Ok(id) if local.is_empty() => {
                             out.push((
                                 i,
-                                Outcome::Delivered(attempt(
+                                Outcome::Delivered(
+                                    attempt(None, format!("250 2.0.0 forwarded as {id}")),
                                     None,
-                                    format!("250 2.0.0 forwarded as {id}"),
-                                )),
+                                ),
                             ));
                             continue;
                         }
@@ -261,7 +278,10 @@ async fn deliver_local(
             std::collections::BTreeMap::new();
         for (i, result) in owners.into_iter().zip(results) {
             let outcome = match result {
-                Ok(_) => Outcome::Delivered(attempt(None, "250 2.0.0 delivered to Maildir")),
+                Ok(_) => Outcome::Delivered(
+                    attempt(None, "250 2.0.0 delivered to Maildir"),
+                    Some(Action::Delivered),
+                ),
                 Err(e) => Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
             };
             // A recipient expanding to several users is delivered only when every copy is.
@@ -722,10 +742,12 @@ async fn deliver_remote(
     all(&Outcome::Deferred(last))
 }
 
-fn reply_outcome(remote: &str, reply: &Reply) -> Outcome {
+/// The outcome of a reply of `remote`; `dsn` is whether it offered DSN (and so took over the
+/// sender's success notice).
+fn reply_outcome(remote: &str, reply: &Reply, dsn: bool) -> Outcome {
     let a = attempt(Some(remote), reply);
     if reply.is_positive() {
-        Outcome::Delivered(a)
+        Outcome::Delivered(a, (!dsn).then_some(Action::Relayed))
     } else if reply.code().is_permanent() {
         Outcome::Failed(a)
     } else {
@@ -746,6 +768,7 @@ async fn send_all(
 ) -> Vec<Vec<(usize, Outcome)>> {
     let mut results = Vec::with_capacity(batch.len());
     let mut broken: Option<Attempt> = None;
+    let offers_dsn = caps.has(&Capability::Dsn);
     for entry in batch {
         let idx = targets(entry, domain);
         if let Some(a) = &broken {
@@ -769,8 +792,10 @@ async fn send_all(
             .await
             .map_err(std::io::Error::other)
             .and_then(|r| r);
+        // Nothing over RFC 5322's 998 octets a line leaves here (mail queued by intake is
+        // re-encoded before it is signed; this catches what came another way).
         let body = match read {
-            Ok(b) => b,
+            Ok(b) => crate::outbound::longlines::limit_line_length(&b).into_owned(),
             Err(e) => {
                 let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
                 results.push(each(idx, &Outcome::Deferred(a)));
@@ -806,7 +831,12 @@ async fn send_all(
             match Mailbox::try_from(entry.rcpts[i].address.as_str()) {
                 Ok(m) => {
                     rcpt_idx.push(i);
-                    paths.push(ForwardPath::Mailbox(m));
+                    let mut params = RcptParameters::default();
+                    if offers_dsn {
+                        params.notify = entry.rcpts[i].dsn.notify;
+                        params.orcpt.clone_from(&entry.rcpts[i].dsn.orcpt);
+                    }
+                    paths.push((ForwardPath::Mailbox(m), params));
                 }
                 Err(_) => outcomes.push((
                     i,
@@ -820,7 +850,14 @@ async fn send_all(
         }
         // Anything but the transaction's result breaks the connection: this message and the
         // rest of the batch are deferred.
-        let sent = match conn.machine.send_message(Envelope::new(from, paths), body) {
+        let mut envelope = Envelope::new(from, std::iter::empty());
+        envelope.rcpts = paths;
+        if offers_dsn {
+            // RFC 3461 §4: the DSN request travels on to a server that offers DSN.
+            envelope.params.ret = entry.dsn.ret;
+            envelope.params.envid.clone_from(&entry.dsn.envid);
+        }
+        let sent = match conn.machine.send_message(envelope, body) {
             Err(e) => Err(e.to_string()),
             Ok(()) => match conn.next_event().await {
                 Ok(ClientEvent::Sent(result)) => Ok(result),
@@ -831,7 +868,12 @@ async fn send_all(
         };
         match sent {
             Ok(result) => {
-                outcomes.extend(transaction_outcomes(&conn.remote, &rcpt_idx, &result));
+                outcomes.extend(transaction_outcomes(
+                    &conn.remote,
+                    &rcpt_idx,
+                    &result,
+                    offers_dsn,
+                ));
             }
             Err(reason) => {
                 let a = attempt(Some(&conn.remote), format!("451 4.4.2 {reason}"));
@@ -855,11 +897,12 @@ fn transaction_outcomes(
     remote: &str,
     rcpt_idx: &[usize],
     result: &TransactionResult,
+    dsn: bool,
 ) -> Vec<(usize, Outcome)> {
     if let Some(mail) = &result.mail
         && !mail.is_positive()
     {
-        let o = reply_outcome(remote, mail);
+        let o = reply_outcome(remote, mail, dsn);
         return rcpt_idx.iter().map(|&i| (i, o.clone())).collect();
     }
     let data = result.data.first();
@@ -868,9 +911,9 @@ fn transaction_outcomes(
         .enumerate()
         .map(|(n, &i)| {
             let outcome = match result.rcpts.get(n) {
-                Some(r) if !r.is_positive() => reply_outcome(remote, r),
+                Some(r) if !r.is_positive() => reply_outcome(remote, r, dsn),
                 Some(_) => match data {
-                    Some(d) => reply_outcome(remote, d),
+                    Some(d) => reply_outcome(remote, d, dsn),
                     None => {
                         Outcome::Deferred(attempt(Some(remote), "451 4.4.2 no reply to the data"))
                     }
@@ -890,11 +933,17 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
     let out = &outbound.core.config.outbound;
     let now = queue::now_secs();
     let mut deferred = false;
+    let mut succeeded = Vec::new();
     for (i, outcome) in outcomes {
         let to = entry.rcpts[i].address.clone();
         entry.rcpts[i].status = match outcome {
-            Outcome::Delivered(a) => {
+            Outcome::Delivered(a, notice) => {
                 info!(id = %entry.id, from = %entry.from, %to, relay = a.remote.as_deref().unwrap_or("local"), status = "sent", reply = %a.reply);
+                if let Some(action) = notice
+                    && entry.rcpts[i].dsn.wants(Notice::Success)
+                {
+                    succeeded.push((i, action, a.clone()));
+                }
                 RcptStatus::Delivered(a)
             }
             Outcome::Failed(a) => {
@@ -931,12 +980,23 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
         }
     }
     let message = || outbound.queue.read_message(&entry).unwrap_or_default();
+    for action in [Action::Delivered, Action::Relayed] {
+        let rcpts: Vec<(usize, &Attempt)> = succeeded
+            .iter()
+            .filter(|(_, a, _)| *a == action)
+            .map(|(i, _, attempt)| (*i, attempt))
+            .collect();
+        if !rcpts.is_empty() {
+            report(outbound, &entry, &rcpts, action, &message());
+        }
+    }
     if entry.is_done() {
-        let failed: Vec<(&str, &Attempt)> = entry
+        let failed: Vec<(usize, &Attempt)> = entry
             .rcpts
             .iter()
-            .filter_map(|r| match &r.status {
-                RcptStatus::Failed(a) => Some((r.address.as_str(), a)),
+            .enumerate()
+            .filter_map(|(i, r)| match &r.status {
+                RcptStatus::Failed(a) if r.dsn.wants(Notice::Failure) => Some((i, a)),
                 _ => None,
             })
             .collect();
@@ -947,11 +1007,12 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
         && !entry.warned
         && now.saturating_sub(entry.created) >= out.delay_warning_secs
     {
-        let pending: Vec<(&str, &Attempt)> = entry
+        let pending: Vec<(usize, &Attempt)> = entry
             .rcpts
             .iter()
-            .filter_map(|r| match &r.status {
-                RcptStatus::Pending(Some(a)) => Some((r.address.as_str(), a)),
+            .enumerate()
+            .filter_map(|(i, r)| match &r.status {
+                RcptStatus::Pending(Some(a)) if r.dsn.wants(Notice::Delay) => Some((i, a)),
                 _ => None,
             })
             .collect();
@@ -965,21 +1026,25 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
     }
 }
 
+/// Queues a report to the sender of `entry` about the recipients at the given indices (those
+/// that asked for it; see `RcptDsn::wants`).
 fn report(
     outbound: &Outbound,
     entry: &Entry,
-    rcpts: &[(&str, &Attempt)],
+    rcpts: &[(usize, &Attempt)],
     action: Action,
     original: &[u8],
 ) {
-    let Some(dsn) = dsn::build(
-        &outbound.core.config.hostname,
-        entry,
-        rcpts,
-        action,
-        original,
-        SystemTime::now(),
-    ) else {
+    let listed: Vec<dsn::ReportRcpt<'_>> = rcpts
+        .iter()
+        .map(|(i, attempt)| dsn::ReportRcpt {
+            address: &entry.rcpts[*i].address,
+            orcpt: entry.rcpts[*i].dsn.orcpt.as_ref(),
+            attempt,
+        })
+        .collect();
+    let about = dsn::Report::for_entry(&outbound.core.config.hostname, entry, action, original);
+    let Some(dsn) = dsn::build(&about, &listed, SystemTime::now()) else {
         if entry.from.is_empty() || entry.kind == Kind::Report {
             info!(id = %entry.id, "no report: the message came from the null sender");
         }

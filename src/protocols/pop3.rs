@@ -7,12 +7,14 @@
 //! - The maildrop is locked by the store for the session (the Maildir store's lock is a file in
 //!   the Maildir, so other processes see it too): a second session gets `-ERR [IN-USE]`.
 //! - Sizes are the CRLF sizes the store gives, and RETR/TOP stream the message from the store,
-//!   converting line ends, never holding it whole.
+//!   converting line ends, never holding it whole. A NUL octet is sent as 0x80, as IMAP sends
+//!   it, so sizes do not change.
 //! - UIDL is the store's id of the message (stable for the life of the message; shortened to a
 //!   digest past POP3's 70 characters); deletions are applied only at QUIT.
 //! - Time: the loop passes `Instant::now()` in and sleeps until the machine's `poll_timeout()`; the
-//!   machine owns autologout (`limits.command_timeout_secs`, never under RFC 1939's 10 minutes),
-//!   the login timeout and the per-command deadline, and words every reply, timeouts and shutdown
+//!   machine owns autologout (`limits.idle_timeout_secs`, never under RFC 1939's 10 minutes),
+//!   the login timeout (`limits.login_timeout_secs`) and the per-command deadline
+//!   (`limits.command_timeout_secs`), and words every reply, timeouts and shutdown
 //!   included. A decision the machine refuses is a bug here: it is logged and the session closed.
 
 use std::io;
@@ -49,7 +51,9 @@ fn server_config(shared: &Shared, conn: &Conn, peer: Peer) -> ServerConfig {
     cfg.sasl_mechanisms = vec![Atom::new("PLAIN").expect("valid atom")];
     cfg.implementation = Some(Text::lossy("Mailwright"));
     // The machine raises it to RFC 1939's 10 minutes if it is shorter.
-    cfg.autologout = config.limits.command_timeout();
+    cfg.autologout = config.limits.idle_timeout();
+    cfg.login_timeout = config.limits.login_timeout();
+    cfg.command_timeout = config.limits.command_timeout();
     cfg
 }
 
@@ -124,22 +128,26 @@ impl Pop3 {
                     .filter(|s| index < s.maildrop.messages().len())
                     .map(|s| s.maildrop.open(index));
                 match opened {
-                    Some(Ok(mut file)) => loop {
-                        let sent = crate::core::blocking(|| machine.send_message_from(&mut file));
-                        link.flush(machine).await?;
-                        match sent {
-                            Ok(true) => break,
-                            Ok(false) => {}
-                            // The machine has given up on the message already (a reply, or the
-                            // connection dropped if streaming had begun).
-                            Err(MessageError::Read(e)) => {
-                                warn!("pop3 message {message} unreadable: {e}");
-                                break;
+                    Some(Ok(file)) => {
+                        let mut file = NulAs0x80(file);
+                        loop {
+                            let sent =
+                                crate::core::blocking(|| machine.send_message_from(&mut file));
+                            link.flush(machine).await?;
+                            match sent {
+                                Ok(true) => break,
+                                Ok(false) => {}
+                                // The machine has given up on the message already (a reply, or the
+                                // connection dropped if streaming had begun).
+                                Err(MessageError::Read(e)) => {
+                                    warn!("pop3 message {message} unreadable: {e}");
+                                    break;
+                                }
+                                Err(MessageError::Usage(e)) => return Err(misuse(e)),
+                                Err(e) => return Err(io::Error::other(e)),
                             }
-                            Err(MessageError::Usage(e)) => return Err(misuse(e)),
-                            Err(e) => return Err(io::Error::other(e)),
                         }
-                    },
+                    }
                     _ => machine.refuse_message().map_err(misuse)?,
                 }
             }
@@ -192,6 +200,23 @@ impl Pop3 {
             }
         }
         Ok(Next::Continue)
+    }
+}
+
+/// A message file read with its NUL octets as 0x80, as IMAP serves them (Dovecot's way): the
+/// octet count, and so the sizes LIST and the `+OK` give, stay the same, and a client that stops
+/// at NUL (a C string) sees the whole message.
+struct NulAs0x80<R>(R);
+
+impl<R: io::Read> io::Read for NulAs0x80<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        for b in &mut buf[..n] {
+            if *b == 0 {
+                *b = 0x80;
+            }
+        }
+        Ok(n)
     }
 }
 

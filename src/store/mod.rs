@@ -13,9 +13,16 @@
 //! A message arrives in chunks into a [`Spool`] (memory up to a threshold, then a temporary file in
 //! the data directory) with its CRLF line ends turned into LF, as Maildir files are stored on Unix
 //! (and as Dovecot and Postfix store them); POP3 and IMAP turn them back into CRLF and report sizes
-//! from the `W=` field. Then [`deliver`] writes one copy per recipient with the trace headers
-//! prepended, through the store's [`Delivery`]: each copy is durable before [`deliver`] returns, so
-//! a 250 sent after it is a promise kept across a crash. Blocking: run it off the async threads.
+//! from the `W=` field. Lines are kept as they came, however long, and so are NUL octets (IMAP
+//! and POP3 serve them as 0x80).
+//!
+//! A delivery to several mailboxes is two-phase, so that it is all-or-nothing: the store's
+//! [`Delivery`] prepares one copy per mailbox (written and fsynced, not visible; a quota overrun
+//! fails here), commits them together, rolls a committed copy back when the message is refused
+//! after all, and publishes the copies kept (the IMAP sessions hear of them then). A 250 sent
+//! after the commits is a promise kept across a crash. [`deliver`] delivers each copy on its
+//! own (the queue's local deliveries, which are per recipient). Blocking: run it off the async
+//! threads.
 
 pub mod maildir;
 mod mailstore;
@@ -25,6 +32,7 @@ pub mod types;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
+pub use maildir::create_user_maildir;
 pub use mailstore::{
     Account, CopyId, Delivery, MailStore, Maildrop, PreparedAppend, SelectedMailbox,
 };
@@ -44,6 +52,10 @@ pub struct Spool {
     dir: PathBuf,
     len: u64,
     pending_cr: bool,
+    /// Octets of the line being received so far.
+    line: u64,
+    /// The longest complete or partial line so far, line end excluded.
+    longest: u64,
 }
 
 impl Spool {
@@ -55,6 +67,8 @@ impl Spool {
             dir: dir.into(),
             len: 0,
             pending_cr: false,
+            line: 0,
+            longest: 0,
         }
     }
 
@@ -99,8 +113,20 @@ impl Spool {
         }
     }
 
+    /// The longest line received so far, in octets without its line end.
+    pub fn longest_line(&self) -> u64 {
+        self.longest.max(self.line)
+    }
+
     fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.len += chunk.len() as u64;
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            self.longest = self.longest.max(self.line + end as u64);
+            self.line = 0;
+            rest = &rest[end + 1..];
+        }
+        self.line += rest.len() as u64;
         if let Some((file, _)) = &mut self.file {
             return file.write_all(chunk);
         }

@@ -50,6 +50,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `full_server --data-dir DIR serve` and waits until SMTP answers on `smtp`.
     pub fn start(data_dir: &Path, smtp: SocketAddr, log: PathBuf) -> Self {
+        Self::start_logging(data_dir, smtp, log, "warn")
+    }
+
+    /// As [`ServerProcess::start`], logging at `level` (`RUST_LOG`) to the file `log`.
+    pub fn start_logging(data_dir: &Path, smtp: SocketAddr, log: PathBuf, level: &str) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -59,7 +64,7 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("serve")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)

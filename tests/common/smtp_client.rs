@@ -31,6 +31,17 @@ pub struct Client {
 impl Client {
     /// Connects, reads the greeting and says EHLO; every read and write times out after `timeout`.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Self> {
+        let mut client = Self::greeted(addr, timeout)?;
+        let ehlo = client.command("EHLO client.test")?;
+        if ehlo.code != 250 {
+            return Err(std::io::Error::other(format!("EHLO {ehlo:?}")));
+        }
+        Ok(client)
+    }
+
+    /// Connects and reads the greeting (a 220), saying nothing; reads and writes time out after
+    /// `timeout`.
+    pub fn greeted(addr: SocketAddr, timeout: Duration) -> std::io::Result<Self> {
         let stream = TcpStream::connect_timeout(&addr, timeout)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
@@ -42,11 +53,15 @@ impl Client {
         if greeting.code != 220 {
             return Err(std::io::Error::other(format!("greeting {greeting:?}")));
         }
-        let ehlo = client.command("EHLO client.test")?;
-        if ehlo.code != 250 {
-            return Err(std::io::Error::other(format!("EHLO {ehlo:?}")));
-        }
         Ok(client)
+    }
+
+    /// After a 354: sends `data` (CRLF line ends, not dot-stuffed) and the end of data, and reads
+    /// `replies` replies (one in SMTP, one per accepted recipient in LMTP).
+    pub fn data(&mut self, data: &[u8], replies: usize) -> std::io::Result<Vec<Reply>> {
+        self.writer.write_all(&dot_stuff(data))?;
+        self.writer.write_all(b".\r\n")?;
+        (0..replies).map(|_| self.reply()).collect()
     }
 
     /// Reads one reply.

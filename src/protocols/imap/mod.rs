@@ -121,6 +121,9 @@ fn config(shared: &Shared, s: &Session) -> ServerConfig {
     config.framer.max_append_literal =
         u32::try_from(session::append_limit(shared)).unwrap_or(u32::MAX);
     config.autologout = AUTOLOGOUT;
+    // `[limits]`: the time to log in, and the deadline of one command line from its first octet.
+    config.login_timeout = shared.core.config.limits.login_timeout();
+    config.command_timeout = shared.core.config.limits.command_timeout();
     config.max_bad_commands = shared.core.config.limits.max_errors;
     config.greeting = Greeting {
         preauth: false,

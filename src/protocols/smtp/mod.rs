@@ -1,14 +1,18 @@
 //! SMTP (port 25), submission (587/465) and LMTP (24 and a unix socket), driving
-//! `mailwright-smtp-proto`'s server machine and delivering into local Maildirs.
+//! `mailwright-smtp-proto`'s server machine; what happens to a message is the intake layer's.
 //!
-//! - Recipients are resolved through the [`Directory`](crate::core::directory::Directory): local users,
-//!   aliases and catch-alls are accepted; unknown users get `550 5.1.1`; other domains get
-//!   `554 5.7.1` (never an open relay; the outbound relay is a later piece).
+//! - Recipients are resolved by [`crate::intake`]: local users, aliases and catch-alls are
+//!   accepted, and so are `postmaster@`, `abuse@` and `<Postmaster>`; unknown users get
+//!   `550 5.1.1`; other domains `554 5.7.1` unless the client may relay; a full mailbox
+//!   `452 4.2.2`.
 //! - Submission requires AUTH (PLAIN, LOGIN) before MAIL, offered only under TLS except to loopback
 //!   clients when `auth.plaintext_on_loopback` is set.
-//! - The reply after the data is sent only when every copy is fsynced in its Maildir; LMTP answers
-//!   once per recipient (RFC 2033 §4.2).
-//! - `Return-Path:` and `Received:` (RFC 5321 §4.4) are prepended, and `Delivered-To:` per copy.
+//! - The machine is configured from `[limits]`: Postfix's error accounting (soft and hard limits,
+//!   the error delay), the command, idle and data deadlines, the longest data line; DSN is offered
+//!   on every port.
+//! - The reply after the data is sent only when every copy is durable (none is kept otherwise);
+//!   LMTP answers once per recipient (RFC 2033 §4.2).
+//! - Refused senders and recipients are logged with the client's address.
 
 mod screen;
 
@@ -26,7 +30,8 @@ use crate::core::directory::Address;
 use crate::core::login::Outcome;
 use crate::core::net::{Peer, Service};
 use crate::core::smtp_reply as reply;
-use crate::intake::{Transaction, finish_message, mail_policy, rcpt_limited};
+use crate::intake::headers::Session;
+use crate::intake::{Transaction, client, finish_message, mail_policy, rcpt_limited};
 use crate::protocols::Shared;
 use crate::protocols::conn::Conn;
 use crate::store::Spool;
@@ -50,16 +55,20 @@ fn machine_config(shared: &Shared, mode: Mode, conn: &Conn, peer: Peer) -> Serve
             .max_recipients
             .min(config.submission.max_recipients_per_message);
     }
-    // `limits.max_errors` is where the session is closed: the machine's hard limit. Replies slow
-    // down past the machine's soft limit (10) only when the hard limit is above it.
-    cfg.limits.hard_error_limit = config.limits.max_errors.max(1);
-    cfg.limits.soft_error_limit = cfg.limits.soft_error_limit.min(cfg.limits.hard_error_limit);
-    // `limits.command_timeout_secs` bounds every wait for the client: for a command, for the rest
-    // of a command line from its first octet, and between octets of message data.
-    let timeout = config.limits.command_timeout();
-    cfg.timeouts.idle = timeout;
-    cfg.timeouts.command = timeout;
-    cfg.timeouts.data_idle = timeout;
+    // Error accounting as Postfix's smtpd: replies slow down past the soft limit, the session
+    // closes at the hard one.
+    cfg.limits.soft_error_limit = config.limits.soft_error_limit;
+    cfg.limits.hard_error_limit = config.limits.hard_error_limit.max(1);
+    cfg.limits.error_delay = config.limits.error_delay();
+    // Lines of any length up to the limit are taken and stored as they came (Postfix takes any
+    // length); the queue re-encodes what it relays to RFC 5322's 998.
+    cfg.limits.max_text_line = config.limits.max_line_length;
+    cfg.timeouts.idle = config.limits.idle_timeout();
+    cfg.timeouts.command = config.limits.command_timeout();
+    cfg.timeouts.data_idle = config.limits.idle_timeout();
+    cfg.timeouts.data = config.limits.data_timeout();
+    // RFC 3461 on every port: NOTIFY, ORCPT, RET and ENVID are kept with the message.
+    cfg.extensions.dsn = true;
     // Messages are stored as text with LF line ends, so binary content cannot be kept exactly.
     cfg.extensions.binary_mime = false;
     cfg.extensions.starttls = conn.can_start_tls() && mode != Mode::Lmtp;
@@ -165,7 +174,7 @@ impl Smtp {
                 self.txn = Transaction::default();
                 machine.accept()
             }
-            Event::Mail { from, .. } => {
+            Event::Mail { from, params } => {
                 match mail_policy(
                     &shared.intake,
                     self.mode,
@@ -173,23 +182,38 @@ impl Smtp {
                     &from,
                     self.user.as_ref(),
                 ) {
-                    Err(refusal) => machine.reject(refusal),
+                    Err(refusal) => {
+                        info!(client = %client(self.peer), %from, reply = %refusal, "sender refused");
+                        machine.reject(refusal)
+                    }
                     Ok(()) => {
-                        self.txn = Transaction {
-                            from: Some(from),
-                            ..Transaction::default()
-                        };
+                        self.txn = Transaction::new(from, &params);
                         machine.accept()
                     }
                 }
             }
-            Event::Rcpt { to, .. } => {
-                match rcpt_limited(&shared.intake, self.peer, &to, self.user.as_ref()) {
+            Event::Rcpt { to, params } => {
+                match rcpt_limited(
+                    &shared.intake,
+                    self.peer,
+                    &to,
+                    &params,
+                    self.user.as_ref(),
+                    self.txn.size,
+                ) {
                     Ok(r) => {
                         self.txn.rcpts.push(r);
                         machine.accept()
                     }
-                    Err(refusal) => machine.reject(refusal),
+                    Err(refusal) => {
+                        let from = self
+                            .txn
+                            .from
+                            .as_ref()
+                            .map_or_else(|| "<>".to_owned(), ToString::to_string);
+                        info!(client = %client(self.peer), %from, %to, reply = %refusal, "recipient refused");
+                        machine.reject(refusal)
+                    }
                 }
             }
             Event::DataStart => {
@@ -218,16 +242,14 @@ impl Smtp {
                 Ok(())
             }
             Event::DataEnd => {
-                let replies = finish_message(
-                    &shared.intake,
-                    &mut self.txn,
-                    self.mode,
-                    self.helo.as_ref(),
-                    self.user.as_ref(),
+                let session = Session {
+                    mode: self.mode,
+                    helo: self.helo.as_ref(),
+                    user: self.user.as_ref(),
                     tls,
-                    self.peer,
-                )
-                .await;
+                    peer: self.peer,
+                };
+                let replies = finish_message(&shared.intake, &mut self.txn, &session).await;
                 self.txn = Transaction::default();
                 if self.mode == Mode::Lmtp {
                     machine.data_replies(replies)

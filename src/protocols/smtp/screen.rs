@@ -43,7 +43,7 @@ pub(crate) async fn screen(
     }
     let abuse = &shared.core.abuse;
     if let Err(limited) = abuse.admit_connection(peer, Instant::now()) {
-        info!(?limited, "connection refused by rate limit");
+        info!(client = %crate::intake::client(peer), ?limited, "connection refused by rate limit");
         send_and_close(conn, limited.reply(), shared).await;
         return Ok(Screen::Refused);
     }
@@ -77,7 +77,7 @@ pub(crate) async fn screen(
                 if let Some(task) = dnsbl {
                     task.abort();
                 }
-                info!("early talker refused");
+                info!(client = %crate::intake::client(peer), "early talker refused");
                 send_and_close(
                     conn,
                     smtp_reply(
@@ -96,7 +96,7 @@ pub(crate) async fn screen(
         && let Ok(Some(zone)) = task.await
         && let Some(addr) = peer.addr
     {
-        info!(%zone, "client listed in DNSBL");
+        info!(client = %addr.ip(), %zone, "client listed in DNSBL");
         let reply = smtp_reply(
             554,
             (5, 7, 1),
