@@ -398,14 +398,18 @@ fn delivered_to_a_recipient_before_is_a_forwarding_loop() {
     assert!(ok(&r[0]), "{r:?}");
     c.quit();
     assert_eq!(count_with(&server, "bob@example.org", "Subject: loop-"), 0);
-    assert_eq!(
-        count_with(&server, "alice@example.org", "Subject: loop-alias"),
-        1
-    );
-    assert_eq!(
-        count_with(&server, "alice@example.org", "Subject: loop-some"),
-        1
-    );
+    // The loop report below may already be there and quotes the original's
+    // header: count the originals only.
+    let originals = |needle: &str| {
+        server
+            .messages("alice@example.org")
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .filter(|m| m.contains(needle) && !m.contains("multipart/report"))
+            .count()
+    };
+    assert_eq!(originals("Subject: loop-alias"), 1);
+    assert_eq!(originals("Subject: loop-some"), 1);
     wait_until("the loop report", || {
         count_with(&server, "alice@example.org", "multipart/report") == 1
     });
@@ -441,10 +445,7 @@ fn delivered_to_a_recipient_before_is_a_forwarding_loop() {
         code(&r[1]),
         "554 5.4.6 Mail forwarding loop for <bob@example.org>"
     );
-    assert_eq!(
-        count_with(&server, "alice@example.org", "Subject: loop-lmtp"),
-        1
-    );
+    assert_eq!(originals("Subject: loop-lmtp"), 1);
 }
 
 /// A message whose body has one line of `len` octets.

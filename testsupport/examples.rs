@@ -1,9 +1,12 @@
 //! Running a crate's examples from its integration tests: the built binary, and a bounded run
 //! that captures its output.
 //!
-//! Include it with `#[path = "../../testsupport/examples.rs"] mod examples;`. `cargo test`
-//! builds a package's examples before it runs the tests; when they are missing (`cargo test
-//! --test NAME` builds none), they are built here with the package's features.
+//! `testsupport/` holds the original; each published crate that uses it carries a copy in its
+//! own `tests/support/`, so that its tests run from the unpacked package alone
+//! (`.ci/package-check` fails when a copy differs). Include it with
+//! `#[path = "support/examples.rs"] mod examples;`. `cargo test` builds a package's examples
+//! before it runs the tests; when they are missing (`cargo test --test NAME` builds none), they
+//! are built here with the package's features.
 #![allow(dead_code, unreachable_pub)] // each test crate uses part of it
 
 use std::io::Read;

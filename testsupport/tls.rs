@@ -2,8 +2,10 @@
 //! `localhost` and `127.0.0.1` signed by it, as PEM files for peers (Dovecot, Postfix, the
 //! examples' `--ca-file`) and as rustls configurations for in-process tests.
 //!
-//! Include it from a crate's integration test with
-//! `#[path = "../../testsupport/tls.rs"] mod tls;` (needs `rcgen`, `rustls`, `tokio-rustls` and
+//! `testsupport/` holds the original; each published crate that uses it carries a copy in its
+//! own `tests/support/`, so that its tests run from the unpacked package alone
+//! (`.ci/package-check` fails when a copy differs). Include it from an integration test with
+//! `#[path = "support/tls.rs"] mod tls;` (needs `rcgen`, `rustls`, `tokio-rustls` and
 //! `mailwright-sansio` with its `tokio` feature as dev-dependencies).
 #![allow(dead_code, unreachable_pub)] // each test crate uses part of it
 

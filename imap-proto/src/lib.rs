@@ -1,4 +1,5 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's documentation; its examples run as doctests on `ReadmeDoctests`.
+#![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -39,3 +40,9 @@ pub use types::flag::Flag;
 pub use types::mailbox::{IntoMailbox, Mailbox};
 pub use types::response::{Code, Continue, Data, Response, StatusKind, StatusResponse};
 pub use types::sequence::{SequenceSet, SequenceSetError};
+
+/// The README's examples, run as doctests with the `tokio` feature, which its async client
+/// examples need.
+#[doc = include_str!("../README.md")]
+#[cfg(all(doctest, feature = "tokio"))]
+pub struct ReadmeDoctests;

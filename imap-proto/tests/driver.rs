@@ -5,7 +5,7 @@
 //! server's autologout under tokio's paused clock.
 #![cfg(feature = "tokio")]
 
-#[path = "../../testsupport/tls.rs"]
+#[path = "support/tls.rs"]
 mod tls;
 
 use std::io;

@@ -2,14 +2,14 @@
 //! certificate is checked.
 #![cfg(feature = "tokio")]
 
-#[path = "../../testsupport/dovecot.rs"]
+#[path = "support/dovecot.rs"]
 mod dovecot;
-#[path = "../../testsupport/examples.rs"]
+#[path = "support/examples.rs"]
 mod examples;
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 #[allow(unreachable_pub)]
 mod peer;
-#[path = "../../testsupport/tls.rs"]
+#[path = "support/tls.rs"]
 mod tls;
 
 use std::path::{Path, PathBuf};

@@ -137,7 +137,8 @@ pub use parse::{DecodeError, MalformedKind};
 pub use server::{Event as ServerEvent, ServerConfig, ServerSession};
 pub use types::*;
 
-/// The README's examples, compiled and run as doctests.
+/// The README's examples, compiled and run as doctests with the `tokio` feature, which its async
+/// client examples need.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "tokio"))]
 pub struct ReadmeDoctests;

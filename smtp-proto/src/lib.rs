@@ -1,4 +1,5 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's documentation; its examples run as doctests on `ReadmeDoctests`.
+#![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
 //!
 //! ## The server machine
 //!
@@ -76,3 +77,9 @@ pub use mailwright_sansio::{Excerpt, Machine, Secret, UsageError};
 pub use parse::{DecodeError, MalformedKind};
 pub use server::{Event as ServerEvent, Mode, ServerConfig, ServerSession};
 pub use types::*;
+
+/// The README's examples, run as doctests with the `tokio` feature, which its async client
+/// examples need.
+#[doc = include_str!("../README.md")]
+#[cfg(all(doctest, feature = "tokio"))]
+pub struct ReadmeDoctests;

@@ -4,7 +4,7 @@
 //! timeout under tokio's paused clock.
 #![cfg(feature = "tokio")]
 
-#[path = "../../testsupport/tls.rs"]
+#[path = "support/tls.rs"]
 mod tls;
 
 use std::io;

@@ -2,17 +2,17 @@
 //! with AUTH (Dovecot checks the password), and swaks sends to `smtp_to_maildir` over STARTTLS.
 #![cfg(feature = "tokio")]
 
-#[path = "../../testsupport/dovecot.rs"]
+#[path = "support/dovecot.rs"]
 mod dovecot;
-#[path = "../../testsupport/examples.rs"]
+#[path = "support/examples.rs"]
 mod examples;
-#[path = "../../testsupport/peer.rs"]
+#[path = "support/peer.rs"]
 #[allow(unreachable_pub)]
 mod peer;
-#[path = "../../tests/common/postfix.rs"]
+#[path = "support/postfix.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod postfix;
-#[path = "../../testsupport/tls.rs"]
+#[path = "support/tls.rs"]
 mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};

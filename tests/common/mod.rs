@@ -10,6 +10,7 @@
 pub mod dovecot;
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;
+#[path = "../../testsupport/postfix.rs"]
 pub mod postfix;
 pub mod process;
 pub mod sink;

@@ -2,6 +2,12 @@
 //! directories and log file under a temporary directory, smtpd on a free loopback port, nothing
 //! chrooted, nothing able to leave the machine. Stopped (`postfix stop`, then killed if need be)
 //! and removed on drop.
+//!
+//! `testsupport/` holds the original; each published crate that uses it carries a copy in its
+//! own `tests/support/`, beside a copy of `postfix-master.cf` (`.ci/package-check` fails when a
+//! copy differs), included with `#[path = "support/postfix.rs"] mod postfix;` (the root package's
+//! `tests/common/` includes the original). The including module provides `peer` (`peer.rs`),
+//! `tempdir(name) -> PathBuf` and `run_with_timeout(&mut Command, Duration) -> Output`.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -37,20 +43,15 @@ pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// The services of `master.cf` (testsupport/postfix-master.cf, shared with the benchmark
+/// The services of `master.cf` (`postfix-master.cf` beside this file, shared with the benchmark
 /// scripts); smtpd is added on the chosen port.
-const MASTER_CF: &str = include_str!("../../testsupport/postfix-master.cf");
+const MASTER_CF: &str = include_str!("postfix-master.cf");
 
 impl Postfix {
     /// Starts an instance whose `main.cf` is the safe base plus `extra` (later lines win).
     /// Returns `None` (after a skip line; a failure under `CI=true`) when Postfix is missing or we
     /// are not root.
     pub fn start(name: &str, extra: &str) -> Option<Self> {
-        Self::start_on(name, free_port(), extra)
-    }
-
-    /// As [`Postfix::start`], with smtpd on `port`.
-    pub fn start_on(name: &str, port: u16, extra: &str) -> Option<Self> {
         peer::require("postfix", "postfix")?;
         if !is_root() {
             assert!(
@@ -61,6 +62,7 @@ impl Postfix {
             return None;
         }
         let dir = super::tempdir(name);
+        let port = free_port();
         let conf = dir.join("conf");
         std::fs::create_dir(&conf).unwrap();
         std::fs::create_dir(dir.join("queue")).unwrap();
