@@ -52,6 +52,11 @@ impl Postfix {
     /// Returns `None` (after a skip line; a failure under `CI=true`) when Postfix is missing or we
     /// are not root.
     pub fn start(name: &str, extra: &str) -> Option<Self> {
+        Self::start_on(name, free_port(), extra)
+    }
+
+    /// As [`Postfix::start`], with smtpd on `port`.
+    pub fn start_on(name: &str, port: u16, extra: &str) -> Option<Self> {
         peer::require("postfix", "postfix")?;
         if !is_root() {
             assert!(
@@ -62,7 +67,6 @@ impl Postfix {
             return None;
         }
         let dir = super::tempdir(name);
-        let port = free_port();
         let conf = dir.join("conf");
         std::fs::create_dir(&conf).unwrap();
         std::fs::create_dir(dir.join("queue")).unwrap();
