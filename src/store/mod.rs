@@ -318,7 +318,8 @@ mod tests {
             &dir,
             std::time::Duration::ZERO,
         ));
-        let store = maildir::MaildirStore::new(directory.clone(), &crate::core::config::Storage::default());
+        let store =
+            maildir::MaildirStore::new(directory.clone(), &crate::core::config::Storage::default());
         let results = deliver(&store, &mut spool, "Return-Path: <s@y.org>\n", &recipients);
         for (r, result) in recipients.iter().zip(results) {
             let unique = result.unwrap();
