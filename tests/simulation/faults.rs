@@ -384,6 +384,9 @@ impl Delivery for FaultyDelivery {
             std::mem::forget(self.inner.take());
             return Vec::new();
         }
-        self.inner.take().map(|d| d.publish()).unwrap_or_default()
+        self.inner
+            .take()
+            .map(mailwright::store::Delivery::publish)
+            .unwrap_or_default()
     }
 }
