@@ -242,7 +242,9 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                 if postmaster.domain() == loaded.hostname
                     || directory.domains()?.contains(postmaster.domain())
                 {
-                    crate::store::create_user_maildir(&directory.maildir_path(&postmaster))?;
+                    crate::store::maildir::create_user_maildir(
+                        &directory.maildir_path(&postmaster),
+                    )?;
                 }
                 println!(
                     "postmaster@{domain} and MAILER-DAEMON@{domain} go to {postmaster} ({why}; \
@@ -311,7 +313,7 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
             }
             let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
             directory.passwd().set(&address, &hashed, false)?;
-            crate::store::create_user_maildir(&directory.maildir_path(&address))?;
+            crate::store::maildir::create_user_maildir(&directory.maildir_path(&address))?;
             println!(
                 "added user {address} (mail in {})",
                 directory.maildir_path(&address).display()

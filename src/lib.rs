@@ -24,7 +24,7 @@
 //! | [`protocols`] | SMTP/submission/LMTP, IMAP and POP3 sessions: event handlers over the Sans-IO machines |
 //! | [`intake`] | end of data to disk and queue: submission policy, trust checks, DKIM signing, delivery |
 //! | [`outbound`] | the queue, the relay, delivery status notifications, SRS |
-//! | [`store`] | the users' mail: local delivery into Maildirs, change notifications |
+//! | [`store`] | the users' mail behind one boundary ([`MailStore`](store::MailStore); the Maildir store implements it), the spool, change notifications |
 //! | [`core`] | configuration, data directory, users and aliases, logins, limits, TLS, DNS |
 //!
 //! ## What this crate will not do

@@ -37,6 +37,8 @@ use crate::intake::Intake;
 use crate::outbound::Outbound;
 use crate::protocols::Shared;
 use crate::protocols::conn::Conn;
+use crate::store::MailStore;
+use crate::store::maildir::MaildirStore;
 use mailwright_sansio::driver::{Driver, DriverConfig};
 
 /// Errors starting the server.
@@ -86,8 +88,28 @@ impl std::fmt::Debug for Server {
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 impl Server {
-    /// Loads certificates and binds every listener of `config`.
+    /// Loads certificates and binds every listener of `config`; the users' mail is in Maildirs
+    /// under `data_dir` ([`MaildirStore`]).
     pub async fn bind(data_dir: &Path, config: Config) -> Result<Self, ServerError> {
+        Self::bind_with(data_dir, config, None).await
+    }
+
+    /// [`bind`](Self::bind) over another mail store: a store of another backend, or a test's
+    /// wrapper of the Maildir store that injects faults. The server's own directory is the one
+    /// of `data_dir`, whatever `store` uses.
+    pub async fn bind_with_store(
+        data_dir: &Path,
+        config: Config,
+        store: Arc<dyn MailStore>,
+    ) -> Result<Self, ServerError> {
+        Self::bind_with(data_dir, config, Some(store)).await
+    }
+
+    async fn bind_with(
+        data_dir: &Path,
+        config: Config,
+        store: Option<Arc<dyn MailStore>>,
+    ) -> Result<Self, ServerError> {
         datadir::ensure_certificate(data_dir, &config).map_err(|e| {
             ServerError::Tls(TlsError::Pem {
                 path: datadir::resolve(data_dir, &config.tls.cert),
@@ -174,6 +196,9 @@ impl Server {
         let srs = crate::outbound::srs::Srs::load_or_create(&data_dir.join("srs.key"))
             .map_err(ServerError::Queue)?;
         let logins = Logins::for_this_machine(config.limits.auth_failure_delay());
+        let directory = Arc::new(directory);
+        let store = store
+            .unwrap_or_else(|| Arc::new(MaildirStore::new(directory.clone(), &config.storage)));
         // Every session runs on this driver: its bounds on writes and TLS handshakes are
         // `[limits]` of the configuration.
         let mut driver_config = DriverConfig::default();
@@ -182,7 +207,7 @@ impl Server {
         let core = Arc::new(Core {
             config,
             data_dir: data_dir.to_owned(),
-            directory: Arc::new(directory),
+            directory,
             tls,
             limits,
             dns,
@@ -193,15 +218,18 @@ impl Server {
             core: core.clone(),
             queue,
             srs,
+            store: store.clone(),
         });
         let intake = Arc::new(Intake {
             core: core.clone(),
             outbound: outbound.clone(),
+            store: store.clone(),
         });
         let shared = Arc::new(Shared {
             core,
             intake,
             outbound,
+            store,
             shutdown,
             driver: Driver::new(driver_config),
         });

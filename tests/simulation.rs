@@ -8,14 +8,27 @@
 //! its reply, so the order of everything the server sees follows from the seed alone: a failing
 //! seed reproduces exactly.
 //!
-//! Invariants, checked as the run goes and at its end:
-//! - every message acknowledged (250 to the end of data, per LMTP recipient) is in each
-//!   recipient's mailbox exactly once, unless a client deleted it; nothing unacknowledged is;
-//! - an IMAP session's view (UIDs by sequence number) equals the store's after its next NOOP, and
-//!   new UIDs are above every UID it saw before;
-//! - no command gets NO or BAD, no session is dropped except by a timeout it asked for, nothing
-//!   panics;
-//! - an idling IMAP session hears of a delivery to its mailbox within a second of virtual time.
+//! IMAP sessions also APPEND messages and COPY them to `Archive`. The server's mail store is
+//! wrapped by one that injects faults (module `faults`): a full disk (`ENOSPC`) or an I/O error
+//! (`EIO`) at the commit of a delivery's first copy (SMTP then rolls the others back, LMTP
+//! refuses that recipient only), APPEND,
+//! STORE, EXPUNGE or COPY, and a crash between the prepare and the commit of a delivery or an
+//! APPEND, after which the server and its runtime are dropped and a fresh server is opened on the
+//! same data directory.
+//!
+//! Invariants, checked as the run goes, after each crash and at the end:
+//! - every message acknowledged (250 to the end of data, per LMTP recipient, OK to an APPEND) is
+//!   in each recipient's mailbox exactly once, unless a client deleted it; nothing
+//!   unacknowledged is; `Archive` holds exactly the copies COPY acknowledged;
+//! - an IMAP session's view (UIDs by sequence number) equals the store's after its next NOOP;
+//!   new UIDs are above every UID it saw before, and above every UID of the mailbox before a
+//!   crash; UIDVALIDITY never changes;
+//! - no command gets NO or BAD but a faulted one, which gets its protocol's refusal (SMTP `452
+//!   4.3.1` for a full disk, `451` else; LMTP per recipient; IMAP `NO [OVERQUOTA]` or `NO
+//!   [SERVERBUG]`) and its session goes on; no session is dropped except by a timeout it asked
+//!   for or a crash; nothing panics;
+//! - an idling IMAP session hears of a delivery or an APPEND to its mailbox within a second of
+//!   virtual time.
 //!
 //! `cargo test --test simulation` runs the fixed seeds below. A longer search:
 //! `SIM_SEEDS=500 SIM_FIRST=1000 cargo test --release --test simulation -- --ignored --nocapture`
@@ -23,24 +36,31 @@
 //! simulation one_seed -- --ignored --nocapture` replays one seed with a trace of every step.
 
 mod common;
+#[path = "simulation/faults.rs"]
+mod faults;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use faults::{Copies, Fault, Faults, FaultyStore, Op};
 use mailwright::core::auth::{Scheme, hash_password};
 use mailwright::core::config::{Config, Listen};
 use mailwright::core::directory::Directory;
 use mailwright::core::net::Peer;
 use mailwright::server::{Server, Service};
+use mailwright::store::maildir::MaildirStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The seeds `./test.sh` runs.
 const SEEDS: &[u64] = &[1, 2, 3, 5, 8, 13, 21, 34];
 /// Steps per seed.
 const STEPS: usize = 220;
+/// Crashes per seed at most (each opens a new server).
+const MAX_CRASHES: usize = 2;
 const DOMAIN: &str = "sim.test";
 const USERS: &[&str] = &["u0", "u1", "u2"];
 
@@ -108,14 +128,20 @@ impl Wire {
     }
 }
 
-/// What the run knows that the store must agree with.
+/// What the run knows that the store must agree with; it outlives a crash.
 #[derive(Default)]
 struct Ledger {
     /// Message-ID -> recipient users that acknowledged it.
     acked: BTreeMap<String, BTreeSet<String>>,
     /// (user, Message-ID) deleted by a client.
     deleted: BTreeSet<(String, String)>,
+    /// (user, Message-ID) -> copies in the user's Archive that COPY acknowledged.
+    archived: BTreeMap<(String, String), usize>,
     next_message: usize,
+    /// Per user: every INBOX UID seen so far (sessions and the checks after crashes).
+    uids: BTreeMap<String, BTreeSet<u32>>,
+    /// Per user: the INBOX's UIDVALIDITY once known.
+    uid_validity: BTreeMap<String, u32>,
 }
 
 struct Imap {
@@ -139,16 +165,39 @@ struct Pop3 {
     last: tokio::time::Instant,
 }
 
+/// How a run of the scheduler ended.
+enum Ending {
+    /// Every step was taken.
+    Done,
+    /// The store crashed: the server must be dropped and opened again.
+    Crashed,
+}
+
+/// What a fault step does.
+#[derive(Debug, Clone, Copy)]
+enum FaultStep {
+    Smtp(Fault),
+    Lmtp(Fault),
+    Imap(Op, Fault),
+    CrashDelivery,
+    CrashAppend,
+}
+
 struct Sim {
     seed: u64,
     rng: Rng,
-    server: Server,
     dir: PathBuf,
+    config: Config,
     ledger: Ledger,
-    imap: Vec<Option<Imap>>,
-    pop3: Option<Pop3>,
+    step: usize,
+    crashes: usize,
     trace: bool,
     log: Vec<String>,
+    /// The server of the current run, and the faults of its store.
+    server: Option<Server>,
+    faults: Arc<Faults>,
+    imap: Vec<Option<Imap>>,
+    pop3: Option<Pop3>,
 }
 
 fn peer(n: u8) -> Peer {
@@ -176,6 +225,22 @@ fn setup(dir: &Path) -> Config {
     config
 }
 
+/// The IMAP refusal a fault gets.
+fn imap_code(fault: Fault) -> &'static str {
+    match fault {
+        Fault::NoSpace => "NO [OVERQUOTA]",
+        Fault::Io | Fault::Crash => "NO [SERVERBUG]",
+    }
+}
+
+/// The SMTP reply a faulted delivery gets.
+fn smtp_code(fault: Fault) -> u16 {
+    match fault {
+        Fault::NoSpace => 452,
+        Fault::Io | Fault::Crash => 451,
+    }
+}
+
 impl Sim {
     fn note(&mut self, what: String) {
         if self.trace {
@@ -195,21 +260,52 @@ impl Sim {
         )
     }
 
-    fn maildir(&self, user: &str) -> mailwright::maildir::Maildir {
-        let path = self
+    fn server(&self) -> &Server {
+        self.server.as_ref().expect("a server runs")
+    }
+
+    /// Opens the server of a run on the data directory, its store wrapped by a fault injector.
+    async fn open_server(&mut self) -> Result<(), String> {
+        self.faults = Arc::new(Faults::default());
+        let directory = Arc::new(Directory::open(&self.dir, Duration::ZERO));
+        let maildirs = Arc::new(MaildirStore::new(directory, &self.config.storage));
+        let store = Arc::new(FaultyStore::new(maildirs, self.faults.clone()));
+        let server = Server::bind_with_store(&self.dir, self.config.clone(), store)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.server = Some(server);
+        self.imap = (0..USERS.len() * 2).map(|_| None).collect();
+        self.pop3 = None;
+        Ok(())
+    }
+
+    /// Ends the run's clients and server (inside its runtime).
+    fn close_server(&mut self) {
+        self.imap.clear();
+        self.pop3 = None;
+        if let Some(server) = self.server.take() {
+            server.shut_down_sessions();
+        }
+    }
+
+    fn folder(&self, user: &str, folder: Option<&str>) -> mailwright::maildir::Maildir {
+        let mut path = self
             .dir
             .join("mail")
             .join(DOMAIN)
             .join(user)
             .join("Maildir");
+        if let Some(f) = folder {
+            path = path.join(format!(".{f}"));
+        }
         mailwright::maildir::Maildir::open(&path).unwrap_or_else(|_| {
             mailwright::maildir::Maildir::create_user(&path).expect("a user's Maildir")
         })
     }
 
-    /// The Message-IDs in a user's INBOX, each with how often it is there.
-    fn stored(&self, user: &str) -> HashMap<String, usize> {
-        let md = self.maildir(user);
+    /// The Message-IDs in a user's INBOX (or a folder), each with how often it is there.
+    fn stored(&self, user: &str, folder: Option<&str>) -> HashMap<String, usize> {
+        let md = self.folder(user, folder);
         let mut out = HashMap::new();
         for entry in md.scan().unwrap_or_default() {
             let Ok(bytes) = md.read_message(&entry) else {
@@ -223,22 +319,50 @@ impl Sim {
         out
     }
 
-    /// The store's UIDs of a user's INBOX, in order.
-    fn store_uids(&self, user: &str) -> Vec<u32> {
-        let state = self.maildir(user).sync().expect("sync");
-        state.messages.iter().map(|m| m.uid).collect()
+    /// The store's UIDs of a user's INBOX, in order; checks they are new only above every UID
+    /// seen before and that UIDVALIDITY stays.
+    fn store_uids(&mut self, user: &str) -> Result<Vec<u32>, String> {
+        let state = self.folder(user, None).sync().expect("sync");
+        let validity = *self
+            .ledger
+            .uid_validity
+            .entry(user.to_owned())
+            .or_insert(state.uid_validity);
+        if validity != state.uid_validity {
+            return Err(format!(
+                "{user}: UIDVALIDITY went from {validity} to {}",
+                state.uid_validity
+            ));
+        }
+        let uids: Vec<u32> = state.messages.iter().map(|m| m.uid).collect();
+        let seen = self.ledger.uids.entry(user.to_owned()).or_default();
+        let top = seen.last().copied().unwrap_or(0);
+        if let Some(reused) = uids.iter().find(|u| !seen.contains(u) && **u <= top) {
+            return Err(format!(
+                "{user}: UID {reused} is new but not above {top}, the largest seen"
+            ));
+        }
+        seen.extend(uids.iter().copied());
+        Ok(uids)
     }
 
-    async fn run(&mut self) -> Result<(), String> {
-        self.imap = (0..USERS.len() * 2).map(|_| None).collect();
-        for step in 0..STEPS {
+    /// Runs the scheduler from where it stopped: to its last step, or to a crash.
+    async fn run(&mut self) -> Result<Ending, String> {
+        while self.step < STEPS {
+            let step = self.step;
+            self.step += 1;
             let pick = self.rng.below(100);
             let result = match pick {
-                0..=17 => self.smtp().await,
-                18..=25 => self.lmtp().await,
-                26..=75 => self.imap_step().await,
-                76..=89 => self.pop3_step().await,
-                _ => self.time_jump().await,
+                0..=16 => self.smtp().await,
+                17..=24 => self.lmtp().await,
+                25..=72 => self.imap_step().await,
+                73..=86 => self.pop3_step().await,
+                87..=93 => self.time_jump().await,
+                _ => match self.fault_step().await {
+                    Ok(true) => return Ok(Ending::Crashed),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                },
             };
             result.map_err(|e| self.fail(&format!("step {step}: {e}")))?;
             if PANICS.load(Ordering::SeqCst) > 0 {
@@ -254,12 +378,13 @@ impl Sim {
         if let Some(mut p) = self.pop3.take() {
             self.pop3_quit(&mut p).await.map_err(|e| self.fail(&e))?;
         }
-        self.check_store().map_err(|e| self.fail(&e))
+        self.check_store().map_err(|e| self.fail(&e))?;
+        Ok(Ending::Done)
     }
 
-    fn check_store(&self) -> Result<(), String> {
+    fn check_store(&mut self) -> Result<(), String> {
         for user in USERS {
-            let stored = self.stored(user);
+            let stored = self.stored(user, None);
             for (id, n) in &stored {
                 let acked = self.ledger.acked.get(id).is_some_and(|u| u.contains(*user));
                 if !acked {
@@ -278,6 +403,20 @@ impl Sim {
                     return Err(format!("{user} lost {id}, acknowledged and never deleted"));
                 }
             }
+            let archive = self.stored(user, Some("Archive"));
+            let expected: HashMap<String, usize> = self
+                .ledger
+                .archived
+                .iter()
+                .filter(|((u, _), _)| u == user)
+                .map(|((_, id), n)| (id.clone(), *n))
+                .collect();
+            if archive != expected {
+                return Err(format!(
+                    "{user}'s Archive holds {archive:?}, COPY acknowledged {expected:?}"
+                ));
+            }
+            self.store_uids(user)?;
         }
         Ok(())
     }
@@ -314,12 +453,19 @@ impl Sim {
     }
 
     async fn smtp(&mut self) -> Result<(), String> {
+        self.smtp_with(None).await.map(|_| ())
+    }
+
+    /// One SMTP transaction; with `fault`, the commit of the first copy fails, and the whole
+    /// message is refused with the others rolled back (or the store crashes before any commit).
+    /// Returns whether the message was acknowledged.
+    async fn smtp_with(&mut self, fault: Option<Fault>) -> Result<bool, String> {
         let users = self.recipients();
         let rcpts: Vec<String> = users.iter().map(|u| format!("{u}@{DOMAIN}")).collect();
         let (id, text) = self.new_message(&rcpts);
-        self.note(format!("smtp {id} -> {users:?}"));
+        self.note(format!("smtp {id} -> {users:?} (fault {fault:?})"));
         let mut w = Wire {
-            io: BufReader::new(self.server.connect(Service::Smtp, peer(2))),
+            io: BufReader::new(self.server().connect(Service::Smtp, peer(2))),
         };
         expect(w.smtp_reply().await?, 220)?;
         w.send("EHLO client.remote.test\r\n").await?;
@@ -332,24 +478,49 @@ impl Sim {
         }
         w.send("DATA\r\n").await?;
         expect(w.smtp_reply().await?, 354)?;
+        if let Some(f) = fault {
+            self.faults.arm(Op::DeliveryCommit, f, Copies::First);
+        }
         w.send(&text).await?;
         w.send(".\r\n").await?;
-        expect(w.smtp_reply().await?, 250)?;
-        self.ledger
-            .acked
-            .insert(id, users.iter().cloned().collect());
+        let end = w.smtp_reply().await?;
+        if fault == Some(Fault::Crash) {
+            return Ok(false);
+        }
+        match fault {
+            None => {
+                expect(end, 250)?;
+                self.ledger
+                    .acked
+                    .insert(id, users.iter().cloned().collect());
+            }
+            Some(f) => {
+                // The session goes on: the client may try again, and QUIT works.
+                expect(end, smtp_code(f))?;
+                self.fault_reached()?;
+            }
+        }
         w.send("QUIT\r\n").await?;
         expect(w.smtp_reply().await?, 221)?;
-        self.check_idlers(&users).await
+        if fault.is_none() {
+            self.check_idlers(&users).await?;
+        }
+        Ok(fault.is_none())
     }
 
     async fn lmtp(&mut self) -> Result<(), String> {
+        self.lmtp_with(None).await
+    }
+
+    /// One LMTP transaction; with `fault`, the commit of the first recipient's copy fails (or
+    /// the store crashes before any).
+    async fn lmtp_with(&mut self, fault: Option<Fault>) -> Result<(), String> {
         let users = self.recipients();
         let rcpts: Vec<String> = users.iter().map(|u| format!("{u}@{DOMAIN}")).collect();
         let (id, text) = self.new_message(&rcpts);
-        self.note(format!("lmtp {id} -> {users:?}"));
+        self.note(format!("lmtp {id} -> {users:?} (fault {fault:?})"));
         let mut w = Wire {
-            io: BufReader::new(self.server.connect(Service::Lmtp, peer(3))),
+            io: BufReader::new(self.server().connect(Service::Lmtp, peer(3))),
         };
         expect(w.smtp_reply().await?, 220)?;
         w.send("LHLO mta.sim.test\r\n").await?;
@@ -362,21 +533,49 @@ impl Sim {
         }
         w.send("DATA\r\n").await?;
         expect(w.smtp_reply().await?, 354)?;
+        if let Some(f) = fault {
+            self.faults.arm(Op::DeliveryCommit, f, Copies::First);
+        }
         w.send(&text).await?;
         w.send(".\r\n").await?;
         let mut acked = BTreeSet::new();
-        for u in &users {
+        for (i, u) in users.iter().enumerate() {
             // RFC 2033 §4.2: one reply per recipient, in order.
-            expect(w.smtp_reply().await?, 250)?;
-            acked.insert(u.clone());
+            let reply = w.smtp_reply().await?;
+            match fault {
+                Some(Fault::Crash) => {}
+                Some(f) if i == 0 => expect(reply, smtp_code(f))?,
+                _ => {
+                    expect(reply, 250)?;
+                    acked.insert(u.clone());
+                }
+            }
         }
-        self.ledger.acked.insert(id, acked);
+        if fault == Some(Fault::Crash) {
+            return Ok(());
+        }
+        if fault.is_some() {
+            self.fault_reached()?;
+        }
+        let heard: Vec<String> = acked.iter().cloned().collect();
+        if !acked.is_empty() {
+            self.ledger.acked.insert(id, acked);
+        }
         w.send("QUIT\r\n").await?;
         expect(w.smtp_reply().await?, 221)?;
-        self.check_idlers(&users).await
+        self.check_idlers(&heard).await
     }
 
-    /// Idling sessions of `users` hear of the delivery within a second of virtual time.
+    /// The armed fault was taken by the operation it was meant for.
+    fn fault_reached(&self) -> Result<(), String> {
+        if self.faults.pending() {
+            self.faults.disarm();
+            return Err("the armed fault was never reached".into());
+        }
+        Ok(())
+    }
+
+    /// Idling sessions of `users` hear of a delivery within a second of virtual time.
     async fn check_idlers(&mut self, users: &[String]) -> Result<(), String> {
         for i in 0..self.imap.len() {
             let Some(mut s) = self.imap[i].take() else {
@@ -406,7 +605,7 @@ impl Sim {
     async fn imap_login(&mut self, slot: usize) -> Result<(), String> {
         let user = USERS[slot / 2].to_owned();
         let mut w = Wire {
-            io: BufReader::new(self.server.connect(Service::Imap, peer(10 + slot as u8))),
+            io: BufReader::new(self.server().connect(Service::Imap, peer(10 + slot as u8))),
         };
         let greeting = w.line().await?;
         if !greeting.starts_with("* OK") {
@@ -422,13 +621,38 @@ impl Sim {
             last: tokio::time::Instant::now(),
         };
         command(&mut s, &format!("LOGIN {user}@{DOMAIN} {user}")).await?;
-        command(&mut s, "SELECT INBOX").await?;
+        let selected = command(&mut s, "SELECT INBOX").await?;
+        if let Some(v) = selected
+            .iter()
+            .find_map(|l| number_after(l, "[UIDVALIDITY "))
+        {
+            let known = *self.ledger.uid_validity.entry(user.clone()).or_insert(v);
+            if known != v {
+                return Err(format!("{user}: SELECT says UIDVALIDITY {v}, was {known}"));
+            }
+        }
         self.note(format!(
             "imap[{slot}] {user} selected {} messages",
             s.view.len()
         ));
         self.imap[slot] = Some(s);
         self.imap_sync(slot).await
+    }
+
+    /// A logged-in session out of IDLE (logged in first if needed), taken out of its slot.
+    async fn imap_ready(&mut self, slot: usize) -> Result<Imap, String> {
+        if self.imap[slot].is_none() {
+            self.imap_login(slot).await?;
+        }
+        let mut s = self.imap[slot].take().expect("session");
+        if s.idling {
+            s.wire.send("DONE\r\n").await?;
+            s.idling = false;
+            let tag = format!("a{}", s.tag);
+            finish(&mut s, &tag).await?;
+            self.note(format!("imap[{slot}] DONE"));
+        }
+        Ok(s)
     }
 
     async fn imap_step(&mut self) -> Result<(), String> {
@@ -451,11 +675,11 @@ impl Sim {
         let action = self.rng.below(100);
         let n = s.view.len();
         let result = match action {
-            0..=29 => {
+            0..=27 => {
                 self.imap[slot] = Some(s);
                 return self.imap_sync(slot).await;
             }
-            30..=54 if n > 0 => {
+            28..=48 if n > 0 => {
                 let seq = 1 + self.rng.below(n);
                 self.note(format!("imap[{slot}] FETCH {seq}"));
                 command(
@@ -464,20 +688,15 @@ impl Sim {
                 )
                 .await
             }
-            55..=69 if n > 0 => {
+            49..=60 if n > 0 => {
                 let seq = 1 + self.rng.below(n);
                 self.note(format!("imap[{slot}] STORE {seq} +FLAGS (\\Seen)"));
                 command(&mut s, &format!("STORE {seq} +FLAGS (\\Seen)")).await
             }
-            70..=79 if n > 0 => {
+            61..=69 if n > 0 => {
                 // Delete one message: remember which, by Message-ID.
                 let seq = 1 + self.rng.below(n);
-                let fetched = command(
-                    &mut s,
-                    &format!("FETCH {seq} (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"),
-                )
-                .await?;
-                let id = fetched.iter().find_map(|l| message_id(l));
+                let id = fetch_id(&mut s, seq).await?;
                 command(&mut s, &format!("STORE {seq} +FLAGS.SILENT (\\Deleted)")).await?;
                 command(&mut s, "EXPUNGE").await?;
                 if let Some(id) = id {
@@ -486,7 +705,7 @@ impl Sim {
                 }
                 Ok(Vec::new())
             }
-            80..=89 => {
+            70..=79 => {
                 s.tag += 1;
                 s.last = tokio::time::Instant::now();
                 s.wire.send(&format!("a{} IDLE\r\n", s.tag)).await?;
@@ -497,6 +716,18 @@ impl Sim {
                 s.idling = true;
                 self.note(format!("imap[{slot}] IDLE"));
                 Ok(Vec::new())
+            }
+            80..=87 => {
+                self.append(&mut s, slot, None).await?;
+                let user = s.user.clone();
+                self.imap[slot] = Some(s);
+                return self.check_idlers(&[user]).await;
+            }
+            88..=93 if n > 0 => {
+                let seq = 1 + self.rng.below(n);
+                self.copy(&mut s, slot, seq, None)
+                    .await
+                    .map(|()| Vec::new())
             }
             _ => {
                 self.note(format!("imap[{slot}] LOGOUT"));
@@ -517,6 +748,171 @@ impl Sim {
         result?;
         self.imap[slot] = Some(s);
         Ok(())
+    }
+
+    /// APPEND of a new message to the session's INBOX; with `fault`, its commit fails (or the
+    /// store crashes).
+    async fn append(
+        &mut self,
+        s: &mut Imap,
+        slot: usize,
+        fault: Option<Fault>,
+    ) -> Result<(), String> {
+        let (id, text) = self.new_message(std::slice::from_ref(&s.user));
+        self.note(format!("imap[{slot}] APPEND {id} (fault {fault:?})"));
+        if let Some(f) = fault {
+            self.faults.arm(Op::Append, f, Copies::All);
+        }
+        s.last = tokio::time::Instant::now();
+        s.tag += 1;
+        let tag = format!("a{}", s.tag);
+        s.wire
+            .send(&format!(
+                "{tag} APPEND INBOX {{{}+}}\r\n{text}\r\n",
+                text.len()
+            ))
+            .await?;
+        match fault {
+            None => {
+                let lines = finish_tagged(s, &tag).await?;
+                let last = lines.last().cloned().unwrap_or_default();
+                if !last.contains("OK [APPENDUID ") {
+                    return Err(format!("APPEND answered {last}"));
+                }
+                self.ledger
+                    .acked
+                    .insert(id, BTreeSet::from([s.user.clone()]));
+            }
+            Some(Fault::Crash) => {
+                let _ = finish_tagged(s, &tag).await;
+            }
+            Some(f) => {
+                let lines = finish_tagged(s, &tag).await?;
+                let last = lines.last().cloned().unwrap_or_default();
+                if !last.starts_with(&format!("{tag} {}", imap_code(f))) {
+                    return Err(format!("faulted APPEND answered {last}"));
+                }
+                self.fault_reached()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// COPY of message `seq` to Archive; with `fault`, it fails.
+    async fn copy(
+        &mut self,
+        s: &mut Imap,
+        slot: usize,
+        seq: usize,
+        fault: Option<Fault>,
+    ) -> Result<(), String> {
+        let id = fetch_id(s, seq).await?;
+        self.note(format!(
+            "imap[{slot}] COPY {seq} ({id:?}) Archive (fault {fault:?})"
+        ));
+        match fault {
+            None => {
+                command(s, &format!("COPY {seq} Archive")).await?;
+                if let Some(id) = id {
+                    *self
+                        .ledger
+                        .archived
+                        .entry((s.user.clone(), id))
+                        .or_default() += 1;
+                }
+            }
+            Some(f) => {
+                self.faults.arm(Op::Copy, f, Copies::All);
+                command_refused(s, &format!("COPY {seq} Archive"), imap_code(f)).await?;
+                self.fault_reached()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A step with a fault: which one follows from the seed. Returns whether the store crashed.
+    async fn fault_step(&mut self) -> Result<bool, String> {
+        let kind = [Fault::NoSpace, Fault::Io][self.rng.below(2)];
+        let mut step = match self.rng.below(8) {
+            0 => FaultStep::Smtp(kind),
+            1 => FaultStep::Lmtp(kind),
+            2 => FaultStep::Imap(Op::Append, kind),
+            3 => FaultStep::Imap(Op::Store, kind),
+            4 => FaultStep::Imap(Op::Expunge, kind),
+            5 => FaultStep::Imap(Op::Copy, kind),
+            6 => FaultStep::CrashDelivery,
+            _ => FaultStep::CrashAppend,
+        };
+        if matches!(step, FaultStep::CrashDelivery | FaultStep::CrashAppend)
+            && self.crashes >= MAX_CRASHES
+        {
+            step = FaultStep::Smtp(kind);
+        }
+        match step {
+            FaultStep::Smtp(f) => self.smtp_with(Some(f)).await.map(|_| false),
+            FaultStep::Lmtp(f) => self.lmtp_with(Some(f)).await.map(|()| false),
+            FaultStep::CrashDelivery => {
+                if self.rng.below(2) == 0 {
+                    self.smtp_with(Some(Fault::Crash)).await?;
+                } else {
+                    self.lmtp_with(Some(Fault::Crash)).await?;
+                }
+                self.crashed()
+            }
+            FaultStep::CrashAppend => {
+                let slot = self.rng.below(self.imap.len());
+                let mut s = self.imap_ready(slot).await?;
+                self.append(&mut s, slot, Some(Fault::Crash)).await?;
+                self.crashed()
+            }
+            FaultStep::Imap(op, f) => {
+                let slot = self.rng.below(self.imap.len());
+                let mut s = self.imap_ready(slot).await?;
+                let n = s.view.len();
+                let seq = 1 + self.rng.below(n);
+                match op {
+                    Op::Append => self.append(&mut s, slot, Some(f)).await?,
+                    Op::Copy if n > 0 => self.copy(&mut s, slot, seq, Some(f)).await?,
+                    Op::Store if n > 0 => {
+                        self.note(format!(
+                            "imap[{slot}] STORE {seq} +FLAGS (\\Seen) (fault {f:?})"
+                        ));
+                        self.faults.arm(Op::Store, f, Copies::All);
+                        command_refused(
+                            &mut s,
+                            &format!("STORE {seq} +FLAGS (\\Seen)"),
+                            imap_code(f),
+                        )
+                        .await?;
+                        self.fault_reached()?;
+                    }
+                    Op::Expunge if n > 0 => {
+                        self.note(format!("imap[{slot}] EXPUNGE of {seq} (fault {f:?})"));
+                        command(&mut s, &format!("STORE {seq} +FLAGS.SILENT (\\Deleted)")).await?;
+                        self.faults.arm(Op::Expunge, f, Copies::All);
+                        command_refused(&mut s, "EXPUNGE", imap_code(f)).await?;
+                        self.fault_reached()?;
+                        // Nothing was expunged: the message stays, and loses its \Deleted again
+                        // so that no later EXPUNGE takes it without the ledger knowing.
+                        command(&mut s, &format!("STORE {seq} -FLAGS.SILENT (\\Deleted)")).await?;
+                    }
+                    _ => {}
+                }
+                self.imap[slot] = Some(s);
+                // The session goes on: its next sync agrees with the store.
+                self.imap_sync(slot).await.map(|()| false)
+            }
+        }
+    }
+
+    /// After a crash step: the store must have crashed.
+    fn crashed(&mut self) -> Result<bool, String> {
+        if !self.faults.crashed() {
+            return Err("the armed crash was never reached".into());
+        }
+        self.crashes += 1;
+        self.note(format!("the store crashed (crash {})", self.crashes));
+        Ok(true)
     }
 
     /// NOOP, then the UIDs of new messages; the view must equal the store's.
@@ -561,7 +957,7 @@ impl Sim {
         }
         let newest = s.view.last().copied().unwrap_or(0);
         s.max_uid = s.max_uid.max(newest);
-        let store = self.store_uids(&s.user);
+        let store = self.store_uids(&s.user)?;
         if s.view != store {
             return Err(format!(
                 "{}: the session sees {:?}, the store has {:?}",
@@ -577,7 +973,7 @@ impl Sim {
         let Some(mut session) = self.pop3.take() else {
             let user = USERS[self.rng.below(USERS.len())].to_owned();
             let mut w = Wire {
-                io: BufReader::new(self.server.connect(Service::Pop3, peer(30))),
+                io: BufReader::new(self.server().connect(Service::Pop3, peer(30))),
             };
             pop3_ok(&mut w).await?;
             w.send(&format!("USER {user}@{DOMAIN}\r\n")).await?;
@@ -782,13 +1178,21 @@ async fn command(s: &mut Imap, text: &str) -> Result<Vec<String>, String> {
 }
 
 async fn finish(s: &mut Imap, tag: &str) -> Result<Vec<String>, String> {
+    let mut lines = finish_tagged(s, tag).await?;
+    let last = lines.pop().unwrap_or_default();
+    if !last[tag.len()..].starts_with(" OK") {
+        return Err(format!("{} answered {last}", s.user));
+    }
+    Ok(lines)
+}
+
+/// Reads to the tagged reply, whatever it says; returns the untagged lines, then the tagged one.
+async fn finish_tagged(s: &mut Imap, tag: &str) -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
     loop {
         let l = s.wire.line().await?;
-        if let Some(rest) = l.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
-            if !rest.starts_with("OK") {
-                return Err(format!("{} answered {l}", s.user));
-            }
+        if l.strip_prefix(tag).is_some_and(|r| r.starts_with(' ')) {
+            lines.push(l);
             return Ok(lines);
         }
         if l.starts_with("* BYE") {
@@ -799,34 +1203,84 @@ async fn finish(s: &mut Imap, tag: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// Sends a command that must be refused with `refusal` (`NO [OVERQUOTA]`); the session goes on.
+async fn command_refused(s: &mut Imap, text: &str, refusal: &str) -> Result<(), String> {
+    s.last = tokio::time::Instant::now();
+    s.tag += 1;
+    let tag = format!("a{}", s.tag);
+    s.wire.send(&format!("{tag} {text}\r\n")).await?;
+    let lines = finish_tagged(s, &tag).await?;
+    let last = lines.last().cloned().unwrap_or_default();
+    if !last.starts_with(&format!("{tag} {refusal}")) {
+        return Err(format!("{} {text} answered {last}, not {refusal}", s.user));
+    }
+    Ok(())
+}
+
+/// The Message-ID of message `seq`.
+async fn fetch_id(s: &mut Imap, seq: usize) -> Result<Option<String>, String> {
+    let fetched = command(
+        s,
+        &format!("FETCH {seq} (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"),
+    )
+    .await?;
+    Ok(fetched.iter().find_map(|l| message_id(l)))
+}
+
+/// The number after `key` in `line` (`[UIDVALIDITY 7]`).
+fn number_after(line: &str, key: &str) -> Option<u32> {
+    let at = line.find(key)? + key.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 fn run_seed(seed: u64, trace: bool) -> Result<(), String> {
     let dir = common::tempdir(&format!("sim-{seed}"));
     let config = setup(&dir);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let result = runtime.block_on(async {
-        let server = Server::bind(&dir, config)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut sim = Sim {
-            seed,
-            rng: Rng::new(seed),
-            server,
-            dir: dir.clone(),
-            ledger: Ledger::default(),
-            imap: Vec::new(),
-            pop3: None,
-            trace,
-            log: Vec::new(),
-        };
-        let r = sim.run().await;
-        sim.server.shut_down_sessions();
-        r
-    });
-    drop(runtime);
+    let mut sim = Sim {
+        seed,
+        rng: Rng::new(seed),
+        dir: dir.clone(),
+        config,
+        ledger: Ledger::default(),
+        step: 0,
+        crashes: 0,
+        trace,
+        log: Vec::new(),
+        server: None,
+        faults: Arc::default(),
+        imap: Vec::new(),
+        pop3: None,
+    };
+    // One runtime and one server per stretch between crashes: a crash drops both, as the death
+    // of the process would, and the next stretch opens a fresh server on the same directory.
+    let result = loop {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let ending = runtime.block_on(async {
+            sim.open_server().await?;
+            let r = sim.run().await;
+            sim.close_server();
+            r
+        });
+        drop(runtime);
+        match ending {
+            Ok(Ending::Done) => break Ok(()),
+            Ok(Ending::Crashed) => {
+                // What the dead server acknowledged is there once, what it did not is not.
+                if let Err(e) = sim.check_store() {
+                    break Err(sim.fail(&format!("after crash {}: {e}", sim.crashes)));
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

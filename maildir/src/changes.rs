@@ -298,6 +298,24 @@ impl Maildir {
         keywords: &[&str],
         internal_date: Option<SystemTime>,
     ) -> Result<Appended> {
+        let mut prepared = self.prepare_append(flags, keywords, internal_date)?;
+        let mut reader = message;
+        io::copy(&mut reader, &mut prepared)
+            .map_err(crate::error::io_err("write", prepared.delivery.tmp_path()))?;
+        prepared.commit()
+    }
+
+    /// [`append_with`](Self::append_with) in two steps, for a caller that wants the message
+    /// written before it decides to store it (a server that must be able to stop between the
+    /// two): defines the keywords and starts the message in `tmp/`, where nobody sees it. Write
+    /// the message into the [`PreparedAppend`] (an [`io::Write`]), then
+    /// [`PreparedAppend::commit`] stores it and gives it its UID; dropping it removes the file.
+    pub fn prepare_append(
+        &self,
+        flags: Flags,
+        keywords: &[&str],
+        internal_date: Option<SystemTime>,
+    ) -> Result<PreparedAppend> {
         let named = if keywords.is_empty() {
             Resolved::default()
         } else {
@@ -310,18 +328,10 @@ impl Maildir {
             internal_date,
             ..Default::default()
         };
-        let delivered = self.deliver_from(message, opts)?;
-        let extra: Vec<Vec<u32>> = if named.extra.is_empty() {
-            Vec::new()
-        } else {
-            vec![named.extra]
-        };
-        let (uid_validity, uids) =
-            self.assign_uids_with(std::slice::from_ref(&delivered.entry), &extra)?;
-        Ok(Appended {
-            delivered,
-            uid_validity,
-            uid: uids[0],
+        Ok(PreparedAppend {
+            maildir: self.clone(),
+            delivery: self.delivery_with(opts)?,
+            extra: named.extra,
         })
     }
 
@@ -393,5 +403,52 @@ impl Maildir {
             &gone,
             || sorted_rows(&file.per_uid),
         )
+    }
+}
+
+/// An APPEND between its steps ([`Maildir::prepare_append`]): the message is written into
+/// `tmp/` through [`io::Write`] and seen by nobody until [`commit`](Self::commit); dropping it
+/// removes the file.
+#[derive(Debug)]
+pub struct PreparedAppend {
+    maildir: Maildir,
+    delivery: crate::Delivery,
+    /// The keywords past the letters the message gets with its UID.
+    extra: Vec<u32>,
+}
+
+impl PreparedAppend {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.delivery.size()
+    }
+
+    /// Stores the message straight into `cur/` (fsynced, file and directory) and gives it its
+    /// UID, with its keywords, without a rescan of the folder: the APPENDUID result.
+    pub fn commit(self) -> Result<Appended> {
+        let delivered = self.delivery.commit()?;
+        let extra: Vec<Vec<u32>> = if self.extra.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.extra]
+        };
+        let (uid_validity, uids) = self
+            .maildir
+            .assign_uids_with(std::slice::from_ref(&delivered.entry), &extra)?;
+        Ok(Appended {
+            delivered,
+            uid_validity,
+            uid: uids[0],
+        })
+    }
+}
+
+impl io::Write for PreparedAppend {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.delivery.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.delivery.flush()
     }
 }

@@ -78,7 +78,7 @@
 //! | IMAP EXAMINE / STATUS | [`Maildir::sync`]; RECENT is [`MailboxState::unclaimed_recent`] |
 //! | IMAP FETCH | [`Maildir::reopen`] (also finds a message another session expunged meanwhile), [`Maildir::internal_date`], [`MailboxState::keyword_names`] |
 //! | IMAP STORE (+ CONDSTORE `UNCHANGEDSINCE`) | [`Maildir::store`] (keywords by name, any number); or [`Maildir::set_flags_many`] then [`Maildir::sync`] |
-//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append_with`] or [`Delivery::commit`] + [`Maildir::assign_uids`], then [`Maildir::claim_recent`] when the session has the folder selected; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
+//! | IMAP APPEND / COPY / MOVE / EXPUNGE | [`Maildir::append_with`] (in two steps: [`Maildir::prepare_append`]) or [`Delivery::commit`] + [`Maildir::assign_uids`], then [`Maildir::claim_recent`] when the session has the folder selected; [`Maildir::copy_uids`]; [`Maildir::move_uids`]; [`Maildir::expunge`] |
 //! | IMAP LIST / CREATE / DELETE / RENAME / LSUB | [`Maildir::list_folders`], [`Maildir::create_folder`], [`Maildir::delete_folder`], [`Maildir::rename_folder`], [`Maildir::subscriptions`] |
 //!
 //! [`Maildir`] is `Send + Sync` and cheap to clone; every call is blocking file-system work, to be
@@ -152,6 +152,7 @@ mod uidlist;
 mod uids;
 mod uidvalidity;
 
+pub use changes::PreparedAppend;
 pub use delivery::{Delivered, Delivery, DeliveryOptions};
 pub use error::{Error, Result};
 pub use expunged::{EXPUNGED_DIR, EXPUNGED_GRACE, Reopened};

@@ -36,7 +36,7 @@ use crate::intake::{Intake, Transaction, client, quota_reply, submission, trust}
 use crate::outbound::dsn::{self, Action, Report, ReportRcpt};
 use crate::outbound::longlines;
 use crate::outbound::queue::{self, Attempt, Kind, MessageDsn, Notice, RcptDsn};
-use crate::store::{CommittedCopy, PreparedCopy, Recipient, Spool};
+use crate::store::{CopyId, Delivery, Recipient, Spool, StoreError};
 
 /// What the delivery of one message needs to know of a recipient.
 #[derive(Debug, Clone)]
@@ -203,7 +203,6 @@ pub async fn finish_message(
                 None => copies.push(Copy {
                     recipient: Recipient {
                         user: user.clone(),
-                        maildir: intake.core.directory.maildir_path(user),
                         envelope_to: r.envelope.clone(),
                     },
                     serves: vec![i],
@@ -313,10 +312,16 @@ fn loop_reply(r: &RcptInfo) -> Reply {
     )
 }
 
-/// The reply for a copy that could not be stored.
-fn store_failure(intake: &Intake, e: &mailwright_maildir::Error) -> Reply {
+/// The reply for a copy that could not be stored: a full mailbox as configured, a full disk
+/// RFC 5321 §4.2.2's 452 with RFC 3463's `4.3.1` (mail system full), else `451 4.3.0`.
+fn store_failure(intake: &Intake, e: &StoreError) -> Reply {
     match e {
-        mailwright_maildir::Error::QuotaExceeded { .. } => quota_reply(&intake.core.config),
+        StoreError::OverQuota => quota_reply(&intake.core.config),
+        StoreError::NoSpace => reply(
+            452,
+            (4, 3, 1),
+            "Insufficient system storage, try again later",
+        ),
         _ => reply(451, (4, 3, 0), "Local delivery failed, try again later"),
     }
 }
@@ -357,10 +362,23 @@ impl Job {
                 .any(|(f, r)| f.is_some() && !r.looping)
         };
         // Phase 1: every local copy written and fsynced, none visible.
-        let mut prepared: Vec<Option<PreparedCopy>> = Vec::with_capacity(self.copies.len());
+        let mut delivery = self.intake.store.delivery();
+        let mut prepared: Vec<Option<CopyId>> = Vec::with_capacity(self.copies.len());
         for copy in &self.copies {
-            match crate::store::prepare(&mut self.spool, &self.head, &copy.recipient) {
-                Ok(p) => prepared.push(Some(p)),
+            let prefix = format!(
+                "Delivered-To: {}\n{}",
+                copy.recipient.envelope_to, self.head
+            );
+            let result = self
+                .spool
+                .reader()
+                .map_err(StoreError::from)
+                .and_then(|body| {
+                    let mut message = io::Cursor::new(prefix.into_bytes()).chain(body);
+                    delivery.prepare(&copy.recipient.user, &mut message)
+                });
+            match result {
+                Ok(id) => prepared.push(Some(id)),
                 Err(e) => {
                     warn!(id = %self.id, user = %copy.recipient.user, "cannot store a copy: {e}");
                     let refusal = store_failure(&self.intake, &e);
@@ -372,29 +390,32 @@ impl Job {
             }
         }
         if !self.lmtp() && any_failure(&failed, &self.rcpts) {
-            return self.fail_all(failed, Vec::new(), Vec::new());
+            return self.fail_all(failed, delivery, Vec::new(), Vec::new());
         }
-        // Phase 2: commit the copies some recipient still wants.
-        let mut committed: Vec<Option<CommittedCopy>> = Vec::with_capacity(prepared.len());
-        for (copy, p) in self.copies.iter().zip(prepared) {
-            let Some(p) = p.filter(|_| !Self::serves_none(&failed, &copy.serves)) else {
-                committed.push(None);
-                continue;
-            };
-            match p.commit() {
-                Ok(c) => committed.push(Some(c)),
+        // Phase 2: the copies some recipient still wants, committed together.
+        let wanted: Vec<(usize, CopyId)> = prepared
+            .iter()
+            .enumerate()
+            .filter_map(|(c, p)| p.map(|id| (c, id)))
+            .filter(|(c, _)| !Self::serves_none(&failed, &self.copies[*c].serves))
+            .collect();
+        let ids: Vec<CopyId> = wanted.iter().map(|(_, id)| *id).collect();
+        let mut committed: Vec<Option<CopyId>> = vec![None; self.copies.len()];
+        for ((c, id), result) in wanted.into_iter().zip(delivery.commit(&ids)) {
+            match result {
+                Ok(()) => committed[c] = Some(id),
                 Err(e) => {
+                    let copy = &self.copies[c];
                     warn!(id = %self.id, user = %copy.recipient.user, "cannot commit a copy: {e}");
                     let refusal = store_failure(&self.intake, &e);
                     for &i in &copy.serves {
                         failed[i].get_or_insert_with(|| refusal.clone());
                     }
-                    committed.push(None);
                 }
             }
         }
         if !self.lmtp() && any_failure(&failed, &self.rcpts) {
-            return self.fail_all(failed, committed, Vec::new());
+            return self.fail_all(failed, delivery, committed, Vec::new());
         }
         // Phase 3: the queue files, for the addresses of the recipients still standing.
         let mut messages: Vec<(queue::CommittedMessage, Vec<usize>, Vec<String>)> = Vec::new();
@@ -413,7 +434,7 @@ impl Job {
             }
         }
         if !self.lmtp() && any_failure(&failed, &self.rcpts) {
-            return self.fail_all(failed, committed, messages);
+            return self.fail_all(failed, delivery, committed, messages);
         }
         // SMTP: the sender hears of the looping recipients, durably, before the 250.
         if !self.lmtp()
@@ -426,18 +447,27 @@ impl Job {
                     *f = Some(queue_failure());
                 }
             }
-            return self.fail_all(failed, committed, messages);
+            return self.fail_all(failed, delivery, committed, messages);
         }
         // LMTP: copies and queue files that serve only failed recipients go.
         let mut done = Done::default();
-        for (c, copy) in committed.into_iter().enumerate() {
-            let Some(copy) = copy else { continue };
+        let mut kept: Vec<(usize, CopyId)> = Vec::new();
+        for (c, id) in committed.into_iter().enumerate() {
+            let Some(id) = id else { continue };
             if Self::serves_none(&failed, &self.copies[c].serves) {
-                if let Err(e) = copy.rollback() {
+                if let Err(e) = delivery.rollback(id) {
                     warn!(id = %self.id, "cannot roll a copy back: {e}");
                 }
             } else {
-                done.delivered.push((c, copy.publish()));
+                kept.push((c, id));
+            }
+        }
+        // Every copy kept is in: the mailboxes' sessions hear of them now.
+        let published: std::collections::HashMap<CopyId, String> =
+            delivery.publish().into_iter().collect();
+        for (c, id) in kept {
+            if let Some(unique) = published.get(&id) {
+                done.delivered.push((c, unique.clone()));
             }
         }
         let queue = &self.intake.outbound.queue;
@@ -459,14 +489,17 @@ impl Job {
     fn fail_all(
         &self,
         mut failed: Vec<Option<Reply>>,
-        committed: Vec<Option<CommittedCopy>>,
+        mut delivery: Box<dyn Delivery>,
+        committed: Vec<Option<CopyId>>,
         messages: Vec<(queue::CommittedMessage, Vec<usize>, Vec<String>)>,
     ) -> Done {
-        for copy in committed.into_iter().flatten() {
-            if let Err(e) = copy.rollback() {
+        for id in committed.into_iter().flatten() {
+            if let Err(e) = delivery.rollback(id) {
                 warn!(id = %self.id, "cannot roll a copy back: {e}");
             }
         }
+        // Nothing to announce: the prepared copies go with the delivery.
+        drop(delivery);
         for (m, ..) in messages {
             if let Err(e) = self.intake.outbound.queue.rollback(m) {
                 warn!(id = %self.id, "cannot roll a queue file back: {e}");

@@ -25,7 +25,7 @@ use crate::core::net::Peer;
 use crate::core::smtp_reply as reply;
 use crate::outbound::Outbound;
 use crate::outbound::queue::{MessageDsn, RcptDsn};
-use crate::store::Spool;
+use crate::store::{MailStore, Spool};
 
 pub use deliver::finish_message;
 
@@ -36,6 +36,8 @@ pub struct Intake {
     pub core: Arc<Core>,
     /// The outbound queue and SRS.
     pub outbound: Arc<Outbound>,
+    /// The users' mail, where local deliveries go.
+    pub store: Arc<dyn MailStore>,
 }
 
 /// One accepted envelope recipient: the local users it expands to and the addresses elsewhere
@@ -147,14 +149,12 @@ pub fn rcpt_limited(
 /// RFC 3463 §3.3: a full mailbox is `4.2.2` (the sender retries) or, configured so, `5.2.2`.
 fn quota(intake: &Intake, rcpt: &Rcpt, size: Option<u64>) -> Result<(), Reply> {
     for user in &rcpt.users {
-        let path = intake.core.directory.maildir_path(user);
-        let checked = crate::core::blocking(|| crate::store::check_quota(&path, size.unwrap_or(0)));
-        match checked {
-            Ok(()) => {}
-            Err(mailwright_maildir::Error::QuotaExceeded { .. }) => {
+        match crate::core::blocking(|| intake.store.quota(user)) {
+            Ok(Some(usage)) if !usage.fits(size.unwrap_or(0)) => {
                 info!(user = %user, "recipient refused: mailbox full");
                 return Err(quota_reply(&intake.core.config));
             }
+            Ok(_) => {}
             Err(e) => warn!(user = %user, "cannot read the quota: {e}"),
         }
     }

@@ -11,6 +11,7 @@ pub mod srs;
 use std::sync::Arc;
 
 use crate::core::Core;
+use crate::store::MailStore;
 
 /// What the outbound layer shares.
 #[derive(Debug)]
@@ -21,4 +22,6 @@ pub struct Outbound {
     pub queue: Arc<queue::Queue>,
     /// Sender rewriting for forwarded mail (secret in `srs.key`).
     pub srs: srs::Srs,
+    /// The users' mail (reports for local senders, local recipients of queued mail).
+    pub store: Arc<dyn MailStore>,
 }

@@ -245,7 +245,6 @@ async fn deliver_local(
                     for user in users {
                         owners.push(i);
                         recipients.push(Recipient {
-                            maildir: outbound.core.directory.maildir_path(&user),
                             user,
                             envelope_to: address.clone(),
                         });
@@ -267,7 +266,7 @@ async fn deliver_local(
         let mut spool = Spool::new(outbound.core.spool_dir());
         let headers = format!("Return-Path: <{}>\n", entry.from);
         let results = match spool.write(&message) {
-            Ok(()) => crate::store::deliver(&mut spool, &headers, &recipients),
+            Ok(()) => crate::store::deliver(&*outbound.store, &mut spool, &headers, &recipients),
             Err(e) => {
                 return each(
                     owners,

@@ -20,6 +20,7 @@ use crate::core::Core;
 use crate::core::net::{Peer, Refusal, Service as Listener};
 use crate::intake::Intake;
 use crate::outbound::Outbound;
+use crate::store::MailStore;
 
 /// What every session shares.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub struct Shared {
     pub intake: Arc<Intake>,
     /// The outbound layer (queue, SRS).
     pub outbound: Arc<Outbound>,
+    /// The users' mail.
+    pub store: Arc<dyn MailStore>,
     /// Becomes `true` when shutdown starts: sessions waiting for a command close.
     pub shutdown: watch::Receiver<bool>,
     /// The one connection driver every session runs on.

@@ -1,15 +1,16 @@
-//! POP3 over a user's Maildir INBOX, driving `mailwright-pop3-proto`'s server machine.
+//! POP3 over a user's INBOX (the store's [`Maildrop`]), driving `mailwright-pop3-proto`'s
+//! server machine.
 //!
 //! - Login: USER/PASS and AUTH PLAIN (the machine decodes both into one login event), refused
 //!   before TLS except from loopback when the configuration allows it; a refused login waits
 //!   `limits.auth_failure_delay_secs` before its reply.
-//! - The maildrop is locked for the session (an exclusive lock on a file in the Maildir, so other
-//!   processes see it too): a second session gets `-ERR [IN-USE]`.
-//! - Messages are stored with LF line ends; sizes are the CRLF sizes (`W=` in the file name), and
-//!   RETR/TOP stream the file from disk, converting line ends, never holding it whole. A NUL
-//!   octet is sent as 0x80, as IMAP sends it, so sizes do not change.
-//! - UIDL is the Maildir unique name (stable for the life of the message); deletions are applied only
-//!   at QUIT.
+//! - The maildrop is locked by the store for the session (the Maildir store's lock is a file in
+//!   the Maildir, so other processes see it too): a second session gets `-ERR [IN-USE]`.
+//! - Sizes are the CRLF sizes the store gives, and RETR/TOP stream the message from the store,
+//!   converting line ends, never holding it whole. A NUL octet is sent as 0x80, as IMAP sends
+//!   it, so sizes do not change.
+//! - UIDL is the store's id of the message (stable for the life of the message; shortened to a
+//!   digest past POP3's 70 characters); deletions are applied only at QUIT.
 //! - Time: the loop passes `Instant::now()` in and sleeps until the machine's `poll_timeout()`; the
 //!   machine owns autologout (`limits.idle_timeout_secs`, never under RFC 1939's 10 minutes),
 //!   the login timeout (`limits.login_timeout_secs`) and the per-command deadline
@@ -19,7 +20,6 @@
 use std::io;
 use std::sync::Arc;
 
-use mailwright_maildir::{Entry, Maildir};
 use mailwright_pop3_proto::server::{
     Event, LoginTicket, Maildrop, MaildropEntry, MessageError, Refusal, ServerConfig, ServerSession,
 };
@@ -32,15 +32,12 @@ use crate::core::login::Outcome;
 use crate::core::net::Peer;
 use crate::protocols::Shared;
 use crate::protocols::conn::Conn;
-
-/// Name of the lock file a POP3 session holds in the Maildir.
-pub const POP3_LOCK_FILE: &str = "mailwright-pop3.lock";
+use crate::store::{Maildrop as StoreMaildrop, StoreError};
 
 struct Session {
     user: Address,
-    maildir: Maildir,
-    entries: Vec<Entry>,
-    _lock: std::fs::File,
+    /// The locked maildrop; the lock goes with it.
+    maildrop: Box<dyn StoreMaildrop>,
 }
 
 /// The machine's configuration from the server's.
@@ -125,11 +122,11 @@ impl Pop3 {
             }
             Event::Retr { message, .. } | Event::Top { message, .. } => {
                 let index = message.index();
-                let opened = self.session.as_ref().and_then(|s| {
-                    s.entries
-                        .get(index)
-                        .map(|e| s.maildir.open_message(e).map(|(f, _)| f))
-                });
+                let opened = self
+                    .session
+                    .as_ref()
+                    .filter(|s| index < s.maildrop.messages().len())
+                    .map(|s| s.maildrop.open(index));
                 match opened {
                     Some(Ok(file)) => {
                         let mut file = NulAs0x80(file);
@@ -165,32 +162,30 @@ impl Pop3 {
                 return Ok(Next::StartTls);
             }
             Event::Update { deleted, ticket } => {
-                let result = match &self.session {
+                // The maildrop lock goes (with the maildrop) before the reply: a client that
+                // reconnects as soon as it reads the +OK must not find its own old session
+                // holding it.
+                let result = match self.session.take() {
                     Some(s) => {
-                        let doomed: Vec<Entry> = deleted
-                            .iter()
-                            .filter_map(|d| s.entries.get(d.message.index()).cloned())
-                            .collect();
-                        let maildir = s.maildir.clone();
-                        tokio::task::spawn_blocking(move || maildir.remove_many(&doomed))
+                        let doomed: Vec<usize> =
+                            deleted.iter().map(|d| d.message.index()).collect();
+                        let user = s.user;
+                        let maildrop = s.maildrop;
+                        tokio::task::spawn_blocking(move || maildrop.delete(&doomed))
                             .await
                             .map_err(io::Error::other)?
+                            .map(|n| (Some(user), n))
                     }
-                    None => Ok(0),
+                    None => Ok((None, 0)),
                 };
-                // The maildrop lock goes before the reply: a client that reconnects as soon as it
-                // reads the +OK must not find its own old session holding it.
-                let ended = self.session.take();
                 match result {
-                    Ok(n) => {
-                        if let Some(s) = &ended {
-                            info!(user = %s.user, deleted = n, "pop3 update");
+                    Ok((user, n)) => {
+                        if let Some(user) = user {
+                            info!(user = %user, deleted = n, "pop3 update");
                         }
-                        drop(ended);
                         machine.update_done(ticket).map_err(misuse)?;
                     }
                     Err(e) => {
-                        drop(ended);
                         warn!("pop3 update failed: {e}");
                         machine.update_failed(ticket).map_err(misuse)?;
                     }
@@ -267,36 +262,15 @@ async fn login(
 }
 
 fn open_maildrop(shared: &Shared, user: Address) -> LoginResult {
-    let path = shared.core.directory.maildir_path(&user);
-    let maildir = match Maildir::open(&path).or_else(|_| crate::store::create_user_maildir(&path)) {
-        Ok(m) => m,
-        Err(e) => return LoginResult::Failed(e.to_string()),
-    };
-    let lock = match std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path.join(POP3_LOCK_FILE))
-    {
-        Ok(f) => f,
-        Err(e) => return LoginResult::Failed(e.to_string()),
-    };
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return LoginResult::InUse,
-        Err(std::fs::TryLockError::Error(e)) => return LoginResult::Failed(e.to_string()),
+    let locked = shared
+        .store
+        .account(&user)
+        .and_then(|account| account.maildrop());
+    match locked {
+        Ok(maildrop) => LoginResult::Ok(Session { user, maildrop }),
+        Err(StoreError::InUse) => LoginResult::InUse,
+        Err(e) => LoginResult::Failed(e.to_string()),
     }
-    let mut entries = match maildir.scan() {
-        Ok(e) => e,
-        Err(e) => return LoginResult::Failed(e.to_string()),
-    };
-    entries.sort_by(|a, b| mailwright_maildir::delivery_order(a.unique(), b.unique()));
-    LoginResult::Ok(Session {
-        user,
-        maildir,
-        entries,
-        _lock: lock,
-    })
 }
 
 fn finish_login(
@@ -308,7 +282,7 @@ fn finish_login(
     match result {
         LoginResult::Ok(s) => match build_maildrop(&s) {
             Ok(maildrop) => {
-                info!(user = %s.user, messages = s.entries.len(), "pop3 login");
+                info!(user = %s.user, messages = s.maildrop.messages().len(), "pop3 login");
                 *session = Some(s);
                 machine.accept_login(ticket, maildrop)
             }
@@ -334,18 +308,15 @@ fn finish_login(
     }
 }
 
-/// Sizes are the CRLF sizes POP3 sends (RFC 1939 §5): `W=` from the name, else counted from the file.
+/// The machine's maildrop from the store's: sizes as the store gives them (the CRLF sizes POP3
+/// sends, RFC 1939 §5), ids as they are when POP3 can carry them.
 fn build_maildrop(s: &Session) -> io::Result<Maildrop> {
-    let mut list = Vec::with_capacity(s.entries.len());
-    for entry in &s.entries {
-        let size = match entry.vsize() {
-            Some(v) => v,
-            None => crlf_size(&s.maildir, entry)?,
-        };
-        // RFC 1939 §7: a unique-id is 1 to 70 characters 0x21-0x7E. Unique names fit unless the
-        // host name is very long; then a digest of the name stands in, just as stable.
-        let uid = Uid::new(entry.unique()).or_else(|_| {
-            let digest = ring::digest::digest(&ring::digest::SHA256, entry.unique().as_bytes());
+    let mut list = Vec::with_capacity(s.maildrop.messages().len());
+    for m in s.maildrop.messages() {
+        // RFC 1939 §7: a unique-id is 1 to 70 characters 0x21-0x7E. Store ids fit unless they
+        // are very long; then a digest of the id stands in, just as stable.
+        let uid = Uid::new(&m.id).or_else(|_| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, m.id.as_bytes());
             Uid::new(
                 digest.as_ref()[..16]
                     .iter()
@@ -357,15 +328,7 @@ fn build_maildrop(s: &Session) -> io::Result<Maildrop> {
             )
         });
         let uid = uid.map_err(io::Error::other)?;
-        list.push(MaildropEntry { size, uid });
+        list.push(MaildropEntry { size: m.size, uid });
     }
     Ok(Maildrop::new(list))
-}
-
-fn crlf_size(maildir: &Maildir, entry: &Entry) -> io::Result<u64> {
-    let bytes = maildir.read_message(entry).map_err(io::Error::other)?;
-    #[allow(clippy::naive_bytecount)] // a rare fallback, not worth a dependency
-    let lf = bytes.iter().filter(|b| **b == b'\n').count() as u64;
-    let crlf = bytes.windows(2).filter(|w| w == b"\r\n").count() as u64;
-    Ok(bytes.len() as u64 + lf - crlf)
 }

@@ -1,4 +1,14 @@
-//! Local delivery into users' Maildirs.
+//! The store layer: the users' mail behind one boundary, and the messages on their way in.
+//!
+//! - [`MailStore`] and the traits beside it ([`Account`], [`SelectedMailbox`],
+//!   [`PreparedAppend`], [`Delivery`], [`Maildrop`]) are everything IMAP, POP3 and local
+//!   delivery ask of the users' mail, in backend-neutral terms ([`types`]): mailboxes by name,
+//!   messages by UID, POP3 messages by id. The services reach the store as an
+//!   `Arc<dyn MailStore>` in their layer's context and never see a file or a path.
+//! - [`maildir`]: the store the server runs on, Maildir++ per user through the
+//!   `mailwright-maildir` crate.
+//! - [`notify`]: change notification per (user, mailbox); every write through a store wakes the
+//!   watchers of its mailbox.
 //!
 //! A message arrives in chunks into a [`Spool`] (memory up to a threshold, then a temporary file in
 //! the data directory) with its CRLF line ends turned into LF, as Maildir files are stored on Unix
@@ -6,37 +16,33 @@
 //! from the `W=` field. Lines are kept as they came, however long, and so are NUL octets (IMAP
 //! and POP3 serve them as 0x80).
 //!
-//! A delivery to several mailboxes is two-phase, so that it is all-or-nothing: [`prepare`] writes
-//! one copy per recipient into its Maildir's `tmp/` and fsyncs it (a quota overrun fails here);
-//! [`PreparedCopy::commit`] links it into `new/` and fsyncs the directory;
-//! [`CommittedCopy::rollback`] takes a committed copy out again when another one failed, and
-//! [`CommittedCopy::publish`] tells IMAP sessions once all are in. A 250 sent after the commits is
-//! a promise kept across a crash. [`deliver`] delivers each copy on its own (the queue's local
-//! deliveries, which are per recipient). Blocking: run it off the async threads.
+//! A delivery to several mailboxes is two-phase, so that it is all-or-nothing: the store's
+//! [`Delivery`] prepares one copy per mailbox (written and fsynced, not visible; a quota overrun
+//! fails here), commits them together, rolls a committed copy back when the message is refused
+//! after all, and publishes the copies kept (the IMAP sessions hear of them then). A 250 sent
+//! after the commits is a promise kept across a crash. [`deliver`] delivers each copy on its
+//! own (the queue's local deliveries, which are per recipient). Blocking: run it off the async
+//! threads.
 
+pub mod maildir;
+mod mailstore;
 pub mod notify;
+pub mod types;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use mailwright_maildir::Maildir;
+pub use maildir::create_user_maildir;
+pub use mailstore::{
+    Account, CopyId, Delivery, MailStore, Maildrop, PreparedAppend, SelectedMailbox,
+};
+pub use notify::{Changes, Notifier};
+pub use types::*;
 
 use crate::core::directory::Address;
 
 /// Messages up to this size stay in memory while they arrive.
 pub const SPOOL_MEMORY_LIMIT: usize = 1024 * 1024;
-
-/// Creates a user's Maildir with the default folders (the `maildir` crate's Drafts, Sent, Trash,
-/// Junk, plus Archive: the SPECIAL-USE set IMAP announces, RFC 6154), if it does not exist.
-pub fn create_user_maildir(path: &Path) -> mailwright_maildir::Result<Maildir> {
-    let md = Maildir::create_user(path)?;
-    match md.create_folder("Archive") {
-        Ok(_) | Err(mailwright_maildir::Error::FolderExists(_)) => {}
-        Err(e) => return Err(e),
-    }
-    md.subscribe("Archive")?;
-    Ok(md)
-}
 
 /// A message body being received.
 #[derive(Debug)]
@@ -169,17 +175,6 @@ impl Spool {
     pub fn on_disk(&self) -> bool {
         self.file.is_some()
     }
-
-    /// Copies the whole body into `out`.
-    fn copy_to(&mut self, out: &mut impl Write) -> io::Result<()> {
-        match &mut self.file {
-            None => out.write_all(&self.memory),
-            Some((file, _)) => {
-                file.seek(SeekFrom::Start(0))?;
-                io::copy(&mut file.take(self.len), out).map(|_| ())
-            }
-        }
-    }
 }
 
 static SPOOL_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -195,141 +190,60 @@ impl Drop for Spool {
 /// One recipient's copy.
 #[derive(Debug, Clone)]
 pub struct Recipient {
-    /// The local user whose Maildir receives the copy.
+    /// The local user whose INBOX receives the copy.
     pub user: Address,
-    /// Where its Maildir is.
-    pub maildir: PathBuf,
     /// The address the envelope named (for `Delivered-To:`), which may be an alias of the user.
     pub envelope_to: String,
 }
 
-/// The result for one recipient.
-pub type DeliveryResult = Result<String, mailwright_maildir::Error>;
+/// The result for one recipient: the id of the copy (the POP3 unique id), or why it failed.
+pub type DeliveryResult = Result<String, StoreError>;
 
-/// One copy of a message written into its recipient's Maildir `tmp/` and fsynced: durable, but
-/// not yet in the mailbox. [`PreparedCopy::commit`] puts it there; dropping it removes it.
-///
-/// With [`prepare`], this is how a delivery to several mailboxes is made all-or-nothing: prepare
-/// every copy, then commit them all, rolling back ([`CommittedCopy::rollback`]) the committed ones
-/// if a later commit fails, and [`CommittedCopy::publish`] them once every copy is in.
-#[derive(Debug)]
-pub struct PreparedCopy {
-    maildir: Maildir,
-    delivery: mailwright_maildir::Delivery,
-}
-
-/// A copy committed into its Maildir (`new/`, fsynced), not yet announced to IMAP sessions.
-#[derive(Debug)]
-pub struct CommittedCopy {
-    maildir: Maildir,
-    entry: mailwright_maildir::Entry,
-}
-
-fn io_error(op: &'static str, path: &Path, source: io::Error) -> mailwright_maildir::Error {
-    mailwright_maildir::Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Whether one more message of `size` bytes fits the Maildir++ quota of the Maildir at `path`
-/// (no Maildir or no quota: it fits). `Err` is the quota error to report.
-pub fn check_quota(path: &Path, size: u64) -> Result<(), mailwright_maildir::Error> {
-    let Ok(maildir) = Maildir::open(path) else {
-        return Ok(());
-    };
-    let Some(usage) = maildir.quota_usage()? else {
-        return Ok(());
-    };
-    let over_bytes = usage
-        .quota
-        .bytes
-        .is_some_and(|l| usage.bytes.saturating_add(size) > l);
-    let over_count = usage
-        .quota
-        .messages
-        .is_some_and(|l| usage.messages.saturating_add(1) > l);
-    if over_bytes || over_count {
-        return Err(mailwright_maildir::Error::QuotaExceeded {
-            used_bytes: usage.bytes,
-            used_messages: usage.messages,
-            limit: usage.quota.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Writes one copy of `spool` for `recipient` (`Delivered-To:`, then `headers`, then the body)
-/// into its Maildir's `tmp/` and fsyncs it. A copy that would exceed the Maildir++ quota fails
-/// here, before anything is committed. Blocking.
-pub fn prepare(
+/// Delivers `spool` to every recipient through `store` with `headers` (LF line ends, e.g.
+/// `Return-Path:`, `Received:`) and a `Delivered-To:` prepended, each copy on its own (one
+/// failing leaves the others delivered). Returns one result per recipient, in order. Blocking.
+pub fn deliver(
+    store: &dyn MailStore,
     spool: &mut Spool,
     headers: &str,
-    recipient: &Recipient,
-) -> Result<PreparedCopy, mailwright_maildir::Error> {
-    spool
-        .finish()
-        .map_err(|e| io_error("write", &spool.dir, e))?;
-    let maildir = match Maildir::open(&recipient.maildir) {
-        Ok(m) => m,
-        Err(_) => create_user_maildir(&recipient.maildir)?,
-    };
-    let mut delivery = maildir.delivery()?;
-    let written = (|| -> io::Result<()> {
-        writeln!(delivery, "Delivered-To: {}", recipient.envelope_to)?;
-        delivery.write_all(headers.as_bytes())?;
-        spool.copy_to(&mut delivery)?;
-        delivery.flush()?;
-        // Durable before anything is committed: the commit only links it into new/.
-        std::fs::File::open(delivery.tmp_path())?.sync_all()
-    })();
-    if let Err(source) = written {
-        return Err(io_error("write", &recipient.maildir, source));
-    }
-    check_quota(&recipient.maildir, delivery.size())?;
-    Ok(PreparedCopy { maildir, delivery })
-}
-
-impl PreparedCopy {
-    /// Links the copy into the mailbox's `new/` and fsyncs the directory: from here it survives
-    /// a crash. The mailbox's IMAP sessions hear of it at [`CommittedCopy::publish`].
-    pub fn commit(self) -> Result<CommittedCopy, mailwright_maildir::Error> {
-        let delivered = self.delivery.commit()?;
-        Ok(CommittedCopy {
-            maildir: self.maildir,
-            entry: delivered.entry,
-        })
-    }
-}
-
-impl CommittedCopy {
-    /// The unique name of the copy (the POP3 UIDL).
-    pub fn unique(&self) -> &str {
-        self.entry.unique()
-    }
-
-    /// Takes the copy out of the mailbox again (another copy of the same message could not be
-    /// committed); the quota is credited.
-    pub fn rollback(self) -> Result<(), mailwright_maildir::Error> {
-        self.maildir.remove(&self.entry).map(|_| ())
-    }
-
-    /// Tells this process's IMAP sessions idling on the mailbox; returns the unique name.
-    pub fn publish(self) -> String {
-        crate::store::notify::changed(self.maildir.path());
-        self.entry.unique().to_owned()
-    }
-}
-
-/// Delivers `spool` to every recipient with `headers` (LF line ends, e.g. `Return-Path:`, `Received:`) and a
-/// `Delivered-To:` prepended, each copy on its own (one failing leaves the others delivered).
-/// Returns one result per recipient, in order: the unique name of the copy, or why it failed.
-/// Blocking.
-pub fn deliver(spool: &mut Spool, headers: &str, recipients: &[Recipient]) -> Vec<DeliveryResult> {
-    recipients
+    recipients: &[Recipient],
+) -> Vec<DeliveryResult> {
+    let mut delivery = store.delivery();
+    let prepared: Vec<Result<CopyId, StoreError>> = recipients
         .iter()
-        .map(|r| Ok(prepare(spool, headers, r)?.commit()?.publish()))
+        .map(|r| {
+            let prefix = format!("Delivered-To: {}\n{headers}", r.envelope_to);
+            let mut message = io::Cursor::new(prefix.into_bytes()).chain(spool.reader()?);
+            delivery.prepare(&r.user, &mut message)
+        })
+        .collect();
+    let ids: Vec<CopyId> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok().copied())
+        .collect();
+    let mut committed = ids.iter().zip(delivery.commit(&ids));
+    let mut results: Vec<Result<CopyId, StoreError>> = prepared
+        .into_iter()
+        .map(|p| {
+            let id = p?;
+            match committed.next() {
+                Some((_, Ok(()))) => Ok(id),
+                Some((_, Err(e))) => Err(e),
+                None => Err(StoreError::Misuse("copy not committed")),
+            }
+        })
+        .collect();
+    let published: std::collections::HashMap<CopyId, String> =
+        delivery.publish().into_iter().collect();
+    results
+        .drain(..)
+        .map(|r| {
+            let id = r?;
+            published
+                .get(&id)
+                .cloned()
+                .ok_or(StoreError::Misuse("copy not published"))
+        })
         .collect()
 }
 
@@ -342,9 +256,8 @@ mod tests {
         for c in chunks {
             spool.write(c).unwrap();
         }
-        spool.finish().unwrap();
         let mut out = Vec::new();
-        spool.copy_to(&mut out).unwrap();
+        spool.reader().unwrap().read_to_end(&mut out).unwrap();
         out
     }
 
@@ -398,14 +311,19 @@ mod tests {
             .iter()
             .map(|u| Recipient {
                 user: u.parse().unwrap(),
-                maildir: dir.join(u).join("Maildir"),
                 envelope_to: (*u).to_owned(),
             })
             .collect();
-        let results = deliver(&mut spool, "Return-Path: <s@y.org>\n", &recipients);
+        let directory = std::sync::Arc::new(crate::core::directory::Directory::open(
+            &dir,
+            std::time::Duration::ZERO,
+        ));
+        let store =
+            maildir::MaildirStore::new(directory.clone(), &crate::core::config::Storage::default());
+        let results = deliver(&store, &mut spool, "Return-Path: <s@y.org>\n", &recipients);
         for (r, result) in recipients.iter().zip(results) {
             let unique = result.unwrap();
-            let md = Maildir::open(&r.maildir).unwrap();
+            let md = mailwright_maildir::Maildir::open(directory.maildir_path(&r.user)).unwrap();
             let entry = md.find(&unique).unwrap().unwrap();
             let body = md.read_message(&entry).unwrap();
             let head = format!("Delivered-To: {}\nReturn-Path: <s@y.org>\n", r.envelope_to);

@@ -1,39 +1,74 @@
-//! In-process change notification per Maildir folder, so an idling IMAP session hears of a change
-//! made in this process (SMTP/LMTP delivery, another IMAP session's APPEND, STORE, EXPUNGE, COPY
-//! or MOVE) at once instead of at its next poll. Changes made by other processes (Dovecot, mutt,
-//! a second server) are still found by IDLE's polling (`protocols::imap::IDLE_POLL`), so a missed or
-//! spurious notification costs at most a poll interval or one refresh, never correctness.
+//! Change notification per (user, mailbox): a store wakes the [`Changes`] of a mailbox after
+//! each write it made there, so an idling IMAP session hears of a delivery, another session's
+//! APPEND, STORE, EXPUNGE, COPY or MOVE, or a POP3 deletion at once instead of at its next poll.
+//! Changes made behind the store's back (Dovecot, mutt, another server on the same Maildirs) are
+//! found by the session's polling (`protocols::imap::IDLE_POLL`), so a missed or spurious
+//! notification costs at most a poll interval or one sync, never correctness.
 //!
-//! One `tokio::sync::watch` channel per folder path that has an idling session; a channel nobody
-//! listens to any more is dropped at the next subscription. Paths are compared as given: every
-//! caller takes them from the same place (`Directory::maildir_path`, then `Maildir::folder`).
+//! A [`Notifier`] keeps one `tokio::sync::watch` channel per mailbox somebody watches; a channel
+//! nobody listens to any more is dropped at the next subscription. A store whose writers are
+//! elsewhere too (a database shared by several nodes) calls [`Notifier::changed`] from what
+//! tells it of their writes (`LISTEN`/`NOTIFY`).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
 
-/// Folder path -> the channel its idling sessions wait on.
-static WATCHERS: LazyLock<Mutex<HashMap<PathBuf, watch::Sender<u64>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+use super::types::MailboxName;
+use crate::core::directory::Address;
 
-/// Tells the sessions idling on the folder at `path` that it changed. Cheap when nobody idles
-/// there (one lock and one hash lookup); never blocks on the listeners.
-pub(crate) fn changed(path: &Path) {
-    let map = WATCHERS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(tx) = map.get(path) {
-        tx.send_modify(|n| *n = n.wrapping_add(1));
+/// The channels of the mailboxes being watched.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    watchers: Mutex<HashMap<(Address, MailboxName), watch::Sender<u64>>>,
+}
+
+impl Notifier {
+    /// A notifier nobody watches yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wakes the watchers of `user`'s `mailbox`. Cheap when nobody watches it (one lock and one
+    /// hash lookup); never blocks on the watchers.
+    pub fn changed(&self, user: &Address, mailbox: &MailboxName) {
+        let map = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = map.get(&(user.clone(), mailbox.clone())) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// What [`changed`](Self::changed) on `user`'s `mailbox` wakes.
+    pub fn subscribe(&self, user: &Address, mailbox: &MailboxName) -> Changes {
+        let mut map = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, tx| tx.receiver_count() > 0);
+        Changes(
+            map.entry((user.clone(), mailbox.clone()))
+                .or_insert_with(|| watch::channel(0).0)
+                .subscribe(),
+        )
     }
 }
 
-/// A receiver that [`changed`] on `path` wakes (`changed().await` returns).
-pub(crate) fn subscribe(path: &Path) -> watch::Receiver<u64> {
-    let mut map = WATCHERS.lock().unwrap_or_else(PoisonError::into_inner);
-    map.retain(|_, tx| tx.receiver_count() > 0);
-    map.entry(path.to_owned())
-        .or_insert_with(|| watch::channel(0).0)
-        .subscribe()
+/// A subscription to the changes of one mailbox.
+#[derive(Debug, Clone)]
+pub struct Changes(watch::Receiver<u64>);
+
+impl Changes {
+    /// Returns once the mailbox changed since this subscription was made or last returned
+    /// (several changes meanwhile wake it once).
+    pub async fn changed(&mut self) {
+        // The sender lives as long as a receiver does: an error cannot happen, but must not spin.
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// A subscription that never wakes (a store that cannot tell of changes).
+    pub fn never() -> Self {
+        Self(watch::channel(0).1)
+    }
 }
 
 #[cfg(test)]
@@ -41,22 +76,31 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_change_wakes_only_that_folders_listeners() {
-        let a = Path::new("/nonexistent/mw-notify-test/a");
-        let b = Path::new("/nonexistent/mw-notify-test/b");
-        let mut ra = subscribe(a);
-        let rb = subscribe(b);
-        changed(a);
-        tokio::time::timeout(std::time::Duration::from_secs(1), ra.changed())
+    async fn a_change_wakes_only_that_mailboxs_watchers() {
+        let n = Notifier::new();
+        let user: Address = "a@x.test".parse().unwrap();
+        let other: Address = "b@x.test".parse().unwrap();
+        let inbox = MailboxName::inbox();
+        let sent = MailboxName::new("Sent").unwrap();
+        let mut a = n.subscribe(&user, &inbox);
+        let b = n.subscribe(&user, &sent);
+        let c = n.subscribe(&other, &inbox);
+        n.changed(&user, &inbox);
+        tokio::time::timeout(std::time::Duration::from_secs(1), a.changed())
             .await
-            .expect("woken")
-            .expect("sender alive");
-        assert!(!rb.has_changed().unwrap());
-        drop(ra);
-        // A folder nobody listens to is forgotten at the next subscription.
-        let _rb2 = subscribe(b);
-        assert!(!WATCHERS.lock().unwrap().contains_key(a));
-        changed(a); // nobody listens: nothing happens
-        assert!(!rb.has_changed().unwrap());
+            .expect("woken");
+        assert!(!b.0.has_changed().unwrap());
+        assert!(!c.0.has_changed().unwrap());
+        drop(a);
+        // A mailbox nobody watches is forgotten at the next subscription.
+        let _b2 = n.subscribe(&user, &sent);
+        assert!(
+            !n.watchers
+                .lock()
+                .unwrap()
+                .contains_key(&(user.clone(), inbox.clone()))
+        );
+        n.changed(&user, &inbox); // nobody watches: nothing happens
+        assert!(!b.0.has_changed().unwrap());
     }
 }

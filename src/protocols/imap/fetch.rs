@@ -1,7 +1,8 @@
 //! FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2).
 //!
-//! Messages are stored with LF line ends; FETCH presents the CRLF text (RFC 3501 §2.3.4: sizes
-//! are of the message as IMAP presents it), so RFC822.SIZE is the `W=` size of the file name.
+//! A store may keep messages with LF line ends; FETCH presents the CRLF text (RFC 3501 §2.3.4:
+//! sizes are of the message as IMAP presents it), so RFC822.SIZE is the store's size of the
+//! CRLF text, or the length of the text read.
 //! ENVELOPE, BODY, BODYSTRUCTURE and every section come from imap-proto's
 //! [`structure`](mailwright_imap_proto::structure) parser, which answers as Dovecot 2.3 does.
 //! A section that does not exist is an empty string (Dovecot's answer); a NUL octet, which no
@@ -12,54 +13,43 @@ use std::io::Read;
 use std::num::NonZeroU32;
 use std::time::UNIX_EPOCH;
 
+use super::selected::{Selected, nz};
+use crate::store::{Flag, FlagOp, Flags, SelectedMailbox};
 use mailwright_imap_proto::structure::Message;
 use mailwright_imap_proto::types::command::{FetchAttribute, Section, SectionText};
 use mailwright_imap_proto::types::datetime::DateTime;
 use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
 use mailwright_imap_proto::{AString, IString, IntoStatic, Literal, LiteralMode, NString, Vec1};
-use mailwright_maildir::{Entry, Flag as MdFlag, FlagUpdate, Flags, Maildir, Reopened};
 
-use super::selected::{Selected, nz};
-
-/// A message read from disk, as IMAP presents it.
+/// A message read from the store, as IMAP presents it.
 pub(crate) struct Loaded {
     /// The CRLF text.
     pub(crate) text: Vec<u8>,
-    /// The file's mtime in seconds: the INTERNALDATE.
+    /// The INTERNALDATE in seconds.
     pub(crate) internal: i64,
 }
 
-/// Opens a message for a session that still shows it: following a concurrent rename, and
-/// also when another session expunged it meanwhile (the maildir crate keeps it readable for a
-/// while, RFC 2180 §4.1); `None` when it is gone.
-fn reopen(maildir: &Maildir, entry: &Entry) -> Option<std::fs::File> {
-    match maildir.reopen(entry) {
-        Ok(Reopened::Present(f, _) | Reopened::Expunged(f)) => Some(f),
-        Ok(Reopened::Gone) => None,
+/// Opens a message for a session that still shows it, also when another session expunged it
+/// meanwhile (the store keeps it readable for a while, RFC 2180 §4.1); `None` when it is gone.
+pub(crate) fn open(mailbox: &dyn SelectedMailbox, uid: u32) -> Option<crate::store::MessageText> {
+    match mailbox.open(uid) {
+        Ok(m) => m,
         Err(e) => {
-            tracing::warn!("imap: reading message {}: {e}", entry.unique());
+            tracing::warn!("imap: reading message UID {uid}: {e}");
             None
         }
     }
 }
 
-/// Reads a message (see [`reopen`]); `None` if it is gone.
-pub(crate) fn load(maildir: &Maildir, entry: &Entry) -> Option<Loaded> {
-    let mut file = reopen(maildir, entry)?;
-    let internal = internal_secs(&file);
+/// Reads a message (see [`open`]); `None` if it is gone.
+pub(crate) fn load(mailbox: &dyn SelectedMailbox, uid: u32) -> Option<Loaded> {
+    let mut message = open(mailbox, uid)?;
     let mut raw = Vec::new();
-    file.read_to_end(&mut raw).ok()?;
+    message.text.read_to_end(&mut raw).ok()?;
     Some(Loaded {
         text: to_crlf(&raw),
-        internal,
+        internal: unix_secs(message.internal_date),
     })
-}
-
-fn internal_secs(file: &std::fs::File) -> i64 {
-    file.metadata()
-        .and_then(|m| m.modified())
-        .ok()
-        .map_or(0, unix_secs)
 }
 
 fn unix_secs(t: std::time::SystemTime) -> i64 {
@@ -67,22 +57,25 @@ fn unix_secs(t: std::time::SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-/// The INTERNALDATE of a message (its file's mtime) without opening it: a `stat`, or the
-/// kept file of a message expunged meanwhile; `None` when it is gone.
-pub(crate) fn internal_date(maildir: &Maildir, entry: &Entry) -> Option<i64> {
-    match maildir.internal_date(entry) {
-        Ok(t) => Some(unix_secs(t)),
-        Err(_) => reopen(maildir, entry).map(|f| internal_secs(&f)),
+/// The INTERNALDATE of a message without reading it; `None` when it is gone.
+pub(crate) fn internal_date(mailbox: &dyn SelectedMailbox, uid: u32) -> Option<i64> {
+    match mailbox.internal_date(uid) {
+        Ok(t) => t.map(unix_secs),
+        Err(e) => {
+            tracing::warn!("imap: reading message UID {uid}: {e}");
+            None
+        }
     }
 }
 
-/// The INTERNALDATE and RFC822.SIZE of a message: from a `stat` and the `W=` size of its
-/// name (read only when the name has none); `None` when it is gone.
-fn meta(maildir: &Maildir, entry: &Entry) -> Option<(i64, u64)> {
-    let internal = internal_date(maildir, entry)?;
-    let size = match entry.vsize() {
+/// The INTERNALDATE and RFC822.SIZE of a message: the store's size, read only when it has
+/// none; `None` when it is gone.
+fn meta(sel: &Selected, i: usize) -> Option<(i64, u64)> {
+    let m = &sel.msgs[i];
+    let internal = internal_date(&*sel.mailbox, m.uid)?;
+    let size = match m.size {
         Some(v) => v,
-        None => load(maildir, entry)?.text.len() as u64,
+        None => load(&*sel.mailbox, m.uid)?.text.len() as u64,
     };
     Some((internal, size))
 }
@@ -138,7 +131,7 @@ fn sets_seen(a: &FetchAttribute<'_>) -> bool {
     )
 }
 
-/// Answers FETCH for the messages at `idx`; returns how many were gone from disk (answered
+/// Answers FETCH for the messages at `idx`; returns how many were gone from the store (answered
 /// as [`gone_response`] says).
 #[allow(clippy::too_many_lines)]
 pub(crate) fn fetch(
@@ -171,14 +164,14 @@ pub(crate) fn fetch(
     });
     let mut gone = 0;
     for &i in idx {
-        let entry = sel.msgs[i].entry.clone();
+        let uid = sel.msgs[i].uid;
         let found = if text_needed {
-            load(&sel.maildir, &entry).map(|l| {
+            load(&*sel.mailbox, uid).map(|l| {
                 let (internal, size) = (l.internal, l.text.len() as u64);
                 (Some(l), internal, size)
             })
         } else if meta_needed {
-            meta(&sel.maildir, &entry).map(|(internal, size)| (None, internal, size))
+            meta(sel, i).map(|(internal, size)| (None, internal, size))
         } else {
             Some((None, 0, 0))
         };
@@ -188,7 +181,7 @@ pub(crate) fn fetch(
             continue;
         };
         let flags_changed =
-            seen_wanted && !entry.flags().contains(MdFlag::Seen) && mark_seen(sel, i);
+            seen_wanted && !sel.msgs[i].flags.contains(Flag::Seen) && mark_seen(sel, i);
         let parsed = loaded
             .as_ref()
             .filter(|_| parse_needed)
@@ -277,26 +270,17 @@ pub(crate) fn fetch(
     gone
 }
 
-/// Sets `\Seen` on message `i` for a FETCH of its text (RFC 3501 §6.4.5), through the maildir
-/// crate's STORE so the change gets its MODSEQ. Whether the flag was set.
+/// Sets `\Seen` on message `i` for a FETCH of its text (RFC 3501 §6.4.5), through the store's
+/// STORE so the change gets its MODSEQ. Whether the flag was set.
 fn mark_seen(sel: &mut Selected, i: usize) -> bool {
     let uid = sel.msgs[i].uid;
-    let mut state = sel.state_of(&[i]);
-    let seen = FlagUpdate::Add(Flags::empty().with(MdFlag::Seen));
-    match sel.maildir.store(&mut state, &[uid], seen, &[], None) {
+    let seen = Flags::empty().with(Flag::Seen);
+    match sel.mailbox.store(&[uid], FlagOp::Add, seen, &[], None) {
         Ok(result) => {
-            if !result.changed.is_empty() {
-                crate::store::notify::changed(sel.maildir.path());
-            }
-            sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
-            // (The state may be a full sync's: only this message is taken from it.)
-            let Some(m) = state.by_uid(uid) else {
-                return false;
-            };
-            let msg = &mut sel.msgs[i];
-            msg.entry = m.entry.clone();
-            msg.modseq = msg.modseq.max(m.modseq);
-            msg.entry.flags().contains(MdFlag::Seen)
+            sel.highest_modseq = sel.highest_modseq.max(result.highest_modseq);
+            // (The store may know of other changes: only this message is taken.)
+            sel.update(&[i], &result.messages);
+            sel.msgs[i].flags.contains(Flag::Seen)
         }
         Err(e) => {
             tracing::warn!("imap: setting \\Seen on UID {uid}: {e}");
@@ -310,7 +294,7 @@ fn date(secs: i64) -> DateTime {
         .unwrap_or_else(|_| DateTime::from_unix_timestamp(0).expect("epoch is a date"))
 }
 
-/// The FETCH response for a message that is gone from disk before this session could be told
+/// The FETCH response for a message that is gone from the store before this session could be told
 /// (RFC 2180 §4.1.2), as Dovecot answers: what the session knows (FLAGS, UID, MODSEQ), NIL for
 /// every text item, an empty ENVELOPE and BODYSTRUCTURE, RFC822.SIZE 0 and INTERNALDATE
 /// 1-Jan-1970. The FETCH then completes `OK [EXPUNGEISSUED]`.

@@ -4,13 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::names::{self, DELIMITER};
+use crate::store::{Account, MailboxName, MailboxStatus, StoreError};
 use mailwright_imap_proto::types::command::{ListReturnOption, ListSelectOption, StatusItem};
 use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
 use mailwright_imap_proto::types::response::{Code, Data, ExtValue, ListData, Response};
 use mailwright_imap_proto::{AString, Atom, IString};
-use mailwright_maildir::{Error as MdError, Maildir};
-
-use super::names::{self, DELIMITER, Target};
 
 /// A refused command: the code and text of its tagged NO.
 #[derive(Debug)]
@@ -28,28 +27,26 @@ impl From<names::BadName> for No {
     }
 }
 
-impl From<MdError> for No {
-    fn from(e: MdError) -> Self {
+impl From<StoreError> for No {
+    fn from(e: StoreError) -> Self {
         match e {
-            MdError::FolderNotFound(_) => {
+            StoreError::NoSuchMailbox => {
                 No(Some(code("NONEXISTENT")), "No such mailbox".to_owned())
             }
-            MdError::FolderExists(_) => No(
+            StoreError::MailboxExists => No(
                 Some(code("ALREADYEXISTS")),
                 "Mailbox already exists".to_owned(),
             ),
-            MdError::InvalidFolderName { .. } => {
-                No(Some(code("CANNOT")), "Invalid mailbox name".to_owned())
-            }
-            MdError::QuotaExceeded { .. } => {
-                No(Some(code("OVERQUOTA")), "Quota exceeded".to_owned())
-            }
+            StoreError::InvalidName(why) => No(Some(code("CANNOT")), why.to_owned()),
+            StoreError::OverQuota => No(Some(code("OVERQUOTA")), "Quota exceeded".to_owned()),
+            // Dovecot's words for a full disk (its NOQUOTA error is OVERQUOTA on the wire).
+            StoreError::NoSpace => No(Some(code("OVERQUOTA")), "Not enough disk space".to_owned()),
             // A COPY or MOVE of messages expunged meanwhile copies nothing (Dovecot's answer).
-            MdError::Expunged(_) => No(
+            StoreError::Expunged(_) => No(
                 Some(code("EXPUNGEISSUED")),
                 "Some of the requested messages no longer exist".to_owned(),
             ),
-            MdError::TooManyKeywords => No(
+            StoreError::TooManyKeywords => No(
                 Some(code("LIMIT")),
                 "Too many keywords in this mailbox".to_owned(),
             ),
@@ -69,31 +66,16 @@ pub(crate) fn code(name: &str) -> Code<'static> {
     )
 }
 
-/// Opens the Maildir a target names.
-pub(crate) fn open(root: &Maildir, target: &Target) -> Result<Maildir, No> {
-    match target {
-        Target::Inbox => Ok(root.inbox()),
-        Target::Folder(f) => Ok(root.folder(f)?),
-    }
-}
-
-/// Every mailbox: IMAP name -> (exists as a folder, special-use).
-fn all_mailboxes(root: &Maildir) -> Result<BTreeMap<String, bool>, No> {
+/// Every mailbox: name -> whether it exists (else it is the implicit parent of one that does).
+fn all_mailboxes(account: &dyn Account) -> Result<BTreeMap<String, bool>, No> {
     let mut out = BTreeMap::new();
     out.insert("INBOX".to_owned(), true);
-    for f in root.list_folders()? {
-        let name = names::folder_to_imap(&f);
+    for m in account.list()? {
         // Implicit parents (`A` of `A/B`) are listed as \Noselect.
-        let mut prefix = String::new();
-        let parts: Vec<&str> = name.split('/').collect();
-        for p in &parts[..parts.len() - 1] {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(p);
-            out.entry(prefix.clone()).or_insert(false);
+        for parent in m.name.parents() {
+            out.entry(parent.to_owned()).or_insert(false);
         }
-        out.insert(name, true);
+        out.insert(m.name.as_str().to_owned(), true);
     }
     Ok(out)
 }
@@ -190,7 +172,7 @@ struct Row {
 
 /// LIST (and LSUB with `lsub`).
 pub(crate) fn list(
-    root: &Maildir,
+    account: &dyn Account,
     reference: &Mailbox<'_>,
     patterns: &[ListMailbox<'_>],
     options: &ListOptions,
@@ -208,11 +190,11 @@ pub(crate) fn list(
         }
         return Ok(());
     }
-    let all = all_mailboxes(root)?;
-    let subscribed: BTreeSet<String> = root
+    let all = all_mailboxes(account)?;
+    let subscribed: BTreeSet<String> = account
         .subscriptions()?
-        .iter()
-        .map(|s| names::folder_to_imap(s))
+        .into_iter()
+        .map(|s| s.as_str().to_owned())
         .collect();
     let full_patterns: Vec<Vec<u8>> = patterns
         .iter()
@@ -274,8 +256,10 @@ pub(crate) fn list(
     names_out.sort_by_key(|(n, _)| (n.as_str() != "INBOX", (*n).clone()));
     for (name, row) in names_out {
         let mut attrs = Vec::new();
-        let top = !name.contains('/');
-        let special = if top { names::special_use(name) } else { None };
+        let special = MailboxName::new(name)
+            .ok()
+            .and_then(|n| account.special_use(&n))
+            .map(crate::store::SpecialUse::attribute);
         if options.special_use_only && special.is_none() {
             continue;
         }
@@ -315,7 +299,7 @@ pub(crate) fn list(
         }));
         if let (Some(items), true) = (&options.return_status, row.exists)
             && let Ok(target) = names::resolve_str(name)
-            && let Ok(r) = status(root, &target, name, items)
+            && let Ok(r) = status(account, &target, name, items)
         {
             out.push(r);
         }
@@ -336,60 +320,22 @@ fn has_subscribed_child(subscribed: &BTreeSet<String>, name: &str) -> bool {
         .is_some_and(|k| k.starts_with(&prefix))
 }
 
-/// What STATUS reports of a mailbox (RFC 3501 §6.3.10, RFC 7162 §3.1.2 HIGHESTMODSEQ,
-/// RFC 9051 DELETED and SIZE).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Counts {
-    pub(crate) messages: u64,
-    pub(crate) recent: u64,
-    pub(crate) uid_next: u32,
-    pub(crate) uid_validity: u32,
-    pub(crate) unseen: u64,
-    pub(crate) highest_modseq: u64,
-    pub(crate) deleted: u64,
-    pub(crate) size: u64,
-}
-
-impl Counts {
-    /// Adds one message with these flags and size to the counts of MESSAGES, UNSEEN, DELETED
-    /// and SIZE.
-    pub(crate) fn add(&mut self, entry: &mailwright_maildir::Entry) {
-        let flags = entry.flags();
-        self.messages += 1;
-        self.unseen += u64::from(!flags.contains(mailwright_maildir::Flag::Seen));
-        self.deleted += u64::from(flags.contains(mailwright_maildir::Flag::Trashed));
-        self.size += entry.vsize().or(entry.size()).unwrap_or(0);
-    }
-}
-
 /// STATUS of a mailbox that is not selected. RECENT counts the messages no read-write session
 /// has claimed yet (RFC 3501 §6.3.10), without claiming them.
 pub(crate) fn status(
-    root: &Maildir,
-    target: &Target,
+    account: &dyn Account,
+    target: &MailboxName,
     wire_name: &str,
     items: &[StatusItem],
 ) -> Result<Response<'static>, No> {
-    let md = open(root, target)?;
-    let state = md.sync()?;
-    let mut counts = Counts {
-        recent: state.unclaimed_recent().count() as u64,
-        uid_next: state.uid_next,
-        uid_validity: state.uid_validity,
-        highest_modseq: state.highest_modseq,
-        ..Counts::default()
-    };
-    for m in &state.messages {
-        counts.add(&m.entry);
-    }
-    status_response(wire_name, items, &counts)
+    status_response(wire_name, items, &account.status(target)?)
 }
 
 /// The STATUS response with the items asked for, in their order.
 pub(crate) fn status_response(
     wire_name: &str,
     items: &[StatusItem],
-    counts: &Counts,
+    counts: &MailboxStatus,
 ) -> Result<Response<'static>, No> {
     let mut values = Vec::with_capacity(items.len());
     for item in items {
@@ -416,75 +362,44 @@ pub(crate) fn status_response(
 }
 
 /// CREATE, with any missing parents (RFC 3501 §6.3.3).
-pub(crate) fn create(root: &Maildir, target: &Target) -> Result<(), No> {
-    let Target::Folder(folder) = target else {
+pub(crate) fn create(account: &dyn Account, target: &MailboxName) -> Result<(), No> {
+    if target.is_inbox() {
         return Err(No(
             Some(code("ALREADYEXISTS")),
             "INBOX always exists".to_owned(),
         ));
-    };
-    let parts: Vec<&str> = folder.split('.').collect();
-    for n in 1..parts.len() {
-        let parent = parts[..n].join(".");
-        if parent.eq_ignore_ascii_case("INBOX") {
-            continue;
-        }
-        match root.create_folder(&parent) {
-            Ok(_) | Err(MdError::FolderExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
     }
-    root.create_folder(folder)?;
-    Ok(())
+    Ok(account.create(target)?)
 }
 
 /// DELETE (RFC 3501 §6.3.4).
-pub(crate) fn delete(root: &Maildir, target: &Target) -> Result<(), No> {
-    let Target::Folder(folder) = target else {
+pub(crate) fn delete(account: &dyn Account, target: &MailboxName) -> Result<(), No> {
+    if target.is_inbox() {
         return Err(No(
             Some(code("CANNOT")),
             "INBOX cannot be deleted".to_owned(),
         ));
-    };
-    root.delete_folder(folder)?;
-    Ok(())
+    }
+    Ok(account.delete(target)?)
 }
 
 /// RENAME (RFC 3501 §6.3.5): renaming INBOX moves its messages to the new mailbox and leaves INBOX
 /// empty.
-pub(crate) fn rename(root: &Maildir, from: &Target, to: &Target) -> Result<(), No> {
-    let Target::Folder(to) = to else {
+pub(crate) fn rename(
+    account: &dyn Account,
+    from: &MailboxName,
+    to: &MailboxName,
+) -> Result<(), No> {
+    if to.is_inbox() {
         return Err(No(
             Some(code("ALREADYEXISTS")),
             "INBOX already exists".to_owned(),
         ));
-    };
-    match from {
-        Target::Inbox => {
-            let dest = root.create_folder(to)?;
-            let inbox = root.inbox();
-            let state = inbox.sync()?;
-            let uids: Vec<u32> = state.messages.iter().map(|m| m.uid).collect();
-            inbox.move_uids(&state, &uids, &dest)?;
-            Ok(())
-        }
-        Target::Folder(from) => {
-            root.rename_folder(from, to)?;
-            Ok(())
-        }
     }
+    Ok(account.rename(from, to)?)
 }
 
 /// SUBSCRIBE / UNSUBSCRIBE.
-pub(crate) fn subscribe(root: &Maildir, target: &Target, on: bool) -> Result<(), No> {
-    let name = match target {
-        Target::Inbox => "INBOX".to_owned(),
-        Target::Folder(f) => f.clone(),
-    };
-    if on {
-        root.subscribe(&name)?;
-    } else {
-        root.unsubscribe(&name)?;
-    }
-    Ok(())
+pub(crate) fn subscribe(account: &dyn Account, target: &MailboxName, on: bool) -> Result<(), No> {
+    Ok(account.set_subscribed(target, on)?)
 }

@@ -2,11 +2,11 @@
 //! STORE, COPY and MOVE, SEARCH (RFC 3501 §6.4), APPEND (§6.3.11), with the data of UIDPLUS
 //! (RFC 4315), MOVE (RFC 6851) and CONDSTORE (RFC 7162).
 //!
-//! - Flags go to the maildir crate by name (`Maildir::store`, `Maildir::append_with`), so a
-//!   mailbox takes any number of keywords; `-FLAGS` of a keyword nobody uses defines nothing.
-//!   When the keyword table grows, FLAGS and PERMANENTFLAGS go out again (RFC 3501 §7.2.6).
+//! - Keywords go to the store by name (`SelectedMailbox::store`, `Account::append`), so a
+//!   mailbox takes any number of them; `-FLAGS` of a keyword nobody uses defines nothing.
+//!   When the mailbox's keywords grow, FLAGS and PERMANENTFLAGS go out again (RFC 3501 §7.2.6).
 //! - A message this session APPENDs or COPYs into the mailbox it has selected read-write is
-//!   claimed as `\Recent` here (`Maildir::claim_recent`), as Dovecot does; nowhere else.
+//!   claimed as `\Recent` here (`SelectedMailbox::claim_recent`), as Dovecot does; nowhere else.
 
 use std::collections::BTreeSet;
 
@@ -15,14 +15,14 @@ use mailwright_imap_proto::types::flag::{Flag, FlagFetch};
 use mailwright_imap_proto::types::response::{Code, Response, StatusKind};
 use mailwright_imap_proto::types::sequence::SequenceSet;
 use mailwright_imap_proto::{Tag, Vec1};
-use mailwright_maildir::FlagUpdate;
 
 use super::fetch;
-use super::mailboxes::{self, No, code};
+use super::mailboxes::{No, code};
 use super::names;
 use super::search;
 use super::selected::{Selected, split_flags, uid_set};
 use super::session::{Completion, FetchPlan, Session, StoreRequest, status};
+use crate::store::{AppendRequest, FlagOp, StoreError, Transfer};
 
 /// The result of a command: the code and text of its tagged OK, or its NO.
 type Answer = Result<(Option<Code<'static>>, String), No>;
@@ -42,11 +42,8 @@ impl Session {
             Some(set) => sel.resolve(set, true),
             None => (0..sel.msgs.len()).collect(),
         };
-        // Each file's flags are re-read: a \Deleted cleared meanwhile by another session stays.
-        let gone = sel.maildir.expunge(&sel.state_of(&scope), None)?;
-        if !gone.is_empty() {
-            crate::store::notify::changed(sel.maildir.path());
-        }
+        // The store looks again: a \Deleted cleared meanwhile by another session stays.
+        sel.mailbox.expunge(&sel.uids_of(&scope))?;
         sel.refresh(true, out)?;
         Ok((None, "EXPUNGE completed".into()))
     }
@@ -89,7 +86,7 @@ impl Session {
         Ok(FetchPlan { idx, attrs, uid })
     }
 
-    /// FETCH responses for some of a plan's messages; returns how many were gone from disk.
+    /// FETCH responses for some of a plan's messages; returns how many were gone from the store.
     pub(crate) fn fetch_some(
         &mut self,
         plan: &FetchPlan,
@@ -102,8 +99,8 @@ impl Session {
         }
     }
 
-    /// The tagged completion of a FETCH: a message gone from disk (expunged by another program,
-    /// or longer ago than the maildir crate keeps it) was answered without its contents, and
+    /// The tagged completion of a FETCH: a message gone from the store (removed behind its back,
+    /// or expunged longer ago than it keeps messages readable) was answered without its contents, and
     /// the FETCH completes `OK [EXPUNGEISSUED]` (RFC 2180 §4.1.2, Dovecot's words).
     pub(crate) fn fetch_done(uid: bool, gone: usize) -> Completion {
         Completion::of(Ok(if gone > 0 {
@@ -140,13 +137,13 @@ impl Session {
         }
         let sel = self.sel()?;
         let (system, names) = split_flags(flags);
-        let update = match req.kind {
-            StoreKind::Add => FlagUpdate::Add(system),
-            StoreKind::Remove => FlagUpdate::Remove(system),
-            StoreKind::Replace => FlagUpdate::Replace(system),
+        let op = match req.kind {
+            StoreKind::Add => FlagOp::Add,
+            StoreKind::Remove => FlagOp::Remove,
+            StoreKind::Replace => FlagOp::Replace,
         };
         let idx = sel.resolve(set, uid);
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
+        let uids = sel.uids_of(&idx);
         // What the client believes after a .SILENT STORE: its view with the change applied.
         let believed: Vec<BTreeSet<String>> = if req.silent {
             idx.iter()
@@ -155,32 +152,17 @@ impl Session {
         } else {
             Vec::new()
         };
-        // The maildir crate renames and records the new MODSEQs under the uidlist lock, gives
-        // new keywords letters or indexes past them, and checks UNCHANGEDSINCE there, without
-        // rescanning the folder.
-        let mut state = sel.state_of(&idx);
+        // The store checks UNCHANGEDSINCE and gives each change its MODSEQ at once.
         let result = sel
-            .maildir
-            .store(&mut state, &uids, update, &names, req.unchanged_since)?;
-        if !result.changed.is_empty() {
-            crate::store::notify::changed(sel.maildir.path());
-        }
+            .mailbox
+            .store(&uids, op, system, &names, req.unchanged_since)?;
         // The flags may have defined keywords: announce the new FLAGS (RFC 3501 §7.2.6).
-        if state.keywords != sel.keywords {
-            sel.keywords = state.keywords.clone();
+        if result.keywords != sel.keywords {
+            sel.keywords = result.keywords;
             sel.flag_responses(out);
         }
-        sel.highest_modseq = sel.highest_modseq.max(state.highest_modseq);
-        // Only the stored messages are taken from the state (it may be a full sync's, whose
-        // other changes the next refresh reports).
-        for &i in &idx {
-            if let Some(m) = state.by_uid(sel.msgs[i].uid) {
-                let msg = &mut sel.msgs[i];
-                msg.entry = m.entry.clone();
-                msg.modseq = msg.modseq.max(m.modseq);
-                msg.extra.clone_from(&m.extra_keywords);
-            }
-        }
+        sel.highest_modseq = sel.highest_modseq.max(result.highest_modseq);
+        sel.update(&idx, &result.messages);
         for (k, &i) in idx.iter().enumerate() {
             if result.modified.contains(&sel.msgs[i].uid) {
                 continue;
@@ -229,11 +211,11 @@ impl Session {
         is_move: bool,
         out: &mut Vec<Response<'static>>,
     ) -> Answer {
-        let root = self.root()?.clone();
+        let account = self.account()?;
         let target = names::resolve(mailbox)?;
-        let Ok(dest) = mailboxes::open(&root, &target) else {
+        if !account.exists(&target)? {
             return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
-        };
+        }
         let sel = self.sel()?;
         if is_move && sel.read_only {
             return Err(No(Some(Code::ReadOnly), "Mailbox is read-only".into()));
@@ -242,23 +224,22 @@ impl Session {
             return Err(No(None, "Invalid message sequence number".into()));
         }
         let idx = sel.resolve(set, uid);
-        let state = sel.state_of(&idx);
-        let uids: Vec<u32> = idx.iter().map(|&i| sel.msgs[i].uid).collect();
-        let result = if is_move {
-            sel.maildir.move_uids(&state, &uids, &dest)?
+        let uids = sel.uids_of(&idx);
+        let how = if is_move {
+            Transfer::Move
         } else {
-            sel.maildir.copy_uids(&state, &uids, &dest)?
+            Transfer::Copy
         };
-        if !result.uids.is_empty() {
-            crate::store::notify::changed(dest.path());
-            if is_move {
-                crate::store::notify::changed(sel.maildir.path());
+        let result = match sel.mailbox.copy(&uids, &target, how) {
+            Err(StoreError::NoSuchMailbox) => {
+                return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
             }
-        }
+            other => other?,
+        };
         let src: Vec<u32> = result.uids.iter().map(|(s, _)| *s).collect();
         let dst: Vec<u32> = result.uids.iter().map(|(_, d)| *d).collect();
         // Copies into the mailbox this session has selected are recent here (RFC 3501 §2.3.2).
-        let into_selected = dest.path() == sel.maildir.path();
+        let into_selected = sel.name() == &target;
         if into_selected && let Some(last) = dst.iter().max() {
             claim_recent(sel, result.uid_validity, *last);
         }
@@ -342,11 +323,8 @@ impl Session {
         date: Option<mailwright_imap_proto::types::datetime::DateTime>,
         message: &mut crate::store::Spool,
     ) -> Answer {
-        let root = self.root()?;
+        let account = self.account()?;
         let target = names::resolve(mailbox)?;
-        let Ok(md) = mailboxes::open(root, &target) else {
-            return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
-        };
         let (system, keywords) = split_flags(flags.unwrap_or_default());
         let internal_date = date.map(|d| {
             let ts = d.unix_timestamp();
@@ -356,16 +334,25 @@ impl Session {
                 std::time::UNIX_EPOCH
             }
         });
-        let reader = message
+        let mut reader = message
             .reader()
             .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
-        // Stored straight into cur/ and given its UID without a rescan of the folder.
-        let appended = md.append_with(reader, system, &keywords, internal_date)?;
-        crate::store::notify::changed(md.path());
+        let request = AppendRequest {
+            flags: system,
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+            internal_date,
+        };
+        // Written first, then stored with its UID: two steps, so a store can stop between them.
+        let appended = match account.append(&target, &request, &mut reader) {
+            Err(StoreError::NoSuchMailbox) => {
+                return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
+            }
+            prepared => prepared?.commit()?,
+        };
         // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
         // the mailbox this session has selected, that is this session.
         if let Some(sel) = &mut self.selected
-            && sel.maildir.path() == md.path()
+            && sel.name() == &target
         {
             claim_recent(sel, appended.uid_validity, appended.uid);
         }
@@ -385,7 +372,7 @@ fn claim_recent(sel: &mut Selected, validity: u32, last: u32) {
     if sel.read_only {
         return;
     }
-    match sel.maildir.claim_recent(validity, last.saturating_add(1)) {
+    match sel.mailbox.claim_recent(validity, last) {
         Ok(claimed) => sel.claimed_ahead.extend(claimed),
         Err(e) => tracing::warn!("imap: claiming recent messages failed: {e}"),
     }

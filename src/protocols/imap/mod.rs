@@ -1,4 +1,5 @@
-//! IMAP4rev1 over the users' Maildirs, driving `mailwright-imap-proto`'s server session.
+//! IMAP4rev1 over the users' mail, driving `mailwright-imap-proto`'s server session; the mail
+//! is the store's ([`MailStore`](crate::store::MailStore)), reached only through its traits.
 //!
 //! - `serve` is the driver of one connection: it moves bytes and time between the socket and
 //!   the protocol session (`ServerSession`) and answers its events; every protocol byte
@@ -11,31 +12,34 @@
 //! - Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE,
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
 //!   APPENDLIMIT (= `limits.max_message_size`).
-//! - Mailboxes: INBOX is the Maildir root, `A/B` the Maildir++ folder `.A.B` (module `names`);
-//!   UIDs, UIDVALIDITY, keywords and MODSEQs are the `maildir` crate's (Dovecot's files).
-//! - Messages are stored with LF line ends and presented with CRLF; RFC822.SIZE is the `W=` size.
-//!   ENVELOPE and BODYSTRUCTURE match Dovecot's for the same message (see
-//!   `tests/server_imap_dovecot.rs`).
+//! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
+//!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
+//! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the
+//!   store's size when it knows it. ENVELOPE and BODYSTRUCTURE match Dovecot's for the same
+//!   message (see `tests/server_imap_dovecot.rs`).
 //! - Where the RFCs leave a choice, Dovecot 2.3's answer (module `messages`, `fetch`,
-//!   `mailboxes`): a FETCH of a message another session expunged is served while the maildir
-//!   crate keeps its file, then answered with NIL texts and `OK [EXPUNGEISSUED]` (RFC 2180
+//!   `mailboxes`): a FETCH of a message another session expunged is served while the store
+//!   keeps it readable, then answered with NIL texts and `OK [EXPUNGEISSUED]` (RFC 2180
 //!   §4.1); STATUS of the selected mailbox reports the session's view `OK [CLIENTBUG]`; each
 //!   CONDSTORE enabling command with a mailbox selected sends `OK [HIGHESTMODSEQ]` (RFC 7162
-//!   §3.1); LSUB and RECURSIVEMATCH answer the parents of subscribed children. Deliberately
-//!   not: `-FLAGS` of an unused keyword defines nothing; STORE UNCHANGEDSINCE enables CONDSTORE
-//!   (RFC 7162 §3.1, Dovecot 2.3 does not); a FETCH that sets `\Seen` with CONDSTORE on reports
-//!   UID and MODSEQ in the same response (Dovecot sends a second one without the UID).
-//! - SEARCH answers dates, sizes, flags, keywords and sets from file names and a `stat`
-//!   without opening a message; header keys read each header once (module `search`).
+//!   §3.1); LSUB and RECURSIVEMATCH answer the parents of subscribed children; a full disk is
+//!   `NO [OVERQUOTA] Not enough disk space`, any other store failure `NO [SERVERBUG]`.
+//!   Deliberately not: `-FLAGS` of an unused keyword defines nothing; STORE UNCHANGEDSINCE
+//!   enables CONDSTORE (RFC 7162 §3.1, Dovecot 2.3 does not); a FETCH that sets `\Seen` with
+//!   CONDSTORE on reports UID and MODSEQ in the same response (Dovecot sends a second one
+//!   without the UID).
+//! - SEARCH answers dates, sizes, flags, keywords and sets from the store's view and its
+//!   internal dates without reading a message; header keys read each header once (module
+//!   `search`).
 //! - Storage calls block: commands run under `block_in_place`. FETCH is written message by
-//!   message; APPEND is spooled to disk past 1 MiB.
-//! - IDLE (RFC 2177) reports EXISTS, EXPUNGE and FETCH FLAGS as soon as a change made in this
-//!   process (delivery, another session) is notified (module `notify`), and polls the mailbox
-//!   every [`IDLE_POLL`] (a few `stat`s while nothing changed) for changes by other processes, so
-//!   every change shows within a second. EXPUNGEs wait for a command that allows them
-//!   (RFC 3501 §7.4.1).
-//! - A session only ever opens Maildirs under its own user's root (`directory.maildir_path`), and
-//!   names are validated before they reach the file system, so no user reaches another's mail.
+//!   message; APPEND is spooled to disk past 1 MiB, then handed to the store in two steps.
+//! - IDLE (RFC 2177) reports EXISTS, EXPUNGE and FETCH FLAGS as soon as the store tells of a
+//!   change to the mailbox (a delivery, another session: [`Changes`](crate::store::Changes)),
+//!   and syncs every [`IDLE_POLL`] (cheap while nothing changed) for changes made behind the
+//!   store's back, so every change shows within a second. EXPUNGEs wait for a command that
+//!   allows them (RFC 3501 §7.4.1).
+//! - A session only ever reaches its own user's [`Account`](crate::store::Account), so no user
+//!   reaches another's mail.
 
 mod fetch;
 mod mailboxes;
@@ -55,7 +59,6 @@ use mailwright_imap_proto::server::{
     Untagged,
 };
 use mailwright_imap_proto::types::response::{Response, StatusKind};
-use mailwright_maildir::Maildir;
 use mailwright_sansio::driver::{Link, Next};
 use tracing::{info, warn};
 
@@ -68,8 +71,8 @@ use session::{Action, Completion, Session, User};
 /// RFC 3501 §5.4: the autologout timer is at least 30 minutes.
 pub const AUTOLOGOUT: Duration = Duration::from_mins(30);
 
-/// How often an idling session looks for changes made by other processes (changes made in this
-/// one wake it at once, see `notify`).
+/// How often an idling session looks for changes made behind the store's back (changes made
+/// through it wake the session at once, see [`Changes`](crate::store::Changes)).
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// An APPEND in progress.
@@ -159,10 +162,10 @@ struct Imap {
     idle: Option<Idling>,
 }
 
-/// An IDLE in progress: woken by changes made in this process to the selected folder, polling
-/// for other processes' changes.
+/// An IDLE in progress: woken by the store's notice of a change to the selected mailbox,
+/// polling for changes made behind the store's back.
 struct Idling {
-    wake: Option<tokio::sync::watch::Receiver<u64>>,
+    wake: Option<crate::store::Changes>,
 }
 
 impl mailwright_sansio::driver::Service<ServerSession, Conn> for Imap {
@@ -286,12 +289,11 @@ impl Imap {
             Event::Logout { handle } => decided(server.accept_logout(handle)),
             Event::Idle { handle } => {
                 decided(server.accept_idle(handle));
-                self.idle = Some(Idling {
-                    wake: s
-                        .selected
-                        .as_ref()
-                        .map(|sel| crate::store::notify::subscribe(sel.maildir.path())),
-                });
+                let wake = match (&s.selected, &s.user) {
+                    (Some(sel), Some(user)) => Some(user.account.watch(sel.name())),
+                    _ => None,
+                };
+                self.idle = Some(Idling { wake });
             }
             Event::IdleDone { handle } => {
                 self.idle = None;
@@ -387,15 +389,10 @@ impl Imap {
     }
 }
 
-/// Returns when the folder `wake` watches is notified of a change; never without a folder.
-async fn woken(wake: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+/// Returns when the mailbox `wake` watches changed; never without a mailbox.
+async fn woken(wake: Option<&mut crate::store::Changes>) {
     match wake {
-        // The sender lives as long as a receiver does: an error cannot happen, but must not spin.
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+        Some(changes) => changes.changed().await,
         None => std::future::pending().await,
     }
 }
@@ -431,14 +428,12 @@ async fn login(
         Outcome::Accepted(address) => address,
         other => return Err(LoginError::Refused(other)),
     };
-    let shared = s.shared.clone();
+    let store = s.shared.store.clone();
     tokio::task::spawn_blocking(move || {
-        let path = shared.core.directory.maildir_path(&address);
-        let mut root = Maildir::open(&path)
-            .or_else(|_| crate::store::create_user_maildir(&path))
+        let account = store
+            .account(&address)
             .map_err(|e| LoginError::Failed(e.to_string()))?;
-        root.set_fsync_changes(shared.core.config.storage.fsync_changes);
-        Ok(User { address, root })
+        Ok(User { address, account })
     })
     .await
     .unwrap_or_else(|e| Err(LoginError::Failed(e.to_string())))

@@ -1,51 +1,23 @@
-//! Mailbox names: the IMAP view of a Maildir++ store.
-//!
-//! - The hierarchy delimiter is `/` (RFC 3501 §5.1.1: advertised by `LIST "" ""`). Folder
-//!   `.A.B` on disk is the mailbox `A/B`; INBOX is the Maildir root.
-//! - Names stay in modified UTF-7 (RFC 3501 §5.1.3) on disk, as Dovecot stores them, so the wire
-//!   name maps to the directory name without decoding; a name that is not valid modified UTF-7
-//!   is refused.
-//! - A component may not hold `.` (the Maildir++ separator), `\`, control characters, or be empty;
-//!   so `..`, `/x`, `x//y` and every other path trick are refused before the file system sees them.
+//! Mailbox names as IMAP spells them (RFC 3501 §5.1): the hierarchy delimiter is `/` (advertised
+//! by `LIST "" ""`), names are modified UTF-7 (RFC 3501 §5.1.3) and stay so in the store's
+//! [`MailboxName`]; INBOX is INBOX in any case. A name that is not valid modified UTF-7 or has an
+//! empty level is refused here; what else the store cannot hold, it refuses itself.
 
 use mailwright_imap_proto::types::mailbox::{Mailbox, decode_modified_utf7};
 
+use crate::store::{MailboxName, StoreError};
+
 /// The hierarchy delimiter.
 pub(crate) const DELIMITER: u8 = b'/';
-
-/// Where a mailbox name points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// The Maildir root.
-    Inbox,
-    /// A Maildir++ folder (name without the leading `.`, `.`-separated).
-    Folder(String),
-}
-
-/// The IMAP name of a Maildir++ folder.
-pub(crate) fn folder_to_imap(folder: &str) -> String {
-    let mut parts = folder.split('.');
-    let first = parts.next().unwrap_or_default();
-    let mut out = if first.eq_ignore_ascii_case("INBOX") {
-        "INBOX".to_owned()
-    } else {
-        first.to_owned()
-    };
-    for p in parts {
-        out.push('/');
-        out.push_str(p);
-    }
-    out
-}
 
 /// Why a name is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadName(pub(crate) &'static str);
 
-/// Maps a wire mailbox name to its target, validating it.
-pub(crate) fn resolve(mailbox: &Mailbox<'_>) -> Result<Target, BadName> {
+/// The store's name of a wire mailbox name.
+pub(crate) fn resolve(mailbox: &Mailbox<'_>) -> Result<MailboxName, BadName> {
     if mailbox.is_inbox() {
-        return Ok(Target::Inbox);
+        return Ok(MailboxName::inbox());
     }
     let Ok(wire) = std::str::from_utf8(mailbox.as_bytes()) else {
         return Err(BadName("mailbox name is not modified UTF-7"));
@@ -53,39 +25,20 @@ pub(crate) fn resolve(mailbox: &Mailbox<'_>) -> Result<Target, BadName> {
     resolve_str(wire)
 }
 
-/// Maps a wire name (modified UTF-7 text) to its target.
-pub(crate) fn resolve_str(wire: &str) -> Result<Target, BadName> {
+/// The store's name of a wire name (modified UTF-7 text); a trailing delimiter is dropped
+/// (RFC 3501 §6.3.3: `CREATE a/` creates `a`).
+pub(crate) fn resolve_str(wire: &str) -> Result<MailboxName, BadName> {
     if wire.eq_ignore_ascii_case("INBOX") {
-        return Ok(Target::Inbox);
+        return Ok(MailboxName::inbox());
     }
     if decode_modified_utf7(wire.as_bytes()).is_err() {
         return Err(BadName("mailbox name is not valid modified UTF-7"));
     }
     let wire = wire.strip_suffix('/').unwrap_or(wire);
-    let mut parts = Vec::new();
-    for (i, p) in wire.split('/').enumerate() {
-        if p.is_empty() {
-            return Err(BadName("empty hierarchy level in mailbox name"));
-        }
-        if p.contains(['.', '\\']) || p.chars().any(char::is_control) {
-            return Err(BadName(
-                "mailbox name holds a character not allowed here (. or \\)",
-            ));
-        }
-        if i == 0 && p.eq_ignore_ascii_case("INBOX") {
-            parts.push("INBOX");
-        } else {
-            parts.push(p);
-        }
-    }
-    let folder = parts.join(".");
-    if folder.len() > mailwright_maildir::MAX_FOLDER_NAME {
-        return Err(BadName("mailbox name too long"));
-    }
-    if mailwright_maildir::validate_folder_name(&folder).is_err() {
-        return Err(BadName("invalid mailbox name"));
-    }
-    Ok(Target::Folder(folder))
+    MailboxName::new(wire).map_err(|e| match e {
+        StoreError::InvalidName(why) => BadName(why),
+        _ => BadName("invalid mailbox name"),
+    })
 }
 
 /// Whether `name` matches a LIST pattern (RFC 3501 §6.3.8): `*` matches anything, `%` anything but
@@ -147,35 +100,21 @@ fn glob(p: &[u8], n: &[u8]) -> bool {
     ok[n.len()]
 }
 
-/// The SPECIAL-USE attribute of a top-level mailbox (RFC 6154 §2), by its conventional name.
-pub(crate) fn special_use(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "Sent" => "Sent",
-        "Drafts" => "Drafts",
-        "Trash" => "Trash",
-        "Junk" => "Junk",
-        "Archive" => "Archive",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_map_and_traversal_is_refused() {
-        assert_eq!(resolve_str("inbox"), Ok(Target::Inbox));
-        assert_eq!(resolve_str("A/B"), Ok(Target::Folder("A.B".into())));
-        assert_eq!(resolve_str("inbox/x"), Ok(Target::Folder("INBOX.x".into())));
-        assert_eq!(
-            resolve_str("&ZeVnLIqe-"),
-            Ok(Target::Folder("&ZeVnLIqe-".into()))
-        );
-        for bad in ["..", "a/../b", "/etc", "a//b", "a.b", "a\\b", "&Jjo!", ".x"] {
+    fn names_resolve_and_bad_ones_are_refused() {
+        let name = |s: &str| resolve_str(s).map(|n| n.as_str().to_owned());
+        assert_eq!(name("inbox"), Ok("INBOX".into()));
+        assert_eq!(name("A/B"), Ok("A/B".into()));
+        assert_eq!(name("A/B/"), Ok("A/B".into()));
+        assert_eq!(name("inbox/x"), Ok("INBOX/x".into()));
+        assert_eq!(name("&ZeVnLIqe-"), Ok("&ZeVnLIqe-".into()));
+        for bad in ["/etc", "a//b", "&Jjo!", "/"] {
             assert!(resolve_str(bad).is_err(), "{bad}");
         }
-        assert_eq!(folder_to_imap("A.B"), "A/B");
     }
 
     #[test]
@@ -194,7 +133,7 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
 
         /// `*` matches every name, a name matches itself, `%` never crosses the delimiter, and
-        /// resolving any name either refuses it or gives a folder name the maildir crate accepts.
+        /// a name that resolves keeps its levels.
         #[test]
         fn wildcard_laws(name in "[a-zA-Z0-9/&.%*-]{0,24}") {
             proptest::prop_assert!(matches(b"*", name.as_bytes()));
@@ -202,9 +141,8 @@ mod tests {
                 proptest::prop_assert!(matches(name.as_bytes(), name.as_bytes()));
             }
             proptest::prop_assert_eq!(matches(b"%", name.as_bytes()), !name.contains('/'));
-            if let Ok(Target::Folder(f)) = resolve_str(&name) {
-                proptest::prop_assert!(mailwright_maildir::validate_folder_name(&f).is_ok());
-                proptest::prop_assert!(!f.contains(['/', '\\']) && !f.contains(".."));
+            if let Ok(n) = resolve_str(&name) {
+                proptest::prop_assert!(n.levels().all(|l| !l.is_empty()));
             }
         }
     }

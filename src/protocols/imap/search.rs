@@ -5,9 +5,9 @@
 //! mtime (UTC day), the sent date the Date: field's own calendar day.
 //!
 //! What a SEARCH reads of each message, at most once, and only when a key asks:
-//! - flags, keywords, UIDs, MODSEQs and sequence numbers are the session's; sizes (LARGER,
-//!   SMALLER) come from the `W=` of the file name and INTERNALDATE (BEFORE, ON, SINCE, OLDER,
-//!   YOUNGER) from a `stat`: these keys never open a message file;
+//! - flags, keywords, UIDs, MODSEQs, sequence numbers and sizes (LARGER, SMALLER) are the
+//!   session's view; INTERNALDATE (BEFORE, ON, SINCE, OLDER, YOUNGER) is the store's, without
+//!   reading the message (a `stat` in the Maildir store): these keys never read a message;
 //! - header keys (FROM, SUBJECT, HEADER, SENTBEFORE ...) read the header only, up to its empty
 //!   line, and split it into fields once, however many keys look at it;
 //! - BODY and TEXT read and parse the whole message once.
@@ -18,23 +18,22 @@
 use std::cell::OnceCell;
 use std::io::Read;
 
+use super::fetch::{Loaded, internal_date, load, open, to_crlf};
+use super::mime::{HeaderMatch, header_contains, message_contains, normalize};
+use super::selected::{Selected, nz, uid_set};
+use crate::store::Flag;
 use mailwright_imap_proto::structure::{Field, Message, fields};
 use mailwright_imap_proto::types::command::{SearchKey, SearchReturnOption};
 use mailwright_imap_proto::types::datetime::{Date, DateTime};
 use mailwright_imap_proto::types::response::{Data, ESearchItem, Response};
 use mailwright_imap_proto::{IString, Tag};
-use mailwright_maildir::Flag as MdFlag;
-
-use super::fetch::{Loaded, internal_date, load, to_crlf};
-use super::mime::{HeaderMatch, header_contains, message_contains, normalize};
-use super::selected::{Selected, nz, uid_set};
 
 /// What a key needs of a message beyond the session's view, cheapest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Cost {
     /// Flags, UIDs, sequence numbers, MODSEQ: in memory.
     View,
-    /// The file name (size) and a `stat` (INTERNALDATE).
+    /// The store's internal date, without reading the message.
     Meta,
     /// The header, read up to its empty line.
     Header,
@@ -94,7 +93,7 @@ impl<'a> Ctx<'a> {
         *self.internal.get_or_init(|| {
             #[cfg(test)]
             tests::count(|c| c.stats += 1);
-            internal_date(&self.sel.maildir, &self.sel.msgs[self.i].entry)
+            internal_date(&*self.sel.mailbox, self.sel.msgs[self.i].uid)
         })
     }
     fn text(&self) -> Option<&'a Loaded> {
@@ -103,7 +102,7 @@ impl<'a> Ctx<'a> {
             .get_or_init(|| {
                 #[cfg(test)]
                 tests::count(|c| c.texts += 1);
-                load(&self.sel.maildir, &self.sel.msgs[self.i].entry)
+                load(&*self.sel.mailbox, self.sel.msgs[self.i].uid)
             })
             .as_ref()
     }
@@ -145,13 +144,7 @@ impl<'a> Ctx<'a> {
 /// A message's header block up to and with its empty line, as CRLF text; `None` if the message
 /// is gone. Reads no further than the header.
 fn read_header(sel: &Selected, i: usize) -> Option<Vec<u8>> {
-    let entry = &sel.msgs[i].entry;
-    let mut file = match sel.maildir.reopen(entry).ok()? {
-        mailwright_maildir::Reopened::Present(f, _) | mailwright_maildir::Reopened::Expunged(f) => {
-            f
-        }
-        mailwright_maildir::Reopened::Gone => return None,
-    };
+    let mut file = open(&*sel.mailbox, sel.msgs[i].uid)?.text;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
@@ -227,16 +220,10 @@ fn astr(a: &mailwright_imap_proto::AString<'_>) -> String {
     String::from_utf8_lossy(a.as_bytes()).into_owned()
 }
 
-/// KEYWORD: letters and the keywords past them alike.
+/// KEYWORD: by name, case-insensitively.
 fn keyword(ctx: &Ctx<'_>, name: &str) -> bool {
-    let m = &ctx.sel.msgs[ctx.i];
-    let flags = m.entry.flags();
-    if name.eq_ignore_ascii_case("$Forwarded") && flags.contains(MdFlag::Passed) {
-        return true;
-    }
-    ctx.sel
+    ctx.sel.msgs[ctx.i]
         .keywords
-        .names_of(flags, &m.extra)
         .iter()
         .any(|k| k.eq_ignore_ascii_case(name))
 }
@@ -244,24 +231,24 @@ fn keyword(ctx: &Ctx<'_>, name: &str) -> bool {
 #[allow(clippy::too_many_lines)]
 fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
     let m = &ctx.sel.msgs[ctx.i];
-    let flags = m.entry.flags();
+    let flags = m.flags;
     let recent = ctx.sel.recent.contains(&m.uid);
     let internal_day = || ctx.internal().unwrap_or(0).div_euclid(86_400);
     match key {
         SearchKey::All => true,
-        SearchKey::Answered => flags.contains(MdFlag::Replied),
-        SearchKey::Unanswered => !flags.contains(MdFlag::Replied),
-        SearchKey::Deleted => flags.contains(MdFlag::Trashed),
-        SearchKey::Undeleted => !flags.contains(MdFlag::Trashed),
-        SearchKey::Draft => flags.contains(MdFlag::Draft),
-        SearchKey::Undraft => !flags.contains(MdFlag::Draft),
-        SearchKey::Flagged => flags.contains(MdFlag::Flagged),
-        SearchKey::Unflagged => !flags.contains(MdFlag::Flagged),
-        SearchKey::Seen => flags.contains(MdFlag::Seen),
-        SearchKey::Unseen => !flags.contains(MdFlag::Seen),
+        SearchKey::Answered => flags.contains(Flag::Answered),
+        SearchKey::Unanswered => !flags.contains(Flag::Answered),
+        SearchKey::Deleted => flags.contains(Flag::Deleted),
+        SearchKey::Undeleted => !flags.contains(Flag::Deleted),
+        SearchKey::Draft => flags.contains(Flag::Draft),
+        SearchKey::Undraft => !flags.contains(Flag::Draft),
+        SearchKey::Flagged => flags.contains(Flag::Flagged),
+        SearchKey::Unflagged => !flags.contains(Flag::Flagged),
+        SearchKey::Seen => flags.contains(Flag::Seen),
+        SearchKey::Unseen => !flags.contains(Flag::Seen),
         SearchKey::Recent => recent,
         SearchKey::Old => !recent,
-        SearchKey::New => recent && !flags.contains(MdFlag::Seen),
+        SearchKey::New => recent && !flags.contains(Flag::Seen),
         SearchKey::Keyword(k) => keyword(ctx, k.as_str()),
         SearchKey::Unkeyword(k) => !keyword(ctx, k.as_str()),
         SearchKey::Bcc(s) => header_key(ctx, "Bcc", &astr(s), HeaderMatch::Address),
@@ -309,9 +296,9 @@ fn all(keys: &[SearchKey<'_>], ctx: &Ctx<'_>) -> bool {
     order.into_iter().all(|k| eval(k, ctx))
 }
 
-/// RFC822.SIZE: the `W=` of the name; read only for a name without one.
+/// RFC822.SIZE: the store's; read only when it has none.
 fn size(ctx: &Ctx<'_>) -> u64 {
-    match ctx.sel.msgs[ctx.i].entry.vsize() {
+    match ctx.sel.msgs[ctx.i].size {
         Some(v) => v,
         None => ctx.text().map_or(0, |l| l.text.len() as u64),
     }
@@ -495,7 +482,16 @@ mod tests {
             };
             md.deliver_with(text.as_bytes(), opts).unwrap();
         }
-        let sel = Selected::open(md, true).unwrap();
+        let (mailbox, view) = crate::store::maildir::MaildirMailbox::open(
+            md.clone(),
+            md,
+            true,
+            crate::store::MailboxName::inbox(),
+            "u@x.test".parse().unwrap(),
+            std::sync::Arc::default(),
+        )
+        .unwrap();
+        let sel = Selected::open(Box::new(mailbox), view);
         (dir, sel)
     }
 

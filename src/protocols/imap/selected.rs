@@ -4,12 +4,11 @@
 //!
 //! - Message sequence numbers are the session's own: a message expunged elsewhere keeps its number
 //!   until an EXPUNGE response is allowed (RFC 3501 §7.4.1: never during FETCH, STORE or SEARCH).
-//! - `\Recent` (RFC 3501 §2.3.2): the maildir crate keeps the folder's first-recent UID; a
-//!   read-write session claims the messages from there at each sync (the claim succeeds for one
-//!   session only), so each is recent in the first read-write session to learn of it and nowhere
-//!   else. A read-only session (EXAMINE) shows the unclaimed ones as recent without claiming them.
-//! - Keywords: any number per folder (the first 26 are Maildir letters, the rest are kept by the
-//!   maildir crate); `PERMANENTFLAGS` keeps `\*`.
+//! - `\Recent` (RFC 3501 §2.3.2): a read-write session claims the new messages at each sync
+//!   (the store gives each to one session only), so each is recent in the first read-write
+//!   session to learn of it and nowhere else. A read-only session (EXAMINE) shows the unclaimed
+//!   ones as recent without claiming them.
+//! - Keywords: any number per mailbox, by name; `PERMANENTFLAGS` keeps `\*`.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -20,35 +19,20 @@ use mailwright_imap_proto::types::response::{
 };
 use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
 use mailwright_imap_proto::{Atom, Text, Vec1};
-use mailwright_maildir::{
-    Entry, Flag as MdFlag, Flags, Keywords, MailboxState, Maildir, UidMessage,
+
+use crate::store::{
+    Flag as StoreFlag, Flags, Keyword, MailboxName, MailboxStatus, MailboxView, MessageInfo,
+    SelectedMailbox, StoreError,
 };
 
-/// One message of the selected mailbox.
-#[derive(Debug, Clone)]
-pub(crate) struct Msg {
-    pub(crate) uid: u32,
-    pub(crate) modseq: u64,
-    pub(crate) entry: Entry,
-    /// Keywords past the 26 letters (indexes into `Selected::keywords`).
-    pub(crate) extra: Vec<u32>,
-}
-
-impl Msg {
-    fn from_state(m: &UidMessage) -> Msg {
-        Msg {
-            uid: m.uid,
-            modseq: m.modseq,
-            entry: m.entry.clone(),
-            extra: m.extra_keywords.clone(),
-        }
-    }
-}
+/// One message of the selected mailbox, as the session shows it.
+pub(crate) type Msg = MessageInfo;
 
 /// The selected mailbox.
 #[derive(Debug)]
 pub(crate) struct Selected {
-    pub(crate) maildir: Maildir,
+    /// The store's handle of the mailbox.
+    pub(crate) mailbox: Box<dyn SelectedMailbox>,
     pub(crate) read_only: bool,
     pub(crate) uid_validity: u32,
     pub(crate) uid_next: u32,
@@ -58,65 +42,38 @@ pub(crate) struct Selected {
     /// The messages `\Recent` in this session. A UID above those shown is kept at the next
     /// refresh only if this session claimed it (then or in `claimed_ahead`).
     pub(crate) recent: HashSet<u32>,
-    /// UIDs this session claimed before showing them (`Maildir::claim_recent` after its own
-    /// APPEND or COPY into this mailbox): recent when they show up.
+    /// UIDs this session claimed before showing them (after its own APPEND or COPY into this
+    /// mailbox): recent when they show up.
     pub(crate) claimed_ahead: HashSet<u32>,
-    pub(crate) keywords: Keywords,
+    /// The keywords defined in the mailbox, as last told to the client (FLAGS).
+    pub(crate) keywords: Vec<Keyword>,
     /// CONDSTORE is on (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
-    /// The mtimes of `new/`, `cur/` and `dovecot-uidlist` at the last sync: when none changed,
-    /// nothing did, and a refresh skips the (locking) sync.
-    seen: Option<Signature>,
-    /// Messages gone from disk whose EXPUNGE is still owed to the client.
+    /// Messages gone from the store whose EXPUNGE is still owed to the client.
     owed_expunges: bool,
-    /// The last sync's state (its messages dropped: `msgs` is the session's view).
-    last: MailboxState,
-}
-
-type Signature = [Option<std::time::SystemTime>; 4];
-
-fn signature(md: &Maildir) -> Signature {
-    let mtime = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    [
-        mtime(md.path().join("new")),
-        mtime(md.path().join("cur")),
-        mtime(md.path().join(mailwright_maildir::UIDLIST)),
-        // A change of the keywords past the letters renames no file.
-        mtime(md.path().join(mailwright_maildir::EXTRA_KEYWORDS_FILE)),
-    ]
 }
 
 impl Selected {
-    /// Opens a mailbox: a read-write open claims the `\Recent` messages no session has claimed
-    /// (and moves `new/` to `cur/`); a read-only one shows them without claiming.
-    pub(crate) fn open(maildir: Maildir, read_only: bool) -> mailwright_maildir::Result<Self> {
-        let state = if read_only {
-            maildir.sync()?
-        } else {
-            maildir.sync_claim_recent()?
-        };
-        let recent: HashSet<u32> = if read_only {
-            state.unclaimed_recent().map(|m| m.uid).collect()
-        } else {
-            state.claimed_recent.iter().copied().collect()
-        };
-        let mut last = state.clone();
-        last.messages = Vec::new();
-        Ok(Selected {
-            maildir,
-            read_only,
-            uid_validity: state.uid_validity,
-            uid_next: state.uid_next,
-            highest_modseq: state.highest_modseq,
-            msgs: state.messages.iter().map(Msg::from_state).collect(),
-            recent,
+    /// The session's view of a mailbox the store opened, from its first view.
+    pub(crate) fn open(mailbox: Box<dyn SelectedMailbox>, view: MailboxView) -> Self {
+        Selected {
+            read_only: mailbox.read_only(),
+            mailbox,
+            uid_validity: view.uid_validity,
+            uid_next: view.uid_next,
+            highest_modseq: view.highest_modseq,
+            msgs: view.messages,
+            recent: view.recent.into_iter().collect(),
             claimed_ahead: HashSet::new(),
-            keywords: state.keywords.clone(),
+            keywords: view.keywords,
             condstore: false,
-            seen: None,
             owed_expunges: false,
-            last,
-        })
+        }
+    }
+
+    /// The mailbox's name.
+    pub(crate) fn name(&self) -> &MailboxName {
+        self.mailbox.name()
     }
 
     /// The number of messages.
@@ -125,68 +82,43 @@ impl Selected {
     }
 
     /// Re-reads the mailbox and appends the untagged responses that tell the client what changed.
-    /// With `allow_expunge == false`, messages gone from disk keep their numbers for now.
+    /// With `allow_expunge == false`, messages gone from the store keep their numbers for now.
     pub(crate) fn refresh(
         &mut self,
         allow_expunge: bool,
         out: &mut Vec<Response<'static>>,
-    ) -> mailwright_maildir::Result<()> {
-        let sig = signature(&self.maildir);
-        if sig[1].is_none() {
-            // `cur/` is gone: the mailbox was deleted or renamed.
-            return Err(mailwright_maildir::Error::NotMaildir(
-                self.maildir.path().to_owned(),
-            ));
-        }
-        // Directory mtimes tick with a coarse clock: trust an unchanged signature only once it
-        // is a second old, so two changes within one tick are never mistaken for none.
-        let settled = sig.iter().flatten().all(|t| {
-            t.elapsed()
-                .is_ok_and(|age| age > std::time::Duration::from_secs(1))
-        });
-        if settled && self.seen == Some(sig) && !(allow_expunge && self.owed_expunges) {
+    ) -> Result<(), StoreError> {
+        let Some(view) = self.mailbox.sync(allow_expunge && self.owed_expunges)? else {
             return Ok(());
-        }
-        // Taken before the sync, so a change racing with it is seen next time.
-        self.seen = Some(sig);
-        let state: MailboxState = if self.read_only {
-            self.maildir.sync()?
-        } else {
-            self.maildir.sync_claim_recent()?
         };
-        self.last = state.clone();
-        self.last.messages = Vec::new();
-        if state.keywords != self.keywords {
-            self.keywords = state.keywords.clone();
+        if view.keywords != self.keywords {
+            self.keywords = view.keywords;
             self.flag_responses(out);
         }
-        self.uid_next = state.uid_next;
-        self.highest_modseq = state.highest_modseq;
-        let fresh: HashMap<u32, &UidMessage> = state.messages.iter().map(|m| (m.uid, m)).collect();
+        self.uid_next = view.uid_next;
+        self.highest_modseq = view.highest_modseq;
+        let mut fresh: HashMap<u32, MessageInfo> =
+            view.messages.into_iter().map(|m| (m.uid, m)).collect();
         if allow_expunge {
+            let mut released = Vec::new();
             for i in (0..self.msgs.len()).rev() {
                 if !fresh.contains_key(&self.msgs[i].uid) {
                     let gone = self.msgs.remove(i);
                     self.recent.remove(&gone.uid);
+                    released.push(gone.uid);
                     out.push(Response::Data(Data::Expunge(nz(i + 1))));
                 }
             }
+            self.mailbox.release(&released);
         }
         self.owed_expunges = self.msgs.iter().any(|m| !fresh.contains_key(&m.uid));
         let max_known = self.msgs.iter().map(|m| m.uid).max().unwrap_or(0);
         for (i, m) in self.msgs.iter_mut().enumerate() {
-            if let Some(f) = fresh.get(&m.uid) {
-                let changed = f.entry.flags() != m.entry.flags() || f.extra_keywords != m.extra;
-                m.entry = f.entry.clone();
-                m.modseq = f.modseq;
-                m.extra.clone_from(&f.extra_keywords);
+            if let Some(f) = fresh.remove(&m.uid) {
+                let changed = f.flags != m.flags || f.keywords != m.keywords;
+                *m = f;
                 if changed {
-                    let flags = imap_flags(
-                        m.entry.flags(),
-                        &m.extra,
-                        &self.keywords,
-                        self.recent.contains(&m.uid),
-                    );
+                    let flags = imap_flags(m, self.recent.contains(&m.uid));
                     let mut items =
                         vec![FetchItem::Flags(flags), FetchItem::Uid(nz(m.uid as usize))];
                     if self.condstore {
@@ -200,26 +132,22 @@ impl Selected {
             }
         }
         let before = self.msgs.len();
-        let new: Vec<&UidMessage> = state
-            .messages
-            .iter()
-            .filter(|m| m.uid > max_known)
-            .collect();
+        let mut new: Vec<MessageInfo> = fresh.into_values().filter(|m| m.uid > max_known).collect();
+        new.sort_by_key(|m| m.uid);
         for m in new {
             // Recent here if this session claimed it (now, or by its own APPEND or COPY); a
             // read-only session shows what nobody has claimed.
             let recent = if self.read_only {
-                m.uid >= state.first_recent || self.recent.contains(&m.uid)
+                view.recent.binary_search(&m.uid).is_ok() || self.recent.contains(&m.uid)
             } else {
-                state.claimed_recent.binary_search(&m.uid).is_ok()
-                    || self.claimed_ahead.remove(&m.uid)
+                view.recent.binary_search(&m.uid).is_ok() || self.claimed_ahead.remove(&m.uid)
             };
             if recent {
                 self.recent.insert(m.uid);
             } else {
                 self.recent.remove(&m.uid);
             }
-            self.msgs.push(Msg::from_state(m));
+            self.msgs.push(m);
         }
         if self.msgs.len() != before
             || out
@@ -274,12 +202,7 @@ impl Selected {
     /// The FLAGS of message `i`.
     pub(crate) fn flags_of(&self, i: usize) -> Vec<FlagFetch<'static>> {
         let m = &self.msgs[i];
-        imap_flags(
-            m.entry.flags(),
-            &m.extra,
-            &self.keywords,
-            self.recent.contains(&m.uid),
-        )
+        imap_flags(m, self.recent.contains(&m.uid))
     }
 
     /// `FLAGS` and `OK [PERMANENTFLAGS]` (RFC 3501 §6.3.1, §7.2.6): at SELECT, and again when
@@ -300,8 +223,7 @@ impl Selected {
         }));
     }
 
-    /// The flags clients may use: the system flags and the keywords defined here (all of them,
-    /// letters or not).
+    /// The flags clients may use: the system flags and every keyword defined here.
     pub(crate) fn defined_flags(&self) -> Vec<Flag<'static>> {
         let mut v = vec![
             Flag::Answered,
@@ -310,8 +232,8 @@ impl Selected {
             Flag::Seen,
             Flag::Draft,
         ];
-        for (_, name) in self.keywords.all_names() {
-            if let Ok(a) = Atom::try_from(name.to_owned()) {
+        for name in &self.keywords {
+            if let Ok(a) = Atom::try_from(name.to_string()) {
                 v.push(Flag::Keyword(a));
             }
         }
@@ -319,8 +241,8 @@ impl Selected {
     }
 
     /// What STATUS reports of this mailbox in this session: the session's view.
-    pub(crate) fn counts(&self) -> super::mailboxes::Counts {
-        let mut counts = super::mailboxes::Counts {
+    pub(crate) fn counts(&self) -> MailboxStatus {
+        let mut counts = MailboxStatus {
             recent: u64::from(self.recent_count()),
             uid_next: self.uid_next,
             uid_validity: self.uid_validity,
@@ -328,32 +250,28 @@ impl Selected {
             ..Default::default()
         };
         for m in &self.msgs {
-            counts.add(&m.entry);
+            counts.add(m);
         }
         counts
     }
 
-    /// A [`MailboxState`] of some messages, for the maildir crate's copy and move.
-    pub(crate) fn state_of(&self, idx: &[usize]) -> MailboxState {
-        let mut messages: Vec<UidMessage> = idx
-            .iter()
-            .map(|&i| {
-                let m = &self.msgs[i];
-                UidMessage {
-                    uid: m.uid,
-                    modseq: m.modseq,
-                    entry: m.entry.clone(),
-                    extra_keywords: m.extra.clone(),
-                }
-            })
-            .collect();
-        messages.sort_by_key(|m| m.uid);
-        // The maildir crate's state has private bookkeeping: start from the last sync's, with
-        // this session's view of the chosen messages.
-        let mut state = self.last.clone();
-        state.messages = messages;
-        state.keywords = self.keywords.clone();
-        state
+    /// The UIDs of the messages at these indexes.
+    pub(crate) fn uids_of(&self, idx: &[usize]) -> Vec<u32> {
+        idx.iter().map(|&i| self.msgs[i].uid).collect()
+    }
+
+    /// Takes the messages a STORE changed from the store's answer (only those: the store may
+    /// know of other changes, which the next refresh reports).
+    pub(crate) fn update(&mut self, idx: &[usize], stored: &[MessageInfo]) {
+        let stored: HashMap<u32, &MessageInfo> = stored.iter().map(|m| (m.uid, m)).collect();
+        for &i in idx {
+            let msg = &mut self.msgs[i];
+            if let Some(m) = stored.get(&msg.uid) {
+                msg.flags = m.flags;
+                msg.keywords.clone_from(&m.keywords);
+                msg.modseq = msg.modseq.max(m.modseq);
+            }
+        }
     }
 }
 
@@ -362,62 +280,44 @@ pub(crate) fn nz(n: usize) -> NonZeroU32 {
     NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
 }
 
-/// Maildir flags as IMAP flags (`T` is `\Deleted`, `R` `\Answered`, letters are keywords),
-/// with the keywords past the letters (`extra`).
-pub(crate) fn imap_flags(
-    flags: Flags,
-    extra: &[u32],
-    keywords: &Keywords,
-    recent: bool,
-) -> Vec<FlagFetch<'static>> {
-    let mut out = Vec::new();
-    for (md, imap) in [
-        (MdFlag::Replied, Flag::Answered),
-        (MdFlag::Flagged, Flag::Flagged),
-        (MdFlag::Trashed, Flag::Deleted),
-        (MdFlag::Seen, Flag::Seen),
-        (MdFlag::Draft, Flag::Draft),
+/// The IMAP flags of a message: the system flags, `\Recent`, then the keywords (Dovecot's
+/// order).
+pub(crate) fn imap_flags(m: &MessageInfo, recent: bool) -> Vec<FlagFetch<'static>> {
+    let mut out = Vec::with_capacity(m.keywords.len() + 2);
+    for (store, imap) in [
+        (StoreFlag::Answered, Flag::Answered),
+        (StoreFlag::Flagged, Flag::Flagged),
+        (StoreFlag::Deleted, Flag::Deleted),
+        (StoreFlag::Seen, Flag::Seen),
+        (StoreFlag::Draft, Flag::Draft),
     ] {
-        if flags.contains(md) {
+        if m.flags.contains(store) {
             out.push(FlagFetch::Flag(imap));
         }
     }
-    // Dovecot's order: the system flags, \Recent, then the keywords.
     if recent {
         out.push(FlagFetch::Recent);
     }
-    if flags.contains(MdFlag::Passed) {
-        out.push(FlagFetch::Flag(Flag::Keyword(
-            Atom::try_from("$Forwarded").expect("atom"),
-        )));
-    }
-    for name in keywords.names_of(flags, extra) {
-        if name.eq_ignore_ascii_case("$Forwarded") && flags.contains(MdFlag::Passed) {
-            continue;
-        }
-        if let Ok(a) = Atom::try_from(name.to_owned()) {
+    for name in &m.keywords {
+        if let Ok(a) = Atom::try_from(name.to_string()) {
             out.push(FlagFetch::Flag(Flag::Keyword(a)));
         }
     }
     out
 }
 
-/// IMAP flags split into Maildir system flags (`$Forwarded` is `P`) and keyword names, for
-/// `Maildir::store` and `Maildir::append_with`, which give the names letters or keep them past
-/// the letters. Flag extensions other than the system flags are dropped (not permanent here).
+/// IMAP flags split into the store's system flags and keyword names. Flag extensions other
+/// than the system flags are dropped (not permanent here).
 pub(crate) fn split_flags<'a>(flags: &'a [Flag<'_>]) -> (Flags, Vec<&'a str>) {
     let mut out = Flags::empty();
     let mut names: Vec<&str> = Vec::new();
     for f in flags {
         match f {
-            Flag::Answered => out.insert(MdFlag::Replied),
-            Flag::Flagged => out.insert(MdFlag::Flagged),
-            Flag::Deleted => out.insert(MdFlag::Trashed),
-            Flag::Seen => out.insert(MdFlag::Seen),
-            Flag::Draft => out.insert(MdFlag::Draft),
-            Flag::Keyword(k) if k.as_str().eq_ignore_ascii_case("$Forwarded") => {
-                out.insert(MdFlag::Passed);
-            }
+            Flag::Answered => out.insert(StoreFlag::Answered),
+            Flag::Flagged => out.insert(StoreFlag::Flagged),
+            Flag::Deleted => out.insert(StoreFlag::Deleted),
+            Flag::Seen => out.insert(StoreFlag::Seen),
+            Flag::Draft => out.insert(StoreFlag::Draft),
             Flag::Keyword(k) => names.push(k.as_str()),
             Flag::Extension(_) => {}
         }

@@ -9,14 +9,14 @@ use mailwright_imap_proto::types::response::{
     Code, Data, NamespaceDescription, Response, StatusKind, StatusResponse,
 };
 use mailwright_imap_proto::{Atom, IString, NString, Tag, Text, Vec1};
-use mailwright_maildir::Maildir;
 
 use super::fetch;
 use super::mailboxes::{self, ListOptions, No, code};
-use super::names::{self, Target};
+use super::names;
 use super::selected::Selected;
 use crate::core::directory::Address;
 use crate::protocols::Shared;
+use crate::store::{Account, Flag, MailboxName, StoreError};
 
 /// What STORE does besides the flags.
 #[derive(Debug)]
@@ -31,7 +31,8 @@ pub(crate) struct StoreRequest {
 #[derive(Debug)]
 pub(crate) struct User {
     pub(crate) address: Address,
-    pub(crate) root: Maildir,
+    /// The user's mail.
+    pub(crate) account: Box<dyn Account>,
 }
 
 /// What the connection loop must do after a command.
@@ -171,10 +172,10 @@ impl Session {
         Vec1::try_from(v).expect("non-empty")
     }
 
-    pub(crate) fn root(&self) -> Result<&Maildir, No> {
+    pub(crate) fn account(&self) -> Result<&dyn Account, No> {
         self.user
             .as_ref()
-            .map(|u| &u.root)
+            .map(|u| &*u.account)
             .ok_or_else(|| No::text("Not authenticated"))
     }
 
@@ -243,10 +244,10 @@ impl Session {
             CommandBody::Delete { mailbox } => self.with_target(&mailbox, |root, t| {
                 mailboxes::delete(root, t).map(|()| (None, "DELETE completed".into()))
             }),
-            CommandBody::Rename { from, to } => self.root().and_then(|root| {
+            CommandBody::Rename { from, to } => self.account().and_then(|account| {
                 let from = names::resolve(&from)?;
                 let to = names::resolve(&to)?;
-                mailboxes::rename(root, &from, &to)?;
+                mailboxes::rename(account, &from, &to)?;
                 Ok((None, "RENAME completed".into()))
             }),
             CommandBody::Subscribe { mailbox } => self.with_target(&mailbox, |root, t| {
@@ -274,14 +275,14 @@ impl Session {
                         });
                     }
                 };
-                self.root().and_then(|root| {
-                    mailboxes::list(root, &reference, &patterns, &opts, false, out)?;
+                self.account().and_then(|account| {
+                    mailboxes::list(account, &reference, &patterns, &opts, false, out)?;
                     Ok((None, "LIST completed".into()))
                 })
             }
-            CommandBody::Lsub { reference, pattern } => self.root().and_then(|root| {
+            CommandBody::Lsub { reference, pattern } => self.account().and_then(|account| {
                 mailboxes::list(
-                    root,
+                    account,
                     &reference,
                     std::slice::from_ref(&pattern),
                     &ListOptions::default(),
@@ -349,11 +350,10 @@ impl Session {
             && expunge
             && !sel.read_only
         {
-            let all: Vec<usize> = (0..sel.msgs.len()).collect();
-            match sel.maildir.expunge(&sel.state_of(&all), None) {
-                Ok(gone) if !gone.is_empty() => crate::store::notify::changed(sel.maildir.path()),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("imap close: expunge failed: {e}"),
+            let mut sel = sel;
+            let all: Vec<u32> = sel.msgs.iter().map(|m| m.uid).collect();
+            if let Err(e) = sel.mailbox.expunge(&all) {
+                tracing::warn!("imap close: expunge failed: {e}");
             }
         }
     }
@@ -387,11 +387,11 @@ impl Session {
     fn with_target(
         &self,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
-        f: impl FnOnce(&Maildir, &Target) -> Result<(Option<Code<'static>>, String), No>,
+        f: impl FnOnce(&dyn Account, &MailboxName) -> Result<(Option<Code<'static>>, String), No>,
     ) -> Result<(Option<Code<'static>>, String), No> {
-        let root = self.root()?;
+        let account = self.account()?;
         let t = names::resolve(mailbox)?;
-        f(root, &t)
+        f(account, &t)
     }
 
     /// Untagged updates for the selected mailbox (NOOP, CHECK, IDLE, after commands).
@@ -399,7 +399,7 @@ impl Session {
         if let Some(sel) = &mut self.selected
             && let Err(e) = sel.refresh(allow_expunge, out)
         {
-            if sel.maildir.path().join("cur").is_dir() {
+            if !matches!(e, StoreError::MailboxGone) {
                 tracing::warn!("imap refresh failed: {e}");
             } else {
                 // The mailbox was deleted or renamed under this session: there is no state to
@@ -432,21 +432,17 @@ impl Session {
                 "Previous mailbox closed",
             ));
         }
-        let root = self.root()?;
+        let account = self.account()?;
         let target = names::resolve(mailbox)?;
-        let md = mailboxes::open(root, &target)?;
-        let mut sel = Selected::open(md, read_only)?;
+        let (mailbox, view) = account.select(&target, read_only)?;
+        let mut sel = Selected::open(mailbox, view);
         sel.condstore = self.condstore;
         out.push(Response::Data(Data::Exists(sel.exists())));
         out.push(Response::Data(Data::Recent(sel.recent_count())));
         sel.flag_responses(out);
         // RFC 3501 §7.1: resp-text needs text after the code.
         let untagged_ok = |code, text| status(None, StatusKind::Ok, Some(code), text);
-        if let Some(first) = sel
-            .msgs
-            .iter()
-            .position(|m| !m.entry.flags().contains(mailwright_maildir::Flag::Seen))
-        {
+        if let Some(first) = sel.msgs.iter().position(|m| !m.flags.contains(Flag::Seen)) {
             out.push(untagged_ok(
                 Code::Unseen(super::selected::nz(first + 1)),
                 "First unseen",
@@ -490,19 +486,21 @@ impl Session {
         items: &[StatusItem],
         out: &mut Vec<Response<'static>>,
     ) -> Result<(Option<Code<'static>>, String), No> {
-        let root = self.root()?.clone();
+        let account = self.account()?;
         let target = names::resolve(mailbox)?;
         let wire = if mailbox.is_inbox() {
             "INBOX".to_owned()
         } else {
             String::from_utf8_lossy(mailbox.as_bytes()).into_owned()
         };
-        let md = mailboxes::open(&root, &target)?;
+        if !account.exists(&target)? {
+            return Err(StoreError::NoSuchMailbox.into());
+        }
         if items.contains(&StatusItem::HighestModSeq) {
             self.enable_condstore(out);
         }
         if let Some(sel) = &self.selected
-            && sel.maildir.path() == md.path()
+            && sel.name() == &target
         {
             out.push(mailboxes::status_response(&wire, items, &sel.counts())?);
             return Ok((
@@ -510,7 +508,8 @@ impl Session {
                 "Status on selected mailbox completed".into(),
             ));
         }
-        out.push(mailboxes::status(&root, &target, &wire, items)?);
+        let account = self.account()?;
+        out.push(mailboxes::status(account, &target, &wire, items)?);
         Ok((None, "STATUS completed".into()))
     }
 
