@@ -603,7 +603,7 @@ impl ServerSession {
                 (4, 7, 0),
                 &format!("{} Error: too many errors", self.config.hostname),
             ));
-            self.close(CloseReason::TooManyErrors);
+            return self.close(CloseReason::TooManyErrors);
         }
     }
 
