@@ -243,7 +243,7 @@ pub struct Limits {
     /// Protocol errors at which an SMTP session is closed with `421 4.7.0` (Postfix's
     /// `smtpd_hard_error_limit`). Default 20.
     pub hard_error_limit: usize,
-    /// Once the soft limit is reached, each reply waits this many seconds (Postfix's
+    /// Past the soft limit, each reply waits this many seconds times the errors over it (Postfix's
     /// `smtpd_error_sleep_time`). Default 1.
     pub error_delay_secs: u64,
     /// The old name of [`Limits::hard_error_limit`]: a file that sets `max_errors` and not
@@ -824,8 +824,8 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # tls_handshake_timeout_secs = 30
 # SMTP error accounting, as Postfix's smtpd_soft_error_limit, smtpd_hard_error_limit and
 # smtpd_error_sleep_time (max_errors, the old name of hard_error_limit, is still read):
-# soft_error_limit = 10              # from then on every reply is delayed ...
-# error_delay_secs = 1               # ... by this many seconds
+# soft_error_limit = 10              # past it every reply is delayed ...
+# error_delay_secs = 1               # ... by this times the errors over the soft limit
 # hard_error_limit = 20              # then the session is closed (421 4.7.0)
 # auth_failure_delay_secs = 2
 

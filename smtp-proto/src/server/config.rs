@@ -33,7 +33,7 @@ pub struct Limits {
     pub max_recipients: usize,
     /// Largest message in octets, advertised as `SIZE`; `None` for no limit. Default 35 MiB.
     pub max_message_size: Option<u64>,
-    /// Errors from which every reply is delayed (Postfix `smtpd_soft_error_limit`). Errors are
+    /// Errors after which every reply is delayed (Postfix `smtpd_soft_error_limit`). Errors are
     /// refused commands (500, 501, 503 ...) and refused `HELO`, `MAIL`, `RCPT` and `AUTH`, but
     /// not the `452 4.5.3` of too many recipients; the count starts again after a message is
     /// accepted. Default 10.
@@ -41,8 +41,8 @@ pub struct Limits {
     /// Errors at which the session is closed with `421 4.7.0 <host> Error: too many errors`
     /// (Postfix `smtpd_hard_error_limit`). Default 20.
     pub hard_error_limit: usize,
-    /// Once [`Limits::soft_error_limit`] errors are counted, each reply is held for this delay
-    /// (Postfix `smtpd_error_sleep_time`, constant since Postfix 2.1). The machine
+    /// Past [`Limits::soft_error_limit`], each reply is held for this delay times the number of
+    /// errors over the limit (1 s, 2 s, 3 s ...; Postfix `smtpd_error_sleep_time`). The machine
     /// holds the reply itself: [`crate::ServerSession::poll_timeout`] says when to release it.
     /// Default 1 s.
     pub error_delay: Duration,

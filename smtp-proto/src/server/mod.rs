@@ -594,10 +594,9 @@ impl ServerSession {
 
     /// A failure reply to a command, counted as an error; at the hard limit the session closes.
     fn fail(&mut self, reply: Reply) {
-        // As Postfix: the reply is delayed by the errors before it, then counted.
-        self.send(reply);
         self.errors += 1;
         if self.errors >= self.config.limits.hard_error_limit {
+            self.send(reply);
             self.send(r(
                 421,
                 (4, 7, 0),
@@ -605,6 +604,7 @@ impl ServerSession {
             ));
             return self.close(CloseReason::TooManyErrors);
         }
+        self.send(reply);
     }
 
     fn reset_txn(&mut self) {

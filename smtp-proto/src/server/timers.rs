@@ -78,15 +78,15 @@ impl ServerSession {
         self.settle(now);
     }
 
-    /// The delay a reply is held for now: the error delay once the errors counted before it
-    /// reach the soft limit (Postfix's sleep before every reply, `smtpd_chat_reply`); none at the
-    /// hard limit (the session closes).
+    /// The delay a reply is held for now: past the soft error limit, the error delay times the
+    /// errors over it; none at the hard limit (the session closes).
     pub(super) fn error_delay(&self) -> Option<Duration> {
         let l = &self.config.limits;
-        if self.errors < l.soft_error_limit || self.errors >= l.hard_error_limit {
+        if self.errors <= l.soft_error_limit || self.errors >= l.hard_error_limit {
             return None;
         }
-        Some(l.error_delay).filter(|d| !d.is_zero())
+        let over = u32::try_from(self.errors - l.soft_error_limit).unwrap_or(u32::MAX);
+        Some(l.error_delay.saturating_mul(over)).filter(|d| !d.is_zero())
     }
 
     /// Sends the held replies out.
