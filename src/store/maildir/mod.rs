@@ -8,11 +8,11 @@
 //! - UIDs, UIDVALIDITY, keywords (any number) and MODSEQs are the maildir crate's, in Dovecot's
 //!   files; `\Recent` is claimed through its first-recent file; `$Forwarded` is the Maildir flag
 //!   `P`. Messages are stored with LF line ends; sizes come from `W=` in the file name.
-//! - A selected mailbox ([`selected`]) skips its sync while the mtimes of `new/`, `cur/` and the
+//! - A selected mailbox (module `selected`) skips its sync while the mtimes of `new/`, `cur/` and the
 //!   uidlist say nothing changed; expunged messages stay readable for the maildir crate's grace
 //!   period.
 //! - Deliveries and APPEND are written into `tmp/` first and linked in at the commit
-//!   ([`delivery`]); POP3 locks a file in the Maildir ([`maildrop`]).
+//!   (module `delivery`); POP3 locks a file in the Maildir (module `maildrop`).
 //! - Every write through the store wakes the mailbox's [`Changes`]; writes by other programs
 //!   are found by the sessions' polls.
 
