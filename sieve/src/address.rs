@@ -241,7 +241,10 @@ mod tests {
             alls("friends: a@b.c, <d@e.f>; , undisclosed-recipients:;"),
             vec!["a@b.c", "d@e.f"]
         );
-        assert_eq!(alls("<@route.example:user@host.example>"), vec!["user@host.example"]);
+        assert_eq!(
+            alls("<@route.example:user@host.example>"),
+            vec!["user@host.example"]
+        );
         assert_eq!(
             parse_list("\"odd@local\"@example.com")[0],
             Address {

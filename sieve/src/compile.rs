@@ -9,8 +9,8 @@ use crate::capabilities::{Capabilities, Extension};
 use crate::error::{CompileError, CompileErrorKind, Position};
 use crate::parse::{self, Argument};
 use crate::program::{
-    AddressPart, BodyTransform, Cmd, Comparator, FlagOp, Index, Match, MatchKind, Modifier,
-    Node, Program, Relation, Test, TestNode, VacationCmd, VarRef, Zone,
+    AddressPart, BodyTransform, Cmd, Comparator, FlagOp, Index, Match, MatchKind, Modifier, Node,
+    Program, Relation, Test, TestNode, VacationCmd, VarRef, Zone,
 };
 use crate::template::{self, Scan, Value};
 
@@ -129,10 +129,11 @@ impl Compiler<'_> {
             match c.name.as_str() {
                 "elsif" | "else" => {
                     let Some(Node {
-                        cmd: Cmd::If {
-                            branches,
-                            otherwise,
-                        },
+                        cmd:
+                            Cmd::If {
+                                branches,
+                                otherwise,
+                            },
                         ..
                     }) = out.last_mut()
                     else {
@@ -266,21 +267,23 @@ impl Compiler<'_> {
         let copy = self.has(Extension::Copy);
         let mailbox = self.has(Extension::Mailbox);
         let seconds = self.has(Extension::VacationSeconds);
-        let args = self.split(name, "command", c.pos, &c.args, |cmd, tag| match (cmd, tag) {
-            ("keep" | "fileinto", "flags") if imap4flags => Some(Param::StringList),
-            ("fileinto" | "redirect", "copy") if copy => Some(Param::None),
-            ("fileinto", "create") if mailbox => Some(Param::None),
-            ("vacation", "days") => Some(Param::Number),
-            ("vacation", "seconds") if seconds => Some(Param::Number),
-            ("vacation", "subject" | "from" | "handle") => Some(Param::String),
-            ("vacation", "addresses") => Some(Param::StringList),
-            ("vacation", "mime") => Some(Param::None),
-            (
-                "set",
-                "lower" | "upper" | "lowerfirst" | "upperfirst" | "quotewildcard" | "length",
-            ) => Some(Param::None),
-            ("include", "personal" | "global" | "once" | "optional") => Some(Param::None),
-            _ => None,
+        let args = self.split(name, "command", c.pos, &c.args, |cmd, tag| {
+            match (cmd, tag) {
+                ("keep" | "fileinto", "flags") if imap4flags => Some(Param::StringList),
+                ("fileinto" | "redirect", "copy") if copy => Some(Param::None),
+                ("fileinto", "create") if mailbox => Some(Param::None),
+                ("vacation", "days") => Some(Param::Number),
+                ("vacation", "seconds") if seconds => Some(Param::Number),
+                ("vacation", "subject" | "from" | "handle") => Some(Param::String),
+                ("vacation", "addresses") => Some(Param::StringList),
+                ("vacation", "mime") => Some(Param::None),
+                (
+                    "set",
+                    "lower" | "upper" | "lowerfirst" | "upperfirst" | "quotewildcard" | "length",
+                ) => Some(Param::None),
+                ("include", "personal" | "global" | "once" | "optional") => Some(Param::None),
+                _ => None,
+            }
         })?;
         Ok(match name {
             "stop" => {
@@ -379,8 +382,9 @@ impl Compiler<'_> {
                         "quotewildcard" => Modifier::QuoteWildcard,
                         _ => Modifier::Length,
                     };
-                    if let Some((_, other)) =
-                        modifiers.iter().find(|(o, _)| o.precedence() == m.precedence())
+                    if let Some((_, other)) = modifiers
+                        .iter()
+                        .find(|(o, _)| o.precedence() == m.precedence())
                     {
                         return Err(invalid(
                             tag.pos,
@@ -470,7 +474,9 @@ impl Compiler<'_> {
             if let Err(why) = address::validate_mailbox(from) {
                 return Err(invalid(
                     args.pos,
-                    format!("specified :from address '{from}' is invalid for vacation action: {why}"),
+                    format!(
+                        "specified :from address '{from}' is invalid for vacation action: {why}"
+                    ),
                 ));
             }
         }
@@ -478,7 +484,26 @@ impl Compiler<'_> {
             Some(t) => self.values(t.param.expect("a parameter"))?,
             None => Vec::new(),
         };
+        let raw = |arg: Option<&Argument>| match arg {
+            Some(Argument::Strings { values, .. }) => Some(values[0].value.clone()),
+            _ => None,
+        };
+        // RFC 5230 §4.2 leaves the handle to the implementation; this is Pigeonhole's.
+        let default_handle = format!(
+            "{}{}{}{}",
+            raw(Some(args.positional[0])).unwrap_or_default(),
+            raw(args.tag("subject").and_then(|t| t.param))
+                .unwrap_or_else(|| "<default-subject>".to_owned()),
+            raw(args.tag("from").and_then(|t| t.param))
+                .unwrap_or_else(|| "<default-from>".to_owned()),
+            if args.has("mime") {
+                "<MIME>"
+            } else {
+                "<NO-MIME>"
+            }
+        );
         Ok(VacationCmd {
+            default_handle,
             period,
             subject: args.tag_string(self, "subject")?,
             from,
@@ -518,7 +543,13 @@ impl Compiler<'_> {
         let args = self.split(name, "test", t.pos, &t.args, |test, tag| {
             let matcher = matches!(
                 test,
-                "header" | "address" | "envelope" | "string" | "hasflag" | "body" | "date"
+                "header"
+                    | "address"
+                    | "envelope"
+                    | "string"
+                    | "hasflag"
+                    | "body"
+                    | "date"
                     | "currentdate"
             );
             match tag {
@@ -552,19 +583,18 @@ impl Compiler<'_> {
         let test = match name {
             "true" | "false" => {
                 args.count(0)?;
-                if name == "true" { Test::True } else { Test::False }
+                if name == "true" {
+                    Test::True
+                } else {
+                    Test::False
+                }
             }
             "not" => {
                 args.count(0)?;
                 match t.tests.as_slice() {
                     [one] if !t.test_list => Test::Not(Box::new(self.test(one)?)),
                     _ => {
-                        return Err(structure(
-                            name,
-                            "test",
-                            t.pos,
-                            "requires one sub-test",
-                        ));
+                        return Err(structure(name, "test", t.pos, "requires one sub-test"));
                     }
                 }
             }
@@ -694,9 +724,9 @@ impl Compiler<'_> {
                     let this = match tag.name.as_str() {
                         "raw" => BodyTransform::Raw,
                         "text" => BodyTransform::Text,
-                        "content" => BodyTransform::Content(
-                            self.values(tag.param.expect("a parameter"))?,
-                        ),
+                        "content" => {
+                            BodyTransform::Content(self.values(tag.param.expect("a parameter"))?)
+                        }
                         _ => continue,
                     };
                     if transform.is_some() {
@@ -771,7 +801,10 @@ impl Compiler<'_> {
                 if *n == 0 {
                     return Err(invalid(
                         tag.pos,
-                        format!("the :index tag for the {} test cannot be zero", args.command),
+                        format!(
+                            "the :index tag for the {} test cannot be zero",
+                            args.command
+                        ),
                     ));
                 }
                 Ok(Some(Index {
@@ -1149,7 +1182,12 @@ fn single_literal(arg: &Argument) -> Option<&str> {
     }
 }
 
-fn structure(command: &str, what: &'static str, pos: Position, problem: &'static str) -> CompileError {
+fn structure(
+    command: &str,
+    what: &'static str,
+    pos: Position,
+    problem: &'static str,
+) -> CompileError {
     err(
         pos,
         CompileErrorKind::Structure {
@@ -1163,12 +1201,8 @@ fn structure(command: &str, what: &'static str, pos: Position, problem: &'static
 impl<'a> Args<'a> {
     fn count(&self, expected: usize) -> Result<()> {
         if self.positional.len() != expected {
-            let pos = self
-                .positional
-                .get(expected)
-                .map_or(self.pos, |a| a.pos());
             return Err(err(
-                pos,
+                self.pos,
                 CompileErrorKind::ArgumentCount {
                     command: self.command.to_owned(),
                     what: self.what,

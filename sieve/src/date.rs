@@ -153,7 +153,12 @@ impl DateTime {
             Some(z) => parse_zone(z).or_else(|| obs_zone(z))?,
             None => 0,
         };
-        if !(1..=31).contains(&day) || !(0..=9999).contains(&year) || hour > 23 || minute > 59 || second > 60 {
+        if !(1..=31).contains(&day)
+            || !(0..=9999).contains(&year)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
             return None;
         }
         let days = days_from_civil(year, month, day);

@@ -71,12 +71,12 @@ pub enum ParseErrorKind {
     /// A character that starts no token.
     #[error("unexpected character(s) starting with '{}'", .0.escape_default())]
     UnexpectedCharacter(char),
-    /// `/*` without its `*/`.
-    #[error("end of file before end of bracket comment ('/* ... */')")]
-    UnterminatedComment,
-    /// A quoted string without its closing quote.
-    #[error("end of file before end of quoted string")]
-    UnterminatedString,
+    /// `/*` without its `*/` (started at this line).
+    #[error("end of file before end of bracket comment ('/* ... */') started at line {0}")]
+    UnterminatedComment(u32),
+    /// A quoted string without its closing quote (started at this line).
+    #[error("end of file before end of quoted string started at line {0}")]
+    UnterminatedString(u32),
     /// A `text:` string without its closing `.` line.
     #[error("end of file before end of multi-line string")]
     UnterminatedMultiLine,
@@ -169,7 +169,9 @@ pub enum CompileErrorKind {
         what: &'static str,
     },
     /// A tagged argument given twice, or two that exclude each other.
-    #[error("the {command} {what} has conflicting or repeated tagged arguments :{first} and :{second}")]
+    #[error(
+        "the {command} {what} has conflicting or repeated tagged arguments :{first} and :{second}"
+    )]
     TagConflict {
         /// The command or test.
         command: String,
@@ -193,7 +195,9 @@ pub enum CompileErrorKind {
         expected: &'static str,
     },
     /// Too many or too few positional arguments.
-    #[error("the {command} {what} requires {expected} positional argument(s), but {found} is/are specified")]
+    #[error(
+        "the {command} {what} requires {expected} positional argument(s), but {found} is/are specified"
+    )]
     ArgumentCount {
         /// The command or test.
         command: String,
@@ -205,7 +209,9 @@ pub enum CompileErrorKind {
         found: usize,
     },
     /// A positional argument of the wrong type.
-    #[error("the {command} {what} expects {expected} as argument {index} ({name}), but {found} was found")]
+    #[error(
+        "the {command} {what} expects {expected} as argument {index} ({name}), but {found} was found"
+    )]
     ArgumentType {
         /// The command or test.
         command: String,

@@ -144,7 +144,10 @@ impl<'a> Lexer<'a> {
                             break;
                         }
                         if self.bump().is_none() {
-                            return Err(self.error(start, ParseErrorKind::UnterminatedComment));
+                            return Err(self.error(
+                                self.pos(),
+                                ParseErrorKind::UnterminatedComment(start.line),
+                            ));
                         }
                     }
                 }
@@ -158,7 +161,10 @@ impl<'a> Lexer<'a> {
         self.skip_blank()?;
         let pos = self.pos();
         let Some(c) = self.peek() else {
-            return Ok(Token { kind: Tok::Eof, pos });
+            return Ok(Token {
+                kind: Tok::Eof,
+                pos,
+            });
         };
         let kind = match c {
             '[' => self.single(Tok::LeftBracket),
@@ -238,10 +244,18 @@ impl<'a> Lexer<'a> {
         let mut out = String::new();
         loop {
             match self.bump() {
-                None => return Err(self.error(pos, ParseErrorKind::UnterminatedString)),
+                None => {
+                    return Err(
+                        self.error(self.pos(), ParseErrorKind::UnterminatedString(pos.line))
+                    );
+                }
                 Some('"') => return Ok(Tok::String(out, false)),
                 Some('\\') => match self.bump() {
-                    None => return Err(self.error(pos, ParseErrorKind::UnterminatedString)),
+                    None => {
+                        return Err(
+                            self.error(self.pos(), ParseErrorKind::UnterminatedString(pos.line))
+                        );
+                    }
                     Some(c) => out.push(c),
                 },
                 Some(c) => out.push(c),
@@ -351,17 +365,20 @@ mod tests {
             tokens("text: # note\r\nline one\r\n..dot\r\n.\r\n"),
             vec![Tok::String("line one\r\n.dot\r\n".into(), true)]
         );
-        assert_eq!(
-            tokens("text:\n\n.\n"),
-            vec![Tok::String("\n".into(), true)]
-        );
+        assert_eq!(tokens("text:\n\n.\n"), vec![Tok::String("\n".into(), true)]);
     }
 
     #[test]
     fn errors_name_the_line() {
-        let err = Lexer::new("\n\n\"abc").next_token().unwrap_err();
-        assert_eq!((err.line(), err.column()), (3, 1));
-        let err = Lexer::new("99999999999999999999999G").next_token().unwrap_err();
+        let err = Lexer::new("\n\n\"abc\n").next_token().unwrap_err();
+        assert_eq!((err.line(), err.column()), (4, 1));
+        assert_eq!(
+            err.kind().to_string(),
+            "end of file before end of quoted string started at line 3"
+        );
+        let err = Lexer::new("99999999999999999999999G")
+            .next_token()
+            .unwrap_err();
         assert_eq!(err.kind(), &ParseErrorKind::NumberTooLarge);
     }
 }

@@ -301,9 +301,7 @@ fn split_message(raw: &[u8]) -> (Vec<(String, String)>, &[u8]) {
             }
         }
         match content.iter().position(|&b| b == b':') {
-            Some(colon)
-                if colon > 0 && content[..colon].iter().all(|b| (33..=126).contains(b)) =>
-            {
+            Some(colon) if colon > 0 && content[..colon].iter().all(|b| (33..=126).contains(b)) => {
                 fields.push((
                     String::from_utf8_lossy(&content[..colon]).into_owned(),
                     String::from_utf8_lossy(&content[colon + 1..]).into_owned(),
@@ -333,7 +331,11 @@ fn content_type(fields: &[(String, String)]) -> (String, Vec<(String, String)>) 
         return ("text/plain".to_owned(), Vec::new());
     };
     let mut pieces = value.split(';');
-    let mime = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = pieces
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let mime = if mime.contains('/') {
         mime
     } else {

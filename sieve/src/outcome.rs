@@ -30,7 +30,9 @@ impl Outcome {
 
     /// Whether the message is stored in the default mailbox (explicit or implicit keep).
     pub fn keeps(&self) -> bool {
-        self.actions.iter().any(|a| matches!(a, Action::Keep { .. }))
+        self.actions
+            .iter()
+            .any(|a| matches!(a, Action::Keep { .. }))
     }
 }
 

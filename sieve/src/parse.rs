@@ -165,9 +165,9 @@ impl<'a> Parser<'a> {
                 Some(block)
             }
             _ => {
-                return Err(self.unexpected(
-                    "end of command ';' or the beginning of a compound block '{'",
-                ));
+                return Err(
+                    self.unexpected("end of command ';' or the beginning of a compound block '{'")
+                );
             }
         };
         Ok(Command {
@@ -311,11 +311,18 @@ mod tests {
         .unwrap();
         assert_eq!(script.len(), 2);
         assert_eq!(script[0].name, "if");
-        assert!(script[0].test_list);
+        assert!(!script[0].test_list);
         assert_eq!(script[0].tests.len(), 1);
+        assert!(script[0].tests[0].test_list);
         assert_eq!(script[0].tests[0].tests.len(), 2);
         assert_eq!(script[0].block.as_ref().unwrap()[0].name, "discard");
-        assert_eq!(script[1].pos, Position { line: 1, column: 83 });
+        assert_eq!(
+            script[1].pos,
+            Position {
+                line: 1,
+                column: 78
+            }
+        );
     }
 
     #[test]

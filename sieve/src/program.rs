@@ -108,6 +108,9 @@ pub(crate) struct VacationCmd {
     pub(crate) addresses: Vec<Value>,
     pub(crate) mime: bool,
     pub(crate) handle: Option<Value>,
+    /// The handle without `:handle`: the reason, subject and from as the script writes them
+    /// (variables not substituted, so it is the same for every message), and the `:mime` flag.
+    pub(crate) default_handle: String,
     pub(crate) reason: Value,
 }
 

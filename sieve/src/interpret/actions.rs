@@ -26,11 +26,17 @@ fn is_inbox(mailbox: &str) -> bool {
     mailbox.eq_ignore_ascii_case("INBOX")
 }
 
+/// A second store into the same mailbox is one store, with the flags of the last (as
+/// Pigeonhole does).
 fn merge_flags(into: &mut Vec<String>, flags: Vec<String>) {
-    for f in flags {
-        if !into.iter().any(|g| g.eq_ignore_ascii_case(&f)) {
-            into.push(f);
-        }
+    *into = flags;
+}
+
+/// The local part is case-sensitive (RFC 5321 §2.4), the domain is not.
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => a == b,
     }
 }
 
@@ -162,7 +168,7 @@ impl ActionSet {
                 copy: c,
             } = a
             {
-                if existing.eq_ignore_ascii_case(&address) {
+                if same_address(existing, &address) {
                     *c &= copy;
                     return Ok(());
                 }

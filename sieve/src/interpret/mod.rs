@@ -165,7 +165,11 @@ impl Run<'_> {
                 let decision = self.vacation(frame, v);
                 self.actions.vacation(decision, pos, self.caps)?;
             }
-            Cmd::Flags { op, variable, flags } => {
+            Cmd::Flags {
+                op,
+                variable,
+                flags,
+            } => {
                 let given: Vec<String> = flags.iter().map(|f| self.expand(frame, f)).collect();
                 let given = normalise_flags(given.iter().map(String::as_str));
                 let mut current = match variable {
@@ -406,7 +410,9 @@ fn normalise_flags<'a>(strings: impl Iterator<Item = &'a str>) -> Vec<String> {
                     None => continue,
                 }
             } else if flag.bytes().all(|b| {
-                b > b' ' && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+                b > b' '
+                    && b < 0x7f
+                    && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
             }) {
                 flag.to_owned()
             } else {

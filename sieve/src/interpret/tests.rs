@@ -176,6 +176,12 @@ impl Run<'_> {
                 };
                 let mut values = Vec::new();
                 for field in select(self.msg.header_raw(&header), *index) {
+                    // RFC 5260 §4.1: in Received, the date follows the last semicolon.
+                    let field = if header.eq_ignore_ascii_case("received") {
+                        field.rsplit(';').next().unwrap_or_default().to_owned()
+                    } else {
+                        field
+                    };
                     let Some(d) = DateTime::parse(&field) else {
                         continue;
                     };
@@ -277,9 +283,8 @@ impl Run<'_> {
                     MatchKind::Matches => match wildcard(c, v, k) {
                         Some(captures) => {
                             if frame.program.variables {
-                                frame.matches = std::iter::once(v.clone())
-                                    .chain(captures)
-                                    .collect();
+                                frame.matches =
+                                    std::iter::once(v.clone()).chain(captures).collect();
                             }
                             true
                         }

@@ -55,16 +55,11 @@ impl Run<'_> {
         if let Some(max) = limits.vacation_max_period {
             period = period.min(max);
         }
-        // RFC 5230 §4.2: without :handle, one made of the reply's content, as Pigeonhole makes
-        // it, so that a changed reply goes out again.
+        // RFC 5230 §4.2: without :handle, one made of the script's reply, so that a changed
+        // reply goes out again.
         let handle = match &v.handle {
             Some(h) => self.expand(frame, h),
-            None => format!(
-                "{reason}{}{}{}",
-                subject.as_deref().unwrap_or("<default-subject>"),
-                from.as_deref().unwrap_or("<default-from>"),
-                if v.mime { "<MIME>" } else { "<NO-MIME>" }
-            ),
+            None => v.default_handle.clone(),
         };
         let sender = self.msg.envelope_from().to_owned();
         let recipient = self.msg.envelope_to().to_owned();
@@ -109,16 +104,17 @@ impl Run<'_> {
             header(f).iter().find_map(|value| {
                 address::parse_list(value).into_iter().find_map(|a| {
                     let all = a.all();
-                    mine.iter()
-                        .find(|m| m.eq_ignore_ascii_case(&all))
-                        .cloned()
+                    mine.iter().find(|m| m.eq_ignore_ascii_case(&all)).cloned()
                 })
             })
         });
         let Some(reply_from) = addressed else {
             return Err(NoReply::NotAddressed);
         };
-        let since = self.now.checked_sub(period).unwrap_or(std::time::UNIX_EPOCH);
+        let since = self
+            .now
+            .checked_sub(period)
+            .unwrap_or(std::time::UNIX_EPOCH);
         if self.env.vacation_replied(&key, since) {
             return Err(NoReply::AlreadyReplied);
         }
