@@ -17,8 +17,7 @@
 //! blank                = WSP / CRLF
 //! ```
 //!
-//! Both are scanned in one pass, so the text an encoded character produces is never read again
-//! as a variable reference.
+//! Encoded characters are decoded first, then variable references are read (RFC 5229 §3.1).
 
 use crate::program::VarRef;
 
@@ -64,27 +63,24 @@ pub(crate) struct Scan<'a> {
 
 impl Scan<'_> {
     pub(crate) fn value(&mut self, s: &str) -> Result<Value, String> {
+        // RFC 5229 §3.1: encoded characters are decoded before variables are substituted, so
+        // "${hex:24}{foo}" is a reference to foo.
+        let decoded;
+        let s = if self.encoded_character {
+            decoded = decode_encoded(s)?;
+            decoded.as_str()
+        } else {
+            s
+        };
         let mut parts = Vec::new();
         let mut text = String::new();
         let mut rest = s;
-        while let Some(i) = rest.find("${") {
+        while self.variables {
+            let Some(i) = rest.find("${") else { break };
             text.push_str(&rest[..i]);
             let after = &rest[i + 2..];
-            let Some(close) = after.find('}') else {
-                text.push_str(&rest[i..]);
-                rest = "";
-                break;
-            };
-            let inner = &after[..close];
-            if self.encoded_character {
-                if let Some(decoded) = encoded(inner)? {
-                    text.push_str(&decoded);
-                    rest = &after[close + 1..];
-                    continue;
-                }
-            }
-            if self.variables {
-                if let Some(part) = self.reference(inner)? {
+            if let Some(close) = after.find('}') {
+                if let Some(part) = self.reference(&after[..close])? {
                     if !text.is_empty() {
                         parts.push(Part::Text(std::mem::take(&mut text)));
                     }
@@ -137,6 +133,27 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 
 fn is_number(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Every well-formed `${hex:..}` and `${unicode:..}` of `s`, decoded.
+fn decode_encoded(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        if let Some(close) = after.find('}') {
+            if let Some(decoded) = encoded(&after[..close])? {
+                out.push_str(&decoded);
+                rest = &after[close + 1..];
+                continue;
+            }
+        }
+        out.push_str("${");
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// `hex:` or `unicode:` content; `Ok(None)` when it is not well formed (then it stays as written,
@@ -236,10 +253,16 @@ mod tests {
     }
 
     #[test]
-    fn encoded_characters_are_not_read_again() {
-        // RFC 5228 §2.4.2.4: "${hex:40}" is "@"; the "$" of "${hex:24}" does not start a reference.
+    fn encoded_characters_come_first() {
+        // RFC 5229 §3.1: "dear${hex:20 24 7b 4e}ame}" is "dear ${Name}".
         assert_eq!(scan("${hex: 40 41}").unwrap(), Value::literal("@A"));
-        assert_eq!(scan("${hex:24}{foo}").unwrap(), Value::literal("${foo}"));
+        assert_eq!(
+            scan("dear${hex:20 24 7b 4e}ame}").unwrap().parts,
+            vec![
+                Part::Text("dear ".into()),
+                Part::Variable(VarRef::Local("name".into()))
+            ]
+        );
         assert_eq!(
             scan("${unicode:40}${UNICODE: 1F600}").unwrap(),
             Value::literal("@\u{1F600}")

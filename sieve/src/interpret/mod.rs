@@ -370,23 +370,20 @@ impl Run<'_> {
     }
 }
 
-/// RFC 5229 §4.1.
+/// RFC 5229 §4.1; the case modifiers change US-ASCII letters only (§4.1.3).
 fn modify(m: Modifier, v: &str) -> String {
+    let first = |f: fn(&mut str)| {
+        let mut out = v.to_owned();
+        if let Some(head) = out.get_mut(..1) {
+            f(head);
+        }
+        out
+    };
     match m {
-        Modifier::Lower => v.to_lowercase(),
-        Modifier::Upper => v.to_uppercase(),
-        Modifier::LowerFirst => {
-            let mut c = v.chars();
-            c.next()
-                .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        }
-        Modifier::UpperFirst => {
-            let mut c = v.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        }
+        Modifier::Lower => v.to_ascii_lowercase(),
+        Modifier::Upper => v.to_ascii_uppercase(),
+        Modifier::LowerFirst => first(str::make_ascii_lowercase),
+        Modifier::UpperFirst => first(str::make_ascii_uppercase),
         Modifier::QuoteWildcard => quote_wildcards(v),
         Modifier::Length => v.chars().count().to_string(),
     }
