@@ -33,12 +33,14 @@ pub trait Message {
     /// The body as it is on the wire, after the header's empty line (RFC 5173 `:raw`).
     fn body_raw(&self) -> Cow<'_, [u8]>;
 
-    /// The leaf MIME parts, transfer encodings and charsets decoded (RFC 5173 `:content`,
-    /// `:text`). A message without MIME structure is one `text/plain` part.
+    /// The MIME parts in order, transfer encodings and charsets decoded (RFC 5173 `:content`,
+    /// `:text`). A message without MIME structure is one `text/plain` part. Containers are
+    /// listed too, with what RFC 5173 §5.2 searches in them: a multipart part as two entries,
+    /// its prologue and its epilogue; a `message/rfc822` part as its header.
     fn body_parts(&self) -> Vec<BodyPart>;
 }
 
-/// One leaf MIME part, decoded to text.
+/// One MIME part, decoded to text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BodyPart {
     /// `type/subtype`, lower case (`text/plain` when the part has no Content-Type).
@@ -364,7 +366,14 @@ fn leaf_parts(fields: &[(String, String)], body: &[u8], depth: usize, out: &mut 
     if depth < MAX_MIME_DEPTH {
         if mime.starts_with("multipart/") {
             if let Some(boundary) = param("boundary").filter(|b| !b.is_empty()) {
-                for part in split_multipart(body, boundary) {
+                let split = split_multipart(body, boundary);
+                for text in [split.prologue, split.epilogue] {
+                    out.push(BodyPart {
+                        content_type: mime.clone(),
+                        text: String::from_utf8_lossy(text).into_owned(),
+                    });
+                }
+                for part in split.parts {
                     let (f, b) = split_message(part);
                     leaf_parts(&f, b, depth + 1, out);
                 }
@@ -372,6 +381,11 @@ fn leaf_parts(fields: &[(String, String)], body: &[u8], depth: usize, out: &mut 
             }
         } else if mime == "message/rfc822" {
             let (f, b) = split_message(body);
+            let header_len = body.len() - b.len();
+            out.push(BodyPart {
+                content_type: mime,
+                text: String::from_utf8_lossy(&body[..header_len]).into_owned(),
+            });
             leaf_parts(&f, b, depth + 1, out);
             return;
         }
@@ -395,14 +409,34 @@ fn leaf_parts(fields: &[(String, String)], body: &[u8], depth: usize, out: &mut 
     });
 }
 
-/// The parts between `--boundary` lines (RFC 2046 §5.1.1); the preamble and epilogue are
-/// dropped.
-fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
+/// A multipart body cut at its `--boundary` lines (RFC 2046 §5.1.1).
+struct Multipart<'a> {
+    prologue: &'a [u8],
+    parts: Vec<&'a [u8]>,
+    epilogue: &'a [u8],
+}
+
+fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Multipart<'a> {
     let delimiter = format!("--{boundary}");
     let d = delimiter.as_bytes();
-    let mut parts = Vec::new();
+    let mut out = Multipart {
+        prologue: body,
+        parts: Vec::new(),
+        epilogue: &[],
+    };
     let mut start: Option<usize> = None;
     let mut i = 0;
+    // The line end before a delimiter belongs to the delimiter.
+    let before = |e: usize, s: usize| {
+        let mut e = e;
+        if e > s && body[e - 1] == b'\n' {
+            e -= 1;
+            if e > s && body[e - 1] == b'\r' {
+                e -= 1;
+            }
+        }
+        e
+    };
     while i < body.len() {
         let end = body[i..]
             .iter()
@@ -410,29 +444,22 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
             .map_or(body.len(), |p| i + p + 1);
         let line = &body[i..end];
         if line.starts_with(d) {
-            let tail = &line[d.len()..];
-            if let Some(s) = start {
-                // The line end before the delimiter belongs to the delimiter.
-                let mut e = i;
-                if e > s && body[e - 1] == b'\n' {
-                    e -= 1;
-                    if e > s && body[e - 1] == b'\r' {
-                        e -= 1;
-                    }
-                }
-                parts.push(&body[s..e]);
+            match start {
+                Some(s) => out.parts.push(&body[s..before(i, s)]),
+                None => out.prologue = &body[..before(i, 0)],
             }
-            if tail.starts_with(b"--") {
-                return parts;
+            if line[d.len()..].starts_with(b"--") {
+                out.epilogue = &body[end..];
+                return out;
             }
             start = Some(end);
         }
         i = end;
     }
     if let Some(s) = start {
-        parts.push(&body[s..]);
+        out.parts.push(&body[s..]);
     }
-    parts
+    out
 }
 
 #[cfg(test)]
@@ -459,9 +486,12 @@ Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quote
 caf=E9 =\r\nau lait\r\n--XX\r\nContent-Type: application/octet-stream\r\n\
 Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--XX--\r\nepilogue\r\n";
         let parts = ParsedMessage::new(raw).body_parts();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].content_type, "text/plain");
-        assert_eq!(parts[0].text, "café au lait");
-        assert_eq!(parts[1].text, "hello");
+        assert_eq!(parts.len(), 4);
+        assert_eq!(parts[0].content_type, "multipart/mixed");
+        assert_eq!(parts[0].text, "preamble");
+        assert_eq!(parts[1].text, "epilogue\r\n");
+        assert_eq!(parts[2].content_type, "text/plain");
+        assert_eq!(parts[2].text, "café au lait");
+        assert_eq!(parts[3].text, "hello");
     }
 }

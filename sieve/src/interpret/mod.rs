@@ -389,8 +389,15 @@ fn modify(m: Modifier, v: &str) -> String {
     }
 }
 
+/// A flag variable's words, duplicates dropped (case-insensitively).
 fn split_flags(s: &str) -> Vec<String> {
-    normalise_flags(std::iter::once(s))
+    let mut out: Vec<String> = Vec::new();
+    for w in s.split([' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()) {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(w)) {
+            out.push(w.to_owned());
+        }
+    }
+    out
 }
 
 /// Flag lists as RFC 5232 §3 reads them: each string is a space-separated list; duplicates go

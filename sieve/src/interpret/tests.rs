@@ -38,11 +38,13 @@ impl Run<'_> {
                 keys,
                 index,
             } => {
-                let mut values = Vec::new();
+                // RFC 5260 §6: the fields of all the names count, in the order of the list.
+                let mut fields = Vec::new();
                 for name in names {
                     let name = self.expand(frame, name);
-                    values.extend(select(self.msg.header(&name), *index));
+                    fields.extend(self.msg.header(&name));
                 }
+                let values = select(fields, *index);
                 self.matches(frame, *mt, &values, keys, pos)?
             }
             Test::Address {
@@ -52,13 +54,15 @@ impl Run<'_> {
                 keys,
                 index,
             } => {
-                let mut values = Vec::new();
+                let mut fields = Vec::new();
                 for name in headers {
                     let name = self.expand(frame, name);
-                    for field in select(self.msg.header_raw(&name), *index) {
-                        for a in address::parse_list(&field) {
-                            values.extend(self.address_part(&a, *part));
-                        }
+                    fields.extend(self.msg.header_raw(&name));
+                }
+                let mut values = Vec::new();
+                for field in select(fields, *index) {
+                    for a in address::parse_list(&field) {
+                        values.extend(self.address_part(&a, *part));
                     }
                 }
                 self.matches(frame, *mt, &values, keys, pos)?
@@ -79,8 +83,8 @@ impl Run<'_> {
                     };
                     if raw.is_empty() {
                         // RFC 5228 §5.4: the null reverse-path is the empty string; it has no
-                        // detail.
-                        if *part != AddressPart::Detail {
+                        // detail, and it counts 0 (RFC 5231 §4.2).
+                        if *part != AddressPart::Detail && !matches!(mt.kind, MatchKind::Count(_)) {
                             values.push(String::new());
                         }
                         continue;
@@ -120,15 +124,21 @@ impl Run<'_> {
                 variables,
                 keys,
             } => {
-                let values: Vec<String> = if variables.is_empty() {
-                    self.flags.clone()
+                let mut values: Vec<String> = Vec::new();
+                if variables.is_empty() {
+                    values.clone_from(&self.flags);
                 } else {
-                    variables
-                        .iter()
-                        .flat_map(|v| split_flags(&self.get(frame, v)))
-                        .collect()
-                };
-                self.matches(frame, *mt, &values, keys, pos)?
+                    // RFC 5232 §4: the count of a list of variables is the sum of theirs.
+                    for v in variables {
+                        values.extend(split_flags(&self.get(frame, v)));
+                    }
+                }
+                // RFC 5232 §4: `hasflag :is "b A"` is `hasflag ["b", "A"]`.
+                let keys: Vec<String> = keys
+                    .iter()
+                    .flat_map(|k| split_flags(&self.expand(frame, k)))
+                    .collect();
+                self.match_keys(frame, *mt, &values, keys, pos)?
             }
             Test::Body {
                 mt,
@@ -159,7 +169,12 @@ impl Run<'_> {
                             .collect()
                     }
                 };
-                self.matches(frame, *mt, &values, keys, pos)?
+                // RFC 5173 §6: body does not set match variables.
+                let keys: Vec<String> = keys.iter().map(|k| self.expand(frame, k)).collect();
+                let saved = frame.matches.clone();
+                let hit = self.match_keys(frame, *mt, &values, keys, pos)?;
+                frame.matches = saved;
+                hit
             }
             Test::Date {
                 mt,
@@ -267,6 +282,18 @@ impl Run<'_> {
         pos: crate::error::Position,
     ) -> Result<bool> {
         let keys: Vec<String> = keys.iter().map(|k| self.expand(frame, k)).collect();
+        self.match_keys(frame, mt, values, keys, pos)
+    }
+
+    /// [`Run::matches`] with the keys already expanded.
+    fn match_keys(
+        &mut self,
+        frame: &mut Frame<'_>,
+        mt: Match,
+        values: &[String],
+        keys: Vec<String>,
+        pos: crate::error::Position,
+    ) -> Result<bool> {
         let c = mt.comparator;
         if let MatchKind::Count(rel) = mt.kind {
             let count = values.len().to_string();
@@ -314,10 +341,14 @@ fn select(values: Vec<String>, index: Option<Index>) -> Vec<String> {
     values.into_iter().nth(i).into_iter().collect()
 }
 
-/// RFC 5173 §5.2: "" matches every part, "type" every subtype of it, "type/subtype" only that.
+/// RFC 5173 §5.2: "" matches every part, "type" every subtype of it, "type/subtype" only that,
+/// and a type that starts or ends with "/" or has two of them nothing.
 fn content_matches(wanted: &str, content_type: &str) -> bool {
     if wanted.is_empty() {
         return true;
+    }
+    if wanted.starts_with('/') || wanted.ends_with('/') || wanted.matches('/').count() > 1 {
+        return false;
     }
     if wanted.contains('/') {
         wanted == content_type
