@@ -415,20 +415,27 @@ impl Compiler<'_> {
                         "include: cannot use location tags ':personal' and ':global' multiple times",
                     ));
                 }
-                let value = self.string(&args, 0, "value")?;
-                if let Some(n) = value.as_literal() {
-                    if n.is_empty() || n.contains('/') {
-                        return Err(invalid(
-                            args.positional[0].pos(),
-                            format!("include: invalid script name '{n}'"),
-                        ));
-                    }
+                // RFC 6609 §3.2: the name is a constant; variables are not expanded in it.
+                let Argument::Strings {
+                    values,
+                    list: false,
+                    ..
+                } = args.positional[0]
+                else {
+                    return Err(args.type_error(0, "value", "a string"));
+                };
+                let name = values[0].value.clone();
+                if !valid_script_name(&name) {
+                    return Err(invalid(
+                        args.positional[0].pos(),
+                        format!("include: invalid script name '{name}'"),
+                    ));
                 }
                 Cmd::Include {
                     global: args.has("global"),
                     once: args.has("once"),
                     optional: args.has("optional"),
-                    name: value,
+                    name,
                 }
             }
             "global" => {
@@ -445,6 +452,16 @@ impl Compiler<'_> {
                         return Err(invalid(
                             name.pos,
                             format!("invalid variable name '{}'", name.value),
+                        ));
+                    }
+                    // RFC 6609 §3.4.1: not a variable this script already uses as its own.
+                    if self.names.contains(&VarRef::Local(lower.clone())) {
+                        return Err(invalid(
+                            name.pos,
+                            format!(
+                                "global: variable '{}' is already used as a local variable",
+                                name.value
+                            ),
                         ));
                     }
                     self.globals.insert(lower);
@@ -1171,6 +1188,16 @@ fn address_part(args: &Args<'_>) -> Result<AddressPart> {
         part = Some((this, tag));
     }
     Ok(part.map_or(AddressPart::All, |(p, _)| p))
+}
+
+/// RFC 5804 §1.6: a script name is non-empty UTF-8 without control characters, line or
+/// paragraph separators; a "/" would reach outside the user's scripts.
+fn valid_script_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 1024
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '/'))
 }
 
 fn single_literal(arg: &Argument) -> Option<&str> {

@@ -179,7 +179,10 @@ impl<'a> Lexer<'a> {
             ':' => {
                 self.bump();
                 match self.peek() {
-                    Some(c) if c.is_ascii_alphabetic() || c == '_' => Tok::Tag(self.identifier()),
+                    // RFC 5228 §2.6.2 / §8.1: identifiers and tags are case-insensitive.
+                    Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+                        Tok::Tag(self.identifier().to_ascii_lowercase())
+                    }
                     _ => return Err(self.error(pos, ParseErrorKind::UnexpectedCharacter(':'))),
                 }
             }
@@ -190,7 +193,7 @@ impl<'a> Lexer<'a> {
                     self.bump();
                     self.multi_line(pos)?
                 } else {
-                    Tok::Identifier(ident)
+                    Tok::Identifier(ident.to_ascii_lowercase())
                 }
             }
             other => return Err(self.error(pos, ParseErrorKind::UnexpectedCharacter(other))),

@@ -64,7 +64,7 @@ pub(crate) enum Cmd {
         global: bool,
         once: bool,
         optional: bool,
-        name: Value,
+        name: String,
     },
     /// `global`: the names are resolved at compile time; nothing to do at run time.
     Global,

@@ -214,7 +214,7 @@ impl Run<'_> {
                 optional,
                 name,
             } => {
-                let name = self.expand(frame, name);
+                let name = name.clone();
                 let location = if *global {
                     ScriptLocation::Global
                 } else {
