@@ -315,6 +315,10 @@ pub enum RuntimeErrorKind {
     /// reject with vacation).
     #[error("{0}")]
     ActionConflict(String),
+    /// An argument computed at run time is invalid: an empty mailbox name, a redirect address
+    /// that is no address.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// An included script is missing (without `:optional`), is included from itself, or does
     /// not compile.
     #[error("include: {0}")]

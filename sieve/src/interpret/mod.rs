@@ -139,7 +139,7 @@ impl Run<'_> {
                 let address = address::validate(&raw).map_err(|why| {
                     RuntimeError::new(
                         pos,
-                        RuntimeErrorKind::ActionConflict(format!(
+                        RuntimeErrorKind::InvalidArgument(format!(
                             "specified redirect address '{raw}' is invalid: {why}"
                         )),
                     )
@@ -153,6 +153,12 @@ impl Run<'_> {
                 flags,
             } => {
                 let mailbox = self.expand(frame, mailbox);
+                if mailbox.is_empty() {
+                    return Err(RuntimeError::new(
+                        pos,
+                        RuntimeErrorKind::InvalidArgument("invalid folder name ''".to_owned()),
+                    ));
+                }
                 let flags = self.flags_arg(frame, flags.as_deref());
                 self.actions
                     .fileinto(mailbox, flags, *copy, *create, pos, self.caps)?;
