@@ -14,7 +14,11 @@ pub const TARGETS: &[super::Target] = &[("sieve_parse", sieve_parse), ("sieve_ru
 pub fn sieve_parse(data: &[u8]) {
     let limits = Limits::default();
     let first = Script::parse_bytes(data, &limits);
-    assert_eq!(first, Script::parse_bytes(data, &limits), "parsing is deterministic");
+    assert_eq!(
+        first,
+        Script::parse_bytes(data, &limits),
+        "parsing is deterministic"
+    );
     match first {
         Ok(script) => {
             let caps = Capabilities::all();
@@ -23,12 +27,18 @@ pub fn sieve_parse(data: &[u8]) {
             assert_eq!(a, b, "compiling is deterministic");
             if let Err(e) = a {
                 let lines = data.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-                assert!(e.line() >= 1 && e.line() <= lines, "{e} beyond {lines} lines");
+                assert!(
+                    e.line() >= 1 && e.line() <= lines,
+                    "{e} beyond {lines} lines"
+                );
             }
         }
         Err(e) => {
             let lines = data.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-            assert!(e.line() >= 1 && e.line() <= lines, "{e} beyond {lines} lines");
+            assert!(
+                e.line() >= 1 && e.line() <= lines,
+                "{e} beyond {lines} lines"
+            );
             assert!(e.column() >= 1);
         }
     }

@@ -257,8 +257,8 @@ impl Default for Limits {
             max_redirects: 4,
             max_include_depth: 10,
             max_includes: 255,
-            vacation_min_period: Duration::from_secs(86_400),
-            vacation_default_period: Duration::from_secs(7 * 86_400),
+            vacation_min_period: Duration::from_hours(24),
+            vacation_default_period: Duration::from_hours(7 * 24),
             vacation_max_period: None,
         }
     }

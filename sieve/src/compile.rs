@@ -86,9 +86,9 @@ impl Compiler<'_> {
     }
 
     fn require(&mut self, c: &parse::Command) -> Result<()> {
-        let args = self.split(c.name.as_str(), "command", c.pos, &c.args, |_, _| None)?;
+        let args = Self::split(c.name.as_str(), "command", c.pos, &c.args, |_, _| None)?;
         args.count(1)?;
-        self.no_tests_no_block(c)?;
+        Self::no_tests_no_block(c)?;
         let names = args.strings(0, "capabilities")?;
         for name in names {
             if !self.caps.enabled_name(&name.value) {
@@ -108,7 +108,7 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    fn no_tests_no_block(&self, c: &parse::Command) -> Result<()> {
+    fn no_tests_no_block(c: &parse::Command) -> Result<()> {
         if !c.tests.is_empty() {
             return Err(structure(&c.name, "command", c.pos, "accepts no tests"));
         }
@@ -199,7 +199,7 @@ impl Compiler<'_> {
 
     fn single_test(&mut self, c: &parse::Command) -> Result<TestNode> {
         match c.tests.as_slice() {
-            [t] if !c.test_list => self.test(t),
+            [t] if !c.parenthesised => self.test(t),
             [] => Err(structure(
                 &c.name,
                 "command",
@@ -262,12 +262,12 @@ impl Compiler<'_> {
                 CompileErrorKind::UnknownCommand(name.to_owned()),
             ));
         }
-        self.no_tests_no_block(c)?;
+        Self::no_tests_no_block(c)?;
         let imap4flags = self.has(Extension::Imap4Flags);
         let copy = self.has(Extension::Copy);
         let mailbox = self.has(Extension::Mailbox);
         let seconds = self.has(Extension::VacationSeconds);
-        let args = self.split(name, "command", c.pos, &c.args, |cmd, tag| {
+        let args = Self::split(name, "command", c.pos, &c.args, |cmd, tag| {
             match (cmd, tag) {
                 ("keep" | "fileinto", "flags") if imap4flags => Some(Param::StringList),
                 ("fileinto" | "redirect", "copy") if copy => Some(Param::None),
@@ -320,13 +320,13 @@ impl Compiler<'_> {
             "redirect" => {
                 args.count(1)?;
                 let address = self.string(&args, 0, "address")?;
-                if let Some(literal) = address.as_literal() {
-                    if let Err(why) = address::validate(literal) {
-                        return Err(invalid(
-                            args.positional[0].pos(),
-                            format!("specified redirect address '{literal}' is invalid: {why}"),
-                        ));
-                    }
+                if let Some(literal) = address.as_literal()
+                    && let Err(why) = address::validate(literal)
+                {
+                    return Err(invalid(
+                        args.positional[0].pos(),
+                        format!("specified redirect address '{literal}' is invalid: {why}"),
+                    ));
                 }
                 Cmd::Redirect {
                     address,
@@ -487,15 +487,13 @@ impl Compiler<'_> {
             }
         }
         let from = args.tag_string(self, "from")?;
-        if let Some(from) = from.as_ref().and_then(Value::as_literal) {
-            if let Err(why) = address::validate_mailbox(from) {
-                return Err(invalid(
-                    args.pos,
-                    format!(
-                        "specified :from address '{from}' is invalid for vacation action: {why}"
-                    ),
-                ));
-            }
+        if let Some(from) = from.as_ref().and_then(Value::as_literal)
+            && let Err(why) = address::validate_mailbox(from)
+        {
+            return Err(invalid(
+                args.pos,
+                format!("specified :from address '{from}' is invalid for vacation action: {why}"),
+            ));
         }
         let addresses = match args.tag("addresses") {
             Some(t) => self.values(t.param.expect("a parameter"))?,
@@ -557,7 +555,7 @@ impl Compiler<'_> {
         let relational = self.has(Extension::Relational);
         let subaddress = self.has(Extension::Subaddress);
         let index = self.has(Extension::Index);
-        let args = self.split(name, "test", t.pos, &t.args, |test, tag| {
+        let args = Self::split(name, "test", t.pos, &t.args, |test, tag| {
             let matcher = matches!(
                 test,
                 "header"
@@ -609,7 +607,7 @@ impl Compiler<'_> {
             "not" => {
                 args.count(0)?;
                 match t.tests.as_slice() {
-                    [one] if !t.test_list => Test::Not(Box::new(self.test(one)?)),
+                    [one] if !t.parenthesised => Test::Not(Box::new(self.test(one)?)),
                     _ => {
                         return Err(structure(name, "test", t.pos, "requires one sub-test"));
                     }
@@ -617,7 +615,7 @@ impl Compiler<'_> {
             }
             "anyof" | "allof" => {
                 args.count(0)?;
-                if !t.test_list {
+                if !t.parenthesised {
                     return Err(structure(name, "test", t.pos, "requires a list of tests"));
                 }
                 let tests = t
@@ -637,7 +635,7 @@ impl Compiler<'_> {
                     mt: self.match_type(&args)?,
                     names: self.header_names(&args, 0)?,
                     keys: self.strings(&args, 1, "key list")?,
-                    index: self.index(&args)?,
+                    index: Self::index(&args)?,
                 }
             }
             "address" => {
@@ -647,23 +645,23 @@ impl Compiler<'_> {
                     part: address_part(&args)?,
                     headers: self.header_names(&args, 0)?,
                     keys: self.strings(&args, 1, "key list")?,
-                    index: self.index(&args)?,
+                    index: Self::index(&args)?,
                 }
             }
             "envelope" => {
                 args.count(2)?;
                 let fields = self.strings(&args, 0, "envelope part")?;
                 for f in &fields {
-                    if let Some(l) = f.as_literal() {
-                        if !matches!(l.to_ascii_lowercase().as_str(), "from" | "to") {
-                            return Err(invalid(
-                                args.positional[0].pos(),
-                                format!(
-                                    "specified envelope part '{l}' is not supported by the \
+                    if let Some(l) = f.as_literal()
+                        && !matches!(l.to_ascii_lowercase().as_str(), "from" | "to")
+                    {
+                        return Err(invalid(
+                            args.positional[0].pos(),
+                            format!(
+                                "specified envelope part '{l}' is not supported by the \
                                      envelope test"
-                                ),
-                            ));
-                        }
+                            ),
+                        ));
                     }
                 }
                 Test::Envelope {
@@ -771,7 +769,7 @@ impl Compiler<'_> {
                     header: self.string(&args, 0, "header name")?,
                     part: self.string(&args, 1, "date part")?,
                     keys: self.strings(&args, 2, "key list")?,
-                    index: self.index(&args)?,
+                    index: Self::index(&args)?,
                 }
             }
             "currentdate" => {
@@ -801,7 +799,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn index(&mut self, args: &Args<'_>) -> Result<Option<Index>> {
+    fn index(args: &Args<'_>) -> Result<Option<Index>> {
         match (args.tag("index"), args.tag("last")) {
             (None, None) => Ok(None),
             (None, Some(last)) => Err(invalid(
@@ -942,7 +940,6 @@ impl Compiler<'_> {
     /// Splits tags from positional arguments; `spec` says which tags the command takes and what
     /// follows them.
     fn split<'a>(
-        &self,
         command: &'a str,
         what: &'static str,
         pos: Position,
@@ -990,12 +987,12 @@ impl Compiler<'_> {
                 None
             } else {
                 let next = raw.get(i);
-                let ok = match (param, next) {
+                let ok = matches!(
+                    (param, next),
                     (Param::String, Some(Argument::Strings { list: false, .. }))
-                    | (Param::StringList, Some(Argument::Strings { .. }))
-                    | (Param::Number, Some(Argument::Number(..))) => true,
-                    _ => false,
-                };
+                        | (Param::StringList, Some(Argument::Strings { .. }))
+                        | (Param::Number, Some(Argument::Number(..)))
+                );
                 if !ok {
                     return Err(err(
                         *tpos,
@@ -1107,13 +1104,13 @@ impl Compiler<'_> {
     fn header_names(&mut self, args: &Args<'_>, i: usize) -> Result<Vec<Value>> {
         let names = self.strings(args, i, "header names")?;
         for n in &names {
-            if let Some(l) = n.as_literal() {
-                if l.is_empty() || l.bytes().any(|b| !(33..=126).contains(&b) || b == b':') {
-                    return Err(invalid(
-                        args.positional[i].pos(),
-                        format!("specified header field name '{l}' is invalid"),
-                    ));
-                }
+            if let Some(l) = n.as_literal()
+                && (l.is_empty() || l.bytes().any(|b| !(33..=126).contains(&b) || b == b':'))
+            {
+                return Err(invalid(
+                    args.positional[i].pos(),
+                    format!("specified header field name '{l}' is invalid"),
+                ));
             }
         }
         Ok(names)

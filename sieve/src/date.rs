@@ -85,6 +85,7 @@ impl DateTime {
     }
 
     /// A date part of RFC 5260 §4.2, or `None` for an unknown part name.
+    #[allow(clippy::many_single_char_names)] // y, d, h, s: the parts as RFC 5260 §4.2 names them
     pub(crate) fn part(self, name: &str) -> Option<String> {
         let (y, mo, d, h, mi, s, wd, days) = self.fields();
         let zone = zone_string(self.offset);

@@ -60,6 +60,7 @@ mod message;
 mod outcome;
 mod parse;
 mod program;
+mod reply;
 mod template;
 
 use std::time::SystemTime;
@@ -105,6 +106,7 @@ impl Script {
             Ok(text) => Self::parse_with(text, limits),
             Err(e) => {
                 let good = &bytes[..e.valid_up_to()];
+                #[allow(clippy::naive_bytecount)] // once, on an error
                 let line = good.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
                 let column = std::str::from_utf8(good)
                     .map(|s| s.rsplit('\n').next().unwrap_or_default().chars().count())
@@ -187,3 +189,8 @@ impl ScriptError {
         }
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -295,12 +295,12 @@ fn split_message(raw: &[u8]) -> (Vec<(String, String)>, &[u8]) {
         if content.is_empty() {
             return (trimmed(fields), &raw[end..]);
         }
-        if matches!(content[0], b' ' | b'\t') {
-            if let Some((_, v)) = fields.last_mut() {
-                v.push_str(&String::from_utf8_lossy(content));
-                i = end;
-                continue;
-            }
+        if matches!(content[0], b' ' | b'\t')
+            && let Some((_, v)) = fields.last_mut()
+        {
+            v.push_str(&String::from_utf8_lossy(content));
+            i = end;
+            continue;
         }
         match content.iter().position(|&b| b == b':') {
             Some(colon) if colon > 0 && content[..colon].iter().all(|b| (33..=126).contains(b)) => {

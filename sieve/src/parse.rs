@@ -24,7 +24,7 @@ pub(crate) struct Command {
     pub(crate) args: Vec<Argument>,
     pub(crate) tests: Vec<Test>,
     /// Whether the tests were written as a `( ... )` list.
-    pub(crate) test_list: bool,
+    pub(crate) parenthesised: bool,
     pub(crate) block: Option<Vec<Command>>,
 }
 
@@ -35,7 +35,7 @@ pub(crate) struct Test {
     pub(crate) pos: Position,
     pub(crate) args: Vec<Argument>,
     pub(crate) tests: Vec<Test>,
-    pub(crate) test_list: bool,
+    pub(crate) parenthesised: bool,
 }
 
 /// One argument.
@@ -147,7 +147,7 @@ impl<'a> Parser<'a> {
         let Tok::Identifier(name) = token.kind else {
             unreachable!("command() is called on an identifier")
         };
-        let (args, tests, test_list) = self.arguments()?;
+        let (args, tests, parenthesised) = self.arguments()?;
         let block = match self.current.kind {
             Tok::Semicolon => {
                 self.advance()?;
@@ -175,7 +175,7 @@ impl<'a> Parser<'a> {
             pos: token.pos,
             args,
             tests,
-            test_list,
+            parenthesised,
             block,
         })
     }
@@ -283,14 +283,14 @@ impl<'a> Parser<'a> {
         let Tok::Identifier(name) = token.kind else {
             unreachable!("test() is called on an identifier")
         };
-        let (args, tests, test_list) = self.arguments()?;
+        let (args, tests, parenthesised) = self.arguments()?;
         self.depth -= 1;
         Ok(Test {
             name,
             pos: token.pos,
             args,
             tests,
-            test_list,
+            parenthesised,
         })
     }
 }
@@ -311,9 +311,9 @@ mod tests {
         .unwrap();
         assert_eq!(script.len(), 2);
         assert_eq!(script[0].name, "if");
-        assert!(!script[0].test_list);
+        assert!(!script[0].parenthesised);
         assert_eq!(script[0].tests.len(), 1);
-        assert!(script[0].tests[0].test_list);
+        assert!(script[0].tests[0].parenthesised);
         assert_eq!(script[0].tests[0].tests.len(), 2);
         assert_eq!(script[0].block.as_ref().unwrap()[0].name, "discard");
         assert_eq!(

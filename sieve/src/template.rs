@@ -53,12 +53,15 @@ impl Value {
     }
 }
 
+/// Resolves a (lower-case) variable name, with its namespace if any, or says why it cannot.
+pub(crate) type Resolve<'a> = dyn FnMut(Option<&str>, &str) -> Result<VarRef, String> + 'a;
+
 /// How a template is read: which extensions are on, and how a name resolves.
 pub(crate) struct Scan<'a> {
     pub(crate) variables: bool,
     pub(crate) encoded_character: bool,
     /// Resolves a (lower-case) name with its namespace, if any, or says why not.
-    pub(crate) resolve: &'a mut dyn FnMut(Option<&str>, &str) -> Result<VarRef, String>,
+    pub(crate) resolve: &'a mut Resolve<'a>,
 }
 
 impl Scan<'_> {
@@ -79,15 +82,15 @@ impl Scan<'_> {
             let Some(i) = rest.find("${") else { break };
             text.push_str(&rest[..i]);
             let after = &rest[i + 2..];
-            if let Some(close) = after.find('}') {
-                if let Some(part) = self.reference(&after[..close])? {
-                    if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text)));
-                    }
-                    parts.push(part);
-                    rest = &after[close + 1..];
-                    continue;
+            if let Some(close) = after.find('}')
+                && let Some(part) = self.reference(&after[..close])?
+            {
+                if !text.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut text)));
                 }
+                parts.push(part);
+                rest = &after[close + 1..];
+                continue;
             }
             text.push_str("${");
             rest = after;
@@ -142,12 +145,12 @@ fn decode_encoded(s: &str) -> Result<String, String> {
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        if let Some(close) = after.find('}') {
-            if let Some(decoded) = encoded(&after[..close])? {
-                out.push_str(&decoded);
-                rest = &after[close + 1..];
-                continue;
-            }
+        if let Some(close) = after.find('}')
+            && let Some(decoded) = encoded(&after[..close])?
+        {
+            out.push_str(&decoded);
+            rest = &after[close + 1..];
+            continue;
         }
         out.push_str("${");
         rest = after;

@@ -1,6 +1,7 @@
 //! Properties: no input panics the parser; programs compiled from generated scripts never panic
 //! the interpreter and stay within their limits; the limits hold for hostile scripts.
 
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailwright_sieve::{
@@ -183,11 +184,12 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
              Date: Fri, 05 Aug 2005 17:31:00 -0700\r\nReceived: from x by y; Fri, 05 Aug 2005 17:31:00 -0700\r\n"
         );
         if mime {
-            m.push_str(&format!(
+            let _ = write!(
+                m,
                 "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\n{b}\r\n--x--\r\n"
-            ));
+            );
         } else {
-            m.push_str(&format!("\r\n{b}\r\n"));
+            let _ = write!(m, "\r\n{b}\r\n");
         }
         m.into_bytes()
     })
@@ -205,7 +207,7 @@ impl Environment for Includes {
         }
     }
     fn vacation_replied(&self, key: &VacationKey, _: SystemTime) -> bool {
-        key.handle.len() % 2 == 0
+        key.handle.len().is_multiple_of(2)
     }
 }
 
@@ -236,12 +238,11 @@ proptest! {
         Just("\\"), Just("${"), Just("elsif"), Just("else"), Just("require"), Just(" "),
     ], 0..40)) {
         let text = parts.concat();
-        if let Ok(script) = Script::parse(&text) {
-            if let Ok(program) = script.compile(&Capabilities::all()) {
+        if let Ok(script) = Script::parse(&text)
+            && let Ok(program) = script.compile(&Capabilities::all()) {
                 let msg = ParsedMessage::new(b"Subject: x\r\n\r\ny\r\n");
                 let _ = program.run(&msg, &EmptyEnvironment, now());
             }
-        }
     }
 
     #[test]
@@ -301,7 +302,10 @@ fn steps_bound_a_hostile_script() {
 #[test]
 fn action_and_redirect_limits() {
     let msg = ParsedMessage::new(b"\r\n");
-    let many: String = (0..40).map(|i| format!("fileinto \"f{i}\";")).collect();
+    let many: String = (0..40).fold(String::new(), |mut s, i| {
+        let _ = write!(s, "fileinto \"f{i}\";");
+        s
+    });
     let err = Program::compile(
         &format!("require \"fileinto\"; {many}"),
         &Capabilities::all(),
@@ -310,9 +314,10 @@ fn action_and_redirect_limits() {
     .run(&msg, &EmptyEnvironment, now())
     .unwrap_err();
     assert_eq!(err.kind(), &RuntimeErrorKind::Limit(Limit::Actions(32)));
-    let redirects: String = (0..5)
-        .map(|i| format!("redirect \"r{i}@example.org\";"))
-        .collect();
+    let redirects: String = (0..5).fold(String::new(), |mut s, i| {
+        let _ = write!(s, "redirect \"r{i}@example.org\";");
+        s
+    });
     let err = Program::compile(&redirects, &Capabilities::all())
         .unwrap()
         .run(&msg, &EmptyEnvironment, now())

@@ -36,7 +36,7 @@ impl Environment for World {
 
 /// 2005-08-05T17:31:00-07:00, a Friday: the date RFC 5260's examples use.
 fn friday_evening() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(1_123_288_260)
+    UNIX_EPOCH + Duration::from_mins(18_721_471)
 }
 
 fn compile(script: &str) -> Program {
@@ -543,7 +543,7 @@ If it's an emergency, call 911, I guess." ;"#;
         "tjs+box@example.edu",
     );
     let v = vacation(&o).expect("addressed to one of :addresses");
-    assert_eq!(v.period, Duration::from_secs(23 * 86_400));
+    assert_eq!(v.period, Duration::from_hours(552));
     assert_eq!(v.subject, "Auto: hello");
     assert_eq!(v.from, "tjs@example.edu");
     assert_eq!(v.to, "a@example.org");
@@ -650,7 +650,7 @@ fn rfc5230_restrictions() {
     );
     assert_eq!(decide(&format!("{to_me}\nx\n"), "a@example.org"), None);
     assert_eq!(
-        decide(&format!("Cc: Me <me@example.com>\n\nx\n"), "a@example.org"),
+        decide("Cc: Me <me@example.com>\n\nx\n", "a@example.org"),
         None
     );
     // §4.6: lists, automatic mail, system addresses.
@@ -725,12 +725,12 @@ vacation :addresses ["tjs@example.edu", "ts4z@landru.example.edu"]
     let o = program
         .run(&msg, &World::default(), friday_evening())
         .unwrap();
-    assert_eq!(vacation(&o).unwrap().period, Duration::from_secs(1800));
+    assert_eq!(vacation(&o).unwrap().period, Duration::from_mins(30));
     // With the default minimum of a day, 1800 seconds is raised to it.
     let o = compile(script)
         .run(&msg, &World::default(), friday_evening())
         .unwrap();
-    assert_eq!(vacation(&o).unwrap().period, Duration::from_secs(86_400));
+    assert_eq!(vacation(&o).unwrap().period, Duration::from_hours(24));
 }
 
 // ---------------------------------------------------------------------------------------------

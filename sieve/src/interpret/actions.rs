@@ -167,11 +167,10 @@ impl ActionSet {
                 address: existing,
                 copy: c,
             } = a
+                && same_address(existing, &address)
             {
-                if same_address(existing, &address) {
-                    *c &= copy;
-                    return Ok(());
-                }
+                *c &= copy;
+                return Ok(());
             }
         }
         let max = caps.limits.max_redirects;

@@ -138,7 +138,7 @@ impl Run<'_> {
                     .iter()
                     .flat_map(|k| split_flags(&self.expand(frame, k)))
                     .collect();
-                self.match_keys(frame, *mt, &values, keys, pos)?
+                self.match_keys(frame, *mt, &values, &keys, pos)?
             }
             Test::Body {
                 mt,
@@ -172,7 +172,7 @@ impl Run<'_> {
                 // RFC 5173 §6: body does not set match variables.
                 let keys: Vec<String> = keys.iter().map(|k| self.expand(frame, k)).collect();
                 let saved = frame.matches.clone();
-                let hit = self.match_keys(frame, *mt, &values, keys, pos)?;
+                let hit = self.match_keys(frame, *mt, &values, &keys, pos)?;
                 frame.matches = saved;
                 hit
             }
@@ -242,6 +242,7 @@ impl Run<'_> {
 
     /// The zone to show a date in: `Some(offset)`, or `None` for the date's own zone; the outer
     /// `None` for an invalid `:zone` (the test is false).
+    #[allow(clippy::option_option)] // "the date's own zone" and "no valid zone" differ
     fn zone(&self, frame: &Frame<'_>, zone: &Zone) -> Option<Option<i32>> {
         match zone {
             Zone::Local => Some(Some(self.env.utc_offset(self.now))),
@@ -282,7 +283,7 @@ impl Run<'_> {
         pos: crate::error::Position,
     ) -> Result<bool> {
         let keys: Vec<String> = keys.iter().map(|k| self.expand(frame, k)).collect();
-        self.match_keys(frame, mt, values, keys, pos)
+        self.match_keys(frame, mt, values, &keys, pos)
     }
 
     /// [`Run::matches`] with the keys already expanded.
@@ -291,7 +292,7 @@ impl Run<'_> {
         frame: &mut Frame<'_>,
         mt: Match,
         values: &[String],
-        keys: Vec<String>,
+        keys: &[String],
         pos: crate::error::Position,
     ) -> Result<bool> {
         let c = mt.comparator;
@@ -301,7 +302,7 @@ impl Run<'_> {
             return Ok(keys.iter().any(|k| relate(c, rel, &count, k)));
         }
         for v in values {
-            for k in &keys {
+            for k in keys {
                 self.step(1 + ((v.len() + k.len()) / 1024) as u64, pos)?;
                 let hit = match mt.kind {
                     MatchKind::Is => c.equals(v, k),
