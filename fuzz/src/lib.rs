@@ -11,6 +11,7 @@ pub mod imap;
 pub mod maildir;
 pub mod mbox;
 pub mod pop3;
+pub mod sieve;
 pub mod smtp;
 
 /// A fuzz target: its name and the function it runs on each input.
@@ -24,6 +25,7 @@ pub fn all_targets() -> Vec<Target> {
         pop3::TARGETS,
         maildir::TARGETS,
         mbox::TARGETS,
+        sieve::TARGETS,
     ]
     .concat()
 }

@@ -1,0 +1,102 @@
+//! Fuzz target bodies for the `sieve` crate.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mailwright_sieve::{
+    Action, Capabilities, Environment, Limits, ParsedMessage, Program, Script, ScriptLocation,
+};
+
+/// The targets of this module: (name, body).
+pub const TARGETS: &[super::Target] = &[("sieve_parse", sieve_parse), ("sieve_run", sieve_run)];
+
+/// Any octets as a script: parsing and compiling never panic, an error points inside the text,
+/// and the same text always gives the same answer.
+pub fn sieve_parse(data: &[u8]) {
+    let limits = Limits::default();
+    let first = Script::parse_bytes(data, &limits);
+    assert_eq!(
+        first,
+        Script::parse_bytes(data, &limits),
+        "parsing is deterministic"
+    );
+    match first {
+        Ok(script) => {
+            let caps = Capabilities::all();
+            let a = script.compile(&caps).map(|_| ());
+            let b = script.compile(&caps).map(|_| ());
+            assert_eq!(a, b, "compiling is deterministic");
+            if let Err(e) = a {
+                let lines = data.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+                assert!(
+                    e.line() >= 1 && e.line() <= lines,
+                    "{e} beyond {lines} lines"
+                );
+            }
+        }
+        Err(e) => {
+            let lines = data.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            assert!(
+                e.line() >= 1 && e.line() <= lines,
+                "{e} beyond {lines} lines"
+            );
+            assert!(e.column() >= 1);
+        }
+    }
+}
+
+/// Scripts that the fuzzed script may include: one includes itself, one is the fuzzed script.
+struct Env<'a> {
+    script: &'a str,
+}
+
+impl Environment for Env<'_> {
+    fn mailbox_exists(&self, name: &str) -> bool {
+        name.len() % 2 == 0
+    }
+    fn script(&self, _: ScriptLocation, name: &str) -> Option<String> {
+        match name {
+            "self" => Some(self.script.to_owned()),
+            "loop" => Some("require \"include\"; include \"loop\";".to_owned()),
+            _ => None,
+        }
+    }
+    fn user_addresses(&self) -> Vec<String> {
+        vec!["me@example.com".to_owned()]
+    }
+    fn utc_offset(&self, _: SystemTime) -> i32 {
+        -420
+    }
+}
+
+/// A script and a message, split at the first NUL: running never panics and the outcome keeps
+/// the limits (actions, redirects, one reject with no delivery).
+pub fn sieve_run(data: &[u8]) {
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let script = String::from_utf8_lossy(&data[..split]);
+    let message = data.get(split + 1..).unwrap_or_default();
+    let mut caps = Capabilities::all();
+    caps.limits.max_steps = 10_000;
+    caps.limits.max_actions = 8;
+    caps.limits.max_redirects = 2;
+    let Ok(program) = Program::compile(&script, &caps) else {
+        return;
+    };
+    let msg = ParsedMessage::new(message).with_envelope("sender@example.org", "me+box@example.com");
+    let now = UNIX_EPOCH + Duration::from_secs(1_123_288_260);
+    if let Ok(outcome) = program.run(&msg, &Env { script: &script }, now) {
+        let count = |f: fn(&Action) -> bool| outcome.actions.iter().filter(|a| f(a)).count();
+        assert!(count(|a| !matches!(a, Action::Keep { implicit: true, .. })) <= 8);
+        assert!(count(|a| matches!(a, Action::Redirect { .. })) <= 2);
+        let rejects = count(|a| matches!(a, Action::Reject { .. }));
+        assert!(rejects <= 1);
+        if rejects == 1 {
+            assert_eq!(
+                count(|a| matches!(
+                    a,
+                    Action::Keep { .. } | Action::FileInto { .. } | Action::Redirect { .. }
+                )),
+                0
+            );
+        }
+    }
+}
