@@ -9,7 +9,7 @@
 //! (a smaller duplicate is removed). We follow the same steps, so Dovecot and Mailwright draw from
 //! one counter and never give two folders of a user the same value.
 //!
-//! Three differences, all allowed by Dovecot's reading of the files. A value is taken by a hard link
+//! Four differences, all allowed by Dovecot's reading of the files. A value is taken by a hard link
 //! `.<v>` -> `.<v+1>` and the removal of `.<v>` rather than a rename: a rename replaces a name that
 //! exists, so a taker that created the counter and one that moved it could both hold one value;
 //! the link fails instead. When there is no counter yet,
@@ -17,6 +17,8 @@
 //! already use as well, so a counter created for an existing store never repeats a value. And the
 //! rename is followed by an fsync of the root (when the handle fsyncs), so the counter never goes
 //! back after a crash: a folder deleted and created again gets a larger value even across one.
+//! Our takers also hold an advisory lock (`flock`) on `dovecot-uidvalidity` while they take a
+//! value; Dovecot ignores it.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Read};
@@ -42,6 +44,19 @@ fn counter_path(root: &Path, value: u32) -> PathBuf {
 /// Takes the next UIDVALIDITY of the user whose Maildir++ root is `root`: larger than every value
 /// taken before and than `above` (the folder's previous UIDVALIDITY when one is known).
 pub(crate) fn next_uid_validity(root: &Path, above: u32, fsync: bool) -> Result<u32> {
+    // Our own takers (threads and processes) take turns under an advisory lock on the hint
+    // file: a move is a link and an unlink, and a taker that read the old name between another's
+    // two steps could otherwise link it again after a third moved on. Dovecot takes no lock; its
+    // renames are atomic, and our links never replace a value it holds.
+    let hint = root.join(UIDVALIDITY_FILE);
+    let guard = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&hint)
+        .map_err(io_err("open", &hint))?;
+    guard.lock().map_err(io_err("lock", &hint))?;
     for _ in 0..RETRIES {
         let Some(mut value) = take(root)? else {
             continue;
@@ -63,9 +78,7 @@ pub(crate) fn next_uid_validity(root: &Path, above: u32, fsync: bool) -> Result<
         }
         return Ok(value);
     }
-    Err(Error::Contended(
-        root.join(UIDVALIDITY_FILE).display().to_string(),
-    ))
+    Err(Error::Contended(hint.display().to_string()))
 }
 
 /// One round of Dovecot's `mailbox_uidvalidity_next`: from the hint, else from a listing, else a
