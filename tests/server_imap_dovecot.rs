@@ -575,6 +575,43 @@ fn fetch_of_a_message_expunged_elsewhere_like_dovecot() {
     both("imap-expunged-fetch", EXPUNGED_FETCH);
 }
 
+/// The counts a session is told as the mailbox changes (RFC 3501 §7.3.1, §7.3.2, §7.4.1): an
+/// EXPUNGE lowers the count the client keeps, so no EXISTS follows it; EXISTS when messages
+/// arrive; RECENT when this session's count of `\Recent` messages changed, and only then. And
+/// `$Forwarded` (the Maildir flag `P`) is listed in FLAGS once a message has it.
+const UNTAGGED_COUNTS: &str = r"
+A, B, C = S(), S(), S()
+for i in range(3):
+    C.ok('APPEND INBOX', b'Subject: c%d\r\n\r\nx\r\n' % i)
+A.ok('CREATE Moved')
+A.ok('SELECT INBOX')
+B.ok('SELECT INBOX')
+def untagged(lines):
+    return [l.strip() for l in lines if re.match(r'\* \d+ (EXISTS|RECENT|EXPUNGE)', l)]
+B.ok('STORE 1 +FLAGS.SILENT (\\Deleted)')
+lines, _ = B.ok('EXPUNGE')
+assert untagged(lines) == ['* 1 EXPUNGE'], lines
+lines, _ = A.ok('NOOP')
+assert untagged(lines) == ['* 1 EXPUNGE', '* 2 RECENT'], lines
+C.ok('APPEND INBOX', b'Subject: c3\r\n\r\nx\r\n')
+lines, _ = A.ok('NOOP')
+assert untagged(lines) == ['* 3 EXISTS', '* 3 RECENT'], lines
+lines, _ = B.ok('NOOP')
+assert untagged(lines) == ['* 3 EXISTS'], lines
+lines, _ = A.ok('MOVE 1 Moved')
+assert untagged(lines) == ['* 1 EXPUNGE', '* 2 RECENT'], lines
+# A keyword the Maildir keeps as a letter of its own ($Forwarded is `P`) is in FLAGS once used.
+lines, _ = A.ok('APPEND INBOX ($Forwarded)', b'Subject: f\r\n\r\nx\r\n')
+flags = [l for l in lines if l.startswith('* FLAGS')]
+assert flags and '$Forwarded' in flags[-1], lines
+print('ok')
+";
+
+#[test]
+fn exists_and_recent_only_when_they_change_like_dovecot() {
+    both("imap-untagged-counts", UNTAGGED_COUNTS);
+}
+
 /// STATUS of the selected mailbox reports this session's view (its messages and its `\Recent`
 /// ones, not the mailbox's unclaimed ones), completed `OK [CLIENTBUG]`; of another mailbox,
 /// the mailbox's.

@@ -97,6 +97,7 @@ impl Selected {
         }
         self.uid_next = view.uid_next;
         self.highest_modseq = view.highest_modseq;
+        let recent_before = self.recent_count();
         let mut fresh: HashMap<u32, MessageInfo> =
             view.messages.into_iter().map(|m| (m.uid, m)).collect();
         if allow_expunge {
@@ -149,12 +150,12 @@ impl Selected {
             }
             self.msgs.push(m);
         }
-        if self.msgs.len() != before
-            || out
-                .iter()
-                .any(|r| matches!(r, Response::Data(Data::Expunge(_))))
-        {
+        // As Dovecot: EXISTS when messages arrived (each EXPUNGE already lowered the count the
+        // client keeps, RFC 3501 §7.4.1), RECENT when this session's count changed.
+        if self.msgs.len() != before {
             out.push(Response::Data(Data::Exists(self.exists())));
+        }
+        if self.recent_count() != recent_before {
             out.push(Response::Data(Data::Recent(self.recent_count())));
         }
         Ok(())

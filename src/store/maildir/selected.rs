@@ -133,11 +133,20 @@ impl<'a> Names<'a> {
         }
     }
 
-    fn all(&self) -> Vec<Keyword> {
-        self.table
+    /// The folder's keywords; `$Forwarded` among them when a message has `P` (Dovecot lists it
+    /// in FLAGS once a message has it), last unless the keyword table names it too.
+    fn all<'m>(&self, mut messages: impl Iterator<Item = &'m UidMessage>) -> Vec<Keyword> {
+        let mut all: Vec<Keyword> = self
+            .table
             .all_names()
             .map(|(_, n)| self.shared.get(n).cloned().unwrap_or_else(|| n.into()))
-            .collect()
+            .collect();
+        if !all.iter().any(|k| k.eq_ignore_ascii_case(FORWARDED))
+            && messages.any(|m| m.entry.flags().contains(MdFlag::Passed))
+        {
+            all.push(self.forwarded.clone());
+        }
+        all
     }
 
     /// A message as the store reports it: `P` is `$Forwarded`, first among the keywords, as
@@ -239,7 +248,7 @@ impl MaildirMailbox {
             uid_validity: self.last.uid_validity,
             uid_next: self.last.uid_next,
             highest_modseq: self.last.highest_modseq,
-            keywords: names.all(),
+            keywords: names.all(messages.iter()),
             messages: messages.iter().map(|m| names.info(m)).collect(),
             recent,
         };
@@ -410,7 +419,7 @@ impl SelectedMailbox for MaildirMailbox {
             changed: result.changed,
             modified: result.modified,
             highest_modseq: state.highest_modseq,
-            keywords: names.all(),
+            keywords: names.all(self.current.iter()),
         })
     }
 
