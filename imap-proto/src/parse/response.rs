@@ -23,6 +23,7 @@ use crate::types::response::{
     Code, Continue, Data, ESearchItem, ExtValue, FetchItem, ListData, NamespaceDescription,
     Response, StatusKind, StatusResponse,
 };
+use crate::types::sort::Thread;
 
 #[inline]
 fn word(i: &[u8]) -> PResult<'_, &[u8]> {
@@ -265,6 +266,12 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
             let (r, (ids, modseq)) = search_data(r)?;
             data((r, Data::Search { ids, modseq }))
         }
+        b"SORT" => {
+            // RFC 7162 §7 extends sort-data as it extends mailbox-data's SEARCH.
+            let (r, (ids, modseq)) = search_data(r)?;
+            data((r, Data::Sort { ids, modseq }))
+        }
+        b"THREAD" => data(thread_data(r).map(|(r, t)| (r, Data::Thread(t)))?),
         b"ESEARCH" => esearch(r),
         b"ENABLED" => {
             let mut r = r;
@@ -385,6 +392,71 @@ fn search_data(mut r: &[u8]) -> PResult<'_, (Vec<std::num::NonZeroU32>, Option<u
             }
             _ => return Ok((r, (ids, None))),
         }
+    }
+}
+
+/// How deep `thread-nested` lists may nest (each level is a branch; chains are flat).
+const MAX_THREAD_NESTING: usize = 256;
+
+/// `thread-data = "THREAD" [SP 1*thread-list]` after the keyword (RFC 5256 §5).
+fn thread_data(i: &[u8]) -> PResult<'_, Vec<Thread>> {
+    let mut threads = Vec::new();
+    if i.first() != Some(&b' ') {
+        return Ok((i, threads));
+    }
+    let mut r = &i[1..];
+    loop {
+        let (r2, t) = thread_list(r, 0)?;
+        threads.push(t);
+        r = r2;
+        if r.first() != Some(&b'(') {
+            return Ok((r, threads));
+        }
+    }
+}
+
+/// ```text
+/// thread-list     = "(" (thread-members / thread-nested) ")"
+/// thread-members  = nz-number *(SP nz-number) [SP thread-nested]
+/// thread-nested   = 2*thread-list
+/// ```
+/// (RFC 5256 §5.)
+fn thread_list(i: &[u8], depth: usize) -> PResult<'_, Thread> {
+    if depth > MAX_THREAD_NESTING {
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            ErrorKind::TooLarge,
+        )));
+    }
+    let (mut r, ()) = byte(i, b'(')?;
+    let mut members = Vec::new();
+    // After members, nested lists follow an SP; with none, they start at once.
+    let mut nested = r.first() == Some(&b'(');
+    if !nested {
+        loop {
+            let (r2, n) = nz_number(r)?;
+            members.push(n);
+            r = r2;
+            if r.first() != Some(&b' ') {
+                break;
+            }
+            r = &r[1..];
+            if r.first() == Some(&b'(') {
+                nested = true;
+                break;
+            }
+        }
+    }
+    let mut children = Vec::new();
+    while nested && r.first() == Some(&b'(') {
+        let (r2, t) = thread_list(r, depth + 1)?;
+        children.push(t);
+        r = r2;
+    }
+    let (r, ()) = byte(r, b')')?;
+    match Thread::new(members, children) {
+        Ok(t) => Ok((r, t)),
+        Err(_) => fail(i, ErrorKind::Verify),
     }
 }
 

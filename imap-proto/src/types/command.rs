@@ -13,7 +13,8 @@
 //! (RFC 3501 §9.) Extensions: IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), UNSELECT
 //! (RFC 3691), UIDPLUS (RFC 4315), SASL-IR (RFC 4959), COMPRESS (RFC 4978), ENABLE (RFC 5161),
 //! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154), MOVE (RFC 6851),
-//! CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182).
+//! CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), SORT and THREAD (RFC 5256),
+//! SORT=DISPLAY (RFC 5957), ESORT (RFC 5267).
 
 use std::num::NonZeroU32;
 
@@ -25,6 +26,7 @@ use super::datetime::{Date, DateTime};
 use super::flag::Flag;
 use super::mailbox::{ListMailbox, Mailbox};
 use super::sequence::SequenceSet;
+use super::sort::{SortCriterion, ThreadAlgorithm};
 
 /// A tagged command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -542,6 +544,30 @@ pub enum CommandBody<'a> {
         /// The criteria, ANDed.
         criteria: Vec1<SearchKey<'a>>,
     },
+    /// `[UID] SORT [RETURN (opts)] (criteria) charset keys` (RFC 5256 §3, RFC 5267 §3).
+    Sort {
+        /// `UID SORT`.
+        uid: bool,
+        /// ESORT return options; `None` when `RETURN` is absent.
+        returns: Option<Vec<SearchReturnOption>>,
+        /// The sort criteria, most significant first.
+        criteria: Vec1<SortCriterion>,
+        /// The charset (`atom / quoted`, required).
+        charset: AString<'a>,
+        /// The search criteria, ANDed.
+        search: Vec1<SearchKey<'a>>,
+    },
+    /// `[UID] THREAD algorithm charset keys` (RFC 5256 §3).
+    Thread {
+        /// `UID THREAD`.
+        uid: bool,
+        /// The threading algorithm.
+        algorithm: ThreadAlgorithm<'a>,
+        /// The charset (`atom / quoted`, required).
+        charset: AString<'a>,
+        /// The search criteria, ANDed.
+        search: Vec1<SearchKey<'a>>,
+    },
     /// `[UID] FETCH set items [(CHANGEDSINCE n)]`.
     Fetch {
         /// `UID FETCH`.
@@ -638,6 +664,10 @@ impl CommandBody<'_> {
             C::UidExpunge { .. } => "UID EXPUNGE",
             C::Search { uid: false, .. } => "SEARCH",
             C::Search { uid: true, .. } => "UID SEARCH",
+            C::Sort { uid: false, .. } => "SORT",
+            C::Sort { uid: true, .. } => "UID SORT",
+            C::Thread { uid: false, .. } => "THREAD",
+            C::Thread { uid: true, .. } => "UID THREAD",
             C::Fetch { uid: false, .. } => "FETCH",
             C::Fetch { uid: true, .. } => "UID FETCH",
             C::Store { uid: false, .. } => "STORE",
@@ -683,6 +713,8 @@ impl CommandBody<'_> {
             | C::Expunge
             | C::UidExpunge { .. }
             | C::Search { .. }
+            | C::Sort { .. }
+            | C::Thread { .. }
             | C::Fetch { .. }
             | C::Store { .. }
             | C::Copy { .. }
@@ -951,6 +983,30 @@ impl IntoStatic for CommandBody<'_> {
                 returns,
                 charset: charset.into_static(),
                 criteria: criteria.into_static(),
+            },
+            C::Sort {
+                uid,
+                returns,
+                criteria,
+                charset,
+                search,
+            } => C::Sort {
+                uid,
+                returns,
+                criteria,
+                charset: charset.into_static(),
+                search: search.into_static(),
+            },
+            C::Thread {
+                uid,
+                algorithm,
+                charset,
+                search,
+            } => C::Thread {
+                uid,
+                algorithm: algorithm.into_static(),
+                charset: charset.into_static(),
+                search: search.into_static(),
             },
             C::Fetch {
                 uid,

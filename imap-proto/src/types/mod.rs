@@ -11,6 +11,7 @@ pub mod flag;
 pub mod mailbox;
 pub mod response;
 pub mod sequence;
+pub mod sort;
 
 use std::fmt;
 

@@ -30,6 +30,7 @@ use super::datetime::DateTime;
 use super::flag::{Flag, FlagFetch, FlagPerm};
 use super::mailbox::Mailbox;
 use super::sequence::SequenceSet;
+use super::sort::Thread;
 
 /// One response line (with its literals).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,6 +356,15 @@ pub enum Data<'a> {
         /// Highest mod-sequence of the matches (RFC 7162 §3.1.5).
         modseq: Option<u64>,
     },
+    /// `SORT n...` (RFC 5256 §4) with CONDSTORE's `(MODSEQ n)` (RFC 7162 §3.1.5).
+    Sort {
+        /// The matching numbers, in sort order.
+        ids: Vec<NonZeroU32>,
+        /// Highest mod-sequence of the matches.
+        modseq: Option<u64>,
+    },
+    /// `THREAD thread-list...` (RFC 5256 §4).
+    Thread(Vec<Thread>),
     /// `ESEARCH` (RFC 4731).
     ESearch {
         /// The correlator: the tag of the SEARCH.
@@ -392,7 +402,7 @@ pub enum Data<'a> {
         /// Shared namespaces.
         shared: Option<Vec1<NamespaceDescription<'a>>>,
     },
-    /// Untagged data this crate does not parse (`* SORT 3 1 2`, `* XFOO bar`, `* 3 XBAR`): kept
+    /// Untagged data this crate does not parse (`* XFOO bar`, `* 3 XBAR`): kept
     /// as read, so that a client can ignore it (RFC 3501 §7) and it re-encodes as it came.
     Other {
         /// The first word after `* ` (an atom; a number for message data such as `* 3 XBAR`).
@@ -547,6 +557,8 @@ impl IntoStatic for Data<'_> {
                 items,
             },
             D::Search { ids, modseq } => D::Search { ids, modseq },
+            D::Sort { ids, modseq } => D::Sort { ids, modseq },
+            D::Thread(t) => D::Thread(t),
             D::ESearch { tag, uid, items } => D::ESearch {
                 tag: tag.into_static(),
                 uid,
