@@ -88,6 +88,12 @@ for charset, keys, lit in spec['searches']:
         M.literal = lit.encode('utf-8')
     typ, data = M.search(charset, *keys)
     print('SEARCH %s %s %r -> %s' % (charset, shown, lit, data[0].decode() if typ == 'OK' else 'NO'), file=out)
+for crit, keys in spec.get('sorts', []):
+    typ, data = M.sort(crit, 'UTF-8', *keys)
+    print('SORT %s %s -> %s' % (crit, ' '.join(keys), data[0].decode() if typ == 'OK' else 'NO'), file=out)
+for alg, keys in spec.get('threads', []):
+    typ, data = M.thread(alg, 'UTF-8', *keys)
+    print('THREAD %s %s -> %s' % (alg, ' '.join(keys), data[0].decode() if typ == 'OK' else 'NO'), file=out)
 out.close()
 M.logout()
 "#;
@@ -176,6 +182,60 @@ fn spec(items: &[&str], searches: &[Search]) -> String {
         items.join(", "),
         searches.join(", ")
     )
+}
+
+/// SORT criteria (RFC 5256, RFC 5957) with search keys, compared on the same mailbox.
+const SORTS: &[(&str, &[&str])] = &[
+    ("(SUBJECT)", &["ALL"]),
+    ("(REVERSE SUBJECT)", &["ALL"]),
+    ("(FROM)", &["ALL"]),
+    ("(REVERSE FROM)", &["ALL"]),
+    ("(TO)", &["ALL"]),
+    ("(CC)", &["ALL"]),
+    ("(DATE)", &["ALL"]),
+    ("(REVERSE DATE)", &["ALL"]),
+    ("(SIZE)", &["ALL"]),
+    ("(REVERSE SIZE)", &["ALL"]),
+    ("(ARRIVAL)", &["ALL"]),
+    ("(REVERSE ARRIVAL)", &["ALL"]),
+    ("(DISPLAYFROM)", &["ALL"]),
+    ("(DISPLAYTO)", &["ALL"]),
+    ("(SUBJECT REVERSE DATE)", &["ALL"]),
+    ("(FROM SIZE)", &["NOT", "SUBJECT", "a"]),
+];
+
+/// The `"sorts"` and `"threads"` members of the spec.
+fn sort_spec(sorts: &[(&str, &[&str])], threads: &[(&str, &[&str])]) -> String {
+    let list = |v: &[(&str, &[&str])]| {
+        v.iter()
+            .map(|(c, keys)| {
+                let keys: Vec<String> = keys.iter().map(|k| json_str(k)).collect();
+                format!("[{}, [{}]]", json_str(c), keys.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "\"sorts\": [{}], \"threads\": [{}]",
+        list(sorts),
+        list(threads)
+    )
+}
+
+/// The two corpora together: the first, the awkward messages and CPython's (when installed).
+fn all_corpora() -> Vec<Vec<u8>> {
+    let mut messages = corpus();
+    messages.extend(awkward());
+    messages.extend(cpython_corpus().unwrap_or_default());
+    messages
+}
+
+#[test]
+fn sort_matches_dovecot() {
+    let spec = format!("{}, {}", spec(&[], &[]), sort_spec(SORTS, &[]));
+    if let Some(diffs) = compare("imap-sort", &all_corpora(), &spec) {
+        assert_no_diffs(&diffs);
+    }
 }
 
 /// APPENDs `messages` to a private Dovecot and to our server, runs the same FETCHes and

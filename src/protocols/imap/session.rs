@@ -155,6 +155,9 @@ impl Session {
                 "LIST-EXTENDED",
                 "LIST-STATUS",
                 "ESEARCH",
+                "SORT",
+                "SORT=DISPLAY",
+                "ESORT",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
             ]);
@@ -335,6 +338,21 @@ impl Session {
                 returns.as_deref(),
                 charset.as_ref(),
                 &criteria,
+                out,
+            ),
+            CommandBody::Sort {
+                uid,
+                returns,
+                criteria,
+                charset,
+                search,
+            } => self.sort(
+                tag,
+                uid,
+                returns.as_deref(),
+                &criteria,
+                &charset,
+                &search,
                 out,
             ),
             // APPEND arrives as AppendStart/Chunk/End; the state-changing commands as events of
