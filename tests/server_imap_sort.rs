@@ -1,5 +1,6 @@
-//! SORT, SORT=DISPLAY and ESORT (RFC 5256, RFC 5957, RFC 5267) end to end with Python's
-//! `imaplib`. `tests/server_imap_dovecot.rs` compares the orders with Dovecot's on two corpora.
+//! SORT, SORT=DISPLAY, ESORT and THREAD (RFC 5256, RFC 5957, RFC 5267) end to end with Python's
+//! `imaplib`. `tests/server_imap_dovecot.rs` compares the orders and threads with Dovecot's on
+//! three corpora.
 
 mod common;
 
@@ -13,7 +14,7 @@ port = int(sys.argv[1])
 M = imaplib.IMAP4('127.0.0.1', port)
 M.login('alice@example.org', 'alice-pw')
 caps = M.capability()[1][0].decode().split()
-for c in ['SORT', 'SORT=DISPLAY', 'ESORT']:
+for c in ['SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=REFERENCES', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFS']:
     assert c in caps, caps
 M.create('S')
 msgs = [
@@ -71,11 +72,32 @@ try:
 except M.error as e:
     pass
 typ, data = M.noop(); assert typ == 'OK'
+# THREAD: a reply by References, one by subject only; UIDs after an expunge.
+M.create('T')
+for hdr in ['Message-ID: <a@x>\r\nSubject: hello\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000',
+            'Message-ID: <b@x>\r\nReferences: <a@x>\r\nSubject: Re: hello\r\nDate: Mon, 1 Jan 2024 11:00:00 +0000',
+            'Message-ID: <c@x>\r\nSubject: other\r\nDate: Mon, 1 Jan 2024 09:00:00 +0000',
+            'Message-ID: <d@x>\r\nSubject: Re: hello\r\nDate: Mon, 1 Jan 2024 12:00:00 +0000']:
+    typ, data = M.append('T', None, None, (hdr + '\r\n\r\nx\r\n').encode()); assert typ == 'OK', data
+M.select('T')
+typ, data = M.thread('REFERENCES', 'UTF-8', 'ALL')
+assert typ == 'OK' and data[0] == b'(3)(1 (2)(4))', data
+typ, data = M.thread('ORDEREDSUBJECT', 'UTF-8', 'ALL')
+assert typ == 'OK' and data[0] == b'(3)(1 (2)(4))', data
+typ, data = M.thread('REFS', 'UTF-8', 'ALL')
+assert typ == 'OK' and data[0] == b'(3)(1 2)(4)', data
+M.store('1', '+FLAGS', '\\Deleted'); M.expunge()
+typ, data = M.uid('THREAD', 'REFERENCES', 'UTF-8', 'ALL')
+assert typ == 'OK' and data[0] == b'(3)((2)(4))', data
+typ, data = M.thread('REFERENCES', 'UTF-8', 'SUBJECT', 'nothing')
+assert typ == 'OK' and data == [b''], data
+typ, data = M.thread('XWHATEVER', 'UTF-8', 'ALL')
+assert typ == 'NO', data
 print('sort ok')
 "#;
 
 #[test]
-fn sort_esort_and_display_sort() {
+fn sort_esort_display_sort_and_thread() {
     let Some(_) = peer::require("python3", "python3") else {
         return;
     };

@@ -321,6 +321,33 @@ impl Session {
         ))
     }
 
+    /// THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT, REFERENCES, REFS.
+    pub(crate) fn thread(
+        &mut self,
+        _tag: &Tag<'static>,
+        uid: bool,
+        algorithm: &mailwright_imap_proto::types::sort::ThreadAlgorithm<'_>,
+        charset: &mailwright_imap_proto::AString<'_>,
+        keys: &[mailwright_imap_proto::types::command::SearchKey<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        use mailwright_imap_proto::types::sort::ThreadAlgorithm as A;
+        if !matches!(algorithm, A::OrderedSubject | A::References | A::Refs) {
+            return Err(No(None, "Unknown threading algorithm".into()));
+        }
+        check_charset(charset)?;
+        let hits = self.matches(uid, keys, out)?;
+        let sel = self.sel()?;
+        let threads = super::thread::threads(sel, &hits, algorithm, uid);
+        out.push(Response::Data(
+            mailwright_imap_proto::types::response::Data::Thread(threads),
+        ));
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID THREAD" } else { "THREAD" }),
+        ))
+    }
+
     /// The indexes of the messages matching `criteria` (SEARCH, SORT and THREAD share it): a
     /// MODSEQ key enables CONDSTORE (RFC 7162 §3.1), a UID command may report expunges first.
     fn matches(

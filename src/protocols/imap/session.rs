@@ -158,6 +158,9 @@ impl Session {
                 "SORT",
                 "SORT=DISPLAY",
                 "ESORT",
+                "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES",
+                "THREAD=REFS",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
             ]);
@@ -355,6 +358,12 @@ impl Session {
                 &search,
                 out,
             ),
+            CommandBody::Thread {
+                uid,
+                algorithm,
+                charset,
+                search,
+            } => self.thread(tag, uid, &algorithm, &charset, &search, out),
             // APPEND arrives as AppendStart/Chunk/End; the state-changing commands as events of
             // their own.
             _ => Err(No::text("Command not supported here")),

@@ -143,7 +143,7 @@ enum Value {
 }
 
 /// The first field called `name`.
-fn field<'f>(fields: &'f [Field<'_>], name: &str) -> Option<&'f Field<'f>> {
+pub(crate) fn field<'f>(fields: &'f [Field<'_>], name: &str) -> Option<&'f Field<'f>> {
     fields
         .iter()
         .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
@@ -189,7 +189,7 @@ fn display_key(fields: &[Field<'_>], name: &str) -> String {
 
 /// The sent date in seconds: the (last) Date: field, or the INTERNALDATE when it has no valid
 /// one (RFC 5256 §3, DATE).
-fn sent_date(fields: &[Field<'_>], internal: impl FnOnce() -> i64) -> i64 {
+pub(crate) fn sent_date(fields: &[Field<'_>], internal: impl FnOnce() -> i64) -> i64 {
     fields
         .iter()
         .rev()
