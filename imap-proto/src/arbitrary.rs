@@ -473,6 +473,10 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
         proptest::option::of(vec((istring(), nstring()), 0..3))
             .prop_map(|parameters| CommandBody::Id { parameters }),
         atom().prop_map(|algorithm| CommandBody::Compress { algorithm }),
+        astring().prop_map(|root| CommandBody::GetQuota { root }),
+        mailbox().prop_map(|mailbox| CommandBody::GetQuotaRoot { mailbox }),
+        (astring(), vec((atom(), modseq()), 0..3))
+            .prop_map(|(root, limits)| CommandBody::SetQuota { root, limits }),
     ]
 }
 
@@ -745,6 +749,18 @@ pub(crate) fn data() -> impl Strategy<Value = Data<'static>> {
         (vec(nz(), 0..5), proptest::option::of(modseq()))
             .prop_map(|(ids, modseq)| Data::Sort { ids, modseq }),
         vec(thread(), 0..3).prop_map(Data::Thread),
+        (
+            astring(),
+            vec1(
+                (atom(), modseq(), modseq()).prop_map(|(name, usage, limit)| {
+                    crate::types::quota::QuotaResource { name, usage, limit }
+                }),
+                3
+            )
+        )
+            .prop_map(|(root, resources)| Data::Quota { root, resources }),
+        (mailbox(), vec(astring(), 0..3))
+            .prop_map(|(mailbox, roots)| Data::QuotaRoot { mailbox, roots }),
         (
             proptest::option::of(istring()),
             any::<bool>(),

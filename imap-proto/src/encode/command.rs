@@ -488,6 +488,28 @@ impl Encode for CommandBody<'_> {
                     }
                 }
             }
+            C::GetQuota { root } => {
+                e.raw(b"GETQUOTA ");
+                root.encode(e);
+            }
+            C::GetQuotaRoot { mailbox } => {
+                e.raw(b"GETQUOTAROOT ");
+                mailbox.encode(e);
+            }
+            C::SetQuota { root, limits } => {
+                e.raw(b"SETQUOTA ");
+                root.encode(e);
+                e.raw(b" (");
+                for (k, (name, limit)) in limits.iter().enumerate() {
+                    if k > 0 {
+                        e.sp();
+                    }
+                    name.encode(e);
+                    e.sp();
+                    e.number(*limit);
+                }
+                e.raw(b")");
+            }
             C::Compress { algorithm } => {
                 e.raw(b"COMPRESS ");
                 algorithm.encode(e);

@@ -550,6 +550,30 @@ impl Encode for Data<'_> {
                     t.encode(e);
                 }
             }
+            D::Quota { root, resources } => {
+                e.raw(b"QUOTA ");
+                root.encode(e);
+                e.raw(b" (");
+                for (k, q) in resources.iter().enumerate() {
+                    if k > 0 {
+                        e.sp();
+                    }
+                    q.name.encode(e);
+                    e.sp();
+                    e.number(q.usage);
+                    e.sp();
+                    e.number(q.limit);
+                }
+                e.raw(b")");
+            }
+            D::QuotaRoot { mailbox, roots } => {
+                e.raw(b"QUOTAROOT ");
+                mailbox.encode(e);
+                for r in roots {
+                    e.sp();
+                    r.encode(e);
+                }
+            }
             D::ESearch { tag, uid, items } => {
                 e.raw(b"ESEARCH");
                 if let Some(t) = tag {

@@ -191,6 +191,22 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
             let (i, parameters) = id_params(i)?;
             Ok((i, CommandBody::Id { parameters }))
         }
+        // RFC 9208 §8.
+        b"GETQUOTA" => sp_then(rest, astring).map(|(i, root)| (i, CommandBody::GetQuota { root })),
+        b"GETQUOTAROOT" => {
+            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::GetQuotaRoot { mailbox }))
+        }
+        b"SETQUOTA" => {
+            let (i, root) = sp_then(rest, astring)?;
+            let (i, limits) = sp_then(i, |i| {
+                paren_list(i, |i| {
+                    let (r, name) = atom(i)?;
+                    let (r, limit) = sp_then(r, number64)?;
+                    Ok((r, (name, limit)))
+                })
+            })?;
+            Ok((i, CommandBody::SetQuota { root, limits }))
+        }
         b"COMPRESS" => {
             sp_then(rest, atom).map(|(i, algorithm)| (i, CommandBody::Compress { algorithm }))
         }

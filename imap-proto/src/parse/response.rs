@@ -19,6 +19,7 @@ use crate::types::body::{
 };
 use crate::types::command::StatusItem;
 use crate::types::core::{Atom, Text, Vec1, chars};
+use crate::types::quota::QuotaResource;
 use crate::types::response::{
     Code, Continue, Data, ESearchItem, ExtValue, FetchItem, ListData, NamespaceDescription,
     Response, StatusKind, StatusResponse,
@@ -273,6 +274,29 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
         }
         b"THREAD" => data(thread_data(r).map(|(r, t)| (r, Data::Thread(t)))?),
         b"ESEARCH" => esearch(r),
+        // RFC 9208 §8.
+        b"QUOTA" => {
+            let (r, root) = sp_then(r, astring)?;
+            let (r, resources) = sp_then(r, |i| {
+                paren_list1(i, |i| {
+                    let (r, name) = atom(i)?;
+                    let (r, usage) = sp_then(r, number64)?;
+                    let (r, limit) = sp_then(r, number64)?;
+                    Ok((r, QuotaResource { name, usage, limit }))
+                })
+            })?;
+            data((r, Data::Quota { root, resources }))
+        }
+        b"QUOTAROOT" => {
+            let (mut r, mailbox) = sp_then(r, mailbox)?;
+            let mut roots = Vec::new();
+            while r.first() == Some(&b' ') {
+                let (r2, root) = astring(&r[1..])?;
+                roots.push(root);
+                r = r2;
+            }
+            data((r, Data::QuotaRoot { mailbox, roots }))
+        }
         b"ENABLED" => {
             let mut r = r;
             let mut caps = Vec::new();

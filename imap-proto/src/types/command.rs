@@ -14,7 +14,7 @@
 //! (RFC 3691), UIDPLUS (RFC 4315), SASL-IR (RFC 4959), COMPRESS (RFC 4978), ENABLE (RFC 5161),
 //! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154), MOVE (RFC 6851),
 //! CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), SORT and THREAD (RFC 5256),
-//! SORT=DISPLAY (RFC 5957), ESORT (RFC 5267).
+//! SORT=DISPLAY (RFC 5957), ESORT (RFC 5267), QUOTA (RFC 9208).
 
 use std::num::NonZeroU32;
 
@@ -628,6 +628,23 @@ pub enum CommandBody<'a> {
         /// Field/value pairs; `None` for NIL.
         parameters: Option<Vec<(IString<'a>, NString<'a>)>>,
     },
+    /// `GETQUOTA quota-root` (RFC 9208 §4.1.1).
+    GetQuota {
+        /// The quota root.
+        root: AString<'a>,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.1.2).
+    GetQuotaRoot {
+        /// The mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `SETQUOTA quota-root (resource limit ...)` (RFC 9208 §4.1.3).
+    SetQuota {
+        /// The quota root.
+        root: AString<'a>,
+        /// Resource names and their new limits.
+        limits: Vec<(Atom<'a>, u64)>,
+    },
     /// `COMPRESS algorithm` (RFC 4978).
     Compress {
         /// The algorithm, `DEFLATE`.
@@ -681,6 +698,9 @@ impl CommandBody<'_> {
             C::Enable { .. } => "ENABLE",
             C::Id { .. } => "ID",
             C::Compress { .. } => "COMPRESS",
+            C::GetQuota { .. } => "GETQUOTA",
+            C::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            C::SetQuota { .. } => "SETQUOTA",
         }
     }
 
@@ -706,7 +726,10 @@ impl CommandBody<'_> {
             | C::Idle
             | C::Namespace
             | C::Enable { .. }
-            | C::Compress { .. } => CommandClass::Authenticated,
+            | C::Compress { .. }
+            | C::GetQuota { .. }
+            | C::GetQuotaRoot { .. }
+            | C::SetQuota { .. } => CommandClass::Authenticated,
             C::Check
             | C::Close
             | C::Unselect
@@ -1060,6 +1083,19 @@ impl IntoStatic for CommandBody<'_> {
             },
             C::Compress { algorithm } => C::Compress {
                 algorithm: algorithm.into_static(),
+            },
+            C::GetQuota { root } => C::GetQuota {
+                root: root.into_static(),
+            },
+            C::GetQuotaRoot { mailbox } => C::GetQuotaRoot {
+                mailbox: mailbox.into_static(),
+            },
+            C::SetQuota { root, limits } => C::SetQuota {
+                root: root.into_static(),
+                limits: limits
+                    .into_iter()
+                    .map(|(n, l)| (n.into_static(), l))
+                    .collect(),
             },
         }
     }

@@ -29,6 +29,7 @@ use super::core::{AString, Atom, IString, IntoStatic, NString, Tag, Text, Vec1};
 use super::datetime::DateTime;
 use super::flag::{Flag, FlagFetch, FlagPerm};
 use super::mailbox::Mailbox;
+use super::quota::QuotaResource;
 use super::sequence::SequenceSet;
 use super::sort::Thread;
 
@@ -402,6 +403,20 @@ pub enum Data<'a> {
         /// Shared namespaces.
         shared: Option<Vec1<NamespaceDescription<'a>>>,
     },
+    /// `QUOTA root (resource usage limit ...)` (RFC 9208 §5.1).
+    Quota {
+        /// The quota root.
+        root: AString<'a>,
+        /// The resources.
+        resources: Vec1<QuotaResource<'a>>,
+    },
+    /// `QUOTAROOT mailbox root...` (RFC 9208 §5.2).
+    QuotaRoot {
+        /// The mailbox.
+        mailbox: Mailbox<'a>,
+        /// Its quota roots (none when it has no quota).
+        roots: Vec<AString<'a>>,
+    },
     /// Untagged data this crate does not parse (`* XFOO bar`, `* 3 XBAR`): kept
     /// as read, so that a client can ignore it (RFC 3501 §7) and it re-encodes as it came.
     Other {
@@ -559,6 +574,14 @@ impl IntoStatic for Data<'_> {
             D::Search { ids, modseq } => D::Search { ids, modseq },
             D::Sort { ids, modseq } => D::Sort { ids, modseq },
             D::Thread(t) => D::Thread(t),
+            D::Quota { root, resources } => D::Quota {
+                root: root.into_static(),
+                resources: resources.into_static(),
+            },
+            D::QuotaRoot { mailbox, roots } => D::QuotaRoot {
+                mailbox: mailbox.into_static(),
+                roots: roots.into_static(),
+            },
             D::ESearch { tag, uid, items } => D::ESearch {
                 tag: tag.into_static(),
                 uid,
