@@ -12,7 +12,8 @@
 //! - Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE,
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
 //!   APPENDLIMIT (= `limits.max_message_size`), SORT, SORT=DISPLAY, ESORT (module `sort`),
-//!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`).
+//!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`), QUOTA with
+//!   STORAGE and MESSAGE (module `quota`).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the
@@ -47,6 +48,7 @@ mod mailboxes;
 mod messages;
 mod mime;
 mod names;
+mod quota;
 mod search;
 mod selected;
 mod session;

@@ -164,6 +164,7 @@ impl Session {
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
             ]);
+            caps.extend(super::quota::CAPABILITIES);
         }
         let mut v: Vec<Atom<'static>> = caps
             .into_iter()
@@ -298,6 +299,18 @@ impl Session {
                 Ok((None, "LSUB completed".into()))
             }),
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
+            CommandBody::GetQuotaRoot { mailbox } => self.account().and_then(|account| {
+                super::quota::get_quota_root(account, &mailbox, out)?;
+                Ok((None, "GETQUOTAROOT completed".into()))
+            }),
+            CommandBody::GetQuota { root } => self.account().and_then(|account| {
+                super::quota::get_quota(account, &root, out)?;
+                Ok((None, "GETQUOTA completed".into()))
+            }),
+            CommandBody::SetQuota { .. } => Err(No(
+                Some(super::mailboxes::code("NOPERM")),
+                "Quotas are set by the administrator".into(),
+            )),
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
             CommandBody::Fetch {
