@@ -68,6 +68,30 @@ pub enum Command {
     Queue(QueueCommand),
     /// Check the configuration, users and aliases; exit non-zero on problems.
     CheckConfig,
+    /// Per-user quotas (Maildir++ `maildirsize`; IMAP QUOTA, RFC 9208, reports them).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+/// `quota` subcommands. A running server sees a change at once.
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set a user's limits; with neither `--storage` nor `--messages` the quota is removed.
+    Set {
+        /// The address.
+        user: String,
+        /// Octets, or with a suffix K, M, G (units of 1024), e.g. `500M`.
+        #[arg(long)]
+        storage: Option<String>,
+        /// Messages.
+        #[arg(long)]
+        messages: Option<u64>,
+    },
+    /// Print a user's usage and limits.
+    Show {
+        /// The address.
+        user: String,
+    },
 }
 
 /// `queue` subcommands. They work whether the server runs or not; a running server picks up
@@ -260,6 +284,7 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
             }
             Command::Dkim(cmd) => dkim(data_dir, config, cmd),
             Command::Queue(cmd) => queue(&data_dir.join("queue"), cmd),
+            Command::Quota(cmd) => quota(&directory, cmd),
             Command::HashPassword(args) => {
                 let password = read_password(&args)?;
                 println!("{}", hash_password(args.scheme.into(), &password)?);
@@ -343,6 +368,74 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
                 .users()?
                 .iter()
                 .for_each(|u| println!("{u}"));
+            Ok(())
+        }
+    }
+}
+
+/// A size: octets, or with a suffix K, M or G in units of 1024.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (e.g. 1048576, 512K, 100M, 2G)"))?;
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return Err(format!("unknown unit in {s:?}: use K, M or G")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("too large: {s:?}"))
+}
+
+fn quota(directory: &Directory, cmd: QuotaCommand) -> AdminResult {
+    let (QuotaCommand::Set { user, .. } | QuotaCommand::Show { user }) = &cmd;
+    let address: Address = user.parse()?;
+    if !directory.passwd().users()?.contains(&address.to_string()) {
+        return Err(format!("no such user: {address}").into());
+    }
+    let path = directory.maildir_path(&address);
+    match cmd {
+        QuotaCommand::Set {
+            storage, messages, ..
+        } => {
+            crate::store::maildir::create_user_maildir(&path)?;
+            let md = mailwright_maildir::Maildir::open(&path)?;
+            let bytes = storage.as_deref().map(parse_size).transpose()?;
+            if bytes.is_none() && messages.is_none() {
+                md.remove_quota()?;
+                println!("removed the quota of {address}");
+            } else {
+                md.set_quota(mailwright_maildir::Quota { bytes, messages })?;
+                println!("set the quota of {address}");
+            }
+            Ok(())
+        }
+        QuotaCommand::Show { .. } => {
+            let usage = match mailwright_maildir::Maildir::open(&path) {
+                Ok(md) => md.quota_usage()?,
+                Err(_) => None,
+            };
+            let Some(u) = usage else {
+                println!("{address}: no quota");
+                return Ok(());
+            };
+            let limit =
+                |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |l| l.to_string());
+            println!(
+                "{address}: storage {} of {} octets, messages {} of {}",
+                u.bytes,
+                limit(u.quota.bytes),
+                u.messages,
+                limit(u.quota.messages)
+            );
             Ok(())
         }
     }

@@ -257,3 +257,72 @@ fn domain_add_and_check_config_say_where_postmaster_and_abuse_go() {
     assert!(ok && out.contains("go to hostmaster@example.org"), "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn quota_set_show_and_remove() {
+    let dir = common::tempdir("cli-quota");
+    let (ok, out) = run(&dir, &["domain", "add", "example.org"], None);
+    assert!(ok, "{out}");
+    let (ok, out) = run(
+        &dir,
+        &["user", "add", "alice@example.org", "--password-stdin"],
+        Some("s3cret\n"),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(&dir, &["quota", "show", "alice@example.org"], None);
+    assert!(ok && out.contains("alice@example.org: no quota"), "{out}");
+    let (ok, out) = run(
+        &dir,
+        &[
+            "quota",
+            "set",
+            "alice@example.org",
+            "--storage",
+            "2M",
+            "--messages",
+            "10",
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    let size = std::fs::read_to_string(dir.join("mail/example.org/alice/Maildir/maildirsize"));
+    assert_eq!(size.unwrap(), "2097152S,10C\n0 0\n");
+    let (ok, out) = run(&dir, &["quota", "show", "alice@example.org"], None);
+    assert!(
+        ok && out.contains("storage 0 of 2097152 octets, messages 0 of 10"),
+        "{out}"
+    );
+    let (ok, out) = run(
+        &dir,
+        &["quota", "set", "alice@example.org", "--messages", "5"],
+        None,
+    );
+    assert!(ok, "{out}");
+    let (_, out) = run(&dir, &["quota", "show", "alice@example.org"], None);
+    assert!(
+        out.contains("of unlimited octets, messages 0 of 5"),
+        "{out}"
+    );
+    for (args, why) in [
+        (
+            &["quota", "set", "bob@example.org", "--messages", "1"][..],
+            "no such user",
+        ),
+        (
+            &["quota", "set", "alice@example.org", "--storage", "12X"],
+            "unknown unit",
+        ),
+        (
+            &["quota", "set", "alice@example.org", "--storage", "lots"],
+            "not a size",
+        ),
+    ] {
+        let (ok, out) = run(&dir, args, None);
+        assert!(!ok && out.contains(why), "{args:?}: {out}");
+    }
+    let (ok, out) = run(&dir, &["quota", "set", "alice@example.org"], None);
+    assert!(ok && out.contains("removed"), "{out}");
+    let (_, out) = run(&dir, &["quota", "show", "alice@example.org"], None);
+    assert!(out.contains("no quota"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}

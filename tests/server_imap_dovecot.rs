@@ -88,6 +88,12 @@ for charset, keys, lit in spec['searches']:
         M.literal = lit.encode('utf-8')
     typ, data = M.search(charset, *keys)
     print('SEARCH %s %s %r -> %s' % (charset, shown, lit, data[0].decode() if typ == 'OK' else 'NO'), file=out)
+for crit, keys in spec.get('sorts', []):
+    typ, data = M.sort(crit, 'UTF-8', *keys)
+    print('SORT %s %s -> %s' % (crit, ' '.join(keys), data[0].decode() if typ == 'OK' else 'NO'), file=out)
+for alg, keys in spec.get('threads', []):
+    typ, data = M.thread(alg, 'UTF-8', *keys)
+    print('THREAD %s %s -> %s' % (alg, ' '.join(keys), data[0].decode() if typ == 'OK' else 'NO'), file=out)
 out.close()
 M.logout()
 "#;
@@ -176,6 +182,156 @@ fn spec(items: &[&str], searches: &[Search]) -> String {
         items.join(", "),
         searches.join(", ")
     )
+}
+
+/// SORT criteria (RFC 5256, RFC 5957) with search keys, compared on the same mailbox.
+const SORTS: &[(&str, &[&str])] = &[
+    ("(SUBJECT)", &["ALL"]),
+    ("(REVERSE SUBJECT)", &["ALL"]),
+    ("(FROM)", &["ALL"]),
+    ("(REVERSE FROM)", &["ALL"]),
+    ("(TO)", &["ALL"]),
+    ("(CC)", &["ALL"]),
+    ("(DATE)", &["ALL"]),
+    ("(REVERSE DATE)", &["ALL"]),
+    ("(SIZE)", &["ALL"]),
+    ("(REVERSE SIZE)", &["ALL"]),
+    ("(ARRIVAL)", &["ALL"]),
+    ("(REVERSE ARRIVAL)", &["ALL"]),
+    ("(DISPLAYFROM)", &["ALL"]),
+    ("(DISPLAYTO)", &["ALL"]),
+    ("(SUBJECT REVERSE DATE)", &["ALL"]),
+    ("(FROM SIZE)", &["NOT", "SUBJECT", "a"]),
+];
+
+/// THREAD algorithms (RFC 5256, Dovecot's REFS) with search keys, compared on the same mailbox.
+const THREADS: &[(&str, &[&str])] = &[
+    ("ORDEREDSUBJECT", &["ALL"]),
+    ("REFERENCES", &["ALL"]),
+    ("REFS", &["ALL"]),
+    ("REFERENCES", &["NOT", "SUBJECT", "a"]),
+    ("REFS", &["NOT", "SUBJECT", "a"]),
+];
+
+/// Threads: replies by References and by In-Reply-To only, a missing parent with two replies,
+/// a truncated References, a duplicate Message-ID, a loop, subjects gathered without
+/// references (a reply and its original, two originals), dates out of arrival order, and the
+/// same date twice.
+fn thread_corpus() -> Vec<Vec<u8>> {
+    let m = |id: &str, refs: &str, irt: &str, subject: &str, date: &str| {
+        let mut h = String::new();
+        if !id.is_empty() {
+            let _ = write!(h, "Message-ID: <{id}@x>\r\n");
+        }
+        if !refs.is_empty() {
+            let refs: Vec<String> = refs.split(' ').map(|r| format!("<{r}@x>")).collect();
+            let _ = write!(h, "References: {}\r\n", refs.join(" "));
+        }
+        if !irt.is_empty() {
+            let _ = write!(h, "In-Reply-To: <{irt}@x>\r\n");
+        }
+        let _ = write!(h, "Subject: {subject}\r\nFrom: t@x\r\n");
+        if !date.is_empty() {
+            let _ = write!(h, "Date: {date}\r\n");
+        }
+        format!("{h}\r\nbody\r\n").into_bytes()
+    };
+    vec![
+        m("a", "", "", "alpha", "Mon, 1 Jan 2024 10:00:00 +0000"),
+        m("b", "a", "a", "Re: alpha", "Mon, 1 Jan 2024 11:00:00 +0000"),
+        m(
+            "c",
+            "a b",
+            "b",
+            "Re: alpha",
+            "Mon, 1 Jan 2024 12:00:00 +0000",
+        ),
+        m("d", "", "a", "Re: alpha", "Mon, 1 Jan 2024 09:30:00 +0000"),
+        m("e", "gone", "", "beta", "Tue, 2 Jan 2024 10:00:00 +0000"),
+        m(
+            "f",
+            "gone",
+            "",
+            "Re: beta",
+            "Tue, 2 Jan 2024 09:00:00 +0000",
+        ),
+        m("g", "c", "", "Re: alpha", "Wed, 3 Jan 2024 10:00:00 +0000"),
+        m("a", "", "", "alpha again", "Wed, 3 Jan 2024 11:00:00 +0000"),
+        m("h", "i", "", "gamma", "Thu, 4 Jan 2024 10:00:00 +0000"),
+        m("i", "h", "", "Re: gamma", "Thu, 4 Jan 2024 11:00:00 +0000"),
+        m("j", "", "", "Re: delta", "Fri, 5 Jan 2024 10:00:00 +0000"),
+        m("k", "", "", "delta", "Fri, 5 Jan 2024 11:00:00 +0000"),
+        m("l", "", "", "epsilon", "Sat, 6 Jan 2024 10:00:00 +0000"),
+        m("n", "", "", "epsilon", "Sat, 6 Jan 2024 10:00:00 +0000"),
+        m("", "", "", "no id", ""),
+        m(
+            "o",
+            "p1 p2",
+            "",
+            "Fwd: zeta",
+            "Sun, 7 Jan 2024 10:00:00 +0000",
+        ),
+        m(
+            "q",
+            "p1 p3",
+            "",
+            "[list] zeta (fwd)",
+            "Sun, 7 Jan 2024 09:00:00 +0000",
+        ),
+        m("r", "x1 x2 x3", "", "", "Mon, 8 Jan 2024 10:00:00 +0000"),
+        m("s", "x1 x2", "", "", "Mon, 8 Jan 2024 09:00:00 +0000"),
+        m(
+            "t",
+            "",
+            "",
+            "Re: Re: beta",
+            "Mon, 8 Jan 2024 11:00:00 +0000",
+        ),
+    ]
+}
+
+#[test]
+fn thread_matches_dovecot() {
+    let spec = format!("{}, {}", spec(&[], &[]), sort_spec(&[], THREADS));
+    let mut messages = thread_corpus();
+    messages.extend(all_corpora());
+    if let Some(diffs) = compare("imap-thread", &messages, &spec) {
+        assert_no_diffs(&diffs);
+    }
+}
+
+/// The `"sorts"` and `"threads"` members of the spec.
+fn sort_spec(sorts: &[(&str, &[&str])], threads: &[(&str, &[&str])]) -> String {
+    let list = |v: &[(&str, &[&str])]| {
+        v.iter()
+            .map(|(c, keys)| {
+                let keys: Vec<String> = keys.iter().map(|k| json_str(k)).collect();
+                format!("[{}, [{}]]", json_str(c), keys.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "\"sorts\": [{}], \"threads\": [{}]",
+        list(sorts),
+        list(threads)
+    )
+}
+
+/// The two corpora together: the first, the awkward messages and CPython's (when installed).
+fn all_corpora() -> Vec<Vec<u8>> {
+    let mut messages = corpus();
+    messages.extend(awkward());
+    messages.extend(cpython_corpus().unwrap_or_default());
+    messages
+}
+
+#[test]
+fn sort_matches_dovecot() {
+    let spec = format!("{}, {}", spec(&[], &[]), sort_spec(SORTS, &[]));
+    if let Some(diffs) = compare("imap-sort", &all_corpora(), &spec) {
+        assert_no_diffs(&diffs);
+    }
 }
 
 /// APPENDs `messages` to a private Dovecot and to our server, runs the same FETCHes and

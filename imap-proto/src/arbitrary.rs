@@ -11,6 +11,7 @@ use crate::types::datetime::{Date, DateTime};
 use crate::types::flag::{Flag, FlagFetch, FlagPerm};
 use crate::types::mailbox::{ListMailbox, Mailbox};
 use crate::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+use crate::types::sort::{SortCriterion, SortKey, Thread, ThreadAlgorithm};
 
 pub(crate) fn atom() -> impl Strategy<Value = Atom<'static>> {
     "[A-Za-z0-9$&'+,./:;<=>?@^_`|~!#-]{1,8}".prop_map(|s| Atom::try_from(s).unwrap())
@@ -142,6 +143,45 @@ fn vec1<T: std::fmt::Debug>(
     max: usize,
 ) -> impl Strategy<Value = Vec1<T>> {
     vec(s, 1..=max).prop_map(|v| Vec1::try_from(v).unwrap())
+}
+
+fn search_return_option() -> impl Strategy<Value = SearchReturnOption> {
+    prop_oneof![
+        Just(SearchReturnOption::Min),
+        Just(SearchReturnOption::Max),
+        Just(SearchReturnOption::All),
+        Just(SearchReturnOption::Count),
+        Just(SearchReturnOption::Save)
+    ]
+}
+
+fn sort_criterion() -> impl Strategy<Value = SortCriterion> {
+    (
+        any::<bool>(),
+        proptest::sample::select(SortKey::ALL.iter().map(|(k, _)| *k).collect::<Vec<_>>()),
+    )
+        .prop_map(|(reverse, key)| SortCriterion { reverse, key })
+}
+
+fn thread_algorithm() -> impl Strategy<Value = ThreadAlgorithm<'static>> {
+    prop_oneof![
+        Just(ThreadAlgorithm::OrderedSubject),
+        Just(ThreadAlgorithm::References),
+        Just(ThreadAlgorithm::Refs),
+        // No known algorithm starts with X.
+        "X[A-Z0-9]{0,6}".prop_map(|a| ThreadAlgorithm::Other(Atom::try_from(a).unwrap())),
+    ]
+}
+
+/// A thread tree built from messages and missing parents, in `thread-list` form.
+pub(crate) fn thread() -> impl Strategy<Value = Thread> {
+    let leaf = nz().prop_map(|n| Thread::node(Some(n), Vec::new()).unwrap());
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        (proptest::option::of(nz()), vec(inner, 0..3))
+            .prop_filter_map("a missing parent needs children", |(id, children)| {
+                Thread::node(id, children)
+            })
+    })
 }
 
 pub(crate) fn search_key() -> impl Strategy<Value = SearchKey<'static>> {
@@ -356,6 +396,34 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
             }),
         (
             any::<bool>(),
+            proptest::option::of(vec(search_return_option(), 0..3)),
+            vec1(sort_criterion(), 3),
+            astring(),
+            vec1(search_key(), 2),
+        )
+            .prop_map(
+                |(uid, returns, criteria, charset, search)| CommandBody::Sort {
+                    uid,
+                    returns,
+                    criteria,
+                    charset,
+                    search
+                }
+            ),
+        (
+            any::<bool>(),
+            thread_algorithm(),
+            astring(),
+            vec1(search_key(), 2)
+        )
+            .prop_map(|(uid, algorithm, charset, search)| CommandBody::Thread {
+                uid,
+                algorithm,
+                charset,
+                search
+            }),
+        (
+            any::<bool>(),
             sequence_set(),
             prop_oneof![
                 Just(FetchItems::All),
@@ -405,6 +473,10 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
         proptest::option::of(vec((istring(), nstring()), 0..3))
             .prop_map(|parameters| CommandBody::Id { parameters }),
         atom().prop_map(|algorithm| CommandBody::Compress { algorithm }),
+        astring().prop_map(|root| CommandBody::GetQuota { root }),
+        mailbox().prop_map(|mailbox| CommandBody::GetQuotaRoot { mailbox }),
+        (astring(), vec((atom(), modseq()), 0..3))
+            .prop_map(|(root, limits)| CommandBody::SetQuota { root, limits }),
     ]
 }
 
@@ -674,6 +746,21 @@ pub(crate) fn data() -> impl Strategy<Value = Data<'static>> {
             }),
         (vec(nz(), 0..5), proptest::option::of(modseq()))
             .prop_map(|(ids, modseq)| Data::Search { ids, modseq }),
+        (vec(nz(), 0..5), proptest::option::of(modseq()))
+            .prop_map(|(ids, modseq)| Data::Sort { ids, modseq }),
+        vec(thread(), 0..3).prop_map(Data::Thread),
+        (
+            astring(),
+            vec1(
+                (atom(), modseq(), modseq()).prop_map(|(name, usage, limit)| {
+                    crate::types::quota::QuotaResource { name, usage, limit }
+                }),
+                3
+            )
+        )
+            .prop_map(|(root, resources)| Data::Quota { root, resources }),
+        (mailbox(), vec(astring(), 0..3))
+            .prop_map(|(mailbox, roots)| Data::QuotaRoot { mailbox, roots }),
         (
             proptest::option::of(istring()),
             any::<bool>(),

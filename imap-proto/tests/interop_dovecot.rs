@@ -29,6 +29,7 @@ use mailwright_imap_proto::types::flag::Flag;
 use mailwright_imap_proto::types::mailbox::{ListMailbox, Mailbox};
 use mailwright_imap_proto::types::response::{Code, Data, FetchItem, Response, StatusKind};
 use mailwright_imap_proto::types::sequence::{SeqItem, SeqNumber, SequenceSet};
+use mailwright_imap_proto::types::sort::{SortCriterion, SortKey, ThreadAlgorithm};
 use mailwright_imap_proto::{Machine, Secret};
 
 const USER: &str = "alice";
@@ -393,6 +394,55 @@ fn dovecot_session_round_trips_byte_identically() {
         }),
         Ok
     );
+    // SORT, ESORT and THREAD (RFC 5256, RFC 5957, RFC 5267): Dovecot's `* SORT`, `* ESEARCH`
+    // and `* THREAD` parse (and re-serialise, below).
+    let utf8 = || AString::try_from("UTF-8").unwrap();
+    let by = |reverse, key| SortCriterion { reverse, key };
+    assert_eq!(
+        c.run(CommandBody::Sort {
+            uid: false,
+            returns: None,
+            criteria: Vec1::try_from(vec![
+                by(false, SortKey::Subject),
+                by(true, SortKey::Date),
+                by(false, SortKey::DisplayFrom)
+            ])
+            .unwrap(),
+            charset: utf8(),
+            search: Vec1::one(SearchKey::All),
+        }),
+        Ok
+    );
+    assert_eq!(
+        c.run(CommandBody::Sort {
+            uid: true,
+            returns: Some(vec![
+                SearchReturnOption::Min,
+                SearchReturnOption::Max,
+                SearchReturnOption::Count,
+                SearchReturnOption::All
+            ]),
+            criteria: Vec1::one(by(true, SortKey::Size)),
+            charset: utf8(),
+            search: Vec1::one(SearchKey::All),
+        }),
+        Ok
+    );
+    for algorithm in [
+        ThreadAlgorithm::References,
+        ThreadAlgorithm::OrderedSubject,
+        ThreadAlgorithm::Refs,
+    ] {
+        assert_eq!(
+            c.run(CommandBody::Thread {
+                uid: true,
+                algorithm,
+                charset: utf8(),
+                search: Vec1::one(SearchKey::All),
+            }),
+            Ok
+        );
+    }
     let appended = Literal::new(
         PLAIN
             .iter()
@@ -518,6 +568,12 @@ fn dovecot_session_round_trips_byte_identically() {
         e,
         ClientEvent::Data(Data::Namespace { .. })
     )));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Data(Data::Sort { ids, .. }) if ids.len() == 2)
+    ));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Data(Data::Thread(t)) if t.len() == 2)
+    ));
     assert!(has(
         &|e| matches!(e, ClientEvent::Completed { status, .. } if matches!(status.code, Some(Code::AppendUid { .. })))
     ));

@@ -5,6 +5,7 @@ use crate::types::command::{
     AuthData, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
     ListSelectOption, SearchKey, SearchReturnOption, Section, SectionText, StatusItem, StoreKind,
 };
+use crate::types::sort::{SortCriterion, ThreadAlgorithm};
 
 impl Encode for Command<'_> {
     fn encode(&self, e: &mut Encoder) {
@@ -80,6 +81,21 @@ impl Encode for SearchReturnOption {
             SearchReturnOption::Count => b"COUNT",
             SearchReturnOption::Save => b"SAVE",
         });
+    }
+}
+
+impl Encode for SortCriterion {
+    fn encode(&self, e: &mut Encoder) {
+        if self.reverse {
+            e.raw(b"REVERSE ");
+        }
+        e.raw(self.key.as_str().as_bytes());
+    }
+}
+
+impl Encode for ThreadAlgorithm<'_> {
+    fn encode(&self, e: &mut Encoder) {
+        e.raw(self.as_str().as_bytes());
     }
 }
 
@@ -364,6 +380,39 @@ impl Encode for CommandBody<'_> {
                 e.sp();
                 e.join(criteria);
             }
+            C::Sort {
+                returns,
+                criteria,
+                charset,
+                search,
+                ..
+            } => {
+                e.raw(self.name().as_bytes());
+                if let Some(r) = returns {
+                    e.raw(b" RETURN ");
+                    e.paren(r);
+                }
+                e.sp();
+                e.paren(criteria);
+                e.sp();
+                charset.encode(e);
+                e.sp();
+                e.join(search);
+            }
+            C::Thread {
+                algorithm,
+                charset,
+                search,
+                ..
+            } => {
+                e.raw(self.name().as_bytes());
+                e.sp();
+                algorithm.encode(e);
+                e.sp();
+                charset.encode(e);
+                e.sp();
+                e.join(search);
+            }
             C::Fetch {
                 set,
                 items,
@@ -438,6 +487,28 @@ impl Encode for CommandBody<'_> {
                         e.raw(b")");
                     }
                 }
+            }
+            C::GetQuota { root } => {
+                e.raw(b"GETQUOTA ");
+                root.encode(e);
+            }
+            C::GetQuotaRoot { mailbox } => {
+                e.raw(b"GETQUOTAROOT ");
+                mailbox.encode(e);
+            }
+            C::SetQuota { root, limits } => {
+                e.raw(b"SETQUOTA ");
+                root.encode(e);
+                e.raw(b" (");
+                for (k, (name, limit)) in limits.iter().enumerate() {
+                    if k > 0 {
+                        e.sp();
+                    }
+                    name.encode(e);
+                    e.sp();
+                    e.number(*limit);
+                }
+                e.raw(b")");
             }
             C::Compress { algorithm } => {
                 e.raw(b"COMPRESS ");

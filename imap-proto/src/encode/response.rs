@@ -10,6 +10,7 @@ use crate::types::response::{
     Code, Continue, Data, ESearchItem, ExtValue, FetchItem, ListData, NamespaceDescription,
     Response, StatusResponse,
 };
+use crate::types::sort::Thread;
 
 impl Encode for Response<'_> {
     fn encode(&self, e: &mut Encoder) {
@@ -171,6 +172,36 @@ impl Encode for ListData<'_> {
                 v.encode(e);
             }
             e.raw(b")");
+        }
+    }
+}
+
+impl Encode for Thread {
+    /// `thread-list` (RFC 5256 §5), without recursion: a deep tree cannot exhaust the stack.
+    fn encode(&self, e: &mut Encoder) {
+        enum Step<'t> {
+            Open(&'t Thread),
+            Close,
+        }
+        let mut stack = vec![Step::Open(self)];
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Close => e.raw(b")"),
+                Step::Open(t) => {
+                    e.raw(b"(");
+                    for (k, n) in t.members().iter().enumerate() {
+                        if k > 0 {
+                            e.sp();
+                        }
+                        n.encode(e);
+                    }
+                    if !t.members().is_empty() && !t.children().is_empty() {
+                        e.sp();
+                    }
+                    stack.push(Step::Close);
+                    stack.extend(t.children().iter().rev().map(Step::Open));
+                }
+            }
         }
     }
 }
@@ -496,6 +527,51 @@ impl Encode for Data<'_> {
                     e.raw(b" (MODSEQ ");
                     e.number(*m);
                     e.raw(b")");
+                }
+            }
+            D::Sort { ids, modseq } => {
+                e.raw(b"SORT");
+                for n in ids {
+                    e.sp();
+                    n.encode(e);
+                }
+                if let Some(m) = modseq {
+                    e.raw(b" (MODSEQ ");
+                    e.number(*m);
+                    e.raw(b")");
+                }
+            }
+            D::Thread(threads) => {
+                e.raw(b"THREAD");
+                if !threads.is_empty() {
+                    e.sp();
+                }
+                for t in threads {
+                    t.encode(e);
+                }
+            }
+            D::Quota { root, resources } => {
+                e.raw(b"QUOTA ");
+                root.encode(e);
+                e.raw(b" (");
+                for (k, q) in resources.iter().enumerate() {
+                    if k > 0 {
+                        e.sp();
+                    }
+                    q.name.encode(e);
+                    e.sp();
+                    e.number(q.usage);
+                    e.sp();
+                    e.number(q.limit);
+                }
+                e.raw(b")");
+            }
+            D::QuotaRoot { mailbox, roots } => {
+                e.raw(b"QUOTAROOT ");
+                mailbox.encode(e);
+                for r in roots {
+                    e.sp();
+                    r.encode(e);
                 }
             }
             D::ESearch { tag, uid, items } => {

@@ -46,7 +46,8 @@ use crate::types::command::{
     AuthData, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
     ListSelectOption, SearchKey, SearchReturnOption, Section, SectionText, StatusItem, StoreKind,
 };
-use crate::types::core::Vec1;
+use crate::types::core::{AString, Vec1};
+use crate::types::sort::{SortCriterion, SortKey, ThreadAlgorithm};
 use mailwright_sansio::Secret;
 
 /// How deep SEARCH keys and parenthesised lists may nest before the parser refuses (stack safety).
@@ -157,6 +158,8 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
         }
         b"APPEND" => append(rest),
         b"SEARCH" => search(rest, false),
+        b"SORT" => sort(rest, false),
+        b"THREAD" => thread(rest, false),
         b"FETCH" => fetch(rest, false),
         b"STORE" => store(rest, false),
         b"COPY" => copy_move(rest, false, false),
@@ -166,6 +169,8 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
             let (r, name) = word(i)?;
             match Upper::new(name).as_slice() {
                 b"SEARCH" => search(r, true),
+                b"SORT" => sort(r, true),
+                b"THREAD" => thread(r, true),
                 b"FETCH" => fetch(r, true),
                 b"STORE" => store(r, true),
                 b"COPY" => copy_move(r, true, false),
@@ -185,6 +190,22 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
             let (i, ()) = sp(rest)?;
             let (i, parameters) = id_params(i)?;
             Ok((i, CommandBody::Id { parameters }))
+        }
+        // RFC 9208 §8.
+        b"GETQUOTA" => sp_then(rest, astring).map(|(i, root)| (i, CommandBody::GetQuota { root })),
+        b"GETQUOTAROOT" => {
+            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::GetQuotaRoot { mailbox }))
+        }
+        b"SETQUOTA" => {
+            let (i, root) = sp_then(rest, astring)?;
+            let (i, limits) = sp_then(i, |i| {
+                paren_list(i, |i| {
+                    let (r, name) = atom(i)?;
+                    let (r, limit) = sp_then(r, number64)?;
+                    Ok((r, (name, limit)))
+                })
+            })?;
+            Ok((i, CommandBody::SetQuota { root, limits }))
         }
         b"COMPRESS" => {
             sp_then(rest, atom).map(|(i, algorithm)| (i, CommandBody::Compress { algorithm }))
@@ -403,28 +424,41 @@ pub(crate) fn append_prefix(
     Ok((i, (t, head)))
 }
 
+/// `search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"`
+/// (RFC 4466 §2.6, RFC 4731 §3); ESORT's `sort-return-opts` are the same (RFC 5267 §3). Called
+/// after the SP that follows the command name; returns the input after the SP that follows the
+/// options.
+fn return_opts(i: &[u8]) -> PResult<'_, Option<Vec<SearchReturnOption>>> {
+    if i.len() < 7 {
+        if b"RETURN "[..i.len()].eq_ignore_ascii_case(i) {
+            return Err(nom::Err::Incomplete(nom::Needed::new(7 - i.len())));
+        }
+        return Ok((i, None));
+    }
+    if !i[..7].eq_ignore_ascii_case(b"RETURN ") {
+        return Ok((i, None));
+    }
+    let (r, opts) = paren_list(&i[7..], |i| {
+        let (r, w) = word(i)?;
+        let o = match Upper::new(w).as_slice() {
+            b"MIN" => SearchReturnOption::Min,
+            b"MAX" => SearchReturnOption::Max,
+            b"ALL" => SearchReturnOption::All,
+            b"COUNT" => SearchReturnOption::Count,
+            b"SAVE" => SearchReturnOption::Save,
+            _ => return fail(i, ErrorKind::Tag),
+        };
+        Ok((r, o))
+    })?;
+    let (r, ()) = sp(r)?;
+    Ok((r, Some(opts)))
+}
+
 /// RFC 4466 §2.6 / RFC 4731 §3: `search = "SEARCH" [search-return-opts] SP search-program`,
 /// `search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"`.
 fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
-    let (mut i, ()) = sp(i)?;
-    let mut returns = None;
-    if i.len() >= 7 && i[..7].eq_ignore_ascii_case(b"RETURN ") {
-        let (r, opts) = paren_list(&i[7..], |i| {
-            let (r, w) = word(i)?;
-            let o = match Upper::new(w).as_slice() {
-                b"MIN" => SearchReturnOption::Min,
-                b"MAX" => SearchReturnOption::Max,
-                b"ALL" => SearchReturnOption::All,
-                b"COUNT" => SearchReturnOption::Count,
-                b"SAVE" => SearchReturnOption::Save,
-                _ => return fail(i, ErrorKind::Tag),
-            };
-            Ok((r, o))
-        })?;
-        let (r, ()) = sp(r)?;
-        returns = Some(opts);
-        i = r;
-    }
+    let (i, ()) = sp(i)?;
+    let (mut i, returns) = return_opts(i)?;
     let mut charset = None;
     if i.len() >= 8 && i[..8].eq_ignore_ascii_case(b"CHARSET ") {
         let (r, c) = astring(&i[8..])?;
@@ -440,6 +474,72 @@ fn search(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
             returns,
             charset,
             criteria,
+        },
+    ))
+}
+
+/// `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256 §5, RFC 5957 §3).
+fn sort_criterion(i: &[u8]) -> PResult<'_, SortCriterion> {
+    let (r, w) = word(i)?;
+    let (r, w, reverse) = if w.eq_ignore_ascii_case(b"REVERSE") {
+        let (r, w) = sp_then(r, word)?;
+        (r, w, true)
+    } else {
+        (r, w, false)
+    };
+    match SortKey::ALL
+        .iter()
+        .find(|(_, s)| s.as_bytes().eq_ignore_ascii_case(w))
+    {
+        Some((key, _)) => Ok((r, SortCriterion { reverse, key: *key })),
+        None => fail(i, ErrorKind::Tag),
+    }
+}
+
+/// `search-criteria = charset 1*(SP search-key)` (RFC 5256 §5), after an SP.
+fn search_criteria(i: &[u8]) -> PResult<'_, (AString<'_>, Vec1<SearchKey<'_>>)> {
+    let (i, charset) = sp_then(i, astring)?;
+    let (i, ()) = sp(i)?;
+    let (i, keys) = sp_list1(i, |i| search_key(i, 0))?;
+    Ok((i, (charset, keys)))
+}
+
+/// RFC 5267 §3: `sort = ["UID" SP] "SORT" [sort-return-opts] SP sort-criteria SP
+/// search-criteria`.
+fn sort(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (i, ()) = sp(i)?;
+    let (i, returns) = return_opts(i)?;
+    let (i, criteria) = paren_list1(i, sort_criterion)?;
+    let (i, (charset, search)) = search_criteria(i)?;
+    Ok((
+        i,
+        CommandBody::Sort {
+            uid,
+            returns,
+            criteria,
+            charset,
+            search,
+        },
+    ))
+}
+
+/// RFC 5256 §5: `thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria`.
+fn thread(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
+    let (i, alg) = sp_then(i, atom)?;
+    let algorithm = match Upper::new(alg.as_str().as_bytes()).as_slice() {
+        b"ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        b"REFERENCES" => ThreadAlgorithm::References,
+        b"REFS" => ThreadAlgorithm::Refs,
+        _ => ThreadAlgorithm::Other(alg),
+    };
+    let (i, (charset, search)) = search_criteria(i)?;
+    Ok((
+        i,
+        CommandBody::Thread {
+            uid,
+            algorithm,
+            charset,
+            search,
         },
     ))
 }

@@ -138,7 +138,7 @@ use crate::types::response::{Response, StatusResponse};
 impl<'a> Response<'a> {
     /// Decodes one response (CRLF included) from the start of `input`; returns the rest.
     ///
-    /// Untagged data this crate does not know (`* SORT 3 1 2`, `* XFOO bar`) is
+    /// Untagged data this crate does not know (`* XFOO bar`, `* 3 XBAR`) is
     /// [`Data::Other`](crate::types::response::Data::Other), not an error (RFC 3501 §7: a client
     /// ignores what it does not understand).
     pub fn decode(input: &'a [u8]) -> Result<(&'a [u8], Self), DecodeError> {

@@ -19,10 +19,12 @@ use crate::types::body::{
 };
 use crate::types::command::StatusItem;
 use crate::types::core::{Atom, Text, Vec1, chars};
+use crate::types::quota::QuotaResource;
 use crate::types::response::{
     Code, Continue, Data, ESearchItem, ExtValue, FetchItem, ListData, NamespaceDescription,
     Response, StatusKind, StatusResponse,
 };
+use crate::types::sort::Thread;
 
 #[inline]
 fn word(i: &[u8]) -> PResult<'_, &[u8]> {
@@ -265,7 +267,36 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
             let (r, (ids, modseq)) = search_data(r)?;
             data((r, Data::Search { ids, modseq }))
         }
+        b"SORT" => {
+            // RFC 7162 §7 extends sort-data as it extends mailbox-data's SEARCH.
+            let (r, (ids, modseq)) = search_data(r)?;
+            data((r, Data::Sort { ids, modseq }))
+        }
+        b"THREAD" => data(thread_data(r).map(|(r, t)| (r, Data::Thread(t)))?),
         b"ESEARCH" => esearch(r),
+        // RFC 9208 §8.
+        b"QUOTA" => {
+            let (r, root) = sp_then(r, astring)?;
+            let (r, resources) = sp_then(r, |i| {
+                paren_list1(i, |i| {
+                    let (r, name) = atom(i)?;
+                    let (r, usage) = sp_then(r, number64)?;
+                    let (r, limit) = sp_then(r, number64)?;
+                    Ok((r, QuotaResource { name, usage, limit }))
+                })
+            })?;
+            data((r, Data::Quota { root, resources }))
+        }
+        b"QUOTAROOT" => {
+            let (mut r, mailbox) = sp_then(r, mailbox)?;
+            let mut roots = Vec::new();
+            while r.first() == Some(&b' ') {
+                let (r2, root) = astring(&r[1..])?;
+                roots.push(root);
+                r = r2;
+            }
+            data((r, Data::QuotaRoot { mailbox, roots }))
+        }
         b"ENABLED" => {
             let mut r = r;
             let mut caps = Vec::new();
@@ -385,6 +416,71 @@ fn search_data(mut r: &[u8]) -> PResult<'_, (Vec<std::num::NonZeroU32>, Option<u
             }
             _ => return Ok((r, (ids, None))),
         }
+    }
+}
+
+/// How deep `thread-nested` lists may nest (each level is a branch; chains are flat).
+const MAX_THREAD_NESTING: usize = 256;
+
+/// `thread-data = "THREAD" [SP 1*thread-list]` after the keyword (RFC 5256 §5).
+fn thread_data(i: &[u8]) -> PResult<'_, Vec<Thread>> {
+    let mut threads = Vec::new();
+    if i.first() != Some(&b' ') {
+        return Ok((i, threads));
+    }
+    let mut r = &i[1..];
+    loop {
+        let (r2, t) = thread_list(r, 0)?;
+        threads.push(t);
+        r = r2;
+        if r.first() != Some(&b'(') {
+            return Ok((r, threads));
+        }
+    }
+}
+
+/// ```text
+/// thread-list     = "(" (thread-members / thread-nested) ")"
+/// thread-members  = nz-number *(SP nz-number) [SP thread-nested]
+/// thread-nested   = 2*thread-list
+/// ```
+/// (RFC 5256 §5.)
+fn thread_list(i: &[u8], depth: usize) -> PResult<'_, Thread> {
+    if depth > MAX_THREAD_NESTING {
+        return Err(nom::Err::Failure(nom::error::Error::new(
+            i,
+            ErrorKind::TooLarge,
+        )));
+    }
+    let (mut r, ()) = byte(i, b'(')?;
+    let mut members = Vec::new();
+    // After members, nested lists follow an SP; with none, they start at once.
+    let mut nested = r.first() == Some(&b'(');
+    if !nested {
+        loop {
+            let (r2, n) = nz_number(r)?;
+            members.push(n);
+            r = r2;
+            if r.first() != Some(&b' ') {
+                break;
+            }
+            r = &r[1..];
+            if r.first() == Some(&b'(') {
+                nested = true;
+                break;
+            }
+        }
+    }
+    let mut children = Vec::new();
+    while nested && r.first() == Some(&b'(') {
+        let (r2, t) = thread_list(r, depth + 1)?;
+        children.push(t);
+        r = r2;
+    }
+    let (r, ()) = byte(r, b')')?;
+    match Thread::new(members, children) {
+        Ok(t) => Ok((r, t)),
+        Err(_) => fail(i, ErrorKind::Verify),
     }
 }
 

@@ -13,7 +13,8 @@
 //! (RFC 3501 §9.) Extensions: IDLE (RFC 2177), NAMESPACE (RFC 2342), ID (RFC 2971), UNSELECT
 //! (RFC 3691), UIDPLUS (RFC 4315), SASL-IR (RFC 4959), COMPRESS (RFC 4978), ENABLE (RFC 5161),
 //! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154), MOVE (RFC 6851),
-//! CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182).
+//! CONDSTORE (RFC 7162), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), SORT and THREAD (RFC 5256),
+//! SORT=DISPLAY (RFC 5957), ESORT (RFC 5267), QUOTA (RFC 9208).
 
 use std::num::NonZeroU32;
 
@@ -25,6 +26,7 @@ use super::datetime::{Date, DateTime};
 use super::flag::Flag;
 use super::mailbox::{ListMailbox, Mailbox};
 use super::sequence::SequenceSet;
+use super::sort::{SortCriterion, ThreadAlgorithm};
 
 /// A tagged command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -542,6 +544,30 @@ pub enum CommandBody<'a> {
         /// The criteria, ANDed.
         criteria: Vec1<SearchKey<'a>>,
     },
+    /// `[UID] SORT [RETURN (opts)] (criteria) charset keys` (RFC 5256 §3, RFC 5267 §3).
+    Sort {
+        /// `UID SORT`.
+        uid: bool,
+        /// ESORT return options; `None` when `RETURN` is absent.
+        returns: Option<Vec<SearchReturnOption>>,
+        /// The sort criteria, most significant first.
+        criteria: Vec1<SortCriterion>,
+        /// The charset (`atom / quoted`, required).
+        charset: AString<'a>,
+        /// The search criteria, ANDed.
+        search: Vec1<SearchKey<'a>>,
+    },
+    /// `[UID] THREAD algorithm charset keys` (RFC 5256 §3).
+    Thread {
+        /// `UID THREAD`.
+        uid: bool,
+        /// The threading algorithm.
+        algorithm: ThreadAlgorithm<'a>,
+        /// The charset (`atom / quoted`, required).
+        charset: AString<'a>,
+        /// The search criteria, ANDed.
+        search: Vec1<SearchKey<'a>>,
+    },
     /// `[UID] FETCH set items [(CHANGEDSINCE n)]`.
     Fetch {
         /// `UID FETCH`.
@@ -602,6 +628,23 @@ pub enum CommandBody<'a> {
         /// Field/value pairs; `None` for NIL.
         parameters: Option<Vec<(IString<'a>, NString<'a>)>>,
     },
+    /// `GETQUOTA quota-root` (RFC 9208 §4.1.1).
+    GetQuota {
+        /// The quota root.
+        root: AString<'a>,
+    },
+    /// `GETQUOTAROOT mailbox` (RFC 9208 §4.1.2).
+    GetQuotaRoot {
+        /// The mailbox.
+        mailbox: Mailbox<'a>,
+    },
+    /// `SETQUOTA quota-root (resource limit ...)` (RFC 9208 §4.1.3).
+    SetQuota {
+        /// The quota root.
+        root: AString<'a>,
+        /// Resource names and their new limits.
+        limits: Vec<(Atom<'a>, u64)>,
+    },
     /// `COMPRESS algorithm` (RFC 4978).
     Compress {
         /// The algorithm, `DEFLATE`.
@@ -638,6 +681,10 @@ impl CommandBody<'_> {
             C::UidExpunge { .. } => "UID EXPUNGE",
             C::Search { uid: false, .. } => "SEARCH",
             C::Search { uid: true, .. } => "UID SEARCH",
+            C::Sort { uid: false, .. } => "SORT",
+            C::Sort { uid: true, .. } => "UID SORT",
+            C::Thread { uid: false, .. } => "THREAD",
+            C::Thread { uid: true, .. } => "UID THREAD",
             C::Fetch { uid: false, .. } => "FETCH",
             C::Fetch { uid: true, .. } => "UID FETCH",
             C::Store { uid: false, .. } => "STORE",
@@ -651,6 +698,9 @@ impl CommandBody<'_> {
             C::Enable { .. } => "ENABLE",
             C::Id { .. } => "ID",
             C::Compress { .. } => "COMPRESS",
+            C::GetQuota { .. } => "GETQUOTA",
+            C::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            C::SetQuota { .. } => "SETQUOTA",
         }
     }
 
@@ -676,13 +726,18 @@ impl CommandBody<'_> {
             | C::Idle
             | C::Namespace
             | C::Enable { .. }
-            | C::Compress { .. } => CommandClass::Authenticated,
+            | C::Compress { .. }
+            | C::GetQuota { .. }
+            | C::GetQuotaRoot { .. }
+            | C::SetQuota { .. } => CommandClass::Authenticated,
             C::Check
             | C::Close
             | C::Unselect
             | C::Expunge
             | C::UidExpunge { .. }
             | C::Search { .. }
+            | C::Sort { .. }
+            | C::Thread { .. }
             | C::Fetch { .. }
             | C::Store { .. }
             | C::Copy { .. }
@@ -952,6 +1007,30 @@ impl IntoStatic for CommandBody<'_> {
                 charset: charset.into_static(),
                 criteria: criteria.into_static(),
             },
+            C::Sort {
+                uid,
+                returns,
+                criteria,
+                charset,
+                search,
+            } => C::Sort {
+                uid,
+                returns,
+                criteria,
+                charset: charset.into_static(),
+                search: search.into_static(),
+            },
+            C::Thread {
+                uid,
+                algorithm,
+                charset,
+                search,
+            } => C::Thread {
+                uid,
+                algorithm: algorithm.into_static(),
+                charset: charset.into_static(),
+                search: search.into_static(),
+            },
             C::Fetch {
                 uid,
                 set,
@@ -1004,6 +1083,19 @@ impl IntoStatic for CommandBody<'_> {
             },
             C::Compress { algorithm } => C::Compress {
                 algorithm: algorithm.into_static(),
+            },
+            C::GetQuota { root } => C::GetQuota {
+                root: root.into_static(),
+            },
+            C::GetQuotaRoot { mailbox } => C::GetQuotaRoot {
+                mailbox: mailbox.into_static(),
+            },
+            C::SetQuota { root, limits } => C::SetQuota {
+                root: root.into_static(),
+                limits: limits
+                    .into_iter()
+                    .map(|(n, l)| (n.into_static(), l))
+                    .collect(),
             },
         }
     }

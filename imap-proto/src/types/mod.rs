@@ -9,8 +9,10 @@ pub mod core;
 pub mod datetime;
 pub mod flag;
 pub mod mailbox;
+pub mod quota;
 pub mod response;
 pub mod sequence;
+pub mod sort;
 
 use std::fmt;
 

@@ -29,7 +29,9 @@ use super::core::{AString, Atom, IString, IntoStatic, NString, Tag, Text, Vec1};
 use super::datetime::DateTime;
 use super::flag::{Flag, FlagFetch, FlagPerm};
 use super::mailbox::Mailbox;
+use super::quota::QuotaResource;
 use super::sequence::SequenceSet;
+use super::sort::Thread;
 
 /// One response line (with its literals).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,6 +357,15 @@ pub enum Data<'a> {
         /// Highest mod-sequence of the matches (RFC 7162 §3.1.5).
         modseq: Option<u64>,
     },
+    /// `SORT n...` (RFC 5256 §4) with CONDSTORE's `(MODSEQ n)` (RFC 7162 §3.1.5).
+    Sort {
+        /// The matching numbers, in sort order.
+        ids: Vec<NonZeroU32>,
+        /// Highest mod-sequence of the matches.
+        modseq: Option<u64>,
+    },
+    /// `THREAD thread-list...` (RFC 5256 §4).
+    Thread(Vec<Thread>),
     /// `ESEARCH` (RFC 4731).
     ESearch {
         /// The correlator: the tag of the SEARCH.
@@ -392,7 +403,21 @@ pub enum Data<'a> {
         /// Shared namespaces.
         shared: Option<Vec1<NamespaceDescription<'a>>>,
     },
-    /// Untagged data this crate does not parse (`* SORT 3 1 2`, `* XFOO bar`, `* 3 XBAR`): kept
+    /// `QUOTA root (resource usage limit ...)` (RFC 9208 §5.1).
+    Quota {
+        /// The quota root.
+        root: AString<'a>,
+        /// The resources.
+        resources: Vec1<QuotaResource<'a>>,
+    },
+    /// `QUOTAROOT mailbox root...` (RFC 9208 §5.2).
+    QuotaRoot {
+        /// The mailbox.
+        mailbox: Mailbox<'a>,
+        /// Its quota roots (none when it has no quota).
+        roots: Vec<AString<'a>>,
+    },
+    /// Untagged data this crate does not parse (`* XFOO bar`, `* 3 XBAR`): kept
     /// as read, so that a client can ignore it (RFC 3501 §7) and it re-encodes as it came.
     Other {
         /// The first word after `* ` (an atom; a number for message data such as `* 3 XBAR`).
@@ -547,6 +572,16 @@ impl IntoStatic for Data<'_> {
                 items,
             },
             D::Search { ids, modseq } => D::Search { ids, modseq },
+            D::Sort { ids, modseq } => D::Sort { ids, modseq },
+            D::Thread(t) => D::Thread(t),
+            D::Quota { root, resources } => D::Quota {
+                root: root.into_static(),
+                resources: resources.into_static(),
+            },
+            D::QuotaRoot { mailbox, roots } => D::QuotaRoot {
+                mailbox: mailbox.into_static(),
+                roots: roots.into_static(),
+            },
             D::ESearch { tag, uid, items } => D::ESearch {
                 tag: tag.into_static(),
                 uid,

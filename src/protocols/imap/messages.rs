@@ -283,36 +283,88 @@ impl Session {
         out: &mut Vec<Response<'static>>,
     ) -> Answer {
         if let Some(cs) = charset {
-            let cs = cs.as_bytes();
-            if !cs.eq_ignore_ascii_case(b"UTF-8") && !cs.eq_ignore_ascii_case(b"US-ASCII") {
-                return Err(No(
-                    Some(Code::BadCharset(Some(
-                        Vec1::try_from(vec![
-                            mailwright_imap_proto::AString::try_from("UTF-8").expect("atom"),
-                            mailwright_imap_proto::AString::try_from("US-ASCII").expect("atom"),
-                        ])
-                        .expect("two"),
-                    ))),
-                    "Unsupported charset".into(),
-                ));
-            }
+            check_charset(cs)?;
         }
-        self.sel()?;
+        let hits = self.matches(uid, criteria, out)?;
+        let sel = self.sel()?;
         let modseq = search::uses_modseq(criteria);
-        if modseq {
-            // RFC 7162 §3.1: a MODSEQ search key enables CONDSTORE.
+        out.push(search::response(sel, &hits, uid, returns, tag, modseq));
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
+        ))
+    }
+
+    /// SORT and UID SORT (RFC 5256 §3), SORT=DISPLAY (RFC 5957), ESORT (RFC 5267).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sort(
+        &mut self,
+        tag: &Tag<'static>,
+        uid: bool,
+        returns: Option<&[mailwright_imap_proto::types::command::SearchReturnOption]>,
+        criteria: &[mailwright_imap_proto::types::sort::SortCriterion],
+        charset: &mailwright_imap_proto::AString<'_>,
+        keys: &[mailwright_imap_proto::types::command::SearchKey<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        check_charset(charset)?;
+        let hits = self.matches(uid, keys, out)?;
+        let sel = self.sel()?;
+        let sorted = super::sort::sort(sel, &hits, criteria);
+        let modseq = search::uses_modseq(keys);
+        out.push(super::sort::response(
+            sel, &sorted, uid, returns, tag, modseq,
+        ));
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID SORT" } else { "SORT" }),
+        ))
+    }
+
+    /// THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT, REFERENCES, REFS.
+    pub(crate) fn thread(
+        &mut self,
+        _tag: &Tag<'static>,
+        uid: bool,
+        algorithm: &mailwright_imap_proto::types::sort::ThreadAlgorithm<'_>,
+        charset: &mailwright_imap_proto::AString<'_>,
+        keys: &[mailwright_imap_proto::types::command::SearchKey<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Answer {
+        use mailwright_imap_proto::types::sort::ThreadAlgorithm as A;
+        if !matches!(algorithm, A::OrderedSubject | A::References | A::Refs) {
+            return Err(No(None, "Unknown threading algorithm".into()));
+        }
+        check_charset(charset)?;
+        let hits = self.matches(uid, keys, out)?;
+        let sel = self.sel()?;
+        let threads = super::thread::threads(sel, &hits, algorithm, uid);
+        out.push(Response::Data(
+            mailwright_imap_proto::types::response::Data::Thread(threads),
+        ));
+        Ok((
+            None,
+            format!("{} completed", if uid { "UID THREAD" } else { "THREAD" }),
+        ))
+    }
+
+    /// The indexes of the messages matching `criteria` (SEARCH, SORT and THREAD share it): a
+    /// MODSEQ key enables CONDSTORE (RFC 7162 §3.1), a UID command may report expunges first.
+    fn matches(
+        &mut self,
+        uid: bool,
+        criteria: &[mailwright_imap_proto::types::command::SearchKey<'_>],
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<Vec<usize>, No> {
+        self.sel()?;
+        if search::uses_modseq(criteria) {
             self.enable_condstore(out);
         }
         let sel = self.sel()?;
         if uid {
             sel.refresh(true, out)?;
         }
-        let hits = search::search(sel, criteria);
-        out.push(search::response(sel, &hits, uid, returns, tag, modseq));
-        Ok((
-            None,
-            format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
-        ))
+        Ok(search::search(sel, criteria))
     }
 
     /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled message (LF form).
@@ -409,4 +461,23 @@ fn changed_view(view: &BTreeSet<String>, kind: StoreKind, flags: &[Flag<'_>]) ->
         StoreKind::Remove => view.difference(&named).cloned().collect(),
         StoreKind::Replace => named,
     }
+}
+
+/// The charsets SEARCH, SORT and THREAD take: UTF-8 and its subset US-ASCII (RFC 3501 §6.4.4,
+/// RFC 5256 §3); any other is `NO [BADCHARSET (UTF-8 US-ASCII)]`.
+fn check_charset(cs: &mailwright_imap_proto::AString<'_>) -> Result<(), No> {
+    let cs = cs.as_bytes();
+    if cs.eq_ignore_ascii_case(b"UTF-8") || cs.eq_ignore_ascii_case(b"US-ASCII") {
+        return Ok(());
+    }
+    Err(No(
+        Some(Code::BadCharset(Some(
+            Vec1::try_from(vec![
+                mailwright_imap_proto::AString::try_from("UTF-8").expect("atom"),
+                mailwright_imap_proto::AString::try_from("US-ASCII").expect("atom"),
+            ])
+            .expect("two"),
+        ))),
+        "Unsupported charset".into(),
+    ))
 }

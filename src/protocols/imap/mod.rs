@@ -11,7 +11,9 @@
 //!   minutes (RFC 3501 §5.4), 3 minutes to log in, 60 seconds per command line.
 //! - Extensions: LITERAL+, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UNSELECT, UIDPLUS, MOVE,
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
-//!   APPENDLIMIT (= `limits.max_message_size`).
+//!   APPENDLIMIT (= `limits.max_message_size`), SORT, SORT=DISPLAY, ESORT (module `sort`),
+//!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`), QUOTA with
+//!   STORAGE and MESSAGE (module `quota`), WITHIN (RFC 5032), STATUS=SIZE (RFC 8438).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the
@@ -46,9 +48,12 @@ mod mailboxes;
 mod messages;
 mod mime;
 mod names;
+mod quota;
 mod search;
 mod selected;
 mod session;
+mod sort;
+mod thread;
 
 use std::io;
 use std::sync::Arc;

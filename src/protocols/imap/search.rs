@@ -143,7 +143,7 @@ impl<'a> Ctx<'a> {
 
 /// A message's header block up to and with its empty line, as CRLF text; `None` if the message
 /// is gone. Reads no further than the header.
-fn read_header(sel: &Selected, i: usize) -> Option<Vec<u8>> {
+pub(crate) fn read_header(sel: &Selected, i: usize) -> Option<Vec<u8>> {
     let mut file = open(&*sel.mailbox, sel.msgs[i].uid)?.text;
     let mut raw = Vec::new();
     let mut chunk = [0u8; 8192];

@@ -155,9 +155,18 @@ impl Session {
                 "LIST-EXTENDED",
                 "LIST-STATUS",
                 "ESEARCH",
+                "SORT",
+                "SORT=DISPLAY",
+                "ESORT",
+                "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES",
+                "THREAD=REFS",
+                "WITHIN",
+                "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
             ]);
+            caps.extend(super::quota::CAPABILITIES);
         }
         let mut v: Vec<Atom<'static>> = caps
             .into_iter()
@@ -292,6 +301,18 @@ impl Session {
                 Ok((None, "LSUB completed".into()))
             }),
             CommandBody::Status { mailbox, items } => self.status(&mailbox, &items, out),
+            CommandBody::GetQuotaRoot { mailbox } => self.account().and_then(|account| {
+                super::quota::get_quota_root(account, &mailbox, out)?;
+                Ok((None, "GETQUOTAROOT completed".into()))
+            }),
+            CommandBody::GetQuota { root } => self.account().and_then(|account| {
+                super::quota::get_quota(account, &root, out)?;
+                Ok((None, "GETQUOTA completed".into()))
+            }),
+            CommandBody::SetQuota { .. } => Err(No(
+                Some(super::mailboxes::code("NOPERM")),
+                "Quotas are set by the administrator".into(),
+            )),
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
             CommandBody::Fetch {
@@ -337,6 +358,27 @@ impl Session {
                 &criteria,
                 out,
             ),
+            CommandBody::Sort {
+                uid,
+                returns,
+                criteria,
+                charset,
+                search,
+            } => self.sort(
+                tag,
+                uid,
+                returns.as_deref(),
+                &criteria,
+                &charset,
+                &search,
+                out,
+            ),
+            CommandBody::Thread {
+                uid,
+                algorithm,
+                charset,
+                search,
+            } => self.thread(tag, uid, &algorithm, &charset, &search, out),
             // APPEND arrives as AppendStart/Chunk/End; the state-changing commands as events of
             // their own.
             _ => Err(No::text("Command not supported here")),
