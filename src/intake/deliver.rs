@@ -143,7 +143,7 @@ pub async fn finish_message(
             "too many Received fields",
         );
     }
-    let id = queue::new_id();
+    let id = txn.id.take().unwrap_or_else(queue::new_id);
     let mut distinct: Vec<&str> = txn.rcpts.iter().map(|r| r.envelope.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();
