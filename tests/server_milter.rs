@@ -2,7 +2,8 @@
 //! started privately on loopback (Debian packages `spamd`, `spamc`, `spamass-milter`):
 //!
 //! - tag mode (`-m`): a clean message is delivered with the filter's `X-Spam-*` fields; GTUBE is
-//!   accepted with `X-Spam-Flag: YES`;
+//!   accepted with `X-Spam-Flag: YES` and filed in the Junk folder (or, with
+//!   `[spam] junk_marked = false`, the INBOX); a mark the client forged files nothing;
 //! - reject mode (`-r -1`): GTUBE is refused with the filter's own reply, `550 5.7.1`;
 //! - the filter stopped: `on_failure = "tempfail"` answers `451 4.7.1`, `"accept"` delivers
 //!   without the filter.
@@ -167,6 +168,17 @@ fn stored(server: &TestServer, subject: &str) -> Option<String> {
         .find(|m| m.contains(&format!("Subject: {subject}\n")))
 }
 
+/// The messages in alice's Junk folder (Maildir++ `.Junk`).
+fn junk(server: &TestServer) -> Vec<String> {
+    let dir = server.maildir("alice@example.org").join(".Junk");
+    ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .flatten()
+        .map(|e| String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned())
+        .collect()
+}
+
 fn header_names(message: &str) -> Vec<String> {
     message
         .split("\n\n")
@@ -188,7 +200,7 @@ fn spamassassin_through_spamass_milter() {
         return;
     };
 
-    // Tag mode: headers added, nothing refused.
+    // Tag mode: headers added, nothing refused, GTUBE filed in Junk (the default).
     let (tagger, socket) = start_milter(&dir, "tag", spamd_port, &["-m"]);
     let server = TestServer::start_with(|c| {
         c.milter = vec![milter(&socket, MilterFailure::Tempfail)];
@@ -201,8 +213,42 @@ fn spamassassin_through_spamass_milter() {
         "filter headers kept:\n{clean}"
     );
     assert!(clean.contains("Hello Alice, lunch on Friday?"));
+    // A spam mark the client wrote itself is the filter's to replace, and files nothing.
+    let forged = "X-Spam-Flag: YES\r\nFrom: Sender <sender@remote.test>";
+    let mut c = Client::greeted(server.addr(Service::Smtp), T).unwrap();
+    assert_eq!(c.command("EHLO client.remote.test").unwrap().code, 250);
+    let data =
+        message("forged", "Hello Alice").replacen("From: Sender <sender@remote.test>", forged, 1);
+    let r = c
+        .send(
+            "sender@remote.test",
+            &["alice@example.org"],
+            data.as_bytes(),
+        )
+        .unwrap();
+    c.quit();
+    assert_eq!(r.code, 250, "{r:?}");
+    let forged = stored(&server, "forged").expect("a forged mark stays in the INBOX");
+    assert!(!forged.contains("X-Spam-Flag: YES"), "{forged}");
     let r = send(&server, "gtube", GTUBE);
     assert_eq!(r.code, 250, "{r:?}");
+    assert!(
+        stored(&server, "gtube").is_none(),
+        "spam is not in the INBOX"
+    );
+    let filed = junk(&server);
+    assert_eq!(filed.len(), 1, "spam filed in Junk");
+    assert!(filed[0].contains("\nX-Spam-Flag: YES\n"), "{}", filed[0]);
+    drop(server);
+
+    // Junk filing off: GTUBE in the INBOX, tagged.
+    let server = TestServer::start_with(|c| {
+        c.milter = vec![milter(&socket, MilterFailure::Tempfail)];
+        c.spam.junk_marked = false;
+    });
+    let r = send(&server, "gtube", GTUBE);
+    assert_eq!(r.code, 250, "{r:?}");
+    assert!(junk(&server).is_empty());
     let spam = stored(&server, "gtube").expect("GTUBE delivered in tag mode");
     assert!(spam.contains("\nX-Spam-Flag: YES\n"), "{spam}");
     assert!(spam.contains("GTUBE"), "{spam}");

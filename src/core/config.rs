@@ -66,6 +66,30 @@ pub struct Config {
     pub postmaster: Postmaster,
     /// Mail filters (the Sendmail/Postfix milter protocol), asked in order at the end of data.
     pub milter: Vec<Milter>,
+    /// Where mail judged as spam goes.
+    pub spam: Spam,
+}
+
+/// Junk filing: mail judged as spam is delivered to each recipient's mailbox with SPECIAL-USE
+/// `\Junk` (RFC 6154) instead of the INBOX.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Spam {
+    /// Mail a filter marked as spam (it set `X-Spam-Flag: YES` or `X-Spam: Yes`) or
+    /// quarantined. Default true.
+    pub junk_marked: bool,
+    /// Mail failing DMARC of a domain whose policy is `p=quarantine` (RFC 7489 §6.3). Default
+    /// true.
+    pub junk_dmarc_quarantine: bool,
+}
+
+impl Default for Spam {
+    fn default() -> Self {
+        Self {
+            junk_marked: true,
+            junk_dmarc_quarantine: true,
+        }
+    }
 }
 
 /// What to do with a message when a filter cannot be reached or fails.
@@ -207,6 +231,7 @@ impl Default for Config {
             storage: Storage::default(),
             postmaster: Postmaster::default(),
             milter: Vec::new(),
+            spam: Spam::default(),
         }
     }
 }
@@ -1028,6 +1053,11 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # eom_timeout_secs = 300
 # on_failure = "tempfail"            # filter unreachable or broken: 451 4.7.1; "accept": skip it
 # submission = false
+
+[spam]
+# Mail judged as spam goes to the recipient's Junk folder (SPECIAL-USE \Junk) instead of INBOX:
+# junk_marked = true                 # a milter marked it (X-Spam-Flag: YES, X-Spam: Yes) or quarantined it
+# junk_dmarc_quarantine = true       # it fails DMARC of a p=quarantine domain ([inbound] verify)
 "#;
 
 #[cfg(test)]

@@ -83,6 +83,9 @@ pub struct Verdict {
     pub discard: bool,
     /// A filter quarantined it, with this reason.
     pub quarantine: Option<String>,
+    /// A filter marked it as spam: it set `X-Spam-Flag: YES` (SpamAssassin) or `X-Spam: Yes`
+    /// (rspamd). A mark the client wrote itself does not count.
+    pub spam: bool,
     /// Recipients added (`<addr>` as the filter gave them).
     pub add_rcpts: Vec<String>,
     /// Recipients deleted.
@@ -795,6 +798,13 @@ impl Message {
     /// Applies one modification; `true` when the message text changed.
     fn apply(&mut self, m: &Response, verdict: &mut Verdict) -> bool {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if let Response::AddHeader { name, value }
+        | Response::InsertHeader { name, value, .. }
+        | Response::ChangeHeader { name, value, .. } = m
+            && is_spam_mark(name, value)
+        {
+            verdict.spam = true;
+        }
         match m {
             Response::AddHeader { name, value } => {
                 self.fields.push(Self::field(name, value));
@@ -866,22 +876,15 @@ impl Message {
         }
         out
     }
-
-    /// Whether the message carries `X-Spam-Flag: YES` (SpamAssassin's mark, also rspamd's
-    /// `X-Spam: Yes` with its default `spam_header`).
-    fn marked_spam(&self) -> bool {
-        self.fields.iter().any(|f| {
-            let v = f.raw_value.trim();
-            (f.name.eq_ignore_ascii_case("X-Spam-Flag") || f.name.eq_ignore_ascii_case("X-Spam"))
-                && (v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("true"))
-        })
-    }
 }
 
-/// Whether a spooled message (LF line ends) carries a spam mark a filter set (see
-/// [`Milters::end_of_data`]): `X-Spam-Flag: YES` or `X-Spam: Yes`.
-pub fn marked_spam(message: &[u8]) -> bool {
-    Message::parse(message).marked_spam()
+/// Whether a header field a filter set marks the message as spam: `X-Spam-Flag: YES`
+/// (SpamAssassin) or `X-Spam: Yes` (rspamd's `spam_header`).
+fn is_spam_mark(name: &[u8], value: &[u8]) -> bool {
+    let value = String::from_utf8_lossy(value);
+    let value = value.trim();
+    (name.eq_ignore_ascii_case(b"X-Spam-Flag") || name.eq_ignore_ascii_case(b"X-Spam"))
+        && (value.eq_ignore_ascii_case("yes") || value.eq_ignore_ascii_case("true"))
 }
 
 #[cfg(test)]
@@ -934,7 +937,7 @@ mod tests {
         assert!(m.apply(&chg, &mut v));
         assert!(!m.apply(&Response::Quarantine(b"spam".to_vec()), &mut v));
         assert_eq!(v.quarantine.as_deref(), Some("spam"));
-        assert!(m.marked_spam());
+        assert!(v.spam);
         assert_eq!(
             String::from_utf8(m.to_bytes()).unwrap(),
             "X-First: 1\nSubject: hi\nReceived: a\n b\nReceived: d\nX-Spam-Flag: YES\n\nbody\nline\n"

@@ -419,6 +419,12 @@ impl Smtp {
         if let Some(reason) = &verdict.quarantine {
             info!(%id, %reason, "message quarantined by milter");
         }
+        if (verdict.spam || verdict.quarantine.is_some())
+            && self.shared.core.config.spam.junk_marked
+        {
+            info!(%id, client = %client(self.peer), "filed as junk: marked by a milter");
+            self.txn.spam = true;
+        }
         None
     }
 
