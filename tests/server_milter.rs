@@ -300,3 +300,200 @@ fn spamassassin_through_spamass_milter() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A filter of our own (mailwright-milter's filter side) on a unix socket: serves one
+/// connection, answers each command with `answer` (which calls `reply` as it sees fit; left
+/// unanswered, a command gets `Continue`, or nothing at all with `silent`), and returns what it
+/// saw.
+fn our_filter(
+    socket: &Path,
+    silent: bool,
+    answer: fn(&mailwright_milter::Command, &mut mailwright_milter::ServerSession),
+) -> std::thread::JoinHandle<Vec<mailwright_milter::Command>> {
+    use mailwright_milter::{Actions, Response, ServerConfig, ServerEvent, ServerSession};
+    use mailwright_sansio::Machine;
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        let mut session = ServerSession::new(ServerConfig {
+            actions: Actions::ADD_HEADERS
+                | Actions::CHANGE_HEADERS
+                | Actions::CHANGE_BODY
+                | Actions::ADD_RCPT
+                | Actions::DELETE_RCPT,
+            ..ServerConfig::default()
+        });
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 8192];
+        // Bounded: every read waits at most T, and the MTA closes the connection at the end.
+        for _ in 0..10_000 {
+            while let Some(event) = session.poll_event() {
+                if let ServerEvent::Command(cmd) = event {
+                    if session.reply_pending() && !silent {
+                        answer(&cmd, &mut session);
+                        if session.reply_pending() {
+                            session.reply(Response::Continue).unwrap();
+                        }
+                    }
+                    seen.push(cmd);
+                }
+            }
+            while let Some(bytes) = session.poll_transmit() {
+                stream.write_all(&bytes).unwrap();
+            }
+            if session.is_closed() {
+                break;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => session.handle_input(std::time::Instant::now(), &buf[..n]),
+            }
+        }
+        seen
+    })
+}
+
+fn macros_seen(seen: &[mailwright_milter::Command]) -> Vec<(String, String)> {
+    seen.iter()
+        .filter_map(|c| match c {
+            mailwright_milter::Command::Macro { macros, .. } => Some(macros),
+            _ => None,
+        })
+        .flatten()
+        .map(|(n, v)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn our_filter_gets_postfix_macros_and_its_verdicts_and_modifications_apply() {
+    use mailwright_milter::{Command as C, Response as R};
+    use std::io::Write as _;
+    let dir = common::tempdir("milter-ours");
+    let socket = dir.join("ours.sock");
+    let filter = our_filter(&socket, false, |cmd, session| match cmd {
+        C::Rcpt(args) if args[0] == b"<bob@example.org>" => {
+            session
+                .reply(R::ReplyCode(b"550 5.7.1 No mail for bob today".to_vec()))
+                .unwrap();
+        }
+        C::EndOfMessage => {
+            for m in [
+                R::InsertHeader {
+                    index: 0,
+                    name: b"X-Filtered".to_vec(),
+                    value: b"yes".to_vec(),
+                },
+                R::ChangeHeader {
+                    index: 1,
+                    name: b"Subject".to_vec(),
+                    value: b"changed".to_vec(),
+                },
+                R::ReplaceBody(b"new body\r\n".to_vec()),
+                R::AddRcpt(b"<bob@example.org>".to_vec()),
+                R::DeleteRcpt(b"<alice@example.org>".to_vec()),
+            ] {
+                session.reply(m).unwrap();
+            }
+            session.reply(R::Accept).unwrap();
+        }
+        _ => {}
+    });
+    let server = TestServer::start_with(|c| {
+        "mx.example.org".clone_into(&mut c.hostname);
+        c.milter = vec![milter(&socket, MilterFailure::Tempfail)];
+    });
+    let mut c = Client::greeted(server.addr(Service::Smtp), T).unwrap();
+    assert_eq!(c.command("EHLO client.remote.test").unwrap().code, 250);
+    assert_eq!(
+        c.command("MAIL FROM:<sender@remote.test>").unwrap().code,
+        250
+    );
+    assert_eq!(c.command("RCPT TO:<alice@example.org>").unwrap().code, 250);
+    let r = c.command("RCPT TO:<bob@example.org>").unwrap();
+    assert_eq!(r.code, 550, "{r:?}");
+    assert!(r.lines[0].contains("5.7.1 No mail for bob today"), "{r:?}");
+    assert_eq!(c.command("DATA").unwrap().code, 354);
+    c.stream()
+        .write_all(message("original", "old body").as_bytes())
+        .unwrap();
+    c.stream().write_all(b".\r\n").unwrap();
+    let r = c.reply().unwrap();
+    assert_eq!(r.code, 250, "{r:?}");
+    c.quit();
+    let seen = filter.join().unwrap();
+
+    // Postfix's macros, with their values.
+    let macros = macros_seen(&seen);
+    let value = |name: &str| {
+        macros.iter().find(|(n, _)| n == name).map_or_else(
+            || panic!("macro {name} not sent: {macros:?}"),
+            |(_, v)| v.clone(),
+        )
+    };
+    assert_eq!(value("j"), "mx.example.org");
+    assert_eq!(value("{client_addr}"), "127.0.0.1");
+    assert_eq!(value("{mail_addr}"), "sender@remote.test");
+    assert_eq!(value("{rcpt_addr}"), "alice@example.org");
+    assert!(!value("i").is_empty());
+    assert!(
+        seen.iter()
+            .any(|c| matches!(c, C::Helo(h) if h == b"client.remote.test"))
+    );
+    assert!(seen.iter().any(
+        |c| matches!(c, C::Header { name, value } if name == b"Subject" && value == b"original")
+    ));
+    assert!(
+        seen.iter()
+            .any(|c| matches!(c, C::Body(b) if b == b"old body\r\n"))
+    );
+
+    // The modifications: bob got the changed message, alice nothing.
+    assert!(server.messages("alice@example.org").is_empty());
+    let bob = server.messages("bob@example.org");
+    assert_eq!(bob.len(), 1);
+    let bob = String::from_utf8_lossy(&bob[0]).into_owned();
+    let (head, body) = bob.split_once("\n\n").unwrap();
+    assert_eq!(body, "new body\n", "{bob}");
+    assert!(head.contains("\nSubject: changed\n"), "{bob}");
+    assert!(!head.contains("Subject: original"), "{bob}");
+    let names = header_names(&bob);
+    let first_client_field = names.iter().position(|n| n == "From").unwrap();
+    assert_eq!(names[first_client_field - 1], "X-Filtered", "{bob}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_filter_that_does_not_answer_gets_the_fallback() {
+    let dir = common::tempdir("milter-silent");
+    for (n, on_failure, code) in [
+        (0, MilterFailure::Tempfail, 451),
+        (1, MilterFailure::Accept, 250),
+    ] {
+        let socket = dir.join(format!("silent{n}.sock"));
+        let filter = our_filter(&socket, true, |_, _| {});
+        let server = TestServer::start_with(|c| {
+            let mut m = milter(&socket, on_failure);
+            m.command_timeout_secs = 1;
+            c.milter = vec![m];
+        });
+        let started = Instant::now();
+        let r = send(&server, "silent", "Hello");
+        assert_eq!(r.code, code, "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        drop(server);
+        let seen = filter.join().unwrap();
+        assert!(
+            matches!(seen.first(), Some(mailwright_milter::Command::Macro { .. })),
+            "{seen:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
