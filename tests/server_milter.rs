@@ -6,7 +6,12 @@
 //!   `[spam] junk_marked = false`, the INBOX); a mark the client forged files nothing;
 //! - reject mode (`-r -1`): GTUBE is refused with the filter's own reply, `550 5.7.1`;
 //! - the filter stopped: `on_failure = "tempfail"` answers `451 4.7.1`, `"accept"` delivers
-//!   without the filter.
+//!   without the filter;
+//!
+//! against rspamd's proxy worker in milter mode (Debian package `rspamd`): GTUBE refused with
+//! `554 5.7.1 Gtube pattern`, a clean message delivered with `X-Spam-Status`; and against a
+//! filter of our own (the filter side of `mailwright-milter`): the macros Postfix sends, a
+//! refusal at RCPT, every modification, and a filter that never answers.
 
 mod common;
 
@@ -495,5 +500,128 @@ fn a_filter_that_does_not_answer_gets_the_fallback() {
             "{seen:?}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Asks rspamd's controller for `/ping`.
+fn rspamd_ready(controller: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", controller)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /ping HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.contains("pong")
+}
+
+/// rspamd (Debian package `rspamd`) privately on loopback: the stock configuration with its
+/// directories redirected, a proxy worker in milter mode, a normal worker, a controller, and
+/// the `X-Spam-Status` field added by milter_headers. Returns it and the proxy's port.
+fn start_rspamd(dir: &Path) -> Option<(Daemon, u16)> {
+    let rspamd = peer::require("rspamd", "rspamd")?;
+    let root = dir.join("rspamd");
+    for sub in ["local/override.d", "local/local.d", "run", "db/tmp", "log"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let (proxy, normal, controller) = (free_port(), free_port(), free_port());
+    let files = [
+        (
+            "override.d/worker-proxy.inc",
+            format!(
+                "bind_socket = \"127.0.0.1:{proxy}\";\nmilter = yes;\ntimeout = 120s;\n\
+                 upstream \"local\" {{ default = yes; hosts = \"127.0.0.1:{normal}\"; }}\n\
+                 count = 1;\nmax_retries = 5;\ndiscard_on_reject = false;\n\
+                 quarantine_on_reject = false;\nreject_message = \"Spam message rejected\";\n"
+            ),
+        ),
+        (
+            "override.d/worker-normal.inc",
+            format!("bind_socket = \"127.0.0.1:{normal}\";\ncount = 1;\n"),
+        ),
+        (
+            "override.d/worker-controller.inc",
+            format!(
+                "bind_socket = \"127.0.0.1:{controller}\";\ncount = 1;\npassword = \"q1\";\n\
+                 secure_ip = \"127.0.0.1\";\nstatic_dir = \"${{WWWDIR}}\";\n"
+            ),
+        ),
+        (
+            "override.d/logging.inc",
+            "type = \"file\";\nfilename = \"$LOGDIR/rspamd.log\";\nlevel = \"info\";\n".to_owned(),
+        ),
+        (
+            "local.d/options.inc",
+            "tempdir = \"$DBDIR/tmp\";\n".to_owned(),
+        ),
+        (
+            "local.d/milter_headers.conf",
+            "use = [\"x-spam-status\"];\nskip_local = false;\nskip_authenticated = false;\n"
+                .to_owned(),
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(root.join("local").join(name), text).unwrap();
+    }
+    let mut cmd = Command::new(rspamd);
+    cmd.arg("-f");
+    if is_root() {
+        for sub in ["run", "db", "log"] {
+            let _ = Command::new("chown")
+                .arg("-R")
+                .arg("_rspamd:_rspamd")
+                .arg(root.join(sub))
+                .status();
+        }
+        cmd.args(["-u", "_rspamd", "-g", "_rspamd"]);
+    }
+    let var = |name: &str, sub: &str| format!("--var={name}={}", root.join(sub).display());
+    cmd.args(["-c", "/etc/rspamd/rspamd.conf"])
+        .arg(var("LOCAL_CONFDIR", "local"))
+        .arg(var("RUNDIR", "run"))
+        .arg(var("DBDIR", "db"))
+        .arg(var("LOGDIR", "log"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join("stderr.log")).unwrap());
+    let daemon = Daemon(cmd.spawn().expect("spawn rspamd"));
+    // A cold start compiles its hyperscan databases: about 10 s here.
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while !(rspamd_ready(controller) && std::net::TcpStream::connect(("127.0.0.1", normal)).is_ok())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "rspamd did not start: {}",
+            std::fs::read_to_string(root.join("log/rspamd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some((daemon, proxy))
+}
+
+#[test]
+fn rspamd_proxy_in_milter_mode() {
+    let dir = common::tempdir("milter-rspamd");
+    let Some((_rspamd, proxy)) = start_rspamd(&dir) else {
+        return;
+    };
+    let server = TestServer::start_with(|c| {
+        c.milter = vec![Milter {
+            name: "rspamd".into(),
+            socket: format!("inet:127.0.0.1:{proxy}"),
+            ..Milter::default()
+        }];
+    });
+    let r = send(&server, "gtube", GTUBE);
+    assert_eq!(r.code, 554, "{r:?}");
+    assert!(r.lines.join(" ").contains("5.7.1 Gtube pattern"), "{r:?}");
+    assert!(stored(&server, "gtube").is_none());
+    let r = send(&server, "clean", "Hello Alice, lunch on Friday?");
+    assert_eq!(r.code, 250, "{r:?}");
+    let clean = stored(&server, "clean").expect("clean message delivered");
+    assert!(clean.contains("\nX-Spam-Status: No"), "{clean}");
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
