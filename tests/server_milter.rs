@@ -625,3 +625,43 @@ fn rspamd_proxy_in_milter_mode() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn submission_filters_get_the_authenticated_user_and_port_25_only_filters_do_not_run() {
+    let dir = common::tempdir("milter-submission");
+    let socket = dir.join("sub.sock");
+    let filter = our_filter(&socket, false, |_, _| {});
+    let server = TestServer::start_with(|c| {
+        let mut on_submission = milter(&socket, MilterFailure::Tempfail);
+        on_submission.submission = true;
+        // A port-25-only filter that is not there: submission never asks it.
+        let absent = milter(&dir.join("absent.sock"), MilterFailure::Tempfail);
+        c.milter = vec![on_submission, absent];
+    });
+    let mut c = Client::greeted(server.addr(Service::Submission), T).unwrap();
+    assert_eq!(c.command("EHLO client.remote.test").unwrap().code, 250);
+    let auth = c
+        .command("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXB3")
+        .unwrap();
+    assert_eq!(auth.code, 235, "{auth:?}");
+    let r = c
+        .send(
+            "alice@example.org",
+            &["bob@example.org"],
+            message("submitted", "Hi Bob").as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(r.code, 250, "{r:?}");
+    c.quit();
+    let seen = filter.join().unwrap();
+    let macros = macros_seen(&seen);
+    assert!(
+        macros
+            .iter()
+            .any(|(n, v)| n == "{auth_authen}" && v == "alice@example.org"),
+        "{macros:?}"
+    );
+    assert_eq!(server.messages("bob@example.org").len(), 1);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
