@@ -665,3 +665,42 @@ fn submission_filters_get_the_authenticated_user_and_port_25_only_filters_do_not
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_filter_accepting_the_connection_leaves_the_next_one_to_decide() {
+    use mailwright_milter::{Command as C, Response as R};
+    let dir = common::tempdir("milter-two");
+    let (first, second) = (dir.join("first.sock"), dir.join("second.sock"));
+    let accepter = our_filter(&first, false, |cmd, session| {
+        if matches!(cmd, C::Connect { .. }) {
+            session.reply(R::Accept).unwrap();
+        }
+    });
+    let refuser = our_filter(&second, false, |cmd, session| {
+        if matches!(cmd, C::Mail(_)) {
+            session
+                .reply(R::ReplyCode(b"553 5.7.1 Not from you".to_vec()))
+                .unwrap();
+        }
+    });
+    let server = TestServer::start_with(|c| {
+        c.milter = vec![
+            milter(&first, MilterFailure::Tempfail),
+            milter(&second, MilterFailure::Tempfail),
+        ];
+    });
+    let r = send(&server, "twice", "Hello");
+    assert_eq!(r.code, 553, "{r:?}");
+    assert!(r.lines[0].contains("5.7.1 Not from you"), "{r:?}");
+    let seen = accepter.join().unwrap();
+    assert!(!seen.iter().any(|c| matches!(c, C::Mail(_))), "{seen:?}");
+    assert!(
+        refuser
+            .join()
+            .unwrap()
+            .iter()
+            .any(|c| matches!(c, C::Mail(_)))
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -245,6 +245,11 @@ impl Milters {
             }
             if filter.state == State::Idle {
                 match open(filter, ctx).await {
+                    // Accepted the connection: nothing more for this filter.
+                    Ok(Some(Step::Continue)) => {
+                        filter.state = State::Done;
+                        continue;
+                    }
                     Ok(Some(step)) => {
                         if let Step::Refuse(r) = &step {
                             self.refusal = Some(r.clone());
