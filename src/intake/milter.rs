@@ -355,12 +355,15 @@ impl Milters {
             }
         };
         let mut changed = false;
-        for filter in &mut self.filters {
+        // The filters that saw the end of the message; the others are told to abort it.
+        let mut ended = vec![false; self.filters.len()];
+        for (i, filter) in self.filters.iter_mut().enumerate() {
             if filter.state != State::Active {
                 continue;
             }
             match message_steps(filter, &message, id).await {
-                Ok((step, mods)) => {
+                Ok((step, mods, eom)) => {
+                    ended[i] = eom;
                     for m in mods {
                         changed |= message.apply(&m, &mut verdict);
                     }
@@ -385,9 +388,12 @@ impl Milters {
             }
         }
         self.in_message = false;
-        for filter in &mut self.filters {
-            if filter.state == State::AcceptedMessage {
+        for (filter, ended) in self.filters.iter_mut().zip(ended) {
+            if matches!(filter.state, State::Active | State::AcceptedMessage) {
                 filter.state = State::Active;
+                if !ended && let Err(e) = ask(filter, [Command::Abort]).await {
+                    Self::failed(filter, &e);
+                }
             }
         }
         if changed && verdict.refusal.is_none() && !verdict.discard {
@@ -547,11 +553,11 @@ async fn message_steps(
     filter: &mut Filter,
     message: &Message,
     id: &str,
-) -> Result<(Step, Vec<Response>), String> {
+) -> Result<(Step, Vec<Response>, bool), String> {
     let data = [macro_command(b'T', &[("i", id.to_owned())]), Command::Data];
     let step = ask(filter, data).await?;
     if step != Step::Continue || filter.state != State::Active {
-        return Ok((step, Vec::new()));
+        return Ok((step, Vec::new(), false));
     }
     let mut headers: Vec<Command> = Vec::with_capacity(message.fields.len() + 1);
     for f in &message.fields {
@@ -563,10 +569,10 @@ async fn message_steps(
     headers.push(Command::EndOfHeaders);
     let step = ask(filter, headers).await?;
     if step != Step::Continue || filter.state != State::Active {
-        return Ok((step, Vec::new()));
+        return Ok((step, Vec::new(), false));
     }
     let Some(io) = &mut filter.io else {
-        return Ok((Step::Continue, Vec::new()));
+        return Ok((Step::Continue, Vec::new(), false));
     };
     let body = crlf(&message.body);
     for chunk in body.chunks(mailwright_milter::CHUNK_SIZE) {
@@ -575,11 +581,11 @@ async fn message_steps(
             Some(Response::Skip) => break,
             Some(Response::Accept) => {
                 filter.state = State::AcceptedMessage;
-                return Ok((Step::Continue, Vec::new()));
+                return Ok((Step::Continue, Vec::new(), false));
             }
             Some(other) => {
                 if let Some(step) = refusal(&other) {
-                    return Ok((step, Vec::new()));
+                    return Ok((step, Vec::new(), false));
                 }
             }
         }
@@ -593,7 +599,7 @@ async fn message_steps(
         None => Step::Continue,
     };
     info!(milter = filter.config.label(), verdict = ?verdict, modifications = mods.len(), "milter end of message");
-    Ok((step, mods))
+    Ok((step, mods, true))
 }
 
 fn read_spool(spool: &mut Spool) -> io::Result<Vec<u8>> {
