@@ -65,7 +65,6 @@ pub struct ServerSession {
     pending: Option<u8>,
     input: Vec<u8>,
     output: Vec<u8>,
-    failed: Option<SessionError>,
     closed: bool,
 }
 
@@ -78,7 +77,6 @@ impl ServerSession {
             pending: None,
             input: Vec::new(),
             output: Vec::new(),
-            failed: None,
             closed: false,
         }
     }
@@ -168,9 +166,6 @@ impl Machine for ServerSession {
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.failed.take() {
-            return Some(Event::Failed(e));
-        }
         if self.closed || self.pending.is_some() {
             return None;
         }

@@ -562,7 +562,7 @@ async fn message_steps(
     let mut headers: Vec<Command> = Vec::with_capacity(message.fields.len() + 1);
     for f in &message.fields {
         headers.push(Command::Header {
-            name: f.name.as_bytes().to_vec(),
+            name: f.name.clone(),
             value: f.value_crlf(),
         });
     }
@@ -725,19 +725,20 @@ impl Io {
     }
 }
 
-/// One header field of the message: its name and its text after the colon, line ends LF.
+/// One header field of the message: its name and its text after the colon, line ends LF,
+/// octets as they came (8-bit header text is kept as is).
 #[derive(Debug, Clone)]
 struct Field {
-    name: String,
+    name: Vec<u8>,
     /// Everything after the colon, folded lines included, without the final LF.
-    raw_value: String,
+    raw_value: Vec<u8>,
 }
 
 impl Field {
     /// The value as filters get it: without the space after the colon, folded with CRLF.
     fn value_crlf(&self) -> Vec<u8> {
-        let v = self.raw_value.strip_prefix(' ').unwrap_or(&self.raw_value);
-        v.replace('\n', "\r\n").into_bytes()
+        let v = self.raw_value.strip_prefix(b" ").unwrap_or(&self.raw_value);
+        crlf(v)
     }
 }
 
@@ -747,6 +748,18 @@ struct Message {
     fields: Vec<Field>,
     body: Vec<u8>,
     body_replaced: bool,
+}
+
+/// CRLF line ends to LF (a CR alone is kept), as the spool stores text.
+fn lf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\r' && text.get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
 }
 
 impl Message {
@@ -760,25 +773,24 @@ impl Message {
                 .position(|&b| b == b'\n')
                 .map_or(bytes.len(), |i| pos + i + 1);
             let line = &bytes[pos..end];
-            let text = String::from_utf8_lossy(line);
-            let text = text.strip_suffix('\n').unwrap_or(&text);
-            if text.is_empty() || text == "\r" {
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
+            if text.is_empty() || text == b"\r" {
                 pos = end;
                 break;
             }
             if (line[0] == b' ' || line[0] == b'\t')
                 && let Some(last) = fields.last_mut()
             {
-                last.raw_value.push('\n');
-                last.raw_value.push_str(text);
+                last.raw_value.push(b'\n');
+                last.raw_value.extend_from_slice(text);
                 pos = end;
                 continue;
             }
-            match text.split_once(':') {
-                Some((name, value)) if !name.is_empty() && !name.contains(' ') => {
+            match text.iter().position(|&b| b == b':') {
+                Some(colon) if colon > 0 && !text[..colon].contains(&b' ') => {
                     fields.push(Field {
-                        name: name.to_owned(),
-                        raw_value: value.to_owned(),
+                        name: text[..colon].to_vec(),
+                        raw_value: text[colon + 1..].to_vec(),
                     });
                 }
                 // Not a header field: the header has ended (the body starts here).
@@ -794,15 +806,14 @@ impl Message {
     }
 
     fn field(name: &[u8], value: &[u8]) -> Field {
-        let value = String::from_utf8_lossy(value).replace("\r\n", "\n");
-        let value = if value.starts_with([' ', '\t']) {
-            value
-        } else {
-            format!(" {value}")
-        };
+        let mut raw_value = Vec::with_capacity(value.len() + 1);
+        if !value.starts_with(b" ") && !value.starts_with(b"\t") {
+            raw_value.push(b' ');
+        }
+        raw_value.extend(lf(value));
         Field {
-            name: String::from_utf8_lossy(name).into_owned(),
-            raw_value: value,
+            name: name.to_vec(),
+            raw_value,
         }
     }
 
@@ -827,12 +838,11 @@ impl Message {
                 true
             }
             Response::ChangeHeader { index, name, value } => {
-                let name_text = text(name);
                 let position = self
                     .fields
                     .iter()
                     .enumerate()
-                    .filter(|(_, f)| f.name.eq_ignore_ascii_case(&name_text))
+                    .filter(|(_, f)| f.name.eq_ignore_ascii_case(name))
                     .nth((*index as usize).max(1) - 1)
                     .map(|(i, _)| i);
                 match (position, value.is_empty()) {
@@ -874,14 +884,14 @@ impl Message {
     fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body.len() + 64 * self.fields.len());
         for f in &self.fields {
-            out.extend_from_slice(f.name.as_bytes());
+            out.extend_from_slice(&f.name);
             out.push(b':');
-            out.extend_from_slice(f.raw_value.as_bytes());
+            out.extend_from_slice(&f.raw_value);
             out.push(b'\n');
         }
         out.push(b'\n');
         if self.body_replaced {
-            out.extend(self.body.iter().filter(|&&b| b != b'\r'));
+            out.extend(lf(&self.body));
         } else {
             out.extend_from_slice(&self.body);
         }
@@ -952,6 +962,13 @@ mod tests {
         assert_eq!(
             String::from_utf8(m.to_bytes()).unwrap(),
             "X-First: 1\nSubject: hi\nReceived: a\n b\nReceived: d\nX-Spam-Flag: YES\n\nbody\nline\n"
+        );
+        // 8-bit header text survives a rewrite octet for octet.
+        let mut latin1 = Message::parse(b"Subject: caf\xe9\n\nbody\r\n");
+        latin1.apply(&add, &mut v);
+        assert_eq!(
+            latin1.to_bytes(),
+            b"Subject: caf\xe9\nX-Spam-Flag: YES\n\nbody\r\n"
         );
         m.apply(&Response::ReplaceBody(b"new\r\n".to_vec()), &mut v);
         m.apply(&Response::ReplaceBody(b"body\r\n".to_vec()), &mut v);
