@@ -623,3 +623,64 @@ fn our_signature_passes_our_own_check_and_submission_gets_no_results() {
     assert!(!text.contains("Authentication-Results:"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The messages in a user's Junk folder (SPECIAL-USE `\Junk`, Maildir++ `.Junk`).
+fn junk(server: &TestServer, user: &str) -> Vec<String> {
+    let dir = server.maildir(user).join(".Junk");
+    ["new", "cur"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .flatten()
+        .map(|e| String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap()).into_owned())
+        .collect()
+}
+
+#[test]
+fn dmarc_quarantine_failure_is_filed_as_junk() {
+    let dns = dns_server::DnsServer::start();
+    dns.txt("careful.test", "v=spf1 ip4:192.0.2.1 -all");
+    dns.txt("_dmarc.careful.test", "v=DMARC1; p=quarantine");
+    let server = trust_server(&dns, true);
+    let mut client = Client::connect(server.addr(Service::Smtp), Duration::from_secs(30)).unwrap();
+    let reply = client
+        .send(
+            "ceo@careful.test",
+            &["alice@example.org"],
+            &plain_message("CEO <ceo@careful.test>", "suspicious"),
+        )
+        .unwrap();
+    client.quit();
+    assert_eq!(reply.code, 250, "{reply:?}");
+    assert!(server.messages("alice@example.org").is_empty());
+    let filed = junk(&server, "alice@example.org");
+    assert_eq!(filed.len(), 1);
+    assert!(
+        filed[0].contains("policy.dmarc=quarantine") && filed[0].contains("Subject: suspicious"),
+        "{}",
+        filed[0]
+    );
+    drop(server);
+
+    // Configured off: the INBOX, with the failure recorded.
+    let addr = dns.addr();
+    let server = TestServer::start_with(move |c| {
+        "mx.example.org".clone_into(&mut c.hostname);
+        c.dns.nameservers = vec![addr];
+        c.dns.timeout_secs = 2;
+        c.inbound.verify_loopback = true;
+        c.spam.junk_dmarc_quarantine = false;
+    });
+    let (code, results) = deliver(
+        &server,
+        "client.test",
+        "ceo@careful.test",
+        &plain_message("CEO <ceo@careful.test>", "kept"),
+    );
+    assert_eq!(code, 250);
+    assert!(has(
+        &results.unwrap(),
+        "dmarc=fail ",
+        "header.from=careful.test policy.dmarc=quarantine"
+    ));
+    assert!(junk(&server, "alice@example.org").is_empty());
+}

@@ -10,6 +10,7 @@
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
+pub mod milter;
 pub mod pop3;
 pub mod sieve;
 pub mod smtp;
@@ -26,6 +27,7 @@ pub fn all_targets() -> Vec<Target> {
         maildir::TARGETS,
         mbox::TARGETS,
         sieve::TARGETS,
+        milter::TARGETS,
     ]
     .concat()
 }

@@ -64,6 +64,130 @@ pub struct Config {
     pub storage: Storage,
     /// Where `postmaster@`, `abuse@` and `MAILER-DAEMON@` go.
     pub postmaster: Postmaster,
+    /// Mail filters (the Sendmail/Postfix milter protocol), asked in order at the end of data.
+    pub milter: Vec<Milter>,
+    /// Where mail judged as spam goes.
+    pub spam: Spam,
+}
+
+/// Junk filing: mail judged as spam is delivered to each recipient's mailbox with SPECIAL-USE
+/// `\Junk` (RFC 6154) instead of the INBOX.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Spam {
+    /// Mail a filter marked as spam (it set `X-Spam-Flag: YES` or `X-Spam: Yes`) or
+    /// quarantined. Default true.
+    pub junk_marked: bool,
+    /// Mail failing DMARC of a domain whose policy is `p=quarantine` (RFC 7489 §6.3). Default
+    /// true.
+    pub junk_dmarc_quarantine: bool,
+}
+
+impl Default for Spam {
+    fn default() -> Self {
+        Self {
+            junk_marked: true,
+            junk_dmarc_quarantine: true,
+        }
+    }
+}
+
+/// What to do with a message when a filter cannot be reached or fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MilterFailure {
+    /// Go on without this filter (Postfix's `milter_default_action = accept`).
+    Accept,
+    /// Refuse the message for now, `451 4.7.1` (Postfix's default).
+    #[default]
+    Tempfail,
+}
+
+/// One `[[milter]]`: a filter such as spamass-milter, rspamd's proxy in milter mode or OpenDKIM.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Milter {
+    /// A name for the logs; empty: the socket.
+    pub name: String,
+    /// `unix:/path/to/socket` (relative paths from the data directory) or `inet:host:port`
+    /// (Postfix's notation; `host:port` alone is taken as TCP).
+    pub socket: String,
+    /// Seconds to connect. Default 30 (Postfix's `milter_connect_timeout`).
+    pub connect_timeout_secs: u64,
+    /// Seconds for the answer to each step. Default 30 (`milter_command_timeout`).
+    pub command_timeout_secs: u64,
+    /// Seconds for the answer to the end of the message. Default 300 (`milter_content_timeout`).
+    pub eom_timeout_secs: u64,
+    /// When the filter is unreachable, times out or breaks the protocol. Default `tempfail`.
+    pub on_failure: MilterFailure,
+    /// Also filter mail on submission (587/465). Default false: port 25 only.
+    pub submission: bool,
+}
+
+impl Default for Milter {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            socket: String::new(),
+            connect_timeout_secs: 30,
+            command_timeout_secs: 30,
+            eom_timeout_secs: 300,
+            on_failure: MilterFailure::Tempfail,
+            submission: false,
+        }
+    }
+}
+
+/// Where a milter listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilterSocket {
+    /// A unix socket.
+    Unix(PathBuf),
+    /// A TCP host and port.
+    Inet(String, u16),
+}
+
+impl Milter {
+    /// The parsed `socket`; relative unix paths are taken from `data_dir`.
+    pub fn endpoint(&self, data_dir: &Path) -> Result<MilterSocket, ConfigError> {
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "milter socket {:?}: use unix:/path or inet:host:port",
+                self.socket
+            ))
+        };
+        if let Some(path) = self
+            .socket
+            .strip_prefix("unix:")
+            .or_else(|| self.socket.strip_prefix("local:"))
+        {
+            if path.is_empty() {
+                return Err(bad());
+            }
+            return Ok(MilterSocket::Unix(data_dir.join(path)));
+        }
+        let inet = self.socket.strip_prefix("inet:").unwrap_or(&self.socket);
+        // Sendmail writes inet:port@host.
+        let (host, port) = match inet.split_once('@') {
+            Some((port, host)) => (host, port),
+            None => inet.rsplit_once(':').ok_or_else(bad)?,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(MilterSocket::Inet(host.to_owned(), port))
+    }
+
+    /// The name logs give it.
+    pub fn label(&self) -> &str {
+        if self.name.is_empty() {
+            &self.socket
+        } else {
+            &self.name
+        }
+    }
 }
 
 /// Mail store durability. Deliveries (SMTP, LMTP, APPEND, COPY) and new UIDs are always fsynced
@@ -106,6 +230,8 @@ impl Default for Config {
             abuse: Abuse::default(),
             storage: Storage::default(),
             postmaster: Postmaster::default(),
+            milter: Vec::new(),
+            spam: Spam::default(),
         }
     }
 }
@@ -767,6 +893,16 @@ impl Config {
                     .to_owned(),
             ));
         }
+        for m in &self.milter {
+            m.endpoint(Path::new("."))?;
+            if m.connect_timeout_secs == 0 || m.command_timeout_secs == 0 || m.eom_timeout_secs == 0
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "milter {}: timeouts must be at least 1 second",
+                    m.label()
+                )));
+            }
+        }
         if let Some(zone) = self
             .abuse
             .dnsbl_zones
@@ -904,6 +1040,24 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # name exists. Empty: postmaster@<hostname> if that user exists, else the first user.
 # address = ""
 # abuse = ""                         # empty: the postmaster address
+
+# Mail filters (milter protocol v6, as Postfix's smtpd_milters), asked in order at the end of
+# the data of mail on the smtp port (and on submission with `submission = true`). They may
+# refuse, discard or quarantine the message and add, change or remove header fields, replace
+# the body, add or remove recipients. None by default. SpamAssassin through spamass-milter:
+# [[milter]]
+# name = "spamassassin"
+# socket = "unix:/run/spamass/spamass.sock"   # or "inet:127.0.0.1:11332" (rspamd's proxy)
+# connect_timeout_secs = 30
+# command_timeout_secs = 30
+# eom_timeout_secs = 300
+# on_failure = "tempfail"            # filter unreachable or broken: 451 4.7.1; "accept": skip it
+# submission = false
+
+[spam]
+# Mail judged as spam goes to the recipient's Junk folder (SPECIAL-USE \Junk) instead of INBOX:
+# junk_marked = true                 # a milter marked it (X-Spam-Flag: YES, X-Spam: Yes) or quarantined it
+# junk_dmarc_quarantine = true       # it fails DMARC of a p=quarantine domain ([inbound] verify)
 "#;
 
 #[cfg(test)]
@@ -955,6 +1109,37 @@ mod tests {
         assert!(Config::parse("[postmaster]\naddress = \"not an address\"").is_err());
         let p = Config::parse("[postmaster]\naddress = \"root@example.org\"").unwrap();
         assert_eq!(p.postmaster.address, "root@example.org");
+    }
+
+    #[test]
+    fn milter_entries() {
+        let c = Config::parse(
+            "[[milter]]\nsocket = \"unix:sa.sock\"\n[[milter]]\nsocket = \"inet:127.0.0.1:11332\"\non_failure = \"accept\"\nsubmission = true",
+        )
+        .unwrap();
+        assert_eq!(c.milter.len(), 2);
+        let dir = Path::new("/data");
+        assert_eq!(
+            c.milter[0].endpoint(dir).unwrap(),
+            MilterSocket::Unix(PathBuf::from("/data/sa.sock"))
+        );
+        assert_eq!(c.milter[0].on_failure, MilterFailure::Tempfail);
+        assert_eq!(
+            c.milter[1].endpoint(dir).unwrap(),
+            MilterSocket::Inet("127.0.0.1".into(), 11332)
+        );
+        assert_eq!(c.milter[1].on_failure, MilterFailure::Accept);
+        let sendmail = Milter {
+            socket: "inet:8891@localhost".into(),
+            ..Milter::default()
+        };
+        assert_eq!(
+            sendmail.endpoint(dir).unwrap(),
+            MilterSocket::Inet("localhost".into(), 8891)
+        );
+        assert!(Config::parse("[[milter]]\nsocket = \"nowhere\"").is_err());
+        assert!(Config::parse("[[milter]]\nsocket = \"unix:a\"\non_failure = \"maybe\"").is_err());
+        assert!(Config::parse("[[milter]]\nsocket = \"unix:a\"\neom_timeout_secs = 0").is_err());
     }
 
     #[test]

@@ -36,7 +36,7 @@ use crate::intake::{Intake, Transaction, client, quota_reply, submission, trust}
 use crate::outbound::dsn::{self, Action, Report, ReportRcpt};
 use crate::outbound::longlines;
 use crate::outbound::queue::{self, Attempt, Kind, MessageDsn, Notice, RcptDsn};
-use crate::store::{CopyId, Delivery, Recipient, Spool, StoreError};
+use crate::store::{CopyId, Delivery, Recipient, SpecialUse, Spool, StoreError};
 
 /// What the delivery of one message needs to know of a recipient.
 #[derive(Debug, Clone)]
@@ -71,6 +71,8 @@ struct Job {
     copies: Vec<Copy>,
     /// DKIM-sign what leaves through the queue.
     sign: bool,
+    /// File the local copies in the recipients' Junk mailboxes (SPECIAL-USE `\Junk`).
+    junk: bool,
 }
 
 /// What became of it.
@@ -143,7 +145,7 @@ pub async fn finish_message(
             "too many Received fields",
         );
     }
-    let id = queue::new_id();
+    let id = txn.id.take().unwrap_or_else(queue::new_id);
     let mut distinct: Vec<&str> = txn.rcpts.iter().map(|r| r.envelope.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -162,7 +164,14 @@ pub async fn finish_message(
     )
     .await
     {
-        Ok(results) => head + &results,
+        Ok((results, dmarc_quarantine)) => {
+            let spam = &intake.core.config.spam;
+            if dmarc_quarantine && spam.junk_dmarc_quarantine && !txn.spam {
+                info!(%id, %client, from = %angle(&sender), "filed as junk: DMARC p=quarantine failed");
+                txn.spam = true;
+            }
+            head + &results
+        }
         Err(refusal) => return refuse_all(refusal, "trust checks"),
     };
     let rcpts: Vec<RcptInfo> = txn
@@ -228,6 +237,7 @@ pub async fn finish_message(
         rcpts,
         copies,
         sign,
+        junk: txn.spam,
     };
     let (done, job) = match tokio::task::spawn_blocking(move || {
         let mut job = job;
@@ -375,7 +385,15 @@ impl Job {
                 .map_err(StoreError::from)
                 .and_then(|body| {
                     let mut message = io::Cursor::new(prefix.into_bytes()).chain(body);
-                    delivery.prepare(&copy.recipient.user, &mut message)
+                    if self.junk {
+                        delivery.prepare_special(
+                            &copy.recipient.user,
+                            SpecialUse::Junk,
+                            &mut message,
+                        )
+                    } else {
+                        delivery.prepare(&copy.recipient.user, &mut message)
+                    }
                 });
             match result {
                 Ok(id) => prepared.push(Some(id)),

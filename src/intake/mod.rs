@@ -6,6 +6,7 @@
 
 pub mod deliver;
 pub mod headers;
+pub mod milter;
 pub mod submission;
 pub mod trust;
 
@@ -72,6 +73,12 @@ pub struct Transaction {
     pub spool: Option<Spool>,
     /// When the data started (for the delay in logs).
     pub started: Option<Instant>,
+    /// The queue id, when it was given out before the end of data (to the milters).
+    pub id: Option<String>,
+    /// A filter marked the message as spam (or quarantined it): it goes to the Junk folder.
+    pub spam: bool,
+    /// A filter discarded the message: it is accepted and dropped.
+    pub discard: bool,
 }
 
 impl Transaction {
@@ -273,7 +280,7 @@ fn role_rcpt(intake: &Intake, envelope: String, role: Role) -> Result<Rcpt, Repl
 /// (`postmaster@`, `abuse@`, `MAILER-DAEMON@` of a local domain or the host name, and
 /// `<Postmaster>`) are always accepted. Bounces to an SRS address of ours are accepted and sent on
 /// to the original sender.
-fn rcpt(
+pub(crate) fn rcpt(
     intake: &Intake,
     peer: Peer,
     to: &ForwardPath,

@@ -214,6 +214,19 @@ pub trait Delivery: Send + fmt::Debug {
     fn prepare(&mut self, user: &Address, message: &mut dyn io::Read)
     -> Result<CopyId, StoreError>;
 
+    /// Like [`prepare`](Self::prepare), for `user`'s mailbox with the SPECIAL-USE `special`
+    /// (RFC 6154: `\Junk` for mail filed as spam), made when the user has none. A backend
+    /// without special mailboxes delivers to the INBOX (the default).
+    fn prepare_special(
+        &mut self,
+        user: &Address,
+        special: SpecialUse,
+        message: &mut dyn io::Read,
+    ) -> Result<CopyId, StoreError> {
+        let _ = special;
+        self.prepare(user, message)
+    }
+
     /// Puts these prepared copies into their mailboxes: one result per copy, in order; a copy
     /// prepared but not named here is forgotten.
     fn commit(&mut self, copies: &[CopyId]) -> Vec<Result<(), StoreError>>;

@@ -72,6 +72,11 @@ impl Spool {
         }
     }
 
+    /// The directory it spills to.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Bytes received so far.
     pub fn len(&self) -> u64 {
         self.len

@@ -100,7 +100,8 @@ pub fn sign(core: &Core, message: &[u8]) -> Option<String> {
 /// `outbound.trusted_networks` (our own hosts relay through us) and, unless
 /// `inbound.verify_loopback`, not from loopback, runs [`check_inbound`] on the spooled message,
 /// logs the results, and returns the `Authentication-Results:` field to add after the trace
-/// fields, or the refusal to send. Forged results claiming our host name are removed from the
+/// fields with whether the message fails DMARC of a `p=quarantine` domain, or the refusal to
+/// send. Forged results claiming our host name are removed from the
 /// spooled message first (RFC 8601 §5).
 pub(crate) async fn screen(
     core: &Core,
@@ -110,10 +111,10 @@ pub(crate) async fn screen(
     peer: Peer,
     helo: Option<&(HeloKind, Host)>,
     from: &ReversePath,
-) -> Result<String, Reply> {
+) -> Result<(String, bool), Reply> {
     let inbound = &core.config.inbound;
     let Some(addr) = peer.addr else {
-        return Ok(String::new());
+        return Ok((String::new(), false));
     };
     if mode != Mode::Smtp
         || user.is_some()
@@ -121,7 +122,7 @@ pub(crate) async fn screen(
         || (addr.ip().is_loopback() && !inbound.verify_loopback)
         || (core.config.outbound.is_trusted(Some(addr.ip())) && !addr.ip().is_loopback())
     {
-        return Ok(String::new());
+        return Ok((String::new(), false));
     }
     let read = |spool: &mut Spool| -> std::io::Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(spool.len() as usize);
@@ -137,7 +138,7 @@ pub(crate) async fn screen(
         Ok(m) => m,
         Err(e) => {
             warn!("cannot read the spooled message for authentication checks: {e}");
-            return Ok(String::new());
+            return Ok((String::new(), false));
         }
     };
     if let Some(stripped) = inbound::strip_own_results(&message, &core.config.hostname) {
@@ -175,8 +176,12 @@ pub(crate) async fn screen(
         refused = verdict.refusal.is_some(),
         "inbound authentication"
     );
+    // RFC 7489 §6.3: p=quarantine asks that failing mail be treated as suspicious (filed as
+    // junk); a temporary error never counts.
+    let quarantine =
+        verdict.dmarc == inbound::AuthResult::Fail && verdict.dmarc_policy == "quarantine";
     match verdict.refusal {
         Some(reply) => Err(reply),
-        None => Ok(verdict.header),
+        None => Ok((verdict.header, quarantine)),
     }
 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 use mailwright_sansio::UsageError;
 use mailwright_sansio::driver::{Link, Next};
 use mailwright_smtp_proto::server::{Event, HeloKind, Mode, ServerConfig, ServerSession};
-use mailwright_smtp_proto::{Host, Mechanism, Reply};
+use mailwright_smtp_proto::{Host, Mechanism, Reply, ReversePath};
 use tracing::{info, warn};
 
 use crate::core::directory::Address;
@@ -31,7 +31,9 @@ use crate::core::login::Outcome;
 use crate::core::net::{Peer, Service};
 use crate::core::smtp_reply as reply;
 use crate::intake::headers::Session;
+use crate::intake::milter::{Context, Milters, Step};
 use crate::intake::{Transaction, client, finish_message, mail_policy, rcpt_limited};
+use crate::outbound::queue;
 use crate::protocols::Shared;
 use crate::protocols::conn::Conn;
 use crate::store::Spool;
@@ -111,8 +113,13 @@ pub(crate) async fn serve(
         user: None,
         txn: Transaction::default(),
         auth_failures: 0,
+        milters: Milters::for_session(&shared.core.config, mode),
     };
-    shared.run(&mut machine, &mut conn, &mut session).await
+    let result = shared.run(&mut machine, &mut conn, &mut session).await;
+    if let Some(milters) = &mut session.milters {
+        milters.quit().await;
+    }
+    result
 }
 
 /// One SMTP, submission or LMTP session: what the application knows beside the machine.
@@ -125,6 +132,8 @@ struct Smtp {
     user: Option<Address>,
     txn: Transaction,
     auth_failures: usize,
+    /// The mail filters of this session (`[[milter]]`), if any applies.
+    milters: Option<Milters>,
 }
 
 impl mailwright_sansio::driver::Service<ServerSession, Conn> for Smtp {
@@ -172,6 +181,9 @@ impl Smtp {
             Event::Helo { kind, host } => {
                 self.helo = Some((kind, host));
                 self.txn = Transaction::default();
+                if let Some(milters) = &mut self.milters {
+                    milters.abort().await;
+                }
                 machine.accept()
             }
             Event::Mail { from, params } => {
@@ -187,7 +199,29 @@ impl Smtp {
                         machine.reject(refusal)
                     }
                     Ok(()) => {
-                        self.txn = Transaction::new(from, &params);
+                        let mut txn = Transaction::new(from, &params);
+                        if let Some(milters) = &mut self.milters {
+                            let ctx = Context {
+                                core: &shared.core,
+                                peer: self.peer,
+                                helo: self.helo.as_ref(),
+                                user: self.user.as_ref(),
+                                tls,
+                            };
+                            let id = queue::new_id();
+                            let sender = txn.from.clone().unwrap_or(ReversePath::Null);
+                            match milters.mail(&ctx, &sender, &id).await {
+                                Step::Continue => {}
+                                Step::Discard => txn.discard = true,
+                                Step::Refuse(refusal) => {
+                                    info!(client = %client(self.peer), from = %sender, reply = %refusal, "sender refused by milter");
+                                    self.txn = Transaction::default();
+                                    return machine.reject(refusal);
+                                }
+                            }
+                            txn.id = Some(id);
+                        }
+                        self.txn = txn;
                         machine.accept()
                     }
                 }
@@ -202,6 +236,21 @@ impl Smtp {
                     self.txn.size,
                 ) {
                     Ok(r) => {
+                        if let Some(milters) = &mut self.milters {
+                            match milters.rcpt(&to.to_string()).await {
+                                Step::Continue => {}
+                                Step::Discard => self.txn.discard = true,
+                                Step::Refuse(refusal) => {
+                                    shared
+                                        .intake
+                                        .core
+                                        .abuse
+                                        .refund_recipient(self.peer, self.user.as_ref());
+                                    info!(client = %client(self.peer), %to, reply = %refusal, "recipient refused by milter");
+                                    return machine.reject(refusal);
+                                }
+                            }
+                        }
                         self.txn.rcpts.push(r);
                         machine.accept()
                     }
@@ -239,9 +288,26 @@ impl Smtp {
             Event::DataAborted(reason) => {
                 info!(?reason, "message data refused");
                 self.txn = Transaction::default();
+                if let Some(milters) = &mut self.milters {
+                    milters.abort().await;
+                }
                 Ok(())
             }
             Event::DataEnd => {
+                if let Some(refusal) = self.filter_message().await {
+                    self.txn = Transaction::default();
+                    return machine.reject(refusal);
+                }
+                if self.txn.discard || (self.milters.is_some() && self.txn.rcpts.is_empty()) {
+                    let id = self.txn.id.take().unwrap_or_else(queue::new_id);
+                    info!(%id, client = %client(self.peer), "message discarded by milter");
+                    self.txn = Transaction::default();
+                    return machine.accept_with(reply(
+                        250,
+                        (2, 0, 0),
+                        &format!("Ok: queued as {id}"),
+                    ));
+                }
                 let session = Session {
                     mode: self.mode,
                     helo: self.helo.as_ref(),
@@ -249,7 +315,7 @@ impl Smtp {
                     tls,
                     peer: self.peer,
                 };
-                let replies = finish_message(&shared.intake, &mut self.txn, &session).await;
+                let replies = finish_message(&self.shared.intake, &mut self.txn, &session).await;
                 self.txn = Transaction::default();
                 if self.mode == Mode::Lmtp {
                     machine.data_replies(replies)
@@ -298,6 +364,68 @@ impl Smtp {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The end of data through the milters: their modifications applied to the spooled message
+    /// and the recipients; `Some` refusal when a filter refused the message.
+    async fn filter_message(&mut self) -> Option<Reply> {
+        let milters = self.milters.as_mut()?;
+        if self.txn.discard {
+            milters.abort().await;
+            return None;
+        }
+        let spool = self.txn.spool.as_mut()?;
+        let id = self.txn.id.get_or_insert_with(queue::new_id).clone();
+        let verdict = milters.end_of_data(spool, &id).await;
+        if let Some(refusal) = verdict.refusal {
+            let from = self
+                .txn
+                .from
+                .as_ref()
+                .map_or_else(|| "<>".to_owned(), ToString::to_string);
+            info!(%id, client = %client(self.peer), %from, reply = %refusal, "message refused by milter");
+            return Some(refusal);
+        }
+        self.txn.discard |= verdict.discard;
+        let bare = |a: &str| {
+            a.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        };
+        for gone in &verdict.delete_rcpts {
+            let gone = bare(gone);
+            self.txn
+                .rcpts
+                .retain(|r| !r.envelope.eq_ignore_ascii_case(&gone));
+            info!(%id, to = %gone, "recipient deleted by milter");
+        }
+        for added in &verdict.add_rcpts {
+            let routed = added
+                .parse::<mailwright_smtp_proto::ForwardPath>()
+                .map_err(|e| e.to_string())
+                .and_then(|to| {
+                    crate::intake::rcpt(&self.shared.intake, self.peer, &to, self.user.as_ref())
+                        .map_err(|r| r.to_string())
+                });
+            match routed {
+                Ok(r) => {
+                    info!(%id, to = %r.envelope, "recipient added by milter");
+                    self.txn.rcpts.push(r);
+                }
+                Err(why) => warn!(%id, to = %added, "recipient added by milter not routed: {why}"),
+            }
+        }
+        if let Some(reason) = &verdict.quarantine {
+            info!(%id, %reason, "message quarantined by milter");
+        }
+        if (verdict.spam || verdict.quarantine.is_some())
+            && self.shared.core.config.spam.junk_marked
+        {
+            info!(%id, client = %client(self.peer), "filed as junk: marked by a milter");
+            self.txn.spam = true;
+        }
+        None
     }
 
     /// The answer to AUTH (RFC 4954 §6): `Ok` for a login, else the refusal and whether the session

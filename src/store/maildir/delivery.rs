@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use mailwright_maildir::{Entry, Maildir};
 
-use super::{create_user_maildir, error, quota_of, selected};
+use super::{conventional_name, create_user_maildir, error, quota_of, selected};
 use crate::core::directory::{Address, Directory};
 use crate::store::notify::Notifier;
-use crate::store::types::{AppendRequest, Appended, MailboxName, StoreError};
+use crate::store::types::{AppendRequest, Appended, MailboxName, SpecialUse, StoreError};
 use crate::store::{CopyId, Delivery, PreparedAppend};
 
 /// One copy of a delivery, as far as it got.
@@ -33,7 +33,8 @@ enum Copy {
 pub(super) struct MaildirDelivery {
     directory: Arc<Directory>,
     notifier: Arc<Notifier>,
-    copies: Vec<(Address, Copy)>,
+    /// Each copy with its user and the mailbox it goes to.
+    copies: Vec<(Address, MailboxName, Copy)>,
 }
 
 impl MaildirDelivery {
@@ -45,7 +46,7 @@ impl MaildirDelivery {
         }
     }
 
-    fn copy(&mut self, id: CopyId) -> Result<&mut (Address, Copy), StoreError> {
+    fn copy(&mut self, id: CopyId) -> Result<&mut (Address, MailboxName, Copy), StoreError> {
         self.copies
             .get_mut(id.index())
             .ok_or(StoreError::Misuse("no such copy in this delivery"))
@@ -80,8 +81,51 @@ impl Delivery for MaildirDelivery {
         if quota_of(&maildir)?.is_some_and(|q| !q.fits(delivery.size())) {
             return Err(StoreError::OverQuota);
         }
+        self.copies.push((
+            user.clone(),
+            MailboxName::inbox(),
+            Copy::Prepared(maildir, delivery),
+        ));
+        Ok(CopyId::new(self.copies.len() - 1))
+    }
+
+    fn prepare_special(
+        &mut self,
+        user: &Address,
+        special: SpecialUse,
+        message: &mut dyn io::Read,
+    ) -> Result<CopyId, StoreError> {
+        let Some(folder_name) = conventional_name(special) else {
+            return self.prepare(user, message);
+        };
+        let path = self.directory.maildir_path(user);
+        let root = match Maildir::open(&path) {
+            Ok(m) => m,
+            Err(_) => create_user_maildir(&path).map_err(error)?,
+        };
+        // The folder a user deleted comes back, subscribed, as the first delivery needs it.
+        let folder = match root.folder(folder_name) {
+            Ok(f) => f,
+            Err(_) => {
+                let f = match root.create_folder(folder_name) {
+                    Ok(f) => f,
+                    Err(mailwright_maildir::Error::FolderExists(_)) => {
+                        root.folder(folder_name).map_err(error)?
+                    }
+                    Err(e) => return Err(error(e)),
+                };
+                root.subscribe(folder_name).map_err(error)?;
+                f
+            }
+        };
+        let delivery = write_copy(&folder, message)?;
+        if quota_of(&root)?.is_some_and(|q| !q.fits(delivery.size())) {
+            return Err(StoreError::OverQuota);
+        }
+        let name = MailboxName::new(folder_name)
+            .map_err(|_| StoreError::InvalidName("special mailbox name"))?;
         self.copies
-            .push((user.clone(), Copy::Prepared(maildir, delivery)));
+            .push((user.clone(), name, Copy::Prepared(folder, delivery)));
         Ok(CopyId::new(self.copies.len() - 1))
     }
 
@@ -89,7 +133,7 @@ impl Delivery for MaildirDelivery {
         let results = copies
             .iter()
             .map(|&id| {
-                let (_, copy) = self.copy(id)?;
+                let (_, _, copy) = self.copy(id)?;
                 match std::mem::replace(copy, Copy::Dropped) {
                     Copy::Prepared(maildir, delivery) => {
                         let delivered = delivery.commit().map_err(error)?;
@@ -104,7 +148,7 @@ impl Delivery for MaildirDelivery {
             })
             .collect();
         // What was not named is forgotten: dropping a prepared Maildir delivery removes it.
-        for (_, copy) in &mut self.copies {
+        for (_, _, copy) in &mut self.copies {
             if matches!(copy, Copy::Prepared(..)) {
                 *copy = Copy::Dropped;
             }
@@ -113,7 +157,7 @@ impl Delivery for MaildirDelivery {
     }
 
     fn rollback(&mut self, id: CopyId) -> Result<(), StoreError> {
-        let (_, copy) = self.copy(id)?;
+        let (_, _, copy) = self.copy(id)?;
         match std::mem::replace(copy, Copy::Dropped) {
             Copy::Committed(maildir, entry) => maildir.remove(&entry).map(|_| ()).map_err(error),
             other => {
@@ -124,11 +168,10 @@ impl Delivery for MaildirDelivery {
     }
 
     fn publish(self: Box<Self>) -> Vec<(CopyId, String)> {
-        let inbox = MailboxName::inbox();
         let mut out = Vec::new();
-        for (i, (user, copy)) in self.copies.into_iter().enumerate() {
+        for (i, (user, mailbox, copy)) in self.copies.into_iter().enumerate() {
             if let Copy::Committed(_, entry) = copy {
-                self.notifier.changed(&user, &inbox);
+                self.notifier.changed(&user, &mailbox);
                 out.push((CopyId::new(i), entry.unique().to_owned()));
             }
         }

@@ -172,6 +172,19 @@ fn special_use(name: &MailboxName) -> Option<SpecialUse> {
     })
 }
 
+/// The conventional name of the top-level mailbox with a SPECIAL-USE (the inverse of
+/// [`special_use`]).
+pub(super) fn conventional_name(special: SpecialUse) -> Option<&'static str> {
+    Some(match special {
+        SpecialUse::Sent => "Sent",
+        SpecialUse::Drafts => "Drafts",
+        SpecialUse::Trash => "Trash",
+        SpecialUse::Junk => "Junk",
+        SpecialUse::Archive => "Archive",
+        _ => return None,
+    })
+}
+
 /// One user's Maildir++.
 #[derive(Debug)]
 struct MaildirAccount {
