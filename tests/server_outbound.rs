@@ -10,7 +10,9 @@
 //! - `require_tls` to a destination without STARTTLS defers; to a second server of ours with a
 //!   test-CA certificate it delivers over verified TLS, and defers when the CA is not trusted;
 //! - relayed mail is DKIM-signed and Python's dkimpy verifies it; delay notices and expiry;
-//! - the admin `queue` commands while the server runs.
+//! - the admin `queue` commands while the server runs;
+//! - against a scripted receiver (tests/common/scripted.rs): a refusal in Latin-1 bounces its
+//!   recipient.
 
 mod common;
 
@@ -20,6 +22,7 @@ mod dns_server;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::scripted::{self, Answer, Scripted};
 use common::sink::{Sink, messages_in};
 use common::smtp_client::Client;
 use common::{TestServer, peer, python};
@@ -787,4 +790,52 @@ fn notify_never_suppresses_the_bounce_and_ret_full_returns_the_message() {
     std::thread::sleep(Duration::from_secs(1));
     let reports = mail_with(&server, "alice@example.org", "multipart/report");
     assert_eq!(reports.len(), 1, "NOTIFY=NEVER: no report: {reports:?}");
+}
+
+/// Submits one message as alice (AUTH over a raw session) to several recipients.
+fn submit_to(server: &TestServer, rcpts: &[&str], subject: &str) {
+    let mut c = Client::connect(server.addr(Service::Submission), Duration::from_secs(10)).unwrap();
+    let r = c
+        .command("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXB3")
+        .unwrap();
+    assert_eq!(r.code, 235, "{r:?}");
+    let data = format!("Subject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nhi\r\n");
+    let r = c.send("alice@example.org", rcpts, data.as_bytes()).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+}
+
+#[test]
+fn a_refusal_in_latin1_bounces_its_recipient() {
+    let dns = remote_dns();
+    // Some servers answer in Latin-1: "Empf\xe4nger" is not UTF-8.
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("RCPT TO:<nobody@") {
+            Answer::Reply(b"550 5.1.1 Empf\xe4nger unbekannt\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |_| {});
+    submit_to(
+        &server,
+        &["friend@remote.test", "nobody@remote.test"],
+        "latin1-1",
+    );
+    let report = wait_for(Duration::from_secs(30), "the bounce", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    check_report(&report, "failed", "nobody@remote.test", '5');
+    assert!(report.contains("5.1.1"), "{report}");
+    // The text is shown lossily, not dropped.
+    assert!(report.contains("nger unbekannt"), "{report}");
+    let got = receiver.messages();
+    assert_eq!(got.len(), 1, "the other recipient got it");
+    assert!(String::from_utf8_lossy(&got[0]).contains("Subject: latin1-1"));
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
 }
