@@ -12,7 +12,8 @@
 //! - relayed mail is DKIM-signed and Python's dkimpy verifies it; delay notices and expiry;
 //! - the admin `queue` commands while the server runs;
 //! - against a scripted receiver (tests/common/scripted.rs): a refusal in Latin-1 bounces its
-//!   recipient.
+//!   recipient; a receiver that stalls at each stage is given up on after that stage's configured
+//!   timer (RFC 5321 §4.5.3.2) and the recipient deferred.
 
 mod common;
 
@@ -838,4 +839,59 @@ fn a_refusal_in_latin1_bounces_its_recipient() {
             .is_empty()
             .then_some(())
     });
+}
+
+#[test]
+fn each_client_timer_is_its_own_setting() {
+    // (the command the receiver does not answer, what the deferral names)
+    let stages = [
+        ("", "the greeting"),
+        ("MAIL", "the reply to MAIL"),
+        ("RCPT", "the reply to RCPT"),
+        ("DATA", "the reply to DATA"),
+        (".", "the reply to the end of data"),
+    ];
+    let dns = remote_dns();
+    for (verb, what) in stages {
+        let receiver = Scripted::start(move |line| {
+            let matches = if verb.is_empty() || verb == "." {
+                line == verb
+            } else {
+                line.get(..verb.len())
+                    .is_some_and(|v| v.eq_ignore_ascii_case(verb))
+            };
+            if matches {
+                Answer::Stall
+            } else {
+                scripted::normal(line)
+            }
+        });
+        // Every stage's timer is 1 s; the other waits (EHLO ...) stay at the 10 s of `server`, so a
+        // deferral well within 10 s came from the stage's own timer.
+        let server = server(&dns, receiver.port(), |c| {
+            let o = &mut c.outbound;
+            o.retry_schedule_secs = vec![3600];
+            o.greeting_timeout_secs = 1;
+            o.mail_timeout_secs = 1;
+            o.rcpt_timeout_secs = 1;
+            o.data_init_timeout_secs = 1;
+            o.data_end_timeout_secs = 1;
+        });
+        submit_to(&server, &["friend@remote.test"], "stall");
+        let entry = wait_for(Duration::from_secs(8), what, || {
+            queue::list(&server.dir.join("queue"))
+                .ok()?
+                .into_iter()
+                .find(|e| e.attempts > 0)
+        });
+        let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
+            panic!("{entry:?}");
+        };
+        assert!(
+            a.reply.starts_with("451 4.4.")
+                && a.reply.contains(&format!("timed out waiting for {what}")),
+            "{verb:?}: {a:?}"
+        );
+        assert!(receiver.messages().is_empty() || verb == ".");
+    }
 }

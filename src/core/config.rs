@@ -407,9 +407,22 @@ pub struct Outbound {
     /// Seconds after which the sender is told that delivery is delayed (one warning). 0: never.
     /// Default 4 hours.
     pub delay_warning_secs: u64,
-    /// Seconds to wait for a connection, and for each reply. Default 30 and 300.
+    /// Seconds to wait for a connection. Default 30.
     pub connect_timeout_secs: u64,
-    /// Seconds to wait for each reply of the remote server. Default 300 (RFC 5321 §4.5.3.2).
+    /// Seconds to wait for the `220` greeting. Default 300 (RFC 5321 §4.5.3.2.1).
+    pub greeting_timeout_secs: u64,
+    /// Seconds to wait for the reply to `MAIL`. Default 300 (RFC 5321 §4.5.3.2.2).
+    pub mail_timeout_secs: u64,
+    /// Seconds to wait for the reply to each `RCPT`. Default 300 (RFC 5321 §4.5.3.2.3).
+    pub rcpt_timeout_secs: u64,
+    /// Seconds to wait for the `354` to `DATA`. Default 120 (RFC 5321 §4.5.3.2.4).
+    pub data_init_timeout_secs: u64,
+    /// Seconds to write each block of message data (64 KiB). Default 180 (RFC 5321 §4.5.3.2.5).
+    pub data_block_timeout_secs: u64,
+    /// Seconds to wait for the reply to the end of the data. Default 600 (RFC 5321 §4.5.3.2.6).
+    pub data_end_timeout_secs: u64,
+    /// Seconds to wait for the reply to the other commands (`EHLO`, `STARTTLS`, `AUTH`, `RSET`,
+    /// `QUIT`) and for a TLS handshake. Default 300.
     pub reply_timeout_secs: u64,
     /// Deliveries in progress at once. Default 20.
     pub concurrency: usize,
@@ -481,6 +494,12 @@ impl Default for Outbound {
             max_lifetime_secs: 5 * 24 * 3600,
             delay_warning_secs: 4 * 3600,
             connect_timeout_secs: 30,
+            greeting_timeout_secs: 300,
+            mail_timeout_secs: 300,
+            rcpt_timeout_secs: 300,
+            data_init_timeout_secs: 120,
+            data_block_timeout_secs: 180,
+            data_end_timeout_secs: 600,
             reply_timeout_secs: 300,
             concurrency: 20,
             srs: true,
@@ -751,6 +770,23 @@ impl Config {
                 )));
             }
         }
+        let o = &self.outbound;
+        if [
+            o.connect_timeout_secs,
+            o.greeting_timeout_secs,
+            o.mail_timeout_secs,
+            o.rcpt_timeout_secs,
+            o.data_init_timeout_secs,
+            o.data_block_timeout_secs,
+            o.data_end_timeout_secs,
+            o.reply_timeout_secs,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::Invalid(
+                "outbound: every *_timeout_secs must be at least 1".to_owned(),
+            ));
+        }
         if self.outbound.retry_schedule_secs.is_empty() || self.outbound.concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "outbound.retry_schedule_secs must not be empty and outbound.concurrency at least 1"
@@ -847,8 +883,15 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
 # max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
 # delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never
+# Timers (seconds) of RFC 5321 §4.5.3.2, each a wait for the next hop:
 # connect_timeout_secs = 30
-# reply_timeout_secs = 300
+# greeting_timeout_secs = 300        # the 220 greeting
+# mail_timeout_secs = 300            # the reply to MAIL
+# rcpt_timeout_secs = 300            # the reply to each RCPT
+# data_init_timeout_secs = 120       # the 354 to DATA
+# data_block_timeout_secs = 180      # writing each 64 KiB block of the message
+# data_end_timeout_secs = 600        # the reply after the final dot (or BDAT LAST)
+# reply_timeout_secs = 300           # EHLO, STARTTLS, AUTH, RSET, QUIT and the TLS handshake
 # concurrency = 20
 # srs = true                         # rewrite the sender of forwarded mail (SPF-safe forwarding)
 # trusted_networks = []              # clients that may relay without AUTH, e.g. ["10.0.0.0/8"]
@@ -916,6 +959,28 @@ mod tests {
         assert_eq!(config.hostname, "localhost");
         assert_eq!(config.listen.smtp, loopback(2525));
         assert_eq!(config.limits.max_recipients, 100);
+    }
+
+    #[test]
+    fn outbound_timers_default_to_rfc_5321() {
+        let o = Config::parse("").unwrap().outbound;
+        assert_eq!(
+            (
+                o.greeting_timeout_secs,
+                o.mail_timeout_secs,
+                o.rcpt_timeout_secs,
+                o.data_init_timeout_secs,
+                o.data_block_timeout_secs,
+                o.data_end_timeout_secs,
+            ),
+            (300, 300, 300, 120, 180, 600),
+            "RFC 5321 §4.5.3.2"
+        );
+        let o = Config::parse("[outbound]\ndata_end_timeout_secs = 900")
+            .unwrap()
+            .outbound;
+        assert_eq!((o.data_end_timeout_secs, o.reply_timeout_secs), (900, 300));
+        assert!(Config::parse("[outbound]\nrcpt_timeout_secs = 0").is_err());
     }
 
     #[test]

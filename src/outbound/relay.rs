@@ -12,6 +12,8 @@
 //! - The machine adds SIZE, BODY=8BITMIME and SMTPUTF8 as offered. A message that needs 8BITMIME or
 //!   SMTPUTF8 from a server that lacks them, or is larger than its SIZE, fails with 5.6.3 / 5.6.7 /
 //!   5.3.4 instead of being sent in a form the server did not agree to.
+//! - The client's timers are those of RFC 5321 §4.5.3.2, each an `outbound.*_timeout_secs`
+//!   setting; one that fires defers the recipients of the transaction.
 //! - 4xx and connection failures are retried after `outbound.retry_schedule_secs` (5m, 15m, 30m, 1h,
 //!   2h, then every 4h by default) until `outbound.max_lifetime_secs` (5 days); one delay warning
 //!   after `outbound.delay_warning_secs`; 5xx and expiry bounce (see [`crate::outbound::dsn`]).
@@ -448,8 +450,7 @@ impl Connection {
         let reply_timeout = Duration::from_secs(out.reply_timeout_secs);
         let mut config = ClientConfig::new(Mode::Smtp, helo);
         config.starttls = policy;
-        // `outbound.reply_timeout_secs` caps the RFC 5321 §4.5.3.2 timers of every stage.
-        config.timeouts = Timeouts::default().capped(reply_timeout);
+        config.timeouts = timeouts(out);
         let mut machine = ClientSession::new(config);
         // The wait for the greeting runs from the connection.
         machine.handle_timeout(Instant::now());
@@ -503,6 +504,20 @@ impl Connection {
         if self.machine.quit().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
         }
+    }
+}
+
+/// The client's RFC 5321 §4.5.3.2 timers, as configured under `[outbound]`.
+fn timeouts(out: &crate::core::config::Outbound) -> Timeouts {
+    let secs = Duration::from_secs;
+    Timeouts {
+        greeting: secs(out.greeting_timeout_secs),
+        mail: secs(out.mail_timeout_secs),
+        rcpt: secs(out.rcpt_timeout_secs),
+        data_init: secs(out.data_init_timeout_secs),
+        data_block: secs(out.data_block_timeout_secs),
+        data_end: secs(out.data_end_timeout_secs),
+        reply: secs(out.reply_timeout_secs),
     }
 }
 
