@@ -13,7 +13,10 @@
 //! - the admin `queue` commands while the server runs;
 //! - against a scripted receiver (tests/common/scripted.rs): a refusal in Latin-1 bounces its
 //!   recipient; a receiver that stalls at each stage is given up on after that stage's configured
-//!   timer (RFC 5321 §4.5.3.2) and the recipient deferred.
+//!   timer (RFC 5321 §4.5.3.2) and the recipient deferred; a bounce of forwarded mail, addressed
+//!   to our SRS address, reaches the original sender whether or not the host name is a local
+//!   domain; `queue delete` leaves the other messages' back-off alone, and `queue list/show` give
+//!   each recipient's state, last reply and next attempt.
 
 mod common;
 
@@ -894,4 +897,116 @@ fn each_client_timer_is_its_own_setting() {
         );
         assert!(receiver.messages().is_empty() || verb == ".");
     }
+}
+
+#[test]
+fn a_report_to_our_srs_address_goes_to_the_original_sender() {
+    // The host name as a domain of its own, and as one of the local domains.
+    for hostname in ["mx.example.org", "example.org"] {
+        let dns = remote_dns();
+        let receiver = Scripted::start(|line| {
+            if line.starts_with("RCPT TO:<friend@") {
+                Answer::Reply(b"550 5.1.1 no such user\r\n".to_vec())
+            } else {
+                scripted::normal(line)
+            }
+        });
+        let server = server(&dns, receiver.port(), |c| c.hostname = hostname.into());
+        mailwright::core::directory::Directory::open(&server.dir, Duration::ZERO)
+            .add_alias(
+                &"fwd@example.org".parse().unwrap(),
+                &["friend@remote.test".parse().unwrap()],
+            )
+            .unwrap();
+        send_on_port_25(
+            &server,
+            "outside.test",
+            "writer@sender.test",
+            "fwd@example.org",
+            b"From: <writer@sender.test>\r\nSubject: srs-return\r\n\r\nhi\r\n",
+        );
+        // The forwarded copy is refused; our report goes to the SRS address, which stands for
+        // writer@sender.test (whose MX is the receiver too).
+        wait_for(Duration::from_secs(20), "the returned report", || {
+            receiver
+                .lines()
+                .iter()
+                .any(|l| l == "RCPT TO:<writer@sender.test>")
+                .then_some(())
+        });
+        let lines = receiver.lines();
+        assert!(
+            lines.iter().any(|l| l.starts_with("MAIL FROM:<srs0=")),
+            "{hostname}: the copy left with an SRS sender: {lines:?}"
+        );
+        let report = receiver
+            .messages()
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .find(|m| m.contains("multipart/report"))
+            .unwrap_or_else(|| panic!("{hostname}: no report: {lines:?}"));
+        assert!(report.contains("Subject: srs-return"), "{report}");
+        wait_for(Duration::from_secs(10), "an empty queue", || {
+            queue::list(&server.dir.join("queue"))
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        });
+    }
+}
+
+#[test]
+fn queue_delete_touches_one_message_and_list_shows_each_recipient() {
+    let dns = remote_dns();
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("RCPT") {
+            Answer::Reply(b"451 4.3.2 try later\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    submit_to(&server, &["one@remote.test"], "keep-1");
+    submit_to(&server, &["two@remote.test"], "delete-1");
+    let qdir = server.dir.join("queue");
+    let entries = wait_for(Duration::from_secs(20), "two deferrals", || {
+        let l = queue::list(&qdir).ok()?;
+        (l.len() == 2 && l.iter().all(|e| e.attempts == 1)).then_some(l)
+    });
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "list"]);
+    assert!(ok, "{out}");
+    for want in [
+        "one@remote.test  (deferred: 451 4.3.2 try later from mx.remote.test[127.0.0.1]; next attempt in ",
+        "two@remote.test  (deferred: 451 4.3.2 try later from mx.remote.test[127.0.0.1]; next attempt in ",
+    ] {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+    let gone = entries
+        .iter()
+        .find(|e| e.rcpts[0].address == "two@remote.test")
+        .unwrap();
+    let kept = entries
+        .iter()
+        .find(|e| e.rcpts[0].address == "one@remote.test")
+        .unwrap();
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "show", &kept.id]);
+    assert!(
+        ok && out.contains("rcpt: one@remote.test  (deferred: 451 4.3.2 try later"),
+        "{out}"
+    );
+    let connections = |r: &Scripted| r.lines().iter().filter(|l| l.starts_with("EHLO")).count();
+    let before = connections(&receiver);
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "delete", &gone.id]);
+    assert!(ok, "{out}");
+    // Long enough for the server to notice (it looks every second) and for a retry to happen
+    // if the deletion had made the other message due.
+    std::thread::sleep(Duration::from_secs(3));
+    let left = queue::list(&qdir).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, kept.id);
+    assert_eq!(left[0].attempts, 1, "no extra attempt: {:?}", left[0]);
+    assert_eq!(left[0].next_attempt, kept.next_attempt);
+    assert_eq!(connections(&receiver), before, "no new connection");
 }

@@ -31,7 +31,8 @@
 //! that were never acknowledged and are removed at start.
 //!
 //! The admin commands (`full_server queue ...`) read and edit the same files; a running server
-//! notices through the `flush` request file ([`request_flush`]).
+//! notices through the `flush` request file ([`request_flush`]) and, for deletions, the `deleted`
+//! file (which makes it forget the message and nothing more).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -857,8 +858,13 @@ impl Queue {
         index.retain(|id, slot| slot.in_flight || msg_path(&self.dir, id).exists());
     }
 
-    /// Picks up a flush request left by `full_server queue retry`, if any.
+    /// Picks up a flush request left by `full_server queue retry`, and the deletions of
+    /// `full_server queue delete`, if any.
     pub fn take_flush_request(&self, now: u64) {
+        let deleted = self.dir.join("deleted");
+        if fs::remove_file(&deleted).is_ok() {
+            self.drop_missing();
+        }
         let path = self.dir.join("flush");
         let Ok(text) = fs::read_to_string(&path) else {
             return;
@@ -908,7 +914,13 @@ pub fn delete(dir: &Path, id: &str) -> io::Result<()> {
     fs::remove_file(msg_path(dir, id))?;
     let _ = fs::remove_file(state_path(dir, id));
     sync_dir(dir)?;
-    request_flush(dir, &[])
+    // Tells a running server to forget it, and nothing else: a flush request would make every
+    // other message due at once, throwing away their back-off.
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("deleted"))?;
+    f.write_all(format!("{id}\n").as_bytes())
 }
 
 /// Asks a running server to attempt delivery now (of `ids`, or of everything when empty).
@@ -1019,6 +1031,31 @@ mod tests {
         delete(&dir, &id).unwrap();
         assert!(show(&dir, &id).is_err());
         assert!(show(&dir, "../etc").is_err());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn delete_touches_only_its_message() {
+        let dir = tempdir();
+        let q = Queue::open(&dir).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let rcpts = ["a@x.test".to_owned()];
+            ids.push(
+                q.enqueue("", &rcpts, Kind::Report, b"", &mut &b"x\n"[..], 10)
+                    .unwrap(),
+            );
+        }
+        for mut e in q.take_due(10, 2) {
+            e.attempts = 1;
+            e.next_attempt = 1000;
+            q.finish(e).unwrap();
+        }
+        delete(&dir, &ids[0]).unwrap();
+        q.take_flush_request(20);
+        assert_eq!(q.len(), 1, "the running queue forgot it");
+        assert!(q.take_due(20, 2).is_empty(), "the other keeps its back-off");
+        assert_eq!(q.next_due(), Some(1000));
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -140,15 +140,40 @@ fn targets(entry: &Entry, domain: &str) -> Vec<usize> {
 async fn deliver_batch(outbound: &Arc<Outbound>, domain: &str, batch: Vec<Entry>) {
     let local = crate::core::blocking(|| outbound.core.directory.domains())
         .is_ok_and(|d| d.contains(domain));
-    let outcomes: Vec<Vec<(usize, Outcome)>> = if local {
+    // Our SRS addresses live at the host name, which need not be a local domain.
+    let reversed: Vec<Vec<(usize, Outcome)>> =
+        if local || domain.eq_ignore_ascii_case(&outbound.core.config.hostname) {
+            crate::core::blocking(|| {
+                batch
+                    .iter()
+                    .map(|e| reverse_srs(outbound, e, domain))
+                    .collect()
+            })
+        } else {
+            vec![Vec::new(); batch.len()]
+        };
+    // What is left to route: the entries without the recipients handled above.
+    let mut routed = batch.clone();
+    for (entry, done) in routed.iter_mut().zip(&reversed) {
+        for (i, _) in done {
+            entry.rcpts[*i].status = RcptStatus::Delivered(attempt(None, "SRS"));
+        }
+    }
+    let rest = routed.iter().any(|e| !targets(e, domain).is_empty());
+    let mut outcomes: Vec<Vec<(usize, Outcome)>> = if !rest {
+        vec![Vec::new(); routed.len()]
+    } else if local {
         let mut all = Vec::new();
-        for entry in &batch {
+        for entry in &routed {
             all.push(deliver_local(outbound, entry, domain).await);
         }
         all
     } else {
-        deliver_remote(outbound, domain, &batch).await
+        deliver_remote(outbound, domain, &routed).await
     };
+    for (o, r) in outcomes.iter_mut().zip(reversed) {
+        o.extend(r);
+    }
     for (entry, outcomes) in batch.into_iter().zip(outcomes) {
         let outbound = outbound.clone();
         let domain = domain.to_owned();
@@ -158,6 +183,54 @@ async fn deliver_batch(outbound: &Arc<Outbound>, domain: &str, batch: Vec<Entry>
             warn!("queue update task failed: {e}");
         }
     }
+}
+
+/// Sends what is addressed to one of our SRS addresses (a report about a forwarded message) on
+/// to the original sender: each such recipient of `entry` in `domain` gets a copy queued for the
+/// address it stands for. Returns their outcomes (the caller routes the others). Blocking.
+fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, Outcome)> {
+    let day = queue::now_secs() / 86400;
+    let originals: Vec<(usize, String)> = targets(entry, domain)
+        .into_iter()
+        .filter_map(|i| Some((i, outbound.srs.reverse(&entry.rcpts[i].address, day)?)))
+        .collect();
+    if originals.is_empty() {
+        return Vec::new();
+    }
+    let queued = outbound.queue.read_message(entry).and_then(|message| {
+        let rcpts: Vec<(String, queue::RcptDsn)> = originals
+            .iter()
+            .map(|(i, original)| (original.clone(), entry.rcpts[*i].dsn.clone()))
+            .collect();
+        let prepared = outbound.queue.prepare(
+            &queue::Envelope {
+                from: &entry.from,
+                rcpts: &rcpts,
+                kind: entry.kind,
+                dsn: &entry.dsn,
+            },
+            b"",
+            &mut &message[..],
+            queue::now_secs(),
+        )?;
+        Ok(outbound.queue.publish(outbound.queue.commit(prepared)?))
+    });
+    originals
+        .into_iter()
+        .map(|(i, original)| {
+            let outcome = match &queued {
+                Ok(id) => Outcome::Delivered(
+                    attempt(
+                        None,
+                        format!("250 2.0.0 SRS reversed to <{original}>, queued as {id}"),
+                    ),
+                    None,
+                ),
+                Err(e) => Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+            };
+            (i, outcome)
+        })
+        .collect()
 }
 
 /// Delivers the recipients of a local domain (bounces to local senders, SRS bounces returning).
