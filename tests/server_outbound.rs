@@ -16,7 +16,10 @@
 //!   timer (RFC 5321 §4.5.3.2) and the recipient deferred; a bounce of forwarded mail, addressed
 //!   to our SRS address, reaches the original sender whether or not the host name is a local
 //!   domain; `queue delete` leaves the other messages' back-off alone, and `queue list/show` give
-//!   each recipient's state, last reply and next attempt.
+//!   each recipient's state, last reply and next attempt;
+//! - a smarthost (a second server of ours, certificate from a test CA): AUTH with credentials from
+//!   a mode-0600 file over verified STARTTLS and over implicit TLS; a group-readable file is
+//!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing.
 
 mod common;
 
@@ -1009,4 +1012,150 @@ fn queue_delete_touches_one_message_and_list_shows_each_recipient() {
     assert_eq!(left[0].attempts, 1, "no extra attempt: {:?}", left[0]);
     assert_eq!(left[0].next_attempt, kept.next_attempt);
     assert_eq!(connections(&receiver), before, "no new connection");
+}
+
+/// Writes the relayhost credentials file with `mode` and returns its path.
+fn credentials_file(dir: &std::path::Path, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("relay.secret");
+    std::fs::write(
+        &path,
+        "# the smarthost account\nalice@example.org:alice-pw\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// The first queue entry with an attempt, and its recipient's last reply.
+fn first_deferral(server: &TestServer, limit: Duration) -> String {
+    let entry = wait_for(limit, "a deferral", || {
+        queue::list(&server.dir.join("queue"))
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 0)
+    });
+    match &entry.rcpts[0].status {
+        RcptStatus::Pending(Some(a)) => a.reply.clone(),
+        other => panic!("not deferred: {other:?}"),
+    }
+}
+
+#[test]
+fn smarthost_with_auth_over_verified_tls() {
+    // The smarthost is a second server of ours: submission needs TLS before AUTH (plaintext
+    // logins are refused even on loopback), and its certificate for `localhost` comes from a
+    // test CA.
+    let ca_dir = common::tempdir("smarthost");
+    let (smarthost, ca) = common::start_with_test_ca(&ca_dir);
+    let d = mailwright::core::directory::Directory::open(&smarthost.dir, Duration::ZERO);
+    d.add_domain("remote.test").unwrap();
+    d.add_alias(
+        &"friend@remote.test".parse().unwrap(),
+        &["bob@example.org".parse().unwrap()],
+    )
+    .unwrap();
+    let dns = dns_server::DnsServer::start();
+    dns.a("localhost", "127.0.0.1".parse().unwrap());
+    let relay = |port: u16, tweak: &dyn Fn(&mut mailwright::core::config::Config)| {
+        let ca = ca.clone();
+        server(&dns, 9, |c| {
+            c.outbound.relayhost = format!("localhost:{port}");
+            c.outbound.ca_file = Some(ca);
+            c.outbound.retry_schedule_secs = vec![3600];
+            tweak(c);
+        })
+    };
+    let secret = credentials_file(&ca_dir, 0o600);
+    let with_secret = |c: &mut mailwright::core::config::Config| {
+        c.outbound.relayhost_credentials = Some(secret.clone());
+    };
+    // STARTTLS on the submission port, then AUTH.
+    let a = relay(smarthost.port(Service::Submission), &with_secret);
+    submit(
+        &a,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-starttls",
+    );
+    // Implicit TLS on the submissions port (465 in real life).
+    let b = relay(smarthost.port(Service::Submissions), &|c| {
+        with_secret(c);
+        c.outbound.relayhost_implicit_tls = Some(true);
+    });
+    submit(
+        &b,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-implicit",
+    );
+    for subject in ["smart-starttls", "smart-implicit"] {
+        let got = wait_for(Duration::from_secs(20), subject, || {
+            mail_with(&smarthost, "bob@example.org", subject).pop()
+        });
+        assert!(
+            got.contains("by localhost (Mailwright) with ESMTPSA"),
+            "authenticated over TLS: {got}"
+        );
+    }
+    // A credentials file others may read is refused; nothing is sent.
+    let loose_dir = common::tempdir("smarthost-loose");
+    let loose = credentials_file(&loose_dir, 0o640);
+    let c = relay(smarthost.port(Service::Submission), &|c| {
+        c.outbound.relayhost_credentials = Some(loose.clone());
+    });
+    submit(&c, "alice@example.org", "friend@remote.test", "smart-loose");
+    let reply = first_deferral(&c, Duration::from_secs(20));
+    assert!(
+        reply.starts_with("451 4.7.0")
+            && reply.contains("chmod 600")
+            && !reply.contains("alice-pw"),
+        "{reply}"
+    );
+    // Without the CA the certificate cannot be verified: deferred, not sent in plaintext.
+    let d = relay(smarthost.port(Service::Submission), &|c| {
+        with_secret(c);
+        c.outbound.ca_file = Some(PathBuf::from("/nonexistent-ca.pem"));
+    });
+    submit(
+        &d,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-unverified",
+    );
+    let reply = first_deferral(&d, Duration::from_secs(20));
+    assert!(reply.contains("4.7.5"), "{reply}");
+    for subject in ["smart-loose", "smart-unverified"] {
+        assert!(mail_with(&smarthost, "bob@example.org", subject).is_empty());
+    }
+}
+
+#[test]
+fn a_530_from_the_smarthost_defers() {
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("MAIL") {
+            Answer::Reply(b"530 5.7.0 Authentication required\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let dns = dns_server::DnsServer::start();
+    let port = receiver.port();
+    let server = server(&dns, 9, |c| {
+        c.outbound.relayhost = format!("[127.0.0.1]:{port}");
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-530",
+    );
+    let reply = first_deferral(&server, Duration::from_secs(20));
+    assert!(reply.starts_with("530 5.7.0"), "{reply}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        mail_with(&server, "alice@example.org", "multipart/report").is_empty(),
+        "no bounce"
+    );
 }

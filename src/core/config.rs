@@ -390,14 +390,27 @@ pub struct Outbound {
     /// Send everything through this smarthost (`"host:port"` or `"[ip]:port"`) instead of looking
     /// up MX records. Default empty: MX delivery.
     pub relayhost: String,
+    /// A file holding `username:password` for AUTH PLAIN/LOGIN at the [`Outbound::relayhost`]
+    /// (relative to the data directory). It must be readable by the server's user only (mode
+    /// 0600 or 0400); a group- or world-readable file is refused and the mail deferred. With
+    /// credentials the relayhost is only used over TLS. Default none.
+    pub relayhost_credentials: Option<PathBuf>,
+    /// Verify the relayhost's certificate (against the system's roots, or [`Outbound::ca_file`]);
+    /// a failed check defers the mail. Set false only for a relayhost with a certificate that
+    /// cannot be verified. Default true.
+    pub relayhost_verify_tls: bool,
+    /// Speak TLS from the start to the relayhost (port 465, RFC 8314) instead of STARTTLS.
+    /// Default: true when the relayhost's port is 465.
+    pub relayhost_implicit_tls: Option<bool>,
     /// TCP port of MX hosts. Always 25 on the Internet; tests point it at a local sink. Default 25.
     pub mx_port: u16,
     /// Domains (lower case) to which mail leaves only over TLS with a verified certificate;
     /// elsewhere STARTTLS is used when offered without checking the certificate (opportunistic,
     /// RFC 3207 §4.1). Default empty.
     pub require_tls: Vec<String>,
-    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers (tests); the
-    /// system's roots are not read. Relative to the data directory.
+    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers and the
+    /// relayhost (tests, a private CA); the system's roots are then not read. Relative to the
+    /// data directory.
     pub ca_file: Option<PathBuf>,
     /// Waits between delivery attempts, in seconds; the last one repeats.
     /// Default 5 min, 15 min, 30 min, 1 h, 2 h, 4 h.
@@ -487,6 +500,9 @@ impl Default for Outbound {
     fn default() -> Self {
         Self {
             relayhost: String::new(),
+            relayhost_credentials: None,
+            relayhost_verify_tls: true,
+            relayhost_implicit_tls: None,
             mx_port: 25,
             require_tls: Vec::new(),
             ca_file: None,
@@ -878,6 +894,11 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 [outbound]
 # Mail for other domains waits in the queue directory until delivered to the domain's MX hosts.
 # relayhost = ""                     # e.g. "[smtp.provider.net]:587" to send everything through it
+# Smarthost AUTH (none by default): a file holding "username:password", mode 0600, never this file.
+# With credentials the relayhost gets mail only over TLS.
+# relayhost_credentials = "relay.secret"
+# relayhost_verify_tls = true        # check the relayhost's certificate (opt out only if you must)
+# relayhost_implicit_tls = false     # TLS from the start instead of STARTTLS; true for port 465
 # mx_port = 25
 # require_tls = []                   # domains that only get mail over verified TLS
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats

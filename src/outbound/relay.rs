@@ -9,6 +9,10 @@
 //!   pipelined when offered. STARTTLS is used when offered, without checking the certificate
 //!   (opportunistic, RFC 3207 §4.1; a failed handshake is retried once in plaintext); domains in
 //!   `outbound.require_tls` get mail only over TLS with a verified certificate.
+//! - The `relayhost` (smarthost): its certificate is verified when TLS is used (unless
+//!   `relayhost_verify_tls = false`), TLS from the start on port 465 (`relayhost_implicit_tls`),
+//!   AUTH PLAIN/LOGIN with `relayhost_credentials` (a file only the server may read) and then
+//!   only over TLS; its `530` (authentication required) defers instead of bouncing.
 //! - The machine adds SIZE, BODY=8BITMIME and SMTPUTF8 as offered. A message that needs 8BITMIME or
 //!   SMTPUTF8 from a server that lacks them, or is larger than its SIZE, fails with 5.6.3 / 5.6.7 /
 //!   5.3.4 instead of being sent in a form the server did not agree to.
@@ -23,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mailwright_smtp_proto::client::{
-    ClientConfig, ClientError, ClientSession, Envelope, Event as ClientEvent, Timeouts, TlsPolicy,
-    TransactionResult,
+    ClientConfig, ClientError, ClientSession, Credentials, Envelope, Event as ClientEvent,
+    Timeouts, TlsPolicy, TransactionResult,
 };
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{
@@ -498,9 +502,9 @@ impl Connection {
         outbound: &Outbound,
         host: &str,
         addr: SocketAddr,
-        policy: TlsPolicy,
-        verify: bool,
+        hop: &Hop,
     ) -> Result<(Self, EhloResponse), SetupError> {
+        let (policy, verify) = (hop.policy, hop.verify);
         let out = &outbound.core.config.outbound;
         let remote = format!("{host}[{}]", addr.ip());
         let fail = |reply: String, tls_failed: bool| SetupError {
@@ -524,11 +528,23 @@ impl Connection {
         let mut config = ClientConfig::new(Mode::Smtp, helo);
         config.starttls = policy;
         config.timeouts = timeouts(out);
+        config.credentials.clone_from(&hop.credentials);
+        let stream = if hop.implicit_tls {
+            // RFC 8314 §3: TLS from the first octet; the greeting comes over it.
+            config.tls_active = true;
+            Stream::Tls(Box::new(
+                handshake(outbound, host, tcp, verify, reply_timeout)
+                    .await
+                    .map_err(|e| fail(e, true))?,
+            ))
+        } else {
+            Stream::Plain(tcp)
+        };
         let mut machine = ClientSession::new(config);
         // The wait for the greeting runs from the connection.
         machine.handle_timeout(Instant::now());
         let mut conn = Connection {
-            stream: Stream::Plain(tcp),
+            stream,
             machine,
             remote: remote.clone(),
             buf: vec![0; 16 * 1024],
@@ -542,18 +558,10 @@ impl Connection {
                     else {
                         return Err(fail("STARTTLS twice".into(), true));
                     };
-                    let connector = tls_connector(outbound, verify);
-                    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                        .map_err(|_| fail(format!("{host} is not a TLS server name"), true))?;
-                    match tokio::time::timeout(conn.handshake_timeout, connector.connect(name, tcp))
+                    let tls = handshake(outbound, host, tcp, verify, conn.handshake_timeout)
                         .await
-                    {
-                        Ok(Ok(tls)) => conn.stream = Stream::Tls(Box::new(tls)),
-                        Ok(Err(e)) => {
-                            return Err(fail(format!("TLS handshake failed: {e}"), true));
-                        }
-                        Err(_) => return Err(fail("TLS handshake timed out".into(), true)),
-                    }
+                        .map_err(|e| fail(e, true))?;
+                    conn.stream = Stream::Tls(Box::new(tls));
                     conn.machine
                         .handle_tls_established()
                         .map_err(|e| fail(format!("STARTTLS out of step: {e}"), true))?;
@@ -577,6 +585,68 @@ impl Connection {
         if self.machine.quit().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
         }
+    }
+}
+
+/// Runs a TLS handshake as a client of `host`, within `limit`.
+async fn handshake(
+    outbound: &Outbound,
+    host: &str,
+    tcp: TcpStream,
+    verify: bool,
+    limit: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let connector = tls_connector(outbound, verify);
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| format!("{host} is not a TLS server name"))?;
+    match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(_) => Err("TLS handshake timed out".into()),
+    }
+}
+
+/// How to talk to one next hop.
+#[derive(Debug, Clone)]
+struct Hop {
+    /// STARTTLS use.
+    policy: TlsPolicy,
+    /// Whether the certificate is verified.
+    verify: bool,
+    /// TLS from the start (port 465).
+    implicit_tls: bool,
+    /// AUTH credentials (the relayhost's).
+    credentials: Option<Credentials>,
+}
+
+/// The relayhost's credentials from `outbound.relayhost_credentials`: `username:password` on the
+/// first line that is neither empty nor a `#` comment. A file that others than its owner may
+/// read is refused. The error never holds the file's content.
+fn relay_credentials(outbound: &Outbound) -> Result<Option<Credentials>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(file) = &outbound.core.config.outbound.relayhost_credentials else {
+        return Ok(None);
+    };
+    let path = crate::core::datadir::resolve(&outbound.core.data_dir, file);
+    let shown = path.display();
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{shown}: {e}"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{shown} may be read by others than its owner (mode {mode:o}): chmod 600 it"
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{shown}: {e}"))?;
+    let line = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .ok_or_else(|| format!("{shown} holds no credentials"))?;
+    match line.split_once(':') {
+        Some((user, password)) if !user.trim().is_empty() && !password.is_empty() => {
+            Ok(Some(Credentials::new(user.trim(), password)))
+        }
+        _ => Err(format!("{shown}: expected \"username:password\"")),
     }
 }
 
@@ -792,31 +862,62 @@ async fn deliver_remote(
         Err(outcome) => return all(&outcome),
     };
     let out = &outbound.core.config.outbound;
+    let smarthost = !out.relayhost.is_empty();
+    let credentials = if smarthost {
+        match relay_credentials(outbound) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("relayhost credentials unusable: {e}");
+                return all(&Outcome::Deferred(attempt(
+                    None,
+                    format!("451 4.7.0 relayhost credentials unusable: {e}"),
+                )));
+            }
+        }
+    } else {
+        None
+    };
     let require_tls = out
         .require_tls
         .iter()
-        .any(|d| d.eq_ignore_ascii_case(domain));
+        .any(|d| d.eq_ignore_ascii_case(domain))
+        || credentials.is_some();
+    // The relayhost's certificate is checked when TLS is used (by default), and then a failed
+    // handshake is not retried in plaintext.
+    let verify = require_tls || (smarthost && out.relayhost_verify_tls);
     let mut last = attempt(None, "451 4.4.1 no host could be reached");
     for (host, addrs) in hops {
         for addr in addrs {
-            let policy = if require_tls {
-                TlsPolicy::Required
-            } else {
-                TlsPolicy::IfOffered
+            let hop = Hop {
+                policy: if require_tls {
+                    TlsPolicy::Required
+                } else {
+                    TlsPolicy::IfOffered
+                },
+                verify,
+                implicit_tls: smarthost && out.relayhost_implicit_tls.unwrap_or(addr.port() == 465),
+                // AUTH only over TLS: with credentials TLS is required.
+                credentials: credentials.clone(),
             };
-            let opened = match Connection::open(outbound, &host, addr, policy, require_tls).await {
-                Err(e) if e.tls_failed && !require_tls => {
+            let opened = match Connection::open(outbound, &host, addr, &hop).await {
+                Err(e) if e.tls_failed && !verify && !hop.implicit_tls => {
                     info!(%host, "opportunistic TLS failed ({}); retrying in plaintext", e.attempt.reply);
-                    Connection::open(outbound, &host, addr, TlsPolicy::Never, false).await
+                    let plain = Hop {
+                        policy: TlsPolicy::Never,
+                        ..hop
+                    };
+                    Connection::open(outbound, &host, addr, &plain).await
                 }
                 other => other,
             };
             match opened {
-                Ok((conn, caps)) => return send_all(outbound, conn, &caps, domain, batch).await,
+                Ok((conn, caps)) => {
+                    return send_all(outbound, conn, &caps, domain, batch, smarthost).await;
+                }
                 Err(e) => {
                     info!(%host, %addr, "next hop unusable: {}", e.attempt.reply);
                     last = e.attempt;
-                    if require_tls && e.tls_failed {
+                    if verify && e.tls_failed {
                         last.reply = format!("451 4.7.5 TLS required for {domain}: {}", last.reply);
                     }
                 }
@@ -831,11 +932,15 @@ async fn deliver_remote(
 }
 
 /// The outcome of a reply of `remote`; `dsn` is whether it offered DSN (and so took over the
-/// sender's success notice).
-fn reply_outcome(remote: &str, reply: &Reply, dsn: bool) -> Outcome {
+/// sender's success notice); `smarthost` whether it is the relayhost.
+fn reply_outcome(remote: &str, reply: &Reply, dsn: bool, smarthost: bool) -> Outcome {
     let a = attempt(Some(remote), reply);
     if reply.is_positive() {
         Outcome::Delivered(a, (!dsn).then_some(Action::Relayed))
+    } else if smarthost && reply.code().get() == 530 {
+        // "530 5.7.0 Authentication required" (RFC 4954 §6) from a smarthost is about our
+        // setup, not the recipient: keep the mail until the credentials are fixed.
+        Outcome::Deferred(a)
     } else if reply.code().is_permanent() {
         Outcome::Failed(a)
     } else {
@@ -853,6 +958,7 @@ async fn send_all(
     caps: &EhloResponse,
     domain: &str,
     batch: &[Entry],
+    smarthost: bool,
 ) -> Vec<Vec<(usize, Outcome)>> {
     let mut results = Vec::with_capacity(batch.len());
     let mut broken: Option<Attempt> = None;
@@ -961,6 +1067,7 @@ async fn send_all(
                     &rcpt_idx,
                     &result,
                     offers_dsn,
+                    smarthost,
                 ));
             }
             Err(reason) => {
@@ -986,11 +1093,12 @@ fn transaction_outcomes(
     rcpt_idx: &[usize],
     result: &TransactionResult,
     dsn: bool,
+    smarthost: bool,
 ) -> Vec<(usize, Outcome)> {
     if let Some(mail) = &result.mail
         && !mail.is_positive()
     {
-        let o = reply_outcome(remote, mail, dsn);
+        let o = reply_outcome(remote, mail, dsn, smarthost);
         return rcpt_idx.iter().map(|&i| (i, o.clone())).collect();
     }
     let data = result.data.first();
@@ -999,9 +1107,9 @@ fn transaction_outcomes(
         .enumerate()
         .map(|(n, &i)| {
             let outcome = match result.rcpts.get(n) {
-                Some(r) if !r.is_positive() => reply_outcome(remote, r, dsn),
+                Some(r) if !r.is_positive() => reply_outcome(remote, r, dsn, smarthost),
                 Some(_) => match data {
-                    Some(d) => reply_outcome(remote, d, dsn),
+                    Some(d) => reply_outcome(remote, d, dsn, smarthost),
                     None => {
                         Outcome::Deferred(attempt(Some(remote), "451 4.4.2 no reply to the data"))
                     }
