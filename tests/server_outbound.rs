@@ -19,7 +19,9 @@
 //!   each recipient's state, last reply and next attempt;
 //! - a smarthost (a second server of ours, certificate from a test CA): AUTH with credentials from
 //!   a mode-0600 file over verified STARTTLS and over implicit TLS; a group-readable file is
-//!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing.
+//!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing;
+//! - one message to a domain that is down and to one that is up: the second is delivered at once
+//!   and its 5xx recipient reported at once, while the first backs off on its own.
 
 mod common;
 
@@ -1158,4 +1160,67 @@ fn a_530_from_the_smarthost_defers() {
         mail_with(&server, "alice@example.org", "multipart/report").is_empty(),
         "no bounce"
     );
+}
+
+#[test]
+fn each_destination_is_scheduled_on_its_own() {
+    let dns = remote_dns();
+    // down.test's MX is on an address nothing listens on: every attempt is refused.
+    dns.mx("down.test", 10, "mx.down.test");
+    dns.a("mx.down.test", "127.0.0.2".parse().unwrap());
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("RCPT TO:<nobody@") {
+            Answer::Reply(b"550 5.1.1 no such user\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    // The domain that is down comes first, as in issue #17.
+    submit_to(
+        &server,
+        &["bob@down.test", "carol@remote.test", "nobody@remote.test"],
+        "per-destination",
+    );
+    wait_for(Duration::from_secs(20), "carol's copy", || {
+        (receiver.messages().len() == 1).then_some(())
+    });
+    let report = wait_for(Duration::from_secs(20), "the bounce for nobody", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    check_report(&report, "failed", "nobody@remote.test", '5');
+    assert!(
+        !report.contains("Final-Recipient: rfc822; bob@down.test"),
+        "only the failed recipient: {report}"
+    );
+    let entry = wait_for(Duration::from_secs(10), "the recorded state", || {
+        let e = queue::list(&server.dir.join("queue")).ok()?.pop()?;
+        (!matches!(e.rcpts[1].status, RcptStatus::Pending(_))
+            && !matches!(e.rcpts[2].status, RcptStatus::Pending(_)))
+        .then_some(e)
+    });
+    assert!(
+        matches!(&entry.rcpts[0].status, RcptStatus::Pending(Some(_))),
+        "{entry:?}"
+    );
+    assert!(
+        matches!(&entry.rcpts[1].status, RcptStatus::Delivered(_)),
+        "{entry:?}"
+    );
+    assert!(
+        matches!(&entry.rcpts[2].status, RcptStatus::Failed(_)),
+        "{entry:?}"
+    );
+    let now = queue::now_secs();
+    let (attempts, next) = entry.waits["down.test"];
+    assert_eq!(attempts, 1);
+    assert!(next > now + 3000 && entry.next_attempt == next, "{entry:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        mail_with(&server, "alice@example.org", "multipart/report").len(),
+        1
+    );
+    assert_eq!(receiver.messages().len(), 1, "carol got one copy");
 }

@@ -7,7 +7,8 @@
 //! the Maildirs). It is written to `tmp/`, fsynced, renamed into place and the directory fsynced
 //! before the client hears `250`: the same rule as Maildir delivery, two fsyncs per message. What
 //! happened to each recipient since lives beside it in `<id>.state`, replaced atomically after each
-//! attempt that leaves the message queued. When every recipient is done the two files are removed.
+//! attempt that leaves the message queued (with a `wait DOMAIN ATTEMPTS NEXT` line per recipient
+//! domain backing off). When every recipient is done the two files are removed.
 //!
 //! ```text
 //! mailwright-queue 1
@@ -224,8 +225,11 @@ pub struct Entry {
     pub rcpts: Vec<QueuedRcpt>,
     /// Delivery attempts so far.
     pub attempts: u32,
-    /// When the next attempt is due (seconds since the epoch).
+    /// When the next attempt is due (seconds since the epoch): the earliest of its destinations'.
     pub next_attempt: u64,
+    /// The back-off of each recipient domain that deferred: `(attempts, next attempt)`. A domain
+    /// not listed is due at once; one domain's wait never holds back another's recipients.
+    pub waits: BTreeMap<String, (u32, u64)>,
     /// Whether the sender was told that delivery is delayed.
     pub warned: bool,
     /// The message's DSN parameters.
@@ -248,6 +252,16 @@ impl Entry {
     /// Whether every recipient is done.
     pub fn is_done(&self) -> bool {
         self.pending().next().is_none()
+    }
+
+    /// When the recipients in `domain` are due (0: at once).
+    pub fn due_at(&self, domain: &str) -> u64 {
+        self.waits.get(domain).map_or(0, |w| w.1)
+    }
+
+    /// The earliest instant a pending recipient is due (`None` when none is pending).
+    pub fn earliest_due(&self) -> Option<u64> {
+        self.pending().map(|(_, r)| self.due_at(&r.domain())).min()
     }
 }
 
@@ -313,6 +327,7 @@ fn empty_entry() -> Entry {
         rcpts: Vec::new(),
         attempts: 0,
         next_attempt: 0,
+        waits: BTreeMap::new(),
         warned: false,
         dsn: MessageDsn::default(),
         size: 0,
@@ -480,6 +495,16 @@ fn apply_state(entry: &mut Entry, text: &str) {
             "attempts" => entry.attempts = value.parse().unwrap_or(0),
             "next" => entry.next_attempt = value.parse().unwrap_or(0),
             "warned" => entry.warned = value == "1",
+            "wait" => {
+                let mut parts = value.split(' ');
+                if let (Some(domain), Some(Ok(attempts)), Some(Ok(next))) = (
+                    parts.next(),
+                    parts.next().map(str::parse),
+                    parts.next().map(str::parse),
+                ) {
+                    entry.waits.insert(domain.to_owned(), (attempts, next));
+                }
+            }
             "delivered" | "failed" | "deferred" => {
                 let (address, attempt) = parse_attempt(value);
                 if let Some(r) = entry.rcpts.iter_mut().find(|r| r.address == address) {
@@ -500,6 +525,9 @@ fn render_state(entry: &Entry) -> String {
     let _ = writeln!(s, "attempts {}", entry.attempts);
     let _ = writeln!(s, "next {}", entry.next_attempt);
     let _ = writeln!(s, "warned {}", u8::from(entry.warned));
+    for (domain, (attempts, next)) in &entry.waits {
+        let _ = writeln!(s, "wait {domain} {attempts} {next}");
+    }
     for r in &entry.rcpts {
         let (key, attempt) = match &r.status {
             RcptStatus::Pending(None) => continue,
@@ -696,6 +724,7 @@ impl Queue {
                 .collect(),
             attempts: 0,
             next_attempt: now,
+            waits: BTreeMap::new(),
             warned: false,
             dsn: envelope.dsn.clone(),
             size: prefix.len() as u64 + copied,
@@ -844,6 +873,9 @@ impl Queue {
         for (id, slot) in index.iter_mut() {
             if only.is_none_or(|ids| ids.contains(id)) {
                 slot.entry.next_attempt = now;
+                for wait in slot.entry.waits.values_mut() {
+                    wait.1 = now;
+                }
                 n += 1;
             }
         }
@@ -981,6 +1013,7 @@ mod tests {
         }));
         e.attempts = 1;
         e.next_attempt = 400;
+        e.waits.insert("y.test".into(), (1, 400));
         q.finish(e).unwrap();
         drop(q);
         let q = Queue::open(&dir).unwrap();
@@ -988,6 +1021,9 @@ mod tests {
         let e = q.take_due(400, 10).pop().unwrap();
         assert_eq!(e.id, id);
         assert_eq!(e.attempts, 1);
+        assert_eq!(e.waits.get("y.test"), Some(&(1, 400)));
+        assert_eq!((e.due_at("y.test"), e.due_at("x.test")), (400, 0));
+        assert_eq!(e.earliest_due(), Some(400));
         assert!(matches!(e.rcpts[0].status, RcptStatus::Delivered(_)));
         assert_eq!(e.pending().count(), 1);
         let mut e = e;

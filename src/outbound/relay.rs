@@ -86,7 +86,7 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
             last_log = now;
         }
         let due = queue.take_due(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION);
-        for (domain, batch) in group_by_domain(due) {
+        for (domain, batch) in group_by_domain(due, now) {
             let permit = permits.clone().acquire_owned().await;
             let outbound = outbound.clone();
             tokio::spawn(async move {
@@ -108,16 +108,19 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
     }
 }
 
-/// Splits due entries by the domain of their first pending recipient; the other domains of a
-/// message are attempted in a later round (the entry is due again at once).
-fn group_by_domain(due: Vec<Entry>) -> Vec<(String, Vec<Entry>)> {
+/// Splits due entries by the domain of their first pending recipient that is due at `now`; the
+/// other due domains of a message are attempted in the next round (the entry is due again at
+/// once), those backing off when their wait ends.
+fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
     let mut groups: std::collections::BTreeMap<String, Vec<Entry>> =
         std::collections::BTreeMap::new();
     for entry in due {
-        let domain = entry
-            .pending()
-            .next()
-            .map(|(_, r)| r.domain())
+        let pending: Vec<String> = entry.pending().map(|(_, r)| r.domain()).collect();
+        let domain = pending
+            .iter()
+            .find(|d| entry.due_at(d) <= now)
+            .or(pending.first())
+            .cloned()
             .unwrap_or_default();
         groups.entry(domain).or_default().push(entry);
     }
@@ -1130,6 +1133,13 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
     let now = queue::now_secs();
     let mut deferred = false;
     let mut succeeded = Vec::new();
+    let failed_before: Vec<usize> = entry
+        .rcpts
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.status, RcptStatus::Failed(_)))
+        .map(|(i, _)| i)
+        .collect();
     for (i, outcome) in outcomes {
         let to = entry.rcpts[i].address.clone();
         entry.rcpts[i].status = match outcome {
@@ -1153,17 +1163,27 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             }
         };
     }
-    let other_domains_waiting = entry.pending().any(|(_, r)| r.domain() != domain);
+    // Each destination backs off on its own: a deferral here leaves the other domains' recipients
+    // due when they were.
     if deferred {
         entry.attempts += 1;
         let schedule = &out.retry_schedule_secs;
-        let step = schedule[(entry.attempts as usize - 1).min(schedule.len() - 1)];
-        entry.next_attempt = now + step;
-    } else if other_domains_waiting {
-        entry.next_attempt = now;
+        let wait = entry.waits.entry(domain.to_owned()).or_insert((0, now));
+        wait.0 += 1;
+        wait.1 = now + schedule[(wait.0 as usize - 1).min(schedule.len() - 1)];
+    } else {
+        entry.waits.remove(domain);
     }
+    let mut failed_now: Vec<usize> = entry
+        .rcpts
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.status, RcptStatus::Failed(_)))
+        .map(|(i, _)| i)
+        .filter(|i| !failed_before.contains(i))
+        .collect();
     if !entry.is_done() && now.saturating_sub(entry.created) >= out.max_lifetime_secs {
-        for r in &mut entry.rcpts {
+        for (i, r) in entry.rcpts.iter_mut().enumerate() {
             if let RcptStatus::Pending(last) = &r.status {
                 let reason = last
                     .as_ref()
@@ -1172,9 +1192,14 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
                     remote: last.as_ref().and_then(|a| a.remote.clone()),
                     reply: format!("550 4.4.7 Delivery time expired{reason}"),
                 });
+                failed_now.push(i);
             }
         }
     }
+    let pending_domains: std::collections::BTreeSet<String> =
+        entry.pending().map(|(_, r)| r.domain()).collect();
+    entry.waits.retain(|d, _| pending_domains.contains(d));
+    entry.next_attempt = entry.earliest_due().unwrap_or(now).max(now);
     let message = || outbound.queue.read_message(&entry).unwrap_or_default();
     for action in [Action::Delivered, Action::Relayed] {
         let rcpts: Vec<(usize, &Attempt)> = succeeded
@@ -1186,20 +1211,20 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             report(outbound, &entry, &rcpts, action, &message());
         }
     }
-    if entry.is_done() {
-        let failed: Vec<(usize, &Attempt)> = entry
-            .rcpts
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.status {
-                RcptStatus::Failed(a) if r.dsn.wants(Notice::Failure) => Some((i, a)),
-                _ => None,
-            })
-            .collect();
-        if !failed.is_empty() {
-            report(outbound, &entry, &failed, Action::Failed, &message());
-        }
-    } else if out.delay_warning_secs > 0
+    // The recipients that failed in this attempt are reported now, not when the message is done
+    // (one report per message per batch of failures, as Postfix does).
+    let failed: Vec<(usize, &Attempt)> = failed_now
+        .iter()
+        .filter_map(|&i| match &entry.rcpts[i].status {
+            RcptStatus::Failed(a) if entry.rcpts[i].dsn.wants(Notice::Failure) => Some((i, a)),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        report(outbound, &entry, &failed, Action::Failed, &message());
+    }
+    if !entry.is_done()
+        && out.delay_warning_secs > 0
         && !entry.warned
         && now.saturating_sub(entry.created) >= out.delay_warning_secs
     {
