@@ -21,7 +21,8 @@
 //!   a mode-0600 file over verified STARTTLS and over implicit TLS; a group-readable file is
 //!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing;
 //! - one message to a domain that is down and to one that is up: the second is delivered at once
-//!   and its 5xx recipient reported at once, while the first backs off on its own.
+//!   and its 5xx recipient reported at once, while the first backs off on its own; at most
+//!   `destination_concurrency` deliveries to one domain at once.
 
 mod common;
 
@@ -1223,4 +1224,36 @@ fn each_destination_is_scheduled_on_its_own() {
         1
     );
     assert_eq!(receiver.messages().len(), 1, "carol got one copy");
+}
+
+#[test]
+fn deliveries_to_one_destination_are_limited() {
+    let dns = remote_dns();
+    for (limit, subject) in [(20, "limit-20"), (1, "limit-1")] {
+        // A slow receiver: two seconds before it accepts each message.
+        let receiver = Scripted::start(|line| {
+            if line == "." {
+                Answer::Delayed(Duration::from_secs(2), b"250 2.0.0 queued\r\n".to_vec())
+            } else {
+                scripted::normal(line)
+            }
+        });
+        let server = server(&dns, receiver.port(), |c| {
+            c.outbound.destination_concurrency = limit;
+        });
+        // Each arrives while the one before is still being sent, so each round finds one.
+        for n in 0..3 {
+            submit_to(&server, &["friend@remote.test"], &format!("{subject}-{n}"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        wait_for(Duration::from_secs(30), "three deliveries", || {
+            (receiver.messages().len() == 3).then_some(())
+        });
+        let most = receiver.max_connections();
+        if limit == 1 {
+            assert_eq!(most, 1, "one connection at a time");
+        } else {
+            assert!(most >= 2, "without a tight limit they overlap: {most}");
+        }
+    }
 }

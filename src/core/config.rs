@@ -439,6 +439,9 @@ pub struct Outbound {
     pub reply_timeout_secs: u64,
     /// Deliveries in progress at once. Default 20.
     pub concurrency: usize,
+    /// Deliveries in progress at once to one destination domain (Postfix's
+    /// `default_destination_concurrency_limit`). Default 20.
+    pub destination_concurrency: usize,
     /// Rewrite the envelope sender of forwarded mail with SRS so that SPF passes at the
     /// destination. Default true.
     pub srs: bool,
@@ -518,6 +521,7 @@ impl Default for Outbound {
             data_end_timeout_secs: 600,
             reply_timeout_secs: 300,
             concurrency: 20,
+            destination_concurrency: 20,
             srs: true,
             trusted_networks: Vec::new(),
         }
@@ -803,9 +807,13 @@ impl Config {
                 "outbound: every *_timeout_secs must be at least 1".to_owned(),
             ));
         }
-        if self.outbound.retry_schedule_secs.is_empty() || self.outbound.concurrency == 0 {
+        if self.outbound.retry_schedule_secs.is_empty()
+            || self.outbound.concurrency == 0
+            || self.outbound.destination_concurrency == 0
+        {
             return Err(ConfigError::Invalid(
-                "outbound.retry_schedule_secs must not be empty and outbound.concurrency at least 1"
+                "outbound.retry_schedule_secs must not be empty and outbound.concurrency and \
+                 destination_concurrency at least 1"
                     .to_owned(),
             ));
         }
@@ -914,6 +922,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # data_end_timeout_secs = 600        # the reply after the final dot (or BDAT LAST)
 # reply_timeout_secs = 300           # EHLO, STARTTLS, AUTH, RSET, QUIT and the TLS handshake
 # concurrency = 20
+# destination_concurrency = 20       # deliveries at once to one domain
 # srs = true                         # rewrite the sender of forwarded mail (SPF-safe forwarding)
 # trusted_networks = []              # clients that may relay without AUTH, e.g. ["10.0.0.0/8"]
 

@@ -811,6 +811,16 @@ impl Queue {
         out
     }
 
+    /// Hands entries taken with [`Queue::take_due`] back untouched, to be taken again.
+    pub fn release(&self, entries: &[Entry]) {
+        let mut index = self.lock();
+        for e in entries {
+            if let Some(slot) = index.get_mut(&e.id) {
+                slot.in_flight = false;
+            }
+        }
+    }
+
     /// When the earliest waiting message is due, if any.
     pub fn next_due(&self) -> Option<u64> {
         self.lock()

@@ -77,6 +77,10 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
     let queue = outbound.queue.clone();
     let out = &outbound.core.config.outbound;
     let permits = Arc::new(tokio::sync::Semaphore::new(out.concurrency));
+    // Deliveries in progress per destination domain, limited to `destination_concurrency` so
+    // that one slow or failing destination cannot take every slot.
+    let mut per_domain: std::collections::HashMap<String, Arc<tokio::sync::Semaphore>> =
+        std::collections::HashMap::new();
     let mut last_log = 0;
     loop {
         let now = queue::now_secs();
@@ -86,11 +90,21 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
             last_log = now;
         }
         let due = queue.take_due(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION);
+        // A semaphore no delivery holds is dropped, so the map does not grow.
+        per_domain.retain(|_, s| Arc::strong_count(s) > 1);
         for (domain, batch) in group_by_domain(due, now) {
+            let limit = per_domain.entry(domain.clone()).or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(out.destination_concurrency))
+            });
+            let Ok(domain_permit) = limit.clone().try_acquire_owned() else {
+                // The destination is busy: these wait for a later round.
+                queue.release(&batch);
+                continue;
+            };
             let permit = permits.clone().acquire_owned().await;
             let outbound = outbound.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let _permits = (permit, domain_permit);
                 deliver_batch(&outbound, &domain, batch).await;
             });
         }

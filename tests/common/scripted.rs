@@ -13,6 +13,8 @@ pub enum Answer {
     Reply(Vec<u8>),
     /// Writes nothing and waits for the client to go away (or [`MAX_STALL`]).
     Stall,
+    /// Writes these octets after a pause.
+    Delayed(Duration, Vec<u8>),
 }
 
 /// The longest a stalled connection is held.
@@ -54,6 +56,8 @@ pub struct Scripted {
     lines: Arc<Mutex<Vec<String>>>,
     /// Message data received (one entry per message, dot-stuffing undone).
     messages: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Connections open now, and the most seen at once.
+    active: Arc<Mutex<(usize, usize)>>,
 }
 
 impl Scripted {
@@ -65,15 +69,30 @@ impl Scripted {
         let stop = Arc::new(AtomicBool::new(false));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let messages = Arc::new(Mutex::new(Vec::new()));
+        let active = Arc::new(Mutex::new((0, 0)));
         let script: Arc<Script> = Arc::new(script);
-        let (s, l, m) = (stop.clone(), lines.clone(), messages.clone());
+        let (s, l, m, a) = (
+            stop.clone(),
+            lines.clone(),
+            messages.clone(),
+            active.clone(),
+        );
         std::thread::spawn(move || {
             let end = Instant::now() + MAX_LIFE;
             while !s.load(Ordering::Relaxed) && Instant::now() < end {
                 match listener.accept() {
                     Ok((conn, _)) => {
                         let (script, s, l, m) = (script.clone(), s.clone(), l.clone(), m.clone());
-                        std::thread::spawn(move || serve(conn, &*script, &s, &l, &m));
+                        let a = a.clone();
+                        {
+                            let mut count = a.lock().unwrap();
+                            count.0 += 1;
+                            count.1 = count.1.max(count.0);
+                        }
+                        std::thread::spawn(move || {
+                            serve(conn, &*script, &s, &l, &m);
+                            a.lock().unwrap().0 -= 1;
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -84,7 +103,13 @@ impl Scripted {
             stop,
             lines,
             messages,
+            active,
         }
+    }
+
+    /// The most connections that were open at once.
+    pub fn max_connections(&self) -> usize {
+        self.active.lock().unwrap().1
     }
 
     /// The port it listens on.
@@ -124,6 +149,10 @@ fn serve(
     let answer = |out: &mut TcpStream, reader: &mut BufReader<TcpStream>, a: Answer| -> bool {
         match a {
             Answer::Reply(bytes) => out.write_all(&bytes).is_ok(),
+            Answer::Delayed(pause, bytes) => {
+                std::thread::sleep(pause.min(MAX_STALL));
+                out.write_all(&bytes).is_ok()
+            }
             Answer::Stall => {
                 // Hold the connection until the client closes it.
                 let end = Instant::now() + MAX_STALL;
