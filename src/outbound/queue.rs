@@ -797,13 +797,28 @@ impl Queue {
     /// Takes up to `limit` messages that are due at `now` and not being delivered, marking them in
     /// flight. Each comes with the pending recipients grouped by domain.
     pub fn take_due(&self, now: u64, limit: usize) -> Vec<Entry> {
+        self.take_due_except(now, limit, |_| false)
+    }
+
+    /// [`Queue::take_due`] leaving the entries for which `busy` is true where they are (their
+    /// destination has no free slot), so that they do not crowd out the others.
+    pub fn take_due_except(
+        &self,
+        now: u64,
+        limit: usize,
+        busy: impl Fn(&Entry) -> bool,
+    ) -> Vec<Entry> {
         let mut index = self.lock();
         let mut out = Vec::new();
         for slot in index.values_mut() {
             if out.len() >= limit {
                 break;
             }
-            if !slot.in_flight && slot.entry.next_attempt <= now && !slot.entry.is_done() {
+            if !slot.in_flight
+                && slot.entry.next_attempt <= now
+                && !slot.entry.is_done()
+                && !busy(&slot.entry)
+            {
                 slot.in_flight = true;
                 out.push(slot.entry.clone());
             }

@@ -89,9 +89,14 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
             info!(queue_size = queue.len(), "queue");
             last_log = now;
         }
-        let due = queue.take_due(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION);
         // A semaphore no delivery holds is dropped, so the map does not grow.
         per_domain.retain(|_, s| Arc::strong_count(s) > 1);
+        let due = queue.take_due_except(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION, |e| {
+            per_domain
+                .get(&due_domain(e, now))
+                .is_some_and(|s| s.available_permits() == 0)
+        });
+        let mut busy = false;
         for (domain, batch) in group_by_domain(due, now) {
             let limit = per_domain.entry(domain.clone()).or_insert_with(|| {
                 Arc::new(tokio::sync::Semaphore::new(out.destination_concurrency))
@@ -99,6 +104,7 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
             let Ok(domain_permit) = limit.clone().try_acquire_owned() else {
                 // The destination is busy: these wait for a later round.
                 queue.release(&batch);
+                busy = true;
                 continue;
             };
             let permit = permits.clone().acquire_owned().await;
@@ -106,6 +112,8 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
             tokio::spawn(async move {
                 let _permits = (permit, domain_permit);
                 deliver_batch(&outbound, &domain, batch).await;
+                // A slot is free: what waits for it may go.
+                outbound.queue.wake();
             });
         }
         let wait = queue
@@ -114,6 +122,9 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
                 Duration::from_secs(t.saturating_sub(queue::now_secs()).clamp(0, 1))
             })
             .max(Duration::from_millis(50));
+        // Messages handed back for a busy destination are due, but wait for a delivery to end
+        // (which wakes the loop) rather than being taken again every 50 ms.
+        let wait = if busy { Duration::from_secs(1) } else { wait };
         tokio::select! {
             () = queue.woken() => {}
             () = tokio::time::sleep(wait) => {}
@@ -129,13 +140,7 @@ fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
     let mut groups: std::collections::BTreeMap<String, Vec<Entry>> =
         std::collections::BTreeMap::new();
     for entry in due {
-        let pending: Vec<String> = entry.pending().map(|(_, r)| r.domain()).collect();
-        let domain = pending
-            .iter()
-            .find(|d| entry.due_at(d) <= now)
-            .or(pending.first())
-            .cloned()
-            .unwrap_or_default();
+        let domain = due_domain(&entry, now);
         groups.entry(domain).or_default().push(entry);
     }
     let mut out = Vec::new();
@@ -147,6 +152,18 @@ fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
         out.push((domain, entries));
     }
     out
+}
+
+/// The domain of an entry's first pending recipient that is due at `now` (of the first pending
+/// one when none is).
+fn due_domain(entry: &Entry, now: u64) -> String {
+    let pending: Vec<String> = entry.pending().map(|(_, r)| r.domain()).collect();
+    pending
+        .iter()
+        .find(|d| entry.due_at(d) <= now)
+        .or(pending.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The indices of an entry's pending recipients in `domain`.
