@@ -477,11 +477,29 @@ fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {
 fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
     use crate::outbound::queue::RcptStatus;
     let now = crate::outbound::queue::now_secs();
-    let describe = |r: &crate::outbound::queue::QueuedRcpt| match &r.status {
-        RcptStatus::Pending(None) => format!("{}  (waiting)", r.address),
-        RcptStatus::Pending(Some(a)) => format!("{}  (deferred: {})", r.address, a.reply),
-        RcptStatus::Delivered(a) => format!("{}  (sent: {})", r.address, a.reply),
-        RcptStatus::Failed(a) => format!("{}  (failed: {})", r.address, a.reply),
+    // Each recipient's state, the last reply about it and, while pending, the next attempt.
+    let describe = |e: &crate::outbound::queue::Entry, r: &crate::outbound::queue::QueuedRcpt| {
+        let next = || match e.next_attempt.saturating_sub(now) {
+            0 => "next attempt now".to_owned(),
+            s => format!("next attempt in {s}s"),
+        };
+        let via = |a: &crate::outbound::queue::Attempt| {
+            a.remote
+                .as_deref()
+                .map_or_else(String::new, |r| format!(" from {r}"))
+        };
+        match &r.status {
+            RcptStatus::Pending(None) => format!("{}  (waiting; {})", r.address, next()),
+            RcptStatus::Pending(Some(a)) => format!(
+                "{}  (deferred: {}{}; {})",
+                r.address,
+                a.reply,
+                via(a),
+                next()
+            ),
+            RcptStatus::Delivered(a) => format!("{}  (sent: {}{})", r.address, a.reply, via(a)),
+            RcptStatus::Failed(a) => format!("{}  (failed: {}{})", r.address, a.reply, via(a)),
+        }
     };
     match cmd {
         QueueCommand::List => {
@@ -500,7 +518,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
                     }
                 );
                 for r in &e.rcpts {
-                    println!("    {}", describe(r));
+                    println!("    {}", describe(e, r));
                 }
             }
             let total: u64 = entries.iter().map(|e| e.size).sum();
@@ -518,7 +536,7 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
                 e.next_attempt.saturating_sub(now)
             );
             for r in &e.rcpts {
-                println!("rcpt: {}", describe(r));
+                println!("rcpt: {}", describe(&e, r));
             }
             println!();
             std::io::stdout().write_all(&body)?;

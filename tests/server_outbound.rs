@@ -10,7 +10,19 @@
 //! - `require_tls` to a destination without STARTTLS defers; to a second server of ours with a
 //!   test-CA certificate it delivers over verified TLS, and defers when the CA is not trusted;
 //! - relayed mail is DKIM-signed and Python's dkimpy verifies it; delay notices and expiry;
-//! - the admin `queue` commands while the server runs.
+//! - the admin `queue` commands while the server runs;
+//! - against a scripted receiver (tests/common/scripted.rs): a refusal in Latin-1 bounces its
+//!   recipient; a receiver that stalls at each stage is given up on after that stage's configured
+//!   timer (RFC 5321 §4.5.3.2) and the recipient deferred; a bounce of forwarded mail, addressed
+//!   to our SRS address, reaches the original sender whether or not the host name is a local
+//!   domain; `queue delete` leaves the other messages' back-off alone, and `queue list/show` give
+//!   each recipient's state, last reply and next attempt;
+//! - a smarthost (a second server of ours, certificate from a test CA): AUTH with credentials from
+//!   a mode-0600 file over verified STARTTLS and over implicit TLS; a group-readable file is
+//!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing;
+//! - one message to a domain that is down and to one that is up: the second is delivered at once
+//!   and its 5xx recipient reported at once, while the first backs off on its own; at most
+//!   `destination_concurrency` deliveries to one domain at once.
 
 mod common;
 
@@ -20,6 +32,7 @@ mod dns_server;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::scripted::{self, Answer, Scripted};
 use common::sink::{Sink, messages_in};
 use common::smtp_client::Client;
 use common::{TestServer, peer, python};
@@ -787,4 +800,460 @@ fn notify_never_suppresses_the_bounce_and_ret_full_returns_the_message() {
     std::thread::sleep(Duration::from_secs(1));
     let reports = mail_with(&server, "alice@example.org", "multipart/report");
     assert_eq!(reports.len(), 1, "NOTIFY=NEVER: no report: {reports:?}");
+}
+
+/// Submits one message as alice (AUTH over a raw session) to several recipients.
+fn submit_to(server: &TestServer, rcpts: &[&str], subject: &str) {
+    let mut c = Client::connect(server.addr(Service::Submission), Duration::from_secs(10)).unwrap();
+    let r = c
+        .command("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlLXB3")
+        .unwrap();
+    assert_eq!(r.code, 235, "{r:?}");
+    let data = format!("Subject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nhi\r\n");
+    let r = c.send("alice@example.org", rcpts, data.as_bytes()).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+}
+
+#[test]
+fn a_refusal_in_latin1_bounces_its_recipient() {
+    let dns = remote_dns();
+    // Some servers answer in Latin-1: "Empf\xe4nger" is not UTF-8.
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("RCPT TO:<nobody@") {
+            Answer::Reply(b"550 5.1.1 Empf\xe4nger unbekannt\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |_| {});
+    submit_to(
+        &server,
+        &["friend@remote.test", "nobody@remote.test"],
+        "latin1-1",
+    );
+    let report = wait_for(Duration::from_secs(30), "the bounce", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    check_report(&report, "failed", "nobody@remote.test", '5');
+    assert!(report.contains("5.1.1"), "{report}");
+    // The text is shown lossily, not dropped.
+    assert!(report.contains("nger unbekannt"), "{report}");
+    let got = receiver.messages();
+    assert_eq!(got.len(), 1, "the other recipient got it");
+    assert!(String::from_utf8_lossy(&got[0]).contains("Subject: latin1-1"));
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+}
+
+#[test]
+fn each_client_timer_is_its_own_setting() {
+    // (the command the receiver does not answer, what the deferral names)
+    let stages = [
+        ("", "the greeting"),
+        ("MAIL", "the reply to MAIL"),
+        ("RCPT", "the reply to RCPT"),
+        ("DATA", "the reply to DATA"),
+        (".", "the reply to the end of data"),
+    ];
+    let dns = remote_dns();
+    for (verb, what) in stages {
+        let receiver = Scripted::start(move |line| {
+            let matches = if verb.is_empty() || verb == "." {
+                line == verb
+            } else {
+                line.get(..verb.len())
+                    .is_some_and(|v| v.eq_ignore_ascii_case(verb))
+            };
+            if matches {
+                Answer::Stall
+            } else {
+                scripted::normal(line)
+            }
+        });
+        // Every stage's timer is 1 s; the other waits (EHLO ...) stay at the 10 s of `server`, so a
+        // deferral well within 10 s came from the stage's own timer.
+        let server = server(&dns, receiver.port(), |c| {
+            let o = &mut c.outbound;
+            o.retry_schedule_secs = vec![3600];
+            o.greeting_timeout_secs = 1;
+            o.mail_timeout_secs = 1;
+            o.rcpt_timeout_secs = 1;
+            o.data_init_timeout_secs = 1;
+            o.data_end_timeout_secs = 1;
+        });
+        submit_to(&server, &["friend@remote.test"], "stall");
+        let entry = wait_for(Duration::from_secs(8), what, || {
+            queue::list(&server.dir.join("queue"))
+                .ok()?
+                .into_iter()
+                .find(|e| e.attempts > 0)
+        });
+        let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
+            panic!("{entry:?}");
+        };
+        assert!(
+            a.reply.starts_with("451 4.4.")
+                && a.reply.contains(&format!("timed out waiting for {what}")),
+            "{verb:?}: {a:?}"
+        );
+        assert!(receiver.messages().is_empty() || verb == ".");
+    }
+}
+
+#[test]
+fn a_report_to_our_srs_address_goes_to_the_original_sender() {
+    // The host name as a domain of its own, and as one of the local domains.
+    for hostname in ["mx.example.org", "example.org"] {
+        let dns = remote_dns();
+        let receiver = Scripted::start(|line| {
+            if line.starts_with("RCPT TO:<friend@") {
+                Answer::Reply(b"550 5.1.1 no such user\r\n".to_vec())
+            } else {
+                scripted::normal(line)
+            }
+        });
+        let server = server(&dns, receiver.port(), |c| c.hostname = hostname.into());
+        mailwright::core::directory::Directory::open(&server.dir, Duration::ZERO)
+            .add_alias(
+                &"fwd@example.org".parse().unwrap(),
+                &["friend@remote.test".parse().unwrap()],
+            )
+            .unwrap();
+        send_on_port_25(
+            &server,
+            "outside.test",
+            "writer@sender.test",
+            "fwd@example.org",
+            b"From: <writer@sender.test>\r\nSubject: srs-return\r\n\r\nhi\r\n",
+        );
+        // The forwarded copy is refused; our report goes to the SRS address, which stands for
+        // writer@sender.test (whose MX is the receiver too).
+        wait_for(Duration::from_secs(20), "the returned report", || {
+            receiver
+                .lines()
+                .iter()
+                .any(|l| l == "RCPT TO:<writer@sender.test>")
+                .then_some(())
+        });
+        let lines = receiver.lines();
+        assert!(
+            lines.iter().any(|l| l.starts_with("MAIL FROM:<srs0=")),
+            "{hostname}: the copy left with an SRS sender: {lines:?}"
+        );
+        let report = receiver
+            .messages()
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .find(|m| m.contains("multipart/report"))
+            .unwrap_or_else(|| panic!("{hostname}: no report: {lines:?}"));
+        assert!(report.contains("Subject: srs-return"), "{report}");
+        wait_for(Duration::from_secs(10), "an empty queue", || {
+            queue::list(&server.dir.join("queue"))
+                .unwrap()
+                .is_empty()
+                .then_some(())
+        });
+    }
+}
+
+#[test]
+fn queue_delete_touches_one_message_and_list_shows_each_recipient() {
+    let dns = remote_dns();
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("RCPT") {
+            Answer::Reply(b"451 4.3.2 try later\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    submit_to(&server, &["one@remote.test"], "keep-1");
+    submit_to(&server, &["two@remote.test"], "delete-1");
+    let qdir = server.dir.join("queue");
+    let entries = wait_for(Duration::from_secs(20), "two deferrals", || {
+        let l = queue::list(&qdir).ok()?;
+        (l.len() == 2 && l.iter().all(|e| e.attempts == 1)).then_some(l)
+    });
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "list"]);
+    assert!(ok, "{out}");
+    for want in [
+        "one@remote.test  (deferred: 451 4.3.2 try later from mx.remote.test[127.0.0.1]; next attempt in ",
+        "two@remote.test  (deferred: 451 4.3.2 try later from mx.remote.test[127.0.0.1]; next attempt in ",
+    ] {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+    let gone = entries
+        .iter()
+        .find(|e| e.rcpts[0].address == "two@remote.test")
+        .unwrap();
+    let kept = entries
+        .iter()
+        .find(|e| e.rcpts[0].address == "one@remote.test")
+        .unwrap();
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "show", &kept.id]);
+    assert!(
+        ok && out.contains("rcpt: one@remote.test  (deferred: 451 4.3.2 try later"),
+        "{out}"
+    );
+    let connections = |r: &Scripted| r.lines().iter().filter(|l| l.starts_with("EHLO")).count();
+    let before = connections(&receiver);
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "delete", &gone.id]);
+    assert!(ok, "{out}");
+    // Long enough for the server to notice (it looks every second) and for a retry to happen
+    // if the deletion had made the other message due.
+    std::thread::sleep(Duration::from_secs(3));
+    let left = queue::list(&qdir).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, kept.id);
+    assert_eq!(left[0].attempts, 1, "no extra attempt: {:?}", left[0]);
+    assert_eq!(left[0].next_attempt, kept.next_attempt);
+    assert_eq!(connections(&receiver), before, "no new connection");
+}
+
+/// Writes the relayhost credentials file with `mode` and returns its path.
+fn credentials_file(dir: &std::path::Path, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("relay.secret");
+    std::fs::write(
+        &path,
+        "# the smarthost account\nalice@example.org:alice-pw\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// The first queue entry with an attempt, and its recipient's last reply.
+fn first_deferral(server: &TestServer, limit: Duration) -> String {
+    let entry = wait_for(limit, "a deferral", || {
+        queue::list(&server.dir.join("queue"))
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 0)
+    });
+    match &entry.rcpts[0].status {
+        RcptStatus::Pending(Some(a)) => a.reply.clone(),
+        other => panic!("not deferred: {other:?}"),
+    }
+}
+
+#[test]
+fn smarthost_with_auth_over_verified_tls() {
+    // The smarthost is a second server of ours: submission needs TLS before AUTH (plaintext
+    // logins are refused even on loopback), and its certificate for `localhost` comes from a
+    // test CA.
+    let ca_dir = common::tempdir("smarthost");
+    let (smarthost, ca) = common::start_with_test_ca(&ca_dir);
+    let d = mailwright::core::directory::Directory::open(&smarthost.dir, Duration::ZERO);
+    d.add_domain("remote.test").unwrap();
+    d.add_alias(
+        &"friend@remote.test".parse().unwrap(),
+        &["bob@example.org".parse().unwrap()],
+    )
+    .unwrap();
+    let dns = dns_server::DnsServer::start();
+    dns.a("localhost", "127.0.0.1".parse().unwrap());
+    let relay = |port: u16, tweak: &dyn Fn(&mut mailwright::core::config::Config)| {
+        let ca = ca.clone();
+        server(&dns, 9, |c| {
+            c.outbound.relayhost = format!("localhost:{port}");
+            c.outbound.ca_file = Some(ca);
+            c.outbound.retry_schedule_secs = vec![3600];
+            tweak(c);
+        })
+    };
+    let secret = credentials_file(&ca_dir, 0o600);
+    let with_secret = |c: &mut mailwright::core::config::Config| {
+        c.outbound.relayhost_credentials = Some(secret.clone());
+    };
+    // STARTTLS on the submission port, then AUTH.
+    let a = relay(smarthost.port(Service::Submission), &with_secret);
+    submit(
+        &a,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-starttls",
+    );
+    // Implicit TLS on the submissions port (465 in real life).
+    let b = relay(smarthost.port(Service::Submissions), &|c| {
+        with_secret(c);
+        c.outbound.relayhost_implicit_tls = Some(true);
+    });
+    submit(
+        &b,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-implicit",
+    );
+    for subject in ["smart-starttls", "smart-implicit"] {
+        let got = wait_for(Duration::from_secs(20), subject, || {
+            mail_with(&smarthost, "bob@example.org", subject).pop()
+        });
+        assert!(
+            got.contains("by localhost (Mailwright) with ESMTPSA"),
+            "authenticated over TLS: {got}"
+        );
+    }
+    // A credentials file others may read is refused; nothing is sent.
+    let loose_dir = common::tempdir("smarthost-loose");
+    let loose = credentials_file(&loose_dir, 0o640);
+    let c = relay(smarthost.port(Service::Submission), &|c| {
+        c.outbound.relayhost_credentials = Some(loose.clone());
+    });
+    submit(&c, "alice@example.org", "friend@remote.test", "smart-loose");
+    let reply = first_deferral(&c, Duration::from_secs(20));
+    assert!(
+        reply.starts_with("451 4.7.0")
+            && reply.contains("chmod 600")
+            && !reply.contains("alice-pw"),
+        "{reply}"
+    );
+    // Without the CA the certificate cannot be verified: deferred, not sent in plaintext.
+    let d = relay(smarthost.port(Service::Submission), &|c| {
+        with_secret(c);
+        c.outbound.ca_file = Some(PathBuf::from("/nonexistent-ca.pem"));
+    });
+    submit(
+        &d,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-unverified",
+    );
+    let reply = first_deferral(&d, Duration::from_secs(20));
+    assert!(reply.contains("4.7.5"), "{reply}");
+    for subject in ["smart-loose", "smart-unverified"] {
+        assert!(mail_with(&smarthost, "bob@example.org", subject).is_empty());
+    }
+}
+
+#[test]
+fn a_530_from_the_smarthost_defers() {
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("MAIL") {
+            Answer::Reply(b"530 5.7.0 Authentication required\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let dns = dns_server::DnsServer::start();
+    let port = receiver.port();
+    let server = server(&dns, 9, |c| {
+        c.outbound.relayhost = format!("[127.0.0.1]:{port}");
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    submit(
+        &server,
+        "alice@example.org",
+        "friend@remote.test",
+        "smart-530",
+    );
+    let reply = first_deferral(&server, Duration::from_secs(20));
+    assert!(reply.starts_with("530 5.7.0"), "{reply}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        mail_with(&server, "alice@example.org", "multipart/report").is_empty(),
+        "no bounce"
+    );
+}
+
+#[test]
+fn each_destination_is_scheduled_on_its_own() {
+    let dns = remote_dns();
+    // down.test's MX is on an address nothing listens on: every attempt is refused.
+    dns.mx("down.test", 10, "mx.down.test");
+    dns.a("mx.down.test", "127.0.0.2".parse().unwrap());
+    let receiver = Scripted::start(|line| {
+        if line.starts_with("RCPT TO:<nobody@") {
+            Answer::Reply(b"550 5.1.1 no such user\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.retry_schedule_secs = vec![3600];
+    });
+    // The domain that is down comes first, as in issue #17.
+    submit_to(
+        &server,
+        &["bob@down.test", "carol@remote.test", "nobody@remote.test"],
+        "per-destination",
+    );
+    wait_for(Duration::from_secs(20), "carol's copy", || {
+        (receiver.messages().len() == 1).then_some(())
+    });
+    let report = wait_for(Duration::from_secs(20), "the bounce for nobody", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    check_report(&report, "failed", "nobody@remote.test", '5');
+    assert!(
+        !report.contains("Final-Recipient: rfc822; bob@down.test"),
+        "only the failed recipient: {report}"
+    );
+    let entry = wait_for(Duration::from_secs(10), "the recorded state", || {
+        let e = queue::list(&server.dir.join("queue")).ok()?.pop()?;
+        (!matches!(e.rcpts[1].status, RcptStatus::Pending(_))
+            && !matches!(e.rcpts[2].status, RcptStatus::Pending(_)))
+        .then_some(e)
+    });
+    assert!(
+        matches!(&entry.rcpts[0].status, RcptStatus::Pending(Some(_))),
+        "{entry:?}"
+    );
+    assert!(
+        matches!(&entry.rcpts[1].status, RcptStatus::Delivered(_)),
+        "{entry:?}"
+    );
+    assert!(
+        matches!(&entry.rcpts[2].status, RcptStatus::Failed(_)),
+        "{entry:?}"
+    );
+    let now = queue::now_secs();
+    let (attempts, next) = entry.waits["down.test"];
+    assert_eq!(attempts, 1);
+    assert!(next > now + 3000 && entry.next_attempt == next, "{entry:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        mail_with(&server, "alice@example.org", "multipart/report").len(),
+        1
+    );
+    assert_eq!(receiver.messages().len(), 1, "carol got one copy");
+}
+
+#[test]
+fn deliveries_to_one_destination_are_limited() {
+    let dns = remote_dns();
+    for (limit, subject) in [(20, "limit-20"), (1, "limit-1")] {
+        // A slow receiver: two seconds before it accepts each message.
+        let receiver = Scripted::start(|line| {
+            if line == "." {
+                Answer::Delayed(Duration::from_secs(2), b"250 2.0.0 queued\r\n".to_vec())
+            } else {
+                scripted::normal(line)
+            }
+        });
+        let server = server(&dns, receiver.port(), |c| {
+            c.outbound.destination_concurrency = limit;
+        });
+        // Each arrives while the one before is still being sent, so each round finds one.
+        for n in 0..3 {
+            submit_to(&server, &["friend@remote.test"], &format!("{subject}-{n}"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        wait_for(Duration::from_secs(30), "three deliveries", || {
+            (receiver.messages().len() == 3).then_some(())
+        });
+        let most = receiver.max_connections();
+        if limit == 1 {
+            assert_eq!(most, 1, "one connection at a time");
+        } else {
+            assert!(most >= 2, "without a tight limit they overlap: {most}");
+        }
+    }
 }

@@ -516,14 +516,27 @@ pub struct Outbound {
     /// Send everything through this smarthost (`"host:port"` or `"[ip]:port"`) instead of looking
     /// up MX records. Default empty: MX delivery.
     pub relayhost: String,
+    /// A file holding `username:password` for AUTH PLAIN/LOGIN at the [`Outbound::relayhost`]
+    /// (relative to the data directory). It must be readable by the server's user only (mode
+    /// 0600 or 0400); a group- or world-readable file is refused and the mail deferred. With
+    /// credentials the relayhost is only used over TLS. Default none.
+    pub relayhost_credentials: Option<PathBuf>,
+    /// Verify the relayhost's certificate (against the system's roots, or [`Outbound::ca_file`]);
+    /// a failed check defers the mail. Set false only for a relayhost with a certificate that
+    /// cannot be verified. Default true.
+    pub relayhost_verify_tls: bool,
+    /// Speak TLS from the start to the relayhost (port 465, RFC 8314) instead of STARTTLS.
+    /// Default: true when the relayhost's port is 465.
+    pub relayhost_implicit_tls: Option<bool>,
     /// TCP port of MX hosts. Always 25 on the Internet; tests point it at a local sink. Default 25.
     pub mx_port: u16,
     /// Domains (lower case) to which mail leaves only over TLS with a verified certificate;
     /// elsewhere STARTTLS is used when offered without checking the certificate (opportunistic,
     /// RFC 3207 §4.1). Default empty.
     pub require_tls: Vec<String>,
-    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers (tests); the
-    /// system's roots are not read. Relative to the data directory.
+    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers and the
+    /// relayhost (tests, a private CA); the system's roots are then not read. Relative to the
+    /// data directory.
     pub ca_file: Option<PathBuf>,
     /// Waits between delivery attempts, in seconds; the last one repeats.
     /// Default 5 min, 15 min, 30 min, 1 h, 2 h, 4 h.
@@ -533,12 +546,28 @@ pub struct Outbound {
     /// Seconds after which the sender is told that delivery is delayed (one warning). 0: never.
     /// Default 4 hours.
     pub delay_warning_secs: u64,
-    /// Seconds to wait for a connection, and for each reply. Default 30 and 300.
+    /// Seconds to wait for a connection. Default 30.
     pub connect_timeout_secs: u64,
-    /// Seconds to wait for each reply of the remote server. Default 300 (RFC 5321 §4.5.3.2).
+    /// Seconds to wait for the `220` greeting. Default 300 (RFC 5321 §4.5.3.2.1).
+    pub greeting_timeout_secs: u64,
+    /// Seconds to wait for the reply to `MAIL`. Default 300 (RFC 5321 §4.5.3.2.2).
+    pub mail_timeout_secs: u64,
+    /// Seconds to wait for the reply to each `RCPT`. Default 300 (RFC 5321 §4.5.3.2.3).
+    pub rcpt_timeout_secs: u64,
+    /// Seconds to wait for the `354` to `DATA`. Default 120 (RFC 5321 §4.5.3.2.4).
+    pub data_init_timeout_secs: u64,
+    /// Seconds to write each block of message data (64 KiB). Default 180 (RFC 5321 §4.5.3.2.5).
+    pub data_block_timeout_secs: u64,
+    /// Seconds to wait for the reply to the end of the data. Default 600 (RFC 5321 §4.5.3.2.6).
+    pub data_end_timeout_secs: u64,
+    /// Seconds to wait for the reply to the other commands (`EHLO`, `STARTTLS`, `AUTH`, `RSET`,
+    /// `QUIT`) and for a TLS handshake. Default 300.
     pub reply_timeout_secs: u64,
     /// Deliveries in progress at once. Default 20.
     pub concurrency: usize,
+    /// Deliveries in progress at once to one destination domain (Postfix's
+    /// `default_destination_concurrency_limit`). Default 20.
+    pub destination_concurrency: usize,
     /// Rewrite the envelope sender of forwarded mail with SRS so that SPF passes at the
     /// destination. Default true.
     pub srs: bool,
@@ -600,6 +629,9 @@ impl Default for Outbound {
     fn default() -> Self {
         Self {
             relayhost: String::new(),
+            relayhost_credentials: None,
+            relayhost_verify_tls: true,
+            relayhost_implicit_tls: None,
             mx_port: 25,
             require_tls: Vec::new(),
             ca_file: None,
@@ -607,8 +639,15 @@ impl Default for Outbound {
             max_lifetime_secs: 5 * 24 * 3600,
             delay_warning_secs: 4 * 3600,
             connect_timeout_secs: 30,
+            greeting_timeout_secs: 300,
+            mail_timeout_secs: 300,
+            rcpt_timeout_secs: 300,
+            data_init_timeout_secs: 120,
+            data_block_timeout_secs: 180,
+            data_end_timeout_secs: 600,
             reply_timeout_secs: 300,
             concurrency: 20,
+            destination_concurrency: 20,
             srs: true,
             trusted_networks: Vec::new(),
         }
@@ -877,9 +916,30 @@ impl Config {
                 )));
             }
         }
-        if self.outbound.retry_schedule_secs.is_empty() || self.outbound.concurrency == 0 {
+        let o = &self.outbound;
+        if [
+            o.connect_timeout_secs,
+            o.greeting_timeout_secs,
+            o.mail_timeout_secs,
+            o.rcpt_timeout_secs,
+            o.data_init_timeout_secs,
+            o.data_block_timeout_secs,
+            o.data_end_timeout_secs,
+            o.reply_timeout_secs,
+        ]
+        .contains(&0)
+        {
             return Err(ConfigError::Invalid(
-                "outbound.retry_schedule_secs must not be empty and outbound.concurrency at least 1"
+                "outbound: every *_timeout_secs must be at least 1".to_owned(),
+            ));
+        }
+        if self.outbound.retry_schedule_secs.is_empty()
+            || self.outbound.concurrency == 0
+            || self.outbound.destination_concurrency == 0
+        {
+            return Err(ConfigError::Invalid(
+                "outbound.retry_schedule_secs must not be empty and outbound.concurrency and \
+                 destination_concurrency at least 1"
                     .to_owned(),
             ));
         }
@@ -978,14 +1038,27 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 [outbound]
 # Mail for other domains waits in the queue directory until delivered to the domain's MX hosts.
 # relayhost = ""                     # e.g. "[smtp.provider.net]:587" to send everything through it
+# Smarthost AUTH (none by default): a file holding "username:password", mode 0600, never this file.
+# With credentials the relayhost gets mail only over TLS.
+# relayhost_credentials = "relay.secret"
+# relayhost_verify_tls = true        # check the relayhost's certificate (opt out only if you must)
+# relayhost_implicit_tls = false     # TLS from the start instead of STARTTLS; true for port 465
 # mx_port = 25
 # require_tls = []                   # domains that only get mail over verified TLS
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
 # max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
 # delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never
+# Timers (seconds) of RFC 5321 §4.5.3.2, each a wait for the next hop:
 # connect_timeout_secs = 30
-# reply_timeout_secs = 300
+# greeting_timeout_secs = 300        # the 220 greeting
+# mail_timeout_secs = 300            # the reply to MAIL
+# rcpt_timeout_secs = 300            # the reply to each RCPT
+# data_init_timeout_secs = 120       # the 354 to DATA
+# data_block_timeout_secs = 180      # writing each 64 KiB block of the message
+# data_end_timeout_secs = 600        # the reply after the final dot (or BDAT LAST)
+# reply_timeout_secs = 300           # EHLO, STARTTLS, AUTH, RSET, QUIT and the TLS handshake
 # concurrency = 20
+# destination_concurrency = 20       # deliveries at once to one domain
 # srs = true                         # rewrite the sender of forwarded mail (SPF-safe forwarding)
 # trusted_networks = []              # clients that may relay without AUTH, e.g. ["10.0.0.0/8"]
 
@@ -1070,6 +1143,28 @@ mod tests {
         assert_eq!(config.hostname, "localhost");
         assert_eq!(config.listen.smtp, loopback(2525));
         assert_eq!(config.limits.max_recipients, 100);
+    }
+
+    #[test]
+    fn outbound_timers_default_to_rfc_5321() {
+        let o = Config::parse("").unwrap().outbound;
+        assert_eq!(
+            (
+                o.greeting_timeout_secs,
+                o.mail_timeout_secs,
+                o.rcpt_timeout_secs,
+                o.data_init_timeout_secs,
+                o.data_block_timeout_secs,
+                o.data_end_timeout_secs,
+            ),
+            (300, 300, 300, 120, 180, 600),
+            "RFC 5321 §4.5.3.2"
+        );
+        let o = Config::parse("[outbound]\ndata_end_timeout_secs = 900")
+            .unwrap()
+            .outbound;
+        assert_eq!((o.data_end_timeout_secs, o.reply_timeout_secs), (900, 300));
+        assert!(Config::parse("[outbound]\nrcpt_timeout_secs = 0").is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! the Maildirs). It is written to `tmp/`, fsynced, renamed into place and the directory fsynced
 //! before the client hears `250`: the same rule as Maildir delivery, two fsyncs per message. What
 //! happened to each recipient since lives beside it in `<id>.state`, replaced atomically after each
-//! attempt that leaves the message queued. When every recipient is done the two files are removed.
+//! attempt that leaves the message queued (with a `wait DOMAIN ATTEMPTS NEXT` line per recipient
+//! domain backing off). When every recipient is done the two files are removed.
 //!
 //! ```text
 //! mailwright-queue 1
@@ -31,7 +32,8 @@
 //! that were never acknowledged and are removed at start.
 //!
 //! The admin commands (`full_server queue ...`) read and edit the same files; a running server
-//! notices through the `flush` request file ([`request_flush`]).
+//! notices through the `flush` request file ([`request_flush`]) and, for deletions, the `deleted`
+//! file (which makes it forget the message and nothing more).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -223,8 +225,11 @@ pub struct Entry {
     pub rcpts: Vec<QueuedRcpt>,
     /// Delivery attempts so far.
     pub attempts: u32,
-    /// When the next attempt is due (seconds since the epoch).
+    /// When the next attempt is due (seconds since the epoch): the earliest of its destinations'.
     pub next_attempt: u64,
+    /// The back-off of each recipient domain that deferred: `(attempts, next attempt)`. A domain
+    /// not listed is due at once; one domain's wait never holds back another's recipients.
+    pub waits: BTreeMap<String, (u32, u64)>,
     /// Whether the sender was told that delivery is delayed.
     pub warned: bool,
     /// The message's DSN parameters.
@@ -247,6 +252,16 @@ impl Entry {
     /// Whether every recipient is done.
     pub fn is_done(&self) -> bool {
         self.pending().next().is_none()
+    }
+
+    /// When the recipients in `domain` are due (0: at once).
+    pub fn due_at(&self, domain: &str) -> u64 {
+        self.waits.get(domain).map_or(0, |w| w.1)
+    }
+
+    /// The earliest instant a pending recipient is due (`None` when none is pending).
+    pub fn earliest_due(&self) -> Option<u64> {
+        self.pending().map(|(_, r)| self.due_at(&r.domain())).min()
     }
 }
 
@@ -312,6 +327,7 @@ fn empty_entry() -> Entry {
         rcpts: Vec::new(),
         attempts: 0,
         next_attempt: 0,
+        waits: BTreeMap::new(),
         warned: false,
         dsn: MessageDsn::default(),
         size: 0,
@@ -479,6 +495,16 @@ fn apply_state(entry: &mut Entry, text: &str) {
             "attempts" => entry.attempts = value.parse().unwrap_or(0),
             "next" => entry.next_attempt = value.parse().unwrap_or(0),
             "warned" => entry.warned = value == "1",
+            "wait" => {
+                let mut parts = value.split(' ');
+                if let (Some(domain), Some(Ok(attempts)), Some(Ok(next))) = (
+                    parts.next(),
+                    parts.next().map(str::parse),
+                    parts.next().map(str::parse),
+                ) {
+                    entry.waits.insert(domain.to_owned(), (attempts, next));
+                }
+            }
             "delivered" | "failed" | "deferred" => {
                 let (address, attempt) = parse_attempt(value);
                 if let Some(r) = entry.rcpts.iter_mut().find(|r| r.address == address) {
@@ -499,6 +525,9 @@ fn render_state(entry: &Entry) -> String {
     let _ = writeln!(s, "attempts {}", entry.attempts);
     let _ = writeln!(s, "next {}", entry.next_attempt);
     let _ = writeln!(s, "warned {}", u8::from(entry.warned));
+    for (domain, (attempts, next)) in &entry.waits {
+        let _ = writeln!(s, "wait {domain} {attempts} {next}");
+    }
     for r in &entry.rcpts {
         let (key, attempt) = match &r.status {
             RcptStatus::Pending(None) => continue,
@@ -695,6 +724,7 @@ impl Queue {
                 .collect(),
             attempts: 0,
             next_attempt: now,
+            waits: BTreeMap::new(),
             warned: false,
             dsn: envelope.dsn.clone(),
             size: prefix.len() as u64 + copied,
@@ -767,18 +797,43 @@ impl Queue {
     /// Takes up to `limit` messages that are due at `now` and not being delivered, marking them in
     /// flight. Each comes with the pending recipients grouped by domain.
     pub fn take_due(&self, now: u64, limit: usize) -> Vec<Entry> {
+        self.take_due_except(now, limit, |_| false)
+    }
+
+    /// [`Queue::take_due`] leaving the entries for which `busy` is true where they are (their
+    /// destination has no free slot), so that they do not crowd out the others.
+    pub fn take_due_except(
+        &self,
+        now: u64,
+        limit: usize,
+        busy: impl Fn(&Entry) -> bool,
+    ) -> Vec<Entry> {
         let mut index = self.lock();
         let mut out = Vec::new();
         for slot in index.values_mut() {
             if out.len() >= limit {
                 break;
             }
-            if !slot.in_flight && slot.entry.next_attempt <= now && !slot.entry.is_done() {
+            if !slot.in_flight
+                && slot.entry.next_attempt <= now
+                && !slot.entry.is_done()
+                && !busy(&slot.entry)
+            {
                 slot.in_flight = true;
                 out.push(slot.entry.clone());
             }
         }
         out
+    }
+
+    /// Hands entries taken with [`Queue::take_due`] back untouched, to be taken again.
+    pub fn release(&self, entries: &[Entry]) {
+        let mut index = self.lock();
+        for e in entries {
+            if let Some(slot) = index.get_mut(&e.id) {
+                slot.in_flight = false;
+            }
+        }
     }
 
     /// When the earliest waiting message is due, if any.
@@ -843,6 +898,9 @@ impl Queue {
         for (id, slot) in index.iter_mut() {
             if only.is_none_or(|ids| ids.contains(id)) {
                 slot.entry.next_attempt = now;
+                for wait in slot.entry.waits.values_mut() {
+                    wait.1 = now;
+                }
                 n += 1;
             }
         }
@@ -857,8 +915,13 @@ impl Queue {
         index.retain(|id, slot| slot.in_flight || msg_path(&self.dir, id).exists());
     }
 
-    /// Picks up a flush request left by `full_server queue retry`, if any.
+    /// Picks up a flush request left by `full_server queue retry`, and the deletions of
+    /// `full_server queue delete`, if any.
     pub fn take_flush_request(&self, now: u64) {
+        let deleted = self.dir.join("deleted");
+        if fs::remove_file(&deleted).is_ok() {
+            self.drop_missing();
+        }
         let path = self.dir.join("flush");
         let Ok(text) = fs::read_to_string(&path) else {
             return;
@@ -908,7 +971,13 @@ pub fn delete(dir: &Path, id: &str) -> io::Result<()> {
     fs::remove_file(msg_path(dir, id))?;
     let _ = fs::remove_file(state_path(dir, id));
     sync_dir(dir)?;
-    request_flush(dir, &[])
+    // Tells a running server to forget it, and nothing else: a flush request would make every
+    // other message due at once, throwing away their back-off.
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("deleted"))?;
+    f.write_all(format!("{id}\n").as_bytes())
 }
 
 /// Asks a running server to attempt delivery now (of `ids`, or of everything when empty).
@@ -969,6 +1038,7 @@ mod tests {
         }));
         e.attempts = 1;
         e.next_attempt = 400;
+        e.waits.insert("y.test".into(), (1, 400));
         q.finish(e).unwrap();
         drop(q);
         let q = Queue::open(&dir).unwrap();
@@ -976,6 +1046,9 @@ mod tests {
         let e = q.take_due(400, 10).pop().unwrap();
         assert_eq!(e.id, id);
         assert_eq!(e.attempts, 1);
+        assert_eq!(e.waits.get("y.test"), Some(&(1, 400)));
+        assert_eq!((e.due_at("y.test"), e.due_at("x.test")), (400, 0));
+        assert_eq!(e.earliest_due(), Some(400));
         assert!(matches!(e.rcpts[0].status, RcptStatus::Delivered(_)));
         assert_eq!(e.pending().count(), 1);
         let mut e = e;
@@ -1019,6 +1092,31 @@ mod tests {
         delete(&dir, &id).unwrap();
         assert!(show(&dir, &id).is_err());
         assert!(show(&dir, "../etc").is_err());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn delete_touches_only_its_message() {
+        let dir = tempdir();
+        let q = Queue::open(&dir).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let rcpts = ["a@x.test".to_owned()];
+            ids.push(
+                q.enqueue("", &rcpts, Kind::Report, b"", &mut &b"x\n"[..], 10)
+                    .unwrap(),
+            );
+        }
+        for mut e in q.take_due(10, 2) {
+            e.attempts = 1;
+            e.next_attempt = 1000;
+            q.finish(e).unwrap();
+        }
+        delete(&dir, &ids[0]).unwrap();
+        q.take_flush_request(20);
+        assert_eq!(q.len(), 1, "the running queue forgot it");
+        assert!(q.take_due(20, 2).is_empty(), "the other keeps its back-off");
+        assert_eq!(q.next_due(), Some(1000));
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -9,9 +9,15 @@
 //!   pipelined when offered. STARTTLS is used when offered, without checking the certificate
 //!   (opportunistic, RFC 3207 §4.1; a failed handshake is retried once in plaintext); domains in
 //!   `outbound.require_tls` get mail only over TLS with a verified certificate.
+//! - The `relayhost` (smarthost): its certificate is verified when TLS is used (unless
+//!   `relayhost_verify_tls = false`), TLS from the start on port 465 (`relayhost_implicit_tls`),
+//!   AUTH PLAIN/LOGIN with `relayhost_credentials` (a file only the server may read) and then
+//!   only over TLS; its `530` (authentication required) defers instead of bouncing.
 //! - The machine adds SIZE, BODY=8BITMIME and SMTPUTF8 as offered. A message that needs 8BITMIME or
 //!   SMTPUTF8 from a server that lacks them, or is larger than its SIZE, fails with 5.6.3 / 5.6.7 /
 //!   5.3.4 instead of being sent in a form the server did not agree to.
+//! - The client's timers are those of RFC 5321 §4.5.3.2, each an `outbound.*_timeout_secs`
+//!   setting; one that fires defers the recipients of the transaction.
 //! - 4xx and connection failures are retried after `outbound.retry_schedule_secs` (5m, 15m, 30m, 1h,
 //!   2h, then every 4h by default) until `outbound.max_lifetime_secs` (5 days); one delay warning
 //!   after `outbound.delay_warning_secs`; 5xx and expiry bounce (see [`crate::outbound::dsn`]).
@@ -21,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mailwright_smtp_proto::client::{
-    ClientConfig, ClientError, ClientSession, Envelope, Event as ClientEvent, Timeouts, TlsPolicy,
-    TransactionResult,
+    ClientConfig, ClientError, ClientSession, Credentials, Envelope, Event as ClientEvent,
+    Timeouts, TlsPolicy, TransactionResult,
 };
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{
@@ -71,6 +77,10 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
     let queue = outbound.queue.clone();
     let out = &outbound.core.config.outbound;
     let permits = Arc::new(tokio::sync::Semaphore::new(out.concurrency));
+    // Deliveries in progress per destination domain, limited to `destination_concurrency` so
+    // that one slow or failing destination cannot take every slot.
+    let mut per_domain: std::collections::HashMap<String, Arc<tokio::sync::Semaphore>> =
+        std::collections::HashMap::new();
     let mut last_log = 0;
     loop {
         let now = queue::now_secs();
@@ -79,13 +89,31 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
             info!(queue_size = queue.len(), "queue");
             last_log = now;
         }
-        let due = queue.take_due(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION);
-        for (domain, batch) in group_by_domain(due) {
+        // A semaphore no delivery holds is dropped, so the map does not grow.
+        per_domain.retain(|_, s| Arc::strong_count(s) > 1);
+        let due = queue.take_due_except(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION, |e| {
+            per_domain
+                .get(&due_domain(e, now))
+                .is_some_and(|s| s.available_permits() == 0)
+        });
+        let mut busy = false;
+        for (domain, batch) in group_by_domain(due, now) {
+            let limit = per_domain.entry(domain.clone()).or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(out.destination_concurrency))
+            });
+            let Ok(domain_permit) = limit.clone().try_acquire_owned() else {
+                // The destination is busy: these wait for a later round.
+                queue.release(&batch);
+                busy = true;
+                continue;
+            };
             let permit = permits.clone().acquire_owned().await;
             let outbound = outbound.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let _permits = (permit, domain_permit);
                 deliver_batch(&outbound, &domain, batch).await;
+                // A slot is free: what waits for it may go.
+                outbound.queue.wake();
             });
         }
         let wait = queue
@@ -94,6 +122,9 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
                 Duration::from_secs(t.saturating_sub(queue::now_secs()).clamp(0, 1))
             })
             .max(Duration::from_millis(50));
+        // Messages handed back for a busy destination are due, but wait for a delivery to end
+        // (which wakes the loop) rather than being taken again every 50 ms.
+        let wait = if busy { Duration::from_secs(1) } else { wait };
         tokio::select! {
             () = queue.woken() => {}
             () = tokio::time::sleep(wait) => {}
@@ -102,17 +133,14 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
     }
 }
 
-/// Splits due entries by the domain of their first pending recipient; the other domains of a
-/// message are attempted in a later round (the entry is due again at once).
-fn group_by_domain(due: Vec<Entry>) -> Vec<(String, Vec<Entry>)> {
+/// Splits due entries by the domain of their first pending recipient that is due at `now`; the
+/// other due domains of a message are attempted in the next round (the entry is due again at
+/// once), those backing off when their wait ends.
+fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
     let mut groups: std::collections::BTreeMap<String, Vec<Entry>> =
         std::collections::BTreeMap::new();
     for entry in due {
-        let domain = entry
-            .pending()
-            .next()
-            .map(|(_, r)| r.domain())
-            .unwrap_or_default();
+        let domain = due_domain(&entry, now);
         groups.entry(domain).or_default().push(entry);
     }
     let mut out = Vec::new();
@@ -124,6 +152,18 @@ fn group_by_domain(due: Vec<Entry>) -> Vec<(String, Vec<Entry>)> {
         out.push((domain, entries));
     }
     out
+}
+
+/// The domain of an entry's first pending recipient that is due at `now` (of the first pending
+/// one when none is).
+fn due_domain(entry: &Entry, now: u64) -> String {
+    let pending: Vec<String> = entry.pending().map(|(_, r)| r.domain()).collect();
+    pending
+        .iter()
+        .find(|d| entry.due_at(d) <= now)
+        .or(pending.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The indices of an entry's pending recipients in `domain`.
@@ -138,15 +178,40 @@ fn targets(entry: &Entry, domain: &str) -> Vec<usize> {
 async fn deliver_batch(outbound: &Arc<Outbound>, domain: &str, batch: Vec<Entry>) {
     let local = crate::core::blocking(|| outbound.core.directory.domains())
         .is_ok_and(|d| d.contains(domain));
-    let outcomes: Vec<Vec<(usize, Outcome)>> = if local {
+    // Our SRS addresses live at the host name, which need not be a local domain.
+    let reversed: Vec<Vec<(usize, Outcome)>> =
+        if local || domain.eq_ignore_ascii_case(&outbound.core.config.hostname) {
+            crate::core::blocking(|| {
+                batch
+                    .iter()
+                    .map(|e| reverse_srs(outbound, e, domain))
+                    .collect()
+            })
+        } else {
+            vec![Vec::new(); batch.len()]
+        };
+    // What is left to route: the entries without the recipients handled above.
+    let mut routed = batch.clone();
+    for (entry, done) in routed.iter_mut().zip(&reversed) {
+        for (i, _) in done {
+            entry.rcpts[*i].status = RcptStatus::Delivered(attempt(None, "SRS"));
+        }
+    }
+    let rest = routed.iter().any(|e| !targets(e, domain).is_empty());
+    let mut outcomes: Vec<Vec<(usize, Outcome)>> = if !rest {
+        vec![Vec::new(); routed.len()]
+    } else if local {
         let mut all = Vec::new();
-        for entry in &batch {
+        for entry in &routed {
             all.push(deliver_local(outbound, entry, domain).await);
         }
         all
     } else {
-        deliver_remote(outbound, domain, &batch).await
+        deliver_remote(outbound, domain, &routed).await
     };
+    for (o, r) in outcomes.iter_mut().zip(reversed) {
+        o.extend(r);
+    }
     for (entry, outcomes) in batch.into_iter().zip(outcomes) {
         let outbound = outbound.clone();
         let domain = domain.to_owned();
@@ -156,6 +221,54 @@ async fn deliver_batch(outbound: &Arc<Outbound>, domain: &str, batch: Vec<Entry>
             warn!("queue update task failed: {e}");
         }
     }
+}
+
+/// Sends what is addressed to one of our SRS addresses (a report about a forwarded message) on
+/// to the original sender: each such recipient of `entry` in `domain` gets a copy queued for the
+/// address it stands for. Returns their outcomes (the caller routes the others). Blocking.
+fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, Outcome)> {
+    let day = queue::now_secs() / 86400;
+    let originals: Vec<(usize, String)> = targets(entry, domain)
+        .into_iter()
+        .filter_map(|i| Some((i, outbound.srs.reverse(&entry.rcpts[i].address, day)?)))
+        .collect();
+    if originals.is_empty() {
+        return Vec::new();
+    }
+    let queued = outbound.queue.read_message(entry).and_then(|message| {
+        let rcpts: Vec<(String, queue::RcptDsn)> = originals
+            .iter()
+            .map(|(i, original)| (original.clone(), entry.rcpts[*i].dsn.clone()))
+            .collect();
+        let prepared = outbound.queue.prepare(
+            &queue::Envelope {
+                from: &entry.from,
+                rcpts: &rcpts,
+                kind: entry.kind,
+                dsn: &entry.dsn,
+            },
+            b"",
+            &mut &message[..],
+            queue::now_secs(),
+        )?;
+        Ok(outbound.queue.publish(outbound.queue.commit(prepared)?))
+    });
+    originals
+        .into_iter()
+        .map(|(i, original)| {
+            let outcome = match &queued {
+                Ok(id) => Outcome::Delivered(
+                    attempt(
+                        None,
+                        format!("250 2.0.0 SRS reversed to <{original}>, queued as {id}"),
+                    ),
+                    None,
+                ),
+                Err(e) => Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+            };
+            (i, outcome)
+        })
+        .collect()
 }
 
 /// Delivers the recipients of a local domain (bounces to local senders, SRS bounces returning).
@@ -423,9 +536,9 @@ impl Connection {
         outbound: &Outbound,
         host: &str,
         addr: SocketAddr,
-        policy: TlsPolicy,
-        verify: bool,
+        hop: &Hop,
     ) -> Result<(Self, EhloResponse), SetupError> {
+        let (policy, verify) = (hop.policy, hop.verify);
         let out = &outbound.core.config.outbound;
         let remote = format!("{host}[{}]", addr.ip());
         let fail = |reply: String, tls_failed: bool| SetupError {
@@ -448,13 +561,24 @@ impl Connection {
         let reply_timeout = Duration::from_secs(out.reply_timeout_secs);
         let mut config = ClientConfig::new(Mode::Smtp, helo);
         config.starttls = policy;
-        // `outbound.reply_timeout_secs` caps the RFC 5321 §4.5.3.2 timers of every stage.
-        config.timeouts = Timeouts::default().capped(reply_timeout);
+        config.timeouts = timeouts(out);
+        config.credentials.clone_from(&hop.credentials);
+        let stream = if hop.implicit_tls {
+            // RFC 8314 §3: TLS from the first octet; the greeting comes over it.
+            config.tls_active = true;
+            Stream::Tls(Box::new(
+                handshake(outbound, host, tcp, verify, reply_timeout)
+                    .await
+                    .map_err(|e| fail(e, true))?,
+            ))
+        } else {
+            Stream::Plain(tcp)
+        };
         let mut machine = ClientSession::new(config);
         // The wait for the greeting runs from the connection.
         machine.handle_timeout(Instant::now());
         let mut conn = Connection {
-            stream: Stream::Plain(tcp),
+            stream,
             machine,
             remote: remote.clone(),
             buf: vec![0; 16 * 1024],
@@ -468,18 +592,10 @@ impl Connection {
                     else {
                         return Err(fail("STARTTLS twice".into(), true));
                     };
-                    let connector = tls_connector(outbound, verify);
-                    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                        .map_err(|_| fail(format!("{host} is not a TLS server name"), true))?;
-                    match tokio::time::timeout(conn.handshake_timeout, connector.connect(name, tcp))
+                    let tls = handshake(outbound, host, tcp, verify, conn.handshake_timeout)
                         .await
-                    {
-                        Ok(Ok(tls)) => conn.stream = Stream::Tls(Box::new(tls)),
-                        Ok(Err(e)) => {
-                            return Err(fail(format!("TLS handshake failed: {e}"), true));
-                        }
-                        Err(_) => return Err(fail("TLS handshake timed out".into(), true)),
-                    }
+                        .map_err(|e| fail(e, true))?;
+                    conn.stream = Stream::Tls(Box::new(tls));
                     conn.machine
                         .handle_tls_established()
                         .map_err(|e| fail(format!("STARTTLS out of step: {e}"), true))?;
@@ -503,6 +619,82 @@ impl Connection {
         if self.machine.quit().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
         }
+    }
+}
+
+/// Runs a TLS handshake as a client of `host`, within `limit`.
+async fn handshake(
+    outbound: &Outbound,
+    host: &str,
+    tcp: TcpStream,
+    verify: bool,
+    limit: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let connector = tls_connector(outbound, verify);
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| format!("{host} is not a TLS server name"))?;
+    match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(_) => Err("TLS handshake timed out".into()),
+    }
+}
+
+/// How to talk to one next hop.
+#[derive(Debug, Clone)]
+struct Hop {
+    /// STARTTLS use.
+    policy: TlsPolicy,
+    /// Whether the certificate is verified.
+    verify: bool,
+    /// TLS from the start (port 465).
+    implicit_tls: bool,
+    /// AUTH credentials (the relayhost's).
+    credentials: Option<Credentials>,
+}
+
+/// The relayhost's credentials from `outbound.relayhost_credentials`: `username:password` on the
+/// first line that is neither empty nor a `#` comment. A file that others than its owner may
+/// read is refused. The error never holds the file's content.
+fn relay_credentials(outbound: &Outbound) -> Result<Option<Credentials>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(file) = &outbound.core.config.outbound.relayhost_credentials else {
+        return Ok(None);
+    };
+    let path = crate::core::datadir::resolve(&outbound.core.data_dir, file);
+    let shown = path.display();
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{shown}: {e}"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{shown} may be read by others than its owner (mode {mode:o}): chmod 600 it"
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{shown}: {e}"))?;
+    let line = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .ok_or_else(|| format!("{shown} holds no credentials"))?;
+    match line.split_once(':') {
+        Some((user, password)) if !user.trim().is_empty() && !password.is_empty() => {
+            Ok(Some(Credentials::new(user.trim(), password)))
+        }
+        _ => Err(format!("{shown}: expected \"username:password\"")),
+    }
+}
+
+/// The client's RFC 5321 §4.5.3.2 timers, as configured under `[outbound]`.
+fn timeouts(out: &crate::core::config::Outbound) -> Timeouts {
+    let secs = Duration::from_secs;
+    Timeouts {
+        greeting: secs(out.greeting_timeout_secs),
+        mail: secs(out.mail_timeout_secs),
+        rcpt: secs(out.rcpt_timeout_secs),
+        data_init: secs(out.data_init_timeout_secs),
+        data_block: secs(out.data_block_timeout_secs),
+        data_end: secs(out.data_end_timeout_secs),
+        reply: secs(out.reply_timeout_secs),
     }
 }
 
@@ -704,31 +896,62 @@ async fn deliver_remote(
         Err(outcome) => return all(&outcome),
     };
     let out = &outbound.core.config.outbound;
+    let smarthost = !out.relayhost.is_empty();
+    let credentials = if smarthost {
+        match relay_credentials(outbound) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("relayhost credentials unusable: {e}");
+                return all(&Outcome::Deferred(attempt(
+                    None,
+                    format!("451 4.7.0 relayhost credentials unusable: {e}"),
+                )));
+            }
+        }
+    } else {
+        None
+    };
     let require_tls = out
         .require_tls
         .iter()
-        .any(|d| d.eq_ignore_ascii_case(domain));
+        .any(|d| d.eq_ignore_ascii_case(domain))
+        || credentials.is_some();
+    // The relayhost's certificate is checked when TLS is used (by default), and then a failed
+    // handshake is not retried in plaintext.
+    let verify = require_tls || (smarthost && out.relayhost_verify_tls);
     let mut last = attempt(None, "451 4.4.1 no host could be reached");
     for (host, addrs) in hops {
         for addr in addrs {
-            let policy = if require_tls {
-                TlsPolicy::Required
-            } else {
-                TlsPolicy::IfOffered
+            let hop = Hop {
+                policy: if require_tls {
+                    TlsPolicy::Required
+                } else {
+                    TlsPolicy::IfOffered
+                },
+                verify,
+                implicit_tls: smarthost && out.relayhost_implicit_tls.unwrap_or(addr.port() == 465),
+                // AUTH only over TLS: with credentials TLS is required.
+                credentials: credentials.clone(),
             };
-            let opened = match Connection::open(outbound, &host, addr, policy, require_tls).await {
-                Err(e) if e.tls_failed && !require_tls => {
+            let opened = match Connection::open(outbound, &host, addr, &hop).await {
+                Err(e) if e.tls_failed && !verify && !hop.implicit_tls => {
                     info!(%host, "opportunistic TLS failed ({}); retrying in plaintext", e.attempt.reply);
-                    Connection::open(outbound, &host, addr, TlsPolicy::Never, false).await
+                    let plain = Hop {
+                        policy: TlsPolicy::Never,
+                        ..hop
+                    };
+                    Connection::open(outbound, &host, addr, &plain).await
                 }
                 other => other,
             };
             match opened {
-                Ok((conn, caps)) => return send_all(outbound, conn, &caps, domain, batch).await,
+                Ok((conn, caps)) => {
+                    return send_all(outbound, conn, &caps, domain, batch, smarthost).await;
+                }
                 Err(e) => {
                     info!(%host, %addr, "next hop unusable: {}", e.attempt.reply);
                     last = e.attempt;
-                    if require_tls && e.tls_failed {
+                    if verify && e.tls_failed {
                         last.reply = format!("451 4.7.5 TLS required for {domain}: {}", last.reply);
                     }
                 }
@@ -743,11 +966,15 @@ async fn deliver_remote(
 }
 
 /// The outcome of a reply of `remote`; `dsn` is whether it offered DSN (and so took over the
-/// sender's success notice).
-fn reply_outcome(remote: &str, reply: &Reply, dsn: bool) -> Outcome {
+/// sender's success notice); `smarthost` whether it is the relayhost.
+fn reply_outcome(remote: &str, reply: &Reply, dsn: bool, smarthost: bool) -> Outcome {
     let a = attempt(Some(remote), reply);
     if reply.is_positive() {
         Outcome::Delivered(a, (!dsn).then_some(Action::Relayed))
+    } else if smarthost && reply.code().get() == 530 {
+        // "530 5.7.0 Authentication required" (RFC 4954 §6) from a smarthost is about our
+        // setup, not the recipient: keep the mail until the credentials are fixed.
+        Outcome::Deferred(a)
     } else if reply.code().is_permanent() {
         Outcome::Failed(a)
     } else {
@@ -765,6 +992,7 @@ async fn send_all(
     caps: &EhloResponse,
     domain: &str,
     batch: &[Entry],
+    smarthost: bool,
 ) -> Vec<Vec<(usize, Outcome)>> {
     let mut results = Vec::with_capacity(batch.len());
     let mut broken: Option<Attempt> = None;
@@ -873,6 +1101,7 @@ async fn send_all(
                     &rcpt_idx,
                     &result,
                     offers_dsn,
+                    smarthost,
                 ));
             }
             Err(reason) => {
@@ -898,11 +1127,12 @@ fn transaction_outcomes(
     rcpt_idx: &[usize],
     result: &TransactionResult,
     dsn: bool,
+    smarthost: bool,
 ) -> Vec<(usize, Outcome)> {
     if let Some(mail) = &result.mail
         && !mail.is_positive()
     {
-        let o = reply_outcome(remote, mail, dsn);
+        let o = reply_outcome(remote, mail, dsn, smarthost);
         return rcpt_idx.iter().map(|&i| (i, o.clone())).collect();
     }
     let data = result.data.first();
@@ -911,9 +1141,9 @@ fn transaction_outcomes(
         .enumerate()
         .map(|(n, &i)| {
             let outcome = match result.rcpts.get(n) {
-                Some(r) if !r.is_positive() => reply_outcome(remote, r, dsn),
+                Some(r) if !r.is_positive() => reply_outcome(remote, r, dsn, smarthost),
                 Some(_) => match data {
-                    Some(d) => reply_outcome(remote, d, dsn),
+                    Some(d) => reply_outcome(remote, d, dsn, smarthost),
                     None => {
                         Outcome::Deferred(attempt(Some(remote), "451 4.4.2 no reply to the data"))
                     }
@@ -934,6 +1164,13 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
     let now = queue::now_secs();
     let mut deferred = false;
     let mut succeeded = Vec::new();
+    let failed_before: Vec<usize> = entry
+        .rcpts
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.status, RcptStatus::Failed(_)))
+        .map(|(i, _)| i)
+        .collect();
     for (i, outcome) in outcomes {
         let to = entry.rcpts[i].address.clone();
         entry.rcpts[i].status = match outcome {
@@ -957,17 +1194,27 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             }
         };
     }
-    let other_domains_waiting = entry.pending().any(|(_, r)| r.domain() != domain);
+    // Each destination backs off on its own: a deferral here leaves the other domains' recipients
+    // due when they were.
     if deferred {
         entry.attempts += 1;
         let schedule = &out.retry_schedule_secs;
-        let step = schedule[(entry.attempts as usize - 1).min(schedule.len() - 1)];
-        entry.next_attempt = now + step;
-    } else if other_domains_waiting {
-        entry.next_attempt = now;
+        let wait = entry.waits.entry(domain.to_owned()).or_insert((0, now));
+        wait.0 += 1;
+        wait.1 = now + schedule[(wait.0 as usize - 1).min(schedule.len() - 1)];
+    } else {
+        entry.waits.remove(domain);
     }
+    let mut failed_now: Vec<usize> = entry
+        .rcpts
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.status, RcptStatus::Failed(_)))
+        .map(|(i, _)| i)
+        .filter(|i| !failed_before.contains(i))
+        .collect();
     if !entry.is_done() && now.saturating_sub(entry.created) >= out.max_lifetime_secs {
-        for r in &mut entry.rcpts {
+        for (i, r) in entry.rcpts.iter_mut().enumerate() {
             if let RcptStatus::Pending(last) = &r.status {
                 let reason = last
                     .as_ref()
@@ -976,9 +1223,14 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
                     remote: last.as_ref().and_then(|a| a.remote.clone()),
                     reply: format!("550 4.4.7 Delivery time expired{reason}"),
                 });
+                failed_now.push(i);
             }
         }
     }
+    let pending_domains: std::collections::BTreeSet<String> =
+        entry.pending().map(|(_, r)| r.domain()).collect();
+    entry.waits.retain(|d, _| pending_domains.contains(d));
+    entry.next_attempt = entry.earliest_due().unwrap_or(now).max(now);
     let message = || outbound.queue.read_message(&entry).unwrap_or_default();
     for action in [Action::Delivered, Action::Relayed] {
         let rcpts: Vec<(usize, &Attempt)> = succeeded
@@ -990,20 +1242,20 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             report(outbound, &entry, &rcpts, action, &message());
         }
     }
-    if entry.is_done() {
-        let failed: Vec<(usize, &Attempt)> = entry
-            .rcpts
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.status {
-                RcptStatus::Failed(a) if r.dsn.wants(Notice::Failure) => Some((i, a)),
-                _ => None,
-            })
-            .collect();
-        if !failed.is_empty() {
-            report(outbound, &entry, &failed, Action::Failed, &message());
-        }
-    } else if out.delay_warning_secs > 0
+    // The recipients that failed in this attempt are reported now, not when the message is done
+    // (one report per message per batch of failures, as Postfix does).
+    let failed: Vec<(usize, &Attempt)> = failed_now
+        .iter()
+        .filter_map(|&i| match &entry.rcpts[i].status {
+            RcptStatus::Failed(a) if entry.rcpts[i].dsn.wants(Notice::Failure) => Some((i, a)),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        report(outbound, &entry, &failed, Action::Failed, &message());
+    }
+    if !entry.is_done()
+        && out.delay_warning_secs > 0
         && !entry.warned
         && now.saturating_sub(entry.created) >= out.delay_warning_secs
     {

@@ -13,6 +13,7 @@ pub mod peer;
 #[path = "../../testsupport/postfix.rs"]
 pub mod postfix;
 pub mod process;
+pub mod scripted;
 pub mod sink;
 pub mod smtp_client;
 
