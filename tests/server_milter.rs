@@ -704,3 +704,26 @@ fn a_filter_accepting_the_connection_leaves_the_next_one_to_decide() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_nul_in_a_header_reaches_the_filter_as_a_space() {
+    use mailwright_milter::Command as C;
+    let dir = common::tempdir("milter-nul");
+    let socket = dir.join("nul.sock");
+    let filter = our_filter(&socket, false, |_, _| {});
+    let server = TestServer::start_with(|c| {
+        c.milter = vec![milter(&socket, MilterFailure::Tempfail)];
+    });
+    let r = send(&server, "nul\0inside", "Hello");
+    assert_eq!(r.code, 250, "{r:?}");
+    let seen = filter.join().unwrap();
+    assert!(
+        seen.iter().any(
+            |c| matches!(c, C::Header { name, value } if name == b"Subject" && value == b"nul inside")
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(server.messages("alice@example.org").len(), 1);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

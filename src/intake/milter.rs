@@ -561,9 +561,14 @@ async fn message_steps(
     }
     let mut headers: Vec<Command> = Vec::with_capacity(message.fields.len() + 1);
     for f in &message.fields {
+        // A NUL (which SMTP data may carry) would end the C string: the filter gets a space.
+        let no_nul = |mut v: Vec<u8>| {
+            v.iter_mut().filter(|b| **b == 0).for_each(|b| *b = b' ');
+            v
+        };
         headers.push(Command::Header {
-            name: f.name.clone(),
-            value: f.value_crlf(),
+            name: no_nul(f.name.clone()),
+            value: no_nul(f.value_crlf()),
         });
     }
     headers.push(Command::EndOfHeaders);

@@ -1,8 +1,9 @@
 //! The intake layer: what happens to a message between the end of its data and the disk, for SMTP,
 //! submission and LMTP alike: recipient routing (users, aliases, the postmaster), submission policy
 //! and fix-ups, trust checks of incoming mail (SPF, DKIM, DMARC, iprev) and DKIM signing of
-//! outgoing mail, loop detection, and the all-or-nothing delivery into the store and the outbound
-//! queue ([`deliver`]). Built on the core, the store and the outbound layer.
+//! outgoing mail, mail filters over the milter protocol ([`milter`]) and Junk filing, loop
+//! detection, and the all-or-nothing delivery into the store and the outbound queue
+//! ([`deliver`]). Built on the core, the store and the outbound layer.
 
 pub mod deliver;
 pub mod headers;

@@ -13,6 +13,9 @@
 //! - The reply after the data is sent only when every copy is durable (none is kept otherwise);
 //!   LMTP answers once per recipient (RFC 2033 §4.2).
 //! - Refused senders and recipients are logged with the client's address.
+//! - `[[milter]]` filters (port 25, and submission when an entry says so) are asked at MAIL,
+//!   at each RCPT and at the end of data ([`crate::intake::milter`]); their refusals are the
+//!   replies, their modifications are applied before delivery.
 
 mod screen;
 
