@@ -6,7 +6,7 @@ mod common;
 use common::{TestServer, peer, python};
 use mailwright::server::Service;
 
-const WITHIN: &str = r#"
+const WITHIN: &str = r"
 import imaplib, sys, time
 port = int(sys.argv[1])
 M = imaplib.IMAP4('127.0.0.1', port)
@@ -25,7 +25,7 @@ M.select('W')
 typ, data = M.search(None, 'YOUNGER', '86400'); assert data == [b'2'], data
 typ, data = M.search(None, 'OLDER', '86400'); assert data == [b'1'], data
 print('within ok')
-"#;
+";
 
 #[test]
 fn within_and_status_size() {
