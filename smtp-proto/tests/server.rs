@@ -160,12 +160,21 @@ fn limits() {
     );
     assert!(events.contains(&Event::DataAborted(AbortReason::TooBig)));
 
-    // Command line length: 512 with CRLF.
+    // Command line length: 2048 with CRLF (512 plus what the extensions add, as Postfix).
     let mut long = b"NOOP ".to_vec();
-    long.extend(std::iter::repeat_n(b'x', 600));
+    long.extend(std::iter::repeat_n(b'x', 2100));
     long.extend_from_slice(b"\r\nNOOP\r\n");
     let (_, out) = run(smtp(), &long);
     assert_eq!(codes(&out), ["220", "500", "250"], "{out}");
+    // A RCPT with a long ORCPT (RFC 3461 §4: +500 octets for NOTIFY and ORCPT) is taken.
+    let orcpt = format!("rfc822;{}@example.org", "r".repeat(480));
+    let rcpt = format!("RCPT TO:<alice@example.org> NOTIFY=SUCCESS,FAILURE ORCPT={orcpt}\r\n");
+    assert!(rcpt.len() > 512);
+    let session = format!("EHLO x\r\nMAIL FROM:<s@remote.test> RET=HDRS ENVID=e1\r\n{rcpt}");
+    let mut c = smtp();
+    c.extensions.dsn = true;
+    let (_, out) = run(c, session.as_bytes());
+    assert_eq!(codes(&out), ["220", "250", "250", "250"], "{out}");
 
     // Errors then close (at the hard limit; with the soft limit as high, no reply is delayed).
     let mut c = smtp();

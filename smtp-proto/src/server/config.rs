@@ -21,7 +21,10 @@ pub enum Mode {
 /// Limits; every one has a documented default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest command line, CRLF included. Default 512 (RFC 5321 §4.5.3.1.4).
+    /// Longest command line, CRLF included. Default 2048, Postfix's `line_length_limit`: RFC
+    /// 5321 §4.5.3.1.4's 512 grows with every extension offered (RFC 1870 §6 +26 for SIZE, RFC
+    /// 3461 §4 +100 for RET and ENVID and +500 for NOTIFY and ORCPT, RFC 4954 §5 +500 for AUTH=,
+    /// RFC 6531 §3.4 +10 for SMTPUTF8), so a MAIL FROM with all of them may need over 1100.
     pub max_command_line: usize,
     /// Longest text line of message data, CRLF included; longer lines get the message rejected.
     /// Default 1000 (RFC 5321 §4.5.3.1.6).
@@ -58,7 +61,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_command_line: 512,
+            max_command_line: 2048,
             max_text_line: 1000,
             max_auth_line: 12288,
             max_recipients: 100,
