@@ -13,7 +13,7 @@
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
 //!   APPENDLIMIT (= `limits.max_message_size`), SORT, SORT=DISPLAY, ESORT (module `sort`),
 //!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`), QUOTA with
-//!   STORAGE and MESSAGE (module `quota`).
+//!   STORAGE and MESSAGE (module `quota`), WITHIN (RFC 5032), STATUS=SIZE (RFC 8438).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the

@@ -161,6 +161,8 @@ impl Session {
                 "THREAD=ORDEREDSUBJECT",
                 "THREAD=REFERENCES",
                 "THREAD=REFS",
+                "WITHIN",
+                "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
             ]);
