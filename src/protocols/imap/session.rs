@@ -162,6 +162,7 @@ impl Session {
                 "THREAD=REFERENCES",
                 "THREAD=REFS",
                 "WITHIN",
+                "SEARCHRES",
                 "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
