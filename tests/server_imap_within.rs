@@ -1,5 +1,5 @@
-//! WITHIN (RFC 5032), STATUS=SIZE (RFC 8438) and SEARCHRES (RFC 5182) are advertised and
-//! answer, with Python's `imaplib`.
+//! WITHIN (RFC 5032), STATUS=SIZE (RFC 8438), SEARCHRES (RFC 5182) and CREATE-SPECIAL-USE
+//! (RFC 6154 §3) are advertised and answer, with Python's `imaplib`.
 
 mod common;
 
@@ -90,4 +90,40 @@ fn searchres_saves_and_dollar_names_it() {
     let server = TestServer::start();
     let out = python(SEARCHRES, &[&server.port(Service::Imap).to_string()]);
     assert!(out.contains("searchres ok"), "{out}");
+}
+
+const CREATE_SPECIAL_USE: &str = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+M = imaplib.IMAP4('127.0.0.1', port)
+M.login('alice@example.org', 'alice-pw')
+assert 'CREATE-SPECIAL-USE' in M.capability()[1][0].decode().split()
+# Archive is made at the first login: delete it, then make it again with its use.
+typ, data = M.delete('Archive'); assert typ == 'OK', data
+typ, data = M._simple_command('CREATE', 'Archive', '(USE (\\Archive))')
+assert typ == 'OK', data
+typ, data = M.list('""', 'Archive')
+assert typ == 'OK' and b'\\Archive' in data[0], data
+# Another use, two uses, or a name without one: NO [USEATTR], nothing created.
+for name, uses in [('Mine', '(\\Sent)'), ('Sent2', '(\\Sent \\Drafts)'), ('Junk2', '(\\Junk)')]:
+    typ, data = M._simple_command('CREATE', name, '(USE %s)' % uses)
+    assert typ == 'NO' and b'[USEATTR]' in data[0], (name, typ, data)
+    typ, data = M.list('""', name)
+    assert data == [None], (name, data)
+typ, data = M._simple_command('CREATE', 'Plain', '(USE ())')
+assert typ == 'OK', data
+print('create-special-use ok')
+"#;
+
+#[test]
+fn create_special_use() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(
+        CREATE_SPECIAL_USE,
+        &[&server.port(Service::Imap).to_string()],
+    );
+    assert!(out.contains("create-special-use ok"), "{out}");
 }
