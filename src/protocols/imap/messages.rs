@@ -338,7 +338,6 @@ impl Session {
     /// THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT, REFERENCES, REFS.
     pub(crate) fn thread(
         &mut self,
-        _tag: &Tag<'static>,
         uid: bool,
         algorithm: &mailwright_imap_proto::types::sort::ThreadAlgorithm<'_>,
         charset: &mailwright_imap_proto::AString<'_>,

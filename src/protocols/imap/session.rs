@@ -399,7 +399,7 @@ impl Session {
                 algorithm,
                 charset,
                 search,
-            } => self.thread(tag, uid, &algorithm, &charset, &search, out),
+            } => self.thread(uid, &algorithm, &charset, &search, out),
             // APPEND arrives as AppendStart/Chunk/End; the state-changing commands as events of
             // their own.
             _ => Err(No::text("Command not supported here")),
