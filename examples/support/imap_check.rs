@@ -430,9 +430,7 @@ impl Checker {
             })
             .await?;
         if r.status.kind != StatusKind::Ok {
-            self.conn
-                .command(CommandBody::Create { mailbox: name })
-                .await?;
+            self.conn.command(CommandBody::create(name)).await?;
         }
         Ok(())
     }

@@ -309,7 +309,12 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
             .prop_map(|(mailbox, condstore)| CommandBody::Select { mailbox, condstore }),
         (mailbox(), any::<bool>())
             .prop_map(|(mailbox, condstore)| CommandBody::Examine { mailbox, condstore }),
-        mailbox().prop_map(|mailbox| CommandBody::Create { mailbox }),
+        (mailbox(), proptest::option::of(vec(atom(), 0..3))).prop_map(|(mailbox, special_use)| {
+            CommandBody::Create {
+                mailbox,
+                special_use,
+            }
+        }),
         mailbox().prop_map(|mailbox| CommandBody::Delete { mailbox }),
         mailbox().prop_map(|mailbox| CommandBody::Subscribe { mailbox }),
         (mailbox(), mailbox()).prop_map(|(from, to)| CommandBody::Rename { from, to }),

@@ -234,7 +234,8 @@ fn dovecot_session_round_trips_byte_identically() {
     assert_eq!(c.run(CommandBody::Namespace), Ok);
     assert_eq!(
         c.run(CommandBody::Create {
-            mailbox: Mailbox::from_utf8("Caf\u{e9}/\u{53f0}\u{5317} & co").unwrap()
+            mailbox: Mailbox::from_utf8("Caf\u{e9}/\u{53f0}\u{5317} & co").unwrap(),
+            special_use: None,
         }),
         Ok
     );

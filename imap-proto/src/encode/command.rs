@@ -289,7 +289,26 @@ impl Encode for CommandBody<'_> {
                     e.raw(b" (CONDSTORE)");
                 }
             }
-            C::Create { mailbox }
+            C::Create {
+                mailbox,
+                special_use: Some(uses),
+            } => {
+                e.raw(b"CREATE ");
+                mailbox.encode(e);
+                e.raw(b" (USE (");
+                for (k, a) in uses.iter().enumerate() {
+                    if k > 0 {
+                        e.sp();
+                    }
+                    e.raw(b"\\");
+                    a.encode(e);
+                }
+                e.raw(b"))");
+            }
+            C::Create {
+                mailbox,
+                special_use: None,
+            }
             | C::Delete { mailbox }
             | C::Subscribe { mailbox }
             | C::Unsubscribe { mailbox } => {

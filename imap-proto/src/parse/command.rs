@@ -46,7 +46,7 @@ use crate::types::command::{
     AuthData, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
     ListSelectOption, SearchKey, SearchReturnOption, Section, SectionText, StatusItem, StoreKind,
 };
-use crate::types::core::{AString, Vec1};
+use crate::types::core::{AString, Atom, Vec1};
 use crate::types::sort::{SortCriterion, SortKey, ThreadAlgorithm};
 use mailwright_sansio::Secret;
 
@@ -129,7 +129,15 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
             ))
         }
         b"CREATE" => {
-            sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::Create { mailbox }))
+            let (i, mailbox) = sp_then(rest, mailbox)?;
+            let (i, special_use) = create_params(i)?;
+            Ok((
+                i,
+                CommandBody::Create {
+                    mailbox,
+                    special_use,
+                },
+            ))
         }
         b"DELETE" => {
             sp_then(rest, mailbox).map(|(i, mailbox)| (i, CommandBody::Delete { mailbox }))
@@ -213,6 +221,29 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
         // `Switch` marks "no such command" for `MalformedKind::UnknownCommand`.
         _ => fail(i, ErrorKind::Switch),
     }
+}
+
+/// `[create-params]` with RFC 6154 §6's one parameter (RFC 4466 §2.2):
+/// ```text
+/// create-params   = SP "(" create-param *( SP create-param) ")"
+/// create-param =/ "USE" SP "(" [use-attr *(SP use-attr)] ")"
+/// use-attr        = "\All" / "\Archive" / "\Drafts" / "\Flagged" /
+///                   "\Junk" / "\Sent" / "\Trash" / use-attr-ext
+/// use-attr-ext    = "\" atom
+/// ```
+fn create_params(i: &[u8]) -> PResult<'_, Option<Vec<Atom<'_>>>> {
+    if i.first() != Some(&b' ') {
+        return Ok((i, None));
+    }
+    let (i, ()) = sp(i)?;
+    let (i, ()) = byte(i, b'(')?;
+    let (i, ()) = kw("USE ")(i)?;
+    let (i, uses) = paren_list(i, |i| {
+        let (i, ()) = byte(i, b'\\')?;
+        atom(i)
+    })?;
+    let (i, ()) = byte(i, b')')?;
+    Ok((i, Some(uses)))
 }
 
 /// RFC 4959 §7: `authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")] *(CRLF base64)`.

@@ -109,6 +109,9 @@ fn rfc3501_command_examples() {
         "a FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)\r\n",
         "a SELECT INBOX (CONDSTORE)\r\n",
         "a COMPRESS DEFLATE\r\n",
+        // RFC 6154 §5.3.
+        "t1 CREATE MySpecial (USE (\\Drafts \\Sent))\r\n",
+        "t1 CREATE Other (USE ())\r\n",
         "a APPEND INBOX (\\Seen $Forwarded) \" 7-Feb-1994 21:52:25 -0800\" {2+}\r\nhi\r\n",
     ] {
         let c = parse(s);

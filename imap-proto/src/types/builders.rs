@@ -116,6 +116,7 @@ impl<'a> CommandBody<'a> {
     pub fn create(mailbox: impl IntoMailbox<'a>) -> Self {
         CommandBody::Create {
             mailbox: mailbox.into_mailbox(),
+            special_use: None,
         }
     }
 

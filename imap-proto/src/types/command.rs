@@ -455,10 +455,13 @@ pub enum CommandBody<'a> {
         /// `(CONDSTORE)`.
         condstore: bool,
     },
-    /// `CREATE mailbox`.
+    /// `CREATE mailbox [(USE (attrs))]` (RFC 3501 §6.3.3, CREATE-SPECIAL-USE RFC 6154 §3).
     Create {
         /// The mailbox.
         mailbox: Mailbox<'a>,
+        /// The `USE` parameter's special-use attributes, each stored without its backslash
+        /// (`Sent`, `Trash` ...); `None` when absent.
+        special_use: Option<Vec<Atom<'a>>>,
     },
     /// `DELETE mailbox`.
     Delete {
@@ -943,8 +946,12 @@ impl IntoStatic for CommandBody<'_> {
                 mailbox: mailbox.into_static(),
                 condstore,
             },
-            C::Create { mailbox } => C::Create {
+            C::Create {
+                mailbox,
+                special_use,
+            } => C::Create {
                 mailbox: mailbox.into_static(),
+                special_use: special_use.into_static(),
             },
             C::Delete { mailbox } => C::Delete {
                 mailbox: mailbox.into_static(),

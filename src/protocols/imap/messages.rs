@@ -8,6 +8,7 @@
 //! - A message this session APPENDs or COPYs into the mailbox it has selected read-write is
 //!   claimed as `\Recent` here (`SelectedMailbox::claim_recent`), as Dovecot does; nowhere else.
 
+use mailwright_imap_proto::types::command::SearchReturnOption;
 use std::collections::BTreeSet;
 
 use mailwright_imap_proto::types::command::{FetchAttribute, StoreKind};
@@ -277,18 +278,25 @@ impl Session {
         &mut self,
         tag: &Tag<'static>,
         uid: bool,
-        returns: Option<&[mailwright_imap_proto::types::command::SearchReturnOption]>,
+        returns: Option<&[SearchReturnOption]>,
         charset: Option<&mailwright_imap_proto::AString<'_>>,
         criteria: &[mailwright_imap_proto::types::command::SearchKey<'_>],
         out: &mut Vec<Response<'static>>,
     ) -> Answer {
+        let save = self.start_save(returns);
         if let Some(cs) = charset {
             check_charset(cs)?;
         }
         let hits = self.matches(uid, criteria, out)?;
         let sel = self.sel()?;
         let modseq = search::uses_modseq(criteria);
-        out.push(search::response(sel, &hits, uid, returns, tag, modseq));
+        if let Some(returns) = returns.filter(|_| save) {
+            sel.saved = search::saved(sel, &hits, returns).into_iter().collect();
+        }
+        // RFC 5182 §2.4: SAVE alone answers no ESEARCH.
+        if !returns.is_some_and(|r| r == [SearchReturnOption::Save]) {
+            out.push(search::response(sel, &hits, uid, returns, tag, modseq));
+        }
         Ok((
             None,
             format!("{} completed", if uid { "UID SEARCH" } else { "SEARCH" }),
@@ -301,20 +309,26 @@ impl Session {
         &mut self,
         tag: &Tag<'static>,
         uid: bool,
-        returns: Option<&[mailwright_imap_proto::types::command::SearchReturnOption]>,
+        returns: Option<&[SearchReturnOption]>,
         criteria: &[mailwright_imap_proto::types::sort::SortCriterion],
         charset: &mailwright_imap_proto::AString<'_>,
         keys: &[mailwright_imap_proto::types::command::SearchKey<'_>],
         out: &mut Vec<Response<'static>>,
     ) -> Answer {
+        let save = self.start_save(returns);
         check_charset(charset)?;
         let hits = self.matches(uid, keys, out)?;
         let sel = self.sel()?;
         let sorted = super::sort::sort(sel, &hits, criteria);
         let modseq = search::uses_modseq(keys);
-        out.push(super::sort::response(
-            sel, &sorted, uid, returns, tag, modseq,
-        ));
+        if let Some(returns) = returns.filter(|_| save) {
+            sel.saved = search::saved(sel, &sorted, returns).into_iter().collect();
+        }
+        if !returns.is_some_and(|r| r == [SearchReturnOption::Save]) {
+            out.push(super::sort::response(
+                sel, &sorted, uid, returns, tag, modseq,
+            ));
+        }
         Ok((
             None,
             format!("{} completed", if uid { "UID SORT" } else { "SORT" }),
@@ -324,7 +338,6 @@ impl Session {
     /// THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT, REFERENCES, REFS.
     pub(crate) fn thread(
         &mut self,
-        _tag: &Tag<'static>,
         uid: bool,
         algorithm: &mailwright_imap_proto::types::sort::ThreadAlgorithm<'_>,
         charset: &mailwright_imap_proto::AString<'_>,
@@ -346,6 +359,16 @@ impl Session {
             None,
             format!("{} completed", if uid { "UID THREAD" } else { "THREAD" }),
         ))
+    }
+
+    /// Whether `returns` has SAVE (RFC 5182); if so the saved result is emptied first, so that
+    /// a SEARCH that fails leaves it empty (§2.1).
+    fn start_save(&mut self, returns: Option<&[SearchReturnOption]>) -> bool {
+        let save = returns.is_some_and(|r| r.contains(&SearchReturnOption::Save));
+        if save && let Ok(sel) = self.sel() {
+            sel.saved.clear();
+        }
+        save
     }
 
     /// The indexes of the messages matching `criteria` (SEARCH, SORT and THREAD share it): a

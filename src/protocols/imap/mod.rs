@@ -13,7 +13,9 @@
 //!   CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, COMPRESS=DEFLATE,
 //!   APPENDLIMIT (= `limits.max_message_size`), SORT, SORT=DISPLAY, ESORT (module `sort`),
 //!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`), QUOTA with
-//!   STORAGE and MESSAGE (module `quota`), WITHIN (RFC 5032), STATUS=SIZE (RFC 8438).
+//!   STORAGE and MESSAGE (module `quota`), WITHIN (RFC 5032), STATUS=SIZE (RFC 8438),
+//!   SEARCHRES (RFC 5182: the saved result is the session's, by UID), CREATE-SPECIAL-USE
+//!   (RFC 6154 §3: the store ties uses to names, so only a name's own use is accepted).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the

@@ -273,11 +273,8 @@ fn eval(key: &SearchKey<'_>, ctx: &Ctx<'_>) -> bool {
             eval(first, ctx) || eval(second, ctx)
         }
         SearchKey::And(keys) => all(keys, ctx),
-        SearchKey::SequenceSet(set) => set.contains(
-            u32::try_from(ctx.i + 1).unwrap_or(u32::MAX),
-            ctx.sel.exists(),
-        ),
-        SearchKey::Uid(set) => set.contains(m.uid, ctx.sel.msgs.last().map_or(0, |l| l.uid)),
+        SearchKey::SequenceSet(set) => ctx.sel.in_set(set, ctx.i, false),
+        SearchKey::Uid(set) => ctx.sel.in_set(set, ctx.i, true),
         SearchKey::ModSeq { modseq, .. } => m.modseq >= *modseq,
         SearchKey::Older(n) => ctx
             .internal()
@@ -400,6 +397,31 @@ pub(crate) fn response(
         uid,
         items,
     })
+}
+
+/// The UIDs `RETURN (SAVE)` saves of `hits` (RFC 5182 §2.4): with MIN or MAX but neither ALL nor
+/// COUNT, only the minimum and maximum asked for; else all. `first`/`last` are those of the
+/// result's order (ascending for SEARCH, the sort order for SORT, RFC 5267 §3).
+pub(crate) fn saved(sel: &Selected, hits: &[usize], returns: &[SearchReturnOption]) -> Vec<u32> {
+    use SearchReturnOption as R;
+    let uids = hits.iter().map(|&i| sel.msgs[i].uid);
+    if returns.iter().any(|r| matches!(r, R::All | R::Count))
+        || !returns.iter().any(|r| matches!(r, R::Min | R::Max))
+    {
+        return uids.collect();
+    }
+    let mut out = Vec::new();
+    if returns.contains(&R::Min)
+        && let Some(&i) = hits.first()
+    {
+        out.push(sel.msgs[i].uid);
+    }
+    if returns.contains(&R::Max)
+        && let Some(&i) = hits.last()
+    {
+        out.push(sel.msgs[i].uid);
+    }
+    out
 }
 
 /// Whether a MODSEQ key appears anywhere in the criteria.

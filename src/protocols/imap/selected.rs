@@ -51,6 +51,8 @@ pub(crate) struct Selected {
     pub(crate) condstore: bool,
     /// Messages gone from the store whose EXPUNGE is still owed to the client.
     owed_expunges: bool,
+    /// The UIDs the last SEARCH or SORT with `RETURN (SAVE)` saved, that `$` names (RFC 5182).
+    pub(crate) saved: HashSet<u32>,
 }
 
 impl Selected {
@@ -68,6 +70,7 @@ impl Selected {
             keywords: view.keywords,
             condstore: false,
             owed_expunges: false,
+            saved: HashSet::new(),
         }
     }
 
@@ -168,23 +171,21 @@ impl Selected {
 
     /// Indexes of the messages a sequence set names (message numbers, or UIDs with `uid`).
     pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<usize> {
-        if self.msgs.is_empty() {
-            return Vec::new();
-        }
-        if uid {
-            let largest = self.msgs.last().map_or(0, |m| m.uid);
-            self.msgs
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| set.contains(m.uid, largest))
-                .map(|(i, _)| i)
-                .collect()
+        (0..self.msgs.len())
+            .filter(|&i| self.in_set(set, i, uid))
+            .collect()
+    }
+
+    /// Whether message `i` is in `set` (of UIDs with `uid`, else of sequence numbers); `$` is
+    /// the saved result (RFC 5182 §2.1), whichever numbers the command takes.
+    pub(crate) fn in_set(&self, set: &SequenceSet, i: usize, uid: bool) -> bool {
+        let m = &self.msgs[i];
+        let hit = if uid {
+            set.contains(m.uid, self.msgs.last().map_or(0, |l| l.uid))
         } else {
-            let largest = self.exists();
-            (0..self.msgs.len())
-                .filter(|i| set.contains(u32::try_from(i + 1).unwrap_or(u32::MAX), largest))
-                .collect()
-        }
+            set.contains(u32::try_from(i + 1).unwrap_or(u32::MAX), self.exists())
+        };
+        hit || (set.uses_last_result() && self.saved.contains(&m.uid))
     }
 
     /// Whether a message-number set names a number past the end (RFC 3501 §9: an error).

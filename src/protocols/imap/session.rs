@@ -162,6 +162,8 @@ impl Session {
                 "THREAD=REFERENCES",
                 "THREAD=REFS",
                 "WITHIN",
+                "SEARCHRES",
+                "CREATE-SPECIAL-USE",
                 "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
@@ -247,7 +249,26 @@ impl Session {
                 }));
                 Ok((None, "NAMESPACE completed".into()))
             }
-            CommandBody::Create { mailbox } => self.with_target(&mailbox, |root, t| {
+            CommandBody::Create {
+                mailbox,
+                special_use,
+            } => self.with_target(&mailbox, |root, t| {
+                // RFC 6154 §3: this store ties special uses to names, so CREATE can give a
+                // mailbox the use its name has, and no other (NO [USEATTR], creating nothing).
+                if let Some(uses) = special_use.as_deref().filter(|u| !u.is_empty()) {
+                    let tied = root.special_use(t).map(crate::store::SpecialUse::attribute);
+                    if uses.len() > 1
+                        || !tied.is_some_and(|a| uses[0].as_str().eq_ignore_ascii_case(a))
+                    {
+                        return Err(No(
+                            Some(mailboxes::code("USEATTR")),
+                            match tied {
+                                Some(a) => format!("This name can only have the special use \\{a}"),
+                                None => "This name cannot have a special use".into(),
+                            },
+                        ));
+                    }
+                }
                 mailboxes::create(root, t).map(|()| (None, "CREATE completed".into()))
             }),
             CommandBody::Delete { mailbox } => self.with_target(&mailbox, |root, t| {
@@ -378,7 +399,7 @@ impl Session {
                 algorithm,
                 charset,
                 search,
-            } => self.thread(tag, uid, &algorithm, &charset, &search, out),
+            } => self.thread(uid, &algorithm, &charset, &search, out),
             // APPEND arrives as AppendStart/Chunk/End; the state-changing commands as events of
             // their own.
             _ => Err(No::text("Command not supported here")),

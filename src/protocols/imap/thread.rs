@@ -15,6 +15,7 @@ use mailwright_imap_proto::structure::{Field, fields};
 use mailwright_imap_proto::types::sort::{Thread, ThreadAlgorithm};
 
 /// What threading needs of one message.
+#[derive(Debug, Clone)]
 struct Facts {
     /// Index in the session's view.
     index: usize,
@@ -101,6 +102,11 @@ impl Forest {
     }
     /// Whether `a` is `b` or one of its ancestors.
     fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        // A node without children is nobody's ancestor: the usual case (a new message linked
+        // under its parent), which keeps a long chain linear rather than quadratic.
+        if self.nodes[a].children.is_empty() {
+            return a == b;
+        }
         let mut at = Some(b);
         while let Some(n) = at {
             if n == a {
@@ -391,4 +397,123 @@ fn references(
         .iter()
         .filter_map(|&c| built[c].take())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use proptest::prelude::*;
+
+    use super::{Facts, msg_ids, ordered_subject, references};
+
+    fn facts() -> impl Strategy<Value = Vec<Facts>> {
+        let one = (
+            proptest::option::of(0u8..12),
+            proptest::collection::vec(0u8..12, 0..5),
+            0u8..4,
+            any::<bool>(),
+            0i64..5,
+        );
+        proptest::collection::vec(one, 0..30).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(index, (id, refs, subject, reply, date))| Facts {
+                    index,
+                    date: (date, index),
+                    subject: if subject == 0 {
+                        String::new()
+                    } else {
+                        format!("S{subject}")
+                    },
+                    reply,
+                    message_id: id.map(|i| format!("{i}@x")),
+                    references: refs.into_iter().map(|r| format!("{r}@x")).collect(),
+                })
+                .collect()
+        })
+    }
+
+    fn number(f: &Facts) -> NonZeroU32 {
+        NonZeroU32::new(u32::try_from(f.index + 1).unwrap()).unwrap()
+    }
+
+    proptest! {
+        /// Whatever the references (loops, duplicates, missing parents), every message is in
+        /// exactly one thread, once.
+        #[test]
+        fn every_message_appears_once(facts in facts()) {
+            let want: Vec<u32> = (1..=u32::try_from(facts.len()).unwrap()).collect();
+            for threads in [
+                references(&facts, true, number),
+                references(&facts, false, number),
+                ordered_subject(&facts, number),
+            ] {
+                let mut got: Vec<u32> = threads
+                    .iter()
+                    .flat_map(mailwright_imap_proto::types::sort::Thread::messages)
+                    .map(NonZeroU32::get)
+                    .collect();
+                got.sort_unstable();
+                prop_assert_eq!(&got, &want);
+            }
+        }
+
+        #[test]
+        fn base_subject_and_msg_ids_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let (s, _) = super::base_subject(&data);
+            prop_assert!(!s.ends_with(' ') && !s.starts_with(' '));
+            let _ = msg_ids(&data);
+        }
+    }
+
+    #[test]
+    fn a_long_chain_and_a_wide_fan_need_no_deep_stack() {
+        let chain: Vec<Facts> = (0..50_000)
+            .map(|i| Facts {
+                index: i,
+                date: (0, i),
+                subject: "S".into(),
+                reply: i > 0,
+                message_id: Some(format!("{i}@x")),
+                references: if i == 0 {
+                    Vec::new()
+                } else {
+                    vec![format!("{}@x", i - 1)]
+                },
+            })
+            .collect();
+        // Run where the stack is small, as on a server thread.
+        let t = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let threads = references(&chain, true, number);
+                assert_eq!(threads.len(), 1);
+                assert_eq!(threads[0].members().len(), 50_000);
+                assert!(threads[0].children().is_empty());
+                let fan: Vec<Facts> = (0..50_000)
+                    .map(|i| Facts {
+                        references: if i == 0 {
+                            Vec::new()
+                        } else {
+                            vec!["0@x".into()]
+                        },
+                        ..chain[i].clone()
+                    })
+                    .collect();
+                let threads = references(&fan, false, number);
+                assert_eq!(threads[0].children().len(), 49_999);
+            })
+            .unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn message_ids_are_bracketed_with_an_at() {
+        assert_eq!(
+            msg_ids(b"<a@b> junk <c@d>\r\n <no-at> <e @ f>"),
+            ["a@b", "c@d", "e@f"]
+        );
+        assert!(msg_ids(b"<a@b").is_empty());
+    }
 }
