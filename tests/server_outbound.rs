@@ -22,7 +22,8 @@
 //!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing;
 //! - one message to a domain that is down and to one that is up: the second is delivered at once
 //!   and its 5xx recipient reported at once, while the first backs off on its own; at most
-//!   `destination_concurrency` deliveries to one domain at once.
+//!   `destination_concurrency` deliveries to one domain at once; a destination none of whose hosts
+//!   answers is backed off as a whole (its next message is deferred without a connection).
 
 mod common;
 
@@ -1256,4 +1257,41 @@ fn deliveries_to_one_destination_are_limited() {
             assert!(most >= 2, "without a tight limit they overlap: {most}");
         }
     }
+}
+
+#[test]
+fn a_dead_destination_is_backed_off_as_a_whole() {
+    let dns = remote_dns();
+    // Accepts connections but never greets.
+    let receiver = Scripted::start(|line| {
+        if line.is_empty() {
+            Answer::Stall
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.retry_schedule_secs = vec![3600];
+        c.outbound.greeting_timeout_secs = 1;
+    });
+    submit_to(&server, &["friend@remote.test"], "dead-1");
+    let first = first_deferral(&server, Duration::from_secs(10));
+    assert!(first.contains("the greeting"), "{first}");
+    assert_eq!(receiver.connections(), 1);
+    submit_to(&server, &["pal@remote.test"], "dead-2");
+    let qdir = server.dir.join("queue");
+    let second = wait_for(Duration::from_secs(10), "the second deferral", || {
+        queue::list(&qdir)
+            .ok()?
+            .into_iter()
+            .find(|e| e.rcpts[0].address == "pal@remote.test" && e.attempts > 0)
+    });
+    let RcptStatus::Pending(Some(a)) = &second.rcpts[0].status else {
+        panic!("{second:?}");
+    };
+    assert!(
+        a.reply.contains("the greeting") && a.reply.contains("destination backed off"),
+        "{a:?}"
+    );
+    assert_eq!(receiver.connections(), 1, "no second connection");
 }

@@ -166,6 +166,48 @@ fn due_domain(entry: &Entry, now: u64) -> String {
         .unwrap_or_default()
 }
 
+/// Destinations none of whose hosts could be reached (connection, greeting or TLS failure): until
+/// their wait ends, their messages are deferred without a connection, so that a dead
+/// destination does not hold delivery slots (Postfix's dead destinations). The wait is the first
+/// step of `outbound.retry_schedule_secs`. Kept in memory only.
+#[derive(Debug, Default)]
+pub struct Destinations {
+    dead: std::sync::Mutex<std::collections::HashMap<String, (u64, Attempt)>>,
+}
+
+impl Destinations {
+    /// The failure that backed `domain` off, while it is backed off at `now`.
+    fn backed_off(&self, domain: &str, now: u64) -> Option<Attempt> {
+        let mut dead = self
+            .dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match dead.get(domain) {
+            Some((until, a)) if *until > now => Some(a.clone()),
+            Some(_) => {
+                dead.remove(domain);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn set(&self, domain: &str, until: Option<(u64, Attempt)>) {
+        let mut dead = self
+            .dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match until {
+            Some(v) => {
+                dead.insert(domain.to_owned(), v);
+            }
+            None => {
+                dead.remove(domain);
+            }
+        }
+    }
+}
+
 /// The indices of an entry's pending recipients in `domain`.
 fn targets(entry: &Entry, domain: &str) -> Vec<usize> {
     entry
@@ -891,11 +933,17 @@ async fn deliver_remote(
     let all = |o: &Outcome| -> Vec<Vec<(usize, Outcome)>> {
         batch.iter().map(|e| each(targets(e, domain), o)).collect()
     };
+    let out = &outbound.core.config.outbound;
+    if let Some(a) = outbound.destinations.backed_off(domain, queue::now_secs()) {
+        return all(&Outcome::Deferred(Attempt {
+            reply: format!("{} (destination backed off)", a.reply),
+            ..a
+        }));
+    }
     let hops = match route(outbound, domain).await {
         Ok(h) => h,
         Err(outcome) => return all(&outcome),
     };
-    let out = &outbound.core.config.outbound;
     let smarthost = !out.relayhost.is_empty();
     let credentials = if smarthost {
         match relay_credentials(outbound) {
@@ -946,6 +994,7 @@ async fn deliver_remote(
             };
             match opened {
                 Ok((conn, caps)) => {
+                    outbound.destinations.set(domain, None);
                     return send_all(outbound, conn, &caps, domain, batch, smarthost).await;
                 }
                 Err(e) => {
@@ -961,7 +1010,12 @@ async fn deliver_remote(
     if !last.reply.starts_with(['4', '5']) {
         last.reply = format!("451 4.4.1 {}", last.reply);
     }
-    // Every host failed before a transaction: temporary, whatever the greeting said.
+    // Every host failed before a transaction: temporary, whatever the greeting said; and the
+    // destination as a whole waits before the next connection.
+    let until = queue::now_secs() + out.retry_schedule_secs[0];
+    outbound
+        .destinations
+        .set(domain, Some((until, last.clone())));
     all(&Outcome::Deferred(last))
 }
 
