@@ -1294,4 +1294,10 @@ fn a_dead_destination_is_backed_off_as_a_whole() {
         "{a:?}"
     );
     assert_eq!(receiver.connections(), 1, "no second connection");
+    // `queue retry` tries it again at once, dead or not.
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "retry"]);
+    assert!(ok, "{out}");
+    wait_for(Duration::from_secs(10), "a new connection", || {
+        (receiver.connections() > 1).then_some(())
+    });
 }

@@ -84,7 +84,10 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
     let mut last_log = 0;
     loop {
         let now = queue::now_secs();
-        queue.take_flush_request(now);
+        if queue.take_flush_request(now) {
+            // An admin asked for delivery now: dead destinations too.
+            outbound.destinations.clear();
+        }
         if now >= last_log + 60 && !queue.is_empty() {
             info!(queue_size = queue.len(), "queue");
             last_log = now;
@@ -190,6 +193,13 @@ impl Destinations {
             }
             None => None,
         }
+    }
+
+    fn clear(&self) {
+        self.dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     fn set(&self, domain: &str, until: Option<(u64, Attempt)>) {
