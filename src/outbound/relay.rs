@@ -956,7 +956,7 @@ async fn deliver_remote(
     };
     let smarthost = !out.relayhost.is_empty();
     let credentials = if smarthost {
-        match relay_credentials(outbound) {
+        match crate::core::blocking(|| relay_credentials(outbound)) {
             Ok(c) => c,
             Err(e) => {
                 warn!("relayhost credentials unusable: {e}");
