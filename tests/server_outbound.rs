@@ -23,7 +23,8 @@
 //! - one message to a domain that is down and to one that is up: the second is delivered at once
 //!   and its 5xx recipient reported at once, while the first backs off on its own; at most
 //!   `destination_concurrency` deliveries to one domain at once; a destination none of whose hosts
-//!   answers is backed off as a whole (its next message is deferred without a connection).
+//!   answers is backed off as a whole (its next message is deferred without a connection); an
+//!   idle connection is reused for the next message to the same domain, then closed with QUIT.
 
 mod common;
 
@@ -1300,4 +1301,26 @@ fn a_dead_destination_is_backed_off_as_a_whole() {
     wait_for(Duration::from_secs(10), "a new connection", || {
         (receiver.connections() > 1).then_some(())
     });
+}
+
+#[test]
+fn an_idle_connection_carries_the_next_message() {
+    let dns = remote_dns();
+    for (cache, connections) in [(3, 1), (0, 2)] {
+        let receiver = Scripted::start(scripted::normal);
+        let server = server(&dns, receiver.port(), |c| {
+            c.outbound.connection_cache_secs = cache;
+        });
+        for n in 1..=2 {
+            submit_to(&server, &["friend@remote.test"], &format!("cached-{n}"));
+            wait_for(Duration::from_secs(10), "the delivery", || {
+                (receiver.messages().len() == n).then_some(())
+            });
+        }
+        assert_eq!(receiver.connections(), connections, "cache {cache}");
+        // The cached connection is closed politely once it has idled long enough.
+        wait_for(Duration::from_secs(10), "QUIT", || {
+            (receiver.lines().iter().filter(|l| *l == "QUIT").count() == connections).then_some(())
+        });
+    }
 }
