@@ -1220,6 +1220,14 @@ fn each_destination_is_scheduled_on_its_own() {
     let (attempts, next) = entry.waits["down.test"];
     assert_eq!(attempts, 1);
     assert!(next > now + 3000 && entry.next_attempt == next, "{entry:?}");
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "list"]);
+    assert!(
+        ok && out.contains("bob@down.test  (deferred: ")
+            && out.contains("; next attempt in 3")
+            && out.contains("carol@remote.test  (sent: 250")
+            && out.contains("nobody@remote.test  (failed: 550 5.1.1 no such user"),
+        "{out}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         mail_with(&server, "alice@example.org", "multipart/report").len(),
