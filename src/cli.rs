@@ -479,7 +479,12 @@ fn queue(dir: &Path, cmd: QueueCommand) -> AdminResult {
     let now = crate::outbound::queue::now_secs();
     // Each recipient's state, the last reply about it and, while pending, the next attempt.
     let describe = |e: &crate::outbound::queue::Entry, r: &crate::outbound::queue::QueuedRcpt| {
-        let next = || match e.next_attempt.saturating_sub(now) {
+        // A recipient domain backing off has its own next attempt (see `Entry::waits`).
+        let at = match e.due_at(&r.domain()) {
+            0 => e.next_attempt,
+            at => at,
+        };
+        let next = || match at.saturating_sub(now) {
             0 => "next attempt now".to_owned(),
             s => format!("next attempt in {s}s"),
         };

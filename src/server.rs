@@ -219,6 +219,7 @@ impl Server {
             queue,
             srs,
             store: store.clone(),
+            destinations: crate::outbound::relay::Destinations::default(),
         });
         let intake = Arc::new(Intake {
             core: core.clone(),

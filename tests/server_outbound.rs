@@ -22,7 +22,9 @@
 //!   refused, an unverifiable certificate defers, and a `530 5.7.0` defers instead of bouncing;
 //! - one message to a domain that is down and to one that is up: the second is delivered at once
 //!   and its 5xx recipient reported at once, while the first backs off on its own; at most
-//!   `destination_concurrency` deliveries to one domain at once.
+//!   `destination_concurrency` deliveries to one domain at once; a destination none of whose hosts
+//!   answers is backed off as a whole (its next message is deferred without a connection); an
+//!   idle connection is reused for the next message to the same domain, then closed with QUIT.
 
 mod common;
 
@@ -1218,6 +1220,14 @@ fn each_destination_is_scheduled_on_its_own() {
     let (attempts, next) = entry.waits["down.test"];
     assert_eq!(attempts, 1);
     assert!(next > now + 3000 && entry.next_attempt == next, "{entry:?}");
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "list"]);
+    assert!(
+        ok && out.contains("bob@down.test  (deferred: ")
+            && out.contains("; next attempt in 3")
+            && out.contains("carol@remote.test  (sent: 250")
+            && out.contains("nobody@remote.test  (failed: 550 5.1.1 no such user"),
+        "{out}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         mail_with(&server, "alice@example.org", "multipart/report").len(),
@@ -1255,5 +1265,70 @@ fn deliveries_to_one_destination_are_limited() {
         } else {
             assert!(most >= 2, "without a tight limit they overlap: {most}");
         }
+    }
+}
+
+#[test]
+fn a_dead_destination_is_backed_off_as_a_whole() {
+    let dns = remote_dns();
+    // Accepts connections but never greets.
+    let receiver = Scripted::start(|line| {
+        if line.is_empty() {
+            Answer::Stall
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.retry_schedule_secs = vec![3600];
+        c.outbound.greeting_timeout_secs = 1;
+    });
+    submit_to(&server, &["friend@remote.test"], "dead-1");
+    let first = first_deferral(&server, Duration::from_secs(10));
+    assert!(first.contains("the greeting"), "{first}");
+    assert_eq!(receiver.connections(), 1);
+    submit_to(&server, &["pal@remote.test"], "dead-2");
+    let qdir = server.dir.join("queue");
+    let second = wait_for(Duration::from_secs(10), "the second deferral", || {
+        queue::list(&qdir)
+            .ok()?
+            .into_iter()
+            .find(|e| e.rcpts[0].address == "pal@remote.test" && e.attempts > 0)
+    });
+    let RcptStatus::Pending(Some(a)) = &second.rcpts[0].status else {
+        panic!("{second:?}");
+    };
+    assert!(
+        a.reply.contains("the greeting") && a.reply.contains("destination backed off"),
+        "{a:?}"
+    );
+    assert_eq!(receiver.connections(), 1, "no second connection");
+    // `queue retry` tries it again at once, dead or not.
+    let (ok, out) = common::process::admin(&server.dir, &["queue", "retry"]);
+    assert!(ok, "{out}");
+    wait_for(Duration::from_secs(10), "a new connection", || {
+        (receiver.connections() > 1).then_some(())
+    });
+}
+
+#[test]
+fn an_idle_connection_carries_the_next_message() {
+    let dns = remote_dns();
+    for (cache, connections) in [(3, 1), (0, 2)] {
+        let receiver = Scripted::start(scripted::normal);
+        let server = server(&dns, receiver.port(), |c| {
+            c.outbound.connection_cache_secs = cache;
+        });
+        for n in 1..=2 {
+            submit_to(&server, &["friend@remote.test"], &format!("cached-{n}"));
+            wait_for(Duration::from_secs(10), "the delivery", || {
+                (receiver.messages().len() == n).then_some(())
+            });
+        }
+        assert_eq!(receiver.connections(), connections, "cache {cache}");
+        // The cached connection is closed politely once it has idled long enough.
+        wait_for(Duration::from_secs(10), "QUIT", || {
+            (receiver.lines().iter().filter(|l| *l == "QUIT").count() == connections).then_some(())
+        });
     }
 }

@@ -568,6 +568,9 @@ pub struct Outbound {
     /// Deliveries in progress at once to one destination domain (Postfix's
     /// `default_destination_concurrency_limit`). Default 20.
     pub destination_concurrency: usize,
+    /// Seconds a connection is kept open after a delivery, for the next message to the same
+    /// domain (Postfix's `smtp_connection_cache_time_limit`). 0: close at once. Default 2.
+    pub connection_cache_secs: u64,
     /// Rewrite the envelope sender of forwarded mail with SRS so that SPF passes at the
     /// destination. Default true.
     pub srs: bool,
@@ -648,6 +651,7 @@ impl Default for Outbound {
             reply_timeout_secs: 300,
             concurrency: 20,
             destination_concurrency: 20,
+            connection_cache_secs: 2,
             srs: true,
             trusted_networks: Vec::new(),
         }
@@ -1059,6 +1063,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # reply_timeout_secs = 300           # EHLO, STARTTLS, AUTH, RSET, QUIT and the TLS handshake
 # concurrency = 20
 # destination_concurrency = 20       # deliveries at once to one domain
+# connection_cache_secs = 2          # keep a connection open this long for the next message
 # srs = true                         # rewrite the sender of forwarded mail (SPF-safe forwarding)
 # trusted_networks = []              # clients that may relay without AUTH, e.g. ["10.0.0.0/8"]
 

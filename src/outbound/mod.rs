@@ -24,4 +24,6 @@ pub struct Outbound {
     pub srs: srs::Srs,
     /// The users' mail (reports for local senders, local recipients of queued mail).
     pub store: Arc<dyn MailStore>,
+    /// Destinations backed off as a whole (every host failed).
+    pub destinations: relay::Destinations,
 }

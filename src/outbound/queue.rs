@@ -916,21 +916,22 @@ impl Queue {
     }
 
     /// Picks up a flush request left by `full_server queue retry`, and the deletions of
-    /// `full_server queue delete`, if any.
-    pub fn take_flush_request(&self, now: u64) {
+    /// `full_server queue delete`, if any. Returns whether there was a flush request.
+    pub fn take_flush_request(&self, now: u64) -> bool {
         let deleted = self.dir.join("deleted");
         if fs::remove_file(&deleted).is_ok() {
             self.drop_missing();
         }
         let path = self.dir.join("flush");
         let Ok(text) = fs::read_to_string(&path) else {
-            return;
+            return false;
         };
         let _ = fs::remove_file(&path);
         self.drop_missing();
         let ids: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let n = self.retry_now((!ids.is_empty()).then_some(ids.as_slice()), now);
         tracing::info!(messages = n, "queue flush requested");
+        true
     }
 }
 

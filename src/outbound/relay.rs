@@ -84,7 +84,11 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
     let mut last_log = 0;
     loop {
         let now = queue::now_secs();
-        queue.take_flush_request(now);
+        close_idle(&outbound);
+        if queue.take_flush_request(now) {
+            // An admin asked for delivery now: dead destinations too.
+            outbound.destinations.clear();
+        }
         if now >= last_log + 60 && !queue.is_empty() {
             info!(queue_size = queue.len(), "queue");
             last_log = now;
@@ -164,6 +168,152 @@ fn due_domain(entry: &Entry, now: u64) -> String {
         .or(pending.first())
         .cloned()
         .unwrap_or_default()
+}
+
+/// Destinations none of whose hosts could be reached (connection, greeting or TLS failure): until
+/// their wait ends, their messages are deferred without a connection, so that a dead
+/// destination does not hold delivery slots (Postfix's dead destinations). The wait is the first
+/// step of `outbound.retry_schedule_secs`. Kept in memory only.
+#[derive(Debug, Default)]
+pub struct Destinations {
+    dead: std::sync::Mutex<std::collections::HashMap<String, (u64, Attempt)>>,
+    /// Connections kept open after a delivery for the next message to the same domain.
+    idle: std::sync::Mutex<std::collections::HashMap<String, Vec<Idle>>>,
+}
+
+/// An open connection between deliveries.
+struct Idle {
+    conn: Connection,
+    caps: EhloResponse,
+    smarthost: bool,
+    since: Instant,
+}
+
+impl std::fmt::Debug for Idle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idle")
+            .field("remote", &self.conn.remote)
+            .field("since", &self.since)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long an idle connection is kept: `outbound.connection_cache_secs`.
+fn cache_time(out: &crate::core::config::Outbound) -> Duration {
+    Duration::from_secs(out.connection_cache_secs)
+}
+
+/// Keeps a connection that finished its batch for the next delivery to `domain`, or closes it
+/// when caching is off or it carried its share of messages.
+async fn park(
+    outbound: &Outbound,
+    domain: &str,
+    conn: Connection,
+    caps: EhloResponse,
+    smarthost: bool,
+) {
+    if cache_time(&outbound.core.config.outbound).is_zero()
+        || conn.sent >= MAX_MESSAGES_PER_CONNECTION
+    {
+        conn.quit().await;
+        return;
+    }
+    let mut idle = outbound
+        .destinations
+        .idle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    idle.entry(domain.to_owned()).or_default().push(Idle {
+        conn,
+        caps,
+        smarthost,
+        since: Instant::now(),
+    });
+}
+
+/// Whether an idle connection is still usable: the server has neither closed it nor said
+/// anything (a `421` before closing) while it waited.
+async fn still_open(conn: &mut Connection) -> bool {
+    let mut byte = [0u8; 1];
+    // A zero timeout polls the read once: pending means nothing came.
+    tokio::time::timeout(Duration::ZERO, conn.stream.read(&mut byte))
+        .await
+        .is_err()
+}
+
+/// Closes the idle connections older than `outbound.connection_cache_secs` (QUIT in the
+/// background).
+pub(crate) fn close_idle(outbound: &Outbound) {
+    let limit = cache_time(&outbound.core.config.outbound);
+    let mut stale = Vec::new();
+    {
+        let mut idle = outbound
+            .destinations
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for conns in idle.values_mut() {
+            let (old, fresh): (Vec<Idle>, Vec<Idle>) =
+                conns.drain(..).partition(|i| i.since.elapsed() >= limit);
+            *conns = fresh;
+            stale.extend(old);
+        }
+        idle.retain(|_, c| !c.is_empty());
+    }
+    for i in stale {
+        tokio::spawn(i.conn.quit());
+    }
+}
+
+impl Destinations {
+    /// The most recent idle connection to `domain` younger than `limit`.
+    fn take_idle(&self, domain: &str, limit: Duration) -> Option<Idle> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conns = idle.get_mut(domain)?;
+        let i = conns.pop()?;
+        (i.since.elapsed() < limit).then_some(i)
+    }
+
+    /// The failure that backed `domain` off, while it is backed off at `now`.
+    fn backed_off(&self, domain: &str, now: u64) -> Option<Attempt> {
+        let mut dead = self
+            .dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match dead.get(domain) {
+            Some((until, a)) if *until > now => Some(a.clone()),
+            Some(_) => {
+                dead.remove(domain);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn clear(&self) {
+        self.dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    fn set(&self, domain: &str, until: Option<(u64, Attempt)>) {
+        let mut dead = self
+            .dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match until {
+            Some(v) => {
+                dead.insert(domain.to_owned(), v);
+            }
+            None => {
+                dead.remove(domain);
+            }
+        }
+    }
 }
 
 /// The indices of an entry's pending recipients in `domain`.
@@ -431,6 +581,8 @@ struct Connection {
     buf: Vec<u8>,
     /// Bounds the TLS handshake, which the machine does not see.
     handshake_timeout: Duration,
+    /// Transactions started on it.
+    sent: usize,
 }
 
 enum Stream {
@@ -583,6 +735,7 @@ impl Connection {
             remote: remote.clone(),
             buf: vec![0; 16 * 1024],
             handshake_timeout: reply_timeout,
+            sent: 0,
         };
         loop {
             match conn.next_event().await {
@@ -891,14 +1044,35 @@ async fn deliver_remote(
     let all = |o: &Outcome| -> Vec<Vec<(usize, Outcome)>> {
         batch.iter().map(|e| each(targets(e, domain), o)).collect()
     };
+    let out = &outbound.core.config.outbound;
+    if let Some(a) = outbound.destinations.backed_off(domain, queue::now_secs()) {
+        return all(&Outcome::Deferred(Attempt {
+            reply: format!("{} (destination backed off)", a.reply),
+            ..a
+        }));
+    }
+    // An idle connection to the destination, left by the delivery before, is used first.
+    if let Some(Idle {
+        mut conn,
+        caps,
+        smarthost,
+        ..
+    }) = outbound.destinations.take_idle(domain, cache_time(out))
+        && still_open(&mut conn).await
+    {
+        let (results, conn) = send_all(outbound, conn, &caps, domain, batch, smarthost).await;
+        if let Some(conn) = conn {
+            park(outbound, domain, conn, caps, smarthost).await;
+        }
+        return results;
+    }
     let hops = match route(outbound, domain).await {
         Ok(h) => h,
         Err(outcome) => return all(&outcome),
     };
-    let out = &outbound.core.config.outbound;
     let smarthost = !out.relayhost.is_empty();
     let credentials = if smarthost {
-        match relay_credentials(outbound) {
+        match crate::core::blocking(|| relay_credentials(outbound)) {
             Ok(c) => c,
             Err(e) => {
                 warn!("relayhost credentials unusable: {e}");
@@ -946,7 +1120,13 @@ async fn deliver_remote(
             };
             match opened {
                 Ok((conn, caps)) => {
-                    return send_all(outbound, conn, &caps, domain, batch, smarthost).await;
+                    outbound.destinations.set(domain, None);
+                    let (results, conn) =
+                        send_all(outbound, conn, &caps, domain, batch, smarthost).await;
+                    if let Some(conn) = conn {
+                        park(outbound, domain, conn, caps, smarthost).await;
+                    }
+                    return results;
                 }
                 Err(e) => {
                     info!(%host, %addr, "next hop unusable: {}", e.attempt.reply);
@@ -961,7 +1141,12 @@ async fn deliver_remote(
     if !last.reply.starts_with(['4', '5']) {
         last.reply = format!("451 4.4.1 {}", last.reply);
     }
-    // Every host failed before a transaction: temporary, whatever the greeting said.
+    // Every host failed before a transaction: temporary, whatever the greeting said; and the
+    // destination as a whole waits before the next connection.
+    let until = queue::now_secs() + out.retry_schedule_secs[0];
+    outbound
+        .destinations
+        .set(domain, Some((until, last.clone())));
     all(&Outcome::Deferred(last))
 }
 
@@ -993,7 +1178,7 @@ async fn send_all(
     domain: &str,
     batch: &[Entry],
     smarthost: bool,
-) -> Vec<Vec<(usize, Outcome)>> {
+) -> (Vec<Vec<(usize, Outcome)>>, Option<Connection>) {
     let mut results = Vec::with_capacity(batch.len());
     let mut broken: Option<Attempt> = None;
     let offers_dsn = caps.has(&Capability::Dsn);
@@ -1085,6 +1270,7 @@ async fn send_all(
             envelope.params.ret = entry.dsn.ret;
             envelope.params.envid.clone_from(&entry.dsn.envid);
         }
+        conn.sent += 1;
         let sent = match conn.machine.send_message(envelope, body) {
             Err(e) => Err(e.to_string()),
             Ok(()) => match conn.next_event().await {
@@ -1115,10 +1301,7 @@ async fn send_all(
         }
         results.push(outcomes);
     }
-    if broken.is_none() {
-        conn.quit().await;
-    }
-    results
+    (results, broken.is_none().then_some(conn))
 }
 
 /// Maps the replies of one transaction onto the recipients it carried.

@@ -56,8 +56,8 @@ pub struct Scripted {
     lines: Arc<Mutex<Vec<String>>>,
     /// Message data received (one entry per message, dot-stuffing undone).
     messages: Arc<Mutex<Vec<Vec<u8>>>>,
-    /// Connections open now, and the most seen at once.
-    active: Arc<Mutex<(usize, usize)>>,
+    /// Connections open now, the most seen at once, and all accepted.
+    active: Arc<Mutex<(usize, usize, usize)>>,
 }
 
 impl Scripted {
@@ -69,7 +69,7 @@ impl Scripted {
         let stop = Arc::new(AtomicBool::new(false));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let messages = Arc::new(Mutex::new(Vec::new()));
-        let active = Arc::new(Mutex::new((0, 0)));
+        let active = Arc::new(Mutex::new((0, 0, 0)));
         let script: Arc<Script> = Arc::new(script);
         let (s, l, m, a) = (
             stop.clone(),
@@ -88,6 +88,7 @@ impl Scripted {
                             let mut count = a.lock().unwrap();
                             count.0 += 1;
                             count.1 = count.1.max(count.0);
+                            count.2 += 1;
                         }
                         std::thread::spawn(move || {
                             serve(conn, &*script, &s, &l, &m);
@@ -110,6 +111,11 @@ impl Scripted {
     /// The most connections that were open at once.
     pub fn max_connections(&self) -> usize {
         self.active.lock().unwrap().1
+    }
+
+    /// How many connections were accepted.
+    pub fn connections(&self) -> usize {
+        self.active.lock().unwrap().2
     }
 
     /// The port it listens on.
