@@ -219,7 +219,8 @@ fn temporary_failure_then_success_delivers_exactly_once() {
             matches!(&e.rcpts[0].status, RcptStatus::Pending(Some(a)) if a.reply.starts_with('4'))
         })
     });
-    assert_eq!(entry.attempts, 1);
+    // Under load the poll may first see the state after a second deferral (3 s apart).
+    assert!(entry.attempts >= 1, "{entry:?}");
     let dir4 = sink.dir().to_owned();
     drop(sink);
     let dir2 = common::tempdir("sink-2xx");
