@@ -686,7 +686,8 @@ impl Job {
                     i,
                     Attempt {
                         remote: None,
-                        reply: "250 2.0.0 delivered to Maildir".to_owned(),
+                        reply: crate::core::smtp_reply(250, (2, 0, 0), "delivered to Maildir")
+                            .to_string(),
                     },
                 )
             })

@@ -65,6 +65,18 @@ fn each(idx: impl IntoIterator<Item = usize>, outcome: &Outcome) -> Vec<(usize, 
     idx.into_iter().map(|i| (i, outcome.clone())).collect()
 }
 
+/// A reply line of the queue's own (a local error, a DNS verdict, a refusal before sending), built
+/// as an SMTP reply by smtp-proto: `code`, enhanced status (RFC 3463) and text, one line, with
+/// controls other than TAB turned into spaces so the text is never dropped.
+fn own_reply(code: u16, enhanced: (u8, u16, u16), text: impl std::fmt::Display) -> String {
+    let text: String = text
+        .to_string()
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+        .collect();
+    crate::core::smtp_reply(code, enhanced, &text).to_string()
+}
+
 fn attempt(remote: Option<&str>, reply: impl std::fmt::Display) -> Attempt {
     Attempt {
         remote: remote.map(str::to_owned),
@@ -410,11 +422,15 @@ fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, 
                 Ok(id) => Outcome::Delivered(
                     attempt(
                         None,
-                        format!("250 2.0.0 SRS reversed to <{original}>, queued as {id}"),
+                        own_reply(
+                            250,
+                            (2, 0, 0),
+                            format!("SRS reversed to <{original}>, queued as {id}"),
+                        ),
                     ),
                     None,
                 ),
-                Err(e) => Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+                Err(e) => Outcome::Deferred(attempt(None, own_reply(451, (4, 3, 0), e))),
             };
             (i, outcome)
         })
@@ -435,7 +451,10 @@ async fn deliver_local(
         let message = match outbound.queue.read_message(&entry) {
             Ok(m) => m,
             Err(e) => {
-                let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
+                let a = attempt(
+                    None,
+                    own_reply(451, (4, 3, 0), format!("queue file unreadable: {e}")),
+                );
                 return each(idx, &Outcome::Deferred(a));
             }
         };
@@ -485,7 +504,10 @@ async fn deliver_local(
                             out.push((
                                 i,
                                 Outcome::Delivered(
-                                    attempt(None, format!("250 2.0.0 forwarded as {id}")),
+                                    attempt(
+                                        None,
+                                        own_reply(250, (2, 0, 0), format!("forwarded as {id}")),
+                                    ),
                                     None,
                                 ),
                             ));
@@ -495,7 +517,7 @@ async fn deliver_local(
                         Err(e) => {
                             out.push((
                                 i,
-                                Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+                                Outcome::Deferred(attempt(None, own_reply(451, (4, 3, 0), &e))),
                             ));
                             continue;
                         }
@@ -515,11 +537,17 @@ async fn deliver_local(
                 }
                 Ok(_) => out.push((
                     i,
-                    Outcome::Failed(attempt(None, "550 5.1.1 No such user here")),
+                    Outcome::Failed(attempt(
+                        None,
+                        own_reply(550, (5, 1, 1), "No such user here"),
+                    )),
                 )),
                 Err(e) => out.push((
                     i,
-                    Outcome::Deferred(attempt(None, format!("451 4.3.0 lookup failed: {e}"))),
+                    Outcome::Deferred(attempt(
+                        None,
+                        own_reply(451, (4, 3, 0), format!("lookup failed: {e}")),
+                    )),
                 )),
             }
         }
@@ -533,7 +561,7 @@ async fn deliver_local(
             Err(e) => {
                 return each(
                     owners,
-                    &Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+                    &Outcome::Deferred(attempt(None, own_reply(451, (4, 3, 0), &e))),
                 );
             }
         };
@@ -542,10 +570,10 @@ async fn deliver_local(
         for (i, result) in owners.into_iter().zip(results) {
             let outcome = match result {
                 Ok(_) => Outcome::Delivered(
-                    attempt(None, "250 2.0.0 delivered to Maildir"),
+                    attempt(None, own_reply(250, (2, 0, 0), "delivered to Maildir")),
                     Some(Action::Delivered),
                 ),
-                Err(e) => Outcome::Deferred(attempt(None, format!("451 4.3.0 {e}"))),
+                Err(e) => Outcome::Deferred(attempt(None, own_reply(451, (4, 3, 0), &e))),
             };
             // A recipient expanding to several users is delivered only when every copy is.
             if !matches!(per_rcpt.get(&i), Some(Outcome::Deferred(_))) {
@@ -973,17 +1001,24 @@ async fn route(
             Ok(MxRoute::NullMx) => {
                 return Err(Outcome::Failed(attempt(
                     None,
-                    format!("556 5.1.10 {domain} accepts no mail (null MX)"),
+                    own_reply(
+                        556,
+                        (5, 1, 10),
+                        format!("{domain} accepts no mail (null MX)"),
+                    ),
                 )));
             }
             Err(DnsError::NoDomain(_)) => {
                 return Err(Outcome::Failed(attempt(
                     None,
-                    format!("550 5.1.2 Domain {domain} does not exist"),
+                    own_reply(550, (5, 1, 2), format!("Domain {domain} does not exist")),
                 )));
             }
             Err(e) => {
-                return Err(Outcome::Deferred(attempt(None, format!("451 4.4.3 {e}"))));
+                return Err(Outcome::Deferred(attempt(
+                    None,
+                    own_reply(451, (4, 4, 3), &e),
+                )));
             }
         }
     } else {
@@ -1009,9 +1044,13 @@ async fn route(
     if hops.is_empty() {
         return Err(Outcome::Deferred(attempt(
             None,
-            format!(
-                "451 4.4.4 no reachable host for {domain}: {}",
-                last_error.unwrap_or_default()
+            own_reply(
+                451,
+                (4, 4, 4),
+                format!(
+                    "no reachable host for {domain}: {}",
+                    last_error.unwrap_or_default()
+                ),
             ),
         )));
     }
@@ -1078,7 +1117,11 @@ async fn deliver_remote(
                 warn!("relayhost credentials unusable: {e}");
                 return all(&Outcome::Deferred(attempt(
                     None,
-                    format!("451 4.7.0 relayhost credentials unusable: {e}"),
+                    own_reply(
+                        451,
+                        (4, 7, 0),
+                        format!("relayhost credentials unusable: {e}"),
+                    ),
                 )));
             }
         }
@@ -1093,7 +1136,7 @@ async fn deliver_remote(
     // The relayhost's certificate is checked when TLS is used (by default), and then a failed
     // handshake is not retried in plaintext.
     let verify = require_tls || (smarthost && out.relayhost_verify_tls);
-    let mut last = attempt(None, "451 4.4.1 no host could be reached");
+    let mut last = attempt(None, own_reply(451, (4, 4, 1), "no host could be reached"));
     for (host, addrs) in hops {
         for addr in addrs {
             let hop = Hop {
@@ -1132,14 +1175,18 @@ async fn deliver_remote(
                     info!(%host, %addr, "next hop unusable: {}", e.attempt.reply);
                     last = e.attempt;
                     if verify && e.tls_failed {
-                        last.reply = format!("451 4.7.5 TLS required for {domain}: {}", last.reply);
+                        last.reply = own_reply(
+                            451,
+                            (4, 7, 5),
+                            format!("TLS required for {domain}: {}", last.reply),
+                        );
                     }
                 }
             }
         }
     }
     if !last.reply.starts_with(['4', '5']) {
-        last.reply = format!("451 4.4.1 {}", last.reply);
+        last.reply = own_reply(451, (4, 4, 1), &last.reply);
     }
     // Every host failed before a transaction: temporary, whatever the greeting said; and the
     // destination as a whole waits before the next connection.
@@ -1194,9 +1241,11 @@ async fn send_all(
                 .collect()
         };
         if needs_smtputf8(entry, &idx) && !caps.has(&Capability::SmtpUtf8) {
-            results.push(fail_all(
-                "553 5.6.7 The destination does not support SMTPUTF8 (RFC 6531) addresses",
-            ));
+            results.push(fail_all(&own_reply(
+                553,
+                (5, 6, 7),
+                "The destination does not support SMTPUTF8 (RFC 6531) addresses",
+            )));
             continue;
         }
         let queue = outbound.queue.clone();
@@ -1210,22 +1259,29 @@ async fn send_all(
         let body = match read {
             Ok(b) => crate::outbound::longlines::limit_line_length(&b).into_owned(),
             Err(e) => {
-                let a = attempt(None, format!("451 4.3.0 queue file unreadable: {e}"));
+                let a = attempt(
+                    None,
+                    own_reply(451, (4, 3, 0), format!("queue file unreadable: {e}")),
+                );
                 results.push(each(idx, &Outcome::Deferred(a)));
                 continue;
             }
         };
         if !body.is_ascii() && !caps.has(&Capability::EightBitMime) {
-            results.push(fail_all(
-                "554 5.6.3 The message has 8-bit content and the destination does not offer 8BITMIME",
-            ));
+            results.push(fail_all(&own_reply(
+                554,
+                (5, 6, 3),
+                "The message has 8-bit content and the destination does not offer 8BITMIME",
+            )));
             continue;
         }
         if let Some(max) = caps.size()
             && body.len() as u64 > max
         {
-            results.push(fail_all(&format!(
-                "552 5.3.4 Message too big for the destination (its limit is {max} bytes)"
+            results.push(fail_all(&own_reply(
+                552,
+                (5, 3, 4),
+                format!("Message too big for the destination (its limit is {max} bytes)"),
             )));
             continue;
         }
@@ -1253,7 +1309,10 @@ async fn send_all(
                 }
                 Err(_) => outcomes.push((
                     i,
-                    Outcome::Failed(attempt(None, "553 5.1.3 Invalid recipient address")),
+                    Outcome::Failed(attempt(
+                        None,
+                        own_reply(553, (5, 1, 3), "Invalid recipient address"),
+                    )),
                 )),
             }
         }
@@ -1291,7 +1350,7 @@ async fn send_all(
                 ));
             }
             Err(reason) => {
-                let a = attempt(Some(&conn.remote), format!("451 4.4.2 {reason}"));
+                let a = attempt(Some(&conn.remote), own_reply(451, (4, 4, 2), &reason));
                 outcomes.extend(each(
                     rcpt_idx.iter().copied(),
                     &Outcome::Deferred(a.clone()),
@@ -1327,13 +1386,15 @@ fn transaction_outcomes(
                 Some(r) if !r.is_positive() => reply_outcome(remote, r, dsn, smarthost),
                 Some(_) => match data {
                     Some(d) => reply_outcome(remote, d, dsn, smarthost),
-                    None => {
-                        Outcome::Deferred(attempt(Some(remote), "451 4.4.2 no reply to the data"))
-                    }
+                    None => Outcome::Deferred(attempt(
+                        Some(remote),
+                        own_reply(451, (4, 4, 2), "no reply to the data"),
+                    )),
                 },
-                None => {
-                    Outcome::Deferred(attempt(Some(remote), "451 4.4.2 recipient not answered"))
-                }
+                None => Outcome::Deferred(attempt(
+                    Some(remote),
+                    own_reply(451, (4, 4, 2), "recipient not answered"),
+                )),
             };
             (i, outcome)
         })
