@@ -68,6 +68,32 @@ pub struct Config {
     pub milter: Vec<Milter>,
     /// Where mail judged as spam goes.
     pub spam: Spam,
+    /// Sieve filtering at local delivery.
+    pub sieve: Sieve,
+}
+
+/// Sieve (RFC 5228) at local delivery: the administrator's scripts run before and after each
+/// user's active script (`~/.dovecot.sieve` in the user's home, the directory above the
+/// Maildir, as in Dovecot's layout; `~/sieve/` holds the scripts it may include).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sieve {
+    /// Run the scripts at all. Default true.
+    pub enabled: bool,
+    /// Scripts run, in order, before the user's.
+    pub before: Vec<PathBuf>,
+    /// Scripts run, in order, after the user's.
+    pub after: Vec<PathBuf>,
+}
+
+impl Default for Sieve {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            before: Vec::new(),
+            after: Vec::new(),
+        }
+    }
 }
 
 /// Junk filing: mail judged as spam is delivered to each recipient's mailbox with SPECIAL-USE
@@ -232,6 +258,7 @@ impl Default for Config {
             postmaster: Postmaster::default(),
             milter: Vec::new(),
             spam: Spam::default(),
+            sieve: Sieve::default(),
         }
     }
 }
@@ -1131,6 +1158,13 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # Mail judged as spam goes to the recipient's Junk folder (SPECIAL-USE \Junk) instead of INBOX:
 # junk_marked = true                 # a milter marked it (X-Spam-Flag: YES, X-Spam: Yes) or quarantined it
 # junk_dmarc_quarantine = true       # it fails DMARC of a p=quarantine domain ([inbound] verify)
+
+[sieve]
+# Each user's active script, <mail_root>/<domain>/<user>/.dovecot.sieve, runs at local delivery
+# (SMTP and LMTP); these run before and after it. A script that fails means keep.
+# enabled = true
+# before = []                        # e.g. ["/etc/mailwright/sieve/before.sieve"]
+# after = []
 "#;
 
 #[cfg(test)]
