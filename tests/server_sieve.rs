@@ -8,7 +8,11 @@
 //! - a global script before the user's, which ends the sequence when it files the message;
 //! - a script that does not compile means keep;
 //! - `redirect` through the queue with an SRS sender and `vacation` from `<>` (once within
-//!   `:days`), received by Postfix's `smtp-sink` (skipped without it, failing with CI=true).
+//!   `:days`), received by Postfix's `smtp-sink` (skipped without it, failing with CI=true);
+//! - differential: the same scripts (fileinto, flags, variables, body, date, copy/stop,
+//!   envelope) and messages through our LMTP and through Dovecot's LDA with Pigeonhole (the
+//!   delivery code Dovecot's LMTP shares, run as the mail user) give the same folders, flags
+//!   and keywords.
 
 mod common;
 
@@ -360,4 +364,208 @@ fn redirect_goes_out_with_srs_and_vacation_replies_once_from_the_null_sender() {
             .contains("writer@sender.test")
     );
     let _: &Path = sink.dir();
+}
+
+/// Where each message went in a Maildir: (subject, folder, system flag letters, keywords),
+/// sorted; `.`-separated folder names, `""` for INBOX.
+fn outcome(maildir: &Path) -> Vec<(String, String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![(String::new(), maildir.to_owned())];
+    if let Ok(rd) = std::fs::read_dir(maildir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(folder) = name.strip_prefix('.')
+                && !folder.is_empty()
+                && e.path().is_dir()
+            {
+                dirs.push((folder.to_owned(), e.path()));
+            }
+        }
+    }
+    for (folder, dir) in dirs {
+        let keywords: Vec<(u32, String)> = std::fs::read_to_string(dir.join("dovecot-keywords"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (i, n) = l.split_once(' ')?;
+                Some((i.parse().ok()?, n.to_owned()))
+            })
+            .collect();
+        for sub in ["new", "cur"] {
+            let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                let subject = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Subject: "))
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_owned();
+                let info = name.rsplit_once(":2,").map_or("", |(_, i)| i);
+                let system: String = info.chars().filter(char::is_ascii_uppercase).collect();
+                let mut kw: Vec<String> = info
+                    .chars()
+                    .filter(char::is_ascii_lowercase)
+                    .filter_map(|c| {
+                        let i = u32::from(c) - u32::from('a');
+                        keywords
+                            .iter()
+                            .find(|(k, _)| *k == i)
+                            .map(|(_, n)| n.clone())
+                    })
+                    .collect();
+                kw.sort();
+                out.push((subject, folder.clone(), system, kw));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Dovecot's LDA (the delivery code its LMTP shares) with Pigeonhole, as `user` (uid 8) with
+/// the home `home`, configured under `dir`.
+struct Lda {
+    bin: PathBuf,
+    conf: PathBuf,
+}
+
+impl Lda {
+    fn new(dir: &Path) -> Option<Self> {
+        let bin =
+            common::peer::require_file(Path::new("/usr/lib/dovecot/dovecot-lda"), "dovecot-core")?;
+        common::peer::require_file(
+            Path::new("/usr/lib/dovecot/modules/lib90_sieve_plugin.so"),
+            "dovecot-sieve",
+        )?;
+        common::peer::require("setpriv", "util-linux")?;
+        let d = dir.display();
+        for sub in ["run", "state"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let conf = dir.join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/lda.log
+protocols =
+first_valid_uid = 8
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+postmaster_address = postmaster@example.org
+protocol lda {{
+  mail_plugins = sieve
+}}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}}
+"
+            ),
+        )
+        .unwrap();
+        common::dovecot::chown_tree(dir);
+        Some(Self { bin, conf })
+    }
+
+    /// Delivers `message` from `from` to the user whose home is `home`.
+    fn deliver(&self, home: &Path, from: &str, to: &str, message: &[u8]) {
+        use std::io::Write as _;
+        common::dovecot::chown_tree(home);
+        let mut child = std::process::Command::new("setpriv")
+            .args(["--reuid=8", "--regid=8", "--clear-groups"])
+            .arg(&self.bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["-f", from, "-a", to])
+            .env_clear()
+            .env("HOME", home)
+            .env("USER", to)
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(message).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "dovecot-lda: {out:?}");
+    }
+}
+
+#[test]
+fn folders_and_flags_match_dovecot_lda_with_pigeonhole() {
+    let dir = common::tempdir("sieve-lda");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let Some(lda) = Lda::new(&dir) else {
+        return;
+    };
+    let server = TestServer::start();
+    let scripts = [
+        r#"require ["fileinto", "imap4flags", "mailbox"];
+if header :contains "subject" "list" { fileinto :create :flags ["\\Seen", "$Label1"] "Lists/Rust"; }
+elsif header :contains "subject" "junk" { discard; }"#,
+        r#"require ["variables", "fileinto", "mailbox"];
+if header :matches "X-Folder" "*" { set :lower "f" "${1}"; fileinto :create "Sorted/${f}"; }"#,
+        r#"require ["body", "fileinto", "mailbox"];
+if body :contains "invoice" { fileinto :create "Invoices"; }"#,
+        r#"require "imap4flags";
+if header :contains "subject" "urgent" { addflag "\\Flagged"; addflag "Urgent"; }
+keep;"#,
+        r#"require ["date", "relational", "fileinto", "mailbox"];
+if date :value "ge" "date" "year" "2020" { fileinto :create "Recent"; }"#,
+        r#"require ["fileinto", "copy", "mailbox"];
+fileinto :copy :create "Copies";
+if header :contains "subject" "stop" { stop; }
+fileinto :create "Rest";"#,
+        r#"require ["envelope", "fileinto", "mailbox", "imap4flags"];
+if envelope :domain "from" "remote.test" { setflag "\\Answered"; fileinto :create "Remote"; }"#,
+        r#"require "fileinto";
+fileinto "Nonexistent";"#,
+    ];
+    let messages = [
+        "Subject: list urgent\r\nX-Folder: Work\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nhello\r\n",
+        "Subject: stop here\r\nDate: Tue, 2 Jan 2024 10:00:00 +0000\r\n\r\nyour invoice is attached\r\n",
+        "Subject: plain junk\r\nDate: Wed, 3 Jan 2018 10:00:00 +0000\r\n\r\nnothing\r\n",
+        "Subject: nothing\r\nX-Folder: Home\r\n\r\nInvoice again\r\n",
+    ];
+    let user = "alice@example.org";
+    let dovecot_home = dir.join("home").join(user);
+    std::fs::create_dir_all(&dovecot_home).unwrap();
+    for (n, script) in scripts.iter().enumerate() {
+        install(&server, user, script);
+        std::fs::write(dovecot_home.join(".dovecot.sieve"), script).unwrap();
+        let _ = std::fs::remove_dir_all(dovecot_home.join("Maildir"));
+        let _ = std::fs::remove_dir_all(server.maildir(user));
+        for (m, body) in messages.iter().enumerate() {
+            let text = format!(
+                "From: <sender@remote.test>\r\nTo: <{user}>\r\nMessage-ID: <s{n}m{m}@remote.test>\r\n{body}"
+            );
+            let mut c = hello(server.addr(Service::Lmtp), "LHLO client.test");
+            let r = transaction(&mut c, "sender@remote.test", &[user], text.as_bytes(), true);
+            assert!(r[0].is_ok(), "{r:?}");
+            c.quit();
+            lda.deliver(&dovecot_home, "sender@remote.test", user, text.as_bytes());
+        }
+        let ours = outcome(&server.maildir(user));
+        let theirs = outcome(&dovecot_home.join("Maildir"));
+        assert_eq!(ours, theirs, "script {n}:\n{script}");
+        assert!(!ours.is_empty(), "script {n}");
+        println!("script {n}: {ours:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
