@@ -307,21 +307,16 @@ fn redirect_goes_out_with_srs_and_vacation_replies_once_from_the_null_sender() {
         "alice@example.org",
         "require \"vacation\";\nredirect \"friend@remote.test\";\nvacation :days 3 :subject \"Away\" \"I am away.\";\n",
     );
-    let send = |subject: &str| {
+    let send_to = |rcpts: &[&str], subject: &str| {
         let mut c = hello(server.addr(Service::Smtp), "EHLO outside.test");
         let data = format!(
             "From: <writer@sender.test>\r\nTo: <alice@example.org>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@sender.test>\r\n\r\nhello\r\n"
         );
-        let r = transaction(
-            &mut c,
-            "writer@sender.test",
-            &["alice@example.org"],
-            data.as_bytes(),
-            false,
-        );
+        let r = transaction(&mut c, "writer@sender.test", rcpts, data.as_bytes(), false);
         assert!(r[0].is_ok(), "{r:?}");
         c.quit();
     };
+    let send = |subject: &str| send_to(&["alice@example.org"], subject);
     send("away-1");
     wait_until("the redirect and the reply", || sink.count() >= 2);
     send("away-2");
@@ -364,6 +359,50 @@ fn redirect_goes_out_with_srs_and_vacation_replies_once_from_the_null_sender() {
             .contains("writer@sender.test")
     );
     let _: &Path = sink.dir();
+
+    // A local sender is not rewritten; a recipient whose script rejects, among others that
+    // take the message over SMTP, is reported to the sender from <>.
+    install(
+        &server,
+        "bob@example.org",
+        "require \"reject\";\nif header :contains \"subject\" \"refuse\" { reject \"Not for me\"; } else { redirect \"friend@remote.test\"; }\n",
+    );
+    let mut c = hello(server.addr(Service::Lmtp), "LHLO client.test");
+    let r = transaction(
+        &mut c,
+        "alice@example.org",
+        &["bob@example.org"],
+        b"From: <alice@example.org>\r\nSubject: local-1\r\n\r\nhi\r\n",
+        true,
+    );
+    assert!(r[0].is_ok(), "{r:?}");
+    c.quit();
+    wait_until("the local sender's redirect", || sink.count() >= 4);
+    let local = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.contains("Subject: local-1"))
+        .unwrap();
+    assert!(
+        local.contains("X-Mail-Args: <alice@example.org>"),
+        "{local}"
+    );
+    send_to(&["alice@example.org", "bob@example.org"], "refuse-4");
+    // Alice's redirect and the report about bob (no second vacation reply).
+    wait_until("the redirect and the report", || sink.count() >= 6);
+    std::thread::sleep(Duration::from_secs(1));
+    let got = sink.messages();
+    assert_eq!(got.len(), 6, "{got:#?}");
+    let report = got
+        .iter()
+        .find(|m| m.contains("X-Rcpt-Args: <writer@sender.test>") && m.contains("bob@example.org"))
+        .unwrap();
+    assert!(report.contains("X-Mail-Args: <>"), "{report}");
+    assert!(
+        report.contains("5.7.1") && report.contains("Not for me"),
+        "{report}"
+    );
+    assert!(folder(&server, "bob@example.org", "").is_empty());
 }
 
 /// Where each message went in a Maildir: (subject, folder, system flag letters, keywords),

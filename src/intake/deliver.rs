@@ -597,8 +597,19 @@ impl Job {
         for action in sends {
             match action {
                 SieveAction::Redirect { address, .. } => {
-                    let sender =
-                        crate::outbound::relay::forward_sender(&self.intake.outbound, &self.from);
+                    // SRS only for a sender elsewhere: ours passes SPF as it is.
+                    let local = self.from.rsplit_once('@').is_some_and(|(_, domain)| {
+                        self.intake
+                            .core
+                            .directory
+                            .domains()
+                            .is_ok_and(|d| d.contains(&domain.to_ascii_lowercase()))
+                    });
+                    let sender = if local {
+                        self.from.clone()
+                    } else {
+                        crate::outbound::relay::forward_sender(&self.intake.outbound, &self.from)
+                    };
                     let prefix: String = format!("Delivered-To: {}\n", recipient.envelope_to)
                         + &self
                             .head
