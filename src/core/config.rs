@@ -84,6 +84,10 @@ pub struct Sieve {
     pub before: Vec<PathBuf>,
     /// Scripts run, in order, after the user's.
     pub after: Vec<PathBuf>,
+    /// ManageSieve: the largest script a user may store, in octets. Default 64 KiB.
+    pub max_script_size: usize,
+    /// ManageSieve: how many scripts a user may store. Default 32.
+    pub max_scripts: usize,
 }
 
 impl Default for Sieve {
@@ -92,6 +96,8 @@ impl Default for Sieve {
             enabled: true,
             before: Vec::new(),
             after: Vec::new(),
+            max_script_size: 64 * 1024,
+            max_scripts: 32,
         }
     }
 }
@@ -285,6 +291,8 @@ pub struct Listen {
     pub pop3: Vec<SocketAddr>,
     /// POP3 over implicit TLS (port 995).
     pub pop3s: Vec<SocketAddr>,
+    /// ManageSieve with STARTTLS (RFC 5804, port 4190).
+    pub managesieve: Vec<SocketAddr>,
 }
 
 fn loopback(port: u16) -> Vec<SocketAddr> {
@@ -303,6 +311,7 @@ impl Default for Listen {
             imaps: loopback(2993),
             pop3: loopback(2110),
             pop3s: loopback(2995),
+            managesieve: loopback(24190),
         }
     }
 }
@@ -321,6 +330,7 @@ impl Listen {
             imaps: Vec::new(),
             pop3: Vec::new(),
             pop3s: Vec::new(),
+            managesieve: Vec::new(),
         }
     }
 
@@ -336,6 +346,7 @@ impl Listen {
             imaps: loopback(0),
             pop3: loopback(0),
             pop3s: loopback(0),
+            managesieve: loopback(0),
         }
     }
 }
@@ -1024,6 +1035,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # imaps = ["127.0.0.1:2993"]         # IMAP over implicit TLS
 # pop3 = ["127.0.0.1:2110"]          # POP3 with STLS
 # pop3s = ["127.0.0.1:2995"]         # POP3 over implicit TLS
+# managesieve = ["127.0.0.1:24190"]   # ManageSieve with STARTTLS (production: 4190)
 
 [tls]
 # A self-signed certificate for localhost is made on first run. Put real PEM files here;
@@ -1165,6 +1177,8 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # enabled = true
 # before = []                        # e.g. ["/etc/mailwright/sieve/before.sieve"]
 # after = []
+# max_script_size = 65536            # ManageSieve quotas: octets per script,
+# max_scripts = 32                   # scripts per user
 "#;
 
 #[cfg(test)]
