@@ -151,6 +151,11 @@ fn a_raw_session_stores_checks_and_activates_scripts_that_delivery_runs() {
     let r = c.command(b"HAVESPACE \"big\" 201\r\n");
     assert!(r.starts_with("NO (QUOTA/MAXSIZE)"), "{r}");
     assert!(c.command(b"HAVESPACE \"big\" 200\r\n").starts_with("OK"));
+    // A script far over the quota is refused and the session goes on.
+    let huge = "#".repeat(5000);
+    let r = c.command(format!("PUTSCRIPT \"big\" {{{}+}}\r\n{huge}\r\n", huge.len()).as_bytes());
+    assert!(r.starts_with("NO (QUOTA/MAXSIZE)"), "{r}");
+    assert!(c.command(b"NOOP\r\n").starts_with("OK"));
     let good = "require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"list\" { fileinto :create \"Lists\"; }\n";
     let r = c.command(format!("PUTSCRIPT \"rules\" {{{}+}}\r\n{good}\r\n", good.len()).as_bytes());
     assert!(r.starts_with("OK"), "{r}");

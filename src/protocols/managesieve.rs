@@ -11,7 +11,8 @@
 //! - Quotas (`[sieve] max_script_size`, `max_scripts`): `NO (QUOTA/MAXSIZE)`,
 //!   `NO (QUOTA/MAXSCRIPTS)`. PUTSCRIPT and CHECKSCRIPT compile the script and answer a faulty
 //!   one with its line and column.
-//! - A line or literal past the limits ends the session with `BYE`; every read waits at most
+//! - A script over the size quota is read and dropped (`NO (QUOTA/MAXSIZE)`); a line too long,
+//!   or a literal of more than 64 MiB, ends the session with `BYE`; every read waits at most
 //!   `limits.idle_timeout_secs` (`limits.login_timeout_secs` before the login).
 
 use std::io;
@@ -124,13 +125,18 @@ impl Session<'_> {
                     }
                 }
                 Err(WireError::TooLong) => {
-                    self.reply(
-                        Status::Bye,
-                        Some("QUOTA/MAXSIZE"),
-                        "Line or literal too long",
-                    )
-                    .await?;
-                    return Ok(None);
+                    // A script over the quota (RFC 5804 §2.6: NO (QUOTA/MAXSIZE)): the client
+                    // sends a non-synchronizing literal anyway, which is read and dropped.
+                    let Some(skip) = oversized_literal(&self.buf) else {
+                        self.reply(Status::Bye, Some("QUOTA/MAXSIZE"), "Line too long")
+                            .await?;
+                        return Ok(None);
+                    };
+                    if !self.discard(skip).await? {
+                        return Ok(None);
+                    }
+                    self.reply(Status::No, Some("QUOTA/MAXSIZE"), "Script too large")
+                        .await?;
                 }
                 Err(e) => {
                     // Skip the line (a literal in it is lost too: the client hears why).
@@ -140,6 +146,24 @@ impl Session<'_> {
                     }
                     self.reply(Status::No, None, &e.to_string()).await?;
                 }
+            }
+        }
+    }
+
+    /// Drops `skip` octets of input and the rest of that line; `false` if the client left.
+    async fn discard(&mut self, mut skip: usize) -> io::Result<bool> {
+        loop {
+            let n = skip.min(self.buf.len());
+            self.buf.drain(..n);
+            skip -= n;
+            if skip == 0
+                && let Some(end) = self.buf.iter().position(|&b| b == b'\n')
+            {
+                self.buf.drain(..=end);
+                return Ok(true);
+            }
+            if !self.fill().await? {
+                return Ok(false);
             }
         }
     }
@@ -335,6 +359,19 @@ impl Session<'_> {
         }
         Ok(true)
     }
+}
+
+/// The largest literal read only to be dropped (a script far over any quota ends the session).
+const MAX_DROPPED_LITERAL: usize = 64 << 20;
+
+/// When the first line of `buf` ends with a literal's announcement (`{n+}`), the octets to drop:
+/// the line, its CRLF and the literal.
+fn oversized_literal(buf: &[u8]) -> Option<usize> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&buf[..nl]).ok()?.trim_end_matches('\r');
+    let digits = line.strip_suffix('}')?.rsplit_once('{')?.1;
+    let n: usize = digits.strip_suffix('+').unwrap_or(digits).parse().ok()?;
+    (n <= MAX_DROPPED_LITERAL).then_some(nl + 1 + n)
 }
 
 /// One user's scripts on disk.
