@@ -8,7 +8,8 @@
 //! - a global script before the user's, which ends the sequence when it files the message;
 //! - a script that does not compile means keep;
 //! - `redirect` through the queue with an SRS sender and `vacation` from `<>` (once within
-//!   `:days`), received by Postfix's `smtp-sink` (skipped without it, failing with CI=true);
+//!   `:days`), received by Postfix's `smtp-sink` (skipped without it, failing with CI=true), the
+//!   same messages going out (recipients, null sender or not, subjects) as from Pigeonhole;
 //! - differential: the same scripts (fileinto, flags, variables, body, date, copy/stop,
 //!   envelope) and messages through our LMTP and through Dovecot's LDA with Pigeonhole (the
 //!   delivery code Dovecot's LMTP shares, run as the mail user) give the same folders, flags
@@ -351,6 +352,72 @@ fn redirect_goes_out_with_srs_and_vacation_replies_once_from_the_null_sender() {
         "{reply}"
     );
     assert!(reply.contains("I am away."), "{reply}");
+    // The same with Dovecot's LDA and Pigeonhole: the same messages go out, to the same
+    // recipients, from <> or not, with the same subjects and In-Reply-To.
+    let dir = common::tempdir("sieve-lda-send");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    if let Some(lda) = Lda::new(&dir) {
+        let user = "alice@example.org";
+        let home = dir.join("home").join(user);
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::copy(
+            server
+                .maildir(user)
+                .parent()
+                .unwrap()
+                .join(".dovecot.sieve"),
+            home.join(".dovecot.sieve"),
+        )
+        .unwrap();
+        for subject in ["away-1", "away-2"] {
+            let data = format!(
+                "From: <writer@sender.test>\r\nTo: <alice@example.org>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@sender.test>\r\n\r\nhello\r\n"
+            );
+            lda.deliver(&home, "writer@sender.test", user, data.as_bytes());
+        }
+        let theirs: Vec<String> = std::fs::read_dir(dir.join("out"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        let summary = |m: &str, null: bool, rcpt: &str| {
+            let field = |name: &str| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned()
+            };
+            (
+                null,
+                rcpt.to_owned(),
+                field("Subject:"),
+                field("In-Reply-To:"),
+            )
+        };
+        let mut pigeonhole: Vec<_> = theirs
+            .iter()
+            .map(|m| {
+                let args = m.lines().next().unwrap();
+                let rcpt = args.rsplit(' ').next().unwrap();
+                summary(m, args.contains("-f <>"), rcpt)
+            })
+            .collect();
+        let mut ours: Vec<_> = got
+            .iter()
+            .map(|m| {
+                let rcpt = m
+                    .lines()
+                    .find_map(|l| l.strip_prefix("X-Rcpt-Args: <"))
+                    .and_then(|l| l.split('>').next())
+                    .unwrap();
+                summary(m, m.contains("X-Mail-Args: <>"), rcpt)
+            })
+            .collect();
+        pigeonhole.sort();
+        ours.sort();
+        assert_eq!(ours, pigeonhole);
+    }
+    let _ = std::fs::remove_dir_all(dir);
     // The redirect cancelled the implicit keep.
     assert!(folder(&server, "alice@example.org", "").is_empty());
     assert!(
@@ -500,6 +567,7 @@ namespace inbox {{
   separator = /
 }}
 postmaster_address = postmaster@example.org
+sendmail_path = {d}/sendmail.sh
 protocol lda {{
   mail_plugins = sieve
 }}
@@ -508,6 +576,21 @@ plugin {{
 }}
 "
             ),
+        )
+        .unwrap();
+        // What Pigeonhole sends (redirect, vacation) is written to out/, with its arguments.
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let sendmail = dir.join("sendmail.sh");
+        std::fs::write(
+            &sendmail,
+            format!(
+                "#!/bin/sh\nf=$(mktemp {d}/out/msg.XXXXXX)\necho \"ARGS: $*\" > \"$f\"\ncat >> \"$f\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &sendmail,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
         common::dovecot::chown_tree(dir);
