@@ -131,6 +131,7 @@ impl Server {
             (Service::Imaps, &l.imaps),
             (Service::Pop3, &l.pop3),
             (Service::Pop3s, &l.pop3s),
+            (Service::ManageSieve, &l.managesieve),
         ];
         for (service, addrs) in tcp {
             for addr in addrs {

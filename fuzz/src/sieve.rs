@@ -7,7 +7,38 @@ use mailwright_sieve::{
 };
 
 /// The targets of this module: (name, body).
-pub const TARGETS: &[super::Target] = &[("sieve_parse", sieve_parse), ("sieve_run", sieve_run)];
+pub const TARGETS: &[super::Target] = &[
+    ("sieve_parse", sieve_parse),
+    ("sieve_run", sieve_run),
+    ("managesieve_wire", managesieve_wire),
+];
+
+/// Any octets as ManageSieve commands, SASL lines and responses: parsing never panics, never
+/// claims more octets than it was given, and a parsed command encodes to what parses back to it.
+pub fn managesieve_wire(data: &[u8]) {
+    use mailwright_sieve::managesieve::{Response, parse_command, parse_sasl_line};
+    let mut rest = data;
+    while let Ok(Some((command, used))) = parse_command(rest, 4096) {
+        assert!(used > 0 && used <= rest.len());
+        let wire = command.encode();
+        assert_eq!(
+            parse_command(&wire, 1 << 20),
+            Ok(Some((command, wire.len())))
+        );
+        rest = &rest[used..];
+    }
+    if let Ok(Some((_, used))) = parse_sasl_line(data) {
+        assert!(used <= data.len());
+    }
+    if let Ok(Some((response, used))) = Response::parse(data, 4096) {
+        assert!(used <= data.len());
+        let wire = response.encode();
+        assert_eq!(
+            Response::parse(&wire, 1 << 20),
+            Ok(Some((response, wire.len())))
+        );
+    }
+}
 
 /// Any octets as a script: parsing and compiling never panic, an error points inside the text,
 /// and the same text always gives the same answer.

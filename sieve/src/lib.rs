@@ -11,7 +11,8 @@
 //! (RFC 5232), `subaddress` (RFC 5233), `variables` (RFC 5229), `relational` (RFC 5231), `copy`
 //! (RFC 3894), `body` (RFC 5173), `date` and `index` (RFC 5260), `mailbox` (RFC 5490), `include`
 //! (RFC 6609), and the comparators `i;octet`, `i;ascii-casemap`, `i;ascii-numeric` and
-//! `i;unicode-casemap`.
+//! `i;unicode-casemap`. The [`managesieve`] module is the ManageSieve protocol (RFC 5804) on
+//! the wire, for a server that stores users' scripts and a client that uploads them.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -55,6 +56,7 @@ mod environment;
 mod error;
 mod interpret;
 mod lexer;
+pub mod managesieve;
 mod matching;
 mod message;
 mod outcome;

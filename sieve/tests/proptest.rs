@@ -376,3 +376,64 @@ fn parse_limits() {
         .is_err()
     );
 }
+
+mod managesieve {
+    use mailwright_sieve::managesieve::{
+        Command, Response, Status, parse_command, parse_sasl_line,
+    };
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof!["[ -~]{0,12}", "\\PC{0,8}", Just("a\"b\\c".to_owned())]
+    }
+
+    fn command() -> impl Strategy<Value = Command> {
+        let script = prop::collection::vec(any::<u8>(), 0..64);
+        prop_oneof![
+            (name(), prop::option::of("[A-Za-z0-9+/=]{0,16}"))
+                .prop_map(|(mechanism, initial)| { Command::Authenticate { mechanism, initial } }),
+            Just(Command::StartTls),
+            Just(Command::Logout),
+            Just(Command::Capability),
+            (name(), any::<u64>()).prop_map(|(name, size)| Command::HaveSpace { name, size }),
+            (name(), script.clone()).prop_map(|(name, script)| Command::PutScript { name, script }),
+            Just(Command::ListScripts),
+            name().prop_map(|name| Command::SetActive { name }),
+            name().prop_map(|name| Command::GetScript { name }),
+            name().prop_map(|name| Command::DeleteScript { name }),
+            (name(), name()).prop_map(|(from, to)| Command::RenameScript { from, to }),
+            script.prop_map(|script| Command::CheckScript { script }),
+            prop::option::of(name()).prop_map(|tag| Command::Noop { tag }),
+            Just(Command::Unauthenticate),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn commands_round_trip_and_need_all_their_octets(c in command()) {
+            let wire = c.encode();
+            prop_assert_eq!(parse_command(&wire, 1 << 16), Ok(Some((c, wire.len()))));
+            for cut in 0..wire.len() {
+                prop_assert_eq!(parse_command(&wire[..cut], 1 << 16), Ok(None), "cut at {}", cut);
+            }
+        }
+
+        #[test]
+        fn responses_round_trip(
+            status in prop_oneof![Just(Status::Ok), Just(Status::No), Just(Status::Bye)],
+            code in prop::option::of("[A-Z/]{1,12}"),
+            text in prop::option::of("\\PC{0,40}|[ -~\r\n]{0,40}"),
+        ) {
+            let r = Response { status, code, text };
+            let wire = r.encode();
+            prop_assert_eq!(Response::parse(&wire, 1 << 16), Ok(Some((r, wire.len()))));
+        }
+
+        #[test]
+        fn arbitrary_octets_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_command(&data, 64);
+            let _ = parse_sasl_line(&data);
+            let _ = Response::parse(&data, 64);
+        }
+    }
+}

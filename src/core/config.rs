@@ -68,6 +68,38 @@ pub struct Config {
     pub milter: Vec<Milter>,
     /// Where mail judged as spam goes.
     pub spam: Spam,
+    /// Sieve filtering at local delivery.
+    pub sieve: Sieve,
+}
+
+/// Sieve (RFC 5228) at local delivery: the administrator's scripts run before and after each
+/// user's active script (`~/.dovecot.sieve` in the user's home, the directory above the
+/// Maildir, as in Dovecot's layout; `~/sieve/` holds the scripts it may include).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sieve {
+    /// Run the scripts at all. Default true.
+    pub enabled: bool,
+    /// Scripts run, in order, before the user's.
+    pub before: Vec<PathBuf>,
+    /// Scripts run, in order, after the user's.
+    pub after: Vec<PathBuf>,
+    /// ManageSieve: the largest script a user may store, in octets. Default 64 KiB.
+    pub max_script_size: usize,
+    /// ManageSieve: how many scripts a user may store. Default 32.
+    pub max_scripts: usize,
+}
+
+impl Default for Sieve {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            before: Vec::new(),
+            after: Vec::new(),
+            max_script_size: 64 * 1024,
+            max_scripts: 32,
+        }
+    }
 }
 
 /// Junk filing: mail judged as spam is delivered to each recipient's mailbox with SPECIAL-USE
@@ -232,6 +264,7 @@ impl Default for Config {
             postmaster: Postmaster::default(),
             milter: Vec::new(),
             spam: Spam::default(),
+            sieve: Sieve::default(),
         }
     }
 }
@@ -258,6 +291,8 @@ pub struct Listen {
     pub pop3: Vec<SocketAddr>,
     /// POP3 over implicit TLS (port 995).
     pub pop3s: Vec<SocketAddr>,
+    /// ManageSieve with STARTTLS (RFC 5804, port 4190).
+    pub managesieve: Vec<SocketAddr>,
 }
 
 fn loopback(port: u16) -> Vec<SocketAddr> {
@@ -276,6 +311,7 @@ impl Default for Listen {
             imaps: loopback(2993),
             pop3: loopback(2110),
             pop3s: loopback(2995),
+            managesieve: loopback(24190),
         }
     }
 }
@@ -294,6 +330,7 @@ impl Listen {
             imaps: Vec::new(),
             pop3: Vec::new(),
             pop3s: Vec::new(),
+            managesieve: Vec::new(),
         }
     }
 
@@ -309,6 +346,7 @@ impl Listen {
             imaps: loopback(0),
             pop3: loopback(0),
             pop3s: loopback(0),
+            managesieve: loopback(0),
         }
     }
 }
@@ -1001,6 +1039,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # imaps = ["127.0.0.1:2993"]         # IMAP over implicit TLS
 # pop3 = ["127.0.0.1:2110"]          # POP3 with STLS
 # pop3s = ["127.0.0.1:2995"]         # POP3 over implicit TLS
+# managesieve = ["127.0.0.1:24190"]   # ManageSieve with STARTTLS (production: 4190)
 
 [tls]
 # A self-signed certificate for localhost is made on first run. Put real PEM files here;
@@ -1136,6 +1175,15 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # Mail judged as spam goes to the recipient's Junk folder (SPECIAL-USE \Junk) instead of INBOX:
 # junk_marked = true                 # a milter marked it (X-Spam-Flag: YES, X-Spam: Yes) or quarantined it
 # junk_dmarc_quarantine = true       # it fails DMARC of a p=quarantine domain ([inbound] verify)
+
+[sieve]
+# Each user's active script, <mail_root>/<domain>/<user>/.dovecot.sieve, runs at local delivery
+# (SMTP and LMTP); these run before and after it. A script that fails means keep.
+# enabled = true
+# before = []                        # e.g. ["/etc/mailwright/sieve/before.sieve"]
+# after = []
+# max_script_size = 65536            # ManageSieve quotas: octets per script,
+# max_scripts = 32                   # scripts per user
 "#;
 
 #[cfg(test)]

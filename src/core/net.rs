@@ -27,6 +27,8 @@ pub enum Service {
     Pop3,
     /// POP3 over implicit TLS.
     Pop3s,
+    /// ManageSieve with STARTTLS.
+    ManageSieve,
 }
 
 impl Service {
@@ -48,6 +50,7 @@ impl std::fmt::Display for Service {
             Self::Imaps => "imaps",
             Self::Pop3 => "pop3",
             Self::Pop3s => "pop3s",
+            Self::ManageSieve => "managesieve",
         })
     }
 }

@@ -26,13 +26,14 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use mailwright_sieve::Action as SieveAction;
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{OriginalRecipient, Reply, ReversePath};
 use tracing::{info, warn};
 
 use crate::core::smtp_reply as reply;
 use crate::intake::headers::{self, Session, Trace};
-use crate::intake::{Intake, Transaction, client, quota_reply, submission, trust};
+use crate::intake::{Intake, Transaction, client, quota_reply, sieve, submission, trust};
 use crate::outbound::dsn::{self, Action, Report, ReportRcpt};
 use crate::outbound::longlines;
 use crate::outbound::queue::{self, Attempt, Kind, MessageDsn, Notice, RcptDsn};
@@ -371,39 +372,117 @@ impl Job {
                 .zip(rcpts)
                 .any(|(f, r)| f.is_some() && !r.looping)
         };
-        // Phase 1: every local copy written and fsynced, none visible.
+        // Phase 1: every local copy written and fsynced, none visible; the user's Sieve
+        // scripts decide where (and whether) it goes.
         let mut delivery = self.intake.store.delivery();
-        let mut prepared: Vec<Option<CopyId>> = Vec::with_capacity(self.copies.len());
+        let mut prepared: Vec<Vec<CopyId>> = Vec::with_capacity(self.copies.len());
+        let mut sieved: Vec<Sieved> = Vec::with_capacity(self.copies.len());
+        let mut body: Option<Vec<u8>> = None;
         for copy in &self.copies {
             let prefix = format!(
                 "Delivered-To: {}\n{}",
                 copy.recipient.envelope_to, self.head
             );
-            let result = self
-                .spool
-                .reader()
-                .map_err(StoreError::from)
-                .and_then(|body| {
-                    let mut message = io::Cursor::new(prefix.into_bytes()).chain(body);
-                    if self.junk {
-                        delivery.prepare_special(
-                            &copy.recipient.user,
-                            SpecialUse::Junk,
-                            &mut message,
-                        )
-                    } else {
-                        delivery.prepare(&copy.recipient.user, &mut message)
+            let scripts = sieve::scripts(
+                &self.intake.core.config.sieve,
+                &self.intake.core.directory,
+                &copy.recipient.user,
+            );
+            let result = if scripts.is_empty() {
+                self.spool
+                    .reader()
+                    .map_err(StoreError::from)
+                    .and_then(|body| {
+                        let mut message = io::Cursor::new(prefix.into_bytes()).chain(body);
+                        if self.junk {
+                            delivery.prepare_special(
+                                &copy.recipient.user,
+                                SpecialUse::Junk,
+                                &mut message,
+                            )
+                        } else {
+                            delivery.prepare(&copy.recipient.user, &mut message)
+                        }
+                    })
+                    .map(|id| (vec![id], Sieved::default()))
+            } else {
+                let body = match &body {
+                    Some(b) => Ok(b),
+                    None => {
+                        let mut b = Vec::new();
+                        self.spool
+                            .reader()
+                            .and_then(|mut r| r.read_to_end(&mut b))
+                            .map(|_| &*body.insert(b))
                     }
-                });
+                };
+                body.map_err(StoreError::from).and_then(|body| {
+                    let mut message = prefix.into_bytes();
+                    message.extend_from_slice(body);
+                    let decision = sieve::decide(
+                        &self.intake.core.config.sieve,
+                        &self.intake.core.directory,
+                        &copy.recipient.user,
+                        &self.from,
+                        &copy.recipient.envelope_to,
+                        &message,
+                        SystemTime::now(),
+                    );
+                    store_sieved(
+                        &mut *delivery,
+                        &self.id,
+                        &copy.recipient,
+                        self.junk,
+                        decision,
+                        &message,
+                    )
+                })
+            };
             match result {
-                Ok(id) => prepared.push(Some(id)),
+                Ok((ids, s)) => {
+                    prepared.push(ids);
+                    sieved.push(s);
+                }
                 Err(e) => {
                     warn!(id = %self.id, user = %copy.recipient.user, "cannot store a copy: {e}");
                     let refusal = store_failure(&self.intake, &e);
                     for &i in &copy.serves {
                         failed[i].get_or_insert_with(|| refusal.clone());
                     }
-                    prepared.push(None);
+                    prepared.push(Vec::new());
+                    sieved.push(Sieved::default());
+                }
+            }
+        }
+        // A recipient all of whose mailboxes' scripts refused the message (reject, ereject).
+        let mut rejected: Vec<(usize, Reply)> = Vec::new();
+        for (i, r) in self.rcpts.iter().enumerate() {
+            if failed[i].is_some() || !r.remote.is_empty() {
+                continue;
+            }
+            let mut reasons = self
+                .copies
+                .iter()
+                .zip(&sieved)
+                .filter(|(c, _)| c.serves.contains(&i))
+                .map(|(_, s)| s.rejected.as_deref());
+            let first = reasons.next().flatten();
+            if let Some(reason) = first
+                && reasons.all(|r| r.is_some())
+            {
+                rejected.push((i, reject_reply(reason)));
+            }
+        }
+        if !rejected.is_empty() {
+            let all = self
+                .rcpts
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.looping || rejected.iter().any(|(j, _)| *j == i));
+            if self.lmtp() || all {
+                for (i, refusal) in rejected.drain(..) {
+                    info!(id = %self.id, to = %angle(&self.rcpts[i].envelope), reply = %refusal, "refused by a Sieve script");
+                    failed[i] = Some(refusal);
                 }
             }
         }
@@ -414,14 +493,14 @@ impl Job {
         let wanted: Vec<(usize, CopyId)> = prepared
             .iter()
             .enumerate()
-            .filter_map(|(c, p)| p.map(|id| (c, id)))
+            .flat_map(|(c, p)| p.iter().map(move |id| (c, *id)))
             .filter(|(c, _)| !Self::serves_none(&failed, &self.copies[*c].serves))
             .collect();
         let ids: Vec<CopyId> = wanted.iter().map(|(_, id)| *id).collect();
-        let mut committed: Vec<Option<CopyId>> = vec![None; self.copies.len()];
+        let mut committed: Vec<(usize, CopyId)> = Vec::new();
         for ((c, id), result) in wanted.into_iter().zip(delivery.commit(&ids)) {
             match result {
-                Ok(()) => committed[c] = Some(id),
+                Ok(()) => committed.push((c, id)),
                 Err(e) => {
                     let copy = &self.copies[c];
                     warn!(id = %self.id, user = %copy.recipient.user, "cannot commit a copy: {e}");
@@ -454,10 +533,11 @@ impl Job {
         if !self.lmtp() && any_failure(&failed, &self.rcpts) {
             return self.fail_all(failed, delivery, committed, messages);
         }
-        // SMTP: the sender hears of the looping recipients, durably, before the 250.
+        // SMTP: the sender hears of the looping and rejecting recipients, durably, before the
+        // 250.
         if !self.lmtp()
-            && self.rcpts.iter().any(|r| r.looping)
-            && let Err(e) = self.loop_report()
+            && (self.rcpts.iter().any(|r| r.looping) || !rejected.is_empty())
+            && let Err(e) = self.loop_report(&rejected)
         {
             warn!(id = %self.id, "cannot queue the loop report: {e}");
             for (i, f) in failed.iter_mut().enumerate() {
@@ -470,8 +550,7 @@ impl Job {
         // LMTP: copies and queue files that serve only failed recipients go.
         let mut done = Done::default();
         let mut kept: Vec<(usize, CopyId)> = Vec::new();
-        for (c, id) in committed.into_iter().enumerate() {
-            let Some(id) = id else { continue };
+        for (c, id) in committed {
             if Self::serves_none(&failed, &self.copies[c].serves) {
                 if let Err(e) = delivery.rollback(id) {
                     warn!(id = %self.id, "cannot roll a copy back: {e}");
@@ -498,9 +577,96 @@ impl Job {
                 done.queued.push((queue.publish(m), addresses));
             }
         }
+        // What the scripts send: redirects and vacation replies, for the copies kept.
+        for (c, s) in sieved.iter().enumerate() {
+            if !s.sends.is_empty() && !Self::serves_none(&failed, &self.copies[c].serves) {
+                self.send_sieved(c, &s.sends);
+            }
+        }
         self.success_report(&failed);
         done.failed = failed;
         done
+    }
+
+    /// Queues what a copy's scripts send (best effort: logged when it cannot be): `redirect`
+    /// from the sender (rewritten by SRS), with the recipient's `Delivered-To:` on top for loop
+    /// detection; `vacation` from `<>`, noted in the user's sent-reply record.
+    fn send_sieved(&mut self, c: usize, sends: &[SieveAction]) {
+        let recipient = self.copies[c].recipient.clone();
+        let queue = self.intake.outbound.queue.clone();
+        for action in sends {
+            match action {
+                SieveAction::Redirect { address, .. } => {
+                    // SRS only for a sender elsewhere: ours passes SPF as it is.
+                    let local = self.from.rsplit_once('@').is_some_and(|(_, domain)| {
+                        self.intake
+                            .core
+                            .directory
+                            .domains()
+                            .is_ok_and(|d| d.contains(&domain.to_ascii_lowercase()))
+                    });
+                    let sender = if local {
+                        self.from.clone()
+                    } else {
+                        crate::outbound::relay::forward_sender(&self.intake.outbound, &self.from)
+                    };
+                    let prefix: String = format!("Delivered-To: {}\n", recipient.envelope_to)
+                        + &self
+                            .head
+                            .split_inclusive('\n')
+                            .skip_while(|l| l.starts_with("Return-Path:"))
+                            .collect::<String>();
+                    let result = self.spool.reader().and_then(|mut body| {
+                        queue.enqueue(
+                            &sender,
+                            std::slice::from_ref(address),
+                            Kind::Message,
+                            prefix.as_bytes(),
+                            &mut body,
+                            queue::now_secs(),
+                        )
+                    });
+                    match result {
+                        Ok(queue_id) => {
+                            info!(id = %self.id, user = %recipient.user, to = %angle(address), from = %angle(&sender), %queue_id, "redirected by a Sieve script");
+                        }
+                        Err(e) => {
+                            warn!(id = %self.id, user = %recipient.user, "cannot queue a Sieve redirect: {e}");
+                        }
+                    }
+                }
+                SieveAction::Vacation(reply) => {
+                    let now = SystemTime::now();
+                    let text = sieve::vacation_message(
+                        reply,
+                        &self.intake.core.config.hostname,
+                        &queue::new_id(),
+                        now,
+                    );
+                    let result = queue.enqueue(
+                        "",
+                        std::slice::from_ref(&reply.to),
+                        Kind::Message,
+                        b"",
+                        &mut &text[..],
+                        queue::now_secs(),
+                    );
+                    match result {
+                        Ok(queue_id) => {
+                            info!(id = %self.id, user = %recipient.user, to = %angle(&reply.to), %queue_id, "vacation reply queued");
+                            let home = sieve::home(&self.intake.core.directory, &recipient.user);
+                            if let Err(e) = sieve::note_reply(&home, &reply.key, now) {
+                                warn!(id = %self.id, user = %recipient.user, "cannot note the vacation reply: {e}");
+                            }
+                        }
+                        Err(e) => {
+                            warn!(id = %self.id, user = %recipient.user, "cannot queue a vacation reply: {e}");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// SMTP after a failure: nothing is kept, and every recipient gets the failure.
@@ -508,10 +674,10 @@ impl Job {
         &self,
         mut failed: Vec<Option<Reply>>,
         mut delivery: Box<dyn Delivery>,
-        committed: Vec<Option<CopyId>>,
+        committed: Vec<(usize, CopyId)>,
         messages: Vec<(queue::CommittedMessage, Vec<usize>, Vec<String>)>,
     ) -> Done {
-        for id in committed.into_iter().flatten() {
+        for (_, id) in committed {
             if let Err(e) = delivery.rollback(id) {
                 warn!(id = %self.id, "cannot roll a copy back: {e}");
             }
@@ -653,9 +819,10 @@ impl Job {
         Ok(Leaving::Whole(message))
     }
 
-    /// The sender's failure report for the looping recipients (SMTP, when others were delivered).
-    fn loop_report(&mut self) -> io::Result<()> {
-        let looping: Vec<(usize, Attempt)> = self
+    /// The sender's failure report for the looping recipients and those a Sieve script
+    /// rejected (SMTP, when others were delivered).
+    fn loop_report(&mut self, rejected: &[(usize, Reply)]) -> io::Result<()> {
+        let mut looping: Vec<(usize, Attempt)> = self
             .rcpts
             .iter()
             .enumerate()
@@ -670,6 +837,17 @@ impl Job {
                 )
             })
             .collect();
+        for (i, refusal) in rejected {
+            if self.rcpts[*i].dsn.wants(Notice::Failure) {
+                looping.push((
+                    *i,
+                    Attempt {
+                        remote: None,
+                        reply: refusal.to_string(),
+                    },
+                ));
+            }
+        }
         self.report(Action::Failed, &looping)
     }
 
@@ -738,6 +916,109 @@ impl Job {
         info!(id = %self.id, report = %id, to = %self.from, ?action, "delivery report queued");
         Ok(())
     }
+}
+
+/// What a copy's scripts decided beyond storing it.
+#[derive(Debug, Default)]
+struct Sieved {
+    /// `reject`/`ereject`: the reason.
+    rejected: Option<String>,
+    /// `redirect` and `vacation`, sent once the copy is kept.
+    sends: Vec<SieveAction>,
+}
+
+/// The reply that refuses a recipient whose script rejected the message (RFC 5429 §2.1:
+/// `550 5.7.1` and the reason, on one line).
+fn reject_reply(reason: &str) -> Reply {
+    let one_line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let one_line = one_line.trim();
+    reply(
+        550,
+        (5, 7, 1),
+        if one_line.is_empty() {
+            "Rejected by the recipient's filter"
+        } else {
+            one_line
+        },
+    )
+}
+
+/// Prepares the copies a Sieve decision stores (keep, fileinto) for one recipient, and returns
+/// what else it decided. No decision (no script) is a plain delivery. A `fileinto` to a mailbox
+/// that does not exist (without `:create`) or cannot be keeps the message instead, as
+/// Pigeonhole does.
+fn store_sieved(
+    delivery: &mut dyn Delivery,
+    id: &str,
+    recipient: &Recipient,
+    junk: bool,
+    decision: Option<sieve::Decision>,
+    message: &[u8],
+) -> Result<(Vec<CopyId>, Sieved), StoreError> {
+    let user = &recipient.user;
+    let keep = |delivery: &mut dyn Delivery, flags: &[String]| {
+        if junk {
+            delivery.prepare_special(user, SpecialUse::Junk, &mut &*message)
+        } else {
+            delivery.prepare_into(
+                user,
+                &crate::store::MailboxName::inbox(),
+                false,
+                flags,
+                &mut &*message,
+            )
+        }
+    };
+    let Some(decision) = decision else {
+        return Ok((vec![keep(delivery, &[])?], Sieved::default()));
+    };
+    let mut ids = Vec::new();
+    let mut kept = false;
+    let mut sieved = Sieved::default();
+    for action in decision.actions {
+        match action {
+            SieveAction::Keep { flags, .. } if !kept => {
+                ids.push(keep(delivery, &flags)?);
+                kept = true;
+            }
+            SieveAction::FileInto {
+                mailbox,
+                flags,
+                create,
+                ..
+            } => {
+                let result = crate::store::MailboxName::new(&mailbox).and_then(|name| {
+                    delivery.prepare_into(user, &name, create, &flags, &mut &*message)
+                });
+                match result {
+                    Ok(copy) => {
+                        info!(%id, %user, mailbox = %mailbox, "filed by a Sieve script");
+                        ids.push(copy);
+                    }
+                    Err(e @ (StoreError::NoSuchMailbox | StoreError::InvalidName(_))) => {
+                        warn!(%id, %user, mailbox = %mailbox, "Sieve fileinto failed, keeping the message: {e}");
+                        if !kept {
+                            ids.push(keep(delivery, &flags)?);
+                            kept = true;
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            SieveAction::Discard => {
+                info!(%id, %user, "discarded by a Sieve script");
+            }
+            SieveAction::Reject { reason, .. } => sieved.rejected = Some(reason),
+            other @ (SieveAction::Redirect { .. } | SieveAction::Vacation(_)) => {
+                sieved.sends.push(other);
+            }
+            _ => {}
+        }
+    }
+    Ok((ids, sieved))
 }
 
 /// A message for the queue: a prefix before the spooled body, or the whole message rewritten.

@@ -8,6 +8,7 @@
 pub mod deliver;
 pub mod headers;
 pub mod milter;
+pub mod sieve;
 pub mod submission;
 pub mod trust;
 

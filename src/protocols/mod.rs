@@ -1,9 +1,11 @@
-//! The protocol layer: SMTP, submission and LMTP ([`smtp`]), IMAP ([`imap`]) and POP3 ([`pop3`]),
+//! The protocol layer: SMTP, submission and LMTP ([`smtp`]), IMAP ([`imap`]), POP3 ([`pop3`]) and
+//! ManageSieve ([`managesieve`]),
 //! each an event handler over its Sans-IO machine, and the connection they run over ([`conn`]).
 //! Built on every layer below; only the composition root (`server`) imports it.
 
 pub mod conn;
 pub mod imap;
+pub mod managesieve;
 pub mod pop3;
 pub mod smtp;
 
@@ -105,6 +107,7 @@ pub async fn accept(service: Listener, mut conn: conn::Conn, peer: Peer, shared:
         | Listener::LmtpUnix => smtp::serve(service, conn, peer, shared).await,
         Listener::Imap | Listener::Imaps => imap::serve(conn, peer, shared).await,
         Listener::Pop3 | Listener::Pop3s => pop3::serve(conn, peer, shared).await,
+        Listener::ManageSieve => managesieve::serve(conn, peer, shared).await,
     };
     match result {
         Ok(()) => info!("closed"),
@@ -130,6 +133,18 @@ async fn refuse(service: Listener, mut conn: conn::Conn, refusal: Refusal, share
                 text,
             );
             shared.run(&mut machine, &mut conn, &mut Nothing).await
+        }
+        Listener::ManageSieve => {
+            let text = match refusal {
+                Refusal::Total => "Too many connections, try again later",
+                Refusal::PerIp => "Too many connections from your address, try again later",
+            };
+            let bye = mailwright_sieve::managesieve::Response::new(
+                mailwright_sieve::managesieve::Status::Bye,
+                text,
+            )
+            .with_code("TRYLATER");
+            tokio::io::AsyncWriteExt::write_all(&mut conn, &bye.encode()).await
         }
         Listener::Pop3 => {
             let why = match refusal {

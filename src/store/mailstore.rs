@@ -227,6 +227,23 @@ pub trait Delivery: Send + fmt::Debug {
         self.prepare(user, message)
     }
 
+    /// Like [`prepare`](Self::prepare), for `user`'s mailbox `mailbox` (a Sieve `fileinto`, or
+    /// `keep` with flags when `mailbox` is INBOX), with these IMAP flags and keywords (RFC 5232;
+    /// unknown ones are dropped). A missing mailbox is made when `create`, else
+    /// [`StoreError::NoSuchMailbox`]. A backend without folders delivers to the INBOX (the
+    /// default).
+    fn prepare_into(
+        &mut self,
+        user: &Address,
+        mailbox: &MailboxName,
+        create: bool,
+        flags: &[String],
+        message: &mut dyn io::Read,
+    ) -> Result<CopyId, StoreError> {
+        let _ = (mailbox, create, flags);
+        self.prepare(user, message)
+    }
+
     /// Puts these prepared copies into their mailboxes: one result per copy, in order; a copy
     /// prepared but not named here is forgotten.
     fn commit(&mut self, copies: &[CopyId]) -> Vec<Result<(), StoreError>>;

@@ -9,9 +9,9 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use mailwright_maildir::{Entry, Maildir};
+use mailwright_maildir::{DeliveryOptions, Entry, Flag, Flags, Maildir, is_valid_keyword};
 
-use super::{conventional_name, create_user_maildir, error, quota_of, selected};
+use super::{conventional_name, create_user_maildir, error, folder_of, quota_of, selected};
 use crate::core::directory::{Address, Directory};
 use crate::store::notify::Notifier;
 use crate::store::types::{AppendRequest, Appended, MailboxName, SpecialUse, StoreError};
@@ -58,7 +58,47 @@ fn write_copy(
     maildir: &Maildir,
     message: &mut dyn io::Read,
 ) -> Result<mailwright_maildir::Delivery, StoreError> {
-    let mut delivery = maildir.delivery().map_err(error)?;
+    write_copy_with(maildir, message, DeliveryOptions::default())
+}
+
+/// The Maildir flags of IMAP flags and keywords: the system flags Maildir has, and keywords
+/// by their letter in `dovecot-keywords` (those past its 26 letters, and invalid names, dropped).
+fn maildir_flags(maildir: &Maildir, flags: &[String]) -> Result<Flags, StoreError> {
+    let mut out = Flags::empty();
+    let mut keywords: Vec<&str> = Vec::new();
+    for f in flags {
+        match f.to_ascii_lowercase().as_str() {
+            "\\seen" => out.insert(Flag::Seen),
+            "\\answered" => out.insert(Flag::Replied),
+            "\\flagged" => out.insert(Flag::Flagged),
+            "\\deleted" => out.insert(Flag::Trashed),
+            "\\draft" => out.insert(Flag::Draft),
+            _ if !f.starts_with('\\') && is_valid_keyword(f) && !keywords.contains(&f.as_str()) => {
+                keywords.push(f);
+            }
+            _ => {}
+        }
+    }
+    keywords.truncate(26);
+    match maildir.keyword_flags(&keywords) {
+        Ok(k) => {
+            for i in k.keyword_indexes() {
+                out.insert_keyword_index(i);
+            }
+        }
+        Err(mailwright_maildir::Error::TooManyKeywords) => {}
+        Err(e) => return Err(error(e)),
+    }
+    Ok(out)
+}
+
+/// [`write_copy`] with delivery options (flags: straight into `cur/` at the commit).
+fn write_copy_with(
+    maildir: &Maildir,
+    message: &mut dyn io::Read,
+    options: DeliveryOptions,
+) -> Result<mailwright_maildir::Delivery, StoreError> {
+    let mut delivery = maildir.delivery_with(options).map_err(error)?;
     io::copy(message, &mut delivery)?;
     delivery.flush()?;
     // Durable before anything is committed: the commit only links it into new/.
@@ -126,6 +166,76 @@ impl Delivery for MaildirDelivery {
             .map_err(|_| StoreError::InvalidName("special mailbox name"))?;
         self.copies
             .push((user.clone(), name, Copy::Prepared(folder, delivery)));
+        Ok(CopyId::new(self.copies.len() - 1))
+    }
+
+    fn prepare_into(
+        &mut self,
+        user: &Address,
+        mailbox: &MailboxName,
+        create: bool,
+        flags: &[String],
+        message: &mut dyn io::Read,
+    ) -> Result<CopyId, StoreError> {
+        let folder_name = folder_of(mailbox)?;
+        if folder_name.is_none() && flags.is_empty() {
+            return self.prepare(user, message);
+        }
+        let path = self.directory.maildir_path(user);
+        let root = match Maildir::open(&path) {
+            Ok(m) => m,
+            Err(_) => create_user_maildir(&path).map_err(error)?,
+        };
+        let folder = match &folder_name {
+            None => root.inbox(),
+            Some(name) => match root.folder(name) {
+                Ok(f) => f,
+                Err(_) if !create => return Err(StoreError::NoSuchMailbox),
+                Err(_) => {
+                    // The mailboxes above it too, as IMAP CREATE makes them.
+                    let levels: Vec<&str> = name.split('.').collect();
+                    for n in 1..levels.len() {
+                        let parent = levels[..n].join(".");
+                        if root.folder(&parent).is_err() {
+                            match root.create_folder(&parent) {
+                                Ok(_) | Err(mailwright_maildir::Error::FolderExists(_)) => {}
+                                Err(e) => return Err(error(e)),
+                            }
+                        }
+                    }
+                    let f = match root.create_folder(name) {
+                        Ok(f) => f,
+                        Err(mailwright_maildir::Error::FolderExists(_)) => {
+                            root.folder(name).map_err(error)?
+                        }
+                        Err(e) => return Err(error(e)),
+                    };
+                    root.subscribe(name).map_err(error)?;
+                    f
+                }
+            },
+        };
+        let delivery = if flags.is_empty() {
+            write_copy(&folder, message)?
+        } else {
+            let flags = maildir_flags(&folder, flags)?;
+            write_copy_with(
+                &folder,
+                message,
+                DeliveryOptions {
+                    flags: Some(flags),
+                    ..DeliveryOptions::default()
+                },
+            )?
+        };
+        if quota_of(&root)?.is_some_and(|q| !q.fits(delivery.size())) {
+            return Err(StoreError::OverQuota);
+        }
+        self.copies.push((
+            user.clone(),
+            mailbox.clone(),
+            Copy::Prepared(folder, delivery),
+        ));
         Ok(CopyId::new(self.copies.len() - 1))
     }
 
