@@ -50,7 +50,8 @@ fn data_dir(name: &str, smtp: u16, pop3: u16) -> PathBuf {
              imap = []\n\
              imaps = []\n\
              pop3 = [\"127.0.0.1:{pop3}\"]\n\
-             pop3s = []\n\n\
+             pop3s = []\n\
+             managesieve = []\n\n\
              [limits]\n\
              auth_failure_delay_secs = 0\n"
         ),

@@ -34,7 +34,8 @@ fn data_dir(ports: [u16; 4]) -> std::path::PathBuf {
              imap = [\"127.0.0.1:{imap}\"]\n\
              imaps = []\n\
              pop3 = [\"127.0.0.1:{pop3}\"]\n\
-             pop3s = []\n\n\
+             pop3s = []\n\
+             managesieve = []\n\n\
              [limits]\n\
              auth_failure_delay_secs = 0\n"
         ),

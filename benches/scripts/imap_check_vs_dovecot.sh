@@ -64,6 +64,7 @@ imap = ["127.0.0.1:$MW_PORT"]
 imaps = []
 pop3 = []
 pop3s = []
+managesieve = []
 [limits]
 max_connections = 10000
 max_connections_per_ip = 10000

@@ -74,6 +74,7 @@ imap = []
 imaps = []
 pop3 = []
 pop3s = []
+managesieve = []
 [limits]
 max_connections_per_ip = 1000
 $2
