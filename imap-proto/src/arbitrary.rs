@@ -377,6 +377,39 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
                 )
                 .unwrap()
             }),
+        (
+            mailbox(),
+            vec(
+                (
+                    proptest::option::of(vec(flag(), 0..3)),
+                    proptest::option::of(date_time()),
+                    vec(1u8..=255, 0..20),
+                    any::<bool>()
+                ),
+                2..4
+            )
+        )
+            .prop_map(|(mailbox, ms)| CommandBody::MultiAppend {
+                mailbox,
+                messages: ms
+                    .into_iter()
+                    .map(
+                        |(flags, date, d, ns)| crate::types::command::AppendMessage {
+                            flags,
+                            date,
+                            message: Literal::new(
+                                d,
+                                if ns {
+                                    LiteralMode::NonSync
+                                } else {
+                                    LiteralMode::Sync
+                                }
+                            )
+                            .unwrap()
+                        }
+                    )
+                    .collect()
+            }),
         sequence_set().prop_map(|set| CommandBody::UidExpunge { set }),
         (
             any::<bool>(),

@@ -377,6 +377,22 @@ impl Encode for CommandBody<'_> {
                 e.sp();
                 message.encode(e);
             }
+            C::MultiAppend { mailbox, messages } => {
+                e.raw(b"APPEND ");
+                mailbox.encode(e);
+                for m in messages {
+                    if let Some(f) = &m.flags {
+                        e.sp();
+                        e.paren(f);
+                    }
+                    if let Some(d) = &m.date {
+                        e.sp();
+                        d.encode(e);
+                    }
+                    e.sp();
+                    m.message.encode(e);
+                }
+            }
             C::UidExpunge { set } => {
                 e.raw(b"UID EXPUNGE ");
                 set.encode(e);

@@ -279,3 +279,25 @@ mod responses {
         }
     }
 }
+
+/// RFC 3502 §6.3.11: the second message follows the first literal with its own flags and date;
+/// one message stays a plain APPEND.
+#[test]
+fn rfc3502_multiappend() {
+    let c = parse(
+        "A003 APPEND saved-messages (\\Seen) {2+}\r\nhi (\\Seen) \" 7-Feb-1994 22:43:04 -0800\" {3+}\r\nhey\r\n",
+    );
+    let CommandBody::MultiAppend { mailbox, messages } = &c.body else {
+        panic!("{c:?}")
+    };
+    assert!(format!("{mailbox:?}").contains("saved-messages"));
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].message.data(), b"hi");
+    assert!(messages[0].date.is_none());
+    assert_eq!(messages[1].message.data(), b"hey");
+    assert!(messages[1].date.is_some() && messages[1].flags.is_some());
+    assert!(matches!(
+        parse("a APPEND INBOX {2+}\r\nhi\r\n").body,
+        CommandBody::Append { .. }
+    ));
+}
