@@ -390,55 +390,88 @@ impl Session {
         Ok(search::search(sel, criteria))
     }
 
-    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled message (LF form).
+    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled messages (LF form);
+    /// several are a MULTIAPPEND (RFC 3502), all stored or none, `APPENDUID` with their UID set.
     pub(crate) fn append(
         &mut self,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
-        flags: Option<&[Flag<'_>]>,
-        date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-        message: &mut crate::store::Spool,
+        messages: &mut [Staged],
     ) -> Answer {
         let account = self.account()?;
         let target = names::resolve(mailbox)?;
-        let (system, keywords) = split_flags(flags.unwrap_or_default());
-        let internal_date = date.map(|d| {
-            let ts = d.unix_timestamp();
-            if ts >= 0 {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
-            } else {
-                std::time::UNIX_EPOCH
+        let mut batch = Vec::with_capacity(messages.len());
+        for m in messages.iter_mut() {
+            let (system, keywords) = split_flags(m.flags.as_deref().unwrap_or_default());
+            let internal_date = m.date.map(|d| {
+                let ts = d.unix_timestamp();
+                if ts >= 0 {
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
+                } else {
+                    std::time::UNIX_EPOCH
+                }
+            });
+            let reader = m
+                .spool
+                .reader()
+                .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
+            let request = AppendRequest {
+                flags: system,
+                keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+                internal_date,
+            };
+            batch.push((request, reader));
+        }
+        let no_mailbox = || No(Some(Code::TryCreate), "No such mailbox".into());
+        let appended = if let [(request, reader)] = &mut batch[..] {
+            // Written first, then stored with its UID: two steps, so a store can stop between them.
+            match account.append(&target, request, reader) {
+                Err(StoreError::NoSuchMailbox) => return Err(no_mailbox()),
+                prepared => vec![prepared?.commit()?],
             }
-        });
-        let mut reader = message
-            .reader()
-            .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
-        let request = AppendRequest {
-            flags: system,
-            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
-            internal_date,
+        } else {
+            let mut refs: Vec<(AppendRequest, &mut dyn std::io::Read)> = batch
+                .iter_mut()
+                .map(|(request, reader)| {
+                    (std::mem::take(request), reader as &mut dyn std::io::Read)
+                })
+                .collect();
+            match account.append_all(&target, &mut refs) {
+                Err(StoreError::NoSuchMailbox) => return Err(no_mailbox()),
+                r => r?,
+            }
         };
-        // Written first, then stored with its UID: two steps, so a store can stop between them.
-        let appended = match account.append(&target, &request, &mut reader) {
-            Err(StoreError::NoSuchMailbox) => {
-                return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
-            }
-            prepared => prepared?.commit()?,
+        let Some(last) = appended.last() else {
+            return Err(No(
+                Some(code("SERVERBUG")),
+                "APPEND without a message".into(),
+            ));
         };
         // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
         // the mailbox this session has selected, that is this session.
         if let Some(sel) = &mut self.selected
             && sel.name() == &target
         {
-            claim_recent(sel, appended.uid_validity, appended.uid);
+            claim_recent(sel, last.uid_validity, last.uid);
         }
-        let code = std::num::NonZeroU32::new(appended.uid_validity).and_then(|v| {
+        let uids: Vec<u32> = appended.iter().map(|a| a.uid).collect();
+        let code = std::num::NonZeroU32::new(last.uid_validity).and_then(|v| {
             Some(Code::AppendUid {
                 uid_validity: v,
-                uids: uid_set(&[appended.uid])?,
+                uids: uid_set(&uids)?,
             })
         });
         Ok((code, "APPEND completed".into()))
     }
+}
+
+/// One message of an APPEND, spooled as it came.
+pub(crate) struct Staged {
+    /// Its flags.
+    pub(crate) flags: Option<Vec<Flag<'static>>>,
+    /// Its internal date.
+    pub(crate) date: Option<mailwright_imap_proto::types::datetime::DateTime>,
+    /// Its octets.
+    pub(crate) spool: crate::store::Spool,
 }
 
 /// Claims for a read-write session the messages up to `last` it stored into the mailbox it has

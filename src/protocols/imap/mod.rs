@@ -15,7 +15,9 @@
 //!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`), QUOTA with
 //!   STORAGE and MESSAGE (module `quota`), WITHIN (RFC 5032), STATUS=SIZE (RFC 8438),
 //!   SEARCHRES (RFC 5182: the saved result is the session's, by UID), CREATE-SPECIAL-USE
-//!   (RFC 6154 §3: the store ties uses to names, so only a name's own use is accepted).
+//!   (RFC 6154 §3: the store ties uses to names, so only a name's own use is accepted),
+//!   MULTIAPPEND (RFC 3502: the messages are spooled as they come, then stored all or none by
+//!   `Account::append_all`).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the
@@ -85,9 +87,8 @@ pub const IDLE_POLL: Duration = Duration::from_millis(500);
 /// An APPEND in progress.
 struct Append {
     mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
-    flags: Option<Vec<mailwright_imap_proto::types::flag::Flag<'static>>>,
-    date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-    spool: crate::store::Spool,
+    /// The messages so far, the last one still coming (several: MULTIAPPEND, RFC 3502).
+    messages: Vec<messages::Staged>,
     /// A write to the spool failed: the APPEND is answered NO.
     failed: bool,
 }
@@ -317,20 +318,33 @@ impl Imap {
                 link.transport().quickack();
                 self.append = Some(Append {
                     mailbox,
-                    flags,
-                    date,
-                    spool: crate::store::Spool::new(s.shared.core.spool_dir()),
+                    messages: vec![messages::Staged {
+                        flags,
+                        date,
+                        spool: crate::store::Spool::new(s.shared.core.spool_dir()),
+                    }],
                     failed: false,
                 });
+            }
+            Event::AppendNext { flags, date, .. } => {
+                link.transport().quickack();
+                if let Some(a) = &mut self.append {
+                    a.messages.push(messages::Staged {
+                        flags,
+                        date,
+                        spool: crate::store::Spool::new(s.shared.core.spool_dir()),
+                    });
+                }
             }
             Event::AppendChunk { data, .. } => {
                 link.transport().quickack();
                 if let Some(a) = &mut self.append
                     && !a.failed
-                    && let Err(e) = if a.spool.stays_in_memory(data.len()) {
-                        a.spool.write(&data)
+                    && let Some(m) = a.messages.last_mut()
+                    && let Err(e) = if m.spool.stays_in_memory(data.len()) {
+                        m.spool.write(&data)
                     } else {
-                        crate::core::blocking(|| a.spool.write(&data))
+                        crate::core::blocking(|| m.spool.write(&data))
                     }
                 {
                     warn!("imap append spool: {e}");
@@ -340,7 +354,7 @@ impl Imap {
             Event::AppendEnd { handle } => {
                 let r = match self.append.take() {
                     Some(mut a) if !a.failed => crate::core::blocking(|| {
-                        let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
+                        let r = s.append(&a.mailbox, &mut a.messages);
                         s.refresh(true, &mut out);
                         r
                     }),

@@ -164,6 +164,7 @@ impl Session {
                 "WITHIN",
                 "SEARCHRES",
                 "CREATE-SPECIAL-USE",
+                "MULTIAPPEND",
                 "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
