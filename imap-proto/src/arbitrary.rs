@@ -269,6 +269,17 @@ pub(crate) fn fetch_att() -> impl Strategy<Value = FetchAttribute<'static>> {
                 section,
                 partial
             }),
+        (
+            any::<bool>(),
+            vec(nz(), 0..3),
+            proptest::option::of((any::<u32>(), nz()))
+        )
+            .prop_map(|(peek, section, partial)| FetchAttribute::Binary {
+                peek,
+                section,
+                partial
+            }),
+        vec(nz(), 0..3).prop_map(|section| FetchAttribute::BinarySize { section }),
     ]
 }
 
@@ -732,6 +743,18 @@ fn fetch_item() -> impl Strategy<Value = FetchItem<'static>> {
         ),
         nz().prop_map(FetchItem::Uid),
         modseq().prop_map(FetchItem::ModSeq),
+        (
+            vec(nz(), 0..3),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(vec(any::<u8>(), 0..20))
+        )
+            .prop_map(|(section, origin, data)| FetchItem::Binary {
+                section,
+                origin,
+                data: data.map(std::borrow::Cow::Owned)
+            }),
+        (vec(nz(), 0..3), any::<u32>())
+            .prop_map(|(section, size)| FetchItem::BinarySize { section, size }),
     ]
 }
 

@@ -832,9 +832,54 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
                 },
             ));
         }
+        b"BINARY" | b"BINARY.PEEK" => {
+            let peek = up.as_slice() == b"BINARY.PEEK";
+            let (r, section) = section_binary(r)?;
+            let (r, partial) = if r.first() == Some(&b'<') {
+                let (r, off) = number(&r[1..])?;
+                let (r, ()) = byte(r, b'.')?;
+                let (r, len) = nz_number(r)?;
+                let (r, ()) = byte(r, b'>')?;
+                (r, Some((off, len)))
+            } else {
+                (r, None)
+            };
+            return Ok((
+                r,
+                FetchAttribute::Binary {
+                    peek,
+                    section,
+                    partial,
+                },
+            ));
+        }
+        b"BINARY.SIZE" => {
+            let (r, section) = section_binary(r)?;
+            return Ok((r, FetchAttribute::BinarySize { section }));
+        }
         _ => return fail(i, ErrorKind::Tag),
     };
     Ok((r, att))
+}
+
+/// `section-binary = "[" [section-part] "]"`, `section-part = nz-number *("." nz-number)`
+/// (RFC 3516 §4.1).
+pub(crate) fn section_binary(i: &[u8]) -> PResult<'_, Vec<NonZeroU32>> {
+    let (mut i, ()) = byte(i, b'[')?;
+    let mut part = Vec::new();
+    if i.first() == Some(&b']') {
+        return Ok((&i[1..], part));
+    }
+    loop {
+        let (r, n) = nz_number(i)?;
+        part.push(n);
+        match r.first() {
+            Some(b'.') => i = &r[1..],
+            Some(b']') => return Ok((&r[1..], part)),
+            Some(_) => return fail(r, ErrorKind::Char),
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
 }
 
 /// `section = "[" [section-spec] "]"`.

@@ -367,6 +367,21 @@ pub enum FetchAttribute<'a> {
     },
     /// `MODSEQ` (RFC 7162).
     ModSeq,
+    /// `BINARY[section-binary]<partial>` or `BINARY.PEEK[...]` (RFC 3516 §4.1): the part's
+    /// content with its Content-Transfer-Encoding undone.
+    Binary {
+        /// `BINARY.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// The part number (`section-part`); empty for the whole message.
+        section: Vec<NonZeroU32>,
+        /// `<offset.length>`, in decoded octets.
+        partial: Option<(u32, NonZeroU32)>,
+    },
+    /// `BINARY.SIZE[section-binary]` (RFC 3516 §4.1): the decoded size.
+    BinarySize {
+        /// The part number; empty for the whole message.
+        section: Vec<NonZeroU32>,
+    },
 }
 
 /// What FETCH asks for: a macro, one attribute, or a list (the form is kept).
@@ -934,6 +949,16 @@ impl IntoStatic for FetchAttribute<'_> {
                 partial,
             },
             A::ModSeq => A::ModSeq,
+            A::Binary {
+                peek,
+                section,
+                partial,
+            } => A::Binary {
+                peek,
+                section,
+                partial,
+            },
+            A::BinarySize { section } => A::BinarySize { section },
         }
     }
 }
