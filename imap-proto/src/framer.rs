@@ -495,7 +495,12 @@ impl Framer {
             return true;
         }
         let length32 = length as u32;
-        let prefix_end = p + 1 - header_len;
+        // RFC 3516 §4.4: an APPEND message may come as literal8 (`~{n}`); its octets are
+        // streamed alike, the `~` left out of the prefix.
+        let mut prefix_end = p + 1 - header_len;
+        if append && prefix_end > 0 && self.buf[prefix_end - 1] == b'~' {
+            prefix_end -= 1;
+        }
         let prefix = &self.buf[..prefix_end];
         let streamed = if append_more {
             crate::parse::command::is_append_next_prefix(prefix)

@@ -393,3 +393,21 @@ fn multiappend_over_the_limit_is_too_big() {
     );
     assert!(out.contains("A2 OK"), "{out}");
 }
+
+/// RFC 3516 §4.4: APPEND with a literal8 (`~{n}`), NUL octets and all, streamed like a literal;
+/// also as the next message of a MULTIAPPEND.
+#[test]
+fn append_takes_literal8() {
+    let (events, out) = run(&[
+        b"l LOGIN a b\r\n",
+        b"A1 APPEND INBOX ~{3+}\r\na\0b ~{2}\r\n",
+        b"\0\0\r\n",
+    ]);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.ends_with("A1 OK ok\r\n"), "{out}");
+    assert_eq!(out.matches("\r\n+ ").count(), 1, "{out}");
+    assert!(events[1].starts_with("AppendStart"), "{events:?}");
+    assert_eq!(events[2], "[97, 0, 98]");
+    assert!(events[3].starts_with("AppendNext"), "{events:?}");
+    assert_eq!(events[4], "[0, 0]");
+}

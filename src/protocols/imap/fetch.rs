@@ -7,7 +7,8 @@
 //! [`structure`](mailwright_imap_proto::structure) parser, which answers as Dovecot 2.3 does.
 //! A section that does not exist is an empty string (Dovecot's answer); a NUL octet, which no
 //! IMAP literal may hold, is sent as 0x80 (Dovecot's answer too), so every literal has the size
-//! RFC822.SIZE and BODYSTRUCTURE advertise.
+//! RFC822.SIZE and BODYSTRUCTURE advertise. BINARY (RFC 3516) sends decoded content with its
+//! NUL octets, as literal8.
 
 use std::io::Read;
 use std::num::NonZeroU32;
@@ -121,14 +122,52 @@ pub(crate) fn needs_text(a: &FetchAttribute<'_>) -> bool {
 }
 
 /// Whether an attribute sets `\Seen` (RFC 3501 §6.4.5: BODY[...] without PEEK, RFC822,
-/// RFC822.TEXT).
+/// RFC822.TEXT; RFC 3516 §4.1: BINARY[...] without PEEK).
 fn sets_seen(a: &FetchAttribute<'_>) -> bool {
     matches!(
         a,
         FetchAttribute::Rfc822
             | FetchAttribute::Rfc822Text
             | FetchAttribute::BodySection { peek: false, .. }
+            | FetchAttribute::Binary { peek: false, .. }
     )
+}
+
+/// A part whose Content-Transfer-Encoding the server cannot undo (RFC 3516 §4.3 `UNKNOWN-CTE`).
+pub(crate) struct UnknownCte;
+
+/// `BINARY[section]` (RFC 3516 §4.2): the part's content with its Content-Transfer-Encoding
+/// undone, NUL octets kept (they go as literal8). The whole message (`BINARY[]`), a multipart
+/// or a `message/rfc822` part is sent as it is; a part that does not exist is empty, as its
+/// `BODY[section]` is.
+fn binary(m: &Message<'_>, section: &[NonZeroU32]) -> Result<Vec<u8>, UnknownCte> {
+    let data = m.data();
+    if section.is_empty() {
+        return Ok(data.to_vec());
+    }
+    let Some(part) = mailwright_imap_proto::structure::section::find(m.root(), section) else {
+        return Ok(Vec::new());
+    };
+    let raw = &data[part.body()];
+    if part.is_multipart() || part.is_message() {
+        return Ok(raw.to_vec());
+    }
+    let cte = m
+        .fields_of(part)
+        .find(|f| f.name.eq_ignore_ascii_case(b"Content-Transfer-Encoding"))
+        .map(|f| {
+            String::from_utf8_lossy(f.value)
+                .split(|c: char| c.is_ascii_whitespace() || c == '(' || c == ';')
+                .find(|t| !t.is_empty())
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        });
+    match cte.as_deref() {
+        None | Some("" | "7bit" | "8bit" | "binary") => Ok(raw.to_vec()),
+        Some("base64") => Ok(super::mime::base64(raw)),
+        Some("quoted-printable") => Ok(super::mime::quoted_printable(raw, false)),
+        Some(_) => Err(UnknownCte),
+    }
 }
 
 /// Answers FETCH for the messages at `idx`; returns how many were gone from the store (answered
@@ -140,7 +179,8 @@ pub(crate) fn fetch(
     attrs: &[FetchAttribute<'_>],
     uid_cmd: bool,
     out: &mut Vec<Response<'static>>,
-) -> usize {
+) -> super::messages::FetchTally {
+    let mut tally = super::messages::FetchTally::default();
     let mut attrs: Vec<FetchAttribute<'_>> = attrs.to_vec();
     if uid_cmd && !attrs.contains(&FetchAttribute::Uid) {
         // RFC 3501 §6.4.8: UID FETCH always returns the UID.
@@ -160,9 +200,10 @@ pub(crate) fn fetch(
                 | FetchAttribute::BodySection { .. }
                 | FetchAttribute::Rfc822Header
                 | FetchAttribute::Rfc822Text
+                | FetchAttribute::Binary { .. }
+                | FetchAttribute::BinarySize { .. }
         )
     });
-    let mut gone = 0;
     for &i in idx {
         let uid = sel.msgs[i].uid;
         let found = if text_needed {
@@ -176,7 +217,7 @@ pub(crate) fn fetch(
             Some((None, 0, 0))
         };
         let Some((loaded, internal, vsize)) = found else {
-            gone += 1;
+            tally.gone += 1;
             out.push(gone_response(sel, i, &attrs));
             continue;
         };
@@ -246,6 +287,35 @@ pub(crate) fn fetch(
                         data: literal(data),
                     }
                 }
+                FetchAttribute::Binary {
+                    section, partial, ..
+                } => {
+                    let Some(m) = &parsed else { continue };
+                    let Ok(data) = binary(m, section) else {
+                        tally.unknown_cte = true;
+                        continue;
+                    };
+                    let (origin, data) = match partial {
+                        Some((start, len)) => (Some(*start), cut(&data, *start, *len)),
+                        None => (None, data),
+                    };
+                    FetchItem::Binary {
+                        section: section.clone(),
+                        origin,
+                        data: Some(data.into()),
+                    }
+                }
+                FetchAttribute::BinarySize { section } => {
+                    let Some(m) = &parsed else { continue };
+                    let Ok(data) = binary(m, section) else {
+                        tally.unknown_cte = true;
+                        continue;
+                    };
+                    FetchItem::BinarySize {
+                        section: section.clone(),
+                        size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                    }
+                }
                 _ => continue,
             };
             items.push(item);
@@ -267,7 +337,7 @@ pub(crate) fn fetch(
             }));
         }
     }
-    gone
+    tally
 }
 
 /// Sets `\Seen` on message `i` for a FETCH of its text (RFC 3501 §6.4.5), through the store's
@@ -324,6 +394,17 @@ fn gone_response(sel: &Selected, i: usize, attrs: &[FetchAttribute<'_>]) -> Resp
                     section: echo_section(section),
                     origin: partial.map(|(start, _)| start),
                     data: nil(),
+                },
+                FetchAttribute::Binary {
+                    section, partial, ..
+                } => FetchItem::Binary {
+                    section: section.clone(),
+                    origin: partial.map(|(start, _)| start),
+                    data: None,
+                },
+                FetchAttribute::BinarySize { section } => FetchItem::BinarySize {
+                    section: section.clone(),
+                    size: 0,
                 },
                 _ => return None,
             })

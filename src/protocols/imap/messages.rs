@@ -93,18 +93,28 @@ impl Session {
         plan: &FetchPlan,
         idx: &[usize],
         out: &mut Vec<Response<'static>>,
-    ) -> usize {
+    ) -> FetchTally {
         match &mut self.selected {
             Some(sel) => fetch::fetch(sel, idx, &plan.attrs, plan.uid, out),
-            None => idx.len(),
+            None => FetchTally {
+                gone: idx.len(),
+                unknown_cte: false,
+            },
         }
     }
 
     /// The tagged completion of a FETCH: a message gone from the store (removed behind its back,
     /// or expunged longer ago than it keeps messages readable) was answered without its contents, and
     /// the FETCH completes `OK [EXPUNGEISSUED]` (RFC 2180 §4.1.2, Dovecot's words).
-    pub(crate) fn fetch_done(uid: bool, gone: usize) -> Completion {
-        Completion::of(Ok(if gone > 0 {
+    pub(crate) fn fetch_done(uid: bool, tally: FetchTally) -> Completion {
+        if tally.unknown_cte {
+            // RFC 3516 §4.3: a part whose encoding the server does not know.
+            return Completion::of(Err(No(
+                Some(code("UNKNOWN-CTE")),
+                "Unknown Content-Transfer-Encoding".into(),
+            )));
+        }
+        Completion::of(Ok(if tally.gone > 0 {
             (
                 Some(code("EXPUNGEISSUED")),
                 "Some messages were already expunged".into(),
@@ -461,6 +471,22 @@ impl Session {
             })
         });
         Ok((code, "APPEND completed".into()))
+    }
+}
+
+/// What a FETCH met along the way, for its tagged completion.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FetchTally {
+    /// Messages gone from the store.
+    pub(crate) gone: usize,
+    /// A BINARY part with an encoding the server cannot undo.
+    pub(crate) unknown_cte: bool,
+}
+
+impl std::ops::AddAssign for FetchTally {
+    fn add_assign(&mut self, other: Self) {
+        self.gone += other.gone;
+        self.unknown_cte |= other.unknown_cte;
     }
 }
 

@@ -17,7 +17,9 @@
 //!   SEARCHRES (RFC 5182: the saved result is the session's, by UID), CREATE-SPECIAL-USE
 //!   (RFC 6154 §3: the store ties uses to names, so only a name's own use is accepted),
 //!   MULTIAPPEND (RFC 3502: the messages are spooled as they come, then stored all or none by
-//!   `Account::append_all`).
+//!   `Account::append_all`), BINARY (RFC 3516, module `fetch`: base64 and quoted-printable
+//!   undone, literal8 when the content has NUL, `NO [UNKNOWN-CTE]` for other encodings; APPEND
+//!   takes literal8).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the
@@ -240,7 +242,7 @@ impl Imap {
                 // hand-off instead of two for the usual small FETCH.
                 let tag = handle.tag().clone();
                 let mut part = Vec::new();
-                let mut gone = 0;
+                let mut gone = messages::FetchTally::default();
                 let action = crate::core::blocking(|| {
                     let action = s.handle(&tag, command, &mut out);
                     if let Action::Fetch(plan) = &action

@@ -165,6 +165,7 @@ impl Session {
                 "SEARCHRES",
                 "CREATE-SPECIAL-USE",
                 "MULTIAPPEND",
+                "BINARY",
                 "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",
