@@ -746,12 +746,15 @@ fn fetch_item() -> impl Strategy<Value = FetchItem<'static>> {
         (
             vec(nz(), 0..3),
             proptest::option::of(any::<u32>()),
-            proptest::option::of(vec(any::<u8>(), 0..20))
+            proptest::option::of(vec(any::<u8>(), 0..20)),
+            any::<bool>()
         )
-            .prop_map(|(section, origin, data)| FetchItem::Binary {
+            .prop_map(|(section, origin, data, l8)| FetchItem::Binary {
                 section,
                 origin,
-                data: data.map(std::borrow::Cow::Owned)
+                // NUL forces literal8 (and NIL has none), so that the value round-trips.
+                literal8: data.as_ref().is_some_and(|d| l8 || d.contains(&0)),
+                data: data.map(std::borrow::Cow::Owned),
             }),
         (vec(nz(), 0..3), any::<u32>())
             .prop_map(|(section, size)| FetchItem::BinarySize { section, size }),

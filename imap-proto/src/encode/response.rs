@@ -465,6 +465,7 @@ impl Encode for FetchItem<'_> {
                 section,
                 origin,
                 data,
+                literal8,
             } => {
                 e.raw(b"BINARY");
                 super::command::section_binary(e, section);
@@ -476,8 +477,8 @@ impl Encode for FetchItem<'_> {
                 e.sp();
                 match data {
                     None => e.raw(b"NIL"),
-                    // RFC 3516 §4.2: literal8 only when the content has NUL.
-                    Some(d) if d.contains(&0) => {
+                    // RFC 3516 §4.2: literal8 is needed when the content has NUL.
+                    Some(d) if *literal8 || d.contains(&0) => {
                         e.raw(b"~{");
                         e.number(d.len() as u64);
                         e.raw(b"}\r\n");

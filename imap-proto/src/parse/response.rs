@@ -695,6 +695,7 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
                 (r, None)
             };
             let (r, ()) = sp(r)?;
+            let literal8 = r.first() == Some(&b'~');
             let (r, data) = binary_data(r)?;
             Ok((
                 r,
@@ -702,6 +703,7 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
                     section,
                     origin,
                     data,
+                    literal8,
                 },
             ))
         }

@@ -346,7 +346,8 @@ fn rfc3516_binary() {
         FetchItem::Binary {
             section: vec![n(1)],
             origin: None,
-            data: Some(b"\0abc"[..].into())
+            data: Some(b"\0abc"[..].into()),
+            literal8: true
         }
     );
     assert_eq!(
