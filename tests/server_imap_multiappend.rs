@@ -93,6 +93,75 @@ until(b'z ')
 print('multiappend ok')
 "#;
 
+/// Big messages share one memory budget (past it they spill to disk) and come back whole; more
+/// than 256 messages in one APPEND are refused `NO [LIMIT]`, none kept.
+const BATCHES: &str = r#"
+import socket, sys, re
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
+buf = b''
+def line():
+    global buf
+    while b'\r\n' not in buf:
+        chunk = s.recv(65536)
+        assert chunk, buf
+        buf += chunk
+    k = buf.index(b'\r\n') + 2
+    out, buf = buf[:k], buf[k:]
+    return out
+def until(tag):
+    """The lines up to the one that starts with tag (literals arrive inside lines here)."""
+    out = b''
+    while True:
+        l = line()
+        out += l
+        if l.startswith(tag):
+            return out
+line()
+s.sendall(b'a1 LOGIN alice@example.org alice-pw\r\n')
+r = until(b'a1 ')
+assert b'MULTIAPPEND' in r, r
+
+big = [b'Subject: big %d\r\n\r\n' % i + (b'%d' % i) * 600000 + b'\r\n' for i in range(3)]
+cmd = b'b1 APPEND INBOX'
+for m in big:
+    cmd += b' {%d+}\r\n' % len(m) + m
+s.sendall(cmd + b'\r\n')
+r = until(b'b1 ')
+assert re.search(rb'b1 OK \[APPENDUID \d+ 1:3\]', r), r[-200:]
+s.sendall(b'b2 SELECT INBOX\r\n'); until(b'b2 ')
+for i, m in enumerate(big):
+    s.sendall(b'b3 FETCH %d BODY.PEEK[]\r\n' % (i + 1))
+    r = until(b'b3 ')
+    assert m in r, i
+cmd = b'b4 APPEND Trash'
+for i in range(257):
+    cmd += b' {9+}\r\nSubject: '
+s.sendall(cmd + b'\r\n')
+r = until(b'b4 ')
+assert b'b4 NO [LIMIT]' in r, r
+s.sendall(b'b5 STATUS Trash (MESSAGES)\r\n')
+r = until(b'b5 ')
+assert b'MESSAGES 0' in r, r
+s.sendall(b'b6 NOOP\r\n')
+assert b'b6 OK' in until(b'b6 ')
+print('batches ok')
+"#;
+
+#[test]
+fn big_batches_spill_and_too_many_messages_are_refused() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let server = TestServer::start();
+    let out = python(BATCHES, &[&server.port(Service::Imap).to_string()]);
+    assert!(out.contains("batches ok"), "{out}");
+    let spool = server.dir.join("spool");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn multiappend_stores_all_or_nothing() {
     let Some(_) = peer::require("python3", "python3") else {

@@ -86,6 +86,9 @@ pub const AUTOLOGOUT: Duration = Duration::from_mins(30);
 /// through it wake the session at once, see [`Changes`](crate::store::Changes)).
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
+/// Most messages in one MULTIAPPEND: each may hold a spool file open until the end.
+const MAX_MULTIAPPEND: usize = 256;
+
 /// An APPEND in progress.
 struct Append {
     mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
@@ -93,6 +96,8 @@ struct Append {
     messages: Vec<messages::Staged>,
     /// A write to the spool failed: the APPEND is answered NO.
     failed: bool,
+    /// More than [`MAX_MULTIAPPEND`] messages: answered NO [LIMIT].
+    too_many: bool,
 }
 
 /// Hands the session's untagged responses to the protocol session: data as data, a BYE (the
@@ -326,16 +331,31 @@ impl Imap {
                         spool: crate::store::Spool::new(s.shared.core.spool_dir()),
                     }],
                     failed: false,
+                    too_many: false,
                 });
             }
             Event::AppendNext { flags, date, .. } => {
                 link.transport().quickack();
                 if let Some(a) = &mut self.append {
-                    a.messages.push(messages::Staged {
-                        flags,
-                        date,
-                        spool: crate::store::Spool::new(s.shared.core.spool_dir()),
-                    });
+                    if a.messages.len() >= MAX_MULTIAPPEND {
+                        a.too_many = true;
+                    }
+                    if a.too_many {
+                        // The rest is read and dropped; the APPEND is answered NO [LIMIT].
+                        a.messages.truncate(1);
+                        a.failed = true;
+                    } else {
+                        // One memory budget for the whole batch; past it, messages spill to disk.
+                        let held: usize = a.messages.iter().map(|m| m.spool.in_memory()).sum();
+                        a.messages.push(messages::Staged {
+                            flags,
+                            date,
+                            spool: crate::store::Spool::with_memory_limit(
+                                s.shared.core.spool_dir(),
+                                crate::store::SPOOL_MEMORY_LIMIT.saturating_sub(held),
+                            ),
+                        });
+                    }
                 }
             }
             Event::AppendChunk { data, .. } => {
@@ -360,6 +380,10 @@ impl Imap {
                         s.refresh(true, &mut out);
                         r
                     }),
+                    Some(a) if a.too_many => Err(mailboxes::No(
+                        Some(mailboxes::code("LIMIT")),
+                        format!("Too many messages in one APPEND (at most {MAX_MULTIAPPEND})"),
+                    )),
                     _ => Err(mailboxes::No::text("APPEND failed to store its message")),
                 };
                 emit(server, &mut out);
