@@ -445,7 +445,7 @@ impl PreparedAppend {
 
 impl PreparedAppend {
     /// Stores several messages prepared in one folder, all or none (IMAP MULTIAPPEND, RFC 3502):
-    /// each is moved into `cur/` in turn (a quota overrun or an IO error stops there, and the
+    /// the quota is checked for the whole batch, then each is moved into `cur/` in turn (a quota overrun or an IO error stops there, and the
     /// ones moved already are removed again), then all get their UIDs in one locked step, in
     /// order. Returns the UIDVALIDITY and the UIDs. Messages not yet committed when one fails
     /// are dropped (their `tmp/` files removed).
@@ -461,6 +461,10 @@ impl PreparedAppend {
         if batch.iter().any(|p| p.maildir.path() != maildir.path()) {
             return Err(Error::InvalidName("a MULTIAPPEND across folders".into()));
         }
+        // The whole batch against the quota first, so that a batch over it fails before any
+        // message is where a concurrent reader could see it (each commit checks again).
+        let total: u64 = batch.iter().map(PreparedAppend::size).sum();
+        crate::quota::check_many(&maildir, total, batch.len() as u64)?;
         let any_extra = batch.iter().any(|p| !p.extra.is_empty());
         let mut entries = Vec::with_capacity(batch.len());
         let mut extra = Vec::with_capacity(batch.len());

@@ -90,3 +90,37 @@ fn an_empty_batch_or_one_across_folders_is_refused() {
     assert!(inbox.sync().unwrap().messages.is_empty());
     assert_eq!(count(&inbox, "tmp") + count(&sent, "tmp"), 0);
 }
+
+#[test]
+fn a_commit_failing_midway_takes_out_the_ones_before_it() {
+    let tmp = TempDir::new("multiappend-undo");
+    let inbox = Maildir::create_user(tmp.path()).unwrap();
+    inbox
+        .set_quota(Quota {
+            bytes: None,
+            messages: Some(10),
+        })
+        .unwrap();
+    let names = |md: &Maildir| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(md.path().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let first = prepare(&inbox, "Subject: 1\r\n\r\none\r\n", &[]);
+    let before = names(&inbox);
+    let second = prepare(&inbox, "Subject: 2\r\n\r\ntwo\r\n", &[]);
+    // The second message's file vanishes (as on a failing disk): its commit fails.
+    for p in names(&inbox) {
+        if !before.contains(&p) {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    assert!(PreparedAppend::commit_all(vec![first, second]).is_err());
+    assert!(
+        inbox.sync().unwrap().messages.is_empty(),
+        "the first one is taken out again"
+    );
+    assert_eq!(count(&inbox, "cur") + count(&inbox, "new"), 0);
+    assert_eq!(inbox.quota_usage().unwrap().unwrap().messages, 0);
+}
