@@ -269,6 +269,17 @@ pub(crate) fn fetch_att() -> impl Strategy<Value = FetchAttribute<'static>> {
                 section,
                 partial
             }),
+        (
+            any::<bool>(),
+            vec(nz(), 0..3),
+            proptest::option::of((any::<u32>(), nz()))
+        )
+            .prop_map(|(peek, section, partial)| FetchAttribute::Binary {
+                peek,
+                section,
+                partial
+            }),
+        vec(nz(), 0..3).prop_map(|section| FetchAttribute::BinarySize { section }),
     ]
 }
 
@@ -376,6 +387,39 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
                     }
                 )
                 .unwrap()
+            }),
+        (
+            mailbox(),
+            vec(
+                (
+                    proptest::option::of(vec(flag(), 0..3)),
+                    proptest::option::of(date_time()),
+                    vec(1u8..=255, 0..20),
+                    any::<bool>()
+                ),
+                2..4
+            )
+        )
+            .prop_map(|(mailbox, ms)| CommandBody::MultiAppend {
+                mailbox,
+                messages: ms
+                    .into_iter()
+                    .map(
+                        |(flags, date, d, ns)| crate::types::command::AppendMessage {
+                            flags,
+                            date,
+                            message: Literal::new(
+                                d,
+                                if ns {
+                                    LiteralMode::NonSync
+                                } else {
+                                    LiteralMode::Sync
+                                }
+                            )
+                            .unwrap()
+                        }
+                    )
+                    .collect()
             }),
         sequence_set().prop_map(|set| CommandBody::UidExpunge { set }),
         (
@@ -699,6 +743,21 @@ fn fetch_item() -> impl Strategy<Value = FetchItem<'static>> {
         ),
         nz().prop_map(FetchItem::Uid),
         modseq().prop_map(FetchItem::ModSeq),
+        (
+            vec(nz(), 0..3),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(vec(any::<u8>(), 0..20)),
+            any::<bool>()
+        )
+            .prop_map(|(section, origin, data, l8)| FetchItem::Binary {
+                section,
+                origin,
+                // NUL forces literal8 (and NIL has none), so that the value round-trips.
+                literal8: data.as_ref().is_some_and(|d| l8 || d.contains(&0)),
+                data: data.map(std::borrow::Cow::Owned),
+            }),
+        (vec(nz(), 0..3), any::<u32>())
+            .prop_map(|(section, size)| FetchItem::BinarySize { section, size }),
     ]
 }
 

@@ -141,9 +141,11 @@ pub enum FramerEvent {
     },
     /// An APPEND message literal starts (commands only); chunks follow. For a `{n}`
     /// literal the server must send `+` (or refuse with [`Framer::reject_literal`]); no
-    /// [`FramerEvent::ContinuationNeeded`] is emitted for it.
+    /// [`FramerEvent::ContinuationNeeded`] is emitted for it. The line right after a message
+    /// literal may start the next message of a MULTIAPPEND (RFC 3502) the same way.
     LiteralStart {
-        /// The command up to the literal header (`tag APPEND mailbox [flags] [date] `).
+        /// The command up to the literal header (`tag APPEND mailbox [flags] [date] `), or for
+        /// the next message of a MULTIAPPEND the line up to it (` [flags] [date] `).
         prefix: Bytes,
         /// The literal's length.
         length: u32,
@@ -181,6 +183,9 @@ pub struct Framer {
     state: State,
     /// Whether the literal being streamed is synchronizing.
     stream_sync: bool,
+    /// An APPEND message literal just ended: the next line may announce the next message of a
+    /// MULTIAPPEND (RFC 3502), streamed alike.
+    append_more: bool,
     /// Looks for a `{n+}` CRLF line end in octets being discarded.
     header_scan: HeaderScan,
     events: VecDeque<FramerEvent>,
@@ -197,6 +202,7 @@ impl Framer {
             lf_from: 0,
             state: State::Line,
             stream_sync: false,
+            append_more: false,
             header_scan: HeaderScan::default(),
             events: VecDeque::new(),
         }
@@ -249,6 +255,7 @@ impl Framer {
         self.scan = 0;
         self.lf_from = 0;
         self.state = State::Line;
+        self.append_more = false;
         self.header_scan = HeaderScan::default();
         self.events.clear();
         n
@@ -357,6 +364,7 @@ impl Framer {
                 let remaining = remaining - k as u32;
                 self.events
                     .push_back(FramerEvent::LiteralChunk { data, remaining });
+                self.append_more = remaining == 0;
                 self.state = if remaining == 0 {
                     State::Line
                 } else {
@@ -405,6 +413,7 @@ impl Framer {
     fn step_line(&mut self) -> bool {
         let Some(p) = memchr_lf(&self.buf[self.lf_from..]).map(|p| p + self.lf_from) else {
             if self.buf.len() - self.scan > self.options.max_line {
+                self.append_more = false;
                 self.refuse(
                     FrameError::LineTooLong {
                         limit: self.options.max_line,
@@ -420,6 +429,8 @@ impl Framer {
             self.lf_from = self.buf.len();
             return false;
         };
+        // Only the line right after an APPEND message literal may start the next message.
+        let append_more = std::mem::take(&mut self.append_more) && self.scan == 0;
         let line_len = p + 1 - self.scan;
         if line_len > self.options.max_line {
             self.refuse(
@@ -447,7 +458,7 @@ impl Framer {
             self.events.push_back(FramerEvent::Frame(frame));
             return true;
         };
-        let append = self.side == FramerSide::Commands && self.is_append(p);
+        let append = self.side == FramerSide::Commands && (append_more || self.is_append(p));
         let limit = if append {
             self.options.max_append_literal
         } else {
@@ -484,8 +495,19 @@ impl Framer {
             return true;
         }
         let length32 = length as u32;
-        let prefix_end = p + 1 - header_len;
-        if append && crate::parse::command::is_append_message_prefix(&self.buf[..prefix_end]) {
+        // RFC 3516 §4.4: an APPEND message may come as literal8 (`~{n}`); its octets are
+        // streamed alike, the `~` left out of the prefix.
+        let mut prefix_end = p + 1 - header_len;
+        if append && prefix_end > 0 && self.buf[prefix_end - 1] == b'~' {
+            prefix_end -= 1;
+        }
+        let prefix = &self.buf[..prefix_end];
+        let streamed = if append_more {
+            crate::parse::command::is_append_next_prefix(prefix)
+        } else {
+            crate::parse::command::is_append_message_prefix(prefix)
+        };
+        if append && streamed {
             let mut frame = self.buf.split_to(p + 1);
             frame.truncate(prefix_end);
             self.stream_sync = sync;
@@ -496,6 +518,7 @@ impl Framer {
             });
             self.scan = 0;
             self.lf_from = 0;
+            self.append_more = length32 == 0;
             self.state = if length32 == 0 {
                 State::Line
             } else {

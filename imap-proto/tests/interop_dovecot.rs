@@ -21,8 +21,8 @@ use mailwright_imap_proto::client::{ClientConfig, ClientSession, Event as Client
 use mailwright_imap_proto::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
 use mailwright_imap_proto::server::{Condition, Event as ServerEvent, ServerConfig, ServerSession};
 use mailwright_imap_proto::types::command::{
-    CommandBody, FetchAttribute, FetchItems, ListReturnOption, SearchKey, SearchReturnOption,
-    Section, StatusItem, StoreKind,
+    AppendMessage, CommandBody, FetchAttribute, FetchItems, ListReturnOption, SearchKey,
+    SearchReturnOption, Section, StatusItem, StoreKind,
 };
 use mailwright_imap_proto::types::core::{AString, Atom, IString, Literal, LiteralMode, Vec1};
 use mailwright_imap_proto::types::flag::Flag;
@@ -490,6 +490,50 @@ fn dovecot_session_round_trips_byte_identically() {
     assert!(String::from_utf8_lossy(&c.sent).contains(&format!("APPEND Trash {{{big_len}}}\r\n")));
     assert!(c.frames.iter().any(|f| f.starts_with(b"+ ")));
     assert_eq!(c.run(CommandBody::Noop), Ok);
+    // MULTIAPPEND (RFC 3502): two messages in one command, one APPENDUID for both.
+    let msg = |t: &'static [u8]| Literal::new(t, LiteralMode::Sync).unwrap();
+    assert_eq!(
+        c.run(CommandBody::MultiAppend {
+            mailbox: Mailbox::try_from("Trash").unwrap(),
+            messages: vec![
+                AppendMessage {
+                    flags: Some(vec![Flag::Seen]),
+                    date: None,
+                    message: msg(b"Subject: one\r\n\r\n1\r\n"),
+                },
+                AppendMessage {
+                    flags: None,
+                    date: None,
+                    message: msg(b"Subject: two\r\n\r\n2\r\n"),
+                },
+            ],
+        }),
+        Ok
+    );
+    // BINARY (RFC 3516): the base64 attachment of the multipart decodes to NUL, 1, 2 (literal8).
+    assert_eq!(
+        c.run(CommandBody::Fetch {
+            uid: false,
+            set: all.clone(),
+            items: items(vec![
+                FetchAttribute::Binary {
+                    peek: true,
+                    section: vec![2.try_into().unwrap()],
+                    partial: None,
+                },
+                FetchAttribute::BinarySize {
+                    section: vec![2.try_into().unwrap()],
+                },
+                FetchAttribute::Binary {
+                    peek: true,
+                    section: vec![],
+                    partial: Some((0, 10.try_into().unwrap())),
+                },
+            ]),
+            changed_since: None,
+        }),
+        Ok
+    );
     assert_eq!(
         c.run(CommandBody::Store {
             uid: false,
@@ -581,6 +625,17 @@ fn dovecot_session_round_trips_byte_identically() {
     assert!(has(
         &|e| matches!(e, ClientEvent::Completed { status, .. } if matches!(status.code, Some(Code::CopyUid { .. })))
     ));
+    assert!(has(
+        &|e| matches!(e, ClientEvent::Completed { status, .. } if matches!(&status.code, Some(Code::AppendUid { uids, .. }) if uids.to_bytes().contains(&b':')))
+    ));
+    assert!(has(&|e| matches!(
+        e,
+        ClientEvent::Data(Data::Fetch { items, .. }) if items.iter().any(|i| matches!(i, FetchItem::Binary { data: Some(d), literal8: true, .. } if d.as_ref() == b"\0\x01\x02"))
+    )));
+    assert!(has(&|e| matches!(
+        e,
+        ClientEvent::Data(Data::Fetch { items, .. }) if items.iter().any(|i| matches!(i, FetchItem::BinarySize { size: 3, .. }))
+    )));
     assert!(has(
         &|e| matches!(e, ClientEvent::Data(Data::List(l)) if l.attributes.iter().any(|a| a.as_str() == "Sent"))
     ));

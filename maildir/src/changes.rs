@@ -443,6 +443,56 @@ impl PreparedAppend {
     }
 }
 
+impl PreparedAppend {
+    /// Stores several messages prepared in one folder, all or none (IMAP MULTIAPPEND, RFC 3502):
+    /// the quota is checked for the whole batch, then each is moved into `cur/` in turn (a quota overrun or an IO error stops there, and the
+    /// ones moved already are removed again), then all get their UIDs in one locked step, in
+    /// order. Returns the UIDVALIDITY and the UIDs. Messages not yet committed when one fails
+    /// are dropped (their `tmp/` files removed).
+    ///
+    /// # Errors
+    /// The first error; then no message of `batch` is in the folder. [`Error::InvalidName`]
+    /// for an empty batch or one that spans folders.
+    pub fn commit_all(batch: Vec<PreparedAppend>) -> Result<(u32, Vec<u32>)> {
+        let Some(first) = batch.first() else {
+            return Err(Error::InvalidName("an empty MULTIAPPEND".into()));
+        };
+        let maildir = first.maildir.clone();
+        if batch.iter().any(|p| p.maildir.path() != maildir.path()) {
+            return Err(Error::InvalidName("a MULTIAPPEND across folders".into()));
+        }
+        // The whole batch against the quota first, so that a batch over it fails before any
+        // message is where a concurrent reader could see it (each commit checks again).
+        let total: u64 = batch.iter().map(PreparedAppend::size).sum();
+        crate::quota::check_many(&maildir, total, batch.len() as u64)?;
+        let any_extra = batch.iter().any(|p| !p.extra.is_empty());
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut extra = Vec::with_capacity(batch.len());
+        let undo = |entries: &[crate::Entry]| {
+            for e in entries {
+                // Best effort: the error that stopped the batch is the one to report.
+                let _ = maildir.remove(e);
+            }
+        };
+        for p in batch {
+            match p.delivery.commit() {
+                Ok(d) => {
+                    entries.push(d.entry);
+                    extra.push(p.extra);
+                }
+                Err(e) => {
+                    undo(&entries);
+                    return Err(e);
+                }
+            }
+        }
+        let extra = if any_extra { extra } else { Vec::new() };
+        maildir
+            .assign_uids_with(&entries, &extra)
+            .inspect_err(|_| undo(&entries))
+    }
+}
+
 impl io::Write for PreparedAppend {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.delivery.write(buf)

@@ -16,7 +16,7 @@
 //! | NOOP, IDLE, after commands | [`SelectedMailbox::sync`]; IDLE waits on [`Account::watch`] |
 //! | FETCH, SEARCH | [`MessageInfo`] of the view, [`SelectedMailbox::open`], [`SelectedMailbox::internal_date`] |
 //! | STORE, EXPUNGE, COPY, MOVE | [`SelectedMailbox::store`], [`SelectedMailbox::expunge`], [`SelectedMailbox::copy`] |
-//! | APPEND | [`Account::append`] then [`PreparedAppend::commit`] |
+//! | APPEND | [`Account::append`] then [`PreparedAppend::commit`]; MULTIAPPEND [`Account::append_all`] |
 //! | POP3 | [`Account::maildrop`] → a locked [`Maildrop`] |
 //! | SMTP, LMTP, the queue's local deliveries | [`MailStore::delivery`] → a [`Delivery`]; RCPT's quota check [`MailStore::quota`] |
 //!
@@ -107,6 +107,16 @@ pub trait Account: Send + Sync + fmt::Debug {
         request: &AppendRequest,
         message: &mut dyn io::Read,
     ) -> Result<Box<dyn PreparedAppend>, StoreError>;
+
+    /// MULTIAPPEND (RFC 3502): reads each message to its end and stores them all into `name`,
+    /// in order, or none of them: when this returns an error no message of the batch is in the
+    /// mailbox (a quota overrun by the last one takes out the first ones again). Returns their
+    /// UIDs, ascending.
+    fn append_all(
+        &self,
+        name: &MailboxName,
+        messages: &mut [(AppendRequest, &mut dyn io::Read)],
+    ) -> Result<Vec<Appended>, StoreError>;
 
     /// Changes of a mailbox: woken after every write to it through this store.
     fn watch(&self, name: &MailboxName) -> Changes;

@@ -56,11 +56,19 @@ pub struct Spool {
     line: u64,
     /// The longest complete or partial line so far, line end excluded.
     longest: u64,
+    /// How much may stay in memory before it spills.
+    memory_limit: usize,
 }
 
 impl Spool {
     /// An empty spool that spills to a file in `dir` past [`SPOOL_MEMORY_LIMIT`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_memory_limit(dir, SPOOL_MEMORY_LIMIT)
+    }
+
+    /// An empty spool that spills past `limit` octets (at most [`SPOOL_MEMORY_LIMIT`]): the
+    /// messages of one MULTIAPPEND share one memory budget.
+    pub fn with_memory_limit(dir: impl Into<PathBuf>, limit: usize) -> Self {
         Self {
             memory: Vec::new(),
             file: None,
@@ -69,7 +77,13 @@ impl Spool {
             pending_cr: false,
             line: 0,
             longest: 0,
+            memory_limit: limit.min(SPOOL_MEMORY_LIMIT),
         }
+    }
+
+    /// Octets held in memory (none once spilled).
+    pub fn in_memory(&self) -> usize {
+        self.memory.len()
     }
 
     /// The directory it spills to.
@@ -135,7 +149,7 @@ impl Spool {
         if let Some((file, _)) = &mut self.file {
             return file.write_all(chunk);
         }
-        if self.memory.len() + chunk.len() <= SPOOL_MEMORY_LIMIT {
+        if self.memory.len() + chunk.len() <= self.memory_limit {
             self.memory.extend_from_slice(chunk);
             return Ok(());
         }
@@ -173,7 +187,7 @@ impl Spool {
     /// Whether writing `more` bytes keeps the body in memory (so [`write`](Self::write) does not
     /// block and needs no `block_in_place`).
     pub fn stays_in_memory(&self, more: usize) -> bool {
-        self.file.is_none() && self.memory.len() + more < SPOOL_MEMORY_LIMIT
+        self.file.is_none() && self.memory.len() + more < self.memory_limit
     }
 
     /// Whether the body spilled to disk (so copying it blocks).
@@ -294,6 +308,22 @@ mod tests {
             let (a, b) = whole.split_at(split.min(whole.len()));
             assert_eq!(stored(&[a, b]), b"x\ny\rz\n", "split at {split}");
         }
+    }
+
+    #[test]
+    fn a_spool_with_a_smaller_budget_spills_past_it() {
+        let dir = std::env::temp_dir().join(format!("mailwright-budget-{}", std::process::id()));
+        let mut spool = Spool::with_memory_limit(&dir, 8);
+        assert!(spool.stays_in_memory(4) && !spool.stays_in_memory(8));
+        spool.write(b"abc\r\n").unwrap();
+        assert_eq!(spool.in_memory(), 4);
+        spool.write(b"defgh\r\n").unwrap();
+        assert!(spool.on_disk() && spool.in_memory() == 0);
+        let mut back = Vec::new();
+        spool.reader().unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"abc\ndefgh\n");
+        drop(spool);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

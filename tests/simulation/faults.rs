@@ -222,6 +222,19 @@ impl Account for FaultyAccount {
             view,
         ))
     }
+    fn append_all(
+        &self,
+        name: &MailboxName,
+        messages: &mut [(AppendRequest, &mut dyn io::Read)],
+    ) -> Result<Vec<Appended>, StoreError> {
+        self.faults.alive()?;
+        match self.faults.take(Op::Append) {
+            None => self.inner.append_all(name, messages),
+            // The batch is all or none: a crash or a failure before it leaves nothing.
+            Some((Fault::Crash, _)) => Err(self.faults.crash()),
+            Some((fault, _)) => Err(error(fault)),
+        }
+    }
     fn append(
         &self,
         name: &MailboxName,

@@ -101,9 +101,9 @@ proptest! {
         prop_assert_eq!(&completed, &tags);
         prop_assert_eq!(received.len(), bodies.len());
         for (got, sent) in received.iter().zip(&bodies) {
-            // APPEND arrives streamed; LOGIN as strings (the same for UTF-8 credentials).
+            // APPEND (and MULTIAPPEND) arrives streamed; LOGIN as strings (the same for UTF-8 credentials).
             // Literals go synchronizing unless the server advertised otherwise (it did not).
-            if !matches!(sent, CommandBody::Append { .. } | CommandBody::Login { .. }) {
+            if !matches!(sent, CommandBody::Append { .. } | CommandBody::MultiAppend { .. } | CommandBody::Login { .. }) {
                 prop_assert_eq!(all_sync(got), all_sync(sent));
             }
         }

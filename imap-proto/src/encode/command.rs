@@ -232,8 +232,39 @@ impl Encode for FetchAttribute<'_> {
                     e.raw(b">");
                 }
             }
+            A::Binary {
+                peek,
+                section,
+                partial,
+            } => {
+                e.raw(if *peek { b"BINARY.PEEK" } else { b"BINARY" });
+                section_binary(e, section);
+                if let Some((off, len)) = partial {
+                    e.raw(b"<");
+                    off.encode(e);
+                    e.raw(b".");
+                    len.encode(e);
+                    e.raw(b">");
+                }
+            }
+            A::BinarySize { section } => {
+                e.raw(b"BINARY.SIZE");
+                section_binary(e, section);
+            }
         }
     }
+}
+
+/// `section-binary = "[" [section-part] "]"` (RFC 3516 §4.1).
+pub(crate) fn section_binary(e: &mut Encoder, part: &[std::num::NonZeroU32]) {
+    e.raw(b"[");
+    for (k, n) in part.iter().enumerate() {
+        if k > 0 {
+            e.raw(b".");
+        }
+        n.encode(e);
+    }
+    e.raw(b"]");
 }
 
 impl Encode for FetchItems<'_> {
@@ -376,6 +407,22 @@ impl Encode for CommandBody<'_> {
                 }
                 e.sp();
                 message.encode(e);
+            }
+            C::MultiAppend { mailbox, messages } => {
+                e.raw(b"APPEND ");
+                mailbox.encode(e);
+                for m in messages {
+                    if let Some(f) = &m.flags {
+                        e.sp();
+                        e.paren(f);
+                    }
+                    if let Some(d) = &m.date {
+                        e.sp();
+                        d.encode(e);
+                    }
+                    e.sp();
+                    m.message.encode(e);
+                }
             }
             C::UidExpunge { set } => {
                 e.raw(b"UID EXPUNGE ");

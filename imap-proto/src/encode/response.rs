@@ -461,6 +461,38 @@ impl Encode for FetchItem<'_> {
                 e.sp();
                 data.encode(e);
             }
+            F::Binary {
+                section,
+                origin,
+                data,
+                literal8,
+            } => {
+                e.raw(b"BINARY");
+                super::command::section_binary(e, section);
+                if let Some(o) = origin {
+                    e.raw(b"<");
+                    o.encode(e);
+                    e.raw(b">");
+                }
+                e.sp();
+                match data {
+                    None => e.raw(b"NIL"),
+                    // RFC 3516 §4.2: literal8 is needed when the content has NUL.
+                    Some(d) if *literal8 || d.contains(&0) => {
+                        e.raw(b"~{");
+                        e.number(d.len() as u64);
+                        e.raw(b"}\r\n");
+                        e.raw(d);
+                    }
+                    Some(d) => e.literal(d, crate::types::core::LiteralMode::Sync),
+                }
+            }
+            F::BinarySize { section, size } => {
+                e.raw(b"BINARY.SIZE");
+                super::command::section_binary(e, section);
+                e.sp();
+                size.encode(e);
+            }
         }
     }
 }

@@ -3,6 +3,9 @@
 //! ```text
 //! append          = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP
 //!                   literal
+//! ; RFC 3502 §6 (MULTIAPPEND):
+//! append          = "APPEND" SP mailbox 1*append-message
+//! append-message  = [SP flag-list] [SP date-time] SP literal
 //! authenticate    = "AUTHENTICATE" SP auth-type *(CRLF base64)
 //! copy            = "COPY" SP sequence-set SP mailbox
 //! fetch           = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
@@ -392,14 +395,34 @@ fn list_return_option(i: &[u8]) -> PResult<'_, ListReturnOption<'_>> {
 
 fn append(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
     let (i, (mailbox, flags, date)) = append_head(i)?;
-    let (i, message) = literal(i)?;
+    let (mut i, message) = literal(i)?;
+    let mut messages = vec![crate::types::command::AppendMessage {
+        flags,
+        date,
+        message,
+    }];
+    // RFC 3502 §6: append = "APPEND" SP mailbox 1*append-message
+    while i.first() == Some(&b' ') {
+        let (r, (flags, date)) = append_opts(i)?;
+        let (r, message) = literal(r)?;
+        messages.push(crate::types::command::AppendMessage {
+            flags,
+            date,
+            message,
+        });
+        i = r;
+    }
+    if messages.len() > 1 {
+        return Ok((i, CommandBody::MultiAppend { mailbox, messages }));
+    }
+    let m = messages.pop().expect("one message");
     Ok((
         i,
         CommandBody::Append {
             mailbox,
-            flags,
-            date,
-            message,
+            flags: m.flags,
+            date: m.date,
+            message: m.message,
         },
     ))
 }
@@ -410,9 +433,21 @@ type AppendHead<'a> = (
     Option<crate::types::datetime::DateTime>,
 );
 
+type AppendOpts<'a> = (
+    Option<Vec<crate::types::flag::Flag<'a>>>,
+    Option<crate::types::datetime::DateTime>,
+);
+
 /// `SP mailbox [SP flag-list] [SP date-time] SP`, up to the message literal.
 pub(crate) fn append_head(i: &[u8]) -> PResult<'_, AppendHead<'_>> {
     let (i, mailbox) = sp_then(i, mailbox)?;
+    let (i, (flags, date)) = append_opts(i)?;
+    Ok((i, (mailbox, flags, date)))
+}
+
+/// `SP [flag-list SP] [date-time SP]`: what comes before each message literal (RFC 3502 §6
+/// `append-message`).
+pub(crate) fn append_opts(i: &[u8]) -> PResult<'_, AppendOpts<'_>> {
     let (mut i, ()) = sp(i)?;
     let mut flags = None;
     let mut date = None;
@@ -428,7 +463,13 @@ pub(crate) fn append_head(i: &[u8]) -> PResult<'_, AppendHead<'_>> {
         date = Some(d);
         i = r;
     }
-    Ok((i, (mailbox, flags, date)))
+    Ok((i, (flags, date)))
+}
+
+/// Whether `prefix` is exactly `SP [flag-list SP] [date-time SP]`: the next message of a
+/// MULTIAPPEND (RFC 3502) follows as a literal.
+pub(crate) fn is_append_next_prefix(prefix: &[u8]) -> bool {
+    matches!(append_opts(prefix), Ok((rest, _)) if rest.is_empty())
 }
 
 /// Whether `prefix` is exactly `tag SP "APPEND" SP mailbox [SP flag-list] [SP date-time] SP`, so
@@ -791,9 +832,54 @@ pub(crate) fn fetch_att(i: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
                 },
             ));
         }
+        b"BINARY" | b"BINARY.PEEK" => {
+            let peek = up.as_slice() == b"BINARY.PEEK";
+            let (r, section) = section_binary(r)?;
+            let (r, partial) = if r.first() == Some(&b'<') {
+                let (r, off) = number(&r[1..])?;
+                let (r, ()) = byte(r, b'.')?;
+                let (r, len) = nz_number(r)?;
+                let (r, ()) = byte(r, b'>')?;
+                (r, Some((off, len)))
+            } else {
+                (r, None)
+            };
+            return Ok((
+                r,
+                FetchAttribute::Binary {
+                    peek,
+                    section,
+                    partial,
+                },
+            ));
+        }
+        b"BINARY.SIZE" => {
+            let (r, section) = section_binary(r)?;
+            return Ok((r, FetchAttribute::BinarySize { section }));
+        }
         _ => return fail(i, ErrorKind::Tag),
     };
     Ok((r, att))
+}
+
+/// `section-binary = "[" [section-part] "]"`, `section-part = nz-number *("." nz-number)`
+/// (RFC 3516 §4.1).
+pub(crate) fn section_binary(i: &[u8]) -> PResult<'_, Vec<NonZeroU32>> {
+    let (mut i, ()) = byte(i, b'[')?;
+    let mut part = Vec::new();
+    if i.first() == Some(&b']') {
+        return Ok((&i[1..], part));
+    }
+    loop {
+        let (r, n) = nz_number(i)?;
+        part.push(n);
+        match r.first() {
+            Some(b'.') => i = &r[1..],
+            Some(b']') => return Ok((&r[1..], part)),
+            Some(_) => return fail(r, ErrorKind::Char),
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
 }
 
 /// `section = "[" [section-spec] "]"`.

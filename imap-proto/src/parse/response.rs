@@ -685,8 +685,52 @@ fn fetch_item(i: &[u8]) -> PResult<'_, FetchItem<'_>> {
             _ => sp_then(r, |i| body(i, 0, Ahead::new(i)))
                 .map(|(r, b)| (r, FetchItem::Body(Box::new(b)))),
         },
+        b"BINARY" => {
+            let (r, section) = crate::parse::command::section_binary(r)?;
+            let (r, origin) = if r.first() == Some(&b'<') {
+                let (r, n) = number(&r[1..])?;
+                let (r, ()) = byte(r, b'>')?;
+                (r, Some(n))
+            } else {
+                (r, None)
+            };
+            let (r, ()) = sp(r)?;
+            let literal8 = r.first() == Some(&b'~');
+            let (r, data) = binary_data(r)?;
+            Ok((
+                r,
+                FetchItem::Binary {
+                    section,
+                    origin,
+                    data,
+                    literal8,
+                },
+            ))
+        }
+        b"BINARY.SIZE" => {
+            let (r, section) = crate::parse::command::section_binary(r)?;
+            let (r, size) = sp_then(r, number)?;
+            Ok((r, FetchItem::BinarySize { section, size }))
+        }
         _ => fail(i, ErrorKind::Tag),
     }
+}
+
+/// `nstring / literal8`, `literal8 = "~{" number "}" CRLF *OCTET` (RFC 3516 §4.2).
+fn binary_data(i: &[u8]) -> PResult<'_, Option<std::borrow::Cow<'_, [u8]>>> {
+    if i.first() == Some(&b'~') {
+        let (r, (n, mode)) = crate::parse::core::literal_header(&i[1..])?;
+        if mode == crate::types::core::LiteralMode::NonSync {
+            return fail(i, ErrorKind::Char);
+        }
+        let (r, data) = nom::bytes::streaming::take(n as usize).parse(r)?;
+        return Ok((r, Some(std::borrow::Cow::Borrowed(data))));
+    }
+    let (r, s) = nstring(i)?;
+    Ok((
+        r,
+        s.0.map(|s| std::borrow::Cow::Owned(s.as_bytes().to_vec())),
+    ))
 }
 
 fn address<'a>(i: &'a [u8], a: Ahead<'a>) -> PResult<'a, Address<'a>> {

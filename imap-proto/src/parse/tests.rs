@@ -279,3 +279,90 @@ mod responses {
         }
     }
 }
+
+/// RFC 3502 §6.3.11: the second message follows the first literal with its own flags and date;
+/// one message stays a plain APPEND.
+#[test]
+fn rfc3502_multiappend() {
+    let c = parse(
+        "A003 APPEND saved-messages (\\Seen) {2+}\r\nhi (\\Seen) \" 7-Feb-1994 22:43:04 -0800\" {3+}\r\nhey\r\n",
+    );
+    let CommandBody::MultiAppend { mailbox, messages } = &c.body else {
+        panic!("{c:?}")
+    };
+    assert!(format!("{mailbox:?}").contains("saved-messages"));
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].message.data(), b"hi");
+    assert!(messages[0].date.is_none());
+    assert_eq!(messages[1].message.data(), b"hey");
+    assert!(messages[1].date.is_some() && messages[1].flags.is_some());
+    assert!(matches!(
+        parse("a APPEND INBOX {2+}\r\nhi\r\n").body,
+        CommandBody::Append { .. }
+    ));
+}
+
+/// RFC 3516 §4.1 and §4.2: BINARY, BINARY.PEEK with a partial, BINARY.SIZE; a decoded part with
+/// NUL comes as literal8, one without as a literal.
+#[test]
+fn rfc3516_binary() {
+    use crate::types::response::{Data, FetchItem, Response};
+    use std::num::NonZeroU32;
+    let n = |v| NonZeroU32::new(v).unwrap();
+    let c = parse("A1 FETCH 1 (BINARY.PEEK[1.2]<0.10> BINARY.SIZE[1] BINARY[])\r\n");
+    let CommandBody::Fetch { items, .. } = &c.body else {
+        panic!("{c:?}")
+    };
+    assert_eq!(
+        items.expand(),
+        [
+            FetchAttribute::Binary {
+                peek: true,
+                section: vec![n(1), n(2)],
+                partial: Some((0, n(10)))
+            },
+            FetchAttribute::BinarySize {
+                section: vec![n(1)]
+            },
+            FetchAttribute::Binary {
+                peek: false,
+                section: vec![],
+                partial: None
+            },
+        ]
+    );
+    assert_eq!(
+        c.to_bytes(),
+        b"A1 FETCH 1 (BINARY.PEEK[1.2]<0.10> BINARY.SIZE[1] BINARY[])\r\n"
+    );
+    let wire = b"* 1 FETCH (BINARY[1] ~{4}\r\n\0abc BINARY.SIZE[1] 4 BINARY[2]<2> {2}\r\nhi BINARY[3] NIL)\r\n";
+    let (rest, r) = Response::decode(wire).unwrap();
+    assert!(rest.is_empty());
+    let Response::Data(Data::Fetch { items, .. }) = &r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        items.as_slice()[0],
+        FetchItem::Binary {
+            section: vec![n(1)],
+            origin: None,
+            data: Some(b"\0abc"[..].into()),
+            literal8: true
+        }
+    );
+    assert_eq!(
+        items.as_slice()[1],
+        FetchItem::BinarySize {
+            section: vec![n(1)],
+            size: 4
+        }
+    );
+    assert_eq!(r.to_bytes(), wire);
+    // Cut anywhere inside the literal8: need more, not an error.
+    assert_eq!(
+        Response::decode(&wire[..30]).err(),
+        Some(DecodeError::Incomplete)
+    );
+    assert!(Command::decode(b"A1 FETCH 1 BINARY[1.]\r\n").is_err());
+    assert!(Command::decode(b"A1 FETCH 1 BINARY[TEXT]\r\n").is_err());
+}

@@ -117,7 +117,7 @@ pub enum Event {
         algorithm: Atom<'static>,
     },
     /// A streamed APPEND starts (the `+` was sent if needed); [`Event::AppendChunk`]s follow,
-    /// then [`Event::AppendEnd`] or [`Event::AppendAborted`].
+    /// then [`Event::AppendNext`] (MULTIAPPEND), [`Event::AppendEnd`] or [`Event::AppendAborted`].
     AppendStart {
         /// The command's tag.
         tag: Tag<'static>,
@@ -137,7 +137,20 @@ pub enum Event {
         /// Octets still to come.
         remaining: u32,
     },
-    /// The APPEND command is complete: store the message and `complete` it (`OK [APPENDUID ...]`).
+    /// The next message of a MULTIAPPEND (RFC 3502) starts (the `+` was sent if needed): its
+    /// [`Event::AppendChunk`]s follow. Keep the messages before it out of sight: at
+    /// [`Event::AppendEnd`] all are stored or none (`OK [APPENDUID v uid-set]`); at
+    /// [`Event::AppendAborted`] none.
+    AppendNext {
+        /// Flags to set.
+        flags: Option<Vec<Flag<'static>>>,
+        /// Internal date.
+        date: Option<DateTime>,
+        /// The message size.
+        length: u32,
+    },
+    /// The APPEND command is complete: store the message (every message of a MULTIAPPEND, all
+    /// or none) and `complete` it (`OK [APPENDUID ...]`).
     AppendEnd {
         /// The APPEND command, to complete.
         handle: CommandHandle,

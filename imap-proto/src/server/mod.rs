@@ -444,11 +444,25 @@ impl ServerSession {
                 self.events
                     .push_back(Event::AppendChunk { data, remaining });
             }
+            (
+                Busy::Append { tag },
+                FramerEvent::LiteralStart {
+                    prefix,
+                    length,
+                    mode,
+                },
+            ) => self.on_append_next(tag, &prefix, length, mode),
             (Busy::Append { tag }, FramerEvent::Frame(frame)) if &frame[..] == b"\r\n" => {
-                // What follows the message literal must end the command (no MULTIAPPEND).
                 let handle = CommandHandle::new(tag.clone());
                 self.decide(handle.id, tag, Kind::Command);
                 self.events.push_back(Event::AppendEnd { handle });
+            }
+            (Busy::Append { tag }, FramerEvent::Refused { error, .. }) => {
+                // A MULTIAPPEND message over a limit: none of the messages is kept (RFC 3502 §6.3.11).
+                self.busy = Busy::Ready;
+                self.events
+                    .push_back(Event::AppendAborted { tag: tag.clone() });
+                self.refuse(Some(tag), RejectReason::Limit(error));
             }
             (Busy::Append { tag }, ev) => {
                 self.drop_literal(&ev);
@@ -567,6 +581,39 @@ impl ServerSession {
             date,
             length,
         });
+    }
+
+    /// The next message of a MULTIAPPEND (RFC 3502) is announced by `prefix` (` [flags] [date] `).
+    fn on_append_next(&mut self, tag: Tag<'static>, prefix: &[u8], length: u32, mode: LiteralMode) {
+        let Some((_, (flags, date))) = crate::parse::command::append_opts(prefix)
+            .ok()
+            .filter(|(rest, _)| rest.is_empty())
+        else {
+            self.framer.reject_literal();
+            self.busy = Busy::Ready;
+            self.events
+                .push_back(Event::AppendAborted { tag: tag.clone() });
+            let excerpt = mailwright_sansio::Excerpt::new(prefix);
+            self.refuse(
+                Some(tag),
+                RejectReason::Syntax(DecodeError::malformed(
+                    crate::parse::MalformedKind::Syntax,
+                    prefix.len(),
+                    excerpt,
+                )),
+            );
+            return;
+        };
+        if mode == LiteralMode::Sync {
+            let text = event::clean_text(&self.config.literal_continuation_text);
+            self.continuation(Continue { code: None, text });
+        }
+        self.events.push_back(Event::AppendNext {
+            flags: flags.into_static(),
+            date,
+            length,
+        });
+        self.busy = Busy::Append { tag };
     }
 
     fn on_command(&mut self, frame: &[u8]) {

@@ -313,3 +313,101 @@ fn refused_login_counts_and_the_limit_closes_after_the_no() {
         "a NO Authentication failed.\r\nb NO Authentication failed.\r\n* BYE Too many invalid IMAP commands.\r\n"
     );
 }
+
+/// RFC 3502 §6.3.11's example: two messages in one APPEND, each literal announced after the
+/// previous one, the second with flags and a date.
+#[test]
+fn multiappend_streams_each_message() {
+    let m1 = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nSubject: afternoon meeting\r\n\r\nHello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
+    let m2 = "Date: Mon, 7 Feb 1994 22:43:04 -0800 (PST)\r\nSubject: afternoon meeting 2\r\n\r\n3:30 is fine with me.\r\n";
+    let first = format!("A003 APPEND saved-messages (\\Seen) {{{}}}\r\n", m1.len());
+    let second = format!(
+        " (\\Seen) \" 7-Feb-1994 22:43:04 -0800\" {{{}}}\r\n",
+        m2.len()
+    );
+    let (events, out) = run(&[
+        b"l LOGIN a b\r\n",
+        first.as_bytes(),
+        m1.as_bytes(),
+        second.as_bytes(),
+        m2.as_bytes(),
+        b"\r\n",
+    ]);
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(out.matches("\r\n+ ").count(), 2, "{out}");
+    assert!(out.ends_with("A003 OK ok\r\n"), "{out}");
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e.split([' ', '(', '{']).next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Login",
+            "AppendStart",
+            "[68,",
+            "AppendNext",
+            "[68,",
+            "AppendEnd"
+        ],
+        "{events:?}"
+    );
+    assert!(
+        events[3].contains("Seen") && events[3].contains("1994"),
+        "{}",
+        events[3]
+    );
+    // The message octets are handed over as they are, one message after the other.
+    assert_eq!(events[2], format!("{:?}", m1.as_bytes()));
+    assert_eq!(events[4], format!("{:?}", m2.as_bytes()));
+}
+
+/// A MULTIAPPEND whose next message is malformed is refused as a whole (nothing is kept).
+#[test]
+fn multiappend_with_a_bad_next_message_is_aborted() {
+    let (events, out) = run(&[
+        b"l LOGIN a b\r\n",
+        b"A1 APPEND INBOX {2+}\r\nhi (bogus {2+}\r\nho\r\nA2 NOOP\r\n",
+    ]);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("A1 BAD"), "{out}");
+    assert!(
+        events.iter().any(|e| e.starts_with("AppendAborted")),
+        "{events:?}"
+    );
+    assert!(out.contains("A2 OK"), "{out}");
+}
+
+/// The next message over the APPEND limit: `NO [TOOBIG]` for the whole command.
+#[test]
+fn multiappend_over_the_limit_is_too_big() {
+    let (events, out) = run(&[
+        b"l LOGIN a b\r\n",
+        b"A1 APPEND INBOX {2+}\r\nhi {999999999}\r\nA2 NOOP\r\n",
+    ]);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("A1 NO [TOOBIG]"), "{out}");
+    assert!(
+        events.iter().any(|e| e.starts_with("AppendAborted")),
+        "{events:?}"
+    );
+    assert!(out.contains("A2 OK"), "{out}");
+}
+
+/// RFC 3516 §4.4: APPEND with a literal8 (`~{n}`), NUL octets and all, streamed like a literal;
+/// also as the next message of a MULTIAPPEND.
+#[test]
+fn append_takes_literal8() {
+    let (events, out) = run(&[
+        b"l LOGIN a b\r\n",
+        b"A1 APPEND INBOX ~{3+}\r\na\0b ~{2}\r\n",
+        b"\0\0\r\n",
+    ]);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.ends_with("A1 OK ok\r\n"), "{out}");
+    assert_eq!(out.matches("\r\n+ ").count(), 1, "{out}");
+    assert!(events[1].starts_with("AppendStart"), "{events:?}");
+    assert_eq!(events[2], "[97, 0, 98]");
+    assert!(events[3].starts_with("AppendNext"), "{events:?}");
+    assert_eq!(events[4], "[0, 0]");
+}

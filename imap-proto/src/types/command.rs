@@ -367,6 +367,21 @@ pub enum FetchAttribute<'a> {
     },
     /// `MODSEQ` (RFC 7162).
     ModSeq,
+    /// `BINARY[section-binary]<partial>` or `BINARY.PEEK[...]` (RFC 3516 §4.1): the part's
+    /// content with its Content-Transfer-Encoding undone.
+    Binary {
+        /// `BINARY.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// The part number (`section-part`); empty for the whole message.
+        section: Vec<NonZeroU32>,
+        /// `<offset.length>`, in decoded octets.
+        partial: Option<(u32, NonZeroU32)>,
+    },
+    /// `BINARY.SIZE[section-binary]` (RFC 3516 §4.1): the decoded size.
+    BinarySize {
+        /// The part number; empty for the whole message.
+        section: Vec<NonZeroU32>,
+    },
 }
 
 /// What FETCH asks for: a macro, one attribute, or a list (the form is kept).
@@ -413,6 +428,29 @@ pub enum StoreKind {
     Add,
     /// `-FLAGS`: remove.
     Remove,
+}
+
+/// One message of a MULTIAPPEND (RFC 3502 §6): `append-message = [SP flag-list] [SP date-time]
+/// SP literal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage<'a> {
+    /// The flags to set; `None` when absent.
+    pub flags: Option<Vec<Flag<'a>>>,
+    /// The internal date.
+    pub date: Option<DateTime>,
+    /// The message.
+    pub message: Literal<'a>,
+}
+
+impl IntoStatic for AppendMessage<'_> {
+    type Static = AppendMessage<'static>;
+    fn into_static(self) -> Self::Static {
+        AppendMessage {
+            flags: self.flags.into_static(),
+            date: self.date,
+            message: self.message.into_static(),
+        }
+    }
 }
 
 /// What a command asks.
@@ -522,6 +560,15 @@ pub enum CommandBody<'a> {
         date: Option<DateTime>,
         /// The message.
         message: Literal<'a>,
+    },
+    /// `APPEND mailbox 1*append-message` with two or more messages (RFC 3502 MULTIAPPEND): all
+    /// are stored or none. One message is [`CommandBody::Append`], which is what a single one
+    /// parses as.
+    MultiAppend {
+        /// The target mailbox.
+        mailbox: Mailbox<'a>,
+        /// The messages, in order.
+        messages: Vec<AppendMessage<'a>>,
     },
     /// `CHECK`.
     Check,
@@ -676,7 +723,7 @@ impl CommandBody<'_> {
             C::List { .. } => "LIST",
             C::Lsub { .. } => "LSUB",
             C::Status { .. } => "STATUS",
-            C::Append { .. } => "APPEND",
+            C::Append { .. } | C::MultiAppend { .. } => "APPEND",
             C::Check => "CHECK",
             C::Close => "CLOSE",
             C::Unselect => "UNSELECT",
@@ -726,6 +773,7 @@ impl CommandBody<'_> {
             | C::Lsub { .. }
             | C::Status { .. }
             | C::Append { .. }
+            | C::MultiAppend { .. }
             | C::Idle
             | C::Namespace
             | C::Enable { .. }
@@ -901,6 +949,16 @@ impl IntoStatic for FetchAttribute<'_> {
                 partial,
             },
             A::ModSeq => A::ModSeq,
+            A::Binary {
+                peek,
+                section,
+                partial,
+            } => A::Binary {
+                peek,
+                section,
+                partial,
+            },
+            A::BinarySize { section } => A::BinarySize { section },
         }
     }
 }
@@ -997,6 +1055,10 @@ impl IntoStatic for CommandBody<'_> {
                 flags: flags.into_static(),
                 date,
                 message: message.into_static(),
+            },
+            C::MultiAppend { mailbox, messages } => C::MultiAppend {
+                mailbox: mailbox.into_static(),
+                messages: messages.into_iter().map(IntoStatic::into_static).collect(),
             },
             C::Check => C::Check,
             C::Close => C::Close,

@@ -331,6 +331,25 @@ pub enum FetchItem<'a> {
     Uid(NonZeroU32),
     /// `MODSEQ (n)` (RFC 7162 §3.1.4.1).
     ModSeq(u64),
+    /// `BINARY[section-binary]<origin> (nstring / literal8)` (RFC 3516 §4.2): decoded content,
+    /// sent as `~{n}` (literal8) when `literal8` is set or it holds NUL, else as a literal.
+    Binary {
+        /// The part number; empty for the whole message.
+        section: Vec<NonZeroU32>,
+        /// The origin octet of a partial fetch.
+        origin: Option<u32>,
+        /// The octets; `None` is NIL.
+        data: Option<std::borrow::Cow<'a, [u8]>>,
+        /// Sent (or received) as literal8: Dovecot sends it for every content it decoded.
+        literal8: bool,
+    },
+    /// `BINARY.SIZE[section-binary] number` (RFC 3516 §4.2).
+    BinarySize {
+        /// The part number; empty for the whole message.
+        section: Vec<NonZeroU32>,
+        /// The decoded size.
+        size: u32,
+    },
 }
 
 /// Untagged response data.
@@ -555,6 +574,18 @@ impl IntoStatic for FetchItem<'_> {
             },
             F::Uid(n) => F::Uid(n),
             F::ModSeq(n) => F::ModSeq(n),
+            F::Binary {
+                section,
+                origin,
+                data,
+                literal8,
+            } => F::Binary {
+                section,
+                origin,
+                data: data.map(|d| std::borrow::Cow::Owned(d.into_owned())),
+                literal8,
+            },
+            F::BinarySize { section, size } => F::BinarySize { section, size },
         }
     }
 }

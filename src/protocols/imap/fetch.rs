@@ -7,7 +7,8 @@
 //! [`structure`](mailwright_imap_proto::structure) parser, which answers as Dovecot 2.3 does.
 //! A section that does not exist is an empty string (Dovecot's answer); a NUL octet, which no
 //! IMAP literal may hold, is sent as 0x80 (Dovecot's answer too), so every literal has the size
-//! RFC822.SIZE and BODYSTRUCTURE advertise.
+//! RFC822.SIZE and BODYSTRUCTURE advertise. BINARY (RFC 3516) sends decoded content with its
+//! NUL octets, as literal8.
 
 use std::io::Read;
 use std::num::NonZeroU32;
@@ -15,7 +16,7 @@ use std::time::UNIX_EPOCH;
 
 use super::selected::{Selected, nz};
 use crate::store::{Flag, FlagOp, Flags, SelectedMailbox};
-use mailwright_imap_proto::structure::Message;
+use mailwright_imap_proto::structure::{Message, Part};
 use mailwright_imap_proto::types::command::{FetchAttribute, Section, SectionText};
 use mailwright_imap_proto::types::datetime::DateTime;
 use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
@@ -121,14 +122,132 @@ pub(crate) fn needs_text(a: &FetchAttribute<'_>) -> bool {
 }
 
 /// Whether an attribute sets `\Seen` (RFC 3501 §6.4.5: BODY[...] without PEEK, RFC822,
-/// RFC822.TEXT).
+/// RFC822.TEXT; RFC 3516 §4.1: BINARY[...] without PEEK).
 fn sets_seen(a: &FetchAttribute<'_>) -> bool {
     matches!(
         a,
         FetchAttribute::Rfc822
             | FetchAttribute::Rfc822Text
             | FetchAttribute::BodySection { peek: false, .. }
+            | FetchAttribute::Binary { peek: false, .. }
     )
+}
+
+/// A part whose Content-Transfer-Encoding the server cannot undo (RFC 3516 §4.3 `UNKNOWN-CTE`).
+pub(crate) struct UnknownCte;
+
+/// `BINARY[section]` (RFC 3516 §4.2) as Dovecot 2.3 gives it: the part's content with its
+/// Content-Transfer-Encoding undone, NUL octets kept; in a multipart, a `message/rfc822` part
+/// or the whole message (`BINARY[]`) every base64 or quoted-printable part inside is decoded
+/// too and its header says `Content-Transfer-Encoding: binary` (moved to the header's end). A
+/// part that does not exist is empty, as its `BODY[section]` is. Returns the octets and whether
+/// anything was decoded (Dovecot then sends literal8).
+fn binary(m: &Message<'_>, section: &[NonZeroU32]) -> Result<(Vec<u8>, bool), UnknownCte> {
+    let data = m.data();
+    let mut out = Vec::new();
+    if section.is_empty() {
+        let decoded = decode_entity(data, m.root(), &mut out)?;
+        return Ok((out, decoded));
+    }
+    let Some(part) = mailwright_imap_proto::structure::section::find(m.root(), section) else {
+        return Ok((Vec::new(), false));
+    };
+    let decoded = decode_body(data, part, &mut out)?;
+    Ok((out, decoded))
+}
+
+/// A part's Content-Transfer-Encoding token, lowercased (`None` without the field).
+fn cte(data: &[u8], part: &Part) -> Option<String> {
+    mailwright_imap_proto::structure::fields(&data[part.header()])
+        .find(|f| f.name.eq_ignore_ascii_case(b"Content-Transfer-Encoding"))
+        .map(|f| {
+            String::from_utf8_lossy(f.value)
+                .split(|c: char| c.is_ascii_whitespace() || c == '(' || c == ';')
+                .find(|t| !t.is_empty())
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Whether a leaf part's encoding is undone: `Some(true)` for base64 and quoted-printable,
+/// `Some(false)` for the identity encodings.
+fn decodes(data: &[u8], part: &Part) -> Result<bool, UnknownCte> {
+    if part.is_multipart() || part.is_message() {
+        return Ok(false);
+    }
+    match cte(data, part).as_deref() {
+        None | Some("" | "7bit" | "8bit" | "binary") => Ok(false),
+        Some("base64" | "quoted-printable") => Ok(true),
+        Some(_) => Err(UnknownCte),
+    }
+}
+
+/// A part's header and body, decoded ([`decode_body`]); a decoded leaf's header has its
+/// Content-Transfer-Encoding field replaced by `binary` at the end of the header.
+fn decode_entity(data: &[u8], part: &Part, out: &mut Vec<u8>) -> Result<bool, UnknownCte> {
+    let header = part.header();
+    if decodes(data, part)? {
+        let block = &data[header.clone()];
+        // Everything but the field is kept as it is (lines that are not fields too).
+        let mut pos = 0;
+        for f in mailwright_imap_proto::structure::fields(block) {
+            if f.name.eq_ignore_ascii_case(b"Content-Transfer-Encoding") {
+                let start = (f.raw.as_ptr() as usize).saturating_sub(block.as_ptr() as usize);
+                out.extend_from_slice(&block[pos..start.max(pos)]);
+                pos = (start + f.raw.len()).max(pos);
+            }
+        }
+        let end = eoh_start(block).max(pos);
+        out.extend_from_slice(&block[pos..end]);
+        out.extend_from_slice(b"Content-Transfer-Encoding: binary\r\n");
+        out.extend_from_slice(&block[end..]);
+    } else {
+        out.extend_from_slice(&data[header]);
+    }
+    let inner = decode_body(data, part, out)?;
+    Ok(inner || decodes(data, part)?)
+}
+
+/// Where the empty line that ends a header block starts (its length when there is none).
+fn eoh_start(block: &[u8]) -> usize {
+    if block.ends_with(b"\r\n\r\n") {
+        block.len() - 2
+    } else if block == b"\r\n" {
+        0
+    } else {
+        block.len()
+    }
+}
+
+/// A part's body with its encoding undone; a multipart or `message/rfc822` body as it is, with
+/// the parts inside decoded.
+fn decode_body(data: &[u8], part: &Part, out: &mut Vec<u8>) -> Result<bool, UnknownCte> {
+    let body = part.body();
+    if part.is_multipart() || part.is_message() {
+        let mut pos = body.start;
+        let mut decoded = false;
+        for child in part.children() {
+            let whole = child.whole();
+            out.extend_from_slice(&data[pos..whole.start.max(pos)]);
+            decoded |= decode_entity(data, child, out)?;
+            pos = whole.end.max(pos);
+        }
+        out.extend_from_slice(&data[pos.min(body.end)..body.end]);
+        return Ok(decoded);
+    }
+    let raw = &data[body];
+    match cte(data, part).as_deref() {
+        Some("base64") => out.extend_from_slice(&super::mime::base64(raw)),
+        Some("quoted-printable") => {
+            out.extend_from_slice(&super::mime::quoted_printable(raw, false));
+        }
+        None | Some("" | "7bit" | "8bit" | "binary") => {
+            out.extend_from_slice(raw);
+            return Ok(false);
+        }
+        Some(_) => return Err(UnknownCte),
+    }
+    Ok(true)
 }
 
 /// Answers FETCH for the messages at `idx`; returns how many were gone from the store (answered
@@ -140,7 +259,8 @@ pub(crate) fn fetch(
     attrs: &[FetchAttribute<'_>],
     uid_cmd: bool,
     out: &mut Vec<Response<'static>>,
-) -> usize {
+) -> super::messages::FetchTally {
+    let mut tally = super::messages::FetchTally::default();
     let mut attrs: Vec<FetchAttribute<'_>> = attrs.to_vec();
     if uid_cmd && !attrs.contains(&FetchAttribute::Uid) {
         // RFC 3501 §6.4.8: UID FETCH always returns the UID.
@@ -160,9 +280,10 @@ pub(crate) fn fetch(
                 | FetchAttribute::BodySection { .. }
                 | FetchAttribute::Rfc822Header
                 | FetchAttribute::Rfc822Text
+                | FetchAttribute::Binary { .. }
+                | FetchAttribute::BinarySize { .. }
         )
     });
-    let mut gone = 0;
     for &i in idx {
         let uid = sel.msgs[i].uid;
         let found = if text_needed {
@@ -176,7 +297,7 @@ pub(crate) fn fetch(
             Some((None, 0, 0))
         };
         let Some((loaded, internal, vsize)) = found else {
-            gone += 1;
+            tally.gone += 1;
             out.push(gone_response(sel, i, &attrs));
             continue;
         };
@@ -246,6 +367,36 @@ pub(crate) fn fetch(
                         data: literal(data),
                     }
                 }
+                FetchAttribute::Binary {
+                    section, partial, ..
+                } => {
+                    let Some(m) = &parsed else { continue };
+                    let Ok((data, literal8)) = binary(m, section) else {
+                        tally.unknown_cte = true;
+                        continue;
+                    };
+                    let (origin, data) = match partial {
+                        Some((start, len)) => (Some(*start), cut(&data, *start, *len)),
+                        None => (None, data),
+                    };
+                    FetchItem::Binary {
+                        section: section.clone(),
+                        origin,
+                        data: Some(data.into()),
+                        literal8,
+                    }
+                }
+                FetchAttribute::BinarySize { section } => {
+                    let Some(m) = &parsed else { continue };
+                    let Ok((data, _)) = binary(m, section) else {
+                        tally.unknown_cte = true;
+                        continue;
+                    };
+                    FetchItem::BinarySize {
+                        section: section.clone(),
+                        size: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                    }
+                }
                 _ => continue,
             };
             items.push(item);
@@ -267,7 +418,7 @@ pub(crate) fn fetch(
             }));
         }
     }
-    gone
+    tally
 }
 
 /// Sets `\Seen` on message `i` for a FETCH of its text (RFC 3501 §6.4.5), through the store's
@@ -324,6 +475,18 @@ fn gone_response(sel: &Selected, i: usize, attrs: &[FetchAttribute<'_>]) -> Resp
                     section: echo_section(section),
                     origin: partial.map(|(start, _)| start),
                     data: nil(),
+                },
+                FetchAttribute::Binary {
+                    section, partial, ..
+                } => FetchItem::Binary {
+                    section: section.clone(),
+                    origin: partial.map(|(start, _)| start),
+                    data: None,
+                    literal8: false,
+                },
+                FetchAttribute::BinarySize { section } => FetchItem::BinarySize {
+                    section: section.clone(),
+                    size: 0,
                 },
                 _ => return None,
             })

@@ -93,18 +93,28 @@ impl Session {
         plan: &FetchPlan,
         idx: &[usize],
         out: &mut Vec<Response<'static>>,
-    ) -> usize {
+    ) -> FetchTally {
         match &mut self.selected {
             Some(sel) => fetch::fetch(sel, idx, &plan.attrs, plan.uid, out),
-            None => idx.len(),
+            None => FetchTally {
+                gone: idx.len(),
+                unknown_cte: false,
+            },
         }
     }
 
     /// The tagged completion of a FETCH: a message gone from the store (removed behind its back,
     /// or expunged longer ago than it keeps messages readable) was answered without its contents, and
     /// the FETCH completes `OK [EXPUNGEISSUED]` (RFC 2180 §4.1.2, Dovecot's words).
-    pub(crate) fn fetch_done(uid: bool, gone: usize) -> Completion {
-        Completion::of(Ok(if gone > 0 {
+    pub(crate) fn fetch_done(uid: bool, tally: FetchTally) -> Completion {
+        if tally.unknown_cte {
+            // RFC 3516 §4.3: a part whose encoding the server does not know.
+            return Completion::of(Err(No(
+                Some(code("UNKNOWN-CTE")),
+                "Unknown Content-Transfer-Encoding".into(),
+            )));
+        }
+        Completion::of(Ok(if tally.gone > 0 {
             (
                 Some(code("EXPUNGEISSUED")),
                 "Some messages were already expunged".into(),
@@ -390,55 +400,104 @@ impl Session {
         Ok(search::search(sel, criteria))
     }
 
-    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled message (LF form).
+    /// APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID): stores the spooled messages (LF form);
+    /// several are a MULTIAPPEND (RFC 3502), all stored or none, `APPENDUID` with their UID set.
     pub(crate) fn append(
         &mut self,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
-        flags: Option<&[Flag<'_>]>,
-        date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-        message: &mut crate::store::Spool,
+        messages: &mut [Staged],
     ) -> Answer {
         let account = self.account()?;
         let target = names::resolve(mailbox)?;
-        let (system, keywords) = split_flags(flags.unwrap_or_default());
-        let internal_date = date.map(|d| {
-            let ts = d.unix_timestamp();
-            if ts >= 0 {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
-            } else {
-                std::time::UNIX_EPOCH
+        let mut batch = Vec::with_capacity(messages.len());
+        for m in messages.iter_mut() {
+            let (system, keywords) = split_flags(m.flags.as_deref().unwrap_or_default());
+            let internal_date = m.date.map(|d| {
+                let ts = d.unix_timestamp();
+                if ts >= 0 {
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(ts.unsigned_abs())
+                } else {
+                    std::time::UNIX_EPOCH
+                }
+            });
+            let reader = m
+                .spool
+                .reader()
+                .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
+            let request = AppendRequest {
+                flags: system,
+                keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+                internal_date,
+            };
+            batch.push((request, reader));
+        }
+        let no_mailbox = || No(Some(Code::TryCreate), "No such mailbox".into());
+        let appended = if let [(request, reader)] = &mut batch[..] {
+            // Written first, then stored with its UID: two steps, so a store can stop between them.
+            match account.append(&target, request, reader) {
+                Err(StoreError::NoSuchMailbox) => return Err(no_mailbox()),
+                prepared => vec![prepared?.commit()?],
             }
-        });
-        let mut reader = message
-            .reader()
-            .map_err(|e| No(Some(code("SERVERBUG")), format!("APPEND spool: {e}")))?;
-        let request = AppendRequest {
-            flags: system,
-            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
-            internal_date,
+        } else {
+            let mut refs: Vec<(AppendRequest, &mut dyn std::io::Read)> = batch
+                .iter_mut()
+                .map(|(request, reader)| {
+                    (std::mem::take(request), reader as &mut dyn std::io::Read)
+                })
+                .collect();
+            match account.append_all(&target, &mut refs) {
+                Err(StoreError::NoSuchMailbox) => return Err(no_mailbox()),
+                r => r?,
+            }
         };
-        // Written first, then stored with its UID: two steps, so a store can stop between them.
-        let appended = match account.append(&target, &request, &mut reader) {
-            Err(StoreError::NoSuchMailbox) => {
-                return Err(No(Some(Code::TryCreate), "No such mailbox".into()));
-            }
-            prepared => prepared?.commit()?,
+        let Some(last) = appended.last() else {
+            return Err(No(
+                Some(code("SERVERBUG")),
+                "APPEND without a message".into(),
+            ));
         };
         // RFC 3501 §2.3.2: the message is \Recent in the first session told of it; appended to
         // the mailbox this session has selected, that is this session.
         if let Some(sel) = &mut self.selected
             && sel.name() == &target
         {
-            claim_recent(sel, appended.uid_validity, appended.uid);
+            claim_recent(sel, last.uid_validity, last.uid);
         }
-        let code = std::num::NonZeroU32::new(appended.uid_validity).and_then(|v| {
+        let uids: Vec<u32> = appended.iter().map(|a| a.uid).collect();
+        let code = std::num::NonZeroU32::new(last.uid_validity).and_then(|v| {
             Some(Code::AppendUid {
                 uid_validity: v,
-                uids: uid_set(&[appended.uid])?,
+                uids: uid_set(&uids)?,
             })
         });
         Ok((code, "APPEND completed".into()))
     }
+}
+
+/// What a FETCH met along the way, for its tagged completion.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FetchTally {
+    /// Messages gone from the store.
+    pub(crate) gone: usize,
+    /// A BINARY part with an encoding the server cannot undo.
+    pub(crate) unknown_cte: bool,
+}
+
+impl std::ops::AddAssign for FetchTally {
+    fn add_assign(&mut self, other: Self) {
+        self.gone += other.gone;
+        self.unknown_cte |= other.unknown_cte;
+    }
+}
+
+/// One message of an APPEND, spooled as it came.
+pub(crate) struct Staged {
+    /// Its flags.
+    pub(crate) flags: Option<Vec<Flag<'static>>>,
+    /// Its internal date.
+    pub(crate) date: Option<mailwright_imap_proto::types::datetime::DateTime>,
+    /// Its octets.
+    pub(crate) spool: crate::store::Spool,
 }
 
 /// Claims for a read-write session the messages up to `last` it stored into the mailbox it has

@@ -65,7 +65,7 @@ fn hex(c: u8) -> Option<u8> {
 
 /// Base64 with everything outside the alphabet skipped (RFC 2045 §6.8 asks decoders to ignore
 /// it); decoding stops at "=".
-fn base64(data: &[u8]) -> Vec<u8> {
+pub(crate) fn base64(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() * 3 / 4);
     let mut acc = 0u32;
     let mut n = 0;
@@ -98,7 +98,7 @@ fn base64(data: &[u8]) -> Vec<u8> {
 /// Quoted-printable (RFC 2045 §6.7): `=XX`, soft line breaks, trailing white space of a line
 /// dropped; a malformed "=" stays as it is. With `q`, the encoded-word form (RFC 2047 §4.2:
 /// "_" is a space).
-fn quoted_printable(data: &[u8], q: bool) -> Vec<u8> {
+pub(crate) fn quoted_printable(data: &[u8], q: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {

@@ -15,7 +15,11 @@
 //!   THREAD=ORDEREDSUBJECT, THREAD=REFERENCES, THREAD=REFS (module `thread`), QUOTA with
 //!   STORAGE and MESSAGE (module `quota`), WITHIN (RFC 5032), STATUS=SIZE (RFC 8438),
 //!   SEARCHRES (RFC 5182: the saved result is the session's, by UID), CREATE-SPECIAL-USE
-//!   (RFC 6154 §3: the store ties uses to names, so only a name's own use is accepted).
+//!   (RFC 6154 §3: the store ties uses to names, so only a name's own use is accepted),
+//!   MULTIAPPEND (RFC 3502: the messages are spooled as they come, then stored all or none by
+//!   `Account::append_all`), BINARY (RFC 3516, module `fetch`: base64 and quoted-printable
+//!   undone, literal8 when the content has NUL, `NO [UNKNOWN-CTE]` for other encodings; APPEND
+//!   takes literal8).
 //! - Mailboxes: `/` is the delimiter, names are modified UTF-7 as the store keeps them (module
 //!   `names`); UIDs, UIDVALIDITY, keywords, MODSEQs and `\Recent` claims are the store's.
 //! - Messages are presented with CRLF line ends whatever the store keeps; RFC822.SIZE is the
@@ -82,14 +86,18 @@ pub const AUTOLOGOUT: Duration = Duration::from_mins(30);
 /// through it wake the session at once, see [`Changes`](crate::store::Changes)).
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
+/// Most messages in one MULTIAPPEND: each may hold a spool file open until the end.
+const MAX_MULTIAPPEND: usize = 256;
+
 /// An APPEND in progress.
 struct Append {
     mailbox: mailwright_imap_proto::types::mailbox::Mailbox<'static>,
-    flags: Option<Vec<mailwright_imap_proto::types::flag::Flag<'static>>>,
-    date: Option<mailwright_imap_proto::types::datetime::DateTime>,
-    spool: crate::store::Spool,
+    /// The messages so far, the last one still coming (several: MULTIAPPEND, RFC 3502).
+    messages: Vec<messages::Staged>,
     /// A write to the spool failed: the APPEND is answered NO.
     failed: bool,
+    /// More than [`MAX_MULTIAPPEND`] messages: answered NO [LIMIT].
+    too_many: bool,
 }
 
 /// Hands the session's untagged responses to the protocol session: data as data, a BYE (the
@@ -239,7 +247,7 @@ impl Imap {
                 // hand-off instead of two for the usual small FETCH.
                 let tag = handle.tag().clone();
                 let mut part = Vec::new();
-                let mut gone = 0;
+                let mut gone = messages::FetchTally::default();
                 let action = crate::core::blocking(|| {
                     let action = s.handle(&tag, command, &mut out);
                     if let Action::Fetch(plan) = &action
@@ -317,20 +325,48 @@ impl Imap {
                 link.transport().quickack();
                 self.append = Some(Append {
                     mailbox,
-                    flags,
-                    date,
-                    spool: crate::store::Spool::new(s.shared.core.spool_dir()),
+                    messages: vec![messages::Staged {
+                        flags,
+                        date,
+                        spool: crate::store::Spool::new(s.shared.core.spool_dir()),
+                    }],
                     failed: false,
+                    too_many: false,
                 });
+            }
+            Event::AppendNext { flags, date, .. } => {
+                link.transport().quickack();
+                if let Some(a) = &mut self.append {
+                    if a.messages.len() >= MAX_MULTIAPPEND {
+                        a.too_many = true;
+                    }
+                    if a.too_many {
+                        // The rest is read and dropped; the APPEND is answered NO [LIMIT].
+                        a.messages.truncate(1);
+                        a.failed = true;
+                    } else {
+                        // One memory budget for the whole batch; past it, messages spill to disk.
+                        let held: usize = a.messages.iter().map(|m| m.spool.in_memory()).sum();
+                        a.messages.push(messages::Staged {
+                            flags,
+                            date,
+                            spool: crate::store::Spool::with_memory_limit(
+                                s.shared.core.spool_dir(),
+                                crate::store::SPOOL_MEMORY_LIMIT.saturating_sub(held),
+                            ),
+                        });
+                    }
+                }
             }
             Event::AppendChunk { data, .. } => {
                 link.transport().quickack();
                 if let Some(a) = &mut self.append
                     && !a.failed
-                    && let Err(e) = if a.spool.stays_in_memory(data.len()) {
-                        a.spool.write(&data)
+                    && let Some(m) = a.messages.last_mut()
+                    && let Err(e) = if m.spool.stays_in_memory(data.len()) {
+                        m.spool.write(&data)
                     } else {
-                        crate::core::blocking(|| a.spool.write(&data))
+                        crate::core::blocking(|| m.spool.write(&data))
                     }
                 {
                     warn!("imap append spool: {e}");
@@ -340,10 +376,14 @@ impl Imap {
             Event::AppendEnd { handle } => {
                 let r = match self.append.take() {
                     Some(mut a) if !a.failed => crate::core::blocking(|| {
-                        let r = s.append(&a.mailbox, a.flags.as_deref(), a.date, &mut a.spool);
+                        let r = s.append(&a.mailbox, &mut a.messages);
                         s.refresh(true, &mut out);
                         r
                     }),
+                    Some(a) if a.too_many => Err(mailboxes::No(
+                        Some(mailboxes::code("LIMIT")),
+                        format!("Too many messages in one APPEND (at most {MAX_MULTIAPPEND})"),
+                    )),
                     _ => Err(mailboxes::No::text("APPEND failed to store its message")),
                 };
                 emit(server, &mut out);

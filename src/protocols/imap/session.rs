@@ -164,6 +164,8 @@ impl Session {
                 "WITHIN",
                 "SEARCHRES",
                 "CREATE-SPECIAL-USE",
+                "MULTIAPPEND",
+                "BINARY",
                 "STATUS=SIZE",
                 "CONDSTORE",
                 "COMPRESS=DEFLATE",

@@ -322,6 +322,30 @@ pub(super) fn prepare_append(
     }))
 }
 
+/// MULTIAPPEND into `md`: every message written into `tmp/`, then all stored or none
+/// ([`mailwright_maildir::PreparedAppend::commit_all`]).
+pub(super) fn append_all(
+    md: &Maildir,
+    messages: &mut [(AppendRequest, &mut dyn io::Read)],
+) -> Result<Vec<Appended>, StoreError> {
+    let mut batch = Vec::with_capacity(messages.len());
+    for (request, message) in messages.iter_mut() {
+        let keywords: Vec<&str> = request.keywords.iter().map(String::as_str).collect();
+        let (system, names) = selected::split_keywords(request.flags, &keywords);
+        let mut prepared = md
+            .prepare_append(system, &names, request.internal_date)
+            .map_err(error)?;
+        io::copy(message, &mut prepared)?;
+        batch.push(prepared);
+    }
+    let (uid_validity, uids) =
+        mailwright_maildir::PreparedAppend::commit_all(batch).map_err(error)?;
+    Ok(uids
+        .into_iter()
+        .map(|uid| Appended { uid_validity, uid })
+        .collect())
+}
+
 impl PreparedAppend for MaildirAppend {
     fn commit(self: Box<Self>) -> Result<Appended, StoreError> {
         // Stored straight into cur/ and given its UID without a rescan of the folder.

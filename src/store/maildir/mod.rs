@@ -28,7 +28,8 @@ use mailwright_maildir::{Error as MdError, Maildir};
 
 use super::notify::{Changes, Notifier};
 use super::types::{
-    AppendRequest, MailboxInfo, MailboxName, MailboxStatus, QuotaUsage, SpecialUse, StoreError,
+    AppendRequest, Appended, MailboxInfo, MailboxName, MailboxStatus, QuotaUsage, SpecialUse,
+    StoreError,
 };
 use super::{Account, Delivery, MailStore, Maildrop, PreparedAppend, SelectedMailbox};
 use crate::core::config::Storage;
@@ -362,6 +363,17 @@ impl Account for MaildirAccount {
             self.user.clone(),
             self.notifier.clone(),
         )
+    }
+
+    fn append_all(
+        &self,
+        name: &MailboxName,
+        messages: &mut [(AppendRequest, &mut dyn io::Read)],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let md = self.open(name)?;
+        let appended = delivery::append_all(&md, messages)?;
+        self.changed(name);
+        Ok(appended)
     }
 
     fn watch(&self, name: &MailboxName) -> Changes {
