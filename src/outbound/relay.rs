@@ -1175,6 +1175,10 @@ async fn deliver_remote(
     // The relayhost's certificate is checked when TLS is used (by default), and then a failed
     // handshake is not retried in plaintext.
     let verify = require_tls || (smarthost && out.relayhost_verify_tls);
+    let sts_testing = !require_tls
+        && sts
+            .as_ref()
+            .is_some_and(|p| p.mode == mtasts::Mode::Testing);
     let mut last = attempt(None, own_reply(451, (4, 4, 1), "no host could be reached"));
     for (host, addrs) in hops {
         for addr in addrs {
@@ -1189,7 +1193,25 @@ async fn deliver_remote(
                 // AUTH only over TLS: with credentials TLS is required.
                 credentials: credentials.clone(),
             };
-            let opened = match Connection::open(outbound, &host, addr, &hop).await {
+            // MTA-STS testing (RFC 8461 §5): TLS is tried verified first, and what enforce
+            // would have refused is logged before delivering as usual.
+            let mut opened = if sts_testing {
+                let verified = Hop {
+                    verify: true,
+                    ..hop.clone()
+                };
+                Connection::open(outbound, &host, addr, &verified).await
+            } else {
+                Connection::open(outbound, &host, addr, &hop).await
+            };
+            if sts_testing
+                && let Err(e) = &opened
+                && e.tls_failed
+            {
+                warn!(%domain, %host, "MTA-STS testing: {}; enforce would defer", e.attempt.reply);
+                opened = Connection::open(outbound, &host, addr, &hop).await;
+            }
+            let opened = match opened {
                 Err(e) if e.tls_failed && !verify && !hop.implicit_tls => {
                     info!(%host, "opportunistic TLS failed ({}); retrying in plaintext", e.attempt.reply);
                     let plain = Hop {
@@ -1202,6 +1224,9 @@ async fn deliver_remote(
             };
             match opened {
                 Ok((conn, caps)) => {
+                    if sts_testing && !matches!(conn.stream, Stream::Tls(_)) {
+                        warn!(%domain, %host, "MTA-STS testing: delivering without TLS; enforce would defer");
+                    }
                     outbound.destinations.set(domain, None);
                     let (results, conn) =
                         send_all(outbound, conn, &caps, domain, batch, smarthost).await;
