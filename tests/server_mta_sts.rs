@@ -7,7 +7,8 @@
 //!   of ours (certificate for `localhost` from the same CA); a second message uses the cached
 //!   policy (one fetch), which is also on disk under `mta-sts/`;
 //! - `enforce` with an MX host the policy does not name: deferred with `4.7.5`, no connection;
-//! - `testing` with that same MX host (plaintext, no STARTTLS): delivered as without a policy.
+//! - `testing` with that same MX host (plaintext, no STARTTLS): delivered as without a policy,
+//!   and the `full_server` binary's log says what enforce would have refused.
 
 mod common;
 
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::process::ServerProcess;
 use common::scripted::{self, Scripted};
 use mailwright::outbound::queue::{self, RcptStatus};
 use mailwright::server::Service;
@@ -281,4 +283,57 @@ fn testing_delivers_as_without_a_policy() {
             .then_some(())
     });
     assert_eq!(https.requests.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn testing_logs_what_enforce_would_refuse() {
+    let dir = common::tempdir("mta-sts-log");
+    let pki = pki(&dir);
+    let receiver = Scripted::start(scripted::normal);
+    let https = PolicyServer::start(&pki, &policy("testing", "*.elsewhere.test"));
+    let dns = dns("mx.remote.test");
+    let [smtp] = common::postfix::free_ports::<1>();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    common::populate(&data);
+    std::fs::write(
+        data.join(mailwright::core::datadir::CONFIG_FILE),
+        format!(
+            "hostname = \"mx.example.org\"\n\n\
+             [listen]\n\
+             smtp = [\"127.0.0.1:{smtp}\"]\n\
+             submission = []\nsubmissions = []\nlmtp = []\nimap = []\nimaps = []\n\
+             pop3 = []\npop3s = []\nmanagesieve = []\n\n\
+             [dns]\nnameservers = [\"{}\"]\ntimeout_secs = 2\n\n\
+             [outbound]\nmx_port = {}\nmta_sts_port = {}\nca_file = \"{}\"\n\
+             trusted_networks = [\"127.0.0.1\"]\nretry_schedule_secs = [3600]\n",
+            dns.addr(),
+            receiver.port(),
+            https.port,
+            pki.ca.display()
+        ),
+    )
+    .unwrap();
+    let addr = ([127, 0, 0, 1], smtp).into();
+    let server = ServerProcess::start_logging(&data, addr, dir.join("server.log"), "info");
+    let mut c = common::smtp_client::Client::connect(addr, Duration::from_secs(10)).unwrap();
+    c.command("EHLO client.test").unwrap();
+    let message = b"From: <alice@example.org>\r\nSubject: sts-log\r\n\r\nHello.\r\n";
+    let r = c
+        .send("alice@example.org", &["bob@remote.test"], message)
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+    wait_for(Duration::from_secs(30), "the delivery", || {
+        (!receiver.messages().is_empty()).then_some(())
+    });
+    let log = wait_for(Duration::from_secs(10), "the log lines", || {
+        let log = server.log();
+        log.contains("delivering without TLS").then_some(log)
+    });
+    assert!(
+        log.contains("MTA-STS testing: MX host not in the policy"),
+        "{log}"
+    );
+    assert!(log.contains("mx.remote.test"), "{log}");
 }
