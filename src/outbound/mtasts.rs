@@ -302,21 +302,17 @@ pub async fn policy(outbound: &Outbound, domain: &str) -> Option<Policy> {
     let cache = &outbound.mta_sts;
     let cached = crate::core::blocking(|| cache.get(&domain)).filter(|c| c.fresh(now));
     let id = match outbound.core.dns.txt(&format!("_mta-sts.{domain}")).await {
-        Ok(records) => {
-            // §3.1: more than one record (or none that parses) is as if there were none.
-            let ids: Vec<String> = records.iter().filter_map(|r| record_id(r)).collect();
-            match <[String; 1]>::try_from(ids) {
-                Ok([id]) => id,
-                Err(_) => return cached.map(|c| c.policy),
-            }
-        }
+        Ok(records) => match the_record(&records) {
+            Some(id) => id,
+            None => return cached.map(|c| c.policy),
+        },
         Err(e) => {
             info!(%domain, "MTA-STS record lookup failed: {e}");
             return cached.map(|c| c.policy);
         }
     };
     if let Some(c) = &cached
-        && c.id == id
+        && !wants_fetch(c, &id)
     {
         return Some(c.policy.clone());
     }
@@ -336,6 +332,23 @@ pub async fn policy(outbound: &Outbound, domain: &str) -> Option<Policy> {
             cached.map(|c| c.policy)
         }
     }
+}
+
+/// The `id` of the one MTA-STS record among a name's TXT records (§3.1: records that are not
+/// `v=STSv1` are discarded; more than one, or one that does not parse, is as if there were none).
+fn the_record(records: &[String]) -> Option<String> {
+    let mut sts = records
+        .iter()
+        .filter(|r| r.trim_start_matches([' ', '\t']).starts_with("v=STSv1"));
+    match (sts.next(), sts.next()) {
+        (Some(r), None) => record_id(r),
+        _ => None,
+    }
+}
+
+/// Whether an unexpired cached policy must be fetched again: the record's `id` changed (§5.1).
+fn wants_fetch(cached: &Cached, id: &str) -> bool {
+    cached.id != id
 }
 
 /// Fetches and parses the policy of `domain` within [`FETCH_TIMEOUT`].
@@ -494,6 +507,29 @@ mod tests {
     }
 
     #[test]
+    fn one_sts_record_or_none() {
+        let r = |v: &[&str]| the_record(&v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+        assert_eq!(
+            r(&["v=spf1 -all", "v=STSv1; id=abc;"]).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(r(&["v=STSv1; id=abc;", "v=STSv1; id=def;"]), None);
+        assert_eq!(r(&["v=STSv1; id=a_b;"]), None);
+        assert_eq!(r(&[]), None);
+    }
+
+    #[test]
+    fn a_changed_id_fetches_again() {
+        let c = Cached {
+            id: "abc".into(),
+            fetched: 1000,
+            policy: Policy::parse(EXAMPLE).unwrap(),
+        };
+        assert!(!wants_fetch(&c, "abc"));
+        assert!(wants_fetch(&c, "abd"));
+    }
+
+    #[test]
     fn the_cache_file_round_trips_and_expires() {
         let c = Cached {
             id: "abc".into(),
@@ -503,6 +539,22 @@ mod tests {
         assert_eq!(Cached::parse(&c.to_text()), Some(c.clone()));
         assert!(c.fresh(1000 + 604_799));
         assert!(!c.fresh(1000 + 604_800));
+    }
+
+    #[test]
+    fn the_disk_cache_outlives_the_process() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("mta-sts");
+        let c = Cached {
+            id: "abc".into(),
+            fetched: 1000,
+            policy: Policy::parse(EXAMPLE).unwrap(),
+        };
+        Cache::new(dir.clone()).put("example.com", c.clone());
+        // A new cache (a restart) reads it back; a name unsafe as a file name is never stored.
+        assert_eq!(Cache::new(dir.clone()).get("example.com"), Some(c.clone()));
+        Cache::new(dir.clone()).put("../evil", c);
+        assert!(!tmp.path().join("evil").exists());
     }
 
     #[test]
