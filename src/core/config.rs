@@ -1098,6 +1098,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # mx_port = 25
 # require_tls = []                   # domains that only get mail over verified TLS
 # mta_sts = true                     # honour destinations' MTA-STS policies (RFC 8461)
+# mta_sts_port = 443                 # port of the policy servers (tests only)
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
 # max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
 # delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never
