@@ -7,6 +7,7 @@
 //!   of ours (certificate for `localhost` from the same CA); a second message uses the cached
 //!   policy (one fetch), which is also on disk under `mta-sts/`;
 //! - `enforce` with an MX host the policy does not name: deferred with `4.7.5`, no connection;
+//! - `enforce` with a matching MX host that offers no STARTTLS: deferred with `4.7.5`, no message;
 //! - `testing` with that same MX host (plaintext, no STARTTLS): delivered as without a policy,
 //!   and the `full_server` binary's log says what enforce would have refused.
 
@@ -263,6 +264,30 @@ fn enforce_defers_when_no_mx_host_is_in_the_policy() {
     assert!(a.reply.contains("MTA-STS"), "{a:?}");
     assert_eq!(receiver.connections(), 0);
     assert_eq!(https.requests.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn enforce_defers_when_the_mx_offers_no_tls() {
+    let dir = common::tempdir("mta-sts-notls");
+    let pki = pki(&dir);
+    let receiver = Scripted::start(scripted::normal);
+    let https = PolicyServer::start(&pki, &policy("enforce", "*.remote.test"));
+    let dns = dns("mx.remote.test");
+    let server = server(&dns, receiver.port(), https.port, &pki.ca);
+    submit(&server, "bob@remote.test", "sts-notls");
+    let entry = wait_for(Duration::from_secs(30), "a deferral", || {
+        queue::list(&server.dir.join("queue"))
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 0)
+    });
+    let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
+        panic!("not deferred: {entry:?}");
+    };
+    assert!(a.reply.contains("4.7.5"), "{a:?}");
+    assert!(a.reply.contains("MTA-STS enforce"), "{a:?}");
+    assert!(receiver.messages().is_empty());
+    assert!(!receiver.lines().iter().any(|l| l.starts_with("MAIL")));
 }
 
 #[test]
