@@ -221,6 +221,7 @@ impl Server {
             srs,
             store: store.clone(),
             destinations: crate::outbound::relay::Destinations::default(),
+            mta_sts: crate::outbound::mtasts::Cache::new(data_dir.join("mta-sts")),
         });
         let intake = Arc::new(Intake {
             core: core.clone(),

@@ -11,6 +11,7 @@ pub mod imap;
 pub mod maildir;
 pub mod mbox;
 pub mod milter;
+pub mod outbound;
 pub mod pop3;
 pub mod sieve;
 pub mod smtp;
@@ -28,6 +29,7 @@ pub fn all_targets() -> Vec<Target> {
         mbox::TARGETS,
         sieve::TARGETS,
         milter::TARGETS,
+        outbound::TARGETS,
     ]
     .concat()
 }

@@ -572,10 +572,17 @@ pub struct Outbound {
     /// elsewhere STARTTLS is used when offered without checking the certificate (opportunistic,
     /// RFC 3207 §4.1). Default empty.
     pub require_tls: Vec<String>,
-    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers and the
-    /// relayhost (tests, a private CA); the system's roots are then not read. Relative to the
-    /// data directory.
+    /// Extra PEM CA file trusted when verifying [`Outbound::require_tls`] peers, the relayhost,
+    /// MX hosts under an MTA-STS policy and the policy's HTTPS server (tests, a private CA); the
+    /// system's roots are then not read. Relative to the data directory.
     pub ca_file: Option<PathBuf>,
+    /// Honour the MTA-STS policies (RFC 8461) of destination domains: under `enforce` mail goes
+    /// only to MX hosts the policy names, over TLS with a verified certificate; under `testing`
+    /// what would have failed is logged. Not used with a relayhost. Default true.
+    pub mta_sts: bool,
+    /// TCP port of the HTTPS servers that publish MTA-STS policies. Always 443 on the Internet;
+    /// tests point it at a local server. Default 443.
+    pub mta_sts_port: u16,
     /// Waits between delivery attempts, in seconds; the last one repeats.
     /// Default 5 min, 15 min, 30 min, 1 h, 2 h, 4 h.
     pub retry_schedule_secs: Vec<u64>,
@@ -676,6 +683,8 @@ impl Default for Outbound {
             mx_port: 25,
             require_tls: Vec::new(),
             ca_file: None,
+            mta_sts: true,
+            mta_sts_port: 443,
             retry_schedule_secs: vec![300, 900, 1800, 3600, 7200, 14400],
             max_lifetime_secs: 5 * 24 * 3600,
             delay_warning_secs: 4 * 3600,
@@ -1088,6 +1097,8 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # relayhost_implicit_tls = false     # TLS from the start instead of STARTTLS; true for port 465
 # mx_port = 25
 # require_tls = []                   # domains that only get mail over verified TLS
+# mta_sts = true                     # honour destinations' MTA-STS policies (RFC 8461)
+# mta_sts_port = 443                 # port of the policy servers (tests only)
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
 # max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
 # delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never

@@ -1,9 +1,10 @@
 //! The outbound layer: the queue of messages for other hosts, the relay that delivers them (MX
 //! routing, TLS, retries), delivery status notifications, and sender rewriting (SRS) for forwarded
-//! mail. Built on the core and the store (reports for local senders are delivered locally).
+//! mail, MTA-STS policies. Built on the core and the store (reports for local senders are delivered locally).
 
 pub mod dsn;
 pub mod longlines;
+pub mod mtasts;
 pub mod queue;
 pub mod relay;
 pub mod srs;
@@ -26,4 +27,6 @@ pub struct Outbound {
     pub store: Arc<dyn MailStore>,
     /// Destinations backed off as a whole (every host failed).
     pub destinations: relay::Destinations,
+    /// MTA-STS policies fetched (`mta-sts/` in the data directory).
+    pub mta_sts: mtasts::Cache,
 }

@@ -43,6 +43,7 @@ use crate::core::directory::{Address, Resolution};
 use crate::core::dns::{DnsError, MxRoute};
 use crate::outbound::Outbound;
 use crate::outbound::dsn::{self, Action};
+use crate::outbound::mtasts;
 use crate::outbound::queue::{self, Attempt, Entry, Kind, Notice, RcptStatus};
 use crate::store::{Recipient, Spool};
 
@@ -909,7 +910,7 @@ fn client_error_text(e: &ClientError) -> String {
     }
 }
 
-fn tls_connector(outbound: &Outbound, verify: bool) -> tokio_rustls::TlsConnector {
+pub(crate) fn tls_connector(outbound: &Outbound, verify: bool) -> tokio_rustls::TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -1128,14 +1129,56 @@ async fn deliver_remote(
     } else {
         None
     };
+    // RFC 8461 §5: MX delivery under the domain's MTA-STS policy.
+    let mut hops = hops;
+    let sts = if smarthost || !out.mta_sts {
+        None
+    } else {
+        mtasts::policy(outbound, domain).await
+    };
+    let sts_enforce = sts
+        .as_ref()
+        .is_some_and(|p| p.mode == mtasts::Mode::Enforce);
+    if let Some(p) = &sts {
+        for (host, _) in hops.iter().filter(|(h, _)| !p.matches(h)) {
+            match p.mode {
+                mtasts::Mode::Enforce => {
+                    info!(%domain, %host, "MTA-STS enforce: MX host not in the policy, skipped");
+                }
+                mtasts::Mode::Testing => warn!(
+                    %domain, %host,
+                    "MTA-STS testing: MX host not in the policy; enforce would not deliver to it"
+                ),
+                mtasts::Mode::None => {}
+            }
+        }
+        if sts_enforce {
+            hops.retain(|(h, _)| p.matches(h));
+            if hops.is_empty() {
+                return all(&Outcome::Deferred(attempt(
+                    None,
+                    own_reply(
+                        451,
+                        (4, 7, 5),
+                        format!("MTA-STS policy of {domain} (enforce) names none of its MX hosts"),
+                    ),
+                )));
+            }
+        }
+    }
     let require_tls = out
         .require_tls
         .iter()
         .any(|d| d.eq_ignore_ascii_case(domain))
-        || credentials.is_some();
+        || credentials.is_some()
+        || sts_enforce;
     // The relayhost's certificate is checked when TLS is used (by default), and then a failed
     // handshake is not retried in plaintext.
     let verify = require_tls || (smarthost && out.relayhost_verify_tls);
+    let sts_testing = !require_tls
+        && sts
+            .as_ref()
+            .is_some_and(|p| p.mode == mtasts::Mode::Testing);
     let mut last = attempt(None, own_reply(451, (4, 4, 1), "no host could be reached"));
     for (host, addrs) in hops {
         for addr in addrs {
@@ -1150,7 +1193,25 @@ async fn deliver_remote(
                 // AUTH only over TLS: with credentials TLS is required.
                 credentials: credentials.clone(),
             };
-            let opened = match Connection::open(outbound, &host, addr, &hop).await {
+            // MTA-STS testing (RFC 8461 §5): TLS is tried verified first, and what enforce
+            // would have refused is logged before delivering as usual.
+            let mut opened = if sts_testing {
+                let verified = Hop {
+                    verify: true,
+                    ..hop.clone()
+                };
+                Connection::open(outbound, &host, addr, &verified).await
+            } else {
+                Connection::open(outbound, &host, addr, &hop).await
+            };
+            if sts_testing
+                && let Err(e) = &opened
+                && e.tls_failed
+            {
+                warn!(%domain, %host, "MTA-STS testing: {}; enforce would defer", e.attempt.reply);
+                opened = Connection::open(outbound, &host, addr, &hop).await;
+            }
+            let opened = match opened {
                 Err(e) if e.tls_failed && !verify && !hop.implicit_tls => {
                     info!(%host, "opportunistic TLS failed ({}); retrying in plaintext", e.attempt.reply);
                     let plain = Hop {
@@ -1163,6 +1224,9 @@ async fn deliver_remote(
             };
             match opened {
                 Ok((conn, caps)) => {
+                    if sts_testing && !matches!(conn.stream, Stream::Tls(_)) {
+                        warn!(%domain, %host, "MTA-STS testing: delivering without TLS; enforce would defer");
+                    }
                     outbound.destinations.set(domain, None);
                     let (results, conn) =
                         send_all(outbound, conn, &caps, domain, batch, smarthost).await;
@@ -1178,7 +1242,15 @@ async fn deliver_remote(
                         last.reply = own_reply(
                             451,
                             (4, 7, 5),
-                            format!("TLS required for {domain}: {}", last.reply),
+                            format!(
+                                "TLS required for {domain}{}: {}",
+                                if sts_enforce {
+                                    " (MTA-STS enforce)"
+                                } else {
+                                    ""
+                                },
+                                last.reply
+                            ),
                         );
                     }
                 }
