@@ -12,6 +12,7 @@ pub mod maildir;
 pub mod mbox;
 pub mod milter;
 pub mod pop3;
+pub mod sansio;
 pub mod sieve;
 pub mod smtp;
 
@@ -28,6 +29,7 @@ pub fn all_targets() -> Vec<Target> {
         mbox::TARGETS,
         sieve::TARGETS,
         milter::TARGETS,
+        sansio::TARGETS,
     ]
     .concat()
 }
