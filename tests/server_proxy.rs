@@ -151,3 +151,190 @@ fn an_untrusted_header_is_refused_and_a_trusted_source_needs_one() {
     stream.read_exact(&mut greeting).unwrap();
     assert_eq!(&greeting, b"* OK");
 }
+
+/// A `full_server` data directory: SMTP and IMAP on `ports`, both expecting a PROXY header from
+/// 127.0.0.2.
+fn proxied_data_dir(name: &str, [smtp, imap]: [u16; 2]) -> std::path::PathBuf {
+    let dir = common::tempdir(name);
+    common::populate(&dir);
+    std::fs::write(
+        dir.join(mailwright::core::datadir::CONFIG_FILE),
+        format!(
+            "hostname = \"localhost\"\n\n\
+             [listen]\n\
+             smtp = [\"127.0.0.1:{smtp}\"]\n\
+             submission = []\n\
+             submissions = []\n\
+             lmtp = []\n\
+             imap = [\"127.0.0.1:{imap}\"]\n\
+             imaps = []\n\
+             pop3 = []\n\
+             pop3s = []\n\
+             managesieve = []\n\
+             proxy_protocol = [\"smtp\", \"imap\"]\n\
+             proxy_trusted = [\"127.0.0.2\"]\n\n\
+             [limits]\n\
+             auth_failure_delay_secs = 0\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Waits (bounded) until the log has `what`.
+fn wait_for_log(server: &common::process::ServerProcess, what: &str) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let log = server.log();
+        if log.contains(what) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "no {what:?} in the log:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Says a wrong password over IMAP on `stream` and waits for the NO.
+fn fail_imap_login(stream: &mut TcpStream) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the greeting");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"* OK"), "{}", got.escape_ascii());
+    stream
+        .write_all(b"a LOGIN alice@example.org wrong\r\n")
+        .unwrap();
+    got.clear();
+    while !got.windows(4).any(|w| w == b"a NO") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the NO");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn the_log_names_the_client_the_header_claims() {
+    let ports = common::postfix::free_ports::<2>();
+    let dir = proxied_data_dir("proxy-log", ports);
+    let imap: SocketAddr = ([127, 0, 0, 1], ports[1]).into();
+    let server = common::process::ServerProcess::start_logging(
+        &dir,
+        ([127, 0, 0, 1], ports[0]).into(),
+        dir.join("log"),
+        "info",
+    );
+    let mut stream = connect_from(PROXY.into(), imap);
+    stream
+        .write_all(&header(ProxyVersion::V2, "127.0.0.99:4321", imap))
+        .unwrap();
+    fail_imap_login(&mut stream);
+    let log = wait_for_log(&server, "login failed client=127.0.0.99");
+    assert!(log.contains("peer=127.0.0.99:4321"), "{log}");
+    // An untrusted source's claim is never believed.
+    let mut stream = connect_from([127, 0, 0, 1].into(), imap);
+    stream
+        .write_all(&header(ProxyVersion::V1, "127.0.0.98:4321", imap))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let _ = stream.read(&mut buf).unwrap();
+    drop(stream);
+    // Its header is logged as the bad command it is, under its own address.
+    let log = wait_for_log(&server, "unknown command: TCP4 127.0.0.98");
+    assert!(!log.contains("peer=127.0.0.98"), "{log}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// HAProxy (`send-proxy-v2`, connecting from 127.0.0.2) in front of SMTP and IMAP: the client's
+/// own address (127.0.0.3) is in the `Received:` field and in the login failure line.
+#[test]
+fn behind_haproxy_with_send_proxy_v2() {
+    let Some(haproxy) = common::peer::require("haproxy", "haproxy") else {
+        return;
+    };
+    let ports = common::postfix::free_ports::<4>();
+    let [smtp, imap, front_smtp, front_imap] = ports;
+    let dir = proxied_data_dir("proxy-haproxy", [smtp, imap]);
+    let server = common::process::ServerProcess::start_logging(
+        &dir,
+        ([127, 0, 0, 1], smtp).into(),
+        dir.join("log"),
+        "info",
+    );
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n\
+             frontend smtp\n  bind 127.0.0.1:{front_smtp}\n  default_backend smtp\n\
+             backend smtp\n  server mw 127.0.0.1:{smtp} send-proxy-v2 source 127.0.0.2\n\n\
+             frontend imap\n  bind 127.0.0.1:{front_imap}\n  default_backend imap\n\
+             backend imap\n  server mw 127.0.0.1:{imap} send-proxy-v2 source 127.0.0.2\n"
+        ),
+    )
+    .unwrap();
+    let mut proxy = std::process::Command::new(haproxy)
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
+        .spawn()
+        .expect("spawn haproxy");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", front_imap)).is_err()
+        || TcpStream::connect(("127.0.0.1", front_smtp)).is_err()
+    {
+        if let Ok(Some(status)) = proxy.try_wait() {
+            panic!(
+                "haproxy exited ({status}):\n{}",
+                std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "haproxy did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _proxy = Kill(proxy);
+    let client: IpAddr = [127, 0, 0, 3].into();
+
+    let stream = connect_from(client, ([127, 0, 0, 1], front_smtp).into());
+    let mut smtp_client = Client::greeted_over(stream, TIMEOUT).unwrap();
+    assert_eq!(smtp_client.command("EHLO client.test").unwrap().code, 250);
+    let reply = smtp_client
+        .send(
+            "x@example.net",
+            &["alice@example.org"],
+            b"From: x@example.net\r\nSubject: via haproxy\r\n\r\nhello\r\n",
+        )
+        .unwrap();
+    assert!(reply.is_ok(), "{reply:?}");
+    smtp_client.quit();
+    let new = dir.join("mail/example.org/alice/Maildir/new");
+    let stored: Vec<String> = std::fs::read_dir(&new)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        stored[0].contains("(client.test ([127.0.0.3]))") || stored[0].contains("([127.0.0.3])"),
+        "{}",
+        stored[0]
+    );
+
+    let mut stream = connect_from(client, ([127, 0, 0, 1], front_imap).into());
+    fail_imap_login(&mut stream);
+    wait_for_log(&server, "login failed client=127.0.0.3");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
