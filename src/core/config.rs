@@ -1107,6 +1107,9 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # pop3 = ["127.0.0.1:2110"]          # POP3 with STLS
 # pop3s = ["127.0.0.1:2995"]         # POP3 over implicit TLS
 # managesieve = ["127.0.0.1:24190"]   # ManageSieve with STARTTLS (production: 4190)
+# proxy_protocol = []                # services behind HAProxy, e.g. ["smtp", "imap"]: PROXY header first
+# proxy_trusted = []                 # balancers allowed to send it, e.g. ["10.0.0.5", "10.0.1.0/24"]
+# proxy_timeout_secs = 5             # time a trusted balancer has to send the header
 
 [tls]
 # A self-signed certificate for localhost is made on first run. Put real PEM files here;
@@ -1301,6 +1304,27 @@ mod tests {
         assert!(!cidr_contains("garbage", ip("10.0.0.1")));
         assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/33\"]").is_err());
         assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/8\", \"::1\"]").is_ok());
+    }
+
+    #[test]
+    fn proxy_protocol_needs_known_services_and_trusted_sources() {
+        let c = Config::parse(
+            "[listen]\nproxy_protocol = [\"smtp\", \"imaps\"]\nproxy_trusted = [\"10.0.0.0/24\"]",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.listen.expects_proxy_header("smtp", ip("10.0.0.9")));
+        assert!(!c.listen.expects_proxy_header("smtp", ip("10.0.1.9")));
+        assert!(!c.listen.expects_proxy_header("imap", ip("10.0.0.9")));
+        assert_eq!(c.listen.proxy_timeout_secs, 5);
+        for bad in [
+            "[listen]\nproxy_protocol = [\"smtp\"]",
+            "[listen]\nproxy_protocol = [\"lmtp (unix)\"]\nproxy_trusted = [\"10.0.0.1\"]",
+            "[listen]\nproxy_protocol = [\"smtp\"]\nproxy_trusted = [\"10.0.0.0/40\"]",
+            "[listen]\nproxy_trusted = [\"10.0.0.1\"]\nproxy_timeout_secs = 0",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
