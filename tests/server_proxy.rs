@@ -152,6 +152,41 @@ fn an_untrusted_header_is_refused_and_a_trusted_source_needs_one() {
     assert_eq!(&greeting, b"* OK");
 }
 
+/// Connects from 127.0.0.2 to an implicit-TLS port, sends a PROXY header given in hex, then
+/// does the TLS handshake and prints the greeting.
+const HEADER_THEN_TLS: &str = r#"
+import socket, ssl, sys
+port, header = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
+s = socket.socket()
+s.bind(("127.0.0.2", 0))
+s.settimeout(20)
+s.connect(("127.0.0.1", port))
+s.sendall(header)
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(s, server_hostname="localhost")
+print(t.recv(4096).decode())
+t.close()
+"#;
+
+#[test]
+fn on_an_implicit_tls_port_the_header_comes_before_the_handshake() {
+    let server = TestServer::start_with(|c| {
+        c.listen.proxy_protocol = vec!["imaps".into()];
+        c.listen.proxy_trusted = vec!["127.0.0.2/32".into()];
+    });
+    let imaps = server.addr(Service::Imaps);
+    let wire = header(ProxyVersion::V2, "127.0.0.66:6000", imaps);
+    let hex = wire.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    let out = common::python(HEADER_THEN_TLS, &[&imaps.port().to_string(), &hex]);
+    assert!(out.starts_with("* OK"), "{out}");
+}
+
 /// A `full_server` data directory: SMTP and IMAP on `ports`, both expecting a PROXY header from
 /// 127.0.0.2.
 fn proxied_data_dir(name: &str, [smtp, imap]: [u16; 2]) -> std::path::PathBuf {
