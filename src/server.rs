@@ -39,7 +39,9 @@ use crate::protocols::Shared;
 use crate::protocols::conn::Conn;
 use crate::store::MailStore;
 use crate::store::maildir::MaildirStore;
+use mailwright_sansio::DecodeError;
 use mailwright_sansio::driver::{Driver, DriverConfig};
+use mailwright_sansio::proxy::{self, ProxyConfig, ProxyHeader};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -349,12 +351,9 @@ async fn accept_loop(
     done: mpsc::Sender<()>,
 ) {
     loop {
-        let (conn, peer) = match &listener {
+        let (stream, peer) = match &listener {
             Listener::Tcp(l) => match l.accept().await {
-                Ok((stream, addr)) => (
-                    Conn::tcp(stream, Some(shared.core.tls.acceptor())),
-                    Peer { addr: Some(addr) },
-                ),
+                Ok((stream, addr)) => (Accepted::Tcp(stream), Peer { addr: Some(addr) }),
                 Err(e) => {
                     warn!(%service, "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -362,7 +361,7 @@ async fn accept_loop(
                 }
             },
             Listener::Unix(l, _) => match l.accept().await {
-                Ok((stream, _)) => (Conn::unix(stream), Peer { addr: None }),
+                Ok((stream, _)) => (Accepted::Unix(stream), Peer { addr: None }),
                 Err(e) => {
                     warn!(%service, "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -372,14 +371,83 @@ async fn accept_loop(
         };
         let shared = shared.clone();
         let done = done.clone();
-        let span = info_span!("conn", %service, %peer);
-        tokio::spawn(
-            async move {
-                let _done = done;
-                crate::protocols::accept(service, conn, peer, &shared).await;
-            }
-            .instrument(span),
-        );
+        tokio::spawn(async move {
+            let _done = done;
+            let (conn, peer) = match stream {
+                Accepted::Tcp(mut stream) => {
+                    let Some(peer) = proxied_peer(service, &mut stream, peer, &shared).await else {
+                        return;
+                    };
+                    (Conn::tcp(stream, Some(shared.core.tls.acceptor())), peer)
+                }
+                Accepted::Unix(stream) => (Conn::unix(stream), peer),
+            };
+            let span = info_span!("conn", %service, %peer);
+            crate::protocols::accept(service, conn, peer, &shared)
+                .instrument(span)
+                .await;
+        });
+    }
+}
+
+/// A connection as accepted, before it becomes a [`Conn`].
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// The peer of a TCP connection: the connection's own address, or, from a source allowed to
+/// send one on a listener configured for it, the client the PROXY protocol header names (LOCAL
+/// and UNKNOWN headers keep the connection's address). `None`: a trusted source sent no valid
+/// header in time, and the connection is dropped (logged).
+async fn proxied_peer(
+    service: Service,
+    stream: &mut tokio::net::TcpStream,
+    peer: Peer,
+    shared: &Shared,
+) -> Option<Peer> {
+    let listen = &shared.core.config.listen;
+    let addr = peer.addr?;
+    if !listen.expects_proxy_header(&service.to_string(), addr.ip()) {
+        return Some(peer);
+    }
+    let limit = Duration::from_secs(listen.proxy_timeout_secs);
+    match tokio::time::timeout(limit, read_proxy_header(stream)).await {
+        Ok(Ok(header)) => Some(Peer {
+            addr: Some(header.source().unwrap_or(addr)),
+        }),
+        Ok(Err(e)) => {
+            info!(%service, proxy = %addr, "dropped: PROXY header: {e}");
+            None
+        }
+        Err(_) => {
+            info!(%service, proxy = %addr, "dropped: no PROXY header within {limit:?}");
+            None
+        }
+    }
+}
+
+/// Reads exactly a PROXY protocol header from `stream`, leaving what follows it (the client's
+/// first command, a TLS handshake) unread.
+async fn read_proxy_header(stream: &mut tokio::net::TcpStream) -> std::io::Result<ProxyHeader> {
+    use tokio::io::AsyncReadExt;
+    let config = ProxyConfig::default();
+    let mut buf = Vec::with_capacity(64);
+    // Bounded: every round reads at least one octet of a header of at most 16 + 216 octets.
+    loop {
+        match proxy::parse(&buf, &config) {
+            Ok((header, _)) => return Ok(header),
+            Err(DecodeError::Incomplete) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+        let want = proxy::wanted(&buf, &config);
+        let start = buf.len();
+        buf.resize(start + want.max(1), 0);
+        let n = stream.read(&mut buf[start..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.truncate(start + n);
     }
 }
 

@@ -13,6 +13,7 @@ pub mod mbox;
 pub mod milter;
 pub mod outbound;
 pub mod pop3;
+pub mod sansio;
 pub mod sieve;
 pub mod smtp;
 
@@ -30,6 +31,7 @@ pub fn all_targets() -> Vec<Target> {
         sieve::TARGETS,
         milter::TARGETS,
         outbound::TARGETS,
+        sansio::TARGETS,
     ]
     .concat()
 }

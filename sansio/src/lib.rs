@@ -26,6 +26,9 @@
 //!
 //! ## What this crate will not do
 //!
+//! [`proxy`] reads and writes the PROXY protocol header (versions 1 and 2) that a load balancer
+//! sends before any protocol's first byte.
+//!
 //! No protocol: it states the contract and holds the shared types ([`DecodeError`], [`Excerpt`],
 //! [`Secret`], [`UsageError`], [`Timer`]). Without features it has no I/O, no clock and no async
 //! runtime; the `tokio` feature adds [`driver`], one tokio loop that runs any machine over any
@@ -44,6 +47,7 @@ pub mod connection;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 mod error;
+pub mod proxy;
 mod secret;
 mod timer;
 #[cfg(feature = "tokio")]

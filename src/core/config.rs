@@ -293,7 +293,33 @@ pub struct Listen {
     pub pop3s: Vec<SocketAddr>,
     /// ManageSieve with STARTTLS (RFC 5804, port 4190).
     pub managesieve: Vec<SocketAddr>,
+    /// Services whose connections from [`Listen::proxy_trusted`] start with a PROXY protocol
+    /// header (version 1 or 2, as HAProxy's `send-proxy` and `send-proxy-v2` send it): `"smtp"`,
+    /// `"submission"`, `"submissions"`, `"lmtp"`, `"imap"`, `"imaps"`, `"pop3"`, `"pop3s"`,
+    /// `"managesieve"`. The client address it names is the peer address everywhere (limits, logs,
+    /// DNSBL, SPF, `Received:`, the login failure budget). Default empty.
+    pub proxy_protocol: Vec<String>,
+    /// Sources (`"10.0.0.5"`, `"10.0.0.0/24"`, `"::1/128"`) allowed to send a PROXY header: a
+    /// connection from one of them on a [`Listen::proxy_protocol`] service that sends no valid
+    /// header within [`Listen::proxy_timeout_secs`] is dropped. A connection from anywhere else is
+    /// served as itself, its header never read (a PROXY line is then just a bad command).
+    pub proxy_trusted: Vec<String>,
+    /// How long a trusted source has to send its whole PROXY header. Default 5.
+    pub proxy_timeout_secs: u64,
 }
+
+/// The services a PROXY protocol header can be configured for ([`Listen::proxy_protocol`]).
+pub const PROXY_SERVICES: [&str; 9] = [
+    "smtp",
+    "submission",
+    "submissions",
+    "lmtp",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "managesieve",
+];
 
 fn loopback(port: u16) -> Vec<SocketAddr> {
     vec![SocketAddr::from(([127, 0, 0, 1], port))]
@@ -312,11 +338,21 @@ impl Default for Listen {
             pop3: loopback(2110),
             pop3s: loopback(2995),
             managesieve: loopback(24190),
+            proxy_protocol: Vec::new(),
+            proxy_trusted: Vec::new(),
+            proxy_timeout_secs: 5,
         }
     }
 }
 
 impl Listen {
+    /// Whether a connection to `service` from `ip` starts with a PROXY header: the service is in
+    /// [`Listen::proxy_protocol`] and `ip` in [`Listen::proxy_trusted`].
+    pub fn expects_proxy_header(&self, service: &str, ip: std::net::IpAddr) -> bool {
+        self.proxy_protocol.iter().any(|s| s == service)
+            && self.proxy_trusted.iter().any(|net| cidr_contains(net, ip))
+    }
+
     /// No listener at all: a server that only serves the in-memory connections of
     /// `Server::connect` (simulation tests).
     pub fn none() -> Self {
@@ -331,6 +367,7 @@ impl Listen {
             pop3: Vec::new(),
             pop3s: Vec::new(),
             managesieve: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -347,6 +384,7 @@ impl Listen {
             pop3: loopback(0),
             pop3s: loopback(0),
             managesieve: loopback(0),
+            ..Self::default()
         }
     }
 }
@@ -954,7 +992,18 @@ impl Config {
                 "limits.max_message_size must be at least 1024".to_owned(),
             ));
         }
-        for net in &self.outbound.trusted_networks {
+        let networks = self
+            .outbound
+            .trusted_networks
+            .iter()
+            .map(|n| ("outbound.trusted_networks", n))
+            .chain(
+                self.listen
+                    .proxy_trusted
+                    .iter()
+                    .map(|n| ("listen.proxy_trusted", n)),
+            );
+        for (name, net) in networks {
             let (addr, prefix) = net.split_once('/').unwrap_or((net, "32"));
             let ok = addr.parse::<std::net::IpAddr>().is_ok_and(|a| {
                 prefix
@@ -963,9 +1012,27 @@ impl Config {
             });
             if !ok {
                 return Err(ConfigError::Invalid(format!(
-                    "outbound.trusted_networks: {net:?} is not an address or address/prefix"
+                    "{name}: {net:?} is not an address or address/prefix"
                 )));
             }
+        }
+        for service in &self.listen.proxy_protocol {
+            if !PROXY_SERVICES.contains(&service.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "listen.proxy_protocol: {service:?} is not one of {PROXY_SERVICES:?}"
+                )));
+            }
+        }
+        if !self.listen.proxy_protocol.is_empty() && self.listen.proxy_trusted.is_empty() {
+            return Err(ConfigError::Invalid(
+                "listen.proxy_protocol needs listen.proxy_trusted: the proxies allowed to send the header"
+                    .to_owned(),
+            ));
+        }
+        if self.listen.proxy_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "listen.proxy_timeout_secs must be at least 1".to_owned(),
+            ));
         }
         let o = &self.outbound;
         if [
@@ -1049,6 +1116,9 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # pop3 = ["127.0.0.1:2110"]          # POP3 with STLS
 # pop3s = ["127.0.0.1:2995"]         # POP3 over implicit TLS
 # managesieve = ["127.0.0.1:24190"]   # ManageSieve with STARTTLS (production: 4190)
+# proxy_protocol = []                # services behind HAProxy, e.g. ["smtp", "imap"]: PROXY header first
+# proxy_trusted = []                 # balancers allowed to send it, e.g. ["10.0.0.5", "10.0.1.0/24"]
+# proxy_timeout_secs = 5             # time a trusted balancer has to send the header
 
 [tls]
 # A self-signed certificate for localhost is made on first run. Put real PEM files here;
@@ -1245,6 +1315,27 @@ mod tests {
         assert!(!cidr_contains("garbage", ip("10.0.0.1")));
         assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/33\"]").is_err());
         assert!(Config::parse("[outbound]\ntrusted_networks = [\"10.0.0.0/8\", \"::1\"]").is_ok());
+    }
+
+    #[test]
+    fn proxy_protocol_needs_known_services_and_trusted_sources() {
+        let c = Config::parse(
+            "[listen]\nproxy_protocol = [\"smtp\", \"imaps\"]\nproxy_trusted = [\"10.0.0.0/24\"]",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.listen.expects_proxy_header("smtp", ip("10.0.0.9")));
+        assert!(!c.listen.expects_proxy_header("smtp", ip("10.0.1.9")));
+        assert!(!c.listen.expects_proxy_header("imap", ip("10.0.0.9")));
+        assert_eq!(c.listen.proxy_timeout_secs, 5);
+        for bad in [
+            "[listen]\nproxy_protocol = [\"smtp\"]",
+            "[listen]\nproxy_protocol = [\"lmtp (unix)\"]\nproxy_trusted = [\"10.0.0.1\"]",
+            "[listen]\nproxy_protocol = [\"smtp\"]\nproxy_trusted = [\"10.0.0.0/40\"]",
+            "[listen]\nproxy_trusted = [\"10.0.0.1\"]\nproxy_timeout_secs = 0",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

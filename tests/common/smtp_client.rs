@@ -42,7 +42,12 @@ impl Client {
     /// Connects and reads the greeting (a 220), saying nothing; reads and writes time out after
     /// `timeout`.
     pub fn greeted(addr: SocketAddr, timeout: Duration) -> std::io::Result<Self> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        Self::greeted_over(TcpStream::connect_timeout(&addr, timeout)?, timeout)
+    }
+
+    /// As [`Client::greeted`] over a connection made already (from a chosen source address, or
+    /// after a PROXY protocol header was sent on it).
+    pub fn greeted_over(stream: TcpStream, timeout: Duration) -> std::io::Result<Self> {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let mut client = Self {

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailwright_fuzz::sansio::sansio_proxy(data));
