@@ -305,7 +305,9 @@ impl Session {
         }
         // RFC 5182 §2.4: SAVE alone answers no ESEARCH.
         if !returns.is_some_and(|r| r == [SearchReturnOption::Save]) {
-            out.push(search::response(sel, &hits, uid, returns, tag, modseq));
+            out.push(search::response(
+                sel, &hits, uid, returns, tag, modseq, false,
+            ));
         }
         Ok((
             None,
@@ -335,8 +337,8 @@ impl Session {
             sel.saved = search::saved(sel, &sorted, returns).into_iter().collect();
         }
         if !returns.is_some_and(|r| r == [SearchReturnOption::Save]) {
-            out.push(super::sort::response(
-                sel, &sorted, uid, returns, tag, modseq,
+            out.push(search::response(
+                sel, &sorted, uid, returns, tag, modseq, true,
             ));
         }
         Ok((

@@ -325,16 +325,20 @@ pub(crate) fn search(sel: &Selected, keys: &[SearchKey<'_>]) -> Vec<usize> {
         .collect()
 }
 
-/// The SEARCH or ESEARCH response for the matches.
+/// The SEARCH (or with `sort`, SORT) response for `ordered`, or with RETURN the ESEARCH one.
+/// `ordered` is the result's order: ascending for SEARCH, the sort order for SORT, so MIN and MAX
+/// are its first and last and ALL lists it in that order (RFC 5267 §3; for SEARCH the same as
+/// the smallest, the largest and ascending).
 pub(crate) fn response(
     sel: &Selected,
-    hits: &[usize],
+    ordered: &[usize],
     uid: bool,
     returns: Option<&[SearchReturnOption]>,
     tag: &Tag<'_>,
     modseq_wanted: bool,
+    sort: bool,
 ) -> Response<'static> {
-    let numbers: Vec<u32> = hits
+    let numbers: Vec<u32> = ordered
         .iter()
         .map(|&i| {
             if uid {
@@ -346,12 +350,14 @@ pub(crate) fn response(
         .collect();
     // RFC 7162 §3.1.5: a search with MODSEQ reports the highest mod-sequence of the matches.
     let modseq = modseq_wanted
-        .then(|| hits.iter().map(|&i| sel.msgs[i].modseq).max())
+        .then(|| ordered.iter().map(|&i| sel.msgs[i].modseq).max())
         .flatten();
     let Some(returns) = returns else {
-        return Response::Data(Data::Search {
-            ids: numbers.iter().map(|n| nz(*n as usize)).collect(),
-            modseq,
+        let ids = numbers.iter().map(|n| nz(*n as usize)).collect();
+        return Response::Data(if sort {
+            Data::Sort { ids, modseq }
+        } else {
+            Data::Search { ids, modseq }
         });
     };
     // RFC 4731 §3.1: RETURN () means RETURN (ALL).
@@ -365,12 +371,12 @@ pub(crate) fn response(
     for r in returns {
         match r {
             SearchReturnOption::Min => {
-                if let Some(m) = numbers.iter().min() {
+                if let Some(m) = numbers.first() {
                     items.push(ESearchItem::Min(nz(*m as usize)));
                 }
             }
             SearchReturnOption::Max => {
-                if let Some(m) = numbers.iter().max() {
+                if let Some(m) = numbers.last() {
                     items.push(ESearchItem::Max(nz(*m as usize)));
                 }
             }
@@ -380,9 +386,7 @@ pub(crate) fn response(
                 ));
             }
             SearchReturnOption::All => {
-                let mut sorted = numbers.clone();
-                sorted.sort_unstable();
-                if let Some(set) = uid_set(&sorted) {
+                if let Some(set) = uid_set(&numbers) {
                     items.push(ESearchItem::All(set));
                 }
             }

@@ -11,12 +11,9 @@ use std::cmp::Ordering;
 use super::fetch::{internal_date, load};
 use super::mime::{decode_words, normalize};
 use super::search::read_header;
-use super::selected::{Selected, nz, uid_set};
+use super::selected::Selected;
 use mailwright_imap_proto::structure::{self, Field, fields};
-use mailwright_imap_proto::types::command::SearchReturnOption;
-use mailwright_imap_proto::types::response::{Data, ESearchItem, Response};
 use mailwright_imap_proto::types::sort::{SortCriterion, SortKey};
-use mailwright_imap_proto::{IString, Tag};
 
 /// The base subject of a Subject: value (RFC 5256 §2.1) in the `i;unicode-casemap` form, and
 /// whether it was marked a reply or a forward (the leaders, `(fwd)` and `[fwd: ...]` it lost).
@@ -253,75 +250,6 @@ pub(crate) fn sort(sel: &Selected, hits: &[usize], criteria: &[SortCriterion]) -
         i.cmp(j)
     });
     keyed.into_iter().map(|(_, i)| i).collect()
-}
-
-/// The SORT response, or with RETURN the ESEARCH one (RFC 5267 §3: MIN and MAX are the first
-/// and last in sort order, ALL lists them in sort order).
-pub(crate) fn response(
-    sel: &Selected,
-    sorted: &[usize],
-    uid: bool,
-    returns: Option<&[SearchReturnOption]>,
-    tag: &Tag<'_>,
-    modseq_wanted: bool,
-) -> Response<'static> {
-    let numbers: Vec<u32> = sorted
-        .iter()
-        .map(|&i| {
-            if uid {
-                sel.msgs[i].uid
-            } else {
-                u32::try_from(i + 1).unwrap_or(u32::MAX)
-            }
-        })
-        .collect();
-    let modseq = modseq_wanted
-        .then(|| sorted.iter().map(|&i| sel.msgs[i].modseq).max())
-        .flatten();
-    let Some(returns) = returns else {
-        return Response::Data(Data::Sort {
-            ids: numbers.iter().map(|n| nz(*n as usize)).collect(),
-            modseq,
-        });
-    };
-    let all = [SearchReturnOption::All];
-    let returns = if returns.is_empty() {
-        &all[..]
-    } else {
-        returns
-    };
-    let mut items = Vec::new();
-    for r in returns {
-        match r {
-            SearchReturnOption::Min => {
-                if let Some(m) = numbers.first() {
-                    items.push(ESearchItem::Min(nz(*m as usize)));
-                }
-            }
-            SearchReturnOption::Max => {
-                if let Some(m) = numbers.last() {
-                    items.push(ESearchItem::Max(nz(*m as usize)));
-                }
-            }
-            SearchReturnOption::Count => items.push(ESearchItem::Count(
-                u32::try_from(numbers.len()).unwrap_or(u32::MAX),
-            )),
-            SearchReturnOption::All => {
-                if let Some(set) = uid_set(&numbers) {
-                    items.push(ESearchItem::All(set));
-                }
-            }
-            SearchReturnOption::Save => {}
-        }
-    }
-    if let Some(m) = modseq {
-        items.push(ESearchItem::ModSeq(m));
-    }
-    Response::Data(Data::ESearch {
-        tag: IString::from_bytes(tag.as_str().as_bytes().to_vec()).ok(),
-        uid,
-        items,
-    })
 }
 
 #[cfg(test)]
