@@ -8,7 +8,9 @@ mod common;
 use common::{TestServer, peer, python};
 use mailwright::server::Service;
 
-const MULTIAPPEND: &str = r#"
+/// What every script here starts with: a connection to the port in `argv[1]`, `line()` and
+/// `until(tag)` readers, and a LOGIN as alice that checks MULTIAPPEND is offered.
+const PREAMBLE: &str = r#"
 import socket, sys, re
 s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
 buf = b''
@@ -33,7 +35,9 @@ line()
 s.sendall(b'a1 LOGIN alice@example.org alice-pw\r\n')
 r = until(b'a1 ')
 assert b'MULTIAPPEND' in r, r
+"#;
 
+const MULTIAPPEND: &str = r#"
 def msg(i):
     return b'Subject: part %d\r\n\r\nbody %d\r\n' % (i, i)
 
@@ -96,31 +100,6 @@ print('multiappend ok')
 /// Big messages share one memory budget (past it they spill to disk) and come back whole; more
 /// than 256 messages in one APPEND are refused `NO [LIMIT]`, none kept.
 const BATCHES: &str = r#"
-import socket, sys, re
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)
-buf = b''
-def line():
-    global buf
-    while b'\r\n' not in buf:
-        chunk = s.recv(65536)
-        assert chunk, buf
-        buf += chunk
-    k = buf.index(b'\r\n') + 2
-    out, buf = buf[:k], buf[k:]
-    return out
-def until(tag):
-    """The lines up to the one that starts with tag (literals arrive inside lines here)."""
-    out = b''
-    while True:
-        l = line()
-        out += l
-        if l.startswith(tag):
-            return out
-line()
-s.sendall(b'a1 LOGIN alice@example.org alice-pw\r\n')
-r = until(b'a1 ')
-assert b'MULTIAPPEND' in r, r
-
 big = [b'Subject: big %d\r\n\r\n' % i + (b'%d' % i) * 600000 + b'\r\n' for i in range(3)]
 cmd = b'b1 APPEND INBOX'
 for m in big:
@@ -147,19 +126,30 @@ assert b'b6 OK' in until(b'b6 ')
 print('batches ok')
 "#;
 
+/// Runs `script` after [`PREAMBLE`] against the server's IMAP port.
+fn run(server: &TestServer, script: &str) -> String {
+    let port = server.port(Service::Imap).to_string();
+    python(&format!("{PREAMBLE}{script}"), &[&port])
+}
+
+/// Nothing staged is left behind in the server's spool.
+fn assert_spool_empty(server: &TestServer) {
+    let spool = server.dir.join("spool");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn big_batches_spill_and_too_many_messages_are_refused() {
     let Some(_) = peer::require("python3", "python3") else {
         return;
     };
     let server = TestServer::start();
-    let out = python(BATCHES, &[&server.port(Service::Imap).to_string()]);
+    let out = run(&server, BATCHES);
     assert!(out.contains("batches ok"), "{out}");
-    let spool = server.dir.join("spool");
-    let left: Vec<_> = std::fs::read_dir(&spool)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
+    assert_spool_empty(&server);
 }
 
 #[test]
@@ -175,14 +165,9 @@ fn multiappend_stores_all_or_nothing() {
         messages: Some(5),
     })
     .unwrap();
-    let out = python(MULTIAPPEND, &[&server.port(Service::Imap).to_string()]);
+    let out = run(&server, MULTIAPPEND);
     assert!(out.contains("multiappend ok"), "{out}");
-    // Nothing staged is left behind.
-    let spool = server.dir.join("spool");
-    let left: Vec<_> = std::fs::read_dir(&spool)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
+    assert_spool_empty(&server);
     let tmp: Vec<_> = std::fs::read_dir(root.join("tmp"))
         .unwrap()
         .flatten()
