@@ -1,0 +1,369 @@
+"""Roundcube in headless Chromium against full_server (run by tests/server_roundcube.rs).
+
+Seeds alice's mailbox over IMAP, creates Roundcube's SQLite database, then drives the webmail as
+a person would: log in, list folders, sort by date, subject and size, thread view, open a
+multipart message and download its attachment, send a message (checked in bob's INBOX over
+IMAP), move a message to another folder, see the quota. Every wait has a timeout. A failing step
+saves a screenshot and the page source in --tmp and prints their paths.
+
+Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chromium-driver.
+"""
+
+import argparse
+import base64
+import imaplib
+import os
+import sqlite3
+import sys
+import time
+import traceback
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+WAIT = 15  # seconds, for any one thing to appear
+USER, PASSWORD = "alice@example.org", "alice-pw"
+ATTACHMENT = bytes(range(256)) * 12  # binary: every octet value, 3 KiB
+
+# (subject, Date header, extra headers, body size) in APPEND order, so UIDs are 1..6.
+MESSAGES = [
+    ("Quarterly report", "Wed, 3 Jan 2024 10:00:00 +0000", None, None),
+    ("apple pie", "Mon, 1 Jan 2024 10:00:00 +0000", "Message-ID: <pie@example.org>", 200),
+    (
+        "Re: apple pie",
+        "Tue, 2 Jan 2024 10:00:00 +0000",
+        "Message-ID: <re-pie@example.org>\r\nIn-Reply-To: <pie@example.org>\r\n"
+        "References: <pie@example.org>",
+        400,
+    ),
+    ("Zebra crossing", "Fri, 5 Jan 2024 10:00:00 +0000", None, 9000),
+    ("banana split", "Thu, 4 Jan 2024 10:00:00 +0000", None, 10),
+    ("Move me", "Sat, 6 Jan 2024 10:00:00 +0000", None, 600),
+]
+
+
+def multipart(subject, date):
+    """A multipart/mixed message: a text part and a binary attachment, base64."""
+    b64 = base64.encodebytes(ATTACHMENT).decode().replace("\n", "\r\n")
+    return (
+        f"From: Carol <carol@example.net>\r\nTo: {USER}\r\nSubject: {subject}\r\nDate: {date}\r\n"
+        "Message-ID: <report@example.net>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        "--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        "The figures are attached.\r\n"
+        "--b1\r\nContent-Type: application/octet-stream; name=\"figures.bin\"\r\n"
+        'Content-Disposition: attachment; filename="figures.bin"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "--b1--\r\n"
+    ).encode()
+
+
+def seed(port):
+    """alice's INBOX gets MESSAGES; a Projects folder, subscribed."""
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login(USER, PASSWORD)
+    for i, (subject, date, extra, size) in enumerate(MESSAGES):
+        if size is None:
+            raw = multipart(subject, date)
+        else:
+            head = f"From: Dave <dave@example.net>\r\nTo: {USER}\r\nSubject: {subject}\r\nDate: {date}\r\n"
+            if extra:
+                head += extra + "\r\n"
+            raw = (head + "\r\n" + "y" * size + "\r\n").encode()
+        internal = f'"0{i + 1}-Feb-2024 00:00:00 +0000"'
+        typ, data = m.append("INBOX", None, internal, raw)
+        assert typ == "OK", data
+    for box in ("Projects",):
+        typ, data = m.create(box)
+        assert typ == "OK", data
+        typ, data = m.subscribe(box)
+        assert typ == "OK", data
+    m.logout()
+
+
+def imap_subjects(port, user, password, box):
+    """The subjects in a folder, in UID order."""
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login(user, password)
+    typ, data = m.select(box)
+    assert typ == "OK", data
+    subjects = []
+    typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    for item in data:
+        if isinstance(item, tuple):
+            line = item[1].decode().strip()
+            subjects.append(line[len("Subject:"):].strip() if line else "")
+    m.logout()
+    return subjects
+
+
+def row_id(uid):
+    """The id of a message list row: Roundcube's html_identifier() encoding of the UID."""
+    b64 = base64.urlsafe_b64encode(str(uid).encode()).decode().rstrip("=")
+    return "rcmrow" + b64
+
+
+class Flow:
+    def __init__(self, args):
+        self.args = args
+        self.url = args.url.rstrip("/") + "/"
+        self.step = "start"
+        profile = os.path.join(args.tmp, "chrome-profile")
+        self.downloads = os.path.join(args.tmp, "downloads")
+        os.makedirs(self.downloads, exist_ok=True)
+        o = webdriver.ChromeOptions()
+        o.binary_location = "/usr/bin/chromium"
+        for a in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,900",
+            f"--user-data-dir={profile}",
+        ):
+            o.add_argument(a)
+        o.add_experimental_option(
+            "prefs",
+            {
+                "download.default_directory": self.downloads,
+                "download.prompt_for_download": False,
+            },
+        )
+        self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+        self.d.set_page_load_timeout(WAIT * 2)
+        self.d.set_script_timeout(WAIT)
+        self.d.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": self.downloads}
+        )
+
+    def wait(self, cond, what, timeout=WAIT):
+        return WebDriverWait(self.d, timeout).until(cond, message=f"waiting for {what}")
+
+    def visible(self, css):
+        return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)), css)
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def idle(self):
+        """Waits until Roundcube has no request in flight."""
+        self.wait(
+            lambda d: d.execute_script(
+                "return !!window.rcmail && !rcmail.busy && $.active == 0"
+            ),
+            "Roundcube to finish its requests",
+        )
+
+    def fail(self, exc):
+        base = os.path.join(self.args.tmp, f"failed-{self.step}")
+        try:
+            self.d.save_screenshot(base + ".png")
+            with open(base + ".html", "w") as f:
+                f.write(self.d.page_source)
+            print(f"step {self.step!r} failed; screenshot {base}.png, page {base}.html")
+        except Exception as e:  # the browser itself may be gone
+            print(f"step {self.step!r} failed; no screenshot ({e})")
+        traceback.print_exception(exc)
+
+    def row_uids(self):
+        """The UIDs of the message list's rows shown, top to bottom (a moved message's row is
+        hidden at once, removed later)."""
+        return self.js(
+            "return $('#messagelist tbody tr:visible').map(function(){"
+            " return parseInt(rcmail.html_identifier_decode(this.id.replace('rcmrow', '')), 10) }).get()"
+        )
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def login(self):
+        self.d.get(self.url)
+        self.visible("#rcmloginuser").send_keys(USER)
+        self.d.find_element(By.ID, "rcmloginpwd").send_keys(PASSWORD)
+        self.d.find_element(By.ID, "rcmloginsubmit").click()
+        self.visible("#mailboxlist")
+        self.wait(lambda d: len(self.row_uids()) == len(MESSAGES), "the INBOX's messages")
+        self.idle()
+
+    def folders(self):
+        names = self.js(
+            "return $('#mailboxlist li.mailbox > a').map(function(){"
+            " return new URL(this.href).searchParams.get('_mbox') }).get()"
+        )
+        for want in ("INBOX", "Drafts", "Sent", "Junk", "Trash", "Projects"):
+            assert want in names, (want, names)
+
+    def list_options(self, col, order, mode="list", rows=len(MESSAGES)):
+        """Sets the list's order and mode through the list options dialog, as a person would."""
+        self.visible("#listmenulink").click()
+        dialog = self.visible(".ui-dialog #listoptions-sortcol-clone").find_element(
+            By.XPATH, "ancestor::div[contains(@class, 'ui-dialog')]"
+        )
+        Select(dialog.find_element(By.ID, "listoptions-sortcol-clone")).select_by_value(col)
+        Select(dialog.find_element(By.ID, "listoptions-sortord-clone")).select_by_value(order)
+        Select(dialog.find_element(By.ID, "listoptions-threads-clone")).select_by_value(mode)
+        dialog.find_element(By.CSS_SELECTOR, "button.mainaction").click()
+        self.wait(
+            lambda d: d.execute_script(
+                "return rcmail.env.sort_col == arguments[0] && rcmail.env.sort_order == arguments[1]"
+                " && !!rcmail.env.threading == arguments[2]",
+                col,
+                order,
+                mode == "threads",
+            ),
+            f"the list sorted by {col} {order} as {mode}",
+        )
+        self.idle()
+        self.wait(lambda d: len(self.row_uids()) == rows, "the list to refill")
+
+    def sorting(self):
+        # UIDs: 1 report (3 Jan), 2 apple pie (1 Jan), 3 Re: apple pie (2 Jan), 4 Zebra (5 Jan),
+        # 5 banana (4 Jan), 6 Move me (6 Jan).
+        self.list_options("date", "DESC")
+        assert self.row_uids() == [6, 4, 5, 1, 3, 2], self.row_uids()
+        self.list_options("date", "ASC")
+        assert self.row_uids() == [2, 3, 1, 5, 4, 6], self.row_uids()
+        # Base subjects (RFC 5256 §2.1): "Re: apple pie" sorts with "apple pie", after it.
+        self.list_options("subject", "ASC")
+        assert self.row_uids() == [2, 3, 5, 6, 1, 4], self.row_uids()
+        # Sizes: 5 < 2 < 3 < 6 < 1 (3 KiB attachment, base64) < 4 (9000 octets).
+        self.list_options("size", "ASC")
+        assert self.row_uids() == [5, 2, 3, 6, 1, 4], self.row_uids()
+        self.list_options("size", "DESC")
+        assert self.row_uids() == [4, 1, 6, 3, 2, 5], self.row_uids()
+
+    def threads(self):
+        # Threads start collapsed (autoexpand_threads = 0): the reply is hidden under its parent.
+        self.list_options("date", "DESC", "threads", rows=len(MESSAGES) - 1)
+        uids = self.row_uids()
+        assert uids == [6, 4, 5, 1, 2], uids
+        depth = self.js(
+            "var r = rcmail.message_list.rows; return [r[2].depth, r[3].depth, r[3].parent_uid]"
+        )
+        assert depth == [0, 1, 2], depth
+        self.visible(f"#rcmexpando{row_id(2)}.collapsed").click()
+        self.wait(lambda d: 3 in self.row_uids(), "the thread to expand")
+        # The reply sits right under the message it answers.
+        uids = self.row_uids()
+        assert uids == [6, 4, 5, 1, 2, 3], uids
+        self.visible(f"#{row_id(2)}.thread.expanded #rcmexpando{row_id(2)}.expanded")
+        self.list_options("date", "DESC", "list")
+
+    def attachment(self):
+        self.d.get(self.url + "?_task=mail&_mbox=INBOX&_uid=1&_action=show")
+        self.visible("#messagebody")
+        body = self.d.find_element(By.ID, "messagebody").text
+        assert "The figures are attached." in body, body
+        link = self.visible("#attachment-list li a.filename")
+        assert "figures.bin" in link.text, link.text
+        href = link.get_attribute("href")
+        url = href.replace("_frame=1", "") + "&_download=1"
+        self.d.get(url)
+        target = os.path.join(self.downloads, "figures.bin")
+        deadline = time.monotonic() + WAIT
+        while not os.path.exists(target) or os.path.getsize(target) < len(ATTACHMENT):
+            assert time.monotonic() < deadline, (os.listdir(self.downloads), url)
+            time.sleep(0.1)
+        with open(target, "rb") as f:
+            got = f.read()
+        assert got == ATTACHMENT, (len(got), got[:32])
+
+    def send(self):
+        self.d.get(self.url + "?_task=mail&_action=compose")
+        to = self.visible("#compose_to .recipient-input input")
+        to.send_keys("bob@example.org, ")
+        self.visible("#compose-subject").send_keys("Hello from Roundcube")
+        self.visible("#composebody").send_keys("Sent through the webmail.\n")
+        self.wait(
+            lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, ".send") if e.is_displayed()), False),
+            "the Send button",
+        ).click()
+        self.wait(lambda d: "_action=compose" not in d.current_url, "the compose screen to close")
+        deadline = time.monotonic() + WAIT
+        while "Hello from Roundcube" not in imap_subjects(
+            self.args.imap_port, "bob@example.org", "bob-pw", "INBOX"
+        ):
+            assert time.monotonic() < deadline, "the message did not arrive in bob's INBOX"
+            time.sleep(0.2)
+        sent = imap_subjects(self.args.imap_port, USER, PASSWORD, "Sent")
+        assert "Hello from Roundcube" in sent, sent
+
+    def move(self):
+        self.d.get(self.url + "?_task=mail&_mbox=INBOX")
+        self.wait(lambda d: 6 in self.row_uids(), "the message to move")
+        self.idle()
+        self.d.find_element(By.CSS_SELECTOR, f"#{row_id(6)} td.subject").click()
+        self.wait(
+            lambda d: d.execute_script("return rcmail.message_list.get_selection()") == ["6"]
+            or d.execute_script("return rcmail.message_list.get_selection()") == [6],
+            "the message selected",
+        )
+        self.idle()
+        self.js("rcmail.command('move', 'Projects')")
+        self.wait(lambda d: 6 not in self.row_uids(), "the message to leave the list")
+        self.idle()
+        self.d.find_element(By.CSS_SELECTOR, '#mailboxlist a[href$="_mbox=Projects"]').click()
+        self.wait(lambda d: len(self.row_uids()) == 1, "the message in Projects")
+        assert imap_subjects(self.args.imap_port, USER, PASSWORD, "Projects") == ["Move me"]
+        assert "Move me" not in imap_subjects(self.args.imap_port, USER, PASSWORD, "INBOX")
+
+    def quota(self):
+        q = self.visible("#quotadisplay")
+        text = self.wait(
+            lambda d: q.text.strip() if "%" in q.text else False, "the quota to show"
+        )
+        assert text.endswith("%"), text
+        title = q.find_element(By.CSS_SELECTOR, ".count").get_attribute("title") or ""
+        print(f"quota shown: {text} ({title})")
+
+    def run(self):
+        for step in (
+            self.login,
+            self.folders,
+            self.quota,
+            self.sorting,
+            self.threads,
+            self.attachment,
+            self.send,
+            self.move,
+        ):
+            self.step = step.__name__
+            t = time.monotonic()
+            step()
+            print(f"step {self.step}: ok ({time.monotonic() - t:.1f}s)")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", required=True)
+    p.add_argument("--imap-port", type=int, required=True)
+    p.add_argument("--schema", required=True)
+    p.add_argument("--db", required=True)
+    p.add_argument("--tmp", required=True)
+    args = p.parse_args()
+    os.environ["HOME"] = args.tmp  # Chromium writes under $HOME whatever --user-data-dir says
+    with open(args.schema) as f:
+        schema = f.read()
+    db = sqlite3.connect(args.db)
+    db.executescript(schema)
+    db.close()
+    seed(args.imap_port)
+    flow = Flow(args)
+    try:
+        flow.run()
+    except Exception as e:
+        flow.fail(e)
+        sys.exit(1)
+    finally:
+        flow.d.quit()
+    print("roundcube flow ok")
+
+
+if __name__ == "__main__":
+    main()
