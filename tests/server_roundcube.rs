@@ -7,7 +7,8 @@
 //!
 //! Roundcube runs from its Debian tree with a configuration of the test's own
 //! (`ROUNDCUBE_CONFIG_DIR`, a fresh SQLite database); nothing under `/etc/roundcube` is used
-//! but `defaults.inc.php`, copied.
+//! but `defaults.inc.php`, copied. With `MW_ROUNDCUBE_SHOTS` set, every step leaves a screenshot
+//! and the temporary directory (with Roundcube's IMAP and SMTP logs) is kept.
 
 mod common;
 
@@ -195,7 +196,8 @@ fn roundcube_in_chromium() {
             .arg("--db")
             .arg(dir.join("db/roundcube.db"))
             .arg("--tmp")
-            .arg(&dir),
+            .arg(&dir)
+            .args(std::env::var_os("MW_ROUNDCUBE_SHOTS").map(|_| "--shots")),
         Duration::from_secs(100),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -233,5 +235,7 @@ fn roundcube_in_chromium() {
         );
     }
     drop(php_server);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("MW_ROUNDCUBE_SHOTS").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

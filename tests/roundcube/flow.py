@@ -21,6 +21,7 @@ import traceback
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -42,6 +43,8 @@ MESSAGES = [
     ("Zebra crossing", "Fri, 5 Jan 2024 10:00:00 +0000", None, 9000),
     ("banana split", "Thu, 4 Jan 2024 10:00:00 +0000", None, 10),
     ("Move me", "Sat, 6 Jan 2024 10:00:00 +0000", None, 600),
+    # "Grüße aus Köln": found by a search for "KÖLN" (RFC 2047 decoded, i;unicode-casemap).
+    ("=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", "Sun, 7 Jan 2024 10:00:00 +0000", None, 100),
 ]
 
 
@@ -60,20 +63,23 @@ def multipart(subject, date):
     ).encode()
 
 
+def raw_message(subject, date, extra, size):
+    """A message of MESSAGES as it is appended."""
+    if size is None:
+        return multipart(subject, date)
+    head = f"From: Dave <dave@example.net>\r\nTo: {USER}\r\nSubject: {subject}\r\nDate: {date}\r\n"
+    if extra:
+        head += extra + "\r\n"
+    return (head + "\r\n" + "y" * size + "\r\n").encode()
+
+
 def seed(port):
     """alice's INBOX gets MESSAGES; a Projects folder, subscribed."""
     m = imaplib.IMAP4("127.0.0.1", port)
     m.login(USER, PASSWORD)
-    for i, (subject, date, extra, size) in enumerate(MESSAGES):
-        if size is None:
-            raw = multipart(subject, date)
-        else:
-            head = f"From: Dave <dave@example.net>\r\nTo: {USER}\r\nSubject: {subject}\r\nDate: {date}\r\n"
-            if extra:
-                head += extra + "\r\n"
-            raw = (head + "\r\n" + "y" * size + "\r\n").encode()
+    for i, message in enumerate(MESSAGES):
         internal = f'"0{i + 1}-Feb-2024 00:00:00 +0000"'
-        typ, data = m.append("INBOX", None, internal, raw)
+        typ, data = m.append("INBOX", None, internal, raw_message(*message))
         assert typ == "OK", data
     for box in ("Projects",):
         typ, data = m.create(box)
@@ -224,25 +230,37 @@ class Flow:
 
     def sorting(self):
         # UIDs: 1 report (3 Jan), 2 apple pie (1 Jan), 3 Re: apple pie (2 Jan), 4 Zebra (5 Jan),
-        # 5 banana (4 Jan), 6 Move me (6 Jan).
+        # 5 banana (4 Jan), 6 Move me (6 Jan), 7 Grüße (7 Jan).
         self.list_options("date", "DESC")
-        assert self.row_uids() == [6, 4, 5, 1, 3, 2], self.row_uids()
+        assert self.row_uids() == [7, 6, 4, 5, 1, 3, 2], self.row_uids()
         self.list_options("date", "ASC")
-        assert self.row_uids() == [2, 3, 1, 5, 4, 6], self.row_uids()
-        # Base subjects (RFC 5256 §2.1): "Re: apple pie" sorts with "apple pie", after it.
+        assert self.row_uids() == [2, 3, 1, 5, 4, 6, 7], self.row_uids()
+        # Base subjects (RFC 5256 §2.1): "Re: apple pie" sorts with "apple pie", after it; the
+        # encoded word is decoded before it is compared.
         self.list_options("subject", "ASC")
-        assert self.row_uids() == [2, 3, 5, 6, 1, 4], self.row_uids()
-        # Sizes: 5 < 2 < 3 < 6 < 1 (3 KiB attachment, base64) < 4 (9000 octets).
+        assert self.row_uids() == [2, 3, 5, 7, 6, 1, 4], self.row_uids()
+        sizes = sorted(range(1, len(MESSAGES) + 1), key=lambda uid: len(raw_message(*MESSAGES[uid - 1])))
         self.list_options("size", "ASC")
-        assert self.row_uids() == [5, 2, 3, 6, 1, 4], self.row_uids()
+        assert self.row_uids() == sizes, (self.row_uids(), sizes)
         self.list_options("size", "DESC")
-        assert self.row_uids() == [4, 1, 6, 3, 2, 5], self.row_uids()
+        assert self.row_uids() == sizes[::-1], (self.row_uids(), sizes)
+
+    def search(self):
+        """The quick search: Roundcube searches subject and sender, in UTF-8."""
+        box = self.visible("#mailsearchform")
+        box.clear()
+        box.send_keys("KÖLN" + Keys.ENTER)
+        self.wait(lambda d: self.row_uids() == [7], "the search to find the one message")
+        self.idle()
+        self.visible("#messagelist-header ~ .searchbar a.reset, .searchbar a.reset").click()
+        self.wait(lambda d: len(self.row_uids()) == len(MESSAGES), "the search to reset")
+        self.idle()
 
     def threads(self):
         # Threads start collapsed (autoexpand_threads = 0): the reply is hidden under its parent.
         self.list_options("date", "DESC", "threads", rows=len(MESSAGES) - 1)
         uids = self.row_uids()
-        assert uids == [6, 4, 5, 1, 2], uids
+        assert uids == [7, 6, 4, 5, 1, 2], uids
         depth = self.js(
             "var r = rcmail.message_list.rows; return [r[2].depth, r[3].depth, r[3].parent_uid]"
         )
@@ -251,7 +269,7 @@ class Flow:
         self.wait(lambda d: 3 in self.row_uids(), "the thread to expand")
         # The reply sits right under the message it answers.
         uids = self.row_uids()
-        assert uids == [6, 4, 5, 1, 2, 3], uids
+        assert uids == [7, 6, 4, 5, 1, 2, 3], uids
         self.visible(f"#{row_id(2)}.thread.expanded #rcmexpando{row_id(2)}.expanded")
         self.list_options("date", "DESC", "list")
 
@@ -309,7 +327,7 @@ class Flow:
         self.wait(lambda d: 6 not in self.row_uids(), "the message to leave the list")
         self.idle()
         self.d.find_element(By.CSS_SELECTOR, '#mailboxlist a[href$="_mbox=Projects"]').click()
-        self.wait(lambda d: len(self.row_uids()) == 1, "the message in Projects")
+        self.wait(lambda d: self.row_uids() == [1], "the message in Projects")
         assert imap_subjects(self.args.imap_port, USER, PASSWORD, "Projects") == ["Move me"]
         assert "Move me" not in imap_subjects(self.args.imap_port, USER, PASSWORD, "INBOX")
 
@@ -328,6 +346,7 @@ class Flow:
             self.folders,
             self.quota,
             self.sorting,
+            self.search,
             self.threads,
             self.attachment,
             self.send,
@@ -336,6 +355,8 @@ class Flow:
             self.step = step.__name__
             t = time.monotonic()
             step()
+            if self.args.shots:
+                self.d.save_screenshot(os.path.join(self.args.tmp, f"step-{self.step}.png"))
             print(f"step {self.step}: ok ({time.monotonic() - t:.1f}s)")
 
 
@@ -346,6 +367,7 @@ def main():
     p.add_argument("--schema", required=True)
     p.add_argument("--db", required=True)
     p.add_argument("--tmp", required=True)
+    p.add_argument("--shots", action="store_true", help="a screenshot after every step too")
     args = p.parse_args()
     os.environ["HOME"] = args.tmp  # Chromium writes under $HOME whatever --user-data-dir says
     with open(args.schema) as f:
