@@ -1,8 +1,9 @@
 //! Roundcube 1.6 (Debian `roundcube-core`, PHP's built-in web server, SQLite) against
 //! `full_server`'s IMAP and submission, driven by headless Chromium through Selenium
-//! (`tests/roundcube/flow.py`): log in, list folders, sort by date, subject and size, thread
-//! view, open a multipart message and download its attachment, send a message that arrives, move a
-//! message to another folder, see the quota. A failing step saves a screenshot in the test's
+//! (`tests/roundcube/flow.py`): log in, list folders, see the quota, sort by date, subject and
+//! size, search, thread view, open a multipart message and download its attachment, send a
+//! message that arrives, flag a message, delete one and empty the Trash, move one to another
+//! folder. A failing step saves a screenshot in the test's
 //! temporary directory and prints its path.
 //!
 //! Roundcube runs from its Debian tree with a configuration of the test's own

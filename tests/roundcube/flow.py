@@ -1,9 +1,10 @@
 """Roundcube in headless Chromium against full_server (run by tests/server_roundcube.rs).
 
 Seeds alice's mailbox over IMAP, creates Roundcube's SQLite database, then drives the webmail as
-a person would: log in, list folders, sort by date, subject and size, thread view, open a
-multipart message and download its attachment, send a message (checked in bob's INBOX over
-IMAP), move a message to another folder, see the quota. Every wait has a timeout. A failing step
+a person would: log in, list folders, see the quota, sort by date, subject and size, search,
+thread view, open a multipart message and download its attachment, send a message (checked in
+bob's INBOX over IMAP), flag a message, delete one and empty the Trash, move one to another
+folder. Every wait has a timeout. A failing step
 saves a screenshot and the page source in --tmp and prints their paths.
 
 Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chromium-driver.
@@ -312,22 +313,90 @@ class Flow:
         sent = imap_subjects(self.args.imap_port, USER, PASSWORD, "Sent")
         assert "Hello from Roundcube" in sent, sent
 
-    def move(self):
-        self.d.get(self.url + "?_task=mail&_mbox=INBOX")
-        self.wait(lambda d: 6 in self.row_uids(), "the message to move")
-        self.idle()
-        self.d.find_element(By.CSS_SELECTOR, f"#{row_id(6)} td.subject").click()
+    def shown(self, css, what=None):
+        """The first element shown that matches `css` (toolbars and menus repeat their items)."""
+        return self.wait(
+            lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()), False),
+            what or css,
+        )
+
+    def open_folder(self, name, rows):
+        self.d.find_element(By.CSS_SELECTOR, f'#mailboxlist a[href$="_mbox={name}"]').click()
         self.wait(
-            lambda d: d.execute_script("return rcmail.message_list.get_selection()") == ["6"]
-            or d.execute_script("return rcmail.message_list.get_selection()") == [6],
-            "the message selected",
+            lambda d: d.execute_script("return rcmail.env.mailbox") == name
+            and len(self.row_uids()) == rows,
+            f"{name} with {rows} messages",
         )
         self.idle()
-        self.js("rcmail.command('move', 'Projects')")
+
+    def select(self, uid):
+        """Clicks a message in the list (which also opens it in the preview)."""
+        self.d.find_element(By.CSS_SELECTOR, f"#{row_id(uid)} td.subject").click()
+        self.wait(
+            lambda d: [str(u) for u in d.execute_script("return rcmail.message_list.get_selection()")]
+            == [str(uid)],
+            f"message {uid} selected",
+        )
+        self.idle()
+
+    def flag(self):
+        """Mark > As flagged."""
+        self.d.get(self.url + "?_task=mail&_mbox=INBOX")
+        self.wait(lambda d: 4 in self.row_uids(), "the INBOX")
+        self.idle()
+        self.select(4)
+        self.shown("a.markmessage", "the Mark button").click()
+        self.shown("#markmessage-menu a.flag.active", "Mark > As flagged").click()
+        self.wait(
+            lambda d: "flagged" in d.find_element(By.ID, row_id(4)).get_attribute("class"),
+            "the row flagged",
+        )
+        self.idle()
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login(USER, PASSWORD)
+        m.select("INBOX", readonly=True)
+        typ, data = m.uid("FETCH", "4", "(FLAGS)")
+        m.logout()
+        assert typ == "OK" and b"\\Flagged" in data[0] and b"\\Seen" in data[0], data
+
+    def delete(self):
+        """Delete moves to Trash; the Trash's Empty expunges it."""
+        self.select(5)
+        self.shown("a.delete", "the Delete button").click()
+        self.wait(lambda d: 5 not in self.row_uids(), "the message to leave the list")
+        self.idle()
+        trash = imap_subjects(self.args.imap_port, USER, PASSWORD, "Trash")
+        assert trash == ["banana split"], trash
+        self.open_folder("Trash", 1)
+        self.shown("a.sidebar-menu", "the folder actions").click()
+        self.shown("#mailboxoptions-menu a.purge.active", "Empty").click()
+        self.shown(".ui-dialog button.mainaction", "the confirmation").click()
+        self.wait(lambda d: self.row_uids() == [], "the Trash to empty")
+        self.idle()
+        trash = imap_subjects(self.args.imap_port, USER, PASSWORD, "Trash")
+        assert trash == [], trash
+
+    def move(self):
+        """More > Move to... > Projects."""
+        self.open_folder("INBOX", len(MESSAGES) - 1)
+        self.select(6)
+        self.shown("a.more", "the More button").click()
+        self.shown("#message-menu a.move.active", "More > Move to").click()
+        self.wait(
+            lambda d: next(
+                (
+                    a
+                    for a in d.find_elements(By.CSS_SELECTOR, "#folder-selector li a")
+                    if a.is_displayed() and a.text.strip() == "Projects"
+                ),
+                False,
+            ),
+            "Projects in the folder selector",
+        ).click()
         self.wait(lambda d: 6 not in self.row_uids(), "the message to leave the list")
         self.idle()
-        self.d.find_element(By.CSS_SELECTOR, '#mailboxlist a[href$="_mbox=Projects"]').click()
-        self.wait(lambda d: self.row_uids() == [1], "the message in Projects")
+        self.open_folder("Projects", 1)
+        assert self.row_uids() == [1], self.row_uids()
         assert imap_subjects(self.args.imap_port, USER, PASSWORD, "Projects") == ["Move me"]
         assert "Move me" not in imap_subjects(self.args.imap_port, USER, PASSWORD, "INBOX")
 
@@ -350,6 +419,8 @@ class Flow:
             self.threads,
             self.attachment,
             self.send,
+            self.flag,
+            self.delete,
             self.move,
         ):
             self.step = step.__name__
