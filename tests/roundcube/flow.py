@@ -12,6 +12,8 @@ Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chro
 
 import argparse
 import base64
+import email
+import email.policy
 import imaplib
 import os
 import sqlite3
@@ -20,6 +22,7 @@ import time
 import traceback
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -29,6 +32,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 WAIT = 15  # seconds, for any one thing to appear
 USER, PASSWORD = "alice@example.org", "alice-pw"
 ATTACHMENT = bytes(range(256)) * 12  # binary: every octet value, 3 KiB
+UPLOAD = bytes(range(255, -1, -1)) * 4  # what the flow attaches to the message it sends
 
 # (subject, Date header, extra headers, body size) in APPEND order, so UIDs are 1..6.
 MESSAGES = [
@@ -151,7 +155,10 @@ class Flow:
         )
 
     def wait(self, cond, what, timeout=WAIT):
-        return WebDriverWait(self.d, timeout).until(cond, message=f"waiting for {what}")
+        # Roundcube redraws lists and menus: an element found a moment ago may be gone.
+        return WebDriverWait(
+            self.d, timeout, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(cond, message=f"waiting for {what}")
 
     def visible(self, css):
         return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)), css)
@@ -294,24 +301,53 @@ class Flow:
         assert got == ATTACHMENT, (len(got), got[:32])
 
     def send(self):
+        """Compose with an attachment, save a draft, send: bob gets it, Sent keeps it, the draft
+        goes."""
+        subject = "Hello from Roundcube"
+        upload = os.path.join(self.args.tmp, "notes.bin")
+        with open(upload, "wb") as f:
+            f.write(UPLOAD)
         self.d.get(self.url + "?_task=mail&_action=compose")
-        to = self.visible("#compose_to .recipient-input input")
-        to.send_keys("bob@example.org, ")
-        self.visible("#compose-subject").send_keys("Hello from Roundcube")
+        self.visible("#compose_to .recipient-input input").send_keys("bob@example.org, ")
+        self.visible("#compose-subject").send_keys(subject)
         self.visible("#composebody").send_keys("Sent through the webmail.\n")
+        self.d.find_element(By.CSS_SELECTOR, '#uploadform input[type="file"]').send_keys(upload)
         self.wait(
-            lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, ".send") if e.is_displayed()), False),
-            "the Send button",
-        ).click()
+            lambda d: d.execute_script(
+                "return $('#attachment-list li:not(.uploading)').filter(function() {"
+                " return $(this).text().indexOf('notes.bin') >= 0 }).length == 1"
+            ),
+            "the attachment uploaded",
+        )
+        self.idle()
+        self.shown("a.save.draft", "the Save button").click()
+        self.wait(
+            lambda d: d.execute_script("return !!rcmail.env.draft_id"), "the draft saved"
+        )
+        self.idle()
+        drafts = imap_subjects(self.args.imap_port, USER, PASSWORD, "Drafts")
+        assert drafts == [subject], drafts
+        self.shown(".btn.send", "the Send button").click()
         self.wait(lambda d: "_action=compose" not in d.current_url, "the compose screen to close")
         deadline = time.monotonic() + WAIT
-        while "Hello from Roundcube" not in imap_subjects(
-            self.args.imap_port, "bob@example.org", "bob-pw", "INBOX"
-        ):
+        while subject not in imap_subjects(self.args.imap_port, "bob@example.org", "bob-pw", "INBOX"):
             assert time.monotonic() < deadline, "the message did not arrive in bob's INBOX"
             time.sleep(0.2)
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login("bob@example.org", "bob-pw")
+        m.select("INBOX", readonly=True)
+        typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[])")
+        m.logout()
+        raw = [item for item in data if isinstance(item, tuple)][-1][1]
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert msg["Subject"] == subject, msg["Subject"]
+        parts = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
+        assert parts.get("notes.bin") == UPLOAD, parts.keys()
+        assert "Sent through the webmail." in msg.get_body(("plain",)).get_content()
         sent = imap_subjects(self.args.imap_port, USER, PASSWORD, "Sent")
-        assert "Hello from Roundcube" in sent, sent
+        assert sent == [subject], sent
+        drafts = imap_subjects(self.args.imap_port, USER, PASSWORD, "Drafts")
+        assert drafts == [], drafts
 
     def shown(self, css, what=None):
         """The first element shown that matches `css` (toolbars and menus repeat their items)."""
@@ -330,12 +366,23 @@ class Flow:
         self.idle()
 
     def select(self, uid):
-        """Clicks a message in the list (which also opens it in the preview)."""
+        """Clicks a message in the list, which opens it in the preview."""
         self.d.find_element(By.CSS_SELECTOR, f"#{row_id(uid)} td.subject").click()
         self.wait(
             lambda d: [str(u) for u in d.execute_script("return rcmail.message_list.get_selection()")]
             == [str(uid)],
             f"message {uid} selected",
+        )
+        # The preview opens after a delay; Roundcube ignores commands while it loads.
+        self.wait(
+            lambda d: d.execute_script(
+                "var f = document.getElementById('messagecontframe'),"
+                " w = f && f.contentWindow;"
+                " return !!(w && w.rcmail && w.rcmail.env.uid == arguments[0]"
+                " && w.document.readyState == 'complete' && !w.rcmail.busy)",
+                uid,
+            ),
+            f"message {uid} in the preview",
         )
         self.idle()
 
@@ -362,7 +409,7 @@ class Flow:
     def delete(self):
         """Delete moves to Trash; the Trash's Empty expunges it."""
         self.select(5)
-        self.shown("a.delete", "the Delete button").click()
+        self.shown("a.delete:not(.disabled)", "the Delete button enabled").click()
         self.wait(lambda d: 5 not in self.row_uids(), "the message to leave the list")
         self.idle()
         trash = imap_subjects(self.args.imap_port, USER, PASSWORD, "Trash")
