@@ -4,7 +4,7 @@ Seeds alice's mailbox over IMAP, creates Roundcube's SQLite database, then drive
 a person would: log in, list folders, see the quota, sort by date, subject and size, search,
 thread view, open a multipart message and download its attachment, send a message (checked in
 bob's INBOX over IMAP), flag a message, delete one and empty the Trash, move one to another
-folder. Every wait has a timeout. A failing step
+folder, and in Settings > Folders create, rename and delete a folder with a non-ASCII name. Every wait has a timeout. A failing step
 saves a screenshot and the page source in --tmp and prints their paths.
 
 Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chromium-driver.
@@ -447,6 +447,70 @@ class Flow:
         assert imap_subjects(self.args.imap_port, USER, PASSWORD, "Projects") == ["Move me"]
         assert "Move me" not in imap_subjects(self.args.imap_port, USER, PASSWORD, "INBOX")
 
+    def folder_form(self, name):
+        """Types a name into the folder form (in the settings' content frame) and saves it."""
+        self.wait(
+            EC.frame_to_be_available_and_switch_to_it((By.ID, "preferences-frame")),
+            "the folder form",
+        )
+        field = self.visible('input[name="_name"]')
+        field.clear()
+        field.send_keys(name)
+        self.shown(".formbuttons button.submit", "the Save button").click()
+        self.d.switch_to.default_content()
+
+    def imap_folders(self):
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login(USER, PASSWORD)
+        typ, data = m.list()
+        m.logout()
+        assert typ == "OK", data
+        return [line.decode().rsplit(' "/" ', 1)[1].strip('"') for line in data]
+
+    def settings_folder(self, label):
+        """The row of a folder in Settings > Folders, by the name shown."""
+        return self.wait(
+            lambda d: next(
+                (
+                    li
+                    for li in d.find_elements(By.CSS_SELECTOR, "#subscription-table li")
+                    if li.is_displayed() and li.text.strip() == label
+                ),
+                False,
+            ),
+            f"{label} in Settings > Folders",
+        )
+
+    def folders_admin(self):
+        """Settings > Folders: create a folder with a non-ASCII name (modified UTF-7 on the wire,
+        RFC 3501 §5.1.3), rename it, delete it."""
+        self.d.get(self.url + "?_task=settings&_action=folders")
+        self.shown("#layout-content a.create:not(.disabled)", "the Create button").click()
+        self.folder_form("Grüße")
+        self.settings_folder("Grüße")
+        self.idle()
+        names = self.imap_folders()
+        assert "Gr&APwA3w-e" in names, names
+        self.settings_folder("Grüße").click()
+        self.folder_form("Grüße 2024")
+        self.settings_folder("Grüße 2024")
+        self.idle()
+        names = self.imap_folders()
+        assert "Gr&APwA3w-e 2024" in names and "Gr&APwA3w-e" not in names, names
+        self.settings_folder("Grüße 2024").click()
+        self.shown("#layout-content a.delete:not(.disabled)", "the Delete button").click()
+        self.shown(".ui-dialog button.mainaction", "the confirmation").click()
+        self.wait(
+            lambda d: not any(
+                li.text.strip().startswith("Grüße")
+                for li in d.find_elements(By.CSS_SELECTOR, "#subscription-table li")
+            ),
+            "the folder gone",
+        )
+        self.idle()
+        names = self.imap_folders()
+        assert not any(n.startswith("Gr&") for n in names), names
+
     def quota(self):
         q = self.visible("#quotadisplay")
         text = self.wait(
@@ -469,6 +533,7 @@ class Flow:
             self.flag,
             self.delete,
             self.move,
+            self.folders_admin,
         ):
             self.step = step.__name__
             t = time.monotonic()
