@@ -85,13 +85,14 @@ fn free_port() -> u16 {
 
 /// Roundcube's configuration: our IMAP and submission on loopback, without TLS (the server
 /// accepts plaintext logins on loopback), its own SQLite file, logs and temp directory.
-fn write_config(dir: &Path, imap: u16, submission: u16) -> PathBuf {
+fn write_config(dir: &Path, imap: u16, submission: u16, cache: bool) -> PathBuf {
     let config = dir.join("config");
     for sub in ["config", "logs", "temp", "db"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
     std::fs::copy(DEFAULTS, config.join("defaults.inc.php")).unwrap();
     let d = dir.display();
+    let imap_cache = if cache { "'db'" } else { "null" };
     std::fs::write(
         config.join("config.inc.php"),
         format!(
@@ -115,6 +116,8 @@ $config['enable_installer'] = false;
 $config['draft_autosave'] = 0;
 $config['mail_pagesize'] = 50;
 $config['create_default_folders'] = true;
+$config['imap_cache'] = {imap_cache};
+$config['messages_cache'] = {cache};
 "
         ),
     )
@@ -163,6 +166,23 @@ fn peers() -> Option<PathBuf> {
 
 #[test]
 fn roundcube_in_chromium() {
+    run_flow(false);
+}
+
+/// The same flow with Roundcube's IMAP and message caches in its database: it then keeps its
+/// copy of each folder in step with CONDSTORE (`UID FETCH ... (CHANGEDSINCE n)`, RFC 7162).
+#[test]
+fn roundcube_in_chromium_with_message_cache() {
+    run_flow(true);
+}
+
+/// Starts the server, Roundcube and the Selenium flow; `cache` turns on Roundcube's caches.
+fn run_flow(cache: bool) {
+    // One browser at a time: two Chromiums and two Roundcubes on two cores only slow each other.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(php) = peers() else {
         return;
     };
@@ -181,6 +201,7 @@ fn roundcube_in_chromium() {
         &dir,
         server.port(Service::Imap),
         server.port(Service::Submission),
+        cache,
     );
     let port = free_port();
     let php_server = PhpServer::start(&php, &config, port, dir.join("logs/php-server.log"));
@@ -232,6 +253,13 @@ fn roundcube_in_chromium() {
         assert!(
             imap_log.contains(&format!(" {command}")),
             "Roundcube never sent `{command}`; its IMAP log is {}",
+            dir.join("logs/imap.log").display()
+        );
+    }
+    if cache {
+        assert!(
+            imap_log.contains("(CHANGEDSINCE "),
+            "Roundcube's cache never synchronised with CONDSTORE; its IMAP log is {}",
             dir.join("logs/imap.log").display()
         );
     }

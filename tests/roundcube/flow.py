@@ -481,6 +481,22 @@ class Flow:
             f"{label} in Settings > Folders",
         )
 
+    def edit_folder(self, label):
+        """Clicks a folder in Settings > Folders and waits for its form: Roundcube ignores
+        commands while the form loads."""
+        self.settings_folder(label).click()
+        self.wait(
+            lambda d: d.execute_script(
+                "var f = document.getElementById('preferences-frame'),"
+                " w = f && f.contentWindow;"
+                " return !!(w && w.rcmail && w.document.readyState == 'complete' && !w.rcmail.busy"
+                " && w.$('input[name=\"_name\"]').val() == arguments[0])",
+                label,
+            ),
+            f"the form of {label}",
+        )
+        self.idle()
+
     def folders_admin(self):
         """Settings > Folders: create a folder with a non-ASCII name (modified UTF-7 on the wire,
         RFC 3501 §5.1.3), rename it, delete it."""
@@ -491,13 +507,13 @@ class Flow:
         self.idle()
         names = self.imap_folders()
         assert "Gr&APwA3w-e" in names, names
-        self.settings_folder("Grüße").click()
+        self.edit_folder("Grüße")
         self.folder_form("Grüße 2024")
         self.settings_folder("Grüße 2024")
         self.idle()
         names = self.imap_folders()
         assert "Gr&APwA3w-e 2024" in names and "Gr&APwA3w-e" not in names, names
-        self.settings_folder("Grüße 2024").click()
+        self.edit_folder("Grüße 2024")
         self.shown("#layout-content a.delete:not(.disabled)", "the Delete button").click()
         self.shown(".ui-dialog button.mainaction", "the confirmation").click()
         self.wait(
