@@ -3,9 +3,10 @@
 Seeds alice's mailbox over IMAP, creates Roundcube's SQLite database, then drives the webmail as
 a person would: log in, list folders, see the quota, sort by date, subject and size, search,
 thread view, open a multipart message and download its attachment, send a message (checked in
-bob's INBOX over IMAP), flag a message, delete one and empty the Trash, move one to another
-folder, and in Settings > Folders create, rename and delete a folder with a non-ASCII name. Every wait has a timeout. A failing step
-saves a screenshot and the page source in --tmp and prints their paths.
+bob's INBOX over IMAP), reply to one, flag a message, delete one and empty the Trash, move one
+to another folder, and in Settings > Folders create, rename and delete a folder with a
+non-ASCII name. Every wait has a timeout. A failing step saves a screenshot and the page source
+in --tmp and prints their paths.
 
 Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chromium-driver.
 """
@@ -349,6 +350,38 @@ class Flow:
         drafts = imap_subjects(self.args.imap_port, USER, PASSWORD, "Drafts")
         assert drafts == [], drafts
 
+    def reply(self):
+        """Reply to dave@example.net (the catch-all delivers it to bob): the original is marked
+        \\Answered, the reply refers to it."""
+        self.d.get(self.url + "?_task=mail&_mbox=INBOX")
+        self.wait(lambda d: 2 in self.row_uids(), "the INBOX")
+        self.idle()
+        self.select(2)
+        self.shown("a.reply:not(.disabled)", "the Reply button").click()
+        body = self.visible("#composebody")
+        subject = self.visible("#compose-subject").get_attribute("value")
+        assert subject == "Re: apple pie", subject
+        body.send_keys("Seconds, please.\n")
+        self.shown(".btn.send", "the Send button").click()
+        self.wait(lambda d: "_action=compose" not in d.current_url, "the compose screen to close")
+        deadline = time.monotonic() + WAIT
+        while subject not in imap_subjects(self.args.imap_port, "bob@example.org", "bob-pw", "INBOX"):
+            assert time.monotonic() < deadline, "the reply did not arrive in bob's INBOX"
+            time.sleep(0.2)
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login("bob@example.org", "bob-pw")
+        m.select("INBOX", readonly=True)
+        typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT IN-REPLY-TO)])")
+        m.logout()
+        heads = [item[1].decode() for item in data if isinstance(item, tuple)]
+        assert any("In-Reply-To: <pie@example.org>" in h for h in heads), heads
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login(USER, PASSWORD)
+        m.select("INBOX", readonly=True)
+        typ, data = m.uid("FETCH", "2", "(FLAGS)")
+        m.logout()
+        assert typ == "OK" and b"\\Answered" in data[0], data
+
     def shown(self, css, what=None):
         """The first element shown that matches `css` (toolbars and menus repeat their items)."""
         return self.wait(
@@ -535,6 +568,14 @@ class Flow:
         assert text.endswith("%"), text
         title = q.find_element(By.CSS_SELECTOR, ".count").get_attribute("title") or ""
         print(f"quota shown: {text} ({title})")
+        # What the server reports, in KiB, as Roundcube words it ("16 KB / 10 MB (0%)").
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login(USER, PASSWORD)
+        typ, data = m.getquotaroot("INBOX")
+        m.logout()
+        used, limit = data[1][0].decode().split("STORAGE ")[1].rstrip(")").split()[:2]
+        want = f"{int(used)} KB / {int(limit) // 1024} MB"
+        assert want in title, (want, title)
 
     def run(self):
         for step in (
@@ -546,6 +587,7 @@ class Flow:
             self.threads,
             self.attachment,
             self.send,
+            self.reply,
             self.flag,
             self.delete,
             self.move,
