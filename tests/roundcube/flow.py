@@ -4,9 +4,9 @@ Seeds alice's mailbox over IMAP, creates Roundcube's SQLite database, then drive
 a person would: log in, list folders, see the quota, sort by date, subject and size, search,
 thread view, open a multipart message and download its attachment, send a message (checked in
 bob's INBOX over IMAP), reply to one, flag a message, delete one and empty the Trash, move one
-to another folder, and in Settings > Folders create, rename and delete a folder with a
-non-ASCII name. Every wait has a timeout. A failing step saves a screenshot and the page source
-in --tmp and prints their paths.
+to another folder, page through a folder of two pages, and in Settings > Folders create,
+rename and delete a folder with a non-ASCII name. Every wait has a timeout. A failing step
+saves a screenshot and the page source in --tmp and prints their paths.
 
 Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chromium-driver.
 """
@@ -33,6 +33,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 WAIT = 15  # seconds, for any one thing to appear
 USER, PASSWORD = "alice@example.org", "alice-pw"
 ATTACHMENT = bytes(range(256)) * 12  # binary: every octet value, 3 KiB
+BULK = 60  # messages in the folder that takes two pages
 UPLOAD = bytes(range(255, -1, -1)) * 4  # what the flow attaches to the message it sends
 
 # (subject, Date header, extra headers, body size) in APPEND order, so UIDs are 1..6.
@@ -87,10 +88,16 @@ def seed(port):
         internal = f'"0{i + 1}-Feb-2024 00:00:00 +0000"'
         typ, data = m.append("INBOX", None, internal, raw_message(*message))
         assert typ == "OK", data
-    for box in ("Projects",):
+    for box in ("Projects", "Bulk"):
         typ, data = m.create(box)
         assert typ == "OK", data
         typ, data = m.subscribe(box)
+        assert typ == "OK", data
+    # More than a page (mail_pagesize 50): "Bulk 00" (1 Jan 2023) .. "Bulk 59" (1 Mar 2023).
+    for i in range(BULK):
+        date = time.strftime("%a, %d %b %Y 10:00:00 +0000", time.gmtime(1672531200 + i * 86400))
+        raw = f"From: list@example.net\r\nSubject: Bulk {i:02}\r\nDate: {date}\r\n\r\nz\r\n"
+        typ, data = m.append("Bulk", None, None, raw.encode())
         assert typ == "OK", data
     m.logout()
 
@@ -211,7 +218,7 @@ class Flow:
             "return $('#mailboxlist li.mailbox > a').map(function(){"
             " return new URL(this.href).searchParams.get('_mbox') }).get()"
         )
-        for want in ("INBOX", "Drafts", "Sent", "Junk", "Trash", "Projects"):
+        for want in ("INBOX", "Drafts", "Sent", "Junk", "Trash", "Projects", "Bulk"):
             assert want in names, (want, names)
 
     def list_options(self, col, order, mode="list", rows=len(MESSAGES)):
@@ -514,6 +521,19 @@ class Flow:
             f"{label} in Settings > Folders",
         )
 
+    def pages(self):
+        """A folder of two pages, newest first: the second page holds the ten oldest."""
+        self.open_folder("Bulk", 50)
+        uids = self.row_uids()
+        assert uids == list(range(BULK, BULK - 50, -1)), uids
+        count = self.visible("#layout-list .pagenav-text").text
+        assert f"of {BULK}" in count, count
+        self.shown("a.nextpage:not(.disabled)", "the next page button").click()
+        self.wait(lambda d: len(self.row_uids()) == BULK - 50, "the second page")
+        self.idle()
+        uids = self.row_uids()
+        assert uids == list(range(BULK - 50, 0, -1)), uids
+
     def edit_folder(self, label):
         """Clicks a folder in Settings > Folders and waits for its form: Roundcube ignores
         commands while the form loads."""
@@ -591,6 +611,7 @@ class Flow:
             self.flag,
             self.delete,
             self.move,
+            self.pages,
             self.folders_admin,
         ):
             self.step = step.__name__
