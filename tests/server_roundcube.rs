@@ -3,9 +3,9 @@
 //! (`tests/roundcube/flow.py`): log in, list folders, see the quota, sort by date, subject and
 //! size, search, thread view, open a multipart message and download its attachment, send a
 //! message that arrives, reply, flag a message, delete one and empty the Trash, move one to
-//! another folder, page through 60 messages, create, rename and delete a folder with a
-//! non-ASCII name. A failing step saves a screenshot in the test's temporary directory and
-//! prints its path.
+//! another folder, see another client's changes after Refresh, page through 60 messages,
+//! create, rename and delete a folder with a non-ASCII name. A failing step saves a screenshot
+//! in the test's temporary directory and prints its path.
 //!
 //! Roundcube runs from its Debian tree with a configuration of the test's own
 //! (`ROUNDCUBE_CONFIG_DIR`, a fresh SQLite database); nothing under `/etc/roundcube` is used

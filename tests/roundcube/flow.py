@@ -4,9 +4,10 @@ Seeds alice's mailbox over IMAP, creates Roundcube's SQLite database, then drive
 a person would: log in, list folders, see the quota, sort by date, subject and size, search,
 thread view, open a multipart message and download its attachment, send a message (checked in
 bob's INBOX over IMAP), reply to one, flag a message, delete one and empty the Trash, move one
-to another folder, page through a folder of two pages, and in Settings > Folders create,
-rename and delete a folder with a non-ASCII name. Every wait has a timeout. A failing step
-saves a screenshot and the page source in --tmp and prints their paths.
+to another folder, see another client's changes after Refresh, page through a folder of two
+pages, and in Settings > Folders create, rename and delete a folder with a non-ASCII name.
+Every wait has a timeout. A failing step saves a screenshot and the page source in --tmp and
+prints their paths.
 
 Runs under Debian's /usr/bin/python3 (python3-selenium); needs chromium and chromium-driver.
 """
@@ -521,6 +522,31 @@ class Flow:
             f"{label} in Settings > Folders",
         )
 
+    def elsewhere(self):
+        """Changes another client makes show after Refresh: a new message, then its \\Seen flag
+        (with the message cache, Roundcube learns them through CONDSTORE)."""
+        self.open_folder("INBOX", len(MESSAGES) - 2)
+        m = imaplib.IMAP4("127.0.0.1", self.args.imap_port)
+        m.login(USER, PASSWORD)
+        raw = b"From: Erin <erin@example.net>\r\nSubject: Fresh news\r\n\r\nNew.\r\n"
+        typ, data = m.append("INBOX", None, None, raw)
+        assert typ == "OK", data
+        uid = int(data[0].split(b"APPENDUID ")[1].split()[1].rstrip(b"]"))
+        self.shown("a.refresh", "the Refresh button").click()
+        self.wait(lambda d: uid in self.row_uids(), "the new message after Refresh")
+        self.idle()
+        assert "unread" in self.d.find_element(By.ID, row_id(uid)).get_attribute("class")
+        m.select("INBOX")
+        typ, data = m.uid("STORE", str(uid), "+FLAGS", "(\\Seen)")
+        assert typ == "OK", data
+        m.logout()
+        self.shown("a.refresh", "the Refresh button").click()
+        self.wait(
+            lambda d: "unread" not in d.find_element(By.ID, row_id(uid)).get_attribute("class"),
+            "the message read after Refresh",
+        )
+        self.idle()
+
     def pages(self):
         """A folder of two pages, newest first: the second page holds the ten oldest."""
         self.open_folder("Bulk", 50)
@@ -611,6 +637,7 @@ class Flow:
             self.flag,
             self.delete,
             self.move,
+            self.elsewhere,
             self.pages,
             self.folders_admin,
         ):
