@@ -126,11 +126,18 @@ $config['messages_cache'] = {cache};
     config
 }
 
+/// The programs the test runs.
+struct Peers {
+    php: PathBuf,
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
 /// The peers, or `None` (after a skip line) outside CI when one is missing.
-fn peers() -> Option<PathBuf> {
+fn peers() -> Option<Peers> {
     let php = peer::require("php", "php-cli")?;
-    peer::require("chromium", "chromium")?;
-    peer::require("chromedriver", "chromium-driver")?;
+    let chromium = peer::require("chromium", "chromium")?;
+    let chromedriver = peer::require("chromedriver", "chromium-driver")?;
     peer::require_file(
         Path::new(PUBLIC_HTML).join("index.php").as_path(),
         "roundcube-core",
@@ -162,7 +169,11 @@ fn peers() -> Option<PathBuf> {
         eprintln!("SKIP: PHP's pdo_sqlite not found; install `php-sqlite3`");
         return None;
     }
-    Some(php)
+    Some(Peers {
+        php,
+        chromium,
+        chromedriver,
+    })
 }
 
 #[test]
@@ -184,7 +195,7 @@ fn run_flow(cache: bool) {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some(php) = peers() else {
+    let Some(peers) = peers() else {
         return;
     };
     let server = TestServer::start();
@@ -205,11 +216,15 @@ fn run_flow(cache: bool) {
         cache,
     );
     let port = free_port();
-    let php_server = PhpServer::start(&php, &config, port, dir.join("logs/php-server.log"));
+    let php_server = PhpServer::start(&peers.php, &config, port, dir.join("logs/php-server.log"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/roundcube/flow.py");
     let out = run_with_timeout(
         Command::new(PYTHON)
             .arg(&script)
+            .arg("--chromium")
+            .arg(&peers.chromium)
+            .arg("--chromedriver")
+            .arg(&peers.chromedriver)
             .arg("--url")
             .arg(format!("http://127.0.0.1:{port}/"))
             .arg("--imap-port")

@@ -134,7 +134,7 @@ class Flow:
         self.downloads = os.path.join(args.tmp, "downloads")
         os.makedirs(self.downloads, exist_ok=True)
         o = webdriver.ChromeOptions()
-        o.binary_location = "/usr/bin/chromium"
+        o.binary_location = args.chromium
         for a in (
             "--headless",
             "--no-sandbox",
@@ -156,7 +156,7 @@ class Flow:
                 "download.prompt_for_download": False,
             },
         )
-        self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+        self.d = webdriver.Chrome(service=Service(args.chromedriver), options=o)
         self.d.set_page_load_timeout(WAIT * 2)
         self.d.set_script_timeout(WAIT)
         self.d.execute_cdp_cmd(
@@ -651,6 +651,8 @@ class Flow:
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     p.add_argument("--url", required=True)
     p.add_argument("--imap-port", type=int, required=True)
     p.add_argument("--schema", required=True)
