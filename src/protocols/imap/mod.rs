@@ -281,7 +281,13 @@ impl Imap {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } => {
+                if qresync.is_some() {
+                    // RFC 7162 §3.2.5: BAD, and the mailbox selected stays.
+                    decided(server.reject(handle, Refusal::Bad, None, "QRESYNC not enabled"));
+                    return Ok(Next::Continue);
+                }
                 s.condstore |= condstore;
                 let r = crate::core::blocking(|| s.select(&mailbox, read_only, &mut out));
                 emit(server, &mut out);

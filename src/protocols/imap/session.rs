@@ -339,10 +339,20 @@ impl Session {
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
             CommandBody::Fetch {
+                vanished: true, ..
+            } => {
+                return Action::Done(Completion {
+                    condition: Condition::Bad,
+                    code: None,
+                    text: "QRESYNC not enabled".into(),
+                });
+            }
+            CommandBody::Fetch {
                 uid,
                 set,
                 items,
                 changed_since,
+                vanished: false,
             } => match self.fetch_plan(uid, &set, &items.expand(), changed_since, out) {
                 Ok(plan) => return Action::Fetch(plan),
                 Err(e) => Err(e),
