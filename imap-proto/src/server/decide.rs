@@ -82,9 +82,7 @@ impl ServerSession {
     }
 
     /// Refuses any pending command with `NO` or `BAD`; its state change does not happen. A
-    /// SELECT or EXAMINE refused with `NO` leaves the selected state (RFC 3501 §6.3.1); one
-    /// refused with `BAD` was not acceptable and is not executed, so the mailbox selected before
-    /// stays (as Dovecot does for `QRESYNC` not enabled, RFC 7162 §3.2.5). A refused login is
+    /// refused SELECT or EXAMINE leaves the selected state (RFC 3501 §6.3.1); a refused login is
     /// better answered with [`ServerSession::reject_login`], which counts it.
     pub fn reject(
         &mut self,
@@ -108,7 +106,7 @@ impl ServerSession {
             ],
             "command",
         )?;
-        if kind == Kind::Select && refusal == Refusal::No && self.state == SessionState::Selected {
+        if kind == Kind::Select && self.state == SessionState::Selected {
             self.state = SessionState::Authenticated;
         }
         let condition: Condition = refusal.into();

@@ -54,6 +54,7 @@ mod mailboxes;
 mod messages;
 mod mime;
 mod names;
+mod qresync;
 mod quota;
 mod search;
 mod selected;
@@ -159,6 +160,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
         user: None,
         selected: None,
         condstore: false,
+        qresync: false,
         compressed: false,
     };
     let mut machine = ServerSession::new(config(shared, &s));
@@ -283,13 +285,17 @@ impl Imap {
                 condstore,
                 qresync,
             } => {
-                if qresync.is_some() {
-                    // RFC 7162 §3.2.5: BAD, and the mailbox selected stays.
+                if qresync.is_some() && !s.qresync {
+                    // RFC 7162 §3.2.5: BAD; the mailbox selected before is closed, as by any
+                    // refused SELECT (and as Dovecot does).
+                    s.selected = None;
                     decided(server.reject(handle, Refusal::Bad, None, "QRESYNC not enabled"));
                     return Ok(Next::Continue);
                 }
                 s.condstore |= condstore;
-                let r = crate::core::blocking(|| s.select(&mailbox, read_only, &mut out));
+                let r = crate::core::blocking(|| {
+                    s.select(&mailbox, read_only, qresync.as_ref(), &mut out)
+                });
                 emit(server, &mut out);
                 decided(match r {
                     Ok((code, text)) => server.accept_select(handle, code, &text),

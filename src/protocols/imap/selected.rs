@@ -49,6 +49,8 @@ pub(crate) struct Selected {
     pub(crate) keywords: Vec<Keyword>,
     /// CONDSTORE is on (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
+    /// QRESYNC is on (RFC 7162 §3.2.10): expunges are announced as `VANISHED uids`.
+    pub(crate) qresync: bool,
     /// Messages gone from the store whose EXPUNGE is still owed to the client.
     owed_expunges: bool,
     /// The UIDs the last SEARCH or SORT with `RETURN (SAVE)` saved, that `$` names (RFC 5182).
@@ -69,6 +71,7 @@ impl Selected {
             claimed_ahead: HashSet::new(),
             keywords: view.keywords,
             condstore: false,
+            qresync: false,
             owed_expunges: false,
             saved: HashSet::new(),
         }
@@ -110,8 +113,19 @@ impl Selected {
                     let gone = self.msgs.remove(i);
                     self.recent.remove(&gone.uid);
                     released.push(gone.uid);
-                    out.push(Response::Data(Data::Expunge(nz(i + 1))));
+                    if !self.qresync {
+                        out.push(Response::Data(Data::Expunge(nz(i + 1))));
+                    }
                 }
+            }
+            // RFC 7162 §3.2.10: once QRESYNC is enabled, one VANISHED in place of the EXPUNGEs.
+            if self.qresync
+                && let Some(uids) = SequenceSet::from_numbers(released.iter().copied())
+            {
+                out.push(Response::Data(Data::Vanished {
+                    earlier: false,
+                    uids,
+                }));
             }
             self.mailbox.release(&released);
         }
