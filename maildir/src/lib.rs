@@ -178,4 +178,6 @@ pub use uids::{
     STALE_RECORDS, StoreResult, UidMessage,
 };
 pub use uidvalidity::UIDVALIDITY_FILE;
-pub use vanished::{UidRanges, VANISHED_FILE, VANISHED_MAX_LINES, VANISHED_MAX_RANGES};
+pub use vanished::{
+    UidRanges, VANISHED_FILE, VANISHED_MAX_LINES, VANISHED_MAX_RANGES, VanishedHistory,
+};

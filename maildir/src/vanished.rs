@@ -47,20 +47,25 @@ pub const VANISHED_MAX_RANGES: usize = 65_536;
 /// UID ranges, both ends included, ascending and merged.
 pub type UidRanges = Vec<(u32, u32)>;
 
-#[derive(Debug, Default, PartialEq, Eq)]
-struct History {
-    uid_validity: u32,
-    floor: u64,
-    /// Ranges by MODSEQ, in file order (several lines may share a MODSEQ).
-    lines: Vec<(u64, UidRanges)>,
+/// The `mailwright-vanished` file, parsed (module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VanishedHistory {
+    /// The UIDVALIDITY the UIDs belong to.
+    pub uid_validity: u32,
+    /// The MODSEQ above which the history is complete.
+    pub floor: u64,
+    /// UID ranges by the MODSEQ at which they were expunged, in file order (several lines may
+    /// share a MODSEQ).
+    pub lines: Vec<(u64, UidRanges)>,
 }
 
-impl History {
+impl VanishedHistory {
     fn ranges(&self) -> usize {
         self.lines.iter().map(|(_, r)| r.len()).sum()
     }
 
-    fn encode(&self) -> String {
+    /// The file's text: its header, then a line per entry of [`lines`](Self::lines).
+    pub fn encode(&self) -> String {
         let mut text = format!("1 V{} F{}\n", self.uid_validity, self.floor);
         for (modseq, ranges) in &self.lines {
             line(&mut text, *modseq, ranges);
@@ -124,9 +129,15 @@ fn ranges_of(uids: &[u32]) -> UidRanges {
     merge(uids.iter().map(|&u| (u, u)).collect())
 }
 
-/// The file's text; `None` when it is malformed. A last line without its LF (an append being
-/// written, or cut short by a crash) is left out.
-fn parse(text: &str) -> Option<History> {
+impl VanishedHistory {
+    /// Parses the file's text; `None` when it is malformed. A last line without its LF (an
+    /// append being written, or cut short by a crash) is left out.
+    pub fn parse(text: &str) -> Option<VanishedHistory> {
+        parse(text)
+    }
+}
+
+fn parse(text: &str) -> Option<VanishedHistory> {
     let complete = match text.rfind('\n') {
         Some(end) => &text[..=end],
         None => return None,
@@ -138,7 +149,7 @@ fn parse(text: &str) -> Option<History> {
     }
     let uid_validity = header.next()?.strip_prefix('V')?.parse().ok()?;
     let floor = header.next()?.strip_prefix('F')?.parse().ok()?;
-    let mut history = History {
+    let mut history = VanishedHistory {
         uid_validity,
         floor,
         lines: Vec::new(),
@@ -157,11 +168,11 @@ fn parse(text: &str) -> Option<History> {
 }
 
 impl Maildir {
-    fn load_vanished(&self) -> Result<Option<History>> {
+    fn load_vanished(&self) -> Result<Option<VanishedHistory>> {
         Ok(read_optional(&self.meta(VANISHED_FILE))?.and_then(|t| parse(&t)))
     }
 
-    fn write_vanished(&self, history: &History) -> Result<()> {
+    fn write_vanished(&self, history: &VanishedHistory) -> Result<()> {
         write_atomic(
             &self.meta(VANISHED_FILE),
             history.encode().as_bytes(),
@@ -204,7 +215,7 @@ impl Maildir {
         removed: &[u32],
     ) -> Result<()> {
         let Some(old_highest) = old_highest else {
-            return self.write_vanished(&History {
+            return self.write_vanished(&VanishedHistory {
                 uid_validity,
                 floor: modseq,
                 lines: Vec::new(),
@@ -220,7 +231,7 @@ impl Maildir {
         let Some(mut history) = history else {
             // The first expunge since this version keeps the folder, or the file was lost:
             // complete from the MODSEQ before this change on.
-            return self.write_vanished(&History {
+            return self.write_vanished(&VanishedHistory {
                 uid_validity,
                 floor: old_highest.min(modseq.saturating_sub(1)),
                 lines: vec![(modseq, ranges)],
@@ -267,7 +278,7 @@ mod tests {
 
     #[test]
     fn parses_what_it_writes_and_skips_a_torn_line() {
-        let h = History {
+        let h = VanishedHistory {
             uid_validity: 7,
             floor: 3,
             lines: vec![(5, vec![(1, 1), (3, 9)]), (8, vec![(12, 12)])],
@@ -283,7 +294,7 @@ mod tests {
 
     #[test]
     fn compaction_merges_then_drops_the_oldest() {
-        let mut h = History {
+        let mut h = VanishedHistory {
             uid_validity: 1,
             floor: 0,
             lines: vec![(5, vec![(1, 1)]), (5, vec![(2, 3)]), (6, vec![(9, 9)])],
@@ -291,7 +302,7 @@ mod tests {
         h.compact();
         assert_eq!(h.lines, vec![(5, vec![(1, 3)]), (6, vec![(9, 9)])]);
         assert_eq!(h.floor, 0);
-        let mut big = History {
+        let mut big = VanishedHistory {
             uid_validity: 1,
             floor: 0,
             lines: (1..=VANISHED_MAX_LINES as u64 + 1)
