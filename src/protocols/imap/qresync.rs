@@ -177,8 +177,14 @@ impl Selected {
                 uids,
             }));
         }
-        let in_known =
-            |uid: u32| p.known_uids.is_none() || known.iter().any(|&(a, b)| (a..=b).contains(&uid));
+        // Sorted and disjoint: the last range starting at or below the UID decides.
+        let in_known = |uid: u32| {
+            p.known_uids.is_none()
+                || known
+                    .partition_point(|&(a, _)| a <= uid)
+                    .checked_sub(1)
+                    .is_some_and(|i| uid <= known[i].1)
+        };
         for (i, m) in self.msgs.iter().enumerate() {
             if m.modseq > p.modseq && in_known(m.uid) {
                 let items = vec![
