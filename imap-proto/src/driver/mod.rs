@@ -6,7 +6,8 @@
 //! greeting), [`Client::starttls`], [`Client::login`], [`Client::select`], [`Client::fetch`]
 //! (the FETCH responses one by one, [`Fetch::next`]), [`Client::idle`] (a guard that yields the
 //! server's updates, [`Idle::next`], while the machine re-issues IDLE before the server's
-//! 30-minute autologout), [`Client::logout`], and [`Client::run`] for any other command. The
+//! 30-minute autologout), [`Client::enable`] and [`Client::select_qresync`] (QRESYNC, RFC 7162
+//! §3.2.5), [`Client::logout`], and [`Client::run`] for any other command. The
 //! machine's capability checks apply: STARTTLS and IDLE only when advertised, LOGIN not under
 //! `LOGINDISABLED` (CAPABILITY is asked first when the capabilities are not known). Untagged
 //! data that is not part of what a call returns ([`Data::Exists`] during a FETCH ...) is kept
