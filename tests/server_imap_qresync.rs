@@ -173,6 +173,8 @@ assert A.status('UID FETCH 1:* (FLAGS) (VANISHED)') == 'BAD'
 # does (RFC 3501 §6.3.1; Dovecot too).
 C = S()
 C.ok('SELECT INBOX')
+lines, _ = C.ok('SELECT INBOX')
+result['closed_without_qresync'] = bool([l for l in lines if l.startswith('* OK [CLOSED]')])
 assert C.status('SELECT INBOX (QRESYNC (%d %d))' % (uv, hm)) == 'BAD'
 result['after_bad_select'] = C.status('FETCH 1 (UID)')
 C.ok('SELECT INBOX')
