@@ -3,7 +3,9 @@
 //! `VANISHED` in place of `EXPUNGE`, from `SELECT ... (QRESYNC (...))` (with and without known
 //! UIDs and seq-match data, and with a stale UIDVALIDITY), from `UID FETCH ... (CHANGEDSINCE n
 //! VANISHED)`, and gets `[CLOSED]` when a SELECT replaces its mailbox; QRESYNC parameters
-//! without `ENABLE QRESYNC` are BAD. The same script runs against a private Dovecot: both must
+//! without `ENABLE QRESYNC` are BAD; a STORE or FETCH of one's own whose MODSEQ passes changes
+//! not reported yet says up to which HIGHESTMODSEQ the client knows everything (RFC 7162 §3.2).
+//! The same script runs against a private Dovecot: both must
 //! report the same VANISHED sets and the same flag FETCHes (MODSEQ values differ between the
 //! two; UIDs, flags and which messages are reported do not).
 
@@ -184,6 +186,33 @@ B.ok('UID STORE 1 +FLAGS.SILENT (\\Deleted)')
 B.ok('EXPUNGE')
 lines, _ = C.ok('NOOP')
 assert '* 1 EXPUNGE\r\n' in lines and not vanished(lines, False), lines
+# A change of one's own while others' changes are not reported yet (RFC 7162 §3.2): the
+# command says up to which HIGHESTMODSEQ the client knows everything (Dovecot in its tagged OK,
+# we in an untagged one); from there, QRESYNC gives what it missed and its own change.
+D, E = S(), S()
+D.ok('ENABLE QRESYNC')
+lines, _ = D.ok('SELECT INBOX')
+known = code(lines, 'HIGHESTMODSEQ')
+E.ok('SELECT INBOX')
+E.ok('UID STORE 6 +FLAGS.SILENT (\\Deleted)')
+E.ok('EXPUNGE')
+E.ok('UID STORE 8 +FLAGS.SILENT (\\Answered)')
+lines, done = D.ok('STORE 1 +FLAGS (\\Draft)')
+floor = code(lines + ['* ' + done.split(' ', 1)[1]], 'HIGHESTMODSEQ')
+assert floor == known, (known, lines, done)
+lines, _ = D.ok('SELECT INBOX (QRESYNC (%d %d))' % (uv, floor))
+result['own_change'] = [vanished(lines, True), changed(lines)]
+assert result['own_change'] == [[6], [[2, ['\\Draft', '\\Flagged']], [8, ['\\Answered', '\\Seen']]]], lines
+# The same for the \Seen a FETCH of the text sets, while an expunge waits to be told.
+known = code(lines, 'HIGHESTMODSEQ')
+E.ok('UID STORE 8 +FLAGS.SILENT (\\Deleted)')
+E.ok('EXPUNGE')
+lines, done = D.ok('FETCH 2 (BODY[])')
+floor = code(lines + ['* ' + done.split(' ', 1)[1]], 'HIGHESTMODSEQ')
+assert floor == known, (known, lines, done)
+lines, _ = D.ok('SELECT INBOX (QRESYNC (%d %d))' % (uv, floor))
+result['own_seen'] = [vanished(lines, True), changed(lines)]
+assert result['own_seen'] == [[8], [[7, ['\\Flagged', '\\Seen']]]], lines
 print('result ' + json.dumps(result, sort_keys=True))
 print('ok')
 ";
