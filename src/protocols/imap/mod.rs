@@ -288,7 +288,7 @@ impl Imap {
                 if qresync.is_some() && !s.qresync {
                     // RFC 7162 §3.2.5: BAD; the mailbox selected before is closed, as by any
                     // refused SELECT (and as Dovecot does).
-                    s.selected = None;
+                    crate::core::blocking(|| s.selected = None);
                     decided(server.reject(handle, Refusal::Bad, None, "QRESYNC not enabled"));
                     return Ok(Next::Continue);
                 }

@@ -17,7 +17,6 @@ use mailwright_imap_proto::types::response::{Data, FetchItem, Response};
 use mailwright_imap_proto::types::sequence::{SeqItem, SequenceSet};
 
 use super::selected::{Selected, imap_flags, nz};
-use crate::store::StoreError;
 
 /// How many numbers of `seq-match-data` are looked at (each side).
 const MAX_SEQ_MATCH: usize = 4096;
@@ -124,28 +123,30 @@ impl Selected {
         modseq: u64,
         within: &[(u32, u32)],
         matched: u32,
-    ) -> Result<Option<SequenceSet>, StoreError> {
+    ) -> Option<SequenceSet> {
         let present: Vec<u32> = self.msgs.iter().map(|m| m.uid).collect();
-        let gone = match self.mailbox.vanished_since(modseq)? {
+        // A history that cannot be read is one that does not reach back: the answer from the
+        // mailbox is still right, only longer.
+        let history = self.mailbox.vanished_since(modseq).unwrap_or_else(|e| {
+            tracing::warn!("imap: reading the history of expunges: {e}");
+            None
+        });
+        let gone = match history {
             Some(history) => minus(&intersect(&history, within), &present),
             None => {
                 let above = [(matched.saturating_add(1), u32::MAX)];
                 minus(&intersect(within, &above), &present)
             }
         };
-        Ok(set_of(&gone))
+        set_of(&gone)
     }
 
     /// SELECT/EXAMINE with QRESYNC (RFC 7162 §3.2.5.1), after the usual untagged data and only
     /// when the client's UIDVALIDITY is the mailbox's: `VANISHED (EARLIER)` with the known UIDs
     /// expunged since the client's MODSEQ, then the flags of those changed since.
-    pub(crate) fn resync(
-        &self,
-        p: &QresyncParams,
-        out: &mut Vec<Response<'static>>,
-    ) -> Result<(), StoreError> {
+    pub(crate) fn resync(&self, p: &QresyncParams, out: &mut Vec<Response<'static>>) {
         if p.uid_validity.get() != self.uid_validity {
-            return Ok(());
+            return;
         }
         let largest = self.uid_next.saturating_sub(1);
         let known = match &p.known_uids {
@@ -171,7 +172,7 @@ impl Selected {
                 .max()
                 .unwrap_or(0)
         });
-        if let Some(uids) = self.vanished_earlier(p.modseq, &known, matched)? {
+        if let Some(uids) = self.vanished_earlier(p.modseq, &known, matched) {
             out.push(Response::Data(Data::Vanished {
                 earlier: true,
                 uids,
@@ -198,7 +199,6 @@ impl Selected {
                 }));
             }
         }
-        Ok(())
     }
 
     /// `UID FETCH set ... (CHANGEDSINCE modseq VANISHED)` (RFC 7162 §3.2.6): `VANISHED
@@ -208,18 +208,17 @@ impl Selected {
         set: &SequenceSet,
         modseq: u64,
         out: &mut Vec<Response<'static>>,
-    ) -> Result<(), StoreError> {
+    ) {
         let largest = self.uid_next.saturating_sub(1);
         if largest == 0 {
-            return Ok(());
+            return;
         }
-        if let Some(uids) = self.vanished_earlier(modseq, &ranges(set, largest), 0)? {
+        if let Some(uids) = self.vanished_earlier(modseq, &ranges(set, largest), 0) {
             out.push(Response::Data(Data::Vanished {
                 earlier: true,
                 uids,
             }));
         }
-        Ok(())
     }
 }
 

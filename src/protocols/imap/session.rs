@@ -513,7 +513,7 @@ impl Session {
         out: &mut Vec<Response<'static>>,
     ) -> Result<(), No> {
         if let (true, Some(since)) = (vanished, changed_since) {
-            self.sel()?.vanished_fetch(set, since, out)?;
+            self.sel()?.vanished_fetch(set, since, out);
         }
         Ok(())
     }
@@ -567,7 +567,7 @@ impl Session {
             "Highest",
         ));
         if let Some(p) = qresync {
-            sel.resync(p, out)?;
+            sel.resync(p, out);
         }
         self.selected = Some(sel);
         Ok((
