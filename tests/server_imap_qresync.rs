@@ -171,13 +171,19 @@ assert result['fetch_part'] == [[4, 5], [[7, ['\\Flagged']], [8, ['\\Seen']]]], 
 # VANISHED only in UID FETCH, only with CHANGEDSINCE.
 assert A.status('FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)') == 'BAD'
 assert A.status('UID FETCH 1:* (FLAGS) (VANISHED)') == 'BAD'
+# seq-match data whose two sets differ in size is BAD (as Dovecot answers).
+lines, done = A.cmd('SELECT INBOX (QRESYNC (%d %d 1:5 (1:3 1:2)))' % (uv, hm))
+assert done.split(' ')[1] == 'BAD', done
+result['bad_seq_match'] = [l.split(']')[0] for l in lines]
 # A session that did not enable QRESYNC: BAD, which closes its mailbox as a refused SELECT
 # does (RFC 3501 §6.3.1; Dovecot too).
 C = S()
 C.ok('SELECT INBOX')
 lines, _ = C.ok('SELECT INBOX')
 result['closed_without_qresync'] = bool([l for l in lines if l.startswith('* OK [CLOSED]')])
-assert C.status('SELECT INBOX (QRESYNC (%d %d))' % (uv, hm)) == 'BAD'
+lines, done = C.cmd('SELECT INBOX (QRESYNC (%d %d))' % (uv, hm))
+assert done.split(' ')[1] == 'BAD', done
+result['bad_select_closed'] = [l.split(']')[0] for l in lines]
 result['after_bad_select'] = C.status('FETCH 1 (UID)')
 C.ok('SELECT INBOX')
 assert C.status('UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)') == 'BAD'

@@ -50,6 +50,14 @@ pub struct SeqMatch {
     pub uids: SequenceSet,
 }
 
+impl SeqMatch {
+    /// Whether both sets name as many numbers: a server refuses the parameter otherwise
+    /// (Dovecot answers `BAD ... Invalid QRESYNC sets`).
+    pub fn is_consistent(&self) -> bool {
+        self.seqs.count(0) == self.uids.count(0)
+    }
+}
+
 impl SequenceSet {
     /// Whether the set is only numbers and ranges of numbers (no `*`, no `$`): what
     /// `known-uids` and `seq-match-data` may hold (RFC 7162 §7).
@@ -88,6 +96,21 @@ impl SequenceSet {
             }
         }
         out
+    }
+
+    /// How many numbers the set names, `*` standing for `largest` (ranges counted, not
+    /// expanded; `$` counts nothing).
+    pub fn count(&self, largest: u32) -> u64 {
+        self.items()
+            .iter()
+            .map(|item| match *item {
+                SeqItem::Single(_) => 1,
+                SeqItem::Range(a, b) => {
+                    u64::from(a.resolve(largest).abs_diff(b.resolve(largest))) + 1
+                }
+                SeqItem::LastResult => 0,
+            })
+            .sum()
     }
 
     /// The compact set of these numbers (sorted and merged into ranges): `None` when there are
@@ -130,6 +153,18 @@ mod tests {
         let back = SequenceSet::from_numbers(s.numbers(0, 100)).unwrap();
         assert_eq!(back.to_string(), "41,43:45,48:50");
         assert!(SequenceSet::from_numbers([]).is_none());
+        assert_eq!(s.count(0), 7);
+        assert_eq!("1:*".parse::<SequenceSet>().unwrap().count(9), 9);
+        let m = SeqMatch {
+            seqs: "1:3".parse().unwrap(),
+            uids: "1,5,9".parse().unwrap(),
+        };
+        assert!(m.is_consistent());
+        let m = SeqMatch {
+            seqs: "1:3".parse().unwrap(),
+            uids: "1:2".parse().unwrap(),
+        };
+        assert!(!m.is_consistent());
         assert!(!"1:*".parse::<SequenceSet>().unwrap().is_explicit());
         assert!(!"1,$".parse::<SequenceSet>().unwrap().is_explicit());
     }

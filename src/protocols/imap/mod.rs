@@ -70,7 +70,7 @@ use mailwright_imap_proto::server::{
     Condition, Event, Greeting, LoginHandle, Refusal, RejectReason, ServerConfig, ServerSession,
     Untagged,
 };
-use mailwright_imap_proto::types::response::{Response, StatusKind};
+use mailwright_imap_proto::types::response::{Code, Response, StatusKind};
 use mailwright_sansio::driver::{Link, Next};
 use tracing::{info, warn};
 
@@ -285,11 +285,27 @@ impl Imap {
                 condstore,
                 qresync,
             } => {
-                if qresync.is_some() && !s.qresync {
-                    // RFC 7162 §3.2.5: BAD; the mailbox selected before is closed, as by any
-                    // refused SELECT (and as Dovecot does).
-                    crate::core::blocking(|| s.selected = None);
-                    decided(server.reject(handle, Refusal::Bad, None, "QRESYNC not enabled"));
+                let refusal = match &qresync {
+                    // RFC 7162 §3.2.5.
+                    Some(_) if !s.qresync => Some("QRESYNC not enabled"),
+                    Some(p) if p.seq_match.as_ref().is_some_and(|m| !m.is_consistent()) => {
+                        Some("Invalid QRESYNC sets")
+                    }
+                    _ => None,
+                };
+                if let Some(text) = refusal {
+                    // BAD; the mailbox selected before is closed, as by any refused SELECT, with
+                    // [CLOSED] (as Dovecot does).
+                    if crate::core::blocking(|| s.selected.take()).is_some() {
+                        out.push(session::status(
+                            None,
+                            StatusKind::Ok,
+                            Some(Code::Closed),
+                            "Previous mailbox closed",
+                        ));
+                        emit(server, &mut out);
+                    }
+                    decided(server.reject(handle, Refusal::Bad, None, text));
                     return Ok(Next::Continue);
                 }
                 s.condstore |= condstore;
