@@ -316,6 +316,7 @@ impl Session {
             .command(CommandBody::Select {
                 mailbox: mailbox(&self.args.mailbox),
                 condstore: false,
+                qresync: None,
             })
             .await?;
         if r.status.kind != StatusKind::Ok {
@@ -345,6 +346,7 @@ impl Session {
                         set: all_messages(),
                         items: FetchItems::Single(FetchAttribute::Uid),
                         changed_since: None,
+                        vanished: false,
                     })
                     .await?;
                 let mut by_seq = BTreeMap::new();
@@ -480,6 +482,7 @@ impl Session {
                     set: seq(n),
                     items: FetchItems::List(items),
                     changed_since: None,
+                    vanished: false,
                 },
             )
             .await?;
@@ -865,6 +868,7 @@ async fn idle_session(
             .command(CommandBody::Select {
                 mailbox: mailbox(&args.mailbox),
                 condstore: false,
+                qresync: None,
             })
             .await?;
         if r.status.kind != StatusKind::Ok {

@@ -398,6 +398,7 @@ impl Checker {
             .command(CommandBody::Select {
                 mailbox: mailbox(&c.cfg.mailbox),
                 condstore: false,
+                qresync: None,
             })
             .await?;
         if r.status.kind != StatusKind::Ok {
@@ -452,6 +453,7 @@ impl Checker {
                 set: range(1, u32::try_from(self.slots.len()).unwrap_or(u32::MAX)),
                 items: self.fetch_items(),
                 changed_since: None,
+                vanished: false,
             };
             let how = Reading {
                 verify: true,

@@ -306,6 +306,7 @@ impl Checker {
                     set,
                     items,
                     changed_since: None,
+                    vanished: false,
                 },
                 Reading::default(),
             )

@@ -302,6 +302,7 @@ impl Checker {
             set,
             items: FetchItems::List(Vec1::try_from(items).expect("non-empty")),
             changed_since: None,
+            vanished: false,
         };
         let name = if by_uid { "UID FETCH" } else { "FETCH" };
         let how = Reading {

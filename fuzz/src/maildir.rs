@@ -1,11 +1,12 @@
 //! Fuzz target bodies for the `maildir` crate.
 
-use mailwright_maildir::{FileName, Flags, Keywords, UidList, with_flags};
+use mailwright_maildir::{FileName, Flags, Keywords, UidList, VanishedHistory, with_flags};
 
 /// The targets of this module: (name, body).
 pub const TARGETS: &[super::Target] = &[
     ("maildir_filename", maildir_filename),
     ("maildir_uidlist", maildir_uidlist),
+    ("maildir_vanished", maildir_vanished),
 ];
 
 /// File-name / info parser: never panics; base and flags survive a rebuild of the name.
@@ -38,4 +39,16 @@ pub fn maildir_uidlist(data: &[u8]) {
     }
     let kw = Keywords::parse(text);
     assert_eq!(Keywords::parse(&kw.encode()), kw);
+}
+
+/// `mailwright-vanished` (QRESYNC's history of expunges) parser: never panics; parse → encode →
+/// parse agrees.
+pub fn maildir_vanished(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(history) = VanishedHistory::parse(text) {
+        let again = VanishedHistory::parse(&history.encode()).expect("encoded history parses");
+        assert_eq!(again, history);
+    }
 }

@@ -10,6 +10,7 @@ use crate::types::core::*;
 use crate::types::datetime::{Date, DateTime};
 use crate::types::flag::{Flag, FlagFetch, FlagPerm};
 use crate::types::mailbox::{ListMailbox, Mailbox};
+use crate::types::qresync::{QresyncParams, SeqMatch};
 use crate::types::sequence::{SeqItem, SeqNumber, SequenceSet};
 use crate::types::sort::{SortCriterion, SortKey, Thread, ThreadAlgorithm};
 
@@ -81,6 +82,34 @@ pub(crate) fn sequence_set() -> impl Strategy<Value = SequenceSet> {
                 v.push(SeqItem::LastResult);
             }
             SequenceSet::try_from(v).unwrap()
+        })
+}
+
+/// A `known-uids` set: numbers and ranges only (RFC 7162 §7).
+pub(crate) fn known_set() -> impl Strategy<Value = SequenceSet> {
+    vec(
+        prop_oneof![
+            nz().prop_map(|n| SeqItem::Single(SeqNumber::Value(n))),
+            (nz(), nz())
+                .prop_map(|(a, b)| SeqItem::Range(SeqNumber::Value(a), SeqNumber::Value(b)))
+        ],
+        1..4,
+    )
+    .prop_map(|v| SequenceSet::try_from(v).unwrap())
+}
+
+fn qresync_params() -> impl Strategy<Value = QresyncParams> {
+    (
+        nz(),
+        modseq(),
+        proptest::option::of(known_set()),
+        proptest::option::of((known_set(), known_set())),
+    )
+        .prop_map(|(uid_validity, modseq, known_uids, m)| QresyncParams {
+            uid_validity,
+            modseq,
+            known_uids,
+            seq_match: m.map(|(seqs, uids)| SeqMatch { seqs, uids }),
         })
 }
 
@@ -316,10 +345,26 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
             username,
             password: mailwright_sansio::Secret::new(password)
         }),
-        (mailbox(), any::<bool>())
-            .prop_map(|(mailbox, condstore)| CommandBody::Select { mailbox, condstore }),
-        (mailbox(), any::<bool>())
-            .prop_map(|(mailbox, condstore)| CommandBody::Examine { mailbox, condstore }),
+        (
+            mailbox(),
+            any::<bool>(),
+            proptest::option::of(qresync_params())
+        )
+            .prop_map(|(mailbox, condstore, qresync)| CommandBody::Select {
+                mailbox,
+                condstore,
+                qresync
+            }),
+        (
+            mailbox(),
+            any::<bool>(),
+            proptest::option::of(qresync_params())
+        )
+            .prop_map(|(mailbox, condstore, qresync)| CommandBody::Examine {
+                mailbox,
+                condstore,
+                qresync
+            }),
         (mailbox(), proptest::option::of(vec(atom(), 0..3))).prop_map(|(mailbox, special_use)| {
             CommandBody::Create {
                 mailbox,
@@ -482,13 +527,18 @@ pub(crate) fn command_body() -> impl Strategy<Value = CommandBody<'static>> {
                 vec1(fetch_att(), 4).prop_map(FetchItems::List)
             ],
             proptest::option::of(modseq()),
+            any::<bool>(),
         )
-            .prop_map(|(uid, set, items, changed_since)| CommandBody::Fetch {
-                uid,
-                set,
-                items,
-                changed_since
-            }),
+            .prop_map(
+                |(uid, set, items, changed_since, vanished)| CommandBody::Fetch {
+                    uid,
+                    set,
+                    items,
+                    changed_since,
+                    // RFC 7162 §3.2.6: only in UID FETCH with CHANGEDSINCE.
+                    vanished: vanished && uid && changed_since.is_some(),
+                }
+            ),
         (
             any::<bool>(),
             sequence_set(),
@@ -844,6 +894,7 @@ pub(crate) fn data() -> impl Strategy<Value = Data<'static>> {
         any::<u32>().prop_map(Data::Exists),
         any::<u32>().prop_map(Data::Recent),
         nz().prop_map(Data::Expunge),
+        (any::<bool>(), known_set()).prop_map(|(earlier, uids)| Data::Vanished { earlier, uids }),
         (nz(), vec1(fetch_item(), 3)).prop_map(|(seq, items)| Data::Fetch { seq, items }),
         vec(atom(), 0..3).prop_map(Data::Enabled),
         proptest::option::of(vec((istring(), nstring()), 0..3)).prop_map(Data::Id),

@@ -1,8 +1,8 @@
 //! The async client (`driver::Client`) against the crate's own server machine run by the shared
 //! `Driver`, over `tokio::io::duplex`: STARTTLS with rustls on both sides (through `Upgrade`),
 //! capability checks, LOGIN, SELECT, FETCH streamed, IDLE with updates from the service's wake,
-//! work left half-done by a call, refusals, and IDLE re-issued by the machine before the
-//! server's autologout under tokio's paused clock.
+//! work left half-done by a call, refusals, IDLE re-issued by the machine before the
+//! server's autologout under tokio's paused clock, and ENABLE and SELECT with QRESYNC.
 #![cfg(feature = "tokio")]
 
 #[path = "support/tls.rs"]
@@ -133,6 +133,11 @@ impl<T: Transport> Service<ServerSession, T> for Memory {
                         Condition::Ok
                     }
                     CommandBody::Noop => Condition::Ok,
+                    CommandBody::Enable { capabilities } => {
+                        s.send(Data::Enabled(capabilities.to_vec()))
+                            .map_err(misuse)?;
+                        Condition::Ok
+                    }
                     _ => Condition::No,
                 };
                 s.complete(handle, condition, None, "done")
@@ -161,8 +166,13 @@ impl<T: Transport> Service<ServerSession, T> for Memory {
                 handle,
                 mailbox,
                 read_only,
+                qresync,
                 ..
             } => {
+                if s.state() == SessionState::Selected {
+                    s.send(Untagged::ok(Some(Code::Closed), "Previous mailbox closed"))
+                        .map_err(misuse)?;
+                }
                 if mailbox.is_inbox() {
                     s.send(Data::Exists(self.messages.len() as u32))
                         .map_err(misuse)?;
@@ -170,6 +180,23 @@ impl<T: Transport> Service<ServerSession, T> for Memory {
                     let validity = Code::UidValidity(NonZeroU32::new(7).unwrap());
                     s.send(Untagged::ok(Some(validity), "UIDs valid"))
                         .map_err(misuse)?;
+                    // RFC 7162 §3.2.5.1: message 2 went, message 1 got \Seen.
+                    if qresync.is_some() {
+                        s.send(Data::Vanished {
+                            earlier: true,
+                            uids: "2".parse().unwrap(),
+                        })
+                        .map_err(misuse)?;
+                        let items = vec![
+                            FetchItem::Uid(NonZeroU32::new(1).unwrap()),
+                            FetchItem::ModSeq(9),
+                        ];
+                        s.send(Data::Fetch {
+                            seq: NonZeroU32::new(1).unwrap(),
+                            items: Vec1::try_from(items).unwrap(),
+                        })
+                        .map_err(misuse)?;
+                    }
                     let code = if read_only {
                         Code::ReadOnly
                     } else {
@@ -484,6 +511,31 @@ async fn idle_outlives_the_servers_autologout_in_virtual_time() {
     assert_eq!(idle.reissues(), 2);
     idle.done().await.unwrap();
     assert_eq!(client.noop().await.unwrap(), []);
+    client.logout().await.unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn enable_and_select_with_qresync() {
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let (_arrive, server) = serve(NoTls(server_io), false, true);
+    let mut client = Client::connect(NoTls(client_io)).await.unwrap();
+    client.login("alice", "secret").await.unwrap();
+    let enabled = client.enable(&["QRESYNC"]).await.unwrap();
+    assert_eq!(enabled, [Atom::try_from("QRESYNC").unwrap()]);
+    let plain = client.select("INBOX").await.unwrap();
+    assert!(!plain.closed && plain.vanished.is_empty() && plain.changed.is_empty());
+    let params = mailwright_imap_proto::types::qresync::QresyncParams {
+        uid_validity: NonZeroU32::new(7).unwrap(),
+        modseq: 8,
+        known_uids: Some("1:3".parse().unwrap()),
+        seq_match: None,
+    };
+    let resync = client.select_qresync("INBOX", false, params).await.unwrap();
+    assert!(resync.closed, "{resync:?}");
+    assert_eq!(resync.vanished, ["2".parse::<SequenceSet>().unwrap()]);
+    assert_eq!(resync.changed.len(), 1);
+    assert_eq!(resync.exists, 3);
     client.logout().await.unwrap();
     server.await.unwrap().unwrap();
 }

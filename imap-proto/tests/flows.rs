@@ -157,6 +157,7 @@ fn login_with_sync_literal_select_logout_any_chunking() {
             .enqueue(CommandBody::Select {
                 mailbox: Mailbox::inbox(),
                 condstore: false,
+                qresync: None,
             })
             .unwrap();
         p.client.enqueue(login_literal()).unwrap();
@@ -164,6 +165,7 @@ fn login_with_sync_literal_select_logout_any_chunking() {
             .enqueue(CommandBody::Select {
                 mailbox: Mailbox::inbox(),
                 condstore: false,
+                qresync: None,
             })
             .unwrap();
         p.run();

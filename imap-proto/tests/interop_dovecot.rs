@@ -286,7 +286,8 @@ fn dovecot_session_round_trips_byte_identically() {
     assert_eq!(
         c.run(CommandBody::Select {
             mailbox: Mailbox::inbox(),
-            condstore: true
+            condstore: true,
+            qresync: None
         }),
         Ok
     );
@@ -306,6 +307,7 @@ fn dovecot_session_round_trips_byte_identically() {
                 FetchAttribute::ModSeq,
             ]),
             changed_since: None,
+            vanished: false,
         }),
         Ok
     );
@@ -314,7 +316,8 @@ fn dovecot_session_round_trips_byte_identically() {
             uid: false,
             set: all.clone(),
             items: FetchItems::Full,
-            changed_since: None
+            changed_since: None,
+            vanished: false
         }),
         Ok
     );
@@ -357,6 +360,7 @@ fn dovecot_session_round_trips_byte_identically() {
                 FetchAttribute::Rfc822Header,
             ]),
             changed_since: Some(0),
+            vanished: false,
         }),
         Ok
     );
@@ -531,6 +535,7 @@ fn dovecot_session_round_trips_byte_identically() {
                 },
             ]),
             changed_since: None,
+            vanished: false,
         }),
         Ok
     );
@@ -736,4 +741,160 @@ fn refusals_and_goodbyes_read_as_dovecots() {
         ours.contains("b BAD Error in IMAP command LOGIN: Unknown command.\r\n"),
         "{ours}"
     );
+}
+
+/// A logged-in connection to the private Dovecot.
+fn logged_in(port: u16) -> Conn {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut c = Conn {
+        stream,
+        client: ClientSession::new(ClientConfig::default()),
+        sent: Vec::new(),
+        raw: Framer::new(FramerSide::Responses, FramerConfig::responses()),
+        frames: Vec::new(),
+        events: Vec::new(),
+    };
+    c.read_until(|ev| matches!(ev, ClientEvent::Greeting(_)));
+    assert_eq!(
+        c.run(CommandBody::Login {
+            username: AString::try_from(USER).unwrap(),
+            password: Secret::new(AString::try_from(PASSWORD).unwrap()),
+        }),
+        StatusKind::Ok
+    );
+    c
+}
+
+#[test]
+fn dovecot_qresync_replies_parse() {
+    // RFC 7162 §3.2: ENABLE QRESYNC, SELECT with QRESYNC after another session changed flags
+    // and expunged, UID FETCH (CHANGEDSINCE VANISHED), VANISHED in place of EXPUNGE, CLOSED.
+    let dir = TempDir::new("dovecot-qresync");
+    let Some((_guard, port)) = start_dovecot(dir.path()) else {
+        return;
+    };
+    use StatusKind::Ok;
+    let mut a = logged_in(port);
+    let mut b = logged_in(port);
+    let select = |mailbox: Mailbox<'static>, qresync| CommandBody::Select {
+        mailbox,
+        condstore: false,
+        qresync,
+    };
+    assert_eq!(
+        a.run(CommandBody::Enable {
+            capabilities: Vec1::one(Atom::try_from("QRESYNC").unwrap())
+        }),
+        Ok
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            b.run(CommandBody::Append {
+                mailbox: Mailbox::inbox(),
+                flags: None,
+                date: None,
+                message: Literal::new(PLAIN, LiteralMode::Sync).unwrap(),
+            }),
+            Ok
+        );
+    }
+    assert_eq!(a.run(select(Mailbox::inbox(), None)), Ok);
+    let code = |c: &Conn, f: &dyn Fn(&Code<'_>) -> Option<u64>| {
+        c.events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                ClientEvent::Status(s) => s.code.as_ref().and_then(f),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let validity = code(&a, &|c| match c {
+        Code::UidValidity(v) => Some(u64::from(v.get())),
+        _ => None,
+    });
+    let modseq = code(&a, &|c| match c {
+        Code::HighestModSeq(m) => Some(*m),
+        _ => None,
+    });
+    assert_eq!(a.run(CommandBody::Unselect), Ok);
+    // Session B: a flag change on message 3 (UID 3), UIDs 4 and 5 expunged.
+    assert_eq!(b.run(select(Mailbox::inbox(), None)), Ok);
+    let store = |s: &str, flag: Flag<'static>| CommandBody::Store {
+        uid: true,
+        set: s.parse().unwrap(),
+        unchanged_since: None,
+        kind: StoreKind::Add,
+        silent: true,
+        flags: vec![flag],
+        flags_list: true,
+    };
+    assert_eq!(b.run(store("3", Flag::Flagged)), Ok);
+    assert_eq!(b.run(store("4:5", Flag::Deleted)), Ok);
+    assert_eq!(b.run(CommandBody::Expunge), Ok);
+    // Session A resynchronises.
+    let params = mailwright_imap_proto::types::qresync::QresyncParams {
+        uid_validity: u32::try_from(validity).unwrap().try_into().unwrap(),
+        modseq,
+        known_uids: Some("1:6".parse().unwrap()),
+        seq_match: None,
+    };
+    let from = a.events.len();
+    assert_eq!(a.run(select(Mailbox::inbox(), Some(params.clone()))), Ok);
+    let vanished: Vec<&Data<'_>> = a.events[from..]
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Data(d @ Data::Vanished { .. }) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        vanished,
+        [&Data::Vanished {
+            earlier: true,
+            uids: "4:5".parse().unwrap()
+        }]
+    );
+    assert!(a.events[from..].iter().any(|e| matches!(
+        e,
+        ClientEvent::Data(Data::Fetch { items, .. })
+            if items.contains(&FetchItem::Uid(3.try_into().unwrap()))
+    )));
+    // The same through UID FETCH, then a SELECT that closes the mailbox.
+    assert_eq!(
+        a.run(CommandBody::Fetch {
+            uid: true,
+            set: "1:*".parse().unwrap(),
+            items: FetchItems::Single(FetchAttribute::Flags),
+            changed_since: Some(modseq),
+            vanished: true,
+        }),
+        Ok
+    );
+    assert_eq!(b.run(store("1", Flag::Deleted)), Ok);
+    assert_eq!(b.run(CommandBody::Expunge), Ok);
+    assert_eq!(a.run(CommandBody::Noop), Ok);
+    assert!(a.events.iter().any(|e| matches!(
+        e,
+        ClientEvent::Data(Data::Vanished { earlier: false, uids }) if uids.to_string() == "1"
+    )));
+    assert_eq!(a.run(select(Mailbox::inbox(), Some(params))), Ok);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Status(s) if s.code == Some(Code::Closed)))
+    );
+    assert_eq!(a.run(CommandBody::Logout), Ok);
+    for f in &a.frames {
+        let (rest, r) =
+            Response::decode(f).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(f)));
+        assert!(rest.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&r.to_bytes()),
+            String::from_utf8_lossy(f)
+        );
+    }
 }

@@ -153,6 +153,7 @@ impl Sim {
             .enqueue(CommandBody::Select {
                 mailbox: Mailbox::inbox(),
                 condstore: false,
+                qresync: None,
             })
             .unwrap();
         self.settle();

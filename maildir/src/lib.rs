@@ -32,6 +32,8 @@
 //!   ([`UidMessage::extra_keywords`], [`MailboxState::keyword_names`]).
 //! - [`Maildir::copy_uids`] / [`Maildir::move_uids`] copy a set all or nothing, with
 //!   consecutive UIDs (UIDPLUS mappings) and the quota checked for the whole set.
+//! - QRESYNC (RFC 7162): [`Maildir::vanished_since`] names the UIDs expunged since a MODSEQ,
+//!   from a bounded history kept beside the MODSEQs (`mailwright-vanished`).
 //! - Expunged messages stay readable for a while ([`Maildir::reopen`], [`Reopened`]) for the
 //!   sessions that still show them (RFC 2180 §4.1).
 //!
@@ -151,6 +153,7 @@ mod store;
 mod uidlist;
 mod uids;
 mod uidvalidity;
+mod vanished;
 
 pub use changes::PreparedAppend;
 pub use delivery::{Delivered, Delivery, DeliveryOptions};
@@ -175,3 +178,6 @@ pub use uids::{
     STALE_RECORDS, StoreResult, UidMessage,
 };
 pub use uidvalidity::UIDVALIDITY_FILE;
+pub use vanished::{
+    UidRanges, VANISHED_FILE, VANISHED_MAX_LINES, VANISHED_MAX_RANGES, VanishedHistory,
+};

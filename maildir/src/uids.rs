@@ -568,6 +568,14 @@ impl Maildir {
         } else {
             reserved
         };
+        // QRESYNC's history of expunges, written first (the `vanished` module).
+        self.record_vanished(
+            uid_validity,
+            old.filter(|f| f.uid_validity == uid_validity)
+                .map(|f| f.highest),
+            highest,
+            removed,
+        )?;
         let path = self.meta(MODSEQ_FILE);
         if let Some(f) = old
             && f.uid_validity == uid_validity

@@ -184,6 +184,15 @@ pub trait SelectedMailbox: Send + Sync + fmt::Debug {
     /// The session no longer shows these messages (it sent their EXPUNGE): the handle may
     /// forget them.
     fn release(&mut self, uids: &[u32]);
+
+    /// The UIDs expunged from the mailbox at a MODSEQ above `modseq` (RFC 7162 QRESYNC's
+    /// `VANISHED (EARLIER)`), as ranges ascending: `None` when the store does not remember
+    /// expunges back that far (the default), and the service answers from the UIDs the
+    /// mailbox holds now, as RFC 7162 §3.2.5.2 allows.
+    fn vanished_since(&self, modseq: u64) -> Result<Option<Vec<(u32, u32)>>, StoreError> {
+        let _ = modseq;
+        Ok(None)
+    }
 }
 
 /// An APPEND between its two steps: the message is read and kept, not yet in the mailbox.

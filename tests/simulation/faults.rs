@@ -312,6 +312,10 @@ impl SelectedMailbox for FaultySelected {
     fn release(&mut self, uids: &[u32]) {
         self.inner.release(uids);
     }
+    fn vanished_since(&self, modseq: u64) -> Result<Option<Vec<(u32, u32)>>, StoreError> {
+        self.faults.alive()?;
+        self.inner.vanished_since(modseq)
+    }
 }
 
 #[derive(Debug)]

@@ -26,12 +26,21 @@ fn agree(s: &mut ServerSession, ev: server::Event) -> Option<CommandBody<'static
             mailbox,
             read_only,
             condstore,
+            qresync,
         } => {
             s.accept_select(handle, None, "ok").unwrap();
             Some(if read_only {
-                CommandBody::Examine { mailbox, condstore }
+                CommandBody::Examine {
+                    mailbox,
+                    condstore,
+                    qresync,
+                }
             } else {
-                CommandBody::Select { mailbox, condstore }
+                CommandBody::Select {
+                    mailbox,
+                    condstore,
+                    qresync,
+                }
             })
         }
         server::Event::Close { handle, expunge } => {

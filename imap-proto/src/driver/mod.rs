@@ -6,7 +6,8 @@
 //! greeting), [`Client::starttls`], [`Client::login`], [`Client::select`], [`Client::fetch`]
 //! (the FETCH responses one by one, [`Fetch::next`]), [`Client::idle`] (a guard that yields the
 //! server's updates, [`Idle::next`], while the machine re-issues IDLE before the server's
-//! 30-minute autologout), [`Client::logout`], and [`Client::run`] for any other command. The
+//! 30-minute autologout), [`Client::enable`] and [`Client::select_qresync`] (QRESYNC, RFC 7162
+//! §3.2.5), [`Client::logout`], and [`Client::run`] for any other command. The
 //! machine's capability checks apply: STARTTLS and IDLE only when advertised, LOGIN not under
 //! `LOGINDISABLED` (CAPABILITY is asked first when the capabilities are not known). Untagged
 //! data that is not part of what a call returns ([`Data::Exists`] during a FETCH ...) is kept
@@ -74,10 +75,11 @@ use crate::client::{ClientConfig, ClientSession, Event, IdleHandle};
 use crate::state::SessionState;
 use crate::types::ValidationError;
 use crate::types::command::{AuthData, CommandBody, FetchItems};
-use crate::types::core::{AString, Atom, Tag};
+use crate::types::core::{AString, Atom, Tag, Vec1};
 use crate::types::flag::{Flag, FlagPerm};
 use crate::types::mailbox::Mailbox;
-use crate::types::response::{Code, Data, StatusKind, StatusResponse};
+use crate::types::qresync::QresyncParams;
+use crate::types::response::{Code, Data, FetchItem, StatusKind, StatusResponse};
 use crate::types::sequence::SequenceSet;
 
 /// What a command's untagged responses are collected in: data and statuses.
@@ -160,6 +162,14 @@ pub struct Selected {
     pub highest_modseq: Option<u64>,
     /// `[READ-ONLY]`: EXAMINE, or a mailbox the user may not change.
     pub read_only: bool,
+    /// `* OK [CLOSED]` (RFC 7162 §3.2.11): the mailbox selected before was closed first.
+    pub closed: bool,
+    /// `VANISHED (EARLIER)` (RFC 7162 §3.2.5.1): UIDs expunged since the MODSEQ given in
+    /// [`Client::select_qresync`] (possibly some the client never knew), in the order sent.
+    pub vanished: Vec<SequenceSet>,
+    /// The FETCH responses of a [`Client::select_qresync`]: the messages whose flags changed
+    /// since the MODSEQ given (`UID`, `FLAGS`, `MODSEQ`), in the order sent.
+    pub changed: Vec<(NonZeroU32, Vec1<FetchItem<'static>>)>,
 }
 
 impl Selected {
@@ -170,6 +180,11 @@ impl Selected {
                 Data::Exists(n) => selected.exists = n,
                 Data::Recent(n) => selected.recent = n,
                 Data::Flags(flags) => selected.flags = flags,
+                Data::Vanished {
+                    earlier: true,
+                    uids,
+                } => selected.vanished.push(uids),
+                Data::Fetch { seq, items } => selected.changed.push((seq, items)),
                 _ => {}
             }
         }
@@ -180,6 +195,7 @@ impl Selected {
                 Some(Code::UidNext(n)) => selected.uid_next = Some(n),
                 Some(Code::Unseen(n)) => selected.unseen = Some(n),
                 Some(Code::HighestModSeq(n)) => selected.highest_modseq = Some(n),
+                Some(Code::Closed) => selected.closed = true,
                 _ => {}
             }
         }
@@ -330,6 +346,7 @@ impl<T: Transport> Client<T> {
             .run(CommandBody::Select {
                 mailbox,
                 condstore: false,
+                qresync: None,
             })
             .await?;
         Ok(Selected::from_answer(answer))
@@ -342,9 +359,60 @@ impl<T: Transport> Client<T> {
             .run(CommandBody::Examine {
                 mailbox,
                 condstore: false,
+                qresync: None,
             })
             .await?;
         Ok(Selected::from_answer(answer))
+    }
+
+    /// ENABLE (RFC 5161): returns what the server says it enabled (`* ENABLED`).
+    pub async fn enable(&mut self, capabilities: &[&str]) -> Result<Vec<Atom<'static>>, Error> {
+        let caps = capabilities
+            .iter()
+            .map(|c| Atom::try_from(*c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let answer = self
+            .run(CommandBody::Enable {
+                capabilities: Vec1::try_from(caps)?,
+            })
+            .await?;
+        Ok(answer
+            .data
+            .into_iter()
+            .filter_map(|d| match d {
+                Data::Enabled(caps) => Some(caps),
+                _ => None,
+            })
+            .flatten()
+            .collect())
+    }
+
+    /// SELECT (or EXAMINE, `read_only`) with QRESYNC (RFC 7162 §3.2.5): opens `mailbox` and
+    /// resynchronises from what the client knew, `params`. Enable QRESYNC first
+    /// ([`enable`](Self::enable)). The UIDs expunged since are in [`Selected::vanished`], the
+    /// flags changed since in [`Selected::changed`]; both are empty when the UIDVALIDITY
+    /// differs (compare [`Selected::uid_validity`]: the cache is then to be dropped).
+    pub async fn select_qresync(
+        &mut self,
+        mailbox: &str,
+        read_only: bool,
+        params: QresyncParams,
+    ) -> Result<Selected, Error> {
+        let mailbox = Mailbox::from_utf8(mailbox)?;
+        let body = if read_only {
+            CommandBody::Examine {
+                mailbox,
+                condstore: false,
+                qresync: Some(params),
+            }
+        } else {
+            CommandBody::Select {
+                mailbox,
+                condstore: false,
+                qresync: Some(params),
+            }
+        };
+        Ok(Selected::from_answer(self.run(body).await?))
     }
 
     /// FETCH: the responses come one by one from [`Fetch::next`].
@@ -424,6 +492,7 @@ impl<T: Transport> Client<T> {
             set,
             items,
             changed_since: None,
+            vanished: false,
         })?;
         self.open.push(tag.clone());
         Ok(Fetch::new(self, tag))

@@ -312,12 +312,44 @@ impl Encode for CommandBody<'_> {
                 e.sp();
                 password.expose().encode(e);
             }
-            C::Select { mailbox, condstore } | C::Examine { mailbox, condstore } => {
+            C::Select {
+                mailbox,
+                condstore,
+                qresync,
+            }
+            | C::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => {
                 e.raw(self.name().as_bytes());
                 e.sp();
                 mailbox.encode(e);
-                if *condstore {
-                    e.raw(b" (CONDSTORE)");
+                match (condstore, qresync) {
+                    (false, None) => {}
+                    (true, None) => e.raw(b" (CONDSTORE)"),
+                    (c, Some(q)) => {
+                        e.raw(if *c {
+                            b" (CONDSTORE QRESYNC ("
+                        } else {
+                            b" (QRESYNC ("
+                        });
+                        e.number(u64::from(q.uid_validity.get()));
+                        e.sp();
+                        e.number(q.modseq);
+                        if let Some(k) = &q.known_uids {
+                            e.sp();
+                            k.encode(e);
+                        }
+                        if let Some(m) = &q.seq_match {
+                            e.raw(b" (");
+                            m.seqs.encode(e);
+                            e.sp();
+                            m.uids.encode(e);
+                            e.raw(b")");
+                        }
+                        e.raw(b"))");
+                    }
                 }
             }
             C::Create {
@@ -483,6 +515,7 @@ impl Encode for CommandBody<'_> {
                 set,
                 items,
                 changed_since,
+                vanished,
                 ..
             } => {
                 e.raw(self.name().as_bytes());
@@ -493,6 +526,9 @@ impl Encode for CommandBody<'_> {
                 if let Some(m) = changed_since {
                     e.raw(b" (CHANGEDSINCE ");
                     e.number(*m);
+                    if *vanished {
+                        e.raw(b" VANISHED");
+                    }
                     e.raw(b")");
                 }
             }

@@ -637,6 +637,14 @@ impl Encode for Data<'_> {
                 n.encode(e);
                 e.raw(b" EXPUNGE");
             }
+            D::Vanished { earlier, uids } => {
+                e.raw(if *earlier {
+                    b"VANISHED (EARLIER) "
+                } else {
+                    b"VANISHED "
+                });
+                uids.encode(e);
+            }
             D::Fetch { seq, items } => {
                 seq.encode(e);
                 e.raw(b" FETCH ");

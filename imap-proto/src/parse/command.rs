@@ -50,6 +50,8 @@ use crate::types::command::{
     ListSelectOption, SearchKey, SearchReturnOption, Section, SectionText, StatusItem, StoreKind,
 };
 use crate::types::core::{AString, Atom, Vec1};
+use crate::types::qresync::{QresyncParams, SeqMatch};
+use crate::types::sequence::SequenceSet;
 use crate::types::sort::{SortCriterion, SortKey, ThreadAlgorithm};
 use mailwright_sansio::Secret;
 
@@ -121,13 +123,21 @@ fn command_body(i: &[u8]) -> PResult<'_, CommandBody<'_>> {
         }
         b"SELECT" | b"EXAMINE" => {
             let (i, mailbox) = sp_then(rest, mailbox)?;
-            let (i, condstore) = select_params(i)?;
+            let (i, (condstore, qresync)) = select_params(i)?;
             Ok((
                 i,
                 if upper.as_slice() == b"SELECT" {
-                    CommandBody::Select { mailbox, condstore }
+                    CommandBody::Select {
+                        mailbox,
+                        condstore,
+                        qresync,
+                    }
                 } else {
-                    CommandBody::Examine { mailbox, condstore }
+                    CommandBody::Examine {
+                        mailbox,
+                        condstore,
+                        qresync,
+                    }
                 },
             ))
         }
@@ -295,13 +305,76 @@ pub(crate) fn auth_line(i: &[u8]) -> PResult<'_, AuthData<'_>> {
     Ok((r, AuthData::Base64(Secret::new(data))))
 }
 
-/// RFC 4466 `select-params`, of which only CONDSTORE (RFC 7162 §3.1.8) is known.
-fn select_params(i: &[u8]) -> PResult<'_, bool> {
+/// RFC 4466 `select-params = SP "(" select-param *(SP select-param) ")"`, of which CONDSTORE
+/// (RFC 7162 §3.1.8) and QRESYNC (§3.2.5) are known, each at most once, in either order.
+fn select_params(i: &[u8]) -> PResult<'_, (bool, Option<QresyncParams>)> {
     if !peek_is(i, b" (").map_err(incomplete)? {
-        return Ok((i, false));
+        return Ok((i, (false, None)));
     }
-    let (r, _) = tag_no_case(&b" (CONDSTORE)"[..]).parse(i)?;
-    Ok((r, true))
+    let mut r = &i[2..];
+    let (mut condstore, mut qresync) = (false, None);
+    loop {
+        let (r2, w) = word(r)?;
+        match Upper::new(w).as_slice() {
+            b"CONDSTORE" if !condstore => {
+                condstore = true;
+                r = r2;
+            }
+            b"QRESYNC" if qresync.is_none() => {
+                let (r3, p) = sp_then(r2, qresync_params)?;
+                qresync = Some(p);
+                r = r3;
+            }
+            _ => return fail(r, ErrorKind::Tag),
+        }
+        match r.first() {
+            Some(b' ') => r = &r[1..],
+            Some(b')') => return Ok((&r[1..], (condstore, qresync))),
+            Some(_) => return fail(r, ErrorKind::Char),
+            None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+        }
+    }
+}
+
+/// RFC 7162 §7: `"(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"`.
+fn qresync_params(i: &[u8]) -> PResult<'_, QresyncParams> {
+    let (r, ()) = byte(i, b'(')?;
+    let (r, uid_validity) = nz_number(r)?;
+    let (mut r, modseq) = sp_then(r, number64)?;
+    let mut known_uids = None;
+    if r.first() == Some(&b' ') && r.get(1).is_some_and(u8::is_ascii_digit) {
+        let (r2, set) = known_set(&r[1..])?;
+        known_uids = Some(set);
+        r = r2;
+    }
+    let mut seq_match = None;
+    if peek_is(r, b" (").map_err(incomplete)? {
+        let (r2, seqs) = known_set(&r[2..])?;
+        let (r2, uids) = sp_then(r2, known_set)?;
+        let (r2, ()) = byte(r2, b')')?;
+        seq_match = Some(SeqMatch { seqs, uids });
+        r = r2;
+    }
+    let (r, ()) = byte(r, b')')?;
+    Ok((
+        r,
+        QresyncParams {
+            uid_validity,
+            modseq,
+            known_uids,
+            seq_match,
+        },
+    ))
+}
+
+/// `known-uids`, `known-sequence-set`, `known-uid-set` (RFC 7162 §7): a `sequence-set`
+/// without `*` or `$`.
+pub(crate) fn known_set(i: &[u8]) -> PResult<'_, SequenceSet> {
+    let (r, set) = sequence_set(i)?;
+    if !set.is_explicit() {
+        return fail(i, ErrorKind::Verify);
+    }
+    Ok((r, set))
 }
 
 fn status_item(i: &[u8]) -> PResult<'_, StatusItem> {
@@ -756,14 +829,37 @@ fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     let (i, set) = sp_then(i, sequence_set)?;
     let (i, ()) = sp(i)?;
     let (i, items) = fetch_items(i)?;
-    let (i, changed_since) = if peek_is(i, b" (").map_err(incomplete)? {
-        let (r, _) = tag_no_case(&b" (CHANGEDSINCE "[..]).parse(i)?;
-        let (r, n) = number64(r)?;
-        let (r, ()) = byte(r, b')')?;
-        (r, Some(n))
-    } else {
-        (i, None)
-    };
+    let (mut i, mut changed_since, mut vanished) = (i, None, false);
+    if peek_is(i, b" (").map_err(incomplete)? {
+        // `fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"` (RFC 4466 §2.4),
+        // each at most once; RFC 7162 §3.2.6: VANISHED only in UID FETCH with CHANGEDSINCE.
+        let mut r = &i[2..];
+        loop {
+            let (r2, w) = word(r)?;
+            match Upper::new(w).as_slice() {
+                b"CHANGEDSINCE" if changed_since.is_none() => {
+                    let (r3, n) = sp_then(r2, number64)?;
+                    changed_since = Some(n);
+                    r = r3;
+                }
+                b"VANISHED" if uid && !vanished => {
+                    vanished = true;
+                    r = r2;
+                }
+                _ => return fail(r, ErrorKind::Tag),
+            }
+            match r.first() {
+                Some(b' ') => r = &r[1..],
+                Some(b')') => break,
+                Some(_) => return fail(r, ErrorKind::Char),
+                None => return Err(nom::Err::Incomplete(nom::Needed::new(1))),
+            }
+        }
+        if vanished && changed_since.is_none() {
+            return fail(r, ErrorKind::Verify);
+        }
+        i = &r[1..];
+    }
     Ok((
         i,
         CommandBody::Fetch {
@@ -771,6 +867,7 @@ fn fetch(i: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
             set,
             items,
             changed_since,
+            vanished,
         },
     ))
 }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use nom::Parser;
-use nom::bytes::streaming::tag;
+use nom::bytes::streaming::{tag, tag_no_case};
 use nom::error::ErrorKind;
 
 use super::command::{MAX_NESTING, id_params, section};
@@ -235,6 +235,18 @@ fn untagged(i: &[u8]) -> PResult<'_, Response<'_>> {
         }
         b"CAPABILITY" => {
             data(sp_then(r, |i| sp_list1(i, atom)).map(|(r, l)| (r, Data::Capability(l)))?)
+        }
+        b"VANISHED" => {
+            // RFC 7162 §7: expunged-resp = "VANISHED" [SP "(EARLIER)"] SP known-uids
+            let (r, ()) = sp(r)?;
+            let (r, earlier) = if r.first() == Some(&b'(') {
+                let (r, _) = tag_no_case(&b"(EARLIER) "[..]).parse(r)?;
+                (r, true)
+            } else {
+                (r, false)
+            };
+            let (r, uids) = super::command::known_set(r)?;
+            data((r, Data::Vanished { earlier, uids }))
         }
         b"LIST" => data(sp_then(r, list_data).map(|(r, l)| (r, Data::List(l)))?),
         b"LSUB" => data(sp_then(r, list_data).map(|(r, l)| (r, Data::Lsub(l)))?),

@@ -12,6 +12,7 @@ use crate::types::core::{Atom, Tag, Text};
 use crate::types::datetime::DateTime;
 use crate::types::flag::Flag;
 use crate::types::mailbox::Mailbox;
+use crate::types::qresync::QresyncParams;
 use crate::types::response::{Code, Data, Response, StatusKind, StatusResponse};
 
 /// What the client asked, or what the session did by itself.
@@ -75,6 +76,10 @@ pub enum Event {
         read_only: bool,
         /// The `(CONDSTORE)` parameter (RFC 7162 §3.1.8).
         condstore: bool,
+        /// The `QRESYNC (...)` parameter (RFC 7162 §3.2.5). Answer `BAD` when QRESYNC was not
+        /// enabled on the connection; else send `VANISHED (EARLIER)` and the changed flags
+        /// before accepting.
+        qresync: Option<QresyncParams>,
     },
     /// `CLOSE` (expunge silently, RFC 3501 §6.4.2) or `UNSELECT` (RFC 3691): answer
     /// [`ServerSession::accept_close`](super::ServerSession::accept_close) (leaves the selected

@@ -660,11 +660,19 @@ impl ServerSession {
                 mechanism,
                 initial_response,
             } => self.on_authenticate(tag, mechanism, initial_response),
-            CommandBody::Select { mailbox, condstore } => {
-                self.select_event(tag, mailbox, false, condstore);
+            CommandBody::Select {
+                mailbox,
+                condstore,
+                qresync,
+            } => {
+                self.select_event(tag, mailbox, false, condstore, qresync);
             }
-            CommandBody::Examine { mailbox, condstore } => {
-                self.select_event(tag, mailbox, true, condstore);
+            CommandBody::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => {
+                self.select_event(tag, mailbox, true, condstore, qresync);
             }
             CommandBody::Close => self.close_event(tag, true),
             CommandBody::Unselect => self.close_event(tag, false),
@@ -702,6 +710,7 @@ impl ServerSession {
         mailbox: crate::types::mailbox::Mailbox<'static>,
         read_only: bool,
         condstore: bool,
+        qresync: Option<crate::types::qresync::QresyncParams>,
     ) {
         let handle = SelectHandle::new(tag.clone());
         self.decide(handle.id, tag, Kind::Select);
@@ -710,6 +719,7 @@ impl ServerSession {
             mailbox,
             read_only,
             condstore,
+            qresync,
         });
     }
 

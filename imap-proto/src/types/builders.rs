@@ -87,6 +87,7 @@ impl<'a> CommandBody<'a> {
         CommandBody::Select {
             mailbox: mailbox.into_mailbox(),
             condstore: false,
+            qresync: None,
         }
     }
 
@@ -102,6 +103,7 @@ impl<'a> CommandBody<'a> {
         CommandBody::Examine {
             mailbox: mailbox.into_mailbox(),
             condstore: false,
+            qresync: None,
         }
     }
 
@@ -235,6 +237,7 @@ impl<'a> CommandBody<'a> {
             set,
             items: items.into(),
             changed_since: None,
+            vanished: false,
         }
     }
 
@@ -254,6 +257,7 @@ impl<'a> CommandBody<'a> {
             set,
             items: items.into(),
             changed_since: None,
+            vanished: false,
         }
     }
 

@@ -25,6 +25,7 @@ use super::core::{AString, Atom, IString, IntoStatic, Literal, NString, Tag, Vec
 use super::datetime::{Date, DateTime};
 use super::flag::Flag;
 use super::mailbox::{ListMailbox, Mailbox};
+use super::qresync::QresyncParams;
 use super::sequence::SequenceSet;
 use super::sort::{SortCriterion, ThreadAlgorithm};
 
@@ -479,19 +480,23 @@ pub enum CommandBody<'a> {
         /// The password (`Debug` prints `***`).
         password: Secret<AString<'a>>,
     },
-    /// `SELECT mailbox [(CONDSTORE)]`.
+    /// `SELECT mailbox [(CONDSTORE)] [(QRESYNC (...))]`.
     Select {
         /// The mailbox.
         mailbox: Mailbox<'a>,
         /// `(CONDSTORE)` select parameter (RFC 7162 §3.1.8).
         condstore: bool,
+        /// `QRESYNC (...)` select parameter (RFC 7162 §3.2.5).
+        qresync: Option<QresyncParams>,
     },
-    /// `EXAMINE mailbox [(CONDSTORE)]`.
+    /// `EXAMINE mailbox [(CONDSTORE)] [(QRESYNC (...))]`.
     Examine {
         /// The mailbox.
         mailbox: Mailbox<'a>,
         /// `(CONDSTORE)`.
         condstore: bool,
+        /// `QRESYNC (...)` (RFC 7162 §3.2.5).
+        qresync: Option<QresyncParams>,
     },
     /// `CREATE mailbox [(USE (attrs))]` (RFC 3501 §6.3.3, CREATE-SPECIAL-USE RFC 6154 §3).
     Create {
@@ -618,7 +623,7 @@ pub enum CommandBody<'a> {
         /// The search criteria, ANDed.
         search: Vec1<SearchKey<'a>>,
     },
-    /// `[UID] FETCH set items [(CHANGEDSINCE n)]`.
+    /// `[UID] FETCH set items [(CHANGEDSINCE n [VANISHED])]`.
     Fetch {
         /// `UID FETCH`.
         uid: bool,
@@ -628,6 +633,9 @@ pub enum CommandBody<'a> {
         items: FetchItems<'a>,
         /// `CHANGEDSINCE` modifier (RFC 7162 §3.1.4).
         changed_since: Option<u64>,
+        /// `VANISHED` modifier (RFC 7162 §3.2.6): only with `UID FETCH` and `CHANGEDSINCE`
+        /// (the parser refuses it elsewhere).
+        vanished: bool,
     },
     /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags`.
     Store {
@@ -996,13 +1004,23 @@ impl IntoStatic for CommandBody<'_> {
                 username: username.into_static(),
                 password: Secret::new(password.into_inner().into_static()),
             },
-            C::Select { mailbox, condstore } => C::Select {
+            C::Select {
+                mailbox,
+                condstore,
+                qresync,
+            } => C::Select {
                 mailbox: mailbox.into_static(),
                 condstore,
+                qresync,
             },
-            C::Examine { mailbox, condstore } => C::Examine {
+            C::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => C::Examine {
                 mailbox: mailbox.into_static(),
                 condstore,
+                qresync,
             },
             C::Create {
                 mailbox,
@@ -1105,11 +1123,13 @@ impl IntoStatic for CommandBody<'_> {
                 set,
                 items,
                 changed_since,
+                vanished,
             } => C::Fetch {
                 uid,
                 set,
                 items: items.into_static(),
                 changed_since,
+                vanished,
             },
             C::Store {
                 uid,

@@ -9,6 +9,7 @@ pub mod core;
 pub mod datetime;
 pub mod flag;
 pub mod mailbox;
+pub mod qresync;
 pub mod quota;
 pub mod response;
 pub mod sequence;

@@ -402,6 +402,15 @@ pub enum Data<'a> {
     Recent(u32),
     /// `n EXPUNGE`.
     Expunge(NonZeroU32),
+    /// `VANISHED [(EARLIER)] known-uids` (RFC 7162 §3.2.10): UIDs expunged, in place of
+    /// `EXPUNGE` once QRESYNC is enabled; `(EARLIER)` in answer to a resynchronisation.
+    Vanished {
+        /// `(EARLIER)`: the UIDs went before this command (and may include some the client
+        /// never had); without it, each UID is in the client's view and now leaves it.
+        earlier: bool,
+        /// The UIDs (explicit: no `*`, no `$`).
+        uids: SequenceSet,
+    },
     /// `n FETCH (...)`.
     Fetch {
         /// The message sequence number.
@@ -622,6 +631,7 @@ impl IntoStatic for Data<'_> {
             D::Exists(n) => D::Exists(n),
             D::Recent(n) => D::Recent(n),
             D::Expunge(n) => D::Expunge(n),
+            D::Vanished { earlier, uids } => D::Vanished { earlier, uids },
             D::Fetch { seq, items } => D::Fetch {
                 seq,
                 items: items.into_static(),

@@ -261,6 +261,7 @@ pub(crate) fn fetch(
     out: &mut Vec<Response<'static>>,
 ) -> super::messages::FetchTally {
     let mut tally = super::messages::FetchTally::default();
+    let mut unreported = false;
     let mut attrs: Vec<FetchAttribute<'_>> = attrs.to_vec();
     if uid_cmd && !attrs.contains(&FetchAttribute::Uid) {
         // RFC 3501 §6.4.8: UID FETCH always returns the UID.
@@ -301,8 +302,13 @@ pub(crate) fn fetch(
             out.push(gone_response(sel, i, &attrs));
             continue;
         };
+        let before = sel.highest_modseq;
         let flags_changed =
             seen_wanted && !sel.msgs[i].flags.contains(Flag::Seen) && mark_seen(sel, i);
+        if flags_changed {
+            let after = sel.highest_modseq;
+            unreported |= sel.own_changes(before, after, 1);
+        }
         let parsed = loaded
             .as_ref()
             .filter(|_| parse_needed)
@@ -417,6 +423,9 @@ pub(crate) fn fetch(
                 items,
             }));
         }
+    }
+    if unreported {
+        sel.report_unreported(out);
     }
     tally
 }

@@ -164,9 +164,11 @@ impl Session {
             Vec::new()
         };
         // The store checks UNCHANGEDSINCE and gives each change its MODSEQ at once.
+        let before = sel.highest_modseq;
         let result = sel
             .mailbox
             .store(&uids, op, system, &names, req.unchanged_since)?;
+        let unreported = sel.own_changes(before, result.highest_modseq, result.changed.len());
         // The flags may have defined keywords: announce the new FLAGS (RFC 3501 §7.2.6).
         if result.keywords != sel.keywords {
             sel.keywords = result.keywords;
@@ -202,6 +204,9 @@ impl Session {
                 }
             })
             .collect();
+        if unreported {
+            sel.report_unreported(out);
+        }
         if modified.is_empty() {
             Ok((None, format!("{name} completed")))
         } else {

@@ -54,6 +54,7 @@ mod mailboxes;
 mod messages;
 mod mime;
 mod names;
+mod qresync;
 mod quota;
 mod search;
 mod selected;
@@ -69,7 +70,7 @@ use mailwright_imap_proto::server::{
     Condition, Event, Greeting, LoginHandle, Refusal, RejectReason, ServerConfig, ServerSession,
     Untagged,
 };
-use mailwright_imap_proto::types::response::{Response, StatusKind};
+use mailwright_imap_proto::types::response::{Code, Response, StatusKind};
 use mailwright_sansio::driver::{Link, Next};
 use tracing::{info, warn};
 
@@ -159,6 +160,7 @@ pub(crate) async fn serve(mut conn: Conn, peer: Peer, shared: &Arc<Shared>) -> i
         user: None,
         selected: None,
         condstore: false,
+        qresync: false,
         compressed: false,
     };
     let mut machine = ServerSession::new(config(shared, &s));
@@ -281,9 +283,35 @@ impl Imap {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } => {
+                let refusal = match &qresync {
+                    // RFC 7162 §3.2.5.
+                    Some(_) if !s.qresync => Some("QRESYNC not enabled"),
+                    Some(p) if p.seq_match.as_ref().is_some_and(|m| !m.is_consistent()) => {
+                        Some("Invalid QRESYNC sets")
+                    }
+                    _ => None,
+                };
+                if let Some(text) = refusal {
+                    // BAD; the mailbox selected before is closed, as by any refused SELECT, with
+                    // [CLOSED] (as Dovecot does).
+                    if crate::core::blocking(|| s.selected.take()).is_some() {
+                        out.push(session::status(
+                            None,
+                            StatusKind::Ok,
+                            Some(Code::Closed),
+                            "Previous mailbox closed",
+                        ));
+                        emit(server, &mut out);
+                    }
+                    decided(server.reject(handle, Refusal::Bad, None, text));
+                    return Ok(Next::Continue);
+                }
                 s.condstore |= condstore;
-                let r = crate::core::blocking(|| s.select(&mailbox, read_only, &mut out));
+                let r = crate::core::blocking(|| {
+                    s.select(&mailbox, read_only, qresync.as_ref(), &mut out)
+                });
                 emit(server, &mut out);
                 decided(match r {
                     Ok((code, text)) => server.accept_select(handle, code, &text),

@@ -49,6 +49,12 @@ pub(crate) struct Selected {
     pub(crate) keywords: Vec<Keyword>,
     /// CONDSTORE is on (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
+    /// QRESYNC is on (RFC 7162 §3.2.10): expunges are announced as `VANISHED uids`.
+    pub(crate) qresync: bool,
+    /// Set when this session's own change got a MODSEQ above changes of others it has not
+    /// reported yet: the HIGHESTMODSEQ up to which the client knows everything (RFC 7162 §3.2).
+    /// Cleared by the next refresh, which reports them.
+    pub(crate) unreported_below: Option<u64>,
     /// Messages gone from the store whose EXPUNGE is still owed to the client.
     owed_expunges: bool,
     /// The UIDs the last SEARCH or SORT with `RETURN (SAVE)` saved, that `$` names (RFC 5182).
@@ -69,6 +75,8 @@ impl Selected {
             claimed_ahead: HashSet::new(),
             keywords: view.keywords,
             condstore: false,
+            qresync: false,
+            unreported_below: None,
             owed_expunges: false,
             saved: HashSet::new(),
         }
@@ -100,6 +108,9 @@ impl Selected {
         }
         self.uid_next = view.uid_next;
         self.highest_modseq = view.highest_modseq;
+        if allow_expunge {
+            self.unreported_below = None;
+        }
         let recent_before = self.recent_count();
         let mut fresh: HashMap<u32, MessageInfo> =
             view.messages.into_iter().map(|m| (m.uid, m)).collect();
@@ -110,8 +121,19 @@ impl Selected {
                     let gone = self.msgs.remove(i);
                     self.recent.remove(&gone.uid);
                     released.push(gone.uid);
-                    out.push(Response::Data(Data::Expunge(nz(i + 1))));
+                    if !self.qresync {
+                        out.push(Response::Data(Data::Expunge(nz(i + 1))));
+                    }
                 }
+            }
+            // RFC 7162 §3.2.10: once QRESYNC is enabled, one VANISHED in place of the EXPUNGEs.
+            if self.qresync
+                && let Some(uids) = SequenceSet::from_numbers(released.iter().copied())
+            {
+                out.push(Response::Data(Data::Vanished {
+                    earlier: false,
+                    uids,
+                }));
             }
             self.mailbox.release(&released);
         }
@@ -162,6 +184,34 @@ impl Selected {
             out.push(Response::Data(Data::Recent(self.recent_count())));
         }
         Ok(())
+    }
+
+    /// After this session's own change (STORE, the `\Seen` of a FETCH) took the mailbox from
+    /// `before` to `after` with `own` MODSEQs of its own: if the mailbox moved further, others
+    /// changed it meanwhile (flags, expunges) and the client has not been told. Returns whether
+    /// so; then [`report_unreported`](Self::report_unreported) once the command's responses
+    /// are out.
+    pub(crate) fn own_changes(&mut self, before: u64, after: u64, own: usize) -> bool {
+        if after <= before.saturating_add(own as u64) {
+            return false;
+        }
+        self.unreported_below = Some(self.unreported_below.map_or(before, |f| f.min(before)));
+        true
+    }
+
+    /// A client that took the MODSEQs of this session's own changes for its resynchronisation
+    /// point would skip the changes of others not reported yet: with CONDSTORE, `* OK
+    /// [HIGHESTMODSEQ n]` after the command's responses says up to where it knows everything
+    /// (RFC 7162 §3.2; Dovecot completes such a command `OK [HIGHESTMODSEQ n]`).
+    pub(crate) fn report_unreported(&self, out: &mut Vec<Response<'static>>) {
+        if let (true, Some(floor)) = (self.condstore, self.unreported_below) {
+            out.push(Response::Status(StatusResponse {
+                tag: None,
+                kind: StatusKind::Ok,
+                code: Some(Code::HighestModSeq(floor)),
+                text: Text::try_from("Some changes not reported yet").expect("text"),
+            }));
+        }
     }
 
     /// How many messages are `\Recent` in this session.

@@ -103,6 +103,9 @@ pub(crate) struct Session {
     pub(crate) selected: Option<Selected>,
     /// CONDSTORE was enabled (RFC 7162 §3.1): FETCH responses carry MODSEQ.
     pub(crate) condstore: bool,
+    /// QRESYNC was enabled (RFC 7162 §3.2.3): VANISHED in place of EXPUNGE, and the QRESYNC
+    /// SELECT parameter and VANISHED FETCH modifier are allowed.
+    pub(crate) qresync: bool,
     /// COMPRESS=DEFLATE is active (RFC 4978).
     pub(crate) compressed: bool,
 }
@@ -168,6 +171,7 @@ impl Session {
                 "BINARY",
                 "STATUS=SIZE",
                 "CONDSTORE",
+                "QRESYNC",
                 "COMPRESS=DEFLATE",
             ]);
             caps.extend(super::quota::CAPABILITIES);
@@ -232,6 +236,14 @@ impl Session {
                 for c in capabilities.iter() {
                     if c.as_str().eq_ignore_ascii_case("CONDSTORE") {
                         self.enable_condstore(out);
+                        enabled.push(c.clone());
+                    } else if c.as_str().eq_ignore_ascii_case("QRESYNC") {
+                        // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                        self.enable_condstore(out);
+                        self.qresync = true;
+                        if let Some(sel) = &mut self.selected {
+                            sel.qresync = true;
+                        }
                         enabled.push(c.clone());
                     }
                 }
@@ -338,12 +350,24 @@ impl Session {
             )),
             CommandBody::Expunge => self.expunge(None, out),
             CommandBody::UidExpunge { set } => self.expunge(Some(&set), out),
+            CommandBody::Fetch { vanished: true, .. } if !self.qresync => {
+                // RFC 7162 §3.2.6.
+                return Action::Done(Completion {
+                    condition: Condition::Bad,
+                    code: None,
+                    text: "QRESYNC not enabled".into(),
+                });
+            }
             CommandBody::Fetch {
                 uid,
                 set,
                 items,
                 changed_since,
-            } => match self.fetch_plan(uid, &set, &items.expand(), changed_since, out) {
+                vanished,
+            } => match self
+                .vanished_fetch(vanished, &set, changed_since, out)
+                .and_then(|()| self.fetch_plan(uid, &set, &items.expand(), changed_since, out))
+            {
                 Ok(plan) => return Action::Fetch(plan),
                 Err(e) => Err(e),
             },
@@ -480,11 +504,27 @@ impl Session {
         }
     }
 
-    /// SELECT or EXAMINE (RFC 3501 §6.3.1, §6.3.2): the mailbox's untagged data to `out`.
+    /// `VANISHED (EARLIER)` for `UID FETCH ... (CHANGEDSINCE n VANISHED)` (RFC 7162 §3.2.6).
+    fn vanished_fetch(
+        &mut self,
+        vanished: bool,
+        set: &mailwright_imap_proto::types::sequence::SequenceSet,
+        changed_since: Option<u64>,
+        out: &mut Vec<Response<'static>>,
+    ) -> Result<(), No> {
+        if let (true, Some(since)) = (vanished, changed_since) {
+            self.sel()?.vanished_fetch(set, since, out);
+        }
+        Ok(())
+    }
+
+    /// SELECT or EXAMINE (RFC 3501 §6.3.1, §6.3.2): the mailbox's untagged data to `out`;
+    /// with QRESYNC's parameter, what changed since the client's MODSEQ (RFC 7162 §3.2.5).
     pub(crate) fn select(
         &mut self,
         mailbox: &mailwright_imap_proto::types::mailbox::Mailbox<'_>,
         read_only: bool,
+        qresync: Option<&mailwright_imap_proto::types::qresync::QresyncParams>,
         out: &mut Vec<Response<'static>>,
     ) -> Result<(Option<Code<'static>>, String), No> {
         // RFC 3501 §6.3.1: a SELECT first deselects, even if it then fails; RFC 7162 §3.2.11
@@ -502,6 +542,7 @@ impl Session {
         let (mailbox, view) = account.select(&target, read_only)?;
         let mut sel = Selected::open(mailbox, view);
         sel.condstore = self.condstore;
+        sel.qresync = self.qresync;
         out.push(Response::Data(Data::Exists(sel.exists())));
         out.push(Response::Data(Data::Recent(sel.recent_count())));
         sel.flag_responses(out);
@@ -525,6 +566,9 @@ impl Session {
             Code::HighestModSeq(sel.highest_modseq),
             "Highest",
         ));
+        if let Some(p) = qresync {
+            sel.resync(p, out);
+        }
         self.selected = Some(sel);
         Ok((
             Some(if read_only {

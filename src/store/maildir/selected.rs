@@ -477,4 +477,10 @@ impl SelectedMailbox for MaildirMailbox {
             self.gone.retain(|m| !released.contains(&m.uid));
         }
     }
+
+    fn vanished_since(&self, modseq: u64) -> Result<Option<Vec<(u32, u32)>>, StoreError> {
+        self.md
+            .vanished_since(self.last.uid_validity, modseq)
+            .map_err(error)
+    }
 }
