@@ -142,6 +142,7 @@ mod error;
 mod expunged;
 mod flags;
 mod folders;
+mod groupsync;
 mod keywords;
 mod lock;
 mod name;
