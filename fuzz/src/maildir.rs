@@ -1,11 +1,12 @@
 //! Fuzz target bodies for the `maildir` crate.
 
-use mailwright_maildir::{FileName, Flags, Keywords, UidList, with_flags};
+use mailwright_maildir::{FileName, Flags, FolderIndex, Keywords, UidList, with_flags};
 
 /// The targets of this module: (name, body).
 pub const TARGETS: &[super::Target] = &[
     ("maildir_filename", maildir_filename),
     ("maildir_uidlist", maildir_uidlist),
+    ("maildir_index", maildir_index),
 ];
 
 /// File-name / info parser: never panics; base and flags survive a rebuild of the name.
@@ -38,4 +39,17 @@ pub fn maildir_uidlist(data: &[u8]) {
     }
     let kw = Keywords::parse(text);
     assert_eq!(Keywords::parse(&kw.encode()), kw);
+}
+
+/// `mailwright-index` parser: never panics; parse → encode → parse agrees.
+pub fn maildir_index(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(index) = FolderIndex::parse(text) {
+        let encoded = index.encode();
+        let again = FolderIndex::parse(&encoded).expect("an encoded index parses");
+        assert_eq!(again.len(), index.len());
+        assert_eq!(again.encode(), encoded);
+    }
 }

@@ -67,6 +67,24 @@ impl FolderIndex {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+
+    /// Parses the text of an index file, without checking it against a folder: `None` when
+    /// it has to be rebuilt (a bad header, a line whose checksum or fields are wrong); a torn
+    /// last line is left out.
+    pub fn parse(text: &str) -> Option<FolderIndex> {
+        parse(text).map(|(records, _)| FolderIndex { records })
+    }
+
+    /// The text of an index file holding these records (names sorted).
+    pub fn encode(&self) -> String {
+        let mut text = String::from(HEADER);
+        let mut names: Vec<&String> = self.records.keys().collect();
+        names.sort_unstable();
+        for n in names {
+            encode_line(&mut text, n, &self.records[n]);
+        }
+        text
+    }
 }
 
 /// What [`Maildir::index`] had to do.
@@ -260,13 +278,7 @@ impl Maildir {
     }
 
     fn write_index(&self, index: &FolderIndex) -> Result<()> {
-        let mut text = String::from(HEADER);
-        let mut names: Vec<&String> = index.records.keys().collect();
-        names.sort_unstable();
-        for n in names {
-            encode_line(&mut text, n, &index.records[n]);
-        }
-        write_atomic(&self.meta(INDEX_FILE), text.as_bytes(), false)
+        write_atomic(&self.meta(INDEX_FILE), index.encode().as_bytes(), false)
     }
 
     fn append_index(&self, lines: &str) -> Result<()> {
@@ -366,6 +378,22 @@ mod tests {
         assert_eq!(md.index().expect("index").1, IndexOutcome::Rebuilt);
         assert!(!md.index_cache("no-such-message", b"x").expect("cache"));
         fs::remove_dir_all(&dir).expect("rm");
+    }
+
+    #[test]
+    fn a_known_file_parses_and_encodes_back() {
+        let text = "mailwright-index 1\n\
+            2c697c31becc6117 1700000000.M1P1.host\t1700000000.123456789\t17\t-\n\
+            85f78707c91294a7 1700000001.M2P1.host\t1700000001.000000000\t2048\t28454e56454c4f5045204e494c29\n";
+        let index = FolderIndex::parse(text).expect("parses");
+        assert_eq!(index.len(), 2);
+        let r = index.get("1700000001.M2P1.host").expect("record");
+        assert_eq!(
+            (r.size, r.cached.as_deref()),
+            (2048, Some(&b"(ENVELOPE NIL)"[..]))
+        );
+        assert_eq!(index.encode(), text);
+        assert!(FolderIndex::parse(&text.replace("2048", "2049")).is_none());
     }
 
     proptest! {
