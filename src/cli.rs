@@ -71,6 +71,23 @@ pub enum Command {
     /// Per-user quotas (Maildir++ `maildirsize`; IMAP QUOTA, RFC 9208, reports them).
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Per-folder message indexes (`mailwright-index` in each Maildir folder).
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+/// `index` subcommands. Safe while the server runs: the index is a cache that every reader
+/// checks against the Maildir.
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Build the indexes again from the Maildirs: of every user, of one user's folders, or of
+    /// one folder (`INBOX`, or a name with `/` between levels as IMAP shows it).
+    Rebuild {
+        /// The address (default: every user).
+        user: Option<String>,
+        /// The folder (default: all of the user's).
+        folder: Option<String>,
+    },
 }
 
 /// `quota` subcommands. A running server sees a change at once.
@@ -285,6 +302,7 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
             Command::Dkim(cmd) => dkim(data_dir, config, cmd),
             Command::Queue(cmd) => queue(&data_dir.join("queue"), cmd),
             Command::Quota(cmd) => quota(&directory, cmd),
+            Command::Index(cmd) => index(&directory, cmd),
             Command::HashPassword(args) => {
                 let password = read_password(&args)?;
                 println!("{}", hash_password(args.scheme.into(), &password)?);
@@ -439,6 +457,56 @@ fn quota(directory: &Directory, cmd: QuotaCommand) -> AdminResult {
             Ok(())
         }
     }
+}
+
+fn index(directory: &Directory, cmd: IndexCommand) -> AdminResult {
+    let IndexCommand::Rebuild { user, folder } = cmd;
+    let users: Vec<Address> = match &user {
+        Some(u) => {
+            let address: Address = u.parse()?;
+            if !directory.passwd().users()?.contains(&address.to_string()) {
+                return Err(format!("no such user: {address}").into());
+            }
+            vec![address]
+        }
+        None => directory
+            .passwd()
+            .users()?
+            .iter()
+            .map(|u| u.parse())
+            .collect::<Result<_, _>>()?,
+    };
+    for address in users {
+        let path = directory.maildir_path(&address);
+        let Ok(root) = mailwright_maildir::Maildir::open(&path) else {
+            // A user who never received mail has no Maildir yet, so nothing to index.
+            if folder.is_some() {
+                return Err(format!("{address} has no mailbox yet").into());
+            }
+            continue;
+        };
+        let names: Vec<Option<String>> = match &folder {
+            Some(f) if f.eq_ignore_ascii_case("INBOX") => vec![None],
+            Some(f) => vec![Some(f.replace('/', "."))],
+            None => std::iter::once(None)
+                .chain(root.list_folders()?.into_iter().map(Some))
+                .collect(),
+        };
+        for name in names {
+            let md = match &name {
+                None => root.inbox(),
+                Some(n) => root
+                    .folder(n)
+                    .map_err(|e| format!("{address}: folder {n}: {e}"))?,
+            };
+            let index = md.rebuild_index()?;
+            let shown = name
+                .as_deref()
+                .map_or_else(|| "INBOX".to_owned(), |n| n.replace('.', "/"));
+            println!("{address} {shown}: {} messages indexed", index.len());
+        }
+    }
+    Ok(())
 }
 
 fn alias(directory: &Directory, cmd: AliasCommand) -> AdminResult {

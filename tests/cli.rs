@@ -326,3 +326,76 @@ fn quota_set_show_and_remove() {
     assert!(out.contains("no quota"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn index_rebuild_of_every_user_one_user_and_one_folder() {
+    let dir = common::tempdir("cli-index");
+    let (ok, out) = run(&dir, &["domain", "add", "example.org"], None);
+    assert!(ok, "{out}");
+    for user in ["alice@example.org", "bob@example.org"] {
+        let (ok, out) = run(
+            &dir,
+            &["user", "add", user, "--password-stdin"],
+            Some("pw\n"),
+        );
+        assert!(ok, "{out}");
+    }
+    let maildir = dir.join("mail/example.org/alice/Maildir");
+    let root = mailwright_maildir::Maildir::create_user(&maildir).expect("maildir");
+    root.deliver(b"Subject: one\r\n\r\nbody\r\n")
+        .expect("deliver");
+    root.folder("Sent")
+        .expect("Sent")
+        .deliver(b"Subject: two\r\n\r\n")
+        .expect("deliver");
+    // A damaged index is replaced.
+    std::fs::write(maildir.join(mailwright_maildir::INDEX_FILE), "garbage").expect("write");
+
+    let (ok, out) = run(&dir, &["index", "rebuild"], None);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("alice@example.org INBOX: 1 messages indexed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("alice@example.org Sent: 1 messages indexed"),
+        "{out}"
+    );
+    assert!(out.contains("bob@example.org INBOX: 0 messages"), "{out}");
+    let text = std::fs::read_to_string(maildir.join(mailwright_maildir::INDEX_FILE)).unwrap();
+    assert!(text.starts_with("mailwright-index 1\n"), "{text}");
+    assert_eq!(
+        root.inbox().index().expect("index").1,
+        mailwright_maildir::IndexOutcome::Current
+    );
+
+    let (ok, out) = run(
+        &dir,
+        &["index", "rebuild", "alice@example.org", "Sent"],
+        None,
+    );
+    assert!(
+        ok && out.trim() == "alice@example.org Sent: 1 messages indexed",
+        "{out}"
+    );
+    let (ok, out) = run(
+        &dir,
+        &["index", "rebuild", "alice@example.org", "inbox"],
+        None,
+    );
+    assert!(ok && out.contains("INBOX: 1 messages"), "{out}");
+    for (args, why) in [
+        (
+            &["index", "rebuild", "carol@example.org"][..],
+            "no such user",
+        ),
+        (
+            &["index", "rebuild", "alice@example.org", "Nope"],
+            "folder Nope",
+        ),
+    ] {
+        let (ok, out) = run(&dir, args, None);
+        assert!(!ok && out.contains(why), "{args:?}: {out}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

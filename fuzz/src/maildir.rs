@@ -1,12 +1,15 @@
 //! Fuzz target bodies for the `maildir` crate.
 
-use mailwright_maildir::{FileName, Flags, Keywords, UidList, VanishedHistory, with_flags};
+use mailwright_maildir::{
+    FileName, Flags, FolderIndex, Keywords, UidList, VanishedHistory, with_flags,
+};
 
 /// The targets of this module: (name, body).
 pub const TARGETS: &[super::Target] = &[
     ("maildir_filename", maildir_filename),
     ("maildir_uidlist", maildir_uidlist),
     ("maildir_vanished", maildir_vanished),
+    ("maildir_index", maildir_index),
 ];
 
 /// File-name / info parser: never panics; base and flags survive a rebuild of the name.
@@ -50,5 +53,18 @@ pub fn maildir_vanished(data: &[u8]) {
     if let Some(history) = VanishedHistory::parse(text) {
         let again = VanishedHistory::parse(&history.encode()).expect("encoded history parses");
         assert_eq!(again, history);
+    }
+}
+
+/// `mailwright-index` parser: never panics; parse → encode → parse agrees.
+pub fn maildir_index(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(index) = FolderIndex::parse(text) {
+        let encoded = index.encode();
+        let again = FolderIndex::parse(&encoded).expect("an encoded index parses");
+        assert_eq!(again.len(), index.len());
+        assert_eq!(again.encode(), encoded);
     }
 }

@@ -239,12 +239,8 @@ impl Maildir {
                 result.changed.push((uid, m.modseq));
             }
         }
-        if any && self.fsync && self.fsync_changes {
-            sync_dir(&self.sub("cur"))?;
-            if touched_new {
-                sync_dir(&self.sub("new"))?;
-            }
-        }
+        // The renames are fsynced after the lock is released, before the reply (below).
+        let sync_dirs = any && self.fsync && self.fsync_changes;
         if let Some((_, file)) = &tables
             && extra_changed
         {
@@ -275,6 +271,15 @@ impl Maildir {
         }
         // The directories changed under this state: it must not pass for current.
         state.stamps = Stamps(None);
+        // Other writers need not wait for the disk: the fsync of this STORE's renames may run
+        // (and be shared, the `groupsync` module) outside the lock; the reply still waits.
+        drop(lock);
+        if sync_dirs {
+            sync_dir(&self.sub("cur"))?;
+            if touched_new {
+                sync_dir(&self.sub("new"))?;
+            }
+        }
         Ok(result)
     }
 

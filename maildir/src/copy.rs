@@ -330,7 +330,8 @@ impl Maildir {
             if self.fsync {
                 sync_dir(&cur)?;
             }
-            self.add_records(list.clone(), complete, records, next_uid)
+            self.add_records(list.clone(), complete, records, next_uid, true)
+                .map(|_| ())
         })();
         if let Err(e) = committed {
             unlink_all(&linked);

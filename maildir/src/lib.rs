@@ -34,6 +34,8 @@
 //!   consecutive UIDs (UIDPLUS mappings) and the quota checked for the whole set.
 //! - QRESYNC (RFC 7162): [`Maildir::vanished_since`] names the UIDs expunged since a MODSEQ,
 //!   from a bounded history kept beside the MODSEQs (`mailwright-vanished`).
+//! - A per-folder index ([`Maildir::index`], [`FolderIndex`]): internal dates, sizes and what a
+//!   server caches per message, checksummed, caught up with the Maildir at each read.
 //! - Expunged messages stay readable for a while ([`Maildir::reopen`], [`Reopened`]) for the
 //!   sessions that still show them (RFC 2180 §4.1).
 //!
@@ -118,6 +120,7 @@
 //! | `mailwright-recent.<uidvalidity>.<uid>` | the first `\Recent` UID, in the (empty) file's name | renamed to claim (no lock); made under the lock |
 //! | `mailwright-keywords` | keywords past the 26 letters, by unique name | replaced under the lock, durable like a flag change |
 //! | `mailwright-expunged/` | expunged files for [`EXPUNGED_GRACE`] | renamed into at each removal |
+//! | `mailwright-index` | per message: internal date, size, a cached blob ([`Maildir::index`]) | appended without lock; replaced to compact; never fsynced (rebuilt from the Maildir) |
 //! | `tmp/mwcopy-<id>-<unique>` | a COPY's staged files until its commit | `tmp/` fsynced before the commit |
 //!
 //! A Dovecot pointed at the same Maildirs ignores ours: it sees the keyword letters, its own
@@ -144,6 +147,8 @@ mod error;
 mod expunged;
 mod flags;
 mod folders;
+mod groupsync;
+mod index;
 mod keywords;
 mod lock;
 mod name;
@@ -163,6 +168,7 @@ pub use flags::{Flag, FlagUpdate, Flags};
 pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
+pub use index::{FolderIndex, INDEX_FILE, IndexOutcome, IndexRecord};
 pub use keywords::{EXTRA_KEYWORDS_FILE, KEYWORDS_FILE, Keywords, MAX_KEYWORDS, is_valid_keyword};
 pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{

@@ -622,8 +622,8 @@ pub(crate) fn create_maildir_dirs(path: &Path, fsync: bool) -> Result<()> {
 }
 
 /// fsyncs a directory so that the names created or removed in it are durable.
+/// Threads of this process fsyncing the same directory at once share the fsync (the
+/// `groupsync` module).
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err("fsync", dir))
+    crate::groupsync::fsync_path(dir).map_err(io_err("fsync", dir))
 }

@@ -1016,25 +1016,37 @@ impl Maildir {
             }
         }
         let uid_validity = list.uid_validity;
+        let mut unsynced = false;
         if !added.is_empty() {
-            self.add_records(list, complete, added, next_uid)?;
+            unsynced = self.add_records(list, complete, added, next_uid, false)?;
         }
         // Their MODSEQs too, so the sync that follows has nothing to write and takes no lock.
         if !new_rows.is_empty() {
             self.record_new_modseqs(uid_validity, &new_rows)?;
         }
+        // The appended records are fsynced after the lock is released (the next writer may
+        // append meanwhile; one fsync, maybe shared, covers both), and before the UIDs are
+        // returned.
+        drop(lock);
+        if unsynced {
+            let path = self.meta(UIDLIST);
+            crate::groupsync::fsync_path(&path).map_err(io_err("fsync", &path))?;
+        }
         Ok((uid_validity, uids))
     }
 
     /// Adds records (UIDs from `list.next_uid` to `next_uid`) to `dovecot-uidlist`, under its
-    /// lock: appended and fsynced, or, if the file does not end with a whole line, rewritten.
+    /// lock: appended and fsynced, or, if the file does not end with a whole line, rewritten
+    /// (durably). With `sync_now == false` an append is not fsynced here: `Ok(true)` says the
+    /// caller must fsync the file before it hands the UIDs out.
     pub(crate) fn add_records(
         &self,
         mut list: Arc<IndexedUidList>,
         complete: bool,
         added: Vec<UidRecord>,
         next_uid: u32,
-    ) -> Result<()> {
+        sync_now: bool,
+    ) -> Result<bool> {
         let path = self.meta(UIDLIST);
         if complete {
             // "New lines can be appended to the end of file, but existing data must never be
@@ -1049,16 +1061,17 @@ impl Maildir {
                 .map_err(io_err("open", &path))?;
             // One write: a reader sees the records so far, or a torn last line it ignores.
             io::Write::write_all(&mut f, lines.as_bytes()).map_err(io_err("write", &path))?;
-            if self.fsync {
+            if self.fsync && sync_now {
                 f.sync_all().map_err(io_err("fsync", &path))?;
             }
+            Ok(self.fsync && !sync_now)
         } else {
             let list = &mut Arc::make_mut(&mut list).list;
             list.next_uid = next_uid;
             list.records.extend(added);
             write_atomic(&path, list.encode().as_bytes(), self.fsync)?;
+            Ok(false)
         }
-        Ok(())
     }
 
     /// Makes the first-recent file when the folder has none (a folder from before it existed),

@@ -1,0 +1,425 @@
+//! A per-folder index, `mailwright-index`: per message (by unique name) its internal date, its
+//! size and an opaque blob the caller caches (a server keeps its ENVELOPE and BODYSTRUCTURE
+//! there), so that these need no `stat` or read of the message file once indexed.
+//!
+//! A cache, never trusted over the Maildir:
+//! - Records are keyed by the unique name, whose file never changes its content (Maildir
+//!   renames only to change flags), so a record can be missing but never stale.
+//! - Every [`Maildir::index`] lists the folder: messages not indexed (delivered by anyone, a
+//!   Dovecot or a plain file drop included) are added, records of messages gone are dropped.
+//! - Each line carries a checksum; a file with a bad header or a bad line is rebuilt from the
+//!   Maildir, a torn last line (a crash mid-append) is ignored and written away.
+//! - Writers append whole lines with one `write` (`O_APPEND`), without a lock; a compaction
+//!   replaces the file by rename. An append racing with a compaction can be lost, which only
+//!   means that message is indexed again later. Nothing is fsynced: the index is rebuilt from
+//!   the Maildir whenever it is missing or damaged.
+//!
+//! Line format (after the header line `mailwright-index 1`):
+//! `<checksum> <unique>\t<secs>.<nanos>\t<size>\t<blob in hex, or ->`, the checksum being
+//! FNV-1a 64 of what follows the space, in 16 hex digits. A later line for a name replaces an
+//! earlier one.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::atomic::write_atomic;
+use crate::error::{Result, io_err};
+use crate::store::{Entry, Maildir};
+use crate::uids::read_optional;
+
+/// The index file, in each folder.
+pub const INDEX_FILE: &str = "mailwright-index";
+
+const HEADER: &str = "mailwright-index 1\n";
+
+/// What the index knows of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRecord {
+    /// The internal date (the file's mtime, as [`Maildir::internal_date`] gives it).
+    pub internal_date: SystemTime,
+    /// The file's size in octets.
+    pub size: u64,
+    /// What the caller cached with [`Maildir::index_cache`], if anything.
+    pub cached: Option<Vec<u8>>,
+}
+
+/// A folder's index as [`Maildir::index`] read it: every message of the folder at that time.
+#[derive(Debug, Clone, Default)]
+pub struct FolderIndex {
+    records: HashMap<String, IndexRecord>,
+}
+
+impl FolderIndex {
+    /// The record of a message, by unique name.
+    pub fn get(&self, unique: &str) -> Option<&IndexRecord> {
+        self.records.get(unique)
+    }
+
+    /// The number of messages indexed.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the folder has no messages.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Parses the text of an index file, without checking it against a folder: `None` when
+    /// it has to be rebuilt (a bad header, a line whose checksum or fields are wrong); a torn
+    /// last line is left out.
+    pub fn parse(text: &str) -> Option<FolderIndex> {
+        parse(text).map(|(records, _)| FolderIndex { records })
+    }
+
+    /// The text of an index file holding these records (names sorted).
+    pub fn encode(&self) -> String {
+        let mut text = String::from(HEADER);
+        let mut names: Vec<&String> = self.records.keys().collect();
+        names.sort_unstable();
+        for n in names {
+            encode_line(&mut text, n, &self.records[n]);
+        }
+        text
+    }
+}
+
+/// What [`Maildir::index`] had to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexOutcome {
+    /// The file was current: nothing added or dropped.
+    Current,
+    /// Messages were added (not yet indexed) and records of gone messages dropped.
+    CaughtUp {
+        /// Messages added.
+        added: usize,
+        /// Records dropped.
+        dropped: usize,
+    },
+    /// The file was missing or damaged and was built again from the Maildir.
+    Rebuilt,
+}
+
+fn checksum(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn encode_line(out: &mut String, unique: &str, r: &IndexRecord) {
+    let since = r
+        .internal_date
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let mut body = format!(
+        "{unique}\t{}.{:09}\t{}\t",
+        since.as_secs(),
+        since.subsec_nanos(),
+        r.size
+    );
+    match &r.cached {
+        None => body.push('-'),
+        Some(blob) => {
+            for b in blob {
+                let _ = write!(body, "{b:02x}");
+            }
+        }
+    }
+    let _ = writeln!(out, "{:016x} {body}", checksum(&body));
+}
+
+fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
+    let (sum, body) = line.split_once(' ')?;
+    if sum.len() != 16 || u64::from_str_radix(sum, 16).ok()? != checksum(body) {
+        return None;
+    }
+    let mut parts = body.split('\t');
+    let unique = parts.next().filter(|u| !u.is_empty())?;
+    let (secs, nanos) = parts.next()?.split_once('.')?;
+    let date = UNIX_EPOCH.checked_add(Duration::new(secs.parse().ok()?, nanos.parse().ok()?))?;
+    let size = parts.next()?.parse().ok()?;
+    let blob = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    let cached = if blob == "-" {
+        None
+    } else {
+        if blob.len() % 2 != 0 {
+            return None;
+        }
+        let bytes = (0..blob.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(blob.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        Some(bytes)
+    };
+    Some((
+        unique.to_owned(),
+        IndexRecord {
+            internal_date: date,
+            size,
+            cached,
+        },
+    ))
+}
+
+/// The file parsed: `None` when it must be rebuilt (bad header, bad line); else the records
+/// and whether a torn last line was ignored.
+fn parse(text: &str) -> Option<(HashMap<String, IndexRecord>, bool)> {
+    let rest = text.strip_prefix(HEADER)?;
+    let mut records = HashMap::new();
+    let mut torn = false;
+    for line in rest.split_inclusive('\n') {
+        let Some(line) = line.strip_suffix('\n') else {
+            // The last line, cut short by a crash mid-append.
+            torn = true;
+            break;
+        };
+        let (unique, record) = decode_line(line)?;
+        records.insert(unique, record);
+    }
+    Some((records, torn))
+}
+
+impl Maildir {
+    fn index_record_of(&self, entry: &Entry) -> Result<Option<IndexRecord>> {
+        let path = self.entry_path(entry);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(IndexRecord {
+                internal_date: m.modified().map_err(io_err("stat", &path))?,
+                size: m.len(),
+                cached: None,
+            })),
+            // Renamed or expunged since the scan: indexed next time, or never.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("stat", &path)(e)),
+        }
+    }
+
+    /// The folder's index, brought up to date with the Maildir: the messages listed now, each
+    /// with its record (module docs). Reads the folder listing, `stat`s only the messages not
+    /// indexed yet, and writes the file back when it changed.
+    pub fn index(&self) -> Result<(FolderIndex, IndexOutcome)> {
+        let path = self.meta(INDEX_FILE);
+        let parsed = read_optional(&path)?.as_deref().and_then(parse);
+        let Some((mut old, torn)) = parsed else {
+            return Ok((self.rebuild_index()?, IndexOutcome::Rebuilt));
+        };
+        let entries = self.scan_unsorted()?;
+        let mut records = HashMap::with_capacity(entries.len());
+        let mut appended = String::new();
+        for e in &entries {
+            if let Some(r) = old.remove(e.unique()) {
+                records.insert(e.unique().to_owned(), r);
+            } else if let Some(r) = self.index_record_of(e)? {
+                encode_line(&mut appended, e.unique(), &r);
+                records.insert(e.unique().to_owned(), r);
+            }
+        }
+        let added = appended.lines().count();
+        let dropped = old.len();
+        let index = FolderIndex { records };
+        if torn || dropped > 0 {
+            self.write_index(&index)?;
+        } else if !appended.is_empty() {
+            self.append_index(&appended)?;
+        }
+        let outcome = if added == 0 && dropped == 0 {
+            IndexOutcome::Current
+        } else {
+            IndexOutcome::CaughtUp { added, dropped }
+        };
+        Ok((index, outcome))
+    }
+
+    /// Builds the folder's index from the Maildir alone, as if there was none, and writes it
+    /// (`full_server index rebuild`). What was cached is dropped.
+    pub fn rebuild_index(&self) -> Result<FolderIndex> {
+        let mut records = HashMap::new();
+        for e in self.scan_unsorted()? {
+            if let Some(r) = self.index_record_of(&e)? {
+                records.insert(e.unique().to_owned(), r);
+            }
+        }
+        let index = FolderIndex { records };
+        self.write_index(&index)?;
+        Ok(index)
+    }
+
+    /// Caches `blob` for a message (as [`IndexRecord::cached`]); `Ok(false)` when the folder
+    /// holds no such message now.
+    pub fn index_cache(&self, unique: &str, blob: &[u8]) -> Result<bool> {
+        let Some(entry) = self.find(unique)? else {
+            return Ok(false);
+        };
+        let Some(mut record) = self.index_record_of(&entry)? else {
+            return Ok(false);
+        };
+        record.cached = Some(blob.to_vec());
+        let mut line = String::new();
+        encode_line(&mut line, unique, &record);
+        if read_optional(&self.meta(INDEX_FILE))?.is_none_or(|t| !t.starts_with(HEADER)) {
+            // No usable file to append to: start one (it catches up at the next index()).
+            let mut text = HEADER.to_owned();
+            text.push_str(&line);
+            write_atomic(&self.meta(INDEX_FILE), text.as_bytes(), false)?;
+        } else {
+            self.append_index(&line)?;
+        }
+        Ok(true)
+    }
+
+    fn write_index(&self, index: &FolderIndex) -> Result<()> {
+        write_atomic(&self.meta(INDEX_FILE), index.encode().as_bytes(), false)
+    }
+
+    fn append_index(&self, lines: &str) -> Result<()> {
+        let path = self.meta(INDEX_FILE);
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        // One write: a reader sees whole lines, or a torn last one it ignores.
+        f.write_all(lines.as_bytes())
+            .map_err(io_err("write", &path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tempdir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "mw-index-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn built_caught_up_and_current() {
+        let dir = tempdir("catchup");
+        let md = Maildir::create(&dir).expect("create");
+        let a = md.deliver(b"Subject: a\r\n\r\nA\r\n").expect("deliver");
+        let (index, outcome) = md.index().expect("index");
+        assert_eq!(outcome, IndexOutcome::Rebuilt);
+        let r = index.get(a.unique()).expect("indexed");
+        assert_eq!(r.size, 17);
+        assert_eq!(r.internal_date, md.internal_date(&a.entry).expect("date"));
+        assert_eq!(md.index().expect("index").1, IndexOutcome::Current);
+
+        // Another writer: a plain file dropped into new/ and one removed behind our back.
+        fs::write(dir.join("new/1700000000.M1P1.elsewhere"), b"x: y\r\n\r\n").expect("drop");
+        fs::remove_file(md.entry_path(&a.entry)).expect("rm");
+        let (index, outcome) = md.index().expect("index");
+        assert_eq!(
+            outcome,
+            IndexOutcome::CaughtUp {
+                added: 1,
+                dropped: 1
+            }
+        );
+        assert!(index.get(a.unique()).is_none());
+        assert_eq!(
+            index.get("1700000000.M1P1.elsewhere").map(|r| r.size),
+            Some(8)
+        );
+        assert_eq!(md.index().expect("index").1, IndexOutcome::Current);
+        fs::remove_dir_all(&dir).expect("rm");
+    }
+
+    #[test]
+    fn damaged_is_rebuilt_and_torn_tail_ignored() {
+        let dir = tempdir("damaged");
+        let md = Maildir::create(&dir).expect("create");
+        let a = md.deliver(b"Subject: a\r\n\r\nA\r\n").expect("deliver");
+        md.index().expect("index");
+        assert!(md.index_cache(a.unique(), b"(ENVELOPE)").expect("cache"));
+        let path = dir.join(INDEX_FILE);
+
+        // A torn last line (crash mid-append): ignored, the rest kept, the file rewritten.
+        let mut text = fs::read_to_string(&path).expect("read");
+        text.push_str("0123 half a li");
+        fs::write(&path, &text).expect("write");
+        let (index, outcome) = md.index().expect("index");
+        assert_eq!(outcome, IndexOutcome::Current);
+        assert_eq!(
+            index.get(a.unique()).and_then(|r| r.cached.as_deref()),
+            Some(&b"(ENVELOPE)"[..])
+        );
+        assert!(fs::read_to_string(&path).expect("read").ends_with('\n'));
+
+        // A flipped byte inside a line: the checksum fails, the index is built again.
+        let text = fs::read_to_string(&path).expect("read");
+        let damaged = text.replacen("\t17\t", "\t18\t", 1);
+        assert_ne!(damaged, text);
+        fs::write(&path, damaged).expect("write");
+        let (index, outcome) = md.index().expect("index");
+        assert_eq!(outcome, IndexOutcome::Rebuilt);
+        assert_eq!(
+            index.get(a.unique()).map(|r| (r.size, r.cached.clone())),
+            Some((17, None))
+        );
+
+        // A bad header: rebuilt too.
+        fs::write(&path, "garbage\n").expect("write");
+        assert_eq!(md.index().expect("index").1, IndexOutcome::Rebuilt);
+        assert!(!md.index_cache("no-such-message", b"x").expect("cache"));
+        fs::remove_dir_all(&dir).expect("rm");
+    }
+
+    #[test]
+    fn a_known_file_parses_and_encodes_back() {
+        let text = "mailwright-index 1\n\
+            2c697c31becc6117 1700000000.M1P1.host\t1700000000.123456789\t17\t-\n\
+            85f78707c91294a7 1700000001.M2P1.host\t1700000001.000000000\t2048\t28454e56454c4f5045204e494c29\n";
+        let index = FolderIndex::parse(text).expect("parses");
+        assert_eq!(index.len(), 2);
+        let r = index.get("1700000001.M2P1.host").expect("record");
+        assert_eq!(
+            (r.size, r.cached.as_deref()),
+            (2048, Some(&b"(ENVELOPE NIL)"[..]))
+        );
+        assert_eq!(index.encode(), text);
+        assert!(FolderIndex::parse(&text.replace("2048", "2049")).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn lines_round_trip(
+            unique in "[A-Za-z0-9.]{1,40}",
+            secs in 0u64..4_000_000_000,
+            nanos in 0u32..1_000_000_000,
+            size in any::<u64>(),
+            cached in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+        ) {
+            let r = IndexRecord {
+                internal_date: UNIX_EPOCH + Duration::new(secs, nanos),
+                size,
+                cached,
+            };
+            let mut line = String::new();
+            encode_line(&mut line, &unique, &r);
+            let back = decode_line(line.strip_suffix('\n').expect("LF"));
+            prop_assert_eq!(back, Some((unique, r)));
+        }
+
+        #[test]
+        fn arbitrary_files_never_panic(text in "\\PC{0,300}") {
+            let _ = parse(&text);
+            let _ = parse(&format!("{HEADER}{text}"));
+        }
+    }
+}
