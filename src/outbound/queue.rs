@@ -801,12 +801,13 @@ impl Queue {
     }
 
     /// [`Queue::take_due`] leaving the entries for which `busy` is true where they are (their
-    /// destination has no free slot), so that they do not crowd out the others.
+    /// destination has no free slot), so that they do not crowd out the others. `busy` is asked
+    /// about each due entry in queue order until `limit` are taken.
     pub fn take_due_except(
         &self,
         now: u64,
         limit: usize,
-        busy: impl Fn(&Entry) -> bool,
+        mut busy: impl FnMut(&Entry) -> bool,
     ) -> Vec<Entry> {
         let mut index = self.lock();
         let mut out = Vec::new();

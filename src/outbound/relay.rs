@@ -108,28 +108,55 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
         }
         // A semaphore no delivery holds is dropped, so the map does not grow.
         per_domain.retain(|_, s| Arc::strong_count(s) > 1);
-        let due = queue.take_due_except(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION, |e| {
+        let slots = |d: &str| {
             per_domain
-                .get(&due_domain(e, now))
-                .is_some_and(|s| s.available_permits() == 0)
-        });
+                .get(d)
+                .map_or(out.destination_concurrency, |s| s.available_permits())
+        };
+        // Only what can start now is taken: per destination, as many messages as its free slots
+        // carry. What is left stays in the queue untouched (not taken, copied and handed back at
+        // every wake-up, which cost more than the deliveries while a backlog waited).
+        let free = permits.available_permits();
         let mut busy = false;
-        for (domain, batch) in group_by_domain(due, now) {
+        let due = if free == 0 {
+            busy = true;
+            Vec::new()
+        } else {
+            let mut room: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
+            queue.take_due_except(now, free * MAX_MESSAGES_PER_CONNECTION, |e| {
+                let domain = due_domain(e, now);
+                let left = room
+                    .entry(domain)
+                    .or_insert_with_key(|d| slots(d).min(free) * MAX_MESSAGES_PER_CONNECTION);
+                if *left == 0 {
+                    busy = true;
+                    return true;
+                }
+                *left -= 1;
+                false
+            })
+        };
+        for (domain, batch) in group_by_domain(due, now, |d| slots(d).min(free)) {
             let limit = per_domain.entry(domain.clone()).or_insert_with(|| {
                 Arc::new(tokio::sync::Semaphore::new(out.destination_concurrency))
             });
-            let Ok(domain_permit) = limit.clone().try_acquire_owned() else {
-                // The destination is busy: these wait for a later round.
+            let (Ok(domain_permit), Ok(permit)) = (
+                limit.clone().try_acquire_owned(),
+                permits.clone().try_acquire_owned(),
+            ) else {
+                // No slot after all: these wait for a later round.
                 queue.release(&batch);
                 busy = true;
                 continue;
             };
-            let permit = permits.clone().acquire_owned().await;
             let outbound = outbound.clone();
             tokio::spawn(async move {
-                let _permits = (permit, domain_permit);
+                let slots = (permit, domain_permit);
                 deliver_batch(&outbound, &domain, batch).await;
-                // A slot is free: what waits for it may go.
+                // The slots are free before the loop is woken to use them: woken first, it
+                // found the destination still busy and slept a second.
+                drop(slots);
                 outbound.queue.wake();
             });
         }
@@ -139,8 +166,8 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
                 Duration::from_secs(t.saturating_sub(queue::now_secs()).clamp(0, 1))
             })
             .max(Duration::from_millis(50));
-        // Messages handed back for a busy destination are due, but wait for a delivery to end
-        // (which wakes the loop) rather than being taken again every 50 ms.
+        // Messages left for a busy destination are due, but wait for a delivery to end (which
+        // wakes the loop) rather than being looked at again every 50 ms.
         let wait = if busy { Duration::from_secs(1) } else { wait };
         tokio::select! {
             () = queue.woken() => {}
@@ -152,8 +179,14 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
 
 /// Splits due entries by the domain of their first pending recipient that is due at `now`; the
 /// other due domains of a message are attempted in the next round (the entry is due again at
-/// once), those backing off when their wait ends.
-fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
+/// once), those backing off when their wait ends. A domain's entries are spread evenly over up to
+/// `slots(domain)` connections of at most [`MAX_MESSAGES_PER_CONNECTION`] each, so that a short
+/// backlog does not queue behind one connection while others could carry it.
+fn group_by_domain(
+    due: Vec<Entry>,
+    now: u64,
+    slots: impl Fn(&str) -> usize,
+) -> Vec<(String, Vec<Entry>)> {
     let mut groups: std::collections::BTreeMap<String, Vec<Entry>> =
         std::collections::BTreeMap::new();
     for entry in due {
@@ -162,8 +195,14 @@ fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
     }
     let mut out = Vec::new();
     for (domain, mut entries) in groups {
-        while entries.len() > MAX_MESSAGES_PER_CONNECTION {
-            let rest = entries.split_off(MAX_MESSAGES_PER_CONNECTION);
+        let batches = entries
+            .len()
+            .div_ceil(MAX_MESSAGES_PER_CONNECTION)
+            .max(slots(&domain).min(entries.len()))
+            .max(1);
+        let size = entries.len().div_ceil(batches);
+        while entries.len() > size {
+            let rest = entries.split_off(size);
             out.push((domain.clone(), std::mem::replace(&mut entries, rest)));
         }
         out.push((domain, entries));
