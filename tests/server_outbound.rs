@@ -1333,3 +1333,49 @@ fn an_idle_connection_carries_the_next_message() {
         });
     }
 }
+
+#[test]
+fn a_large_message_is_streamed_from_the_queue_file_intact() {
+    let dns = remote_dns();
+    let receiver = Scripted::start(scripted::normal);
+    let server = server(&dns, receiver.port(), |_| {});
+    // Over the size read whole (1 MiB): lines that start with a dot, 8-bit text, and lines long
+    // enough that pieces split them, their line ends and their leading dots anywhere.
+    let mut body = String::new();
+    for i in 0..25_000 {
+        use std::fmt::Write as _;
+        let dot = if i % 7 == 0 { "." } else { "" };
+        let _ = write!(body, "{dot}line {i} Gr\u{fc}\u{df}e {}\r\n", "x".repeat(i % 150));
+    }
+    assert!(body.len() > 2 << 20);
+    let message = format!(
+        "From: <alice@example.org>\r\nTo: <friend@remote.test>\r\nSubject: streamed\r\nMessage-ID: <streamed@client.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    );
+    submit_raw(
+        &server,
+        "<alice@example.org>",
+        "<friend@remote.test>",
+        message.as_bytes(),
+    );
+    let got = wait_for(Duration::from_mins(1), "the receiver to get it", || {
+        receiver.messages().pop()
+    });
+    assert!(
+        got.ends_with(body.as_bytes()),
+        "the body arrived changed ({} octets for {})",
+        got.len(),
+        body.len()
+    );
+    let mail = receiver
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("MAIL FROM:"))
+        .unwrap();
+    assert!(mail.contains("BODY=8BITMIME"), "{mail}");
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+}

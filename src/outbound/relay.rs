@@ -13,6 +13,10 @@
 //!   `relayhost_verify_tls = false`), TLS from the start on port 465 (`relayhost_implicit_tls`),
 //!   AUTH PLAIN/LOGIN with `relayhost_credentials` (a file only the server may read) and then
 //!   only over TLS; its `530` (authentication required) defers instead of bouncing.
+//! - A message over 1 MiB is streamed from its queue file in 64 KiB blocks (smtp-proto's
+//!   `send_message_streamed`) after one pass that finds its 8-bit content and longest line, so a
+//!   connection holds at most about 1 MiB of a message; one with a line over 998 octets is read
+//!   whole, to be rewritten (see [`crate::outbound::longlines`]).
 //! - The machine adds SIZE, BODY=8BITMIME and SMTPUTF8 as offered. A message that needs 8BITMIME or
 //!   SMTPUTF8 from a server that lacks them, or is larger than its SIZE, fails with 5.6.3 / 5.6.7 /
 //!   5.3.4 instead of being sent in a form the server did not agree to.
@@ -27,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mailwright_smtp_proto::client::{
-    ClientConfig, ClientError, ClientSession, Credentials, Envelope, Event as ClientEvent,
-    Timeouts, TlsPolicy, TransactionResult,
+    BodyInfo, ClientConfig, ClientError, ClientSession, Credentials, Envelope,
+    Event as ClientEvent, Timeouts, TlsPolicy, TransactionResult,
 };
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{
@@ -49,6 +53,44 @@ use crate::store::{Recipient, Spool};
 
 /// Messages carried over one connection before it is closed and the rest left for the next round.
 const MAX_MESSAGES_PER_CONNECTION: usize = 100;
+
+/// Messages larger than this are streamed from the queue file in blocks instead of being read
+/// whole, so that a connection holds at most about this much of a message (plus a block).
+const STREAM_OVER: u64 = 1 << 20;
+
+/// The block a streamed message is read in.
+const STREAM_BLOCK: usize = 64 * 1024;
+
+/// A message as it is about to be sent.
+enum Body {
+    /// Read whole (small, or with lines to rewrite first).
+    Whole(Vec<u8>),
+    /// Streamed from the queue file, as scanned.
+    Streamed(queue::MessageScan),
+}
+
+/// Reads a small message whole; scans a large one to stream it. A large one with a line over
+/// 998 octets is read whole too: the rewriting of long lines walks its MIME structure.
+async fn load_body(outbound: &Outbound, entry: &Entry) -> std::io::Result<Body> {
+    let queue = outbound.queue.clone();
+    let entry = entry.clone();
+    tokio::task::spawn_blocking(move || {
+        if entry.size > STREAM_OVER {
+            let scan = queue.scan_message(&entry)?;
+            if scan.longest_line <= crate::outbound::longlines::MAX_LINE {
+                return Ok(Body::Streamed(scan));
+            }
+        }
+        // Nothing over RFC 5322's 998 octets a line leaves here (mail queued by intake is
+        // re-encoded before it is signed; this catches what came another way).
+        let message = queue.read_message(&entry)?;
+        Ok(Body::Whole(
+            crate::outbound::longlines::limit_line_length(&message).into_owned(),
+        ))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
 
 /// What happened to one recipient in one attempt.
 #[derive(Debug, Clone)]
@@ -836,6 +878,53 @@ impl Connection {
         }
     }
 
+    /// Runs the transaction started on the machine to its result, handing it the blocks of a
+    /// streamed message from the queue file as it asks for them (one block held at a time).
+    async fn transaction(
+        &mut self,
+        outbound: &Outbound,
+        entry: &Entry,
+    ) -> Result<TransactionResult, String> {
+        let mut file: Option<tokio::fs::File> = None;
+        let mut block = Vec::new();
+        loop {
+            match self.next_event().await {
+                Ok(ClientEvent::Sent(result)) => return Ok(result),
+                Ok(ClientEvent::BodyWanted) => {
+                    let f = match &mut file {
+                        Some(f) => f,
+                        None => {
+                            let queue = outbound.queue.clone();
+                            let e = entry.clone();
+                            let opened = tokio::task::spawn_blocking(move || queue.open_message(&e))
+                                .await
+                                .map_err(std::io::Error::other)
+                                .and_then(|r| r)
+                                .map_err(|e| format!("queue file unreadable: {e}"))?;
+                            block = vec![0; STREAM_BLOCK];
+                            file.insert(tokio::fs::File::from_std(opened))
+                        }
+                    };
+                    // A read error leaves the data unfinished: the connection is given up, and
+                    // the server drops what it got.
+                    let n = f
+                        .read(&mut block)
+                        .await
+                        .map_err(|e| format!("queue file unreadable: {e}"))?;
+                    let fed = if n == 0 {
+                        self.machine.handle_body_end()
+                    } else {
+                        self.machine.handle_body(&block[..n])
+                    };
+                    fed.map_err(|e| e.to_string())?;
+                }
+                Ok(ClientEvent::Failed(e)) => return Err(client_error_text(&e)),
+                Ok(other) => return Err(format!("unexpected {other:?}")),
+                Err(a) => return Err(a.reply),
+            }
+        }
+    }
+
     async fn quit(mut self) {
         if self.machine.quit().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), self.next_event()).await;
@@ -1359,16 +1448,8 @@ async fn send_all(
             )));
             continue;
         }
-        let queue = outbound.queue.clone();
-        let e2 = entry.clone();
-        let read = tokio::task::spawn_blocking(move || queue.read_message(&e2))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r);
-        // Nothing over RFC 5322's 998 octets a line leaves here (mail queued by intake is
-        // re-encoded before it is signed; this catches what came another way).
-        let body = match read {
-            Ok(b) => crate::outbound::longlines::limit_line_length(&b).into_owned(),
+        let body = match load_body(outbound, entry).await {
+            Ok(b) => b,
             Err(e) => {
                 let a = attempt(
                     None,
@@ -1378,7 +1459,11 @@ async fn send_all(
                 continue;
             }
         };
-        if !body.is_ascii() && !caps.has(&Capability::EightBitMime) {
+        let (eight_bit, len) = match &body {
+            Body::Whole(b) => (!b.is_ascii(), b.len() as u64),
+            Body::Streamed(scan) => (scan.eight_bit, entry.size),
+        };
+        if eight_bit && !caps.has(&Capability::EightBitMime) {
             results.push(fail_all(&own_reply(
                 554,
                 (5, 6, 3),
@@ -1387,7 +1472,7 @@ async fn send_all(
             continue;
         }
         if let Some(max) = caps.size()
-            && body.len() as u64 > max
+            && len > max
         {
             results.push(fail_all(&own_reply(
                 552,
@@ -1441,14 +1526,19 @@ async fn send_all(
             envelope.params.envid.clone_from(&entry.dsn.envid);
         }
         conn.sent += 1;
-        let sent = match conn.machine.send_message(envelope, body) {
+        let started = match body {
+            Body::Whole(b) => conn.machine.send_message(envelope, b),
+            Body::Streamed(scan) => conn.machine.send_message_streamed(
+                envelope,
+                BodyInfo {
+                    size: Some(entry.size),
+                    eight_bit: scan.eight_bit,
+                },
+            ),
+        };
+        let sent = match started {
             Err(e) => Err(e.to_string()),
-            Ok(()) => match conn.next_event().await {
-                Ok(ClientEvent::Sent(result)) => Ok(result),
-                Ok(ClientEvent::Failed(e)) => Err(client_error_text(&e)),
-                Ok(other) => Err(format!("unexpected {other:?}")),
-                Err(a) => Err(a.reply),
-            },
+            Ok(()) => conn.transaction(outbound, entry).await,
         };
         match sent {
             Ok(result) => {
