@@ -479,7 +479,8 @@ fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, 
     if originals.is_empty() {
         return Vec::new();
     }
-    let queued = outbound.queue.read_message(entry).and_then(|message| {
+    // Copied from file to file, never whole in memory (a RET=FULL report can be large).
+    let queued = outbound.queue.open_message(entry).and_then(|mut message| {
         let rcpts: Vec<(String, queue::RcptDsn)> = originals
             .iter()
             .map(|(i, original)| (original.clone(), entry.rcpts[*i].dsn.clone()))
@@ -492,7 +493,7 @@ fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, 
                 dsn: &entry.dsn,
             },
             b"",
-            &mut &message[..],
+            &mut message,
             queue::now_secs(),
         )?;
         Ok(outbound.queue.publish(outbound.queue.commit(prepared)?))
