@@ -24,7 +24,10 @@
 //!   and its 5xx recipient reported at once, while the first backs off on its own; at most
 //!   `destination_concurrency` deliveries to one domain at once; a destination none of whose hosts
 //!   answers is backed off as a whole (its next message is deferred without a connection); an
-//!   idle connection is reused for the next message to the same domain, then closed with QUIT.
+//!   idle connection is reused for the next message to the same domain, then closed with QUIT;
+//! - a message over 1 MiB is streamed from the queue file and arrives intact; DSN (RFC 3461): a
+//!   next hop without DSN gets no DSN parameters and the sender who asked NOTIFY=SUCCESS gets a
+//!   "relayed" report with ENVID and ORCPT; NOTIFY=FAILURE alone gets no delay notice.
 
 mod common;
 
@@ -1332,4 +1335,111 @@ fn an_idle_connection_carries_the_next_message() {
             (receiver.lines().iter().filter(|l| *l == "QUIT").count() == connections).then_some(())
         });
     }
+}
+
+#[test]
+fn a_large_message_is_streamed_from_the_queue_file_intact() {
+    let dns = remote_dns();
+    let receiver = Scripted::start(scripted::normal);
+    let server = server(&dns, receiver.port(), |_| {});
+    // Over the size read whole (1 MiB): lines that start with a dot, 8-bit text, and lines long
+    // enough that pieces split them, their line ends and their leading dots anywhere.
+    let mut body = String::new();
+    for i in 0..25_000 {
+        use std::fmt::Write as _;
+        let dot = if i % 7 == 0 { "." } else { "" };
+        let _ = write!(body, "{dot}line {i} Gr\u{fc}\u{df}e {}\r\n", "x".repeat(i % 150));
+    }
+    assert!(body.len() > 2 << 20);
+    let message = format!(
+        "From: <alice@example.org>\r\nTo: <friend@remote.test>\r\nSubject: streamed\r\nMessage-ID: <streamed@client.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    );
+    submit_raw(
+        &server,
+        "<alice@example.org>",
+        "<friend@remote.test>",
+        message.as_bytes(),
+    );
+    let got = wait_for(Duration::from_mins(1), "the receiver to get it", || {
+        receiver.messages().pop()
+    });
+    assert!(
+        got.ends_with(body.as_bytes()),
+        "the body arrived changed ({} octets for {})",
+        got.len(),
+        body.len()
+    );
+    let mail = receiver
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("MAIL FROM:"))
+        .unwrap();
+    assert!(mail.contains("BODY=8BITMIME"), "{mail}");
+    wait_for(Duration::from_secs(10), "an empty queue", || {
+        queue::list(&server.dir.join("queue"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    });
+}
+
+#[test]
+fn notify_success_to_a_next_hop_without_dsn_gets_a_relayed_report() {
+    let dns = remote_dns();
+    // The scripted receiver does not offer DSN (RFC 3461 §4.2: we owe the "relayed" notice).
+    let receiver = Scripted::start(scripted::normal);
+    let server = server(&dns, receiver.port(), |_| {});
+    submit_raw(
+        &server,
+        "<alice@example.org> RET=HDRS ENVID=env-9",
+        "<friend@remote.test> NOTIFY=SUCCESS ORCPT=rfc822;Friend@remote.test",
+        b"Subject: relayed-notice\r\nMessage-ID: <relayed@client.test>\r\n\r\nhello\r\n",
+    );
+    let report = wait_for(Duration::from_secs(30), "the relayed report", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    check_report(&report, "relayed", "friend@remote.test", '2');
+    assert!(report.contains("Original-Envelope-Id: env-9"), "{report}");
+    assert!(
+        report.contains("Original-Recipient: rfc822;Friend@remote.test"),
+        "{report}"
+    );
+    // The DSN parameters were not sent to a server that did not offer DSN.
+    let rcpt = receiver
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("RCPT TO:"))
+        .unwrap();
+    assert_eq!(rcpt, "RCPT TO:<friend@remote.test>");
+}
+
+#[test]
+fn notify_failure_alone_gets_no_delay_notice_but_the_expiry_bounce() {
+    // Every RCPT is answered 451: the message is deferred until it expires.
+    let dns = remote_dns();
+    let receiver = Scripted::start(|line| {
+        if line.to_ascii_uppercase().starts_with("RCPT") {
+            Answer::Reply(b"451 4.3.0 try later\r\n".to_vec())
+        } else {
+            scripted::normal(line)
+        }
+    });
+    let server = server(&dns, receiver.port(), |c| {
+        c.outbound.delay_warning_secs = 1;
+        c.outbound.max_lifetime_secs = 4;
+    });
+    submit_raw(
+        &server,
+        "<alice@example.org> ENVID=env-10",
+        "<friend@remote.test> NOTIFY=FAILURE",
+        b"Subject: no-delay\r\nMessage-ID: <no-delay@client.test>\r\n\r\nslow\r\n",
+    );
+    let failed = wait_for(Duration::from_secs(30), "the expiry bounce", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    check_report(&failed, "failed", "friend@remote.test", '4');
+    assert!(failed.contains("Original-Envelope-Id: env-10"), "{failed}");
+    std::thread::sleep(Duration::from_secs(1));
+    let reports = mail_with(&server, "alice@example.org", "multipart/report");
+    assert_eq!(reports.len(), 1, "RFC 3461 §4.1: no DELAY asked, no delay notice");
 }

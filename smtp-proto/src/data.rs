@@ -1174,6 +1174,26 @@ mod tests {
             prop_assert_eq!(out, norm);
         }
 
+        /// Stuffing a body in pieces, split anywhere (inside a CRLF, before a leading dot),
+        /// gives the same octets as stuffing it whole.
+        #[test]
+        fn stuffing_in_pieces_is_stuffing_whole(body in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a'), any::<u8>()], 0..200),
+                                               cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let mut whole = BytesMut::new();
+            dot_stuff(&body, &mut whole);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut pieces = BytesMut::new();
+            let mut s = DotStuffer::new();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([body.len()]) {
+                s.encode(&body[from..cut], &mut pieces);
+                from = cut;
+            }
+            s.finish(&mut pieces);
+            prop_assert_eq!(pieces, whole);
+        }
+
         #[test]
         fn split_anywhere(input in proptest::collection::vec(prop_oneof![1 => Just(&b"."[..]), 1 => Just(&b"\r"[..]), 1 => Just(&b"\n"[..]), 1 => Just(&b"\r\n"[..]), 1 => Just(&b"\r\n."[..]), 6 => Just(&b"a"[..])].prop_map(<[u8]>::to_vec), 0..80),
                           cuts in proptest::collection::vec(any::<usize>(), 0..6), normalize: bool) {

@@ -119,7 +119,7 @@ impl<T: Transport> Client<T> {
                 Event::Failed(e) => return Err(e.into()),
                 Event::Closed => return Err(Error::Closed),
                 // Not before the session is ready.
-                Event::Sent(_) => {}
+                Event::Sent(_) | Event::BodyWanted => {}
             }
         }
     }
@@ -162,7 +162,8 @@ impl<T: Transport> Client<T> {
                 Event::Sent(result) => return Ok(result),
                 Event::Failed(e) => return Err(e.into()),
                 Event::Closed => return Err(Error::Closed),
-                Event::Ready(_) | Event::StartTls => {}
+                // (`send` hands over the message whole: no piece is asked for.)
+                Event::Ready(_) | Event::StartTls | Event::BodyWanted => {}
             }
         }
     }
@@ -189,7 +190,7 @@ impl<T: Transport> Client<T> {
             match self.next().await? {
                 Event::Failed(e) => return Err(e.into()),
                 Event::Closed => return Err(Error::Closed),
-                Event::Sent(_) | Event::Ready(_) | Event::StartTls => {}
+                Event::Sent(_) | Event::Ready(_) | Event::StartTls | Event::BodyWanted => {}
             }
         }
         Ok(())

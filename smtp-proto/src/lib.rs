@@ -69,7 +69,7 @@ pub mod types;
 
 pub use bytes;
 pub use client::{
-    ClientConfig, ClientSession, Credentials, Envelope, Event as ClientEvent, TlsPolicy,
+    BodyInfo, ClientConfig, ClientSession, Credentials, Envelope, Event as ClientEvent, TlsPolicy,
     TransactionResult,
 };
 pub use data::{BareLineEnding, DataDecoder, DataError, DotStuffer};

@@ -15,6 +15,8 @@ struct World {
     client_events: Vec<ClientEvent>,
     server_events: Vec<Event>,
     wire: Vec<u8>,
+    /// The pieces of a streamed body still to hand over.
+    pieces: std::collections::VecDeque<Vec<u8>>,
 }
 
 fn mb(s: &str) -> Mailbox {
@@ -91,6 +93,13 @@ fn pump(c: &mut ClientSession, s: &mut ServerSession, w: &mut World) {
             progress = true;
             if e == ClientEvent::StartTls {
                 c.handle_tls_established().unwrap();
+            }
+            if e == ClientEvent::BodyWanted {
+                // A streamed body: its next piece, or its end.
+                match w.pieces.pop_front() {
+                    Some(piece) => c.handle_body(&piece).unwrap(),
+                    None => c.handle_body_end().unwrap(),
+                }
             }
             w.client_events.push(e);
         }
@@ -302,4 +311,71 @@ proptest! {
         }
         prop_assert_eq!(&w.received[0], &expect);
     }
+
+    /// A body handed over in pieces split anywhere arrives as the same body sent whole, over
+    /// DATA with or without pipelining, and also when CHUNKING is offered; in LMTP too.
+    #[test]
+    fn streamed_bodies_arrive_as_whole_ones(body in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a'), any::<u8>()], 0..300),
+                                           cuts in proptest::collection::vec(any::<usize>(), 0..8),
+                                           chunking: bool, pipelining: bool, lmtp: bool) {
+        let mode = if lmtp { Mode::Lmtp } else { Mode::Smtp };
+        let config = || {
+            let mut sc = ServerConfig::new(mode, "mx");
+            sc.extensions.chunking = chunking;
+            sc.extensions.pipelining = pipelining;
+            sc
+        };
+        // Whole, through DATA (CHUNKING off), as the reference.
+        let mut whole_cfg = config();
+        whole_cfg.extensions.chunking = false;
+        let (mut c, mut s, mut w) = pair(whole_cfg, client_cfg(mode));
+        c.send_message(envelope(&["a", "b"]), body.clone()).unwrap();
+        pump(&mut c, &mut s, &mut w);
+        let whole = w.received.clone();
+
+        let (mut c, mut s, mut w) = pair(config(), client_cfg(mode));
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([body.len()]) {
+            w.pieces.push_back(body[from..cut].to_vec());
+            from = cut;
+        }
+        let info = client::BodyInfo { size: Some(body.len() as u64), eight_bit: !body.is_ascii() };
+        c.send_message_streamed(envelope(&["a", "b"]), info).unwrap();
+        pump(&mut c, &mut s, &mut w);
+        prop_assert!(w.pieces.is_empty());
+        prop_assert_eq!(&w.received, &whole);
+        let results = sent(&w);
+        prop_assert_eq!(results.len(), 1);
+        prop_assert!(results[0].delivered());
+        prop_assert_eq!(results[0].data.len(), if lmtp { 2 } else { 1 });
+        prop_assert!(c.is_ready());
+    }
+}
+
+/// A piece nobody asked for is a usage error and changes nothing; a refused transaction never
+/// asks for the body and ends with `Sent`; the session goes on.
+#[test]
+fn streamed_body_misuse_and_refusals() {
+    let (mut c, mut s, mut w) = pair(ServerConfig::new(Mode::Smtp, "mx"), client_cfg(Mode::Smtp));
+    assert!(c.handle_body(b"x").is_err(), "no transaction");
+    assert!(c.handle_body_end().is_err(), "no transaction");
+    // Every recipient refused: no BodyWanted, the transaction ends with its replies.
+    c.send_message_streamed(envelope(&["nobody"]), client::BodyInfo::default())
+        .unwrap();
+    assert!(c.handle_body(b"x").is_err(), "before the 354");
+    w.pieces.push_back(b"never asked for".to_vec());
+    pump(&mut c, &mut s, &mut w);
+    assert!(!w.client_events.contains(&ClientEvent::BodyWanted));
+    assert_eq!(w.pieces.len(), 1);
+    assert!(!sent(&w)[0].delivered());
+    // Then a streamed message goes through on the same session, an empty piece included.
+    w.pieces = [b"Subject: s\n\n".to_vec(), Vec::new(), b".dot\n".to_vec()].into();
+    c.send_message_streamed(envelope(&["a"]), client::BodyInfo::default())
+        .unwrap();
+    pump(&mut c, &mut s, &mut w);
+    assert_eq!(w.received.last().unwrap(), b"Subject: s\r\n\r\n.dot\r\n");
+    assert!(sent(&w)[1].delivered());
+    assert!(c.handle_body(b"x").is_err(), "after the end");
 }

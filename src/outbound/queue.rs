@@ -335,6 +335,15 @@ fn empty_entry() -> Entry {
     }
 }
 
+/// What [`Queue::scan_message`] found in a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageScan {
+    /// It has octets above 127.
+    pub eight_bit: bool,
+    /// The longest line, in octets without its line end (a CR before the LF counts).
+    pub longest_line: usize,
+}
+
 /// The queue of one data directory.
 pub struct Queue {
     dir: PathBuf,
@@ -801,12 +810,13 @@ impl Queue {
     }
 
     /// [`Queue::take_due`] leaving the entries for which `busy` is true where they are (their
-    /// destination has no free slot), so that they do not crowd out the others.
+    /// destination has no free slot), so that they do not crowd out the others. `busy` is asked
+    /// about each due entry in queue order until `limit` are taken.
     pub fn take_due_except(
         &self,
         now: u64,
         limit: usize,
-        busy: impl Fn(&Entry) -> bool,
+        mut busy: impl FnMut(&Entry) -> bool,
     ) -> Vec<Entry> {
         let mut index = self.lock();
         let mut out = Vec::new();
@@ -852,6 +862,40 @@ impl Queue {
         let mut buf = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0));
         file.read_to_end(&mut buf)?;
         Ok(buf)
+    }
+
+    /// Opens the message of an entry for reading from its first octet (after the envelope
+    /// header), to stream it. Blocking.
+    pub fn open_message(&self, entry: &Entry) -> io::Result<File> {
+        let mut file = File::open(msg_path(&self.dir, &entry.id))?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(entry.body_offset))?;
+        Ok(file)
+    }
+
+    /// Reads the message of an entry through once, in blocks, for what must be known before it
+    /// is sent. Blocking.
+    pub fn scan_message(&self, entry: &Entry) -> io::Result<MessageScan> {
+        let mut file = self.open_message(entry)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut scan = MessageScan::default();
+        let mut line = 0usize;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let block = &buf[..n];
+            scan.eight_bit |= !block.is_ascii();
+            let mut rest = block;
+            while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+                scan.longest_line = scan.longest_line.max(line + i);
+                line = 0;
+                rest = &rest[i + 1..];
+            }
+            line += rest.len();
+        }
+        scan.longest_line = scan.longest_line.max(line);
+        Ok(scan)
     }
 
     /// Records the outcome of an attempt: the updated entry replaces the old one. When every

@@ -13,6 +13,10 @@
 //!   `relayhost_verify_tls = false`), TLS from the start on port 465 (`relayhost_implicit_tls`),
 //!   AUTH PLAIN/LOGIN with `relayhost_credentials` (a file only the server may read) and then
 //!   only over TLS; its `530` (authentication required) defers instead of bouncing.
+//! - A message over 1 MiB is streamed from its queue file in 64 KiB blocks (smtp-proto's
+//!   `send_message_streamed`) after one pass that finds its 8-bit content and longest line, so a
+//!   connection holds at most about 1 MiB of a message; one with a line over 998 octets is read
+//!   whole, to be rewritten (see [`crate::outbound::longlines`]).
 //! - The machine adds SIZE, BODY=8BITMIME and SMTPUTF8 as offered. A message that needs 8BITMIME or
 //!   SMTPUTF8 from a server that lacks them, or is larger than its SIZE, fails with 5.6.3 / 5.6.7 /
 //!   5.3.4 instead of being sent in a form the server did not agree to.
@@ -27,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mailwright_smtp_proto::client::{
-    ClientConfig, ClientError, ClientSession, Credentials, Envelope, Event as ClientEvent,
-    Timeouts, TlsPolicy, TransactionResult,
+    BodyInfo, ClientConfig, ClientError, ClientSession, Credentials, Envelope,
+    Event as ClientEvent, Timeouts, TlsPolicy, TransactionResult,
 };
 use mailwright_smtp_proto::server::Mode;
 use mailwright_smtp_proto::{
@@ -49,6 +53,44 @@ use crate::store::{Recipient, Spool};
 
 /// Messages carried over one connection before it is closed and the rest left for the next round.
 const MAX_MESSAGES_PER_CONNECTION: usize = 100;
+
+/// Messages larger than this are streamed from the queue file in blocks instead of being read
+/// whole, so that a connection holds at most about this much of a message (plus a block).
+const STREAM_OVER: u64 = 1 << 20;
+
+/// The block a streamed message is read in.
+const STREAM_BLOCK: usize = 64 * 1024;
+
+/// A message as it is about to be sent.
+enum Body {
+    /// Read whole (small, or with lines to rewrite first).
+    Whole(Vec<u8>),
+    /// Streamed from the queue file, as scanned.
+    Streamed(queue::MessageScan),
+}
+
+/// Reads a small message whole; scans a large one to stream it. A large one with a line over
+/// 998 octets is read whole too: the rewriting of long lines walks its MIME structure.
+async fn load_body(outbound: &Outbound, entry: &Entry) -> std::io::Result<Body> {
+    let queue = outbound.queue.clone();
+    let entry = entry.clone();
+    tokio::task::spawn_blocking(move || {
+        if entry.size > STREAM_OVER {
+            let scan = queue.scan_message(&entry)?;
+            if scan.longest_line <= crate::outbound::longlines::MAX_LINE {
+                return Ok(Body::Streamed(scan));
+            }
+        }
+        // Nothing over RFC 5322's 998 octets a line leaves here (mail queued by intake is
+        // re-encoded before it is signed; this catches what came another way).
+        let message = queue.read_message(&entry)?;
+        Ok(Body::Whole(
+            crate::outbound::longlines::limit_line_length(&message).into_owned(),
+        ))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
 
 /// What happened to one recipient in one attempt.
 #[derive(Debug, Clone)]
@@ -108,28 +150,55 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
         }
         // A semaphore no delivery holds is dropped, so the map does not grow.
         per_domain.retain(|_, s| Arc::strong_count(s) > 1);
-        let due = queue.take_due_except(now, out.concurrency * MAX_MESSAGES_PER_CONNECTION, |e| {
+        let slots = |d: &str| {
             per_domain
-                .get(&due_domain(e, now))
-                .is_some_and(|s| s.available_permits() == 0)
-        });
+                .get(d)
+                .map_or(out.destination_concurrency, |s| s.available_permits())
+        };
+        // Only what can start now is taken: per destination, as many messages as its free slots
+        // carry. What is left stays in the queue untouched (not taken, copied and handed back at
+        // every wake-up, which cost more than the deliveries while a backlog waited).
+        let free = permits.available_permits();
         let mut busy = false;
-        for (domain, batch) in group_by_domain(due, now) {
+        let due = if free == 0 {
+            busy = true;
+            Vec::new()
+        } else {
+            let mut room: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
+            queue.take_due_except(now, free * MAX_MESSAGES_PER_CONNECTION, |e| {
+                let domain = due_domain(e, now);
+                let left = room
+                    .entry(domain)
+                    .or_insert_with_key(|d| slots(d).min(free) * MAX_MESSAGES_PER_CONNECTION);
+                if *left == 0 {
+                    busy = true;
+                    return true;
+                }
+                *left -= 1;
+                false
+            })
+        };
+        for (domain, batch) in group_by_domain(due, now, |d| slots(d).min(free)) {
             let limit = per_domain.entry(domain.clone()).or_insert_with(|| {
                 Arc::new(tokio::sync::Semaphore::new(out.destination_concurrency))
             });
-            let Ok(domain_permit) = limit.clone().try_acquire_owned() else {
-                // The destination is busy: these wait for a later round.
+            let (Ok(domain_permit), Ok(permit)) = (
+                limit.clone().try_acquire_owned(),
+                permits.clone().try_acquire_owned(),
+            ) else {
+                // No slot after all: these wait for a later round.
                 queue.release(&batch);
                 busy = true;
                 continue;
             };
-            let permit = permits.clone().acquire_owned().await;
             let outbound = outbound.clone();
             tokio::spawn(async move {
-                let _permits = (permit, domain_permit);
+                let slots = (permit, domain_permit);
                 deliver_batch(&outbound, &domain, batch).await;
-                // A slot is free: what waits for it may go.
+                // The slots are free before the loop is woken to use them: woken first, it
+                // found the destination still busy and slept a second.
+                drop(slots);
                 outbound.queue.wake();
             });
         }
@@ -139,8 +208,8 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
                 Duration::from_secs(t.saturating_sub(queue::now_secs()).clamp(0, 1))
             })
             .max(Duration::from_millis(50));
-        // Messages handed back for a busy destination are due, but wait for a delivery to end
-        // (which wakes the loop) rather than being taken again every 50 ms.
+        // Messages left for a busy destination are due, but wait for a delivery to end (which
+        // wakes the loop) rather than being looked at again every 50 ms.
         let wait = if busy { Duration::from_secs(1) } else { wait };
         tokio::select! {
             () = queue.woken() => {}
@@ -152,8 +221,14 @@ pub async fn run(outbound: Arc<Outbound>, mut shutdown: tokio::sync::watch::Rece
 
 /// Splits due entries by the domain of their first pending recipient that is due at `now`; the
 /// other due domains of a message are attempted in the next round (the entry is due again at
-/// once), those backing off when their wait ends.
-fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
+/// once), those backing off when their wait ends. A domain's entries are spread evenly over up to
+/// `slots(domain)` connections of at most [`MAX_MESSAGES_PER_CONNECTION`] each, so that a short
+/// backlog does not queue behind one connection while others could carry it.
+fn group_by_domain(
+    due: Vec<Entry>,
+    now: u64,
+    slots: impl Fn(&str) -> usize,
+) -> Vec<(String, Vec<Entry>)> {
     let mut groups: std::collections::BTreeMap<String, Vec<Entry>> =
         std::collections::BTreeMap::new();
     for entry in due {
@@ -162,8 +237,14 @@ fn group_by_domain(due: Vec<Entry>, now: u64) -> Vec<(String, Vec<Entry>)> {
     }
     let mut out = Vec::new();
     for (domain, mut entries) in groups {
-        while entries.len() > MAX_MESSAGES_PER_CONNECTION {
-            let rest = entries.split_off(MAX_MESSAGES_PER_CONNECTION);
+        let batches = entries
+            .len()
+            .div_ceil(MAX_MESSAGES_PER_CONNECTION)
+            .max(slots(&domain).min(entries.len()))
+            .max(1);
+        let size = entries.len().div_ceil(batches);
+        while entries.len() > size {
+            let rest = entries.split_off(size);
             out.push((domain.clone(), std::mem::replace(&mut entries, rest)));
         }
         out.push((domain, entries));
@@ -398,7 +479,8 @@ fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, 
     if originals.is_empty() {
         return Vec::new();
     }
-    let queued = outbound.queue.read_message(entry).and_then(|message| {
+    // Copied from file to file, never whole in memory (a RET=FULL report can be large).
+    let queued = outbound.queue.open_message(entry).and_then(|mut message| {
         let rcpts: Vec<(String, queue::RcptDsn)> = originals
             .iter()
             .map(|(i, original)| (original.clone(), entry.rcpts[*i].dsn.clone()))
@@ -411,7 +493,7 @@ fn reverse_srs(outbound: &Outbound, entry: &Entry, domain: &str) -> Vec<(usize, 
                 dsn: &entry.dsn,
             },
             b"",
-            &mut &message[..],
+            &mut message,
             queue::now_secs(),
         )?;
         Ok(outbound.queue.publish(outbound.queue.commit(prepared)?))
@@ -793,6 +875,53 @@ impl Connection {
                         tls_failed: false,
                     });
                 }
+            }
+        }
+    }
+
+    /// Runs the transaction started on the machine to its result, handing it the blocks of a
+    /// streamed message from the queue file as it asks for them (one block held at a time).
+    async fn transaction(
+        &mut self,
+        outbound: &Outbound,
+        entry: &Entry,
+    ) -> Result<TransactionResult, String> {
+        let mut file: Option<tokio::fs::File> = None;
+        let mut block = Vec::new();
+        loop {
+            match self.next_event().await {
+                Ok(ClientEvent::Sent(result)) => return Ok(result),
+                Ok(ClientEvent::BodyWanted) => {
+                    let f = match &mut file {
+                        Some(f) => f,
+                        None => {
+                            let queue = outbound.queue.clone();
+                            let e = entry.clone();
+                            let opened = tokio::task::spawn_blocking(move || queue.open_message(&e))
+                                .await
+                                .map_err(std::io::Error::other)
+                                .and_then(|r| r)
+                                .map_err(|e| format!("queue file unreadable: {e}"))?;
+                            block = vec![0; STREAM_BLOCK];
+                            file.insert(tokio::fs::File::from_std(opened))
+                        }
+                    };
+                    // A read error leaves the data unfinished: the connection is given up, and
+                    // the server drops what it got.
+                    let n = f
+                        .read(&mut block)
+                        .await
+                        .map_err(|e| format!("queue file unreadable: {e}"))?;
+                    let fed = if n == 0 {
+                        self.machine.handle_body_end()
+                    } else {
+                        self.machine.handle_body(&block[..n])
+                    };
+                    fed.map_err(|e| e.to_string())?;
+                }
+                Ok(ClientEvent::Failed(e)) => return Err(client_error_text(&e)),
+                Ok(other) => return Err(format!("unexpected {other:?}")),
+                Err(a) => return Err(a.reply),
             }
         }
     }
@@ -1320,16 +1449,8 @@ async fn send_all(
             )));
             continue;
         }
-        let queue = outbound.queue.clone();
-        let e2 = entry.clone();
-        let read = tokio::task::spawn_blocking(move || queue.read_message(&e2))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r);
-        // Nothing over RFC 5322's 998 octets a line leaves here (mail queued by intake is
-        // re-encoded before it is signed; this catches what came another way).
-        let body = match read {
-            Ok(b) => crate::outbound::longlines::limit_line_length(&b).into_owned(),
+        let body = match load_body(outbound, entry).await {
+            Ok(b) => b,
             Err(e) => {
                 let a = attempt(
                     None,
@@ -1339,7 +1460,11 @@ async fn send_all(
                 continue;
             }
         };
-        if !body.is_ascii() && !caps.has(&Capability::EightBitMime) {
+        let (eight_bit, len) = match &body {
+            Body::Whole(b) => (!b.is_ascii(), b.len() as u64),
+            Body::Streamed(scan) => (scan.eight_bit, entry.size),
+        };
+        if eight_bit && !caps.has(&Capability::EightBitMime) {
             results.push(fail_all(&own_reply(
                 554,
                 (5, 6, 3),
@@ -1348,7 +1473,7 @@ async fn send_all(
             continue;
         }
         if let Some(max) = caps.size()
-            && body.len() as u64 > max
+            && len > max
         {
             results.push(fail_all(&own_reply(
                 552,
@@ -1402,14 +1527,19 @@ async fn send_all(
             envelope.params.envid.clone_from(&entry.dsn.envid);
         }
         conn.sent += 1;
-        let sent = match conn.machine.send_message(envelope, body) {
+        let started = match body {
+            Body::Whole(b) => conn.machine.send_message(envelope, b),
+            Body::Streamed(scan) => conn.machine.send_message_streamed(
+                envelope,
+                BodyInfo {
+                    size: Some(entry.size),
+                    eight_bit: scan.eight_bit,
+                },
+            ),
+        };
+        let sent = match started {
             Err(e) => Err(e.to_string()),
-            Ok(()) => match conn.next_event().await {
-                Ok(ClientEvent::Sent(result)) => Ok(result),
-                Ok(ClientEvent::Failed(e)) => Err(client_error_text(&e)),
-                Ok(other) => Err(format!("unexpected {other:?}")),
-                Err(a) => Err(a.reply),
-            },
+            Ok(()) => conn.transaction(outbound, entry).await,
         };
         match sent {
             Ok(result) => {

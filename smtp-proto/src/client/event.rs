@@ -30,6 +30,17 @@ impl Envelope {
     }
 }
 
+/// What the machine must know of a streamed message before its first octet
+/// ([`crate::ClientSession::send_message_streamed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodyInfo {
+    /// Its size in octets, sent as `SIZE=` when the server offers SIZE (RFC 1870 §6: an
+    /// estimate will do, such as the size of the file with LF line ends).
+    pub size: Option<u64>,
+    /// Whether it has octets above 127: `BODY=8BITMIME` when offered (RFC 6152).
+    pub eight_bit: bool,
+}
+
 /// The outcome of one transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransactionResult {
@@ -144,6 +155,11 @@ pub enum Event {
     /// Flush the transmit buffer, run the TLS handshake, then call
     /// [`crate::ClientSession::handle_tls_established`].
     StartTls,
+    /// A message started with [`crate::ClientSession::send_message_streamed`] may go on: hand
+    /// the machine its next piece with [`crate::ClientSession::handle_body`], or end it with
+    /// [`crate::ClientSession::handle_body_end`]. Comes after the server's `354` and again each
+    /// time the last piece has been handed out by `poll_transmit`.
+    BodyWanted,
     /// A transaction finished; the session is ready for the next
     /// [`crate::ClientSession::send_message`] (or [`crate::ClientSession::quit`]).
     Sent(TransactionResult),

@@ -16,6 +16,12 @@
 //! 4. [`ClientSession::send_message`] runs one transaction (pipelined when offered, `BDAT` when
 //!    `CHUNKING` is offered, dot-stuffed `DATA` otherwise) and reports [`Event::Sent`] with the
 //!    reply to `MAIL`, one per `RCPT`, and the data replies (one per accepted recipient in LMTP).
+//!    [`ClientSession::send_message_streamed`] takes the body in pieces instead, so that a large
+//!    message never has to be in memory whole: after the `354` the machine reports
+//!    [`Event::BodyWanted`]; answer with [`ClientSession::handle_body`]`(piece)` (dot-stuffed
+//!    across piece boundaries) and, at the end, [`ClientSession::handle_body_end`]. The next
+//!    `BodyWanted` comes once the piece has been handed out by `poll_transmit`, so at most one
+//!    piece is held.
 //! 5. [`ClientSession::quit`], then [`Event::Closed`].
 //!
 //! Wait for input or for [`ClientSession::poll_timeout`], whichever comes first, and call
@@ -53,9 +59,9 @@ use bytes::{Bytes, BytesMut};
 use mailwright_sansio::{Machine, Timer, UsageError};
 
 pub use config::{ClientConfig, Credentials, Timeouts, TlsPolicy};
-pub use event::{ClientError, Envelope, Event, Stage, TransactionResult};
+pub use event::{BodyInfo, ClientError, Envelope, Event, Stage, TransactionResult};
 
-use crate::data::{canonical_line_endings, dot_stuff};
+use crate::data::{DotStuffer, canonical_line_endings, dot_stuff};
 use crate::parse::{DecodeError, reply as parse_reply};
 use crate::server::Mode;
 use crate::types::text::base64_encode;
@@ -83,6 +89,26 @@ struct Txn {
     bdat: bool,
     pipelined: bool,
     finals_left: usize,
+    /// The body comes in pieces from the application ([`ClientSession::send_message_streamed`]).
+    stream: Option<Stream>,
+}
+
+/// Where a streamed body stands.
+#[derive(Debug)]
+struct Stream {
+    /// Dot-stuffing state carried from one piece to the next.
+    stuffer: DotStuffer,
+    /// [`Event::BodyWanted`] was reported and no piece has come since.
+    wanted: bool,
+    /// [`ClientSession::handle_body_end`] was called.
+    ended: bool,
+}
+
+impl Txn {
+    /// Waiting for the application's next piece of a streamed body.
+    fn body_wanted(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.wanted)
+    }
 }
 
 #[derive(Debug)]
@@ -235,6 +261,15 @@ impl ClientSession {
         let (bytes, data) = self.out.next(self.config.data_block_size)?;
         if data {
             self.restart_timer();
+            if !self.out.has_data()
+                && let State::Txn(txn) = &mut self.state
+                && let Some(stream) = &mut txn.stream
+                && !stream.ended
+            {
+                // The piece is out: the next may come (the data-block timer runs meanwhile).
+                stream.wanted = true;
+                self.events.push_back(Event::BodyWanted);
+            }
         }
         Some(bytes)
     }
@@ -322,19 +357,126 @@ impl ClientSession {
         envelope: Envelope,
         body: impl Into<Bytes>,
     ) -> Result<(), UsageError> {
+        self.check_ready("send_message")?;
+        let mut body: Bytes = body.into();
+        let info = BodyInfo {
+            size: Some(body.len() as u64),
+            eight_bit: !body.is_ascii(),
+        };
+        let bdat = self.config.chunking && self.caps.has(&Capability::Chunking);
+        let mut params = self.mail_params(&envelope, info);
+        // BDAT sends the body as is, so it must already have CRLF line endings unless it is
+        // BINARYMIME (RFC 3030 §3); DATA's dot-stuffer makes them CRLF itself.
+        if bdat
+            && params.body != Some(BodyType::BinaryMime)
+            && let std::borrow::Cow::Owned(fixed) = canonical_line_endings(&body)
+        {
+            body = Bytes::from(fixed);
+            if params.size.is_some() {
+                params.size = Some(body.len() as u64);
+            }
+        }
+        self.start_txn(envelope, params, body, bdat, None);
+        Ok(())
+    }
+
+    /// Starts a transaction whose body the application hands over in pieces, so that it never
+    /// has to be in memory whole: after the server's `354` comes [`Event::BodyWanted`], answered
+    /// with [`ClientSession::handle_body`] or [`ClientSession::handle_body_end`]. The body goes
+    /// with `DATA` (dot-stuffed, line endings made CRLF, as [`ClientSession::send_message`]
+    /// does), also when `CHUNKING` is offered. Fails unless the session is ready.
+    pub fn send_message_streamed(
+        &mut self,
+        envelope: Envelope,
+        info: BodyInfo,
+    ) -> Result<(), UsageError> {
+        self.check_ready("send_message_streamed")?;
+        let params = self.mail_params(&envelope, info);
+        let stream = Stream {
+            stuffer: DotStuffer::new(),
+            wanted: false,
+            ended: false,
+        };
+        self.start_txn(envelope, params, Bytes::new(), false, Some(stream));
+        Ok(())
+    }
+
+    /// The next piece of a streamed body, after [`Event::BodyWanted`]. Pieces may split lines,
+    /// line endings and leading dots anywhere. Fails when no piece is wanted (call it once per
+    /// `BodyWanted`).
+    pub fn handle_body(&mut self, piece: &[u8]) -> Result<(), UsageError> {
+        let stream = self.wanted_stream()?;
+        stream.wanted = false;
+        let mut out = BytesMut::with_capacity(piece.len() + piece.len() / 32 + 8);
+        stream.stuffer.encode(piece, &mut out);
+        if out.is_empty() {
+            // Nothing to hand out: ask again at once.
+            stream.wanted = true;
+            self.events.push_back(Event::BodyWanted);
+        } else {
+            self.out.data(out.freeze());
+        }
+        self.restart_timer();
+        Ok(())
+    }
+
+    /// The streamed body is complete, after [`Event::BodyWanted`]: the end of data goes out and
+    /// [`Event::Sent`] follows the server's reply. Fails when no piece is wanted.
+    pub fn handle_body_end(&mut self) -> Result<(), UsageError> {
+        let lmtp = self.config.mode == Mode::Lmtp;
+        let State::Txn(txn) = &mut self.state else {
+            return Err(self.not_wanted());
+        };
+        let Some(stream) = txn.stream.as_mut().filter(|s| s.wanted) else {
+            return Err(self.not_wanted());
+        };
+        stream.wanted = false;
+        stream.ended = true;
+        let mut out = BytesMut::with_capacity(5);
+        std::mem::take(&mut stream.stuffer).finish(&mut out);
+        txn.finals_left = if lmtp { txn.accepted.max(1) } else { 1 };
+        txn.awaiting.push_back(Await::Final);
+        self.out.data(out.freeze());
+        self.restart_timer();
+        Ok(())
+    }
+
+    fn wanted_stream(&mut self) -> Result<&mut Stream, UsageError> {
+        let err = self.not_wanted();
+        match &mut self.state {
+            State::Txn(txn) => txn.stream.as_mut().filter(|s| s.wanted).ok_or(err),
+            _ => Err(err),
+        }
+    }
+
+    fn not_wanted(&self) -> UsageError {
+        if self.is_closed() {
+            UsageError::Closed
+        } else {
+            UsageError::NotPending {
+                expected: "BodyWanted",
+            }
+        }
+    }
+
+    fn check_ready(&self, what: &'static str) -> Result<(), UsageError> {
         if self.is_closed() {
             return Err(UsageError::Closed);
         }
         if !self.is_ready() {
             return Err(UsageError::NotAllowed {
-                what: "send_message",
+                what,
                 why: "the session is not ready for a transaction",
             });
         }
-        let mut body: Bytes = body.into();
+        Ok(())
+    }
+
+    /// The `MAIL` parameters: the envelope's, with BODY, SMTPUTF8 and SIZE as offered.
+    fn mail_params(&self, envelope: &Envelope, info: BodyInfo) -> crate::types::MailParameters {
         let caps = &self.caps;
-        let mut params = envelope.params;
-        if params.body.is_none() && caps.has(&Capability::EightBitMime) && !body.is_ascii() {
+        let mut params = envelope.params.clone();
+        if params.body.is_none() && caps.has(&Capability::EightBitMime) && info.eight_bit {
             params.body = Some(BodyType::EightBitMime);
         }
         let utf8 = matches!(&envelope.from, ReversePath::Mailbox(m) if m.is_utf8())
@@ -345,18 +487,20 @@ impl ClientSession {
         if utf8 && caps.has(&Capability::SmtpUtf8) {
             params.smtputf8 = true;
         }
-        let bdat = self.config.chunking && caps.has(&Capability::Chunking);
-        // BDAT sends the body as is, so it must already have CRLF line endings unless it is
-        // BINARYMIME (RFC 3030 §3); DATA's dot-stuffer makes them CRLF itself.
-        if bdat
-            && params.body != Some(BodyType::BinaryMime)
-            && let std::borrow::Cow::Owned(fixed) = canonical_line_endings(&body)
-        {
-            body = Bytes::from(fixed);
-        }
         if caps.has(&Capability::Size(None)) {
-            params.size = Some(body.len() as u64);
+            params.size = info.size;
         }
+        params
+    }
+
+    fn start_txn(
+        &mut self,
+        envelope: Envelope,
+        params: crate::types::MailParameters,
+        body: Bytes,
+        bdat: bool,
+        stream: Option<Stream>,
+    ) {
         let mut cmds = VecDeque::new();
         cmds.push_back(Command::Mail {
             from: envelope.from,
@@ -375,8 +519,9 @@ impl ClientSession {
             accepted: 0,
             body,
             bdat,
-            pipelined: self.config.pipelining && caps.has(&Capability::Pipelining),
+            pipelined: self.config.pipelining && self.caps.has(&Capability::Pipelining),
             finals_left: 0,
+            stream,
         });
         if txn.pipelined {
             while let Some(c) = txn.cmds.pop_front() {
@@ -394,7 +539,6 @@ impl ClientSession {
         }
         self.state = State::Txn(txn);
         self.restart_timer();
-        Ok(())
     }
 
     /// Sends `QUIT`; [`Event::Closed`] follows the reply. Fails when the session is closed or
@@ -450,7 +594,7 @@ impl ClientSession {
             | State::AuthLoginPass
             | State::AuthLoginDone => Stage::Auth,
             State::Quit => Stage::Quit,
-            State::Txn(_) if self.out.has_data() => Stage::DataBlock,
+            State::Txn(txn) if self.out.has_data() || txn.body_wanted() => Stage::DataBlock,
             State::Txn(txn) => match txn.awaiting.front()? {
                 Await::Mail => Stage::Mail,
                 Await::Rcpt => Stage::Rcpt,
@@ -726,8 +870,13 @@ impl ClientSession {
                 }
                 let mut data = BytesMut::new();
                 if txn.accepted == 0 {
-                    // RFC 2920 §3.1: DATA accepted without recipients: send a lone dot.
+                    // RFC 2920 §3.1: DATA accepted without recipients: send a lone dot (a
+                    // streamed body is not asked for).
                     data.extend_from_slice(b".\r\n");
+                } else if let Some(stream) = &mut txn.stream {
+                    stream.wanted = true;
+                    self.events.push_back(Event::BodyWanted);
+                    return None;
                 } else {
                     dot_stuff(&txn.body, &mut data);
                 }
