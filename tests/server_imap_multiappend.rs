@@ -99,7 +99,7 @@ print('multiappend ok')
 
 /// Big messages share one memory budget (past it they spill to disk) and come back whole; more
 /// than 256 messages in one APPEND are refused `NO [LIMIT]`, none kept.
-const BATCHES: &str = r#"
+const BATCHES: &str = r"
 big = [b'Subject: big %d\r\n\r\n' % i + (b'%d' % i) * 600000 + b'\r\n' for i in range(3)]
 cmd = b'b1 APPEND INBOX'
 for m in big:
@@ -124,7 +124,7 @@ assert b'MESSAGES 0' in r, r
 s.sendall(b'b6 NOOP\r\n')
 assert b'b6 OK' in until(b'b6 ')
 print('batches ok')
-"#;
+";
 
 /// Runs `script` after [`PREAMBLE`] against the server's IMAP port.
 fn run(server: &TestServer, script: &str) -> String {
