@@ -182,10 +182,8 @@ fn agree(server: &mut ServerSession, now: Instant, ev: ServerEvent) {
     }
 }
 
-/// Server session: never panics on any client bytes, agreeing to every command, with a clock
-/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed.
-pub fn imap_server(data: &[u8]) {
-    let mut server = ServerSession::new(ServerConfig {
+fn fuzz_server() -> ServerSession {
+    ServerSession::new(ServerConfig {
         framer: FramerConfig {
             max_line: 256,
             max_literal: 64,
@@ -197,7 +195,71 @@ pub fn imap_server(data: &[u8]) {
         max_bad_commands: 8,
         sasl_mechanisms: vec!["X".into()],
         ..ServerConfig::default()
-    });
+    })
+}
+
+/// `text` with the numbers of `id: N` blanked: decision handles are numbered per process.
+fn without_handle_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("id: ") {
+        out.push_str(&rest[..at + 4]);
+        rest = rest[at + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('_');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A server fed `chunks` at one instant, agreeing to everything: the octets it sent and its
+/// events (as text).
+fn server_transcript(chunks: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
+    let mut server = fuzz_server();
+    let now = Instant::now();
+    server.handle_timeout(now);
+    let (mut wire, mut events) = (Vec::new(), Vec::new());
+    for chunk in chunks {
+        server.handle_input(now, chunk);
+        for _ in 0..10_000 {
+            let Some(ev) = server.poll_event() else { break };
+            events.push(without_handle_ids(&format!("{ev:?}")));
+            agree(&mut server, now, ev);
+            while let Some(b) = server.poll_transmit() {
+                wire.extend_from_slice(&b);
+            }
+        }
+        while let Some(b) = server.poll_transmit() {
+            wire.extend_from_slice(&b);
+        }
+    }
+    (wire, events)
+}
+
+/// Server session: never panics on any client bytes, agreeing to every command, with a clock
+/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed.
+/// Model: at one instant, the events and the octets sent do not depend on how the input is split
+/// (up to a STARTTLS or COMPRESS, after which the split decides what was plaintext).
+pub fn imap_server(data: &[u8]) {
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let (wire_a, a) = server_transcript(&[data]);
+    let (wire_b, b) = server_transcript(&[&data[..cut], &data[cut..]]);
+    let upgrade = |e: &[String]| {
+        e.iter()
+            .position(|e| e.starts_with("StartTls") || e.starts_with("Compress"))
+    };
+    match (upgrade(&a), upgrade(&b)) {
+        (None, None) => {
+            assert_eq!(a, b, "the split changed the events");
+            assert_eq!(wire_a, wire_b, "the split changed what was sent");
+        }
+        (x, y) => assert_eq!(
+            a[..x.unwrap_or(a.len())],
+            b[..y.unwrap_or(b.len())],
+            "the split changed the events before STARTTLS or COMPRESS"
+        ),
+    }
+
+    let mut server = fuzz_server();
     let start = Instant::now();
     server.handle_timeout(start);
     for (k, chunk) in data.chunks(7).enumerate() {
