@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mailwright_imap_proto::client::{ClientConfig, ClientSession};
+use mailwright_imap_proto::client::{ClientConfig, ClientSession, Event as ClientEvent};
 use mailwright_imap_proto::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
 use mailwright_imap_proto::server::{Condition, Event as ServerEvent, ServerConfig, ServerSession};
 use mailwright_imap_proto::structure::Message;
@@ -281,10 +281,8 @@ pub fn imap_server(data: &[u8]) {
     }
 }
 
-/// Client session: never panics on any server bytes, with a sync literal waiting for `+` and an
-/// IDLE whose DONE waits for its `+`.
-pub fn imap_client(data: &[u8]) {
-    let mut client = ClientSession::new(ClientConfig {
+fn fuzz_client() -> ClientSession {
+    ClientSession::new(ClientConfig {
         framer: FramerConfig {
             max_line: 256,
             max_literal: 64,
@@ -292,7 +290,47 @@ pub fn imap_client(data: &[u8]) {
         },
         idle_reissue: Duration::from_secs(3),
         ..ClientConfig::default()
+    })
+}
+
+/// A client with a LOGIN (sync literal) and an IDLE queued, fed `chunks` at one instant: its
+/// events and the octets it sent. Nothing is queued that upgrades the stream.
+fn client_transcript(chunks: &[&[u8]]) -> (Vec<ClientEvent>, Vec<u8>) {
+    let mut client = fuzz_client();
+    let now = Instant::now();
+    client.handle_timeout(now);
+    let _ = client.enqueue(CommandBody::Login {
+        username: AString::try_from("u").expect("atom"),
+        password: Secret::new(AString::String(IString::Literal(
+            Literal::new(&b"p w"[..], LiteralMode::Sync).expect("literal"),
+        ))),
     });
+    let _idle = client.idle().expect("no IDLE yet");
+    let (mut events, mut wire) = (Vec::new(), Vec::new());
+    for chunk in chunks {
+        client.handle_input(now, chunk);
+        for _ in 0..10_000 {
+            let Some(e) = client.poll_event() else { break };
+            events.push(e);
+        }
+        while let Some(b) = client.poll_transmit() {
+            wire.extend_from_slice(&b);
+        }
+    }
+    (events, wire)
+}
+
+/// Client session: never panics on any server bytes, with a sync literal waiting for `+` and an
+/// IDLE whose DONE waits for its `+`. Model: at one instant, the events and the octets sent do
+/// not depend on how the input is split.
+pub fn imap_client(data: &[u8]) {
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let whole = client_transcript(&[data]);
+    let split = client_transcript(&[&data[..cut], &data[cut..]]);
+    assert_eq!(whole.0, split.0, "the split changed the events");
+    assert_eq!(whole.1, split.1, "the split changed what was sent");
+
+    let mut client = fuzz_client();
     let _ = client.enqueue(CommandBody::Login {
         username: AString::try_from("u").expect("atom"),
         password: Secret::new(AString::String(IString::Literal(
