@@ -198,13 +198,13 @@ fn fuzz_server() -> ServerSession {
     })
 }
 
-/// `text` with the numbers of `id: N` blanked: decision handles are numbered per process.
+/// `text` with the numbers of `{ id: N` blanked: decision handles are numbered per process.
 fn without_handle_ids(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find("id: ") {
-        out.push_str(&rest[..at + 4]);
-        rest = rest[at + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
+    while let Some(at) = rest.find("{ id: ") {
+        out.push_str(&rest[..at + 6]);
+        rest = rest[at + 6..].trim_start_matches(|c: char| c.is_ascii_digit());
         out.push('_');
     }
     out.push_str(rest);
@@ -212,16 +212,29 @@ fn without_handle_ids(text: &str) -> String {
 }
 
 /// A server fed `chunks` at one instant, agreeing to everything: the octets it sent and its
-/// events (as text).
+/// events (as text; the APPEND data of consecutive chunks joined, as the split decides the
+/// chunks).
 fn server_transcript(chunks: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
     let mut server = fuzz_server();
     let now = Instant::now();
     server.handle_timeout(now);
     let (mut wire, mut events) = (Vec::new(), Vec::new());
+    let mut append = Vec::new();
+    let flush = |append: &mut Vec<u8>, events: &mut Vec<String>| {
+        if !append.is_empty() {
+            events.push(format!("AppendData {append:?}"));
+            append.clear();
+        }
+    };
     for chunk in chunks {
         server.handle_input(now, chunk);
         for _ in 0..10_000 {
             let Some(ev) = server.poll_event() else { break };
+            if let ServerEvent::AppendChunk { data, .. } = &ev {
+                append.extend_from_slice(data);
+                continue;
+            }
+            flush(&mut append, &mut events);
             events.push(without_handle_ids(&format!("{ev:?}")));
             agree(&mut server, now, ev);
             while let Some(b) = server.poll_transmit() {
@@ -232,12 +245,13 @@ fn server_transcript(chunks: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
             wire.extend_from_slice(&b);
         }
     }
+    flush(&mut append, &mut events);
     (wire, events)
 }
 
 /// Server session: never panics on any client bytes, agreeing to every command, with a clock
-/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed.
-/// Model: at one instant, the events and the octets sent do not depend on how the input is split
+/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed;
+/// every deadline it reports moves on when honoured. Model: at one instant, the events and the octets sent do not depend on how the input is split
 /// (up to a STARTTLS or COMPRESS, after which the split decides what was plaintext).
 pub fn imap_server(data: &[u8]) {
     let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
@@ -279,6 +293,8 @@ pub fn imap_server(data: &[u8]) {
             assert_eq!(server.poll_timeout(), None);
         }
     }
+    let later = start + Duration::from_secs(data.len() as u64);
+    super::run_timers(&mut server, |s, ev| agree(s, later, ev));
 }
 
 fn fuzz_client() -> ClientSession {
@@ -321,8 +337,8 @@ fn client_transcript(chunks: &[&[u8]]) -> (Vec<ClientEvent>, Vec<u8>) {
 }
 
 /// Client session: never panics on any server bytes, with a sync literal waiting for `+` and an
-/// IDLE whose DONE waits for its `+`. Model: at one instant, the events and the octets sent do
-/// not depend on how the input is split.
+/// IDLE whose DONE waits for its `+`; every deadline it reports moves on when honoured. Model: at
+/// one instant, the events and the octets sent do not depend on how the input is split.
 pub fn imap_client(data: &[u8]) {
     let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
     let whole = client_transcript(&[data]);
@@ -362,6 +378,7 @@ pub fn imap_client(data: &[u8]) {
     for tag in client.in_flight() {
         let _ = tag.clone().into_static();
     }
+    super::run_timers(&mut client, |_, _| {});
 }
 
 /// Message structure: any octets give an ENVELOPE, BODY and BODYSTRUCTURE that encode in a FETCH
