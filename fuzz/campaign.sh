@@ -109,7 +109,7 @@ run_target() {
       findings+=("${what:-ended early, see $(basename "$log")}: $(grep -m1 -o "Test unit written to [^ ]*" "$log" | sed 's/.*\///')")
       restarts=$((restarts + 1))
       [ "$restarts" -le "$RESTARTS" ] || break
-      [ "$ticks" -gt 0 ] || break
+      grep -q 'INITED' "$log" || break # it could not start: no use trying again
     fi
   done
   local wall=$(($(date +%s) - wall0))
