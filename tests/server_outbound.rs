@@ -1348,7 +1348,11 @@ fn a_large_message_is_streamed_from_the_queue_file_intact() {
     for i in 0..25_000 {
         use std::fmt::Write as _;
         let dot = if i % 7 == 0 { "." } else { "" };
-        let _ = write!(body, "{dot}line {i} Gr\u{fc}\u{df}e {}\r\n", "x".repeat(i % 150));
+        let _ = write!(
+            body,
+            "{dot}line {i} Gr\u{fc}\u{df}e {}\r\n",
+            "x".repeat(i % 150)
+        );
     }
     assert!(body.len() > 2 << 20);
     let message = format!(
@@ -1441,5 +1445,9 @@ fn notify_failure_alone_gets_no_delay_notice_but_the_expiry_bounce() {
     assert!(failed.contains("Original-Envelope-Id: env-10"), "{failed}");
     std::thread::sleep(Duration::from_secs(1));
     let reports = mail_with(&server, "alice@example.org", "multipart/report");
-    assert_eq!(reports.len(), 1, "RFC 3461 §4.1: no DELAY asked, no delay notice");
+    assert_eq!(
+        reports.len(),
+        1,
+        "RFC 3461 §4.1: no DELAY asked, no delay notice"
+    );
 }

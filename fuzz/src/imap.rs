@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mailwright_imap_proto::client::{ClientConfig, ClientSession};
+use mailwright_imap_proto::client::{ClientConfig, ClientSession, Event as ClientEvent};
 use mailwright_imap_proto::framer::{Framer, FramerConfig, FramerEvent, FramerSide};
 use mailwright_imap_proto::server::{Condition, Event as ServerEvent, ServerConfig, ServerSession};
 use mailwright_imap_proto::structure::Message;
@@ -182,10 +182,8 @@ fn agree(server: &mut ServerSession, now: Instant, ev: ServerEvent) {
     }
 }
 
-/// Server session: never panics on any client bytes, agreeing to every command, with a clock
-/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed.
-pub fn imap_server(data: &[u8]) {
-    let mut server = ServerSession::new(ServerConfig {
+fn fuzz_server() -> ServerSession {
+    ServerSession::new(ServerConfig {
         framer: FramerConfig {
             max_line: 256,
             max_literal: 64,
@@ -197,7 +195,85 @@ pub fn imap_server(data: &[u8]) {
         max_bad_commands: 8,
         sasl_mechanisms: vec!["X".into()],
         ..ServerConfig::default()
-    });
+    })
+}
+
+/// `text` with the numbers of `{ id: N` blanked: decision handles are numbered per process.
+fn without_handle_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{ id: ") {
+        out.push_str(&rest[..at + 6]);
+        rest = rest[at + 6..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('_');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A server fed `chunks` at one instant, agreeing to everything: the octets it sent and its
+/// events (as text; the APPEND data of consecutive chunks joined, as the split decides the
+/// chunks).
+fn server_transcript(chunks: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
+    let mut server = fuzz_server();
+    let now = Instant::now();
+    server.handle_timeout(now);
+    let (mut wire, mut events) = (Vec::new(), Vec::new());
+    let mut append = Vec::new();
+    let flush = |append: &mut Vec<u8>, events: &mut Vec<String>| {
+        if !append.is_empty() {
+            events.push(format!("AppendData {append:?}"));
+            append.clear();
+        }
+    };
+    for chunk in chunks {
+        server.handle_input(now, chunk);
+        for _ in 0..10_000 {
+            let Some(ev) = server.poll_event() else { break };
+            if let ServerEvent::AppendChunk { data, .. } = &ev {
+                append.extend_from_slice(data);
+                continue;
+            }
+            flush(&mut append, &mut events);
+            events.push(without_handle_ids(&format!("{ev:?}")));
+            agree(&mut server, now, ev);
+            while let Some(b) = server.poll_transmit() {
+                wire.extend_from_slice(&b);
+            }
+        }
+        while let Some(b) = server.poll_transmit() {
+            wire.extend_from_slice(&b);
+        }
+    }
+    flush(&mut append, &mut events);
+    (wire, events)
+}
+
+/// Server session: never panics on any client bytes, agreeing to every command, with a clock
+/// that moves a second per chunk (the timers fire on long inputs); a closed session stays closed;
+/// every deadline it reports moves on when honoured. Model: at one instant, the events and the octets sent do not depend on how the input is split
+/// (up to a STARTTLS or COMPRESS, after which the split decides what was plaintext).
+pub fn imap_server(data: &[u8]) {
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let (wire_a, a) = server_transcript(&[data]);
+    let (wire_b, b) = server_transcript(&[&data[..cut], &data[cut..]]);
+    let upgrade = |e: &[String]| {
+        e.iter()
+            .position(|e| e.starts_with("StartTls") || e.starts_with("Compress"))
+    };
+    match (upgrade(&a), upgrade(&b)) {
+        (None, None) => {
+            assert_eq!(a, b, "the split changed the events");
+            assert_eq!(wire_a, wire_b, "the split changed what was sent");
+        }
+        (x, y) => assert_eq!(
+            a[..x.unwrap_or(a.len())],
+            b[..y.unwrap_or(b.len())],
+            "the split changed the events before STARTTLS or COMPRESS"
+        ),
+    }
+
+    let mut server = fuzz_server();
     let start = Instant::now();
     server.handle_timeout(start);
     for (k, chunk) in data.chunks(7).enumerate() {
@@ -217,12 +293,12 @@ pub fn imap_server(data: &[u8]) {
             assert_eq!(server.poll_timeout(), None);
         }
     }
+    let later = start + Duration::from_secs(data.len() as u64);
+    super::run_timers(&mut server, |s, ev| agree(s, later, ev));
 }
 
-/// Client session: never panics on any server bytes, with a sync literal waiting for `+` and an
-/// IDLE whose DONE waits for its `+`.
-pub fn imap_client(data: &[u8]) {
-    let mut client = ClientSession::new(ClientConfig {
+fn fuzz_client() -> ClientSession {
+    ClientSession::new(ClientConfig {
         framer: FramerConfig {
             max_line: 256,
             max_literal: 64,
@@ -230,7 +306,47 @@ pub fn imap_client(data: &[u8]) {
         },
         idle_reissue: Duration::from_secs(3),
         ..ClientConfig::default()
+    })
+}
+
+/// A client with a LOGIN (sync literal) and an IDLE queued, fed `chunks` at one instant: its
+/// events and the octets it sent. Nothing is queued that upgrades the stream.
+fn client_transcript(chunks: &[&[u8]]) -> (Vec<ClientEvent>, Vec<u8>) {
+    let mut client = fuzz_client();
+    let now = Instant::now();
+    client.handle_timeout(now);
+    let _ = client.enqueue(CommandBody::Login {
+        username: AString::try_from("u").expect("atom"),
+        password: Secret::new(AString::String(IString::Literal(
+            Literal::new(&b"p w"[..], LiteralMode::Sync).expect("literal"),
+        ))),
     });
+    let _idle = client.idle().expect("no IDLE yet");
+    let (mut events, mut wire) = (Vec::new(), Vec::new());
+    for chunk in chunks {
+        client.handle_input(now, chunk);
+        for _ in 0..10_000 {
+            let Some(e) = client.poll_event() else { break };
+            events.push(e);
+        }
+        while let Some(b) = client.poll_transmit() {
+            wire.extend_from_slice(&b);
+        }
+    }
+    (events, wire)
+}
+
+/// Client session: never panics on any server bytes, with a sync literal waiting for `+` and an
+/// IDLE whose DONE waits for its `+`; every deadline it reports moves on when honoured. Model: at
+/// one instant, the events and the octets sent do not depend on how the input is split.
+pub fn imap_client(data: &[u8]) {
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let whole = client_transcript(&[data]);
+    let split = client_transcript(&[&data[..cut], &data[cut..]]);
+    assert_eq!(whole.0, split.0, "the split changed the events");
+    assert_eq!(whole.1, split.1, "the split changed what was sent");
+
+    let mut client = fuzz_client();
     let _ = client.enqueue(CommandBody::Login {
         username: AString::try_from("u").expect("atom"),
         password: Secret::new(AString::String(IString::Literal(
@@ -262,6 +378,7 @@ pub fn imap_client(data: &[u8]) {
     for tag in client.in_flight() {
         let _ = tag.clone().into_static();
     }
+    super::run_timers(&mut client, |_, _| {});
 }
 
 /// Message structure: any octets give an ENVELOPE, BODY and BODYSTRUCTURE that encode in a FETCH

@@ -152,7 +152,8 @@ pub fn smtp_server(data: &[u8]) {
 }
 
 /// The client machine fed arbitrary replies, sending a message whenever it is ready; time moves by
-/// 0 to 3 minutes between pieces, so the stage timers run too.
+/// 0 to 3 minutes between pieces, so the stage timers run too; every deadline it reports moves on
+/// when honoured.
 pub fn smtp_client(data: &[u8]) {
     let Some((&opts, rest)) = data.split_first() else {
         return;
@@ -201,6 +202,11 @@ pub fn smtp_client(data: &[u8]) {
             }
         }
     }
+    super::run_timers(&mut c, |c, e| {
+        if e == mailwright_smtp_proto::ClientEvent::StartTls {
+            c.handle_tls_established().expect("a handshake is due");
+        }
+    });
 }
 
 /// DATA: unstuffing never panics, gives the same result (content, end, error, long-line flag)

@@ -516,15 +516,21 @@ impl Response {
         let mut code = None;
         if input[pos..].starts_with(b" (") {
             let start = pos + 2;
-            let Some(end) = input[start..].iter().position(|&b| b == b')') else {
+            // The code ends at its `)` on the status line: a CR or LF before it leaves it
+            // unclosed (found by fuzzing: a code holding a line end could not be sent back).
+            let Some(end) = input[start..]
+                .iter()
+                .position(|&b| matches!(b, b')' | b'\r' | b'\n'))
+            else {
                 return if input.len() - start > MAX_LINE {
                     Err(WireError::TooLong)
-                } else if input[start..].contains(&b'\n') {
-                    Err(WireError::Syntax("an unclosed response code"))
                 } else {
                     Ok(None)
                 };
             };
+            if input[start + end] != b')' {
+                return Err(WireError::Syntax("an unclosed response code"));
+            }
             code = Some(String::from_utf8_lossy(&input[start..start + end]).into_owned());
             pos = start + end + 1;
         }
@@ -607,6 +613,30 @@ mod tests {
             let wire = r.encode();
             assert_eq!(Response::parse(&wire, 1 << 20), Ok(Some((r, wire.len()))));
         }
+    }
+
+    #[test]
+    fn a_response_code_ends_on_its_line() {
+        // Found by fuzzing managesieve_wire: `NO (\n)\n` read as a code holding an LF, which
+        // `encode` cannot send back (RFC 5804 §4: the code sits on the status line).
+        for input in [
+            &b"NO (\n)\n"[..],
+            b"NO (QUOTA\r\n)\r\n",
+            b"OK (A\rB) \"x\"\r\n",
+        ] {
+            assert_eq!(
+                Response::parse(input, 100),
+                Err(WireError::Syntax("an unclosed response code"))
+            );
+        }
+        assert_eq!(Response::parse(b"NO (QUOTA", 100), Ok(None));
+        assert_eq!(
+            Response::parse(b"NO (QUOTA) \"x\"\r\n", 100),
+            Ok(Some((
+                Response::new(Status::No, "x").with_code("QUOTA"),
+                16
+            )))
+        );
     }
 
     #[test]

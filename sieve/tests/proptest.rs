@@ -430,6 +430,25 @@ mod managesieve {
         }
 
         #[test]
+        fn parsed_responses_round_trip(
+            status in prop_oneof![Just(&b"OK"[..]), Just(&b"NO"[..]), Just(&b"BYE"[..])],
+            code in prop::collection::vec(any::<u8>(), 0..16),
+            rest in prop::collection::vec(prop_oneof![any::<u8>(), Just(b'\r'), Just(b'\n'), Just(b'"')], 0..32),
+        ) {
+            // Whatever a response code holds (a line end, found by fuzzing), a response that
+            // parses encodes to one that parses back to it.
+            let mut input = status.to_vec();
+            input.extend_from_slice(b" (");
+            input.extend_from_slice(&code);
+            input.extend_from_slice(&rest);
+            if let Ok(Some((r, used))) = Response::parse(&input, 64) {
+                prop_assert!(used <= input.len());
+                let wire = r.encode();
+                prop_assert_eq!(Response::parse(&wire, 1 << 16), Ok(Some((r, wire.len()))));
+            }
+        }
+
+        #[test]
         fn arbitrary_octets_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
             let _ = parse_command(&data, 64);
             let _ = parse_sasl_line(&data);

@@ -897,11 +897,12 @@ impl Connection {
                         None => {
                             let queue = outbound.queue.clone();
                             let e = entry.clone();
-                            let opened = tokio::task::spawn_blocking(move || queue.open_message(&e))
-                                .await
-                                .map_err(std::io::Error::other)
-                                .and_then(|r| r)
-                                .map_err(|e| format!("queue file unreadable: {e}"))?;
+                            let opened =
+                                tokio::task::spawn_blocking(move || queue.open_message(&e))
+                                    .await
+                                    .map_err(std::io::Error::other)
+                                    .and_then(|r| r)
+                                    .map_err(|e| format!("queue file unreadable: {e}"))?;
                             block = vec![0; STREAM_BLOCK];
                             file.insert(tokio::fs::File::from_std(opened))
                         }
