@@ -21,25 +21,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::TestServer;
 use common::process::ServerProcess;
 use common::scripted::{self, Scripted};
+use common::{TestServer, wait_for};
 use mailwright::outbound::queue::{self, RcptStatus};
 use mailwright::server::Service;
-
-/// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A test CA and one certificate it signed for `localhost` and `mta-sts.remote.test`, written
 /// to `dir`: returns the CA file and the leaf's certificate and key (DER, for the HTTPS server).
@@ -199,6 +187,21 @@ fn mail_with(server: &TestServer, user: &str, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits for the first attempt on the queued message and returns its first recipient's
+/// deferral (panics if that recipient is not pending after an attempt).
+fn first_deferral(server: &TestServer) -> queue::Attempt {
+    let entry = wait_for(Duration::from_secs(30), "a deferral", || {
+        queue::list(&server.dir.join("queue"))
+            .ok()?
+            .into_iter()
+            .find(|e| e.attempts > 0)
+    });
+    let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
+        panic!("not deferred: {entry:?}");
+    };
+    a.clone()
+}
+
 #[test]
 fn enforce_delivers_to_a_matching_mx_over_verified_tls_and_caches_the_policy() {
     let dir = common::tempdir("mta-sts-enforce");
@@ -251,15 +254,7 @@ fn enforce_defers_when_no_mx_host_is_in_the_policy() {
     let dns = dns("mx.remote.test");
     let server = server(&dns, receiver.port(), https.port, &pki.ca);
     submit(&server, "bob@remote.test", "sts-refused");
-    let entry = wait_for(Duration::from_secs(30), "a deferral", || {
-        queue::list(&server.dir.join("queue"))
-            .ok()?
-            .into_iter()
-            .find(|e| e.attempts > 0)
-    });
-    let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
-        panic!("not deferred: {entry:?}");
-    };
+    let a = first_deferral(&server);
     assert!(a.reply.starts_with("451 4.7.5"), "{a:?}");
     assert!(a.reply.contains("MTA-STS"), "{a:?}");
     assert_eq!(receiver.connections(), 0);
@@ -275,15 +270,7 @@ fn enforce_defers_when_the_mx_offers_no_tls() {
     let dns = dns("mx.remote.test");
     let server = server(&dns, receiver.port(), https.port, &pki.ca);
     submit(&server, "bob@remote.test", "sts-notls");
-    let entry = wait_for(Duration::from_secs(30), "a deferral", || {
-        queue::list(&server.dir.join("queue"))
-            .ok()?
-            .into_iter()
-            .find(|e| e.attempts > 0)
-    });
-    let RcptStatus::Pending(Some(a)) = &entry.rcpts[0].status else {
-        panic!("not deferred: {entry:?}");
-    };
+    let a = first_deferral(&server);
     assert!(a.reply.contains("4.7.5"), "{a:?}");
     assert!(a.reply.contains("MTA-STS enforce"), "{a:?}");
     assert!(receiver.messages().is_empty());

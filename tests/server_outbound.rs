@@ -35,26 +35,14 @@ mod common;
 mod dns_server;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::scripted::{self, Answer, Scripted};
 use common::sink::{Sink, messages_in};
 use common::smtp_client::Client;
-use common::{TestServer, peer, python};
+use common::{TestServer, peer, python, wait_for};
 use mailwright::outbound::queue::{self, RcptStatus};
 use mailwright::server::Service;
-
-/// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
-fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A server whose MX lookups go to `dns` and whose MX port is `port`; retries after 1 s.
 fn server(

@@ -27,6 +27,21 @@ use mailwright::core::config::{Config, Listen};
 use mailwright::core::directory::Directory;
 use mailwright::server::{Server, Service};
 
+/// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A running server; stopped (gracefully) and its directory removed on drop.
 pub struct TestServer {
     /// The data directory.
