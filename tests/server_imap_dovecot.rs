@@ -541,53 +541,9 @@ fn known_difference(_theirs: &str, _ours: &str) -> bool {
 // Sessions run against both servers: the same raw IMAP exchange, the same assertions, except
 // where a line says why the two differ.
 
-/// Dovecot's Maildir, with `/` as the hierarchy delimiter as ours has.
-const MAILDIR_SLASH: &str = "mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-}";
-
-/// A raw IMAP session for the scripts below: `S()` connects and logs in; `s.ok(command)` sends
-/// it (with `lit` as a LITERAL+ literal at its end) and returns the untagged lines and the
-/// tagged one, asserting it is OK; `s.cmd` does not assert. `port`, `kind` ("dovecot" or
-/// "ours") and `maildir` (the user's) come from the command line.
-const SESSION: &str = r"
-import os, re, socket, sys, glob
-port, kind, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-class S:
-    def __init__(self):
-        self.s = socket.create_connection(('127.0.0.1', port), timeout=15)
-        self.f = self.s.makefile('rb')
-        self.n = 0
-        self.f.readline()
-        self.ok('LOGIN alice@example.org alice-pw')
-    def cmd(self, text, lit=None):
-        self.n += 1
-        tag = 't%d' % self.n
-        data = ('%s %s' % (tag, text)).encode()
-        if lit is not None:
-            data += b' {%d+}\r\n' % len(lit) + lit
-        self.s.sendall(data + b'\r\n')
-        lines = []
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise SystemExit('connection closed after %r: %r' % (text, lines))
-            m = re.search(rb'\{(\d+)\}\r\n$', line)
-            while m:
-                line += self.f.read(int(m.group(1)))
-                rest = self.f.readline()
-                line += rest
-                m = re.search(rb'\{(\d+)\}\r\n$', rest)
-            line = line.decode('utf-8', 'replace')
-            if line.startswith(tag + ' '):
-                return lines, line
-            lines.append(line)
-    def ok(self, text, lit=None):
-        lines, done = self.cmd(text, lit)
-        assert done.split(' ')[1] == 'OK', (kind, text, lines, done)
-        return lines, done
+/// Helpers the scripts below use after [`common::IMAP_SESSION_PY`]: the FETCH lines of one
+/// message, and the numbers a SEARCH returns.
+const HELPERS: &str = r"
 def fetches(lines, n):
     return [l for l in lines if l.startswith('* %d FETCH' % n)]
 def search(s, crit):
@@ -595,8 +551,8 @@ def search(s, crit):
     return [l for l in lines if l.startswith('* SEARCH')][0].split()[2:]
 ";
 
-/// Runs `script` (after [`SESSION`]) against a private Dovecot and against our server; each
-/// run must print `ok`.
+/// Runs `script` (after [`common::IMAP_SESSION_PY`] and [`HELPERS`]) against a private Dovecot
+/// and against our server; each run must print `ok`.
 fn both(name: &str, script: &str) {
     if peer::require("python3", "python3").is_none() {
         return;
@@ -604,9 +560,15 @@ fn both(name: &str, script: &str) {
     let Some(bin) = peer::require("dovecot", "dovecot-imapd") else {
         return;
     };
-    let script = format!("{SESSION}{script}");
+    let script = format!("{}{HELPERS}{script}", common::IMAP_SESSION_PY);
     let dir = common::tempdir(name);
-    let dc = Dovecot::start(&bin, &dir, "alice@example.org", "alice-pw", MAILDIR_SLASH);
+    let dc = Dovecot::start(
+        &bin,
+        &dir,
+        "alice@example.org",
+        "alice-pw",
+        common::DOVECOT_MAILDIR_SLASH,
+    );
     let maildir = dir.join("home/alice@example.org/Maildir");
     let out = python(
         &script,

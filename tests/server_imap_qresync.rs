@@ -15,49 +15,10 @@ use common::dovecot::Dovecot;
 use common::{TestServer, peer, python};
 use mailwright::server::Service;
 
-const MAILDIR_SLASH: &str = "mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-}";
-
-/// A raw IMAP session (as in `server_imap_dovecot.rs`): `S()` connects and logs in; `s.ok(c)`
-/// sends a command (with `lit` as a LITERAL+ literal) and returns the untagged lines and the
-/// tagged one, asserting OK; `s.cmd` does not assert. A scenario follows; it prints one line
-/// `result <json>` of what it observed, and `ok`.
-const SESSION: &str = r"
-import json, os, re, socket, sys, glob
-port, kind, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-class S:
-    def __init__(self):
-        self.s = socket.create_connection(('127.0.0.1', port), timeout=15)
-        self.f = self.s.makefile('rb')
-        self.n = 0
-        self.f.readline()
-        self.ok('LOGIN alice@example.org alice-pw')
-    def cmd(self, text, lit=None):
-        self.n += 1
-        tag = 't%d' % self.n
-        data = ('%s %s' % (tag, text)).encode()
-        if lit is not None:
-            data += b' {%d+}\r\n' % len(lit) + lit
-        self.s.sendall(data + b'\r\n')
-        lines = []
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise SystemExit('connection closed after %r: %r' % (text, lines))
-            line = line.decode('utf-8', 'replace')
-            if line.startswith(tag + ' '):
-                return lines, line
-            lines.append(line)
-    def ok(self, text, lit=None):
-        lines, done = self.cmd(text, lit)
-        assert done.split(' ')[1] == 'OK', (kind, text, lines, done)
-        return lines, done
-    def status(self, text):
-        return self.cmd(text)[1].split(' ')[1]
-
+/// What the QRESYNC scenarios read from a session (after [`common::IMAP_SESSION_PY`]): UID
+/// sets expanded, the VANISHED UIDs, the flags changed per UID (asserting UID and MODSEQ are
+/// there), a response code's number. A scenario prints one line `result <json>` and `ok`.
+const HELPERS: &str = r"
 def expand(s):
     out = []
     for part in s.split(','):
@@ -268,7 +229,7 @@ print('ok')
 ";
 
 fn run_script(script: &str, port: u16, kind: &str, maildir: &std::path::Path) -> String {
-    let script = format!("{SESSION}{script}");
+    let script = format!("{}{HELPERS}{script}", common::IMAP_SESSION_PY);
     let out = python(
         &script,
         &[&port.to_string(), kind, maildir.to_str().unwrap()],
@@ -311,7 +272,13 @@ fn qresync_like_dovecot() {
         return;
     };
     let dir = common::tempdir("imap-qresync");
-    let dc = Dovecot::start(&bin, &dir, "alice@example.org", "alice-pw", MAILDIR_SLASH);
+    let dc = Dovecot::start(
+        &bin,
+        &dir,
+        "alice@example.org",
+        "alice-pw",
+        common::DOVECOT_MAILDIR_SLASH,
+    );
     let maildir = dir.join("home/alice@example.org/Maildir");
     let theirs = run_script(SCENARIO, dc.port, "dovecot", &maildir);
     drop(dc);

@@ -42,6 +42,59 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
     }
 }
 
+/// Dovecot's Maildir with `/` as the hierarchy delimiter, as ours has: the `mail_location` and
+/// namespace for the tests that run one IMAP script against a private Dovecot and against us.
+pub const DOVECOT_MAILDIR_SLASH: &str = "mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+}";
+
+/// A raw IMAP session in Python for scripts run against both servers: `S()` connects and logs
+/// in; `s.ok(command)` sends it (with `lit` as a LITERAL+ literal at its end) and returns the
+/// untagged lines (with the literals they announce) and the tagged one, asserting it is OK;
+/// `s.cmd` does not assert; `s.status` returns the tagged status word. `port`, `kind`
+/// ("dovecot" or "ours") and `maildir` (the user's) come from the command line.
+pub const IMAP_SESSION_PY: &str = r"
+import json, os, re, socket, sys, glob
+port, kind, maildir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class S:
+    def __init__(self):
+        self.s = socket.create_connection(('127.0.0.1', port), timeout=15)
+        self.f = self.s.makefile('rb')
+        self.n = 0
+        self.f.readline()
+        self.ok('LOGIN alice@example.org alice-pw')
+    def cmd(self, text, lit=None):
+        self.n += 1
+        tag = 't%d' % self.n
+        data = ('%s %s' % (tag, text)).encode()
+        if lit is not None:
+            data += b' {%d+}\r\n' % len(lit) + lit
+        self.s.sendall(data + b'\r\n')
+        lines = []
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise SystemExit('connection closed after %r: %r' % (text, lines))
+            m = re.search(rb'\{(\d+)\}\r\n$', line)
+            while m:
+                line += self.f.read(int(m.group(1)))
+                rest = self.f.readline()
+                line += rest
+                m = re.search(rb'\{(\d+)\}\r\n$', rest)
+            line = line.decode('utf-8', 'replace')
+            if line.startswith(tag + ' '):
+                return lines, line
+            lines.append(line)
+    def ok(self, text, lit=None):
+        lines, done = self.cmd(text, lit)
+        assert done.split(' ')[1] == 'OK', (kind, text, lines, done)
+        return lines, done
+    def status(self, text):
+        return self.cmd(text)[1].split(' ')[1]
+";
+
 /// A running server; stopped (gracefully) and its directory removed on drop.
 pub struct TestServer {
     /// The data directory.
