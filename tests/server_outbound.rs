@@ -813,13 +813,10 @@ fn submit_to(server: &TestServer, rcpts: &[&str], subject: &str) {
 fn a_refusal_in_latin1_bounces_its_recipient() {
     let dns = remote_dns();
     // Some servers answer in Latin-1: "Empf\xe4nger" is not UTF-8.
-    let receiver = Scripted::start(|line| {
-        if line.starts_with("RCPT TO:<nobody@") {
-            Answer::Reply(b"550 5.1.1 Empf\xe4nger unbekannt\r\n".to_vec())
-        } else {
-            scripted::normal(line)
-        }
-    });
+    let receiver = Scripted::start(scripted::answer(
+        "RCPT TO:<nobody@",
+        b"550 5.1.1 Empf\xe4nger unbekannt\r\n",
+    ));
     let server = server(&dns, receiver.port(), |_| {});
     submit_to(
         &server,
@@ -904,13 +901,10 @@ fn a_report_to_our_srs_address_goes_to_the_original_sender() {
     // The host name as a domain of its own, and as one of the local domains.
     for hostname in ["mx.example.org", "example.org"] {
         let dns = remote_dns();
-        let receiver = Scripted::start(|line| {
-            if line.starts_with("RCPT TO:<friend@") {
-                Answer::Reply(b"550 5.1.1 no such user\r\n".to_vec())
-            } else {
-                scripted::normal(line)
-            }
-        });
+        let receiver = Scripted::start(scripted::answer(
+            "RCPT TO:<friend@",
+            b"550 5.1.1 no such user\r\n",
+        ));
         let server = server(&dns, receiver.port(), |c| c.hostname = hostname.into());
         mailwright::core::directory::Directory::open(&server.dir, Duration::ZERO)
             .add_alias(
@@ -958,13 +952,7 @@ fn a_report_to_our_srs_address_goes_to_the_original_sender() {
 #[test]
 fn queue_delete_touches_one_message_and_list_shows_each_recipient() {
     let dns = remote_dns();
-    let receiver = Scripted::start(|line| {
-        if line.starts_with("RCPT") {
-            Answer::Reply(b"451 4.3.2 try later\r\n".to_vec())
-        } else {
-            scripted::normal(line)
-        }
-    });
+    let receiver = Scripted::start(scripted::answer("RCPT", b"451 4.3.2 try later\r\n"));
     let server = server(&dns, receiver.port(), |c| {
         c.outbound.retry_schedule_secs = vec![3600];
     });
@@ -1129,13 +1117,10 @@ fn smarthost_with_auth_over_verified_tls() {
 
 #[test]
 fn a_530_from_the_smarthost_defers() {
-    let receiver = Scripted::start(|line| {
-        if line.starts_with("MAIL") {
-            Answer::Reply(b"530 5.7.0 Authentication required\r\n".to_vec())
-        } else {
-            scripted::normal(line)
-        }
-    });
+    let receiver = Scripted::start(scripted::answer(
+        "MAIL",
+        b"530 5.7.0 Authentication required\r\n",
+    ));
     let dns = dns_server::DnsServer::start();
     let port = receiver.port();
     let server = server(&dns, 9, |c| {
@@ -1163,13 +1148,10 @@ fn each_destination_is_scheduled_on_its_own() {
     // down.test's MX is on an address nothing listens on: every attempt is refused.
     dns.mx("down.test", 10, "mx.down.test");
     dns.a("mx.down.test", "127.0.0.2".parse().unwrap());
-    let receiver = Scripted::start(|line| {
-        if line.starts_with("RCPT TO:<nobody@") {
-            Answer::Reply(b"550 5.1.1 no such user\r\n".to_vec())
-        } else {
-            scripted::normal(line)
-        }
-    });
+    let receiver = Scripted::start(scripted::answer(
+        "RCPT TO:<nobody@",
+        b"550 5.1.1 no such user\r\n",
+    ));
     let server = server(&dns, receiver.port(), |c| {
         c.outbound.retry_schedule_secs = vec![3600];
     });
@@ -1409,13 +1391,7 @@ fn notify_success_to_a_next_hop_without_dsn_gets_a_relayed_report() {
 fn notify_failure_alone_gets_no_delay_notice_but_the_expiry_bounce() {
     // Every RCPT is answered 451: the message is deferred until it expires.
     let dns = remote_dns();
-    let receiver = Scripted::start(|line| {
-        if line.to_ascii_uppercase().starts_with("RCPT") {
-            Answer::Reply(b"451 4.3.0 try later\r\n".to_vec())
-        } else {
-            scripted::normal(line)
-        }
-    });
+    let receiver = Scripted::start(scripted::answer("RCPT", b"451 4.3.0 try later\r\n"));
     let server = server(&dns, receiver.port(), |c| {
         c.outbound.delay_warning_secs = 1;
         c.outbound.max_lifetime_secs = 4;

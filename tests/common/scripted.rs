@@ -26,6 +26,21 @@ const MAX_LIFE: Duration = Duration::from_mins(5);
 /// end of the message data with `"."`.
 pub type Script = dyn Fn(&str) -> Answer + Send + Sync;
 
+/// A script that answers each line starting with `prefix` with `reply`, and every other line as
+/// [`normal`] does.
+pub fn answer(
+    prefix: &'static str,
+    reply: &'static [u8],
+) -> impl Fn(&str) -> Answer + Send + Sync + 'static {
+    move |line| {
+        if line.starts_with(prefix) {
+            Answer::Reply(reply.to_vec())
+        } else {
+            normal(line)
+        }
+    }
+}
+
 /// The answers of a well-behaved receiver that offers 8BITMIME only (no PIPELINING, so each
 /// command waits for its reply).
 pub fn normal(line: &str) -> Answer {
