@@ -216,13 +216,14 @@ fn a_raw_session_stores_checks_and_activates_scripts_that_delivery_runs() {
     assert_eq!(std::fs::read_dir(lists).unwrap().count(), 1);
 }
 
-/// Runs sieve-connect with `args` and the password on its stdin; its output, asserting success.
-fn sieve_connect(
+/// Runs sieve-connect with `args` and the password on its stdin (killed after `T`): whether it
+/// succeeded, and its output.
+fn run_sieve_connect(
     bin: &std::path::Path,
     server: &TestServer,
     ca: &std::path::Path,
     args: &[&str],
-) -> String {
+) -> (bool, String) {
     let mut child = Command::new(bin)
         .args(["--server", "localhost", "--port"])
         .arg(server.port(Service::ManageSieve).to_string())
@@ -261,7 +262,18 @@ fn sieve_connect(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "sieve-connect {args:?}: {text}");
+    (out.status.success(), text)
+}
+
+/// Runs sieve-connect as [`run_sieve_connect`] does; its output, asserting success.
+fn sieve_connect(
+    bin: &std::path::Path,
+    server: &TestServer,
+    ca: &std::path::Path,
+    args: &[&str],
+) -> String {
+    let (ok, text) = run_sieve_connect(bin, server, ca, args);
+    assert!(ok, "sieve-connect {args:?}: {text}");
     text
 }
 
@@ -324,35 +336,13 @@ fn sieve_connect_uploads_checks_activates_lists_downloads_and_deletes() {
     // A faulty script is refused with its line.
     let bad = dir.join("bad.sieve");
     std::fs::write(&bad, "keep;\nnonsense;\n").unwrap();
-    let mut child = Command::new(&bin)
-        .args(["--server", "localhost", "--port"])
-        .arg(server.port(Service::ManageSieve).to_string())
-        .args([
-            "--user",
-            "alice@example.org",
-            "--passwordfd",
-            "0",
-            "--authmech",
-            "PLAIN",
-        ])
-        .arg("--tlscafile")
-        .arg(&ca)
-        .args(["--upload", "--localsieve", bad.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"alice-pw\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success() && text.contains("line 2"), "{text}");
+    let (ok, text) = run_sieve_connect(
+        &bin,
+        &server,
+        &ca,
+        &["--upload", "--localsieve", bad.to_str().unwrap()],
+    );
+    assert!(!ok && text.contains("line 2"), "{text}");
     sieve_connect(&bin, &server, &ca, &["--deactivate"]);
     sieve_connect(&bin, &server, &ca, &["--delete", "--remotesieve", "away"]);
     let list = sieve_connect(&bin, &server, &ca, &["--list"]);
