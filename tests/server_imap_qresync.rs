@@ -2,7 +2,8 @@
 //! expunges (and a file is removed by hand), then the first one learns exactly that from
 //! `VANISHED` in place of `EXPUNGE`, from `SELECT ... (QRESYNC (...))` (with and without known
 //! UIDs and seq-match data, and with a stale UIDVALIDITY), from `UID FETCH ... (CHANGEDSINCE n
-//! VANISHED)`, and gets `[CLOSED]` when a SELECT replaces its mailbox; QRESYNC parameters
+//! VANISHED)`, and gets `[CLOSED]` when a SELECT replaces its mailbox (or fails to parse, which
+//! leaves none selected); QRESYNC parameters
 //! without `ENABLE QRESYNC` are BAD; a STORE or FETCH of one's own whose MODSEQ passes changes
 //! not reported yet says up to which HIGHESTMODSEQ the client knows everything (RFC 7162 §3.2).
 //! The same script runs against a private Dovecot: both must
@@ -180,6 +181,14 @@ assert floor == known, (known, lines, done)
 lines, _ = D.ok('SELECT INBOX (QRESYNC (%d %d))' % (uv, floor))
 result['own_seen'] = [vanished(lines, True), changed(lines)]
 assert result['own_seen'] == [[8], [[7, ['\\Flagged', '\\Seen']]]], lines
+# A SELECT or EXAMINE whose arguments do not parse fails too, and leaves no mailbox selected
+# (RFC 3501 §6.3.1), marked with [CLOSED] (RFC 7162 §3.2.11): known UIDs may not hold '*'.
+for bad in ['SELECT INBOX (QRESYNC (%d %d 1:*))' % (uv, floor), 'EXAMINE INBOX (FOO)', 'SELECT']:
+    D.ok('SELECT INBOX')
+    lines, done = D.cmd(bad)
+    closed = [l for l in lines if l.startswith('* OK [CLOSED]')]
+    result.setdefault('unparsed_select', []).append([done.split(' ')[1], len(closed), D.status('FETCH 1 (FLAGS)')])
+assert result['unparsed_select'] == [['BAD', 1, 'BAD']] * 3, result['unparsed_select']
 print('result ' + json.dumps(result, sort_keys=True))
 print('ok')
 ";

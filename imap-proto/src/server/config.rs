@@ -42,6 +42,11 @@ pub struct ServerConfig {
     /// ([`Event::Authenticate`](super::Event::Authenticate)); any other mechanism is answered
     /// `NO`. PLAIN is always run by the session. Default none.
     pub sasl_mechanisms: Vec<String>,
+    /// Send `* OK [CLOSED]` when the session itself leaves the selected state (a `SELECT` or
+    /// `EXAMINE` whose arguments do not parse, [`Event::Deselected`](super::Event::Deselected)).
+    /// RFC 7162 §3.2.11 has a server that offers CONDSTORE or QRESYNC mark every implicit close
+    /// this way: set it when advertising either. Default `false`.
+    pub announce_closed: bool,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +61,7 @@ impl Default for ServerConfig {
             command_timeout: Duration::from_mins(1),
             max_bad_commands: 20,
             sasl_mechanisms: Vec::new(),
+            announce_closed: false,
         }
     }
 }

@@ -173,6 +173,11 @@ pub enum Event {
         /// Why.
         reason: RejectReason,
     },
+    /// The session left the selected state by itself: a `SELECT` or `EXAMINE` whose arguments
+    /// do not parse was answered `BAD` (an [`Event::Rejected`] comes first), and RFC 3501 §6.3.1
+    /// has a failed SELECT leave no mailbox selected (Dovecot does the same). Drop the selected
+    /// mailbox; there is nothing to answer.
+    Deselected,
     /// The session closed by itself (its goodbye is in the last transmit).
     Closed {
         /// Why.

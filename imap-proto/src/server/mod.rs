@@ -624,7 +624,29 @@ impl ServerSession {
                     .ok()
                     .filter(|(r, _)| r.first() == Some(&b' '))
                     .map(|(_, t)| t.into_static());
+                // RFC 3501 §6.3.1: a SELECT that fails, however it fails, leaves no mailbox
+                // selected.
+                let deselect = tag.is_some()
+                    && self.state == SessionState::Selected
+                    && matches!(
+                        command_class(frame.strip_suffix(b"\r\n").unwrap_or(frame)),
+                        Some(("SELECT" | "EXAMINE", _))
+                    );
+                if deselect {
+                    self.state = SessionState::Authenticated;
+                    if self.config.announce_closed {
+                        self.answer(
+                            None,
+                            StatusKind::Ok,
+                            Some(Code::Closed),
+                            "Previous mailbox closed",
+                        );
+                    }
+                }
                 self.refuse(tag, RejectReason::Syntax(e));
+                if deselect && self.state == SessionState::Authenticated {
+                    self.events.push_back(Event::Deselected);
+                }
                 return;
             }
         };

@@ -411,3 +411,57 @@ fn append_takes_literal8() {
     assert!(events[3].starts_with("AppendNext"), "{events:?}");
     assert_eq!(events[4], "[0, 0]");
 }
+
+/// Runs `a LOGIN`, `b SELECT INBOX` and then `line` in a session made with `config`, agreeing
+/// to every decision; returns the events after the SELECT and what was sent for `line` and a
+/// `FETCH` after it.
+fn after_select(config: ServerConfig, line: &[u8]) -> (Vec<String>, String) {
+    let now = Instant::now();
+    let mut s = ServerSession::new(config);
+    s.handle_input(now, b"a LOGIN alice pw\r\nb SELECT INBOX\r\n");
+    while let Some(ev) = s.poll_event() {
+        agree(&mut s, now, ev);
+    }
+    assert_eq!(s.state(), SessionState::Selected);
+    drain(&mut s);
+    s.handle_input(now, line);
+    s.handle_input(now, b"d FETCH 1 (FLAGS)\r\n");
+    let mut events = Vec::new();
+    while let Some(ev) = s.poll_event() {
+        events.push(describe(&ev));
+        agree(&mut s, now, ev);
+    }
+    (events, drain(&mut s))
+}
+
+#[test]
+fn a_select_that_does_not_parse_leaves_the_selected_state() {
+    let announce = ServerConfig {
+        announce_closed: true,
+        ..ServerConfig::default()
+    };
+    for line in [
+        &b"c SELECT INBOX (QRESYNC (1 1 1:*))\r\n"[..],
+        b"c examine INBOX (FOO)\r\n",
+        b"c SELECT\r\n",
+    ] {
+        let (events, out) = after_select(announce.clone(), line);
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(events[0].starts_with("Rejected"), "{events:?}");
+        assert_eq!(events[1], "Deselected");
+        assert!(events[2].starts_with("Rejected"), "{events:?}");
+        let expected = format!(
+            "* OK [CLOSED] Previous mailbox closed\r\nc BAD Syntax error\r\nd BAD {}\r\n",
+            wrong_state_text("FETCH", SessionState::Authenticated)
+        );
+        assert_eq!(out, expected, "{}", String::from_utf8_lossy(line));
+    }
+    // Without CONDSTORE or QRESYNC on offer, no [CLOSED]; other commands keep the mailbox.
+    let (events, out) = after_select(ServerConfig::default(), b"c SELECT\r\n");
+    assert_eq!(events[1], "Deselected");
+    assert!(out.starts_with("c BAD Syntax error\r\n"), "{out}");
+    let (events, out) = after_select(ServerConfig::default(), b"c STATUS INBOX\r\n");
+    assert!(!events.contains(&"Deselected".to_owned()), "{events:?}");
+    assert!(out.starts_with("c BAD Syntax error\r\n"), "{out}");
+    assert!(out.contains("d OK ok\r\n"), "{out}");
+}

@@ -141,6 +141,8 @@ fn config(shared: &Shared, s: &Session) -> ServerConfig {
     config.login_timeout = shared.core.config.limits.login_timeout();
     config.command_timeout = shared.core.config.limits.command_timeout();
     config.max_bad_commands = shared.core.config.limits.max_errors;
+    // CONDSTORE and QRESYNC are offered (RFC 7162 §3.2.11).
+    config.announce_closed = true;
     config.greeting = Greeting {
         preauth: false,
         capabilities: Some(s.capabilities()),
@@ -456,6 +458,10 @@ impl Imap {
                 if reason == RejectReason::ExpectedDone {
                     self.idle = None;
                 }
+            }
+            // A SELECT that did not parse closed the mailbox (the session sent [CLOSED]).
+            Event::Deselected => {
+                crate::core::blocking(|| drop(s.selected.take()));
             }
             Event::Closed { reason } => info!(?reason, "imap session closed"),
             other => warn!(?other, "unexpected imap event"),
