@@ -763,8 +763,9 @@ fn status_of_the_selected_mailbox_like_dovecot() {
 }
 
 /// RFC 7162 §3.1: each CONDSTORE enabling command, sent with a mailbox selected, makes the
-/// server send `OK [HIGHESTMODSEQ]` first (once), and STORE replies carry MODSEQ from then on;
-/// the `\Seen` a FETCH of BODY[] sets is reported with its new MODSEQ.
+/// server send `OK [HIGHESTMODSEQ]` first (once), and STORE replies carry MODSEQ from then on,
+/// but a FETCH of FLAGS alone does not; the `\Seen` a FETCH of BODY[] sets is reported with its
+/// new MODSEQ.
 const CONDSTORE_ENABLING: &str = r"
 A = S()
 A.ok('APPEND INBOX', b'Subject: c1\r\n\r\nx\r\n')
@@ -787,6 +788,9 @@ for cmd in enabling:
         assert re.search(r'UID 1\b', fetches(lines, 1)[0]), (cmd, lines)
     lines, _ = C.ok('FETCH 1 (MODSEQ)')
     assert not [l for l in lines if l.startswith('* OK [HIGHESTMODSEQ')], (cmd, lines)
+    # A FETCH that asks for neither MODSEQ nor CHANGEDSINCE gets none (RFC 7162 §3.1).
+    lines, _ = C.ok('FETCH 1 (FLAGS)')
+    assert 'MODSEQ' not in ''.join(fetches(lines, 1)), (cmd, lines)
     C.ok('STORE 1 -FLAGS (\\Flagged)')
 C = S()
 C.ok('SELECT INBOX (CONDSTORE)')

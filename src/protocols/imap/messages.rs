@@ -77,8 +77,11 @@ impl Session {
             .iter()
             .map(|a| mailwright_imap_proto::IntoStatic::into_static(a.clone()))
             .collect();
-        // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ; with CONDSTORE on, MODSEQ always comes.
-        if sel.condstore && !attrs.contains(&FetchAttribute::ModSeq) {
+        // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ. A FETCH without it or MODSEQ gets no
+        // MODSEQ, even with CONDSTORE on (§3.1: the rule that adds UID and MODSEQ covers flag
+        // changes, not what a FETCH asked for), as Dovecot answers; a \Seen this FETCH sets
+        // comes with its UID and MODSEQ (fetch::fetch).
+        if changed_since.is_some() && !attrs.contains(&FetchAttribute::ModSeq) {
             attrs.push(FetchAttribute::ModSeq);
         }
         if let Some(since) = changed_since {
