@@ -408,6 +408,27 @@ fn errors_until_closed(addr: std::net::SocketAddr) -> Vec<u16> {
     codes
 }
 
+/// Each line of `lines` in one session after EHLO: the reply's code and enhanced code (from its
+/// last line), and at the end whether the session is still open (a NOOP's code) or `closed`.
+fn answers(addr: std::net::SocketAddr, lines: &[&str]) -> Vec<String> {
+    use common::smtp_client::Client;
+    let mut c = Client::connect(addr, Duration::from_secs(20)).unwrap();
+    let mut out = Vec::new();
+    for line in lines.iter().copied().chain(["NOOP"]) {
+        match c.command(line) {
+            Ok(r) => {
+                let last = r.lines.last().cloned().unwrap_or_default();
+                out.push(last.split(' ').take(2).collect::<Vec<_>>().join(" "));
+            }
+            Err(_) => {
+                out.push("closed".to_owned());
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Where the behaviour is a choice, we answer the same sessions as Postfix 3.7's smtpd does (its
 /// defaults, with the error limits lowered alike to keep the test short).
 #[test]
@@ -479,6 +500,26 @@ fn the_same_sessions_get_the_same_answers_as_postfix() {
             codes(ours, rcpts, data),
             codes(theirs, rcpts, data),
             "{what}: our codes, then Postfix's"
+        );
+    }
+    // Arguments that do not parse: the enhanced codes of a bad sender and recipient address, a
+    // BDAT without a readable size ends the session, QUIT with words after it says goodbye.
+    let mail = "MAIL FROM:<s@remote.test>";
+    let rcpt = "RCPT TO:<alice@example.org>";
+    let sessions: Vec<Vec<&str>> = vec![
+        vec!["MAIL FROM:<s@remote.test"],
+        vec!["MAIL FROM:<s@remote..test>"],
+        vec![mail, "RCPT TO:<>"],
+        vec![mail, "RCPT TO:<alice@example.org"],
+        vec![mail, rcpt, "BDAT x"],
+        vec![mail, rcpt, "BDAT 5 LASTX"],
+        vec!["QUIT now"],
+    ];
+    for lines in &sessions {
+        assert_eq!(
+            answers(ours, lines),
+            answers(theirs, lines),
+            "{lines:?}: our answers, then Postfix's"
         );
     }
     let (ours_errors, theirs_errors) = (errors_until_closed(ours), errors_until_closed(theirs));

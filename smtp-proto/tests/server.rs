@@ -124,6 +124,67 @@ fn bad_sequences_get_503() {
     );
 }
 
+/// Arguments that do not parse, answered as Postfix 3.7's smtpd answers them.
+#[test]
+fn malformed_arguments_get_postfixs_replies() {
+    let (_, out) = run(
+        smtp(),
+        b"EHLO x\r\nMAIL FROM:<a@b\r\nMAIL FROM:<a@b..c>\r\nMAIL FROM:a@b\r\nMAIL TO:<a@b>\r\n\
+          MAIL FROM:<a@b>\r\nRCPT TO:<>\r\nRCPT TO: <a@b\r\nRCPT TO:a@b\r\nQUIT now\r\nNOOP\r\n",
+    );
+    let replies: Vec<&str> = out
+        .lines()
+        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
+        .collect();
+    assert_eq!(
+        replies[2..],
+        [
+            "501 5.1.7 Bad sender address syntax",
+            "501 5.1.7 Bad sender address syntax",
+            "501 5.5.4 Error: syntax error in arguments",
+            "501 5.5.4 Error: syntax error in arguments",
+            "250 2.1.0 Sender OK",
+            "501 5.1.3 Bad recipient address syntax",
+            "501 5.1.3 Bad recipient address syntax",
+            "501 5.5.4 Error: syntax error in arguments",
+            "221 2.0.0 Bye",
+        ],
+        "{out}"
+    );
+}
+
+/// A BDAT whose size cannot be read ends the session: the chunk's octets would otherwise be
+/// read as commands (here, a second transaction smuggled inside the chunk).
+#[test]
+fn a_malformed_bdat_closes_the_session() {
+    for bdat in [
+        "BDAT x",
+        "BDAT",
+        "BDAT 5 LASTX",
+        "BDAT 99999999999999999999",
+        "BDAT -1",
+    ] {
+        let input = format!(
+            "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n{bdat}\r\nMAIL FROM:<e@f>\r\nRCPT TO:<g@h>\r\n"
+        );
+        let (events, out) = run(smtp(), input.as_bytes());
+        assert_eq!(
+            codes(&out),
+            ["220", "250", "250", "250", "521"],
+            "{bdat}: {out}"
+        );
+        assert!(
+            out.ends_with("521 5.5.4 Syntax: BDAT count [LAST]\r\n"),
+            "{out}"
+        );
+        assert_eq!(
+            events.last(),
+            Some(&Event::Closed(CloseReason::MalformedBdat)),
+            "{bdat}"
+        );
+    }
+}
+
 #[test]
 fn limits() {
     let mut c = smtp();

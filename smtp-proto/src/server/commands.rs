@@ -372,9 +372,40 @@ impl ServerSession {
             Err(MalformedKind::Parameter) => {
                 self.fail(r(501, (5, 5, 4), "Error: bad parameter syntax"));
             }
-            Err(_) => self.fail(r(501, (5, 5, 4), "Error: syntax error in arguments")),
+            Err(_) => self.malformed(&line),
         }
         true
+    }
+
+    /// A known command whose arguments do not parse, answered as Postfix's smtpd does where
+    /// the RFCs leave the choice.
+    fn malformed(&mut self, line: &[u8]) {
+        let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
+        let args = line.get(verb.len() + 1..).unwrap_or_default();
+        let is = |v: &str| verb.eq_ignore_ascii_case(v.as_bytes());
+        // RFC 3463: X.1.7 and X.1.3 name a bad sender and a bad recipient address; the 5.5.4 of
+        // other syntax errors stays for a command whose `FROM:<` or `TO:<` is missing.
+        let address = |prefix: &str| {
+            args.len() > prefix.len()
+                && args[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+                && args[prefix.len()..].trim_ascii_start().starts_with(b"<")
+        };
+        if is("BDAT") {
+            // RFC 3030 §2: the chunk's octets follow the command at once. Without its size they
+            // cannot be told from commands, so the session cannot go on (they would be read as
+            // commands: a smuggling vector).
+            self.send(r(521, (5, 5, 4), "Syntax: BDAT count [LAST]"));
+            self.close(CloseReason::MalformedBdat);
+        } else if is("QUIT") {
+            // Words after QUIT are ignored (RFC 5321's QUIT takes none; Postfix says goodbye).
+            self.quit();
+        } else if is("MAIL") && address("FROM:") {
+            self.fail(r(501, (5, 1, 7), "Bad sender address syntax"));
+        } else if is("RCPT") && address("TO:") {
+            self.fail(r(501, (5, 1, 3), "Bad recipient address syntax"));
+        } else {
+            self.fail(r(501, (5, 5, 4), "Error: syntax error in arguments"));
+        }
     }
 
     fn refuse(&mut self) {

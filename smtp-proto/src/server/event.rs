@@ -71,6 +71,9 @@ pub enum CloseReason {
     Shutdown,
     /// The application answered with [`crate::ServerSession::reject_and_close`].
     Rejected,
+    /// A `BDAT` whose chunk size could not be read (replied `521 5.5.4`, as Postfix does): the
+    /// chunk's octets that follow cannot be told from commands.
+    MalformedBdat,
 }
 
 /// What the server machine reports to its driver.
