@@ -41,7 +41,9 @@ pub fn managesieve_wire(data: &[u8]) {
 }
 
 /// Any octets as a script: parsing and compiling never panic, an error points inside the text,
-/// and the same text always gives the same answer.
+/// and the same text always gives the same answer. Round trip: a script that parses prints
+/// (`Display`) to text that parses back to the same script (positions aside), prints the same
+/// again, and compiles (or not) as the first did.
 pub fn sieve_parse(data: &[u8]) {
     let limits = Limits::default();
     let first = Script::parse_bytes(data, &limits);
@@ -52,10 +54,26 @@ pub fn sieve_parse(data: &[u8]) {
     );
     match first {
         Ok(script) => {
+            let printed = script.to_string();
+            // Printing may lengthen the text (escapes, indentation); the nesting is the same.
+            let mut roomy = Limits::default();
+            roomy.max_script_size = usize::MAX;
+            let again = Script::parse_with(&printed, &roomy)
+                .unwrap_or_else(|e| panic!("the printed script does not parse: {e}\n{printed}"));
+            assert!(
+                again.syntax_eq(&script),
+                "the printed script is another script:\n{printed}"
+            );
+            assert_eq!(again.to_string(), printed, "printing is not stable");
             let caps = Capabilities::all();
             let a = script.compile(&caps).map(|_| ());
             let b = script.compile(&caps).map(|_| ());
             assert_eq!(a, b, "compiling is deterministic");
+            assert_eq!(
+                again.compile(&caps).is_ok(),
+                a.is_ok(),
+                "the printed script compiles otherwise"
+            );
             if let Err(e) = a {
                 let lines = u32::try_from(data.split(|&b| b == b'\n').count()).unwrap_or(u32::MAX);
                 assert!(
