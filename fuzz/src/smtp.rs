@@ -152,12 +152,31 @@ pub fn smtp_server(data: &[u8]) {
 }
 
 /// The client machine fed arbitrary replies, sending a message whenever it is ready; time moves by
-/// 0 to 3 minutes between pieces, so the stage timers run too; every deadline it reports moves on
-/// when honoured.
+/// 0 to 3 minutes between pieces (0xFF separates them), so the stage timers run too; every
+/// deadline it reports moves on when honoured. Model: each piece is also fed cut at its 0xFE
+/// octets (which the whole run drops; neither octet is ever in UTF-8) into several reads at the
+/// piece's instant, and the events, the octets sent and the next deadline after every piece are
+/// the same as when it comes in one read. The driver acts (handshake, `send_message`) once per
+/// piece, after its last read, in both runs.
 pub fn smtp_client(data: &[u8]) {
     let Some((&opts, rest)) = data.split_first() else {
         return;
     };
+    let whole = client_transcript(opts, rest, false);
+    let split = client_transcript(opts, rest, true);
+    for (i, (w, s)) in whole.iter().zip(&split).enumerate() {
+        assert_eq!(w.0, s.0, "piece {i}: the cuts changed the events");
+        assert_eq!(w.1, s.1, "piece {i}: the cuts changed what was sent");
+        assert_eq!(w.2, s.2, "piece {i}: the cuts changed the next deadline");
+    }
+    assert_eq!(whole.len(), split.len());
+}
+
+/// The events (a malformed reply by its kind only: what the error quotes depends on how much was
+/// read), the octets sent and the next deadline, after each piece.
+type Step = (Vec<String>, Vec<u8>, Option<Instant>);
+
+fn client_transcript(opts: u8, rest: &[u8], split: bool) -> Vec<Step> {
     let mode = if opts & 1 == 0 {
         Mode::Smtp
     } else {
@@ -170,21 +189,40 @@ pub fn smtp_client(data: &[u8]) {
         config.credentials = Some(mailwright_smtp_proto::client::Credentials::new("u", "p"));
     }
     config.data_block_size = 1 + usize::from(opts >> 4);
+    // Small enough that fuzzed replies reach it.
+    config.max_reply_len = 200;
     let mut c = ClientSession::new(config);
-    let mut now = Instant::now();
+    // One start for both runs, so that their deadlines compare.
+    let start = *START.get_or_init(Instant::now);
+    let mut now = start;
     c.handle_timeout(now);
     let from = ReversePath::Mailbox(Mailbox::try_from("a@b.example").unwrap());
     let to = ForwardPath::Mailbox(Mailbox::try_from("c@d.example").unwrap());
+    let mut steps = Vec::new();
     for piece in rest.split(|&b| b == 0xFF) {
         now += Duration::from_mins(piece.len() as u64 % 4);
         if c.poll_timeout().is_some_and(|t| t <= now) {
             c.handle_timeout(now);
         }
-        Machine::handle_input(&mut c, now, piece);
-        while let Some(e) = c.poll_event() {
-            if e == mailwright_smtp_proto::ClientEvent::StartTls {
-                c.handle_tls_established().expect("a handshake is due");
+        let (mut events, mut wire) = (Vec::new(), Vec::new());
+        let joined: Vec<u8>;
+        let reads: Vec<&[u8]> = if split {
+            piece.split(|&b| b == 0xFE).collect()
+        } else {
+            joined = piece.iter().copied().filter(|&b| b != 0xFE).collect();
+            vec![&joined]
+        };
+        let mut tls_due = false;
+        for read in reads {
+            Machine::handle_input(&mut c, now, read);
+            while let Some(e) = c.poll_event() {
+                tls_due |= e == mailwright_smtp_proto::ClientEvent::StartTls;
+                events.push(event_text(&e));
             }
+            drain(&mut c, now, &mut wire);
+        }
+        if tls_due {
+            c.handle_tls_established().expect("a handshake is due");
         }
         if c.is_ready() {
             let env = Envelope::new(from.clone(), [to.clone(), ForwardPath::Postmaster]);
@@ -196,17 +234,40 @@ pub fn smtp_client(data: &[u8]) {
                     .is_err()
             );
         }
-        while c.poll_transmit().is_some() {
-            if c.poll_timeout().is_some_and(|t| t <= now) {
-                c.handle_timeout(now);
+        drain(&mut c, now, &mut wire);
+        steps.push((events, wire, c.poll_timeout()));
+    }
+    if !split {
+        super::run_timers(&mut c, |c, e| {
+            if e == mailwright_smtp_proto::ClientEvent::StartTls {
+                c.handle_tls_established().expect("a handshake is due");
             }
+        });
+    }
+    steps
+}
+
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Writes out what the client has to send, honouring a wait restarted meanwhile (the driver's
+/// step 5).
+fn drain(c: &mut ClientSession, now: Instant, wire: &mut Vec<u8>) {
+    while let Some(b) = c.poll_transmit() {
+        wire.extend_from_slice(&b);
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
         }
     }
-    super::run_timers(&mut c, |c, e| {
-        if e == mailwright_smtp_proto::ClientEvent::StartTls {
-            c.handle_tls_established().expect("a handshake is due");
-        }
-    });
+}
+
+fn event_text(e: &mailwright_smtp_proto::ClientEvent) -> String {
+    use mailwright_smtp_proto::client::ClientError;
+    match e {
+        mailwright_smtp_proto::ClientEvent::Failed(ClientError::Protocol(
+            DecodeError::Malformed { kind, .. },
+        )) => format!("Failed(Protocol({kind:?}))"),
+        e => format!("{e:?}"),
+    }
 }
 
 /// DATA: unstuffing never panics, gives the same result (content, end, error, long-line flag)

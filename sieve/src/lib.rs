@@ -61,6 +61,7 @@ mod matching;
 mod message;
 mod outcome;
 mod parse;
+mod print;
 mod program;
 mod reply;
 mod template;
@@ -78,6 +79,19 @@ pub use outcome::{Action, NoReply, Outcome, VacationReply};
 pub use program::Program;
 
 /// A parsed script: syntactically Sieve, not yet checked against capabilities.
+///
+/// `Display` writes it back as script text that parses to the same script
+/// ([`Script::syntax_eq`]): strings quoted or, when they end with a line end, `text:`
+/// (RFC 5228 §2.4.2); numbers with the largest quantifier that divides them (`100K`); one
+/// command a line; comments are not kept. `==` also compares where each item was written.
+///
+/// ```
+/// use mailwright_sieve::Script;
+/// let script = Script::parse("if header :contains \"subject\" \"[list]\" {fileinto \"Lists\";}").unwrap();
+/// let text = script.to_string();
+/// assert_eq!(text, "if header :contains \"subject\" \"[list]\" {\n    fileinto \"Lists\";\n}\n");
+/// assert!(Script::parse(&text).unwrap().syntax_eq(&script));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Script {
     commands: Vec<parse::Command>,
@@ -123,6 +137,13 @@ impl Script {
         }
     }
 
+    /// Whether `other` has the same commands, tests, arguments and string values, wherever
+    /// they were written (positions, comments and spelling aside: `100K` and `102400` are the
+    /// same number, a quoted string and a `text:` string with the same value the same string).
+    pub fn syntax_eq(&self, other: &Script) -> bool {
+        print::same_commands(&self.commands, &other.commands)
+    }
+
     /// Checks the script against the capabilities and compiles it. The program keeps the
     /// capabilities' limits for its runs.
     pub fn compile(&self, capabilities: &Capabilities) -> Result<Program, CompileError> {
@@ -159,6 +180,12 @@ impl Program {
     /// The capabilities (and limits) the program was compiled with.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+}
+
+impl std::fmt::Display for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        print::commands(f, &self.commands, 0)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mailwright_sieve::{
     Action, Capabilities, Environment, NoReply, Outcome, ParsedMessage, Program, RuntimeErrorKind,
-    ScriptLocation, VacationKey,
+    Script, ScriptLocation, VacationKey,
 };
 
 /// A user's world: mailboxes, scripts, the vacation record, a time zone.
@@ -43,11 +43,30 @@ fn compile(script: &str) -> Program {
     Program::compile(script, &Capabilities::all()).unwrap_or_else(|e| panic!("{e}\n{script}"))
 }
 
+/// The script as the printer writes it, checked to parse back to the same script.
+fn reprinted(script: &str) -> String {
+    let parsed = Script::parse(script).unwrap_or_else(|e| panic!("{e}\n{script}"));
+    let text = parsed.to_string();
+    let again = Script::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(again.syntax_eq(&parsed), "{script}\nprinted as\n{text}");
+    text
+}
+
+/// Runs the script, and the script as printed, which must decide the same.
 fn run_in(world: &World, script: &str, message: &str, from: &str, to: &str) -> Outcome {
     let msg = ParsedMessage::new(message.replace('\n', "\r\n").as_bytes()).with_envelope(from, to);
-    compile(script)
+    let outcome = compile(script)
         .run(&msg, world, friday_evening())
-        .unwrap_or_else(|e| panic!("{e}\n{script}"))
+        .unwrap_or_else(|e| panic!("{e}\n{script}"));
+    let printed = reprinted(script);
+    let again = compile(&printed)
+        .run(&msg, world, friday_evening())
+        .unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(
+        again, outcome,
+        "the printed script decides otherwise:\n{printed}"
+    );
+    outcome
 }
 
 fn run(script: &str, message: &str) -> Outcome {

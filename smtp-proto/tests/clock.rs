@@ -708,3 +708,26 @@ fn latin1_replies_and_quoted_local_parts() {
     );
     assert!(result.delivered());
 }
+
+/// `max_reply_len` bounds a reply however the reads cut it: one over the limit is refused when it
+/// comes in one read as when it comes in two, one at the limit is taken either way.
+#[test]
+fn a_reply_over_the_limit_is_refused_in_one_read_as_in_two() {
+    let t0 = Instant::now();
+    for (len, refused) in [(64, false), (65, true)] {
+        // "220 " + text + CRLF, `len` octets in all.
+        let greeting = format!("220 {}\r\n", "x".repeat(len - 6));
+        for cut in [greeting.len(), 10] {
+            let mut config = client_config();
+            config.max_reply_len = 64;
+            let mut c = ClientSession::new(config);
+            c.handle_timeout(t0);
+            let (a, b) = greeting.as_bytes().split_at(cut);
+            c.handle_input(t0, a);
+            c.handle_input(t0, b);
+            let failed = events(&mut c) == [ClientEvent::Failed(ClientError::ReplyTooLong)];
+            assert_eq!(failed, refused, "{len} octets cut at {cut}");
+            assert_eq!(written(&mut c).starts_with("EHLO"), !refused);
+        }
+    }
+}

@@ -310,9 +310,17 @@ impl ClientSession {
     fn read_replies(&mut self, data: &[u8]) {
         self.input.extend_from_slice(data);
         loop {
-            match parse_reply(&self.input) {
+            // Only the first `max_reply_len + 1` octets are parsed, so that a reply longer than
+            // the limit is refused however the reads cut it (in one read it would otherwise
+            // parse whole), and a long buffer is not parsed again at every read.
+            let window = self.config.max_reply_len.saturating_add(1);
+            let parsed = &self.input[..self.input.len().min(window)];
+            match parse_reply(parsed) {
+                Ok((rest, _)) if parsed.len() - rest.len() > self.config.max_reply_len => {
+                    return self.fail(ClientError::ReplyTooLong);
+                }
                 Ok((rest, reply)) => {
-                    let used = self.input.len() - rest.len();
+                    let used = parsed.len() - rest.len();
                     let _ = self.input.split_to(used);
                     self.restart_timer();
                     self.on_reply(reply);
@@ -322,7 +330,7 @@ impl ClientSession {
                     }
                 }
                 Err(DecodeError::Incomplete) => {
-                    if self.input.len() > self.config.max_reply_len {
+                    if parsed.len() > self.config.max_reply_len {
                         self.fail(ClientError::ReplyTooLong);
                     }
                     return;
