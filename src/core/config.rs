@@ -629,6 +629,10 @@ pub struct Outbound {
     /// Seconds after which the sender is told that delivery is delayed (one warning). 0: never.
     /// Default 4 hours.
     pub delay_warning_secs: u64,
+    /// The largest message a failure report returns whole when the sender asked for it
+    /// (`RET=FULL`); a larger one is returned as its header section, as Postfix's
+    /// `bounce_size_limit`. Default 50000 octets.
+    pub bounce_size_limit: u64,
     /// Seconds to wait for a connection. Default 30.
     pub connect_timeout_secs: u64,
     /// Seconds to wait for the `220` greeting. Default 300 (RFC 5321 §4.5.3.2.1).
@@ -726,6 +730,7 @@ impl Default for Outbound {
             retry_schedule_secs: vec![300, 900, 1800, 3600, 7200, 14400],
             max_lifetime_secs: 5 * 24 * 3600,
             delay_warning_secs: 4 * 3600,
+            bounce_size_limit: crate::outbound::dsn::DEFAULT_BOUNCE_SIZE_LIMIT,
             connect_timeout_secs: 30,
             greeting_timeout_secs: 300,
             mail_timeout_secs: 300,
@@ -1172,6 +1177,7 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
 # max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
 # delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never
+# bounce_size_limit = 50000          # RET=FULL returns a larger message as its headers only
 # Timers (seconds) of RFC 5321 §4.5.3.2, each a wait for the next hop:
 # connect_timeout_secs = 30
 # greeting_timeout_secs = 300        # the 220 greeting

@@ -531,16 +531,20 @@ async fn deliver_local(
     let domain = domain.to_owned();
     tokio::task::spawn_blocking(move || {
         let idx = targets(&entry, &domain);
-        let message = match outbound.queue.read_message(&entry) {
-            Ok(m) => m,
-            Err(e) => {
-                let a = attempt(
-                    None,
-                    own_reply(451, (4, 3, 0), format!("queue file unreadable: {e}")),
-                );
-                return each(idx, &Outcome::Deferred(a));
-            }
-        };
+        // The message is copied into a spool (in memory when small, else a file of its own) in
+        // blocks, never read whole: the alias copies and the local deliveries read it from there.
+        let mut spool = Spool::new(outbound.core.spool_dir());
+        if let Err(e) = outbound
+            .queue
+            .open_message(&entry)
+            .and_then(|file| copy_into(file, &mut spool))
+        {
+            let a = attempt(
+                None,
+                own_reply(451, (4, 3, 0), format!("queue file unreadable: {e}")),
+            );
+            return each(idx, &Outcome::Deferred(a));
+        }
         let mut out = Vec::new();
         let mut recipients = Vec::new();
         let mut owners = Vec::new();
@@ -566,21 +570,7 @@ async fn deliver_local(
                         .iter()
                         .map(|a| (a.to_string(), entry.rcpts[i].dsn.clone()))
                         .collect();
-                    let message = crate::outbound::longlines::limit_line_length(&message);
-                    let queued = outbound
-                        .queue
-                        .prepare(
-                            &queue::Envelope {
-                                from: &sender,
-                                rcpts: &rcpts,
-                                kind: entry.kind,
-                                dsn: &entry.dsn,
-                            },
-                            b"",
-                            &mut &message[..],
-                            queue::now_secs(),
-                        )
-                        .and_then(|p| outbound.queue.commit(p))
+                    let queued = forward_copy(&outbound, &mut spool, &sender, &rcpts, &entry)
                         .map(|c| outbound.queue.publish(c));
                     match queued {
                         Ok(id) if local.is_empty() => {
@@ -637,17 +627,8 @@ async fn deliver_local(
         if recipients.is_empty() {
             return out;
         }
-        let mut spool = Spool::new(outbound.core.spool_dir());
         let headers = format!("Return-Path: <{}>\n", entry.from);
-        let results = match spool.write(&message) {
-            Ok(()) => crate::store::deliver(&*outbound.store, &mut spool, &headers, &recipients),
-            Err(e) => {
-                return each(
-                    owners,
-                    &Outcome::Deferred(attempt(None, own_reply(451, (4, 3, 0), &e))),
-                );
-            }
-        };
+        let results = crate::store::deliver(&*outbound.store, &mut spool, &headers, &recipients);
         let mut per_rcpt: std::collections::BTreeMap<usize, Outcome> =
             std::collections::BTreeMap::new();
         for (i, result) in owners.into_iter().zip(results) {
@@ -668,6 +649,49 @@ async fn deliver_local(
     })
     .await
     .unwrap_or_default()
+}
+
+/// Copies a message into a spool in blocks. Blocking.
+fn copy_into(mut from: impl std::io::Read, spool: &mut Spool) -> std::io::Result<()> {
+    let mut buf = vec![0u8; STREAM_BLOCK];
+    loop {
+        match from.read(&mut buf)? {
+            0 => return Ok(()),
+            n => spool.write(&buf[..n])?,
+        }
+    }
+}
+
+/// Queues the copy of a message for an alias's external targets, streamed from the spool; a
+/// message with a line over RFC 5322's 998 octets is read whole to rewrite it (as the relay
+/// does). Blocking.
+fn forward_copy(
+    outbound: &Outbound,
+    spool: &mut Spool,
+    sender: &str,
+    rcpts: &[(String, queue::RcptDsn)],
+    entry: &Entry,
+) -> std::io::Result<queue::CommittedMessage> {
+    let envelope = queue::Envelope {
+        from: sender,
+        rcpts,
+        kind: entry.kind,
+        dsn: &entry.dsn,
+    };
+    let now = queue::now_secs();
+    let prepared = if spool.longest_line() > crate::outbound::longlines::MAX_LINE as u64 {
+        let mut message = Vec::new();
+        std::io::Read::read_to_end(&mut spool.reader()?, &mut message)?;
+        let message = crate::outbound::longlines::limit_line_length(&message);
+        outbound
+            .queue
+            .prepare(&envelope, b"", &mut &message[..], now)?
+    } else {
+        outbound
+            .queue
+            .prepare(&envelope, b"", &mut spool.reader()?, now)?
+    };
+    outbound.queue.commit(prepared)
 }
 
 /// The envelope sender of a copy forwarded to another domain: rewritten with SRS (when
@@ -1678,7 +1702,6 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
         entry.pending().map(|(_, r)| r.domain()).collect();
     entry.waits.retain(|d, _| pending_domains.contains(d));
     entry.next_attempt = entry.earliest_due().unwrap_or(now).max(now);
-    let message = || outbound.queue.read_message(&entry).unwrap_or_default();
     for action in [Action::Delivered, Action::Relayed] {
         let rcpts: Vec<(usize, &Attempt)> = succeeded
             .iter()
@@ -1686,7 +1709,7 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             .map(|(i, _, attempt)| (*i, attempt))
             .collect();
         if !rcpts.is_empty() {
-            report(outbound, &entry, &rcpts, action, &message());
+            report(outbound, &entry, &rcpts, action);
         }
     }
     // The recipients that failed in this attempt are reported now, not when the message is done
@@ -1699,7 +1722,7 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
         })
         .collect();
     if !failed.is_empty() {
-        report(outbound, &entry, &failed, Action::Failed, &message());
+        report(outbound, &entry, &failed, Action::Failed);
     }
     if !entry.is_done()
         && out.delay_warning_secs > 0
@@ -1716,7 +1739,7 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             })
             .collect();
         if !pending.is_empty() {
-            report(outbound, &entry, &pending, Action::Delayed, &message());
+            report(outbound, &entry, &pending, Action::Delayed);
         }
         entry.warned = true;
     }
@@ -1726,14 +1749,8 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
 }
 
 /// Queues a report to the sender of `entry` about the recipients at the given indices (those
-/// that asked for it; see `RcptDsn::wants`).
-fn report(
-    outbound: &Outbound,
-    entry: &Entry,
-    rcpts: &[(usize, &Attempt)],
-    action: Action,
-    original: &[u8],
-) {
+/// that asked for it; see `RcptDsn::wants`). The original is copied from the queue file.
+fn report(outbound: &Outbound, entry: &Entry, rcpts: &[(usize, &Attempt)], action: Action) {
     let listed: Vec<dsn::ReportRcpt<'_>> = rcpts
         .iter()
         .map(|(i, attempt)| dsn::ReportRcpt {
@@ -1742,8 +1759,20 @@ fn report(
             attempt,
         })
         .collect();
-    let about = dsn::Report::for_entry(&outbound.core.config.hostname, entry, action, original);
-    let Some(dsn) = dsn::build(&about, &listed, SystemTime::now()) else {
+    let about = dsn::Report::for_entry(
+        &outbound.core.config.hostname,
+        entry,
+        action,
+        outbound.core.config.outbound.bounce_size_limit,
+    );
+    let original = match outbound.queue.open_message(entry) {
+        Ok(file) => file,
+        Err(e) => {
+            warn!(id = %entry.id, "cannot queue the delivery report: queue file unreadable: {e}");
+            return;
+        }
+    };
+    let Some(mut dsn) = dsn::build(&about, &listed, SystemTime::now(), original) else {
         if entry.from.is_empty() || entry.kind == Kind::Report {
             info!(id = %entry.id, "no report: the message came from the null sender");
         }
@@ -1754,7 +1783,7 @@ fn report(
         std::slice::from_ref(&entry.from),
         Kind::Report,
         b"",
-        &mut &dsn[..],
+        &mut dsn,
         queue::now_secs(),
     ) {
         Ok(id) => {
