@@ -48,6 +48,7 @@ use crate::core::dns::{DnsError, MxRoute};
 use crate::outbound::Outbound;
 use crate::outbound::dsn::{self, Action};
 use crate::outbound::mtasts;
+use crate::outbound::tlsrpt;
 use crate::outbound::queue::{self, Attempt, Entry, Kind, Notice, RcptStatus};
 use crate::store::{Recipient, Spool};
 
@@ -757,6 +758,8 @@ struct SetupError {
     attempt: Attempt,
     /// A TLS handshake failed (opportunistic TLS then retries in plaintext).
     tls_failed: bool,
+    /// What the TLS failure was, in RFC 8460's words (for TLS-RPT).
+    tls_result: Option<tlsrpt::ResultType>,
 }
 
 impl Connection {
@@ -831,6 +834,11 @@ impl Connection {
         let fail = |reply: String, tls_failed: bool| SetupError {
             attempt: attempt(Some(&remote), reply),
             tls_failed,
+            tls_result: tls_failed.then_some(tlsrpt::ResultType::ValidationFailure),
+        };
+        let fail_tls = |(reply, result): (String, tlsrpt::ResultType)| SetupError {
+            tls_result: Some(result),
+            ..fail(reply, true)
         };
         let tcp = match tokio::time::timeout(
             Duration::from_secs(out.connect_timeout_secs),
@@ -856,7 +864,7 @@ impl Connection {
             Stream::Tls(Box::new(
                 handshake(outbound, host, tcp, verify, reply_timeout)
                     .await
-                    .map_err(|e| fail(e, true))?,
+                    .map_err(fail_tls)?,
             ))
         } else {
             Stream::Plain(tcp)
@@ -882,7 +890,7 @@ impl Connection {
                     };
                     let tls = handshake(outbound, host, tcp, verify, conn.handshake_timeout)
                         .await
-                        .map_err(|e| fail(e, true))?;
+                        .map_err(fail_tls)?;
                     conn.stream = Stream::Tls(Box::new(tls));
                     conn.machine
                         .handle_tls_established()
@@ -890,13 +898,17 @@ impl Connection {
                 }
                 Ok(ClientEvent::Failed(e)) => {
                     let tls = matches!(e, ClientError::TlsNotOffered | ClientError::StartTls(_));
-                    return Err(fail(client_error_text(&e), tls));
+                    return Err(SetupError {
+                        tls_result: tls.then_some(tlsrpt::ResultType::StartTlsNotSupported),
+                        ..fail(client_error_text(&e), tls)
+                    });
                 }
                 Ok(other) => return Err(fail(format!("unexpected event {other:?}"), false)),
                 Err(a) => {
                     return Err(SetupError {
                         attempt: a,
                         tls_failed: false,
+                        tls_result: None,
                     });
                 }
             }
@@ -958,21 +970,46 @@ impl Connection {
     }
 }
 
-/// Runs a TLS handshake as a client of `host`, within `limit`.
+/// Runs a TLS handshake as a client of `host`, within `limit`. A failure comes with its
+/// TLS-RPT result type.
 async fn handshake(
     outbound: &Outbound,
     host: &str,
     tcp: TcpStream,
     verify: bool,
     limit: Duration,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, (String, tlsrpt::ResultType)> {
     let connector = tls_connector(outbound, verify);
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|_| format!("{host} is not a TLS server name"))?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
+        (
+            format!("{host} is not a TLS server name"),
+            tlsrpt::ResultType::ValidationFailure,
+        )
+    })?;
     match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
         Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
-        Err(_) => Err("TLS handshake timed out".into()),
+        Ok(Err(e)) => Err((format!("TLS handshake failed: {e}"), tls_result_of(&e))),
+        Err(_) => Err((
+            "TLS handshake timed out".into(),
+            tlsrpt::ResultType::ValidationFailure,
+        )),
+    }
+}
+
+/// The RFC 8460 §4.3 result type of a failed handshake.
+fn tls_result_of(e: &std::io::Error) -> tlsrpt::ResultType {
+    use rustls::CertificateError as C;
+    use tlsrpt::ResultType as R;
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::Expired | C::ExpiredContext { .. } => R::CertificateExpired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => R::CertificateHostMismatch,
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+                R::CertificateNotTrusted
+            }
+            _ => R::ValidationFailure,
+        },
+        _ => R::ValidationFailure,
     }
 }
 
@@ -1285,11 +1322,30 @@ async fn deliver_remote(
     };
     // RFC 8461 §5: MX delivery under the domain's MTA-STS policy.
     let mut hops = hops;
-    let sts = if smarthost || !out.mta_sts {
-        None
+    let (sts, sts_failure) = if smarthost || !out.mta_sts {
+        (None, None)
     } else {
-        mtasts::policy(outbound, domain).await
+        mtasts::policy_checked(outbound, domain).await
     };
+    // TLS-RPT (RFC 8460): each session of MX delivery is recorded under the policy in force.
+    let tls_rpt = !smarthost && out.tls_rpt;
+    let in_force = sts.as_ref().filter(|p| p.mode != mtasts::Mode::None);
+    let note = |host: &str, ip: Option<std::net::IpAddr>, failure: Option<(tlsrpt::ResultType, String)>| {
+        if !tls_rpt {
+            return;
+        }
+        let mut session = tlsrpt::Session::new(domain, in_force);
+        if let Some((result, info)) = failure {
+            session = session.failed(result, Some(host), ip, None, Some(info));
+        }
+        crate::core::blocking(|| tlsrpt::record(outbound, &session));
+    };
+    if tls_rpt && let Some(f) = &sts_failure {
+        let mut session = tlsrpt::Session::new(domain, None);
+        session.policy.policy_type = tlsrpt::PolicyType::Sts;
+        let session = session.failed(f.result, None, None, None, Some(f.text.clone()));
+        crate::core::blocking(|| tlsrpt::record(outbound, &session));
+    }
     let sts_enforce = sts
         .as_ref()
         .is_some_and(|p| p.mode == mtasts::Mode::Enforce);
@@ -1298,6 +1354,14 @@ async fn deliver_remote(
             match p.mode {
                 mtasts::Mode::Enforce => {
                     info!(%domain, %host, "MTA-STS enforce: MX host not in the policy, skipped");
+                    note(
+                        host,
+                        None,
+                        Some((
+                            tlsrpt::ResultType::ValidationFailure,
+                            "MX host not named by the MTA-STS policy".to_owned(),
+                        )),
+                    );
                 }
                 mtasts::Mode::Testing => warn!(
                     %domain, %host,
@@ -1358,6 +1422,28 @@ async fn deliver_remote(
             } else {
                 Connection::open(outbound, &host, addr, &hop).await
             };
+            // The session's TLS outcome, recorded once for TLS-RPT: a host the policy does not
+            // name (testing) failed validation whatever its TLS did.
+            let mut noted = false;
+            if in_force.is_some_and(|p| !p.matches(&host)) {
+                note(
+                    &host,
+                    Some(addr.ip()),
+                    Some((
+                        tlsrpt::ResultType::ValidationFailure,
+                        "MX host not named by the MTA-STS policy".to_owned(),
+                    )),
+                );
+                noted = true;
+            }
+            if let Err(e) = &opened
+                && e.tls_failed
+                && !noted
+            {
+                let result = e.tls_result.unwrap_or(tlsrpt::ResultType::ValidationFailure);
+                note(&host, Some(addr.ip()), Some((result, e.attempt.reply.clone())));
+                noted = true;
+            }
             if sts_testing
                 && let Err(e) = &opened
                 && e.tls_failed
@@ -1378,6 +1464,20 @@ async fn deliver_remote(
             };
             match opened {
                 Ok((conn, caps)) => {
+                    if !noted {
+                        if matches!(conn.stream, Stream::Tls(_)) {
+                            note(&host, Some(addr.ip()), None);
+                        } else {
+                            note(
+                                &host,
+                                Some(addr.ip()),
+                                Some((
+                                    tlsrpt::ResultType::StartTlsNotSupported,
+                                    "the MX host does not offer STARTTLS".to_owned(),
+                                )),
+                            );
+                        }
+                    }
                     if sts_testing && !matches!(conn.stream, Stream::Tls(_)) {
                         warn!(%domain, %host, "MTA-STS testing: delivering without TLS; enforce would defer");
                     }
