@@ -434,7 +434,10 @@ mod tests {
         assert_eq!(source.taken, original.len());
         let at = text.find("Content-Type: message/rfc822\n").unwrap();
         let body = std::str::from_utf8(&original).unwrap();
-        assert!(text[at..].contains(&format!("{body}\n\n--")), "copied whole, line end added");
+        assert!(
+            text[at..].contains(&format!("{body}\n\n--")),
+            "copied whole, line end added"
+        );
         // Over the limit (Postfix's bounce_size_limit): the header section only, and the
         // reader is not read to its end.
         report.bounce_size_limit = DEFAULT_BOUNCE_SIZE_LIMIT;

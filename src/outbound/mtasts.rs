@@ -447,11 +447,7 @@ pub(crate) async fn https_post(
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("{url}: bad port"))?,
-        ),
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{url}: bad port"))?),
         None => (authority, 443),
     };
     if host.is_empty() || path.bytes().any(|b| b.is_ascii_control() || b == b' ') {

@@ -48,8 +48,8 @@ use crate::core::dns::{DnsError, MxRoute};
 use crate::outbound::Outbound;
 use crate::outbound::dsn::{self, Action};
 use crate::outbound::mtasts;
-use crate::outbound::tlsrpt;
 use crate::outbound::queue::{self, Attempt, Entry, Kind, Notice, RcptStatus};
+use crate::outbound::tlsrpt;
 use crate::store::{Recipient, Spool};
 
 /// Messages carried over one connection before it is closed and the rest left for the next round.
@@ -1330,7 +1330,9 @@ async fn deliver_remote(
     // TLS-RPT (RFC 8460): each session of MX delivery is recorded under the policy in force.
     let tls_rpt = !smarthost && out.tls_rpt;
     let in_force = sts.as_ref().filter(|p| p.mode != mtasts::Mode::None);
-    let note = |host: &str, ip: Option<std::net::IpAddr>, failure: Option<(tlsrpt::ResultType, String)>| {
+    let note = |host: &str,
+                ip: Option<std::net::IpAddr>,
+                failure: Option<(tlsrpt::ResultType, String)>| {
         if !tls_rpt {
             return;
         }
@@ -1440,8 +1442,14 @@ async fn deliver_remote(
                 && e.tls_failed
                 && !noted
             {
-                let result = e.tls_result.unwrap_or(tlsrpt::ResultType::ValidationFailure);
-                note(&host, Some(addr.ip()), Some((result, e.attempt.reply.clone())));
+                let result = e
+                    .tls_result
+                    .unwrap_or(tlsrpt::ResultType::ValidationFailure);
+                note(
+                    &host,
+                    Some(addr.ip()),
+                    Some((result, e.attempt.reply.clone())),
+                );
                 noted = true;
             }
             if sts_testing

@@ -13,7 +13,8 @@
 //!   the domain's one `v=TLSRPTv1` record (§3): `mailto:` as a `multipart/report;
 //!   report-type=tlsrpt` message through our own queue (DKIM-signed when we have a key, §5.3),
 //!   `https:` as a `POST` with `Content-Type: application/tlsrpt+gzip` (§5.4). A domain without
-//!   the record gets no report. The day's file is then renamed `<day>.sent`.
+//!   the record gets no report. The day's file is renamed `<day>.sent.<time>` before it is
+//!   read: what is recorded meanwhile starts a new file for the day, sent at the day's end.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -110,8 +111,7 @@ pub fn parse_day(name: &str) -> Option<u64> {
     let shape = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b
-            .iter()
+        && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shape {
@@ -169,15 +169,7 @@ impl Recorder {
 
     /// The sessions recorded for `day` (a line cut short by a crash is skipped). Blocking.
     pub fn sessions(&self, day: u64) -> io::Result<Vec<Session>> {
-        let text = match fs::read_to_string(self.file(day)) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        Ok(text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
+        read_sessions(&self.file(day))
     }
 
     /// The days with a record not yet reported, before `today`. Blocking.
@@ -193,12 +185,41 @@ impl Recorder {
         days
     }
 
-    /// Marks the record of `day` as reported (renamed `<day>.sent`). Blocking.
-    pub fn mark_sent(&self, day: u64) -> io::Result<()> {
-        let from = self.file(day);
-        let to = self.dir.join(format!("{}.sent", day_name(day)));
-        fs::rename(from, to)
+    /// Takes the record of `day` to report it: renamed `<day>.sent.<time>` first, so that the
+    /// sessions recorded meanwhile (the report's own delivery) start a new record of the day
+    /// and are reported with it later. Returns its sessions. Blocking.
+    pub fn take(&self, day: u64) -> io::Result<Vec<Session>> {
+        let taken = {
+            let _guard = self
+                .lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let from = self.file(day);
+            if !from.exists() {
+                return Ok(Vec::new());
+            }
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            let to = self.dir.join(format!("{}.sent.{stamp}", day_name(day)));
+            fs::rename(from, &to)?;
+            to
+        };
+        read_sessions(&taken)
     }
+}
+
+fn read_sessions(path: &Path) -> io::Result<Vec<Session>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }
 
 /// The sessions of a day summed per policy domain: each policy in force with its counts and
@@ -339,7 +360,7 @@ pub enum Sent {
 /// sent. Returns what happened per domain.
 pub async fn send_day(outbound: &Outbound, day: u64) -> io::Result<Vec<(String, Sent)>> {
     let recorder = &outbound.tls_rpt;
-    let sessions = crate::core::blocking(|| recorder.sessions(day))?;
+    let sessions = crate::core::blocking(|| recorder.take(day))?;
     let submitter = submitter(outbound);
     let mut out = Vec::new();
     for (domain, policies) in summarise(&sessions) {
@@ -372,9 +393,6 @@ pub async fn send_day(outbound: &Outbound, day: u64) -> io::Result<Vec<(String, 
             results.push((shown, result));
         }
         out.push((domain, Sent::To(results)));
-    }
-    if !sessions.is_empty() {
-        crate::core::blocking(|| recorder.mark_sent(day))?;
     }
     Ok(out)
 }
@@ -485,10 +503,8 @@ mod tests {
     use super::*;
 
     fn sts() -> mtasts::Policy {
-        mtasts::Policy::parse(
-            "version: STSv1\nmode: enforce\nmx: mx.remote.test\nmax_age: 86400\n",
-        )
-        .unwrap()
+        mtasts::Policy::parse("version: STSv1\nmode: enforce\nmx: mx.remote.test\nmax_age: 86400\n")
+            .unwrap()
     }
 
     #[test]
@@ -555,7 +571,10 @@ mod tests {
         assert_eq!(v["organization-name"], "Example");
         assert_eq!(v["date-range"]["start-datetime"], "2025-12-07T00:00:00Z");
         assert_eq!(v["date-range"]["end-datetime"], "2025-12-07T23:59:59Z");
-        assert_eq!(v["policies"][0]["summary"]["total-failure-session-count"], 2);
+        assert_eq!(
+            v["policies"][0]["summary"]["total-failure-session-count"],
+            2
+        );
         assert_eq!(
             v["policies"][0]["failure-details"][0]["result-type"],
             "certificate-expired"
@@ -581,8 +600,9 @@ mod tests {
         assert_eq!(again.sessions(day).unwrap().len(), 2);
         assert_eq!(again.unsent_before(day + 1), vec![day]);
         assert!(again.unsent_before(day).is_empty());
-        again.mark_sent(day).unwrap();
+        assert_eq!(again.take(day).unwrap().len(), 2);
         assert!(again.unsent_before(day + 1).is_empty());
+        assert!(again.take(day).unwrap().is_empty());
     }
 
     #[test]
@@ -595,7 +615,10 @@ mod tests {
                 ReportUri::Http("https://r.remote.test/x".into())
             ]
         );
-        let two = vec![one[0].clone(), "v=TLSRPTv1; rua=mailto:b@remote.test".to_owned()];
+        let two = vec![
+            one[0].clone(),
+            "v=TLSRPTv1; rua=mailto:b@remote.test".to_owned(),
+        ];
         assert!(destinations(&two).is_empty());
         assert!(destinations(&["v=spf1 -all".to_owned()]).is_empty());
     }
