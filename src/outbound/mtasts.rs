@@ -441,18 +441,12 @@ pub(crate) async fn https_post(
     content_type: &str,
     body: &[u8],
 ) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| format!("{url} is not an https URL"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{url}: bad port"))?),
-        None => (authority, 443),
-    };
-    if host.is_empty() || path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(format!("{url} is not a usable URL"));
-    }
+    let HttpsUrl {
+        authority,
+        host,
+        port,
+        path,
+    } = HttpsUrl::parse(url)?;
     let request = format!(
         "POST {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: Mailwright\r\n\
          Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -468,6 +462,50 @@ pub(crate) async fn https_post(
         Ok(status_line)
     } else {
         Err(format!("{url} answered {status_line:?}"))
+    }
+}
+
+/// An `https:` URL taken apart (RFC 8460 §3 `rua` destinations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsUrl<'a> {
+    /// `host[:port]`, for the `Host:` header.
+    pub authority: &'a str,
+    /// The host.
+    pub host: &'a str,
+    /// The port (443 when not given).
+    pub port: u16,
+    /// The path and query, `/` when empty.
+    pub path: &'a str,
+}
+
+impl<'a> HttpsUrl<'a> {
+    /// Takes `https://host[:port][/path]` apart; refuses other schemes, an empty host, user
+    /// information, a bad port and a path with controls or spaces (it goes into the request
+    /// line as is).
+    pub fn parse(url: &'a str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| format!("{url} is not an https URL"))?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{url}: bad port"))?),
+            None => (authority, 443),
+        };
+        let bad = |b: u8| b.is_ascii_control() || b == b' ' || !b.is_ascii();
+        if host.is_empty()
+            || host.contains(['@', '[', ']', '?', '#'])
+            || authority.bytes().any(bad)
+            || path.bytes().any(bad)
+        {
+            return Err(format!("{url} is not a usable URL"));
+        }
+        let path = if path.is_empty() { "/" } else { path };
+        Ok(Self {
+            authority,
+            host,
+            port,
+            path,
+        })
     }
 }
 

@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use mail_auth::common::parse::TxtRecordParser as _;
-use mail_auth::mta_sts::{ReportUri, TlsRpt};
+pub use mail_auth::mta_sts::ReportUri;
+use mail_auth::mta_sts::TlsRpt;
 pub use mail_auth::report::tlsrpt::{
     DateRange, FailureDetails, Policy, PolicyDetails, PolicyType, ResultType, Summary, TlsReport,
 };
@@ -501,6 +502,39 @@ fn take_request(dir: &Path) -> Option<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_record_text_never_panics(text in "\\PC{0,200}", day in 0u64..200_000) {
+            let records: Vec<String> = text.split('|').map(str::to_owned).collect();
+            for uri in destinations(&records) {
+                if let ReportUri::Http(url) = uri {
+                    let _ = mtasts::HttpsUrl::parse(&url);
+                }
+            }
+            let _ = parse_day(&text);
+            prop_assert_eq!(parse_day(&day_name(day)), Some(day));
+        }
+
+        #[test]
+        fn https_destinations_come_apart(
+            host in "[a-z]{1,10}(\\.[a-z]{1,10}){0,2}",
+            port in proptest::option::of(any::<u16>()),
+            path in "(/[a-zA-Z0-9._~-]{0,8}){0,3}",
+        ) {
+            let authority = port.map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
+            let record = format!("v=TLSRPTv1; rua=https://{authority}{path}");
+            let rua = destinations(&[record]);
+            let [ReportUri::Http(url)] = rua.as_slice() else {
+                return Err(TestCaseError::fail(format!("{rua:?}")));
+            };
+            let u = mtasts::HttpsUrl::parse(url).unwrap();
+            prop_assert_eq!(u.host, host.as_str());
+            prop_assert_eq!(u.port, port.unwrap_or(443));
+            prop_assert_eq!(u.path, if path.is_empty() { "/" } else { path.as_str() });
+        }
+    }
 
     fn sts() -> mtasts::Policy {
         mtasts::Policy::parse("version: STSv1\nmode: enforce\nmx: mx.remote.test\nmax_age: 86400\n")
