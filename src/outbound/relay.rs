@@ -719,6 +719,8 @@ struct Connection {
     handshake_timeout: Duration,
     /// Transactions started on it.
     sent: usize,
+    /// Our address on it (TLS-RPT's `sending-mta-ip`).
+    local_ip: Option<std::net::IpAddr>,
 }
 
 enum Stream {
@@ -760,6 +762,8 @@ struct SetupError {
     tls_failed: bool,
     /// What the TLS failure was, in RFC 8460's words (for TLS-RPT).
     tls_result: Option<tlsrpt::ResultType>,
+    /// Our address on the connection, once connected (TLS-RPT's `sending-mta-ip`).
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl Connection {
@@ -831,10 +835,12 @@ impl Connection {
         let (policy, verify) = (hop.policy, hop.verify);
         let out = &outbound.core.config.outbound;
         let remote = format!("{host}[{}]", addr.ip());
+        let local_ip = std::sync::OnceLock::new();
         let fail = |reply: String, tls_failed: bool| SetupError {
             attempt: attempt(Some(&remote), reply),
             tls_failed,
             tls_result: tls_failed.then_some(tlsrpt::ResultType::ValidationFailure),
+            local_ip: local_ip.get().copied(),
         };
         let fail_tls = |(reply, result): (String, tlsrpt::ResultType)| SetupError {
             tls_result: Some(result),
@@ -851,6 +857,9 @@ impl Connection {
             Err(_) => return Err(fail(format!("connect to {addr} timed out"), false)),
         };
         let _ = tcp.set_nodelay(true);
+        if let Ok(a) = tcp.local_addr() {
+            let _ = local_ip.set(a.ip());
+        }
         let helo = Domain::try_from(outbound.core.config.hostname.as_str())
             .map_or_else(|_| Host::Literal(addr_literal(&tcp)), Host::Domain);
         let reply_timeout = Duration::from_secs(out.reply_timeout_secs);
@@ -879,6 +888,7 @@ impl Connection {
             buf: vec![0; 16 * 1024],
             handshake_timeout: reply_timeout,
             sent: 0,
+            local_ip: local_ip.get().copied(),
         };
         loop {
             match conn.next_event().await {
@@ -909,6 +919,7 @@ impl Connection {
                         attempt: a,
                         tls_failed: false,
                         tls_result: None,
+                        local_ip: local_ip.get().copied(),
                     });
                 }
             }
@@ -1331,14 +1342,14 @@ async fn deliver_remote(
     let tls_rpt = !smarthost && out.tls_rpt;
     let in_force = sts.as_ref().filter(|p| p.mode != mtasts::Mode::None);
     let note = |host: &str,
-                ip: Option<std::net::IpAddr>,
+                (ip, local): (Option<std::net::IpAddr>, Option<std::net::IpAddr>),
                 failure: Option<(tlsrpt::ResultType, String)>| {
         if !tls_rpt {
             return;
         }
         let mut session = tlsrpt::Session::new(domain, in_force);
         if let Some((result, info)) = failure {
-            session = session.failed(result, Some(host), ip, None, Some(info));
+            session = session.failed(result, Some(host), ip, local, Some(info));
         }
         crate::core::blocking(|| tlsrpt::record(outbound, &session));
     };
@@ -1358,7 +1369,7 @@ async fn deliver_remote(
                     info!(%domain, %host, "MTA-STS enforce: MX host not in the policy, skipped");
                     note(
                         host,
-                        None,
+                        (None, None),
                         Some((
                             tlsrpt::ResultType::ValidationFailure,
                             "MX host not named by the MTA-STS policy".to_owned(),
@@ -1427,10 +1438,14 @@ async fn deliver_remote(
             // The session's TLS outcome, recorded once for TLS-RPT: a host the policy does not
             // name (testing) failed validation whatever its TLS did.
             let mut noted = false;
+            let local = match &opened {
+                Ok((conn, _)) => conn.local_ip,
+                Err(e) => e.local_ip,
+            };
             if in_force.is_some_and(|p| !p.matches(&host)) {
                 note(
                     &host,
-                    Some(addr.ip()),
+                    (Some(addr.ip()), local),
                     Some((
                         tlsrpt::ResultType::ValidationFailure,
                         "MX host not named by the MTA-STS policy".to_owned(),
@@ -1447,7 +1462,7 @@ async fn deliver_remote(
                     .unwrap_or(tlsrpt::ResultType::ValidationFailure);
                 note(
                     &host,
-                    Some(addr.ip()),
+                    (Some(addr.ip()), local),
                     Some((result, e.attempt.reply.clone())),
                 );
                 noted = true;
@@ -1474,11 +1489,11 @@ async fn deliver_remote(
                 Ok((conn, caps)) => {
                     if !noted {
                         if matches!(conn.stream, Stream::Tls(_)) {
-                            note(&host, Some(addr.ip()), None);
+                            note(&host, (Some(addr.ip()), conn.local_ip), None);
                         } else {
                             note(
                                 &host,
-                                Some(addr.ip()),
+                                (Some(addr.ip()), conn.local_ip),
                                 Some((
                                     tlsrpt::ResultType::StartTlsNotSupported,
                                     "the MX host does not offer STARTTLS".to_owned(),
