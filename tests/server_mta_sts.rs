@@ -478,6 +478,9 @@ fn tls_rpt_records_survive_a_restart_and_the_report_goes_by_mailto_and_https() {
         https.port,
         &pki.ca,
     );
+    // A DKIM key for the host name: the report (From: postmaster@mx.example.org) is signed.
+    let (ok, out) = common::process::admin(&data, &["dkim", "generate", "mx.example.org"]);
+    assert!(ok, "{out}");
     let addr = ([127, 0, 0, 1], smtp).into();
     let mut server = ServerProcess::start_logging(&data, addr, dir.join("server.log"), "info");
     let mut c = common::smtp_client::Client::connect(addr, Duration::from_secs(10)).unwrap();
@@ -509,6 +512,8 @@ fn tls_rpt_records_survive_a_restart_and_the_report_goes_by_mailto_and_https() {
     server.kill9();
     let _server = ServerProcess::start_logging(&data, addr, dir.join("server.log"), "info");
     assert_eq!(std::fs::read_to_string(&record).unwrap(), text);
+    let (ok, out) = common::process::admin(&data, &["tlsrpt", "send", "--date", "2026-13-01"]);
+    assert!(!ok, "{out}");
     let (ok, out) = common::process::admin(&data, &["tlsrpt", "send"]);
     assert!(ok, "{out}");
     let mailed = wait_for(Duration::from_secs(30), "the report by mail", || {
@@ -538,6 +543,9 @@ fn tls_rpt_records_survive_a_restart_and_the_report_goes_by_mailto_and_https() {
         parsed.header_raw("TLS-Report-Submitter").map(str::trim),
         Some("mx.example.org")
     );
+    assert!(parsed.date().is_some(), "{mailed}");
+    let signature = parsed.header_raw("DKIM-Signature").unwrap_or_default();
+    assert!(signature.contains("d=mx.example.org"), "{mailed}");
     let part = parsed
         .attachments()
         .find(|p| {
