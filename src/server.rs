@@ -225,6 +225,7 @@ impl Server {
             destinations: crate::outbound::relay::Destinations::default(),
             mta_sts: crate::outbound::mtasts::Cache::new(data_dir.join("mta-sts")),
             tls_rpt: crate::outbound::tlsrpt::Recorder::new(data_dir.join("tls-rpt")),
+            sign: crate::intake::trust::sign,
         });
         let intake = Arc::new(Intake {
             core: core.clone(),

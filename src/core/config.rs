@@ -585,6 +585,10 @@ impl Default for DnsConfig {
     }
 }
 
+/// Postfix's `bounce_size_limit`: a `RET=FULL` failure report returns the whole message only up
+/// to this size; a larger one is returned as its header section.
+pub const DEFAULT_BOUNCE_SIZE_LIMIT: u64 = 50_000;
+
 /// The outbound queue: mail for other domains, forwarded aliases and bounces.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -742,7 +746,7 @@ impl Default for Outbound {
             retry_schedule_secs: vec![300, 900, 1800, 3600, 7200, 14400],
             max_lifetime_secs: 5 * 24 * 3600,
             delay_warning_secs: 4 * 3600,
-            bounce_size_limit: crate::outbound::dsn::DEFAULT_BOUNCE_SIZE_LIMIT,
+            bounce_size_limit: DEFAULT_BOUNCE_SIZE_LIMIT,
             connect_timeout_secs: 30,
             greeting_timeout_secs: 300,
             mail_timeout_secs: 300,

@@ -136,9 +136,7 @@ impl<R: Read> Read for EndsWithLf<R> {
     }
 }
 
-/// Postfix's `bounce_size_limit`: a `RET=FULL` failure report returns the whole message only up
-/// to this size; a larger one is returned as its header section.
-pub const DEFAULT_BOUNCE_SIZE_LIMIT: u64 = 50_000;
+pub use crate::core::config::DEFAULT_BOUNCE_SIZE_LIMIT;
 
 /// What a report is about: one message, and to whom the report goes.
 #[derive(Debug, Clone, Copy)]

@@ -32,4 +32,7 @@ pub struct Outbound {
     pub mta_sts: mtasts::Cache,
     /// The TLS sessions recorded for TLS-RPT (`tls-rpt/` in the data directory).
     pub tls_rpt: tlsrpt::Recorder,
+    /// DKIM-signs a message we write (LF line ends): the `DKIM-Signature:` fields to prepend,
+    /// or `None`. Given by the composition root (signing lives in the intake layer, above).
+    pub sign: fn(&Core, &[u8]) -> Option<String>,
 }

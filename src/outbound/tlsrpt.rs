@@ -427,7 +427,7 @@ fn mail(
         }
         message.push(b);
     }
-    let signature = crate::intake::trust::sign(&outbound.core, &message).unwrap_or_default();
+    let signature = (outbound.sign)(&outbound.core, &message).unwrap_or_default();
     // Sent from `<>` as our other reports are: a report is never answered with a bounce.
     outbound
         .queue
