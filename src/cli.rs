@@ -137,7 +137,8 @@ pub enum QueueCommand {
     },
 }
 
-/// `tlsrpt` subcommands. A running server picks the request up within a second.
+/// `tlsrpt` subcommands. A running server with `outbound.tls_rpt = true` picks the request up
+/// within a second.
 #[derive(Debug, Subcommand)]
 pub enum TlsrptCommand {
     /// Send the TLS reports of a day now (the server sends each day's once it is over).

@@ -318,7 +318,14 @@ impl Server {
             self.shared.outbound.clone(),
             self.shared.shutdown.clone(),
         ));
-        let tls_rpt = tokio::spawn(crate::outbound::tlsrpt::run(self.shared.outbound.clone()));
+        // TLS-RPT's daily reports, when it is on (the records are made only then).
+        let tls_rpt = self
+            .shared
+            .core
+            .config
+            .outbound
+            .tls_rpt
+            .then(|| tokio::spawn(crate::outbound::tlsrpt::run(self.shared.outbound.clone())));
         drop(done_tx);
         shutdown.await;
         info!("shutting down: no new connections; waiting for sessions to finish");
@@ -329,7 +336,9 @@ impl Server {
         reload.abort();
         // Deliveries in flight finish or are retried after restart (their state is on disk).
         relay.abort();
-        tls_rpt.abort();
+        if let Some(task) = tls_rpt {
+            task.abort();
+        }
         for task in accept_tasks {
             // An aborted accept loop drops its clone of `done_tx`.
             let _ = task.await;

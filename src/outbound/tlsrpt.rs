@@ -456,17 +456,17 @@ async fn post(outbound: &Outbound, url: &str, report: &TlsReport) -> Result<Stri
 }
 
 /// Sends each day's reports not yet sent, once the day is over, until the server stops; and the
-/// days asked for with `full_server tlsrpt send` (a `send` file in the directory) at once.
+/// days asked for with `full_server tlsrpt send` (a `send` file in the directory) at once. The
+/// server runs it when `outbound.tls_rpt` is on.
 pub async fn run(outbound: std::sync::Arc<Outbound>) {
     loop {
         let requested = crate::core::blocking(|| take_request(outbound.tls_rpt.dir()));
         let days = match requested {
             Some(days) => days,
-            None if outbound.core.config.outbound.tls_rpt => {
+            None => {
                 let today = day_of(crate::outbound::queue::now_secs());
                 crate::core::blocking(|| outbound.tls_rpt.unsent_before(today))
             }
-            None => Vec::new(),
         };
         for day in days {
             match send_day(&outbound, day).await {
