@@ -290,8 +290,14 @@ pub fn report(submitter: &Submitter, domain: &str, day: u64, policies: Vec<Polic
         organization_name: Some(submitter.organization.clone()),
         date_range: DateRange::from_timestamps(start, start + 86_400 - 1),
         contact_info: Some(submitter.contact.clone()),
-        // §4.4: unique per report; the day, the domain and who sent it make it so.
-        report_id: format!("{}_{domain}@{}", day_name(day), submitter.hostname),
+        // §4.4: unique per report. A day can be reported twice (a forced run, then the rest of
+        // the day at its end), so a queue-style id is part of it.
+        report_id: format!(
+            "{}_{}_{domain}@{}",
+            day_name(day),
+            crate::outbound::queue::new_id(),
+            submitter.hostname
+        ),
         policies,
     }
 }
@@ -601,6 +607,8 @@ mod tests {
             hostname: "mx.test".into(),
         };
         let json = report(&submitter, "remote.test", 20_429, remote.clone()).to_json();
+        let again = report(&submitter, "remote.test", 20_429, remote.clone());
+        assert!(!json.contains(&again.report_id), "report ids are unique");
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["organization-name"], "Example");
         assert_eq!(v["date-range"]["start-datetime"], "2025-12-07T00:00:00Z");
