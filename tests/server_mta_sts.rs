@@ -14,7 +14,7 @@
 //!   one that verifies; the day's record survives a `kill -9` and restart, and `full_server
 //!   tlsrpt send` sends the report by `mailto:` (a `multipart/report; report-type=tlsrpt`
 //!   message delivered to the domain) and by `https:` (a POST), the same JSON both ways; a
-//!   domain without a `_smtp._tls` record gets none.
+//!   domain without a `_smtp._tls` record gets none; a day that is over is sent unasked.
 
 mod common;
 
@@ -645,4 +645,60 @@ fn tls_rpt_sends_no_report_without_a_record() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(queue::list(&server.dir.join("queue")).unwrap().is_empty());
     assert_eq!(receiver.messages().len(), 1);
+}
+
+#[test]
+fn tls_rpt_sends_a_past_day_by_itself() {
+    use mailwright::outbound::tlsrpt;
+    let dir = common::tempdir("tls-rpt-daily");
+    let pki = pki(&dir);
+    let https = PolicyServer::start(&pki, &policy("enforce", "localhost"));
+    let dns = dns_server::DnsServer::start();
+    dns.a("mta-sts.remote.test", "127.0.0.1".parse().unwrap());
+    dns.txt(
+        "_smtp._tls.remote.test",
+        &format!(
+            "v=TLSRPTv1; rua=https://mta-sts.remote.test:{}/tlsrpt",
+            https.port
+        ),
+    );
+    let (dns_addr, ca) = (dns.addr(), pki.ca.clone());
+    let server = TestServer::start_with(move |c| {
+        c.hostname = "mx.example.org".into();
+        c.dns.nameservers = vec![dns_addr];
+        c.dns.timeout_secs = 2;
+        c.outbound.ca_file = Some(ca);
+        c.outbound.tls_rpt = true;
+    });
+    // Yesterday's record, as the relay would have left it: once a day is over it is sent
+    // without being asked.
+    let (today, _) = today();
+    let yesterday = tlsrpt::day_name(today - 1);
+    let session = tlsrpt::Session::new("remote.test", None);
+    let records = server.dir.join("tls-rpt");
+    std::fs::create_dir_all(&records).unwrap();
+    // Written aside and renamed, so the server never sees it half written.
+    std::fs::write(
+        records.join("tmp"),
+        format!("{}\n", serde_json::to_string(&session).unwrap()),
+    )
+    .unwrap();
+    std::fs::rename(records.join("tmp"), records.join(&yesterday)).unwrap();
+    let (_, body) = wait_for(Duration::from_secs(30), "the report by https", || {
+        https.posts.lock().unwrap().first().cloned()
+    });
+    let json = gunzip(&body);
+    assert_eq!(
+        json["date-range"]["start-datetime"],
+        format!("{yesterday}T00:00:00Z")
+    );
+    assert_eq!(
+        json["policies"][0]["policy"]["policy-type"],
+        "no-policy-found"
+    );
+    assert_eq!(
+        json["policies"][0]["summary"]["total-successful-session-count"],
+        1
+    );
+    assert!(!records.join(&yesterday).exists());
 }
