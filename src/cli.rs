@@ -66,6 +66,9 @@ pub enum Command {
     /// Inspect and manage the outbound queue (like Postfix's mailq, postqueue and postsuper).
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// TLS reporting (RFC 8460): send a day's reports now.
+    #[command(subcommand)]
+    Tlsrpt(TlsrptCommand),
     /// Check the configuration, users and aliases; exit non-zero on problems.
     CheckConfig,
     /// Per-user quotas (Maildir++ `maildirsize`; IMAP QUOTA, RFC 9208, reports them).
@@ -131,6 +134,18 @@ pub enum QueueCommand {
     Delete {
         /// The queue id.
         id: String,
+    },
+}
+
+/// `tlsrpt` subcommands. A running server with `outbound.tls_rpt = true` picks the request up
+/// within a second.
+#[derive(Debug, Subcommand)]
+pub enum TlsrptCommand {
+    /// Send the TLS reports of a day now (the server sends each day's once it is over).
+    Send {
+        /// The UTC day, `YYYY-MM-DD`. Default: today (what is recorded so far).
+        #[arg(long)]
+        date: Option<String>,
     },
 }
 
@@ -301,6 +316,20 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
             }
             Command::Dkim(cmd) => dkim(data_dir, config, cmd),
             Command::Queue(cmd) => queue(&data_dir.join("queue"), cmd),
+            Command::Tlsrpt(TlsrptCommand::Send { date }) => {
+                use crate::outbound::tlsrpt;
+                let day = match date {
+                    Some(d) => tlsrpt::parse_day(&d)
+                        .ok_or_else(|| format!("{d}: not a day (YYYY-MM-DD)"))?,
+                    None => tlsrpt::day_of(crate::outbound::queue::now_secs()),
+                };
+                tlsrpt::request_send(&data_dir.join("tls-rpt"), day)?;
+                println!(
+                    "TLS reports of {} requested from the running server",
+                    tlsrpt::day_name(day)
+                );
+                Ok(())
+            }
             Command::Quota(cmd) => quota(&directory, cmd),
             Command::Index(cmd) => index(&directory, cmd),
             Command::HashPassword(args) => {

@@ -224,6 +224,8 @@ impl Server {
             store: store.clone(),
             destinations: crate::outbound::relay::Destinations::default(),
             mta_sts: crate::outbound::mtasts::Cache::new(data_dir.join("mta-sts")),
+            tls_rpt: crate::outbound::tlsrpt::Recorder::new(data_dir.join("tls-rpt")),
+            sign: crate::intake::trust::sign,
         });
         let intake = Arc::new(Intake {
             core: core.clone(),
@@ -316,6 +318,14 @@ impl Server {
             self.shared.outbound.clone(),
             self.shared.shutdown.clone(),
         ));
+        // TLS-RPT's daily reports, when it is on (the records are made only then).
+        let tls_rpt = self
+            .shared
+            .core
+            .config
+            .outbound
+            .tls_rpt
+            .then(|| tokio::spawn(crate::outbound::tlsrpt::run(self.shared.outbound.clone())));
         drop(done_tx);
         shutdown.await;
         info!("shutting down: no new connections; waiting for sessions to finish");
@@ -326,6 +336,9 @@ impl Server {
         reload.abort();
         // Deliveries in flight finish or are retried after restart (their state is on disk).
         relay.abort();
+        if let Some(task) = tls_rpt {
+            task.abort();
+        }
         for task in accept_tasks {
             // An aborted accept loop drops its clone of `done_tx`.
             let _ = task.await;

@@ -10,6 +10,11 @@
 //! - `enforce` with a matching MX host that offers no STARTTLS: deferred with `4.7.5`, no message;
 //! - `testing` with that same MX host (plaintext, no STARTTLS): delivered as without a policy,
 //!   and the `full_server` binary's log says what enforce would have refused.
+//! - TLS-RPT (RFC 8460): under `enforce`, an MX host whose certificate names another host and
+//!   one that verifies; the day's record survives a `kill -9` and restart, and `full_server
+//!   tlsrpt send` sends the report by `mailto:` (a `multipart/report; report-type=tlsrpt`
+//!   message delivered to the domain) and by `https:` (a POST), the same JSON both ways; a
+//!   domain without a `_smtp._tls` record gets none; a day that is over is sent unasked.
 
 mod common;
 
@@ -19,8 +24,8 @@ mod dns_server;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::process::ServerProcess;
@@ -69,11 +74,17 @@ fn pki(dir: &Path) -> Pki {
 }
 
 /// An HTTPS server on a loopback port answering every request with `policy` as
-/// `text/plain`; counts the requests. Serves at most 20 connections, each bounded in time.
+/// `text/plain`; counts the requests. A `POST /tlsrpt` (a TLS report, RFC 8460 §5.4) is kept
+/// (its header section and body) and answered `200`. Serves at most 20 connections, each
+/// bounded in time.
 struct PolicyServer {
     port: u16,
     requests: Arc<AtomicUsize>,
+    posts: Arc<Mutex<Vec<Post>>>,
 }
+
+/// A request's header section and body.
+type Post = (String, Vec<u8>);
 
 impl PolicyServer {
     fn start(pki: &Pki, policy: &str) -> Self {
@@ -94,6 +105,8 @@ impl PolicyServer {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
         let count = requests.clone();
+        let posts = Arc::new(Mutex::new(Vec::new()));
+        let kept = posts.clone();
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n{policy}",
@@ -116,6 +129,26 @@ impl PolicyServer {
                 if request.starts_with(b"GET /.well-known/mta-sts.txt ") {
                     count.fetch_add(1, Ordering::SeqCst);
                     let _ = tls.write_all(response.as_bytes());
+                } else if request.starts_with(b"POST /tlsrpt ") {
+                    let head = String::from_utf8_lossy(&request).into_owned();
+                    let split = head.find("\r\n\r\n").unwrap() + 4;
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap();
+                    let mut body = request[split..].to_vec();
+                    while body.len() < length {
+                        match tls.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    kept.lock().unwrap().push((head[..split].to_owned(), body));
+                    let _ = tls.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
                 } else {
                     let _ = tls.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
                 }
@@ -123,7 +156,11 @@ impl PolicyServer {
                 let _ = tls.flush();
             }
         });
-        PolicyServer { port, requests }
+        PolicyServer {
+            port,
+            requests,
+            posts,
+        }
     }
 }
 
@@ -348,4 +385,320 @@ fn testing_logs_what_enforce_would_refuse() {
         "{log}"
     );
     assert!(log.contains("mx.remote.test"), "{log}");
+}
+
+/// Today (UTC) as the TLS-RPT records name it.
+fn today() -> (u64, String) {
+    let day = mailwright::outbound::tlsrpt::day_of(queue::now_secs());
+    (day, mailwright::outbound::tlsrpt::day_name(day))
+}
+
+/// A `full_server` with TLS-RPT on, delivering to `mx_port` under the policies at `https`.
+fn tls_rpt_config(
+    data: &Path,
+    smtp: u16,
+    dns: &dns_server::DnsServer,
+    mx_port: u16,
+    https: u16,
+    ca: &Path,
+) {
+    std::fs::write(
+        data.join(mailwright::core::datadir::CONFIG_FILE),
+        format!(
+            "hostname = \"mx.example.org\"\n\n\
+             [listen]\n\
+             smtp = [\"127.0.0.1:{smtp}\"]\n\
+             submission = []\nsubmissions = []\nlmtp = []\nimap = []\nimaps = []\n\
+             pop3 = []\npop3s = []\nmanagesieve = []\n\n\
+             [dns]\nnameservers = [\"{}\"]\ntimeout_secs = 2\n\n\
+             [outbound]\nmx_port = {mx_port}\nmta_sts_port = {https}\nca_file = \"{}\"\n\
+             trusted_networks = [\"127.0.0.1\"]\nretry_schedule_secs = [3600]\n\
+             connect_timeout_secs = 2\nreply_timeout_secs = 10\n\
+             tls_rpt = true\ntls_rpt_organization = \"Example Org\"\n",
+            dns.addr(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn gunzip(bytes: &[u8]) -> serde_json::Value {
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut json)
+        .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+#[test]
+fn tls_rpt_records_survive_a_restart_and_the_report_goes_by_mailto_and_https() {
+    let dir = common::tempdir("tls-rpt");
+    let pki = pki(&dir);
+    let (cert, key) = (pki.cert.clone(), pki.key.clone());
+    // The destination: its certificate names localhost (and mta-sts.remote.test), not
+    // mx.remote.test.
+    let dest = TestServer::start_with(move |c| {
+        c.tls.cert = cert;
+        c.tls.key = key;
+        c.auth.plaintext_on_loopback = false;
+    });
+    let d = mailwright::core::directory::Directory::open(&dest.dir, Duration::ZERO);
+    d.add_domain("remote.test").unwrap();
+    for alias in ["friend@remote.test", "tlsrpt@remote.test"] {
+        d.add_alias(
+            &alias.parse().unwrap(),
+            &["bob@example.org".parse().unwrap()],
+        )
+        .unwrap();
+    }
+    let https = PolicyServer::start(
+        &pki,
+        "version: STSv1\r\nmode: enforce\r\nmx: localhost\r\nmx: *.remote.test\r\nmax_age: 86400\r\n",
+    );
+    // mx.remote.test (tried first) fails verification; localhost verifies.
+    let dns = dns("localhost");
+    dns.mx("remote.test", 5, "mx.remote.test");
+    dns.a("mx.remote.test", "127.0.0.1".parse().unwrap());
+    dns.txt(
+        "_smtp._tls.remote.test",
+        &format!(
+            "v=TLSRPTv1; rua=mailto:tlsrpt@remote.test,https://mta-sts.remote.test:{}/tlsrpt",
+            https.port
+        ),
+    );
+    let [smtp] = common::postfix::free_ports::<1>();
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    common::populate(&data);
+    tls_rpt_config(
+        &data,
+        smtp,
+        &dns,
+        dest.port(Service::Smtp),
+        https.port,
+        &pki.ca,
+    );
+    // A DKIM key for the host name: the report (From: postmaster@mx.example.org) is signed.
+    let (ok, out) = common::process::admin(&data, &["dkim", "generate", "mx.example.org"]);
+    assert!(ok, "{out}");
+    let addr = ([127, 0, 0, 1], smtp).into();
+    let mut server = ServerProcess::start_logging(&data, addr, dir.join("server.log"), "info");
+    let mut c = common::smtp_client::Client::connect(addr, Duration::from_secs(10)).unwrap();
+    c.command("EHLO client.test").unwrap();
+    let message = b"From: <alice@example.org>\r\nSubject: rpt-first\r\n\r\nHello.\r\n";
+    let r = c
+        .send("alice@example.org", &["friend@remote.test"], message)
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    c.quit();
+    wait_for(Duration::from_secs(30), "the delivery over TLS", || {
+        mail_with(&dest, "bob@example.org", "rpt-first")
+            .into_iter()
+            .next()
+    });
+    // Done with the message (its state written) before the crash, so that it is not sent
+    // again after the restart (the documented window between the 250 and the state write).
+    wait_for(Duration::from_secs(30), "the queue empty", || {
+        queue::list(&data.join("queue"))
+            .ok()?
+            .is_empty()
+            .then_some(())
+    });
+    let (_, day) = today();
+    let record = data.join("tls-rpt").join(&day);
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    // The record survives a crash and a restart.
+    server.kill9();
+    let _server = ServerProcess::start_logging(&data, addr, dir.join("server.log"), "info");
+    assert_eq!(std::fs::read_to_string(&record).unwrap(), text);
+    let (ok, out) = common::process::admin(&data, &["tlsrpt", "send", "--date", "2026-13-01"]);
+    assert!(!ok, "{out}");
+    let (ok, out) = common::process::admin(&data, &["tlsrpt", "send"]);
+    assert!(ok, "{out}");
+    let mailed = wait_for(Duration::from_secs(30), "the report by mail", || {
+        mail_with(&dest, "bob@example.org", "TLS-Report-Domain")
+            .into_iter()
+            .next()
+    });
+    let posted = wait_for(Duration::from_secs(30), "the report by https", || {
+        https.posts.lock().unwrap().first().cloned()
+    });
+    // RFC 8460 §5.3: the message.
+    use mail_parser::MimeHeaders as _;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(mailed.as_bytes())
+        .unwrap();
+    let ct = parsed.content_type().unwrap();
+    assert_eq!(
+        (ct.ctype(), ct.subtype(), ct.attribute("report-type")),
+        ("multipart", Some("report"), Some("tlsrpt")),
+        "{mailed}"
+    );
+    assert_eq!(
+        parsed.header_raw("TLS-Report-Domain").map(str::trim),
+        Some("remote.test")
+    );
+    assert_eq!(
+        parsed.header_raw("TLS-Report-Submitter").map(str::trim),
+        Some("mx.example.org")
+    );
+    assert!(parsed.date().is_some(), "{mailed}");
+    let signature = parsed.header_raw("DKIM-Signature").unwrap_or_default();
+    assert!(signature.contains("d=mx.example.org"), "{mailed}");
+    let part = parsed
+        .attachments()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "application" && c.subtype() == Some("tlsrpt+gzip"))
+        })
+        .expect("the application/tlsrpt+gzip part");
+    let json = gunzip(part.contents());
+    // RFC 8460 §4.4: the fields and counts.
+    assert_eq!(json["organization-name"], "Example Org", "{json}");
+    assert_eq!(json["contact-info"], "mailto:postmaster@mx.example.org");
+    assert_eq!(
+        json["date-range"]["start-datetime"],
+        format!("{day}T00:00:00Z")
+    );
+    assert!(json["report-id"].as_str().is_some_and(|s| !s.is_empty()));
+    let policies = json["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1, "{json}");
+    let p = &policies[0];
+    assert_eq!(p["policy"]["policy-type"], "sts");
+    assert_eq!(p["policy"]["policy-domain"], "remote.test");
+    assert!(
+        p["policy"]["policy-string"]
+            .as_array()
+            .unwrap()
+            .contains(&"mode: enforce".into()),
+        "{json}"
+    );
+    assert_eq!(p["summary"]["total-successful-session-count"], 1, "{json}");
+    assert_eq!(p["summary"]["total-failure-session-count"], 1, "{json}");
+    let failure = &p["failure-details"][0];
+    assert_eq!(
+        failure["result-type"], "certificate-host-mismatch",
+        "{json}"
+    );
+    assert_eq!(failure["receiving-mx-hostname"], "mx.remote.test");
+    assert_eq!(failure["receiving-ip"], "127.0.0.1");
+    assert_eq!(failure["sending-mta-ip"], "127.0.0.1");
+    assert_eq!(failure["failed-session-count"], 1);
+    // RFC 8460 §5.4: the POST, the same report.
+    let (head, body) = posted;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/tlsrpt+gzip\r\n"),
+        "{head}"
+    );
+    assert_eq!(gunzip(&body), json);
+    // The day's record was taken aside as sent; the report's own delivery started a new one.
+    let taken: Vec<String> = std::fs::read_dir(data.join("tls-rpt"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("{day}.sent.")))
+        .collect();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("tls-rpt").join(&taken[0])).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn tls_rpt_sends_no_report_without_a_record() {
+    let receiver = Scripted::start(scripted::normal);
+    let dns = dns_server::DnsServer::start();
+    dns.mx("remote.test", 10, "mx.remote.test");
+    dns.a("mx.remote.test", "127.0.0.1".parse().unwrap());
+    let dns_addr = dns.addr();
+    let port = receiver.port();
+    let server = TestServer::start_with(move |c| {
+        c.hostname = "mx.example.org".into();
+        c.dns.nameservers = vec![dns_addr];
+        c.dns.timeout_secs = 2;
+        c.outbound.mx_port = port;
+        c.outbound.retry_schedule_secs = vec![3600];
+        c.outbound.tls_rpt = true;
+    });
+    submit(&server, "bob@remote.test", "rpt-none");
+    wait_for(Duration::from_secs(30), "the delivery", || {
+        (!receiver.messages().is_empty()).then_some(())
+    });
+    let (day, name) = today();
+    let dir = server.dir.join("tls-rpt");
+    let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+    assert!(text.contains("\"no-policy-found\""), "{text}");
+    assert!(text.contains("\"starttls-not-supported\""), "{text}");
+    mailwright::outbound::tlsrpt::request_send(&dir, day).unwrap();
+    wait_for(Duration::from_secs(30), "the TLSRPT lookup", || {
+        dns.queries()
+            .iter()
+            .any(|(n, _)| n.starts_with("_smtp._tls.remote.test"))
+            .then_some(())
+    });
+    wait_for(Duration::from_secs(10), "the record taken", || {
+        (!dir.join(&name).exists()).then_some(())
+    });
+    // Nothing was queued (the queue is empty once the message left), and nothing more came.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(queue::list(&server.dir.join("queue")).unwrap().is_empty());
+    assert_eq!(receiver.messages().len(), 1);
+}
+
+#[test]
+fn tls_rpt_sends_a_past_day_by_itself() {
+    use mailwright::outbound::tlsrpt;
+    let dir = common::tempdir("tls-rpt-daily");
+    let pki = pki(&dir);
+    let https = PolicyServer::start(&pki, &policy("enforce", "localhost"));
+    let dns = dns_server::DnsServer::start();
+    dns.a("mta-sts.remote.test", "127.0.0.1".parse().unwrap());
+    dns.txt(
+        "_smtp._tls.remote.test",
+        &format!(
+            "v=TLSRPTv1; rua=https://mta-sts.remote.test:{}/tlsrpt",
+            https.port
+        ),
+    );
+    let (dns_addr, ca) = (dns.addr(), pki.ca.clone());
+    let server = TestServer::start_with(move |c| {
+        c.hostname = "mx.example.org".into();
+        c.dns.nameservers = vec![dns_addr];
+        c.dns.timeout_secs = 2;
+        c.outbound.ca_file = Some(ca);
+        c.outbound.tls_rpt = true;
+    });
+    // Yesterday's record, as the relay would have left it: once a day is over it is sent
+    // without being asked.
+    let (today, _) = today();
+    let yesterday = tlsrpt::day_name(today - 1);
+    let session = tlsrpt::Session::new("remote.test", None);
+    let records = server.dir.join("tls-rpt");
+    std::fs::create_dir_all(&records).unwrap();
+    // Written aside and renamed, so the server never sees it half written.
+    std::fs::write(
+        records.join("tmp"),
+        format!("{}\n", serde_json::to_string(&session).unwrap()),
+    )
+    .unwrap();
+    std::fs::rename(records.join("tmp"), records.join(&yesterday)).unwrap();
+    let (_, body) = wait_for(Duration::from_secs(30), "the report by https", || {
+        https.posts.lock().unwrap().first().cloned()
+    });
+    let json = gunzip(&body);
+    assert_eq!(
+        json["date-range"]["start-datetime"],
+        format!("{yesterday}T00:00:00Z")
+    );
+    assert_eq!(
+        json["policies"][0]["policy"]["policy-type"],
+        "no-policy-found"
+    );
+    assert_eq!(
+        json["policies"][0]["summary"]["total-successful-session-count"],
+        1
+    );
+    assert!(!records.join(&yesterday).exists());
 }

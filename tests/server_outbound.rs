@@ -1415,3 +1415,70 @@ fn notify_failure_alone_gets_no_delay_notice_but_the_expiry_bounce() {
         "RFC 3461 §4.1: no DELAY asked, no delay notice"
     );
 }
+
+/// A message of about `size` octets with `subject`, lines of 78 octets.
+fn big_message(subject: &str, size: usize) -> Vec<u8> {
+    let mut m =
+        format!("Subject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\n").into_bytes();
+    let mut n = 0usize;
+    while m.len() < size {
+        m.extend_from_slice(
+            format!("line {n:08} of the body, long enough to fill the message up quickly.\r\n")
+                .as_bytes(),
+        );
+        n += 1;
+    }
+    m
+}
+
+#[test]
+fn ret_full_returns_a_large_message_whole_under_the_bounce_size_limit() {
+    let Some((dns, port, _sink)) = setup("sink-big-full", &["-f", "rcpt"]) else {
+        return;
+    };
+    // 2 MiB: over the 1 MiB a spool keeps in memory, so the report is copied from the queue
+    // file and delivered to alice's mailbox through a spool on disk.
+    let server = server(&dns, port, |c| c.outbound.bounce_size_limit = 4 << 20);
+    let message = big_message("big-full", 2 << 20);
+    submit_raw(
+        &server,
+        "<alice@example.org> RET=FULL",
+        "<big@remote.test> NOTIFY=FAILURE",
+        &message,
+    );
+    let report = wait_for(Duration::from_secs(30), "the RET=FULL report", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    assert!(
+        report.contains("Content-Type: message/rfc822\n"),
+        "{}",
+        &report[..2000]
+    );
+    let body = String::from_utf8(message).unwrap().replace("\r\n", "\n");
+    let body = &body[body.find("\n\n").unwrap() + 2..];
+    assert!(report.contains(body), "the whole body came back");
+}
+
+#[test]
+fn ret_full_over_the_bounce_size_limit_returns_the_headers() {
+    let Some((dns, port, _sink)) = setup("sink-big-hdrs", &["-f", "rcpt"]) else {
+        return;
+    };
+    // Over Postfix's bounce_size_limit default, 50000.
+    let server = server(&dns, port, |_| {});
+    submit_raw(
+        &server,
+        "<alice@example.org> RET=FULL",
+        "<big@remote.test> NOTIFY=FAILURE",
+        &big_message("big-headers", 60_000),
+    );
+    let report = wait_for(Duration::from_secs(30), "the report", || {
+        mail_with(&server, "alice@example.org", "multipart/report").pop()
+    });
+    assert!(
+        report.contains("Content-Type: text/rfc822-headers\n"),
+        "{report}"
+    );
+    assert!(report.contains("Subject: big-headers"), "{report}");
+    assert!(!report.contains("line 00000000"), "{report}");
+}

@@ -585,6 +585,10 @@ impl Default for DnsConfig {
     }
 }
 
+/// Postfix's `bounce_size_limit`: a `RET=FULL` failure report returns the whole message only up
+/// to this size; a larger one is returned as its header section.
+pub const DEFAULT_BOUNCE_SIZE_LIMIT: u64 = 50_000;
+
 /// The outbound queue: mail for other domains, forwarded aliases and bounces.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -621,6 +625,15 @@ pub struct Outbound {
     /// TCP port of the HTTPS servers that publish MTA-STS policies. Always 443 on the Internet;
     /// tests point it at a local server. Default 443.
     pub mta_sts_port: u16,
+    /// Record the TLS sessions of MX delivery and send each destination domain that publishes a
+    /// `_smtp._tls` TXT record a daily report (TLS-RPT, RFC 8460). Default false, as Postfix's
+    /// `smtp_tlsrpt_enable`: a report tells the domain which of its hosts we reached, and who we
+    /// are.
+    pub tls_rpt: bool,
+    /// The `organization-name` of the reports. Default empty: the host name.
+    pub tls_rpt_organization: String,
+    /// The `contact-info` of the reports. Default empty: `mailto:postmaster@<hostname>`.
+    pub tls_rpt_contact: String,
     /// Waits between delivery attempts, in seconds; the last one repeats.
     /// Default 5 min, 15 min, 30 min, 1 h, 2 h, 4 h.
     pub retry_schedule_secs: Vec<u64>,
@@ -629,6 +642,10 @@ pub struct Outbound {
     /// Seconds after which the sender is told that delivery is delayed (one warning). 0: never.
     /// Default 4 hours.
     pub delay_warning_secs: u64,
+    /// The largest message a failure report returns whole when the sender asked for it
+    /// (`RET=FULL`); a larger one is returned as its header section, as Postfix's
+    /// `bounce_size_limit`. Default 50000 octets.
+    pub bounce_size_limit: u64,
     /// Seconds to wait for a connection. Default 30.
     pub connect_timeout_secs: u64,
     /// Seconds to wait for the `220` greeting. Default 300 (RFC 5321 §4.5.3.2.1).
@@ -723,9 +740,13 @@ impl Default for Outbound {
             ca_file: None,
             mta_sts: true,
             mta_sts_port: 443,
+            tls_rpt: false,
+            tls_rpt_organization: String::new(),
+            tls_rpt_contact: String::new(),
             retry_schedule_secs: vec![300, 900, 1800, 3600, 7200, 14400],
             max_lifetime_secs: 5 * 24 * 3600,
             delay_warning_secs: 4 * 3600,
+            bounce_size_limit: DEFAULT_BOUNCE_SIZE_LIMIT,
             connect_timeout_secs: 30,
             greeting_timeout_secs: 300,
             mail_timeout_secs: 300,
@@ -1169,9 +1190,13 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # require_tls = []                   # domains that only get mail over verified TLS
 # mta_sts = true                     # honour destinations' MTA-STS policies (RFC 8461)
 # mta_sts_port = 443                 # port of the policy servers (tests only)
+# tls_rpt = false                    # record TLS sessions, send daily TLS-RPT reports (RFC 8460)
+# tls_rpt_organization = ""          # organization-name of the reports; empty: the host name
+# tls_rpt_contact = ""               # contact-info; empty: mailto:postmaster@<hostname>
 # retry_schedule_secs = [300, 900, 1800, 3600, 7200, 14400]   # the last repeats
 # max_lifetime_secs = 432000         # 5 days, then a bounce to the sender
 # delay_warning_secs = 14400         # one "still trying" notice after 4 hours; 0: never
+# bounce_size_limit = 50000          # RET=FULL returns a larger message as its headers only
 # Timers (seconds) of RFC 5321 §4.5.3.2, each a wait for the next hop:
 # connect_timeout_secs = 30
 # greeting_timeout_secs = 300        # the 220 greeting

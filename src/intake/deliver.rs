@@ -880,8 +880,8 @@ impl Job {
         if rcpts.is_empty() || self.from.is_empty() {
             return Ok(());
         }
-        let mut original = self.head.as_bytes().to_vec();
-        self.spool.reader()?.read_to_end(&mut original)?;
+        let original_size = self.head.len() as u64 + self.spool.len();
+        let original = io::Cursor::new(self.head.as_bytes()).chain(self.spool.reader()?);
         let listed: Vec<ReportRcpt<'_>> = rcpts
             .iter()
             .map(|(i, attempt)| ReportRcpt {
@@ -899,9 +899,10 @@ impl Job {
             envid: self.dsn.envid.as_deref(),
             ret: self.dsn.ret,
             is_report: false,
-            original: &original,
+            original_size,
+            bounce_size_limit: self.intake.core.config.outbound.bounce_size_limit,
         };
-        let Some(text) = dsn::build(&about, &listed, SystemTime::now()) else {
+        let Some(mut text) = dsn::build(&about, &listed, SystemTime::now(), original) else {
             return Ok(());
         };
         let queue = &self.intake.outbound.queue;
@@ -910,7 +911,7 @@ impl Job {
             std::slice::from_ref(&self.from),
             Kind::Report,
             b"",
-            &mut &text[..],
+            &mut text,
             queue::now_secs(),
         )?;
         info!(id = %self.id, report = %id, to = %self.from, ?action, "delivery report queued");

@@ -3,7 +3,9 @@
 //! sender, as `multipart/report; report-type=delivery-status` with a human part, the
 //! machine-readable `message/delivery-status` part and the original message: its header section
 //! (`text/rfc822-headers`, RFC 6522), or the whole message (`message/rfc822`) for a failure when the
-//! sender asked with `RET=FULL` (RFC 3461 §4.3).
+//! sender asked with `RET=FULL` (RFC 3461 §4.3) and the message is at most
+//! `outbound.bounce_size_limit` octets (default 50000, as Postfix's `bounce_size_limit`; a larger one
+//! comes back as its header section). The original is copied through a reader, never held whole.
 //!
 //! The sender's DSN parameters are honoured (RFC 3461): `NOTIFY=` decides which reports are sent
 //! (see [`crate::outbound::queue::RcptDsn::wants`]), `ENVID=` comes back as
@@ -14,6 +16,7 @@
 //! address that takes replies (`postmaster@` is always accepted, RFC 5321 §4.5.1).
 
 use std::fmt::Write as _;
+use std::io::{self, Read};
 use std::time::SystemTime;
 
 use mailwright_smtp_proto::{OriginalRecipient, Ret};
@@ -65,6 +68,9 @@ pub fn status_of(reply: &str, action: Action) -> String {
     }
 }
 
+/// The most of a header section a report returns.
+pub const MAX_RETURNED_HEADERS: u64 = 64 * 1024;
+
 /// The header section of a stored message (up to the first empty line), at most 64 KiB.
 pub fn header_section(message: &[u8]) -> &[u8] {
     let end = memchr_blank_line(message).unwrap_or(message.len());
@@ -78,9 +84,59 @@ fn memchr_blank_line(m: &[u8]) -> Option<usize> {
     m.windows(2).position(|w| w == b"\n\n").map(|p| p + 1)
 }
 
-/// A failure report returns the whole message (`RET=FULL`) only up to this size; a larger one is
-/// returned as its header section.
-pub const MAX_RETURNED_MESSAGE: usize = 10 * 1024 * 1024;
+/// Reads the header section of a message from a reader (what [`header_section`] cuts from a
+/// slice): up to the first empty line, at most [`MAX_RETURNED_HEADERS`] octets.
+struct HeaderSection<R> {
+    inner: io::Take<R>,
+    /// The octet before was a line end (true at the start: a leading empty line ends it).
+    after_lf: bool,
+    done: bool,
+}
+
+impl<R: Read> Read for HeaderSection<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' && self.after_lf {
+                self.done = true;
+                return Ok(i);
+            }
+            self.after_lf = b == b'\n';
+        }
+        Ok(n)
+    }
+}
+
+/// Passes a reader through and ends it with a line end when it does not end with one.
+struct EndsWithLf<R> {
+    inner: R,
+    last: Option<u8>,
+    done: bool,
+}
+
+impl<R: Read> Read for EndsWithLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+            return Ok(n);
+        }
+        self.done = true;
+        if self.last == Some(b'\n') {
+            return Ok(0);
+        }
+        buf[0] = b'\n';
+        Ok(1)
+    }
+}
+
+pub use crate::core::config::DEFAULT_BOUNCE_SIZE_LIMIT;
 
 /// What a report is about: one message, and to whom the report goes.
 #[derive(Debug, Clone, Copy)]
@@ -101,8 +157,10 @@ pub struct Report<'a> {
     pub ret: Option<Ret>,
     /// The message is itself a report: never answered with another.
     pub is_report: bool,
-    /// The message as stored (LF line ends).
-    pub original: &'a [u8],
+    /// The size of the message as stored (LF line ends), read by [`build`] from a reader.
+    pub original_size: u64,
+    /// The largest message a `RET=FULL` failure report returns whole.
+    pub bounce_size_limit: u64,
 }
 
 impl<'a> Report<'a> {
@@ -111,7 +169,7 @@ impl<'a> Report<'a> {
         hostname: &'a str,
         entry: &'a Entry,
         action: Action,
-        original: &'a [u8],
+        bounce_size_limit: u64,
     ) -> Self {
         Self {
             hostname,
@@ -122,7 +180,8 @@ impl<'a> Report<'a> {
             envid: entry.dsn.envid.as_deref(),
             ret: entry.dsn.ret,
             is_report: entry.kind == Kind::Report,
-            original,
+            original_size: entry.size,
+            bounce_size_limit,
         }
     }
 }
@@ -138,9 +197,16 @@ pub struct ReportRcpt<'a> {
     pub attempt: &'a Attempt,
 }
 
-/// Builds the report. Returns `None` when the sender is the null sender, the message is itself a
-/// report (never bounce a bounce), or no recipient is listed. LF line ends.
-pub fn build(report: &Report<'_>, rcpts: &[ReportRcpt<'_>], now: SystemTime) -> Option<Vec<u8>> {
+/// Builds the report, to be read through once: the original message (`Report::original_size`
+/// octets, LF line ends) is copied from `original` as the report is read, never held whole.
+/// Returns `None` when the sender is the null sender, the message is itself a report (never bounce
+/// a bounce), or no recipient is listed. LF line ends.
+pub fn build<'r>(
+    report: &Report<'_>,
+    rcpts: &[ReportRcpt<'_>],
+    now: SystemTime,
+    original: impl Read + 'r,
+) -> Option<impl Read + 'r> {
     if report.to.is_empty() || report.is_report || rcpts.is_empty() {
         return None;
     }
@@ -177,7 +243,7 @@ pub fn build(report: &Report<'_>, rcpts: &[ReportRcpt<'_>], now: SystemTime) -> 
     );
     let full = action == Action::Failed
         && report.ret == Some(Ret::Full)
-        && report.original.len() <= MAX_RETURNED_MESSAGE;
+        && report.original_size <= report.bounce_size_limit;
     let what = if full {
         "It is attached below."
     } else {
@@ -251,14 +317,10 @@ pub fn build(report: &Report<'_>, rcpts: &[ReportRcpt<'_>], now: SystemTime) -> 
         let _ = writeln!(m, "Diagnostic-Code: {diagnostic}; {}", r.attempt.reply);
         let _ = writeln!(m, "Last-Attempt-Date: {date}");
     }
-    let (content_type, description, returned) = if full {
-        ("message/rfc822", "Undelivered message", report.original)
+    let (content_type, description) = if full {
+        ("message/rfc822", "Undelivered message")
     } else {
-        (
-            "text/rfc822-headers",
-            "Message headers",
-            header_section(report.original),
-        )
+        ("text/rfc822-headers", "Message headers")
     };
     let _ = write!(
         m,
@@ -267,13 +329,25 @@ pub fn build(report: &Report<'_>, rcpts: &[ReportRcpt<'_>], now: SystemTime) -> 
          Content-Description: {description}\n\
          \n"
     );
-    let mut out = m.into_bytes();
-    out.extend_from_slice(returned);
-    if !returned.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    out.extend_from_slice(format!("\n--{boundary}--\n").as_bytes());
-    Some(out)
+    let returned: Box<dyn Read + 'r> = if full {
+        Box::new(original.take(report.original_size))
+    } else {
+        Box::new(HeaderSection {
+            inner: original.take(MAX_RETURNED_HEADERS),
+            after_lf: true,
+            done: false,
+        })
+    };
+    let returned = EndsWithLf {
+        inner: returned,
+        last: None,
+        done: false,
+    };
+    Some(
+        io::Cursor::new(m.into_bytes())
+            .chain(returned)
+            .chain(io::Cursor::new(format!("\n--{boundary}--\n").into_bytes())),
+    )
 }
 
 fn one_line(s: &str) -> String {
@@ -300,6 +374,84 @@ mod tests {
         assert_eq!(header_section(b"A: 1\n"), b"A: 1\n");
     }
 
+    fn read_all(mut r: impl Read) -> String {
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// Serves a message a few octets a read, counting what was taken.
+    struct Trickle<'a> {
+        rest: &'a [u8],
+        taken: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.rest.len()).min(7);
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            self.taken += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_original_is_copied_through_the_reader() {
+        let attempt = Attempt {
+            remote: None,
+            reply: "550 5.1.1 no such user".to_owned(),
+        };
+        let rcpts = [ReportRcpt {
+            address: "a@x.test",
+            orcpt: None,
+            attempt: &attempt,
+        }];
+        let mut original = b"Subject: big\nFrom: s@y.test\n\n".to_vec();
+        while original.len() < 300_000 {
+            original.extend_from_slice(b"a line of the body\n");
+        }
+        original.extend_from_slice(b"no line end at the end");
+        let mut report = Report {
+            hostname: "mx.x.test",
+            to: "s@y.test",
+            id: "ABC",
+            arrival: SystemTime::UNIX_EPOCH,
+            action: Action::Failed,
+            envid: None,
+            ret: Some(Ret::Full),
+            is_report: false,
+            original_size: original.len() as u64,
+            bounce_size_limit: 1 << 20,
+        };
+        let mut source = Trickle {
+            rest: &original,
+            taken: 0,
+        };
+        let text = read_all(build(&report, &rcpts, SystemTime::now(), &mut source).unwrap());
+        assert_eq!(source.taken, original.len());
+        let at = text.find("Content-Type: message/rfc822\n").unwrap();
+        let body = std::str::from_utf8(&original).unwrap();
+        assert!(
+            text[at..].contains(&format!("{body}\n\n--")),
+            "copied whole, line end added"
+        );
+        // Over the limit (Postfix's bounce_size_limit): the header section only, and the
+        // reader is not read to its end.
+        report.bounce_size_limit = DEFAULT_BOUNCE_SIZE_LIMIT;
+        let mut source = Trickle {
+            rest: &original,
+            taken: 0,
+        };
+        let text = read_all(build(&report, &rcpts, SystemTime::now(), &mut source).unwrap());
+        assert!(source.taken < 1024, "read {} octets", source.taken);
+        assert!(
+            text.contains("Content-Type: text/rfc822-headers\nContent-Description: Message headers\n\nSubject: big\nFrom: s@y.test\n\n--"),
+            "{text}"
+        );
+        assert!(!text.contains("a line of the body"));
+    }
+
     #[test]
     fn dsn_fields_and_what_is_returned() {
         let attempt = Attempt {
@@ -320,14 +472,15 @@ mod tests {
             envid: Some("env-1"),
             ret: Some(Ret::Full),
             is_report: false,
-            original,
+            original_size: original.len() as u64,
+            bounce_size_limit: DEFAULT_BOUNCE_SIZE_LIMIT,
         };
         let rcpts = [ReportRcpt {
             address: "a@x.test",
             orcpt: Some(&orcpt),
             attempt: &attempt,
         }];
-        let text = String::from_utf8(build(&report, &rcpts, SystemTime::now()).unwrap()).unwrap();
+        let text = read_all(build(&report, &rcpts, SystemTime::now(), &original[..]).unwrap());
         assert!(text.contains("From: Mail Delivery System <postmaster@mx.x.test>\n"));
         assert!(text.contains("Original-Envelope-Id: env-1\n"), "{text}");
         assert!(text.contains("Original-Recipient: rfc822;A@x.test\nFinal-Recipient: rfc822; a@x.test\nAction: failed\nStatus: 5.4.6\n"), "{text}");
@@ -337,7 +490,7 @@ mod tests {
         );
         assert!(text.contains("the body"), "{text}");
         report.ret = Some(Ret::Headers);
-        let text = String::from_utf8(build(&report, &rcpts, SystemTime::now()).unwrap()).unwrap();
+        let text = read_all(build(&report, &rcpts, SystemTime::now(), &original[..]).unwrap());
         assert!(
             text.contains("Content-Type: text/rfc822-headers\n"),
             "{text}"
@@ -345,7 +498,7 @@ mod tests {
         assert!(!text.contains("the body"), "{text}");
         report.action = Action::Delivered;
         report.ret = Some(Ret::Full);
-        let text = String::from_utf8(build(&report, &rcpts, SystemTime::now()).unwrap()).unwrap();
+        let text = read_all(build(&report, &rcpts, SystemTime::now(), &original[..]).unwrap());
         assert!(text.contains("Action: delivered\n"), "{text}");
         assert!(
             !text.contains("the body"),
@@ -353,7 +506,7 @@ mod tests {
         );
         report.to = "";
         assert!(
-            build(&report, &rcpts, SystemTime::now()).is_none(),
+            build(&report, &rcpts, SystemTime::now(), &original[..]).is_none(),
             "never to <>"
         );
     }

@@ -1,6 +1,6 @@
 //! The outbound layer: the queue of messages for other hosts, the relay that delivers them (MX
 //! routing, TLS, retries), delivery status notifications, and sender rewriting (SRS) for forwarded
-//! mail, MTA-STS policies. Built on the core and the store (reports for local senders are delivered locally).
+//! mail, MTA-STS policies and TLS reporting (TLS-RPT). Built on the core and the store (reports for local senders are delivered locally).
 
 pub mod dsn;
 pub mod longlines;
@@ -8,6 +8,7 @@ pub mod mtasts;
 pub mod queue;
 pub mod relay;
 pub mod srs;
+pub mod tlsrpt;
 
 use std::sync::Arc;
 
@@ -29,4 +30,9 @@ pub struct Outbound {
     pub destinations: relay::Destinations,
     /// MTA-STS policies fetched (`mta-sts/` in the data directory).
     pub mta_sts: mtasts::Cache,
+    /// The TLS sessions recorded for TLS-RPT (`tls-rpt/` in the data directory).
+    pub tls_rpt: tlsrpt::Recorder,
+    /// DKIM-signs a message we write (LF line ends): the `DKIM-Signature:` fields to prepend,
+    /// or `None`. Given by the composition root (signing lives in the intake layer, above).
+    pub sign: fn(&Core, &[u8]) -> Option<String>,
 }

@@ -297,6 +297,24 @@ impl Cache {
 
 /// The MTA-STS policy that applies to mail for `domain` now, if any (RFC 8461 §5.1).
 pub async fn policy(outbound: &Outbound, domain: &str) -> Option<Policy> {
+    policy_checked(outbound, domain).await.0
+}
+
+/// Why a domain that publishes an MTA-STS record has no policy in force: the fetch failed and
+/// nothing is cached (for TLS-RPT, RFC 8460 §4.3.2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchFailure {
+    /// `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid`.
+    pub result: crate::outbound::tlsrpt::ResultType,
+    /// What went wrong.
+    pub text: String,
+}
+
+/// [`policy`], and when there is none because the fetch failed, why.
+pub async fn policy_checked(
+    outbound: &Outbound,
+    domain: &str,
+) -> (Option<Policy>, Option<FetchFailure>) {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let now = queue::now_secs();
     let cache = &outbound.mta_sts;
@@ -304,17 +322,17 @@ pub async fn policy(outbound: &Outbound, domain: &str) -> Option<Policy> {
     let id = match outbound.core.dns.txt(&format!("_mta-sts.{domain}")).await {
         Ok(records) => match the_record(&records) {
             Some(id) => id,
-            None => return cached.map(|c| c.policy),
+            None => return (cached.map(|c| c.policy), None),
         },
         Err(e) => {
             info!(%domain, "MTA-STS record lookup failed: {e}");
-            return cached.map(|c| c.policy);
+            return (cached.map(|c| c.policy), None);
         }
     };
     if let Some(c) = &cached
         && !wants_fetch(c, &id)
     {
-        return Some(c.policy.clone());
+        return (Some(c.policy.clone()), None);
     }
     match fetch(outbound, &domain).await {
         Ok(policy) => {
@@ -325,11 +343,14 @@ pub async fn policy(outbound: &Outbound, domain: &str) -> Option<Policy> {
                 policy: policy.clone(),
             };
             crate::core::blocking(|| cache.put(&domain, fresh));
-            Some(policy)
+            (Some(policy), None)
         }
         Err(e) => {
-            warn!(%domain, "MTA-STS policy fetch failed: {e}");
-            cached.map(|c| c.policy)
+            warn!(%domain, "MTA-STS policy fetch failed: {}", e.text);
+            match cached {
+                Some(c) => (Some(c.policy), None),
+                None => (None, Some(e)),
+            }
         }
     }
 }
@@ -352,18 +373,151 @@ fn wants_fetch(cached: &Cached, id: &str) -> bool {
 }
 
 /// Fetches and parses the policy of `domain` within [`FETCH_TIMEOUT`].
-async fn fetch(outbound: &Outbound, domain: &str) -> Result<Policy, String> {
+async fn fetch(outbound: &Outbound, domain: &str) -> Result<Policy, FetchFailure> {
+    use crate::outbound::tlsrpt::ResultType;
+    let failure = |result, text| FetchFailure { result, text };
     let host = format!("mta-sts.{domain}");
     let body = tokio::time::timeout(FETCH_TIMEOUT, get(outbound, &host))
         .await
-        .map_err(|_| format!("https://{host}/ took more than {FETCH_TIMEOUT:?}"))??;
-    let text = std::str::from_utf8(&body).map_err(|_| "the policy is not UTF-8".to_owned())?;
-    Policy::parse(text).map_err(|e| format!("invalid policy: {e}"))
+        .map_err(|_| {
+            failure(
+                ResultType::StsPolicyFetchError,
+                format!("https://{host}/ took more than {FETCH_TIMEOUT:?}"),
+            )
+        })?
+        .map_err(|e| match e {
+            HttpsError::Tls(text) => failure(ResultType::StsWebpkiInvalid, text),
+            HttpsError::Other(text) => failure(ResultType::StsPolicyFetchError, text),
+        })?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        failure(
+            ResultType::StsPolicyInvalid,
+            "the policy is not UTF-8".to_owned(),
+        )
+    })?;
+    Policy::parse(text)
+        .map_err(|e| failure(ResultType::StsPolicyInvalid, format!("invalid policy: {e}")))
+}
+
+/// Why an HTTPS exchange failed.
+#[derive(Debug)]
+enum HttpsError {
+    /// The TLS handshake (the certificate did not verify, most often).
+    Tls(String),
+    /// Anything else: DNS, the connection, the response.
+    Other(String),
+}
+
+impl From<String> for HttpsError {
+    fn from(text: String) -> Self {
+        Self::Other(text)
+    }
+}
+
+impl std::fmt::Display for HttpsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tls(t) | Self::Other(t) => f.write_str(t),
+        }
+    }
 }
 
 /// `GET /.well-known/mta-sts.txt` from `host` over verified HTTPS: the body of a `200`.
-async fn get(outbound: &Outbound, host: &str) -> Result<Vec<u8>, String> {
+async fn get(outbound: &Outbound, host: &str) -> Result<Vec<u8>, HttpsError> {
     let port = outbound.core.config.outbound.mta_sts_port;
+    let request = format!(
+        "GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: {host}\r\nUser-Agent: Mailwright\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let response = exchange(outbound, host, port, request.as_bytes(), b"").await?;
+    Ok(parse_response(&response)?)
+}
+
+/// `POST`s `body` to an `https://host[:port]/path` URL over verified HTTPS, HTTP/1.0 as the
+/// policy fetch (used by TLS-RPT, RFC 8460 §5.4). `Ok` with the status line for a `2xx`.
+pub(crate) async fn https_post(
+    outbound: &Outbound,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<String, String> {
+    let HttpsUrl {
+        authority,
+        host,
+        port,
+        path,
+    } = HttpsUrl::parse(url)?;
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: Mailwright\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let response = exchange(outbound, host, port, request.as_bytes(), body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status_line = response.split(|b| *b == b'\n').next().unwrap_or_default();
+    let status_line = String::from_utf8_lossy(status_line).trim_end().to_owned();
+    let status = status_line.split(' ').nth(1).unwrap_or("");
+    if status_line.starts_with("HTTP/1.") && status.len() == 3 && status.starts_with('2') {
+        Ok(status_line)
+    } else {
+        Err(format!("{url} answered {status_line:?}"))
+    }
+}
+
+/// An `https:` URL taken apart (RFC 8460 §3 `rua` destinations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsUrl<'a> {
+    /// `host[:port]`, for the `Host:` header.
+    pub authority: &'a str,
+    /// The host.
+    pub host: &'a str,
+    /// The port (443 when not given).
+    pub port: u16,
+    /// The path and query, `/` when empty.
+    pub path: &'a str,
+}
+
+impl<'a> HttpsUrl<'a> {
+    /// Takes `https://host[:port][/path]` apart; refuses other schemes, an empty host, user
+    /// information, a bad port and a path with controls or spaces (it goes into the request
+    /// line as is).
+    pub fn parse(url: &'a str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| format!("{url} is not an https URL"))?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{url}: bad port"))?),
+            None => (authority, 443),
+        };
+        let bad = |b: u8| b.is_ascii_control() || b == b' ' || !b.is_ascii();
+        if host.is_empty()
+            || host.contains(['@', '[', ']', '?', '#'])
+            || authority.bytes().any(bad)
+            || path.bytes().any(bad)
+        {
+            return Err(format!("{url} is not a usable URL"));
+        }
+        let path = if path.is_empty() { "/" } else { path };
+        Ok(Self {
+            authority,
+            host,
+            port,
+            path,
+        })
+    }
+}
+
+/// Writes one request to `host` over verified HTTPS and reads the response to the close (at
+/// most [`MAX_HEADER_SIZE`] + [`MAX_POLICY_SIZE`] octets).
+async fn exchange(
+    outbound: &Outbound,
+    host: &str,
+    port: u16,
+    request: &[u8],
+    body: &[u8],
+) -> Result<Vec<u8>, HttpsError> {
     let ips = outbound
         .core
         .dns
@@ -384,12 +538,11 @@ async fn get(outbound: &Outbound, host: &str) -> Result<Vec<u8>, String> {
     let mut tls = crate::outbound::relay::tls_connector(outbound, true)
         .connect(name, tcp?)
         .await
-        .map_err(|e| format!("TLS with {host} failed: {e}"))?;
-    let request = format!(
-        "GET /.well-known/mta-sts.txt HTTP/1.0\r\nHost: {host}\r\nUser-Agent: Mailwright\r\n\
-         Connection: close\r\n\r\n"
-    );
-    tls.write_all(request.as_bytes())
+        .map_err(|e| HttpsError::Tls(format!("TLS with {host} failed: {e}")))?;
+    tls.write_all(request)
+        .await
+        .map_err(|e| format!("write to {host} failed: {e}"))?;
+    tls.write_all(body)
         .await
         .map_err(|e| format!("write to {host} failed: {e}"))?;
     tls.flush()
@@ -404,15 +557,15 @@ async fn get(outbound: &Outbound, host: &str) -> Result<Vec<u8>, String> {
             Ok(n) => {
                 response.extend_from_slice(&buf[..n]);
                 if response.len() > limit {
-                    return Err(format!("the response of {host} is over {limit} octets"));
+                    return Err(format!("the response of {host} is over {limit} octets").into());
                 }
             }
             // A server that closes without close_notify: what came is all there is.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(format!("read from {host} failed: {e}")),
+            Err(e) => return Err(format!("read from {host} failed: {e}").into()),
         }
     }
-    parse_response(&response)
+    Ok(response)
 }
 
 /// The body of an HTTP response whose status is `200` (RFC 8461 §3.3: no redirects).

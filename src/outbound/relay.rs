@@ -49,6 +49,7 @@ use crate::outbound::Outbound;
 use crate::outbound::dsn::{self, Action};
 use crate::outbound::mtasts;
 use crate::outbound::queue::{self, Attempt, Entry, Kind, Notice, RcptStatus};
+use crate::outbound::tlsrpt;
 use crate::store::{Recipient, Spool};
 
 /// Messages carried over one connection before it is closed and the rest left for the next round.
@@ -531,16 +532,20 @@ async fn deliver_local(
     let domain = domain.to_owned();
     tokio::task::spawn_blocking(move || {
         let idx = targets(&entry, &domain);
-        let message = match outbound.queue.read_message(&entry) {
-            Ok(m) => m,
-            Err(e) => {
-                let a = attempt(
-                    None,
-                    own_reply(451, (4, 3, 0), format!("queue file unreadable: {e}")),
-                );
-                return each(idx, &Outcome::Deferred(a));
-            }
-        };
+        // The message is copied into a spool (in memory when small, else a file of its own) in
+        // blocks, never read whole: the alias copies and the local deliveries read it from there.
+        let mut spool = Spool::new(outbound.core.spool_dir());
+        if let Err(e) = outbound
+            .queue
+            .open_message(&entry)
+            .and_then(|file| copy_into(file, &mut spool))
+        {
+            let a = attempt(
+                None,
+                own_reply(451, (4, 3, 0), format!("queue file unreadable: {e}")),
+            );
+            return each(idx, &Outcome::Deferred(a));
+        }
         let mut out = Vec::new();
         let mut recipients = Vec::new();
         let mut owners = Vec::new();
@@ -566,21 +571,7 @@ async fn deliver_local(
                         .iter()
                         .map(|a| (a.to_string(), entry.rcpts[i].dsn.clone()))
                         .collect();
-                    let message = crate::outbound::longlines::limit_line_length(&message);
-                    let queued = outbound
-                        .queue
-                        .prepare(
-                            &queue::Envelope {
-                                from: &sender,
-                                rcpts: &rcpts,
-                                kind: entry.kind,
-                                dsn: &entry.dsn,
-                            },
-                            b"",
-                            &mut &message[..],
-                            queue::now_secs(),
-                        )
-                        .and_then(|p| outbound.queue.commit(p))
+                    let queued = forward_copy(&outbound, &mut spool, &sender, &rcpts, &entry)
                         .map(|c| outbound.queue.publish(c));
                     match queued {
                         Ok(id) if local.is_empty() => {
@@ -637,17 +628,8 @@ async fn deliver_local(
         if recipients.is_empty() {
             return out;
         }
-        let mut spool = Spool::new(outbound.core.spool_dir());
         let headers = format!("Return-Path: <{}>\n", entry.from);
-        let results = match spool.write(&message) {
-            Ok(()) => crate::store::deliver(&*outbound.store, &mut spool, &headers, &recipients),
-            Err(e) => {
-                return each(
-                    owners,
-                    &Outcome::Deferred(attempt(None, own_reply(451, (4, 3, 0), &e))),
-                );
-            }
-        };
+        let results = crate::store::deliver(&*outbound.store, &mut spool, &headers, &recipients);
         let mut per_rcpt: std::collections::BTreeMap<usize, Outcome> =
             std::collections::BTreeMap::new();
         for (i, result) in owners.into_iter().zip(results) {
@@ -668,6 +650,49 @@ async fn deliver_local(
     })
     .await
     .unwrap_or_default()
+}
+
+/// Copies a message into a spool in blocks. Blocking.
+fn copy_into(mut from: impl std::io::Read, spool: &mut Spool) -> std::io::Result<()> {
+    let mut buf = vec![0u8; STREAM_BLOCK];
+    loop {
+        match from.read(&mut buf)? {
+            0 => return Ok(()),
+            n => spool.write(&buf[..n])?,
+        }
+    }
+}
+
+/// Queues the copy of a message for an alias's external targets, streamed from the spool; a
+/// message with a line over RFC 5322's 998 octets is read whole to rewrite it (as the relay
+/// does). Blocking.
+fn forward_copy(
+    outbound: &Outbound,
+    spool: &mut Spool,
+    sender: &str,
+    rcpts: &[(String, queue::RcptDsn)],
+    entry: &Entry,
+) -> std::io::Result<queue::CommittedMessage> {
+    let envelope = queue::Envelope {
+        from: sender,
+        rcpts,
+        kind: entry.kind,
+        dsn: &entry.dsn,
+    };
+    let now = queue::now_secs();
+    let prepared = if spool.longest_line() > crate::outbound::longlines::MAX_LINE as u64 {
+        let mut message = Vec::new();
+        std::io::Read::read_to_end(&mut spool.reader()?, &mut message)?;
+        let message = crate::outbound::longlines::limit_line_length(&message);
+        outbound
+            .queue
+            .prepare(&envelope, b"", &mut &message[..], now)?
+    } else {
+        outbound
+            .queue
+            .prepare(&envelope, b"", &mut spool.reader()?, now)?
+    };
+    outbound.queue.commit(prepared)
 }
 
 /// The envelope sender of a copy forwarded to another domain: rewritten with SRS (when
@@ -694,6 +719,8 @@ struct Connection {
     handshake_timeout: Duration,
     /// Transactions started on it.
     sent: usize,
+    /// Our address on it (TLS-RPT's `sending-mta-ip`).
+    local_ip: Option<std::net::IpAddr>,
 }
 
 enum Stream {
@@ -733,6 +760,10 @@ struct SetupError {
     attempt: Attempt,
     /// A TLS handshake failed (opportunistic TLS then retries in plaintext).
     tls_failed: bool,
+    /// What the TLS failure was, in RFC 8460's words (for TLS-RPT).
+    tls_result: Option<tlsrpt::ResultType>,
+    /// Our address on the connection, once connected (TLS-RPT's `sending-mta-ip`).
+    local_ip: Option<std::net::IpAddr>,
 }
 
 impl Connection {
@@ -804,9 +835,16 @@ impl Connection {
         let (policy, verify) = (hop.policy, hop.verify);
         let out = &outbound.core.config.outbound;
         let remote = format!("{host}[{}]", addr.ip());
+        let local_ip = std::sync::OnceLock::new();
         let fail = |reply: String, tls_failed: bool| SetupError {
             attempt: attempt(Some(&remote), reply),
             tls_failed,
+            tls_result: tls_failed.then_some(tlsrpt::ResultType::ValidationFailure),
+            local_ip: local_ip.get().copied(),
+        };
+        let fail_tls = |(reply, result): (String, tlsrpt::ResultType)| SetupError {
+            tls_result: Some(result),
+            ..fail(reply, true)
         };
         let tcp = match tokio::time::timeout(
             Duration::from_secs(out.connect_timeout_secs),
@@ -819,6 +857,9 @@ impl Connection {
             Err(_) => return Err(fail(format!("connect to {addr} timed out"), false)),
         };
         let _ = tcp.set_nodelay(true);
+        if let Ok(a) = tcp.local_addr() {
+            let _ = local_ip.set(a.ip());
+        }
         let helo = Domain::try_from(outbound.core.config.hostname.as_str())
             .map_or_else(|_| Host::Literal(addr_literal(&tcp)), Host::Domain);
         let reply_timeout = Duration::from_secs(out.reply_timeout_secs);
@@ -832,7 +873,7 @@ impl Connection {
             Stream::Tls(Box::new(
                 handshake(outbound, host, tcp, verify, reply_timeout)
                     .await
-                    .map_err(|e| fail(e, true))?,
+                    .map_err(fail_tls)?,
             ))
         } else {
             Stream::Plain(tcp)
@@ -847,6 +888,7 @@ impl Connection {
             buf: vec![0; 16 * 1024],
             handshake_timeout: reply_timeout,
             sent: 0,
+            local_ip: local_ip.get().copied(),
         };
         loop {
             match conn.next_event().await {
@@ -858,7 +900,7 @@ impl Connection {
                     };
                     let tls = handshake(outbound, host, tcp, verify, conn.handshake_timeout)
                         .await
-                        .map_err(|e| fail(e, true))?;
+                        .map_err(fail_tls)?;
                     conn.stream = Stream::Tls(Box::new(tls));
                     conn.machine
                         .handle_tls_established()
@@ -866,13 +908,18 @@ impl Connection {
                 }
                 Ok(ClientEvent::Failed(e)) => {
                     let tls = matches!(e, ClientError::TlsNotOffered | ClientError::StartTls(_));
-                    return Err(fail(client_error_text(&e), tls));
+                    return Err(SetupError {
+                        tls_result: tls.then_some(tlsrpt::ResultType::StartTlsNotSupported),
+                        ..fail(client_error_text(&e), tls)
+                    });
                 }
                 Ok(other) => return Err(fail(format!("unexpected event {other:?}"), false)),
                 Err(a) => {
                     return Err(SetupError {
                         attempt: a,
                         tls_failed: false,
+                        tls_result: None,
+                        local_ip: local_ip.get().copied(),
                     });
                 }
             }
@@ -934,21 +981,46 @@ impl Connection {
     }
 }
 
-/// Runs a TLS handshake as a client of `host`, within `limit`.
+/// Runs a TLS handshake as a client of `host`, within `limit`. A failure comes with its
+/// TLS-RPT result type.
 async fn handshake(
     outbound: &Outbound,
     host: &str,
     tcp: TcpStream,
     verify: bool,
     limit: Duration,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, (String, tlsrpt::ResultType)> {
     let connector = tls_connector(outbound, verify);
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|_| format!("{host} is not a TLS server name"))?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
+        (
+            format!("{host} is not a TLS server name"),
+            tlsrpt::ResultType::ValidationFailure,
+        )
+    })?;
     match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
         Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
-        Err(_) => Err("TLS handshake timed out".into()),
+        Ok(Err(e)) => Err((format!("TLS handshake failed: {e}"), tls_result_of(&e))),
+        Err(_) => Err((
+            "TLS handshake timed out".into(),
+            tlsrpt::ResultType::ValidationFailure,
+        )),
+    }
+}
+
+/// The RFC 8460 §4.3 result type of a failed handshake.
+fn tls_result_of(e: &std::io::Error) -> tlsrpt::ResultType {
+    use rustls::CertificateError as C;
+    use tlsrpt::ResultType as R;
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            C::Expired | C::ExpiredContext { .. } => R::CertificateExpired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => R::CertificateHostMismatch,
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+                R::CertificateNotTrusted
+            }
+            _ => R::ValidationFailure,
+        },
+        _ => R::ValidationFailure,
     }
 }
 
@@ -1261,11 +1333,32 @@ async fn deliver_remote(
     };
     // RFC 8461 §5: MX delivery under the domain's MTA-STS policy.
     let mut hops = hops;
-    let sts = if smarthost || !out.mta_sts {
-        None
+    let (sts, sts_failure) = if smarthost || !out.mta_sts {
+        (None, None)
     } else {
-        mtasts::policy(outbound, domain).await
+        mtasts::policy_checked(outbound, domain).await
     };
+    // TLS-RPT (RFC 8460): each session of MX delivery is recorded under the policy in force.
+    let tls_rpt = !smarthost && out.tls_rpt;
+    let in_force = sts.as_ref().filter(|p| p.mode != mtasts::Mode::None);
+    let note = |host: &str,
+                (ip, local): (Option<std::net::IpAddr>, Option<std::net::IpAddr>),
+                failure: Option<(tlsrpt::ResultType, String)>| {
+        if !tls_rpt {
+            return;
+        }
+        let mut session = tlsrpt::Session::new(domain, in_force);
+        if let Some((result, info)) = failure {
+            session = session.failed(result, Some(host), ip, local, Some(info));
+        }
+        crate::core::blocking(|| tlsrpt::record(outbound, &session));
+    };
+    if tls_rpt && let Some(f) = &sts_failure {
+        let mut session = tlsrpt::Session::new(domain, None);
+        session.policy.policy_type = tlsrpt::PolicyType::Sts;
+        let session = session.failed(f.result, None, None, None, Some(f.text.clone()));
+        crate::core::blocking(|| tlsrpt::record(outbound, &session));
+    }
     let sts_enforce = sts
         .as_ref()
         .is_some_and(|p| p.mode == mtasts::Mode::Enforce);
@@ -1274,6 +1367,14 @@ async fn deliver_remote(
             match p.mode {
                 mtasts::Mode::Enforce => {
                     info!(%domain, %host, "MTA-STS enforce: MX host not in the policy, skipped");
+                    note(
+                        host,
+                        (None, None),
+                        Some((
+                            tlsrpt::ResultType::ValidationFailure,
+                            "MX host not named by the MTA-STS policy".to_owned(),
+                        )),
+                    );
                 }
                 mtasts::Mode::Testing => warn!(
                     %domain, %host,
@@ -1334,6 +1435,38 @@ async fn deliver_remote(
             } else {
                 Connection::open(outbound, &host, addr, &hop).await
             };
+            // The session's TLS outcome, recorded once for TLS-RPT: a host the policy does not
+            // name (testing) failed validation whatever its TLS did.
+            let mut noted = false;
+            let local = match &opened {
+                Ok((conn, _)) => conn.local_ip,
+                Err(e) => e.local_ip,
+            };
+            if in_force.is_some_and(|p| !p.matches(&host)) {
+                note(
+                    &host,
+                    (Some(addr.ip()), local),
+                    Some((
+                        tlsrpt::ResultType::ValidationFailure,
+                        "MX host not named by the MTA-STS policy".to_owned(),
+                    )),
+                );
+                noted = true;
+            }
+            if let Err(e) = &opened
+                && e.tls_failed
+                && !noted
+            {
+                let result = e
+                    .tls_result
+                    .unwrap_or(tlsrpt::ResultType::ValidationFailure);
+                note(
+                    &host,
+                    (Some(addr.ip()), local),
+                    Some((result, e.attempt.reply.clone())),
+                );
+                noted = true;
+            }
             if sts_testing
                 && let Err(e) = &opened
                 && e.tls_failed
@@ -1354,6 +1487,20 @@ async fn deliver_remote(
             };
             match opened {
                 Ok((conn, caps)) => {
+                    if !noted {
+                        if matches!(conn.stream, Stream::Tls(_)) {
+                            note(&host, (Some(addr.ip()), conn.local_ip), None);
+                        } else {
+                            note(
+                                &host,
+                                (Some(addr.ip()), conn.local_ip),
+                                Some((
+                                    tlsrpt::ResultType::StartTlsNotSupported,
+                                    "the MX host does not offer STARTTLS".to_owned(),
+                                )),
+                            );
+                        }
+                    }
                     if sts_testing && !matches!(conn.stream, Stream::Tls(_)) {
                         warn!(%domain, %host, "MTA-STS testing: delivering without TLS; enforce would defer");
                     }
@@ -1678,7 +1825,6 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
         entry.pending().map(|(_, r)| r.domain()).collect();
     entry.waits.retain(|d, _| pending_domains.contains(d));
     entry.next_attempt = entry.earliest_due().unwrap_or(now).max(now);
-    let message = || outbound.queue.read_message(&entry).unwrap_or_default();
     for action in [Action::Delivered, Action::Relayed] {
         let rcpts: Vec<(usize, &Attempt)> = succeeded
             .iter()
@@ -1686,7 +1832,7 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             .map(|(i, _, attempt)| (*i, attempt))
             .collect();
         if !rcpts.is_empty() {
-            report(outbound, &entry, &rcpts, action, &message());
+            report(outbound, &entry, &rcpts, action);
         }
     }
     // The recipients that failed in this attempt are reported now, not when the message is done
@@ -1699,7 +1845,7 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
         })
         .collect();
     if !failed.is_empty() {
-        report(outbound, &entry, &failed, Action::Failed, &message());
+        report(outbound, &entry, &failed, Action::Failed);
     }
     if !entry.is_done()
         && out.delay_warning_secs > 0
@@ -1716,7 +1862,7 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
             })
             .collect();
         if !pending.is_empty() {
-            report(outbound, &entry, &pending, Action::Delayed, &message());
+            report(outbound, &entry, &pending, Action::Delayed);
         }
         entry.warned = true;
     }
@@ -1726,14 +1872,8 @@ fn settle(outbound: &Outbound, mut entry: Entry, domain: &str, outcomes: Vec<(us
 }
 
 /// Queues a report to the sender of `entry` about the recipients at the given indices (those
-/// that asked for it; see `RcptDsn::wants`).
-fn report(
-    outbound: &Outbound,
-    entry: &Entry,
-    rcpts: &[(usize, &Attempt)],
-    action: Action,
-    original: &[u8],
-) {
+/// that asked for it; see `RcptDsn::wants`). The original is copied from the queue file.
+fn report(outbound: &Outbound, entry: &Entry, rcpts: &[(usize, &Attempt)], action: Action) {
     let listed: Vec<dsn::ReportRcpt<'_>> = rcpts
         .iter()
         .map(|(i, attempt)| dsn::ReportRcpt {
@@ -1742,8 +1882,20 @@ fn report(
             attempt,
         })
         .collect();
-    let about = dsn::Report::for_entry(&outbound.core.config.hostname, entry, action, original);
-    let Some(dsn) = dsn::build(&about, &listed, SystemTime::now()) else {
+    let about = dsn::Report::for_entry(
+        &outbound.core.config.hostname,
+        entry,
+        action,
+        outbound.core.config.outbound.bounce_size_limit,
+    );
+    let original = match outbound.queue.open_message(entry) {
+        Ok(file) => file,
+        Err(e) => {
+            warn!(id = %entry.id, "cannot queue the delivery report: queue file unreadable: {e}");
+            return;
+        }
+    };
+    let Some(mut dsn) = dsn::build(&about, &listed, SystemTime::now(), original) else {
         if entry.from.is_empty() || entry.kind == Kind::Report {
             info!(id = %entry.id, "no report: the message came from the null sender");
         }
@@ -1754,7 +1906,7 @@ fn report(
         std::slice::from_ref(&entry.from),
         Kind::Report,
         b"",
-        &mut &dsn[..],
+        &mut dsn,
         queue::now_secs(),
     ) {
         Ok(id) => {
