@@ -1,0 +1,291 @@
+//! The PostgreSQL store (`[store] backend = "postgres"`) against a private PostgreSQL
+//! (`common::postgres`): the same IMAP and POP3 scripts against a server on it and a server on
+//! Maildirs give the same answers; quota; two servers on one database (a delivery through one
+//! read on the other, UIDs unique and increasing under APPENDs from both); the concurrency
+//! checker of `examples/imap_check` with zero errors.
+
+mod common;
+#[path = "../examples/support/imap_check.rs"]
+mod imap_check;
+#[path = "../examples/support/imap_check_model.rs"]
+mod imap_check_model;
+#[path = "../examples/support/imap_check_ops.rs"]
+mod imap_check_ops;
+#[allow(dead_code)]
+#[path = "../examples/support/imap_client.rs"]
+mod imap_client;
+
+use std::time::Duration;
+
+use common::postgres::Postgres;
+use common::{IMAP_SESSION_PY, TestServer, python, strip_trace};
+use mailwright::server::Service;
+
+fn pg_server(pg: &Postgres) -> TestServer {
+    TestServer::start_with(|c| pg.configure(c))
+}
+
+/// Numbers that differ between two correct stores (UIDVALIDITY, MODSEQs, POP3 ids) replaced.
+const NORMALIZE_PY: &str = r"
+def norm(text):
+    text = re.sub(r'(UIDVALIDITY|HIGHESTMODSEQ|MODSEQ \(?|APPENDUID|COPYUID) \d+', r'\1 N', text)
+    text = re.sub(r'MODSEQ \(\d+\)', 'MODSEQ (N)', text)
+    text = re.sub(r'QRESYNC \(\d+ \d+\)', 'QRESYNC (N N)', text)
+    return text
+";
+
+/// APPEND, SELECT, STORE, SEARCH, COPY, MOVE, EXPUNGE, STATUS, mailbox management, and QRESYNC's
+/// VANISHED, printed normalised.
+const IMAP_SCRIPT: &str = r#"
+s = S()
+out = []
+def show(cmd, lit=None):
+    lines, done = s.ok(cmd, lit)
+    keep = [l.strip() for l in lines if not l.startswith('* OK [HIGHESTMODSEQ') and not l.startswith('* FLAGS') and not l.startswith('* OK [PERMANENTFLAGS')]
+    out.append(norm(cmd + ' => ' + ' | '.join(keep) + ' / ' + done.split(' ', 1)[1].strip()))
+show('ENABLE QRESYNC')
+s.ok('APPEND INBOX (\\Seen)', b'Subject: one\r\n\r\nfirst body\r\n')
+s.ok('APPEND INBOX ($Work)', b'Subject: two\r\n\r\nsecond\r\nbody\r\n')
+s.ok('APPEND INBOX', b'Subject: three\r\n\r\nthird\r\n')
+show('SELECT INBOX')
+lines, _ = s.ok('STATUS INBOX (HIGHESTMODSEQ UIDVALIDITY)')
+m = re.search(r'HIGHESTMODSEQ (\d+)', ' '.join(lines)); before = int(m.group(1))
+uv = int(re.search(r'UIDVALIDITY (\d+)', ' '.join(lines)).group(1))
+show('UID STORE 2 +FLAGS (\\Flagged Urgent)')
+show('UID SEARCH FLAGGED')
+show('UID SEARCH UNSEEN')
+show('UID SEARCH KEYWORD Urgent')
+show('UID SEARCH KEYWORD $Work')
+show('UID COPY 1:2 Archive')
+show('UID MOVE 3 Trash')
+show('STORE 1 +FLAGS (\\Deleted)')
+show('EXPUNGE')
+show('FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[])')
+show('STATUS Archive (MESSAGES UIDNEXT UNSEEN RECENT)')
+show('STATUS Trash (MESSAGES UIDNEXT)')
+show('SELECT Archive')
+show('FETCH 1:* (UID FLAGS)')
+show('UID STORE 1:* -FLAGS (\\Seen)')
+show('UID SEARCH UNSEEN')
+show('CREATE a/b')
+show('LIST "" a*')
+show('RENAME a x')
+show('LIST "" *')
+show('DELETE x/b')
+show('LSUB "" *')
+show('SELECT INBOX (QRESYNC (%d %d))' % (uv, before))
+show('NOOP')
+print('\n'.join(out))
+"#;
+
+/// STAT, LIST, RETR, DELE over POP3 (Python's poplib), printed.
+const POP3_SCRIPT: &str = r"
+import poplib, sys
+port = int(sys.argv[1])
+p = poplib.POP3('127.0.0.1', port, timeout=20)
+p.user('alice@example.org'); p.pass_('alice-pw')
+print('STAT', p.stat())
+print('LIST', p.list()[1])
+r = p.retr(1)
+print('RETR', r[1])
+print('DELE', p.dele(1))
+p.quit()
+p = poplib.POP3('127.0.0.1', port, timeout=20)
+p.user('alice@example.org'); p.pass_('alice-pw')
+print('STAT', p.stat())
+print('UIDL count', len(p.uidl()[1]))
+p.quit()
+";
+
+/// Sends one message to alice over SMTP.
+const SMTP_PY: &str = r"
+import smtplib, sys
+port = int(sys.argv[1])
+msg = 'From: s@remote.test\r\nTo: alice@example.org\r\nSubject: ' + sys.argv[2] + '\r\n\r\nhello\r\n.dot line\r\nbare\rcr\r\n'
+with smtplib.SMTP('127.0.0.1', port, timeout=20) as s:
+    s.sendmail('s@remote.test', ['alice@example.org'], msg)
+";
+
+/// FETCH of every INBOX message: `uid size hex(body)` per line.
+const FETCH_PY: &str = r"
+s = S()
+lines, _ = s.ok('SELECT INBOX')
+lines, _ = s.ok('UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])')
+for l in lines:
+    m = re.match(r'\* \d+ FETCH \((.*)', l, re.S)
+    if not m: continue
+    uid = re.search(r'UID (\d+)', l).group(1)
+    size = int(re.search(r'RFC822.SIZE (\d+)', l).group(1))
+    lit = re.search(r'BODY\[\] \{(\d+)\}\r\n', l)
+    start = lit.end(); body = l.encode('utf-8', 'surrogateescape')
+    text = l[start:start + int(lit.group(1))]
+    print(uid, size, text.encode().hex())
+";
+
+fn session(script: &str) -> String {
+    format!("{IMAP_SESSION_PY}\n{NORMALIZE_PY}\n{script}")
+}
+
+fn imap(server: &TestServer, script: &str) -> String {
+    python(
+        &session(script),
+        &[&server.port(Service::Imap).to_string(), "ours", "-"],
+    )
+}
+
+fn fetch_all(server: &TestServer) -> Vec<(u32, usize, Vec<u8>)> {
+    imap(server, FETCH_PY)
+        .lines()
+        .map(|l| {
+            let mut f = l.split(' ');
+            let uid = f.next().unwrap().parse().unwrap();
+            let size = f.next().unwrap().parse().unwrap();
+            let hex = f.next().unwrap_or_default();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (uid, size, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn imap_and_pop3_answer_as_the_maildir_store_does() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let ours = pg_server(&pg);
+    let maildir = TestServer::start();
+    let on_pg = imap(&ours, IMAP_SCRIPT);
+    let on_maildir = imap(&maildir, IMAP_SCRIPT);
+    assert_eq!(on_pg, on_maildir, "postgres:\n{on_pg}\nmaildir:\n{on_maildir}");
+    assert!(on_pg.contains("VANISHED"), "{on_pg}");
+    // A delivery over SMTP: the same octets and sizes through IMAP after the trace headers.
+    for s in [&ours, &maildir] {
+        python(SMTP_PY, &[&s.port(Service::Smtp).to_string(), "delivered"]);
+    }
+    let (a, b) = (fetch_all(&ours), fetch_all(&maildir));
+    assert_eq!(a.len(), b.len());
+    for ((ua, sa, ba), (ub, sb, bb)) in a.iter().zip(&b) {
+        assert_eq!(ua, ub);
+        assert_eq!(*sa, ba.len(), "RFC822.SIZE is the size served");
+        assert_eq!(*sb, bb.len());
+        assert_eq!(strip_trace(ba), strip_trace(bb));
+    }
+    let on_pg = python(POP3_SCRIPT, &[&ours.port(Service::Pop3).to_string()]);
+    let on_maildir = python(POP3_SCRIPT, &[&maildir.port(Service::Pop3).to_string()]);
+    let cut = |t: &str| {
+        // The delivered message's trace headers differ; the lines of the first do not.
+        t.lines()
+            .filter(|l| !l.starts_with("RETR") || !l.contains("Received"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(cut(&on_pg), cut(&on_maildir), "{on_pg}\n{on_maildir}");
+}
+
+#[test]
+fn quota_overrun_is_refused_with_overquota() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let server = pg_server(&pg);
+    imap(&server, "s = S()\ns.ok('SELECT INBOX')");
+    pg.sql("UPDATE accounts SET bytes_limit = 100 WHERE username = 'alice@example.org'");
+    let out = imap(
+        &server,
+        r"
+s = S()
+s.ok('APPEND INBOX', b'Subject: small\r\n\r\nok\r\n')
+print(s.cmd('APPEND INBOX', b'Subject: big\r\n\r\n' + b'x' * 200 + b'\r\n')[1].strip())
+s.ok('GETQUOTAROOT INBOX')
+",
+    );
+    assert!(out.contains("NO [OVERQUOTA]"), "{out}");
+    let used = pg.sql("SELECT used_bytes, used_messages FROM accounts WHERE username = 'alice@example.org'");
+    assert_eq!(used.trim(), "19|1", "usage counts the octets stored (LF line ends)");
+}
+
+/// Appends `n` messages through `port`, printing each APPENDUID's UID.
+const APPEND_LOOP_PY: &str = r"
+import sys
+n = int(sys.argv[4])
+s = S()
+for i in range(n):
+    lines, done = s.ok('APPEND INBOX', b'Subject: c%d\r\n\r\nx\r\n' % i)
+    print(re.search(r'APPENDUID \d+ (\d+)', done).group(1))
+";
+
+#[test]
+fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let a = pg_server(&pg);
+    let b = pg_server(&pg);
+    python(SMTP_PY, &[&a.port(Service::Smtp).to_string(), "through-a"]);
+    let on_b = fetch_all(&b);
+    assert_eq!(on_b.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&on_b[0].2).contains("Subject: through-a"),
+        "{on_b:?}"
+    );
+    // Concurrent APPENDs through both nodes.
+    let script = session(APPEND_LOOP_PY);
+    let runs: Vec<_> = [a.port(Service::Imap), b.port(Service::Imap)]
+        .into_iter()
+        .map(|port| {
+            let script = script.clone();
+            std::thread::spawn(move || python(&script, &[&port.to_string(), "ours", "-", "25"]))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for run in runs {
+        let uids: Vec<u32> = run
+            .join()
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(uids.len(), 25);
+        assert!(uids.windows(2).all(|w| w[0] < w[1]), "{uids:?}");
+        all.extend(uids);
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 50, "no UID handed out twice");
+    for node in [&a, &b] {
+        let seen: Vec<u32> = fetch_all(node).iter().map(|m| m.0).collect();
+        assert_eq!(seen.len(), 51);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    }
+}
+
+#[test]
+fn the_concurrency_checker_finds_no_error() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let server = pg_server(&pg);
+    let cfg = imap_check::CheckConfig {
+        addr: server.hostport(Service::Imap),
+        user: "alice@example.org".into(),
+        password: "alice-pw".into(),
+        sessions: 10,
+        duration: Duration::from_secs(3),
+        checkpoint_every: Duration::from_secs(1),
+        preload: 3,
+        seed: 7,
+        command_timeout: Duration::from_secs(20),
+        strict_recent: true,
+        ..imap_check::CheckConfig::default()
+    };
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(imap_check::run(cfg));
+    assert!(report.passed(), "{}", report.summary());
+    assert!(report.checkpoints == 3, "{}", report.summary());
+}
