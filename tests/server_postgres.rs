@@ -217,6 +217,23 @@ for i in range(n):
     print(re.search(r'APPENDUID \d+ (\d+)', done).group(1))
 ";
 
+/// IDLE on the node of argv[1] while the node of argv[4] APPENDs: prints the untagged line the
+/// idler gets and how long after the APPEND's OK.
+const IDLE_ACROSS_PY: &str = r"
+import sys, time
+b = S()
+b.ok('SELECT INBOX')
+port = int(sys.argv[4])
+a = S()
+b.s.sendall(b'i IDLE\r\n')
+assert b.f.readline().startswith(b'+')
+a.ok('APPEND INBOX', b'Subject: idle\r\n\r\nx\r\n')
+t0 = time.monotonic()
+line = b.f.readline().decode()
+print(line.strip(), round(time.monotonic() - t0, 3))
+b.s.sendall(b'DONE\r\n')
+";
+
 #[test]
 fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
     let Some(pg) = Postgres::start() else {
@@ -260,6 +277,19 @@ fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
         assert_eq!(seen.len(), 51);
         assert!(seen.windows(2).all(|w| w[0] < w[1]));
     }
+    // IDLE on B hears of an APPEND on A within a second (the issue's bound).
+    let out = python(
+        &session(IDLE_ACROSS_PY),
+        &[
+            &b.port(Service::Imap).to_string(),
+            "ours",
+            "-",
+            &a.port(Service::Imap).to_string(),
+        ],
+    );
+    let (line, secs) = out.trim().rsplit_once(' ').unwrap();
+    assert_eq!(line, "* 52 EXISTS", "{out}");
+    assert!(secs.parse::<f64>().unwrap() < 1.0, "{out}");
 }
 
 #[test]
@@ -288,4 +318,53 @@ fn the_concurrency_checker_finds_no_error() {
         .block_on(imap_check::run(cfg));
     assert!(report.passed(), "{}", report.summary());
     assert!(report.checkpoints == 3, "{}", report.summary());
+}
+
+#[test]
+fn a_write_on_one_node_wakes_the_watchers_on_another_through_listen() {
+    use mailwright::store::postgres::PostgresStore;
+    use mailwright::store::{MailStore, MailboxName};
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    let dir = common::tempdir("pg-listen");
+    let a = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    let b = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    let mut changes = b.account(&alice).unwrap().watch(&MailboxName::inbox());
+    // B's LISTEN is sent by its own task: deliver through A until a delivery wakes B's watcher
+    // within a second (only B's LISTEN connection can wake it: a store does not poll).
+    let mut woken = false;
+    for i in 0..10 {
+        let mut delivery = a.delivery();
+        let text = format!("Subject: {i}\n\nx\n");
+        let copy = delivery
+            .prepare(&alice, &mut std::io::Cursor::new(text.into_bytes()))
+            .unwrap();
+        assert!(delivery.commit(&[copy])[0].is_ok());
+        assert_eq!(delivery.publish().len(), 1);
+        if rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(1), changes.changed()).await
+            })
+            .is_ok()
+        {
+            woken = true;
+            break;
+        }
+    }
+    assert!(woken, "a delivery through A never woke B's watcher");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(dir);
 }

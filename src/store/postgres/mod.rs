@@ -13,7 +13,8 @@
 //! - The traits are synchronous and called off the async threads (`core::blocking`); each call
 //!   runs its queries with the runtime's `Handle::block_on` on a deadpool pool.
 //! - Every write wakes the mailbox's [`Changes`] on this node and sends `NOTIFY
-//!   mailwright_<hash of the user>` with the mailbox name, for the other nodes.
+//!   mailwright_<hash of the user>` with the mailbox name; each node `LISTEN`s on the channels
+//!   of the users watched there (module `listen`) and wakes their mailboxes too.
 //! - A transaction the engine aborts as a serialization failure or deadlock is run again.
 
 // PostgreSQL's integers are signed: UIDs, MODSEQs, sizes and counts go in as i64 (and a
@@ -21,6 +22,7 @@
 #![allow(clippy::cast_possible_wrap)]
 
 mod delivery;
+mod listen;
 mod schema;
 mod selected;
 
@@ -71,6 +73,8 @@ pub(crate) struct Db {
     pool: Pool,
     handle: tokio::runtime::Handle,
     notifier: Arc<Notifier>,
+    /// The `LISTEN` connection for the other nodes' changes.
+    listener: listen::Listener,
 }
 
 impl Db {
@@ -161,17 +165,22 @@ impl PostgresStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match config.tls {
-            DbTls::Disable => {
-                Manager::from_config(pg_config, tokio_postgres::NoTls, manager_config)
-            }
+        let notifier = Arc::new(Notifier::new());
+        let (manager, listener) = match config.tls {
+            DbTls::Disable => (
+                Manager::from_config(pg_config.clone(), tokio_postgres::NoTls, manager_config),
+                listen::Listener::start(pg_config, tokio_postgres::NoTls, notifier.clone()),
+            ),
             DbTls::Require => {
                 pg_config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
                     data_dir,
                     config.ca_file.as_deref(),
                 )?);
-                Manager::from_config(pg_config, tls, manager_config)
+                (
+                    Manager::from_config(pg_config.clone(), tls.clone(), manager_config),
+                    listen::Listener::start(pg_config, tls, notifier.clone()),
+                )
             }
         };
         let pool = Pool::builder(manager)
@@ -186,7 +195,8 @@ impl PostgresStore {
             db: Arc::new(Db {
                 pool,
                 handle: tokio::runtime::Handle::current(),
-                notifier: Arc::new(Notifier::new()),
+                notifier,
+                listener,
             }),
         })
     }
@@ -829,6 +839,7 @@ impl Account for PgAccount {
     }
 
     fn watch(&self, name: &MailboxName) -> Changes {
+        self.db.listener.watch(&self.user);
         self.db.notifier.subscribe(&self.user, name)
     }
 
