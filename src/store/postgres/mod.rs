@@ -278,10 +278,14 @@ fn check_name(name: &MailboxName) -> Result<(), StoreError> {
     if name.as_str().len() > MAX_NAME {
         return Err(StoreError::InvalidName("mailbox name too long"));
     }
-    if name.as_str().chars().any(char::is_control) {
+    if name.as_str().chars().any(|c| c.is_control() || c == '\\') {
         return Err(StoreError::InvalidName(
-            "mailbox name holds a control character",
+            "mailbox name holds a character not allowed here (\\ or a control character)",
         ));
+    }
+    // Harmless here, but no other store could hold them (a Maildir level is a path).
+    if name.levels().any(|l| l == "." || l == "..") {
+        return Err(StoreError::InvalidName("mailbox name holds a . or .. level"));
     }
     Ok(())
 }
