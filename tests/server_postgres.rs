@@ -368,3 +368,40 @@ fn a_write_on_one_node_wakes_the_watchers_on_another_through_listen() {
     drop((a, b));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn tls_require_verifies_the_database_against_the_ca_file() {
+    use mailwright::core::config::DbTls;
+    use mailwright::store::MailStore;
+    use mailwright::store::postgres::PostgresStore;
+    let Some((pg, ca)) = Postgres::start_with_tls() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = common::tempdir("pg-tls");
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    config.store.tls = DbTls::Require;
+    // Another CA: the handshake fails, nothing is sent in the clear instead.
+    let (other, _) = Postgres::start_with_tls().unwrap();
+    config.store.ca_file = Some(other.dir.join("ca.pem"));
+    let refused = rt.block_on(PostgresStore::connect(&dir, &config.store));
+    assert!(refused.is_err(), "a server certificate of another CA was accepted");
+    config.store.ca_file = Some(ca);
+    let store = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    assert!(store.account(&alice).unwrap().list().unwrap().len() >= 6);
+    let ssl = pg.sql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'mailwright'",
+    );
+    assert_eq!(ssl.trim(), "t", "every connection of the store is TLS");
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}

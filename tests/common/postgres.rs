@@ -49,6 +49,16 @@ impl Postgres {
     /// Starts a cluster, or `None` (a skip line printed; a failure under `CI=true`) when
     /// PostgreSQL is not installed.
     pub fn start() -> Option<Self> {
+        Self::start_with(false).map(|(pg, _)| pg)
+    }
+
+    /// Starts a cluster that also speaks TLS, with a certificate for `localhost` and
+    /// `127.0.0.1` from a throw-away CA; returns it with the CA's PEM file.
+    pub fn start_with_tls() -> Option<(Self, PathBuf)> {
+        Self::start_with(true).map(|(pg, ca)| (pg, ca.unwrap()))
+    }
+
+    fn start_with(tls: bool) -> Option<(Self, Option<PathBuf>)> {
         let bin = bin_dir()?;
         peer::require("psql", PACKAGE)?;
         let dir = tempdir("postgres");
@@ -64,6 +74,41 @@ impl Postgres {
             bin,
             as_daemon_user,
         };
+        let mut ssl = String::new();
+        let mut ca_file = None;
+        if tls {
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+            ])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+            let (crt, key_path, ca_path) = (
+                pg.dir.join("server.crt"),
+                pg.dir.join("server.key"),
+                pg.dir.join("ca.pem"),
+            );
+            std::fs::write(&crt, cert.pem()).unwrap();
+            std::fs::write(&key_path, key.serialize_pem()).unwrap();
+            std::fs::write(&ca_path, ca.pem()).unwrap();
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+                    .unwrap();
+            }
+            ssl = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                crt.display(),
+                key_path.display()
+            );
+            ca_file = Some(ca_path);
+        }
         if as_daemon_user {
             let out = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -89,7 +134,7 @@ impl Postgres {
         );
         let options = format!(
             "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=60",
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=60{ssl}",
             pg.dir.display()
         );
         pg.run(
@@ -108,7 +153,7 @@ impl Postgres {
             ],
         );
         pg.sql_in("postgres", "CREATE DATABASE mail");
-        Some(pg)
+        Some((pg, ca_file))
     }
 
     fn run(&self, program: &str, args: &[&str]) {
