@@ -405,3 +405,72 @@ fn tls_require_verifies_the_database_against_the_ca_file() {
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn bodies_nobody_names_are_collected_and_the_others_kept() {
+    use mailwright::store::postgres::PostgresStore;
+    use mailwright::store::{Flag, FlagOp, Flags, MailStore, MailboxName};
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = common::tempdir("pg-gc");
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    let store = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    assert_eq!(
+        pg.sql("SELECT max(version) FROM schema_migrations").trim(),
+        "2"
+    );
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    let mut delivery = store.delivery();
+    let copies: Vec<_> = ["Subject: a\n\nkept\n", "Subject: b\n\nexpunged\n"]
+        .iter()
+        .map(|t| {
+            delivery
+                .prepare(&alice, &mut std::io::Cursor::new(t.as_bytes().to_vec()))
+                .unwrap()
+        })
+        .collect();
+    assert!(delivery.commit(&copies).iter().all(Result::is_ok));
+    delivery.publish();
+    // A prepared copy never committed leaves a body nobody names.
+    let mut dropped = store.delivery();
+    dropped
+        .prepare(&alice, &mut std::io::Cursor::new(b"Subject: c\n\nnever\n".to_vec()))
+        .unwrap();
+    drop(dropped);
+    let (mut inbox, view) = store
+        .account(&alice)
+        .unwrap()
+        .select(&MailboxName::inbox(), false)
+        .unwrap();
+    let second = view.messages[1].uid;
+    inbox
+        .store(
+            &[second],
+            FlagOp::Add,
+            Flags::empty().with(Flag::Deleted),
+            &[],
+            None,
+        )
+        .unwrap();
+    assert_eq!(inbox.expunge(&[second]).unwrap(), [second]);
+    // Within the grace period the expunged message still reads.
+    assert_eq!(store.collect_garbage(Duration::from_hours(1)).unwrap(), 0);
+    assert!(inbox.open(second).unwrap().is_some());
+    // Past it (zero here), the expunged and the never committed bodies go, the other stays.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(store.collect_garbage(Duration::ZERO).unwrap(), 2);
+    assert_eq!(pg.sql("SELECT count(*) FROM blobs").trim(), "1");
+    assert!(inbox.open(view.messages[0].uid).unwrap().is_some());
+    assert!(inbox.open(second).unwrap().is_none());
+    drop((inbox, store));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -63,7 +63,9 @@ impl Body {
         }
         client
             .execute(
-                "INSERT INTO blobs (hash, body) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                // A body saved again is young again: the collector leaves it to the commit.
+                "INSERT INTO blobs (hash, body) VALUES ($1, $2) \
+                 ON CONFLICT (hash) DO UPDATE SET saved_at = now()",
                 &[&self.hash, &self.data],
             )
             .await

@@ -15,6 +15,8 @@
 //! - Every write wakes the mailbox's [`Changes`] on this node and sends `NOTIFY
 //!   mailwright_<hash of the user>` with the mailbox name; each node `LISTEN`s on the channels
 //!   of the users watched there (module `listen`) and wakes their mailboxes too.
+//! - Bodies no message names any more (expunged over an hour ago, or saved for a delivery that
+//!   never committed) are deleted every ten minutes by each node.
 //! - A transaction the engine aborts as a serialization failure or deadlock is run again.
 
 // PostgreSQL's integers are signed: UIDs, MODSEQs, sizes and counts go in as i64 (and a
@@ -191,6 +193,19 @@ impl PostgresStore {
         if applied > 0 {
             tracing::info!(migrations = applied, "database schema updated");
         }
+        // The collector of bodies nobody names any more (every node runs it; it is idempotent).
+        let gc_pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(GC_EVERY).await;
+                if gc_pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = collect(&gc_pool, KEEP_EXPUNGED).await {
+                    tracing::warn!("collecting message bodies: {e}");
+                }
+            }
+        });
         Ok(Self {
             db: Arc::new(Db {
                 pool,
@@ -199,6 +214,51 @@ impl PostgresStore {
                 listener,
             }),
         })
+    }
+
+    /// Deletes the bodies no message names, saved longer than `keep` ago and not expunged
+    /// within `keep` (sessions may still show an expunged message, RFC 2180 §4.1). Returns how
+    /// many went. The server runs it every ten minutes with an hour.
+    pub fn collect_garbage(&self, keep: Duration) -> Result<u64, StoreError> {
+        self.db.run(|| collect(&self.db.pool, keep))
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // The last user of the store is gone: this ends the collector's loop too.
+        self.pool.close();
+    }
+}
+
+/// How often each node collects unnamed bodies.
+const GC_EVERY: Duration = Duration::from_mins(10);
+/// How long an expunged message stays readable, and a saved body waits for its commit.
+const KEEP_EXPUNGED: Duration = Duration::from_hours(1);
+
+async fn collect(pool: &Pool, keep: Duration) -> Result<u64, StoreError> {
+    let client = pool.get().await.map_err(StoreError::backend)?;
+    let keep = keep.as_secs() as i64;
+    // In batches: a COPY naming a body at the same moment makes one batch fail on the foreign
+    // key (the body stays), not the whole collection.
+    let mut total = 0;
+    loop {
+        let n = client
+            .execute(
+                "DELETE FROM blobs WHERE hash IN (SELECT b.hash FROM blobs b \
+                 WHERE b.saved_at < now() - ($1::bigint * interval '1 second') \
+                 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob = b.hash) \
+                 AND NOT EXISTS (SELECT 1 FROM expunged e WHERE e.blob = b.hash \
+                   AND e.expunged_at >= now() - ($1::bigint * interval '1 second')) \
+                 LIMIT 500)",
+                &[&keep],
+            )
+            .await
+            .map_err(pg)?;
+        total += n;
+        if n < 500 {
+            return Ok(total);
+        }
     }
 }
 

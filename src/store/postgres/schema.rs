@@ -72,6 +72,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX expunged_by_modseq ON expunged (mailbox, modseq);
     ",
+    // 2: bodies nobody names are collected: when each was last saved, and what names them.
+    "
+    ALTER TABLE blobs ADD COLUMN saved_at timestamptz NOT NULL DEFAULT now();
+    CREATE INDEX messages_by_blob ON messages (blob);
+    CREATE INDEX expunged_by_blob ON expunged (blob);
+    ",
 ];
 
 /// Brings the schema up to date.

@@ -7,7 +7,7 @@
 //!   it first), so the view is one state of the mailbox; a read-write one claims the `\Recent`
 //!   messages in the same transaction.
 //! - Messages gone from the mailbox stay known until the session releases them, and readable
-//!   while their body is in the database (bodies are not collected yet).
+//!   for an hour after their expunge (then their body may be collected).
 
 use std::sync::Arc;
 use std::time::SystemTime;
