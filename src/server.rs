@@ -117,9 +117,10 @@ impl Server {
         directory: &Arc<Directory>,
     ) -> Result<Arc<dyn MailStore>, ServerError> {
         match config.store.backend {
-            crate::core::config::StoreBackend::Maildir => {
-                Ok(Arc::new(MaildirStore::new(directory.clone(), &config.storage)))
-            }
+            crate::core::config::StoreBackend::Maildir => Ok(Arc::new(MaildirStore::new(
+                directory.clone(),
+                &config.storage,
+            ))),
             #[cfg(feature = "postgres")]
             crate::core::config::StoreBackend::Postgres => Ok(Arc::new(
                 crate::store::postgres::PostgresStore::connect(data_dir, &config.store)

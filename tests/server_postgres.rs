@@ -159,7 +159,10 @@ fn imap_and_pop3_answer_as_the_maildir_store_does() {
     let maildir = TestServer::start();
     let on_pg = imap(&ours, IMAP_SCRIPT);
     let on_maildir = imap(&maildir, IMAP_SCRIPT);
-    assert_eq!(on_pg, on_maildir, "postgres:\n{on_pg}\nmaildir:\n{on_maildir}");
+    assert_eq!(
+        on_pg, on_maildir,
+        "postgres:\n{on_pg}\nmaildir:\n{on_maildir}"
+    );
     assert!(on_pg.contains("VANISHED"), "{on_pg}");
     // A delivery over SMTP: the same octets and sizes through IMAP after the trace headers.
     for s in [&ours, &maildir] {
@@ -203,8 +206,13 @@ s.ok('GETQUOTAROOT INBOX')
 ",
     );
     assert!(out.contains("NO [OVERQUOTA]"), "{out}");
-    let used = pg.sql("SELECT used_bytes, used_messages FROM accounts WHERE username = 'alice@example.org'");
-    assert_eq!(used.trim(), "19|1", "usage counts the octets stored (LF line ends)");
+    let used = pg
+        .sql("SELECT used_bytes, used_messages FROM accounts WHERE username = 'alice@example.org'");
+    assert_eq!(
+        used.trim(),
+        "19|1",
+        "usage counts the octets stored (LF line ends)"
+    );
 }
 
 /// Appends `n` messages through `port`, printing each APPENDUID's UID.
@@ -390,7 +398,10 @@ fn tls_require_verifies_the_database_against_the_ca_file() {
     let (other, _) = Postgres::start_with_tls().unwrap();
     config.store.ca_file = Some(other.dir.join("ca.pem"));
     let refused = rt.block_on(PostgresStore::connect(&dir, &config.store));
-    assert!(refused.is_err(), "a server certificate of another CA was accepted");
+    assert!(
+        refused.is_err(),
+        "a server certificate of another CA was accepted"
+    );
     config.store.ca_file = Some(ca);
     let store = rt
         .block_on(PostgresStore::connect(&dir, &config.store))
@@ -443,7 +454,10 @@ fn bodies_nobody_names_are_collected_and_the_others_kept() {
     // A prepared copy never committed leaves a body nobody names.
     let mut dropped = store.delivery();
     dropped
-        .prepare(&alice, &mut std::io::Cursor::new(b"Subject: c\n\nnever\n".to_vec()))
+        .prepare(
+            &alice,
+            &mut std::io::Cursor::new(b"Subject: c\n\nnever\n".to_vec()),
+        )
         .unwrap();
     drop(dropped);
     let (mut inbox, view) = store

@@ -82,13 +82,11 @@ impl Postgres {
             ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
             let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
             let key = rcgen::KeyPair::generate().unwrap();
-            let cert = rcgen::CertificateParams::new(vec![
-                "localhost".to_owned(),
-                "127.0.0.1".to_owned(),
-            ])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
+            let cert =
+                rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                    .unwrap()
+                    .signed_by(&key, &ca)
+                    .unwrap();
             let (crt, key_path, ca_path) = (
                 pg.dir.join("server.crt"),
                 pg.dir.join("server.key"),
@@ -179,7 +177,15 @@ impl Postgres {
     pub fn sql_in(&self, db: &str, sql: &str) -> String {
         let out = run_with_timeout(
             Command::new("psql")
-                .args(["-h", "127.0.0.1", "-U", "mailwright", "-At", "-v", "ON_ERROR_STOP=1"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "mailwright",
+                    "-At",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                ])
                 .arg("-p")
                 .arg(self.port.to_string())
                 .args(["-d", db, "-c", sql]),
@@ -221,7 +227,14 @@ impl Drop for Postgres {
             Command::new(&path)
         };
         let _ = cmd
-            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

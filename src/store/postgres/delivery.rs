@@ -289,11 +289,7 @@ fn parse_flags(flags: &[String]) -> (i16, Vec<String>) {
 }
 
 impl Delivery for PgDelivery {
-    fn prepare(
-        &mut self,
-        user: &Address,
-        message: &mut dyn Read,
-    ) -> Result<CopyId, StoreError> {
+    fn prepare(&mut self, user: &Address, message: &mut dyn Read) -> Result<CopyId, StoreError> {
         self.prepare_into(user, &MailboxName::inbox(), false, &[], message)
     }
 
@@ -377,7 +373,15 @@ impl Delivery for PgDelivery {
         let chosen: Vec<usize> = copies
             .iter()
             .map(|c| c.index())
-            .filter(|&i| matches!(self.copies.get(i), Some(Target { copy: Copy::Prepared(_), .. })))
+            .filter(|&i| {
+                matches!(
+                    self.copies.get(i),
+                    Some(Target {
+                        copy: Copy::Prepared(_),
+                        ..
+                    })
+                )
+            })
             .collect();
         let db = &*self.db;
         let targets = &self.copies;

@@ -48,10 +48,7 @@ impl Listener {
     /// Listens for `user`'s changes from now on (at once if the connection is up).
     pub(super) fn watch(&self, user: &Address) {
         let channel = channel_of(user);
-        let mut map = self
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         if !map.contains_key(&channel) {
             map.insert(channel.clone(), user.clone());
             let _ = self.new.send(channel);
@@ -86,9 +83,7 @@ async fn run<T>(
         let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
         let (notifier_c, channels_c) = (notifier.clone(), channels.clone());
         tokio::spawn(async move {
-            while let Some(message) =
-                std::future::poll_fn(|cx| connection.poll_message(cx)).await
-            {
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 let Ok(message) = message else {
                     break;
                 };
@@ -114,7 +109,11 @@ async fn run<T>(
         let mut up = true;
         for channel in known {
             // Channels are `mailwright_` and hex digits: an identifier as it stands.
-            if client.batch_execute(&format!("LISTEN {channel}")).await.is_err() {
+            if client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .is_err()
+            {
                 up = false;
                 break;
             }

@@ -345,7 +345,9 @@ fn check_name(name: &MailboxName) -> Result<(), StoreError> {
     }
     // Harmless here, but no other store could hold them (a Maildir level is a path).
     if name.levels().any(|l| l == "." || l == "..") {
-        return Err(StoreError::InvalidName("mailbox name holds a . or .. level"));
+        return Err(StoreError::InvalidName(
+            "mailbox name holds a . or .. level",
+        ));
     }
     Ok(())
 }
@@ -437,7 +439,12 @@ async fn create_mailbox(
     tx.query_opt(
         "INSERT INTO mailboxes (username, name, uidvalidity, special_use) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (username, name) DO NOTHING RETURNING id",
-        &[&user, &name.as_str(), &(uid_validity & 0xffff_ffff).max(1), &special],
+        &[
+            &user,
+            &name.as_str(),
+            &(uid_validity & 0xffff_ffff).max(1),
+            &special,
+        ],
     )
     .await
     .map_err(pg)?
@@ -897,7 +904,9 @@ impl Account for PgAccount {
         for (request, message) in messages.iter_mut() {
             batch.push((request.clone(), delivery::Body::read(*message)?));
         }
-        let appended = self.db.run(|| delivery::append(&self.db, &self.name, name, &batch))?;
+        let appended = self
+            .db
+            .run(|| delivery::append(&self.db, &self.name, name, &batch))?;
         self.db.changed(&self.user, name);
         Ok(appended)
     }
@@ -927,7 +936,11 @@ mod tests {
             4,
             "the SQL tests \\Deleted as 4"
         );
-        assert_eq!(flag_bits(Flags::empty().with(Flag::Seen)), 8, "and \\Seen as 8");
+        assert_eq!(
+            flag_bits(Flags::empty().with(Flag::Seen)),
+            8,
+            "and \\Seen as 8"
+        );
     }
 
     #[test]

@@ -247,8 +247,7 @@ impl SelectedMailbox for PgMailbox {
                 .iter()
                 .map(|m| m.info.uid)
                 .filter(|&u| {
-                    i64::from(u) >= first_recent
-                        && (this.read_only || i64::from(u) < claimed_to)
+                    i64::from(u) >= first_recent && (this.read_only || i64::from(u) < claimed_to)
                 })
                 .collect();
             Ok(Some((
