@@ -1369,6 +1369,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_section_parses_and_postgres_needs_somewhere_to_connect() {
+        assert_eq!(Config::default().store.backend, StoreBackend::Maildir);
+        let config = Config::parse(
+            "[store]\nbackend = \"postgres\"\nhost = \"db\"\nport = 5433\nuser = \"mw\"\n\
+             dbname = \"mail\"\npassword_file = \"pw\"\npool_size = 4\ntls = \"require\"\n\
+             ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let s = &config.store;
+        assert_eq!(s.backend, StoreBackend::Postgres);
+        assert_eq!((s.host.as_deref(), s.port), (Some("db"), Some(5433)));
+        assert_eq!(
+            (s.user.as_deref(), s.dbname.as_deref()),
+            (Some("mw"), Some("mail"))
+        );
+        assert_eq!((s.pool_size, s.tls), (4, DbTls::Require));
+        assert_eq!(s.ca_file.as_deref(), Some(Path::new("ca.pem")));
+        assert!(Config::parse("[store]\nbackend = \"postgres\"\n").is_err());
+        assert!(
+            Config::parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://db/mail\"\n")
+                .is_ok()
+        );
+        assert!(Config::parse("[store]\nbackend = \"mysql\"\n").is_err());
+        assert!(Config::parse("[store]\npool_size = 0\n").is_err());
+    }
+
+    #[test]
     fn default_text_parses_to_defaults() {
         let config = Config::parse(DEFAULT_CONFIG_TEXT).unwrap();
         assert_eq!(config.hostname, "localhost");
