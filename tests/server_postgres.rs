@@ -1,8 +1,10 @@
 //! The PostgreSQL store (`[store] backend = "postgres"`) against a private PostgreSQL
 //! (`common::postgres`): the same IMAP and POP3 scripts against a server on it and a server on
 //! Maildirs give the same answers; quota; two servers on one database (a delivery through one
-//! read on the other, UIDs unique and increasing under APPENDs from both); the concurrency
-//! checker of `examples/imap_check` with zero errors.
+//! read on the other, UIDs unique and increasing under APPENDs from both, IDLE on one woken by
+//! the other through LISTEN/NOTIFY), also as two `full_server` processes one of which is killed;
+//! the concurrency checker of `examples/imap_check` with zero errors; TLS to the database;
+//! the collection of unnamed bodies.
 
 mod common;
 #[path = "../examples/support/imap_check.rs"]
@@ -127,14 +129,19 @@ fn session(script: &str) -> String {
 }
 
 fn imap(server: &TestServer, script: &str) -> String {
-    python(
-        &session(script),
-        &[&server.port(Service::Imap).to_string(), "ours", "-"],
-    )
+    imap_at(server.port(Service::Imap), script)
+}
+
+fn imap_at(port: u16, script: &str) -> String {
+    python(&session(script), &[&port.to_string(), "ours", "-"])
 }
 
 fn fetch_all(server: &TestServer) -> Vec<(u32, usize, Vec<u8>)> {
-    imap(server, FETCH_PY)
+    fetch_at(server.port(Service::Imap))
+}
+
+fn fetch_at(port: u16) -> Vec<(u32, usize, Vec<u8>)> {
+    imap_at(port, FETCH_PY)
         .lines()
         .map(|l| {
             let mut f = l.split(' ');
@@ -487,4 +494,75 @@ fn bodies_nobody_names_are_collected_and_the_others_kept() {
     assert!(inbox.open(second).unwrap().is_none());
     drop((inbox, store));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A data directory for a `full_server` process with SMTP and IMAP on these ports, every other
+/// TCP service off, and its mail in `pg`.
+fn node_dir(name: &str, pg: &Postgres, smtp: u16, imap: u16) -> std::path::PathBuf {
+    let dir = common::tempdir(name);
+    common::populate(&dir);
+    std::fs::write(
+        dir.join(mailwright::core::datadir::CONFIG_FILE),
+        format!(
+            "hostname = \"localhost\"\n\n\
+             [listen]\n\
+             smtp = [\"127.0.0.1:{smtp}\"]\n\
+             submission = []\n\
+             submissions = []\n\
+             lmtp = []\n\
+             imap = [\"127.0.0.1:{imap}\"]\n\
+             imaps = []\n\
+             pop3 = []\n\
+             pop3s = []\n\
+             managesieve = []\n\n\
+             [limits]\n\
+             auth_failure_delay_secs = 0\n\n\
+             [store]\n\
+             backend = \"postgres\"\n\
+             url = \"postgresql://mailwright@127.0.0.1:{}/mail\"\n\
+             pool_size = 4\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Two `full_server` processes configured from their files: what is acknowledged through one
+/// is read on the other exactly once, also after the first is killed with SIGKILL.
+#[test]
+fn two_full_server_processes_on_one_database_and_one_killed() {
+    use common::process::ServerProcess;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let [smtp_a, imap_a, smtp_b, imap_b] = common::postfix::free_ports::<4>();
+    let dir_a = node_dir("pg-node-a", &pg, smtp_a, imap_a);
+    let dir_b = node_dir("pg-node-b", &pg, smtp_b, imap_b);
+    let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+    let mut a = ServerProcess::start(&dir_a, addr(smtp_a), dir_a.join("server.log"));
+    let b = ServerProcess::start(&dir_b, addr(smtp_b), dir_b.join("server.log"));
+    for i in 0..10 {
+        python(SMTP_PY, &[&smtp_a.to_string(), &format!("acked-{i}")]);
+    }
+    a.kill9();
+    python(SMTP_PY, &[&smtp_b.to_string(), "after-the-kill"]);
+    let subjects: Vec<String> = fetch_at(imap_b)
+        .iter()
+        .map(|(_, _, body)| {
+            let text = String::from_utf8_lossy(body).into_owned();
+            let line = text.lines().find(|l| l.starts_with("Subject: ")).unwrap();
+            line["Subject: ".len()..].to_owned()
+        })
+        .collect();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("acked-{i}")).collect();
+    expected.push("after-the-kill".to_owned());
+    assert_eq!(
+        subjects, expected,
+        "each acknowledged message once, in order"
+    );
+    drop(b);
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
