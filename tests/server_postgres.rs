@@ -308,13 +308,30 @@ fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
 }
 
 #[test]
-fn the_concurrency_checker_finds_no_error() {
+fn the_concurrency_checker_finds_no_error_on_one_node_and_across_two() {
     let Some(pg) = Postgres::start() else {
         return;
     };
     let server = pg_server(&pg);
+    let report = check(server.hostport(Service::Imap));
+    assert!(report.passed(), "one node:\n{}", report.summary());
+    assert!(report.checkpoints == 3, "{}", report.summary());
+    // The same user on both nodes: sessions alternate between them, views agree at every
+    // checkpoint.
+    let other = pg_server(&pg);
+    let report = check(format!(
+        "{},{}",
+        server.hostport(Service::Imap),
+        other.hostport(Service::Imap)
+    ));
+    assert!(report.passed(), "two nodes:\n{}", report.summary());
+    assert!(report.checkpoints == 3, "{}", report.summary());
+}
+
+/// The checker for three seconds (ten sessions, a checkpoint a second, a fixed seed).
+fn check(addr: String) -> imap_check::CheckReport {
     let cfg = imap_check::CheckConfig {
-        addr: server.hostport(Service::Imap),
+        addr,
         user: "alice@example.org".into(),
         password: "alice-pw".into(),
         sessions: 10,
@@ -326,13 +343,11 @@ fn the_concurrency_checker_finds_no_error() {
         strict_recent: true,
         ..imap_check::CheckConfig::default()
     };
-    let report = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(imap_check::run(cfg));
-    assert!(report.passed(), "{}", report.summary());
-    assert!(report.checkpoints == 3, "{}", report.summary());
+        .block_on(imap_check::run(cfg))
 }
 
 #[test]
