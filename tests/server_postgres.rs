@@ -213,6 +213,25 @@ s.ok('GETQUOTAROOT INBOX')
 ",
     );
     assert!(out.contains("NO [OVERQUOTA]"), "{out}");
+    // SMTP too: the recipient is refused (at RCPT or at the end of the data), nothing stored.
+    let refused = python(
+        r"
+import smtplib, sys
+try:
+    with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20) as s:
+        s.sendmail('s@remote.test', ['alice@example.org'], 'Subject: big\r\n\r\n' + 'x' * 200 + '\r\n')
+    print('accepted')
+except smtplib.SMTPRecipientsRefused as e:
+    print('refused', list(e.recipients.values())[0][0])
+except smtplib.SMTPDataError as e:
+    print('refused', e.smtp_code)
+",
+        &[&server.port(Service::Smtp).to_string()],
+    );
+    assert!(
+        refused.starts_with("refused 452") || refused.starts_with("refused 552"),
+        "{refused}"
+    );
     let used = pg
         .sql("SELECT used_bytes, used_messages FROM accounts WHERE username = 'alice@example.org'");
     assert_eq!(
@@ -305,6 +324,32 @@ fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
     let (line, secs) = out.trim().rsplit_once(' ').unwrap();
     assert_eq!(line, "* 52 EXISTS", "{out}");
     assert!(secs.parse::<f64>().unwrap() < 1.0, "{out}");
+    // The POP3 maildrop lock holds across nodes.
+    let out = python(
+        r"
+import poplib, sys
+a = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=20)
+a.user('alice@example.org'); a.pass_('alice-pw')
+b = poplib.POP3('127.0.0.1', int(sys.argv[2]), timeout=20)
+b.user('alice@example.org')
+try:
+    b.pass_('alice-pw')
+    print('both locked')
+except poplib.error_proto as e:
+    print('refused', e)
+a.quit()
+c = poplib.POP3('127.0.0.1', int(sys.argv[2]), timeout=20)
+c.user('alice@example.org'); c.pass_('alice-pw')
+print('after quit', c.stat()[0])
+c.quit()
+",
+        &[
+            &a.port(Service::Pop3).to_string(),
+            &b.port(Service::Pop3).to_string(),
+        ],
+    );
+    assert!(out.contains("refused"), "{out}");
+    assert!(out.contains("after quit 52"), "{out}");
 }
 
 #[test]
