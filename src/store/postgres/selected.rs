@@ -192,8 +192,10 @@ impl SelectedMailbox for PgMailbox {
             let sig_sql = "SELECT uidnext, highestmodseq, first_recent FROM mailboxes \
                            WHERE id = $1 AND name = $2";
             if !force && let Some(seen) = this.seen {
+                // Prepared once per pooled connection: one round trip per poll.
+                let statement = client.prepare_cached(sig_sql).await.map_err(pg)?;
                 let row = client
-                    .query_opt(sig_sql, &[&this.id, &this.name.as_str()])
+                    .query_opt(&statement, &[&this.id, &this.name.as_str()])
                     .await
                     .map_err(pg)?
                     .ok_or(StoreError::MailboxGone)?;
