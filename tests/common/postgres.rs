@@ -61,8 +61,22 @@ impl Postgres {
     fn start_with(tls: bool) -> Option<(Self, Option<PathBuf>)> {
         let bin = bin_dir()?;
         peer::require("psql", PACKAGE)?;
-        let dir = tempdir("postgres");
         let as_daemon_user = is_root();
+        let dir = if as_daemon_user {
+            // The postgres user must reach it: under /tmp whatever TMPDIR says (root's own
+            // temporary directory may be closed to other users).
+            static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let dir = Path::new("/tmp").join(format!(
+                "mw-postgres-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        } else {
+            tempdir("postgres")
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
