@@ -6,6 +6,8 @@
 //! the concurrency checker of `examples/imap_check` with zero errors; TLS to the database;
 //! the collection of unnamed bodies.
 
+#![cfg(feature = "postgres")]
+
 mod common;
 #[path = "../examples/support/imap_check.rs"]
 mod imap_check;
