@@ -64,6 +64,9 @@ pub enum ServerError {
     /// The outbound queue directory could not be opened.
     #[error("cannot open the queue: {0}")]
     Queue(std::io::Error),
+    /// The mail store could not be opened (the database unreachable, its schema not migrated).
+    #[error("cannot open the mail store: {0}")]
+    Store(crate::store::StoreError),
 }
 
 enum Listener {
@@ -105,6 +108,33 @@ impl Server {
         store: Arc<dyn MailStore>,
     ) -> Result<Self, ServerError> {
         Self::bind_with(data_dir, config, Some(store)).await
+    }
+
+    /// The store `[store]` names.
+    async fn configured_store(
+        data_dir: &Path,
+        config: &Config,
+        directory: &Arc<Directory>,
+    ) -> Result<Arc<dyn MailStore>, ServerError> {
+        match config.store.backend {
+            crate::core::config::StoreBackend::Maildir => Ok(Arc::new(MaildirStore::new(
+                directory.clone(),
+                &config.storage,
+            ))),
+            #[cfg(feature = "postgres")]
+            crate::core::config::StoreBackend::Postgres => Ok(Arc::new(
+                crate::store::postgres::PostgresStore::connect(data_dir, &config.store)
+                    .await
+                    .map_err(ServerError::Store)?,
+            )),
+            #[cfg(not(feature = "postgres"))]
+            crate::core::config::StoreBackend::Postgres => {
+                let _ = data_dir;
+                Err(ServerError::Store(crate::store::StoreError::Misuse(
+                    "built without the postgres feature",
+                )))
+            }
+        }
     }
 
     async fn bind_with(
@@ -200,8 +230,10 @@ impl Server {
             .map_err(ServerError::Queue)?;
         let logins = Logins::for_this_machine(config.limits.auth_failure_delay());
         let directory = Arc::new(directory);
-        let store = store
-            .unwrap_or_else(|| Arc::new(MaildirStore::new(directory.clone(), &config.storage)));
+        let store = match store {
+            Some(store) => store,
+            None => Self::configured_store(data_dir, &config, &directory).await?,
+        };
         // Every session runs on this driver: its bounds on writes and TLS handshakes are
         // `[limits]` of the configuration.
         let mut driver_config = DriverConfig::default();

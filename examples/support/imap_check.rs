@@ -38,7 +38,8 @@ use super::imap_client::{Conn, Rng, mailbox};
 
 #[derive(Debug, Clone)]
 pub(crate) struct CheckConfig {
-    /// `host:port` of the server.
+    /// `host:port` of the server; several separated by commas (nodes sharing one store):
+    /// session `i` connects to the `i`-th, round robin.
     pub(crate) addr: String,
     /// The user every session logs in as.
     pub(crate) user: String,
@@ -360,7 +361,9 @@ fn compare(
 
 impl Checker {
     async fn connect(id: usize, cfg: Arc<CheckConfig>, nonce: u64) -> std::io::Result<Checker> {
-        let conn = Conn::connect(&cfg.addr, false, 64 * 1024, cfg.command_timeout).await?;
+        let addrs: Vec<&str> = cfg.addr.split(',').collect();
+        let addr = addrs[id % addrs.len()];
+        let conn = Conn::connect(addr, false, 64 * 1024, cfg.command_timeout).await?;
         let mut c = Checker {
             id,
             conn,

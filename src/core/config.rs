@@ -62,6 +62,8 @@ pub struct Config {
     pub abuse: Abuse,
     /// What the mail store fsyncs, and quota refusals.
     pub storage: Storage,
+    /// Where the users' mail is: Maildirs (the default) or a PostgreSQL database.
+    pub store: StoreConfig,
     /// Where `postmaster@`, `abuse@` and `MAILER-DAEMON@` go.
     pub postmaster: Postmaster,
     /// Mail filters (the Sendmail/Postfix milter protocol), asked in order at the end of data.
@@ -237,6 +239,73 @@ pub struct Storage {
     pub quota_full_permanent: bool,
 }
 
+/// The backend of the users' mail (`[store]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Maildir++ per user under the data directory.
+    #[default]
+    Maildir,
+    /// A PostgreSQL database (or an engine speaking its protocol), shared by several nodes.
+    Postgres,
+}
+
+/// TLS to the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbTls {
+    /// Plain TCP or a Unix socket.
+    #[default]
+    Disable,
+    /// TLS, the server's certificate verified against the system roots or `ca_file`.
+    Require,
+}
+
+/// `[store]`: where the users' mail is, and how to reach the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `maildir` (default) or `postgres`.
+    pub backend: StoreBackend,
+    /// A libpq connection string or URL (`postgresql://user@host:5432/mail`); the fields below
+    /// fill in or override what it leaves out.
+    pub url: Option<String>,
+    /// Database host name, address, or Unix socket directory (a path).
+    pub host: Option<String>,
+    /// Database port.
+    pub port: Option<u16>,
+    /// Database user.
+    pub user: Option<String>,
+    /// A file holding the database password (its first line), relative to the data directory.
+    pub password_file: Option<PathBuf>,
+    /// Database name.
+    pub dbname: Option<String>,
+    /// Connections in this node's pool. Default 16.
+    pub pool_size: usize,
+    /// `disable` (default) or `require`.
+    pub tls: DbTls,
+    /// With `tls = "require"`: the CA certificates (PEM) to verify the server with instead of the
+    /// system roots, relative to the data directory.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Maildir,
+            url: None,
+            host: None,
+            port: None,
+            user: None,
+            password_file: None,
+            dbname: None,
+            pool_size: 16,
+            tls: DbTls::Disable,
+            ca_file: None,
+        }
+    }
+}
+
 impl Default for Storage {
     fn default() -> Self {
         Self {
@@ -261,6 +330,7 @@ impl Default for Config {
             submission: Submission::default(),
             abuse: Abuse::default(),
             storage: Storage::default(),
+            store: StoreConfig::default(),
             postmaster: Postmaster::default(),
             milter: Vec::new(),
             spam: Spam::default(),
@@ -1008,6 +1078,19 @@ impl Config {
                 )));
             }
         }
+        if self.store.backend == StoreBackend::Postgres
+            && self.store.url.is_none()
+            && self.store.host.is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "store.backend = \"postgres\" needs store.url or store.host".to_owned(),
+            ));
+        }
+        if self.store.pool_size == 0 {
+            return Err(ConfigError::Invalid(
+                "store.pool_size must be at least 1".to_owned(),
+            ));
+        }
         if l.max_message_size < 1024 {
             return Err(ConfigError::Invalid(
                 "limits.max_message_size must be at least 1024".to_owned(),
@@ -1257,6 +1340,20 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # true makes it 552 5.2.2 (a bounce at once).
 # quota_full_permanent = false
 
+[store]
+# Where the users' mail is: "maildir" (under mail/ of the data directory) or "postgres" (a
+# database several nodes can share; the schema is made and migrated at start).
+# backend = "maildir"
+# url = "postgresql://mailwright@db.example.org:5432/mail"   # or host/port/user/dbname:
+# host = "127.0.0.1"                 # or a Unix socket directory
+# port = 5432
+# user = "mailwright"
+# password_file = "db-password"      # first line; relative to the data directory
+# dbname = "mail"
+# pool_size = 16                     # connections per node
+# tls = "disable"                    # "require": verified against the system roots or ca_file
+# ca_file = "db-ca.pem"
+
 [postmaster]
 # postmaster@, abuse@ and MAILER-DAEMON@ of every local domain and of the host name, and
 # <Postmaster>, are always accepted (RFC 5321 4.5.1, RFC 2142) unless a user or alias of that
@@ -1295,6 +1392,33 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_section_parses_and_postgres_needs_somewhere_to_connect() {
+        assert_eq!(Config::default().store.backend, StoreBackend::Maildir);
+        let config = Config::parse(
+            "[store]\nbackend = \"postgres\"\nhost = \"db\"\nport = 5433\nuser = \"mw\"\n\
+             dbname = \"mail\"\npassword_file = \"pw\"\npool_size = 4\ntls = \"require\"\n\
+             ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let s = &config.store;
+        assert_eq!(s.backend, StoreBackend::Postgres);
+        assert_eq!((s.host.as_deref(), s.port), (Some("db"), Some(5433)));
+        assert_eq!(
+            (s.user.as_deref(), s.dbname.as_deref()),
+            (Some("mw"), Some("mail"))
+        );
+        assert_eq!((s.pool_size, s.tls), (4, DbTls::Require));
+        assert_eq!(s.ca_file.as_deref(), Some(Path::new("ca.pem")));
+        assert!(Config::parse("[store]\nbackend = \"postgres\"\n").is_err());
+        assert!(
+            Config::parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://db/mail\"\n")
+                .is_ok()
+        );
+        assert!(Config::parse("[store]\nbackend = \"mysql\"\n").is_err());
+        assert!(Config::parse("[store]\npool_size = 0\n").is_err());
+    }
 
     #[test]
     fn default_text_parses_to_defaults() {

@@ -7,6 +7,8 @@
 //!   `Arc<dyn MailStore>` in their layer's context and never see a file or a path.
 //! - [`maildir`]: the store the server runs on, Maildir++ per user through the
 //!   `mailwright-maildir` crate.
+//! - `postgres` (cargo feature `postgres`, on by default): the users' mail in a PostgreSQL
+//!   database that several nodes share.
 //! - [`notify`]: change notification per (user, mailbox); every write through a store wakes the
 //!   watchers of its mailbox.
 //!
@@ -27,6 +29,8 @@
 pub mod maildir;
 mod mailstore;
 pub mod notify;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod types;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};

@@ -12,6 +12,7 @@ pub mod dovecot;
 pub mod peer;
 #[path = "../../testsupport/postfix.rs"]
 pub mod postfix;
+pub mod postgres;
 pub mod process;
 pub mod scripted;
 pub mod sink;

@@ -1,0 +1,138 @@
+//! Changes made by the other nodes: one `LISTEN` connection per node, outside the pool.
+//!
+//! Every write sends `NOTIFY mailwright_<hash of the user>` with the mailbox's name (see
+//! [`channel_of`](super::channel_of)). A node listens on the channel of each user somebody
+//! watches here ([`Listener::watch`], from `Account::watch`) and wakes that user's mailbox in
+//! its [`Notifier`], so an IDLE on this node hears of an APPEND on another at once. When the
+//! connection drops it is made again a second later and listens on every channel again; what
+//! was missed meanwhile costs the sessions a poll (`IDLE_POLL`), never correctness.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{AsyncMessage, Socket};
+
+use super::channel_of;
+use crate::core::directory::Address;
+use crate::store::notify::Notifier;
+use crate::store::types::MailboxName;
+
+/// The channels listened on, to the user each one is.
+type Channels = Arc<Mutex<HashMap<String, Address>>>;
+
+/// This node's listening connection: the users to listen for go to its task.
+#[derive(Debug)]
+pub(super) struct Listener {
+    channels: Channels,
+    new: mpsc::UnboundedSender<String>,
+}
+
+impl Listener {
+    /// Starts the task that keeps the connection (on the current runtime).
+    pub(super) fn start<T>(config: tokio_postgres::Config, tls: T, notifier: Arc<Notifier>) -> Self
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + Sync + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as tokio_postgres::tls::TlsConnect<Socket>>::Future: Send,
+    {
+        let channels: Channels = Arc::default();
+        let (new, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(config, tls, notifier, channels.clone(), rx));
+        Self { channels, new }
+    }
+
+    /// Listens for `user`'s changes from now on (at once if the connection is up).
+    pub(super) fn watch(&self, user: &Address) {
+        let channel = channel_of(user);
+        let mut map = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if !map.contains_key(&channel) {
+            map.insert(channel.clone(), user.clone());
+            let _ = self.new.send(channel);
+        }
+    }
+}
+
+async fn run<T>(
+    config: tokio_postgres::Config,
+    tls: T,
+    notifier: Arc<Notifier>,
+    channels: Channels,
+    mut new: mpsc::UnboundedReceiver<String>,
+) where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::Stream: Send + Sync + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<Socket>>::Future: Send,
+{
+    loop {
+        let (client, mut connection) = match config.connect(tls.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                if new.is_closed() {
+                    return;
+                }
+                tracing::warn!("database LISTEN connection: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
+        let (notifier_c, channels_c) = (notifier.clone(), channels.clone());
+        tokio::spawn(async move {
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                let Ok(message) = message else {
+                    break;
+                };
+                if let AsyncMessage::Notification(n) = message {
+                    let user = channels_c
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get(n.channel())
+                        .cloned();
+                    if let (Some(user), Ok(mailbox)) = (user, MailboxName::new(n.payload())) {
+                        notifier_c.changed(&user, &mailbox);
+                    }
+                }
+            }
+            let _ = ended_tx.send(());
+        });
+        let known: Vec<String> = channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        let mut up = true;
+        for channel in known {
+            // Channels are `mailwright_` and hex digits: an identifier as it stands.
+            if client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .is_err()
+            {
+                up = false;
+                break;
+            }
+        }
+        while up {
+            tokio::select! {
+                channel = new.recv() => {
+                    let Some(channel) = channel else {
+                        // The store is gone.
+                        return;
+                    };
+                    if client.batch_execute(&format!("LISTEN {channel}")).await.is_err() {
+                        up = false;
+                    }
+                }
+                _ = &mut ended => up = false,
+            }
+        }
+        drop(client);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

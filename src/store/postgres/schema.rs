@@ -1,0 +1,114 @@
+//! The schema, and the migrations that make it at start.
+//!
+//! Each migration runs in one transaction that first records its version in
+//! `schema_migrations`: a second node starting at the same moment waits on that row and then
+//! skips the migration, so every migration runs once. Plain SQL only (no extension, no stored
+//! procedure), so that the engines speaking PostgreSQL's protocol take it too.
+
+use deadpool_postgres::Pool;
+
+use super::pg;
+use crate::store::types::StoreError;
+
+/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: mailboxes, messages, bodies by content hash, the expunge history, subscriptions, quota.
+    "
+    CREATE TABLE accounts (
+        username text PRIMARY KEY,
+        -- The UIDVALIDITY the user's next mailbox gets.
+        next_uidvalidity bigint NOT NULL,
+        used_bytes bigint NOT NULL DEFAULT 0,
+        used_messages bigint NOT NULL DEFAULT 0,
+        bytes_limit bigint,
+        messages_limit bigint,
+        -- The POP3 maildrop lock: who holds it, since when (a crashed node's expires).
+        pop3_lock text,
+        pop3_locked_at timestamptz
+    );
+    CREATE TABLE mailboxes (
+        id bigserial PRIMARY KEY,
+        username text NOT NULL REFERENCES accounts (username) ON DELETE CASCADE,
+        name text NOT NULL,
+        uidvalidity bigint NOT NULL,
+        uidnext bigint NOT NULL DEFAULT 1,
+        highestmodseq bigint NOT NULL DEFAULT 1,
+        -- The first UID no read-write session has claimed as \\Recent.
+        first_recent bigint NOT NULL DEFAULT 1,
+        -- The keywords defined in the mailbox, in the order they were defined.
+        keywords text[] NOT NULL DEFAULT '{}',
+        special_use text,
+        UNIQUE (username, name)
+    );
+    CREATE TABLE subscriptions (
+        username text NOT NULL,
+        name text NOT NULL,
+        PRIMARY KEY (username, name)
+    );
+    CREATE TABLE blobs (
+        hash bytea PRIMARY KEY,
+        body bytea NOT NULL
+    );
+    CREATE TABLE messages (
+        mailbox bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+        uid bigint NOT NULL,
+        modseq bigint NOT NULL,
+        flags smallint NOT NULL DEFAULT 0,
+        keywords text[] NOT NULL DEFAULT '{}',
+        internal_date timestamptz NOT NULL,
+        -- Octets as stored (LF line ends), and as IMAP and POP3 present them (CRLF).
+        size bigint NOT NULL,
+        vsize bigint NOT NULL,
+        blob bytea NOT NULL REFERENCES blobs (hash),
+        PRIMARY KEY (mailbox, uid)
+    );
+    CREATE TABLE expunged (
+        mailbox bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+        uid bigint NOT NULL,
+        modseq bigint NOT NULL,
+        blob bytea NOT NULL,
+        expunged_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (mailbox, uid)
+    );
+    CREATE INDEX expunged_by_modseq ON expunged (mailbox, modseq);
+    ",
+    // 2: bodies nobody names are collected: when each was last saved, and what names them.
+    "
+    ALTER TABLE blobs ADD COLUMN saved_at timestamptz NOT NULL DEFAULT now();
+    CREATE INDEX messages_by_blob ON messages (blob);
+    CREATE INDEX expunged_by_blob ON expunged (blob);
+    ",
+];
+
+/// Brings the schema up to date.
+pub(super) async fn migrate(pool: &Pool) -> Result<usize, StoreError> {
+    let mut client = pool.get().await.map_err(StoreError::backend)?;
+    // Two nodes creating the table at once: one of them fails on the catalogue, and sees it
+    // made when it tries again.
+    let create = "CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )";
+    if client.batch_execute(create).await.is_err() {
+        client.batch_execute(create).await.map_err(pg)?;
+    }
+    let mut applied = 0;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i32 + 1;
+        let tx = client.transaction().await.map_err(pg)?;
+        let fresh = tx
+            .execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&version],
+            )
+            .await
+            .map_err(pg)?;
+        if fresh == 0 {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        applied += 1;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,630 @@
+//! The PostgreSQL store (`[store] backend = "postgres"`) against a private PostgreSQL
+//! (`common::postgres`): the same IMAP and POP3 scripts against a server on it and a server on
+//! Maildirs give the same answers; quota; two servers on one database (a delivery through one
+//! read on the other, UIDs unique and increasing under APPENDs from both, IDLE on one woken by
+//! the other through LISTEN/NOTIFY), also as two `full_server` processes one of which is killed;
+//! the concurrency checker of `examples/imap_check` with zero errors; TLS to the database;
+//! the collection of unnamed bodies.
+
+#![cfg(feature = "postgres")]
+
+mod common;
+#[path = "../examples/support/imap_check.rs"]
+mod imap_check;
+#[path = "../examples/support/imap_check_model.rs"]
+mod imap_check_model;
+#[path = "../examples/support/imap_check_ops.rs"]
+mod imap_check_ops;
+#[allow(dead_code)]
+#[path = "../examples/support/imap_client.rs"]
+mod imap_client;
+
+use std::time::Duration;
+
+use common::postgres::Postgres;
+use common::{IMAP_SESSION_PY, TestServer, python, strip_trace};
+use mailwright::server::Service;
+
+fn pg_server(pg: &Postgres) -> TestServer {
+    TestServer::start_with(|c| pg.configure(c))
+}
+
+/// Numbers that differ between two correct stores (UIDVALIDITY, MODSEQs, POP3 ids) replaced.
+const NORMALIZE_PY: &str = r"
+def norm(text):
+    text = re.sub(r'(UIDVALIDITY|HIGHESTMODSEQ|MODSEQ \(?|APPENDUID|COPYUID) \d+', r'\1 N', text)
+    text = re.sub(r'MODSEQ \(\d+\)', 'MODSEQ (N)', text)
+    text = re.sub(r'QRESYNC \(\d+ \d+\)', 'QRESYNC (N N)', text)
+    return text
+";
+
+/// APPEND, SELECT, STORE, SEARCH, COPY, MOVE, EXPUNGE, STATUS, mailbox management, and QRESYNC's
+/// VANISHED, printed normalised.
+const IMAP_SCRIPT: &str = r#"
+s = S()
+out = []
+def show(cmd, lit=None):
+    lines, done = s.ok(cmd, lit)
+    keep = [l.strip() for l in lines if not l.startswith('* OK [HIGHESTMODSEQ') and not l.startswith('* FLAGS') and not l.startswith('* OK [PERMANENTFLAGS')]
+    out.append(norm(cmd + ' => ' + ' | '.join(keep) + ' / ' + done.split(' ', 1)[1].strip()))
+show('ENABLE QRESYNC')
+s.ok('APPEND INBOX (\\Seen)', b'Subject: one\r\n\r\nfirst body\r\n')
+s.ok('APPEND INBOX ($Work)', b'Subject: two\r\n\r\nsecond\r\nbody\r\n')
+s.ok('APPEND INBOX', b'Subject: three\r\n\r\nthird\r\n')
+show('SELECT INBOX')
+lines, _ = s.ok('STATUS INBOX (HIGHESTMODSEQ UIDVALIDITY)')
+m = re.search(r'HIGHESTMODSEQ (\d+)', ' '.join(lines)); before = int(m.group(1))
+uv = int(re.search(r'UIDVALIDITY (\d+)', ' '.join(lines)).group(1))
+show('UID STORE 2 +FLAGS (\\Flagged Urgent)')
+show('UID SEARCH FLAGGED')
+show('UID SEARCH UNSEEN')
+show('UID SEARCH KEYWORD Urgent')
+show('UID SEARCH KEYWORD $Work')
+show('UID COPY 1:2 Archive')
+show('UID MOVE 3 Trash')
+show('STORE 1 +FLAGS (\\Deleted)')
+show('EXPUNGE')
+show('FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[])')
+show('STATUS Archive (MESSAGES UIDNEXT UNSEEN RECENT)')
+show('STATUS Trash (MESSAGES UIDNEXT)')
+show('SELECT Archive')
+show('FETCH 1:* (UID FLAGS)')
+show('UID STORE 1:* -FLAGS (\\Seen)')
+show('UID SEARCH UNSEEN')
+show('CREATE a/b')
+show('LIST "" a*')
+show('RENAME a x')
+show('LIST "" *')
+show('DELETE x/b')
+show('LSUB "" *')
+show('SELECT INBOX (QRESYNC (%d %d))' % (uv, before))
+show('NOOP')
+print('\n'.join(out))
+"#;
+
+/// STAT, LIST, RETR, DELE over POP3 (Python's poplib), printed.
+const POP3_SCRIPT: &str = r"
+import poplib, sys
+port = int(sys.argv[1])
+p = poplib.POP3('127.0.0.1', port, timeout=20)
+p.user('alice@example.org'); p.pass_('alice-pw')
+print('STAT', p.stat())
+print('LIST', p.list()[1])
+r = p.retr(1)
+print('RETR', r[1])
+print('DELE', p.dele(1))
+p.quit()
+p = poplib.POP3('127.0.0.1', port, timeout=20)
+p.user('alice@example.org'); p.pass_('alice-pw')
+print('STAT', p.stat())
+print('UIDL count', len(p.uidl()[1]))
+p.quit()
+";
+
+/// Sends one message to alice over SMTP.
+const SMTP_PY: &str = r"
+import smtplib, sys
+port = int(sys.argv[1])
+msg = 'From: s@remote.test\r\nTo: alice@example.org\r\nSubject: ' + sys.argv[2] + '\r\n\r\nhello\r\n.dot line\r\nbare\rcr\r\n'
+with smtplib.SMTP('127.0.0.1', port, timeout=20) as s:
+    s.sendmail('s@remote.test', ['alice@example.org'], msg)
+";
+
+/// FETCH of every INBOX message: `uid size hex(body)` per line.
+const FETCH_PY: &str = r"
+s = S()
+lines, _ = s.ok('SELECT INBOX')
+lines, _ = s.ok('UID FETCH 1:* (RFC822.SIZE BODY.PEEK[])')
+for l in lines:
+    m = re.match(r'\* \d+ FETCH \((.*)', l, re.S)
+    if not m: continue
+    uid = re.search(r'UID (\d+)', l).group(1)
+    size = int(re.search(r'RFC822.SIZE (\d+)', l).group(1))
+    lit = re.search(r'BODY\[\] \{(\d+)\}\r\n', l)
+    start = lit.end(); body = l.encode('utf-8', 'surrogateescape')
+    text = l[start:start + int(lit.group(1))]
+    print(uid, size, text.encode().hex())
+";
+
+fn session(script: &str) -> String {
+    format!("{IMAP_SESSION_PY}\n{NORMALIZE_PY}\n{script}")
+}
+
+fn imap(server: &TestServer, script: &str) -> String {
+    imap_at(server.port(Service::Imap), script)
+}
+
+fn imap_at(port: u16, script: &str) -> String {
+    python(&session(script), &[&port.to_string(), "ours", "-"])
+}
+
+fn fetch_all(server: &TestServer) -> Vec<(u32, usize, Vec<u8>)> {
+    fetch_at(server.port(Service::Imap))
+}
+
+fn fetch_at(port: u16) -> Vec<(u32, usize, Vec<u8>)> {
+    imap_at(port, FETCH_PY)
+        .lines()
+        .map(|l| {
+            let mut f = l.split(' ');
+            let uid = f.next().unwrap().parse().unwrap();
+            let size = f.next().unwrap().parse().unwrap();
+            let hex = f.next().unwrap_or_default();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (uid, size, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn imap_and_pop3_answer_as_the_maildir_store_does() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let ours = pg_server(&pg);
+    let maildir = TestServer::start();
+    let on_pg = imap(&ours, IMAP_SCRIPT);
+    let on_maildir = imap(&maildir, IMAP_SCRIPT);
+    assert_eq!(
+        on_pg, on_maildir,
+        "postgres:\n{on_pg}\nmaildir:\n{on_maildir}"
+    );
+    assert!(on_pg.contains("VANISHED"), "{on_pg}");
+    // A delivery over SMTP: the same octets and sizes through IMAP after the trace headers.
+    for s in [&ours, &maildir] {
+        python(SMTP_PY, &[&s.port(Service::Smtp).to_string(), "delivered"]);
+    }
+    let (a, b) = (fetch_all(&ours), fetch_all(&maildir));
+    assert_eq!(a.len(), b.len());
+    for ((ua, sa, ba), (ub, sb, bb)) in a.iter().zip(&b) {
+        assert_eq!(ua, ub);
+        assert_eq!(*sa, ba.len(), "RFC822.SIZE is the size served");
+        assert_eq!(*sb, bb.len());
+        assert_eq!(strip_trace(ba), strip_trace(bb));
+    }
+    let on_pg = python(POP3_SCRIPT, &[&ours.port(Service::Pop3).to_string()]);
+    let on_maildir = python(POP3_SCRIPT, &[&maildir.port(Service::Pop3).to_string()]);
+    let cut = |t: &str| {
+        // The delivered message's trace headers differ; the lines of the first do not.
+        t.lines()
+            .filter(|l| !l.starts_with("RETR") || !l.contains("Received"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(cut(&on_pg), cut(&on_maildir), "{on_pg}\n{on_maildir}");
+}
+
+#[test]
+fn quota_overrun_is_refused_with_overquota() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let server = pg_server(&pg);
+    imap(&server, "s = S()\ns.ok('SELECT INBOX')");
+    pg.sql("UPDATE accounts SET bytes_limit = 100 WHERE username = 'alice@example.org'");
+    let out = imap(
+        &server,
+        r"
+s = S()
+s.ok('APPEND INBOX', b'Subject: small\r\n\r\nok\r\n')
+print(s.cmd('APPEND INBOX', b'Subject: big\r\n\r\n' + b'x' * 200 + b'\r\n')[1].strip())
+s.ok('GETQUOTAROOT INBOX')
+",
+    );
+    assert!(out.contains("NO [OVERQUOTA]"), "{out}");
+    // SMTP too: the recipient is refused (at RCPT or at the end of the data), nothing stored.
+    let refused = python(
+        r"
+import smtplib, sys
+try:
+    with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20) as s:
+        s.sendmail('s@remote.test', ['alice@example.org'], 'Subject: big\r\n\r\n' + 'x' * 200 + '\r\n')
+    print('accepted')
+except smtplib.SMTPRecipientsRefused as e:
+    print('refused', list(e.recipients.values())[0][0])
+except smtplib.SMTPDataError as e:
+    print('refused', e.smtp_code)
+",
+        &[&server.port(Service::Smtp).to_string()],
+    );
+    assert!(
+        refused.starts_with("refused 452") || refused.starts_with("refused 552"),
+        "{refused}"
+    );
+    let used = pg
+        .sql("SELECT used_bytes, used_messages FROM accounts WHERE username = 'alice@example.org'");
+    assert_eq!(
+        used.trim(),
+        "19|1",
+        "usage counts the octets stored (LF line ends)"
+    );
+}
+
+/// Appends `n` messages through `port`, printing each APPENDUID's UID.
+const APPEND_LOOP_PY: &str = r"
+import sys
+n = int(sys.argv[4])
+s = S()
+for i in range(n):
+    lines, done = s.ok('APPEND INBOX', b'Subject: c%d\r\n\r\nx\r\n' % i)
+    print(re.search(r'APPENDUID \d+ (\d+)', done).group(1))
+";
+
+/// IDLE on the node of argv[1] while the node of argv[4] APPENDs: prints the untagged line the
+/// idler gets and how long after the APPEND's OK.
+const IDLE_ACROSS_PY: &str = r"
+import sys, time
+b = S()
+b.ok('SELECT INBOX')
+port = int(sys.argv[4])
+a = S()
+b.s.sendall(b'i IDLE\r\n')
+assert b.f.readline().startswith(b'+')
+a.ok('APPEND INBOX', b'Subject: idle\r\n\r\nx\r\n')
+t0 = time.monotonic()
+line = b.f.readline().decode()
+print(line.strip(), round(time.monotonic() - t0, 3))
+b.s.sendall(b'DONE\r\n')
+";
+
+#[test]
+fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let a = pg_server(&pg);
+    let b = pg_server(&pg);
+    python(SMTP_PY, &[&a.port(Service::Smtp).to_string(), "through-a"]);
+    let on_b = fetch_all(&b);
+    assert_eq!(on_b.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&on_b[0].2).contains("Subject: through-a"),
+        "{on_b:?}"
+    );
+    // Concurrent APPENDs through both nodes.
+    let script = session(APPEND_LOOP_PY);
+    let runs: Vec<_> = [a.port(Service::Imap), b.port(Service::Imap)]
+        .into_iter()
+        .map(|port| {
+            let script = script.clone();
+            std::thread::spawn(move || python(&script, &[&port.to_string(), "ours", "-", "25"]))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for run in runs {
+        let uids: Vec<u32> = run
+            .join()
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(uids.len(), 25);
+        assert!(uids.windows(2).all(|w| w[0] < w[1]), "{uids:?}");
+        all.extend(uids);
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 50, "no UID handed out twice");
+    for node in [&a, &b] {
+        let seen: Vec<u32> = fetch_all(node).iter().map(|m| m.0).collect();
+        assert_eq!(seen.len(), 51);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    }
+    // IDLE on B hears of an APPEND on A within a second (the issue's bound).
+    let out = python(
+        &session(IDLE_ACROSS_PY),
+        &[
+            &b.port(Service::Imap).to_string(),
+            "ours",
+            "-",
+            &a.port(Service::Imap).to_string(),
+        ],
+    );
+    let (line, secs) = out.trim().rsplit_once(' ').unwrap();
+    assert_eq!(line, "* 52 EXISTS", "{out}");
+    assert!(secs.parse::<f64>().unwrap() < 1.0, "{out}");
+    // The POP3 maildrop lock holds across nodes.
+    let out = python(
+        r"
+import poplib, sys
+a = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=20)
+a.user('alice@example.org'); a.pass_('alice-pw')
+b = poplib.POP3('127.0.0.1', int(sys.argv[2]), timeout=20)
+b.user('alice@example.org')
+try:
+    b.pass_('alice-pw')
+    print('both locked')
+except poplib.error_proto as e:
+    print('refused', e)
+a.quit()
+c = poplib.POP3('127.0.0.1', int(sys.argv[2]), timeout=20)
+c.user('alice@example.org'); c.pass_('alice-pw')
+print('after quit', c.stat()[0])
+c.quit()
+",
+        &[
+            &a.port(Service::Pop3).to_string(),
+            &b.port(Service::Pop3).to_string(),
+        ],
+    );
+    assert!(out.contains("refused"), "{out}");
+    assert!(out.contains("after quit 52"), "{out}");
+}
+
+#[test]
+fn the_concurrency_checker_finds_no_error_on_one_node_and_across_two() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let server = pg_server(&pg);
+    let report = check(server.hostport(Service::Imap));
+    assert!(report.passed(), "one node:\n{}", report.summary());
+    assert!(report.checkpoints == 3, "{}", report.summary());
+    // The same user on both nodes: sessions alternate between them, views agree at every
+    // checkpoint.
+    let other = pg_server(&pg);
+    let report = check(format!(
+        "{},{}",
+        server.hostport(Service::Imap),
+        other.hostport(Service::Imap)
+    ));
+    assert!(report.passed(), "two nodes:\n{}", report.summary());
+    assert!(report.checkpoints == 3, "{}", report.summary());
+}
+
+/// The checker for three seconds (ten sessions, a checkpoint a second, a fixed seed).
+fn check(addr: String) -> imap_check::CheckReport {
+    let cfg = imap_check::CheckConfig {
+        addr,
+        user: "alice@example.org".into(),
+        password: "alice-pw".into(),
+        sessions: 10,
+        duration: Duration::from_secs(3),
+        checkpoint_every: Duration::from_secs(1),
+        preload: 3,
+        seed: 7,
+        command_timeout: Duration::from_secs(20),
+        strict_recent: true,
+        ..imap_check::CheckConfig::default()
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(imap_check::run(cfg))
+}
+
+#[test]
+fn a_write_on_one_node_wakes_the_watchers_on_another_through_listen() {
+    use mailwright::store::postgres::PostgresStore;
+    use mailwright::store::{MailStore, MailboxName};
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    let dir = common::tempdir("pg-listen");
+    let a = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    let b = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    let mut changes = b.account(&alice).unwrap().watch(&MailboxName::inbox());
+    // B's LISTEN is sent by its own task: deliver through A until a delivery wakes B's watcher
+    // within a second (only B's LISTEN connection can wake it: a store does not poll).
+    let mut woken = false;
+    for i in 0..10 {
+        let mut delivery = a.delivery();
+        let text = format!("Subject: {i}\n\nx\n");
+        let copy = delivery
+            .prepare(&alice, &mut std::io::Cursor::new(text.into_bytes()))
+            .unwrap();
+        assert!(delivery.commit(&[copy])[0].is_ok());
+        assert_eq!(delivery.publish().len(), 1);
+        if rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(1), changes.changed()).await
+            })
+            .is_ok()
+        {
+            woken = true;
+            break;
+        }
+    }
+    assert!(woken, "a delivery through A never woke B's watcher");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn tls_require_verifies_the_database_against_the_ca_file() {
+    use mailwright::core::config::DbTls;
+    use mailwright::store::MailStore;
+    use mailwright::store::postgres::PostgresStore;
+    let Some((pg, ca)) = Postgres::start_with_tls() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = common::tempdir("pg-tls");
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    config.store.tls = DbTls::Require;
+    // Another CA: the handshake fails, nothing is sent in the clear instead.
+    let (other, _) = Postgres::start_with_tls().unwrap();
+    config.store.ca_file = Some(other.dir.join("ca.pem"));
+    let refused = rt.block_on(PostgresStore::connect(&dir, &config.store));
+    assert!(
+        refused.is_err(),
+        "a server certificate of another CA was accepted"
+    );
+    config.store.ca_file = Some(ca);
+    let store = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    assert!(store.account(&alice).unwrap().list().unwrap().len() >= 6);
+    let ssl = pg.sql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'mailwright'",
+    );
+    assert_eq!(ssl.trim(), "t", "every connection of the store is TLS");
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bodies_nobody_names_are_collected_and_the_others_kept() {
+    use mailwright::store::postgres::PostgresStore;
+    use mailwright::store::{Flag, FlagOp, Flags, MailStore, MailboxName};
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = common::tempdir("pg-gc");
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    let store = rt
+        .block_on(PostgresStore::connect(&dir, &config.store))
+        .unwrap();
+    assert_eq!(
+        pg.sql("SELECT max(version) FROM schema_migrations").trim(),
+        "2"
+    );
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    let mut delivery = store.delivery();
+    let copies: Vec<_> = ["Subject: a\n\nkept\n", "Subject: b\n\nexpunged\n"]
+        .iter()
+        .map(|t| {
+            delivery
+                .prepare(&alice, &mut std::io::Cursor::new(t.as_bytes().to_vec()))
+                .unwrap()
+        })
+        .collect();
+    assert!(delivery.commit(&copies).iter().all(Result::is_ok));
+    delivery.publish();
+    // A prepared copy never committed leaves a body nobody names.
+    let mut dropped = store.delivery();
+    dropped
+        .prepare(
+            &alice,
+            &mut std::io::Cursor::new(b"Subject: c\n\nnever\n".to_vec()),
+        )
+        .unwrap();
+    drop(dropped);
+    let (mut inbox, view) = store
+        .account(&alice)
+        .unwrap()
+        .select(&MailboxName::inbox(), false)
+        .unwrap();
+    let second = view.messages[1].uid;
+    inbox
+        .store(
+            &[second],
+            FlagOp::Add,
+            Flags::empty().with(Flag::Deleted),
+            &[],
+            None,
+        )
+        .unwrap();
+    assert_eq!(inbox.expunge(&[second]).unwrap(), [second]);
+    // Within the grace period the expunged message still reads.
+    assert_eq!(store.collect_garbage(Duration::from_hours(1)).unwrap(), 0);
+    assert!(inbox.open(second).unwrap().is_some());
+    // Past it (zero here), the expunged and the never committed bodies go, the other stays.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(store.collect_garbage(Duration::ZERO).unwrap(), 2);
+    assert_eq!(pg.sql("SELECT count(*) FROM blobs").trim(), "1");
+    assert!(inbox.open(view.messages[0].uid).unwrap().is_some());
+    assert!(inbox.open(second).unwrap().is_none());
+    drop((inbox, store));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A data directory for a `full_server` process with SMTP and IMAP on these ports, every other
+/// TCP service off, and its mail in `pg`.
+fn node_dir(name: &str, pg: &Postgres, smtp: u16, imap: u16) -> std::path::PathBuf {
+    let dir = common::tempdir(name);
+    common::populate(&dir);
+    std::fs::write(
+        dir.join(mailwright::core::datadir::CONFIG_FILE),
+        format!(
+            "hostname = \"localhost\"\n\n\
+             [listen]\n\
+             smtp = [\"127.0.0.1:{smtp}\"]\n\
+             submission = []\n\
+             submissions = []\n\
+             lmtp = []\n\
+             imap = [\"127.0.0.1:{imap}\"]\n\
+             imaps = []\n\
+             pop3 = []\n\
+             pop3s = []\n\
+             managesieve = []\n\n\
+             [limits]\n\
+             auth_failure_delay_secs = 0\n\n\
+             [store]\n\
+             backend = \"postgres\"\n\
+             url = \"postgresql://mailwright@127.0.0.1:{}/mail\"\n\
+             pool_size = 4\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Two `full_server` processes configured from their files: what is acknowledged through one
+/// is read on the other exactly once, also after the first is killed with SIGKILL.
+#[test]
+fn two_full_server_processes_on_one_database_and_one_killed() {
+    use common::process::ServerProcess;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let [smtp_a, imap_a, smtp_b, imap_b] = common::postfix::free_ports::<4>();
+    let dir_a = node_dir("pg-node-a", &pg, smtp_a, imap_a);
+    let dir_b = node_dir("pg-node-b", &pg, smtp_b, imap_b);
+    let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+    let mut a = ServerProcess::start(&dir_a, addr(smtp_a), dir_a.join("server.log"));
+    let b = ServerProcess::start(&dir_b, addr(smtp_b), dir_b.join("server.log"));
+    for i in 0..10 {
+        python(SMTP_PY, &[&smtp_a.to_string(), &format!("acked-{i}")]);
+    }
+    a.kill9();
+    python(SMTP_PY, &[&smtp_b.to_string(), "after-the-kill"]);
+    let subjects: Vec<String> = fetch_at(imap_b)
+        .iter()
+        .map(|(_, _, body)| {
+            let text = String::from_utf8_lossy(body).into_owned();
+            let line = text.lines().find(|l| l.starts_with("Subject: ")).unwrap();
+            line["Subject: ".len()..].to_owned()
+        })
+        .collect();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("acked-{i}")).collect();
+    expected.push("after-the-kill".to_owned());
+    assert_eq!(
+        subjects, expected,
+        "each acknowledged message once, in order"
+    );
+    drop(b);
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
