@@ -16,7 +16,9 @@
 //! the result: a sync still reads both files, but parses only the lines appended since (or
 //! nothing, when the bytes are the same). The cache is keyed by content, not by file identity or
 //! mtime, so it can never serve a stale parse; files over 256 KiB (folders of several thousand
-//! messages) are not kept.
+//! messages) are not kept. Beyond that, a handle keeps the state of its last sync and brings it
+//! up to date from the lines appended to both files since, without listing the folder, whenever
+//! those lines explain every change (the `incremental` module).
 //!
 //! ## What is fsynced before a reply, and why that is enough
 //!
@@ -268,11 +270,12 @@ fn parse_modseq(text: &str) -> Option<ModseqFile> {
 /// `file` is half updated: drop it).
 fn apply_modseq_lines(file: &mut ModseqFile, lines: &str) -> Option<()> {
     for line in lines.lines() {
-        file.body_lines += 1;
-        // The mtime of `cur/` after a change, a change not logged (the `incremental` module).
+        // The mtime of `cur/` after a change, a change not logged (the `incremental` module):
+        // short, and nothing to parse at a rewrite, so not counted towards one.
         if line.starts_with('C') || line == "X" {
             continue;
         }
+        file.body_lines += 1;
         if let Some(uid) = line.strip_prefix('-') {
             file.per_uid.remove(&uid.parse::<u32>().ok()?);
             continue;
@@ -790,9 +793,12 @@ impl Maildir {
             None => (None, None),
         };
         let mut uidlist_mark = None;
+        // Whether the file must be written whole (else new records are appended to it).
+        let mut rewrite = true;
         let (mut list, mut dirty) = match self.load_uidlist_marked()? {
             Some((l, complete, mark)) => {
                 uidlist_mark = complete.then_some(mark);
+                rewrite = !complete;
                 (l, false)
             }
             None if !locked => return Ok(None),
@@ -836,6 +842,7 @@ impl Maildir {
         let stale = list.records.len().saturating_sub(messages.len());
         if messages.len() > list.records.len() || stale > STALE_RECORDS.max(messages.len()) {
             dirty = true;
+            rewrite = true;
         }
         if !fresh.is_empty() {
             dirty = true;
@@ -860,7 +867,22 @@ impl Maildir {
             }
         }
         messages.sort_unstable_by_key(|m| m.0);
-        if dirty {
+        if dirty && !rewrite {
+            // Only files without a UID (an APPEND racing with this sync): their records are
+            // appended, as Dovecot does, so the file others read incrementally stays the same
+            // (the `incremental` module).
+            let added: Vec<UidRecord> = messages
+                .iter()
+                .filter(|(_, old, _)| old.is_none())
+                .map(|(uid, _, e)| UidRecord {
+                    uid: *uid,
+                    extensions: Vec::new(),
+                    file_name: e.file_name().to_owned(),
+                })
+                .collect();
+            self.add_records(list.clone(), true, added, next_uid, true)?;
+            Arc::make_mut(&mut list).list.next_uid = next_uid;
+        } else if dirty {
             let records: Vec<UidRecord> = messages
                 .iter()
                 .map(|(uid, old, e)| UidRecord {
@@ -965,14 +987,12 @@ impl Maildir {
                 dir_stamps[1],
             )?;
         }
-        let mut extra_dirty = false;
         if locked && !extra.by_unique.is_empty() {
             let live: HashSet<&str> = out.iter().map(|m| m.entry.unique()).collect();
             let before = extra.by_unique.len();
             extra.by_unique.retain(|u, _| live.contains(u.as_str()));
             if extra.by_unique.len() != before {
                 self.write_extra_keywords(&extra)?;
-                extra_dirty = true;
             }
         }
         let all = [
@@ -998,12 +1018,11 @@ impl Maildir {
             claimed_recent: Vec::new(),
             stamps: Stamps(trusted.then_some(all)),
         };
-        // What the next sync brings up to date, when this one wrote nothing (what it wrote
-        // would be a tail it has already applied, or a new file).
+        // What the next sync brings up to date. What this sync appended is a tail it has
+        // already applied (the next sync finds the same rows and records again); a file it
+        // replaced is another inode, which the next sync lists.
         match (uidlist_mark, modseq_mark) {
-            (Some((header, umark)), Some(mmark))
-                if !dirty && !modseq_dirty && !extra_dirty && !keywords_read_racy =>
-            {
+            (Some((header, umark)), Some(mmark)) if !keywords_read_racy => {
                 if let Some(base) = Base::new(
                     &state,
                     extra,
