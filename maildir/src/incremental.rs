@@ -23,10 +23,8 @@
 //!   made between one of our changes and its `C` line shares that mtime and is not noticed by
 //!   the test above; it shows at the next full listing.
 //!
-//! It never trusts the log over the files: a message whose file is not under the name the
-//! state gives it (a read has to look for it by name) drops the incremental state, and the next
-//! sync lists the folder. A read of a name older than the state's (the caller's view is behind
-//! this handle's last sync) tries the state's name before listing `cur/` to find it.
+//! It never trusts the log over the files: a message the log lists whose file is gone (a read
+//! has to look for it by name) drops the incremental state, and the next sync lists the folder.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -471,27 +469,6 @@ impl Maildir {
 }
 
 impl Maildir {
-    /// Where this handle's last sync has the message of `failed` (an entry whose file was not
-    /// found), when that is another name. When it is that very name, the state is wrong about
-    /// the files: it is dropped, and the next sync lists the folder.
-    pub(crate) fn incremental_hint(&self, failed: &Entry) -> Option<Entry> {
-        let base = self.take_incremental()?;
-        let known = base
-            .state
-            .messages
-            .iter()
-            .find(|m| m.entry.unique() == failed.unique())
-            .map(|m| m.entry.clone());
-        match known {
-            Some(e) if e == *failed => None,
-            other => {
-                // Gone from the state (expunged, in the log) or elsewhere: the state stands.
-                self.put_incremental(base);
-                other
-            }
-        }
-    }
-
     /// Appends `X` to the MODSEQ file after a change of `new/` or `cur/` made without a record
     /// (the public [`set_flags`](Maildir::set_flags), [`remove`](Maildir::remove) ...): other
     /// handles then list the folder instead of missing it in the same clock tick. One write,
@@ -710,20 +687,6 @@ mod tests {
         .expect("rename");
         let _ = b.read_message(e).expect("found by name");
         assert!(b.sync_incremental().expect("sync").is_none());
-    }
-
-    /// A session's entry made stale by another handle's STORE is found where B's last sync
-    /// has it, without a listing, and B's state stands.
-    #[test]
-    fn a_stale_entry_is_found_through_the_state() {
-        let (_dir, a, b) = folder();
-        a.append(&b"m"[..], Flags::empty(), None).expect("append");
-        let old = b.sync().expect("sync").messages[0].entry.clone();
-        store(&a, &[1], FlagUpdate::Add(flags("S")), &[]);
-        let now = b.sync().expect("sync").messages[0].entry.clone();
-        assert_ne!(old, now);
-        assert_eq!(b.read_message(&old).expect("read"), b"m");
-        assert!(b.take_incremental().is_some());
     }
 
     #[derive(Debug, Clone)]

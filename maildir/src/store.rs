@@ -351,21 +351,12 @@ impl Maildir {
         mut op: impl FnMut(&Entry) -> Result<T>,
     ) -> Result<Option<T>> {
         let mut current = entry.clone();
-        let mut hinted = false;
         for _ in 0..MAX_RENAME_RETRIES {
             match op(&current) {
                 Err(e) if e.is_not_found() => {
-                    // Renamed since the caller's state: first where this handle's last sync
-                    // has it, without listing the folder; a file not where that sync put it
-                    // makes the next one list the folder (the `incremental` module never
-                    // trusts its log over the files).
-                    if !hinted {
-                        hinted = true;
-                        if let Some(newer) = self.incremental_hint(&current) {
-                            current = newer;
-                            continue;
-                        }
-                    }
+                    // A file not where the last sync put it: the next one lists the folder
+                    // (the `incremental` module never trusts its log over the files).
+                    self.forget_incremental();
                     match self.find(entry.unique())? {
                         Some(found) => current = found,
                         None => return Ok(None),
