@@ -35,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Result, io_err};
 use crate::flags::Flags;
 use crate::keywords::{EXTRA_KEYWORDS_FILE, ExtraKeywords, KEYWORDS_FILE};
+use crate::lock::DotLock;
 use crate::name;
 use crate::store::{Entry, Maildir, Subdir};
 use crate::uidlist::{UIDLIST, UidList};
@@ -253,6 +254,17 @@ pub(crate) fn keyword_stats(md: &Maildir) -> [Stat; 2] {
     ]
 }
 
+/// What [`Maildir::advance`] made of a base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Advance {
+    /// Brought up to date.
+    Done,
+    /// The log does not explain the mtime of `cur/` (yet); the base is untouched.
+    Unexplained,
+    /// The log does not explain the folder; the base is half updated.
+    No,
+}
+
 /// The entry of a message renamed into `cur/` with `flags` (as `set_flags` names it).
 fn in_cur(e: &Entry, flags: Flags) -> Entry {
     if e.subdir() == Subdir::Cur && e.flags() == flags {
@@ -274,8 +286,15 @@ impl Maildir {
         if base.listed.elapsed() >= FULL_SYNC_EVERY {
             return Ok(None);
         }
-        let done = self.advance(&mut base)?;
-        if done {
+        let mut outcome = self.advance(&mut base)?;
+        if outcome == Advance::Unexplained {
+            // Most often a writer between its change and its log line: it holds the uidlist
+            // lock until the line is written. Once more under the lock, before listing.
+            if let Ok(_lock) = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout) {
+                outcome = self.advance(&mut base)?;
+            }
+        }
+        if outcome == Advance::Done {
             let state = base.state.clone();
             self.put_incremental(base);
             Ok(Some(state))
@@ -284,10 +303,10 @@ impl Maildir {
         }
     }
 
-    /// Brings `base` up to date; `false` when the log does not explain the folder (`base` is
-    /// then half updated: drop it).
+    /// Brings `base` up to date. [`Advance::No`] when the log does not explain the folder
+    /// (`base` is then half updated: drop it); [`Advance::Unexplained`] leaves `base` as it was.
     #[allow(clippy::too_many_lines)]
-    fn advance(&self, base: &mut Base) -> Result<bool> {
+    fn advance(&self, base: &mut Base) -> Result<Advance> {
         // `cur/` first: a change logged after this is only more than it needs.
         let cur_mtime = mtime(&self.sub("cur"));
         let new_mtime = mtime(&self.sub("new"));
@@ -303,27 +322,40 @@ impl Maildir {
             Some(self.scan_subdir(Subdir::New)?)
         };
         let Some((utail, umark, umtime)) = read_tail(&self.meta(UIDLIST), base.uidlist)? else {
-            return Ok(false);
+            return Ok(Advance::No);
         };
         let Some((mtail, mmark, _)) = read_tail(&self.meta(MODSEQ_FILE), base.modseq)? else {
-            return Ok(false);
+            return Ok(Advance::No);
         };
+        // Whether the log explains `cur/` as seen above (its mtime is the last sync's or one of
+        // the tail's), decided before anything is applied.
+        let mut explained = cur_mtime.is_some() && cur_mtime == base.cur_explained;
+        let mut last_stamp = None;
+        for line in mtail.lines().filter(|l| l.starts_with('C')) {
+            if let Some(LogLine::Stamp(t)) = parse_line(line) {
+                explained |= Some(t) == cur_mtime;
+                last_stamp = Some(t);
+            }
+        }
+        if !explained {
+            return Ok(Advance::Unexplained);
+        }
         let state = &mut base.state;
         // New UIDs with their file names.
         let mut added: Vec<(u32, String)> = Vec::new();
         if !utail.is_empty() {
             let Ok(more) = UidList::parse(&format!("{}{utail}", base.uidlist_header)) else {
-                return Ok(false);
+                return Ok(Advance::No);
             };
             if more.uid_validity != state.uid_validity {
-                return Ok(false);
+                return Ok(Advance::No);
             }
             for r in more.records {
                 if r.uid < state.uid_next {
                     // A record the state has: appended by the listing the state comes from.
                     match state.messages.binary_search_by_key(&r.uid, |m| m.uid) {
                         Ok(i) if state.messages[i].entry.unique() == r.base() => continue,
-                        _ => return Ok(false),
+                        _ => return Ok(Advance::No),
                     }
                 }
                 added.push((r.uid, r.file_name));
@@ -331,18 +363,13 @@ impl Maildir {
             state.uid_next = state.uid_next.max(more.next_uid);
         }
         // The log, applied in order; new UIDs get their entry from their first row.
-        let mut explained = cur_mtime.is_some() && cur_mtime == base.cur_explained;
-        let mut last_stamp = None;
         let mut highest = state.highest_modseq;
         let mut touched: Vec<u32> = Vec::new();
         let added_from = added.first().map_or(u32::MAX, |a| a.0);
         for line in mtail.lines() {
             match parse_line(line) {
-                None | Some(LogLine::Unlogged) => return Ok(false),
-                Some(LogLine::Stamp(t)) => {
-                    explained |= Some(t) == cur_mtime;
-                    last_stamp = Some(t);
-                }
+                None | Some(LogLine::Unlogged) => return Ok(Advance::No),
+                Some(LogLine::Stamp(_)) => {}
                 Some(LogLine::Highest(h)) => highest = h,
                 Some(LogLine::Gone(uid)) => {
                     if let Ok(i) = state.messages.binary_search_by_key(&uid, |m| m.uid) {
@@ -365,11 +392,11 @@ impl Maildir {
                             // Only a new UID may get its first row; a row of a message this
                             // state does not have (one Dovecot numbered?) needs a listing.
                             let Some(pos) = added.iter().position(|a| a.0 == uid) else {
-                                return Ok(false);
+                                return Ok(Advance::No);
                             };
                             let (_, file_name) = added.remove(pos);
                             let Some(e) = Entry::from_file_name(Subdir::Cur, file_name) else {
-                                return Ok(false);
+                                return Ok(Advance::No);
                             };
                             state.messages.insert(
                                 i,
@@ -387,8 +414,8 @@ impl Maildir {
             }
         }
         // A UID without its row yet (a writer between its two appends), or one Dovecot gave.
-        if !added.is_empty() || !explained {
-            return Ok(false);
+        if !added.is_empty() {
+            return Ok(Advance::No);
         }
         base.cur_explained = last_stamp.or(cur_mtime);
         // `new/`: listed again when its mtime moved; the messages the state has there must be
@@ -405,7 +432,7 @@ impl Maildir {
                 .iter()
                 .any(|m| m.entry.subdir() == Subdir::New)
             {
-                return Ok(false);
+                return Ok(Advance::No);
             }
         } else {
             let by_name: std::collections::HashMap<&str, &Entry> =
@@ -420,15 +447,15 @@ impl Maildir {
                     }
                     // Renamed in `new/`, or left it: moved to `cur/` or removed, the log
                     // does not say which.
-                    Some(_) => return Ok(false),
-                    None if m.entry.subdir() == Subdir::New => return Ok(false),
+                    Some(_) => return Ok(Advance::No),
+                    None if m.entry.subdir() == Subdir::New => return Ok(Advance::No),
                     None => {}
                 }
             }
         }
         if matched != base.in_new.len() {
             // A file in `new/` without a UID: a listing numbers it.
-            return Ok(false);
+            return Ok(Advance::No);
         }
         // Keywords: read again only when a file was replaced.
         let kw = keyword_stats(self);
@@ -450,7 +477,7 @@ impl Maildir {
         }
         state.highest_modseq = highest.max(1);
         let Some(first_recent) = self.read_first_recent(state.uid_validity)? else {
-            return Ok(false);
+            return Ok(Advance::No);
         };
         state.first_recent = first_recent.min(state.uid_next);
         base.uidlist = umark;
@@ -464,7 +491,7 @@ impl Maildir {
         ];
         let trusted = all.iter().flatten().all(|t| settled(Some(*t)));
         state.stamps = Stamps(trusted.then_some(all));
-        Ok(true)
+        Ok(Advance::Done)
     }
 }
 
