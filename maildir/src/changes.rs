@@ -263,6 +263,7 @@ impl Maildir {
                 &changed,
                 &[],
                 || sorted_rows(&file.per_uid),
+                None,
             )?;
         }
         if let Some((mut table, file)) = tables {
@@ -407,6 +408,7 @@ impl Maildir {
             &[],
             &gone,
             || sorted_rows(&file.per_uid),
+            None,
         )
     }
 }

@@ -148,6 +148,7 @@ mod expunged;
 mod flags;
 mod folders;
 mod groupsync;
+mod incremental;
 mod index;
 mod keywords;
 mod lock;

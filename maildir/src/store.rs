@@ -94,7 +94,7 @@ impl Entry {
 
     /// Dovecot's non-standard info fields after the flags (`2,S,<fields>` → `,<fields>`), kept
     /// across flag changes.
-    fn info_extra(&self) -> &str {
+    pub(crate) fn info_extra(&self) -> &str {
         self.info()
             .and_then(|i| i.strip_prefix("2,"))
             .and_then(|f| f.find(',').map(|p| &f[p..]))
@@ -353,10 +353,15 @@ impl Maildir {
         let mut current = entry.clone();
         for _ in 0..MAX_RENAME_RETRIES {
             match op(&current) {
-                Err(e) if e.is_not_found() => match self.find(entry.unique())? {
-                    Some(found) => current = found,
-                    None => return Ok(None),
-                },
+                Err(e) if e.is_not_found() => {
+                    // A file not where the last sync put it: the next one lists the folder
+                    // (the `incremental` module never trusts its log over the files).
+                    self.forget_incremental();
+                    match self.find(entry.unique())? {
+                        Some(found) => current = found,
+                        None => return Ok(None),
+                    }
+                }
                 other => return other.map(Some),
             }
         }
@@ -368,6 +373,7 @@ impl Maildir {
     /// two processes both take effect). Returns the entry as it is now.
     pub fn set_flags(&self, entry: &Entry, update: FlagUpdate) -> Result<Entry> {
         let (e, touched_new) = self.set_flags_no_sync(entry, update)?;
+        self.log_unlogged_change()?;
         if self.fsync && self.fsync_changes {
             sync_dir(&self.sub("cur"))?;
             if touched_new {
@@ -396,6 +402,9 @@ impl Maildir {
                 Err(Error::NotFound(_)) => {}
                 Err(err) => return Err(err),
             }
+        }
+        if !out.is_empty() {
+            self.log_unlogged_change()?;
         }
         if self.fsync && self.fsync_changes && !out.is_empty() {
             sync_dir(&self.sub("cur"))?;
@@ -488,6 +497,7 @@ impl Maildir {
     pub fn remove(&self, entry: &Entry) -> Result<bool> {
         let removed = self.remove_no_sync(entry)?;
         if let Some(sub) = removed {
+            self.log_unlogged_change()?;
             if self.fsync && self.fsync_changes {
                 sync_dir(&self.sub(sub.as_str()))?;
             }
@@ -507,6 +517,9 @@ impl Maildir {
                 n += 1;
                 touched[usize::from(sub == Subdir::Cur)] = true;
             }
+        }
+        if n > 0 {
+            self.log_unlogged_change()?;
         }
         if self.fsync && self.fsync_changes {
             if touched[0] {

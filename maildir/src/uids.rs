@@ -16,7 +16,9 @@
 //! the result: a sync still reads both files, but parses only the lines appended since (or
 //! nothing, when the bytes are the same). The cache is keyed by content, not by file identity or
 //! mtime, so it can never serve a stale parse; files over 256 KiB (folders of several thousand
-//! messages) are not kept.
+//! messages) are not kept. Beyond that, a handle keeps the state of its last sync and brings it
+//! up to date from the lines appended to both files since, without listing the folder, whenever
+//! those lines explain every change (the `incremental` module).
 //!
 //! ## What is fsynced before a reply, and why that is enough
 //!
@@ -65,6 +67,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result, io_err};
 use crate::flags::{FlagUpdate, Flags};
+use crate::incremental::{Base, Mark, keyword_stats, read_marked, stamp_line};
 use crate::keywords::{EXTRA_KEYWORDS_FILE, ExtraKeywords, KEYWORDS_FILE, Keywords};
 use crate::lock::DotLock;
 use crate::name;
@@ -230,6 +233,8 @@ pub(crate) struct ModseqFile {
 /// <uid> <modseq> :<flags>                             the MODSEQ of a UID and its flags
 /// -<uid>                                              the UID was expunged
 /// H<highestmodseq> R<reservation>                     a new HIGHESTMODSEQ
+/// C<seconds>.<nanoseconds>                            the mtime of `cur/` after the change
+/// X                                                   a change not logged (a listing tells)
 /// ```
 ///
 /// Changes are appended; the file is rewritten whole when appended lines outnumber live ones. A
@@ -265,6 +270,11 @@ fn parse_modseq(text: &str) -> Option<ModseqFile> {
 /// `file` is half updated: drop it).
 fn apply_modseq_lines(file: &mut ModseqFile, lines: &str) -> Option<()> {
     for line in lines.lines() {
+        // The mtime of `cur/` after a change, a change not logged (the `incremental` module):
+        // short, and nothing to parse at a rewrite, so not counted towards one.
+        if line.starts_with('C') || line == "X" {
+            continue;
+        }
         file.body_lines += 1;
         if let Some(uid) = line.strip_prefix('-') {
             file.per_uid.remove(&uid.parse::<u32>().ok()?);
@@ -300,6 +310,8 @@ pub(crate) struct MetaCache {
     modseq: Option<(String, ModseqFile)>,
     /// The last first-recent file name seen: `(uidvalidity, first recent UID)`.
     recent: Option<(u32, u32)>,
+    /// The last sync's state, for the next one to bring up to date (the `incremental` module).
+    incremental: Option<Box<Base>>,
 }
 
 /// Sizes only: a handle's `Debug` output should not carry whole metadata files.
@@ -312,6 +324,7 @@ impl std::fmt::Debug for MetaCache {
             )
             .field("modseq_bytes", &self.modseq.as_ref().map(|(t, _)| t.len()))
             .field("recent", &self.recent)
+            .field("incremental", &self.incremental.is_some())
             .finish()
     }
 }
@@ -397,13 +410,36 @@ impl Maildir {
         self.meta_cache().recent = None;
     }
 
+    pub(crate) fn take_incremental(&self) -> Option<Box<Base>> {
+        self.meta_cache().incremental.take()
+    }
+
+    pub(crate) fn put_incremental(&self, base: Box<Base>) {
+        self.meta_cache().incremental = Some(base);
+    }
+
+    /// The next sync lists the folder.
+    pub(crate) fn forget_incremental(&self) {
+        self.meta_cache().incremental = None;
+    }
+
     /// `dovecot-uidlist` parsed (through the cache), and whether its text ends with a LF.
     /// `None` when the file is missing or does not parse.
     pub(crate) fn load_uidlist(&self) -> Result<Option<(Arc<IndexedUidList>, bool)>> {
-        let Some(text) = read_optional(&self.meta(UIDLIST))? else {
+        Ok(self.load_uidlist_marked()?.map(|(l, c, _)| (l, c)))
+    }
+
+    /// [`load_uidlist`](Self::load_uidlist), with the header line (LF included) and the mark of
+    /// the text parsed.
+    #[allow(clippy::type_complexity)]
+    fn load_uidlist_marked(&self) -> Result<Option<(Arc<IndexedUidList>, bool, (String, Mark))>> {
+        let Some((text, mark)) = read_marked(&self.meta(UIDLIST))? else {
             return Ok(None);
         };
         let complete = text.ends_with('\n');
+        let header = text
+            .find('\n')
+            .map_or_else(String::new, |e| text[..=e].to_owned());
         let list = through_cache(
             &mut self.meta_cache().uidlist,
             text,
@@ -418,12 +454,17 @@ impl Maildir {
                     && extend_uidlist(raw, Arc::make_mut(list), tail)
             },
         );
-        Ok(list.map(|l| (l, complete)))
+        Ok(list.map(|l| (l, complete, (header, mark))))
     }
 
     /// `mailwright-modseq` parsed (through the cache); `None` when missing, torn or broken.
     pub(crate) fn load_modseq(&self) -> Result<Option<ModseqFile>> {
-        let Some(text) = read_optional(&self.meta(MODSEQ_FILE))? else {
+        Ok(self.load_modseq_marked()?.map(|(f, _)| f))
+    }
+
+    /// [`load_modseq`](Self::load_modseq) with the mark of the text parsed.
+    fn load_modseq_marked(&self) -> Result<Option<(ModseqFile, Mark)>> {
+        let Some((text, mark)) = read_marked(&self.meta(MODSEQ_FILE))? else {
             return Ok(None);
         };
         Ok(through_cache(
@@ -431,7 +472,8 @@ impl Maildir {
             text,
             parse_modseq,
             |_, file, tail| tail.ends_with('\n') && apply_modseq_lines(file, tail).is_some(),
-        ))
+        )
+        .map(|f| (f, mark)))
     }
 }
 
@@ -560,6 +602,7 @@ impl Maildir {
         changed: &[(u32, u64, Flags)],
         removed: &[u32],
         all: impl FnOnce() -> Vec<(u32, u64, Flags)>,
+        cur_stamp: Option<SystemTime>,
     ) -> Result<()> {
         let reserved = if highest > reserved {
             let r = highest.saturating_add(MODSEQ_RESERVE);
@@ -589,6 +632,11 @@ impl Maildir {
                 let _ = writeln!(text, "-{uid}");
             }
             let _ = writeln!(text, "H{highest} R{reserved}");
+            // The mtime of `cur/` these lines account for (the `incremental` module): given by
+            // a sync (from before its listing), else now, after the caller's changes.
+            if let Some(t) = cur_stamp.or_else(|| mtime(&self.sub("cur"))) {
+                text.push_str(&stamp_line(t));
+            }
             let mut file = fs::OpenOptions::new()
                 .append(true)
                 .open(&path)
@@ -673,7 +721,10 @@ impl Maildir {
         // read sees a whole version, or a torn last line that does not add up; whatever does not
         // add up (a file without a record, a MODSEQ to give, a broken file) takes the locked path.
         let unlocked = if first.is_empty() {
-            self.build_state(&[], false, claim)?
+            match self.sync_incremental()? {
+                Some(state) => Some(state),
+                None => self.build_state(&[], false, claim)?,
+            }
         } else {
             None
         };
@@ -721,6 +772,7 @@ impl Maildir {
         if moved {
             // No fsync: a crash that undoes the move leaves the message in `new/`, unharmed.
             state.stamps = Stamps(None);
+            self.log_cur_stamp()?;
         }
         Ok(())
     }
@@ -736,9 +788,19 @@ impl Maildir {
         claim: bool,
     ) -> Result<Option<MailboxState>> {
         let uidlist_path = self.meta(UIDLIST);
-        let old_modseq = self.load_modseq()?;
-        let (mut list, mut dirty) = match self.load_uidlist()? {
-            Some((l, _)) => (l, false),
+        let (old_modseq, modseq_mark) = match self.load_modseq_marked()? {
+            Some((f, m)) => (Some(f), Some(m)),
+            None => (None, None),
+        };
+        let mut uidlist_mark = None;
+        // Whether the file must be written whole (else new records are appended to it).
+        let mut rewrite = true;
+        let (mut list, mut dirty) = match self.load_uidlist_marked()? {
+            Some((l, complete, mark)) => {
+                uidlist_mark = complete.then_some(mark);
+                rewrite = !complete;
+                (l, false)
+            }
             None if !locked => return Ok(None),
             None => {
                 // A new (or rebuilt) uidlist: the next value of the user's counter, above what
@@ -752,6 +814,7 @@ impl Maildir {
             }
         };
         let dir_stamps = [mtime(&self.sub("new")), mtime(&self.sub("cur"))];
+        let listed_at = SystemTime::now();
         // Unsorted: UID order comes from the uidlist, only new names need sorting.
         let mut entries = self.scan_unsorted()?;
         if locked {
@@ -779,6 +842,7 @@ impl Maildir {
         let stale = list.records.len().saturating_sub(messages.len());
         if messages.len() > list.records.len() || stale > STALE_RECORDS.max(messages.len()) {
             dirty = true;
+            rewrite = true;
         }
         if !fresh.is_empty() {
             dirty = true;
@@ -803,7 +867,22 @@ impl Maildir {
             }
         }
         messages.sort_unstable_by_key(|m| m.0);
-        if dirty {
+        if dirty && !rewrite {
+            // Only files without a UID (an APPEND racing with this sync): their records are
+            // appended, as Dovecot does, so the file others read incrementally stays the same
+            // (the `incremental` module).
+            let added: Vec<UidRecord> = messages
+                .iter()
+                .filter(|(_, old, _)| old.is_none())
+                .map(|(uid, _, e)| UidRecord {
+                    uid: *uid,
+                    extensions: Vec::new(),
+                    file_name: e.file_name().to_owned(),
+                })
+                .collect();
+            self.add_records(list.clone(), true, added, next_uid, true)?;
+            Arc::make_mut(&mut list).list.next_uid = next_uid;
+        } else if dirty {
             let records: Vec<UidRecord> = messages
                 .iter()
                 .map(|(uid, old, e)| UidRecord {
@@ -832,7 +911,10 @@ impl Maildir {
 
         // Keywords past the letters, by unique name; records of gone messages are dropped when
         // locked anyway.
+        let keyword_marks = keyword_stats(self);
         let (keywords, mut extra) = self.load_keywords()?;
+        // Replaced between the stat and the read: the next sync must not trust the stat.
+        let keywords_read_racy = keyword_stats(self) != keyword_marks;
 
         // MODSEQ bookkeeping.
         let old_modseq = old_modseq.filter(|m| m.uid_validity == list.uid_validity);
@@ -902,6 +984,7 @@ impl Maildir {
                         .map(|m| (m.uid, m.modseq, m.entry.flags()))
                         .collect()
                 },
+                dir_stamps[1],
             )?;
         }
         if locked && !extra.by_unique.is_empty() {
@@ -924,7 +1007,7 @@ impl Maildir {
             .iter()
             .flatten()
             .all(|t| now.duration_since(*t).is_ok_and(|age| age >= DIRTY_WINDOW));
-        Ok(Some(MailboxState {
+        let state = MailboxState {
             uid_validity: list.uid_validity,
             uid_next: list.next_uid,
             highest_modseq: highest,
@@ -934,7 +1017,45 @@ impl Maildir {
             first_recent,
             claimed_recent: Vec::new(),
             stamps: Stamps(trusted.then_some(all)),
-        }))
+        };
+        // What the next sync brings up to date. What this sync appended is a tail it has
+        // already applied (the next sync finds the same rows and records again); a file it
+        // replaced is another inode, which the next sync lists.
+        match (uidlist_mark, modseq_mark) {
+            (Some((header, umark)), Some(mmark)) if !keywords_read_racy => {
+                if let Some(base) = Base::new(
+                    &state,
+                    extra,
+                    &header,
+                    umark,
+                    mmark,
+                    dir_stamps,
+                    listed_at,
+                    keyword_marks,
+                ) {
+                    self.put_incremental(Box::new(base));
+                }
+            }
+            _ => self.forget_incremental(),
+        }
+        Ok(Some(state))
+    }
+
+    /// Appends the mtime of `cur/` to the MODSEQ file under the uidlist lock, after a change
+    /// of `cur/` that changed no MODSEQ (a move from `new/`), so that incremental syncs (the
+    /// `incremental` module) can tell it from a change by another program.
+    fn log_cur_stamp(&self) -> Result<()> {
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+        let path = self.meta(MODSEQ_FILE);
+        let mut file = match fs::OpenOptions::new().append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("open", &path)(e)),
+        };
+        let Some(t) = mtime(&self.sub("cur")) else {
+            return Ok(());
+        };
+        io::Write::write_all(&mut file, stamp_line(t).as_bytes()).map_err(io_err("write", &path))
     }
 
     /// Whether nothing changed since `state` was built (five `stat`s instead of a scan): no
@@ -1133,6 +1254,7 @@ impl Maildir {
             &changed,
             &[],
             || sorted_rows(&file.per_uid),
+            None,
         )
     }
 }

@@ -353,15 +353,15 @@ fn expunged_records_wait_for_a_rewrite_and_uids_are_never_reused() {
         std::fs::read_to_string(md.path().join("dovecot-uidlist")).unwrap(),
         before
     );
-    // The highest UID is gone: a new message still gets a new UID, and the rewrite that gives it
-    // drops the stale record.
+    // The highest UID is gone: a new message still gets a new UID. Its record is appended, as
+    // Dovecot does (the file others read incrementally stays the same); the stale one waits.
     let d = md.deliver(b"d").unwrap();
     let st = md.sync().unwrap();
     assert_eq!(st.by_unique(d.unique()).unwrap().uid, 4);
     let l = uidlist();
     assert_eq!(
         l.records.iter().map(|r| r.uid).collect::<Vec<_>>(),
-        [1, 2, 4]
+        [1, 2, 3, 4]
     );
     assert_eq!(l.next_uid, 5);
     // APPEND's path (assign_uids) appends to a uidlist that still holds stale records.
