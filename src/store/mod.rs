@@ -27,6 +27,7 @@
 pub mod maildir;
 mod mailstore;
 pub mod notify;
+pub mod summary;
 pub mod types;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};

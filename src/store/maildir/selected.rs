@@ -22,6 +22,7 @@ use super::{error, folder_of};
 use crate::core::directory::Address;
 use crate::store::SelectedMailbox;
 use crate::store::notify::Notifier;
+use crate::store::summary::Cached;
 use crate::store::types::{
     CopyOutcome, Flag, FlagOp, Flags, Keyword, MailboxName, MailboxView, MessageInfo, MessageText,
     StoreError, StoreOutcome, Transfer,
@@ -200,6 +201,8 @@ pub(crate) struct MaildirMailbox {
     current: Vec<UidMessage>,
     /// Messages of earlier views gone since, not released yet, UIDs ascending.
     gone: Vec<UidMessage>,
+    /// The folder's index, shared with the other sessions (module `index`).
+    index: super::index::Shared,
 }
 
 impl MaildirMailbox {
@@ -224,6 +227,7 @@ impl MaildirMailbox {
         } else {
             state.claimed_recent.clone()
         };
+        let index = super::index::shared(&md);
         let mut mailbox = MaildirMailbox {
             md,
             root,
@@ -235,6 +239,7 @@ impl MaildirMailbox {
             last: state,
             current: Vec::new(),
             gone: Vec::new(),
+            index,
         };
         let view = mailbox.take(recent);
         Ok((mailbox, view))
@@ -360,6 +365,9 @@ impl SelectedMailbox for MaildirMailbox {
     }
 
     fn internal_date(&self, uid: u32) -> Result<Option<SystemTime>, StoreError> {
+        if let Some(c) = self.cached(uid)? {
+            return Ok(Some(c.internal_date));
+        }
         let Some(m) = self.find(uid) else {
             return Ok(None);
         };
@@ -428,6 +436,7 @@ impl SelectedMailbox for MaildirMailbox {
         let gone = self.md.expunge(&self.state_of(uids), None).map_err(error)?;
         if !gone.is_empty() {
             self.changed(&self.name.clone());
+            super::index::expunged(&self.index, &self.md, gone.len())?;
         }
         Ok(gone)
     }
@@ -475,6 +484,21 @@ impl SelectedMailbox for MaildirMailbox {
         if !self.gone.is_empty() && !uids.is_empty() {
             let released: std::collections::HashSet<u32> = uids.iter().copied().collect();
             self.gone.retain(|m| !released.contains(&m.uid));
+        }
+    }
+
+    fn cached(&self, uid: u32) -> Result<Option<Cached>, StoreError> {
+        // Only a message of the last sync: one gone since is read from its file (or is gone).
+        let Ok(i) = self.current.binary_search_by_key(&uid, |m| m.uid) else {
+            return Ok(None);
+        };
+        super::index::cached(&self.index, &self.md, &self.current[i].entry)
+    }
+
+    fn keep_summary(&self, uid: u32, summary: &[u8]) -> Result<(), StoreError> {
+        match self.current.binary_search_by_key(&uid, |m| m.uid) {
+            Ok(i) => super::index::keep(&self.md, &self.current[i].entry, summary),
+            Err(_) => Ok(()),
         }
     }
 
