@@ -129,8 +129,11 @@ fn encode_line(out: &mut String, unique: &str, r: &IndexRecord) {
     match &r.cached {
         None => body.push('-'),
         Some(blob) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            body.reserve(blob.len() * 2);
             for b in blob {
-                let _ = write!(body, "{b:02x}");
+                body.push(char::from(HEX[usize::from(b >> 4)]));
+                body.push(char::from(HEX[usize::from(b & 15)]));
             }
         }
     }
@@ -142,6 +145,11 @@ fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
     if sum.len() != 16 || u64::from_str_radix(sum, 16).ok()? != checksum(body) {
         return None;
     }
+    decode_body(body)
+}
+
+/// A line's fields after its checksum (checked by the caller).
+fn decode_body(body: &str) -> Option<(String, IndexRecord)> {
     let mut parts = body.split('\t');
     let unique = parts.next().filter(|u| !u.is_empty())?;
     let (secs, nanos) = parts.next()?.split_once('.')?;
@@ -154,14 +162,7 @@ fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
     let cached = if blob == "-" {
         None
     } else {
-        if blob.len() % 2 != 0 {
-            return None;
-        }
-        let bytes = (0..blob.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(blob.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        Some(bytes)
+        Some(unhex(blob.as_bytes())?)
     };
     Some((
         unique.to_owned(),
@@ -171,6 +172,27 @@ fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
             cached,
         },
     ))
+}
+
+/// Lower-case hex back to octets (a server reads a blob per message of a SORT: no per-digit
+/// parse).
+fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(hex.len() / 2);
+    for pair in hex.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
 }
 
 /// The file parsed: `None` when it must be rebuilt (bad header, bad line); else the records
@@ -390,10 +412,11 @@ impl IndexReader {
         let mut buf = vec![0u8; len as usize];
         file.read_exact_at(&mut buf, offset)
             .map_err(io_err("read", &self.path))?;
-        // Checked when scanned; a line that reads differently now is not trusted.
+        // The checksum held when the line was scanned, and lines are never rewritten in place
+        // (a compaction makes a new file): only what it names is checked again.
         Ok(std::str::from_utf8(&buf)
             .ok()
-            .and_then(decode_line)
+            .and_then(|l| decode_body(l.split_once(' ')?.1))
             .filter(|(u, _)| u == unique)
             .map(|(_, r)| r))
     }

@@ -4,7 +4,8 @@
 //!
 //! - One reader per folder in the process, shared by the sessions that have it open (its
 //!   memory is an offset per message, no blobs), so that a session costs no more than its view
-//!   and only the first one reads the file through.
+//!   and only the first one reads the file through; kept for the last folders used
+//!   ([`KEPT_FOLDERS`]) when no session has them open.
 //! - Never trusted over the Maildir: only messages of the session's last sync are looked up,
 //!   and only while their file is there (a `stat`; a message expunged or renamed since is read
 //!   from its file, or answered as gone); a message without a line is read and its summary
@@ -15,7 +16,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use mailwright_maildir::{Entry, IndexReader, Maildir};
 
@@ -34,22 +35,29 @@ pub(crate) struct Folder {
     expunged: usize,
 }
 
+/// Folders whose readers are kept while no session has them open, so that a client that
+/// logs in again (webmail does, per page) finds the offsets read.
+const KEPT_FOLDERS: usize = 64;
+
 /// The reader of `md`'s index, shared with the other sessions of this process.
 pub(crate) fn shared(md: &Maildir) -> Shared {
-    static FOLDERS: OnceLock<Mutex<HashMap<PathBuf, Weak<Mutex<Folder>>>>> = OnceLock::new();
+    static FOLDERS: OnceLock<Mutex<HashMap<PathBuf, Shared>>> = OnceLock::new();
     let mut folders = FOLDERS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if let Some(f) = folders.get(md.path()).and_then(Weak::upgrade) {
-        return f;
+    if let Some(f) = folders.get(md.path()) {
+        return f.clone();
     }
-    folders.retain(|_, f| f.strong_count() > 0);
+    if folders.len() >= KEPT_FOLDERS {
+        // Forget the folders no session has open.
+        folders.retain(|_, f| Arc::strong_count(f) > 1);
+    }
     let f = Arc::new(Mutex::new(Folder {
         reader: IndexReader::new(md),
         expunged: 0,
     }));
-    folders.insert(md.path().to_owned(), Arc::downgrade(&f));
+    folders.insert(md.path().to_owned(), f.clone());
     f
 }
 
