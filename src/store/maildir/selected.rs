@@ -216,6 +216,9 @@ impl MaildirMailbox {
         user: Address,
         notifier: Arc<Notifier>,
     ) -> Result<(Self, MailboxView), StoreError> {
+        // Taken before the sync, as `sync` does: the first command after SELECT then skips a
+        // second full sync when nothing changed (it cost as much as the SELECT).
+        let seen = Some(signature(&md));
         let state = if read_only {
             md.sync()
         } else {
@@ -235,7 +238,7 @@ impl MaildirMailbox {
             name,
             user,
             notifier,
-            seen: None,
+            seen,
             last: state,
             current: Vec::new(),
             gone: Vec::new(),
