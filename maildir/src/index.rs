@@ -396,6 +396,35 @@ impl IndexReader {
         self.read_line(unique)
     }
 
+    /// The internal date of the message `unique`, as [`get`](Self::get) gives it but without
+    /// decoding its blob (SEARCH SINCE, SORT ARRIVAL read only this).
+    pub fn internal_date(&mut self, md: &Maildir, unique: &str) -> Result<Option<SystemTime>> {
+        if !self.lines.contains_key(unique) {
+            self.catch_up(md)?;
+        }
+        let Some(&(offset, len)) = self.lines.get(unique) else {
+            return Ok(None);
+        };
+        let Some((file, _)) = &self.file else {
+            return Ok(None);
+        };
+        // The checksum, the name and the date: the blob after them is not read.
+        let want = (len as usize).min(16 + 1 + unique.len() + 1 + 32);
+        let mut buf = vec![0u8; want];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(io_err("read", &self.path))?;
+        let date = (|| {
+            let line = std::str::from_utf8(&buf).ok()?;
+            let mut parts = line.split_once(' ')?.1.split('\t');
+            if parts.next()? != unique {
+                return None;
+            }
+            let (secs, nanos) = parts.next()?.split_once('.')?;
+            UNIX_EPOCH.checked_add(Duration::new(secs.parse().ok()?, nanos.parse().ok()?))
+        })();
+        Ok(date)
+    }
+
     /// Reads what other writers appended since, or the file again when it was replaced.
     pub fn refresh(&mut self, md: &Maildir) -> Result<()> {
         self.catch_up(md)
@@ -627,6 +656,11 @@ mod tests {
             .expect("get")
             .expect("appended, found");
         assert_eq!((r.size, r.cached.as_deref()), (17, Some(&b"blob a"[..])));
+        assert_eq!(
+            reader.internal_date(&md, a.unique()).expect("date"),
+            Some(md.internal_date(&a.entry).expect("date"))
+        );
+        assert_eq!(reader.internal_date(&md, "no-such").expect("date"), None);
         // A later line replaces an earlier one.
         assert!(md.index_cache_entry(&a.entry, b"blob a2").expect("cache"));
         assert!(md.index_cache_entry(&b.entry, b"blob b").expect("cache"));

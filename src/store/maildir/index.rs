@@ -86,6 +86,23 @@ pub(crate) fn cached(
     }))
 }
 
+/// The internal date the index holds of a message listed as `entry`, while its file is
+/// there (as [`cached`], without decoding the summary).
+pub(crate) fn internal_date(
+    shared: &Shared,
+    md: &Maildir,
+    entry: &Entry,
+) -> Result<Option<std::time::SystemTime>, StoreError> {
+    let date = lock(shared)
+        .reader
+        .internal_date(md, entry.unique())
+        .map_err(error)?;
+    if date.is_none() || std::fs::symlink_metadata(md.entry_path(entry)).is_err() {
+        return Ok(None);
+    }
+    Ok(date)
+}
+
 /// Keeps a message's encoded summary (best effort: a file renamed meanwhile is not indexed).
 pub(crate) fn keep(md: &Maildir, entry: &Entry, summary: &[u8]) -> Result<(), StoreError> {
     md.index_cache_entry(entry, summary).map_err(error)?;

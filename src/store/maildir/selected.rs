@@ -368,12 +368,14 @@ impl SelectedMailbox for MaildirMailbox {
     }
 
     fn internal_date(&self, uid: u32) -> Result<Option<SystemTime>, StoreError> {
-        if let Some(c) = self.cached(uid)? {
-            return Ok(Some(c.internal_date));
-        }
         let Some(m) = self.find(uid) else {
             return Ok(None);
         };
+        if self.current.binary_search_by_key(&uid, |m| m.uid).is_ok()
+            && let Some(t) = super::index::internal_date(&self.index, &self.md, &m.entry)?
+        {
+            return Ok(Some(t));
+        }
         match self.md.internal_date(&m.entry) {
             Ok(t) => Ok(Some(t)),
             // Renamed or expunged meanwhile: the file as found now, or as kept.
