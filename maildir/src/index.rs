@@ -22,7 +22,9 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
+use std::io::{BufRead as _, Read as _, Seek as _, Write as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::atomic::write_atomic;
@@ -127,8 +129,11 @@ fn encode_line(out: &mut String, unique: &str, r: &IndexRecord) {
     match &r.cached {
         None => body.push('-'),
         Some(blob) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            body.reserve(blob.len() * 2);
             for b in blob {
-                let _ = write!(body, "{b:02x}");
+                body.push(char::from(HEX[usize::from(b >> 4)]));
+                body.push(char::from(HEX[usize::from(b & 15)]));
             }
         }
     }
@@ -140,6 +145,11 @@ fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
     if sum.len() != 16 || u64::from_str_radix(sum, 16).ok()? != checksum(body) {
         return None;
     }
+    decode_body(body)
+}
+
+/// A line's fields after its checksum (checked by the caller).
+fn decode_body(body: &str) -> Option<(String, IndexRecord)> {
     let mut parts = body.split('\t');
     let unique = parts.next().filter(|u| !u.is_empty())?;
     let (secs, nanos) = parts.next()?.split_once('.')?;
@@ -152,14 +162,7 @@ fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
     let cached = if blob == "-" {
         None
     } else {
-        if blob.len() % 2 != 0 {
-            return None;
-        }
-        let bytes = (0..blob.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(blob.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        Some(bytes)
+        Some(unhex(blob.as_bytes())?)
     };
     Some((
         unique.to_owned(),
@@ -169,6 +172,27 @@ fn decode_line(line: &str) -> Option<(String, IndexRecord)> {
             cached,
         },
     ))
+}
+
+/// Lower-case hex back to octets (a server reads a blob per message of a SORT: no per-digit
+/// parse).
+fn unhex(hex: &[u8]) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(hex.len() / 2);
+    for pair in hex.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
 }
 
 /// The file parsed: `None` when it must be rebuilt (bad header, bad line); else the records
@@ -260,19 +284,27 @@ impl Maildir {
         let Some(entry) = self.find(unique)? else {
             return Ok(false);
         };
-        let Some(mut record) = self.index_record_of(&entry)? else {
+        self.index_cache_entry(&entry, blob)
+    }
+
+    /// Like [`index_cache`](Self::index_cache) for a message whose entry the caller holds (a
+    /// delivery just committed, a message of a sync): no listing of the folder, one `stat`.
+    /// `Ok(false)` when its file is gone (renamed since: the next call finds it again).
+    pub fn index_cache_entry(&self, entry: &Entry, blob: &[u8]) -> Result<bool> {
+        let Some(mut record) = self.index_record_of(entry)? else {
             return Ok(false);
         };
         record.cached = Some(blob.to_vec());
         let mut line = String::new();
-        encode_line(&mut line, unique, &record);
-        if read_optional(&self.meta(INDEX_FILE))?.is_none_or(|t| !t.starts_with(HEADER)) {
+        encode_line(&mut line, entry.unique(), &record);
+        let path = self.meta(INDEX_FILE);
+        if has_header(&path) {
+            self.append_index(&line)?;
+        } else {
             // No usable file to append to: start one (it catches up at the next index()).
             let mut text = HEADER.to_owned();
             text.push_str(&line);
-            write_atomic(&self.meta(INDEX_FILE), text.as_bytes(), false)?;
-        } else {
-            self.append_index(&line)?;
+            write_atomic(&path, text.as_bytes(), false)?;
         }
         Ok(true)
     }
@@ -291,6 +323,219 @@ impl Maildir {
         f.write_all(lines.as_bytes())
             .map_err(io_err("write", &path))
     }
+}
+
+/// Whether the file at `path` starts with the index header (reads only that).
+fn has_header(path: &Path) -> bool {
+    let mut head = [0u8; HEADER.len()];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == *HEADER.as_bytes())
+}
+
+/// A folder's index read on demand: what it keeps in memory is where each message's latest
+/// line is (an offset and a length per message, no blobs), so that many messages cost little;
+/// [`get`](Self::get) reads one line. Lines appended by other writers are found when a message
+/// is missing; a file replaced (compacted, rebuilt) is read again from its start.
+///
+/// Damage (a bad header, a line whose checksum fails) rebuilds the file from the Maildir
+/// ([`Maildir::rebuild_index`]), as [`Maildir::index`] does.
+#[derive(Debug)]
+pub struct IndexReader {
+    path: PathBuf,
+    /// The file read, with its inode.
+    file: Option<(fs::File, u64)>,
+    /// Per unique name: offset and length (without LF) of its latest line.
+    lines: HashMap<String, (u64, u32)>,
+    /// Where the next line to read starts.
+    scanned: u64,
+    /// Lines read: more than `lines.len()` when some replaced others.
+    read: usize,
+}
+
+impl IndexReader {
+    /// A reader of `md`'s index; nothing is read until [`get`](Self::get).
+    pub fn new(md: &Maildir) -> Self {
+        Self {
+            path: md.meta(INDEX_FILE),
+            file: None,
+            lines: HashMap::new(),
+            scanned: 0,
+            read: 0,
+        }
+    }
+
+    /// The messages with a line in the file as read so far.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether no message has a line, as far as read.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Lines read that a later line replaced (the file's waste, until it is compacted).
+    pub fn replaced(&self) -> usize {
+        self.read - self.lines.len()
+    }
+
+    /// The record of the message `unique`: `None` when the file has none (the caller computes
+    /// what it needs and caches it with [`Maildir::index_cache_entry`]). The record says nothing
+    /// of whether the message still exists: the caller asks for messages it listed.
+    pub fn get(&mut self, md: &Maildir, unique: &str) -> Result<Option<IndexRecord>> {
+        if !self.lines.contains_key(unique) {
+            self.catch_up(md)?;
+        }
+        let record = self.read_line(unique)?;
+        if record.as_ref().is_some_and(|r| r.cached.is_some()) {
+            return Ok(record);
+        }
+        // A record without a blob may have a newer line with one (just cached by someone).
+        self.catch_up(md)?;
+        self.read_line(unique)
+    }
+
+    /// The internal date of the message `unique`, as [`get`](Self::get) gives it but without
+    /// decoding its blob (SEARCH SINCE, SORT ARRIVAL read only this).
+    pub fn internal_date(&mut self, md: &Maildir, unique: &str) -> Result<Option<SystemTime>> {
+        if !self.lines.contains_key(unique) {
+            self.catch_up(md)?;
+        }
+        let Some(&(offset, len)) = self.lines.get(unique) else {
+            return Ok(None);
+        };
+        let Some((file, _)) = &self.file else {
+            return Ok(None);
+        };
+        // The checksum, the name and the date: the blob after them is not read.
+        let want = (len as usize).min(16 + 1 + unique.len() + 1 + 32);
+        let mut buf = vec![0u8; want];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(io_err("read", &self.path))?;
+        let date = (|| {
+            let line = std::str::from_utf8(&buf).ok()?;
+            let mut parts = line.split_once(' ')?.1.split('\t');
+            if parts.next()? != unique {
+                return None;
+            }
+            let (secs, nanos) = parts.next()?.split_once('.')?;
+            UNIX_EPOCH.checked_add(Duration::new(secs.parse().ok()?, nanos.parse().ok()?))
+        })();
+        Ok(date)
+    }
+
+    /// Reads what other writers appended since, or the file again when it was replaced.
+    pub fn refresh(&mut self, md: &Maildir) -> Result<()> {
+        self.catch_up(md)
+    }
+
+    /// The record of the latest line read for `unique`.
+    fn read_line(&self, unique: &str) -> Result<Option<IndexRecord>> {
+        let Some(&(offset, len)) = self.lines.get(unique) else {
+            return Ok(None);
+        };
+        let Some((file, _)) = &self.file else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset)
+            .map_err(io_err("read", &self.path))?;
+        // The checksum held when the line was scanned, and lines are never rewritten in place
+        // (a compaction makes a new file): only what it names is checked again.
+        Ok(std::str::from_utf8(&buf)
+            .ok()
+            .and_then(|l| decode_body(l.split_once(' ')?.1))
+            .filter(|(u, _)| u == unique)
+            .map(|(_, r)| r))
+    }
+
+    /// Reads what was appended since the last read, or the whole file when it was replaced,
+    /// rebuilding it when damaged.
+    fn catch_up(&mut self, md: &Maildir) -> Result<()> {
+        for _ in 0..2 {
+            let ino = match fs::metadata(&self.path) {
+                Ok(m) => Some(m.ino()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io_err("stat", &self.path)(e)),
+            };
+            if ino.is_none() {
+                // No index yet: the first cached message makes one.
+                *self = Self::new(md);
+                return Ok(());
+            }
+            if self.file.as_ref().map(|(_, i)| *i) != ino {
+                *self = Self::new(md);
+                match fs::File::open(&self.path) {
+                    Ok(f) => {
+                        let ino = f.metadata().map_err(io_err("stat", &self.path))?.ino();
+                        self.file = Some((f, ino));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err("open", &self.path)(e)),
+                }
+            }
+            if self.scan()? {
+                return Ok(());
+            }
+            // Damaged: built again from the Maildir, then read from its start.
+            md.rebuild_index()?;
+            *self = Self::new(md);
+        }
+        Ok(())
+    }
+
+    /// Reads whole lines from `scanned` on; `false` when the file is damaged.
+    fn scan(&mut self) -> Result<bool> {
+        let Some((file, _)) = &self.file else {
+            return Ok(true);
+        };
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+        reader
+            .seek(std::io::SeekFrom::Start(self.scanned))
+            .map_err(io_err("seek", &self.path))?;
+        let mut line = Vec::new();
+        if self.scanned == 0 {
+            reader
+                .read_until(b'\n', &mut line)
+                .map_err(io_err("read", &self.path))?;
+            if line != HEADER.as_bytes() {
+                // A header cut short may still be being written by the one who starts the file.
+                return Ok(line.len() < HEADER.len() && HEADER.as_bytes().starts_with(&line));
+            }
+            self.scanned = line.len() as u64;
+        }
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(io_err("read", &self.path))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                // The end, or a line still being written (or torn by a crash): read next time.
+                return Ok(true);
+            }
+            let text = &line[..n - 1];
+            let Some(unique) = checked_unique(text) else {
+                return Ok(false);
+            };
+            let Ok(len) = u32::try_from(text.len()) else {
+                return Ok(false);
+            };
+            self.lines.insert(unique.to_owned(), (self.scanned, len));
+            self.read += 1;
+            self.scanned += n as u64;
+        }
+    }
+}
+
+/// The unique name of a line whose checksum holds.
+fn checked_unique(line: &[u8]) -> Option<&str> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (sum, body) = line.split_once(' ')?;
+    if sum.len() != 16 || u64::from_str_radix(sum, 16).ok()? != checksum(body) {
+        return None;
+    }
+    body.split('\t').next().filter(|u| !u.is_empty())
 }
 
 #[cfg(test)]
@@ -394,6 +639,74 @@ mod tests {
         );
         assert_eq!(index.encode(), text);
         assert!(FolderIndex::parse(&text.replace("2048", "2049")).is_none());
+    }
+
+    #[test]
+    fn reader_reads_on_demand_follows_appends_and_replacements() {
+        let dir = tempdir("reader");
+        let md = Maildir::create(&dir).expect("create");
+        let a = md.deliver(b"Subject: a\r\n\r\nA\r\n").expect("deliver");
+        let b = md.deliver(b"Subject: b\r\n\r\nBB\r\n").expect("deliver");
+        let mut reader = IndexReader::new(&md);
+        // No file yet: nothing indexed, nothing made.
+        assert_eq!(reader.get(&md, a.unique()).expect("get"), None);
+        assert!(md.index_cache_entry(&a.entry, b"blob a").expect("cache"));
+        let r = reader
+            .get(&md, a.unique())
+            .expect("get")
+            .expect("appended, found");
+        assert_eq!((r.size, r.cached.as_deref()), (17, Some(&b"blob a"[..])));
+        assert_eq!(
+            reader.internal_date(&md, a.unique()).expect("date"),
+            Some(md.internal_date(&a.entry).expect("date"))
+        );
+        assert_eq!(reader.internal_date(&md, "no-such").expect("date"), None);
+        // A later line replaces an earlier one.
+        assert!(md.index_cache_entry(&a.entry, b"blob a2").expect("cache"));
+        assert!(md.index_cache_entry(&b.entry, b"blob b").expect("cache"));
+        assert_eq!(
+            reader
+                .get(&md, b.unique())
+                .expect("get")
+                .and_then(|r| r.cached),
+            Some(b"blob b".to_vec())
+        );
+        assert_eq!(
+            reader
+                .get(&md, a.unique())
+                .expect("get")
+                .and_then(|r| r.cached),
+            Some(b"blob a2".to_vec())
+        );
+        assert_eq!((reader.len(), reader.replaced()), (2, 1));
+
+        // Compacted by another handle (a new file): read again from its start.
+        fs::remove_file(md.entry_path(&b.entry)).expect("rm");
+        md.index().expect("compact");
+        let c = md.deliver(b"Subject: c\r\n\r\nC\r\n").expect("deliver");
+        assert!(md.index_cache_entry(&c.entry, b"blob c").expect("cache"));
+        assert_eq!(
+            reader
+                .get(&md, c.unique())
+                .expect("get")
+                .and_then(|r| r.cached),
+            Some(b"blob c".to_vec())
+        );
+        assert_eq!((reader.len(), reader.replaced()), (2, 0));
+
+        // A damaged line: the file is rebuilt from the Maildir (the blobs go).
+        let path = dir.join(INDEX_FILE);
+        let text = fs::read_to_string(&path).expect("read");
+        fs::write(
+            &path,
+            text.replacen("blob", "BLOB", 1)
+                .replacen("626c6f62", "626c6f63", 1),
+        )
+        .expect("write");
+        let mut reader = IndexReader::new(&md);
+        let r = reader.get(&md, a.unique()).expect("get").expect("rebuilt");
+        assert_eq!((r.size, r.cached), (17, None));
+        fs::remove_dir_all(&dir).expect("rm");
     }
 
     proptest! {

@@ -35,7 +35,8 @@
 //! - QRESYNC (RFC 7162): [`Maildir::vanished_since`] names the UIDs expunged since a MODSEQ,
 //!   from a bounded history kept beside the MODSEQs (`mailwright-vanished`).
 //! - A per-folder index ([`Maildir::index`], [`FolderIndex`]): internal dates, sizes and what a
-//!   server caches per message, checksummed, caught up with the Maildir at each read.
+//!   server caches per message, checksummed, caught up with the Maildir at each read; or read
+//!   on demand, a line at a time ([`IndexReader`]).
 //! - Expunged messages stay readable for a while ([`Maildir::reopen`], [`Reopened`]) for the
 //!   sessions that still show them (RFC 2180 §4.1).
 //!
@@ -169,7 +170,7 @@ pub use flags::{Flag, FlagUpdate, Flags};
 pub use folders::{
     DEFAULT_FOLDERS, MAILDIRFOLDER, MAX_FOLDER_NAME, SUBSCRIPTIONS, validate_folder_name,
 };
-pub use index::{FolderIndex, INDEX_FILE, IndexOutcome, IndexRecord};
+pub use index::{FolderIndex, INDEX_FILE, IndexOutcome, IndexReader, IndexRecord};
 pub use keywords::{EXTRA_KEYWORDS_FILE, KEYWORDS_FILE, Keywords, MAX_KEYWORDS, is_valid_keyword};
 pub use lock::DEFAULT_LOCK_TIMEOUT;
 pub use name::{

@@ -15,6 +15,7 @@
 //! | SELECT, EXAMINE | [`Account::select`] → a [`SelectedMailbox`] and its first [`MailboxView`] |
 //! | NOOP, IDLE, after commands | [`SelectedMailbox::sync`]; IDLE waits on [`Account::watch`] |
 //! | FETCH, SEARCH | [`MessageInfo`] of the view, [`SelectedMailbox::open`], [`SelectedMailbox::internal_date`] |
+//! | FETCH ENVELOPE/BODYSTRUCTURE, SORT, THREAD, SEARCH on headers | [`SelectedMailbox::cached`], [`SelectedMailbox::keep_summary`] |
 //! | STORE, EXPUNGE, COPY, MOVE | [`SelectedMailbox::store`], [`SelectedMailbox::expunge`], [`SelectedMailbox::copy`] |
 //! | APPEND | [`Account::append`] then [`PreparedAppend::commit`]; MULTIAPPEND [`Account::append_all`] |
 //! | POP3 | [`Account::maildrop`] → a locked [`Maildrop`] |
@@ -31,6 +32,7 @@ use std::io;
 use std::time::SystemTime;
 
 use super::notify::Changes;
+use super::summary::Cached;
 use super::types::{
     AppendRequest, Appended, CopyOutcome, FlagOp, Flags, MailboxInfo, MailboxName, MailboxStatus,
     MailboxView, MaildropMessage, MessageText, QuotaUsage, SpecialUse, StoreError, StoreOutcome,
@@ -149,6 +151,24 @@ pub trait SelectedMailbox: Send + Sync + fmt::Debug {
 
     /// A message's INTERNALDATE without reading it; `None` when it is gone.
     fn internal_date(&self, uid: u32) -> Result<Option<SystemTime>, StoreError>;
+
+    /// What the store's index holds of a message (module [`summary`](super::summary)), so
+    /// that FETCH ENVELOPE and BODYSTRUCTURE, SORT, THREAD and SEARCH on headers need not read
+    /// it: `None` when the store has no index (the default) or the message is not in it; the
+    /// caller then reads the message and may hand its summary to
+    /// [`keep_summary`](Self::keep_summary).
+    fn cached(&self, uid: u32) -> Result<Option<Cached>, StoreError> {
+        let _ = uid;
+        Ok(None)
+    }
+
+    /// Keeps an encoded [`Summary`](super::summary::Summary) of a message in the store's
+    /// index (nothing without one, the default). Best effort: a message renamed or gone
+    /// meanwhile is not indexed.
+    fn keep_summary(&self, uid: u32, summary: &[u8]) -> Result<(), StoreError> {
+        let _ = (uid, summary);
+        Ok(())
+    }
 
     /// STORE (RFC 3501 §6.4.6): changes the system `flags` and the `keywords` (by name, any
     /// number) of the messages with these UIDs, each change with a new MODSEQ; with

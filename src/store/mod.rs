@@ -31,6 +31,7 @@ mod mailstore;
 pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod summary;
 pub mod types;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};

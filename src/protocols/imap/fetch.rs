@@ -3,7 +3,9 @@
 //! A store may keep messages with LF line ends; FETCH presents the CRLF text (RFC 3501 §2.3.4:
 //! sizes are of the message as IMAP presents it), so RFC822.SIZE is the store's size of the
 //! CRLF text, or the length of the text read.
-//! ENVELOPE, BODY, BODYSTRUCTURE and every section come from imap-proto's
+//! ENVELOPE, BODY and BODYSTRUCTURE come from the store's index when the FETCH needs no other
+//! text (a [`Summary`] made by the same parser, so the answer is the same), and every section
+//! comes from imap-proto's
 //! [`structure`](mailwright_imap_proto::structure) parser, which answers as Dovecot 2.3 does.
 //! A section that does not exist is an empty string (Dovecot's answer); a NUL octet, which no
 //! IMAP literal may hold, is sent as 0x80 (Dovecot's answer too), so every literal has the size
@@ -15,6 +17,7 @@ use std::num::NonZeroU32;
 use std::time::UNIX_EPOCH;
 
 use super::selected::{Selected, nz};
+use crate::store::summary::Summary;
 use crate::store::{Flag, FlagOp, Flags, SelectedMailbox};
 use mailwright_imap_proto::structure::{Message, Part};
 use mailwright_imap_proto::types::command::{FetchAttribute, Section, SectionText};
@@ -69,30 +72,58 @@ pub(crate) fn internal_date(mailbox: &dyn SelectedMailbox, uid: u32) -> Option<i
     }
 }
 
-/// The INTERNALDATE and RFC822.SIZE of a message: the store's size, read only when it has
-/// none; `None` when it is gone.
+/// The INTERNALDATE and RFC822.SIZE of a message: the store's size, or else the summary's;
+/// `None` when it is gone.
 fn meta(sel: &Selected, i: usize) -> Option<(i64, u64)> {
     let m = &sel.msgs[i];
     let internal = internal_date(&*sel.mailbox, m.uid)?;
     let size = match m.size {
         Some(v) => v,
-        None => load(&*sel.mailbox, m.uid)?.text.len() as u64,
+        None => match summary_blob(&*sel.mailbox, m.uid) {
+            Some(blob) => Summary::header_of(&blob)?.0,
+            None => load(&*sel.mailbox, m.uid)?.text.len() as u64,
+        },
     };
     Some((internal, size))
 }
 
+/// A message's encoded [`Summary`]: the store's index's, or else the message is read and
+/// summarised, and the summary handed to the store to keep. `None` when it is gone, or when
+/// it has no summary (a header over the limit): then the caller reads it.
+pub(crate) fn summary_blob(mailbox: &dyn SelectedMailbox, uid: u32) -> Option<Vec<u8>> {
+    match mailbox.cached(uid) {
+        Ok(Some(crate::store::summary::Cached {
+            summary: Some(blob),
+            ..
+        })) if Summary::header_of(&blob).is_some() => return Some(blob),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("imap: reading the index for UID {uid}: {e}"),
+    }
+    #[cfg(test)]
+    SUMMARISED.with(|c| c.set(c.get() + 1));
+    let loaded = load(mailbox, uid)?;
+    let blob = Summary::of(&Message::parse(&loaded.text))?.encode();
+    if let Err(e) = mailbox.keep_summary(uid, &blob) {
+        tracing::warn!("imap: indexing UID {uid}: {e}");
+    }
+    Some(blob)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Messages read to be summarised, on this thread.
+    pub(crate) static SUMMARISED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A message's INTERNALDATE and decoded summary ([`summary_blob`]).
+fn summarised(mailbox: &dyn SelectedMailbox, uid: u32) -> Option<(i64, Summary)> {
+    let summary = Summary::decode(&summary_blob(mailbox, uid)?)?;
+    Some((internal_date(mailbox, uid)?, summary))
+}
+
 /// A stored message (LF line ends, possibly mixed) as the CRLF text IMAP presents.
 pub(crate) fn to_crlf(stored: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(stored.len() + stored.len() / 32);
-    let mut prev = 0u8;
-    for &b in stored {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
-    out
+    crate::store::summary::to_crlf(stored)
 }
 
 /// A literal of `data`; NUL octets (not `CHAR8`, RFC 3501 §9) become 0x80 as Dovecot sends them.
@@ -285,9 +316,26 @@ pub(crate) fn fetch(
                 | FetchAttribute::BinarySize { .. }
         )
     });
+    // ENVELOPE, BODY and BODYSTRUCTURE come from the store's index when nothing else needs the
+    // text.
+    let from_summary = text_needed
+        && attrs.iter().all(|a| {
+            !needs_text(a)
+                || matches!(
+                    a,
+                    FetchAttribute::Envelope | FetchAttribute::Body | FetchAttribute::BodyStructure
+                )
+        });
     for &i in idx {
         let uid = sel.msgs[i].uid;
-        let found = if text_needed {
+        let summary = if from_summary {
+            summarised(&*sel.mailbox, uid)
+        } else {
+            None
+        };
+        let found = if let Some((internal, s)) = &summary {
+            Some((None, *internal, s.vsize))
+        } else if text_needed {
             load(&*sel.mailbox, uid).map(|l| {
                 let (internal, size) = (l.internal, l.text.len() as u64);
                 (Some(l), internal, size)
@@ -329,8 +377,14 @@ pub(crate) fn fetch(
                     FetchItem::Rfc822Size(u32::try_from(vsize).unwrap_or(u32::MAX))
                 }
                 FetchAttribute::Envelope => {
-                    let Some(m) = &parsed else { continue };
-                    FetchItem::Envelope(Box::new(m.envelope()))
+                    if let Some((_, s)) = &summary {
+                        FetchItem::Envelope(Box::new(
+                            mailwright_imap_proto::structure::envelope::envelope(&s.header),
+                        ))
+                    } else {
+                        let Some(m) = &parsed else { continue };
+                        FetchItem::Envelope(Box::new(m.envelope()))
+                    }
                 }
                 FetchAttribute::Rfc822 => {
                     let Some(l) = &loaded else { continue };
@@ -346,9 +400,17 @@ pub(crate) fn fetch(
                     }
                 }
                 FetchAttribute::Body | FetchAttribute::BodyStructure => {
-                    let Some(m) = &parsed else { continue };
                     let extended = matches!(a, FetchAttribute::BodyStructure);
-                    let s = Box::new(m.body_structure(extended));
+                    let s = if let Some((_, sum)) = &summary {
+                        Box::new(if extended {
+                            sum.body_structure.clone()
+                        } else {
+                            sum.body.clone()
+                        })
+                    } else {
+                        let Some(m) = &parsed else { continue };
+                        Box::new(m.body_structure(extended))
+                    };
                     if extended {
                         FetchItem::BodyStructure(s)
                     } else {

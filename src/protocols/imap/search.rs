@@ -8,8 +8,9 @@
 //! - flags, keywords, UIDs, MODSEQs, sequence numbers and sizes (LARGER, SMALLER) are the
 //!   session's view; INTERNALDATE (BEFORE, ON, SINCE, OLDER, YOUNGER) is the store's, without
 //!   reading the message (a `stat` in the Maildir store): these keys never read a message;
-//! - header keys (FROM, SUBJECT, HEADER, SENTBEFORE ...) read the header only, up to its empty
-//!   line, and split it into fields once, however many keys look at it;
+//! - header keys (FROM, SUBJECT, HEADER, SENTBEFORE ...) take the header block from the store's
+//!   index (a message not indexed yet is read once and indexed), and split it into fields
+//!   once, however many keys look at it;
 //! - BODY and TEXT read and parse the whole message once.
 //!
 //! Keys are tried cheapest first, so `SINCE 1-Jan-2026 FROM ann` reads the headers of the
@@ -22,6 +23,7 @@ use super::fetch::{Loaded, internal_date, load, open, to_crlf};
 use super::mime::{HeaderMatch, header_contains, message_contains, normalize};
 use super::selected::{Selected, nz, uid_set};
 use crate::store::Flag;
+use crate::store::summary::Summary;
 use mailwright_imap_proto::structure::{Field, Message, fields};
 use mailwright_imap_proto::types::command::{SearchKey, SearchReturnOption};
 use mailwright_imap_proto::types::datetime::{Date, DateTime};
@@ -117,7 +119,7 @@ impl<'a> Ctx<'a> {
             .get_or_init(|| {
                 #[cfg(test)]
                 tests::count(|c| c.headers += 1);
-                read_header(self.sel, self.i)
+                indexed_header(self.sel, self.i)
             })
             .as_deref()
             .unwrap_or_default()
@@ -139,6 +141,17 @@ impl<'a> Ctx<'a> {
             })
             .as_ref()
     }
+}
+
+/// A message's header block up to and with its empty line, as CRLF text: the store's index's
+/// (a message not indexed yet is read, summarised and indexed); `None` if the message is gone.
+pub(crate) fn indexed_header(sel: &Selected, i: usize) -> Option<Vec<u8>> {
+    if let Some(blob) = super::fetch::summary_blob(&*sel.mailbox, sel.msgs[i].uid)
+        && let Some((_, header)) = Summary::header_of(&blob)
+    {
+        return Some(header.to_vec());
+    }
+    read_header(sel, i)
 }
 
 /// A message's header block up to and with its empty line, as CRLF text; `None` if the message

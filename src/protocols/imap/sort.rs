@@ -3,14 +3,14 @@
 //! Strings compare in the `i;unicode-casemap` collation (RFC 5051, module `mime`), which
 //! I18NLEVEL=1 asks of SORT (RFC 5256 §1, RFC 5255 §4). Messages equal on every criterion keep
 //! their mailbox order (RFC 5256 §3). A message reads what its keys need, once: its header for
-//! the header keys, its INTERNALDATE for ARRIVAL (and for DATE when it has no valid Date:), its
+//! the header keys (from the store's index), its INTERNALDATE for ARRIVAL (and for DATE when it has no valid Date:), its
 //! size from the store.
 
 use std::cmp::Ordering;
 
 use super::fetch::{internal_date, load};
 use super::mime::{decode_words, normalize};
-use super::search::read_header;
+use super::search::indexed_header;
 use super::selected::Selected;
 use mailwright_imap_proto::structure::{self, Field, fields};
 use mailwright_imap_proto::types::sort::{SortCriterion, SortKey};
@@ -203,7 +203,7 @@ fn values(sel: &Selected, i: usize, criteria: &[SortCriterion]) -> Vec<Value> {
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
     let header = if needs_header {
-        read_header(sel, i).unwrap_or_default()
+        indexed_header(sel, i).unwrap_or_default()
     } else {
         Vec::new()
     };

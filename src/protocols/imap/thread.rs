@@ -1,6 +1,6 @@
 //! THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT, REFERENCES, and Dovecot's REFS.
 //!
-//! Each matching message's header is read once for its Message-ID, References, In-Reply-To,
+//! Each matching message's header (from the store's index) is taken once for its Message-ID, References, In-Reply-To,
 //! Subject and Date. Every walk over the threads is iterative (an explicit stack), so a chain
 //! of any length cannot exhaust the stack. Sent dates are SORT's DATE (the Date: field, else
 //! the INTERNALDATE); equal dates keep mailbox order.
@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::fetch::internal_date;
-use super::search::read_header;
+use super::search::indexed_header;
 use super::selected::{Selected, nz};
 use super::sort::{base_subject, field, sent_date};
 use mailwright_imap_proto::structure::{Field, fields};
@@ -53,7 +53,7 @@ fn msg_ids(value: &[u8]) -> Vec<String> {
 }
 
 fn facts(sel: &Selected, i: usize) -> Facts {
-    let header = read_header(sel, i).unwrap_or_default();
+    let header = indexed_header(sel, i).unwrap_or_default();
     let fields: Vec<Field<'_>> = fields(&header).collect();
     let uid = sel.msgs[i].uid;
     let date = sent_date(&fields, || internal_date(&*sel.mailbox, uid).unwrap_or(0));

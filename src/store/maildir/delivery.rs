@@ -280,7 +280,8 @@ impl Delivery for MaildirDelivery {
     fn publish(self: Box<Self>) -> Vec<(CopyId, String)> {
         let mut out = Vec::new();
         for (i, (user, mailbox, copy)) in self.copies.into_iter().enumerate() {
-            if let Copy::Committed(_, entry) = copy {
+            if let Copy::Committed(md, entry) = copy {
+                super::index::index_written(&md, &entry, &md.entry_path(&entry));
                 self.notifier.changed(&user, &mailbox);
                 out.push((CopyId::new(i), entry.unique().to_owned()));
             }
@@ -293,6 +294,8 @@ impl Delivery for MaildirDelivery {
 #[derive(Debug)]
 struct MaildirAppend {
     prepared: mailwright_maildir::PreparedAppend,
+    /// The folder, to index the message in.
+    md: Maildir,
     name: MailboxName,
     user: Address,
     notifier: Arc<Notifier>,
@@ -316,6 +319,7 @@ pub(super) fn prepare_append(
     io::copy(message, &mut prepared)?;
     Ok(Box::new(MaildirAppend {
         prepared,
+        md: md.clone(),
         name,
         user,
         notifier,
@@ -350,6 +354,11 @@ impl PreparedAppend for MaildirAppend {
     fn commit(self: Box<Self>) -> Result<Appended, StoreError> {
         // Stored straight into cur/ and given its UID without a rescan of the folder.
         let appended = self.prepared.commit().map_err(error)?;
+        super::index::index_written(
+            &self.md,
+            &appended.delivered.entry,
+            &appended.delivered.path,
+        );
         self.notifier.changed(&self.user, &self.name);
         Ok(Appended {
             uid_validity: appended.uid_validity,

@@ -17,6 +17,7 @@
 //!   are found by the sessions' polls.
 
 mod delivery;
+mod index;
 mod maildrop;
 mod selected;
 

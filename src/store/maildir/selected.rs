@@ -22,6 +22,7 @@ use super::{error, folder_of};
 use crate::core::directory::Address;
 use crate::store::SelectedMailbox;
 use crate::store::notify::Notifier;
+use crate::store::summary::Cached;
 use crate::store::types::{
     CopyOutcome, Flag, FlagOp, Flags, Keyword, MailboxName, MailboxView, MessageInfo, MessageText,
     StoreError, StoreOutcome, Transfer,
@@ -200,6 +201,8 @@ pub(crate) struct MaildirMailbox {
     current: Vec<UidMessage>,
     /// Messages of earlier views gone since, not released yet, UIDs ascending.
     gone: Vec<UidMessage>,
+    /// The folder's index, shared with the other sessions (module `index`).
+    index: super::index::Shared,
 }
 
 impl MaildirMailbox {
@@ -213,6 +216,9 @@ impl MaildirMailbox {
         user: Address,
         notifier: Arc<Notifier>,
     ) -> Result<(Self, MailboxView), StoreError> {
+        // Taken before the sync, as `sync` does: the first command after SELECT then skips a
+        // second full sync when nothing changed (it cost as much as the SELECT).
+        let seen = Some(signature(&md));
         let state = if read_only {
             md.sync()
         } else {
@@ -224,6 +230,7 @@ impl MaildirMailbox {
         } else {
             state.claimed_recent.clone()
         };
+        let index = super::index::shared(&md);
         let mut mailbox = MaildirMailbox {
             md,
             root,
@@ -231,10 +238,11 @@ impl MaildirMailbox {
             name,
             user,
             notifier,
-            seen: None,
+            seen,
             last: state,
             current: Vec::new(),
             gone: Vec::new(),
+            index,
         };
         let view = mailbox.take(recent);
         Ok((mailbox, view))
@@ -363,6 +371,11 @@ impl SelectedMailbox for MaildirMailbox {
         let Some(m) = self.find(uid) else {
             return Ok(None);
         };
+        if self.current.binary_search_by_key(&uid, |m| m.uid).is_ok()
+            && let Some(t) = super::index::internal_date(&self.index, &self.md, &m.entry)?
+        {
+            return Ok(Some(t));
+        }
         match self.md.internal_date(&m.entry) {
             Ok(t) => Ok(Some(t)),
             // Renamed or expunged meanwhile: the file as found now, or as kept.
@@ -428,6 +441,7 @@ impl SelectedMailbox for MaildirMailbox {
         let gone = self.md.expunge(&self.state_of(uids), None).map_err(error)?;
         if !gone.is_empty() {
             self.changed(&self.name.clone());
+            super::index::expunged(&self.index, &self.md, gone.len())?;
         }
         Ok(gone)
     }
@@ -475,6 +489,21 @@ impl SelectedMailbox for MaildirMailbox {
         if !self.gone.is_empty() && !uids.is_empty() {
             let released: std::collections::HashSet<u32> = uids.iter().copied().collect();
             self.gone.retain(|m| !released.contains(&m.uid));
+        }
+    }
+
+    fn cached(&self, uid: u32) -> Result<Option<Cached>, StoreError> {
+        // Only a message of the last sync: one gone since is read from its file (or is gone).
+        let Ok(i) = self.current.binary_search_by_key(&uid, |m| m.uid) else {
+            return Ok(None);
+        };
+        super::index::cached(&self.index, &self.md, &self.current[i].entry)
+    }
+
+    fn keep_summary(&self, uid: u32, summary: &[u8]) -> Result<(), StoreError> {
+        match self.current.binary_search_by_key(&uid, |m| m.uid) {
+            Ok(i) => super::index::keep(&self.md, &self.current[i].entry, summary),
+            Err(_) => Ok(()),
         }
     }
 
