@@ -6,6 +6,9 @@
 #   fuzz/campaign.sh 600 smtp_data imap_framer
 #   JOBS=2 OUT=/work/fuzz-results CORPUS=/work/fuzz-corpus fuzz/campaign.sh 1800
 #   fuzz/campaign.sh --summary               # totals per target over every run in the results file
+#   touch /work/fuzz-results/stop            # stop: each running target ends its run and writes its
+#                                            # line (the CPU time used so far counts); no new target
+#                                            # starts; the next campaign removes the file
 #
 # - Targets are built once with `cargo +nightly fuzz build -s none` (Rust code under
 #   forbid(unsafe_code): the bugs to find are panics, overflows (debug assertions are on) and
@@ -71,6 +74,7 @@ nice -n 19 cargo +nightly fuzz build -s none --target-dir "$TARGET_DIR"
 BIN_DIR=$TARGET_DIR/$(rustc +nightly -vV | sed -n 's/^host: //p')/release
 COMMIT=$(git -C "$FUZZ_DIR" rev-parse --short HEAD)
 mkdir -p "$OUT/logs" "$OUT/artifacts"
+rm -f "$OUT/stop" # a stop asked of an earlier campaign
 [ -s "$RESULTS" ] || echo "$HEADER" > "$RESULTS"
 TICK=$(getconf CLK_TCK)
 
@@ -97,11 +101,12 @@ run_target() {
     while kill -0 "$pid" 2>/dev/null; do
       now_ticks=$(cpu_ticks "$pid")
       [ "$now_ticks" -lt 0 ] || ticks=$now_ticks
-      if [ "$ticks" -ge "$limit" ]; then kill -INT "$pid" 2>/dev/null; break; fi
+      if [ "$ticks" -ge "$limit" ] || [ -e "$OUT/stop" ]; then kill -INT "$pid" 2>/dev/null; break; fi
       sleep 5
     done
     wait "$pid" 2>/dev/null || true
     used=$((used + ticks / TICK))
+    [ ! -e "$OUT/stop" ] || break
     # A run that ended before its budget found something (or could not start).
     if ! grep -q 'libFuzzer: run interrupted' "$log"; then
       local what
@@ -134,6 +139,7 @@ run_target() {
 running=0
 for t in "${TARGETS[@]}"; do
   if [ "$running" -ge "$JOBS" ]; then wait -n || true; running=$((running - 1)); fi
+  [ ! -e "$OUT/stop" ] || break
   run_target "$t" &
   running=$((running + 1))
 done
