@@ -270,6 +270,67 @@ print(line.strip(), round(time.monotonic() - t0, 3))
 b.s.sendall(b'DONE\r\n')
 ";
 
+/// Five sessions LOGIN, SELECT INBOX and IDLE; prints `idling`, idles six seconds, ends.
+const FIVE_IDLERS_PY: &str = r"
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for i in range(5):
+    s = socket.create_connection(('127.0.0.1', port), timeout=20)
+    f = s.makefile('rb')
+    f.readline()
+    s.sendall(b'a LOGIN alice@example.org alice-pw\r\nb SELECT INBOX\r\nc IDLE\r\n')
+    while not f.readline().startswith(b'+'):
+        pass
+    held.append((s, f))
+print('idling', flush=True)
+time.sleep(6)
+for s, f in held:
+    s.sendall(b'DONE\r\nd LOGOUT\r\n')
+print('ok')
+";
+
+/// Idling sessions do not poll the database (the store wakes them through LISTEN/NOTIFY): once
+/// five IDLEs have begun, no backend of the node runs a query for seconds.
+#[test]
+fn idle_sessions_do_not_poll_the_database() {
+    use std::io::BufRead as _;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let server = pg_server(&pg);
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            FIVE_IDLERS_PY,
+            &server.port(Service::Imap).to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "idling");
+    std::thread::sleep(Duration::from_secs(3));
+    // A session polling every 500 ms would have queried within the last two seconds.
+    let recent = pg.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'mail' \
+         AND pid <> pg_backend_pid() AND query_start > now() - interval '2 seconds'",
+    );
+    let busy = pg.sql(
+        "SELECT string_agg(state || ': ' || query, '; ') FROM pg_stat_activity \
+         WHERE datname = 'mail' AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(recent.trim(), "0", "queries while idling: {busy}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(
+        child.wait().unwrap().success() && rest.contains("ok"),
+        "{rest}"
+    );
+}
+
 #[test]
 fn two_nodes_share_the_mail_and_never_hand_out_one_uid_twice() {
     let Some(pg) = Postgres::start() else {

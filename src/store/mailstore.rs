@@ -123,6 +123,14 @@ pub trait Account: Send + Sync + fmt::Debug {
     /// Changes of a mailbox: woken after every write to it through this store.
     fn watch(&self, name: &MailboxName) -> Changes;
 
+    /// How often a session watching a mailbox should also look for changes nobody wakes it for:
+    /// writes by other programs to the same storage. `None` when every change wakes the
+    /// watchers ([`watch`](Self::watch)), so that nothing needs to poll. Default: every 500 ms
+    /// (a Maildir is also written by Dovecot, mutt or a plain file drop).
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(500))
+    }
+
     /// The user's INBOX as a POP3 maildrop, locked for this session until it is dropped
     /// ([`StoreError::InUse`] while another one holds it).
     fn maildrop(&self) -> Result<Box<dyn Maildrop>, StoreError>;

@@ -39,6 +39,16 @@ impl Notifier {
         }
     }
 
+    /// Wakes every watcher: something may have changed that nobody was told of (a store's
+    /// feed of other nodes' writes was down, or has just started listening for a user). A
+    /// spurious wake costs a session one sync.
+    pub fn changed_all(&self) {
+        let map = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        for tx in map.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     /// What [`changed`](Self::changed) on `user`'s `mailbox` wakes.
     pub fn subscribe(&self, user: &Address, mailbox: &MailboxName) -> Changes {
         let mut map = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);

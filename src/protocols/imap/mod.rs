@@ -185,6 +185,9 @@ struct Imap {
 /// polling for changes made behind the store's back.
 struct Idling {
     wake: Option<crate::store::Changes>,
+    /// How often to look for changes nobody wakes the session for (`None`: never, the store
+    /// wakes it for every change).
+    poll: Option<Duration>,
 }
 
 impl mailwright_sansio::driver::Service<ServerSession, Conn> for Imap {
@@ -197,12 +200,21 @@ impl mailwright_sansio::driver::Service<ServerSession, Conn> for Imap {
         self.event(machine, event, link).await
     }
 
-    /// An idling session looks for changes when its folder was notified, or every [`IDLE_POLL`].
+    /// An idling session looks for changes when its folder was notified, or at the store's
+    /// poll interval ([`IDLE_POLL`] for a Maildir; never for a store that wakes its watchers
+    /// for every change).
     async fn wake(&mut self) {
         match &mut self.idle {
             Some(idle) => {
+                let poll = idle.poll;
+                let tick = async move {
+                    match poll {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    () = tick => {}
                     () = woken(idle.wake.as_mut()) => {}
                 }
             }
@@ -334,11 +346,14 @@ impl Imap {
             Event::Logout { handle } => decided(server.accept_logout(handle)),
             Event::Idle { handle } => {
                 decided(server.accept_idle(handle));
-                let wake = match (&s.selected, &s.user) {
-                    (Some(sel), Some(user)) => Some(user.account.watch(sel.name())),
-                    _ => None,
+                let (wake, poll) = match (&s.selected, &s.user) {
+                    (Some(sel), Some(user)) => (
+                        Some(user.account.watch(sel.name())),
+                        user.account.poll_interval(),
+                    ),
+                    _ => (None, Some(IDLE_POLL)),
                 };
-                self.idle = Some(Idling { wake });
+                self.idle = Some(Idling { wake, poll });
             }
             Event::IdleDone { handle } => {
                 self.idle = None;

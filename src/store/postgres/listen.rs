@@ -3,9 +3,11 @@
 //! Every write sends `NOTIFY mailwright_<hash of the user>` with the mailbox's name (see
 //! [`channel_of`](super::channel_of)). A node listens on the channel of each user somebody
 //! watches here ([`Listener::watch`], from `Account::watch`) and wakes that user's mailbox in
-//! its [`Notifier`], so an IDLE on this node hears of an APPEND on another at once. When the
-//! connection drops it is made again a second later and listens on every channel again; what
-//! was missed meanwhile costs the sessions a poll (`IDLE_POLL`), never correctness.
+//! its [`Notifier`], so an IDLE on this node hears of an APPEND on another at once; sessions on
+//! this store do not poll (`Account::poll_interval` is `None`). When the connection drops it is
+//! made again a second later and listens on every channel again, then wakes every watcher once,
+//! so what was missed meanwhile costs each watching session one sync, never correctness; so
+//! does each new LISTEN, for the writes between a session's subscription and it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -118,6 +120,11 @@ async fn run<T>(
                 break;
             }
         }
+        if up {
+            // Writes made while nobody listened (before this connection, or between a
+            // session's subscription and its LISTEN) woke nobody: every watcher looks once.
+            notifier.changed_all();
+        }
         while up {
             tokio::select! {
                 channel = new.recv() => {
@@ -127,6 +134,8 @@ async fn run<T>(
                     };
                     if client.batch_execute(&format!("LISTEN {channel}")).await.is_err() {
                         up = false;
+                    } else {
+                        notifier.changed_all();
                     }
                 }
                 _ = &mut ended => up = false,

@@ -916,6 +916,12 @@ impl Account for PgAccount {
         self.db.notifier.subscribe(&self.user, name)
     }
 
+    /// Every write, on any node, is announced with `NOTIFY` and wakes the watchers here
+    /// (`listen`): IDLE sessions never poll the database.
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     fn maildrop(&self) -> Result<Box<dyn Maildrop>, StoreError> {
         delivery::PgMaildrop::lock(self.db.clone(), self.user.clone(), self.name.clone())
             .map(|m| Box::new(m) as Box<dyn Maildrop>)
