@@ -689,3 +689,99 @@ fn two_full_server_processes_on_one_database_and_one_killed() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// Two nodes behind HAProxy on one database, as a site runs them: one SMTP and one IMAP
+/// address, round robin over the nodes, `send-proxy-v2` from 127.0.0.2. Messages sent through
+/// the one address land on both nodes, name the client (not HAProxy) in `Received:`, and are
+/// read once each, in order, through the other; an IDLE through HAProxy hears within a second
+/// of an APPEND the next connection (so the other node) makes.
+#[test]
+fn two_nodes_behind_haproxy() {
+    use common::process::ServerProcess;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let [smtp_a, imap_a, smtp_b, imap_b, front_smtp, front_imap] =
+        common::postfix::free_ports::<6>();
+    let node = |name: &str, host: &str, smtp: u16, imap: u16| {
+        let dir = node_dir(name, &pg, smtp, imap);
+        let file = dir.join(mailwright::core::datadir::CONFIG_FILE);
+        let config = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace(
+                "hostname = \"localhost\"",
+                &format!("hostname = \"{host}\""),
+            )
+            .replace(
+                "managesieve = []\n",
+                "managesieve = []\nproxy_protocol = [\"smtp\", \"imap\"]\n\
+                 proxy_trusted = [\"127.0.0.2\"]\n",
+            );
+        std::fs::write(&file, config).unwrap();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], smtp));
+        let server = ServerProcess::start(&dir, addr, dir.join("server.log"));
+        (dir, server)
+    };
+    let (dir_a, a) = node("pg-ha-a", "node-a.test", smtp_a, imap_a);
+    let (dir_b, b) = node("pg-ha-b", "node-b.test", smtp_b, imap_b);
+    let config = format!(
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n\
+         frontend smtp\n  bind 127.0.0.1:{front_smtp}\n  default_backend smtp\n\
+         backend smtp\n  balance roundrobin\n\
+         \x20 server a 127.0.0.1:{smtp_a} send-proxy-v2 source 127.0.0.2\n\
+         \x20 server b 127.0.0.1:{smtp_b} send-proxy-v2 source 127.0.0.2\n\n\
+         frontend imap\n  bind 127.0.0.1:{front_imap}\n  default_backend imap\n\
+         backend imap\n  balance roundrobin\n\
+         \x20 server a 127.0.0.1:{imap_a} send-proxy-v2 source 127.0.0.2\n\
+         \x20 server b 127.0.0.1:{imap_b} send-proxy-v2 source 127.0.0.2\n"
+    );
+    let Some(_proxy) = common::haproxy::Haproxy::start(&dir_a, &config, &[front_smtp, front_imap])
+    else {
+        return;
+    };
+    for i in 0..6 {
+        python(
+            SMTP_PY,
+            &[&front_smtp.to_string(), &format!("via-haproxy-{i}")],
+        );
+    }
+    let messages = fetch_at(front_imap);
+    let texts: Vec<String> = messages
+        .iter()
+        .map(|(_, _, body)| String::from_utf8_lossy(body).into_owned())
+        .collect();
+    let subjects: Vec<&str> = texts
+        .iter()
+        .map(|t| t.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..6).map(|i| format!("via-haproxy-{i}")).collect();
+    assert_eq!(subjects, expected, "each message once, in order");
+    for host in ["by node-a.test", "by node-b.test"] {
+        assert!(
+            texts.iter().any(|t| t.contains(host)),
+            "none {host}: {texts:?}"
+        );
+    }
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.contains("[127.0.0.1]") && !t.contains("127.0.0.2")),
+        "the client, not HAProxy, in Received: {texts:?}"
+    );
+    let out = python(
+        &session(IDLE_ACROSS_PY),
+        &[
+            &front_imap.to_string(),
+            "ours",
+            "-",
+            &front_imap.to_string(),
+        ],
+    );
+    let (line, secs) = out.trim().rsplit_once(' ').unwrap();
+    assert_eq!(line, "* 7 EXISTS", "{out}");
+    assert!(secs.parse::<f64>().unwrap() < 1.0, "{out}");
+    drop((a, b));
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

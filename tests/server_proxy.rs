@@ -287,9 +287,6 @@ fn the_log_names_the_client_the_header_claims() {
 /// own address (127.0.0.3) is in the `Received:` field and in the login failure line.
 #[test]
 fn behind_haproxy_with_send_proxy_v2() {
-    let Some(haproxy) = common::peer::require("haproxy", "haproxy") else {
-        return;
-    };
     let ports = common::postfix::free_ports::<4>();
     let [smtp, imap, front_smtp, front_imap] = ports;
     let dir = proxied_data_dir("proxy-haproxy", [smtp, imap]);
@@ -299,48 +296,17 @@ fn behind_haproxy_with_send_proxy_v2() {
         dir.join("log"),
         "info",
     );
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n\
-             frontend smtp\n  bind 127.0.0.1:{front_smtp}\n  default_backend smtp\n\
-             backend smtp\n  server mw 127.0.0.1:{smtp} send-proxy-v2 source 127.0.0.2\n\n\
-             frontend imap\n  bind 127.0.0.1:{front_imap}\n  default_backend imap\n\
-             backend imap\n  server mw 127.0.0.1:{imap} send-proxy-v2 source 127.0.0.2\n"
-        ),
-    )
-    .unwrap();
-    let mut proxy = std::process::Command::new(haproxy)
-        .arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
-        .spawn()
-        .expect("spawn haproxy");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let deadline = Instant::now() + TIMEOUT;
-    while TcpStream::connect(("127.0.0.1", front_imap)).is_err()
-        || TcpStream::connect(("127.0.0.1", front_smtp)).is_err()
-    {
-        if let Ok(Some(status)) = proxy.try_wait() {
-            panic!(
-                "haproxy exited ({status}):\n{}",
-                std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default()
-            );
-        }
-        assert!(Instant::now() < deadline, "haproxy did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _proxy = Kill(proxy);
+    let config = format!(
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n\
+         frontend smtp\n  bind 127.0.0.1:{front_smtp}\n  default_backend smtp\n\
+         backend smtp\n  server mw 127.0.0.1:{smtp} send-proxy-v2 source 127.0.0.2\n\n\
+         frontend imap\n  bind 127.0.0.1:{front_imap}\n  default_backend imap\n\
+         backend imap\n  server mw 127.0.0.1:{imap} send-proxy-v2 source 127.0.0.2\n"
+    );
+    let Some(_proxy) = common::haproxy::Haproxy::start(&dir, &config, &[front_smtp, front_imap])
+    else {
+        return;
+    };
     let client: IpAddr = [127, 0, 0, 3].into();
 
     let stream = connect_from(client, ([127, 0, 0, 1], front_smtp).into());

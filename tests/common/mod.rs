@@ -8,6 +8,7 @@
 
 #[path = "../../testsupport/dovecot.rs"]
 pub mod dovecot;
+pub mod haproxy;
 #[path = "../../testsupport/peer.rs"]
 pub mod peer;
 #[path = "../../testsupport/postfix.rs"]
