@@ -458,6 +458,23 @@ fn check(addr: String) -> imap_check::CheckReport {
         .block_on(imap_check::run(cfg))
 }
 
+/// The runtime of the tests that drive a `PostgresStore` directly (its pool and LISTEN task
+/// run on it; the store's blocking calls come from the test thread).
+fn store_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A configuration whose `[store]` is `pg`'s database.
+fn pg_config(pg: &Postgres) -> mailwright::core::config::Config {
+    let mut config = mailwright::core::config::Config::default();
+    pg.configure(&mut config);
+    config
+}
+
 #[test]
 fn a_write_on_one_node_wakes_the_watchers_on_another_through_listen() {
     use mailwright::store::postgres::PostgresStore;
@@ -465,13 +482,8 @@ fn a_write_on_one_node_wakes_the_watchers_on_another_through_listen() {
     let Some(pg) = Postgres::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut config = mailwright::core::config::Config::default();
-    pg.configure(&mut config);
+    let rt = store_runtime();
+    let config = pg_config(&pg);
     let dir = common::tempdir("pg-listen");
     let a = rt
         .block_on(PostgresStore::connect(&dir, &config.store))
@@ -515,14 +527,9 @@ fn tls_require_verifies_the_database_against_the_ca_file() {
     let Some((pg, ca)) = Postgres::start_with_tls() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = store_runtime();
     let dir = common::tempdir("pg-tls");
-    let mut config = mailwright::core::config::Config::default();
-    pg.configure(&mut config);
+    let mut config = pg_config(&pg);
     config.store.tls = DbTls::Require;
     // Another CA: the handshake fails, nothing is sent in the clear instead.
     let (other, _) = Postgres::start_with_tls().unwrap();
@@ -554,14 +561,9 @@ fn bodies_nobody_names_are_collected_and_the_others_kept() {
     let Some(pg) = Postgres::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = store_runtime();
     let dir = common::tempdir("pg-gc");
-    let mut config = mailwright::core::config::Config::default();
-    pg.configure(&mut config);
+    let config = pg_config(&pg);
     let store = rt
         .block_on(PostgresStore::connect(&dir, &config.store))
         .unwrap();
