@@ -239,10 +239,9 @@ fn first_deferral(server: &TestServer) -> queue::Attempt {
     a.clone()
 }
 
-#[test]
-fn enforce_delivers_to_a_matching_mx_over_verified_tls_and_caches_the_policy() {
-    let dir = common::tempdir("mta-sts-enforce");
-    let pki = pki(&dir);
+/// The destination server: STARTTLS with `pki`'s certificate, no plaintext AUTH, and
+/// `remote.test` a domain of its own whose `aliases` all go to bob@example.org.
+fn destination(pki: &Pki, aliases: &[&str]) -> TestServer {
     let (cert, key) = (pki.cert.clone(), pki.key.clone());
     let dest = TestServer::start_with(move |c| {
         c.tls.cert = cert;
@@ -251,11 +250,21 @@ fn enforce_delivers_to_a_matching_mx_over_verified_tls_and_caches_the_policy() {
     });
     let d = mailwright::core::directory::Directory::open(&dest.dir, Duration::ZERO);
     d.add_domain("remote.test").unwrap();
-    d.add_alias(
-        &"friend@remote.test".parse().unwrap(),
-        &["bob@example.org".parse().unwrap()],
-    )
-    .unwrap();
+    for alias in aliases {
+        d.add_alias(
+            &alias.parse().unwrap(),
+            &["bob@example.org".parse().unwrap()],
+        )
+        .unwrap();
+    }
+    dest
+}
+
+#[test]
+fn enforce_delivers_to_a_matching_mx_over_verified_tls_and_caches_the_policy() {
+    let dir = common::tempdir("mta-sts-enforce");
+    let pki = pki(&dir);
+    let dest = destination(&pki, &["friend@remote.test"]);
     let https = PolicyServer::start(&pki, &policy("enforce", "localhost"));
     let dns = dns("localhost");
     let server = server(&dns, dest.port(Service::Smtp), https.port, &pki.ca);
@@ -434,23 +443,9 @@ fn gunzip(bytes: &[u8]) -> serde_json::Value {
 fn tls_rpt_records_survive_a_restart_and_the_report_goes_by_mailto_and_https() {
     let dir = common::tempdir("tls-rpt");
     let pki = pki(&dir);
-    let (cert, key) = (pki.cert.clone(), pki.key.clone());
     // The destination: its certificate names localhost (and mta-sts.remote.test), not
     // mx.remote.test.
-    let dest = TestServer::start_with(move |c| {
-        c.tls.cert = cert;
-        c.tls.key = key;
-        c.auth.plaintext_on_loopback = false;
-    });
-    let d = mailwright::core::directory::Directory::open(&dest.dir, Duration::ZERO);
-    d.add_domain("remote.test").unwrap();
-    for alias in ["friend@remote.test", "tlsrpt@remote.test"] {
-        d.add_alias(
-            &alias.parse().unwrap(),
-            &["bob@example.org".parse().unwrap()],
-        )
-        .unwrap();
-    }
+    let dest = destination(&pki, &["friend@remote.test", "tlsrpt@remote.test"]);
     let https = PolicyServer::start(
         &pki,
         "version: STSv1\r\nmode: enforce\r\nmx: localhost\r\nmx: *.remote.test\r\nmax_age: 86400\r\n",
