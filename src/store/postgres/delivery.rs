@@ -1,17 +1,23 @@
 //! Messages coming in (local delivery, APPEND) and going out through POP3.
 //!
-//! A body is written to `blobs` (by its SHA-256) when a copy is prepared: durable, and seen by
-//! nobody, since no message row names it yet. The commit inserts the message rows of every copy
-//! in one transaction, each mailbox's UIDs allocated there. A crash before the commit leaves at
-//! most a body nobody names.
+//! - An APPEND writes its body to `blobs` (by its SHA-256) when it is prepared: durable, and seen
+//!   by nobody, since no message row names it yet; its commit inserts the message row. A crash
+//!   between the two leaves at most a body nobody names.
+//! - A delivery checks quota and mailboxes when a copy is prepared and writes nothing; its commit
+//!   writes the bodies and the message rows of every copy in one transaction, each mailbox's UIDs
+//!   allocated there. Commits running at the same time on one node share that transaction
+//!   ([`GroupCommit`]), and so one WAL flush.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+use deadpool_postgres::{GenericClient, Transaction};
+
 use super::{
-    Db, charge, conventional_name, create_mailbox, ensure_account, flag_bits, mailbox_id, pg,
-    remove_messages,
+    Db, charge, conventional_name, create_mailbox, ensure_account, flag_bits, mailbox_id,
+    notify_in, pg, prepared, remove_messages,
 };
 use crate::core::directory::Address;
 use crate::store::types::{
@@ -54,20 +60,19 @@ impl Body {
     }
 
     /// Writes the body (once per content), unless it was saved already.
-    pub(super) async fn save(
-        &self,
-        client: &impl tokio_postgres::GenericClient,
-    ) -> Result<(), StoreError> {
+    pub(super) async fn save(&self, client: &impl GenericClient) -> Result<(), StoreError> {
         if self.data.is_empty() && self.size > 0 {
             return Ok(());
         }
+        let statement = prepared(
+            client,
+            // A body saved again is young again: the collector leaves it to the commit.
+            "INSERT INTO blobs (hash, body) VALUES ($1, $2) \
+             ON CONFLICT (hash) DO UPDATE SET saved_at = now()",
+        )
+        .await?;
         client
-            .execute(
-                // A body saved again is young again: the collector leaves it to the commit.
-                "INSERT INTO blobs (hash, body) VALUES ($1, $2) \
-                 ON CONFLICT (hash) DO UPDATE SET saved_at = now()",
-                &[&self.hash, &self.data],
-            )
+            .execute(&statement, &[&self.hash, &self.data])
             .await
             .map_err(pg)?;
         Ok(())
@@ -90,7 +95,7 @@ fn memchr_lf(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
 /// Inserts one message row into a mailbox locked by the caller, with the UID given.
 #[allow(clippy::too_many_arguments)]
 async fn insert(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     mailbox: i64,
     uid: i64,
     modseq: i64,
@@ -99,10 +104,15 @@ async fn insert(
     internal_date: SystemTime,
     body: &Body,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    let statement = prepared(
+        tx,
         "INSERT INTO messages \
            (mailbox, uid, modseq, flags, keywords, internal_date, size, vsize, blob) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .await?;
+    tx.execute(
+        &statement,
         &[
             &mailbox,
             &uid,
@@ -123,33 +133,45 @@ async fn insert(
 /// Allocates `n` UIDs and a MODSEQ in a mailbox, defining `keywords` there: returns the first
 /// UID, the MODSEQ and the UIDVALIDITY. Locks the mailbox's row.
 async fn allocate(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     mailbox: i64,
     n: i64,
     keywords: &[String],
 ) -> Result<(i64, i64, u32), StoreError> {
-    let defined: Vec<String> = tx
-        .query_one(
-            "SELECT keywords FROM mailboxes WHERE id = $1 FOR UPDATE",
-            &[&mailbox],
+    let row = if keywords.is_empty() {
+        // The common case: the row's lock comes with the update, in one statement.
+        let statement = prepared(
+            tx,
+            "UPDATE mailboxes SET uidnext = uidnext + $2, highestmodseq = highestmodseq + 1 \
+             WHERE id = $1 RETURNING uidnext - $2, highestmodseq, uidvalidity",
         )
-        .await
-        .map_err(pg)?
-        .get(0);
-    let mut all = defined.clone();
-    for k in keywords {
-        if !all.iter().any(|d| d.eq_ignore_ascii_case(k)) {
-            all.push(k.clone());
+        .await?;
+        tx.query_one(&statement, &[&mailbox, &n]).await
+    } else {
+        let statement = prepared(
+            tx,
+            "SELECT keywords FROM mailboxes WHERE id = $1 FOR UPDATE",
+        )
+        .await?;
+        let mut all: Vec<String> = tx
+            .query_one(&statement, &[&mailbox])
+            .await
+            .map_err(pg)?
+            .get(0);
+        for k in keywords {
+            if !all.iter().any(|d| d.eq_ignore_ascii_case(k)) {
+                all.push(k.clone());
+            }
         }
-    }
-    let row = tx
-        .query_one(
+        let statement = prepared(
+            tx,
             "UPDATE mailboxes SET uidnext = uidnext + $2, highestmodseq = highestmodseq + 1, \
              keywords = $3 WHERE id = $1 RETURNING uidnext - $2, highestmodseq, uidvalidity",
-            &[&mailbox, &n, &all],
         )
-        .await
-        .map_err(pg)?;
+        .await?;
+        tx.query_one(&statement, &[&mailbox, &n, &all]).await
+    }
+    .map_err(pg)?;
     Ok((row.get(0), row.get(1), row.get::<_, i64>(2) as u32))
 }
 
@@ -162,10 +184,10 @@ pub(super) async fn append(
 ) -> Result<Vec<Appended>, StoreError> {
     let mut client = db.client().await?;
     for (_, body) in batch {
-        body.save(&**client).await?;
+        body.save(&client).await?;
     }
     let tx = client.transaction().await.map_err(pg)?;
-    let (id, _) = mailbox_id(&*tx, owner, name).await?;
+    let (id, _) = mailbox_id(&tx, owner, name).await?;
     let bytes: i64 = batch.iter().map(|(_, b)| b.size).sum();
     let mut keywords: Vec<String> = Vec::new();
     for (r, _) in batch {
@@ -321,8 +343,23 @@ impl Delivery for PgDelivery {
         let db = &*self.db;
         let (owner_ref, body_ref) = (&owner, &body);
         db.run(|| async move {
-            ensure_account(db, owner_ref).await?;
+            const USAGE: &str = "SELECT used_bytes, used_messages, bytes_limit, messages_limit \
+                                 FROM accounts WHERE username = $1";
             let mut client = db.client().await?;
+            let mut row = client
+                .query_opt(&prepared(&client, USAGE).await?, &[owner_ref])
+                .await
+                .map_err(pg)?;
+            if row.is_none() {
+                // The user's first message: make the account (another client from the pool).
+                drop(client);
+                ensure_account(db, owner_ref).await?;
+                client = db.client().await?;
+                row = client
+                    .query_opt(&prepared(&client, USAGE).await?, &[owner_ref])
+                    .await
+                    .map_err(pg)?;
+            }
             if create && !mailbox.is_inbox() {
                 super::check_name(mailbox)?;
                 let tx = client.transaction().await.map_err(pg)?;
@@ -341,21 +378,14 @@ impl Delivery for PgDelivery {
                 }
                 tx.commit().await.map_err(pg)?;
             }
-            mailbox_id(&**client, owner_ref, mailbox).await?;
-            let row = client
-                .query_one(
-                    "SELECT used_bytes, used_messages, bytes_limit, messages_limit \
-                     FROM accounts WHERE username = $1",
-                    &[owner_ref],
-                )
-                .await
-                .map_err(pg)?;
-            if let Some(q) = super::usage_of(&row)
+            mailbox_id(&client, owner_ref, mailbox).await?;
+            if let Some(q) = row.as_ref().and_then(super::usage_of)
                 && !q.fits(body_ref.size as u64)
             {
                 return Err(StoreError::OverQuota);
             }
-            body_ref.save(&**client).await
+            // The body is written by the commit, in the transaction that names it.
+            Ok(())
         })?;
         let (flags, keywords) = parse_flags(flags);
         self.copies.push(Target {
@@ -364,50 +394,33 @@ impl Delivery for PgDelivery {
             mailbox: mailbox.clone(),
             flags,
             keywords,
-            copy: Copy::Prepared(body.saved()),
+            copy: Copy::Prepared(body),
         });
         Ok(CopyId::new(self.copies.len() - 1))
     }
 
     fn commit(&mut self, copies: &[CopyId]) -> Vec<Result<(), StoreError>> {
-        let chosen: Vec<usize> = copies
-            .iter()
-            .map(|c| c.index())
-            .filter(|&i| {
-                matches!(
-                    self.copies.get(i),
-                    Some(Target {
-                        copy: Copy::Prepared(_),
-                        ..
-                    })
-                )
-            })
-            .collect();
-        let db = &*self.db;
-        let targets = &self.copies;
-        let chosen_ref = &chosen;
-        let result = db.run(|| async move {
-            let mut client = db.client().await?;
-            let tx = client.transaction().await.map_err(pg)?;
-            let now = SystemTime::now();
-            let mut placed = Vec::with_capacity(chosen_ref.len());
-            for &i in chosen_ref {
-                let t = &targets[i];
-                let Copy::Prepared(body) = &t.copy else {
-                    continue;
-                };
-                let (id, _) = mailbox_id(&*tx, &t.owner, &t.mailbox).await?;
-                let (uid, modseq, uid_validity) = allocate(&tx, id, 1, &t.keywords).await?;
-                charge(&tx, &t.owner, body.size, 1, false).await?;
-                insert(&tx, id, uid, modseq, t.flags, &t.keywords, now, body).await?;
-                placed.push((i, id, uid_validity, uid));
+        let mut chosen = Vec::with_capacity(copies.len());
+        let mut items = Vec::with_capacity(copies.len());
+        for c in copies {
+            let Some(t) = self.copies.get_mut(c.index()) else {
+                continue;
+            };
+            if let Copy::Prepared(body) = std::mem::replace(&mut t.copy, Copy::Dropped) {
+                chosen.push(c.index());
+                items.push(Item {
+                    user: t.user.clone(),
+                    owner: t.owner.clone(),
+                    mailbox: t.mailbox.clone(),
+                    flags: t.flags,
+                    keywords: t.keywords.clone(),
+                    body,
+                });
             }
-            tx.commit().await.map_err(pg)?;
-            Ok(placed)
-        });
-        match result {
+        }
+        match self.db.deliveries.commit(&self.db, items) {
             Ok(placed) => {
-                for (i, id, uid_validity, uid) in placed {
+                for (&i, (id, uid_validity, uid)) in chosen.iter().zip(placed) {
                     self.copies[i].copy = Copy::Committed(id, uid_validity, uid);
                 }
                 copies
@@ -423,9 +436,6 @@ impl Delivery for PgDelivery {
             }
             Err(e) => {
                 let text = e.to_string();
-                for &i in &chosen {
-                    self.copies[i].copy = Copy::Dropped;
-                }
                 copies
                     .iter()
                     .map(|_| match &e {
@@ -465,12 +475,191 @@ impl Delivery for PgDelivery {
         let mut out = Vec::new();
         for (i, t) in self.copies.iter().enumerate() {
             if let Copy::Committed(_, uid_validity, uid) = t.copy {
-                self.db.changed(&t.user, &t.mailbox);
+                // The commit's transaction told the other nodes.
+                self.db.changed_here(&t.user, &t.mailbox);
                 out.push((CopyId::new(i), unique_id(uid_validity, uid)));
             }
         }
         out
     }
+}
+
+/// A copy handed to the group commit.
+#[derive(Debug)]
+struct Item {
+    user: Address,
+    owner: String,
+    mailbox: MailboxName,
+    flags: i16,
+    keywords: Vec<String>,
+    body: Body,
+}
+
+/// Where a copy went: (mailbox id, UIDVALIDITY, UID).
+type Placed = (i64, u32, i64);
+
+/// One `Delivery::commit` waiting in the group.
+#[derive(Debug)]
+struct Job {
+    items: Vec<Item>,
+    result: Mutex<Option<Result<Vec<Placed>, StoreError>>>,
+}
+
+/// Group commit of deliveries on one node, as the Maildir store's fsyncs are grouped.
+///
+/// A commit holds its mailboxes' rows from the UID allocation to the end of its transaction,
+/// which waits for the WAL flush: deliveries into one mailbox would go one flush at a time.
+/// Instead, the first commit to arrive leads: it takes every commit waiting, places them all in
+/// one transaction, and hands each its result; commits that arrive meanwhile wait for the next
+/// round, led by one of them. A round that fails is run again one commit at a time, so one
+/// commit's error (a mailbox deleted since its prepare) is its own.
+#[derive(Debug, Default)]
+pub(super) struct GroupCommit {
+    state: Mutex<GroupState>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GroupState {
+    leading: bool,
+    waiting: Vec<Arc<Job>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A round's leader: however the round ends, its commits get a result and the next may lead.
+struct Round<'a> {
+    group: &'a GroupCommit,
+    jobs: Vec<Arc<Job>>,
+}
+
+impl Drop for Round<'_> {
+    fn drop(&mut self) {
+        for job in &self.jobs {
+            lock(&job.result).get_or_insert(Err(StoreError::Misuse("the commit's round failed")));
+        }
+        lock(&self.group.state).leading = false;
+        self.group.done.notify_all();
+    }
+}
+
+impl GroupCommit {
+    /// Places `items` in their mailboxes, with the commits of other sessions running now:
+    /// where each went, in order, or why none did.
+    fn commit(&self, db: &Db, items: Vec<Item>) -> Result<Vec<Placed>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let job = Arc::new(Job {
+            items,
+            result: Mutex::new(None),
+        });
+        crate::core::blocking(|| {
+            let mut state = lock(&self.state);
+            state.waiting.push(Arc::clone(&job));
+            loop {
+                if let Some(result) = lock(&job.result).take() {
+                    return result;
+                }
+                if state.leading {
+                    state = self
+                        .done
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                }
+                state.leading = true;
+                let round = Round {
+                    group: self,
+                    jobs: std::mem::take(&mut state.waiting),
+                };
+                drop(state);
+                for (job, result) in round.jobs.iter().zip(place_round(db, &round.jobs)) {
+                    *lock(&job.result) = Some(result);
+                }
+                drop(round);
+                state = lock(&self.state);
+            }
+        })
+    }
+}
+
+/// Runs one round: all its commits in one transaction, or, if that fails, each alone.
+fn place_round(db: &Db, jobs: &[Arc<Job>]) -> Vec<Result<Vec<Placed>, StoreError>> {
+    let all: Vec<&Item> = jobs.iter().flat_map(|j| &j.items).collect();
+    match db.run(|| place(db, &all)) {
+        Ok(mut placed) => jobs
+            .iter()
+            .map(|j| Ok(placed.drain(..j.items.len()).collect()))
+            .collect(),
+        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        Err(_) => jobs
+            .iter()
+            .map(|j| {
+                let items: Vec<&Item> = j.items.iter().collect();
+                db.run(|| place(db, &items))
+            })
+            .collect(),
+    }
+}
+
+/// Stores copies in one transaction: their bodies (each once), then per mailbox, in a fixed
+/// order so that transactions lock rows alike, the UIDs in arrival order and one MODSEQ, then the
+/// quota of each owner, and a `NOTIFY` per mailbox.
+async fn place(db: &Db, items: &[&Item]) -> Result<Vec<Placed>, StoreError> {
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(pg)?;
+    let mut saved: Vec<&[u8]> = Vec::new();
+    for item in items {
+        if !saved.contains(&item.body.hash.as_slice()) {
+            item.body.save(&tx).await?;
+            saved.push(&item.body.hash);
+        }
+    }
+    let mailbox_of = |i: usize| (items[i].owner.as_str(), items[i].mailbox.as_str());
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| mailbox_of(i)); // stable: arrival order within a mailbox
+    let now = SystemTime::now();
+    let mut placed = vec![(0, 0, 0); items.len()];
+    let mut charges: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for group in order.chunk_by(|&a, &b| mailbox_of(a) == mailbox_of(b)) {
+        let first = items[group[0]];
+        let (id, _) = mailbox_id(&tx, &first.owner, &first.mailbox).await?;
+        let mut keywords: Vec<String> = Vec::new();
+        for k in group.iter().flat_map(|&i| &items[i].keywords) {
+            if !keywords.iter().any(|d| d.eq_ignore_ascii_case(k)) {
+                keywords.push(k.clone());
+            }
+        }
+        let (base, modseq, uid_validity) = allocate(&tx, id, group.len() as i64, &keywords).await?;
+        for (n, &i) in group.iter().enumerate() {
+            let item = items[i];
+            let uid = base + n as i64;
+            insert(
+                &tx,
+                id,
+                uid,
+                modseq,
+                item.flags,
+                &item.keywords,
+                now,
+                &item.body,
+            )
+            .await?;
+            placed[i] = (id, uid_validity, uid);
+            let owed = charges.entry(&item.owner).or_default();
+            owed.0 += item.body.size;
+            owed.1 += 1;
+        }
+        notify_in(&tx, &first.user, &first.mailbox).await?;
+    }
+    for (owner, (bytes, messages)) in charges {
+        charge(&tx, owner, bytes, messages, false).await?;
+    }
+    tx.commit().await.map_err(pg)?;
+    Ok(placed)
 }
 
 /// The id of a message (POP3 UIDL): its mailbox's UIDVALIDITY and its UID.
@@ -524,7 +713,7 @@ impl PgMaildrop {
                 return Err(StoreError::InUse);
             }
             let (inbox, uid_validity) =
-                mailbox_id(&**client, owner_ref, &MailboxName::inbox()).await?;
+                mailbox_id(&client, owner_ref, &MailboxName::inbox()).await?;
             let rows = client
                 .query(
                     "SELECT uid, vsize, blob FROM messages WHERE mailbox = $1 ORDER BY uid",

@@ -15,7 +15,7 @@
 //! - Every write wakes the mailbox's [`Changes`] on this node and sends `NOTIFY
 //!   mailwright_<hash of the user>` with the mailbox name; each node `LISTEN`s on the channels
 //!   of the users watched there (module `listen`) and wakes their mailboxes too.
-//! - Bodies no message names any more (expunged over an hour ago, or saved for a delivery that
+//! - Bodies no message names any more (expunged over an hour ago, or saved for an APPEND that
 //!   never committed) are deleted every ten minutes by each node.
 //! - A transaction the engine aborts as a serialization failure or deadlock is run again.
 
@@ -34,7 +34,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
+};
 use tokio_postgres::error::SqlState;
 
 use super::notify::{Changes, Notifier};
@@ -51,6 +53,15 @@ const DEFAULT_MAILBOXES: &[&str] = &["Drafts", "Sent", "Trash", "Junk", "Archive
 
 /// The longest mailbox name stored, in octets.
 const MAX_NAME: usize = 1000;
+
+/// `sql` prepared on this connection: once, then from the pool's per-connection cache, so a
+/// statement run again costs one round trip instead of two.
+async fn prepared(
+    client: &impl GenericClient,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(pg)
+}
 
 /// A PostgreSQL error in the store's terms.
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
@@ -77,6 +88,8 @@ pub(crate) struct Db {
     notifier: Arc<Notifier>,
     /// The `LISTEN` connection for the other nodes' changes.
     listener: listen::Listener,
+    /// Deliveries committing together share one transaction.
+    deliveries: delivery::GroupCommit,
 }
 
 impl Db {
@@ -101,6 +114,12 @@ impl Db {
         self.pool.get().await.map_err(StoreError::backend)
     }
 
+    /// Tells this node's sessions only that `user`'s `mailbox` changed: the transaction that
+    /// changed it sent its `NOTIFY` ([`notify_in`]).
+    fn changed_here(&self, user: &Address, mailbox: &MailboxName) {
+        self.notifier.changed(user, mailbox);
+    }
+
     /// Tells this node's sessions (and, through `NOTIFY`, the other nodes') that `user`'s
     /// `mailbox` changed.
     fn changed(&self, user: &Address, mailbox: &MailboxName) {
@@ -117,6 +136,20 @@ impl Db {
             }
         });
     }
+}
+
+/// Tells the other nodes, when `tx` commits, that `user`'s `mailbox` changed (a `NOTIFY` in the
+/// transaction costs no commit of its own, and none is sent if it rolls back).
+async fn notify_in(
+    tx: &Transaction<'_>,
+    user: &Address,
+    mailbox: &MailboxName,
+) -> Result<(), StoreError> {
+    let statement = prepared(tx, "SELECT pg_notify($1, $2)").await?;
+    tx.execute(&statement, &[&channel_of(user), &mailbox.as_str()])
+        .await
+        .map_err(pg)?;
+    Ok(())
 }
 
 /// The `NOTIFY` channel of a user's changes: `mailwright_` and 32 hex digits of a SHA-256 of
@@ -212,6 +245,7 @@ impl PostgresStore {
                 handle: tokio::runtime::Handle::current(),
                 notifier,
                 listener,
+                deliveries: delivery::GroupCommit::default(),
             }),
         })
     }
@@ -454,15 +488,17 @@ async fn create_mailbox(
 
 /// A mailbox's id and UIDVALIDITY.
 async fn mailbox_id(
-    client: &impl tokio_postgres::GenericClient,
+    client: &impl GenericClient,
     user: &str,
     name: &MailboxName,
 ) -> Result<(i64, u32), StoreError> {
+    let statement = prepared(
+        client,
+        "SELECT id, uidvalidity FROM mailboxes WHERE username = $1 AND name = $2",
+    )
+    .await?;
     client
-        .query_opt(
-            "SELECT id, uidvalidity FROM mailboxes WHERE username = $1 AND name = $2",
-            &[&user, &name.as_str()],
-        )
+        .query_opt(&statement, &[&user, &name.as_str()])
         .await
         .map_err(pg)?
         .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1) as u32))
@@ -501,20 +537,19 @@ fn usage_of(r: &tokio_postgres::Row) -> Option<QuotaUsage> {
 /// Locks the user's `accounts` row for the rest of the transaction and checks that `bytes`
 /// octets in `messages` more messages fit; counts them in.
 pub(crate) async fn charge(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     user: &str,
     bytes: i64,
     messages: i64,
     check: bool,
 ) -> Result<(), StoreError> {
-    let row = tx
-        .query_one(
-            "SELECT used_bytes, used_messages, bytes_limit, messages_limit FROM accounts \
-             WHERE username = $1 FOR UPDATE",
-            &[&user],
-        )
-        .await
-        .map_err(pg)?;
+    let statement = prepared(
+        tx,
+        "SELECT used_bytes, used_messages, bytes_limit, messages_limit FROM accounts \
+         WHERE username = $1 FOR UPDATE",
+    )
+    .await?;
+    let row = tx.query_one(&statement, &[&user]).await.map_err(pg)?;
     if check && let Some(q) = usage_of(&row) {
         let over_bytes = q
             .bytes_limit
@@ -526,20 +561,22 @@ pub(crate) async fn charge(
             return Err(StoreError::OverQuota);
         }
     }
-    tx.execute(
+    let statement = prepared(
+        tx,
         "UPDATE accounts SET used_bytes = used_bytes + $2, used_messages = used_messages + $3 \
          WHERE username = $1",
-        &[&user, &bytes, &messages],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
+    tx.execute(&statement, &[&user, &bytes, &messages])
+        .await
+        .map_err(pg)?;
     Ok(())
 }
 
 /// Removes messages of a mailbox (locked by the caller) at a new MODSEQ, keeping their UIDs in
 /// the expunge history and taking them out of the quota. Returns the UIDs removed, ascending.
 pub(crate) async fn remove_messages(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     user: &str,
     mailbox: i64,
     uids: &[i64],
@@ -630,7 +667,7 @@ impl Account for PgAccount {
     fn exists(&self, name: &MailboxName) -> Result<bool, StoreError> {
         self.db.run(|| async move {
             let client = self.db.client().await?;
-            match mailbox_id(&**client, &self.name, name).await {
+            match mailbox_id(&client, &self.name, name).await {
                 Ok(_) => Ok(true),
                 Err(StoreError::NoSuchMailbox) => Ok(false),
                 Err(e) => Err(e),
@@ -668,7 +705,7 @@ impl Account for PgAccount {
         self.db.run(|| async move {
             let mut client = self.db.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
-            let (id, _) = mailbox_id(&*tx, &self.name, name).await?;
+            let (id, _) = mailbox_id(&tx, &self.name, name).await?;
             let row = tx
                 .query_one(
                     "SELECT count(*), coalesce(sum(size), 0)::bigint FROM messages \
@@ -696,7 +733,7 @@ impl Account for PgAccount {
         self.db.run(|| async move {
             let mut client = self.db.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
-            let (from_id, _) = mailbox_id(&*tx, &self.name, from).await?;
+            let (from_id, _) = mailbox_id(&tx, &self.name, from).await?;
             if from.is_inbox() {
                 // The messages move into a new mailbox with their UIDs (it is new: its
                 // UIDVALIDITY is its own); INBOX stays, empty, its UIDs expunged.
@@ -744,7 +781,7 @@ impl Account for PgAccount {
                     .map_err(pg)?;
                 }
             } else {
-                if mailbox_id(&*tx, &self.name, to).await.is_ok() {
+                if mailbox_id(&tx, &self.name, to).await.is_ok() {
                     return Err(StoreError::MailboxExists);
                 }
                 // The mailbox and those below it; parents of the new name are made.
@@ -882,8 +919,8 @@ impl Account for PgAccount {
         let body_ref = &body;
         self.db.run(|| async move {
             let client = self.db.client().await?;
-            mailbox_id(&**client, &self.name, name).await?;
-            body_ref.save(&**client).await
+            mailbox_id(&client, &self.name, name).await?;
+            body_ref.save(&client).await
         })?;
         Ok(Box::new(delivery::PgAppend {
             db: self.db.clone(),

@@ -111,7 +111,7 @@ impl PgMailbox {
     ) -> Result<(Self, MailboxView), StoreError> {
         let (id, uid_validity) = db.run(|| async {
             let client = db.client().await?;
-            super::mailbox_id(&**client, &owner, &name).await
+            super::mailbox_id(&client, &owner, &name).await
         })?;
         let mut mailbox = Self {
             db,
@@ -485,7 +485,7 @@ impl SelectedMailbox for PgMailbox {
         let (uid_validity, base) = this.db.run(|| async move {
             let mut client = this.db.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
-            let (dest, _) = super::mailbox_id(&*tx, &this.owner, to).await?;
+            let (dest, _) = super::mailbox_id(&tx, &this.owner, to).await?;
             // Both rows locked, lower id first (no deadlock between two crossing MOVEs).
             let locked = tx
                 .query(
