@@ -621,6 +621,89 @@ fn bodies_nobody_names_are_collected_and_the_others_kept() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn deliveries_committing_together_get_increasing_uids_and_their_own_errors() {
+    use mailwright::store::postgres::PostgresStore;
+    use mailwright::store::{MailStore, MailboxName};
+    use std::io::Cursor;
+    const THREADS: usize = 8;
+    const EACH: usize = 25;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let rt = store_runtime();
+    let dir = common::tempdir("pg-group");
+    let config = pg_config(&pg);
+    let store = std::sync::Arc::new(
+        rt.block_on(PostgresStore::connect(&dir, &config.store))
+            .unwrap(),
+    );
+    let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
+    // A copy prepared into a mailbox that is deleted before the copy commits.
+    let doomed = MailboxName::new("Doomed").unwrap();
+    store.account(&alice).unwrap().create(&doomed).unwrap();
+    let mut late = store.delivery();
+    let copy = late
+        .prepare_into(
+            &alice,
+            &doomed,
+            false,
+            &[],
+            &mut Cursor::new(b"Subject: late\n\nlost\n".to_vec()),
+        )
+        .unwrap();
+    store.account(&alice).unwrap().delete(&doomed).unwrap();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(THREADS + 1));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (store, alice, start) = (store.clone(), alice.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..EACH {
+                    let mut delivery = store.delivery();
+                    let text = format!("Subject: {t}-{i}\n\nbody {t} {i}\n");
+                    let c = delivery
+                        .prepare(&alice, &mut Cursor::new(text.into_bytes()))
+                        .unwrap();
+                    assert!(delivery.commit(&[c]).iter().all(Result::is_ok));
+                    delivery.publish();
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    // Its commit fails (alone, or in a round with others, which then go one by one) ...
+    assert!(late.commit(&[copy])[0].is_err());
+    for w in workers {
+        w.join().unwrap();
+    }
+    // ... and every other commit is in, each with its own UID, in order; commits shared rounds
+    // (one MODSEQ per round and mailbox).
+    let (_inbox, view) = store
+        .account(&alice)
+        .unwrap()
+        .select(&MailboxName::inbox(), true)
+        .unwrap();
+    let uids: Vec<u32> = view.messages.iter().map(|m| m.uid).collect();
+    assert_eq!(uids.len(), THREADS * EACH);
+    assert!(uids.windows(2).all(|w| w[0] < w[1]), "{uids:?}");
+    let total = (THREADS * EACH).to_string();
+    assert_eq!(pg.sql("SELECT count(*) FROM blobs").trim(), total);
+    assert_eq!(
+        pg.sql("SELECT used_messages FROM accounts WHERE username = 'alice@example.org'")
+            .trim(),
+        total
+    );
+    let rounds: usize = pg
+        .sql("SELECT count(DISTINCT modseq) FROM messages")
+        .trim()
+        .parse()
+        .unwrap();
+    eprintln!("{} deliveries in {rounds} rounds", THREADS * EACH);
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A data directory for a `full_server` process with SMTP and IMAP on these ports, every other
 /// TCP service off, and its mail in `pg`.
 fn node_dir(name: &str, pg: &Postgres, smtp: u16, imap: u16) -> std::path::PathBuf {
