@@ -569,7 +569,7 @@ fn bodies_nobody_names_are_collected_and_the_others_kept() {
         .unwrap();
     assert_eq!(
         pg.sql("SELECT max(version) FROM schema_migrations").trim(),
-        "2"
+        "3"
     );
     let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
     let mut delivery = store.delivery();

@@ -178,6 +178,7 @@ async fn allocate(
 /// Stores messages into a user's mailbox in one transaction, all or none.
 pub(super) async fn append(
     db: &Db,
+    user: &Address,
     owner: &str,
     name: &MailboxName,
     batch: &[(AppendRequest, Body)],
@@ -219,6 +220,7 @@ pub(super) async fn append(
             uid: uid as u32,
         });
     }
+    notify_in(&tx, user, name).await?;
     tx.commit().await.map_err(pg)?;
     Ok(out)
 }
@@ -241,8 +243,9 @@ impl PreparedAppend for PgAppend {
         let batch = &batch;
         let appended = this
             .db
-            .run(|| append(&this.db, &this.name, &this.mailbox, batch))?;
-        this.db.changed(&this.user, &this.mailbox);
+            .run(|| append(&this.db, &this.user, &this.name, &this.mailbox, batch))?;
+        // The transaction told the other nodes.
+        this.db.changed_here(&this.user, &this.mailbox);
         appended
             .into_iter()
             .next()

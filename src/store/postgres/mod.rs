@@ -588,16 +588,21 @@ pub(crate) async fn remove_messages(
     } else {
         "DELETE FROM messages WHERE mailbox = $1 AND uid = ANY($2) RETURNING uid, size, blob"
     };
-    let rows = tx.query(sql, &[&mailbox, &uids]).await.map_err(pg)?;
+    let rows = tx
+        .query(&prepared(tx, sql).await?, &[&mailbox, &uids])
+        .await
+        .map_err(pg)?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let statement = prepared(
+        tx,
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 \
+         RETURNING highestmodseq",
+    )
+    .await?;
     let modseq: i64 = tx
-        .query_one(
-            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 \
-             RETURNING highestmodseq",
-            &[&mailbox],
-        )
+        .query_one(&statement, &[&mailbox])
         .await
         .map_err(pg)?
         .get(0);
@@ -612,14 +617,16 @@ pub(crate) async fn remove_messages(
         blobs.push(r.get(2));
         gone.push(uid as u32);
     }
-    tx.execute(
+    let statement = prepared(
+        tx,
         "INSERT INTO expunged (mailbox, uid, modseq, blob) \
          SELECT $1, u, $2, b FROM unnest($3::bigint[], $4::bytea[]) AS t (u, b) \
          ON CONFLICT (mailbox, uid) DO UPDATE SET modseq = EXCLUDED.modseq",
-        &[&mailbox, &modseq, &uids_gone, &blobs],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
+    tx.execute(&statement, &[&mailbox, &modseq, &uids_gone, &blobs])
+        .await
+        .map_err(pg)?;
     charge(tx, user, -bytes, -(rows.len() as i64), false).await?;
     gone.sort_unstable();
     Ok(gone)
@@ -943,8 +950,9 @@ impl Account for PgAccount {
         }
         let appended = self
             .db
-            .run(|| delivery::append(&self.db, &self.name, name, &batch))?;
-        self.db.changed(&self.user, name);
+            .run(|| delivery::append(&self.db, &self.user, &self.name, name, &batch))?;
+        // The transaction told the other nodes.
+        self.db.changed_here(&self.user, name);
         Ok(appended)
     }
 

@@ -78,6 +78,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_blob ON messages (blob);
     CREATE INDEX expunged_by_blob ON expunged (blob);
     ",
+    // 3: a session's sync reads what was written since the MODSEQ it last saw.
+    "
+    CREATE INDEX messages_by_modseq ON messages (mailbox, modseq);
+    ",
 ];
 
 /// Brings the schema up to date.

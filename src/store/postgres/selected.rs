@@ -12,7 +12,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Db, charge, flag_bits, flags_of, pg, remove_messages};
+use deadpool_postgres::Transaction;
+
+use super::{Db, charge, flag_bits, flags_of, notify_in, pg, prepared, remove_messages};
 use crate::core::directory::Address;
 use crate::store::SelectedMailbox;
 use crate::store::types::{
@@ -83,6 +85,35 @@ fn ordered(defined: &[Keyword], names: &[String]) -> Vec<Keyword> {
 }
 
 const MESSAGE_COLUMNS: &str = "uid, modseq, flags, keywords, vsize, internal_date, blob";
+
+/// Every message of a mailbox.
+const ALL_MESSAGES: &str = "SELECT uid, modseq, flags, keywords, vsize, internal_date, blob FROM messages \
+     WHERE mailbox = $1 ORDER BY uid";
+/// The messages of a mailbox written after a MODSEQ (new, or with new flags).
+const CHANGED_SINCE: &str = "SELECT uid, modseq, flags, keywords, vsize, internal_date, blob FROM messages \
+     WHERE mailbox = $1 AND modseq > $2 ORDER BY uid";
+/// The UIDs of a mailbox expunged after a MODSEQ.
+const EXPUNGED_SINCE: &str =
+    "SELECT uid FROM expunged WHERE mailbox = $1 AND modseq > $2 ORDER BY uid";
+
+/// The view `current` becomes with the rows written since and the UIDs expunged since (both
+/// ascending).
+fn merge(current: &[Known], changed: Vec<Known>, expunged: &[i64]) -> Vec<Known> {
+    let mut out = Vec::with_capacity(current.len() + changed.len());
+    let mut changed = changed.into_iter().peekable();
+    for m in current {
+        while let Some(new) = changed.next_if(|c| c.info.uid < m.info.uid) {
+            out.push(new);
+        }
+        if let Some(fresh) = changed.next_if(|c| c.info.uid == m.info.uid) {
+            out.push(fresh);
+        } else if expunged.binary_search(&i64::from(m.info.uid)).is_err() {
+            out.push(m.clone());
+        }
+    }
+    out.extend(changed);
+    out
+}
 
 fn known(r: &tokio_postgres::Row, defined: &[Keyword]) -> Known {
     let vsize: i64 = r.get(4);
@@ -155,16 +186,15 @@ impl PgMailbox {
     }
 
     /// The mailbox's row locked for a write: MailboxGone when it was deleted or renamed.
-    async fn lock(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-    ) -> Result<(i64, Vec<Keyword>), StoreError> {
+    async fn lock(&self, tx: &Transaction<'_>) -> Result<(i64, Vec<Keyword>), StoreError> {
+        let statement = prepared(
+            tx,
+            "SELECT highestmodseq, keywords FROM mailboxes \
+             WHERE id = $1 AND name = $2 FOR UPDATE",
+        )
+        .await?;
         let row = tx
-            .query_opt(
-                "SELECT highestmodseq, keywords FROM mailboxes \
-                 WHERE id = $1 AND name = $2 FOR UPDATE",
-                &[&self.id, &self.name.as_str()],
-            )
+            .query_opt(&statement, &[&self.id, &self.name.as_str()])
             .await
             .map_err(pg)?
             .ok_or(StoreError::MailboxGone)?;
@@ -205,17 +235,16 @@ impl SelectedMailbox for PgMailbox {
                 }
             }
             let tx = client.transaction().await.map_err(pg)?;
-            let lock = if this.read_only {
-                " FOR SHARE"
+            let row_sql = if this.read_only {
+                "SELECT uidnext, highestmodseq, first_recent, keywords FROM mailboxes \
+                 WHERE id = $1 AND name = $2 FOR SHARE"
             } else {
-                " FOR UPDATE"
+                "SELECT uidnext, highestmodseq, first_recent, keywords FROM mailboxes \
+                 WHERE id = $1 AND name = $2 FOR UPDATE"
             };
             let row = tx
                 .query_opt(
-                    &format!(
-                        "SELECT uidnext, highestmodseq, first_recent, keywords FROM mailboxes \
-                         WHERE id = $1 AND name = $2{lock}"
-                    ),
+                    &prepared(&tx, row_sql).await?,
                     &[&this.id, &this.name.as_str()],
                 )
                 .await
@@ -226,25 +255,41 @@ impl SelectedMailbox for PgMailbox {
             let defined: Vec<Keyword> = defined.iter().map(|k| Keyword::from(k.as_str())).collect();
             let mut claimed_to = first_recent;
             if !this.read_only && first_recent < uid_next {
-                tx.execute(
-                    "UPDATE mailboxes SET first_recent = $2 WHERE id = $1",
-                    &[&this.id, &uid_next],
-                )
-                .await
-                .map_err(pg)?;
+                let statement =
+                    prepared(&tx, "UPDATE mailboxes SET first_recent = $2 WHERE id = $1").await?;
+                tx.execute(&statement, &[&this.id, &uid_next])
+                    .await
+                    .map_err(pg)?;
                 claimed_to = uid_next;
             }
-            let rows = tx
-                .query(
-                    &format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE mailbox = $1 ORDER BY uid"
-                    ),
-                    &[&this.id],
-                )
-                .await
-                .map_err(pg)?;
+            let messages = match this.seen {
+                // What changed since the last view: the rows written at a higher MODSEQ and the
+                // UIDs expunged at one (every write takes a new MODSEQ; the history of
+                // expunges is kept).
+                Some((_, since, _)) if !force => {
+                    let changed = tx
+                        .query(&prepared(&tx, CHANGED_SINCE).await?, &[&this.id, &since])
+                        .await
+                        .map_err(pg)?;
+                    let expunged: Vec<i64> = tx
+                        .query(&prepared(&tx, EXPUNGED_SINCE).await?, &[&this.id, &since])
+                        .await
+                        .map_err(pg)?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                    let changed: Vec<Known> = changed.iter().map(|r| known(r, &defined)).collect();
+                    merge(&this.current, changed, &expunged)
+                }
+                _ => {
+                    let rows = tx
+                        .query(&prepared(&tx, ALL_MESSAGES).await?, &[&this.id])
+                        .await
+                        .map_err(pg)?;
+                    rows.iter().map(|r| known(r, &defined)).collect()
+                }
+            };
             tx.commit().await.map_err(pg)?;
-            let messages: Vec<Known> = rows.iter().map(|r| known(r, &defined)).collect();
             let recent: Vec<u32> = messages
                 .iter()
                 .map(|m| m.info.uid)
@@ -387,9 +432,14 @@ impl SelectedMailbox for PgMailbox {
                     updated.push(m);
                     continue;
                 }
-                tx.execute(
+                let statement = prepared(
+                    &tx,
                     "UPDATE messages SET flags = $3, keywords = $4, modseq = $5 \
                      WHERE mailbox = $1 AND uid = $2",
+                )
+                .await?;
+                tx.execute(
+                    &statement,
                     &[
                         &this.id,
                         &i64::from(m.info.uid),
@@ -408,12 +458,12 @@ impl SelectedMailbox for PgMailbox {
             }
             if !outcome.changed.is_empty() {
                 highest = new_modseq;
-                tx.execute(
-                    "UPDATE mailboxes SET highestmodseq = $2 WHERE id = $1",
-                    &[&this.id, &highest],
-                )
-                .await
-                .map_err(pg)?;
+                let statement =
+                    prepared(&tx, "UPDATE mailboxes SET highestmodseq = $2 WHERE id = $1").await?;
+                tx.execute(&statement, &[&this.id, &highest])
+                    .await
+                    .map_err(pg)?;
+                notify_in(&tx, &this.user, &this.name).await?;
             }
             tx.commit().await.map_err(pg)?;
             outcome.highest_modseq = highest as u64;
@@ -438,7 +488,8 @@ impl SelectedMailbox for PgMailbox {
             }
         }
         if !outcome.changed.is_empty() {
-            self.changed(&self.name);
+            // The transaction told the other nodes.
+            self.db.changed_here(&self.user, &self.name);
         }
         Ok(outcome)
     }
@@ -462,11 +513,15 @@ impl SelectedMailbox for PgMailbox {
             let tx = client.transaction().await.map_err(pg)?;
             this.lock(&tx).await?;
             let gone = remove_messages(&tx, &this.owner, this.id, &wanted, true).await?;
+            if !gone.is_empty() {
+                notify_in(&tx, &this.user, &this.name).await?;
+            }
             tx.commit().await.map_err(pg)?;
             Ok(gone)
         })?;
         if !gone.is_empty() {
-            self.changed(&self.name);
+            // The transaction told the other nodes.
+            self.db.changed_here(&self.user, &self.name);
         }
         Ok(gone)
     }
@@ -647,5 +702,47 @@ impl SelectedMailbox for PgMailbox {
             }
         }
         Ok(Some(ranges))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(uid: u32, modseq: u64) -> Known {
+        Known {
+            info: MessageInfo {
+                uid,
+                modseq,
+                flags: Flags::empty(),
+                keywords: Vec::new(),
+                size: Some(10),
+                status_size: 10,
+            },
+            internal_date: SystemTime::UNIX_EPOCH,
+            blob: Vec::new(),
+        }
+    }
+
+    fn uids_and_modseqs(view: &[Known]) -> Vec<(u32, u64)> {
+        view.iter().map(|m| (m.info.uid, m.info.modseq)).collect()
+    }
+
+    #[test]
+    fn merge_applies_changes_new_messages_and_expunges_in_uid_order() {
+        let current = [message(1, 1), message(3, 1), message(5, 2), message(7, 2)];
+        // 3 has new flags, 5 and 7 are expunged, 8 and 9 arrived.
+        let changed = vec![message(3, 4), message(8, 3), message(9, 4)];
+        let merged = merge(&current, changed, &[5, 7]);
+        assert_eq!(uids_and_modseqs(&merged), [(1, 1), (3, 4), (8, 3), (9, 4)]);
+        assert_eq!(
+            uids_and_modseqs(&merge(&current, Vec::new(), &[])),
+            [(1, 1), (3, 1), (5, 2), (7, 2)]
+        );
+        assert!(merge(&[], Vec::new(), &[1]).is_empty());
+        assert_eq!(
+            uids_and_modseqs(&merge(&[], vec![message(2, 1)], &[])),
+            [(2, 1)]
+        );
     }
 }
