@@ -956,8 +956,8 @@ fn logins(node: &common::TestServer, user: &str, password: &str) -> String {
 }
 
 /// A user added with the admin commands logs in over IMAP and SMTP AUTH on both nodes (each
-/// then has the login cached); once removed, both refuse it at once (through `NOTIFY`, long
-/// before the cache's five minutes).
+/// then has the login cached); `quota set|show` work on the database; once removed, both
+/// refuse it at once (through `NOTIFY`, long before the cache's five minutes).
 #[test]
 fn a_user_added_with_the_cli_logs_in_on_both_nodes_and_is_refused_once_removed() {
     let Some(pg) = Postgres::start() else {
@@ -982,6 +982,32 @@ fn a_user_added_with_the_cli_logs_in_on_both_nodes_and_is_refused_once_removed()
             "files unused"
         );
     }
+    // The quota commands act on the database too.
+    admin(
+        &dir,
+        &[
+            "quota",
+            "set",
+            "carol@shared.test",
+            "--storage",
+            "1K",
+            "--messages",
+            "5",
+        ],
+        "",
+    );
+    let out = admin(&dir, &["quota", "show", "carol@shared.test"], "");
+    assert_eq!(
+        out, "carol@shared.test: storage 0 of 1024 octets, messages 0 of 5\n",
+        "{out}"
+    );
+    assert_eq!(
+        pg.sql(
+            "SELECT bytes_limit, messages_limit FROM accounts WHERE username = 'carol@shared.test'"
+        )
+        .trim(),
+        "1024|5"
+    );
     admin(&dir, &["user", "del", "carol@shared.test"], "");
     for node in [&a, &b] {
         let mut seen = String::new();
