@@ -51,7 +51,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
-    /// Manage users (the passwd file).
+    /// Manage users (the passwd file, or the database with `[store] directory = "database"`).
     #[command(subcommand)]
     User(UserCommand),
     /// Manage aliases.
@@ -73,7 +73,8 @@ pub enum Command {
     Tlsrpt(TlsrptCommand),
     /// Check the configuration, users and aliases; exit non-zero on problems.
     CheckConfig,
-    /// Per-user quotas (Maildir++ `maildirsize`; IMAP QUOTA, RFC 9208, reports them).
+    /// Per-user quotas (Maildir++ `maildirsize`, or the database on the PostgreSQL store; IMAP
+    /// QUOTA, RFC 9208, reports them).
     #[command(subcommand)]
     Quota(QuotaCommand),
     /// Per-folder message indexes (`mailwright-index` in each Maildir folder).
