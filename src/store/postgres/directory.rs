@@ -1,6 +1,6 @@
 //! Users, domains and aliases in the database (`[store] directory = "database"`): the tables
 //! `users` (the passwd file's `{SCHEME}hash`), `domains` and `aliases` (one row per target), and
-//! the copies between them and the files of a data directory that `full_server migrate` makes.
+//! the copies between them and the files of a data directory (for `full_server migrate`).
 //!
 //! Every change notifies [`DIRECTORY_CHANNEL`] in its transaction, so the other nodes read the
 //! directory again at once (see `listen`); their cache otherwise lasts `[auth] cache_ttl_secs`.
@@ -34,9 +34,7 @@ impl PostgresStore {
             db: self.db.clone(),
         })
     }
-}
 
-impl PostgresStore {
     /// Sets `user`'s limits (`None`: unlimited), making their account if needed: the `quota
     /// set` command on this store.
     pub fn set_quota(
