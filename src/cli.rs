@@ -12,7 +12,9 @@
 //! full_server check-config
 //! ```
 //! Admin commands edit the files of the data directory atomically; a running server picks the change
-//! up on its next lookup, without a restart.
+//! up on its next lookup, without a restart. With `[store] directory = "database"` (the default on
+//! the PostgreSQL store) users, domains and aliases are changed in the database instead, which
+//! every node sees at once (`NOTIFY`); with `[store] backend = "postgres"` quotas are there too.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +51,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
-    /// Manage users (the passwd file).
+    /// Manage users (the passwd file, or the database with `[store] directory = "database"`).
     #[command(subcommand)]
     User(UserCommand),
     /// Manage aliases.
@@ -71,7 +73,8 @@ pub enum Command {
     Tlsrpt(TlsrptCommand),
     /// Check the configuration, users and aliases; exit non-zero on problems.
     CheckConfig,
-    /// Per-user quotas (Maildir++ `maildirsize`; IMAP QUOTA, RFC 9208, reports them).
+    /// Per-user quotas (Maildir++ `maildirsize`, or the database on the PostgreSQL store; IMAP
+    /// QUOTA, RFC 9208, reports them).
     #[command(subcommand)]
     Quota(QuotaCommand),
     /// Per-folder message indexes (`mailwright-index` in each Maildir folder).
@@ -280,23 +283,107 @@ impl From<SchemeArg> for Scheme {
 /// Errors of admin commands, printed as one line.
 type AdminResult = Result<(), Box<dyn std::error::Error>>;
 
+/// What the admin commands act on: the directory the configuration names and, on the PostgreSQL
+/// store, the store with the runtime its pool runs on.
+struct Admin {
+    directory: Directory,
+    #[cfg(feature = "postgres")]
+    pg: Option<(
+        std::sync::Arc<crate::store::postgres::PostgresStore>,
+        tokio::runtime::Runtime,
+    )>,
+}
+
+impl Admin {
+    /// The files of `data_dir`, whatever the configuration says (for commands that touch no
+    /// user).
+    fn files(data_dir: &Path) -> Self {
+        Self {
+            directory: Directory::open(data_dir, std::time::Duration::ZERO),
+            #[cfg(feature = "postgres")]
+            pg: None,
+        }
+    }
+
+    /// The directory and store of the configuration: on the PostgreSQL store a connection to
+    /// the database (whose schema is brought up to date).
+    fn open(data_dir: &Path, config: Option<&Path>) -> Result<Self, Box<dyn std::error::Error>> {
+        let loaded = datadir::load_config(data_dir, config)?;
+        if loaded.store.backend != crate::core::config::StoreBackend::Postgres {
+            return Ok(Self::files(data_dir));
+        }
+        #[cfg(feature = "postgres")]
+        {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let store = std::sync::Arc::new(runtime.block_on(
+                crate::store::postgres::PostgresStore::connect(data_dir, &loaded.store),
+            )?);
+            let directory = match loaded.store.directory_backend() {
+                crate::core::config::DirectoryBackend::Database => {
+                    Directory::with_database(data_dir, std::time::Duration::ZERO, store.directory())
+                }
+                crate::core::config::DirectoryBackend::Files => {
+                    Directory::open(data_dir, std::time::Duration::ZERO)
+                }
+            };
+            Ok(Self {
+                directory,
+                pg: Some((store, runtime)),
+            })
+        }
+        #[cfg(not(feature = "postgres"))]
+        Err("store.backend = \"postgres\": built without the postgres feature".into())
+    }
+
+    /// The PostgreSQL store, if the configuration names it.
+    #[cfg(feature = "postgres")]
+    fn postgres(&self) -> Option<&crate::store::postgres::PostgresStore> {
+        self.pg.as_ref().map(|(store, _)| store.as_ref())
+    }
+
+    /// The PostgreSQL store, if the configuration names it.
+    #[cfg(not(feature = "postgres"))]
+    #[allow(clippy::unused_self)]
+    fn postgres(&self) -> Option<&std::convert::Infallible> {
+        None
+    }
+
+    /// Whether the users' mail is in Maildirs under the data directory.
+    fn maildirs(&self) -> bool {
+        self.postgres().is_none()
+    }
+}
+
 /// Runs an admin command (anything but `serve`). Returns the process exit code.
 pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> ExitCode {
     let result = (|| -> AdminResult {
         datadir::init(data_dir)?;
-        let directory = Directory::open(data_dir, std::time::Duration::ZERO);
+        let admin = match &command {
+            Command::User(_)
+            | Command::Alias(_)
+            | Command::Domain(_)
+            | Command::Quota(_)
+            | Command::Index(_)
+            | Command::CheckConfig => Admin::open(data_dir, config)?,
+            _ => Admin::files(data_dir),
+        };
+        let directory = &admin.directory;
         match command {
             Command::Serve => unreachable!("serve is not an admin command"),
-            Command::User(cmd) => user(data_dir, &directory, cmd),
-            Command::Alias(cmd) => alias(&directory, cmd),
+            Command::User(cmd) => user(&admin, cmd),
+            Command::Alias(cmd) => alias(directory, cmd),
             Command::Domain(DomainCommand::Add { domain }) => {
                 let domain = directory.add_domain(&domain)?;
                 println!("added domain {domain}");
                 let loaded = datadir::load_config(data_dir, config)?;
-                let (postmaster, why) = role_address(&loaded, &directory, Role::Postmaster)?;
+                let (postmaster, why) = role_address(&loaded, directory, Role::Postmaster)?;
                 // RFC 5321 §4.5.1: postmaster@ must reach someone from the first message on.
-                if postmaster.domain() == loaded.hostname
-                    || directory.domains()?.contains(postmaster.domain())
+                if admin.maildirs()
+                    && (postmaster.domain() == loaded.hostname
+                        || directory.domains()?.contains(postmaster.domain()))
                 {
                     crate::store::maildir::create_user_maildir(
                         &directory.maildir_path(&postmaster),
@@ -306,7 +393,7 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                     "postmaster@{domain} and MAILER-DAEMON@{domain} go to {postmaster} ({why}; \
                      [postmaster] address changes it)"
                 );
-                let (abuse, why) = role_address(&loaded, &directory, Role::Abuse)?;
+                let (abuse, why) = role_address(&loaded, directory, Role::Abuse)?;
                 println!("abuse@{domain} goes to {abuse} ({why})");
                 Ok(())
             }
@@ -330,8 +417,13 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                 );
                 Ok(())
             }
-            Command::Quota(cmd) => quota(&directory, cmd),
-            Command::Index(cmd) => index(&directory, cmd),
+            Command::Quota(cmd) => quota(&admin, cmd),
+            Command::Index(cmd) => {
+                if !admin.maildirs() {
+                    return Err("the PostgreSQL store keeps no index files".into());
+                }
+                index(directory, cmd)
+            }
             Command::HashPassword(args) => {
                 let password = read_password(&args)?;
                 println!("{}", hash_password(args.scheme.into(), &password)?);
@@ -350,7 +442,7 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                     ),
                     (Role::Abuse, "abuse@"),
                 ] {
-                    let (to, why) = role_address(&loaded, &directory, role)?;
+                    let (to, why) = role_address(&loaded, directory, role)?;
                     println!("{names} of every local domain go to {to} ({why})");
                 }
                 if problems.is_empty() {
@@ -371,7 +463,8 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
     }
 }
 
-fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult {
+fn user(admin: &Admin, cmd: UserCommand) -> AdminResult {
+    let directory = &admin.directory;
     match cmd {
         UserCommand::Add { address, password } => {
             let address: Address = address.parse()?;
@@ -384,37 +477,40 @@ fn user(data_dir: &Path, directory: &Directory, cmd: UserCommand) -> AdminResult
                 .into());
             }
             let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
-            directory.passwd().set(&address, &hashed, false)?;
-            crate::store::maildir::create_user_maildir(&directory.maildir_path(&address))?;
-            println!(
-                "added user {address} (mail in {})",
-                directory.maildir_path(&address).display()
-            );
-            let _ = data_dir;
+            directory.set_user(&address, &hashed, false)?;
+            if admin.maildirs() {
+                crate::store::maildir::create_user_maildir(&directory.maildir_path(&address))?;
+                println!(
+                    "added user {address} (mail in {})",
+                    directory.maildir_path(&address).display()
+                );
+            } else {
+                println!("added user {address} (mail in the database)");
+            }
             Ok(())
         }
         UserCommand::Passwd { address, password } => {
             let address: Address = address.parse()?;
             let hashed = hash_password(password.scheme.into(), &read_password(&password)?)?;
-            directory.passwd().set(&address, &hashed, true)?;
+            directory.set_user(&address, &hashed, true)?;
             println!("changed password of {address}");
             Ok(())
         }
         UserCommand::Del { address } => {
             let address: Address = address.parse()?;
-            directory.passwd().remove(&address)?;
-            println!(
-                "removed user {address}; mail left in {}",
-                directory.maildir_path(&address).display()
-            );
+            directory.remove_user(&address)?;
+            if admin.maildirs() {
+                println!(
+                    "removed user {address}; mail left in {}",
+                    directory.maildir_path(&address).display()
+                );
+            } else {
+                println!("removed user {address}; mail left in the database");
+            }
             Ok(())
         }
         UserCommand::List => {
-            directory
-                .passwd()
-                .users()?
-                .iter()
-                .for_each(|u| println!("{u}"));
+            directory.users()?.iter().for_each(|u| println!("{u}"));
             Ok(())
         }
     }
@@ -442,11 +538,16 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("too large: {s:?}"))
 }
 
-fn quota(directory: &Directory, cmd: QuotaCommand) -> AdminResult {
+fn quota(admin: &Admin, cmd: QuotaCommand) -> AdminResult {
+    let directory = &admin.directory;
     let (QuotaCommand::Set { user, .. } | QuotaCommand::Show { user }) = &cmd;
     let address: Address = user.parse()?;
-    if !directory.passwd().users()?.contains(&address.to_string()) {
+    if !directory.contains_user(&address.to_string())? {
         return Err(format!("no such user: {address}").into());
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(store) = admin.postgres() {
+        return quota_in_database(store, &address, cmd);
     }
     let path = directory.maildir_path(&address);
     match cmd {
@@ -488,18 +589,55 @@ fn quota(directory: &Directory, cmd: QuotaCommand) -> AdminResult {
     }
 }
 
+/// `quota set|show` on the PostgreSQL store.
+#[cfg(feature = "postgres")]
+fn quota_in_database(
+    store: &crate::store::postgres::PostgresStore,
+    address: &Address,
+    cmd: QuotaCommand,
+) -> AdminResult {
+    use crate::store::MailStore;
+    match cmd {
+        QuotaCommand::Set {
+            storage, messages, ..
+        } => {
+            let bytes = storage.as_deref().map(parse_size).transpose()?;
+            store.set_quota(address, bytes, messages)?;
+            if bytes.is_none() && messages.is_none() {
+                println!("removed the quota of {address}");
+            } else {
+                println!("set the quota of {address}");
+            }
+        }
+        QuotaCommand::Show { .. } => match store.quota(address)? {
+            None => println!("{address}: no quota"),
+            Some(u) => {
+                let limit =
+                    |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |l| l.to_string());
+                println!(
+                    "{address}: storage {} of {} octets, messages {} of {}",
+                    u.bytes,
+                    limit(u.bytes_limit),
+                    u.messages,
+                    limit(u.messages_limit)
+                );
+            }
+        },
+    }
+    Ok(())
+}
+
 fn index(directory: &Directory, cmd: IndexCommand) -> AdminResult {
     let IndexCommand::Rebuild { user, folder } = cmd;
     let users: Vec<Address> = match &user {
         Some(u) => {
             let address: Address = u.parse()?;
-            if !directory.passwd().users()?.contains(&address.to_string()) {
+            if !directory.contains_user(&address.to_string())? {
                 return Err(format!("no such user: {address}").into());
             }
             vec![address]
         }
         None => directory
-            .passwd()
             .users()?
             .iter()
             .map(|u| u.parse())

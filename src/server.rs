@@ -101,13 +101,53 @@ impl Server {
 
     /// [`bind`](Self::bind) over another mail store: a store of another backend, or a test's
     /// wrapper of the Maildir store that injects faults. The server's own directory is the one
-    /// of `data_dir`, whatever `store` uses.
+    /// `[store] directory` names (the files of `data_dir` by default), whatever `store` uses.
     pub async fn bind_with_store(
         data_dir: &Path,
         config: Config,
         store: Arc<dyn MailStore>,
     ) -> Result<Self, ServerError> {
         Self::bind_with(data_dir, config, Some(store)).await
+    }
+
+    /// The directory `[store] directory` names, and the store: `store` if given, else the one
+    /// `[store] backend` names. A database directory shares the PostgreSQL store's pool.
+    async fn configured_directory_and_store(
+        data_dir: &Path,
+        config: &Config,
+        store: Option<Arc<dyn MailStore>>,
+    ) -> Result<(Arc<Directory>, Arc<dyn MailStore>), ServerError> {
+        let cache_ttl = Duration::from_secs(config.auth.cache_ttl_secs);
+        if config.store.directory_backend() == crate::core::config::DirectoryBackend::Database {
+            #[cfg(feature = "postgres")]
+            {
+                let pg = Arc::new(
+                    crate::store::postgres::PostgresStore::connect(data_dir, &config.store)
+                        .await
+                        .map_err(ServerError::Store)?,
+                );
+                let directory = Arc::new(Directory::with_database(
+                    data_dir,
+                    cache_ttl,
+                    pg.directory(),
+                ));
+                let store: Arc<dyn MailStore> = match store {
+                    Some(store) => store,
+                    None => pg,
+                };
+                return Ok((directory, store));
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(ServerError::Store(crate::store::StoreError::Misuse(
+                "built without the postgres feature",
+            )));
+        }
+        let directory = Arc::new(Directory::open(data_dir, cache_ttl));
+        let store = match store {
+            Some(store) => store,
+            None => Self::configured_store(data_dir, config, &directory).await?,
+        };
+        Ok((directory, store))
     }
 
     /// The store `[store]` names.
@@ -210,7 +250,6 @@ impl Server {
             config.limits.max_connections,
             config.limits.max_connections_per_ip,
         );
-        let directory = Directory::open(data_dir, Duration::from_secs(config.auth.cache_ttl_secs));
         let dns = crate::core::dns::Dns::new(&config.dns).or_else(|e| {
             // No usable /etc/resolv.conf: run with a local resolver address so that lookups fail as
             // temporary errors (mail is queued, not lost) instead of refusing to start.
@@ -229,11 +268,8 @@ impl Server {
         let srs = crate::outbound::srs::Srs::load_or_create(&data_dir.join("srs.key"))
             .map_err(ServerError::Queue)?;
         let logins = Logins::for_this_machine(config.limits.auth_failure_delay());
-        let directory = Arc::new(directory);
-        let store = match store {
-            Some(store) => store,
-            None => Self::configured_store(data_dir, &config, &directory).await?,
-        };
+        let (directory, store) =
+            Self::configured_directory_and_store(data_dir, &config, store).await?;
         // Every session runs on this driver: its bounds on writes and TLS handshakes are
         // `[limits]` of the configuration.
         let mut driver_config = DriverConfig::default();

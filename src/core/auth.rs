@@ -140,12 +140,68 @@ struct CacheEntry {
     at: Instant,
 }
 
-/// The passwd-file, re-read whenever it changes on disk.
-pub struct PasswdFile {
-    users: Watched<HashMap<String, String>>,
+/// Verified logins kept for a short time, keyed by an HMAC of the password under a per-process
+/// random key (so it never holds a password) and bound to the stored hash they were checked
+/// against (so a password change takes effect at once).
+pub(crate) struct VerifyCache {
     cache: Mutex<HashMap<String, CacheEntry>>,
     cache_key: ring::hmac::Key,
     cache_ttl: Duration,
+}
+
+impl VerifyCache {
+    /// An empty cache; `cache_ttl` zero keeps nothing.
+    pub(crate) fn new(cache_ttl: Duration) -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .expect("the system random generator works");
+        Self {
+            cache: Mutex::new(HashMap::new()),
+            cache_key,
+            cache_ttl,
+        }
+    }
+
+    /// Checks `password` against `user`'s `stored` hash, from the cache when it verified lately.
+    pub(crate) fn verify(&self, user: &str, stored: &str, password: &str) -> bool {
+        let tag = ring::hmac::sign(&self.cache_key, password.as_bytes());
+        if !self.cache_ttl.is_zero() {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(entry) = cache.get(user)
+                && entry.stored == stored
+                && entry.at.elapsed() < self.cache_ttl
+                && constant_time_eq(entry.tag.as_ref(), tag.as_ref())
+            {
+                return true;
+            }
+        }
+        let ok = verify_password(stored, password);
+        if ok && !self.cache_ttl.is_zero() {
+            let mut cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache.retain(|_, e| e.at.elapsed() < self.cache_ttl);
+            cache.insert(
+                user.to_owned(),
+                CacheEntry {
+                    tag,
+                    stored: stored.to_owned(),
+                    at: Instant::now(),
+                },
+            );
+        }
+        ok
+    }
+}
+
+/// The passwd-file, re-read whenever it changes on disk.
+pub struct PasswdFile {
+    users: Watched<HashMap<String, String>>,
+    cache: VerifyCache,
 }
 
 impl std::fmt::Debug for PasswdFile {
@@ -159,14 +215,9 @@ impl std::fmt::Debug for PasswdFile {
 impl PasswdFile {
     /// Opens the passwd-file at `path` (a missing file is an empty user list).
     pub fn new(path: impl Into<PathBuf>, cache_ttl: Duration) -> Self {
-        let rng = ring::rand::SystemRandom::new();
-        let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
-            .expect("the system random generator works");
         Self {
             users: Watched::new(path.into()),
-            cache: Mutex::new(HashMap::new()),
-            cache_key,
-            cache_ttl,
+            cache: VerifyCache::new(cache_ttl),
         }
     }
 
@@ -198,6 +249,11 @@ impl PasswdFile {
         Ok(users)
     }
 
+    /// A user's stored password field (`{SCHEME}hash`), `None` if there is no such user.
+    pub fn stored(&self, user: &str) -> Result<Option<String>, AuthError> {
+        Ok(self.current()?.get(user).cloned())
+    }
+
     /// Whether `user` (a full address, lower case) exists.
     pub fn contains(&self, user: &str) -> Result<bool, AuthError> {
         Ok(self.current()?.contains_key(user))
@@ -208,37 +264,7 @@ impl PasswdFile {
         let Some(stored) = self.current()?.get(user).cloned() else {
             return Ok(false);
         };
-        let tag = ring::hmac::sign(&self.cache_key, password.as_bytes());
-        if !self.cache_ttl.is_zero() {
-            let cache = self
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(entry) = cache.get(user)
-                && entry.stored == stored
-                && entry.at.elapsed() < self.cache_ttl
-                && constant_time_eq(entry.tag.as_ref(), tag.as_ref())
-            {
-                return Ok(true);
-            }
-        }
-        let ok = verify_password(&stored, password);
-        if ok && !self.cache_ttl.is_zero() {
-            let mut cache = self
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            cache.retain(|_, e| e.at.elapsed() < self.cache_ttl);
-            cache.insert(
-                user.to_owned(),
-                CacheEntry {
-                    tag,
-                    stored,
-                    at: Instant::now(),
-                },
-            );
-        }
-        Ok(ok)
+        Ok(self.cache.verify(user, &stored, password))
     }
 
     /// [`PasswdFile::verify`], except that for a user who does not exist the password is checked
@@ -277,6 +303,20 @@ impl PasswdFile {
                     Ok(())
                 }
             }
+        })
+    }
+
+    /// Sets the password field of each `(user, {SCHEME}hash)`, adding the users not there, in one
+    /// write (the other fields of a line are kept).
+    pub(crate) fn set_many(&self, entries: &[(String, String)]) -> Result<(), AuthError> {
+        self.rewrite(|lines| {
+            for (user, hashed) in entries {
+                match lines.iter_mut().find(|(u, _, _)| u == user) {
+                    Some(line) => hashed.clone_into(&mut line.1),
+                    None => lines.push((user.clone(), hashed.clone(), String::new())),
+                }
+            }
+            Ok(())
         })
     }
 

@@ -250,6 +250,16 @@ pub enum StoreBackend {
     Postgres,
 }
 
+/// Where the users, domains and aliases are (`[store] directory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryBackend {
+    /// The `passwd`, `domains` and `aliases` files of the data directory.
+    Files,
+    /// Tables of the store's database, shared by every node (needs `backend = "postgres"`).
+    Database,
+}
+
 /// TLS to the database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -267,6 +277,9 @@ pub enum DbTls {
 pub struct StoreConfig {
     /// `maildir` (default) or `postgres`.
     pub backend: StoreBackend,
+    /// Where users, domains and aliases are: `files` or `database`. Unset: `database` with
+    /// `backend = "postgres"`, else `files` (see [`StoreConfig::directory_backend`]).
+    pub directory: Option<DirectoryBackend>,
     /// A libpq connection string or URL (`postgresql://user@host:5432/mail`); the fields below
     /// fill in or override what it leaves out.
     pub url: Option<String>,
@@ -289,10 +302,22 @@ pub struct StoreConfig {
     pub ca_file: Option<PathBuf>,
 }
 
+impl StoreConfig {
+    /// Where users, domains and aliases are: `directory` if set, else `database` on the
+    /// PostgreSQL store and `files` on Maildirs.
+    pub fn directory_backend(&self) -> DirectoryBackend {
+        self.directory.unwrap_or(match self.backend {
+            StoreBackend::Postgres => DirectoryBackend::Database,
+            StoreBackend::Maildir => DirectoryBackend::Files,
+        })
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             backend: StoreBackend::Maildir,
+            directory: None,
             url: None,
             host: None,
             port: None,
@@ -1086,6 +1111,13 @@ impl Config {
                 "store.backend = \"postgres\" needs store.url or store.host".to_owned(),
             ));
         }
+        if self.store.directory_backend() == DirectoryBackend::Database
+            && self.store.backend != StoreBackend::Postgres
+        {
+            return Err(ConfigError::Invalid(
+                "store.directory = \"database\" needs store.backend = \"postgres\"".to_owned(),
+            ));
+        }
         if self.store.pool_size == 0 {
             return Err(ConfigError::Invalid(
                 "store.pool_size must be at least 1".to_owned(),
@@ -1344,6 +1376,9 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # Where the users' mail is: "maildir" (under mail/ of the data directory) or "postgres" (a
 # database several nodes can share; the schema is made and migrated at start).
 # backend = "maildir"
+# Where users, domains and aliases are: "files" (passwd, domains, aliases in the data directory)
+# or "database" (tables of the store's database, shared by every node; backend = "postgres").
+# directory = "database"             # default: "database" with backend = "postgres", else "files"
 # url = "postgresql://mailwright@db.example.org:5432/mail"   # or host/port/user/dbname:
 # host = "127.0.0.1"                 # or a Unix socket directory
 # port = 5432
@@ -1418,6 +1453,21 @@ mod tests {
         );
         assert!(Config::parse("[store]\nbackend = \"mysql\"\n").is_err());
         assert!(Config::parse("[store]\npool_size = 0\n").is_err());
+    }
+
+    #[test]
+    fn directory_is_the_database_by_default_only_on_postgres() {
+        let pg = "[store]\nbackend = \"postgres\"\nhost = \"db\"\n";
+        let config = Config::parse(pg).unwrap();
+        assert_eq!(config.store.directory_backend(), DirectoryBackend::Database);
+        let config = Config::parse(&format!("{pg}directory = \"files\"\n")).unwrap();
+        assert_eq!(config.store.directory_backend(), DirectoryBackend::Files);
+        assert_eq!(
+            Config::default().store.directory_backend(),
+            DirectoryBackend::Files
+        );
+        assert!(Config::parse("[store]\ndirectory = \"database\"\n").is_err());
+        assert!(Config::parse("[store]\ndirectory = \"ldap\"\n").is_err());
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! - `passwd`: the users (see [`crate::core::auth`]);
 //! - `aliases`: `alias@domain: target, target ...`; `@domain: target` is the domain's catch-all.
 //!
+//! Or, with `[store] directory = "database"`, the same in tables of the store's database
+//! ([`DirectoryDb`]), which every node shares; what was read is kept for `[auth] cache_ttl_secs`
+//! (or until the database says it changed), so an SMTP `RCPT` or a login does not always ask the
+//! database.
+//!
 //! Addresses are compared in lower case, and `user+tag@domain` delivers to `user@domain` when no user
 //! or alias has the full name. Names are restricted to a safe alphabet so that they can never escape
 //! the mail directory.
@@ -13,9 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use crate::core::auth::{AuthError, PasswdFile};
+use crate::core::auth::{AuthError, PasswdFile, VerifyCache};
 use crate::core::watched::Watched;
 
 /// A mailbox address `local@domain`, lower case, validated to be safe as a path component.
@@ -144,6 +150,9 @@ pub enum DirectoryError {
     /// An administrative change was refused.
     #[error("{0}")]
     Refused(String),
+    /// The database of the directory failed.
+    #[error("directory database: {0}")]
+    Database(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The left side of an alias line: one address, or a whole domain (catch-all).
@@ -187,7 +196,8 @@ fn write_file(path: &Path, text: &str) -> Result<(), DirectoryError> {
         .map_err(|source| io_error(path, source))
 }
 
-type AliasMap = BTreeMap<AliasSource, Vec<String>>;
+/// Every alias and its targets (full addresses), as the `aliases` file lists them.
+pub type AliasMap = BTreeMap<AliasSource, Vec<String>>;
 
 fn parse_domains(path: &Path, text: &str) -> Result<BTreeSet<String>, DirectoryError> {
     let mut out = BTreeSet::new();
@@ -261,13 +271,136 @@ pub enum Resolution {
     },
 }
 
-/// The directory: domains, users and aliases of one data directory.
+/// Users, domains and aliases kept in a database (the PostgreSQL store's tables), as a
+/// [`Directory`] with the database backend asks for them. Calls block; the directory calls them
+/// off the async threads, as it reads its files.
+pub trait DirectoryDb: Send + Sync + fmt::Debug {
+    /// The local domains and every alias.
+    fn domains_and_aliases(&self) -> Result<(BTreeSet<String>, AliasMap), DirectoryError>;
+    /// A user's stored `{SCHEME}hash`, or `None` when there is no such user.
+    fn password(&self, user: &str) -> Result<Option<String>, DirectoryError>;
+    /// Every user, sorted.
+    fn users(&self) -> Result<Vec<String>, DirectoryError>;
+    /// Adds a user (refused if they exist), or with `replace` changes an existing user's hash.
+    fn set_user(&self, user: &Address, hashed: &str, replace: bool) -> Result<(), DirectoryError>;
+    /// Removes a user (refused if there is none).
+    fn remove_user(&self, user: &Address) -> Result<(), DirectoryError>;
+    /// Adds a local domain; `false` when it was one already.
+    fn add_domain(&self, domain: &str) -> Result<bool, DirectoryError>;
+    /// Adds targets (full addresses) to an alias, making it if needed; targets it has are kept
+    /// once.
+    fn add_alias(&self, source: &AliasSource, targets: &[String]) -> Result<(), DirectoryError>;
+    /// Removes an alias; `false` when there was none.
+    fn remove_alias(&self, source: &AliasSource) -> Result<bool, DirectoryError>;
+    /// A number that changes when another node (or process) changed the tables, so what was
+    /// cached is read again at once; a database that cannot tell returns a constant and the
+    /// cache lasts its time to live.
+    fn generation(&self) -> u64 {
+        0
+    }
+}
+
+/// The domains and aliases as last read from the database.
+#[derive(Debug)]
+struct Tables {
+    domains: Arc<BTreeSet<String>>,
+    aliases: Arc<AliasMap>,
+}
+
+/// A value read from the database: when, at which generation.
+type Cached<T> = (Instant, u64, T);
+
+/// What a database directory keeps: the tables and each user's hash, each for `ttl` and while
+/// the database's generation stays the same.
+struct DbCache {
+    db: Arc<dyn DirectoryDb>,
+    ttl: Duration,
+    tables: Mutex<Option<Cached<Arc<Tables>>>>,
+    passwords: Mutex<BTreeMap<String, Cached<Option<String>>>>,
+    verify: VerifyCache,
+}
+
+/// Users whose hashes are kept at most; past it the cache starts over.
+const MAX_CACHED_USERS: usize = 10_000;
+
+impl fmt::Debug for DbCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbCache")
+            .field("db", &self.db)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbCache {
+    fn fresh(&self, at: Instant, generation: u64) -> bool {
+        !self.ttl.is_zero() && at.elapsed() < self.ttl && generation == self.db.generation()
+    }
+
+    fn tables(&self) -> Result<Arc<Tables>, DirectoryError> {
+        if let Some((at, generation, tables)) =
+            &*self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+            && self.fresh(*at, *generation)
+        {
+            return Ok(tables.clone());
+        }
+        let generation = self.db.generation();
+        let (domains, aliases) = self.db.domains_and_aliases()?;
+        let tables = Arc::new(Tables {
+            domains: Arc::new(domains),
+            aliases: Arc::new(aliases),
+        });
+        *self.tables.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), generation, tables.clone()));
+        Ok(tables)
+    }
+
+    fn password(&self, user: &str) -> Result<Option<String>, DirectoryError> {
+        if let Some((at, generation, stored)) = self
+            .passwords
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            && self.fresh(*at, *generation)
+        {
+            return Ok(stored.clone());
+        }
+        let generation = self.db.generation();
+        let stored = self.db.password(user)?;
+        if !self.ttl.is_zero() {
+            let mut cache = self
+                .passwords
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if cache.len() >= MAX_CACHED_USERS {
+                cache.clear();
+            }
+            cache.insert(
+                user.to_owned(),
+                (Instant::now(), generation, stored.clone()),
+            );
+        }
+        Ok(stored)
+    }
+
+    /// Forgets everything read: this node changed the tables.
+    fn changed(&self) {
+        *self.tables.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.passwords
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// The directory: domains, users and aliases of one data directory, or of the database.
 #[derive(Debug)]
 pub struct Directory {
     domains: Watched<BTreeSet<String>>,
     aliases: Watched<AliasMap>,
     passwd: PasswdFile,
     mail_root: PathBuf,
+    db: Option<DbCache>,
 }
 
 /// How deep alias chains may go before resolution gives up (a loop guard).
@@ -281,28 +414,127 @@ impl Directory {
             aliases: Watched::new(data_dir.join("aliases")),
             passwd: PasswdFile::new(data_dir.join("passwd"), cache_ttl),
             mail_root: data_dir.join("mail"),
+            db: None,
         }
     }
 
-    /// The users and passwords.
+    /// The directory of a database (`[store] directory = "database"`); what is read is kept for
+    /// `cache_ttl`. Maildir paths are still under `data_dir`.
+    pub fn with_database(
+        data_dir: &Path,
+        cache_ttl: std::time::Duration,
+        db: Arc<dyn DirectoryDb>,
+    ) -> Self {
+        Self {
+            db: Some(DbCache {
+                db,
+                ttl: cache_ttl,
+                tables: Mutex::new(None),
+                passwords: Mutex::new(BTreeMap::new()),
+                verify: VerifyCache::new(cache_ttl),
+            }),
+            ..Self::open(data_dir, cache_ttl)
+        }
+    }
+
+    /// Whether users, domains and aliases are in a database rather than files.
+    pub fn is_database(&self) -> bool {
+        self.db.is_some()
+    }
+
+    /// The passwd file of the data directory: the users of the files backend (with the
+    /// database backend it is not read; use [`Directory::users`] and the like).
     pub fn passwd(&self) -> &PasswdFile {
         &self.passwd
     }
 
+    /// Every user, sorted.
+    pub fn users(&self) -> Result<Vec<String>, DirectoryError> {
+        match &self.db {
+            Some(db) => db.db.users(),
+            None => Ok(self.passwd.users()?),
+        }
+    }
+
+    /// Whether `user` (a full address, lower case) exists.
+    pub fn contains_user(&self, user: &str) -> Result<bool, DirectoryError> {
+        match &self.db {
+            Some(db) => Ok(db.password(user)?.is_some()),
+            None => Ok(self.passwd.contains(user)?),
+        }
+    }
+
+    /// A user's stored `{SCHEME}hash`, `None` if there is no such user.
+    pub fn password_hash(&self, user: &str) -> Result<Option<String>, DirectoryError> {
+        match &self.db {
+            Some(db) => db.password(user),
+            None => Ok(self.passwd.stored(user)?),
+        }
+    }
+
+    /// Verifies a login as [`PasswdFile::verify_or_dummy`] does: an unknown user costs a hash
+    /// check against `fallback` and is refused. CPU-heavy on a cache miss: call it off the async
+    /// threads.
+    pub fn verify_or_dummy(
+        &self,
+        user: &str,
+        password: &str,
+        fallback: &str,
+    ) -> Result<bool, DirectoryError> {
+        let Some(db) = &self.db else {
+            return Ok(self.passwd.verify_or_dummy(user, password, fallback)?);
+        };
+        match db.password(user)? {
+            Some(stored) => Ok(db.verify.verify(user, &stored, password)),
+            None => {
+                let _ = crate::core::auth::verify_password(fallback, password);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Adds a user with a `{SCHEME}hash` (refused if they exist), or with `replace` changes an
+    /// existing user's.
+    pub fn set_user(
+        &self,
+        user: &Address,
+        hashed: &str,
+        replace: bool,
+    ) -> Result<(), DirectoryError> {
+        match &self.db {
+            Some(db) => {
+                let result = db.db.set_user(user, hashed, replace);
+                db.changed();
+                result
+            }
+            None => Ok(self.passwd.set(user, hashed, replace)?),
+        }
+    }
+
+    /// Removes a user. Their mail stays.
+    pub fn remove_user(&self, user: &Address) -> Result<(), DirectoryError> {
+        match &self.db {
+            Some(db) => {
+                let result = db.db.remove_user(user);
+                db.changed();
+                result
+            }
+            None => Ok(self.passwd.remove(user)?),
+        }
+    }
+
     fn domain_set(&self) -> Result<Arc<BTreeSet<String>>, DirectoryError> {
-        let path = self.domains.path();
-        self.domains.get(
-            |text| parse_domains(path, text),
-            |source| io_error(path, source),
-        )
+        if let Some(db) = &self.db {
+            return Ok(db.tables()?.domains.clone());
+        }
+        self.domain_set_of_files()
     }
 
     fn alias_map(&self) -> Result<Arc<AliasMap>, DirectoryError> {
-        let path = self.aliases.path();
-        self.aliases.get(
-            |text| parse_aliases(path, text),
-            |source| io_error(path, source),
-        )
+        if let Some(db) = &self.db {
+            return Ok(db.tables()?.aliases.clone());
+        }
+        self.alias_map_of_files()
     }
 
     /// The local domains.
@@ -367,7 +599,7 @@ impl Directory {
             external.push(address.clone());
             return Ok(true);
         }
-        if self.passwd.contains(&address.to_string())? {
+        if self.contains_user(&address.to_string())? {
             local.push(address.clone());
             return Ok(true);
         }
@@ -408,11 +640,15 @@ impl Directory {
     /// Adds a local domain.
     pub fn add_domain(&self, domain: &str) -> Result<String, DirectoryError> {
         let domain = parse_domain(domain).map_err(|e| DirectoryError::Refused(e.to_string()))?;
+        let exists = || DirectoryError::Refused(format!("domain {domain} exists already"));
+        if let Some(db) = &self.db {
+            let added = db.db.add_domain(&domain);
+            db.changed();
+            return if added? { Ok(domain) } else { Err(exists()) };
+        }
         let mut domains = self.domains()?;
         if !domains.insert(domain.clone()) {
-            return Err(DirectoryError::Refused(format!(
-                "domain {domain} exists already"
-            )));
+            return Err(exists());
         }
         let text = domains
             .iter()
@@ -427,6 +663,12 @@ impl Directory {
         source: &AliasSource,
         targets: &[Address],
     ) -> Result<(), DirectoryError> {
+        if let Some(db) = &self.db {
+            let targets: Vec<String> = targets.iter().map(ToString::to_string).collect();
+            let result = db.db.add_alias(source, &targets);
+            db.changed();
+            return result;
+        }
         let mut aliases = self.aliases()?;
         let entry = aliases.entry(source.clone()).or_default();
         for t in targets {
@@ -440,11 +682,62 @@ impl Directory {
 
     /// Removes an alias entirely.
     pub fn remove_alias(&self, source: &AliasSource) -> Result<(), DirectoryError> {
+        let none = || DirectoryError::Refused(format!("no alias {source}"));
+        if let Some(db) = &self.db {
+            let removed = db.db.remove_alias(source);
+            db.changed();
+            return if removed? { Ok(()) } else { Err(none()) };
+        }
         let mut aliases = self.aliases()?;
         if aliases.remove(source).is_none() {
-            return Err(DirectoryError::Refused(format!("no alias {source}")));
+            return Err(none());
         }
         self.write_aliases(&aliases)
+    }
+
+    /// Makes each alias of `aliases` have exactly its targets there (others are kept), and adds
+    /// each of `domains`, in the files of the data directory in one write each: what a copy
+    /// from the database writes.
+    pub(crate) fn merge_files(
+        &self,
+        domains: &BTreeSet<String>,
+        aliases: &AliasMap,
+    ) -> Result<(), DirectoryError> {
+        let mut have = self.domain_set_of_files()?.as_ref().clone();
+        let before = have.len();
+        have.extend(domains.iter().cloned());
+        if have.len() != before {
+            let text = have.iter().fold(String::new(), |text, d| text + d + "\n");
+            write_file(self.domains.path(), &text)?;
+        }
+        let mut map = self.alias_map_of_files()?.as_ref().clone();
+        let mut changed = false;
+        for (source, targets) in aliases {
+            if map.get(source) != Some(targets) {
+                map.insert(source.clone(), targets.clone());
+                changed = true;
+            }
+        }
+        if changed {
+            self.write_aliases(&map)?;
+        }
+        Ok(())
+    }
+
+    fn domain_set_of_files(&self) -> Result<Arc<BTreeSet<String>>, DirectoryError> {
+        let path = self.domains.path();
+        self.domains.get(
+            |text| parse_domains(path, text),
+            |source| io_error(path, source),
+        )
+    }
+
+    fn alias_map_of_files(&self) -> Result<Arc<AliasMap>, DirectoryError> {
+        let path = self.aliases.path();
+        self.aliases.get(
+            |text| parse_aliases(path, text),
+            |source| io_error(path, source),
+        )
     }
 
     fn write_aliases(&self, aliases: &AliasMap) -> Result<(), DirectoryError> {
@@ -461,7 +754,7 @@ impl Directory {
     pub fn check(&self) -> Result<Vec<String>, DirectoryError> {
         let domains = self.domain_set()?;
         let mut problems = Vec::new();
-        for user in self.passwd.users()? {
+        for user in self.users()? {
             let address: Address = user
                 .parse()
                 .map_err(|e: AddressError| DirectoryError::Refused(e.to_string()))?;
@@ -604,5 +897,107 @@ mod tests {
             dir.join("mail/example.org/alice/Maildir")
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A database directory in memory that counts its reads.
+    #[derive(Debug, Default)]
+    struct FakeDb {
+        users: Mutex<BTreeMap<String, String>>,
+        domains: Mutex<BTreeSet<String>>,
+        reads: std::sync::atomic::AtomicUsize,
+        generation: std::sync::atomic::AtomicU64,
+    }
+
+    impl DirectoryDb for FakeDb {
+        fn domains_and_aliases(&self) -> Result<(BTreeSet<String>, AliasMap), DirectoryError> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok((self.domains.lock().unwrap().clone(), AliasMap::new()))
+        }
+        fn password(&self, user: &str) -> Result<Option<String>, DirectoryError> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(self.users.lock().unwrap().get(user).cloned())
+        }
+        fn users(&self) -> Result<Vec<String>, DirectoryError> {
+            Ok(self.users.lock().unwrap().keys().cloned().collect())
+        }
+        fn set_user(
+            &self,
+            user: &Address,
+            hashed: &str,
+            _replace: bool,
+        ) -> Result<(), DirectoryError> {
+            self.users
+                .lock()
+                .unwrap()
+                .insert(user.to_string(), hashed.to_owned());
+            Ok(())
+        }
+        fn remove_user(&self, user: &Address) -> Result<(), DirectoryError> {
+            self.users.lock().unwrap().remove(&user.to_string());
+            Ok(())
+        }
+        fn add_domain(&self, domain: &str) -> Result<bool, DirectoryError> {
+            Ok(self.domains.lock().unwrap().insert(domain.to_owned()))
+        }
+        fn add_alias(&self, _: &AliasSource, _: &[String]) -> Result<(), DirectoryError> {
+            Ok(())
+        }
+        fn remove_alias(&self, _: &AliasSource) -> Result<bool, DirectoryError> {
+            Ok(false)
+        }
+        fn generation(&self) -> u64 {
+            self.generation.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn a_database_directory_caches_reads_until_a_change_or_a_new_generation() {
+        let db = Arc::new(FakeDb::default());
+        let d = Directory::with_database(
+            Path::new("/nonexistent"),
+            Duration::from_mins(5),
+            db.clone(),
+        );
+        let reads = || db.reads.load(std::sync::atomic::Ordering::Relaxed);
+        d.add_domain("example.org").unwrap();
+        assert!(d.add_domain("example.org").is_err());
+        let pw = hash_password(Scheme::Plain, "x").unwrap();
+        d.set_user(&addr("alice@example.org"), &pw, false).unwrap();
+        let alice = Resolution::Local(vec![addr("alice@example.org")]);
+        assert_eq!(d.resolve(&addr("alice@example.org")).unwrap(), alice);
+        assert!(
+            d.verify_or_dummy("alice@example.org", "x", "{PLAIN}y")
+                .unwrap()
+        );
+        let after_first = reads();
+        assert_eq!(d.resolve(&addr("alice@example.org")).unwrap(), alice);
+        assert!(
+            d.verify_or_dummy("alice@example.org", "x", "{PLAIN}y")
+                .unwrap()
+        );
+        assert_eq!(reads(), after_first, "answered from the cache");
+        // Another node removes alice: seen once the database's generation moves on.
+        db.users.lock().unwrap().clear();
+        assert!(
+            d.verify_or_dummy("alice@example.org", "x", "{PLAIN}y")
+                .unwrap()
+        );
+        db.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            !d.verify_or_dummy("alice@example.org", "x", "{PLAIN}y")
+                .unwrap()
+        );
+        assert_eq!(
+            d.resolve(&addr("alice@example.org")).unwrap(),
+            Resolution::UnknownUser
+        );
+        // A change through this directory is seen at once.
+        d.set_user(&addr("bob@example.org"), &pw, false).unwrap();
+        assert!(d.contains_user("bob@example.org").unwrap());
+        assert_eq!(d.users().unwrap(), ["bob@example.org"]);
+        assert!(d.is_database());
     }
 }

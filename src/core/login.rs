@@ -143,7 +143,7 @@ impl Logins {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let result = match &user {
-                Some(user) => directory.passwd().verify_or_dummy(user, &password, &dummy),
+                Some(user) => directory.verify_or_dummy(user, &password, &dummy),
                 None => {
                     let _ = crate::core::auth::verify_password(&dummy, &password);
                     Ok(false)

@@ -219,7 +219,7 @@ pub fn role_address(
         return Ok((a, "[postmaster] address"));
     }
     let host = format!("postmaster@{}", config.hostname);
-    let users = directory.passwd().users()?;
+    let users = directory.users()?;
     if let Some(a) = users
         .iter()
         .find(|u| **u == host)
@@ -365,7 +365,7 @@ pub(crate) fn rcpt(
         let directory = &intake.core.directory;
         let explicit = crate::core::blocking(|| {
             Ok::<bool, crate::core::directory::DirectoryError>(
-                directory.passwd().contains(&address.to_string())?
+                directory.contains_user(&address.to_string())?
                     || directory
                         .aliases()?
                         .contains_key(&AliasSource::Address(address.clone())),

@@ -226,6 +226,9 @@ impl Postgres {
         config.store.user = Some("mailwright".to_owned());
         config.store.dbname = Some("mail".to_owned());
         config.store.pool_size = 8;
+        // The tests' users are the files `populate` writes; the tests of the database directory
+        // set `Database` themselves.
+        config.store.directory = Some(mailwright::core::config::DirectoryBackend::Files);
     }
 }
 

@@ -8,8 +8,13 @@
 //! made again a second later and listens on every channel again, then wakes every watcher once,
 //! so what was missed meanwhile costs each watching session one sync, never correctness; so
 //! does each new LISTEN, for the writes between a session's subscription and it.
+//!
+//! The same connection listens on [`DIRECTORY_CHANNEL`], which every change of users, domains or
+//! aliases notifies: each notification (and each new connection) moves the directory's
+//! generation on, so the node reads the directory again at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +27,9 @@ use crate::core::directory::Address;
 use crate::store::notify::Notifier;
 use crate::store::types::MailboxName;
 
+/// The channel notified when users, domains or aliases change.
+pub(super) const DIRECTORY_CHANNEL: &str = "mailwright_directory";
+
 /// The channels listened on, to the user each one is.
 type Channels = Arc<Mutex<HashMap<String, Address>>>;
 
@@ -30,6 +38,8 @@ type Channels = Arc<Mutex<HashMap<String, Address>>>;
 pub(super) struct Listener {
     channels: Channels,
     new: mpsc::UnboundedSender<String>,
+    /// Moves on when the directory may have changed (see [`DIRECTORY_CHANNEL`]).
+    pub(super) directory_generation: Arc<AtomicU64>,
 }
 
 impl Listener {
@@ -43,8 +53,20 @@ impl Listener {
     {
         let channels: Channels = Arc::default();
         let (new, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(config, tls, notifier, channels.clone(), rx));
-        Self { channels, new }
+        let directory_generation = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run(
+            config,
+            tls,
+            notifier,
+            channels.clone(),
+            rx,
+            directory_generation.clone(),
+        ));
+        Self {
+            channels,
+            new,
+            directory_generation,
+        }
     }
 
     /// Listens for `user`'s changes from now on (at once if the connection is up).
@@ -64,6 +86,7 @@ async fn run<T>(
     notifier: Arc<Notifier>,
     channels: Channels,
     mut new: mpsc::UnboundedReceiver<String>,
+    directory_generation: Arc<AtomicU64>,
 ) where
     T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
     T::Stream: Send + Sync + 'static,
@@ -84,12 +107,17 @@ async fn run<T>(
         };
         let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
         let (notifier_c, channels_c) = (notifier.clone(), channels.clone());
+        let generation_c = directory_generation.clone();
         tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 let Ok(message) = message else {
                     break;
                 };
                 if let AsyncMessage::Notification(n) = message {
+                    if n.channel() == DIRECTORY_CHANNEL {
+                        generation_c.fetch_add(1, Ordering::Release);
+                        continue;
+                    }
                     let user = channels_c
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -108,8 +136,16 @@ async fn run<T>(
             .keys()
             .cloned()
             .collect();
-        let mut up = true;
+        let mut up = client
+            .batch_execute(&format!("LISTEN {DIRECTORY_CHANNEL}"))
+            .await
+            .is_ok();
+        // Changes made while nobody listened: read the directory again.
+        directory_generation.fetch_add(1, Ordering::Release);
         for channel in known {
+            if !up {
+                break;
+            }
             // Channels are `mailwright_` and hex digits: an identifier as it stands.
             if client
                 .batch_execute(&format!("LISTEN {channel}"))

@@ -24,6 +24,7 @@
 #![allow(clippy::cast_possible_wrap)]
 
 mod delivery;
+mod directory;
 mod listen;
 mod schema;
 mod selected;
@@ -47,6 +48,8 @@ use super::types::{
 use super::{Account, Delivery, MailStore, Maildrop, PreparedAppend, SelectedMailbox};
 use crate::core::config::{DbTls, StoreConfig};
 use crate::core::directory::Address;
+
+pub use directory::{DirectoryCopy, PgDirectory, copy_database_to_files, copy_files_to_database};
 
 /// The mailboxes every user has from the start (the Maildir store's set), all subscribed.
 const DEFAULT_MAILBOXES: &[&str] = &["Drafts", "Sent", "Trash", "Junk", "Archive"];

@@ -82,6 +82,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX messages_by_modseq ON messages (mailbox, modseq);
     ",
+    // 4: users (with the passwd file's `{SCHEME}hash`), local domains and aliases, for
+    // `[store] directory = "database"`. An alias is one row per target, in the order added.
+    "
+    CREATE TABLE domains (
+        name text PRIMARY KEY
+    );
+    CREATE TABLE users (
+        username text PRIMARY KEY,
+        password text NOT NULL
+    );
+    CREATE TABLE aliases (
+        id bigserial PRIMARY KEY,
+        -- `alias@domain`, or `@domain` for a catch-all.
+        source text NOT NULL,
+        target text NOT NULL,
+        UNIQUE (source, target)
+    );
+    ",
 ];
 
 /// Brings the schema up to date.
