@@ -4,7 +4,8 @@
 //! read on the other, UIDs unique and increasing under APPENDs from both, IDLE on one woken by
 //! the other through LISTEN/NOTIFY), also as two `full_server` processes one of which is killed;
 //! the concurrency checker of `examples/imap_check` with zero errors; TLS to the database;
-//! the collection of unnamed bodies.
+//! the collection of unnamed bodies; the outbound queue in the database, claimed by one node at
+//! a time.
 
 #![cfg(feature = "postgres")]
 
@@ -568,8 +569,10 @@ fn bodies_nobody_names_are_collected_and_the_others_kept() {
         .block_on(PostgresStore::connect(&dir, &config.store))
         .unwrap();
     assert_eq!(
-        pg.sql("SELECT max(version) FROM schema_migrations").trim(),
-        "2"
+        pg.sql("SELECT max(version) = count(*) FROM schema_migrations")
+            .trim(),
+        "t",
+        "every migration ran once"
     );
     let alice: mailwright::core::directory::Address = "alice@example.org".parse().unwrap();
     let mut delivery = store.delivery();
@@ -868,6 +871,163 @@ fn a_node_killed_during_smtp_load_loses_no_acknowledged_message() {
     assert!(extra.len() <= 1, "not acknowledged yet stored: {extra:?}");
     assert_eq!(subjects.last().map(String::as_str), Some("via-b-after"));
     drop(b);
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// A message for a remote destination through the queue in the database, driven directly on
+/// two "nodes" (two stores on one database): held by its node until published, claimed by one
+/// node at a time, its state kept across the nodes, released, taken over once the claim of a
+/// node that stopped runs out, made due by a retry; and what a queue in files held is moved in.
+#[test]
+fn the_queue_in_the_database_is_claimed_by_one_node_at_a_time() {
+    use mailwright::outbound::queue::{
+        Attempt, Envelope, Kind, MessageDsn, Queue, RcptDsn, RcptStatus,
+    };
+    use mailwright::store::postgres::PostgresStore;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let rt = store_runtime();
+    let config = pg_config(&pg);
+    let (dir_a, dir_b) = (common::tempdir("pgq-a"), common::tempdir("pgq-b"));
+    // A message left in the queue files of node A before it moved to the database.
+    let files = Queue::open(dir_a.join("queue")).unwrap();
+    let old = files
+        .enqueue(
+            "",
+            &["old@remote.test".to_owned()],
+            Kind::Report,
+            b"",
+            &mut &b"Subject: old\n\nleft in files\n"[..],
+            5,
+        )
+        .unwrap();
+    drop(files);
+    let store_a = rt
+        .block_on(PostgresStore::connect(&dir_a, &config.store))
+        .unwrap();
+    let store_b = rt
+        .block_on(PostgresStore::connect(&dir_b, &config.store))
+        .unwrap();
+    let a = Queue::open_database(dir_a.join("queue"), store_a.database(), 3).unwrap();
+    let b = Queue::open_database(dir_b.join("queue"), store_b.database(), 3).unwrap();
+    assert_eq!(b.len(), 1, "the queue file was moved into the database");
+    assert!(!dir_a.join(format!("queue/{old}.msg")).exists());
+    let moved = b.take_due(10, 10).pop().unwrap();
+    assert_eq!(
+        (moved.id.as_str(), moved.kind),
+        (old.as_str(), Kind::Report)
+    );
+    assert_eq!(
+        b.read_message(&moved).unwrap(),
+        b"Subject: old\n\nleft in files\n"
+    );
+    let mut moved = moved;
+    moved.rcpts[0].status = RcptStatus::Delivered(Attempt {
+        remote: None,
+        reply: "250 ok".into(),
+    });
+    b.finish(moved).unwrap();
+    assert!(b.is_empty());
+
+    let rcpts = vec![
+        ("a@x.test".to_owned(), RcptDsn::default()),
+        ("b@y.test".to_owned(), RcptDsn::default()),
+    ];
+    let envelope = Envelope {
+        from: "me@here.test",
+        rcpts: &rcpts,
+        kind: Kind::Message,
+        dsn: &MessageDsn::default(),
+    };
+    let prepared = a
+        .prepare(
+            &envelope,
+            b"Received: x\n",
+            &mut &b"Subject: hi\n\nbody\n"[..],
+            100,
+        )
+        .unwrap();
+    let committed = a.commit(prepared).unwrap();
+    assert_eq!(b.len(), 1, "committed: in the database");
+    assert!(
+        b.take_due(100, 10).is_empty(),
+        "held by its node until published"
+    );
+    let id = a.publish(committed);
+    let mut due = b.take_due(100, 10);
+    assert_eq!(due.len(), 1);
+    assert!(
+        a.take_due(100, 10).is_empty(),
+        "claimed by B: not A's to take"
+    );
+    assert!(
+        b.take_due(100, 10).is_empty(),
+        "in flight is not taken twice"
+    );
+    let mut e = due.pop().unwrap();
+    assert_eq!(e.id, id);
+    assert_eq!(
+        b.read_message(&e).unwrap(),
+        b"Received: x\nSubject: hi\n\nbody\n"
+    );
+    let mut read = Vec::new();
+    std::io::Read::read_to_end(&mut b.open_message(&e).unwrap(), &mut read).unwrap();
+    assert_eq!(read, b"Received: x\nSubject: hi\n\nbody\n");
+    assert_eq!(b.scan_message(&e).unwrap().longest_line, 11);
+    e.rcpts[0].status = RcptStatus::Delivered(Attempt {
+        remote: Some("mx.x.test".into()),
+        reply: "250 ok".into(),
+    });
+    e.rcpts[1].status = RcptStatus::Pending(Some(Attempt {
+        remote: None,
+        reply: "451 4.4.1 try later".into(),
+    }));
+    e.attempts = 1;
+    e.next_attempt = 400;
+    e.waits.insert("y.test".into(), (1, 400));
+    b.finish(e).unwrap();
+    assert!(a.take_due(399, 10).is_empty());
+    let e = a.take_due(400, 10).pop().unwrap();
+    assert_eq!(e.attempts, 1);
+    assert_eq!(e.waits.get("y.test"), Some(&(1, 400)));
+    assert!(matches!(e.rcpts[0].status, RcptStatus::Delivered(_)));
+    assert_eq!(e.pending().count(), 1);
+    a.release(std::slice::from_ref(&e));
+    let e = b
+        .take_due(400, 10)
+        .pop()
+        .expect("released: anyone's to take");
+    assert_eq!(b.next_due(), None, "nothing else waits");
+    // B stops while it holds the message: A takes it once B's claim has run out.
+    drop((b, store_b));
+    assert!(a.take_due(400, 10).is_empty(), "B's claim still runs");
+    let e2 = common::wait_for(Duration::from_secs(10), "B's claim to run out", || {
+        a.take_due(400, 10).pop()
+    });
+    assert_eq!(e2.id, e.id);
+    let mut e2 = e2;
+    e2.next_attempt = 1000;
+    a.finish(e2).unwrap();
+    assert!(a.take_due(500, 10).is_empty());
+    assert_eq!(a.retry_now(None, 500), 1);
+    let mut e3 = a.take_due(500, 10).pop().expect("a retry makes it due");
+    assert_eq!(e3.due_at("y.test"), 500);
+    e3.rcpts[1].status = RcptStatus::Failed(Attempt {
+        remote: None,
+        reply: "550 no".into(),
+    });
+    a.finish(e3).unwrap();
+    assert!(a.is_empty(), "done: removed");
+    // A message committed and rolled back (another copy of its transaction failed) is gone.
+    let c = a
+        .commit(a.prepare(&envelope, b"", &mut &b"y\n"[..], 6).unwrap())
+        .unwrap();
+    a.rollback(c).unwrap();
+    assert!(a.is_empty());
+    drop((a, store_a));
     for d in [dir_a, dir_b] {
         let _ = std::fs::remove_dir_all(d);
     }

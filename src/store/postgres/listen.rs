@@ -8,6 +8,10 @@
 //! made again a second later and listens on every channel again, then wakes every watcher once,
 //! so what was missed meanwhile costs each watching session one sync, never correctness; so
 //! does each new LISTEN, for the writes between a session's subscription and it.
+//!
+//! The connection also listens on [`QUEUE_CHANNEL`], which a node notifies when it puts a
+//! message in the outbound queue kept in the database: every node's delivery loop wakes at once
+//! (and once more after a reconnection, for what it missed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,6 +26,9 @@ use crate::core::directory::Address;
 use crate::store::notify::Notifier;
 use crate::store::types::MailboxName;
 
+/// The channel of the outbound queue kept in the database: notified at each enqueue.
+pub const QUEUE_CHANNEL: &str = "mailwright_queue";
+
 /// The channels listened on, to the user each one is.
 type Channels = Arc<Mutex<HashMap<String, Address>>>;
 
@@ -34,7 +41,12 @@ pub(super) struct Listener {
 
 impl Listener {
     /// Starts the task that keeps the connection (on the current runtime).
-    pub(super) fn start<T>(config: tokio_postgres::Config, tls: T, notifier: Arc<Notifier>) -> Self
+    pub(super) fn start<T>(
+        config: tokio_postgres::Config,
+        tls: T,
+        notifier: Arc<Notifier>,
+        queue: Arc<tokio::sync::Notify>,
+    ) -> Self
     where
         T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
         T::Stream: Send + Sync + 'static,
@@ -43,7 +55,7 @@ impl Listener {
     {
         let channels: Channels = Arc::default();
         let (new, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(config, tls, notifier, channels.clone(), rx));
+        tokio::spawn(run(config, tls, notifier, queue, channels.clone(), rx));
         Self { channels, new }
     }
 
@@ -62,6 +74,7 @@ async fn run<T>(
     config: tokio_postgres::Config,
     tls: T,
     notifier: Arc<Notifier>,
+    queue: Arc<tokio::sync::Notify>,
     channels: Channels,
     mut new: mpsc::UnboundedReceiver<String>,
 ) where
@@ -83,13 +96,17 @@ async fn run<T>(
             }
         };
         let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
-        let (notifier_c, channels_c) = (notifier.clone(), channels.clone());
+        let (notifier_c, channels_c, queue_c) = (notifier.clone(), channels.clone(), queue.clone());
         tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 let Ok(message) = message else {
                     break;
                 };
                 if let AsyncMessage::Notification(n) = message {
+                    if n.channel() == QUEUE_CHANNEL {
+                        queue_c.notify_one();
+                        continue;
+                    }
                     let user = channels_c
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -108,8 +125,14 @@ async fn run<T>(
             .keys()
             .cloned()
             .collect();
-        let mut up = true;
+        let mut up = client
+            .batch_execute(&format!("LISTEN {QUEUE_CHANNEL}"))
+            .await
+            .is_ok();
         for channel in known {
+            if !up {
+                break;
+            }
             // Channels are `mailwright_` and hex digits: an identifier as it stands.
             if client
                 .batch_execute(&format!("LISTEN {channel}"))
@@ -124,6 +147,7 @@ async fn run<T>(
             // Writes made while nobody listened (before this connection, or between a
             // session's subscription and its LISTEN) woke nobody: every watcher looks once.
             notifier.changed_all();
+            queue.notify_one();
         }
         while up {
             tokio::select! {
