@@ -5,7 +5,7 @@
 //! the other through LISTEN/NOTIFY), also as two `full_server` processes one of which is killed;
 //! the concurrency checker of `examples/imap_check` with zero errors; TLS to the database;
 //! the collection of unnamed bodies; the outbound queue in the database, claimed by one node at
-//! a time.
+//! a time, delivered once by two nodes at once and by the survivor of a kill -9.
 
 #![cfg(feature = "postgres")]
 
@@ -1028,6 +1028,171 @@ fn the_queue_in_the_database_is_claimed_by_one_node_at_a_time() {
     a.rollback(c).unwrap();
     assert!(a.is_empty());
     drop((a, store_a));
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Sends `count` messages for `x@remote.test` (relayed: the client is in `trusted_networks`),
+/// subjects `<prefix>-<i>`.
+const SMTP_REMOTE_PY: &str = r"
+import smtplib, sys
+port, prefix, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+with smtplib.SMTP('127.0.0.1', port, timeout=20) as s:
+    for i in range(count):
+        msg = 'From: s@example.org\r\nTo: x@remote.test\r\nSubject: %s-%d\r\n\r\nhello\r\n' % (prefix, i)
+        s.sendmail('s@example.org', ['x@remote.test'], msg)
+";
+
+/// A destination for the outbound tests that refuses every recipient with `451` until `accept`
+/// is set.
+fn destination(
+    accept: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> common::scripted::Scripted {
+    use common::scripted::{Answer, Scripted, normal};
+    let accept = accept.clone();
+    Scripted::start(move |line| {
+        if line.to_ascii_uppercase().starts_with("RCPT")
+            && !accept.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            Answer::Reply(b"451 4.3.0 not now\r\n".to_vec())
+        } else {
+            normal(line)
+        }
+    })
+}
+
+/// The subjects of the messages `dest` received, sorted.
+fn subjects_at(dest: &common::scripted::Scripted) -> Vec<String> {
+    let mut out: Vec<String> = dest
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            let text = String::from_utf8_lossy(m).into_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .map(|s| s.trim_end().to_owned())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A node (see [`node_dir`]) whose mail for other domains goes to `relay_port`, retried every
+/// second, with claims on messages in delivery that last 3 s unrenewed.
+fn queue_node_dir(
+    name: &str,
+    pg: &Postgres,
+    smtp: u16,
+    imap: u16,
+    relay_port: u16,
+) -> std::path::PathBuf {
+    let dir = node_dir(name, pg, smtp, imap);
+    let file = dir.join(mailwright::core::datadir::CONFIG_FILE);
+    let config = std::fs::read_to_string(&file).unwrap();
+    let config = format!(
+        "{config}\n[outbound]\n\
+         relayhost = \"[127.0.0.1]:{relay_port}\"\n\
+         retry_schedule_secs = [1]\n\
+         delay_warning_secs = 0\n\
+         connect_timeout_secs = 2\n\
+         queue_lease_secs = 3\n\
+         trusted_networks = [\"127.0.0.0/8\"]\n"
+    );
+    std::fs::write(file, config).unwrap();
+    dir
+}
+
+/// Two `full_server` processes on one database, the queue in it: mail for a remote destination
+/// accepted by either node is delivered exactly once, while both delivery loops run at once.
+#[test]
+fn two_nodes_deliver_the_shared_queue_each_message_once() {
+    use common::process::ServerProcess;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let accept = Arc::new(AtomicBool::new(true));
+    let dest = destination(&accept);
+    let [smtp_a, imap_a, smtp_b, imap_b] = common::postfix::free_ports::<4>();
+    let dir_a = queue_node_dir("pgq-two-a", &pg, smtp_a, imap_a, dest.port());
+    let dir_b = queue_node_dir("pgq-two-b", &pg, smtp_b, imap_b, dest.port());
+    let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+    let a = ServerProcess::start(&dir_a, addr(smtp_a), dir_a.join("server.log"));
+    let b = ServerProcess::start(&dir_b, addr(smtp_b), dir_b.join("server.log"));
+    python(SMTP_REMOTE_PY, &[&smtp_a.to_string(), "via-a", "15"]);
+    python(SMTP_REMOTE_PY, &[&smtp_b.to_string(), "via-b", "15"]);
+    let mut expected: Vec<String> = (0..15)
+        .flat_map(|i| [format!("via-a-{i}"), format!("via-b-{i}")])
+        .collect();
+    expected.sort();
+    common::wait_for(Duration::from_secs(30), "every message delivered", || {
+        (dest.messages().len() >= expected.len()).then_some(())
+    });
+    // Room for a second delivery, were there one: longer than a claim lasts.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(subjects_at(&dest), expected, "each message once");
+    assert_eq!(pg.sql("SELECT count(*) FROM outbound_queue").trim(), "0");
+    drop((a, b));
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// The test of issue #21: node A holds queued messages the destination defers, and is killed
+/// with SIGKILL; the destination then accepts, and node B, started after, delivers every one of
+/// them exactly once.
+#[test]
+fn messages_queued_on_a_killed_node_are_delivered_by_the_other_once() {
+    use common::process::ServerProcess;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let accept = Arc::new(AtomicBool::new(false));
+    let dest = destination(&accept);
+    let [smtp_a, imap_a, smtp_b, imap_b] = common::postfix::free_ports::<4>();
+    let dir_a = queue_node_dir("pgq-kill-a", &pg, smtp_a, imap_a, dest.port());
+    let dir_b = queue_node_dir("pgq-kill-b", &pg, smtp_b, imap_b, dest.port());
+    let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+    let mut a = ServerProcess::start(&dir_a, addr(smtp_a), dir_a.join("server.log"));
+    python(SMTP_REMOTE_PY, &[&smtp_a.to_string(), "deferred", "10"]);
+    // Each message tried at least once and deferred, and tried again since.
+    common::wait_for(
+        Duration::from_secs(30),
+        "the attempts that are refused",
+        || {
+            let refused = dest
+                .lines()
+                .iter()
+                .filter(|l| l.starts_with("RCPT"))
+                .count();
+            (refused >= 20).then_some(())
+        },
+    );
+    a.kill9();
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM outbound_queue").trim(),
+        "10",
+        "the deferred messages are in the database"
+    );
+    assert!(dest.messages().is_empty());
+    accept.store(true, Ordering::SeqCst);
+    let b = ServerProcess::start(&dir_b, addr(smtp_b), dir_b.join("server.log"));
+    let expected: Vec<String> = {
+        let mut v: Vec<String> = (0..10).map(|i| format!("deferred-{i}")).collect();
+        v.sort();
+        v
+    };
+    common::wait_for(Duration::from_secs(30), "node B to deliver them", || {
+        (dest.messages().len() >= expected.len()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(subjects_at(&dest), expected, "each message once");
+    assert_eq!(pg.sql("SELECT count(*) FROM outbound_queue").trim(), "0");
+    drop(b);
     for d in [dir_a, dir_b] {
         let _ = std::fs::remove_dir_all(d);
     }
