@@ -1,5 +1,5 @@
 //! The outbound queue in the store's PostgreSQL database (`[outbound] queue = "database"`),
-//! shared by every node: the backend of [`Queue`](super::queue::Queue) behind the same methods.
+//! shared by every node: the backend of [`Queue`] behind the same methods.
 //!
 //! One row per message in `outbound_queue`: the envelope and the state as the queue files write
 //! them (so both backends read them with the same code), the message as `bytea`, when the next
