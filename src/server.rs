@@ -43,6 +43,13 @@ use mailwright_sansio::DecodeError;
 use mailwright_sansio::driver::{Driver, DriverConfig};
 use mailwright_sansio::proxy::{self, ProxyConfig, ProxyHeader};
 
+/// The store's database, which the outbound queue may use.
+#[cfg(feature = "postgres")]
+type QueueDb = Option<crate::store::postgres::Database>;
+/// No database without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+type QueueDb = Option<std::convert::Infallible>;
+
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -111,12 +118,13 @@ impl Server {
     }
 
     /// The directory `[store] directory` names, and the store: `store` if given, else the one
-    /// `[store] backend` names. A database directory shares the PostgreSQL store's pool.
+    /// `[store] backend` names, with its database for the outbound queue. A database directory
+    /// shares the PostgreSQL store's pool.
     async fn configured_directory_and_store(
         data_dir: &Path,
         config: &Config,
         store: Option<Arc<dyn MailStore>>,
-    ) -> Result<(Arc<Directory>, Arc<dyn MailStore>), ServerError> {
+    ) -> Result<(Arc<Directory>, Arc<dyn MailStore>, QueueDb), ServerError> {
         let cache_ttl = Duration::from_secs(config.auth.cache_ttl_secs);
         if config.store.directory_backend() == crate::core::config::DirectoryBackend::Database {
             #[cfg(feature = "postgres")]
@@ -131,11 +139,13 @@ impl Server {
                     cache_ttl,
                     pg.directory(),
                 ));
-                let store: Arc<dyn MailStore> = match store {
-                    Some(store) => store,
-                    None => pg,
-                };
-                return Ok((directory, store));
+                return Ok(match store {
+                    Some(store) => (directory, store, None),
+                    None => {
+                        let db = pg.database();
+                        (directory, pg, Some(db))
+                    }
+                });
             }
             #[cfg(not(feature = "postgres"))]
             return Err(ServerError::Store(crate::store::StoreError::Misuse(
@@ -143,30 +153,32 @@ impl Server {
             )));
         }
         let directory = Arc::new(Directory::open(data_dir, cache_ttl));
-        let store = match store {
-            Some(store) => store,
+        let (store, queue_db) = match store {
+            Some(store) => (store, None),
             None => Self::configured_store(data_dir, config, &directory).await?,
         };
-        Ok((directory, store))
+        Ok((directory, store, queue_db))
     }
 
-    /// The store `[store]` names.
+    /// The store `[store]` names, and its database for the outbound queue.
     async fn configured_store(
         data_dir: &Path,
         config: &Config,
         directory: &Arc<Directory>,
-    ) -> Result<Arc<dyn MailStore>, ServerError> {
+    ) -> Result<(Arc<dyn MailStore>, QueueDb), ServerError> {
         match config.store.backend {
-            crate::core::config::StoreBackend::Maildir => Ok(Arc::new(MaildirStore::new(
-                directory.clone(),
-                &config.storage,
-            ))),
-            #[cfg(feature = "postgres")]
-            crate::core::config::StoreBackend::Postgres => Ok(Arc::new(
-                crate::store::postgres::PostgresStore::connect(data_dir, &config.store)
-                    .await
-                    .map_err(ServerError::Store)?,
+            crate::core::config::StoreBackend::Maildir => Ok((
+                Arc::new(MaildirStore::new(directory.clone(), &config.storage)),
+                None,
             )),
+            #[cfg(feature = "postgres")]
+            crate::core::config::StoreBackend::Postgres => {
+                let store = crate::store::postgres::PostgresStore::connect(data_dir, &config.store)
+                    .await
+                    .map_err(ServerError::Store)?;
+                let db = store.database();
+                Ok((Arc::new(store), Some(db)))
+            }
             #[cfg(not(feature = "postgres"))]
             crate::core::config::StoreBackend::Postgres => {
                 let _ = data_dir;
@@ -174,6 +186,32 @@ impl Server {
                     "built without the postgres feature",
                 )))
             }
+        }
+    }
+
+    /// The outbound queue `[outbound] queue` names: files, or the store's database.
+    fn open_queue(
+        data_dir: &Path,
+        config: &Config,
+        db: QueueDb,
+    ) -> Result<crate::outbound::queue::Queue, ServerError> {
+        use crate::core::config::QueueBackend;
+        let dir = data_dir.join("queue");
+        let backend = config.outbound.queue_backend(config.store.backend);
+        match (backend, db) {
+            #[cfg(feature = "postgres")]
+            (QueueBackend::Database, Some(db)) => crate::outbound::queue::Queue::open_database(
+                dir,
+                db,
+                config.outbound.queue_lease_secs,
+            )
+            .map_err(ServerError::Queue),
+            (QueueBackend::Database, _) if config.outbound.queue.is_some() => {
+                Err(ServerError::Queue(std::io::Error::other(
+                    "outbound.queue = \"database\": the store has no database",
+                )))
+            }
+            _ => crate::outbound::queue::Queue::open(dir).map_err(ServerError::Queue),
         }
     }
 
@@ -261,15 +299,12 @@ impl Server {
         })?;
         let abuse = crate::core::abuse::Abuse::new(&config.abuse)
             .with_trusted_networks(&config.outbound.trusted_networks);
-        let queue = Arc::new(
-            crate::outbound::queue::Queue::open(data_dir.join("queue"))
-                .map_err(ServerError::Queue)?,
-        );
         let srs = crate::outbound::srs::Srs::load_or_create(&data_dir.join("srs.key"))
             .map_err(ServerError::Queue)?;
         let logins = Logins::for_this_machine(config.limits.auth_failure_delay());
-        let (directory, store) =
+        let (directory, store, queue_db) =
             Self::configured_directory_and_store(data_dir, &config, store).await?;
+        let queue = Arc::new(Self::open_queue(data_dir, &config, queue_db)?);
         // Every session runs on this driver: its bounds on writes and TLS handshakes are
         // `[limits]` of the configuration.
         let mut driver_config = DriverConfig::default();

@@ -684,10 +684,27 @@ impl Default for DnsConfig {
 /// to this size; a larger one is returned as its header section.
 pub const DEFAULT_BOUNCE_SIZE_LIMIT: u64 = 50_000;
 
+/// Where the outbound queue is kept (`[outbound] queue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    /// Files in `queue/` of the data directory, delivered by this node only.
+    Files,
+    /// The store's PostgreSQL database, shared by the nodes: any node delivers any message.
+    Database,
+}
+
 /// The outbound queue: mail for other domains, forwarded aliases and bounces.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Outbound {
+    /// `files` or `database` (only with `[store] backend = "postgres"`). Default: `database`
+    /// with the PostgreSQL store, else `files`.
+    pub queue: Option<QueueBackend>,
+    /// With the queue in the database: seconds a node's claim on a message in delivery lasts
+    /// without being renewed (it renews its claims every third of it while it runs); a node that
+    /// died leaves its messages to the others this long after. Default 60.
+    pub queue_lease_secs: u64,
     /// Send everything through this smarthost (`"host:port"` or `"[ip]:port"`) instead of looking
     /// up MX records. Default empty: MX delivery.
     pub relayhost: String,
@@ -775,6 +792,14 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// Where the queue is kept, given the store's backend.
+    pub fn queue_backend(&self, store: StoreBackend) -> QueueBackend {
+        self.queue.unwrap_or(match store {
+            StoreBackend::Postgres => QueueBackend::Database,
+            StoreBackend::Maildir => QueueBackend::Files,
+        })
+    }
+
     /// Whether a client address is in [`Outbound::trusted_networks`].
     pub fn is_trusted(&self, ip: Option<std::net::IpAddr>) -> bool {
         let Some(ip) = ip else { return false };
@@ -826,6 +851,8 @@ pub fn cidr_contains(net: &str, ip: std::net::IpAddr) -> bool {
 impl Default for Outbound {
     fn default() -> Self {
         Self {
+            queue: None,
+            queue_lease_secs: 60,
             relayhost: String::new(),
             relayhost_credentials: None,
             relayhost_verify_tls: true,
@@ -1118,6 +1145,18 @@ impl Config {
                 "store.directory = \"database\" needs store.backend = \"postgres\"".to_owned(),
             ));
         }
+        if self.outbound.queue == Some(QueueBackend::Database)
+            && self.store.backend != StoreBackend::Postgres
+        {
+            return Err(ConfigError::Invalid(
+                "outbound.queue = \"database\" needs store.backend = \"postgres\"".to_owned(),
+            ));
+        }
+        if self.outbound.queue_lease_secs < 3 {
+            return Err(ConfigError::Invalid(
+                "outbound.queue_lease_secs must be at least 3".to_owned(),
+            ));
+        }
         if self.store.pool_size == 0 {
             return Err(ConfigError::Invalid(
                 "store.pool_size must be at least 1".to_owned(),
@@ -1294,7 +1333,10 @@ pub const DEFAULT_CONFIG_TEXT: &str = r#"# Mailwright configuration. Every setti
 # timeout_secs = 5
 
 [outbound]
-# Mail for other domains waits in the queue directory until delivered to the domain's MX hosts.
+# Mail for other domains waits in the queue until delivered to the domain's MX hosts.
+# queue = "files"                    # queue/ of the data directory; "database" (the default with
+#                                    # [store] backend = "postgres"): shared, any node delivers
+# queue_lease_secs = 60              # database queue: a dead node's messages go to the others after
 # relayhost = ""                     # e.g. "[smtp.provider.net]:587" to send everything through it
 # Smarthost AUTH (none by default): a file holding "username:password", mode 0600, never this file.
 # With credentials the relayhost gets mail only over TLS.
@@ -1468,6 +1510,29 @@ mod tests {
         );
         assert!(Config::parse("[store]\ndirectory = \"database\"\n").is_err());
         assert!(Config::parse("[store]\ndirectory = \"ldap\"\n").is_err());
+    }
+
+    #[test]
+    fn the_queue_is_in_the_database_by_default_only_on_the_postgres_store() {
+        let pg = "[store]\nbackend = \"postgres\"\nhost = \"db\"\n";
+        let c = Config::parse(pg).unwrap();
+        assert_eq!(
+            c.outbound.queue_backend(c.store.backend),
+            QueueBackend::Database
+        );
+        let c = Config::parse(&format!("{pg}[outbound]\nqueue = \"files\"\n")).unwrap();
+        assert_eq!(
+            c.outbound.queue_backend(c.store.backend),
+            QueueBackend::Files
+        );
+        let c = Config::default();
+        assert_eq!(
+            c.outbound.queue_backend(c.store.backend),
+            QueueBackend::Files
+        );
+        assert_eq!(c.outbound.queue_lease_secs, 60);
+        assert!(Config::parse("[outbound]\nqueue = \"database\"\n").is_err());
+        assert!(Config::parse("[outbound]\nqueue_lease_secs = 1\n").is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! routing, TLS, retries), delivery status notifications, and sender rewriting (SRS) for forwarded
 //! mail, MTA-STS policies and TLS reporting (TLS-RPT). Built on the core and the store (reports for local senders are delivered locally).
 
+#[cfg(feature = "postgres")]
+pub mod dbqueue;
 pub mod dsn;
 pub mod longlines;
 pub mod mtasts;
@@ -20,7 +22,7 @@ use crate::store::MailStore;
 pub struct Outbound {
     /// The core services.
     pub core: Arc<Core>,
-    /// The outbound queue (`queue/` in the data directory).
+    /// The outbound queue (`queue/` in the data directory, or the store's database).
     pub queue: Arc<queue::Queue>,
     /// Sender rewriting for forwarded mail (secret in `srs.key`).
     pub srs: srs::Srs,

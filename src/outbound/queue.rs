@@ -31,6 +31,13 @@
 //! state update), never lose one that was acknowledged. Files left in `tmp/` belong to messages
 //! that were never acknowledged and are removed at start.
 //!
+//! # In the database
+//!
+//! With `[outbound] queue = "database"` (the default on the PostgreSQL store) the same envelope
+//! and state texts, and the message, are rows of the store's `outbound_queue` table, shared by
+//! every node (module [`dbqueue`](super::dbqueue)): any node enqueues, any node delivers. The
+//! methods below behave the same on both.
+//!
 //! The admin commands (`full_server queue ...`) read and edit the same files; a running server
 //! notices through the `flush` request file ([`request_flush`]) and, for deletions, the `deleted`
 //! file (which makes it forget the message and nothing more).
@@ -40,7 +47,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mailwright_smtp_proto::{Notify, OriginalRecipient, Ret};
 
@@ -284,10 +291,13 @@ pub struct Envelope<'a> {
 }
 
 /// A message written and fsynced in the queue's `tmp/` ([`Queue::prepare`]); removed if dropped.
+/// With the queue in the database, read into memory (the row is written at [`Queue::commit`]).
 #[derive(Debug)]
 pub struct PreparedMessage {
     entry: Entry,
     tmp: Option<PathBuf>,
+    /// The envelope text and the message, for the database.
+    held: Option<(String, Vec<u8>)>,
 }
 
 impl PreparedMessage {
@@ -344,19 +354,108 @@ pub struct MessageScan {
     pub longest_line: usize,
 }
 
-/// The queue of one data directory.
+/// A queued message opened for reading ([`Queue::open_message`]): its file, or its copy read
+/// from the database.
+#[derive(Debug)]
+pub enum MessageReader {
+    /// The queue file, at the message's first octet.
+    File(File),
+    /// The message read from the database.
+    Memory(io::Cursor<Vec<u8>>),
+}
+
+impl Read for MessageReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::File(f) => f.read(buf),
+            Self::Memory(c) => c.read(buf),
+        }
+    }
+}
+
+impl MessageReader {
+    /// The same reader for async code.
+    pub fn into_async(self) -> Box<dyn tokio::io::AsyncRead + Send + Unpin> {
+        match self {
+            Self::File(f) => Box::new(tokio::fs::File::from_std(f)),
+            Self::Memory(c) => Box::new(c),
+        }
+    }
+}
+
+/// The queue of one data directory, or of the database the nodes share.
 pub struct Queue {
+    /// The queue directory (with the database: only for `full_server queue retry`'s requests).
     dir: PathBuf,
     index: Mutex<BTreeMap<String, Slot>>,
-    wake: tokio::sync::Notify,
+    wake: Arc<tokio::sync::Notify>,
+    /// The queue in the database, instead of the files.
+    db: Option<DbQueue>,
+}
+
+#[cfg(feature = "postgres")]
+use super::dbqueue::DbQueue;
+
+/// Without the `postgres` feature there is no queue in a database.
+#[cfg(not(feature = "postgres"))]
+#[derive(Debug)]
+enum DbQueue {}
+
+/// Never called: no value of [`DbQueue`] exists without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+#[allow(clippy::unused_self, clippy::needless_pass_by_ref_mut)]
+impl DbQueue {
+    fn len(&self) -> usize {
+        match *self {}
+    }
+    fn commit(&self, _: &Entry, _: &str, _: &[u8]) -> io::Result<()> {
+        match *self {}
+    }
+    fn delete(&self, _: &str) -> io::Result<()> {
+        match *self {}
+    }
+    fn publish(&self, _: &str) {
+        match *self {}
+    }
+    fn take_due(&self, _: u64, _: usize, _: &mut dyn FnMut(&Entry) -> bool) -> Vec<Entry> {
+        match *self {}
+    }
+    fn release(&self, _: &[Entry]) {
+        match *self {}
+    }
+    fn next_due(&self) -> Option<u64> {
+        match *self {}
+    }
+    fn read_message(&self, _: &str) -> io::Result<Vec<u8>> {
+        match *self {}
+    }
+    fn finish(&self, _: &Entry) -> io::Result<()> {
+        match *self {}
+    }
+    fn retry_now(&self, _: Option<&[String]>, _: u64) -> usize {
+        match *self {}
+    }
+    fn stale(&self) {
+        match *self {}
+    }
+    fn known_empty(&self) -> bool {
+        match *self {}
+    }
 }
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue")
-            .field("dir", &self.dir)
-            .field("len", &self.len())
-            .finish_non_exhaustive()
+        match &self.db {
+            Some(db) => f
+                .debug_struct("Queue")
+                .field("db", db)
+                .finish_non_exhaustive(),
+            None => f
+                .debug_struct("Queue")
+                .field("dir", &self.dir)
+                .field("len", &self.len())
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -406,7 +505,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 fn read_entry(dir: &Path, id: &str) -> io::Result<Entry> {
     let file = File::open(msg_path(dir, id))?;
     let size_total = file.metadata()?.len();
-    let mut reader = BufReader::new(file);
+    let mut entry = parse_envelope(id, &mut BufReader::new(file))?;
+    let offset = entry.body_offset;
+    entry.size = size_total.saturating_sub(offset);
+    entry.next_attempt = entry.created;
+    match fs::read_to_string(state_path(dir, id)) {
+        Ok(text) => apply_state(&mut entry, &text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(entry)
+}
+
+/// Reads an envelope header (up to its blank line); `body_offset` is where the reader stopped.
+pub(super) fn parse_envelope(id: &str, reader: &mut dyn BufRead) -> io::Result<Entry> {
     let mut line = String::new();
     let mut offset = 0u64;
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{id}: {what}"));
@@ -476,13 +588,6 @@ fn read_entry(dir: &Path, id: &str) -> io::Result<Entry> {
         }
     }
     entry.body_offset = offset;
-    entry.size = size_total.saturating_sub(offset);
-    entry.next_attempt = entry.created;
-    match fs::read_to_string(state_path(dir, id)) {
-        Ok(text) => apply_state(&mut entry, &text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
     Ok(entry)
 }
 
@@ -497,7 +602,7 @@ fn parse_attempt(rest: &str) -> (String, Attempt) {
     (address, Attempt { remote, reply })
 }
 
-fn apply_state(entry: &mut Entry, text: &str) {
+pub(super) fn apply_state(entry: &mut Entry, text: &str) {
     for l in text.lines() {
         let (key, value) = l.split_once(' ').unwrap_or((l, ""));
         match key {
@@ -529,7 +634,7 @@ fn apply_state(entry: &mut Entry, text: &str) {
     }
 }
 
-fn render_state(entry: &Entry) -> String {
+pub(super) fn render_state(entry: &Entry) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "attempts {}", entry.attempts);
     let _ = writeln!(s, "next {}", entry.next_attempt);
@@ -597,8 +702,67 @@ impl Queue {
         Ok(Self {
             dir,
             index: Mutex::new(index),
-            wake: tokio::sync::Notify::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            db: None,
         })
+    }
+
+    /// The queue in the store's database, shared by the nodes (`[outbound] queue =
+    /// "database"`). `dir` keeps only the requests of `full_server queue retry`; messages left
+    /// there by the queue in files are moved into the database first. `lease_secs`: how long
+    /// a claim lasts unrenewed. Blocking.
+    #[cfg(feature = "postgres")]
+    pub fn open_database(
+        dir: impl Into<PathBuf>,
+        db: crate::store::postgres::Database,
+        lease_secs: u64,
+    ) -> io::Result<Self> {
+        let files = Self::open(dir)?;
+        let wake = db.queue_wake();
+        let db = DbQueue::new(db, lease_secs);
+        let (imported, left) = db.import(&files)?;
+        if imported > 0 {
+            tracing::info!(messages = imported, "queue files moved into the database");
+        }
+        if left > 0 {
+            tracing::warn!(messages = left, "queue files left in queue/ (unreadable)");
+        }
+        Ok(Self {
+            dir: files.dir,
+            index: Mutex::new(BTreeMap::new()),
+            wake,
+            db: Some(db),
+        })
+    }
+
+    /// The entries of the queue in files, with their messages, for moving into the database.
+    /// Blocking.
+    #[cfg(feature = "postgres")]
+    pub(super) fn file_entries(&self) -> Vec<(Entry, String, io::Result<Vec<u8>>)> {
+        self.lock()
+            .values()
+            .map(|s| {
+                let e = &s.entry;
+                let envelope = fs::read(msg_path(&self.dir, &e.id)).map(|bytes| {
+                    String::from_utf8_lossy(&bytes[..usize::try_from(e.body_offset).unwrap_or(0)])
+                        .into_owned()
+                });
+                let body = envelope
+                    .as_ref()
+                    .map_err(|e| io::Error::new(e.kind(), e.to_string()))
+                    .and_then(|_| self.read_message(e));
+                (e.clone(), envelope.unwrap_or_default(), body)
+            })
+            .collect()
+    }
+
+    /// Removes the files of a message moved into the database. Blocking.
+    #[cfg(feature = "postgres")]
+    pub(super) fn remove_files(&self, id: &str) -> io::Result<()> {
+        fs::remove_file(msg_path(&self.dir, id))?;
+        let _ = fs::remove_file(state_path(&self.dir, id));
+        self.lock().remove(id);
+        sync_dir(&self.dir)
     }
 
     /// The queue directory.
@@ -606,13 +770,22 @@ impl Queue {
         &self.dir
     }
 
-    /// Messages in the queue.
+    /// Messages in the queue (with the database: of every node; 0 when it cannot be asked).
     pub fn len(&self) -> usize {
+        if let Some(db) = &self.db {
+            return db.len();
+        }
         self.lock().len()
     }
 
     /// Whether the queue is empty.
     pub fn is_empty(&self) -> bool {
+        if let Some(db) = &self.db
+            && db.known_empty()
+        {
+            // The idle delivery loop asks every second: answered without a query.
+            return true;
+        }
         self.len() == 0
     }
 
@@ -666,7 +839,81 @@ impl Queue {
         if envelope.rcpts.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no recipients"));
         }
-        let id = new_id();
+        let id = match &self.db {
+            // Unique across the nodes, not only within this host.
+            Some(_) => format!("{}{:04X}", new_id(), rand_u16()),
+            None => new_id(),
+        };
+        let header = render_envelope(envelope, now);
+        let new_entry = |size: u64, body_offset: u64| Entry {
+            id: id.clone(),
+            from: envelope.from.to_owned(),
+            created: now,
+            kind: envelope.kind,
+            rcpts: envelope
+                .rcpts
+                .iter()
+                .map(|(r, dsn)| QueuedRcpt {
+                    address: r.clone(),
+                    status: RcptStatus::Pending(None),
+                    dsn: dsn.clone(),
+                })
+                .collect(),
+            attempts: 0,
+            next_attempt: now,
+            waits: BTreeMap::new(),
+            warned: false,
+            dsn: envelope.dsn.clone(),
+            size,
+            body_offset,
+        };
+        if self.db.is_some() {
+            let mut message = prefix.to_vec();
+            body.read_to_end(&mut message)?;
+            return Ok(PreparedMessage {
+                entry: new_entry(message.len() as u64, 0),
+                tmp: None,
+                held: Some((header, message)),
+            });
+        }
+        let tmp = self.dir.join("tmp").join(&id);
+        let result = (|| {
+            let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let mut w = io::BufWriter::with_capacity(64 * 1024, &mut file);
+            w.write_all(header.as_bytes())?;
+            w.write_all(prefix)?;
+            let copied = io::copy(body, &mut w)?;
+            w.flush()?;
+            drop(w);
+            file.sync_all()?;
+            Ok::<u64, io::Error>(copied)
+        })();
+        let copied = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        Ok(PreparedMessage {
+            entry: new_entry(prefix.len() as u64 + copied, header.len() as u64),
+            tmp: Some(tmp),
+            held: None,
+        })
+    }
+}
+
+/// A random number, for ids unique across nodes.
+fn rand_u16() -> u16 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 2];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    u16::from_be_bytes(b)
+}
+
+/// The envelope header of a queue file, ending in its blank line.
+fn render_envelope(envelope: &Envelope<'_>, now: u64) -> String {
+    {
         let mut header = format!(
             "{MAGIC}\nfrom {}\ncreated {now}\nkind {}\n",
             one_line(envelope.from),
@@ -698,57 +945,22 @@ impl Queue {
             }
         }
         header.push('\n');
-        let tmp = self.dir.join("tmp").join(&id);
-        let result = (|| {
-            let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            let mut w = io::BufWriter::with_capacity(64 * 1024, &mut file);
-            w.write_all(header.as_bytes())?;
-            w.write_all(prefix)?;
-            let copied = io::copy(body, &mut w)?;
-            w.flush()?;
-            drop(w);
-            file.sync_all()?;
-            Ok::<u64, io::Error>(copied)
-        })();
-        let copied = match result {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let entry = Entry {
-            id: id.clone(),
-            from: envelope.from.to_owned(),
-            created: now,
-            kind: envelope.kind,
-            rcpts: envelope
-                .rcpts
-                .iter()
-                .map(|(r, dsn)| QueuedRcpt {
-                    address: r.clone(),
-                    status: RcptStatus::Pending(None),
-                    dsn: dsn.clone(),
-                })
-                .collect(),
-            attempts: 0,
-            next_attempt: now,
-            waits: BTreeMap::new(),
-            warned: false,
-            dsn: envelope.dsn.clone(),
-            size: prefix.len() as u64 + copied,
-            body_offset: header.len() as u64,
-        };
-        Ok(PreparedMessage {
-            entry,
-            tmp: Some(tmp),
-        })
+        header
     }
+}
 
+impl Queue {
     /// The second phase: renames the file into the queue and fsyncs the directory. From here it
     /// survives a crash (and would be delivered after a restart), but the running delivery loop
     /// sees it only at [`Queue::publish`]. Blocking.
     pub fn commit(&self, mut prepared: PreparedMessage) -> io::Result<CommittedMessage> {
+        if let (Some(db), Some((envelope, message))) = (&self.db, prepared.held.take()) {
+            // Committed in the database, held by this node until published.
+            db.commit(&prepared.entry, &envelope, &message)?;
+            return Ok(CommittedMessage {
+                entry: std::mem::replace(&mut prepared.entry, empty_entry()),
+            });
+        }
         let tmp = prepared
             .tmp
             .take()
@@ -768,6 +980,9 @@ impl Queue {
     /// Takes a committed message out again (another copy of its transaction failed). Blocking.
     pub fn rollback(&self, committed: CommittedMessage) -> io::Result<()> {
         let CommittedMessage { entry } = committed;
+        if let Some(db) = &self.db {
+            return db.delete(&entry.id);
+        }
         fs::remove_file(msg_path(&self.dir, &entry.id))?;
         sync_dir(&self.dir)
     }
@@ -777,6 +992,14 @@ impl Queue {
         let entry = committed.entry;
         let id = entry.id.clone();
         let (from, rcpts) = (entry.from.clone(), entry.rcpts.len());
+        if let Some(db) = &self.db {
+            // Released to every node's delivery loop, which the notification wakes. Should the
+            // release fail, the hold ends with its lease and another node (or this one) takes it.
+            db.publish(&id);
+            tracing::info!(%id, from, rcpts, "queued");
+            self.wake.notify_one();
+            return id;
+        }
         let len = {
             let mut index = self.lock();
             index.insert(
@@ -801,6 +1024,10 @@ impl Queue {
     /// Waits until [`Queue::wake`] is called (or was called since the last wait).
     pub async fn woken(&self) {
         self.wake.notified().await;
+        if let Some(db) = &self.db {
+            // Something changed (here, or on another node that notified): look again.
+            db.stale();
+        }
     }
 
     /// Takes up to `limit` messages that are due at `now` and not being delivered, marking them in
@@ -818,6 +1045,9 @@ impl Queue {
         limit: usize,
         mut busy: impl FnMut(&Entry) -> bool,
     ) -> Vec<Entry> {
+        if let Some(db) = &self.db {
+            return db.take_due(now, limit, &mut busy);
+        }
         let mut index = self.lock();
         let mut out = Vec::new();
         for slot in index.values_mut() {
@@ -838,6 +1068,10 @@ impl Queue {
 
     /// Hands entries taken with [`Queue::take_due`] back untouched, to be taken again.
     pub fn release(&self, entries: &[Entry]) {
+        if let Some(db) = &self.db {
+            db.release(entries);
+            return;
+        }
         let mut index = self.lock();
         for e in entries {
             if let Some(slot) = index.get_mut(&e.id) {
@@ -848,6 +1082,9 @@ impl Queue {
 
     /// When the earliest waiting message is due, if any.
     pub fn next_due(&self) -> Option<u64> {
+        if let Some(db) = &self.db {
+            return db.next_due();
+        }
         self.lock()
             .values()
             .filter(|s| !s.in_flight)
@@ -857,6 +1094,9 @@ impl Queue {
 
     /// Reads the message of an entry (its body, without the envelope header).
     pub fn read_message(&self, entry: &Entry) -> io::Result<Vec<u8>> {
+        if let Some(db) = &self.db {
+            return db.read_message(&entry.id);
+        }
         let mut file = File::open(msg_path(&self.dir, &entry.id))?;
         io::Seek::seek(&mut file, io::SeekFrom::Start(entry.body_offset))?;
         let mut buf = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0));
@@ -866,10 +1106,15 @@ impl Queue {
 
     /// Opens the message of an entry for reading from its first octet (after the envelope
     /// header), to stream it. Blocking.
-    pub fn open_message(&self, entry: &Entry) -> io::Result<File> {
+    pub fn open_message(&self, entry: &Entry) -> io::Result<MessageReader> {
+        if let Some(db) = &self.db {
+            return Ok(MessageReader::Memory(io::Cursor::new(
+                db.read_message(&entry.id)?,
+            )));
+        }
         let mut file = File::open(msg_path(&self.dir, &entry.id))?;
         io::Seek::seek(&mut file, io::SeekFrom::Start(entry.body_offset))?;
-        Ok(file)
+        Ok(MessageReader::File(file))
     }
 
     /// Reads the message of an entry through once, in blocks, for what must be known before it
@@ -902,6 +1147,9 @@ impl Queue {
     /// recipient is done the files are removed; otherwise the state file is replaced (fsynced).
     /// Blocking. Returns the entry as stored.
     pub fn finish(&self, entry: Entry) -> io::Result<Entry> {
+        if let Some(db) = &self.db {
+            return db.finish(&entry).map(|()| entry);
+        }
         let id = entry.id.clone();
         if !msg_path(&self.dir, &id).exists() {
             // Deleted by an admin while in flight.
@@ -937,6 +1185,11 @@ impl Queue {
 
     /// Makes every message (or the given ones) due now. Returns how many.
     pub fn retry_now(&self, only: Option<&[String]>, now: u64) -> usize {
+        if let Some(db) = &self.db {
+            let n = db.retry_now(only, now);
+            self.wake.notify_one();
+            return n;
+        }
         let mut index = self.lock();
         let mut n = 0;
         for (id, slot) in index.iter_mut() {
@@ -955,6 +1208,10 @@ impl Queue {
 
     /// Forgets messages whose files an admin removed.
     pub fn drop_missing(&self) {
+        if self.db.is_some() {
+            // `full_server queue delete` edits only the files.
+            return;
+        }
         let mut index = self.lock();
         index.retain(|id, slot| slot.in_flight || msg_path(&self.dir, id).exists());
     }

@@ -933,7 +933,7 @@ impl Connection {
         outbound: &Outbound,
         entry: &Entry,
     ) -> Result<TransactionResult, String> {
-        let mut file: Option<tokio::fs::File> = None;
+        let mut file: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>> = None;
         let mut block = Vec::new();
         loop {
             match self.next_event().await {
@@ -951,7 +951,7 @@ impl Connection {
                                     .and_then(|r| r)
                                     .map_err(|e| format!("queue file unreadable: {e}"))?;
                             block = vec![0; STREAM_BLOCK];
-                            file.insert(tokio::fs::File::from_std(opened))
+                            file.insert(opened.into_async())
                         }
                     };
                     // A read error leaves the data unfinished: the connection is given up, and

@@ -12,6 +12,10 @@
 //! The same connection listens on [`DIRECTORY_CHANNEL`], which every change of users, domains or
 //! aliases notifies: each notification (and each new connection) moves the directory's
 //! generation on, so the node reads the directory again at once.
+//!
+//! The connection also listens on [`QUEUE_CHANNEL`], which a node notifies when it puts a
+//! message in the outbound queue kept in the database: every node's delivery loop wakes at once
+//! (and once more after a reconnection, for what it missed).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +34,9 @@ use crate::store::types::MailboxName;
 /// The channel notified when users, domains or aliases change.
 pub(super) const DIRECTORY_CHANNEL: &str = "mailwright_directory";
 
+/// The channel of the outbound queue kept in the database: notified at each enqueue.
+pub const QUEUE_CHANNEL: &str = "mailwright_queue";
+
 /// The channels listened on, to the user each one is.
 type Channels = Arc<Mutex<HashMap<String, Address>>>;
 
@@ -44,7 +51,12 @@ pub(super) struct Listener {
 
 impl Listener {
     /// Starts the task that keeps the connection (on the current runtime).
-    pub(super) fn start<T>(config: tokio_postgres::Config, tls: T, notifier: Arc<Notifier>) -> Self
+    pub(super) fn start<T>(
+        config: tokio_postgres::Config,
+        tls: T,
+        notifier: Arc<Notifier>,
+        queue: Arc<tokio::sync::Notify>,
+    ) -> Self
     where
         T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
         T::Stream: Send + Sync + 'static,
@@ -58,6 +70,7 @@ impl Listener {
             config,
             tls,
             notifier,
+            queue,
             channels.clone(),
             rx,
             directory_generation.clone(),
@@ -84,6 +97,7 @@ async fn run<T>(
     config: tokio_postgres::Config,
     tls: T,
     notifier: Arc<Notifier>,
+    queue: Arc<tokio::sync::Notify>,
     channels: Channels,
     mut new: mpsc::UnboundedReceiver<String>,
     directory_generation: Arc<AtomicU64>,
@@ -106,7 +120,7 @@ async fn run<T>(
             }
         };
         let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
-        let (notifier_c, channels_c) = (notifier.clone(), channels.clone());
+        let (notifier_c, channels_c, queue_c) = (notifier.clone(), channels.clone(), queue.clone());
         let generation_c = directory_generation.clone();
         tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
@@ -116,6 +130,10 @@ async fn run<T>(
                 if let AsyncMessage::Notification(n) = message {
                     if n.channel() == DIRECTORY_CHANNEL {
                         generation_c.fetch_add(1, Ordering::Release);
+                        continue;
+                    }
+                    if n.channel() == QUEUE_CHANNEL {
+                        queue_c.notify_one();
                         continue;
                     }
                     let user = channels_c
@@ -137,7 +155,7 @@ async fn run<T>(
             .cloned()
             .collect();
         let mut up = client
-            .batch_execute(&format!("LISTEN {DIRECTORY_CHANNEL}"))
+            .batch_execute(&format!("LISTEN {DIRECTORY_CHANNEL}; LISTEN {QUEUE_CHANNEL}"))
             .await
             .is_ok();
         // Changes made while nobody listened: read the directory again.
@@ -160,6 +178,7 @@ async fn run<T>(
             // Writes made while nobody listened (before this connection, or between a
             // session's subscription and its LISTEN) woke nobody: every watcher looks once.
             notifier.changed_all();
+            queue.notify_one();
         }
         while up {
             tokio::select! {

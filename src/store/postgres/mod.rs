@@ -18,6 +18,8 @@
 //! - Bodies no message names any more (expunged over an hour ago, or saved for an APPEND that
 //!   never committed) are deleted every ten minutes by each node.
 //! - A transaction the engine aborts as a serialization failure or deadlock is run again.
+//! - The outbound queue may live here too (table `outbound_queue`); the outbound layer runs its
+//!   queries through [`Database`], and the `LISTEN` connection wakes its delivery loop.
 
 // PostgreSQL's integers are signed: UIDs, MODSEQs, sizes and counts go in as i64 (and a
 // substring position as i32), all far below where a cast would wrap.
@@ -28,6 +30,8 @@ mod directory;
 mod listen;
 mod schema;
 mod selected;
+
+pub use listen::QUEUE_CHANNEL;
 
 use std::future::Future;
 use std::io;
@@ -93,6 +97,8 @@ pub(crate) struct Db {
     listener: listen::Listener,
     /// Deliveries committing together share one transaction.
     deliveries: delivery::GroupCommit,
+    /// Woken when a node notifies [`QUEUE_CHANNEL`].
+    queue_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Db {
@@ -204,10 +210,16 @@ impl PostgresStore {
             recycling_method: RecyclingMethod::Fast,
         };
         let notifier = Arc::new(Notifier::new());
+        let queue_wake = Arc::new(tokio::sync::Notify::new());
         let (manager, listener) = match config.tls {
             DbTls::Disable => (
                 Manager::from_config(pg_config.clone(), tokio_postgres::NoTls, manager_config),
-                listen::Listener::start(pg_config, tokio_postgres::NoTls, notifier.clone()),
+                listen::Listener::start(
+                    pg_config,
+                    tokio_postgres::NoTls,
+                    notifier.clone(),
+                    queue_wake.clone(),
+                ),
             ),
             DbTls::Require => {
                 pg_config.ssl_mode(tokio_postgres::config::SslMode::Require);
@@ -217,7 +229,7 @@ impl PostgresStore {
                 )?);
                 (
                     Manager::from_config(pg_config.clone(), tls.clone(), manager_config),
-                    listen::Listener::start(pg_config, tls, notifier.clone()),
+                    listen::Listener::start(pg_config, tls, notifier.clone(), queue_wake.clone()),
                 )
             }
         };
@@ -249,8 +261,14 @@ impl PostgresStore {
                 notifier,
                 listener,
                 deliveries: delivery::GroupCommit::default(),
+                queue_wake,
             }),
         })
+    }
+
+    /// The database, for the other tables kept in it (the outbound queue).
+    pub fn database(&self) -> Database {
+        Database(self.db.clone())
     }
 
     /// Deletes the bodies no message names, saved longer than `keep` ago and not expunged
@@ -258,6 +276,43 @@ impl PostgresStore {
     /// many went. The server runs it every ten minutes with an hour.
     pub fn collect_garbage(&self, keep: Duration) -> Result<u64, StoreError> {
         self.db.run(|| collect(&self.db.pool, keep))
+    }
+}
+
+/// A handle on the store's database (its pool and runtime) for the other layers' tables.
+#[derive(Debug, Clone)]
+pub struct Database(Arc<Db>);
+
+impl Database {
+    /// Runs `f` to its end, blocking the thread (also from an async thread); runs it again (up
+    /// to five times) when the engine aborted its transaction as a serialization failure or
+    /// deadlock.
+    pub fn run<T, F: Future<Output = Result<T, StoreError>>>(
+        &self,
+        f: impl FnMut() -> F,
+    ) -> Result<T, StoreError> {
+        self.0.run(f)
+    }
+
+    /// A connection from the pool.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.0.client().await
+    }
+
+    /// Spawns a task on the store's runtime.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.handle.spawn(task);
+    }
+
+    /// Woken when a node (this one too) notifies [`QUEUE_CHANNEL`], and after the `LISTEN`
+    /// connection was made again.
+    pub fn queue_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.0.queue_wake.clone()
+    }
+
+    /// Whether the store was dropped (its pool closed).
+    pub fn is_closed(&self) -> bool {
+        self.0.pool.is_closed()
     }
 }
 

@@ -100,6 +100,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
         UNIQUE (source, target)
     );
     ",
+    // 5: the outbound queue shared by the nodes (`[outbound] queue = "database"`): the envelope
+    // and the state as the queue files write them, the message, and the claim of the node
+    // delivering it (`claimed_until` in seconds since the epoch by the database's clock).
+    "
+    CREATE TABLE outbound_queue (
+        id text PRIMARY KEY,
+        envelope text NOT NULL,
+        state text NOT NULL DEFAULT '',
+        body bytea NOT NULL,
+        size bigint NOT NULL,
+        next_attempt bigint NOT NULL,
+        claimed_by text,
+        claimed_until bigint,
+        queued_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX outbound_queue_due ON outbound_queue (next_attempt);
+    CREATE INDEX outbound_queue_claims ON outbound_queue (claimed_by);
+    ",
 ];
 
 /// Brings the schema up to date.
