@@ -24,6 +24,7 @@
 #![allow(clippy::cast_possible_wrap)]
 
 mod delivery;
+mod import;
 mod listen;
 mod schema;
 mod selected;

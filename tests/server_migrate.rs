@@ -1,0 +1,281 @@
+//! `full_server migrate --to postgres` against a private PostgreSQL (`common::postgres`): a
+//! user's mail made over IMAP on the Maildir store looks the same over IMAP after the copy,
+//! on a server restarted on the PostgreSQL store: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, every
+//! message's UID, FLAGS, MODSEQ, INTERNALDATE and octets, QRESYNC's VANISHED, LIST, LSUB and
+//! SPECIAL-USE, quota.
+
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::postgres::Postgres;
+use common::process::admin;
+use common::{IMAP_SESSION_PY, peer, python};
+use mailwright::core::config::Config;
+use mailwright::server::{Server, Service};
+
+/// A server on a data directory the test keeps (it is restarted on another store).
+struct Running {
+    addrs: Vec<(Service, std::net::SocketAddr)>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(dir: &Path, config: Config) -> Self {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let data_dir = dir.to_owned();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = Server::bind(&data_dir, config).await.unwrap();
+                addr_tx.send(server.local_addrs()).unwrap();
+                server
+                    .run(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let addrs = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server started");
+        Self {
+            addrs,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn imap_port(&self) -> String {
+        self.addrs
+            .iter()
+            .find(|(s, _)| *s == Service::Imap)
+            .map(|(_, a)| a.port().to_string())
+            .expect("IMAP bound")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// alice's mail: messages with flags, keywords (`$Forwarded` among them) and internal dates,
+/// a folder two levels deep, a subscription changed, a flag changed after the append, an
+/// expunge (so there is history for QRESYNC), a quota.
+const SEED: &str = r#"
+s = S()
+s.ok('APPEND INBOX (\\Seen $Forwarded) "01-Feb-2020 10:00:00 +0000"', b'Subject: one\r\n\r\nfirst body\r\n')
+s.ok('APPEND INBOX (Urgent) "02-Feb-2020 10:00:00 +0100"', b'Subject: two\r\n\r\nsecond\r\nbody\r\n')
+s.ok('APPEND INBOX', b'Subject: three\r\n\r\nthird\r\n')
+s.ok('APPEND INBOX (\\Draft)', b'Subject: four\r\n\r\nfourth, to go\r\n')
+s.ok('CREATE Lists/rust')
+s.ok('SUBSCRIBE Lists/rust')
+s.ok('UNSUBSCRIBE Junk')
+s.ok('APPEND Lists/rust (\\Flagged)', b'Subject: list\r\n\r\nlist body\r\n')
+s.ok('SELECT INBOX')
+s.ok('UID STORE 2 +FLAGS (\\Answered $Work)')
+s.ok('UID STORE 4 +FLAGS (\\Deleted)')
+s.ok('EXPUNGE')
+s.ok('UID COPY 1 Archive')
+"#;
+
+/// Everything a client caches, printed: per mailbox STATUS, the defined flags, every message
+/// (flags sorted), and VANISHED (EARLIER) since MODSEQ 1; LIST, LSUB, quota.
+const DUMP: &str = r#"
+s = S()
+s.ok('ENABLE QRESYNC')
+out = []
+lines, _ = s.ok('LIST "" "*"')
+names = []
+for l in sorted(lines):
+    out.append(l.strip())
+    names.append(re.search(r'"/" (.*)$', l.strip()).group(1).strip('"'))
+lines, _ = s.ok('LSUB "" "*"')
+out += sorted(l.strip() for l in lines)
+lines, _ = s.ok('GETQUOTAROOT INBOX')
+out += [l.strip() for l in lines]
+def sort_flags(text):
+    return re.sub(r'FLAGS \(([^)]*)\)', lambda m: 'FLAGS (' + ' '.join(sorted(m.group(1).split())) + ')', text)
+for n in sorted(names):
+    lines, _ = s.ok('STATUS "%s" (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ UNSEEN)' % n)
+    out += [l.strip() for l in lines]
+    uv = re.search(r'UIDVALIDITY (\d+)', ' '.join(lines)).group(1)
+    lines, _ = s.ok('EXAMINE "%s" (QRESYNC (%s 1))' % (n, uv))
+    out += [sort_flags(l.strip()) for l in lines if 'FLAGS' in l or 'VANISHED' in l or 'HIGHESTMODSEQ' in l]
+    lines, _ = s.ok('UID FETCH 1:* (UID FLAGS MODSEQ INTERNALDATE RFC822.SIZE BODY.PEEK[])')
+    out += [sort_flags(l.strip()) for l in lines]
+print('\n'.join(out))
+"#;
+
+fn dump(server: &Running, dir: &Path) -> String {
+    let maildir = dir.join("mail/example.org/alice/Maildir");
+    python(
+        &format!("{IMAP_SESSION_PY}{DUMP}"),
+        &[&server.imap_port(), "ours", maildir.to_str().unwrap()],
+    )
+}
+
+fn base_config() -> Config {
+    common::test_config()
+}
+
+/// A configuration file naming only the database, for the admin command.
+fn store_toml(dir: &Path, pg: &Postgres) -> PathBuf {
+    let path = dir.join("migrate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"mailwright\"\ndbname = \"mail\"\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Maildir -> PostgreSQL: what a client caches is the same over IMAP; a second copy is
+/// refused unless `--force`; the Maildir is left as it was.
+#[test]
+fn a_copy_to_postgres_keeps_what_clients_cache() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let dir = common::tempdir("migrate");
+    common::populate(&dir);
+    // Before the mail: `quota set` makes the default folders (and subscribes them) again.
+    let (ok, text) = admin(
+        &dir,
+        &["quota", "set", "alice@example.org", "--storage", "10M"],
+    );
+    assert!(ok, "{text}");
+    let before = {
+        let server = Running::start(&dir, base_config());
+        let maildir = dir.join("mail/example.org/alice/Maildir");
+        python(
+            &format!("{IMAP_SESSION_PY}{SEED}"),
+            &[&server.imap_port(), "ours", maildir.to_str().unwrap()],
+        );
+        dump(&server, &dir)
+    };
+    {
+        // A restart on the same store changes nothing either (MODSEQs included).
+        let server = Running::start(&dir, base_config());
+        assert_eq!(before, dump(&server, &dir), "a restart changes nothing");
+    }
+    assert!(before.contains("VANISHED (EARLIER) 4"), "{before}");
+    assert!(before.contains("(STORAGE "), "{before}");
+    let toml = store_toml(&dir, &pg);
+    let conf = toml.to_str().unwrap();
+    let tree_before = files(&dir.join("mail"));
+
+    let (ok, text) = admin(&dir, &["--config", conf, "migrate", "--to", "postgres"]);
+    println!("{text}");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("alice@example.org: 8 mailboxes, 5 messages"),
+        "{text}"
+    );
+    assert!(text.contains("bob@example.org"), "{text}");
+    assert_eq!(
+        files(&dir.join("mail")),
+        tree_before,
+        "the source is untouched"
+    );
+
+    let (ok, text) = admin(&dir, &["--config", conf, "migrate", "--to", "postgres"]);
+    assert!(!ok && text.contains("already in the database"), "{text}");
+    let (ok, text) = admin(
+        &dir,
+        &[
+            "--config",
+            conf,
+            "migrate",
+            "--to",
+            "postgres",
+            "--user",
+            "alice@example.org",
+            "--force",
+        ],
+    );
+    assert!(ok, "{text}");
+
+    let server = Running::start(&dir, {
+        let mut c = base_config();
+        pg.configure(&mut c);
+        c
+    });
+    let after = dump(&server, &dir);
+    let ((before, old), (after, new)) = (highest_modseqs(&before), highest_modseqs(&after));
+    assert_eq!(before, after);
+    // A process that opens a Maildir folder first continues its MODSEQs above the durable
+    // reservation (the maildir crate's `uids` module): so does the copy, as a restart of the
+    // Maildir store would. Never lower, so a CONDSTORE client finds nothing changed.
+    assert!(old.iter().zip(&new).all(|(o, n)| n >= o), "{old:?} {new:?}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The text with each HIGHESTMODSEQ replaced by `N`, and the numbers.
+fn highest_modseqs(text: &str) -> (String, Vec<u64>) {
+    let mut numbers = Vec::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("HIGHESTMODSEQ ") {
+        let (head, tail) = rest.split_at(i + "HIGHESTMODSEQ ".len());
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        numbers.push(tail[..end].parse().unwrap());
+        out.push('N');
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    (out, numbers)
+}
+
+/// Every message file under `dir` (in a `cur/` or `new/`) with its length; the names carry the
+/// flags.
+fn files(dir: &Path) -> Vec<(String, u64)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, u64)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if p
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|d| d == "cur" || d == "new")
+            {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.push((rel, e.metadata().map_or(0, |m| m.len())));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
