@@ -279,3 +279,170 @@ fn files(dir: &Path) -> Vec<(String, u64)> {
     out.sort();
     out
 }
+
+/// The remote side of the mbsync test: three INBOX messages (the first \Seen), one with a
+/// keyword, a folder two levels deep with a message.
+const SYNC_SEED: &str = r"
+import imaplib, sys
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.org', 'alice-pw')
+for i in range(3):
+    M.append('INBOX', '(\\Seen)' if i == 0 else None, None, b'Subject: remote %d\r\n\r\nbody %d\r\n' % (i, i))
+M.create('Lists/rust')
+M.append('Lists/rust', '(\\Flagged)', None, b'Subject: list\r\n\r\nlist body\r\n')
+M.select('INBOX')
+M.uid('STORE', '2', '+FLAGS', '(\\Answered)')
+M.logout()
+";
+
+fn mbsync(config: &Path) -> String {
+    let out = common::run_with_timeout(
+        std::process::Command::new("mbsync")
+            .arg("-V")
+            .arg("-c")
+            .arg(config)
+            .arg("-a"),
+        Duration::from_mins(1),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "mbsync failed: {text}");
+    text
+}
+
+fn write_mbsyncrc(path: &Path, port: &str, local: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "IMAPAccount test\nHost 127.0.0.1\nPort {port}\nUser alice@example.org\nPass alice-pw\nSSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore remote\nAccount test\n\n\
+             MaildirStore local\nPath {l}/\nInbox {l}/INBOX\nSubFolders Verbatim\n\n\
+             Channel sync\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\nSyncState *\n",
+            l = local.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Every file under mbsync's local tree with its contents (messages and mbsync's state files),
+/// lock files left out.
+fn local_state(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if !p.to_string_lossy().ends_with(".lock") {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// What mbsync reports per mailbox (`-V`): `far side: N messages, N recent` and the same for
+/// the near side.
+fn counts(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|l| l.contains(" side: ") || l.starts_with("Opening far side box"))
+        .collect()
+}
+
+/// The issue's test: a user synchronised with mbsync (isync), copied to PostgreSQL and the
+/// server restarted on it: the next mbsync run changes nothing, on either side (its local
+/// Maildir and state files byte for byte; the server's UIDs, flags and MODSEQs over IMAP).
+#[test]
+fn mbsync_finds_nothing_to_do_after_a_copy_to_postgres() {
+    let Some(_) = peer::require("mbsync", "isync") else {
+        return;
+    };
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let dir = common::tempdir("migrate-mbsync");
+    common::populate(&dir);
+    let work = common::tempdir("migrate-mbsync-local");
+    let local = work.join("local");
+    std::fs::create_dir_all(&local).unwrap();
+    let rc = work.join("mbsyncrc");
+    let (before, idle) = {
+        let server = Running::start(&dir, base_config());
+        let port = server.imap_port();
+        python(SYNC_SEED, &[&port]);
+        write_mbsyncrc(&rc, &port, &local);
+        mbsync(&rc);
+        // A local change goes up too, then a run with nothing to do.
+        std::fs::write(
+            local.join("INBOX/cur/1700000000.local.host:2,S"),
+            b"Subject: local\n\nfrom the near side\n",
+        )
+        .unwrap();
+        mbsync(&rc);
+        let idle = mbsync(&rc);
+        assert_eq!(
+            local_state(&local),
+            {
+                mbsync(&rc);
+                local_state(&local)
+            },
+            "mbsync settles: {idle}"
+        );
+        (dump(&server, &dir), idle)
+    };
+    let near = local_state(&local);
+    assert!(
+        near.iter()
+            .filter(|(n, _)| n.starts_with("INBOX/cur/") || n.starts_with("INBOX/new/"))
+            .count()
+            == 4,
+        "{:?}",
+        near.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+
+    let toml = store_toml(&dir, &pg);
+    let (ok, text) = admin(
+        &dir,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "migrate",
+            "--to",
+            "postgres",
+        ],
+    );
+    assert!(ok, "{text}");
+    let server = Running::start(&dir, {
+        let mut c = base_config();
+        pg.configure(&mut c);
+        c
+    });
+    write_mbsyncrc(&rc, &server.imap_port(), &local);
+    let out = mbsync(&rc);
+    assert_eq!(
+        local_state(&local),
+        near,
+        "mbsync changed its Maildir: {out}"
+    );
+    assert!(counts(&out).len() >= 8 * 3, "{out}");
+    assert_eq!(counts(&out), counts(&idle), "{out}");
+    let after = dump(&server, &dir);
+    let ((before, _), (after, _)) = (highest_modseqs(&before), highest_modseqs(&after));
+    assert_eq!(before, after, "mbsync changed the server's side: {out}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&work);
+}
