@@ -223,14 +223,40 @@ fn a_copy_to_postgres_keeps_what_clients_cache() {
         pg.configure(&mut c);
         c
     });
-    let after = dump(&server, &dir);
-    let ((before, old), (after, new)) = (highest_modseqs(&before), highest_modseqs(&after));
+    let on_pg = dump(&server, &dir);
+    drop(server);
+    let ((before, old), (after, new)) = (highest_modseqs(&before), highest_modseqs(&on_pg));
     assert_eq!(before, after);
     // A process that opens a Maildir folder first continues its MODSEQs above the durable
     // reservation (the maildir crate's `uids` module): so does the copy, as a restart of the
     // Maildir store would. Never lower, so a CONDSTORE client finds nothing changed.
     assert!(old.iter().zip(&new).all(|(o, n)| n >= o), "{old:?} {new:?}");
+
+    // And back: refused while the Maildir is there; with --force it is kept aside.
+    let back = ["--config", conf, "migrate", "--to", "maildir"];
+    let (ok, text) = admin(&dir, &back);
+    assert!(!ok && text.contains("a Maildir exists"), "{text}");
+    let (ok, text) = admin(&dir, &[&back[..], &["--force"]].concat());
+    println!("{text}");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("alice@example.org: 8 mailboxes, 5 messages"),
+        "{text}"
+    );
+    let aside = std::fs::read_dir(dir.join("mail/example.org/alice"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("Maildir.before-migrate.")
+        })
+        .count();
+    assert_eq!(aside, 1, "the old Maildir is kept");
+    let server = Running::start(&dir, base_config());
+    let on_maildir = dump(&server, &dir);
     drop(server);
+    assert_eq!(on_pg, on_maildir, "PostgreSQL -> Maildir");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -439,9 +465,38 @@ fn mbsync_finds_nothing_to_do_after_a_copy_to_postgres() {
     );
     assert!(counts(&out).len() >= 8 * 3, "{out}");
     assert_eq!(counts(&out), counts(&idle), "{out}");
-    let after = dump(&server, &dir);
-    let ((before, _), (after, _)) = (highest_modseqs(&before), highest_modseqs(&after));
+    let on_pg = dump(&server, &dir);
+    drop(server);
+    let ((before, _), (after, _)) = (highest_modseqs(&before), highest_modseqs(&on_pg));
     assert_eq!(before, after, "mbsync changed the server's side: {out}");
+
+    // Back to Maildir (the old one kept aside): again nothing to do.
+    let (ok, text) = admin(
+        &dir,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "migrate",
+            "--to",
+            "maildir",
+            "--force",
+        ],
+    );
+    assert!(ok, "{text}");
+    let server = Running::start(&dir, base_config());
+    write_mbsyncrc(&rc, &server.imap_port(), &local);
+    let out = mbsync(&rc);
+    assert_eq!(
+        local_state(&local),
+        near,
+        "mbsync changed its Maildir: {out}"
+    );
+    assert_eq!(counts(&out), counts(&idle), "{out}");
+    assert_eq!(
+        on_pg,
+        dump(&server, &dir),
+        "mbsync changed the server's side: {out}"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&work);

@@ -9,6 +9,11 @@
 //! - A user the target has already is left alone (and named; the command fails) unless
 //!   `--force`, which replaces that user's mail in the target.
 //! - Bodies are copied byte for byte: both stores keep LF line ends.
+//! - To Maildir: a mailbox whose name a Maildir++ folder cannot hold (a `.` in a level, module
+//!   `store::maildir`) or with more than 26 keywords (the letters; the keywords past them are
+//!   not written) stops that user's copy, naming the mailbox. The Maildir there, with
+//!   `--force`, is renamed to `Maildir.before-migrate.<time>`, not deleted. The metadata files
+//!   are written without fsync: the copy is run again after a crash.
 
 use std::error::Error;
 use std::path::Path;
@@ -152,7 +157,7 @@ pub fn run(
     let users = users(directory, named)?;
     match to {
         Target::Postgres => to_postgres(data_dir, config, directory, &users, force),
-        Target::Maildir => Err("--to maildir is not available yet".into()),
+        Target::Maildir => to_maildir(data_dir, config, directory, &users, force),
     }
 }
 
@@ -229,5 +234,295 @@ fn to_postgres(
         Ok(())
     } else {
         Err(problems.join("; ").into())
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn to_maildir(
+    _: &Path,
+    _: &Config,
+    _: &Directory,
+    _: &[Address],
+    _: bool,
+) -> Result<(), Box<dyn Error>> {
+    Err("this build has no PostgreSQL store (cargo feature `postgres`)".into())
+}
+
+#[cfg(feature = "postgres")]
+fn to_maildir(
+    data_dir: &Path,
+    config: &Config,
+    directory: &Directory,
+    users: &[Address],
+    force: bool,
+) -> Result<(), Box<dyn Error>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(super::postgres::PostgresStore::connect(
+        data_dir,
+        &config.store,
+    ))?;
+    let mut refused = Vec::new();
+    let mut failed = Vec::new();
+    for address in users {
+        let path = directory.maildir_path(address);
+        let user = match store.export_user(&address.to_string()) {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                println!("{address}: not in the database, nothing to copy");
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{address}: {e}");
+                failed.push(address.to_string());
+                continue;
+            }
+        };
+        if path.exists() {
+            if !force {
+                refused.push(address.to_string());
+                continue;
+            }
+            // Nothing is deleted: the Maildir there is kept beside, under another name.
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = path.with_file_name(format!("Maildir.before-migrate.{secs}"));
+            std::fs::rename(&path, &aside)?;
+            println!("{address}: the Maildir there is now {}", aside.display());
+        }
+        match export::write_user(&store, &path, &user) {
+            Ok(c) => println!(
+                "{address}: {} mailboxes, {} messages ({} octets), {} subscriptions, \
+                 {} expunged UIDs copied to Maildir",
+                c.mailboxes, c.messages, c.bytes, c.subscriptions, c.expunged
+            ),
+            Err(e) => {
+                eprintln!("{address}: {e} (the partial copy is at {})", path.display());
+                failed.push(address.to_string());
+            }
+        }
+    }
+    drop(store);
+    let mut problems = Vec::new();
+    if !refused.is_empty() {
+        problems.push(format!(
+            "a Maildir exists, not copied (--force keeps it aside and copies): {}",
+            refused.join(", ")
+        ));
+    }
+    if !failed.is_empty() {
+        problems.push(format!("not copied: {}", failed.join(", ")));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; ").into())
+    }
+}
+
+/// Writing a user's mail from the database into a new Maildir++, with the metadata files the
+/// maildir crate reads (Dovecot's `dovecot-uidlist` and `dovecot-keywords`, our MODSEQ file
+/// and its reservation, the expunge history, the first-recent file).
+#[cfg(feature = "postgres")]
+mod export {
+    use std::error::Error;
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    use mailwright_maildir::{
+        DeliveryOptions, Flag as MdFlag, Flags as MdFlags, Keywords, MODSEQ_FILE,
+        MODSEQ_FLOOR_FILE, Maildir, Quota, RECENT_PREFIX, UIDLIST, UidList, UidRecord,
+        VANISHED_FILE, VanishedHistory,
+    };
+
+    use super::Copied;
+    use crate::store::maildir::folder_of;
+    use crate::store::postgres::{PgMailbox, PgUser, PostgresStore};
+    use crate::store::types::{Flag, MailboxName};
+
+    const FORWARDED: &str = "$Forwarded";
+
+    pub(super) fn write_user(
+        store: &PostgresStore,
+        path: &Path,
+        user: &PgUser,
+    ) -> Result<Copied, Box<dyn Error>> {
+        // Every name is checked before anything is written.
+        let mut folders = Vec::with_capacity(user.mailboxes.len());
+        for mb in &user.mailboxes {
+            let name = MailboxName::new(&mb.name)?;
+            let folder = folder_of(&name).map_err(|e| {
+                format!(
+                    "mailbox {:?}: {e}; a Maildir++ folder cannot hold it: rename it first",
+                    mb.name
+                )
+            })?;
+            if mb
+                .keywords
+                .iter()
+                .filter(|k| !k.eq_ignore_ascii_case(FORWARDED))
+                .count()
+                > 26
+            {
+                return Err(format!(
+                    "mailbox {:?} defines more than 26 keywords: not copied to Maildir",
+                    mb.name
+                )
+                .into());
+            }
+            folders.push(folder);
+        }
+        let root = Maildir::create(path)?;
+        let mut copied = Copied::default();
+        for (mb, folder) in user.mailboxes.iter().zip(&folders) {
+            let md = match folder {
+                None => root.inbox(),
+                Some(f) => match root.folder(f) {
+                    Ok(md) => md,
+                    Err(_) => root.create_folder(f)?,
+                },
+            };
+            write_folder(store, &md, mb, &mut copied)?;
+        }
+        for sub in &user.subscriptions {
+            let Ok(name) = MailboxName::new(sub) else {
+                continue;
+            };
+            let Ok(folder) = folder_of(&name) else {
+                continue;
+            };
+            root.subscribe(folder.as_deref().unwrap_or("INBOX"))?;
+            copied.subscriptions += 1;
+        }
+        if user.limits.0.is_some() || user.limits.1.is_some() {
+            root.set_quota(Quota {
+                bytes: user.limits.0,
+                messages: user.limits.1,
+            })?;
+        }
+        Ok(copied)
+    }
+
+    fn write_folder(
+        store: &PostgresStore,
+        md: &Maildir,
+        mb: &PgMailbox,
+        copied: &mut Copied,
+    ) -> Result<(), Box<dyn Error>> {
+        if !md.scan()?.is_empty() || md.read_uidlist()?.is_some() {
+            return Err(format!("mailbox {:?}: its Maildir folder is not empty", mb.name).into());
+        }
+        let mut keywords = Keywords::default();
+        for k in &mb.keywords {
+            if !k.eq_ignore_ascii_case(FORWARDED) {
+                keywords.get_or_add(k)?;
+            }
+        }
+        let mut list = UidList::new(mb.uid_validity, None);
+        list.next_uid = mb.uid_next;
+        let mut modseqs = String::new();
+        let highest = mb
+            .messages
+            .iter()
+            .map(|m| m.modseq)
+            .chain(mb.expunged.iter().map(|e| e.1))
+            .fold(mb.highest_modseq, u64::max);
+        // The reservation at HIGHESTMODSEQ itself: nothing above it was handed out in this new
+        // folder, and the next process continues from there (no jump, unlike a restart).
+        let reserved = highest;
+        for m in &mb.messages {
+            let mut flags = MdFlags::empty();
+            for (flag, md_flag) in [
+                (Flag::Answered, MdFlag::Replied),
+                (Flag::Flagged, MdFlag::Flagged),
+                (Flag::Deleted, MdFlag::Trashed),
+                (Flag::Seen, MdFlag::Seen),
+                (Flag::Draft, MdFlag::Draft),
+            ] {
+                if m.flags.contains(flag) {
+                    flags.insert(md_flag);
+                }
+            }
+            for k in &m.keywords {
+                if k.eq_ignore_ascii_case(FORWARDED) {
+                    flags.insert(MdFlag::Passed);
+                } else {
+                    let (i, _) = keywords.get_or_add(k)?;
+                    flags.insert_keyword_index(i);
+                }
+            }
+            let body = store.body(&m.blob)?;
+            let delivered = md.deliver_with(
+                &body,
+                DeliveryOptions {
+                    flags: Some(flags),
+                    ignore_quota: true,
+                    internal_date: Some(m.internal_date),
+                    ..DeliveryOptions::default()
+                },
+            )?;
+            list.records.push(UidRecord {
+                uid: m.uid,
+                extensions: Vec::new(),
+                file_name: delivered.entry.file_name().to_owned(),
+            });
+            let _ = writeln!(
+                modseqs,
+                "{} {} :{}",
+                m.uid,
+                m.modseq,
+                delivered.entry.flags()
+            );
+            copied.messages += 1;
+            copied.bytes += body.len() as u64;
+        }
+        let dir = md.path();
+        std::fs::write(
+            dir.join(mailwright_maildir::KEYWORDS_FILE),
+            keywords.encode(),
+        )?;
+        std::fs::write(
+            dir.join(MODSEQ_FILE),
+            format!("1 V{} H{highest} R{reserved}\n{modseqs}", mb.uid_validity),
+        )?;
+        std::fs::write(dir.join(MODSEQ_FLOOR_FILE), format!("{reserved}\n"))?;
+        let mut lines: Vec<(u64, Vec<(u32, u32)>)> = Vec::new();
+        let mut by_modseq = std::collections::BTreeMap::<u64, Vec<u32>>::new();
+        for (uid, modseq) in &mb.expunged {
+            by_modseq.entry(*modseq).or_default().push(*uid);
+        }
+        for (modseq, mut uids) in by_modseq {
+            uids.sort_unstable();
+            let mut ranges: Vec<(u32, u32)> = Vec::new();
+            for u in uids {
+                match ranges.last_mut() {
+                    Some((_, end)) if end.checked_add(1) == Some(u) => *end = u,
+                    _ => ranges.push((u, u)),
+                }
+            }
+            copied.expunged += ranges
+                .iter()
+                .map(|(a, b)| u64::from(b - a) + 1)
+                .sum::<u64>();
+            lines.push((modseq, ranges));
+        }
+        let history = VanishedHistory {
+            uid_validity: mb.uid_validity,
+            floor: 0,
+            lines,
+        };
+        std::fs::write(dir.join(VANISHED_FILE), history.encode())?;
+        std::fs::File::create(dir.join(format!(
+            "{RECENT_PREFIX}{}.{}",
+            mb.uid_validity,
+            mb.first_recent.min(mb.uid_next)
+        )))?;
+        // The uidlist last: a sync before it would number the files itself.
+        std::fs::write(dir.join(UIDLIST), list.encode())?;
+        copied.mailboxes += 1;
+        Ok(())
     }
 }

@@ -24,6 +24,7 @@
 #![allow(clippy::cast_possible_wrap)]
 
 mod delivery;
+mod export;
 mod import;
 mod listen;
 mod schema;
@@ -34,6 +35,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+pub use export::{PgMailbox, PgMessage, PgUser};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
