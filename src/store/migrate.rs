@@ -111,7 +111,22 @@ impl MaildirUser {
 }
 
 fn folder(name: MailboxName, maildir: Maildir) -> Result<MaildirFolder, Box<dyn Error>> {
-    let state = maildir.sync()?;
+    // Read before the sync: a process's first sync of a folder moves HIGHESTMODSEQ above the
+    // durable reservation (the maildir crate's `uids` module), which no client has seen.
+    let written = std::fs::read_to_string(maildir.path().join(mailwright_maildir::MODSEQ_FILE))
+        .ok()
+        .and_then(|t| highest_written(&t));
+    let mut state = maildir.sync()?;
+    if let Some((uid_validity, highest)) = written
+        && uid_validity == state.uid_validity
+    {
+        // Never below a MODSEQ the sync handed out for a change it found.
+        state.highest_modseq = state
+            .messages
+            .iter()
+            .map(|m| m.modseq)
+            .fold(highest, u64::max);
+    }
     let vanished = std::fs::read_to_string(maildir.path().join(mailwright_maildir::VANISHED_FILE))
         .ok()
         .and_then(|t| VanishedHistory::parse(&t));
@@ -121,6 +136,29 @@ fn folder(name: MailboxName, maildir: Maildir) -> Result<MaildirFolder, Box<dyn 
         state,
         vanished,
     })
+}
+
+/// The UIDVALIDITY and the last HIGHESTMODSEQ written in a `mailwright-modseq` file (its
+/// header, its `H` lines, and every MODSEQ it gives a UID): `None` when it is torn or not ours.
+fn highest_written(text: &str) -> Option<(u32, u64)> {
+    if !text.ends_with('\n') {
+        return None;
+    }
+    let mut lines = text.lines();
+    let mut header = lines.next()?.split(' ');
+    if header.next()? != "1" {
+        return None;
+    }
+    let uid_validity = header.next()?.strip_prefix('V')?.parse().ok()?;
+    let mut highest: u64 = header.next()?.strip_prefix('H')?.parse().ok()?;
+    for line in lines {
+        if let Some(rest) = line.strip_prefix('H') {
+            highest = highest.max(rest.split(' ').next()?.parse().ok()?);
+        } else if let Some((nums, _)) = line.split_once(" :") {
+            highest = highest.max(nums.split_once(' ')?.1.parse().ok()?);
+        }
+    }
+    Some((uid_validity, highest))
 }
 
 /// The users to copy: those named, or every user of the passwd file.
@@ -191,6 +229,11 @@ fn to_postgres(
     let mut refused = Vec::new();
     let mut failed = Vec::new();
     for address in users {
+        // Refused before reading: each process's first sync of a folder moves its MODSEQs on.
+        if !force && store.has_account(&address.to_string())? {
+            refused.push(address.to_string());
+            continue;
+        }
         let user = match MaildirUser::read(address.clone(), &directory.maildir_path(address)) {
             Ok(Some(u)) => u,
             Ok(None) => {
@@ -326,6 +369,20 @@ fn to_maildir(
 /// Writing a user's mail from the database into a new Maildir++, with the metadata files the
 /// maildir crate reads (Dovecot's `dovecot-uidlist` and `dovecot-keywords`, our MODSEQ file
 /// and its reservation, the expunge history, the first-recent file).
+#[cfg(test)]
+mod tests {
+    use super::highest_written;
+
+    #[test]
+    fn the_last_highestmodseq_written_wins() {
+        let text = "1 V7 H5 R65541\n1 3 :S\n2 6 :\nC1.2\nH9 R65541\n-1\nX\n";
+        assert_eq!(highest_written(text), Some((7, 9)));
+        assert_eq!(highest_written("1 V7 H5\n3 8 :F\n"), Some((7, 8)));
+        assert_eq!(highest_written("1 V7 H5\n3 8 :F"), None, "torn");
+        assert_eq!(highest_written("2 V7 H5\n"), None);
+    }
+}
+
 #[cfg(feature = "postgres")]
 mod export {
     use std::error::Error;

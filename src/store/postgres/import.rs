@@ -17,6 +17,18 @@ use crate::store::types::{Flag, Flags, StoreError};
 const FORWARDED: &str = "$Forwarded";
 
 impl PostgresStore {
+    /// Whether the database has the user's mail already. Blocking.
+    pub fn has_account(&self, user: &str) -> Result<bool, StoreError> {
+        self.db.run(|| async move {
+            let client = self.db.client().await?;
+            Ok(client
+                .query_opt("SELECT 1 FROM accounts WHERE username = $1", &[&user])
+                .await
+                .map_err(pg)?
+                .is_some())
+        })
+    }
+
     /// Copies a user's Maildir folders (read by [`MaildirUser::read`]) into the database.
     /// `Ok(None)` when the database has the user already and `force` is off; with `force` the
     /// user's mail in the database is replaced. Blocking.
