@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn crlf_size_counts_bare_lf_twice() {
-        assert_eq!(crlf_size(b"a\nb\r\nc"), 8);
+        assert_eq!(crlf_size(b"a\nb\r\nc"), 7);
         assert_eq!(crlf_size(b"\n"), 2);
         assert_eq!(crlf_size(b""), 0);
     }
