@@ -1,8 +1,9 @@
-//! `full_server migrate --to postgres` against a private PostgreSQL (`common::postgres`): a
-//! user's mail made over IMAP on the Maildir store looks the same over IMAP after the copy,
-//! on a server restarted on the PostgreSQL store: UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, every
-//! message's UID, FLAGS, MODSEQ, INTERNALDATE and octets, QRESYNC's VANISHED, LIST, LSUB and
-//! SPECIAL-USE, quota.
+//! `full_server migrate --to postgres|maildir` against a private PostgreSQL
+//! (`common::postgres`): a user's mail made over IMAP on the Maildir store looks the same over
+//! IMAP after the copy to PostgreSQL and after the copy back (UIDVALIDITY, UIDNEXT,
+//! HIGHESTMODSEQ, every message's UID, FLAGS, MODSEQ, INTERNALDATE and octets, QRESYNC's
+//! VANISHED, LIST, LSUB and SPECIAL-USE, quota); the mbsync (isync) test: after each
+//! switch the next run changes nothing; a name a Maildir++ folder cannot hold is refused.
 
 #![cfg(feature = "postgres")]
 
@@ -515,4 +516,50 @@ fn mbsync_finds_nothing_to_do_after_a_copy_to_postgres() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A mailbox name a Maildir++ folder cannot hold (a `.` in a level) stops the copy to Maildir,
+/// naming it; nothing of that user is written.
+#[test]
+fn a_name_maildir_cannot_hold_is_refused_clearly() {
+    let Some(_) = peer::require("python3", "python3") else {
+        return;
+    };
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let dir = common::tempdir("migrate-names");
+    common::populate(&dir);
+    let maildir = dir.join("mail/example.org/alice/Maildir");
+    {
+        let mut c = base_config();
+        pg.configure(&mut c);
+        let server = Running::start(&dir, c);
+        python(
+            &format!("{IMAP_SESSION_PY}s = S()\ns.ok('CREATE \"v1.2\"')\n"),
+            &[&server.imap_port(), "ours", maildir.to_str().unwrap()],
+        );
+    }
+    let toml = store_toml(&dir, &pg);
+    let (ok, text) = admin(
+        &dir,
+        &[
+            "--config",
+            toml.to_str().unwrap(),
+            "migrate",
+            "--to",
+            "maildir",
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("\"v1.2\"") && text.contains("rename it first"),
+        "{text}"
+    );
+    assert!(!maildir.exists(), "nothing written");
+    assert!(
+        text.contains("bob@example.org: not in the database"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
