@@ -9,6 +9,8 @@
 //! - A user the target has already is left alone (and named; the command fails) unless
 //!   `--force`, which replaces that user's mail in the target.
 //! - Bodies are copied byte for byte: both stores keep LF line ends.
+//! - To PostgreSQL: a Maildir++ folder whose name maps to no mailbox (`.INBOX`, an empty
+//!   level) stops that user's copy, naming it.
 //! - To Maildir: a mailbox whose name a Maildir++ folder cannot hold (a `.` in a level, module
 //!   `store::maildir`) or with more than 26 keywords (the letters; the keywords past them are
 //!   not written) stops that user's copy, naming the mailbox. The Maildir there, with
@@ -73,7 +75,7 @@ pub struct MaildirUser {
     pub subscriptions: Vec<MailboxName>,
     /// The limits of `maildirsize`.
     pub quota: Option<Quota>,
-    /// Folders skipped: their names map to no mailbox.
+    /// Folders whose names map to no mailbox (such a user is not copied).
     pub skipped: Vec<String>,
 }
 
@@ -246,8 +248,13 @@ fn to_postgres(
                 continue;
             }
         };
-        for f in &user.skipped {
-            eprintln!("{address}: folder .{f} skipped: its name maps to no mailbox");
+        if !user.skipped.is_empty() {
+            // Copying the rest would leave mail behind unnoticed: the user is not copied.
+            for f in &user.skipped {
+                eprintln!("{address}: folder .{f} names no mailbox: rename it first");
+            }
+            failed.push(address.to_string());
+            continue;
         }
         match store.import_maildir(&user, force) {
             Ok(Some(c)) => println!(
