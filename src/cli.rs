@@ -10,6 +10,7 @@
 //! full_server dkim show DOMAIN
 //! full_server queue list|show ID|retry [ID...]|delete ID
 //! full_server check-config
+//! full_server migrate --to postgres|maildir [--user U]... [--force]
 //! ```
 //! Admin commands edit the files of the data directory atomically; a running server picks the change
 //! up on its next lookup, without a restart. With `[store] directory = "database"` (the default on
@@ -80,6 +81,32 @@ pub enum Command {
     /// Per-folder message indexes (`mailwright-index` in each Maildir folder).
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Copy the users' mail between the Maildirs and the database of `[store]`, UIDs, flags,
+    /// keywords and MODSEQs kept (run it with the server stopped; the source is left as it is).
+    Migrate(MigrateArgs),
+}
+
+/// `migrate` arguments.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The store to copy into (from the other one).
+    #[arg(long, value_enum)]
+    pub to: MigrateTarget,
+    /// A user to copy (repeatable; default: every user of the passwd file).
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+    /// Replace the mail of users the target has already (else they are named and skipped).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The store `migrate` copies into.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MigrateTarget {
+    /// The PostgreSQL database of `[store]`.
+    Postgres,
+    /// The Maildirs of the data directory.
+    Maildir,
 }
 
 /// `index` subcommands. Safe while the server runs: the index is a cache that every reader
@@ -423,6 +450,15 @@ pub fn run_admin(data_dir: &Path, config: Option<&Path>, command: Command) -> Ex
                     return Err("the PostgreSQL store keeps no index files".into());
                 }
                 index(directory, cmd)
+            }
+            Command::Migrate(args) => {
+                use crate::store::migrate;
+                let loaded = datadir::load_config(data_dir, config)?;
+                let to = match args.to {
+                    MigrateTarget::Postgres => migrate::Target::Postgres,
+                    MigrateTarget::Maildir => migrate::Target::Maildir,
+                };
+                migrate::run(data_dir, &loaded, directory, to, &args.users, args.force)
             }
             Command::HashPassword(args) => {
                 let password = read_password(&args)?;

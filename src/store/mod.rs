@@ -28,6 +28,7 @@
 
 pub mod maildir;
 mod mailstore;
+pub mod migrate;
 pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod postgres;

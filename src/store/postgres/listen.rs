@@ -155,7 +155,9 @@ async fn run<T>(
             .cloned()
             .collect();
         let mut up = client
-            .batch_execute(&format!("LISTEN {DIRECTORY_CHANNEL}; LISTEN {QUEUE_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN {DIRECTORY_CHANNEL}; LISTEN {QUEUE_CHANNEL}"
+            ))
             .await
             .is_ok();
         // Changes made while nobody listened: read the directory again.

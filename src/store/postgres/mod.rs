@@ -27,6 +27,8 @@
 
 mod delivery;
 mod directory;
+mod export;
+mod import;
 mod listen;
 mod schema;
 mod selected;
@@ -38,6 +40,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+pub use export::{PgMailbox, PgMessage, PgUser};
 
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Transaction,
