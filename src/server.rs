@@ -117,6 +117,44 @@ impl Server {
         Self::bind_with(data_dir, config, Some(store)).await
     }
 
+    /// A database directory with no user and no domain while the data directory's files have
+    /// some (a site moving its users to the database, or one that kept them in files before
+    /// `directory = "database"` was the default): the files are copied in once, as `migrate
+    /// --to postgres` does, so that nobody's login or mail stops at the switch. A failure is
+    /// logged; the server starts on what the database has.
+    #[cfg(feature = "postgres")]
+    async fn fill_empty_database_directory(
+        data_dir: &Path,
+        pg: &Arc<crate::store::postgres::PostgresStore>,
+    ) {
+        use crate::core::directory::DirectoryDb;
+        let (data_dir, pg) = (data_dir.to_owned(), pg.clone());
+        let copied = tokio::task::spawn_blocking(move || {
+            let db = pg.directory();
+            if !db.users()?.is_empty() || !db.domains_and_aliases()?.0.is_empty() {
+                return Ok(None);
+            }
+            let files = Directory::open(&data_dir, Duration::ZERO);
+            if files.passwd().users()?.is_empty() && files.domains()?.is_empty() {
+                return Ok(None);
+            }
+            crate::store::postgres::copy_files_to_database(&data_dir, &pg).map(Some)
+        })
+        .await;
+        match copied {
+            Ok(Ok(Some(c))) => tracing::info!(
+                "the database directory was empty: copied {} users, {} domains and {} aliases \
+                 from the data directory's files",
+                c.users,
+                c.domains,
+                c.aliases
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!("copying the directory files into the database: {e}"),
+            Err(e) => tracing::warn!("copying the directory files into the database: {e}"),
+        }
+    }
+
     /// The directory `[store] directory` names, and the store: `store` if given, else the one
     /// `[store] backend` names, with its database for the outbound queue. A database directory
     /// shares the PostgreSQL store's pool.
@@ -134,6 +172,7 @@ impl Server {
                         .await
                         .map_err(ServerError::Store)?,
                 );
+                Self::fill_empty_database_directory(data_dir, &pg).await;
                 let directory = Arc::new(Directory::with_database(
                     data_dir,
                     cache_ttl,

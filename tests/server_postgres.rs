@@ -1541,3 +1541,26 @@ fn messages_queued_on_a_killed_node_are_delivered_by_the_other_once() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// A site whose users were in the files (kept there before the database directory was the
+/// default, or moving to it): the first start on an empty database directory copies them in,
+/// and their logins go on working; a database directory with users is left alone (above).
+#[test]
+fn an_empty_database_directory_is_filled_from_the_files_at_start() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    // A fresh database: the server's start makes the (empty) tables, then fills them.
+    let node = db_directory_server(&pg);
+    assert_eq!(logins(&node, "alice@example.org", "alice-pw"), "ok ok");
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM users WHERE username = 'alice@example.org'")
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM domains WHERE name = 'example.org'")
+            .trim(),
+        "1"
+    );
+}
