@@ -136,7 +136,7 @@ impl Summary {
     }
 }
 
-/// What SORT and THREAD take from a message's header block (RFC 5256 §2.1, §3, SORT=DISPLAY),
+/// What SORT, THREAD and SEARCH FROM, TO, CC and SUBJECT take from a message's header block (RFC 5256 §2.1, §3, SORT=DISPLAY),
 /// worked out once and kept per folder ([`KeyCache`]) so that a SORT or THREAD of a folder
 /// whose keys are kept needs no header read, split or collation. Depends on the header block
 /// alone, which never changes under a UID.
@@ -162,6 +162,9 @@ pub struct HeaderKeys {
     pub message_id: Option<Box<str>>,
     /// References, or else the first id of In-Reply-To.
     pub references: Box<[Box<str>]>,
+    /// SEARCH FROM, TO, CC and SUBJECT: each From, To, Cc and Subject field's value as these
+    /// keys compare it (decoded, collated; addresses written back, spaces compressed).
+    pub search: [Box<[Box<str>]>; 4],
 }
 
 /// The [`HeaderKeys`] of a folder's messages by UID, for one UIDVALIDITY; shared by the

@@ -1,10 +1,11 @@
-//! The SORT and THREAD keys of a message ([`HeaderKeys`]): worked out of its header block once
+//! The SORT, THREAD and SEARCH header keys of a message ([`HeaderKeys`]): worked out of its header block once
 //! and kept in the store's per-folder [`KeyCache`](crate::store::summary::KeyCache) when it
 //! has one, so that a later SORT or THREAD of the folder, in any session of the process,
 //! reads no header.
 
 use std::sync::{Arc, MutexGuard, PoisonError};
 
+use super::mime::{HeaderMatch, field_value};
 use super::search::indexed_header;
 use super::selected::Selected;
 use super::sort::{base_subject, display_key, field, mailbox_key, sent_date_of};
@@ -42,8 +43,23 @@ pub(crate) fn of_header(header: &[u8]) -> HeaderKeys {
         display_to: display_key(&fields, "To").into(),
         message_id: message_id.map(Into::into),
         references: references.into_iter().map(Into::into).collect(),
+        search: SEARCHED.map(|(name, how)| {
+            fields
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|f| field_value(f, how).into())
+                .collect()
+        }),
     }
 }
+
+/// The header keys of SEARCH kept in [`HeaderKeys::search`], in its order.
+pub(crate) const SEARCHED: [(&str, HeaderMatch); 4] = [
+    ("From", HeaderMatch::Address),
+    ("To", HeaderMatch::Address),
+    ("Cc", HeaderMatch::Address),
+    ("Subject", HeaderMatch::CompressSpace),
+];
 
 /// The keys of a session's messages for one command: from the folder's cache, or worked out
 /// (and kept there).
@@ -83,16 +99,26 @@ impl<'s> Keys<'s> {
     /// The keys of message `i` (the session's view's index); a message gone has empty keys
     /// (not kept).
     pub(crate) fn get(&self, i: usize) -> Arc<HeaderKeys> {
+        self.get_or(i, || indexed_header(self.sel, i))
+    }
+
+    /// The keys of message `i`, worked out (when not kept) of what `header` gives: its header
+    /// block, or a text that starts with it; `None` when the message is gone.
+    pub(crate) fn get_or<H: AsRef<[u8]>>(
+        &self,
+        i: usize,
+        header: impl FnOnce() -> Option<H>,
+    ) -> Arc<HeaderKeys> {
         let uid = self.sel.msgs[i].uid;
         if let Some(c) = &self.cache
             && let Some(k) = lock(c).keys.get(&uid)
         {
             return k.clone();
         }
-        let Some(header) = indexed_header(self.sel, i) else {
+        let Some(header) = header() else {
             return Arc::new(of_header(&[]));
         };
-        let keys = Arc::new(of_header(&header));
+        let keys = Arc::new(of_header(header.as_ref()));
         if let Some(c) = &self.cache {
             let mut c = lock(c);
             if c.uid_validity == self.sel.uid_validity {
@@ -151,6 +177,12 @@ mod tests {
                 display_to: "".into(),
                 message_id: Some("1@x".into()),
                 references: vec!["a@x".into(), "b@x".into()].into(),
+                search: [
+                    vec!["ANN <ANN1@EXAMPLE.COM>".into()].into(),
+                    Box::default(),
+                    Box::default(),
+                    vec!["RE: NOTE 1".into()].into(),
+                ],
             }
         );
         // Message 0's file goes before its keys are worked out: empty keys, not kept.
