@@ -170,6 +170,13 @@ pub trait SelectedMailbox: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// The folder's [`KeyCache`](super::summary::KeyCache) of SORT and THREAD keys, shared
+    /// with the other sessions of the process that have it open: `None` (the default) when
+    /// the store keeps none, and each SORT or THREAD works them out again.
+    fn header_keys(&self) -> Option<super::summary::SharedKeys> {
+        None
+    }
+
     /// Keeps an encoded [`Summary`](super::summary::Summary) of a message in the store's
     /// index (nothing without one, the default). Best effort: a message renamed or gone
     /// meanwhile is not indexed.

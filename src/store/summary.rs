@@ -136,6 +136,50 @@ impl Summary {
     }
 }
 
+/// What SORT, THREAD and SEARCH FROM, TO, CC and SUBJECT take from a message's header block (RFC 5256 §2.1, §3, SORT=DISPLAY),
+/// worked out once and kept per folder ([`KeyCache`]) so that a SORT or THREAD of a folder
+/// whose keys are kept needs no header read, split or collation. Depends on the header block
+/// alone, which never changes under a UID.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderKeys {
+    /// The (last valid) Date: field in seconds; `None` without one (the INTERNALDATE is used).
+    pub sent_date: Option<i64>,
+    /// The base subject in the `i;unicode-casemap` form.
+    pub subject: Box<str>,
+    /// The subject was marked a reply or a forward.
+    pub reply: bool,
+    /// FROM, TO, CC: the first address's mailbox, collated.
+    pub from: Box<str>,
+    /// TO.
+    pub to: Box<str>,
+    /// CC.
+    pub cc: Box<str>,
+    /// DISPLAYFROM (RFC 5957).
+    pub display_from: Box<str>,
+    /// DISPLAYTO.
+    pub display_to: Box<str>,
+    /// The Message-ID, without brackets.
+    pub message_id: Option<Box<str>>,
+    /// References, or else the first id of In-Reply-To.
+    pub references: Box<[Box<str>]>,
+    /// SEARCH FROM, TO, CC and SUBJECT: each From, To, Cc and Subject field's value as these
+    /// keys compare it (decoded, collated; addresses written back, spaces compressed).
+    pub search: [Box<[Box<str>]>; 4],
+}
+
+/// The [`HeaderKeys`] of a folder's messages by UID, for one UIDVALIDITY; shared by the
+/// sessions of a process that have the folder open ([`SelectedMailbox::header_keys`](super::SelectedMailbox::header_keys)).
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    /// The UIDVALIDITY the UIDs are of.
+    pub uid_validity: u32,
+    /// Per UID.
+    pub keys: std::collections::HashMap<u32, std::sync::Arc<HeaderKeys>>,
+}
+
+/// A folder's [`KeyCache`], shared.
+pub type SharedKeys = std::sync::Arc<std::sync::Mutex<KeyCache>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

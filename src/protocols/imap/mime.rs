@@ -331,35 +331,34 @@ pub(crate) fn header_contains(
     fields
         .iter()
         .filter(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
-        .any(|f| {
-            if key.is_empty() {
-                return true;
-            }
-            let unfolded = f.unfolded();
-            let value = match how {
-                HeaderMatch::Raw => unfolded,
-                HeaderMatch::CompressSpace => {
-                    let mut out = Vec::with_capacity(unfolded.len());
-                    let mut prev_space = true;
-                    for &c in &unfolded {
-                        if matches!(c, b' ' | b'\t') {
-                            if !prev_space {
-                                out.push(b' ');
-                            }
-                            prev_space = true;
-                        } else {
-                            out.push(c);
-                            prev_space = false;
-                        }
+        .any(|f| key.is_empty() || field_value(f, how).contains(key))
+}
+
+/// A field's value as header keys compare it (with [`header_contains`]): decoded and collated,
+/// spaces compressed or addresses rewritten as `how` says.
+pub(crate) fn field_value(f: &Field<'_>, how: HeaderMatch) -> String {
+    let unfolded = f.unfolded();
+    let value = match how {
+        HeaderMatch::Raw => unfolded,
+        HeaderMatch::CompressSpace => {
+            let mut out = Vec::with_capacity(unfolded.len());
+            let mut prev_space = true;
+            for &c in &unfolded {
+                if matches!(c, b' ' | b'\t') {
+                    if !prev_space {
+                        out.push(b' ');
                     }
-                    out
+                    prev_space = true;
+                } else {
+                    out.push(c);
+                    prev_space = false;
                 }
-                HeaderMatch::Address => {
-                    structure::address::write(&structure::address::parse(&unfolded))
-                }
-            };
-            normalize(decode_words(&value).as_bytes()).contains(key)
-        })
+            }
+            out
+        }
+        HeaderMatch::Address => structure::address::write(&structure::address::parse(&unfolded)),
+    };
+    normalize(decode_words(&value).as_bytes())
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@
 //!   reaches another's mail.
 
 mod fetch;
+mod keys;
 mod mailboxes;
 mod messages;
 mod mime;

@@ -10,7 +10,8 @@
 //!   reading the message (a `stat` in the Maildir store): these keys never read a message;
 //! - header keys (FROM, SUBJECT, HEADER, SENTBEFORE ...) take the header block from the store's
 //!   index (a message not indexed yet is read once and indexed), and split it into fields
-//!   once, however many keys look at it;
+//!   once, however many keys look at it; FROM, TO, CC and SUBJECT compare the values the
+//!   folder keeps (module `keys`), worked out of the header the first time;
 //! - BODY and TEXT read and parse the whole message once.
 //!
 //! Keys are tried cheapest first, so `SINCE 1-Jan-2026 FROM ann` reads the headers of the
@@ -18,12 +19,14 @@
 
 use std::cell::OnceCell;
 use std::io::Read;
+use std::sync::Arc;
 
 use super::fetch::{Loaded, internal_date, load, open, to_crlf};
+use super::keys::{Keys, SEARCHED};
 use super::mime::{HeaderMatch, header_contains, message_contains, normalize};
 use super::selected::{Selected, nz, uid_set};
 use crate::store::Flag;
-use crate::store::summary::Summary;
+use crate::store::summary::{HeaderKeys, Summary};
 use mailwright_imap_proto::structure::{Field, Message, fields};
 use mailwright_imap_proto::types::command::{SearchKey, SearchReturnOption};
 use mailwright_imap_proto::types::datetime::{Date, DateTime};
@@ -85,6 +88,9 @@ struct Ctx<'a> {
     /// Some key needs the whole text: the header comes from it, not from a read of its own.
     whole: bool,
     read: &'a Read1,
+    /// The folder's kept header keys.
+    keys: &'a Keys<'a>,
+    header_keys: OnceCell<Arc<HeaderKeys>>,
     internal: OnceCell<Option<i64>>,
     fields: OnceCell<Vec<Field<'a>>>,
     message: OnceCell<Option<Message<'a>>>,
@@ -111,8 +117,12 @@ impl<'a> Ctx<'a> {
     /// The header block, or (when the text is read anyway) the text, whose fields end at the
     /// header's empty line.
     fn header(&self) -> &'a [u8] {
+        self.header_opt().unwrap_or_default()
+    }
+    /// [`header`](Self::header), `None` when the message is gone.
+    fn header_opt(&self) -> Option<&'a [u8]> {
         if self.whole {
-            return self.text().map_or(&[], |l| &l.text);
+            return self.text().map(|l| &l.text[..]);
         }
         self.read
             .header
@@ -122,7 +132,11 @@ impl<'a> Ctx<'a> {
                 indexed_header(self.sel, self.i)
             })
             .as_deref()
-            .unwrap_or_default()
+    }
+    /// The folder's kept keys of the message, or else worked out of its header.
+    fn header_keys(&self) -> &HeaderKeys {
+        self.header_keys
+            .get_or_init(|| self.keys.get_or(self.i, || self.header_opt()))
     }
     /// The top-level header fields, split once.
     fn fields(&self) -> &[Field<'a>] {
@@ -199,9 +213,16 @@ fn day_of(d: Date) -> i64 {
     DateTime::new(d, 0, 0, 0, 0).map_or(0, |t| t.unix_timestamp().div_euclid(86_400))
 }
 
-/// A header key: `name` holds `value` (compared as `how` says).
+/// A header key: `name` holds `value` (compared as `how` says). FROM, TO, CC and SUBJECT
+/// compare the folder's kept values ([`HeaderKeys::search`]) when it keeps them.
 fn header_key(ctx: &Ctx<'_>, name: &str, value: &str, how: HeaderMatch) -> bool {
-    header_contains(ctx.fields(), name, &normalize(value.as_bytes()), how)
+    let key = normalize(value.as_bytes());
+    if let Some(n) = SEARCHED.iter().position(|&(f, h)| f == name && h == how) {
+        return ctx.header_keys().search[n]
+            .iter()
+            .any(|v| key.is_empty() || v.contains(&key));
+    }
+    header_contains(ctx.fields(), name, &key, how)
 }
 
 /// BODY (`headers == false`) or TEXT; the empty key matches every message, as in Dovecot.
@@ -320,6 +341,7 @@ pub(crate) fn search(sel: &Selected, keys: &[SearchKey<'_>]) -> Vec<usize> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
     let whole = keys.iter().any(|k| cost(k) == Cost::Text);
+    let kept = Keys::new(sel);
     (0..sel.msgs.len())
         .filter(|&i| {
             let read = Read1::default();
@@ -329,6 +351,8 @@ pub(crate) fn search(sel: &Selected, keys: &[SearchKey<'_>]) -> Vec<usize> {
                 now,
                 whole,
                 read: &read,
+                keys: &kept,
+                header_keys: OnceCell::new(),
                 internal: OnceCell::new(),
                 fields: OnceCell::new(),
                 message: OnceCell::new(),
@@ -588,22 +612,30 @@ mod tests {
         ];
         let (hits, reads) = run(&sel, &keys);
         assert_eq!(hits, (0..100).filter(|i| i % 5 == 1).collect::<Vec<_>>());
+        // FROM and SUBJECT take the folder's kept values (worked out of the header read
+        // here); only the 20 messages FROM leaves have their fields split for HEADER.
         assert_eq!(
             reads,
             Reads {
                 headers: 100,
-                splits: 100,
+                splits: 20,
                 ..Reads::default()
             }
         );
-        // The cheap key first: only the messages since 2024 have their header read.
+        // FROM's values are kept in the folder now: no header read again.
+        let (_, reads) = run(&sel, &[SearchKey::From(astring("ann2"))]);
+        assert_eq!(reads, Reads::default());
+        // The cheap key first: only the messages since 2024 have their header read (in a
+        // folder whose keys are not kept yet).
+        let (fresh_dir, fresh) = mailbox("header-fresh", 100);
         let keys = [
             SearchKey::From(astring("ann1")),
             SearchKey::Since(date(2024, 1, 1)),
         ];
-        let (hits, reads) = run(&sel, &keys);
+        let (hits, reads) = run(&fresh, &keys);
         assert_eq!(hits, (0..100).filter(|i| i % 10 == 1).collect::<Vec<_>>());
         assert_eq!((reads.stats, reads.headers, reads.texts), (100, 50, 0));
+        let _ = std::fs::remove_dir_all(fresh_dir);
         // BODY reads and parses the message once; the header keys take it from there.
         let keys = [
             SearchKey::Body(astring("body 7")),

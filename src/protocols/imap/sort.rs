@@ -3,16 +3,18 @@
 //! Strings compare in the `i;unicode-casemap` collation (RFC 5051, module `mime`), which
 //! I18NLEVEL=1 asks of SORT (RFC 5256 §1, RFC 5255 §4). Messages equal on every criterion keep
 //! their mailbox order (RFC 5256 §3). A message reads what its keys need, once: its header for
-//! the header keys (from the store's index), its INTERNALDATE for ARRIVAL (and for DATE when it has no valid Date:), its
-//! size from the store.
+//! the header keys (from the store's index; module `keys` keeps what is worked out of it per
+//! folder, so that a folder's next SORT reads no header), its INTERNALDATE for ARRIVAL (and
+//! for DATE when it has no valid Date:), its size from the store.
 
 use std::cmp::Ordering;
 
 use super::fetch::{internal_date, load};
 use super::mime::{decode_words, normalize};
-use super::search::indexed_header;
+use super::keys::Keys;
 use super::selected::Selected;
-use mailwright_imap_proto::structure::{self, Field, fields};
+use crate::store::summary::HeaderKeys;
+use mailwright_imap_proto::structure::{self, Field};
 use mailwright_imap_proto::types::sort::{SortCriterion, SortKey};
 
 /// The base subject of a Subject: value (RFC 5256 §2.1) in the `i;unicode-casemap` form, and
@@ -154,7 +156,7 @@ fn first_address(fields: &[Field<'_>], name: &str) -> Option<structure::address:
 }
 
 /// FROM, TO, CC: the first address's `addr-mailbox` (RFC 5256 §3).
-fn mailbox_key(fields: &[Field<'_>], name: &str) -> String {
+pub(crate) fn mailbox_key(fields: &[Field<'_>], name: &str) -> String {
     first_address(fields, name)
         .and_then(|a| a.mailbox)
         .map(|m| normalize(&m))
@@ -163,7 +165,7 @@ fn mailbox_key(fields: &[Field<'_>], name: &str) -> String {
 
 /// DISPLAYFROM, DISPLAYTO: the first address's decoded display name, or when it has none its
 /// `mailbox@host` (RFC 5957 §3).
-fn display_key(fields: &[Field<'_>], name: &str) -> String {
+pub(crate) fn display_key(fields: &[Field<'_>], name: &str) -> String {
     let Some(a) = first_address(fields, name) else {
         return String::new();
     };
@@ -184,61 +186,61 @@ fn display_key(fields: &[Field<'_>], name: &str) -> String {
     }
 }
 
-/// The sent date in seconds: the (last) Date: field, or the INTERNALDATE when it has no valid
-/// one (RFC 5256 §3, DATE).
-pub(crate) fn sent_date(fields: &[Field<'_>], internal: impl FnOnce() -> i64) -> i64 {
+/// The sent date in seconds: the (last) Date: field; `None` when it has no valid one, and the
+/// INTERNALDATE is used (RFC 5256 §3, DATE).
+pub(crate) fn sent_date_of(fields: &[Field<'_>]) -> Option<i64> {
     fields
         .iter()
         .rev()
         .find(|f| f.name.eq_ignore_ascii_case(b"Date"))
         .and_then(|f| mail_parser::DateTime::parse_rfc822(&String::from_utf8_lossy(&f.unfolded())))
         .filter(mail_parser::DateTime::is_valid)
-        .map_or_else(internal, |d| d.to_timestamp())
+        .map(|d| d.to_timestamp())
 }
 
 /// The values of message `i` for `criteria`.
-fn values(sel: &Selected, i: usize, criteria: &[SortCriterion]) -> Vec<Value> {
+fn values(sel: &Selected, keys: &Keys<'_>, i: usize, criteria: &[SortCriterion]) -> Vec<Value> {
     let uid = sel.msgs[i].uid;
     let needs_header = criteria
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
-    let header = if needs_header {
-        indexed_header(sel, i).unwrap_or_default()
-    } else {
-        Vec::new()
+    let header = needs_header.then(|| keys.get(i));
+    let text = |pick: fn(&HeaderKeys) -> &str| {
+        Value::Text(header.as_deref().map(pick).unwrap_or_default().to_owned())
     };
-    let fields: Vec<Field<'_>> = fields(&header).collect();
     let internal = || internal_date(&*sel.mailbox, uid).unwrap_or(0);
     criteria
         .iter()
         .map(|c| match c.key {
             SortKey::Arrival => Value::Number(internal()),
-            SortKey::Date => Value::Number(sent_date(&fields, internal)),
+            SortKey::Date => Value::Number(
+                header
+                    .as_ref()
+                    .and_then(|h| h.sent_date)
+                    .unwrap_or_else(internal),
+            ),
             SortKey::Size => Value::Number(
                 i64::try_from(sel.msgs[i].size.unwrap_or_else(|| {
                     load(&*sel.mailbox, uid).map_or(0, |l| l.text.len() as u64)
                 }))
                 .unwrap_or(i64::MAX),
             ),
-            SortKey::Subject => Value::Text(
-                field(&fields, "Subject")
-                    .map(|f| base_subject(&f.unfolded()).0)
-                    .unwrap_or_default(),
-            ),
-            SortKey::From => Value::Text(mailbox_key(&fields, "From")),
-            SortKey::To => Value::Text(mailbox_key(&fields, "To")),
-            SortKey::Cc => Value::Text(mailbox_key(&fields, "Cc")),
-            SortKey::DisplayFrom => Value::Text(display_key(&fields, "From")),
-            SortKey::DisplayTo => Value::Text(display_key(&fields, "To")),
+            SortKey::Subject => text(|h| &h.subject),
+            SortKey::From => text(|h| &h.from),
+            SortKey::To => text(|h| &h.to),
+            SortKey::Cc => text(|h| &h.cc),
+            SortKey::DisplayFrom => text(|h| &h.display_from),
+            SortKey::DisplayTo => text(|h| &h.display_to),
         })
         .collect()
 }
 
 /// The indexes of `hits` in the order `criteria` asks.
 pub(crate) fn sort(sel: &Selected, hits: &[usize], criteria: &[SortCriterion]) -> Vec<usize> {
+    let keys = Keys::new(sel);
     let mut keyed: Vec<(Vec<Value>, usize)> = hits
         .iter()
-        .map(|&i| (values(sel, i, criteria), i))
+        .map(|&i| (values(sel, &keys, i, criteria), i))
         .collect();
     keyed.sort_by(|(a, i), (b, j)| {
         for ((x, y), c) in a.iter().zip(b).zip(criteria) {

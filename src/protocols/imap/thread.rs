@@ -1,17 +1,15 @@
 //! THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT, REFERENCES, and Dovecot's REFS.
 //!
 //! Each matching message's header (from the store's index) is taken once for its Message-ID, References, In-Reply-To,
-//! Subject and Date. Every walk over the threads is iterative (an explicit stack), so a chain
+//! Subject and Date (module `keys`, which keeps them per folder for the next THREAD). Every walk over the threads is iterative (an explicit stack), so a chain
 //! of any length cannot exhaust the stack. Sent dates are SORT's DATE (the Date: field, else
 //! the INTERNALDATE); equal dates keep mailbox order.
 
 use std::collections::HashMap;
 
 use super::fetch::internal_date;
-use super::search::indexed_header;
+use super::keys::Keys;
 use super::selected::{Selected, nz};
-use super::sort::{base_subject, field, sent_date};
-use mailwright_imap_proto::structure::{Field, fields};
 use mailwright_imap_proto::types::sort::{Thread, ThreadAlgorithm};
 
 /// What threading needs of one message.
@@ -30,7 +28,7 @@ struct Facts {
 }
 
 /// The `<...>` message ids of a field value, without the brackets.
-fn msg_ids(value: &[u8]) -> Vec<String> {
+pub(crate) fn msg_ids(value: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = value;
     while let Some(open) = rest.iter().position(|&c| c == b'<') {
@@ -52,31 +50,19 @@ fn msg_ids(value: &[u8]) -> Vec<String> {
     out
 }
 
-fn facts(sel: &Selected, i: usize) -> Facts {
-    let header = indexed_header(sel, i).unwrap_or_default();
-    let fields: Vec<Field<'_>> = fields(&header).collect();
+fn facts(sel: &Selected, keys: &Keys<'_>, i: usize) -> Facts {
+    let k = keys.get(i);
     let uid = sel.msgs[i].uid;
-    let date = sent_date(&fields, || internal_date(&*sel.mailbox, uid).unwrap_or(0));
-    let (subject, reply) = field(&fields, "Subject")
-        .map(|f| base_subject(&f.unfolded()))
-        .unwrap_or_default();
-    let message_id = field(&fields, "Message-ID").and_then(|f| msg_ids(f.value).into_iter().next());
-    let mut references = field(&fields, "References")
-        .map(|f| msg_ids(&f.unfolded()))
-        .unwrap_or_default();
-    if references.is_empty()
-        && let Some(id) =
-            field(&fields, "In-Reply-To").and_then(|f| msg_ids(f.value).into_iter().next())
-    {
-        references.push(id);
-    }
+    let date = k
+        .sent_date
+        .unwrap_or_else(|| internal_date(&*sel.mailbox, uid).unwrap_or(0));
     Facts {
         index: i,
         date: (date, i),
-        subject,
-        reply,
-        message_id,
-        references,
+        subject: k.subject.to_string(),
+        reply: k.reply,
+        message_id: k.message_id.as_deref().map(str::to_owned),
+        references: k.references.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -141,7 +127,8 @@ pub(crate) fn threads(
     algorithm: &ThreadAlgorithm<'_>,
     uid: bool,
 ) -> Vec<Thread> {
-    let facts: Vec<Facts> = hits.iter().map(|&i| facts(sel, i)).collect();
+    let keys = Keys::new(sel);
+    let facts: Vec<Facts> = hits.iter().map(|&i| facts(sel, &keys, i)).collect();
     let number = |f: &Facts| {
         if uid {
             nz(sel.msgs[f.index].uid as usize)
@@ -461,7 +448,7 @@ mod tests {
 
         #[test]
         fn base_subject_and_msg_ids_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let (s, _) = super::base_subject(&data);
+            let (s, _) = super::super::sort::base_subject(&data);
             prop_assert!(!s.ends_with(' ') && !s.starts_with(' '));
             let _ = msg_ids(&data);
         }

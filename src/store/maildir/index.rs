@@ -12,6 +12,11 @@
 //!   kept then.
 //! - Expunged messages' lines are dropped by compacting the file ([`Maildir::index`]) once
 //!   they are over an eighth of the messages indexed.
+//! - The SORT and THREAD keys worked out of the messages' headers ([`HeaderKeys`]) are kept
+//!   in memory with the reader, by UID, as long as it is kept: a header never changes under
+//!   a UID, so they need no check against the Maildir.
+//!
+//! [`HeaderKeys`]: crate::store::summary::HeaderKeys
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -21,7 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use mailwright_maildir::{Entry, IndexReader, Maildir};
 
 use super::error;
-use crate::store::summary::{Cached, Summary};
+use crate::store::summary::{Cached, SharedKeys, Summary};
 use crate::store::types::StoreError;
 
 /// A folder's reader, shared.
@@ -33,6 +38,8 @@ pub(crate) struct Folder {
     reader: IndexReader,
     /// Messages expunged through this process since the file was last compacted.
     expunged: usize,
+    /// SORT and THREAD keys by UID, kept while the folder is (module docs).
+    keys: SharedKeys,
 }
 
 /// Folders whose readers are kept while no session has them open, so that a client that
@@ -56,6 +63,7 @@ pub(crate) fn shared(md: &Maildir) -> Shared {
     let f = Arc::new(Mutex::new(Folder {
         reader: IndexReader::new(md),
         expunged: 0,
+        keys: SharedKeys::default(),
     }));
     folders.insert(md.path().to_owned(), f.clone());
     f
@@ -101,6 +109,11 @@ pub(crate) fn internal_date(
         return Ok(None);
     }
     Ok(date)
+}
+
+/// The folder's SORT and THREAD keys, shared like its reader.
+pub(crate) fn header_keys(shared: &Shared) -> SharedKeys {
+    lock(shared).keys.clone()
 }
 
 /// Keeps a message's encoded summary (best effort: a file renamed meanwhile is not indexed).

@@ -507,6 +507,10 @@ impl SelectedMailbox for MaildirMailbox {
         }
     }
 
+    fn header_keys(&self) -> Option<crate::store::summary::SharedKeys> {
+        Some(super::index::header_keys(&self.index))
+    }
+
     fn vanished_since(&self, modseq: u64) -> Result<Option<Vec<(u32, u32)>>, StoreError> {
         self.md
             .vanished_since(self.last.uid_validity, modseq)
