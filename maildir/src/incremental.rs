@@ -18,7 +18,8 @@
 //! - the mtime of `cur/` is one the log explains (the last sync's, or a `C` line of the tail):
 //!   a change by another program (Dovecot, mutt, a file dropped into `cur/`) fails this;
 //! - `new/` (listed again when its mtime moved) holds exactly the messages the state has there,
-//!   with the log's flags (a file without a UID, or one moved to `cur/`, needs a listing);
+//!   with the log's flags (a file without a UID needs a listing; a claim's move to `cur/` is
+//!   logged as the message's row again, which places it in `cur/`);
 //! - the last full listing is less than [`FULL_SYNC_EVERY`] old. A change by another program
 //!   made between one of our changes and its `C` line shares that mtime and is not noticed by
 //!   the test above; it shows at the next full listing.
@@ -614,8 +615,8 @@ mod tests {
         assert_incremental(&b);
     }
 
-    /// A read-write session's claim moves `new/` to `cur/`: the other handle lists once, then
-    /// goes on incrementally.
+    /// A read-write session's claim moves `new/` to `cur/` and logs the moves: the other
+    /// handle follows them without listing the folder.
     #[test]
     fn claims_are_seen() {
         let (_dir, a, b) = folder();
@@ -625,10 +626,28 @@ mod tests {
         relist(&b);
         let claimed = a.sync_claim_recent().expect("claim");
         assert!(claimed.claimed_recent.contains(&2));
-        assert!(b.sync_incremental().expect("sync").is_none());
-        relist(&b);
-        a.append(&b"m"[..], Flags::empty(), None).expect("append");
+        assert!(
+            claimed
+                .messages
+                .iter()
+                .all(|m| m.entry.subdir() == Subdir::Cur)
+        );
         assert_incremental(&b);
+        // Two deliveries, numbered by B's listing; A's claim moves both.
+        a.deliver(b"one").expect("deliver");
+        a.deliver(b"two").expect("deliver");
+        relist(&b);
+        a.sync_claim_recent().expect("claim");
+        assert_incremental(&b);
+        // A STORE moved the message first (its row places it): the claim has nothing to move.
+        a.deliver(b"three").expect("deliver");
+        relist(&b);
+        store(&b, &[6], FlagUpdate::Add(flags("F")), &[]);
+        a.sync_claim_recent().expect("claim");
+        assert_eq!(b.sync().expect("sync"), fresh(&b));
+        assert_incremental(&b);
+        // The claimer itself goes on incrementally too.
+        assert_incremental(&a);
     }
 
     /// What the log cannot explain is listed: a torn tail, a missing or replaced (compacted)
