@@ -24,8 +24,14 @@
 //!   made between one of our changes and its `C` line shares that mtime and is not noticed by
 //!   the test above; it shows at the next full listing.
 //!
-//! It never trusts the log over the files: a message the log lists whose file is gone (a read
-//! has to look for it by name) drops the incremental state, and the next sync lists the folder.
+//! It never trusts the log over the files: a read of a name that is gone (the caller's view
+//! is behind) first tries the name the log gives now, if a file has it; a message not found
+//! there drops the incremental state, and the next sync lists the folder.
+//!
+//! Every writer here changes `cur/` and logs the change under the uidlist lock, except an
+//! APPEND or COPY (whose files have no UID until their records are appended, so a reader
+//! does not show them before) and a claim's moves from `new/` (which a reader sees in `new/`):
+//! so a `C` line never covers a change the log does not hold yet.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -497,6 +503,31 @@ impl Maildir {
 }
 
 impl Maildir {
+    /// Where the log puts the message of `failed` (an entry whose file was not found) now:
+    /// this handle's incremental state brought up to date, and only a name other than
+    /// `failed` that a file has at this moment (a caller judges the message by the name, as an
+    /// EXPUNGE takes only a name with `T`). `None` when there is no state, the log does not
+    /// explain the folder, the message is not in it (expunged, or not numbered yet), or no file
+    /// has that name: the caller then looks for the file by listing.
+    pub(crate) fn logged_entry(&self, failed: &Entry) -> Result<Option<Entry>> {
+        let Some(mut base) = self.take_incremental() else {
+            return Ok(None);
+        };
+        if base.listed.elapsed() >= FULL_SYNC_EVERY || self.advance(&mut base)? != Advance::Done
+        {
+            // Dropped: the next sync lists the folder.
+            return Ok(None);
+        }
+        let now = base
+            .state
+            .messages
+            .iter()
+            .find(|m| m.entry.unique() == failed.unique())
+            .map(|m| m.entry.clone());
+        self.put_incremental(base);
+        Ok(now.filter(|e| e != failed && fs::symlink_metadata(self.entry_path(e)).is_ok()))
+    }
+
     /// Appends `X` to the MODSEQ file after a change of `new/` or `cur/` made without a record
     /// (the public [`set_flags`](Maildir::set_flags), [`remove`](Maildir::remove) ...): other
     /// handles then list the folder instead of missing it in the same clock tick. One write,
@@ -733,6 +764,58 @@ mod tests {
         .expect("rename");
         let _ = b.read_message(e).expect("found by name");
         assert!(b.sync_incremental().expect("sync").is_none());
+    }
+
+    /// A session's entry made stale by another handle's STORE is found under the name the log
+    /// gives, without a listing, and B's state stands; an EXPUNGE judges the file by the name
+    /// it has now, not by a name a state had.
+    #[test]
+    fn a_stale_entry_is_found_through_the_log() {
+        let (_dir, a, b) = folder();
+        a.append(&b"m"[..], Flags::empty(), None).expect("append");
+        let old = b.sync().expect("sync").messages[0].entry.clone();
+        store(&a, &[1], FlagUpdate::Add(flags("S")), &[]);
+        assert_eq!(b.read_message(&old).expect("read"), b"m");
+        let kept = b.take_incremental().expect("the state is kept");
+        b.put_incremental(kept);
+        b.sync().expect("sync");
+        assert_eq!(b.read_message(&old).expect("read"), b"m");
+        assert_incremental(&b);
+        // B's session is behind B's handle, which is behind the file: \Deleted set, cleared,
+        // set again by A. B's EXPUNGE of its old view removes the message (it is \Deleted).
+        store(&a, &[1], FlagUpdate::Replace(flags("T")), &[]);
+        let session = b.sync().expect("sync");
+        store(&a, &[1], FlagUpdate::Replace(flags("F")), &[]);
+        b.sync().expect("sync");
+        store(&a, &[1], FlagUpdate::Replace(flags("FT")), &[]);
+        assert_eq!(b.expunge(&session, None).expect("expunge"), [1]);
+        assert_incremental(&b);
+        // And one cleared meanwhile stays.
+        a.append(&b"n"[..], flags("T"), None).expect("append");
+        let session = b.sync().expect("sync");
+        store(&a, &[2], FlagUpdate::Replace(flags("S")), &[]);
+        assert!(b.expunge(&session, None).expect("expunge").is_empty());
+        assert_incremental(&b);
+        assert_eq!(fresh(&b).messages.len(), 1);
+    }
+
+    /// An EXPUNGE removes files only under the uidlist lock, with its log line: another
+    /// writer's `C` line can then never cover a removal not logged yet (which an incremental
+    /// sync would take for explained, still showing the message).
+    #[test]
+    fn expunge_removes_under_the_lock() {
+        let (dir, a, b) = folder();
+        a.append(&b"m"[..], flags("T"), None).expect("append");
+        let st = a.sync().expect("sync");
+        let file = dir.0.join("cur").join(st.messages[0].entry.file_name());
+        let lock = DotLock::acquire(&a.meta(UIDLIST), a.lock_timeout).expect("lock");
+        let expunge = std::thread::spawn(move || b.expunge(&st, None).expect("expunge"));
+        // Bounded: the EXPUNGE waits for the lock (its timeout is far longer than this).
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(file.exists(), "removed without the lock");
+        drop(lock);
+        assert_eq!(expunge.join().expect("thread"), [1]);
+        assert!(!file.exists());
     }
 
     #[derive(Debug, Clone)]
