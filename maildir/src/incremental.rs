@@ -483,7 +483,9 @@ impl Maildir {
             }
         }
         state.highest_modseq = highest.max(1);
-        let Some(first_recent) = self.read_first_recent(state.uid_validity)? else {
+        let Some(first_recent) =
+            self.read_first_recent(state.uid_validity, Some(state.uid_next))?
+        else {
             return Ok(Advance::No);
         };
         state.first_recent = first_recent.min(state.uid_next);
@@ -513,8 +515,7 @@ impl Maildir {
         let Some(mut base) = self.take_incremental() else {
             return Ok(None);
         };
-        if base.listed.elapsed() >= FULL_SYNC_EVERY || self.advance(&mut base)? != Advance::Done
-        {
+        if base.listed.elapsed() >= FULL_SYNC_EVERY || self.advance(&mut base)? != Advance::Done {
             // Dropped: the next sync lists the folder.
             return Ok(None);
         }

@@ -939,7 +939,7 @@ impl Maildir {
         }
 
         // \Recent: the first-recent file, made here (locked) when the folder has none.
-        let first_recent = match self.read_first_recent(list.uid_validity)? {
+        let first_recent = match self.read_first_recent(list.uid_validity, Some(list.next_uid))? {
             Some(r) => r,
             None if locked => self.create_first_recent(list.uid_validity, unseen_from)?,
             None if claim => return Ok(None),
@@ -1220,7 +1220,7 @@ impl Maildir {
     /// under the uidlist lock: at the first UID of the messages in `new/` and of those not yet
     /// numbered (the `recent` module).
     pub(crate) fn ensure_first_recent_locked(&self, list: &IndexedUidList) -> Result<()> {
-        if self.read_first_recent(list.uid_validity)?.is_some() {
+        if self.read_first_recent(list.uid_validity, None)?.is_some() {
             return Ok(());
         }
         let in_new: Vec<u32> = self
