@@ -282,6 +282,29 @@ fn in_cur(e: &Entry, flags: Flags) -> Entry {
     Entry::from_file_name(Subdir::Cur, n).unwrap_or_else(|| e.clone())
 }
 
+/// Whether the tails were read between a writer's two appends, both made under the uidlist
+/// lock (an APPEND's record in `dovecot-uidlist`, then its row): a new UID without a row or
+/// `-` line yet, or a row or `-` line of a UID past `state`'s UIDNEXT whose record was not read.
+/// Such a sync is "not yet", as an unexplained `cur/`: once more under the lock, then a listing.
+fn half_written(state: &MailboxState, utail: &str, mtail: &str) -> bool {
+    let new_uids: Vec<u32> = utail
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .filter(|&u| u >= state.uid_next)
+        .collect();
+    let logged: Vec<u32> = mtail
+        .lines()
+        .filter_map(|l| match parse_line(l) {
+            Some(LogLine::Row(u, _, _) | LogLine::Gone(u)) => Some(u),
+            _ => None,
+        })
+        .collect();
+    new_uids.iter().any(|u| !logged.contains(u))
+        || logged
+            .iter()
+            .any(|&u| u >= state.uid_next && !new_uids.contains(&u))
+}
+
 impl Maildir {
     /// The incremental sync (module docs): `None` when it cannot explain the folder, and the
     /// caller lists it. Writes nothing. The base is taken out of the cache and put back
@@ -344,7 +367,7 @@ impl Maildir {
                 last_stamp = Some(t);
             }
         }
-        if !explained {
+        if !explained || half_written(&base.state, &utail, &mtail) {
             return Ok(Advance::Unexplained);
         }
         let state = &mut base.state;
@@ -817,6 +840,58 @@ mod tests {
         drop(lock);
         assert_eq!(expunge.join().expect("thread"), [1]);
         assert!(!file.exists());
+    }
+
+    /// A reader between an APPEND's record and its row (another writer's `C` line having
+    /// covered the new file in `cur/`) waits for the lock and goes on incrementally instead
+    /// of listing the folder.
+    #[test]
+    fn a_reader_between_a_record_and_its_row_waits_for_the_lock() {
+        let (dir, a, b) = folder();
+        a.append(&b"m"[..], Flags::empty(), None).expect("append");
+        b.sync().expect("sync");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            let lock = DotLock::acquire(&a.meta(UIDLIST), a.lock_timeout).expect("lock");
+            let opts = crate::DeliveryOptions {
+                flags: Some(Flags::empty()),
+                ..Default::default()
+            };
+            let mut d = a.delivery_with(opts).expect("delivery");
+            io::Write::write_all(&mut d, b"n").expect("write");
+            let entry = d.commit().expect("commit").entry;
+            // Another writer's `C` line, after the new file arrived in `cur/`.
+            let t = mtime(&dir.0.join("cur")).expect("mtime");
+            let mut log = fs::OpenOptions::new()
+                .append(true)
+                .open(a.meta(MODSEQ_FILE))
+                .expect("open");
+            io::Write::write_all(&mut log, stamp_line(t).as_bytes()).expect("write");
+            let (list, complete) = a.load_uidlist().expect("load").expect("uidlist");
+            let record = crate::UidRecord {
+                uid: list.next_uid,
+                extensions: Vec::new(),
+                file_name: entry.file_name().to_owned(),
+            };
+            let (uid, uid_validity) = (list.next_uid, list.uid_validity);
+            a.add_records(list, complete, vec![record], uid + 1, true)
+                .expect("record");
+            ready_tx.send(()).expect("send");
+            // Bounded: the reader waits for the lock meanwhile.
+            std::thread::sleep(Duration::from_millis(300));
+            a.record_new_modseqs(uid_validity, &[(uid, Flags::empty())])
+                .expect("row");
+            drop(lock);
+            dir
+        });
+        ready_rx.recv().expect("recv");
+        let got = b
+            .sync_incremental()
+            .expect("sync")
+            .expect("incremental path taken");
+        let _dir = writer.join().expect("writer");
+        assert_eq!(got, fresh(&b));
+        assert_eq!(got.messages.len(), 2);
     }
 
     #[derive(Debug, Clone)]
