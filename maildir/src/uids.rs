@@ -1220,7 +1220,12 @@ impl Maildir {
     /// under the uidlist lock: at the first UID of the messages in `new/` and of those not yet
     /// numbered (the `recent` module).
     pub(crate) fn ensure_first_recent_locked(&self, list: &IndexedUidList) -> Result<()> {
-        if self.read_first_recent(list.uid_validity, None)?.is_some() {
+        // Every APPEND and COPY comes here: the UIDNEXT is where the last claim most often
+        // moved the file, one stat instead of a listing of the folder under the lock.
+        if self
+            .read_first_recent(list.uid_validity, Some(list.next_uid))?
+            .is_some()
+        {
             return Ok(());
         }
         let in_new: Vec<u32> = self
