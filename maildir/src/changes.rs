@@ -346,16 +346,24 @@ impl Maildir {
     /// another session is respected. Returns the UIDs removed; call [`sync`](Self::sync) after.
     /// The files stay readable for a while by [`reopen`](Self::reopen) (sessions that still show
     /// them, RFC 2180 §4.1).
+    ///
+    /// The files are removed and the removals logged under the uidlist lock (as a STORE
+    /// renames), so that no other writer's `C` line (the `incremental` module) covers a
+    /// removal not logged yet; the directories are fsynced after the lock is released, before
+    /// this returns.
     pub fn expunge(&self, state: &MailboxState, only: Option<&[u32]>) -> Result<Vec<u32>> {
         let mut removed = Vec::new();
         let mut touched = [false, false];
-        for m in &state.messages {
-            if only.is_some_and(|uids| !uids.contains(&m.uid)) {
-                continue;
-            }
-            if !m.entry.flags().contains(crate::Flag::Trashed) {
-                continue;
-            }
+        let candidates = state.messages.iter().filter(|m| {
+            only.is_none_or(|uids| uids.contains(&m.uid))
+                && m.entry.flags().contains(crate::Flag::Trashed)
+        });
+        let mut candidates = candidates.peekable();
+        if candidates.peek().is_none() {
+            return Ok(removed);
+        }
+        let lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+        for m in candidates {
             if let Some(sub) =
                 self.remove_if(&m.entry, |cur| cur.flags().contains(crate::Flag::Trashed))?
             {
@@ -363,6 +371,10 @@ impl Maildir {
                 removed.push(m.uid);
             }
         }
+        if !removed.is_empty() {
+            self.record_expunged_modseqs_locked(state.uid_validity, &removed)?;
+        }
+        drop(lock);
         if self.fsync && self.fsync_changes {
             for (i, sub) in ["new", "cur"].into_iter().enumerate() {
                 if touched[i] {
@@ -371,17 +383,20 @@ impl Maildir {
             }
         }
         if !removed.is_empty() {
-            self.record_expunged_modseqs(state.uid_validity, &removed)?;
             self.sweep_expunged(SystemTime::now());
         }
         Ok(removed)
     }
 
-    /// Records expunged UIDs (and the HIGHESTMODSEQ step an expunge makes) under the uidlist
-    /// lock, so the sync that follows has nothing to write and takes no lock. Nothing to do when
-    /// the MODSEQ file belongs to another UIDVALIDITY or a sync already recorded them.
-    pub(crate) fn record_expunged_modseqs(&self, uid_validity: u32, uids: &[u32]) -> Result<()> {
-        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+    /// Records expunged UIDs (and the HIGHESTMODSEQ step an expunge makes), under the uidlist
+    /// lock the caller holds, so the sync that follows has nothing to write and takes no lock.
+    /// Nothing to do when the MODSEQ file belongs to another UIDVALIDITY or a sync already
+    /// recorded them.
+    pub(crate) fn record_expunged_modseqs_locked(
+        &self,
+        uid_validity: u32,
+        uids: &[u32],
+    ) -> Result<()> {
         let Some(mut file) = self
             .load_modseq()?
             .filter(|m| m.uid_validity == uid_validity)

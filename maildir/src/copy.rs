@@ -197,12 +197,18 @@ impl Maildir {
     ) -> Result<()> {
         let mut touched = [false, false];
         let mut removed = Vec::new();
+        // Removed and logged under the uidlist lock, as an EXPUNGE ([`Maildir::expunge`]).
+        let lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
         for s in staged {
             if let Some(sub) = self.remove_quietly(&s.source.entry, charged)? {
                 touched[usize::from(sub == Subdir::Cur)] = true;
                 removed.push(s.source.uid);
             }
         }
+        if !removed.is_empty() {
+            self.record_expunged_modseqs_locked(uid_validity, &removed)?;
+        }
+        drop(lock);
         if self.fsync && self.fsync_changes {
             for (i, sub) in ["new", "cur"].into_iter().enumerate() {
                 if touched[i] {
@@ -211,7 +217,6 @@ impl Maildir {
             }
         }
         if !removed.is_empty() {
-            self.record_expunged_modseqs(uid_validity, &removed)?;
             self.sweep_expunged(SystemTime::now());
         }
         Ok(())

@@ -18,13 +18,20 @@
 //! - the mtime of `cur/` is one the log explains (the last sync's, or a `C` line of the tail):
 //!   a change by another program (Dovecot, mutt, a file dropped into `cur/`) fails this;
 //! - `new/` (listed again when its mtime moved) holds exactly the messages the state has there,
-//!   with the log's flags (a file without a UID, or one moved to `cur/`, needs a listing);
+//!   with the log's flags (a file without a UID needs a listing; a claim's move to `cur/` is
+//!   logged as the message's row again, which places it in `cur/`);
 //! - the last full listing is less than [`FULL_SYNC_EVERY`] old. A change by another program
 //!   made between one of our changes and its `C` line shares that mtime and is not noticed by
 //!   the test above; it shows at the next full listing.
 //!
-//! It never trusts the log over the files: a message the log lists whose file is gone (a read
-//! has to look for it by name) drops the incremental state, and the next sync lists the folder.
+//! It never trusts the log over the files: a read of a name that is gone (the caller's view
+//! is behind) first tries the name the log gives now, if a file has it; a message not found
+//! there drops the incremental state, and the next sync lists the folder.
+//!
+//! Every writer here changes `cur/` and logs the change under the uidlist lock, except an
+//! APPEND or COPY (whose files have no UID until their records are appended, so a reader
+//! does not show them before) and a claim's moves from `new/` (which a reader sees in `new/`):
+//! so a `C` line never covers a change the log does not hold yet.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -275,6 +282,29 @@ fn in_cur(e: &Entry, flags: Flags) -> Entry {
     Entry::from_file_name(Subdir::Cur, n).unwrap_or_else(|| e.clone())
 }
 
+/// Whether the tails were read between a writer's two appends, both made under the uidlist
+/// lock (an APPEND's record in `dovecot-uidlist`, then its row): a new UID without a row or
+/// `-` line yet, or a row or `-` line of a UID past `state`'s UIDNEXT whose record was not read.
+/// Such a sync is "not yet", as an unexplained `cur/`: once more under the lock, then a listing.
+fn half_written(state: &MailboxState, utail: &str, mtail: &str) -> bool {
+    let new_uids: Vec<u32> = utail
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .filter(|&u| u >= state.uid_next)
+        .collect();
+    let logged: Vec<u32> = mtail
+        .lines()
+        .filter_map(|l| match parse_line(l) {
+            Some(LogLine::Row(u, _, _) | LogLine::Gone(u)) => Some(u),
+            _ => None,
+        })
+        .collect();
+    new_uids.iter().any(|u| !logged.contains(u))
+        || logged
+            .iter()
+            .any(|&u| u >= state.uid_next && !new_uids.contains(&u))
+}
+
 impl Maildir {
     /// The incremental sync (module docs): `None` when it cannot explain the folder, and the
     /// caller lists it. Writes nothing. The base is taken out of the cache and put back
@@ -337,7 +367,7 @@ impl Maildir {
                 last_stamp = Some(t);
             }
         }
-        if !explained {
+        if !explained || half_written(&base.state, &utail, &mtail) {
             return Ok(Advance::Unexplained);
         }
         let state = &mut base.state;
@@ -476,7 +506,9 @@ impl Maildir {
             }
         }
         state.highest_modseq = highest.max(1);
-        let Some(first_recent) = self.read_first_recent(state.uid_validity)? else {
+        let Some(first_recent) =
+            self.read_first_recent(state.uid_validity, Some(state.uid_next))?
+        else {
             return Ok(Advance::No);
         };
         state.first_recent = first_recent.min(state.uid_next);
@@ -496,6 +528,30 @@ impl Maildir {
 }
 
 impl Maildir {
+    /// Where the log puts the message of `failed` (an entry whose file was not found) now:
+    /// this handle's incremental state brought up to date, and only a name other than
+    /// `failed` that a file has at this moment (a caller judges the message by the name, as an
+    /// EXPUNGE takes only a name with `T`). `None` when there is no state, the log does not
+    /// explain the folder, the message is not in it (expunged, or not numbered yet), or no file
+    /// has that name: the caller then looks for the file by listing.
+    pub(crate) fn logged_entry(&self, failed: &Entry) -> Result<Option<Entry>> {
+        let Some(mut base) = self.take_incremental() else {
+            return Ok(None);
+        };
+        if base.listed.elapsed() >= FULL_SYNC_EVERY || self.advance(&mut base)? != Advance::Done {
+            // Dropped: the next sync lists the folder.
+            return Ok(None);
+        }
+        let now = base
+            .state
+            .messages
+            .iter()
+            .find(|m| m.entry.unique() == failed.unique())
+            .map(|m| m.entry.clone());
+        self.put_incremental(base);
+        Ok(now.filter(|e| e != failed && fs::symlink_metadata(self.entry_path(e)).is_ok()))
+    }
+
     /// Appends `X` to the MODSEQ file after a change of `new/` or `cur/` made without a record
     /// (the public [`set_flags`](Maildir::set_flags), [`remove`](Maildir::remove) ...): other
     /// handles then list the folder instead of missing it in the same clock tick. One write,
@@ -614,8 +670,8 @@ mod tests {
         assert_incremental(&b);
     }
 
-    /// A read-write session's claim moves `new/` to `cur/`: the other handle lists once, then
-    /// goes on incrementally.
+    /// A read-write session's claim moves `new/` to `cur/` and logs the moves: the other
+    /// handle follows them without listing the folder.
     #[test]
     fn claims_are_seen() {
         let (_dir, a, b) = folder();
@@ -625,10 +681,28 @@ mod tests {
         relist(&b);
         let claimed = a.sync_claim_recent().expect("claim");
         assert!(claimed.claimed_recent.contains(&2));
-        assert!(b.sync_incremental().expect("sync").is_none());
-        relist(&b);
-        a.append(&b"m"[..], Flags::empty(), None).expect("append");
+        assert!(
+            claimed
+                .messages
+                .iter()
+                .all(|m| m.entry.subdir() == Subdir::Cur)
+        );
         assert_incremental(&b);
+        // Two deliveries, numbered by B's listing; A's claim moves both.
+        a.deliver(b"one").expect("deliver");
+        a.deliver(b"two").expect("deliver");
+        relist(&b);
+        a.sync_claim_recent().expect("claim");
+        assert_incremental(&b);
+        // A STORE moved the message first (its row places it): the claim has nothing to move.
+        a.deliver(b"three").expect("deliver");
+        relist(&b);
+        store(&b, &[6], FlagUpdate::Add(flags("F")), &[]);
+        a.sync_claim_recent().expect("claim");
+        assert_eq!(b.sync().expect("sync"), fresh(&b));
+        assert_incremental(&b);
+        // The claimer itself goes on incrementally too.
+        assert_incremental(&a);
     }
 
     /// What the log cannot explain is listed: a torn tail, a missing or replaced (compacted)
@@ -714,6 +788,110 @@ mod tests {
         .expect("rename");
         let _ = b.read_message(e).expect("found by name");
         assert!(b.sync_incremental().expect("sync").is_none());
+    }
+
+    /// A session's entry made stale by another handle's STORE is found under the name the log
+    /// gives, without a listing, and B's state stands; an EXPUNGE judges the file by the name
+    /// it has now, not by a name a state had.
+    #[test]
+    fn a_stale_entry_is_found_through_the_log() {
+        let (_dir, a, b) = folder();
+        a.append(&b"m"[..], Flags::empty(), None).expect("append");
+        let old = b.sync().expect("sync").messages[0].entry.clone();
+        store(&a, &[1], FlagUpdate::Add(flags("S")), &[]);
+        assert_eq!(b.read_message(&old).expect("read"), b"m");
+        let kept = b.take_incremental().expect("the state is kept");
+        b.put_incremental(kept);
+        b.sync().expect("sync");
+        assert_eq!(b.read_message(&old).expect("read"), b"m");
+        assert_incremental(&b);
+        // B's session is behind B's handle, which is behind the file: \Deleted set, cleared,
+        // set again by A. B's EXPUNGE of its old view removes the message (it is \Deleted).
+        store(&a, &[1], FlagUpdate::Replace(flags("T")), &[]);
+        let session = b.sync().expect("sync");
+        store(&a, &[1], FlagUpdate::Replace(flags("F")), &[]);
+        b.sync().expect("sync");
+        store(&a, &[1], FlagUpdate::Replace(flags("FT")), &[]);
+        assert_eq!(b.expunge(&session, None).expect("expunge"), [1]);
+        assert_incremental(&b);
+        // And one cleared meanwhile stays.
+        a.append(&b"n"[..], flags("T"), None).expect("append");
+        let session = b.sync().expect("sync");
+        store(&a, &[2], FlagUpdate::Replace(flags("S")), &[]);
+        assert!(b.expunge(&session, None).expect("expunge").is_empty());
+        assert_incremental(&b);
+        assert_eq!(fresh(&b).messages.len(), 1);
+    }
+
+    /// An EXPUNGE removes files only under the uidlist lock, with its log line: another
+    /// writer's `C` line can then never cover a removal not logged yet (which an incremental
+    /// sync would take for explained, still showing the message).
+    #[test]
+    fn expunge_removes_under_the_lock() {
+        let (dir, a, b) = folder();
+        a.append(&b"m"[..], flags("T"), None).expect("append");
+        let st = a.sync().expect("sync");
+        let file = dir.0.join("cur").join(st.messages[0].entry.file_name());
+        let lock = DotLock::acquire(&a.meta(UIDLIST), a.lock_timeout).expect("lock");
+        let expunge = std::thread::spawn(move || b.expunge(&st, None).expect("expunge"));
+        // Bounded: the EXPUNGE waits for the lock (its timeout is far longer than this).
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(file.exists(), "removed without the lock");
+        drop(lock);
+        assert_eq!(expunge.join().expect("thread"), [1]);
+        assert!(!file.exists());
+    }
+
+    /// A reader between an APPEND's record and its row (another writer's `C` line having
+    /// covered the new file in `cur/`) waits for the lock and goes on incrementally instead
+    /// of listing the folder.
+    #[test]
+    fn a_reader_between_a_record_and_its_row_waits_for_the_lock() {
+        let (dir, a, b) = folder();
+        a.append(&b"m"[..], Flags::empty(), None).expect("append");
+        b.sync().expect("sync");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            let lock = DotLock::acquire(&a.meta(UIDLIST), a.lock_timeout).expect("lock");
+            let opts = crate::DeliveryOptions {
+                flags: Some(Flags::empty()),
+                ..Default::default()
+            };
+            let mut d = a.delivery_with(opts).expect("delivery");
+            io::Write::write_all(&mut d, b"n").expect("write");
+            let entry = d.commit().expect("commit").entry;
+            // Another writer's `C` line, after the new file arrived in `cur/`.
+            let t = mtime(&dir.0.join("cur")).expect("mtime");
+            let mut log = fs::OpenOptions::new()
+                .append(true)
+                .open(a.meta(MODSEQ_FILE))
+                .expect("open");
+            io::Write::write_all(&mut log, stamp_line(t).as_bytes()).expect("write");
+            let (list, complete) = a.load_uidlist().expect("load").expect("uidlist");
+            let record = crate::UidRecord {
+                uid: list.next_uid,
+                extensions: Vec::new(),
+                file_name: entry.file_name().to_owned(),
+            };
+            let (uid, uid_validity) = (list.next_uid, list.uid_validity);
+            a.add_records(list, complete, vec![record], uid + 1, true)
+                .expect("record");
+            ready_tx.send(()).expect("send");
+            // Bounded: the reader waits for the lock meanwhile.
+            std::thread::sleep(Duration::from_millis(300));
+            a.record_new_modseqs(uid_validity, &[(uid, Flags::empty())])
+                .expect("row");
+            drop(lock);
+            dir
+        });
+        ready_rx.recv().expect("recv");
+        let got = b
+            .sync_incremental()
+            .expect("sync")
+            .expect("incremental path taken");
+        let _dir = writer.join().expect("writer");
+        assert_eq!(got, fresh(&b));
+        assert_eq!(got.messages.len(), 2);
     }
 
     #[derive(Debug, Clone)]

@@ -40,13 +40,22 @@ impl Maildir {
 
     /// The first-recent UID recorded for `uid_validity`, `None` when there is no such file. The
     /// handle remembers the last name it saw, so this is one `stat` when nobody claimed since.
-    pub(crate) fn read_first_recent(&self, uid_validity: u32) -> Result<Option<u32>> {
+    /// When somebody did, `guess` (the UIDNEXT the caller knows, where a claim most often moves
+    /// the file) is tried with one more `stat` before the folder is listed.
+    pub(crate) fn read_first_recent(
+        &self,
+        uid_validity: u32,
+        guess: Option<u32>,
+    ) -> Result<Option<u32>> {
         let hint = self.meta_cache_recent();
-        if let Some((v, r)) = hint
-            && v == uid_validity
-            && fs::symlink_metadata(self.recent_path(v, r)).is_ok()
-        {
-            return Ok(Some(r));
+        let tried = hint.filter(|&(v, _)| v == uid_validity).map(|(_, r)| r);
+        for r in tried.into_iter().chain(guess.filter(|&g| Some(g) != tried)) {
+            if fs::symlink_metadata(self.recent_path(uid_validity, r)).is_ok() {
+                if Some(r) != tried {
+                    self.set_meta_cache_recent(uid_validity, r);
+                }
+                return Ok(Some(r));
+            }
         }
         let mine: Vec<u32> = self
             .recent_files()?
@@ -140,7 +149,8 @@ impl Maildir {
         uid_next: u32,
     ) -> Result<Option<Range<u32>>> {
         for _ in 0..MAX_CLAIM_RETRIES {
-            let Some(first) = self.read_first_recent(uid_validity)? else {
+            // A session that won the race most often claimed up to the same UIDNEXT.
+            let Some(first) = self.read_first_recent(uid_validity, Some(uid_next))? else {
                 return Ok(None);
             };
             if first >= uid_next {
@@ -168,4 +178,36 @@ impl Maildir {
 /// (from `next_uid` on).
 pub(crate) fn first_unseen(next_uid: u32, in_new: impl IntoIterator<Item = u32>) -> u32 {
     in_new.into_iter().fold(next_uid, u32::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use crate::name;
+    use crate::store::Maildir;
+
+    /// A handle whose remembered name is stale (another handle claimed) finds the file under
+    /// the guess, or by listing when the guess is wrong; and none when there is none.
+    #[test]
+    fn a_stale_hint_is_followed_by_the_guess_then_a_listing() {
+        let dir = std::env::temp_dir().join(format!(
+            "mw-maildir-recent-{}-{}",
+            std::process::id(),
+            name::unique_base(SystemTime::now(), "t")
+        ));
+        let a = Maildir::create(&dir).expect("maildir");
+        let b = Maildir::open(&dir).expect("maildir");
+        let v = a.sync().expect("sync").uid_validity;
+        assert_eq!(b.read_first_recent(v, None).expect("read"), Some(1));
+        assert_eq!(a.claim_recent(v, 5).expect("claim"), 1..5);
+        // The guess right.
+        assert_eq!(b.read_first_recent(v, Some(5)).expect("read"), Some(5));
+        assert_eq!(a.claim_recent(v, 9).expect("claim"), 5..9);
+        // The guess wrong: listed.
+        assert_eq!(b.read_first_recent(v, Some(7)).expect("read"), Some(9));
+        // Another UIDVALIDITY: none, whatever the guess.
+        assert_eq!(b.read_first_recent(v + 1, Some(9)).expect("read"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

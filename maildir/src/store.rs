@@ -351,11 +351,22 @@ impl Maildir {
         mut op: impl FnMut(&Entry) -> Result<T>,
     ) -> Result<Option<T>> {
         let mut current = entry.clone();
+        let mut logged = true;
         for _ in 0..MAX_RENAME_RETRIES {
             match op(&current) {
                 Err(e) if e.is_not_found() => {
-                    // A file not where the last sync put it: the next one lists the folder
-                    // (the `incremental` module never trusts its log over the files).
+                    // Renamed since the caller's state: first under the name the log gives
+                    // now, if a file has it (the `incremental` module), without listing `cur/`.
+                    if logged {
+                        logged = false;
+                        // An error there is only a lookup that failed: list, as before.
+                        if let Some(now) = self.logged_entry(&current).ok().flatten() {
+                            current = now;
+                            continue;
+                        }
+                    }
+                    // A file not where the log puts it: the next sync lists the folder (the
+                    // `incremental` module never trusts its log over the files).
                     self.forget_incremental();
                     match self.find(entry.unique())? {
                         Some(found) => current = found,

@@ -754,27 +754,65 @@ impl Maildir {
                 .collect();
             state.first_recent = state.uid_next;
         }
-        let mut moved = false;
+        let mut moved: Vec<(u32, Flags)> = Vec::new();
         for m in &mut state.messages {
             if m.entry.subdir() != Subdir::New {
                 continue;
             }
             match self.set_flags_no_sync(&m.entry, FlagUpdate::Add(Flags::empty())) {
                 Ok((entry, _)) => {
+                    moved.push((m.uid, entry.flags()));
                     m.entry = entry;
-                    moved = true;
                 }
                 // Expunged meanwhile: the next sync drops it.
                 Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        if moved {
+        if !moved.is_empty() {
             // No fsync: a crash that undoes the move leaves the message in `new/`, unharmed.
             state.stamps = Stamps(None);
-            self.log_cur_stamp()?;
+            self.log_moves(state.uid_validity, &moved)?;
         }
         Ok(())
+    }
+
+    /// Logs moves from `new/` to `cur/` (a claim's) in the MODSEQ file under the uidlist lock,
+    /// then the mtime of `cur/`, so that incremental syncs (the `incremental` module) follow
+    /// them instead of listing the folder. A move is logged as the message's last row again
+    /// (same MODSEQ and flags: every reader of the file takes it as it took the first), which
+    /// an incremental sync applies by placing the message in `cur/` with those flags. Only
+    /// when the row's flags are the ones the file was moved with: a STORE between the move and
+    /// the lock logged its own row (which places the message in `cur/` too), and a message
+    /// without a row (or a MODSEQ file of another UIDVALIDITY) gets none; readers that cannot
+    /// explain `new/` then list the folder, as before.
+    fn log_moves(&self, uid_validity: u32, moved: &[(u32, Flags)]) -> Result<()> {
+        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
+        let path = self.meta(MODSEQ_FILE);
+        let mut text = String::with_capacity(24 * (moved.len() + 1));
+        if let Some(file) = self
+            .load_modseq()?
+            .filter(|f| f.uid_validity == uid_validity)
+        {
+            for &(uid, flags) in moved {
+                if let Some(&(modseq, logged)) = file.per_uid.get(&uid)
+                    && logged == flags
+                {
+                    let _ = writeln!(text, "{uid} {modseq} :{flags}");
+                }
+            }
+        }
+        let mut file = match fs::OpenOptions::new().append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("open", &path)(e)),
+        };
+        let Some(t) = mtime(&self.sub("cur")) else {
+            return Ok(());
+        };
+        text.push_str(&stamp_line(t));
+        // One write: a reader sees all of it or a torn last line it refuses.
+        io::Write::write_all(&mut file, text.as_bytes()).map_err(io_err("write", &path))
     }
 
     /// The body of [`sync_with_order`](Self::sync_with_order). Unlocked (`locked == false`) it
@@ -901,7 +939,7 @@ impl Maildir {
         }
 
         // \Recent: the first-recent file, made here (locked) when the folder has none.
-        let first_recent = match self.read_first_recent(list.uid_validity)? {
+        let first_recent = match self.read_first_recent(list.uid_validity, Some(list.next_uid))? {
             Some(r) => r,
             None if locked => self.create_first_recent(list.uid_validity, unseen_from)?,
             None if claim => return Ok(None),
@@ -1039,23 +1077,6 @@ impl Maildir {
             _ => self.forget_incremental(),
         }
         Ok(Some(state))
-    }
-
-    /// Appends the mtime of `cur/` to the MODSEQ file under the uidlist lock, after a change
-    /// of `cur/` that changed no MODSEQ (a move from `new/`), so that incremental syncs (the
-    /// `incremental` module) can tell it from a change by another program.
-    fn log_cur_stamp(&self) -> Result<()> {
-        let _lock = DotLock::acquire(&self.meta(UIDLIST), self.lock_timeout)?;
-        let path = self.meta(MODSEQ_FILE);
-        let mut file = match fs::OpenOptions::new().append(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err("open", &path)(e)),
-        };
-        let Some(t) = mtime(&self.sub("cur")) else {
-            return Ok(());
-        };
-        io::Write::write_all(&mut file, stamp_line(t).as_bytes()).map_err(io_err("write", &path))
     }
 
     /// Whether nothing changed since `state` was built (five `stat`s instead of a scan): no
@@ -1199,7 +1220,12 @@ impl Maildir {
     /// under the uidlist lock: at the first UID of the messages in `new/` and of those not yet
     /// numbered (the `recent` module).
     pub(crate) fn ensure_first_recent_locked(&self, list: &IndexedUidList) -> Result<()> {
-        if self.read_first_recent(list.uid_validity)?.is_some() {
+        // Every APPEND and COPY comes here: the UIDNEXT is where the last claim most often
+        // moved the file, one stat instead of a listing of the folder under the lock.
+        if self
+            .read_first_recent(list.uid_validity, Some(list.next_uid))?
+            .is_some()
+        {
             return Ok(());
         }
         let in_new: Vec<u32> = self

@@ -1,8 +1,8 @@
 //! A selected Maildir folder ([`SelectedMailbox`]): the maildir crate's sync, STORE, EXPUNGE,
 //! COPY and MOVE over the messages the session shows.
 //!
-//! - A sync is skipped while the mtimes of `new/`, `cur/`, `dovecot-uidlist` and
-//!   `mailwright-keywords` are what they were at the last one, and a second old (directory
+//! - A sync is skipped while the mtimes of `new/`, `cur/`, `dovecot-uidlist`,
+//!   `mailwright-keywords` and `mailwright-modseq` are what they were at the last one, and a second old (directory
 //!   mtimes tick with a coarse clock: two changes within one tick must not pass for none).
 //! - The maildir crate's calls take a `MailboxState` of the messages they act on: it is built
 //!   from the last sync's bookkeeping and the messages as this session knows them, so a change
@@ -31,7 +31,7 @@ use crate::store::types::{
 /// The keyword the Maildir flag `P` (passed) stands for.
 const FORWARDED: &str = "$Forwarded";
 
-type Signature = [Option<SystemTime>; 4];
+type Signature = [Option<SystemTime>; 5];
 
 fn signature(md: &Maildir) -> Signature {
     let mtime = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -41,6 +41,9 @@ fn signature(md: &Maildir) -> Signature {
         mtime(md.path().join(mailwright_maildir::UIDLIST)),
         // A change of the keywords past the letters renames no file.
         mtime(md.path().join(mailwright_maildir::EXTRA_KEYWORDS_FILE)),
+        // The log an incremental sync reads: an expunge or a new MODSEQ may be logged after
+        // the directory changes another sync already saw.
+        mtime(md.path().join(mailwright_maildir::MODSEQ_FILE)),
     ]
 }
 
