@@ -194,7 +194,10 @@ mod tests {
         // Message 1's keys come from the folder's cache, without its file, in a new command.
         std::fs::remove_file(md.entry_path(&gone[1])).unwrap();
         assert!(Arc::ptr_eq(&Keys::new(&sel).get(1), &k));
-        let cache = sel.mailbox.header_keys().expect("the Maildir store keeps keys");
+        let cache = sel
+            .mailbox
+            .header_keys()
+            .expect("the Maildir store keeps keys");
         assert_eq!(lock(&cache).keys.len(), 1);
         // Another UIDVALIDITY: the folder's keys are dropped.
         sel.uid_validity += 1;

@@ -10,8 +10,8 @@
 use std::cmp::Ordering;
 
 use super::fetch::{internal_date, load};
-use super::mime::{decode_words, normalize};
 use super::keys::Keys;
+use super::mime::{decode_words, normalize};
 use super::selected::Selected;
 use crate::store::summary::HeaderKeys;
 use mailwright_imap_proto::structure::{self, Field};
