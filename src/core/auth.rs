@@ -308,6 +308,7 @@ impl PasswdFile {
 
     /// Sets the password field of each `(user, {SCHEME}hash)`, adding the users not there, in one
     /// write (the other fields of a line are kept).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by the database directory
     pub(crate) fn set_many(&self, entries: &[(String, String)]) -> Result<(), AuthError> {
         self.rewrite(|lines| {
             for (user, hashed) in entries {

@@ -698,6 +698,7 @@ impl Directory {
     /// Makes each alias of `aliases` have exactly its targets there (others are kept), and adds
     /// each of `domains`, in the files of the data directory in one write each: what a copy
     /// from the database writes.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by the database directory
     pub(crate) fn merge_files(
         &self,
         domains: &BTreeSet<String>,

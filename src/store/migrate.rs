@@ -164,6 +164,7 @@ fn highest_written(text: &str) -> Option<(u32, u64)> {
 }
 
 /// The users to copy: those named, or every user of the passwd file.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by the database directory
 fn users(directory: &Directory, named: &[String]) -> Result<Vec<Address>, Box<dyn Error>> {
     if named.is_empty() {
         return Ok(directory
@@ -194,28 +195,28 @@ pub fn run(
                 .into(),
         );
     }
-    match to {
-        Target::Postgres => to_postgres(data_dir, config, directory, named, force),
-        Target::Maildir => to_maildir(data_dir, config, directory, named, force),
-    }
+    copy(data_dir, config, directory, to, named, force)
 }
 
 #[cfg(not(feature = "postgres"))]
-fn to_postgres(
+fn copy(
     _: &Path,
     _: &Config,
     _: &Directory,
+    _: Target,
     _: &[String],
     _: bool,
 ) -> Result<(), Box<dyn Error>> {
     Err("this build has no PostgreSQL store (cargo feature `postgres`)".into())
 }
 
+/// Connects to the database of `[store]` (on a runtime of its own) and copies.
 #[cfg(feature = "postgres")]
-fn to_postgres(
+fn copy(
     data_dir: &Path,
     config: &Config,
     directory: &Directory,
+    to: Target,
     named: &[String],
     force: bool,
 ) -> Result<(), Box<dyn Error>> {
@@ -227,9 +228,23 @@ fn to_postgres(
         data_dir,
         &config.store,
     ))?;
+    match to {
+        Target::Postgres => to_postgres(data_dir, &store, directory, named, force),
+        Target::Maildir => to_maildir(data_dir, &store, directory, named, force),
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn to_postgres(
+    data_dir: &Path,
+    store: &super::postgres::PostgresStore,
+    directory: &Directory,
+    named: &[String],
+    force: bool,
+) -> Result<(), Box<dyn Error>> {
     // The passwd file, domains and aliases first (hashes as they are; idempotent), so the
     // users can log in once the server runs on the database.
-    let c = super::postgres::copy_files_to_database(data_dir, &store)?;
+    let c = super::postgres::copy_files_to_database(data_dir, store)?;
     println!(
         "{} users, {} domains, {} aliases copied to PostgreSQL",
         c.users, c.domains, c.aliases
@@ -277,7 +292,6 @@ fn to_postgres(
             }
         }
     }
-    drop(store);
     let mut problems = Vec::new();
     if !refused.is_empty() {
         problems.push(format!(
@@ -295,36 +309,17 @@ fn to_postgres(
     }
 }
 
-#[cfg(not(feature = "postgres"))]
-fn to_maildir(
-    _: &Path,
-    _: &Config,
-    _: &Directory,
-    _: &[String],
-    _: bool,
-) -> Result<(), Box<dyn Error>> {
-    Err("this build has no PostgreSQL store (cargo feature `postgres`)".into())
-}
-
 #[cfg(feature = "postgres")]
 fn to_maildir(
     data_dir: &Path,
-    config: &Config,
+    store: &super::postgres::PostgresStore,
     directory: &Directory,
     named: &[String],
     force: bool,
 ) -> Result<(), Box<dyn Error>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let store = rt.block_on(super::postgres::PostgresStore::connect(
-        data_dir,
-        &config.store,
-    ))?;
     // The database's users, domains and aliases into the files first (idempotent; what only
     // the files have is kept); the users to copy are then the passwd file's.
-    let c = super::postgres::copy_database_to_files(&store, data_dir)?;
+    let c = super::postgres::copy_database_to_files(store, data_dir)?;
     println!(
         "{} users, {} domains, {} aliases copied to the files",
         c.users, c.domains, c.aliases
@@ -361,7 +356,7 @@ fn to_maildir(
             std::fs::rename(&path, &aside)?;
             println!("{address}: the Maildir there is now {}", aside.display());
         }
-        match export::write_user(&store, &path, &user) {
+        match export::write_user(store, &path, &user) {
             Ok(c) => println!(
                 "{address}: {} mailboxes, {} messages ({} octets), {} subscriptions, \
                  {} expunged UIDs copied to Maildir",
@@ -373,7 +368,6 @@ fn to_maildir(
             }
         }
     }
-    drop(store);
     let mut problems = Vec::new();
     if !refused.is_empty() {
         problems.push(format!(
