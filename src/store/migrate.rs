@@ -409,15 +409,14 @@ mod export {
     use std::path::Path;
 
     use mailwright_maildir::{
-        DeliveryOptions, Flag as MdFlag, Flags as MdFlags, Keywords, MODSEQ_FILE,
-        MODSEQ_FLOOR_FILE, Maildir, Quota, RECENT_PREFIX, UIDLIST, UidList, UidRecord,
-        VANISHED_FILE, VanishedHistory,
+        DeliveryOptions, Flag as MdFlag, Keywords, MODSEQ_FILE, MODSEQ_FLOOR_FILE, Maildir, Quota,
+        RECENT_PREFIX, UIDLIST, UidList, UidRecord, VANISHED_FILE, VanishedHistory,
     };
 
     use super::Copied;
     use crate::store::maildir::folder_of;
     use crate::store::postgres::{PgMailbox, PgUser, PostgresStore};
-    use crate::store::types::{Flag, MailboxName};
+    use crate::store::types::MailboxName;
 
     const FORWARDED: &str = "$Forwarded";
 
@@ -510,18 +509,7 @@ mod export {
         // folder, and the next process continues from there (no jump, unlike a restart).
         let reserved = highest;
         for m in &mb.messages {
-            let mut flags = MdFlags::empty();
-            for (flag, md_flag) in [
-                (Flag::Answered, MdFlag::Replied),
-                (Flag::Flagged, MdFlag::Flagged),
-                (Flag::Deleted, MdFlag::Trashed),
-                (Flag::Seen, MdFlag::Seen),
-                (Flag::Draft, MdFlag::Draft),
-            ] {
-                if m.flags.contains(flag) {
-                    flags.insert(md_flag);
-                }
-            }
+            let mut flags = crate::store::maildir::flags_to_maildir(m.flags);
             for k in &m.keywords {
                 if k.eq_ignore_ascii_case(FORWARDED) {
                     flags.insert(MdFlag::Passed);

@@ -25,12 +25,12 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use mailwright_maildir::{Error as MdError, Maildir};
+use mailwright_maildir::{Error as MdError, Flag as MdFlag, Maildir};
 
 use super::notify::{Changes, Notifier};
 use super::types::{
-    AppendRequest, Appended, MailboxInfo, MailboxName, MailboxStatus, QuotaUsage, SpecialUse,
-    StoreError,
+    AppendRequest, Appended, Flag, Flags, MailboxInfo, MailboxName, MailboxStatus, QuotaUsage,
+    SpecialUse, StoreError,
 };
 use super::{Account, Delivery, MailStore, Maildrop, PreparedAppend, SelectedMailbox};
 use crate::core::config::Storage;
@@ -385,6 +385,40 @@ impl Account for MaildirAccount {
         maildrop::MaildirMaildrop::lock(self.root.inbox(), self.user.clone(), &self.notifier)
             .map(|m| Box::new(m) as Box<dyn Maildrop>)
     }
+}
+
+/// The store's system flags of Maildir flags.
+pub(crate) fn flags_from_maildir(f: mailwright_maildir::Flags) -> Flags {
+    let mut out = Flags::empty();
+    for (md, flag) in [
+        (MdFlag::Replied, Flag::Answered),
+        (MdFlag::Flagged, Flag::Flagged),
+        (MdFlag::Trashed, Flag::Deleted),
+        (MdFlag::Seen, Flag::Seen),
+        (MdFlag::Draft, Flag::Draft),
+    ] {
+        if f.contains(md) {
+            out.insert(flag);
+        }
+    }
+    out
+}
+
+/// Maildir flags of the store's system flags.
+pub(crate) fn flags_to_maildir(f: Flags) -> mailwright_maildir::Flags {
+    let mut out = mailwright_maildir::Flags::empty();
+    for (flag, md) in [
+        (Flag::Answered, MdFlag::Replied),
+        (Flag::Flagged, MdFlag::Flagged),
+        (Flag::Deleted, MdFlag::Trashed),
+        (Flag::Seen, MdFlag::Seen),
+        (Flag::Draft, MdFlag::Draft),
+    ] {
+        if f.contains(flag) {
+            out.insert(md);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

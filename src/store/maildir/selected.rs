@@ -24,7 +24,7 @@ use crate::store::SelectedMailbox;
 use crate::store::notify::Notifier;
 use crate::store::summary::Cached;
 use crate::store::types::{
-    CopyOutcome, Flag, FlagOp, Flags, Keyword, MailboxName, MailboxView, MessageInfo, MessageText,
+    CopyOutcome, FlagOp, Flags, Keyword, MailboxName, MailboxView, MessageInfo, MessageText,
     StoreError, StoreOutcome, Transfer,
 };
 
@@ -47,47 +47,13 @@ fn signature(md: &Maildir) -> Signature {
     ]
 }
 
-/// The store's system flags of Maildir flags.
-fn flags_of(f: mailwright_maildir::Flags) -> Flags {
-    let mut out = Flags::empty();
-    for (md, flag) in [
-        (MdFlag::Replied, Flag::Answered),
-        (MdFlag::Flagged, Flag::Flagged),
-        (MdFlag::Trashed, Flag::Deleted),
-        (MdFlag::Seen, Flag::Seen),
-        (MdFlag::Draft, Flag::Draft),
-    ] {
-        if f.contains(md) {
-            out.insert(flag);
-        }
-    }
-    out
-}
-
-/// Maildir flags of the store's system flags.
-fn md_flags(f: Flags) -> mailwright_maildir::Flags {
-    let mut out = mailwright_maildir::Flags::empty();
-    for (flag, md) in [
-        (Flag::Answered, MdFlag::Replied),
-        (Flag::Flagged, MdFlag::Flagged),
-        (Flag::Deleted, MdFlag::Trashed),
-        (Flag::Seen, MdFlag::Seen),
-        (Flag::Draft, MdFlag::Draft),
-    ] {
-        if f.contains(flag) {
-            out.insert(md);
-        }
-    }
-    out
-}
-
 /// System flags and keyword names as the maildir crate takes them: `$Forwarded` is the flag
 /// `P`, the other names stay names.
 pub(super) fn split_keywords<'a>(
     flags: Flags,
     keywords: &'a [&'a str],
 ) -> (mailwright_maildir::Flags, Vec<&'a str>) {
-    let mut md = md_flags(flags);
+    let mut md = super::flags_to_maildir(flags);
     let mut names = Vec::with_capacity(keywords.len());
     for k in keywords {
         if k.eq_ignore_ascii_case(FORWARDED) {
@@ -111,7 +77,7 @@ pub(super) fn bare_info(m: &UidMessage) -> MessageInfo {
     MessageInfo {
         uid: m.uid,
         modseq: m.modseq,
-        flags: flags_of(m.entry.flags()),
+        flags: super::flags_from_maildir(m.entry.flags()),
         keywords: Vec::new(),
         size,
         status_size,
@@ -177,7 +143,7 @@ impl<'a> Names<'a> {
         MessageInfo {
             uid: m.uid,
             modseq: m.modseq,
-            flags: flags_of(f),
+            flags: super::flags_from_maildir(f),
             keywords,
             size,
             status_size,

@@ -7,11 +7,11 @@
 
 use std::time::SystemTime;
 
-use mailwright_maildir::{Flag as MdFlag, Flags as MdFlags, MailboxState, Maildir};
+use mailwright_maildir::{Flag as MdFlag, MailboxState, Maildir};
 
 use super::{Db, PostgresStore, check_name, flag_bits, pg, special_use};
 use crate::store::migrate::{Copied, MaildirFolder, MaildirUser};
-use crate::store::types::{Flag, Flags, StoreError};
+use crate::store::types::StoreError;
 
 /// Dovecot's and our name for the Maildir flag `P`.
 const FORWARDED: &str = "$Forwarded";
@@ -42,23 +42,6 @@ impl PostgresStore {
         }
         self.db.run(|| import(&self.db, user, force))
     }
-}
-
-/// The store's system flags of Maildir flags.
-fn flags_of(f: MdFlags) -> Flags {
-    let mut out = Flags::empty();
-    for (md, flag) in [
-        (MdFlag::Replied, Flag::Answered),
-        (MdFlag::Flagged, Flag::Flagged),
-        (MdFlag::Trashed, Flag::Deleted),
-        (MdFlag::Seen, Flag::Seen),
-        (MdFlag::Draft, Flag::Draft),
-    ] {
-        if f.contains(md) {
-            out.insert(flag);
-        }
-    }
-    out
 }
 
 /// A message's keywords as the Maildir store reports them: `P` is `$Forwarded`, first.
@@ -239,7 +222,7 @@ async fn copy_folder(
                 &id,
                 &i64::from(m.uid),
                 &(m.modseq.max(1) as i64),
-                &flag_bits(flags_of(m.entry.flags())),
+                &flag_bits(crate::store::maildir::flags_from_maildir(m.entry.flags())),
                 &keywords_of(state, m),
                 &internal_date,
                 &(body.len() as i64),
