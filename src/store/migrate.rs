@@ -210,6 +210,24 @@ fn copy(
     Err("this build has no PostgreSQL store (cargo feature `postgres`)".into())
 }
 
+/// What a copy of several users ends with: `Ok` when every user was copied, else the users
+/// refused (`refused_why` says why) and those that failed, named.
+#[cfg(feature = "postgres")]
+fn outcome(refused_why: &str, refused: &[String], failed: &[String]) -> Result<(), Box<dyn Error>> {
+    let mut problems = Vec::new();
+    if !refused.is_empty() {
+        problems.push(format!("{refused_why}: {}", refused.join(", ")));
+    }
+    if !failed.is_empty() {
+        problems.push(format!("not copied: {}", failed.join(", ")));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; ").into())
+    }
+}
+
 /// Connects to the database of `[store]` (on a runtime of its own) and copies.
 #[cfg(feature = "postgres")]
 fn copy(
@@ -292,21 +310,11 @@ fn to_postgres(
             }
         }
     }
-    let mut problems = Vec::new();
-    if !refused.is_empty() {
-        problems.push(format!(
-            "already in the database, not copied (--force replaces them): {}",
-            refused.join(", ")
-        ));
-    }
-    if !failed.is_empty() {
-        problems.push(format!("not copied: {}", failed.join(", ")));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; ").into())
-    }
+    outcome(
+        "already in the database, not copied (--force replaces them)",
+        &refused,
+        &failed,
+    )
 }
 
 #[cfg(feature = "postgres")]
@@ -368,21 +376,11 @@ fn to_maildir(
             }
         }
     }
-    let mut problems = Vec::new();
-    if !refused.is_empty() {
-        problems.push(format!(
-            "a Maildir exists, not copied (--force keeps it aside and copies): {}",
-            refused.join(", ")
-        ));
-    }
-    if !failed.is_empty() {
-        problems.push(format!("not copied: {}", failed.join(", ")));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; ").into())
-    }
+    outcome(
+        "a Maildir exists, not copied (--force keeps it aside and copies)",
+        &refused,
+        &failed,
+    )
 }
 
 /// Writing a user's mail from the database into a new Maildir++, with the metadata files the
