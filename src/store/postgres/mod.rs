@@ -703,30 +703,35 @@ struct PgAccount {
     db: Arc<Db>,
 }
 
+impl PgAccount {
+    /// The mailbox names `sql` selects for this user (`$1`), those that are not valid names
+    /// left out.
+    fn names(&self, sql: &str) -> Result<Vec<MailboxName>, StoreError> {
+        self.db.run(|| async move {
+            let client = self.db.client().await?;
+            let rows = client.query(sql, &[&self.name]).await.map_err(pg)?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| MailboxName::new(r.get(0)).ok())
+                .collect())
+        })
+    }
+}
+
 impl Account for PgAccount {
     fn user(&self) -> &Address {
         &self.user
     }
 
     fn list(&self) -> Result<Vec<MailboxInfo>, StoreError> {
-        self.db.run(|| async move {
-            let client = self.db.client().await?;
-            let rows = client
-                .query(
-                    "SELECT name FROM mailboxes WHERE username = $1",
-                    &[&self.name],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(rows
-                .iter()
-                .filter_map(|r| MailboxName::new(r.get(0)).ok())
-                .map(|name| MailboxInfo {
-                    special_use: special_use(&name),
-                    name,
-                })
-                .collect())
-        })
+        Ok(self
+            .names("SELECT name FROM mailboxes WHERE username = $1")?
+            .into_iter()
+            .map(|name| MailboxInfo {
+                special_use: special_use(&name),
+                name,
+            })
+            .collect())
     }
 
     fn special_use(&self, name: &MailboxName) -> Option<SpecialUse> {
@@ -893,20 +898,7 @@ impl Account for PgAccount {
     }
 
     fn subscriptions(&self) -> Result<Vec<MailboxName>, StoreError> {
-        self.db.run(|| async move {
-            let client = self.db.client().await?;
-            let rows = client
-                .query(
-                    "SELECT name FROM subscriptions WHERE username = $1",
-                    &[&self.name],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(rows
-                .iter()
-                .filter_map(|r| MailboxName::new(r.get(0)).ok())
-                .collect())
-        })
+        self.names("SELECT name FROM subscriptions WHERE username = $1")
     }
 
     fn set_subscribed(&self, name: &MailboxName, subscribed: bool) -> Result<(), StoreError> {
