@@ -16,8 +16,8 @@ use std::time::SystemTime;
 use deadpool_postgres::{GenericClient, Transaction};
 
 use super::{
-    Db, charge, conventional_name, create_mailbox, ensure_account, flag_bits, mailbox_id,
-    notify_in, pg, prepared, remove_messages,
+    ACCOUNT_USAGE, Db, charge, conventional_name, create_mailbox, ensure_account, flag_bits,
+    mailbox_id, notify_in, pg, prepared, remove_messages,
 };
 use crate::core::directory::Address;
 use crate::store::types::{
@@ -346,11 +346,9 @@ impl Delivery for PgDelivery {
         let db = &*self.db;
         let (owner_ref, body_ref) = (&owner, &body);
         db.run(|| async move {
-            const USAGE: &str = "SELECT used_bytes, used_messages, bytes_limit, messages_limit \
-                                 FROM accounts WHERE username = $1";
             let mut client = db.client().await?;
             let mut row = client
-                .query_opt(&prepared(&client, USAGE).await?, &[owner_ref])
+                .query_opt(&prepared(&client, ACCOUNT_USAGE).await?, &[owner_ref])
                 .await
                 .map_err(pg)?;
             if row.is_none() {
@@ -359,7 +357,7 @@ impl Delivery for PgDelivery {
                 ensure_account(db, owner_ref).await?;
                 client = db.client().await?;
                 row = client
-                    .query_opt(&prepared(&client, USAGE).await?, &[owner_ref])
+                    .query_opt(&prepared(&client, ACCOUNT_USAGE).await?, &[owner_ref])
                     .await
                     .map_err(pg)?;
             }

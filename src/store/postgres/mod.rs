@@ -567,14 +567,14 @@ async fn mailbox_id(
         .ok_or(StoreError::NoSuchMailbox)
 }
 
+/// A user's usage and limits, as [`usage_of`] reads them: no row when the account is not made.
+const ACCOUNT_USAGE: &str = "SELECT used_bytes, used_messages, bytes_limit, messages_limit \
+                             FROM accounts WHERE username = $1";
+
 async fn quota_of(db: &Db, user: &str) -> Result<Option<QuotaUsage>, StoreError> {
     let client = db.client().await?;
     let row = client
-        .query_opt(
-            "SELECT used_bytes, used_messages, bytes_limit, messages_limit FROM accounts \
-             WHERE username = $1",
-            &[&user],
-        )
+        .query_opt(&prepared(&client, ACCOUNT_USAGE).await?, &[&user])
         .await
         .map_err(pg)?;
     Ok(row.and_then(|r| usage_of(&r)))
